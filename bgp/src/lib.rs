@@ -1,0 +1,1 @@
+//! Sans-IO BGP-4: message codec and per-peer session state machine.

@@ -1,0 +1,70 @@
+//! What the packet path decides for one frame.
+
+/// Index of an interface in `[dataplane] interfaces`, in config order.
+pub type PortId = u8;
+
+/// The outcome of processing one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The frame was rewritten in place; send it out of `port`.
+    Tx(PortId),
+    /// Not ours after all: give it to the kernel's stack.
+    Pass,
+    /// Dropped, counted under the reason.
+    Drop(DropReason),
+    /// The flow belongs to another worker's table: hand the frame over unchanged.
+    Handoff(u16),
+}
+
+macro_rules! drop_reasons {
+    ($($variant:ident => $name:literal, $help:literal;)*) => {
+        /// Why a frame was dropped. Every drop is counted under exactly one reason.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason { $($variant,)* }
+
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+            /// Number of reasons (size of a per-core counter array).
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Stable snake_case name used in metrics, logs and `vipctl stats`.
+            pub fn name(self) -> &'static str {
+                match self { $(DropReason::$variant => $name,)* }
+            }
+
+            /// One line for an operator: what this drop means.
+            pub fn help(self) -> &'static str {
+                match self { $(DropReason::$variant => $help,)* }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    TruncatedEthernet => "truncated_ethernet", "frame shorter than an Ethernet (or 802.1Q) header";
+    UnknownEthertype => "unknown_ethertype", "ethertype the dataplane does not handle";
+    MalformedArp => "malformed_arp", "ARP packet that is truncated or not Ethernet/IPv4";
+    ArpNotOwned => "arp_not_owned", "ARP request for an address this node does not own right now";
+    TruncatedIpv4 => "truncated_ipv4", "IPv4 header cut short";
+    BadIpv4Header => "bad_ipv4_header", "IPv4 version or header length (IHL) invalid";
+    BadIpv4Length => "bad_ipv4_length", "IPv4 total length disagrees with the frame";
+    BadIpv4Checksum => "bad_ipv4_checksum", "IPv4 header checksum wrong";
+    Ipv4Fragment => "ipv4_fragment", "IPv4 fragment (fragments are not reassembled)";
+    TtlExpired => "ttl_expired", "TTL would reach zero on forwarding";
+    Ipv6 => "ipv6", "IPv6 frame reached the worker (no IPv6 VIPs are served)";
+    TruncatedL4 => "truncated_l4", "TCP/UDP/ICMP header cut short";
+    BadTcpFlags => "bad_tcp_flags", "TCP flag combination that no valid segment carries";
+    UnsupportedProtocol => "unsupported_protocol", "IP protocol not served on this VIP";
+    NoService => "no_service", "no service on this VIP, port and protocol";
+    VipNotOwned => "vip_not_owned", "VIP is configured but this node is not its owner right now";
+    NoBackend => "no_backend", "every backend is down or drained and no sorry server is set";
+    NoFlow => "no_flow", "packet for a connection the table does not know (not a new connection)";
+    FlowTableFull => "flow_table_full", "flow table full of live connections; new connection refused";
+    SnatPortsExhausted => "snat_ports_exhausted", "no free full-NAT source port";
+    NeighbourUnresolved => "neighbour_unresolved", "next-hop MAC not yet known (resolution requested)";
+    IcmpUnsupported => "icmp_unsupported", "ICMP type the dataplane does not forward";
+    HandoffFull => "handoff_full", "another worker's hand-off queue was full";
+    TxRingFull => "tx_ring_full", "transmit ring full";
+}
