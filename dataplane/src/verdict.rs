@@ -8,8 +8,6 @@ pub type PortId = u8;
 pub enum Verdict {
     /// The frame was rewritten in place; send it out of `port`.
     Tx(PortId),
-    /// Not ours after all: give it to the kernel's stack.
-    Pass,
     /// Dropped, counted under the reason.
     Drop(DropReason),
     /// The flow belongs to another worker's table: hand the frame over unchanged.
