@@ -1,1 +1,200 @@
-//! placeholder
+//! The immutable service snapshot the control plane publishes to workers.
+//!
+//! Everything a worker needs to forward a packet lives here: services and
+//! their backends, which VIPs this node owns right now, the full-NAT source
+//! addresses, and the resolved next hop of every backend. The control plane
+//! builds a new snapshot on any change and swaps it in atomically; workers
+//! pick it up at their next batch, so a change is never seen half-applied.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::sched::{BackendWeight, MaglevTable, SchedulerKind};
+use crate::verdict::PortId;
+use crate::wire::MacAddr;
+
+/// How a service reaches its backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardMode {
+    /// Destination NAT; backends route replies back through this node.
+    Nat,
+    /// Destination and source NAT from the service's `snat` addresses.
+    FullNat,
+    /// Direct routing: only the MAC is rewritten; backends answer clients directly.
+    Dr,
+}
+
+/// What happens to open connections of a backend that fails its health check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DownAction {
+    /// Keep forwarding them (the backend may still serve them).
+    Keep,
+    /// Drop their packets so clients fail fast and reconnect elsewhere.
+    Drop,
+}
+
+/// Where to send frames for an address: out of which port, to which MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hop {
+    pub port: PortId,
+    pub mac: MacAddr,
+}
+
+/// A backend as the dataplane sees it.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    /// Resolved next hop; `None` until its MAC is known.
+    pub hop: Option<Hop>,
+}
+
+/// One virtual service.
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub name: String,
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    /// IP protocol number (6 TCP, 17 UDP).
+    pub proto: u8,
+    pub scheduler: SchedulerKind,
+    pub forward: ForwardMode,
+    /// Scheduler view of the backends: stable id, weight, availability.
+    pub weights: Vec<BackendWeight>,
+    /// Addresses and hops, index-aligned with `weights`.
+    pub backends: Vec<Backend>,
+    pub maglev: Option<Arc<MaglevTable>>,
+    /// Full-NAT source addresses.
+    pub snat: Vec<Ipv4Addr>,
+    /// Answers when no backend is available.
+    pub sorry: Option<Backend>,
+    /// Source-IP persistence timeout, if enabled.
+    pub persistence_ms: Option<u64>,
+    pub on_down: DownAction,
+}
+
+/// A VIP or full-NAT source address this node may answer for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalAddr {
+    /// Whether this node owns it right now (VRRP master, or no VRRP).
+    pub owned: bool,
+    /// Source MAC for ARP replies and frames sent on its behalf
+    /// (the VRRP virtual MAC, or the port's own MAC).
+    pub mac: MacAddr,
+    pub kind: LocalKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalKind {
+    Vip,
+    Snat,
+}
+
+/// A port (interface) of the node.
+#[derive(Clone, Debug)]
+pub struct Port {
+    pub name: String,
+    pub mac: MacAddr,
+}
+
+/// Fast, fixed hasher for the small lookup maps on the hot path (keys are
+/// addresses we configured, not attacker-chosen at scale).
+#[derive(Default)]
+pub struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<AddrHasher>>;
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<AddrHasher>>;
+
+/// Key of the service map: (VIP, port, protocol).
+pub type ServiceKey = (u32, u16, u8);
+
+/// Everything the workers read. Immutable once published.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub ports: Vec<Port>,
+    pub services: Vec<Service>,
+    pub by_key: FastMap<ServiceKey, u16>,
+    /// VIPs and full-NAT addresses by address.
+    pub locals: FastMap<u32, LocalAddr>,
+    /// Backends whose existing flows must be dropped (failed with `on_down = drop`).
+    pub dead_backends: FastSet<u32>,
+}
+
+impl Snapshot {
+    /// Builds the lookup maps from `services` and `locals` entries already set.
+    pub fn index(&mut self) {
+        self.by_key = self
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ((s.vip.to_bits(), s.port, s.proto), i as u16))
+            .collect();
+    }
+
+    pub fn service(&self, vip: u32, port: u16, proto: u8) -> Option<(u16, &Service)> {
+        let id = *self.by_key.get(&(vip, port, proto))?;
+        Some((id, self.services.get(usize::from(id))?))
+    }
+}
+
+/// The channel between the control plane and the workers: the current
+/// snapshot plus a generation number workers poll once per batch.
+#[derive(Default)]
+pub struct Published {
+    snapshot: ArcSwap<Snapshot>,
+    generation: AtomicU64,
+    /// Set by a worker that met an unresolved next hop; the control plane
+    /// resolves and clears it.
+    pub resolve_wanted: AtomicBool,
+}
+
+impl Published {
+    pub fn new(snapshot: Snapshot) -> Arc<Self> {
+        Arc::new(Published {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            generation: AtomicU64::new(1),
+            resolve_wanted: AtomicBool::new(false),
+        })
+    }
+
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+}

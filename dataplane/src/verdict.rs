@@ -58,6 +58,7 @@ drop_reasons! {
     NoService => "no_service", "no service on this VIP, port and protocol";
     VipNotOwned => "vip_not_owned", "VIP is configured but this node is not its owner right now";
     NoBackend => "no_backend", "every backend is down or drained and no sorry server is set";
+    BackendDown => "backend_down", "packet of a connection whose backend failed its health check (on_backend_down = drop)";
     NoFlow => "no_flow", "packet for a connection the table does not know (not a new connection)";
     FlowTableFull => "flow_table_full", "flow table full of live connections; new connection refused";
     SnatPortsExhausted => "snat_ports_exhausted", "no free full-NAT source port";

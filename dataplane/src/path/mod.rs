@@ -1,1 +1,242 @@
-//! placeholder
+//! The packet path: one frame in, one verdict out.
+//!
+//! [`Worker::process`] is a pure function of the frame, the worker's own flow
+//! table, the current [`Snapshot`] and the batch clock. It knows nothing of
+//! AF_XDP, so tests, fuzzers and benchmarks call it directly.
+
+mod arp;
+mod conn;
+mod icmp;
+mod rewrite;
+
+use std::sync::Arc;
+
+use crate::flow::{Direction, FlowKey, FlowTable, Timeouts};
+use crate::sched::{Persistence, SchedState};
+use crate::service::{LocalKind, Published, Snapshot};
+use crate::verdict::{DropReason, PortId, Verdict};
+use crate::wire::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, TcpSegment, UdpDatagram, WireError};
+
+/// Sizing of a worker's tables.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerConfig {
+    pub flow_capacity: usize,
+    pub persistence_capacity: usize,
+    pub timeouts: Timeouts,
+}
+
+/// Full-NAT source ports start here; below are the privileged and commonly
+/// bound ports.
+const SNAT_PORT_BASE: u16 = 1024;
+
+/// Flow slots swept per housekeeping call: bounded so a sweep never stalls
+/// the worker.
+const EXPIRE_BUDGET: usize = 8192;
+
+/// One worker's state: its flow table and scheduler state, and the snapshot
+/// it is currently using.
+pub struct Worker {
+    id: u16,
+    workers: u16,
+    flows: FlowTable,
+    persistence: Persistence,
+    sched: Vec<SchedState>,
+    snat_cursor: u32,
+    snap: Arc<Snapshot>,
+    generation: u64,
+    published: Arc<Published>,
+    now_ms: u64,
+}
+
+/// The parts of an IPv4 packet the path needs after parsing, as offsets into
+/// the frame so the frame can be re-borrowed mutably for rewriting.
+#[derive(Clone, Copy, Debug)]
+struct Ip {
+    /// Start of the IPv4 header.
+    l3: usize,
+    /// Start of the L4 header.
+    l4: usize,
+    /// End of the IPv4 packet (frame padding excluded).
+    end: usize,
+    src: u32,
+    dst: u32,
+    proto: u8,
+}
+
+impl Worker {
+    pub fn new(id: u16, workers: u16, cfg: WorkerConfig, published: Arc<Published>) -> Self {
+        let snap = published.load();
+        let sched = snap.services.iter().map(|s| SchedState::new(s.scheduler)).collect();
+        Worker {
+            id,
+            workers: workers.max(1),
+            flows: FlowTable::new(cfg.flow_capacity, cfg.timeouts),
+            persistence: Persistence::new(cfg.persistence_capacity),
+            sched,
+            snat_cursor: 0,
+            generation: published.generation(),
+            snap,
+            published,
+            now_ms: 0,
+        }
+    }
+
+    pub fn flows(&self) -> &FlowTable {
+        &self.flows
+    }
+
+    /// Sets the batch clock and picks up a newly published snapshot.
+    pub fn begin_batch(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+        let generation = self.published.generation();
+        if generation != self.generation {
+            self.generation = generation;
+            self.snap = self.published.load();
+            self.sched = self.snap.services.iter().map(|s| SchedState::new(s.scheduler)).collect();
+        }
+    }
+
+    /// Periodic work off the per-packet path.
+    pub fn housekeeping(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+        self.flows.expire(now_ms, EXPIRE_BUDGET);
+    }
+
+    /// Processes one frame in place.
+    pub fn process(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
+        match self.dispatch(frame, ingress) {
+            Ok(v) => v,
+            Err(reason) => Verdict::Drop(reason),
+        }
+    }
+
+    fn dispatch(&mut self, frame: &mut [u8], ingress: PortId) -> Result<Verdict, DropReason> {
+        let eth = EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
+        let l3 = eth.header_len();
+        match eth.ethertype() {
+            ethertype::ARP => arp::answer(&self.snap, frame, l3, ingress),
+            ethertype::IPV4 => self.ipv4(frame, l3, ingress),
+            ethertype::IPV6 => Err(DropReason::Ipv6),
+            _ => Err(DropReason::UnknownEthertype),
+        }
+    }
+
+    fn ipv4(&mut self, frame: &mut [u8], l3: usize, ingress: PortId) -> Result<Verdict, DropReason> {
+        let ip = parse_ipv4(frame, l3)?;
+        let local = self.snap.locals.get(&ip.dst).copied();
+        if let Some(local) = local {
+            if !local.owned {
+                return Err(DropReason::VipNotOwned);
+            }
+        }
+        match ip.proto {
+            ip_proto::TCP | ip_proto::UDP => {
+                let key = l4_key(frame, &ip)?;
+                if let Some(owner) = self.foreign_owner(&key) {
+                    return Ok(Verdict::Handoff(owner));
+                }
+                self.tcp_udp(frame, &ip, key, ingress, local.map(|l| l.kind))
+            }
+            ip_proto::ICMP => icmp::handle(self, frame, &ip, ingress, local),
+            _ => Err(DropReason::UnsupportedProtocol),
+        }
+    }
+
+    fn tcp_udp(
+        &mut self,
+        frame: &mut [u8],
+        ip: &Ip,
+        key: FlowKey,
+        ingress: PortId,
+        local: Option<LocalKind>,
+    ) -> Result<Verdict, DropReason> {
+        let flags = if ip.proto == ip_proto::TCP { tcp_flags(frame, ip)? } else { 0 };
+        match self.flows.lookup(&key, self.now_ms) {
+            Some((id, dir)) => {
+                let conn = self.flows.conn(id);
+                if !self.snap.dead_backends.is_empty() && self.snap.dead_backends.contains(&conn.backend_id) {
+                    return Err(DropReason::BackendDown);
+                }
+                self.flows.touch(id, dir, flags, self.now_ms);
+                let conn = self.flows.conn(id);
+                let rw = match dir {
+                    Direction::Forward => conn.forward,
+                    Direction::Reply => conn.reply,
+                };
+                rewrite::apply(frame, ip, &rw)?;
+                Ok(Verdict::Tx(rw.egress))
+            }
+            None if local == Some(LocalKind::Vip) => conn::open(self, frame, ip, key, flags, ingress),
+            None => Err(DropReason::NoFlow),
+        }
+    }
+
+    /// The worker that owns the connection `key` belongs to, if not this one.
+    ///
+    /// Ownership is a function of the client's address and port (or of the
+    /// full-NAT source port, which the owner allocated), so both directions of
+    /// a connection land on the same table whichever queue they arrived on.
+    fn foreign_owner(&self, key: &FlowKey) -> Option<u16> {
+        if self.workers == 1 {
+            return None;
+        }
+        let owner = match self.snap.locals.get(&key.dst_ip).map(|l| l.kind) {
+            Some(LocalKind::Vip) => client_owner(key.src_ip, key.src_port, self.workers),
+            Some(LocalKind::Snat) => snat_port_owner(key.dst_port, self.workers),
+            None => client_owner(key.dst_ip, key.dst_port, self.workers),
+        };
+        (owner != self.id).then_some(owner)
+    }
+}
+
+fn client_owner(ip: u32, port: u16, workers: u16) -> u16 {
+    let h = (u64::from(ip) << 16 | u64::from(port)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((h >> 32) % u64::from(workers)) as u16
+}
+
+fn snat_port_owner(port: u16, workers: u16) -> u16 {
+    port.wrapping_sub(SNAT_PORT_BASE) % workers
+}
+
+fn parse_ipv4(frame: &[u8], l3: usize) -> Result<Ip, DropReason> {
+    let ip = Ipv4Packet::new_checked(&frame[l3..]).map_err(|e| match e {
+        WireError::Truncated => DropReason::TruncatedIpv4,
+        WireError::BadTotalLen => DropReason::BadIpv4Length,
+        _ => DropReason::BadIpv4Header,
+    })?;
+    if !ip.verify_checksum() {
+        return Err(DropReason::BadIpv4Checksum);
+    }
+    if ip.is_fragment() {
+        return Err(DropReason::Ipv4Fragment);
+    }
+    Ok(Ip {
+        l3,
+        l4: l3 + ip.header_len(),
+        end: l3 + usize::from(ip.total_len()),
+        src: ip.src().to_bits(),
+        dst: ip.dst().to_bits(),
+        proto: ip.protocol(),
+    })
+}
+
+fn l4_key(frame: &[u8], ip: &Ip) -> Result<FlowKey, DropReason> {
+    let l4 = &frame[ip.l4..ip.end];
+    let (src_port, dst_port) = if ip.proto == ip_proto::TCP {
+        let t = TcpSegment::new_checked(l4).map_err(|_| DropReason::TruncatedL4)?;
+        (t.src_port(), t.dst_port())
+    } else {
+        let u = UdpDatagram::new_checked(l4).map_err(|_| DropReason::TruncatedL4)?;
+        (u.src_port(), u.dst_port())
+    };
+    Ok(FlowKey { src_ip: ip.src, dst_ip: ip.dst, src_port, dst_port, proto: ip.proto })
+}
+
+fn tcp_flags(frame: &[u8], ip: &Ip) -> Result<u8, DropReason> {
+    let t = TcpSegment::new_checked(&frame[ip.l4..ip.end]).map_err(|_| DropReason::TruncatedL4)?;
+    let flags = t.flags();
+    if !flags.is_valid_combination() {
+        return Err(DropReason::BadTcpFlags);
+    }
+    Ok(flags.bits())
+}

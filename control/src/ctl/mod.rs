@@ -1,0 +1,117 @@
+//! The control socket: a Unix socket speaking [`proto`], served on the
+//! control runtime. Each client has its own task with a bounded line length
+//! and an idle timeout, so a slow or hostile client stalls nobody else.
+
+pub mod client;
+pub mod proto;
+mod views;
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use log::{debug, warn};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinHandle;
+
+use crate::daemon::Node;
+use proto::{Command, Reply, MAX_REQUEST};
+
+/// A client silent this long is disconnected.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// Binds the socket (mode and group from the config) and serves it.
+pub async fn serve(node: Arc<Node>) -> anyhow::Result<JoinHandle<()>> {
+    let (path, mode, group) = {
+        let st = node.state.lock().await;
+        let c = &st.config.control;
+        (c.socket.clone(), c.socket_mode, c.socket_group.clone())
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if UnixStream::connect(&path).await.is_ok() {
+        anyhow::bail!("another vipd is already serving {}; stop it or choose another [control] socket", path.display());
+    }
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
+    if let Some(group) = group {
+        let gid = group_id(&group).with_context(|| format!("[control] socket_group {group:?}"))?;
+        std::os::unix::fs::chown(&path, None, Some(gid)).with_context(|| format!("chgrp {group} {}", path.display()))?;
+    }
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(client(node.clone(), stream));
+                }
+                Err(e) => warn!("control socket accept failed: {e}"),
+            }
+        }
+    }))
+}
+
+fn group_id(name: &str) -> anyhow::Result<u32> {
+    let text = std::fs::read_to_string("/etc/group").context("reading /etc/group")?;
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            Some((f.next()?, f.nth(1)?))
+        })
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, gid)| gid.parse().ok())
+        .or_else(|| name.parse().ok())
+        .with_context(|| format!("no group named {name} in /etc/group"))
+}
+
+async fn client(node: Arc<Node>, stream: UnixStream) {
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::new(rd).take(MAX_REQUEST as u64 + 1);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = match tokio::time::timeout(IDLE, rd.read_line(&mut line)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                debug!("control client read error: {e}");
+                return;
+            }
+            Err(_) => return,
+        };
+        if n == 0 {
+            return;
+        }
+        let reply = if line.len() > MAX_REQUEST || !line.ends_with('\n') && rd.limit() == 0 {
+            let r = Reply::err(format!("request longer than {MAX_REQUEST} bytes"));
+            write_reply(&mut wr, &r).await;
+            return;
+        } else {
+            match proto::parse(line.trim_end()) {
+                Ok(req) => execute(&node, req.cmd).await,
+                Err(e) => Reply::err(e),
+            }
+        };
+        if !write_reply(&mut wr, &reply).await {
+            return;
+        }
+        rd.set_limit(MAX_REQUEST as u64 + 1);
+    }
+}
+
+async fn write_reply(wr: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> bool {
+    let mut text = serde_json::to_string(reply).unwrap_or_else(|e| format!(r#"{{"v":1,"ok":false,"error":"{e}"}}"#));
+    text.push('\n');
+    matches!(tokio::time::timeout(IDLE, wr.write_all(text.as_bytes())).await, Ok(Ok(())))
+}
+
+async fn execute(node: &Node, cmd: Command) -> Reply {
+    match cmd {
+        Command::Status => Reply::ok(views::status(node).await),
+        Command::Stats => Reply::ok(views::stats(node)),
+        Command::Backends => Reply::ok(views::backends(node).await),
+    }
+}

@@ -1,0 +1,71 @@
+//! The control protocol: newline-delimited JSON, one request per line, one
+//! reply per request. Every message carries the protocol version.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the request/reply format this build speaks.
+pub const VERSION: u32 = 1;
+
+/// Longest request line accepted; longer lines are refused, not buffered.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub v: u32,
+    #[serde(flatten)]
+    pub cmd: Command,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    Status,
+    Stats,
+    Backends,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reply {
+    pub v: u32,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Reply {
+    pub fn ok(result: serde_json::Value) -> Self {
+        Reply { v: VERSION, ok: true, result: Some(result), error: None }
+    }
+    pub fn err(msg: impl Into<String>) -> Self {
+        Reply { v: VERSION, ok: false, result: None, error: Some(msg.into()) }
+    }
+}
+
+/// Parses one request line, naming what is wrong with it.
+pub fn parse(line: &str) -> Result<Request, String> {
+    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("request is not JSON: {e}"))?;
+    match value.get("v").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => return Err(format!("unsupported protocol version {v}; this vipd speaks version {VERSION}")),
+        None => return Err("request has no protocol version: add \"v\": 1".into()),
+    }
+    serde_json::from_value(value).map_err(|e| format!("bad request: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_or_name_the_problem() {
+        assert!(matches!(parse(r#"{"v":1,"cmd":"stats"}"#).unwrap().cmd, Command::Stats));
+        assert!(parse("nonsense").unwrap_err().contains("not JSON"));
+        assert!(parse(r#"{"cmd":"stats"}"#).unwrap_err().contains("no protocol version"));
+        assert!(parse(r#"{"v":7,"cmd":"stats"}"#).unwrap_err().contains("version 7"));
+        assert!(parse(r#"{"v":1,"cmd":"explode"}"#).unwrap_err().contains("explode"));
+        assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
+    }
+}

@@ -1,0 +1,212 @@
+//! The running node: starts the AF_XDP engine, health checkers and the
+//! control socket, and republishes the dataplane snapshot on every change.
+
+pub mod neigh;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dataplane::engine::{Engine, EngineConfig, Handler, XdpMode};
+use dataplane::flow::Timeouts;
+use dataplane::path::{Worker, WorkerConfig};
+use dataplane::service::Published;
+use dataplane::verdict::{PortId, Verdict};
+use log::{info, warn};
+use tokio::sync::mpsc;
+
+use crate::config::{self, CheckKind, Config};
+use crate::ctl;
+use crate::health::{CheckSpec, Checker, HealthEvent, Probe};
+use state::{BackendHealth, NodeState, Steering};
+
+/// How often routes and neighbours are re-read when nothing asks sooner.
+const NEIGHBOUR_REFRESH: Duration = Duration::from_secs(1);
+/// How soon an unresolved next hop is looked at again.
+const RESOLVE_RETRY: Duration = Duration::from_millis(100);
+
+/// Adapts the pure packet path to the engine.
+struct PathHandler(Worker);
+
+impl Handler for PathHandler {
+    fn begin_batch(&mut self, now_ms: u64) {
+        self.0.begin_batch(now_ms);
+    }
+    fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
+        self.0.process(frame, ingress)
+    }
+    fn housekeeping(&mut self, now_ms: u64) {
+        self.0.housekeeping(now_ms);
+    }
+}
+
+/// Shared with the control socket.
+pub struct Node {
+    pub state: tokio::sync::Mutex<NodeState>,
+    pub counters: Arc<dataplane::counters::Counters>,
+    pub published: Arc<Published>,
+    pub started: Instant,
+}
+
+impl Node {
+    /// Rebuilds and publishes the snapshot; returns next hops still unresolved.
+    pub fn publish(&self, state: &NodeState) -> Vec<std::net::Ipv4Addr> {
+        let (snap, unresolved) = state.snapshot();
+        self.published.publish(snap);
+        unresolved
+    }
+}
+
+fn engine_config(cfg: &Config) -> EngineConfig {
+    EngineConfig {
+        interfaces: cfg.dataplane.interfaces.clone(),
+        queues: cfg.dataplane.queues,
+        cores: cfg.dataplane.cores.clone(),
+        xdp_mode: match cfg.dataplane.xdp_mode {
+            config::XdpMode::Native => XdpMode::Native,
+            config::XdpMode::Skb => XdpMode::Skb,
+        },
+        frames_per_worker: cfg.dataplane.frames_per_worker,
+        batch: 64,
+    }
+}
+
+fn worker_config(cfg: &Config) -> WorkerConfig {
+    let t = &cfg.dataplane.timeouts;
+    let ms = |d: Duration| d.as_millis() as u64;
+    WorkerConfig {
+        flow_capacity: cfg.dataplane.flow_capacity,
+        persistence_capacity: cfg.dataplane.persistence_capacity,
+        timeouts: Timeouts {
+            embryonic_ms: ms(t.tcp_embryonic),
+            established_ms: ms(t.tcp_established),
+            closing_ms: ms(t.tcp_closing),
+            time_wait_ms: ms(t.tcp_time_wait),
+            close_ms: ms(t.tcp_close),
+            udp_ms: ms(t.udp),
+        },
+    }
+}
+
+fn check_spec(backend: &config::Backend) -> CheckSpec {
+    let addr = |port: Option<u16>| std::net::SocketAddrV4::new(*backend.address.ip(), port.unwrap_or(backend.address.port()));
+    let probe = match &backend.check.kind {
+        CheckKind::None => Probe::None,
+        CheckKind::Tcp { port } => Probe::Tcp { addr: addr(*port) },
+        CheckKind::Http { path, expect_status, body_md5, host, port } => Probe::Http {
+            addr: addr(*port),
+            path: path.clone(),
+            host: host.clone(),
+            expect_status: *expect_status,
+            body_md5: *body_md5,
+        },
+        CheckKind::Script { command } => Probe::Script { command: command.clone() },
+    };
+    CheckSpec {
+        probe,
+        interval: backend.check.interval,
+        timeout: backend.check.timeout,
+        rise: backend.check.rise,
+        fall: backend.check.fall,
+    }
+}
+
+fn apply_steering(engine: &Engine, s: &Steering) -> anyhow::Result<()> {
+    let steer = engine.steering();
+    steer.set_vips(&s.vips).context("updating the XDP VIP map")?;
+    steer.set_backends(&s.backends).context("updating the XDP backend map")?;
+    steer.set_local_addrs(&s.locals).context("updating the XDP local-address map")?;
+    Ok(())
+}
+
+/// Runs the node until SIGTERM or SIGINT.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let published = Published::new(Default::default());
+    let wcfg = worker_config(&cfg);
+    let engine = {
+        let published = published.clone();
+        Engine::start(&engine_config(&cfg), move |w, n| PathHandler(Worker::new(w, n, wcfg, published.clone())))?
+    };
+    info!(
+        "node {} (site {}): {} worker(s) on {}",
+        cfg.node.name,
+        cfg.node.site,
+        cfg.dataplane.queues,
+        cfg.dataplane.interfaces.join(", ")
+    );
+    let mut state = NodeState::new(cfg, engine.ports().to_vec());
+    state.refresh_neighbours();
+    apply_steering(&engine, &state.steering())?;
+    let (health_tx, mut health_rx) = mpsc::channel::<HealthEvent>(1024);
+    let checkers: Vec<Checker> = state
+        .backends()
+        .map(|b| {
+            let backend = &state.config.services[b.service].backends[b.backend];
+            Checker::spawn(u64::from(b.id), check_spec(backend), health_tx.clone())
+        })
+        .collect();
+    let socket_path = state.config.control.socket.clone();
+    let node = Arc::new(Node {
+        state: tokio::sync::Mutex::new(state),
+        counters: engine.counters().clone(),
+        published,
+        started: Instant::now(),
+    });
+    let mut unresolved = {
+        let st = node.state.lock().await;
+        node.publish(&st)
+    };
+    let ctl_task = ctl::serve(node.clone()).await.with_context(|| format!("control socket {}", socket_path.display()))?;
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(RESOLVE_RETRY);
+    let mut last_refresh = Instant::now();
+    loop {
+        tokio::select! {
+            ev = health_rx.recv() => {
+                let Some(ev) = ev else { break };
+                let mut st = node.state.lock().await;
+                let Ok(id) = u32::try_from(ev.key) else { continue };
+                let changed = st.health.get(&id).is_none_or(|h| h.healthy != ev.healthy);
+                if changed {
+                    if let Some(r) = st.backend_ref(id) {
+                        let svc = &st.config.services[r.service];
+                        let addr = svc.backends[r.backend].address;
+                        let verdict = if ev.healthy { "UP" } else { "DOWN" };
+                        info!("service {} backend {addr} {verdict}: {}", svc.name, ev.result.detail);
+                    }
+                }
+                st.health.insert(id, BackendHealth { healthy: ev.healthy, last: Some(ev.result) });
+                if changed {
+                    unresolved = node.publish(&st);
+                }
+            }
+            _ = tick.tick() => {
+                let wanted = node.published.resolve_wanted.swap(false, std::sync::atomic::Ordering::Relaxed);
+                if wanted || !unresolved.is_empty() || last_refresh.elapsed() >= NEIGHBOUR_REFRESH {
+                    last_refresh = Instant::now();
+                    let mut st = node.state.lock().await;
+                    if st.refresh_neighbours() || wanted {
+                        unresolved = node.publish(&st);
+                    }
+                    for addr in &unresolved {
+                        neigh::prompt_resolution(*addr);
+                    }
+                }
+            }
+            _ = sigterm.recv() => { info!("SIGTERM: stopping"); break }
+            _ = sigint.recv() => { info!("SIGINT: stopping"); break }
+        }
+    }
+    drop(checkers);
+    ctl_task.abort();
+    // The socket file would otherwise make the next start think a node runs.
+    if let Err(e) = std::fs::remove_file(&socket_path) {
+        warn!("could not remove control socket {}: {e}", socket_path.display());
+    }
+    engine.stop();
+    info!("stopped; XDP programs detached");
+    Ok(())
+}

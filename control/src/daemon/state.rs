@@ -1,0 +1,225 @@
+//! The node's runtime state and the snapshot it turns into.
+//!
+//! `NodeState` holds what changes while the node runs — backend health, VIP
+//! ownership, next hops — next to the loaded config. `snapshot()` is a pure
+//! function of it, so what the dataplane sees can always be rebuilt from
+//! scratch and is never patched in place.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use dataplane::engine::PortInfo;
+use dataplane::sched::{BackendWeight, MaglevTable};
+use dataplane::service::{self as ds, Hop, LocalAddr, LocalKind, Snapshot};
+use dataplane::wire::MacAddr;
+
+use super::neigh::{self, Route};
+use crate::config::{CheckKind, Config, DownAction, ForwardMode, Protocol};
+use crate::health::CheckResult;
+
+/// Health of one backend as the checker last reported it.
+#[derive(Clone, Debug)]
+pub struct BackendHealth {
+    pub healthy: bool,
+    pub last: Option<CheckResult>,
+}
+
+/// Where a backend sits in the config, and its stable id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendRef {
+    pub service: usize,
+    pub backend: usize,
+    pub id: u32,
+}
+
+pub struct NodeState {
+    pub config: Config,
+    pub ports: Vec<PortInfo>,
+    /// Stable backend ids, `[service][backend]`.
+    pub ids: Vec<Vec<u32>>,
+    pub health: HashMap<u32, BackendHealth>,
+    /// VRRP instance name → this node is master.
+    pub masters: HashMap<String, bool>,
+    pub routes: Vec<Route>,
+    pub neighbours: HashMap<Ipv4Addr, (MacAddr, String)>,
+}
+
+impl NodeState {
+    pub fn new(config: Config, ports: Vec<PortInfo>) -> Self {
+        let mut next = 0u32;
+        let ids: Vec<Vec<u32>> = config
+            .services
+            .iter()
+            .map(|s| {
+                s.backends
+                    .iter()
+                    .map(|_| {
+                        next += 1;
+                        next
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut health = HashMap::new();
+        for (s, svc) in config.services.iter().enumerate() {
+            for (b, backend) in svc.backends.iter().enumerate() {
+                // A backend gets traffic only after a check says it serves;
+                // with no check it is taken on trust.
+                let healthy = matches!(backend.check.kind, CheckKind::None);
+                health.insert(ids[s][b], BackendHealth { healthy, last: None });
+            }
+        }
+        NodeState { config, ports, ids, health, masters: HashMap::new(), routes: Vec::new(), neighbours: HashMap::new() }
+    }
+
+    pub fn backends(&self) -> impl Iterator<Item = BackendRef> + '_ {
+        self.ids
+            .iter()
+            .enumerate()
+            .flat_map(|(service, ids)| ids.iter().enumerate().map(move |(backend, &id)| BackendRef { service, backend, id }))
+    }
+
+    pub fn backend_ref(&self, id: u32) -> Option<BackendRef> {
+        self.backends().find(|b| b.id == id)
+    }
+
+    /// Re-reads routes and neighbours; true if anything changed.
+    pub fn refresh_neighbours(&mut self) -> bool {
+        let routes = std::fs::read_to_string("/proc/net/route").map(|t| neigh::parse_routes(&t)).unwrap_or_default();
+        let neighbours =
+            std::fs::read_to_string("/proc/net/arp").map(|t| neigh::parse_neighbours(&t)).unwrap_or_default();
+        let changed = routes != self.routes || neighbours != self.neighbours;
+        self.routes = routes;
+        self.neighbours = neighbours;
+        changed
+    }
+
+    /// Whether this node owns `vip` right now.
+    pub fn owns(&self, vip: Ipv4Addr) -> bool {
+        match self.config.vip_owner(vip) {
+            Some(inst) => self.masters.get(&inst.name).copied().unwrap_or(false),
+            None => true,
+        }
+    }
+
+    fn port_of(&self, dev: &str) -> Option<u8> {
+        self.ports.iter().position(|p| p.name == dev).and_then(|i| u8::try_from(i).ok())
+    }
+
+    fn port_mac(&self, port: u8) -> MacAddr {
+        self.ports.get(usize::from(port)).map(|p| MacAddr(p.mac)).unwrap_or_default()
+    }
+
+    /// The port an address of ours lives on: the interface the kernel routes it to.
+    fn home_port(&self, addr: Ipv4Addr) -> u8 {
+        neigh::lookup(&self.routes, addr).and_then(|r| self.port_of(&r.dev)).unwrap_or(0)
+    }
+
+    /// The next hop of `addr`, or the address whose MAC is still missing.
+    fn hop(&self, addr: Ipv4Addr) -> Result<Hop, Ipv4Addr> {
+        let (dev, nh) = neigh::next_hop(&self.routes, addr).ok_or(addr)?;
+        let port = self.port_of(&dev).ok_or(nh)?;
+        match self.neighbours.get(&nh) {
+            Some((mac, ndev)) if *ndev == dev => Ok(Hop { port, mac: *mac }),
+            _ => Err(nh),
+        }
+    }
+
+    /// Builds the dataplane snapshot, and lists next hops whose MAC is unknown.
+    pub fn snapshot(&self) -> (Snapshot, Vec<Ipv4Addr>) {
+        let mut unresolved = Vec::new();
+        let mut resolve = |addr: Ipv4Addr, port: u16| {
+            let hop = self.hop(addr).map_err(|nh| unresolved.push(nh)).ok();
+            ds::Backend { ip: addr, port, hop }
+        };
+        let mut snap = Snapshot {
+            ports: self.ports.iter().map(|p| ds::Port { name: p.name.clone(), mac: MacAddr(p.mac) }).collect(),
+            ..Snapshot::default()
+        };
+        for (s, svc) in self.config.services.iter().enumerate() {
+            let weights: Vec<BackendWeight> = svc
+                .backends
+                .iter()
+                .enumerate()
+                .map(|(b, backend)| {
+                    let id = self.ids[s][b];
+                    let available = self.health.get(&id).is_some_and(|h| h.healthy);
+                    BackendWeight { id, weight: backend.weight, available }
+                })
+                .collect();
+            let backends = svc.backends.iter().map(|b| resolve(*b.address.ip(), b.address.port())).collect();
+            let sorry = svc.sorry_server.map(|a| resolve(*a.ip(), a.port()));
+            let scheduler = svc.scheduler.kind();
+            let maglev = (scheduler == dataplane::sched::SchedulerKind::Maglev)
+                .then(|| MaglevTable::build(&weights, svc.maglev_table_size).ok().map(Arc::new))
+                .flatten();
+            if svc.on_backend_down == DownAction::Drop {
+                snap.dead_backends.extend(weights.iter().filter(|w| !w.available).map(|w| w.id));
+            }
+            snap.services.push(ds::Service {
+                name: svc.name.clone(),
+                vip: svc.vip,
+                port: svc.port,
+                proto: match svc.protocol {
+                    Protocol::Tcp => dataplane::wire::ip_proto::TCP,
+                    Protocol::Udp => dataplane::wire::ip_proto::UDP,
+                },
+                scheduler,
+                forward: match svc.forward {
+                    ForwardMode::Nat => ds::ForwardMode::Nat,
+                    ForwardMode::FullNat => ds::ForwardMode::FullNat,
+                    ForwardMode::Dr => ds::ForwardMode::Dr,
+                },
+                weights,
+                backends,
+                maglev,
+                snat: svc.snat.clone(),
+                sorry,
+                persistence_ms: svc.persistence_timeout.map(|d| d.as_millis() as u64),
+                on_down: match svc.on_backend_down {
+                    DownAction::Keep => ds::DownAction::Keep,
+                    DownAction::Drop => ds::DownAction::Drop,
+                },
+            });
+            let mac = match self.config.vip_owner(svc.vip) {
+                Some(inst) => MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, inst.vrid]),
+                None => self.port_mac(self.home_port(svc.vip)),
+            };
+            snap.locals.insert(svc.vip.to_bits(), LocalAddr { owned: self.owns(svc.vip), mac, kind: LocalKind::Vip });
+            for a in &svc.snat {
+                let mac = self.port_mac(self.home_port(*a));
+                snap.locals.insert(a.to_bits(), LocalAddr { owned: true, mac, kind: LocalKind::Snat });
+            }
+        }
+        snap.index();
+        unresolved.sort();
+        unresolved.dedup();
+        (snap, unresolved)
+    }
+
+    /// Steering map contents: addresses whose traffic the dataplane takes.
+    pub fn steering(&self) -> Steering {
+        let mut s = Steering::default();
+        for svc in &self.config.services {
+            s.vips.push(svc.vip);
+            s.vips.extend(svc.snat.iter().copied());
+            s.backends.extend(svc.backends.iter().map(|b| *b.address.ip()));
+            s.backends.extend(svc.sorry_server.map(|a| *a.ip()));
+        }
+        s.locals = self.ports.iter().flat_map(|p| p.ipv4.iter().copied()).collect();
+        for v in [&mut s.vips, &mut s.backends, &mut s.locals] {
+            v.sort();
+            v.dedup();
+        }
+        s
+    }
+}
+
+/// What the XDP steering program must send to the workers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Steering {
+    pub vips: Vec<Ipv4Addr>,
+    pub backends: Vec<Ipv4Addr>,
+    pub locals: Vec<Ipv4Addr>,
+}

@@ -1,0 +1,154 @@
+//! Shared pieces of the end-to-end tests: a vipd node running inside a lab
+//! namespace, driven through its control socket.
+
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use lab::{Lab, LabProcess};
+use serde_json::{json, Value};
+
+pub const SERVICE_PORT: u16 = 8080;
+
+/// A vipd process in an LB node's namespace.
+pub struct Vipd {
+    pub process: Option<LabProcess>,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Vipd {
+    /// Writes `config` into the lab directory and starts vipd with it in `role`.
+    pub fn start(lab: &Lab, role: &str, config: &str) -> Result<Vipd> {
+        let path = lab.dir().join(format!("{role}.toml"));
+        std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+        let socket = socket_path(lab, role);
+        let process = lab.spawn(role, &[env!("CARGO_BIN_EXE_vipd"), "--config", path.to_str().unwrap_or_default()])?;
+        let mut vipd = Vipd { process: Some(process), socket, config: path };
+        let ready = lab.wait_until("vipd control socket answers", Duration::from_secs(30), || {
+            vipd.is_running() && vipd.request(json!({"cmd": "status"})).is_ok()
+        });
+        if let Err(e) = ready {
+            bail!("{e}\nvipd log:\n{}", vipd.log());
+        }
+        Ok(vipd)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.process.as_mut().is_some_and(|p| p.is_running())
+    }
+
+    pub fn log(&self) -> String {
+        self.process.as_ref().map(|p| p.log()).unwrap_or_default()
+    }
+
+    pub fn request(&self, cmd: Value) -> Result<Value> {
+        control::ctl::client::request(&self.socket, cmd)
+    }
+
+    pub fn stats(&self) -> Value {
+        self.request(json!({"cmd": "stats"})).unwrap_or(Value::Null)
+    }
+
+    pub fn drops(&self, reason: &str) -> u64 {
+        self.stats()["drops"][reason].as_u64().unwrap_or(0)
+    }
+
+    /// Number of backends the node currently considers healthy.
+    pub fn healthy_backends(&self) -> usize {
+        self.request(json!({"cmd": "backends"}))
+            .ok()
+            .and_then(|v| v["backends"].as_array().map(|b| b.iter().filter(|b| b["healthy"] == true).count()))
+            .unwrap_or(0)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(&mut self, lab: &Lab) -> Result<()> {
+        let Some(p) = self.process.as_mut() else { return Ok(()) };
+        let pid = i32::try_from(p.pid()).context("pid out of range")?;
+        // SAFETY: signalling a child we spawned and have not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        lab.wait_until("vipd exits after SIGTERM", Duration::from_secs(15), || !self.is_running())
+    }
+}
+
+pub fn socket_path(lab: &Lab, role: &str) -> PathBuf {
+    lab.dir().join(format!("{role}.sock"))
+}
+
+/// A service block for the config, with one backend per lab backend.
+pub struct ServiceConf<'a> {
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub scheduler: &'a str,
+    pub forward: &'a str,
+    pub weights: Vec<u32>,
+    pub check: String,
+    pub extra: String,
+}
+
+pub fn http_check(interval_ms: u64, rise: u32, fall: u32) -> String {
+    format!(
+        r#"{{ kind = "http", path = "/", expect_status = 200, interval_ms = {interval_ms}, timeout_ms = 500, rise = {rise}, fall = {fall} }}"#
+    )
+}
+
+pub fn node_config(lab: &Lab, role: &str, queues: u16, extra_dataplane: &str, services: &[ServiceConf]) -> String {
+    let mut out = format!(
+        "[node]\nname = \"{role}\"\nsite = \"test\"\n\n[dataplane]\ninterfaces = [\"eth0\", \"eth1\"]\nqueues = {queues}\n{extra_dataplane}\n\n[control]\nsocket = \"{}\"\n\n",
+        socket_path(lab, role).display()
+    );
+    for (i, s) in services.iter().enumerate() {
+        out += &format!(
+            "[[service]]\nname = \"svc{i}\"\nvip = \"{}\"\nport = {}\nprotocol = \"tcp\"\nscheduler = \"{}\"\nforward = \"{}\"\n{}\n",
+            s.vip, s.port, s.scheduler, s.forward, s.extra
+        );
+        for (b, w) in s.weights.iter().enumerate() {
+            out += &format!(
+                "  [[service.backend]]\n  address = \"{}\"\n  weight = {w}\n  check = {}\n",
+                SocketAddrV4::new(lab.backend_ip(b + 1), s.port),
+                s.check
+            );
+        }
+        out += "\n";
+    }
+    out
+}
+
+/// MAC address of `ifname` in `role`'s namespace.
+pub fn mac_of(lab: &Lab, role: &str, ifname: &str) -> Result<String> {
+    Ok(lab.exec_ok(role, &["cat", &format!("/sys/class/net/{ifname}/address")])?.trim().to_string())
+}
+
+/// The MAC the client's neighbour table holds for `ip`, if any.
+pub fn client_neighbour(lab: &Lab, ip: Ipv4Addr) -> Option<String> {
+    let out = lab.exec_ok("client", &["ip", "neigh", "show", &ip.to_string()]).ok()?;
+    let mut words = out.split_whitespace();
+    words.find(|w| *w == "lladdr")?;
+    words.next().map(str::to_string)
+}
+
+/// Whether `ip link show` lists an XDP program on the interface.
+pub fn has_xdp(lab: &Lab, role: &str, ifname: &str) -> bool {
+    lab.exec_ok(role, &["ip", "link", "show", ifname]).map(|o| o.contains("xdp")).unwrap_or(false)
+}
+
+/// Asserts that `counts` split in proportion to `weights`, each share within
+/// `tolerance` (relative) of its expected value.
+pub fn assert_proportional(counts: &[usize], weights: &[u32], tolerance: f64) {
+    let total: usize = counts.iter().sum();
+    let wsum: u32 = weights.iter().sum();
+    for (i, (&c, &w)) in counts.iter().zip(weights).enumerate() {
+        let expected = total as f64 * f64::from(w) / f64::from(wsum);
+        let err = (c as f64 - expected).abs() / expected.max(1.0);
+        assert!(
+            err <= tolerance,
+            "backend be{} got {c} of {total} requests, expected {expected:.0} (weight {w} of {wsum}): off by {:.1}%",
+            i + 1,
+            err * 100.0
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! End to end: hostile frames into the live engine are each counted under a
+//! drop reason, nothing crashes, and VIP traffic is unaffected. A SYN flood
+//! larger than the flow table does not evict an established connection.
+
+mod common;
+
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use common::*;
+use lab::{Gateway, Lab, LabSpec};
+use serde_json::Value;
+
+/// Sends every class of malformed frame at the VIP from the client.
+const HOSTILE: &str = r#"
+import sys
+from scapy.all import Ether, IP, TCP, UDP, ARP, IPv6, Raw, sendp, conf
+conf.verb = 0
+vip, dmac, smac = sys.argv[1], sys.argv[2], sys.argv[3]
+e = Ether(src=smac, dst=dmac)
+good = bytes(IP(src="10.77.0.2", dst=vip) / TCP(sport=40000, dport=8080, flags="S"))
+frames = []
+# IPv4 total length larger than the frame
+frames.append(e / IP(src="10.77.0.2", dst=vip, len=1400) / TCP(dport=8080))
+# IHL below 5
+bad = bytearray(good); bad[0] = 0x43; frames.append(e / Raw(bytes(bad)))
+# wrong header checksum
+frames.append(e / IP(src="10.77.0.2", dst=vip, chksum=0x1234) / TCP(dport=8080))
+# fragments
+frames.append(e / IP(src="10.77.0.2", dst=vip, flags="MF", frag=0) / UDP(dport=8080) / Raw(b"x" * 32))
+frames.append(e / IP(src="10.77.0.2", dst=vip, frag=10) / Raw(b"y" * 32))
+# TCP header cut short
+frames.append(e / IP(src="10.77.0.2", dst=vip, proto=6) / Raw(b"\x9c\x40\x1f"))
+# unknown IP protocol
+frames.append(e / IP(src="10.77.0.2", dst=vip, proto=47) / Raw(b"z" * 8))
+# ARP for the VIP that is not Ethernet/IPv4
+frames.append(Ether(src=smac, dst="ff:ff:ff:ff:ff:ff") / ARP(hwlen=8, op=1, pdst=vip))
+# unknown ethertype and IPv6 go to the kernel
+frames.append(Ether(src=smac, dst=dmac, type=0x88b5) / Raw(b"u" * 46))
+frames.append(Ether(src=smac, dst=dmac) / IPv6(dst="fd00::1") / UDP(dport=9))
+# every TCP flag combination
+for flags in range(256):
+    frames.append(e / IP(src="10.77.0.2", dst=vip) / TCP(sport=41000 + flags, dport=8080, flags=flags))
+sendp(frames, iface="eth0")
+"#;
+
+#[test]
+fn hostile_frames_are_counted_and_harmless() {
+    let vip = lab::vip(3);
+    let lab = Lab::up(LabSpec {
+        name: lab::unique_name("hostile"),
+        backends: 2,
+        backend_gateway: Gateway::Lb(1),
+        ..LabSpec::default()
+    })
+    .expect("lab up");
+    let services = [ServiceConf {
+        vip,
+        port: SERVICE_PORT,
+        scheduler: "rr",
+        forward: "nat",
+        weights: vec![1, 1],
+        check: http_check(200, 1, 2),
+        extra: String::new(),
+    }];
+    let mut vipd = Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", 1, "", &services)).expect("vipd starts");
+    lab.wait_until("backends healthy", Duration::from_secs(20), || vipd.healthy_backends() == 2).expect("healthy");
+    let addr = SocketAddrV4::new(vip, SERVICE_PORT);
+    let lb_mac = mac_of(&lab, "lb1", "eth0").expect("mac");
+    let client_mac = mac_of(&lab, "client", "eth0").expect("mac");
+    lab.exec_ok("client", &["/usr/bin/python3", "-c", HOSTILE, &vip.to_string(), &lb_mac, &client_mac])
+        .expect("scapy sends hostile frames");
+
+    let expected = [
+        "bad_ipv4_length",
+        "bad_ipv4_header",
+        "bad_ipv4_checksum",
+        "ipv4_fragment",
+        "truncated_l4",
+        "unsupported_protocol",
+        "malformed_arp",
+        "bad_tcp_flags",
+        "no_flow",
+    ];
+    lab.wait_until("every hostile class counted", Duration::from_secs(10), || {
+        expected.iter().all(|r| vipd.drops(r) > 0)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", vipd.stats()));
+    let stats = vipd.stats();
+    let xdp = &stats["xdp"];
+    assert!(xdp["pass_other_ethertype"].as_u64().unwrap_or(0) > 0, "unknown ethertype not counted: {xdp}");
+    assert!(xdp["pass_ipv6"].as_u64().unwrap_or(0) > 0, "IPv6 not counted: {xdp}");
+
+    assert!(vipd.is_running(), "vipd died:\n{}", vipd.log());
+    let report = lab.http_burst("client", addr, 200, 4).expect("burst");
+    assert_eq!(report.failed, 0, "VIP traffic hurt by hostile input: {:?}", report.errors);
+}
+
+/// Keeps one connection to the echo port busy for `secs`, counting answers.
+const STEADY: &str = r#"
+import json, socket, sys, time
+addr = (sys.argv[1], int(sys.argv[2])); secs = float(sys.argv[3])
+s = socket.create_connection(addr, timeout=2); f = s.makefile("rwb")
+ok = failed = 0; names = set(); end = time.time() + secs
+while time.time() < end:
+    try:
+        f.write(b"x\n"); f.flush(); line = f.readline().decode().strip()
+        if line: ok += 1; names.add(line)
+        else: failed += 1; break
+    except Exception:
+        failed += 1; break
+    time.sleep(0.02)
+print(json.dumps({"ok": ok, "failed": failed, "names": sorted(names)}))
+"#;
+
+const NAME_SERVER: &str = r#"
+import socketserver, sys
+name, port = sys.argv[1], int(sys.argv[2])
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        for _ in self.rfile:
+            self.wfile.write((name + "\n").encode()); self.wfile.flush()
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+S(("0.0.0.0", port), H).serve_forever()
+"#;
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn syn_flood_does_not_evict_established_connection() {
+    const CAPACITY: usize = 1024;
+    let vip = lab::vip(4);
+    let lab = Lab::up(LabSpec {
+        name: lab::unique_name("flood"),
+        backends: 2,
+        backend_gateway: Gateway::Lb(1),
+        ..LabSpec::default()
+    })
+    .expect("lab up");
+    for i in 1..=2 {
+        lab.spawn(&format!("be{i}"), &["/usr/bin/python3", "-c", NAME_SERVER, &format!("be{i}"), "9000"])
+            .map(|p| p.detach())
+            .expect("name server");
+    }
+    let mk = |port: u16| ServiceConf {
+        vip,
+        port,
+        scheduler: "rr",
+        forward: "nat",
+        weights: vec![1, 1],
+        check: r#"{ kind = "tcp", interval_ms = 200, timeout_ms = 500, rise = 1, fall = 3 }"#.into(),
+        extra: String::new(),
+    };
+    let services = [mk(SERVICE_PORT), mk(9000)];
+    let extra = format!("flow_capacity = {CAPACITY}");
+    let mut vipd = Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", 1, &extra, &services)).expect("vipd starts");
+    lab.wait_until("backends healthy", Duration::from_secs(20), || vipd.healthy_backends() == 4).expect("healthy");
+    let pid = vipd.process.as_ref().map(|p| p.pid()).unwrap_or(0);
+    let rss_before = rss_kib(pid);
+
+    let steady = lab
+        .spawn("client", &["/usr/bin/python3", "-c", STEADY, &vip.to_string(), "9000", "6"])
+        .expect("steady connection");
+    lab.exec("client", &["timeout", "4", "hping3", "-q", "-S", "-p", "8080", "--flood", "--rand-source", &vip.to_string()])
+        .expect("hping3 flood");
+    let mut steady = steady;
+    lab.wait_until("steady connection finishes", Duration::from_secs(20), || !steady.is_running()).expect("steady ends");
+    let v: Value = serde_json::from_str(steady.log().trim()).unwrap_or_else(|e| panic!("{e}: {}", steady.log()));
+    assert_eq!(v["failed"], 0, "established connection broke during the flood: {v}\n{}", vipd.stats());
+    assert!(v["ok"].as_u64().unwrap_or(0) > 50, "too few answers on the established connection: {v}");
+    assert_eq!(v["names"].as_array().map(Vec::len), Some(1), "established connection changed backend: {v}");
+    assert!(vipd.drops("flow_table_full") > 0, "the flood never filled the table: {}", vipd.stats());
+    let growth = rss_kib(pid).saturating_sub(rss_before);
+    assert!(growth < 64 * 1024, "vipd grew {growth} KiB during the flood (table capacity {CAPACITY})");
+    assert!(vipd.is_running(), "vipd died:\n{}", vipd.log());
+}

@@ -1,0 +1,135 @@
+//! Opening a connection: pick a backend, build both rewrites, insert the flow.
+
+use super::{rewrite, Ip, Worker, SNAT_PORT_BASE};
+use crate::flow::{Conn, FlowKey, InsertError, Rewrite};
+use crate::sched::{flow_hash, SchedulerKind};
+use crate::service::{Backend, ForwardMode, Service};
+use crate::verdict::{DropReason, PortId, Verdict};
+use crate::wire::{ip_proto, EthernetFrame, TcpFlags};
+
+/// Backend id recorded for connections answered by the sorry server.
+pub const SORRY_BACKEND_ID: u32 = u32::MAX;
+
+/// Full-NAT ports tried before giving up on one packet.
+const SNAT_TRIES: u32 = 64;
+
+pub(super) fn open(
+    w: &mut Worker,
+    frame: &mut [u8],
+    ip: &Ip,
+    key: FlowKey,
+    flags: u8,
+    ingress: PortId,
+) -> Result<Verdict, DropReason> {
+    let snap = w.snap.clone();
+    let (sid, svc) = snap.service(key.dst_ip, key.dst_port, key.proto).ok_or(DropReason::NoService)?;
+    if key.proto == ip_proto::TCP && !may_open(svc.scheduler, TcpFlags(flags)) {
+        return Err(DropReason::NoFlow);
+    }
+    let (backend_id, backend) = pick(w, sid, svc, &key)?;
+    let hop = backend.hop.ok_or_else(|| {
+        w.published.resolve_wanted.store(true, std::sync::atomic::Ordering::Relaxed);
+        DropReason::NeighbourUnresolved
+    })?;
+    let (client_mac, vip_mac) = {
+        let eth = EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
+        let vip_mac = snap.locals.get(&key.dst_ip).map(|l| l.mac).unwrap_or(eth.dst());
+        (eth.src(), vip_mac)
+    };
+    let egress_mac = snap.ports.get(usize::from(hop.port)).map(|p| p.mac).ok_or(DropReason::NeighbourUnresolved)?;
+    let bip = backend.ip.to_bits();
+    let (src_ip, src_port) = match svc.forward {
+        ForwardMode::FullNat => snat_source(w, svc, &key, bip, backend.port)?,
+        ForwardMode::Nat | ForwardMode::Dr => (key.src_ip, key.src_port),
+    };
+    // DR keeps the VIP and port: the backend holds the VIP on loopback.
+    let (dst_ip, dst_port) = match svc.forward {
+        ForwardMode::Dr => (key.dst_ip, key.dst_port),
+        ForwardMode::Nat | ForwardMode::FullNat => (bip, backend.port),
+    };
+    let forward = Rewrite {
+        src_ip,
+        dst_ip,
+        src_port,
+        dst_port,
+        src_mac: egress_mac.0,
+        dst_mac: hop.mac.0,
+        egress: hop.port,
+    };
+    let reply = Rewrite {
+        src_ip: key.dst_ip,
+        dst_ip: key.src_ip,
+        src_port: key.dst_port,
+        dst_port: key.src_port,
+        src_mac: vip_mac.0,
+        dst_mac: client_mac.0,
+        egress: ingress,
+    };
+    // The key replies carry when they reach this node.
+    let reply_key = FlowKey { src_ip: dst_ip, dst_ip: src_ip, src_port: dst_port, dst_port: src_port, proto: key.proto };
+    let conn = Conn::new(forward, reply, sid, backend_id, key.src_ip, key.proto, w.now_ms);
+    let id = w.flows.insert(key, reply_key, conn, w.now_ms).map_err(|InsertError::Full| DropReason::FlowTableFull)?;
+    w.flows.touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
+    if let Some(timeout) = svc.persistence_ms {
+        if backend_id != SORRY_BACKEND_ID {
+            w.persistence.put(sid, key.src_ip, backend_id, timeout, w.now_ms);
+        }
+    }
+    rewrite::apply(frame, ip, &forward)?;
+    Ok(Verdict::Tx(hop.port))
+}
+
+/// Whether a TCP segment without a flow may open one. A SYN always may. With
+/// a consistent-hash scheduler any non-RST segment may too: every node picks
+/// the same backend for it, so connections survive a move to another node.
+fn may_open(kind: SchedulerKind, flags: TcpFlags) -> bool {
+    if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
+        return true;
+    }
+    matches!(kind, SchedulerKind::Maglev | SchedulerKind::Sh) && !flags.contains(TcpFlags::RST)
+}
+
+fn pick<'s>(w: &mut Worker, sid: u16, svc: &'s Service, key: &FlowKey) -> Result<(u32, &'s Backend), DropReason> {
+    if svc.persistence_ms.is_some() {
+        if let Some(id) = w.persistence.get(sid, key.src_ip, w.now_ms) {
+            let idx = svc.weights.iter().position(|b| b.id == id && b.available && b.weight > 0);
+            if let Some(i) = idx {
+                return Ok((id, &svc.backends[i]));
+            }
+        }
+    }
+    let flows = &w.flows;
+    let picked = w
+        .sched
+        .get_mut(usize::from(sid))
+        .and_then(|s| s.pick(&svc.weights, svc.maglev.as_deref(), key, &|id| flows.backend_conns(id)));
+    match (picked, &svc.sorry) {
+        (Some(i), _) => match (svc.weights.get(i), svc.backends.get(i)) {
+            (Some(b), Some(backend)) => Ok((b.id, backend)),
+            _ => Err(DropReason::NoBackend),
+        },
+        (None, Some(sorry)) => Ok((SORRY_BACKEND_ID, sorry)),
+        (None, None) => Err(DropReason::NoBackend),
+    }
+}
+
+/// Chooses the full-NAT source address and a free source port whose owner
+/// (see `snat_port_owner`) is this worker, so replies come back to this table.
+fn snat_source(w: &mut Worker, svc: &Service, key: &FlowKey, bip: u32, bport: u16) -> Result<(u32, u16), DropReason> {
+    if svc.snat.is_empty() {
+        return Err(DropReason::SnatPortsExhausted);
+    }
+    let snat = svc.snat[(flow_hash(key) % svc.snat.len() as u64) as usize].to_bits();
+    let workers = u32::from(w.workers);
+    let slots = (u32::from(u16::MAX) + 1 - u32::from(SNAT_PORT_BASE)) / workers;
+    for _ in 0..SNAT_TRIES {
+        let slot = w.snat_cursor % slots;
+        w.snat_cursor = w.snat_cursor.wrapping_add(1);
+        let port = (u32::from(SNAT_PORT_BASE) + slot * workers + u32::from(w.id)) as u16;
+        let reply_key = FlowKey { src_ip: bip, dst_ip: snat, src_port: bport, dst_port: port, proto: key.proto };
+        if w.flows.lookup(&reply_key, w.now_ms).is_none() {
+            return Ok((snat, port));
+        }
+    }
+    Err(DropReason::SnatPortsExhausted)
+}

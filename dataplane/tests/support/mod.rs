@@ -1,0 +1,104 @@
+//! Frames and snapshots for tests and benchmarks of the packet path, built
+//! with etherparse so they are independent of our own wire code.
+
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use dataplane::sched::{BackendWeight, MaglevTable, SchedulerKind};
+use dataplane::service::{Backend, DownAction, ForwardMode, Hop, LocalAddr, LocalKind, Port, Published, Service, Snapshot};
+use dataplane::wire::MacAddr;
+use etherparse::PacketBuilder;
+
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+pub const PORT0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xa0, 0x00];
+pub const PORT1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xa1, 0x00];
+pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 101);
+pub const SNAT: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 200);
+pub const VPORT: u16 = 80;
+
+pub fn backend_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 77, 1, 101 + i as u8)
+}
+
+pub fn backend_mac(i: usize) -> [u8; 6] {
+    [0x02, 0, 0, 0, 0xb0, i as u8]
+}
+
+/// One TCP service on VIP:80 with `n` backends on port 8080 (80 for DR),
+/// all reachable through port 1.
+pub fn snapshot(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32]) -> Snapshot {
+    let bport = if forward == ForwardMode::Dr { VPORT } else { 8080 };
+    let bw: Vec<BackendWeight> =
+        weights.iter().enumerate().map(|(i, &w)| BackendWeight { id: i as u32 + 1, weight: w, available: true }).collect();
+    let backends = (0..weights.len())
+        .map(|i| Backend { ip: backend_ip(i), port: bport, hop: Some(Hop { port: 1, mac: MacAddr(backend_mac(i)) }) })
+        .collect();
+    let maglev = (scheduler == SchedulerKind::Maglev).then(|| Arc::new(MaglevTable::build(&bw, 65537).expect("maglev")));
+    let mut snap = Snapshot {
+        ports: vec![Port { name: "eth0".into(), mac: MacAddr(PORT0_MAC) }, Port { name: "eth1".into(), mac: MacAddr(PORT1_MAC) }],
+        services: vec![Service {
+            name: "web".into(),
+            vip: VIP,
+            port: VPORT,
+            proto: 6,
+            scheduler,
+            forward,
+            weights: bw,
+            backends,
+            maglev,
+            snat: if forward == ForwardMode::FullNat { vec![SNAT] } else { vec![] },
+            sorry: None,
+            persistence_ms: None,
+            on_down: DownAction::Keep,
+        }],
+        ..Snapshot::default()
+    };
+    snap.locals.insert(VIP.to_bits(), LocalAddr { owned: true, mac: MacAddr(PORT0_MAC), kind: LocalKind::Vip });
+    snap.locals.insert(SNAT.to_bits(), LocalAddr { owned: true, mac: MacAddr(PORT1_MAC), kind: LocalKind::Snat });
+    snap.index();
+    snap
+}
+
+pub fn published(snap: Snapshot) -> Arc<Published> {
+    Published::new(snap)
+}
+
+/// A TCP segment as a frame.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    flags: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src.octets(), dst.octets(), 64).tcp(sport, dport, 1000, 65535);
+    for f in flags.chars() {
+        b = match f {
+            'S' => b.syn(),
+            'A' => b.ack(2000),
+            'F' => b.fin(),
+            'R' => b.rst(),
+            'P' => b.psh(),
+            _ => b,
+        };
+    }
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("build tcp frame");
+    out
+}
+
+/// A client → VIP segment.
+pub fn client_tcp(sport: u16, flags: &str) -> Vec<u8> {
+    tcp(CLIENT_MAC, PORT0_MAC, CLIENT, VIP, sport, VPORT, flags, b"")
+}
+
+pub fn client_tcp_from(client: Ipv4Addr, sport: u16, flags: &str) -> Vec<u8> {
+    tcp(CLIENT_MAC, PORT0_MAC, client, VIP, sport, VPORT, flags, b"")
+}
