@@ -347,8 +347,9 @@ impl FlowTable {
         state
     }
 
-    /// Adds a connection under both keys (one entry if they are equal). When
-    /// room is short, expired connections are reclaimed first, then the
+    /// Adds a connection under both keys (one entry if they are equal: in
+    /// direct routing, where replies bypass the balancer, pass the forward
+    /// key twice). Call it after a lookup missed. When room is short, expired connections are reclaimed first, then the
     /// least recently seen embryonic one is evicted; live established or
     /// closing connections are never displaced. An insert that fails may
     /// still have reclaimed or evicted entries on the way.
@@ -438,6 +439,14 @@ impl FlowTable {
             .iter()
             .filter(|s| s.flags & LIVE != 0)
             .map(|s| &s.conn)
+    }
+
+    /// Live connections with their forward and reply keys and expiry time.
+    pub fn entries(&self) -> impl Iterator<Item = (&FlowKey, &FlowKey, &Conn, u64)> {
+        self.slots
+            .iter()
+            .filter(|s| s.flags & LIVE != 0)
+            .map(|s| (&s.keys[0], &s.keys[1], &s.conn, s.expires_ms))
     }
 
     /// Bytes allocated by the table; fixed at construction.

@@ -83,6 +83,11 @@ fn both_keys_find_the_conn() {
     assert_eq!(table.lookup(&f, 1), Some((id, Direction::Forward)));
     assert_eq!(table.lookup(&r, 1), Some((id, Direction::Reply)));
     assert_eq!(table.conn(id).backend_id, 2);
+    let listed: Vec<_> = table
+        .entries()
+        .map(|(a, b, c, e)| (*a, *b, c.backend_id, e))
+        .collect();
+    assert_eq!(listed, [(f, r, 2, t().embryonic_ms)]);
     let (other, _) = keys(2, 2, TCP);
     assert_eq!(table.lookup(&other, 1), None);
     assert_eq!(

@@ -8,7 +8,7 @@
 //! and claims one slot per `max weight` of credit, so its share of slots is
 //! proportional to its weight.
 
-use super::{maglev_offset_hash, maglev_skip_hash, BackendWeight, SchedError};
+use super::{maglev_offset_hash, maglev_skip_hash, BackendWeight, SchedError, MAGLEV_MAX_SIZE};
 
 pub struct MaglevTable {
     /// Slot → index into the `backends` slice the table was built from.
@@ -36,6 +36,12 @@ impl MaglevTable {
     /// Builds the lookup table. Unavailable and weight-0 backends get no
     /// slots; with none usable the table is empty and every lookup is `None`.
     pub fn build(backends: &[BackendWeight], size: u32) -> Result<MaglevTable, SchedError> {
+        if size > MAGLEV_MAX_SIZE {
+            return Err(SchedError::SizeTooLarge {
+                size,
+                max: MAGLEV_MAX_SIZE,
+            });
+        }
         if !is_prime(size) {
             return Err(SchedError::SizeNotPrime(size));
         }

@@ -91,10 +91,16 @@ pub enum SchedError {
         "Maglev table size {size} is smaller than the {backends} usable backends: use a prime at least 100 times the backend count, such as 65537"
     )]
     SizeTooSmall { size: u32, backends: usize },
+    #[error(
+        "Maglev table size {size} is larger than the supported maximum {max}: use a smaller prime such as 65537"
+    )]
+    SizeTooLarge { size: u32, max: u32 },
 }
 
 /// Default Maglev lookup table size (prime).
 pub const MAGLEV_DEFAULT_SIZE: u32 = 65_537;
+/// Largest accepted Maglev table size, so a typo cannot allocate gigabytes.
+pub const MAGLEV_MAX_SIZE: u32 = 1 << 24;
 
 /// Final avalanche step: every input bit affects every output bit.
 fn mix(mut x: u64) -> u64 {
@@ -165,7 +171,9 @@ impl SchedState {
 
     /// Chooses a backend for a new connection: an index into `backends`, or
     /// `None` when no backend is available with a non-zero weight.
-    /// `conns(id)` gives (active, inactive) connections to a backend.
+    /// `conns(id)` gives (active, inactive) connections to a backend. rr and
+    /// wrr remember a position, so keep the slice in the same order between
+    /// picks (a changed list is handled, the interleaving just restarts).
     /// For Maglev, `maglev` must have been built from this same `backends`
     /// slice; without it (or if it names an ineligible backend) the pick
     /// falls back to a weighted hash of the 5-tuple.

@@ -273,6 +273,10 @@ fn maglev_validates_size() {
             backends: 3
         })
     ));
+    assert!(matches!(
+        MaglevTable::build(&b, 4_294_967_291),
+        Err(SchedError::SizeTooLarge { .. })
+    ));
     let m = MaglevTable::build(&b, MAGLEV_DEFAULT_SIZE).unwrap();
     assert_eq!(m.size(), MAGLEV_DEFAULT_SIZE);
 }
