@@ -620,3 +620,83 @@ impl FlowTable {
         }
     }
 }
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+    use crate::flow::{Rewrite, TCP_ACK};
+
+    /// Single-key (direct routing) flows whose two candidate buckets are
+    /// exactly `pair`, found by search so one bucket pair can be filled.
+    fn colliding_keys(table: &FlowTable, pair: [usize; 2], count: usize) -> Vec<FlowKey> {
+        let mut out = Vec::new();
+        let mut port = 0u32;
+        while out.len() < count {
+            port += 1;
+            let key = FlowKey {
+                src_ip: 0xc000_0000 | (port >> 16),
+                dst_ip: 0x0a00_0001,
+                src_port: port as u16,
+                dst_port: 80,
+                proto: 6,
+            };
+            let (h, tag) = key_index(&key);
+            let mut got = table.candidate_buckets(h, tag);
+            got.sort_unstable();
+            if got == pair {
+                out.push(key);
+            }
+        }
+        out
+    }
+
+    fn conn(n: u32) -> Conn {
+        Conn::new(Rewrite::default(), Rewrite::default(), 1, n % 2, n, 6, 0)
+    }
+
+    #[test]
+    fn full_bucket_evicts_embryonic_never_established() {
+        let mut table = FlowTable::new(64, Timeouts::default());
+        let first = FlowKey::default();
+        let (h, tag) = key_index(&first);
+        let mut pair = table.candidate_buckets(h, tag);
+        pair.sort_unstable();
+        let keys = colliding_keys(&table, pair, 40);
+        let mut ids = Vec::new();
+        for (n, k) in (0..).zip(&keys[..2 * WAYS]) {
+            ids.push(table.insert(*k, *k, conn(n), n.into()).unwrap());
+        }
+        for &id in ids.iter().step_by(2) {
+            table.touch(id, Direction::Forward, TCP_ACK, 20);
+        }
+        // Each newcomer displaces the least recently seen embryonic flow.
+        for (n, k) in (16..).zip(&keys[2 * WAYS..3 * WAYS]) {
+            table.insert(*k, *k, conn(n), 30).unwrap();
+        }
+        for (i, k) in keys[..2 * WAYS].iter().enumerate() {
+            let found = table.lookup(k, 40).is_some();
+            assert_eq!(found, i % 2 == 0, "key {i}");
+        }
+        // Only established flows left in the pair: a new one is refused
+        // although most slots are free.
+        let ids: Vec<ConnId> = keys[2 * WAYS..3 * WAYS]
+            .iter()
+            .map(|k| table.lookup(k, 40).unwrap().0)
+            .collect();
+        for id in ids {
+            table.touch(id, Direction::Forward, TCP_ACK, 40);
+        }
+        assert_eq!(table.len(), 2 * WAYS);
+        for k in &keys[3 * WAYS..] {
+            assert_eq!(table.insert(*k, *k, conn(99), 50), Err(InsertError::Full));
+        }
+        assert_eq!(table.len(), 2 * WAYS);
+        assert_eq!(table.backend_conns(0).0 + table.backend_conns(1).0, 16);
+        // Expired entries in the pair are reclaimed for a newcomer.
+        let later = 40 + Timeouts::default().established_ms;
+        assert!(table
+            .insert(keys[3 * WAYS], keys[3 * WAYS], conn(7), later)
+            .is_ok());
+        assert_eq!(table.len(), 1);
+    }
+}
