@@ -1,1 +1,350 @@
-//! placeholder
+//! The per-worker connection table.
+//!
+//! A worker owns one [`FlowTable`]; nothing in it is shared or locked. Each
+//! connection is reachable by two keys (the packet as the client sends it and
+//! the packet as the backend answers it), and packets from either direction
+//! drive one TCP state, whose timeout decides when the entry may be reclaimed.
+
+mod table;
+
+pub use table::{ConnId, FlowTable, InsertError};
+
+/// TCP header flag bits, as in the flags byte on the wire.
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
+
+const PROTO_TCP: u8 = 6;
+
+/// One direction of a connection as received. IPv4 addresses are host-order
+/// `u32` (`Ipv4Addr::to_bits`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(C)]
+pub struct FlowKey {
+    pub src_ip: u32,
+    pub dst_ip: u32,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub proto: u8,
+}
+
+/// What to write into packets matching one direction of a connection. Plain
+/// and fixed-size on purpose: it will later be mirrored into a BPF map and
+/// sent to peer nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct Rewrite {
+    pub src_ip: u32,
+    pub dst_ip: u32,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub egress: u8,
+}
+
+/// Which side sent a packet. `Forward` is client → backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Reply,
+}
+
+/// Connection state, named and timed as LVS does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    SynSent,
+    SynRecv,
+    Established,
+    FinWait,
+    CloseWait,
+    LastAck,
+    TimeWait,
+    Close,
+    Udp,
+}
+
+impl ConnState {
+    /// Half-open: the first to go when the table is under pressure.
+    pub fn is_embryonic(self) -> bool {
+        matches!(self, ConnState::SynSent | ConnState::SynRecv)
+    }
+
+    /// Counted as ActiveConn (as LVS does); every other live state is InActConn.
+    pub fn is_active(self) -> bool {
+        matches!(self, ConnState::Established | ConnState::Udp)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::SynSent => "SYN_SENT",
+            ConnState::SynRecv => "SYN_RECV",
+            ConnState::Established => "ESTABLISHED",
+            ConnState::FinWait => "FIN_WAIT",
+            ConnState::CloseWait => "CLOSE_WAIT",
+            ConnState::LastAck => "LAST_ACK",
+            ConnState::TimeWait => "TIME_WAIT",
+            ConnState::Close => "CLOSE",
+            ConnState::Udp => "UDP",
+        }
+    }
+
+    fn timeout_ms(self, t: &Timeouts) -> u64 {
+        match self {
+            ConnState::SynSent | ConnState::SynRecv => t.embryonic_ms,
+            ConnState::Established => t.established_ms,
+            ConnState::FinWait | ConnState::CloseWait | ConnState::LastAck => t.closing_ms,
+            ConnState::TimeWait => t.time_wait_ms,
+            ConnState::Close => t.close_ms,
+            ConnState::Udp => t.udp_ms,
+        }
+    }
+}
+
+/// How long an idle connection survives in each state.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub embryonic_ms: u64,
+    pub established_ms: u64,
+    pub closing_ms: u64,
+    pub time_wait_ms: u64,
+    pub close_ms: u64,
+    pub udp_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            embryonic_ms: 5_000,
+            established_ms: 900_000,
+            closing_ms: 60_000,
+            time_wait_ms: 10_000,
+            close_ms: 2_000,
+            udp_ms: 300_000,
+        }
+    }
+}
+
+/// FIN bookkeeping kept in [`Conn::fins`].
+const FIN_FORWARD: u8 = 1;
+const FIN_REPLY: u8 = 2;
+/// Set when the most recent FIN came from the reply side.
+const FIN_LAST_REPLY: u8 = 4;
+
+/// One connection: the rewrite for each direction and where it is going.
+#[derive(Clone, Copy, Debug)]
+pub struct Conn {
+    pub forward: Rewrite,
+    pub reply: Rewrite,
+    pub service: u16,
+    pub backend_id: u32,
+    pub client_ip: u32,
+    pub state: ConnState,
+    pub created_ms: u64,
+    fins: u8,
+}
+
+impl Conn {
+    /// A new connection. TCP (`proto` 6) starts in `SynRecv`, so it counts as
+    /// embryonic until the client's handshake ACK; any other protocol is
+    /// tracked as a datagram flow (`Udp`).
+    pub fn new(
+        forward: Rewrite,
+        reply: Rewrite,
+        service: u16,
+        backend_id: u32,
+        client_ip: u32,
+        proto: u8,
+        now_ms: u64,
+    ) -> Conn {
+        Conn {
+            forward,
+            reply,
+            service,
+            backend_id,
+            client_ip,
+            state: if proto == PROTO_TCP {
+                ConnState::SynRecv
+            } else {
+                ConnState::Udp
+            },
+            created_ms: now_ms,
+            fins: 0,
+        }
+    }
+
+    /// Advances the state for one packet. Works whether both directions are
+    /// seen (NAT, full NAT) or only `Forward` (direct routing): every step
+    /// needed to reach `Established` and `Close` is driven by the client side.
+    fn advance(&mut self, dir: Direction, flags: u8) {
+        use ConnState::*;
+        if self.state == Udp {
+            return;
+        }
+        let syn = flags & TCP_SYN != 0;
+        let ack = flags & TCP_ACK != 0;
+        let fin = flags & TCP_FIN != 0;
+        if flags & TCP_RST != 0 {
+            self.state = Close;
+            return;
+        }
+        let finished = matches!(self.state, Close | TimeWait);
+        if syn && !ack {
+            // A bare SYN on a finished tuple opens a new incarnation; on a
+            // live connection it is a retransmission and changes nothing.
+            if finished {
+                self.fins = 0;
+                self.state = match dir {
+                    Direction::Forward => SynRecv,
+                    Direction::Reply => SynSent,
+                };
+            }
+            return;
+        }
+        if syn {
+            // SYN-ACK: the handshake is progressing but not complete until
+            // the final ACK, which is what proves the client is real.
+            return;
+        }
+        if fin {
+            if finished {
+                return;
+            }
+            self.fins |= match dir {
+                Direction::Forward => FIN_FORWARD,
+                Direction::Reply => FIN_REPLY | FIN_LAST_REPLY,
+            };
+            if dir == Direction::Forward {
+                self.fins &= !FIN_LAST_REPLY;
+            }
+            self.state = if self.fins & (FIN_FORWARD | FIN_REPLY) == FIN_FORWARD | FIN_REPLY {
+                LastAck
+            } else if dir == Direction::Forward {
+                FinWait
+            } else {
+                CloseWait
+            };
+            return;
+        }
+        if ack {
+            self.state = match (self.state, dir) {
+                (SynRecv, Direction::Forward) | (SynSent, Direction::Reply) => Established,
+                (LastAck, d) => {
+                    // Only the side that did not send the last FIN can ACK it.
+                    let last_from_reply = self.fins & FIN_LAST_REPLY != 0;
+                    if last_from_reply == (d == Direction::Forward) {
+                        TimeWait
+                    } else {
+                        LastAck
+                    }
+                }
+                (s, _) => s,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod table_tests;
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+    use ConnState::*;
+    use Direction::{Forward as F, Reply as R};
+
+    fn tcp() -> Conn {
+        Conn::new(Rewrite::default(), Rewrite::default(), 1, 7, 9, 6, 0)
+    }
+
+    fn run(steps: &[(Direction, u8, ConnState)]) {
+        let mut c = tcp();
+        for (i, &(d, flags, want)) in steps.iter().enumerate() {
+            c.advance(d, flags);
+            assert_eq!(c.state, want, "step {i}: {d:?} flags {flags:#x}");
+        }
+    }
+
+    #[test]
+    fn open_and_client_close_both_directions() {
+        run(&[
+            (F, TCP_SYN, SynRecv),
+            (R, TCP_SYN | TCP_ACK, SynRecv),
+            (F, TCP_ACK, Established),
+            (R, TCP_ACK, Established),
+            (F, TCP_FIN | TCP_ACK, FinWait),
+            (R, TCP_ACK, FinWait),
+            (R, TCP_FIN | TCP_ACK, LastAck),
+            (R, TCP_ACK, LastAck),
+            (F, TCP_ACK, TimeWait),
+        ]);
+    }
+
+    #[test]
+    fn server_close_both_directions() {
+        run(&[
+            (F, TCP_SYN, SynRecv),
+            (R, TCP_SYN | TCP_ACK, SynRecv),
+            (F, TCP_ACK, Established),
+            (R, TCP_FIN | TCP_ACK, CloseWait),
+            (F, TCP_ACK, CloseWait),
+            (F, TCP_FIN | TCP_ACK, LastAck),
+            (F, TCP_ACK, LastAck),
+            (R, TCP_ACK, TimeWait),
+        ]);
+    }
+
+    #[test]
+    fn forward_only_reaches_established_and_close() {
+        run(&[
+            (F, TCP_SYN, SynRecv),
+            (F, TCP_SYN, SynRecv),
+            (F, TCP_ACK, Established),
+            (F, TCP_ACK, Established),
+            (F, TCP_FIN | TCP_ACK, FinWait),
+            (F, TCP_ACK, FinWait),
+            (F, TCP_RST, Close),
+            (F, TCP_ACK, Close),
+            (F, TCP_SYN, SynRecv),
+            (F, TCP_ACK, Established),
+        ]);
+    }
+
+    #[test]
+    fn rst_and_reopen_after_time_wait() {
+        run(&[
+            (F, TCP_SYN, SynRecv),
+            (R, TCP_RST | TCP_ACK, Close),
+            (F, TCP_SYN, SynRecv),
+            (F, TCP_ACK, Established),
+            (F, TCP_FIN, FinWait),
+            (R, TCP_FIN | TCP_ACK, LastAck),
+            (F, TCP_ACK, TimeWait),
+            (F, TCP_FIN, TimeWait),
+            (F, TCP_SYN, SynRecv),
+            (F, TCP_ACK, Established),
+        ]);
+    }
+
+    #[test]
+    fn backend_initiated_open() {
+        run(&[
+            (R, TCP_RST, Close),
+            (R, TCP_SYN, SynSent),
+            (F, TCP_SYN | TCP_ACK, SynSent),
+            (R, TCP_ACK, Established),
+        ]);
+    }
+
+    #[test]
+    fn udp_ignores_flags() {
+        let mut c = Conn::new(Rewrite::default(), Rewrite::default(), 1, 7, 9, 17, 0);
+        for flags in [TCP_SYN, TCP_FIN, TCP_RST, TCP_ACK] {
+            c.advance(F, flags);
+            assert_eq!(c.state, Udp);
+        }
+        assert!(Udp.is_active() && Established.is_active() && !SynRecv.is_active());
+        assert!(SynRecv.is_embryonic() && SynSent.is_embryonic() && !Close.is_embryonic());
+    }
+}
