@@ -1,1 +1,260 @@
 //! Zero-copy typed views over frames.
+//!
+//! Each view wraps a byte buffer (`T: AsRef<[u8]>`). `new_checked` validates
+//! every length the accessors later depend on, so accessors read fixed
+//! offsets and never panic; setters exist when `T: AsMut<[u8]>`. Nothing here
+//! allocates.
+
+pub mod checksum;
+
+mod arp;
+mod ethernet;
+mod icmp;
+mod ipv4;
+mod ipv6;
+mod tcp;
+mod udp;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use arp::{build_arp_frame, ArpPacket};
+pub use ethernet::EthernetFrame;
+pub use icmp::IcmpPacket;
+pub use ipv4::Ipv4Packet;
+pub use ipv6::Ipv6Packet;
+pub use tcp::{TcpFlags, TcpSegment};
+pub use udp::UdpDatagram;
+
+/// Why a buffer was refused by a view's `new_checked`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireError {
+    /// The buffer is shorter than the header (or a length field) claims.
+    Truncated,
+    /// The IP version nibble does not match the view.
+    BadVersion,
+    /// The header length field is below the minimum or beyond the buffer.
+    BadHeaderLen,
+    /// The total/payload length field is inconsistent with the header or buffer.
+    BadTotalLen,
+    /// A well-formed packet of a kind vipd does not handle.
+    Unsupported,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WireError::Truncated => "packet truncated",
+            WireError::BadVersion => "wrong IP version",
+            WireError::BadHeaderLen => "invalid header length",
+            WireError::BadTotalLen => "invalid total length",
+            WireError::Unsupported => "unsupported packet type",
+        })
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// EtherType values vipd recognises.
+pub mod ethertype {
+    pub const IPV4: u16 = 0x0800;
+    pub const ARP: u16 = 0x0806;
+    pub const IPV6: u16 = 0x86dd;
+    /// 802.1Q customer tag.
+    pub const VLAN: u16 = 0x8100;
+    /// 802.1ad service tag.
+    pub const QINQ: u16 = 0x88a8;
+}
+
+/// IP protocol numbers vipd recognises.
+pub mod ip_proto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const VRRP: u8 = 112;
+}
+
+/// An Ethernet MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+    pub const ZERO: MacAddr = MacAddr([0; 6]);
+
+    #[inline]
+    pub fn is_broadcast(&self) -> bool {
+        *self == Self::BROADCAST
+    }
+
+    /// True for group addresses (I/G bit set), which includes broadcast.
+    #[inline]
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 0x01 != 0
+    }
+
+    #[inline]
+    pub fn is_zero(&self) -> bool {
+        *self == Self::ZERO
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = &self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A string that is not a MAC address in `aa:bb:cc:dd:ee:ff` form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseMacError(String);
+
+impl fmt::Display for ParseMacError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid MAC address {:?}: expected six hex octets separated by ':' or '-', like 02:00:5e:00:01:01",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseMacError {}
+
+impl FromStr for MacAddr {
+    type Err = ParseMacError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseMacError(s.to_string());
+        let sep = if s.contains('-') { '-' } else { ':' };
+        let mut out = [0u8; 6];
+        let mut parts = s.split(sep);
+        for slot in &mut out {
+            let part = parts.next().ok_or_else(err)?;
+            if part.is_empty() || part.len() > 2 {
+                return Err(err());
+            }
+            *slot = u8::from_str_radix(part, 16).map_err(|_| err())?;
+        }
+        if parts.next().is_some() {
+            return Err(err());
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+// Byte readers and writers for offsets `new_checked` has already validated.
+
+#[inline]
+fn get16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[inline]
+fn get32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+#[inline]
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+#[inline]
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+#[inline]
+fn get_mac(b: &[u8], at: usize) -> MacAddr {
+    MacAddr([b[at], b[at + 1], b[at + 2], b[at + 3], b[at + 4], b[at + 5]])
+}
+
+#[inline]
+fn put_mac(b: &mut [u8], at: usize, m: MacAddr) {
+    b[at..at + 6].copy_from_slice(&m.0);
+}
+
+/// Deterministic pseudo-random numbers for property-style tests.
+#[cfg(test)]
+pub(crate) struct XorShift(pub u64);
+
+#[cfg(test)]
+impl XorShift {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 16) as u32
+    }
+
+    pub fn next_u16(&mut self) -> u16 {
+        (self.next_u64() >> 24) as u16
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| (self.next_u64() >> 32) as u8).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_display_and_parse_round_trip() {
+        let mut rng = XorShift(0xdead_beef);
+        for _ in 0..200 {
+            let b = rng.bytes(6);
+            let m = MacAddr([b[0], b[1], b[2], b[3], b[4], b[5]]);
+            let text = m.to_string();
+            assert_eq!(text.len(), 17);
+            assert_eq!(text.parse::<MacAddr>(), Ok(m));
+            assert_eq!(text.replace(':', "-").parse::<MacAddr>(), Ok(m));
+            assert_eq!(format!("{m:?}"), text);
+        }
+    }
+
+    #[test]
+    fn mac_parse_rejects_malformed() {
+        for bad in [
+            "",
+            "00:11:22:33:44",
+            "00:11:22:33:44:55:66",
+            "00:11:22:33:44:5g",
+            "00:11:22:33:44:555",
+            "00:11:22:33::55",
+            "0011.2233.4455",
+        ] {
+            let err = bad.parse::<MacAddr>().unwrap_err();
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn mac_classification() {
+        assert!(MacAddr::BROADCAST.is_broadcast());
+        assert!(MacAddr::BROADCAST.is_multicast());
+        assert!(MacAddr::ZERO.is_zero());
+        assert!(!MacAddr::ZERO.is_multicast());
+        let vrrp: MacAddr = "01:00:5e:00:00:12".parse().unwrap();
+        assert!(vrrp.is_multicast() && !vrrp.is_broadcast());
+        let unicast: MacAddr = "02:00:5e:00:01:01".parse().unwrap();
+        assert!(!unicast.is_multicast() && !unicast.is_zero());
+    }
+}

@@ -1,0 +1,181 @@
+//! Internet checksum arithmetic (RFC 1071) and incremental updates (RFC 1624).
+
+use std::net::Ipv4Addr;
+
+/// Adds `data` as big-endian 16-bit words to `initial` without folding.
+///
+/// An odd trailing byte is padded with a zero low byte. The accumulator is
+/// 32 bits wide and wraps are folded back in, so any frame size is safe.
+#[inline]
+pub fn sum(data: &[u8], initial: u32) -> u32 {
+    let mut acc = u64::from(initial);
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        // Four words at a time keeps the loop short on the hot path; a u64
+        // accumulator cannot overflow before the final fold for any frame.
+        acc += u64::from(u16::from_be_bytes([c[0], c[1]]))
+            + u64::from(u16::from_be_bytes([c[2], c[3]]))
+            + u64::from(u16::from_be_bytes([c[4], c[5]]))
+            + u64::from(u16::from_be_bytes([c[6], c[7]]));
+    }
+    let mut words = chunks.remainder().chunks_exact(2);
+    for w in &mut words {
+        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [last] = words.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    while acc >> 32 != 0 {
+        acc = (acc & 0xffff_ffff) + (acc >> 32);
+    }
+    acc as u32
+}
+
+/// Folds the carries of a 32-bit accumulator into 16 bits (not complemented).
+#[inline]
+pub fn fold(sum: u32) -> u16 {
+    let mut s = sum;
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// The complemented Internet checksum of `data`.
+#[inline]
+pub fn checksum(data: &[u8]) -> u16 {
+    !fold(sum(data, 0))
+}
+
+/// Unfolded sum of the IPv4 pseudo-header used by TCP and UDP.
+#[inline]
+pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: u16) -> u32 {
+    let s = u32::from(src);
+    let d = u32::from(dst);
+    (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + u32::from(proto) + u32::from(len)
+}
+
+/// Updates checksum `csum` after a 16-bit field changed from `old` to `new`
+/// (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')).
+#[inline]
+pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
+    !fold(u32::from(!csum) + u32::from(!old) + u32::from(new))
+}
+
+/// Updates checksum `csum` after a 32-bit field (e.g. an IPv4 address)
+/// changed from `old` to `new`.
+#[inline]
+pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
+    let acc = u32::from(!csum)
+        + u32::from(!(old >> 16) as u16)
+        + u32::from(!(old as u16))
+        + (new >> 16)
+        + (new & 0xffff);
+    !fold(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reference checksum: plain word-by-word RFC 1071 sum.
+    fn reference(data: &[u8]) -> u16 {
+        let mut acc: u32 = 0;
+        for (i, b) in data.iter().enumerate() {
+            acc += if i % 2 == 0 {
+                u32::from(*b) << 8
+            } else {
+                u32::from(*b)
+            };
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        !(fold(acc))
+    }
+
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn sum_matches_reference_for_every_length() {
+        let mut st = 0x1234_5678_9abc_def0;
+        let data: Vec<u8> = (0..300).map(|_| xorshift(&mut st) as u8).collect();
+        for len in 0..data.len() {
+            assert_eq!(checksum(&data[..len]), reference(&data[..len]), "len {len}");
+        }
+    }
+
+    #[test]
+    fn checksum_of_data_with_its_checksum_verifies() {
+        let mut st = 99;
+        for len in [2usize, 10, 20, 64, 1500] {
+            let mut data: Vec<u8> = (0..len).map(|_| xorshift(&mut st) as u8).collect();
+            data[0] = 0;
+            data[1] = 0;
+            let c = checksum(&data);
+            data[..2].copy_from_slice(&c.to_be_bytes());
+            assert_eq!(fold(sum(&data, 0)), 0xffff);
+        }
+    }
+
+    #[test]
+    fn all_ones_data_folds_without_overflow() {
+        let data = vec![0xffu8; 65536 * 4];
+        assert_eq!(fold(sum(&data, 0xffff_ffff)), 0xffff);
+    }
+
+    #[test]
+    fn incremental_updates_match_full_recomputation() {
+        // For data that is not all zero, eqn. 3 gives exactly the checksum a
+        // full recomputation gives, including never producing 0xffff (-0).
+        let mut st = 7;
+        for _ in 0..5000 {
+            let mut data: Vec<u8> = (0..24).map(|_| xorshift(&mut st) as u8).collect();
+            data[0] |= 0x40;
+            let c = checksum(&data);
+            let old16 = u16::from_be_bytes([data[4], data[5]]);
+            let new16 = xorshift(&mut st) as u16;
+            data[4..6].copy_from_slice(&new16.to_be_bytes());
+            let c = update16(c, old16, new16);
+            assert_eq!(c, checksum(&data));
+            let old32 = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+            let new32 = xorshift(&mut st) as u32;
+            data[8..12].copy_from_slice(&new32.to_be_bytes());
+            let c = update32(c, old32, new32);
+            assert_eq!(c, checksum(&data));
+        }
+    }
+
+    #[test]
+    fn rfc1624_corner_case_gives_zero_not_negative_zero() {
+        // RFC 1624 section 3 example: the header sums to 0xffff after the
+        // change, so the checksum is 0x0000; eqn. 2 would yield 0xffff.
+        let mut data = [0xcdu8, 0x13, 0x32, 0x00];
+        let old = u16::from_be_bytes([data[2], data[3]]);
+        let c = checksum(&data);
+        let new = 0xffffu16 - 0xcd13;
+        data[2..4].copy_from_slice(&new.to_be_bytes());
+        assert_eq!(fold(sum(&data, 0)), 0xffff);
+        let c2 = update16(c, old, new);
+        assert_eq!(c2, checksum(&data));
+        assert_eq!(c2, 0x0000);
+    }
+
+    #[test]
+    fn pseudo_header_matches_byte_sum() {
+        let src = Ipv4Addr::new(192, 0, 2, 1);
+        let dst = Ipv4Addr::new(198, 51, 100, 255);
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&src.octets());
+        bytes.extend_from_slice(&dst.octets());
+        bytes.extend_from_slice(&[0, 17]);
+        bytes.extend_from_slice(&1234u16.to_be_bytes());
+        assert_eq!(
+            fold(pseudo_header_v4(src, dst, 17, 1234)),
+            fold(sum(&bytes, 0))
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! UDP datagrams (RFC 768).
+
+use std::net::Ipv4Addr;
+
+use super::checksum;
+use super::{get16, ip_proto, put16, WireError};
+
+/// A view over a UDP datagram; the buffer may extend past the length field.
+#[derive(Debug, Clone)]
+pub struct UdpDatagram<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+const HEADER_LEN: usize = 8;
+const CSUM: usize = 6;
+
+/// A transmitted UDP checksum of zero means "none" in IPv4, so a computed
+/// zero is sent as its ones' complement equivalent 0xffff.
+#[inline]
+fn on_wire(c: u16) -> u16 {
+    if c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}
+
+impl<T: AsRef<[u8]>> UdpDatagram<T> {
+    pub const HEADER_LEN: usize = HEADER_LEN;
+
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        let b = buffer.as_ref();
+        if b.len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let len = usize::from(get16(b, 4));
+        if len < HEADER_LEN || len > b.len() {
+            return Err(WireError::BadTotalLen);
+        }
+        Ok(UdpDatagram { buffer })
+    }
+
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    #[inline]
+    pub fn src_port(&self) -> u16 {
+        get16(self.buffer.as_ref(), 0)
+    }
+
+    #[inline]
+    pub fn dst_port(&self) -> u16 {
+        get16(self.buffer.as_ref(), 2)
+    }
+
+    /// The length field: header plus payload.
+    #[inline]
+    pub fn len(&self) -> usize {
+        usize::from(get16(self.buffer.as_ref(), 4))
+    }
+
+    /// True for a datagram with no payload.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == HEADER_LEN
+    }
+
+    /// Zero means the sender did not compute one.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        get16(self.buffer.as_ref(), CSUM)
+    }
+
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..self.len()]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpDatagram<T> {
+    #[inline]
+    fn patch_checksum(&mut self, f: impl FnOnce(u16) -> u16) {
+        let c = self.checksum();
+        if c != 0 {
+            put16(self.buffer.as_mut(), CSUM, on_wire(f(c)));
+        }
+    }
+
+    #[inline]
+    pub fn set_src_port(&mut self, port: u16) {
+        let old = self.src_port();
+        put16(self.buffer.as_mut(), 0, port);
+        self.patch_checksum(|c| checksum::update16(c, old, port));
+    }
+
+    #[inline]
+    pub fn set_dst_port(&mut self, port: u16) {
+        let old = self.dst_port();
+        put16(self.buffer.as_mut(), 2, port);
+        self.patch_checksum(|c| checksum::update16(c, old, port));
+    }
+
+    /// Patches the checksum for a NAT rewrite of one pseudo-header address.
+    #[inline]
+    pub fn update_checksum_for_addr(&mut self, old: Ipv4Addr, new: Ipv4Addr) {
+        self.patch_checksum(|c| checksum::update32(c, u32::from(old), u32::from(new)));
+    }
+
+    /// Computes the checksum over the pseudo-header and `len()` bytes.
+    #[inline]
+    pub fn fill_checksum_v4(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+        put16(self.buffer.as_mut(), CSUM, 0);
+        let len = self.len();
+        // `len` came from a 16-bit field, so the cast is exact.
+        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::UDP, len as u16);
+        let c = !checksum::fold(checksum::sum(&self.buffer.as_ref()[..len], ph));
+        put16(self.buffer.as_mut(), CSUM, on_wire(c));
+    }
+
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let len = self.len();
+        &mut self.buffer.as_mut()[HEADER_LEN..len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{EthernetFrame, Ipv4Packet, XorShift};
+    use etherparse::{Ipv4Header, PacketBuilder, UdpHeader};
+
+    /// Ethernet+IPv4+UDP frame built by etherparse (checksum filled in).
+    fn random_frame(rng: &mut XorShift) -> (Vec<u8>, u16, u16, Vec<u8>) {
+        let (sp, dp) = (rng.next_u16(), rng.next_u16());
+        let payload = {
+            let n = usize::from(rng.next_u16() % 40);
+            rng.bytes(n)
+        };
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4(
+                rng.next_u32().to_be_bytes(),
+                rng.next_u32().to_be_bytes(),
+                64,
+            )
+            .udp(sp, dp)
+            .write(&mut out, &payload)
+            .unwrap();
+        (out, sp, dp, payload)
+    }
+
+    fn ip_and_udp(frame: &mut [u8]) -> (Ipv4Addr, Ipv4Addr, &mut [u8]) {
+        let eth = EthernetFrame::new_checked(frame).unwrap();
+        let ip = Ipv4Packet::new_checked(&mut eth.into_inner()[14..]).unwrap();
+        let (s, d) = (ip.src(), ip.dst());
+        let hl = ip.header_len();
+        let tl = ip.total_len();
+        (s, d, &mut ip.into_inner()[hl..tl])
+    }
+
+    /// Checks the stored checksum against a full recomputation and etherparse.
+    fn assert_consistent(src: Ipv4Addr, dst: Ipv4Addr, seg: &[u8]) {
+        let u = UdpDatagram::new_checked(seg).unwrap();
+        let stored = u.checksum();
+        let mut copy = seg.to_vec();
+        UdpDatagram::new_checked(&mut copy[..])
+            .unwrap()
+            .fill_checksum_v4(src, dst);
+        assert_eq!(stored, get16(&copy, CSUM));
+        let (h, payload) = UdpHeader::from_slice(seg).unwrap();
+        let ep = h
+            .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
+            .unwrap();
+        assert_eq!(stored, ep);
+        assert_ne!(stored, 0);
+    }
+
+    #[test]
+    fn reads_etherparse_datagrams() {
+        let mut rng = XorShift(0x0d9);
+        for _ in 0..200 {
+            let (mut out, sp, dp, payload) = random_frame(&mut rng);
+            let (_, _, seg) = ip_and_udp(&mut out);
+            let u = UdpDatagram::new_checked(&*seg).unwrap();
+            assert_eq!((u.src_port(), u.dst_port()), (sp, dp));
+            assert_eq!(u.len(), 8 + payload.len());
+            assert_eq!(u.is_empty(), payload.is_empty());
+            assert_eq!(u.payload(), &payload[..]);
+            let (h, _) = UdpHeader::from_slice(seg).unwrap();
+            assert_eq!(u.checksum(), h.checksum);
+        }
+    }
+
+    #[test]
+    fn rejects_every_malformation() {
+        let mut rng = XorShift(0xd0d);
+        for _ in 0..30 {
+            let (mut out, ..) = random_frame(&mut rng);
+            let (_, _, seg) = ip_and_udp(&mut out);
+            for len in 0..seg.len() {
+                let expect = if len < 8 {
+                    WireError::Truncated
+                } else {
+                    WireError::BadTotalLen
+                };
+                assert_eq!(UdpDatagram::new_checked(&seg[..len]).err(), Some(expect));
+            }
+            for bad_len in 0..8u16 {
+                let mut bad = seg.to_vec();
+                bad[4..6].copy_from_slice(&bad_len.to_be_bytes());
+                assert_eq!(
+                    UdpDatagram::new_checked(&bad[..]).err(),
+                    Some(WireError::BadTotalLen)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn incremental_setters_match_full_and_etherparse() {
+        let mut rng = XorShift(0xacdc);
+        for _ in 0..1000 {
+            let (mut out, ..) = random_frame(&mut rng);
+            let (src, dst, seg) = ip_and_udp(&mut out);
+            let mut u = UdpDatagram::new_checked(&mut *seg).unwrap();
+            let (p1, p2) = (rng.next_u16(), rng.next_u16());
+            u.set_src_port(p1);
+            u.set_dst_port(p2);
+            assert_eq!((u.src_port(), u.dst_port()), (p1, p2));
+            assert_consistent(src, dst, seg);
+            let new_dst = Ipv4Addr::from(rng.next_u32());
+            UdpDatagram::new_checked(&mut *seg)
+                .unwrap()
+                .update_checksum_for_addr(dst, new_dst);
+            assert_consistent(src, new_dst, seg);
+            let new_src = Ipv4Addr::from(rng.next_u32());
+            UdpDatagram::new_checked(&mut *seg)
+                .unwrap()
+                .update_checksum_for_addr(src, new_src);
+            assert_consistent(new_src, new_dst, seg);
+        }
+    }
+
+    #[test]
+    fn zero_checksum_means_none_and_stays_zero() {
+        let mut rng = XorShift(0x2e0);
+        for _ in 0..100 {
+            let (mut out, ..) = random_frame(&mut rng);
+            let (src, _, seg) = ip_and_udp(&mut out);
+            put16(seg, CSUM, 0);
+            let mut u = UdpDatagram::new_checked(&mut *seg).unwrap();
+            u.set_src_port(rng.next_u16());
+            u.set_dst_port(rng.next_u16());
+            u.update_checksum_for_addr(src, Ipv4Addr::from(rng.next_u32()));
+            assert_eq!(u.checksum(), 0);
+        }
+    }
+
+    #[test]
+    fn computed_zero_is_sent_as_ffff() {
+        // Choose a source port that makes the one's complement sum 0xffff,
+        // i.e. a computed checksum of 0, then check both the full and the
+        // incremental paths emit 0xffff (RFC 768) rather than 0.
+        let mut rng = XorShift(0xffff_0000_1234);
+        for _ in 0..200 {
+            let (mut out, ..) = random_frame(&mut rng);
+            let (src, dst, seg) = ip_and_udp(&mut out);
+            put16(seg, 0, 0);
+            put16(seg, CSUM, 0);
+            let len = seg.len() as u16;
+            let rest = checksum::fold(checksum::sum(
+                seg,
+                checksum::pseudo_header_v4(src, dst, ip_proto::UDP, len),
+            ));
+            let port = !rest;
+            let mut u = UdpDatagram::new_checked(&mut *seg).unwrap();
+            u.fill_checksum_v4(src, dst);
+            let before = u.checksum();
+            u.set_src_port(port);
+            assert_eq!(u.checksum(), 0xffff, "incremental path");
+            let mut full = seg.to_vec();
+            UdpDatagram::new_checked(&mut full[..])
+                .unwrap()
+                .fill_checksum_v4(src, dst);
+            assert_eq!(get16(&full, CSUM), 0xffff, "full path");
+            assert_ne!(before, 0);
+            let ip = Ipv4Header::new(
+                len,
+                64,
+                etherparse::IpNumber(17),
+                src.octets(),
+                dst.octets(),
+            )
+            .unwrap();
+            let (h, payload) = UdpHeader::from_slice(seg).unwrap();
+            assert_eq!(h.calc_checksum_ipv4(&ip, payload).unwrap(), 0xffff);
+        }
+    }
+}
