@@ -131,10 +131,10 @@ fn arp_for_owned_vip_is_answered_and_others_are_not() {
     assert_eq!(w.process(&mut f, 0), Verdict::Tx(0));
     let arp = etherparse::ArpPacketSlice::from_slice(&f[14..]).expect("arp decodes");
     assert_eq!(arp.operation(), etherparse::ArpOperation::REPLY);
-    assert_eq!(arp.sender_hw_addr(), PORT0_MAC);
-    assert_eq!(arp.sender_protocol_addr(), VIP.octets());
-    assert_eq!(arp.target_hw_addr(), CLIENT_MAC);
-    assert_eq!(arp.target_protocol_addr(), CLIENT.octets());
+    assert_eq!(arp.sender_hw_addr(), &PORT0_MAC[..]);
+    assert_eq!(arp.sender_protocol_addr(), &VIP.octets()[..]);
+    assert_eq!(arp.target_hw_addr(), &CLIENT_MAC[..]);
+    assert_eq!(arp.target_protocol_addr(), &CLIENT.octets()[..]);
     assert_eq!(&f[..6], &CLIENT_MAC);
 
     let mut other = request(Ipv4Addr::new(10, 77, 0, 99));

@@ -65,10 +65,20 @@ pub(super) fn open(
         dst_mac: client_mac.0,
         egress: ingress,
     };
-    // The key replies carry when they reach this node.
-    let reply_key = FlowKey { src_ip: dst_ip, dst_ip: src_ip, src_port: dst_port, dst_port: src_port, proto: key.proto };
+    // The key replies carry when they reach this node. Under DR replies
+    // bypass the node, so the connection is indexed once.
+    let reply_key = match svc.forward {
+        ForwardMode::Dr => key,
+        ForwardMode::Nat | ForwardMode::FullNat => {
+            FlowKey { src_ip: dst_ip, dst_ip: src_ip, src_port: dst_port, dst_port: src_port, proto: key.proto }
+        }
+    };
     let conn = Conn::new(forward, reply, sid, backend_id, key.src_ip, key.proto, w.now_ms);
-    let id = w.flows.insert(key, reply_key, conn, w.now_ms).map_err(|InsertError::Full| DropReason::FlowTableFull)?;
+    let id = w.flows.insert(key, reply_key, conn, w.now_ms).map_err(|e| match e {
+        InsertError::Full | InsertError::TooManyBackends => DropReason::FlowTableFull,
+        // Only a full-NAT reply key can collide: the port was just taken.
+        InsertError::Exists => DropReason::SnatPortsExhausted,
+    })?;
     w.flows.touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
     if let Some(timeout) = svc.persistence_ms {
         if backend_id != SORRY_BACKEND_ID {

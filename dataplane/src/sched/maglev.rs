@@ -15,6 +15,13 @@ pub struct MaglevTable {
     slots: Vec<u32>,
 }
 
+// Printing 65537 slots helps nobody; the size identifies the table.
+impl std::fmt::Debug for MaglevTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaglevTable").field("size", &self.slots.len()).finish()
+    }
+}
+
 const EMPTY: u32 = u32::MAX;
 
 fn is_prime(n: u32) -> bool {
