@@ -288,7 +288,7 @@ impl Lab {
             run(&["ip", "-n", &sw, "link", "set", bridge, "up"])?;
         }
 
-        self.host("client", "cl", "brc", client_ip(), router_ip(Side::Client))?;
+        self.host("client", "cl", "brc", client_ip())?;
 
         for k in 1..=spec.lb_nodes {
             let role = format!("lb{k}");
@@ -307,19 +307,14 @@ impl Lab {
                 run(&["ip", "-n", &ns, "addr", "add", &addr, "dev", ifname])?;
                 run(&["ip", "-n", &ns, "link", "set", ifname, "mtu", "1500", "up"])?;
             }
-            let gw = router_ip(Side::Client).to_string();
-            run(&["ip", "-n", &ns, "route", "add", "default", "via", &gw])?;
+            self.set_default_route(&role)?;
             // The kernel must not forward what the XDP program passes up.
             self.sysctl(&role, &["net.ipv4.ip_forward=0"])?;
         }
 
-        let gateway = match spec.backend_gateway {
-            Gateway::Lb(k) => lb_ip(k, Side::Backend),
-            Gateway::Router => router_ip(Side::Backend),
-        };
         for i in 1..=spec.backends {
             let role = format!("be{i}");
-            self.host(&role, &role, "brb", backend_ip(i), gateway)?;
+            self.host(&role, &role, "brb", backend_ip(i))?;
             self.sysctl(
                 &role,
                 &[
@@ -349,7 +344,7 @@ impl Lab {
         }
         if spec.sorry_server {
             let sorry = *self.sorry_addr().ip();
-            self.host("sorry", "sorry", "brb", sorry, router_ip(Side::Backend))?;
+            self.host("sorry", "sorry", "brb", sorry)?;
         }
 
         for i in 1..=spec.backends {
@@ -363,23 +358,49 @@ impl Lab {
 
     /// A single-homed host `role` with `eth0` on `bridge`, whose switch-side
     /// port is `port`.
-    fn host(
-        &self,
-        role: &str,
-        port: &str,
-        bridge: &str,
-        ip: Ipv4Addr,
-        gateway: Ipv4Addr,
-    ) -> Result<()> {
+    fn host(&self, role: &str, port: &str, bridge: &str, ip: Ipv4Addr) -> Result<()> {
         self.veth(port, bridge, role, "eth0", 1)?;
         let ns = self.ns(role);
         let addr = format!("{ip}/24");
         run(&["ip", "-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
         run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
-        let gw = gateway.to_string();
-        run(&["ip", "-n", &ns, "route", "add", "default", "via", &gw])?;
+        self.set_default_route(role)?;
         // Hosts send to the LB: full checksums, not CHECKSUM_PARTIAL.
         self.exec_ok(role, &["ethtool", "-K", "eth0", "tx", "off"])?;
+        Ok(())
+    }
+
+    /// The interface and gateway of `role`'s default route, if it has one.
+    fn default_route(&self, role: &str) -> Option<(&'static str, Ipv4Addr)> {
+        if role == "client" || role.starts_with("lb") {
+            Some(("eth0", router_ip(Side::Client)))
+        } else if role == "sorry" {
+            Some(("eth0", router_ip(Side::Backend)))
+        } else if role.starts_with("be") {
+            match self.spec.backend_gateway {
+                Gateway::Lb(k) => Some(("eth0", lb_ip(k, Side::Backend))),
+                Gateway::Router => Some(("eth0", router_ip(Side::Backend))),
+            }
+        } else {
+            None
+        }
+    }
+
+    fn set_default_route(&self, role: &str) -> Result<()> {
+        let Some((_, gw)) = self.default_route(role) else {
+            return Ok(());
+        };
+        let gw = gw.to_string();
+        run(&[
+            "ip",
+            "-n",
+            &self.ns(role),
+            "route",
+            "replace",
+            "default",
+            "via",
+            &gw,
+        ])?;
         Ok(())
     }
 
@@ -563,8 +584,17 @@ impl Lab {
         run(&["ip", "-n", &self.ns(role), "link", "set", ifname, "down"]).map(|_| ())
     }
 
+    /// Bring `ifname` in `role` back up, restoring the default route the
+    /// kernel dropped while the link was down.
     pub fn link_up(&self, role: &str, ifname: &str) -> Result<()> {
-        run(&["ip", "-n", &self.ns(role), "link", "set", ifname, "up"]).map(|_| ())
+        run(&["ip", "-n", &self.ns(role), "link", "set", ifname, "up"])?;
+        if self
+            .default_route(role)
+            .is_some_and(|(dev, _)| dev == ifname)
+        {
+            self.set_default_route(role)?;
+        }
+        Ok(())
     }
 
     /// One `GET /` from `from_role` (curl); returns the body.

@@ -5,6 +5,7 @@ use lab::{BurstReport, Gateway, Lab, LabSpec, Side};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::time::Duration;
 
@@ -330,4 +331,61 @@ fn enter_moves_the_thread_into_the_namespace() {
     })
     .unwrap();
     assert_eq!(polls, 3);
+}
+
+#[test]
+fn spawned_process_group_dies_with_its_handle() {
+    let lab = Lab::up(LabSpec {
+        backends: 1,
+        ..spec("spawn")
+    })
+    .unwrap();
+    // A distinctive duration marks the grandchild so it can be found.
+    let marker = "7301.5";
+    let mut proc = lab
+        .spawn(
+            "lb1",
+            &["sh", "-c", &format!("sleep {marker} & echo started; wait")],
+        )
+        .unwrap();
+    lab.wait_until("spawned shell to print", T, || {
+        proc.log().contains("started")
+    })
+    .unwrap();
+    assert!(proc.is_running());
+    assert!(proc.what().contains(&lab.ns("lb1")), "{}", proc.what());
+    let netns = |pid: u32| {
+        std::fs::read_link(format!("/proc/{pid}/ns/net"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let lb1 = std::fs::metadata(format!("/run/netns/{}", lab.ns("lb1")))
+        .unwrap()
+        .ino();
+    let sleepers = processes_of(marker);
+    assert_eq!(sleepers.len(), 1);
+    assert_eq!(netns(proc.pid()), format!("net:[{lb1}]"));
+    assert_eq!(netns(sleepers[0]), format!("net:[{lb1}]"));
+    drop(proc);
+    lab.wait_until("the grandchild to die", T, || {
+        processes_of(marker).is_empty()
+    })
+    .unwrap();
+}
+
+#[test]
+fn link_down_cuts_a_backend_off_until_link_up() {
+    let lab = Lab::up(spec("link")).unwrap();
+    lab.link_down("be2", "eth0").unwrap();
+    assert!(lab
+        .http_get("client", lab.backend_addr(2), Duration::from_millis(500))
+        .is_err());
+    lab.link_up("be2", "eth0").unwrap();
+    lab.wait_until("be2 to answer again", T, || {
+        lab.http_get("client", lab.backend_addr(2), Duration::from_millis(500))
+            .is_ok()
+    })
+    .unwrap();
+    assert!(lab.link_down("be2", "nosuchif").is_err());
 }
