@@ -17,7 +17,29 @@
 //! namespace so no router solicitations or DAD frames reach the load balancer.
 //!
 //! Dropping a [`Lab`] kills every process inside it and deletes its
-//! namespaces; [`down_all`] removes labs left behind by a killed run.
+//! namespaces (also while a test unwinds from a panic; the process logs in
+//! [`Lab::dir`] are then kept). [`down_all`] removes labs left behind by a
+//! killed run. Indices are 1-based, as in the role names (`lb1`, `be1`).
+//!
+//! ```no_run
+//! use lab::{Gateway, Lab, LabSpec};
+//! use std::time::Duration;
+//!
+//! let lab = Lab::up(LabSpec {
+//!     name: lab::unique_name("nat_wrr"),
+//!     backends: 3,
+//!     backend_gateway: Gateway::Lb(1),
+//!     ..LabSpec::default()
+//! })?;
+//! let _vipd = lab.spawn("lb1", &["vipd", "--config", "/path/to/vipd.toml"])?;
+//! let vip = std::net::SocketAddrV4::new(lab::vip(1), 8080);
+//! lab.wait_until("the VIP to answer", Duration::from_secs(5), || {
+//!     lab.http_get("client", vip, Duration::from_millis(500)).is_ok()
+//! })?;
+//! let report = lab.http_burst("client", vip, 1000, 16)?;
+//! assert_eq!(report.ok, 1000);
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
 mod process;
 mod scripts;
