@@ -53,17 +53,34 @@ fn forwarding(mode: &str, queues: u16) {
         name,
         backends: 3,
         queues,
-        backend_gateway: if mode == "nat" { Gateway::Lb(1) } else { Gateway::Router },
+        backend_gateway: if mode == "nat" {
+            Gateway::Lb(1)
+        } else {
+            Gateway::Router
+        },
         dr_vips: if mode == "dr" { vec![vip] } else { vec![] },
         ..LabSpec::default()
     })
     .expect("lab up");
     for i in 1..=3 {
-        lab.spawn(&format!("be{i}"), &["/usr/bin/python3", "-c", NAME_SERVER, &format!("be{i}"), &ECHO_PORT.to_string()])
-            .map(|p| p.detach())
-            .expect("name server");
+        lab.spawn(
+            &format!("be{i}"),
+            &[
+                "/usr/bin/python3",
+                "-c",
+                NAME_SERVER,
+                &format!("be{i}"),
+                &ECHO_PORT.to_string(),
+            ],
+        )
+        .map(|p| p.detach())
+        .expect("name server");
     }
-    let snat = if mode == "fullnat" { "snat = [\"10.77.1.200\"]".to_string() } else { String::new() };
+    let snat = if mode == "fullnat" {
+        "snat = [\"10.77.1.200\"]".to_string()
+    } else {
+        String::new()
+    };
     let services = [
         ServiceConf {
             vip,
@@ -80,57 +97,143 @@ fn forwarding(mode: &str, queues: u16) {
             scheduler: "rr",
             forward: mode,
             weights: vec![1, 1, 1],
-            check: r#"{ kind = "tcp", interval_ms = 200, timeout_ms = 500, rise = 1, fall = 2 }"#.into(),
+            check: r#"{ kind = "tcp", interval_ms = 200, timeout_ms = 500, rise = 1, fall = 2 }"#
+                .into(),
             extra: snat,
         },
     ];
-    let vipd = Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", queues, "", &services)).expect("vipd starts");
-    lab.wait_until("all 6 backends healthy", Duration::from_secs(20), || vipd.healthy_backends() == 6)
-        .unwrap_or_else(|e| panic!("{e}\n{}", vipd.log()));
+    let vipd = Vipd::start(
+        &lab,
+        "lb1",
+        &node_config(&lab, "lb1", queues, "", &services),
+    )
+    .expect("vipd starts");
+    lab.wait_until("all 6 backends healthy", Duration::from_secs(20), || {
+        vipd.healthy_backends() == 6
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", vipd.log()));
     let addr = SocketAddrV4::new(vip, SERVICE_PORT);
 
     // Weighted split over many new connections.
     let report = lab.http_burst("client", addr, 1200, 8).expect("burst");
-    assert_eq!(report.failed, 0, "failed requests: {:?}\nstats: {}\n{}", report.errors, vipd.stats(), vipd.log());
-    let counts: Vec<usize> = (1..=3).map(|i| report.by_body.get(&format!("be{i}")).copied().unwrap_or(0)).collect();
+    assert_eq!(
+        report.failed,
+        0,
+        "failed requests: {:?}\nstats: {}\n{}",
+        report.errors,
+        vipd.stats(),
+        vipd.log()
+    );
+    let counts: Vec<usize> = (1..=3)
+        .map(|i| report.by_body.get(&format!("be{i}")).copied().unwrap_or(0))
+        .collect();
     assert_proportional(&counts, &WEIGHTS, 0.10);
 
     // The backend sees the client (nat, dr) or our source address (fullnat).
-    let peer = lab.http_get_path("client", addr, "/peer", Duration::from_secs(3)).expect("GET /peer");
-    let seen = peer.split_whitespace().nth(1).unwrap_or_default().to_string();
-    let expected_src = if mode == "fullnat" { "10.77.1.200".to_string() } else { lab.client_ip().to_string() };
-    assert!(seen.starts_with(&format!("{expected_src}:")), "backend saw source {seen:?}, expected {expected_src}");
+    let peer = lab
+        .http_get_path("client", addr, "/peer", Duration::from_secs(3))
+        .expect("GET /peer");
+    let seen = peer
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let expected_src = if mode == "fullnat" {
+        "10.77.1.200".to_string()
+    } else {
+        lab.client_ip().to_string()
+    };
+    assert!(
+        seen.starts_with(&format!("{expected_src}:")),
+        "backend saw source {seen:?}, expected {expected_src}"
+    );
 
     // ping answers, and the client's ARP entry for the VIP points at the node.
-    lab.exec_ok("client", &["ping", "-c", "2", "-W", "2", &vip.to_string()]).expect("ping VIP");
+    lab.exec_ok("client", &["ping", "-c", "2", "-W", "2", &vip.to_string()])
+        .expect("ping VIP");
     let lb_mac = mac_of(&lab, "lb1", "eth0").expect("lb mac");
-    assert_eq!(client_neighbour(&lab, vip).as_deref(), Some(lb_mac.as_str()), "client's ARP entry for the VIP");
+    assert_eq!(
+        client_neighbour(&lab, vip).as_deref(),
+        Some(lb_mac.as_str()),
+        "client's ARP entry for the VIP"
+    );
 
     // A long-lived connection keeps its backend while new ones spread.
-    let out = lab.exec_ok("client", &["/usr/bin/python3", "-c", LONG_LIVED, &vip.to_string(), &ECHO_PORT.to_string()]).expect("long-lived");
+    let out = lab
+        .exec_ok(
+            "client",
+            &[
+                "/usr/bin/python3",
+                "-c",
+                LONG_LIVED,
+                &vip.to_string(),
+                &ECHO_PORT.to_string(),
+            ],
+        )
+        .expect("long-lived");
     let v: Value = serde_json::from_str(out.trim()).expect("json");
-    let long: Vec<&str> = v["long"].as_array().expect("long").iter().filter_map(Value::as_str).collect();
+    let long: Vec<&str> = v["long"]
+        .as_array()
+        .expect("long")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert_eq!(long.len(), 10);
-    assert!(long.iter().all(|n| *n == long[0] && n.starts_with("be")), "long-lived connection moved: {long:?}");
-    let mut short: Vec<&str> = v["short"].as_array().expect("short").iter().filter_map(Value::as_str).collect();
+    assert!(
+        long.iter().all(|n| *n == long[0] && n.starts_with("be")),
+        "long-lived connection moved: {long:?}"
+    );
+    let mut short: Vec<&str> = v["short"]
+        .as_array()
+        .expect("short")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     short.sort();
     short.dedup();
-    assert_eq!(short.len(), 3, "new connections should reach all three backends: {short:?}");
+    assert_eq!(
+        short.len(),
+        3,
+        "new connections should reach all three backends: {short:?}"
+    );
 
     // The node's own addresses still reach its kernel: ping and a TCP service.
     let own = lab.lb_ip(1, Side::Client);
-    lab.exec_ok("client", &["ping", "-c", "1", "-W", "2", &own.to_string()]).expect("ping node");
+    lab.exec_ok("client", &["ping", "-c", "1", "-W", "2", &own.to_string()])
+        .expect("ping node");
     let _kernel_http = lab
-        .spawn("lb1", &["/usr/bin/python3", "-m", "http.server", "--bind", &own.to_string(), "7000"])
+        .spawn(
+            "lb1",
+            &[
+                "/usr/bin/python3",
+                "-m",
+                "http.server",
+                "--bind",
+                &own.to_string(),
+                "7000",
+            ],
+        )
         .expect("kernel http server");
-    lab.wait_until("the node's own TCP service answers", Duration::from_secs(10), || {
-        lab.http_get("client", SocketAddrV4::new(own, 7000), Duration::from_secs(1)).is_ok()
-    })
+    lab.wait_until(
+        "the node's own TCP service answers",
+        Duration::from_secs(10),
+        || {
+            lab.http_get(
+                "client",
+                SocketAddrV4::new(own, 7000),
+                Duration::from_secs(1),
+            )
+            .is_ok()
+        },
+    )
     .expect("kernel TCP service reachable");
 
     let mut vipd = vipd;
     vipd.terminate(&lab).expect("clean stop");
-    assert!(!has_xdp(&lab, "lb1", "eth0") && !has_xdp(&lab, "lb1", "eth1"), "XDP program left attached after stop");
+    assert!(
+        !has_xdp(&lab, "lb1", "eth0") && !has_xdp(&lab, "lb1", "eth1"),
+        "XDP program left attached after stop"
+    );
 }
 
 #[test]

@@ -63,13 +63,27 @@ fn hostile_frames_are_counted_and_harmless() {
         check: http_check(200, 1, 2),
         extra: String::new(),
     }];
-    let mut vipd = Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", 1, "", &services)).expect("vipd starts");
-    lab.wait_until("backends healthy", Duration::from_secs(20), || vipd.healthy_backends() == 2).expect("healthy");
+    let mut vipd =
+        Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", 1, "", &services)).expect("vipd starts");
+    lab.wait_until("backends healthy", Duration::from_secs(20), || {
+        vipd.healthy_backends() == 2
+    })
+    .expect("healthy");
     let addr = SocketAddrV4::new(vip, SERVICE_PORT);
     let lb_mac = mac_of(&lab, "lb1", "eth0").expect("mac");
     let client_mac = mac_of(&lab, "client", "eth0").expect("mac");
-    lab.exec_ok("client", &["/usr/bin/python3", "-c", HOSTILE, &vip.to_string(), &lb_mac, &client_mac])
-        .expect("scapy sends hostile frames");
+    lab.exec_ok(
+        "client",
+        &[
+            "/usr/bin/python3",
+            "-c",
+            HOSTILE,
+            &vip.to_string(),
+            &lb_mac,
+            &client_mac,
+        ],
+    )
+    .expect("scapy sends hostile frames");
 
     let expected = [
         "bad_ipv4_length",
@@ -82,18 +96,30 @@ fn hostile_frames_are_counted_and_harmless() {
         "bad_tcp_flags",
         "no_flow",
     ];
-    lab.wait_until("every hostile class counted", Duration::from_secs(10), || {
-        expected.iter().all(|r| vipd.drops(r) > 0)
-    })
+    lab.wait_until(
+        "every hostile class counted",
+        Duration::from_secs(10),
+        || expected.iter().all(|r| vipd.drops(r) > 0),
+    )
     .unwrap_or_else(|e| panic!("{e}: {}", vipd.stats()));
     let stats = vipd.stats();
     let xdp = &stats["xdp"];
-    assert!(xdp["pass_other_ethertype"].as_u64().unwrap_or(0) > 0, "unknown ethertype not counted: {xdp}");
-    assert!(xdp["pass_ipv6"].as_u64().unwrap_or(0) > 0, "IPv6 not counted: {xdp}");
+    assert!(
+        xdp["pass_other_ethertype"].as_u64().unwrap_or(0) > 0,
+        "unknown ethertype not counted: {xdp}"
+    );
+    assert!(
+        xdp["pass_ipv6"].as_u64().unwrap_or(0) > 0,
+        "IPv6 not counted: {xdp}"
+    );
 
     assert!(vipd.is_running(), "vipd died:\n{}", vipd.log());
     let report = lab.http_burst("client", addr, 200, 4).expect("burst");
-    assert_eq!(report.failed, 0, "VIP traffic hurt by hostile input: {:?}", report.errors);
+    assert_eq!(
+        report.failed, 0,
+        "VIP traffic hurt by hostile input: {:?}",
+        report.errors
+    );
 }
 
 /// Keeps one connection to the echo port busy for `secs`, counting answers.
@@ -129,7 +155,11 @@ S(("0.0.0.0", port), H).serve_forever()
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -145,9 +175,18 @@ fn syn_flood_does_not_evict_established_connection() {
     })
     .expect("lab up");
     for i in 1..=2 {
-        lab.spawn(&format!("be{i}"), &["/usr/bin/python3", "-c", NAME_SERVER, &format!("be{i}"), "9000"])
-            .map(|p| p.detach())
-            .expect("name server");
+        lab.spawn(
+            &format!("be{i}"),
+            &[
+                "/usr/bin/python3",
+                "-c",
+                NAME_SERVER,
+                &format!("be{i}"),
+                "9000",
+            ],
+        )
+        .map(|p| p.detach())
+        .expect("name server");
     }
     let mk = |port: u16| ServiceConf {
         vip,
@@ -155,29 +194,83 @@ fn syn_flood_does_not_evict_established_connection() {
         scheduler: "rr",
         forward: "nat",
         weights: vec![1, 1],
-        check: r#"{ kind = "tcp", interval_ms = 200, timeout_ms = 500, rise = 1, fall = 3 }"#.into(),
+        check: r#"{ kind = "tcp", interval_ms = 200, timeout_ms = 500, rise = 1, fall = 3 }"#
+            .into(),
         extra: String::new(),
     };
     let services = [mk(SERVICE_PORT), mk(9000)];
     let extra = format!("flow_capacity = {CAPACITY}");
-    let mut vipd = Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", 1, &extra, &services)).expect("vipd starts");
-    lab.wait_until("backends healthy", Duration::from_secs(20), || vipd.healthy_backends() == 4).expect("healthy");
+    let mut vipd = Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", 1, &extra, &services))
+        .expect("vipd starts");
+    lab.wait_until("backends healthy", Duration::from_secs(20), || {
+        vipd.healthy_backends() == 4
+    })
+    .expect("healthy");
     let pid = vipd.process.as_ref().map(|p| p.pid()).unwrap_or(0);
     let rss_before = rss_kib(pid);
 
     let steady = lab
-        .spawn("client", &["/usr/bin/python3", "-c", STEADY, &vip.to_string(), "9000", "6"])
+        .spawn(
+            "client",
+            &[
+                "/usr/bin/python3",
+                "-c",
+                STEADY,
+                &vip.to_string(),
+                "9000",
+                "6",
+            ],
+        )
         .expect("steady connection");
-    lab.exec("client", &["timeout", "4", "hping3", "-q", "-S", "-p", "8080", "--flood", "--rand-source", &vip.to_string()])
-        .expect("hping3 flood");
+    lab.exec(
+        "client",
+        &[
+            "timeout",
+            "4",
+            "hping3",
+            "-q",
+            "-S",
+            "-p",
+            "8080",
+            "--flood",
+            "--rand-source",
+            &vip.to_string(),
+        ],
+    )
+    .expect("hping3 flood");
     let mut steady = steady;
-    lab.wait_until("steady connection finishes", Duration::from_secs(20), || !steady.is_running()).expect("steady ends");
-    let v: Value = serde_json::from_str(steady.log().trim()).unwrap_or_else(|e| panic!("{e}: {}", steady.log()));
-    assert_eq!(v["failed"], 0, "established connection broke during the flood: {v}\n{}", vipd.stats());
-    assert!(v["ok"].as_u64().unwrap_or(0) > 50, "too few answers on the established connection: {v}");
-    assert_eq!(v["names"].as_array().map(Vec::len), Some(1), "established connection changed backend: {v}");
-    assert!(vipd.drops("flow_table_full") > 0, "the flood never filled the table: {}", vipd.stats());
+    lab.wait_until(
+        "steady connection finishes",
+        Duration::from_secs(20),
+        || !steady.is_running(),
+    )
+    .expect("steady ends");
+    let v: Value = serde_json::from_str(steady.log().trim())
+        .unwrap_or_else(|e| panic!("{e}: {}", steady.log()));
+    assert_eq!(
+        v["failed"],
+        0,
+        "established connection broke during the flood: {v}\n{}",
+        vipd.stats()
+    );
+    assert!(
+        v["ok"].as_u64().unwrap_or(0) > 50,
+        "too few answers on the established connection: {v}"
+    );
+    assert_eq!(
+        v["names"].as_array().map(Vec::len),
+        Some(1),
+        "established connection changed backend: {v}"
+    );
+    assert!(
+        vipd.drops("flow_table_full") > 0,
+        "the flood never filled the table: {}",
+        vipd.stats()
+    );
     let growth = rss_kib(pid).saturating_sub(rss_before);
-    assert!(growth < 64 * 1024, "vipd grew {growth} KiB during the flood (table capacity {CAPACITY})");
+    assert!(
+        growth < 64 * 1024,
+        "vipd grew {growth} KiB during the flood (table capacity {CAPACITY})"
+    );
     assert!(vipd.is_running(), "vipd died:\n{}", vipd.log());
 }

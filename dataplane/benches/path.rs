@@ -91,12 +91,23 @@ fn run(flows: usize) -> (f64, f64, usize) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
-    let sizes: &[usize] = if quick { &[1_000, 100_000, 1_000_000] } else { &[1_000, 100_000, 1_000_000, 10_000_000] };
-    println!("{:>10} {:>14} {:>18} {:>12}", "flows", "new ns/pkt", "established ns/pkt", "table MiB");
+    let sizes: &[usize] = if quick {
+        &[1_000, 100_000, 1_000_000]
+    } else {
+        &[1_000, 100_000, 1_000_000, 10_000_000]
+    };
+    println!(
+        "{:>10} {:>14} {:>18} {:>12}",
+        "flows", "new ns/pkt", "established ns/pkt", "table MiB"
+    );
     let mut base = None;
     for &n in sizes {
         let (new, est, bytes) = run(n);
         let b = *base.get_or_insert(est);
-        println!("{n:>10} {new:>14.1} {est:>18.1} {:>12.1}   (established ×{:.2} of 1k)", bytes as f64 / 1048576.0, est / b);
+        println!(
+            "{n:>10} {new:>14.1} {est:>18.1} {:>12.1}   (established ×{:.2} of 1k)",
+            bytes as f64 / 1048576.0,
+            est / b
+        );
     }
 }

@@ -18,7 +18,11 @@ fn worker(snap: dataplane::service::Snapshot) -> Worker {
 }
 
 fn worker_of(id: u16, n: u16, p: std::sync::Arc<dataplane::service::Published>) -> Worker {
-    let cfg = WorkerConfig { flow_capacity: 4096, persistence_capacity: 256, timeouts: Timeouts::default() };
+    let cfg = WorkerConfig {
+        flow_capacity: 4096,
+        persistence_capacity: 256,
+        timeouts: Timeouts::default(),
+    };
     let mut w = Worker::new(id, n, cfg, p);
     w.begin_batch(1_000);
     w
@@ -38,13 +42,28 @@ struct Seen {
 
 fn decode_tcp(frame: &[u8]) -> Seen {
     let p = SlicedPacket::from_ethernet(frame).expect("etherparse decodes the output");
-    let Some(LinkSlice::Ethernet2(eth)) = p.link else { panic!("no ethernet") };
-    let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("no ipv4") };
-    let Some(TransportSlice::Tcp(tcp)) = p.transport else { panic!("no tcp") };
+    let Some(LinkSlice::Ethernet2(eth)) = p.link else {
+        panic!("no ethernet")
+    };
+    let Some(NetSlice::Ipv4(ip)) = p.net else {
+        panic!("no ipv4")
+    };
+    let Some(TransportSlice::Tcp(tcp)) = p.transport else {
+        panic!("no tcp")
+    };
     let iph = ip.header().to_header();
-    assert_eq!(iph.header_checksum, iph.calc_header_checksum(), "IPv4 header checksum");
+    assert_eq!(
+        iph.header_checksum,
+        iph.calc_header_checksum(),
+        "IPv4 header checksum"
+    );
     let th = tcp.to_header();
-    assert_eq!(th.checksum, th.calc_checksum_ipv4(&iph, tcp.payload()).expect("checksum"), "TCP checksum");
+    assert_eq!(
+        th.checksum,
+        th.calc_checksum_ipv4(&iph, tcp.payload())
+            .expect("checksum"),
+        "TCP checksum"
+    );
     Seen {
         src_mac: eth.source(),
         dst_mac: eth.destination(),
@@ -57,7 +76,9 @@ fn decode_tcp(frame: &[u8]) -> Seen {
 }
 
 fn backend_of(seen: &Seen) -> usize {
-    (0..3).find(|&i| backend_mac(i) == seen.dst_mac).expect("sent to a backend MAC")
+    (0..3)
+        .find(|&i| backend_mac(i) == seen.dst_mac)
+        .expect("sent to a backend MAC")
 }
 
 #[test]
@@ -69,17 +90,55 @@ fn nat_rewrites_destination_and_reverses_replies() {
     let k = backend_of(&out);
     assert_eq!(
         out,
-        Seen { src_mac: PORT1_MAC, dst_mac: backend_mac(k), src: CLIENT, dst: backend_ip(k), ttl: 63, sport: 40000, dport: 8080 }
+        Seen {
+            src_mac: PORT1_MAC,
+            dst_mac: backend_mac(k),
+            src: CLIENT,
+            dst: backend_ip(k),
+            ttl: 63,
+            sport: 40000,
+            dport: 8080
+        }
     );
-    let mut synack = tcp(backend_mac(k), PORT1_MAC, backend_ip(k), CLIENT, 8080, 40000, "SA", b"");
+    let mut synack = tcp(
+        backend_mac(k),
+        PORT1_MAC,
+        backend_ip(k),
+        CLIENT,
+        8080,
+        40000,
+        "SA",
+        b"",
+    );
     assert_eq!(w.process(&mut synack, 1), Verdict::Tx(0));
     assert_eq!(
         decode_tcp(&synack),
-        Seen { src_mac: PORT0_MAC, dst_mac: CLIENT_MAC, src: VIP, dst: CLIENT, ttl: 63, sport: VPORT, dport: 40000 }
+        Seen {
+            src_mac: PORT0_MAC,
+            dst_mac: CLIENT_MAC,
+            src: VIP,
+            dst: CLIENT,
+            ttl: 63,
+            sport: VPORT,
+            dport: 40000
+        }
     );
-    let mut data = tcp(CLIENT_MAC, PORT0_MAC, CLIENT, VIP, 40000, VPORT, "AP", b"GET / HTTP/1.0\r\n\r\n");
+    let mut data = tcp(
+        CLIENT_MAC,
+        PORT0_MAC,
+        CLIENT,
+        VIP,
+        40000,
+        VPORT,
+        "AP",
+        b"GET / HTTP/1.0\r\n\r\n",
+    );
     assert_eq!(w.process(&mut data, 0), Verdict::Tx(1));
-    assert_eq!(decode_tcp(&data).dst, backend_ip(k), "the connection keeps its backend");
+    assert_eq!(
+        decode_tcp(&data).dst,
+        backend_ip(k),
+        "the connection keeps its backend"
+    );
 }
 
 #[test]
@@ -89,13 +148,37 @@ fn fullnat_rewrites_both_ends() {
     assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
     let out = decode_tcp(&syn);
     let k = backend_of(&out);
-    assert_eq!((out.src, out.dst, out.dport, out.ttl), (SNAT, backend_ip(k), 8080, 63));
-    assert!(out.sport >= 1024, "full-NAT source port {} below 1024", out.sport);
-    let mut synack = tcp(backend_mac(k), PORT1_MAC, backend_ip(k), SNAT, 8080, out.sport, "SA", b"");
+    assert_eq!(
+        (out.src, out.dst, out.dport, out.ttl),
+        (SNAT, backend_ip(k), 8080, 63)
+    );
+    assert!(
+        out.sport >= 1024,
+        "full-NAT source port {} below 1024",
+        out.sport
+    );
+    let mut synack = tcp(
+        backend_mac(k),
+        PORT1_MAC,
+        backend_ip(k),
+        SNAT,
+        8080,
+        out.sport,
+        "SA",
+        b"",
+    );
     assert_eq!(w.process(&mut synack, 1), Verdict::Tx(0));
     assert_eq!(
         decode_tcp(&synack),
-        Seen { src_mac: PORT0_MAC, dst_mac: CLIENT_MAC, src: VIP, dst: CLIENT, ttl: 63, sport: VPORT, dport: 40001 }
+        Seen {
+            src_mac: PORT0_MAC,
+            dst_mac: CLIENT_MAC,
+            src: VIP,
+            dst: CLIENT,
+            ttl: 63,
+            sport: VPORT,
+            dport: 40001
+        }
     );
 }
 
@@ -108,7 +191,15 @@ fn dr_rewrites_only_macs() {
     let k = backend_of(&out);
     assert_eq!(
         out,
-        Seen { src_mac: PORT1_MAC, dst_mac: backend_mac(k), src: CLIENT, dst: VIP, ttl: 63, sport: 40002, dport: VPORT }
+        Seen {
+            src_mac: PORT1_MAC,
+            dst_mac: backend_mac(k),
+            src: CLIENT,
+            dst: VIP,
+            ttl: 63,
+            sport: 40002,
+            dport: VPORT
+        }
     );
 }
 
@@ -138,7 +229,10 @@ fn arp_for_owned_vip_is_answered_and_others_are_not() {
     assert_eq!(&f[..6], &CLIENT_MAC);
 
     let mut other = request(Ipv4Addr::new(10, 77, 0, 99));
-    assert_eq!(w.process(&mut other, 0), Verdict::Drop(DropReason::ArpNotOwned));
+    assert_eq!(
+        w.process(&mut other, 0),
+        Verdict::Drop(DropReason::ArpNotOwned)
+    );
 
     let mut unowned = snap;
     unowned.locals.values_mut().for_each(|l| l.owned = false);
@@ -146,25 +240,44 @@ fn arp_for_owned_vip_is_answered_and_others_are_not() {
     let mut f = request(VIP);
     assert_eq!(w.process(&mut f, 0), Verdict::Drop(DropReason::ArpNotOwned));
     let mut syn = client_tcp(40003, "S");
-    assert_eq!(w.process(&mut syn, 0), Verdict::Drop(DropReason::VipNotOwned));
+    assert_eq!(
+        w.process(&mut syn, 0),
+        Verdict::Drop(DropReason::VipNotOwned)
+    );
 }
 
 #[test]
 fn echo_to_vip_is_answered() {
     let mut w = worker(snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]));
-    let b = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, PORT0_MAC).ipv4(CLIENT.octets(), VIP.octets(), 64).icmpv4_echo_request(7, 9);
+    let b = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, PORT0_MAC)
+        .ipv4(CLIENT.octets(), VIP.octets(), 64)
+        .icmpv4_echo_request(7, 9);
     let mut f = Vec::new();
     b.write(&mut f, b"ping payload").expect("build");
     assert_eq!(w.process(&mut f, 0), Verdict::Tx(0));
     let p = SlicedPacket::from_ethernet(&f).expect("decode");
-    let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("ipv4") };
+    let Some(NetSlice::Ipv4(ip)) = p.net else {
+        panic!("ipv4")
+    };
     let iph = ip.header().to_header();
     assert_eq!(iph.header_checksum, iph.calc_header_checksum());
-    assert_eq!((Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination)), (VIP, CLIENT));
-    let Some(TransportSlice::Icmpv4(icmp)) = p.transport else { panic!("icmp") };
+    assert_eq!(
+        (Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination)),
+        (VIP, CLIENT)
+    );
+    let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
+        panic!("icmp")
+    };
     let h = icmp.header();
-    assert_eq!(h.icmp_type, etherparse::Icmpv4Type::EchoReply(etherparse::IcmpEchoHeader { id: 7, seq: 9 }));
-    assert_eq!(h.checksum, h.icmp_type.calc_checksum(icmp.payload()), "ICMP checksum");
+    assert_eq!(
+        h.icmp_type,
+        etherparse::Icmpv4Type::EchoReply(etherparse::IcmpEchoHeader { id: 7, seq: 9 })
+    );
+    assert_eq!(
+        h.checksum,
+        h.icmp_type.calc_checksum(icmp.payload()),
+        "ICMP checksum"
+    );
 }
 
 #[test]
@@ -176,24 +289,50 @@ fn icmp_error_from_backend_follows_the_connection() {
     let quoted = &syn[14..14 + 28];
     let b = etherparse::PacketBuilder::ethernet2(backend_mac(0), PORT1_MAC)
         .ipv4(backend_ip(0).octets(), CLIENT.octets(), 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port));
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::Port,
+        ));
     let mut f = Vec::new();
     b.write(&mut f, quoted).expect("build");
     assert_eq!(w.process(&mut f, 1), Verdict::Tx(0));
     let p = SlicedPacket::from_ethernet(&f).expect("decode");
-    let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("ipv4") };
+    let Some(NetSlice::Ipv4(ip)) = p.net else {
+        panic!("ipv4")
+    };
     let iph = ip.header().to_header();
     assert_eq!(iph.header_checksum, iph.calc_header_checksum());
-    assert_eq!((Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination)), (VIP, CLIENT));
-    let Some(TransportSlice::Icmpv4(icmp)) = p.transport else { panic!("icmp") };
+    assert_eq!(
+        (Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination)),
+        (VIP, CLIENT)
+    );
+    let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
+        panic!("icmp")
+    };
     let h = icmp.header();
-    assert_eq!(h.checksum, h.icmp_type.calc_checksum(icmp.payload()), "ICMP checksum");
+    assert_eq!(
+        h.checksum,
+        h.icmp_type.calc_checksum(icmp.payload()),
+        "ICMP checksum"
+    );
     // The quote now shows the segment as the client sent it.
     let inner = etherparse::Ipv4HeaderSlice::from_slice(icmp.payload()).expect("quoted header");
-    assert_eq!((inner.source_addr(), inner.destination_addr()), (CLIENT, VIP));
-    assert_eq!(inner.header_checksum(), inner.to_header().calc_header_checksum(), "quoted header checksum");
+    assert_eq!(
+        (inner.source_addr(), inner.destination_addr()),
+        (CLIENT, VIP)
+    );
+    assert_eq!(
+        inner.header_checksum(),
+        inner.to_header().calc_header_checksum(),
+        "quoted header checksum"
+    );
     let ports = &icmp.payload()[20..24];
-    assert_eq!((u16::from_be_bytes([ports[0], ports[1]]), u16::from_be_bytes([ports[2], ports[3]])), (40004, VPORT));
+    assert_eq!(
+        (
+            u16::from_be_bytes([ports[0], ports[1]]),
+            u16::from_be_bytes([ports[2], ports[3]])
+        ),
+        (40004, VPORT)
+    );
 }
 
 #[test]
@@ -211,15 +350,30 @@ fn both_directions_of_a_connection_have_one_owner() {
                         handled = Some(i);
                         out = syn;
                     }
-                    Verdict::Handoff(o) => assert_eq!(usize::from(o), 1 - i, "handoff names the other worker"),
+                    Verdict::Handoff(o) => {
+                        assert_eq!(usize::from(o), 1 - i, "handoff names the other worker")
+                    }
                     v => panic!("unexpected {v:?}"),
                 }
             }
             let owner = handled.expect("one worker owns the connection");
             let seen = decode_tcp(&out);
-            let mut reply = tcp(backend_mac(0), PORT1_MAC, seen.dst, seen.src, seen.dport, seen.sport, "SA", b"");
+            let mut reply = tcp(
+                backend_mac(0),
+                PORT1_MAC,
+                seen.dst,
+                seen.src,
+                seen.dport,
+                seen.sport,
+                "SA",
+                b"",
+            );
             let other = 1 - owner;
-            assert_eq!(workers[other].process(&mut reply.clone(), 1), Verdict::Handoff(owner as u16), "{mode:?} reply owner");
+            assert_eq!(
+                workers[other].process(&mut reply.clone(), 1),
+                Verdict::Handoff(owner as u16),
+                "{mode:?} reply owner"
+            );
             assert_eq!(workers[owner].process(&mut reply, 1), Verdict::Tx(0));
         }
     }
@@ -232,10 +386,39 @@ fn malformed_frames_are_dropped_with_a_reason() {
     let cases: Vec<(Vec<u8>, DropReason)> = vec![
         (good[..10].to_vec(), DropReason::TruncatedEthernet),
         (good[..20].to_vec(), DropReason::TruncatedIpv4),
-        ({ let mut f = good.clone(); f[14] = 0x43; f }, DropReason::BadIpv4Header),
-        ({ let mut f = good.clone(); f[17] = 0xff; f }, DropReason::BadIpv4Length),
-        ({ let mut f = good.clone(); f[24] ^= 0xff; f }, DropReason::BadIpv4Checksum),
-        ({ let mut f = good.clone(); f[12] = 0x88; f[13] = 0xb5; f }, DropReason::UnknownEthertype),
+        (
+            {
+                let mut f = good.clone();
+                f[14] = 0x43;
+                f
+            },
+            DropReason::BadIpv4Header,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[17] = 0xff;
+                f
+            },
+            DropReason::BadIpv4Length,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[24] ^= 0xff;
+                f
+            },
+            DropReason::BadIpv4Checksum,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[12] = 0x88;
+                f[13] = 0xb5;
+                f
+            },
+            DropReason::UnknownEthertype,
+        ),
         (client_tcp(40006, "SF"), DropReason::BadTcpFlags),
         (client_tcp(40007, "A"), DropReason::NoFlow),
     ];

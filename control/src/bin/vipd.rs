@@ -9,7 +9,12 @@ use clap::Parser;
 #[command(name = "vipd", version, about = "vipd load-balancer node")]
 struct Args {
     /// Run a node with this configuration file.
-    #[arg(long, value_name = "FILE", conflicts_with = "check_config", required_unless_present = "check_config")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "check_config",
+        required_unless_present = "check_config"
+    )]
     config: Option<PathBuf>,
     /// Validate a configuration file and exit (0 when valid).
     #[arg(long, value_name = "FILE")]
@@ -32,7 +37,9 @@ fn main() -> ExitCode {
             }
         };
     }
-    let Some(path) = args.config else { return ExitCode::FAILURE };
+    let Some(path) = args.config else {
+        return ExitCode::FAILURE;
+    };
     let cfg = match control::config::load(&path) {
         Ok(cfg) => cfg,
         Err(errors) => {
@@ -41,7 +48,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vipd: cannot start the control runtime: {e}");

@@ -11,8 +11,12 @@ use super::proto::{Reply, VERSION};
 
 /// Sends one command (`{"cmd": ...}` fields) and returns the reply's result.
 pub fn request(socket: &Path, cmd: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-    let mut stream = UnixStream::connect(socket)
-        .with_context(|| format!("cannot reach vipd at {} (is it running? is --socket right?)", socket.display()))?;
+    let mut stream = UnixStream::connect(socket).with_context(|| {
+        format!(
+            "cannot reach vipd at {} (is it running? is --socket right?)",
+            socket.display()
+        )
+    })?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut req = cmd;
     if let Some(obj) = req.as_object_mut() {
@@ -22,8 +26,11 @@ pub fn request(socket: &Path, cmd: serde_json::Value) -> anyhow::Result<serde_js
     line.push('\n');
     stream.write_all(line.as_bytes())?;
     let mut reply = String::new();
-    BufReader::new(stream).read_line(&mut reply).context("reading the reply from vipd")?;
-    let reply: Reply = serde_json::from_str(&reply).with_context(|| format!("vipd sent an unreadable reply: {reply:?}"))?;
+    BufReader::new(stream)
+        .read_line(&mut reply)
+        .context("reading the reply from vipd")?;
+    let reply: Reply = serde_json::from_str(&reply)
+        .with_context(|| format!("vipd sent an unreadable reply: {reply:?}"))?;
     match (reply.ok, reply.result, reply.error) {
         (true, Some(result), _) => Ok(result),
         (_, _, Some(e)) => bail!("vipd refused the request: {e}"),

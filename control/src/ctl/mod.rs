@@ -33,15 +33,20 @@ pub async fn serve(node: Arc<Node>) -> anyhow::Result<JoinHandle<()>> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     if UnixStream::connect(&path).await.is_ok() {
-        anyhow::bail!("another vipd is already serving {}; stop it or choose another [control] socket", path.display());
+        anyhow::bail!(
+            "another vipd is already serving {}; stop it or choose another [control] socket",
+            path.display()
+        );
     }
     let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+    let listener =
+        UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
     if let Some(group) = group {
         let gid = group_id(&group).with_context(|| format!("[control] socket_group {group:?}"))?;
-        std::os::unix::fs::chown(&path, None, Some(gid)).with_context(|| format!("chgrp {group} {}", path.display()))?;
+        std::os::unix::fs::chown(&path, None, Some(gid))
+            .with_context(|| format!("chgrp {group} {}", path.display()))?;
     }
     Ok(tokio::spawn(async move {
         loop {
@@ -103,9 +108,13 @@ async fn client(node: Arc<Node>, stream: UnixStream) {
 }
 
 async fn write_reply(wr: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> bool {
-    let mut text = serde_json::to_string(reply).unwrap_or_else(|e| format!(r#"{{"v":1,"ok":false,"error":"{e}"}}"#));
+    let mut text = serde_json::to_string(reply)
+        .unwrap_or_else(|e| format!(r#"{{"v":1,"ok":false,"error":"{e}"}}"#));
     text.push('\n');
-    matches!(tokio::time::timeout(IDLE, wr.write_all(text.as_bytes())).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(IDLE, wr.write_all(text.as_bytes())).await,
+        Ok(Ok(()))
+    )
 }
 
 async fn execute(node: &Node, cmd: Command) -> Reply {

@@ -37,19 +37,34 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(result: serde_json::Value) -> Self {
-        Reply { v: VERSION, ok: true, result: Some(result), error: None }
+        Reply {
+            v: VERSION,
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
     }
     pub fn err(msg: impl Into<String>) -> Self {
-        Reply { v: VERSION, ok: false, result: None, error: Some(msg.into()) }
+        Reply {
+            v: VERSION,
+            ok: false,
+            result: None,
+            error: Some(msg.into()),
+        }
     }
 }
 
 /// Parses one request line, naming what is wrong with it.
 pub fn parse(line: &str) -> Result<Request, String> {
-    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("request is not JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("request is not JSON: {e}"))?;
     match value.get("v").and_then(serde_json::Value::as_u64) {
         Some(v) if v == u64::from(VERSION) => {}
-        Some(v) => return Err(format!("unsupported protocol version {v}; this vipd speaks version {VERSION}")),
+        Some(v) => {
+            return Err(format!(
+                "unsupported protocol version {v}; this vipd speaks version {VERSION}"
+            ))
+        }
         None => return Err("request has no protocol version: add \"v\": 1".into()),
     }
     serde_json::from_value(value).map_err(|e| format!("bad request: {e}"))
@@ -61,11 +76,20 @@ mod tests {
 
     #[test]
     fn requests_parse_or_name_the_problem() {
-        assert!(matches!(parse(r#"{"v":1,"cmd":"stats"}"#).unwrap().cmd, Command::Stats));
+        assert!(matches!(
+            parse(r#"{"v":1,"cmd":"stats"}"#).unwrap().cmd,
+            Command::Stats
+        ));
         assert!(parse("nonsense").unwrap_err().contains("not JSON"));
-        assert!(parse(r#"{"cmd":"stats"}"#).unwrap_err().contains("no protocol version"));
-        assert!(parse(r#"{"v":7,"cmd":"stats"}"#).unwrap_err().contains("version 7"));
-        assert!(parse(r#"{"v":1,"cmd":"explode"}"#).unwrap_err().contains("explode"));
+        assert!(parse(r#"{"cmd":"stats"}"#)
+            .unwrap_err()
+            .contains("no protocol version"));
+        assert!(parse(r#"{"v":7,"cmd":"stats"}"#)
+            .unwrap_err()
+            .contains("version 7"));
+        assert!(parse(r#"{"v":1,"cmd":"explode"}"#)
+            .unwrap_err()
+            .contains("explode"));
         assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
     }
 }

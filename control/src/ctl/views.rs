@@ -13,7 +13,10 @@ pub async fn status(node: &Node) -> Value {
         .iter()
         .enumerate()
         .map(|(s, svc)| {
-            let healthy = st.ids[s].iter().filter(|id| st.health.get(id).is_some_and(|h| h.healthy)).count();
+            let healthy = st.ids[s]
+                .iter()
+                .filter(|id| st.health.get(id).is_some_and(|h| h.healthy))
+                .count();
             json!({
                 "name": svc.name,
                 "vip": svc.vip.to_string(),
@@ -56,8 +59,10 @@ pub fn stats(node: &Node) -> Value {
             })
         })
         .collect();
-    let drops: serde_json::Map<String, Value> =
-        DropReason::ALL.iter().map(|r| (r.name().to_string(), json!(node.counters.drops(*r)))).collect();
+    let drops: serde_json::Map<String, Value> = DropReason::ALL
+        .iter()
+        .map(|r| (r.name().to_string(), json!(node.counters.drops(*r))))
+        .collect();
     json!({ "cores": cores, "drops": drops })
 }
 

@@ -90,18 +90,31 @@ fn worker_config(cfg: &Config) -> WorkerConfig {
 }
 
 fn check_spec(backend: &config::Backend) -> CheckSpec {
-    let addr = |port: Option<u16>| std::net::SocketAddrV4::new(*backend.address.ip(), port.unwrap_or(backend.address.port()));
+    let addr = |port: Option<u16>| {
+        std::net::SocketAddrV4::new(
+            *backend.address.ip(),
+            port.unwrap_or(backend.address.port()),
+        )
+    };
     let probe = match &backend.check.kind {
         CheckKind::None => Probe::None,
         CheckKind::Tcp { port } => Probe::Tcp { addr: addr(*port) },
-        CheckKind::Http { path, expect_status, body_md5, host, port } => Probe::Http {
+        CheckKind::Http {
+            path,
+            expect_status,
+            body_md5,
+            host,
+            port,
+        } => Probe::Http {
             addr: addr(*port),
             path: path.clone(),
             host: host.clone(),
             expect_status: *expect_status,
             body_md5: *body_md5,
         },
-        CheckKind::Script { command } => Probe::Script { command: command.clone() },
+        CheckKind::Script { command } => Probe::Script {
+            command: command.clone(),
+        },
     };
     CheckSpec {
         probe,
@@ -114,9 +127,15 @@ fn check_spec(backend: &config::Backend) -> CheckSpec {
 
 fn apply_steering(engine: &Engine, s: &Steering) -> anyhow::Result<()> {
     let steer = engine.steering();
-    steer.set_vips(&s.vips).context("updating the XDP VIP map")?;
-    steer.set_backends(&s.backends).context("updating the XDP backend map")?;
-    steer.set_local_addrs(&s.locals).context("updating the XDP local-address map")?;
+    steer
+        .set_vips(&s.vips)
+        .context("updating the XDP VIP map")?;
+    steer
+        .set_backends(&s.backends)
+        .context("updating the XDP backend map")?;
+    steer
+        .set_local_addrs(&s.locals)
+        .context("updating the XDP local-address map")?;
     Ok(())
 }
 
@@ -126,7 +145,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let wcfg = worker_config(&cfg);
     let engine = {
         let published = published.clone();
-        Engine::start(&engine_config(&cfg), move |w, n| PathHandler(Worker::new(w, n, wcfg, published.clone())))?
+        Engine::start(&engine_config(&cfg), move |w, n| {
+            PathHandler(Worker::new(w, n, wcfg, published.clone()))
+        })?
     };
     info!(
         "node {} (site {}): {} worker(s) on {}",
@@ -157,7 +178,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let st = node.state.lock().await;
         node.publish(&st)
     };
-    let ctl_task = ctl::serve(node.clone()).await.with_context(|| format!("control socket {}", socket_path.display()))?;
+    let ctl_task = ctl::serve(node.clone())
+        .await
+        .with_context(|| format!("control socket {}", socket_path.display()))?;
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -204,7 +227,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     ctl_task.abort();
     // The socket file would otherwise make the next start think a node runs.
     if let Err(e) = std::fs::remove_file(&socket_path) {
-        warn!("could not remove control socket {}: {e}", socket_path.display());
+        warn!(
+            "could not remove control socket {}: {e}",
+            socket_path.display()
+        );
     }
     engine.stop();
     info!("stopped; XDP programs detached");

@@ -25,8 +25,18 @@ pub fn parse_routes(text: &str) -> Vec<Route> {
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(|v| u32::from_be_bytes(v.to_le_bytes()));
-            let (dev, dst, gw, metric, mask) = (f.first()?, hex(f.get(1)?)?, hex(f.get(2)?)?, f.get(6)?, hex(f.get(7)?)?);
+            let hex = |s: &str| {
+                u32::from_str_radix(s, 16)
+                    .ok()
+                    .map(|v| u32::from_be_bytes(v.to_le_bytes()))
+            };
+            let (dev, dst, gw, metric, mask) = (
+                f.first()?,
+                hex(f.get(1)?)?,
+                hex(f.get(2)?)?,
+                f.get(6)?,
+                hex(f.get(7)?)?,
+            );
             Some(Route {
                 dev: (*dev).to_string(),
                 dst,
@@ -44,7 +54,12 @@ pub fn lookup(routes: &[Route], addr: Ipv4Addr) -> Option<&Route> {
     routes
         .iter()
         .filter(|r| a & r.mask == r.dst & r.mask)
-        .max_by(|x, y| x.mask.count_ones().cmp(&y.mask.count_ones()).then(y.metric.cmp(&x.metric)))
+        .max_by(|x, y| {
+            x.mask
+                .count_ones()
+                .cmp(&y.mask.count_ones())
+                .then(y.metric.cmp(&x.metric))
+        })
 }
 
 /// Parses /proc/net/arp text into complete entries: address → (MAC, device).
@@ -82,7 +97,8 @@ pub fn prompt_resolution(addr: Ipv4Addr) {
 mod tests {
     use super::*;
 
-    const ROUTES: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+    const ROUTES: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
 eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
 eth1\t00014D0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
 eth0\t00004D0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
@@ -92,13 +108,20 @@ garbage line\n";
     fn routes_parse_and_match_longest_prefix() {
         let routes = parse_routes(ROUTES);
         assert_eq!(routes.len(), 3);
-        assert_eq!(next_hop(&routes, "10.77.1.101".parse().unwrap()), Some(("eth1".into(), "10.77.1.101".parse().unwrap())));
-        assert_eq!(next_hop(&routes, "192.0.2.9".parse().unwrap()), Some(("eth0".into(), "10.0.0.1".parse().unwrap())));
+        assert_eq!(
+            next_hop(&routes, "10.77.1.101".parse().unwrap()),
+            Some(("eth1".into(), "10.77.1.101".parse().unwrap()))
+        );
+        assert_eq!(
+            next_hop(&routes, "192.0.2.9".parse().unwrap()),
+            Some(("eth0".into(), "10.0.0.1".parse().unwrap()))
+        );
     }
 
     #[test]
     fn only_complete_neighbours_count() {
-        let text = "IP address       HW type     Flags       HW address            Mask     Device\n\
+        let text =
+            "IP address       HW type     Flags       HW address            Mask     Device\n\
 10.77.1.101      0x1         0x2         02:aa:00:00:00:01     *        eth1\n\
 10.77.1.102      0x1         0x0         00:00:00:00:00:00     *        eth1\n\
 bogus\n";

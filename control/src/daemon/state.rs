@@ -67,17 +67,36 @@ impl NodeState {
                 // A backend gets traffic only after a check says it serves;
                 // with no check it is taken on trust.
                 let healthy = matches!(backend.check.kind, CheckKind::None);
-                health.insert(ids[s][b], BackendHealth { healthy, last: None });
+                health.insert(
+                    ids[s][b],
+                    BackendHealth {
+                        healthy,
+                        last: None,
+                    },
+                );
             }
         }
-        NodeState { config, ports, ids, health, masters: HashMap::new(), routes: Vec::new(), neighbours: HashMap::new() }
+        NodeState {
+            config,
+            ports,
+            ids,
+            health,
+            masters: HashMap::new(),
+            routes: Vec::new(),
+            neighbours: HashMap::new(),
+        }
     }
 
     pub fn backends(&self) -> impl Iterator<Item = BackendRef> + '_ {
-        self.ids
-            .iter()
-            .enumerate()
-            .flat_map(|(service, ids)| ids.iter().enumerate().map(move |(backend, &id)| BackendRef { service, backend, id }))
+        self.ids.iter().enumerate().flat_map(|(service, ids)| {
+            ids.iter()
+                .enumerate()
+                .map(move |(backend, &id)| BackendRef {
+                    service,
+                    backend,
+                    id,
+                })
+        })
     }
 
     pub fn backend_ref(&self, id: u32) -> Option<BackendRef> {
@@ -86,9 +105,12 @@ impl NodeState {
 
     /// Re-reads routes and neighbours; true if anything changed.
     pub fn refresh_neighbours(&mut self) -> bool {
-        let routes = std::fs::read_to_string("/proc/net/route").map(|t| neigh::parse_routes(&t)).unwrap_or_default();
-        let neighbours =
-            std::fs::read_to_string("/proc/net/arp").map(|t| neigh::parse_neighbours(&t)).unwrap_or_default();
+        let routes = std::fs::read_to_string("/proc/net/route")
+            .map(|t| neigh::parse_routes(&t))
+            .unwrap_or_default();
+        let neighbours = std::fs::read_to_string("/proc/net/arp")
+            .map(|t| neigh::parse_neighbours(&t))
+            .unwrap_or_default();
         let changed = routes != self.routes || neighbours != self.neighbours;
         self.routes = routes;
         self.neighbours = neighbours;
@@ -104,16 +126,24 @@ impl NodeState {
     }
 
     fn port_of(&self, dev: &str) -> Option<u8> {
-        self.ports.iter().position(|p| p.name == dev).and_then(|i| u8::try_from(i).ok())
+        self.ports
+            .iter()
+            .position(|p| p.name == dev)
+            .and_then(|i| u8::try_from(i).ok())
     }
 
     fn port_mac(&self, port: u8) -> MacAddr {
-        self.ports.get(usize::from(port)).map(|p| MacAddr(p.mac)).unwrap_or_default()
+        self.ports
+            .get(usize::from(port))
+            .map(|p| MacAddr(p.mac))
+            .unwrap_or_default()
     }
 
     /// The port an address of ours lives on: the interface the kernel routes it to.
     fn home_port(&self, addr: Ipv4Addr) -> u8 {
-        neigh::lookup(&self.routes, addr).and_then(|r| self.port_of(&r.dev)).unwrap_or(0)
+        neigh::lookup(&self.routes, addr)
+            .and_then(|r| self.port_of(&r.dev))
+            .unwrap_or(0)
     }
 
     /// The next hop of `addr`, or the address whose MAC is still missing.
@@ -131,10 +161,21 @@ impl NodeState {
         let mut unresolved = Vec::new();
         let mut resolve = |addr: Ipv4Addr, port: u16| {
             let hop = self.hop(addr).map_err(|nh| unresolved.push(nh)).ok();
-            ds::Backend { ip: addr, port, hop }
+            ds::Backend {
+                ip: addr,
+                port,
+                hop,
+            }
         };
         let mut snap = Snapshot {
-            ports: self.ports.iter().map(|p| ds::Port { name: p.name.clone(), mac: MacAddr(p.mac) }).collect(),
+            ports: self
+                .ports
+                .iter()
+                .map(|p| ds::Port {
+                    name: p.name.clone(),
+                    mac: MacAddr(p.mac),
+                })
+                .collect(),
             ..Snapshot::default()
         };
         for (s, svc) in self.config.services.iter().enumerate() {
@@ -145,17 +186,30 @@ impl NodeState {
                 .map(|(b, backend)| {
                     let id = self.ids[s][b];
                     let available = self.health.get(&id).is_some_and(|h| h.healthy);
-                    BackendWeight { id, weight: backend.weight, available }
+                    BackendWeight {
+                        id,
+                        weight: backend.weight,
+                        available,
+                    }
                 })
                 .collect();
-            let backends = svc.backends.iter().map(|b| resolve(*b.address.ip(), b.address.port())).collect();
+            let backends = svc
+                .backends
+                .iter()
+                .map(|b| resolve(*b.address.ip(), b.address.port()))
+                .collect();
             let sorry = svc.sorry_server.map(|a| resolve(*a.ip(), a.port()));
             let scheduler = svc.scheduler.kind();
             let maglev = (scheduler == dataplane::sched::SchedulerKind::Maglev)
-                .then(|| MaglevTable::build(&weights, svc.maglev_table_size).ok().map(Arc::new))
+                .then(|| {
+                    MaglevTable::build(&weights, svc.maglev_table_size)
+                        .ok()
+                        .map(Arc::new)
+                })
                 .flatten();
             if svc.on_backend_down == DownAction::Drop {
-                snap.dead_backends.extend(weights.iter().filter(|w| !w.available).map(|w| w.id));
+                snap.dead_backends
+                    .extend(weights.iter().filter(|w| !w.available).map(|w| w.id));
             }
             snap.services.push(ds::Service {
                 name: svc.name.clone(),
@@ -186,10 +240,24 @@ impl NodeState {
                 Some(inst) => MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, inst.vrid]),
                 None => self.port_mac(self.home_port(svc.vip)),
             };
-            snap.locals.insert(svc.vip.to_bits(), LocalAddr { owned: self.owns(svc.vip), mac, kind: LocalKind::Vip });
+            snap.locals.insert(
+                svc.vip.to_bits(),
+                LocalAddr {
+                    owned: self.owns(svc.vip),
+                    mac,
+                    kind: LocalKind::Vip,
+                },
+            );
             for a in &svc.snat {
                 let mac = self.port_mac(self.home_port(*a));
-                snap.locals.insert(a.to_bits(), LocalAddr { owned: true, mac, kind: LocalKind::Snat });
+                snap.locals.insert(
+                    a.to_bits(),
+                    LocalAddr {
+                        owned: true,
+                        mac,
+                        kind: LocalKind::Snat,
+                    },
+                );
             }
         }
         snap.index();
@@ -204,10 +272,15 @@ impl NodeState {
         for svc in &self.config.services {
             s.vips.push(svc.vip);
             s.vips.extend(svc.snat.iter().copied());
-            s.backends.extend(svc.backends.iter().map(|b| *b.address.ip()));
+            s.backends
+                .extend(svc.backends.iter().map(|b| *b.address.ip()));
             s.backends.extend(svc.sorry_server.map(|a| *a.ip()));
         }
-        s.locals = self.ports.iter().flat_map(|p| p.ipv4.iter().copied()).collect();
+        s.locals = self
+            .ports
+            .iter()
+            .flat_map(|p| p.ipv4.iter().copied())
+            .collect();
         for v in [&mut s.vips, &mut s.backends, &mut s.locals] {
             v.sort();
             v.dedup();

@@ -26,11 +26,24 @@ impl Vipd {
         let path = lab.dir().join(format!("{role}.toml"));
         std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
         let socket = socket_path(lab, role);
-        let process = lab.spawn(role, &[env!("CARGO_BIN_EXE_vipd"), "--config", path.to_str().unwrap_or_default()])?;
-        let mut vipd = Vipd { process: Some(process), socket, config: path };
-        let ready = lab.wait_until("vipd control socket answers", Duration::from_secs(30), || {
-            vipd.is_running() && vipd.request(json!({"cmd": "status"})).is_ok()
-        });
+        let process = lab.spawn(
+            role,
+            &[
+                env!("CARGO_BIN_EXE_vipd"),
+                "--config",
+                path.to_str().unwrap_or_default(),
+            ],
+        )?;
+        let mut vipd = Vipd {
+            process: Some(process),
+            socket,
+            config: path,
+        };
+        let ready = lab.wait_until(
+            "vipd control socket answers",
+            Duration::from_secs(30),
+            || vipd.is_running() && vipd.request(json!({"cmd": "status"})).is_ok(),
+        );
         if let Err(e) = ready {
             bail!("{e}\nvipd log:\n{}", vipd.log());
         }
@@ -61,17 +74,25 @@ impl Vipd {
     pub fn healthy_backends(&self) -> usize {
         self.request(json!({"cmd": "backends"}))
             .ok()
-            .and_then(|v| v["backends"].as_array().map(|b| b.iter().filter(|b| b["healthy"] == true).count()))
+            .and_then(|v| {
+                v["backends"]
+                    .as_array()
+                    .map(|b| b.iter().filter(|b| b["healthy"] == true).count())
+            })
             .unwrap_or(0)
     }
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn terminate(&mut self, lab: &Lab) -> Result<()> {
-        let Some(p) = self.process.as_mut() else { return Ok(()) };
+        let Some(p) = self.process.as_mut() else {
+            return Ok(());
+        };
         let pid = i32::try_from(p.pid()).context("pid out of range")?;
         // SAFETY: signalling a child we spawned and have not reaped.
         unsafe { libc::kill(pid, libc::SIGTERM) };
-        lab.wait_until("vipd exits after SIGTERM", Duration::from_secs(15), || !self.is_running())
+        lab.wait_until("vipd exits after SIGTERM", Duration::from_secs(15), || {
+            !self.is_running()
+        })
     }
 }
 
@@ -96,7 +117,13 @@ pub fn http_check(interval_ms: u64, rise: u32, fall: u32) -> String {
     )
 }
 
-pub fn node_config(lab: &Lab, role: &str, queues: u16, extra_dataplane: &str, services: &[ServiceConf]) -> String {
+pub fn node_config(
+    lab: &Lab,
+    role: &str,
+    queues: u16,
+    extra_dataplane: &str,
+    services: &[ServiceConf],
+) -> String {
     let mut out = format!(
         "[node]\nname = \"{role}\"\nsite = \"test\"\n\n[dataplane]\ninterfaces = [\"eth0\", \"eth1\"]\nqueues = {queues}\n{extra_dataplane}\n\n[control]\nsocket = \"{}\"\n\n",
         socket_path(lab, role).display()
@@ -120,12 +147,17 @@ pub fn node_config(lab: &Lab, role: &str, queues: u16, extra_dataplane: &str, se
 
 /// MAC address of `ifname` in `role`'s namespace.
 pub fn mac_of(lab: &Lab, role: &str, ifname: &str) -> Result<String> {
-    Ok(lab.exec_ok(role, &["cat", &format!("/sys/class/net/{ifname}/address")])?.trim().to_string())
+    Ok(lab
+        .exec_ok(role, &["cat", &format!("/sys/class/net/{ifname}/address")])?
+        .trim()
+        .to_string())
 }
 
 /// The MAC the client's neighbour table holds for `ip`, if any.
 pub fn client_neighbour(lab: &Lab, ip: Ipv4Addr) -> Option<String> {
-    let out = lab.exec_ok("client", &["ip", "neigh", "show", &ip.to_string()]).ok()?;
+    let out = lab
+        .exec_ok("client", &["ip", "neigh", "show", &ip.to_string()])
+        .ok()?;
     let mut words = out.split_whitespace();
     words.find(|w| *w == "lladdr")?;
     words.next().map(str::to_string)
@@ -133,7 +165,9 @@ pub fn client_neighbour(lab: &Lab, ip: Ipv4Addr) -> Option<String> {
 
 /// Whether `ip link show` lists an XDP program on the interface.
 pub fn has_xdp(lab: &Lab, role: &str, ifname: &str) -> bool {
-    lab.exec_ok(role, &["ip", "link", "show", ifname]).map(|o| o.contains("xdp")).unwrap_or(false)
+    lab.exec_ok(role, &["ip", "link", "show", ifname])
+        .map(|o| o.contains("xdp"))
+        .unwrap_or(false)
 }
 
 /// Asserts that `counts` split in proportion to `weights`, each share within

@@ -5,7 +5,12 @@ use crate::verdict::{DropReason, PortId, Verdict};
 use crate::wire::{ArpPacket, EthernetFrame};
 
 /// Turns an ARP request for an owned address into the reply, in place.
-pub(super) fn answer(snap: &Snapshot, frame: &mut [u8], l3: usize, ingress: PortId) -> Result<Verdict, DropReason> {
+pub(super) fn answer(
+    snap: &Snapshot,
+    frame: &mut [u8],
+    l3: usize,
+    ingress: PortId,
+) -> Result<Verdict, DropReason> {
     let (asker_mac, asker_ip, target) = {
         let arp = ArpPacket::new_checked(&frame[l3..]).map_err(|_| DropReason::MalformedArp)?;
         if arp.operation() != ArpPacket::<&[u8]>::REQUEST {
@@ -21,7 +26,11 @@ pub(super) fn answer(snap: &Snapshot, frame: &mut [u8], l3: usize, ingress: Port
         LocalKind::Vip => local.mac,
         // Backends on any port may ask for a full-NAT address: answer with the
         // MAC of the port they asked on.
-        LocalKind::Snat => snap.ports.get(usize::from(ingress)).map(|p| p.mac).ok_or(DropReason::ArpNotOwned)?,
+        LocalKind::Snat => snap
+            .ports
+            .get(usize::from(ingress))
+            .map(|p| p.mac)
+            .ok_or(DropReason::ArpNotOwned)?,
     };
     let mut arp = ArpPacket::new_checked(&mut frame[l3..]).map_err(|_| DropReason::MalformedArp)?;
     arp.set_operation(ArpPacket::<&[u8]>::REPLY);

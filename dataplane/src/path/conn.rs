@@ -22,21 +22,34 @@ pub(super) fn open(
     ingress: PortId,
 ) -> Result<Verdict, DropReason> {
     let snap = w.snap.clone();
-    let (sid, svc) = snap.service(key.dst_ip, key.dst_port, key.proto).ok_or(DropReason::NoService)?;
+    let (sid, svc) = snap
+        .service(key.dst_ip, key.dst_port, key.proto)
+        .ok_or(DropReason::NoService)?;
     if key.proto == ip_proto::TCP && !may_open(svc.scheduler, TcpFlags(flags)) {
         return Err(DropReason::NoFlow);
     }
     let (backend_id, backend) = pick(w, sid, svc, &key)?;
     let hop = backend.hop.ok_or_else(|| {
-        w.published.resolve_wanted.store(true, std::sync::atomic::Ordering::Relaxed);
+        w.published
+            .resolve_wanted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         DropReason::NeighbourUnresolved
     })?;
     let (client_mac, vip_mac) = {
-        let eth = EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
-        let vip_mac = snap.locals.get(&key.dst_ip).map(|l| l.mac).unwrap_or(eth.dst());
+        let eth =
+            EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
+        let vip_mac = snap
+            .locals
+            .get(&key.dst_ip)
+            .map(|l| l.mac)
+            .unwrap_or(eth.dst());
         (eth.src(), vip_mac)
     };
-    let egress_mac = snap.ports.get(usize::from(hop.port)).map(|p| p.mac).ok_or(DropReason::NeighbourUnresolved)?;
+    let egress_mac = snap
+        .ports
+        .get(usize::from(hop.port))
+        .map(|p| p.mac)
+        .ok_or(DropReason::NeighbourUnresolved)?;
     let bip = backend.ip.to_bits();
     let (src_ip, src_port) = match svc.forward {
         ForwardMode::FullNat => snat_source(w, svc, &key, bip, backend.port)?,
@@ -69,20 +82,31 @@ pub(super) fn open(
     // bypass the node, so the connection is indexed once.
     let reply_key = match svc.forward {
         ForwardMode::Dr => key,
-        ForwardMode::Nat | ForwardMode::FullNat => {
-            FlowKey { src_ip: dst_ip, dst_ip: src_ip, src_port: dst_port, dst_port: src_port, proto: key.proto }
-        }
+        ForwardMode::Nat | ForwardMode::FullNat => FlowKey {
+            src_ip: dst_ip,
+            dst_ip: src_ip,
+            src_port: dst_port,
+            dst_port: src_port,
+            proto: key.proto,
+        },
     };
-    let conn = Conn::new(forward, reply, sid, backend_id, key.src_ip, key.proto, w.now_ms);
-    let id = w.flows.insert(key, reply_key, conn, w.now_ms).map_err(|e| match e {
-        InsertError::Full | InsertError::TooManyBackends => DropReason::FlowTableFull,
-        // Only a full-NAT reply key can collide: the port was just taken.
-        InsertError::Exists => DropReason::SnatPortsExhausted,
-    })?;
-    w.flows.touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
+    let conn = Conn::new(
+        forward, reply, sid, backend_id, key.src_ip, key.proto, w.now_ms,
+    );
+    let id = w
+        .flows
+        .insert(key, reply_key, conn, w.now_ms)
+        .map_err(|e| match e {
+            InsertError::Full | InsertError::TooManyBackends => DropReason::FlowTableFull,
+            // Only a full-NAT reply key can collide: the port was just taken.
+            InsertError::Exists => DropReason::SnatPortsExhausted,
+        })?;
+    w.flows
+        .touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
     if let Some(timeout) = svc.persistence_ms {
         if backend_id != SORRY_BACKEND_ID {
-            w.persistence.put(sid, key.src_ip, backend_id, timeout, w.now_ms);
+            w.persistence
+                .put(sid, key.src_ip, backend_id, timeout, w.now_ms);
         }
     }
     rewrite::apply(frame, ip, &forward)?;
@@ -99,20 +123,29 @@ fn may_open(kind: SchedulerKind, flags: TcpFlags) -> bool {
     matches!(kind, SchedulerKind::Maglev | SchedulerKind::Sh) && !flags.contains(TcpFlags::RST)
 }
 
-fn pick<'s>(w: &mut Worker, sid: u16, svc: &'s Service, key: &FlowKey) -> Result<(u32, &'s Backend), DropReason> {
+fn pick<'s>(
+    w: &mut Worker,
+    sid: u16,
+    svc: &'s Service,
+    key: &FlowKey,
+) -> Result<(u32, &'s Backend), DropReason> {
     if svc.persistence_ms.is_some() {
         if let Some(id) = w.persistence.get(sid, key.src_ip, w.now_ms) {
-            let idx = svc.weights.iter().position(|b| b.id == id && b.available && b.weight > 0);
+            let idx = svc
+                .weights
+                .iter()
+                .position(|b| b.id == id && b.available && b.weight > 0);
             if let Some(i) = idx {
                 return Ok((id, &svc.backends[i]));
             }
         }
     }
     let flows = &w.flows;
-    let picked = w
-        .sched
-        .get_mut(usize::from(sid))
-        .and_then(|s| s.pick(&svc.weights, svc.maglev.as_deref(), key, &|id| flows.backend_conns(id)));
+    let picked = w.sched.get_mut(usize::from(sid)).and_then(|s| {
+        s.pick(&svc.weights, svc.maglev.as_deref(), key, &|id| {
+            flows.backend_conns(id)
+        })
+    });
     match (picked, &svc.sorry) {
         (Some(i), _) => match (svc.weights.get(i), svc.backends.get(i)) {
             (Some(b), Some(backend)) => Ok((b.id, backend)),
@@ -125,7 +158,13 @@ fn pick<'s>(w: &mut Worker, sid: u16, svc: &'s Service, key: &FlowKey) -> Result
 
 /// Chooses the full-NAT source address and a free source port whose owner
 /// (see `snat_port_owner`) is this worker, so replies come back to this table.
-fn snat_source(w: &mut Worker, svc: &Service, key: &FlowKey, bip: u32, bport: u16) -> Result<(u32, u16), DropReason> {
+fn snat_source(
+    w: &mut Worker,
+    svc: &Service,
+    key: &FlowKey,
+    bip: u32,
+    bport: u16,
+) -> Result<(u32, u16), DropReason> {
     if svc.snat.is_empty() {
         return Err(DropReason::SnatPortsExhausted);
     }
@@ -136,7 +175,13 @@ fn snat_source(w: &mut Worker, svc: &Service, key: &FlowKey, bip: u32, bport: u1
         let slot = w.snat_cursor % slots;
         w.snat_cursor = w.snat_cursor.wrapping_add(1);
         let port = (u32::from(SNAT_PORT_BASE) + slot * workers + u32::from(w.id)) as u16;
-        let reply_key = FlowKey { src_ip: bip, dst_ip: snat, src_port: bport, dst_port: port, proto: key.proto };
+        let reply_key = FlowKey {
+            src_ip: bip,
+            dst_ip: snat,
+            src_port: bport,
+            dst_port: port,
+            proto: key.proto,
+        };
         if w.flows.lookup(&reply_key, w.now_ms).is_none() {
             return Ok((snat, port));
         }

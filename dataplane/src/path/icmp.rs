@@ -19,7 +19,9 @@ pub(super) fn handle(
     ingress: PortId,
     local: Option<LocalAddr>,
 ) -> Result<Verdict, DropReason> {
-    let msg_type = IcmpPacket::new_checked(&frame[ip.l4..ip.end]).map_err(|_| DropReason::TruncatedL4)?.msg_type();
+    let msg_type = IcmpPacket::new_checked(&frame[ip.l4..ip.end])
+        .map_err(|_| DropReason::TruncatedL4)?
+        .msg_type();
     match msg_type {
         IcmpPacket::<&[u8]>::ECHO_REQUEST if local.is_some() => echo_reply(frame, ip, ingress),
         IcmpPacket::<&[u8]>::DEST_UNREACH | IcmpPacket::<&[u8]>::TIME_EXCEEDED | PARAM_PROBLEM => {
@@ -33,19 +35,25 @@ const PARAM_PROBLEM: u8 = 12;
 
 fn echo_reply(frame: &mut [u8], ip: &Ip, ingress: PortId) -> Result<Verdict, DropReason> {
     let (src_mac, dst_mac) = {
-        let eth = EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
+        let eth =
+            EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
         (eth.src(), eth.dst())
     };
     rewrite::set_macs(frame, dst_mac, src_mac)?;
-    let mut pkt = Ipv4Packet::new_checked(&mut frame[ip.l3..ip.end]).map_err(|_| DropReason::TruncatedIpv4)?;
+    let mut pkt = Ipv4Packet::new_checked(&mut frame[ip.l3..ip.end])
+        .map_err(|_| DropReason::TruncatedIpv4)?;
     let (src, dst) = (pkt.src(), pkt.dst());
     pkt.set_src(dst);
     pkt.set_dst(src);
     pkt.set_ttl(REPLY_TTL);
-    let mut icmp = IcmpPacket::new_checked(pkt.payload_mut()).map_err(|_| DropReason::TruncatedL4)?;
+    let mut icmp =
+        IcmpPacket::new_checked(pkt.payload_mut()).map_err(|_| DropReason::TruncatedL4)?;
     let old = u16::from(icmp.msg_type()) << 8 | u16::from(icmp.code());
     icmp.set_msg_type(IcmpPacket::<&[u8]>::ECHO_REPLY);
-    icmp.update_checksum16(old, u16::from(IcmpPacket::<&[u8]>::ECHO_REPLY) << 8 | u16::from(icmp.code()));
+    icmp.update_checksum16(
+        old,
+        u16::from(IcmpPacket::<&[u8]>::ECHO_REPLY) << 8 | u16::from(icmp.code()),
+    );
     Ok(Verdict::Tx(ingress))
 }
 
@@ -120,7 +128,8 @@ fn follow_error(w: &mut Worker, frame: &mut [u8], ip: &Ip) -> Result<Verdict, Dr
     };
     rewrite_quote(frame, &q, &original);
     rewrite::set_macs(frame, MacAddr(rw.src_mac), MacAddr(rw.dst_mac))?;
-    let mut pkt = Ipv4Packet::new_checked(&mut frame[ip.l3..ip.end]).map_err(|_| DropReason::TruncatedIpv4)?;
+    let mut pkt = Ipv4Packet::new_checked(&mut frame[ip.l3..ip.end])
+        .map_err(|_| DropReason::TruncatedIpv4)?;
     if pkt.ttl() <= 1 {
         return Err(DropReason::TtlExpired);
     }
@@ -131,7 +140,8 @@ fn follow_error(w: &mut Worker, frame: &mut [u8], ip: &Ip) -> Result<Verdict, Dr
         pkt.set_src(Ipv4Addr::from_bits(rw.src_ip));
     }
     pkt.set_dst(Ipv4Addr::from_bits(rw.dst_ip));
-    let mut icmp = IcmpPacket::new_checked(pkt.payload_mut()).map_err(|_| DropReason::TruncatedL4)?;
+    let mut icmp =
+        IcmpPacket::new_checked(pkt.payload_mut()).map_err(|_| DropReason::TruncatedL4)?;
     icmp.fill_checksum();
     Ok(Verdict::Tx(rw.egress))
 }

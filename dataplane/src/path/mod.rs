@@ -15,7 +15,9 @@ use crate::flow::{Direction, FlowKey, FlowTable, Timeouts};
 use crate::sched::{Persistence, SchedState};
 use crate::service::{LocalKind, Published, Snapshot};
 use crate::verdict::{DropReason, PortId, Verdict};
-use crate::wire::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, TcpSegment, UdpDatagram, WireError};
+use crate::wire::{
+    ethertype, ip_proto, EthernetFrame, Ipv4Packet, TcpSegment, UdpDatagram, WireError,
+};
 
 /// Sizing of a worker's tables.
 #[derive(Clone, Copy, Debug)]
@@ -66,7 +68,11 @@ struct Ip {
 impl Worker {
     pub fn new(id: u16, workers: u16, cfg: WorkerConfig, published: Arc<Published>) -> Self {
         let snap = published.load();
-        let sched = snap.services.iter().map(|s| SchedState::new(s.scheduler)).collect();
+        let sched = snap
+            .services
+            .iter()
+            .map(|s| SchedState::new(s.scheduler))
+            .collect();
         Worker {
             id,
             workers: workers.max(1),
@@ -92,7 +98,12 @@ impl Worker {
         if generation != self.generation {
             self.generation = generation;
             self.snap = self.published.load();
-            self.sched = self.snap.services.iter().map(|s| SchedState::new(s.scheduler)).collect();
+            self.sched = self
+                .snap
+                .services
+                .iter()
+                .map(|s| SchedState::new(s.scheduler))
+                .collect();
         }
     }
 
@@ -111,7 +122,8 @@ impl Worker {
     }
 
     fn dispatch(&mut self, frame: &mut [u8], ingress: PortId) -> Result<Verdict, DropReason> {
-        let eth = EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
+        let eth =
+            EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
         let l3 = eth.header_len();
         match eth.ethertype() {
             ethertype::ARP => arp::answer(&self.snap, frame, l3, ingress),
@@ -121,7 +133,12 @@ impl Worker {
         }
     }
 
-    fn ipv4(&mut self, frame: &mut [u8], l3: usize, ingress: PortId) -> Result<Verdict, DropReason> {
+    fn ipv4(
+        &mut self,
+        frame: &mut [u8],
+        l3: usize,
+        ingress: PortId,
+    ) -> Result<Verdict, DropReason> {
         let ip = parse_ipv4(frame, l3)?;
         let local = self.snap.locals.get(&ip.dst).copied();
         if let Some(local) = local {
@@ -150,11 +167,17 @@ impl Worker {
         ingress: PortId,
         local: Option<LocalKind>,
     ) -> Result<Verdict, DropReason> {
-        let flags = if ip.proto == ip_proto::TCP { tcp_flags(frame, ip)? } else { 0 };
+        let flags = if ip.proto == ip_proto::TCP {
+            tcp_flags(frame, ip)?
+        } else {
+            0
+        };
         match self.flows.lookup(&key, self.now_ms) {
             Some((id, dir)) => {
                 let conn = self.flows.conn(id);
-                if !self.snap.dead_backends.is_empty() && self.snap.dead_backends.contains(&conn.backend_id) {
+                if !self.snap.dead_backends.is_empty()
+                    && self.snap.dead_backends.contains(&conn.backend_id)
+                {
                     return Err(DropReason::BackendDown);
                 }
                 self.flows.touch(id, dir, flags, self.now_ms);
@@ -166,7 +189,9 @@ impl Worker {
                 rewrite::apply(frame, ip, &rw)?;
                 Ok(Verdict::Tx(rw.egress))
             }
-            None if local == Some(LocalKind::Vip) => conn::open(self, frame, ip, key, flags, ingress),
+            None if local == Some(LocalKind::Vip) => {
+                conn::open(self, frame, ip, key, flags, ingress)
+            }
             None => Err(DropReason::NoFlow),
         }
     }
@@ -213,7 +238,7 @@ fn parse_ipv4(frame: &[u8], l3: usize) -> Result<Ip, DropReason> {
     Ok(Ip {
         l3,
         l4: l3 + ip.header_len(),
-        end: l3 + usize::from(ip.total_len()),
+        end: l3 + ip.total_len(),
         src: ip.src().to_bits(),
         dst: ip.dst().to_bits(),
         proto: ip.protocol(),
@@ -229,7 +254,13 @@ fn l4_key(frame: &[u8], ip: &Ip) -> Result<FlowKey, DropReason> {
         let u = UdpDatagram::new_checked(l4).map_err(|_| DropReason::TruncatedL4)?;
         (u.src_port(), u.dst_port())
     };
-    Ok(FlowKey { src_ip: ip.src, dst_ip: ip.dst, src_port, dst_port, proto: ip.proto })
+    Ok(FlowKey {
+        src_ip: ip.src,
+        dst_ip: ip.dst,
+        src_port,
+        dst_port,
+        proto: ip.proto,
+    })
 }
 
 fn tcp_flags(frame: &[u8], ip: &Ip) -> Result<u8, DropReason> {

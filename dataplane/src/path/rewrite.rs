@@ -10,13 +10,17 @@ use crate::wire::{ip_proto, EthernetFrame, Ipv4Packet, MacAddr, TcpSegment, UdpD
 /// Rewrites MACs, addresses, ports and TTL of a TCP or UDP packet.
 pub(super) fn apply(frame: &mut [u8], ip: &Ip, rw: &Rewrite) -> Result<(), DropReason> {
     set_macs(frame, MacAddr(rw.src_mac), MacAddr(rw.dst_mac))?;
-    let mut pkt = Ipv4Packet::new_checked(&mut frame[ip.l3..ip.end]).map_err(|_| DropReason::TruncatedIpv4)?;
+    let mut pkt = Ipv4Packet::new_checked(&mut frame[ip.l3..ip.end])
+        .map_err(|_| DropReason::TruncatedIpv4)?;
     if pkt.ttl() <= 1 {
         return Err(DropReason::TtlExpired);
     }
     pkt.decrement_ttl();
     let (old_src, old_dst) = (pkt.src(), pkt.dst());
-    let (new_src, new_dst) = (Ipv4Addr::from_bits(rw.src_ip), Ipv4Addr::from_bits(rw.dst_ip));
+    let (new_src, new_dst) = (
+        Ipv4Addr::from_bits(rw.src_ip),
+        Ipv4Addr::from_bits(rw.dst_ip),
+    );
     if old_src != new_src {
         pkt.set_src(new_src);
     }

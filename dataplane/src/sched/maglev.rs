@@ -18,7 +18,9 @@ pub struct MaglevTable {
 // Printing 65537 slots helps nobody; the size identifies the table.
 impl std::fmt::Debug for MaglevTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MaglevTable").field("size", &self.slots.len()).finish()
+        f.debug_struct("MaglevTable")
+            .field("size", &self.slots.len())
+            .finish()
     }
 }
 

@@ -26,8 +26,11 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
             return Err(WireError::BadVersion);
         }
         let hl = usize::from(vihl & 0x0f) * 4;
-        if hl < MIN_LEN || hl > b.len() {
+        if hl < MIN_LEN {
             return Err(WireError::BadHeaderLen);
+        }
+        if hl > b.len() {
+            return Err(WireError::Truncated);
         }
         let tl = usize::from(get16(b, 2));
         if tl < hl || tl > b.len() {
@@ -270,10 +273,8 @@ mod tests {
             let hl = h.header_len();
             for len in 0..out.len() {
                 let r = Ipv4Packet::new_checked(&out[..len]).err();
-                let expect = if len == 0 {
+                let expect = if len < hl {
                     WireError::Truncated
-                } else if len < hl {
-                    WireError::BadHeaderLen
                 } else {
                     WireError::BadTotalLen
                 };
@@ -308,7 +309,7 @@ mod tests {
         too_long_ihl[0] = 0x4f;
         assert_eq!(
             Ipv4Packet::new_checked(&too_long_ihl[..]).err(),
-            Some(WireError::BadHeaderLen)
+            Some(WireError::Truncated)
         );
     }
 

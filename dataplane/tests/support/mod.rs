@@ -7,7 +7,9 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use dataplane::sched::{BackendWeight, MaglevTable, SchedulerKind};
-use dataplane::service::{Backend, DownAction, ForwardMode, Hop, LocalAddr, LocalKind, Port, Published, Service, Snapshot};
+use dataplane::service::{
+    Backend, DownAction, ForwardMode, Hop, LocalAddr, LocalKind, Port, Published, Service, Snapshot,
+};
 use dataplane::wire::MacAddr;
 use etherparse::PacketBuilder;
 
@@ -30,15 +32,43 @@ pub fn backend_mac(i: usize) -> [u8; 6] {
 /// One TCP service on VIP:80 with `n` backends on port 8080 (80 for DR),
 /// all reachable through port 1.
 pub fn snapshot(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32]) -> Snapshot {
-    let bport = if forward == ForwardMode::Dr { VPORT } else { 8080 };
-    let bw: Vec<BackendWeight> =
-        weights.iter().enumerate().map(|(i, &w)| BackendWeight { id: i as u32 + 1, weight: w, available: true }).collect();
-    let backends = (0..weights.len())
-        .map(|i| Backend { ip: backend_ip(i), port: bport, hop: Some(Hop { port: 1, mac: MacAddr(backend_mac(i)) }) })
+    let bport = if forward == ForwardMode::Dr {
+        VPORT
+    } else {
+        8080
+    };
+    let bw: Vec<BackendWeight> = weights
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| BackendWeight {
+            id: i as u32 + 1,
+            weight: w,
+            available: true,
+        })
         .collect();
-    let maglev = (scheduler == SchedulerKind::Maglev).then(|| Arc::new(MaglevTable::build(&bw, 65537).expect("maglev")));
+    let backends = (0..weights.len())
+        .map(|i| Backend {
+            ip: backend_ip(i),
+            port: bport,
+            hop: Some(Hop {
+                port: 1,
+                mac: MacAddr(backend_mac(i)),
+            }),
+        })
+        .collect();
+    let maglev = (scheduler == SchedulerKind::Maglev)
+        .then(|| Arc::new(MaglevTable::build(&bw, 65537).expect("maglev")));
     let mut snap = Snapshot {
-        ports: vec![Port { name: "eth0".into(), mac: MacAddr(PORT0_MAC) }, Port { name: "eth1".into(), mac: MacAddr(PORT1_MAC) }],
+        ports: vec![
+            Port {
+                name: "eth0".into(),
+                mac: MacAddr(PORT0_MAC),
+            },
+            Port {
+                name: "eth1".into(),
+                mac: MacAddr(PORT1_MAC),
+            },
+        ],
         services: vec![Service {
             name: "web".into(),
             vip: VIP,
@@ -49,15 +79,33 @@ pub fn snapshot(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32])
             weights: bw,
             backends,
             maglev,
-            snat: if forward == ForwardMode::FullNat { vec![SNAT] } else { vec![] },
+            snat: if forward == ForwardMode::FullNat {
+                vec![SNAT]
+            } else {
+                vec![]
+            },
             sorry: None,
             persistence_ms: None,
             on_down: DownAction::Keep,
         }],
         ..Snapshot::default()
     };
-    snap.locals.insert(VIP.to_bits(), LocalAddr { owned: true, mac: MacAddr(PORT0_MAC), kind: LocalKind::Vip });
-    snap.locals.insert(SNAT.to_bits(), LocalAddr { owned: true, mac: MacAddr(PORT1_MAC), kind: LocalKind::Snat });
+    snap.locals.insert(
+        VIP.to_bits(),
+        LocalAddr {
+            owned: true,
+            mac: MacAddr(PORT0_MAC),
+            kind: LocalKind::Vip,
+        },
+    );
+    snap.locals.insert(
+        SNAT.to_bits(),
+        LocalAddr {
+            owned: true,
+            mac: MacAddr(PORT1_MAC),
+            kind: LocalKind::Snat,
+        },
+    );
     snap.index();
     snap
 }
@@ -78,7 +126,9 @@ pub fn tcp(
     flags: &str,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src.octets(), dst.octets(), 64).tcp(sport, dport, 1000, 65535);
+    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .tcp(sport, dport, 1000, 65535);
     for f in flags.chars() {
         b = match f {
             'S' => b.syn(),
