@@ -412,6 +412,12 @@ async fn script_exit_codes() {
     assert!(!r.ok);
     assert_eq!(r.detail, "exit status 1: disk /data full");
 
+    // Control characters are blanked and a long line is cut.
+    let r = probe_once(&sh("printf 'bad\\033[31m state\\n' >&2; exit 3"), ms(2000)).await;
+    assert_eq!(r.detail, "exit status 3: bad [31m state");
+    let r = probe_once(&sh("printf '%0300d' 0 >&2; exit 4"), ms(2000)).await;
+    assert_eq!(r.detail, format!("exit status 4: {}", "0".repeat(200)));
+
     let r = probe_once(&sh("exit 2"), ms(2000)).await;
     assert!(!r.ok);
     assert_eq!(r.detail, "exit status 2");

@@ -67,6 +67,13 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
             Some((head, used)) => {
                 start += used;
                 if (100..200).contains(&head.status) && head.status != 101 {
+                    // Interim responses count towards the head limit, so an
+                    // endless stream of them cannot grow the buffer.
+                    if start > MAX_HEAD {
+                        return Err(format!(
+                            "HTTP response headers larger than {MAX_HEAD} bytes (interim responses included)"
+                        ));
+                    }
                     continue;
                 }
                 return Ok(Some((head, start)));
@@ -591,6 +598,9 @@ mod tests {
         }
         let huge = format!("HTTP/1.1 200 OK\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
         assert!(head(&huge).expect_err("huge head").contains("larger than"));
+        let interim = "HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_HEAD / 10);
+        let err = head(&interim).expect_err("endless interim responses");
+        assert!(err.contains("interim responses"), "{err}");
         let binary = [0xffu8, 0x00, 0x1b, b'\n'];
         let err = parse_head(&binary).expect_err("binary");
         assert!(err.contains("\\xff\\x00\\x1b"), "{err}");

@@ -162,6 +162,7 @@ pub struct HealthEvent {
 /// Handle to a running periodic check; dropping it or calling
 /// [`Checker::stop`] ends the check (a running script is killed).
 #[derive(Debug)]
+#[must_use = "dropping a Checker stops its health check"]
 pub struct Checker {
     task: JoinHandle<()>,
 }

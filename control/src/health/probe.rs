@@ -299,7 +299,11 @@ fn describe_exit(status: ExitStatus, stderr_line: &[u8]) -> Result<String, Strin
         (None, Some(sig)) => format!("killed by signal {sig}"),
         (None, None) => format!("failed: {status}"),
     };
-    let text = String::from_utf8_lossy(stderr_line);
+    // Terminal escapes or other control bytes must not reach logs verbatim.
+    let text: String = String::from_utf8_lossy(stderr_line)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let text = text.trim();
     if !text.is_empty() {
         detail.push_str(": ");
