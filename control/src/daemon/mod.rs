@@ -192,15 +192,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 let Some(ev) = ev else { break };
                 let mut st = node.state.lock().await;
                 let Ok(id) = u32::try_from(ev.key) else { continue };
+                // The checker logs transitions itself, with the reason.
                 let changed = st.health.get(&id).is_none_or(|h| h.healthy != ev.healthy);
-                if changed {
-                    if let Some(r) = st.backend_ref(id) {
-                        let svc = &st.config.services[r.service];
-                        let addr = svc.backends[r.backend].address;
-                        let verdict = if ev.healthy { "UP" } else { "DOWN" };
-                        info!("service {} backend {addr} {verdict}: {}", svc.name, ev.result.detail);
-                    }
-                }
                 st.health.insert(id, BackendHealth { healthy: ev.healthy, last: Some(ev.result) });
                 if changed {
                     unresolved = node.publish(&st);
