@@ -664,3 +664,64 @@ fn display_format() {
         );
     }
 }
+
+#[test]
+fn damaged_files_give_located_errors_never_a_panic() {
+    // Drop each line of each example in turn: whatever breaks must be
+    // reported with a line and (outside syntax errors) a field.
+    for entry in std::fs::read_dir(configs_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for skip in 0..lines.len() {
+            let damaged: String = lines
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, l)| format!("{l}\n"))
+                .collect();
+            if let Err(ConfigErrors(errs)) = parse(&damaged, FILE) {
+                assert!(!errs.is_empty());
+                for e in errs {
+                    assert!(
+                        e.line >= 1 && e.line <= lines.len(),
+                        "{}: {e}",
+                        path.display()
+                    );
+                    assert!(!e.message.is_empty());
+                    assert!(
+                        !e.field.is_empty() || e.message.starts_with("TOML syntax error"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn wrong_shapes_are_reported_not_guessed() {
+    let text = edit("[[service]]", "[service]");
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.field == "service" && e.message.contains("write each entry as [[service]]")),
+        "{errs:#?}"
+    );
+
+    let text = edit("weight = 2", "weight = 2\n  check = \"tcp\"");
+    single_error(
+        &text,
+        "service[0].backend[1].check",
+        "check = ",
+        "expected a table, found the string \"tcp\"",
+    );
+
+    let text = edit("scheduler = \"wrr\"", "scheduler = \"wrrr\"");
+    single_error(
+        &text,
+        "service[0].scheduler",
+        "wrrr",
+        "expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, maglev",
+    );
+}

@@ -319,7 +319,9 @@ pub struct Prefix {
 impl Prefix {
     /// The network mask as a host-order integer.
     pub fn mask(&self) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0)
+        u32::MAX
+            .checked_shl(32u32.saturating_sub(u32::from(self.len)))
+            .unwrap_or(0)
     }
 
     /// The prefix with its host bits cleared.
@@ -395,7 +397,7 @@ macro_rules! keyword_enum {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($word => Ok($name::$variant),)+
-                    _ => Err(format!("`{s}` is not one of: {}", Self::WORDS.join(", "))),
+                    _ => Err(format!("expected one of: {}", Self::WORDS.join(", "))),
                 }
             }
         }
@@ -450,3 +452,42 @@ keyword_enum!(
         Always => "always",
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_parse_display_and_membership() {
+        let p: Prefix = "10.0.0.0/25".parse().expect("valid prefix");
+        assert_eq!(p.to_string(), "10.0.0.0/25");
+        assert!(p.contains(Ipv4Addr::new(10, 0, 0, 127)));
+        assert!(!p.contains(Ipv4Addr::new(10, 0, 0, 128)));
+        assert!(!p.has_host_bits());
+
+        let h: Prefix = "10.0.0.1/25".parse().expect("host bits parse");
+        assert!(h.has_host_bits());
+        assert_eq!(h.network(), p);
+
+        let all: Prefix = "0.0.0.0/0".parse().expect("default route");
+        assert_eq!(all.mask(), 0);
+        assert!(all.contains(Ipv4Addr::new(203, 0, 113, 9)));
+        let host: Prefix = "10.0.0.7/32".parse().expect("host route");
+        assert_eq!(host.mask(), u32::MAX);
+
+        for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0/8", "10.0.0.0/x", "/24"] {
+            assert!(bad.parse::<Prefix>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn keywords_round_trip() {
+        for w in SchedulerName::WORDS {
+            let s: SchedulerName = w.parse().expect("listed word parses");
+            assert_eq!(s.as_str(), *w);
+        }
+        assert_eq!("fullnat".parse::<ForwardMode>(), Ok(ForwardMode::FullNat));
+        let err = "wrrr".parse::<SchedulerName>().unwrap_err();
+        assert!(err.contains("rr, wrr, lc"), "{err}");
+    }
+}
