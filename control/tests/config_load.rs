@@ -725,3 +725,154 @@ fn wrong_shapes_are_reported_not_guessed() {
         "expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, maglev",
     );
 }
+
+#[test]
+fn dataplane_and_control_rules() {
+    let text = edit("[dataplane]", "[dataplane]\nqueues = 2\ncores = [1]");
+    single_error(
+        &text,
+        "dataplane.cores",
+        "cores",
+        "1 cores given for 2 queue(s)",
+    );
+
+    let text = edit("[dataplane]", "[dataplane]\nframes_per_worker = 3000");
+    single_error(&text, "dataplane.frames_per_worker", "3000", "try 4096");
+
+    let text = edit(
+        "\"eth0\", \"eth1\"]",
+        "\"eth0\", \"a-very-long-interface0\"]",
+    );
+    single_error(
+        &text,
+        "dataplane.interfaces[1]",
+        "a-very-long",
+        "at most 15 bytes",
+    );
+
+    let text = edit("\"eth0\", \"eth1\"]", "\"eth0\", \"eth0\"]");
+    single_error(
+        &text,
+        "dataplane.interfaces[1]",
+        "interfaces",
+        "listed twice",
+    );
+
+    let text = edit("[node]", "[control]\nsocket_mode = \"0999\"\n\n[node]");
+    single_error(
+        &text,
+        "control.socket_mode",
+        "0999",
+        "not an octal permission",
+    );
+
+    let text = edit("[node]", "[dataplane.timeouts]\nudp_ms = 0\n\n[node]");
+    single_error(
+        &text,
+        "dataplane.timeouts.udp_ms",
+        "udp_ms",
+        "0 is out of range",
+    );
+
+    let text = edit(
+        "[dataplane]",
+        "[control]\nsocket = \"/run/vipd/x.sock\"\nsocket_mode = \"0640\"\nmetrics = \"[::1]:9100\"\n\n[dataplane]\nqueues = 2\ncores = [0, 1]\nxdp_mode = \"skb\"",
+    );
+    let c = parse(&text, FILE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.control.socket_mode, 0o640);
+    assert_eq!(c.control.metrics, Some("[::1]:9100".parse().unwrap()));
+    assert_eq!(c.dataplane.cores, Some(vec![0, 1]));
+    assert_eq!(c.dataplane.xdp_mode, XdpMode::Skb);
+}
+
+#[test]
+fn bgp_rules() {
+    let text = edit("remote_as = 65000", "remote_as = 65000\n  hold_time_s = 2");
+    single_error(
+        &text,
+        "bgp.peer[0].hold_time_s",
+        "hold_time_s",
+        "0 (no keepalives) or at least 3",
+    );
+
+    let text = edit(
+        "remote_as = 65000",
+        "remote_as = 65000\n  hold_time_s = 9\n  keepalive_s = 9",
+    );
+    single_error(
+        &text,
+        "bgp.peer[0].keepalive_s",
+        "keepalive_s",
+        "not below the hold time 9 s",
+    );
+
+    let text = edit(
+        "prefix = \"10.0.0.0/25\"",
+        "prefix = \"10.0.0.0/25\"\n  communities = [\"65000:100\", \"65000:70000\"]",
+    );
+    single_error(
+        &text,
+        "bgp.announce[0].communities[1]",
+        "communities",
+        "not a community",
+    );
+
+    let peer =
+        "  [[bgp.peer]]\n  address=\"172.16.1.1\"\n  remote_as = 65009\n\n  [[bgp.announce]]";
+    let text = edit("  [[bgp.announce]]", peer);
+    single_error(&text, "bgp.peer[1].address", "address=", "listed twice");
+
+    let text = edit(
+        "prefix = \"10.0.0.0/25\"",
+        "prefix = \"10.0.0.0/25\"\n  communities = [\"65001:100\"]\n  large_communities = [\"65001:1:2\"]\n  med = 10\n  prepend = 2",
+    )
+    .replacen("remote_as = 65000", "remote_as = 65000\n  passive = true\n  md5_password = \"s3cret\"", 1);
+    let c = parse(&text, FILE).unwrap_or_else(|e| panic!("{e}"));
+    let bgp = c.bgp.unwrap();
+    let (p, a) = (&bgp.peers[0], &bgp.announces[0]);
+    assert_eq!(
+        (p.hold_time_s, p.port, p.connect_retry_s, p.max_prefixes),
+        (90, 179, 5, 1000)
+    );
+    assert!(p.passive);
+    assert_eq!(a.communities, [(65001, 100)]);
+    assert_eq!(a.large_communities, [(65001, 1, 2)]);
+    assert_eq!((a.med, a.prepend), (Some(10), 2));
+}
+
+#[test]
+fn vrrp_tracking_rules() {
+    let text = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"10.0.0.10\"]\n  [[vrrp.track_script]]\n  name = \"proc\"\n  command = \"pidof vipd\"\n  weight = -300",
+    );
+    single_error(
+        &text,
+        "vrrp[0].track_script[0].weight",
+        "-300",
+        "between -253 and 253",
+    );
+
+    let text = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"10.0.0.10\"]\nnotify = \"/usr/local/bin/vrrp-notify\"\n  [[vrrp.track_script]]\n  name = \"proc\"\n  command = \"pidof  vipd\"\n  weight = -5\n  fall = 3\n  rise = 2\n  [[vrrp.track_interface]]\n  name = \"eth1\"",
+    );
+    let c = parse(&text, FILE).unwrap_or_else(|e| panic!("{e}"));
+    let v = &c.vrrp[0];
+    assert_eq!(v.track_scripts[0].command, ["pidof", "vipd"]);
+    assert_eq!(
+        (
+            v.track_scripts[0].weight,
+            v.track_scripts[0].fall,
+            v.track_scripts[0].rise
+        ),
+        (-5, 3, 2)
+    );
+    assert_eq!(v.track_interfaces[0].weight, None);
+    assert_eq!(
+        (v.version, v.priority, v.preempt, v.garp_count),
+        (3, 100, true, 5)
+    );
+    assert_eq!(c.vip_owner(Ipv4Addr::new(10, 0, 0, 10)), Some(v));
+    assert_eq!(c.vip_owner(Ipv4Addr::new(10, 0, 0, 11)), None);
+}
