@@ -876,3 +876,32 @@ fn vrrp_tracking_rules() {
     assert_eq!(c.vip_owner(Ipv4Addr::new(10, 0, 0, 10)), Some(v));
     assert_eq!(c.vip_owner(Ipv4Addr::new(10, 0, 0, 11)), None);
 }
+
+#[test]
+fn empty_lists_are_rejected() {
+    let text = edit(
+        "[[vrrp]]",
+        "[[service]]\nname = \"empty\"\nvip = \"10.0.0.11\"\nport = 80\nbackend = []\n\n[[vrrp]]",
+    );
+    single_error(
+        &text,
+        "service[1].backend",
+        "backend = []",
+        "at least one [[service.backend]]",
+    );
+
+    let text = edit("[bgp]", "[bgp]\npeer = []").replacen(
+        "  [[bgp.peer]]\n  address = \"172.16.1.1\"\n  remote_as = 65000\n",
+        "",
+        1,
+    );
+    single_error(&text, "bgp.peer", "peer = []", "at least one [[bgp.peer]]");
+
+    let text = edit("vips = [\"10.0.0.10\"]", "vips = []");
+    single_error(
+        &text,
+        "vrrp[0].vips",
+        "vips = []",
+        "0 VIPs given; list 1 to 20",
+    );
+}

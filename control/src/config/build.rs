@@ -352,10 +352,10 @@ fn service(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
         .unwrap_or(DownAction::Keep);
 
     let backend_tables = t.tables(cx, "backend");
-    if backend_tables.is_empty() && !t.has("backend") {
-        cx.err(
-            t.line,
-            t.field("backend"),
+    if backend_tables.is_empty() {
+        t.need_entries(
+            cx,
+            "backend",
             "a service needs at least one [[service.backend]]",
         );
     } else if backend_tables.len() > 256 {
@@ -714,12 +714,8 @@ fn bgp(cx: &mut Ctx, t: &Tbl) -> Option<Bgp> {
     let hold_time_s = hold_time(cx, t).unwrap_or(90);
     let connect_retry_s = t.num(cx, "connect_retry_s", 1, 3600).unwrap_or(5);
     let peer_tables = t.tables(cx, "peer");
-    if peer_tables.is_empty() && !t.has("peer") {
-        cx.err(
-            t.line,
-            t.field("peer"),
-            "[bgp] needs at least one [[bgp.peer]]",
-        );
+    if peer_tables.is_empty() {
+        t.need_entries(cx, "peer", "[bgp] needs at least one [[bgp.peer]]");
     }
     let peers: Vec<Option<BgpPeer>> = peer_tables
         .iter()

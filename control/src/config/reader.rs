@@ -178,6 +178,17 @@ impl<'a> Tbl<'a> {
         }
     }
 
+    /// Reports an array of tables that came out empty: absent, or written
+    /// as `key = []` (a wrongly shaped value has its own error already).
+    pub fn need_entries(&self, cx: &mut Ctx, key: &str, message: &str) {
+        let field = self.field(key);
+        if !self.has(key) {
+            cx.err(self.line, field, message);
+        } else if !cx.errors.iter().any(|e| e.field == field) {
+            cx.err_at(&field, message);
+        }
+    }
+
     /// `value` if given, else a "missing" error when the key is absent.
     pub fn must<T>(&self, key: &str, value: Option<T>, cx: &mut Ctx) -> Option<T> {
         if value.is_none() && !self.has(key) {
