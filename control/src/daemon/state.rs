@@ -10,12 +10,12 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use dataplane::engine::PortInfo;
-use dataplane::sched::{BackendWeight, MaglevTable};
+use dataplane::sched::{BackendWeight, MaglevTable, SchedulerKind};
 use dataplane::service::{self as ds, Hop, LocalAddr, LocalKind, Snapshot};
 use dataplane::wire::MacAddr;
 
 use super::neigh::{self, Route};
-use crate::config::{CheckKind, Config, DownAction, ForwardMode, Protocol};
+use crate::config::{CheckKind, Config, DownAction, ForwardMode, Protocol, SchedulerName};
 use crate::health::CheckResult;
 
 /// Health of one backend as the checker last reported it.
@@ -199,8 +199,8 @@ impl NodeState {
                 .map(|b| resolve(*b.address.ip(), b.address.port()))
                 .collect();
             let sorry = svc.sorry_server.map(|a| resolve(*a.ip(), a.port()));
-            let scheduler = svc.scheduler.kind();
-            let maglev = (scheduler == dataplane::sched::SchedulerKind::Maglev)
+            let scheduler = scheduler_kind(svc.scheduler);
+            let maglev = (scheduler == SchedulerKind::Maglev)
                 .then(|| {
                     MaglevTable::build(&weights, svc.maglev_table_size)
                         .ok()
@@ -286,6 +286,20 @@ impl NodeState {
             v.dedup();
         }
         s
+    }
+}
+
+fn scheduler_kind(name: SchedulerName) -> SchedulerKind {
+    match name {
+        SchedulerName::Rr => SchedulerKind::Rr,
+        SchedulerName::Wrr => SchedulerKind::Wrr,
+        SchedulerName::Lc => SchedulerKind::Lc,
+        SchedulerName::Wlc => SchedulerKind::Wlc,
+        SchedulerName::Sh => SchedulerKind::Sh,
+        SchedulerName::Dh => SchedulerKind::Dh,
+        SchedulerName::Sed => SchedulerKind::Sed,
+        SchedulerName::Nq => SchedulerKind::Nq,
+        SchedulerName::Maglev => SchedulerKind::Maglev,
     }
 }
 
