@@ -1,0 +1,3 @@
+mod instance;
+mod packet;
+mod sim;
