@@ -93,10 +93,11 @@ impl Version {
             }
             Version::V3 => {
                 let nanos = interval.as_nanos();
-                if nanos % 10_000_000 != 0 {
+                let centis = nanos / 10_000_000;
+                if centis * 10_000_000 != nanos {
                     return Err(bad("VRRPv3 counts whole centiseconds (10 ms steps)"));
                 }
-                match u64::try_from(nanos / 10_000_000) {
+                match u64::try_from(centis) {
                     Ok(cs @ 1..=V3_MAX_CENTISECONDS) => Ok(cs as u16),
                     _ => Err(bad("VRRPv3 allows 10 ms to 40.95 s")),
                 }
