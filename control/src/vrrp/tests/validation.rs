@@ -188,10 +188,11 @@ fn v3_zero_interval_is_refused() {
     let mut zero = good_v3();
     zero[4] = 0;
     zero[5] = 0;
-    let IpAddr::V4(src) = ip(PEER) else {
-        unreachable!()
-    };
-    fix_v3_checksum(&mut zero, src, Ipv4Addr::new(224, 0, 0, 18));
+    fix_v3_checksum(
+        &mut zero,
+        Ipv4Addr::new(10, 0, 0, PEER),
+        Ipv4Addr::new(224, 0, 0, 18),
+    );
     refused(
         &mut h,
         ip(PEER),
