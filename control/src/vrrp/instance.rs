@@ -71,8 +71,9 @@ pub enum Event<'a> {
 /// What the shell must do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Encode [`Instance::advert`] with this priority and send it to the
-    /// multicast group or to every unicast peer.
+    /// Encode [`Instance::advert`] with this priority and send it with TTL
+    /// 255 to the multicast group, or to every unicast peer (encode once per
+    /// destination: the v3 checksum covers it).
     SendAdvert { priority: u8 },
     /// Entered Master: take the VIPs (answer ARP / ND for them with the
     /// virtual MAC). Gratuitous ARP is asked for separately.

@@ -394,8 +394,7 @@ pub fn encode(buf: &mut [u8], adv: &Advert, src: IpAddr, dst: IpAddr) -> Result<
         0,
         0,
     ]);
-    let mut chunks = rest.chunks_exact_mut(af.address_len());
-    for (chunk, addr) in (&mut chunks).zip(&adv.addresses) {
+    for (chunk, addr) in rest.chunks_exact_mut(af.address_len()).zip(&adv.addresses) {
         match addr {
             IpAddr::V4(a) => chunk.copy_from_slice(&a.octets()),
             IpAddr::V6(a) => chunk.copy_from_slice(&a.octets()),

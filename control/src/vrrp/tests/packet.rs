@@ -56,6 +56,41 @@ fn golden_v3_ipv4() {
 }
 
 #[test]
+fn golden_v3_ipv6() {
+    let src: Ipv6Addr = "fe80::1:2:3:4".parse().unwrap();
+    let dst = crate::vrrp::MULTICAST_V6;
+    let vip: Ipv6Addr = "2001:db8::50".parse().unwrap();
+    // Version 3 / type 1, VRID 1, priority 100, one address, interval 35 cs.
+    let mut expected = vec![0x31, 1, 100, 1, 0x00, 35, 0, 0];
+    expected.extend_from_slice(&vip.octets());
+    // RFC 8200 §8.1 pseudo-header: source, destination, 32-bit length,
+    // three zero bytes, next header.
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&(expected.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 112]);
+    pseudo.extend_from_slice(&expected);
+    let sum = ones_complement(&pseudo);
+    expected[6..8].copy_from_slice(&sum.to_be_bytes());
+
+    let adv = Advert {
+        version: Version::V3,
+        vrid: 1,
+        priority: 100,
+        interval: Duration::from_millis(350),
+        addresses: vec![IpAddr::V6(vip)],
+        auth: None,
+    };
+    let mut buf = [0u8; 64];
+    let n = encode(&mut buf, &adv, IpAddr::V6(src), IpAddr::V6(dst)).expect("encodes");
+    assert_eq!(&buf[..n], &expected[..]);
+    let pkt = VrrpPacket::new_checked(&expected[..], AddressFamily::Ipv6).expect("decodes");
+    assert!(pkt.verify_checksum(IpAddr::V6(src), IpAddr::V6(dst)));
+    assert_eq!(pkt.addresses().collect::<Vec<_>>(), vec![IpAddr::V6(vip)]);
+}
+
+#[test]
 fn golden_v2_with_password() {
     // Version 2 / type 1, VRID 7, priority 100, one address, auth type 1,
     // interval 3 s, then the password.
