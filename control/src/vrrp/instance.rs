@@ -96,6 +96,8 @@ pub enum Action {
     },
 }
 
+const NO_ADVERTS: &str = "no advert from a master within the master-down interval";
+
 /// Effective priority: the base plus the tracking weights, kept within
 /// 1..=254 so tracking can neither make us the owner nor a stopping master;
 /// an owner (255) stays 255.
@@ -123,6 +125,8 @@ pub struct Instance {
     timer: Option<Instant>,
     /// Backup with preempt: a lower-priority master is tolerated until then.
     preempt_at: Option<Instant>,
+    /// Backup: why the master-down timer will make us master, for the log.
+    takeover_reason: &'static str,
     stats: InstanceStats,
 }
 
@@ -140,6 +144,7 @@ impl Instance {
             master_adver_interval: cfg.advert_interval,
             timer: None,
             preempt_at: None,
+            takeover_reason: NO_ADVERTS,
             stats: InstanceStats::default(),
             cfg,
         })
@@ -268,6 +273,7 @@ impl Instance {
         self.transition(State::Backup, reason, out);
         self.master_adver_interval = master_interval;
         self.timer = Some(now + self.master_down_interval());
+        self.takeover_reason = NO_ADVERTS;
         self.preempt_at = Some(now + self.cfg.preempt_delay);
         out.push(Action::BecomeBackup);
     }
@@ -322,11 +328,7 @@ impl Instance {
                 self.send_advert(self.priority, out);
                 self.timer = Some(now + self.cfg.advert_interval);
             }
-            State::Backup => self.enter_master(
-                now,
-                "no advert from a master within the master-down interval",
-                out,
-            ),
+            State::Backup => self.enter_master(now, self.takeover_reason, out),
             State::Initialize | State::Fault => self.timer = None,
         }
     }
@@ -388,6 +390,7 @@ impl Instance {
                 self.cfg.name, self.cfg.vrid, src
             );
             self.timer = Some(now + self.skew_time());
+            self.takeover_reason = "the master resigned (priority 0 advert)";
             return;
         }
         let delayed = self.preempt_at.is_some_and(|at| now < at);
@@ -396,12 +399,14 @@ impl Instance {
                 "VRRP instance {} (vrid {}): ignoring advert of lower-priority master {} ({} < {}) to preempt it",
                 self.cfg.name, self.cfg.vrid, src, priority, self.priority
             );
+            self.takeover_reason = "preempting a lower-priority master";
             return;
         }
         if self.cfg.version == Version::V3 {
             self.master_adver_interval = interval;
         }
         self.timer = Some(now + self.master_down_interval());
+        self.takeover_reason = NO_ADVERTS;
     }
 
     /// RFC 5798 §6.4.3, plus re-announcing when another master is weaker.

@@ -144,6 +144,10 @@ fn priority_zero_makes_backup_take_over_at_skew_time() {
     assert_eq!(h.inst.stats().priority_zero_received, 1);
     let out = h.at(ms(700) + skew).ev(Event::TimerFired);
     assert!(is_transition(&out[0], State::Backup, State::Master));
+    assert!(
+        matches!(out[0], Action::Transition { reason, .. } if reason.contains("priority 0")),
+        "{out:?}"
+    );
     assert_eq!(h.inst.state(), State::Master);
 }
 
@@ -222,6 +226,28 @@ fn takeover_time(cfg: InstanceConfig) -> Option<Duration> {
 fn preempt_takes_over_from_a_lower_master() {
     let got = takeover_time(cfg(150));
     assert_eq!(got, Some(expected_mdi(Version::V3, SEC, 150)));
+}
+
+#[test]
+fn takeover_reason_names_the_cause() {
+    let mut h = H::new(cfg(150), ip(2));
+    h.ev(Event::Startup);
+    h.at(ms(500))
+        .recv(ip(3), &wire(&peer_advert(Version::V3, 100, SEC), ip(3)));
+    let due = h.next().unwrap();
+    let out = h.at(due).ev(Event::TimerFired);
+    assert!(
+        matches!(out[0], Action::Transition { reason, .. } if reason.contains("preempt")),
+        "{out:?}"
+    );
+    let mut quiet = H::new(cfg(150), ip(2));
+    quiet.ev(Event::Startup);
+    let due = quiet.next().unwrap();
+    let out = quiet.at(due).ev(Event::TimerFired);
+    assert!(
+        matches!(out[0], Action::Transition { reason, .. } if reason.contains("no advert")),
+        "{out:?}"
+    );
 }
 
 #[test]
