@@ -2,6 +2,7 @@
 //! offset from one base `Instant` taken at the start of a test.
 
 mod instance;
+mod interop;
 mod packet;
 mod sim;
 mod validation;
