@@ -373,7 +373,7 @@ pub fn encode(buf: &mut [u8], adv: &Advert, src: IpAddr, dst: IpAddr) -> Result<
         .ok_or(VrrpError::BufferTooSmall { have, need })?;
 
     let (header, rest) = out.split_at_mut(HEADER_LEN);
-    let second_word = match adv.version {
+    let [byte4, byte5] = match adv.version {
         Version::V2 => {
             let auth_type = if adv.auth.is_some() {
                 AUTH_SIMPLE_TEXT
@@ -389,8 +389,8 @@ pub fn encode(buf: &mut [u8], adv: &Advert, src: IpAddr, dst: IpAddr) -> Result<
         adv.vrid,
         adv.priority,
         count,
-        second_word[0],
-        second_word[1],
+        byte4,
+        byte5,
         0,
         0,
     ]);
