@@ -1,0 +1,129 @@
+//! Checks of received adverts, RFC 5798 §7.1 / RFC 3768 §7.1.
+
+use std::net::IpAddr;
+
+use log::warn;
+
+use super::Instance;
+use crate::vrrp::error::VrrpError;
+use crate::vrrp::packet::{
+    Version, VrrpPacket, AUTH_NONE, AUTH_SIMPLE_TEXT, PRIORITY_OWNER, V2_AUTH_LEN, VRRP_TTL,
+};
+
+impl Instance {
+    /// Returns the packet if it is to be processed; every refusal is counted
+    /// under one reason and logged on its 1st, 2nd, 4th, 8th… occurrence.
+    pub(super) fn validate<'p>(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        ttl: u8,
+        packet: &'p [u8],
+    ) -> Option<VrrpPacket<&'p [u8]>> {
+        let name = &self.cfg.name;
+        let vrid = self.cfg.vrid;
+        let s = &mut self.stats;
+        if ttl != VRRP_TTL {
+            if bump(&mut s.ttl_errors) {
+                warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src} with TTL {ttl}; VRRP requires 255, so it crossed a router or the sender is misconfigured ({} so far)", s.ttl_errors);
+            }
+            return None;
+        }
+        let pkt = match VrrpPacket::new_checked(packet, self.af) {
+            Ok(pkt) => pkt,
+            Err(e) => {
+                let counter = match e {
+                    VrrpError::Truncated { .. } => &mut s.truncated,
+                    VrrpError::UnknownType(_) => &mut s.type_errors,
+                    _ => &mut s.version_errors,
+                };
+                if bump(counter) {
+                    warn!("VRRP instance {name} (vrid {vrid}): dropped packet from {src}: {e} ({} so far)", *counter);
+                }
+                return None;
+            }
+        };
+        if pkt.version() != self.cfg.version {
+            if bump(&mut s.version_errors) {
+                warn!("VRRP instance {name} (vrid {vrid}): dropped VRRP {} advert from {src}; this instance speaks {}, set the same version on every node ({} so far)", pkt.version(), self.cfg.version, s.version_errors);
+            }
+            return None;
+        }
+        if !pkt.verify_checksum(src, dst) {
+            if bump(&mut s.checksum_errors) {
+                warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src} to {dst} with a bad checksum ({} so far)", s.checksum_errors);
+            }
+            return None;
+        }
+        if pkt.vrid() != vrid {
+            s.other_vrid += 1;
+            return None;
+        }
+        if src == self.primary_ip {
+            s.own_adverts += 1;
+            return None;
+        }
+        if !self.cfg.unicast_peers.is_empty() && !self.cfg.unicast_peers.contains(&src) {
+            if bump(&mut s.unknown_peer) {
+                warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src}, which is not among the unicast peers; add it or check for a stray node ({} so far)", s.unknown_peer);
+            }
+            return None;
+        }
+        if self.cfg.version == Version::V2 {
+            let (want_type, want_data) = match self.cfg.auth {
+                Some(pass) => (AUTH_SIMPLE_TEXT, pass),
+                None => (AUTH_NONE, [0; V2_AUTH_LEN]),
+            };
+            let type_ok = pkt.auth_type() == Some(want_type);
+            let data_ok = want_type == AUTH_NONE || pkt.auth_data() == Some(want_data);
+            if !(type_ok && data_ok) {
+                if bump(&mut s.auth_errors) {
+                    let why = if type_ok {
+                        "the password differs from ours".to_string()
+                    } else {
+                        format!(
+                            "authentication type {} differs from ours ({want_type})",
+                            pkt.auth_type().unwrap_or(AUTH_NONE)
+                        )
+                    };
+                    warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src}: {why}; set the same `auth` on every node ({} so far)", s.auth_errors);
+                }
+                return None;
+            }
+            if pkt.advert_interval() != self.cfg.advert_interval {
+                if bump(&mut s.interval_mismatch) {
+                    warn!("VRRP instance {name} (vrid {vrid}): dropped VRRPv2 advert from {src} with interval {:?}, ours is {:?}; VRRPv2 requires the same advert interval on every node ({} so far)", pkt.advert_interval(), self.cfg.advert_interval, s.interval_mismatch);
+                }
+                return None;
+            }
+        } else if pkt.advert_interval().is_zero() {
+            if bump(&mut s.interval_mismatch) {
+                warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src} with an advert interval of zero ({} so far)", s.interval_mismatch);
+            }
+            return None;
+        }
+        if !same_addresses(&pkt, &self.cfg.vips) {
+            let keep = self.cfg.version == Version::V3 || pkt.priority() == PRIORITY_OWNER;
+            if bump(&mut s.address_mismatch) {
+                warn!("VRRP instance {name} (vrid {vrid}): advert from {src} lists other addresses than our vips {:?}; {}; configure the same vips on every node ({} so far)", self.cfg.vips, if keep { "processing it anyway" } else { "dropped" }, s.address_mismatch);
+            }
+            if !keep {
+                return None;
+            }
+        }
+        Some(pkt)
+    }
+}
+
+/// Increments a counter and says whether to log: on the 1st, 2nd, 4th, 8th…
+/// occurrence, so a flood cannot flood the log.
+fn bump(counter: &mut u64) -> bool {
+    *counter += 1;
+    counter.is_power_of_two()
+}
+
+fn same_addresses(pkt: &VrrpPacket<&[u8]>, vips: &[IpAddr]) -> bool {
+    pkt.addresses().len() == vips.len()
+        && pkt.addresses().all(|a| vips.contains(&a))
+        && vips.iter().all(|v| pkt.addresses().any(|a| a == *v))
+}
