@@ -7,11 +7,11 @@ mod engine_common;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use dataplane::engine::{
-    Engine, EngineConfig, EngineError, ForwardHandler, Handler, XdpMode,
-};
+use dataplane::engine::{Engine, EngineConfig, EngineError, ForwardHandler, Handler, XdpMode};
 use dataplane::verdict::{DropReason, PortId, Verdict};
 use engine_common::*;
 
@@ -65,7 +65,11 @@ fn start<H: Handler>(
 /// Sends `per_flow` datagrams on each of `flows` sockets (distinct source
 /// ports, so multi-queue veths spread them) from A to the VIP and returns
 /// the payloads B received before all arrived or the deadline passed.
-fn send_and_receive(lab: &Lab, flows: usize, per_flow: usize) -> (HashSet<Vec<u8>>, HashSet<Vec<u8>>) {
+fn send_and_receive(
+    lab: &Lab,
+    flows: usize,
+    per_flow: usize,
+) -> (HashSet<Vec<u8>>, HashSet<Vec<u8>>) {
     let rx = lab.b.run(|| {
         let s = UdpSocket::bind(SocketAddrV4::new(VIP, PORT)).expect("bind VIP in B");
         s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
@@ -77,26 +81,38 @@ fn send_and_receive(lab: &Lab, flows: usize, per_flow: usize) -> (HashSet<Vec<u8
             .collect::<Vec<_>>()
     });
     let expected = flows * per_flow;
-    // Drained while sending, so B's socket buffer never overflows.
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&received);
     let receiver = std::thread::spawn(move || {
         let mut got = HashSet::new();
         let mut buf = [0u8; 2048];
         wait_for(WAIT, || {
             while let Ok((n, from)) = rx.recv_from(&mut buf) {
-                assert_eq!(from.ip(), std::net::IpAddr::V4(A_ADDR), "source address kept");
+                assert_eq!(
+                    from.ip(),
+                    std::net::IpAddr::V4(A_ADDR),
+                    "source address kept"
+                );
                 got.insert(buf[..n].to_vec());
+                counter.store(got.len(), Ordering::Relaxed);
             }
             got.len() >= expected
         });
         got
     });
+    // Sent in rounds that B drains before the next, so a slow receiver on
+    // a busy machine never overflows its socket buffer.
     let mut sent = HashSet::new();
     for seq in 0..per_flow {
         for (flow, s) in senders.iter().enumerate() {
             let payload = format!("vipd-engine-test flow {flow} seq {seq}").into_bytes();
-            s.send_to(&payload, SocketAddrV4::new(VIP, PORT)).expect("send");
+            s.send_to(&payload, SocketAddrV4::new(VIP, PORT))
+                .expect("send");
             sent.insert(payload);
         }
+        wait_for(Duration::from_secs(2), || {
+            received.load(Ordering::Relaxed) >= sent.len()
+        });
     }
     let got = receiver.join().expect("receiver thread");
     (sent, got)
@@ -111,10 +127,13 @@ fn kernel_still_answers(lab: &Lab) {
     });
     lab.a.run(|| {
         let s = UdpSocket::bind(SocketAddrV4::new(A_ADDR, 0)).unwrap();
-        s.send_to(b"to L itself", SocketAddrV4::new(L0_ADDR, 7002)).unwrap();
+        s.send_to(b"to L itself", SocketAddrV4::new(L0_ADDR, 7002))
+            .unwrap();
     });
     let mut buf = [0u8; 64];
-    let (n, _) = udp.recv_from(&mut buf).expect("L's kernel receives UDP to its own address");
+    let (n, _) = udp
+        .recv_from(&mut buf)
+        .expect("L's kernel receives UDP to its own address");
     assert_eq!(&buf[..n], b"to L itself");
 
     let listener = lab
@@ -185,9 +204,13 @@ fn forwards_steered_traffic_and_passes_the_rest_one_queue() {
 
     // Not yet a VIP: the program leaves the traffic to L's kernel.
     let before = engine.steering().xdp_stats().unwrap();
-    let probe = lab.a.run(|| UdpSocket::bind(SocketAddrV4::new(A_ADDR, 0)).unwrap());
+    let probe = lab
+        .a
+        .run(|| UdpSocket::bind(SocketAddrV4::new(A_ADDR, 0)).unwrap());
     for _ in 0..5 {
-        probe.send_to(b"not steered", SocketAddrV4::new(VIP, PORT)).unwrap();
+        probe
+            .send_to(b"not steered", SocketAddrV4::new(VIP, PORT))
+            .unwrap();
     }
     assert!(wait_for(WAIT, || {
         engine.steering().xdp_stats().unwrap().pass_ipv4 >= before.pass_ipv4 + 5
@@ -212,7 +235,9 @@ fn forwards_steered_traffic_and_passes_the_rest_one_queue() {
     let rx_before = sum(&engine, |c| c.rx_packets.get());
     let pass_before = engine.steering().xdp_stats().unwrap().pass_ipv4;
     for _ in 0..5 {
-        probe.send_to(b"not steered", SocketAddrV4::new(VIP, PORT)).unwrap();
+        probe
+            .send_to(b"not steered", SocketAddrV4::new(VIP, PORT))
+            .unwrap();
     }
     assert!(wait_for(WAIT, || {
         engine.steering().xdp_stats().unwrap().pass_ipv4 >= pass_before + 5
@@ -234,7 +259,11 @@ fn forwards_on_two_queues() {
 
     let (sent, got) = send_and_receive(&lab, 16, 20);
     assert_all_arrived(&engine, &sent, &got);
-    let rx: Vec<u64> = engine.counters().cores().map(|c| c.rx_packets.get()).collect();
+    let rx: Vec<u64> = engine
+        .counters()
+        .cores()
+        .map(|c| c.rx_packets.get())
+        .collect();
     assert_eq!(rx.len(), 2);
     assert!(rx.iter().all(|&r| r > 0), "both workers received: {rx:?}");
     assert_eq!(rx.iter().sum::<u64>(), sent.len() as u64);
@@ -265,7 +294,14 @@ fn hands_frames_between_workers() {
     assert_eq!(c1.handoff_in.get(), c0.handoff_out.get());
     assert_eq!(c0.tx_packets.get(), 0);
     assert_eq!(c1.tx_packets.get(), sent.len() as u64);
-    assert_eq!(engine.counters().cores().map(|c| c.drops_total()).sum::<u64>(), 0);
+    assert_eq!(
+        engine
+            .counters()
+            .cores()
+            .map(|c| c.drops_total())
+            .sum::<u64>(),
+        0
+    );
     engine.stop();
 }
 
@@ -276,10 +312,15 @@ fn missing_interface_is_named() {
         interfaces: vec![name.clone()],
         ..EngineConfig::default()
     };
-    let err = match Engine::start(&cfg, |_, _| ForwardHandler::new(vec![0], vec![[0; 6]], vec![[0; 6]])) {
+    let err = match Engine::start(&cfg, |_, _| {
+        ForwardHandler::new(vec![0], vec![[0; 6]], vec![[0; 6]])
+    }) {
         Ok(_) => panic!("engine started on a missing interface"),
         Err(e) => e,
     };
-    assert!(matches!(err, EngineError::InterfaceMissing { .. }), "{err:?}");
+    assert!(
+        matches!(err, EngineError::InterfaceMissing { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains(&name), "{err}");
 }

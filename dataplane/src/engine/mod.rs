@@ -105,7 +105,9 @@ pub enum EngineError {
         "the dataplane lacks {missing}: run vipd as root or grant it CAP_NET_ADMIN, CAP_BPF and CAP_IPC_LOCK"
     )]
     NotPermitted { missing: String },
-    #[error("interface {interface} does not exist: check [dataplane] interfaces and `ip link show`")]
+    #[error(
+        "interface {interface} does not exist: check [dataplane] interfaces and `ip link show`"
+    )]
     InterfaceMissing { interface: String },
     #[error("cannot read interface {interface}: {error}")]
     Interface {
@@ -223,7 +225,10 @@ impl Engine {
             _attached: attached,
         };
         for (w, set) in (0..workers).zip(sets) {
-            let core = cfg.cores.as_ref().and_then(|c| c.get(usize::from(w)).copied());
+            let core = cfg
+                .cores
+                .as_ref()
+                .and_then(|c| c.get(usize::from(w)).copied());
             let worker = worker::Worker::new(
                 w,
                 make_handler(w, workers),
@@ -238,7 +243,9 @@ impl Engine {
                 .spawn(move || {
                     if let Some(core) = core {
                         if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                            log::warn!("dataplane worker {w}: cannot pin to core {core}; running unpinned");
+                            log::warn!(
+                                "dataplane worker {w}: cannot pin to core {core}; running unpinned"
+                            );
                         }
                     }
                     worker.run();

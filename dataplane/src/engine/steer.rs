@@ -99,8 +99,8 @@ impl Attached {
             map,
             error: e.to_string(),
         };
-        let xsks = XskMap::try_from(take_map(&mut ebpf, name, "xsks")?)
-            .map_err(|e| map_err("xsks", e))?;
+        let xsks =
+            XskMap::try_from(take_map(&mut ebpf, name, "xsks")?).map_err(|e| map_err("xsks", e))?;
         let maps = IfaceMaps {
             interface: name.to_string(),
             vips: BpfHashMap::try_from(take_map(&mut ebpf, name, "vips")?)
@@ -187,10 +187,7 @@ fn replace<V: aya::Pod + PartialEq>(
 
 impl Steering {
     pub(super) fn new(attached: &mut [Attached]) -> Result<Steering, EngineError> {
-        let ifaces = attached
-            .iter_mut()
-            .filter_map(|a| a.maps.take())
-            .collect();
+        let ifaces = attached.iter_mut().filter_map(|a| a.maps.take()).collect();
         Ok(Steering {
             ifaces: Mutex::new(ifaces),
         })

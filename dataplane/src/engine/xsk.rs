@@ -120,9 +120,8 @@ impl SocketSet {
                             ),
                         )
                     })?;
-            let (fq, cq) = rings.ok_or_else(|| {
-                sock_err(port, queue, "no fill/completion rings for this socket")
-            })?;
+            let (fq, cq) = rings
+                .ok_or_else(|| sock_err(port, queue, "no fill/completion rings for this socket"))?;
             socks.push(Sock {
                 tx,
                 rx,
@@ -203,11 +202,7 @@ impl SocketSet {
     }
 
     /// Runs `f` on the packet bytes of `desc`.
-    pub(super) fn with_frame<R>(
-        &self,
-        desc: &mut FrameDesc,
-        f: impl FnOnce(&mut [u8]) -> R,
-    ) -> R {
+    pub(super) fn with_frame<R>(&self, desc: &mut FrameDesc, f: impl FnOnce(&mut [u8]) -> R) -> R {
         // SAFETY: `desc` is a frame of this UMEM in the caller's hands (not
         // on any ring), so nothing else reads or writes it meanwhile.
         let mut data = unsafe { self.umem.data_mut(desc) };

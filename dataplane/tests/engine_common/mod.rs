@@ -111,40 +111,65 @@ impl Lab {
             b: Netns::new(format!("{p}b")),
         };
         let q = queues.to_string();
-        for (left, left_ns, right, right_ns) in [
-            ("a0", &lab.a, "l0", &lab.l),
-            ("l1", &lab.l, "b0", &lab.b),
-        ] {
+        for (left, left_ns, right, right_ns) in
+            [("a0", &lab.a, "l0", &lab.l), ("l1", &lab.l, "b0", &lab.b)]
+        {
             // Created under temporary names in the root namespace, then
             // moved and renamed, so parallel tests never clash.
             let tl = format!("{p}{left}");
             let tr = format!("{p}{right}");
             ip(&[
-                "link", "add", &tl, "numtxqueues", &q, "numrxqueues", &q, "type", "veth", "peer",
-                "name", &tr, "numtxqueues", &q, "numrxqueues", &q,
+                "link",
+                "add",
+                &tl,
+                "numtxqueues",
+                &q,
+                "numrxqueues",
+                &q,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &tr,
+                "numtxqueues",
+                &q,
+                "numrxqueues",
+                &q,
             ]);
             ip(&["link", "set", &tl, "netns", &left_ns.name]);
             ip(&["link", "set", &tr, "netns", &right_ns.name]);
             left_ns.exec(&["ip", "link", "set", &tl, "name", left]);
             right_ns.exec(&["ip", "link", "set", &tr, "name", right]);
         }
-        lab.a.exec(&["ip", "addr", "add", "10.200.1.1/24", "dev", "a0"]);
-        lab.l.exec(&["ip", "addr", "add", "10.200.1.2/24", "dev", "l0"]);
-        lab.l.exec(&["ip", "addr", "add", "10.200.2.2/24", "dev", "l1"]);
-        lab.b.exec(&["ip", "addr", "add", "10.200.2.1/24", "dev", "b0"]);
+        lab.a
+            .exec(&["ip", "addr", "add", "10.200.1.1/24", "dev", "a0"]);
+        lab.l
+            .exec(&["ip", "addr", "add", "10.200.1.2/24", "dev", "l0"]);
+        lab.l
+            .exec(&["ip", "addr", "add", "10.200.2.2/24", "dev", "l1"]);
+        lab.b
+            .exec(&["ip", "addr", "add", "10.200.2.1/24", "dev", "b0"]);
         // B accepts the forwarded VIP traffic as its own.
-        lab.b.exec(&["ip", "addr", "add", "10.200.9.9/32", "dev", "b0"]);
-        for (ns, dev) in [(&lab.a, "a0"), (&lab.l, "l0"), (&lab.l, "l1"), (&lab.b, "b0")] {
+        lab.b
+            .exec(&["ip", "addr", "add", "10.200.9.9/32", "dev", "b0"]);
+        for (ns, dev) in [
+            (&lab.a, "a0"),
+            (&lab.l, "l0"),
+            (&lab.l, "l1"),
+            (&lab.b, "b0"),
+        ] {
             ns.exec(&["ip", "link", "set", dev, "up"]);
         }
-        lab.a.exec(&["ip", "route", "add", "10.200.9.0/24", "via", "10.200.1.2"]);
+        lab.a
+            .exec(&["ip", "route", "add", "10.200.9.0/24", "via", "10.200.1.2"]);
         // veth hands locally sent frames over with the L4 checksum left to
         // "offload" (CHECKSUM_PARTIAL); AF_XDP sees the raw bytes and would
         // forward a bad checksum. Real NICs deliver finished checksums, so
         // the senders compute them in software here.
         lab.a.exec(&["ethtool", "-K", "a0", "tx", "off"]);
         lab.b.exec(&["ethtool", "-K", "b0", "tx", "off"]);
-        lab.b.exec(&["ip", "route", "add", "10.200.1.0/24", "via", "10.200.2.2"]);
+        lab.b
+            .exec(&["ip", "route", "add", "10.200.1.0/24", "via", "10.200.2.2"]);
         lab
     }
 
