@@ -306,21 +306,18 @@ fn hands_frames_between_workers() {
 }
 
 #[test]
-fn missing_interface_is_named() {
-    let name = format!("vipdmiss{}", std::process::id() % 100_000);
+fn forwards_in_skb_mode() {
+    let lab = Lab::new("ef4", 1);
+    let fwd = forwarder(&lab);
     let cfg = EngineConfig {
-        interfaces: vec![name.clone()],
-        ..EngineConfig::default()
+        xdp_mode: XdpMode::Skb,
+        ..config(1)
     };
-    let err = match Engine::start(&cfg, |_, _| {
-        ForwardHandler::new(vec![0], vec![[0; 6]], vec![[0; 6]])
-    }) {
-        Ok(_) => panic!("engine started on a missing interface"),
-        Err(e) => e,
-    };
-    assert!(
-        matches!(err, EngineError::InterfaceMissing { .. }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains(&name), "{err}");
+    let engine = start(&lab, cfg, move |_, _| fwd.clone());
+    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+    kernel_still_answers(&lab);
+    let (sent, got) = send_and_receive(&lab, 4, 25);
+    assert_all_arrived(&engine, &sent, &got);
+    engine.stop();
+    assert!(!Lab::has_xdp(&lab.l, "l0"));
 }
