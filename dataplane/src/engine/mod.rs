@@ -1,1 +1,344 @@
-//! placeholder
+//! The AF_XDP engine: steers the dataplane's traffic into AF_XDP sockets and
+//! runs one pinned worker per queue that feeds frames to a [`Handler`] and
+//! acts on its [`Verdict`]s.
+//!
+//! Per worker `w` (queue `w` of every configured interface) there is one
+//! UMEM shared by the worker's sockets on all interfaces, so a frame received
+//! on one port is transmitted on another without a copy. The engine does all
+//! counting (rx, tx, bytes, drops by reason, hand-offs, heartbeat); the
+//! handler only returns verdicts.
+
+mod forward;
+mod handoff;
+mod iface;
+mod steer;
+mod worker;
+mod xsk;
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::counters::Counters;
+use crate::verdict::{PortId, Verdict};
+
+pub use forward::ForwardHandler;
+pub use iface::MacAddrBytes;
+pub use steer::{Steering, XdpStats};
+
+/// The packet logic the engine drives. One instance per worker.
+pub trait Handler: Send + 'static {
+    /// Once per batch, before the frames of the batch; the clock is read once
+    /// per batch (not per packet).
+    fn begin_batch(&mut self, now_ms: u64);
+    /// Process one frame in place (same length); return what to do with it.
+    fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict;
+    /// Called about every 100 ms and when idle: housekeeping (flow expiry).
+    fn housekeeping(&mut self, now_ms: u64);
+}
+
+/// How the steering program is attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XdpMode {
+    /// In the driver (fast path; the default).
+    #[default]
+    Native,
+    /// Generic XDP in the kernel stack: works on any interface, slower.
+    Skb,
+}
+
+impl XdpMode {
+    fn name(self) -> &'static str {
+        match self {
+            XdpMode::Native => "native",
+            XdpMode::Skb => "skb",
+        }
+    }
+}
+
+/// What the engine runs on.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Interfaces in port order: port `i` is `interfaces[i]`.
+    pub interfaces: Vec<String>,
+    /// Queues per interface; one worker per queue.
+    pub queues: u16,
+    /// Core for each worker (`cores[w]`); unpinned when `None`.
+    pub cores: Option<Vec<usize>>,
+    pub xdp_mode: XdpMode,
+    /// UMEM frames per worker, shared by its sockets (power of two).
+    pub frames_per_worker: u32,
+    /// Frames per ring operation.
+    pub batch: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            interfaces: Vec::new(),
+            queues: 1,
+            cores: None,
+            xdp_mode: XdpMode::Native,
+            frames_per_worker: 4096,
+            batch: 64,
+        }
+    }
+}
+
+/// An interface the engine runs on, as read at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    pub name: String,
+    pub ifindex: u32,
+    pub mac: MacAddrBytes,
+    pub ipv4: Vec<Ipv4Addr>,
+}
+
+/// Why the engine could not start or change its steering maps. Each message
+/// names the interface and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("invalid dataplane config: {0}")]
+    Config(String),
+    #[error(
+        "the dataplane lacks {missing}: run vipd as root or grant it CAP_NET_ADMIN, CAP_BPF and CAP_IPC_LOCK"
+    )]
+    NotPermitted { missing: String },
+    #[error(
+        "interface {interface} does not exist: check [dataplane] interfaces and `ip link show`"
+    )]
+    InterfaceMissing { interface: String },
+    #[error("cannot read interface {interface}: {error}")]
+    Interface {
+        interface: String,
+        error: std::io::Error,
+    },
+    #[error(
+        "interface {interface} has {available} receive queue(s) but {configured} are configured: \
+         lower [dataplane] queues or raise the channel count (`ethtool -L {interface} combined {configured}`)"
+    )]
+    QueueMismatch {
+        interface: String,
+        configured: u16,
+        available: u32,
+    },
+    #[error(
+        "cannot lock {needed} bytes of packet memory (RLIMIT_MEMLOCK is {limit}, raising it failed: {error}): \
+         run as root, grant CAP_IPC_LOCK or raise the memlock limit (ulimit -l / LimitMEMLOCK=infinity)"
+    )]
+    Memlock {
+        needed: u64,
+        limit: u64,
+        error: std::io::Error,
+    },
+    #[error("cannot load the XDP steering program for interface {interface}: {error}")]
+    BpfLoad { interface: String, error: String },
+    #[error("cannot attach XDP ({mode} mode) to interface {interface}: {reason}")]
+    XdpAttach {
+        interface: String,
+        mode: &'static str,
+        reason: String,
+    },
+    #[error("cannot create the AF_XDP socket on interface {interface} queue {queue}: {error}")]
+    Socket {
+        interface: String,
+        queue: u16,
+        error: String,
+    },
+    #[error("cannot update XDP map `{map}` on interface {interface}: {error}")]
+    Map {
+        interface: String,
+        map: &'static str,
+        error: String,
+    },
+    #[error("cannot start dataplane worker {worker}: {error}")]
+    Thread { worker: u16, error: std::io::Error },
+}
+
+/// The running engine. Dropping it stops it like [`Engine::stop`].
+pub struct Engine {
+    ports: Vec<PortInfo>,
+    counters: Arc<Counters>,
+    steering: Steering,
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+    // Owns the loaded programs and their bpf_links; dropped last so the
+    // sockets are gone before the programs detach.
+    _attached: Vec<steer::Attached>,
+}
+
+impl Engine {
+    /// Attaches the steering program to every interface, opens one AF_XDP
+    /// socket per (interface, queue) and starts one worker per queue, each
+    /// with its own handler from `make_handler(worker, workers)`.
+    pub fn start<H: Handler, F: FnMut(u16, u16) -> H>(
+        cfg: &EngineConfig,
+        mut make_handler: F,
+    ) -> Result<Engine, EngineError> {
+        validate(cfg)?;
+        iface::check_privileges()?;
+        let ports = cfg
+            .interfaces
+            .iter()
+            .map(|name| iface::port_info(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        for port in &ports {
+            let available = iface::rx_queues(&port.name)?;
+            if let Some(available) = available.filter(|&a| a < u32::from(cfg.queues)) {
+                return Err(EngineError::QueueMismatch {
+                    interface: port.name.clone(),
+                    configured: cfg.queues,
+                    available,
+                });
+            }
+        }
+        iface::raise_memlock(
+            u64::from(cfg.frames_per_worker) * xsk::FRAME_SIZE as u64 * u64::from(cfg.queues),
+        )?;
+
+        let mut attached = ports
+            .iter()
+            .map(|p| steer::Attached::attach(p, cfg.xdp_mode))
+            .collect::<Result<Vec<_>, _>>()?;
+        let steering = Steering::new(&mut attached)?;
+
+        let workers = cfg.queues;
+        let counters = Arc::new(Counters::new(usize::from(workers)));
+        let hub = Arc::new(handoff::Hub::new(usize::from(workers)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut sets = Vec::with_capacity(usize::from(workers));
+        for w in 0..workers {
+            let set = xsk::SocketSet::open(&ports, w, cfg.frames_per_worker, cfg.batch)?;
+            for (a, fd) in attached.iter_mut().zip(set.fds()) {
+                a.insert_socket(w, fd)?;
+            }
+            sets.push(set);
+        }
+
+        let mut engine = Engine {
+            ports,
+            counters,
+            steering,
+            stop,
+            workers: Vec::with_capacity(usize::from(workers)),
+            _attached: attached,
+        };
+        for (w, set) in (0..workers).zip(sets) {
+            let core = cfg
+                .cores
+                .as_ref()
+                .and_then(|c| c.get(usize::from(w)).copied());
+            let worker = worker::Worker::new(
+                w,
+                make_handler(w, workers),
+                set,
+                Arc::clone(&engine.counters),
+                Arc::clone(&hub),
+                Arc::clone(&engine.stop),
+                cfg.batch,
+            );
+            let handle = std::thread::Builder::new()
+                .name(format!("vipd-worker-{w}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                            log::warn!(
+                                "dataplane worker {w}: cannot pin to core {core}; running unpinned"
+                            );
+                        }
+                    }
+                    worker.run();
+                })
+                .map_err(|error| EngineError::Thread { worker: w, error })?;
+            engine.workers.push(handle);
+        }
+        Ok(engine)
+    }
+
+    /// The interfaces, in port order.
+    pub fn ports(&self) -> &[PortInfo] {
+        &self.ports
+    }
+
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// The steering maps of every interface.
+    pub fn steering(&self) -> &Steering {
+        &self.steering
+    }
+
+    /// Stops the workers, waits for them and detaches the steering programs.
+    pub fn stop(self) {}
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for handle in self.workers.drain(..) {
+            if handle.join().is_err() {
+                log::error!("a dataplane worker panicked while stopping");
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The engine clock: CLOCK_MONOTONIC in milliseconds, the time base of
+/// `heartbeat_ms` and of the `now_ms` handlers receive.
+pub fn monotonic_ms() -> u64 {
+    iface::monotonic_ms()
+}
+
+fn validate(cfg: &EngineConfig) -> Result<(), EngineError> {
+    let bad = |s: String| Err(EngineError::Config(s));
+    if cfg.interfaces.is_empty() {
+        return bad("no interfaces configured: set [dataplane] interfaces".into());
+    }
+    if cfg.interfaces.len() > usize::from(PortId::MAX) + 1 {
+        return bad(format!(
+            "{} interfaces configured, at most {} are supported",
+            cfg.interfaces.len(),
+            usize::from(PortId::MAX) + 1
+        ));
+    }
+    for (i, a) in cfg.interfaces.iter().enumerate() {
+        if cfg.interfaces[..i].contains(a) {
+            return bad(format!("interface {a} is listed twice"));
+        }
+    }
+    if cfg.queues == 0 || u32::from(cfg.queues) > steer::MAX_QUEUES {
+        return bad(format!(
+            "queues = {}: must be between 1 and {}",
+            cfg.queues,
+            steer::MAX_QUEUES
+        ));
+    }
+    if let Some(cores) = &cfg.cores {
+        if cores.len() < usize::from(cfg.queues) {
+            return bad(format!(
+                "{} cores listed for {} queues: list one core per queue",
+                cores.len(),
+                cfg.queues
+            ));
+        }
+    }
+    if cfg.batch == 0 || cfg.batch > 1024 {
+        return bad(format!("batch = {}: must be between 1 and 1024", cfg.batch));
+    }
+    let ports = cfg.interfaces.len() as u32;
+    let min_frames = 2 * ports * cfg.batch;
+    if !cfg.frames_per_worker.is_power_of_two() || cfg.frames_per_worker < min_frames {
+        return bad(format!(
+            "frames_per_worker = {}: must be a power of two and at least {min_frames} \
+             (2 x interfaces x batch)",
+            cfg.frames_per_worker
+        ));
+    }
+    Ok(())
+}

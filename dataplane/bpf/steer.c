@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: (MIT OR Apache-2.0)
+//
+// vipd XDP steering program.
+//
+// Only traffic the dataplane serves is redirected to the queue's AF_XDP
+// socket: ARP for owned addresses, IPv4 to a VIP or full-NAT source address,
+// and replies from backends that are not addressed to the node itself.
+// Everything else (BGP, VRRP, SSH, health-check replies, IPv6, ...) goes to the
+// kernel untouched, so the control plane keeps working next to the dataplane.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define MAX_QUEUES 64
+
+enum stat {
+	STAT_REDIRECTED = 0,
+	STAT_PASS_ARP,
+	STAT_PASS_IPV4,
+	STAT_PASS_IPV6,
+	STAT_PASS_OTHER_ETHERTYPE,
+	STAT_PASS_TRUNCATED,
+	STAT_COUNT,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+// Destination addresses the dataplane serves (network order) -> flags.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} vips SEC(".maps");
+
+// The node's own addresses: traffic to them stays with the kernel.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} local_addrs SEC(".maps");
+
+// Backend addresses whose replies (NAT mode) must come back to the dataplane.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &which);
+
+	if (v)
+		*v += 1;
+}
+
+// Redirects to the queue's socket; a queue without a socket falls back to
+// the kernel, counted under `pass_stat`.
+static __always_inline int redirect(struct xdp_md *ctx, __u32 pass_stat)
+{
+	int ret = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+
+	count(ret == XDP_REDIRECT ? STAT_REDIRECTED : pass_stat);
+	return ret;
+}
+
+SEC("xdp")
+int vipd_steer(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	void *cur;
+	__be16 proto;
+	__u32 addr;
+	int i;
+
+	if ((void *)(eth + 1) > data_end) {
+		count(STAT_PASS_TRUNCATED);
+		return XDP_PASS;
+	}
+	proto = eth->h_proto;
+	cur = eth + 1;
+
+#pragma unroll
+	for (i = 0; i < 2; i++) {
+		struct vlan_hdr *vlan = cur;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(vlan + 1) > data_end) {
+			count(STAT_PASS_TRUNCATED);
+			return XDP_PASS;
+		}
+		proto = vlan->proto;
+		cur = vlan + 1;
+	}
+
+	if (proto == bpf_htons(ETH_P_ARP)) {
+		// Ethernet/IPv4 ARP: the target protocol address is at offset 24.
+		if (cur + 28 > data_end) {
+			count(STAT_PASS_TRUNCATED);
+			return XDP_PASS;
+		}
+		__builtin_memcpy(&addr, cur + 24, sizeof(addr));
+		if (bpf_map_lookup_elem(&vips, &addr))
+			return redirect(ctx, STAT_PASS_ARP);
+		count(STAT_PASS_ARP);
+		return XDP_PASS;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		__u32 src;
+
+		// Only the fixed 20 bytes are needed for the addresses; header
+		// validity (version, IHL, length, fragments) is judged in userspace
+		// so such drops are counted there.
+		if (cur + 20 > data_end) {
+			count(STAT_PASS_TRUNCATED);
+			return XDP_PASS;
+		}
+		__builtin_memcpy(&src, cur + 12, sizeof(src));
+		__builtin_memcpy(&addr, cur + 16, sizeof(addr));
+		if (bpf_map_lookup_elem(&vips, &addr))
+			return redirect(ctx, STAT_PASS_IPV4);
+		if (bpf_map_lookup_elem(&backends, &src) &&
+		    !bpf_map_lookup_elem(&local_addrs, &addr))
+			return redirect(ctx, STAT_PASS_IPV4);
+		count(STAT_PASS_IPV4);
+		return XDP_PASS;
+	}
+
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		count(STAT_PASS_IPV6);
+		return XDP_PASS;
+	}
+
+	count(STAT_PASS_OTHER_ETHERTYPE);
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "Dual MIT/GPL";

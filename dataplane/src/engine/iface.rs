@@ -1,0 +1,237 @@
+//! Interface facts (index, MAC, addresses, queue count), privileges and the
+//! locked-memory limit.
+//!
+//! Everything is read through sockets and ioctls rather than /sys, because
+//! sysfs shows the network namespace it was mounted in, not the one the
+//! engine runs in.
+
+use std::ffi::CString;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use super::{EngineError, PortInfo};
+
+/// An Ethernet address.
+pub type MacAddrBytes = [u8; 6];
+
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_IPC_LOCK: u32 = 14;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_BPF: u32 = 39;
+
+const ETHTOOL_GCHANNELS: u32 = 0x3c;
+
+#[repr(C)]
+#[derive(Default)]
+struct EthtoolChannels {
+    cmd: u32,
+    max_rx: u32,
+    max_tx: u32,
+    max_other: u32,
+    max_combined: u32,
+    rx_count: u32,
+    tx_count: u32,
+    other_count: u32,
+    combined_count: u32,
+}
+
+/// Refuses early, with one clear line, when the process cannot load XDP
+/// programs or open AF_XDP sockets.
+pub(super) fn check_privileges() -> Result<(), EngineError> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(eff) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    else {
+        // Without the status file the syscalls themselves will report.
+        return Ok(());
+    };
+    let has = |cap: u32| eff & (1u64 << cap) != 0;
+    let mut missing = Vec::new();
+    if !has(CAP_NET_ADMIN) {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
+        missing.push("CAP_BPF");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::NotPermitted {
+            missing: missing.join(" and "),
+        })
+    }
+}
+
+fn has_ipc_lock() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|eff| eff & (1u64 << CAP_IPC_LOCK) != 0)
+}
+
+/// UMEM pages are pinned and charged to RLIMIT_MEMLOCK unless the process
+/// has CAP_IPC_LOCK: lift the limit, and refuse clearly when it stays too low.
+pub(super) fn raise_memlock(needed: u64) -> Result<(), EngineError> {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads one fully initialised rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur) } != 0 {
+        cur.rlim_cur = 0;
+    }
+    if has_ipc_lock() || cur.rlim_cur >= needed {
+        return Ok(());
+    }
+    Err(EngineError::Memlock {
+        needed,
+        limit: cur.rlim_cur,
+        error,
+    })
+}
+
+fn ctl_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(io::Error::from_raw_os_error(libc::ENODEV));
+    }
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    Ok(req)
+}
+
+fn ioctl(sock: &OwnedFd, request: libc::c_ulong, req: &mut libc::ifreq) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the requests used here read the name and write at most one
+    // ifreq (or, for SIOCETHTOOL, the buffer ifru_data points to, which the
+    // caller keeps alive across the call).
+    if unsafe { libc::ioctl(sock.as_raw_fd(), request as _, req as *mut libc::ifreq) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn iface_err(interface: &str, error: io::Error) -> EngineError {
+    if error.raw_os_error() == Some(libc::ENODEV) {
+        EngineError::InterfaceMissing {
+            interface: interface.to_string(),
+        }
+    } else {
+        EngineError::Interface {
+            interface: interface.to_string(),
+            error,
+        }
+    }
+}
+
+/// Index, MAC and IPv4 addresses of `name` in the current network namespace.
+pub(super) fn port_info(name: &str) -> Result<PortInfo, EngineError> {
+    let sock = ctl_socket().map_err(|e| iface_err(name, e))?;
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    ioctl(&sock, libc::SIOCGIFINDEX, &mut req).map_err(|e| iface_err(name, e))?;
+    // SAFETY: SIOCGIFINDEX succeeded, so the union holds the index.
+    let ifindex = unsafe { req.ifr_ifru.ifru_ifindex } as u32;
+
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    ioctl(&sock, libc::SIOCGIFHWADDR, &mut req).map_err(|e| iface_err(name, e))?;
+    // SAFETY: SIOCGIFHWADDR succeeded, so the union holds the hardware address.
+    let hw = unsafe { req.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (dst, src) in mac.iter_mut().zip(hw.sa_data.iter()) {
+        *dst = *src as u8;
+    }
+
+    Ok(PortInfo {
+        name: name.to_string(),
+        ifindex,
+        mac,
+        ipv4: ipv4_addrs(name).map_err(|e| iface_err(name, e))?,
+    })
+}
+
+fn ipv4_addrs(name: &str) -> io::Result<Vec<Ipv4Addr>> {
+    let want = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs allocates a list and stores its head in `head`.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, which
+        // stays valid until freeifaddrs below; its name is a C string and a
+        // non-null AF_INET address is a sockaddr_in.
+        unsafe {
+            let ifa = &*cur;
+            if !ifa.ifa_addr.is_null()
+                && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET
+                && std::ffi::CStr::from_ptr(ifa.ifa_name) == want.as_c_str()
+            {
+                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                out.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            }
+            cur = ifa.ifa_next;
+        }
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
+/// Receive queues usable by AF_XDP: combined plus rx-only channels; `None`
+/// when the driver does not report channels (the socket bind then decides).
+pub(super) fn rx_queues(name: &str) -> Result<Option<u32>, EngineError> {
+    let sock = ctl_socket().map_err(|e| iface_err(name, e))?;
+    let mut ch = EthtoolChannels {
+        cmd: ETHTOOL_GCHANNELS,
+        ..Default::default()
+    };
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    req.ifr_ifru.ifru_data = (&mut ch as *mut EthtoolChannels).cast();
+    match ioctl(&sock, libc::SIOCETHTOOL, &mut req) {
+        Ok(()) => Ok(Some(ch.combined_count + ch.rx_count)),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(None),
+        Err(e) => Err(iface_err(name, e)),
+    }
+}
+
+pub(super) fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own; CLOCK_MONOTONIC
+    // always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}

@@ -1,0 +1,248 @@
+//! The XDP steering program: loading, attaching (through a bpf_link, so a
+//! crashed process leaves nothing behind) and its maps.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::os::fd::RawFd;
+use std::sync::Mutex;
+
+use aya::maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray, XskMap};
+use aya::programs::{ProgramError, Xdp};
+use aya::Ebpf;
+
+use super::{EngineError, PortInfo, XdpMode};
+
+/// Size of the `xsks` map: the highest queue count the program serves.
+pub(super) const MAX_QUEUES: u32 = 64;
+
+static STEER_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steer.o"));
+
+const PROGRAM: &str = "vipd_steer";
+
+/// The program and socket map of one interface. Dropping it detaches the
+/// program.
+pub(super) struct Attached {
+    interface: String,
+    xsks: XskMap<MapData>,
+    maps: Option<IfaceMaps>,
+    // Holds the program and its link; the link detaches on drop.
+    _ebpf: Ebpf,
+}
+
+struct IfaceMaps {
+    interface: String,
+    vips: BpfHashMap<MapData, u32, u32>,
+    local_addrs: BpfHashMap<MapData, u32, u8>,
+    backends: BpfHashMap<MapData, u32, u8>,
+    stats: PerCpuArray<MapData, u64>,
+}
+
+fn load_err(interface: &str, error: impl std::fmt::Display) -> EngineError {
+    EngineError::BpfLoad {
+        interface: interface.to_string(),
+        error: error.to_string(),
+    }
+}
+
+fn take_map(ebpf: &mut Ebpf, interface: &str, name: &'static str) -> Result<Map, EngineError> {
+    ebpf.take_map(name)
+        .ok_or_else(|| load_err(interface, format!("map `{name}` missing from the program")))
+}
+
+fn attach_reason(e: &ProgramError, port: &PortInfo, mode: XdpMode) -> String {
+    let io = match e {
+        ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
+        _ => None,
+    };
+    let name = &port.name;
+    match io {
+        Some(libc::ERANGE) => format!(
+            "the MTU of {name} (or of its veth peer) is too large for native XDP: \
+             lower the MTU or set xdp_mode = \"skb\""
+        ),
+        Some(libc::EOPNOTSUPP) if mode == XdpMode::Native => format!(
+            "the driver of {name} does not support native XDP: set xdp_mode = \"skb\""
+        ),
+        Some(libc::EBUSY) | Some(libc::EEXIST) => format!(
+            "another XDP program is attached to {name}: remove it (`ip link set dev {name} xdp off`) \
+             or stop the process that owns it"
+        ),
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            "permission denied: run as root or grant CAP_NET_ADMIN and CAP_BPF".to_string()
+        }
+        _ => e.to_string(),
+    }
+}
+
+impl Attached {
+    pub(super) fn attach(port: &PortInfo, mode: XdpMode) -> Result<Attached, EngineError> {
+        let name = port.name.as_str();
+        let mut ebpf = Ebpf::load(STEER_OBJ).map_err(|e| load_err(name, e))?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(PROGRAM)
+            .ok_or_else(|| load_err(name, "program vipd_steer missing"))?
+            .try_into()
+            .map_err(|e| load_err(name, e))?;
+        prog.load().map_err(|e| load_err(name, e))?;
+        let aya_mode = match mode {
+            XdpMode::Native => aya::programs::XdpMode::Driver,
+            XdpMode::Skb => aya::programs::XdpMode::Skb,
+        };
+        prog.attach_to_if_index(port.ifindex, aya_mode)
+            .map_err(|e| EngineError::XdpAttach {
+                interface: name.to_string(),
+                mode: mode.name(),
+                reason: attach_reason(&e, port, mode),
+            })?;
+        let map_err = |map: &'static str, e: aya::maps::MapError| EngineError::Map {
+            interface: name.to_string(),
+            map,
+            error: e.to_string(),
+        };
+        let xsks =
+            XskMap::try_from(take_map(&mut ebpf, name, "xsks")?).map_err(|e| map_err("xsks", e))?;
+        let maps = IfaceMaps {
+            interface: name.to_string(),
+            vips: BpfHashMap::try_from(take_map(&mut ebpf, name, "vips")?)
+                .map_err(|e| map_err("vips", e))?,
+            local_addrs: BpfHashMap::try_from(take_map(&mut ebpf, name, "local_addrs")?)
+                .map_err(|e| map_err("local_addrs", e))?,
+            backends: BpfHashMap::try_from(take_map(&mut ebpf, name, "backends")?)
+                .map_err(|e| map_err("backends", e))?,
+            stats: PerCpuArray::try_from(take_map(&mut ebpf, name, "stats")?)
+                .map_err(|e| map_err("stats", e))?,
+        };
+        Ok(Attached {
+            interface: name.to_string(),
+            xsks,
+            maps: Some(maps),
+            _ebpf: ebpf,
+        })
+    }
+
+    /// Points queue `queue` of this interface at the socket `fd`.
+    pub(super) fn insert_socket(&mut self, queue: u16, fd: RawFd) -> Result<(), EngineError> {
+        self.xsks
+            .set(u32::from(queue), fd, 0)
+            .map_err(|e| EngineError::Map {
+                interface: self.interface.clone(),
+                map: "xsks",
+                error: e.to_string(),
+            })
+    }
+}
+
+/// Counters of the steering program, summed over CPUs and interfaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpStats {
+    /// Frames handed to an AF_XDP socket.
+    pub redirected: u64,
+    /// ARP frames left to the kernel (not for an owned address, or no socket).
+    pub pass_arp: u64,
+    pub pass_ipv4: u64,
+    pub pass_ipv6: u64,
+    pub pass_other_ethertype: u64,
+    /// Frames too short to classify.
+    pub pass_truncated: u64,
+}
+
+/// The steering maps of every interface: which traffic goes to the workers.
+pub struct Steering {
+    ifaces: Mutex<Vec<IfaceMaps>>,
+}
+
+fn key(ip: Ipv4Addr) -> u32 {
+    // The program compares the address as it sits in the packet.
+    u32::from_ne_bytes(ip.octets())
+}
+
+/// Makes `map` hold exactly `want`: inserts new keys, deletes stale ones.
+fn replace<V: aya::Pod + PartialEq>(
+    map: &mut BpfHashMap<MapData, u32, V>,
+    want: &[(u32, V)],
+    interface: &str,
+    name: &'static str,
+) -> Result<(), EngineError> {
+    let err = |e: aya::maps::MapError| EngineError::Map {
+        interface: interface.to_string(),
+        map: name,
+        error: e.to_string(),
+    };
+    let keep: HashSet<u32> = want.iter().map(|(k, _)| *k).collect();
+    for (k, v) in want {
+        if map.get(k, 0).ok().as_ref() != Some(v) {
+            map.insert(k, v, 0).map_err(err)?;
+        }
+    }
+    let stale = map
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|k| !keep.contains(k))
+        .collect::<Vec<_>>();
+    for k in stale {
+        map.remove(&k).map_err(err)?;
+    }
+    Ok(())
+}
+
+impl Steering {
+    pub(super) fn new(attached: &mut [Attached]) -> Result<Steering, EngineError> {
+        let ifaces = attached.iter_mut().filter_map(|a| a.maps.take()).collect();
+        Ok(Steering {
+            ifaces: Mutex::new(ifaces),
+        })
+    }
+
+    fn with_maps(
+        &self,
+        mut f: impl FnMut(&mut IfaceMaps) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        let mut ifaces = self.ifaces.lock().unwrap_or_else(|p| p.into_inner());
+        ifaces.iter_mut().try_for_each(&mut f)
+    }
+
+    /// Addresses the dataplane serves (VIPs and full-NAT source addresses),
+    /// with per-address flags; replaces the previous set.
+    pub fn set_vips(&self, vips: &[(Ipv4Addr, u32)]) -> Result<(), EngineError> {
+        let want: Vec<(u32, u32)> = vips.iter().map(|&(ip, f)| (key(ip), f)).collect();
+        self.with_maps(|m| replace(&mut m.vips, &want, &m.interface, "vips"))
+    }
+
+    /// The node's own addresses: backend traffic to them stays with the kernel.
+    pub fn set_local_addrs(&self, addrs: &[Ipv4Addr]) -> Result<(), EngineError> {
+        let want: Vec<(u32, u8)> = addrs.iter().map(|&ip| (key(ip), 1)).collect();
+        self.with_maps(|m| replace(&mut m.local_addrs, &want, &m.interface, "local_addrs"))
+    }
+
+    /// Backends whose replies (NAT) come back through the dataplane.
+    pub fn set_backends(&self, addrs: &[Ipv4Addr]) -> Result<(), EngineError> {
+        let want: Vec<(u32, u8)> = addrs.iter().map(|&ip| (key(ip), 1)).collect();
+        self.with_maps(|m| replace(&mut m.backends, &want, &m.interface, "backends"))
+    }
+
+    /// The steering program's counters, summed over CPUs and interfaces.
+    pub fn xdp_stats(&self) -> Result<XdpStats, EngineError> {
+        let mut sums = [0u64; 6];
+        self.with_maps(|m| {
+            for (i, sum) in sums.iter_mut().enumerate() {
+                let values = m.stats.get(&(i as u32), 0).map_err(|e| EngineError::Map {
+                    interface: m.interface.clone(),
+                    map: "stats",
+                    error: e.to_string(),
+                })?;
+                *sum += values.iter().sum::<u64>();
+            }
+            Ok(())
+        })?;
+        let [redirected, pass_arp, pass_ipv4, pass_ipv6, pass_other_ethertype, pass_truncated] =
+            sums;
+        Ok(XdpStats {
+            redirected,
+            pass_arp,
+            pass_ipv4,
+            pass_ipv6,
+            pass_other_ethertype,
+            pass_truncated,
+        })
+    }
+}

@@ -1,0 +1,323 @@
+//! End-to-end tests of the AF_XDP engine over veth pairs in network
+//! namespaces (needs root): ns A sends, the engine in ns L forwards steered
+//! frames to ns B, and everything not steered stays with L's kernel.
+
+mod engine_common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataplane::engine::{Engine, EngineConfig, EngineError, ForwardHandler, Handler, XdpMode};
+use dataplane::verdict::{DropReason, PortId, Verdict};
+use engine_common::*;
+
+const PORT: u16 = 7777;
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config(queues: u16) -> EngineConfig {
+    EngineConfig {
+        interfaces: vec!["l0".into(), "l1".into()],
+        queues,
+        xdp_mode: XdpMode::Native,
+        ..EngineConfig::default()
+    }
+}
+
+/// Forwarding from l0 to b0 (and back to a0), MACs rewritten.
+fn forwarder(lab: &Lab) -> ForwardHandler {
+    ForwardHandler::pair(
+        [Lab::mac(&lab.l, "l0"), Lab::mac(&lab.l, "l1")],
+        [Lab::mac(&lab.a, "a0"), Lab::mac(&lab.b, "b0")],
+    )
+}
+
+/// Worker 0 hands every frame to worker 1, which forwards it.
+enum TestHandler {
+    Forward(ForwardHandler),
+    HandAll(u16),
+}
+
+impl Handler for TestHandler {
+    fn begin_batch(&mut self, _now_ms: u64) {}
+    fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
+        match self {
+            TestHandler::Forward(f) => f.handle(frame, ingress),
+            TestHandler::HandAll(to) => Verdict::Handoff(*to),
+        }
+    }
+    fn housekeeping(&mut self, _now_ms: u64) {}
+}
+
+fn start<H: Handler>(
+    lab: &Lab,
+    cfg: EngineConfig,
+    make: impl FnMut(u16, u16) -> H + Send + 'static,
+) -> Engine {
+    lab.l
+        .run(move || Engine::start(&cfg, make))
+        .unwrap_or_else(|e| panic!("engine start: {e}"))
+}
+
+/// Sends `per_flow` datagrams on each of `flows` sockets (distinct source
+/// ports, so multi-queue veths spread them) from A to the VIP and returns
+/// the payloads B received before all arrived or the deadline passed.
+fn send_and_receive(
+    lab: &Lab,
+    flows: usize,
+    per_flow: usize,
+) -> (HashSet<Vec<u8>>, HashSet<Vec<u8>>) {
+    let rx = lab.b.run(|| {
+        let s = UdpSocket::bind(SocketAddrV4::new(VIP, PORT)).expect("bind VIP in B");
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        s
+    });
+    let senders = lab.a.run(move || {
+        (0..flows)
+            .map(|_| UdpSocket::bind(SocketAddrV4::new(A_ADDR, 0)).expect("bind in A"))
+            .collect::<Vec<_>>()
+    });
+    let expected = flows * per_flow;
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&received);
+    let receiver = std::thread::spawn(move || {
+        let mut got = HashSet::new();
+        let mut buf = [0u8; 2048];
+        wait_for(WAIT, || {
+            while let Ok((n, from)) = rx.recv_from(&mut buf) {
+                assert_eq!(
+                    from.ip(),
+                    std::net::IpAddr::V4(A_ADDR),
+                    "source address kept"
+                );
+                got.insert(buf[..n].to_vec());
+                counter.store(got.len(), Ordering::Relaxed);
+            }
+            got.len() >= expected
+        });
+        got
+    });
+    // Sent in rounds that B drains before the next, so a slow receiver on
+    // a busy machine never overflows its socket buffer.
+    let mut sent = HashSet::new();
+    for seq in 0..per_flow {
+        for (flow, s) in senders.iter().enumerate() {
+            let payload = format!("vipd-engine-test flow {flow} seq {seq}").into_bytes();
+            s.send_to(&payload, SocketAddrV4::new(VIP, PORT))
+                .expect("send");
+            sent.insert(payload);
+        }
+        wait_for(Duration::from_secs(2), || {
+            received.load(Ordering::Relaxed) >= sent.len()
+        });
+    }
+    let got = receiver.join().expect("receiver thread");
+    (sent, got)
+}
+
+/// L's kernel still gets UDP and answers TCP on its own address.
+fn kernel_still_answers(lab: &Lab) {
+    let udp = lab.l.run(|| {
+        let s = UdpSocket::bind(SocketAddrV4::new(L0_ADDR, 7002)).expect("bind in L");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s
+    });
+    lab.a.run(|| {
+        let s = UdpSocket::bind(SocketAddrV4::new(A_ADDR, 0)).unwrap();
+        s.send_to(b"to L itself", SocketAddrV4::new(L0_ADDR, 7002))
+            .unwrap();
+    });
+    let mut buf = [0u8; 64];
+    let (n, _) = udp
+        .recv_from(&mut buf)
+        .expect("L's kernel receives UDP to its own address");
+    assert_eq!(&buf[..n], b"to L itself");
+
+    let listener = lab
+        .l
+        .run(|| TcpListener::bind(SocketAddrV4::new(L0_ADDR, 7001)).expect("listen in L"));
+    let mut client = lab.a.run(|| {
+        TcpStream::connect_timeout(&SocketAddrV4::new(L0_ADDR, 7001).into(), WAIT)
+            .expect("TCP connect to L's own address")
+    });
+    client.write_all(b"hello").unwrap();
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 5];
+    conn.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"hello");
+}
+
+/// Counters for failure messages.
+fn report(engine: &Engine) -> String {
+    let mut out = format!("{:?}", engine.steering().xdp_stats());
+    for (w, c) in engine.counters().cores().enumerate() {
+        out += &format!(
+            "; worker {w}: rx {} tx {} handoff out {} in {} drops {}",
+            c.rx_packets.get(),
+            c.tx_packets.get(),
+            c.handoff_out.get(),
+            c.handoff_in.get(),
+            c.drops_total()
+        );
+        for r in DropReason::ALL {
+            if c.drop(*r).get() > 0 {
+                out += &format!(" {}={}", r.name(), c.drop(*r).get());
+            }
+        }
+    }
+    out
+}
+
+fn assert_all_arrived(engine: &Engine, sent: &HashSet<Vec<u8>>, got: &HashSet<Vec<u8>>) {
+    let missing = sent.difference(got).count();
+    let unexpected = got.difference(sent).count();
+    assert!(
+        missing == 0 && unexpected == 0,
+        "B received {} of {} datagrams ({missing} missing, {unexpected} unexpected); {}",
+        got.len(),
+        sent.len(),
+        report(engine)
+    );
+}
+
+fn sum(engine: &Engine, f: impl Fn(&dataplane::counters::CoreCounters) -> u64) -> u64 {
+    engine.counters().cores().map(f).sum()
+}
+
+#[test]
+fn forwards_steered_traffic_and_passes_the_rest_one_queue() {
+    let lab = Lab::new("ef1", 1);
+    let fwd = forwarder(&lab);
+    let engine = start(&lab, config(1), move |_, _| fwd.clone());
+    assert!(Lab::has_xdp(&lab.l, "l0") && Lab::has_xdp(&lab.l, "l1"));
+    let ports = engine.ports();
+    assert_eq!(ports.len(), 2);
+    assert_eq!(ports[0].name, "l0");
+    assert_eq!(ports[0].mac, Lab::mac(&lab.l, "l0"));
+    assert_eq!(ports[1].ipv4, vec![L1_ADDR]);
+
+    kernel_still_answers(&lab);
+
+    // Not yet a VIP: the program leaves the traffic to L's kernel.
+    let before = engine.steering().xdp_stats().unwrap();
+    let probe = lab
+        .a
+        .run(|| UdpSocket::bind(SocketAddrV4::new(A_ADDR, 0)).unwrap());
+    for _ in 0..5 {
+        probe
+            .send_to(b"not steered", SocketAddrV4::new(VIP, PORT))
+            .unwrap();
+    }
+    assert!(wait_for(WAIT, || {
+        engine.steering().xdp_stats().unwrap().pass_ipv4 >= before.pass_ipv4 + 5
+    }));
+    assert_eq!(sum(&engine, |c| c.rx_packets.get()), 0);
+
+    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+    let (sent, got) = send_and_receive(&lab, 4, 50);
+    assert_all_arrived(&engine, &sent, &got);
+    let n = sent.len() as u64;
+    assert!(sum(&engine, |c| c.rx_packets.get()) >= n);
+    assert!(sum(&engine, |c| c.tx_packets.get()) >= n);
+    assert!(sum(&engine, |c| c.tx_bytes.get()) >= n * 42);
+    assert!(engine.steering().xdp_stats().unwrap().redirected >= n);
+    assert!(engine.counters().core(0).heartbeat_ms.get() > 0);
+
+    // The steering still leaves L's own traffic alone.
+    kernel_still_answers(&lab);
+
+    // Replacing the VIP set removes the stale entry.
+    engine.steering().set_vips(&[]).unwrap();
+    let rx_before = sum(&engine, |c| c.rx_packets.get());
+    let pass_before = engine.steering().xdp_stats().unwrap().pass_ipv4;
+    for _ in 0..5 {
+        probe
+            .send_to(b"not steered", SocketAddrV4::new(VIP, PORT))
+            .unwrap();
+    }
+    assert!(wait_for(WAIT, || {
+        engine.steering().xdp_stats().unwrap().pass_ipv4 >= pass_before + 5
+    }));
+    assert_eq!(sum(&engine, |c| c.rx_packets.get()), rx_before);
+
+    engine.stop();
+    assert!(!Lab::has_xdp(&lab.l, "l0"), "stop() detaches from l0");
+    assert!(!Lab::has_xdp(&lab.l, "l1"), "stop() detaches from l1");
+}
+
+#[test]
+fn forwards_on_two_queues() {
+    let lab = Lab::new("ef2", 2);
+    let fwd = forwarder(&lab);
+    let engine = start(&lab, config(2), move |_, _| fwd.clone());
+    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+    kernel_still_answers(&lab);
+
+    let (sent, got) = send_and_receive(&lab, 16, 20);
+    assert_all_arrived(&engine, &sent, &got);
+    let rx: Vec<u64> = engine
+        .counters()
+        .cores()
+        .map(|c| c.rx_packets.get())
+        .collect();
+    assert_eq!(rx.len(), 2);
+    assert!(rx.iter().all(|&r| r > 0), "both workers received: {rx:?}");
+    assert_eq!(rx.iter().sum::<u64>(), sent.len() as u64);
+    engine.stop();
+    assert!(!Lab::has_xdp(&lab.l, "l0"));
+}
+
+#[test]
+fn hands_frames_between_workers() {
+    let lab = Lab::new("ef3", 2);
+    let fwd = forwarder(&lab);
+    let engine = start(&lab, config(2), move |w, workers| {
+        assert_eq!(workers, 2);
+        if w == 0 {
+            TestHandler::HandAll(1)
+        } else {
+            TestHandler::Forward(fwd.clone())
+        }
+    });
+    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+
+    let (sent, got) = send_and_receive(&lab, 16, 20);
+    assert_all_arrived(&engine, &sent, &got);
+    let c0 = engine.counters().core(0);
+    let c1 = engine.counters().core(1);
+    assert!(c0.rx_packets.get() > 0, "worker 0 received some flows");
+    assert_eq!(c0.handoff_out.get(), c0.rx_packets.get());
+    assert_eq!(c1.handoff_in.get(), c0.handoff_out.get());
+    assert_eq!(c0.tx_packets.get(), 0);
+    assert_eq!(c1.tx_packets.get(), sent.len() as u64);
+    assert_eq!(
+        engine
+            .counters()
+            .cores()
+            .map(|c| c.drops_total())
+            .sum::<u64>(),
+        0
+    );
+    engine.stop();
+}
+
+#[test]
+fn forwards_in_skb_mode() {
+    let lab = Lab::new("ef4", 1);
+    let fwd = forwarder(&lab);
+    let cfg = EngineConfig {
+        xdp_mode: XdpMode::Skb,
+        ..config(1)
+    };
+    let engine = start(&lab, cfg, move |_, _| fwd.clone());
+    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+    kernel_still_answers(&lab);
+    let (sent, got) = send_and_receive(&lab, 4, 25);
+    assert_all_arrived(&engine, &sent, &got);
+    engine.stop();
+    assert!(!Lab::has_xdp(&lab.l, "l0"));
+}
