@@ -4,8 +4,8 @@ use std::net::Ipv4Addr;
 
 /// Adds `data` as big-endian 16-bit words to `initial` without folding.
 ///
-/// An odd trailing byte is padded with a zero low byte. The accumulator is
-/// 32 bits wide and wraps are folded back in, so any frame size is safe.
+/// An odd trailing byte is padded with a zero low byte. Carries beyond 32
+/// bits are folded back in, so any buffer size is safe.
 #[inline]
 pub fn sum(data: &[u8], initial: u32) -> u32 {
     let mut acc = u64::from(initial);
@@ -151,8 +151,9 @@ mod tests {
 
     #[test]
     fn rfc1624_corner_case_gives_zero_not_negative_zero() {
-        // RFC 1624 section 3 example: the header sums to 0xffff after the
-        // change, so the checksum is 0x0000; eqn. 2 would yield 0xffff.
+        // The corner case of RFC 1624 section 3: the data sums to 0xffff
+        // after the change, so the checksum is 0x0000; eqn. 2 would yield
+        // 0xffff.
         let mut data = [0xcdu8, 0x13, 0x32, 0x00];
         let old = u16::from_be_bytes([data[2], data[3]]);
         let c = checksum(&data);

@@ -142,7 +142,7 @@ impl FromStr for MacAddr {
         let mut parts = s.split(sep);
         for slot in &mut out {
             let part = parts.next().ok_or_else(err)?;
-            if part.is_empty() || part.len() > 2 {
+            if part.is_empty() || part.len() > 2 || !part.bytes().all(|c| c.is_ascii_hexdigit()) {
                 return Err(err());
             }
             *slot = u8::from_str_radix(part, 16).map_err(|_| err())?;
@@ -240,6 +240,8 @@ mod tests {
             "00:11:22:33:44:555",
             "00:11:22:33::55",
             "0011.2233.4455",
+            "+1:00:00:00:00:00",
+            "00-11:22:33:44:55",
         ] {
             let err = bad.parse::<MacAddr>().unwrap_err();
             assert!(err.to_string().contains(bad), "{err}");
