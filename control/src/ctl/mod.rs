@@ -96,7 +96,7 @@ async fn client(node: Arc<Node>, stream: UnixStream) {
             return;
         } else {
             match proto::parse(line.trim_end()) {
-                Ok(req) => execute(&node, req.cmd).await,
+                Ok(cmd) => execute(&node, cmd).await,
                 Err(e) => Reply::err(e),
             }
         };

@@ -10,14 +10,6 @@ pub const VERSION: u32 = 1;
 pub const MAX_REQUEST: usize = 64 * 1024;
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Request {
-    pub v: u32,
-    #[serde(flatten)]
-    pub cmd: Command,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     Status,
@@ -54,11 +46,15 @@ impl Reply {
     }
 }
 
-/// Parses one request line, naming what is wrong with it.
-pub fn parse(line: &str) -> Result<Request, String> {
-    let value: serde_json::Value =
+/// Parses one request line (`{"v": 1, "cmd": ..., args}`), naming what is
+/// wrong with it.
+pub fn parse(line: &str) -> Result<Command, String> {
+    let mut value: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("request is not JSON: {e}"))?;
-    match value.get("v").and_then(serde_json::Value::as_u64) {
+    let obj = value
+        .as_object_mut()
+        .ok_or("request must be a JSON object")?;
+    match obj.remove("v").as_ref().and_then(serde_json::Value::as_u64) {
         Some(v) if v == u64::from(VERSION) => {}
         Some(v) => {
             return Err(format!(
@@ -77,10 +73,11 @@ mod tests {
     #[test]
     fn requests_parse_or_name_the_problem() {
         assert!(matches!(
-            parse(r#"{"v":1,"cmd":"stats"}"#).unwrap().cmd,
+            parse(r#"{"v":1,"cmd":"stats"}"#).unwrap(),
             Command::Stats
         ));
         assert!(parse("nonsense").unwrap_err().contains("not JSON"));
+        assert!(parse("[1]").unwrap_err().contains("object"));
         assert!(parse(r#"{"cmd":"stats"}"#)
             .unwrap_err()
             .contains("no protocol version"));

@@ -63,7 +63,18 @@ pub fn stats(node: &Node) -> Value {
         .iter()
         .map(|r| (r.name().to_string(), json!(node.counters.drops(*r))))
         .collect();
-    json!({ "cores": cores, "drops": drops })
+    let xdp = match node.steering.xdp_stats() {
+        Ok(x) => json!({
+            "redirected": x.redirected,
+            "pass_arp": x.pass_arp,
+            "pass_ipv4": x.pass_ipv4,
+            "pass_ipv6": x.pass_ipv6,
+            "pass_other_ethertype": x.pass_other_ethertype,
+            "pass_truncated": x.pass_truncated,
+        }),
+        Err(e) => json!({ "error": e.to_string() }),
+    };
+    json!({ "cores": cores, "drops": drops, "xdp": xdp })
 }
 
 pub async fn backends(node: &Node) -> Value {

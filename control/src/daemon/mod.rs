@@ -45,6 +45,7 @@ impl Handler for PathHandler {
 pub struct Node {
     pub state: tokio::sync::Mutex<NodeState>,
     pub counters: Arc<dataplane::counters::Counters>,
+    pub steering: Arc<dataplane::engine::Steering>,
     pub published: Arc<Published>,
     pub started: Instant,
 }
@@ -127,9 +128,8 @@ fn check_spec(backend: &config::Backend) -> CheckSpec {
 
 fn apply_steering(engine: &Engine, s: &Steering) -> anyhow::Result<()> {
     let steer = engine.steering();
-    steer
-        .set_vips(&s.vips)
-        .context("updating the XDP VIP map")?;
+    let vips: Vec<_> = s.vips.iter().map(|&ip| (ip, 1)).collect();
+    steer.set_vips(&vips).context("updating the XDP VIP map")?;
     steer
         .set_backends(&s.backends)
         .context("updating the XDP backend map")?;
@@ -171,6 +171,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let node = Arc::new(Node {
         state: tokio::sync::Mutex::new(state),
         counters: engine.counters().clone(),
+        steering: engine.steering().clone(),
         published,
         started: Instant::now(),
     });

@@ -72,7 +72,8 @@ pub fn parse_neighbours(text: &str) -> HashMap<Ipv4Addr, (MacAddr, String)> {
             let ip: Ipv4Addr = f.first()?.parse().ok()?;
             let flags = u32::from_str_radix(f.get(2)?.trim_start_matches("0x"), 16).ok()?;
             let mac: MacAddr = f.get(3)?.parse().ok()?;
-            (flags & ATF_COM != 0 && !mac.is_zero()).then(|| (ip, (mac, (*f.get(5)?).to_string())))
+            let dev = (*f.get(5)?).to_string();
+            (flags & ATF_COM != 0 && !mac.is_zero()).then_some((ip, (mac, dev)))
         })
         .collect()
 }

@@ -160,7 +160,7 @@ pub enum EngineError {
 pub struct Engine {
     ports: Vec<PortInfo>,
     counters: Arc<Counters>,
-    steering: Steering,
+    steering: Arc<Steering>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     // Owns the loaded programs and their bpf_links; dropped last so the
@@ -201,7 +201,7 @@ impl Engine {
             .iter()
             .map(|p| steer::Attached::attach(p, cfg.xdp_mode))
             .collect::<Result<Vec<_>, _>>()?;
-        let steering = Steering::new(&mut attached)?;
+        let steering = Arc::new(Steering::new(&mut attached)?);
 
         let workers = cfg.queues;
         let counters = Arc::new(Counters::new(usize::from(workers)));
@@ -265,8 +265,9 @@ impl Engine {
         &self.counters
     }
 
-    /// The steering maps of every interface.
-    pub fn steering(&self) -> &Steering {
+    /// The steering maps of every interface; shared so the control plane
+    /// can read the program's counters without holding the engine.
+    pub fn steering(&self) -> &Arc<Steering> {
         &self.steering
     }
 
