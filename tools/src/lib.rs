@@ -396,9 +396,8 @@ impl Lab {
     fn default_route(&self, role: &str) -> Option<(&'static str, Ipv4Addr)> {
         if role == "client" || role.starts_with("lb") {
             Some(("eth0", router_ip(Side::Client)))
-        } else if role == "sorry" {
-            Some(("eth0", router_ip(Side::Backend)))
-        } else if role.starts_with("be") {
+        } else if role.starts_with("be") || role == "sorry" {
+            // The sorry server stands in for backends, so it routes like them.
             match self.spec.backend_gateway {
                 Gateway::Lb(k) => Some(("eth0", lb_ip(k, Side::Backend))),
                 Gateway::Router => Some(("eth0", router_ip(Side::Backend))),
