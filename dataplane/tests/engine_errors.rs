@@ -11,10 +11,7 @@ fn handler() -> ForwardHandler {
 }
 
 fn start_err(lab: Option<&Lab>, cfg: EngineConfig) -> EngineError {
-    let run = move || match Engine::start(&cfg, |_, _| handler()) {
-        Ok(_) => None,
-        Err(e) => Some(e),
-    };
+    let run = move || Engine::start(&cfg, |_, _| handler()).err();
     let err = match lab {
         Some(lab) => lab.l.run(run),
         None => run(),

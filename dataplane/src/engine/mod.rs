@@ -271,7 +271,9 @@ impl Engine {
     }
 
     /// Stops the workers, waits for them and detaches the steering programs.
-    pub fn stop(self) {}
+    pub fn stop(self) {
+        // Dropping does it (see `Drop`), so a forgotten stop() is harmless.
+    }
 
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -282,6 +284,12 @@ impl Engine {
         }
     }
 }
+
+// The control plane shares the engine between its tasks.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Engine>();
+};
 
 impl Drop for Engine {
     fn drop(&mut self) {
