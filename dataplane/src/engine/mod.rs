@@ -102,7 +102,7 @@ pub enum EngineError {
     #[error("invalid dataplane config: {0}")]
     Config(String),
     #[error(
-        "the dataplane lacks {missing}: run vipd as root or grant it CAP_NET_ADMIN, CAP_BPF and CAP_IPC_LOCK"
+        "the dataplane lacks {missing}: run vipd as root or grant it CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK"
     )]
     NotPermitted { missing: String },
     #[error(
@@ -201,7 +201,7 @@ impl Engine {
             .iter()
             .map(|p| steer::Attached::attach(p, cfg.xdp_mode))
             .collect::<Result<Vec<_>, _>>()?;
-        let steering = Steering::new(&mut attached)?;
+        let steering = Steering::new(&mut attached);
 
         let workers = cfg.queues;
         let counters = Arc::new(Counters::new(usize::from(workers)));
