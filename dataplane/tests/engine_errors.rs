@@ -11,10 +11,7 @@ fn handler() -> ForwardHandler {
 }
 
 fn start_err(lab: Option<&Lab>, cfg: EngineConfig) -> EngineError {
-    let run = move || match Engine::start(&cfg, |_, _| handler()) {
-        Ok(_) => None,
-        Err(e) => Some(e),
-    };
+    let run = move || Engine::start(&cfg, |_, _| handler()).err();
     let err = match lab {
         Some(lab) => lab.l.run(run),
         None => run(),
@@ -99,4 +96,76 @@ fn native_xdp_refused_for_a_large_mtu_says_what_to_do() {
     assert!(Lab::has_xdp(&lab.l, "l0"));
     engine.stop();
     assert!(!Lab::has_xdp(&lab.l, "l0"));
+}
+
+#[test]
+fn invalid_configs_are_refused_before_touching_interfaces() {
+    let base = EngineConfig {
+        interfaces: vec!["eth0".into(), "eth1".into()],
+        ..EngineConfig::default()
+    };
+    let cases = [
+        (
+            EngineConfig {
+                interfaces: vec![],
+                ..base.clone()
+            },
+            "no interfaces",
+        ),
+        (
+            EngineConfig {
+                interfaces: vec!["eth0".into(), "eth0".into()],
+                ..base.clone()
+            },
+            "eth0 is listed twice",
+        ),
+        (
+            EngineConfig {
+                queues: 0,
+                ..base.clone()
+            },
+            "queues = 0",
+        ),
+        (
+            EngineConfig {
+                queues: 65,
+                ..base.clone()
+            },
+            "queues = 65",
+        ),
+        (
+            EngineConfig {
+                queues: 2,
+                cores: Some(vec![1]),
+                ..base.clone()
+            },
+            "1 cores listed for 2 queues",
+        ),
+        (
+            EngineConfig {
+                frames_per_worker: 3000,
+                ..base.clone()
+            },
+            "frames_per_worker = 3000",
+        ),
+        (
+            EngineConfig {
+                frames_per_worker: 128,
+                ..base.clone()
+            },
+            "at least 256",
+        ),
+        (
+            EngineConfig {
+                batch: 0,
+                ..base.clone()
+            },
+            "batch = 0",
+        ),
+    ];
+    for (cfg, expect) in cases {
+        let err = start_err(None, cfg);
+        assert!(matches!(err, EngineError::Config(_)), "{err:?}");
+        assert!(err.to_string().contains(expect), "{err} (wanted {expect})");
+    }
 }

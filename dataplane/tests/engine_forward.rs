@@ -6,12 +6,12 @@ mod engine_common;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::net::{SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dataplane::engine::{Engine, EngineConfig, EngineError, ForwardHandler, Handler, XdpMode};
+use dataplane::engine::{Engine, EngineConfig, ForwardHandler, Handler, XdpMode};
 use dataplane::verdict::{DropReason, PortId, Verdict};
 use engine_common::*;
 
@@ -70,14 +70,25 @@ fn send_and_receive(
     flows: usize,
     per_flow: usize,
 ) -> (HashSet<Vec<u8>>, HashSet<Vec<u8>>) {
-    let rx = lab.b.run(|| {
-        let s = UdpSocket::bind(SocketAddrV4::new(VIP, PORT)).expect("bind VIP in B");
+    transfer((&lab.a, A_ADDR), (&lab.b, VIP), flows, per_flow)
+}
+
+/// Sends datagrams from `src` in its namespace to `dst` in its namespace;
+/// see [`send_and_receive`].
+fn transfer(
+    (src_ns, src): (&Netns, Ipv4Addr),
+    (dst_ns, dst): (&Netns, Ipv4Addr),
+    flows: usize,
+    per_flow: usize,
+) -> (HashSet<Vec<u8>>, HashSet<Vec<u8>>) {
+    let rx = dst_ns.run(move || {
+        let s = UdpSocket::bind(SocketAddrV4::new(dst, PORT)).expect("bind receiver");
         s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
         s
     });
-    let senders = lab.a.run(move || {
+    let senders = src_ns.run(move || {
         (0..flows)
-            .map(|_| UdpSocket::bind(SocketAddrV4::new(A_ADDR, 0)).expect("bind in A"))
+            .map(|_| UdpSocket::bind(SocketAddrV4::new(src, 0)).expect("bind sender"))
             .collect::<Vec<_>>()
     });
     let expected = flows * per_flow;
@@ -88,11 +99,7 @@ fn send_and_receive(
         let mut buf = [0u8; 2048];
         wait_for(WAIT, || {
             while let Ok((n, from)) = rx.recv_from(&mut buf) {
-                assert_eq!(
-                    from.ip(),
-                    std::net::IpAddr::V4(A_ADDR),
-                    "source address kept"
-                );
+                assert_eq!(from.ip(), std::net::IpAddr::V4(src), "source address kept");
                 got.insert(buf[..n].to_vec());
                 counter.store(got.len(), Ordering::Relaxed);
             }
@@ -106,7 +113,7 @@ fn send_and_receive(
     for seq in 0..per_flow {
         for (flow, s) in senders.iter().enumerate() {
             let payload = format!("vipd-engine-test flow {flow} seq {seq}").into_bytes();
-            s.send_to(&payload, SocketAddrV4::new(VIP, PORT))
+            s.send_to(&payload, SocketAddrV4::new(dst, PORT))
                 .expect("send");
             sent.insert(payload);
         }
@@ -177,7 +184,7 @@ fn assert_all_arrived(engine: &Engine, sent: &HashSet<Vec<u8>>, got: &HashSet<Ve
     let unexpected = got.difference(sent).count();
     assert!(
         missing == 0 && unexpected == 0,
-        "B received {} of {} datagrams ({missing} missing, {unexpected} unexpected); {}",
+        "received {} of {} datagrams ({missing} missing, {unexpected} unexpected); {}",
         got.len(),
         sent.len(),
         report(engine)
@@ -320,4 +327,52 @@ fn forwards_in_skb_mode() {
     assert_all_arrived(&engine, &sent, &got);
     engine.stop();
     assert!(!Lab::has_xdp(&lab.l, "l0"));
+}
+
+#[test]
+fn steers_backend_replies_and_owned_arp_but_not_traffic_to_the_node() {
+    let lab = Lab::new("ef5", 1);
+    let fwd = forwarder(&lab);
+    let engine = start(&lab, config(1), move |_, _| fwd.clone());
+    engine.steering().set_backends(&[B_ADDR]).unwrap();
+    engine
+        .steering()
+        .set_local_addrs(&[L0_ADDR, L1_ADDR])
+        .unwrap();
+
+    // Replies from a backend to a client: L does not route (ip_forward is
+    // off), so only the engine can carry them from B to A.
+    let (sent, got) = transfer((&lab.b, B_ADDR), (&lab.a, A_ADDR), 4, 25);
+    assert_all_arrived(&engine, &sent, &got);
+    let rx_after_replies = sum(&engine, |c| c.rx_packets.get());
+    assert!(rx_after_replies >= sent.len() as u64);
+
+    // A backend talking to the node itself (health-check replies) stays
+    // with L's kernel.
+    let (sent, got) = transfer((&lab.b, B_ADDR), (&lab.l, L1_ADDR), 1, 10);
+    assert_eq!(
+        got, sent,
+        "L's kernel receives B's datagrams to its own address"
+    );
+    assert_eq!(sum(&engine, |c| c.rx_packets.get()), rx_after_replies);
+
+    // ARP for an owned on-link address goes to the engine.
+    let arp_vip = Ipv4Addr::new(10, 200, 1, 50);
+    engine.steering().set_vips(&[(arp_vip, 1)]).unwrap();
+    let before = engine.steering().xdp_stats().unwrap().redirected;
+    let probe = lab
+        .a
+        .run(|| UdpSocket::bind(SocketAddrV4::new(A_ADDR, 0)).unwrap());
+    probe
+        .send_to(b"needs ARP first", SocketAddrV4::new(arp_vip, PORT))
+        .unwrap();
+    assert!(
+        wait_for(WAIT, || {
+            engine.steering().xdp_stats().unwrap().redirected > before
+                && sum(&engine, |c| c.rx_packets.get()) > rx_after_replies
+        }),
+        "ARP request for an owned address reaches the engine: {}",
+        report(&engine)
+    );
+    engine.stop();
 }

@@ -16,6 +16,7 @@ use super::{EngineError, PortInfo};
 pub type MacAddrBytes = [u8; 6];
 
 const CAP_NET_ADMIN: u32 = 12;
+const CAP_NET_RAW: u32 = 13;
 const CAP_IPC_LOCK: u32 = 14;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_BPF: u32 = 39;
@@ -53,6 +54,10 @@ pub(super) fn check_privileges() -> Result<(), EngineError> {
     if !has(CAP_NET_ADMIN) {
         missing.push("CAP_NET_ADMIN");
     }
+    // AF_XDP sockets are raw sockets.
+    if !has(CAP_NET_RAW) {
+        missing.push("CAP_NET_RAW");
+    }
     if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
         missing.push("CAP_BPF");
     }
@@ -60,7 +65,7 @@ pub(super) fn check_privileges() -> Result<(), EngineError> {
         Ok(())
     } else {
         Err(EngineError::NotPermitted {
-            missing: missing.join(" and "),
+            missing: missing.join(", "),
         })
     }
 }

@@ -102,7 +102,7 @@ pub enum EngineError {
     #[error("invalid dataplane config: {0}")]
     Config(String),
     #[error(
-        "the dataplane lacks {missing}: run vipd as root or grant it CAP_NET_ADMIN, CAP_BPF and CAP_IPC_LOCK"
+        "the dataplane lacks {missing}: run vipd as root or grant it CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK"
     )]
     NotPermitted { missing: String },
     #[error(
@@ -201,7 +201,7 @@ impl Engine {
             .iter()
             .map(|p| steer::Attached::attach(p, cfg.xdp_mode))
             .collect::<Result<Vec<_>, _>>()?;
-        let steering = Arc::new(Steering::new(&mut attached)?);
+        let steering = Arc::new(Steering::new(&mut attached));
 
         let workers = cfg.queues;
         let counters = Arc::new(Counters::new(usize::from(workers)));
@@ -272,7 +272,9 @@ impl Engine {
     }
 
     /// Stops the workers, waits for them and detaches the steering programs.
-    pub fn stop(self) {}
+    pub fn stop(self) {
+        // Dropping does it (see `Drop`), so a forgotten stop() is harmless.
+    }
 
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -283,6 +285,12 @@ impl Engine {
         }
     }
 }
+
+// The control plane shares the engine between its tasks.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Engine>();
+};
 
 impl Drop for Engine {
     fn drop(&mut self) {

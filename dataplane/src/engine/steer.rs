@@ -186,11 +186,12 @@ fn replace<V: aya::Pod + PartialEq>(
 }
 
 impl Steering {
-    pub(super) fn new(attached: &mut [Attached]) -> Result<Steering, EngineError> {
+    /// Takes the steering maps out of every attached program.
+    pub(super) fn new(attached: &mut [Attached]) -> Steering {
         let ifaces = attached.iter_mut().filter_map(|a| a.maps.take()).collect();
-        Ok(Steering {
+        Steering {
             ifaces: Mutex::new(ifaces),
-        })
+        }
     }
 
     fn with_maps(

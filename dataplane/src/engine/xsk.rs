@@ -139,13 +139,17 @@ impl SocketSet {
                 revents: 0,
             })
             .collect();
-        Ok(SocketSet {
+        let mut set = SocketSet {
             socks,
             umem,
             free,
             scratch: vec![FrameDesc::default(); ring_size as usize],
             pollfds,
-        })
+        };
+        // Filled before the sockets enter the `xsks` maps, so frames
+        // steered before the worker's first loop are not dropped.
+        set.refill();
+        Ok(set)
     }
 
     /// Socket descriptors in port order (for the `xsks` maps).

@@ -8,6 +8,7 @@
 //!                                        (engine)                     (+ the VIP, to receive)
 //! ```
 
+// Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use std::fs::File;

@@ -1,0 +1,152 @@
+//! What the XDP steering program sends to the engine, on crafted frames
+//! (needs root and python3-scapy at /usr/bin/python3): VLAN tags, IPv4
+//! fragments and malformed headers for a VIP reach the engine (which counts
+//! such drops itself); everything else stays with the kernel.
+
+mod engine_common;
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dataplane::engine::{Engine, EngineConfig, Handler, XdpStats};
+use dataplane::verdict::{DropReason, PortId, Verdict};
+use engine_common::*;
+
+/// Records the marker of every frame it sees and drops the frame.
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+impl Handler for Capture {
+    fn begin_batch(&mut self, _now_ms: u64) {}
+    fn handle(&mut self, frame: &mut [u8], _ingress: PortId) -> Verdict {
+        if let Some(pos) = frame.windows(5).position(|w| w == b"mark-") {
+            let tail = &frame[pos..];
+            let end = tail
+                .iter()
+                .position(|b| !b.is_ascii_alphanumeric() && *b != b'-')
+                .unwrap_or(tail.len());
+            self.0
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&tail[..end]).into_owned());
+        }
+        Verdict::Drop(DropReason::NoService)
+    }
+    fn housekeeping(&mut self, _now_ms: u64) {}
+}
+
+fn mac_str(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Frames sent from A into l0, in order. `mark-pass-*` frames must stay
+/// with the kernel, the other markers must reach the engine. The pass frames go first, so once the
+/// last steered frame arrived every earlier frame has been decided.
+const FRAMES: &str = r#"
+import sys
+from scapy.all import Ether, Dot1Q, IP, UDP, ARP, IPv6, Raw, sendp
+src, dst, vip, local = sys.argv[1:5]
+e = lambda t=None: Ether(src=src, dst=dst) if t is None else Ether(src=src, dst=dst, type=t)
+frames = [
+    e() / IP(src="10.200.1.1", dst="10.200.1.99") / UDP(dport=9) / Raw(b"mark-pass-other-dst"),
+    e() / IP(src="10.200.1.1", dst=local) / UDP(dport=9) / Raw(b"mark-pass-local"),
+    e() / IPv6(dst="fd00::1") / UDP(dport=9) / Raw(b"mark-pass-ipv6"),
+    e(0x88b5) / Raw(b"mark-pass-ethertype"),
+    e(0x0800) / Raw(b"\x45\x00mark-pass-short"),
+    e() / ARP(op=1, psrc="10.200.1.1", pdst=local, hwsrc=src) / Raw(b"mark-pass-arp-local"),
+    e() / Dot1Q(vlan=10) / IP(src="10.200.1.1", dst="10.200.1.98") / UDP(dport=9) / Raw(b"mark-pass-vlan-other"),
+    e() / IP(src="10.200.1.1", dst=vip) / UDP(dport=9) / Raw(b"mark-plain"),
+    e() / Dot1Q(vlan=10) / IP(src="10.200.1.1", dst=vip) / UDP(dport=9) / Raw(b"mark-vlan"),
+    e(0x88a8) / Dot1Q(vlan=20, type=0x8100) / Dot1Q(vlan=30) / IP(src="10.200.1.1", dst=vip) / UDP(dport=9) / Raw(b"mark-qinq"),
+    e() / IP(src="10.200.1.1", dst=vip, flags="MF") / UDP(dport=9) / Raw(b"mark-fragment"),
+    e() / IP(src="10.200.1.1", dst=vip, ihl=3) / UDP(dport=9) / Raw(b"mark-bad-ihl"),
+    e() / ARP(op=1, psrc="10.200.1.1", pdst=vip, hwsrc=src) / Raw(b"mark-arp-vip"),
+]
+sendp(frames, iface="a0", verbose=False)
+"#;
+
+const STEERED: [&str; 6] = [
+    "mark-plain",
+    "mark-vlan",
+    "mark-qinq",
+    "mark-fragment",
+    "mark-bad-ihl",
+    "mark-arp-vip",
+];
+
+#[test]
+fn steers_only_the_dataplane_traffic() {
+    let lab = Lab::new("es1", 1);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let capture = Arc::clone(&seen);
+    let cfg = EngineConfig {
+        interfaces: vec!["l0".into(), "l1".into()],
+        ..EngineConfig::default()
+    };
+    let engine = lab
+        .l
+        .run(move || Engine::start(&cfg, move |_, _| Capture(Arc::clone(&capture))))
+        .unwrap_or_else(|e| panic!("engine start: {e}"));
+    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+    engine
+        .steering()
+        .set_local_addrs(&[L0_ADDR, L1_ADDR])
+        .unwrap();
+    let before = engine.steering().xdp_stats().unwrap();
+
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.a.name,
+            "/usr/bin/python3",
+            "-c",
+            FRAMES,
+        ])
+        .args([
+            &mac_str(Lab::mac(&lab.a, "a0")),
+            &mac_str(Lab::mac(&lab.l, "l0")),
+            &VIP.to_string(),
+            &L0_ADDR.to_string(),
+        ])
+        .output()
+        .expect("run python3 with scapy");
+    assert!(
+        out.status.success(),
+        "scapy sender failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let all_seen = wait_for(Duration::from_secs(10), || {
+        let seen = seen.lock().unwrap();
+        STEERED.iter().all(|m| seen.iter().any(|s| s == m))
+    });
+    let seen = seen.lock().unwrap().clone();
+    assert!(all_seen, "steered frames missing; the engine saw {seen:?}");
+    let passed: Vec<_> = seen
+        .iter()
+        .filter(|s| s.starts_with("mark-pass-"))
+        .collect();
+    assert!(
+        passed.is_empty(),
+        "frames for the kernel reached the engine: {passed:?}"
+    );
+    assert_eq!(
+        engine.counters().drops(DropReason::NoService),
+        seen.len() as u64,
+        "the engine counted every frame its handler dropped"
+    );
+
+    let after = engine.steering().xdp_stats().unwrap();
+    let delta = |f: fn(&XdpStats) -> u64| f(&after) - f(&before);
+    assert!(delta(|s| s.redirected) >= STEERED.len() as u64);
+    assert!(delta(|s| s.pass_truncated) >= 1, "{after:?}");
+    assert!(delta(|s| s.pass_other_ethertype) >= 1, "{after:?}");
+    assert!(delta(|s| s.pass_ipv6) >= 1, "{after:?}");
+    assert!(delta(|s| s.pass_arp) >= 1, "{after:?}");
+    assert!(delta(|s| s.pass_ipv4) >= 3, "{after:?}");
+    engine.stop();
+}
