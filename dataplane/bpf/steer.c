@@ -119,12 +119,23 @@ int vipd_steer(struct xdp_md *ctx)
 	}
 
 	if (proto == bpf_htons(ETH_P_ARP)) {
-		// Ethernet/IPv4 ARP: the target protocol address is at offset 24.
-		if (cur + 28 > data_end) {
+		// The target protocol address follows the 8 fixed bytes and the
+		// sender's addresses; its offset comes from the announced hardware
+		// length, so malformed ARP for a VIP still reaches the workers,
+		// which count it.
+		__u8 *arp = cur;
+		void *target;
+
+		if ((void *)(arp + 8) > data_end) {
 			count(STAT_PASS_TRUNCATED);
 			return XDP_PASS;
 		}
-		__builtin_memcpy(&addr, cur + 24, sizeof(addr));
+		target = cur + 8 + 2 * (arp[4] & 0x1f) + 4;
+		if (target + 4 > data_end) {
+			count(STAT_PASS_TRUNCATED);
+			return XDP_PASS;
+		}
+		__builtin_memcpy(&addr, target, sizeof(addr));
 		if (bpf_map_lookup_elem(&vips, &addr))
 			return redirect(ctx, STAT_PASS_ARP);
 		count(STAT_PASS_ARP);

@@ -291,6 +291,23 @@ impl Lab {
                 "net.ipv4.conf.default.rp_filter=0",
             ],
         )?;
+        // With br_netfilter loaded the bridges would pass frames through
+        // netfilter, which drops malformed IPv4 before it reaches an LB node;
+        // the lab's wire must carry exactly what hosts send.
+        if self
+            .exec("sw", &["test", "-d", "/proc/sys/net/bridge"])?
+            .status
+            .success()
+        {
+            self.sysctl(
+                "sw",
+                &[
+                    "net.bridge.bridge-nf-call-iptables=0",
+                    "net.bridge.bridge-nf-call-ip6tables=0",
+                    "net.bridge.bridge-nf-call-arptables=0",
+                ],
+            )?;
+        }
         let sw = self.ns("sw");
         for (bridge, side) in [("brc", Side::Client), ("brb", Side::Backend)] {
             run(&[
