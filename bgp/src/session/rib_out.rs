@@ -173,7 +173,13 @@ pub(crate) fn withdraw(prefixes: &[Prefix], ctx: &SessionCtx, out: &mut Vec<Vec<
 
 pub(crate) fn end_of_rib(family: Family, ctx: &SessionCtx, out: &mut Vec<Vec<u8>>) {
     let mut buf = Vec::new();
-    if encode(&Message::Update(Box::new(Update::end_of_rib(family))), ctx, &mut buf).is_ok() {
+    if encode(
+        &Message::Update(Box::new(Update::end_of_rib(family))),
+        ctx,
+        &mut buf,
+    )
+    .is_ok()
+    {
         out.push(buf);
     }
 }
