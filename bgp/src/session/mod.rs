@@ -167,7 +167,8 @@ impl Session {
         }
     }
 
-    /// Idle → Connect (open TCP) or Active (wait for the peer).
+    /// Idle or Active → Connect (open TCP, with the current backoff as the attempt's
+    /// time limit), or Active for a passive peer.
     fn begin_connecting(&mut self, now: Instant, out: &mut Vec<Output>) {
         if self.cfg.passive {
             self.set_state(State::Active, out);
@@ -330,11 +331,7 @@ impl Session {
                     self.schedule_retry(now, out);
                     out.push(Output::Connect);
                 }
-                State::Active if !self.cfg.passive => {
-                    self.set_state(State::Connect, out);
-                    out.push(Output::Connect);
-                    self.schedule_retry(now, out);
-                }
+                State::Active if !self.cfg.passive => self.begin_connecting(now, out),
                 _ => {}
             },
             TimerKind::Hold => {
