@@ -285,3 +285,32 @@ fn oversized_update_is_refused_without_output() {
     assert!(encode(&Message::Update(Box::new(u)), &FOUR, &mut buf).is_err());
     assert_eq!(buf, vec![7]);
 }
+
+#[test]
+fn open_capabilities_are_packed_and_limits_enforced() {
+    let caps = |n: usize| -> Vec<Capability> {
+        (0..n)
+            .map(|i| Capability::Unknown {
+                code: 200,
+                value: vec![i as u8],
+            })
+            .collect()
+    };
+    // 80 capabilities of 3 octets: too many for one parameter each (400 octets),
+    // fine packed into two parameters.
+    let open = Open::new(65001, 90, Ipv4Addr::new(1, 1, 1, 1), caps(80));
+    let buf = round_trip(&Message::Open(open), FOUR);
+    assert_eq!(usize::from(buf[28]), buf.len() - 29);
+    assert!(buf[28] < 255);
+
+    let mut out = vec![1, 2];
+    let too_many = Open::new(65001, 90, Ipv4Addr::new(1, 1, 1, 1), caps(90));
+    assert!(encode(&Message::Open(too_many), &FOUR, &mut out).is_err());
+    let huge = Capability::Unknown {
+        code: 200,
+        value: vec![0; 300],
+    };
+    let too_big = Open::new(65001, 90, Ipv4Addr::new(1, 1, 1, 1), vec![huge]);
+    assert!(encode(&Message::Open(too_big), &FOUR, &mut out).is_err());
+    assert_eq!(out, vec![1, 2]);
+}

@@ -7,7 +7,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bgp::message::{Capability, Open};
-use bgp::{decode, encode, Family, Input, Message, PeerConfig, Session, SessionCtx, State, TimerKind};
+use bgp::{
+    decode, encode, Family, Input, Message, PeerConfig, Session, SessionCtx, State, TimerKind,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn codec(data: &[u8], ctx: SessionCtx) {
@@ -39,7 +41,9 @@ fn check_round_trip(msg: Message, ctx: SessionCtx) {
     if encode(&msg, &ctx, &mut buf).is_err() {
         return;
     }
-    let (back, n) = decode(&buf, &ctx).expect("own encoding decodes").expect("whole message");
+    let (back, n) = decode(&buf, &ctx)
+        .expect("own encoding decodes")
+        .expect("whole message");
     assert_eq!(n, buf.len());
     let back = match back {
         Message::Update(mut u) => {
@@ -77,14 +81,41 @@ fn established() -> (Session, Instant) {
     (s, now)
 }
 
+/// Wraps `body` in a valid header so mutations reach the message parsers instead
+/// of dying at the marker check. The first input byte picks the message type.
+fn framed(data: &[u8]) -> Vec<u8> {
+    let Some((&t, body)) = data.split_first() else {
+        return Vec::new();
+    };
+    let body = &body[..body.len().min(4096 - 19)];
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    m.push(t % 6);
+    m.extend_from_slice(body);
+    m
+}
+
 fuzz_target!(|data: &[u8]| {
-    codec(data, SessionCtx { four_octet_as: true });
-    codec(data, SessionCtx { four_octet_as: false });
+    let wrapped = framed(data);
+    for input in [data, wrapped.as_slice()] {
+        codec(
+            input,
+            SessionCtx {
+                four_octet_as: true,
+            },
+        );
+        codec(
+            input,
+            SessionCtx {
+                four_octet_as: false,
+            },
+        );
+    }
 
     let (mut s, mut now) = established();
     let mut out = Vec::new();
     // Feed in uneven chunks so framing across reads is exercised too.
-    for (i, chunk) in data.chunks(97).enumerate() {
+    for (i, chunk) in wrapped.chunks(97).chain(data.chunks(97)).enumerate() {
         s.handle(Input::Bytes(chunk), now, &mut out);
         if i % 3 == 2 {
             now += Duration::from_secs(3);

@@ -94,6 +94,10 @@ impl std::error::Error for DecodeError {}
 pub enum EncodeError {
     #[error("{kind} message would be {len} octets, over the BGP limit of 4096; split it")]
     TooLong { kind: &'static str, len: usize },
+    #[error("OPEN optional parameters would be {len} octets, over the limit of 255; send fewer capabilities")]
+    OpenParametersTooLong { len: usize },
+    #[error("capability {code} value is {len} octets, over the limit of 255")]
+    CapabilityTooLong { code: u8, len: usize },
 }
 
 /// Decodes one message from the front of a TCP byte stream.
@@ -184,7 +188,10 @@ pub fn encode(msg: &Message, ctx: &SessionCtx, out: &mut Vec<u8>) -> Result<(), 
     out.extend_from_slice(&[0, 0, 0]);
     let t = match msg {
         Message::Open(o) => {
-            o.encode_body(out);
+            if let Err(e) = o.encode_body(out) {
+                out.truncate(start);
+                return Err(e);
+            }
             TYPE_OPEN
         }
         Message::Update(u) => {

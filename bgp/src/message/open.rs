@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 
 use super::notification::{code, Notification};
-use super::DecodeError;
+use super::{DecodeError, EncodeError};
 use crate::prefix::Family;
 
 /// Substituted for a 4-octet AS in 2-octet fields (RFC 6793).
@@ -63,7 +63,7 @@ impl Capability {
         Capability::Multiprotocol { afi, safi }
     }
 
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let start = out.len();
         out.extend_from_slice(&[0, 0]);
         let code = match self {
@@ -96,9 +96,11 @@ impl Capability {
                 *code
             }
         };
-        let len = (out.len() - start - 2).min(255) as u8;
+        let len = out.len() - start - 2;
         out[start] = code;
-        out[start + 1] = len;
+        out[start + 1] =
+            u8::try_from(len).map_err(|_| EncodeError::CapabilityTooLong { code, len })?;
+        Ok(())
     }
 
     fn decode(code: u8, value: &[u8]) -> Result<Capability, DecodeError> {
@@ -203,21 +205,35 @@ impl Open {
         self.capabilities.contains(&Capability::RouteRefresh)
     }
 
-    pub(crate) fn encode_body(&self, out: &mut Vec<u8>) {
+    /// Capabilities are packed into as few parameters as fit (RFC 5492 allows
+    /// either form); the optional parameters must fit their one-octet length.
+    pub(crate) fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         out.push(self.version);
         out.extend_from_slice(&self.my_as.to_be_bytes());
         out.extend_from_slice(&self.hold_time.to_be_bytes());
         out.extend_from_slice(&self.bgp_id.octets());
-        let len_at = out.len();
-        out.push(0);
-        // One capabilities parameter per capability is the most widely accepted form.
-        for cap in &self.capabilities {
-            let start = out.len();
-            out.extend_from_slice(&[PARAM_CAPABILITIES, 0]);
-            cap.encode(out);
-            out[start + 1] = (out.len() - start - 2).min(255) as u8;
+        let mut params: Vec<u8> = Vec::new();
+        let mut param_start = None;
+        let mut cap = Vec::new();
+        for c in &self.capabilities {
+            cap.clear();
+            c.encode(&mut cap)?;
+            let fits =
+                param_start.is_some_and(|at: usize| params.len() - at - 2 + cap.len() <= 255);
+            if !fits {
+                param_start = Some(params.len());
+                params.extend_from_slice(&[PARAM_CAPABILITIES, 0]);
+            }
+            params.extend_from_slice(&cap);
+            if let Some(at) = param_start {
+                params[at + 1] = (params.len() - at - 2) as u8;
+            }
         }
-        out[len_at] = (out.len() - len_at - 1).min(255) as u8;
+        let len = u8::try_from(params.len())
+            .map_err(|_| EncodeError::OpenParametersTooLong { len: params.len() })?;
+        out.push(len);
+        out.extend_from_slice(&params);
+        Ok(())
     }
 
     pub(crate) fn decode_body(body: &[u8]) -> Result<Open, DecodeError> {

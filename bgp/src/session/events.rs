@@ -50,7 +50,8 @@ pub enum Input<'a> {
     TcpClosed,
     /// Octets read from the connection, in order.
     Bytes(&'a [u8]),
-    /// A timer armed by `Output::SetTimer` fired. Stale firings are ignored.
+    /// A timer armed by `Output::SetTimer` fired; pass a `now` at or after its
+    /// deadline. Firings for a cancelled or replaced deadline are ignored.
     Timer(TimerKind),
     /// Add or replace a route in the set advertised to this peer.
     Announce(Route),
