@@ -204,3 +204,43 @@ fn stop_while_connecting_abandons_the_attempt() {
     assert_eq!(h.s.state(), State::Idle);
     assert!(h.timers.is_empty());
 }
+
+#[test]
+fn extreme_retry_settings_are_reported_and_do_not_overflow() {
+    let mut cfg = config(65001, 65000);
+    cfg.connect_retry = Duration::MAX;
+    cfg.connect_retry_max = Duration::MAX;
+    assert!(cfg.validate().iter().any(|e| e.contains("connect_retry")));
+    let mut h = Harness::new(cfg);
+    h.feed(Input::Start);
+    for _ in 0..4 {
+        h.feed(Input::TcpFailed);
+        let (k, _) = h.fire_next();
+        assert_eq!(k, TimerKind::ConnectRetry);
+    }
+    assert!(h.elapsed() <= S(4 * 86_400));
+}
+
+#[test]
+fn config_validation_names_peer_and_field() {
+    let mut cfg = config(65001, 65000);
+    assert!(cfg.validate().is_empty());
+    cfg.hold_time = 2;
+    cfg.router_id = std::net::Ipv4Addr::UNSPECIFIED;
+    cfg.families.clear();
+    let errs = cfg.validate();
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(errs.iter().all(|e| e.contains("10.20.1.1")));
+    assert!(errs.iter().any(|e| e.contains("hold_time 2")));
+    // An invalid own hold time is offered as 3, never as 1 or 2.
+    let mut cfg = config(65001, 65000);
+    cfg.hold_time = 1;
+    let mut h = Harness::new(cfg);
+    h.feed(Input::Start);
+    let out = h.feed(Input::TcpConnected);
+    let msgs = sent(&out, SessionCtx::default());
+    let [Message::Open(o)] = msgs.as_slice() else {
+        panic!("expected an OPEN")
+    };
+    assert_eq!(o.hold_time, 3);
+}

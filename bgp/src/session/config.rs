@@ -86,9 +86,12 @@ impl PeerConfig {
                 "BGP peer {who}: router_id 0.0.0.0 is not allowed; set a unique IPv4 address"
             ));
         }
-        if self.connect_retry.is_zero() || self.connect_retry > self.connect_retry_max {
+        if self.connect_retry.is_zero()
+            || self.connect_retry > self.connect_retry_max
+            || self.connect_retry_max > super::MAX_RETRY
+        {
             errs.push(format!(
-                "BGP peer {who}: connect_retry must be non-zero and not above connect_retry_max ({:?})",
+                "BGP peer {who}: connect_retry must be non-zero and not above connect_retry_max ({:?}), which must be at most one day",
                 self.connect_retry_max
             ));
         }

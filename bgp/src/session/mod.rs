@@ -28,6 +28,9 @@ use rib_out::AdjRibOut;
 /// Hold time while waiting for the peer's OPEN (RFC 4271 §8.2.2 suggests 4 minutes).
 const OPEN_HOLD: Duration = Duration::from_secs(240);
 
+const MIN_RETRY: Duration = Duration::from_millis(1);
+pub(crate) const MAX_RETRY: Duration = Duration::from_secs(86_400);
+
 pub struct Session {
     cfg: PeerConfig,
     state: State,
@@ -44,7 +47,11 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(cfg: PeerConfig) -> Session {
+    /// Builds an idle session. Retry delays are clamped to 1 ms ..= 1 day so timer
+    /// arithmetic cannot overflow; `PeerConfig::validate` reports such values.
+    pub fn new(mut cfg: PeerConfig) -> Session {
+        cfg.connect_retry_max = cfg.connect_retry_max.clamp(MIN_RETRY, MAX_RETRY);
+        cfg.connect_retry = cfg.connect_retry.clamp(MIN_RETRY, cfg.connect_retry_max);
         let retry_delay = cfg.connect_retry;
         Session {
             cfg,
@@ -182,7 +189,10 @@ impl Session {
     /// Arms the reconnect timer with the current backoff, then doubles it.
     fn schedule_retry(&mut self, now: Instant, out: &mut Vec<Output>) {
         self.set_timer(TimerKind::ConnectRetry, Some(now + self.retry_delay), out);
-        self.retry_delay = (self.retry_delay * 2).min(self.cfg.connect_retry_max);
+        self.retry_delay = self
+            .retry_delay
+            .saturating_mul(2)
+            .min(self.cfg.connect_retry_max);
     }
 
     fn stop(&mut self, reason: &str, out: &mut Vec<Output>) {
