@@ -221,7 +221,7 @@ fn received_prefixes_are_counted_not_double_counted() {
         withdrawn: vec![p("192.0.2.0/24")],
         attributes: PathAttributes {
             origin: Some(Origin::Igp),
-            as_path: Some(AsPath::default()),
+            as_path: Some(AsPath::sequence(vec![65000])),
             mp_reach: Some(MpReach {
                 family: Family::Ipv6Unicast,
                 next_hop: "2001:db8::1".parse().unwrap(),
@@ -312,4 +312,31 @@ fn ipv4_route_with_ipv6_next_hop_is_refused_with_a_log() {
     assert!(logs(&out, bgp::session::LogLevel::Error)
         .iter()
         .any(|l| l.contains("10.0.0.0/24") && l.contains("next hop")));
+}
+
+#[test]
+fn ebgp_path_must_start_with_the_peer_as_unless_disabled() {
+    let foreign = |h: &mut Harness| {
+        let mut m = peer_update(&["192.0.2.0/24"]);
+        if let Message::Update(u) = &mut m {
+            u.attributes.as_path = Some(AsPath::sequence(vec![65099, 65000]));
+        }
+        h.peer_sends(&m)
+    };
+    let mut h = Harness::new(config(65001, 65000));
+    h.establish_with(peer_open(65000, 90));
+    let out = foreign(&mut h);
+    assert_eq!(h.s.state(), State::Established);
+    assert_eq!(h.s.stats().prefixes_received_v4, 0);
+    assert_eq!(h.s.stats().treat_as_withdraw, 1);
+    assert!(logs(&out, bgp::session::LogLevel::Warn)
+        .iter()
+        .any(|l| l.contains("AS65099")));
+
+    let mut cfg = config(65001, 65000);
+    cfg.enforce_first_as = false;
+    let mut h = Harness::new(cfg);
+    h.establish_with(peer_open(65000, 90));
+    foreign(&mut h);
+    assert_eq!(h.s.stats().prefixes_received_v4, 1);
 }

@@ -27,6 +27,9 @@ pub struct PeerConfig {
     pub graceful_restart: bool,
     /// Tear the session down when the peer sends more prefixes than this (all families).
     pub max_prefixes: Option<u32>,
+    /// On eBGP, handle routes whose AS_PATH does not start with the peer's AS as
+    /// withdrawn (RFC 4271 §6.3, RFC 7606 §7.2). Turn off for route servers.
+    pub enforce_first_as: bool,
 }
 
 impl PeerConfig {
@@ -51,6 +54,7 @@ impl PeerConfig {
             families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
             graceful_restart: false,
             max_prefixes: None,
+            enforce_first_as: true,
         }
     }
 

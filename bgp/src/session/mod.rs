@@ -18,8 +18,8 @@ pub use stats::{Negotiated, SessionStats};
 use std::time::{Duration, Instant};
 
 use crate::message::{
-    code, decode, encode, Capability, DecodeError, ErrorAction, Message, Notification, Open,
-    SessionCtx, Update,
+    code, decode, encode, type_code, AttrIssue, Capability, DecodeError, ErrorAction, Message,
+    Notification, Open, SessionCtx, Update,
 };
 use crate::prefix::{Family, Prefix};
 use received::Received;
@@ -688,7 +688,8 @@ impl Session {
         }
     }
 
-    fn received_update(&mut self, u: Update, now: Instant, out: &mut Vec<Output>) {
+    fn received_update(&mut self, mut u: Update, now: Instant, out: &mut Vec<Output>) {
+        self.check_first_as(&mut u);
         for issue in &u.issues {
             match issue.action {
                 ErrorAction::TreatAsWithdraw => self.stats.treat_as_withdraw += 1,
@@ -737,6 +738,27 @@ impl Session {
                 let note = Notification::new(code::CEASE, code::cease::MAX_PREFIXES, data);
                 self.fail(Some(note), format!("peer sent {total} prefixes, over max_prefixes {max}; raise the limit or fix the peer's export filter"), now, out);
             }
+        }
+    }
+
+    fn check_first_as(&self, u: &mut Update) {
+        if !self.cfg.is_ebgp() || !self.cfg.enforce_first_as || u.announced().next().is_none() {
+            return;
+        }
+        let Some(path) = &u.attributes.as_path else {
+            return;
+        };
+        let first = path.first_as();
+        if first != Some(self.cfg.remote_as) {
+            let shown = first.map_or_else(|| "nothing".to_string(), |a| format!("AS{a}"));
+            u.issues.push(AttrIssue {
+                type_code: type_code::AS_PATH,
+                action: ErrorAction::TreatAsWithdraw,
+                reason: format!(
+                    "AS_PATH starts with {shown}, not the peer's AS{} (set enforce_first_as = false for a route server)",
+                    self.cfg.remote_as
+                ),
+            });
         }
     }
 
