@@ -1,0 +1,109 @@
+//! Per-peer configuration.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::prefix::Family;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// Names the peer in logs and errors, e.g. "10.20.1.1".
+    pub name: String,
+    pub local_as: u32,
+    pub remote_as: u32,
+    pub router_id: Ipv4Addr,
+    /// Hold time offered in OPEN, seconds; 0 disables keepalives, otherwise at least 3.
+    pub hold_time: u16,
+    /// Keepalive interval, seconds; default one third of the negotiated hold time.
+    pub keepalive: Option<u16>,
+    /// Only accept connections from the peer, never open one.
+    pub passive: bool,
+    /// First delay before reconnecting; doubles per failure up to `connect_retry_max`.
+    pub connect_retry: Duration,
+    pub connect_retry_max: Duration,
+    /// Families offered with the multiprotocol capability.
+    pub families: Vec<Family>,
+    /// Send the graceful restart capability (restart time 0, no preserved families).
+    pub graceful_restart: bool,
+    /// Tear the session down when the peer sends more prefixes than this (all families).
+    pub max_prefixes: Option<u32>,
+    /// On eBGP, handle routes whose AS_PATH does not start with the peer's AS as
+    /// withdrawn (RFC 4271 §6.3, RFC 7606 §7.2). Turn off for route servers.
+    pub enforce_first_as: bool,
+}
+
+impl PeerConfig {
+    /// A peer with vipd's defaults: hold 90 s, retry 5 s backing off to 60 s,
+    /// IPv4 and IPv6 unicast.
+    pub fn new(
+        name: impl Into<String>,
+        local_as: u32,
+        remote_as: u32,
+        router_id: Ipv4Addr,
+    ) -> PeerConfig {
+        PeerConfig {
+            name: name.into(),
+            local_as,
+            remote_as,
+            router_id,
+            hold_time: 90,
+            keepalive: None,
+            passive: false,
+            connect_retry: Duration::from_secs(5),
+            connect_retry_max: Duration::from_secs(60),
+            families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
+            graceful_restart: false,
+            max_prefixes: None,
+            enforce_first_as: true,
+        }
+    }
+
+    pub fn is_ebgp(&self) -> bool {
+        self.local_as != self.remote_as
+    }
+
+    /// Every problem with this configuration, each naming the peer and the field.
+    pub fn validate(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        let who = &self.name;
+        if matches!(self.hold_time, 1 | 2) {
+            errs.push(format!(
+                "BGP peer {who}: hold_time {} is not allowed; use 0 (no keepalives) or at least 3 seconds",
+                self.hold_time
+            ));
+        }
+        if let Some(k) = self.keepalive {
+            if self.hold_time != 0 && (k == 0 || k > self.hold_time / 3) {
+                errs.push(format!(
+                    "BGP peer {who}: keepalive {k} must be between 1 and a third of hold_time {}",
+                    self.hold_time
+                ));
+            }
+        }
+        if self.local_as == 0 || self.remote_as == 0 {
+            errs.push(format!(
+                "BGP peer {who}: AS number 0 is reserved; set local_as and remote_as"
+            ));
+        }
+        if self.router_id.is_unspecified() {
+            errs.push(format!(
+                "BGP peer {who}: router_id 0.0.0.0 is not allowed; set a unique IPv4 address"
+            ));
+        }
+        if self.connect_retry.is_zero()
+            || self.connect_retry > self.connect_retry_max
+            || self.connect_retry_max > super::MAX_RETRY
+        {
+            errs.push(format!(
+                "BGP peer {who}: connect_retry must be non-zero and not above connect_retry_max ({:?}), which must be at most one day",
+                self.connect_retry_max
+            ));
+        }
+        if self.families.is_empty() {
+            errs.push(format!(
+                "BGP peer {who}: no address families; enable ipv4 and/or ipv6 unicast"
+            ));
+        }
+        errs
+    }
+}
