@@ -523,3 +523,40 @@ fn persistence_keeps_a_client_on_one_backend() {
     }
     assert_eq!(seen_other.len(), 1);
 }
+
+#[test]
+fn mid_connection_segments_are_picked_up_only_statelessly_under_dr_with_consistent_hashing() {
+    let mut w = worker(snapshot(ForwardMode::Dr, SchedulerKind::Maglev, &[1, 1, 1]));
+    let mut first = client_tcp(45000, "A");
+    assert_eq!(w.process(&mut first, 0), Verdict::Tx(1));
+    let k = backend_of(&decode_tcp(&first));
+    for _ in 0..5 {
+        let mut again = client_tcp(45000, "AP");
+        assert_eq!(w.process(&mut again, 0), Verdict::Tx(1));
+        assert_eq!(
+            backend_of(&decode_tcp(&again)),
+            k,
+            "consistent hashing keeps the backend"
+        );
+    }
+    assert_eq!(
+        w.flows().len(),
+        0,
+        "a picked-up segment must not create a flow"
+    );
+    let mut rst = client_tcp(45000, "R");
+    assert_eq!(w.process(&mut rst, 0), Verdict::Drop(DropReason::NoFlow));
+
+    for (mode, sched) in [
+        (ForwardMode::Nat, SchedulerKind::Maglev),
+        (ForwardMode::Dr, SchedulerKind::Rr),
+    ] {
+        let mut w = worker(snapshot(mode, sched, &[1, 1]));
+        let mut ack = client_tcp(45001, "A");
+        assert_eq!(
+            w.process(&mut ack, 0),
+            Verdict::Drop(DropReason::NoFlow),
+            "{mode:?}/{sched:?}"
+        );
+    }
+}
