@@ -560,3 +560,39 @@ fn mid_connection_segments_are_picked_up_only_statelessly_under_dr_with_consiste
         );
     }
 }
+
+#[test]
+fn a_syn_on_the_ports_of_a_finished_connection_is_scheduled_afresh() {
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1, 1]);
+    let p = support::published(snap.clone());
+    let mut w = worker_of(0, 1, p.clone());
+    let mut syn = client_tcp(46000, "S");
+    assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+    let first = backend_of(&decode_tcp(&syn));
+    let mut retransmit = client_tcp(46000, "S");
+    assert_eq!(w.process(&mut retransmit, 0), Verdict::Tx(1));
+    assert_eq!(
+        backend_of(&decode_tcp(&retransmit)),
+        first,
+        "a retransmitted SYN keeps its backend"
+    );
+    let mut rst = client_tcp(46000, "R");
+    assert_eq!(w.process(&mut rst, 0), Verdict::Tx(1));
+    let mut again = client_tcp(46000, "S");
+    assert_eq!(w.process(&mut again, 0), Verdict::Tx(1));
+    assert_ne!(
+        backend_of(&decode_tcp(&again)),
+        first,
+        "round robin moves on for the new connection"
+    );
+    assert_eq!(w.flows().len(), 1);
+
+    // The backend of an open connection goes down: a SYN on its ports goes elsewhere.
+    let now_on = backend_of(&decode_tcp(&again));
+    republish(&mut w, &p, &mut snap, |s| {
+        s.services[0].weights[now_on].available = false
+    });
+    let mut syn = client_tcp(46000, "S");
+    assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+    assert_ne!(backend_of(&decode_tcp(&syn)), now_on);
+}

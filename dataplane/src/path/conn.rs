@@ -26,8 +26,7 @@ pub(super) fn open(
         .service(key.dst_ip, key.dst_port, key.proto)
         .ok_or(DropReason::NoService)?;
     let flags_seen = TcpFlags(flags);
-    let opening = key.proto != ip_proto::TCP
-        || flags_seen.contains(TcpFlags::SYN) && !flags_seen.contains(TcpFlags::ACK);
+    let opening = key.proto != ip_proto::TCP || flags_seen.is_new_connection();
     if !opening && !stateless_pickup(svc, flags_seen) {
         return Err(DropReason::NoFlow);
     }
