@@ -77,7 +77,9 @@ impl Peer {
         pc.keepalive = cfg.keepalive_s;
         pc.passive = cfg.passive;
         pc.connect_retry = Duration::from_secs(u64::from(cfg.connect_retry_s));
-        pc.connect_retry_max = pc.connect_retry.max(Duration::from_secs(60));
+        // Back off a little when the peer keeps refusing, but not so far that
+        // a repaired site waits long to be announced again.
+        pc.connect_retry_max = pc.connect_retry.saturating_mul(4);
         pc.families = vec![bgp::Family::Ipv4Unicast];
         pc.graceful_restart = cfg.graceful_restart;
         pc.max_prefixes = Some(cfg.max_prefixes);
