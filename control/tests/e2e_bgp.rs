@@ -164,8 +164,7 @@ fn gap_ms(samples: &[ProbeSample], t0: u64) -> Result<u64> {
     };
     let Some(last_a) = samples
         .iter()
-        .filter(|s| s.at_ms < first_b.at_ms && site(s) == Some(Site::A))
-        .next_back()
+        .rfind(|s| s.at_ms < first_b.at_ms && site(s) == Some(Site::A))
     else {
         bail!("no probe reached site A before the failover");
     };
@@ -182,7 +181,7 @@ impl Drill<'_> {
         let r = self.lab.wait_until(what, within, || {
             settled_on(&self.prober.samples(), since, site, 8)
         });
-        if r.is_err() {
+        if let Err(e) = r {
             let recent: Vec<ProbeSample> = self
                 .prober
                 .samples()
@@ -191,7 +190,7 @@ impl Drill<'_> {
                 .collect();
             bail!(
                 "{}: probes since then by site: {:?}; router routes: {}",
-                r.unwrap_err(),
+                e,
                 lab::sites::by_site(&recent),
                 self.lab.exec_ok("rt", &["ip", "route"]).unwrap_or_default()
             );
