@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bgp::{Input, LogLevel, Output, PeerConfig, Route, Session, TimerKind};
+use bgp::{Input, LogLevel, Output, PeerConfig, Route, Session, State, TimerKind};
 use log::{debug, error, info, warn};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -59,6 +59,8 @@ pub(super) struct Peer {
     /// Our address on the last connection: the default next hop.
     local_addr: Option<Ipv4Addr>,
     desired: Vec<Announce>,
+    /// Why the last connect attempt failed, shown while the session is down.
+    connect_error: Option<String>,
     status: Arc<Mutex<BgpStatus>>,
     index: usize,
 }
@@ -93,6 +95,7 @@ impl Peer {
             timers: [None; 3],
             local_addr: cfg.local_address,
             desired: Vec::new(),
+            connect_error: None,
             status,
             index,
             cfg,
@@ -141,14 +144,17 @@ impl Peer {
                 }
                 Event::Connected(Ok(stream)) => {
                     self.connecting = None;
+                    self.connect_error = None;
                     self.attach(stream);
                 }
                 Event::Connected(Err(e)) => {
                     self.connecting = None;
-                    debug!(
-                        "BGP peer {}: TCP connect to port {} failed: {e}",
-                        self.name, self.cfg.port
+                    let why = format!(
+                        "TCP connect to {}:{} failed: {e}",
+                        self.cfg.address, self.cfg.port
                     );
+                    debug!("BGP peer {}: {why}", self.name);
+                    self.connect_error = Some(why);
                     self.feed(Input::TcpFailed);
                 }
                 Event::Timer => {
@@ -328,7 +334,10 @@ impl Peer {
             state: self.session.state().to_string(),
             established_since: stats.established_since,
             received: stats.prefixes_received_v4 + stats.prefixes_received_v6,
-            last_error: stats.last_error.clone(),
+            last_error: match (&self.connect_error, self.session.state()) {
+                (Some(e), State::Connect | State::Active | State::Idle) => Some(e.clone()),
+                _ => stats.last_error.clone(),
+            },
             advertised: self
                 .session
                 .advertised()
@@ -415,5 +424,34 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AnnounceCondition, Prefix};
+
+    #[test]
+    fn announce_attributes_map_onto_the_route() {
+        let a = Announce {
+            prefix: Prefix {
+                addr: Ipv4Addr::new(10, 0, 0, 0),
+                len: 25,
+            },
+            next_hop: None,
+            communities: vec![(65001, 100), (0xffff, 0xff01)],
+            large_communities: vec![(4_200_000_001, 1, 2)],
+            med: Some(50),
+            local_pref: Some(200),
+            prepend: 2,
+            condition: AnnounceCondition::VipHealthy,
+        };
+        let r = route(&a, Ipv4Addr::new(172, 16, 1, 2)).expect("valid prefix");
+        assert_eq!(r.prefix.to_string(), "10.0.0.0/25");
+        assert_eq!(r.next_hop, IpAddr::V4(Ipv4Addr::new(172, 16, 1, 2)));
+        assert_eq!(r.communities, vec![0xfde9_0064, 0xffff_ff01]);
+        assert_eq!(r.large_communities, vec![[4_200_000_001, 1, 2]]);
+        assert_eq!((r.med, r.local_pref, r.prepend), (Some(50), Some(200), 2));
     }
 }
