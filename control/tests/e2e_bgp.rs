@@ -2,7 +2,8 @@
 //! the same VIP's prefix to a BIRD router with different lengths (site A
 //! 10.0.0.0/25, site B 10.0.0.0/24); the router's kernel sends client
 //! traffic to the longest prefix. Each failure of site A moves the traffic to
-//! site B, and the client-side gap is measured.
+//! site B, and the client-side gap is measured. A second test peers with
+//! GoBGP and feeds vipd broken messages from a scripted peer.
 
 mod common;
 

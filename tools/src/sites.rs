@@ -321,6 +321,11 @@ impl TwoSiteLab {
         &self.lab
     }
 
+    /// Keep the lab after this value is gone (see [`Lab::persist`]).
+    pub fn persist(self) {
+        self.lab.persist();
+    }
+
     /// Take the site node's uplink (`eth0`) down: its BGP session and its
     /// traffic are cut at once.
     pub fn uplink_down(&self, site: Site) -> Result<()> {
