@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use control::config::{
     load, parse, AnnounceCondition, CheckKind, Config, ConfigError, ConfigErrors, ForwardMode,
-    Prefix, Protocol, SchedulerName, XdpMode,
+    Prefix, Protocol, SchedulerKind, XdpMode,
 };
 
 const FILE: &str = "test.toml";
@@ -128,7 +128,7 @@ fn contract_parses_to_expected_values() {
     assert_eq!(web.vip, Ipv4Addr::new(10, 123, 0, 50));
     assert_eq!(web.port, 80);
     assert_eq!(web.protocol, Protocol::Tcp);
-    assert_eq!(web.scheduler, SchedulerName::Wrr);
+    assert_eq!(web.scheduler, SchedulerKind::Wrr);
     assert_eq!(web.forward, ForwardMode::Nat);
     assert!(web.snat.is_empty());
     assert_eq!(web.sorry_server, None);

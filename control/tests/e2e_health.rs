@@ -67,7 +67,7 @@ fn failed_backends_get_no_traffic_and_sorry_server_answers() {
         after.by_body
     );
     assert!(
-        after.by_body.get("be2").is_some() && after.by_body.get("be3").is_some(),
+        after.by_body.contains_key("be2") && after.by_body.contains_key("be3"),
         "{:?}",
         after.by_body
     );

@@ -32,12 +32,13 @@ struct {
 	__type(value, __u32);
 } xsks SEC(".maps");
 
-// Destination addresses the dataplane serves (network order) -> flags.
+// Destination addresses the dataplane serves (network order); presence is
+// what counts.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, __u8);
 } vips SEC(".maps");
 
 // The node's own addresses: traffic to them stays with the kernel.

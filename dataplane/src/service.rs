@@ -18,25 +18,63 @@ use crate::sched::{BackendWeight, MaglevTable, SchedulerKind};
 use crate::verdict::PortId;
 use crate::wire::MacAddr;
 
-/// How a service reaches its backends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ForwardMode {
-    /// Destination NAT; backends route replies back through this node.
-    Nat,
-    /// Destination and source NAT from the service's `snat` addresses.
-    FullNat,
-    /// Direct routing: only the MAC is rewritten; backends answer clients directly.
-    Dr,
+/// Declares an enum whose variants are spelled as keywords in the config,
+/// with `as_str`, `Display` and a `FromStr` whose error lists the keywords.
+macro_rules! keyword_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $word:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            /// Every keyword, in declaration order.
+            pub const WORDS: &'static [&'static str] = &[$($word),+];
+
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $word),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($word => Ok($name::$variant),)+
+                    _ => Err(format!("expected one of: {}", Self::WORDS.join(", "))),
+                }
+            }
+        }
+    };
 }
 
-/// What happens to open connections of a backend that fails its health check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DownAction {
-    /// Keep forwarding them (the backend may still serve them).
-    Keep,
-    /// Drop their packets so clients fail fast and reconnect elsewhere.
-    Drop,
-}
+keyword_enum!(
+    /// How a service reaches its backends.
+    ForwardMode {
+        /// Destination NAT; backends route replies back through this node.
+        Nat => "nat",
+        /// Destination and source NAT from the service's `snat` addresses.
+        FullNat => "fullnat",
+        /// Direct routing: only the MAC is rewritten; backends answer clients directly.
+        Dr => "dr",
+    }
+);
+
+keyword_enum!(
+    /// What happens to open connections of a backend that fails its health check.
+    DownAction {
+        /// Keep forwarding them (the backend may still serve them).
+        Keep => "keep",
+        /// Drop their packets so clients fail fast and reconnect elsewhere.
+        Drop => "drop",
+    }
+);
 
 /// Where to send frames for an address: out of which port, to which MAC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

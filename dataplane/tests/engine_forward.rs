@@ -224,7 +224,7 @@ fn forwards_steered_traffic_and_passes_the_rest_one_queue() {
     }));
     assert_eq!(sum(&engine, |c| c.rx_packets.get()), 0);
 
-    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+    engine.steering().set_vips(&[VIP]).unwrap();
     let (sent, got) = send_and_receive(&lab, 4, 50);
     assert_all_arrived(&engine, &sent, &got);
     let n = sent.len() as u64;
@@ -261,7 +261,7 @@ fn forwards_on_two_queues() {
     let lab = Lab::new("ef2", 2);
     let fwd = forwarder(&lab);
     let engine = start(&lab, config(2), move |_, _| fwd.clone());
-    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+    engine.steering().set_vips(&[VIP]).unwrap();
     kernel_still_answers(&lab);
 
     let (sent, got) = send_and_receive(&lab, 16, 20);
@@ -290,7 +290,7 @@ fn hands_frames_between_workers() {
             TestHandler::Forward(fwd.clone())
         }
     });
-    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+    engine.steering().set_vips(&[VIP]).unwrap();
 
     let (sent, got) = send_and_receive(&lab, 16, 20);
     assert_all_arrived(&engine, &sent, &got);
@@ -321,7 +321,7 @@ fn forwards_in_skb_mode() {
         ..config(1)
     };
     let engine = start(&lab, cfg, move |_, _| fwd.clone());
-    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+    engine.steering().set_vips(&[VIP]).unwrap();
     kernel_still_answers(&lab);
     let (sent, got) = send_and_receive(&lab, 4, 25);
     assert_all_arrived(&engine, &sent, &got);
@@ -358,7 +358,7 @@ fn steers_backend_replies_and_owned_arp_but_not_traffic_to_the_node() {
 
     // ARP for an owned on-link address goes to the engine.
     let arp_vip = Ipv4Addr::new(10, 200, 1, 50);
-    engine.steering().set_vips(&[(arp_vip, 1)]).unwrap();
+    engine.steering().set_vips(&[arp_vip]).unwrap();
     let before = engine.steering().xdp_stats().unwrap().redirected;
     let probe = lab
         .a

@@ -90,7 +90,7 @@ fn steers_only_the_dataplane_traffic() {
         .l
         .run(move || Engine::start(&cfg, move |_, _| Capture(Arc::clone(&capture))))
         .unwrap_or_else(|e| panic!("engine start: {e}"));
-    engine.steering().set_vips(&[(VIP, 1)]).unwrap();
+    engine.steering().set_vips(&[VIP]).unwrap();
     engine
         .steering()
         .set_local_addrs(&[L0_ADDR, L1_ADDR])

@@ -426,3 +426,137 @@ fn malformed_frames_are_dropped_with_a_reason() {
         assert_eq!(w.process(&mut f, 0), Verdict::Drop(reason));
     }
 }
+
+/// Republishes `snap` after `edit` and lets the worker pick it up.
+fn republish(
+    w: &mut Worker,
+    p: &std::sync::Arc<dataplane::service::Published>,
+    snap: &mut dataplane::service::Snapshot,
+    edit: impl FnOnce(&mut dataplane::service::Snapshot),
+) {
+    edit(snap);
+    p.publish(snap.clone());
+    w.begin_batch(2_000);
+}
+
+#[test]
+fn drained_backend_keeps_open_flows_but_gets_no_new_ones() {
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1, 1]);
+    let p = support::published(snap.clone());
+    let mut w = worker_of(0, 1, p.clone());
+    let mut syn = client_tcp(42000, "S");
+    assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+    let k = backend_of(&decode_tcp(&syn));
+    republish(&mut w, &p, &mut snap, |s| {
+        s.services[0].weights[k].weight = 0
+    });
+    let mut data = client_tcp(42000, "A");
+    assert_eq!(w.process(&mut data, 0), Verdict::Tx(1));
+    assert_eq!(
+        backend_of(&decode_tcp(&data)),
+        k,
+        "the open flow stays on the drained backend"
+    );
+    for sport in 42001..42021 {
+        let mut syn = client_tcp(sport, "S");
+        assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+        assert_ne!(
+            backend_of(&decode_tcp(&syn)),
+            k,
+            "a new flow went to the drained backend"
+        );
+    }
+}
+
+#[test]
+fn failed_backend_flows_follow_the_down_action() {
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1, 1]);
+    let p = support::published(snap.clone());
+    let mut w = worker_of(0, 1, p.clone());
+    let mut syn = client_tcp(43000, "S");
+    assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+    let k = backend_of(&decode_tcp(&syn));
+    let id = snap.services[0].weights[k].id;
+    republish(&mut w, &p, &mut snap, |s| {
+        s.services[0].weights[k].available = false
+    });
+    let mut data = client_tcp(43000, "A");
+    assert_eq!(
+        w.process(&mut data, 0),
+        Verdict::Tx(1),
+        "keep: the flow goes on"
+    );
+    republish(&mut w, &p, &mut snap, |s| {
+        s.services[0].on_down = dataplane::service::DownAction::Drop;
+        s.dead_backends.insert(id);
+    });
+    let mut data = client_tcp(43000, "A");
+    assert_eq!(
+        w.process(&mut data, 0),
+        Verdict::Drop(DropReason::BackendDown)
+    );
+}
+
+#[test]
+fn persistence_keeps_a_client_on_one_backend() {
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1, 1, 1]);
+    snap.services[0].persistence_ms = Some(60_000);
+    let mut w = worker(snap);
+    let mut seen = std::collections::HashSet::new();
+    for sport in 44000..44012 {
+        let mut syn = client_tcp(sport, "S");
+        assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+        seen.insert(backend_of(&decode_tcp(&syn)));
+    }
+    assert_eq!(
+        seen.len(),
+        1,
+        "round robin with persistence spread one client: {seen:?}"
+    );
+    let mut other = client_tcp_from(Ipv4Addr::new(10, 77, 0, 3), 44000, "S");
+    assert_eq!(w.process(&mut other, 0), Verdict::Tx(1));
+    let mut seen_other = std::collections::HashSet::new();
+    for sport in 44001..44007 {
+        let mut syn = client_tcp_from(Ipv4Addr::new(10, 77, 0, 4), sport, "S");
+        assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+        seen_other.insert(backend_of(&decode_tcp(&syn)));
+    }
+    assert_eq!(seen_other.len(), 1);
+}
+
+#[test]
+fn mid_connection_segments_are_picked_up_only_statelessly_under_dr_with_consistent_hashing() {
+    let mut w = worker(snapshot(ForwardMode::Dr, SchedulerKind::Maglev, &[1, 1, 1]));
+    let mut first = client_tcp(45000, "A");
+    assert_eq!(w.process(&mut first, 0), Verdict::Tx(1));
+    let k = backend_of(&decode_tcp(&first));
+    for _ in 0..5 {
+        let mut again = client_tcp(45000, "AP");
+        assert_eq!(w.process(&mut again, 0), Verdict::Tx(1));
+        assert_eq!(
+            backend_of(&decode_tcp(&again)),
+            k,
+            "consistent hashing keeps the backend"
+        );
+    }
+    assert_eq!(
+        w.flows().len(),
+        0,
+        "a picked-up segment must not create a flow"
+    );
+    let mut rst = client_tcp(45000, "R");
+    assert_eq!(w.process(&mut rst, 0), Verdict::Drop(DropReason::NoFlow));
+
+    for (mode, sched) in [
+        (ForwardMode::Nat, SchedulerKind::Maglev),
+        (ForwardMode::Dr, SchedulerKind::Rr),
+    ] {
+        let mut w = worker(snapshot(mode, sched, &[1, 1]));
+        let mut ack = client_tcp(45001, "A");
+        assert_eq!(
+            w.process(&mut ack, 0),
+            Verdict::Drop(DropReason::NoFlow),
+            "{mode:?}/{sched:?}"
+        );
+    }
+}

@@ -301,7 +301,7 @@ fn service(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
         .unwrap_or(Protocol::Tcp);
     let scheduler = t
         .parse(cx, "scheduler", "a scheduler")
-        .unwrap_or(SchedulerName::Wlc);
+        .unwrap_or(SchedulerKind::Wlc);
     let forward = t
         .parse(cx, "forward", "a forwarding mode")
         .unwrap_or(ForwardMode::Nat);

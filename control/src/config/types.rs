@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use dataplane::sched::SchedulerKind;
+pub use dataplane::service::{DownAction, ForwardMode};
+
 /// A whole node configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -100,7 +103,7 @@ pub struct Service {
     /// Defaults to tcp.
     pub protocol: Protocol,
     /// Defaults to wlc, as in LVS.
-    pub scheduler: SchedulerName,
+    pub scheduler: SchedulerKind,
     /// Defaults to nat.
     pub forward: ForwardMode,
     /// Non-empty exactly when `forward` is full NAT.
@@ -410,40 +413,6 @@ keyword_enum!(
 );
 keyword_enum!(Protocol { Tcp => "tcp", Udp => "udp" });
 keyword_enum!(
-    /// LVS-style schedulers plus Maglev consistent hashing.
-    SchedulerName {
-        Rr => "rr",
-        Wrr => "wrr",
-        Lc => "lc",
-        Wlc => "wlc",
-        Sh => "sh",
-        Dh => "dh",
-        Sed => "sed",
-        Nq => "nq",
-        Maglev => "maglev",
-    }
-);
-keyword_enum!(
-    /// How packets reach a backend.
-    ForwardMode {
-        /// Destination NAT; replies must route back through vipd.
-        Nat => "nat",
-        /// Source and destination NAT from the `snat` addresses.
-        FullNat => "fullnat",
-        /// Direct routing: only MAC addresses are rewritten.
-        Dr => "dr",
-    }
-);
-keyword_enum!(
-    /// What happens to existing flows of a backend that fails its check.
-    DownAction {
-        /// Existing flows keep going to it; only new flows avoid it.
-        Keep => "keep",
-        /// Existing flows are dropped so clients reconnect elsewhere.
-        Drop => "drop",
-    }
-);
-keyword_enum!(
     /// When an announce is advertised.
     AnnounceCondition {
         /// While some VIP in the prefix is owned here and has a healthy backend.
@@ -482,12 +451,12 @@ mod tests {
 
     #[test]
     fn keywords_round_trip() {
-        for w in SchedulerName::WORDS {
-            let s: SchedulerName = w.parse().expect("listed word parses");
+        for w in ForwardMode::WORDS {
+            let s: ForwardMode = w.parse().expect("listed word parses");
             assert_eq!(s.as_str(), *w);
         }
         assert_eq!("fullnat".parse::<ForwardMode>(), Ok(ForwardMode::FullNat));
-        let err = "wrrr".parse::<SchedulerName>().unwrap_err();
+        let err = "wrrr".parse::<SchedulerKind>().unwrap_err().to_string();
         assert!(err.contains("rr, wrr, lc"), "{err}");
     }
 }

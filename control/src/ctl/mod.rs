@@ -119,9 +119,9 @@ async fn write_reply(wr: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -
 
 async fn execute(node: &Node, cmd: Command) -> Reply {
     match cmd {
-        Command::Status => Reply::ok(views::status(node).await),
-        Command::Stats => Reply::ok(views::stats(node)),
-        Command::Backends => Reply::ok(views::backends(node).await),
-        Command::Bgp => Reply::ok(node.bgp.to_json()),
+        Command::Status {} => Reply::ok(views::status(node).await),
+        Command::Stats {} => Reply::ok(views::stats(node)),
+        Command::Backends {} => Reply::ok(views::backends(node).await),
+        Command::Bgp {} => Reply::ok(node.bgp.to_json()),
     }
 }

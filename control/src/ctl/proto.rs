@@ -12,11 +12,12 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
-    Status,
-    Stats,
-    Backends,
+    // Empty struct variants, not unit ones, so unknown fields are refused.
+    Status {},
+    Stats {},
+    Backends {},
     /// BGP peers and announced prefixes.
-    Bgp,
+    Bgp {},
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -76,7 +77,7 @@ mod tests {
     fn requests_parse_or_name_the_problem() {
         assert!(matches!(
             parse(r#"{"v":1,"cmd":"stats"}"#).unwrap(),
-            Command::Stats
+            Command::Stats {}
         ));
         assert!(parse("nonsense").unwrap_err().contains("not JSON"));
         assert!(parse("[1]").unwrap_err().contains("object"));

@@ -132,8 +132,9 @@ fn check_spec(backend: &config::Backend) -> CheckSpec {
 
 fn apply_steering(engine: &Engine, s: &Steering) -> anyhow::Result<()> {
     let steer = engine.steering();
-    let vips: Vec<_> = s.vips.iter().map(|&ip| (ip, 1)).collect();
-    steer.set_vips(&vips).context("updating the XDP VIP map")?;
+    steer
+        .set_vips(&s.vips)
+        .context("updating the XDP VIP map")?;
     steer
         .set_backends(&s.backends)
         .context("updating the XDP backend map")?;

@@ -15,7 +15,7 @@ use dataplane::service::{self as ds, Hop, LocalAddr, LocalKind, Snapshot};
 use dataplane::wire::MacAddr;
 
 use super::neigh::{self, Route};
-use crate::config::{CheckKind, Config, DownAction, ForwardMode, Protocol, SchedulerName};
+use crate::config::{CheckKind, Config, DownAction, Protocol};
 use crate::health::CheckResult;
 
 /// Health of one backend as the checker last reported it.
@@ -199,7 +199,7 @@ impl NodeState {
                 .map(|b| resolve(*b.address.ip(), b.address.port()))
                 .collect();
             let sorry = svc.sorry_server.map(|a| resolve(*a.ip(), a.port()));
-            let scheduler = scheduler_kind(svc.scheduler);
+            let scheduler = svc.scheduler;
             let maglev = (scheduler == SchedulerKind::Maglev)
                 .then(|| {
                     MaglevTable::build(&weights, svc.maglev_table_size)
@@ -220,21 +220,14 @@ impl NodeState {
                     Protocol::Udp => dataplane::wire::ip_proto::UDP,
                 },
                 scheduler,
-                forward: match svc.forward {
-                    ForwardMode::Nat => ds::ForwardMode::Nat,
-                    ForwardMode::FullNat => ds::ForwardMode::FullNat,
-                    ForwardMode::Dr => ds::ForwardMode::Dr,
-                },
+                forward: svc.forward,
                 weights,
                 backends,
                 maglev,
                 snat: svc.snat.clone(),
                 sorry,
                 persistence_ms: svc.persistence_timeout.map(|d| d.as_millis() as u64),
-                on_down: match svc.on_backend_down {
-                    DownAction::Keep => ds::DownAction::Keep,
-                    DownAction::Drop => ds::DownAction::Drop,
-                },
+                on_down: svc.on_backend_down,
             });
             let mac = match self.config.vip_owner(svc.vip) {
                 Some(inst) => MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, inst.vrid]),
@@ -286,20 +279,6 @@ impl NodeState {
             v.dedup();
         }
         s
-    }
-}
-
-fn scheduler_kind(name: SchedulerName) -> SchedulerKind {
-    match name {
-        SchedulerName::Rr => SchedulerKind::Rr,
-        SchedulerName::Wrr => SchedulerKind::Wrr,
-        SchedulerName::Lc => SchedulerKind::Lc,
-        SchedulerName::Wlc => SchedulerKind::Wlc,
-        SchedulerName::Sh => SchedulerKind::Sh,
-        SchedulerName::Dh => SchedulerKind::Dh,
-        SchedulerName::Sed => SchedulerKind::Sed,
-        SchedulerName::Nq => SchedulerKind::Nq,
-        SchedulerName::Maglev => SchedulerKind::Maglev,
     }
 }
 

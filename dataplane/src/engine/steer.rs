@@ -31,7 +31,7 @@ pub(super) struct Attached {
 
 struct IfaceMaps {
     interface: String,
-    vips: BpfHashMap<MapData, u32, u32>,
+    vips: BpfHashMap<MapData, u32, u8>,
     local_addrs: BpfHashMap<MapData, u32, u8>,
     backends: BpfHashMap<MapData, u32, u8>,
     stats: PerCpuArray<MapData, u64>,
@@ -202,10 +202,10 @@ impl Steering {
         ifaces.iter_mut().try_for_each(&mut f)
     }
 
-    /// Addresses the dataplane serves (VIPs and full-NAT source addresses),
-    /// with per-address flags; replaces the previous set.
-    pub fn set_vips(&self, vips: &[(Ipv4Addr, u32)]) -> Result<(), EngineError> {
-        let want: Vec<(u32, u32)> = vips.iter().map(|&(ip, f)| (key(ip), f)).collect();
+    /// Addresses the dataplane serves (VIPs and full-NAT source addresses);
+    /// replaces the previous set.
+    pub fn set_vips(&self, vips: &[Ipv4Addr]) -> Result<(), EngineError> {
+        let want: Vec<(u32, u8)> = vips.iter().map(|&ip| (key(ip), 1)).collect();
         self.with_maps(|m| replace(&mut m.vips, &want, &m.interface, "vips"))
     }
 

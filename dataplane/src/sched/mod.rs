@@ -83,7 +83,7 @@ impl BackendWeight {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedError {
-    #[error("unknown scheduler \"{0}\": use one of rr, wrr, lc, wlc, sh, dh, sed, nq, maglev")]
+    #[error("expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, maglev (got \"{0}\")")]
     UnknownScheduler(String),
     #[error("Maglev table size {0} is not a prime number: use a prime such as 65537")]
     SizeNotPrime(u32),
