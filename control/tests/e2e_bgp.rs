@@ -69,7 +69,8 @@ router_id = "{}"
     )
 }
 
-/// Site B: iBGP in the router's own (4-octet) AS, with a local preference.
+/// Site B: iBGP in the router's own (4-octet) AS, with a local preference;
+/// passive, so the router's connection goes through vipd's listener.
 fn site_b_bgp() -> String {
     format!(
         r#"[bgp]
@@ -78,6 +79,7 @@ router_id = "{}"
   [[bgp.peer]]
   address = "{}"
   remote_as = {ROUTER_AS}
+  passive = true
   hold_time_s = {HOLD_S}
   keepalive_s = 1
   connect_retry_s = 1
