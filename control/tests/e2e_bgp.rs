@@ -373,6 +373,8 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
         )
         .expect("uplink drill");
 
+    // The kernel closes a killed process's sockets, so the router hears of
+    // it at once; the hold timer is only the bound.
     let kill = drill
         .run(
             "site A's vipd killed with SIGKILL",
