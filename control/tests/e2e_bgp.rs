@@ -470,6 +470,7 @@ router_id = "{}"
   hold_time_s = {HOLD_S}
   keepalive_s = 1
   connect_retry_s = 1
+  max_prefixes = 2
   [[bgp.announce]]
   prefix = "10.0.0.0/24"
 "#,
@@ -675,6 +676,19 @@ fn scripted_peer(lab: &TwoSiteLab, b: &Vipd) -> Result<()> {
         (3, 1),
         "overrunning withdrawn length"
     );
+
+    // One prefix over max_prefixes (2): Cease / Maximum Number of Prefixes Reached.
+    let mut s = next_session(&l)?;
+    wire::send(&mut s, &wire::open(4, SCRIPTED_AS, hold, PEER_ID))?;
+    wire::send(&mut s, &wire::msg(wire::KEEPALIVE, &[]))?;
+    wire::until(&mut s, wire::KEEPALIVE)?;
+    let three = [
+        (24, [198, 51, 100]),
+        (24, [198, 51, 101]),
+        (24, [198, 51, 102]),
+    ];
+    wire::send(&mut s, &wire::update(0, asn, nh, &three))?;
+    assert_eq!(wire::notification(&mut s)?, (6, 1), "over max_prefixes");
 
     // A peer that goes silent after OPEN: vipd's hold timer expires, then it reconnects.
     let mut s = next_session(&l)?;
