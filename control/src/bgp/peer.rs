@@ -431,6 +431,170 @@ async fn sleep_until(at: Option<Instant>) {
 mod tests {
     use super::*;
     use crate::config::{AnnounceCondition, Prefix};
+    use bgp::message::{Capability, Message, Open, SessionCtx};
+
+    fn announce(prefix: &str) -> Announce {
+        Announce {
+            prefix: prefix.parse().expect("valid prefix"),
+            next_hop: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            med: None,
+            local_pref: None,
+            prepend: 0,
+            condition: AnnounceCondition::Always,
+        }
+    }
+
+    fn peer_config(port: u16) -> BgpPeer {
+        BgpPeer {
+            address: Ipv4Addr::LOCALHOST,
+            remote_as: 65000,
+            hold_time_s: 3,
+            keepalive_s: Some(1),
+            passive: false,
+            port,
+            local_address: None,
+            ttl_security: false,
+            md5_password: None,
+            connect_retry_s: 1,
+            max_prefixes: 10,
+            graceful_restart: false,
+        }
+    }
+
+    /// Reads messages from vipd until one that is not a KEEPALIVE.
+    async fn next_message(s: &mut TcpStream, rx: &mut Vec<u8>) -> Message {
+        let ctx = SessionCtx {
+            four_octet_as: true,
+        };
+        loop {
+            match bgp::decode(rx, &ctx).expect("vipd sends well-formed messages") {
+                Some((Message::Keepalive, n)) => {
+                    rx.drain(..n);
+                }
+                Some((m, n)) => {
+                    rx.drain(..n);
+                    return m;
+                }
+                None => {
+                    let mut buf = [0u8; 4096];
+                    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+                        .await
+                        .expect("vipd answers within 5 s")
+                        .expect("read from vipd");
+                    assert!(n > 0, "vipd closed the connection early");
+                    rx.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+    }
+
+    fn prefixes(m: &Message) -> (Vec<String>, Vec<String>) {
+        let Message::Update(u) = m else {
+            panic!("expected an UPDATE, got {m:?}");
+        };
+        (
+            u.announced().map(ToString::to_string).collect(),
+            u.withdrawn_all().map(ToString::to_string).collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn peer_announces_withdraws_and_stops_with_a_shutdown_communication() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let status = Arc::new(Mutex::new(BgpStatus {
+            peers: vec![PeerStatus {
+                address: Ipv4Addr::LOCALHOST,
+                remote_as: 65000,
+                state: String::new(),
+                established_since: None,
+                received: 0,
+                last_error: None,
+                advertised: Vec::new(),
+                messages_in: 0,
+                messages_out: 0,
+                established_count: 0,
+            }],
+            ..BgpStatus::default()
+        }));
+        let peer = Peer::new(
+            peer_config(port),
+            4_200_000_001,
+            Ipv4Addr::new(10, 9, 9, 9),
+            status.clone(),
+            0,
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(peer.run(rx));
+        tx.send(Cmd::Desired(vec![announce("10.0.0.0/25")]))
+            .expect("peer task runs");
+
+        let (mut s, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("vipd connects within 5 s")
+            .expect("accept");
+        let mut rx_buf = Vec::new();
+        let Message::Open(open) = next_message(&mut s, &mut rx_buf).await else {
+            panic!("vipd must open with OPEN");
+        };
+        assert_eq!(open.four_octet_as(), Some(4_200_000_001));
+        let ours = Open::new(
+            65000,
+            3,
+            Ipv4Addr::new(10, 1, 1, 1),
+            vec![
+                Capability::multiprotocol(bgp::Family::Ipv4Unicast),
+                Capability::FourOctetAs(65000),
+            ],
+        );
+        let ctx = SessionCtx {
+            four_octet_as: true,
+        };
+        let mut out = Vec::new();
+        bgp::encode(&Message::Open(ours), &SessionCtx::default(), &mut out).expect("encode");
+        bgp::encode(&Message::Keepalive, &ctx, &mut out).expect("encode");
+        s.write_all(&out).await.expect("write");
+
+        // Established: the desired route, with our end of the TCP connection as next hop.
+        let m = next_message(&mut s, &mut rx_buf).await;
+        assert_eq!(prefixes(&m).0, vec!["10.0.0.0/25".to_string()]);
+        if let Message::Update(u) = &m {
+            assert_eq!(u.attributes.next_hop, Some(Ipv4Addr::LOCALHOST));
+        }
+        let end_of_rib = next_message(&mut s, &mut rx_buf).await;
+        assert_eq!(prefixes(&end_of_rib), (Vec::new(), Vec::new()));
+
+        tx.send(Cmd::Desired(Vec::new())).expect("peer task runs");
+        let m = next_message(&mut s, &mut rx_buf).await;
+        assert_eq!(prefixes(&m).1, vec!["10.0.0.0/25".to_string()]);
+        {
+            let st = status.lock().unwrap_or_else(|e| e.into_inner());
+            assert_eq!(st.peers[0].state, "Established");
+            assert!(st.peers[0].advertised.is_empty());
+        }
+
+        let (done, wait) = oneshot::channel();
+        tx.send(Cmd::Stop {
+            reason: "maintenance".into(),
+            done,
+        })
+        .expect("peer task runs");
+        let Message::Notification(n) = next_message(&mut s, &mut rx_buf).await else {
+            panic!("a stop must send a NOTIFICATION");
+        };
+        assert_eq!(
+            (n.code, n.subcode),
+            (6, 2),
+            "Cease / Administrative Shutdown"
+        );
+        assert_eq!(n.shutdown_message().as_deref(), Some("maintenance"));
+        wait.await.expect("stop confirmed");
+        task.await.expect("peer task ends");
+    }
 
     #[test]
     fn announce_attributes_map_onto_the_route() {
