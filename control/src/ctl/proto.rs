@@ -16,6 +16,8 @@ pub enum Command {
     Status {},
     Stats {},
     Backends {},
+    /// BGP peers and announced prefixes.
+    Bgp {},
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -48,6 +48,9 @@ pub struct Node {
     pub steering: Arc<dataplane::engine::Steering>,
     pub published: Arc<Published>,
     pub started: Instant,
+    /// Bumped on every publish, so the BGP announce policy re-evaluates at once.
+    pub changed: tokio::sync::watch::Sender<u64>,
+    pub bgp: crate::bgp::Status,
 }
 
 impl Node {
@@ -55,6 +58,7 @@ impl Node {
     pub fn publish(&self, state: &NodeState) -> Vec<std::net::Ipv4Addr> {
         let (snap, unresolved) = state.snapshot();
         self.published.publish(snap);
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
         unresolved
     }
 }
@@ -175,6 +179,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         steering: engine.steering().clone(),
         published,
         started: Instant::now(),
+        changed: tokio::sync::watch::Sender::new(0),
+        bgp: crate::bgp::Status::default(),
     });
     let mut unresolved = {
         let st = node.state.lock().await;
@@ -183,6 +189,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let ctl_task = ctl::serve(node.clone())
         .await
         .with_context(|| format!("control socket {}", socket_path.display()))?;
+    let speaker = crate::bgp::Speaker::start(node.clone(), node.bgp.clone()).await?;
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -217,6 +224,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break }
         }
+    }
+    if let Some(speaker) = speaker {
+        let name = node.state.lock().await.config.node.name.clone();
+        speaker
+            .shutdown(&format!("vipd on {name} is shutting down"))
+            .await;
     }
     drop(checkers);
     ctl_task.abort();
