@@ -41,6 +41,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod demo;
 mod process;
 mod scripts;
 pub mod sites;

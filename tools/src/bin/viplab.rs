@@ -47,6 +47,11 @@ enum Cmd {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
+    /// Run the two-site failover demo (README) with the given vipd binary.
+    Demo {
+        #[arg(long, default_value = "target/release/vipd")]
+        vipd: std::path::PathBuf,
+    },
     /// Remove lab NAME, or every lab with --all.
     Down {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -100,6 +105,7 @@ fn main() -> Result<()> {
             print_lab(&lab);
             lab.persist();
         }
+        Cmd::Demo { vipd } => lab::demo::run(vipd)?,
         Cmd::Sites { name, port } => {
             let lab = lab::TwoSiteLab::up(&name, port)?;
             println!("two-site lab {name} is up; namespaces:");
