@@ -122,5 +122,6 @@ async fn execute(node: &Node, cmd: Command) -> Reply {
         Command::Status => Reply::ok(views::status(node).await),
         Command::Stats => Reply::ok(views::stats(node)),
         Command::Backends => Reply::ok(views::backends(node).await),
+        Command::Vrrp => Reply::ok(views::vrrp(node).await),
     }
 }

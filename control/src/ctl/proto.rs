@@ -15,6 +15,8 @@ pub enum Command {
     Status,
     Stats,
     Backends,
+    /// Per VRRP instance: state, priority, counters, recent transitions.
+    Vrrp,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
