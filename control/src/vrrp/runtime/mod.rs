@@ -460,10 +460,11 @@ impl Shell {
             dataplane::engine::monotonic_ms(),
             u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
         );
-        if stalled == !self.tracks.dataplane_alive {
+        let alive = !stalled;
+        if alive == self.tracks.dataplane_alive {
             return false;
         }
-        self.tracks.dataplane_alive = !stalled;
+        self.tracks.dataplane_alive = alive;
         if stalled {
             warn!(
                 "VRRP instance {}: no dataplane worker has run for {} ms; giving up mastership until it recovers",
