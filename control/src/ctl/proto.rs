@@ -65,7 +65,20 @@ pub fn parse(line: &str) -> Result<Command, String> {
         }
         None => return Err("request has no protocol version: add \"v\": 1".into()),
     }
-    serde_json::from_value(value).map_err(|e| format!("bad request: {e}"))
+    let cmd: Command =
+        serde_json::from_value(value.clone()).map_err(|e| format!("bad request: {e}"))?;
+    // serde lets unknown fields through on unit variants of an internally
+    // tagged enum despite deny_unknown_fields: compare with what the
+    // decoded command carries.
+    let known = serde_json::to_value(&cmd).map_err(|e| format!("bad request: {e}"))?;
+    if let (Some(given), Some(known)) = (value.as_object(), known.as_object()) {
+        if let Some(extra) = given.keys().find(|k| !known.contains_key(*k)) {
+            return Err(format!(
+                "bad request: unknown field `{extra}` for this command"
+            ));
+        }
+    }
+    Ok(cmd)
 }
 
 #[cfg(test)]
@@ -89,6 +102,12 @@ mod tests {
         assert!(parse(r#"{"v":1,"cmd":"explode"}"#)
             .unwrap_err()
             .contains("explode"));
-        assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
+        assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#)
+            .unwrap_err()
+            .contains("extra"));
+        assert!(matches!(
+            parse(r#"{"v":1,"cmd":"vrrp"}"#).unwrap(),
+            Command::Vrrp
+        ));
     }
 }
