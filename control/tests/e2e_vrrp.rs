@@ -785,3 +785,31 @@ fn hostile_adverts_are_counted() {
         is_backend,
     );
 }
+
+/// Adverts to unicast peers instead of the multicast group: the backup
+/// hears the master and takes over when it stops.
+#[test]
+fn unicast_peers_instead_of_multicast() {
+    let lab = lab2("unicast");
+    let peer = |k: usize| format!("unicast_peers = [\"10.77.0.{}\"]\n", 10 + k);
+    let mut lb1 = start_vipd(&lab, 1, &format!("{}{}", vrrp_keys(3, 100, 150), peer(2)));
+    let lb2 = start_vipd(&lab, 2, &format!("{}{}", vrrp_keys(3, 100, 100), peer(1)));
+    wait_state(&lab, &lb1, "master", Duration::from_secs(3));
+    wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
+    let heard = counter(&lb2, "adverts_received");
+    lab.wait_until(
+        "the backup hears unicast adverts",
+        Duration::from_secs(3),
+        || counter(&lb2, "adverts_received") >= heard + 10,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", instance(&lb2)));
+    assert_eq!(counter(&lb2, "became_master"), 0, "{}", instance(&lb2));
+    lb1.terminate(&lab).expect("lb1 stops");
+    wait_state(&lab, &lb2, "master", Duration::from_secs(2));
+    assert!(
+        counter(&lb2, "priority_zero_received") > 0,
+        "{}",
+        instance(&lb2)
+    );
+    wait_server(&lab, "lb2 serves", Duration::from_secs(3), is_backend);
+}
