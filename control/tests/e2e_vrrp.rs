@@ -134,6 +134,31 @@ if mode == "flood":
 print("sent", flush=True)
 "#;
 
+/// argv: PID RELEASE_FILE. Stops every `vipd-worker-*` thread of PID with
+/// ptrace (only those threads; the control plane keeps running), prints
+/// `frozen`, and lets them go once RELEASE_FILE exists.
+const FREEZE_WORKERS: &str = r#"
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+pid, release = int(sys.argv[1]), sys.argv[2]
+tids = [int(t) for t in os.listdir("/proc/%d/task" % pid)
+        if open("/proc/%d/task/%s/comm" % (pid, t)).read().startswith("vipd-worker")]
+if not tids:
+    sys.exit("no worker threads")
+for t in tids:
+    if libc.ptrace(0x4206, t, None, None) != 0:  # PTRACE_SEIZE
+        sys.exit("seize %d: errno %d" % (t, ctypes.get_errno()))
+    libc.ptrace(0x4207, t, None, None)  # PTRACE_INTERRUPT
+    os.waitpid(t, 0x40000000)  # __WALL
+print("frozen", len(tids), flush=True)
+while not os.path.exists(release):
+    time.sleep(0.01)
+for t in tids:
+    libc.ptrace(17, t, None, None)  # PTRACE_DETACH
+print("released", flush=True)
+"#;
+
 fn lab2(tag: &str) -> Lab {
     Lab::up(LabSpec {
         name: lab::unique_name(tag),
@@ -812,4 +837,51 @@ fn unicast_peers_instead_of_multicast() {
         instance(&lb2)
     );
     wait_server(&lab, "lb2 serves", Duration::from_secs(3), is_backend);
+}
+
+/// The box is up but its dataplane is stuck: the VRRP instance notices the
+/// workers' heartbeat stop, gives up mastership, and takes it back when the
+/// workers run again.
+#[test]
+fn stalled_dataplane_gives_up_mastership() {
+    let lab = lab2("stall");
+    let lb1 = start_vipd(&lab, 1, &vrrp_keys(3, 100, 150));
+    let lb2 = start_vipd(&lab, 2, &vrrp_keys(3, 100, 100));
+    wait_state(&lab, &lb1, "master", Duration::from_secs(3));
+    wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
+    let release = lab.dir().join("release");
+    let pid = lb1
+        .process
+        .as_ref()
+        .map(|p| p.pid().to_string())
+        .unwrap_or_default();
+    let mut freezer = lab
+        .spawn(
+            "lb1",
+            &[
+                "/usr/bin/python3",
+                "-c",
+                FREEZE_WORKERS,
+                &pid,
+                &release.display().to_string(),
+            ],
+        )
+        .expect("freezer");
+    lab.wait_until("workers frozen", Duration::from_secs(5), || {
+        freezer.log().contains("frozen")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", freezer.log()));
+    wait_state(&lab, &lb1, "fault", Duration::from_secs(2));
+    wait_state(&lab, &lb2, "master", Duration::from_secs(2));
+    wait_server(&lab, "lb2 serves", Duration::from_secs(3), is_backend);
+
+    std::fs::write(&release, "").expect("release file");
+    lab.wait_until("workers released", Duration::from_secs(5), || {
+        !freezer.is_running()
+    })
+    .expect("freezer exits");
+    assert!(freezer.log().contains("released"), "{}", freezer.log());
+    wait_state(&lab, &lb1, "master", Duration::from_secs(3));
+    wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
+    wait_server(&lab, "lb1 serves again", Duration::from_secs(3), is_backend);
 }
