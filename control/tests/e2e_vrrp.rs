@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 
 const VRID: u8 = 51;
 const VMAC: &str = "00:00:5e:00:01:33";
+/// UDP port of the failover prober's echo service.
+const PROBE_PORT: u16 = 9000;
 
 /// HTTP server answering every GET with argv[1].
 const NAME_HTTP: &str = r#"
@@ -39,60 +41,53 @@ class S(socketserver.ThreadingMixIn, socketserver.TCPServer):
 S(("0.0.0.0", 8080), H).serve_forever()
 "#;
 
-/// argv: HOST PORT SECONDS. Starts a probe (new connection, GET /, 250 ms
-/// deadline) every 10 ms; prints `warm` after 10 successes and a JSON
-/// summary at the end.
+/// argv: HOST PORT SECONDS. Sends a numbered UDP probe every 10 ms; a
+/// probe counts if its echo comes back within 250 ms. Prints `warm` after
+/// 10 answered probes and a JSON summary at the end. UDP rather than a
+/// TCP request per probe: a connection in flight when the master changes
+/// dies with the old master's flow state, which would add the request's
+/// duration to the measured outage.
 const PROBER: &str = r#"
-import json, selectors, socket, sys, time
+import json, select, socket, struct, sys, time
 host, port, dur = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-req = b"GET / HTTP/1.0\r\n\r\n"
-sel = selectors.DefaultSelector()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 start = time.monotonic(); next_t = start
-probes = []; live = {}; said = False
-def close(s):
-    sel.unregister(s); s.close(); del live[s]
+sent = []; ok = set(); said = False
 while True:
     now = time.monotonic()
-    if now - start >= dur and not live:
+    if now - start >= dur + 0.25:
         break
     if now >= next_t and now - start < dur:
-        s = socket.socket(); s.setblocking(False)
-        s.connect_ex((host, port))
-        live[s] = [len(probes), now + 0.25, b"", False]
-        probes.append([now - start, False])
-        sel.register(s, selectors.EVENT_WRITE)
+        s.sendto(struct.pack("!I", len(sent)), (host, port))
+        sent.append(now - start)
         next_t = max(next_t + 0.01, now - 0.02)
-    for key, _ in sel.select(max(0.0, min(next_t - time.monotonic(), 0.01))):
-        s = key.fileobj; st = live[s]
-        try:
-            if not st[3]:
-                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-                    close(s); continue
-                s.send(req); st[3] = True; sel.modify(s, selectors.EVENT_READ)
-            else:
-                d = s.recv(4096)
-                if d:
-                    st[2] += d
-                else:
-                    if st[2].startswith(b"HTTP/1.0 200"):
-                        probes[st[0]][1] = True
-                        if not said and sum(1 for p in probes if p[1]) >= 10:
-                            print("warm", flush=True); said = True
-                    close(s)
-        except OSError:
-            close(s)
-    now = time.monotonic()
-    for s, st in list(live.items()):
-        if now > st[1]:
-            close(s)
-oks = [t for t, ok in probes if ok]
+    r, _, _ = select.select([s], [], [], max(0.0, min(next_t - time.monotonic(), 0.01)))
+    if r:
+        d, _ = s.recvfrom(2048)
+        if len(d) >= 4:
+            i = struct.unpack("!I", d[:4])[0]
+            if i < len(sent) and time.monotonic() - start - sent[i] <= 0.25:
+                ok.add(i)
+                if not said and len(ok) >= 10:
+                    print("warm", flush=True); said = True
+oks = sorted(sent[i] for i in ok)
 gap, at = 0.0, 0.0
 for a, b in zip(oks, oks[1:]):
     if b - a > gap:
         gap, at = b - a, a
 tail = dur - oks[-1] if oks else dur
-print(json.dumps({"sent": len(probes), "ok": len(oks), "max_gap_ms": round(gap * 1000),
+print(json.dumps({"sent": len(sent), "ok": len(oks), "max_gap_ms": round(gap * 1000),
                   "gap_at_ms": round(at * 1000), "tail_ms": round(tail * 1000)}), flush=True)
+"#;
+
+/// UDP echo server on port argv[1].
+const UDP_ECHO: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(d, a)
 "#;
 
 /// argv: VIP CLIENT_MAC MODE. Sends hostile VRRPv3 adverts for vrid 51
@@ -190,8 +185,20 @@ fn vipd_config(lab: &Lab, k: usize, vrrp_extra: &str) -> String {
         extra: format!("snat = [\"10.77.1.{}\"]", 200 + k),
     }];
     let role = format!("lb{k}");
+    // The prober's UDP echo service; common::node_config writes TCP only.
+    let mut udp = format!(
+        "[[service]]\nname = \"probe\"\nvip = \"{}\"\nport = {PROBE_PORT}\nprotocol = \"udp\"\nscheduler = \"rr\"\nforward = \"fullnat\"\nsnat = [\"10.77.1.{}\"]\n",
+        vip(),
+        200 + k
+    );
+    for b in 1..=2 {
+        udp += &format!(
+            "  [[service.backend]]\n  address = \"{}\"\n  check = {{ kind = \"none\" }}\n",
+            SocketAddrV4::new(lab.backend_ip(b), PROBE_PORT)
+        );
+    }
     format!(
-        "{}[[vrrp]]\nname = \"vi\"\ninterface = \"eth0\"\nvrid = {VRID}\nvips = [\"{}\"]\n{vrrp_extra}\n",
+        "{}{udp}\n[[vrrp]]\nname = \"vi\"\ninterface = \"eth0\"\nvrid = {VRID}\nvips = [\"{}\"]\n{vrrp_extra}\n",
         node_config(lab, &role, 1, "", &services),
         vip()
     )
@@ -205,7 +212,7 @@ fn start_vipd(lab: &Lab, k: usize, vrrp_extra: &str) -> Vipd {
     let role = format!("lb{k}");
     let vipd = Vipd::start(lab, &role, &vipd_config(lab, k, vrrp_extra)).expect("vipd starts");
     lab.wait_until("backends healthy", Duration::from_secs(20), || {
-        vipd.healthy_backends() == 2
+        vipd.healthy_backends() == 4
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", vipd.log()));
     vipd
@@ -352,6 +359,19 @@ struct Gap {
     ok: u64,
 }
 
+/// Runs a UDP echo server for the prober in each role (kept for the lab's
+/// lifetime).
+fn udp_echo(lab: &Lab, roles: &[&str]) {
+    for role in roles {
+        lab.spawn(
+            role,
+            &["/usr/bin/python3", "-c", UDP_ECHO, &PROBE_PORT.to_string()],
+        )
+        .map(LabProcess::detach)
+        .expect("UDP echo server");
+    }
+}
+
 /// Starts the prober, waits for its first success, runs `fail`, and returns
 /// the longest outage the client saw.
 fn measure(lab: &Lab, fail: impl FnOnce()) -> Gap {
@@ -363,7 +383,7 @@ fn measure(lab: &Lab, fail: impl FnOnce()) -> Gap {
                 "-c",
                 PROBER,
                 &vip().to_string(),
-                &SERVICE_PORT.to_string(),
+                &PROBE_PORT.to_string(),
                 "3",
             ],
         )
@@ -519,6 +539,7 @@ fn vipd_backup_to_keepalived() {
 #[test]
 fn two_vipd_nodes_failover() {
     let lab = lab2("vv");
+    udp_echo(&lab, &["be1", "be2"]);
     let mut lb1 = start_vipd(&lab, 1, &vrrp_keys(3, 100, 250));
     let lb2 = start_vipd(&lab, 2, &vrrp_keys(3, 100, 200));
     wait_state(&lab, &lb1, "master", Duration::from_secs(3));
@@ -556,6 +577,7 @@ fn two_vipd_nodes_failover() {
 #[test]
 fn two_keepalived_nodes_failover_reference() {
     let lab = lab2("kk");
+    udp_echo(&lab, &["lb1", "lb2"]);
     let lb1 = Keepalived::start(&lab, 1, 3, 100, 250, "");
     let lb2 = Keepalived::start(&lab, 2, 3, 100, 200, "");
     wait_server(&lab, "keepalived lb1 serves", Duration::from_secs(5), |s| {
