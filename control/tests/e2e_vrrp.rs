@@ -4,9 +4,10 @@
 //! vipd forwards, `keepalived-lbK` when a keepalived node holds the VIP on
 //! its own kernel interface and answers from a local server.
 //!
-//! Failover is measured from the client: a prober opens a connection to the
-//! VIP every 10 ms and reports the longest gap between the send times of two
-//! successful probes. Run with `--nocapture` to see the figures.
+//! Failover is measured from the client: a prober sends a UDP probe to an
+//! echo service behind the VIP every 10 ms and reports the longest outage,
+//! from the last answered probe before unanswered ones to the first answered
+//! one after them. Run with `--nocapture` to see the figures.
 
 mod common;
 
@@ -43,7 +44,8 @@ S(("0.0.0.0", 8080), H).serve_forever()
 
 /// argv: HOST PORT SECONDS. Sends a numbered UDP probe every 10 ms; a
 /// probe counts if its echo comes back within 250 ms. Prints `warm` after
-/// 10 answered probes and a JSON summary at the end. UDP rather than a
+/// 10 answered probes and a JSON summary with the longest outage at the
+/// end. UDP rather than a
 /// TCP request per probe: a connection in flight when the master changes
 /// dies with the old master's flow state, which would add the request's
 /// duration to the measured outage.
@@ -70,12 +72,19 @@ while True:
                 ok.add(i)
                 if not said and len(ok) >= 10:
                     print("warm", flush=True); said = True
-oks = sorted(sent[i] for i in ok)
-gap, at = 0.0, 0.0
-for a, b in zip(oks, oks[1:]):
-    if b - a > gap:
-        gap, at = b - a, a
-tail = dur - oks[-1] if oks else dur
+# An outage runs from the last answered probe before a run of unanswered
+# ones to the first answered probe after it; a pause of the prober itself
+# (nothing sent) is no outage.
+gap, at, last, lost = 0.0, 0.0, None, False
+for i, t in enumerate(sent):
+    if i not in ok:
+        lost = True
+        continue
+    if lost and last is not None and t - last > gap:
+        gap, at = t - last, last
+    last, lost = t, False
+tail = dur - last if last is not None else dur
+oks = list(ok)
 print(json.dumps({"sent": len(sent), "ok": len(oks), "max_gap_ms": round(gap * 1000),
                   "gap_at_ms": round(at * 1000), "tail_ms": round(tail * 1000)}), flush=True)
 "#;
