@@ -237,6 +237,10 @@ pub fn spawn(
         owner,
         tracks,
         dataplane,
+        liveness: track::Liveness::new(
+            track::dataplane_limit(cfg.instance.advert_interval),
+            Instant::now(),
+        ),
         status: status.clone(),
         shell: ShellStats::default(),
         transitions: VecDeque::new(),
@@ -265,6 +269,7 @@ struct Shell {
     owner: mpsc::UnboundedSender<Ownership>,
     tracks: Tracks,
     dataplane: Option<Arc<Counters>>,
+    liveness: track::Liveness,
     status: SharedStatus,
     shell: ShellStats,
     transitions: VecDeque<TransitionRecord>,
@@ -454,12 +459,8 @@ impl Shell {
         let Some(counters) = &self.dataplane else {
             return false;
         };
-        let limit = track::dataplane_limit(self.cfg.instance.advert_interval);
-        let stalled = track::dataplane_stalled(
-            counters.cores().map(|c| c.heartbeat_ms.get()),
-            dataplane::engine::monotonic_ms(),
-            u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
-        );
+        let beat = counters.cores().map(|c| c.heartbeat_ms.get()).max();
+        let stalled = self.liveness.observe(beat, Instant::now());
         let alive = !stalled;
         if alive == self.tracks.dataplane_alive {
             return false;
@@ -469,7 +470,7 @@ impl Shell {
             warn!(
                 "VRRP instance {}: no dataplane worker has run for {} ms; giving up mastership until it recovers",
                 self.name(),
-                limit.as_millis()
+                self.liveness.limit().as_millis()
             );
         } else {
             info!("VRRP instance {}: the dataplane runs again", self.name());

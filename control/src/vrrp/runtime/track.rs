@@ -4,7 +4,7 @@
 //! [`Event::TrackChanged`]: crate::vrrp::Event::TrackChanged
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{info, warn};
 use tokio::process::Command;
@@ -84,17 +84,48 @@ pub fn interface_effect(weight: Option<i32>, up: bool) -> (i32, bool) {
     }
 }
 
-/// Whether the dataplane is stalled: no worker has looped within `limit_ms`
-/// of `now_ms` (engine clock). No workers at all counts as stalled.
-pub fn dataplane_stalled(
-    heartbeats_ms: impl IntoIterator<Item = u64>,
-    now_ms: u64,
-    limit_ms: u64,
-) -> bool {
-    heartbeats_ms
-        .into_iter()
-        .max()
-        .is_none_or(|last| now_ms.saturating_sub(last) > limit_ms)
+/// Judges the dataplane from the workers' heartbeats (engine clock, ms):
+/// stalled once no heartbeat has advanced for `limit` of time in which we
+/// ourselves kept running. If our own polls were far apart, the whole
+/// process (or machine) was starved and the workers cannot be blamed, so
+/// judging starts over.
+#[derive(Debug)]
+pub struct Liveness {
+    limit: Duration,
+    last_beat: u64,
+    quiet_since: Instant,
+    last_poll: Instant,
+}
+
+impl Liveness {
+    pub fn new(limit: Duration, now: Instant) -> Self {
+        Liveness {
+            limit,
+            last_beat: 0,
+            quiet_since: now,
+            last_poll: now,
+        }
+    }
+
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// Feeds the freshest heartbeat seen at `now` (`None`: no workers);
+    /// returns whether the dataplane counts as stalled.
+    pub fn observe(&mut self, beat: Option<u64>, now: Instant) -> bool {
+        let starved = now.saturating_duration_since(self.last_poll) > self.limit / 2;
+        self.last_poll = now;
+        match beat {
+            Some(b) if b != self.last_beat => {
+                self.last_beat = b;
+                self.quiet_since = now;
+            }
+            _ if starved => self.quiet_since = now,
+            _ => {}
+        }
+        beat.is_none() || now.saturating_duration_since(self.quiet_since) > self.limit
+    }
 }
 
 /// How long the dataplane may be silent before the node gives up
@@ -313,18 +344,42 @@ mod tests {
     }
 
     #[test]
-    fn dataplane_is_stalled_only_when_every_worker_is_silent() {
-        assert!(!dataplane_stalled([1000, 700], 1200, 300));
-        assert!(
-            !dataplane_stalled([100, 1000], 1200, 300),
-            "one live worker"
+    fn dataplane_stalls_only_while_we_run_and_no_heartbeat_moves() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut l = Liveness::new(Duration::from_millis(300), t0);
+        // Heartbeats advance: alive.
+        for (i, at) in (0..10).map(|i| (i, ms(i * 50))) {
+            assert!(!l.observe(Some(1000 + i), at));
+        }
+        // Heartbeat frozen, we keep polling every 50 ms: stalled after 300 ms.
+        let frozen = 1009;
+        let mut stalled_at = None;
+        for n in 10..30 {
+            if l.observe(Some(frozen), ms(n * 50)) && stalled_at.is_none() {
+                stalled_at = Some(n * 50);
+            }
+        }
+        assert_eq!(
+            stalled_at,
+            Some(800),
+            "450 ms last advance + 300 ms, next poll"
         );
-        assert!(dataplane_stalled([100, 800], 1200, 300));
-        assert!(dataplane_stalled([], 1200, 300), "no workers");
-        assert!(
-            !dataplane_stalled([1300], 1200, 300),
-            "clock skew is not a stall"
-        );
+        // It moves again: alive at once.
+        assert!(!l.observe(Some(frozen + 1), ms(1500)));
+
+        // We were starved ourselves (a 400 ms gap between polls): no verdict
+        // against the workers, judging restarts.
+        let mut l = Liveness::new(Duration::from_millis(300), t0);
+        assert!(!l.observe(Some(5), ms(0)));
+        assert!(!l.observe(Some(5), ms(400)), "our own stall is not theirs");
+        for n in [500, 600, 700] {
+            assert!(!l.observe(Some(5), ms(n)), "{n}");
+        }
+        assert!(l.observe(Some(5), ms(750)), "then 350 ms of our own polls");
+
+        let mut l = Liveness::new(Duration::from_millis(300), t0);
+        assert!(l.observe(None, ms(0)), "no workers at all");
         assert_eq!(
             dataplane_limit(Duration::from_millis(50)),
             Duration::from_millis(300)
