@@ -902,7 +902,8 @@ fn stalled_dataplane_gives_up_mastership() {
         freezer.log().contains("frozen")
     })
     .unwrap_or_else(|e| panic!("{e}: {}", freezer.log()));
-    wait_state(&lab, &lb1, "fault", Duration::from_secs(2));
+    // The liveness limit is 3 s.
+    wait_state(&lab, &lb1, "fault", Duration::from_secs(6));
     wait_state(&lab, &lb2, "master", Duration::from_secs(2));
     wait_server(&lab, "lb2 serves", Duration::from_secs(3), is_backend);
 

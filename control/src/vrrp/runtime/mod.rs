@@ -179,8 +179,8 @@ impl Handle {
 }
 
 /// Opens the instance's sockets and starts its task. `dataplane`, when
-/// given, is watched: if no worker loops within three advert intervals the
-/// instance goes to Fault and gives up mastership.
+/// given, is watched: if no worker loops within [`track::dataplane_limit`]
+/// the instance goes to Fault and gives up mastership.
 pub fn spawn(
     cfg: RuntimeConfig,
     dataplane: Option<Arc<Counters>>,

@@ -129,9 +129,15 @@ impl Liveness {
 }
 
 /// How long the dataplane may be silent before the node gives up
-/// mastership: three advert intervals, at least 300 ms.
+/// mastership: three advert intervals, at least 3 s. On a busy two-core
+/// machine idle workers have been seen not to loop for up to 2 s while the
+/// control plane ran; a shorter limit made mastership flap. A wedged
+/// dataplane stays wedged, so a few seconds still move the VIP in time; a
+/// dead process stops advertising and fails over at VRRP speed anyway.
+pub const DATAPLANE_MIN_LIMIT: Duration = Duration::from_secs(3);
+
 pub fn dataplane_limit(advert_interval: Duration) -> Duration {
-    (advert_interval * 3).max(Duration::from_millis(300))
+    (advert_interval * 3).max(DATAPLANE_MIN_LIMIT)
 }
 
 /// Link state from sysfs: up when the operational state is `up` (or
@@ -381,12 +387,12 @@ mod tests {
         let mut l = Liveness::new(Duration::from_millis(300), t0);
         assert!(l.observe(None, ms(0)), "no workers at all");
         assert_eq!(
-            dataplane_limit(Duration::from_millis(50)),
-            Duration::from_millis(300)
+            dataplane_limit(Duration::from_millis(100)),
+            DATAPLANE_MIN_LIMIT
         );
         assert_eq!(
-            dataplane_limit(Duration::from_secs(1)),
-            Duration::from_secs(3)
+            dataplane_limit(Duration::from_secs(5)),
+            Duration::from_secs(15)
         );
     }
 
