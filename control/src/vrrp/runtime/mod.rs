@@ -41,6 +41,9 @@ pub const TRANSITIONS_KEPT: usize = 16;
 const TRACK_POLL: Duration = Duration::from_millis(50);
 /// Packets read per wake-up, so a flood cannot starve the advert timer.
 const RECV_BATCH: usize = 64;
+/// Batches a backup reads before acting on its master-down timer: more than
+/// the 1 MiB receive buffer holds.
+const DRAIN_BATCHES: usize = 256;
 /// How long a new master waits for the daemon to publish the VIPs before it
 /// announces them anyway.
 const OWNERSHIP_ACK: Duration = Duration::from_millis(200);
@@ -334,11 +337,18 @@ impl Shell {
                 biased;
                 _ = &mut stop => break,
                 _ = sleep_until(timer) => {
+                    // A backup must not declare the master dead while the
+                    // master's advert waits in the socket behind a flood.
+                    if self.inst.state() == State::Backup {
+                        self.drain(&mut buf, &mut actions);
+                    }
                     self.inst.handle(Event::TimerFired, Instant::now(), &mut actions);
                 }
                 _ = sleep_until(garp_at) => self.garp_due(Instant::now()),
                 r = self.sock.readable() => match r {
-                    Ok(()) => self.receive(&mut buf, &mut actions),
+                    Ok(()) => {
+                        self.receive(&mut buf, &mut actions);
+                    }
                     Err(e) => {
                         if bump(&mut self.shell.receive_errors) {
                             warn!("VRRP instance {}: waiting for adverts on {} failed: {e}", self.name(), self.cfg.interface);
@@ -361,11 +371,21 @@ impl Shell {
         self.publish_status();
     }
 
-    fn receive(&mut self, buf: &mut [u8], actions: &mut Vec<Action>) {
+    /// Reads what is queued, up to what the receive buffer can hold.
+    fn drain(&mut self, buf: &mut [u8], actions: &mut Vec<Action>) {
+        for _ in 0..DRAIN_BATCHES {
+            if !self.receive(buf, actions) {
+                return;
+            }
+        }
+    }
+
+    /// Reads up to [`RECV_BATCH`] packets; true if more may be waiting.
+    fn receive(&mut self, buf: &mut [u8], actions: &mut Vec<Action>) -> bool {
         for _ in 0..RECV_BATCH {
             let n = match self.sock.try_recv(buf) {
                 Ok(Some(n)) => n,
-                Ok(None) => return,
+                Ok(None) => return false,
                 Err(e) => {
                     if bump(&mut self.shell.receive_errors) {
                         warn!(
@@ -375,7 +395,7 @@ impl Shell {
                             self.shell.receive_errors
                         );
                     }
-                    return;
+                    return false;
                 }
             };
             let Some(pkt) = buf.get(..n).and_then(socket::parse_ipv4) else {
@@ -415,6 +435,7 @@ impl Shell {
                 actions,
             );
         }
+        true
     }
 
     fn script_result(&mut self, r: ScriptResult, actions: &mut Vec<Action>) {
