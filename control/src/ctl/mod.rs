@@ -123,5 +123,6 @@ async fn execute(node: &Node, cmd: Command) -> Reply {
         Command::Stats {} => Reply::ok(views::stats(node)),
         Command::Backends {} => Reply::ok(views::backends(node).await),
         Command::Bgp {} => Reply::ok(node.bgp.to_json()),
+        Command::Vrrp {} => Reply::ok(views::vrrp(node).await),
     }
 }

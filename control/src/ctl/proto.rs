@@ -18,6 +18,8 @@ pub enum Command {
     Backends {},
     /// BGP peers and announced prefixes.
     Bgp {},
+    /// Per VRRP instance: state, priority, counters, recent transitions.
+    Vrrp {},
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -90,6 +92,12 @@ mod tests {
         assert!(parse(r#"{"v":1,"cmd":"explode"}"#)
             .unwrap_err()
             .contains("explode"));
-        assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
+        assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#)
+            .unwrap_err()
+            .contains("extra"));
+        assert!(matches!(
+            parse(r#"{"v":1,"cmd":"vrrp"}"#).unwrap(),
+            Command::Vrrp {}
+        ));
     }
 }

@@ -96,3 +96,70 @@ pub async fn backends(node: &Node) -> Value {
         .collect();
     json!({ "backends": list })
 }
+
+pub async fn vrrp(node: &Node) -> Value {
+    let shared: Vec<_> = node.state.lock().await.vrrp.clone();
+    let list: Vec<Value> = shared
+        .iter()
+        .map(|s| {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let st = &s.stats;
+            let transitions: Vec<Value> = s
+                .transitions
+                .iter()
+                .map(|t| {
+                    let ms =
+                        t.at.duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_millis() as u64)
+                            .unwrap_or(0);
+                    json!({
+                        "unix_ms": ms,
+                        "from": t.from.as_str(),
+                        "to": t.to.as_str(),
+                        "priority": t.priority,
+                        "reason": t.reason,
+                    })
+                })
+                .collect();
+            json!({
+                "name": s.name,
+                "vrid": s.vrid,
+                "version": s.version.number(),
+                "interface": s.interface,
+                "address": s.primary.to_string(),
+                "state": s.state.as_str(),
+                "priority": s.priority,
+                "base_priority": s.base_priority,
+                "track_weight": s.weight_sum,
+                "track_fault": s.fault,
+                "transitions": transitions,
+                "counters": {
+                    "adverts_received": st.adverts_received,
+                    "adverts_sent": st.adverts_sent,
+                    "priority_zero_received": st.priority_zero_received,
+                    "priority_zero_sent": st.priority_zero_sent,
+                    "became_master": st.became_master,
+                    "released_master": st.released_master,
+                    "ttl_errors": st.ttl_errors,
+                    "version_errors": st.version_errors,
+                    "type_errors": st.type_errors,
+                    "truncated": st.truncated,
+                    "checksum_errors": st.checksum_errors,
+                    "other_vrid": st.other_vrid,
+                    "own_adverts": st.own_adverts,
+                    "unknown_peer": st.unknown_peer,
+                    "auth_errors": st.auth_errors,
+                    "interval_mismatch": st.interval_mismatch,
+                    "address_mismatch": st.address_mismatch,
+                    "malformed_ip": s.shell.malformed_ip,
+                    "false_owner": s.shell.false_owner,
+                    "send_errors": s.shell.send_errors,
+                    "receive_errors": s.shell.receive_errors,
+                    "garps_sent": s.shell.garps_sent,
+                    "notify_runs": s.shell.notify_runs,
+                },
+            })
+        })
+        .collect();
+    json!({ "instances": list })
+}

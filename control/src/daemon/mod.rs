@@ -19,12 +19,15 @@ use tokio::sync::mpsc;
 use crate::config::{self, CheckKind, Config};
 use crate::ctl;
 use crate::health::{CheckSpec, Checker, HealthEvent, Probe};
+use crate::vrrp::runtime::{self as vrrp_rt, Ownership};
 use state::{BackendHealth, NodeState, Steering};
 
 /// How often routes and neighbours are re-read when nothing asks sooner.
 const NEIGHBOUR_REFRESH: Duration = Duration::from_secs(1);
 /// How soon an unresolved next hop is looked at again.
 const RESOLVE_RETRY: Duration = Duration::from_millis(100);
+/// How long a stopping VRRP instance may take to send its priority-0 advert.
+const VRRP_STOP: Duration = Duration::from_secs(1);
 
 /// Adapts the pure packet path to the engine.
 struct PathHandler(Worker);
@@ -144,6 +147,18 @@ fn apply_steering(engine: &Engine, s: &Steering) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Records a VRRP instance taking or releasing its VIPs and publishes the
+/// snapshot at once: a demoted node must stop answering ARP for them now.
+fn apply_ownership(node: &Node, st: &mut NodeState, own: Ownership) {
+    let changed = st.masters.insert(own.instance, own.master) != Some(own.master);
+    if changed {
+        node.publish(st);
+    }
+    if let Some(done) = own.done {
+        let _ = done.send(());
+    }
+}
+
 /// Runs the node until SIGTERM or SIGINT.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let published = Published::new(Default::default());
@@ -172,6 +187,32 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Checker::spawn(u64::from(b.id), check_spec(backend), health_tx.clone())
         })
         .collect();
+    let (owner_tx, mut owner_rx) = mpsc::unbounded_channel::<Ownership>();
+    let mut vrrp = Vec::new();
+    for v in &state.config.vrrp {
+        let port = state
+            .ports
+            .iter()
+            .find(|p| p.name == v.interface)
+            .with_context(|| {
+                format!(
+                    "VRRP instance {}: interface {} is not a dataplane interface",
+                    v.name, v.interface
+                )
+            })?;
+        let primary = v.unicast_src.or_else(|| port.ipv4.first().copied()).with_context(|| {
+            format!(
+                "VRRP instance {}: interface {} has no IPv4 address to send adverts from; add one or set unicast_src",
+                v.name, v.interface
+            )
+        })?;
+        let rcfg = vrrp_rt::RuntimeConfig::new(v, port.ifindex, primary);
+        let handle = vrrp_rt::spawn(rcfg, Some(engine.counters().clone()), owner_tx.clone())
+            .with_context(|| format!("starting VRRP instance {}", v.name))?;
+        state.vrrp.push(handle.status.clone());
+        vrrp.push(handle);
+    }
+    drop(owner_tx);
     let socket_path = state.config.control.socket.clone();
     let node = Arc::new(Node {
         state: tokio::sync::Mutex::new(state),
@@ -208,6 +249,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                     unresolved = node.publish(&st);
                 }
             }
+            Some(own) = owner_rx.recv() => {
+                let mut st = node.state.lock().await;
+                apply_ownership(&node, &mut st, own);
+            }
             _ = tick.tick() => {
                 let wanted = node.published.resolve_wanted.swap(false, std::sync::atomic::Ordering::Relaxed);
                 if wanted || !unresolved.is_empty() || last_refresh.elapsed() >= NEIGHBOUR_REFRESH {
@@ -232,6 +277,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .await;
     }
     drop(checkers);
+    // Priority-0 adverts go out while the dataplane still runs, so backups
+    // take over at once; the released VIPs are then published.
+    for handle in vrrp {
+        handle.shutdown(VRRP_STOP).await;
+    }
+    {
+        let mut st = node.state.lock().await;
+        while let Ok(own) = owner_rx.try_recv() {
+            apply_ownership(&node, &mut st, own);
+        }
+    }
     ctl_task.abort();
     // The socket file would otherwise make the next start think a node runs.
     if let Err(e) = std::fs::remove_file(&socket_path) {

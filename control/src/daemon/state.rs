@@ -17,6 +17,7 @@ use dataplane::wire::MacAddr;
 use super::neigh::{self, Route};
 use crate::config::{CheckKind, Config, DownAction, Protocol};
 use crate::health::CheckResult;
+use crate::vrrp::runtime::SharedStatus;
 
 /// Health of one backend as the checker last reported it.
 #[derive(Clone, Debug)]
@@ -41,6 +42,9 @@ pub struct NodeState {
     pub health: HashMap<u32, BackendHealth>,
     /// VRRP instance name → this node is master.
     pub masters: HashMap<String, bool>,
+    /// Live view of each running VRRP instance (state, priority, counters,
+    /// recent transitions), in config order.
+    pub vrrp: Vec<SharedStatus>,
     pub routes: Vec<Route>,
     pub neighbours: HashMap<Ipv4Addr, (MacAddr, String)>,
 }
@@ -82,6 +86,7 @@ impl NodeState {
             ids,
             health,
             masters: HashMap::new(),
+            vrrp: Vec::new(),
             routes: Vec::new(),
             neighbours: HashMap::new(),
         }

@@ -27,6 +27,7 @@ mod config;
 mod error;
 mod instance;
 mod packet;
+pub mod runtime;
 mod stats;
 
 pub use config::InstanceConfig;

@@ -1,0 +1,641 @@
+//! The VRRP shell: one tokio task per configured instance that feeds the
+//! sans-IO [`Instance`] with adverts from its raw socket, timer expiries and
+//! tracking changes, and carries out what it asks — adverts, gratuitous ARP,
+//! taking and releasing the VIPs (through [`Ownership`] messages to the
+//! daemon, which republishes the dataplane snapshot), notify commands.
+//!
+//! Besides the core's own checks, the shell drops adverts whose IP header is
+//! malformed and adverts that claim priority 255 (address owner) from a
+//! source that is not one of the virtual addresses: only the owner of the
+//! VIPs may use 255, and honouring anyone else would let any host on the
+//! segment take the VIPs at once.
+
+mod garp;
+mod notify;
+mod socket;
+mod track;
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use log::{info, warn};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::config::{TrackInterface, TrackScript, VrrpInstance};
+use crate::vrrp::{
+    encode, Action, Event, Instance, InstanceConfig, InstanceStats, State, Version, PRIORITY_OWNER,
+    V2_AUTH_LEN, VRRP_TTL,
+};
+use dataplane::counters::Counters;
+pub use garp::virtual_mac;
+use socket::AdvertSocket;
+use track::{ScriptResult, Tracks};
+
+/// Transitions kept per instance for the control socket.
+pub const TRANSITIONS_KEPT: usize = 16;
+/// How often link states and the dataplane heartbeat are looked at.
+const TRACK_POLL: Duration = Duration::from_millis(50);
+/// Packets read per wake-up, so a flood cannot starve the advert timer.
+const RECV_BATCH: usize = 64;
+/// Batches a backup reads before acting on its master-down timer: more than
+/// the 1 MiB receive buffer holds.
+const DRAIN_BATCHES: usize = 256;
+/// How long a new master waits for the daemon to publish the VIPs before it
+/// announces them anyway.
+const OWNERSHIP_ACK: Duration = Duration::from_millis(200);
+
+/// Everything one instance's task needs, resolved from the config and the
+/// interface.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    pub instance: InstanceConfig,
+    pub interface: String,
+    pub ifindex: u32,
+    /// Source of our adverts and the tie-breaker between equal priorities.
+    pub primary: Ipv4Addr,
+    pub garp_count: u32,
+    pub garp_interval: Duration,
+    pub garp_refresh: Option<Duration>,
+    pub track_scripts: Vec<TrackScript>,
+    pub track_interfaces: Vec<TrackInterface>,
+    pub notify: Option<String>,
+}
+
+impl RuntimeConfig {
+    /// From a validated `[[vrrp]]` block; `primary` is the interface's
+    /// address unless `unicast_src` overrides it.
+    pub fn new(v: &VrrpInstance, ifindex: u32, primary: Ipv4Addr) -> Self {
+        let auth = v.auth_pass.as_ref().map(|p| {
+            let mut pass = [0u8; V2_AUTH_LEN];
+            for (dst, src) in pass.iter_mut().zip(p.bytes()) {
+                *dst = src;
+            }
+            pass
+        });
+        RuntimeConfig {
+            instance: InstanceConfig {
+                name: v.name.clone(),
+                vrid: v.vrid,
+                version: if v.version == 2 {
+                    Version::V2
+                } else {
+                    Version::V3
+                },
+                priority: v.priority,
+                advert_interval: v.advert_interval,
+                preempt: v.preempt,
+                preempt_delay: v.preempt_delay,
+                vips: v.vips.iter().map(|a| IpAddr::V4(*a)).collect(),
+                auth,
+                accept_mode: false,
+                unicast_peers: v.unicast_peers.iter().map(|a| IpAddr::V4(*a)).collect(),
+            },
+            interface: v.interface.clone(),
+            ifindex,
+            primary: v.unicast_src.unwrap_or(primary),
+            garp_count: v.garp_count,
+            garp_interval: v.garp_interval,
+            garp_refresh: v.garp_refresh,
+            track_scripts: v.track_scripts.clone(),
+            track_interfaces: v.track_interfaces.clone(),
+            notify: v.notify.clone(),
+        }
+    }
+}
+
+/// Sent to the daemon when the instance takes (`master`) or releases the
+/// VIPs. `done` is answered once the dataplane snapshot reflects it.
+#[derive(Debug)]
+pub struct Ownership {
+    pub instance: String,
+    pub master: bool,
+    pub done: Option<oneshot::Sender<()>>,
+}
+
+/// One state change, for the control socket.
+#[derive(Clone, Debug)]
+pub struct TransitionRecord {
+    pub at: SystemTime,
+    pub from: State,
+    pub to: State,
+    pub priority: u8,
+    pub reason: &'static str,
+}
+
+/// What the shell itself counted, next to the core's [`InstanceStats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShellStats {
+    /// Packets whose IP header could not be read.
+    pub malformed_ip: u64,
+    /// Priority-255 adverts from a source that is not one of the VIPs.
+    pub false_owner: u64,
+    pub send_errors: u64,
+    pub receive_errors: u64,
+    pub garps_sent: u64,
+    pub notify_runs: u64,
+}
+
+/// The live view of one instance, shared with the control socket.
+#[derive(Clone, Debug)]
+pub struct Status {
+    pub name: String,
+    pub vrid: u8,
+    pub version: Version,
+    pub interface: String,
+    pub primary: Ipv4Addr,
+    pub base_priority: u8,
+    pub state: State,
+    pub priority: u8,
+    /// Sum of the active tracking weights, and whether tracking is in fault.
+    pub weight_sum: i32,
+    pub fault: bool,
+    pub stats: InstanceStats,
+    pub shell: ShellStats,
+    /// Newest last, at most [`TRANSITIONS_KEPT`].
+    pub transitions: VecDeque<TransitionRecord>,
+}
+
+pub type SharedStatus = Arc<Mutex<Status>>;
+
+/// A running instance task.
+pub struct Handle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    pub status: SharedStatus,
+}
+
+impl Handle {
+    /// Shuts the instance down (a master sends a priority-0 advert and
+    /// releases the VIPs) and waits for the task, at most `within`.
+    pub async fn shutdown(mut self, within: Duration) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(within, &mut self.task).await.is_err() {
+            self.task.abort();
+        }
+    }
+}
+
+/// Opens the instance's sockets and starts its task. `dataplane`, when
+/// given, is watched: if no worker loops within [`track::dataplane_limit`]
+/// the instance goes to Fault and gives up mastership.
+pub fn spawn(
+    cfg: RuntimeConfig,
+    dataplane: Option<Arc<Counters>>,
+    owner: mpsc::UnboundedSender<Ownership>,
+) -> io::Result<Handle> {
+    let inst = Instance::new(cfg.instance.clone(), IpAddr::V4(cfg.primary))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    if cfg.instance.priority == PRIORITY_OWNER
+        && !cfg.instance.vips.contains(&IpAddr::V4(cfg.primary))
+    {
+        warn!(
+            "VRRP instance {}: priority 255 claims ownership of the VIPs, but {} is not one of them; other nodes will drop our adverts as a false owner. Use priority 1 to 254",
+            cfg.instance.name, cfg.primary
+        );
+    }
+    let sock = AdvertSocket::open(
+        &cfg.interface,
+        cfg.primary,
+        cfg.instance.unicast_peers.is_empty(),
+    )?;
+    let garp = garp::GarpSocket::open(&cfg.interface, cfg.ifindex)?;
+    let status = Arc::new(Mutex::new(Status {
+        name: cfg.instance.name.clone(),
+        vrid: cfg.instance.vrid,
+        version: cfg.instance.version,
+        interface: cfg.interface.clone(),
+        primary: cfg.primary,
+        base_priority: cfg.instance.priority,
+        state: State::Initialize,
+        priority: cfg.instance.priority,
+        weight_sum: 0,
+        fault: false,
+        stats: InstanceStats::default(),
+        shell: ShellStats::default(),
+        transitions: VecDeque::new(),
+    }));
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let tracks = Tracks::new(&cfg.track_scripts, &cfg.track_interfaces, &cfg.interface);
+    let shell = Shell {
+        vips: cfg
+            .instance
+            .vips
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v) => Some(*v),
+                IpAddr::V6(_) => None,
+            })
+            .collect(),
+        destinations: socket::destinations(&cfg.instance.unicast_peers),
+        mac: virtual_mac(cfg.instance.vrid),
+        inst,
+        sock,
+        garp,
+        owner,
+        tracks,
+        dataplane,
+        liveness: track::Liveness::new(
+            track::dataplane_limit(cfg.instance.advert_interval),
+            Instant::now(),
+        ),
+        status: status.clone(),
+        shell: ShellStats::default(),
+        transitions: VecDeque::new(),
+        burst_left: 0,
+        next_burst: None,
+        next_refresh: None,
+        master: false,
+        cfg,
+    };
+    let task = tokio::spawn(shell.run(stop_rx));
+    Ok(Handle {
+        stop: Some(stop_tx),
+        task,
+        status,
+    })
+}
+
+struct Shell {
+    cfg: RuntimeConfig,
+    vips: Vec<Ipv4Addr>,
+    destinations: Vec<Ipv4Addr>,
+    mac: [u8; 6],
+    inst: Instance,
+    sock: AdvertSocket,
+    garp: garp::GarpSocket,
+    owner: mpsc::UnboundedSender<Ownership>,
+    tracks: Tracks,
+    dataplane: Option<Arc<Counters>>,
+    liveness: track::Liveness,
+    status: SharedStatus,
+    shell: ShellStats,
+    transitions: VecDeque<TransitionRecord>,
+    /// Gratuitous ARP rounds still to send in the current burst.
+    burst_left: u32,
+    next_burst: Option<Instant>,
+    next_refresh: Option<Instant>,
+    master: bool,
+}
+
+/// Sleeps until `at`, forever if `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Increments and says whether to log: 1st, 2nd, 4th, 8th… time.
+fn bump(counter: &mut u64) -> bool {
+    *counter += 1;
+    counter.is_power_of_two()
+}
+
+impl Shell {
+    fn name(&self) -> &str {
+        &self.cfg.instance.name
+    }
+
+    async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+        let (script_tx, mut script_rx) = mpsc::channel::<ScriptResult>(16);
+        let scripts: Vec<JoinHandle<()>> = self
+            .cfg
+            .track_scripts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| tokio::spawn(track::run_script(i, s.clone(), script_tx.clone())))
+            .collect();
+        drop(script_tx);
+        let mut actions = Vec::new();
+        self.poll_dataplane();
+        let (weight_sum, fault) = self.tracks.verdict();
+        let now = Instant::now();
+        self.inst
+            .handle(Event::TrackChanged { weight_sum, fault }, now, &mut actions);
+        self.inst.handle(Event::Startup, now, &mut actions);
+        self.execute(&mut actions).await;
+        self.publish_status();
+
+        let mut poll = tokio::time::interval(TRACK_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut buf = vec![0u8; socket::RECV_BUF];
+        loop {
+            let timer = self.inst.next_timeout();
+            let garp_at = match (self.next_burst, self.next_refresh) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            tokio::select! {
+                // Timers first: under a flood of adverts our own must still
+                // go out on time.
+                biased;
+                _ = &mut stop => break,
+                _ = sleep_until(timer) => {
+                    // A backup must not declare the master dead while the
+                    // master's advert waits in the socket behind a flood.
+                    if self.inst.state() == State::Backup {
+                        self.drain(&mut buf, &mut actions);
+                    }
+                    self.inst.handle(Event::TimerFired, Instant::now(), &mut actions);
+                }
+                _ = sleep_until(garp_at) => self.garp_due(Instant::now()),
+                r = self.sock.readable() => match r {
+                    Ok(()) => {
+                        self.receive(&mut buf, &mut actions);
+                    }
+                    Err(e) => {
+                        if bump(&mut self.shell.receive_errors) {
+                            warn!("VRRP instance {}: waiting for adverts on {} failed: {e}", self.name(), self.cfg.interface);
+                        }
+                        tokio::time::sleep(TRACK_POLL).await;
+                    }
+                },
+                Some(r) = script_rx.recv() => self.script_result(r, &mut actions),
+                _ = poll.tick() => self.poll_tracks(&mut actions),
+            }
+            self.execute(&mut actions).await;
+            self.publish_status();
+        }
+        for s in scripts {
+            s.abort();
+        }
+        self.inst
+            .handle(Event::Shutdown, Instant::now(), &mut actions);
+        self.execute(&mut actions).await;
+        self.publish_status();
+    }
+
+    /// Reads what is queued, up to what the receive buffer can hold.
+    fn drain(&mut self, buf: &mut [u8], actions: &mut Vec<Action>) {
+        for _ in 0..DRAIN_BATCHES {
+            if !self.receive(buf, actions) {
+                return;
+            }
+        }
+    }
+
+    /// Reads up to [`RECV_BATCH`] packets; true if more may be waiting.
+    fn receive(&mut self, buf: &mut [u8], actions: &mut Vec<Action>) -> bool {
+        for _ in 0..RECV_BATCH {
+            let n = match self.sock.try_recv(buf) {
+                Ok(Some(n)) => n,
+                Ok(None) => return false,
+                Err(e) => {
+                    if bump(&mut self.shell.receive_errors) {
+                        warn!(
+                            "VRRP instance {}: reading adverts on {} failed: {e} ({} so far)",
+                            self.name(),
+                            self.cfg.interface,
+                            self.shell.receive_errors
+                        );
+                    }
+                    return false;
+                }
+            };
+            let Some(pkt) = buf.get(..n).and_then(socket::parse_ipv4) else {
+                if bump(&mut self.shell.malformed_ip) {
+                    warn!(
+                        "VRRP instance {}: dropped a packet on {} with a malformed IPv4 header ({} so far)",
+                        self.name(),
+                        self.cfg.interface,
+                        self.shell.malformed_ip
+                    );
+                }
+                continue;
+            };
+            let claims_owner = pkt.ttl == VRRP_TTL
+                && pkt.payload.get(1) == Some(&self.cfg.instance.vrid)
+                && pkt.payload.get(2) == Some(&PRIORITY_OWNER);
+            if claims_owner && !self.vips.contains(&pkt.src) {
+                if bump(&mut self.shell.false_owner) {
+                    warn!(
+                        "VRRP instance {}: dropped advert from {} claiming priority 255 (address owner) although it owns none of our VIPs {:?}; fix that node's priority or look for a rogue sender ({} so far)",
+                        self.name(),
+                        pkt.src,
+                        self.vips,
+                        self.shell.false_owner
+                    );
+                }
+                continue;
+            }
+            self.inst.handle(
+                Event::AdvertReceived {
+                    src: IpAddr::V4(pkt.src),
+                    dst: IpAddr::V4(pkt.dst),
+                    ttl: pkt.ttl,
+                    packet: pkt.payload,
+                },
+                Instant::now(),
+                actions,
+            );
+        }
+        true
+    }
+
+    fn script_result(&mut self, r: ScriptResult, actions: &mut Vec<Action>) {
+        let name = self.cfg.instance.name.clone();
+        let Some((script, rf)) = self.tracks.scripts.get_mut(r.index) else {
+            return;
+        };
+        if rf.record(r.ok) {
+            if r.ok {
+                info!(
+                    "VRRP instance {name}: track script {} succeeds again ({})",
+                    script.name, r.detail
+                );
+            } else {
+                warn!(
+                    "VRRP instance {name}: track script {} failed ({})",
+                    script.name, r.detail
+                );
+            }
+            self.track_changed(actions);
+        }
+    }
+
+    fn poll_tracks(&mut self, actions: &mut Vec<Action>) {
+        let own_was_up = self.tracks.own_interface.1;
+        let mut changed = self.tracks.poll_links(&self.cfg.instance.name);
+        if !own_was_up && self.tracks.own_interface.1 && self.destinations_multicast() {
+            self.sock.rejoin();
+        }
+        changed |= self.poll_dataplane();
+        if changed {
+            self.track_changed(actions);
+        }
+    }
+
+    fn destinations_multicast(&self) -> bool {
+        self.cfg.instance.unicast_peers.is_empty()
+    }
+
+    /// Reads the workers' heartbeats; true if liveness changed.
+    fn poll_dataplane(&mut self) -> bool {
+        let Some(counters) = &self.dataplane else {
+            return false;
+        };
+        let beat = counters.cores().map(|c| c.heartbeat_ms.get()).max();
+        let stalled = self.liveness.observe(beat, Instant::now());
+        let alive = !stalled;
+        if alive == self.tracks.dataplane_alive {
+            return false;
+        }
+        self.tracks.dataplane_alive = alive;
+        if stalled {
+            warn!(
+                "VRRP instance {}: no dataplane worker has run for {} ms; giving up mastership until it recovers",
+                self.name(),
+                self.liveness.limit().as_millis()
+            );
+        } else {
+            info!("VRRP instance {}: the dataplane runs again", self.name());
+        }
+        true
+    }
+
+    fn track_changed(&mut self, actions: &mut Vec<Action>) {
+        let (weight_sum, fault) = self.tracks.verdict();
+        self.inst.handle(
+            Event::TrackChanged { weight_sum, fault },
+            Instant::now(),
+            actions,
+        );
+    }
+
+    async fn execute(&mut self, actions: &mut Vec<Action>) {
+        for action in std::mem::take(actions) {
+            match action {
+                Action::SendAdvert { priority } => self.send_advert(priority),
+                Action::BecomeMaster => {
+                    self.master = true;
+                    let (done, ack) = oneshot::channel();
+                    self.own(true, Some(done));
+                    // Announcing before the dataplane answers for the VIPs
+                    // would draw traffic it drops.
+                    let _ = tokio::time::timeout(OWNERSHIP_ACK, ack).await;
+                    self.next_refresh = self.cfg.garp_refresh.map(|r| Instant::now() + r);
+                }
+                Action::BecomeBackup | Action::EnterFault | Action::Stopped => {
+                    self.master = false;
+                    self.own(false, None);
+                    self.burst_left = 0;
+                    self.next_burst = None;
+                    self.next_refresh = None;
+                }
+                Action::SendGratuitousArp => {
+                    // A new request restarts the burst rather than adding one.
+                    self.burst_left = self.cfg.garp_count;
+                    self.garp_due(Instant::now());
+                }
+                Action::Transition {
+                    from,
+                    to,
+                    priority,
+                    reason,
+                } => {
+                    if self.transitions.len() == TRANSITIONS_KEPT {
+                        self.transitions.pop_front();
+                    }
+                    self.transitions.push_back(TransitionRecord {
+                        at: SystemTime::now(),
+                        from,
+                        to,
+                        priority,
+                        reason,
+                    });
+                    if let Some(argv) =
+                        self.cfg.notify.as_deref().and_then(|n| {
+                            notify::argv(n, &self.cfg.instance.name, from, to, priority)
+                        })
+                    {
+                        self.shell.notify_runs += 1;
+                        notify::spawn(argv);
+                    }
+                }
+            }
+        }
+    }
+
+    fn own(&self, master: bool, done: Option<oneshot::Sender<()>>) {
+        let _ = self.owner.send(Ownership {
+            instance: self.cfg.instance.name.clone(),
+            master,
+            done,
+        });
+    }
+
+    fn send_advert(&mut self, priority: u8) {
+        let advert = self.inst.advert(priority);
+        let mut buf = [0u8; socket::RECV_BUF];
+        for dst in &self.destinations {
+            let sent = encode(
+                &mut buf,
+                &advert,
+                IpAddr::V4(self.cfg.primary),
+                IpAddr::V4(*dst),
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+            .and_then(|n| self.sock.send(buf.get(..n).unwrap_or(&[]), *dst));
+            if let Err(e) = sent {
+                if bump(&mut self.shell.send_errors) {
+                    warn!(
+                        "VRRP instance {}: sending an advert to {dst} on {} failed: {e} ({} so far)",
+                        self.cfg.instance.name, self.cfg.interface, self.shell.send_errors
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sends what gratuitous ARP is due at `now` and schedules the next.
+    fn garp_due(&mut self, now: Instant) {
+        let mut send = false;
+        if self.burst_left > 0 && self.next_burst.is_none_or(|t| t <= now) {
+            send = true;
+            self.burst_left -= 1;
+            self.next_burst = (self.burst_left > 0).then(|| now + self.cfg.garp_interval);
+        }
+        if self.next_refresh.is_some_and(|t| t <= now) {
+            send = true;
+            self.next_refresh = self.cfg.garp_refresh.map(|r| now + r);
+        }
+        if !send || !self.master {
+            return;
+        }
+        match self.garp.announce(self.mac, &self.vips) {
+            Ok(()) => self.shell.garps_sent += self.vips.len() as u64,
+            Err(e) => {
+                if bump(&mut self.shell.send_errors) {
+                    warn!(
+                        "VRRP instance {}: sending gratuitous ARP on {} failed: {e}; clients may keep a stale neighbour entry for the VIPs ({} so far)",
+                        self.cfg.instance.name, self.cfg.interface, self.shell.send_errors
+                    );
+                }
+            }
+        }
+    }
+
+    fn publish_status(&self) {
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        st.state = self.inst.state();
+        st.priority = self.inst.priority();
+        let (weight_sum, fault) = self.tracks.verdict();
+        st.weight_sum = weight_sum;
+        st.fault = fault;
+        if st.stats != *self.inst.stats() {
+            st.stats = self.inst.stats().clone();
+        }
+        st.shell = self.shell.clone();
+        if st.transitions.len() != self.transitions.len()
+            || st.transitions.back().map(|t| t.at) != self.transitions.back().map(|t| t.at)
+        {
+            st.transitions = self.transitions.clone();
+        }
+    }
+}
