@@ -807,7 +807,9 @@ fn hostile_adverts_are_counted() {
     let c = |v: &Value, k: &str| v["counters"][k].as_u64().unwrap_or(0);
     lab.wait_until("the flood is counted", Duration::from_secs(5), || {
         let now = instance(&lb1);
-        c(&now, "checksum_errors") >= c(&before, "checksum_errors") + 9000
+        // A loaded machine may drop part of the flood in the socket buffer
+        // before vipd reads it; what arrives must be counted.
+        c(&now, "checksum_errors") >= c(&before, "checksum_errors") + 5000
     })
     .unwrap_or_else(|e| panic!("{e}: {}", instance(&lb1)));
     let after = instance(&lb1);
