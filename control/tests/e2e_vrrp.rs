@@ -919,3 +919,105 @@ fn stalled_dataplane_gives_up_mastership() {
     wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
     wait_server(&lab, "lb1 serves again", Duration::from_secs(3), is_backend);
 }
+
+/// Seed 002: two nodes, two instances, each node master of one VIP and
+/// backup of the other, so neither box idles; one node fails and the other
+/// serves both VIPs; it returns and takes its own VIP back.
+#[test]
+fn two_nodes_each_master_of_one_vip() {
+    let lab = lab2("dual");
+    let vips = [lab::vip(1), lab::vip(2)];
+    let config = |k: usize| {
+        let services: Vec<ServiceConf> = vips
+            .iter()
+            .map(|&vip| ServiceConf {
+                vip,
+                port: SERVICE_PORT,
+                scheduler: "rr",
+                forward: "fullnat",
+                weights: vec![1, 1],
+                check: http_check(200, 1, 2),
+                extra: format!("snat = [\"10.77.1.{}\"]", 200 + k),
+            })
+            .collect();
+        let mut out = node_config(&lab, &format!("lb{k}"), 1, "", &services);
+        for (i, (name, vip)) in ["a", "b"].iter().zip(vips).enumerate() {
+            // lb1 leads instance a, lb2 leads instance b.
+            let priority = if i + 1 == k { 150 } else { 100 };
+            out += &format!(
+                "[[vrrp]]\nname = \"{name}\"\ninterface = \"eth0\"\nvrid = {}\nvips = [\"{vip}\"]\n{}\n",
+                61 + i,
+                vrrp_keys(3, 100, priority)
+            );
+        }
+        out
+    };
+    let states = |v: &Vipd| -> Vec<String> {
+        let r = v.request(json!({"cmd": "vrrp"})).unwrap_or(Value::Null);
+        ["a", "b"]
+            .iter()
+            .map(|n| {
+                r["instances"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|i| i["name"] == *n))
+                    .and_then(|i| i["state"].as_str())
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    };
+    let lb1 = Vipd::start(&lab, "lb1", &config(1)).expect("lb1 starts");
+    let lb2 = Vipd::start(&lab, "lb2", &config(2)).expect("lb2 starts");
+    let both = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
+    lab.wait_until("lb1 leads a, lb2 leads b", Duration::from_secs(10), || {
+        states(&lb1) == both("master", "backup") && states(&lb2) == both("backup", "master")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?} {:?}", states(&lb1), states(&lb2)));
+    let serves = |vip: Ipv4Addr| {
+        lab.http_get(
+            "client",
+            SocketAddrV4::new(vip, SERVICE_PORT),
+            Duration::from_secs(1),
+        )
+        .is_ok_and(|b| is_backend(b.trim()))
+    };
+    for (vip, vrid) in vips.iter().zip([61u8, 62]) {
+        lab.wait_until(&format!("{vip} answers"), Duration::from_secs(10), || {
+            serves(*vip)
+        })
+        .expect("both VIPs answer");
+        let vmac = format!("00:00:5e:00:01:{vrid:02x}");
+        assert_eq!(
+            client_neighbour(&lab, *vip).as_deref(),
+            Some(vmac.as_str()),
+            "{vip}"
+        );
+    }
+
+    lab.link_down("lb1", "eth0").expect("link down");
+    lab.wait_until("lb2 leads both", Duration::from_secs(5), || {
+        states(&lb2) == both("master", "master")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", states(&lb2)));
+    for vip in vips {
+        lab.wait_until(
+            &format!("{vip} answers through lb2"),
+            Duration::from_secs(5),
+            || serves(vip),
+        )
+        .expect("lb2 serves both");
+    }
+    lab.link_up("lb1", "eth0").expect("link up");
+    lab.wait_until("lb1 takes a back", Duration::from_secs(10), || {
+        states(&lb1) == both("master", "backup") && states(&lb2) == both("backup", "master")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?} {:?}", states(&lb1), states(&lb2)));
+    for vip in vips {
+        lab.wait_until(
+            &format!("{vip} answers again"),
+            Duration::from_secs(5),
+            || serves(vip),
+        )
+        .expect("both VIPs answer after preemption");
+    }
+}
