@@ -498,29 +498,33 @@ impl<'p> Bench<'p> {
     }
 
     fn scenario(&mut self, s: Scenario, flows: u32) -> Result<Measured> {
+        let w = self.plan.warmup;
         match s {
             Scenario::Ceiling => {
                 let (dut_in, out) = (self.topo.dut_in.clone(), self.topo.dut_out.ifindex);
                 let c = topo::in_ns(self.topo.dut_ns(), move || {
                     Ceiling::attach((dut_in.ifindex, dut_in.name), out)
                 })?;
-                self.udp(Dut::Ceiling { _attached: c }, flows)
+                self.udp(Dut::Ceiling { _attached: c }, flows, w)
             }
             Scenario::AfXdp => {
                 let dut = self.afxdp()?;
-                self.udp(dut, flows)
+                self.udp(dut, flows, w)
             }
             Scenario::Nftables => {
                 let dut = self.nftables()?;
-                self.udp(dut, flows)
+                self.udp(dut, flows, w)
             }
             Scenario::Vipd(mode) => {
                 let dut = self.vipd(mode, flows)?;
-                self.udp(dut, flows)
+                self.udp(dut, flows, w)
             }
             Scenario::FlowScaling => {
                 let dut = self.vipd(Forward::Nat, flows)?;
-                self.udp(dut, flows)
+                // Long enough for the generator to cycle through every flow
+                // once at ~1 Mpps (up to 10 s), so the table is filled.
+                let fill = Duration::from_secs_f64((f64::from(flows) / 1e6).min(10.0));
+                self.udp(dut, flows, w.max(fill))
             }
             Scenario::SynFlood => self.synflood(flows),
             Scenario::Failover => Err(failover_unavailable(&self.vipd_path()?)),
@@ -673,10 +677,10 @@ impl<'p> Bench<'p> {
     }
 
     /// Full-rate throughput of UDP flows, then latency at the plan's load.
-    fn udp(&mut self, mut dut: Dut, flows: u32) -> Result<Measured> {
+    fn udp(&mut self, mut dut: Dut, flows: u32, warmup: Duration) -> Result<Measured> {
         let t = self.template(Proto::Udp)?;
         let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
-        let mut m = self.throughput(&mut dut, &cfg, &t)?;
+        let mut m = self.throughput(&mut dut, &cfg, &t, warmup)?;
         if self.plan.latency_pps > 0 {
             let stamped = GenConfig {
                 stamp: true,
@@ -691,15 +695,28 @@ impl<'p> Bench<'p> {
         Ok(m)
     }
 
-    fn throughput(&self, dut: &mut Dut, cfg: &GenConfig, t: &Template) -> Result<Measured> {
+    fn throughput(
+        &self,
+        dut: &mut Dut,
+        cfg: &GenConfig,
+        t: &Template,
+        warmup: Duration,
+    ) -> Result<Measured> {
         let napi = self.pin_dut()?;
         self.await_delivery(dut, cfg, t, Duration::from_secs(20))?;
-        if !self.plan.warmup.is_zero() {
+        let mut notes = Vec::new();
+        if napi.is_empty() {
+            notes.push(format!(
+                "{} has no threaded NAPI thread to pin: its receive path ran on the generator's core",
+                self.topo.dut_in.name
+            ));
+        }
+        if !warmup.is_zero() {
             self.gen.run(GenJob {
                 cfg: cfg.clone(),
                 template: t.clone(),
                 pps: self.plan.rate_pps,
-                duration: self.plan.warmup,
+                duration: warmup,
             })?;
         }
         let core = self.plan.dut_core;
@@ -743,6 +760,7 @@ impl<'p> Bench<'p> {
                 .map(|(a, b)| b.saturating_sub(a).as_secs_f64()),
             established_share: (sent.sent_est > 0)
                 .then(|| got.tcp_est.min(sent.sent_est) as f64 / sent.sent_est as f64),
+            notes,
             ..Measured::default()
         })
     }
@@ -812,7 +830,7 @@ impl<'p> Bench<'p> {
             est_every: self.plan.est_every.max(2),
             ..self.gen_config(&t, FLOW_BASE, flows, false)
         };
-        let m = self.throughput(&mut dut, &flood, &t)?;
+        let m = self.throughput(&mut dut, &flood, &t, self.plan.warmup)?;
         dut.check_alive()?;
         Ok(m)
     }
