@@ -11,7 +11,10 @@ use aya::programs::{Xdp, XdpMode};
 use aya::Ebpf;
 
 use crate::frame::Template;
-use crate::rate::Pacer;
+use crate::rate::{per_second, Pacer};
+
+/// Target length of one unpaced test-run call.
+const CALL_TIME: Duration = Duration::from_millis(250);
 
 static GEN_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gen.o"));
 static SINK_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sink.o"));
@@ -162,6 +165,10 @@ impl Generator {
     /// Sends `template` out of `ifindex` (in the calling thread's network
     /// namespace) until `duration` has passed, paced by `pacer`. Returns
     /// the wall time spent.
+    ///
+    /// Each test run sets up and tears down its own page pool, which costs
+    /// far more than a frame, so unpaced runs size every call to about a
+    /// quarter second of frames at the rate the previous call reached.
     pub fn run(
         &self,
         ifindex: u32,
@@ -170,6 +177,7 @@ impl Generator {
         duration: Duration,
     ) -> Result<Duration> {
         let start = Instant::now();
+        let mut chunk: u32 = 65_536;
         loop {
             let elapsed = start.elapsed();
             if elapsed >= duration {
@@ -178,7 +186,13 @@ impl Generator {
             match pacer.next_chunk(elapsed) {
                 Some(0) => std::thread::sleep(pacer.idle_sleep()),
                 Some(n) => self.send(ifindex, &template.bytes, n, pacer.batch())?,
-                None => self.send(ifindex, &template.bytes, pacer.batch() * 64, pacer.batch())?,
+                None => {
+                    let call = Instant::now();
+                    self.send(ifindex, &template.bytes, chunk, pacer.batch())?;
+                    let rate = per_second(u64::from(chunk), call.elapsed());
+                    let left = (duration.saturating_sub(start.elapsed())).min(CALL_TIME);
+                    chunk = (rate * left.as_secs_f64()).clamp(4096.0, 16_777_216.0) as u32;
+                }
             }
         }
     }

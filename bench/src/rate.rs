@@ -30,9 +30,10 @@ impl Pacer {
         let pps = self.pps?;
         let due = frames_due(pps, elapsed);
         let behind = due.saturating_sub(self.sent);
-        // Never more than 16 batches at once, so a stall does not turn into
-        // a burst far above the rate.
-        let n = behind.min(u64::from(self.batch) * 16) as u32;
+        // At most 5 ms worth of frames (and at least 16 batches) at once, so
+        // a stall does not turn into a long burst far above the rate.
+        let cap = (pps / 200).max(u64::from(self.batch) * 16);
+        let n = behind.min(cap).min(u64::from(u32::MAX)) as u32;
         self.sent += u64::from(n);
         Some(n)
     }
@@ -90,13 +91,19 @@ mod tests {
         // 1 ms at 100 kpps: 100 frames due.
         assert_eq!(p.next_chunk(Duration::from_millis(1)), Some(100));
         assert_eq!(p.next_chunk(Duration::from_millis(1)), Some(0));
-        // After a long stall at most 16 batches go at once.
+        // After a long stall at most 16 batches (more than 5 ms) go at once.
         assert_eq!(p.next_chunk(Duration::from_secs(1)), Some(16 * 64));
         let mut total = 100 + 16 * 64;
         while let Some(n) = p.next_chunk(Duration::from_secs(1)).filter(|&n| n > 0) {
             total += n;
         }
         assert_eq!(total, 100_000);
+    }
+
+    #[test]
+    fn pacer_bursts_are_capped_at_five_milliseconds_of_frames() {
+        let mut p = Pacer::new(Some(10_000_000), 64);
+        assert_eq!(p.next_chunk(Duration::from_secs(1)), Some(50_000));
     }
 
     #[test]

@@ -12,7 +12,10 @@ use crate::rate::ratio;
 /// Latency of sampled packets at a fixed offered load.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Latency {
+    /// The requested load.
     pub offered_pps: u64,
+    /// The load the generator reached.
+    pub achieved_pps: f64,
     pub samples: u64,
     pub p50_us: f64,
     pub p99_us: f64,
@@ -219,11 +222,11 @@ impl Report {
                         .as_ref()
                         .map(|l| {
                             format!(
-                                "{:.1} / {:.1} / {:.1} ({})",
+                                "{:.1} / {:.1} / {:.1} ({:.0})",
                                 l.p50_us,
                                 l.p99_us,
                                 l.p999_us,
-                                l.offered_pps / 1000
+                                l.achieved_pps / 1000.0
                             )
                         })
                         .unwrap_or_else(|| "-".into());
@@ -482,6 +485,7 @@ mod tests {
             pps_per_cpu_s: Some(pps),
             latency: Some(Latency {
                 offered_pps: 100_000,
+                achieved_pps: 99_000.0,
                 samples: 10,
                 p50_us: 5.0,
                 p99_us: 9.0,

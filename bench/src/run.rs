@@ -330,9 +330,11 @@ impl GenThread {
                         let after = gen.counts()?;
                         Ok((
                             GenCounts {
-                                sent: after.sent - before.sent,
-                                sent_est: after.sent_est - before.sent_est,
-                                bad_template: after.bad_template - before.bad_template,
+                                sent: after.sent.saturating_sub(before.sent),
+                                sent_est: after.sent_est.saturating_sub(before.sent_est),
+                                bad_template: after
+                                    .bad_template
+                                    .saturating_sub(before.bad_template),
                             },
                             elapsed,
                         ))
@@ -792,7 +794,7 @@ impl<'p> Bench<'p> {
         });
         std::thread::sleep(Duration::from_millis(20));
         self.sink.set_sampling(0)?;
-        run?;
+        let (sent, elapsed) = run?;
         let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
             .context("latency histogram")?;
         let samples = self.drain_latency(Some(&mut hist));
@@ -802,6 +804,7 @@ impl<'p> Bench<'p> {
         let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
         Ok(Latency {
             offered_pps: pps,
+            achieved_pps: per_second(sent.sent, elapsed),
             samples,
             p50_us: us(0.5),
             p99_us: us(0.99),
