@@ -34,6 +34,7 @@ struct gen_cfg {
 	__u32 stamp;        // write a timestamp into the UDP payload
 	__u16 tmpl_flags;   // TCP data-offset/flags word of the template (network order)
 	__u16 tmpl_csum;    // TCP checksum of the template (network order)
+	__u64 interval_ns;  // pacing: at most one frame per interval; 0: unpaced
 };
 
 enum gen_stat {
@@ -49,6 +50,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct gen_cfg);
 } cfg SEC(".maps");
+
+// When the next paced frame is due (per CPU, ktime ns).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} pace SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -94,6 +103,21 @@ int vipbench_gen(struct xdp_md *ctx)
 	if (data + L4_OFF + 20 > data_end) {
 		bump(GEN_BAD_TEMPLATE);
 		return XDP_DROP;
+	}
+	// Pacing happens here, frame by frame, because every test-run call has
+	// a large fixed cost: calls are long, and frames not yet due are
+	// dropped (recycled) without being counted or sent.
+	if (c->interval_ns) {
+		__u64 *next = bpf_map_lookup_elem(&pace, &zero);
+		__u64 now = bpf_ktime_get_ns();
+
+		if (!next)
+			return XDP_ABORTED;
+		if (now < *next)
+			return XDP_DROP;
+		// More than 1 ms behind (a new run, or preempted): restart the
+		// schedule rather than catch up with a burst.
+		*next = (now - *next > 1000000 ? now : *next) + c->interval_ns;
 	}
 	// The per-CPU sent counter doubles as the sequence number.
 	n = *seq;

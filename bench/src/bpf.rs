@@ -11,7 +11,7 @@ use aya::programs::{Xdp, XdpMode};
 use aya::Ebpf;
 
 use crate::frame::Template;
-use crate::rate::{per_second, Pacer};
+use crate::rate::next_chunk;
 
 /// Target length of one unpaced test-run call.
 const CALL_TIME: Duration = Duration::from_millis(250);
@@ -80,10 +80,12 @@ pub struct GenConfig {
     pub stamp: bool,
     pub tmpl_flags: u16,
     pub tmpl_csum: u16,
+    /// Pacing: at most one frame per this many nanoseconds (0: unpaced).
+    pub interval_ns: u64,
 }
 
 /// Size of `struct gen_cfg`.
-const GEN_CFG_LEN: usize = 48;
+const GEN_CFG_LEN: usize = 56;
 
 impl GenConfig {
     fn to_bytes(&self) -> [u8; GEN_CFG_LEN] {
@@ -105,6 +107,7 @@ impl GenConfig {
         }
         b[44..46].copy_from_slice(&self.tmpl_flags.to_ne_bytes());
         b[46..48].copy_from_slice(&self.tmpl_csum.to_ne_bytes());
+        b[48..56].copy_from_slice(&self.interval_ns.to_ne_bytes());
         b
     }
 }
@@ -163,37 +166,29 @@ impl Generator {
     }
 
     /// Sends `template` out of `ifindex` (in the calling thread's network
-    /// namespace) until `duration` has passed, paced by `pacer`. Returns
-    /// the wall time spent.
+    /// namespace) until `duration` has passed; the configured
+    /// `interval_ns` paces it. Returns the wall time spent.
     ///
     /// Each test run sets up and tears down its own page pool, which costs
-    /// far more than a frame, so unpaced runs size every call to about a
-    /// quarter second of frames at the rate the previous call reached.
+    /// tens of milliseconds on a busy machine, so every call is sized to
+    /// about a quarter second at the rate the previous call ran frames.
     pub fn run(
         &self,
         ifindex: u32,
         template: &Template,
-        pacer: &mut Pacer,
+        batch: u32,
         duration: Duration,
     ) -> Result<Duration> {
         let start = Instant::now();
         let mut chunk: u32 = 65_536;
         loop {
-            let elapsed = start.elapsed();
-            if elapsed >= duration {
-                return Ok(elapsed);
+            let left = duration.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Ok(start.elapsed());
             }
-            match pacer.next_chunk(elapsed) {
-                Some(0) => std::thread::sleep(pacer.idle_sleep()),
-                Some(n) => self.send(ifindex, &template.bytes, n, pacer.batch())?,
-                None => {
-                    let call = Instant::now();
-                    self.send(ifindex, &template.bytes, chunk, pacer.batch())?;
-                    let rate = per_second(u64::from(chunk), call.elapsed());
-                    let left = (duration.saturating_sub(start.elapsed())).min(CALL_TIME);
-                    chunk = (rate * left.as_secs_f64()).clamp(4096.0, 16_777_216.0) as u32;
-                }
-            }
+            let call = Instant::now();
+            self.send(ifindex, &template.bytes, chunk, batch)?;
+            chunk = next_chunk(chunk, call.elapsed(), left.min(CALL_TIME));
         }
     }
 
@@ -450,6 +445,7 @@ mod tests {
             stamp: true,
             tmpl_flags: t.tcp_flags_word,
             tmpl_csum: t.tcp_csum,
+            interval_ns: 0,
         }
     }
 
@@ -542,6 +538,26 @@ mod tests {
     }
 
     #[test]
+    fn pacing_drops_frames_that_are_not_due() {
+        let t = template(Proto::Udp);
+        let mut g = Generator::load().unwrap();
+        g.configure(&GenConfig {
+            interval_ns: 60_000_000_000,
+            ..config(&t)
+        })
+        .unwrap();
+        for _ in 0..3 {
+            test_run_once(&g, &t.bytes).unwrap();
+        }
+        assert_eq!(g.counts().unwrap().sent, 1, "one frame per minute");
+        g.configure(&config(&t)).unwrap();
+        for _ in 0..3 {
+            test_run_once(&g, &t.bytes).unwrap();
+        }
+        assert_eq!(g.counts().unwrap().sent, 4, "unpaced again");
+    }
+
+    #[test]
     fn config_layout_matches_the_program() {
         let t = template(Proto::TcpSyn);
         let b = config(&t).to_bytes();
@@ -552,5 +568,13 @@ mod tests {
         );
         assert_eq!(u32::from_ne_bytes(b[40..44].try_into().unwrap()), 1);
         assert_eq!(&b[44..46], &[0x50, 0x02]);
+        let paced = GenConfig {
+            interval_ns: 7,
+            ..config(&t)
+        };
+        assert_eq!(
+            u64::from_ne_bytes(paced.to_bytes()[48..56].try_into().unwrap()),
+            7
+        );
     }
 }

@@ -16,7 +16,7 @@ use dataplane::engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
 use crate::bpf::{Ceiling, GenConfig, GenCounts, Generator, Sink};
 use crate::cpu;
 use crate::frame::{FrameSpec, Proto, Template};
-use crate::rate::{per_second, Pacer};
+use crate::rate::{interval_ns, per_second};
 use crate::report::{Latency, Measured, Outcome, Report, Row};
 use crate::topo::{self, backend_ip, Topo, BACKENDS, EST_BASE, FLOW_BASE, SNAT_IP, VIP, VIP_PORT};
 
@@ -323,10 +323,12 @@ impl GenThread {
                 };
                 for job in job_rx {
                     let result = (|| {
-                        gen.configure(&job.cfg)?;
+                        gen.configure(&GenConfig {
+                            interval_ns: interval_ns(job.pps),
+                            ..job.cfg
+                        })?;
                         let before = gen.counts()?;
-                        let mut pacer = Pacer::new(job.pps, batch);
-                        let elapsed = gen.run(ifindex, &job.template, &mut pacer, job.duration)?;
+                        let elapsed = gen.run(ifindex, &job.template, batch, job.duration)?;
                         let after = gen.counts()?;
                         Ok((
                             GenCounts {
@@ -496,6 +498,7 @@ impl<'p> Bench<'p> {
             stamp,
             tmpl_flags: t.tcp_flags_word,
             tmpl_csum: t.tcp_csum,
+            interval_ns: 0,
         }
     }
 
