@@ -95,6 +95,10 @@ pub struct Report {
     pub cpus: usize,
     pub frame_size: usize,
     pub seconds_per_run: f64,
+    /// /proc/loadavg before and after the run: other work on the machine
+    /// shares the cores and skews every figure.
+    pub load_before: String,
+    pub load_after: String,
     pub pinning: String,
     pub cpu_method: String,
     pub rows: Vec<Row>,
@@ -206,8 +210,14 @@ impl Report {
         let _ = writeln!(s, "# vipbench {} run\n", self.mode);
         let _ = writeln!(
             s,
-            "Kernel {}, {} CPUs, {}-byte frames, {:.1} s per run.\n",
-            self.kernel, self.cpus, self.frame_size, self.seconds_per_run
+            "Kernel {}, {} CPUs, {}-byte frames, {:.1} s per run. Load average before / after: \
+             {} / {} (other work on the cores skews every figure; compare only rows of one run).\n",
+            self.kernel,
+            self.cpus,
+            self.frame_size,
+            self.seconds_per_run,
+            self.load_before,
+            self.load_after
         );
         s.push_str(
             "| # | scenario | flows | offered Mpps | delivered Mpps | x ceiling | x kernel | DUT core busy s | Mpps per CPU-s | latency p50 / p99 / p99.9 us (at kpps) | notes |\n\
@@ -513,6 +523,8 @@ mod tests {
             cpus: 2,
             frame_size: 64,
             seconds_per_run: 1.0,
+            load_before: "0.10 0.20 0.30".into(),
+            load_after: "0.40 0.20 0.30".into(),
             pinning: "gen core 0".into(),
             cpu_method: "/proc/stat".into(),
             rows: vec![
@@ -579,6 +591,7 @@ mod tests {
             );
         }
         assert!(md.contains("not available: no VRRP / here"));
+        assert!(md.contains("0.10 0.20 0.30 / 0.40 0.20 0.30"));
         assert!(md.contains("| 0.23 |"), "ceiling ratio of vipd_nat: {md}");
     }
 

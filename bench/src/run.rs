@@ -199,6 +199,7 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
     }
     std::fs::create_dir_all(&plan.work_dir)
         .with_context(|| format!("creating {}", plan.work_dir.display()))?;
+    let load_before = load_average();
     let mut bench = Bench::up(plan)?;
     let steps: Vec<(Scenario, Option<u32>)> = plan
         .scenarios
@@ -238,6 +239,8 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
         cpus,
         frame_size: plan.frame_size,
         seconds_per_run: plan.duration.as_secs_f64(),
+        load_before,
+        load_after: load_average(),
         pinning: format!(
             "generator core {}, DUT core {}: {PINNING}",
             plan.gen_core, plan.dut_core
@@ -248,6 +251,13 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
     };
     report.finish();
     Ok(report)
+}
+
+/// The three load averages from /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn describe(s: Scenario, flows: Option<u32>, plan: &Plan) -> (String, u8, String, u32) {
