@@ -14,8 +14,7 @@ pub const UDP_PAYLOAD_OFFSET: usize = ETH_HLEN + IP_HLEN + UDP_HLEN;
 pub const STAMP_LEN: usize = 12;
 
 /// The transport of the generated traffic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
     Udp,
     /// TCP SYN (new connections); the generator turns some into ACKs of

@@ -761,7 +761,8 @@ impl<'p> Bench<'p> {
         }
         let got = sink1.since(&sink0);
         let busy = busy1.saturating_sub(busy0).as_secs_f64();
-        let delivered = got.packets.min(sent.sent);
+        // Only what the generator sends counts (not stray ARP or the like).
+        let delivered = (got.udp + got.tcp_syn + got.tcp_est).min(sent.sent);
         Ok(Measured {
             seconds: elapsed.as_secs_f64(),
             sent: sent.sent,
