@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: (MIT OR Apache-2.0)
+//
+// vipbench generator. Run through BPF_PROG_TEST_RUN with
+// BPF_F_TEST_XDP_LIVE_FRAMES: every run of the program turns the frame
+// template into one packet of the next flow and sends it out of the
+// generator's interface (XDP_TX).
+//
+// Every field the program depends on is written absolutely (never derived
+// from the frame's current contents), because the kernel recycles frame pages
+// and a page may come back modified by a receiver.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define STAMP_MAGIC 0x56425453 // "VBTS"
+#define L4_OFF (ETH_HLEN + 20)
+#define PAYLOAD_OFF (L4_OFF + 8)
+
+// Mirrored by `GenConfig` in src/bpf.rs.
+struct gen_cfg {
+	__u8 dst_mac[6];
+	__u8 src_mac[6];
+	__u32 src_base;     // first source address (host order)
+	__u32 flows;        // flows cycled through, >= 1
+	__u32 ports_per_ip; // source ports per source address, >= 1
+	__u32 port_base;    // first source port
+	__u32 est_base;     // first source address of established flows
+	__u32 est_flows;    // established flows; 0: no mix
+	__u32 est_every;    // every est_every-th packet is established
+	__u32 stamp;        // write a timestamp into the UDP payload
+	__u16 tmpl_flags;   // TCP data-offset/flags word of the template (network order)
+	__u16 tmpl_csum;    // TCP checksum of the template (network order)
+	__u64 interval_ns;  // pacing: at most one frame per interval; 0: unpaced
+};
+
+enum gen_stat {
+	GEN_SENT = 0,
+	GEN_SENT_EST,
+	GEN_BAD_TEMPLATE,
+	GEN_STAT_COUNT,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gen_cfg);
+} cfg SEC(".maps");
+
+// When the next paced frame is due (per CPU, ktime ns).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} pace SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GEN_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void bump(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &which);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u16 fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+SEC("xdp")
+int vipbench_gen(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+	__u32 zero = 0, sum = 0, addr, idx;
+	__u16 *words = (__u16 *)ip;
+	__u8 *l4 = data + L4_OFF;
+	struct gen_cfg *c;
+	__u64 *seq, n;
+	__u16 port;
+	int est = 0, i;
+
+	c = bpf_map_lookup_elem(&cfg, &zero);
+	seq = bpf_map_lookup_elem(&stats, &zero);
+	if (!c || !seq || c->flows == 0 || c->ports_per_ip == 0)
+		return XDP_ABORTED;
+	if (data + L4_OFF + 20 > data_end) {
+		bump(GEN_BAD_TEMPLATE);
+		return XDP_DROP;
+	}
+	// Pacing happens here, frame by frame, because every test-run call has
+	// a large fixed cost: calls are long, and frames not yet due are
+	// dropped (recycled) without being counted or sent.
+	if (c->interval_ns) {
+		__u64 *next = bpf_map_lookup_elem(&pace, &zero);
+		__u64 now = bpf_ktime_get_ns();
+
+		if (!next)
+			return XDP_ABORTED;
+		if (now < *next)
+			return XDP_DROP;
+		// More than 1 ms behind (a new run, or preempted): restart the
+		// schedule rather than catch up with a burst.
+		*next = (now - *next > 1000000 ? now : *next) + c->interval_ns;
+	}
+	// The per-CPU sent counter doubles as the sequence number.
+	n = *seq;
+	if (c->est_flows && c->est_every && n % c->est_every == 0) {
+		est = 1;
+		idx = (__u32)((n / c->est_every) % c->est_flows);
+		addr = c->est_base;
+	} else {
+		idx = (__u32)(n % c->flows);
+		addr = c->src_base;
+	}
+	addr += idx / c->ports_per_ip;
+	port = (__u16)(c->port_base + idx % c->ports_per_ip);
+
+	__builtin_memcpy(eth->h_dest, c->dst_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, c->src_mac, ETH_ALEN);
+	ip->saddr = bpf_htonl(addr);
+	ip->check = 0;
+#pragma unroll
+	for (i = 0; i < 10; i++)
+		sum += words[i];
+	ip->check = ~fold(sum);
+
+	if (ip->protocol == IPPROTO_TCP) {
+		__u16 *w = (__u16 *)l4;
+		__u16 flags = c->tmpl_flags;
+
+		// The template's source address and port are zero, so the
+		// checksum only gains the new values (RFC 1624).
+		sum = (__u16)~c->tmpl_csum;
+		sum += (bpf_htonl(addr) >> 16) + (bpf_htonl(addr) & 0xffff);
+		sum += bpf_htons(port);
+		if (est) {
+			// Data offset 5, flags: ACK instead of the template's.
+			flags = bpf_htons(0x5010);
+			sum += (__u16)~c->tmpl_flags;
+			sum += flags;
+		}
+		w[0] = bpf_htons(port);
+		w[6] = flags;
+		w[8] = ~fold(sum);
+	} else {
+		__u16 *w = (__u16 *)l4;
+
+		w[0] = bpf_htons(port);
+		w[3] = 0; // no UDP checksum (allowed on IPv4)
+		if (c->stamp && data + PAYLOAD_OFF + 12 <= data_end) {
+			__u32 magic = bpf_htonl(STAMP_MAGIC);
+			__u64 now = bpf_ktime_get_ns();
+
+			__builtin_memcpy(data + PAYLOAD_OFF, &magic, 4);
+			__builtin_memcpy(data + PAYLOAD_OFF + 4, &now, 8);
+		}
+	}
+
+	*seq = n + 1;
+	if (est)
+		bump(GEN_SENT_EST);
+	return XDP_TX;
+}
+
+char _license[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,580 @@
+//! The generator, sink and ceiling XDP programs: loading, attaching, maps,
+//! and the raw BPF_PROG_TEST_RUN call that drives the generator.
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aya::maps::{Array, DevMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::{Xdp, XdpMode};
+use aya::Ebpf;
+
+use crate::frame::Template;
+use crate::rate::next_chunk;
+
+/// Target length of one unpaced test-run call.
+const CALL_TIME: Duration = Duration::from_millis(250);
+
+static GEN_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gen.o"));
+static SINK_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sink.o"));
+static CEILING_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ceiling.o"));
+
+fn load_xdp<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
+    let prog: &mut Xdp = ebpf
+        .program_mut(name)
+        .ok_or_else(|| anyhow!("program {name} missing from its object file"))?
+        .try_into()
+        .with_context(|| format!("{name} is not an XDP program"))?;
+    prog.load()
+        .with_context(|| format!("loading XDP program {name} (needs root / CAP_BPF)"))?;
+    Ok(prog)
+}
+
+fn attach(ebpf: &mut Ebpf, name: &str, ifindex: u32, ifname: &str) -> Result<()> {
+    let prog = load_xdp(ebpf, name)?;
+    prog.attach_to_if_index(ifindex, XdpMode::Driver)
+        .with_context(|| {
+            format!(
+                "attaching {name} in native mode to {ifname} (ifindex {ifindex}); \
+                 remove any XDP program already there (`ip link set dev {ifname} xdp off`)"
+            )
+        })?;
+    Ok(())
+}
+
+fn map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map> {
+    ebpf.take_map(name)
+        .ok_or_else(|| anyhow!("map {name} missing from its object file"))
+}
+
+fn percpu_sums(map: &PerCpuArray<MapData, u64>, n: u32) -> Result<Vec<u64>> {
+    (0..n)
+        .map(|i| {
+            map.get(&i, 0)
+                .map(|v| v.iter().sum())
+                .with_context(|| format!("reading counter {i}"))
+        })
+        .collect()
+}
+
+/// What the generator puts into the frames; mirrors `struct gen_cfg` in
+/// bpf/gen.c.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenConfig {
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    /// First source address; flow `i` uses address `src_base + i / ports_per_ip`
+    /// and port `port_base + i % ports_per_ip`.
+    pub src_base: Ipv4Addr,
+    pub flows: u32,
+    pub ports_per_ip: u32,
+    pub port_base: u32,
+    /// Sources of the established flows riding along (same layout).
+    pub est_base: Ipv4Addr,
+    /// 0 for no established mix.
+    pub est_flows: u32,
+    /// Every `est_every`-th packet is an ACK of an established flow.
+    pub est_every: u32,
+    /// Write a timestamp into UDP payloads (for the sink's latency samples).
+    pub stamp: bool,
+    pub tmpl_flags: u16,
+    pub tmpl_csum: u16,
+    /// Pacing: at most one frame per this many nanoseconds (0: unpaced).
+    pub interval_ns: u64,
+}
+
+/// Size of `struct gen_cfg`.
+const GEN_CFG_LEN: usize = 56;
+
+impl GenConfig {
+    fn to_bytes(&self) -> [u8; GEN_CFG_LEN] {
+        let mut b = [0u8; GEN_CFG_LEN];
+        b[0..6].copy_from_slice(&self.dst_mac);
+        b[6..12].copy_from_slice(&self.src_mac);
+        let words = [
+            self.src_base.to_bits(),
+            self.flows,
+            self.ports_per_ip,
+            self.port_base,
+            self.est_base.to_bits(),
+            self.est_flows,
+            self.est_every,
+            u32::from(self.stamp),
+        ];
+        for (i, w) in words.iter().enumerate() {
+            b[12 + 4 * i..16 + 4 * i].copy_from_slice(&w.to_ne_bytes());
+        }
+        b[44..46].copy_from_slice(&self.tmpl_flags.to_ne_bytes());
+        b[46..48].copy_from_slice(&self.tmpl_csum.to_ne_bytes());
+        b[48..56].copy_from_slice(&self.interval_ns.to_ne_bytes());
+        b
+    }
+}
+
+/// Packets the generator has sent (all, and established-mix ACKs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GenCounts {
+    pub sent: u64,
+    pub sent_est: u64,
+    pub bad_template: u64,
+}
+
+/// The generator program, loaded but not attached: it runs only through
+/// BPF_PROG_TEST_RUN.
+pub struct Generator {
+    _ebpf: Ebpf,
+    prog_fd: i32,
+    cfg: Array<MapData, [u8; GEN_CFG_LEN]>,
+    stats: PerCpuArray<MapData, u64>,
+}
+
+impl Generator {
+    pub fn load() -> Result<Generator> {
+        let mut ebpf = Ebpf::load(GEN_OBJ).context("parsing the generator object")?;
+        let prog_fd = load_xdp(&mut ebpf, "vipbench_gen")?
+            .fd()
+            .context("generator program descriptor")?
+            .as_fd()
+            .as_raw_fd();
+        let cfg = Array::try_from(map(&mut ebpf, "cfg")?).context("generator cfg map")?;
+        let stats = PerCpuArray::try_from(map(&mut ebpf, "stats")?).context("generator stats")?;
+        Ok(Generator {
+            _ebpf: ebpf,
+            prog_fd,
+            cfg,
+            stats,
+        })
+    }
+
+    pub fn configure(&mut self, c: &GenConfig) -> Result<()> {
+        if c.flows == 0 || c.ports_per_ip == 0 {
+            bail!("generator: flows and ports per address must be at least 1");
+        }
+        self.cfg
+            .set(0, c.to_bytes(), 0)
+            .context("writing the generator config")
+    }
+
+    pub fn counts(&self) -> Result<GenCounts> {
+        let v = percpu_sums(&self.stats, 3)?;
+        Ok(GenCounts {
+            sent: v[0],
+            sent_est: v[1],
+            bad_template: v[2],
+        })
+    }
+
+    /// Sends `template` out of `ifindex` (in the calling thread's network
+    /// namespace) until `duration` has passed; the configured
+    /// `interval_ns` paces it. Returns the wall time spent.
+    ///
+    /// Each test run sets up and tears down its own page pool, which costs
+    /// tens of milliseconds on a busy machine, so every call is sized to
+    /// about a quarter second at the rate the previous call ran frames.
+    pub fn run(
+        &self,
+        ifindex: u32,
+        template: &Template,
+        batch: u32,
+        duration: Duration,
+    ) -> Result<Duration> {
+        let start = Instant::now();
+        let mut chunk: u32 = 65_536;
+        loop {
+            let left = duration.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Ok(start.elapsed());
+            }
+            let call = Instant::now();
+            self.send(ifindex, &template.bytes, chunk, batch)?;
+            chunk = next_chunk(chunk, call.elapsed(), left.min(CALL_TIME));
+        }
+    }
+
+    /// Sends `frames` copies of `data` through the live-frames test run.
+    pub fn send(&self, ifindex: u32, data: &[u8], frames: u32, batch: u32) -> Result<()> {
+        test_run_live(self.prog_fd, ifindex, data, frames, batch)
+    }
+}
+
+/// `struct xdp_md` as the test run takes it in `ctx_in`.
+#[repr(C)]
+#[derive(Default)]
+struct XdpMd {
+    data: u32,
+    data_end: u32,
+    data_meta: u32,
+    ingress_ifindex: u32,
+    rx_queue_index: u32,
+    egress_ifindex: u32,
+}
+
+/// The `test` member of `union bpf_attr` (BPF_PROG_TEST_RUN).
+#[repr(C, align(8))]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    // Explicit, so the tail the kernel checks for zero is initialised.
+    _pad: u32,
+}
+
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
+/// The kernel's limit on frames per live-frames batch.
+pub const MAX_BATCH: u32 = 256;
+
+fn test_run_live(prog_fd: i32, ifindex: u32, data: &[u8], repeat: u32, batch: u32) -> Result<()> {
+    let ctx = XdpMd {
+        data_end: data.len() as u32,
+        ingress_ifindex: ifindex,
+        ..XdpMd::default()
+    };
+    let mut attr = TestRunAttr {
+        prog_fd: prog_fd as u32,
+        data_size_in: data.len() as u32,
+        data_in: data.as_ptr() as u64,
+        repeat,
+        ctx_size_in: std::mem::size_of::<XdpMd>() as u32,
+        ctx_in: &ctx as *const XdpMd as u64,
+        flags: BPF_F_TEST_XDP_LIVE_FRAMES,
+        batch_size: batch.clamp(1, MAX_BATCH),
+        ..TestRunAttr::default()
+    };
+    // SAFETY: `attr` is a properly laid out, zero-padded bpf_attr prefix
+    // whose pointers (`data_in`, `ctx_in`) reference `data` and `ctx`, both
+    // alive and unchanged for the whole call; the kernel reads them and
+    // writes only within `attr` (retval, duration), whose size we pass.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &mut attr as *mut TestRunAttr,
+            std::mem::size_of::<TestRunAttr>(),
+        )
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(());
+        }
+        return Err(e).with_context(|| {
+            format!(
+                "BPF_PROG_TEST_RUN with live frames on ifindex {ifindex} failed; it needs \
+                 kernel 5.18 or newer, root, and the interface in the generator's namespace"
+            )
+        });
+    }
+    Ok(())
+}
+
+/// Runs the generator program once on `data` without sending (for tests):
+/// returns the rewritten frame.
+pub fn test_run_once(g: &Generator, data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; data.len() + 256];
+    let mut attr = TestRunAttr {
+        prog_fd: g.prog_fd as u32,
+        data_size_in: data.len() as u32,
+        data_in: data.as_ptr() as u64,
+        data_size_out: out.len() as u32,
+        data_out: out.as_mut_ptr() as u64,
+        repeat: 1,
+        ..TestRunAttr::default()
+    };
+    // SAFETY: as in `test_run_live`; additionally `data_out` points at
+    // `out`, whose length is passed in `data_size_out`, so the kernel
+    // writes at most that many bytes into it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &mut attr as *mut TestRunAttr,
+            std::mem::size_of::<TestRunAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("BPF_PROG_TEST_RUN of the generator");
+    }
+    out.truncate(attr.data_size_out as usize);
+    Ok(out)
+}
+
+/// What the sink counted (cumulative).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SinkCounts {
+    pub packets: u64,
+    pub bytes: u64,
+    pub udp: u64,
+    pub tcp_syn: u64,
+    pub tcp_est: u64,
+    pub other: u64,
+    pub stamped: u64,
+    pub samples_lost: u64,
+}
+
+impl SinkCounts {
+    pub fn since(&self, earlier: &SinkCounts) -> SinkCounts {
+        SinkCounts {
+            packets: self.packets.saturating_sub(earlier.packets),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+            udp: self.udp.saturating_sub(earlier.udp),
+            tcp_syn: self.tcp_syn.saturating_sub(earlier.tcp_syn),
+            tcp_est: self.tcp_est.saturating_sub(earlier.tcp_est),
+            other: self.other.saturating_sub(earlier.other),
+            stamped: self.stamped.saturating_sub(earlier.stamped),
+            samples_lost: self.samples_lost.saturating_sub(earlier.samples_lost),
+        }
+    }
+}
+
+/// The sink program attached to the sink's interface.
+pub struct Sink {
+    _ebpf: Ebpf,
+    stats: PerCpuArray<MapData, u64>,
+    sample_every: Array<MapData, u32>,
+    latency: Option<RingBuf<MapData>>,
+}
+
+impl Sink {
+    /// Attaches in the calling thread's namespace.
+    pub fn attach(ifindex: u32, ifname: &str) -> Result<Sink> {
+        let mut ebpf = Ebpf::load(SINK_OBJ).context("parsing the sink object")?;
+        attach(&mut ebpf, "vipbench_sink", ifindex, ifname)?;
+        let stats = PerCpuArray::try_from(map(&mut ebpf, "stats")?).context("sink stats")?;
+        let sample_every =
+            Array::try_from(map(&mut ebpf, "sample_every")?).context("sink sample map")?;
+        let latency = RingBuf::try_from(map(&mut ebpf, "latency")?).context("sink ring buffer")?;
+        Ok(Sink {
+            _ebpf: ebpf,
+            stats,
+            sample_every,
+            latency: Some(latency),
+        })
+    }
+
+    pub fn counts(&self) -> Result<SinkCounts> {
+        let v = percpu_sums(&self.stats, 8)?;
+        Ok(SinkCounts {
+            packets: v[0],
+            bytes: v[1],
+            udp: v[2],
+            tcp_syn: v[3],
+            tcp_est: v[4],
+            other: v[5],
+            stamped: v[6],
+            samples_lost: v[7],
+        })
+    }
+
+    /// Samples every `n`-th timestamped packet per CPU (0: none).
+    pub fn set_sampling(&mut self, n: u32) -> Result<()> {
+        self.sample_every
+            .set(0, n, 0)
+            .context("setting the sink's sampling")
+    }
+
+    /// The latency ring buffer, for a sampler thread (once).
+    pub fn take_latency(&mut self) -> Option<RingBuf<MapData>> {
+        self.latency.take()
+    }
+}
+
+/// The ceiling program attached to the DUT's ingress interface, redirecting
+/// to its egress through a devmap.
+pub struct Ceiling {
+    _ebpf: Ebpf,
+}
+
+impl Ceiling {
+    /// Attaches in the calling thread's namespace.
+    pub fn attach(ingress: (u32, &str), egress: u32) -> Result<Ceiling> {
+        let mut ebpf = Ebpf::load(CEILING_OBJ).context("parsing the ceiling object")?;
+        attach(&mut ebpf, "vipbench_ceiling", ingress.0, ingress.1)?;
+        let mut devmap = DevMap::try_from(map(&mut ebpf, "egress")?).context("ceiling devmap")?;
+        devmap
+            .set(0, egress, None, 0)
+            .context("pointing the ceiling devmap at the egress interface")?;
+        Ok(Ceiling { _ebpf: ebpf })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{FrameSpec, Proto};
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+
+    fn template(proto: Proto) -> Template {
+        FrameSpec {
+            size: 64,
+            proto,
+            dst_mac: [2, 0, 0, 0, 0, 1],
+            src_mac: [2, 0, 0, 0, 0, 2],
+            dst_ip: Ipv4Addr::new(10, 88, 0, 100),
+            dst_port: 80,
+        }
+        .build()
+        .unwrap()
+    }
+
+    fn config(t: &Template) -> GenConfig {
+        GenConfig {
+            dst_mac: [2, 0, 0, 0, 0, 0xd],
+            src_mac: [2, 0, 0, 0, 0, 0xe],
+            src_base: Ipv4Addr::new(10, 90, 0, 0),
+            flows: 5,
+            ports_per_ip: 2,
+            port_base: 1000,
+            est_base: Ipv4Addr::new(10, 91, 0, 0),
+            est_flows: 0,
+            est_every: 0,
+            stamp: true,
+            tmpl_flags: t.tcp_flags_word,
+            tmpl_csum: t.tcp_csum,
+            interval_ns: 0,
+        }
+    }
+
+    /// (source address, source port, SYN, ACK) of `n` generated frames, each
+    /// checked for valid IP and TCP checksums.
+    fn generate(cfg: &GenConfig, t: &Template, n: usize) -> Vec<([u8; 4], u16, bool, bool)> {
+        let mut g = Generator::load().expect("loading the generator (run the tests as root)");
+        g.configure(cfg).unwrap();
+        (0..n)
+            .map(|_| {
+                let out = test_run_once(&g, &t.bytes).unwrap();
+                assert_eq!(out.len(), t.bytes.len());
+                assert_eq!(&out[0..6], &cfg.dst_mac);
+                assert_eq!(&out[6..12], &cfg.src_mac);
+                let p = SlicedPacket::from_ethernet(&out).unwrap();
+                let Some(NetSlice::Ipv4(ip)) = p.net else {
+                    panic!("not IPv4")
+                };
+                let h = ip.header().to_header();
+                assert_eq!(h.header_checksum, h.calc_header_checksum());
+                match p.transport {
+                    Some(TransportSlice::Tcp(tcp)) => {
+                        let want = tcp
+                            .to_header()
+                            .calc_checksum_ipv4(&h, tcp.payload())
+                            .unwrap();
+                        assert_eq!(tcp.checksum(), want, "TCP checksum");
+                        (h.source, tcp.source_port(), tcp.syn(), tcp.ack())
+                    }
+                    Some(TransportSlice::Udp(udp)) => {
+                        assert_eq!(&out[42..46], b"VBTS", "timestamp magic");
+                        (h.source, udp.source_port(), false, false)
+                    }
+                    _ => panic!("unexpected transport"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn generator_cycles_flows_with_valid_checksums() {
+        let t = template(Proto::Udp);
+        let got = generate(&config(&t), &t, 6);
+        let want: Vec<([u8; 4], u16)> = vec![
+            ([10, 90, 0, 0], 1000),
+            ([10, 90, 0, 0], 1001),
+            ([10, 90, 0, 1], 1000),
+            ([10, 90, 0, 1], 1001),
+            ([10, 90, 0, 2], 1000),
+            ([10, 90, 0, 0], 1000),
+        ];
+        assert_eq!(got.iter().map(|g| (g.0, g.1)).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn syn_flood_mix_turns_every_nth_into_an_established_ack() {
+        let t = template(Proto::TcpSyn);
+        let cfg = GenConfig {
+            est_flows: 2,
+            est_every: 3,
+            ..config(&t)
+        };
+        let got = generate(&cfg, &t, 7);
+        for (i, (src, port, syn, ack)) in got.iter().enumerate() {
+            if i % 3 == 0 {
+                assert_eq!(src[..2], [10, 91], "packet {i} from an established source");
+                assert!(*ack && !*syn, "packet {i} is an ACK");
+                assert_eq!(*port, 1000 + ((i / 3) % 2) as u16);
+            } else {
+                assert_eq!(src[..2], [10, 90], "packet {i} from a flood source");
+                assert!(*syn && !*ack, "packet {i} is a SYN");
+            }
+        }
+        let counts = {
+            let mut g = Generator::load().unwrap();
+            g.configure(&cfg).unwrap();
+            for _ in 0..6 {
+                test_run_once(&g, &t.bytes).unwrap();
+            }
+            g.counts().unwrap()
+        };
+        assert_eq!(
+            counts,
+            GenCounts {
+                sent: 6,
+                sent_est: 2,
+                bad_template: 0
+            }
+        );
+    }
+
+    #[test]
+    fn pacing_drops_frames_that_are_not_due() {
+        let t = template(Proto::Udp);
+        let mut g = Generator::load().unwrap();
+        g.configure(&GenConfig {
+            interval_ns: 60_000_000_000,
+            ..config(&t)
+        })
+        .unwrap();
+        for _ in 0..3 {
+            test_run_once(&g, &t.bytes).unwrap();
+        }
+        assert_eq!(g.counts().unwrap().sent, 1, "one frame per minute");
+        g.configure(&config(&t)).unwrap();
+        for _ in 0..3 {
+            test_run_once(&g, &t.bytes).unwrap();
+        }
+        assert_eq!(g.counts().unwrap().sent, 4, "unpaced again");
+    }
+
+    #[test]
+    fn config_layout_matches_the_program() {
+        let t = template(Proto::TcpSyn);
+        let b = config(&t).to_bytes();
+        assert_eq!(&b[0..6], &[2, 0, 0, 0, 0, 0xd]);
+        assert_eq!(
+            u32::from_ne_bytes(b[12..16].try_into().unwrap()),
+            0x0a5a_0000
+        );
+        assert_eq!(u32::from_ne_bytes(b[40..44].try_into().unwrap()), 1);
+        assert_eq!(&b[44..46], &[0x50, 0x02]);
+        let paced = GenConfig {
+            interval_ns: 7,
+            ..config(&t)
+        };
+        assert_eq!(
+            u64::from_ne_bytes(paced.to_bytes()[48..56].try_into().unwrap()),
+            7
+        );
+    }
+}

@@ -1,0 +1,616 @@
+//! The report: every figure of one run, rendered as JSON, a Markdown table
+//! and an SVG plot (bars per scenario, the flow-scaling curve).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::rate::ratio;
+
+/// Latency of sampled packets at a fixed offered load.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Latency {
+    /// The requested load.
+    pub offered_pps: u64,
+    /// The load the generator reached.
+    pub achieved_pps: f64,
+    pub samples: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+}
+
+/// What one scenario measured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Measured {
+    pub seconds: f64,
+    /// Frames the generator sent.
+    pub sent: u64,
+    /// Frames the sink counted.
+    pub delivered: u64,
+    pub offered_pps: f64,
+    pub delivered_pps: f64,
+    /// Busy time of the DUT's core over the measurement (/proc/stat).
+    pub dut_core_busy_s: f64,
+    /// Delivered packets per busy second of the DUT's core.
+    pub pps_per_cpu_s: Option<f64>,
+    /// user+system time of the DUT's own threads (vipd process, engine
+    /// workers, dut0's NAPI thread), when it has any.
+    pub dut_threads_s: Option<f64>,
+    pub latency: Option<Latency>,
+    /// SYN flood only: established-flow packets delivered / sent.
+    pub established_share: Option<f64>,
+    pub ratio_to_ceiling: Option<f64>,
+    pub ratio_to_kernel: Option<f64>,
+    /// What went wrong in a part of the scenario that did not stop it.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Measured(Measured),
+    Unavailable { reason: String },
+}
+
+/// One line of the report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    /// Stable key: ceiling, afxdp, nftables, vipd_nat, vipd_fullnat, vipd_dr,
+    /// flows_<n>, synflood, failover.
+    pub id: String,
+    /// The scenario number of the issue (1–7).
+    pub scenario: u8,
+    pub label: String,
+    pub flows: u64,
+    pub outcome: Outcome,
+}
+
+impl Row {
+    pub fn measured(&self) -> Option<&Measured> {
+        match &self.outcome {
+            Outcome::Measured(m) => Some(m),
+            Outcome::Unavailable { .. } => None,
+        }
+    }
+}
+
+/// A key figure the issue asks about, with its goal (reported, not asserted).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub goal: String,
+    pub value: Option<f64>,
+    pub met: Option<bool>,
+    pub note: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub mode: String,
+    pub kernel: String,
+    pub cpus: usize,
+    pub frame_size: usize,
+    pub seconds_per_run: f64,
+    /// /proc/loadavg before and after the run: other work on the machine
+    /// shares the cores and skews every figure.
+    pub load_before: String,
+    pub load_after: String,
+    pub pinning: String,
+    pub cpu_method: String,
+    pub rows: Vec<Row>,
+    pub targets: Vec<Target>,
+}
+
+fn delivered(rows: &[Row], id: &str) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.id == id)
+        .and_then(Row::measured)
+        .map(|m| m.delivered_pps)
+}
+
+fn per_cpu(rows: &[Row], id: &str) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.id == id)
+        .and_then(Row::measured)
+        .and_then(|m| m.pps_per_cpu_s)
+}
+
+fn target(name: &str, goal: &str, value: Option<f64>, min: f64, note: &str) -> Target {
+    Target {
+        name: name.into(),
+        goal: goal.into(),
+        value,
+        met: value.map(|v| v >= min),
+        note: note.into(),
+    }
+}
+
+impl Report {
+    /// Fills in every row's ratios to the ceiling (scenario 1) and the
+    /// kernel (scenario 3), and the key targets.
+    pub fn finish(&mut self) {
+        let ceiling = delivered(&self.rows, "ceiling");
+        let kernel = delivered(&self.rows, "nftables");
+        for row in &mut self.rows {
+            if let Outcome::Measured(m) = &mut row.outcome {
+                m.ratio_to_ceiling = ceiling.and_then(|c| ratio(m.delivered_pps, c));
+                m.ratio_to_kernel = kernel.and_then(|k| ratio(m.delivered_pps, k));
+            }
+        }
+        let r = |a: Option<f64>, b: Option<f64>| a.zip(b).and_then(|(a, b)| ratio(a, b));
+        let flows_1k = delivered(&self.rows, "flows_1000");
+        let flows_1m = delivered(&self.rows, "flows_1000000");
+        let syn = self
+            .rows
+            .iter()
+            .find(|r| r.id == "synflood")
+            .and_then(Row::measured)
+            .and_then(|m| m.established_share);
+        let failover = self.rows.iter().find(|r| r.id == "failover");
+        let failover_note = match failover.map(|r| &r.outcome) {
+            Some(Outcome::Unavailable { reason }) => reason.clone(),
+            Some(Outcome::Measured(_)) => String::new(),
+            None => "not run".into(),
+        };
+        self.targets = vec![
+            target(
+                "vipd NAT / raw AF_XDP forward",
+                ">= 0.85",
+                r(
+                    delivered(&self.rows, "vipd_nat"),
+                    delivered(&self.rows, "afxdp"),
+                ),
+                0.85,
+                "delivered Mpps, same run",
+            ),
+            target(
+                "vipd NAT / nftables DNAT, packets per CPU-second",
+                "> 1",
+                r(
+                    per_cpu(&self.rows, "vipd_nat"),
+                    per_cpu(&self.rows, "nftables"),
+                ),
+                1.0,
+                "delivered packets per busy second of the DUT core",
+            ),
+            target(
+                "1M flows / 1k flows (vipd NAT)",
+                ">= 0.7",
+                r(flows_1m, flows_1k),
+                0.7,
+                "delivered Mpps",
+            ),
+            target(
+                "established packets kept under SYN flood",
+                ">= 0.99",
+                syn,
+                0.99,
+                "share of the established mix delivered",
+            ),
+            Target {
+                name: "packets lost per failover".into(),
+                goal: "report".into(),
+                value: None,
+                met: None,
+                note: failover_note,
+            },
+        ];
+    }
+
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).context("serialising the report")
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# vipbench {} run\n", self.mode);
+        let _ = writeln!(
+            s,
+            "Kernel {}, {} CPUs, {}-byte frames, {:.1} s per run. Load average before / after: \
+             {} / {} (other work on the cores skews every figure; compare only rows of one run).\n",
+            self.kernel,
+            self.cpus,
+            self.frame_size,
+            self.seconds_per_run,
+            self.load_before,
+            self.load_after
+        );
+        s.push_str(
+            "| # | scenario | flows | offered Mpps | delivered Mpps | x ceiling | x kernel | DUT core busy s | Mpps per CPU-s | latency p50 / p99 / p99.9 us (at kpps) | notes |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for row in &self.rows {
+            let _ = write!(s, "| {} | {} | {} ", row.scenario, row.label, row.flows);
+            match &row.outcome {
+                Outcome::Measured(m) => {
+                    let lat = m
+                        .latency
+                        .as_ref()
+                        .map(|l| {
+                            format!(
+                                "{:.1} / {:.1} / {:.1} ({:.0})",
+                                l.p50_us,
+                                l.p99_us,
+                                l.p999_us,
+                                l.achieved_pps / 1000.0
+                            )
+                        })
+                        .unwrap_or_else(|| "-".into());
+                    let note = m
+                        .established_share
+                        .map(|e| format!("established delivered: {:.2} %", e * 100.0))
+                        .into_iter()
+                        .chain(m.notes.iter().cloned())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                        .replace('|', "/");
+                    let _ = writeln!(
+                        s,
+                        "| {:.3} | {:.3} | {} | {} | {:.2} | {} | {} | {} |",
+                        m.offered_pps / 1e6,
+                        m.delivered_pps / 1e6,
+                        fmt_ratio(m.ratio_to_ceiling),
+                        fmt_ratio(m.ratio_to_kernel),
+                        m.dut_core_busy_s,
+                        m.pps_per_cpu_s
+                            .map(|p| format!("{:.3}", p / 1e6))
+                            .unwrap_or_else(|| "-".into()),
+                        lat,
+                        note
+                    );
+                }
+                Outcome::Unavailable { reason } => {
+                    let _ = writeln!(
+                        s,
+                        "| - | - | - | - | - | - | - | not available: {} |",
+                        reason.replace('|', "/")
+                    );
+                }
+            }
+        }
+        s.push_str(
+            "\n## Key figures\n\n| figure | goal | value | met | note |\n|---|---|---|---|---|\n",
+        );
+        for t in &self.targets {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                t.name,
+                t.goal,
+                t.value
+                    .map(|v| format!("{v:.3}"))
+                    .unwrap_or_else(|| "-".into()),
+                match t.met {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "-",
+                },
+                t.note.replace('|', "/")
+            );
+        }
+        let _ = write!(
+            s,
+            "\n## How\n\n- Pinning: {}\n- CPU: {}\n",
+            self.pinning, self.cpu_method
+        );
+        s
+    }
+
+    pub fn to_svg(&self) -> String {
+        svg(self)
+    }
+
+    /// Writes `vipbench.json`, `vipbench.md` and `vipbench.svg` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<ReportFiles> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let files = ReportFiles {
+            json: dir.join("vipbench.json"),
+            markdown: dir.join("vipbench.md"),
+            svg: dir.join("vipbench.svg"),
+        };
+        for (path, text) in [
+            (&files.json, self.to_json()?),
+            (&files.markdown, self.to_markdown()),
+            (&files.svg, self.to_svg()),
+        ] {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(files)
+    }
+}
+
+/// Where [`Report::write`] put the report.
+#[derive(Clone, Debug)]
+pub struct ReportFiles {
+    pub json: PathBuf,
+    pub markdown: PathBuf,
+    pub svg: PathBuf,
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into())
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const W: f64 = 860.0;
+const BAR_H: f64 = 22.0;
+const LEFT: f64 = 230.0;
+const CURVE_H: f64 = 260.0;
+
+/// Bars: delivered Mpps of every measured non-scaling row. Below them the
+/// flow-scaling curve (delivered Mpps over log10 flows).
+fn svg(r: &Report) -> String {
+    let bars: Vec<(&Row, &Measured)> = r
+        .rows
+        .iter()
+        .filter(|row| !row.id.starts_with("flows_"))
+        .filter_map(|row| row.measured().map(|m| (row, m)))
+        .collect();
+    let curve: Vec<(u64, f64)> = r
+        .rows
+        .iter()
+        .filter(|row| row.id.starts_with("flows_"))
+        .filter_map(|row| row.measured().map(|m| (row.flows, m.delivered_pps / 1e6)))
+        .collect();
+    let max = bars
+        .iter()
+        .map(|(_, m)| m.delivered_pps / 1e6)
+        .chain(curve.iter().map(|c| c.1))
+        .fold(0.0f64, f64::max)
+        .max(0.001);
+    let bars_top = 50.0;
+    let curve_top = bars_top + BAR_H * bars.len() as f64 + 70.0;
+    let height = curve_top + CURVE_H + 60.0;
+    let width = W - LEFT - 90.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<rect x="0" y="0" width="{W}" height="{height}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="24" font-size="16">vipbench {}: delivered Mpps per scenario ({} B frames, kernel {})</text>"#,
+        xml_escape(&r.mode),
+        r.frame_size,
+        xml_escape(&r.kernel)
+    );
+    for (i, (row, m)) in bars.iter().enumerate() {
+        let y = bars_top + BAR_H * i as f64;
+        let mpps = m.delivered_pps / 1e6;
+        let w = (mpps / max * width).max(1.0);
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            LEFT - 8.0,
+            y + 15.0,
+            xml_escape(&row.label)
+        );
+        let _ = writeln!(
+            s,
+            r##"<rect class="bar" x="{LEFT}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="#4a7ebb"/>"##,
+            y + 3.0,
+            BAR_H - 6.0
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}">{mpps:.3}</text>"#,
+            LEFT + w + 6.0,
+            y + 15.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="{:.1}" font-size="16">flow scaling, vipd NAT: delivered Mpps over flows</text>"#,
+        curve_top - 20.0
+    );
+    let (x0, y0) = (LEFT, curve_top + CURVE_H);
+    let _ = writeln!(
+        s,
+        r#"<line x1="{x0}" y1="{y0}" x2="{:.1}" y2="{y0}" stroke="black"/><line x1="{x0}" y1="{curve_top}" x2="{x0}" y2="{y0}" stroke="black"/>"#,
+        x0 + width
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{max:.2} Mpps</text><text x="{:.1}" y="{y0}" text-anchor="end">0</text>"#,
+        x0 - 6.0,
+        curve_top + 4.0,
+        x0 - 6.0
+    );
+    if !curve.is_empty() {
+        let lo = curve
+            .iter()
+            .map(|c| c.0.max(1) as f64)
+            .fold(f64::MAX, f64::min)
+            .log10();
+        let hi = curve
+            .iter()
+            .map(|c| c.0.max(1) as f64)
+            .fold(0.0, f64::max)
+            .log10();
+        let span = (hi - lo).max(1.0);
+        let pts: Vec<(f64, f64, u64)> = curve
+            .iter()
+            .map(|&(f, mpps)| {
+                let x = x0 + ((f.max(1) as f64).log10() - lo) / span * width;
+                let y = y0 - mpps / max * CURVE_H;
+                (x, y, f)
+            })
+            .collect();
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(x, y, _)| format!("{x:.1},{y:.1}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            r##"<polyline class="scaling" fill="none" stroke="#c0504d" stroke-width="2" points="{}"/>"##,
+            path.join(" ")
+        );
+        for (x, y, f) in &pts {
+            let _ = writeln!(
+                s,
+                r##"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="#c0504d"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+                y0 + 16.0,
+                flows_label(*f)
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn flows_label(f: u64) -> String {
+    match f {
+        f if f >= 1_000_000 && f % 1_000_000 == 0 => format!("{}M", f / 1_000_000),
+        f if f >= 1_000 && f % 1_000 == 0 => format!("{}k", f / 1_000),
+        f => f.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(pps: f64) -> Outcome {
+        Outcome::Measured(Measured {
+            seconds: 1.0,
+            sent: (pps * 1.5) as u64,
+            delivered: pps as u64,
+            offered_pps: pps * 1.5,
+            delivered_pps: pps,
+            dut_core_busy_s: 1.0,
+            pps_per_cpu_s: Some(pps),
+            latency: Some(Latency {
+                offered_pps: 100_000,
+                achieved_pps: 99_000.0,
+                samples: 10,
+                p50_us: 5.0,
+                p99_us: 9.0,
+                p999_us: 12.0,
+                max_us: 20.0,
+            }),
+            ..Measured::default()
+        })
+    }
+
+    fn row(id: &str, scenario: u8, flows: u64, outcome: Outcome) -> Row {
+        Row {
+            id: id.into(),
+            scenario,
+            label: format!("{id} <&>"),
+            flows,
+            outcome,
+        }
+    }
+
+    fn report() -> Report {
+        let mut r = Report {
+            mode: "quick".into(),
+            kernel: "6.18".into(),
+            cpus: 2,
+            frame_size: 64,
+            seconds_per_run: 1.0,
+            load_before: "0.10 0.20 0.30".into(),
+            load_after: "0.40 0.20 0.30".into(),
+            pinning: "gen core 0".into(),
+            cpu_method: "/proc/stat".into(),
+            rows: vec![
+                row("ceiling", 1, 1000, measured(4e6)),
+                row("afxdp", 2, 1000, measured(1e6)),
+                row("nftables", 3, 1000, measured(2e6)),
+                row("vipd_nat", 4, 1000, measured(0.9e6)),
+                row("flows_1000", 5, 1000, measured(0.9e6)),
+                row("flows_1000000", 5, 1_000_000, measured(0.6e6)),
+                row(
+                    "failover",
+                    7,
+                    0,
+                    Outcome::Unavailable {
+                        reason: "no VRRP | here".into(),
+                    },
+                ),
+            ],
+            targets: Vec::new(),
+        };
+        r.finish();
+        r
+    }
+
+    #[test]
+    fn ratios_are_relative_to_ceiling_and_kernel() {
+        let r = report();
+        let nat = r.rows[3].measured().unwrap();
+        assert_eq!(nat.ratio_to_ceiling, Some(0.9e6 / 4e6));
+        assert_eq!(nat.ratio_to_kernel, Some(0.9e6 / 2e6));
+        let t = &r.targets[0];
+        assert_eq!(t.value, Some(0.9));
+        assert_eq!(t.met, Some(true));
+        assert_eq!(r.targets[2].value, Some(0.6 / 0.9));
+        assert_eq!(r.targets[2].met, Some(false));
+        assert_eq!(r.targets[3].value, None);
+        assert_eq!(r.targets[4].note, "no VRRP | here");
+    }
+
+    #[test]
+    fn json_round_trips_every_row() {
+        let r = report();
+        let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+        let rows = v["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), r.rows.len());
+        assert_eq!(rows[0]["outcome"]["status"], "measured");
+        assert_eq!(rows[6]["outcome"]["status"], "unavailable");
+        assert_eq!(rows[1]["outcome"]["delivered_pps"], 1e6);
+    }
+
+    #[test]
+    fn markdown_has_one_table_line_per_row() {
+        let r = report();
+        let md = r.to_markdown();
+        let lines: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+        // Header + rows, then header + targets.
+        assert_eq!(lines.len(), 1 + r.rows.len() + 1 + r.targets.len());
+        let (rows, targets) = lines.split_at(1 + r.rows.len());
+        for table in [rows, targets] {
+            let cells = table[0].matches('|').count();
+            assert!(
+                table.iter().all(|l| l.matches('|').count() == cells),
+                "{md}"
+            );
+        }
+        assert!(md.contains("not available: no VRRP / here"));
+        assert!(md.contains("0.10 0.20 0.30 / 0.40 0.20 0.30"));
+        assert!(md.contains("| 0.23 |"), "ceiling ratio of vipd_nat: {md}");
+    }
+
+    #[test]
+    fn svg_is_well_formed_with_a_bar_per_measured_row_and_the_curve() {
+        let r = report();
+        let svg = r.to_svg();
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        let bars = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("bar"))
+            .count();
+        assert_eq!(bars, 4);
+        let line = doc
+            .descendants()
+            .find(|n| n.attribute("class") == Some("scaling"))
+            .expect("scaling curve");
+        assert_eq!(line.attribute("points").unwrap().split(' ').count(), 2);
+        assert!(svg.contains("ceiling &lt;&amp;&gt;"));
+        assert!(doc.descendants().any(|n| n.text() == Some("1M")));
+    }
+}

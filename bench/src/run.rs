@@ -1,0 +1,878 @@
+//! Running the scenarios: one topology, one generator thread pinned to the
+//! generator core, one sink; each scenario puts a different device under
+//! test (DUT) into the middle namespace and measures it the same way.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aya::maps::{MapData, RingBuf};
+use dataplane::engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
+
+use crate::bpf::{Ceiling, GenConfig, GenCounts, Generator, Sink};
+use crate::cpu;
+use crate::frame::{FrameSpec, Proto, Template};
+use crate::rate::{interval_ns, per_second};
+use crate::report::{Latency, Measured, Outcome, Report, Row};
+use crate::topo::{self, backend_ip, Topo, BACKENDS, EST_BASE, FLOW_BASE, SNAT_IP, VIP, VIP_PORT};
+
+/// vipd's forwarding modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forward {
+    Nat,
+    FullNat,
+    Dr,
+}
+
+impl Forward {
+    pub fn name(self) -> &'static str {
+        match self {
+            Forward::Nat => "nat",
+            Forward::FullNat => "fullnat",
+            Forward::Dr => "dr",
+        }
+    }
+}
+
+/// The scenarios of one run, in report order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// 1: native XDP redirect veth→veth (the machine's ceiling).
+    Ceiling,
+    /// 2: raw AF_XDP forward, no load-balancing logic.
+    AfXdp,
+    /// 3: nftables DNAT with conntrack.
+    Nftables,
+    /// 4: the vipd binary in one forwarding mode.
+    Vipd(Forward),
+    /// 5: vipd NAT over the plan's flow counts.
+    FlowScaling,
+    /// 6: SYN flood at full rate with established flows riding along.
+    SynFlood,
+    /// 7: failover under load.
+    Failover,
+}
+
+impl Scenario {
+    /// Every scenario, in report order.
+    pub const ALL: [Scenario; 9] = [
+        Scenario::Ceiling,
+        Scenario::AfXdp,
+        Scenario::Nftables,
+        Scenario::Vipd(Forward::Nat),
+        Scenario::Vipd(Forward::FullNat),
+        Scenario::Vipd(Forward::Dr),
+        Scenario::FlowScaling,
+        Scenario::SynFlood,
+        Scenario::Failover,
+    ];
+
+    /// The name `--only` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Ceiling => "ceiling",
+            Scenario::AfXdp => "afxdp",
+            Scenario::Nftables => "nftables",
+            Scenario::Vipd(m) => m.name(),
+            Scenario::FlowScaling => "flows",
+            Scenario::SynFlood => "synflood",
+            Scenario::Failover => "failover",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// What to run and how long.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// "quick" or "full", for the report.
+    pub mode: String,
+    pub scenarios: Vec<Scenario>,
+    /// Measured time of each throughput run.
+    pub duration: Duration,
+    /// Full-rate time before measuring (fills flow tables).
+    pub warmup: Duration,
+    /// Offered load and length of the latency phase (0 pps: none).
+    pub latency_pps: u64,
+    pub latency_duration: Duration,
+    /// Rate limit of the throughput runs (None: as fast as the generator goes).
+    pub rate_pps: Option<u64>,
+    pub frame_size: usize,
+    /// Flows of the throughput scenarios.
+    pub flows: u32,
+    /// Flow counts of the scaling scenario.
+    pub flow_points: Vec<u32>,
+    /// Established flows and their share (1 in `est_every`) in the SYN flood.
+    pub est_flows: u32,
+    pub est_every: u32,
+    pub gen_core: usize,
+    pub dut_core: usize,
+    pub batch: u32,
+    /// The vipd binary (None: next to this executable).
+    pub vipd: Option<PathBuf>,
+    /// Where vipd configs and logs go.
+    pub work_dir: PathBuf,
+}
+
+impl Plan {
+    fn base(mode: &str, work_dir: PathBuf) -> Plan {
+        Plan {
+            mode: mode.into(),
+            scenarios: Scenario::ALL.to_vec(),
+            duration: Duration::from_secs(5),
+            warmup: Duration::from_secs(1),
+            latency_pps: 100_000,
+            latency_duration: Duration::from_secs(2),
+            rate_pps: None,
+            frame_size: 64,
+            flows: 1000,
+            flow_points: vec![1_000, 10_000, 100_000, 1_000_000, 10_000_000],
+            est_flows: 1000,
+            est_every: 20,
+            gen_core: 0,
+            dut_core: 1,
+            batch: 64,
+            vipd: None,
+            work_dir,
+        }
+    }
+
+    /// Every scenario, 5 s runs, flows 1k to 10M.
+    pub fn full(work_dir: PathBuf) -> Plan {
+        Plan::base("full", work_dir)
+    }
+
+    /// Every scenario with short runs and two flow points: under 2 minutes.
+    pub fn quick(work_dir: PathBuf) -> Plan {
+        Plan {
+            duration: Duration::from_millis(1500),
+            warmup: Duration::from_millis(300),
+            latency_duration: Duration::from_millis(500),
+            flow_points: vec![1_000, 1_000_000],
+            ..Plan::base("quick", work_dir)
+        }
+    }
+}
+
+/// Progress of a run, for a progress line.
+pub struct Progress<'a> {
+    pub step: usize,
+    pub steps: usize,
+    pub what: &'a str,
+}
+
+const PINNING: &str =
+    "generator (live-frames test run) on the generator core; dut0's receive NAPI runs \
+    threaded and is pinned to the DUT core, and so are the DUT's workers (AF_XDP engine, vipd \
+    `cores`); the DUT's transmit into the sink and the sink's XDP counting run where the DUT \
+    transmits, i.e. also on the DUT core. The generator never shares its core with a busy-polling \
+    worker, which avoids the same-core livelock.";
+const CPU_METHOD: &str =
+    "DUT core busy time = user+nice+system+irq+softirq deltas of that core in \
+    /proc/stat over the measured window (includes the sink's XDP counting, identical in every \
+    scenario, and any other load on that core); packets per CPU-second = delivered / busy seconds. \
+    DUT threads = utime+stime of the vipd process or the engine's worker threads plus dut0's NAPI \
+    kthread (/proc/PID/stat).";
+
+/// Runs the plan and returns the finished report.
+pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if plan.gen_core == plan.dut_core {
+        bail!(
+            "the generator and the DUT need different cores (both are {})",
+            plan.gen_core
+        );
+    }
+    if plan.gen_core.max(plan.dut_core) >= cpus {
+        bail!(
+            "cores {} and {} requested but this machine has {cpus}",
+            plan.gen_core,
+            plan.dut_core
+        );
+    }
+    std::fs::create_dir_all(&plan.work_dir)
+        .with_context(|| format!("creating {}", plan.work_dir.display()))?;
+    let load_before = load_average();
+    let mut bench = Bench::up(plan)?;
+    let steps: Vec<(Scenario, Option<u32>)> = plan
+        .scenarios
+        .iter()
+        .flat_map(|&s| match s {
+            Scenario::FlowScaling => plan.flow_points.iter().map(|&f| (s, Some(f))).collect(),
+            _ => vec![(s, None)],
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for (i, &(scenario, flows)) in steps.iter().enumerate() {
+        let (id, number, label, row_flows) = describe(scenario, flows, plan);
+        progress(Progress {
+            step: i + 1,
+            steps: steps.len(),
+            what: &label,
+        });
+        let outcome = match bench.scenario(scenario, row_flows) {
+            Ok(m) => Outcome::Measured(m),
+            Err(e) => Outcome::Unavailable {
+                reason: format!("{e:#}"),
+            },
+        };
+        rows.push(Row {
+            id,
+            scenario: number,
+            label,
+            flows: u64::from(row_flows),
+            outcome,
+        });
+    }
+    let mut report = Report {
+        mode: plan.mode.clone(),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        cpus,
+        frame_size: plan.frame_size,
+        seconds_per_run: plan.duration.as_secs_f64(),
+        load_before,
+        load_after: load_average(),
+        pinning: format!(
+            "generator core {}, DUT core {}: {PINNING}",
+            plan.gen_core, plan.dut_core
+        ),
+        cpu_method: CPU_METHOD.into(),
+        rows,
+        targets: Vec::new(),
+    };
+    report.finish();
+    Ok(report)
+}
+
+/// The three load averages from /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn describe(s: Scenario, flows: Option<u32>, plan: &Plan) -> (String, u8, String, u32) {
+    let f = plan.flows;
+    match s {
+        Scenario::Ceiling => (
+            "ceiling".into(),
+            1,
+            "native XDP redirect (ceiling)".into(),
+            f,
+        ),
+        Scenario::AfXdp => ("afxdp".into(), 2, "raw AF_XDP forward".into(), f),
+        Scenario::Nftables => ("nftables".into(), 3, "nftables DNAT + conntrack".into(), f),
+        Scenario::Vipd(m) => (
+            format!("vipd_{}", m.name()),
+            4,
+            format!("vipd {}", m.name()),
+            f,
+        ),
+        Scenario::FlowScaling => {
+            let n = flows.unwrap_or(f);
+            (format!("flows_{n}"), 5, format!("vipd nat, {n} flows"), n)
+        }
+        Scenario::SynFlood => (
+            "synflood".into(),
+            6,
+            "vipd nat, SYN flood + established mix".into(),
+            plan.flow_points.iter().copied().max().unwrap_or(f),
+        ),
+        Scenario::Failover => ("failover".into(), 7, "failover under load".into(), f),
+    }
+}
+
+struct GenJob {
+    cfg: GenConfig,
+    template: Template,
+    pps: Option<u64>,
+    duration: Duration,
+}
+
+/// The generator's thread: in the generator namespace, pinned to its core.
+struct GenThread {
+    jobs: Option<mpsc::Sender<GenJob>>,
+    done: mpsc::Receiver<Result<(GenCounts, Duration)>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl GenThread {
+    fn start(ns: &str, core: usize, ifindex: u32, batch: u32) -> Result<GenThread> {
+        let (jobs, job_rx) = mpsc::channel::<GenJob>();
+        let (done_tx, done) = mpsc::channel();
+        let (ready_tx, ready) = mpsc::channel::<Result<()>>();
+        let ns = ns.to_string();
+        let handle = std::thread::Builder::new()
+            .name("vipbench-gen".into())
+            .spawn(move || {
+                let setup = || -> Result<Generator> {
+                    topo::enter(&ns)?;
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                        bail!("cannot pin the generator to core {core}");
+                    }
+                    Generator::load()
+                };
+                let mut gen = match setup() {
+                    Ok(g) => {
+                        let _ = ready_tx.send(Ok(()));
+                        g
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                for job in job_rx {
+                    let result = (|| {
+                        gen.configure(&GenConfig {
+                            interval_ns: interval_ns(job.pps),
+                            ..job.cfg
+                        })?;
+                        let before = gen.counts()?;
+                        let elapsed = gen.run(ifindex, &job.template, batch, job.duration)?;
+                        let after = gen.counts()?;
+                        Ok((
+                            GenCounts {
+                                sent: after.sent.saturating_sub(before.sent),
+                                sent_est: after.sent_est.saturating_sub(before.sent_est),
+                                bad_template: after
+                                    .bad_template
+                                    .saturating_sub(before.bad_template),
+                            },
+                            elapsed,
+                        ))
+                    })();
+                    if done_tx.send(result).is_err() {
+                        return;
+                    }
+                }
+            })
+            .context("starting the generator thread")?;
+        ready
+            .recv()
+            .map_err(|_| anyhow!("the generator thread died while starting"))??;
+        Ok(GenThread {
+            jobs: Some(jobs),
+            done,
+            handle: Some(handle),
+        })
+    }
+
+    fn run(&self, job: GenJob) -> Result<(GenCounts, Duration)> {
+        self.jobs
+            .as_ref()
+            .ok_or_else(|| anyhow!("generator stopped"))?
+            .send(job)
+            .map_err(|_| anyhow!("the generator thread is gone"))?;
+        self.done
+            .recv()
+            .map_err(|_| anyhow!("the generator thread is gone"))?
+    }
+}
+
+impl Drop for GenThread {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The device under test of one scenario; dropping it removes it.
+enum Dut {
+    // The programs and sockets stay attached while these are held.
+    Ceiling { _attached: Ceiling },
+    Engine { _engine: Engine },
+    Nftables { ns: String },
+    Vipd { child: Child, log: PathBuf },
+}
+
+impl Dut {
+    /// utime+stime of the DUT's own threads, if it has any.
+    fn thread_time(&self, napi: &[u32]) -> Option<Duration> {
+        let napi: Duration = napi
+            .iter()
+            .filter_map(|&p| cpu::task_time(p, None).ok())
+            .sum();
+        match self {
+            Dut::Ceiling { .. } | Dut::Nftables { .. } => Some(napi),
+            Dut::Engine { .. } => {
+                let me = std::process::id();
+                let workers: Duration = cpu::own_threads("vipd-worker")
+                    .into_iter()
+                    .filter_map(|t| cpu::task_time(me, Some(t)).ok())
+                    .sum();
+                Some(workers + napi)
+            }
+            Dut::Vipd { child, .. } => cpu::task_time(child.id(), None).ok().map(|t| t + napi),
+        }
+    }
+
+    /// Fails with vipd's log when the daemon has exited.
+    fn check_alive(&mut self) -> Result<()> {
+        if let Dut::Vipd { child, log } = self {
+            if let Some(status) = child.try_wait()? {
+                bail!("vipd exited ({status}): {}", log_tail(log));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Dut {
+    fn drop(&mut self) {
+        match self {
+            Dut::Nftables { ns } => {
+                let _ = topo::ns_sh(ns, &["nft", "delete", "table", "ip", "vipbench"]);
+                let _ = topo::ns_sh(ns, &["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+            }
+            Dut::Vipd { child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Dut::Ceiling { .. } | Dut::Engine { .. } => {}
+        }
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join(" / ");
+    format!("last lines of {}: {tail}", path.display())
+}
+
+struct Bench<'p> {
+    plan: &'p Plan,
+    sink: Sink,
+    latency: RingBuf<MapData>,
+    gen: GenThread,
+    // Dropped last: the namespaces go after everything attached in them.
+    topo: Topo,
+}
+
+impl<'p> Bench<'p> {
+    fn up(plan: &'p Plan) -> Result<Bench<'p>> {
+        let topo = Topo::up(&lab::unique_name("bench"))?;
+        let sink_if = topo.sink.clone();
+        let mut sink = topo::in_ns(topo.sink_ns(), move || {
+            Sink::attach(sink_if.ifindex, sink_if.name)
+        })?;
+        let latency = sink
+            .take_latency()
+            .ok_or_else(|| anyhow!("sink ring buffer missing"))?;
+        let gen = GenThread::start(topo.gen_ns(), plan.gen_core, topo.gen.ifindex, plan.batch)?;
+        Ok(Bench {
+            plan,
+            sink,
+            latency,
+            gen,
+            topo,
+        })
+    }
+
+    fn template(&self, proto: Proto) -> Result<Template> {
+        FrameSpec {
+            size: self.plan.frame_size,
+            proto,
+            dst_mac: self.topo.dut_in.mac,
+            src_mac: self.topo.gen.mac,
+            dst_ip: VIP,
+            dst_port: VIP_PORT,
+        }
+        .build()
+        .map_err(|e| anyhow!(e))
+    }
+
+    fn gen_config(&self, t: &Template, src_base: Ipv4Addr, flows: u32, stamp: bool) -> GenConfig {
+        GenConfig {
+            dst_mac: self.topo.dut_in.mac,
+            src_mac: self.topo.gen.mac,
+            src_base,
+            flows: flows.max(1),
+            ports_per_ip: 50_000,
+            port_base: 10_000,
+            est_base: EST_BASE,
+            est_flows: 0,
+            est_every: 0,
+            stamp,
+            tmpl_flags: t.tcp_flags_word,
+            tmpl_csum: t.tcp_csum,
+            interval_ns: 0,
+        }
+    }
+
+    fn scenario(&mut self, s: Scenario, flows: u32) -> Result<Measured> {
+        let w = self.plan.warmup;
+        match s {
+            Scenario::Ceiling => {
+                let (dut_in, out) = (self.topo.dut_in.clone(), self.topo.dut_out.ifindex);
+                let c = topo::in_ns(self.topo.dut_ns(), move || {
+                    Ceiling::attach((dut_in.ifindex, dut_in.name), out)
+                })?;
+                self.udp(Dut::Ceiling { _attached: c }, flows, w)
+            }
+            Scenario::AfXdp => {
+                let dut = self.afxdp()?;
+                self.udp(dut, flows, w)
+            }
+            Scenario::Nftables => {
+                let dut = self.nftables()?;
+                self.udp(dut, flows, w)
+            }
+            Scenario::Vipd(mode) => {
+                let dut = self.vipd(mode, flows)?;
+                self.udp(dut, flows, w)
+            }
+            Scenario::FlowScaling => {
+                let dut = self.vipd(Forward::Nat, flows)?;
+                // Long enough for the generator to cycle through every flow
+                // once at ~1 Mpps (up to 10 s), so the table is filled.
+                let fill = Duration::from_secs_f64((f64::from(flows) / 1e6).min(10.0));
+                self.udp(dut, flows, w.max(fill))
+            }
+            Scenario::SynFlood => self.synflood(flows),
+            Scenario::Failover => Err(failover_unavailable(&self.vipd_path()?)),
+        }
+    }
+
+    fn afxdp(&self) -> Result<Dut> {
+        let t = &self.topo;
+        let handler = ForwardHandler::new(
+            vec![1, 0],
+            vec![t.dut_in.mac, t.dut_out.mac],
+            vec![t.gen.mac, t.sink.mac],
+        );
+        let cfg = EngineConfig {
+            interfaces: vec![t.dut_in.name.into(), t.dut_out.name.into()],
+            queues: 1,
+            cores: Some(vec![self.plan.dut_core]),
+            xdp_mode: XdpMode::Native,
+            ..EngineConfig::default()
+        };
+        let engine = topo::in_ns(t.dut_ns(), move || {
+            let engine = Engine::start(&cfg, move |_, _| handler.clone())
+                .context("starting the AF_XDP engine")?;
+            engine
+                .steering()
+                .set_vips(&[(VIP, 0)])
+                .context("steering the VIP to the engine")?;
+            Ok(engine)
+        })?;
+        Ok(Dut::Engine { _engine: engine })
+    }
+
+    fn nftables(&self) -> Result<Dut> {
+        let ns = self.topo.dut_ns().to_string();
+        let map: Vec<String> = (0..BACKENDS)
+            .map(|i| format!("{i} : {}", backend_ip(i)))
+            .collect();
+        let ruleset = format!(
+            "table ip vipbench {{\n chain pre {{\n  type nat hook prerouting priority dstnat; policy accept;\n  \
+             ip daddr {VIP} meta l4proto {{ tcp, udp }} th dport {VIP_PORT} dnat to numgen inc mod {BACKENDS} map {{ {} }}\n }}\n}}\n",
+            map.join(", ")
+        );
+        let file = self.plan.work_dir.join("nftables.conf");
+        std::fs::write(&file, ruleset).with_context(|| format!("writing {}", file.display()))?;
+        let dut = Dut::Nftables { ns: ns.clone() };
+        topo::ns_sh(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        topo::ns_sh(&ns, &["nft", "-f", &file.to_string_lossy()])
+            .context("loading the nftables DNAT ruleset (is nftables installed?)")?;
+        Ok(dut)
+    }
+
+    fn vipd_path(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.plan.vipd {
+            return Ok(p.clone());
+        }
+        let exe = std::env::current_exe().context("locating this executable")?;
+        let dirs = [exe.parent(), exe.parent().and_then(Path::parent)];
+        let found = dirs
+            .into_iter()
+            .flatten()
+            .map(|d| d.join("vipd"))
+            .find(|p| p.is_file());
+        found.ok_or_else(|| {
+                anyhow!(
+                    "no vipd binary next to {}: build it (cargo build --release -p vipd) or pass --vipd PATH",
+                    exe.display()
+                )
+            })
+    }
+
+    fn vipd(&self, mode: Forward, flows: u32) -> Result<Dut> {
+        let vipd = self.vipd_path()?;
+        let dir = &self.plan.work_dir;
+        let conf = dir.join(format!("vipd-{}.toml", mode.name()));
+        let sock = dir.join("vipd.sock");
+        let capacity = (u64::from(flows) * 5 / 4).clamp(65_536, 12_500_000);
+        let mut text = format!(
+            "[node]\nname = \"bench\"\nsite = \"bench\"\n\n[dataplane]\ninterfaces = [\"{}\", \"{}\"]\n\
+             queues = 1\ncores = [{}]\nxdp_mode = \"native\"\nflow_capacity = {capacity}\n\n\
+             [control]\nsocket = \"{}\"\n",
+            self.topo.dut_in.name,
+            self.topo.dut_out.name,
+            self.plan.dut_core,
+            sock.display()
+        );
+        for proto in ["udp", "tcp"] {
+            text += &format!(
+                "\n[[service]]\nname = \"bench-{proto}\"\nvip = \"{VIP}\"\nport = {VIP_PORT}\n\
+                 protocol = \"{proto}\"\nscheduler = \"rr\"\nforward = \"{}\"\n",
+                mode.name()
+            );
+            if mode == Forward::FullNat {
+                text += &format!("snat = [\"{SNAT_IP}\"]\n");
+            }
+            for i in 0..BACKENDS {
+                text += &format!(
+                    "\n  [[service.backend]]\n  address = \"{}:{VIP_PORT}\"\n  check = {{ kind = \"none\" }}\n",
+                    backend_ip(i)
+                );
+            }
+        }
+        std::fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
+        let log = dir.join(format!("vipd-{}.log", mode.name()));
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out.try_clone()?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", self.topo.dut_ns()])
+            .arg(&vipd)
+            .arg("--config")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("starting {}", vipd.display()))?;
+        Ok(Dut::Vipd { child, log })
+    }
+
+    fn pin_dut(&self) -> Result<Vec<u32>> {
+        topo::pin_napi(self.topo.dut_in.name, self.plan.dut_core)
+    }
+
+    /// Sends a trickle until the sink counts something (the DUT is up and
+    /// has resolved its next hops), or fails after `deadline`.
+    fn await_delivery(
+        &self,
+        dut: &mut Dut,
+        cfg: &GenConfig,
+        t: &Template,
+        deadline: Duration,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let before = self.sink.counts()?.packets;
+        loop {
+            dut.check_alive()?;
+            self.gen.run(GenJob {
+                cfg: cfg.clone(),
+                template: t.clone(),
+                pps: Some(20_000),
+                duration: Duration::from_millis(100),
+            })?;
+            if self.sink.counts()?.packets > before {
+                return Ok(());
+            }
+            if start.elapsed() > deadline {
+                bail!("the DUT delivered nothing to the sink within {deadline:?}");
+            }
+        }
+    }
+
+    /// Full-rate throughput of UDP flows, then latency at the plan's load.
+    fn udp(&mut self, mut dut: Dut, flows: u32, warmup: Duration) -> Result<Measured> {
+        let t = self.template(Proto::Udp)?;
+        let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
+        let mut m = self.throughput(&mut dut, &cfg, &t, warmup)?;
+        if self.plan.latency_pps > 0 {
+            let stamped = GenConfig {
+                stamp: true,
+                ..cfg.clone()
+            };
+            match self.latency(&stamped, &t) {
+                Ok(l) => m.latency = Some(l),
+                Err(e) => m.notes.push(format!("latency: {e:#}")),
+            }
+        }
+        dut.check_alive()?;
+        Ok(m)
+    }
+
+    fn throughput(
+        &self,
+        dut: &mut Dut,
+        cfg: &GenConfig,
+        t: &Template,
+        warmup: Duration,
+    ) -> Result<Measured> {
+        let napi = self.pin_dut()?;
+        self.await_delivery(dut, cfg, t, Duration::from_secs(20))?;
+        let mut notes = Vec::new();
+        if napi.is_empty() {
+            notes.push(format!(
+                "{} has no threaded NAPI thread to pin: its receive path ran on the generator's core",
+                self.topo.dut_in.name
+            ));
+        }
+        if !warmup.is_zero() {
+            self.gen.run(GenJob {
+                cfg: cfg.clone(),
+                template: t.clone(),
+                pps: self.plan.rate_pps,
+                duration: warmup,
+            })?;
+        }
+        let core = self.plan.dut_core;
+        let (sink0, busy0, threads0) = (
+            self.sink.counts()?,
+            cpu::core_busy(core)?,
+            dut.thread_time(&napi),
+        );
+        let (sent, elapsed) = self.gen.run(GenJob {
+            cfg: cfg.clone(),
+            template: t.clone(),
+            pps: self.plan.rate_pps,
+            duration: self.plan.duration,
+        })?;
+        // Frames still in the DUT's rings count as delivered in this run.
+        std::thread::sleep(Duration::from_millis(20));
+        let (sink1, busy1, threads1) = (
+            self.sink.counts()?,
+            cpu::core_busy(core)?,
+            dut.thread_time(&napi),
+        );
+        if sent.bad_template > 0 {
+            bail!(
+                "the generator rejected its frame template {} times",
+                sent.bad_template
+            );
+        }
+        let got = sink1.since(&sink0);
+        let busy = busy1.saturating_sub(busy0).as_secs_f64();
+        // Only what the generator sends counts (not stray ARP or the like).
+        let delivered = (got.udp + got.tcp_syn + got.tcp_est).min(sent.sent);
+        Ok(Measured {
+            seconds: elapsed.as_secs_f64(),
+            sent: sent.sent,
+            delivered,
+            offered_pps: per_second(sent.sent, elapsed),
+            delivered_pps: per_second(delivered, elapsed),
+            dut_core_busy_s: busy,
+            pps_per_cpu_s: (busy > 0.0).then(|| delivered as f64 / busy),
+            dut_threads_s: threads0
+                .zip(threads1)
+                .map(|(a, b)| b.saturating_sub(a).as_secs_f64()),
+            established_share: (sent.sent_est > 0)
+                .then(|| got.tcp_est.min(sent.sent_est) as f64 / sent.sent_est as f64),
+            notes,
+            ..Measured::default()
+        })
+    }
+
+    fn drain_latency(&mut self, hist: Option<&mut hdrhistogram::Histogram<u64>>) -> u64 {
+        let mut n = 0;
+        let mut hist = hist;
+        while let Some(item) = self.latency.next() {
+            if let (Some(h), Ok(b)) = (hist.as_deref_mut(), <[u8; 8]>::try_from(&item[..])) {
+                let _ = h.record(u64::from_ne_bytes(b).max(1));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn latency(&mut self, cfg: &GenConfig, t: &Template) -> Result<Latency> {
+        let pps = self.plan.latency_pps;
+        let secs = self.plan.latency_duration.as_secs_f64();
+        // About 20 000 samples per phase: the ring buffer holds them all.
+        let every = ((pps as f64 * secs / 20_000.0) as u32).max(1);
+        self.drain_latency(None);
+        self.sink.set_sampling(every)?;
+        let run = self.gen.run(GenJob {
+            cfg: cfg.clone(),
+            template: t.clone(),
+            pps: Some(pps),
+            duration: self.plan.latency_duration,
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        self.sink.set_sampling(0)?;
+        let (sent, elapsed) = run?;
+        let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+            .context("latency histogram")?;
+        let samples = self.drain_latency(Some(&mut hist));
+        if samples == 0 {
+            bail!("no latency samples arrived at {pps} pps");
+        }
+        let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+        Ok(Latency {
+            offered_pps: pps,
+            achieved_pps: per_second(sent.sent, elapsed),
+            samples,
+            p50_us: us(0.5),
+            p99_us: us(0.99),
+            p999_us: us(0.999),
+            max_us: hist.max() as f64 / 1000.0,
+        })
+    }
+
+    /// Opens the established flows (one SYN each, a few times), then floods
+    /// SYNs from `flows` sources with every `est_every`-th packet an ACK of
+    /// an established flow; reports the share of those delivered.
+    fn synflood(&mut self, flows: u32) -> Result<Measured> {
+        let mut dut = self.vipd(Forward::Nat, flows)?;
+        let t = self.template(Proto::TcpSyn)?;
+        let est = self.plan.est_flows.max(1);
+        let open = self.gen_config(&t, EST_BASE, est, false);
+        self.await_delivery(&mut dut, &open, &t, Duration::from_secs(20))?;
+        self.gen.run(GenJob {
+            cfg: open,
+            template: t.clone(),
+            pps: Some(50_000),
+            duration: Duration::from_secs_f64(f64::from(est) * 3.0 / 50_000.0),
+        })?;
+        let flood = GenConfig {
+            est_flows: est,
+            est_every: self.plan.est_every.max(2),
+            ..self.gen_config(&t, FLOW_BASE, flows, false)
+        };
+        let m = self.throughput(&mut dut, &flood, &t, self.plan.warmup)?;
+        dut.check_alive()?;
+        Ok(m)
+    }
+}
+
+/// Why scenario 7 cannot run here: it needs vipd's VRRP runtime, which this
+/// build's control tool does not offer.
+fn failover_unavailable(vipd: &Path) -> anyhow::Error {
+    let vipctl = vipd.with_file_name("vipctl");
+    let help = Command::new(&vipctl)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if help.lines().any(|l| l.trim_start().starts_with("vrrp")) {
+        anyhow!(
+            "not available in this build: vipd offers VRRP, but the two-node failover run \
+             (kill the master under load, count packets lost until the backup forwards) is not \
+             wired into vipbench yet"
+        )
+    } else {
+        anyhow!(
+            "not available in this build: vipd has no VRRP runtime yet ({} lists no `vrrp` verb)",
+            vipctl.display()
+        )
+    }
+}

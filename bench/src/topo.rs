@@ -1,0 +1,307 @@
+//! The bench topology: three namespaces in a line,
+//!
+//! ```text
+//!  gen ns            DUT ns                     sink ns
+//!  gen0 ───veth─── dut0 [device under test] dut1 ───veth─── snk0
+//!  10.88.0.2       10.88.0.1        10.88.1.1               10.88.1.2 (+ backends .11–.14)
+//! ```
+//!
+//! named like lab namespaces (`vl-<name>-gen|dut|sink`), so `viplab down`
+//! removes what a killed run left behind.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+/// The VIP the DUT serves, on the generator side.
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 100);
+pub const VIP_PORT: u16 = 80;
+pub const GEN_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
+pub const DUT_IN_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
+pub const DUT_OUT_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 1, 1);
+pub const SINK_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 1, 2);
+/// Full-NAT source address of the DUT.
+pub const SNAT_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 1, 100);
+/// First source address of the generated flows (10.90.0.0/16).
+pub const FLOW_BASE: Ipv4Addr = Ipv4Addr::new(10, 90, 0, 0);
+/// First source address of the established flows in the SYN-flood mix.
+pub const EST_BASE: Ipv4Addr = Ipv4Addr::new(10, 91, 0, 0);
+/// Backends: "virtual" addresses on the sink's interface.
+pub const BACKENDS: usize = 4;
+
+pub fn backend_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 88, 1, 11 + i as u8)
+}
+
+/// One interface of the topology.
+#[derive(Clone, Debug)]
+pub struct Iface {
+    pub ns: String,
+    pub name: &'static str,
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+}
+
+/// The running topology; dropping it deletes the namespaces.
+pub struct Topo {
+    pub name: String,
+    pub gen: Iface,
+    pub dut_in: Iface,
+    pub dut_out: Iface,
+    pub sink: Iface,
+}
+
+/// Runs a command; non-zero exit is an error with its stderr.
+pub fn sh(argv: &[&str]) -> Result<String> {
+    let (prog, args) = argv.split_first().ok_or_else(|| anyhow!("empty command"))?;
+    let out = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run `{}` (is it installed?)", argv.join(" ")))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed ({}): {}",
+            argv.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `argv` inside namespace `ns`.
+pub fn ns_sh(ns: &str, argv: &[&str]) -> Result<String> {
+    let mut full = vec!["ip", "netns", "exec", ns];
+    full.extend_from_slice(argv);
+    sh(&full)
+}
+
+/// Runs `f` on a new thread that has entered namespace `ns`; threads it
+/// spawns stay in that namespace.
+pub fn in_ns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let file = std::fs::File::open(Path::new("/run/netns").join(ns))
+        .with_context(|| format!("opening namespace {ns}"))?;
+    let ns_name = ns.to_string();
+    std::thread::spawn(move || {
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .with_context(|| format!("entering namespace {ns_name}"))?;
+        f()
+    })
+    .join()
+    .map_err(|_| anyhow!("a thread working in namespace {ns} panicked"))?
+}
+
+/// Enters namespace `ns` on the calling thread (for threads that live there).
+pub fn enter(ns: &str) -> Result<()> {
+    let file = std::fs::File::open(Path::new("/run/netns").join(ns))
+        .with_context(|| format!("opening namespace {ns}"))?;
+    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("entering namespace {ns}"))
+}
+
+fn read_iface(ns: &str, name: &'static str) -> Result<Iface> {
+    let ifindex = ns_sh(ns, &["cat", &format!("/sys/class/net/{name}/ifindex")])?
+        .trim()
+        .parse()
+        .with_context(|| format!("ifindex of {name} in {ns}"))?;
+    let text = ns_sh(ns, &["cat", &format!("/sys/class/net/{name}/address")])?;
+    let mut mac = [0u8; 6];
+    let parts: Vec<&str> = text.trim().split(':').collect();
+    if parts.len() != 6 {
+        bail!("unexpected MAC address `{}` of {name} in {ns}", text.trim());
+    }
+    for (m, p) in mac.iter_mut().zip(parts) {
+        *m = u8::from_str_radix(p, 16).with_context(|| format!("MAC of {name} in {ns}"))?;
+    }
+    Ok(Iface {
+        ns: ns.to_string(),
+        name,
+        ifindex,
+        mac,
+    })
+}
+
+pub fn mac_string(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl Topo {
+    /// Builds the topology under lab name `name` (see `lab::unique_name`).
+    pub fn up(name: &str) -> Result<Topo> {
+        let ns = |role: &str| format!("vl-{name}-{role}");
+        let (g, d, s) = (ns("gen"), ns("dut"), ns("sink"));
+        let mut made = Vec::new();
+        let built = (|| -> Result<Topo> {
+            for n in [&g, &d, &s] {
+                sh(&["ip", "netns", "add", n])?;
+                made.push(n.clone());
+                ns_sh(n, &["ip", "link", "set", "lo", "up"])?;
+                ns_sh(
+                    n,
+                    &[
+                        "sysctl",
+                        "-qw",
+                        "net.ipv6.conf.all.disable_ipv6=1",
+                        "net.ipv6.conf.default.disable_ipv6=1",
+                    ],
+                )?;
+            }
+            let link = |a_ns: &str, a: &str, b_ns: &str, b: &str| -> Result<()> {
+                sh(&[
+                    "ip", "-n", a_ns, "link", "add", a, "type", "veth", "peer", "name", b, "netns",
+                    b_ns,
+                ])
+                .map(drop)
+            };
+            link(&g, "gen0", &d, "dut0")?;
+            link(&d, "dut1", &s, "snk0")?;
+            let addr =
+                |n: &str, dev: &str, a: String| ns_sh(n, &["ip", "addr", "add", &a, "dev", dev]);
+            addr(&g, "gen0", format!("{GEN_IP}/24"))?;
+            addr(&d, "dut0", format!("{DUT_IN_IP}/24"))?;
+            addr(&d, "dut1", format!("{DUT_OUT_IP}/24"))?;
+            addr(&s, "snk0", format!("{SINK_IP}/24"))?;
+            for i in 0..BACKENDS {
+                addr(&s, "snk0", format!("{}/24", backend_ip(i)))?;
+            }
+            for (n, dev) in [(&g, "gen0"), (&d, "dut0"), (&d, "dut1"), (&s, "snk0")] {
+                ns_sh(n, &["ip", "link", "set", dev, "up"])?;
+            }
+            // Frames redirected into a veth need NAPI on the receiving end
+            // (XDP or GRO): GRO keeps dut0 receiving when no XDP program is
+            // attached (the kernel baseline). Threaded NAPI gives dut0's
+            // receive path a kthread we can pin to the DUT's core.
+            ns_sh(&d, &["ethtool", "-K", "dut0", "gro", "on"])?;
+            ns_sh(&d, &["sh", "-c", "echo 1 > /sys/class/net/dut0/threaded"])?;
+            ns_sh(
+                &d,
+                &[
+                    "sysctl",
+                    "-qw",
+                    "net.ipv4.conf.all.rp_filter=0",
+                    "net.ipv4.conf.default.rp_filter=0",
+                    "net.ipv4.conf.dut0.rp_filter=0",
+                ],
+            )?;
+            ns_sh(
+                &d,
+                &[
+                    "ip",
+                    "route",
+                    "add",
+                    "10.90.0.0/15",
+                    "via",
+                    &GEN_IP.to_string(),
+                ],
+            )?;
+            let sink = read_iface(&s, "snk0")?;
+            let gen = read_iface(&g, "gen0")?;
+            let dut_in = read_iface(&d, "dut0")?;
+            let dut_out = read_iface(&d, "dut1")?;
+            // Static neighbours: the DUT reaches the virtual backends (and the
+            // generator) without ARP, so the sink only has to count.
+            let sink_mac = mac_string(&sink.mac);
+            for ip in (0..BACKENDS).map(backend_ip).chain([SINK_IP]) {
+                ns_sh(
+                    &d,
+                    &[
+                        "ip",
+                        "neigh",
+                        "replace",
+                        &ip.to_string(),
+                        "lladdr",
+                        &sink_mac,
+                        "dev",
+                        "dut1",
+                        "nud",
+                        "permanent",
+                    ],
+                )?;
+            }
+            ns_sh(
+                &d,
+                &[
+                    "ip",
+                    "neigh",
+                    "replace",
+                    &GEN_IP.to_string(),
+                    "lladdr",
+                    &mac_string(&gen.mac),
+                    "dev",
+                    "dut0",
+                    "nud",
+                    "permanent",
+                ],
+            )?;
+            Ok(Topo {
+                name: name.to_string(),
+                gen,
+                dut_in,
+                dut_out,
+                sink,
+            })
+        })();
+        if built.is_err() {
+            for n in made.iter().rev() {
+                let _ = sh(&["ip", "netns", "del", n]);
+            }
+        }
+        built.with_context(|| format!("building the bench topology {name}"))
+    }
+
+    pub fn gen_ns(&self) -> &str {
+        &self.gen.ns
+    }
+    pub fn dut_ns(&self) -> &str {
+        &self.dut_in.ns
+    }
+    pub fn sink_ns(&self) -> &str {
+        &self.sink.ns
+    }
+}
+
+impl Drop for Topo {
+    fn drop(&mut self) {
+        if let Err(e) = lab::down(&self.name) {
+            eprintln!("vipbench: removing topology {}: {e:#}", self.name);
+        }
+    }
+}
+
+/// Pins the threaded-NAPI kthreads of interface `dev` (named `napi/<dev>-<id>`)
+/// to `core`; returns their pids. Interfaces of the same name in other
+/// namespaces are pinned too (harmless: only one bench runs at a time).
+pub fn pin_napi(dev: &str, core: usize) -> Result<Vec<u32>> {
+    let prefix = format!("napi/{dev}-");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc")
+        .context("listing /proc")?
+        .flatten()
+    {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.trim().starts_with(&prefix) {
+            let mut set = nix::sched::CpuSet::new();
+            set.set(core).context("core number out of range")?;
+            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(pid as i32), &set)
+                .with_context(|| format!("pinning NAPI thread {pid} of {dev} to core {core}"))?;
+            pids.push(pid);
+        }
+    }
+    Ok(pids)
+}
