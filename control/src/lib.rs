@@ -5,4 +5,5 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod health;
+pub mod metrics;
 pub mod vrrp;

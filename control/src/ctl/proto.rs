@@ -16,6 +16,37 @@ pub enum Command {
     Status {},
     Stats {},
     Backends {},
+    Services {},
+    Flows {
+        /// List this client's flows.
+        #[serde(default)]
+        client: Option<String>,
+        /// How many of the busiest clients to list (default 10).
+        #[serde(default)]
+        top: Option<usize>,
+    },
+    /// A run-time backend edit; lasts until the next reload or restart.
+    Backend {
+        op: BackendOp,
+        service: String,
+        address: String,
+        /// For `add` (default 1) and `weight`.
+        #[serde(default)]
+        weight: Option<u32>,
+    },
+    /// Re-reads the config file; applied whole or not at all.
+    Reload {},
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendOp {
+    Add,
+    Remove,
+    Weight,
+    Drain,
+    Enable,
+    Disable,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -89,5 +120,15 @@ mod tests {
             .unwrap_err()
             .contains("explode"));
         assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
+        assert!(matches!(
+            parse(r#"{"v":1,"cmd":"backend","op":"drain","service":"web","address":"10.0.0.1:80"}"#),
+            Ok(Command::Backend { op: BackendOp::Drain, weight: None, .. })
+        ));
+        assert!(parse(r#"{"v":1,"cmd":"backend","op":"explode","service":"web","address":"x"}"#)
+            .unwrap_err()
+            .contains("explode"));
+        assert!(parse(r#"{"v":1,"cmd":"backend","op":"add","service":"web"}"#)
+            .unwrap_err()
+            .contains("address"));
     }
 }

@@ -5,7 +5,7 @@
 //! function of it, so what the dataplane sees can always be rebuilt from
 //! scratch and is never patched in place.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -43,6 +43,10 @@ pub struct NodeState {
     pub masters: HashMap<String, bool>,
     pub routes: Vec<Route>,
     pub neighbours: HashMap<Ipv4Addr, (MacAddr, String)>,
+    /// Backends an operator took out of scheduling; their flows continue.
+    pub disabled: HashSet<u32>,
+    /// The id the next added backend gets; ids are never reused.
+    pub next_id: u32,
 }
 
 impl NodeState {
@@ -84,6 +88,8 @@ impl NodeState {
             masters: HashMap::new(),
             routes: Vec::new(),
             neighbours: HashMap::new(),
+            disabled: HashSet::new(),
+            next_id: next + 1,
         }
     }
 
@@ -185,11 +191,11 @@ impl NodeState {
                 .enumerate()
                 .map(|(b, backend)| {
                     let id = self.ids[s][b];
-                    let available = self.health.get(&id).is_some_and(|h| h.healthy);
+                    let healthy = self.health.get(&id).is_some_and(|h| h.healthy);
                     BackendWeight {
                         id,
                         weight: backend.weight,
-                        available,
+                        available: healthy && !self.disabled.contains(&id),
                     }
                 })
                 .collect();
@@ -208,8 +214,13 @@ impl NodeState {
                 })
                 .flatten();
             if svc.on_backend_down == DownAction::Drop {
-                snap.dead_backends
-                    .extend(weights.iter().filter(|w| !w.available).map(|w| w.id));
+                // Disabled is not dead: its flows are meant to finish.
+                snap.dead_backends.extend(
+                    weights
+                        .iter()
+                        .map(|w| w.id)
+                        .filter(|id| !self.health.get(id).is_some_and(|h| h.healthy)),
+                );
             }
             snap.services.push(ds::Service {
                 name: svc.name.clone(),

@@ -133,9 +133,19 @@ impl Mailbox {
         let Some(scan) = self.scan.as_mut() else {
             return;
         };
-        let end = scan.cursor.saturating_add(SCAN_BUDGET);
+        // Counts alone come from the table's running totals: no scan.
+        let end = if scan.query.top == 0 && scan.query.client.is_none() {
+            usize::MAX
+        } else {
+            scan.cursor.saturating_add(SCAN_BUDGET)
+        };
+        let range_end = if end == usize::MAX {
+            scan.cursor
+        } else {
+            end
+        };
         let client = scan.query.client.map(Ipv4Addr::to_bits);
-        for (key, conn) in flows.entries_in(scan.cursor..end) {
+        for (key, conn) in flows.entries_in(scan.cursor..range_end) {
             let n = scan.clients.len();
             match scan.clients.get_mut(&conn.client_ip) {
                 Some(c) => *c += 1,
