@@ -5,5 +5,6 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod health;
+pub mod keepalived;
 pub mod metrics;
 pub mod vrrp;

@@ -35,8 +35,12 @@ pub struct Scrape<'a> {
 }
 
 /// The metric sections, in output order.
-pub const SECTIONS: &[fn(&Scrape, &mut Exposition)] =
-    &[dataplane_counters, xdp_counters, flow_counts, backend_health];
+pub const SECTIONS: &[fn(&Scrape, &mut Exposition)] = &[
+    dataplane_counters,
+    xdp_counters,
+    flow_counts,
+    backend_health,
+];
 
 /// Prometheus text format, version 0.0.4.
 #[derive(Default)]

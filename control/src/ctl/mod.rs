@@ -3,6 +3,7 @@
 //! and an idle timeout, so a slow or hostile client stalls nobody else.
 
 pub mod client;
+pub mod human;
 mod ops;
 pub mod proto;
 mod views;
@@ -85,8 +86,8 @@ fn bind_private(path: &Path, mode: u32, gid: Option<u32>) -> anyhow::Result<Unix
         .with_context(|| format!("creating {}", private.display()))?;
     let staged = private.join("s");
     let bound = (|| {
-        let listener = UnixListener::bind(&staged)
-            .with_context(|| format!("binding {}", staged.display()))?;
+        let listener =
+            UnixListener::bind(&staged).with_context(|| format!("binding {}", staged.display()))?;
         std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))
             .with_context(|| format!("setting mode {mode:o} on {}", staged.display()))?;
         if let Some(gid) = gid {

@@ -27,7 +27,9 @@ pub async fn execute(node: &Node, cmd: Command) -> Reply {
                 "client {:?} is not an IPv4 address",
                 client.unwrap_or_default()
             )),
-            Some(Ok(ip)) => Ok(views::flows(node, Some(ip), top.unwrap_or(DEFAULT_TOP).min(MAX_TOP)).await),
+            Some(Ok(ip)) => {
+                Ok(views::flows(node, Some(ip), top.unwrap_or(DEFAULT_TOP).min(MAX_TOP)).await)
+            }
             None => Ok(views::flows(node, None, top.unwrap_or(DEFAULT_TOP).min(MAX_TOP)).await),
         },
         Command::Backend {
@@ -83,5 +85,7 @@ async fn backend(
     };
     let id = node.change_backend(service, addr, change).await?;
     info!("control: backend {addr} of service {service}: {change:?}");
-    Ok(json!({ "service": service, "address": addr.to_string(), "id": id, "change": format!("{change:?}") }))
+    Ok(
+        json!({ "service": service, "address": addr.to_string(), "id": id, "change": format!("{change:?}") }),
+    )
 }

@@ -121,14 +121,24 @@ mod tests {
             .contains("explode"));
         assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
         assert!(matches!(
-            parse(r#"{"v":1,"cmd":"backend","op":"drain","service":"web","address":"10.0.0.1:80"}"#),
-            Ok(Command::Backend { op: BackendOp::Drain, weight: None, .. })
+            parse(
+                r#"{"v":1,"cmd":"backend","op":"drain","service":"web","address":"10.0.0.1:80"}"#
+            ),
+            Ok(Command::Backend {
+                op: BackendOp::Drain,
+                weight: None,
+                ..
+            })
         ));
-        assert!(parse(r#"{"v":1,"cmd":"backend","op":"explode","service":"web","address":"x"}"#)
-            .unwrap_err()
-            .contains("explode"));
-        assert!(parse(r#"{"v":1,"cmd":"backend","op":"add","service":"web"}"#)
-            .unwrap_err()
-            .contains("address"));
+        assert!(
+            parse(r#"{"v":1,"cmd":"backend","op":"explode","service":"web","address":"x"}"#)
+                .unwrap_err()
+                .contains("explode")
+        );
+        assert!(
+            parse(r#"{"v":1,"cmd":"backend","op":"add","service":"web"}"#)
+                .unwrap_err()
+                .contains("address")
+        );
     }
 }

@@ -158,7 +158,10 @@ pub async fn flows(node: &Node, client: Option<std::net::Ipv4Addr>, top: usize) 
     let backend_of = |id: u32| {
         st.backend_ref(id).map(|r| {
             let svc = &st.config.services[r.service];
-            (svc.name.clone(), svc.backends[r.backend].address.to_string())
+            (
+                svc.name.clone(),
+                svc.backends[r.backend].address.to_string(),
+            )
         })
     };
     let matches: Vec<Value> = summaries

@@ -18,7 +18,9 @@ pub const MAX_WEIGHT: u32 = 65_535;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendChange {
     /// A new backend, checked like the service's other backends.
-    Add { weight: u32 },
+    Add {
+        weight: u32,
+    },
     /// Gone from scheduling and the config; its flows finish on their own.
     Remove,
     Weight(u32),
@@ -100,7 +102,12 @@ impl NodeState {
         Ok(r.id)
     }
 
-    fn add_backend(&mut self, service: &str, addr: SocketAddrV4, weight: u32) -> Result<u32, String> {
+    fn add_backend(
+        &mut self,
+        service: &str,
+        addr: SocketAddrV4,
+        weight: u32,
+    ) -> Result<u32, String> {
         let weight = check_weight(weight)?;
         if self.find_backend(service, addr).is_ok() {
             return Err(format!("service {service} already has backend {addr}"));
@@ -113,7 +120,9 @@ impl NodeState {
             .ok_or_else(|| format!("no service named {service:?} (see `vipctl services`)"))?;
         let svc = &mut self.config.services[s];
         if svc.backends.len() >= 256 {
-            return Err(format!("service {service} already has 256 backends, the most allowed"));
+            return Err(format!(
+                "service {service} already has 256 backends, the most allowed"
+            ));
         }
         let check = svc
             .backends
@@ -159,10 +168,16 @@ impl NodeState {
             refused.push("[node] changed: restart vipd to rename the node".to_string());
         }
         if new.vrrp != old.vrrp {
-            refused.push("[[vrrp]] changed: VRRP instances are applied at start; restart vipd to apply".to_string());
+            refused.push(
+                "[[vrrp]] changed: VRRP instances are applied at start; restart vipd to apply"
+                    .to_string(),
+            );
         }
         if new.bgp != old.bgp {
-            refused.push("[bgp] changed: BGP sessions are applied at start; restart vipd to apply".to_string());
+            refused.push(
+                "[bgp] changed: BGP sessions are applied at start; restart vipd to apply"
+                    .to_string(),
+            );
         }
         if !refused.is_empty() {
             return Err(refused);

@@ -174,13 +174,8 @@ impl Node {
     /// Re-reads the config file; applies it whole or not at all.
     pub async fn reload(&self) -> Result<ReloadSummary, Vec<String>> {
         let path = self.runtime.config_path.clone();
-        let new = config::load(&path).map_err(|errors| {
-            errors
-                .0
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-        })?;
+        let new = config::load(&path)
+            .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let mut st = self.state.lock().await;
         let summary = st.replace_config(new).map_err(|mut e| {
             e.insert(
