@@ -13,6 +13,8 @@ use crate::config::{Backend, CheckKind, Config};
 
 /// Largest weight a backend may have, as in the config file.
 pub const MAX_WEIGHT: u32 = 65_535;
+/// Removed backends remembered for their open flows; the oldest go first.
+pub const MAX_RETIRED: usize = 1024;
 
 /// One edit to one backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +99,7 @@ impl NodeState {
                 self.ids[r.service].remove(r.backend);
                 self.health.remove(&r.id);
                 self.disabled.remove(&r.id);
+                self.retire(r.id, *addr.ip());
             }
         }
         Ok(r.id)
@@ -225,11 +228,33 @@ impl NodeState {
             ids.push(row);
         }
         summary.backends_removed = old_ids.len();
+        for ((_, addr), id) in old_ids {
+            self.retire(id, *addr.ip());
+        }
         self.disabled.retain(|id| health.contains_key(id));
         self.ids = ids;
         self.health = health;
         self.config = new;
         Ok(summary)
+    }
+}
+
+impl NodeState {
+    fn retire(&mut self, id: u32, ip: std::net::Ipv4Addr) {
+        if self.retired.len() >= MAX_RETIRED {
+            self.retired.remove(0);
+        }
+        self.retired.push((id, ip));
+    }
+
+    /// Forgets removed backends that no worker has a flow for any more.
+    /// `conns` holds `(id, active, inactive)` from every worker.
+    pub fn prune_retired(&mut self, conns: &[(u32, u32, u32)]) {
+        self.retired.retain(|(id, _)| {
+            conns
+                .iter()
+                .any(|(c, a, i)| c == id && a.saturating_add(*i) > 0)
+        });
     }
 }
 

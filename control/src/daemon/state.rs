@@ -47,6 +47,9 @@ pub struct NodeState {
     pub disabled: HashSet<u32>,
     /// The id the next added backend gets; ids are never reused.
     pub next_id: u32,
+    /// Removed backends `(id, address)` whose flows may still be open: their
+    /// replies must keep reaching the workers.
+    pub retired: Vec<(u32, Ipv4Addr)>,
 }
 
 impl NodeState {
@@ -90,6 +93,7 @@ impl NodeState {
             neighbours: HashMap::new(),
             disabled: HashSet::new(),
             next_id: next + 1,
+            retired: Vec::new(),
         }
     }
 
@@ -280,6 +284,7 @@ impl NodeState {
                 .extend(svc.backends.iter().map(|b| *b.address.ip()));
             s.backends.extend(svc.sorry_server.map(|a| *a.ip()));
         }
+        s.backends.extend(self.retired.iter().map(|r| r.1));
         s.locals = self
             .ports
             .iter()
