@@ -123,8 +123,8 @@ fn fields(v: &Value) -> String {
 fn services(out: &mut String, v: &Value) {
     let _ = writeln!(
         out,
-        "{:<16} {:<21} {:<5} {:<8} {:<8} {:<6} {:>8} {}",
-        "SERVICE", "VIP", "PROTO", "SCHED", "FORWARD", "OWNED", "HEALTHY", "SORRY"
+        "{:<16} {:<21} {:<5} {:<8} {:<8} {:<6} {:>8} SORRY",
+        "SERVICE", "VIP", "PROTO", "SCHED", "FORWARD", "OWNED", "HEALTHY"
     );
     for svc in list(&v["services"]) {
         let _ = writeln!(
@@ -145,8 +145,8 @@ fn services(out: &mut String, v: &Value) {
 fn backends(out: &mut String, v: &Value) {
     let _ = writeln!(
         out,
-        "{:<16} {:<21} {:>6} {:<8} {:>8} {:>8} {}",
-        "SERVICE", "BACKEND", "WEIGHT", "HEALTH", "ACTIVE", "INACTIVE", "LAST CHECK"
+        "{:<16} {:<21} {:>6} {:<8} {:>8} {:>8} LAST CHECK",
+        "SERVICE", "BACKEND", "WEIGHT", "HEALTH", "ACTIVE", "INACTIVE"
     );
     for b in list(&v["backends"]) {
         let mut health = if b["healthy"].as_bool().unwrap_or(false) {
@@ -198,8 +198,8 @@ fn flows(out: &mut String, v: &Value) {
         let _ = writeln!(out, "flows of client {}:", s(&v["client"]));
         let _ = writeln!(
             out,
-            "{:<21} {:<21} {:<5} {:<16} {:<21} {}",
-            "CLIENT", "DESTINATION", "PROTO", "SERVICE", "BACKEND", "STATE"
+            "{:<21} {:<21} {:<5} {:<16} {:<21} STATE",
+            "CLIENT", "DESTINATION", "PROTO", "SERVICE", "BACKEND"
         );
         for m in list(&v["matches"]) {
             let _ = writeln!(

@@ -264,3 +264,112 @@ fn check_weight(w: u32) -> Result<u32, String> {
     }
     Ok(w)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    fn cfg(extra_backend: bool, queues: u16) -> Config {
+        let mut text = format!(
+            "[node]\nname = \"t\"\n[dataplane]\ninterfaces = [\"eth0\"]\nqueues = {queues}\n\
+             [[service]]\nname = \"web\"\nvip = \"10.0.0.1\"\nport = 80\n\
+             [[service.backend]]\naddress = \"10.1.0.1:80\"\n\
+             [[service.backend]]\naddress = \"10.1.0.2:80\"\n"
+        );
+        if extra_backend {
+            text += "[[service.backend]]\naddress = \"10.1.0.3:80\"\n";
+        }
+        config::parse(&text, "t.toml").expect("test config parses")
+    }
+
+    fn addr(s: &str) -> SocketAddrV4 {
+        s.parse().expect("address")
+    }
+
+    fn weights(st: &NodeState) -> Vec<(u32, u32, bool)> {
+        let (snap, _) = st.snapshot();
+        snap.services[0]
+            .weights
+            .iter()
+            .map(|w| (w.id, w.weight, w.available))
+            .collect()
+    }
+
+    #[test]
+    fn edits_keep_ids_and_reach_the_snapshot() {
+        let mut st = NodeState::new(cfg(false, 1), Vec::new());
+        for id in [1, 2] {
+            st.health.insert(
+                id,
+                BackendHealth {
+                    healthy: true,
+                    last: None,
+                },
+            );
+        }
+        let b2 = addr("10.1.0.2:80");
+        assert_eq!(
+            st.change_backend("web", b2, BackendChange::Weight(7)),
+            Ok(2)
+        );
+        assert_eq!(st.change_backend("web", b2, BackendChange::Disable), Ok(2));
+        assert_eq!(weights(&st), vec![(1, 1, true), (2, 7, false)]);
+        let (snap, _) = st.snapshot();
+        assert!(!snap.dead_backends.contains(&2), "disabled is not dead");
+        assert_eq!(st.change_backend("web", b2, BackendChange::Enable), Ok(2));
+        assert_eq!(st.change_backend("web", b2, BackendChange::Drain), Ok(2));
+        assert_eq!(weights(&st), vec![(1, 1, true), (2, 0, true)]);
+        assert_eq!(st.change_backend("web", b2, BackendChange::Remove), Ok(2));
+        assert_eq!(st.retired, vec![(2, *b2.ip())]);
+        assert!(
+            st.steering().backends.contains(b2.ip()),
+            "still steered for its flows"
+        );
+        let id = st.change_backend("web", b2, BackendChange::Add { weight: 2 });
+        assert_eq!(id, Ok(3), "a re-added backend gets a new id");
+        assert!(st
+            .change_backend("web", b2, BackendChange::Add { weight: 2 })
+            .is_err());
+        assert!(st
+            .change_backend("web", b2, BackendChange::Weight(70_000))
+            .is_err());
+        assert!(st
+            .change_backend("nope", b2, BackendChange::Drain)
+            .unwrap_err()
+            .contains("nope"));
+        st.prune_retired(&[(2, 0, 1)]);
+        assert_eq!(st.retired.len(), 1, "kept while a flow is open");
+        st.prune_retired(&[(2, 0, 0)]);
+        assert!(st.retired.is_empty());
+    }
+
+    #[test]
+    fn reload_keeps_ids_of_backends_that_stay() {
+        let mut st = NodeState::new(cfg(false, 1), Vec::new());
+        st.health.insert(
+            1,
+            BackendHealth {
+                healthy: true,
+                last: None,
+            },
+        );
+        st.disabled.insert(2);
+        let s = st.replace_config(cfg(true, 1)).expect("applies");
+        assert_eq!(
+            (s.backends_added, s.backends_kept, s.backends_removed),
+            (1, 2, 0)
+        );
+        assert_eq!(st.ids, vec![vec![1, 2, 3]]);
+        assert!(st.health.get(&1).is_some_and(|h| h.healthy), "health kept");
+        assert!(st.disabled.contains(&2), "disabled kept");
+        let s = st.replace_config(cfg(false, 1)).expect("applies");
+        assert_eq!(s.backends_removed, 1);
+        assert_eq!(st.ids, vec![vec![1, 2]]);
+        assert_eq!(st.retired.iter().map(|r| r.0).collect::<Vec<_>>(), vec![3]);
+        let before = st.config.clone();
+        let e = st.replace_config(cfg(true, 2)).unwrap_err();
+        assert!(e[0].contains("[dataplane]"), "{e:?}");
+        assert_eq!(st.config, before, "a refused reload changes nothing");
+    }
+}
