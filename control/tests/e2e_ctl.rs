@@ -19,6 +19,11 @@ use lab::{Gateway, Lab, LabSpec};
 use serde_json::{json, Value};
 
 const ECHO_PORT: u16 = 9000;
+
+/// The socket test hammers the control plane on purpose; the traffic test
+/// counts every timed-out request as a failure, so they take turns on a
+/// two-core machine.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const METRICS: &str = "127.0.0.1:9100";
 
 /// Answers every line with the backend's name.
@@ -215,6 +220,9 @@ fn prometheus_reader_is_strict() {
 
 #[test]
 fn operator_verbs_change_a_running_node() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let vip = lab::vip(5);
     let lab = Lab::up(LabSpec {
         name: lab::unique_name("ctl"),
@@ -531,6 +539,9 @@ fn operator_verbs_change_a_running_node() {
 
 #[test]
 fn control_socket_is_guarded_and_stays_responsive() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let vip = lab::vip(6);
     let lab = Lab::up(LabSpec {
         name: lab::unique_name("ctlsock"),
