@@ -1,6 +1,8 @@
-//! The vipd control plane: configuration, health checks, VRRP, the control
-//! socket, and the daemon that publishes service snapshots to the dataplane.
+//! The vipd control plane: configuration, health checks, VRRP, the BGP
+//! speaker, the control socket, and the daemon that publishes service
+//! snapshots to the dataplane.
 
+pub mod bgp;
 pub mod config;
 pub mod ctl;
 pub mod daemon;

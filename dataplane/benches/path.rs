@@ -4,14 +4,16 @@
 //! `cargo bench -p vipd-dataplane --bench path` (add `-- quick` to stop at 1M).
 //! Frames are copied from templates before each call because the path
 //! rewrites them in place; the copy is timed separately and subtracted.
+//! Time is the thread's CPU time, so other load on a shared machine slows
+//! the figures only through the caches it shares, not by descheduling.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
-use std::time::Instant;
 
+use cpu_time::ThreadTime;
 use dataplane::flow::Timeouts;
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::sched::SchedulerKind;
@@ -40,14 +42,14 @@ fn xorshift(state: &mut u64) -> u64 {
 /// Nanoseconds per call of `f` over `frames` templates, minus the copy cost.
 fn per_packet(frames: &[Vec<u8>], count: usize, mut f: impl FnMut(&mut [u8]) -> Verdict) -> f64 {
     let mut buf = [0u8; 128];
-    let start = Instant::now();
+    let start = ThreadTime::now();
     for i in 0..count {
         let t = &frames[i % frames.len()];
         buf[..t.len()].copy_from_slice(t);
         black_box(f(&mut buf[..t.len()]));
     }
     let total = start.elapsed().as_nanos() as f64;
-    let start = Instant::now();
+    let start = ThreadTime::now();
     for i in 0..count {
         let t = &frames[i % frames.len()];
         buf[..t.len()].copy_from_slice(t);

@@ -523,3 +523,76 @@ fn persistence_keeps_a_client_on_one_backend() {
     }
     assert_eq!(seen_other.len(), 1);
 }
+
+#[test]
+fn mid_connection_segments_are_picked_up_only_statelessly_under_dr_with_consistent_hashing() {
+    let mut w = worker(snapshot(ForwardMode::Dr, SchedulerKind::Maglev, &[1, 1, 1]));
+    let mut first = client_tcp(45000, "A");
+    assert_eq!(w.process(&mut first, 0), Verdict::Tx(1));
+    let k = backend_of(&decode_tcp(&first));
+    for _ in 0..5 {
+        let mut again = client_tcp(45000, "AP");
+        assert_eq!(w.process(&mut again, 0), Verdict::Tx(1));
+        assert_eq!(
+            backend_of(&decode_tcp(&again)),
+            k,
+            "consistent hashing keeps the backend"
+        );
+    }
+    assert_eq!(
+        w.flows().len(),
+        0,
+        "a picked-up segment must not create a flow"
+    );
+    let mut rst = client_tcp(45000, "R");
+    assert_eq!(w.process(&mut rst, 0), Verdict::Drop(DropReason::NoFlow));
+
+    for (mode, sched) in [
+        (ForwardMode::Nat, SchedulerKind::Maglev),
+        (ForwardMode::Dr, SchedulerKind::Rr),
+    ] {
+        let mut w = worker(snapshot(mode, sched, &[1, 1]));
+        let mut ack = client_tcp(45001, "A");
+        assert_eq!(
+            w.process(&mut ack, 0),
+            Verdict::Drop(DropReason::NoFlow),
+            "{mode:?}/{sched:?}"
+        );
+    }
+}
+
+#[test]
+fn a_syn_on_the_ports_of_a_finished_connection_is_scheduled_afresh() {
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1, 1]);
+    let p = support::published(snap.clone());
+    let mut w = worker_of(0, 1, p.clone());
+    let mut syn = client_tcp(46000, "S");
+    assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+    let first = backend_of(&decode_tcp(&syn));
+    let mut retransmit = client_tcp(46000, "S");
+    assert_eq!(w.process(&mut retransmit, 0), Verdict::Tx(1));
+    assert_eq!(
+        backend_of(&decode_tcp(&retransmit)),
+        first,
+        "a retransmitted SYN keeps its backend"
+    );
+    let mut rst = client_tcp(46000, "R");
+    assert_eq!(w.process(&mut rst, 0), Verdict::Tx(1));
+    let mut again = client_tcp(46000, "S");
+    assert_eq!(w.process(&mut again, 0), Verdict::Tx(1));
+    assert_ne!(
+        backend_of(&decode_tcp(&again)),
+        first,
+        "round robin moves on for the new connection"
+    );
+    assert_eq!(w.flows().len(), 1);
+
+    // The backend of an open connection goes down: a SYN on its ports goes elsewhere.
+    let now_on = backend_of(&decode_tcp(&again));
+    republish(&mut w, &p, &mut snap, |s| {
+        s.services[0].weights[now_on].available = false
+    });
+    let mut syn = client_tcp(46000, "S");
+    assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+    assert_ne!(backend_of(&decode_tcp(&syn)), now_on);
+}

@@ -43,8 +43,10 @@
 
 mod process;
 mod scripts;
+pub mod sites;
 
 pub use process::LabProcess;
+pub use sites::{ProbeSample, Prober, Site, TwoSiteLab};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;

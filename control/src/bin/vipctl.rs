@@ -54,6 +54,8 @@ enum Verb {
     },
     /// Re-read the config file: applied whole, or the running one stays.
     Reload,
+    /// BGP peers and announced prefixes.
+    Bgp,
     /// Translate a keepalived configuration into a vipd config.
     ImportKeepalived {
         file: PathBuf,
@@ -131,6 +133,7 @@ fn main() -> ExitCode {
                 }
                 Verb::Backend { op } => ("backend", backend_request(op)),
                 Verb::Reload => ("reload", json!({"cmd": "reload"})),
+                Verb::Bgp => ("bgp", json!({"cmd": "bgp"})),
                 _ => ("stats", json!({"cmd": "stats"})),
             };
             control::ctl::client::request(&args.socket, req).map(|v| {

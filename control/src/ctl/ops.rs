@@ -38,6 +38,7 @@ pub async fn execute(node: &Node, cmd: Command) -> Reply {
             address,
             weight,
         } => backend(node, op, &service, &address, weight).await,
+        Command::Bgp {} => Ok(node.bgp.to_json()),
         Command::Reload {} => match node.reload().await {
             Ok(s) => {
                 info!(

@@ -36,6 +36,8 @@ pub enum Command {
     },
     /// Re-reads the config file; applied whole or not at all.
     Reload {},
+    /// BGP peers and announced prefixes.
+    Bgp {},
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -51,6 +51,9 @@ pub struct Node {
     pub published: Arc<Published>,
     pub started: Instant,
     pub runtime: runtime::Runtime,
+    /// Bumped on every publish, so the BGP announce policy re-evaluates at once.
+    pub changed: tokio::sync::watch::Sender<u64>,
+    pub bgp: crate::bgp::Status,
 }
 
 impl Node {
@@ -58,6 +61,7 @@ impl Node {
     pub fn publish(&self, state: &NodeState) -> Vec<std::net::Ipv4Addr> {
         let (snap, unresolved) = state.snapshot();
         self.published.publish(snap);
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
         unresolved
     }
 }
@@ -176,6 +180,8 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         published,
         started: Instant::now(),
         runtime: runtime::Runtime::new(config_path, health_tx, queries),
+        changed: tokio::sync::watch::Sender::new(0),
+        bgp: crate::bgp::Status::default(),
     });
     let mut unresolved = {
         let st = node.state.lock().await;
@@ -186,6 +192,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         .await
         .with_context(|| format!("control socket {}", socket_path.display()))?;
     let metrics_task = crate::metrics::serve(node.clone()).await?;
+    let speaker = crate::bgp::Speaker::start(node.clone(), node.bgp.clone()).await?;
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -222,6 +229,12 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break }
         }
+    }
+    if let Some(speaker) = speaker {
+        let name = node.state.lock().await.config.node.name.clone();
+        speaker
+            .shutdown(&format!("vipd on {name} is shutting down"))
+            .await;
     }
     node.runtime.stop_checkers();
     ctl_task.abort();

@@ -12,7 +12,9 @@ mod support;
 use dataplane::flow::Timeouts;
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::sched::SchedulerKind;
-use dataplane::service::ForwardMode;
+use std::sync::{Arc, OnceLock};
+
+use dataplane::service::{ForwardMode, Published};
 use dataplane::verdict::Verdict;
 use dataplane::wire::{ethertype, EthernetFrame, Ipv4Packet};
 use libfuzzer_sys::fuzz_target;
@@ -25,16 +27,21 @@ fn ipv4_valid(frame: &[u8]) -> bool {
     Ipv4Packet::new_checked(eth.payload()).is_ok_and(|ip| ip.verify_checksum())
 }
 
+/// One published snapshot per forwarding mode, built once: a Maglev table
+/// per input would dominate the run time.
+fn published(mode: u8) -> Arc<Published> {
+    static ALL: OnceLock<[Arc<Published>; 3]> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr]
+            .map(|m| support::published(support::snapshot(m, SchedulerKind::Maglev, &[1, 2, 3])))
+    });
+    all[usize::from(mode % 3)].clone()
+}
+
 fuzz_target!(|data: &[u8]| {
-    let mode = match data.first().map(|b| b % 3) {
-        Some(0) => ForwardMode::Nat,
-        Some(1) => ForwardMode::FullNat,
-        _ => ForwardMode::Dr,
-    };
-    let snap = support::snapshot(mode, SchedulerKind::Maglev, &[1, 2, 3]);
     let cfg = WorkerConfig { flow_capacity: 64, persistence_capacity: 64, timeouts: Timeouts::default() };
     let workers = 1 + u16::from(data.get(1).copied().unwrap_or(0) % 2);
-    let mut w = Worker::new(0, workers, cfg, support::published(snap));
+    let mut w = Worker::new(0, workers, cfg, published(data.first().copied().unwrap_or(0)));
     w.begin_batch(1_000);
     // Frames are length-prefixed: one byte of length (×2), one byte of ingress port.
     let mut rest = data.get(2..).unwrap_or_default();

@@ -25,7 +25,9 @@ pub(super) fn open(
     let (sid, svc) = snap
         .service(key.dst_ip, key.dst_port, key.proto)
         .ok_or(DropReason::NoService)?;
-    if key.proto == ip_proto::TCP && !may_open(svc.scheduler, TcpFlags(flags)) {
+    let flags_seen = TcpFlags(flags);
+    let opening = key.proto != ip_proto::TCP || flags_seen.is_new_connection();
+    if !opening && !stateless_pickup(svc, flags_seen) {
         return Err(DropReason::NoFlow);
     }
     let (backend_id, backend) = pick(w, sid, svc, &key)?;
@@ -78,6 +80,10 @@ pub(super) fn open(
         dst_mac: client_mac.0,
         egress: ingress,
     };
+    if !opening {
+        rewrite::apply(frame, ip, &forward)?;
+        return Ok(Verdict::Tx(hop.port));
+    }
     // The key replies carry when they reach this node. Under DR replies
     // bypass the node, so the connection is indexed once.
     let reply_key = match svc.forward {
@@ -113,14 +119,16 @@ pub(super) fn open(
     Ok(Verdict::Tx(hop.port))
 }
 
-/// Whether a TCP segment without a flow may open one. A SYN always may. With
-/// a consistent-hash scheduler any non-RST segment may too: every node picks
-/// the same backend for it, so connections survive a move to another node.
-fn may_open(kind: SchedulerKind, flags: TcpFlags) -> bool {
-    if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
-        return true;
-    }
-    matches!(kind, SchedulerKind::Maglev | SchedulerKind::Sh) && !flags.contains(TcpFlags::RST)
+/// Whether a mid-connection TCP segment without a flow (the connection began
+/// on another node, or before a restart) is forwarded anyway. Only under
+/// direct routing with a consistent-hash scheduler: every node picks the same
+/// backend for it and no reply passes here, so it is forwarded without
+/// creating a flow — an ACK flood then cannot fill the table with entries
+/// that look established.
+fn stateless_pickup(svc: &Service, flags: TcpFlags) -> bool {
+    svc.forward == ForwardMode::Dr
+        && matches!(svc.scheduler, SchedulerKind::Maglev | SchedulerKind::Sh)
+        && !flags.contains(TcpFlags::RST)
 }
 
 fn pick<'s>(

@@ -12,12 +12,12 @@ mod rewrite;
 
 use std::sync::Arc;
 
-use crate::flow::{Direction, FlowKey, FlowTable, Timeouts};
+use crate::flow::{ConnState, Direction, FlowKey, FlowTable, Timeouts};
 use crate::sched::{Persistence, SchedState};
 use crate::service::{LocalKind, Published, Snapshot};
 use crate::verdict::{DropReason, PortId, Verdict};
 use crate::wire::{
-    ethertype, ip_proto, EthernetFrame, Ipv4Packet, TcpSegment, UdpDatagram, WireError,
+    ethertype, ip_proto, EthernetFrame, Ipv4Packet, TcpFlags, TcpSegment, UdpDatagram, WireError,
 };
 
 /// Sizing of a worker's tables.
@@ -188,6 +188,16 @@ impl Worker {
         match self.flows.lookup(&key, self.now_ms) {
             Some((id, dir)) => {
                 let conn = self.flows.conn(id);
+                if dir == Direction::Forward
+                    && local == Some(LocalKind::Vip)
+                    && TcpFlags(flags).is_new_connection()
+                    && !self.may_reuse(conn)
+                {
+                    // A SYN on the ports of a finished connection, or of one
+                    // whose backend takes no new connections, opens a new one.
+                    self.flows.remove(id);
+                    return conn::open(self, frame, ip, key, flags, ingress);
+                }
                 if !self.snap.dead_backends.is_empty()
                     && self.snap.dead_backends.contains(&conn.backend_id)
                 {
@@ -207,6 +217,18 @@ impl Worker {
             }
             None => Err(DropReason::NoFlow),
         }
+    }
+
+    /// Whether a new SYN may ride on an existing connection: only while it is
+    /// still opening or open, to a backend that still takes connections.
+    fn may_reuse(&self, conn: &crate::flow::Conn) -> bool {
+        !matches!(conn.state, ConnState::TimeWait | ConnState::Close)
+            && self
+                .snap
+                .services
+                .get(usize::from(conn.service))
+                .and_then(|s| s.weights.iter().find(|b| b.id == conn.backend_id))
+                .is_some_and(|b| b.available && b.weight > 0)
     }
 
     /// The worker that owns the connection `key` belongs to, if not this one.

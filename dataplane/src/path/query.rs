@@ -139,11 +139,7 @@ impl Mailbox {
         } else {
             scan.cursor.saturating_add(SCAN_BUDGET)
         };
-        let range_end = if end == usize::MAX {
-            scan.cursor
-        } else {
-            end
-        };
+        let range_end = if end == usize::MAX { scan.cursor } else { end };
         let client = scan.query.client.map(Ipv4Addr::to_bits);
         for (key, conn) in flows.entries_in(scan.cursor..range_end) {
             let n = scan.clients.len();
@@ -254,7 +250,10 @@ mod tests {
         .expect("queued");
         mb.poll(3, &flows);
         mb.poll(3, &flows);
-        assert!(rx.try_recv().is_err(), "answered before the whole table was seen");
+        assert!(
+            rx.try_recv().is_err(),
+            "answered before the whole table was seen"
+        );
         mb.poll(3, &flows);
         let s = rx.try_recv().expect("answered after the third call");
         assert_eq!(s.worker, 3);

@@ -32,6 +32,12 @@ impl TcpFlags {
         self.0
     }
 
+    /// A SYN without ACK: the first segment of a new connection.
+    #[inline]
+    pub fn is_new_connection(self) -> bool {
+        self.contains(TcpFlags::SYN) && !self.contains(TcpFlags::ACK)
+    }
+
     /// False for flag combinations no conforming stack sends, which are
     /// scans or attacks. The rule (PSH, ECE and CWR are ignored since they
     /// are legal on any segment):

@@ -39,6 +39,14 @@ enum Cmd {
         #[arg(long)]
         sorry: bool,
     },
+    /// Create two-site lab NAME (a BIRD-ready router `rt`, `client`, site
+    /// nodes `sitea`/`siteb` with two backends each) and leave it running.
+    Sites {
+        name: String,
+        /// Backend HTTP port.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
     /// Remove lab NAME, or every lab with --all.
     Down {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -90,6 +98,25 @@ fn main() -> Result<()> {
             };
             let lab = Lab::up(spec)?;
             print_lab(&lab);
+            lab.persist();
+        }
+        Cmd::Sites { name, port } => {
+            let lab = lab::TwoSiteLab::up(&name, port)?;
+            println!("two-site lab {name} is up; namespaces:");
+            for ns in lab.namespaces() {
+                println!("  {ns}");
+            }
+            for site in [lab::Site::A, lab::Site::B] {
+                println!(
+                    "  {}: uplink {} (router {}), backends {} and {} via {}",
+                    site.role(),
+                    site.uplink_ip(),
+                    site.router_ip(),
+                    site.backend_ip(1),
+                    site.backend_ip(2),
+                    site.inside_ip()
+                );
+            }
             lab.persist();
         }
         Cmd::Down {

@@ -1,0 +1,307 @@
+//! The BGP speaker: one task per `[[bgp.peer]]` driving a `bgp::Session` over
+//! TCP, a listener for passive peers, and the announce policy that decides
+//! which `[[bgp.announce]]` prefixes are advertised. Routes received are
+//! counted (and limited by `max_prefixes`), never installed.
+
+mod peer;
+pub mod policy;
+mod sockopt;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use log::{info, warn};
+use serde_json::{json, Value};
+use tokio::net::TcpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Announce, Bgp};
+use crate::daemon::Node;
+use peer::{Cmd, Peer};
+
+/// The announce policy's liveness check runs at least this often, so a
+/// stalled dataplane is noticed within this period plus the stale threshold.
+const POLICY_TICK: Duration = Duration::from_millis(50);
+/// How long a clean stop waits for the NOTIFICATIONs to go out.
+const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One peer as the control socket shows it.
+#[derive(Clone, Debug)]
+pub struct PeerStatus {
+    pub address: Ipv4Addr,
+    pub remote_as: u32,
+    pub state: String,
+    pub established_since: Option<Instant>,
+    /// Prefixes the peer currently announces to us.
+    pub received: usize,
+    pub last_error: Option<String>,
+    /// Prefixes in our Adj-RIB-Out toward this peer.
+    pub advertised: Vec<String>,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub established_count: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct BgpStatus {
+    pub local_as: u32,
+    pub router_id: Option<Ipv4Addr>,
+    pub peers: Vec<PeerStatus>,
+    /// Prefixes the announce policy wants advertised now.
+    pub wanted: Vec<String>,
+}
+
+/// Shared view of the speaker, read by the control socket.
+#[derive(Clone, Debug, Default)]
+pub struct Status(Arc<Mutex<BgpStatus>>);
+
+impl Status {
+    /// The status as JSON: `{"configured": false}` when there is no `[bgp]`.
+    pub fn to_json(&self) -> Value {
+        let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(router_id) = s.router_id else {
+            return json!({"configured": false});
+        };
+        let peers: Vec<Value> = s
+            .peers
+            .iter()
+            .map(|p| {
+                json!({
+                    "address": p.address.to_string(),
+                    "remote_as": p.remote_as,
+                    "state": p.state,
+                    "uptime_s": p.established_since.map(|t| t.elapsed().as_secs()),
+                    "received": p.received,
+                    "advertised": p.advertised,
+                    "last_error": p.last_error,
+                    "messages_in": p.messages_in,
+                    "messages_out": p.messages_out,
+                    "established_count": p.established_count,
+                })
+            })
+            .collect();
+        json!({
+            "configured": true,
+            "local_as": s.local_as,
+            "router_id": router_id.to_string(),
+            "announced": s.wanted,
+            "peers": peers,
+        })
+    }
+}
+
+/// The running speaker; [`Speaker::shutdown`] stops it cleanly.
+pub struct Speaker {
+    peers: Vec<(mpsc::UnboundedSender<Cmd>, JoinHandle<()>)>,
+    helpers: Vec<JoinHandle<()>>,
+}
+
+impl Speaker {
+    /// Starts the peers, the listeners of passive peers and the announce
+    /// policy. `None` when the config has no `[bgp]`.
+    pub async fn start(node: Arc<Node>, status: Status) -> anyhow::Result<Option<Speaker>> {
+        let Some(bgp) = node.state.lock().await.config.bgp.clone() else {
+            return Ok(None);
+        };
+        {
+            let mut s = status.0.lock().unwrap_or_else(|e| e.into_inner());
+            s.local_as = bgp.local_as;
+            s.router_id = Some(bgp.router_id);
+            s.peers = bgp
+                .peers
+                .iter()
+                .map(|p| PeerStatus {
+                    address: p.address,
+                    remote_as: p.remote_as,
+                    state: bgp::State::Idle.to_string(),
+                    established_since: None,
+                    received: 0,
+                    last_error: None,
+                    advertised: Vec::new(),
+                    messages_in: 0,
+                    messages_out: 0,
+                    established_count: 0,
+                })
+                .collect();
+        }
+        let mut peers = Vec::new();
+        let mut by_port: HashMap<u16, Vec<(Ipv4Addr, mpsc::UnboundedSender<Cmd>)>> = HashMap::new();
+        for (i, p) in bgp.peers.iter().enumerate() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let peer = Peer::new(p.clone(), bgp.local_as, bgp.router_id, status.0.clone(), i);
+            if p.passive {
+                by_port
+                    .entry(p.port)
+                    .or_default()
+                    .push((p.address, tx.clone()));
+            }
+            peers.push((tx, tokio::spawn(peer.run(rx))));
+        }
+        let mut helpers = Vec::new();
+        for (port, routes) in by_port {
+            match listen(&bgp, port) {
+                Ok(l) => helpers.push(tokio::spawn(accept_loop(l, port, routes))),
+                Err(e) => {
+                    for (_, t) in &peers {
+                        t.abort();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let senders: Vec<_> = peers.iter().map(|(tx, _)| tx.clone()).collect();
+        let policy = tokio::spawn(run_policy(
+            node.clone(),
+            bgp.announces.clone(),
+            senders,
+            node.changed.subscribe(),
+            status.clone(),
+        ));
+        info!(
+            "BGP: AS{} router id {}, {} peer(s), {} announce(s)",
+            bgp.local_as,
+            bgp.router_id,
+            bgp.peers.len(),
+            bgp.announces.len()
+        );
+        helpers.push(policy);
+        Ok(Some(Speaker { peers, helpers }))
+    }
+
+    /// Withdraws everything by ending every session with Cease /
+    /// Administrative Shutdown carrying `reason` (RFC 8203), then returns.
+    pub async fn shutdown(self, reason: &str) {
+        for h in &self.helpers {
+            h.abort();
+        }
+        let mut waits = Vec::new();
+        for (tx, _) in &self.peers {
+            let (done, wait) = oneshot::channel();
+            if tx
+                .send(Cmd::Stop {
+                    reason: reason.to_string(),
+                    done,
+                })
+                .is_ok()
+            {
+                waits.push(wait);
+            }
+        }
+        let all = async {
+            for w in waits {
+                let _ = w.await;
+            }
+        };
+        if tokio::time::timeout(STOP_TIMEOUT, all).await.is_err() {
+            warn!(
+                "BGP: not every peer confirmed the shutdown NOTIFICATION within {STOP_TIMEOUT:?}"
+            );
+        }
+        for (_, task) in self.peers {
+            task.abort();
+        }
+    }
+}
+
+/// Binds the BGP port for passive peers, with their MD5 keys.
+fn listen(bgp: &Bgp, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
+    let what = || format!("BGP listener on port {port} for passive peers");
+    let sock = TcpSocket::new_v4().with_context(what)?;
+    sock.set_reuseaddr(true).with_context(what)?;
+    for p in bgp.peers.iter().filter(|p| p.passive && p.port == port) {
+        if let Some(key) = &p.md5_password {
+            sockopt::md5_key(&sock, p.address, key.as_bytes()).with_context(|| {
+                format!("setting the TCP MD5 key of passive BGP peer {}", p.address)
+            })?;
+        }
+    }
+    sock.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
+        .with_context(|| format!("{}: is another BGP daemon running on this node?", what()))?;
+    sock.listen(16).with_context(what)
+}
+
+/// Hands each accepted connection to the passive peer it comes from.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    port: u16,
+    peers: Vec<(Ipv4Addr, mpsc::UnboundedSender<Cmd>)>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, SocketAddr::V4(from))) => {
+                match peers.iter().find(|(a, _)| a == from.ip()) {
+                    Some((_, tx)) => {
+                        let _ = tx.send(Cmd::Accepted(stream));
+                    }
+                    None => info!(
+                        "BGP: connection from {from} on port {port} closed: not a configured passive peer"
+                    ),
+                }
+            }
+            Ok((_, from)) => info!("BGP: connection from {from} closed: IPv6 peers are not configured"),
+            Err(e) => {
+                warn!("BGP: accepting on port {port} failed: {e}");
+                tokio::time::sleep(POLICY_TICK).await;
+            }
+        }
+    }
+}
+
+/// Re-evaluates the announce policy on every published change of the node
+/// state and every [`POLICY_TICK`], and tells the peers when the set changes.
+async fn run_policy(
+    node: Arc<Node>,
+    announces: Vec<Announce>,
+    peers: Vec<mpsc::UnboundedSender<Cmd>>,
+    mut changed: watch::Receiver<u64>,
+    status: Status,
+) {
+    let mut tick = tokio::time::interval(POLICY_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last: Option<Vec<usize>> = None;
+    loop {
+        tokio::select! {
+            r = changed.changed() => if r.is_err() { return },
+            _ = tick.tick() => {}
+        }
+        let alive = policy::dataplane_alive(&node.counters, dataplane::engine::monotonic_ms());
+        let set = {
+            let st = node.state.lock().await;
+            policy::wanted_set(&announces, &st, alive)
+        };
+        if last.as_ref() == Some(&set) {
+            continue;
+        }
+        for (i, a) in announces.iter().enumerate() {
+            let before = last.as_ref().is_some_and(|l| l.contains(&i));
+            let now = set.contains(&i);
+            if now && !before {
+                info!(
+                    "BGP: announcing {} (condition {} holds)",
+                    a.prefix, a.condition
+                );
+            } else if before && !now {
+                let why = if alive {
+                    "no VIP inside it is owned here with a healthy backend"
+                } else {
+                    "the dataplane workers stopped running"
+                };
+                warn!("BGP: withdrawing {}: {why}", a.prefix);
+            }
+        }
+        let list: Vec<Announce> = set
+            .iter()
+            .filter_map(|&i| announces.get(i).cloned())
+            .collect();
+        for p in &peers {
+            let _ = p.send(Cmd::Desired(list.clone()));
+        }
+        status.0.lock().unwrap_or_else(|e| e.into_inner()).wanted =
+            list.iter().map(|a| a.prefix.to_string()).collect();
+        last = Some(set);
+    }
+}

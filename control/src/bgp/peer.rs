@@ -1,0 +1,621 @@
+//! One BGP peer: a task that owns the TCP connection and the timers of a
+//! `bgp::Session` and carries out what the session asks for.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bgp::{Input, LogLevel, Output, PeerConfig, Route, Session, State, TimerKind};
+use log::{debug, error, info, warn};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{sockopt, BgpStatus, PeerStatus};
+use crate::config::{Announce, BgpPeer};
+
+/// A peer that does not take our octets for this long is treated as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_BUFFER: usize = 64 * 1024;
+const TIMERS: [TimerKind; 3] = [
+    TimerKind::ConnectRetry,
+    TimerKind::Hold,
+    TimerKind::Keepalive,
+];
+
+pub(super) enum Cmd {
+    /// The announces the policy wants advertised now (replaces the previous set).
+    Desired(Vec<Announce>),
+    /// A connection the listener accepted from this peer's address.
+    Accepted(TcpStream),
+    /// Send Cease / Administrative Shutdown with `reason`, close, and end.
+    Stop {
+        reason: String,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// What woke the peer task.
+enum Event {
+    Cmd(Option<Cmd>),
+    Read(io::Result<usize>),
+    Connected(io::Result<TcpStream>),
+    Timer,
+}
+
+pub(super) struct Peer {
+    cfg: BgpPeer,
+    name: String,
+    session: Session,
+    out: Vec<Output>,
+    reader: Option<OwnedReadHalf>,
+    writer: Option<OwnedWriteHalf>,
+    connecting: Option<JoinHandle<io::Result<TcpStream>>>,
+    timers: [Option<Instant>; 3],
+    /// Our address on the last connection: the default next hop.
+    local_addr: Option<Ipv4Addr>,
+    desired: Vec<Announce>,
+    /// Why the last connect attempt failed, shown while the session is down.
+    connect_error: Option<String>,
+    status: Arc<Mutex<BgpStatus>>,
+    index: usize,
+}
+
+impl Peer {
+    pub fn new(
+        cfg: BgpPeer,
+        local_as: u32,
+        router_id: Ipv4Addr,
+        status: Arc<Mutex<BgpStatus>>,
+        index: usize,
+    ) -> Peer {
+        let name = cfg.address.to_string();
+        let mut pc = PeerConfig::new(name.clone(), local_as, cfg.remote_as, router_id);
+        pc.hold_time = cfg.hold_time_s;
+        pc.keepalive = cfg.keepalive_s;
+        pc.passive = cfg.passive;
+        pc.connect_retry = Duration::from_secs(u64::from(cfg.connect_retry_s));
+        // Back off a little when the peer keeps refusing, but not so far that
+        // a repaired site waits long to be announced again.
+        pc.connect_retry_max = pc.connect_retry.saturating_mul(4);
+        pc.families = vec![bgp::Family::Ipv4Unicast];
+        pc.graceful_restart = cfg.graceful_restart;
+        pc.max_prefixes = Some(cfg.max_prefixes);
+        Peer {
+            name,
+            session: Session::new(pc),
+            out: Vec::new(),
+            reader: None,
+            writer: None,
+            connecting: None,
+            timers: [None; 3],
+            local_addr: cfg.local_address,
+            desired: Vec::new(),
+            connect_error: None,
+            status,
+            index,
+            cfg,
+        }
+    }
+
+    pub async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+        let mut buf = vec![0u8; READ_BUFFER];
+        self.feed(Input::Start);
+        self.apply().await;
+        loop {
+            let deadline = self.timers.iter().flatten().min().copied();
+            let ev = tokio::select! {
+                c = cmds.recv() => Event::Cmd(c),
+                r = read_some(&mut self.reader, &mut buf) => Event::Read(r),
+                c = join_connect(&mut self.connecting) => Event::Connected(c),
+                _ = sleep_until(deadline) => Event::Timer,
+            };
+            match ev {
+                Event::Cmd(None) => return,
+                Event::Cmd(Some(Cmd::Stop { reason, done })) => {
+                    self.feed(Input::Stop { reason });
+                    self.apply().await;
+                    self.close().await;
+                    let _ = done.send(());
+                    return;
+                }
+                Event::Cmd(Some(Cmd::Desired(list))) => {
+                    self.desired = list;
+                    self.sync_routes();
+                }
+                Event::Cmd(Some(Cmd::Accepted(stream))) => self.accepted(stream),
+                Event::Read(Ok(0)) => {
+                    self.drop_connection();
+                    self.feed(Input::TcpClosed);
+                }
+                Event::Read(Ok(n)) => {
+                    let data = buf.get(..n).unwrap_or_default();
+                    self.session
+                        .handle(Input::Bytes(data), Instant::now(), &mut self.out);
+                }
+                Event::Read(Err(e)) => {
+                    info!("BGP peer {}: connection broke: {e}", self.name);
+                    self.drop_connection();
+                    self.feed(Input::TcpClosed);
+                }
+                Event::Connected(Ok(stream)) => {
+                    self.connecting = None;
+                    self.connect_error = None;
+                    self.attach(stream);
+                }
+                Event::Connected(Err(e)) => {
+                    self.connecting = None;
+                    let why = format!(
+                        "TCP connect to {}:{} failed: {e}",
+                        self.cfg.address, self.cfg.port
+                    );
+                    debug!("BGP peer {}: {why}", self.name);
+                    self.connect_error = Some(why);
+                    self.feed(Input::TcpFailed);
+                }
+                Event::Timer => {
+                    let now = Instant::now();
+                    for kind in TIMERS {
+                        let slot = &mut self.timers[timer_index(kind)];
+                        if slot.is_some_and(|at| at <= now) {
+                            *slot = None;
+                            self.feed(Input::Timer(kind));
+                        }
+                    }
+                }
+            }
+            self.apply().await;
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        self.session.handle(input, Instant::now(), &mut self.out);
+    }
+
+    /// A connection from the listener: taken only while the session waits for one.
+    fn accepted(&mut self, stream: TcpStream) {
+        if !self.session.wants_connection() || self.writer.is_some() {
+            info!(
+                "BGP peer {}: incoming connection refused, session is {}",
+                self.name,
+                self.session.state()
+            );
+            return;
+        }
+        if self.cfg.ttl_security {
+            if let Err(e) = sockopt::ttl_security(&stream) {
+                warn!("BGP peer {}: cannot apply ttl_security to the accepted connection: {e}; closing it", self.name);
+                return;
+            }
+        }
+        if let Some(task) = self.connecting.take() {
+            task.abort();
+        }
+        self.attach(stream);
+    }
+
+    fn attach(&mut self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        if let Ok(SocketAddr::V4(a)) = stream.local_addr() {
+            if self.cfg.local_address.is_none() {
+                self.local_addr = Some(*a.ip());
+            }
+        }
+        let (r, w) = stream.into_split();
+        self.reader = Some(r);
+        self.writer = Some(w);
+        // Next hops default to our end of this connection: set them before OPEN.
+        self.sync_routes();
+        self.feed(Input::TcpConnected);
+    }
+
+    fn drop_connection(&mut self) {
+        self.reader = None;
+        self.writer = None;
+        if let Some(task) = self.connecting.take() {
+            task.abort();
+        }
+    }
+
+    /// Closes after flushing what was written (a NOTIFICATION must arrive).
+    async fn close(&mut self) {
+        if let Some(mut w) = self.writer.take() {
+            let _ = tokio::time::timeout(WRITE_TIMEOUT, w.shutdown()).await;
+        }
+        self.drop_connection();
+    }
+
+    /// Brings the session's advertised set in line with `desired`.
+    fn sync_routes(&mut self) {
+        let mut want: BTreeMap<bgp::Prefix, Route> = BTreeMap::new();
+        for a in &self.desired {
+            let Some(nh) = a.next_hop.or(self.local_addr) else {
+                continue;
+            };
+            match route(a, nh) {
+                Ok(r) => {
+                    want.insert(r.prefix, r);
+                }
+                Err(e) => error!("BGP peer {}: cannot announce {}: {e}", self.name, a.prefix),
+            }
+        }
+        let stale: Vec<bgp::Prefix> = self
+            .session
+            .advertised()
+            .map(|r| r.prefix)
+            .filter(|p| !want.contains_key(p))
+            .collect();
+        for p in stale {
+            self.feed(Input::Withdraw(p));
+        }
+        for r in want.into_values() {
+            self.feed(Input::Announce(r));
+        }
+    }
+
+    /// Carries out the session's outputs, including any they lead to.
+    async fn apply(&mut self) {
+        while !self.out.is_empty() {
+            let outs = std::mem::take(&mut self.out);
+            for o in outs {
+                self.apply_one(o).await;
+            }
+        }
+        self.publish_status();
+    }
+
+    async fn apply_one(&mut self, o: Output) {
+        match o {
+            Output::Connect => {
+                self.drop_connection();
+                let (addr, port) = (self.cfg.address, self.cfg.port);
+                let local = self.cfg.local_address;
+                let ttl = self.cfg.ttl_security;
+                let md5 = self.cfg.md5_password.clone();
+                self.connecting = Some(tokio::spawn(async move {
+                    connect(addr, port, local, ttl, md5).await
+                }));
+            }
+            Output::Send(bytes) => {
+                let Some(w) = self.writer.as_mut() else {
+                    debug!("BGP peer {}: message dropped, no connection", self.name);
+                    return;
+                };
+                let res = tokio::time::timeout(WRITE_TIMEOUT, w.write_all(&bytes)).await;
+                let err = match res {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!("peer took no data for {WRITE_TIMEOUT:?}"),
+                };
+                info!("BGP peer {}: write failed: {err}", self.name);
+                self.drop_connection();
+                self.feed(Input::TcpClosed);
+            }
+            Output::CloseTcp => self.close().await,
+            Output::SetTimer(kind, at) => self.timers[timer_index(kind)] = at,
+            Output::StateChanged { from, to } => {
+                debug!("BGP peer {}: {from} -> {to}", self.name)
+            }
+            Output::Established => info!(
+                "BGP peer {} (AS{}): session established",
+                self.name, self.cfg.remote_as
+            ),
+            Output::Down { reason } => warn!(
+                "BGP peer {} (AS{}): session down: {reason}; routes announced to it are gone from its table",
+                self.name, self.cfg.remote_as
+            ),
+            Output::RoutesReceived {
+                announced,
+                withdrawn,
+            } => debug!(
+                "BGP peer {}: received {} announced, {} withdrawn prefix(es); counted, not installed",
+                self.name,
+                announced.len(),
+                withdrawn.len()
+            ),
+            Output::Log(level, msg) => match level {
+                LogLevel::Error => error!("{msg}"),
+                LogLevel::Warn => warn!("{msg}"),
+                LogLevel::Info => info!("{msg}"),
+                LogLevel::Debug => debug!("{msg}"),
+            },
+        }
+    }
+
+    fn publish_status(&self) {
+        let stats = self.session.stats();
+        let st = PeerStatus {
+            address: self.cfg.address,
+            remote_as: self.cfg.remote_as,
+            state: self.session.state().to_string(),
+            established_since: stats.established_since,
+            received: stats.prefixes_received_v4 + stats.prefixes_received_v6,
+            last_error: match (&self.connect_error, self.session.state()) {
+                (Some(e), State::Connect | State::Active | State::Idle) => Some(e.clone()),
+                _ => stats.last_error.clone(),
+            },
+            advertised: self
+                .session
+                .advertised()
+                .map(|r| r.prefix.to_string())
+                .collect(),
+            messages_in: stats.messages_in,
+            messages_out: stats.messages_out,
+            established_count: stats.established_count,
+        };
+        let mut all = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = all.peers.get_mut(self.index) {
+            *slot = st;
+        }
+    }
+}
+
+fn timer_index(kind: TimerKind) -> usize {
+    match kind {
+        TimerKind::ConnectRetry => 0,
+        TimerKind::Hold => 1,
+        TimerKind::Keepalive => 2,
+    }
+}
+
+/// The BGP route for an announce with next hop `nh`.
+fn route(a: &Announce, nh: Ipv4Addr) -> Result<Route, bgp::PrefixError> {
+    let prefix = bgp::Prefix::new(IpAddr::V4(a.prefix.addr), a.prefix.len)?;
+    let mut r = Route::new(prefix, IpAddr::V4(nh));
+    r.med = a.med;
+    r.local_pref = a.local_pref;
+    r.communities = a
+        .communities
+        .iter()
+        .map(|&(asn, v)| (u32::from(asn) << 16) | u32::from(v))
+        .collect();
+    r.large_communities = a
+        .large_communities
+        .iter()
+        .map(|&(g, d1, d2)| [g, d1, d2])
+        .collect();
+    r.prepend = a.prepend;
+    Ok(r)
+}
+
+async fn connect(
+    peer: Ipv4Addr,
+    port: u16,
+    local: Option<Ipv4Addr>,
+    ttl_security: bool,
+    md5: Option<String>,
+) -> io::Result<TcpStream> {
+    let sock = TcpSocket::new_v4()?;
+    if ttl_security {
+        sockopt::ttl_security(&sock)?;
+    }
+    if let Some(key) = md5 {
+        sockopt::md5_key(&sock, peer, key.as_bytes())?;
+    }
+    if let Some(l) = local {
+        sock.bind(SocketAddr::new(IpAddr::V4(l), 0))?;
+    }
+    sock.connect(SocketAddr::new(IpAddr::V4(peer), port)).await
+}
+
+async fn read_some(r: &mut Option<OwnedReadHalf>, buf: &mut [u8]) -> io::Result<usize> {
+    match r {
+        Some(r) => r.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn join_connect(
+    task: &mut Option<JoinHandle<io::Result<TcpStream>>>,
+) -> io::Result<TcpStream> {
+    match task {
+        Some(t) => t
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(format!("connect task ended: {e}")))),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AnnounceCondition, Prefix};
+    use bgp::message::{Capability, Message, Open, SessionCtx};
+
+    fn announce(prefix: &str) -> Announce {
+        Announce {
+            prefix: prefix.parse().expect("valid prefix"),
+            next_hop: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            med: None,
+            local_pref: None,
+            prepend: 0,
+            condition: AnnounceCondition::Always,
+        }
+    }
+
+    fn peer_config(port: u16) -> BgpPeer {
+        BgpPeer {
+            address: Ipv4Addr::LOCALHOST,
+            remote_as: 65000,
+            hold_time_s: 3,
+            keepalive_s: Some(1),
+            passive: false,
+            port,
+            local_address: None,
+            ttl_security: false,
+            md5_password: None,
+            connect_retry_s: 1,
+            max_prefixes: 10,
+            graceful_restart: false,
+        }
+    }
+
+    /// Reads messages from vipd until one that is not a KEEPALIVE.
+    async fn next_message(s: &mut TcpStream, rx: &mut Vec<u8>) -> Message {
+        let ctx = SessionCtx {
+            four_octet_as: true,
+        };
+        loop {
+            match bgp::decode(rx, &ctx).expect("vipd sends well-formed messages") {
+                Some((Message::Keepalive, n)) => {
+                    rx.drain(..n);
+                }
+                Some((m, n)) => {
+                    rx.drain(..n);
+                    return m;
+                }
+                None => {
+                    let mut buf = [0u8; 4096];
+                    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+                        .await
+                        .expect("vipd answers within 5 s")
+                        .expect("read from vipd");
+                    assert!(n > 0, "vipd closed the connection early");
+                    rx.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+    }
+
+    fn prefixes(m: &Message) -> (Vec<String>, Vec<String>) {
+        let Message::Update(u) = m else {
+            panic!("expected an UPDATE, got {m:?}");
+        };
+        (
+            u.announced().map(ToString::to_string).collect(),
+            u.withdrawn_all().map(ToString::to_string).collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn peer_announces_withdraws_and_stops_with_a_shutdown_communication() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let status = Arc::new(Mutex::new(BgpStatus {
+            peers: vec![PeerStatus {
+                address: Ipv4Addr::LOCALHOST,
+                remote_as: 65000,
+                state: String::new(),
+                established_since: None,
+                received: 0,
+                last_error: None,
+                advertised: Vec::new(),
+                messages_in: 0,
+                messages_out: 0,
+                established_count: 0,
+            }],
+            ..BgpStatus::default()
+        }));
+        let peer = Peer::new(
+            peer_config(port),
+            4_200_000_001,
+            Ipv4Addr::new(10, 9, 9, 9),
+            status.clone(),
+            0,
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(peer.run(rx));
+        tx.send(Cmd::Desired(vec![announce("10.0.0.0/25")]))
+            .expect("peer task runs");
+
+        let (mut s, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("vipd connects within 5 s")
+            .expect("accept");
+        let mut rx_buf = Vec::new();
+        let Message::Open(open) = next_message(&mut s, &mut rx_buf).await else {
+            panic!("vipd must open with OPEN");
+        };
+        assert_eq!(open.four_octet_as(), Some(4_200_000_001));
+        let ours = Open::new(
+            65000,
+            3,
+            Ipv4Addr::new(10, 1, 1, 1),
+            vec![
+                Capability::multiprotocol(bgp::Family::Ipv4Unicast),
+                Capability::FourOctetAs(65000),
+            ],
+        );
+        let ctx = SessionCtx {
+            four_octet_as: true,
+        };
+        let mut out = Vec::new();
+        bgp::encode(&Message::Open(ours), &SessionCtx::default(), &mut out).expect("encode");
+        bgp::encode(&Message::Keepalive, &ctx, &mut out).expect("encode");
+        s.write_all(&out).await.expect("write");
+
+        // Established: the desired route, with our end of the TCP connection as next hop.
+        let m = next_message(&mut s, &mut rx_buf).await;
+        assert_eq!(prefixes(&m).0, vec!["10.0.0.0/25".to_string()]);
+        if let Message::Update(u) = &m {
+            assert_eq!(u.attributes.next_hop, Some(Ipv4Addr::LOCALHOST));
+        }
+        let end_of_rib = next_message(&mut s, &mut rx_buf).await;
+        assert_eq!(prefixes(&end_of_rib), (Vec::new(), Vec::new()));
+
+        tx.send(Cmd::Desired(Vec::new())).expect("peer task runs");
+        let m = next_message(&mut s, &mut rx_buf).await;
+        assert_eq!(prefixes(&m).1, vec!["10.0.0.0/25".to_string()]);
+        {
+            let st = status.lock().unwrap_or_else(|e| e.into_inner());
+            assert_eq!(st.peers[0].state, "Established");
+            assert!(st.peers[0].advertised.is_empty());
+        }
+
+        let (done, wait) = oneshot::channel();
+        tx.send(Cmd::Stop {
+            reason: "maintenance".into(),
+            done,
+        })
+        .expect("peer task runs");
+        let Message::Notification(n) = next_message(&mut s, &mut rx_buf).await else {
+            panic!("a stop must send a NOTIFICATION");
+        };
+        assert_eq!(
+            (n.code, n.subcode),
+            (6, 2),
+            "Cease / Administrative Shutdown"
+        );
+        assert_eq!(n.shutdown_message().as_deref(), Some("maintenance"));
+        wait.await.expect("stop confirmed");
+        task.await.expect("peer task ends");
+    }
+
+    #[test]
+    fn announce_attributes_map_onto_the_route() {
+        let a = Announce {
+            prefix: Prefix {
+                addr: Ipv4Addr::new(10, 0, 0, 0),
+                len: 25,
+            },
+            next_hop: None,
+            communities: vec![(65001, 100), (0xffff, 0xff01)],
+            large_communities: vec![(4_200_000_001, 1, 2)],
+            med: Some(50),
+            local_pref: Some(200),
+            prepend: 2,
+            condition: AnnounceCondition::VipHealthy,
+        };
+        let r = route(&a, Ipv4Addr::new(172, 16, 1, 2)).expect("valid prefix");
+        assert_eq!(r.prefix.to_string(), "10.0.0.0/25");
+        assert_eq!(r.next_hop, IpAddr::V4(Ipv4Addr::new(172, 16, 1, 2)));
+        assert_eq!(r.communities, vec![0xfde9_0064, 0xffff_ff01]);
+        assert_eq!(r.large_communities, vec![[4_200_000_001, 1, 2]]);
+        assert_eq!((r.med, r.local_pref, r.prepend), (Some(50), Some(200), 2));
+    }
+}

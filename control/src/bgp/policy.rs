@@ -1,0 +1,154 @@
+//! The announce policy: which `[[bgp.announce]]` prefixes this node should
+//! advertise right now. Pure functions of the node state, so they are tested
+//! without sockets.
+
+use dataplane::counters::Counters;
+
+use crate::config::{Announce, AnnounceCondition};
+use crate::daemon::state::NodeState;
+
+/// A worker whose heartbeat is older than this is considered stuck; its queue
+/// would black-hole traffic, so the site must stop attracting it.
+pub const HEARTBEAT_STALE_MS: u64 = 500;
+
+/// Whether every dataplane worker has looped recently. `now_ms` is
+/// `dataplane::engine::monotonic_ms()`, the workers' clock.
+pub fn dataplane_alive(counters: &Counters, now_ms: u64) -> bool {
+    let mut any = false;
+    for core in counters.cores() {
+        any = true;
+        let beat = core.heartbeat_ms.get();
+        if beat == 0 || now_ms.saturating_sub(beat) > HEARTBEAT_STALE_MS {
+            return false;
+        }
+    }
+    any
+}
+
+/// Whether `announce` should be advertised. `vip_healthy` holds while some
+/// service VIP inside the prefix is owned by this node, has at least one
+/// healthy backend, and the dataplane is alive; `always` holds unconditionally
+/// (the session being up is implied by announcing at all).
+pub fn wanted(announce: &Announce, state: &NodeState, dataplane_alive: bool) -> bool {
+    match announce.condition {
+        AnnounceCondition::Always => true,
+        AnnounceCondition::VipHealthy => {
+            dataplane_alive
+                && state
+                    .config
+                    .services
+                    .iter()
+                    .zip(&state.ids)
+                    .any(|(svc, ids)| {
+                        announce.prefix.contains(svc.vip)
+                            && state.owns(svc.vip)
+                            && ids
+                                .iter()
+                                .any(|id| state.health.get(id).is_some_and(|h| h.healthy))
+                    })
+        }
+    }
+}
+
+/// Indices of the announces wanted now.
+pub fn wanted_set(announces: &[Announce], state: &NodeState, dataplane_alive: bool) -> Vec<usize> {
+    announces
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| wanted(a, state, dataplane_alive))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::state::BackendHealth;
+
+    const CONF: &str = r#"
+[node]
+name = "t"
+[dataplane]
+interfaces = ["eth0", "eth1"]
+[control]
+socket = "/tmp/vipd-policy-test.sock"
+[[service]]
+name = "web"
+vip = "10.0.0.10"
+port = 80
+protocol = "tcp"
+scheduler = "rr"
+forward = "nat"
+  [[service.backend]]
+  address = "192.168.10.11:8080"
+  check = { kind = "tcp", interval_ms = 200, timeout_ms = 100 }
+  [[service.backend]]
+  address = "192.168.10.12:8080"
+  check = { kind = "tcp", interval_ms = 200, timeout_ms = 100 }
+[[vrrp]]
+name = "v10"
+interface = "eth0"
+vrid = 10
+priority = 150
+vips = ["10.0.0.10"]
+[bgp]
+local_as = 4200000001
+router_id = "172.16.1.2"
+  [[bgp.peer]]
+  address = "172.16.1.1"
+  remote_as = 65000
+  [[bgp.announce]]
+  prefix = "10.0.0.0/25"
+  [[bgp.announce]]
+  prefix = "10.0.0.128/25"
+  condition = "always"
+"#;
+
+    fn state() -> NodeState {
+        let cfg = crate::config::parse(CONF, "policy-test.toml").expect("test config is valid");
+        NodeState::new(cfg, Vec::new())
+    }
+
+    fn set_health(st: &mut NodeState, healthy: &[bool]) {
+        let ids: Vec<u32> = st.ids.iter().flatten().copied().collect();
+        for (id, h) in ids.iter().zip(healthy) {
+            st.health.insert(
+                *id,
+                BackendHealth {
+                    healthy: *h,
+                    last: None,
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn vip_healthy_needs_ownership_a_healthy_backend_and_a_live_dataplane() {
+        let mut st = state();
+        let announces = st.config.bgp.clone().expect("bgp section").announces;
+        // Not master yet, no backend healthy: only the unconditional one.
+        assert_eq!(wanted_set(&announces, &st, true), vec![1]);
+        st.masters.insert("v10".into(), true);
+        assert_eq!(wanted_set(&announces, &st, true), vec![1]);
+        set_health(&mut st, &[false, true]);
+        assert_eq!(wanted_set(&announces, &st, true), vec![0, 1]);
+        assert_eq!(wanted_set(&announces, &st, false), vec![1]);
+        st.masters.insert("v10".into(), false);
+        assert_eq!(wanted_set(&announces, &st, true), vec![1]);
+        st.masters.insert("v10".into(), true);
+        set_health(&mut st, &[false, false]);
+        assert_eq!(wanted_set(&announces, &st, true), vec![1]);
+    }
+
+    #[test]
+    fn dataplane_is_alive_only_while_every_worker_beats() {
+        let c = Counters::new(2);
+        assert!(!dataplane_alive(&c, 10_000), "never started");
+        c.core(0).heartbeat_ms.set(9_990);
+        assert!(!dataplane_alive(&c, 10_000), "one worker silent");
+        c.core(1).heartbeat_ms.set(9_700);
+        assert!(dataplane_alive(&c, 10_000));
+        assert!(!dataplane_alive(&c, 9_700 + HEARTBEAT_STALE_MS + 1));
+        assert!(!dataplane_alive(&Counters::new(0), 10_000), "no workers");
+    }
+}

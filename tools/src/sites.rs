@@ -1,0 +1,467 @@
+//! Two sites behind one BGP router, for the multi-datacenter failover tests
+//! (longest-prefix routing between sites).
+//!
+//! ```text
+//!  client ── rt (router, runs BIRD) ──ua── sitea eth0 ─ vipd ─ eth1 ── be1, be2  (bridge bra)
+//! 10.77.0.2   10.77.0.254           172.16.1.1/.2            192.168.10.1  .11, .12
+//!                                 ──ub── siteb eth0 ─ vipd ─ eth1 ── be3, be4  (bridge brb)
+//!                                   172.16.2.1/.2            192.168.20.1  .11, .12
+//! ```
+//!
+//! Both site nodes serve the same VIPs; the router's kernel table, filled by
+//! BIRD from the sites' announcements, decides which site gets the traffic.
+//! The bridges of the backend segments live in `rt` but carry no address
+//! there. Backends route through their site node (NAT replies return through
+//! vipd). Roles: `rt`, `client`, `sitea`, `siteb`, `be1`..`be4`.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::{
+    check_root, client_ip, lab_dir, lab_namespaces, router_ip, run, scripts, Lab, LabProcess,
+    LabSpec, Side,
+};
+
+/// One of the two sites.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    A,
+    B,
+}
+
+impl Site {
+    pub fn role(self) -> &'static str {
+        match self {
+            Site::A => "sitea",
+            Site::B => "siteb",
+        }
+    }
+
+    fn octet(self) -> u8 {
+        match self {
+            Site::A => 1,
+            Site::B => 2,
+        }
+    }
+
+    /// Backend numbers (`be<i>`) of this site.
+    pub fn backends(self) -> [usize; 2] {
+        match self {
+            Site::A => [1, 2],
+            Site::B => [3, 4],
+        }
+    }
+
+    /// The router's address on this site's uplink (the BGP peer of the site).
+    pub fn router_ip(self) -> Ipv4Addr {
+        Ipv4Addr::new(172, 16, self.octet(), 1)
+    }
+
+    /// The site node's uplink (`eth0`) address: its BGP source and next hop.
+    pub fn uplink_ip(self) -> Ipv4Addr {
+        Ipv4Addr::new(172, 16, self.octet(), 2)
+    }
+
+    /// The site node's backend-side (`eth1`) address, the backends' gateway.
+    pub fn inside_ip(self) -> Ipv4Addr {
+        Ipv4Addr::new(192, 168, self.octet() * 10, 1)
+    }
+
+    /// Address of this site's `n`-th backend (1 or 2).
+    pub fn backend_ip(self, n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(192, 168, self.octet() * 10, 10 + n)
+    }
+
+    /// The site whose backend answered `body` (`"be1"` … `"be4"`), if any.
+    pub fn of_body(body: &str) -> Option<Site> {
+        match body.trim() {
+            "be1" | "be2" => Some(Site::A),
+            "be3" | "be4" => Some(Site::B),
+            _ => None,
+        }
+    }
+}
+
+/// The two-site lab. It derefs to [`Lab`] for `exec`, `spawn`, `wait_until`,
+/// `stop_backend`/`start_backend` and friends.
+pub struct TwoSiteLab {
+    lab: Lab,
+}
+
+impl std::ops::Deref for TwoSiteLab {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.lab
+    }
+}
+
+/// One probe of [`Prober`]: when it started (CLOCK_MONOTONIC, ms) and the
+/// body it got, or `None` when it failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeSample {
+    pub at_ms: u64,
+    pub body: Option<String>,
+}
+
+/// A client-side HTTP prober started by [`TwoSiteLab::start_prober`].
+pub struct Prober {
+    process: LabProcess,
+}
+
+impl Prober {
+    /// Every probe finished so far, by start time.
+    pub fn samples(&self) -> Vec<ProbeSample> {
+        let mut v: Vec<ProbeSample> = self
+            .process
+            .log()
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let at_ms = f.next()?.parse().ok()?;
+                let body = match (f.next()?, f.next()) {
+                    ("ok", Some(b)) => Some(b.to_string()),
+                    _ => None,
+                };
+                Some(ProbeSample { at_ms, body })
+            })
+            .collect();
+        v.sort_by_key(|s| s.at_ms);
+        v
+    }
+}
+
+impl TwoSiteLab {
+    /// Builds the lab and starts the four backends' HTTP servers on `port`.
+    pub fn up(name: &str, port: u16) -> Result<TwoSiteLab> {
+        let spec = LabSpec {
+            name: name.to_string(),
+            backends: 4,
+            backend_port: port,
+            ..LabSpec::default()
+        };
+        spec.validate()?;
+        check_root()?;
+        let existing = lab_namespaces(&spec.name)?;
+        if !existing.is_empty() {
+            bail!(
+                "lab {} already exists (namespaces {}); remove it with `viplab down {}`",
+                spec.name,
+                existing.join(", "),
+                spec.name
+            );
+        }
+        let dir = lab_dir(&spec.name);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating lab directory {}", dir.display()))?;
+        let mut lab = TwoSiteLab {
+            lab: Lab {
+                backends: Mutex::new((0..spec.backends).map(|_| None).collect()),
+                spec,
+                namespaces: Vec::new(),
+                sorry: None,
+                dir,
+                spawned: AtomicUsize::new(0),
+                armed: true,
+            },
+        };
+        // On error `lab` is dropped here, which removes the partial build.
+        lab.build()
+            .with_context(|| format!("bringing up two-site lab {name}"))?;
+        Ok(lab)
+    }
+
+    fn build(&mut self) -> Result<()> {
+        let roles = ["rt", "client", "sitea", "siteb", "be1", "be2", "be3", "be4"];
+        for role in roles {
+            let ns = self.lab.ns(role);
+            run(&["ip", "netns", "add", &ns])?;
+            self.lab.namespaces.push(ns.clone());
+            run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
+            self.lab.sysctl(
+                role,
+                &[
+                    "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1",
+                ],
+            )?;
+        }
+        self.lab.sysctl(
+            "rt",
+            &[
+                "net.ipv4.ip_forward=1",
+                "net.ipv4.conf.all.rp_filter=0",
+                "net.ipv4.conf.default.rp_filter=0",
+            ],
+        )?;
+        if self
+            .lab
+            .exec("rt", &["test", "-d", "/proc/sys/net/bridge"])?
+            .status
+            .success()
+        {
+            self.lab.sysctl(
+                "rt",
+                &[
+                    "net.bridge.bridge-nf-call-iptables=0",
+                    "net.bridge.bridge-nf-call-arptables=0",
+                ],
+            )?;
+        }
+        // Client segment.
+        self.pair("cl", "client", "eth0")?;
+        self.addr("rt", "cl", router_ip(Side::Client), 24)?;
+        self.addr("client", "eth0", client_ip(), 24)?;
+        self.lab
+            .exec_ok("client", &["ethtool", "-K", "eth0", "tx", "off"])?;
+        self.route("client", router_ip(Side::Client))?;
+        for site in [Site::A, Site::B] {
+            let role = site.role();
+            let (up, inside, bridge) = match site {
+                Site::A => ("ua", "pa", "bra"),
+                Site::B => ("ub", "pb", "brb"),
+            };
+            self.pair(up, role, "eth0")?;
+            self.addr("rt", up, site.router_ip(), 24)?;
+            self.addr(role, "eth0", site.uplink_ip(), 24)?;
+            let rt = self.lab.ns("rt");
+            run(&[
+                "ip",
+                "-n",
+                &rt,
+                "link",
+                "add",
+                bridge,
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ])?;
+            run(&["ip", "-n", &rt, "link", "set", bridge, "up"])?;
+            self.pair(inside, role, "eth1")?;
+            run(&["ip", "-n", &rt, "link", "set", inside, "master", bridge])?;
+            self.addr(role, "eth1", site.inside_ip(), 24)?;
+            // GRO lets vipd's XDP redirect into these veths; tx checksum off
+            // gives the node complete checksums.
+            for port in [up, inside] {
+                self.lab
+                    .exec_ok("rt", &["ethtool", "-K", port, "gro", "on", "tx", "off"])?;
+            }
+            self.route(role, site.router_ip())?;
+            // The kernel must not forward what the XDP program passes up.
+            self.lab.sysctl(role, &["net.ipv4.ip_forward=0"])?;
+            for (n, i) in site.backends().into_iter().enumerate() {
+                let be = format!("be{i}");
+                let port = format!("b{i}");
+                self.pair(&port, &be, "eth0")?;
+                run(&["ip", "-n", &rt, "link", "set", &port, "master", bridge])?;
+                let ip = site.backend_ip(u8::try_from(n + 1).unwrap_or(1));
+                self.addr(&be, "eth0", ip, 24)?;
+                self.lab
+                    .exec_ok(&be, &["ethtool", "-K", "eth0", "tx", "off"])?;
+                self.route(&be, site.inside_ip())?;
+            }
+        }
+        for i in 1..=4 {
+            self.lab.start_backend(i)?;
+        }
+        Ok(())
+    }
+
+    /// veth `rt_port` in `rt` paired with `ifname` in `role`, both up.
+    fn pair(&self, rt_port: &str, role: &str, ifname: &str) -> Result<()> {
+        let rt = self.lab.ns("rt");
+        let ns = self.lab.ns(role);
+        run(&[
+            "ip", "link", "add", rt_port, "netns", &rt, "type", "veth", "peer", "name", ifname,
+            "netns", &ns,
+        ])?;
+        run(&["ip", "-n", &rt, "link", "set", rt_port, "up"])?;
+        run(&["ip", "-n", &ns, "link", "set", ifname, "mtu", "1500", "up"])?;
+        Ok(())
+    }
+
+    fn addr(&self, role: &str, ifname: &str, ip: Ipv4Addr, len: u8) -> Result<()> {
+        let a = format!("{ip}/{len}");
+        run(&[
+            "ip",
+            "-n",
+            &self.lab.ns(role),
+            "addr",
+            "add",
+            &a,
+            "dev",
+            ifname,
+        ])
+        .map(|_| ())
+    }
+
+    fn route(&self, role: &str, gw: Ipv4Addr) -> Result<()> {
+        let gw = gw.to_string();
+        run(&[
+            "ip",
+            "-n",
+            &self.lab.ns(role),
+            "route",
+            "replace",
+            "default",
+            "via",
+            &gw,
+        ])
+        .map(|_| ())
+    }
+
+    /// The lab itself (also reachable through deref).
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    /// Keep the lab after this value is gone (see [`Lab::persist`]).
+    pub fn persist(self) {
+        self.lab.persist();
+    }
+
+    /// Take the site node's uplink (`eth0`) down: its BGP session and its
+    /// traffic are cut at once.
+    pub fn uplink_down(&self, site: Site) -> Result<()> {
+        self.lab.link_down(site.role(), "eth0")
+    }
+
+    /// Bring the uplink back, restoring the default route the kernel dropped.
+    pub fn uplink_up(&self, site: Site) -> Result<()> {
+        self.lab.link_up(site.role(), "eth0")?;
+        self.route(site.role(), site.router_ip())
+    }
+
+    fn bird_socket(&self) -> PathBuf {
+        self.lab.dir().join("bird.ctl")
+    }
+
+    /// Starts BIRD in `rt` with configuration `conf` (foreground, its own
+    /// control socket in the lab directory) and waits until it answers.
+    pub fn start_bird(&self, conf: &str) -> Result<LabProcess> {
+        let path = self.lab.dir().join("bird.conf");
+        std::fs::write(&path, conf).with_context(|| format!("writing {}", path.display()))?;
+        let pid = self.lab.dir().join("bird.pid");
+        let sock = self.bird_socket();
+        let argv = [
+            "bird",
+            "-f",
+            "-c",
+            path.to_str().unwrap_or_default(),
+            "-s",
+            sock.to_str().unwrap_or_default(),
+            "-P",
+            pid.to_str().unwrap_or_default(),
+        ];
+        let mut bird = self.lab.spawn("rt", &argv)?;
+        let ready = self.lab.wait_until(
+            "BIRD answers on its socket",
+            Duration::from_secs(10),
+            || bird.is_running() && self.birdc(&["show", "status"]).is_ok(),
+        );
+        if let Err(e) = ready {
+            bail!("{e}\nBIRD log:\n{}", bird.log());
+        }
+        Ok(bird)
+    }
+
+    /// Runs `birdc -s SOCK ARGS...` and returns its output.
+    pub fn birdc(&self, args: &[&str]) -> Result<String> {
+        let sock = self.bird_socket();
+        let mut argv = vec!["birdc", "-s", sock.to_str().unwrap_or_default()];
+        argv.extend_from_slice(args);
+        self.lab.exec_ok("rt", &argv)
+    }
+
+    /// The router's kernel routes for `prefix` ("10.0.0.0/25"): the next hops.
+    pub fn kernel_next_hop(&self, prefix: &str) -> Option<Ipv4Addr> {
+        let out = self
+            .lab
+            .exec_ok("rt", &["ip", "-4", "route", "show", "exact", prefix])
+            .ok()?;
+        let mut words = out.split_whitespace();
+        words.find(|w| *w == "via")?;
+        words.next()?.parse().ok()
+    }
+
+    /// Starts a prober in `client`: every `interval` a new thread opens a
+    /// connection to `addr`, sends `GET /` and records the body, each bounded
+    /// by `timeout`.
+    pub fn start_prober(
+        &self,
+        addr: SocketAddrV4,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Result<Prober> {
+        let args = [
+            addr.ip().to_string(),
+            addr.port().to_string(),
+            interval.as_millis().to_string(),
+            timeout.as_millis().to_string(),
+        ];
+        let mut argv = vec![scripts::PYTHON, "-c", PROBER_PY];
+        argv.extend(args.iter().map(String::as_str));
+        Ok(Prober {
+            process: self.lab.spawn("client", &argv)?,
+        })
+    }
+}
+
+/// Per-site counts of successful samples, for messages.
+pub fn by_site(samples: &[ProbeSample]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for s in samples {
+        let k = match s.body.as_deref().map(Site::of_body) {
+            Some(Some(site)) => format!("{site:?}"),
+            Some(None) => "other".to_string(),
+            None => "failed".to_string(),
+        };
+        *m.entry(k).or_insert(0) += 1;
+    }
+    m
+}
+
+/// argv HOST PORT INTERVAL_MS TIMEOUT_MS. Prints `START_MS ok BODY` or
+/// `START_MS err KIND` per probe, START_MS on CLOCK_MONOTONIC.
+const PROBER_PY: &str = r#"
+import socket, sys, threading, time
+
+host, port = sys.argv[1], int(sys.argv[2])
+interval, timeout = int(sys.argv[3]) / 1000.0, int(sys.argv[4]) / 1000.0
+request = ('GET / HTTP/1.0\r\nHost: %s\r\n\r\n' % host).encode()
+lock = threading.Lock()
+
+def probe(start):
+    deadline = start + timeout
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(request)
+            data = b''
+            while True:
+                s.settimeout(max(0.001, deadline - time.monotonic()))
+                b = s.recv(4096)
+                if not b:
+                    break
+                data += b
+        head, _, body = data.partition(b'\r\n\r\n')
+        ok = head.split(b' ')[1:2] == [b'200']
+        line = '%d ok %s' % (start * 1000, body.decode().strip()) if ok else '%d err status' % (start * 1000)
+    except Exception as e:
+        line = '%d err %s' % (start * 1000, type(e).__name__)
+    with lock:
+        sys.stdout.write(line + '\n')
+        sys.stdout.flush()
+
+next_at = time.monotonic()
+while True:
+    now = time.monotonic()
+    threading.Thread(target=probe, args=(now,), daemon=True).start()
+    next_at += interval
+    time.sleep(max(0.0, next_at - time.monotonic()))
+"#;
