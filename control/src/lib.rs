@@ -7,4 +7,6 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod health;
+pub mod keepalived;
+pub mod metrics;
 pub mod vrrp;

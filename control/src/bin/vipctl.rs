@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use control::ctl::human;
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -23,28 +25,131 @@ struct Args {
 enum Verb {
     /// Node, site, services and ownership.
     Status,
-    /// Packet, byte and drop counters per worker.
-    Stats,
-    /// Backends with health and weight.
+    /// Services with their VIP, scheduler and forwarding mode.
+    Services,
+    /// Backends with health, weight, flows and the last check.
     Backends,
+    /// Flows per worker, the busiest clients, or one client's flows.
+    Flows {
+        /// List the flows of this client address.
+        #[arg(long)]
+        client: Option<String>,
+        /// How many of the busiest clients to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+    /// Packet, byte and drop counters per worker.
+    Stats {
+        /// Poll every second and print rates from the counter deltas.
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: stop after this many samples.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Change a backend at run time (until the next reload or restart).
+    Backend {
+        #[command(subcommand)]
+        op: BackendVerb,
+    },
+    /// Re-read the config file: applied whole, or the running one stays.
+    Reload,
+    /// BGP peers and announced prefixes.
+    Bgp,
+    /// VRRP instances: state, priority, last transitions, counters.
+    Vrrp,
+    /// Translate a keepalived configuration into a vipd config.
+    ImportKeepalived {
+        file: PathBuf,
+        /// Write the vipd config here instead of standard output.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackendVerb {
+    /// Add a backend (checked like the service's other backends).
+    Add {
+        service: String,
+        address: String,
+        #[arg(long, default_value_t = 1)]
+        weight: u32,
+    },
+    /// Remove a backend; its open flows finish.
+    Remove { service: String, address: String },
+    /// Set a backend's weight.
+    Weight {
+        service: String,
+        address: String,
+        weight: u32,
+    },
+    /// Weight 0: open flows finish, no new ones.
+    Drain { service: String, address: String },
+    /// Offer a disabled backend to the scheduler again.
+    Enable { service: String, address: String },
+    /// Take a backend out of scheduling; open flows continue.
+    Disable { service: String, address: String },
+}
+
+fn backend_request(op: BackendVerb) -> Value {
+    let (op, service, address, weight) = match op {
+        BackendVerb::Add {
+            service,
+            address,
+            weight,
+        } => ("add", service, address, Some(weight)),
+        BackendVerb::Remove { service, address } => ("remove", service, address, None),
+        BackendVerb::Weight {
+            service,
+            address,
+            weight,
+        } => ("weight", service, address, Some(weight)),
+        BackendVerb::Drain { service, address } => ("drain", service, address, None),
+        BackendVerb::Enable { service, address } => ("enable", service, address, None),
+        BackendVerb::Disable { service, address } => ("disable", service, address, None),
+    };
+    let mut req = json!({"cmd": "backend", "op": op, "service": service, "address": address});
+    if let Some(w) = weight {
+        req["weight"] = w.into();
+    }
+    req
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let cmd = match args.verb {
-        Verb::Status => "status",
-        Verb::Stats => "stats",
-        Verb::Backends => "backends",
-    };
-    match control::ctl::client::request(&args.socket, json!({ "cmd": cmd })) {
-        Ok(v) => {
-            if args.json {
-                println!("{v}");
-            } else {
-                print!("{}", human(cmd, &v));
-            }
-            ExitCode::SUCCESS
+    let result = match args.verb {
+        Verb::ImportKeepalived { file, output } => import(&file, output.as_deref()),
+        Verb::Stats { watch: true, count } => watch(&args.socket, args.json, count),
+        verb => {
+            let (kind, req) = match verb {
+                Verb::Status => ("status", json!({"cmd": "status"})),
+                Verb::Services => ("services", json!({"cmd": "services"})),
+                Verb::Backends => ("backends", json!({"cmd": "backends"})),
+                Verb::Flows { client, top } => {
+                    let mut r = json!({"cmd": "flows", "top": top});
+                    if let Some(c) = client {
+                        r["client"] = c.into();
+                    }
+                    ("flows", r)
+                }
+                Verb::Backend { op } => ("backend", backend_request(op)),
+                Verb::Reload => ("reload", json!({"cmd": "reload"})),
+                Verb::Bgp => ("bgp", json!({"cmd": "bgp"})),
+                Verb::Vrrp => ("vrrp", json!({"cmd": "vrrp"})),
+                _ => ("stats", json!({"cmd": "stats"})),
+            };
+            control::ctl::client::request(&args.socket, req).map(|v| {
+                if args.json {
+                    println!("{v}");
+                } else {
+                    print!("{}", human::render(kind, &v));
+                }
+            })
         }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vipctl: {e:#}");
             ExitCode::FAILURE
@@ -52,88 +157,40 @@ fn main() -> ExitCode {
     }
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
+fn watch(socket: &std::path::Path, json_out: bool, count: Option<u64>) -> anyhow::Result<()> {
+    let mut prev: Option<(Instant, Value)> = None;
+    let mut samples = 0u64;
+    loop {
+        let now = Instant::now();
+        let v = control::ctl::client::request(socket, json!({"cmd": "stats"}))?;
+        if let Some((t, old)) = &prev {
+            let rates = human::rates(old, &v, now.duration_since(*t).as_secs_f64());
+            if json_out {
+                println!("{rates}");
+            } else {
+                print!("{}", human::render("rates", &rates));
+            }
+            samples += 1;
+            if count.is_some_and(|c| samples >= c) {
+                return Ok(());
+            }
+        }
+        prev = Some((now, v));
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(now.elapsed()));
     }
 }
 
-fn human(cmd: &str, v: &Value) -> String {
-    let mut out = String::new();
-    let empty = Vec::new();
-    match cmd {
-        "status" => {
-            out += &format!(
-                "node {}  site {}  up {}s  workers {}\n",
-                s(&v["node"]),
-                s(&v["site"]),
-                s(&v["uptime_s"]),
-                s(&v["workers"])
-            );
-            out += &format!(
-                "{:<16} {:<21} {:<6} {:>8}\n",
-                "SERVICE", "VIP", "OWNED", "HEALTHY"
-            );
-            for svc in v["services"].as_array().unwrap_or(&empty) {
-                let vip = format!("{}:{}", s(&svc["vip"]), s(&svc["port"]));
-                let healthy = format!("{}/{}", s(&svc["healthy"]), s(&svc["backends"]));
-                out += &format!(
-                    "{:<16} {:<21} {:<6} {:>8}\n",
-                    s(&svc["name"]),
-                    vip,
-                    s(&svc["owned"]),
-                    healthy
-                );
-            }
-        }
-        "stats" => {
-            out += &format!(
-                "{:<7} {:>12} {:>12} {:>10} {:>10}\n",
-                "WORKER", "RX", "TX", "HANDOFF", "DROPS"
-            );
-            for c in v["cores"].as_array().unwrap_or(&empty) {
-                let drops: u64 = c["drops"]
-                    .as_object()
-                    .map(|m| m.values().filter_map(Value::as_u64).sum())
-                    .unwrap_or(0);
-                out += &format!(
-                    "{:<7} {:>12} {:>12} {:>10} {:>10}\n",
-                    s(&c["worker"]),
-                    s(&c["rx_packets"]),
-                    s(&c["tx_packets"]),
-                    s(&c["handoff_out"]),
-                    drops
-                );
-            }
-            if let Some(drops) = v["drops"].as_object() {
-                for (reason, n) in drops.iter().filter(|(_, n)| n.as_u64().unwrap_or(0) > 0) {
-                    out += &format!("  drop {reason:<24} {}\n", s(n));
-                }
-            }
-        }
-        _ => {
-            out += &format!(
-                "{:<16} {:<21} {:>6} {:<8} {}\n",
-                "SERVICE", "BACKEND", "WEIGHT", "HEALTH", "LAST CHECK"
-            );
-            for b in v["backends"].as_array().unwrap_or(&empty) {
-                let health = if b["healthy"].as_bool().unwrap_or(false) {
-                    "up"
-                } else {
-                    "down"
-                };
-                out += &format!(
-                    "{:<16} {:<21} {:>6} {:<8} {}\n",
-                    s(&b["service"]),
-                    s(&b["address"]),
-                    s(&b["weight"]),
-                    health,
-                    s(&b["last_check"]["detail"])
-                );
-            }
-        }
+fn import(file: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let out = control::keepalived::import(&text, &file.display().to_string());
+    for note in &out.notes {
+        eprintln!("{note}");
     }
-    out
+    match output {
+        Some(path) => std::fs::write(path, &out.toml)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        None => print!("{}", out.toml),
+    }
+    Ok(())
 }

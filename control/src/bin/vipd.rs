@@ -59,7 +59,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(control::daemon::run(cfg)) {
+    match rt.block_on(control::daemon::run(cfg, path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vipd: {e:#}");

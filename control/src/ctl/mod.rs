@@ -3,10 +3,13 @@
 //! and an idle timeout, so a slow or hostile client stalls nobody else.
 
 pub mod client;
+pub mod human;
+mod ops;
 pub mod proto;
 mod views;
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,13 +17,16 @@ use anyhow::Context;
 use log::{debug, warn};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::daemon::Node;
-use proto::{Command, Reply, MAX_REQUEST};
+use proto::{Reply, MAX_REQUEST};
 
 /// A client silent this long is disconnected.
 const IDLE: Duration = Duration::from_secs(60);
+/// Clients connected at once; the next one is told so and closed.
+pub const MAX_CLIENTS: usize = 64;
 
 /// Binds the socket (mode and group from the config) and serves it.
 pub async fn serve(node: Arc<Node>) -> anyhow::Result<JoinHandle<()>> {
@@ -38,26 +44,72 @@ pub async fn serve(node: Arc<Node>) -> anyhow::Result<JoinHandle<()>> {
             path.display()
         );
     }
-    let _ = std::fs::remove_file(&path);
-    let listener =
-        UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
-    if let Some(group) = group {
-        let gid = group_id(&group).with_context(|| format!("[control] socket_group {group:?}"))?;
-        std::os::unix::fs::chown(&path, None, Some(gid))
-            .with_context(|| format!("chgrp {group} {}", path.display()))?;
-    }
+    let gid = match &group {
+        Some(group) => {
+            Some(group_id(group).with_context(|| format!("[control] socket_group {group:?}"))?)
+        }
+        None => None,
+    };
+    let listener = bind_private(&path, mode, gid)?;
+    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     Ok(tokio::spawn(async move {
         loop {
             match listener.accept().await {
-                Ok((stream, _)) => {
-                    tokio::spawn(client(node.clone(), stream));
-                }
+                Ok((stream, _)) => match slots.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let node = node.clone();
+                        tokio::spawn(async move {
+                            client(node, stream).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        tokio::spawn(refuse(stream));
+                    }
+                },
                 Err(e) => warn!("control socket accept failed: {e}"),
             }
         }
     }))
+}
+
+/// Binds the socket inside a fresh directory only root can enter, sets its
+/// mode and group there, then renames it into place: at no moment can
+/// anyone else connect to it with looser permissions.
+fn bind_private(path: &Path, mode: u32, gid: Option<u32>) -> anyhow::Result<UnixListener> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let private = dir.join(format!(".vipd-ctl.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .with_context(|| format!("creating {}", private.display()))?;
+    let staged = private.join("s");
+    let bound = (|| {
+        let listener =
+            UnixListener::bind(&staged).with_context(|| format!("binding {}", staged.display()))?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting mode {mode:o} on {}", staged.display()))?;
+        if let Some(gid) = gid {
+            std::os::unix::fs::chown(&staged, None, Some(gid))
+                .with_context(|| format!("giving {} to group {gid}", staged.display()))?;
+        }
+        let _ = std::fs::remove_file(path);
+        std::fs::rename(&staged, path)
+            .with_context(|| format!("moving the socket to {}", path.display()))?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&private);
+    bound
+}
+
+/// Tells a client over the limit why it is closed.
+async fn refuse(stream: UnixStream) {
+    let (_, mut wr) = stream.into_split();
+    let r = Reply::err(format!(
+        "vipd is already serving {MAX_CLIENTS} control clients; try again when one has finished"
+    ));
+    write_reply(&mut wr, &r).await;
 }
 
 fn group_id(name: &str) -> anyhow::Result<u32> {
@@ -96,7 +148,7 @@ async fn client(node: Arc<Node>, stream: UnixStream) {
             return;
         } else {
             match proto::parse(line.trim_end()) {
-                Ok(cmd) => execute(&node, cmd).await,
+                Ok(cmd) => ops::execute(&node, cmd).await,
                 Err(e) => Reply::err(e),
             }
         };
@@ -115,14 +167,4 @@ async fn write_reply(wr: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -
         tokio::time::timeout(IDLE, wr.write_all(text.as_bytes())).await,
         Ok(Ok(()))
     )
-}
-
-async fn execute(node: &Node, cmd: Command) -> Reply {
-    match cmd {
-        Command::Status {} => Reply::ok(views::status(node).await),
-        Command::Stats {} => Reply::ok(views::stats(node)),
-        Command::Backends {} => Reply::ok(views::backends(node).await),
-        Command::Bgp {} => Reply::ok(node.bgp.to_json()),
-        Command::Vrrp {} => Reply::ok(views::vrrp(node).await),
-    }
 }

@@ -16,10 +16,41 @@ pub enum Command {
     Status {},
     Stats {},
     Backends {},
+    Services {},
+    Flows {
+        /// List this client's flows.
+        #[serde(default)]
+        client: Option<String>,
+        /// How many of the busiest clients to list (default 10).
+        #[serde(default)]
+        top: Option<usize>,
+    },
+    /// A run-time backend edit; lasts until the next reload or restart.
+    Backend {
+        op: BackendOp,
+        service: String,
+        address: String,
+        /// For `add` (default 1) and `weight`.
+        #[serde(default)]
+        weight: Option<u32>,
+    },
+    /// Re-reads the config file; applied whole or not at all.
+    Reload {},
     /// BGP peers and announced prefixes.
     Bgp {},
     /// Per VRRP instance: state, priority, counters, recent transitions.
     Vrrp {},
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendOp {
+    Add,
+    Remove,
+    Weight,
+    Drain,
+    Enable,
+    Disable,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -92,9 +123,27 @@ mod tests {
         assert!(parse(r#"{"v":1,"cmd":"explode"}"#)
             .unwrap_err()
             .contains("explode"));
-        assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#)
-            .unwrap_err()
-            .contains("extra"));
+        assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
+        assert!(matches!(
+            parse(
+                r#"{"v":1,"cmd":"backend","op":"drain","service":"web","address":"10.0.0.1:80"}"#
+            ),
+            Ok(Command::Backend {
+                op: BackendOp::Drain,
+                weight: None,
+                ..
+            })
+        ));
+        assert!(
+            parse(r#"{"v":1,"cmd":"backend","op":"explode","service":"web","address":"x"}"#)
+                .unwrap_err()
+                .contains("explode")
+        );
+        assert!(
+            parse(r#"{"v":1,"cmd":"backend","op":"add","service":"web"}"#)
+                .unwrap_err()
+                .contains("address")
+        );
         assert!(matches!(
             parse(r#"{"v":1,"cmd":"vrrp"}"#).unwrap(),
             Command::Vrrp {}

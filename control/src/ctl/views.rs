@@ -27,13 +27,41 @@ pub async fn status(node: &Node) -> Value {
             })
         })
         .collect();
-    json!({
+    let vrrp: Vec<Value> = st
+        .vrrp
+        .iter()
+        .map(|shared| {
+            let i = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let last = i
+                .transitions
+                .back()
+                .map(|t| format!("{} -> {}", t.from.as_str(), t.to.as_str()));
+            json!({"name": i.name, "state": i.state.as_str(), "priority": i.priority, "last": last})
+        })
+        .collect();
+    let bgp = node.bgp.to_json();
+    let peers: Vec<Value> = bgp["peers"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .map(|p| json!({"peer": p["address"], "state": p["state"]}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = json!({
         "node": st.config.node.name,
         "site": st.config.node.site,
         "uptime_s": node.started.elapsed().as_secs(),
         "workers": node.counters.cores().count(),
         "services": services,
-    })
+    });
+    if !vrrp.is_empty() {
+        out["vrrp"] = vrrp.into();
+    }
+    if bgp["configured"] == true {
+        out["bgp"] = json!({"announced": bgp["announced"], "peers": peers});
+    }
+    out
 }
 
 pub fn stats(node: &Node) -> Value {
@@ -78,6 +106,17 @@ pub fn stats(node: &Node) -> Value {
 }
 
 pub async fn backends(node: &Node) -> Value {
+    let ids: Vec<u32> = node.state.lock().await.backends().map(|b| b.id).collect();
+    let (flows, missing) = node.runtime.query_flows(ids, None, 0).await;
+    let conns = |id: u32| {
+        flows
+            .iter()
+            .flat_map(|f| f.backends.iter())
+            .filter(|(b, _, _)| *b == id)
+            .fold((0u64, 0u64), |(a, i), (_, x, y)| {
+                (a + u64::from(*x), i + u64::from(*y))
+            })
+    };
     let st = node.state.lock().await;
     let list: Vec<Value> = st
         .backends()
@@ -85,16 +124,99 @@ pub async fn backends(node: &Node) -> Value {
             let svc = &st.config.services[b.service];
             let be = &svc.backends[b.backend];
             let h = st.health.get(&b.id);
+            let (active, inactive) = conns(b.id);
             json!({
                 "service": svc.name,
                 "address": be.address.to_string(),
+                "id": b.id,
                 "weight": be.weight,
+                "enabled": !st.disabled.contains(&b.id),
                 "healthy": h.is_some_and(|h| h.healthy),
+                "active": active,
+                "inactive": inactive,
                 "last_check": h.and_then(|h| h.last.as_ref()).map(|r| json!({"ok": r.ok, "detail": r.detail})),
             })
         })
         .collect();
-    json!({ "backends": list })
+    json!({ "backends": list, "workers_not_answering": missing })
+}
+
+pub async fn services(node: &Node) -> Value {
+    let st = node.state.lock().await;
+    let list: Vec<Value> = st
+        .config
+        .services
+        .iter()
+        .enumerate()
+        .map(|(s, svc)| {
+            let healthy = st.ids[s]
+                .iter()
+                .filter(|id| st.health.get(id).is_some_and(|h| h.healthy))
+                .count();
+            json!({
+                "name": svc.name,
+                "vip": svc.vip.to_string(),
+                "port": svc.port,
+                "protocol": format!("{:?}", svc.protocol).to_lowercase(),
+                "scheduler": format!("{:?}", svc.scheduler).to_lowercase(),
+                "forward": format!("{:?}", svc.forward).to_lowercase(),
+                "persistence_s": svc.persistence_timeout.map(|d| d.as_secs()),
+                "sorry_server": svc.sorry_server.map(|a| a.to_string()),
+                "snat": svc.snat.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "owned": st.owns(svc.vip),
+                "backends": svc.backends.len(),
+                "healthy": healthy,
+            })
+        })
+        .collect();
+    json!({ "services": list })
+}
+
+pub async fn flows(node: &Node, client: Option<std::net::Ipv4Addr>, top: usize) -> Value {
+    let (summaries, missing) = node.runtime.query_flows(Vec::new(), client, top).await;
+    let st = node.state.lock().await;
+    let mut clients: std::collections::HashMap<std::net::Ipv4Addr, u64> = Default::default();
+    for (ip, n) in summaries.iter().flat_map(|s| s.top_clients.iter()) {
+        *clients.entry(*ip).or_default() += u64::from(*n);
+    }
+    let mut top_clients: Vec<(std::net::Ipv4Addr, u64)> = clients.into_iter().collect();
+    top_clients.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    top_clients.truncate(top);
+    // By backend id, not the flow's service index: ids survive reloads.
+    let backend_of = |id: u32| {
+        st.backend_ref(id).map(|r| {
+            let svc = &st.config.services[r.service];
+            (
+                svc.name.clone(),
+                svc.backends[r.backend].address.to_string(),
+            )
+        })
+    };
+    let matches: Vec<Value> = summaries
+        .iter()
+        .flat_map(|s| s.matches.iter().map(move |m| (s.worker, m)))
+        .map(|(w, m)| {
+            json!({
+                "worker": w,
+                "client": m.client.to_string(),
+                "destination": m.destination.to_string(),
+                "protocol": match m.proto { 6 => "tcp".to_string(), 17 => "udp".to_string(), p => p.to_string() },
+                "service": backend_of(m.backend_id).map(|b| b.0),
+                "backend": backend_of(m.backend_id).map(|b| b.1),
+                "state": m.state,
+            })
+        })
+        .collect();
+    json!({
+        "workers": summaries.iter().map(|s| json!({"worker": s.worker, "flows": s.total, "capacity": s.capacity})).collect::<Vec<_>>(),
+        "total": summaries.iter().map(|s| s.total).sum::<usize>(),
+        "top_clients": top_clients.iter().map(|(ip, n)| json!({"client": ip.to_string(), "flows": n})).collect::<Vec<_>>(),
+        "clients_partial": summaries.iter().any(|s| s.clients_truncated),
+        "client": client.map(|c| c.to_string()),
+        "matches": matches,
+        "matches_partial": summaries.iter().any(|s| s.matches_truncated),
+        "workers_not_answering": missing,
+    })
 }
 
 pub async fn vrrp(node: &Node) -> Value {

@@ -1,7 +1,9 @@
 //! The running node: starts the AF_XDP engine, health checkers and the
 //! control socket, and republishes the dataplane snapshot on every change.
 
+pub mod change;
 pub mod neigh;
+pub mod runtime;
 pub mod state;
 
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{self, CheckKind, Config};
 use crate::ctl;
-use crate::health::{CheckSpec, Checker, HealthEvent, Probe};
+use crate::health::{CheckSpec, HealthEvent, Probe};
 use crate::vrrp::runtime::{self as vrrp_rt, Ownership};
 use state::{BackendHealth, NodeState, Steering};
 
@@ -51,6 +53,7 @@ pub struct Node {
     pub steering: Arc<dataplane::engine::Steering>,
     pub published: Arc<Published>,
     pub started: Instant,
+    pub runtime: runtime::Runtime,
     /// Bumped on every publish, so the BGP announce policy re-evaluates at once.
     pub changed: tokio::sync::watch::Sender<u64>,
     pub bgp: crate::bgp::Status,
@@ -159,14 +162,18 @@ fn apply_ownership(node: &Node, st: &mut NodeState, own: Ownership) {
     }
 }
 
-/// Runs the node until SIGTERM or SIGINT.
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+/// Runs the node until SIGTERM or SIGINT; `config_path` is what `reload`
+/// reads again.
+pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result<()> {
     let published = Published::new(Default::default());
     let wcfg = worker_config(&cfg);
+    let mut queries = Vec::new();
     let engine = {
         let published = published.clone();
-        Engine::start(&engine_config(&cfg), move |w, n| {
-            PathHandler(Worker::new(w, n, wcfg, published.clone()))
+        Engine::start(&engine_config(&cfg), |w, n| {
+            let worker = Worker::new(w, n, wcfg, published.clone());
+            queries.push(worker.queries());
+            PathHandler(worker)
         })?
     };
     info!(
@@ -180,13 +187,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     state.refresh_neighbours();
     apply_steering(&engine, &state.steering())?;
     let (health_tx, mut health_rx) = mpsc::channel::<HealthEvent>(1024);
-    let checkers: Vec<Checker> = state
-        .backends()
-        .map(|b| {
-            let backend = &state.config.services[b.service].backends[b.backend];
-            Checker::spawn(u64::from(b.id), check_spec(backend), health_tx.clone())
-        })
-        .collect();
     let (owner_tx, mut owner_rx) = mpsc::unbounded_channel::<Ownership>();
     let mut vrrp = Vec::new();
     for v in &state.config.vrrp {
@@ -220,16 +220,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         steering: engine.steering().clone(),
         published,
         started: Instant::now(),
+        runtime: runtime::Runtime::new(config_path, health_tx, queries),
         changed: tokio::sync::watch::Sender::new(0),
         bgp: crate::bgp::Status::default(),
     });
     let mut unresolved = {
         let st = node.state.lock().await;
+        node.runtime.sync_checkers(&st);
         node.publish(&st)
     };
     let ctl_task = ctl::serve(node.clone())
         .await
         .with_context(|| format!("control socket {}", socket_path.display()))?;
+    let metrics_task = crate::metrics::serve(node.clone()).await?;
     let speaker = crate::bgp::Speaker::start(node.clone(), node.bgp.clone()).await?;
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -242,6 +245,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 let Some(ev) = ev else { break };
                 let mut st = node.state.lock().await;
                 let Ok(id) = u32::try_from(ev.key) else { continue };
+                // A report racing the removal of its backend.
+                if st.backend_ref(id).is_none() { continue }
                 // The checker logs transitions itself, with the reason.
                 let changed = st.health.get(&id).is_none_or(|h| h.healthy != ev.healthy);
                 st.health.insert(id, BackendHealth { healthy: ev.healthy, last: Some(ev.result) });
@@ -276,7 +281,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .shutdown(&format!("vipd on {name} is shutting down"))
             .await;
     }
-    drop(checkers);
+    node.runtime.stop_checkers();
     // Priority-0 adverts go out while the dataplane still runs, so backups
     // take over at once; the released VIPs are then published.
     for handle in vrrp {
@@ -289,6 +294,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     }
     ctl_task.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     // The socket file would otherwise make the next start think a node runs.
     if let Err(e) = std::fs::remove_file(&socket_path) {
         warn!(

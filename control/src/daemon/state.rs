@@ -5,7 +5,7 @@
 //! function of it, so what the dataplane sees can always be rebuilt from
 //! scratch and is never patched in place.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -47,6 +47,13 @@ pub struct NodeState {
     pub vrrp: Vec<SharedStatus>,
     pub routes: Vec<Route>,
     pub neighbours: HashMap<Ipv4Addr, (MacAddr, String)>,
+    /// Backends an operator took out of scheduling; their flows continue.
+    pub disabled: HashSet<u32>,
+    /// The id the next added backend gets; ids are never reused.
+    pub next_id: u32,
+    /// Removed backends `(id, address)` whose flows may still be open: their
+    /// replies must keep reaching the workers.
+    pub retired: Vec<(u32, Ipv4Addr)>,
 }
 
 impl NodeState {
@@ -89,6 +96,9 @@ impl NodeState {
             vrrp: Vec::new(),
             routes: Vec::new(),
             neighbours: HashMap::new(),
+            disabled: HashSet::new(),
+            next_id: next + 1,
+            retired: Vec::new(),
         }
     }
 
@@ -190,11 +200,11 @@ impl NodeState {
                 .enumerate()
                 .map(|(b, backend)| {
                     let id = self.ids[s][b];
-                    let available = self.health.get(&id).is_some_and(|h| h.healthy);
+                    let healthy = self.health.get(&id).is_some_and(|h| h.healthy);
                     BackendWeight {
                         id,
                         weight: backend.weight,
-                        available,
+                        available: healthy && !self.disabled.contains(&id),
                     }
                 })
                 .collect();
@@ -213,8 +223,13 @@ impl NodeState {
                 })
                 .flatten();
             if svc.on_backend_down == DownAction::Drop {
-                snap.dead_backends
-                    .extend(weights.iter().filter(|w| !w.available).map(|w| w.id));
+                // Disabled is not dead: its flows are meant to finish.
+                snap.dead_backends.extend(
+                    weights
+                        .iter()
+                        .map(|w| w.id)
+                        .filter(|id| !self.health.get(id).is_some_and(|h| h.healthy)),
+                );
             }
             snap.services.push(ds::Service {
                 name: svc.name.clone(),
@@ -274,6 +289,7 @@ impl NodeState {
                 .extend(svc.backends.iter().map(|b| *b.address.ip()));
             s.backends.extend(svc.sorry_server.map(|a| *a.ip()));
         }
+        s.backends.extend(self.retired.iter().map(|r| r.1));
         s.locals = self
             .ports
             .iter()

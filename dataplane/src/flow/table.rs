@@ -449,6 +449,20 @@ impl FlowTable {
             .map(|s| (&s.keys[0], &s.keys[1], &s.conn, s.expires_ms))
     }
 
+    /// Live connections among slots `range` (clamped to the table), for
+    /// scans spread over several calls.
+    pub fn entries_in(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (&FlowKey, &Conn)> {
+        let end = range.end.min(self.slots.len());
+        let start = range.start.min(end);
+        self.slots[start..end]
+            .iter()
+            .filter(|s| s.flags & LIVE != 0)
+            .map(|s| (&s.keys[0], &s.conn))
+    }
+
     /// Bytes allocated by the table; fixed at construction.
     pub fn memory_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()

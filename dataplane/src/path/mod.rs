@@ -7,6 +7,7 @@
 mod arp;
 mod conn;
 mod icmp;
+pub mod query;
 mod rewrite;
 
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub struct Worker {
     generation: u64,
     published: Arc<Published>,
     now_ms: u64,
+    mailbox: query::Mailbox,
+    queries: query::QuerySender,
 }
 
 /// The parts of an IPv4 packet the path needs after parsing, as offsets into
@@ -73,6 +76,7 @@ impl Worker {
             .iter()
             .map(|s| SchedState::new(s.scheduler))
             .collect();
+        let (mailbox, queries) = query::Mailbox::new();
         Worker {
             id,
             workers: workers.max(1),
@@ -84,7 +88,15 @@ impl Worker {
             snap,
             published,
             now_ms: 0,
+            mailbox,
+            queries,
         }
+    }
+
+    /// Where the control plane sends questions about this worker's flows;
+    /// they are answered from [`Worker::housekeeping`].
+    pub fn queries(&self) -> query::QuerySender {
+        self.queries.clone()
     }
 
     pub fn flows(&self) -> &FlowTable {
@@ -111,6 +123,7 @@ impl Worker {
     pub fn housekeeping(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
         self.flows.expire(now_ms, EXPIRE_BUDGET);
+        self.mailbox.poll(self.id, &self.flows);
     }
 
     /// Processes one frame in place.

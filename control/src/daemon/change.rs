@@ -1,0 +1,375 @@
+//! Changes an operator makes while the node runs: backend edits and a
+//! reloaded config. They edit [`NodeState`] only; the caller republishes the
+//! snapshot and restarts health checkers from it, so the state stays the one
+//! source of truth. Backends keep their stable id across every change, which
+//! is what lets their open flows continue. Runtime edits last until the next
+//! reload or restart, both of which read the config file again.
+
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+
+use super::state::{BackendHealth, BackendRef, NodeState};
+use crate::config::{Backend, CheckKind, Config};
+
+/// Largest weight a backend may have, as in the config file.
+pub const MAX_WEIGHT: u32 = 65_535;
+/// Removed backends remembered for their open flows; the oldest go first.
+pub const MAX_RETIRED: usize = 1024;
+
+/// One edit to one backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChange {
+    /// A new backend, checked like the service's other backends.
+    Add {
+        weight: u32,
+    },
+    /// Gone from scheduling and the config; its flows finish on their own.
+    Remove,
+    Weight(u32),
+    /// Weight 0: open flows finish, no new ones are scheduled.
+    Drain,
+    Enable,
+    /// Not offered to the scheduler; open flows continue.
+    Disable,
+}
+
+/// What a reload changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub services_added: Vec<String>,
+    pub services_removed: Vec<String>,
+    pub backends_added: usize,
+    pub backends_removed: usize,
+    pub backends_kept: usize,
+}
+
+impl NodeState {
+    /// The backend `addr` of service `service`, or an error naming what
+    /// does not exist.
+    pub fn find_backend(&self, service: &str, addr: SocketAddrV4) -> Result<BackendRef, String> {
+        let s = self
+            .config
+            .services
+            .iter()
+            .position(|s| s.name == service)
+            .ok_or_else(|| format!("no service named {service:?} (see `vipctl services`)"))?;
+        let b = self.config.services[s]
+            .backends
+            .iter()
+            .position(|b| b.address == addr)
+            .ok_or_else(|| {
+                format!("service {service} has no backend {addr} (see `vipctl backends`)")
+            })?;
+        Ok(BackendRef {
+            service: s,
+            backend: b,
+            id: self.ids[s][b],
+        })
+    }
+
+    /// Applies one backend edit; returns the backend's stable id.
+    pub fn change_backend(
+        &mut self,
+        service: &str,
+        addr: SocketAddrV4,
+        change: BackendChange,
+    ) -> Result<u32, String> {
+        if let BackendChange::Add { weight } = change {
+            return self.add_backend(service, addr, weight);
+        }
+        let r = self.find_backend(service, addr)?;
+        let backend = &mut self.config.services[r.service].backends[r.backend];
+        match change {
+            BackendChange::Add { .. } => {}
+            BackendChange::Weight(w) => backend.weight = check_weight(w)?,
+            BackendChange::Drain => backend.weight = 0,
+            BackendChange::Enable => {
+                self.disabled.remove(&r.id);
+            }
+            BackendChange::Disable => {
+                self.disabled.insert(r.id);
+            }
+            BackendChange::Remove => {
+                if self.config.services[r.service].backends.len() == 1 {
+                    return Err(format!(
+                        "{addr} is the last backend of service {service}; add another first or drain it"
+                    ));
+                }
+                self.config.services[r.service].backends.remove(r.backend);
+                self.ids[r.service].remove(r.backend);
+                self.health.remove(&r.id);
+                self.disabled.remove(&r.id);
+                self.retire(r.id, *addr.ip());
+            }
+        }
+        Ok(r.id)
+    }
+
+    fn add_backend(
+        &mut self,
+        service: &str,
+        addr: SocketAddrV4,
+        weight: u32,
+    ) -> Result<u32, String> {
+        let weight = check_weight(weight)?;
+        if self.find_backend(service, addr).is_ok() {
+            return Err(format!("service {service} already has backend {addr}"));
+        }
+        let s = self
+            .config
+            .services
+            .iter()
+            .position(|s| s.name == service)
+            .ok_or_else(|| format!("no service named {service:?} (see `vipctl services`)"))?;
+        let svc = &mut self.config.services[s];
+        if svc.backends.len() >= 256 {
+            return Err(format!(
+                "service {service} already has 256 backends, the most allowed"
+            ));
+        }
+        let check = svc
+            .backends
+            .first()
+            .map(|b| b.check.clone())
+            .unwrap_or_default();
+        let healthy = matches!(check.kind, CheckKind::None);
+        svc.backends.push(Backend {
+            address: addr,
+            weight,
+            check,
+        });
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ids[s].push(id);
+        self.health.insert(
+            id,
+            BackendHealth {
+                healthy,
+                last: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Swaps in a newly loaded config. Refuses (changing nothing) what
+    /// cannot be applied while running; otherwise backends that stay — same
+    /// service name, same address — keep their id, health and enabled state.
+    pub fn replace_config(&mut self, new: Config) -> Result<ReloadSummary, Vec<String>> {
+        let mut refused = Vec::new();
+        let old = &self.config;
+        if new.dataplane != old.dataplane {
+            refused.push("[dataplane] changed: interfaces, queues and tables are set up at start; restart vipd to apply".to_string());
+        }
+        if new.control.socket != old.control.socket
+            || new.control.socket_mode != old.control.socket_mode
+            || new.control.socket_group != old.control.socket_group
+            || new.control.metrics != old.control.metrics
+        {
+            refused.push("[control] changed: the socket and metrics listener are bound at start; restart vipd to apply".to_string());
+        }
+        if new.node != old.node {
+            refused.push("[node] changed: restart vipd to rename the node".to_string());
+        }
+        if new.vrrp != old.vrrp {
+            refused.push(
+                "[[vrrp]] changed: VRRP instances are applied at start; restart vipd to apply"
+                    .to_string(),
+            );
+        }
+        if new.bgp != old.bgp {
+            refused.push(
+                "[bgp] changed: BGP sessions are applied at start; restart vipd to apply"
+                    .to_string(),
+            );
+        }
+        if !refused.is_empty() {
+            return Err(refused);
+        }
+        let mut old_ids: HashMap<(String, SocketAddrV4), u32> = HashMap::new();
+        for r in self.backends() {
+            let svc = &self.config.services[r.service];
+            old_ids.insert((svc.name.clone(), svc.backends[r.backend].address), r.id);
+        }
+        let mut summary = ReloadSummary::default();
+        for svc in &new.services {
+            if !self.config.services.iter().any(|s| s.name == svc.name) {
+                summary.services_added.push(svc.name.clone());
+            }
+        }
+        for svc in &self.config.services {
+            if !new.services.iter().any(|s| s.name == svc.name) {
+                summary.services_removed.push(svc.name.clone());
+            }
+        }
+        let mut ids = Vec::with_capacity(new.services.len());
+        let mut health = HashMap::new();
+        for svc in &new.services {
+            let mut row = Vec::with_capacity(svc.backends.len());
+            for b in &svc.backends {
+                let id = match old_ids.remove(&(svc.name.clone(), b.address)) {
+                    Some(id) => {
+                        summary.backends_kept += 1;
+                        id
+                    }
+                    None => {
+                        summary.backends_added += 1;
+                        let id = self.next_id;
+                        self.next_id += 1;
+                        id
+                    }
+                };
+                let h = self.health.get(&id).cloned().unwrap_or(BackendHealth {
+                    healthy: matches!(b.check.kind, CheckKind::None),
+                    last: None,
+                });
+                health.insert(id, h);
+                row.push(id);
+            }
+            ids.push(row);
+        }
+        summary.backends_removed = old_ids.len();
+        for ((_, addr), id) in old_ids {
+            self.retire(id, *addr.ip());
+        }
+        self.disabled.retain(|id| health.contains_key(id));
+        self.ids = ids;
+        self.health = health;
+        self.config = new;
+        Ok(summary)
+    }
+}
+
+impl NodeState {
+    fn retire(&mut self, id: u32, ip: std::net::Ipv4Addr) {
+        if self.retired.len() >= MAX_RETIRED {
+            self.retired.remove(0);
+        }
+        self.retired.push((id, ip));
+    }
+
+    /// Forgets removed backends that no worker has a flow for any more.
+    /// `conns` holds `(id, active, inactive)` from every worker.
+    pub fn prune_retired(&mut self, conns: &[(u32, u32, u32)]) {
+        self.retired.retain(|(id, _)| {
+            conns
+                .iter()
+                .any(|(c, a, i)| c == id && a.saturating_add(*i) > 0)
+        });
+    }
+}
+
+fn check_weight(w: u32) -> Result<u32, String> {
+    if w > MAX_WEIGHT {
+        return Err(format!("weight {w} is out of range 0..={MAX_WEIGHT}"));
+    }
+    Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    fn cfg(extra_backend: bool, queues: u16) -> Config {
+        let mut text = format!(
+            "[node]\nname = \"t\"\n[dataplane]\ninterfaces = [\"eth0\"]\nqueues = {queues}\n\
+             [[service]]\nname = \"web\"\nvip = \"10.0.0.1\"\nport = 80\n\
+             [[service.backend]]\naddress = \"10.1.0.1:80\"\n\
+             [[service.backend]]\naddress = \"10.1.0.2:80\"\n"
+        );
+        if extra_backend {
+            text += "[[service.backend]]\naddress = \"10.1.0.3:80\"\n";
+        }
+        config::parse(&text, "t.toml").expect("test config parses")
+    }
+
+    fn addr(s: &str) -> SocketAddrV4 {
+        s.parse().expect("address")
+    }
+
+    fn weights(st: &NodeState) -> Vec<(u32, u32, bool)> {
+        let (snap, _) = st.snapshot();
+        snap.services[0]
+            .weights
+            .iter()
+            .map(|w| (w.id, w.weight, w.available))
+            .collect()
+    }
+
+    #[test]
+    fn edits_keep_ids_and_reach_the_snapshot() {
+        let mut st = NodeState::new(cfg(false, 1), Vec::new());
+        for id in [1, 2] {
+            st.health.insert(
+                id,
+                BackendHealth {
+                    healthy: true,
+                    last: None,
+                },
+            );
+        }
+        let b2 = addr("10.1.0.2:80");
+        assert_eq!(
+            st.change_backend("web", b2, BackendChange::Weight(7)),
+            Ok(2)
+        );
+        assert_eq!(st.change_backend("web", b2, BackendChange::Disable), Ok(2));
+        assert_eq!(weights(&st), vec![(1, 1, true), (2, 7, false)]);
+        let (snap, _) = st.snapshot();
+        assert!(!snap.dead_backends.contains(&2), "disabled is not dead");
+        assert_eq!(st.change_backend("web", b2, BackendChange::Enable), Ok(2));
+        assert_eq!(st.change_backend("web", b2, BackendChange::Drain), Ok(2));
+        assert_eq!(weights(&st), vec![(1, 1, true), (2, 0, true)]);
+        assert_eq!(st.change_backend("web", b2, BackendChange::Remove), Ok(2));
+        assert_eq!(st.retired, vec![(2, *b2.ip())]);
+        assert!(
+            st.steering().backends.contains(b2.ip()),
+            "still steered for its flows"
+        );
+        let id = st.change_backend("web", b2, BackendChange::Add { weight: 2 });
+        assert_eq!(id, Ok(3), "a re-added backend gets a new id");
+        assert!(st
+            .change_backend("web", b2, BackendChange::Add { weight: 2 })
+            .is_err());
+        assert!(st
+            .change_backend("web", b2, BackendChange::Weight(70_000))
+            .is_err());
+        assert!(st
+            .change_backend("nope", b2, BackendChange::Drain)
+            .unwrap_err()
+            .contains("nope"));
+        st.prune_retired(&[(2, 0, 1)]);
+        assert_eq!(st.retired.len(), 1, "kept while a flow is open");
+        st.prune_retired(&[(2, 0, 0)]);
+        assert!(st.retired.is_empty());
+    }
+
+    #[test]
+    fn reload_keeps_ids_of_backends_that_stay() {
+        let mut st = NodeState::new(cfg(false, 1), Vec::new());
+        st.health.insert(
+            1,
+            BackendHealth {
+                healthy: true,
+                last: None,
+            },
+        );
+        st.disabled.insert(2);
+        let s = st.replace_config(cfg(true, 1)).expect("applies");
+        assert_eq!(
+            (s.backends_added, s.backends_kept, s.backends_removed),
+            (1, 2, 0)
+        );
+        assert_eq!(st.ids, vec![vec![1, 2, 3]]);
+        assert!(st.health.get(&1).is_some_and(|h| h.healthy), "health kept");
+        assert!(st.disabled.contains(&2), "disabled kept");
+        let s = st.replace_config(cfg(false, 1)).expect("applies");
+        assert_eq!(s.backends_removed, 1);
+        assert_eq!(st.ids, vec![vec![1, 2]]);
+        assert_eq!(st.retired.iter().map(|r| r.0).collect::<Vec<_>>(), vec![3]);
+        let before = st.config.clone();
+        let e = st.replace_config(cfg(true, 2)).unwrap_err();
+        assert!(e[0].contains("[dataplane]"), "{e:?}");
+        assert_eq!(st.config, before, "a refused reload changes nothing");
+    }
+}

@@ -1,0 +1,218 @@
+//! Carrying a changed [`NodeState`] out to the running parts: health
+//! checkers, the XDP steering maps and the published snapshot. Also asks the
+//! workers about their flows.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use dataplane::path::query::{FlowQuery, FlowSummary, QuerySender};
+use tokio::sync::mpsc;
+
+use super::change::{BackendChange, ReloadSummary};
+use super::state::NodeState;
+use super::{check_spec, Node};
+use crate::config::{self, Check};
+use crate::health::{Checker, HealthEvent};
+
+/// How long the control side waits for the workers' flow answers.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running checker and what it was started for, to know when to restart it.
+struct Running {
+    address: SocketAddrV4,
+    check: Check,
+    _checker: Checker,
+}
+
+/// The node's moving parts that follow [`NodeState`].
+pub struct Runtime {
+    /// The file `reload` reads again.
+    pub config_path: PathBuf,
+    health_tx: mpsc::Sender<HealthEvent>,
+    checkers: std::sync::Mutex<HashMap<u32, Running>>,
+    queries: Vec<QuerySender>,
+}
+
+impl Runtime {
+    pub fn new(
+        config_path: PathBuf,
+        health_tx: mpsc::Sender<HealthEvent>,
+        queries: Vec<QuerySender>,
+    ) -> Self {
+        Runtime {
+            config_path,
+            health_tx,
+            checkers: std::sync::Mutex::new(HashMap::new()),
+            queries,
+        }
+    }
+
+    /// Starts checkers for new or changed backends and stops those of
+    /// backends that are gone; unchanged ones keep running.
+    pub fn sync_checkers(&self, state: &NodeState) {
+        let mut running = self
+            .checkers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut wanted = HashMap::new();
+        for r in state.backends() {
+            let b = &state.config.services[r.service].backends[r.backend];
+            wanted.insert(r.id, b);
+        }
+        running.retain(|id, run| {
+            wanted
+                .get(id)
+                .is_some_and(|b| b.address == run.address && b.check == run.check)
+        });
+        for (id, b) in wanted {
+            running.entry(id).or_insert_with(|| Running {
+                address: b.address,
+                check: b.check.clone(),
+                _checker: Checker::spawn(u64::from(id), check_spec(b), self.health_tx.clone()),
+            });
+        }
+    }
+
+    pub fn checker_count(&self) -> usize {
+        self.checkers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn stop_checkers(&self) {
+        self.checkers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Asks every worker about its flows; workers that do not answer within
+    /// [`QUERY_TIMEOUT`] are listed by number instead.
+    pub async fn query_flows(
+        &self,
+        backends: Vec<u32>,
+        client: Option<Ipv4Addr>,
+        top: usize,
+    ) -> (Vec<FlowSummary>, Vec<usize>) {
+        let mut waiting = Vec::new();
+        let mut missing = Vec::new();
+        for (w, q) in self.queries.iter().enumerate() {
+            let (reply, rx) = std::sync::mpsc::sync_channel(1);
+            let query = FlowQuery {
+                backends: backends.clone(),
+                client,
+                top,
+                reply,
+            };
+            match q.send(query) {
+                Ok(()) => waiting.push((w, rx)),
+                Err(_) => missing.push(w),
+            }
+        }
+        let answers = tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + QUERY_TIMEOUT;
+            waiting
+                .into_iter()
+                .map(|(w, rx)| {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    (w, rx.recv_timeout(left).ok())
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let mut got = Vec::new();
+        for (w, a) in answers {
+            match a {
+                Some(a) => got.push(a),
+                None => missing.push(w),
+            }
+        }
+        missing.sort_unstable();
+        (got, missing)
+    }
+}
+
+impl Node {
+    /// Drops removed backends whose flows have all ended, so their address
+    /// stops being steered to the workers. Workers that do not answer leave
+    /// the list as it is.
+    async fn prune_retired(&self) {
+        let ids: Vec<u32> = self
+            .state
+            .lock()
+            .await
+            .retired
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let (answers, missing) = self.runtime.query_flows(ids, None, 0).await;
+        if !missing.is_empty() {
+            return;
+        }
+        let conns: Vec<(u32, u32, u32)> = answers
+            .iter()
+            .flat_map(|a| a.backends.iter().copied())
+            .collect();
+        self.state.lock().await.prune_retired(&conns);
+    }
+
+    /// Pushes the current state everywhere it matters: checkers, steering
+    /// maps, snapshot. The run loop then re-resolves next hops at once.
+    pub fn apply(&self, state: &NodeState) -> anyhow::Result<()> {
+        self.runtime.sync_checkers(state);
+        let s = state.steering();
+        self.steering
+            .set_vips(&s.vips)
+            .context("updating the XDP VIP map")?;
+        self.steering
+            .set_backends(&s.backends)
+            .context("updating the XDP backend map")?;
+        self.steering
+            .set_local_addrs(&s.locals)
+            .context("updating the XDP local-address map")?;
+        self.publish(state);
+        self.published.resolve_wanted.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Applies one backend edit and makes it live.
+    pub async fn change_backend(
+        &self,
+        service: &str,
+        addr: SocketAddrV4,
+        change: BackendChange,
+    ) -> Result<u32, String> {
+        self.prune_retired().await;
+        let mut st = self.state.lock().await;
+        let id = st.change_backend(service, addr, change)?;
+        self.apply(&st).map_err(|e| format!("{e:#}"))?;
+        Ok(id)
+    }
+
+    /// Re-reads the config file; applies it whole or not at all.
+    pub async fn reload(&self) -> Result<ReloadSummary, Vec<String>> {
+        let path = self.runtime.config_path.clone();
+        let new = config::load(&path)
+            .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        self.prune_retired().await;
+        let mut st = self.state.lock().await;
+        let summary = st.replace_config(new).map_err(|mut e| {
+            e.insert(
+                0,
+                format!("{}: not applied, the running config stays", path.display()),
+            );
+            e
+        })?;
+        self.apply(&st).map_err(|e| vec![format!("{e:#}")])?;
+        Ok(summary)
+    }
+}

@@ -1,0 +1,302 @@
+//! Prometheus text exposition on `[control] metrics`: a tiny HTTP/1.0
+//! responder for `GET /metrics`. Per-core counters are summed at scrape time.
+//!
+//! Each part of the node contributes a section through [`SECTIONS`]; a part
+//! that gains metrics (VRRP, BGP) adds its function there.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use log::{debug, info};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::daemon::state::NodeState;
+use crate::daemon::Node;
+use dataplane::path::query::FlowSummary;
+use dataplane::verdict::DropReason;
+
+/// Scrapes served at once; more wait for a slot.
+const MAX_SCRAPERS: usize = 16;
+/// A scraper must send its request within this time.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_REQUEST: usize = 8192;
+
+/// What a section sees: the node, its state (locked) and the workers' flow
+/// counts for the backends in that state.
+pub struct Scrape<'a> {
+    pub node: &'a Node,
+    pub state: &'a NodeState,
+    pub flows: &'a [FlowSummary],
+}
+
+/// The metric sections, in output order.
+pub const SECTIONS: &[fn(&Scrape, &mut Exposition)] = &[
+    dataplane_counters,
+    xdp_counters,
+    flow_counts,
+    backend_health,
+];
+
+/// Prometheus text format, version 0.0.4.
+#[derive(Default)]
+pub struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    /// Starts a metric family.
+    pub fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    /// One sample; label values are escaped as the format requires.
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                let _ = write!(self.text, "{k}=\"{v}\"");
+            }
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {value}");
+    }
+
+    pub fn into_text(self) -> String {
+        self.text
+    }
+}
+
+fn dataplane_counters(s: &Scrape, out: &mut Exposition) {
+    let c = &s.node.counters;
+    let sum = |f: fn(&dataplane::counters::CoreCounters) -> u64| -> f64 {
+        c.cores().map(f).sum::<u64>() as f64
+    };
+    for (name, help, v) in [
+        (
+            "vipd_rx_packets_total",
+            "Frames received by the workers.",
+            sum(|c| c.rx_packets.get()),
+        ),
+        (
+            "vipd_rx_bytes_total",
+            "Bytes received by the workers.",
+            sum(|c| c.rx_bytes.get()),
+        ),
+        (
+            "vipd_tx_packets_total",
+            "Frames sent by the workers.",
+            sum(|c| c.tx_packets.get()),
+        ),
+        (
+            "vipd_tx_bytes_total",
+            "Bytes sent by the workers.",
+            sum(|c| c.tx_bytes.get()),
+        ),
+    ] {
+        out.family(name, "counter", help);
+        out.sample(name, &[], v);
+    }
+    out.family(
+        "vipd_drops_total",
+        "counter",
+        "Frames dropped by the workers, by reason.",
+    );
+    for r in DropReason::ALL {
+        out.sample(
+            "vipd_drops_total",
+            &[("reason", r.name())],
+            c.drops(*r) as f64,
+        );
+    }
+}
+
+fn xdp_counters(s: &Scrape, out: &mut Exposition) {
+    let Ok(x) = s.node.steering.xdp_stats() else {
+        return;
+    };
+    out.family(
+        "vipd_xdp_packets_total",
+        "counter",
+        "Frames seen by the XDP steering program, by decision.",
+    );
+    for (decision, v) in [
+        ("redirected", x.redirected),
+        ("pass_arp", x.pass_arp),
+        ("pass_ipv4", x.pass_ipv4),
+        ("pass_ipv6", x.pass_ipv6),
+        ("pass_other_ethertype", x.pass_other_ethertype),
+        ("pass_truncated", x.pass_truncated),
+    ] {
+        out.sample(
+            "vipd_xdp_packets_total",
+            &[("decision", decision)],
+            v as f64,
+        );
+    }
+}
+
+fn flow_counts(s: &Scrape, out: &mut Exposition) {
+    out.family(
+        "vipd_flows",
+        "gauge",
+        "Connections in each worker's flow table.",
+    );
+    for f in s.flows {
+        out.sample(
+            "vipd_flows",
+            &[("worker", &f.worker.to_string())],
+            f.total as f64,
+        );
+    }
+    out.family(
+        "vipd_backend_connections",
+        "gauge",
+        "Connections per backend, summed over workers, by state (active = established).",
+    );
+    for r in s.state.backends() {
+        let svc = &s.state.config.services[r.service];
+        let addr = svc.backends[r.backend].address.to_string();
+        let (mut active, mut inactive) = (0u64, 0u64);
+        for (id, a, i) in s.flows.iter().flat_map(|f| f.backends.iter()) {
+            if *id == r.id {
+                active += u64::from(*a);
+                inactive += u64::from(*i);
+            }
+        }
+        for (state, v) in [("active", active), ("inactive", inactive)] {
+            out.sample(
+                "vipd_backend_connections",
+                &[("service", &svc.name), ("backend", &addr), ("state", state)],
+                v as f64,
+            );
+        }
+    }
+}
+
+fn backend_health(s: &Scrape, out: &mut Exposition) {
+    out.family(
+        "vipd_backend_healthy",
+        "gauge",
+        "1 while the backend's health check passes.",
+    );
+    for r in s.state.backends() {
+        let svc = &s.state.config.services[r.service];
+        let addr = svc.backends[r.backend].address.to_string();
+        let healthy = s.state.health.get(&r.id).is_some_and(|h| h.healthy);
+        out.sample(
+            "vipd_backend_healthy",
+            &[("service", &svc.name), ("backend", &addr)],
+            f64::from(u8::from(healthy)),
+        );
+    }
+    out.family(
+        "vipd_backend_weight",
+        "gauge",
+        "The backend's scheduling weight (0 while drained).",
+    );
+    for r in s.state.backends() {
+        let svc = &s.state.config.services[r.service];
+        let b = &svc.backends[r.backend];
+        out.sample(
+            "vipd_backend_weight",
+            &[("service", &svc.name), ("backend", &b.address.to_string())],
+            f64::from(b.weight),
+        );
+    }
+}
+
+/// Renders every section.
+pub async fn render(node: &Node) -> String {
+    let ids: Vec<u32> = {
+        let st = node.state.lock().await;
+        st.backends().map(|b| b.id).collect()
+    };
+    let (flows, _) = node.runtime.query_flows(ids, None, 0).await;
+    let st = node.state.lock().await;
+    let scrape = Scrape {
+        node,
+        state: &st,
+        flows: &flows,
+    };
+    let mut out = Exposition::default();
+    for section in SECTIONS {
+        section(&scrape, &mut out);
+    }
+    out.into_text()
+}
+
+/// Listens on `[control] metrics` if it is set.
+pub async fn serve(node: Arc<Node>) -> anyhow::Result<Option<JoinHandle<()>>> {
+    let addr = node.state.lock().await.config.control.metrics;
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("[control] metrics: cannot listen on {addr}"))?;
+    info!("metrics on http://{addr}/metrics");
+    let slots = Arc::new(Semaphore::new(MAX_SCRAPERS));
+    Ok(Some(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let node = node.clone();
+            tokio::spawn(async move {
+                if let Err(e) = respond(&node, stream).await {
+                    debug!("metrics client: {e}");
+                }
+                drop(permit);
+            });
+        }
+    })))
+}
+
+async fn respond(node: &Node, mut stream: TcpStream) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let read = async {
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < MAX_REQUEST {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
+        Ok(r) => r?,
+        Err(_) => return Ok(()),
+    }
+    let line = buf.split(|&b| b == b'\r').next().unwrap_or_default();
+    let (status, body) = if line.starts_with(b"GET /metrics ") || line == b"GET /metrics" {
+        ("200 OK", render(node).await)
+    } else {
+        ("404 Not Found", "only GET /metrics is served here\n".into())
+    };
+    let head = format!(
+        "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}

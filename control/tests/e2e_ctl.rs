@@ -1,0 +1,694 @@
+//! End to end: `vipctl` against a running vipd in a namespace lab. Every
+//! verb in human and JSON form; run-time backend edits and reloads under
+//! traffic without dropping flows; the metrics endpoint; the control socket's
+//! permissions and its behaviour under garbage and many clients.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddrV4;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use lab::{Gateway, Lab, LabSpec};
+use serde_json::{json, Value};
+
+const ECHO_PORT: u16 = 9000;
+
+/// The socket test hammers the control plane on purpose; the traffic test
+/// counts every timed-out request as a failure, so they take turns on a
+/// two-core machine.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+const METRICS: &str = "127.0.0.1:9100";
+
+/// Answers every line with the backend's name.
+const NAME_SERVER: &str = r#"
+import socket, socketserver, sys
+name, port = sys.argv[1], int(sys.argv[2])
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        for _ in self.rfile:
+            self.wfile.write((name + "\n").encode()); self.wfile.flush()
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+S(("0.0.0.0", port), H).serve_forever()
+"#;
+
+/// Holds one connection: asks once, waits for the flag file, asks 3 more
+/// times; prints each answer as it comes.
+const LONG: &str = r#"
+import os, socket, sys, time
+addr, flag = (sys.argv[1], int(sys.argv[2])), sys.argv[3]
+s = socket.create_connection(addr, timeout=5); f = s.makefile("rwb")
+def ask():
+    f.write(b"x\n"); f.flush(); return f.readline().decode().strip() or "EOF"
+print("first", ask(), flush=True)
+while not os.path.exists(flag):
+    time.sleep(0.02)
+for _ in range(3):
+    print("after", ask(), flush=True)
+print("done", flush=True)
+"#;
+
+/// `n` short connections, one question each; prints the names as JSON.
+const SHORT: &str = r#"
+import json, socket, sys
+addr, n = (sys.argv[1], int(sys.argv[2])), int(sys.argv[3])
+names = []
+for _ in range(n):
+    s = socket.create_connection(addr, timeout=3); f = s.makefile("rwb")
+    f.write(b"x\n"); f.flush(); names.append(f.readline().decode().strip()); s.close()
+print(json.dumps(names))
+"#;
+
+fn vipctl(socket: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("vipctl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a verb in both forms; returns the human text and the JSON reply.
+fn both(socket: &Path, args: &[&str]) -> (String, Value) {
+    let (ok, human, err) = vipctl(socket, args);
+    assert!(ok, "vipctl {args:?} failed: {err}");
+    let mut json_args = vec!["--json"];
+    json_args.extend_from_slice(args);
+    let (ok, out, err) = vipctl(socket, &json_args);
+    assert!(ok, "vipctl --json {args:?} failed: {err}");
+    let v: Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("vipctl --json {args:?}: {e}: {out}"));
+    (human, v)
+}
+
+fn backend<'a>(v: &'a Value, service: &str, addr: &str) -> &'a Value {
+    v["backends"]
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|b| b["service"] == service && b["address"] == addr)
+        })
+        .unwrap_or(&Value::Null)
+}
+
+fn short_names(lab: &Lab, addr: SocketAddrV4, n: usize) -> Vec<String> {
+    let out = lab
+        .exec_ok(
+            "client",
+            &[
+                "/usr/bin/python3",
+                "-c",
+                SHORT,
+                &addr.ip().to_string(),
+                &addr.port().to_string(),
+                &n.to_string(),
+            ],
+        )
+        .expect("short connections");
+    serde_json::from_str(out.trim()).expect("names")
+}
+
+/// A strict reader of the Prometheus text format: every sample belongs to a
+/// family declared by `# TYPE` before it, counters end in `_total`, names
+/// and labels are well formed, values are numbers.
+fn parse_prometheus(text: &str) -> Result<HashMap<String, f64>, String> {
+    let mut types: HashMap<String, String> = HashMap::new();
+    let mut samples = HashMap::new();
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars().enumerate().all(|(i, c)| {
+                c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+            })
+    };
+    for (i, line) in text.lines().enumerate() {
+        let at = |m: &str| format!("line {}: {m}: {line:?}", i + 1);
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut w = rest.splitn(3, ' ');
+            match (w.next(), w.next(), w.next()) {
+                (Some("HELP"), Some(n), Some(_)) if name_ok(n) => {}
+                (Some("TYPE"), Some(n), Some(t)) if name_ok(n) => {
+                    if !["counter", "gauge"].contains(&t) {
+                        return Err(at("unknown type"));
+                    }
+                    if t == "counter" && !n.ends_with("_total") {
+                        return Err(at("counter without _total"));
+                    }
+                    types.insert(n.to_string(), t.to_string());
+                }
+                _ => return Err(at("bad comment")),
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').ok_or_else(|| at("no value"))?;
+        let value: f64 = value.parse().map_err(|_| at("value not a number"))?;
+        let name = series.split('{').next().unwrap_or_default();
+        if !name_ok(name) || !types.contains_key(name) {
+            return Err(at("sample of an undeclared family"));
+        }
+        if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
+            let inner = labels
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .ok_or_else(|| at("bad label braces"))?;
+            let mut rest = inner;
+            while !rest.is_empty() {
+                let (k, v) = rest.split_once("=\"").ok_or_else(|| at("bad label"))?;
+                if !name_ok(k) {
+                    return Err(at("bad label name"));
+                }
+                let mut end = None;
+                let mut esc = false;
+                for (j, c) in v.char_indices() {
+                    match (esc, c) {
+                        (true, _) => esc = false,
+                        (false, '\\') => esc = true,
+                        (false, '"') => {
+                            end = Some(j);
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                let end = end.ok_or_else(|| at("unterminated label value"))?;
+                rest = v[end + 1..].strip_prefix(',').unwrap_or(&v[end + 1..]);
+            }
+        }
+        if samples.insert(series.to_string(), value).is_some() {
+            return Err(at("duplicate series"));
+        }
+    }
+    Ok(samples)
+}
+
+fn scrape(lab: &Lab) -> HashMap<String, f64> {
+    let text = lab
+        .exec_ok(
+            "lb1",
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "10",
+                &format!("http://{METRICS}/metrics"),
+            ],
+        )
+        .expect("metrics answer");
+    parse_prometheus(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+#[test]
+fn prometheus_reader_is_strict() {
+    assert!(parse_prometheus("# TYPE a_total counter\na_total 1\n").is_ok());
+    assert!(parse_prometheus("a_total 1\n").is_err());
+    assert!(parse_prometheus("# TYPE a counter\na 1\n").is_err());
+    assert!(parse_prometheus("# TYPE a gauge\na{x=\"1\" 1\n").is_err());
+    assert!(parse_prometheus("# TYPE a gauge\na{x=\"1\"} one\n").is_err());
+}
+
+#[test]
+fn operator_verbs_change_a_running_node() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let vip = lab::vip(5);
+    let lab = Lab::up(LabSpec {
+        name: lab::unique_name("ctl"),
+        backends: 2,
+        backend_gateway: Gateway::Lb(1),
+        ..LabSpec::default()
+    })
+    .expect("lab up");
+    for i in 1..=2 {
+        lab.spawn(
+            &format!("be{i}"),
+            &[
+                "/usr/bin/python3",
+                "-c",
+                NAME_SERVER,
+                &format!("be{i}"),
+                &ECHO_PORT.to_string(),
+            ],
+        )
+        .map(|p| p.detach())
+        .expect("name server");
+    }
+    let services = [
+        ServiceConf {
+            vip,
+            port: SERVICE_PORT,
+            scheduler: "wrr",
+            forward: "nat",
+            weights: vec![1, 1],
+            check: http_check(200, 1, 2),
+            extra: String::new(),
+        },
+        ServiceConf {
+            vip,
+            port: ECHO_PORT,
+            scheduler: "rr",
+            forward: "nat",
+            weights: vec![1, 1],
+            check: r#"{ kind = "tcp", interval_ms = 200, timeout_ms = 500, rise = 1, fall = 2 }"#
+                .into(),
+            extra: String::new(),
+        },
+    ];
+    let config = node_config(&lab, "lb1", 1, "", &services).replace(
+        "[control]\n",
+        &format!("[control]\nmetrics = \"{METRICS}\"\n"),
+    );
+    let vipd = Vipd::start(&lab, "lb1", &config).expect("vipd starts");
+    let sock = vipd.socket.clone();
+    lab.wait_until("4 backends healthy", Duration::from_secs(20), || {
+        vipd.healthy_backends() == 4
+    })
+    .expect("healthy");
+    let web = SocketAddrV4::new(vip, SERVICE_PORT);
+    let echo = SocketAddrV4::new(vip, ECHO_PORT);
+    let be = |i: usize| SocketAddrV4::new(lab.backend_ip(i), SERVICE_PORT).to_string();
+    let be_echo = |i: usize| SocketAddrV4::new(lab.backend_ip(i), ECHO_PORT).to_string();
+    let before = scrape(&lab);
+    let burst = lab.http_burst("client", web, 40, 4).expect("burst");
+    assert_eq!(burst.failed, 0, "{burst:?}");
+
+    // Read verbs, both forms.
+    let (h, v) = both(&sock, &["status"]);
+    assert_eq!(v["node"], "lb1");
+    assert!(
+        h.contains("node lb1") && h.contains("svc1") && h.contains("2/2"),
+        "{h}"
+    );
+    let (h, v) = both(&sock, &["services"]);
+    assert_eq!(v["services"][1]["scheduler"], "rr");
+    assert_eq!(v["services"][0]["vip"], vip.to_string());
+    assert!(
+        h.contains("SCHED") && h.contains(&format!("{vip}:{ECHO_PORT}")),
+        "{h}"
+    );
+    let (h, v) = both(&sock, &["backends"]);
+    assert_eq!(v["backends"].as_array().map(Vec::len), Some(4));
+    let inactive: u64 = v["backends"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["service"] == "svc0")
+        .map(|b| b["active"].as_u64().unwrap_or(0) + b["inactive"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        inactive > 0,
+        "the 40 closed connections should still be in the table: {v}"
+    );
+    assert!(
+        h.contains("ACTIVE") && h.contains(&be(1)) && h.contains("up"),
+        "{h}"
+    );
+    let (h, v) = both(&sock, &["stats"]);
+    let rx: u64 = v["cores"][0]["rx_packets"].as_u64().unwrap_or(0);
+    assert!(rx > 0, "{v}");
+    assert!(h.contains("RX PKTS"), "{h}");
+    let (h, v) = both(&sock, &["stats", "--watch", "--count", "1"]);
+    assert!(
+        v["cores"][0]["rx_pps"].is_number() && v["interval_s"].as_f64().unwrap_or(0.0) > 0.5,
+        "{v}"
+    );
+    assert!(h.contains("RX PPS"), "{h}");
+
+    // Metrics: well formed, and the counters moved with the burst.
+    let after = scrape(&lab);
+    let rx_before = before.get("vipd_rx_packets_total").copied().unwrap_or(-1.0);
+    let rx_after = after.get("vipd_rx_packets_total").copied().unwrap_or(-1.0);
+    assert!(
+        rx_before >= 0.0 && rx_after >= rx_before + 40.0,
+        "rx {rx_before} -> {rx_after}"
+    );
+    let healthy_key = format!(
+        "vipd_backend_healthy{{service=\"svc0\",backend=\"{}\"}}",
+        be(1)
+    );
+    assert_eq!(after.get(&healthy_key), Some(&1.0), "{after:?}");
+
+    // A long-lived connection shows up in flows, and survives a drain.
+    let flag = lab.dir().join("go1");
+    let long = lab
+        .spawn(
+            "client",
+            &[
+                "/usr/bin/python3",
+                "-c",
+                LONG,
+                &vip.to_string(),
+                &ECHO_PORT.to_string(),
+                flag.to_str().unwrap_or_default(),
+            ],
+        )
+        .expect("long client");
+    lab.wait_until("long connection answered", Duration::from_secs(10), || {
+        long.log().contains("first be")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", long.log()));
+    let first = long
+        .log()
+        .lines()
+        .find_map(|l| l.strip_prefix("first ").map(str::to_string))
+        .unwrap_or_default();
+    let held = if first == "be1" { 1 } else { 2 };
+    let client = lab.client_ip().to_string();
+    let (h, v) = both(&sock, &["flows", "--client", &client]);
+    let matches = v["matches"].as_array().cloned().unwrap_or_default();
+    assert!(
+        matches.iter().any(|m| m["destination"] == echo.to_string()
+            && m["backend"] == be_echo(held)
+            && m["state"] == "ESTABLISHED"),
+        "{v}"
+    );
+    assert!(
+        h.contains(&echo.to_string()) && h.contains("ESTABLISHED"),
+        "{h}"
+    );
+    let (h, v) = both(&sock, &["flows"]);
+    assert_eq!(v["top_clients"][0]["client"], client);
+    assert!(v["total"].as_u64().unwrap_or(0) >= 1);
+    assert!(h.contains("TOP CLIENT") && h.contains(&client), "{h}");
+
+    let (h, v) = both(&sock, &["backend", "drain", "svc1", &be_echo(held)]);
+    assert_eq!(v["address"], be_echo(held));
+    assert!(h.contains("Drain"), "{h}");
+    let v = vipd.request(json!({"cmd": "backends"})).expect("backends");
+    assert_eq!(backend(&v, "svc1", &be_echo(held))["weight"], 0);
+    let names = short_names(&lab, echo, 10);
+    let other = format!("be{}", 3 - held);
+    assert!(
+        names.iter().all(|n| *n == other),
+        "new connections must avoid the drained be{held}: {names:?}"
+    );
+    std::fs::write(&flag, b"").expect("flag");
+    let mut long = long;
+    lab.wait_until("long client done", Duration::from_secs(10), || {
+        !long.is_running()
+    })
+    .expect("long done");
+    let after: Vec<String> = long
+        .log()
+        .lines()
+        .filter_map(|l| l.strip_prefix("after ").map(str::to_string))
+        .collect();
+    assert_eq!(
+        after,
+        vec![first.clone(); 3],
+        "the drained backend's open connection must continue: {}",
+        long.log()
+    );
+
+    // Weight changes the split of new connections.
+    let (ok, _, err) = vipctl(&sock, &["backend", "weight", "svc0", &be(1), "3"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = vipctl(&sock, &["backend", "weight", "svc0", &be(2), "1"]);
+    assert!(ok, "{err}");
+    let r = lab.http_burst("client", web, 200, 4).expect("burst");
+    assert_eq!(r.failed, 0, "{r:?}");
+    let counts = [
+        r.by_body.get("be1").copied().unwrap_or(0),
+        r.by_body.get("be2").copied().unwrap_or(0),
+    ];
+    assert_proportional(&counts, &[3, 1], 0.2);
+
+    // Disable: no new connections, enable: back again.
+    let (ok, _, err) = vipctl(&sock, &["backend", "disable", "svc0", &be(1)]);
+    assert!(ok, "{err}");
+    let r = lab.http_burst("client", web, 20, 2).expect("burst");
+    assert_eq!(r.by_body.get("be2"), Some(&20), "{r:?}");
+    let (ok, _, err) = vipctl(&sock, &["backend", "enable", "svc0", &be(1)]);
+    assert!(ok, "{err}");
+    let r = lab.http_burst("client", web, 40, 2).expect("burst");
+    assert!(r.by_body.get("be1").copied().unwrap_or(0) > 0, "{r:?}");
+
+    // Remove then add while a client loop runs: no request fails.
+    let tx = || {
+        vipd.request(json!({"cmd": "stats"}))
+            .ok()
+            .and_then(|v| v["cores"][0]["tx_packets"].as_u64())
+            .unwrap_or(0)
+    };
+    let tx_before = tx();
+    std::thread::scope(|s| {
+        let traffic = s.spawn(|| lab.http_burst("client", web, 600, 2).expect("burst"));
+        lab.wait_until("traffic flowing", Duration::from_secs(10), || {
+            tx() > tx_before + 50
+        })
+        .expect("traffic");
+        let (ok, _, err) = vipctl(&sock, &["backend", "remove", "svc0", &be(2)]);
+        assert!(ok, "{err}");
+        let v = vipd.request(json!({"cmd": "backends"})).expect("backends");
+        assert!(backend(&v, "svc0", &be(2)).is_null(), "{v}");
+        let (ok, _, err) = vipctl(&sock, &["backend", "add", "svc0", &be(2), "--weight", "1"]);
+        assert!(ok, "{err}");
+        assert!(
+            !traffic.is_finished(),
+            "the client loop ended before the change; it must run through it"
+        );
+        let r = traffic.join().expect("traffic thread");
+        assert_eq!(
+            r.failed, 0,
+            "requests failed while a backend was removed and added: {r:?}"
+        );
+    });
+    lab.wait_until("re-added backend healthy", Duration::from_secs(10), || {
+        vipd.healthy_backends() == 4
+    })
+    .expect("healthy again");
+
+    // A broken file is refused with its error and changes nothing.
+    let good = std::fs::read_to_string(&vipd.config).expect("config");
+    std::fs::write(
+        &vipd.config,
+        good.replace("scheduler = \"rr\"", "scheduler = \"fastest\""),
+    )
+    .expect("write");
+    let (ok, _, err) = vipctl(&sock, &["reload"]);
+    assert!(!ok, "a broken file must be refused");
+    assert!(
+        err.contains("scheduler") && err.contains("lb1.toml:"),
+        "{err}"
+    );
+    let r = lab.http_burst("client", web, 20, 2).expect("burst");
+    assert_eq!(r.failed, 0, "{r:?}");
+    let v = vipd.request(json!({"cmd": "services"})).expect("services");
+    assert_eq!(v["services"][1]["scheduler"], "rr");
+
+    // A good file applies while a long-lived connection stays up.
+    let flag = lab.dir().join("go2");
+    let mut long = lab
+        .spawn(
+            "client",
+            &[
+                "/usr/bin/python3",
+                "-c",
+                LONG,
+                &vip.to_string(),
+                &ECHO_PORT.to_string(),
+                flag.to_str().unwrap_or_default(),
+            ],
+        )
+        .expect("long client");
+    lab.wait_until("long connection answered", Duration::from_secs(10), || {
+        long.log().contains("first be")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", long.log()));
+    let first = long
+        .log()
+        .lines()
+        .find_map(|l| l.strip_prefix("first ").map(str::to_string))
+        .unwrap_or_default();
+    let reloaded = good.replace("scheduler = \"rr\"", "scheduler = \"wlc\"");
+    std::fs::write(&vipd.config, reloaded).expect("write");
+    let (h, v) = both(&sock, &["reload"]);
+    assert!(h.contains("reloaded"), "{h}");
+    assert_eq!(v["backends_removed"], 0);
+    let v = vipd.request(json!({"cmd": "services"})).expect("services");
+    assert_eq!(v["services"][1]["scheduler"], "wlc");
+    std::fs::write(&flag, b"").expect("flag");
+    lab.wait_until("long client done", Duration::from_secs(10), || {
+        !long.is_running()
+    })
+    .expect("long done");
+    let after: Vec<String> = long
+        .log()
+        .lines()
+        .filter_map(|l| l.strip_prefix("after ").map(str::to_string))
+        .collect();
+    assert_eq!(
+        after,
+        vec![first; 3],
+        "the connection must survive the reload: {}",
+        long.log()
+    );
+}
+
+#[test]
+fn control_socket_is_guarded_and_stays_responsive() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let vip = lab::vip(6);
+    let lab = Lab::up(LabSpec {
+        name: lab::unique_name("ctlsock"),
+        backends: 1,
+        backend_gateway: Gateway::Lb(1),
+        ..LabSpec::default()
+    })
+    .expect("lab up");
+    let services = [ServiceConf {
+        vip,
+        port: SERVICE_PORT,
+        scheduler: "rr",
+        forward: "nat",
+        weights: vec![1],
+        check: http_check(200, 1, 2),
+        extra: String::new(),
+    }];
+    let config = node_config(&lab, "lb1", 1, "", &services).replace(
+        "[control]\n",
+        "[control]\nsocket_mode = \"0660\"\nsocket_group = \"adm\"\n",
+    );
+    let vipd = Vipd::start(&lab, "lb1", &config).expect("vipd starts");
+    let sock = vipd.socket.clone();
+
+    // Owner, group and mode as configured.
+    let meta = std::fs::metadata(&sock).expect("socket exists");
+    assert_eq!((meta.uid(), meta.gid()), (0, 4), "owner root, group adm");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+
+    // nobody without the group is refused; with it, served.
+    let bin = lab.dir().join("vipctl");
+    std::fs::copy(env!("CARGO_BIN_EXE_vipctl"), &bin).expect("copy vipctl");
+    std::fs::set_permissions(lab.dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let as_nobody = |groups: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup"])
+            .args(groups)
+            .arg(&bin)
+            .arg("--socket")
+            .arg(&sock)
+            .arg("status")
+            .output()
+            .expect("setpriv runs")
+    };
+    let out = as_nobody(&["--clear-groups"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.to_lowercase().contains("permission denied"), "{err}");
+    let out = as_nobody(&["--groups=4"]);
+    assert!(
+        out.status.success(),
+        "nobody in group adm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // 1000 garbage requests, each answered with an error naming the problem.
+    let mut stream = UnixStream::connect(&sock).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let garbage = [
+        "nonsense",
+        "[1,2]",
+        r#"{"cmd":"status"}"#,
+        r#"{"v":9,"cmd":"status"}"#,
+        r#"{"v":1,"cmd":"explode"}"#,
+        r#"{"v":1,"cmd":"backend","op":"drain"}"#,
+    ];
+    let expected = [
+        "not JSON",
+        "object",
+        "no protocol version",
+        "version 9",
+        "explode",
+        "service",
+    ];
+    for i in 0..1000 {
+        let k = i % garbage.len();
+        stream
+            .write_all(format!("{}\n", garbage[k]).as_bytes())
+            .expect("write");
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("reply");
+        let v: Value = serde_json::from_str(&line).expect("reply is JSON");
+        assert_eq!(v["ok"], false);
+        let e = v["error"].as_str().unwrap_or_default();
+        assert!(
+            e.contains(expected[k]),
+            "request {:?} got {e:?}",
+            garbage[k]
+        );
+    }
+    drop(reader);
+    drop(stream);
+    // An endless line is cut off, not buffered.
+    let mut big = UnixStream::connect(&sock).expect("connect");
+    big.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = big.write_all(&vec![b'x'; 200_000]);
+    let mut line = String::new();
+    let _ = BufReader::new(big).read_line(&mut line);
+    assert!(line.contains("longer than"), "{line}");
+
+    // 50 clients at once, each served.
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50)
+            .map(|_| {
+                s.spawn(|| {
+                    vipd.request(json!({"cmd": "status"}))
+                        .map(|v| v["node"] == "lb1")
+                })
+            })
+            .collect();
+        for h in handles {
+            assert!(
+                matches!(h.join(), Ok(Ok(true))),
+                "a concurrent client was not served"
+            );
+        }
+    });
+
+    // Past the client cap a connection is told why and closed; others are
+    // served again once the idle ones go.
+    let idle: Vec<UnixStream> = (0..control::ctl::MAX_CLIENTS)
+        .map(|_| UnixStream::connect(&sock).expect("connect"))
+        .collect();
+    lab.wait_until("cap reached", Duration::from_secs(10), || {
+        let Ok(s) = UnixStream::connect(&sock) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut line = String::new();
+        let _ = BufReader::new(s).read_line(&mut line);
+        line.contains("already serving")
+    })
+    .expect("refusal at the cap");
+    drop(idle);
+    lab.wait_until(
+        "served after the idle clients left",
+        Duration::from_secs(10),
+        || vipd.request(json!({"cmd": "status"})).is_ok(),
+    )
+    .expect("responsive");
+    let r = lab.http_burst("client", SocketAddrV4::new(vip, SERVICE_PORT), 10, 2);
+    assert!(
+        r.is_ok_and(|r| r.failed == 0),
+        "the dataplane must keep serving"
+    );
+}
