@@ -26,20 +26,6 @@ const ECHO_PORT: u16 = 9000;
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const METRICS: &str = "127.0.0.1:9100";
 
-/// Answers every line with the backend's name.
-const NAME_SERVER: &str = r#"
-import socket, socketserver, sys
-name, port = sys.argv[1], int(sys.argv[2])
-class H(socketserver.StreamRequestHandler):
-    def handle(self):
-        for _ in self.rfile:
-            self.wfile.write((name + "\n").encode()); self.wfile.flush()
-class S(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-S(("0.0.0.0", port), H).serve_forever()
-"#;
-
 /// Holds one connection: asks once, waits for the flag file, asks 3 more
 /// times; prints each answer as it comes.
 const LONG: &str = r#"
@@ -231,20 +217,7 @@ fn operator_verbs_change_a_running_node() {
         ..LabSpec::default()
     })
     .expect("lab up");
-    for i in 1..=2 {
-        lab.spawn(
-            &format!("be{i}"),
-            &[
-                "/usr/bin/python3",
-                "-c",
-                NAME_SERVER,
-                &format!("be{i}"),
-                &ECHO_PORT.to_string(),
-            ],
-        )
-        .map(|p| p.detach())
-        .expect("name server");
-    }
+    start_name_servers(&lab, 2, ECHO_PORT);
     let services = [
         ServiceConf {
             vip,

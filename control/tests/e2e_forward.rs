@@ -14,21 +14,6 @@ use serde_json::Value;
 const WEIGHTS: [u32; 3] = [3, 2, 1];
 const ECHO_PORT: u16 = 9000;
 
-/// Answers every line with the backend's name: a connection that lives as
-/// long as the client keeps it.
-const NAME_SERVER: &str = r#"
-import socket, socketserver, sys
-name, port = sys.argv[1], int(sys.argv[2])
-class H(socketserver.StreamRequestHandler):
-    def handle(self):
-        for _ in self.rfile:
-            self.wfile.write((name + "\n").encode()); self.wfile.flush()
-class S(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-S(("0.0.0.0", port), H).serve_forever()
-"#;
-
 /// Holds one connection, asks it 5 times, opens 30 short connections, asks
 /// the long one 5 more times; prints the names as JSON.
 const LONG_LIVED: &str = r#"
@@ -62,20 +47,7 @@ fn forwarding(mode: &str, queues: u16) {
         ..LabSpec::default()
     })
     .expect("lab up");
-    for i in 1..=3 {
-        lab.spawn(
-            &format!("be{i}"),
-            &[
-                "/usr/bin/python3",
-                "-c",
-                NAME_SERVER,
-                &format!("be{i}"),
-                &ECHO_PORT.to_string(),
-            ],
-        )
-        .map(|p| p.detach())
-        .expect("name server");
-    }
+    start_name_servers(&lab, 3, ECHO_PORT);
     let snat = if mode == "fullnat" {
         "snat = [\"10.77.1.200\"]".to_string()
     } else {

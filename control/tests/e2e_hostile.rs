@@ -142,19 +142,6 @@ while time.time() < end:
 print(json.dumps({"ok": ok, "failed": failed, "names": sorted(names)}))
 "#;
 
-const NAME_SERVER: &str = r#"
-import socketserver, sys
-name, port = sys.argv[1], int(sys.argv[2])
-class H(socketserver.StreamRequestHandler):
-    def handle(self):
-        for _ in self.rfile:
-            self.wfile.write((name + "\n").encode()); self.wfile.flush()
-class S(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-S(("0.0.0.0", port), H).serve_forever()
-"#;
-
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -177,20 +164,7 @@ fn syn_flood_does_not_evict_established_connection() {
         ..LabSpec::default()
     })
     .expect("lab up");
-    for i in 1..=2 {
-        lab.spawn(
-            &format!("be{i}"),
-            &[
-                "/usr/bin/python3",
-                "-c",
-                NAME_SERVER,
-                &format!("be{i}"),
-                "9000",
-            ],
-        )
-        .map(|p| p.detach())
-        .expect("name server");
-    }
+    start_name_servers(&lab, 2, 9000);
     let mk = |port: u16| ServiceConf {
         vip,
         port,

@@ -20,6 +20,7 @@ use crate::wire::MacAddr;
 
 /// Declares an enum whose variants are spelled as keywords in the config,
 /// with `as_str`, `Display` and a `FromStr` whose error lists the keywords.
+#[macro_export]
 macro_rules! keyword_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $word:literal),+ $(,)? }) => {
         $(#[$m])*

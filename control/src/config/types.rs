@@ -370,42 +370,7 @@ impl FromStr for Prefix {
     }
 }
 
-/// Declares a keyword enum with `as_str`, `Display` and a `FromStr` whose
-/// error lists the accepted words.
-macro_rules! keyword_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $word:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vm])* $variant),+ }
-
-        impl $name {
-            /// Every accepted keyword, in declaration order.
-            pub const WORDS: &'static [&'static str] = &[$($word),+];
-
-            /// The keyword used in the configuration file.
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $word),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($word => Ok($name::$variant),)+
-                    _ => Err(format!("expected one of: {}", Self::WORDS.join(", "))),
-                }
-            }
-        }
-    };
-}
+use dataplane::keyword_enum;
 
 keyword_enum!(
     /// How the XDP program is attached.

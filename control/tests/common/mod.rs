@@ -186,3 +186,37 @@ pub fn assert_proportional(counts: &[usize], weights: &[u32], tolerance: f64) {
         );
     }
 }
+
+/// Answers every line with the backend's name: a TCP connection that lives
+/// as long as the client keeps it.
+const NAME_SERVER: &str = r#"
+import socket, socketserver, sys
+name, port = sys.argv[1], int(sys.argv[2])
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        for _ in self.rfile:
+            self.wfile.write((name + "\n").encode()); self.wfile.flush()
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+S(("0.0.0.0", port), H).serve_forever()
+"#;
+
+/// Starts a name server on `port` in each of backends `be1..=beN`; they run
+/// until the lab is torn down.
+pub fn start_name_servers(lab: &Lab, backends: usize, port: u16) {
+    for i in 1..=backends {
+        lab.spawn(
+            &format!("be{i}"),
+            &[
+                "/usr/bin/python3",
+                "-c",
+                NAME_SERVER,
+                &format!("be{i}"),
+                &port.to_string(),
+            ],
+        )
+        .map(|p| p.detach())
+        .expect("name server");
+    }
+}
