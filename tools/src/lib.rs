@@ -233,6 +233,17 @@ pub struct Lab {
 impl Lab {
     /// Build the lab described by `spec` and start its HTTP servers.
     pub fn up(spec: LabSpec) -> Result<Lab> {
+        let mut lab = Lab::empty(spec)?;
+        // On error `lab` is dropped here, which removes the partial build.
+        lab.build()
+            .with_context(|| format!("bringing up lab {}", lab.spec.name))?;
+        Ok(lab)
+    }
+
+    /// A lab with nothing built yet, after the checks every lab needs: a
+    /// valid spec, root, and no lab of that name already up. Dropping it
+    /// removes whatever was built so far.
+    pub(crate) fn empty(spec: LabSpec) -> Result<Lab> {
         spec.validate()?;
         check_root()?;
         let existing = lab_namespaces(&spec.name)?;
@@ -247,7 +258,7 @@ impl Lab {
         let dir = lab_dir(&spec.name);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating lab directory {}", dir.display()))?;
-        let mut lab = Lab {
+        Ok(Lab {
             backends: Mutex::new((0..spec.backends).map(|_| None).collect()),
             spec,
             namespaces: Vec::new(),
@@ -255,11 +266,7 @@ impl Lab {
             dir,
             spawned: AtomicUsize::new(0),
             armed: true,
-        };
-        // On error `lab` is dropped here, which removes the partial build.
-        lab.build()
-            .with_context(|| format!("bringing up lab {}", lab.spec.name))?;
-        Ok(lab)
+        })
     }
 
     fn build(&mut self) -> Result<()> {

@@ -17,16 +17,11 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{
-    check_root, client_ip, lab_dir, lab_namespaces, router_ip, run, scripts, Lab, LabProcess,
-    LabSpec, Side,
-};
+use crate::{client_ip, router_ip, run, scripts, Lab, LabProcess, LabSpec, Side};
 
 /// One of the two sites.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,30 +140,8 @@ impl TwoSiteLab {
             backend_port: port,
             ..LabSpec::default()
         };
-        spec.validate()?;
-        check_root()?;
-        let existing = lab_namespaces(&spec.name)?;
-        if !existing.is_empty() {
-            bail!(
-                "lab {} already exists (namespaces {}); remove it with `viplab down {}`",
-                spec.name,
-                existing.join(", "),
-                spec.name
-            );
-        }
-        let dir = lab_dir(&spec.name);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("creating lab directory {}", dir.display()))?;
         let mut lab = TwoSiteLab {
-            lab: Lab {
-                backends: Mutex::new((0..spec.backends).map(|_| None).collect()),
-                spec,
-                namespaces: Vec::new(),
-                sorry: None,
-                dir,
-                spawned: AtomicUsize::new(0),
-                armed: true,
-            },
+            lab: Lab::empty(spec)?,
         };
         // On error `lab` is dropped here, which removes the partial build.
         lab.build()
