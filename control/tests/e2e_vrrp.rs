@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use lab::{Lab, LabProcess, LabSpec};
+use lab::{Lab, LabProcess, LabSpec, Side};
 use serde_json::{json, Value};
 
 const VRID: u8 = 51;
@@ -443,8 +443,61 @@ fn unix_ms_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether `bridge fdb show dev eth0` on `role` lists the virtual MAC (in
+/// the interface's unicast filter).
+fn vmac_in_fdb(lab: &Lab, role: &str) -> bool {
+    lab.exec_ok(role, &["bridge", "fdb", "show", "dev", "eth0"])
+        .unwrap_or_else(|e| panic!("bridge fdb show on {role}: {e}"))
+        .contains(VMAC)
+}
+
+/// Starts tcpdump on the client, printing link-level and IP header detail
+/// of VRRP packets, and waits until it listens.
+fn sniff_vrrp(lab: &Lab) -> LabProcess {
+    let sniff = lab
+        .spawn(
+            "client",
+            &[
+                "tcpdump",
+                "-l",
+                "-n",
+                "-e",
+                "-v",
+                "-i",
+                "eth0",
+                "ip proto 112",
+            ],
+        )
+        .expect("tcpdump");
+    lab.wait_until("tcpdump listens", Duration::from_secs(5), || {
+        sniff.log().contains("listening on")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", sniff.log()));
+    sniff
+}
+
+/// Whether tcpdump saw an advert from `src` to the group sent from the
+/// virtual MAC to the group's MAC, TTL 255, DF off. With `-e -v` the first
+/// line of a packet has the MACs and IP header fields, the next one the
+/// addresses.
+fn saw_vmac_advert(sniff: &LabProcess, src: Ipv4Addr) -> bool {
+    let log = sniff.log();
+    let lines: Vec<&str> = log.lines().collect();
+    lines.windows(2).any(|w| {
+        w[0].contains(&format!("{VMAC} > 01:00:5e:00:00:12, ethertype IPv4"))
+            && w[0].contains("ttl 255")
+            && w[0].contains("flags [none]")
+            && w[0].contains("proto VRRP (112)")
+            && w[1]
+                .trim_start()
+                .starts_with(&format!("{src} > 224.0.0.18: VRRP"))
+    })
+}
+
 /// vipd (priority 150, lb1) against keepalived (100, lb2): vipd is master,
 /// loses the VIP to keepalived while its link is down, preempts back after.
+/// vipd's adverts leave from the virtual MAC, which sits in eth0's unicast
+/// filter while vipd runs.
 fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
     let lab = lab2(&format!("kav{version}"));
     let notify_log = lab.dir().join("notify.log");
@@ -457,7 +510,12 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
     lab.exec_ok("lb1", &["chmod", "+x", &notify.display().to_string()])
         .expect("chmod");
     let ka = Keepalived::start(&lab, 2, version, interval_ms, 100, "");
-    let vipd = start_vipd(
+    assert!(
+        !vmac_in_fdb(&lab, "lb1"),
+        "virtual MAC in lb1's fdb before vipd"
+    );
+    let sniff = sniff_vrrp(&lab);
+    let mut vipd = start_vipd(
         &lab,
         1,
         &format!(
@@ -472,6 +530,12 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
     lab.wait_until("keepalived backs off", mdi, || !ka.holds_vip(&lab))
         .unwrap_or_else(|e| panic!("{e}\n{}", ka.log()));
     assert!(counter(&vipd, "adverts_sent") > 0);
+    let lb1 = lab.lb_ip(1, Side::Client);
+    lab.wait_until("an advert from the virtual MAC", mdi, || {
+        saw_vmac_advert(&sniff, lb1)
+    })
+    .unwrap_or_else(|e| panic!("{e}:\n{}", sniff.log()));
+    assert!(vmac_in_fdb(&lab, "lb1"), "virtual MAC not in lb1's fdb");
 
     lab.link_down("lb1", "eth0").expect("link down");
     wait_server(&lab, "keepalived serves the VIP", mdi, |s| {
@@ -500,6 +564,13 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
         "expected init→backup→master→fault→backup→master: {inst}"
     );
     assert_eq!(inst["counters"]["became_master"], 2, "{inst}");
+
+    vipd.terminate(&lab).expect("vipd stops");
+    assert!(
+        !vmac_in_fdb(&lab, "lb1"),
+        "virtual MAC left in lb1's fdb after vipd stopped:\n{}",
+        vipd.log()
+    );
 }
 
 #[test]

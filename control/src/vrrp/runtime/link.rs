@@ -13,6 +13,7 @@ use socket2::{Domain, Socket, Type};
 use crate::vrrp::VRRP_TTL;
 
 const IPV4_HEADER_LEN: usize = 20;
+const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
 /// Ethernet and IPv4 headers in front of the VRRP message.
 pub const HEADERS_LEN: usize = 14 + IPV4_HEADER_LEN;
 
@@ -23,7 +24,8 @@ pub fn multicast_mac(group: Ipv4Addr) -> MacAddr {
     MacAddr([0x01, 0x00, 0x5e, b & 0x7f, c, d])
 }
 
-/// Writes Ethernet + IPv4 (TTL 255, protocol 112, DF off) + `payload` into
+/// Writes Ethernet + IPv4 (TTL 255, protocol 112, DF off, precedence
+/// "internetwork control" as routers mark their protocols) + `payload` into
 /// `buf` and returns the frame's length; `Truncated` if `buf` is too short
 /// or the payload does not fit an IPv4 packet.
 pub fn advert_frame(
@@ -47,6 +49,7 @@ pub fn advert_frame(
     eth.set_src(src_mac);
     let ip = eth.payload_mut();
     ip[0] = 0x45;
+    ip[1] = TOS_INTERNETWORK_CONTROL;
     ip[2..4].copy_from_slice(&total.to_be_bytes());
     ip[4..6].copy_from_slice(&ident.to_be_bytes());
     ip[9] = ip_proto::VRRP;
@@ -147,6 +150,7 @@ mod tests {
         };
         let h = ip.header().to_header();
         assert_eq!(h.time_to_live, 255);
+        assert_eq!(h.dscp.value(), 48, "precedence 6");
         assert_eq!(h.protocol.0, 112);
         assert!(!h.dont_fragment && !h.more_fragments);
         assert_eq!(h.fragment_offset.value(), 0);
