@@ -451,12 +451,12 @@ fn vmac_in_fdb(lab: &Lab, role: &str) -> bool {
         .contains(VMAC)
 }
 
-/// Starts tcpdump on the client, printing link-level and IP header detail
-/// of VRRP packets, and waits until it listens.
-fn sniff_vrrp(lab: &Lab) -> LabProcess {
+/// Starts tcpdump on `role`'s eth0, printing link-level and IP header
+/// detail of VRRP packets, and waits until it listens.
+fn sniff_vrrp(lab: &Lab, role: &str) -> LabProcess {
     let sniff = lab
         .spawn(
-            "client",
+            role,
             &[
                 "tcpdump",
                 "-l",
@@ -476,21 +476,20 @@ fn sniff_vrrp(lab: &Lab) -> LabProcess {
     sniff
 }
 
-/// Whether tcpdump saw an advert from `src` to the group sent from the
-/// virtual MAC to the group's MAC, TTL 255, DF off. With `-e -v` the first
-/// line of a packet has the MACs and IP header fields, the next one the
-/// addresses.
-fn saw_vmac_advert(sniff: &LabProcess, src: Ipv4Addr) -> bool {
+/// Whether tcpdump saw an advert from `src` to `dst` sent from the virtual
+/// MAC to `dst_mac`, TTL 255, DF off. With `-e -v` the first line of a
+/// packet has the MACs and IP header fields, the next one the addresses.
+fn saw_vmac_advert(sniff: &LabProcess, src: Ipv4Addr, dst: Ipv4Addr, dst_mac: &str) -> bool {
     let log = sniff.log();
     let lines: Vec<&str> = log.lines().collect();
     lines.windows(2).any(|w| {
-        w[0].contains(&format!("{VMAC} > 01:00:5e:00:00:12, ethertype IPv4"))
+        w[0].contains(&format!("{VMAC} > {dst_mac}, ethertype IPv4"))
             && w[0].contains("ttl 255")
             && w[0].contains("flags [none]")
             && w[0].contains("proto VRRP (112)")
             && w[1]
                 .trim_start()
-                .starts_with(&format!("{src} > 224.0.0.18: VRRP"))
+                .starts_with(&format!("{src} > {dst}: VRRP"))
     })
 }
 
@@ -514,7 +513,7 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
         !vmac_in_fdb(&lab, "lb1"),
         "virtual MAC in lb1's fdb before vipd"
     );
-    let sniff = sniff_vrrp(&lab);
+    let sniff = sniff_vrrp(&lab, "client");
     let mut vipd = start_vipd(
         &lab,
         1,
@@ -532,7 +531,12 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
     assert!(counter(&vipd, "adverts_sent") > 0);
     let lb1 = lab.lb_ip(1, Side::Client);
     lab.wait_until("an advert from the virtual MAC", mdi, || {
-        saw_vmac_advert(&sniff, lb1)
+        saw_vmac_advert(
+            &sniff,
+            lb1,
+            "224.0.0.18".parse().unwrap(),
+            "01:00:5e:00:00:12",
+        )
     })
     .unwrap_or_else(|e| panic!("{e}:\n{}", sniff.log()));
     assert!(vmac_in_fdb(&lab, "lb1"), "virtual MAC not in lb1's fdb");
@@ -916,10 +920,17 @@ fn hostile_adverts_are_counted() {
 }
 
 /// Adverts to unicast peers instead of the multicast group: the backup
-/// hears the master and takes over when it stops.
+/// hears the master and takes over when it stops. Once the kernel has
+/// resolved the peer, adverts go to its MAC from the virtual MAC.
 #[test]
 fn unicast_peers_instead_of_multicast() {
     let lab = lab2("unicast");
+    let sniff = sniff_vrrp(&lab, "lb2");
+    let lb2_mac = lab
+        .exec_ok("lb2", &["cat", "/sys/class/net/eth0/address"])
+        .expect("lb2's MAC")
+        .trim()
+        .to_string();
     let peer = |k: usize| format!("unicast_peers = [\"10.77.0.{}\"]\n", 10 + k);
     let mut lb1 = start_vipd(&lab, 1, &format!("{}{}", vrrp_keys(3, 100, 150), peer(2)));
     let lb2 = start_vipd(&lab, 2, &format!("{}{}", vrrp_keys(3, 100, 100), peer(1)));
@@ -933,6 +944,13 @@ fn unicast_peers_instead_of_multicast() {
     )
     .unwrap_or_else(|e| panic!("{e}: {}", instance(&lb2)));
     assert_eq!(counter(&lb2, "became_master"), 0, "{}", instance(&lb2));
+    let (ip1, ip2) = (lab.lb_ip(1, Side::Client), lab.lb_ip(2, Side::Client));
+    lab.wait_until(
+        "a unicast advert from the virtual MAC",
+        Duration::from_secs(3),
+        || saw_vmac_advert(&sniff, ip1, ip2, &lb2_mac),
+    )
+    .unwrap_or_else(|e| panic!("{e}:\n{}", sniff.log()));
     lb1.terminate(&lab).expect("lb1 stops");
     wait_state(&lab, &lb2, "master", Duration::from_secs(2));
     assert!(
