@@ -110,6 +110,7 @@ fn mac_text(mac: [u8; 6]) -> String {
 /// The virtual MAC held in an interface's unicast filter; dropping it
 /// takes the address out again.
 pub struct VmacFilter {
+    instance: String,
     interface: String,
     ifindex: u32,
     mac: [u8; 6],
@@ -122,6 +123,7 @@ impl VmacFilter {
     pub fn add(instance: &str, interface: &str, ifindex: u32, mac: [u8; 6]) -> Option<Self> {
         let was_promisc = promiscuous(interface);
         let filter = VmacFilter {
+            instance: instance.to_string(),
             interface: interface.to_string(),
             ifindex,
             mac,
@@ -157,7 +159,8 @@ impl Drop for VmacFilter {
     fn drop(&mut self) {
         if let Err(e) = transact(&request(false, self.ifindex, self.mac, 2), 2) {
             warn!(
-                "removing virtual MAC {} from {}'s unicast filter failed: {e}; remove it with `bridge fdb del {} dev {} self`",
+                "VRRP instance {}: removing virtual MAC {} from {}'s unicast filter failed: {e}; remove it with `bridge fdb del {} dev {} self`",
+                self.instance,
                 mac_text(self.mac),
                 self.interface,
                 mac_text(self.mac),
