@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use lab::{Lab, LabProcess, LabSpec};
+use lab::{Lab, LabProcess, LabSpec, Side};
 use serde_json::{json, Value};
 
 const VRID: u8 = 51;
@@ -443,8 +443,60 @@ fn unix_ms_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether `bridge fdb show dev eth0` on `role` lists the virtual MAC (in
+/// the interface's unicast filter).
+fn vmac_in_fdb(lab: &Lab, role: &str) -> bool {
+    lab.exec_ok(role, &["bridge", "fdb", "show", "dev", "eth0"])
+        .unwrap_or_else(|e| panic!("bridge fdb show on {role}: {e}"))
+        .contains(VMAC)
+}
+
+/// Starts tcpdump on `role`'s eth0, printing link-level and IP header
+/// detail of VRRP packets, and waits until it listens.
+fn sniff_vrrp(lab: &Lab, role: &str) -> LabProcess {
+    let sniff = lab
+        .spawn(
+            role,
+            &[
+                "tcpdump",
+                "-l",
+                "-n",
+                "-e",
+                "-v",
+                "-i",
+                "eth0",
+                "ip proto 112",
+            ],
+        )
+        .expect("tcpdump");
+    lab.wait_until("tcpdump listens", Duration::from_secs(5), || {
+        sniff.log().contains("listening on")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", sniff.log()));
+    sniff
+}
+
+/// Whether tcpdump saw an advert from `src` to `dst` sent from the virtual
+/// MAC to `dst_mac`, TTL 255, DF off. With `-e -v` the first line of a
+/// packet has the MACs and IP header fields, the next one the addresses.
+fn saw_vmac_advert(sniff: &LabProcess, src: Ipv4Addr, dst: Ipv4Addr, dst_mac: &str) -> bool {
+    let log = sniff.log();
+    let lines: Vec<&str> = log.lines().collect();
+    lines.windows(2).any(|w| {
+        w[0].contains(&format!("{VMAC} > {dst_mac}, ethertype IPv4"))
+            && w[0].contains("ttl 255")
+            && w[0].contains("flags [none]")
+            && w[0].contains("proto VRRP (112)")
+            && w[1]
+                .trim_start()
+                .starts_with(&format!("{src} > {dst}: VRRP"))
+    })
+}
+
 /// vipd (priority 150, lb1) against keepalived (100, lb2): vipd is master,
 /// loses the VIP to keepalived while its link is down, preempts back after.
+/// vipd's adverts leave from the virtual MAC, which sits in eth0's unicast
+/// filter while vipd runs.
 fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
     let lab = lab2(&format!("kav{version}"));
     let notify_log = lab.dir().join("notify.log");
@@ -457,7 +509,12 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
     lab.exec_ok("lb1", &["chmod", "+x", &notify.display().to_string()])
         .expect("chmod");
     let ka = Keepalived::start(&lab, 2, version, interval_ms, 100, "");
-    let vipd = start_vipd(
+    assert!(
+        !vmac_in_fdb(&lab, "lb1"),
+        "virtual MAC in lb1's fdb before vipd"
+    );
+    let sniff = sniff_vrrp(&lab, "client");
+    let mut vipd = start_vipd(
         &lab,
         1,
         &format!(
@@ -472,6 +529,17 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
     lab.wait_until("keepalived backs off", mdi, || !ka.holds_vip(&lab))
         .unwrap_or_else(|e| panic!("{e}\n{}", ka.log()));
     assert!(counter(&vipd, "adverts_sent") > 0);
+    let lb1 = lab.lb_ip(1, Side::Client);
+    lab.wait_until("an advert from the virtual MAC", mdi, || {
+        saw_vmac_advert(
+            &sniff,
+            lb1,
+            "224.0.0.18".parse().unwrap(),
+            "01:00:5e:00:00:12",
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e}:\n{}", sniff.log()));
+    assert!(vmac_in_fdb(&lab, "lb1"), "virtual MAC not in lb1's fdb");
 
     lab.link_down("lb1", "eth0").expect("link down");
     wait_server(&lab, "keepalived serves the VIP", mdi, |s| {
@@ -500,6 +568,13 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
         "expected init→backup→master→fault→backup→master: {inst}"
     );
     assert_eq!(inst["counters"]["became_master"], 2, "{inst}");
+
+    vipd.terminate(&lab).expect("vipd stops");
+    assert!(
+        !vmac_in_fdb(&lab, "lb1"),
+        "virtual MAC left in lb1's fdb after vipd stopped:\n{}",
+        vipd.log()
+    );
 }
 
 #[test]
@@ -845,10 +920,17 @@ fn hostile_adverts_are_counted() {
 }
 
 /// Adverts to unicast peers instead of the multicast group: the backup
-/// hears the master and takes over when it stops.
+/// hears the master and takes over when it stops. Once the kernel has
+/// resolved the peer, adverts go to its MAC from the virtual MAC.
 #[test]
 fn unicast_peers_instead_of_multicast() {
     let lab = lab2("unicast");
+    let sniff = sniff_vrrp(&lab, "lb2");
+    let lb2_mac = lab
+        .exec_ok("lb2", &["cat", "/sys/class/net/eth0/address"])
+        .expect("lb2's MAC")
+        .trim()
+        .to_string();
     let peer = |k: usize| format!("unicast_peers = [\"10.77.0.{}\"]\n", 10 + k);
     let mut lb1 = start_vipd(&lab, 1, &format!("{}{}", vrrp_keys(3, 100, 150), peer(2)));
     let lb2 = start_vipd(&lab, 2, &format!("{}{}", vrrp_keys(3, 100, 100), peer(1)));
@@ -862,6 +944,13 @@ fn unicast_peers_instead_of_multicast() {
     )
     .unwrap_or_else(|e| panic!("{e}: {}", instance(&lb2)));
     assert_eq!(counter(&lb2, "became_master"), 0, "{}", instance(&lb2));
+    let (ip1, ip2) = (lab.lb_ip(1, Side::Client), lab.lb_ip(2, Side::Client));
+    lab.wait_until(
+        "a unicast advert from the virtual MAC",
+        Duration::from_secs(3),
+        || saw_vmac_advert(&sniff, ip1, ip2, &lb2_mac),
+    )
+    .unwrap_or_else(|e| panic!("{e}:\n{}", sniff.log()));
     lb1.terminate(&lab).expect("lb1 stops");
     wait_state(&lab, &lb2, "master", Duration::from_secs(2));
     assert!(

@@ -3,18 +3,14 @@
 //! switches learn where the virtual MAC now lives and hosts refresh their
 //! neighbour entries for the VIPs.
 //!
-//! Nothing adds the virtual MAC to the NIC's unicast filter. On veth (and in
-//! generic XDP) the XDP program sees every frame before any MAC filtering,
-//! so frames to the virtual MAC reach the dataplane anyway. On a physical
-//! NIC in native mode the hardware filter runs first: there the virtual MAC
-//! must be added to the interface's unicast list (promiscuous mode, or a
-//! secondary unicast address) for traffic addressed to it to arrive.
+//! While the instance runs, the virtual MAC sits in the interface's
+//! unicast address filter (see `vmac_filter`), so frames addressed to it
+//! are accepted without promiscuous mode.
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 
-use socket2::{Domain, Socket, Type};
+use super::link::PacketSocket;
 
 const ETH_P_ARP: u16 = 0x0806;
 /// Ethernet header + ARP for IPv4 over Ethernet; padded to the 60-byte
@@ -52,63 +48,12 @@ pub fn frame(mac: [u8; 6], vip: Ipv4Addr) -> [u8; FRAME_LEN] {
     f
 }
 
-/// A packet socket bound to one interface.
-pub struct GarpSocket {
-    sock: Socket,
-}
-
-impl GarpSocket {
-    pub fn open(interface: &str, ifindex: u32) -> io::Result<Self> {
-        let ctx = |what: &str, e: io::Error| {
-            io::Error::new(
-                e.kind(),
-                format!("gratuitous ARP socket on {interface}: {what}: {e}"),
-            )
-        };
-        // Protocol 0: this socket only sends, it receives nothing.
-        let sock = Socket::new(Domain::PACKET, Type::RAW, None)
-            .map_err(|e| ctx("opening a packet socket (needs CAP_NET_RAW)", e))?;
-        let index = i32::try_from(ifindex).map_err(|_| {
-            ctx(
-                "interface index out of range",
-                io::Error::from(io::ErrorKind::InvalidInput),
-            )
-        })?;
-        let addr = libc::sockaddr_ll {
-            sll_family: libc::AF_PACKET as u16,
-            sll_protocol: 0,
-            sll_ifindex: index,
-            sll_hatype: 0,
-            sll_pkttype: 0,
-            sll_halen: 0,
-            sll_addr: [0; 8],
-        };
-        let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-        // SAFETY: `addr` is a fully initialised sockaddr_ll that lives across
-        // the call, `len` is its exact size, and the descriptor is owned by
-        // `sock`; bind reads the address and writes no memory of ours.
-        let rc = unsafe {
-            libc::bind(
-                sock.as_raw_fd(),
-                std::ptr::addr_of!(addr).cast::<libc::sockaddr>(),
-                len,
-            )
-        };
-        if rc != 0 {
-            return Err(ctx("binding to the interface", io::Error::last_os_error()));
-        }
-        sock.set_nonblocking(true)
-            .map_err(|e| ctx("making the socket non-blocking", e))?;
-        Ok(GarpSocket { sock })
+/// Sends one gratuitous ARP per VIP.
+pub fn announce(sock: &PacketSocket, mac: [u8; 6], vips: &[Ipv4Addr]) -> io::Result<()> {
+    for vip in vips {
+        sock.send(&frame(mac, *vip))?;
     }
-
-    /// Sends one gratuitous ARP per VIP.
-    pub fn announce(&self, mac: [u8; 6], vips: &[Ipv4Addr]) -> io::Result<()> {
-        for vip in vips {
-            self.sock.send(&frame(mac, *vip))?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 #[cfg(test)]

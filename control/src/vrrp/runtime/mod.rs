@@ -11,9 +11,11 @@
 //! segment take the VIPs at once.
 
 mod garp;
+mod link;
 mod notify;
 mod socket;
 mod track;
+mod vmac_filter;
 
 use std::collections::VecDeque;
 use std::io;
@@ -26,14 +28,18 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{TrackInterface, TrackScript, VrrpInstance};
+use crate::daemon::neigh;
 use crate::vrrp::{
     encode, Action, Event, Instance, InstanceConfig, InstanceStats, State, Version, PRIORITY_OWNER,
     V2_AUTH_LEN, VRRP_TTL,
 };
 use dataplane::counters::Counters;
+use dataplane::wire::MacAddr;
 pub use garp::virtual_mac;
+use link::PacketSocket;
 use socket::AdvertSocket;
 use track::{ScriptResult, Tracks};
+use vmac_filter::VmacFilter;
 
 /// Transitions kept per instance for the control socket.
 pub const TRANSITIONS_KEPT: usize = 16;
@@ -204,7 +210,7 @@ pub fn spawn(
         cfg.primary,
         cfg.instance.unicast_peers.is_empty(),
     )?;
-    let garp = garp::GarpSocket::open(&cfg.interface, cfg.ifindex)?;
+    let link = PacketSocket::open(&cfg.interface, cfg.ifindex)?;
     let status = Arc::new(Mutex::new(Status {
         name: cfg.instance.name.clone(),
         vrid: cfg.instance.vrid,
@@ -236,7 +242,14 @@ pub fn spawn(
         mac: virtual_mac(cfg.instance.vrid),
         inst,
         sock,
-        garp,
+        link,
+        _vmac_filter: VmacFilter::add(
+            &cfg.instance.name,
+            &cfg.interface,
+            cfg.ifindex,
+            virtual_mac(cfg.instance.vrid),
+        ),
+        ident: 0,
         owner,
         tracks,
         dataplane,
@@ -268,7 +281,13 @@ struct Shell {
     mac: [u8; 6],
     inst: Instance,
     sock: AdvertSocket,
-    garp: garp::GarpSocket,
+    /// Adverts and gratuitous ARP from the virtual MAC.
+    link: PacketSocket,
+    /// Held while the task runs; dropping it (stop or abort) takes the
+    /// virtual MAC out of the interface's unicast filter.
+    _vmac_filter: Option<VmacFilter>,
+    /// IPv4 identification of adverts built here.
+    ident: u16,
     owner: mpsc::UnboundedSender<Ownership>,
     tracks: Tracks,
     dataplane: Option<Arc<Counters>>,
@@ -570,18 +589,47 @@ impl Shell {
         });
     }
 
+    /// Sends an advert to each destination from the virtual MAC. A unicast
+    /// peer whose MAC the kernel's neighbour table does not know yet gets
+    /// the advert through the raw IP socket instead, from the interface's
+    /// own MAC: that send makes the kernel resolve the peer, so the next
+    /// adverts go out from the virtual MAC.
     fn send_advert(&mut self, priority: u8) {
         let advert = self.inst.advert(priority);
+        let neighbours = if self.destinations_multicast() {
+            Default::default()
+        } else {
+            std::fs::read_to_string("/proc/net/arp")
+                .map(|t| neigh::parse_neighbours(&t))
+                .unwrap_or_default()
+        };
         let mut buf = [0u8; socket::RECV_BUF];
-        for dst in &self.destinations {
+        for i in 0..self.destinations.len() {
+            let Some(dst) = self.destinations.get(i).copied() else {
+                break;
+            };
             let sent = encode(
                 &mut buf,
                 &advert,
                 IpAddr::V4(self.cfg.primary),
-                IpAddr::V4(*dst),
+                IpAddr::V4(dst),
             )
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
-            .and_then(|n| self.sock.send(buf.get(..n).unwrap_or(&[]), *dst));
+            .and_then(|n| {
+                let payload = buf.get(..n).unwrap_or(&[]);
+                let dst_mac = if dst.is_multicast() {
+                    Some(link::multicast_mac(dst))
+                } else {
+                    neighbours
+                        .get(&dst)
+                        .filter(|(_, dev)| *dev == self.cfg.interface)
+                        .map(|(mac, _)| *mac)
+                };
+                match dst_mac {
+                    Some(mac) => self.send_frame(payload, dst, mac),
+                    None => self.sock.send(payload, dst),
+                }
+            });
             if let Err(e) = sent {
                 if bump(&mut self.shell.send_errors) {
                     warn!(
@@ -591,6 +639,25 @@ impl Shell {
                 }
             }
         }
+    }
+
+    fn send_frame(&mut self, payload: &[u8], dst: Ipv4Addr, dst_mac: MacAddr) -> io::Result<()> {
+        let mut frame = [0u8; socket::RECV_BUF + link::HEADERS_LEN];
+        self.ident = self.ident.wrapping_add(1);
+        let n = link::advert_frame(
+            &mut frame,
+            (MacAddr(self.mac), dst_mac),
+            (self.cfg.primary, dst),
+            self.ident,
+            payload,
+        )
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("building the advert frame: {e}"),
+            )
+        })?;
+        self.link.send(frame.get(..n).unwrap_or(&[]))
     }
 
     /// Sends what gratuitous ARP is due at `now` and schedules the next.
@@ -608,7 +675,7 @@ impl Shell {
         if !send || !self.master {
             return;
         }
-        match self.garp.announce(self.mac, &self.vips) {
+        match garp::announce(&self.link, self.mac, &self.vips) {
             Ok(()) => self.shell.garps_sent += self.vips.len() as u64,
             Err(e) => {
                 if bump(&mut self.shell.send_errors) {

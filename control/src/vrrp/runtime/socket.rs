@@ -1,7 +1,10 @@
 //! The advert socket: a raw IPv4 socket for IP protocol 112 bound to the
-//! instance's interface. The kernel builds the IP header of what we send
-//! (TTL 255 set on the socket); what we receive comes with its IP header, so
-//! the source, destination and TTL the core needs are read from it.
+//! instance's interface. Every advert is received here; what we receive
+//! comes with its IP header, so the source, destination and TTL the core
+//! needs are read from it. Adverts are sent from the virtual MAC on the
+//! packet socket (`link`); this socket sends only to a unicast peer whose
+//! MAC is not resolved yet, and the kernel then builds the IP header (TTL
+//! 255 set on the socket) and uses the interface's own MAC.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
