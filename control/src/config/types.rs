@@ -211,7 +211,9 @@ pub struct VrrpInstance {
     pub vips: Vec<Ipv4Addr>,
     pub unicast_peers: Vec<Ipv4Addr>,
     pub unicast_src: Option<Ipv4Addr>,
-    /// VRRPv2 simple password, ≤ 8 bytes.
+    /// VRRPv2 simple-text password, ≤ 8 bytes, sent in clear in every
+    /// advert: it only keeps instances of different deployments apart (and
+    /// matches keepalived's `auth_pass`); it protects nothing.
     pub auth_pass: Option<String>,
     pub garp_count: u32,
     /// `garp_interval_ms`, default 100.
