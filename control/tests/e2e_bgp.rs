@@ -388,9 +388,17 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
                 let r = vipctl(&sock, &["bgp", "withdraw", "10.0.0.0/25"])
                     .map_err(anyhow::Error::msg)?;
                 anyhow::ensure!(r["changed"] == true, "withdraw changed nothing: {r}");
-                lab.wait_until("the /25 gone from BIRD", Duration::from_secs(2), || {
-                    lab.birdc(&["show", "route", "10.0.0.0/25"])
-                        .is_ok_and(|o| !o.contains("10.0.0.0/25"))
+                lab.wait_until(
+                    "the /25 gone from the router",
+                    Duration::from_secs(2),
+                    || lab.kernel_next_hop("10.0.0.0/25").is_none(),
+                )
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}\nBIRD: {}\nsite A: {}",
+                        lab.birdc(&["show", "route", "all"]).unwrap_or_default(),
+                        a.borrow().log()
+                    )
                 })?;
                 let st = bgp_status(&a.borrow());
                 anyhow::ensure!(st["withdrawn"] == json!(["10.0.0.0/25"]), "{st}");
