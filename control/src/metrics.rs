@@ -221,6 +221,13 @@ fn backend_health(s: &Scrape, out: &mut Exposition) {
     }
 }
 
+/// A per-instance VRRP family: name, help, and its value for one instance.
+type VrrpSeries = (
+    &'static str,
+    &'static str,
+    fn(&crate::vrrp::runtime::Status) -> f64,
+);
+
 fn vrrp_instances(s: &Scrape, out: &mut Exposition) {
     use crate::vrrp::State;
     const STATES: [State; 4] = [
@@ -249,7 +256,7 @@ fn vrrp_instances(s: &Scrape, out: &mut Exposition) {
             );
         }
     }
-    let gauges: [(&str, &str, fn(&crate::vrrp::runtime::Status) -> f64); 2] = [
+    let gauges: [VrrpSeries; 2] = [
         (
             "vipd_vrrp_priority",
             "Effective priority: the base plus the tracking weights.",
@@ -261,7 +268,7 @@ fn vrrp_instances(s: &Scrape, out: &mut Exposition) {
             |i| f64::from(u8::from(i.held)),
         ),
     ];
-    let counters: [(&str, &str, fn(&crate::vrrp::runtime::Status) -> f64); 5] = [
+    let counters: [VrrpSeries; 5] = [
         (
             "vipd_vrrp_transitions_total",
             "State changes of the VRRP instance.",
