@@ -464,4 +464,29 @@ mod tests {
         let t = render("status", &v);
         assert!(t.contains("VRRP:") && t.contains("state=master"), "{t}");
     }
+
+    #[test]
+    fn operator_overrides_and_handovers_are_spelled_out() {
+        let v = json!({"configured": true, "local_as": 1, "router_id": "1.1.1.1", "announced": [],
+            "prefixes": [{"prefix": "10.0.0.0/25", "announced": false, "override": "withdrawn"}], "peers": []});
+        let t = render("bgp", &v);
+        let row = t
+            .lines()
+            .find(|l| l.starts_with("10.0.0.0/25"))
+            .unwrap_or_default();
+        assert!(row.contains("false") && row.ends_with("withdrawn"), "{t}");
+        let v = json!({"instance": "vi", "peer_took_over": true, "new_master": "10.0.0.2",
+            "switch_over_ms": 25.4, "back": {"master_again": true, "after_ms": 304.2}});
+        let t = render("handover", &v);
+        assert!(t.contains("10.0.0.2 took over after 25 ms"), "{t}");
+        assert!(t.contains("master again after 304 ms"), "{t}");
+        let t = render(
+            "handover",
+            &json!({"instance": "vi", "peer_took_over": false, "note": "check the backup"}),
+        );
+        assert!(
+            t.contains("no peer took over") && t.contains("check the backup"),
+            "{t}"
+        );
+    }
 }

@@ -170,8 +170,6 @@ pub struct Status {
 pub struct Handover {
     /// When the hold reached the instance.
     pub since: Instant,
-    /// The state the instance was in then.
-    pub from: State,
     /// The first peer whose (non-zero priority) advert arrived after the
     /// step-down, and how long after it.
     pub new_master: Option<(Ipv4Addr, Duration)>,
@@ -514,7 +512,6 @@ impl Shell {
             );
             self.handover = Some(Handover {
                 since: now,
-                from: self.inst.state(),
                 new_master: None,
             });
         }
