@@ -40,6 +40,8 @@ pub const SECTIONS: &[fn(&Scrape, &mut Exposition)] = &[
     xdp_counters,
     flow_counts,
     backend_health,
+    vrrp_instances,
+    bgp_sessions,
 ];
 
 /// Prometheus text format, version 0.0.4.
@@ -215,6 +217,175 @@ fn backend_health(s: &Scrape, out: &mut Exposition) {
             "vipd_backend_weight",
             &[("service", &svc.name), ("backend", &b.address.to_string())],
             f64::from(b.weight),
+        );
+    }
+}
+
+/// A per-instance VRRP family: name, help, and its value for one instance.
+type VrrpSeries = (
+    &'static str,
+    &'static str,
+    fn(&crate::vrrp::runtime::Status) -> f64,
+);
+
+fn vrrp_instances(s: &Scrape, out: &mut Exposition) {
+    use crate::vrrp::State;
+    const STATES: [State; 4] = [
+        State::Initialize,
+        State::Backup,
+        State::Master,
+        State::Fault,
+    ];
+    let all: Vec<_> = s
+        .state
+        .vrrp
+        .iter()
+        .map(|c| c.status.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        .collect();
+    out.family(
+        "vipd_vrrp_state",
+        "gauge",
+        "1 for the VRRP instance's current state, 0 for the others.",
+    );
+    for i in &all {
+        for st in STATES {
+            out.sample(
+                "vipd_vrrp_state",
+                &[("instance", &i.name), ("state", st.as_str())],
+                f64::from(u8::from(i.state == st)),
+            );
+        }
+    }
+    let gauges: [VrrpSeries; 2] = [
+        (
+            "vipd_vrrp_priority",
+            "Effective priority: the base plus the tracking weights.",
+            |i| f64::from(i.priority),
+        ),
+        (
+            "vipd_vrrp_held",
+            "1 while an operator handover holds the instance down.",
+            |i| f64::from(u8::from(i.held)),
+        ),
+    ];
+    let counters: [VrrpSeries; 5] = [
+        (
+            "vipd_vrrp_transitions_total",
+            "State changes of the VRRP instance.",
+            |i| i.shell.transitions as f64,
+        ),
+        (
+            "vipd_vrrp_became_master_total",
+            "Times the VRRP instance became master.",
+            |i| i.stats.became_master as f64,
+        ),
+        (
+            "vipd_vrrp_adverts_received_total",
+            "Valid adverts received from peers.",
+            |i| i.stats.adverts_received as f64,
+        ),
+        (
+            "vipd_vrrp_adverts_sent_total",
+            "Adverts sent, priority-0 resignations included.",
+            |i| i.stats.adverts_sent as f64,
+        ),
+        (
+            "vipd_vrrp_priority_zero_received_total",
+            "Priority-0 adverts received: a master resigned.",
+            |i| i.stats.priority_zero_received as f64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        out.family(name, "gauge", help);
+        for i in &all {
+            out.sample(name, &[("instance", &i.name)], value(i));
+        }
+    }
+    for (name, help, value) in counters {
+        out.family(name, "counter", help);
+        for i in &all {
+            out.sample(name, &[("instance", &i.name)], value(i));
+        }
+    }
+}
+
+fn bgp_sessions(s: &Scrape, out: &mut Exposition) {
+    let b = s.node.bgp.snapshot();
+    if b.router_id.is_none() {
+        return;
+    }
+    let peers: Vec<(String, &crate::bgp::PeerStatus)> =
+        b.peers.iter().map(|p| (p.address.to_string(), p)).collect();
+    out.family(
+        "vipd_bgp_session_established",
+        "gauge",
+        "1 while the BGP session with the peer is Established.",
+    );
+    for (addr, p) in &peers {
+        out.sample(
+            "vipd_bgp_session_established",
+            &[("peer", addr)],
+            f64::from(u8::from(p.state == bgp::State::Established.to_string())),
+        );
+    }
+    out.family(
+        "vipd_bgp_session_state",
+        "gauge",
+        "1, labelled with the BGP session's current FSM state.",
+    );
+    for (addr, p) in &peers {
+        out.sample(
+            "vipd_bgp_session_state",
+            &[("peer", addr), ("state", &p.state)],
+            1.0,
+        );
+    }
+    out.family(
+        "vipd_bgp_prefixes_received",
+        "gauge",
+        "Prefixes the peer currently announces to this node.",
+    );
+    for (addr, p) in &peers {
+        out.sample(
+            "vipd_bgp_prefixes_received",
+            &[("peer", addr)],
+            p.received as f64,
+        );
+    }
+    out.family(
+        "vipd_bgp_prefixes_announced",
+        "gauge",
+        "Prefixes this node advertises to the peer.",
+    );
+    for (addr, p) in &peers {
+        out.sample(
+            "vipd_bgp_prefixes_announced",
+            &[("peer", addr)],
+            p.advertised.len() as f64,
+        );
+    }
+    out.family(
+        "vipd_bgp_established_total",
+        "counter",
+        "Times the BGP session with the peer reached Established.",
+    );
+    for (addr, p) in &peers {
+        out.sample(
+            "vipd_bgp_established_total",
+            &[("peer", addr)],
+            p.established_count as f64,
+        );
+    }
+    out.family(
+        "vipd_bgp_prefix_withdrawn",
+        "gauge",
+        "1 while the operator withdrew the configured prefix (vipctl bgp withdraw).",
+    );
+    for p in &b.configured {
+        out.sample(
+            "vipd_bgp_prefix_withdrawn",
+            &[("prefix", p)],
+            f64::from(u8::from(b.withdrawn.contains(p))),
         );
     }
 }

@@ -23,6 +23,23 @@ const SITE_A_AS: u32 = 4_200_000_001;
 const MD5_KEY: &str = "vipd-lab-key";
 /// BIRD's and vipd's hold time in this lab, seconds.
 const HOLD_S: u64 = 3;
+/// Site A's metrics listener, inside its namespace.
+const METRICS: &str = "127.0.0.1:9100";
+
+/// `vipctl --json ARGS` against a node: the reply, or the error text.
+fn vipctl(socket: &std::path::Path, args: &[&str]) -> std::result::Result<Value, String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .arg("--socket")
+        .arg(socket)
+        .arg("--json")
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
 
 fn site_config(lab: &TwoSiteLab, site: Site, bgp: &str) -> String {
     let role = site.role();
@@ -241,7 +258,10 @@ impl Drill<'_> {
 fn two_sites_fail_over_by_longest_prefix_through_bird() {
     let lab = TwoSiteLab::up(&lab::unique_name("bgpsites"), PORT).expect("two-site lab");
     let _bird = lab.start_bird(&bird_config()).expect("BIRD starts");
-    let conf_a = site_config(&lab, Site::A, &site_a_bgp(true));
+    let conf_a = site_config(&lab, Site::A, &site_a_bgp(true)).replace(
+        "[control]\n",
+        &format!("[control]\nmetrics = \"{METRICS}\"\n"),
+    );
     let conf_b = site_config(&lab, Site::B, &site_b_bgp());
     let a = RefCell::new(Vipd::start(&lab, "sitea", &conf_a).expect("vipd on site A"));
     let b = Vipd::start(&lab, "siteb", &conf_b).expect("vipd on site B");
@@ -319,6 +339,32 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
     assert_eq!(st["announced"], json!(["10.0.0.0/25"]), "{st}");
     assert_eq!(st["local_as"], SITE_A_AS, "{st}");
 
+    // The metrics agree with the control socket.
+    let m = scrape_metrics(&lab, "sitea", METRICS);
+    let series = |name: &str, labels: &str| {
+        let key = format!("{name}{{{labels}}}");
+        *m.get(&key)
+            .unwrap_or_else(|| panic!("no series {key} in /metrics: {m:?}"))
+    };
+    let peer_l = format!("peer=\"{}\"", peer["address"].as_str().unwrap_or_default());
+    assert_eq!(series("vipd_bgp_session_established", &peer_l), 1.0);
+    assert_eq!(
+        series(
+            "vipd_bgp_session_state",
+            &format!("{peer_l},state=\"Established\"")
+        ),
+        1.0
+    );
+    assert_eq!(
+        series("vipd_bgp_prefixes_received", &peer_l),
+        peer["received"].as_f64().unwrap_or(-1.0)
+    );
+    assert_eq!(series("vipd_bgp_prefixes_announced", &peer_l), 1.0);
+    assert_eq!(
+        series("vipd_bgp_prefix_withdrawn", "prefix=\"10.0.0.0/25\""),
+        0.0
+    );
+
     let prober = lab
         .start_prober(
             SocketAddrV4::new(VIP, PORT),
@@ -330,6 +376,51 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
         lab: &lab,
         prober: &prober,
     };
+
+    // Maintenance: the operator withdraws the /25 and traffic moves to B.
+    let sock = a.borrow().socket.clone();
+    let err = vipctl(&sock, &["bgp", "withdraw", "10.9.0.0/24"]).expect_err("unknown prefix");
+    assert!(err.contains("configured: 10.0.0.0/25"), "{err}");
+    let maintenance = drill
+        .run(
+            "the operator withdrawing site A's /25",
+            || {
+                let r = vipctl(&sock, &["bgp", "withdraw", "10.0.0.0/25"])
+                    .map_err(anyhow::Error::msg)?;
+                anyhow::ensure!(r["changed"] == true, "withdraw changed nothing: {r}");
+                lab.wait_until(
+                    "the /25 gone from the router",
+                    Duration::from_secs(2),
+                    || lab.kernel_next_hop("10.0.0.0/25").is_none(),
+                )
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}\nBIRD: {}\nsite A: {}",
+                        lab.birdc(&["show", "route", "all"]).unwrap_or_default(),
+                        a.borrow().log()
+                    )
+                })?;
+                let st = bgp_status(&a.borrow());
+                anyhow::ensure!(st["withdrawn"] == json!(["10.0.0.0/25"]), "{st}");
+                anyhow::ensure!(st["announced"] == json!([]), "{st}");
+                let m = scrape_metrics(&lab, "sitea", METRICS);
+                anyhow::ensure!(
+                    m.get("vipd_bgp_prefix_withdrawn{prefix=\"10.0.0.0/25\"}") == Some(&1.0),
+                    "withdrawn prefix not in /metrics: {m:?}"
+                );
+                Ok(())
+            },
+            || {
+                let r = vipctl(&sock, &["bgp", "announce", "10.0.0.0/25"])
+                    .map_err(anyhow::Error::msg)?;
+                anyhow::ensure!(r["changed"] == true, "announce changed nothing: {r}");
+                lab.wait_until("the /25 back in the kernel", Duration::from_secs(5), || {
+                    lab.kernel_next_hop("10.0.0.0/25") == Some(Site::A.uplink_ip())
+                })
+            },
+        )
+        .expect("maintenance withdrawal drill");
+    assert_eq!(bgp_status(&a.borrow())["withdrawn"], json!([]));
 
     let health = drill
         .run(
@@ -412,7 +503,11 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
         .expect("frozen node drill");
 
     println!(
-        "convergence (client gap): health {health} ms, SIGTERM {clean} ms, uplink down {uplink} ms, SIGKILL {kill} ms, SIGSTOP {frozen} ms (hold time {HOLD_S} s)"
+        "convergence (client gap): operator withdrawal {maintenance} ms, health {health} ms, SIGTERM {clean} ms, uplink down {uplink} ms, SIGKILL {kill} ms, SIGSTOP {frozen} ms (hold time {HOLD_S} s)"
+    );
+    assert!(
+        maintenance <= 1000,
+        "operator withdrawal took {maintenance} ms to move traffic, over 1 s"
     );
     assert!(health <= 1000, "health failover took {health} ms, over 1 s");
     assert!(

@@ -1110,3 +1110,135 @@ fn two_nodes_each_master_of_one_vip() {
         .expect("both VIPs answer after preemption");
     }
 }
+
+/// Metrics listener of each vipd node (each in its own namespace).
+const METRICS: &str = "127.0.0.1:9100";
+
+/// `vipctl --json ARGS` against a node; the reply, or the error text.
+fn vipctl(vipd: &Vipd, args: &[&str]) -> Result<Value, String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .arg("--socket")
+        .arg(&vipd.socket)
+        .arg("--json")
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+fn metric(m: &std::collections::HashMap<String, f64>, series: &str) -> f64 {
+    *m.get(series)
+        .unwrap_or_else(|| panic!("no series {series} in /metrics: {m:?}"))
+}
+
+#[test]
+fn operator_handover_keeps_the_vip_and_comes_back() {
+    let lab = lab2("ho");
+    udp_echo(&lab, &["be1", "be2"]);
+    let start = |k: usize, prio: u8| {
+        let role = format!("lb{k}");
+        let conf = vipd_config(&lab, k, &vrrp_keys(3, 100, prio)).replace(
+            "[control]\n",
+            &format!("[control]\nmetrics = \"{METRICS}\"\n"),
+        );
+        let vipd = Vipd::start(&lab, &role, &conf).expect("vipd starts");
+        lab.wait_until("backends healthy", Duration::from_secs(20), || {
+            vipd.healthy_backends() == 4
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", vipd.log()));
+        vipd
+    };
+    let lb1 = start(1, 250);
+    let lb2 = start(2, 200);
+    wait_state(&lab, &lb1, "master", Duration::from_secs(3));
+    wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
+    wait_server(&lab, "the VIP answers", Duration::from_secs(3), is_backend);
+
+    let err = vipctl(&lb2, &["vrrp", "handover", "vi"]).expect_err("backup refuses");
+    assert!(err.contains("not master"), "{err}");
+    let err = vipctl(&lb1, &["vrrp", "handover", "nope"]).expect_err("unknown instance");
+    assert!(err.contains("configured: vi"), "{err}");
+
+    let mut reply = Value::Null;
+    let gap = measure(&lab, || {
+        reply = vipctl(&lb1, &["vrrp", "handover", "vi", "--timeout", "5"]).expect("handover");
+    });
+    println!("handover: {reply}");
+    assert_eq!(reply["peer_took_over"], true, "{reply}");
+    assert_eq!(reply["new_master"], instance(&lb2)["address"], "{reply}");
+    let ms = reply["switch_over_ms"].as_f64().expect("switch-over time");
+    assert!(ms > 0.0 && ms < 1000.0, "switch-over {ms} ms");
+    assert_eq!(reply["held"], true);
+    assert_eq!(state(&lb2), "master");
+    assert_eq!(state(&lb1), "backup");
+    assert_gap("operator handover", &gap, 300);
+
+    // Held: lb1 does not preempt although its priority is higher.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(state(&lb1), "backup", "{}", instance(&lb1));
+    let before = instance(&lb1);
+    let m = scrape_metrics(&lab, "lb1", METRICS);
+    let after = instance(&lb1);
+    let l = |name: &str| format!("{name}{{instance=\"vi\"}}");
+    assert_eq!(
+        metric(&m, "vipd_vrrp_state{instance=\"vi\",state=\"backup\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, "vipd_vrrp_state{instance=\"vi\",state=\"master\"}"),
+        0.0
+    );
+    assert_eq!(metric(&m, &l("vipd_vrrp_held")), 1.0);
+    assert_eq!(metric(&m, &l("vipd_vrrp_priority")), 250.0);
+    let transitions = after["transitions"].as_array().map_or(0, Vec::len) as f64;
+    assert_eq!(metric(&m, &l("vipd_vrrp_transitions_total")), transitions);
+    assert_eq!(
+        metric(&m, &l("vipd_vrrp_adverts_sent_total")),
+        after["counters"]["adverts_sent"].as_f64().unwrap_or(-1.0),
+        "a held backup sends nothing"
+    );
+    let received = metric(&m, &l("vipd_vrrp_adverts_received_total"));
+    let lo = before["counters"]["adverts_received"]
+        .as_f64()
+        .unwrap_or(f64::MAX);
+    let hi = after["counters"]["adverts_received"]
+        .as_f64()
+        .unwrap_or(-1.0);
+    assert!(
+        lo <= received && received <= hi,
+        "{lo} <= {received} <= {hi}"
+    );
+    assert!(received > 0.0);
+    let m2 = scrape_metrics(&lab, "lb2", METRICS);
+    assert_eq!(
+        metric(&m2, "vipd_vrrp_state{instance=\"vi\",state=\"master\"}"),
+        1.0
+    );
+    assert_eq!(metric(&m2, &l("vipd_vrrp_held")), 0.0);
+
+    let released = vipctl(&lb1, &["vrrp", "release", "vi"]).expect("release");
+    assert_eq!(released["was_held"], true, "{released}");
+    wait_state(&lab, &lb1, "master", Duration::from_secs(3));
+    wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
+
+    let mut reply = Value::Null;
+    let gap = measure(&lab, || {
+        reply = vipctl(
+            &lb1,
+            &["vrrp", "handover", "vi", "--back", "--timeout", "5"],
+        )
+        .expect("handover --back");
+    });
+    println!("handover --back: {reply}");
+    assert_eq!(reply["peer_took_over"], true, "{reply}");
+    assert_eq!(reply["back"]["master_again"], true, "{reply}");
+    assert!(reply["back"]["after_ms"].as_f64().is_some_and(|t| t > 0.0));
+    assert_eq!(reply["held"], false);
+    assert_eq!(state(&lb1), "master");
+    wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
+    assert_eq!(instance(&lb1)["held"], false);
+    assert_gap("operator handover and back", &gap, 300);
+}

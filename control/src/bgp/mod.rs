@@ -53,6 +53,10 @@ pub struct BgpStatus {
     pub peers: Vec<PeerStatus>,
     /// Prefixes the announce policy wants advertised now.
     pub wanted: Vec<String>,
+    /// Prefixes the operator withdrew (`vipctl bgp withdraw`).
+    pub withdrawn: Vec<String>,
+    /// Every `[[bgp.announce]]` prefix, in config order.
+    pub configured: Vec<String>,
 }
 
 /// Shared view of the speaker, read by the control socket.
@@ -60,6 +64,11 @@ pub struct BgpStatus {
 pub struct Status(Arc<Mutex<BgpStatus>>);
 
 impl Status {
+    /// A copy of the current status.
+    pub fn snapshot(&self) -> BgpStatus {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The status as JSON: `{"configured": false}` when there is no `[bgp]`.
     pub fn to_json(&self) -> Value {
         let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -84,11 +93,24 @@ impl Status {
                 })
             })
             .collect();
+        let prefixes: Vec<Value> = s
+            .configured
+            .iter()
+            .map(|p| {
+                json!({
+                    "prefix": p,
+                    "announced": s.wanted.contains(p),
+                    "override": if s.withdrawn.contains(p) { "withdrawn" } else { "-" },
+                })
+            })
+            .collect();
         json!({
             "configured": true,
             "local_as": s.local_as,
             "router_id": router_id.to_string(),
             "announced": s.wanted,
+            "withdrawn": s.withdrawn,
+            "prefixes": prefixes,
             "peers": peers,
         })
     }
@@ -111,6 +133,7 @@ impl Speaker {
             let mut s = status.0.lock().unwrap_or_else(|e| e.into_inner());
             s.local_as = bgp.local_as;
             s.router_id = Some(bgp.router_id);
+            s.configured = bgp.announces.iter().map(|a| a.prefix.to_string()).collect();
             s.peers = bgp
                 .peers
                 .iter()
@@ -269,10 +292,15 @@ async fn run_policy(
             _ = tick.tick() => {}
         }
         let alive = policy::dataplane_alive(&node.counters, dataplane::engine::monotonic_ms());
-        let set = {
+        let (set, withdrawn) = {
             let st = node.state.lock().await;
-            policy::wanted_set(&announces, &st, alive)
+            (
+                policy::wanted_set(&announces, &st, alive),
+                st.bgp_withdrawn.clone(),
+            )
         };
+        status.0.lock().unwrap_or_else(|e| e.into_inner()).withdrawn =
+            withdrawn.iter().map(ToString::to_string).collect();
         if last.as_ref() == Some(&set) {
             continue;
         }
@@ -285,7 +313,9 @@ async fn run_policy(
                     a.prefix, a.condition
                 );
             } else if before && !now {
-                let why = if alive {
+                let why = if withdrawn.contains(&a.prefix) {
+                    "the operator withdrew it (vipctl bgp announce restores it)"
+                } else if alive {
                     "no VIP inside it is owned here with a healthy backend"
                 } else {
                     "the dataplane workers stopped running"

@@ -28,8 +28,12 @@ pub fn dataplane_alive(counters: &Counters, now_ms: u64) -> bool {
 /// Whether `announce` should be advertised. `vip_healthy` holds while some
 /// service VIP inside the prefix is owned by this node, has at least one
 /// healthy backend, and the dataplane is alive; `always` holds unconditionally
-/// (the session being up is implied by announcing at all).
+/// (the session being up is implied by announcing at all). A prefix the
+/// operator withdrew is never wanted.
 pub fn wanted(announce: &Announce, state: &NodeState, dataplane_alive: bool) -> bool {
+    if state.bgp_withdrawn.contains(&announce.prefix) {
+        return false;
+    }
     match announce.condition {
         AnnounceCondition::Always => true,
         AnnounceCondition::VipHealthy => {
@@ -137,6 +141,21 @@ router_id = "172.16.1.2"
         assert_eq!(wanted_set(&announces, &st, true), vec![1]);
         st.masters.insert("v10".into(), true);
         set_health(&mut st, &[false, false]);
+        assert_eq!(wanted_set(&announces, &st, true), vec![1]);
+    }
+
+    #[test]
+    fn operator_withdrawal_overrides_every_condition() {
+        let mut st = state();
+        let announces = st.config.bgp.clone().expect("bgp section").announces;
+        st.masters.insert("v10".into(), true);
+        set_health(&mut st, &[true, true]);
+        assert_eq!(wanted_set(&announces, &st, true), vec![0, 1]);
+        st.bgp_withdrawn.push(announces[1].prefix);
+        assert_eq!(wanted_set(&announces, &st, true), vec![0], "always");
+        st.bgp_withdrawn.push(announces[0].prefix);
+        assert_eq!(wanted_set(&announces, &st, true), Vec::<usize>::new());
+        st.bgp_withdrawn.retain(|p| *p != announces[1].prefix);
         assert_eq!(wanted_set(&announces, &st, true), vec![1]);
     }
 

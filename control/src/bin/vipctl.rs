@@ -54,10 +54,17 @@ enum Verb {
     },
     /// Re-read the config file: applied whole, or the running one stays.
     Reload,
-    /// BGP peers and announced prefixes.
-    Bgp,
-    /// VRRP instances: state, priority, last transitions, counters.
-    Vrrp,
+    /// BGP peers and announced prefixes; or withdraw / announce a prefix.
+    Bgp {
+        #[command(subcommand)]
+        op: Option<BgpVerb>,
+    },
+    /// VRRP instances: state, priority, last transitions, counters; or a
+    /// handover drill.
+    Vrrp {
+        #[command(subcommand)]
+        op: Option<VrrpVerb>,
+    },
     /// Translate a keepalived configuration into a vipd config.
     ImportKeepalived {
         file: PathBuf,
@@ -65,6 +72,32 @@ enum Verb {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum BgpVerb {
+    /// Stop advertising a configured prefix, whatever its condition, until
+    /// `bgp announce` (maintenance).
+    Withdraw { prefix: String },
+    /// Clear a withdrawal: the prefix is advertised while its condition holds.
+    Announce { prefix: String },
+}
+
+#[derive(Subcommand)]
+enum VrrpVerb {
+    /// Step this master down, wait for a peer to take over and report the
+    /// switch-over time; the node stays backup until `vrrp release`.
+    Handover {
+        instance: String,
+        /// Then release the hold and wait for mastership to come back.
+        #[arg(long)]
+        back: bool,
+        /// Seconds to wait for each switch-over.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
+    /// Release the hold a handover left: preemption works again.
+    Release { instance: String },
 }
 
 #[derive(Subcommand)]
@@ -135,11 +168,47 @@ fn main() -> ExitCode {
                 }
                 Verb::Backend { op } => ("backend", backend_request(op)),
                 Verb::Reload => ("reload", json!({"cmd": "reload"})),
-                Verb::Bgp => ("bgp", json!({"cmd": "bgp"})),
-                Verb::Vrrp => ("vrrp", json!({"cmd": "vrrp"})),
+                Verb::Bgp { op: None } => ("bgp", json!({"cmd": "bgp"})),
+                Verb::Bgp {
+                    op: Some(BgpVerb::Withdraw { prefix }),
+                } => (
+                    "bgp_override",
+                    json!({"cmd": "bgp_withdraw", "prefix": prefix}),
+                ),
+                Verb::Bgp {
+                    op: Some(BgpVerb::Announce { prefix }),
+                } => (
+                    "bgp_override",
+                    json!({"cmd": "bgp_announce", "prefix": prefix}),
+                ),
+                Verb::Vrrp { op: None } => ("vrrp", json!({"cmd": "vrrp"})),
+                Verb::Vrrp {
+                    op:
+                        Some(VrrpVerb::Handover {
+                            instance,
+                            back,
+                            timeout,
+                        }),
+                } => (
+                    "handover",
+                    json!({"cmd": "vrrp_handover", "instance": instance, "back": back, "timeout_s": timeout}),
+                ),
+                Verb::Vrrp {
+                    op: Some(VrrpVerb::Release { instance }),
+                } => (
+                    "release",
+                    json!({"cmd": "vrrp_release", "instance": instance}),
+                ),
                 _ => ("stats", json!({"cmd": "stats"})),
             };
-            control::ctl::client::request(&args.socket, req).map(|v| {
+            // A handover waits up to its timeout for each switch-over.
+            let within = req["timeout_s"]
+                .as_f64()
+                .filter(|t| t.is_finite() && *t > 0.0)
+                .map(|t| Duration::from_secs_f64(t.min(300.0) * 2.0))
+                .unwrap_or_default()
+                + control::ctl::client::REPLY_TIMEOUT;
+            control::ctl::client::request_within(&args.socket, req, within).map(|v| {
                 if args.json {
                     println!("{v}");
                 } else {

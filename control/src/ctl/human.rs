@@ -55,6 +55,18 @@ pub fn render(kind: &str, v: &Value) -> String {
         }
         "vrrp" => vrrp(&mut out, v),
         "bgp" => bgp(&mut out, v),
+        "bgp_override" => {
+            let _ = writeln!(out, "{}: {}", s(&v["prefix"]), s(&v["change"]));
+        }
+        "handover" => handover(&mut out, v),
+        "release" => {
+            let what = if v["was_held"] == true {
+                "hold released"
+            } else {
+                "was not held"
+            };
+            let _ = writeln!(out, "{}: {what}; now {}", s(&v["instance"]), s(&v["state"]));
+        }
         _ => {
             let _ = writeln!(out, "{v:#}");
         }
@@ -98,6 +110,16 @@ fn bgp(out: &mut String, v: &Value) {
         s(&v["router_id"]),
         names(&v["announced"])
     );
+    let _ = writeln!(out, "{:<20} {:<10} OVERRIDE", "PREFIX", "ANNOUNCED");
+    for p in list(&v["prefixes"]) {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<10} {}",
+            s(&p["prefix"]),
+            s(&p["announced"]),
+            s(&p["override"])
+        );
+    }
     let _ = writeln!(
         out,
         "{:<16} {:>10} {:<12} {:>8} {:>9}  LAST ERROR",
@@ -114,6 +136,35 @@ fn bgp(out: &mut String, v: &Value) {
             s(&p["received"]),
             s(&p["last_error"])
         );
+    }
+}
+
+fn handover(out: &mut String, v: &Value) {
+    let inst = s(&v["instance"]);
+    if v["peer_took_over"] == true {
+        let _ = writeln!(
+            out,
+            "{inst}: stepped down; {} took over after {:.0} ms",
+            s(&v["new_master"]),
+            v["switch_over_ms"].as_f64().unwrap_or(f64::NAN)
+        );
+    } else {
+        let _ = writeln!(out, "{inst}: stepped down, but no peer took over");
+    }
+    if v["back"].is_object() {
+        let b = &v["back"];
+        if b["master_again"] == true {
+            let _ = writeln!(
+                out,
+                "{inst}: released; master again after {:.0} ms",
+                b["after_ms"].as_f64().unwrap_or(f64::NAN)
+            );
+        } else {
+            let _ = writeln!(out, "{inst}: released; still {}", s(&b["state"]));
+        }
+    }
+    if let Some(note) = v["note"].as_str() {
+        let _ = writeln!(out, "{note}");
     }
 }
 
@@ -412,5 +463,30 @@ mod tests {
             json!({"node": "lb1", "services": [], "vrrp": [{"name": "site-a", "state": "master"}]});
         let t = render("status", &v);
         assert!(t.contains("VRRP:") && t.contains("state=master"), "{t}");
+    }
+
+    #[test]
+    fn operator_overrides_and_handovers_are_spelled_out() {
+        let v = json!({"configured": true, "local_as": 1, "router_id": "1.1.1.1", "announced": [],
+            "prefixes": [{"prefix": "10.0.0.0/25", "announced": false, "override": "withdrawn"}], "peers": []});
+        let t = render("bgp", &v);
+        let row = t
+            .lines()
+            .find(|l| l.starts_with("10.0.0.0/25"))
+            .unwrap_or_default();
+        assert!(row.contains("false") && row.ends_with("withdrawn"), "{t}");
+        let v = json!({"instance": "vi", "peer_took_over": true, "new_master": "10.0.0.2",
+            "switch_over_ms": 25.4, "back": {"master_again": true, "after_ms": 304.2}});
+        let t = render("handover", &v);
+        assert!(t.contains("10.0.0.2 took over after 25 ms"), "{t}");
+        assert!(t.contains("master again after 304 ms"), "{t}");
+        let t = render(
+            "handover",
+            &json!({"instance": "vi", "peer_took_over": false, "note": "check the backup"}),
+        );
+        assert!(
+            t.contains("no peer took over") && t.contains("check the backup"),
+            "{t}"
+        );
     }
 }

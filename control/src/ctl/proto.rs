@@ -40,6 +40,29 @@ pub enum Command {
     Bgp {},
     /// Per VRRP instance: state, priority, counters, recent transitions.
     Vrrp {},
+    /// Stop advertising a configured `[[bgp.announce]]` prefix whatever its
+    /// condition (maintenance), until `bgp_announce`.
+    BgpWithdraw {
+        prefix: String,
+    },
+    /// Clear a `bgp_withdraw` override: the announce policy decides again.
+    BgpAnnounce {
+        prefix: String,
+    },
+    /// Step a VRRP master down, wait for a peer to take over and report the
+    /// switch-over; with `back`, release it again and wait for mastership.
+    VrrpHandover {
+        instance: String,
+        #[serde(default)]
+        back: bool,
+        /// Seconds to wait for each of the two switch-overs (default 10).
+        #[serde(default)]
+        timeout_s: Option<f64>,
+    },
+    /// Release the hold a handover left on the instance.
+    VrrpRelease {
+        instance: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,5 +171,19 @@ mod tests {
             parse(r#"{"v":1,"cmd":"vrrp"}"#).unwrap(),
             Command::Vrrp {}
         ));
+        assert!(matches!(
+            parse(r#"{"v":1,"cmd":"vrrp_handover","instance":"a","back":true}"#).unwrap(),
+            Command::VrrpHandover {
+                back: true,
+                timeout_s: None,
+                ..
+            }
+        ));
+        assert!(parse(r#"{"v":1,"cmd":"vrrp_handover"}"#)
+            .unwrap_err()
+            .contains("instance"));
+        assert!(parse(r#"{"v":1,"cmd":"bgp_withdraw"}"#)
+            .unwrap_err()
+            .contains("prefix"));
     }
 }

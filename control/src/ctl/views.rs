@@ -30,13 +30,13 @@ pub async fn status(node: &Node) -> Value {
     let vrrp: Vec<Value> = st
         .vrrp
         .iter()
-        .map(|shared| {
-            let i = shared.lock().unwrap_or_else(|e| e.into_inner());
+        .map(|c| {
+            let i = c.status.lock().unwrap_or_else(|e| e.into_inner());
             let last = i
                 .transitions
                 .back()
                 .map(|t| format!("{} -> {}", t.from.as_str(), t.to.as_str()));
-            json!({"name": i.name, "state": i.state.as_str(), "priority": i.priority, "last": last})
+            json!({"name": i.name, "state": i.state.as_str(), "priority": i.priority, "held": i.held, "last": last})
         })
         .collect();
     let bgp = node.bgp.to_json();
@@ -59,7 +59,8 @@ pub async fn status(node: &Node) -> Value {
         out["vrrp"] = vrrp.into();
     }
     if bgp["configured"] == true {
-        out["bgp"] = json!({"announced": bgp["announced"], "peers": peers});
+        out["bgp"] =
+            json!({"announced": bgp["announced"], "withdrawn": bgp["withdrawn"], "peers": peers});
     }
     out
 }
@@ -224,7 +225,7 @@ pub async fn vrrp(node: &Node) -> Value {
     let list: Vec<Value> = shared
         .iter()
         .map(|s| {
-            let s = s.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let s = s.status.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let st = &s.stats;
             let transitions: Vec<Value> = s
                 .transitions
@@ -254,6 +255,7 @@ pub async fn vrrp(node: &Node) -> Value {
                 "base_priority": s.base_priority,
                 "track_weight": s.weight_sum,
                 "track_fault": s.fault,
+                "held": s.held,
                 "transitions": transitions,
                 "counters": {
                     "adverts_received": st.adverts_received,

@@ -209,7 +209,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         let rcfg = vrrp_rt::RuntimeConfig::new(v, port.ifindex, primary);
         let handle = vrrp_rt::spawn(rcfg, Some(engine.counters().clone()), owner_tx.clone())
             .with_context(|| format!("starting VRRP instance {}", v.name))?;
-        state.vrrp.push(handle.status.clone());
+        state.vrrp.push(handle.control.clone());
         vrrp.push(handle);
     }
     drop(owner_tx);

@@ -15,9 +15,10 @@ use dataplane::service::{self as ds, Hop, LocalAddr, LocalKind, Snapshot};
 use dataplane::wire::MacAddr;
 
 use super::neigh::{self, Route};
+use crate::config::Prefix;
 use crate::config::{CheckKind, Config, DownAction, Protocol};
 use crate::health::CheckResult;
-use crate::vrrp::runtime::SharedStatus;
+use crate::vrrp::runtime::Control;
 
 /// Health of one backend as the checker last reported it.
 #[derive(Clone, Debug)]
@@ -44,7 +45,11 @@ pub struct NodeState {
     pub masters: HashMap<String, bool>,
     /// Live view of each running VRRP instance (state, priority, counters,
     /// recent transitions), in config order.
-    pub vrrp: Vec<SharedStatus>,
+    pub vrrp: Vec<Control>,
+    /// `[[bgp.announce]]` prefixes the operator withdrew (`vipctl bgp
+    /// withdraw`); the announce policy leaves them out whatever their
+    /// condition until `vipctl bgp announce` clears the override.
+    pub bgp_withdrawn: Vec<Prefix>,
     pub routes: Vec<Route>,
     pub neighbours: HashMap<Ipv4Addr, (MacAddr, String)>,
     /// Backends an operator took out of scheduling; their flows continue.
@@ -93,6 +98,7 @@ impl NodeState {
             ids,
             health,
             masters: HashMap::new(),
+            bgp_withdrawn: Vec::new(),
             vrrp: Vec::new(),
             routes: Vec::new(),
             neighbours: HashMap::new(),

@@ -65,6 +65,12 @@ pub enum Event<'a> {
         weight_sum: i32,
         fault: bool,
     },
+    /// The operator holds the instance down (`true`): a master resigns with
+    /// a priority-0 advert and becomes backup, and a held backup does not
+    /// preempt, so a peer keeps mastership. A held backup still takes over
+    /// when no master advertises at all, so the VIPs are never left unowned.
+    /// `false` releases the hold; preemption then works as configured.
+    Hold(bool),
 }
 
 /// What the shell must do, in order.
@@ -118,6 +124,8 @@ pub struct Instance {
     state: State,
     priority: u8,
     fault: bool,
+    /// Held down by the operator: see [`Event::Hold`].
+    held: bool,
     /// The interval the current master advertises (v3 learns it).
     master_adver_interval: Duration,
     /// Master: Adver_Timer. Backup: Master_Down_Timer. Otherwise unarmed.
@@ -140,6 +148,7 @@ impl Instance {
             state: State::Initialize,
             priority: cfg.priority,
             fault: false,
+            held: false,
             master_adver_interval: cfg.advert_interval,
             timer: None,
             preempt_at: None,
@@ -165,6 +174,7 @@ impl Instance {
             } => self.on_packet(src, dst, ttl, packet, now, out),
             Event::TimerFired => self.on_timer(now, out),
             Event::TrackChanged { weight_sum, fault } => self.on_track(weight_sum, fault, now, out),
+            Event::Hold(on) => self.on_hold(on, now, out),
         }
     }
 
@@ -180,6 +190,11 @@ impl Instance {
     /// Effective priority (base plus tracking weights).
     pub fn priority(&self) -> u8 {
         self.priority
+    }
+
+    /// Whether the operator holds the instance down ([`Event::Hold`]).
+    pub fn held(&self) -> bool {
+        self.held
     }
 
     pub fn stats(&self) -> &InstanceStats {
@@ -234,7 +249,7 @@ impl Instance {
     fn start(&mut self, now: Instant, reason: &'static str, out: &mut Vec<Action>) {
         if self.fault {
             self.enter_fault("a tracked interface or script is down", out);
-        } else if self.priority == PRIORITY_OWNER {
+        } else if self.priority == PRIORITY_OWNER && !self.held {
             self.enter_master(now, "address owner (priority 255) starting", out);
         } else {
             self.enter_backup(now, self.cfg.advert_interval, reason, out);
@@ -332,6 +347,29 @@ impl Instance {
         }
     }
 
+    fn on_hold(&mut self, on: bool, now: Instant, out: &mut Vec<Action>) {
+        if on == self.held {
+            return;
+        }
+        self.held = on;
+        if on && self.state == State::Master {
+            // Resigning like a shutdown lets the peer take over at its skew
+            // time instead of after a full master-down interval.
+            self.send_advert(PRIORITY_STOP, out);
+            self.enter_backup(
+                now,
+                self.cfg.advert_interval,
+                "operator handover: stepping down",
+                out,
+            );
+        } else if !on {
+            info!(
+                "VRRP instance {} (vrid {}): operator hold released; preemption works as configured again",
+                self.cfg.name, self.cfg.vrid
+            );
+        }
+    }
+
     fn on_track(&mut self, weight_sum: i32, fault: bool, now: Instant, out: &mut Vec<Action>) {
         let priority = effective_priority(self.cfg.priority, weight_sum);
         if priority != self.priority {
@@ -393,7 +431,7 @@ impl Instance {
             return;
         }
         let delayed = self.preempt_at.is_some_and(|at| now < at);
-        if self.cfg.preempt && priority < self.priority && !delayed {
+        if self.cfg.preempt && !self.held && priority < self.priority && !delayed {
             debug!(
                 "VRRP instance {} (vrid {}): ignoring advert of lower-priority master {} ({} < {}) to preempt it",
                 self.cfg.name, self.cfg.vrid, src, priority, self.priority

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use log::{info, warn};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{TrackInterface, TrackScript, VrrpInstance};
@@ -143,6 +143,8 @@ pub struct ShellStats {
     pub receive_errors: u64,
     pub garps_sent: u64,
     pub notify_runs: u64,
+    /// State changes since start.
+    pub transitions: u64,
 }
 
 /// The live view of one instance, shared with the control socket.
@@ -163,15 +165,46 @@ pub struct Status {
     pub shell: ShellStats,
     /// Newest last, at most [`TRANSITIONS_KEPT`].
     pub transitions: VecDeque<TransitionRecord>,
+    /// Held down by the operator (`vipctl vrrp handover`).
+    pub held: bool,
+    /// The last operator handover, while or since held.
+    pub handover: Option<Handover>,
+}
+
+/// An operator handover as the shell observed it.
+#[derive(Clone, Debug)]
+pub struct Handover {
+    /// When the hold reached the instance.
+    pub since: Instant,
+    /// The first peer whose (non-zero priority) advert arrived after the
+    /// step-down, and how long after it.
+    pub new_master: Option<(Ipv4Addr, Duration)>,
 }
 
 pub type SharedStatus = Arc<Mutex<Status>>;
+
+/// What the control socket keeps of a running instance: its status, and the
+/// operator hold it can set.
+#[derive(Clone, Debug)]
+pub struct Control {
+    pub status: SharedStatus,
+    hold: Arc<watch::Sender<bool>>,
+}
+
+impl Control {
+    /// Holds the instance down or releases it ([`Event::Hold`]); returns
+    /// whether the hold was set before.
+    pub fn set_hold(&self, on: bool) -> bool {
+        self.hold.send_replace(on)
+    }
+}
 
 /// A running instance task.
 pub struct Handle {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     pub status: SharedStatus,
+    pub control: Control,
 }
 
 impl Handle {
@@ -225,7 +258,10 @@ pub fn spawn(
         stats: InstanceStats::default(),
         shell: ShellStats::default(),
         transitions: VecDeque::new(),
+        held: false,
+        handover: None,
     }));
+    let (hold_tx, hold_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = oneshot::channel();
     let tracks = Tracks::new(&cfg.track_scripts, &cfg.track_interfaces, &cfg.interface);
     let shell = Shell {
@@ -264,12 +300,17 @@ pub fn spawn(
         next_burst: None,
         next_refresh: None,
         master: false,
+        handover: None,
         cfg,
     };
-    let task = tokio::spawn(shell.run(stop_rx));
+    let task = tokio::spawn(shell.run(stop_rx, hold_rx));
     Ok(Handle {
         stop: Some(stop_tx),
         task,
+        control: Control {
+            status: status.clone(),
+            hold: Arc::new(hold_tx),
+        },
         status,
     })
 }
@@ -300,6 +341,7 @@ struct Shell {
     next_burst: Option<Instant>,
     next_refresh: Option<Instant>,
     master: bool,
+    handover: Option<Handover>,
 }
 
 /// Sleeps until `at`, forever if `None`.
@@ -307,6 +349,21 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Waits for the next change of the operator hold; forever once its sender
+/// is gone, so a dropped control cannot spin the loop.
+async fn hold_changed(hold: &mut Option<watch::Receiver<bool>>) -> Option<bool> {
+    let Some(rx) = hold else {
+        return std::future::pending().await;
+    };
+    match rx.changed().await {
+        Ok(()) => Some(*rx.borrow_and_update()),
+        Err(_) => {
+            *hold = None;
+            None
+        }
     }
 }
 
@@ -321,7 +378,8 @@ impl Shell {
         &self.cfg.instance.name
     }
 
-    async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+    async fn run(mut self, mut stop: oneshot::Receiver<()>, hold: watch::Receiver<bool>) {
+        let mut hold = Some(hold);
         let (script_tx, mut script_rx) = mpsc::channel::<ScriptResult>(16);
         let scripts: Vec<JoinHandle<()>> = self
             .cfg
@@ -376,6 +434,7 @@ impl Shell {
                     }
                 },
                 Some(r) = script_rx.recv() => self.script_result(r, &mut actions),
+                Some(on) = hold_changed(&mut hold) => self.set_hold(on, &mut actions),
                 _ = poll.tick() => self.poll_tracks(&mut actions),
             }
             self.execute(&mut actions).await;
@@ -443,6 +502,7 @@ impl Shell {
                 }
                 continue;
             }
+            let counted = self.inst.stats().adverts_received;
             self.inst.handle(
                 Event::AdvertReceived {
                     src: IpAddr::V4(pkt.src),
@@ -453,8 +513,44 @@ impl Shell {
                 Instant::now(),
                 actions,
             );
+            let priority = pkt.payload.get(2).copied().unwrap_or(0);
+            if self.inst.stats().adverts_received > counted && priority != 0 {
+                self.note_new_master(pkt.src);
+            }
         }
         true
+    }
+
+    fn set_hold(&mut self, on: bool, actions: &mut Vec<Action>) {
+        let now = Instant::now();
+        if on && !self.inst.held() {
+            info!(
+                "VRRP instance {}: operator handover: holding down in state {}",
+                self.name(),
+                self.inst.state()
+            );
+            self.handover = Some(Handover {
+                since: now,
+                new_master: None,
+            });
+        }
+        self.inst.handle(Event::Hold(on), now, actions);
+    }
+
+    /// Records the first advert from a peer after a handover began.
+    fn note_new_master(&mut self, src: Ipv4Addr) {
+        let Some(h) = self.handover.as_mut() else {
+            return;
+        };
+        if h.new_master.is_none() && self.inst.held() {
+            let after = h.since.elapsed();
+            info!(
+                "VRRP instance {}: {src} advertises as master {} ms after the operator handover",
+                self.cfg.instance.name,
+                after.as_millis()
+            );
+            h.new_master = Some((src, after));
+        }
     }
 
     fn script_result(&mut self, r: ScriptResult, actions: &mut Vec<Action>) {
@@ -558,6 +654,7 @@ impl Shell {
                     priority,
                     reason,
                 } => {
+                    self.shell.transitions += 1;
                     if self.transitions.len() == TRANSITIONS_KEPT {
                         self.transitions.pop_front();
                     }
@@ -699,6 +796,8 @@ impl Shell {
             st.stats = self.inst.stats().clone();
         }
         st.shell = self.shell.clone();
+        st.held = self.inst.held();
+        st.handover.clone_from(&self.handover);
         if st.transitions.len() != self.transitions.len()
             || st.transitions.back().map(|t| t.at) != self.transitions.back().map(|t| t.at)
         {

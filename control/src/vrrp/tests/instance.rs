@@ -523,3 +523,84 @@ fn bad_configs_are_refused_with_the_instance_name() {
     };
     assert!(crate::vrrp::Instance::new(v3_on_v6, six).is_ok());
 }
+
+#[test]
+fn hold_makes_a_master_resign_and_stay_backup_until_released() {
+    let mut h = master(150);
+    let t = h.next().unwrap() - ms(300);
+    let out = h.at(t).ev(Event::Hold(true));
+    assert_eq!(out[0], Action::SendAdvert { priority: 0 });
+    assert!(is_transition(&out[1], State::Master, State::Backup));
+    assert!(
+        matches!(out[1], Action::Transition { reason, .. } if reason.contains("handover")),
+        "{out:?}"
+    );
+    assert!(out.contains(&Action::BecomeBackup));
+    assert!(h.inst.held());
+    assert_eq!(h.inst.stats().priority_zero_sent, 1);
+    assert_eq!(
+        h.ev(Event::Hold(true)),
+        vec![],
+        "holding twice does nothing"
+    );
+
+    // A lower-priority peer takes over; held, we leave it alone for as long
+    // as it advertises.
+    let adv = wire(&peer_advert(Version::V3, 100, SEC), ip(3));
+    for i in 1..20u32 {
+        let at = t + SEC * i;
+        if let Some(due) = h.next().filter(|d| *d <= at) {
+            h.at(due).ev(Event::TimerFired);
+        }
+        h.at(at).recv(ip(3), &adv);
+        assert_eq!(h.inst.state(), State::Backup, "held backup preempted");
+    }
+
+    // Released, preemption takes mastership back one master-down interval
+    // after the last advert it had to honour.
+    let released = t + SEC * 20;
+    assert_eq!(h.at(released).ev(Event::Hold(false)), vec![]);
+    assert!(!h.inst.held());
+    let mut back = None;
+    for i in 0..10u32 {
+        let at = released + ms(500) + SEC * i;
+        if let Some(due) = h.next().filter(|d| *d <= at) {
+            h.at(due).ev(Event::TimerFired);
+            if h.inst.state() == State::Master {
+                back = Some(due);
+                break;
+            }
+        }
+        h.at(at).recv(ip(3), &adv);
+    }
+    assert_eq!(
+        back,
+        Some(t + SEC * 19 + expected_mdi(Version::V3, SEC, 150)),
+        "the last honoured advert came at 19 s"
+    );
+}
+
+#[test]
+fn held_backup_still_takes_over_when_no_master_is_left() {
+    let mut h = H::new(cfg(150), ip(2));
+    h.ev(Event::Startup);
+    h.at(ms(10)).ev(Event::Hold(true));
+    assert_eq!(h.inst.state(), State::Backup);
+    let due = h.next().expect("master-down timer armed");
+    assert_eq!(due, expected_mdi(Version::V3, SEC, 150));
+    h.at(due).ev(Event::TimerFired);
+    assert_eq!(
+        h.inst.state(),
+        State::Master,
+        "the VIPs must not go unowned"
+    );
+    assert!(h.inst.held(), "the hold outlives the takeover");
+}
+
+#[test]
+fn held_owner_starts_as_backup() {
+    let mut h = H::new(cfg(255), ip(2));
+    h.ev(Event::Hold(true));
+    h.ev(Event::Startup);
+    assert_eq!(h.inst.state(), State::Backup);
+}
