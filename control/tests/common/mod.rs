@@ -220,6 +220,7 @@ pub fn start_name_servers(lab: &Lab, backends: usize, port: u16) {
         .map(|p| p.detach())
         .expect("name server");
     }
+}
 
 /// A strict reader of the Prometheus text format: every sample belongs to a
 /// family declared by `# TYPE` before it, counters end in `_total`, names
