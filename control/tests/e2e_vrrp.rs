@@ -393,12 +393,13 @@ fn measure(lab: &Lab, fail: impl FnOnce()) -> Gap {
                 PROBER,
                 &vip().to_string(),
                 &PROBE_PORT.to_string(),
-                "3",
+                "5",
             ],
         )
         .expect("prober");
-    // Successes before the failure give the gap its start.
-    lab.wait_until("ten successful probes", Duration::from_secs(3), || {
+    // Successes before the failure give the gap its start; a loaded machine
+    // may take a while to start python, so the prober runs long enough.
+    lab.wait_until("ten successful probes", Duration::from_secs(4), || {
         prober.log().contains("warm")
     })
     .unwrap_or_else(|e| panic!("{e}: {}", prober.log()));
