@@ -198,7 +198,7 @@ fn backend_health(s: &Scrape, out: &mut Exposition) {
     for r in s.state.backends() {
         let svc = &s.state.config.services[r.service];
         let addr = svc.backends[r.backend].address.to_string();
-        let healthy = s.state.health.get(&r.id).is_some_and(|h| h.healthy);
+        let healthy = s.state.is_healthy(r.id);
         out.sample(
             "vipd_backend_healthy",
             &[("service", &svc.name), ("backend", &addr)],

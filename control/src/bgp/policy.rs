@@ -46,9 +46,7 @@ pub fn wanted(announce: &Announce, state: &NodeState, dataplane_alive: bool) -> 
                     .any(|(svc, ids)| {
                         announce.prefix.contains(svc.vip)
                             && state.owns(svc.vip)
-                            && ids
-                                .iter()
-                                .any(|id| state.health.get(id).is_some_and(|h| h.healthy))
+                            && ids.iter().any(|id| state.is_healthy(*id))
                     })
         }
     }

@@ -13,10 +13,7 @@ pub async fn status(node: &Node) -> Value {
         .iter()
         .enumerate()
         .map(|(s, svc)| {
-            let healthy = st.ids[s]
-                .iter()
-                .filter(|id| st.health.get(id).is_some_and(|h| h.healthy))
-                .count();
+            let healthy = st.healthy_backends(s);
             json!({
                 "name": svc.name,
                 "vip": svc.vip.to_string(),
@@ -150,17 +147,14 @@ pub async fn services(node: &Node) -> Value {
         .iter()
         .enumerate()
         .map(|(s, svc)| {
-            let healthy = st.ids[s]
-                .iter()
-                .filter(|id| st.health.get(id).is_some_and(|h| h.healthy))
-                .count();
+            let healthy = st.healthy_backends(s);
             json!({
                 "name": svc.name,
                 "vip": svc.vip.to_string(),
                 "port": svc.port,
-                "protocol": format!("{:?}", svc.protocol).to_lowercase(),
-                "scheduler": format!("{:?}", svc.scheduler).to_lowercase(),
-                "forward": format!("{:?}", svc.forward).to_lowercase(),
+                "protocol": svc.protocol.as_str(),
+                "scheduler": svc.scheduler.to_string(),
+                "forward": svc.forward.as_str(),
                 "persistence_s": svc.persistence_timeout.map(|d| d.as_secs()),
                 "sorry_server": svc.sorry_server.map(|a| a.to_string()),
                 "snat": svc.snat.iter().map(ToString::to_string).collect::<Vec<_>>(),

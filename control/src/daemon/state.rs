@@ -138,6 +138,18 @@ impl NodeState {
         changed
     }
 
+    /// Whether backend `id` passes its health check.
+    pub fn is_healthy(&self, id: u32) -> bool {
+        self.health.get(&id).is_some_and(|h| h.healthy)
+    }
+
+    /// How many backends of service `s` pass their health check.
+    pub fn healthy_backends(&self, s: usize) -> usize {
+        self.ids.get(s).map_or(0, |ids| {
+            ids.iter().filter(|id| self.is_healthy(**id)).count()
+        })
+    }
+
     /// Whether this node owns `vip` right now.
     pub fn owns(&self, vip: Ipv4Addr) -> bool {
         match self.config.vip_owner(vip) {
@@ -206,7 +218,7 @@ impl NodeState {
                 .enumerate()
                 .map(|(b, backend)| {
                     let id = self.ids[s][b];
-                    let healthy = self.health.get(&id).is_some_and(|h| h.healthy);
+                    let healthy = self.is_healthy(id);
                     BackendWeight {
                         id,
                         weight: backend.weight,
@@ -234,7 +246,7 @@ impl NodeState {
                     weights
                         .iter()
                         .map(|w| w.id)
-                        .filter(|id| !self.health.get(id).is_some_and(|h| h.healthy)),
+                        .filter(|id| !self.is_healthy(*id)),
                 );
             }
             snap.services.push(ds::Service {
