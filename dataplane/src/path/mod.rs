@@ -161,11 +161,11 @@ impl Worker {
         }
         match ip.proto {
             ip_proto::TCP | ip_proto::UDP => {
-                let key = l4_key(frame, &ip)?;
+                let (key, flags) = l4_key(frame, &ip)?;
                 if let Some(owner) = self.foreign_owner(&key) {
                     return Ok(Verdict::Handoff(owner));
                 }
-                self.tcp_udp(frame, &ip, key, ingress, local.map(|l| l.kind))
+                self.tcp_udp(frame, &ip, key, flags, ingress, local.map(|l| l.kind))
             }
             ip_proto::ICMP => icmp::handle(self, frame, &ip, ingress, local),
             _ => Err(DropReason::UnsupportedProtocol),
@@ -177,14 +177,10 @@ impl Worker {
         frame: &mut [u8],
         ip: &Ip,
         key: FlowKey,
+        flags: u8,
         ingress: PortId,
         local: Option<LocalKind>,
     ) -> Result<Verdict, DropReason> {
-        let flags = if ip.proto == ip_proto::TCP {
-            tcp_flags(frame, ip)?
-        } else {
-            0
-        };
         match self.flows.lookup(&key, self.now_ms) {
             Some((id, dir)) => {
                 let conn = self.flows.conn(id);
@@ -280,29 +276,27 @@ fn parse_ipv4(frame: &[u8], l3: usize) -> Result<Ip, DropReason> {
     })
 }
 
-fn l4_key(frame: &[u8], ip: &Ip) -> Result<FlowKey, DropReason> {
+/// The flow key and, for TCP, the flags (0 for UDP), from one parse of the
+/// L4 header; flag combinations no valid segment carries are dropped here.
+fn l4_key(frame: &[u8], ip: &Ip) -> Result<(FlowKey, u8), DropReason> {
     let l4 = &frame[ip.l4..ip.end];
-    let (src_port, dst_port) = if ip.proto == ip_proto::TCP {
+    let (src_port, dst_port, flags) = if ip.proto == ip_proto::TCP {
         let t = TcpSegment::new_checked(l4).map_err(|_| DropReason::TruncatedL4)?;
-        (t.src_port(), t.dst_port())
+        let flags = t.flags();
+        if !flags.is_valid_combination() {
+            return Err(DropReason::BadTcpFlags);
+        }
+        (t.src_port(), t.dst_port(), flags.bits())
     } else {
         let u = UdpDatagram::new_checked(l4).map_err(|_| DropReason::TruncatedL4)?;
-        (u.src_port(), u.dst_port())
+        (u.src_port(), u.dst_port(), 0)
     };
-    Ok(FlowKey {
+    let key = FlowKey {
         src_ip: ip.src,
         dst_ip: ip.dst,
         src_port,
         dst_port,
         proto: ip.proto,
-    })
-}
-
-fn tcp_flags(frame: &[u8], ip: &Ip) -> Result<u8, DropReason> {
-    let t = TcpSegment::new_checked(&frame[ip.l4..ip.end]).map_err(|_| DropReason::TruncatedL4)?;
-    let flags = t.flags();
-    if !flags.is_valid_combination() {
-        return Err(DropReason::BadTcpFlags);
-    }
-    Ok(flags.bits())
+    };
+    Ok((key, flags))
 }
