@@ -30,16 +30,8 @@ pub(super) fn config(cx: &mut Ctx, root: &Tbl) -> Option<Config> {
         None if root.has("control") => None,
         None => Some(default_control()),
     };
-    let services: Vec<Option<Service>> = root
-        .tables(cx, "service")
-        .iter()
-        .map(|t| service(cx, t))
-        .collect();
-    let vrrp: Vec<Option<VrrpInstance>> = root
-        .tables(cx, "vrrp")
-        .iter()
-        .map(|t| vrrp(cx, t))
-        .collect();
+    let services: Vec<Option<Service>> = root.each(cx, "service", service);
+    let vrrp: Vec<Option<VrrpInstance>> = root.each(cx, "vrrp", vrrp);
     let bgp = root.table(cx, "bgp").map(|t| bgp(cx, &t));
 
     super::validate::cross_checks(
@@ -612,16 +604,9 @@ fn vrrp(cx: &mut Ctx, t: &Tbl) -> Option<VrrpInstance> {
             "`unicast_src` is set but `unicast_peers` is empty; list the peers or remove it",
         );
     }
-    let track_scripts: Vec<Option<TrackScript>> = t
-        .tables(cx, "track_script")
-        .iter()
-        .map(|s| track_script(cx, s))
-        .collect();
-    let track_interfaces: Vec<Option<TrackInterface>> = t
-        .tables(cx, "track_interface")
-        .iter()
-        .map(|s| track_interface(cx, s))
-        .collect();
+    let track_scripts: Vec<Option<TrackScript>> = t.each(cx, "track_script", track_script);
+    let track_interfaces: Vec<Option<TrackInterface>> =
+        t.each(cx, "track_interface", track_interface);
     Some(VrrpInstance {
         name: name?,
         interface: interface?,
@@ -730,11 +715,7 @@ fn bgp(cx: &mut Ctx, t: &Tbl) -> Option<Bgp> {
             );
         }
     }
-    let announces: Vec<Option<Announce>> = t
-        .tables(cx, "announce")
-        .iter()
-        .map(|a| announce(cx, a))
-        .collect();
+    let announces: Vec<Option<Announce>> = t.each(cx, "announce", announce);
     Some(Bgp {
         local_as: local_as?,
         router_id: router_id?,

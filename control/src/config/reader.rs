@@ -342,6 +342,17 @@ impl<'a> Tbl<'a> {
     }
 
     /// An array of tables: `[[a.b]]` sections or an array of inline tables.
+    /// Reads every table of the array `key` with `read`: one entry per
+    /// table, `None` where that table had errors.
+    pub fn each<T>(
+        &self,
+        cx: &mut Ctx,
+        key: &str,
+        mut read: impl FnMut(&mut Ctx, &Tbl<'a>) -> Option<T>,
+    ) -> Vec<Option<T>> {
+        self.tables(cx, key).iter().map(|t| read(cx, t)).collect()
+    }
+
     pub fn tables(&self, cx: &mut Ctx, key: &str) -> Vec<Tbl<'a>> {
         let Some((item, line)) = self.get(cx, key) else {
             return Vec::new();
