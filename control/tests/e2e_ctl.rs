@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use lab::{Gateway, Lab, LabSpec};
+use lab::Lab;
 use serde_json::{json, Value};
 
 const ECHO_PORT: u16 = 9000;
@@ -126,13 +126,7 @@ fn operator_verbs_change_a_running_node() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let vip = lab::vip(5);
-    let lab = Lab::up(LabSpec {
-        name: lab::unique_name("ctl"),
-        backends: 2,
-        backend_gateway: Gateway::Lb(1),
-        ..LabSpec::default()
-    })
-    .expect("lab up");
+    let lab = nat_lab("ctl", 2, false);
     start_name_servers(&lab, 2, ECHO_PORT);
     let services = [
         ServiceConf {
@@ -432,13 +426,7 @@ fn control_socket_is_guarded_and_stays_responsive() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let vip = lab::vip(6);
-    let lab = Lab::up(LabSpec {
-        name: lab::unique_name("ctlsock"),
-        backends: 1,
-        backend_gateway: Gateway::Lb(1),
-        ..LabSpec::default()
-    })
-    .expect("lab up");
+    let lab = nat_lab("ctlsock", 1, false);
     let services = [ServiceConf {
         vip,
         port: SERVICE_PORT,

@@ -8,7 +8,6 @@ use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use common::*;
-use lab::{Gateway, Lab, LabSpec};
 
 const INTERVAL_MS: u64 = 200;
 const RISE: u32 = 2;
@@ -17,14 +16,7 @@ const FALL: u32 = 2;
 #[test]
 fn failed_backends_get_no_traffic_and_sorry_server_answers() {
     let vip = lab::vip(2);
-    let lab = Lab::up(LabSpec {
-        name: lab::unique_name("hc"),
-        backends: 3,
-        backend_gateway: Gateway::Lb(1),
-        sorry_server: true,
-        ..LabSpec::default()
-    })
-    .expect("lab up");
+    let lab = nat_lab("hc", 3, true);
     let services = [ServiceConf {
         vip,
         port: SERVICE_PORT,

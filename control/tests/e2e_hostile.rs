@@ -8,7 +8,6 @@ use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use common::*;
-use lab::{Gateway, Lab, LabSpec};
 use serde_json::Value;
 
 /// Sends every class of malformed frame at the VIP from the client.
@@ -47,13 +46,7 @@ sendp(frames, iface="eth0")
 #[test]
 fn hostile_frames_are_counted_and_harmless() {
     let vip = lab::vip(3);
-    let lab = Lab::up(LabSpec {
-        name: lab::unique_name("hostile"),
-        backends: 2,
-        backend_gateway: Gateway::Lb(1),
-        ..LabSpec::default()
-    })
-    .expect("lab up");
+    let lab = nat_lab("hostile", 2, false);
     let services = [ServiceConf {
         vip,
         port: SERVICE_PORT,
@@ -157,13 +150,7 @@ fn rss_kib(pid: u32) -> u64 {
 fn syn_flood_does_not_evict_established_connection() {
     const CAPACITY: usize = 1024;
     let vip = lab::vip(4);
-    let lab = Lab::up(LabSpec {
-        name: lab::unique_name("flood"),
-        backends: 2,
-        backend_gateway: Gateway::Lb(1),
-        ..LabSpec::default()
-    })
-    .expect("lab up");
+    let lab = nat_lab("flood", 2, false);
     start_name_servers(&lab, 2, 9000);
     let mk = |port: u16| ServiceConf {
         vip,

@@ -112,6 +112,18 @@ pub struct ServiceConf<'a> {
     pub extra: String,
 }
 
+/// A lab whose backends route replies through lb1, as `nat` services need.
+pub fn nat_lab(tag: &str, backends: usize, sorry_server: bool) -> Lab {
+    Lab::up(lab::LabSpec {
+        name: lab::unique_name(tag),
+        backends,
+        backend_gateway: lab::Gateway::Lb(1),
+        sorry_server,
+        ..lab::LabSpec::default()
+    })
+    .expect("lab up")
+}
+
 pub fn http_check(interval_ms: u64, rise: u32, fall: u32) -> String {
     format!(
         r#"{{ kind = "http", path = "/", expect_status = 200, interval_ms = {interval_ms}, timeout_ms = 500, rise = {rise}, fall = {fall} }}"#
