@@ -185,6 +185,11 @@ pub struct Snapshot {
     pub locals: FastMap<u32, LocalAddr>,
     /// Backends whose existing flows must be dropped (failed with `on_down = drop`).
     pub dead_backends: FastSet<u32>,
+    /// VRRP virtual MACs of instances this node is not master of. Frames it
+    /// still forwards for their connections must not carry them as source:
+    /// a switch would learn the virtual MAC back toward this node and send
+    /// the new master's traffic here.
+    pub released_macs: Vec<MacAddr>,
 }
 
 impl Snapshot {
@@ -201,6 +206,15 @@ impl Snapshot {
     pub fn service(&self, vip: u32, port: u16, proto: u8) -> Option<(u16, &Service)> {
         let id = *self.by_key.get(&(vip, port, proto))?;
         Some((id, self.services.get(usize::from(id))?))
+    }
+
+    /// The source MAC for a frame leaving by `port` that a connection wants
+    /// sent from `mac`: the port's own MAC if `mac` is a released virtual MAC.
+    pub fn source_mac(&self, mac: [u8; 6], port: PortId) -> [u8; 6] {
+        if self.released_macs.is_empty() || !self.released_macs.contains(&MacAddr(mac)) {
+            return mac;
+        }
+        self.ports.get(usize::from(port)).map_or(mac, |p| p.mac.0)
     }
 }
 

@@ -45,6 +45,7 @@ drop_reasons! {
     UnknownEthertype => "unknown_ethertype", "ethertype the dataplane does not handle";
     MalformedArp => "malformed_arp", "ARP packet that is truncated or not Ethernet/IPv4";
     ArpNotOwned => "arp_not_owned", "ARP request for an address this node does not own right now";
+    ArpAnnouncement => "arp_announcement", "gratuitous ARP: a host announcing its own address, which needs no answer";
     TruncatedIpv4 => "truncated_ipv4", "IPv4 header cut short";
     BadIpv4Header => "bad_ipv4_header", "IPv4 version or header length (IHL) invalid";
     BadIpv4Length => "bad_ipv4_length", "IPv4 total length disagrees with the frame";

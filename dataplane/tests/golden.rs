@@ -234,6 +234,14 @@ fn arp_for_owned_vip_is_answered_and_others_are_not() {
         Verdict::Drop(DropReason::ArpNotOwned)
     );
 
+    // Another VRRP node announcing the VIP (gratuitous ARP) gets no answer.
+    let mut announcement = request(VIP);
+    announcement[28..32].copy_from_slice(&VIP.octets());
+    assert_eq!(
+        w.process(&mut announcement, 0),
+        Verdict::Drop(DropReason::ArpAnnouncement)
+    );
+
     let mut unowned = snap;
     unowned.locals.values_mut().for_each(|l| l.owned = false);
     let mut w = worker(unowned);
@@ -595,4 +603,66 @@ fn a_syn_on_the_ports_of_a_finished_connection_is_scheduled_afresh() {
     let mut syn = client_tcp(46000, "S");
     assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
     assert_ne!(backend_of(&decode_tcp(&syn)), now_on);
+}
+
+#[test]
+fn a_released_virtual_mac_is_never_a_frame_source() {
+    const VMAC: [u8; 6] = [0x00, 0x00, 0x5e, 0x00, 0x01, 51];
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]);
+    let vip_local = |s: &mut dataplane::service::Snapshot| {
+        *s.locals.get_mut(&VIP.to_bits()).expect("VIP is local")
+    };
+    snap.locals.get_mut(&VIP.to_bits()).expect("VIP").mac = dataplane::wire::MacAddr(VMAC);
+    let p = support::published(snap.clone());
+    let mut w = worker_of(0, 1, p.clone());
+    let mut syn = client_tcp(44000, "S");
+    assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+    let reply = |flags| {
+        tcp(
+            backend_mac(0),
+            PORT1_MAC,
+            backend_ip(0),
+            CLIENT,
+            8080,
+            44000,
+            flags,
+            b"",
+        )
+    };
+    let mut synack = reply("SA");
+    assert_eq!(w.process(&mut synack, 1), Verdict::Tx(0));
+    assert_eq!(
+        decode_tcp(&synack).src_mac,
+        VMAC,
+        "the master sends from the virtual MAC"
+    );
+
+    // Demoted: replies of the open connection still reach the client, from
+    // the port's own MAC, and the client's segments to the VIP are refused.
+    republish(&mut w, &p, &mut snap, |s| {
+        let mut local = vip_local(s);
+        local.owned = false;
+        s.locals.insert(VIP.to_bits(), local);
+        s.released_macs = vec![dataplane::wire::MacAddr(VMAC)];
+    });
+    let mut ack = reply("A");
+    assert_eq!(w.process(&mut ack, 1), Verdict::Tx(0));
+    let seen = decode_tcp(&ack);
+    assert_eq!((seen.src_mac, seen.src), (PORT0_MAC, VIP));
+    let mut data = client_tcp(44000, "A");
+    assert_eq!(
+        w.process(&mut data, 0),
+        Verdict::Drop(DropReason::VipNotOwned)
+    );
+
+    // Master again: the virtual MAC is the source once more.
+    republish(&mut w, &p, &mut snap, |s| {
+        let mut local = vip_local(s);
+        local.owned = true;
+        s.locals.insert(VIP.to_bits(), local);
+        s.released_macs.clear();
+    });
+    let mut ack = reply("A");
+    assert_eq!(w.process(&mut ack, 1), Verdict::Tx(0));
+    assert_eq!(decode_tcp(&ack).src_mac, VMAC);
 }

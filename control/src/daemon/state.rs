@@ -18,7 +18,7 @@ use super::neigh::{self, Route};
 use crate::config::Prefix;
 use crate::config::{CheckKind, Config, DownAction, Protocol};
 use crate::health::CheckResult;
-use crate::vrrp::runtime::Control;
+use crate::vrrp::runtime::{virtual_mac, Control};
 
 /// Health of one backend as the checker last reported it.
 #[derive(Clone, Debug)]
@@ -209,6 +209,13 @@ impl NodeState {
                     mac: MacAddr(p.mac),
                 })
                 .collect(),
+            released_macs: self
+                .config
+                .vrrp
+                .iter()
+                .filter(|v| !self.masters.get(&v.name).copied().unwrap_or(false))
+                .map(|v| MacAddr(virtual_mac(v.vrid)))
+                .collect(),
             ..Snapshot::default()
         };
         for (s, svc) in self.config.services.iter().enumerate() {
@@ -268,7 +275,7 @@ impl NodeState {
                 on_down: svc.on_backend_down,
             });
             let mac = match self.config.vip_owner(svc.vip) {
-                Some(inst) => MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, inst.vrid]),
+                Some(inst) => MacAddr(virtual_mac(inst.vrid)),
                 None => self.port_mac(self.home_port(svc.vip)),
             };
             snap.locals.insert(

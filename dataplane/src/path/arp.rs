@@ -16,6 +16,12 @@ pub(super) fn answer(
         if arp.operation() != ArpPacket::<&[u8]>::REQUEST {
             return Err(DropReason::ArpNotOwned);
         }
+        // A gratuitous ARP is an announcement, typically a new VRRP master's
+        // for the very VIP: answering it from the virtual MAC would make the
+        // switch learn that MAC back toward this node.
+        if arp.sender_ip() == arp.target_ip() {
+            return Err(DropReason::ArpAnnouncement);
+        }
         (arp.sender_mac(), arp.sender_ip(), arp.target_ip())
     };
     let local = match snap.locals.get(&target.to_bits()) {

@@ -127,7 +127,8 @@ fn follow_error(w: &mut Worker, frame: &mut [u8], ip: &Ip) -> Result<Verdict, Dr
         ..rw
     };
     rewrite_quote(frame, &q, &original);
-    rewrite::set_macs(frame, MacAddr(rw.src_mac), MacAddr(rw.dst_mac))?;
+    let src_mac = w.snap.source_mac(rw.src_mac, rw.egress);
+    rewrite::set_macs(frame, MacAddr(src_mac), MacAddr(rw.dst_mac))?;
     let mut pkt = Ipv4Packet::new_checked(&mut frame[ip.l3..ip.end])
         .map_err(|_| DropReason::TruncatedIpv4)?;
     if pkt.ttl() <= 1 {

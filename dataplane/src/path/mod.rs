@@ -201,10 +201,11 @@ impl Worker {
                 }
                 self.flows.touch(id, dir, flags, self.now_ms);
                 let conn = self.flows.conn(id);
-                let rw = match dir {
+                let mut rw = match dir {
                     Direction::Forward => conn.forward,
                     Direction::Reply => conn.reply,
                 };
+                rw.src_mac = self.snap.source_mac(rw.src_mac, rw.egress);
                 rewrite::apply(frame, ip, &rw)?;
                 Ok(Verdict::Tx(rw.egress))
             }
