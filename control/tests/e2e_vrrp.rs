@@ -435,8 +435,9 @@ fn assert_gap(what: &str, gap: &Gap, limit_ms: u64) {
     );
     assert!(
         gap.max_gap_ms <= limit_ms,
-        "{what}: the client saw a {} ms outage, limit {limit_ms} ms ({gap:?})",
-        gap.max_gap_ms
+        "{what}: the client saw a {} ms outage {} ms into the probe run, limit {limit_ms} ms ({gap:?})",
+        gap.max_gap_ms,
+        gap.gap_at_ms
     );
 }
 
