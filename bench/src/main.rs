@@ -42,6 +42,9 @@ struct Args {
     /// Core of the device under test.
     #[arg(long, global = true)]
     dut_core: Option<usize>,
+    /// vipd's `syn_rate_limit` in the SYN flood scenario (0: every SYN admitted).
+    #[arg(long, global = true)]
+    syn_rate_limit: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -87,6 +90,9 @@ fn main() -> ExitCode {
     }
     if let Some(v) = args.dut_core {
         plan.dut_core = v;
+    }
+    if let Some(v) = args.syn_rate_limit {
+        plan.syn_rate_limit = v;
     }
     let start = Instant::now();
     let mut progress = |p: Progress| {

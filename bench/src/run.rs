@@ -112,6 +112,8 @@ pub struct Plan {
     /// Established flows and their share (1 in `est_every`) in the SYN flood.
     pub est_flows: u32,
     pub est_every: u32,
+    /// vipd's `syn_rate_limit` in the SYN flood (0: off).
+    pub syn_rate_limit: u32,
     pub gen_core: usize,
     pub dut_core: usize,
     pub batch: u32,
@@ -136,6 +138,7 @@ impl Plan {
             flow_points: vec![1_000, 10_000, 100_000, 1_000_000, 10_000_000],
             est_flows: 1000,
             est_every: 20,
+            syn_rate_limit: 100_000,
             gen_core: 0,
             dut_core: 1,
             batch: 64,
@@ -531,11 +534,11 @@ impl<'p> Bench<'p> {
                 self.udp(dut, flows, w)
             }
             Scenario::Vipd(mode) => {
-                let dut = self.vipd(mode, flows)?;
+                let dut = self.vipd(mode, flows, 0)?;
                 self.udp(dut, flows, w)
             }
             Scenario::FlowScaling => {
-                let dut = self.vipd(Forward::Nat, flows)?;
+                let dut = self.vipd(Forward::Nat, flows, 0)?;
                 // Long enough for the generator to cycle through every flow
                 // once at ~1 Mpps (up to 10 s), so the table is filled.
                 let fill = Duration::from_secs_f64((f64::from(flows) / 1e6).min(10.0));
@@ -610,7 +613,9 @@ impl<'p> Bench<'p> {
             })
     }
 
-    fn vipd(&self, mode: Forward, flows: u32) -> Result<Dut> {
+    /// Starts vipd in `mode` with room for `flows`; `syn_rate_limit` as in
+    /// its config (0: every SYN admitted).
+    fn vipd(&self, mode: Forward, flows: u32, syn_rate_limit: u32) -> Result<Dut> {
         let vipd = self.vipd_path()?;
         let dir = &self.plan.work_dir;
         let conf = dir.join(format!("vipd-{}.toml", mode.name()));
@@ -618,7 +623,8 @@ impl<'p> Bench<'p> {
         let capacity = (u64::from(flows) * 5 / 4).clamp(65_536, 12_500_000);
         let mut text = format!(
             "[node]\nname = \"bench\"\nsite = \"bench\"\n\n[dataplane]\ninterfaces = [\"{}\", \"{}\"]\n\
-             queues = 1\ncores = [{}]\nxdp_mode = \"native\"\nflow_capacity = {capacity}\n\n\
+             queues = 1\ncores = [{}]\nxdp_mode = \"native\"\nflow_capacity = {capacity}\n\
+             syn_rate_limit = {syn_rate_limit}\n\n\
              [control]\nsocket = \"{}\"\n",
             self.topo.dut_in.name,
             self.topo.dut_out.name,
@@ -831,7 +837,7 @@ impl<'p> Bench<'p> {
     /// SYNs from `flows` sources with every `est_every`-th packet an ACK of
     /// an established flow; reports the share of those delivered.
     fn synflood(&mut self, flows: u32) -> Result<Measured> {
-        let mut dut = self.vipd(Forward::Nat, flows)?;
+        let mut dut = self.vipd(Forward::Nat, flows, self.plan.syn_rate_limit)?;
         let t = self.template(Proto::TcpSyn)?;
         let est = self.plan.est_flows.max(1);
         let open = self.gen_config(&t, EST_BASE, est, false);

@@ -142,6 +142,7 @@ fn xdp_counters(s: &Scrape, out: &mut Exposition) {
         ("pass_ipv6", x.pass_ipv6),
         ("pass_other_ethertype", x.pass_other_ethertype),
         ("pass_truncated", x.pass_truncated),
+        ("drop_syn_limit", x.drop_syn_limit),
     ] {
         out.sample(
             "vipd_xdp_packets_total",

@@ -113,6 +113,10 @@ fn contract_parses_to_expected_values() {
     assert_eq!(c.dataplane.flow_capacity, 1_048_576);
     assert_eq!(c.dataplane.frames_per_worker, 4096);
     assert_eq!(
+        c.dataplane.syn_rate_limit, 0,
+        "SYN admission is off by default"
+    );
+    assert_eq!(
         c.dataplane.timeouts.tcp_established,
         Duration::from_secs(900)
     );
@@ -738,6 +742,24 @@ fn dataplane_and_control_rules() {
 
     let text = edit("[dataplane]", "[dataplane]\nframes_per_worker = 3000");
     single_error(&text, "dataplane.frames_per_worker", "3000", "try 4096");
+
+    let text = edit("[dataplane]", "[dataplane]\nsyn_burst = 500");
+    single_error(
+        &text,
+        "dataplane.syn_burst",
+        "syn_burst",
+        "no effect without syn_rate_limit",
+    );
+    let c = parse(
+        &edit("[dataplane]", "[dataplane]\nsyn_rate_limit = 50000"),
+        FILE,
+    )
+    .expect("a SYN rate alone is valid");
+    assert_eq!(
+        (c.dataplane.syn_rate_limit, c.dataplane.syn_burst),
+        (50_000, 5_000),
+        "the burst defaults to a tenth of the rate"
+    );
 
     let text = edit(
         "\"eth0\", \"eth1\"]",

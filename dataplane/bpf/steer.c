@@ -7,6 +7,10 @@
 // and replies from backends that are not addressed to the node itself.
 // Everything else (BGP, VRRP, SSH, health-check replies, IPv6, ...) goes to the
 // kernel untouched, so the control plane keeps working next to the dataplane.
+//
+// A SYN flood is met here, before the AF_XDP ring: new TCP connections to a
+// VIP are admitted at a configured rate per receive queue and the excess is
+// dropped, so the workers keep the capacity to serve established flows.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -22,6 +26,7 @@ enum stat {
 	STAT_PASS_IPV6,
 	STAT_PASS_OTHER_ETHERTYPE,
 	STAT_PASS_TRUNCATED,
+	STAT_DROP_SYN_LIMIT,
 	STAT_COUNT,
 };
 
@@ -64,6 +69,33 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+#define NS_PER_SEC 1000000000ULL
+
+// SYN admission: entry SYN_RATE holds SYNs per second per receive queue
+// (0 admits every SYN), SYN_BURST the largest burst admitted at once.
+enum { SYN_RATE = 0, SYN_BURST, SYN_LIMIT_COUNT };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SYN_LIMIT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} syn_limit SEC(".maps");
+
+// One token bucket per receive queue, in SYNs scaled by NS_PER_SEC so the
+// refill needs no division. A queue is polled by one CPU at a time.
+struct syn_bucket {
+	__u64 tokens;
+	__u64 last_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct syn_bucket);
+} syn_buckets SEC(".maps");
+
 struct vlan_hdr {
 	__be16 tci;
 	__be16 proto;
@@ -85,6 +117,57 @@ static __always_inline int redirect(struct xdp_md *ctx, __u32 pass_stat)
 
 	count(ret == XDP_REDIRECT ? STAT_REDIRECTED : pass_stat);
 	return ret;
+}
+
+// Whether the IPv4 packet at `ip` is a TCP SYN (without ACK) opening a
+// connection. Fragments past the first carry no TCP header.
+static __always_inline int is_syn(void *ip, void *data_end)
+{
+	__u8 *h = ip;
+	__u8 *tcp;
+	__u32 ihl;
+
+	if (h[9] != 6 || (h[6] & 0x1f) || h[7])
+		return 0;
+	ihl = (h[0] & 0x0f) * 4;
+	if (ihl < 20)
+		return 0;
+	tcp = ip + ihl;
+	if ((void *)(tcp + 14) > data_end)
+		return 0;
+	return (tcp[13] & 0x12) == 0x02;
+}
+
+// Takes a token from the queue's bucket; 0 when the SYN is over the limit.
+static __always_inline int syn_admitted(struct xdp_md *ctx)
+{
+	__u32 rate_key = SYN_RATE, burst_key = SYN_BURST, queue = ctx->rx_queue_index;
+	__u64 *rate = bpf_map_lookup_elem(&syn_limit, &rate_key);
+	__u64 *burst = bpf_map_lookup_elem(&syn_limit, &burst_key);
+	struct syn_bucket *b;
+	__u64 now, elapsed, tokens, cap;
+
+	if (!rate || !burst || !*rate)
+		return 1;
+	b = bpf_map_lookup_elem(&syn_buckets, &queue);
+	if (!b)
+		return 1;
+	now = bpf_ktime_get_ns();
+	elapsed = now - b->last_ns;
+	// The bucket is full after a second idle; capping keeps the product small.
+	if (elapsed > NS_PER_SEC)
+		elapsed = NS_PER_SEC;
+	cap = *burst * NS_PER_SEC;
+	tokens = b->tokens + elapsed * *rate;
+	if (tokens > cap)
+		tokens = cap;
+	b->last_ns = now;
+	if (tokens < NS_PER_SEC) {
+		b->tokens = tokens;
+		return 0;
+	}
+	b->tokens = tokens - NS_PER_SEC;
+	return 1;
 }
 
 SEC("xdp")
@@ -155,8 +238,13 @@ int vipd_steer(struct xdp_md *ctx)
 		}
 		__builtin_memcpy(&src, cur + 12, sizeof(src));
 		__builtin_memcpy(&addr, cur + 16, sizeof(addr));
-		if (bpf_map_lookup_elem(&vips, &addr))
+		if (bpf_map_lookup_elem(&vips, &addr)) {
+			if (is_syn(cur, data_end) && !syn_admitted(ctx)) {
+				count(STAT_DROP_SYN_LIMIT);
+				return XDP_DROP;
+			}
 			return redirect(ctx, STAT_PASS_IPV4);
+		}
 		if (bpf_map_lookup_elem(&backends, &src) &&
 		    !bpf_map_lookup_elem(&local_addrs, &addr))
 			return redirect(ctx, STAT_PASS_IPV4);

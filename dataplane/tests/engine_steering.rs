@@ -150,3 +150,95 @@ fn steers_only_the_dataplane_traffic() {
     assert!(delta(|s| s.pass_ipv4) >= 3, "{after:?}");
     engine.stop();
 }
+
+/// argv: src MAC, dst MAC, VIP, then how many SYNs. Sends that many SYNs
+/// (every other one with IP options, so the TCP header moves), then 20
+/// ACKs of established connections, each marked.
+const SYNS_THEN_ACKS: &str = r#"
+import sys
+from scapy.all import Ether, IP, IPOption_NOP, TCP, Raw, sendp
+src, dst, vip, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+e = lambda: Ether(src=src, dst=dst)
+syn = lambda i: (IP(src="10.200.1.1", dst=vip, options=[IPOption_NOP()] * 4) if i % 2 else IP(src="10.200.1.1", dst=vip)) / TCP(sport=20000 + i, dport=80, flags="S")
+frames = [e() / syn(i) / Raw(b"mark-syn-%d" % i) for i in range(n)]
+frames += [e() / IP(src="10.200.1.1", dst=vip) / TCP(sport=30000 + i, dport=80, flags="A") / Raw(b"mark-ack-%d" % i) for i in range(20)]
+sendp(frames, iface="a0", verbose=False)
+"#;
+
+#[test]
+fn syn_admission_drops_excess_syns_and_never_other_segments() {
+    use dataplane::engine::SynLimit;
+    let lab = Lab::new("es2", 1);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let capture = Arc::clone(&seen);
+    let cfg = EngineConfig {
+        interfaces: vec!["l0".into(), "l1".into()],
+        ..EngineConfig::default()
+    };
+    let engine = lab
+        .l
+        .run(move || Engine::start(&cfg, move |_, _| Capture(Arc::clone(&capture))))
+        .unwrap_or_else(|e| panic!("engine start: {e}"));
+    engine.steering().set_vips(&[VIP]).unwrap();
+    let send = |syns: usize| {
+        seen.lock().unwrap().clear();
+        let start = std::time::Instant::now();
+        let out = Command::new("ip")
+            .args(["netns", "exec", &lab.a.name, "/usr/bin/python3", "-c"])
+            .arg(SYNS_THEN_ACKS)
+            .args([
+                &mac_str(Lab::mac(&lab.a, "a0")),
+                &mac_str(Lab::mac(&lab.l, "l0")),
+                &VIP.to_string(),
+                &syns.to_string(),
+            ])
+            .output()
+            .expect("run python3 with scapy");
+        assert!(
+            out.status.success(),
+            "scapy sender failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sending = start.elapsed();
+        // The ACKs go last: once all arrived, every SYN has been decided.
+        let all_acks = wait_for(Duration::from_secs(10), || {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.starts_with("mark-ack-"))
+                .count()
+                == 20
+        });
+        let seen = seen.lock().unwrap().clone();
+        assert!(all_acks, "established segments were lost: {seen:?}");
+        let syns_seen = seen.iter().filter(|s| s.starts_with("mark-syn-")).count();
+        (syns_seen, sending)
+    };
+
+    let burst = 4;
+    engine
+        .steering()
+        .set_syn_limit(SynLimit { rate: 1, burst })
+        .unwrap();
+    let before = engine.steering().xdp_stats().unwrap();
+    let (admitted, sending) = send(40);
+    let limit = burst as usize + sending.as_secs() as usize + 1;
+    assert!(
+        (1..=limit).contains(&admitted),
+        "{admitted} of 40 SYNs admitted at 1/s with burst {burst} over {sending:?}"
+    );
+    let after = engine.steering().xdp_stats().unwrap();
+    assert_eq!(
+        after.drop_syn_limit - before.drop_syn_limit,
+        40 - admitted as u64,
+        "every SYN not admitted is counted"
+    );
+
+    engine
+        .steering()
+        .set_syn_limit(SynLimit::default())
+        .unwrap();
+    let (admitted, _) = send(10);
+    assert_eq!(admitted, 10, "with no limit every SYN is admitted");
+    engine.stop();
+}

@@ -95,6 +95,8 @@ fn dataplane(cx: &mut Ctx, t: &Tbl) -> Option<Dataplane> {
             "frames_per_worker",
             "timeouts",
             "persistence_capacity",
+            "syn_rate_limit",
+            "syn_burst",
         ],
     );
     let interfaces = t.must("interfaces", t.str_list(cx, "interfaces"), cx);
@@ -164,6 +166,18 @@ fn dataplane(cx: &mut Ctx, t: &Tbl) -> Option<Dataplane> {
         Some(tt) => timeouts(cx, &tt),
         None => FlowTimeouts::default(),
     };
+    let syn_rate_limit: u32 = t.num(cx, "syn_rate_limit", 0, 100_000_000).unwrap_or(0);
+    // A tenth of a second's worth by default: smooths arrival jitter without
+    // letting a flood through in one gulp.
+    let syn_burst: u32 = t
+        .num(cx, "syn_burst", 1, 100_000_000)
+        .unwrap_or((syn_rate_limit / 10).max(64));
+    if t.has("syn_burst") && syn_rate_limit == 0 {
+        cx.err_at(
+            &t.field("syn_burst"),
+            "syn_burst has no effect without syn_rate_limit; set syn_rate_limit (SYNs per second per queue) or remove syn_burst".to_string(),
+        );
+    }
     Some(Dataplane {
         interfaces: interfaces?,
         queues,
@@ -173,6 +187,8 @@ fn dataplane(cx: &mut Ctx, t: &Tbl) -> Option<Dataplane> {
         frames_per_worker,
         timeouts,
         persistence_capacity,
+        syn_rate_limit,
+        syn_burst,
     })
 }
 

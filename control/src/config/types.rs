@@ -49,6 +49,12 @@ pub struct Dataplane {
     pub timeouts: FlowTimeouts,
     /// Persistence (sticky source) entries per worker, ≥ 64.
     pub persistence_capacity: usize,
+    /// New TCP connections to VIPs admitted per second and receive queue by
+    /// the XDP program; 0 (the default) admits all.
+    pub syn_rate_limit: u32,
+    /// The largest SYN burst admitted at once; default a tenth of the rate,
+    /// at least 64.
+    pub syn_burst: u32,
 }
 
 /// Idle timeouts of a flow entry by protocol state; all are > 0.

@@ -97,6 +97,7 @@ pub fn stats(node: &Node) -> Value {
             "pass_ipv6": x.pass_ipv6,
             "pass_other_ethertype": x.pass_other_ethertype,
             "pass_truncated": x.pass_truncated,
+            "drop_syn_limit": x.drop_syn_limit,
         }),
         Err(e) => json!({ "error": e.to_string() }),
     };

@@ -157,7 +157,14 @@ impl NodeState {
     pub fn replace_config(&mut self, new: Config) -> Result<ReloadSummary, Vec<String>> {
         let mut refused = Vec::new();
         let old = &self.config;
-        if new.dataplane != old.dataplane {
+        // The SYN admission rate is a steering-map value, changed live (an
+        // operator tightens it during a flood); the rest is set up at start.
+        let fixed = |d: &crate::config::Dataplane| crate::config::Dataplane {
+            syn_rate_limit: 0,
+            syn_burst: 0,
+            ..d.clone()
+        };
+        if fixed(&new.dataplane) != fixed(&old.dataplane) {
             refused.push("[dataplane] changed: interfaces, queues and tables are set up at start; restart vipd to apply".to_string());
         }
         if new.control.socket != old.control.socket
@@ -371,5 +378,16 @@ mod tests {
         let e = st.replace_config(cfg(true, 2)).unwrap_err();
         assert!(e[0].contains("[dataplane]"), "{e:?}");
         assert_eq!(st.config, before, "a refused reload changes nothing");
+    }
+
+    #[test]
+    fn reload_changes_the_syn_admission_rate_live() {
+        let mut st = NodeState::new(cfg(false, 1), Vec::new());
+        let mut new = cfg(false, 1);
+        new.dataplane.syn_rate_limit = 100_000;
+        new.dataplane.syn_burst = 10_000;
+        st.replace_config(new).expect("a SYN rate change applies");
+        let limit = st.steering().syn_limit;
+        assert_eq!((limit.rate, limit.burst), (100_000, 10_000));
     }
 }

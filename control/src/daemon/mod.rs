@@ -136,8 +136,11 @@ fn check_spec(backend: &config::Backend) -> CheckSpec {
     }
 }
 
-fn apply_steering(engine: &Engine, s: &Steering) -> anyhow::Result<()> {
-    let steer = engine.steering();
+/// Makes the XDP steering maps match `s`.
+pub(crate) fn apply_steering(
+    steer: &dataplane::engine::Steering,
+    s: &Steering,
+) -> anyhow::Result<()> {
     steer
         .set_vips(&s.vips)
         .context("updating the XDP VIP map")?;
@@ -147,6 +150,9 @@ fn apply_steering(engine: &Engine, s: &Steering) -> anyhow::Result<()> {
     steer
         .set_local_addrs(&s.locals)
         .context("updating the XDP local-address map")?;
+    steer
+        .set_syn_limit(s.syn_limit)
+        .context("updating the XDP SYN admission rate")?;
     Ok(())
 }
 
@@ -185,7 +191,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     );
     let mut state = NodeState::new(cfg, engine.ports().to_vec());
     state.refresh_neighbours();
-    apply_steering(&engine, &state.steering())?;
+    apply_steering(engine.steering(), &state.steering())?;
     let (health_tx, mut health_rx) = mpsc::channel::<HealthEvent>(1024);
     let (owner_tx, mut owner_rx) = mpsc::unbounded_channel::<Ownership>();
     let mut vrrp = Vec::new();

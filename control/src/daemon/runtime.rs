@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::Context;
 use dataplane::path::query::{FlowQuery, FlowSummary, QuerySender};
 use tokio::sync::mpsc;
 
@@ -169,16 +168,7 @@ impl Node {
     /// maps, snapshot. The run loop then re-resolves next hops at once.
     pub fn apply(&self, state: &NodeState) -> anyhow::Result<()> {
         self.runtime.sync_checkers(state);
-        let s = state.steering();
-        self.steering
-            .set_vips(&s.vips)
-            .context("updating the XDP VIP map")?;
-        self.steering
-            .set_backends(&s.backends)
-            .context("updating the XDP backend map")?;
-        self.steering
-            .set_local_addrs(&s.locals)
-            .context("updating the XDP local-address map")?;
+        super::apply_steering(&self.steering, &state.steering())?;
         self.publish(state);
         self.published.resolve_wanted.store(true, Ordering::Relaxed);
         Ok(())

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use dataplane::engine::PortInfo;
+use dataplane::engine::{PortInfo, SynLimit};
 use dataplane::sched::{BackendWeight, MaglevTable, SchedulerKind};
 use dataplane::service::{self as ds, Hop, LocalAddr, LocalKind, Snapshot};
 use dataplane::wire::MacAddr;
@@ -324,6 +324,10 @@ impl NodeState {
             v.sort();
             v.dedup();
         }
+        s.syn_limit = SynLimit {
+            rate: self.config.dataplane.syn_rate_limit,
+            burst: self.config.dataplane.syn_burst,
+        };
         s
     }
 }
@@ -334,4 +338,5 @@ pub struct Steering {
     pub vips: Vec<Ipv4Addr>,
     pub backends: Vec<Ipv4Addr>,
     pub locals: Vec<Ipv4Addr>,
+    pub syn_limit: SynLimit,
 }

@@ -25,7 +25,7 @@ use crate::verdict::{PortId, Verdict};
 
 pub use forward::ForwardHandler;
 pub use iface::MacAddrBytes;
-pub use steer::{Steering, XdpStats};
+pub use steer::{Steering, SynLimit, XdpStats};
 
 /// The packet logic the engine drives. One instance per worker.
 pub trait Handler: Send + 'static {

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 use std::sync::Mutex;
 
-use aya::maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray, XskMap};
+use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData, PerCpuArray, XskMap};
 use aya::programs::{ProgramError, Xdp};
 use aya::Ebpf;
 
@@ -34,6 +34,7 @@ struct IfaceMaps {
     vips: BpfHashMap<MapData, u32, u8>,
     local_addrs: BpfHashMap<MapData, u32, u8>,
     backends: BpfHashMap<MapData, u32, u8>,
+    syn_limit: Array<MapData, u64>,
     stats: PerCpuArray<MapData, u64>,
 }
 
@@ -109,6 +110,8 @@ impl Attached {
                 .map_err(|e| map_err("local_addrs", e))?,
             backends: BpfHashMap::try_from(take_map(&mut ebpf, name, "backends")?)
                 .map_err(|e| map_err("backends", e))?,
+            syn_limit: Array::try_from(take_map(&mut ebpf, name, "syn_limit")?)
+                .map_err(|e| map_err("syn_limit", e))?,
             stats: PerCpuArray::try_from(take_map(&mut ebpf, name, "stats")?)
                 .map_err(|e| map_err("stats", e))?,
         };
@@ -144,6 +147,19 @@ pub struct XdpStats {
     pub pass_other_ethertype: u64,
     /// Frames too short to classify.
     pub pass_truncated: u64,
+    /// SYNs to a VIP dropped over the SYN admission rate.
+    pub drop_syn_limit: u64,
+}
+
+/// SYN admission in the steering program: new TCP connections to VIPs per
+/// second and receive queue; the excess is dropped before it reaches a
+/// worker, so a flood cannot starve established flows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SynLimit {
+    /// SYNs per second per queue; 0 admits every SYN.
+    pub rate: u32,
+    /// The largest burst admitted at once.
+    pub burst: u32,
 }
 
 /// The steering maps of every interface: which traffic goes to the workers.
@@ -221,9 +237,25 @@ impl Steering {
         self.with_maps(|m| replace(&mut m.backends, &want, &m.interface, "backends"))
     }
 
+    /// Sets the SYN admission rate on every interface.
+    pub fn set_syn_limit(&self, limit: SynLimit) -> Result<(), EngineError> {
+        self.with_maps(|m| {
+            for (index, value) in [(0, limit.rate), (1, limit.burst)] {
+                m.syn_limit
+                    .set(index, u64::from(value), 0)
+                    .map_err(|e| EngineError::Map {
+                        interface: m.interface.clone(),
+                        map: "syn_limit",
+                        error: e.to_string(),
+                    })?;
+            }
+            Ok(())
+        })
+    }
+
     /// The steering program's counters, summed over CPUs and interfaces.
     pub fn xdp_stats(&self) -> Result<XdpStats, EngineError> {
-        let mut sums = [0u64; 6];
+        let mut sums = [0u64; 7];
         self.with_maps(|m| {
             for (i, sum) in sums.iter_mut().enumerate() {
                 let values = m.stats.get(&(i as u32), 0).map_err(|e| EngineError::Map {
@@ -235,7 +267,7 @@ impl Steering {
             }
             Ok(())
         })?;
-        let [redirected, pass_arp, pass_ipv4, pass_ipv6, pass_other_ethertype, pass_truncated] =
+        let [redirected, pass_arp, pass_ipv4, pass_ipv6, pass_other_ethertype, pass_truncated, drop_syn_limit] =
             sums;
         Ok(XdpStats {
             redirected,
@@ -244,6 +276,7 @@ impl Steering {
             pass_ipv6,
             pass_other_ethertype,
             pass_truncated,
+            drop_syn_limit,
         })
     }
 }
