@@ -45,6 +45,9 @@ struct Args {
     /// vipd's `syn_rate_limit` in the SYN flood scenario (0: every SYN admitted).
     #[arg(long, global = true)]
     syn_rate_limit: Option<u32>,
+    /// UMEM frames per worker of the AF_XDP devices under test (a power of two).
+    #[arg(long, global = true)]
+    frames: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +96,9 @@ fn main() -> ExitCode {
     }
     if let Some(v) = args.syn_rate_limit {
         plan.syn_rate_limit = v;
+    }
+    if let Some(v) = args.frames {
+        plan.frames_per_worker = v;
     }
     let start = Instant::now();
     let mut progress = |p: Progress| {

@@ -114,6 +114,9 @@ pub struct Plan {
     pub est_every: u32,
     /// vipd's `syn_rate_limit` in the SYN flood (0: off).
     pub syn_rate_limit: u32,
+    /// UMEM frames per worker of every AF_XDP DUT (raw forward and vipd);
+    /// the rings get a quarter each.
+    pub frames_per_worker: u32,
     pub gen_core: usize,
     pub dut_core: usize,
     pub batch: u32,
@@ -139,6 +142,7 @@ impl Plan {
             est_flows: 1000,
             est_every: 20,
             syn_rate_limit: 100_000,
+            frames_per_worker: 4096,
             gen_core: 0,
             dut_core: 1,
             batch: 64,
@@ -561,6 +565,7 @@ impl<'p> Bench<'p> {
             queues: 1,
             cores: Some(vec![self.plan.dut_core]),
             xdp_mode: XdpMode::Native,
+            frames_per_worker: self.plan.frames_per_worker,
             ..EngineConfig::default()
         };
         let engine = topo::in_ns(t.dut_ns(), move || {
@@ -624,11 +629,12 @@ impl<'p> Bench<'p> {
         let mut text = format!(
             "[node]\nname = \"bench\"\nsite = \"bench\"\n\n[dataplane]\ninterfaces = [\"{}\", \"{}\"]\n\
              queues = 1\ncores = [{}]\nxdp_mode = \"native\"\nflow_capacity = {capacity}\n\
-             syn_rate_limit = {syn_rate_limit}\n\n\
+             syn_rate_limit = {syn_rate_limit}\nframes_per_worker = {}\n\n\
              [control]\nsocket = \"{}\"\n",
             self.topo.dut_in.name,
             self.topo.dut_out.name,
             self.plan.dut_core,
+            self.plan.frames_per_worker,
             sock.display()
         );
         for proto in ["udp", "tcp"] {

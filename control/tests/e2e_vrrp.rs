@@ -395,19 +395,19 @@ fn measure(lab: &Lab, fail: impl FnOnce()) -> Gap {
                 PROBER,
                 &vip().to_string(),
                 &PROBE_PORT.to_string(),
-                "5",
+                "8",
             ],
         )
         .expect("prober");
     // Successes before the failure give the gap its start; a loaded machine
     // may take a while to start python, so the prober runs long enough.
-    lab.wait_until("ten successful probes", Duration::from_secs(4), || {
+    lab.wait_until("ten successful probes", Duration::from_secs(6), || {
         prober.log().contains("warm")
     })
     .unwrap_or_else(|e| panic!("{e}: {}", prober.log()));
     fail();
     let mut prober = prober;
-    lab.wait_until("prober finishes", Duration::from_secs(10), || {
+    lab.wait_until("prober finishes", Duration::from_secs(15), || {
         !prober.is_running()
     })
     .expect("prober exits");

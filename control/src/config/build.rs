@@ -641,7 +641,7 @@ fn vrrp(cx: &mut Ctx, t: &Tbl) -> Option<VrrpInstance> {
         garp_count: t.num(cx, "garp_count", 0, 100).unwrap_or(5),
         garp_interval: t
             .ms(cx, "garp_interval_ms", 0, 60_000)
-            .unwrap_or(Duration::from_millis(100)),
+            .unwrap_or(Duration::from_millis(20)),
         garp_refresh: t.ms(cx, "garp_refresh_ms", 100, 86_400_000),
         track_scripts: track_scripts.into_iter().collect::<Option<_>>()?,
         track_interfaces: track_interfaces.into_iter().collect::<Option<_>>()?,

@@ -222,7 +222,10 @@ pub struct VrrpInstance {
     /// matches keepalived's `auth_pass`); it protects nothing.
     pub auth_pass: Option<String>,
     pub garp_count: u32,
-    /// `garp_interval_ms`, default 100.
+    /// `garp_interval_ms`, default 20: the old master may still send a
+    /// frame or two from the virtual MAC before it hears the new master,
+    /// pulling switches back to it; the next announcement should follow
+    /// soon rather than an advert interval later.
     pub garp_interval: Duration,
     /// `garp_refresh_ms`: repeat gratuitous ARP this often while master.
     pub garp_refresh: Option<Duration>,

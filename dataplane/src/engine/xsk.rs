@@ -22,8 +22,9 @@ use super::{EngineError, PortInfo};
 /// kernel's XDP headroom).
 pub(super) const FRAME_SIZE: u32 = 2048;
 
-/// Largest ring the engine asks for.
-const MAX_RING: u32 = 2048;
+/// Largest ring the engine asks for: big enough to absorb what the receive
+/// NAPI pushes while the worker waits for its core.
+const MAX_RING: u32 = 16384;
 
 struct Sock {
     tx: TxQueue,
