@@ -246,7 +246,7 @@ fn vrrp(s: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<FailoverEven
     let mut lb1 = start_node(&lab, s, 1)?;
     let mut lb2 = start_node(&lab, s, 2)?;
     let result = vrrp_events(&lab, s, &mut lb1, &lb2, progress);
-    stop_node(&mut lb1, &s.work_dir, 3);
+    stop_node(&mut lb1, &s.work_dir, 2);
     stop_node(&mut lb2, &s.work_dir, 1);
     result
 }

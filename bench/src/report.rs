@@ -75,6 +75,9 @@ pub struct Measured {
     pub failover: Vec<FailoverEvent>,
 }
 
+// One per report row, a dozen rows at most: boxing the measured variant to
+// shrink the enum would save nothing worth the indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
@@ -660,6 +663,51 @@ mod tests {
         assert!(md.contains("not available: no VRRP / here"));
         assert!(md.contains("0.10 0.20 0.30 / 0.40 0.20 0.30"));
         assert!(md.contains("| 0.23 |"), "ceiling ratio of vipd_nat: {md}");
+    }
+
+    #[test]
+    fn failover_events_get_their_own_table_and_the_worst_is_the_target() {
+        let mut r = report();
+        let event = |event: &str, lost: u64, outage_ms: f64| FailoverEvent {
+            event: event.into(),
+            label: format!("{event} label"),
+            rate_pps: 20_000.0,
+            sent: 40_000,
+            lost,
+            outage_ms,
+            before: "lb1".into(),
+            after: "lb2".into(),
+            answered_after: 30_000,
+        };
+        r.rows[6].outcome = Outcome::Measured(Measured {
+            sent: 80_000,
+            delivered: 80_000 - 7_000,
+            offered_pps: 20_000.0,
+            delivered_pps: 18_250.0,
+            failover: vec![event("kill", 7_000, 350.0), event("term", 1_000, 50.5)],
+            ..Measured::default()
+        });
+        r.finish();
+        let m = r.rows[6].measured().unwrap();
+        assert_eq!(m.ratio_to_ceiling, None, "a probe stream is no throughput");
+        let t = &r.targets[4];
+        assert_eq!(t.value, Some(7000.0));
+        assert!(t.note.contains("kill label"), "{}", t.note);
+        let md = r.to_markdown();
+        assert!(
+            md.contains("| kill label | 20000 | 40000 | 7000 | 350.0 | lb1 | lb2 | 30000 |"),
+            "{md}"
+        );
+        assert!(md.contains("| term label | 20000 | 40000 | 1000 | 50.5 | lb1 | lb2 | 30000 |"));
+        let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+        assert_eq!(v["rows"][6]["outcome"]["failover"][1]["outage_ms"], 50.5);
+        let svg = r.to_svg();
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let bars = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("bar"))
+            .count();
+        assert_eq!(bars, 4, "no throughput bar for the failover row");
     }
 
     #[test]
