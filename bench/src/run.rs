@@ -182,6 +182,9 @@ const PINNING: &str =
     `cores`); the DUT's transmit into the sink and the sink's XDP counting run where the DUT \
     transmits, i.e. also on the DUT core. The generator never shares its core with a busy-polling \
     worker, which avoids the same-core livelock.";
+const FAILOVER_PINNING: &str =
+    " Failover (scenario 7) runs on its own labs with nothing pinned: the vipd nodes, BIRD, \
+    the client's stream and the echo servers float over every core.";
 const CPU_METHOD: &str =
     "DUT core busy time = user+nice+system+irq+softirq deltas of that core in \
     /proc/stat over the measured window (includes the sink's XDP counting, identical in every \
@@ -257,8 +260,14 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
         load_before,
         load_after: load_average(),
         pinning: format!(
-            "generator core {}, DUT core {}: {PINNING}",
-            plan.gen_core, plan.dut_core
+            "generator core {}, DUT core {}: {PINNING}{}",
+            plan.gen_core,
+            plan.dut_core,
+            if plan.scenarios.contains(&Scenario::Failover) {
+                FAILOVER_PINNING
+            } else {
+                ""
+            }
         ),
         cpu_method: CPU_METHOD.into(),
         rows,
