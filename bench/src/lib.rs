@@ -10,11 +10,12 @@
 
 pub mod bpf;
 pub mod cpu;
+pub mod failover;
 pub mod frame;
 pub mod rate;
 pub mod report;
 pub mod run;
 pub mod topo;
 
-pub use report::{Outcome, Report, ReportFiles, Row};
+pub use report::{FailoverEvent, Outcome, Report, ReportFiles, Row};
 pub use run::{run, Forward, Plan, Progress, Scenario};

@@ -32,6 +32,9 @@ struct Args {
     /// Offered load of the latency phases, packets per second (0: skip).
     #[arg(long, global = true)]
     latency_pps: Option<u64>,
+    /// Failover: rate of the client's UDP stream, packets per second.
+    #[arg(long, global = true)]
+    failover_pps: Option<u64>,
     /// Run only these scenarios (comma-separated): ceiling, afxdp, nftables,
     /// nat, fullnat, dr, flows, synflood, failover.
     #[arg(long, global = true, value_delimiter = ',')]
@@ -87,6 +90,9 @@ fn main() -> ExitCode {
     }
     if let Some(v) = args.latency_pps {
         plan.latency_pps = v;
+    }
+    if let Some(v) = args.failover_pps {
+        plan.failover_pps = v;
     }
     if let Some(v) = args.gen_core {
         plan.gen_core = v;

@@ -23,6 +23,30 @@ pub struct Latency {
     pub max_us: f64,
 }
 
+/// What the client saw across one failover event (scenario 7): a paced UDP
+/// stream with sequence numbers to the VIP, echoed by the backends.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FailoverEvent {
+    /// Stable key: vrrp_sigkill, vrrp_sigterm, bgp_site_sigkill.
+    pub event: String,
+    /// What failed, for people.
+    pub label: String,
+    /// The rate the client reached over the measured window.
+    pub rate_pps: f64,
+    /// Packets sent from the first answered one on.
+    pub sent: u64,
+    /// Of those, packets whose echo never came back.
+    pub lost: u64,
+    /// Longest outage: from the send time of the last answered packet
+    /// before the longest run of unanswered ones to the first answered after.
+    pub outage_ms: f64,
+    /// Who answered before the failure and who at the end (node or site).
+    pub before: String,
+    pub after: String,
+    /// Packets sent after the failure that `after` answered.
+    pub answered_after: u64,
+}
+
 /// What one scenario measured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Measured {
@@ -47,8 +71,13 @@ pub struct Measured {
     pub ratio_to_kernel: Option<f64>,
     /// What went wrong in a part of the scenario that did not stop it.
     pub notes: Vec<String>,
+    /// Failover scenario only: one entry per event, in the order run.
+    pub failover: Vec<FailoverEvent>,
 }
 
+// One per report row, a dozen rows at most: boxing the measured variant to
+// shrink the enum would save nothing worth the indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
@@ -136,7 +165,12 @@ impl Report {
         let ceiling = delivered(&self.rows, "ceiling");
         let kernel = delivered(&self.rows, "nftables");
         for row in &mut self.rows {
+            // A failover row's rate is the paced probe stream, not a
+            // throughput: a ratio to the ceiling would mean nothing.
             if let Outcome::Measured(m) = &mut row.outcome {
+                if !m.failover.is_empty() {
+                    continue;
+                }
                 m.ratio_to_ceiling = ceiling.and_then(|c| ratio(m.delivered_pps, c));
                 m.ratio_to_kernel = kernel.and_then(|k| ratio(m.delivered_pps, k));
             }
@@ -151,10 +185,17 @@ impl Report {
             .and_then(Row::measured)
             .and_then(|m| m.established_share);
         let failover = self.rows.iter().find(|r| r.id == "failover");
-        let failover_note = match failover.map(|r| &r.outcome) {
-            Some(Outcome::Unavailable { reason }) => reason.clone(),
-            Some(Outcome::Measured(_)) => String::new(),
-            None => "not run".into(),
+        let worst = failover
+            .and_then(Row::measured)
+            .and_then(|m| m.failover.iter().max_by_key(|e| e.lost));
+        let failover_note = match (failover.map(|r| &r.outcome), worst) {
+            (Some(Outcome::Unavailable { reason }), _) => reason.clone(),
+            (Some(Outcome::Measured(_)), Some(e)) => format!(
+                "worst event: {} ({:.0} ms outage); every event in the failover table",
+                e.label, e.outage_ms
+            ),
+            (Some(Outcome::Measured(_)), None) => "no event measured".into(),
+            (None, _) => "not run".into(),
         };
         self.targets = vec![
             target(
@@ -194,7 +235,7 @@ impl Report {
             Target {
                 name: "packets lost per failover".into(),
                 goal: "report".into(),
-                value: None,
+                value: worst.map(|e| e.lost as f64),
                 met: None,
                 note: failover_note,
             },
@@ -272,6 +313,33 @@ impl Report {
                 }
             }
         }
+        let events: Vec<&FailoverEvent> = self
+            .rows
+            .iter()
+            .filter_map(Row::measured)
+            .flat_map(|m| &m.failover)
+            .collect();
+        if !events.is_empty() {
+            s.push_str(
+                "\n## Failover under load\n\n\
+                 | event | rate pps | sent | lost | longest outage ms | served before | served after | answered after |\n\
+                 |---|---|---|---|---|---|---|---|\n",
+            );
+            for e in events {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.0} | {} | {} | {:.1} | {} | {} | {} |",
+                    e.label.replace('|', "/"),
+                    e.rate_pps,
+                    e.sent,
+                    e.lost,
+                    e.outage_ms,
+                    e.before.replace('|', "/"),
+                    e.after.replace('|', "/"),
+                    e.answered_after
+                );
+            }
+        }
         s.push_str(
             "\n## Key figures\n\n| figure | goal | value | met | note |\n|---|---|---|---|---|\n",
         );
@@ -347,7 +415,8 @@ const BAR_H: f64 = 22.0;
 const LEFT: f64 = 230.0;
 const CURVE_H: f64 = 260.0;
 
-/// Bars: delivered Mpps of every measured non-scaling row. Below them the
+/// Bars: delivered Mpps of every measured throughput row (not the scaling
+/// points, not failover). Below them the
 /// flow-scaling curve (delivered Mpps over log10 flows).
 fn svg(r: &Report) -> String {
     let bars: Vec<(&Row, &Measured)> = r
@@ -355,6 +424,7 @@ fn svg(r: &Report) -> String {
         .iter()
         .filter(|row| !row.id.starts_with("flows_"))
         .filter_map(|row| row.measured().map(|m| (row, m)))
+        .filter(|(_, m)| m.failover.is_empty())
         .collect();
     let curve: Vec<(u64, f64)> = r
         .rows
@@ -593,6 +663,51 @@ mod tests {
         assert!(md.contains("not available: no VRRP / here"));
         assert!(md.contains("0.10 0.20 0.30 / 0.40 0.20 0.30"));
         assert!(md.contains("| 0.23 |"), "ceiling ratio of vipd_nat: {md}");
+    }
+
+    #[test]
+    fn failover_events_get_their_own_table_and_the_worst_is_the_target() {
+        let mut r = report();
+        let event = |event: &str, lost: u64, outage_ms: f64| FailoverEvent {
+            event: event.into(),
+            label: format!("{event} label"),
+            rate_pps: 20_000.0,
+            sent: 40_000,
+            lost,
+            outage_ms,
+            before: "lb1".into(),
+            after: "lb2".into(),
+            answered_after: 30_000,
+        };
+        r.rows[6].outcome = Outcome::Measured(Measured {
+            sent: 80_000,
+            delivered: 80_000 - 7_000,
+            offered_pps: 20_000.0,
+            delivered_pps: 18_250.0,
+            failover: vec![event("kill", 7_000, 350.0), event("term", 1_000, 50.5)],
+            ..Measured::default()
+        });
+        r.finish();
+        let m = r.rows[6].measured().unwrap();
+        assert_eq!(m.ratio_to_ceiling, None, "a probe stream is no throughput");
+        let t = &r.targets[4];
+        assert_eq!(t.value, Some(7000.0));
+        assert!(t.note.contains("kill label"), "{}", t.note);
+        let md = r.to_markdown();
+        assert!(
+            md.contains("| kill label | 20000 | 40000 | 7000 | 350.0 | lb1 | lb2 | 30000 |"),
+            "{md}"
+        );
+        assert!(md.contains("| term label | 20000 | 40000 | 1000 | 50.5 | lb1 | lb2 | 30000 |"));
+        let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+        assert_eq!(v["rows"][6]["outcome"]["failover"][1]["outage_ms"], 50.5);
+        let svg = r.to_svg();
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let bars = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("bar"))
+            .count();
+        assert_eq!(bars, 4, "no throughput bar for the failover row");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use dataplane::engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
 
 use crate::bpf::{Ceiling, GenConfig, GenCounts, Generator, Sink};
 use crate::cpu;
+use crate::failover;
 use crate::frame::{FrameSpec, Proto, Template};
 use crate::rate::{interval_ns, per_second};
 use crate::report::{Latency, Measured, Outcome, Report, Row};
@@ -120,6 +121,10 @@ pub struct Plan {
     pub gen_core: usize,
     pub dut_core: usize,
     pub batch: u32,
+    /// Failover: rate of the client's UDP stream and how long it runs on
+    /// after the new node or site answers, per event.
+    pub failover_pps: u64,
+    pub failover_after: Duration,
     /// The vipd binary (None: next to this executable).
     pub vipd: Option<PathBuf>,
     /// Where vipd configs and logs go.
@@ -146,6 +151,8 @@ impl Plan {
             gen_core: 0,
             dut_core: 1,
             batch: 64,
+            failover_pps: 20_000,
+            failover_after: Duration::from_secs(2),
             vipd: None,
             work_dir,
         }
@@ -163,6 +170,7 @@ impl Plan {
             warmup: Duration::from_millis(300),
             latency_duration: Duration::from_millis(500),
             flow_points: vec![1_000, 1_000_000],
+            failover_after: Duration::from_millis(500),
             ..Plan::base("quick", work_dir)
         }
     }
@@ -181,6 +189,9 @@ const PINNING: &str =
     `cores`); the DUT's transmit into the sink and the sink's XDP counting run where the DUT \
     transmits, i.e. also on the DUT core. The generator never shares its core with a busy-polling \
     worker, which avoids the same-core livelock.";
+const FAILOVER_PINNING: &str =
+    " Failover (scenario 7) runs on its own labs with nothing pinned: the vipd nodes, BIRD, \
+    the client's stream and the echo servers float over every core.";
 const CPU_METHOD: &str =
     "DUT core busy time = user+nice+system+irq+softirq deltas of that core in \
     /proc/stat over the measured window (includes the sink's XDP counting, identical in every \
@@ -224,7 +235,14 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
             steps: steps.len(),
             what: &label,
         });
-        let outcome = match bench.scenario(scenario, row_flows) {
+        let mut event = |what: &str| {
+            progress(Progress {
+                step: i + 1,
+                steps: steps.len(),
+                what: &format!("{label}: {what}"),
+            })
+        };
+        let outcome = match bench.scenario(scenario, row_flows, &mut event) {
             Ok(m) => Outcome::Measured(m),
             Err(e) => Outcome::Unavailable {
                 reason: format!("{e:#}"),
@@ -249,8 +267,14 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
         load_before,
         load_after: load_average(),
         pinning: format!(
-            "generator core {}, DUT core {}: {PINNING}",
-            plan.gen_core, plan.dut_core
+            "generator core {}, DUT core {}: {PINNING}{}",
+            plan.gen_core,
+            plan.dut_core,
+            if plan.scenarios.contains(&Scenario::Failover) {
+                FAILOVER_PINNING
+            } else {
+                ""
+            }
         ),
         cpu_method: CPU_METHOD.into(),
         rows,
@@ -294,7 +318,8 @@ fn describe(s: Scenario, flows: Option<u32>, plan: &Plan) -> (String, u8, String
             "vipd nat, SYN flood + established mix".into(),
             plan.flow_points.iter().copied().max().unwrap_or(f),
         ),
-        Scenario::Failover => ("failover".into(), 7, "failover under load".into(), f),
+        // One UDP flow from the client.
+        Scenario::Failover => ("failover".into(), 7, "failover under load".into(), 1),
     }
 }
 
@@ -519,7 +544,13 @@ impl<'p> Bench<'p> {
         }
     }
 
-    fn scenario(&mut self, s: Scenario, flows: u32) -> Result<Measured> {
+    /// Runs one scenario; `progress` hears about its parts (failover events).
+    fn scenario(
+        &mut self,
+        s: Scenario,
+        flows: u32,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Measured> {
         let w = self.plan.warmup;
         match s {
             Scenario::Ceiling => {
@@ -549,7 +580,15 @@ impl<'p> Bench<'p> {
                 self.udp(dut, flows, w.max(fill))
             }
             Scenario::SynFlood => self.synflood(flows),
-            Scenario::Failover => Err(failover_unavailable()),
+            Scenario::Failover => failover::run(
+                &failover::Settings {
+                    vipd: self.vipd_path()?,
+                    pps: self.plan.failover_pps,
+                    after: self.plan.failover_after,
+                    work_dir: self.plan.work_dir.clone(),
+                },
+                progress,
+            ),
         }
     }
 
@@ -863,15 +902,4 @@ impl<'p> Bench<'p> {
         dut.check_alive()?;
         Ok(m)
     }
-}
-
-/// Why scenario 7 cannot run yet: the two-node failover run (kill the
-/// VRRP master under load, count packets lost until the backup forwards)
-/// is not part of vipbench.
-fn failover_unavailable() -> anyhow::Error {
-    anyhow!(
-        "not measured by this vipbench: the failover run (kill the VRRP master or withdraw a \
-         BGP site under load, count packets lost) is not written yet; e2e_vrrp and e2e_bgp \
-         measure the client-side gaps"
-    )
 }

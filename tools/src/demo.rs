@@ -3,88 +3,25 @@
 //! /24. Traffic flows to A; A's node dies; longest-prefix routing moves the
 //! traffic to B; A comes back and takes it again.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
-use crate::sites::{by_site, ProbeSample, Site, TwoSiteLab};
+use crate::sites::{by_site, ProbeSample, Site, SiteService, TwoSiteLab, SITE_VIP as VIP};
 use crate::{unique_name, LabProcess};
 
-const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
 const PORT: u16 = 8080;
-const ROUTER_AS: u32 = 65000;
-const HOLD_S: u32 = 3;
-
-fn site_as(site: Site) -> u32 {
-    match site {
-        Site::A => 65001,
-        Site::B => 65002,
-    }
-}
-
-fn prefix(site: Site) -> &'static str {
-    match site {
-        Site::A => "10.0.0.0/25",
-        Site::B => "10.0.0.0/24",
-    }
-}
-
-fn node_config(lab: &TwoSiteLab, site: Site) -> String {
-    let role = site.role();
-    let mut out = format!(
-        "[node]\nname = \"{role}\"\nsite = \"{role}\"\n\n\
-         [dataplane]\ninterfaces = [\"eth0\", \"eth1\"]\n\n\
-         [control]\nsocket = \"{}\"\n\n\
-         [[service]]\nname = \"web\"\nvip = \"{VIP}\"\nport = {PORT}\nscheduler = \"rr\"\nforward = \"nat\"\n",
-        lab.dir().join(format!("{role}.sock")).display()
-    );
-    for n in [1, 2] {
-        out += &format!(
-            "  [[service.backend]]\n  address = \"{}:{PORT}\"\n  \
-             check = {{ kind = \"http\", path = \"/\", interval_ms = 200, timeout_ms = 500, rise = 2, fall = 2 }}\n",
-            site.backend_ip(n)
-        );
-    }
-    out + &format!(
-        "\n[bgp]\nlocal_as = {}\nrouter_id = \"{}\"\n  [[bgp.peer]]\n  address = \"{}\"\n  remote_as = {ROUTER_AS}\n  \
-         hold_time_s = {HOLD_S}\n  keepalive_s = 1\n  connect_retry_s = 1\n  [[bgp.announce]]\n  prefix = \"{}\"\n",
-        site_as(site),
-        site.uplink_ip(),
-        site.router_ip(),
-        prefix(site)
-    )
-}
-
-fn bird_config() -> String {
-    let neighbour = |name: &str, site: Site| {
-        format!(
-            "protocol bgp {name} {{\n  local {} as {ROUTER_AS};\n  neighbor {} as {};\n  \
-             hold time {HOLD_S}; keepalive time 1; connect retry time 1;\n  graceful restart off;\n  \
-             error wait time 1, 2;\n  ipv4 {{ import all; export none; }};\n}}\n",
-            site.router_ip(),
-            site.uplink_ip(),
-            site_as(site)
-        )
-    };
-    format!(
-        "router id 172.16.0.1;\nprotocol device {{ scan time 1; }}\n\
-         protocol kernel {{ ipv4 {{ export all; }}; merge paths on; }}\n{}{}",
-        neighbour("sitea", Site::A),
-        neighbour("siteb", Site::B)
-    )
-}
 
 fn start_node(lab: &TwoSiteLab, vipd: &Path, site: Site) -> Result<LabProcess> {
-    let role = site.role();
-    let path = lab.dir().join(format!("{role}.toml"));
-    std::fs::write(&path, node_config(lab, site))
-        .with_context(|| format!("writing {}", path.display()))?;
-    lab.spawn(
-        role,
-        &[&vipd.to_string_lossy(), "--config", &path.to_string_lossy()],
-    )
+    let web = SiteService {
+        name: "web",
+        port: PORT,
+        protocol: "tcp",
+        check: r#"{ kind = "http", path = "/", interval_ms = 200, timeout_ms = 500, rise = 2, fall = 2 }"#,
+    };
+    lab.start_vipd(vipd, site, &[web])
 }
 
 fn say(what: &str) {
@@ -156,15 +93,15 @@ pub fn run(vipd: PathBuf) -> Result<()> {
     }
     say("building the two-site lab: client -- BIRD router -- site A (primary, /25) and site B (backup, /24)");
     let lab = TwoSiteLab::up(&unique_name("demo"), PORT)?;
-    let _bird = lab.start_bird(&bird_config())?;
+    let _bird = lab.start_bird(&TwoSiteLab::bird_config())?;
     let mut a = Some(start_node(&lab, &vipd, Site::A)?);
     let _b = start_node(&lab, &vipd, Site::B)?;
     lab.wait_until(
         "both sites' routes in the router",
         Duration::from_secs(60),
         || {
-            lab.kernel_next_hop(prefix(Site::A)).is_some()
-                && lab.kernel_next_hop(prefix(Site::B)).is_some()
+            lab.kernel_next_hop(Site::A.prefix()).is_some()
+                && lab.kernel_next_hop(Site::B.prefix()).is_some()
         },
     )?;
     println!("{}", lab.birdc(&["show", "route"])?);

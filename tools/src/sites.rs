@@ -16,12 +16,32 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
 use crate::{client_ip, router_ip, run, scripts, Lab, LabProcess, LabSpec, Side};
+
+/// The VIP both sites serve (site A announces its /25, site B its /24).
+pub const SITE_VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
+/// The router's AS in [`TwoSiteLab::bird_config`].
+const ROUTER_AS: u32 = 65000;
+/// BGP hold time of both sides: a silent peer is dropped within 3 s.
+const HOLD_S: u32 = 3;
+
+/// A service a site node serves on [`SITE_VIP`]: NAT to its own site's two
+/// backends on the same port.
+#[derive(Clone, Copy, Debug)]
+pub struct SiteService<'a> {
+    pub name: &'a str,
+    pub port: u16,
+    /// "tcp" or "udp".
+    pub protocol: &'a str,
+    /// The backends' health check, an inline TOML table
+    /// (`{ kind = "none" }`).
+    pub check: &'a str,
+}
 
 /// One of the two sites.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +91,23 @@ impl Site {
     /// Address of this site's `n`-th backend (1 or 2).
     pub fn backend_ip(self, n: u8) -> Ipv4Addr {
         Ipv4Addr::new(192, 168, self.octet() * 10, 10 + n)
+    }
+
+    /// The site node's BGP AS.
+    pub fn local_as(self) -> u32 {
+        match self {
+            Site::A => 65001,
+            Site::B => 65002,
+        }
+    }
+
+    /// The VIP prefix the site announces: the primary's is longer, so it
+    /// wins while both are announced.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Site::A => "10.0.0.0/25",
+            Site::B => "10.0.0.0/24",
+        }
     }
 
     /// The site whose backend answered `body` (`"be1"` … `"be4"`), if any.
@@ -361,6 +398,86 @@ impl TwoSiteLab {
         let mut words = out.split_whitespace();
         words.find(|w| *w == "via")?;
         words.next()?.parse().ok()
+    }
+
+    /// BIRD configuration for `rt`: one session per site (hold 3 s,
+    /// keepalive 1 s), every route imported into the kernel table.
+    pub fn bird_config() -> String {
+        let neighbour = |name: &str, site: Site| {
+            format!(
+                "protocol bgp {name} {{\n  local {} as {ROUTER_AS};\n  neighbor {} as {};\n  \
+                 hold time {HOLD_S}; keepalive time 1; connect retry time 1;\n  graceful restart off;\n  \
+                 error wait time 1, 2;\n  ipv4 {{ import all; export none; }};\n}}\n",
+                site.router_ip(),
+                site.uplink_ip(),
+                site.local_as()
+            )
+        };
+        format!(
+            "router id 172.16.0.1;\nprotocol device {{ scan time 1; }}\n\
+             protocol kernel {{ ipv4 {{ export all; }}; merge paths on; }}\n{}{}",
+            neighbour("sitea", Site::A),
+            neighbour("siteb", Site::B)
+        )
+    }
+
+    /// The control socket of `site`'s vipd (in the lab directory).
+    pub fn control_socket(&self, site: Site) -> PathBuf {
+        self.lab.dir().join(format!("{}.sock", site.role()))
+    }
+
+    /// vipd configuration of `site`'s node: `services` on [`SITE_VIP`] in NAT
+    /// mode to the site's backends, and a BGP session to `rt` announcing
+    /// [`Site::prefix`].
+    pub fn vipd_config(&self, site: Site, services: &[SiteService]) -> String {
+        let role = site.role();
+        let mut out = format!(
+            "[node]\nname = \"{role}\"\nsite = \"{role}\"\n\n\
+             [dataplane]\ninterfaces = [\"eth0\", \"eth1\"]\n\n\
+             [control]\nsocket = \"{}\"\n",
+            self.control_socket(site).display()
+        );
+        for s in services {
+            out += &format!(
+                "\n[[service]]\nname = \"{}\"\nvip = \"{SITE_VIP}\"\nport = {}\nprotocol = \"{}\"\n\
+                 scheduler = \"rr\"\nforward = \"nat\"\n",
+                s.name, s.port, s.protocol
+            );
+            for n in [1, 2] {
+                out += &format!(
+                    "  [[service.backend]]\n  address = \"{}:{}\"\n  check = {}\n",
+                    site.backend_ip(n),
+                    s.port,
+                    s.check
+                );
+            }
+        }
+        out + &format!(
+            "\n[bgp]\nlocal_as = {}\nrouter_id = \"{}\"\n  [[bgp.peer]]\n  address = \"{}\"\n  remote_as = {ROUTER_AS}\n  \
+             hold_time_s = {HOLD_S}\n  keepalive_s = 1\n  connect_retry_s = 1\n  [[bgp.announce]]\n  prefix = \"{}\"\n",
+            site.local_as(),
+            site.uplink_ip(),
+            site.router_ip(),
+            site.prefix()
+        )
+    }
+
+    /// Writes [`TwoSiteLab::vipd_config`] into the lab directory and starts
+    /// the `vipd` binary at `vipd` with it on `site`'s node.
+    pub fn start_vipd(
+        &self,
+        vipd: &Path,
+        site: Site,
+        services: &[SiteService],
+    ) -> Result<LabProcess> {
+        let role = site.role();
+        let path = self.lab.dir().join(format!("{role}.toml"));
+        std::fs::write(&path, self.vipd_config(site, services))
+            .with_context(|| format!("writing {}", path.display()))?;
+        self.lab.spawn(
+            role,
+            &[&vipd.to_string_lossy(), "--config", &path.to_string_lossy()],
+        )
     }
 
     /// Starts a prober in `client`: every `interval` a new thread opens a
