@@ -18,7 +18,7 @@ use crate::cpu;
 use crate::failover;
 use crate::frame::{FrameSpec, Proto, Template};
 use crate::rate::{interval_ns, per_second};
-use crate::report::{Latency, Measured, Outcome, Report, Row};
+use crate::report::{Latency, Measured, Outcome, Report, Row, LOSS_FREE_LOSS};
 use crate::topo::{self, backend_ip, Topo, BACKENDS, EST_BASE, FLOW_BASE, SNAT_IP, VIP, VIP_PORT};
 
 /// vipd's forwarding modes.
@@ -118,6 +118,9 @@ pub struct Plan {
     /// UMEM frames per worker of every AF_XDP DUT (raw forward and vipd);
     /// the rings get a quarter each.
     pub frames_per_worker: u32,
+    /// Length and number of the probes of the loss-free rate search.
+    pub search_probe: Duration,
+    pub search_steps: u32,
     pub gen_core: usize,
     pub dut_core: usize,
     pub batch: u32,
@@ -148,6 +151,8 @@ impl Plan {
             est_every: 20,
             syn_rate_limit: 100_000,
             frames_per_worker: 4096,
+            search_probe: Duration::from_secs(1),
+            search_steps: 8,
             gen_core: 0,
             dut_core: 1,
             batch: 64,
@@ -169,6 +174,8 @@ impl Plan {
             duration: Duration::from_millis(1500),
             warmup: Duration::from_millis(300),
             latency_duration: Duration::from_millis(500),
+            search_probe: Duration::from_millis(400),
+            search_steps: 7,
             flow_points: vec![1_000, 1_000_000],
             failover_after: Duration::from_millis(500),
             ..Plan::base("quick", work_dir)
@@ -558,26 +565,26 @@ impl<'p> Bench<'p> {
                 let c = topo::in_ns(self.topo.dut_ns(), move || {
                     Ceiling::attach((dut_in.ifindex, dut_in.name), out)
                 })?;
-                self.udp(Dut::Ceiling { _attached: c }, flows, w)
+                self.udp(Dut::Ceiling { _attached: c }, flows, w, false)
             }
             Scenario::AfXdp => {
                 let dut = self.afxdp()?;
-                self.udp(dut, flows, w)
+                self.udp(dut, flows, w, true)
             }
             Scenario::Nftables => {
                 let dut = self.nftables()?;
-                self.udp(dut, flows, w)
+                self.udp(dut, flows, w, false)
             }
             Scenario::Vipd(mode) => {
                 let dut = self.vipd(mode, flows, 0)?;
-                self.udp(dut, flows, w)
+                self.udp(dut, flows, w, true)
             }
             Scenario::FlowScaling => {
                 let dut = self.vipd(Forward::Nat, flows, 0)?;
                 // Long enough for the generator to cycle through every flow
                 // once at ~1 Mpps (up to 10 s), so the table is filled.
                 let fill = Duration::from_secs_f64((f64::from(flows) / 1e6).min(10.0));
-                self.udp(dut, flows, w.max(fill))
+                self.udp(dut, flows, w.max(fill), false)
             }
             Scenario::SynFlood => self.synflood(flows),
             Scenario::Failover => failover::run(
@@ -742,11 +749,28 @@ impl<'p> Bench<'p> {
         }
     }
 
-    /// Full-rate throughput of UDP flows, then latency at the plan's load.
-    fn udp(&mut self, mut dut: Dut, flows: u32, warmup: Duration) -> Result<Measured> {
+    /// Full-rate throughput of UDP flows, the loss-free rate if `search`,
+    /// then latency at the plan's load.
+    fn udp(
+        &mut self,
+        mut dut: Dut,
+        flows: u32,
+        warmup: Duration,
+        search: bool,
+    ) -> Result<Measured> {
         let t = self.template(Proto::Udp)?;
         let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
         let mut m = self.throughput(&mut dut, &cfg, &t, warmup)?;
+        if search {
+            m.loss_free_pps = self.loss_free_rate(&cfg, &t, m.delivered_pps)?;
+            if m.loss_free_pps.is_none() {
+                m.notes.push(format!(
+                    "no probe rate was loss-free (at most {:.1} % lost)",
+                    LOSS_FREE_LOSS * 100.0
+                ));
+            }
+            dut.check_alive()?;
+        }
         if self.plan.latency_pps > 0 {
             let stamped = GenConfig {
                 stamp: true,
@@ -759,6 +783,49 @@ impl<'p> Bench<'p> {
         }
         dut.check_alive()?;
         Ok(m)
+    }
+
+    /// RFC 2544 style: the highest rate the DUT forwards losing at most
+    /// [`LOSS_FREE_LOSS`], searched from `start` (grow or shrink until a
+    /// probe passes and one fails, then halve the gap). A rate fails only
+    /// when a second probe at it fails too: on a shared machine a single
+    /// probe can lose frames to a neighbour's burst. The rate reported is
+    /// what the generator achieved, not what it was asked for.
+    fn loss_free_rate(&self, cfg: &GenConfig, t: &Template, start: f64) -> Result<Option<f64>> {
+        let probe = |pps: f64| -> Result<Option<f64>> {
+            let before = self.sink.counts()?;
+            let (sent, elapsed) = self.gen.run(GenJob {
+                cfg: cfg.clone(),
+                template: t.clone(),
+                pps: Some(pps as u64),
+                duration: self.plan.search_probe,
+            })?;
+            std::thread::sleep(Duration::from_millis(20));
+            let got = self.sink.counts()?.since(&before);
+            let delivered = (got.udp + got.tcp_syn + got.tcp_est).min(sent.sent);
+            let lossless = delivered as f64 >= sent.sent as f64 * (1.0 - LOSS_FREE_LOSS);
+            Ok((sent.sent > 0 && lossless).then(|| per_second(sent.sent, elapsed)))
+        };
+        let (mut pass, mut fail) = (None::<f64>, None::<f64>);
+        let mut rate = start.max(10_000.0);
+        for _ in 0..self.plan.search_steps {
+            let outcome = match probe(rate)? {
+                None => probe(rate)?,
+                passed => passed,
+            };
+            match outcome {
+                Some(achieved) => pass = Some(pass.map_or(achieved, |p: f64| p.max(achieved))),
+                None => fail = Some(fail.map_or(rate, |f: f64| f.min(rate))),
+            }
+            rate = match (pass, fail) {
+                (Some(p), Some(f)) if p < f => (p + f) / 2.0,
+                (Some(p), Some(_)) => p,
+                (Some(p), None) => p * 1.5,
+                (None, Some(f)) => f * 0.6,
+                (None, None) => rate,
+            };
+        }
+        Ok(pass)
     }
 
     fn throughput(
