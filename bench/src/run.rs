@@ -121,6 +121,9 @@ pub struct Plan {
     /// Length and number of the probes of the loss-free rate search.
     pub search_probe: Duration,
     pub search_steps: u32,
+    /// Paired runs of raw AF_XDP forward and vipd NAT behind the NAT/raw
+    /// figure (its median): one pair is noise on a shared machine.
+    pub pairs: u32,
     pub gen_core: usize,
     pub dut_core: usize,
     pub batch: u32,
@@ -153,6 +156,7 @@ impl Plan {
             frames_per_worker: 4096,
             search_probe: Duration::from_secs(1),
             search_steps: 8,
+            pairs: 3,
             gen_core: 0,
             dut_core: 1,
             batch: 64,
@@ -176,6 +180,7 @@ impl Plan {
             latency_duration: Duration::from_millis(500),
             search_probe: Duration::from_millis(400),
             search_steps: 7,
+            pairs: 1,
             flow_points: vec![1_000, 1_000_000],
             failover_after: Duration::from_millis(500),
             ..Plan::base("quick", work_dir)
@@ -205,6 +210,46 @@ const CPU_METHOD: &str =
     scenario, and any other load on that core); packets per CPU-second = delivered / busy seconds. \
     DUT threads = utime+stime of the vipd process or the engine's worker threads plus dut0's NAPI \
     kthread (/proc/PID/stat).";
+
+/// Loss-free rates of raw AF_XDP forward and vipd NAT, pair by pair: the
+/// pair of the main rows, then `plan.pairs - 1` more, alternating. A pair
+/// that fails to measure is left out.
+fn key_pairs(
+    bench: &mut Bench,
+    plan: &Plan,
+    rows: &[Row],
+    progress: &mut dyn FnMut(Progress),
+) -> Vec<[f64; 2]> {
+    let lf = |id: &str| {
+        rows.iter()
+            .find(|r| r.id == id)
+            .and_then(Row::measured)
+            .and_then(|m| m.loss_free_pps)
+    };
+    let Some(first) = lf("afxdp").zip(lf("vipd_nat")) else {
+        return Vec::new();
+    };
+    let mut pairs = vec![[first.0, first.1]];
+    for k in 1..plan.pairs {
+        progress(Progress {
+            step: k as usize,
+            steps: plan.pairs as usize - 1,
+            what: "another raw AF_XDP / vipd NAT pair",
+        });
+        let mut quiet = |_: &str| {};
+        let mut rate = |s| {
+            bench
+                .scenario(s, plan.flows, &mut quiet)
+                .ok()
+                .and_then(|m| m.loss_free_pps)
+        };
+        if let (Some(raw), Some(nat)) = (rate(Scenario::AfXdp), rate(Scenario::Vipd(Forward::Nat)))
+        {
+            pairs.push([raw, nat]);
+        }
+    }
+    pairs
+}
 
 /// Runs the plan and returns the finished report.
 pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
@@ -263,6 +308,7 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
             outcome,
         });
     }
+    let pairs = key_pairs(&mut bench, plan, &rows, progress);
     let mut report = Report {
         mode: plan.mode.clone(),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -285,6 +331,7 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
         ),
         cpu_method: CPU_METHOD.into(),
         rows,
+        key_pairs: pairs,
         targets: Vec::new(),
     };
     report.finish();
