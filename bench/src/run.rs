@@ -808,6 +808,9 @@ impl<'p> Bench<'p> {
         let t = self.template(Proto::Udp)?;
         let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
         let mut m = self.throughput(&mut dut, &cfg, &t, warmup)?;
+        if matches!(dut, Dut::Vipd { .. }) {
+            m.notes.extend(self.vipd_drops());
+        }
         if search {
             m.loss_free_pps = self.loss_free_rate(&cfg, &t, m.delivered_pps)?;
             if m.loss_free_pps.is_none() {
@@ -1012,8 +1015,40 @@ impl<'p> Bench<'p> {
             est_every: self.plan.est_every.max(2),
             ..self.gen_config(&t, FLOW_BASE, flows, false)
         };
-        let m = self.throughput(&mut dut, &flood, &t, self.plan.warmup)?;
+        let mut m = self.throughput(&mut dut, &flood, &t, self.plan.warmup)?;
         dut.check_alive()?;
+        m.notes.extend(self.vipd_drops());
         Ok(m)
+    }
+
+    /// vipd's drop counters (non-zero ones) and its XDP SYN admission
+    /// drops, for the notes: where the frames a row lost went.
+    fn vipd_drops(&self) -> Option<String> {
+        let stats = control::ctl::client::request_within(
+            &self.plan.work_dir.join("vipd.sock"),
+            serde_json::json!({"cmd": "stats"}),
+            Duration::from_secs(2),
+        )
+        .ok()?;
+        let mut parts: Vec<String> = stats["drops"]
+            .as_object()?
+            .iter()
+            .filter_map(|(reason, n)| {
+                n.as_u64()
+                    .filter(|&n| n > 0)
+                    .map(|n| format!("{reason} {n}"))
+            })
+            .collect();
+        if let Some(n) = stats["xdp"]["drop_syn_limit"].as_u64().filter(|&n| n > 0) {
+            parts.push(format!("XDP SYN admission {n}"));
+        }
+        Some(format!(
+            "vipd dropped: {}",
+            if parts.is_empty() {
+                "nothing".into()
+            } else {
+                parts.join(", ")
+            }
+        ))
     }
 }
