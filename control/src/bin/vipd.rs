@@ -48,6 +48,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before the runtime starts, so its threads inherit the mask.
+    control::daemon::keep_off_worker_cores(&cfg.dataplane);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,6 +1,7 @@
 //! The running node: starts the AF_XDP engine, health checkers and the
 //! control socket, and republishes the dataplane snapshot on every change.
 
+mod affinity;
 pub mod change;
 pub mod neigh;
 pub mod runtime;
@@ -22,6 +23,7 @@ use crate::config::{self, CheckKind, Config};
 use crate::ctl;
 use crate::health::{CheckSpec, HealthEvent, Probe};
 use crate::vrrp::runtime::{self as vrrp_rt, Ownership};
+pub use affinity::keep_off_worker_cores;
 use state::{BackendHealth, NodeState, Steering};
 
 /// How often routes and neighbours are re-read when nothing asks sooner.
