@@ -42,6 +42,49 @@ fn mac_str(mac: [u8; 6]) -> String {
         .join(":")
 }
 
+/// An engine on l0/l1 whose handler records every marker it sees, with the
+/// VIP steered to it.
+fn start_capturing(lab: &Lab) -> (Engine, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let capture = Arc::clone(&seen);
+    let cfg = EngineConfig {
+        interfaces: vec!["l0".into(), "l1".into()],
+        ..EngineConfig::default()
+    };
+    let engine = lab
+        .l
+        .run(move || Engine::start(&cfg, move |_, _| Capture(Arc::clone(&capture))))
+        .unwrap_or_else(|e| panic!("engine start: {e}"));
+    engine.steering().set_vips(&[VIP]).unwrap();
+    (engine, seen)
+}
+
+/// Runs the scapy `script` in A with argv: A's MAC, l0's MAC, the VIP, `last`.
+fn send_from_a(lab: &Lab, script: &str, last: &str) {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.a.name,
+            "/usr/bin/python3",
+            "-c",
+            script,
+        ])
+        .args([
+            &mac_str(Lab::mac(&lab.a, "a0")),
+            &mac_str(Lab::mac(&lab.l, "l0")),
+            &VIP.to_string(),
+            last,
+        ])
+        .output()
+        .expect("run python3 with scapy");
+    assert!(
+        out.status.success(),
+        "scapy sender failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Frames sent from A into l0, in order. `mark-pass-*` frames must stay
 /// with the kernel, the other markers must reach the engine. The pass frames go first, so once the
 /// last steered frame arrived every earlier frame has been decided.
@@ -80,45 +123,14 @@ const STEERED: [&str; 6] = [
 #[test]
 fn steers_only_the_dataplane_traffic() {
     let lab = Lab::new("es1", 1);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let capture = Arc::clone(&seen);
-    let cfg = EngineConfig {
-        interfaces: vec!["l0".into(), "l1".into()],
-        ..EngineConfig::default()
-    };
-    let engine = lab
-        .l
-        .run(move || Engine::start(&cfg, move |_, _| Capture(Arc::clone(&capture))))
-        .unwrap_or_else(|e| panic!("engine start: {e}"));
-    engine.steering().set_vips(&[VIP]).unwrap();
+    let (engine, seen) = start_capturing(&lab);
     engine
         .steering()
         .set_local_addrs(&[L0_ADDR, L1_ADDR])
         .unwrap();
     let before = engine.steering().xdp_stats().unwrap();
 
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.a.name,
-            "/usr/bin/python3",
-            "-c",
-            FRAMES,
-        ])
-        .args([
-            &mac_str(Lab::mac(&lab.a, "a0")),
-            &mac_str(Lab::mac(&lab.l, "l0")),
-            &VIP.to_string(),
-            &L0_ADDR.to_string(),
-        ])
-        .output()
-        .expect("run python3 with scapy");
-    assert!(
-        out.status.success(),
-        "scapy sender failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    send_from_a(&lab, FRAMES, &L0_ADDR.to_string());
 
     let all_seen = wait_for(Duration::from_secs(10), || {
         let seen = seen.lock().unwrap();
@@ -169,36 +181,11 @@ sendp(frames, iface="a0", verbose=False)
 fn syn_admission_drops_excess_syns_and_never_other_segments() {
     use dataplane::engine::SynLimit;
     let lab = Lab::new("es2", 1);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let capture = Arc::clone(&seen);
-    let cfg = EngineConfig {
-        interfaces: vec!["l0".into(), "l1".into()],
-        ..EngineConfig::default()
-    };
-    let engine = lab
-        .l
-        .run(move || Engine::start(&cfg, move |_, _| Capture(Arc::clone(&capture))))
-        .unwrap_or_else(|e| panic!("engine start: {e}"));
-    engine.steering().set_vips(&[VIP]).unwrap();
+    let (engine, seen) = start_capturing(&lab);
     let send = |syns: usize| {
         seen.lock().unwrap().clear();
         let start = std::time::Instant::now();
-        let out = Command::new("ip")
-            .args(["netns", "exec", &lab.a.name, "/usr/bin/python3", "-c"])
-            .arg(SYNS_THEN_ACKS)
-            .args([
-                &mac_str(Lab::mac(&lab.a, "a0")),
-                &mac_str(Lab::mac(&lab.l, "l0")),
-                &VIP.to_string(),
-                &syns.to_string(),
-            ])
-            .output()
-            .expect("run python3 with scapy");
-        assert!(
-            out.status.success(),
-            "scapy sender failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        send_from_a(&lab, SYNS_THEN_ACKS, &syns.to_string());
         let sending = start.elapsed();
         // The ACKs go last: once all arrived, every SYN has been decided.
         let all_acks = wait_for(Duration::from_secs(10), || {
