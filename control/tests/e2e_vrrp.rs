@@ -383,9 +383,14 @@ fn udp_echo(lab: &Lab, roles: &[&str]) {
     }
 }
 
+/// One failover is measured at a time in this binary: two probers and two
+/// takeovers sharing the cores would measure each other.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Starts the prober, waits for its first success, runs `fail`, and returns
 /// the longest outage the client saw.
 fn measure(lab: &Lab, fail: impl FnOnce()) -> Gap {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
     let prober = lab
         .spawn(
             "client",
