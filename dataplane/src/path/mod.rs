@@ -32,9 +32,25 @@ pub struct WorkerConfig {
 /// bound ports.
 const SNAT_PORT_BASE: u16 = 1024;
 
-/// Flow slots swept per housekeeping call: bounded so a sweep never stalls
-/// the worker.
+/// Flow slots swept per housekeeping call at most, so a sweep never stalls
+/// the worker, and at least.
 const EXPIRE_BUDGET: usize = 8192;
+const MIN_SWEEP: usize = 64;
+
+/// A sweep covers the flow table about this often. Lookups and inserts
+/// reclaim expired entries themselves; the sweep keeps backend counts and
+/// the free list honest and need not be prompt. Housekeeping runs every
+/// 10 ms while a worker waits for its core, so a fixed budget per call would
+/// spend a good part of that core scanning.
+const SWEEP_PERIOD_MS: u64 = 2_000;
+
+/// Slots to sweep after `elapsed_ms` since the last sweep.
+fn sweep_budget(capacity: usize, elapsed_ms: u64) -> usize {
+    let share = (capacity as u64).saturating_mul(elapsed_ms) / SWEEP_PERIOD_MS;
+    usize::try_from(share)
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_SWEEP, EXPIRE_BUDGET)
+}
 
 /// One worker's state: its flow table and scheduler state, and the snapshot
 /// it is currently using.
@@ -49,6 +65,8 @@ pub struct Worker {
     generation: u64,
     published: Arc<Published>,
     now_ms: u64,
+    /// When housekeeping last swept the flow table.
+    swept_ms: u64,
     mailbox: query::Mailbox,
     queries: query::QuerySender,
 }
@@ -88,6 +106,7 @@ impl Worker {
             snap,
             published,
             now_ms: 0,
+            swept_ms: 0,
             mailbox,
             queries,
         }
@@ -122,7 +141,9 @@ impl Worker {
     /// Periodic work off the per-packet path.
     pub fn housekeeping(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
-        self.flows.expire(now_ms, EXPIRE_BUDGET);
+        let budget = sweep_budget(self.flows.capacity(), now_ms.saturating_sub(self.swept_ms));
+        self.swept_ms = now_ms;
+        self.flows.expire(now_ms, budget);
         self.mailbox.poll(self.id, &self.flows);
     }
 
@@ -300,4 +321,20 @@ fn l4_key(frame: &[u8], ip: &Ip) -> Result<(FlowKey, u8), DropReason> {
         proto: ip.proto,
     };
     Ok((key, flags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_covers_the_table_once_per_period_within_its_bounds() {
+        // 65536 slots over 2 s: 10 ms of it is 327 slots.
+        assert_eq!(sweep_budget(65_536, 10), 327);
+        let per_period: usize = (0..200).map(|_| sweep_budget(65_536, 10)).sum();
+        assert!((65_000..=66_000).contains(&per_period), "{per_period}");
+        assert_eq!(sweep_budget(1_000, 1), MIN_SWEEP);
+        assert_eq!(sweep_budget(12_500_000, 100), EXPIRE_BUDGET);
+        assert_eq!(sweep_budget(4096, u64::MAX), EXPIRE_BUDGET);
+    }
 }
