@@ -255,20 +255,8 @@ fn test_run_live(prog_fd: i32, ifindex: u32, data: &[u8], repeat: u32, batch: u3
         batch_size: batch.clamp(1, MAX_BATCH),
         ..TestRunAttr::default()
     };
-    // SAFETY: `attr` is a properly laid out, zero-padded bpf_attr prefix
-    // whose pointers (`data_in`, `ctx_in`) reference `data` and `ctx`, both
-    // alive and unchanged for the whole call; the kernel reads them and
-    // writes only within `attr` (retval, duration), whose size we pass.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_TEST_RUN,
-            &mut attr as *mut TestRunAttr,
-            std::mem::size_of::<TestRunAttr>(),
-        )
-    };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
+    // `data` and `ctx` outlive the call and are not touched during it.
+    if let Err(e) = prog_test_run(&mut attr) {
         if e.raw_os_error() == Some(libc::EINTR) {
             return Ok(());
         }
@@ -278,6 +266,28 @@ fn test_run_live(prog_fd: i32, ifindex: u32, data: &[u8], repeat: u32, batch: u3
                  kernel 5.18 or newer, root, and the interface in the generator's namespace"
             )
         });
+    }
+    Ok(())
+}
+
+/// BPF_PROG_TEST_RUN with `attr`. Callers keep every buffer `attr` points
+/// at (`data_in`, `ctx_in`, `data_out` with its `data_size_out`) alive and
+/// unchanged for the call.
+fn prog_test_run(attr: &mut TestRunAttr) -> std::io::Result<()> {
+    // SAFETY: `attr` is a properly laid out, zero-padded bpf_attr prefix
+    // whose pointers reference buffers the caller keeps alive for the call;
+    // the kernel reads them, writes at most `data_size_out` bytes to
+    // `data_out`, and otherwise writes only within `attr`, whose size we pass.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            attr as *mut TestRunAttr,
+            std::mem::size_of::<TestRunAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
@@ -295,20 +305,8 @@ pub fn test_run_once(g: &Generator, data: &[u8]) -> Result<Vec<u8>> {
         repeat: 1,
         ..TestRunAttr::default()
     };
-    // SAFETY: as in `test_run_live`; additionally `data_out` points at
-    // `out`, whose length is passed in `data_size_out`, so the kernel
-    // writes at most that many bytes into it.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_TEST_RUN,
-            &mut attr as *mut TestRunAttr,
-            std::mem::size_of::<TestRunAttr>(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("BPF_PROG_TEST_RUN of the generator");
-    }
+    // `data` and `out` outlive the call; `data_size_out` is `out`'s length.
+    prog_test_run(&mut attr).context("BPF_PROG_TEST_RUN of the generator")?;
     out.truncate(attr.data_size_out as usize);
     Ok(out)
 }

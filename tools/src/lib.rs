@@ -320,21 +320,9 @@ impl Lab {
         }
         let sw = self.ns("sw");
         for (bridge, side) in [("brc", Side::Client), ("brb", Side::Backend)] {
-            run(&[
-                "ip",
-                "-n",
-                &sw,
-                "link",
-                "add",
-                bridge,
-                "type",
-                "bridge",
-                "mcast_snooping",
-                "0",
-            ])?;
+            self.bridge("sw", bridge)?;
             let addr = format!("{}/24", router_ip(side));
             run(&["ip", "-n", &sw, "addr", "add", &addr, "dev", bridge])?;
-            run(&["ip", "-n", &sw, "link", "set", bridge, "up"])?;
         }
 
         self.host("client", "cl", "brc", client_ip())?;
@@ -454,6 +442,26 @@ impl Lab {
 
     /// veth pair created directly in its namespaces: `port` in `sw` (attached
     /// to `bridge`) and `ifname` in `role`.
+    /// A bridge `name` in `role`'s namespace, up. Multicast snooping is off
+    /// so VRRP adverts reach every port without an IGMP querier.
+    pub(crate) fn bridge(&self, role: &str, name: &str) -> Result<()> {
+        let ns = self.ns(role);
+        run(&[
+            "ip",
+            "-n",
+            &ns,
+            "link",
+            "add",
+            name,
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ])?;
+        run(&["ip", "-n", &ns, "link", "set", name, "up"])?;
+        Ok(())
+    }
+
     fn veth(&self, port: &str, bridge: &str, role: &str, ifname: &str, queues: u16) -> Result<()> {
         let sw = self.ns("sw");
         let ns = self.ns(role);

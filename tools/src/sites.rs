@@ -240,19 +240,7 @@ impl TwoSiteLab {
             self.addr("rt", up, site.router_ip(), 24)?;
             self.addr(role, "eth0", site.uplink_ip(), 24)?;
             let rt = self.lab.ns("rt");
-            run(&[
-                "ip",
-                "-n",
-                &rt,
-                "link",
-                "add",
-                bridge,
-                "type",
-                "bridge",
-                "mcast_snooping",
-                "0",
-            ])?;
-            run(&["ip", "-n", &rt, "link", "set", bridge, "up"])?;
+            self.lab.bridge("rt", bridge)?;
             self.pair(inside, role, "eth1")?;
             run(&["ip", "-n", &rt, "link", "set", inside, "master", bridge])?;
             self.addr(role, "eth1", site.inside_ip(), 24)?;

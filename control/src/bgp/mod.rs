@@ -46,6 +46,24 @@ pub struct PeerStatus {
     pub established_count: u64,
 }
 
+impl PeerStatus {
+    /// A configured peer no session has been opened with yet.
+    pub fn idle(address: Ipv4Addr, remote_as: u32) -> PeerStatus {
+        PeerStatus {
+            address,
+            remote_as,
+            state: bgp::State::Idle.to_string(),
+            established_since: None,
+            received: 0,
+            last_error: None,
+            advertised: Vec::new(),
+            messages_in: 0,
+            messages_out: 0,
+            established_count: 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct BgpStatus {
     pub local_as: u32,
@@ -137,18 +155,7 @@ impl Speaker {
             s.peers = bgp
                 .peers
                 .iter()
-                .map(|p| PeerStatus {
-                    address: p.address,
-                    remote_as: p.remote_as,
-                    state: bgp::State::Idle.to_string(),
-                    established_since: None,
-                    received: 0,
-                    last_error: None,
-                    advertised: Vec::new(),
-                    messages_in: 0,
-                    messages_out: 0,
-                    established_count: 0,
-                })
+                .map(|p| PeerStatus::idle(p.address, p.remote_as))
                 .collect();
         }
         let mut peers = Vec::new();

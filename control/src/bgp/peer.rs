@@ -507,18 +507,7 @@ mod tests {
             .expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let status = Arc::new(Mutex::new(BgpStatus {
-            peers: vec![PeerStatus {
-                address: Ipv4Addr::LOCALHOST,
-                remote_as: 65000,
-                state: String::new(),
-                established_since: None,
-                received: 0,
-                last_error: None,
-                advertised: Vec::new(),
-                messages_in: 0,
-                messages_out: 0,
-                established_count: 0,
-            }],
+            peers: vec![PeerStatus::idle(Ipv4Addr::LOCALHOST, 65000)],
             ..BgpStatus::default()
         }));
         let peer = Peer::new(

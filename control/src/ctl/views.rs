@@ -2,8 +2,22 @@
 
 use serde_json::{json, Value};
 
+use crate::daemon::state::NodeState;
 use crate::daemon::Node;
 use dataplane::verdict::DropReason;
+
+/// What `status` and `services` both say of service `s`.
+fn service_summary(st: &NodeState, s: usize) -> Value {
+    let svc = &st.config.services[s];
+    json!({
+        "name": svc.name,
+        "vip": svc.vip.to_string(),
+        "port": svc.port,
+        "owned": st.owns(svc.vip),
+        "backends": svc.backends.len(),
+        "healthy": st.healthy_backends(s),
+    })
+}
 
 pub async fn status(node: &Node) -> Value {
     let st = node.state.lock().await;
@@ -12,17 +26,7 @@ pub async fn status(node: &Node) -> Value {
         .services
         .iter()
         .enumerate()
-        .map(|(s, svc)| {
-            let healthy = st.healthy_backends(s);
-            json!({
-                "name": svc.name,
-                "vip": svc.vip.to_string(),
-                "port": svc.port,
-                "owned": st.owns(svc.vip),
-                "backends": svc.backends.len(),
-                "healthy": healthy,
-            })
-        })
+        .map(|(s, _)| service_summary(&st, s))
         .collect();
     let vrrp: Vec<Value> = st
         .vrrp
@@ -148,21 +152,14 @@ pub async fn services(node: &Node) -> Value {
         .iter()
         .enumerate()
         .map(|(s, svc)| {
-            let healthy = st.healthy_backends(s);
-            json!({
-                "name": svc.name,
-                "vip": svc.vip.to_string(),
-                "port": svc.port,
-                "protocol": svc.protocol.as_str(),
-                "scheduler": svc.scheduler.to_string(),
-                "forward": svc.forward.as_str(),
-                "persistence_s": svc.persistence_timeout.map(|d| d.as_secs()),
-                "sorry_server": svc.sorry_server.map(|a| a.to_string()),
-                "snat": svc.snat.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "owned": st.owns(svc.vip),
-                "backends": svc.backends.len(),
-                "healthy": healthy,
-            })
+            let mut v = service_summary(&st, s);
+            v["protocol"] = svc.protocol.as_str().into();
+            v["scheduler"] = svc.scheduler.to_string().into();
+            v["forward"] = svc.forward.as_str().into();
+            v["persistence_s"] = json!(svc.persistence_timeout.map(|d| d.as_secs()));
+            v["sorry_server"] = json!(svc.sorry_server.map(|a| a.to_string()));
+            v["snat"] = json!(svc.snat.iter().map(ToString::to_string).collect::<Vec<_>>());
+            v
         })
         .collect();
     json!({ "services": list })
