@@ -163,14 +163,56 @@ for t in tids:
 print("released", flush=True)
 "#;
 
-fn lab2(tag: &str) -> Lab {
-    Lab::up(LabSpec {
+/// Failover is measured in milliseconds on a two-core machine: a test that
+/// measures it runs with no other lab of this binary up, or it would measure
+/// the other lab's load. Tests that only check behaviour share the machine.
+static TURNS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+enum Turn {
+    Shared {
+        _turn: std::sync::RwLockReadGuard<'static, ()>,
+    },
+    Alone {
+        _turn: std::sync::RwLockWriteGuard<'static, ()>,
+    },
+}
+
+/// A two-node lab and this test's turn; the lab is torn down before the
+/// turn ends.
+struct VrrpLab {
+    lab: Lab,
+    turn: Turn,
+}
+
+impl std::ops::Deref for VrrpLab {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.lab
+    }
+}
+
+fn lab_up(tag: &str, turn: Turn) -> VrrpLab {
+    let lab = Lab::up(LabSpec {
         name: lab::unique_name(tag),
         lb_nodes: 2,
         backends: 2,
         ..LabSpec::default()
     })
-    .expect("lab up")
+    .expect("lab up");
+    VrrpLab { lab, turn }
+}
+
+/// A lab for a test that checks behaviour, not timing.
+fn lab2(tag: &str) -> VrrpLab {
+    let turn = TURNS.read().unwrap_or_else(|p| p.into_inner());
+    lab_up(tag, Turn::Shared { _turn: turn })
+}
+
+/// A lab for a test that measures failover: it waits until no other lab of
+/// this binary is up, and none starts until it is done.
+fn lab2_alone(tag: &str) -> VrrpLab {
+    let turn = TURNS.write().unwrap_or_else(|p| p.into_inner());
+    lab_up(tag, Turn::Alone { _turn: turn })
 }
 
 fn vip() -> Ipv4Addr {
@@ -383,14 +425,13 @@ fn udp_echo(lab: &Lab, roles: &[&str]) {
     }
 }
 
-/// One failover is measured at a time in this binary: two probers and two
-/// takeovers sharing the cores would measure each other.
-static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Starts the prober, waits for its first success, runs `fail`, and returns
 /// the longest outage the client saw.
-fn measure(lab: &Lab, fail: impl FnOnce()) -> Gap {
-    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+fn measure(lab: &VrrpLab, fail: impl FnOnce()) -> Gap {
+    assert!(
+        matches!(lab.turn, Turn::Alone { .. }),
+        "failover is measured only in a lab from lab2_alone"
+    );
     let prober = lab
         .spawn(
             "client",
@@ -632,7 +673,7 @@ fn vipd_backup_to_keepalived() {
 /// for a link failure, a SIGKILL and a SIGTERM of the master.
 #[test]
 fn two_vipd_nodes_failover() {
-    let lab = lab2("vv");
+    let lab = lab2_alone("vv");
     udp_echo(&lab, &["be1", "be2"]);
     let mut lb1 = start_vipd(&lab, 1, &vrrp_keys(3, 100, 250));
     let lb2 = start_vipd(&lab, 2, &vrrp_keys(3, 100, 200));
@@ -670,7 +711,7 @@ fn two_vipd_nodes_failover() {
 /// The same measurement between two keepalived nodes, for comparison only.
 #[test]
 fn two_keepalived_nodes_failover_reference() {
-    let lab = lab2("kk");
+    let lab = lab2_alone("kk");
     udp_echo(&lab, &["lb1", "lb2"]);
     let lb1 = Keepalived::start(&lab, 1, 3, 100, 250, "");
     let lb2 = Keepalived::start(&lab, 2, 3, 100, 200, "");
@@ -1154,7 +1195,7 @@ fn metric(m: &std::collections::HashMap<String, f64>, series: &str) -> f64 {
 
 #[test]
 fn operator_handover_keeps_the_vip_and_comes_back() {
-    let lab = lab2("ho");
+    let lab = lab2_alone("ho");
     udp_echo(&lab, &["be1", "be2"]);
     let start = |k: usize, prio: u8| {
         let role = format!("lb{k}");
