@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use aya::maps::{MapData, RingBuf};
+use dataplane::counters::SocketStats;
 use dataplane::engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
 
 use crate::bpf::{Ceiling, GenConfig, GenCounts, Generator, Sink};
@@ -478,7 +479,7 @@ impl Drop for GenThread {
 enum Dut {
     // The programs and sockets stay attached while these are held.
     Ceiling { _attached: Ceiling },
-    Engine { _engine: Engine },
+    Engine { engine: Engine },
     Nftables { ns: String },
     Vipd { child: Child, log: PathBuf },
 }
@@ -670,7 +671,7 @@ impl<'p> Bench<'p> {
                 .context("steering the VIP to the engine")?;
             Ok(engine)
         })?;
-        Ok(Dut::Engine { _engine: engine })
+        Ok(Dut::Engine { engine })
     }
 
     fn nftables(&self) -> Result<Dut> {
@@ -808,8 +809,15 @@ impl<'p> Bench<'p> {
         let t = self.template(Proto::Udp)?;
         let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
         let mut m = self.throughput(&mut dut, &cfg, &t, warmup)?;
-        if matches!(dut, Dut::Vipd { .. }) {
-            m.notes.extend(self.vipd_drops());
+        match &dut {
+            Dut::Vipd { .. } => m.notes.extend(self.vipd_drops()),
+            Dut::Engine { engine } => {
+                let lost = ring_losses(engine.counters().sockets());
+                if !lost.is_empty() {
+                    m.notes.push(format!("engine lost: {}", lost.join(", ")));
+                }
+            }
+            Dut::Ceiling { .. } | Dut::Nftables { .. } => {}
         }
         if search {
             m.loss_free_pps = self.loss_free_rate(&cfg, &t, m.delivered_pps)?;
@@ -1042,6 +1050,13 @@ impl<'p> Bench<'p> {
         if let Some(n) = stats["xdp"]["drop_syn_limit"].as_u64().filter(|&n| n > 0) {
             parts.push(format!("XDP SYN admission {n}"));
         }
+        let k = &stats["afxdp"];
+        let n = |f: &str| k[f].as_u64().unwrap_or(0);
+        parts.extend(ring_losses(SocketStats {
+            rx_ring_full: n("rx_ring_full"),
+            rx_dropped: n("rx_dropped"),
+            ..SocketStats::default()
+        }));
         Some(format!(
             "vipd dropped: {}",
             if parts.is_empty() {
@@ -1051,4 +1066,16 @@ impl<'p> Bench<'p> {
             }
         ))
     }
+}
+
+/// The kernel's AF_XDP losses before a worker, for a row's notes.
+fn ring_losses(k: SocketStats) -> Vec<String> {
+    [
+        ("AF_XDP rx ring full", k.rx_ring_full),
+        ("AF_XDP no free frame", k.rx_dropped),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(what, n)| format!("{what} {n}"))
+    .collect()
 }

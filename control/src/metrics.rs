@@ -38,6 +38,7 @@ pub struct Scrape<'a> {
 pub const SECTIONS: &[fn(&Scrape, &mut Exposition)] = &[
     dataplane_counters,
     xdp_counters,
+    socket_counters,
     flow_counts,
     backend_health,
     vrrp_instances,
@@ -149,6 +150,33 @@ fn xdp_counters(s: &Scrape, out: &mut Exposition) {
             &[("decision", decision)],
             v as f64,
         );
+    }
+}
+
+fn socket_counters(s: &Scrape, out: &mut Exposition) {
+    let k = s.node.counters.sockets();
+    out.family(
+        "vipd_afxdp_rx_lost_total",
+        "counter",
+        "Frames the XDP program steered to a worker that the kernel dropped before its AF_XDP socket, by cause (ring_full: the worker fell behind; no_frame: no free frame in the fill ring, or too large).",
+    );
+    for (cause, v) in [("ring_full", k.rx_ring_full), ("no_frame", k.rx_dropped)] {
+        out.sample("vipd_afxdp_rx_lost_total", &[("cause", cause)], v as f64);
+    }
+    for (name, help, v) in [
+        (
+            "vipd_afxdp_fill_ring_empty_total",
+            "Times the kernel found a worker's fill ring empty.",
+            k.fill_ring_empty,
+        ),
+        (
+            "vipd_afxdp_invalid_descriptors_total",
+            "Ring descriptors the kernel rejected (an engine fault).",
+            k.invalid_descs,
+        ),
+    ] {
+        out.family(name, "counter", help);
+        out.sample(name, &[], v as f64);
     }
 }
 

@@ -202,6 +202,22 @@ fn operator_verbs_change_a_running_node() {
     let rx: u64 = v["cores"][0]["rx_packets"].as_u64().unwrap_or(0);
     assert!(rx > 0, "{v}");
     assert!(h.contains("RX PKTS"), "{h}");
+    // The kernel's AF_XDP socket counts are read: every field a number, and
+    // no descriptor the kernel rejected.
+    let k = &v["afxdp"];
+    for field in [
+        "rx_ring_full",
+        "rx_dropped",
+        "fill_ring_empty",
+        "invalid_descs",
+    ] {
+        assert!(k[field].is_u64(), "afxdp.{field}: {v}");
+    }
+    assert_eq!(k["invalid_descs"], 0, "{v}");
+    assert!(
+        h.contains("af_xdp sockets: ") && h.contains("rx_ring_full="),
+        "{h}"
+    );
     let (h, v) = both(&sock, &["stats", "--watch", "--count", "1"]);
     assert!(
         v["cores"][0]["rx_pps"].is_number() && v["interval_s"].as_f64().unwrap_or(0.0) > 0.5,
@@ -222,6 +238,18 @@ fn operator_verbs_change_a_running_node() {
         be(1)
     );
     assert_eq!(after.get(&healthy_key), Some(&1.0), "{after:?}");
+    for cause in ["ring_full", "no_frame"] {
+        let key = format!("vipd_afxdp_rx_lost_total{{cause=\"{cause}\"}}");
+        assert!(
+            after.get(&key).is_some_and(|v| *v >= 0.0),
+            "{key}: {after:?}"
+        );
+    }
+    assert_eq!(
+        after.get("vipd_afxdp_invalid_descriptors_total"),
+        Some(&0.0),
+        "{after:?}"
+    );
 
     // A long-lived connection shows up in flows, and survives a drain.
     let flag = lab.dir().join("go1");

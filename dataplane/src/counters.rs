@@ -24,7 +24,73 @@ pub struct CoreCounters {
     /// Milliseconds (engine clock) at the worker's last loop iteration; the
     /// control plane reads it to decide whether the dataplane is alive.
     pub heartbeat_ms: Counter,
+    /// The kernel's counts for this worker's AF_XDP sockets.
+    pub sockets: SocketCounters,
     drops: [Counter; DropReason::COUNT],
+}
+
+/// What the kernel counted on a worker's AF_XDP sockets (XDP_STATISTICS),
+/// summed over its sockets: frames the XDP program steered to the worker
+/// that never reached it. The worker copies the kernel's totals in at
+/// housekeeping.
+#[derive(Default)]
+pub struct SocketCounters {
+    /// Dropped because the receive ring was full: the worker fell behind.
+    pub rx_ring_full: Counter,
+    /// Dropped for want of a free frame (fill ring empty) or for being
+    /// larger than a UMEM frame.
+    pub rx_dropped: Counter,
+    /// Times the kernel found the fill ring empty.
+    pub fill_ring_empty: Counter,
+    /// Descriptors the kernel rejected, receive and transmit: an engine bug.
+    pub invalid_descs: Counter,
+}
+
+/// Plain values of [`SocketCounters`], for a sum over workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketStats {
+    pub rx_ring_full: u64,
+    pub rx_dropped: u64,
+    pub fill_ring_empty: u64,
+    pub invalid_descs: u64,
+}
+
+impl SocketStats {
+    /// Frames lost between the XDP program and the worker.
+    pub fn lost(&self) -> u64 {
+        self.rx_ring_full + self.rx_dropped
+    }
+}
+
+impl std::ops::Add for SocketStats {
+    type Output = SocketStats;
+    fn add(self, o: SocketStats) -> SocketStats {
+        SocketStats {
+            rx_ring_full: self.rx_ring_full + o.rx_ring_full,
+            rx_dropped: self.rx_dropped + o.rx_dropped,
+            fill_ring_empty: self.fill_ring_empty + o.fill_ring_empty,
+            invalid_descs: self.invalid_descs + o.invalid_descs,
+        }
+    }
+}
+
+impl SocketCounters {
+    pub fn get(&self) -> SocketStats {
+        SocketStats {
+            rx_ring_full: self.rx_ring_full.get(),
+            rx_dropped: self.rx_dropped.get(),
+            fill_ring_empty: self.fill_ring_empty.get(),
+            invalid_descs: self.invalid_descs.get(),
+        }
+    }
+
+    /// Only the owning worker may call this.
+    pub fn set(&self, s: SocketStats) {
+        self.rx_ring_full.set(s.rx_ring_full);
+        self.rx_dropped.set(s.rx_dropped);
+        self.fill_ring_empty.set(s.fill_ring_empty);
+        self.invalid_descs.set(s.invalid_descs);
+    }
 }
 
 impl CoreCounters {
@@ -88,5 +154,12 @@ impl Counters {
     /// Sum of one drop reason over all workers.
     pub fn drops(&self, reason: DropReason) -> u64 {
         self.cores().map(|c| c.drop(reason).get()).sum()
+    }
+
+    /// The kernel's AF_XDP socket counts, summed over all workers.
+    pub fn sockets(&self) -> SocketStats {
+        self.cores()
+            .map(|c| c.sockets.get())
+            .fold(SocketStats::default(), |a, b| a + b)
     }
 }

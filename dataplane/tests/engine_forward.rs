@@ -376,3 +376,76 @@ fn steers_backend_replies_and_owned_arp_but_not_traffic_to_the_node() {
     );
     engine.stop();
 }
+
+/// Counts the frames it sees; holds the worker on the first one until the
+/// gate opens, as a worker that falls behind would.
+struct Stalled {
+    gate: Arc<std::sync::atomic::AtomicBool>,
+    seen: Arc<AtomicUsize>,
+}
+
+impl Handler for Stalled {
+    fn begin_batch(&mut self, _now_ms: u64) {}
+    fn handle(&mut self, _frame: &mut [u8], _ingress: PortId) -> Verdict {
+        let deadline = std::time::Instant::now() + WAIT;
+        while !self.gate.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.seen.fetch_add(1, Ordering::Relaxed);
+        Verdict::Drop(DropReason::NoService)
+    }
+    fn housekeeping(&mut self, _now_ms: u64) {}
+}
+
+#[test]
+fn frames_lost_before_a_stalled_worker_are_counted() {
+    let lab = Lab::new("ef6", 1);
+    let gate = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (g, s) = (gate.clone(), seen.clone());
+    // Small rings, so a few hundred frames overflow them.
+    let cfg = EngineConfig {
+        frames_per_worker: 256,
+        ..config(1)
+    };
+    let engine = start(&lab, cfg, move |_, _| Stalled {
+        gate: g.clone(),
+        seen: s.clone(),
+    });
+    engine.steering().set_vips(&[VIP]).unwrap();
+    let before = engine.steering().xdp_stats().unwrap().redirected;
+    let sender = lab
+        .a
+        .run(|| UdpSocket::bind(SocketAddrV4::new(A_ADDR, 0)).unwrap());
+    for i in 0..600u32 {
+        sender
+            .send_to(&i.to_be_bytes(), SocketAddrV4::new(VIP, PORT))
+            .unwrap();
+    }
+    let steered = || engine.steering().xdp_stats().unwrap().redirected - before;
+    assert!(
+        wait_for(WAIT, || steered() >= 300),
+        "the XDP program steered {} frames: {}",
+        steered(),
+        report(&engine)
+    );
+    gate.store(true, Ordering::Relaxed);
+    // Every frame the program steered either reached the worker or is in
+    // the kernel's counts for its socket.
+    let accounted = || seen.load(Ordering::Relaxed) as u64 + engine.counters().sockets().lost();
+    assert!(
+        wait_for(WAIT, || accounted() == steered()),
+        "steered {}, the worker saw {}, the kernel counted {:?}",
+        steered(),
+        seen.load(Ordering::Relaxed),
+        engine.counters().sockets()
+    );
+    let k = engine.counters().sockets();
+    assert!(k.lost() > 0, "the stalled worker lost nothing: {k:?}");
+    // The worker refilled nothing while held, so the losses are frames that
+    // found no free UMEM frame.
+    assert!(k.fill_ring_empty > 0 && k.rx_dropped > 0, "{k:?}");
+    assert!((seen.load(Ordering::Relaxed) as u64) < steered(), "{k:?}");
+    assert_eq!(k.invalid_descs, 0);
+    engine.stop();
+}

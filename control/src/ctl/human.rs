@@ -358,15 +358,17 @@ fn stats(out: &mut String, v: &Value) {
             let _ = writeln!(out, "  drop {reason:<24} {}", s(d));
         }
     }
-    if let Some(x) = v["xdp"].as_object() {
-        let _ = writeln!(
-            out,
-            "xdp: {}",
-            x.iter()
-                .map(|(k, v)| format!("{k}={}", s(v)))
-                .collect::<Vec<_>>()
-                .join("  ")
-        );
+    for (label, key) in [("xdp", "xdp"), ("af_xdp sockets", "afxdp")] {
+        if let Some(x) = v[key].as_object() {
+            let _ = writeln!(
+                out,
+                "{label}: {}",
+                x.iter()
+                    .map(|(k, v)| format!("{k}={}", s(v)))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            );
+        }
     }
 }
 

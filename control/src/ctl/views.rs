@@ -105,7 +105,14 @@ pub fn stats(node: &Node) -> Value {
         }),
         Err(e) => json!({ "error": e.to_string() }),
     };
-    json!({ "cores": cores, "drops": drops, "xdp": xdp })
+    let k = node.counters.sockets();
+    let afxdp = json!({
+        "rx_ring_full": k.rx_ring_full,
+        "rx_dropped": k.rx_dropped,
+        "fill_ring_empty": k.fill_ring_empty,
+        "invalid_descs": k.invalid_descs,
+    });
+    json!({ "cores": cores, "drops": drops, "xdp": xdp, "afxdp": afxdp })
 }
 
 pub async fn backends(node: &Node) -> Value {

@@ -83,6 +83,7 @@ impl<H: Handler> Worker<H> {
             let since = now.saturating_sub(last_housekeeping);
             if since >= HOUSEKEEPING_MS || (work == 0 && since >= IDLE_HOUSEKEEPING_MS) {
                 self.handler.housekeeping(now);
+                self.core().sockets.set(self.socks.kernel_stats());
                 last_housekeeping = now;
             }
             if work == 0 && !tx_pending {

@@ -17,6 +17,7 @@ use xsk_rs::config::{
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 use super::{EngineError, PortInfo};
+use crate::counters::SocketStats;
 
 /// Bytes per UMEM frame (room for a 1500-byte MTU frame after the
 /// kernel's XDP headroom).
@@ -160,6 +161,21 @@ impl SocketSet {
 
     pub(super) fn ports(&self) -> usize {
         self.socks.len()
+    }
+
+    /// The kernel's counts over every socket; a socket whose counts cannot
+    /// be read (not expected once bound) adds nothing.
+    pub(super) fn kernel_stats(&self) -> SocketStats {
+        self.socks
+            .iter()
+            .filter_map(|s| s.rx.fd().xdp_statistics().ok())
+            .map(|k| SocketStats {
+                rx_ring_full: k.rx_ring_full(),
+                rx_dropped: k.rx_dropped(),
+                fill_ring_empty: k.rx_fill_ring_empty_descs(),
+                invalid_descs: k.rx_invalid_descs() + k.tx_invalid_descs(),
+            })
+            .fold(SocketStats::default(), |a, b| a + b)
     }
 
     /// Takes transmitted frames back from every completion ring.
