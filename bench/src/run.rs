@@ -19,7 +19,7 @@ use crate::cpu;
 use crate::failover;
 use crate::frame::{FrameSpec, Proto, Template};
 use crate::rate::{interval_ns, per_second};
-use crate::report::{Latency, Measured, Outcome, Report, Row, LOSS_FREE_LOSS};
+use crate::report::{KeyPair, Latency, Measured, Outcome, Report, Row, LOSS_FREE_LOSS};
 use crate::topo::{self, backend_ip, Topo, BACKENDS, EST_BASE, FLOW_BASE, SNAT_IP, VIP, VIP_PORT};
 
 /// vipd's forwarding modes.
@@ -157,7 +157,7 @@ impl Plan {
             frames_per_worker: 4096,
             search_probe: Duration::from_secs(1),
             search_steps: 8,
-            pairs: 3,
+            pairs: 5,
             gen_core: 0,
             dut_core: 1,
             batch: 64,
@@ -212,25 +212,31 @@ const CPU_METHOD: &str =
     DUT threads = utime+stime of the vipd process or the engine's worker threads plus dut0's NAPI \
     kthread (/proc/PID/stat).";
 
-/// Loss-free rates of raw AF_XDP forward and vipd NAT, pair by pair: the
-/// pair of the main rows, then `plan.pairs - 1` more, alternating. A pair
-/// that fails to measure is left out.
+/// Raw AF_XDP forward and vipd NAT, pair by pair: the pair of the main
+/// rows, then `plan.pairs - 1` more, back to back. A pair that fails to
+/// measure is left out.
 fn key_pairs(
     bench: &mut Bench,
     plan: &Plan,
     rows: &[Row],
     progress: &mut dyn FnMut(Progress),
-) -> Vec<[f64; 2]> {
-    let lf = |id: &str| {
+) -> Vec<KeyPair> {
+    let measured = |id: &str| {
         rows.iter()
             .find(|r| r.id == id)
             .and_then(Row::measured)
-            .and_then(|m| m.loss_free_pps)
+            .cloned()
     };
-    let Some(first) = lf("afxdp").zip(lf("vipd_nat")) else {
+    let pair = |raw: Measured, nat: Measured| KeyPair {
+        raw: raw.delivered_pps,
+        nat: nat.delivered_pps,
+        raw_loss_free: raw.loss_free_pps,
+        nat_loss_free: nat.loss_free_pps,
+    };
+    let Some((raw, nat)) = measured("afxdp").zip(measured("vipd_nat")) else {
         return Vec::new();
     };
-    let mut pairs = vec![[first.0, first.1]];
+    let mut pairs = vec![pair(raw, nat)];
     for k in 1..plan.pairs {
         progress(Progress {
             step: k as usize,
@@ -238,15 +244,9 @@ fn key_pairs(
             what: "another raw AF_XDP / vipd NAT pair",
         });
         let mut quiet = |_: &str| {};
-        let mut rate = |s| {
-            bench
-                .scenario(s, plan.flows, &mut quiet)
-                .ok()
-                .and_then(|m| m.loss_free_pps)
-        };
-        if let (Some(raw), Some(nat)) = (rate(Scenario::AfXdp), rate(Scenario::Vipd(Forward::Nat)))
-        {
-            pairs.push([raw, nat]);
+        let mut run = |s| bench.scenario(s, plan.flows, &mut quiet).ok();
+        if let (Some(raw), Some(nat)) = (run(Scenario::AfXdp), run(Scenario::Vipd(Forward::Nat))) {
+            pairs.push(pair(raw, nat));
         }
     }
     pairs
