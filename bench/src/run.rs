@@ -911,10 +911,11 @@ impl<'p> Bench<'p> {
             })?;
         }
         let core = self.plan.dut_core;
-        let (sink0, busy0, threads0) = (
+        let (sink0, busy0, threads0, refused0) = (
             self.sink.counts()?,
             cpu::core_busy(core)?,
             dut.thread_time(&napi),
+            self.topo.refused_before_dut(),
         );
         let (sent, elapsed) = self.gen.run(GenJob {
             cfg: cfg.clone(),
@@ -924,10 +925,11 @@ impl<'p> Bench<'p> {
         })?;
         // Frames still in the DUT's rings count as delivered in this run.
         std::thread::sleep(Duration::from_millis(20));
-        let (sink1, busy1, threads1) = (
+        let (sink1, busy1, threads1, refused1) = (
             self.sink.counts()?,
             cpu::core_busy(core)?,
             dut.thread_time(&napi),
+            self.topo.refused_before_dut(),
         );
         if sent.bad_template > 0 {
             bail!(
@@ -939,6 +941,19 @@ impl<'p> Bench<'p> {
         let busy = busy1.saturating_sub(busy0).as_secs_f64();
         // Only what the generator sends counts (not stray ARP or the like).
         let delivered = (got.udp + got.tcp_syn + got.tcp_est).min(sent.sent);
+        let refused = match (refused0, refused1) {
+            (Ok(a), Ok(b)) => Some(b.saturating_sub(a)),
+            (Err(e), _) | (_, Err(e)) => {
+                notes.push(format!("veth counters unreadable: {e:#}"));
+                None
+            }
+        };
+        if let Some(n) = refused.filter(|&n| n > 0) {
+            notes.push(format!(
+                "veth refused {:.1} % of the frames sent before the DUT saw them (its ring was full)",
+                100.0 * n as f64 / sent.sent.max(1) as f64
+            ));
+        }
         Ok(Measured {
             seconds: elapsed.as_secs_f64(),
             sent: sent.sent,
@@ -952,6 +967,7 @@ impl<'p> Bench<'p> {
                 .map(|(a, b)| b.saturating_sub(a).as_secs_f64()),
             established_share: (sent.sent_est > 0)
                 .then(|| got.tcp_est.min(sent.sent_est) as f64 / sent.sent_est as f64),
+            refused_before_dut: refused,
             notes,
             ..Measured::default()
         })

@@ -258,6 +258,14 @@ impl Topo {
         built.with_context(|| format!("building the bench topology {name}"))
     }
 
+    /// Frames the generator's veth could not hand to dut0 because dut0's
+    /// receive ring was full (`ethtool -S`: the `*_xdp_xmit_errors`
+    /// counters): they were lost before any DUT code ran.
+    pub fn refused_before_dut(&self) -> Result<u64> {
+        let out = ns_sh(&self.gen.ns, &["ethtool", "-S", self.gen.name])?;
+        Ok(xmit_errors(&out))
+    }
+
     pub fn gen_ns(&self) -> &str {
         &self.gen.ns
     }
@@ -304,4 +312,28 @@ pub fn pin_napi(dev: &str, core: usize) -> Result<Vec<u32>> {
         }
     }
     Ok(pids)
+}
+
+/// Sums the `*_xdp_xmit_errors` counters of `ethtool -S` output.
+fn xmit_errors(ethtool_s: &str) -> u64 {
+    ethtool_s
+        .lines()
+        .filter_map(|l| l.trim().split_once(':'))
+        .filter(|(k, _)| k.trim().ends_with("_xdp_xmit_errors"))
+        .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xmit_errors_sums_every_queue_and_nothing_else() {
+        let out = "NIC statistics:\n     peer_ifindex: 7\n     rx_queue_0_xdp_packets: 99\n     \
+                   tx_queue_0_xdp_xmit: 2399744\n     tx_queue_0_xdp_xmit_errors: 5439640\n     \
+                   tx_queue_1_xdp_xmit_errors: 10\n     garbage line\n";
+        assert_eq!(xmit_errors(out), 5_439_650);
+        assert_eq!(xmit_errors(""), 0);
+    }
 }
