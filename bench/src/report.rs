@@ -220,8 +220,28 @@ impl Report {
             }
         }
         let r = |a: Option<f64>, b: Option<f64>| a.zip(b).and_then(|(a, b)| ratio(a, b));
-        let flows_1k = delivered(&self.rows, "flows_1000");
-        let flows_1m = delivered(&self.rows, "flows_1000000");
+        // Loss-free rates where both rows found one, as for NAT/raw; the
+        // full-rate ratio beside it.
+        let flows_full = r(
+            delivered(&self.rows, "flows_1000000"),
+            delivered(&self.rows, "flows_1000"),
+        );
+        let flows_lf = r(
+            loss_free(&self.rows, "flows_1000000"),
+            loss_free(&self.rows, "flows_1000"),
+        );
+        let flows_note = format!(
+            "{}; delivered at the generator's full offered load: {}",
+            if flows_lf.is_some() {
+                format!(
+                    "loss-free Mpps (at most {:.1} % lost)",
+                    LOSS_FREE_LOSS * 100.0
+                )
+            } else {
+                "no loss-free rate for both rows: delivered Mpps".to_string()
+            },
+            flows_full.map_or("-".to_string(), |v| format!("{v:.2}"))
+        );
         let syn_row = self
             .rows
             .iter()
@@ -302,9 +322,9 @@ impl Report {
             target(
                 "1M flows / 1k flows (vipd NAT)",
                 ">= 0.7",
-                r(flows_1m, flows_1k),
+                flows_lf.or(flows_full),
                 0.7,
-                "delivered Mpps",
+                &flows_note,
             ),
             target(
                 "established packets kept under SYN flood",
@@ -754,6 +774,47 @@ mod tests {
             "{}",
             t.note
         );
+    }
+
+    #[test]
+    fn flow_scaling_prefers_loss_free_rates_and_shows_the_full_rate() {
+        let mut r = report();
+        let flows = |pps: f64, lf: Option<f64>| {
+            Outcome::Measured(Measured {
+                delivered_pps: pps,
+                loss_free_pps: lf,
+                ..Measured::default()
+            })
+        };
+        r.rows.retain(|row| !row.id.starts_with("flows_"));
+        r.rows
+            .push(row("flows_1000", 5, 1000, flows(1e6, Some(4e5))));
+        r.rows
+            .push(row("flows_1000000", 5, 1_000_000, flows(5e5, Some(3e5))));
+        r.finish();
+        let t = r
+            .targets
+            .iter()
+            .find(|t| t.name.starts_with("1M flows"))
+            .expect("flows target");
+        assert_eq!(t.value, Some(0.75));
+        assert!(
+            t.note.contains("loss-free") && t.note.contains("full offered load: 0.50"),
+            "{}",
+            t.note
+        );
+
+        r.rows.retain(|row| row.id != "flows_1000000");
+        r.rows
+            .push(row("flows_1000000", 5, 1_000_000, flows(5e5, None)));
+        r.finish();
+        let t = r
+            .targets
+            .iter()
+            .find(|t| t.name.starts_with("1M flows"))
+            .expect("flows target");
+        assert_eq!(t.value, Some(0.5));
+        assert!(t.note.starts_with("no loss-free rate"), "{}", t.note);
     }
 
     #[test]

@@ -212,6 +212,12 @@ const CPU_METHOD: &str =
     DUT threads = utime+stime of the vipd process or the engine's worker threads plus dut0's NAPI \
     kthread (/proc/PID/stat).";
 
+/// Rate at which a flow-scaling row first sends its flows: below what the
+/// DUT forwards here, so few are lost before they enter the table.
+const FILL_PPS: u64 = 200_000;
+/// Share of a row's flows vipd must track before the row is measured.
+const FILL_SHARE: f64 = 0.95;
+
 /// Raw AF_XDP forward and vipd NAT, pair by pair: the pair of the main
 /// rows, then `plan.pairs - 1` more, back to back. A pair that fails to
 /// measure is left out.
@@ -628,11 +634,13 @@ impl<'p> Bench<'p> {
                 self.udp(dut, flows, w, true)
             }
             Scenario::FlowScaling => {
-                let dut = self.vipd(Forward::Nat, flows, 0)?;
-                // Long enough for the generator to cycle through every flow
-                // once at ~1 Mpps (up to 10 s), so the table is filled.
-                let fill = Duration::from_secs_f64((f64::from(flows) / 1e6).min(10.0));
-                self.udp(dut, flows, w.max(fill), false)
+                let mut dut = self.vipd(Forward::Nat, flows, 0)?;
+                let tracked = self.fill_flows(&mut dut, flows)?;
+                let mut m = self.udp(dut, flows, w, true)?;
+                m.notes.push(format!(
+                    "{tracked} flows in vipd's tables when the run began"
+                ));
+                Ok(m)
             }
             Scenario::SynFlood => self.synflood(flows),
             Scenario::Failover => failover::run(
@@ -1043,6 +1051,51 @@ impl<'p> Bench<'p> {
         dut.check_alive()?;
         m.notes.extend(self.vipd_drops());
         Ok(m)
+    }
+
+    /// Sends every flow at a rate the DUT takes until vipd's tables hold
+    /// [`FILL_SHARE`] of them, so a flow-scaling row measures packets of
+    /// flows vipd already tracks, not first packets. Returns how many it
+    /// tracks.
+    fn fill_flows(&self, dut: &mut Dut, flows: u32) -> Result<u64> {
+        let t = self.template(Proto::Udp)?;
+        let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
+        self.await_delivery(dut, &cfg, &t, Duration::from_secs(20))?;
+        let want = (f64::from(flows) * FILL_SHARE) as u64;
+        // Four passes over every flow at the fill rate, and some slack.
+        let limit = Duration::from_secs_f64(4.0 * f64::from(flows) / FILL_PPS as f64 + 10.0);
+        let start = Instant::now();
+        loop {
+            dut.check_alive()?;
+            let tracked = self.vipd_flows()?;
+            if tracked >= want {
+                return Ok(tracked);
+            }
+            if start.elapsed() > limit {
+                bail!(
+                    "vipd tracks {tracked} of {flows} flows after {limit:?} of sending them at {FILL_PPS} pps: its tables did not fill"
+                );
+            }
+            self.gen.run(GenJob {
+                cfg: cfg.clone(),
+                template: t.clone(),
+                pps: Some(FILL_PPS),
+                duration: Duration::from_millis(500),
+            })?;
+        }
+    }
+
+    /// Flows in vipd's tables, summed over its workers.
+    fn vipd_flows(&self) -> Result<u64> {
+        let reply = control::ctl::client::request_within(
+            &self.plan.work_dir.join("vipd.sock"),
+            serde_json::json!({"cmd": "flows"}),
+            Duration::from_secs(10),
+        )
+        .map_err(|e| anyhow!("asking vipd for its flow count: {e}"))?;
+        reply["total"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("vipd's flows reply has no total: {reply}"))
     }
 
     /// vipd's drop counters (non-zero ones) and its XDP SYN admission
