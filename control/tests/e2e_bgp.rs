@@ -26,21 +26,6 @@ const HOLD_S: u64 = 3;
 /// Site A's metrics listener, inside its namespace.
 const METRICS: &str = "127.0.0.1:9100";
 
-/// `vipctl --json ARGS` against a node: the reply, or the error text.
-fn vipctl(socket: &std::path::Path, args: &[&str]) -> std::result::Result<Value, String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
-        .arg("--socket")
-        .arg(socket)
-        .arg("--json")
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
-}
-
 fn site_config(lab: &TwoSiteLab, site: Site, bgp: &str) -> String {
     let role = site.role();
     let mut out = format!(
@@ -379,13 +364,13 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
 
     // Maintenance: the operator withdraws the /25 and traffic moves to B.
     let sock = a.borrow().socket.clone();
-    let err = vipctl(&sock, &["bgp", "withdraw", "10.9.0.0/24"]).expect_err("unknown prefix");
+    let err = vipctl_json(&sock, &["bgp", "withdraw", "10.9.0.0/24"]).expect_err("unknown prefix");
     assert!(err.contains("configured: 10.0.0.0/25"), "{err}");
     let maintenance = drill
         .run(
             "the operator withdrawing site A's /25",
             || {
-                let r = vipctl(&sock, &["bgp", "withdraw", "10.0.0.0/25"])
+                let r = vipctl_json(&sock, &["bgp", "withdraw", "10.0.0.0/25"])
                     .map_err(anyhow::Error::msg)?;
                 anyhow::ensure!(r["changed"] == true, "withdraw changed nothing: {r}");
                 lab.wait_until(
@@ -411,7 +396,7 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
                 Ok(())
             },
             || {
-                let r = vipctl(&sock, &["bgp", "announce", "10.0.0.0/25"])
+                let r = vipctl_json(&sock, &["bgp", "announce", "10.0.0.0/25"])
                     .map_err(anyhow::Error::msg)?;
                 anyhow::ensure!(r["changed"] == true, "announce changed nothing: {r}");
                 lab.wait_until("the /25 back in the kernel", Duration::from_secs(5), || {

@@ -53,27 +53,13 @@ for _ in range(n):
 print(json.dumps(names))
 "#;
 
-fn vipctl(socket: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vipctl"))
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("vipctl runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Runs a verb in both forms; returns the human text and the JSON reply.
 fn both(socket: &Path, args: &[&str]) -> (String, Value) {
-    let (ok, human, err) = vipctl(socket, args);
+    let (ok, human, err) = vipctl_run(socket, args);
     assert!(ok, "vipctl {args:?} failed: {err}");
     let mut json_args = vec!["--json"];
     json_args.extend_from_slice(args);
-    let (ok, out, err) = vipctl(socket, &json_args);
+    let (ok, out, err) = vipctl_run(socket, &json_args);
     assert!(ok, "vipctl --json {args:?} failed: {err}");
     let v: Value = serde_json::from_str(out.trim())
         .unwrap_or_else(|e| panic!("vipctl --json {args:?}: {e}: {out}"));
@@ -324,9 +310,9 @@ fn operator_verbs_change_a_running_node() {
     );
 
     // Weight changes the split of new connections.
-    let (ok, _, err) = vipctl(&sock, &["backend", "weight", "svc0", &be(1), "3"]);
+    let (ok, _, err) = vipctl_run(&sock, &["backend", "weight", "svc0", &be(1), "3"]);
     assert!(ok, "{err}");
-    let (ok, _, err) = vipctl(&sock, &["backend", "weight", "svc0", &be(2), "1"]);
+    let (ok, _, err) = vipctl_run(&sock, &["backend", "weight", "svc0", &be(2), "1"]);
     assert!(ok, "{err}");
     let r = lab.http_burst("client", web, 200, 4).expect("burst");
     assert_eq!(r.failed, 0, "{r:?}");
@@ -337,11 +323,11 @@ fn operator_verbs_change_a_running_node() {
     assert_proportional(&counts, &[3, 1], 0.2);
 
     // Disable: no new connections, enable: back again.
-    let (ok, _, err) = vipctl(&sock, &["backend", "disable", "svc0", &be(1)]);
+    let (ok, _, err) = vipctl_run(&sock, &["backend", "disable", "svc0", &be(1)]);
     assert!(ok, "{err}");
     let r = lab.http_burst("client", web, 20, 2).expect("burst");
     assert_eq!(r.by_body.get("be2"), Some(&20), "{r:?}");
-    let (ok, _, err) = vipctl(&sock, &["backend", "enable", "svc0", &be(1)]);
+    let (ok, _, err) = vipctl_run(&sock, &["backend", "enable", "svc0", &be(1)]);
     assert!(ok, "{err}");
     let r = lab.http_burst("client", web, 40, 2).expect("burst");
     assert!(r.by_body.get("be1").copied().unwrap_or(0) > 0, "{r:?}");
@@ -360,11 +346,11 @@ fn operator_verbs_change_a_running_node() {
             tx() > tx_before + 50
         })
         .expect("traffic");
-        let (ok, _, err) = vipctl(&sock, &["backend", "remove", "svc0", &be(2)]);
+        let (ok, _, err) = vipctl_run(&sock, &["backend", "remove", "svc0", &be(2)]);
         assert!(ok, "{err}");
         let v = vipd.request(json!({"cmd": "backends"})).expect("backends");
         assert!(backend(&v, "svc0", &be(2)).is_null(), "{v}");
-        let (ok, _, err) = vipctl(&sock, &["backend", "add", "svc0", &be(2), "--weight", "1"]);
+        let (ok, _, err) = vipctl_run(&sock, &["backend", "add", "svc0", &be(2), "--weight", "1"]);
         assert!(ok, "{err}");
         assert!(
             !traffic.is_finished(),
@@ -388,7 +374,7 @@ fn operator_verbs_change_a_running_node() {
         good.replace("scheduler = \"rr\"", "scheduler = \"fastest\""),
     )
     .expect("write");
-    let (ok, _, err) = vipctl(&sock, &["reload"]);
+    let (ok, _, err) = vipctl_run(&sock, &["reload"]);
     assert!(!ok, "a broken file must be refused");
     assert!(
         err.contains("scheduler") && err.contains("lb1.toml:"),

@@ -1173,21 +1173,6 @@ fn two_nodes_each_master_of_one_vip() {
 /// Metrics listener of each vipd node (each in its own namespace).
 const METRICS: &str = "127.0.0.1:9100";
 
-/// `vipctl --json ARGS` against a node; the reply, or the error text.
-fn vipctl(vipd: &Vipd, args: &[&str]) -> Result<Value, String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
-        .arg("--socket")
-        .arg(&vipd.socket)
-        .arg("--json")
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
-}
-
 fn metric(m: &std::collections::HashMap<String, f64>, series: &str) -> f64 {
     *m.get(series)
         .unwrap_or_else(|| panic!("no series {series} in /metrics: {m:?}"))
@@ -1216,14 +1201,16 @@ fn operator_handover_keeps_the_vip_and_comes_back() {
     wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
     wait_server(&lab, "the VIP answers", Duration::from_secs(10), is_backend);
 
-    let err = vipctl(&lb2, &["vrrp", "handover", "vi"]).expect_err("backup refuses");
+    let err = vipctl_json(&lb2.socket, &["vrrp", "handover", "vi"]).expect_err("backup refuses");
     assert!(err.contains("not master"), "{err}");
-    let err = vipctl(&lb1, &["vrrp", "handover", "nope"]).expect_err("unknown instance");
+    let err =
+        vipctl_json(&lb1.socket, &["vrrp", "handover", "nope"]).expect_err("unknown instance");
     assert!(err.contains("configured: vi"), "{err}");
 
     let mut reply = Value::Null;
     let gap = measure(&lab, || {
-        reply = vipctl(&lb1, &["vrrp", "handover", "vi", "--timeout", "5"]).expect("handover");
+        reply = vipctl_json(&lb1.socket, &["vrrp", "handover", "vi", "--timeout", "5"])
+            .expect("handover");
     });
     println!("handover: {reply}");
     assert_eq!(reply["peer_took_over"], true, "{reply}");
@@ -1278,15 +1265,15 @@ fn operator_handover_keeps_the_vip_and_comes_back() {
     );
     assert_eq!(metric(&m2, &l("vipd_vrrp_held")), 0.0);
 
-    let released = vipctl(&lb1, &["vrrp", "release", "vi"]).expect("release");
+    let released = vipctl_json(&lb1.socket, &["vrrp", "release", "vi"]).expect("release");
     assert_eq!(released["was_held"], true, "{released}");
     wait_state(&lab, &lb1, "master", Duration::from_secs(3));
     wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
 
     let mut reply = Value::Null;
     let gap = measure(&lab, || {
-        reply = vipctl(
-            &lb1,
+        reply = vipctl_json(
+            &lb1.socket,
             &["vrrp", "handover", "vi", "--back", "--timeout", "5"],
         )
         .expect("handover --back");

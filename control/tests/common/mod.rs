@@ -323,3 +323,30 @@ pub fn scrape_metrics(lab: &Lab, role: &str, addr: &str) -> HashMap<String, f64>
         .expect("metrics answer");
     parse_prometheus(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
+
+/// `vipctl ARGS` against the control socket `socket`: whether it succeeded,
+/// its standard output and its standard error.
+pub fn vipctl_run(socket: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("vipctl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `vipctl --json ARGS`: the reply, or the error text.
+pub fn vipctl_json(socket: &std::path::Path, args: &[&str]) -> std::result::Result<Value, String> {
+    let mut json_args = vec!["--json"];
+    json_args.extend_from_slice(args);
+    let (ok, out, err) = vipctl_run(socket, &json_args);
+    if !ok {
+        return Err(err);
+    }
+    serde_json::from_str(&out).map_err(|e| e.to_string())
+}
