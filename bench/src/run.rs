@@ -726,7 +726,7 @@ impl<'p> Bench<'p> {
         let vipd = self.vipd_path()?;
         let dir = &self.plan.work_dir;
         let conf = dir.join(format!("vipd-{}.toml", mode.name()));
-        let sock = dir.join("vipd.sock");
+        let sock = self.vipd_socket();
         let capacity = (u64::from(flows) * 5 / 4).clamp(65_536, 12_500_000);
         let mut text = format!(
             "[node]\nname = \"bench\"\nsite = \"bench\"\n\n[dataplane]\ninterfaces = [\"{}\", \"{}\"]\n\
@@ -1085,14 +1085,24 @@ impl<'p> Bench<'p> {
         }
     }
 
+    /// The control socket of the vipd under test.
+    fn vipd_socket(&self) -> PathBuf {
+        self.plan.work_dir.join("vipd.sock")
+    }
+
+    /// One control request to the vipd under test.
+    fn vipd_request(&self, cmd: &str, within: Duration) -> Result<serde_json::Value> {
+        control::ctl::client::request_within(
+            &self.vipd_socket(),
+            serde_json::json!({ "cmd": cmd }),
+            within,
+        )
+        .map_err(|e| anyhow!("vipd's control socket, `{cmd}`: {e}"))
+    }
+
     /// Flows in vipd's tables, summed over its workers.
     fn vipd_flows(&self) -> Result<u64> {
-        let reply = control::ctl::client::request_within(
-            &self.plan.work_dir.join("vipd.sock"),
-            serde_json::json!({"cmd": "flows"}),
-            Duration::from_secs(10),
-        )
-        .map_err(|e| anyhow!("asking vipd for its flow count: {e}"))?;
+        let reply = self.vipd_request("flows", Duration::from_secs(10))?;
         reply["total"]
             .as_u64()
             .ok_or_else(|| anyhow!("vipd's flows reply has no total: {reply}"))
@@ -1101,12 +1111,7 @@ impl<'p> Bench<'p> {
     /// vipd's drop counters (non-zero ones) and its XDP SYN admission
     /// drops, for the notes: where the frames a row lost went.
     fn vipd_drops(&self) -> Option<String> {
-        let stats = control::ctl::client::request_within(
-            &self.plan.work_dir.join("vipd.sock"),
-            serde_json::json!({"cmd": "stats"}),
-            Duration::from_secs(2),
-        )
-        .ok()?;
+        let stats = self.vipd_request("stats", Duration::from_secs(2)).ok()?;
         let mut parts: Vec<String> = stats["drops"]
             .as_object()?
             .iter()
