@@ -155,6 +155,25 @@ pub struct KeyPair {
     pub nat_loss_free: Option<f64>,
 }
 
+impl KeyPair {
+    pub fn of(raw: &Measured, nat: &Measured) -> KeyPair {
+        KeyPair {
+            raw: raw.delivered_pps,
+            nat: nat.delivered_pps,
+            raw_loss_free: raw.loss_free_pps,
+            nat_loss_free: nat.loss_free_pps,
+        }
+    }
+
+    /// The pair of a report's main raw AF_XDP and vipd NAT rows.
+    pub fn of_rows(rows: &[Row]) -> Option<KeyPair> {
+        let measured = |id: &str| rows.iter().find(|r| r.id == id).and_then(Row::measured);
+        measured("afxdp")
+            .zip(measured("vipd_nat"))
+            .map(|(raw, nat)| KeyPair::of(raw, nat))
+    }
+}
+
 /// The middle value (the upper one of an even count), and every value in
 /// order for the note.
 fn median(mut v: Vec<f64>) -> (Option<f64>, String) {
@@ -273,12 +292,7 @@ impl Report {
         };
         // Paired runs, or the main rows alone when no pair was kept.
         let pairs = if self.key_pairs.is_empty() {
-            vec![KeyPair {
-                raw: delivered(&self.rows, "afxdp").unwrap_or(0.0),
-                nat: delivered(&self.rows, "vipd_nat").unwrap_or(0.0),
-                raw_loss_free: loss_free(&self.rows, "afxdp"),
-                nat_loss_free: loss_free(&self.rows, "vipd_nat"),
-            }]
+            KeyPair::of_rows(&self.rows).into_iter().collect()
         } else {
             self.key_pairs.clone()
         };

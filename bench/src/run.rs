@@ -227,22 +227,10 @@ fn key_pairs(
     rows: &[Row],
     progress: &mut dyn FnMut(Progress),
 ) -> Vec<KeyPair> {
-    let measured = |id: &str| {
-        rows.iter()
-            .find(|r| r.id == id)
-            .and_then(Row::measured)
-            .cloned()
-    };
-    let pair = |raw: Measured, nat: Measured| KeyPair {
-        raw: raw.delivered_pps,
-        nat: nat.delivered_pps,
-        raw_loss_free: raw.loss_free_pps,
-        nat_loss_free: nat.loss_free_pps,
-    };
-    let Some((raw, nat)) = measured("afxdp").zip(measured("vipd_nat")) else {
+    let Some(first) = KeyPair::of_rows(rows) else {
         return Vec::new();
     };
-    let mut pairs = vec![pair(raw, nat)];
+    let mut pairs = vec![first];
     for k in 1..plan.pairs {
         progress(Progress {
             step: k as usize,
@@ -252,7 +240,7 @@ fn key_pairs(
         let mut quiet = |_: &str| {};
         let mut run = |s| bench.scenario(s, plan.flows, &mut quiet).ok();
         if let (Some(raw), Some(nat)) = (run(Scenario::AfXdp), run(Scenario::Vipd(Forward::Nat))) {
-            pairs.push(pair(raw, nat));
+            pairs.push(KeyPair::of(&raw, &nat));
         }
     }
     pairs
