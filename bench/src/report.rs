@@ -672,6 +672,13 @@ fn flows_label(f: u64) -> String {
 mod tests {
     use super::*;
 
+    /// Fails with the whole note unless it holds every one of `parts`.
+    fn assert_note(t: &Target, parts: &[&str]) {
+        for p in parts {
+            assert!(t.note.contains(p), "{p:?} not in: {}", t.note);
+        }
+    }
+
     fn measured(pps: f64) -> Outcome {
         Outcome::Measured(Measured {
             seconds: 1.0,
@@ -757,11 +764,12 @@ mod tests {
         let t = &r.targets[0];
         assert_eq!(t.value, Some(0.9));
         assert_eq!(t.met, Some(true));
-        assert!(t.note.contains("2 paired runs (0.70, 0.90)"), "{}", t.note);
-        assert!(
-            t.note.contains("median 0.80 (0.50, 0.80, 0.95)"),
-            "{}",
-            t.note
+        assert_note(
+            t,
+            &[
+                "2 paired runs (0.70, 0.90)",
+                "median 0.80 (0.50, 0.80, 0.95)",
+            ],
         );
     }
 
@@ -783,11 +791,7 @@ mod tests {
             .expect("SYN flood target");
         assert_eq!(t.value, Some(0.25));
         assert_eq!(t.met, Some(false));
-        assert!(
-            t.note.contains("at most 0.300") && t.note.contains("refused 70.0 %"),
-            "{}",
-            t.note
-        );
+        assert_note(t, &["at most 0.300", "refused 70.0 %"]);
     }
 
     #[test]
@@ -812,11 +816,7 @@ mod tests {
             .find(|t| t.name.starts_with("1M flows"))
             .expect("flows target");
         assert_eq!(t.value, Some(0.75));
-        assert!(
-            t.note.contains("loss-free") && t.note.contains("full offered load: 0.50"),
-            "{}",
-            t.note
-        );
+        assert_note(t, &["loss-free", "full offered load: 0.50"]);
 
         r.rows.retain(|row| row.id != "flows_1000000");
         r.rows
@@ -836,11 +836,9 @@ mod tests {
         let r = report();
         let t = &r.targets[0];
         assert_eq!(t.value, Some(0.9));
-        assert!(t.note.contains("1 paired runs (0.90)"), "{}", t.note);
-        assert!(
-            t.note.contains("full offered load: median 0.90"),
-            "{}",
-            t.note
+        assert_note(
+            t,
+            &["1 paired runs (0.90)", "full offered load: median 0.90"],
         );
     }
 
@@ -917,7 +915,7 @@ mod tests {
         assert_eq!(m.ratio_to_ceiling, None, "a probe stream is no throughput");
         let t = &r.targets[4];
         assert_eq!(t.value, Some(7000.0));
-        assert!(t.note.contains("kill label"), "{}", t.note);
+        assert_note(t, &["kill label"]);
         let md = r.to_markdown();
         assert!(
             md.contains("| kill label | 20000 | 40000 | 7000 | 350.0 | lb1 | lb2 | 30000 |"),
