@@ -212,6 +212,11 @@ const CPU_METHOD: &str =
     DUT threads = utime+stime of the vipd process or the engine's worker threads plus dut0's NAPI \
     kthread (/proc/PID/stat).";
 
+/// Slices of the core-time phase (each `search_probe` long).
+const COST_SLICES: usize = 5;
+/// Share of the asked load a core-time slice must reach to count.
+const COST_REACHED: f64 = 0.7;
+
 /// Rate at which a flow-scaling row first sends its flows: below what the
 /// DUT forwards here, so few are lost before they enter the table.
 const FILL_PPS: u64 = 200_000;
@@ -826,6 +831,9 @@ impl<'p> Bench<'p> {
             dut.check_alive()?;
         }
         if self.plan.latency_pps > 0 {
+            let (cost, note) = self.core_time(&cfg, &t)?;
+            m.core_us_per_packet = cost;
+            m.notes.push(note);
             let stamped = GenConfig {
                 stamp: true,
                 ..cfg.clone()
@@ -880,6 +888,44 @@ impl<'p> Bench<'p> {
             };
         }
         Ok(pass)
+    }
+
+    /// DUT core busy time per delivered packet at the plan's fixed load:
+    /// the median over [`COST_SLICES`] slices, of those that reached the
+    /// load and lost nothing (a slice the host disturbed says nothing about
+    /// the DUT). Returns the figure and a note listing the slices.
+    fn core_time(&self, cfg: &GenConfig, t: &Template) -> Result<(Option<f64>, String)> {
+        let pps = self.plan.latency_pps;
+        let core = self.plan.dut_core;
+        let mut kept = Vec::new();
+        for _ in 0..COST_SLICES {
+            let (sink0, busy0) = (self.sink.counts()?, cpu::core_busy(core)?);
+            let (sent, elapsed) = self.gen.run(GenJob {
+                cfg: cfg.clone(),
+                template: t.clone(),
+                pps: Some(pps),
+                duration: self.plan.search_probe,
+            })?;
+            std::thread::sleep(Duration::from_millis(20));
+            let (sink1, busy1) = (self.sink.counts()?, cpu::core_busy(core)?);
+            let got = sink1.since(&sink0);
+            let delivered = (got.udp + got.tcp_syn + got.tcp_est).min(sent.sent);
+            let reached = per_second(sent.sent, elapsed) >= pps as f64 * COST_REACHED;
+            let lossless = delivered as f64 >= sent.sent as f64 * (1.0 - LOSS_FREE_LOSS);
+            if reached && lossless && delivered > 0 {
+                let busy = busy1.saturating_sub(busy0).as_secs_f64();
+                kept.push(busy * 1e6 / delivered as f64);
+            }
+        }
+        kept.sort_by(f64::total_cmp);
+        let listed: Vec<String> = kept.iter().map(|c| format!("{c:.2}")).collect();
+        let note = format!(
+            "DUT core time per packet at {} kpps: {} of {COST_SLICES} slices reached the load without loss ({} us)",
+            pps / 1000,
+            kept.len(),
+            listed.join(", ")
+        );
+        Ok((kept.get(kept.len() / 2).copied(), note))
     }
 
     fn throughput(
