@@ -32,6 +32,10 @@ struct Args {
     /// Offered load of the latency phases, packets per second (0: skip).
     #[arg(long, global = true)]
     latency_pps: Option<u64>,
+    /// Load at which the DUT core's time per packet is measured, packets
+    /// per second (0: skip).
+    #[arg(long, global = true)]
+    cost_pps: Option<u64>,
     /// Failover: rate of the client's UDP stream, packets per second.
     #[arg(long, global = true)]
     failover_pps: Option<u64>,
@@ -90,6 +94,9 @@ fn main() -> ExitCode {
     }
     if let Some(v) = args.latency_pps {
         plan.latency_pps = v;
+    }
+    if let Some(v) = args.cost_pps {
+        plan.cost_pps = v;
     }
     if let Some(v) = args.failover_pps {
         plan.failover_pps = v;

@@ -104,6 +104,9 @@ pub struct Plan {
     /// Offered load and length of the latency phase (0 pps: none).
     pub latency_pps: u64,
     pub latency_duration: Duration,
+    /// Load of the core-time phase (0 pps: none): low enough that neither
+    /// DUT is overloaded, so each slice is loss-free.
+    pub cost_pps: u64,
     /// Rate limit of the throughput runs (None: as fast as the generator goes).
     pub rate_pps: Option<u64>,
     pub frame_size: usize,
@@ -147,6 +150,7 @@ impl Plan {
             warmup: Duration::from_secs(1),
             latency_pps: 100_000,
             latency_duration: Duration::from_secs(2),
+            cost_pps: 100_000,
             rate_pps: None,
             frame_size: 64,
             flows: 1000,
@@ -830,10 +834,12 @@ impl<'p> Bench<'p> {
             }
             dut.check_alive()?;
         }
-        if self.plan.latency_pps > 0 {
+        if self.plan.cost_pps > 0 {
             let (cost, note) = self.core_time(&cfg, &t)?;
             m.core_us_per_packet = cost;
             m.notes.push(note);
+        }
+        if self.plan.latency_pps > 0 {
             let stamped = GenConfig {
                 stamp: true,
                 ..cfg.clone()
@@ -890,12 +896,12 @@ impl<'p> Bench<'p> {
         Ok(pass)
     }
 
-    /// DUT core busy time per delivered packet at the plan's fixed load:
+    /// DUT core busy time per delivered packet at the plan's `cost_pps`:
     /// the median over [`COST_SLICES`] slices, of those that reached the
     /// load and lost nothing (a slice the host disturbed says nothing about
     /// the DUT). Returns the figure and a note listing the slices.
     fn core_time(&self, cfg: &GenConfig, t: &Template) -> Result<(Option<f64>, String)> {
-        let pps = self.plan.latency_pps;
+        let pps = self.plan.cost_pps;
         let core = self.plan.dut_core;
         let mut kept = Vec::new();
         for _ in 0..COST_SLICES {
