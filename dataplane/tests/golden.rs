@@ -435,6 +435,47 @@ fn malformed_frames_are_dropped_with_a_reason() {
     }
 }
 
+/// The engine prefetches a whole batch before processing it: that must
+/// change nothing, for good frames, malformed ones and flows that come and go.
+#[test]
+fn prefetching_a_batch_changes_no_verdict_and_no_byte() {
+    let snap = || snapshot(ForwardMode::FullNat, SchedulerKind::Wrr, &[3, 2, 1]);
+    let (mut plain, mut warmed) = (worker(snap()), worker(snap()));
+    let good = client_tcp(41000, "S");
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    for i in 0..24u16 {
+        let client = Ipv4Addr::new(10, 77, 0, 3 + (i % 3) as u8);
+        batch.push(client_tcp_from(
+            client,
+            41000 + i % 8,
+            if i < 8 { "S" } else { "A" },
+        ));
+    }
+    batch.push(good[..10].to_vec());
+    batch.push(good[..36].to_vec());
+    batch.push({
+        let mut f = good.clone();
+        f[23] = 17;
+        f
+    });
+    batch.push(client_tcp(41001, "R"));
+    batch.push(client_tcp(41001, "S"));
+    for now in [1_000, 2_000, 1_000_000] {
+        plain.begin_batch(now);
+        warmed.begin_batch(now);
+        for f in &batch {
+            warmed.prefetch(f);
+        }
+        for f in &batch {
+            let (mut a, mut b) = (f.clone(), f.clone());
+            assert_eq!(plain.process(&mut a, 0), warmed.process(&mut b, 0));
+            assert_eq!(a, b);
+        }
+        assert_eq!(plain.flows().len(), warmed.flows().len());
+    }
+    assert!(!plain.flows().is_empty());
+}
+
 /// Republishes `snap` after `edit` and lets the worker pick it up.
 fn republish(
     w: &mut Worker,

@@ -40,6 +40,9 @@ impl Handler for PathHandler {
     fn begin_batch(&mut self, now_ms: u64) {
         self.0.begin_batch(now_ms);
     }
+    fn prefetch(&mut self, frame: &[u8]) {
+        self.0.prefetch(frame);
+    }
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
         self.0.process(frame, ingress)
     }

@@ -55,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
         rest = &body[take..];
         let valid_in = ipv4_valid(&frame);
         let before = frame.len();
+        w.prefetch(&frame);
         if let Verdict::Tx(_) = w.process(&mut frame, port) {
             assert_eq!(frame.len(), before);
             if valid_in {

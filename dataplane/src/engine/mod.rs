@@ -32,6 +32,9 @@ pub trait Handler: Send + 'static {
     /// Once per batch, before the frames of the batch; the clock is read once
     /// per batch (not per packet).
     fn begin_batch(&mut self, now_ms: u64);
+    /// Called for every frame of a batch before any is handled: a chance to
+    /// start the batch's cache misses together.
+    fn prefetch(&mut self, _frame: &[u8]) {}
     /// Process one frame in place (same length); return what to do with it.
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict;
     /// Called about every 100 ms and when idle: housekeeping (flow expiry).

@@ -103,6 +103,10 @@ impl<H: Handler> Worker<H> {
             return 0;
         }
         let ingress = port as PortId;
+        for desc in &mut self.rx[..n] {
+            let handler = &mut self.handler;
+            self.socks.with_frame(desc, |frame| handler.prefetch(frame));
+        }
         let mut bytes = 0;
         for i in 0..n {
             let mut desc = self.rx[i];
