@@ -196,36 +196,39 @@ fn median(mut v: Vec<f64>) -> (Option<f64>, String) {
     (v.get(v.len() / 2).copied(), listed)
 }
 
-fn delivered(rows: &[Row], id: &str) -> Option<f64> {
-    rows.iter()
-        .find(|r| r.id == id)
-        .and_then(Row::measured)
-        .map(|m| m.delivered_pps)
-}
-
 /// The loss a rate may show and still count as loss-free: frames in flight
 /// at the edges of a probe window are not losses.
 pub const LOSS_FREE_LOSS: f64 = 0.005;
 
-fn loss_free(rows: &[Row], id: &str) -> Option<f64> {
+/// One figure of the measured row `id`.
+fn figure(rows: &[Row], id: &str, f: fn(&Measured) -> Option<f64>) -> Option<f64> {
     rows.iter()
         .find(|r| r.id == id)
         .and_then(Row::measured)
-        .and_then(|m| m.loss_free_pps)
+        .and_then(f)
 }
 
-fn per_cpu(rows: &[Row], id: &str) -> Option<f64> {
-    rows.iter()
-        .find(|r| r.id == id)
-        .and_then(Row::measured)
-        .and_then(|m| m.pps_per_cpu_s)
+/// Row `a`'s figure over row `b`'s.
+fn row_ratio(rows: &[Row], a: &str, b: &str, f: fn(&Measured) -> Option<f64>) -> Option<f64> {
+    figure(rows, a, f)
+        .zip(figure(rows, b, f))
+        .and_then(|(a, b)| ratio(a, b))
 }
 
-fn core_us(rows: &[Row], id: &str) -> Option<f64> {
-    rows.iter()
-        .find(|r| r.id == id)
-        .and_then(Row::measured)
-        .and_then(|m| m.core_us_per_packet)
+/// The median over the pairs that have both figures of `f` of the first
+/// over the second, the values listed, and how many there were.
+fn pair_median(
+    pairs: &[KeyPair],
+    f: fn(&KeyPair) -> Option<(f64, f64)>,
+) -> (Option<f64>, String, usize) {
+    let values: Vec<f64> = pairs
+        .iter()
+        .filter_map(f)
+        .filter_map(|(a, b)| ratio(a, b))
+        .collect();
+    let n = values.len();
+    let (m, listed) = median(values);
+    (m, listed, n)
 }
 
 fn target(name: &str, goal: &str, value: Option<f64>, min: f64, note: &str) -> Target {
@@ -242,8 +245,9 @@ impl Report {
     /// Fills in every row's ratios to the ceiling (scenario 1) and the
     /// kernel (scenario 3), and the key targets.
     pub fn finish(&mut self) {
-        let ceiling = delivered(&self.rows, "ceiling");
-        let kernel = delivered(&self.rows, "nftables");
+        let delivered = |m: &Measured| Some(m.delivered_pps);
+        let ceiling = figure(&self.rows, "ceiling", delivered);
+        let kernel = figure(&self.rows, "nftables", delivered);
         for row in &mut self.rows {
             // A failover row's rate is the paced probe stream, not a
             // throughput: a ratio to the ceiling would mean nothing.
@@ -255,17 +259,12 @@ impl Report {
                 m.ratio_to_kernel = kernel.and_then(|k| ratio(m.delivered_pps, k));
             }
         }
-        let r = |a: Option<f64>, b: Option<f64>| a.zip(b).and_then(|(a, b)| ratio(a, b));
         // Loss-free rates where both rows found one, as for NAT/raw; the
         // full-rate ratio beside it.
-        let flows_full = r(
-            delivered(&self.rows, "flows_1000000"),
-            delivered(&self.rows, "flows_1000"),
-        );
-        let flows_lf = r(
-            loss_free(&self.rows, "flows_1000000"),
-            loss_free(&self.rows, "flows_1000"),
-        );
+        let flows_full = row_ratio(&self.rows, "flows_1000000", "flows_1000", delivered);
+        let flows_lf = row_ratio(&self.rows, "flows_1000000", "flows_1000", |m| {
+            m.loss_free_pps
+        });
         let flows_note = format!(
             "{}; delivered at the generator's full offered load: {}",
             if flows_lf.is_some() {
@@ -313,38 +312,16 @@ impl Report {
         } else {
             self.key_pairs.clone()
         };
-        let (forwarding, forwarding_listed) =
-            median(pairs.iter().filter_map(|p| ratio(p.nat, p.raw)).collect());
-        let (nat_raw, loss_free_listed) = median(
-            pairs
-                .iter()
-                .filter_map(|p| p.nat_loss_free.zip(p.raw_loss_free))
-                .filter_map(|(n, r)| ratio(n, r))
-                .collect(),
-        );
-        let runs = pairs
-            .iter()
-            .filter(|p| p.nat_loss_free.zip(p.raw_loss_free).is_some())
-            .count();
+        let (forwarding, forwarding_listed, _) = pair_median(&pairs, |p| Some((p.nat, p.raw)));
+        let (nat_raw, loss_free_listed, runs) =
+            pair_median(&pairs, |p| p.nat_loss_free.zip(p.raw_loss_free));
         let forwarding_note = forwarding.map_or("-".to_string(), |m| {
             format!("median {m:.2} ({forwarding_listed})")
         });
         // Raw's cost over vipd's: the share of raw's per-core rate vipd reaches.
-        let (cost, cost_listed) = median(
-            pairs
-                .iter()
-                .filter_map(|p| p.raw_core_us.zip(p.nat_core_us))
-                .filter_map(|(r, n)| ratio(r, n))
-                .collect(),
-        );
-        let kernel_full = r(
-            per_cpu(&self.rows, "vipd_nat"),
-            per_cpu(&self.rows, "nftables"),
-        );
-        let kernel_cost = r(
-            core_us(&self.rows, "nftables"),
-            core_us(&self.rows, "vipd_nat"),
-        );
+        let (cost, cost_listed, _) = pair_median(&pairs, |p| p.raw_core_us.zip(p.nat_core_us));
+        let kernel_full = row_ratio(&self.rows, "vipd_nat", "nftables", |m| m.pps_per_cpu_s);
+        let kernel_cost = row_ratio(&self.rows, "nftables", "vipd_nat", |m| m.core_us_per_packet);
         let kernel_note = format!(
             "delivered packets per busy second of the DUT core at the generator's full offered load; from the DUT core's time per packet at a fixed load (not overloaded): {}",
             kernel_cost.map_or("-".to_string(), |v| format!("{v:.2}"))
