@@ -157,26 +157,14 @@ impl Worker {
         if eth.ethertype() != ethertype::IPV4 {
             return;
         }
-        let l3 = eth.header_len();
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[l3..]) else {
+        let Ok(ip) = parse_ipv4(frame, eth.header_len()) else {
             return;
         };
-        let proto = ip.protocol();
-        if !matches!(proto, ip_proto::TCP | ip_proto::UDP) || ip.is_fragment() {
-            return;
+        if matches!(ip.proto, ip_proto::TCP | ip_proto::UDP) {
+            if let Ok((key, _)) = l4_key(frame, &ip) {
+                self.flows.prefetch(&key);
+            }
         }
-        let (src, dst) = (ip.src().to_bits(), ip.dst().to_bits());
-        let l4 = &frame[l3 + ip.header_len()..];
-        let Some(ports) = l4.get(..4) else {
-            return;
-        };
-        self.flows.prefetch(&FlowKey {
-            src_ip: src,
-            dst_ip: dst,
-            src_port: u16::from_be_bytes([ports[0], ports[1]]),
-            dst_port: u16::from_be_bytes([ports[2], ports[3]]),
-            proto,
-        });
     }
 
     /// Processes one frame in place.
