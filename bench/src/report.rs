@@ -686,6 +686,14 @@ fn flows_label(f: u64) -> String {
 mod tests {
     use super::*;
 
+    /// The target whose name holds `name`.
+    fn target_named<'r>(r: &'r Report, name: &str) -> &'r Target {
+        r.targets
+            .iter()
+            .find(|t| t.name.contains(name))
+            .unwrap_or_else(|| panic!("no target named {name:?}"))
+    }
+
     /// Fails with the whole note unless it holds every one of `parts`.
     fn assert_note(t: &Target, parts: &[&str]) {
         for p in parts {
@@ -806,11 +814,7 @@ mod tests {
         });
         r.rows.push(row("synflood", 6, 1_000_000, flood));
         r.finish();
-        let t = r
-            .targets
-            .iter()
-            .find(|t| t.name.contains("SYN flood"))
-            .expect("SYN flood target");
+        let t = target_named(&r, "SYN flood");
         assert_eq!(t.value, Some(0.25));
         assert_eq!(t.met, Some(false));
         assert_note(t, &["at most 0.300", "refused 70.0 %"]);
@@ -832,11 +836,7 @@ mod tests {
         r.rows
             .push(row("flows_1000000", 5, 1_000_000, flows(5e5, Some(3e5))));
         r.finish();
-        let t = r
-            .targets
-            .iter()
-            .find(|t| t.name.starts_with("1M flows"))
-            .expect("flows target");
+        let t = target_named(&r, "1M flows");
         assert_eq!(t.value, Some(0.75));
         assert_note(t, &["loss-free", "full offered load: 0.50"]);
 
@@ -844,11 +844,7 @@ mod tests {
         r.rows
             .push(row("flows_1000000", 5, 1_000_000, flows(5e5, None)));
         r.finish();
-        let t = r
-            .targets
-            .iter()
-            .find(|t| t.name.starts_with("1M flows"))
-            .expect("flows target");
+        let t = target_named(&r, "1M flows");
         assert_eq!(t.value, Some(0.5));
         assert!(t.note.starts_with("no loss-free rate"), "{}", t.note);
     }
