@@ -325,6 +325,11 @@ pub struct SinkCounts {
 }
 
 impl SinkCounts {
+    /// Packets of the kinds the generator sends (not stray ARP or the like).
+    pub fn generated(&self) -> u64 {
+        self.udp + self.tcp_syn + self.tcp_est
+    }
+
     pub fn since(&self, earlier: &SinkCounts) -> SinkCounts {
         SinkCounts {
             packets: self.packets.saturating_sub(earlier.packets),

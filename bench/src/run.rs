@@ -216,6 +216,20 @@ const CPU_METHOD: &str =
     DUT threads = utime+stime of the vipd process or the engine's worker threads plus dut0's NAPI \
     kthread (/proc/PID/stat).";
 
+/// What one probe run sent and what reached the sink.
+struct Probe {
+    sent: u64,
+    delivered: u64,
+    elapsed: Duration,
+}
+
+impl Probe {
+    /// At most [`LOSS_FREE_LOSS`] of the frames sent were lost.
+    fn lossless(&self) -> bool {
+        self.delivered as f64 >= self.sent as f64 * (1.0 - LOSS_FREE_LOSS)
+    }
+}
+
 /// Slices of the core-time phase (each `search_probe` long).
 const COST_SLICES: usize = 5;
 /// Share of the asked load a core-time slice must reach to count.
@@ -861,18 +875,8 @@ impl<'p> Bench<'p> {
     /// what the generator achieved, not what it was asked for.
     fn loss_free_rate(&self, cfg: &GenConfig, t: &Template, start: f64) -> Result<Option<f64>> {
         let probe = |pps: f64| -> Result<Option<f64>> {
-            let before = self.sink.counts()?;
-            let (sent, elapsed) = self.gen.run(GenJob {
-                cfg: cfg.clone(),
-                template: t.clone(),
-                pps: Some(pps as u64),
-                duration: self.plan.search_probe,
-            })?;
-            std::thread::sleep(Duration::from_millis(20));
-            let got = self.sink.counts()?.since(&before);
-            let delivered = (got.udp + got.tcp_syn + got.tcp_est).min(sent.sent);
-            let lossless = delivered as f64 >= sent.sent as f64 * (1.0 - LOSS_FREE_LOSS);
-            Ok((sent.sent > 0 && lossless).then(|| per_second(sent.sent, elapsed)))
+            let run = self.probe(cfg, t, pps as u64)?;
+            Ok((run.sent > 0 && run.lossless()).then(|| per_second(run.sent, run.elapsed)))
         };
         let (mut pass, mut fail) = (None::<f64>, None::<f64>);
         let mut rate = start.max(10_000.0);
@@ -896,6 +900,25 @@ impl<'p> Bench<'p> {
         Ok(pass)
     }
 
+    /// One probe-length run at `pps`, counted at the sink (frames still in
+    /// the DUT's rings are given 20 ms to arrive).
+    fn probe(&self, cfg: &GenConfig, t: &Template, pps: u64) -> Result<Probe> {
+        let before = self.sink.counts()?;
+        let (sent, elapsed) = self.gen.run(GenJob {
+            cfg: cfg.clone(),
+            template: t.clone(),
+            pps: Some(pps),
+            duration: self.plan.search_probe,
+        })?;
+        std::thread::sleep(Duration::from_millis(20));
+        let got = self.sink.counts()?.since(&before);
+        Ok(Probe {
+            sent: sent.sent,
+            delivered: got.generated().min(sent.sent),
+            elapsed,
+        })
+    }
+
     /// DUT core busy time per delivered packet at the plan's `cost_pps`:
     /// the median over [`COST_SLICES`] slices, of those that reached the
     /// load and lost nothing (a slice the host disturbed says nothing about
@@ -905,22 +928,12 @@ impl<'p> Bench<'p> {
         let core = self.plan.dut_core;
         let mut kept = Vec::new();
         for _ in 0..COST_SLICES {
-            let (sink0, busy0) = (self.sink.counts()?, cpu::core_busy(core)?);
-            let (sent, elapsed) = self.gen.run(GenJob {
-                cfg: cfg.clone(),
-                template: t.clone(),
-                pps: Some(pps),
-                duration: self.plan.search_probe,
-            })?;
-            std::thread::sleep(Duration::from_millis(20));
-            let (sink1, busy1) = (self.sink.counts()?, cpu::core_busy(core)?);
-            let got = sink1.since(&sink0);
-            let delivered = (got.udp + got.tcp_syn + got.tcp_est).min(sent.sent);
-            let reached = per_second(sent.sent, elapsed) >= pps as f64 * COST_REACHED;
-            let lossless = delivered as f64 >= sent.sent as f64 * (1.0 - LOSS_FREE_LOSS);
-            if reached && lossless && delivered > 0 {
-                let busy = busy1.saturating_sub(busy0).as_secs_f64();
-                kept.push(busy * 1e6 / delivered as f64);
+            let busy0 = cpu::core_busy(core)?;
+            let run = self.probe(cfg, t, pps)?;
+            let busy = cpu::core_busy(core)?.saturating_sub(busy0).as_secs_f64();
+            let reached = per_second(run.sent, run.elapsed) >= pps as f64 * COST_REACHED;
+            if reached && run.lossless() && run.delivered > 0 {
+                kept.push(busy * 1e6 / run.delivered as f64);
             }
         }
         kept.sort_by(f64::total_cmp);
@@ -987,8 +1000,7 @@ impl<'p> Bench<'p> {
         }
         let got = sink1.since(&sink0);
         let busy = busy1.saturating_sub(busy0).as_secs_f64();
-        // Only what the generator sends counts (not stray ARP or the like).
-        let delivered = (got.udp + got.tcp_syn + got.tcp_est).min(sent.sent);
+        let delivered = got.generated().min(sent.sent);
         let refused = match (refused0, refused1) {
             (Ok(a), Ok(b)) => Some(b.saturating_sub(a)),
             (Err(e), _) | (_, Err(e)) => {
