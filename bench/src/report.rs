@@ -177,9 +177,8 @@ impl KeyPair {
 
     /// The pair of a report's main raw AF_XDP and vipd NAT rows.
     pub fn of_rows(rows: &[Row]) -> Option<KeyPair> {
-        let measured = |id: &str| rows.iter().find(|r| r.id == id).and_then(Row::measured);
-        measured("afxdp")
-            .zip(measured("vipd_nat"))
+        measured(rows, "afxdp")
+            .zip(measured(rows, "vipd_nat"))
             .map(|(raw, nat)| KeyPair::of(raw, nat))
     }
 }
@@ -200,12 +199,14 @@ fn median(mut v: Vec<f64>) -> (Option<f64>, String) {
 /// at the edges of a probe window are not losses.
 pub const LOSS_FREE_LOSS: f64 = 0.005;
 
+/// The row `id`, if it was measured.
+fn measured<'r>(rows: &'r [Row], id: &str) -> Option<&'r Measured> {
+    rows.iter().find(|r| r.id == id).and_then(Row::measured)
+}
+
 /// One figure of the measured row `id`.
 fn figure(rows: &[Row], id: &str, f: fn(&Measured) -> Option<f64>) -> Option<f64> {
-    rows.iter()
-        .find(|r| r.id == id)
-        .and_then(Row::measured)
-        .and_then(f)
+    measured(rows, id).and_then(f)
 }
 
 /// Row `a`'s figure over row `b`'s.
@@ -277,11 +278,7 @@ impl Report {
             },
             flows_full.map_or("-".to_string(), |v| format!("{v:.2}"))
         );
-        let syn_row = self
-            .rows
-            .iter()
-            .find(|r| r.id == "synflood")
-            .and_then(Row::measured);
+        let syn_row = measured(&self.rows, "synflood");
         let syn = syn_row.and_then(|m| m.established_share);
         // Frames veth refused in front of the DUT are lost whatever their
         // kind, so the share cannot exceed what reached the DUT.
