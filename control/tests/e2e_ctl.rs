@@ -57,12 +57,7 @@ print(json.dumps(names))
 fn both(socket: &Path, args: &[&str]) -> (String, Value) {
     let (ok, human, err) = vipctl_run(socket, args);
     assert!(ok, "vipctl {args:?} failed: {err}");
-    let mut json_args = vec!["--json"];
-    json_args.extend_from_slice(args);
-    let (ok, out, err) = vipctl_run(socket, &json_args);
-    assert!(ok, "vipctl --json {args:?} failed: {err}");
-    let v: Value = serde_json::from_str(out.trim())
-        .unwrap_or_else(|e| panic!("vipctl --json {args:?}: {e}: {out}"));
+    let v = vipctl_json(socket, args).unwrap_or_else(|e| panic!("vipctl --json {args:?}: {e}"));
     (human, v)
 }
 
