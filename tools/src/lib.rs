@@ -84,7 +84,9 @@ pub enum Side {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gateway {
     /// Via LB node K's `eth1` (1-based). NAT mode: replies must come back
-    /// through the load balancer.
+    /// through the load balancer. That node also routes (`ip_forward=1`) the
+    /// backends' own traffic, and the client reaches the backend segment
+    /// through it.
     Lb(usize),
     /// Via the router `sw` (10.77.1.254). Direct routing and full NAT.
     Router,
@@ -112,6 +114,11 @@ pub struct LabSpec {
     pub backend_gateway: Gateway,
     /// Start the sorry server `sorry` (10.77.1.250).
     pub sorry_server: bool,
+    /// Turn transmit offloads off (`ethtool -K eth0 tx off`) on every host
+    /// and on the switch ports facing the LB nodes, so every frame carries a
+    /// complete checksum. Off by default: the lab keeps the kernel's default
+    /// offloads (checksum offload, TSO/GSO), as a stock network does.
+    pub offloads_off: bool,
 }
 
 impl Default for LabSpec {
@@ -126,6 +133,7 @@ impl Default for LabSpec {
             dr_vips: Vec::new(),
             backend_gateway: Gateway::Router,
             sorry_server: false,
+            offloads_off: false,
         }
     }
 }
@@ -336,17 +344,48 @@ impl Lab {
                     Side::Backend => (format!("lb{k}b"), "brb"),
                 };
                 self.veth(&port, bridge, &role, ifname, spec.queues)?;
-                // GRO on the peer lets XDP redirect into this veth; tx
-                // checksum off makes frames the switch sends to the LB carry
-                // complete checksums instead of CHECKSUM_PARTIAL.
-                self.exec_ok("sw", &["ethtool", "-K", &port, "gro", "on", "tx", "off"])?;
+                // GRO on the peer lets XDP redirect into this veth.
+                self.exec_ok("sw", &["ethtool", "-K", &port, "gro", "on"])?;
+                self.apply_offload_choice("sw", &port)?;
                 let addr = format!("{}/24", lb_ip(k, side));
                 run(&["ip", "-n", &ns, "addr", "add", &addr, "dev", ifname])?;
                 run(&["ip", "-n", &ns, "link", "set", ifname, "mtu", "1500", "up"])?;
             }
             self.set_default_route(&role)?;
-            // The kernel must not forward what the XDP program passes up.
-            self.sysctl(&role, &["net.ipv4.ip_forward=0"])?;
+            if spec.backend_gateway == Gateway::Lb(k) {
+                // The backends' gateway routes their own traffic (and the
+                // client's to them) in its kernel, like any router; rp_filter
+                // off so direct-routing replies (source VIP) pass too.
+                self.sysctl(
+                    &role,
+                    &[
+                        "net.ipv4.ip_forward=1",
+                        "net.ipv4.conf.all.rp_filter=0",
+                        "net.ipv4.conf.default.rp_filter=0",
+                        "net.ipv4.conf.eth0.rp_filter=0",
+                        "net.ipv4.conf.eth1.rp_filter=0",
+                    ],
+                )?;
+            } else {
+                // The kernel must not forward what the XDP program passes up.
+                self.sysctl(&role, &["net.ipv4.ip_forward=0"])?;
+            }
+        }
+        if let Gateway::Lb(k) = spec.backend_gateway {
+            // The client reaches the backends' own addresses through their
+            // gateway, so both directions cross the same node.
+            let via = lb_ip(k, Side::Client).to_string();
+            let subnet = format!("{}/24", Ipv4Addr::new(10, 77, side_octet(Side::Backend), 0));
+            run(&[
+                "ip",
+                "-n",
+                &self.ns("client"),
+                "route",
+                "replace",
+                &subnet,
+                "via",
+                &via,
+            ])?;
         }
 
         for i in 1..=spec.backends {
@@ -402,8 +441,15 @@ impl Lab {
         run(&["ip", "-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
         run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
         self.set_default_route(role)?;
-        // Hosts send to the LB: full checksums, not CHECKSUM_PARTIAL.
-        self.exec_ok(role, &["ethtool", "-K", "eth0", "tx", "off"])?;
+        self.apply_offload_choice(role, "eth0")
+    }
+
+    /// `ethtool -K IFNAME tx off` in `role` if the spec asks for offloads
+    /// off; otherwise the interface keeps the kernel's defaults.
+    fn apply_offload_choice(&self, role: &str, ifname: &str) -> Result<()> {
+        if self.spec.offloads_off {
+            self.exec_ok(role, &["ethtool", "-K", ifname, "tx", "off"])?;
+        }
         Ok(())
     }
 

@@ -227,8 +227,6 @@ impl TwoSiteLab {
         self.pair("cl", "client", "eth0")?;
         self.addr("rt", "cl", router_ip(Side::Client), 24)?;
         self.addr("client", "eth0", client_ip(), 24)?;
-        self.lab
-            .exec_ok("client", &["ethtool", "-K", "eth0", "tx", "off"])?;
         self.route("client", router_ip(Side::Client))?;
         for site in [Site::A, Site::B] {
             let role = site.role();
@@ -244,11 +242,10 @@ impl TwoSiteLab {
             self.pair(inside, role, "eth1")?;
             run(&["ip", "-n", &rt, "link", "set", inside, "master", bridge])?;
             self.addr(role, "eth1", site.inside_ip(), 24)?;
-            // GRO lets vipd's XDP redirect into these veths; tx checksum off
-            // gives the node complete checksums.
+            // GRO lets vipd's XDP redirect into these veths.
             for port in [up, inside] {
                 self.lab
-                    .exec_ok("rt", &["ethtool", "-K", port, "gro", "on", "tx", "off"])?;
+                    .exec_ok("rt", &["ethtool", "-K", port, "gro", "on"])?;
             }
             self.route(role, site.router_ip())?;
             // The kernel must not forward what the XDP program passes up.
@@ -260,8 +257,6 @@ impl TwoSiteLab {
                 run(&["ip", "-n", &rt, "link", "set", &port, "master", bridge])?;
                 let ip = site.backend_ip(u8::try_from(n + 1).unwrap_or(1));
                 self.addr(&be, "eth0", ip, 24)?;
-                self.lab
-                    .exec_ok(&be, &["ethtool", "-K", "eth0", "tx", "off"])?;
                 self.route(&be, site.inside_ip())?;
             }
         }

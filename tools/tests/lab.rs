@@ -268,11 +268,26 @@ fn node_settings_match_the_spec() {
         queues.split_whitespace().collect::<Vec<_>>(),
         ["rx-0", "rx-1", "tx-0", "tx-1"]
     );
+    // lb2 is the backends' gateway: it routes; lb1 must not.
     assert_eq!(sh("lb1", "cat /proc/sys/net/ipv4/ip_forward").trim(), "0");
+    assert_eq!(sh("lb2", "cat /proc/sys/net/ipv4/ip_forward").trim(), "1");
     assert_eq!(sh("sw", "cat /proc/sys/net/ipv4/ip_forward").trim(), "1");
+    let client_route = sh("client", "ip route get 10.77.1.101");
+    assert!(
+        client_route.contains(&format!("via {}", lab.lb_ip(2, Side::Client))),
+        "{client_route}"
+    );
     assert!(sh("sw", "ethtool -k lb1c").contains("generic-receive-offload: on"));
-    assert!(sh("be1", "ethtool -k eth0").contains("tx-checksumming: off"));
-    assert!(sh("client", "ethtool -k eth0").contains("tx-checksumming: off"));
+    // Senders keep the kernel's default offloads.
+    for (role, ifname) in [("be1", "eth0"), ("client", "eth0"), ("sw", "lb1c")] {
+        let features = sh(role, &format!("ethtool -k {ifname}"));
+        for on in ["tx-checksumming: on", "tcp-segmentation-offload: on"] {
+            assert!(
+                features.contains(on),
+                "{role} {ifname}: no {on:?}\n{features}"
+            );
+        }
+    }
 
     let route = sh("be1", "ip route show default");
     assert!(
