@@ -53,6 +53,7 @@ drop_reasons! {
     Ipv4Fragment => "ipv4_fragment", "IPv4 fragment (fragments are not reassembled)";
     TtlExpired => "ttl_expired", "TTL would reach zero on forwarding";
     Ipv6 => "ipv6", "IPv6 frame reached the worker (no IPv6 VIPs are served)";
+    MartianSource => "martian_source", "source address no client can have (0/8, loopback, multicast, broadcast, a VIP or the node's own)";
     TruncatedL4 => "truncated_l4", "TCP/UDP/ICMP header cut short";
     BadTcpFlags => "bad_tcp_flags", "TCP flag combination that no valid segment carries";
     UnsupportedProtocol => "unsupported_protocol", "IP protocol not served on this VIP";

@@ -707,3 +707,46 @@ fn a_released_virtual_mac_is_never_a_frame_source() {
     assert_eq!(w.process(&mut ack, 1), Verdict::Tx(0));
     assert_eq!(decode_tcp(&ack).src_mac, VMAC);
 }
+
+#[test]
+fn martian_sources_open_no_connection_and_get_no_echo() {
+    let mut w = worker(snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]));
+    for src in [
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::new(224, 0, 0, 1),
+        Ipv4Addr::new(240, 0, 0, 9),
+        Ipv4Addr::LOCALHOST,
+        Ipv4Addr::new(0, 0, 0, 1),
+        VIP,
+        SNAT,
+        PORT0_IP,
+        PORT1_IP,
+    ] {
+        let mut syn = client_tcp_from(src, 40_100, "S");
+        assert_eq!(
+            w.process(&mut syn, 0),
+            Verdict::Drop(DropReason::MartianSource),
+            "SYN from {src}"
+        );
+    }
+    assert_eq!(w.flows().len(), 0, "a martian opened a connection");
+    let mut syn = client_tcp(40_100, "S");
+    assert_eq!(
+        w.process(&mut syn, 0),
+        Verdict::Tx(1),
+        "a real client still gets in"
+    );
+    let echo = |src: Ipv4Addr| {
+        let b = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, PORT0_MAC)
+            .ipv4(src.octets(), VIP.octets(), 64)
+            .icmpv4_echo_request(7, 1);
+        let mut out = Vec::new();
+        b.write(&mut out, b"ping").expect("echo");
+        out
+    };
+    assert_eq!(
+        w.process(&mut echo(Ipv4Addr::new(127, 0, 0, 9)), 0),
+        Verdict::Drop(DropReason::MartianSource)
+    );
+    assert_eq!(w.process(&mut echo(CLIENT), 0), Verdict::Tx(0));
+}

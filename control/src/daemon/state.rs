@@ -205,8 +205,9 @@ impl NodeState {
                 .ports
                 .iter()
                 .map(|p| ds::Port {
-                    name: p.name.clone(),
-                    mac: MacAddr(p.mac),
+                    mtu: u16::try_from(p.mtu).unwrap_or(u16::MAX),
+                    ipv4: p.ipv4.clone(),
+                    ..ds::Port::new(&p.name, MacAddr(p.mac))
                 })
                 .collect(),
             released_macs: self

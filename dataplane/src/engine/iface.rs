@@ -180,7 +180,18 @@ pub(super) fn port_info(name: &str) -> Result<PortInfo, EngineError> {
         ifindex,
         mac,
         ipv4: ipv4_addrs(name).map_err(|e| iface_err(name, e))?,
+        mtu: mtu(name)?,
     })
+}
+
+/// The MTU of `name` in the current network namespace.
+pub(super) fn mtu(name: &str) -> Result<u32, EngineError> {
+    let sock = ctl_socket().map_err(|e| iface_err(name, e))?;
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    ioctl(&sock, libc::SIOCGIFMTU, &mut req).map_err(|e| iface_err(name, e))?;
+    // SAFETY: SIOCGIFMTU succeeded, so the union holds the MTU.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    Ok(u32::try_from(mtu).unwrap_or(0))
 }
 
 fn ipv4_addrs(name: &str) -> io::Result<Vec<Ipv4Addr>> {

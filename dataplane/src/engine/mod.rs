@@ -96,6 +96,7 @@ pub struct PortInfo {
     pub ifindex: u32,
     pub mac: MacAddrBytes,
     pub ipv4: Vec<Ipv4Addr>,
+    pub mtu: u32,
 }
 
 /// Why the engine could not start or change its steering maps. Each message

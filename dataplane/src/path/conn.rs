@@ -22,6 +22,9 @@ pub(super) fn open(
     ingress: PortId,
 ) -> Result<Verdict, DropReason> {
     let snap = w.snap.clone();
+    if snap.is_martian_source(std::net::Ipv4Addr::from_bits(key.src_ip)) {
+        return Err(DropReason::MartianSource);
+    }
     let (sid, svc) = snap
         .service(key.dst_ip, key.dst_port, key.proto)
         .ok_or(DropReason::NoService)?;
