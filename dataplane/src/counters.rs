@@ -24,6 +24,9 @@ pub struct CoreCounters {
     /// Milliseconds (engine clock) at the worker's last loop iteration; the
     /// control plane reads it to decide whether the dataplane is alive.
     pub heartbeat_ms: Counter,
+    /// NAT reply keys the XDP program's map refused (full or out of
+    /// memory): those connections' replies went to the kernel.
+    pub reply_keys_refused: Counter,
     /// The kernel's counts for this worker's AF_XDP sockets.
     pub sockets: SocketCounters,
     drops: [Counter; DropReason::COUNT],

@@ -22,6 +22,7 @@ fn worker_of(id: u16, n: u16, p: std::sync::Arc<dataplane::service::Published>) 
         flow_capacity: 4096,
         persistence_capacity: 256,
         timeouts: Timeouts::default(),
+        steer_replies: false,
     };
     let mut w = Worker::new(id, n, cfg, p);
     w.begin_batch(1_000);
@@ -749,4 +750,85 @@ fn martian_sources_open_no_connection_and_get_no_echo() {
         Verdict::Drop(DropReason::MartianSource)
     );
     assert_eq!(w.process(&mut echo(CLIENT), 0), Verdict::Tx(0));
+}
+
+#[test]
+fn nat_connections_steer_their_reply_key_for_exactly_their_life() {
+    use dataplane::flow::{FlowKey, SteerChange};
+    let cfg = |steer_replies| WorkerConfig {
+        flow_capacity: 64,
+        persistence_capacity: 16,
+        timeouts: Timeouts {
+            udp_ms: 5_000,
+            ..Timeouts::default()
+        },
+        steer_replies,
+    };
+    let mut log = Vec::new();
+    for forward in [ForwardMode::FullNat, ForwardMode::Dr] {
+        let snap = snapshot(forward, SchedulerKind::Rr, &[1]);
+        let mut w = Worker::new(0, 1, cfg(true), support::published(snap));
+        w.begin_batch(1_000);
+        assert_eq!(w.process(&mut client_tcp(40_200, "S"), 0), Verdict::Tx(1));
+        w.take_steer_changes(&mut log);
+        assert!(log.is_empty(), "{forward:?} steered {log:?}");
+    }
+
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]);
+    snap.services[0].proto = 17;
+    snap.index();
+    let mut w = Worker::new(0, 1, cfg(true), support::published(snap));
+    w.begin_batch(1_000);
+    let datagram = || {
+        let b = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, PORT0_MAC)
+            .ipv4(CLIENT.octets(), VIP.octets(), 64)
+            .udp(40_201, VPORT);
+        let mut out = Vec::new();
+        b.write(&mut out, b"q").expect("udp");
+        out
+    };
+    assert_eq!(w.process(&mut datagram(), 0), Verdict::Tx(1));
+    let reply_key = FlowKey {
+        src_ip: backend_ip(0).to_bits(),
+        dst_ip: CLIENT.to_bits(),
+        src_port: 8080,
+        dst_port: 40_201,
+        proto: 17,
+    };
+    let added = SteerChange {
+        port: 1,
+        key: reply_key,
+        add: true,
+    };
+    w.take_steer_changes(&mut log);
+    assert_eq!(log, vec![added]);
+    log.clear();
+    assert_eq!(w.process(&mut datagram(), 0), Verdict::Tx(1));
+    w.take_steer_changes(&mut log);
+    assert!(
+        log.is_empty(),
+        "an established flow changed nothing: {log:?}"
+    );
+
+    // Idle past its timeout, the flow is swept and its key withdrawn.
+    w.housekeeping(1_000 + 6_000);
+    w.take_steer_changes(&mut log);
+    assert_eq!(
+        log,
+        vec![SteerChange {
+            add: false,
+            ..added
+        }]
+    );
+
+    let snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]);
+    let mut quiet = Worker::new(0, 1, cfg(false), support::published(snap));
+    quiet.begin_batch(1_000);
+    assert_eq!(
+        quiet.process(&mut client_tcp(40_202, "S"), 0),
+        Verdict::Tx(1)
+    );
+    log.clear();
+    quiet.take_steer_changes(&mut log);
+    assert!(log.is_empty(), "a worker without steering logs nothing");
 }

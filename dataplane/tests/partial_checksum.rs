@@ -26,6 +26,7 @@ fn worker(forward: ForwardMode, proto: u8) -> Worker {
         flow_capacity: 1024,
         persistence_capacity: 16,
         timeouts: Timeouts::default(),
+        steer_replies: false,
     };
     let mut w = Worker::new(0, 1, cfg, published(snap));
     w.begin_batch(1_000);

@@ -49,6 +49,9 @@ impl Handler for PathHandler {
     fn housekeeping(&mut self, now_ms: u64) {
         self.0.housekeeping(now_ms);
     }
+    fn steer_changes(&mut self, out: &mut Vec<dataplane::flow::SteerChange>) {
+        self.0.take_steer_changes(out);
+    }
 }
 
 /// Shared with the control socket.
@@ -85,6 +88,12 @@ fn engine_config(cfg: &Config) -> EngineConfig {
         },
         frames_per_worker: cfg.dataplane.frames_per_worker,
         batch: 64,
+        reply_keys: u32::try_from(
+            cfg.dataplane
+                .flow_capacity
+                .saturating_mul(usize::from(cfg.dataplane.queues)),
+        )
+        .unwrap_or(u32::MAX),
     }
 }
 
@@ -102,6 +111,7 @@ fn worker_config(cfg: &Config) -> WorkerConfig {
             close_ms: ms(t.tcp_close),
             udp_ms: ms(t.udp),
         },
+        steer_replies: true,
     }
 }
 
@@ -149,12 +159,6 @@ pub(crate) fn apply_steering(
     steer
         .set_vips(&s.vips)
         .context("updating the XDP VIP map")?;
-    steer
-        .set_backends(&s.backends)
-        .context("updating the XDP backend map")?;
-    steer
-        .set_local_addrs(&s.locals)
-        .context("updating the XDP local-address map")?;
     steer
         .set_syn_limit(s.syn_limit)
         .context("updating the XDP SYN admission rate")?;

@@ -56,9 +56,6 @@ pub struct NodeState {
     pub disabled: HashSet<u32>,
     /// The id the next added backend gets; ids are never reused.
     pub next_id: u32,
-    /// Removed backends `(id, address)` whose flows may still be open: their
-    /// replies must keep reaching the workers.
-    pub retired: Vec<(u32, Ipv4Addr)>,
 }
 
 impl NodeState {
@@ -104,7 +101,6 @@ impl NodeState {
             neighbours: HashMap::new(),
             disabled: HashSet::new(),
             next_id: next + 1,
-            retired: Vec::new(),
         }
     }
 
@@ -311,20 +307,9 @@ impl NodeState {
         for svc in &self.config.services {
             s.vips.push(svc.vip);
             s.vips.extend(svc.snat.iter().copied());
-            s.backends
-                .extend(svc.backends.iter().map(|b| *b.address.ip()));
-            s.backends.extend(svc.sorry_server.map(|a| *a.ip()));
         }
-        s.backends.extend(self.retired.iter().map(|r| r.1));
-        s.locals = self
-            .ports
-            .iter()
-            .flat_map(|p| p.ipv4.iter().copied())
-            .collect();
-        for v in [&mut s.vips, &mut s.backends, &mut s.locals] {
-            v.sort();
-            v.dedup();
-        }
+        s.vips.sort();
+        s.vips.dedup();
         s.syn_limit = SynLimit {
             rate: self.config.dataplane.syn_rate_limit,
             burst: self.config.dataplane.syn_burst,
@@ -337,7 +322,5 @@ impl NodeState {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Steering {
     pub vips: Vec<Ipv4Addr>,
-    pub backends: Vec<Ipv4Addr>,
-    pub locals: Vec<Ipv4Addr>,
     pub syn_limit: SynLimit,
 }

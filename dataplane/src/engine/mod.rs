@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::counters::Counters;
+use crate::flow::SteerChange;
 use crate::verdict::{PortId, Verdict};
 
 pub use forward::ForwardHandler;
@@ -39,6 +40,10 @@ pub trait Handler: Send + 'static {
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict;
     /// Called about every 100 ms and when idle: housekeeping (flow expiry).
     fn housekeeping(&mut self, now_ms: u64);
+    /// Moves the reply-key changes of the frames handled so far into `out`;
+    /// the engine applies them to the XDP program before it transmits any
+    /// of those frames.
+    fn steer_changes(&mut self, _out: &mut Vec<SteerChange>) {}
 }
 
 /// How the steering program is attached.
@@ -74,6 +79,9 @@ pub struct EngineConfig {
     pub frames_per_worker: u32,
     /// Frames per ring operation.
     pub batch: u32,
+    /// Room for NAT reply keys in each interface's XDP program: at least
+    /// the connections all workers' flow tables hold.
+    pub reply_keys: u32,
 }
 
 impl Default for EngineConfig {
@@ -85,6 +93,7 @@ impl Default for EngineConfig {
             xdp_mode: XdpMode::Native,
             frames_per_worker: 4096,
             batch: 64,
+            reply_keys: 65_536,
         }
     }
 }
@@ -203,7 +212,7 @@ impl Engine {
 
         let mut attached = ports
             .iter()
-            .map(|p| steer::Attached::attach(p, cfg.xdp_mode))
+            .map(|p| steer::Attached::attach(p, cfg.xdp_mode, cfg.reply_keys))
             .collect::<Result<Vec<_>, _>>()?;
         let steering = Arc::new(Steering::new(&mut attached));
 
@@ -237,6 +246,7 @@ impl Engine {
                 w,
                 make_handler(w, workers),
                 set,
+                steer::ReplyKeys::new(&engine._attached)?,
                 Arc::clone(&engine.counters),
                 Arc::clone(&hub),
                 Arc::clone(&engine.stop),

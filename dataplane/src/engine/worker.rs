@@ -7,9 +7,11 @@ use std::sync::Arc;
 use xsk_rs::FrameDesc;
 
 use super::handoff::{Hub, BUF_SIZE};
+use super::steer::ReplyKeys;
 use super::xsk::SocketSet;
 use super::{iface, Handler};
 use crate::counters::{CoreCounters, Counters};
+use crate::flow::SteerChange;
 use crate::verdict::{DropReason, PortId, Verdict};
 
 /// Housekeeping period while busy.
@@ -24,6 +26,9 @@ pub(super) struct Worker<H> {
     id: u16,
     handler: H,
     socks: SocketSet,
+    replies: ReplyKeys,
+    /// Reply-key changes taken from the handler, being applied.
+    steer: Vec<SteerChange>,
     counters: Arc<Counters>,
     hub: Arc<Hub>,
     stop: Arc<AtomicBool>,
@@ -38,6 +43,7 @@ impl<H: Handler> Worker<H> {
         id: u16,
         handler: H,
         socks: SocketSet,
+        replies: ReplyKeys,
         counters: Arc<Counters>,
         hub: Arc<Hub>,
         stop: Arc<AtomicBool>,
@@ -49,6 +55,8 @@ impl<H: Handler> Worker<H> {
             id,
             handler,
             socks,
+            replies,
+            steer: Vec::with_capacity(batch as usize),
             counters,
             hub,
             stop,
@@ -83,6 +91,7 @@ impl<H: Handler> Worker<H> {
             let since = now.saturating_sub(last_housekeeping);
             if since >= HOUSEKEEPING_MS || (work == 0 && since >= IDLE_HOUSEKEEPING_MS) {
                 self.handler.housekeeping(now);
+                self.apply_steer_changes();
                 self.core().sockets.set(self.socks.kernel_stats());
                 last_housekeeping = now;
             }
@@ -160,15 +169,31 @@ impl<H: Handler> Worker<H> {
         }
     }
 
+    /// Hands the XDP program the reply keys of connections opened (and
+    /// withdraws those of connections ended) by the frames handled so far.
+    fn apply_steer_changes(&mut self) {
+        self.handler.steer_changes(&mut self.steer);
+        if self.steer.is_empty() {
+            return;
+        }
+        let refused = self.steer.iter().filter(|c| !self.replies.apply(c)).count();
+        self.steer.clear();
+        if refused > 0 {
+            self.core().reply_keys_refused.add(refused as u64);
+        }
+    }
+
     /// Moves `port`'s pending frames to its tx ring; what does not fit after
     /// one kick is dropped as `tx_ring_full`.
     fn flush(&mut self, port: usize) {
+        if self.pending.get(port).is_none_or(Vec::is_empty) {
+            return;
+        }
+        // A backend's answer must find its reply key in place.
+        self.apply_steer_changes();
         let Some(pending) = self.pending.get_mut(port) else {
             return;
         };
-        if pending.is_empty() {
-            return;
-        }
         let mut sent = self.socks.send(port, pending);
         if sent < pending.len() {
             self.socks.kick();

@@ -112,6 +112,11 @@ pub(super) fn open(
         })?;
     w.flows
         .touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
+    // Full-NAT replies come to our own source address, which the XDP program
+    // always steers; NAT replies come from the backend's own address.
+    if w.steer_replies && svc.forward == ForwardMode::Nat {
+        w.flows.steer_replies(id, hop.port);
+    }
     if let Some(timeout) = svc.persistence_ms {
         if backend_id != SORRY_BACKEND_ID {
             w.persistence

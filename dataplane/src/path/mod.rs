@@ -12,7 +12,7 @@ mod rewrite;
 
 use std::sync::Arc;
 
-use crate::flow::{ConnState, Direction, FlowKey, FlowTable, Timeouts};
+use crate::flow::{ConnState, Direction, FlowKey, FlowTable, SteerChange, Timeouts};
 use crate::sched::{Persistence, SchedState};
 use crate::service::{LocalKind, Published, Snapshot};
 use crate::verdict::{DropReason, PortId, Verdict};
@@ -26,6 +26,9 @@ pub struct WorkerConfig {
     pub flow_capacity: usize,
     pub persistence_capacity: usize,
     pub timeouts: Timeouts,
+    /// Log the reply keys of NAT connections for an engine whose XDP program
+    /// steers by them; it must drain them with [`Worker::take_steer_changes`].
+    pub steer_replies: bool,
 }
 
 /// Full-NAT source ports start here; below are the privileged and commonly
@@ -69,6 +72,7 @@ pub struct Worker {
     swept_ms: u64,
     mailbox: query::Mailbox,
     queries: query::QuerySender,
+    steer_replies: bool,
 }
 
 /// The parts of an IPv4 packet the path needs after parsing, as offsets into
@@ -109,7 +113,16 @@ impl Worker {
             swept_ms: 0,
             mailbox,
             queries,
+            steer_replies: cfg.steer_replies,
         }
+    }
+
+    /// Moves the reply-key changes of the frames processed so far into
+    /// `out`: the engine applies them before it transmits any of those
+    /// frames, so a backend's answer never reaches the XDP program before
+    /// its key does.
+    pub fn take_steer_changes(&mut self, out: &mut Vec<SteerChange>) {
+        self.flows.take_steer_changes(out);
     }
 
     /// Where the control plane sends questions about this worker's flows;
