@@ -832,3 +832,123 @@ fn nat_connections_steer_their_reply_key_for_exactly_their_life() {
     quiet.take_steer_changes(&mut log);
     assert!(log.is_empty(), "a worker without steering logs nothing");
 }
+
+/// Sets or clears DF on a frame built by etherparse and rewrites its IPv4
+/// header.
+fn with_df(mut frame: Vec<u8>, df: bool) -> Vec<u8> {
+    let (mut h, _) = etherparse::Ipv4Header::from_slice(&frame[14..]).expect("ipv4");
+    h.dont_fragment = df;
+    let mut out = Vec::new();
+    h.write(&mut out).expect("header");
+    frame[14..14 + out.len()].copy_from_slice(&out);
+    frame
+}
+
+#[test]
+fn packets_over_the_egress_mtu_get_fragmentation_needed_when_df_is_set() {
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]);
+    snap.ports[0].mtu = 1420;
+    snap.ports[1].mtu = 1400;
+    let mut w = worker(snap);
+    let payload = vec![0x5a; 1400];
+    assert_eq!(w.process(&mut client_tcp(40_300, "S"), 0), Verdict::Tx(1));
+    let big = |df: bool| {
+        let f = tcp(
+            CLIENT_MAC, PORT0_MAC, CLIENT, VIP, 40_300, VPORT, "A", &payload,
+        );
+        with_df(f, df)
+    };
+
+    let sent = big(true);
+    let mut frame = sent.clone();
+    let Verdict::Answer { port, len, dropped } = w.process(&mut frame, 0) else {
+        panic!("no answer to a DF packet over the MTU");
+    };
+    assert_eq!((port, dropped), (0, DropReason::TooBigDf));
+    frame.truncate(usize::from(len));
+    let p = SlicedPacket::from_ethernet(&frame).expect("etherparse decodes the answer");
+    let Some(LinkSlice::Ethernet2(eth)) = p.link else {
+        panic!("no ethernet")
+    };
+    assert_eq!((eth.source(), eth.destination()), (PORT0_MAC, CLIENT_MAC));
+    let Some(NetSlice::Ipv4(ip)) = p.net else {
+        panic!("no ipv4")
+    };
+    let iph = ip.header().to_header();
+    assert_eq!(iph.header_checksum, iph.calc_header_checksum());
+    assert_eq!(
+        (Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination)),
+        (VIP, CLIENT),
+        "from the VIP the client addressed"
+    );
+    let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
+        panic!("no icmp")
+    };
+    assert_eq!(
+        icmp.icmp_type(),
+        etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 }
+        )
+    );
+    let body = icmp.slice();
+    let sum = body
+        .chunks(2)
+        .map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0)))
+        .sum::<u32>();
+    assert_eq!((sum % 0xffff), 0, "ICMP checksum");
+    let quoted = &icmp.payload();
+    assert!(quoted.len() >= 28 && frame.len() <= 14 + 576);
+    assert_eq!(
+        &quoted[..],
+        &sent[14..14 + quoted.len()],
+        "quotes the packet as the client sent it"
+    );
+
+    let mut no_df = big(false);
+    assert_eq!(w.process(&mut no_df, 0), Verdict::Drop(DropReason::TooBig));
+
+    // A backend's answer too big for the client side: the error comes from
+    // the node's own address on the backend side.
+    let mut answer = with_df(
+        tcp(
+            backend_mac(0),
+            PORT1_MAC,
+            backend_ip(0),
+            CLIENT,
+            8080,
+            40_300,
+            "A",
+            &payload,
+        ),
+        true,
+    );
+    let Verdict::Answer { port, len, .. } = w.process(&mut answer, 1) else {
+        panic!("no answer to the backend");
+    };
+    assert_eq!(port, 1);
+    let p = SlicedPacket::from_ethernet(&answer[..usize::from(len)]).expect("decodes");
+    let Some(NetSlice::Ipv4(ip)) = p.net else {
+        panic!("no ipv4")
+    };
+    let h = ip.header().to_header();
+    assert_eq!(
+        (Ipv4Addr::from(h.source), Ipv4Addr::from(h.destination)),
+        (PORT1_IP, backend_ip(0))
+    );
+
+    // A flood gets a burst of answers, then counted drops.
+    let answered = (0..200)
+        .filter(|_| matches!(w.process(&mut big(true), 0), Verdict::Answer { .. }))
+        .count();
+    assert!(answered < 60, "{answered} answers in one millisecond");
+    assert_eq!(
+        w.process(&mut big(true), 0),
+        Verdict::Drop(DropReason::TooBigUnanswered)
+    );
+    let mut small = client_tcp(40_300, "A");
+    assert_eq!(
+        w.process(&mut small, 0),
+        Verdict::Tx(1),
+        "packets that fit pass"
+    );
+}

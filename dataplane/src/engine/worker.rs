@@ -136,6 +136,11 @@ impl<H: Handler> Worker<H> {
     fn act(&mut self, mut desc: FrameDesc, verdict: Verdict, ingress: PortId) {
         match verdict {
             Verdict::Tx(port) => self.queue_tx(desc, port),
+            Verdict::Answer { port, len, dropped } => {
+                self.core().drop(dropped).add(1);
+                self.socks.truncate(&mut desc, usize::from(len));
+                self.queue_tx(desc, port);
+            }
             Verdict::Drop(reason) => {
                 self.core().drop(reason).add(1);
                 self.socks.release(desc);
@@ -230,22 +235,39 @@ impl<H: Handler> Worker<H> {
                 Some(frame) => self.handler.handle(frame, ingress),
                 None => Verdict::Drop(DropReason::TruncatedEthernet),
             };
-            match verdict {
-                Verdict::Tx(port) => match self.socks.alloc() {
-                    Some(mut desc) => {
-                        if self.socks.write(&mut desc, &buf.data[..len]) {
-                            self.queue_tx(desc, port);
-                        } else {
-                            self.socks.release(desc);
-                            self.core().drop(DropReason::TxRingFull).add(1);
-                        }
-                    }
-                    None => self.core().drop(DropReason::TxRingFull).add(1),
-                },
-                Verdict::Drop(reason) => self.core().drop(reason).add(1),
+            let (port, len) = match verdict {
+                Verdict::Tx(port) => (port, len),
+                Verdict::Answer {
+                    port,
+                    len: short,
+                    dropped,
+                } => {
+                    self.core().drop(dropped).add(1);
+                    (port, usize::from(short).min(len))
+                }
+                Verdict::Drop(reason) => {
+                    self.core().drop(reason).add(1);
+                    self.hub.recycle(self.id, buf);
+                    continue;
+                }
                 // A second hand-off could bounce a frame between workers
                 // forever; the first owner's decision stands.
-                Verdict::Handoff(_) => self.core().drop(DropReason::HandoffFull).add(1),
+                Verdict::Handoff(_) => {
+                    self.core().drop(DropReason::HandoffFull).add(1);
+                    self.hub.recycle(self.id, buf);
+                    continue;
+                }
+            };
+            match self.socks.alloc() {
+                Some(mut desc) => {
+                    if self.socks.write(&mut desc, &buf.data[..len]) {
+                        self.queue_tx(desc, port);
+                    } else {
+                        self.socks.release(desc);
+                        self.core().drop(DropReason::TxRingFull).add(1);
+                    }
+                }
+                None => self.core().drop(DropReason::TxRingFull).add(1),
             }
             self.hub.recycle(self.id, buf);
         }

@@ -1,6 +1,6 @@
 //! Opening a connection: pick a backend, build both rewrites, insert the flow.
 
-use super::{rewrite, Ip, Worker, SNAT_PORT_BASE};
+use super::{mtu, rewrite, Ip, Worker, SNAT_PORT_BASE};
 use crate::flow::{Conn, FlowKey, InsertError, Rewrite};
 use crate::sched::{flow_hash, SchedulerKind};
 use crate::service::{Backend, ForwardMode, Service};
@@ -84,6 +84,9 @@ pub(super) fn open(
         egress: ingress,
     };
     if !opening {
+        if let Err(v) = mtu::check(w, frame, ip, ingress, hop.port) {
+            return Ok(v);
+        }
         rewrite::apply(frame, ip, &forward)?;
         return Ok(Verdict::Tx(hop.port));
     }
@@ -122,6 +125,9 @@ pub(super) fn open(
             w.persistence
                 .put(sid, key.src_ip, backend_id, timeout, w.now_ms);
         }
+    }
+    if let Err(v) = mtu::check(w, frame, ip, ingress, hop.port) {
+        return Ok(v);
     }
     rewrite::apply(frame, ip, &forward)?;
     Ok(Verdict::Tx(hop.port))

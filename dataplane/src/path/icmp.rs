@@ -29,14 +29,12 @@ pub(super) fn handle(
             }
             echo_reply(frame, ip, ingress)
         }
-        IcmpPacket::<&[u8]>::DEST_UNREACH | IcmpPacket::<&[u8]>::TIME_EXCEEDED | PARAM_PROBLEM => {
-            follow_error(w, frame, ip)
-        }
+        IcmpPacket::<&[u8]>::DEST_UNREACH
+        | IcmpPacket::<&[u8]>::TIME_EXCEEDED
+        | IcmpPacket::<&[u8]>::PARAM_PROBLEM => follow_error(w, frame, ip),
         _ => Err(DropReason::IcmpUnsupported),
     }
 }
-
-const PARAM_PROBLEM: u8 = 12;
 
 fn echo_reply(frame: &mut [u8], ip: &Ip, ingress: PortId) -> Result<Verdict, DropReason> {
     let (src_mac, dst_mac) = {

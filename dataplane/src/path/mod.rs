@@ -7,6 +7,7 @@
 mod arp;
 mod conn;
 mod icmp;
+mod mtu;
 pub mod query;
 mod rewrite;
 
@@ -73,6 +74,7 @@ pub struct Worker {
     mailbox: query::Mailbox,
     queries: query::QuerySender,
     steer_replies: bool,
+    icmp_budget: mtu::IcmpBudget,
 }
 
 /// The parts of an IPv4 packet the path needs after parsing, as offsets into
@@ -114,6 +116,7 @@ impl Worker {
             mailbox,
             queries,
             steer_replies: cfg.steer_replies,
+            icmp_budget: mtu::IcmpBudget::default(),
         }
     }
 
@@ -274,6 +277,9 @@ impl Worker {
                     Direction::Reply => conn.reply,
                 };
                 rw.src_mac = self.snap.source_mac(rw.src_mac, rw.egress);
+                if let Err(v) = mtu::check(self, frame, ip, ingress, rw.egress) {
+                    return Ok(v);
+                }
                 rewrite::apply(frame, ip, &rw)?;
                 Ok(Verdict::Tx(rw.egress))
             }
