@@ -159,6 +159,11 @@ impl Counters {
         self.cores().map(|c| c.drop(reason).get()).sum()
     }
 
+    /// NAT reply keys the XDP program refused, summed over all workers.
+    pub fn reply_keys_refused(&self) -> u64 {
+        self.cores().map(|c| c.reply_keys_refused.get()).sum()
+    }
+
     /// The kernel's AF_XDP socket counts, summed over all workers.
     pub fn sockets(&self) -> SocketStats {
         self.cores()

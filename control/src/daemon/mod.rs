@@ -62,6 +62,8 @@ pub struct Node {
     pub published: Arc<Published>,
     pub started: Instant,
     pub runtime: runtime::Runtime,
+    /// The dataplane interfaces, in port order.
+    pub interfaces: Vec<String>,
     /// Bumped on every publish, so the BGP announce policy re-evaluates at once.
     pub changed: tokio::sync::watch::Sender<u64>,
     pub bgp: crate::bgp::Status,
@@ -83,6 +85,7 @@ fn engine_config(cfg: &Config) -> EngineConfig {
         queues: cfg.dataplane.queues,
         cores: cfg.dataplane.cores.clone(),
         xdp_mode: match cfg.dataplane.xdp_mode {
+            config::XdpMode::Auto => XdpMode::Auto,
             config::XdpMode::Native => XdpMode::Native,
             config::XdpMode::Skb => XdpMode::Skb,
         },
@@ -196,7 +199,12 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         cfg.node.name,
         cfg.node.site,
         cfg.dataplane.queues,
-        cfg.dataplane.interfaces.join(", ")
+        engine
+            .ports()
+            .iter()
+            .map(|p| format!("{} ({} XDP, MTU {})", p.name, p.xdp_mode.as_str(), p.mtu))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let mut state = NodeState::new(cfg, engine.ports().to_vec());
     state.refresh_neighbours();
@@ -234,6 +242,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         counters: engine.counters().clone(),
         steering: engine.steering().clone(),
         published,
+        interfaces: engine.ports().iter().map(|p| p.name.clone()).collect(),
         started: Instant::now(),
         runtime: runtime::Runtime::new(config_path, health_tx, queries),
         changed: tokio::sync::watch::Sender::new(0),
@@ -278,7 +287,8 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
                 if wanted || !unresolved.is_empty() || last_refresh.elapsed() >= NEIGHBOUR_REFRESH {
                     last_refresh = Instant::now();
                     let mut st = node.state.lock().await;
-                    if st.refresh_neighbours() || wanted {
+                    let mtu_changed = st.refresh_mtus();
+                    if st.refresh_neighbours() || wanted || mtu_changed {
                         unresolved = node.publish(&st);
                     }
                     for addr in &unresolved {

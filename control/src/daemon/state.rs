@@ -146,6 +146,43 @@ impl NodeState {
         })
     }
 
+    /// Re-reads the MTU of every dataplane interface; true when one changed
+    /// (the snapshot then carries the new MTU, so ICMP
+    /// fragmentation-needed states it). An MTU above what the engine can
+    /// receive is logged as an error and shown by `vipctl status`.
+    pub fn refresh_mtus(&mut self) -> bool {
+        let mut changed = false;
+        for port in &mut self.ports {
+            let Ok(mtu) = dataplane::engine::interface_mtu(&port.name) else {
+                continue;
+            };
+            if mtu == port.mtu {
+                continue;
+            }
+            let max = dataplane::engine::MAX_MTU;
+            if mtu > max {
+                log::error!(
+                    "interface {}: MTU changed from {} to {mtu}, above the {max} bytes vipd \
+                     can receive: larger packets are lost; set it back to {max} or less \
+                     (`ip link set dev {} mtu {max}`)",
+                    port.name,
+                    port.mtu,
+                    port.name
+                );
+            } else {
+                log::warn!(
+                    "interface {}: MTU changed from {} to {mtu}; packets leaving by it are \
+                     held to the new MTU",
+                    port.name,
+                    port.mtu
+                );
+            }
+            port.mtu = mtu;
+            changed = true;
+        }
+        changed
+    }
+
     /// Whether this node owns `vip` right now.
     pub fn owns(&self, vip: Ipv4Addr) -> bool {
         match self.config.vip_owner(vip) {

@@ -181,7 +181,71 @@ pub(super) fn port_info(name: &str) -> Result<PortInfo, EngineError> {
         mac,
         ipv4: ipv4_addrs(name).map_err(|e| iface_err(name, e))?,
         mtu: mtu(name)?,
+        xdp_mode: super::XdpMode::Auto,
     })
+}
+
+/// What the kernel counted as lost on an interface: receive drops (no
+/// buffer, or frames the XDP program or a full AF_XDP ring refused) and
+/// transmit drops (frames a veth peer or NIC refused).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+}
+
+/// The kernel's counters of `name` in the calling thread's network
+/// namespace (/proc/net/dev follows the reader's namespace, unlike /sys).
+pub fn link_counters(name: &str) -> io::Result<LinkCounters> {
+    let text = std::fs::read_to_string("/proc/net/dev")?;
+    parse_net_dev(&text, name).ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))
+}
+
+/// One interface's line of /proc/net/dev: after `name:`, eight receive
+/// columns (bytes packets errs drop fifo frame compressed multicast) and
+/// eight transmit columns (bytes packets errs drop fifo colls carrier
+/// compressed).
+fn parse_net_dev(text: &str, name: &str) -> Option<LinkCounters> {
+    let line = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(name)?.strip_prefix(':'))?;
+    let cols: Vec<u64> = line
+        .split_whitespace()
+        .map(|c| c.parse().ok())
+        .collect::<Option<_>>()?;
+    Some(LinkCounters {
+        rx_errors: *cols.get(2)?,
+        rx_dropped: *cols.get(3)?,
+        tx_errors: *cols.get(10)?,
+        tx_dropped: *cols.get(11)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_dev_lines_are_read_by_interface_name() {
+        let text = "Inter-|   Receive                                                |  Transmit\n \
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n\
+    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n\
+  eth1: 9000 90 1 2 0 0 0 0 8000 80 3 4 0 0 0 0\n\
+  eth10: 1 1 9 9 0 0 0 0 1 1 9 9 0 0 0 0\n";
+        assert_eq!(
+            parse_net_dev(text, "eth1"),
+            Some(LinkCounters {
+                rx_errors: 1,
+                rx_dropped: 2,
+                tx_errors: 3,
+                tx_dropped: 4
+            })
+        );
+        assert_eq!(parse_net_dev(text, "eth"), None);
+        assert_eq!(parse_net_dev("eth1: 1 2 x", "eth1"), None);
+    }
 }
 
 /// The MTU of `name` in the current network namespace.

@@ -49,16 +49,20 @@ pub trait Handler: Send + 'static {
 /// How the steering program is attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum XdpMode {
-    /// In the driver (fast path; the default).
+    /// Native where the driver supports it, generic (skb) otherwise, with a
+    /// warning (the default).
     #[default]
+    Auto,
+    /// In the driver (fast path).
     Native,
     /// Generic XDP in the kernel stack: works on any interface, slower.
     Skb,
 }
 
 impl XdpMode {
-    fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
+            XdpMode::Auto => "auto",
             XdpMode::Native => "native",
             XdpMode::Skb => "skb",
         }
@@ -106,6 +110,8 @@ pub struct PortInfo {
     pub mac: MacAddrBytes,
     pub ipv4: Vec<Ipv4Addr>,
     pub mtu: u32,
+    /// How the steering program is attached (native or skb once started).
+    pub xdp_mode: XdpMode,
 }
 
 /// Why the engine could not start or change its steering maps. Each message
@@ -144,6 +150,16 @@ pub enum EngineError {
         needed: u64,
         limit: u64,
         error: std::io::Error,
+    },
+    #[error(
+        "interface {interface} has MTU {mtu}, but an AF_XDP frame holds IP packets of at most \
+         {max} bytes, so larger ones would be lost: lower the MTU of {interface} and of the \
+         hosts on its segment to {max} or less (`ip link set dev {interface} mtu {max}`)"
+    )]
+    MtuTooLarge {
+        interface: String,
+        mtu: u32,
+        max: u32,
     },
     #[error("cannot load the XDP steering program for interface {interface}: {error}")]
     BpfLoad { interface: String, error: String },
@@ -210,10 +226,22 @@ impl Engine {
             u64::from(cfg.frames_per_worker) * xsk::FRAME_SIZE as u64 * u64::from(cfg.queues),
         )?;
 
-        let mut attached = ports
-            .iter()
-            .map(|p| steer::Attached::attach(p, cfg.xdp_mode, cfg.reply_keys))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut ports = ports;
+        for port in &ports {
+            if port.mtu > MAX_MTU {
+                return Err(EngineError::MtuTooLarge {
+                    interface: port.name.clone(),
+                    mtu: port.mtu,
+                    max: MAX_MTU,
+                });
+            }
+        }
+        let mut attached = Vec::with_capacity(ports.len());
+        for port in &mut ports {
+            let a = steer::Attached::attach(port, cfg.xdp_mode, cfg.reply_keys)?;
+            port.xdp_mode = a.mode();
+            attached.push(a);
+        }
         let steering = Arc::new(Steering::new(&mut attached));
 
         let workers = cfg.queues;
@@ -311,6 +339,17 @@ impl Drop for Engine {
         self.shutdown();
     }
 }
+
+/// The largest IP packet (the MTU) the engine can receive: an AF_XDP frame
+/// less the kernel's XDP headroom, an Ethernet header and two VLAN tags.
+pub const MAX_MTU: u32 = xsk::FRAME_SIZE - 256 - 14 - 8;
+
+/// The MTU of interface `name` now, to notice changes while running.
+pub fn interface_mtu(name: &str) -> Result<u32, EngineError> {
+    iface::mtu(name)
+}
+
+pub use iface::{link_counters, LinkCounters};
 
 /// The engine clock: CLOCK_MONOTONIC in milliseconds, the time base of
 /// `heartbeat_ms` and of the `now_ms` handlers receive.

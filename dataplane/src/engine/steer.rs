@@ -24,6 +24,7 @@ const PROGRAM: &str = "vipd_steer";
 /// program.
 pub(super) struct Attached {
     interface: String,
+    mode: XdpMode,
     xsks: XskMap<MapData>,
     maps: Option<IfaceMaps>,
     replies: MapData,
@@ -50,18 +51,24 @@ fn take_map(ebpf: &mut Ebpf, interface: &str, name: &'static str) -> Result<Map,
         .ok_or_else(|| load_err(interface, format!("map `{name}` missing from the program")))
 }
 
-fn attach_reason(e: &ProgramError, port: &PortInfo, mode: XdpMode) -> String {
-    let io = match e {
+fn errno(e: &ProgramError) -> Option<i32> {
+    match e {
         ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
         _ => None,
-    };
+    }
+}
+
+/// Causes of a failed native attach that generic XDP would meet too.
+const NO_FALLBACK: [i32; 4] = [libc::EBUSY, libc::EEXIST, libc::EPERM, libc::EACCES];
+
+fn attach_reason(e: &ProgramError, port: &PortInfo, mode: XdpMode) -> String {
     let name = &port.name;
-    match io {
+    match errno(e) {
         Some(libc::ERANGE) => format!(
             "the MTU of {name} (or of its veth peer) is too large for native XDP: \
              lower the MTU or set xdp_mode = \"skb\""
         ),
-        Some(libc::EOPNOTSUPP) if mode == XdpMode::Native => format!(
+        Some(libc::EOPNOTSUPP) if mode != XdpMode::Skb => format!(
             "the driver of {name} does not support native XDP: set xdp_mode = \"skb\""
         ),
         Some(libc::EBUSY) | Some(libc::EEXIST) => format!(
@@ -94,16 +101,40 @@ impl Attached {
             .try_into()
             .map_err(|e| load_err(name, e))?;
         prog.load().map_err(|e| load_err(name, e))?;
-        let aya_mode = match mode {
-            XdpMode::Native => aya::programs::XdpMode::Driver,
-            XdpMode::Skb => aya::programs::XdpMode::Skb,
+        let attach = |prog: &mut Xdp, mode: XdpMode| {
+            let aya_mode = match mode {
+                XdpMode::Skb => aya::programs::XdpMode::Skb,
+                XdpMode::Native | XdpMode::Auto => aya::programs::XdpMode::Driver,
+            };
+            prog.attach_to_if_index(port.ifindex, aya_mode)
+                .map(|_| ())
+                .map_err(|e| {
+                    let error = EngineError::XdpAttach {
+                        interface: name.to_string(),
+                        mode: mode.as_str(),
+                        reason: attach_reason(&e, port, mode),
+                    };
+                    (errno(&e), error)
+                })
         };
-        prog.attach_to_if_index(port.ifindex, aya_mode)
-            .map_err(|e| EngineError::XdpAttach {
-                interface: name.to_string(),
-                mode: mode.name(),
-                reason: attach_reason(&e, port, mode),
-            })?;
+        let mode = match mode {
+            XdpMode::Auto => match attach(prog, XdpMode::Native) {
+                Ok(()) => XdpMode::Native,
+                Err((errno, e)) if !errno.is_some_and(|n| NO_FALLBACK.contains(&n)) => {
+                    log::warn!(
+                        "interface {name}: native XDP is not available ({e}); using generic \
+                         (skb) XDP, which is slower: set xdp_mode = \"skb\" to silence this"
+                    );
+                    attach(prog, XdpMode::Skb).map_err(|(_, e)| e)?;
+                    XdpMode::Skb
+                }
+                Err((_, e)) => return Err(e),
+            },
+            fixed => {
+                attach(prog, fixed).map_err(|(_, e)| e)?;
+                fixed
+            }
+        };
         let map_err = |map: &'static str, e: aya::maps::MapError| EngineError::Map {
             interface: name.to_string(),
             map,
@@ -126,11 +157,17 @@ impl Attached {
         };
         Ok(Attached {
             interface: name.to_string(),
+            mode,
             xsks,
             maps: Some(maps),
             replies,
             _ebpf: ebpf,
         })
+    }
+
+    /// How the program is attached: native or skb.
+    pub(super) fn mode(&self) -> XdpMode {
+        self.mode
     }
 
     /// A handle of the reply-key map of its own, for one worker.
