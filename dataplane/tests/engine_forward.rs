@@ -322,7 +322,15 @@ fn forwards_in_skb_mode() {
         xdp_mode: XdpMode::Skb,
         ..config(1)
     };
+    let gro = || lab.l.exec(&["ethtool", "-k", "l0"]);
+    lab.l.exec(&["ethtool", "-K", "l0", "gro", "on"]);
+    assert!(gro().contains("generic-receive-offload: on"));
     let engine = start(&lab, cfg, move |_, _| fwd.clone());
+    assert!(
+        gro().contains("generic-receive-offload: off"),
+        "generic XDP would see GRO's merged packets"
+    );
+    assert_eq!(engine.ports()[0].xdp_mode, XdpMode::Skb);
     engine.steering().set_vips(&[VIP]).unwrap();
     kernel_still_answers(&lab);
     let (sent, got) = send_and_receive(&lab, 4, 25);

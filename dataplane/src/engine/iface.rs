@@ -22,6 +22,15 @@ const CAP_SYS_ADMIN: u32 = 21;
 const CAP_BPF: u32 = 39;
 
 const ETHTOOL_GCHANNELS: u32 = 0x3c;
+const ETHTOOL_GGRO: u32 = 0x2b;
+const ETHTOOL_SGRO: u32 = 0x2c;
+
+/// `struct ethtool_value`: a command and one value.
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
 
 #[repr(C)]
 #[derive(Default)]
@@ -286,6 +295,31 @@ fn ipv4_addrs(name: &str) -> io::Result<Vec<Ipv4Addr>> {
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
     Ok(out)
+}
+
+/// Turns GRO off on `name` if it is on; true when it was on. Generic (skb)
+/// XDP runs after GRO, which merges a flow's segments into packets no
+/// AF_XDP frame holds; native XDP runs before it.
+pub(super) fn disable_gro(name: &str) -> Result<bool, EngineError> {
+    let sock = ctl_socket().map_err(|e| iface_err(name, e))?;
+    let mut value = EthtoolValue {
+        cmd: ETHTOOL_GGRO,
+        data: 0,
+    };
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    ioctl(&sock, libc::SIOCETHTOOL, &mut req).map_err(|e| iface_err(name, e))?;
+    if value.data == 0 {
+        return Ok(false);
+    }
+    value = EthtoolValue {
+        cmd: ETHTOOL_SGRO,
+        data: 0,
+    };
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    ioctl(&sock, libc::SIOCETHTOOL, &mut req).map_err(|e| iface_err(name, e))?;
+    Ok(true)
 }
 
 /// Receive queues usable by AF_XDP: combined plus rx-only channels; `None`

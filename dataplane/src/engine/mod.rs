@@ -240,6 +240,13 @@ impl Engine {
         for port in &mut ports {
             let a = steer::Attached::attach(port, cfg.xdp_mode, cfg.reply_keys)?;
             port.xdp_mode = a.mode();
+            if a.mode() == XdpMode::Skb && iface::disable_gro(&port.name)? {
+                log::warn!(
+                    "interface {}: GRO turned off: generic (skb) XDP sees the packets GRO \
+                     merges, which no AF_XDP frame holds",
+                    port.name
+                );
+            }
             attached.push(a);
         }
         let steering = Arc::new(Steering::new(&mut attached));
