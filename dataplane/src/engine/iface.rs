@@ -232,31 +232,6 @@ fn parse_net_dev(text: &str, name: &str) -> Option<LinkCounters> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn net_dev_lines_are_read_by_interface_name() {
-        let text = "Inter-|   Receive                                                |  Transmit\n \
- face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n\
-    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n\
-  eth1: 9000 90 1 2 0 0 0 0 8000 80 3 4 0 0 0 0\n\
-  eth10: 1 1 9 9 0 0 0 0 1 1 9 9 0 0 0 0\n";
-        assert_eq!(
-            parse_net_dev(text, "eth1"),
-            Some(LinkCounters {
-                rx_errors: 1,
-                rx_dropped: 2,
-                tx_errors: 3,
-                tx_dropped: 4
-            })
-        );
-        assert_eq!(parse_net_dev(text, "eth"), None);
-        assert_eq!(parse_net_dev("eth1: 1 2 x", "eth1"), None);
-    }
-}
-
 /// The MTU of `name` in the current network namespace.
 pub(super) fn mtu(name: &str) -> Result<u32, EngineError> {
     let sock = ctl_socket().map_err(|e| iface_err(name, e))?;
@@ -348,4 +323,29 @@ pub(super) fn monotonic_ms() -> u64 {
     // always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_dev_lines_are_read_by_interface_name() {
+        let text = "Inter-|   Receive                                                |  Transmit\n \
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n\
+    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n\
+  eth1: 9000 90 1 2 0 0 0 0 8000 80 3 4 0 0 0 0\n\
+  eth10: 1 1 9 9 0 0 0 0 1 1 9 9 0 0 0 0\n";
+        assert_eq!(
+            parse_net_dev(text, "eth1"),
+            Some(LinkCounters {
+                rx_errors: 1,
+                rx_dropped: 2,
+                tx_errors: 3,
+                tx_dropped: 4
+            })
+        );
+        assert_eq!(parse_net_dev(text, "eth"), None);
+        assert_eq!(parse_net_dev("eth1: 1 2 x", "eth1"), None);
+    }
 }

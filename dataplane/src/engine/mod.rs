@@ -282,9 +282,11 @@ impl Engine {
                 make_handler(w, workers),
                 set,
                 steer::ReplyKeys::new(&engine._attached)?,
-                Arc::clone(&engine.counters),
-                Arc::clone(&hub),
-                Arc::clone(&engine.stop),
+                worker::Shared {
+                    counters: Arc::clone(&engine.counters),
+                    hub: Arc::clone(&hub),
+                    stop: Arc::clone(&engine.stop),
+                },
                 cfg.batch,
             );
             let handle = std::thread::Builder::new()

@@ -38,25 +38,35 @@ pub(super) struct Worker<H> {
     pending: Vec<Vec<FrameDesc>>,
 }
 
+/// What all workers share: counters, the hand-off hub and the stop flag.
+pub(super) struct Shared {
+    pub(super) counters: Arc<Counters>,
+    pub(super) hub: Arc<Hub>,
+    pub(super) stop: Arc<AtomicBool>,
+}
+
 impl<H: Handler> Worker<H> {
     pub(super) fn new(
         id: u16,
         handler: H,
         socks: SocketSet,
         replies: ReplyKeys,
-        counters: Arc<Counters>,
-        hub: Arc<Hub>,
-        stop: Arc<AtomicBool>,
+        shared: Shared,
         batch: u32,
     ) -> Self {
         let batch = batch as usize;
         let ports = socks.ports();
+        let Shared {
+            counters,
+            hub,
+            stop,
+        } = shared;
         Worker {
             id,
             handler,
             socks,
             replies,
-            steer: Vec::with_capacity(batch as usize),
+            steer: Vec::with_capacity(batch),
             counters,
             hub,
             stop,
