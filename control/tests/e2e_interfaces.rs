@@ -21,15 +21,7 @@ fn interface<'a>(v: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn interfaces_show_their_mode_and_an_mtu_change_is_noticed() {
     let lab = nat_lab("if", 1, false);
-    let services = [ServiceConf {
-        vip: lab::vip(1),
-        port: SERVICE_PORT,
-        scheduler: "rr",
-        forward: "nat",
-        weights: vec![1],
-        check: http_check(200, 1, 2),
-        extra: String::new(),
-    }];
+    let services = [single_service(lab::vip(1), "nat")];
     let metrics = "metrics = \"127.0.0.1:9100\"";
     let config = node_config(&lab, "lb1", 1, "", &services)
         .replace("[control]\n", &format!("[control]\n{metrics}\n"));

@@ -76,6 +76,21 @@ fn decode_tcp(frame: &[u8]) -> Seen {
     }
 }
 
+/// Source and destination of a decoded frame whose IPv4 header checksum
+/// verifies.
+fn checked_addrs(p: &SlicedPacket) -> (Ipv4Addr, Ipv4Addr) {
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("no ipv4")
+    };
+    let iph = ip.header().to_header();
+    assert_eq!(
+        iph.header_checksum,
+        iph.calc_header_checksum(),
+        "IPv4 header checksum"
+    );
+    (Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination))
+}
+
 fn backend_of(seen: &Seen) -> usize {
     (0..3)
         .find(|&i| backend_mac(i) == seen.dst_mac)
@@ -265,15 +280,7 @@ fn echo_to_vip_is_answered() {
     b.write(&mut f, b"ping payload").expect("build");
     assert_eq!(w.process(&mut f, 0), Verdict::Tx(0));
     let p = SlicedPacket::from_ethernet(&f).expect("decode");
-    let Some(NetSlice::Ipv4(ip)) = p.net else {
-        panic!("ipv4")
-    };
-    let iph = ip.header().to_header();
-    assert_eq!(iph.header_checksum, iph.calc_header_checksum());
-    assert_eq!(
-        (Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination)),
-        (VIP, CLIENT)
-    );
+    assert_eq!(checked_addrs(&p), (VIP, CLIENT));
     let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
         panic!("icmp")
     };
@@ -305,15 +312,7 @@ fn icmp_error_from_backend_follows_the_connection() {
     b.write(&mut f, quoted).expect("build");
     assert_eq!(w.process(&mut f, 1), Verdict::Tx(0));
     let p = SlicedPacket::from_ethernet(&f).expect("decode");
-    let Some(NetSlice::Ipv4(ip)) = p.net else {
-        panic!("ipv4")
-    };
-    let iph = ip.header().to_header();
-    assert_eq!(iph.header_checksum, iph.calc_header_checksum());
-    assert_eq!(
-        (Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination)),
-        (VIP, CLIENT)
-    );
+    assert_eq!(checked_addrs(&p), (VIP, CLIENT));
     let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
         panic!("icmp")
     };
@@ -867,17 +866,12 @@ fn packets_over_the_egress_mtu_get_fragmentation_needed_when_df_is_set() {
     assert_eq!((port, dropped), (0, DropReason::TooBigDf));
     frame.truncate(usize::from(len));
     let p = SlicedPacket::from_ethernet(&frame).expect("etherparse decodes the answer");
-    let Some(LinkSlice::Ethernet2(eth)) = p.link else {
+    let Some(LinkSlice::Ethernet2(eth)) = &p.link else {
         panic!("no ethernet")
     };
     assert_eq!((eth.source(), eth.destination()), (PORT0_MAC, CLIENT_MAC));
-    let Some(NetSlice::Ipv4(ip)) = p.net else {
-        panic!("no ipv4")
-    };
-    let iph = ip.header().to_header();
-    assert_eq!(iph.header_checksum, iph.calc_header_checksum());
     assert_eq!(
-        (Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination)),
+        checked_addrs(&p),
         (VIP, CLIENT),
         "from the VIP the client addressed"
     );
@@ -927,14 +921,7 @@ fn packets_over_the_egress_mtu_get_fragmentation_needed_when_df_is_set() {
     };
     assert_eq!(port, 1);
     let p = SlicedPacket::from_ethernet(&answer[..usize::from(len)]).expect("decodes");
-    let Some(NetSlice::Ipv4(ip)) = p.net else {
-        panic!("no ipv4")
-    };
-    let h = ip.header().to_header();
-    assert_eq!(
-        (Ipv4Addr::from(h.source), Ipv4Addr::from(h.destination)),
-        (PORT1_IP, backend_ip(0))
-    );
+    assert_eq!(checked_addrs(&p), (PORT1_IP, backend_ip(0)));
 
     // A flood gets a burst of answers, then counted drops.
     let answered = (0..200)
