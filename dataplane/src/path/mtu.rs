@@ -46,6 +46,7 @@ impl IcmpBudget {
 
 /// `Ok` when the packet fits the MTU of `egress`; otherwise the verdict
 /// that replaces forwarding it.
+#[inline]
 pub(super) fn check(
     w: &mut Worker,
     frame: &mut [u8],
@@ -53,17 +54,23 @@ pub(super) fn check(
     ingress: PortId,
     egress: PortId,
 ) -> Result<(), Verdict> {
-    let Some(mtu) = w.snap.ports.get(usize::from(egress)).map(|p| p.mtu) else {
-        return Ok(());
-    };
-    if ip.end - ip.l3 <= usize::from(mtu) {
-        return Ok(());
+    match w.snap.ports.get(usize::from(egress)) {
+        Some(p) if ip.end - ip.l3 > usize::from(p.mtu) => {
+            let mtu = p.mtu;
+            Err(too_big(w, frame, ip, ingress, mtu))
+        }
+        _ => Ok(()),
     }
+}
+
+/// What replaces forwarding a packet larger than `mtu`.
+#[cold]
+fn too_big(w: &mut Worker, frame: &mut [u8], ip: &Ip, ingress: PortId, mtu: u16) -> Verdict {
     let df = Ipv4Packet::new_checked(&frame[ip.l3..ip.end]).is_ok_and(|p| p.dont_frag());
     if !df {
-        return Err(Verdict::Drop(DropReason::TooBig));
+        return Verdict::Drop(DropReason::TooBig);
     }
-    let unanswered = Err(Verdict::Drop(DropReason::TooBigUnanswered));
+    let unanswered = Verdict::Drop(DropReason::TooBigUnanswered);
     let Some(src) = error_source(w, ip, ingress) else {
         return unanswered;
     };
@@ -71,11 +78,11 @@ pub(super) fn check(
         return unanswered;
     }
     match frag_needed(w, frame, ip, ingress, src, mtu) {
-        Some(len) => Err(Verdict::Answer {
+        Some(len) => Verdict::Answer {
             port: ingress,
             len,
             dropped: DropReason::TooBigDf,
-        }),
+        },
         None => unanswered,
     }
 }
