@@ -151,6 +151,40 @@ fn xdp_counters(s: &Scrape, out: &mut Exposition) {
             v as f64,
         );
     }
+    let refused = "vipd_xdp_reply_keys_refused_total";
+    out.family(
+        refused,
+        "counter",
+        "NAT reply keys the XDP program's map refused (full or out of memory): those connections' replies went to the kernel.",
+    );
+    out.sample(refused, &[], s.node.counters.reply_keys_refused() as f64);
+    let name = "vipd_interface_dropped_total";
+    out.family(
+        name,
+        "counter",
+        "Frames the kernel counted as lost on a dataplane interface, by direction and kind (a veth peer or NIC refusing a transmitted frame shows as tx dropped).",
+    );
+    for iface in &s.node.interfaces {
+        let Ok(l) = dataplane::engine::link_counters(iface) else {
+            continue;
+        };
+        for (direction, kind, v) in [
+            ("rx", "dropped", l.rx_dropped),
+            ("rx", "errors", l.rx_errors),
+            ("tx", "dropped", l.tx_dropped),
+            ("tx", "errors", l.tx_errors),
+        ] {
+            out.sample(
+                name,
+                &[
+                    ("interface", iface),
+                    ("direction", direction),
+                    ("kind", kind),
+                ],
+                v as f64,
+            );
+        }
+    }
 }
 
 fn socket_counters(s: &Scrape, out: &mut Exposition) {

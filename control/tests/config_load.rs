@@ -109,7 +109,7 @@ fn contract_parses_to_expected_values() {
     assert_eq!(c.dataplane.interfaces, ["eth0", "eth1"]);
     assert_eq!(c.dataplane.queues, 1);
     assert_eq!(c.dataplane.cores, None);
-    assert_eq!(c.dataplane.xdp_mode, XdpMode::Native);
+    assert_eq!(c.dataplane.xdp_mode, XdpMode::Auto);
     assert_eq!(c.dataplane.flow_capacity, 1_048_576);
     assert_eq!(c.dataplane.frames_per_worker, 4096);
     assert_eq!(

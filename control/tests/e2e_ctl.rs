@@ -436,15 +436,7 @@ fn control_socket_is_guarded_and_stays_responsive() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let vip = lab::vip(6);
     let lab = nat_lab("ctlsock", 1, false);
-    let services = [ServiceConf {
-        vip,
-        port: SERVICE_PORT,
-        scheduler: "rr",
-        forward: "nat",
-        weights: vec![1],
-        check: http_check(200, 1, 2),
-        extra: String::new(),
-    }];
+    let services = [single_service(vip, "nat")];
     let config = node_config(&lab, "lb1", 1, "", &services).replace(
         "[control]\n",
         "[control]\nsocket_mode = \"0660\"\nsocket_group = \"adm\"\n",

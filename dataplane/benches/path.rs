@@ -65,13 +65,22 @@ fn run(flows: usize) -> (f64, f64, usize) {
         flow_capacity: flows + NEW_FLOWS + flows / 4,
         persistence_capacity: 1024,
         timeouts: Timeouts::default(),
+        steer_replies: true,
     };
     let mut w = Worker::new(0, 1, cfg, published(snap));
+    // Reply keys are taken as the engine takes them, once per frame here.
+    let mut steer = Vec::new();
+    let mut process = |w: &mut Worker, f: &mut [u8]| {
+        let v = w.process(f, 0);
+        w.take_steer_changes(&mut steer);
+        steer.clear();
+        v
+    };
     w.begin_batch(1_000);
     for i in 0..flows {
         let (ip, port) = client(i);
         let mut f = client_tcp_from(ip, port, "S");
-        assert_eq!(w.process(&mut f, 0), Verdict::Tx(1), "filling the table");
+        assert_eq!(process(&mut w, &mut f), Verdict::Tx(1), "filling the table");
     }
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let established: Vec<Vec<u8>> = (0..TEMPLATES)
@@ -80,14 +89,14 @@ fn run(flows: usize) -> (f64, f64, usize) {
             client_tcp_from(ip, port, "A")
         })
         .collect();
-    let est = per_packet(&established, MEASURED, |f| w.process(f, 0));
+    let est = per_packet(&established, MEASURED, |f| process(&mut w, f));
     let fresh: Vec<Vec<u8>> = (0..NEW_FLOWS)
         .map(|i| {
             let (ip, port) = client(flows + i);
             client_tcp_from(ip, port, "S")
         })
         .collect();
-    let new = per_packet(&fresh, NEW_FLOWS, |f| w.process(f, 0));
+    let new = per_packet(&fresh, NEW_FLOWS, |f| process(&mut w, f));
     (new, est, w.flows().memory_bytes())
 }
 

@@ -4,9 +4,12 @@
 //
 // Only traffic the dataplane serves is redirected to the queue's AF_XDP
 // socket: ARP for owned addresses, IPv4 to a VIP or full-NAT source address,
-// and replies from backends that are not addressed to the node itself.
-// Everything else (BGP, VRRP, SSH, health-check replies, IPv6, ...) goes to the
-// kernel untouched, so the control plane keeps working next to the dataplane.
+// and packets of the workers' NAT connections coming back from backends,
+// found by their exact reply key (and ICMP errors quoting such a
+// connection). Everything else (BGP, VRRP, SSH, health-check replies, a
+// backend's own traffic through the node, IPv6, ...) goes to the kernel
+// untouched, so the control plane and the routed traffic keep working next to
+// the dataplane.
 //
 // A SYN flood is met here, before the AF_XDP ring: new TCP connections to a
 // VIP are admitted at a configured rate per receive queue and the excess is
@@ -14,6 +17,7 @@
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/in.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -46,21 +50,26 @@ struct {
 	__type(value, __u8);
 } vips SEC(".maps");
 
-// The node's own addresses: traffic to them stays with the kernel.
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, __u8);
-} local_addrs SEC(".maps");
+// A TCP or UDP packet's key as it sits in the packet (network order).
+struct flow_key {
+	__be32 src;
+	__be32 dst;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
 
-// Backend addresses whose replies (NAT mode) must come back to the dataplane.
+// Reply keys of the workers' NAT connections, added when a worker opens one
+// and withdrawn when it ends; presence is what counts. Sized at load time to
+// the workers' flow tables; entries are allocated as they come.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
-	__type(key, __u32);
+	__type(key, struct flow_key);
 	__type(value, __u8);
-} backends SEC(".maps");
+} replies SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -136,6 +145,53 @@ static __always_inline int is_syn(void *ip, void *data_end)
 	if ((void *)(tcp + 14) > data_end)
 		return 0;
 	return (tcp[13] & 0x12) == 0x02;
+}
+
+// Whether the IPv4 packet at `ip` (header checked to be 20 bytes long)
+// belongs to one of the workers' NAT connections: its key is a reply key, or
+// it is an ICMP error quoting a packet of such a connection. Later fragments
+// carry no ports and stay with the kernel.
+static __always_inline int is_reply(void *ip, void *data_end)
+{
+	__u8 *h = ip;
+	struct flow_key k = {};
+	__u32 ihl = (h[0] & 0x0f) * 4;
+	__u8 *l4, *q, *ql4;
+
+	if (ihl < 20 || (h[6] & 0x1f) || h[7])
+		return 0;
+	l4 = ip + ihl;
+	if (h[9] == IPPROTO_TCP || h[9] == IPPROTO_UDP) {
+		if ((void *)(l4 + 4) > data_end)
+			return 0;
+		__builtin_memcpy(&k.src, h + 12, 4);
+		__builtin_memcpy(&k.dst, h + 16, 4);
+		__builtin_memcpy(&k.sport, l4, 2);
+		__builtin_memcpy(&k.dport, l4 + 2, 2);
+		k.proto = h[9];
+		return bpf_map_lookup_elem(&replies, &k) != 0;
+	}
+	if (h[9] != IPPROTO_ICMP)
+		return 0;
+	// Destination unreachable, time exceeded, parameter problem: 8 bytes of
+	// ICMP header, then the offending packet's IPv4 header and ports. That
+	// packet went towards the backend, so its key reversed is the reply key.
+	q = l4 + 8;
+	if ((void *)(q + 20) > data_end)
+		return 0;
+	if (l4[0] != 3 && l4[0] != 11 && l4[0] != 12)
+		return 0;
+	if (q[9] != IPPROTO_TCP && q[9] != IPPROTO_UDP)
+		return 0;
+	ql4 = q + (q[0] & 0x0f) * 4;
+	if ((void *)(ql4 + 4) > data_end)
+		return 0;
+	__builtin_memcpy(&k.src, q + 16, 4);
+	__builtin_memcpy(&k.dst, q + 12, 4);
+	__builtin_memcpy(&k.sport, ql4 + 2, 2);
+	__builtin_memcpy(&k.dport, ql4, 2);
+	k.proto = q[9];
+	return bpf_map_lookup_elem(&replies, &k) != 0;
 }
 
 // Takes a token from the queue's bucket; 0 when the SYN is over the limit.
@@ -227,8 +283,6 @@ int vipd_steer(struct xdp_md *ctx)
 	}
 
 	if (proto == bpf_htons(ETH_P_IP)) {
-		__u32 src;
-
 		// Only the fixed 20 bytes are needed for the addresses; header
 		// validity (version, IHL, length, fragments) is judged in userspace
 		// so such drops are counted there.
@@ -236,7 +290,6 @@ int vipd_steer(struct xdp_md *ctx)
 			count(STAT_PASS_TRUNCATED);
 			return XDP_PASS;
 		}
-		__builtin_memcpy(&src, cur + 12, sizeof(src));
 		__builtin_memcpy(&addr, cur + 16, sizeof(addr));
 		if (bpf_map_lookup_elem(&vips, &addr)) {
 			if (is_syn(cur, data_end) && !syn_admitted(ctx)) {
@@ -245,8 +298,7 @@ int vipd_steer(struct xdp_md *ctx)
 			}
 			return redirect(ctx, STAT_PASS_IPV4);
 		}
-		if (bpf_map_lookup_elem(&backends, &src) &&
-		    !bpf_map_lookup_elem(&local_addrs, &addr))
+		if (is_reply(cur, data_end))
 			return redirect(ctx, STAT_PASS_IPV4);
 		count(STAT_PASS_IPV4);
 		return XDP_PASS;

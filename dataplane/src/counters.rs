@@ -24,6 +24,9 @@ pub struct CoreCounters {
     /// Milliseconds (engine clock) at the worker's last loop iteration; the
     /// control plane reads it to decide whether the dataplane is alive.
     pub heartbeat_ms: Counter,
+    /// NAT reply keys the XDP program's map refused (full or out of
+    /// memory): those connections' replies went to the kernel.
+    pub reply_keys_refused: Counter,
     /// The kernel's counts for this worker's AF_XDP sockets.
     pub sockets: SocketCounters,
     drops: [Counter; DropReason::COUNT],
@@ -154,6 +157,11 @@ impl Counters {
     /// Sum of one drop reason over all workers.
     pub fn drops(&self, reason: DropReason) -> u64 {
         self.cores().map(|c| c.drop(reason).get()).sum()
+    }
+
+    /// NAT reply keys the XDP program refused, summed over all workers.
+    pub fn reply_keys_refused(&self) -> u64 {
+        self.cores().map(|c| c.reply_keys_refused.get()).sum()
     }
 
     /// The kernel's AF_XDP socket counts, summed over all workers.

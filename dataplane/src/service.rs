@@ -139,6 +139,24 @@ pub enum LocalKind {
 pub struct Port {
     pub name: String,
     pub mac: MacAddr,
+    /// The largest IPv4 packet the port sends: larger ones get ICMP
+    /// fragmentation-needed (DF) or are dropped.
+    pub mtu: u16,
+    /// The node's own addresses on the port: never a client's, and the
+    /// source of the ICMP errors the node sends there.
+    pub ipv4: Vec<Ipv4Addr>,
+}
+
+impl Port {
+    /// A port with the Ethernet MTU and no address of its own.
+    pub fn new(name: &str, mac: MacAddr) -> Port {
+        Port {
+            name: name.to_string(),
+            mac,
+            mtu: 1500,
+            ipv4: Vec::new(),
+        }
+    }
 }
 
 /// Fast, fixed hasher for the small lookup maps on the hot path (keys are
@@ -206,6 +224,18 @@ impl Snapshot {
     pub fn service(&self, vip: u32, port: u16, proto: u8) -> Option<(u16, &Service)> {
         let id = *self.by_key.get(&(vip, port, proto))?;
         Some((id, self.services.get(usize::from(id))?))
+    }
+
+    /// Whether `src` is an address no client can have: "this network"
+    /// (0/8), loopback, multicast, reserved and broadcast (224/3), a VIP or
+    /// full-NAT address, or one of the node's own.
+    pub fn is_martian_source(&self, src: Ipv4Addr) -> bool {
+        let first = src.octets()[0];
+        first == 0
+            || first == 127
+            || first >= 224
+            || self.locals.contains_key(&src.to_bits())
+            || self.ports.iter().any(|p| p.ipv4.contains(&src))
     }
 
     /// The source MAC for a frame leaving by `port` that a connection wants

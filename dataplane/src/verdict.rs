@@ -12,6 +12,14 @@ pub enum Verdict {
     Drop(DropReason),
     /// The flow belongs to another worker's table: hand the frame over unchanged.
     Handoff(u16),
+    /// The frame was dropped for `dropped`, and its first `len` bytes now
+    /// hold the ICMP error the node answers its sender with: send those out
+    /// of `port`.
+    Answer {
+        port: PortId,
+        len: u16,
+        dropped: DropReason,
+    },
 }
 
 macro_rules! drop_reasons {
@@ -53,6 +61,7 @@ drop_reasons! {
     Ipv4Fragment => "ipv4_fragment", "IPv4 fragment (fragments are not reassembled)";
     TtlExpired => "ttl_expired", "TTL would reach zero on forwarding";
     Ipv6 => "ipv6", "IPv6 frame reached the worker (no IPv6 VIPs are served)";
+    MartianSource => "martian_source", "source address no client can have (0/8, loopback, multicast, broadcast, a VIP or the node's own)";
     TruncatedL4 => "truncated_l4", "TCP/UDP/ICMP header cut short";
     BadTcpFlags => "bad_tcp_flags", "TCP flag combination that no valid segment carries";
     UnsupportedProtocol => "unsupported_protocol", "IP protocol not served on this VIP";
@@ -64,6 +73,9 @@ drop_reasons! {
     FlowTableFull => "flow_table_full", "flow table full of live connections; new connection refused";
     SnatPortsExhausted => "snat_ports_exhausted", "no free full-NAT source port";
     NeighbourUnresolved => "neighbour_unresolved", "next-hop MAC not yet known (resolution requested)";
+    TooBigDf => "too_big_df", "larger than the egress MTU with DF set; answered with ICMP fragmentation-needed";
+    TooBigUnanswered => "too_big_df_unanswered", "larger than the egress MTU with DF set; no ICMP sent (over the node's ICMP rate, or no address to send from)";
+    TooBig => "too_big", "larger than the egress MTU without DF (the node does not fragment)";
     IcmpUnsupported => "icmp_unsupported", "ICMP type the dataplane does not forward";
     HandoffFull => "handoff_full", "another worker's hand-off queue was full";
     TxRingFull => "tx_ring_full", "transmit ring full";

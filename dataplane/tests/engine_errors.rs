@@ -3,7 +3,7 @@
 
 mod engine_common;
 
-use dataplane::engine::{Engine, EngineConfig, EngineError, ForwardHandler, XdpMode};
+use dataplane::engine::{Engine, EngineConfig, EngineError, ForwardHandler, XdpMode, MAX_MTU};
 use engine_common::*;
 
 fn handler() -> ForwardHandler {
@@ -62,37 +62,42 @@ fn too_many_queues_is_refused_with_the_count() {
 }
 
 #[test]
-fn native_xdp_refused_for_a_large_mtu_says_what_to_do() {
+fn an_mtu_above_what_an_af_xdp_frame_holds_is_refused_in_every_mode() {
     let lab = Lab::new("ee2", 1);
     lab.a.exec(&["ip", "link", "set", "a0", "mtu", "9000"]);
     lab.l.exec(&["ip", "link", "set", "l0", "mtu", "9000"]);
-    let cfg = EngineConfig {
+    let cfg = |xdp_mode| EngineConfig {
         interfaces: vec!["l0".into(), "l1".into()],
-        xdp_mode: XdpMode::Native,
+        xdp_mode,
         ..EngineConfig::default()
     };
-    let err = start_err(Some(&lab), cfg.clone());
-    assert!(matches!(err, EngineError::XdpAttach { .. }), "{err:?}");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("l0") && msg.contains("MTU") && msg.contains("skb"),
-        "{msg}"
-    );
-    assert!(!Lab::has_xdp(&lab.l, "l0") && !Lab::has_xdp(&lab.l, "l1"));
+    for mode in [XdpMode::Auto, XdpMode::Native, XdpMode::Skb] {
+        let err = start_err(Some(&lab), cfg(mode));
+        match &err {
+            EngineError::MtuTooLarge {
+                interface,
+                mtu,
+                max,
+            } => {
+                assert_eq!((interface.as_str(), *mtu, *max), ("l0", 9000, MAX_MTU));
+            }
+            other => panic!("{mode:?}: expected the MTU refused, got {other:?}"),
+        }
+        let advice = format!("ip link set dev l0 mtu {MAX_MTU}");
+        assert!(err.to_string().contains(&advice), "{err}");
+        assert!(!Lab::has_xdp(&lab.l, "l0") && !Lab::has_xdp(&lab.l, "l1"));
+    }
 
-    // The advice works: generic XDP accepts the same interface.
+    // At the limit it starts, and `auto` attaches natively on veth.
+    let max = MAX_MTU.to_string();
+    lab.a.exec(&["ip", "link", "set", "a0", "mtu", &max]);
+    lab.l.exec(&["ip", "link", "set", "l0", "mtu", &max]);
     let engine = lab
         .l
-        .run(move || {
-            Engine::start(
-                &EngineConfig {
-                    xdp_mode: XdpMode::Skb,
-                    ..cfg
-                },
-                |_, _| handler(),
-            )
-        })
-        .unwrap_or_else(|e| panic!("skb mode: {e}"));
+        .run(move || Engine::start(&cfg(XdpMode::Auto), |_, _| handler()))
+        .unwrap_or_else(|e| panic!("MTU {MAX_MTU}: {e}"));
+    let port = &engine.ports()[0];
+    assert_eq!((port.mtu, port.xdp_mode), (MAX_MTU, XdpMode::Native));
     assert!(Lab::has_xdp(&lab.l, "l0"));
     engine.stop();
     assert!(!Lab::has_xdp(&lab.l, "l0"));

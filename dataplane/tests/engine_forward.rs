@@ -8,11 +8,13 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dataplane::engine::{Engine, EngineConfig, ForwardHandler, Handler, XdpMode};
+use dataplane::flow::{FlowKey, SteerChange};
 use dataplane::verdict::{DropReason, PortId, Verdict};
+use dataplane::wire::MacAddr;
 use engine_common::*;
 
 const PORT: u16 = 7777;
@@ -320,7 +322,15 @@ fn forwards_in_skb_mode() {
         xdp_mode: XdpMode::Skb,
         ..config(1)
     };
+    let gro = || lab.l.exec(&["ethtool", "-k", "l0"]);
+    lab.l.exec(&["ethtool", "-K", "l0", "gro", "on"]);
+    assert!(gro().contains("generic-receive-offload: on"));
     let engine = start(&lab, cfg, move |_, _| fwd.clone());
+    assert!(
+        gro().contains("generic-receive-offload: off"),
+        "generic XDP would see GRO's merged packets"
+    );
+    assert_eq!(engine.ports()[0].xdp_mode, XdpMode::Skb);
     engine.steering().set_vips(&[VIP]).unwrap();
     kernel_still_answers(&lab);
     let (sent, got) = send_and_receive(&lab, 4, 25);
@@ -329,32 +339,142 @@ fn forwards_in_skb_mode() {
     assert!(!Lab::has_xdp(&lab.l, "l0"));
 }
 
+/// Forwards like [`ForwardHandler`] and reports the reply-key changes the
+/// test pushes, as the packet path reports its connections'.
+struct Replies {
+    forward: ForwardHandler,
+    changes: Arc<Mutex<Vec<SteerChange>>>,
+}
+
+impl Handler for Replies {
+    fn begin_batch(&mut self, _now_ms: u64) {}
+    fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
+        self.forward.handle(frame, ingress)
+    }
+    fn housekeeping(&mut self, _now_ms: u64) {}
+    fn steer_changes(&mut self, out: &mut Vec<SteerChange>) {
+        out.append(&mut self.changes.lock().unwrap());
+    }
+}
+
+/// Sends `count` datagrams from B's `sport` to A's [`PORT`]; returns how
+/// many A received. L does not route (ip_forward is off), so only the
+/// engine can carry them.
+fn b_to_a(lab: &Lab, sport: u16, count: usize) -> usize {
+    let rx = lab.a.run(|| {
+        let s = UdpSocket::bind(SocketAddrV4::new(A_ADDR, PORT)).expect("bind receiver");
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        s
+    });
+    let tx = lab
+        .b
+        .run(move || UdpSocket::bind(SocketAddrV4::new(B_ADDR, sport)).expect("bind sender"));
+    let mut got = 0;
+    let mut buf = [0u8; 64];
+    for i in 0..count {
+        tx.send_to(&i.to_be_bytes(), SocketAddrV4::new(A_ADDR, PORT))
+            .expect("send");
+        let deadline = std::time::Instant::now() + Duration::from_millis(300);
+        while std::time::Instant::now() < deadline {
+            if rx.recv_from(&mut buf).is_ok() {
+                got += 1;
+                break;
+            }
+        }
+    }
+    got
+}
+
+/// From B, an ICMP port unreachable quoting a datagram A sent from
+/// [`PORT`] to B's `dport`: its reversed quote is the reply key B → A.
+const ICMP_QUOTING: &str = r#"
+import sys
+from scapy.all import Ether, IP, ICMP, UDP, Raw, sendp
+src, dst, a, b, dport = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+quote = IP(src=a, dst=b) / UDP(sport=7777, dport=dport)
+sendp(Ether(src=src, dst=dst) / IP(src=b, dst=a) / ICMP(type=3, code=3) / quote, iface="b0", verbose=False)
+"#;
+
 #[test]
-fn steers_backend_replies_and_owned_arp_but_not_traffic_to_the_node() {
+fn steers_exactly_the_reply_keys_of_live_connections_and_owned_arp() {
+    const SPORT: u16 = 8080;
     let lab = Lab::new("ef5", 1);
-    let fwd = forwarder(&lab);
-    let engine = start(&lab, config(1), move |_, _| fwd.clone());
-    engine.steering().set_backends(&[B_ADDR]).unwrap();
-    engine
-        .steering()
-        .set_local_addrs(&[L0_ADDR, L1_ADDR])
-        .unwrap();
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let forward = forwarder(&lab);
+        let changes = Arc::clone(&changes);
+        move |_, _| Replies {
+            forward: forward.clone(),
+            changes: Arc::clone(&changes),
+        }
+    };
+    let engine = start(&lab, config(1), handler);
+    let key = FlowKey {
+        src_ip: B_ADDR.to_bits(),
+        dst_ip: A_ADDR.to_bits(),
+        src_port: SPORT,
+        dst_port: PORT,
+        proto: 17,
+    };
+    let rx = || sum(&engine, |c| c.rx_packets.get());
 
-    // Replies from a backend to a client: L does not route (ip_forward is
-    // off), so only the engine can carry them from B to A.
-    let (sent, got) = transfer((&lab.b, B_ADDR), (&lab.a, A_ADDR), 4, 25);
-    assert_all_arrived(&engine, &sent, &got);
-    let rx_after_replies = sum(&engine, |c| c.rx_packets.get());
-    assert!(rx_after_replies >= sent.len() as u64);
+    // Before the key exists, B's datagrams stay with L's kernel, which
+    // does not route them.
+    assert_eq!(b_to_a(&lab, SPORT, 3), 0, "{}", report(&engine));
+    assert_eq!(rx(), 0, "unsteered traffic reached the engine");
 
-    // A backend talking to the node itself (health-check replies) stays
-    // with L's kernel.
+    changes.lock().unwrap().push(SteerChange {
+        port: 1,
+        key,
+        add: true,
+    });
+    assert!(
+        wait_for(WAIT, || changes.lock().unwrap().is_empty()),
+        "the engine never took the reply key"
+    );
+    assert_eq!(b_to_a(&lab, SPORT, 20), 20, "{}", report(&engine));
+    let steered = rx();
+    assert!(steered >= 20);
+
+    // The same backend address from another port, or to the node itself
+    // (health-check replies), is not a connection of the workers.
+    assert_eq!(b_to_a(&lab, SPORT + 1, 3), 0);
     let (sent, got) = transfer((&lab.b, B_ADDR), (&lab.l, L1_ADDR), 1, 10);
     assert_eq!(
         got, sent,
         "L's kernel receives B's datagrams to its own address"
     );
-    assert_eq!(sum(&engine, |c| c.rx_packets.get()), rx_after_replies);
+    assert_eq!(rx(), steered);
+
+    // An ICMP error quoting A's datagram to B travels with the connection.
+    let src = MacAddr(Lab::mac(&lab.b, "b0")).to_string();
+    let dst = MacAddr(Lab::mac(&lab.l, "l1")).to_string();
+    lab.b.exec(&[
+        "/usr/bin/python3",
+        "-c",
+        ICMP_QUOTING,
+        &src,
+        &dst,
+        &A_ADDR.to_string(),
+        &B_ADDR.to_string(),
+        &SPORT.to_string(),
+    ]);
+    assert!(
+        wait_for(WAIT, || rx() > steered),
+        "an ICMP error quoting a steered connection reached the engine: {}",
+        report(&engine)
+    );
+    let steered = rx();
+
+    // Withdrawn, the key steers nothing any more.
+    changes.lock().unwrap().push(SteerChange {
+        port: 1,
+        key,
+        add: false,
+    });
+    assert!(wait_for(WAIT, || changes.lock().unwrap().is_empty()));
+    assert_eq!(b_to_a(&lab, SPORT, 3), 0);
+    assert_eq!(rx(), steered);
 
     // ARP for an owned on-link address goes to the engine.
     let arp_vip = Ipv4Addr::new(10, 200, 1, 50);
@@ -368,8 +488,7 @@ fn steers_backend_replies_and_owned_arp_but_not_traffic_to_the_node() {
         .unwrap();
     assert!(
         wait_for(WAIT, || {
-            engine.steering().xdp_stats().unwrap().redirected > before
-                && sum(&engine, |c| c.rx_packets.get()) > rx_after_replies
+            engine.steering().xdp_stats().unwrap().redirected > before && rx() > steered
         }),
         "ARP request for an owned address reaches the engine: {}",
         report(&engine)

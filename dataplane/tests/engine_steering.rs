@@ -124,10 +124,6 @@ const STEERED: [&str; 6] = [
 fn steers_only_the_dataplane_traffic() {
     let lab = Lab::new("es1", 1);
     let (engine, seen) = start_capturing(&lab);
-    engine
-        .steering()
-        .set_local_addrs(&[L0_ADDR, L1_ADDR])
-        .unwrap();
     let before = engine.steering().xdp_stats().unwrap();
 
     send_from_a(&lab, FRAMES, &L0_ADDR.to_string());

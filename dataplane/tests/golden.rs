@@ -22,6 +22,7 @@ fn worker_of(id: u16, n: u16, p: std::sync::Arc<dataplane::service::Published>) 
         flow_capacity: 4096,
         persistence_capacity: 256,
         timeouts: Timeouts::default(),
+        steer_replies: false,
     };
     let mut w = Worker::new(id, n, cfg, p);
     w.begin_batch(1_000);
@@ -73,6 +74,21 @@ fn decode_tcp(frame: &[u8]) -> Seen {
         sport: th.source_port,
         dport: th.destination_port,
     }
+}
+
+/// Source and destination of a decoded frame whose IPv4 header checksum
+/// verifies.
+fn checked_addrs(p: &SlicedPacket) -> (Ipv4Addr, Ipv4Addr) {
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("no ipv4")
+    };
+    let iph = ip.header().to_header();
+    assert_eq!(
+        iph.header_checksum,
+        iph.calc_header_checksum(),
+        "IPv4 header checksum"
+    );
+    (Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination))
 }
 
 fn backend_of(seen: &Seen) -> usize {
@@ -264,15 +280,7 @@ fn echo_to_vip_is_answered() {
     b.write(&mut f, b"ping payload").expect("build");
     assert_eq!(w.process(&mut f, 0), Verdict::Tx(0));
     let p = SlicedPacket::from_ethernet(&f).expect("decode");
-    let Some(NetSlice::Ipv4(ip)) = p.net else {
-        panic!("ipv4")
-    };
-    let iph = ip.header().to_header();
-    assert_eq!(iph.header_checksum, iph.calc_header_checksum());
-    assert_eq!(
-        (Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination)),
-        (VIP, CLIENT)
-    );
+    assert_eq!(checked_addrs(&p), (VIP, CLIENT));
     let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
         panic!("icmp")
     };
@@ -304,15 +312,7 @@ fn icmp_error_from_backend_follows_the_connection() {
     b.write(&mut f, quoted).expect("build");
     assert_eq!(w.process(&mut f, 1), Verdict::Tx(0));
     let p = SlicedPacket::from_ethernet(&f).expect("decode");
-    let Some(NetSlice::Ipv4(ip)) = p.net else {
-        panic!("ipv4")
-    };
-    let iph = ip.header().to_header();
-    assert_eq!(iph.header_checksum, iph.calc_header_checksum());
-    assert_eq!(
-        (Ipv4Addr::from(iph.source), Ipv4Addr::from(iph.destination)),
-        (VIP, CLIENT)
-    );
+    assert_eq!(checked_addrs(&p), (VIP, CLIENT));
     let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
         panic!("icmp")
     };
@@ -706,4 +706,236 @@ fn a_released_virtual_mac_is_never_a_frame_source() {
     let mut ack = reply("A");
     assert_eq!(w.process(&mut ack, 1), Verdict::Tx(0));
     assert_eq!(decode_tcp(&ack).src_mac, VMAC);
+}
+
+#[test]
+fn martian_sources_open_no_connection_and_get_no_echo() {
+    let mut w = worker(snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]));
+    for src in [
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::new(224, 0, 0, 1),
+        Ipv4Addr::new(240, 0, 0, 9),
+        Ipv4Addr::LOCALHOST,
+        Ipv4Addr::new(0, 0, 0, 1),
+        VIP,
+        SNAT,
+        PORT0_IP,
+        PORT1_IP,
+    ] {
+        let mut syn = client_tcp_from(src, 40_100, "S");
+        assert_eq!(
+            w.process(&mut syn, 0),
+            Verdict::Drop(DropReason::MartianSource),
+            "SYN from {src}"
+        );
+    }
+    assert_eq!(w.flows().len(), 0, "a martian opened a connection");
+    let mut syn = client_tcp(40_100, "S");
+    assert_eq!(
+        w.process(&mut syn, 0),
+        Verdict::Tx(1),
+        "a real client still gets in"
+    );
+    let echo = |src: Ipv4Addr| {
+        let b = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, PORT0_MAC)
+            .ipv4(src.octets(), VIP.octets(), 64)
+            .icmpv4_echo_request(7, 1);
+        let mut out = Vec::new();
+        b.write(&mut out, b"ping").expect("echo");
+        out
+    };
+    assert_eq!(
+        w.process(&mut echo(Ipv4Addr::new(127, 0, 0, 9)), 0),
+        Verdict::Drop(DropReason::MartianSource)
+    );
+    assert_eq!(w.process(&mut echo(CLIENT), 0), Verdict::Tx(0));
+}
+
+#[test]
+fn nat_connections_steer_their_reply_key_for_exactly_their_life() {
+    use dataplane::flow::{FlowKey, SteerChange};
+    let cfg = |steer_replies| WorkerConfig {
+        flow_capacity: 64,
+        persistence_capacity: 16,
+        timeouts: Timeouts {
+            udp_ms: 5_000,
+            ..Timeouts::default()
+        },
+        steer_replies,
+    };
+    let mut log = Vec::new();
+    for forward in [ForwardMode::FullNat, ForwardMode::Dr] {
+        let snap = snapshot(forward, SchedulerKind::Rr, &[1]);
+        let mut w = Worker::new(0, 1, cfg(true), support::published(snap));
+        w.begin_batch(1_000);
+        assert_eq!(w.process(&mut client_tcp(40_200, "S"), 0), Verdict::Tx(1));
+        w.take_steer_changes(&mut log);
+        assert!(log.is_empty(), "{forward:?} steered {log:?}");
+    }
+
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]);
+    snap.services[0].proto = 17;
+    snap.index();
+    let mut w = Worker::new(0, 1, cfg(true), support::published(snap));
+    w.begin_batch(1_000);
+    let datagram = || {
+        let b = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, PORT0_MAC)
+            .ipv4(CLIENT.octets(), VIP.octets(), 64)
+            .udp(40_201, VPORT);
+        let mut out = Vec::new();
+        b.write(&mut out, b"q").expect("udp");
+        out
+    };
+    assert_eq!(w.process(&mut datagram(), 0), Verdict::Tx(1));
+    let reply_key = FlowKey {
+        src_ip: backend_ip(0).to_bits(),
+        dst_ip: CLIENT.to_bits(),
+        src_port: 8080,
+        dst_port: 40_201,
+        proto: 17,
+    };
+    let added = SteerChange {
+        port: 1,
+        key: reply_key,
+        add: true,
+    };
+    w.take_steer_changes(&mut log);
+    assert_eq!(log, vec![added]);
+    log.clear();
+    assert_eq!(w.process(&mut datagram(), 0), Verdict::Tx(1));
+    w.take_steer_changes(&mut log);
+    assert!(
+        log.is_empty(),
+        "an established flow changed nothing: {log:?}"
+    );
+
+    // Idle past its timeout, the flow is swept and its key withdrawn.
+    w.housekeeping(1_000 + 6_000);
+    w.take_steer_changes(&mut log);
+    assert_eq!(
+        log,
+        vec![SteerChange {
+            add: false,
+            ..added
+        }]
+    );
+
+    let snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]);
+    let mut quiet = Worker::new(0, 1, cfg(false), support::published(snap));
+    quiet.begin_batch(1_000);
+    assert_eq!(
+        quiet.process(&mut client_tcp(40_202, "S"), 0),
+        Verdict::Tx(1)
+    );
+    log.clear();
+    quiet.take_steer_changes(&mut log);
+    assert!(log.is_empty(), "a worker without steering logs nothing");
+}
+
+/// Sets or clears DF on a frame built by etherparse and rewrites its IPv4
+/// header.
+fn with_df(mut frame: Vec<u8>, df: bool) -> Vec<u8> {
+    let (mut h, _) = etherparse::Ipv4Header::from_slice(&frame[14..]).expect("ipv4");
+    h.dont_fragment = df;
+    let mut out = Vec::new();
+    h.write(&mut out).expect("header");
+    frame[14..14 + out.len()].copy_from_slice(&out);
+    frame
+}
+
+#[test]
+fn packets_over_the_egress_mtu_get_fragmentation_needed_when_df_is_set() {
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]);
+    snap.ports[0].mtu = 1420;
+    snap.ports[1].mtu = 1400;
+    let mut w = worker(snap);
+    let payload = vec![0x5a; 1400];
+    assert_eq!(w.process(&mut client_tcp(40_300, "S"), 0), Verdict::Tx(1));
+    let big = |df: bool| {
+        let f = tcp(
+            CLIENT_MAC, PORT0_MAC, CLIENT, VIP, 40_300, VPORT, "A", &payload,
+        );
+        with_df(f, df)
+    };
+
+    let sent = big(true);
+    let mut frame = sent.clone();
+    let Verdict::Answer { port, len, dropped } = w.process(&mut frame, 0) else {
+        panic!("no answer to a DF packet over the MTU");
+    };
+    assert_eq!((port, dropped), (0, DropReason::TooBigDf));
+    frame.truncate(usize::from(len));
+    let p = SlicedPacket::from_ethernet(&frame).expect("etherparse decodes the answer");
+    let Some(LinkSlice::Ethernet2(eth)) = &p.link else {
+        panic!("no ethernet")
+    };
+    assert_eq!((eth.source(), eth.destination()), (PORT0_MAC, CLIENT_MAC));
+    assert_eq!(
+        checked_addrs(&p),
+        (VIP, CLIENT),
+        "from the VIP the client addressed"
+    );
+    let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
+        panic!("no icmp")
+    };
+    assert_eq!(
+        icmp.icmp_type(),
+        etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 }
+        )
+    );
+    let body = icmp.slice();
+    let sum = body
+        .chunks(2)
+        .map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0)))
+        .sum::<u32>();
+    assert_eq!((sum % 0xffff), 0, "ICMP checksum");
+    let quoted = &icmp.payload();
+    assert!(quoted.len() >= 28 && frame.len() <= 14 + 576);
+    assert_eq!(
+        &quoted[..],
+        &sent[14..14 + quoted.len()],
+        "quotes the packet as the client sent it"
+    );
+
+    let mut no_df = big(false);
+    assert_eq!(w.process(&mut no_df, 0), Verdict::Drop(DropReason::TooBig));
+
+    // A backend's answer too big for the client side: the error comes from
+    // the node's own address on the backend side.
+    let mut answer = with_df(
+        tcp(
+            backend_mac(0),
+            PORT1_MAC,
+            backend_ip(0),
+            CLIENT,
+            8080,
+            40_300,
+            "A",
+            &payload,
+        ),
+        true,
+    );
+    let Verdict::Answer { port, len, .. } = w.process(&mut answer, 1) else {
+        panic!("no answer to the backend");
+    };
+    assert_eq!(port, 1);
+    let p = SlicedPacket::from_ethernet(&answer[..usize::from(len)]).expect("decodes");
+    assert_eq!(checked_addrs(&p), (PORT1_IP, backend_ip(0)));
+
+    // A flood gets a burst of answers, then counted drops.
+    let answered = (0..200)
+        .filter(|_| matches!(w.process(&mut big(true), 0), Verdict::Answer { .. }))
+        .count();
+    assert!(answered < 60, "{answered} answers in one millisecond");
+    assert_eq!(
+        w.process(&mut big(true), 0),
+        Verdict::Drop(DropReason::TooBigUnanswered)
+    );
+    let mut small = client_tcp(40_300, "A");
+    assert_eq!(
+        w.process(&mut small, 0),
+        Verdict::Tx(1),
+        "packets that fit pass"
+    );
 }

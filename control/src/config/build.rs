@@ -147,7 +147,7 @@ fn dataplane(cx: &mut Ctx, t: &Tbl) -> Option<Dataplane> {
     };
     let xdp_mode = t
         .parse(cx, "xdp_mode", "an XDP mode")
-        .unwrap_or(XdpMode::Native);
+        .unwrap_or(XdpMode::Auto);
     let flow_capacity = t.num(cx, "flow_capacity", 64, 1 << 28).unwrap_or(1_048_576);
     let frames_per_worker: u32 = t.num(cx, "frames_per_worker", 1, 1 << 24).unwrap_or(4096);
     if !frames_per_worker.is_power_of_two() {

@@ -384,8 +384,9 @@ impl FromStr for Prefix {
 use dataplane::keyword_enum;
 
 keyword_enum!(
-    /// How the XDP program is attached.
-    XdpMode { Native => "native", Skb => "skb" }
+    /// How the XDP program is attached: `auto` tries native and falls back
+    /// to skb with a warning.
+    XdpMode { Auto => "auto", Native => "native", Skb => "skb" }
 );
 keyword_enum!(Protocol { Tcp => "tcp", Udp => "udp" });
 keyword_enum!(

@@ -186,6 +186,18 @@ fn status(out: &mut String, v: &Value) {
         s(&v["uptime_s"]),
         s(&v["workers"])
     );
+    for i in list(&v["interfaces"]) {
+        let _ = writeln!(
+            out,
+            "interface {}  xdp {}  mtu {}",
+            s(&i["name"]),
+            s(&i["xdp_mode"]),
+            s(&i["mtu"])
+        );
+        if let Some(e) = i["error"].as_str() {
+            let _ = writeln!(out, "  ERROR: {e}");
+        }
+    }
     let _ = writeln!(
         out,
         "{:<16} {:<21} {:<6} {:>8}",
@@ -357,6 +369,17 @@ fn stats(out: &mut String, v: &Value) {
         for (reason, d) in drops.iter().filter(|(_, d)| n(d) > 0) {
             let _ = writeln!(out, "  drop {reason:<24} {}", s(d));
         }
+    }
+    for i in list(&v["interfaces"]) {
+        let _ = writeln!(
+            out,
+            "interface {}: rx_dropped={}  rx_errors={}  tx_dropped={}  tx_errors={}",
+            s(&i["name"]),
+            s(&i["rx_dropped"]),
+            s(&i["rx_errors"]),
+            s(&i["tx_dropped"]),
+            s(&i["tx_errors"])
+        );
     }
     for (label, key) in [("xdp", "xdp"), ("af_xdp sockets", "afxdp")] {
         if let Some(x) = v[key].as_object() {

@@ -49,11 +49,28 @@ pub async fn status(node: &Node) -> Value {
                 .collect()
         })
         .unwrap_or_default();
+    let interfaces: Vec<Value> = st
+        .ports
+        .iter()
+        .map(|p| {
+            let max = dataplane::engine::MAX_MTU;
+            let mut i = json!({"name": p.name, "xdp_mode": p.xdp_mode.as_str(), "mtu": p.mtu});
+            if p.mtu > max {
+                i["error"] = json!(format!(
+                    "MTU {} is above the {max} bytes vipd can receive: larger packets are lost; \
+                     lower it (`ip link set dev {} mtu {max}`)",
+                    p.mtu, p.name
+                ));
+            }
+            i
+        })
+        .collect();
     let mut out = json!({
         "node": st.config.node.name,
         "site": st.config.node.site,
         "uptime_s": node.started.elapsed().as_secs(),
         "workers": node.counters.cores().count(),
+        "interfaces": interfaces,
         "services": services,
     });
     if !vrrp.is_empty() {
@@ -102,9 +119,24 @@ pub fn stats(node: &Node) -> Value {
             "pass_other_ethertype": x.pass_other_ethertype,
             "pass_truncated": x.pass_truncated,
             "drop_syn_limit": x.drop_syn_limit,
+            "reply_keys_refused": node.counters.reply_keys_refused(),
         }),
         Err(e) => json!({ "error": e.to_string() }),
     };
+    let interfaces: Vec<Value> = node
+        .interfaces
+        .iter()
+        .map(|name| match dataplane::engine::link_counters(name) {
+            Ok(l) => json!({
+                "name": name,
+                "rx_errors": l.rx_errors,
+                "rx_dropped": l.rx_dropped,
+                "tx_errors": l.tx_errors,
+                "tx_dropped": l.tx_dropped,
+            }),
+            Err(e) => json!({"name": name, "error": e.to_string()}),
+        })
+        .collect();
     let k = node.counters.sockets();
     let afxdp = json!({
         "rx_ring_full": k.rx_ring_full,
@@ -112,7 +144,7 @@ pub fn stats(node: &Node) -> Value {
         "fill_ring_empty": k.fill_ring_empty,
         "invalid_descs": k.invalid_descs,
     });
-    json!({ "cores": cores, "drops": drops, "xdp": xdp, "afxdp": afxdp })
+    json!({ "cores": cores, "drops": drops, "xdp": xdp, "afxdp": afxdp, "interfaces": interfaces })
 }
 
 pub async fn backends(node: &Node) -> Value {

@@ -13,8 +13,6 @@ use crate::config::{Backend, CheckKind, Config};
 
 /// Largest weight a backend may have, as in the config file.
 pub const MAX_WEIGHT: u32 = 65_535;
-/// Removed backends remembered for their open flows; the oldest go first.
-pub const MAX_RETIRED: usize = 1024;
 
 /// One edit to one backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +97,6 @@ impl NodeState {
                 self.ids[r.service].remove(r.backend);
                 self.health.remove(&r.id);
                 self.disabled.remove(&r.id);
-                self.retire(r.id, *addr.ip());
             }
         }
         Ok(r.id)
@@ -235,33 +232,11 @@ impl NodeState {
             ids.push(row);
         }
         summary.backends_removed = old_ids.len();
-        for ((_, addr), id) in old_ids {
-            self.retire(id, *addr.ip());
-        }
         self.disabled.retain(|id| health.contains_key(id));
         self.ids = ids;
         self.health = health;
         self.config = new;
         Ok(summary)
-    }
-}
-
-impl NodeState {
-    fn retire(&mut self, id: u32, ip: std::net::Ipv4Addr) {
-        if self.retired.len() >= MAX_RETIRED {
-            self.retired.remove(0);
-        }
-        self.retired.push((id, ip));
-    }
-
-    /// Forgets removed backends that no worker has a flow for any more.
-    /// `conns` holds `(id, active, inactive)` from every worker.
-    pub fn prune_retired(&mut self, conns: &[(u32, u32, u32)]) {
-        self.retired.retain(|(id, _)| {
-            conns
-                .iter()
-                .any(|(c, a, i)| c == id && a.saturating_add(*i) > 0)
-        });
     }
 }
 
@@ -328,11 +303,6 @@ mod tests {
         assert_eq!(st.change_backend("web", b2, BackendChange::Drain), Ok(2));
         assert_eq!(weights(&st), vec![(1, 1, true), (2, 0, true)]);
         assert_eq!(st.change_backend("web", b2, BackendChange::Remove), Ok(2));
-        assert_eq!(st.retired, vec![(2, *b2.ip())]);
-        assert!(
-            st.steering().backends.contains(b2.ip()),
-            "still steered for its flows"
-        );
         let id = st.change_backend("web", b2, BackendChange::Add { weight: 2 });
         assert_eq!(id, Ok(3), "a re-added backend gets a new id");
         assert!(st
@@ -345,10 +315,6 @@ mod tests {
             .change_backend("nope", b2, BackendChange::Drain)
             .unwrap_err()
             .contains("nope"));
-        st.prune_retired(&[(2, 0, 1)]);
-        assert_eq!(st.retired.len(), 1, "kept while a flow is open");
-        st.prune_retired(&[(2, 0, 0)]);
-        assert!(st.retired.is_empty());
     }
 
     #[test]
@@ -373,7 +339,6 @@ mod tests {
         let s = st.replace_config(cfg(false, 1)).expect("applies");
         assert_eq!(s.backends_removed, 1);
         assert_eq!(st.ids, vec![vec![1, 2]]);
-        assert_eq!(st.retired.iter().map(|r| r.0).collect::<Vec<_>>(), vec![3]);
         let before = st.config.clone();
         let e = st.replace_config(cfg(true, 2)).unwrap_err();
         assert!(e[0].contains("[dataplane]"), "{e:?}");

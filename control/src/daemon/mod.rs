@@ -49,6 +49,9 @@ impl Handler for PathHandler {
     fn housekeeping(&mut self, now_ms: u64) {
         self.0.housekeeping(now_ms);
     }
+    fn steer_changes(&mut self, out: &mut Vec<dataplane::flow::SteerChange>) {
+        self.0.take_steer_changes(out);
+    }
 }
 
 /// Shared with the control socket.
@@ -59,6 +62,8 @@ pub struct Node {
     pub published: Arc<Published>,
     pub started: Instant,
     pub runtime: runtime::Runtime,
+    /// The dataplane interfaces, in port order.
+    pub interfaces: Vec<String>,
     /// Bumped on every publish, so the BGP announce policy re-evaluates at once.
     pub changed: tokio::sync::watch::Sender<u64>,
     pub bgp: crate::bgp::Status,
@@ -80,11 +85,18 @@ fn engine_config(cfg: &Config) -> EngineConfig {
         queues: cfg.dataplane.queues,
         cores: cfg.dataplane.cores.clone(),
         xdp_mode: match cfg.dataplane.xdp_mode {
+            config::XdpMode::Auto => XdpMode::Auto,
             config::XdpMode::Native => XdpMode::Native,
             config::XdpMode::Skb => XdpMode::Skb,
         },
         frames_per_worker: cfg.dataplane.frames_per_worker,
         batch: 64,
+        reply_keys: u32::try_from(
+            cfg.dataplane
+                .flow_capacity
+                .saturating_mul(usize::from(cfg.dataplane.queues)),
+        )
+        .unwrap_or(u32::MAX),
     }
 }
 
@@ -102,6 +114,7 @@ fn worker_config(cfg: &Config) -> WorkerConfig {
             close_ms: ms(t.tcp_close),
             udp_ms: ms(t.udp),
         },
+        steer_replies: true,
     }
 }
 
@@ -150,12 +163,6 @@ pub(crate) fn apply_steering(
         .set_vips(&s.vips)
         .context("updating the XDP VIP map")?;
     steer
-        .set_backends(&s.backends)
-        .context("updating the XDP backend map")?;
-    steer
-        .set_local_addrs(&s.locals)
-        .context("updating the XDP local-address map")?;
-    steer
         .set_syn_limit(s.syn_limit)
         .context("updating the XDP SYN admission rate")?;
     Ok(())
@@ -192,7 +199,12 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         cfg.node.name,
         cfg.node.site,
         cfg.dataplane.queues,
-        cfg.dataplane.interfaces.join(", ")
+        engine
+            .ports()
+            .iter()
+            .map(|p| format!("{} ({} XDP, MTU {})", p.name, p.xdp_mode.as_str(), p.mtu))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let mut state = NodeState::new(cfg, engine.ports().to_vec());
     state.refresh_neighbours();
@@ -230,6 +242,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         counters: engine.counters().clone(),
         steering: engine.steering().clone(),
         published,
+        interfaces: engine.ports().iter().map(|p| p.name.clone()).collect(),
         started: Instant::now(),
         runtime: runtime::Runtime::new(config_path, health_tx, queries),
         changed: tokio::sync::watch::Sender::new(0),
@@ -274,7 +287,8 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
                 if wanted || !unresolved.is_empty() || last_refresh.elapsed() >= NEIGHBOUR_REFRESH {
                     last_refresh = Instant::now();
                     let mut st = node.state.lock().await;
-                    if st.refresh_neighbours() || wanted {
+                    let mtu_changed = st.refresh_mtus();
+                    if st.refresh_neighbours() || wanted || mtu_changed {
                         unresolved = node.publish(&st);
                     }
                     for addr in &unresolved {

@@ -138,32 +138,6 @@ impl Runtime {
 }
 
 impl Node {
-    /// Drops removed backends whose flows have all ended, so their address
-    /// stops being steered to the workers. Workers that do not answer leave
-    /// the list as it is.
-    async fn prune_retired(&self) {
-        let ids: Vec<u32> = self
-            .state
-            .lock()
-            .await
-            .retired
-            .iter()
-            .map(|r| r.0)
-            .collect();
-        if ids.is_empty() {
-            return;
-        }
-        let (answers, missing) = self.runtime.query_flows(ids, None, 0).await;
-        if !missing.is_empty() {
-            return;
-        }
-        let conns: Vec<(u32, u32, u32)> = answers
-            .iter()
-            .flat_map(|a| a.backends.iter().copied())
-            .collect();
-        self.state.lock().await.prune_retired(&conns);
-    }
-
     /// Pushes the current state everywhere it matters: checkers, steering
     /// maps, snapshot. The run loop then re-resolves next hops at once.
     pub fn apply(&self, state: &NodeState) -> anyhow::Result<()> {
@@ -181,7 +155,6 @@ impl Node {
         addr: SocketAddrV4,
         change: BackendChange,
     ) -> Result<u32, String> {
-        self.prune_retired().await;
         let mut st = self.state.lock().await;
         let id = st.change_backend(service, addr, change)?;
         self.apply(&st).map_err(|e| format!("{e:#}"))?;
@@ -193,7 +166,6 @@ impl Node {
         let path = self.runtime.config_path.clone();
         let new = config::load(&path)
             .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-        self.prune_retired().await;
         let mut st = self.state.lock().await;
         let summary = st.replace_config(new).map_err(|mut e| {
             e.insert(

@@ -56,9 +56,6 @@ pub struct NodeState {
     pub disabled: HashSet<u32>,
     /// The id the next added backend gets; ids are never reused.
     pub next_id: u32,
-    /// Removed backends `(id, address)` whose flows may still be open: their
-    /// replies must keep reaching the workers.
-    pub retired: Vec<(u32, Ipv4Addr)>,
 }
 
 impl NodeState {
@@ -104,7 +101,6 @@ impl NodeState {
             neighbours: HashMap::new(),
             disabled: HashSet::new(),
             next_id: next + 1,
-            retired: Vec::new(),
         }
     }
 
@@ -148,6 +144,43 @@ impl NodeState {
         self.ids.get(s).map_or(0, |ids| {
             ids.iter().filter(|id| self.is_healthy(**id)).count()
         })
+    }
+
+    /// Re-reads the MTU of every dataplane interface; true when one changed
+    /// (the snapshot then carries the new MTU, so ICMP
+    /// fragmentation-needed states it). An MTU above what the engine can
+    /// receive is logged as an error and shown by `vipctl status`.
+    pub fn refresh_mtus(&mut self) -> bool {
+        let mut changed = false;
+        for port in &mut self.ports {
+            let Ok(mtu) = dataplane::engine::interface_mtu(&port.name) else {
+                continue;
+            };
+            if mtu == port.mtu {
+                continue;
+            }
+            let max = dataplane::engine::MAX_MTU;
+            if mtu > max {
+                log::error!(
+                    "interface {}: MTU changed from {} to {mtu}, above the {max} bytes vipd \
+                     can receive: larger packets are lost; set it back to {max} or less \
+                     (`ip link set dev {} mtu {max}`)",
+                    port.name,
+                    port.mtu,
+                    port.name
+                );
+            } else {
+                log::warn!(
+                    "interface {}: MTU changed from {} to {mtu}; packets leaving by it are \
+                     held to the new MTU",
+                    port.name,
+                    port.mtu
+                );
+            }
+            port.mtu = mtu;
+            changed = true;
+        }
+        changed
     }
 
     /// Whether this node owns `vip` right now.
@@ -205,8 +238,9 @@ impl NodeState {
                 .ports
                 .iter()
                 .map(|p| ds::Port {
-                    name: p.name.clone(),
-                    mac: MacAddr(p.mac),
+                    mtu: u16::try_from(p.mtu).unwrap_or(u16::MAX),
+                    ipv4: p.ipv4.clone(),
+                    ..ds::Port::new(&p.name, MacAddr(p.mac))
                 })
                 .collect(),
             released_macs: self
@@ -310,20 +344,9 @@ impl NodeState {
         for svc in &self.config.services {
             s.vips.push(svc.vip);
             s.vips.extend(svc.snat.iter().copied());
-            s.backends
-                .extend(svc.backends.iter().map(|b| *b.address.ip()));
-            s.backends.extend(svc.sorry_server.map(|a| *a.ip()));
         }
-        s.backends.extend(self.retired.iter().map(|r| r.1));
-        s.locals = self
-            .ports
-            .iter()
-            .flat_map(|p| p.ipv4.iter().copied())
-            .collect();
-        for v in [&mut s.vips, &mut s.backends, &mut s.locals] {
-            v.sort();
-            v.dedup();
-        }
+        s.vips.sort();
+        s.vips.dedup();
         s.syn_limit = SynLimit {
             rate: self.config.dataplane.syn_rate_limit,
             burst: self.config.dataplane.syn_burst,
@@ -336,7 +359,5 @@ impl NodeState {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Steering {
     pub vips: Vec<Ipv4Addr>,
-    pub backends: Vec<Ipv4Addr>,
-    pub locals: Vec<Ipv4Addr>,
     pub syn_limit: SynLimit,
 }

@@ -112,6 +112,19 @@ pub struct ServiceConf<'a> {
     pub extra: String,
 }
 
+/// One round-robin service on `vip` with one HTTP-checked backend.
+pub fn single_service(vip: Ipv4Addr, forward: &str) -> ServiceConf<'_> {
+    ServiceConf {
+        vip,
+        port: SERVICE_PORT,
+        scheduler: "rr",
+        forward,
+        weights: vec![1],
+        check: http_check(200, 1, 2),
+        extra: String::new(),
+    }
+}
+
 /// A lab whose backends route replies through lb1, as `nat` services need.
 pub fn nat_lab(tag: &str, backends: usize, sorry_server: bool) -> Lab {
     Lab::up(lab::LabSpec {

@@ -39,13 +39,15 @@ fn published(mode: u8) -> Arc<Published> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let cfg = WorkerConfig { flow_capacity: 64, persistence_capacity: 64, timeouts: Timeouts::default() };
+    let cfg = WorkerConfig { flow_capacity: 64, persistence_capacity: 64, timeouts: Timeouts::default(), steer_replies: true };
     let workers = 1 + u16::from(data.get(1).copied().unwrap_or(0) % 2);
     let mut w = Worker::new(0, workers, cfg, published(data.first().copied().unwrap_or(0)));
     w.begin_batch(1_000);
     // Frames are length-prefixed: one byte of length (×2), one byte of ingress port.
     let mut rest = data.get(2..).unwrap_or_default();
     let mut now = 1_000;
+    let mut steer = Vec::new();
+    let mut steered = std::collections::HashSet::new();
     while rest.len() >= 2 {
         let len = usize::from(rest[0]) * 2;
         let port = rest[1] % 2;
@@ -66,6 +68,18 @@ fuzz_target!(|data: &[u8]| {
         w.begin_batch(now);
         if now % 5_000 == 0 {
             w.housekeeping(now);
+        }
+        steer.clear();
+        w.take_steer_changes(&mut steer);
+        // The XDP program's key set must follow the table exactly: a key is
+        // added while absent and withdrawn while present.
+        for c in &steer {
+            let k = (c.port, c.key);
+            if c.add {
+                assert!(steered.insert(k), "reply key added twice: {c:?}");
+            } else {
+                assert!(steered.remove(&k), "reply key withdrawn while absent: {c:?}");
+            }
         }
     }
 });

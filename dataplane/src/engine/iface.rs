@@ -22,6 +22,15 @@ const CAP_SYS_ADMIN: u32 = 21;
 const CAP_BPF: u32 = 39;
 
 const ETHTOOL_GCHANNELS: u32 = 0x3c;
+const ETHTOOL_GGRO: u32 = 0x2b;
+const ETHTOOL_SGRO: u32 = 0x2c;
+
+/// `struct ethtool_value`: a command and one value.
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
 
 #[repr(C)]
 #[derive(Default)]
@@ -180,7 +189,57 @@ pub(super) fn port_info(name: &str) -> Result<PortInfo, EngineError> {
         ifindex,
         mac,
         ipv4: ipv4_addrs(name).map_err(|e| iface_err(name, e))?,
+        mtu: mtu(name)?,
+        xdp_mode: super::XdpMode::Auto,
     })
+}
+
+/// What the kernel counted as lost on an interface: receive drops (no
+/// buffer, or frames the XDP program or a full AF_XDP ring refused) and
+/// transmit drops (frames a veth peer or NIC refused).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+}
+
+/// The kernel's counters of `name` in the calling thread's network
+/// namespace (/proc/net/dev follows the reader's namespace, unlike /sys).
+pub fn link_counters(name: &str) -> io::Result<LinkCounters> {
+    let text = std::fs::read_to_string("/proc/net/dev")?;
+    parse_net_dev(&text, name).ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))
+}
+
+/// One interface's line of /proc/net/dev: after `name:`, eight receive
+/// columns (bytes packets errs drop fifo frame compressed multicast) and
+/// eight transmit columns (bytes packets errs drop fifo colls carrier
+/// compressed).
+fn parse_net_dev(text: &str, name: &str) -> Option<LinkCounters> {
+    let line = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(name)?.strip_prefix(':'))?;
+    let cols: Vec<u64> = line
+        .split_whitespace()
+        .map(|c| c.parse().ok())
+        .collect::<Option<_>>()?;
+    Some(LinkCounters {
+        rx_errors: *cols.get(2)?,
+        rx_dropped: *cols.get(3)?,
+        tx_errors: *cols.get(10)?,
+        tx_dropped: *cols.get(11)?,
+    })
+}
+
+/// The MTU of `name` in the current network namespace.
+pub(super) fn mtu(name: &str) -> Result<u32, EngineError> {
+    let sock = ctl_socket().map_err(|e| iface_err(name, e))?;
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    ioctl(&sock, libc::SIOCGIFMTU, &mut req).map_err(|e| iface_err(name, e))?;
+    // SAFETY: SIOCGIFMTU succeeded, so the union holds the MTU.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    Ok(u32::try_from(mtu).unwrap_or(0))
 }
 
 fn ipv4_addrs(name: &str) -> io::Result<Vec<Ipv4Addr>> {
@@ -213,6 +272,31 @@ fn ipv4_addrs(name: &str) -> io::Result<Vec<Ipv4Addr>> {
     Ok(out)
 }
 
+/// Turns GRO off on `name` if it is on; true when it was on. Generic (skb)
+/// XDP runs after GRO, which merges a flow's segments into packets no
+/// AF_XDP frame holds; native XDP runs before it.
+pub(super) fn disable_gro(name: &str) -> Result<bool, EngineError> {
+    let sock = ctl_socket().map_err(|e| iface_err(name, e))?;
+    let mut value = EthtoolValue {
+        cmd: ETHTOOL_GGRO,
+        data: 0,
+    };
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    ioctl(&sock, libc::SIOCETHTOOL, &mut req).map_err(|e| iface_err(name, e))?;
+    if value.data == 0 {
+        return Ok(false);
+    }
+    value = EthtoolValue {
+        cmd: ETHTOOL_SGRO,
+        data: 0,
+    };
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    ioctl(&sock, libc::SIOCETHTOOL, &mut req).map_err(|e| iface_err(name, e))?;
+    Ok(true)
+}
+
 /// Receive queues usable by AF_XDP: combined plus rx-only channels; `None`
 /// when the driver does not report channels (the socket bind then decides).
 pub(super) fn rx_queues(name: &str) -> Result<Option<u32>, EngineError> {
@@ -239,4 +323,29 @@ pub(super) fn monotonic_ms() -> u64 {
     // always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_dev_lines_are_read_by_interface_name() {
+        let text = "Inter-|   Receive                                                |  Transmit\n \
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n\
+    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n\
+  eth1: 9000 90 1 2 0 0 0 0 8000 80 3 4 0 0 0 0\n\
+  eth10: 1 1 9 9 0 0 0 0 1 1 9 9 0 0 0 0\n";
+        assert_eq!(
+            parse_net_dev(text, "eth1"),
+            Some(LinkCounters {
+                rx_errors: 1,
+                rx_dropped: 2,
+                tx_errors: 3,
+                tx_dropped: 4
+            })
+        );
+        assert_eq!(parse_net_dev(text, "eth"), None);
+        assert_eq!(parse_net_dev("eth1: 1 2 x", "eth1"), None);
+    }
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::counters::Counters;
+use crate::flow::SteerChange;
 use crate::verdict::{PortId, Verdict};
 
 pub use forward::ForwardHandler;
@@ -39,21 +40,29 @@ pub trait Handler: Send + 'static {
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict;
     /// Called about every 100 ms and when idle: housekeeping (flow expiry).
     fn housekeeping(&mut self, now_ms: u64);
+    /// Moves the reply-key changes of the frames handled so far into `out`;
+    /// the engine applies them to the XDP program before it transmits any
+    /// of those frames.
+    fn steer_changes(&mut self, _out: &mut Vec<SteerChange>) {}
 }
 
 /// How the steering program is attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum XdpMode {
-    /// In the driver (fast path; the default).
+    /// Native where the driver supports it, generic (skb) otherwise, with a
+    /// warning (the default).
     #[default]
+    Auto,
+    /// In the driver (fast path).
     Native,
     /// Generic XDP in the kernel stack: works on any interface, slower.
     Skb,
 }
 
 impl XdpMode {
-    fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
+            XdpMode::Auto => "auto",
             XdpMode::Native => "native",
             XdpMode::Skb => "skb",
         }
@@ -74,6 +83,9 @@ pub struct EngineConfig {
     pub frames_per_worker: u32,
     /// Frames per ring operation.
     pub batch: u32,
+    /// Room for NAT reply keys in each interface's XDP program: at least
+    /// the connections all workers' flow tables hold.
+    pub reply_keys: u32,
 }
 
 impl Default for EngineConfig {
@@ -85,6 +97,7 @@ impl Default for EngineConfig {
             xdp_mode: XdpMode::Native,
             frames_per_worker: 4096,
             batch: 64,
+            reply_keys: 65_536,
         }
     }
 }
@@ -96,6 +109,9 @@ pub struct PortInfo {
     pub ifindex: u32,
     pub mac: MacAddrBytes,
     pub ipv4: Vec<Ipv4Addr>,
+    pub mtu: u32,
+    /// How the steering program is attached (native or skb once started).
+    pub xdp_mode: XdpMode,
 }
 
 /// Why the engine could not start or change its steering maps. Each message
@@ -134,6 +150,16 @@ pub enum EngineError {
         needed: u64,
         limit: u64,
         error: std::io::Error,
+    },
+    #[error(
+        "interface {interface} has MTU {mtu}, but an AF_XDP frame holds IP packets of at most \
+         {max} bytes, so larger ones would be lost: lower the MTU of {interface} and of the \
+         hosts on its segment to {max} or less (`ip link set dev {interface} mtu {max}`)"
+    )]
+    MtuTooLarge {
+        interface: String,
+        mtu: u32,
+        max: u32,
     },
     #[error("cannot load the XDP steering program for interface {interface}: {error}")]
     BpfLoad { interface: String, error: String },
@@ -200,10 +226,29 @@ impl Engine {
             u64::from(cfg.frames_per_worker) * xsk::FRAME_SIZE as u64 * u64::from(cfg.queues),
         )?;
 
-        let mut attached = ports
-            .iter()
-            .map(|p| steer::Attached::attach(p, cfg.xdp_mode))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut ports = ports;
+        for port in &ports {
+            if port.mtu > MAX_MTU {
+                return Err(EngineError::MtuTooLarge {
+                    interface: port.name.clone(),
+                    mtu: port.mtu,
+                    max: MAX_MTU,
+                });
+            }
+        }
+        let mut attached = Vec::with_capacity(ports.len());
+        for port in &mut ports {
+            let a = steer::Attached::attach(port, cfg.xdp_mode, cfg.reply_keys)?;
+            port.xdp_mode = a.mode();
+            if a.mode() == XdpMode::Skb && iface::disable_gro(&port.name)? {
+                log::warn!(
+                    "interface {}: GRO turned off: generic (skb) XDP sees the packets GRO \
+                     merges, which no AF_XDP frame holds",
+                    port.name
+                );
+            }
+            attached.push(a);
+        }
         let steering = Arc::new(Steering::new(&mut attached));
 
         let workers = cfg.queues;
@@ -236,9 +281,12 @@ impl Engine {
                 w,
                 make_handler(w, workers),
                 set,
-                Arc::clone(&engine.counters),
-                Arc::clone(&hub),
-                Arc::clone(&engine.stop),
+                steer::ReplyKeys::new(&engine._attached)?,
+                worker::Shared {
+                    counters: Arc::clone(&engine.counters),
+                    hub: Arc::clone(&hub),
+                    stop: Arc::clone(&engine.stop),
+                },
                 cfg.batch,
             );
             let handle = std::thread::Builder::new()
@@ -300,6 +348,17 @@ impl Drop for Engine {
         self.shutdown();
     }
 }
+
+/// The largest IP packet (the MTU) the engine can receive: an AF_XDP frame
+/// less the kernel's XDP headroom, an Ethernet header and two VLAN tags.
+pub const MAX_MTU: u32 = xsk::FRAME_SIZE - 256 - 14 - 8;
+
+/// The MTU of interface `name` now, to notice changes while running.
+pub fn interface_mtu(name: &str) -> Result<u32, EngineError> {
+    iface::mtu(name)
+}
+
+pub use iface::{link_counters, LinkCounters};
 
 /// The engine clock: CLOCK_MONOTONIC in milliseconds, the time base of
 /// `heartbeat_ms` and of the `now_ms` handlers receive.

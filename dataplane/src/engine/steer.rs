@@ -3,14 +3,15 @@
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, RawFd};
 use std::sync::Mutex;
 
 use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData, PerCpuArray, XskMap};
 use aya::programs::{ProgramError, Xdp};
-use aya::Ebpf;
+use aya::{Ebpf, EbpfLoader};
 
 use super::{EngineError, PortInfo, XdpMode};
+use crate::flow::{FlowKey, SteerChange};
 
 /// Size of the `xsks` map: the highest queue count the program serves.
 pub(super) const MAX_QUEUES: u32 = 64;
@@ -23,8 +24,10 @@ const PROGRAM: &str = "vipd_steer";
 /// program.
 pub(super) struct Attached {
     interface: String,
+    mode: XdpMode,
     xsks: XskMap<MapData>,
     maps: Option<IfaceMaps>,
+    replies: MapData,
     // Holds the program and its link; the link detaches on drop.
     _ebpf: Ebpf,
 }
@@ -32,8 +35,6 @@ pub(super) struct Attached {
 struct IfaceMaps {
     interface: String,
     vips: BpfHashMap<MapData, u32, u8>,
-    local_addrs: BpfHashMap<MapData, u32, u8>,
-    backends: BpfHashMap<MapData, u32, u8>,
     syn_limit: Array<MapData, u64>,
     stats: PerCpuArray<MapData, u64>,
 }
@@ -50,18 +51,24 @@ fn take_map(ebpf: &mut Ebpf, interface: &str, name: &'static str) -> Result<Map,
         .ok_or_else(|| load_err(interface, format!("map `{name}` missing from the program")))
 }
 
-fn attach_reason(e: &ProgramError, port: &PortInfo, mode: XdpMode) -> String {
-    let io = match e {
+fn errno(e: &ProgramError) -> Option<i32> {
+    match e {
         ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
         _ => None,
-    };
+    }
+}
+
+/// Causes of a failed native attach that generic XDP would meet too.
+const NO_FALLBACK: [i32; 4] = [libc::EBUSY, libc::EEXIST, libc::EPERM, libc::EACCES];
+
+fn attach_reason(e: &ProgramError, port: &PortInfo, mode: XdpMode) -> String {
     let name = &port.name;
-    match io {
+    match errno(e) {
         Some(libc::ERANGE) => format!(
             "the MTU of {name} (or of its veth peer) is too large for native XDP: \
              lower the MTU or set xdp_mode = \"skb\""
         ),
-        Some(libc::EOPNOTSUPP) if mode == XdpMode::Native => format!(
+        Some(libc::EOPNOTSUPP) if mode != XdpMode::Skb => format!(
             "the driver of {name} does not support native XDP: set xdp_mode = \"skb\""
         ),
         Some(libc::EBUSY) | Some(libc::EEXIST) => format!(
@@ -76,25 +83,58 @@ fn attach_reason(e: &ProgramError, port: &PortInfo, mode: XdpMode) -> String {
 }
 
 impl Attached {
-    pub(super) fn attach(port: &PortInfo, mode: XdpMode) -> Result<Attached, EngineError> {
+    /// Loads the program with room for `reply_keys` NAT reply keys and
+    /// attaches it to `port`.
+    pub(super) fn attach(
+        port: &PortInfo,
+        mode: XdpMode,
+        reply_keys: u32,
+    ) -> Result<Attached, EngineError> {
         let name = port.name.as_str();
-        let mut ebpf = Ebpf::load(STEER_OBJ).map_err(|e| load_err(name, e))?;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("replies", reply_keys.max(1))
+            .load(STEER_OBJ)
+            .map_err(|e| load_err(name, e))?;
         let prog: &mut Xdp = ebpf
             .program_mut(PROGRAM)
             .ok_or_else(|| load_err(name, "program vipd_steer missing"))?
             .try_into()
             .map_err(|e| load_err(name, e))?;
         prog.load().map_err(|e| load_err(name, e))?;
-        let aya_mode = match mode {
-            XdpMode::Native => aya::programs::XdpMode::Driver,
-            XdpMode::Skb => aya::programs::XdpMode::Skb,
+        let attach = |prog: &mut Xdp, mode: XdpMode| {
+            let aya_mode = match mode {
+                XdpMode::Skb => aya::programs::XdpMode::Skb,
+                XdpMode::Native | XdpMode::Auto => aya::programs::XdpMode::Driver,
+            };
+            prog.attach_to_if_index(port.ifindex, aya_mode)
+                .map(|_| ())
+                .map_err(|e| {
+                    let error = EngineError::XdpAttach {
+                        interface: name.to_string(),
+                        mode: mode.as_str(),
+                        reason: attach_reason(&e, port, mode),
+                    };
+                    (errno(&e), error)
+                })
         };
-        prog.attach_to_if_index(port.ifindex, aya_mode)
-            .map_err(|e| EngineError::XdpAttach {
-                interface: name.to_string(),
-                mode: mode.name(),
-                reason: attach_reason(&e, port, mode),
-            })?;
+        let mode = match mode {
+            XdpMode::Auto => match attach(prog, XdpMode::Native) {
+                Ok(()) => XdpMode::Native,
+                Err((errno, e)) if !errno.is_some_and(|n| NO_FALLBACK.contains(&n)) => {
+                    log::warn!(
+                        "interface {name}: native XDP is not available ({e}); using generic \
+                         (skb) XDP, which is slower: set xdp_mode = \"skb\" to silence this"
+                    );
+                    attach(prog, XdpMode::Skb).map_err(|(_, e)| e)?;
+                    XdpMode::Skb
+                }
+                Err((_, e)) => return Err(e),
+            },
+            fixed => {
+                attach(prog, fixed).map_err(|(_, e)| e)?;
+                fixed
+            }
+        };
         let map_err = |map: &'static str, e: aya::maps::MapError| EngineError::Map {
             interface: name.to_string(),
             map,
@@ -106,21 +146,45 @@ impl Attached {
             interface: name.to_string(),
             vips: BpfHashMap::try_from(take_map(&mut ebpf, name, "vips")?)
                 .map_err(|e| map_err("vips", e))?,
-            local_addrs: BpfHashMap::try_from(take_map(&mut ebpf, name, "local_addrs")?)
-                .map_err(|e| map_err("local_addrs", e))?,
-            backends: BpfHashMap::try_from(take_map(&mut ebpf, name, "backends")?)
-                .map_err(|e| map_err("backends", e))?,
             syn_limit: Array::try_from(take_map(&mut ebpf, name, "syn_limit")?)
                 .map_err(|e| map_err("syn_limit", e))?,
             stats: PerCpuArray::try_from(take_map(&mut ebpf, name, "stats")?)
                 .map_err(|e| map_err("stats", e))?,
         };
+        let replies = match take_map(&mut ebpf, name, "replies")? {
+            Map::HashMap(data) => data,
+            _ => return Err(load_err(name, "map `replies` is not a hash map")),
+        };
         Ok(Attached {
             interface: name.to_string(),
+            mode,
             xsks,
             maps: Some(maps),
+            replies,
             _ebpf: ebpf,
         })
+    }
+
+    /// How the program is attached: native or skb.
+    pub(super) fn mode(&self) -> XdpMode {
+        self.mode
+    }
+
+    /// A handle of the reply-key map of its own, for one worker.
+    fn reply_map(&self) -> Result<BpfHashMap<MapData, ReplyKey, u8>, EngineError> {
+        let err = |error: String| EngineError::Map {
+            interface: self.interface.clone(),
+            map: "replies",
+            error,
+        };
+        let fd = self
+            .replies
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| err(e.to_string()))?;
+        let data = MapData::from_fd(fd).map_err(|e| err(e.to_string()))?;
+        BpfHashMap::try_from(Map::HashMap(data)).map_err(|e| err(e.to_string()))
     }
 
     /// Points queue `queue` of this interface at the socket `fd`.
@@ -132,6 +196,68 @@ impl Attached {
                 map: "xsks",
                 error: e.to_string(),
             })
+    }
+}
+
+/// A flow key as the XDP program reads it from a packet: network order.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ReplyKey {
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: [u8; 2],
+    dport: [u8; 2],
+    proto: u8,
+    pad: [u8; 3],
+}
+
+// SAFETY: a plain 16-byte struct of byte arrays: no padding, alignment 1,
+// every bit pattern valid; it matches `struct flow_key` in steer.c.
+unsafe impl aya::Pod for ReplyKey {}
+
+impl From<&FlowKey> for ReplyKey {
+    fn from(k: &FlowKey) -> ReplyKey {
+        ReplyKey {
+            src: k.src_ip.to_be_bytes(),
+            dst: k.dst_ip.to_be_bytes(),
+            sport: k.src_port.to_be_bytes(),
+            dport: k.dst_port.to_be_bytes(),
+            proto: k.proto,
+            pad: [0; 3],
+        }
+    }
+}
+
+/// One worker's handles on the reply-key map of every interface, in port
+/// order: the worker applies its connections' changes itself, with no lock
+/// shared with other workers.
+pub(super) struct ReplyKeys {
+    maps: Vec<BpfHashMap<MapData, ReplyKey, u8>>,
+}
+
+impl ReplyKeys {
+    pub(super) fn new(attached: &[Attached]) -> Result<ReplyKeys, EngineError> {
+        let maps = attached
+            .iter()
+            .map(Attached::reply_map)
+            .collect::<Result<_, _>>()?;
+        Ok(ReplyKeys { maps })
+    }
+
+    /// Applies one change; false when the map refused it (full, or out of
+    /// memory), which leaves that connection's replies to the kernel.
+    pub(super) fn apply(&mut self, change: &SteerChange) -> bool {
+        let Some(map) = self.maps.get_mut(usize::from(change.port)) else {
+            return false;
+        };
+        let key = ReplyKey::from(&change.key);
+        if change.add {
+            map.insert(key, 1, 0).is_ok()
+        } else {
+            // A key whose insertion failed is absent: nothing to withdraw.
+            let _ = map.remove(&key);
+            true
+        }
     }
 }
 
@@ -223,18 +349,6 @@ impl Steering {
     pub fn set_vips(&self, vips: &[Ipv4Addr]) -> Result<(), EngineError> {
         let want: Vec<(u32, u8)> = vips.iter().map(|&ip| (key(ip), 1)).collect();
         self.with_maps(|m| replace(&mut m.vips, &want, &m.interface, "vips"))
-    }
-
-    /// The node's own addresses: backend traffic to them stays with the kernel.
-    pub fn set_local_addrs(&self, addrs: &[Ipv4Addr]) -> Result<(), EngineError> {
-        let want: Vec<(u32, u8)> = addrs.iter().map(|&ip| (key(ip), 1)).collect();
-        self.with_maps(|m| replace(&mut m.local_addrs, &want, &m.interface, "local_addrs"))
-    }
-
-    /// Backends whose replies (NAT) come back through the dataplane.
-    pub fn set_backends(&self, addrs: &[Ipv4Addr]) -> Result<(), EngineError> {
-        let want: Vec<(u32, u8)> = addrs.iter().map(|&ip| (key(ip), 1)).collect();
-        self.with_maps(|m| replace(&mut m.backends, &want, &m.interface, "backends"))
     }
 
     /// Sets the SYN admission rate on every interface.

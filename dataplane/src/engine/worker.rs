@@ -7,9 +7,11 @@ use std::sync::Arc;
 use xsk_rs::FrameDesc;
 
 use super::handoff::{Hub, BUF_SIZE};
+use super::steer::ReplyKeys;
 use super::xsk::SocketSet;
 use super::{iface, Handler};
 use crate::counters::{CoreCounters, Counters};
+use crate::flow::SteerChange;
 use crate::verdict::{DropReason, PortId, Verdict};
 
 /// Housekeeping period while busy.
@@ -24,6 +26,9 @@ pub(super) struct Worker<H> {
     id: u16,
     handler: H,
     socks: SocketSet,
+    replies: ReplyKeys,
+    /// Reply-key changes taken from the handler, being applied.
+    steer: Vec<SteerChange>,
     counters: Arc<Counters>,
     hub: Arc<Hub>,
     stop: Arc<AtomicBool>,
@@ -33,22 +38,35 @@ pub(super) struct Worker<H> {
     pending: Vec<Vec<FrameDesc>>,
 }
 
+/// What all workers share: counters, the hand-off hub and the stop flag.
+pub(super) struct Shared {
+    pub(super) counters: Arc<Counters>,
+    pub(super) hub: Arc<Hub>,
+    pub(super) stop: Arc<AtomicBool>,
+}
+
 impl<H: Handler> Worker<H> {
     pub(super) fn new(
         id: u16,
         handler: H,
         socks: SocketSet,
-        counters: Arc<Counters>,
-        hub: Arc<Hub>,
-        stop: Arc<AtomicBool>,
+        replies: ReplyKeys,
+        shared: Shared,
         batch: u32,
     ) -> Self {
         let batch = batch as usize;
         let ports = socks.ports();
+        let Shared {
+            counters,
+            hub,
+            stop,
+        } = shared;
         Worker {
             id,
             handler,
             socks,
+            replies,
+            steer: Vec::with_capacity(batch),
             counters,
             hub,
             stop,
@@ -83,6 +101,7 @@ impl<H: Handler> Worker<H> {
             let since = now.saturating_sub(last_housekeeping);
             if since >= HOUSEKEEPING_MS || (work == 0 && since >= IDLE_HOUSEKEEPING_MS) {
                 self.handler.housekeeping(now);
+                self.apply_steer_changes();
                 self.core().sockets.set(self.socks.kernel_stats());
                 last_housekeeping = now;
             }
@@ -127,6 +146,11 @@ impl<H: Handler> Worker<H> {
     fn act(&mut self, mut desc: FrameDesc, verdict: Verdict, ingress: PortId) {
         match verdict {
             Verdict::Tx(port) => self.queue_tx(desc, port),
+            Verdict::Answer { port, len, dropped } => {
+                self.core().drop(dropped).add(1);
+                self.socks.truncate(&mut desc, usize::from(len));
+                self.queue_tx(desc, port);
+            }
             Verdict::Drop(reason) => {
                 self.core().drop(reason).add(1);
                 self.socks.release(desc);
@@ -160,15 +184,31 @@ impl<H: Handler> Worker<H> {
         }
     }
 
+    /// Hands the XDP program the reply keys of connections opened (and
+    /// withdraws those of connections ended) by the frames handled so far.
+    fn apply_steer_changes(&mut self) {
+        self.handler.steer_changes(&mut self.steer);
+        if self.steer.is_empty() {
+            return;
+        }
+        let refused = self.steer.iter().filter(|c| !self.replies.apply(c)).count();
+        self.steer.clear();
+        if refused > 0 {
+            self.core().reply_keys_refused.add(refused as u64);
+        }
+    }
+
     /// Moves `port`'s pending frames to its tx ring; what does not fit after
     /// one kick is dropped as `tx_ring_full`.
     fn flush(&mut self, port: usize) {
+        if self.pending.get(port).is_none_or(Vec::is_empty) {
+            return;
+        }
+        // A backend's answer must find its reply key in place.
+        self.apply_steer_changes();
         let Some(pending) = self.pending.get_mut(port) else {
             return;
         };
-        if pending.is_empty() {
-            return;
-        }
         let mut sent = self.socks.send(port, pending);
         if sent < pending.len() {
             self.socks.kick();
@@ -205,22 +245,39 @@ impl<H: Handler> Worker<H> {
                 Some(frame) => self.handler.handle(frame, ingress),
                 None => Verdict::Drop(DropReason::TruncatedEthernet),
             };
-            match verdict {
-                Verdict::Tx(port) => match self.socks.alloc() {
-                    Some(mut desc) => {
-                        if self.socks.write(&mut desc, &buf.data[..len]) {
-                            self.queue_tx(desc, port);
-                        } else {
-                            self.socks.release(desc);
-                            self.core().drop(DropReason::TxRingFull).add(1);
-                        }
-                    }
-                    None => self.core().drop(DropReason::TxRingFull).add(1),
-                },
-                Verdict::Drop(reason) => self.core().drop(reason).add(1),
+            let (port, len) = match verdict {
+                Verdict::Tx(port) => (port, len),
+                Verdict::Answer {
+                    port,
+                    len: short,
+                    dropped,
+                } => {
+                    self.core().drop(dropped).add(1);
+                    (port, usize::from(short).min(len))
+                }
+                Verdict::Drop(reason) => {
+                    self.core().drop(reason).add(1);
+                    self.hub.recycle(self.id, buf);
+                    continue;
+                }
                 // A second hand-off could bounce a frame between workers
                 // forever; the first owner's decision stands.
-                Verdict::Handoff(_) => self.core().drop(DropReason::HandoffFull).add(1),
+                Verdict::Handoff(_) => {
+                    self.core().drop(DropReason::HandoffFull).add(1);
+                    self.hub.recycle(self.id, buf);
+                    continue;
+                }
+            };
+            match self.socks.alloc() {
+                Some(mut desc) => {
+                    if self.socks.write(&mut desc, &buf.data[..len]) {
+                        self.queue_tx(desc, port);
+                    } else {
+                        self.socks.release(desc);
+                        self.core().drop(DropReason::TxRingFull).add(1);
+                    }
+                }
+                None => self.core().drop(DropReason::TxRingFull).add(1),
             }
             self.hub.recycle(self.id, buf);
         }

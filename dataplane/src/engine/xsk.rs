@@ -244,6 +244,17 @@ impl SocketSet {
         cursor.write_all(bytes).is_ok()
     }
 
+    /// Shortens the packet of `desc` to its first `len` bytes (never
+    /// lengthens it).
+    pub(super) fn truncate(&self, desc: &mut FrameDesc, len: usize) {
+        // SAFETY: as in `with_frame`.
+        let mut data = unsafe { self.umem.data_mut(desc) };
+        let mut cursor = data.cursor();
+        if len < cursor.pos() {
+            cursor.set_pos(len);
+        }
+    }
+
     /// A free frame, if any.
     pub(super) fn alloc(&mut self) -> Option<FrameDesc> {
         self.free.pop()

@@ -29,6 +29,19 @@ pub struct FlowKey {
     pub proto: u8,
 }
 
+/// A change to the XDP program's set of reply keys. NAT replies come from
+/// the backends' own addresses, whose other traffic the kernel routes: the
+/// program hands a packet to the workers only while its key belongs to a
+/// live connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SteerChange {
+    /// The port the replies arrive on.
+    pub port: u8,
+    pub key: FlowKey,
+    /// Add the key, or withdraw it.
+    pub add: bool,
+}
+
 /// What to write into packets matching one direction of a connection. Plain
 /// and fixed-size on purpose: it will later be mirrored into a BPF map and
 /// sent to peer nodes.

@@ -7,7 +7,7 @@
 //! embryonic connections when the slot array is full). Nothing is allocated
 //! after construction.
 
-use super::{Conn, ConnState, Direction, FlowKey, Timeouts};
+use super::{Conn, ConnState, Direction, FlowKey, SteerChange, Timeouts};
 use crate::sched::flow_hash;
 
 const WAYS: usize = 8;
@@ -55,6 +55,8 @@ const LIVE: u8 = 1;
 const IN_EMBRYONIC: u8 = 2;
 /// Counted as active (otherwise inactive) for `counted_backend`.
 const COUNTED_ACTIVE: u8 = 4;
+/// Its reply key is in the XDP program's map on `steered_port`.
+const STEERED: u8 = 8;
 
 /// Table bookkeeping lives beside the `Conn`, not in it, so a caller that
 /// rewrites a conn through `conn_mut` cannot corrupt counts or lists.
@@ -68,6 +70,7 @@ struct Slot {
     next: u32,
     counted_backend: u32,
     flags: u8,
+    steered_port: u8,
 }
 
 /// Per-backend (active, inactive) counts: linear probing, an entry is empty
@@ -194,6 +197,7 @@ pub struct FlowTable {
     embryonic_head: u32,
     embryonic_tail: u32,
     sweep_cursor: usize,
+    steer_log: Vec<SteerChange>,
 }
 
 fn key_index(key: &FlowKey) -> (u64, u32) {
@@ -221,6 +225,7 @@ impl FlowTable {
                 next: if i + 1 < capacity { i as u32 + 1 } else { NIL },
                 counted_backend: 0,
                 flags: 0,
+                steered_port: 0,
             })
             .collect();
         FlowTable {
@@ -241,6 +246,7 @@ impl FlowTable {
             embryonic_head: NIL,
             embryonic_tail: NIL,
             sweep_cursor: 0,
+            steer_log: Vec::new(),
         }
     }
 
@@ -413,6 +419,30 @@ impl FlowTable {
         }
         self.len += 1;
         Ok(ConnId(s))
+    }
+
+    /// Has the XDP program on `port` hand packets with the connection's reply
+    /// key to the workers for as long as the connection lives: its removal,
+    /// however it happens, withdraws the key. Both wait in a log for the
+    /// engine ([`FlowTable::take_steer_changes`]).
+    pub fn steer_replies(&mut self, id: ConnId, port: u8) {
+        let slot = &mut self.slots[id.0 as usize];
+        if slot.flags & (LIVE | STEERED) != LIVE {
+            return;
+        }
+        slot.flags |= STEERED;
+        slot.steered_port = port;
+        self.steer_log.push(SteerChange {
+            port,
+            key: slot.keys[1],
+            add: true,
+        });
+    }
+
+    /// Moves the reply-key changes made since the last call into `out`, in
+    /// the order they happened.
+    pub fn take_steer_changes(&mut self, out: &mut Vec<SteerChange>) {
+        out.append(&mut self.steer_log);
     }
 
     /// Removes a connection and both its keys. Removing twice is harmless.
@@ -605,6 +635,13 @@ impl FlowTable {
         }
         if slot.flags & IN_EMBRYONIC != 0 {
             self.unlink_embryonic(s);
+        }
+        if slot.flags & STEERED != 0 {
+            self.steer_log.push(SteerChange {
+                port: slot.steered_port,
+                key: slot.keys[1],
+                add: false,
+            });
         }
         self.counts
             .sub(slot.counted_backend, slot.flags & COUNTED_ACTIVE != 0);

@@ -1,6 +1,6 @@
 //! Opening a connection: pick a backend, build both rewrites, insert the flow.
 
-use super::{rewrite, Ip, Worker, SNAT_PORT_BASE};
+use super::{mtu, rewrite, Ip, Worker, SNAT_PORT_BASE};
 use crate::flow::{Conn, FlowKey, InsertError, Rewrite};
 use crate::sched::{flow_hash, SchedulerKind};
 use crate::service::{Backend, ForwardMode, Service};
@@ -22,6 +22,9 @@ pub(super) fn open(
     ingress: PortId,
 ) -> Result<Verdict, DropReason> {
     let snap = w.snap.clone();
+    if snap.is_martian_source(std::net::Ipv4Addr::from_bits(key.src_ip)) {
+        return Err(DropReason::MartianSource);
+    }
     let (sid, svc) = snap
         .service(key.dst_ip, key.dst_port, key.proto)
         .ok_or(DropReason::NoService)?;
@@ -81,6 +84,9 @@ pub(super) fn open(
         egress: ingress,
     };
     if !opening {
+        if let Err(v) = mtu::check(w, frame, ip, ingress, hop.port) {
+            return Ok(v);
+        }
         rewrite::apply(frame, ip, &forward)?;
         return Ok(Verdict::Tx(hop.port));
     }
@@ -109,11 +115,19 @@ pub(super) fn open(
         })?;
     w.flows
         .touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
+    // Full-NAT replies come to our own source address, which the XDP program
+    // always steers; NAT replies come from the backend's own address.
+    if w.steer_replies && svc.forward == ForwardMode::Nat {
+        w.flows.steer_replies(id, hop.port);
+    }
     if let Some(timeout) = svc.persistence_ms {
         if backend_id != SORRY_BACKEND_ID {
             w.persistence
                 .put(sid, key.src_ip, backend_id, timeout, w.now_ms);
         }
+    }
+    if let Err(v) = mtu::check(w, frame, ip, ingress, hop.port) {
+        return Ok(v);
     }
     rewrite::apply(frame, ip, &forward)?;
     Ok(Verdict::Tx(hop.port))

@@ -23,15 +23,18 @@ pub(super) fn handle(
         .map_err(|_| DropReason::TruncatedL4)?
         .msg_type();
     match msg_type {
-        IcmpPacket::<&[u8]>::ECHO_REQUEST if local.is_some() => echo_reply(frame, ip, ingress),
-        IcmpPacket::<&[u8]>::DEST_UNREACH | IcmpPacket::<&[u8]>::TIME_EXCEEDED | PARAM_PROBLEM => {
-            follow_error(w, frame, ip)
+        IcmpPacket::<&[u8]>::ECHO_REQUEST if local.is_some() => {
+            if w.snap.is_martian_source(Ipv4Addr::from_bits(ip.src)) {
+                return Err(DropReason::MartianSource);
+            }
+            echo_reply(frame, ip, ingress)
         }
+        IcmpPacket::<&[u8]>::DEST_UNREACH
+        | IcmpPacket::<&[u8]>::TIME_EXCEEDED
+        | IcmpPacket::<&[u8]>::PARAM_PROBLEM => follow_error(w, frame, ip),
         _ => Err(DropReason::IcmpUnsupported),
     }
 }
-
-const PARAM_PROBLEM: u8 = 12;
 
 fn echo_reply(frame: &mut [u8], ip: &Ip, ingress: PortId) -> Result<Verdict, DropReason> {
     let (src_mac, dst_mac) = {

@@ -7,12 +7,13 @@
 mod arp;
 mod conn;
 mod icmp;
+mod mtu;
 pub mod query;
 mod rewrite;
 
 use std::sync::Arc;
 
-use crate::flow::{ConnState, Direction, FlowKey, FlowTable, Timeouts};
+use crate::flow::{ConnState, Direction, FlowKey, FlowTable, SteerChange, Timeouts};
 use crate::sched::{Persistence, SchedState};
 use crate::service::{LocalKind, Published, Snapshot};
 use crate::verdict::{DropReason, PortId, Verdict};
@@ -26,6 +27,9 @@ pub struct WorkerConfig {
     pub flow_capacity: usize,
     pub persistence_capacity: usize,
     pub timeouts: Timeouts,
+    /// Log the reply keys of NAT connections for an engine whose XDP program
+    /// steers by them; it must drain them with [`Worker::take_steer_changes`].
+    pub steer_replies: bool,
 }
 
 /// Full-NAT source ports start here; below are the privileged and commonly
@@ -69,6 +73,8 @@ pub struct Worker {
     swept_ms: u64,
     mailbox: query::Mailbox,
     queries: query::QuerySender,
+    steer_replies: bool,
+    icmp_budget: mtu::IcmpBudget,
 }
 
 /// The parts of an IPv4 packet the path needs after parsing, as offsets into
@@ -109,7 +115,17 @@ impl Worker {
             swept_ms: 0,
             mailbox,
             queries,
+            steer_replies: cfg.steer_replies,
+            icmp_budget: mtu::IcmpBudget::default(),
         }
+    }
+
+    /// Moves the reply-key changes of the frames processed so far into
+    /// `out`: the engine applies them before it transmits any of those
+    /// frames, so a backend's answer never reaches the XDP program before
+    /// its key does.
+    pub fn take_steer_changes(&mut self, out: &mut Vec<SteerChange>) {
+        self.flows.take_steer_changes(out);
     }
 
     /// Where the control plane sends questions about this worker's flows;
@@ -261,6 +277,9 @@ impl Worker {
                     Direction::Reply => conn.reply,
                 };
                 rw.src_mac = self.snap.source_mac(rw.src_mac, rw.egress);
+                if let Err(v) = mtu::check(self, frame, ip, ingress, rw.egress) {
+                    return Ok(v);
+                }
                 rewrite::apply(frame, ip, &rw)?;
                 Ok(Verdict::Tx(rw.egress))
             }

@@ -7,7 +7,9 @@ use crate::flow::Rewrite;
 use crate::verdict::DropReason;
 use crate::wire::{ip_proto, EthernetFrame, Ipv4Packet, MacAddr, TcpSegment, UdpDatagram};
 
-/// Rewrites MACs, addresses, ports and TTL of a TCP or UDP packet.
+/// Rewrites MACs, addresses, ports and TTL of a TCP or UDP packet. A
+/// checksum the sender left for its NIC to finish is finished here: the
+/// frame leaves through AF_XDP or XDP, where no NIC or kernel completes it.
 pub(super) fn apply(frame: &mut [u8], ip: &Ip, rw: &Rewrite) -> Result<(), DropReason> {
     set_macs(frame, MacAddr(rw.src_mac), MacAddr(rw.dst_mac))?;
     let mut pkt = Ipv4Packet::new_checked(&mut frame[ip.l3..ip.end])
@@ -31,6 +33,7 @@ pub(super) fn apply(frame: &mut [u8], ip: &Ip, rw: &Rewrite) -> Result<(), DropR
     match ip.proto {
         ip_proto::TCP => {
             let mut t = TcpSegment::new_checked(l4).map_err(|_| DropReason::TruncatedL4)?;
+            let partial = t.has_partial_checksum_v4(old_src, old_dst);
             if old_src != new_src {
                 t.update_checksum_for_addr(old_src, new_src);
             }
@@ -43,9 +46,13 @@ pub(super) fn apply(frame: &mut [u8], ip: &Ip, rw: &Rewrite) -> Result<(), DropR
             if t.dst_port() != rw.dst_port {
                 t.set_dst_port(rw.dst_port);
             }
+            if partial {
+                t.fill_checksum_v4(new_src, new_dst);
+            }
         }
         _ => {
             let mut u = UdpDatagram::new_checked(l4).map_err(|_| DropReason::TruncatedL4)?;
+            let partial = u.has_partial_checksum_v4(old_src, old_dst);
             if old_src != new_src {
                 u.update_checksum_for_addr(old_src, new_src);
             }
@@ -57,6 +64,9 @@ pub(super) fn apply(frame: &mut [u8], ip: &Ip, rw: &Rewrite) -> Result<(), DropR
             }
             if u.dst_port() != rw.dst_port {
                 u.set_dst_port(rw.dst_port);
+            }
+            if partial {
+                u.fill_checksum_v4(new_src, new_dst);
             }
         }
     }

@@ -55,6 +55,15 @@ pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: u16) -> u3
     (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + u32::from(proto) + u32::from(len)
 }
 
+/// Whether a TCP or UDP checksum field holds a checksum the sender left for
+/// the NIC to finish (CHECKSUM_PARTIAL): the folded, uncomplemented sum of
+/// the pseudo-header `pseudo`. veth and virtio hand such frames to XDP and
+/// AF_XDP as they are; forwarded unfinished, the receiver drops them.
+#[inline]
+pub fn is_partial(field: u16, pseudo: u32) -> bool {
+    field == fold(pseudo)
+}
+
 /// Updates checksum `csum` after a 16-bit field changed from `old` to `new`
 /// (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')).
 #[inline]

@@ -18,6 +18,9 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     pub const DEST_UNREACH: u8 = 3;
     pub const ECHO_REQUEST: u8 = 8;
     pub const TIME_EXCEEDED: u8 = 11;
+    pub const PARAM_PROBLEM: u8 = 12;
+    /// Destination unreachable code: fragmentation needed and DF set.
+    pub const FRAG_NEEDED: u8 = 4;
     pub const HEADER_LEN: usize = HEADER_LEN;
 
     #[inline]
@@ -85,6 +88,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     #[inline]
     pub fn set_code(&mut self, c: u8) {
         self.buffer.as_mut()[1] = c
+    }
+
+    /// Sets the next-hop MTU of a fragmentation-needed message (RFC 1191),
+    /// with the unused word before it zeroed; call `fill_checksum` after.
+    #[inline]
+    pub fn set_next_hop_mtu(&mut self, mtu: u16) {
+        put16(self.buffer.as_mut(), 4, 0);
+        put16(self.buffer.as_mut(), 6, mtu);
     }
 
     /// Recomputes the checksum over the whole buffer.

@@ -188,6 +188,37 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
+/// Fields of an IPv4 header without options, as [`write_header`] writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Header {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub protocol: u8,
+    pub tos: u8,
+    pub ttl: u8,
+    /// Header plus payload, in bytes.
+    pub total_len: u16,
+}
+
+/// Writes a 20-byte IPv4 header (no options, not fragmented, identification
+/// 0) with its checksum at the start of `buf`; false when `buf` is shorter.
+pub fn write_header(buf: &mut [u8], h: &Ipv4Header) -> bool {
+    let Some(b) = buf.get_mut(..MIN_LEN) else {
+        return false;
+    };
+    b.fill(0);
+    b[0] = 0x45;
+    b[1] = h.tos;
+    put16(b, 2, h.total_len);
+    b[8] = h.ttl;
+    b[9] = h.protocol;
+    put32(b, 12, u32::from(h.src));
+    put32(b, 16, u32::from(h.dst));
+    let c = checksum::checksum(b);
+    put16(b, CSUM, c);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use std::str::FromStr;
 pub use arp::{build_arp_frame, ArpPacket};
 pub use ethernet::EthernetFrame;
 pub use icmp::IcmpPacket;
-pub use ipv4::Ipv4Packet;
+pub use ipv4::{write_header as write_ipv4_header, Ipv4Header, Ipv4Packet};
 pub use ipv6::Ipv6Packet;
 pub use tcp::{TcpFlags, TcpSegment};
 pub use udp::UdpDatagram;

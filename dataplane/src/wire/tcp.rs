@@ -177,6 +177,15 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
         get16(self.buffer.as_ref(), CSUM)
     }
 
+    /// Whether the checksum is left for the NIC to finish (see
+    /// [`checksum::is_partial`]); the buffer must be exactly the IP payload.
+    #[inline]
+    pub fn has_partial_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        let len = self.buffer.as_ref().len() as u16;
+        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::TCP, len);
+        checksum::is_partial(self.checksum(), ph)
+    }
+
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]

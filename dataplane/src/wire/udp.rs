@@ -74,6 +74,15 @@ impl<T: AsRef<[u8]>> UdpDatagram<T> {
         get16(self.buffer.as_ref(), CSUM)
     }
 
+    /// Whether the checksum is left for the NIC to finish (see
+    /// [`checksum::is_partial`]).
+    #[inline]
+    pub fn has_partial_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        // `len` came from a 16-bit field, so the cast is exact.
+        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::UDP, self.len() as u16);
+        self.checksum() != 0 && checksum::is_partial(self.checksum(), ph)
+    }
+
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..self.len()]

@@ -20,6 +20,9 @@ pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 101);
 pub const SNAT: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 200);
 pub const VPORT: u16 = 80;
+/// The node's own addresses on ports 0 and 1.
+pub const PORT0_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+pub const PORT1_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 1);
 
 pub fn backend_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 77, 1, 101 + i as u8)
@@ -61,12 +64,12 @@ pub fn snapshot(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32])
     let mut snap = Snapshot {
         ports: vec![
             Port {
-                name: "eth0".into(),
-                mac: MacAddr(PORT0_MAC),
+                ipv4: vec![PORT0_IP],
+                ..Port::new("eth0", MacAddr(PORT0_MAC))
             },
             Port {
-                name: "eth1".into(),
-                mac: MacAddr(PORT1_MAC),
+                ipv4: vec![PORT1_IP],
+                ..Port::new("eth1", MacAddr(PORT1_MAC))
             },
         ],
         services: vec![Service {
