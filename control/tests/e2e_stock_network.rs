@@ -23,6 +23,8 @@ const FILE_PORT: u16 = 8000;
 const IPERF_PORT: u16 = 5201;
 const BLOB_BYTES: u64 = 100 * 1024 * 1024;
 const IPERF_SECONDS: u32 = 5;
+/// iperf3 runs each way (odd: the median is one of them).
+const IPERF_RUNS: usize = 3;
 /// The node's backend-facing segment MTU in the path-MTU test.
 const SMALL_MTU: u32 = 1400;
 
@@ -278,7 +280,7 @@ fn iperf(lab: &Lab, role: &str, addr: Ipv4Addr) -> anyhow::Result<Iperf> {
 
 /// A 100 MB download through the VIP arrives byte-exact, and iperf3 through
 /// the VIP reaches at least half the rate of the same two hosts routed by
-/// the node's kernel, without many more retransmits.
+/// the node's kernel, with at most twice its retransmits (plus 50).
 fn bulk_through_vip(mode: &str) {
     let vip = lab::vip(1);
     let lab = gateway_lab(&format!("bulk{mode}"), 1, (mode == "dr").then_some(vip));
@@ -315,20 +317,23 @@ fn bulk_through_vip(mode: &str) {
         evidence(&lab, &vipd, &["client", "be1"])
     );
 
-    let routed = iperf(&lab, "client", lab.backend_ip(1)).expect("routed iperf3");
-    let through = iperf(&lab, "client", vip).unwrap_or_else(|e| {
-        panic!(
-            "{mode}: iperf3 through the VIP failed: {e:#}\n{}",
-            evidence(&lab, &vipd, &["client", "be1"])
-        )
-    });
-    let ratio = through.bits_per_second / routed.bits_per_second;
+    // Interleaved runs, so a busy moment of the machine does not decide
+    // alone: the medians are compared, and the retransmits of all runs.
+    let mut routed = Vec::new();
+    let mut through = Vec::new();
+    for _ in 0..IPERF_RUNS {
+        routed.push(iperf(&lab, "client", lab.backend_ip(1)).expect("routed iperf3"));
+        through.push(iperf(&lab, "client", vip).unwrap_or_else(|e| {
+            panic!(
+                "{mode}: iperf3 through the VIP failed: {e:#}\n{}",
+                evidence(&lab, &vipd, &["client", "be1"])
+            )
+        }));
+    }
+    let (routed, through) = (IperfRuns::of(routed), IperfRuns::of(through));
+    let ratio = through.median / routed.median;
     println!(
-        "{mode}: iperf3 through the VIP {:.2} Gbit/s ({} retransmits), routed by the node {:.2} Gbit/s ({} retransmits), ratio {ratio:.2}",
-        through.bits_per_second / 1e9,
-        through.retransmits,
-        routed.bits_per_second / 1e9,
-        routed.retransmits
+        "{mode}: iperf3 through the VIP {through}; routed by the node {routed}; ratio of medians {ratio:.2}"
     );
     assert!(
         ratio >= 0.5,
@@ -342,6 +347,42 @@ fn bulk_through_vip(mode: &str) {
         routed.retransmits,
         evidence(&lab, &vipd, &["client", "be1"])
     );
+}
+
+/// Several iperf3 runs: their median rate and total retransmits.
+struct IperfRuns {
+    rates: Vec<f64>,
+    median: f64,
+    retransmits: u64,
+}
+
+impl IperfRuns {
+    fn of(runs: Vec<Iperf>) -> IperfRuns {
+        let mut rates: Vec<f64> = runs.iter().map(|r| r.bits_per_second).collect();
+        rates.sort_by(f64::total_cmp);
+        IperfRuns {
+            median: rates[rates.len() / 2],
+            retransmits: runs.iter().map(|r| r.retransmits).sum(),
+            rates,
+        }
+    }
+}
+
+impl std::fmt::Display for IperfRuns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rates: Vec<String> = self
+            .rates
+            .iter()
+            .map(|r| format!("{:.2}", r / 1e9))
+            .collect();
+        write!(
+            f,
+            "{} Gbit/s (median {:.2}), {} retransmits",
+            rates.join("/"),
+            self.median / 1e9,
+            self.retransmits
+        )
+    }
 }
 
 #[test]
@@ -619,11 +660,7 @@ fn nat_round_trip_with_transmit_offloads_off() {
             "{role} {ifname} still offloads checksums:\n{features}"
         );
     }
-    let vipd = start_vipd(
-        &lab,
-        &[service(vip, SERVICE_PORT, "nat", 1, http_check(200, 1, 2))],
-        1,
-    );
+    let vipd = start_vipd(&lab, &[single_service(vip, "nat")], 1);
     let body = lab
         .http_get(
             "client",
