@@ -333,7 +333,8 @@ fn bulk_through_vip(mode: &str) {
     let (routed, through) = (IperfRuns::of(routed), IperfRuns::of(through));
     let ratio = through.median / routed.median;
     println!(
-        "{mode}: iperf3 through the VIP {through}; routed by the node {routed}; ratio of medians {ratio:.2}"
+        "{mode}: iperf3 through the VIP {through}; routed by the node {routed}; ratio of medians {ratio:.2}; frames lost before the worker: {}",
+        vipd.stats()["afxdp"]
     );
     assert!(
         ratio >= 0.5,
