@@ -128,7 +128,7 @@ fn dataplane_counters(s: &Scrape, out: &mut Exposition) {
 }
 
 fn xdp_counters(s: &Scrape, out: &mut Exposition) {
-    let Ok(x) = s.node.steering.xdp_stats() else {
+    let Some(Ok(x)) = s.node.steering.as_ref().map(|s| s.xdp_stats()) else {
         return;
     };
     out.family(

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use control::ctl::human;
+use control::ctl::{human, proto};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -92,8 +92,8 @@ enum VrrpVerb {
         /// Then release the hold and wait for mastership to come back.
         #[arg(long)]
         back: bool,
-        /// Seconds to wait for each switch-over.
-        #[arg(long, default_value_t = 10.0)]
+        /// Seconds to wait for each switch-over (at most 300).
+        #[arg(long, default_value_t = 10.0, value_parser = handover_secs)]
         timeout: f64,
     },
     /// Release the hold a handover left: preemption works again.
@@ -147,6 +147,15 @@ fn backend_request(op: BackendVerb) -> Value {
         req["weight"] = w.into();
     }
     req
+}
+
+/// Parses `--timeout` as the daemon would check it, so a bad value is
+/// refused here with the range.
+fn handover_secs(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    proto::handover_secs(secs).map(|_| secs)
 }
 
 fn main() -> ExitCode {
@@ -204,8 +213,8 @@ fn main() -> ExitCode {
             // A handover waits up to its timeout for each switch-over.
             let within = req["timeout_s"]
                 .as_f64()
-                .filter(|t| t.is_finite() && *t > 0.0)
-                .map(|t| Duration::from_secs_f64(t.min(300.0) * 2.0))
+                .and_then(|t| proto::handover_secs(t).ok())
+                .map(|t| t * 2)
                 .unwrap_or_default()
                 + control::ctl::client::REPLY_TIMEOUT;
             control::ctl::client::request_within(&args.socket, req, within).map(|v| {

@@ -93,8 +93,9 @@ pub fn stats(node: &Node) -> Value {
         .iter()
         .map(|r| (r.name().to_string(), json!(node.counters.drops(*r))))
         .collect();
-    let xdp = match node.steering.xdp_stats() {
-        Ok(x) => json!({
+    let xdp = match node.steering.as_ref().map(|s| s.xdp_stats()) {
+        None => json!({ "error": "this node has no dataplane" }),
+        Some(Ok(x)) => json!({
             "redirected": x.redirected,
             "pass_arp": x.pass_arp,
             "pass_ipv4": x.pass_ipv4,
@@ -103,7 +104,7 @@ pub fn stats(node: &Node) -> Value {
             "pass_truncated": x.pass_truncated,
             "drop_syn_limit": x.drop_syn_limit,
         }),
-        Err(e) => json!({ "error": e.to_string() }),
+        Some(Err(e)) => json!({ "error": e.to_string() }),
     };
     let k = node.counters.sockets();
     let afxdp = json!({

@@ -55,7 +55,8 @@ impl Handler for PathHandler {
 pub struct Node {
     pub state: tokio::sync::Mutex<NodeState>,
     pub counters: Arc<dataplane::counters::Counters>,
-    pub steering: Arc<dataplane::engine::Steering>,
+    /// `None` on a node without a dataplane ([`Node::detached`]).
+    pub steering: Option<Arc<dataplane::engine::Steering>>,
     pub published: Arc<Published>,
     pub started: Instant,
     pub runtime: runtime::Runtime,
@@ -65,6 +66,23 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node with no dataplane, VRRP or BGP: its control socket, config and
+    /// health checkers work, packets go nowhere. For tests and fuzzing of
+    /// the control protocol.
+    pub fn detached(cfg: Config, config_path: std::path::PathBuf) -> Node {
+        let (health_tx, _) = mpsc::channel(1);
+        Node {
+            state: tokio::sync::Mutex::new(NodeState::new(cfg, Vec::new())),
+            counters: Arc::new(dataplane::counters::Counters::new(0)),
+            steering: None,
+            published: Published::new(Default::default()),
+            started: Instant::now(),
+            runtime: runtime::Runtime::new(config_path, health_tx, Vec::new()),
+            changed: tokio::sync::watch::Sender::new(0),
+            bgp: crate::bgp::Status::default(),
+        }
+    }
+
     /// Rebuilds and publishes the snapshot; returns next hops still unresolved.
     pub fn publish(&self, state: &NodeState) -> Vec<std::net::Ipv4Addr> {
         let (snap, unresolved) = state.snapshot();
@@ -228,7 +246,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     let node = Arc::new(Node {
         state: tokio::sync::Mutex::new(state),
         counters: engine.counters().clone(),
-        steering: engine.steering().clone(),
+        steering: Some(engine.steering().clone()),
         published,
         started: Instant::now(),
         runtime: runtime::Runtime::new(config_path, health_tx, queries),

@@ -168,7 +168,9 @@ impl Node {
     /// maps, snapshot. The run loop then re-resolves next hops at once.
     pub fn apply(&self, state: &NodeState) -> anyhow::Result<()> {
         self.runtime.sync_checkers(state);
-        super::apply_steering(&self.steering, &state.steering())?;
+        if let Some(steering) = &self.steering {
+            super::apply_steering(steering, &state.steering())?;
+        }
         self.publish(state);
         self.published.resolve_wanted.store(true, Ordering::Relaxed);
         Ok(())
