@@ -123,7 +123,7 @@ fn worker_config(cfg: &Config) -> WorkerConfig {
     }
 }
 
-fn check_spec(backend: &config::Backend) -> CheckSpec {
+fn check_spec(service: &str, backend: &config::Backend) -> CheckSpec {
     let addr = |port: Option<u16>| {
         std::net::SocketAddrV4::new(
             *backend.address.ip(),
@@ -151,6 +151,7 @@ fn check_spec(backend: &config::Backend) -> CheckSpec {
         },
     };
     CheckSpec {
+        service: service.to_string(),
         probe,
         interval: backend.check.interval,
         timeout: backend.check.timeout,
