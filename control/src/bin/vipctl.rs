@@ -71,6 +71,11 @@ enum Verb {
         /// Write the vipd config here instead of standard output.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// Write the translation even when constructs could not be
+        /// translated (the exit status still says so): a draft to finish
+        /// by hand.
+        #[arg(long)]
+        draft: bool,
     },
 }
 
@@ -161,7 +166,11 @@ fn handover_secs(s: &str) -> Result<f64, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.verb {
-        Verb::ImportKeepalived { file, output } => import(&file, output.as_deref()),
+        Verb::ImportKeepalived {
+            file,
+            output,
+            draft,
+        } => import(&file, output.as_deref(), draft),
         Verb::Stats { watch: true, count } => watch(&args.socket, args.json, count),
         verb => {
             let (kind, req) = match verb {
@@ -258,17 +267,45 @@ fn watch(socket: &std::path::Path, json_out: bool, count: Option<u64>) -> anyhow
     }
 }
 
-fn import(file: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+/// Translates a keepalived file. Exits 0 only when the translation is
+/// complete: it loads in vipd and means what the keepalived file meant.
+fn import(
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    draft: bool,
+) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
     let out = control::keepalived::import(&text, &file.display().to_string());
     for note in &out.notes {
-        eprintln!("{note}");
+        eprintln!("note: {note}");
     }
-    match output {
-        Some(path) => std::fs::write(path, &out.toml)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
-        None => print!("{}", out.toml),
+    for refused in &out.untranslated {
+        eprintln!("{refused}");
     }
-    Ok(())
+    let complete = out.is_complete();
+    if complete || draft {
+        match output {
+            Some(path) => std::fs::write(path, &out.toml)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+            None => {
+                use std::io::Write;
+                // A reader that stops early (`| head`) is no error.
+                let _ = std::io::stdout().lock().write_all(out.toml.as_bytes());
+            }
+        }
+    }
+    match (complete, draft) {
+        (true, _) => Ok(()),
+        (false, true) => anyhow::bail!(
+            "{} construct(s) above not translated: the draft written does not mean what {} means until they are handled by hand",
+            out.untranslated.len(),
+            file.display()
+        ),
+        (false, false) => anyhow::bail!(
+            "{} construct(s) above not translated, nothing written; handle them in the keepalived file, or write a draft to finish by hand with --draft",
+            out.untranslated.len()
+        ),
+    }
 }
