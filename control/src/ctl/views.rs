@@ -74,7 +74,7 @@ pub fn stats(node: &Node) -> Value {
         .map(|(i, c)| {
             let drops: serde_json::Map<String, Value> = DropReason::ALL
                 .iter()
-                .filter(|r| c.drop(**r).get() > 0)
+                .filter(|r| r.is_drop() && c.drop(**r).get() > 0)
                 .map(|r| (r.name().to_string(), json!(c.drop(*r).get())))
                 .collect();
             json!({
@@ -89,10 +89,15 @@ pub fn stats(node: &Node) -> Value {
             })
         })
         .collect();
-    let drops: serde_json::Map<String, Value> = DropReason::ALL
-        .iter()
-        .map(|r| (r.name().to_string(), json!(node.counters.drops(*r))))
-        .collect();
+    let by_reason = |drop: bool| -> serde_json::Map<String, Value> {
+        DropReason::ALL
+            .iter()
+            .filter(|r| r.is_drop() == drop)
+            .map(|r| (r.name().to_string(), json!(node.counters.drops(*r))))
+            .collect()
+    };
+    let (drops, ignored) = (by_reason(true), by_reason(false));
+    let arp_claims = node.published.load().arp_claims.seen();
     let xdp = match node.steering.as_ref().map(|s| s.xdp_stats()) {
         None => json!({ "error": "this node has no dataplane" }),
         Some(Ok(x)) => json!({
@@ -113,7 +118,14 @@ pub fn stats(node: &Node) -> Value {
         "fill_ring_empty": k.fill_ring_empty,
         "invalid_descs": k.invalid_descs,
     });
-    json!({ "cores": cores, "drops": drops, "xdp": xdp, "afxdp": afxdp })
+    json!({
+        "cores": cores,
+        "drops": drops,
+        "ignored": ignored,
+        "arp_claims": arp_claims,
+        "xdp": xdp,
+        "afxdp": afxdp,
+    })
 }
 
 pub async fn backends(node: &Node) -> Value {

@@ -2,6 +2,7 @@
 //! control socket, and republishes the dataplane snapshot on every change.
 
 mod affinity;
+mod arp_watch;
 pub mod change;
 pub mod neigh;
 pub mod runtime;
@@ -268,6 +269,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(RESOLVE_RETRY);
+    let mut arp_watch = arp_watch::ArpWatch::default();
     let mut last_refresh = Instant::now();
     loop {
         tokio::select! {
@@ -289,6 +291,13 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
                 apply_ownership(&node, &mut st, own);
             }
             _ = tick.tick() => {
+                let claims = node.published.load().arp_claims.drain();
+                if !claims.is_empty() {
+                    let st = node.state.lock().await;
+                    for line in arp_watch.lines(&claims, &st, Instant::now()) {
+                        warn!("{line}");
+                    }
+                }
                 let wanted = node.published.resolve_wanted.swap(false, std::sync::atomic::Ordering::Relaxed);
                 if wanted || !unresolved.is_empty() || last_refresh.elapsed() >= NEIGHBOUR_REFRESH {
                     last_refresh = Instant::now();

@@ -59,6 +59,8 @@ pub struct NodeState {
     /// Removed backends `(id, address)` whose flows may still be open: their
     /// replies must keep reaching the workers.
     pub retired: Vec<(u32, Ipv4Addr)>,
+    /// Other hosts' ARP claims on owned addresses, recorded by the workers.
+    pub arp_claims: std::sync::Arc<dataplane::arp_claims::ArpClaims>,
 }
 
 impl NodeState {
@@ -105,6 +107,7 @@ impl NodeState {
             disabled: HashSet::new(),
             next_id: next + 1,
             retired: Vec::new(),
+            arp_claims: Default::default(),
         }
     }
 
@@ -216,6 +219,7 @@ impl NodeState {
                 .filter(|v| !self.masters.get(&v.name).copied().unwrap_or(false))
                 .map(|v| MacAddr(virtual_mac(v.vrid)))
                 .collect(),
+            arp_claims: self.arp_claims.clone(),
             ..Snapshot::default()
         };
         for (s, svc) in self.config.services.iter().enumerate() {
