@@ -227,9 +227,17 @@ fn hostile_control_clients_neither_kill_nor_lock_out() {
     greedy
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
+    // What vipd wrote before giving up; closing with our requests unread
+    // may reset the connection instead of ending it.
     let mut taken = Vec::new();
     let end = greedy.read_to_end(&mut taken);
-    assert!(end.is_ok(), "reading what vipd sent: {end:?}");
+    assert!(
+        end.is_ok()
+            || end
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "reading what vipd sent: {end:?}"
+    );
     let replies = taken.iter().filter(|b| **b == b'\n').count();
     assert!(
         replies < sent / 22,

@@ -32,10 +32,13 @@ use proto::{Reply, MAX_REQUEST};
 pub const IDLE: Duration = Duration::from_secs(5);
 /// A reply the client does not take within this long closes the client.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections one user may hold at once. A user at the limit who connects
-/// again displaces their own longest-idle connection, so nobody locks
-/// themselves out by leaving connections open.
-pub const PER_USER: usize = 8;
+/// Connections one user other than root may hold at once. A user at the
+/// limit who connects again displaces their own longest-idle connection,
+/// so nobody locks themselves out by leaving connections open.
+pub const PER_USER: usize = 16;
+/// Connections root may hold at once: enough for bursts of scripts, with
+/// the same displacement at the limit.
+pub const ROOT_SLOTS: usize = 64;
 /// Connections all users other than root may hold together; root is not
 /// counted here, so it always finds a slot.
 pub const MAX_CLIENTS: usize = 64;
@@ -174,8 +177,9 @@ impl Clients {
             .filter(|(u, _)| **u != 0)
             .map(|(_, e)| e.len())
             .sum();
+        let limit = if uid == 0 { ROOT_SLOTS } else { PER_USER };
         let mine = self.by_uid.entry(uid).or_default();
-        if mine.len() >= PER_USER {
+        if mine.len() >= limit {
             let oldest = mine
                 .iter()
                 .enumerate()
@@ -184,12 +188,12 @@ impl Clients {
                 .map(|(i, _)| i);
             let Some(i) = oldest else {
                 return Err(format!(
-                    "user {uid} already has {PER_USER} control requests running; try again when one has finished"
+                    "user {uid} already has {limit} control requests running; try again when one has finished"
                 ));
             };
             let gone = mine.swap_remove(i);
             gone.evict.notify_one();
-            debug!("control: user {uid} at {PER_USER} connections: closed their longest-idle one");
+            debug!("control: user {uid} at {limit} connections: closed their longest-idle one");
         } else if uid != 0 && others >= MAX_CLIENTS {
             return Err(format!(
                 "vipd is already serving {MAX_CLIENTS} control clients of other users than root; try again when one has finished, or as root"
@@ -267,7 +271,7 @@ async fn client(node: &Node, stream: UnixStream, clients: &Mutex<Clients>, slot:
             },
             () = slot.evict.notified() => {
                 let r = Reply::err(format!(
-                    "connection closed: user {} opened more than {PER_USER} and this one was the longest idle",
+                    "connection closed: user {} opened more than the limit and this one was the longest idle",
                     slot.uid
                 ));
                 write_reply(&mut wr, &r).await;
@@ -334,7 +338,7 @@ mod tests {
     #[test]
     fn busy_connections_are_never_displaced() {
         let mut c = Clients::default();
-        for _ in 0..PER_USER {
+        for _ in 0..ROOT_SLOTS {
             let s = c.admit(0).expect("under the limit");
             c.set_idle(&s, false);
         }
