@@ -302,7 +302,7 @@ pub fn import(text: &str, file: &str) -> Import {
         match s.key() {
             k if k.starts_with('@') => conditional(&mut cx, s),
             "global_defs" => global_defs(&mut cx, s),
-            "vrrp_script" => vrrp_script_unused_keys(&mut cx, s),
+            "vrrp_script" => vrrp_script_keys(&mut cx, s),
             "vrrp_instance" => {
                 vrrp_instance(&mut cx, s, &scripts, &mut vrrp, &mut interfaces, &mut vrids)
             }
@@ -384,7 +384,7 @@ fn global_defs(cx: &mut Cx, s: &Stmt) {
 }
 
 /// Keys of a vrrp_script the instances cannot use, reported once.
-fn vrrp_script_unused_keys(cx: &mut Cx, s: &Stmt) {
+fn vrrp_script_keys(cx: &mut Cx, s: &Stmt) {
     for c in s.children() {
         match c.key() {
             "script" | "interval" | "timeout" | "weight" | "fall" | "rise" => {}
@@ -512,7 +512,10 @@ fn vrrp_instance(
                         _ => cx.refuse(p, "a unicast peer must be one IPv4 address"),
                     }
                 }
-                keys.set(cx, c, "unicast_peers", q_list(&peers));
+                // An empty block leaves keepalived on multicast, as vipd.
+                if !peers.is_empty() {
+                    keys.set(cx, c, "unicast_peers", q_list(&peers));
+                }
             }
             "unicast_src_ip" => match c.arg(1).map(str::parse::<Ipv4Addr>) {
                 Some(Ok(a)) => keys.set(cx, c, "unicast_src", q(&a.to_string())),
