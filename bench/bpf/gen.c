@@ -161,16 +161,27 @@ int vipbench_gen(struct xdp_md *ctx)
 		w[8] = ~fold(sum);
 	} else {
 		__u16 *w = (__u16 *)l4;
+		__u16 csum;
 
+		// As for TCP: the template's checksum covers a zero source
+		// address, port and timestamp, so only the new values are added.
+		sum = (__u16)~c->tmpl_csum;
+		sum += (bpf_htonl(addr) >> 16) + (bpf_htonl(addr) & 0xffff);
+		sum += bpf_htons(port);
 		w[0] = bpf_htons(port);
-		w[3] = 0; // no UDP checksum (allowed on IPv4)
 		if (c->stamp && data + PAYLOAD_OFF + 12 <= data_end) {
 			__u32 magic = bpf_htonl(STAMP_MAGIC);
 			__u64 now = bpf_ktime_get_ns();
+			__u16 *stamp = data + PAYLOAD_OFF;
 
 			__builtin_memcpy(data + PAYLOAD_OFF, &magic, 4);
 			__builtin_memcpy(data + PAYLOAD_OFF + 4, &now, 8);
+#pragma unroll
+			for (i = 0; i < 6; i++)
+				sum += stamp[i];
 		}
+		csum = ~fold(sum);
+		w[3] = csum ? csum : 0xffff; // zero would mean "no checksum"
 	}
 
 	*seq = n + 1;

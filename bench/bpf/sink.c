@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (MIT OR Apache-2.0)
 //
-// vipbench sink: counts what arrives (per CPU, by kind), samples the
+// vipbench sink: counts what arrives (per CPU, by kind), checks every
+// frame against what the row's DUT must deliver (IPv4 and TCP/UDP
+// checksums valid, addressed as the forwarding mode says), samples the
 // one-way latency of timestamped UDP packets into a ring buffer, drops.
 
 #include <linux/bpf.h>
@@ -24,8 +26,35 @@ enum sink_stat {
 	SINK_OTHER,
 	SINK_STAMPED,
 	SINK_SAMPLE_LOST,
+	SINK_VERIFIED,
+	SINK_MALFORMED,
 	SINK_STAT_COUNT,
 };
+
+// What a delivered frame must look like besides valid checksums. Mirrored
+// by `Expect` in src/bpf.rs.
+enum expect_mode {
+	EXPECT_ANY = 0,     // checksums only
+	EXPECT_TO_RANGE,    // destination address in [lo, hi]
+	EXPECT_TO_RANGE_FROM, // and source address == from (full NAT)
+	EXPECT_TO_MAC,      // destination address == lo, Ethernet destination == mac (direct routing)
+};
+
+struct expect {
+	__u32 mode;
+	__u32 lo;   // host order
+	__u32 hi;   // host order
+	__u32 from; // host order
+	__u8 mac[6];
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct expect);
+} expect SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -58,6 +87,80 @@ static __always_inline __u64 bump(__u32 which, __u64 by)
 	return *v;
 }
 
+static __always_inline __u32 fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (sum & 0xffff) + (sum >> 16);
+}
+
+// The largest IPv4 payload the sink checks (a 1514-byte frame).
+#define MAX_L4_WORDS 740
+
+// Whether the IPv4 packet at `ip` (20-byte header, in bounds) has valid
+// checksums and the addresses `e` asks for.
+static __always_inline int verified(void *data, void *data_end, struct iphdr *ip,
+				    struct expect *e)
+{
+	__u16 *w = (__u16 *)ip;
+	__u8 *dst_mac = data;
+	__u32 sum = 0, len, words, i, src, dst;
+	__u8 *p;
+
+#pragma unroll
+	for (i = 0; i < 10; i++)
+		sum += w[i];
+	if (fold(sum) != 0xffff)
+		return 0;
+	len = bpf_ntohs(ip->tot_len);
+	if (len < 28 || (void *)ip + len > data_end)
+		return 0;
+	len -= 20;
+	p = (void *)(ip + 1);
+	if ((void *)(p + 8) > data_end)
+		return 0;
+	// UDP over IPv4 may go without a checksum, but the generator always
+	// sets one: a zero means a DUT lost it.
+	if (ip->protocol == IPPROTO_UDP && p[6] == 0 && p[7] == 0)
+		return 0;
+	sum = (ip->saddr >> 16) + (ip->saddr & 0xffff) + (ip->daddr >> 16) +
+	      (ip->daddr & 0xffff) + bpf_htons(ip->protocol) + bpf_htons(len);
+	words = len / 2;
+	if (words > MAX_L4_WORDS)
+		return 0;
+	for (i = 0; i < MAX_L4_WORDS; i++) {
+		__u16 *w = (__u16 *)p + i;
+
+		if (i >= words || (void *)(w + 1) > data_end)
+			break;
+		sum += *w;
+	}
+	if (i < words)
+		return 0;
+	if (len & 1) {
+		__u8 *odd = p + len - 1;
+
+		if (len > 2 * MAX_L4_WORDS || (void *)(odd + 1) > data_end)
+			return 0;
+		sum += *odd; // the odd byte is the high byte of a zero-padded word
+	}
+	if (fold(fold(sum)) != 0xffff)
+		return 0;
+	src = bpf_ntohl(ip->saddr);
+	dst = bpf_ntohl(ip->daddr);
+	switch (e->mode) {
+	case EXPECT_TO_RANGE:
+		return dst >= e->lo && dst <= e->hi;
+	case EXPECT_TO_RANGE_FROM:
+		return dst >= e->lo && dst <= e->hi && src == e->from;
+	case EXPECT_TO_MAC:
+		return dst == e->lo && dst_mac[0] == e->mac[0] && dst_mac[1] == e->mac[1] &&
+		       dst_mac[2] == e->mac[2] && dst_mac[3] == e->mac[3] &&
+		       dst_mac[4] == e->mac[4] && dst_mac[5] == e->mac[5];
+	default:
+		return 1;
+	}
+}
+
 SEC("xdp")
 int vipbench_sink(struct xdp_md *ctx)
 {
@@ -67,6 +170,7 @@ int vipbench_sink(struct xdp_md *ctx)
 	struct iphdr *ip = data + ETH_HLEN;
 	__u32 zero = 0, *every;
 	__u8 *l4 = data + L4_OFF;
+	struct expect *e;
 
 	bump(SINK_PACKETS, 1);
 	bump(SINK_BYTES, data_end - data);
@@ -74,6 +178,9 @@ int vipbench_sink(struct xdp_md *ctx)
 		bump(SINK_OTHER, 1);
 		return XDP_DROP;
 	}
+	e = bpf_map_lookup_elem(&expect, &zero);
+	if (e && (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP))
+		bump(verified(data, data_end, ip, e) ? SINK_VERIFIED : SINK_MALFORMED, 1);
 	if (ip->protocol == IPPROTO_TCP) {
 		__u8 flags;
 

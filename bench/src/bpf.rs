@@ -292,12 +292,12 @@ fn prog_test_run(attr: &mut TestRunAttr) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Runs the generator program once on `data` without sending (for tests):
-/// returns the rewritten frame.
-pub fn test_run_once(g: &Generator, data: &[u8]) -> Result<Vec<u8>> {
+/// Runs the program `prog_fd` once on `data` without sending (for tests):
+/// returns the frame as the program left it.
+pub fn test_run_once(prog_fd: i32, data: &[u8]) -> Result<Vec<u8>> {
     let mut out = vec![0u8; data.len() + 256];
     let mut attr = TestRunAttr {
-        prog_fd: g.prog_fd as u32,
+        prog_fd: prog_fd as u32,
         data_size_in: data.len() as u32,
         data_in: data.as_ptr() as u64,
         data_size_out: out.len() as u32,
@@ -306,7 +306,7 @@ pub fn test_run_once(g: &Generator, data: &[u8]) -> Result<Vec<u8>> {
         ..TestRunAttr::default()
     };
     // `data` and `out` outlive the call; `data_size_out` is `out`'s length.
-    prog_test_run(&mut attr).context("BPF_PROG_TEST_RUN of the generator")?;
+    prog_test_run(&mut attr).context("BPF_PROG_TEST_RUN")?;
     out.truncate(attr.data_size_out as usize);
     Ok(out)
 }
@@ -322,14 +322,14 @@ pub struct SinkCounts {
     pub other: u64,
     pub stamped: u64,
     pub samples_lost: u64,
+    /// TCP/UDP frames with valid checksums and the addresses the row's
+    /// DUT must deliver (see [`Expect`]).
+    pub verified: u64,
+    /// TCP/UDP frames that failed that check.
+    pub malformed: u64,
 }
 
 impl SinkCounts {
-    /// Packets of the kinds the generator sends (not stray ARP or the like).
-    pub fn generated(&self) -> u64 {
-        self.udp + self.tcp_syn + self.tcp_est
-    }
-
     pub fn since(&self, earlier: &SinkCounts) -> SinkCounts {
         SinkCounts {
             packets: self.packets.saturating_sub(earlier.packets),
@@ -340,14 +340,64 @@ impl SinkCounts {
             other: self.other.saturating_sub(earlier.other),
             stamped: self.stamped.saturating_sub(earlier.stamped),
             samples_lost: self.samples_lost.saturating_sub(earlier.samples_lost),
+            verified: self.verified.saturating_sub(earlier.verified),
+            malformed: self.malformed.saturating_sub(earlier.malformed),
         }
     }
 }
+
+/// What a frame delivered to the sink must look like, besides valid IPv4
+/// and TCP/UDP checksums.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Checksums only (the reference rows, which rewrite no address).
+    Any,
+    /// Addressed to one of the backends `lo..=hi` (NAT, nftables DNAT).
+    ToBackends { lo: Ipv4Addr, hi: Ipv4Addr },
+    /// The same, from the full-NAT source address `from`.
+    ToBackendsFrom {
+        lo: Ipv4Addr,
+        hi: Ipv4Addr,
+        from: Ipv4Addr,
+    },
+    /// Still addressed to the VIP, in a frame to the backend's MAC (direct
+    /// routing).
+    ToMac { vip: Ipv4Addr, mac: [u8; 6] },
+}
+
+impl Expect {
+    /// `struct expect` of sink.c: mode, lo, hi, from (host order), mac, pad.
+    fn encode(&self) -> [u8; 24] {
+        let (mode, lo, hi, from, mac) = match *self {
+            Expect::Any => (0u32, 0u32, 0u32, 0u32, [0u8; 6]),
+            Expect::ToBackends { lo, hi } => (1, lo.to_bits(), hi.to_bits(), 0, [0; 6]),
+            Expect::ToBackendsFrom { lo, hi, from } => {
+                (2, lo.to_bits(), hi.to_bits(), from.to_bits(), [0; 6])
+            }
+            Expect::ToMac { vip, mac } => (3, vip.to_bits(), 0, 0, mac),
+        };
+        let mut b = [0u8; 24];
+        for (i, v) in [mode, lo, hi, from].into_iter().enumerate() {
+            b[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        b[16..22].copy_from_slice(&mac);
+        b
+    }
+}
+
+/// `struct expect` as bytes.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct ExpectPod([u8; 24]);
+
+// SAFETY: a plain byte array: any bit pattern is valid, no padding.
+unsafe impl aya::Pod for ExpectPod {}
 
 /// The sink program attached to the sink's interface.
 pub struct Sink {
     _ebpf: Ebpf,
     stats: PerCpuArray<MapData, u64>,
+    expect: Array<MapData, ExpectPod>,
     sample_every: Array<MapData, u32>,
     latency: Option<RingBuf<MapData>>,
 }
@@ -357,20 +407,39 @@ impl Sink {
     pub fn attach(ifindex: u32, ifname: &str) -> Result<Sink> {
         let mut ebpf = Ebpf::load(SINK_OBJ).context("parsing the sink object")?;
         attach(&mut ebpf, "vipbench_sink", ifindex, ifname)?;
+        Sink::open(ebpf)
+    }
+
+    /// Loaded but not attached, with its program's descriptor: frames reach
+    /// it only through BPF_PROG_TEST_RUN.
+    #[cfg(test)]
+    fn detached() -> Result<(Sink, i32)> {
+        let mut ebpf = Ebpf::load(SINK_OBJ).context("parsing the sink object")?;
+        let fd = load_xdp(&mut ebpf, "vipbench_sink")?
+            .fd()
+            .context("sink program descriptor")?
+            .as_fd()
+            .as_raw_fd();
+        Ok((Sink::open(ebpf)?, fd))
+    }
+
+    fn open(mut ebpf: Ebpf) -> Result<Sink> {
         let stats = PerCpuArray::try_from(map(&mut ebpf, "stats")?).context("sink stats")?;
+        let expect = Array::try_from(map(&mut ebpf, "expect")?).context("sink expectation")?;
         let sample_every =
             Array::try_from(map(&mut ebpf, "sample_every")?).context("sink sample map")?;
         let latency = RingBuf::try_from(map(&mut ebpf, "latency")?).context("sink ring buffer")?;
         Ok(Sink {
             _ebpf: ebpf,
             stats,
+            expect,
             sample_every,
             latency: Some(latency),
         })
     }
 
     pub fn counts(&self) -> Result<SinkCounts> {
-        let v = percpu_sums(&self.stats, 8)?;
+        let v = percpu_sums(&self.stats, 10)?;
         Ok(SinkCounts {
             packets: v[0],
             bytes: v[1],
@@ -380,7 +449,16 @@ impl Sink {
             other: v[5],
             stamped: v[6],
             samples_lost: v[7],
+            verified: v[8],
+            malformed: v[9],
         })
+    }
+
+    /// What every delivered frame must look like from now on.
+    pub fn expect(&mut self, e: &Expect) -> Result<()> {
+        self.expect
+            .set(0, ExpectPod(e.encode()), 0)
+            .context("setting the sink's expectation")
     }
 
     /// Samples every `n`-th timestamped packet per CPU (0: none).
@@ -419,7 +497,75 @@ impl Ceiling {
 mod tests {
     use super::*;
     use crate::frame::{FrameSpec, Proto};
-    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+
+    const SINK_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x5];
+
+    /// A frame as a DUT would deliver it to the sink; `payload` of odd
+    /// length exercises the checksum's padded last word.
+    fn delivered(src: [u8; 4], dst: [u8; 4], mac: [u8; 6], udp: bool, payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], mac).ipv4(src, dst, 63);
+        let mut out = Vec::new();
+        if udp {
+            b.udp(10_000, 80).write(&mut out, payload).unwrap();
+        } else {
+            b.tcp(10_000, 80, 7, 1000)
+                .ack(1)
+                .write(&mut out, payload)
+                .unwrap();
+        }
+        out
+    }
+
+    /// (verified, malformed) the sink counts for `frames` under `e`.
+    fn judge(e: Expect, frames: &[Vec<u8>]) -> (u64, u64) {
+        let (mut sink, fd) = Sink::detached().expect("loading the sink (run the tests as root)");
+        sink.expect(&e).unwrap();
+        for f in frames {
+            test_run_once(fd, f).unwrap();
+        }
+        let c = sink.counts().unwrap();
+        (c.verified, c.malformed)
+    }
+
+    #[test]
+    fn the_sink_counts_only_right_frames_as_verified() {
+        let (client, snat) = ([10, 90, 0, 1], [10, 88, 1, 100]);
+        let (b0, b3, vip) = ([10, 88, 1, 11], [10, 88, 1, 14], [10, 88, 0, 100]);
+        let good = delivered(client, b0, SINK_MAC, true, b"odd-sized payload");
+        let mut bad_l4 = good.clone();
+        *bad_l4.last_mut().unwrap() ^= 0x40;
+        let mut no_csum = good.clone();
+        no_csum[40..42].copy_from_slice(&[0, 0]);
+        let mut bad_ip = good.clone();
+        bad_ip[22] ^= 1; // TTL, without fixing the header checksum
+        let outside = delivered(client, [10, 88, 1, 15], SINK_MAC, true, b"x");
+        let tcp = delivered(client, b3, SINK_MAC, false, b"payload");
+        let backends = Expect::ToBackends {
+            lo: b0.into(),
+            hi: b3.into(),
+        };
+        let frames = [good.clone(), bad_l4, no_csum, bad_ip.clone(), outside, tcp];
+        assert_eq!(judge(backends, &frames), (2, 4));
+
+        let from_snat = delivered(snat, b0, SINK_MAC, true, b"x");
+        let full_nat = Expect::ToBackendsFrom {
+            lo: b0.into(),
+            hi: b3.into(),
+            from: snat.into(),
+        };
+        assert_eq!(judge(full_nat, &[from_snat, good.clone()]), (1, 1));
+
+        let to_vip = delivered(client, vip, SINK_MAC, true, b"x");
+        let elsewhere = delivered(client, vip, [2, 0, 0, 0, 0, 6], true, b"x");
+        let dr = Expect::ToMac {
+            vip: vip.into(),
+            mac: SINK_MAC,
+        };
+        assert_eq!(judge(dr, &[to_vip, elsewhere, good.clone()]), (1, 2));
+
+        assert_eq!(judge(Expect::Any, &[good, bad_ip]), (1, 1));
+    }
 
     fn template(proto: Proto) -> Template {
         FrameSpec {
@@ -447,7 +593,7 @@ mod tests {
             est_every: 0,
             stamp: true,
             tmpl_flags: t.tcp_flags_word,
-            tmpl_csum: t.tcp_csum,
+            tmpl_csum: t.l4_csum,
             interval_ns: 0,
         }
     }
@@ -459,7 +605,7 @@ mod tests {
         g.configure(cfg).unwrap();
         (0..n)
             .map(|_| {
-                let out = test_run_once(&g, &t.bytes).unwrap();
+                let out = test_run_once(g.prog_fd, &t.bytes).unwrap();
                 assert_eq!(out.len(), t.bytes.len());
                 assert_eq!(&out[0..6], &cfg.dst_mac);
                 assert_eq!(&out[6..12], &cfg.src_mac);
@@ -480,6 +626,11 @@ mod tests {
                     }
                     Some(TransportSlice::Udp(udp)) => {
                         assert_eq!(&out[42..46], b"VBTS", "timestamp magic");
+                        let want = udp
+                            .to_header()
+                            .calc_checksum_ipv4(&h, udp.payload())
+                            .unwrap();
+                        assert_eq!(udp.checksum(), want, "UDP checksum");
                         (h.source, udp.source_port(), false, false)
                     }
                     _ => panic!("unexpected transport"),
@@ -526,7 +677,7 @@ mod tests {
             let mut g = Generator::load().unwrap();
             g.configure(&cfg).unwrap();
             for _ in 0..6 {
-                test_run_once(&g, &t.bytes).unwrap();
+                test_run_once(g.prog_fd, &t.bytes).unwrap();
             }
             g.counts().unwrap()
         };
@@ -550,12 +701,12 @@ mod tests {
         })
         .unwrap();
         for _ in 0..3 {
-            test_run_once(&g, &t.bytes).unwrap();
+            test_run_once(g.prog_fd, &t.bytes).unwrap();
         }
         assert_eq!(g.counts().unwrap().sent, 1, "one frame per minute");
         g.configure(&config(&t)).unwrap();
         for _ in 0..3 {
-            test_run_once(&g, &t.bytes).unwrap();
+            test_run_once(g.prog_fd, &t.bytes).unwrap();
         }
         assert_eq!(g.counts().unwrap().sent, 4, "unpaced again");
     }

@@ -40,8 +40,9 @@ pub struct Template {
     pub bytes: Vec<u8>,
     /// TCP data-offset/flags word as it sits in the frame (0 for UDP).
     pub tcp_flags_word: u16,
-    /// TCP checksum as it sits in the frame (0 for UDP).
-    pub tcp_csum: u16,
+    /// TCP or UDP checksum as it sits in the frame, over a zero source
+    /// address and port (and, for UDP, a zero timestamp).
+    pub l4_csum: u16,
 }
 
 const ETH_HLEN: usize = 14;
@@ -116,10 +117,17 @@ impl FrameSpec {
             Proto::Udp => {
                 let udp_len = (ip_len - IP_HLEN) as u16;
                 f[l4 + 4..l4 + 6].copy_from_slice(&udp_len.to_be_bytes());
+                let pseudo = sum16(&self.dst_ip.octets(), 0) + 17 + u32::from(udp_len);
+                let c = match checksum(&f[l4..l4 + usize::from(udp_len)], pseudo) {
+                    // Zero means "no checksum" in UDP over IPv4.
+                    0 => 0xffff,
+                    c => c,
+                };
+                f[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
                 Ok(Template {
                     bytes: f,
                     tcp_flags_word: 0,
-                    tcp_csum: 0,
+                    l4_csum: u16::from_ne_bytes(c.to_be_bytes()),
                 })
             }
             Proto::TcpSyn => {
@@ -132,7 +140,7 @@ impl FrameSpec {
                 f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
                 Ok(Template {
                     tcp_flags_word: u16::from_ne_bytes(flags_word.to_be_bytes()),
-                    tcp_csum: u16::from_ne_bytes(c.to_be_bytes()),
+                    l4_csum: u16::from_ne_bytes(c.to_be_bytes()),
                     bytes: f,
                 })
             }
@@ -194,7 +202,7 @@ mod tests {
             .calc_checksum_ipv4(&h, tcp.payload())
             .unwrap();
         assert_eq!(tcp.checksum(), want);
-        assert_eq!(t.tcp_csum.to_ne_bytes(), want.to_be_bytes());
+        assert_eq!(t.l4_csum.to_ne_bytes(), want.to_be_bytes());
         assert_eq!(t.tcp_flags_word.to_ne_bytes(), [0x50, 0x02]);
         assert_eq!(h.total_len, 40);
     }

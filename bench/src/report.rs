@@ -53,8 +53,14 @@ pub struct Measured {
     pub seconds: f64,
     /// Frames the generator sent.
     pub sent: u64,
-    /// Frames the sink counted.
+    /// Frames the sink counted and found right: checksums valid, addressed
+    /// as the forwarding mode says (what every rate here is made of).
     pub delivered: u64,
+    /// Frames the sink checked and found right, over the measured run
+    /// (before the cap at `sent`).
+    pub verified: u64,
+    /// Frames the sink found with a wrong checksum or address.
+    pub malformed: u64,
     pub offered_pps: f64,
     pub delivered_pps: f64,
     /// The highest offered rate forwarded with at most [`LOSS_FREE_LOSS`]
@@ -237,7 +243,9 @@ fn target(name: &str, goal: &str, value: Option<f64>, min: f64, note: &str) -> T
         name: name.into(),
         goal: goal.into(),
         value,
-        met: value.map(|v| v >= min),
+        // A row that failed or found no loss-free rate has no value: the
+        // target is not met.
+        met: Some(value.is_some_and(|v| v >= min)),
         note: note.into(),
     }
 }
@@ -385,8 +393,8 @@ impl Report {
             self.load_after
         );
         s.push_str(
-            "| # | scenario | flows | offered Mpps | delivered Mpps | loss-free Mpps | x ceiling | x kernel | DUT core busy s | Mpps per CPU-s | DUT core us per packet at fixed load | latency p50 / p99 / p99.9 us (at kpps) | notes |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "| # | scenario | flows | offered Mpps | delivered Mpps | verified / malformed frames | loss-free Mpps | x ceiling | x kernel | DUT core busy s | Mpps per CPU-s | DUT core us per packet at fixed load | latency p50 / p99 / p99.9 us (at kpps) | notes |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for row in &self.rows {
             let _ = write!(s, "| {} | {} | {} ", row.scenario, row.label, row.flows);
@@ -415,9 +423,11 @@ impl Report {
                         .replace('|', "/");
                     let _ = writeln!(
                         s,
-                        "| {:.3} | {:.3} | {} | {} | {} | {:.2} | {} | {} | {} | {} |",
+                        "| {:.3} | {:.3} | {} / {} | {} | {} | {} | {:.2} | {} | {} | {} | {} |",
                         m.offered_pps / 1e6,
                         m.delivered_pps / 1e6,
+                        m.verified,
+                        m.malformed,
                         m.loss_free_pps
                             .map(|p| format!("{:.3}", p / 1e6))
                             .unwrap_or_else(|| "-".into()),
@@ -436,7 +446,7 @@ impl Report {
                 Outcome::Unavailable { reason } => {
                     let _ = writeln!(
                         s,
-                        "| - | - | - | - | - | - | - | - | - | not available: {} |",
+                        "| - | - | - | - | - | - | - | - | - | - | not available: {} |",
                         reason.replace('|', "/")
                     );
                 }
@@ -478,9 +488,10 @@ impl Report {
                 "| {} | {} | {} | {} | {} |",
                 t.name,
                 t.goal,
-                t.value
-                    .map(|v| format!("{v:.3}"))
-                    .unwrap_or_else(|| "-".into()),
+                t.value.map_or_else(
+                    || if t.met.is_some() { "no" } else { "-" }.to_string(),
+                    |v| format!("{v:.3}")
+                ),
                 match t.met {
                     Some(true) => "yes",
                     Some(false) => "no",

@@ -14,7 +14,7 @@ use aya::maps::{MapData, RingBuf};
 use dataplane::counters::SocketStats;
 use dataplane::engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
 
-use crate::bpf::{Ceiling, GenConfig, GenCounts, Generator, Sink};
+use crate::bpf::{Ceiling, Expect, GenConfig, GenCounts, Generator, Sink};
 use crate::cpu;
 use crate::failover;
 use crate::frame::{FrameSpec, Proto, Template};
@@ -240,6 +240,30 @@ const COST_REACHED: f64 = 0.7;
 const FILL_PPS: u64 = 200_000;
 /// Share of a row's flows vipd must track before the row is measured.
 const FILL_SHARE: f64 = 0.95;
+
+/// What the sink must see of every frame a scenario's DUT delivers: the
+/// rows that translate addresses send to a backend (from the full-NAT
+/// address under full NAT); direct routing keeps the VIP and sends to the
+/// backend's MAC, the sink's.
+fn expectation(s: Scenario, sink_mac: [u8; 6]) -> Expect {
+    let (lo, hi) = (backend_ip(0), backend_ip(BACKENDS - 1));
+    match s {
+        Scenario::Ceiling | Scenario::AfXdp | Scenario::Failover => Expect::Any,
+        Scenario::Nftables
+        | Scenario::Vipd(Forward::Nat)
+        | Scenario::FlowScaling
+        | Scenario::SynFlood => Expect::ToBackends { lo, hi },
+        Scenario::Vipd(Forward::FullNat) => Expect::ToBackendsFrom {
+            lo,
+            hi,
+            from: SNAT_IP,
+        },
+        Scenario::Vipd(Forward::Dr) => Expect::ToMac {
+            vip: VIP,
+            mac: sink_mac,
+        },
+    }
+}
 
 /// Raw AF_XDP forward and vipd NAT, pair by pair: the pair of the main
 /// rows, then `plan.pairs - 1` more, back to back. A pair that fails to
@@ -611,7 +635,7 @@ impl<'p> Bench<'p> {
             est_every: 0,
             stamp,
             tmpl_flags: t.tcp_flags_word,
-            tmpl_csum: t.tcp_csum,
+            tmpl_csum: t.l4_csum,
             interval_ns: 0,
         }
     }
@@ -624,6 +648,7 @@ impl<'p> Bench<'p> {
         progress: &mut dyn FnMut(&str),
     ) -> Result<Measured> {
         let w = self.plan.warmup;
+        self.sink.expect(&expectation(s, self.topo.sink.mac))?;
         match s {
             Scenario::Ceiling => {
                 let (dut_in, out) = (self.topo.dut_in.clone(), self.topo.dut_out.ifindex);
@@ -914,7 +939,7 @@ impl<'p> Bench<'p> {
         let got = self.sink.counts()?.since(&before);
         Ok(Probe {
             sent: sent.sent,
-            delivered: got.generated().min(sent.sent),
+            delivered: got.verified.min(sent.sent),
             elapsed,
         })
     }
@@ -1000,7 +1025,13 @@ impl<'p> Bench<'p> {
         }
         let got = sink1.since(&sink0);
         let busy = busy1.saturating_sub(busy0).as_secs_f64();
-        let delivered = got.generated().min(sent.sent);
+        let delivered = got.verified.min(sent.sent);
+        if got.malformed > 0 {
+            notes.push(format!(
+                "{} of the frames delivered had a wrong checksum or address and were not counted",
+                got.malformed
+            ));
+        }
         let refused = match (refused0, refused1) {
             (Ok(a), Ok(b)) => Some(b.saturating_sub(a)),
             (Err(e), _) | (_, Err(e)) => {
@@ -1018,6 +1049,8 @@ impl<'p> Bench<'p> {
             seconds: elapsed.as_secs_f64(),
             sent: sent.sent,
             delivered,
+            verified: got.verified,
+            malformed: got.malformed,
             offered_pps: per_second(sent.sent, elapsed),
             delivered_pps: per_second(delivered, elapsed),
             dut_core_busy_s: busy,

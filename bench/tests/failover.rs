@@ -36,7 +36,12 @@ fn failover_events_move_the_traffic_and_recover() {
             e.event
         );
         assert_ne!(e.before, e.after, "{}: the server did not change", e.event);
-        assert!(e.outage_ms >= 0.0 && e.rate_pps > 0.0, "{e:?}");
+        assert!(e.rate_pps > 0.0, "{e:?}");
+        assert_eq!(
+            e.lost > 0,
+            e.outage_ms > 0.0,
+            "an outage is measured exactly when packets were lost: {e:?}"
+        );
         println!(
             "{}: sent {}, lost {}, outage {:.1} ms, {} -> {}",
             e.label, e.sent, e.lost, e.outage_ms, e.before, e.after

@@ -1,17 +1,32 @@
-//! `vipctl import-keepalived`: translates the keepalived constructs vipd has
-//! an equivalent for into a vipd config, and names every other one with its
-//! file and line so the operator knows what was left behind.
+//! `vipctl import-keepalived`: translates a keepalived configuration into a
+//! vipd one. The contract: when [`Import::untranslated`] is empty, the TOML
+//! loads as a vipd config and means what the keepalived file meant (same
+//! VIPs, priorities with keepalived's track-weight sign rules, checks,
+//! scripts run as keepalived runs them). Every construct it cannot carry
+//! over is listed there with its file and line, and the import has failed.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-/// The translated config and what could not be translated.
+/// The translated config, what could not be translated, and remarks on
+/// what was translated differently in form but not in meaning.
 #[derive(Debug, Default)]
 pub struct Import {
     pub toml: String,
-    /// `FILE:LINE: what and why`, one per construct left behind or changed.
+    /// `FILE:LINE: what and why`, one per construct vipd cannot express:
+    /// the TOML alone does not mean what the keepalived file meant.
+    pub untranslated: Vec<String>,
+    /// `FILE:LINE: remark`: dropped settings that change nothing vipd does,
+    /// and translations worth a look.
     pub notes: Vec<String>,
+}
+
+impl Import {
+    /// Whether the TOML means what the keepalived file meant.
+    pub fn is_complete(&self) -> bool {
+        self.untranslated.is_empty()
+    }
 }
 
 /// A statement: its words, its line, and its block if it has one.
@@ -23,6 +38,18 @@ struct Stmt {
 }
 
 impl Stmt {
+    /// Word `i` as the value of a statement shown as this whole line, to
+    /// read a number inside a line (`eth0 weight 5`) with the line named.
+    fn value_at(&self, i: usize) -> Stmt {
+        Stmt {
+            words: vec![
+                self.words.get(..i).unwrap_or_default().join(" "),
+                self.words.get(i).cloned().unwrap_or_default(),
+            ],
+            line: self.line,
+            block: None,
+        }
+    }
     fn key(&self) -> &str {
         self.words.first().map(String::as_str).unwrap_or_default()
     }
@@ -134,17 +161,25 @@ fn parse_block(toks: &[(Tok, usize)], i: &mut usize) -> Vec<Stmt> {
 
 struct Cx<'a> {
     file: &'a str,
+    untranslated: Vec<String>,
     notes: Vec<String>,
 }
 
 impl Cx<'_> {
+    /// A remark that changes nothing the translation means.
     fn note(&mut self, s: &Stmt, msg: impl AsRef<str>) {
         self.notes
             .push(format!("{}:{}: {}", self.file, s.line, msg.as_ref()));
     }
-    fn skipped(&mut self, s: &Stmt, why: &str) {
+    /// A construct the translation does not carry over.
+    fn refuse(&mut self, s: &Stmt, why: impl AsRef<str>) {
         let what = s.words.join(" ");
-        self.note(s, format!("`{what}` not translated: {why}"));
+        self.untranslated.push(format!(
+            "{}:{}: `{what}` not translated: {}",
+            self.file,
+            s.line,
+            why.as_ref()
+        ));
     }
 }
 
@@ -152,23 +187,92 @@ fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-fn num<T: std::str::FromStr>(cx: &mut Cx, s: &Stmt) -> Option<T> {
-    match s.arg(1).and_then(|a| a.parse().ok()) {
-        Some(v) => Some(v),
-        None => {
-            cx.skipped(s, "its value is missing or not a number");
+/// A TOML array of strings.
+fn q_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| q(i)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The statement's first argument as a number in `lo..=hi`, or a refusal
+/// saying which of missing, not a number or out of range it is.
+fn num_in<T>(cx: &mut Cx, s: &Stmt, lo: T, hi: T) -> Option<T>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(text) = s.arg(1) else {
+        cx.refuse(s, format!("the value is missing (a number {lo}–{hi})"));
+        return None;
+    };
+    match text.parse::<T>() {
+        Ok(v) if v >= lo && v <= hi => Some(v),
+        Ok(_) => {
+            cx.refuse(s, format!("{text} is out of range {lo}–{hi}"));
+            None
+        }
+        // A value too large for the type is out of range too.
+        Err(_) if text.parse::<f64>().is_ok_and(f64::is_finite) => {
+            cx.refuse(s, format!("{text} is out of range {lo}–{hi}"));
+            None
+        }
+        Err(_) => {
+            cx.refuse(s, format!("{text:?} is not a number {lo}–{hi}"));
             None
         }
     }
 }
 
-fn secs_ms(cx: &mut Cx, s: &Stmt) -> Option<u64> {
-    let v: f64 = num(cx, s)?;
-    if !(0.0..=3_600.0).contains(&v) {
-        cx.skipped(s, "out of range");
+/// Seconds (fractions allowed) in `0..=max_s`, as milliseconds.
+fn secs_ms(cx: &mut Cx, s: &Stmt, max_s: f64) -> Option<u64> {
+    let v: f64 = num_in(cx, s, 0.0, max_s)?;
+    Some((v * 1000.0).round() as u64)
+}
+
+/// A keepalived script line as vipd's argument vector: split on whitespace
+/// when that is all keepalived would do, otherwise run through `/bin/sh -c`
+/// as keepalived does for text with shell syntax.
+fn command(cx: &mut Cx, s: &Stmt, text: &str) -> Option<Vec<String>> {
+    const SHELL: &[char] = &[
+        '<', '>', '|', '&', ';', '$', '`', '(', ')', '*', '?', '[', ']', '~', '\'', '"', '\\', '=',
+    ];
+    if text.trim().is_empty() {
+        cx.refuse(s, "the command is empty");
         return None;
     }
-    Some((v * 1000.0).round() as u64)
+    if text.contains(SHELL) {
+        cx.note(
+            s,
+            format!("`{text}` uses shell syntax: written as /bin/sh -c, as keepalived runs it"),
+        );
+        return Some(vec!["/bin/sh".into(), "-c".into(), text.to_string()]);
+    }
+    Some(text.split_whitespace().map(str::to_string).collect())
+}
+
+/// `key = value` lines of one TOML table; a key given again replaces the
+/// earlier value, as the last one wins in keepalived.
+#[derive(Default)]
+struct Keys(Vec<(String, String)>);
+
+impl Keys {
+    fn set(&mut self, cx: &mut Cx, s: &Stmt, key: &str, value: String) {
+        if let Some(slot) = self.0.iter_mut().find(|(k, _)| k == key) {
+            cx.note(
+                s,
+                format!(
+                    "`{}` given again: this later one counts, as in keepalived",
+                    s.key()
+                ),
+            );
+            slot.1 = value;
+        } else {
+            self.0.push((key.to_string(), value));
+        }
+    }
+    fn write(&self, out: &mut String, indent: &str) {
+        for (k, v) in &self.0 {
+            let _ = writeln!(out, "{indent}{k} = {v}");
+        }
+    }
 }
 
 /// Translates keepalived configuration text; `file` names it in the notes.
@@ -181,6 +285,7 @@ pub fn import(text: &str, file: &str) -> Import {
     }
     let mut cx = Cx {
         file,
+        untranslated: Vec::new(),
         notes: Vec::new(),
     };
     let scripts: HashMap<&str, &Stmt> = all
@@ -192,24 +297,36 @@ pub fn import(text: &str, file: &str) -> Import {
     let mut services = String::new();
     let mut interfaces: Vec<String> = Vec::new();
     let mut service_names: HashMap<String, usize> = HashMap::new();
+    let mut vrids: HashMap<(String, u8), usize> = HashMap::new();
     for s in &all {
         match s.key() {
-            "global_defs" => cx.note(
-                s,
-                "global_defs ignored: router id, notification e-mail and SMTP settings have no vipd equivalent (vipd logs state changes instead)",
-            ),
-            "vrrp_script" => {}
-            "vrrp_instance" => vrrp_instance(&mut cx, s, &scripts, &mut vrrp, &mut interfaces),
+            k if k.starts_with('@') => conditional(&mut cx, s),
+            "global_defs" => global_defs(&mut cx, s),
+            "vrrp_script" => vrrp_script_keys(&mut cx, s),
+            "vrrp_instance" => {
+                vrrp_instance(&mut cx, s, &scripts, &mut vrrp, &mut interfaces, &mut vrids)
+            }
             "virtual_server" => virtual_server(&mut cx, s, &mut services, &mut service_names),
-            "virtual_server_group" => cx.skipped(s, "virtual_server_group is not supported; write one [[service]] per address"),
-            "vrrp_sync_group" => cx.skipped(s, "vrrp_sync_group is not supported; instances run independently"),
-            "include" => cx.skipped(s, "include is not followed; import each file on its own"),
-            _ => cx.skipped(s, "unknown or unsupported top-level keyword"),
+            "virtual_server_group" => cx.refuse(
+                s,
+                "virtual_server_group is not supported; write one virtual_server per address",
+            ),
+            "vrrp_sync_group" => cx.refuse(
+                s,
+                "vrrp_sync_group is not supported: vipd runs each instance on its own, so the group would not fail over together",
+            ),
+            "static_routes" | "static_ipaddress" | "static_rules" => cx.refuse(
+                s,
+                "vipd configures no addresses, routes or rules; set them up with the system's network configuration",
+            ),
+            "include" => cx.refuse(s, "include is not followed; merge the files and import the result"),
+            "" => cx.refuse(s, "a block without a keyword"),
+            _ => cx.refuse(s, "unknown or unsupported top-level keyword"),
         }
     }
     let mut out = String::new();
     out += "# Translated from keepalived configuration ";
-    out += file;
+    out += &file.replace(['\n', '\r'], " ");
     out += " by vipctl import-keepalived.\n\n[node]\nname = \"imported\"\nsite = \"default\"\n\n[dataplane]\n";
     if interfaces.is_empty() {
         interfaces.push("eth0".into());
@@ -217,14 +334,109 @@ pub fn import(text: &str, file: &str) -> Import {
     } else {
         out += "# Taken from the vrrp_instance interfaces. List every interface that receives\n# client traffic or reaches the backends; vipd attaches AF_XDP to each.\n";
     }
-    let list: Vec<String> = interfaces.iter().map(|i| q(i)).collect();
-    let _ = writeln!(out, "interfaces = [{}]\nqueues = 1\n", list.join(", "));
+    let _ = writeln!(out, "interfaces = {}\nqueues = 1\n", q_list(&interfaces));
     out += &vrrp;
     out += &services;
+    // The contract is checked, not assumed: a translation vipd refuses is
+    // no translation.
+    if cx.untranslated.is_empty() {
+        if let Err(errors) = crate::config::parse(&out, "imported.toml") {
+            for e in errors.0 {
+                cx.untranslated.push(format!(
+                    "{file}: the translation fails vipd's own checks ({e}); please report this with the keepalived file"
+                ));
+            }
+        }
+    }
     Import {
         toml: out,
+        untranslated: cx.untranslated,
         notes: cx.notes,
     }
+}
+
+/// keepalived's `@ID` lines apply only on the node started with `-i ID`.
+fn conditional(cx: &mut Cx, s: &Stmt) {
+    cx.refuse(
+        s,
+        format!(
+            "conditional configuration ({}) applies only to keepalived started with `-i {}`; vipd has no config ids: keep the lines of one node, drop the prefix and import once per node",
+            s.key(),
+            s.key().trim_start_matches(['@', '^'])
+        ),
+    );
+}
+
+fn global_defs(cx: &mut Cx, s: &Stmt) {
+    for c in s.children() {
+        match c.key() {
+            "router_id" | "lvs_id" => cx.note(c, "the router name is not needed by vipd ([node] name is its own)"),
+            "notification_email" | "notification_email_from" | "smtp_server"
+            | "smtp_connect_timeout" | "smtp_helo_name" => cx.note(
+                c,
+                "e-mail settings do nothing without smtp_alert (each smtp_alert is listed on its own)",
+            ),
+            k if k.starts_with('@') => conditional(cx, c),
+            "vrrp_garp_master_refresh" => cx.refuse(c, "set garp_refresh_ms on each [[vrrp]] instance by hand"),
+            _ => cx.refuse(c, "this global setting has no vipd equivalent"),
+        }
+    }
+}
+
+/// Keys of a vrrp_script the instances cannot use, reported once.
+fn vrrp_script_keys(cx: &mut Cx, s: &Stmt) {
+    for c in s.children() {
+        match c.key() {
+            "script" | "interval" | "timeout" | "weight" | "fall" | "rise" => {}
+            k if k.starts_with('@') => conditional(cx, c),
+            _ => cx.refuse(c, "not supported in a vrrp_script"),
+        }
+    }
+}
+
+/// One tracked interface: keepalived adds a positive weight while the link
+/// is up and a negative one while it is down; weight 0 or none makes a
+/// down link a fault. vipd adds its weight while the link is down, so a
+/// positive weight N becomes N on the base priority and -N while down.
+struct TrackedLink {
+    name: String,
+    /// Added to the base priority (keepalived's positive weights).
+    raise: i32,
+    /// vipd's weight: added while down; `None` is a fault.
+    down: Option<i32>,
+}
+
+fn track_interface(cx: &mut Cx, t: &Stmt) -> Option<TrackedLink> {
+    let name = t.key().to_string();
+    let weight = match (t.arg(1), t.arg(2), t.arg(3)) {
+        (None, _, _) => 0,
+        (Some("weight"), Some(_), None) => num_in(cx, &t.value_at(2), -253i32, 253)?,
+        (Some("weight"), Some(_), Some("reverse")) => {
+            cx.refuse(t, "`reverse` weights are not supported");
+            return None;
+        }
+        _ => {
+            cx.refuse(t, "expected `INTERFACE` or `INTERFACE weight N`");
+            return None;
+        }
+    };
+    Some(match weight {
+        0 => TrackedLink {
+            name,
+            raise: 0,
+            down: None,
+        },
+        w if w > 0 => TrackedLink {
+            name,
+            raise: w,
+            down: Some(-w),
+        },
+        w => TrackedLink {
+            name,
+            raise: 0,
+            down: Some(w),
+        },
+    })
 }
 
 fn vrrp_instance(
@@ -233,324 +445,514 @@ fn vrrp_instance(
     scripts: &HashMap<&str, &Stmt>,
     out: &mut String,
     interfaces: &mut Vec<String>,
+    vrids: &mut HashMap<(String, u8), usize>,
 ) {
     let name = s.arg(1).unwrap_or("vrrp").to_string();
-    let mut body = String::new();
+    let before = cx.untranslated.len();
+    let mut keys = Keys::default();
     let mut track = String::new();
-    let (mut vrid, mut interface, mut advert_ms, mut vips) = (None, None, 1000u64, Vec::new());
-    let mut version = 2u8;
+    let mut links: Vec<TrackedLink> = Vec::new();
+    let (mut vrid, mut interface, mut vips) = (None, None, Vec::<Ipv4Addr>::new());
+    let (mut vrid_given, mut vips_given) = (false, false);
+    let mut extra_interfaces: Vec<String> = Vec::new();
+    let (mut advert_ms, mut version, mut priority) = (1000u64, 2u8, 100i32);
+    let mut auth: Option<String> = None;
     for c in s.children() {
         match c.key() {
+            k if k.starts_with('@') => conditional(cx, c),
             "state" => cx.note(
                 c,
-                format!("`state {}` not carried over: vipd starts every instance as backup and the priority elects the master", c.arg(1).unwrap_or("")),
+                format!("`state {}` is only where keepalived starts; vipd starts as backup and the priorities elect the master, as keepalived does after its first advert", c.arg(1).unwrap_or("")),
             ),
             "interface" => interface = c.arg(1).map(str::to_string),
-            "virtual_router_id" => vrid = num::<u8>(cx, c),
+            "virtual_router_id" => {
+                vrid_given = true;
+                vrid = num_in::<u8>(cx, c, 1, 255);
+            }
             "priority" => {
-                if let Some(p) = num::<u8>(cx, c) {
-                    let _ = writeln!(body, "priority = {p}");
+                if let Some(p) = num_in::<u8>(cx, c, 1, 255) {
+                    // Only to note a repeat; the value is written below.
+                    keys.set(cx, c, "priority", String::new());
+                    priority = i32::from(p);
                 }
             }
             "version" => {
-                if let Some(v) = num::<u8>(cx, c) {
+                if let Some(v) = num_in::<u8>(cx, c, 2, 3) {
                     version = v;
                 }
             }
-            "advert_int" => advert_ms = secs_ms(cx, c).unwrap_or(1000),
-            "nopreempt" => body += "preempt = false\n",
+            "advert_int" => advert_ms = secs_ms(cx, c, 255.0).unwrap_or(1000),
+            "nopreempt" => keys.set(cx, c, "preempt", "false".into()),
+            "preempt" => keys.set(cx, c, "preempt", "true".into()),
             "preempt_delay" => {
-                if let Some(ms) = secs_ms(cx, c) {
-                    let _ = writeln!(body, "preempt_delay_ms = {ms}");
+                if let Some(ms) = secs_ms(cx, c, 1000.0) {
+                    keys.set(cx, c, "preempt_delay_ms", ms.to_string());
                 }
             }
             "authentication" => {
                 let kind = c.children().iter().find(|a| a.key() == "auth_type");
                 let pass = c.children().iter().find(|a| a.key() == "auth_pass");
                 match (kind.and_then(|k| k.arg(1)), pass.and_then(|p| p.arg(1))) {
-                    (Some("PASS"), Some(p)) => {
-                        let _ = writeln!(body, "auth_pass = {}", q(p));
-                    }
-                    _ => cx.skipped(c, "only auth_type PASS with an auth_pass is supported (AH is not)"),
+                    (Some("PASS"), Some(p)) if (1..=8).contains(&p.len()) => auth = Some(p.to_string()),
+                    (Some("PASS"), Some(p)) => cx.refuse(c, format!("auth_pass is {} bytes; VRRPv2 carries 1 to 8", p.len())),
+                    _ => cx.refuse(c, "only auth_type PASS with an auth_pass is supported (AH is not)"),
                 }
             }
             "virtual_ipaddress" => {
+                vips_given = true;
                 for a in c.children() {
-                    let addr = a.key().split('/').next().unwrap_or_default();
-                    match addr.parse::<Ipv4Addr>() {
-                        Ok(ip) => vips.push(ip),
-                        Err(_) => cx.skipped(a, "not an IPv4 address"),
-                    }
-                    if a.words.len() > 1 {
-                        cx.note(a, format!("options `{}` of {} dropped: vipd answers ARP for the VIP itself and puts no address on an interface", a.words[1..].join(" "), a.key()));
-                    }
+                    vip(cx, a, &mut vips, &mut extra_interfaces);
                 }
             }
             "unicast_peer" => {
-                let peers: Vec<String> = c.children().iter().map(|p| q(p.key())).collect();
-                let _ = writeln!(body, "unicast_peers = [{}]", peers.join(", "));
-            }
-            "unicast_src_ip" => {
-                if let Some(a) = c.arg(1) {
-                    let _ = writeln!(body, "unicast_src = {}", q(a));
+                let mut peers = Vec::new();
+                for p in c.children() {
+                    match p.key().parse::<Ipv4Addr>() {
+                        Ok(ip) if p.words.len() == 1 => peers.push(ip.to_string()),
+                        _ => cx.refuse(p, "a unicast peer must be one IPv4 address"),
+                    }
+                }
+                // An empty block leaves keepalived on multicast, as vipd.
+                if !peers.is_empty() {
+                    keys.set(cx, c, "unicast_peers", q_list(&peers));
                 }
             }
-            "notify" => {
-                if let Some(a) = c.arg(1) {
-                    let _ = writeln!(body, "notify = {}", q(a));
-                }
-            }
+            "unicast_src_ip" => match c.arg(1).map(str::parse::<Ipv4Addr>) {
+                Some(Ok(a)) => keys.set(cx, c, "unicast_src", q(&a.to_string())),
+                _ => cx.refuse(c, "needs an IPv4 address"),
+            },
             "track_script" => {
                 for t in c.children() {
                     match scripts.get(t.key()) {
-                        Some(sc) => track_script(cx, sc, &mut track),
-                        None => cx.skipped(t, "no vrrp_script of that name in this file"),
+                        Some(sc) => track_script(cx, sc, t, &mut track),
+                        None => cx.refuse(t, "no vrrp_script of that name in this file"),
                     }
                 }
             }
             "track_interface" => {
                 for t in c.children() {
-                    let _ = writeln!(track, "  [[vrrp.track_interface]]\n  name = {}", q(t.key()));
-                    if t.arg(1) == Some("weight") {
-                        if let Some(w) = t.arg(2).and_then(|w| w.parse::<i32>().ok()) {
-                            let _ = writeln!(track, "  weight = {w}");
-                        }
+                    if let Some(l) = track_interface(cx, t) {
+                        links.push(l);
                     }
                 }
             }
-            "mcast_src_ip" => cx.skipped(c, "vipd sends adverts from the interface's own address"),
-            "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => cx.skipped(
+            "garp_master_delay" | "garp_master_repeat" | "garp_master_refresh" => cx.refuse(
+                c,
+                "vipd's gratuitous ARP is set by garp_count, garp_interval_ms and garp_refresh_ms; set them by hand",
+            ),
+            "use_vmac" => cx.note(c, "vipd always answers for its VIPs with the virtual MAC; no interface is made for it"),
+            "mcast_src_ip" => cx.refuse(c, "vipd sends multicast adverts from the interface's first address; give the interface that address first"),
+            "notify" => cx.refuse(
+                c,
+                "vipd calls notify with NAME OLD-STATE NEW-STATE PRIORITY, keepalived with INSTANCE NAME STATE PRIORITY: adapt the script, then set `notify` by hand",
+            ),
+            "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => cx.refuse(
                 c,
                 "vipd runs one `notify` command on every state change, with the new state as an argument; merge these into it",
             ),
-            "smtp_alert" => cx.skipped(c, "e-mail alerts are not supported"),
-            _ => cx.skipped(c, "not supported in a vrrp_instance"),
+            "smtp_alert" => cx.refuse(c, "e-mail alerts are not supported; vipd logs every state change"),
+            "virtual_routes" | "virtual_rules" => cx.refuse(c, "vipd installs no routes or rules with the VIPs"),
+            "lvs_sync_daemon_interface" => cx.refuse(c, "vipd does not synchronise connections between nodes yet"),
+            _ => cx.refuse(c, "not supported in a vrrp_instance"),
         }
     }
     let (Some(vrid), Some(interface)) = (vrid, interface) else {
-        cx.skipped(s, "an instance needs interface and virtual_router_id");
+        if !vrid_given || cx.untranslated.len() == before {
+            cx.refuse(s, "an instance needs interface and virtual_router_id");
+        }
         return;
     };
+    if let Some(first) = vrids.insert((interface.clone(), vrid), s.line) {
+        cx.refuse(s, format!("virtual_router_id {vrid} on {interface} is already used by the instance at line {first}"));
+    }
     if version == 2 && advert_ms % 1000 != 0 {
-        cx.note(s, "advert_int below a whole second needs VRRP version 3: written as version 3, without authentication");
-        version = 3;
+        cx.refuse(
+            s,
+            "advert_int below a whole second needs VRRP version 3 (`version 3` in keepalived too)",
+        );
     }
-    if !interfaces.contains(&interface) {
-        interfaces.push(interface.clone());
+    if !vips_given {
+        cx.refuse(s, "no virtual_ipaddress: a vipd instance has 1 to 20 VIPs");
+    } else if vips.len() > 20 {
+        cx.refuse(
+            s,
+            format!(
+                "{} VIPs; a vipd instance has 1 to 20: split them over instances",
+                vips.len()
+            ),
+        );
     }
-    let vips: Vec<String> = vips.iter().map(|v| q(&v.to_string())).collect();
+    let raise: i32 = links.iter().map(|l| l.raise).sum();
+    let base = priority + raise;
+    if raise > 0 && base > 254 {
+        cx.refuse(s, format!("priority {priority} plus the positive track_interface weights ({raise}) exceeds 254, which vipd would need as base priority"));
+    } else if raise > 0 {
+        cx.note(s, format!("priority {priority} with track_interface weights adding {raise} while up: written as priority {base}, those weights subtracted while down"));
+    }
+    if cx.untranslated.len() > before {
+        return;
+    }
+    for i in std::iter::once(&interface).chain(&extra_interfaces) {
+        if !interfaces.contains(i) {
+            interfaces.push(i.clone());
+        }
+    }
+    keys.0.retain(|(k, _)| k != "priority");
     let _ = writeln!(
         out,
-        "[[vrrp]]\nname = {}\ninterface = {}\nvrid = {vrid}\nversion = {version}\nadvert_interval_ms = {advert_ms}\nvips = [{}]",
+        "[[vrrp]]\nname = {}\ninterface = {}\nvrid = {vrid}\nversion = {version}\npriority = {base}\nadvert_interval_ms = {advert_ms}\nvips = {}",
         q(&name),
         q(&interface),
-        vips.join(", ")
+        q_list(&vips.iter().map(ToString::to_string).collect::<Vec<_>>())
     );
-    for line in body.lines() {
-        if version == 3 && line.starts_with("auth_pass") {
-            continue;
+    match (&auth, version) {
+        (Some(p), 2) => {
+            let _ = writeln!(out, "auth_pass = {}", q(p));
         }
-        let _ = writeln!(out, "{line}");
+        (Some(_), _) => cx.note(
+            s,
+            "authentication ignored: VRRPv3 has none, keepalived ignores it too",
+        ),
+        (None, _) => {}
+    }
+    keys.write(out, "");
+    for l in &links {
+        let _ = writeln!(out, "\n  [[vrrp.track_interface]]\n  name = {}", q(&l.name));
+        if let Some(w) = l.down {
+            let _ = writeln!(out, "  weight = {w}");
+        }
     }
     out.push_str(&track);
     out.push('\n');
 }
 
-fn track_script(cx: &mut Cx, s: &Stmt, out: &mut String) {
-    let _ = writeln!(
-        out,
-        "  [[vrrp.track_script]]\n  name = {}",
-        q(s.arg(1).unwrap_or("script"))
-    );
-    for c in s.children() {
-        match c.key() {
-            "script" => {
-                let _ = writeln!(out, "  command = {}", q(&c.words[1..].join(" ")));
-            }
-            "interval" | "timeout" => {
-                if let Some(ms) = secs_ms(cx, c) {
-                    let _ = writeln!(out, "  {}_ms = {}", c.key(), ms.max(10));
+/// One `virtual_ipaddress` line: `ADDRESS[/LEN] [dev IF] [label L] ...`.
+fn vip(cx: &mut Cx, a: &Stmt, vips: &mut Vec<Ipv4Addr>, interfaces: &mut Vec<String>) {
+    let addr = a.key().split('/').next().unwrap_or_default();
+    let ip = match addr.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => ip,
+        Ok(IpAddr::V6(_)) => {
+            cx.refuse(a, "IPv6 VIPs are not served by vipd yet");
+            return;
+        }
+        Err(_) => {
+            cx.refuse(a, "not an IP address");
+            return;
+        }
+    };
+    if vips.contains(&ip) {
+        cx.note(
+            a,
+            format!("{ip} listed again (another label or device): one VIP"),
+        );
+    } else {
+        vips.push(ip);
+    }
+    let mut opts = a.words[1..].iter();
+    while let Some(opt) = opts.next() {
+        match (opt.as_str(), opts.next()) {
+            ("dev", Some(dev)) => {
+                cx.note(a, format!("`dev {dev}`: vipd answers ARP for the VIP on {dev}, which is added to the dataplane interfaces"));
+                if !interfaces.contains(dev) {
+                    interfaces.push(dev.clone());
                 }
             }
-            "weight" | "fall" | "rise" => {
-                if let Some(v) = num::<i64>(cx, c) {
-                    let _ = writeln!(out, "  {} = {v}", c.key());
-                }
-            }
-            _ => cx.skipped(c, "not supported in a vrrp_script"),
+            ("label", Some(l)) => cx.note(a, format!("`label {l}` names an address alias; vipd puts no address on the interface, so there is nothing to name")),
+            ("brd" | "broadcast" | "scope", Some(_)) => cx.note(a, format!("`{opt}` dropped: vipd puts no address on the interface")),
+            _ => cx.refuse(a, format!("option `{opt}` of a virtual address is not supported")),
         }
     }
 }
 
-fn virtual_server(cx: &mut Cx, s: &Stmt, out: &mut String, names: &mut HashMap<String, usize>) {
-    let (Some(vip), Some(port)) = (
-        s.arg(1).and_then(|a| a.parse::<Ipv4Addr>().ok()),
-        s.arg(2).and_then(|p| p.parse::<u16>().ok()),
-    ) else {
-        cx.skipped(
-            s,
-            "only `virtual_server ADDRESS PORT` is supported (not fwmark or group)",
+/// One `track_script` entry of an instance: the vrrp_script `sc` with the
+/// entry's own `weight N` if it gives one (keepalived's per-instance
+/// override).
+fn track_script(cx: &mut Cx, sc: &Stmt, entry: &Stmt, out: &mut String) {
+    let name = sc.arg(1).unwrap_or("script");
+    let mut keys = Keys::default();
+    let mut cmd = None;
+    for c in sc.children() {
+        match c.key() {
+            "script" => {
+                let text = c.words[1..].join(" ");
+                cmd = command(cx, c, &text);
+            }
+            "interval" | "timeout" => {
+                if let Some(ms) = secs_ms(cx, c, 3600.0) {
+                    keys.set(cx, c, &format!("{}_ms", c.key()), ms.max(10).to_string());
+                }
+            }
+            "weight" => {
+                if c.arg(2) == Some("reverse") {
+                    cx.refuse(c, "`reverse` weights are not supported");
+                } else if let Some(v) = num_in(cx, c, -253i32, 253) {
+                    keys.set(cx, c, "weight", v.to_string());
+                }
+            }
+            "fall" | "rise" => {
+                if let Some(v) = num_in(cx, c, 1u32, 1000) {
+                    keys.set(cx, c, c.key(), v.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    match (entry.arg(1), entry.arg(2), entry.arg(3)) {
+        (None, _, _) => {}
+        (Some("weight"), Some(_), None) => {
+            if let Some(v) = num_in(cx, &entry.value_at(2), -253i32, 253) {
+                keys.0.retain(|(k, _)| k != "weight");
+                keys.0.push(("weight".into(), v.to_string()));
+            }
+        }
+        _ => cx.refuse(
+            entry,
+            "expected `SCRIPT` or `SCRIPT weight N` (no `reverse`)",
+        ),
+    }
+    let Some(cmd) = cmd else {
+        cx.refuse(
+            entry,
+            format!("vrrp_script {name} has no (unconditional) `script` line to run"),
         );
         return;
+    };
+    let _ = writeln!(
+        out,
+        "\n  [[vrrp.track_script]]\n  name = {}\n  command = {}",
+        q(name),
+        q_list(&cmd)
+    );
+    keys.write(out, "  ");
+}
+
+fn virtual_server(cx: &mut Cx, s: &Stmt, out: &mut String, names: &mut HashMap<String, usize>) {
+    let addr = s.arg(1).map(str::parse::<IpAddr>);
+    let (vip, port) = match (addr, s.arg(2)) {
+        (Some(Ok(IpAddr::V4(vip))), Some(_)) => {
+            let Some(port) = num_in::<u16>(cx, &s.value_at(2), 1, 65535) else {
+                return;
+            };
+            (vip, port)
+        }
+        (Some(Ok(IpAddr::V6(_))), _) => {
+            cx.refuse(s, "IPv6 virtual servers are not served by vipd yet");
+            return;
+        }
+        _ if matches!(s.arg(1), Some("fwmark" | "group")) => {
+            cx.refuse(
+                s,
+                "only `virtual_server ADDRESS PORT` is supported (not fwmark or group)",
+            );
+            return;
+        }
+        _ => {
+            cx.refuse(s, "expected `virtual_server ADDRESS PORT`");
+            return;
+        }
     };
     let base = format!("vs-{vip}-{port}");
     let n = names.entry(base.clone()).or_default();
     *n += 1;
     let name = if *n == 1 { base } else { format!("{base}-{n}") };
-    let mut body = String::new();
-    let mut backends = String::new();
-    let mut interval_ms = None;
+    let mut keys = Keys::default();
+    let mut real: Vec<&Stmt> = Vec::new();
+    let mut interval_ms = 60_000u64;
+    let mut virtualhost = None;
     let (mut scheduler, mut forward) = ("wlc".to_string(), "nat".to_string());
     for c in s.children() {
         match c.key() {
-            "delay_loop" => interval_ms = secs_ms(cx, c),
+            k if k.starts_with('@') => conditional(cx, c),
+            "delay_loop" => interval_ms = secs_ms(cx, c, 3600.0).unwrap_or(interval_ms).max(10),
             "lb_algo" => match c.arg(1) {
-                Some(a @ ("rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq")) => {
-                    scheduler = a.into()
-                }
+                Some(a @ ("rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq")) => scheduler = a.into(),
                 Some("mh") => scheduler = "maglev".into(),
-                _ => cx.skipped(c, "scheduler not supported by vipd (it has rr wrr lc wlc sh dh sed nq maglev); wlc used"),
+                _ => cx.refuse(c, "scheduler not supported by vipd (it has rr wrr lc wlc sh dh sed nq, and maglev for mh)"),
             },
             "lb_kind" => match c.arg(1) {
                 Some("NAT") => forward = "nat".into(),
                 Some("DR") => forward = "dr".into(),
-                _ => cx.skipped(c, "vipd forwards by nat, fullnat or dr (no IP tunnel); written as nat"),
+                _ => cx.refuse(c, "vipd forwards by NAT, full NAT or DR (no IP tunnel)"),
             },
             "protocol" => match c.arg(1) {
-                Some("TCP") => body += "protocol = \"tcp\"\n",
-                Some("UDP") => body += "protocol = \"udp\"\n",
-                _ => cx.skipped(c, "vipd balances TCP and UDP only"),
+                Some("TCP") => keys.set(cx, c, "protocol", q("tcp")),
+                Some("UDP") => keys.set(cx, c, "protocol", q("udp")),
+                _ => cx.refuse(c, "vipd balances TCP and UDP only"),
             },
             "persistence_timeout" => {
-                if let Some(v) = num::<u32>(cx, c) {
-                    let _ = writeln!(body, "persistence_s = {}", v.clamp(1, 86_400));
+                if let Some(v) = num_in(cx, c, 1u32, 86_400) {
+                    keys.set(cx, c, "persistence_s", v.to_string());
                 }
             }
-            "sorry_server" => match (c.arg(1), c.arg(2)) {
-                (Some(a), Some(p)) => {
-                    let _ = writeln!(body, "sorry_server = {}", q(&format!("{a}:{p}")));
-                }
-                _ => cx.skipped(c, "needs an address and a port"),
+            "sorry_server" => match (c.arg(1).map(str::parse::<Ipv4Addr>), c.arg(2).map(str::parse::<u16>)) {
+                (Some(Ok(a)), Some(Ok(p))) => keys.set(cx, c, "sorry_server", q(&format!("{a}:{p}"))),
+                _ => cx.refuse(c, "needs an IPv4 address and a port"),
             },
-            "real_server" => real_server(cx, c, &mut backends),
-            _ => cx.skipped(c, "not supported in a virtual_server"),
+            "virtualhost" => virtualhost = c.arg(1).map(str::to_string),
+            "real_server" => real.push(c),
+            _ => cx.refuse(c, "not supported in a virtual_server"),
         }
     }
     let _ = writeln!(
         out,
-        "[[service]]\nname = {}\nvip = {}\nport = {port}\nscheduler = {}\nforward = {}\n{body}",
+        "[[service]]\nname = {}\nvip = {}\nport = {port}\nscheduler = {}\nforward = {}",
         q(&name),
         q(&vip.to_string()),
         q(&scheduler),
         q(&forward)
     );
-    let interval = interval_ms.map(|ms| ms.max(10)).unwrap_or(1000);
-    out.push_str(&backends.replace("@INTERVAL@", &interval.to_string()));
+    keys.write(out, "");
+    out.push('\n');
+    for r in real {
+        real_server(cx, r, out, interval_ms, virtualhost.as_deref());
+    }
 }
 
-fn real_server(cx: &mut Cx, s: &Stmt, out: &mut String) {
-    let (Some(ip), Some(port)) = (
-        s.arg(1).and_then(|a| a.parse::<Ipv4Addr>().ok()),
-        s.arg(2).and_then(|p| p.parse::<u16>().ok()),
+fn real_server(
+    cx: &mut Cx,
+    s: &Stmt,
+    out: &mut String,
+    interval_ms: u64,
+    virtualhost: Option<&str>,
+) {
+    let (Some(Ok(IpAddr::V4(ip))), Some(Ok(port))) = (
+        s.arg(1).map(str::parse::<IpAddr>),
+        s.arg(2).map(str::parse::<u16>),
     ) else {
-        cx.skipped(s, "needs an IPv4 address and a port");
+        if matches!(s.arg(1).map(str::parse::<IpAddr>), Some(Ok(IpAddr::V6(_)))) {
+            cx.refuse(s, "IPv6 real servers are not served by vipd yet");
+        } else {
+            cx.refuse(s, "needs an IPv4 address and a port 0–65535");
+        }
         return;
     };
     let mut weight = 1u32;
-    let mut check = None;
+    let mut checks: Vec<String> = Vec::new();
     for c in s.children() {
         match c.key() {
-            "weight" => weight = num(cx, c).unwrap_or(1),
-            "TCP_CHECK" => check = Some(health_check(cx, c, "kind = \"tcp\"".into())),
+            "weight" => weight = num_in(cx, c, 0u32, 65_535).unwrap_or(1),
+            "inhibit_on_failure" => cx.note(c, "a failed backend gets no new flows in vipd either way"),
+            "TCP_CHECK" => checks.extend(health_check(cx, c, "kind = \"tcp\"".into(), interval_ms)),
             "HTTP_GET" => {
-                let mut kind = "kind = \"http\"".to_string();
-                let urls: Vec<&Stmt> = c.children().iter().filter(|u| u.key() == "url").collect();
-                if let Some(url) = urls.first() {
-                    for u in url.children() {
-                        match (u.key(), u.arg(1)) {
-                            ("path", Some(p)) => kind += &format!(", path = {}", q(p)),
-                            ("digest", Some(d)) => kind += &format!(", digest = {}", q(d)),
-                            ("status_code", Some(code)) => {
-                                kind += &format!(", expect_status = {code}")
-                            }
-                            _ => cx.skipped(u, "not supported in a url block"),
-                        }
-                    }
+                if let Some(kind) = http_get(cx, c, virtualhost) {
+                    checks.extend(health_check(cx, c, kind, interval_ms));
                 }
-                for extra in urls.iter().skip(1) {
-                    cx.skipped(
-                        extra,
-                        "vipd checks one URL per backend; the first one is used",
-                    );
-                }
-                check = Some(health_check(cx, c, kind));
             }
             "MISC_CHECK" => {
-                let kind = match c.children().iter().find(|m| m.key() == "misc_path") {
-                    Some(m) => format!(
-                        "kind = \"script\", command = {}",
-                        q(&m.words[1..].join(" "))
-                    ),
-                    None => {
-                        cx.skipped(c, "MISC_CHECK without misc_path");
-                        continue;
-                    }
-                };
-                check = Some(health_check(cx, c, kind));
+                let path = c.children().iter().find(|m| m.key() == "misc_path");
+                let kind = path
+                    .and_then(|m| command(cx, m, &m.words[1..].join(" ")))
+                    .map(|cmd| format!("kind = \"script\", command = {}", q_list(&cmd)));
+                match kind {
+                    Some(kind) => checks.extend(health_check(cx, c, kind, interval_ms)),
+                    None if path.is_none() => cx.refuse(c, "MISC_CHECK without misc_path"),
+                    None => {}
+                }
             }
-            "SSL_GET" => cx.skipped(
+            "SSL_GET" => cx.refuse(
                 c,
-                "TLS health checks are not supported; add a tcp or http check on a plain port",
+                "vipd has no HTTPS health check yet; this backend would be unchecked (always healthy)",
             ),
-            "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "BFD_CHECK" => cx.skipped(
+            "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "PING_CHECK" | "BFD_CHECK" | "FILE_CHECK" => cx.refuse(
                 c,
-                "this check kind is not supported; vipd has tcp, http and script checks",
+                "vipd has tcp, http and script checks only; this backend would be unchecked (always healthy). A MISC_CHECK script can do it",
             ),
-            _ => cx.skipped(c, "not supported in a real_server"),
+            _ => cx.refuse(c, "not supported in a real_server"),
         }
+    }
+    if checks.len() > 1 {
+        cx.refuse(
+            s,
+            "vipd runs one check per backend; keepalived requires all of these to pass",
+        );
     }
     let _ = writeln!(
         out,
-        "  [[service.backend]]\n  address = {}\n  weight = {weight}",
-        q(&format!("{ip}:{port}"))
+        "  [[service.backend]]\n  address = {}\n  weight = {weight}\n  check = {{ {} }}\n",
+        q(&format!("{ip}:{port}")),
+        checks.first().map_or("kind = \"none\"", String::as_str)
     );
-    match check {
-        Some(check) => {
-            let _ = writeln!(out, "  check = {{ {check} }}\n");
-        }
-        None => out.push_str("  check = { kind = \"none\" }\n\n"),
-    }
 }
 
-/// The common timing keys of a check block, after `kind`.
-fn health_check(cx: &mut Cx, s: &Stmt, mut kind: String) -> String {
-    kind += ", interval_ms = @INTERVAL@";
+/// The `kind` part of an HTTP_GET: one url with a path, and at most one
+/// status code and a digest.
+fn http_get(cx: &mut Cx, c: &Stmt, virtualhost: Option<&str>) -> Option<String> {
+    let mut kind = "kind = \"http\"".to_string();
+    let urls: Vec<&Stmt> = c.children().iter().filter(|u| u.key() == "url").collect();
+    let [url] = urls.as_slice() else {
+        cx.refuse(
+            c,
+            format!(
+                "{} url blocks: vipd checks exactly one URL per backend",
+                urls.len()
+            ),
+        );
+        return None;
+    };
+    for u in url.children() {
+        match (u.key(), u.arg(1), u.words.len()) {
+            ("path", Some(p), 2) => kind += &format!(", path = {}", q(p)),
+            ("digest", Some(d), 2) => kind += &format!(", digest = {}", q(d)),
+            ("status_code", Some(code), 2) if code.bytes().all(|b| b.is_ascii_digit()) => {
+                let code = num_in(cx, u, 100u16, 599)?;
+                kind += &format!(", expect_status = {code}");
+            }
+            ("status_code", _, _) => {
+                cx.refuse(u, "vipd expects one status code, not ranges or lists");
+                return None;
+            }
+            _ => {
+                cx.refuse(u, "not supported in a url block");
+                return None;
+            }
+        }
+    }
+    let host = c
+        .children()
+        .iter()
+        .find(|h| h.key() == "virtualhost")
+        .and_then(|h| h.arg(1))
+        .or(virtualhost);
+    if let Some(h) = host {
+        kind += &format!(", host = {}", q(h));
+    }
+    Some(kind)
+}
+
+/// The common timing keys of a check block, after `kind`. keepalived's
+/// defaults are written out (5 s timeout, one failure takes a backend down,
+/// one success brings it back), as vipd's differ.
+fn health_check(cx: &mut Cx, s: &Stmt, mut kind: String, interval_ms: u64) -> Option<String> {
+    let _ = write!(kind, ", interval_ms = {interval_ms}");
+    let before = cx.untranslated.len();
+    let (mut timeout_ms, mut fall) = (5000, 1);
     for c in s.children() {
         match c.key() {
             "connect_timeout" | "misc_timeout" => {
-                if let Some(ms) = secs_ms(cx, c) {
-                    kind += &format!(", timeout_ms = {}", ms.max(1));
+                if let Some(ms) = secs_ms(cx, c, 3600.0) {
+                    timeout_ms = ms.max(1);
                 }
             }
             "retry" | "nb_get_retry" => {
-                if let Some(n) = num::<u32>(cx, c) {
-                    kind += &format!(", fall = {}", n.max(1));
+                if let Some(n) = num_in(cx, c, 0u32, 1000) {
+                    fall = n.max(1);
                 }
             }
             "connect_port" => {
-                if let Some(p) = num::<u16>(cx, c) {
-                    kind += &format!(", port = {p}");
+                if let Some(p) = num_in(cx, c, 1u16, 65535) {
+                    let _ = write!(kind, ", port = {p}");
                 }
             }
-            "url" | "misc_path" => {}
+            "url" | "misc_path" | "virtualhost" => {}
             "delay_before_retry" => cx.note(
                 c,
                 "delay_before_retry dropped: vipd checks at the service's interval (delay_loop)",
             ),
-            _ => cx.skipped(c, "not supported in a health check"),
+            _ => cx.refuse(c, "not supported in a health check"),
         }
     }
-    kind
+    let _ = write!(kind, ", timeout_ms = {timeout_ms}, fall = {fall}, rise = 1");
+    (cx.untranslated.len() == before).then_some(kind)
 }
 
 #[cfg(test)]
@@ -581,18 +983,18 @@ mod tests {
             "k.conf",
         );
         assert!(
-            out.notes
+            out.untranslated
                 .iter()
                 .any(|n| n.starts_with("k.conf:1:") && n.contains("virtual_server_group")),
             "{:?}",
-            out.notes
+            out.untranslated
         );
         assert!(
-            out.notes
+            out.untranslated
                 .iter()
                 .any(|n| n.starts_with("k.conf:4:") && n.contains("foo bar")),
             "{:?}",
-            out.notes
+            out.untranslated
         );
     }
 }

@@ -118,17 +118,39 @@ fn dataplane_counters(s: &Scrape, out: &mut Exposition) {
         "counter",
         "Frames dropped by the workers, by reason.",
     );
-    for r in DropReason::ALL {
+    for r in DropReason::ALL.iter().filter(|r| r.is_drop()) {
         out.sample(
             "vipd_drops_total",
             &[("reason", r.name())],
             c.drops(*r) as f64,
         );
     }
+    out.family(
+        "vipd_ignored_total",
+        "counter",
+        "Frames the workers let go without an answer, as none is needed (other hosts' ARP announcements), by reason.",
+    );
+    for r in DropReason::ALL.iter().filter(|r| !r.is_drop()) {
+        out.sample(
+            "vipd_ignored_total",
+            &[("reason", r.name())],
+            c.drops(*r) as f64,
+        );
+    }
+    out.family(
+        "vipd_arp_claims_total",
+        "counter",
+        "ARP replies or announcements from another MAC for an address this node owns; each was answered with a gratuitous ARP.",
+    );
+    out.sample(
+        "vipd_arp_claims_total",
+        &[],
+        s.state.arp_claims.seen() as f64,
+    );
 }
 
 fn xdp_counters(s: &Scrape, out: &mut Exposition) {
-    let Ok(x) = s.node.steering.xdp_stats() else {
+    let Some(Ok(x)) = s.node.steering.as_ref().map(|s| s.xdp_stats()) else {
         return;
     };
     out.family(

@@ -927,3 +927,25 @@ fn empty_lists_are_rejected() {
         "0 VIPs given; list 1 to 20",
     );
 }
+
+#[test]
+fn garp_refresh_defaults_to_ten_seconds_and_zero_turns_it_off() {
+    let cfg = parse(BASE, FILE).expect("base loads");
+    assert_eq!(cfg.vrrp[0].garp_refresh, Some(Duration::from_secs(10)));
+    let off = parse(
+        &edit("vrid = 10\n", "vrid = 10\ngarp_refresh_ms = 0\n"),
+        FILE,
+    )
+    .expect("0 turns it off");
+    assert_eq!(off.vrrp[0].garp_refresh, None);
+    let e = parse(
+        &edit("vrid = 10\n", "vrid = 10\ngarp_refresh_ms = 50\n"),
+        FILE,
+    )
+    .expect_err("50 ms refused")
+    .to_string();
+    assert!(
+        e.contains("garp_refresh_ms") && e.contains("at least 100 ms"),
+        "{e}"
+    );
+}

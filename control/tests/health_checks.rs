@@ -524,6 +524,7 @@ async fn checker_follows_server_down_and_up() {
     let server = accept_forever(listener);
     let (rise, fall, interval, timeout) = (3u32, 2u32, ms(100), ms(200));
     let spec = CheckSpec {
+        service: "test".into(),
         probe: Probe::Tcp { addr },
         interval,
         timeout,
@@ -589,6 +590,7 @@ async fn dropping_checker_kills_running_script() {
     let pidfile = temp_path("drop.pid");
     let _ = std::fs::remove_file(&pidfile);
     let spec = CheckSpec {
+        service: "test".into(),
         probe: sh(&format!("echo $$ > {}; exec sleep 30", pidfile.display())),
         interval: ms(1000),
         timeout: ms(20_000),

@@ -1,38 +1,66 @@
-//! `vipctl import-keepalived` on the keepalived configurations printed in
-//! the seed documents: the output loads as a vipd config with the same
-//! meaning, and every construct left behind is named with its line.
+//! `vipctl import-keepalived` against fixtures covering every construct
+//! keepalived's own sample configurations use: each either imports to a
+//! file that `vipd --check-config` accepts and that means what the
+//! keepalived file meant, or fails naming each construct with its line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use control::config::{self, CheckKind, Config};
 use control::keepalived::import;
+use control::vrrp::runtime::track::{interface_effect, script_effect};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
 
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    let path = fixtures().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn load(text: &str, file: &str) -> (Config, Vec<String>) {
+/// Imports text that must translate completely; returns the config and the notes.
+fn complete(text: &str, file: &str) -> (Config, Vec<String>) {
     let out = import(text, file);
+    assert!(
+        out.is_complete(),
+        "{file}: not translated:\n{}\n---\n{}",
+        out.untranslated.join("\n"),
+        out.toml
+    );
     match config::parse(&out.toml, "imported.toml") {
         Ok(cfg) => (cfg, out.notes),
         Err(e) => panic!("imported config does not load:\n{e}\n---\n{}", out.toml),
     }
 }
 
-/// A check fragment from the seed, placed in a virtual server.
+/// Imports text that must fail; each `(line, fragment)` must be named.
+fn refused(text: &str, file: &str, wanted: &[(usize, &str)]) {
+    let out = import(text, file);
+    assert!(!out.is_complete(), "{file} imported:\n{}", out.toml);
+    for (line, what) in wanted {
+        let prefix = format!("{file}:{line}:");
+        assert!(
+            out.untranslated
+                .iter()
+                .any(|n| n.starts_with(&prefix) && n.contains(what)),
+            "{file}: nothing says `{what}` at line {line}:\n{}",
+            out.untranslated.join("\n")
+        );
+    }
+}
+
+/// A check fragment placed in a virtual server.
 fn in_virtual_server(fragment: &str) -> String {
     format!("virtual_server 192.168.56.1 80 {{\n    delay_loop 5\n    lb_algo wlc\n    lb_kind DR\n    protocol TCP\n{fragment}}}\n")
 }
 
 #[test]
-fn seed001_vrrp_and_virtual_server_translate() {
-    let text = fixture("seed001_vrrp.conf") + &fixture("seed001_virtual_server.conf");
-    let (cfg, notes) = load(&text, "s1.conf");
+fn vrrp_and_virtual_server_translate() {
+    let text =
+        fixture("vrrp_backup_nopreempt.conf") + &fixture("virtual_server_wrr_sorry_server.conf");
+    let (cfg, notes) = complete(&text, "s1.conf");
     assert_eq!(cfg.dataplane.interfaces, vec!["eth1".to_string()]);
     let v = &cfg.vrrp[0];
     assert_eq!(
@@ -41,18 +69,15 @@ fn seed001_vrrp_and_virtual_server_translate() {
             v.interface.as_str(),
             v.vrid,
             v.priority,
-            v.preempt
+            v.preempt,
+            v.version
         ),
-        ("LoadBalancers", "eth1", 100, 100, false)
+        ("LoadBalancers", "eth1", 100, 100, false, 2)
     );
     assert_eq!(v.advert_interval, Duration::from_secs(1));
-    assert_eq!(
-        v.vips,
-        vec!["10.20.30.100".parse::<std::net::Ipv4Addr>().unwrap()]
-    );
+    assert_eq!(v.vips, vec![std::net::Ipv4Addr::new(10, 20, 30, 100)]);
     let s = &cfg.services[0];
-    assert_eq!(s.vip.to_string(), "192.168.56.1");
-    assert_eq!(s.port, 80);
+    assert_eq!((s.vip.to_string(), s.port), ("192.168.56.1".into(), 80));
     assert_eq!(format!("{:?}", s.scheduler).to_lowercase(), "wrr");
     assert_eq!(format!("{:?}", s.forward).to_lowercase(), "nat");
     assert_eq!(
@@ -71,44 +96,35 @@ fn seed001_vrrp_and_virtual_server_translate() {
             ("192.168.56.102:80".to_string(), 1)
         ]
     );
-    // state BACKUP (line 2) and global_defs (line 12) are reported.
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.starts_with("s1.conf:2:") && n.contains("state BACKUP")),
-        "{notes:?}"
-    );
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.starts_with("s1.conf:12:") && n.contains("global_defs")),
-        "{notes:?}"
-    );
+    for (line, what) in [(2, "state BACKUP"), (13, "router name")] {
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with(&format!("s1.conf:{line}:")) && n.contains(what)),
+            "{notes:?}"
+        );
+    }
 }
 
 #[test]
-fn seed001_health_checks_translate() {
-    let (cfg, notes) = load(
-        &in_virtual_server(&fixture("seed001_tcp_check.conf")),
+fn health_checks_translate_with_keepalived_defaults() {
+    let (cfg, notes) = complete(
+        &in_virtual_server(&fixture("check_tcp_retry.conf")),
         "tcp.conf",
     );
     let c = &cfg.services[0].backends[0].check;
     assert_eq!(c.kind, CheckKind::Tcp { port: None });
     assert_eq!(
-        (c.interval, c.timeout, c.fall),
-        (Duration::from_secs(5), Duration::from_secs(3), 3)
-    );
-    assert_eq!(
-        format!("{:?}", cfg.services[0].forward).to_lowercase(),
-        "dr"
+        (c.interval, c.timeout, c.fall, c.rise),
+        (Duration::from_secs(5), Duration::from_secs(3), 3, 1)
     );
     assert!(
         notes.iter().any(|n| n.contains("delay_before_retry")),
         "{notes:?}"
     );
 
-    let (cfg, _) = load(
-        &in_virtual_server(&fixture("seed001_http_get.conf")),
+    let (cfg, _) = complete(
+        &in_virtual_server(&fixture("check_http_get_digest.conf")),
         "http.conf",
     );
     match &cfg.services[0].backends[0].check.kind {
@@ -124,112 +140,434 @@ fn seed001_health_checks_translate() {
         other => panic!("expected an http check, got {other:?}"),
     }
 
-    let (cfg, notes) = load(
-        &in_virtual_server(&fixture("seed001_misc_check.conf")),
-        "misc.conf",
-    );
+    let (cfg, _) = complete(&fixture("http_get_single_url_virtualhost.conf"), "vh.conf");
     let c = &cfg.services[0].backends[0].check;
+    match &c.kind {
+        CheckKind::Http {
+            path,
+            expect_status,
+            host,
+            port,
+            ..
+        } => {
+            assert_eq!(
+                (path.as_str(), *expect_status, host.as_deref(), *port),
+                ("/healthz", 204, Some("shop.example.org"), Some(8081))
+            );
+        }
+        other => panic!("expected an http check, got {other:?}"),
+    }
+    // keepalived's 5 s timeout is not written over; its retry is vipd's fall.
     assert_eq!(
-        c.kind,
-        CheckKind::Script {
-            command: vec!["/tmp/my_check.sh".into()]
+        (c.interval, c.timeout, c.fall),
+        (Duration::from_secs(4), Duration::from_secs(2), 2)
+    );
+    // A backend without a check block is checked by none, as in keepalived.
+    let (cfg, _) = complete(
+        &fixture("virtual_server_wrr_sorry_server.conf"),
+        "nocheck.conf",
+    );
+    assert_eq!(cfg.services[0].backends[0].check.kind, CheckKind::None);
+}
+
+#[test]
+fn script_checks_run_as_keepalived_runs_them() {
+    let text = fixture("misc_check_with_arguments.conf").replace("            misc_dynamic\n", "");
+    let (cfg, notes) = complete(&text, "misc.conf");
+    let kinds: Vec<&CheckKind> = cfg.services[0]
+        .backends
+        .iter()
+        .map(|b| &b.check.kind)
+        .collect();
+    assert_eq!(
+        kinds[0],
+        &CheckKind::Script {
+            command: "/usr/local/bin/check-app --port 8080 --host 192.0.2.141"
+                .split(' ')
+                .map(str::to_string)
+                .collect()
         }
     );
-    assert_eq!(c.timeout, Duration::from_secs(5));
-    // `user nobody` is line 10 once wrapped (5 wrapper lines + 5).
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.starts_with("misc.conf:10:") && n.contains("user nobody")),
-        "{notes:?}"
-    );
-}
-
-#[test]
-fn seed001_mail_settings_are_reported() {
-    let (cfg, notes) = load(&fixture("seed001_smtp.conf"), "mail.conf");
-    assert!(cfg.services.is_empty() && cfg.vrrp.is_empty());
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.starts_with("mail.conf:1:") && n.contains("SMTP")),
-        "{notes:?}"
-    );
-}
-
-#[test]
-fn seed003_track_script_and_authentication_translate() {
-    let (cfg, notes) = load(&fixture("seed003_master.conf"), "s3.conf");
-    assert_eq!(cfg.dataplane.interfaces, vec!["enp0s3".to_string()]);
-    let v = &cfg.vrrp[0];
-    assert_eq!((v.vrid, v.priority, v.version), (99, 101, 2));
-    assert_eq!(v.advert_interval, Duration::from_secs(2));
-    assert_eq!(v.auth_pass.as_deref(), Some("1111"));
-    let t = &v.track_scripts[0];
-    assert_eq!(t.name, "chk_svr");
-    assert_eq!(t.command, vec!["killall", "-0", "node"]);
     assert_eq!(
-        (t.interval, t.weight, t.fall, t.rise),
-        (Duration::from_secs(2), -5, 3, 2)
+        kinds[1],
+        &CheckKind::Script {
+            command: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "/usr/local/bin/check-app --port 8080 > /dev/null 2>&1".into()
+            ]
+        }
     );
     assert!(
         notes
             .iter()
-            .any(|n| n.starts_with("s3.conf:15:") && n.contains("mcast_src_ip")),
+            .any(|n| n.starts_with("misc.conf:16:") && n.contains("/bin/sh -c")),
         "{notes:?}"
     );
+    refused(
+        &fixture("misc_check_with_arguments.conf"),
+        "dyn.conf",
+        &[(18, "misc_dynamic")],
+    );
+    refused(
+        &in_virtual_server(&fixture("check_misc_as_other_user.conf")),
+        "user.conf",
+        &[(10, "user nobody")],
+    );
+}
+
+/// keepalived's rule for a tracked link: a positive weight is added while
+/// it is up, a negative one while it is down, none (or 0) is a fault when
+/// down. For a tracked script: the same with success for up.
+fn keepalived_priority(base: i32, links: &[(i32, bool)], scripts: &[(i32, bool)]) -> Option<i32> {
+    let mut p = base;
+    for &(w, ok) in links.iter().chain(scripts) {
+        match (w, ok) {
+            (0, false) => return None,
+            (w, true) if w > 0 => p += w,
+            (w, false) if w < 0 => p += w,
+            _ => {}
+        }
+    }
+    Some(p.clamp(1, 254))
+}
+
+#[test]
+fn track_weights_and_overrides_keep_their_meaning() {
+    let (cfg, notes) = complete(&fixture("track_weights_and_overrides.conf"), "track.conf");
+    let v = &cfg.vrrp[0];
+    // keepalived: uplink0 +15 while up, uplink1 -25 while down, mgmt0 fault.
+    let links_k = [15, -25, 0];
+    // keepalived: link_probe -10 (its own), web_port +9 (the instance's
+    // override of -7), exit_two 0 (override: failure is a fault).
+    let scripts_k = [-10, 9, 0];
+    let names: Vec<&str> = v.track_scripts.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["link_probe", "web_port", "exit_two"]);
+    // Every combination of link and script states: vipd's priority from the
+    // imported config equals keepalived's from the original.
+    for mask in 0u32..64 {
+        let up = |i: u32| mask & (1 << i) != 0;
+        let links: Vec<(i32, bool)> = (0..3).map(|i| (links_k[i as usize], up(i))).collect();
+        let scripts: Vec<(i32, bool)> =
+            (0..3).map(|i| (scripts_k[i as usize], up(i + 3))).collect();
+        let mut sum = 0;
+        let mut fault = false;
+        for (t, (_, link_up)) in v.track_interfaces.iter().zip(&links) {
+            let (w, f) = interface_effect(t.weight, *link_up);
+            sum += w;
+            fault |= f;
+        }
+        for (t, (_, ok)) in v.track_scripts.iter().zip(&scripts) {
+            let (w, f) = script_effect(t.weight, Some(*ok));
+            sum += w;
+            fault |= f;
+        }
+        let vipd = (!fault).then(|| (i32::from(v.priority) + sum).clamp(1, 254));
+        assert_eq!(
+            vipd,
+            keepalived_priority(120, &links, &scripts),
+            "links {links:?} scripts {scripts:?}"
+        );
+    }
     assert!(
         notes
             .iter()
-            .any(|n| n.starts_with("s3.conf:13:") && n.contains("state MASTER")),
+            .any(|n| n.starts_with("track.conf:19:") && n.contains("priority 135")),
         "{notes:?}"
     );
 }
 
 #[test]
-fn untranslatable_constructs_are_listed() {
-    let text = "virtual_server 10.0.0.1 443 {\n lb_kind TUN\n lb_algo lblc\n real_server 10.0.0.2 443 {\n  SSL_GET {\n   url {\n    path /\n   }\n  }\n }\n}\nvirtual_server fwmark 7 {\n}\n";
-    let (cfg, notes) = load(text, "x.conf");
-    assert_eq!(cfg.services.len(), 1);
+fn shell_scripts_run_through_the_shell() {
+    let (cfg, _) = complete(&fixture("track_weights_and_overrides.conf"), "track.conf");
+    let t = &cfg.vrrp[0].track_scripts;
+    assert_eq!(t[1].command, ["/bin/sh", "-c", "</dev/tcp/127.0.0.1/8080"]);
+    // Run as vipd runs it (no shell of its own): only a shell knows `exit`.
+    let status = Command::new(&t[2].command[0])
+        .args(&t[2].command[1..])
+        .status()
+        .expect("the command starts");
+    assert_eq!(status.code(), Some(2), "{:?}", t[2].command);
+    assert_eq!(t[0].command, ["/usr/bin/true"]);
+}
+
+#[test]
+fn vip_options_and_repeated_keys_translate() {
+    let (cfg, notes) = complete(&fixture("vip_labels_devices_and_repeats.conf"), "vip.conf");
+    let v = &cfg.vrrp[0];
+    assert_eq!(
+        v.priority, 110,
+        "the later priority counts, as in keepalived"
+    );
+    assert_eq!(
+        v.vips,
+        vec![
+            std::net::Ipv4Addr::new(203, 0, 113, 5),
+            std::net::Ipv4Addr::new(203, 0, 113, 6)
+        ]
+    );
+    assert_eq!(
+        cfg.dataplane.interfaces,
+        vec!["lan0".to_string(), "lan1".to_string()]
+    );
     for (line, what) in [
-        (2, "lb_kind TUN"),
-        (3, "lb_algo lblc"),
-        (5, "SSL_GET"),
-        (12, "fwmark"),
+        (5, "given again"),
+        (8, "label lan0:1"),
+        (9, "listed again"),
+        (10, "dev lan1"),
     ] {
         assert!(
             notes
                 .iter()
-                .any(|n| n.starts_with(&format!("x.conf:{line}:")) && n.contains(what)),
-            "no note for {what} at line {line}: {notes:?}"
+                .any(|n| n.starts_with(&format!("vip.conf:{line}:")) && n.contains(what)),
+            "no note `{what}` at line {line}: {notes:?}"
         );
     }
 }
 
 #[test]
-fn vipctl_writes_a_loadable_file_and_prints_the_notes() {
+fn untranslatable_constructs_are_named_with_their_line() {
+    refused(
+        &fixture("checks_vipd_cannot_run.conf"),
+        "checks.conf",
+        &[
+            (7, "SSL_GET"),
+            (15, "SMTP_CHECK"),
+            (25, "UDP_CHECK"),
+            (30, "PING_CHECK"),
+            (35, "DNS_CHECK"),
+        ],
+    );
+    refused(
+        &fixture("conditional_lines_per_node.conf"),
+        "cond.conf",
+        &[
+            (2, "@north"),
+            (4, "-i north"),
+            (5, "-i south"),
+            (13, "@north priority 200"),
+            (19, "no (unconditional) `script`"),
+        ],
+    );
+    refused(
+        &fixture("ipv6_vips_and_servers.conf"),
+        "v6.conf",
+        &[
+            (6, "IPv6 VIPs are not served"),
+            (9, "IPv6 virtual servers are not served"),
+        ],
+    );
+    refused(
+        &fixture("numbers_out_of_range.conf"),
+        "range.conf",
+        &[
+            (3, "300 is out of range 1–255"),
+            (4, "0 is out of range 1–255"),
+            (10, "70000 is out of range 1–65535"),
+        ],
+    );
+    refused(
+        &fixture("sync_group_notify_and_mail.conf"),
+        "sync.conf",
+        &[
+            (9, "vrrp_garp_master_refresh"),
+            (11, "vrrp_sync_group"),
+            (22, "smtp_alert"),
+            (23, "notify"),
+            (24, "notify_backup"),
+            (25, "notify_fault"),
+            (26, "garp_master_delay"),
+            (27, "lvs_sync_daemon_interface"),
+            (28, "mcast_src_ip"),
+            (29, "AH"),
+        ],
+    );
+    refused(
+        &fixture("groups_fwmark_and_routes.conf"),
+        "groups.conf",
+        &[
+            (1, "static_ipaddress"),
+            (4, "static_routes"),
+            (8, "static_rules"),
+            (11, "virtual_server_group"),
+            (14, "group"),
+            (18, "fwmark"),
+            (30, "virtual_routes"),
+            (33, "virtual_rules"),
+        ],
+    );
+    refused(
+        &fixture("virtual_server_quorum_and_http_variants.conf"),
+        "vs.conf",
+        &[
+            (8, "quorum 2"),
+            (9, "quorum_up"),
+            (10, "quorum_down"),
+            (11, "hysteresis"),
+            (12, "alpha"),
+            (13, "omega"),
+            (14, "ha_suspend"),
+            (18, "2 url blocks"),
+        ],
+    );
+    refused(
+        &fixture("vrrp_master_track_script_mcast_src.conf"),
+        "s3.conf",
+        &[(15, "mcast_src_ip")],
+    );
+    let status_range = "virtual_server 192.0.2.1 80 {\n real_server 192.0.2.2 80 {\n  HTTP_GET {\n   url {\n    path /\n    status_code 200-299\n   }\n  }\n }\n}\n";
+    refused(status_range, "codes.conf", &[(6, "one status code")]);
+}
+
+#[test]
+fn mail_settings_alone_change_nothing() {
+    let (cfg, notes) = complete(&fixture("global_mail_settings.conf"), "mail.conf");
+    assert!(cfg.services.is_empty() && cfg.vrrp.is_empty());
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("mail.conf:2:") && n.contains("smtp_alert")),
+        "{notes:?}"
+    );
+}
+
+fn vipctl_import(input: &Path, output: &Path, draft: bool) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vipctl"));
+    cmd.arg("import-keepalived")
+        .arg(input)
+        .arg("-o")
+        .arg(output);
+    if draft {
+        cmd.arg("--draft");
+    }
+    let out = cmd.output().expect("vipctl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn check_config(path: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .arg("--check-config")
+        .arg(path)
+        .output()
+        .expect("vipd runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The exit status is the contract: 0 only with a file vipd accepts; else
+/// nothing written (without --draft) and each construct named.
+#[test]
+fn every_fixture_imports_to_a_valid_file_or_fails_naming_why() {
     let dir = std::env::temp_dir().join(format!("vipd-import-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let input = dir.join("keepalived.conf");
-    std::fs::write(&input, fixture("seed003_master.conf")).expect("write input");
-    let output = dir.join("vipd.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_vipctl"))
-        .args([
-            "import-keepalived",
-            input.to_str().unwrap_or_default(),
-            "-o",
-            output.to_str().unwrap_or_default(),
-        ])
-        .output()
-        .expect("vipctl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("mcast_src_ip"), "{stderr}");
-    let cfg = config::load(&output).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cfg.vrrp[0].vrid, 99);
+    let mut names: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    let (mut ok, mut failed) = (0, 0);
+    for input in names {
+        let output = dir.join("out.toml");
+        let _ = std::fs::remove_file(&output);
+        let (success, stderr) = vipctl_import(&input, &output, false);
+        let shown = input.display();
+        if success {
+            ok += 1;
+            let (valid, why) = check_config(&output);
+            assert!(
+                valid,
+                "{shown}: imported, but vipd --check-config says:\n{why}"
+            );
+        } else {
+            failed += 1;
+            assert!(
+                !output.exists(),
+                "{shown}: failed, yet wrote {}",
+                output.display()
+            );
+            let named = stderr
+                .lines()
+                .filter(|l| l.starts_with(&format!("{shown}:")) && l.contains("not translated"))
+                .count();
+            assert!(
+                named > 0,
+                "{shown}: failed without naming a construct:\n{stderr}"
+            );
+            let (success, _) = vipctl_import(&input, &output, true);
+            assert!(
+                !success && output.exists(),
+                "{shown}: --draft writes and still fails"
+            );
+        }
+    }
+    assert!(ok >= 5 && failed >= 5, "{ok} imported, {failed} refused");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Mutations of every fixture: the importer never panics, and whatever it
+/// calls complete loads in vipd.
+#[test]
+fn mutated_fixtures_never_yield_a_false_success() {
+    let mut seed = 0x6b65_6570u64;
+    let mut next = |below: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % below.max(1) as u64) as usize
+    };
+    const WORDS: &[&str] = &[
+        "{",
+        "}",
+        "\"",
+        "#",
+        "@x ",
+        "300",
+        "-1",
+        "1e9",
+        "weight",
+        "priority 7",
+        "::1",
+        "\n",
+        "0.001",
+        "virtual_ipaddress {",
+        "track_script {",
+        "é",
+        "\u{0}",
+    ];
+    for entry in std::fs::read_dir(fixtures()).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        for _ in 0..150 {
+            let mut m = text.clone();
+            for _ in 0..=next(4) {
+                let mut at = next(m.len() + 1);
+                while !m.is_char_boundary(at) {
+                    at -= 1;
+                }
+                if next(2) == 0 {
+                    m.insert_str(at, WORDS[next(WORDS.len())]);
+                } else {
+                    let mut end = (at + next(12)).min(m.len());
+                    while !m.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    m.replace_range(at..end, "");
+                }
+            }
+            let out = import(&m, "m.conf");
+            if out.is_complete() {
+                if let Err(e) = config::parse(&out.toml, "m.toml") {
+                    panic!(
+                        "{}: a mutation imported but does not load:\n{e}\n---\n{m}",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
 }

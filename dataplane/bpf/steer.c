@@ -259,24 +259,33 @@ int vipd_steer(struct xdp_md *ctx)
 	}
 
 	if (proto == bpf_htons(ETH_P_ARP)) {
-		// The target protocol address follows the 8 fixed bytes and the
-		// sender's addresses; its offset comes from the announced hardware
-		// length, so malformed ARP for a VIP still reaches the workers,
-		// which count it.
+		// The sender and target protocol addresses follow the 8 fixed
+		// bytes and each hardware address; their offsets come from the
+		// announced hardware length, so malformed ARP for a VIP still
+		// reaches the workers, which count it. A reply naming a VIP as its
+		// sender is a claim on it, which the workers answer while this
+		// node owns the VIP; requests from a VIP (a DR backend resolving
+		// its gateway, say) stay with the kernel, which answers them.
 		__u8 *arp = cur;
-		void *target;
+		void *sender, *target;
+		__u32 hlen;
 
 		if ((void *)(arp + 8) > data_end) {
 			count(STAT_PASS_TRUNCATED);
 			return XDP_PASS;
 		}
-		target = cur + 8 + 2 * (arp[4] & 0x1f) + 4;
-		if (target + 4 > data_end) {
+		hlen = arp[4] & 0x1f;
+		sender = cur + 8 + hlen;
+		target = sender + 4 + hlen;
+		if (sender + 4 > data_end || target + 4 > data_end) {
 			count(STAT_PASS_TRUNCATED);
 			return XDP_PASS;
 		}
 		__builtin_memcpy(&addr, target, sizeof(addr));
 		if (bpf_map_lookup_elem(&vips, &addr))
+			return redirect(ctx, STAT_PASS_ARP);
+		__builtin_memcpy(&addr, sender, sizeof(addr));
+		if (arp[7] == 2 && arp[6] == 0 && bpf_map_lookup_elem(&vips, &addr))
 			return redirect(ctx, STAT_PASS_ARP);
 		count(STAT_PASS_ARP);
 		return XDP_PASS;

@@ -101,9 +101,13 @@ impl CoreCounters {
         &self.drops[reason as usize]
     }
 
-    /// Total of all drop reasons.
+    /// Total of the reasons that are drops ([`DropReason::is_drop`]).
     pub fn drops_total(&self) -> u64 {
-        self.drops.iter().map(Counter::get).sum()
+        DropReason::ALL
+            .iter()
+            .filter(|r| r.is_drop())
+            .map(|r| self.drop(*r).get())
+            .sum()
     }
 }
 

@@ -6,6 +6,7 @@
 //! that turns one frame into a verdict, and `engine` the AF_XDP machinery that
 //! feeds frames to it on pinned cores.
 
+pub mod arp_claims;
 pub mod counters;
 pub mod engine;
 pub mod flow;

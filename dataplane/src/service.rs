@@ -208,6 +208,9 @@ pub struct Snapshot {
     /// a switch would learn the virtual MAC back toward this node and send
     /// the new master's traffic here.
     pub released_macs: Vec<MacAddr>,
+    /// Where workers record other hosts' ARP claims on owned addresses;
+    /// the same record in every snapshot of a node.
+    pub arp_claims: std::sync::Arc<crate::arp_claims::ArpClaims>,
 }
 
 impl Snapshot {

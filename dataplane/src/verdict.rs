@@ -40,6 +40,13 @@ macro_rules! drop_reasons {
                 match self { $(DropReason::$variant => $name,)* }
             }
 
+            /// Whether operators should count it as a drop: a fault or a
+            /// policy refusal. Other hosts' ARP announcements need no
+            /// answer, so they are only ignored.
+            pub fn is_drop(self) -> bool {
+                !matches!(self, DropReason::ArpAnnouncement)
+            }
+
             /// One line for an operator: what this drop means.
             pub fn help(self) -> &'static str {
                 match self { $(DropReason::$variant => $help,)* }

@@ -107,17 +107,20 @@ frames = [
     e() / IP(src="10.200.1.1", dst=vip, flags="MF") / UDP(dport=9) / Raw(b"mark-fragment"),
     e() / IP(src="10.200.1.1", dst=vip, ihl=3) / UDP(dport=9) / Raw(b"mark-bad-ihl"),
     e() / ARP(op=1, psrc="10.200.1.1", pdst=vip, hwsrc=src) / Raw(b"mark-arp-vip"),
+    e() / ARP(op=2, psrc=vip, pdst="10.200.1.1", hwsrc=src) / Raw(b"mark-arp-claim"),
+    e() / ARP(op=1, psrc=vip, pdst=local, hwsrc=src) / Raw(b"mark-pass-arp-from-vip"),
 ]
 sendp(frames, iface="a0", verbose=False)
 "#;
 
-const STEERED: [&str; 6] = [
+const STEERED: [&str; 7] = [
     "mark-plain",
     "mark-vlan",
     "mark-qinq",
     "mark-fragment",
     "mark-bad-ihl",
     "mark-arp-vip",
+    "mark-arp-claim",
 ];
 
 #[test]

@@ -250,23 +250,72 @@ fn arp_for_owned_vip_is_answered_and_others_are_not() {
         Verdict::Drop(DropReason::ArpNotOwned)
     );
 
-    // Another VRRP node announcing the VIP (gratuitous ARP) gets no answer.
+    // A VRRP peer announcing the VIP from the same virtual MAC (gratuitous
+    // ARP) gets no answer, and it is no drop.
+    let mut announcement = request(VIP);
+    announcement[28..32].copy_from_slice(&VIP.octets());
+    announcement[22..28].copy_from_slice(&PORT0_MAC);
+    assert_eq!(
+        w.process(&mut announcement, 0),
+        Verdict::Drop(DropReason::ArpAnnouncement)
+    );
+    assert!(!DropReason::ArpAnnouncement.is_drop());
+    assert_eq!(snap.arp_claims.seen(), 0);
+
+    let mut unowned = snap.clone();
+    unowned.locals.values_mut().for_each(|l| l.owned = false);
+    let mut w = worker(unowned);
+    let mut f = request(VIP);
+    assert_eq!(w.process(&mut f, 0), Verdict::Drop(DropReason::ArpNotOwned));
+    // Another host's announcement of a VIP this node does not own: ignored.
     let mut announcement = request(VIP);
     announcement[28..32].copy_from_slice(&VIP.octets());
     assert_eq!(
         w.process(&mut announcement, 0),
         Verdict::Drop(DropReason::ArpAnnouncement)
     );
-
-    let mut unowned = snap;
-    unowned.locals.values_mut().for_each(|l| l.owned = false);
-    let mut w = worker(unowned);
-    let mut f = request(VIP);
-    assert_eq!(w.process(&mut f, 0), Verdict::Drop(DropReason::ArpNotOwned));
+    assert_eq!(snap.arp_claims.seen(), 0);
     let mut syn = client_tcp(40003, "S");
     assert_eq!(
         w.process(&mut syn, 0),
         Verdict::Drop(DropReason::VipNotOwned)
+    );
+}
+
+/// While the node owns a VIP, another MAC's reply or announcement for it is
+/// answered at once with a gratuitous ARP from the VIP's MAC, and recorded.
+#[test]
+fn a_claim_on_an_owned_vip_is_answered_with_a_gratuitous_arp() {
+    let snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]);
+    let mut w = worker(snap.clone());
+    const SPOOFER: [u8; 6] = [0x02, 0x66, 0x66, 0x66, 0x66, 0x66];
+    // A gratuitous reply (the classic spoof) and an announcement request.
+    for (op, target_mac) in [(2u8, SPOOFER), (1, [0u8; 6])] {
+        let mut f = vec![0u8; 42];
+        f[..6].copy_from_slice(&[0xff; 6]);
+        f[6..12].copy_from_slice(&SPOOFER);
+        f[12..14].copy_from_slice(&[0x08, 0x06]);
+        f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, op]);
+        f[22..28].copy_from_slice(&SPOOFER);
+        f[28..32].copy_from_slice(&VIP.octets());
+        f[32..38].copy_from_slice(&target_mac);
+        f[38..42].copy_from_slice(&VIP.octets());
+        assert_eq!(w.process(&mut f, 0), Verdict::Tx(0), "op {op}");
+        assert_eq!(&f[..6], &[0xff; 6], "broadcast");
+        assert_eq!(&f[6..12], &PORT0_MAC);
+        let arp = etherparse::ArpPacketSlice::from_slice(&f[14..]).expect("arp decodes");
+        assert_eq!(arp.operation(), etherparse::ArpOperation::REQUEST);
+        assert_eq!(arp.sender_hw_addr(), &PORT0_MAC[..]);
+        assert_eq!(arp.sender_protocol_addr(), &VIP.octets()[..]);
+        assert_eq!(arp.target_hw_addr(), &[0u8; 6][..]);
+        assert_eq!(arp.target_protocol_addr(), &VIP.octets()[..]);
+    }
+    assert_eq!(snap.arp_claims.seen(), 2);
+    let claims = snap.arp_claims.drain();
+    assert_eq!(claims.len(), 1, "one claimant, one address: {claims:?}");
+    assert_eq!(
+        (claims[0].addr, claims[0].mac.0, claims[0].port),
+        (VIP, SPOOFER, 0)
     );
 }
 

@@ -153,7 +153,12 @@ impl Peer {
                         "TCP connect to {}:{} failed: {e}",
                         self.cfg.address, self.cfg.port
                     );
-                    debug!("BGP peer {}: {why}", self.name);
+                    // Said once per cause, not on every retry.
+                    if self.connect_error.as_ref() != Some(&why) {
+                        warn!("BGP peer {}: {why}", self.name);
+                    } else {
+                        debug!("BGP peer {}: {why}", self.name);
+                    }
                     self.connect_error = Some(why);
                     self.feed(Input::TcpFailed);
                 }
@@ -276,8 +281,11 @@ impl Peer {
                 let local = self.cfg.local_address;
                 let ttl = self.cfg.ttl_security;
                 let md5 = self.cfg.md5_password.clone();
+                // A peer that drops our SYNs would otherwise hold the attempt
+                // for the kernel's two minutes of SYN retries.
+                let within = Duration::from_secs(u64::from(self.cfg.connect_retry_s.max(1)));
                 self.connecting = Some(tokio::spawn(async move {
-                    connect(addr, port, local, ttl, md5).await
+                    connect(addr, port, local, ttl, md5, within).await
                 }));
             }
             Output::Send(bytes) => {
@@ -388,7 +396,9 @@ async fn connect(
     local: Option<Ipv4Addr>,
     ttl_security: bool,
     md5: Option<String>,
+    within: Duration,
 ) -> io::Result<TcpStream> {
+    let keyed = md5.is_some();
     let sock = TcpSocket::new_v4()?;
     if ttl_security {
         sockopt::ttl_security(&sock)?;
@@ -399,7 +409,33 @@ async fn connect(
     if let Some(l) = local {
         sock.bind(SocketAddr::new(IpAddr::V4(l), 0))?;
     }
-    sock.connect(SocketAddr::new(IpAddr::V4(peer), port)).await
+    match tokio::time::timeout(
+        within,
+        sock.connect(SocketAddr::new(IpAddr::V4(peer), port)),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            no_answer(within, keyed),
+        )),
+    }
+}
+
+/// Why a connect attempt got no answer at all. A host that expects a TCP
+/// MD5 signature, or checks it with another key, drops the SYN without a
+/// reply, which looks exactly like this.
+fn no_answer(within: Duration, keyed: bool) -> String {
+    if keyed {
+        format!(
+            "no answer within {within:?}; the likely cause is a TCP MD5 key mismatch (the peer drops segments signed with another key, or signed at all when it has none, silently): check md5_password against the peer's password, then the route and firewall"
+        )
+    } else {
+        format!(
+            "no answer within {within:?}; if the peer requires TCP MD5 it drops unsigned segments silently: set md5_password to its password; otherwise check the route and firewall"
+        )
+    }
 }
 
 async fn read_some(r: &mut Option<OwnedReadHalf>, buf: &mut [u8]) -> io::Result<usize> {
@@ -432,6 +468,43 @@ mod tests {
     use super::*;
     use crate::config::{AnnounceCondition, Prefix};
     use bgp::message::{Capability, Message, Open, SessionCtx};
+
+    /// A listener on loopback that wants MD5 from 127.0.0.1 with `key`.
+    fn keyed_listener(key: &[u8]) -> std::net::TcpListener {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        sockopt::md5_key(&l, Ipv4Addr::LOCALHOST, key).expect("MD5 key");
+        l
+    }
+
+    #[tokio::test]
+    async fn a_wrong_or_missing_md5_key_is_named_within_connect_retry() {
+        let l = keyed_listener(b"right");
+        let port = l.local_addr().expect("port").port();
+        let within = Duration::from_millis(700);
+        for (key, wanted) in [
+            (Some("wrong".to_string()), "MD5 key mismatch"),
+            (None, "set md5_password"),
+        ] {
+            let start = Instant::now();
+            let e = connect(Ipv4Addr::LOCALHOST, port, None, false, key, within)
+                .await
+                .expect_err("the listener drops the SYN");
+            let took = start.elapsed();
+            assert!(took >= within && took < within * 3, "took {took:?}");
+            assert!(e.to_string().contains(wanted), "{e}");
+        }
+        // The right key connects: the listener is there, only the key was wrong.
+        let s = connect(
+            Ipv4Addr::LOCALHOST,
+            port,
+            None,
+            false,
+            Some("right".into()),
+            within,
+        )
+        .await;
+        assert!(s.is_ok(), "{s:?}");
+    }
 
     fn announce(prefix: &str) -> Announce {
         Announce {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use control::ctl::human;
+use control::ctl::{human, proto};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -71,6 +71,11 @@ enum Verb {
         /// Write the vipd config here instead of standard output.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// Write the translation even when constructs could not be
+        /// translated (the exit status still says so): a draft to finish
+        /// by hand.
+        #[arg(long)]
+        draft: bool,
     },
 }
 
@@ -92,8 +97,8 @@ enum VrrpVerb {
         /// Then release the hold and wait for mastership to come back.
         #[arg(long)]
         back: bool,
-        /// Seconds to wait for each switch-over.
-        #[arg(long, default_value_t = 10.0)]
+        /// Seconds to wait for each switch-over (at most 300).
+        #[arg(long, default_value_t = 10.0, value_parser = handover_secs)]
         timeout: f64,
     },
     /// Release the hold a handover left: preemption works again.
@@ -149,10 +154,23 @@ fn backend_request(op: BackendVerb) -> Value {
     req
 }
 
+/// Parses `--timeout` as the daemon would check it, so a bad value is
+/// refused here with the range.
+fn handover_secs(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    proto::handover_secs(secs).map(|_| secs)
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.verb {
-        Verb::ImportKeepalived { file, output } => import(&file, output.as_deref()),
+        Verb::ImportKeepalived {
+            file,
+            output,
+            draft,
+        } => import(&file, output.as_deref(), draft),
         Verb::Stats { watch: true, count } => watch(&args.socket, args.json, count),
         verb => {
             let (kind, req) = match verb {
@@ -204,8 +222,8 @@ fn main() -> ExitCode {
             // A handover waits up to its timeout for each switch-over.
             let within = req["timeout_s"]
                 .as_f64()
-                .filter(|t| t.is_finite() && *t > 0.0)
-                .map(|t| Duration::from_secs_f64(t.min(300.0) * 2.0))
+                .and_then(|t| proto::handover_secs(t).ok())
+                .map(|t| t * 2)
                 .unwrap_or_default()
                 + control::ctl::client::REPLY_TIMEOUT;
             control::ctl::client::request_within(&args.socket, req, within).map(|v| {
@@ -249,17 +267,45 @@ fn watch(socket: &std::path::Path, json_out: bool, count: Option<u64>) -> anyhow
     }
 }
 
-fn import(file: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+/// Translates a keepalived file. Exits 0 only when the translation is
+/// complete: it loads in vipd and means what the keepalived file meant.
+fn import(
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    draft: bool,
+) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
     let out = control::keepalived::import(&text, &file.display().to_string());
     for note in &out.notes {
-        eprintln!("{note}");
+        eprintln!("note: {note}");
     }
-    match output {
-        Some(path) => std::fs::write(path, &out.toml)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
-        None => print!("{}", out.toml),
+    for refused in &out.untranslated {
+        eprintln!("{refused}");
     }
-    Ok(())
+    let complete = out.is_complete();
+    if complete || draft {
+        match output {
+            Some(path) => std::fs::write(path, &out.toml)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+            None => {
+                use std::io::Write;
+                // A reader that stops early (`| head`) is no error.
+                let _ = std::io::stdout().lock().write_all(out.toml.as_bytes());
+            }
+        }
+    }
+    match (complete, draft) {
+        (true, _) => Ok(()),
+        (false, true) => anyhow::bail!(
+            "{} construct(s) above not translated: the draft written does not mean what {} means until they are handled by hand",
+            out.untranslated.len(),
+            file.display()
+        ),
+        (false, false) => anyhow::bail!(
+            "{} construct(s) above not translated, nothing written; handle them in the keepalived file, or write a draft to finish by hand with --draft",
+            out.untranslated.len()
+        ),
+    }
 }

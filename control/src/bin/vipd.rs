@@ -1,5 +1,6 @@
 //! `vipd`: one load-balancer node.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,8 +31,10 @@ fn main() -> ExitCode {
     if let Some(path) = args.check_config {
         return match control::config::load(&path) {
             Ok(cfg) => {
-                println!("{}: OK", path.display());
-                print!("{}", cfg.summary());
+                // A reader that stops early (`| head -1`) is no error.
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}: OK", path.display())
+                    .and_then(|()| write!(out, "{}", cfg.summary()));
                 ExitCode::SUCCESS
             }
             Err(errors) => {

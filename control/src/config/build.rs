@@ -642,11 +642,31 @@ fn vrrp(cx: &mut Ctx, t: &Tbl) -> Option<VrrpInstance> {
         garp_interval: t
             .ms(cx, "garp_interval_ms", 0, 60_000)
             .unwrap_or(Duration::from_millis(20)),
-        garp_refresh: t.ms(cx, "garp_refresh_ms", 100, 86_400_000),
+        garp_refresh: garp_refresh(cx, t),
         track_scripts: track_scripts.into_iter().collect::<Option<_>>()?,
         track_interfaces: track_interfaces.into_iter().collect::<Option<_>>()?,
         notify: t.str(cx, "notify"),
     })
+}
+
+/// How often a master repeats its gratuitous ARP: by default every 10 s,
+/// like keepalived's `vrrp_garp_master_refresh` when set, so a host misled
+/// about the VIP's MAC (a spoofed reply vipd never saw) learns it again
+/// soon; 0 turns it off.
+fn garp_refresh(cx: &mut Ctx, t: &Tbl) -> Option<Duration> {
+    const DEFAULT: Duration = Duration::from_secs(10);
+    match t.ms(cx, "garp_refresh_ms", 0, 86_400_000) {
+        None => Some(DEFAULT),
+        Some(d) if d.is_zero() => None,
+        Some(d) if d < Duration::from_millis(100) => {
+            cx.err_at(
+                &t.field("garp_refresh_ms"),
+                format!("{} ms: give 0 (off) or at least 100 ms", d.as_millis()),
+            );
+            None
+        }
+        Some(d) => Some(d),
+    }
 }
 
 fn track_script(cx: &mut Ctx, t: &Tbl) -> Option<TrackScript> {

@@ -64,18 +64,68 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// Largest configuration file read; real ones are a few KiB, so a larger
+/// one is the wrong file (a log, an image, `/dev/zero`), not a config.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Reads, parses and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, &file),
-        Err(e) => Err(ConfigErrors(vec![ConfigError {
-            file,
-            line: 0,
+    let text = read(path).map_err(|(line, message)| {
+        ConfigErrors(vec![ConfigError {
+            file: file.clone(),
+            line,
             field: String::new(),
-            message: format!("cannot read the configuration file: {e}"),
-        }])),
+            message,
+        }])
+    })?;
+    parse(&text, &file)
+}
+
+/// The file's text, or why it cannot be a configuration file (and the line
+/// where it stops being one, 0 for the whole file).
+fn read(path: &Path) -> Result<String, (usize, String)> {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let cannot = |e: std::io::Error| (0, format!("cannot read the configuration file: {e}"));
+    let kind = std::fs::metadata(path).map_err(cannot)?.file_type();
+    if kind.is_dir() {
+        return Err((
+            0,
+            "is a directory; give the path of the TOML configuration file in it".into(),
+        ));
     }
+    if kind.is_char_device() || kind.is_block_device() {
+        return Err((
+            0,
+            "is a device, not a configuration file; give the path of a TOML file".into(),
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err((
+            0,
+            format!(
+                "is larger than {} MiB, far more than any configuration; is it the right file?",
+                MAX_CONFIG_BYTES >> 20
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let good = &e.as_bytes()[..at];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = at - good.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
+        (
+            line,
+            format!(
+                "is not UTF-8 text: line {line}, byte {column} (offset {at}) is not valid UTF-8; save the file as UTF-8"
+            ),
+        )
+    })
 }
 
 /// Parses and validates configuration text; `file` is used in error messages.

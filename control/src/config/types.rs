@@ -227,7 +227,8 @@ pub struct VrrpInstance {
     /// pulling switches back to it; the next announcement should follow
     /// soon rather than an advert interval later.
     pub garp_interval: Duration,
-    /// `garp_refresh_ms`: repeat gratuitous ARP this often while master.
+    /// `garp_refresh_ms`: repeat gratuitous ARP this often while master
+    /// (default 10 s; `None` when set to 0).
     pub garp_refresh: Option<Duration>,
     /// Key `track_script`.
     pub track_scripts: Vec<TrackScript>,

@@ -370,6 +370,18 @@ fn stats(out: &mut String, v: &Value) {
             let _ = writeln!(out, "  drop {reason:<24} {}", s(d));
         }
     }
+    if let Some(ignored) = v["ignored"].as_object() {
+        for (reason, d) in ignored.iter().filter(|(_, d)| n(d) > 0) {
+            let _ = writeln!(out, "  ignored {reason:<21} {}", s(d));
+        }
+    }
+    if n(&v["arp_claims"]) > 0 {
+        let _ = writeln!(
+            out,
+            "  arp claims on owned addresses, answered: {}",
+            s(&v["arp_claims"])
+        );
+    }
     for i in list(&v["interfaces"]) {
         let _ = writeln!(
             out,
@@ -480,6 +492,25 @@ mod tests {
         assert_eq!(r["drops_per_s"]["ttl"], 2.0);
         let table = render("rates", &r);
         assert!(table.contains("drop ttl"), "{table}");
+    }
+
+    #[test]
+    fn stats_separate_drops_from_ignored_frames_and_show_arp_claims() {
+        let v = json!({"cores": [], "drops": {"no_flow": 3, "ttl_expired": 0},
+            "ignored": {"arp_announcement": 7}, "arp_claims": 2});
+        let t = render("stats", &v);
+        assert!(
+            t.contains("drop no_flow") && !t.contains("ttl_expired"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ignored arp_announcement") && t.contains(" 7"),
+            "{t}"
+        );
+        assert!(
+            t.contains("arp claims on owned addresses, answered: 2"),
+            "{t}"
+        );
     }
 
     #[test]

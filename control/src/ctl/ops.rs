@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use log::info;
 use serde_json::json;
 
-use super::proto::{BackendOp, Command, Reply};
+use super::proto::{self, BackendOp, Command, Reply, MAX_TOP};
 use super::views;
 use crate::config::Prefix;
 use crate::daemon::change::BackendChange;
@@ -15,17 +15,11 @@ use crate::daemon::Node;
 use crate::vrrp::runtime::Control;
 use crate::vrrp::State;
 
-/// How long `vrrp_handover` waits for each switch-over unless told.
-const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest wait `vrrp_handover` accepts.
-const HANDOVER_TIMEOUT_MAX: Duration = Duration::from_secs(300);
 /// How often a handover looks at the instance's status.
 const HANDOVER_POLL: Duration = Duration::from_millis(5);
 
 /// Busiest clients listed by `flows` unless asked otherwise.
 const DEFAULT_TOP: usize = 10;
-/// Most clients `flows` lists.
-const MAX_TOP: usize = 1000;
 
 pub async fn execute(node: &Node, cmd: Command) -> Reply {
     let result = match cmd {
@@ -98,7 +92,7 @@ async fn backend(
         },
         (BackendOp::Weight, Some(w)) => BackendChange::Weight(w),
         (BackendOp::Weight, None) => return Err("backend weight needs a weight".into()),
-        (_, Some(_)) => return Err(format!("backend {op:?} takes no weight").to_lowercase()),
+        (_, Some(_)) => return Err(format!("backend {} takes no weight", op.as_str())),
         (BackendOp::Remove, None) => BackendChange::Remove,
         (BackendOp::Drain, None) => BackendChange::Drain,
         (BackendOp::Enable, None) => BackendChange::Enable,
@@ -232,15 +226,7 @@ async fn handover(
     back: bool,
     timeout_s: Option<f64>,
 ) -> Result<serde_json::Value, String> {
-    let timeout = match timeout_s {
-        None => HANDOVER_TIMEOUT,
-        Some(s) if s.is_finite() && s > 0.0 => Duration::from_secs_f64(s).min(HANDOVER_TIMEOUT_MAX),
-        Some(s) => {
-            return Err(format!(
-                "handover timeout {s} must be a positive number of seconds"
-            ))
-        }
-    };
+    let timeout = proto::handover_timeout(instance, timeout_s)?;
     let c = vrrp_control(node, instance).await?;
     let state = state_of(&c);
     if state != State::Master {

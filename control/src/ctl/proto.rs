@@ -1,6 +1,8 @@
 //! The control protocol: newline-delimited JSON, one request per line, one
 //! reply per request. Every message carries the protocol version.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the request/reply format this build speaks.
@@ -105,16 +107,43 @@ impl Reply {
     }
 }
 
-/// Parses one request line (`{"v": 1, "cmd": ..., args}`), naming what is
-/// wrong with it.
-pub fn parse(line: &str) -> Result<Command, String> {
+/// Longest service, instance or address string a request may carry; real
+/// names are far shorter, and errors echo them back.
+pub const MAX_NAME: usize = 256;
+/// How long `vrrp_handover` waits for each switch-over unless told.
+pub const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait `vrrp_handover` accepts for each switch-over.
+pub const HANDOVER_TIMEOUT_MAX: Duration = Duration::from_secs(300);
+/// Most clients `flows` lists.
+pub const MAX_TOP: usize = 1000;
+
+/// Parses and validates one request line (`{"v": 1, "cmd": ..., args}`),
+/// naming what is wrong with it. A command returned here has every field in
+/// range, so executing it cannot fail on its values, only on the node's state.
+pub fn parse(line: &[u8]) -> Result<Command, String> {
+    let line = std::str::from_utf8(line).map_err(|e| {
+        format!(
+            "request is not UTF-8: invalid byte at offset {}; send JSON text",
+            e.valid_up_to()
+        )
+    })?;
+    let line = line.trim_end_matches(['\n', '\r']);
+    // serde_json keeps the last of two equal keys; a request saying two
+    // things is refused instead of half-obeyed.
+    serde_json::from_str::<NoDuplicateKeys>(line).map_err(|e| {
+        if e.is_data() {
+            format!("bad request: {e}")
+        } else {
+            format!("request is not JSON: {e}")
+        }
+    })?;
     let mut value: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("request is not JSON: {e}"))?;
     let obj = value
         .as_object_mut()
         .ok_or("request must be a JSON object")?;
-    match obj.remove("v").as_ref().and_then(serde_json::Value::as_u64) {
-        Some(v) if v == u64::from(VERSION) => {}
+    match obj.remove("v") {
+        Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
         Some(v) => {
             return Err(format!(
                 "unsupported protocol version {v}; this vipd speaks version {VERSION}"
@@ -122,7 +151,215 @@ pub fn parse(line: &str) -> Result<Command, String> {
         }
         None => return Err("request has no protocol version: add \"v\": 1".into()),
     }
-    serde_json::from_value(value).map_err(|e| format!("bad request: {e}"))
+    check_types(obj)?;
+    let cmd: Command = serde_json::from_value(value).map_err(|e| format!("bad request: {e}"))?;
+    validate(&cmd)?;
+    Ok(cmd)
+}
+
+/// Names a field of the wrong JSON type; serde's own message would not say
+/// which field it was.
+fn check_types(obj: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    use serde_json::Value;
+    for (key, value) in obj {
+        let (fits, wanted) = match key.as_str() {
+            "cmd" | "op" | "service" | "address" | "prefix" | "client" | "instance" => {
+                (value.is_string(), "a string")
+            }
+            "weight" | "top" => (value.is_u64(), "a whole number of at least 0"),
+            "timeout_s" => (value.is_number(), "a number of seconds"),
+            "back" => (value.is_boolean(), "true or false"),
+            _ => continue,
+        };
+        if !fits {
+            let mut shown = value.to_string();
+            if shown.len() > 40 {
+                shown = format!("{}…", shown.chars().take(40).collect::<String>());
+            }
+            let what = match value {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+            };
+            return Err(format!(
+                "field {key:?} must be {wanted}, not {what} ({shown})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks every field of a decoded command against its range.
+fn validate(cmd: &Command) -> Result<(), String> {
+    match cmd {
+        Command::Status {}
+        | Command::Stats {}
+        | Command::Backends {}
+        | Command::Services {}
+        | Command::Reload {}
+        | Command::Bgp {}
+        | Command::Vrrp {} => Ok(()),
+        Command::Flows { client, top } => {
+            if let Some(c) = client {
+                name("client", c)?;
+                c.parse::<std::net::Ipv4Addr>().map_err(|_| {
+                    format!("flows: client {c:?} is not an IPv4 address such as 10.0.0.7")
+                })?;
+            }
+            match top {
+                Some(t) if !(1..=MAX_TOP).contains(t) => Err(format!(
+                    "flows: top {t} is out of range 1–{MAX_TOP}; ask for fewer clients"
+                )),
+                _ => Ok(()),
+            }
+        }
+        Command::Backend {
+            op,
+            service,
+            address,
+            weight,
+        } => {
+            name("service", service)?;
+            name("address", address)?;
+            address.parse::<std::net::SocketAddrV4>().map_err(|_| {
+                format!(
+                    "backend {address:?} of service {service:?} is not an IPv4 address with a port, such as 10.0.0.1:8080"
+                )
+            })?;
+            let max = crate::daemon::change::MAX_WEIGHT;
+            match (op, weight) {
+                (BackendOp::Add | BackendOp::Weight, Some(w)) if *w > max => Err(format!(
+                    "backend {address} of service {service}: weight {w} is out of range 0–{max}"
+                )),
+                (BackendOp::Add, _) | (BackendOp::Weight, Some(_)) => Ok(()),
+                (BackendOp::Weight, None) => Err(format!(
+                    "backend weight for {address} of service {service} needs a weight (0–{max})"
+                )),
+                (_, Some(_)) => Err(format!(
+                    "backend {} takes no weight (backend {address} of service {service}); use op \"weight\" to change it",
+                    op.as_str()
+                )),
+                (_, None) => Ok(()),
+            }
+        }
+        Command::BgpWithdraw { prefix } | Command::BgpAnnounce { prefix } => {
+            name("prefix", prefix)?;
+            prefix
+                .parse::<crate::config::Prefix>()
+                .map(drop)
+                .map_err(|e| format!("{prefix:?} is not an IPv4 prefix such as 10.0.0.0/25: {e}"))
+        }
+        Command::VrrpHandover {
+            instance,
+            timeout_s,
+            ..
+        } => {
+            name("instance", instance)?;
+            handover_timeout(instance, *timeout_s).map(drop)
+        }
+        Command::VrrpRelease { instance } => name("instance", instance),
+    }
+}
+
+/// The wait a handover asks for, or an error naming the instance.
+pub fn handover_timeout(instance: &str, timeout_s: Option<f64>) -> Result<Duration, String> {
+    timeout_s.map_or(Ok(HANDOVER_TIMEOUT), |s| {
+        handover_secs(s).map_err(|e| format!("handover of VRRP instance {instance:?}: {e}"))
+    })
+}
+
+/// Seconds to wait for a switch-over, checked before any conversion:
+/// `Duration` panics on huge, negative or NaN seconds.
+pub fn handover_secs(s: f64) -> Result<Duration, String> {
+    let max = HANDOVER_TIMEOUT_MAX.as_secs();
+    let out_of_range =
+        || format!("timeout {s} s is out of range: give seconds above 0 and at most {max}");
+    if !(s > 0.0 && s <= HANDOVER_TIMEOUT_MAX.as_secs_f64()) {
+        return Err(out_of_range());
+    }
+    Duration::try_from_secs_f64(s).map_err(|_| out_of_range())
+}
+
+/// Refuses empty or overlong names before they are looked up or echoed.
+fn name(field: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{field} is empty"));
+    }
+    if value.len() > MAX_NAME {
+        let head: String = value.chars().take(32).collect();
+        return Err(format!(
+            "{field} {head:?}… is {} bytes long, more than the {MAX_NAME} allowed",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
+impl BackendOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendOp::Add => "add",
+            BackendOp::Remove => "remove",
+            BackendOp::Weight => "weight",
+            BackendOp::Drain => "drain",
+            BackendOp::Enable => "enable",
+            BackendOp::Disable => "disable",
+        }
+    }
+}
+
+/// Any JSON value, refused if an object in it repeats a key.
+struct NoDuplicateKeys;
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<NoDuplicateKeys>()?;
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "key {key:?} appears twice"
+                )));
+            }
+        }
+        Ok(self)
+    }
 }
 
 #[cfg(test)]
@@ -132,24 +369,24 @@ mod tests {
     #[test]
     fn requests_parse_or_name_the_problem() {
         assert!(matches!(
-            parse(r#"{"v":1,"cmd":"stats"}"#).unwrap(),
+            parse(br#"{"v":1,"cmd":"stats"}"#).unwrap(),
             Command::Stats {}
         ));
-        assert!(parse("nonsense").unwrap_err().contains("not JSON"));
-        assert!(parse("[1]").unwrap_err().contains("object"));
-        assert!(parse(r#"{"cmd":"stats"}"#)
+        assert!(parse(b"nonsense").unwrap_err().contains("not JSON"));
+        assert!(parse(b"[1]").unwrap_err().contains("object"));
+        assert!(parse(br#"{"cmd":"stats"}"#)
             .unwrap_err()
             .contains("no protocol version"));
-        assert!(parse(r#"{"v":7,"cmd":"stats"}"#)
+        assert!(parse(br#"{"v":7,"cmd":"stats"}"#)
             .unwrap_err()
             .contains("version 7"));
-        assert!(parse(r#"{"v":1,"cmd":"explode"}"#)
+        assert!(parse(br#"{"v":1,"cmd":"explode"}"#)
             .unwrap_err()
             .contains("explode"));
-        assert!(parse(r#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
+        assert!(parse(br#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
         assert!(matches!(
             parse(
-                r#"{"v":1,"cmd":"backend","op":"drain","service":"web","address":"10.0.0.1:80"}"#
+                br#"{"v":1,"cmd":"backend","op":"drain","service":"web","address":"10.0.0.1:80"}"#
             ),
             Ok(Command::Backend {
                 op: BackendOp::Drain,
@@ -158,31 +395,31 @@ mod tests {
             })
         ));
         assert!(
-            parse(r#"{"v":1,"cmd":"backend","op":"explode","service":"web","address":"x"}"#)
+            parse(br#"{"v":1,"cmd":"backend","op":"explode","service":"web","address":"x"}"#)
                 .unwrap_err()
                 .contains("explode")
         );
         assert!(
-            parse(r#"{"v":1,"cmd":"backend","op":"add","service":"web"}"#)
+            parse(br#"{"v":1,"cmd":"backend","op":"add","service":"web"}"#)
                 .unwrap_err()
                 .contains("address")
         );
         assert!(matches!(
-            parse(r#"{"v":1,"cmd":"vrrp"}"#).unwrap(),
+            parse(br#"{"v":1,"cmd":"vrrp"}"#).unwrap(),
             Command::Vrrp {}
         ));
         assert!(matches!(
-            parse(r#"{"v":1,"cmd":"vrrp_handover","instance":"a","back":true}"#).unwrap(),
+            parse(br#"{"v":1,"cmd":"vrrp_handover","instance":"a","back":true}"#).unwrap(),
             Command::VrrpHandover {
                 back: true,
                 timeout_s: None,
                 ..
             }
         ));
-        assert!(parse(r#"{"v":1,"cmd":"vrrp_handover"}"#)
+        assert!(parse(br#"{"v":1,"cmd":"vrrp_handover"}"#)
             .unwrap_err()
             .contains("instance"));
-        assert!(parse(r#"{"v":1,"cmd":"bgp_withdraw"}"#)
+        assert!(parse(br#"{"v":1,"cmd":"bgp_withdraw"}"#)
             .unwrap_err()
             .contains("prefix"));
     }

@@ -91,7 +91,7 @@ pub fn stats(node: &Node) -> Value {
         .map(|(i, c)| {
             let drops: serde_json::Map<String, Value> = DropReason::ALL
                 .iter()
-                .filter(|r| c.drop(**r).get() > 0)
+                .filter(|r| r.is_drop() && c.drop(**r).get() > 0)
                 .map(|r| (r.name().to_string(), json!(c.drop(*r).get())))
                 .collect();
             json!({
@@ -106,12 +106,18 @@ pub fn stats(node: &Node) -> Value {
             })
         })
         .collect();
-    let drops: serde_json::Map<String, Value> = DropReason::ALL
-        .iter()
-        .map(|r| (r.name().to_string(), json!(node.counters.drops(*r))))
-        .collect();
-    let xdp = match node.steering.xdp_stats() {
-        Ok(x) => json!({
+    let by_reason = |drop: bool| -> serde_json::Map<String, Value> {
+        DropReason::ALL
+            .iter()
+            .filter(|r| r.is_drop() == drop)
+            .map(|r| (r.name().to_string(), json!(node.counters.drops(*r))))
+            .collect()
+    };
+    let (drops, ignored) = (by_reason(true), by_reason(false));
+    let arp_claims = node.published.load().arp_claims.seen();
+    let xdp = match node.steering.as_ref().map(|s| s.xdp_stats()) {
+        None => json!({ "error": "this node has no dataplane" }),
+        Some(Ok(x)) => json!({
             "redirected": x.redirected,
             "pass_arp": x.pass_arp,
             "pass_ipv4": x.pass_ipv4,
@@ -121,7 +127,7 @@ pub fn stats(node: &Node) -> Value {
             "drop_syn_limit": x.drop_syn_limit,
             "reply_keys_refused": node.counters.reply_keys_refused(),
         }),
-        Err(e) => json!({ "error": e.to_string() }),
+        Some(Err(e)) => json!({ "error": e.to_string() }),
     };
     let interfaces: Vec<Value> = node
         .interfaces
@@ -144,7 +150,15 @@ pub fn stats(node: &Node) -> Value {
         "fill_ring_empty": k.fill_ring_empty,
         "invalid_descs": k.invalid_descs,
     });
-    json!({ "cores": cores, "drops": drops, "xdp": xdp, "afxdp": afxdp, "interfaces": interfaces })
+    json!({
+        "cores": cores,
+        "drops": drops,
+        "ignored": ignored,
+        "arp_claims": arp_claims,
+        "xdp": xdp,
+        "afxdp": afxdp,
+        "interfaces": interfaces,
+    })
 }
 
 pub async fn backends(node: &Node) -> Value {

@@ -2,6 +2,7 @@
 //! control socket, and republishes the dataplane snapshot on every change.
 
 mod affinity;
+mod arp_watch;
 pub mod change;
 pub mod neigh;
 pub mod runtime;
@@ -58,7 +59,8 @@ impl Handler for PathHandler {
 pub struct Node {
     pub state: tokio::sync::Mutex<NodeState>,
     pub counters: Arc<dataplane::counters::Counters>,
-    pub steering: Arc<dataplane::engine::Steering>,
+    /// `None` on a node without a dataplane ([`Node::detached`]).
+    pub steering: Option<Arc<dataplane::engine::Steering>>,
     pub published: Arc<Published>,
     pub started: Instant,
     pub runtime: runtime::Runtime,
@@ -70,6 +72,24 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node with no dataplane, VRRP or BGP: its control socket, config and
+    /// health checkers work, packets go nowhere. For tests and fuzzing of
+    /// the control protocol.
+    pub fn detached(cfg: Config, config_path: std::path::PathBuf) -> Node {
+        let (health_tx, _) = mpsc::channel(1);
+        Node {
+            state: tokio::sync::Mutex::new(NodeState::new(cfg, Vec::new())),
+            counters: Arc::new(dataplane::counters::Counters::new(0)),
+            steering: None,
+            published: Published::new(Default::default()),
+            started: Instant::now(),
+            runtime: runtime::Runtime::new(config_path, health_tx, Vec::new()),
+            interfaces: Vec::new(),
+            changed: tokio::sync::watch::Sender::new(0),
+            bgp: crate::bgp::Status::default(),
+        }
+    }
+
     /// Rebuilds and publishes the snapshot; returns next hops still unresolved.
     pub fn publish(&self, state: &NodeState) -> Vec<std::net::Ipv4Addr> {
         let (snap, unresolved) = state.snapshot();
@@ -118,7 +138,7 @@ fn worker_config(cfg: &Config) -> WorkerConfig {
     }
 }
 
-fn check_spec(backend: &config::Backend) -> CheckSpec {
+fn check_spec(service: &str, backend: &config::Backend) -> CheckSpec {
     let addr = |port: Option<u16>| {
         std::net::SocketAddrV4::new(
             *backend.address.ip(),
@@ -146,6 +166,7 @@ fn check_spec(backend: &config::Backend) -> CheckSpec {
         },
     };
     CheckSpec {
+        service: service.to_string(),
         probe,
         interval: backend.check.interval,
         timeout: backend.check.timeout,
@@ -240,7 +261,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     let node = Arc::new(Node {
         state: tokio::sync::Mutex::new(state),
         counters: engine.counters().clone(),
-        steering: engine.steering().clone(),
+        steering: Some(engine.steering().clone()),
         published,
         interfaces: engine.ports().iter().map(|p| p.name.clone()).collect(),
         started: Instant::now(),
@@ -262,6 +283,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(RESOLVE_RETRY);
+    let mut arp_watch = arp_watch::ArpWatch::default();
     let mut last_refresh = Instant::now();
     loop {
         tokio::select! {
@@ -283,6 +305,13 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
                 apply_ownership(&node, &mut st, own);
             }
             _ = tick.tick() => {
+                let claims = node.published.load().arp_claims.drain();
+                if !claims.is_empty() {
+                    let st = node.state.lock().await;
+                    for line in arp_watch.lines(&claims, &st, Instant::now()) {
+                        warn!("{line}");
+                    }
+                }
                 let wanted = node.published.resolve_wanted.swap(false, std::sync::atomic::Ordering::Relaxed);
                 if wanted || !unresolved.is_empty() || last_refresh.elapsed() >= NEIGHBOUR_REFRESH {
                     last_refresh = Instant::now();

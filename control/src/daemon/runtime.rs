@@ -59,19 +59,23 @@ impl Runtime {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut wanted = HashMap::new();
         for r in state.backends() {
-            let b = &state.config.services[r.service].backends[r.backend];
-            wanted.insert(r.id, b);
+            let s = &state.config.services[r.service];
+            wanted.insert(r.id, (s.name.as_str(), &s.backends[r.backend]));
         }
         running.retain(|id, run| {
             wanted
                 .get(id)
-                .is_some_and(|b| b.address == run.address && b.check == run.check)
+                .is_some_and(|(_, b)| b.address == run.address && b.check == run.check)
         });
-        for (id, b) in wanted {
+        for (id, (service, b)) in wanted {
             running.entry(id).or_insert_with(|| Running {
                 address: b.address,
                 check: b.check.clone(),
-                _checker: Checker::spawn(u64::from(id), check_spec(b), self.health_tx.clone()),
+                _checker: Checker::spawn(
+                    u64::from(id),
+                    check_spec(service, b),
+                    self.health_tx.clone(),
+                ),
             });
         }
     }
@@ -142,7 +146,9 @@ impl Node {
     /// maps, snapshot. The run loop then re-resolves next hops at once.
     pub fn apply(&self, state: &NodeState) -> anyhow::Result<()> {
         self.runtime.sync_checkers(state);
-        super::apply_steering(&self.steering, &state.steering())?;
+        if let Some(steering) = &self.steering {
+            super::apply_steering(steering, &state.steering())?;
+        }
         self.publish(state);
         self.published.resolve_wanted.store(true, Ordering::Relaxed);
         Ok(())

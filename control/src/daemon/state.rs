@@ -56,6 +56,8 @@ pub struct NodeState {
     pub disabled: HashSet<u32>,
     /// The id the next added backend gets; ids are never reused.
     pub next_id: u32,
+    /// Other hosts' ARP claims on owned addresses, recorded by the workers.
+    pub arp_claims: std::sync::Arc<dataplane::arp_claims::ArpClaims>,
 }
 
 impl NodeState {
@@ -101,6 +103,7 @@ impl NodeState {
             neighbours: HashMap::new(),
             disabled: HashSet::new(),
             next_id: next + 1,
+            arp_claims: Default::default(),
         }
     }
 
@@ -250,6 +253,7 @@ impl NodeState {
                 .filter(|v| !self.masters.get(&v.name).copied().unwrap_or(false))
                 .map(|v| MacAddr(virtual_mac(v.vrid)))
                 .collect(),
+            arp_claims: self.arp_claims.clone(),
             ..Snapshot::default()
         };
         for (s, svc) in self.config.services.iter().enumerate() {

@@ -66,6 +66,8 @@ impl fmt::Display for Probe {
 /// A periodic check of one backend.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckSpec {
+    /// The service the backend serves; log lines name it with the backend.
+    pub service: String,
     pub probe: Probe,
     /// Time between the starts of two checks (at least 1 ms is used).
     pub interval: Duration,
@@ -215,7 +217,7 @@ async fn run(key: u64, spec: CheckSpec, tx: mpsc::Sender<HealthEvent>) {
         ticker.tick().await;
         let result = probe_once(&spec.probe, spec.timeout).await;
         let change = state.record(result.ok);
-        log_result(&spec.probe, &state, change, first, &result);
+        log_result(&spec, &state, change, first, &result);
         first = false;
         let event = HealthEvent {
             key,
@@ -230,34 +232,73 @@ async fn run(key: u64, spec: CheckSpec, tx: mpsc::Sender<HealthEvent>) {
 }
 
 fn log_result(
-    probe: &Probe,
+    spec: &CheckSpec,
     state: &HealthState,
     change: Option<bool>,
     first: bool,
     result: &CheckResult,
 ) {
+    if let Some(line) = transition_line(spec, state, change, first, result) {
+        log::info!("{line}");
+    }
+}
+
+/// What a health transition logs: the service, the backend and why.
+fn transition_line(
+    spec: &CheckSpec,
+    state: &HealthState,
+    change: Option<bool>,
+    first: bool,
+    result: &CheckResult,
+) -> Option<String> {
     let n = state.streak();
     let checks = if n == 1 { "check" } else { "checks" };
+    let (service, probe, detail) = (&spec.service, &spec.probe, &result.detail);
     match change {
-        Some(true) => log::info!(
-            "backend {probe} UP after {n} successful {checks}: {}",
-            result.detail
-        ),
-        Some(false) => log::info!(
-            "backend {probe} DOWN after {n} failed {checks}: {}",
-            result.detail
-        ),
-        None if first && !result.ok => log::info!(
-            "backend {probe} stays DOWN until its first successful check: {}",
-            result.detail
-        ),
-        None => {}
+        Some(true) => Some(format!(
+            "service {service}: backend {probe} UP after {n} successful {checks}: {detail}"
+        )),
+        Some(false) => Some(format!(
+            "service {service}: backend {probe} DOWN after {n} failed {checks}: {detail}"
+        )),
+        None if first && !result.ok => Some(format!(
+            "service {service}: backend {probe} stays DOWN until its first successful check: {detail}"
+        )),
+        None => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transitions_name_the_service_and_the_backend() {
+        let spec = CheckSpec {
+            service: "web".into(),
+            probe: Probe::Tcp {
+                addr: "10.0.0.11:8080".parse().expect("address"),
+            },
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            rise: 1,
+            fall: 1,
+        };
+        let mut state = HealthState::new(1, 1);
+        let failed = CheckResult {
+            ok: false,
+            detail: "connect refused".into(),
+            duration: Duration::ZERO,
+            at: SystemTime::now(),
+        };
+        let change = state.record(false);
+        let line = transition_line(&spec, &state, change, true, &failed).expect("logged");
+        assert!(line.starts_with("service web: backend "), "{line}");
+        assert!(
+            line.contains("10.0.0.11:8080") && line.contains("connect refused"),
+            "{line}"
+        );
+    }
 
     /// Feeds `results` ('+' ok, '-' fail) and returns the transitions as a
     /// string of the same length ('U' up, 'D' down, '.' none).

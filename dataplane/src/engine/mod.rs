@@ -135,7 +135,9 @@ pub enum EngineError {
     },
     #[error(
         "interface {interface} has {available} receive queue(s) but {configured} are configured: \
-         lower [dataplane] queues or raise the channel count (`ethtool -L {interface} combined {configured}`)"
+         lower [dataplane] queues or raise the channel count: `ethtool -L {interface} combined {configured}` \
+         where the driver has combined channels, `ethtool -L {interface} rx {configured} tx {configured}` on veth \
+         (created with numrxqueues/numtxqueues of at least {configured})"
     )]
     QueueMismatch {
         interface: String,

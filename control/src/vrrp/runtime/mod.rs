@@ -14,7 +14,7 @@ mod garp;
 mod link;
 mod notify;
 mod socket;
-mod track;
+pub mod track;
 mod vmac_filter;
 
 use std::collections::VecDeque;

@@ -1,0 +1,256 @@
+//! Control requests, hostile ones included, decoded and executed on a node
+//! without a dataplane: each gets a reply naming what was wrong, none panics.
+//! Replays the fuzz target's seeds (`control/fuzz/seeds/ctl_request`) and
+//! mutations of them, so `cargo test` covers what `cargo fuzz` explores.
+
+use std::path::{Path, PathBuf};
+
+use control::ctl::proto::Reply;
+use control::daemon::Node;
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+fn node() -> Node {
+    let path = fuzz_dir().join("detached_node.toml");
+    let cfg = control::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    Node::detached(cfg, path)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn ask(rt: &tokio::runtime::Runtime, node: &Node, line: &[u8]) -> Reply {
+    let reply = rt.block_on(control::ctl::handle(node, line));
+    assert_eq!(reply.v, 1, "reply without version to {line:?}");
+    assert_eq!(
+        reply.ok,
+        reply.error.is_none(),
+        "reply to {:?} is both or neither: {reply:?}",
+        String::from_utf8_lossy(line)
+    );
+    reply
+}
+
+fn error_of(rt: &tokio::runtime::Runtime, node: &Node, line: &str) -> String {
+    let reply = ask(rt, node, line.as_bytes());
+    reply
+        .error
+        .unwrap_or_else(|| panic!("{line} was accepted: {:?}", reply.result))
+}
+
+#[test]
+fn crafted_requests_are_refused_with_the_reason() {
+    let rt = runtime();
+    let node = node();
+    let cases: &[(&str, &[&str])] = &[
+        (
+            r#"{"v":1,"cmd":"vrrp_handover","instance":"x","timeout_s":2e19}"#,
+            &["\"x\"", "out of range", "300"],
+        ),
+        (
+            r#"{"v":1,"cmd":"vrrp_handover","instance":"x","timeout_s":1e308}"#,
+            &["out of range"],
+        ),
+        (
+            r#"{"v":1,"cmd":"vrrp_handover","instance":"x","timeout_s":-1}"#,
+            &["out of range"],
+        ),
+        (
+            r#"{"v":1,"cmd":"vrrp_handover","instance":"x","timeout_s":0}"#,
+            &["out of range"],
+        ),
+        (
+            r#"{"v":1,"cmd":"vrrp_handover","instance":"x","timeout_s":NaN}"#,
+            &["not JSON"],
+        ),
+        (
+            r#"{"v":1,"cmd":"vrrp_handover","instance":"x","timeout_s":1e999}"#,
+            &["not JSON"],
+        ),
+        (
+            r#"{"v":1,"cmd":"vrrp_handover","instance":"x","timeout_s":"10"}"#,
+            &["timeout_s"],
+        ),
+        (
+            r#"{"v":1,"cmd":"vrrp_handover","instance":"nope","timeout_s":1}"#,
+            &["no VRRP instance \"nope\""],
+        ),
+        (
+            r#"{"v":1,"cmd":"backend","op":"weight","service":"web","address":"10.9.1.11:8080","weight":70000}"#,
+            &["weight 70000", "out of range", "10.9.1.11:8080", "web"],
+        ),
+        (
+            r#"{"v":1,"cmd":"backend","op":"weight","service":"web","address":"10.9.1.11:8080","weight":-1}"#,
+            &["weight"],
+        ),
+        (
+            r#"{"v":1,"cmd":"backend","op":"drain","service":"web","address":"10.9.1.11:8080","weight":1}"#,
+            &["drain takes no weight"],
+        ),
+        (
+            r#"{"v":1,"cmd":"backend","op":"add","service":"web","address":"10.9.1.11"}"#,
+            &["with a port"],
+        ),
+        (
+            r#"{"v":1,"cmd":"flows","top":0}"#,
+            &["top 0", "out of range 1–1000"],
+        ),
+        (
+            r#"{"v":1,"cmd":"flows","top":18446744073709551615}"#,
+            &["out of range"],
+        ),
+        (
+            r#"{"v":1,"cmd":"flows","client":"nobody"}"#,
+            &["\"nobody\"", "IPv4"],
+        ),
+        (r#"{"v":1,"v":1,"cmd":"status"}"#, &["\"v\" appears twice"]),
+        (
+            r#"{"v":1,"cmd":"backend","op":"drain","op":"remove","service":"web","address":"10.9.1.11:8080"}"#,
+            &["\"op\" appears twice"],
+        ),
+        (r#"{"v":"1","cmd":"status"}"#, &["version \"1\""]),
+        (
+            r#"{"v":1,"cmd":"vrrp_release","instance":""}"#,
+            &["instance is empty"],
+        ),
+        (
+            r#"{"v":1,"cmd":"bgp_withdraw","prefix":"10.9.0.0/99"}"#,
+            &["10.9.0.0/99", "0..=32"],
+        ),
+        (
+            r#"{"v":1,"cmd":"bgp_withdraw","prefix":"10.8.0.0/24"}"#,
+            &["10.8.0.0/24", "10.9.0.0/25"],
+        ),
+    ];
+    for (line, wanted) in cases {
+        let e = error_of(&rt, &node, line);
+        assert!(
+            wanted.iter().all(|w| e.contains(w)),
+            "{line}\n  got {e:?}\n  wanted all of {wanted:?}"
+        );
+    }
+    let long = format!(
+        r#"{{"v":1,"cmd":"vrrp_release","instance":"{}"}}"#,
+        "i".repeat(10_000)
+    );
+    let e = error_of(&rt, &node, &long);
+    assert!(e.contains("10000 bytes") && e.len() < 300, "{e}");
+    let e = error_of(&rt, &node, "");
+    assert!(e.contains("not JSON"), "{e}");
+    let reply = ask(&rt, &node, b"{\"v\":1,\"cmd\":\"stat\xffs\"}\n");
+    let e = reply.error.expect("invalid UTF-8 refused");
+    assert!(e.contains("not UTF-8") && e.contains("offset 18"), "{e}");
+}
+
+#[test]
+fn valid_requests_are_served() {
+    let rt = runtime();
+    let node = node();
+    for line in [
+        r#"{"v":1,"cmd":"status"}"#,
+        r#"{"v":1,"cmd":"stats"}"#,
+        r#"{"v":1,"cmd":"flows","top":1000}"#,
+        r#"{"v":1,"cmd":"backend","op":"weight","service":"web","address":"10.9.1.11:8080","weight":65535}"#,
+        r#"{"v":1,"cmd":"bgp_withdraw","prefix":"10.9.0.0/25"}"#,
+    ] {
+        let reply = ask(&rt, &node, line.as_bytes());
+        assert!(reply.ok, "{line}: {reply:?}");
+    }
+}
+
+fn seeds() -> Vec<(String, Vec<u8>)> {
+    let dir = fuzz_dir().join("seeds/ctl_request");
+    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let path = e.expect("directory entry").path();
+            let bytes = std::fs::read(&path).expect("seed readable");
+            (path.display().to_string(), bytes)
+        })
+        .collect();
+    seeds.sort();
+    seeds
+}
+
+/// Values that broke or could break a range check, spliced over numbers.
+const EDGES: &[&str] = &[
+    "2e19",
+    "1e308",
+    "-1e308",
+    "1e999",
+    "-0",
+    "0",
+    "-1",
+    "4294967296",
+    "18446744073709551616",
+    "0.0000001",
+    "300.0000001",
+    "NaN",
+    "\"\"",
+    "null",
+    "[]",
+    "{}",
+    "true",
+];
+
+/// A small deterministic generator: the same mutations on every run, so a
+/// failure reproduces.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self, below: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % below.max(1) as u64) as usize
+    }
+}
+
+fn mutate(seed: &[u8], rng: &mut XorShift) -> Vec<u8> {
+    let mut m = seed.to_vec();
+    for _ in 0..=rng.next(3) {
+        let at = rng.next(m.len() + 1);
+        match rng.next(4) {
+            0 if at < m.len() => m[at] = rng.next(256) as u8,
+            1 if at < m.len() => {
+                m.remove(at);
+            }
+            2 => {
+                // Replaces the number (or word) at `at` with an edge value.
+                let end = m[at..]
+                    .iter()
+                    .position(|b| matches!(b, b',' | b'}' | b']'))
+                    .map_or(m.len(), |p| at + p);
+                let edge = EDGES[rng.next(EDGES.len())].as_bytes();
+                m.splice(at..end, edge.iter().copied());
+            }
+            _ => m.insert(at, b"{}[]\",:\\"[rng.next(7)]),
+        }
+    }
+    m
+}
+
+#[test]
+fn seeds_and_their_mutations_get_a_reply() {
+    let rt = runtime();
+    let node = node();
+    let seeds = seeds();
+    assert!(seeds.len() >= 20, "seed corpus missing: {}", seeds.len());
+    let mut rng = XorShift(0x5eed_c0de);
+    for (name, seed) in &seeds {
+        ask(&rt, &node, seed);
+        for _ in 0..300 {
+            let m = mutate(seed, &mut rng);
+            let reply = ask(&rt, &node, &m);
+            if let Some(e) = reply.error {
+                assert!(!e.is_empty(), "{name}: empty error for {m:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! End to end: a host on the client segment claims an owned VIP with forged
+//! gratuitous ARP replies. After each, the client's neighbour entry for the
+//! VIP points back at the VIP's MAC within a second, vipd logs the forger's
+//! MAC and counts the claims, and the VIP keeps serving.
+
+mod common;
+
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SPOOFER: &str = "02:66:66:66:66:66";
+
+/// A gratuitous ARP reply claiming the VIP, broadcast on the client bridge
+/// from the switch: the client takes it, as hosts take such replies.
+const FORGE: &str = r#"
+import sys
+from scapy.all import Ether, ARP, sendp, conf
+conf.verb = 0
+vip, mac = sys.argv[1], sys.argv[2]
+sendp(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") /
+      ARP(op=2, hwsrc=mac, psrc=vip, hwdst=mac, pdst=vip), iface="brc")
+"#;
+
+#[test]
+fn a_forged_claim_on_an_owned_vip_is_undone_within_a_second() {
+    let vip = lab::vip(42);
+    let lab = nat_lab("arpspoof", 1, false);
+    let services = [ServiceConf {
+        vip,
+        port: SERVICE_PORT,
+        scheduler: "rr",
+        forward: "nat",
+        weights: vec![1],
+        check: http_check(200, 1, 2),
+        extra: String::new(),
+    }];
+    let mut vipd =
+        Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", 1, "", &services)).expect("vipd starts");
+    lab.wait_until("backend healthy", Duration::from_secs(20), || {
+        vipd.healthy_backends() == 1
+    })
+    .expect("healthy");
+    let addr = SocketAddrV4::new(vip, SERVICE_PORT);
+    // The node owns the VIP outright: it answers with its port's MAC.
+    let vip_mac = mac_of(&lab, "lb1", "eth0").expect("mac");
+    lab.http_get("client", addr, Duration::from_secs(2))
+        .expect("VIP serves");
+    assert_eq!(
+        client_neighbour(&lab, vip).as_deref(),
+        Some(vip_mac.as_str())
+    );
+    let monitor = lab
+        .spawn("client", &["ip", "monitor", "neigh"])
+        .expect("ip monitor");
+    let shown = vip.to_string();
+    // The monitor's lines about the VIP that name `mac`.
+    let changes = |mac: &str| {
+        monitor
+            .log()
+            .lines()
+            .filter(|l| l.starts_with(&format!("{shown} ")) && l.contains(mac))
+            .count()
+    };
+    for round in 1..=3 {
+        lab.exec_ok("sw", &["/usr/bin/python3", "-c", FORGE, &shown, SPOOFER])
+            .expect("scapy sends the forged reply");
+        // Python exits right after sending: from here is at most a little
+        // longer than from the forged frame (scapy's start-up is not counted).
+        let sent = Instant::now();
+        // The forged reply took hold (the monitor saw it), then the VIP's
+        // MAC came back.
+        lab.wait_until(
+            "the client's entry for the VIP is the VIP's MAC again",
+            Duration::from_secs(1).saturating_sub(sent.elapsed()),
+            || {
+                changes(SPOOFER) >= round
+                    && changes(&vip_mac) >= round
+                    && client_neighbour(&lab, vip).as_deref() == Some(vip_mac.as_str())
+            },
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "round {round}: {e}\nneighbour now {:?}\nmonitor:\n{}\nstats: {}",
+                client_neighbour(&lab, vip),
+                monitor.log(),
+                vipd.stats()
+            )
+        });
+    }
+    let stats = vipd.stats();
+    assert!(
+        stats["arp_claims"].as_u64().is_some_and(|n| n >= 3),
+        "{stats}"
+    );
+    lab.wait_until("vipd logs the claim", Duration::from_secs(2), || {
+        vipd.log()
+            .contains(&format!("ARP: {SPOOFER} on eth0 claims {shown}"))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", vipd.log()));
+    // Once per minute per claimant: three forgeries, one line.
+    assert_eq!(vipd.log().matches(SPOOFER).count(), 1, "{}", vipd.log());
+    let r = lab.http_burst("client", addr, 20, 2).expect("burst");
+    assert_eq!(r.failed, 0, "{:?}", r.errors);
+    assert!(vipd.is_running(), "{}", vipd.log());
+}
