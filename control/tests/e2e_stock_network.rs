@@ -285,6 +285,9 @@ fn bulk_through_vip(mode: &str) {
     let vip = lab::vip(1);
     let lab = gateway_lab(&format!("bulk{mode}"), 1, (mode == "dr").then_some(vip));
     let www = lab.dir().join("www");
+    let received = lab.dir().join("received");
+    // The lab keeps its directory when a test fails; not these 200 MB.
+    let _big_files = RemoveOnDrop(vec![www.join("blob"), received.clone()]);
     let (_, blob_sha) = random_file(&lab, &www, "blob", BLOB_BYTES);
     let _files = file_server(&lab, "be1", &www);
     let _iperf = spawn_listening(
@@ -302,7 +305,6 @@ fn bulk_through_vip(mode: &str) {
         2,
     );
 
-    let received = lab.dir().join("received");
     let url = format!("http://{vip}:{FILE_PORT}/blob");
     let bytes = download(&lab, "client", &url, &received, 120).unwrap_or_else(|e| {
         panic!(
@@ -480,6 +482,17 @@ fn nat_backends_own_traffic_is_routed_while_the_service_runs() {
         );
         assert_eq!(report.by_body.len(), 2, "{:?}", report.by_body);
     });
+}
+
+/// Removes its files when dropped, also while a panic unwinds.
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Sets the flag when dropped, also while a panic unwinds.
