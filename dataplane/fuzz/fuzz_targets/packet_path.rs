@@ -32,8 +32,12 @@ fn ipv4_valid(frame: &[u8]) -> bool {
 fn published(mode: u8) -> Arc<Published> {
     static ALL: OnceLock<[Arc<Published>; 3]> = OnceLock::new();
     let all = ALL.get_or_init(|| {
-        [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr]
-            .map(|m| support::published(support::snapshot(m, SchedulerKind::Maglev, &[1, 2, 3])))
+        [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr].map(|m| {
+            let mut snap = support::snapshot(m, SchedulerKind::Maglev, &[1, 2, 3]);
+            // Small enough that longer inputs meet the fragmentation-needed path.
+            snap.ports[1].mtu = 300;
+            support::published(snap)
+        })
     });
     all[usize::from(mode % 3)].clone()
 }
@@ -58,11 +62,19 @@ fuzz_target!(|data: &[u8]| {
         let valid_in = ipv4_valid(&frame);
         let before = frame.len();
         w.prefetch(&frame);
-        if let Verdict::Tx(_) = w.process(&mut frame, port) {
-            assert_eq!(frame.len(), before);
-            if valid_in {
-                assert!(ipv4_valid(&frame), "a valid IPv4 header came out invalid");
+        match w.process(&mut frame, port) {
+            Verdict::Tx(_) => {
+                assert_eq!(frame.len(), before);
+                if valid_in {
+                    assert!(ipv4_valid(&frame), "a valid IPv4 header came out invalid");
+                }
             }
+            Verdict::Answer { len, .. } => {
+                let len = usize::from(len);
+                assert!(len <= before, "an answer of {len} bytes from a {before}-byte frame");
+                assert!(ipv4_valid(&frame[..len]), "an ICMP answer with an invalid IPv4 header");
+            }
+            _ => {}
         }
         now += 500;
         w.begin_batch(now);
