@@ -111,7 +111,7 @@ fn contract_parses_to_expected_values() {
     assert_eq!(c.dataplane.cores, None);
     assert_eq!(c.dataplane.xdp_mode, XdpMode::Auto);
     assert_eq!(c.dataplane.flow_capacity, 1_048_576);
-    assert_eq!(c.dataplane.frames_per_worker, 4096);
+    assert_eq!(c.dataplane.frames_per_worker, 16_384);
     assert_eq!(
         c.dataplane.syn_rate_limit, 0,
         "SYN admission is off by default"

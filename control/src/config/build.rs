@@ -149,7 +149,8 @@ fn dataplane(cx: &mut Ctx, t: &Tbl) -> Option<Dataplane> {
         .parse(cx, "xdp_mode", "an XDP mode")
         .unwrap_or(XdpMode::Auto);
     let flow_capacity = t.num(cx, "flow_capacity", 64, 1 << 28).unwrap_or(1_048_576);
-    let frames_per_worker: u32 = t.num(cx, "frames_per_worker", 1, 1 << 24).unwrap_or(4096);
+    // Bulk TCP bursts emptied the fill ring of 4096 frames on veth.
+    let frames_per_worker: u32 = t.num(cx, "frames_per_worker", 1, 1 << 24).unwrap_or(16_384);
     if !frames_per_worker.is_power_of_two() {
         cx.err_at(
             &t.field("frames_per_worker"),

@@ -8,16 +8,30 @@ use std::net::Ipv4Addr;
 /// bits are folded back in, so any buffer size is safe.
 #[inline]
 pub fn sum(data: &[u8], initial: u32) -> u32 {
-    let mut acc = u64::from(initial);
-    let mut chunks = data.chunks_exact(8);
+    // Ones' complement addition does not care about byte order (RFC 1071
+    // 2(B)): sixteen bytes at a time in the machine's order, into two
+    // accumulators so the additions overlap, carries added back, and one
+    // swap at the end. Finishing the checksum of every full-size segment a
+    // checksum-offloading sender hands over depends on this loop's speed.
+    let mut chunks = data.chunks_exact(16);
+    let (mut a, mut b): (u64, u64) = (0, 0);
     for c in &mut chunks {
-        // Four words at a time keeps the loop short on the hot path; a u64
-        // accumulator cannot overflow before the final fold for any frame.
-        acc += u64::from(u16::from_be_bytes([c[0], c[1]]))
-            + u64::from(u16::from_be_bytes([c[2], c[3]]))
-            + u64::from(u16::from_be_bytes([c[4], c[5]]))
-            + u64::from(u16::from_be_bytes([c[6], c[7]]));
+        let (lo, hi) = c.split_at(8);
+        let add = |acc: u64, w: &[u8]| {
+            let w = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            let (s, carry) = acc.overflowing_add(w);
+            s + u64::from(carry)
+        };
+        a = add(a, lo);
+        b = add(b, hi);
     }
+    let (s, carry) = a.overflowing_add(b);
+    let wide = s + u64::from(carry);
+    let mut native = (wide & 0xffff_ffff) + (wide >> 32);
+    native = (native & 0xffff) + (native >> 16);
+    native = (native & 0xffff) + (native >> 16);
+    native = (native & 0xffff) + (native >> 16);
+    let mut acc = u64::from(initial) + u64::from(u16::from_be(native as u16));
     let mut words = chunks.remainder().chunks_exact(2);
     for w in &mut words {
         acc += u64::from(u16::from_be_bytes([w[0], w[1]]));

@@ -12,6 +12,7 @@ mod ethernet;
 mod icmp;
 mod ipv4;
 mod ipv6;
+mod offload;
 mod tcp;
 mod udp;
 
@@ -23,6 +24,7 @@ pub use ethernet::EthernetFrame;
 pub use icmp::IcmpPacket;
 pub use ipv4::{write_header as write_ipv4_header, Ipv4Header, Ipv4Packet};
 pub use ipv6::Ipv6Packet;
+pub use offload::finish_partial_checksum;
 pub use tcp::{TcpFlags, TcpSegment};
 pub use udp::UdpDatagram;
 
