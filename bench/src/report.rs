@@ -108,7 +108,7 @@ pub struct Row {
     /// Stable key: ceiling, afxdp, nftables, vipd_nat, vipd_fullnat, vipd_dr,
     /// flows_<n>, synflood, failover.
     pub id: String,
-    /// The scenario number of the issue (1–7).
+    /// The scenario number in the benchmark plan (1–7).
     pub scenario: u8,
     pub label: String,
     pub flows: u64,
@@ -124,7 +124,7 @@ impl Row {
     }
 }
 
-/// A key figure the issue asks about, with its goal (reported, not asserted).
+/// A key figure vipbench reports against its goal (reported, not asserted).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Target {
     pub name: String,

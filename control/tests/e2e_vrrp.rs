@@ -1137,7 +1137,7 @@ fn stalled_dataplane_gives_up_mastership() {
     );
 }
 
-/// Seed 002: two nodes, two instances, each node master of one VIP and
+/// Dual master: two nodes, two instances, each node master of one VIP and
 /// backup of the other, so neither box idles; one node fails and the other
 /// serves both VIPs; it returns and takes its own VIP back.
 #[test]

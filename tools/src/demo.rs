@@ -1,4 +1,4 @@
-//! The README demo: seed 000's two-site design, live. A client sits behind a
+//! The README demo: the two-site failover design, live. A client sits behind a
 //! BIRD router; site A (primary) announces the VIP's /25, site B (backup) the
 //! /24. Traffic flows to A; A's node dies; longest-prefix routing moves the
 //! traffic to B; A comes back and takes it again.
