@@ -1,5 +1,5 @@
 //! End to end: a host on the client segment claims an owned VIP with forged
-//! gratuitous ARP replies. After each, the client's neighbour entry for the
+//! ARP replies, gratuitous or aimed at the client. After each, the client's neighbour entry for the
 //! VIP points back at the VIP's MAC within a second, vipd logs the forger's
 //! MAC and counts the claims, and the VIP keeps serving.
 
@@ -12,16 +12,31 @@ use common::*;
 
 const SPOOFER: &str = "02:66:66:66:66:66";
 
-/// A gratuitous ARP reply claiming the VIP, broadcast on the client bridge
-/// from the switch: the client takes it, as hosts take such replies.
+/// An ARP reply claiming the VIP, broadcast on the client bridge from the
+/// switch: the client takes it, as hosts take such replies. argv: VIP, the
+/// forger's MAC, and the target: the VIP itself (a gratuitous reply) or a
+/// host's address and MAC (a reply aimed at that host's cache).
 const FORGE: &str = r#"
 import sys
 from scapy.all import Ether, ARP, sendp, conf
 conf.verb = 0
-vip, mac = sys.argv[1], sys.argv[2]
+vip, mac, pdst, hwdst = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 sendp(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") /
-      ARP(op=2, hwsrc=mac, psrc=vip, hwdst=mac, pdst=vip), iface="brc")
+      ARP(op=2, hwsrc=mac, psrc=vip, hwdst=hwdst, pdst=pdst), iface="brc")
 "#;
+
+/// Seconds since the client's neighbour entry for `addr` was last updated
+/// (`ip -s neigh`: "used A/B/C", C being the update).
+fn entry_age_s(lab: &lab::Lab, addr: &str) -> Option<u64> {
+    let out = lab
+        .exec_ok("client", &["ip", "-s", "neigh", "show", addr])
+        .ok()?;
+    let used = out.split_whitespace().skip_while(|w| *w != "used").nth(1)?;
+    // iproute2 prints "used 7/0/7probes 1": the last field runs into the next.
+    let updated = used.rsplit('/').next()?;
+    let digits = updated.split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
+}
 
 #[test]
 fn a_forged_claim_on_an_owned_vip_is_undone_within_a_second() {
@@ -63,9 +78,37 @@ fn a_forged_claim_on_an_owned_vip_is_undone_within_a_second() {
             .filter(|l| l.starts_with(&format!("{shown} ")) && l.contains(mac))
             .count()
     };
+    let client = lab.client_ip().to_string();
+    let client_mac = mac_of(&lab, "client", "eth0").expect("client mac");
     for round in 1..=3 {
-        lab.exec_ok("sw", &["/usr/bin/python3", "-c", FORGE, &shown, SPOOFER])
-            .expect("scapy sends the forged reply");
+        // The second forgery names the client, not the VIP, as its target.
+        // A host takes such a reply only once its entry is older than the
+        // neighbour table's locktime (1 s by default; gratuitous replies
+        // bypass it), so it waits until the entry's last update is 2 s old.
+        let (pdst, hwdst) = if round == 2 {
+            lab.wait_until(
+                "the client's entry for the VIP is past its locktime",
+                Duration::from_secs(5),
+                || entry_age_s(&lab, &shown).is_some_and(|age| age >= 2),
+            )
+            .expect("the entry ages");
+            (client.as_str(), client_mac.as_str())
+        } else {
+            (shown.as_str(), SPOOFER)
+        };
+        lab.exec_ok(
+            "sw",
+            &[
+                "/usr/bin/python3",
+                "-c",
+                FORGE,
+                &shown,
+                SPOOFER,
+                pdst,
+                hwdst,
+            ],
+        )
+        .expect("scapy sends the forged reply");
         // Python exits right after sending: from here is at most a little
         // longer than from the forged frame (scapy's start-up is not counted).
         let sent = Instant::now();
