@@ -7,7 +7,8 @@
 //
 // Every field the program depends on is written absolutely (never derived
 // from the frame's current contents), because the kernel recycles frame pages
-// and a page may come back modified by a receiver.
+// and a page may come back modified by a receiver: addresses, ports, TTL,
+// the timestamp area and both checksums.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -35,6 +36,13 @@ struct gen_cfg {
 	__u16 tmpl_flags;   // TCP data-offset/flags word of the template (network order)
 	__u16 tmpl_csum;    // TCP checksum of the template (network order)
 	__u64 interval_ns;  // pacing: at most one frame per interval; 0: unpaced
+	// The template's destination and TTL: a forwarding DUT that works on
+	// the frame's own page (the kernel's NAT, a TTL decrement) changes
+	// them in the page that comes back.
+	__u32 dst_ip;       // host order
+	__u16 dst_port;
+	__u8 ttl;
+	__u8 pad;
 };
 
 enum gen_stat {
@@ -135,6 +143,8 @@ int vipbench_gen(struct xdp_md *ctx)
 	__builtin_memcpy(eth->h_dest, c->dst_mac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, c->src_mac, ETH_ALEN);
 	ip->saddr = bpf_htonl(addr);
+	ip->daddr = bpf_htonl(c->dst_ip);
+	ip->ttl = c->ttl;
 	ip->check = 0;
 #pragma unroll
 	for (i = 0; i < 10; i++)
@@ -157,6 +167,7 @@ int vipbench_gen(struct xdp_md *ctx)
 			sum += flags;
 		}
 		w[0] = bpf_htons(port);
+		w[1] = bpf_htons(c->dst_port);
 		w[6] = flags;
 		w[8] = ~fold(sum);
 	} else {
@@ -169,11 +180,14 @@ int vipbench_gen(struct xdp_md *ctx)
 		sum += (bpf_htonl(addr) >> 16) + (bpf_htonl(addr) & 0xffff);
 		sum += bpf_htons(port);
 		w[0] = bpf_htons(port);
-		if (c->stamp && data + PAYLOAD_OFF + 12 <= data_end) {
-			__u32 magic = bpf_htonl(STAMP_MAGIC);
-			__u64 now = bpf_ktime_get_ns();
+		w[1] = bpf_htons(c->dst_port);
+		if (data + PAYLOAD_OFF + 12 <= data_end) {
+			__u32 magic = c->stamp ? bpf_htonl(STAMP_MAGIC) : 0;
+			__u64 now = c->stamp ? bpf_ktime_get_ns() : 0;
 			__u16 *stamp = data + PAYLOAD_OFF;
 
+			// Written even when not stamping: a recycled page may hold
+			// an earlier run's stamp, which the checksum must not miss.
 			__builtin_memcpy(data + PAYLOAD_OFF, &magic, 4);
 			__builtin_memcpy(data + PAYLOAD_OFF + 4, &now, 8);
 #pragma unroll

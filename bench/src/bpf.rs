@@ -82,10 +82,15 @@ pub struct GenConfig {
     pub tmpl_csum: u16,
     /// Pacing: at most one frame per this many nanoseconds (0: unpaced).
     pub interval_ns: u64,
+    /// The template's destination address, port and TTL, written into
+    /// every frame again (see gen.c).
+    pub dst_ip: Ipv4Addr,
+    pub dst_port: u16,
+    pub ttl: u8,
 }
 
 /// Size of `struct gen_cfg`.
-const GEN_CFG_LEN: usize = 56;
+const GEN_CFG_LEN: usize = 64;
 
 impl GenConfig {
     fn to_bytes(&self) -> [u8; GEN_CFG_LEN] {
@@ -108,6 +113,9 @@ impl GenConfig {
         b[44..46].copy_from_slice(&self.tmpl_flags.to_ne_bytes());
         b[46..48].copy_from_slice(&self.tmpl_csum.to_ne_bytes());
         b[48..56].copy_from_slice(&self.interval_ns.to_ne_bytes());
+        b[56..60].copy_from_slice(&self.dst_ip.to_bits().to_ne_bytes());
+        b[60..62].copy_from_slice(&self.dst_port.to_ne_bytes());
+        b[62] = self.ttl;
         b
     }
 }
@@ -347,9 +355,17 @@ impl SinkCounts {
 }
 
 /// What a frame delivered to the sink must look like, besides valid IPv4
-/// and TCP/UDP checksums.
+/// and TCP/UDP checksums, and whether the DUT is the kernel (whose veth
+/// transmits may leave a checksum for the receiver to finish).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expect {
+pub struct Expect {
+    pub to: Expected,
+    pub kernel: bool,
+}
+
+/// The addresses of [`Expect`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expected {
     /// Checksums only (the reference rows, which rewrite no address).
     Any,
     /// Addressed to one of the backends `lo..=hi` (NAT, nftables DNAT).
@@ -368,19 +384,20 @@ pub enum Expect {
 impl Expect {
     /// `struct expect` of sink.c: mode, lo, hi, from (host order), mac, pad.
     fn encode(&self) -> [u8; 24] {
-        let (mode, lo, hi, from, mac) = match *self {
-            Expect::Any => (0u32, 0u32, 0u32, 0u32, [0u8; 6]),
-            Expect::ToBackends { lo, hi } => (1, lo.to_bits(), hi.to_bits(), 0, [0; 6]),
-            Expect::ToBackendsFrom { lo, hi, from } => {
+        let (mode, lo, hi, from, mac) = match self.to {
+            Expected::Any => (0u32, 0u32, 0u32, 0u32, [0u8; 6]),
+            Expected::ToBackends { lo, hi } => (1, lo.to_bits(), hi.to_bits(), 0, [0; 6]),
+            Expected::ToBackendsFrom { lo, hi, from } => {
                 (2, lo.to_bits(), hi.to_bits(), from.to_bits(), [0; 6])
             }
-            Expect::ToMac { vip, mac } => (3, vip.to_bits(), 0, 0, mac),
+            Expected::ToMac { vip, mac } => (3, vip.to_bits(), 0, 0, mac),
         };
         let mut b = [0u8; 24];
         for (i, v) in [mode, lo, hi, from].into_iter().enumerate() {
             b[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
         }
         b[16..22].copy_from_slice(&mac);
+        b[22] = u8::from(self.kernel);
         b
     }
 }
@@ -517,10 +534,11 @@ mod tests {
         out
     }
 
-    /// (verified, malformed) the sink counts for `frames` under `e`.
-    fn judge(e: Expect, frames: &[Vec<u8>]) -> (u64, u64) {
+    /// (verified, malformed) the sink counts for `frames` sent to `to` by a
+    /// DUT that is the kernel or not.
+    fn judge(to: Expected, kernel: bool, frames: &[Vec<u8>]) -> (u64, u64) {
         let (mut sink, fd) = Sink::detached().expect("loading the sink (run the tests as root)");
-        sink.expect(&e).unwrap();
+        sink.expect(&Expect { to, kernel }).unwrap();
         for f in frames {
             test_run_once(fd, f).unwrap();
         }
@@ -541,30 +559,49 @@ mod tests {
         bad_ip[22] ^= 1; // TTL, without fixing the header checksum
         let outside = delivered(client, [10, 88, 1, 15], SINK_MAC, true, b"x");
         let tcp = delivered(client, b3, SINK_MAC, false, b"payload");
-        let backends = Expect::ToBackends {
+        let backends = Expected::ToBackends {
             lo: b0.into(),
             hi: b3.into(),
         };
         let frames = [good.clone(), bad_l4, no_csum, bad_ip.clone(), outside, tcp];
-        assert_eq!(judge(backends, &frames), (2, 4));
+        assert_eq!(judge(backends, false, &frames), (2, 4));
 
         let from_snat = delivered(snat, b0, SINK_MAC, true, b"x");
-        let full_nat = Expect::ToBackendsFrom {
+        let full_nat = Expected::ToBackendsFrom {
             lo: b0.into(),
             hi: b3.into(),
             from: snat.into(),
         };
-        assert_eq!(judge(full_nat, &[from_snat, good.clone()]), (1, 1));
+        assert_eq!(judge(full_nat, false, &[from_snat, good.clone()]), (1, 1));
 
         let to_vip = delivered(client, vip, SINK_MAC, true, b"x");
         let elsewhere = delivered(client, vip, [2, 0, 0, 0, 0, 6], true, b"x");
-        let dr = Expect::ToMac {
+        let dr = Expected::ToMac {
             vip: vip.into(),
             mac: SINK_MAC,
         };
-        assert_eq!(judge(dr, &[to_vip, elsewhere, good.clone()]), (1, 2));
+        assert_eq!(judge(dr, false, &[to_vip, elsewhere, good.clone()]), (1, 2));
 
-        assert_eq!(judge(Expect::Any, &[good, bad_ip]), (1, 1));
+        assert_eq!(judge(Expected::Any, false, &[good.clone(), bad_ip]), (1, 1));
+
+        // A checksum left for the receiver to finish is right only from
+        // the kernel.
+        let mut partial = good;
+        let pseudo = [
+            10u16 << 8 | 90,
+            1,
+            10 << 8 | 88,
+            1 << 8 | 11,
+            17,
+            partial.len() as u16 - 34,
+        ]
+        .iter()
+        .map(|&w| u32::from(w))
+        .sum::<u32>();
+        let folded = ((pseudo & 0xffff) + (pseudo >> 16)) as u16;
+        partial[40..42].copy_from_slice(&folded.to_be_bytes());
+        assert_eq!(judge(Expected::Any, true, &[partial.clone()]), (1, 0));
+        assert_eq!(judge(Expected::Any, false, &[partial]), (0, 1));
     }
 
     fn template(proto: Proto) -> Template {
@@ -595,7 +632,41 @@ mod tests {
             tmpl_flags: t.tcp_flags_word,
             tmpl_csum: t.l4_csum,
             interval_ns: 0,
+            dst_ip: t.dst_ip,
+            dst_port: t.dst_port,
+            ttl: t.ttl,
         }
+    }
+
+    #[test]
+    fn a_page_that_comes_back_modified_is_restored() {
+        // A forwarding DUT rewrote the destination, port and TTL in place
+        // (the kernel's NAT on the frame's own page): the next frame from
+        // that page is the template's again, with valid checksums.
+        let t = template(Proto::Udp);
+        let mut used = t.bytes.clone();
+        used[22] = 3; // TTL
+        used[30..34].copy_from_slice(&[10, 88, 1, 11]);
+        used[36..38].copy_from_slice(&8080u16.to_be_bytes());
+        let mut g = Generator::load().expect("loading the generator (run the tests as root)");
+        g.configure(&config(&t)).unwrap();
+        let out = test_run_once(g.prog_fd, &used).unwrap();
+        let p = SlicedPacket::from_ethernet(&out).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = p.net else {
+            panic!("not IPv4")
+        };
+        let h = ip.header().to_header();
+        assert_eq!((h.time_to_live, h.destination), (64, [10, 88, 0, 100]));
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        let Some(TransportSlice::Udp(udp)) = p.transport else {
+            panic!("not UDP")
+        };
+        assert_eq!(udp.destination_port(), 80);
+        let want = udp
+            .to_header()
+            .calc_checksum_ipv4(&h, udp.payload())
+            .unwrap();
+        assert_eq!(udp.checksum(), want);
     }
 
     /// (source address, source port, SYN, ACK) of `n` generated frames, each
@@ -730,5 +801,11 @@ mod tests {
             u64::from_ne_bytes(paced.to_bytes()[48..56].try_into().unwrap()),
             7
         );
+        assert_eq!(
+            u32::from_ne_bytes(b[56..60].try_into().unwrap()),
+            0x0a58_0064
+        );
+        assert_eq!(u16::from_ne_bytes(b[60..62].try_into().unwrap()), 80);
+        assert_eq!(b[62], 64);
     }
 }

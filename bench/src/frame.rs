@@ -43,7 +43,13 @@ pub struct Template {
     /// TCP or UDP checksum as it sits in the frame, over a zero source
     /// address and port (and, for UDP, a zero timestamp).
     pub l4_csum: u16,
+    pub dst_ip: Ipv4Addr,
+    pub dst_port: u16,
+    pub ttl: u8,
 }
+
+/// TTL of generated frames.
+const TTL: u8 = 64;
 
 const ETH_HLEN: usize = 14;
 const IP_HLEN: usize = 20;
@@ -105,7 +111,7 @@ impl FrameSpec {
             ip[0] = 0x45;
             ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
             ip[6] = 0x40; // don't fragment
-            ip[8] = 64;
+            ip[8] = TTL;
             ip[9] = proto;
             ip[16..20].copy_from_slice(&self.dst_ip.octets());
             let c = checksum(ip, 0);
@@ -128,6 +134,9 @@ impl FrameSpec {
                     bytes: f,
                     tcp_flags_word: 0,
                     l4_csum: u16::from_ne_bytes(c.to_be_bytes()),
+                    dst_ip: self.dst_ip,
+                    dst_port: self.dst_port,
+                    ttl: TTL,
                 })
             }
             Proto::TcpSyn => {
@@ -142,6 +151,9 @@ impl FrameSpec {
                     tcp_flags_word: u16::from_ne_bytes(flags_word.to_be_bytes()),
                     l4_csum: u16::from_ne_bytes(c.to_be_bytes()),
                     bytes: f,
+                    dst_ip: self.dst_ip,
+                    dst_port: self.dst_port,
+                    ttl: TTL,
                 })
             }
         }

@@ -14,7 +14,7 @@ use aya::maps::{MapData, RingBuf};
 use dataplane::counters::SocketStats;
 use dataplane::engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
 
-use crate::bpf::{Ceiling, Expect, GenConfig, GenCounts, Generator, Sink};
+use crate::bpf::{Ceiling, Expect, Expected, GenConfig, GenCounts, Generator, Sink};
 use crate::cpu;
 use crate::failover;
 use crate::frame::{FrameSpec, Proto, Template};
@@ -247,21 +247,25 @@ const FILL_SHARE: f64 = 0.95;
 /// backend's MAC, the sink's.
 fn expectation(s: Scenario, sink_mac: [u8; 6]) -> Expect {
     let (lo, hi) = (backend_ip(0), backend_ip(BACKENDS - 1));
-    match s {
-        Scenario::Ceiling | Scenario::AfXdp | Scenario::Failover => Expect::Any,
+    let to = match s {
+        Scenario::Ceiling | Scenario::AfXdp | Scenario::Failover => Expected::Any,
         Scenario::Nftables
         | Scenario::Vipd(Forward::Nat)
         | Scenario::FlowScaling
-        | Scenario::SynFlood => Expect::ToBackends { lo, hi },
-        Scenario::Vipd(Forward::FullNat) => Expect::ToBackendsFrom {
+        | Scenario::SynFlood => Expected::ToBackends { lo, hi },
+        Scenario::Vipd(Forward::FullNat) => Expected::ToBackendsFrom {
             lo,
             hi,
             from: SNAT_IP,
         },
-        Scenario::Vipd(Forward::Dr) => Expect::ToMac {
+        Scenario::Vipd(Forward::Dr) => Expected::ToMac {
             vip: VIP,
             mac: sink_mac,
         },
+    };
+    Expect {
+        to,
+        kernel: s == Scenario::Nftables,
     }
 }
 
@@ -637,6 +641,9 @@ impl<'p> Bench<'p> {
             tmpl_flags: t.tcp_flags_word,
             tmpl_csum: t.l4_csum,
             interval_ns: 0,
+            dst_ip: t.dst_ip,
+            dst_port: t.dst_port,
+            ttl: t.ttl,
         }
     }
 
