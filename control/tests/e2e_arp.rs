@@ -42,15 +42,7 @@ fn entry_age_s(lab: &lab::Lab, addr: &str) -> Option<u64> {
 fn a_forged_claim_on_an_owned_vip_is_undone_within_a_second() {
     let vip = lab::vip(42);
     let lab = nat_lab("arpspoof", 1, false);
-    let services = [ServiceConf {
-        vip,
-        port: SERVICE_PORT,
-        scheduler: "rr",
-        forward: "nat",
-        weights: vec![1],
-        check: http_check(200, 1, 2),
-        extra: String::new(),
-    }];
+    let services = [single_service(vip, "nat")];
     let mut vipd =
         Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", 1, "", &services)).expect("vipd starts");
     lab.wait_until("backend healthy", Duration::from_secs(20), || {

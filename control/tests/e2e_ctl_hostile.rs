@@ -94,30 +94,11 @@ while conns and time.time() < deadline:
 print("closed by vipd", flush=True)
 "#;
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn hostile_control_clients_neither_kill_nor_lock_out() {
     let vip = lab::vip(41);
     let lab = nat_lab("ctlhostile", 1, false);
-    let services = [ServiceConf {
-        vip,
-        port: SERVICE_PORT,
-        scheduler: "rr",
-        forward: "nat",
-        weights: vec![1],
-        check: http_check(200, 1, 2),
-        extra: String::new(),
-    }];
+    let services = [single_service(vip, "nat")];
     // Other users may connect, so their connections count against the limit.
     let config = node_config(&lab, "lb1", 1, "", &services)
         .replace("[control]\n", "[control]\nsocket_mode = \"0666\"\n");

@@ -135,17 +135,6 @@ while time.time() < end:
 print(json.dumps({"ok": ok, "failed": failed, "names": sorted(names), "at": at}))
 "#;
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn syn_flood_does_not_evict_established_connection() {
     const CAPACITY: usize = 1024;

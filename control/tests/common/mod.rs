@@ -363,3 +363,15 @@ pub fn vipctl_json(socket: &std::path::Path, args: &[&str]) -> std::result::Resu
     }
     serde_json::from_str(&out).map_err(|e| e.to_string())
 }
+
+/// Resident memory of process `pid` in KiB (0 when it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
