@@ -114,11 +114,6 @@ pub struct LabSpec {
     pub backend_gateway: Gateway,
     /// Start the sorry server `sorry` (10.77.1.250).
     pub sorry_server: bool,
-    /// Turn transmit offloads off (`ethtool -K eth0 tx off`) on every host
-    /// and on the switch ports facing the LB nodes, so every frame carries a
-    /// complete checksum. Off by default: the lab keeps the kernel's default
-    /// offloads (checksum offload, TSO/GSO), as a stock network does.
-    pub offloads_off: bool,
 }
 
 impl Default for LabSpec {
@@ -133,7 +128,6 @@ impl Default for LabSpec {
             dr_vips: Vec::new(),
             backend_gateway: Gateway::Router,
             sorry_server: false,
-            offloads_off: false,
         }
     }
 }
@@ -346,7 +340,6 @@ impl Lab {
                 self.veth(&port, bridge, &role, ifname, spec.queues)?;
                 // GRO on the peer lets XDP redirect into this veth.
                 self.exec_ok("sw", &["ethtool", "-K", &port, "gro", "on"])?;
-                self.apply_offload_choice("sw", &port)?;
                 let addr = format!("{}/24", lb_ip(k, side));
                 run(&["ip", "-n", &ns, "addr", "add", &addr, "dev", ifname])?;
                 run(&["ip", "-n", &ns, "link", "set", ifname, "mtu", "1500", "up"])?;
@@ -440,17 +433,7 @@ impl Lab {
         let addr = format!("{ip}/24");
         run(&["ip", "-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
         run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
-        self.set_default_route(role)?;
-        self.apply_offload_choice(role, "eth0")
-    }
-
-    /// `ethtool -K IFNAME tx off` in `role` if the spec asks for offloads
-    /// off; otherwise the interface keeps the kernel's defaults.
-    fn apply_offload_choice(&self, role: &str, ifname: &str) -> Result<()> {
-        if self.spec.offloads_off {
-            self.exec_ok(role, &["ethtool", "-K", ifname, "tx", "off"])?;
-        }
-        Ok(())
+        self.set_default_route(role)
     }
 
     /// The interface and gateway of `role`'s default route, if it has one.

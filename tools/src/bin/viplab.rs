@@ -38,10 +38,6 @@ enum Cmd {
         /// Also start the sorry server (10.77.1.250).
         #[arg(long)]
         sorry: bool,
-        /// Turn transmit offloads off on every host (`ethtool -K eth0 tx
-        /// off`); by default the kernel's default offloads stay on.
-        #[arg(long)]
-        offloads_off: bool,
     },
     /// Create two-site lab NAME (a BIRD-ready router `rt`, `client`, site
     /// nodes `sitea`/`siteb` with two backends each) and leave it running.
@@ -88,7 +84,6 @@ fn main() -> Result<()> {
             dr,
             gateway,
             sorry,
-            offloads_off,
         } => {
             let dr_vips = match dr {
                 Some(v) if v.is_empty() => vec![lab::vip(1)],
@@ -104,7 +99,6 @@ fn main() -> Result<()> {
                 dr_vips,
                 backend_gateway: parse_gateway(&gateway)?,
                 sorry_server: sorry,
-                offloads_off,
                 ..LabSpec::default()
             };
             let lab = Lab::up(spec)?;
