@@ -1,6 +1,6 @@
 //! Opening a connection: pick a backend, build both rewrites, insert the flow.
 
-use super::{mtu, rewrite, Ip, Worker, SNAT_PORT_BASE};
+use super::{Ip, Worker, SNAT_PORT_BASE};
 use crate::flow::{Conn, FlowKey, InsertError, Rewrite};
 use crate::sched::{flow_hash, SchedulerKind};
 use crate::service::{Backend, ForwardMode, Service};
@@ -84,11 +84,7 @@ pub(super) fn open(
         egress: ingress,
     };
     if !opening {
-        if let Err(v) = mtu::check(w, frame, ip, ingress, hop.port) {
-            return Ok(v);
-        }
-        rewrite::apply(frame, ip, &forward)?;
-        return Ok(Verdict::Tx(hop.port));
+        return w.send(frame, ip, ingress, &forward);
     }
     // The key replies carry when they reach this node. Under DR replies
     // bypass the node, so the connection is indexed once.
@@ -126,11 +122,7 @@ pub(super) fn open(
                 .put(sid, key.src_ip, backend_id, timeout, w.now_ms);
         }
     }
-    if let Err(v) = mtu::check(w, frame, ip, ingress, hop.port) {
-        return Ok(v);
-    }
-    rewrite::apply(frame, ip, &forward)?;
-    Ok(Verdict::Tx(hop.port))
+    w.send(frame, ip, ingress, &forward)
 }
 
 /// Whether a mid-connection TCP segment without a flow (the connection began

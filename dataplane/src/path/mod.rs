@@ -277,17 +277,29 @@ impl Worker {
                     Direction::Reply => conn.reply,
                 };
                 rw.src_mac = self.snap.source_mac(rw.src_mac, rw.egress);
-                if let Err(v) = mtu::check(self, frame, ip, ingress, rw.egress) {
-                    return Ok(v);
-                }
-                rewrite::apply(frame, ip, &rw)?;
-                Ok(Verdict::Tx(rw.egress))
+                self.send(frame, ip, ingress, &rw)
             }
             None if local == Some(LocalKind::Vip) => {
                 conn::open(self, frame, ip, key, flags, ingress)
             }
             None => Err(DropReason::NoFlow),
         }
+    }
+
+    /// Rewrites the packet by `rw` and sends it out of `rw.egress`, or, when
+    /// it is larger than that port's MTU, drops it (answering DF packets).
+    fn send(
+        &mut self,
+        frame: &mut [u8],
+        ip: &Ip,
+        ingress: PortId,
+        rw: &crate::flow::Rewrite,
+    ) -> Result<Verdict, DropReason> {
+        if let Err(v) = mtu::check(self, frame, ip, ingress, rw.egress) {
+            return Ok(v);
+        }
+        rewrite::apply(frame, ip, rw)?;
+        Ok(Verdict::Tx(rw.egress))
     }
 
     /// Whether a new SYN may ride on an existing connection: only while it is
