@@ -156,17 +156,9 @@ fn xdp_counters(s: &Scrape, out: &mut Exposition) {
     out.family(
         "vipd_xdp_packets_total",
         "counter",
-        "Frames seen by the XDP steering program, by decision.",
+        "Frames seen by the XDP program, by decision (fast_forwarded: packets of offloaded connections it forwarded itself).",
     );
-    for (decision, v) in [
-        ("redirected", x.redirected),
-        ("pass_arp", x.pass_arp),
-        ("pass_ipv4", x.pass_ipv4),
-        ("pass_ipv6", x.pass_ipv6),
-        ("pass_other_ethertype", x.pass_other_ethertype),
-        ("pass_truncated", x.pass_truncated),
-        ("drop_syn_limit", x.drop_syn_limit),
-    ] {
+    for (decision, v) in x.by_decision() {
         out.sample(
             "vipd_xdp_packets_total",
             &[("decision", decision)],
@@ -177,7 +169,7 @@ fn xdp_counters(s: &Scrape, out: &mut Exposition) {
     out.family(
         refused,
         "counter",
-        "NAT reply keys the XDP program's map refused (full or out of memory): those connections' replies went to the kernel.",
+        "Connection keys the XDP program's flow map refused (full or out of memory): a NAT connection's replies went to the kernel, an offloaded connection stayed in the workers.",
     );
     out.sample(refused, &[], s.node.counters.reply_keys_refused() as f64);
     let name = "vipd_interface_dropped_total";

@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: (MIT OR Apache-2.0)
 //
-// vipd XDP steering program.
+// vipd XDP program: the fast path of established connections and the
+// steering of everything else.
+//
+// Packets of a connection a worker has offloaded (an entry in `flows` whose
+// action is FLOW_FORWARD) are rewritten here with the rewrite the worker
+// decided and sent on at once: XDP_TX on the interface they came in on,
+// the `tx_ports` devmap to another. Anything the worker must see -- TCP
+// SYN/FIN/RST, IP options, TTL about to expire, a frame over the egress MTU,
+// a malformed header -- goes to the worker instead, which stays the
+// authority on every connection.
 //
 // Only traffic the dataplane serves is redirected to the queue's AF_XDP
 // socket: ARP for owned addresses, IPv4 to a VIP or full-NAT source address,
-// and packets of the workers' NAT connections coming back from backends,
-// found by their exact reply key (and ICMP errors quoting such a
-// connection). Everything else (BGP, VRRP, SSH, health-check replies, a
-// backend's own traffic through the node, IPv6, ...) goes to the kernel
-// untouched, so the control plane and the routed traffic keep working next to
-// the dataplane.
+// packets of the workers' connections found by their exact key (and ICMP
+// errors quoting such a connection). Everything else (BGP, VRRP, SSH,
+// health-check replies, a backend's own traffic through the node, IPv6, ...)
+// goes to the kernel untouched, so the control plane and the routed traffic
+// keep working next to the dataplane.
 //
 // A SYN flood is met here, before the AF_XDP ring: new TCP connections to a
 // VIP are admitted at a configured rate per receive queue and the excess is
@@ -31,6 +39,10 @@ enum stat {
 	STAT_PASS_OTHER_ETHERTYPE,
 	STAT_PASS_TRUNCATED,
 	STAT_DROP_SYN_LIMIT,
+	STAT_FAST_FORWARDED,
+	STAT_FAST_TO_WORKER,
+	STAT_FAST_NO_EGRESS,
+	STAT_FAST_ABORTED,
 	STAT_COUNT,
 };
 
@@ -60,16 +72,69 @@ struct flow_key {
 	__u8 pad[3];
 };
 
-// Reply keys of the workers' NAT connections, added when a worker opens one
-// and withdrawn when it ends; presence is what counts. Sized at load time to
-// the workers' flow tables; entries are allocated as they come.
+enum { FLOW_TO_WORKER = 0, FLOW_FORWARD = 1 };
+
+// What to do with the packets of one key. Written by the workers; the XDP
+// program writes only the last three fields. Addresses, ports and checksum
+// deltas are in network order, as they sit in the packet.
+struct flow_action {
+	__u8 action;
+	__u8 src_mac[6];
+	__u8 dst_mac[6];
+	__u8 pad;
+	// One's complement sum of the IPv4 header words the rewrite changes
+	// (old complemented, new as is): the header checksum update.
+	__u16 ip_delta;
+	__be32 src;
+	__be32 dst;
+	__be16 sport;
+	__be16 dport;
+	// The same over the addresses and ports: the TCP/UDP checksum update.
+	__u16 l4_delta;
+	// Port index of the egress interface: the key of `ports` and `tx_ports`.
+	__u16 egress;
+	__u64 last_seen_ns;
+	__u64 packets;
+	__u64 bytes;
+};
+
+// Keys of the workers' connections, added when a worker opens one and
+// withdrawn when it ends: FLOW_TO_WORKER hands the packets to the workers
+// (NAT replies, which come from the backends' own addresses), FLOW_FORWARD
+// forwards them here. Sized at load time to the workers' flow tables;
+// entries are allocated as they come.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
 	__type(key, struct flow_key);
-	__type(value, __u8);
-} replies SEC(".maps");
+	__type(value, struct flow_action);
+} flows SEC(".maps");
+
+// The dataplane's interfaces by port index. `xmit` is 0 while frames
+// cannot leave the port from XDP (a veth whose peer has neither an XDP
+// program nor GRO drops them): its connections stay in the workers.
+struct port_info {
+	__u32 ifindex;
+	__u32 mtu;
+	__u32 xmit;
+};
+
+#define MAX_PORTS 256
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct port_info);
+} ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_ports SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -147,35 +212,45 @@ static __always_inline int is_syn(void *ip, void *data_end)
 	return (tcp[13] & 0x12) == 0x02;
 }
 
-// Whether the IPv4 packet at `ip` (header checked to be 20 bytes long)
-// belongs to one of the workers' NAT connections: its key is a reply key, or
-// it is an ICMP error quoting a packet of such a connection. Later fragments
-// carry no ports and stay with the kernel.
-static __always_inline int is_reply(void *ip, void *data_end)
+// Reads the key of the IPv4 packet at `ip` (20 header bytes checked to be
+// there) into `k`: 0 when it is not TCP or UDP with its ports in the frame.
+// Later fragments carry no ports and stay with the kernel.
+static __always_inline int flow_key_of(void *ip, void *data_end, struct flow_key *k)
+{
+	__u8 *h = ip;
+	__u32 ihl = (h[0] & 0x0f) * 4;
+	__u8 *l4;
+
+	if (ihl < 20 || (h[6] & 0x1f) || h[7])
+		return 0;
+	if (h[9] != IPPROTO_TCP && h[9] != IPPROTO_UDP)
+		return 0;
+	l4 = ip + ihl;
+	if ((void *)(l4 + 4) > data_end)
+		return 0;
+	__builtin_memcpy(&k->src, h + 12, 4);
+	__builtin_memcpy(&k->dst, h + 16, 4);
+	__builtin_memcpy(&k->sport, l4, 2);
+	__builtin_memcpy(&k->dport, l4 + 2, 2);
+	k->proto = h[9];
+	return 1;
+}
+
+// Whether the IPv4 packet at `ip` (header checked to be 20 bytes long) is
+// an ICMP error quoting a packet of one of the workers' connections:
+// destination unreachable, time exceeded, parameter problem carry 8 bytes
+// of ICMP header, then the offending packet's IPv4 header and ports. That
+// packet went towards the backend, so its key reversed is the reply key.
+static __always_inline int quotes_flow(void *ip, void *data_end)
 {
 	__u8 *h = ip;
 	struct flow_key k = {};
 	__u32 ihl = (h[0] & 0x0f) * 4;
 	__u8 *l4, *q, *ql4;
 
-	if (ihl < 20 || (h[6] & 0x1f) || h[7])
+	if (h[9] != IPPROTO_ICMP || ihl < 20 || (h[6] & 0x1f) || h[7])
 		return 0;
 	l4 = ip + ihl;
-	if (h[9] == IPPROTO_TCP || h[9] == IPPROTO_UDP) {
-		if ((void *)(l4 + 4) > data_end)
-			return 0;
-		__builtin_memcpy(&k.src, h + 12, 4);
-		__builtin_memcpy(&k.dst, h + 16, 4);
-		__builtin_memcpy(&k.sport, l4, 2);
-		__builtin_memcpy(&k.dport, l4 + 2, 2);
-		k.proto = h[9];
-		return bpf_map_lookup_elem(&replies, &k) != 0;
-	}
-	if (h[9] != IPPROTO_ICMP)
-		return 0;
-	// Destination unreachable, time exceeded, parameter problem: 8 bytes of
-	// ICMP header, then the offending packet's IPv4 header and ports. That
-	// packet went towards the backend, so its key reversed is the reply key.
 	q = l4 + 8;
 	if ((void *)(q + 20) > data_end)
 		return 0;
@@ -191,7 +266,204 @@ static __always_inline int is_reply(void *ip, void *data_end)
 	__builtin_memcpy(&k.sport, ql4 + 2, 2);
 	__builtin_memcpy(&k.dport, ql4, 2);
 	k.proto = q[9];
-	return bpf_map_lookup_elem(&replies, &k) != 0;
+	return bpf_map_lookup_elem(&flows, &k) != 0;
+}
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+// All sums below are one's complement sums of 16-bit words as the machine
+// loads them: byte order does not matter to them (RFC 1071 2(B)), and the
+// deltas the workers write are in packet order, so nothing is swapped.
+static __always_inline __u16 fold(__u64 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+static __always_inline __u64 addr_sum(__u32 a)
+{
+	return (a & 0xffff) + (a >> 16);
+}
+
+#define SUM_FAILED (1ULL << 32)
+
+// Adds the `n` bytes at `p` to `sum` when bit `n` of `len` is set (the
+// chunks of a length below 512, largest first) and moves `p` past them.
+#define SUM_CHUNK(n)                                                   \
+	if (len & (n)) {                                               \
+		if (p + (n) > data_end)                                \
+			return SUM_FAILED;                             \
+		sum = bpf_csum_diff(0, 0, p, (n), sum);                \
+		p += (n);                                              \
+	}
+
+// Adds 512 bytes while at least that many are left.
+#define SUM_512                                                        \
+	if (len >= 512) {                                              \
+		if (p + 512 > data_end)                                \
+			return SUM_FAILED;                             \
+		sum = bpf_csum_diff(0, 0, p, 512, sum);                \
+		p += 512;                                              \
+		len -= 512;                                            \
+	}
+
+// The sum of the `len` bytes at offset `off` of the frame (a TCP or UDP
+// header and payload), by bpf_csum_diff, which takes at most 512 bytes a
+// call in multiples of four; SUM_FAILED when they do not lie within the
+// frame or pass 2047 bytes, more than the engine's largest MTU. A function
+// of its own, so the verifier walks its branches once, not once for every
+// path that leads to it.
+__attribute__((noinline)) __u64 l4_sum(struct xdp_md *ctx, __u32 off, __u32 len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	void *p;
+	__u32 sum = 0;
+
+	if (off > 64)
+		return SUM_FAILED;
+	p = data + off;
+	SUM_512
+	SUM_512
+	SUM_512
+	if (len >= 512)
+		return SUM_FAILED;
+	SUM_CHUNK(256)
+	SUM_CHUNK(128)
+	SUM_CHUNK(64)
+	SUM_CHUNK(32)
+	SUM_CHUNK(16)
+	SUM_CHUNK(8)
+	SUM_CHUNK(4)
+	if (len & 2) {
+		if (p + 2 > data_end)
+			return SUM_FAILED;
+		sum = fold((__u64)sum + *(__u16 *)p);
+		p += 2;
+	}
+	if (len & 1) {
+		// A last odd byte is the high half of a word padded with zero.
+		if (p + 1 > data_end)
+			return SUM_FAILED;
+		sum = fold((__u64)sum + *(__u8 *)p);
+	}
+	return sum;
+}
+
+// Forwards a packet of an offloaded connection with the worker's rewrite,
+// as the worker would: MACs, TTL, addresses, ports, checksums updated
+// incrementally, or computed whole when the sender left the TCP/UDP
+// checksum for its NIC to finish. Returns -1, with the packet untouched,
+// when the worker must handle it.
+static __always_inline int fast_forward(struct xdp_md *ctx, struct flow_action *f, void *data,
+					void *ip, void *data_end)
+{
+	__u8 *h = ip, *l4 = ip + 20;
+	__u16 *field, csum, ttl_old, ttl_new, c;
+	__u32 tot_len, l4_len, egress = f->egress;
+	__u64 body;
+	__u32 src, dst;
+	struct port_info *port;
+	int partial, i, ret;
+	__u64 s = 0;
+
+	// Options, a header that does not add up, a TTL that ends here: the
+	// worker decides and counts.
+	if (h[0] != 0x45 || h[8] <= 1)
+		return -1;
+#pragma unroll
+	for (i = 0; i < 10; i++)
+		s += ((__u16 *)h)[i];
+	if (fold(s) != 0xffff)
+		return -1;
+	tot_len = bpf_ntohs(*(__be16 *)(h + 2));
+	if (tot_len < 20 || ip + tot_len > data_end)
+		return -1;
+	l4_len = tot_len - 20;
+	if (h[9] == IPPROTO_TCP) {
+		__u32 doff;
+
+		if ((void *)(l4 + 20) > data_end)
+			return -1;
+		doff = (l4[12] >> 4) * 4;
+		if (doff < 20 || doff > l4_len)
+			return -1;
+		// Opening and closing are the worker's: it tracks the state.
+		if ((l4[13] & (TCP_SYN | TCP_FIN | TCP_RST)) || !(l4[13] & TCP_ACK))
+			return -1;
+		field = (__u16 *)(l4 + 16);
+	} else {
+		__u32 ulen;
+
+		if ((void *)(l4 + 8) > data_end)
+			return -1;
+		ulen = bpf_ntohs(*(__be16 *)(l4 + 4));
+		if (ulen < 8 || ulen > l4_len)
+			return -1;
+		l4_len = ulen;
+		field = (__u16 *)(l4 + 6);
+	}
+	port = bpf_map_lookup_elem(&ports, &egress);
+	if (!port || !port->ifindex || tot_len > port->mtu)
+		return -1;
+	if (!port->xmit) {
+		count(STAT_FAST_NO_EGRESS);
+		return -1;
+	}
+
+	csum = *field;
+	src = *(__u32 *)(h + 12);
+	dst = *(__u32 *)(h + 16);
+	s = addr_sum(src) + addr_sum(dst) + bpf_htons(h[9]) + bpf_htons(l4_len);
+	partial = csum == fold(s) && !(h[9] == IPPROTO_UDP && csum == 0);
+	if (partial) {
+		body = l4_sum(ctx, (__u32)((void *)l4 - data), l4_len);
+		if (body == SUM_FAILED)
+			return -1;
+		// The sum included the field and the old ports: adding their
+		// complements takes them out.
+		s = body + (__u16)~csum + (__u16)~*(__u16 *)l4 + f->sport +
+		    (__u16)~*(__u16 *)(l4 + 2) + f->dport + addr_sum(f->src) + addr_sum(f->dst) +
+		    bpf_htons(h[9]) + bpf_htons(l4_len);
+		c = ~fold(s);
+	} else if (h[9] == IPPROTO_UDP && csum == 0) {
+		c = 0;
+	} else {
+		c = ~fold((__u64)(__u16)~csum + f->l4_delta);
+	}
+	if (h[9] == IPPROTO_UDP && c == 0 && csum != 0)
+		c = 0xffff;
+
+	// From here on the packet is changed and forwarded.
+	__builtin_memcpy(data, f->dst_mac, 6);
+	__builtin_memcpy(data + 6, f->src_mac, 6);
+	ttl_old = *(__u16 *)(h + 8);
+	h[8] -= 1;
+	ttl_new = *(__u16 *)(h + 8);
+	s = (__u64)(__u16)~*(__u16 *)(h + 10) + (__u16)~ttl_old + ttl_new + f->ip_delta;
+	*(__u16 *)(h + 10) = ~fold(s);
+	*(__u32 *)(h + 12) = f->src;
+	*(__u32 *)(h + 16) = f->dst;
+	*(__u16 *)l4 = f->sport;
+	*(__u16 *)(l4 + 2) = f->dport;
+	*field = c;
+
+	f->last_seen_ns = bpf_ktime_get_coarse_ns();
+	__sync_fetch_and_add(&f->packets, 1);
+	__sync_fetch_and_add(&f->bytes, data_end - data);
+	count(STAT_FAST_FORWARDED);
+	if (port->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	ret = bpf_redirect_map(&tx_ports, egress, 0);
+	if (ret != XDP_REDIRECT)
+		count(STAT_FAST_ABORTED);
+	return ret;
 }
 
 // Takes a token from the queue's bucket; 0 when the SYN is over the limit.
@@ -232,6 +504,7 @@ int vipd_steer(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
+	struct flow_key key = {};
 	void *cur;
 	__be16 proto;
 	__u32 addr;
@@ -299,6 +572,20 @@ int vipd_steer(struct xdp_md *ctx)
 			count(STAT_PASS_TRUNCATED);
 			return XDP_PASS;
 		}
+		if (flow_key_of(cur, data_end, &key)) {
+			struct flow_action *f = bpf_map_lookup_elem(&flows, &key);
+
+			if (f) {
+				if (f->action == FLOW_FORWARD) {
+					int ret = fast_forward(ctx, f, data, cur, data_end);
+
+					if (ret >= 0)
+						return ret;
+					count(STAT_FAST_TO_WORKER);
+				}
+				return redirect(ctx, STAT_PASS_IPV4);
+			}
+		}
 		__builtin_memcpy(&addr, cur + 16, sizeof(addr));
 		if (bpf_map_lookup_elem(&vips, &addr)) {
 			if (is_syn(cur, data_end) && !syn_admitted(ctx)) {
@@ -307,7 +594,7 @@ int vipd_steer(struct xdp_md *ctx)
 			}
 			return redirect(ctx, STAT_PASS_IPV4);
 		}
-		if (is_reply(cur, data_end))
+		if (quotes_flow(cur, data_end))
 			return redirect(ctx, STAT_PASS_IPV4);
 		count(STAT_PASS_IPV4);
 		return XDP_PASS;
@@ -320,6 +607,28 @@ int vipd_steer(struct xdp_md *ctx)
 
 	count(STAT_PASS_OTHER_ETHERTYPE);
 	return XDP_PASS;
+}
+
+// The port `vipd_probe` sends to.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} probe_port SEC(".maps");
+
+// Sends the frame out of the port in `probe_port` the way the fast path
+// does. The engine runs it on a live frame (BPF_PROG_TEST_RUN) to learn
+// whether frames can leave a port from XDP before it offloads connections
+// whose packets would leave there.
+SEC("xdp")
+int vipd_probe(struct xdp_md *ctx)
+{
+	__u32 zero = 0, *port = bpf_map_lookup_elem(&probe_port, &zero);
+
+	if (!port)
+		return XDP_ABORTED;
+	return bpf_redirect_map(&tx_ports, *port, 0);
 }
 
 char _license[] SEC("license") = "Dual MIT/GPL";

@@ -24,8 +24,9 @@ pub struct CoreCounters {
     /// Milliseconds (engine clock) at the worker's last loop iteration; the
     /// control plane reads it to decide whether the dataplane is alive.
     pub heartbeat_ms: Counter,
-    /// NAT reply keys the XDP program's map refused (full or out of
-    /// memory): those connections' replies went to the kernel.
+    /// Connection keys the XDP program's flow map refused (full or out of
+    /// memory): a NAT connection's replies then went to the kernel, an
+    /// offloaded connection's packets stayed with the workers.
     pub reply_keys_refused: Counter,
     /// The kernel's counts for this worker's AF_XDP sockets.
     pub sockets: SocketCounters,

@@ -203,6 +203,9 @@ pub struct Snapshot {
     pub locals: FastMap<u32, LocalAddr>,
     /// Backends whose existing flows must be dropped (failed with `on_down = drop`).
     pub dead_backends: FastSet<u32>,
+    /// Established connections are forwarded by the XDP program (where the
+    /// engine has one), not by the workers.
+    pub fast_path: bool,
     /// VRRP virtual MACs of instances this node is not master of. Frames it
     /// still forwards for their connections must not carry them as source:
     /// a switch would learn the virtual MAC back toward this node and send

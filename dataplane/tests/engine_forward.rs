@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dataplane::engine::{Engine, EngineConfig, ForwardHandler, Handler, XdpMode};
-use dataplane::flow::{FlowKey, SteerChange};
+use dataplane::flow::{FlowKey, SteerAction, SteerChange};
 use dataplane::verdict::{DropReason, PortId, Verdict};
 use dataplane::wire::MacAddr;
 use engine_common::*;
@@ -51,7 +51,7 @@ impl Handler for TestHandler {
             TestHandler::HandAll(to) => Verdict::Handoff(*to),
         }
     }
-    fn housekeeping(&mut self, _now_ms: u64) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
 }
 
 fn start<H: Handler>(
@@ -351,7 +351,7 @@ impl Handler for Replies {
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
         self.forward.handle(frame, ingress)
     }
-    fn housekeeping(&mut self, _now_ms: u64) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
     fn steer_changes(&mut self, out: &mut Vec<SteerChange>) {
         out.append(&mut self.changes.lock().unwrap());
     }
@@ -426,7 +426,7 @@ fn steers_exactly_the_reply_keys_of_live_connections_and_owned_arp() {
     changes.lock().unwrap().push(SteerChange {
         port: 1,
         key,
-        add: true,
+        action: SteerAction::ToWorker,
     });
     assert!(
         wait_for(WAIT, || changes.lock().unwrap().is_empty()),
@@ -470,7 +470,7 @@ fn steers_exactly_the_reply_keys_of_live_connections_and_owned_arp() {
     changes.lock().unwrap().push(SteerChange {
         port: 1,
         key,
-        add: false,
+        action: SteerAction::Remove,
     });
     assert!(wait_for(WAIT, || changes.lock().unwrap().is_empty()));
     assert_eq!(b_to_a(&lab, SPORT, 3), 0);
@@ -513,7 +513,7 @@ impl Handler for Stalled {
         self.seen.fetch_add(1, Ordering::Relaxed);
         Verdict::Drop(DropReason::NoService)
     }
-    fn housekeeping(&mut self, _now_ms: u64) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
 }
 
 #[test]

@@ -32,7 +32,7 @@ impl Handler for Capture {
         }
         Verdict::Drop(DropReason::NoService)
     }
-    fn housekeeping(&mut self, _now_ms: u64) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
 }
 
 fn mac_str(mac: [u8; 6]) -> String {

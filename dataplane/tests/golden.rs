@@ -802,7 +802,7 @@ fn martian_sources_open_no_connection_and_get_no_echo() {
 
 #[test]
 fn nat_connections_steer_their_reply_key_for_exactly_their_life() {
-    use dataplane::flow::{FlowKey, SteerChange};
+    use dataplane::flow::{FlowKey, NothingSeen, SteerAction, SteerChange};
     let cfg = |steer_replies| WorkerConfig {
         flow_capacity: 64,
         persistence_capacity: 16,
@@ -846,7 +846,7 @@ fn nat_connections_steer_their_reply_key_for_exactly_their_life() {
     let added = SteerChange {
         port: 1,
         key: reply_key,
-        add: true,
+        action: SteerAction::ToWorker,
     };
     w.take_steer_changes(&mut log);
     assert_eq!(log, vec![added]);
@@ -859,12 +859,12 @@ fn nat_connections_steer_their_reply_key_for_exactly_their_life() {
     );
 
     // Idle past its timeout, the flow is swept and its key withdrawn.
-    w.housekeeping(1_000 + 6_000);
+    w.housekeeping(1_000 + 6_000, &mut NothingSeen);
     w.take_steer_changes(&mut log);
     assert_eq!(
         log,
         vec![SteerChange {
-            add: false,
+            action: SteerAction::Remove,
             ..added
         }]
     );

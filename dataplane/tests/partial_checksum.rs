@@ -33,26 +33,6 @@ fn worker(forward: ForwardMode, proto: u8) -> Worker {
     w
 }
 
-/// Puts a frame's L4 checksum into the form a sender with checksum offload
-/// hands over: the ones' complement sum of the pseudo-header, folded, not
-/// complemented. Computed here byte by byte, apart from vipd's own code.
-fn make_partial(frame: &mut [u8]) {
-    let ihl = usize::from(frame[ETH] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]));
-    let proto = frame[ETH + 9];
-    let l4_len = (total - ihl) as u32;
-    let mut sum: u32 = 0;
-    for at in (ETH + 12..ETH + 20).step_by(2) {
-        sum += u32::from(u16::from_be_bytes([frame[at], frame[at + 1]]));
-    }
-    sum += u32::from(proto) + l4_len;
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    let at = ETH + ihl + if proto == 6 { 16 } else { 6 };
-    frame[at..at + 2].copy_from_slice(&(sum as u16).to_be_bytes());
-}
-
 /// Addresses and ports of an output frame whose IPv4, TCP or UDP checksums
 /// all verify.
 fn verified(frame: &[u8]) -> (Ipv4Addr, u16, Ipv4Addr, u16) {

@@ -97,6 +97,7 @@ fn dataplane(cx: &mut Ctx, t: &Tbl) -> Option<Dataplane> {
             "persistence_capacity",
             "syn_rate_limit",
             "syn_burst",
+            "fast_path",
         ],
     );
     let interfaces = t.must("interfaces", t.str_list(cx, "interfaces"), cx);
@@ -179,6 +180,7 @@ fn dataplane(cx: &mut Ctx, t: &Tbl) -> Option<Dataplane> {
             "syn_burst has no effect without syn_rate_limit; set syn_rate_limit (SYNs per second per queue) or remove syn_burst".to_string(),
         );
     }
+    let fast_path = t.bool(cx, "fast_path").unwrap_or(true);
     Some(Dataplane {
         interfaces: interfaces?,
         queues,
@@ -190,6 +192,7 @@ fn dataplane(cx: &mut Ctx, t: &Tbl) -> Option<Dataplane> {
         persistence_capacity,
         syn_rate_limit,
         syn_burst,
+        fast_path,
     })
 }
 

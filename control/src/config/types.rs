@@ -55,6 +55,10 @@ pub struct Dataplane {
     /// The largest SYN burst admitted at once; default a tenth of the rate,
     /// at least 64.
     pub syn_burst: u32,
+    /// Established connections forwarded by the XDP program itself
+    /// (default); `false` keeps every packet in the workers. `reload`
+    /// switches it.
+    pub fast_path: bool,
 }
 
 /// Idle timeouts of a flow entry by protocol state; all are > 0.

@@ -54,7 +54,12 @@ pub async fn status(node: &Node) -> Value {
         .iter()
         .map(|p| {
             let max = dataplane::engine::MAX_MTU;
-            let mut i = json!({"name": p.name, "xdp_mode": p.xdp_mode.as_str(), "mtu": p.mtu});
+            let mut i = json!({
+                "name": p.name,
+                "xdp_mode": p.xdp_mode.as_str(),
+                "mtu": p.mtu,
+                "fast_path_egress": p.xdp_xmit,
+            });
             if p.mtu > max {
                 i["error"] = json!(format!(
                     "MTU {} is above the {max} bytes vipd can receive: larger packets are lost; \
@@ -117,16 +122,18 @@ pub fn stats(node: &Node) -> Value {
     let arp_claims = node.published.load().arp_claims.seen();
     let xdp = match node.steering.as_ref().map(|s| s.xdp_stats()) {
         None => json!({ "error": "this node has no dataplane" }),
-        Some(Ok(x)) => json!({
-            "redirected": x.redirected,
-            "pass_arp": x.pass_arp,
-            "pass_ipv4": x.pass_ipv4,
-            "pass_ipv6": x.pass_ipv6,
-            "pass_other_ethertype": x.pass_other_ethertype,
-            "pass_truncated": x.pass_truncated,
-            "drop_syn_limit": x.drop_syn_limit,
-            "reply_keys_refused": node.counters.reply_keys_refused(),
-        }),
+        Some(Ok(x)) => {
+            let mut v: serde_json::Map<String, Value> = x
+                .by_decision()
+                .iter()
+                .map(|(name, n)| (name.to_string(), json!(n)))
+                .collect();
+            v.insert(
+                "reply_keys_refused".into(),
+                json!(node.counters.reply_keys_refused()),
+            );
+            Value::Object(v)
+        }
         Some(Err(e)) => json!({ "error": e.to_string() }),
     };
     let interfaces: Vec<Value> = node
@@ -250,11 +257,14 @@ pub async fn flows(node: &Node, client: Option<std::net::Ipv4Addr>, top: usize) 
                 "service": backend_of(m.backend_id).map(|b| b.0),
                 "backend": backend_of(m.backend_id).map(|b| b.1),
                 "state": m.state,
+                "fast_path": m.offloaded,
+                "fast_path_idle_ms": m.fast_last_seen_ms.map(|t| dataplane::engine::monotonic_ms().saturating_sub(t)),
             })
         })
         .collect();
     json!({
-        "workers": summaries.iter().map(|s| json!({"worker": s.worker, "flows": s.total, "capacity": s.capacity})).collect::<Vec<_>>(),
+        "workers": summaries.iter().map(|s| json!({"worker": s.worker, "flows": s.total, "fast_path_flows": s.offloaded, "capacity": s.capacity})).collect::<Vec<_>>(),
+        "fast_path_flows": summaries.iter().map(|s| s.offloaded).sum::<usize>(),
         "total": summaries.iter().map(|s| s.total).sum::<usize>(),
         "top_clients": top_clients.iter().map(|(ip, n)| json!({"client": ip.to_string(), "flows": n})).collect::<Vec<_>>(),
         "clients_partial": summaries.iter().any(|s| s.clients_truncated),

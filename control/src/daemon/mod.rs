@@ -29,6 +29,8 @@ use state::{BackendHealth, NodeState, Steering};
 
 /// How often routes and neighbours are re-read when nothing asks sooner.
 const NEIGHBOUR_REFRESH: Duration = Duration::from_secs(1);
+/// How often the engine checks again that XDP frames leave by each port.
+const EGRESS_PROBE: Duration = Duration::from_secs(5);
 /// How soon an unresolved next hop is looked at again.
 const RESOLVE_RETRY: Duration = Duration::from_millis(100);
 /// How long a stopping VRRP instance may take to send its priority-0 advert.
@@ -47,8 +49,8 @@ impl Handler for PathHandler {
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
         self.0.process(frame, ingress)
     }
-    fn housekeeping(&mut self, now_ms: u64) {
-        self.0.housekeeping(now_ms);
+    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn dataplane::flow::FastSeen) {
+        self.0.housekeeping(now_ms, seen);
     }
     fn steer_changes(&mut self, out: &mut Vec<dataplane::flow::SteerChange>) {
         self.0.take_steer_changes(out);
@@ -111,10 +113,12 @@ fn engine_config(cfg: &Config) -> EngineConfig {
         },
         frames_per_worker: cfg.dataplane.frames_per_worker,
         batch: 64,
+        // Both keys of every connection, when all are offloaded.
         reply_keys: u32::try_from(
             cfg.dataplane
                 .flow_capacity
-                .saturating_mul(usize::from(cfg.dataplane.queues)),
+                .saturating_mul(usize::from(cfg.dataplane.queues))
+                .saturating_mul(2),
         )
         .unwrap_or(u32::MAX),
     }
@@ -285,6 +289,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     let mut tick = tokio::time::interval(RESOLVE_RETRY);
     let mut arp_watch = arp_watch::ArpWatch::default();
     let mut last_refresh = Instant::now();
+    let mut last_probe = Instant::now();
     loop {
         tokio::select! {
             ev = health_rx.recv() => {
@@ -317,6 +322,13 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
                     last_refresh = Instant::now();
                     let mut st = node.state.lock().await;
                     let mtu_changed = st.refresh_mtus();
+                    if mtu_changed || last_probe.elapsed() >= EGRESS_PROBE {
+                        last_probe = Instant::now();
+                        match engine.probe_egress() {
+                            Ok(ports) => st.set_fast_path_egress(&ports),
+                            Err(e) => warn!("checking the XDP fast path's egress ports: {e}"),
+                        }
+                    }
                     if st.refresh_neighbours() || wanted || mtu_changed {
                         unresolved = node.publish(&st);
                     }

@@ -149,6 +149,14 @@ impl NodeState {
         })
     }
 
+    /// Records which ports the XDP fast path can send by, as the engine
+    /// last found.
+    pub fn set_fast_path_egress(&mut self, ports: &[dataplane::engine::PortInfo]) {
+        for (mine, now) in self.ports.iter_mut().zip(ports) {
+            mine.xdp_xmit = now.xdp_xmit;
+        }
+    }
+
     /// Re-reads the MTU of every dataplane interface; true when one changed
     /// (the snapshot then carries the new MTU, so ICMP
     /// fragmentation-needed states it). An MTU above what the engine can
@@ -254,6 +262,7 @@ impl NodeState {
                 .map(|v| MacAddr(virtual_mac(v.vrid)))
                 .collect(),
             arp_claims: self.arp_claims.clone(),
+            fast_path: self.config.dataplane.fast_path,
             ..Snapshot::default()
         };
         for (s, svc) in self.config.services.iter().enumerate() {

@@ -191,6 +191,7 @@ pub(super) fn port_info(name: &str) -> Result<PortInfo, EngineError> {
         ipv4: ipv4_addrs(name).map_err(|e| iface_err(name, e))?,
         mtu: mtu(name)?,
         xdp_mode: super::XdpMode::Auto,
+        xdp_xmit: true,
     })
 }
 

@@ -11,22 +11,26 @@
 mod forward;
 mod handoff;
 mod iface;
+mod simulator;
 mod steer;
 mod worker;
 mod xsk;
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::counters::Counters;
-use crate::flow::SteerChange;
+use crate::flow::{FastSeen, SteerChange};
 use crate::verdict::{PortId, Verdict};
 
 pub use forward::ForwardHandler;
 pub use iface::MacAddrBytes;
-pub use steer::{Steering, SynLimit, XdpStats};
+pub use simulator::{SimOutcome, XdpSimulator};
+pub use steer::{
+    EgressPort, Steering, SynLimit, XdpStats, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX,
+};
 
 /// The packet logic the engine drives. One instance per worker.
 pub trait Handler: Send + 'static {
@@ -39,8 +43,9 @@ pub trait Handler: Send + 'static {
     /// Process one frame in place (same length); return what to do with it.
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict;
     /// Called about every 100 ms and when idle: housekeeping (flow expiry).
-    fn housekeeping(&mut self, now_ms: u64);
-    /// Moves the reply-key changes of the frames handled so far into `out`;
+    /// `seen` reads what the XDP program saw of offloaded connections.
+    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeen);
+    /// Moves the XDP map changes of the frames handled so far into `out`;
     /// the engine applies them to the XDP program before it transmits any
     /// of those frames.
     fn steer_changes(&mut self, _out: &mut Vec<SteerChange>) {}
@@ -83,8 +88,9 @@ pub struct EngineConfig {
     pub frames_per_worker: u32,
     /// Frames per ring operation.
     pub batch: u32,
-    /// Room for NAT reply keys in each interface's XDP program: at least
-    /// the connections all workers' flow tables hold.
+    /// Room for connection keys in each interface's XDP program: at least
+    /// twice the connections all workers' flow tables hold (both keys of
+    /// offloaded connections).
     pub reply_keys: u32,
 }
 
@@ -112,6 +118,10 @@ pub struct PortInfo {
     pub mtu: u32,
     /// How the steering program is attached (native or skb once started).
     pub xdp_mode: XdpMode,
+    /// Frames can leave by it from XDP, so the fast path may forward
+    /// connections whose packets leave here (checked at start and by
+    /// [`Engine::probe_egress`]).
+    pub xdp_xmit: bool,
 }
 
 /// Why the engine could not start or change its steering maps. Each message
@@ -196,7 +206,7 @@ pub struct Engine {
     workers: Vec<JoinHandle<()>>,
     // Owns the loaded programs and their bpf_links; dropped last so the
     // sockets are gone before the programs detach.
-    _attached: Vec<steer::Attached>,
+    attached: Mutex<Vec<steer::Attached>>,
 }
 
 impl Engine {
@@ -252,6 +262,7 @@ impl Engine {
             attached.push(a);
         }
         let steering = Arc::new(Steering::new(&mut attached));
+        probe_egress(&mut attached, &mut ports, &steering)?;
 
         let workers = cfg.queues;
         let counters = Arc::new(Counters::new(usize::from(workers)));
@@ -266,15 +277,18 @@ impl Engine {
             sets.push(set);
         }
 
+        let entries = (0..workers)
+            .map(|_| steer::FlowEntries::new(&attached))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut engine = Engine {
             ports,
             counters,
             steering,
             stop,
             workers: Vec::with_capacity(usize::from(workers)),
-            _attached: attached,
+            attached: Mutex::new(attached),
         };
-        for (w, set) in (0..workers).zip(sets) {
+        for ((w, set), entries) in (0..workers).zip(sets).zip(entries) {
             let core = cfg
                 .cores
                 .as_ref()
@@ -283,7 +297,7 @@ impl Engine {
                 w,
                 make_handler(w, workers),
                 set,
-                steer::ReplyKeys::new(&engine._attached)?,
+                entries,
                 worker::Shared {
                     counters: Arc::clone(&engine.counters),
                     hub: Arc::clone(&hub),
@@ -324,6 +338,16 @@ impl Engine {
         &self.steering
     }
 
+    /// Checks again whether XDP frames can leave by each port (a veth
+    /// peer's GRO or XDP program may have changed) and tells the fast path.
+    /// Returns the ports as they are now.
+    pub fn probe_egress(&self) -> Result<Vec<PortInfo>, EngineError> {
+        let mut attached = self.attached.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ports = self.ports.clone();
+        probe_egress(&mut attached, &mut ports, &self.steering)?;
+        Ok(ports)
+    }
+
     /// Stops the workers, waits for them and detaches the steering programs.
     pub fn stop(self) {
         // Dropping does it (see `Drop`), so a forgotten stop() is harmless.
@@ -349,6 +373,52 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Probes each port's XDP transmit (see [`steer::Attached::probe_xmit`]),
+/// records it in `ports`, logs changes, and hands the fast path the ports.
+fn probe_egress(
+    attached: &mut [steer::Attached],
+    ports: &mut [PortInfo],
+    steering: &Steering,
+) -> Result<(), EngineError> {
+    for p in ports.iter_mut() {
+        p.mtu = iface::mtu(&p.name).unwrap_or(p.mtu);
+    }
+    let egress: Vec<EgressPort> = ports
+        .iter()
+        .map(|p| EgressPort {
+            ifindex: p.ifindex,
+            mtu: p.mtu,
+            xmit: false,
+        })
+        .collect();
+    // The probe sends through the program's own port table.
+    steering.set_ports(&egress)?;
+    let mut egress = egress;
+    for (i, (a, port)) in attached.iter_mut().zip(ports.iter_mut()).enumerate() {
+        // Generic XDP transmits through the stack, which any device takes;
+        // the probe would test the driver's XDP transmit instead.
+        let xmit = a.mode() == XdpMode::Skb || a.probe_xmit(i as u32, port.ifindex, port.mac);
+        if xmit != port.xdp_xmit {
+            if xmit {
+                log::info!(
+                    "interface {}: the XDP fast path can send by it again",
+                    port.name
+                );
+            } else {
+                log::warn!(
+                    "interface {}: frames sent from XDP are dropped by its driver (a veth \
+                     whose peer has neither an XDP program nor GRO: `ethtool -K PEER gro on`); \
+                     connections whose packets leave by it stay in the workers",
+                    port.name
+                );
+            }
+        }
+        port.xdp_xmit = xmit;
+        egress[i].xmit = xmit;
+    }
+    steering.set_ports(&egress)
 }
 
 /// The largest IP packet (the MTU) the engine can receive: an AF_XDP frame

@@ -6,12 +6,13 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, RawFd};
 use std::sync::Mutex;
 
-use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData, PerCpuArray, XskMap};
-use aya::programs::{ProgramError, Xdp};
+use aya::maps::{Array, DevMap, HashMap as BpfHashMap, Map, MapData, PerCpuArray, XskMap};
+use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 
 use super::{EngineError, PortInfo, XdpMode};
-use crate::flow::{FlowKey, SteerChange};
+use crate::flow::{FastSeen, FlowKey, Rewrite, SteerAction, SteerChange};
+use crate::wire::checksum;
 
 /// Size of the `xsks` map: the highest queue count the program serves.
 pub(super) const MAX_QUEUES: u32 = 64;
@@ -19,6 +20,7 @@ pub(super) const MAX_QUEUES: u32 = 64;
 static STEER_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steer.o"));
 
 const PROGRAM: &str = "vipd_steer";
+const PROBE: &str = "vipd_probe";
 
 /// The program and socket map of one interface. Dropping it detaches the
 /// program.
@@ -27,9 +29,10 @@ pub(super) struct Attached {
     mode: XdpMode,
     xsks: XskMap<MapData>,
     maps: Option<IfaceMaps>,
-    replies: MapData,
-    // Holds the program and its link; the link detaches on drop.
-    _ebpf: Ebpf,
+    flows: MapData,
+    probe_port: Array<MapData, u32>,
+    // Holds the programs and the link; the link detaches on drop.
+    ebpf: Ebpf,
 }
 
 struct IfaceMaps {
@@ -37,7 +40,22 @@ struct IfaceMaps {
     vips: BpfHashMap<MapData, u32, u8>,
     syn_limit: Array<MapData, u64>,
     stats: PerCpuArray<MapData, u64>,
+    ports: Array<MapData, PortEntry>,
+    tx_ports: DevMap<MapData>,
 }
+
+/// `struct port_info` in steer.c.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct PortEntry {
+    ifindex: u32,
+    mtu: u32,
+    xmit: u32,
+}
+
+// SAFETY: three u32 fields, no padding, every bit pattern valid; it matches
+// `struct port_info` in steer.c.
+unsafe impl aya::Pod for PortEntry {}
 
 fn load_err(interface: &str, error: impl std::fmt::Display) -> EngineError {
     EngineError::BpfLoad {
@@ -83,24 +101,16 @@ fn attach_reason(e: &ProgramError, port: &PortInfo, mode: XdpMode) -> String {
 }
 
 impl Attached {
-    /// Loads the program with room for `reply_keys` NAT reply keys and
-    /// attaches it to `port`.
+    /// Loads the programs with room for `flow_keys` connection keys and
+    /// attaches the steering program to `port`.
     pub(super) fn attach(
         port: &PortInfo,
         mode: XdpMode,
-        reply_keys: u32,
+        flow_keys: u32,
     ) -> Result<Attached, EngineError> {
         let name = port.name.as_str();
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries("replies", reply_keys.max(1))
-            .load(STEER_OBJ)
-            .map_err(|e| load_err(name, e))?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(PROGRAM)
-            .ok_or_else(|| load_err(name, "program vipd_steer missing"))?
-            .try_into()
-            .map_err(|e| load_err(name, e))?;
-        prog.load().map_err(|e| load_err(name, e))?;
+        let mut ebpf = load(name, flow_keys)?;
+        let prog = xdp_program(&mut ebpf, name, PROGRAM)?;
         let attach = |prog: &mut Xdp, mode: XdpMode| {
             let aya_mode = match mode {
                 XdpMode::Skb => aya::programs::XdpMode::Skb,
@@ -135,6 +145,19 @@ impl Attached {
                 fixed
             }
         };
+        Attached::with_maps(ebpf, name, mode)
+    }
+
+    /// Loads the programs without attaching them, for running frames
+    /// through them with BPF_PROG_TEST_RUN.
+    pub(super) fn detached(name: &str, flow_keys: u32) -> Result<Attached, EngineError> {
+        let mut ebpf = load(name, flow_keys)?;
+        xdp_program(&mut ebpf, name, PROGRAM)?;
+        Attached::with_maps(ebpf, name, XdpMode::Native)
+    }
+
+    fn with_maps(mut ebpf: Ebpf, name: &str, mode: XdpMode) -> Result<Attached, EngineError> {
+        xdp_program(&mut ebpf, name, PROBE)?;
         let map_err = |map: &'static str, e: aya::maps::MapError| EngineError::Map {
             interface: name.to_string(),
             map,
@@ -150,18 +173,25 @@ impl Attached {
                 .map_err(|e| map_err("syn_limit", e))?,
             stats: PerCpuArray::try_from(take_map(&mut ebpf, name, "stats")?)
                 .map_err(|e| map_err("stats", e))?,
+            ports: Array::try_from(take_map(&mut ebpf, name, "ports")?)
+                .map_err(|e| map_err("ports", e))?,
+            tx_ports: DevMap::try_from(take_map(&mut ebpf, name, "tx_ports")?)
+                .map_err(|e| map_err("tx_ports", e))?,
         };
-        let replies = match take_map(&mut ebpf, name, "replies")? {
+        let probe_port = Array::try_from(take_map(&mut ebpf, name, "probe_port")?)
+            .map_err(|e| map_err("probe_port", e))?;
+        let flows = match take_map(&mut ebpf, name, "flows")? {
             Map::HashMap(data) => data,
-            _ => return Err(load_err(name, "map `replies` is not a hash map")),
+            _ => return Err(load_err(name, "map `flows` is not a hash map")),
         };
         Ok(Attached {
             interface: name.to_string(),
             mode,
             xsks,
             maps: Some(maps),
-            replies,
-            _ebpf: ebpf,
+            flows,
+            probe_port,
+            ebpf,
         })
     }
 
@@ -170,21 +200,78 @@ impl Attached {
         self.mode
     }
 
-    /// A handle of the reply-key map of its own, for one worker.
-    fn reply_map(&self) -> Result<BpfHashMap<MapData, ReplyKey, u8>, EngineError> {
+    /// A handle of the flow map of its own, for one worker.
+    fn flow_map(&self) -> Result<BpfHashMap<MapData, MapKey, FlowValue>, EngineError> {
         let err = |error: String| EngineError::Map {
             interface: self.interface.clone(),
-            map: "replies",
+            map: "flows",
             error,
         };
         let fd = self
-            .replies
+            .flows
             .fd()
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| err(e.to_string()))?;
         let data = MapData::from_fd(fd).map_err(|e| err(e.to_string()))?;
         BpfHashMap::try_from(Map::HashMap(data)).map_err(|e| err(e.to_string()))
+    }
+
+    /// Runs `frame` through the steering program as if it arrived on
+    /// `ingress_ifindex`; returns the XDP action and the frame as it left.
+    pub(super) fn run(
+        &mut self,
+        frame: &[u8],
+        ingress_ifindex: u32,
+    ) -> Result<(u32, Vec<u8>), EngineError> {
+        let interface = self.interface.clone();
+        let prog = xdp_program(&mut self.ebpf, &interface, PROGRAM)?;
+        let ctx = xdp_md(frame.len(), ingress_ifindex);
+        // Room for the program to grow the frame, as a driver leaves.
+        let mut out = vec![0u8; frame.len() + 256];
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(frame);
+        opts.data_out = Some(&mut out);
+        opts.ctx_in = Some(&ctx);
+        let r = prog
+            .test_run(opts)
+            .map_err(|e| load_err(&interface, format!("BPF_PROG_TEST_RUN: {e}")))?;
+        out.truncate(r.data_size_out as usize);
+        Ok((r.return_value, out))
+    }
+
+    /// Whether a frame the XDP program sends out of port `port` (interface
+    /// `ifindex`) leaves, rather than being dropped by the driver: one
+    /// harmless frame goes out through the same devmap as the fast path's,
+    /// and the interface's transmit drop count must not move.
+    pub(super) fn probe_xmit(&mut self, port: u32, ifindex: u32, mac: [u8; 6]) -> bool {
+        let interface = self.interface.clone();
+        if self.probe_port.set(0, port, 0).is_err() {
+            return false;
+        }
+        let Ok(prog) = xdp_program(&mut self.ebpf, &interface, PROBE) else {
+            return false;
+        };
+        let Ok(before) = super::iface::link_counters(&interface) else {
+            return false;
+        };
+        // To no one (a locally administered MAC nobody holds), of the IEEE
+        // local experimental ethertype: a receiver that gets it ignores it.
+        let mut frame = [0u8; 60];
+        frame[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0]);
+        frame[6..12].copy_from_slice(&mac);
+        frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+        let ctx = xdp_md(frame.len(), ifindex);
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(&frame);
+        opts.ctx_in = Some(&ctx);
+        opts.attrs = TestRunAttrs::new().xdp_live_frames(1);
+        match prog.test_run(opts) {
+            Ok(r) if r.return_value == XDP_REDIRECT => {}
+            _ => return false,
+        }
+        super::iface::link_counters(&interface)
+            .is_ok_and(|after| after.tx_dropped == before.tx_dropped)
     }
 
     /// Points queue `queue` of this interface at the socket `fd`.
@@ -199,10 +286,51 @@ impl Attached {
     }
 }
 
+fn load(name: &str, flow_keys: u32) -> Result<Ebpf, EngineError> {
+    EbpfLoader::new()
+        .map_max_entries("flows", flow_keys.max(1))
+        .load(STEER_OBJ)
+        .map_err(|e| load_err(name, e))
+}
+
+/// The named XDP program of `ebpf`, loaded into the kernel.
+fn xdp_program<'a>(
+    ebpf: &'a mut Ebpf,
+    interface: &str,
+    name: &str,
+) -> Result<&'a mut Xdp, EngineError> {
+    let prog: &mut Xdp = ebpf
+        .program_mut(name)
+        .ok_or_else(|| load_err(interface, format!("program {name} missing")))?
+        .try_into()
+        .map_err(|e| load_err(interface, e))?;
+    if prog.fd().is_err() {
+        prog.load().map_err(|e| load_err(interface, e))?;
+    }
+    Ok(prog)
+}
+
+/// `struct xdp_md` for a test run of a `len`-byte frame received on
+/// `ifindex`, queue 0: data, data_end, data_meta, ingress_ifindex,
+/// rx_queue_index, egress_ifindex.
+fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
+    ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+    ctx
+}
+
+/// XDP actions as the kernel numbers them.
+pub const XDP_ABORTED: u32 = 0;
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+pub const XDP_TX: u32 = 3;
+pub const XDP_REDIRECT: u32 = 4;
+
 /// A flow key as the XDP program reads it from a packet: network order.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct ReplyKey {
+struct MapKey {
     src: [u8; 4],
     dst: [u8; 4],
     sport: [u8; 2],
@@ -213,11 +341,11 @@ struct ReplyKey {
 
 // SAFETY: a plain 16-byte struct of byte arrays: no padding, alignment 1,
 // every bit pattern valid; it matches `struct flow_key` in steer.c.
-unsafe impl aya::Pod for ReplyKey {}
+unsafe impl aya::Pod for MapKey {}
 
-impl From<&FlowKey> for ReplyKey {
-    fn from(k: &FlowKey) -> ReplyKey {
-        ReplyKey {
+impl From<&FlowKey> for MapKey {
+    fn from(k: &FlowKey) -> MapKey {
+        MapKey {
             src: k.src_ip.to_be_bytes(),
             dst: k.dst_ip.to_be_bytes(),
             sport: k.src_port.to_be_bytes(),
@@ -228,36 +356,116 @@ impl From<&FlowKey> for ReplyKey {
     }
 }
 
-/// One worker's handles on the reply-key map of every interface, in port
-/// order: the worker applies its connections' changes itself, with no lock
-/// shared with other workers.
-pub(super) struct ReplyKeys {
-    maps: Vec<BpfHashMap<MapData, ReplyKey, u8>>,
+const FLOW_TO_WORKER: u8 = 0;
+const FLOW_FORWARD: u8 = 1;
+
+/// `struct flow_action` in steer.c: what the program does with one key's
+/// packets. Multi-byte packet fields and checksum deltas are in network
+/// order, as the program writes them into packets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct FlowValue {
+    action: u8,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    pad: u8,
+    ip_delta: [u8; 2],
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: [u8; 2],
+    dport: [u8; 2],
+    l4_delta: [u8; 2],
+    egress: u16,
+    last_seen_ns: u64,
+    packets: u64,
+    bytes: u64,
 }
 
-impl ReplyKeys {
-    pub(super) fn new(attached: &[Attached]) -> Result<ReplyKeys, EngineError> {
+// SAFETY: #[repr(C)] with every field at its natural alignment (offsets 0,
+// 1, 7, 13, 14, 16, 20, 24, 26, 28, 30, 32, 40, 48; 56 bytes), so no
+// padding; every bit pattern is valid. It matches `struct flow_action`.
+unsafe impl aya::Pod for FlowValue {}
+
+impl FlowValue {
+    fn to_worker() -> FlowValue {
+        FlowValue {
+            action: FLOW_TO_WORKER,
+            ..FlowValue::default()
+        }
+    }
+
+    /// The rewrite of packets arriving with `key`, with the checksum
+    /// updates it implies computed once here rather than per packet.
+    fn forward(key: &FlowKey, rw: &Rewrite) -> FlowValue {
+        let ip =
+            checksum::delta32(key.src_ip, rw.src_ip) + checksum::delta32(key.dst_ip, rw.dst_ip);
+        let l4 = ip
+            + checksum::delta16(key.src_port, rw.src_port)
+            + checksum::delta16(key.dst_port, rw.dst_port);
+        FlowValue {
+            action: FLOW_FORWARD,
+            src_mac: rw.src_mac,
+            dst_mac: rw.dst_mac,
+            pad: 0,
+            ip_delta: checksum::fold(ip).to_be_bytes(),
+            src: rw.src_ip.to_be_bytes(),
+            dst: rw.dst_ip.to_be_bytes(),
+            sport: rw.src_port.to_be_bytes(),
+            dport: rw.dst_port.to_be_bytes(),
+            l4_delta: checksum::fold(l4).to_be_bytes(),
+            egress: u16::from(rw.egress),
+            last_seen_ns: 0,
+            packets: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// One worker's handles on the flow map of every interface, in port order:
+/// the worker applies its connections' changes itself, with no lock shared
+/// with other workers.
+pub(super) struct FlowEntries {
+    maps: Vec<BpfHashMap<MapData, MapKey, FlowValue>>,
+}
+
+impl FlowEntries {
+    pub(super) fn new(attached: &[Attached]) -> Result<FlowEntries, EngineError> {
         let maps = attached
             .iter()
-            .map(Attached::reply_map)
+            .map(Attached::flow_map)
             .collect::<Result<_, _>>()?;
-        Ok(ReplyKeys { maps })
+        Ok(FlowEntries { maps })
     }
 
     /// Applies one change; false when the map refused it (full, or out of
-    /// memory), which leaves that connection's replies to the kernel.
+    /// memory): that key's packets then go where they would without it.
     pub(super) fn apply(&mut self, change: &SteerChange) -> bool {
         let Some(map) = self.maps.get_mut(usize::from(change.port)) else {
             return false;
         };
-        let key = ReplyKey::from(&change.key);
-        if change.add {
-            map.insert(key, 1, 0).is_ok()
-        } else {
-            // A key whose insertion failed is absent: nothing to withdraw.
-            let _ = map.remove(&key);
-            true
-        }
+        let key = MapKey::from(&change.key);
+        let value = match &change.action {
+            SteerAction::ToWorker => FlowValue::to_worker(),
+            SteerAction::Forward(rw) => FlowValue::forward(&change.key, rw),
+            SteerAction::Remove => {
+                // A key whose insertion failed is absent: nothing to withdraw.
+                let _ = map.remove(&key);
+                return true;
+            }
+        };
+        map.insert(key, value, 0).is_ok()
+    }
+}
+
+impl FastSeen for FlowEntries {
+    fn last_seen_ms(&mut self, port: u8, key: &FlowKey) -> Option<u64> {
+        let v = self
+            .maps
+            .get(usize::from(port))?
+            .get(&MapKey::from(key), 0)
+            .ok()?;
+        // The coarse clock is CLOCK_MONOTONIC_COARSE: the engine clock's base.
+        (v.action == FLOW_FORWARD && v.last_seen_ns != 0).then(|| v.last_seen_ns / 1_000_000)
     }
 }
 
@@ -275,6 +483,36 @@ pub struct XdpStats {
     pub pass_truncated: u64,
     /// SYNs to a VIP dropped over the SYN admission rate.
     pub drop_syn_limit: u64,
+    /// Packets of offloaded connections forwarded by the program itself.
+    pub fast_forwarded: u64,
+    /// Packets of offloaded connections handed to the workers instead
+    /// (TCP SYN/FIN/RST, IP options, TTL, over the egress MTU, malformed).
+    pub fast_to_worker: u64,
+    /// Of those, because the egress port cannot send XDP frames.
+    pub fast_no_egress: u64,
+    /// Packets the program rewrote but could not redirect (the egress port
+    /// left the devmap under it): dropped.
+    pub fast_aborted: u64,
+}
+
+impl XdpStats {
+    /// Every counter with its name, as `vipctl stats` and the metrics show
+    /// them.
+    pub fn by_decision(&self) -> [(&'static str, u64); 11] {
+        [
+            ("redirected", self.redirected),
+            ("pass_arp", self.pass_arp),
+            ("pass_ipv4", self.pass_ipv4),
+            ("pass_ipv6", self.pass_ipv6),
+            ("pass_other_ethertype", self.pass_other_ethertype),
+            ("pass_truncated", self.pass_truncated),
+            ("drop_syn_limit", self.drop_syn_limit),
+            ("fast_forwarded", self.fast_forwarded),
+            ("fast_to_worker", self.fast_to_worker),
+            ("fast_no_egress", self.fast_no_egress),
+            ("fast_aborted", self.fast_aborted),
+        ]
+    }
 }
 
 /// SYN admission in the steering program: new TCP connections to VIPs per
@@ -286,6 +524,15 @@ pub struct SynLimit {
     pub rate: u32,
     /// The largest burst admitted at once.
     pub burst: u32,
+}
+
+/// A port as the XDP program's fast path sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EgressPort {
+    pub ifindex: u32,
+    pub mtu: u32,
+    /// Frames can leave by it from XDP.
+    pub xmit: bool,
 }
 
 /// The steering maps of every interface: which traffic goes to the workers.
@@ -351,6 +598,32 @@ impl Steering {
         self.with_maps(|m| replace(&mut m.vips, &want, &m.interface, "vips"))
     }
 
+    /// Tells every interface's program where ports lead: their interface,
+    /// MTU and whether XDP frames can leave by them (`xmit`), in port order.
+    pub fn set_ports(&self, ports: &[EgressPort]) -> Result<(), EngineError> {
+        self.with_maps(|m| {
+            let err = |map: &'static str, error: String| EngineError::Map {
+                interface: m.interface.clone(),
+                map,
+                error,
+            };
+            for (i, p) in ports.iter().enumerate() {
+                let entry = PortEntry {
+                    ifindex: p.ifindex,
+                    mtu: p.mtu,
+                    xmit: u32::from(p.xmit),
+                };
+                m.tx_ports
+                    .set(i as u32, p.ifindex, None, 0)
+                    .map_err(|e| err("tx_ports", e.to_string()))?;
+                m.ports
+                    .set(i as u32, entry, 0)
+                    .map_err(|e| err("ports", e.to_string()))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Sets the SYN admission rate on every interface.
     pub fn set_syn_limit(&self, limit: SynLimit) -> Result<(), EngineError> {
         self.with_maps(|m| {
@@ -369,7 +642,7 @@ impl Steering {
 
     /// The steering program's counters, summed over CPUs and interfaces.
     pub fn xdp_stats(&self) -> Result<XdpStats, EngineError> {
-        let mut sums = [0u64; 7];
+        let mut sums = [0u64; 11];
         self.with_maps(|m| {
             for (i, sum) in sums.iter_mut().enumerate() {
                 let values = m.stats.get(&(i as u32), 0).map_err(|e| EngineError::Map {
@@ -381,7 +654,7 @@ impl Steering {
             }
             Ok(())
         })?;
-        let [redirected, pass_arp, pass_ipv4, pass_ipv6, pass_other_ethertype, pass_truncated, drop_syn_limit] =
+        let [redirected, pass_arp, pass_ipv4, pass_ipv6, pass_other_ethertype, pass_truncated, drop_syn_limit, fast_forwarded, fast_to_worker, fast_no_egress, fast_aborted] =
             sums;
         Ok(XdpStats {
             redirected,
@@ -390,6 +663,10 @@ impl Steering {
             pass_ipv6,
             pass_other_ethertype,
             pass_truncated,
+            fast_forwarded,
+            fast_to_worker,
+            fast_no_egress,
+            fast_aborted,
             drop_syn_limit,
         })
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use xsk_rs::FrameDesc;
 
 use super::handoff::{Hub, BUF_SIZE};
-use super::steer::ReplyKeys;
+use super::steer::FlowEntries;
 use super::xsk::SocketSet;
 use super::{iface, Handler};
 use crate::counters::{CoreCounters, Counters};
@@ -26,8 +26,8 @@ pub(super) struct Worker<H> {
     id: u16,
     handler: H,
     socks: SocketSet,
-    replies: ReplyKeys,
-    /// Reply-key changes taken from the handler, being applied.
+    entries: FlowEntries,
+    /// XDP map changes taken from the handler, being applied.
     steer: Vec<SteerChange>,
     counters: Arc<Counters>,
     hub: Arc<Hub>,
@@ -50,7 +50,7 @@ impl<H: Handler> Worker<H> {
         id: u16,
         handler: H,
         socks: SocketSet,
-        replies: ReplyKeys,
+        entries: FlowEntries,
         shared: Shared,
         batch: u32,
     ) -> Self {
@@ -65,7 +65,7 @@ impl<H: Handler> Worker<H> {
             id,
             handler,
             socks,
-            replies,
+            entries,
             steer: Vec::with_capacity(batch),
             counters,
             hub,
@@ -100,7 +100,7 @@ impl<H: Handler> Worker<H> {
 
             let since = now.saturating_sub(last_housekeeping);
             if since >= HOUSEKEEPING_MS || (work == 0 && since >= IDLE_HOUSEKEEPING_MS) {
-                self.handler.housekeeping(now);
+                self.handler.housekeeping(now, &mut self.entries);
                 self.apply_steer_changes();
                 self.core().sockets.set(self.socks.kernel_stats());
                 last_housekeeping = now;
@@ -184,14 +184,14 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Hands the XDP program the reply keys of connections opened (and
-    /// withdraws those of connections ended) by the frames handled so far.
+    /// Hands the XDP program the keys and rewrites of connections opened,
+    /// offloaded or ended by the frames handled so far.
     fn apply_steer_changes(&mut self) {
         self.handler.steer_changes(&mut self.steer);
         if self.steer.is_empty() {
             return;
         }
-        let refused = self.steer.iter().filter(|c| !self.replies.apply(c)).count();
+        let refused = self.steer.iter().filter(|c| !self.entries.apply(c)).count();
         self.steer.clear();
         if refused > 0 {
             self.core().reply_keys_refused.add(refused as u64);

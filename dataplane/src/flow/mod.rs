@@ -7,7 +7,7 @@
 
 mod table;
 
-pub use table::{ConnId, FlowTable, InsertError};
+pub use table::{ConnId, FlowTable, InsertError, Offload};
 
 /// TCP header flag bits, as in the flags byte on the wire.
 pub const TCP_FIN: u8 = 0x01;
@@ -29,17 +29,44 @@ pub struct FlowKey {
     pub proto: u8,
 }
 
-/// A change to the XDP program's set of reply keys. NAT replies come from
-/// the backends' own addresses, whose other traffic the kernel routes: the
-/// program hands a packet to the workers only while its key belongs to a
-/// live connection.
+/// A change to the XDP program's map of connection keys. NAT replies come
+/// from the backends' own addresses, whose other traffic the kernel routes:
+/// the program hands a packet to the workers only while its key belongs to
+/// a live connection. Packets of an offloaded connection it forwards itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SteerChange {
-    /// The port the replies arrive on.
+    /// The port the key's packets arrive on.
     pub port: u8,
     pub key: FlowKey,
-    /// Add the key, or withdraw it.
-    pub add: bool,
+    pub action: SteerAction,
+}
+
+/// What the XDP program does with the packets of one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SteerAction {
+    /// Hand them to the workers.
+    ToWorker,
+    /// Rewrite them by this and send them on from the XDP program.
+    Forward(Rewrite),
+    /// Forget the key: its packets are treated like any other traffic.
+    Remove,
+}
+
+/// What the XDP program saw of offloaded connections: the one window the
+/// flow table has on packets that never reach its worker.
+pub trait FastSeen {
+    /// When (engine clock, ms) the program last forwarded a packet of `key`
+    /// arriving on `port`; `None` if it has not, or cannot tell.
+    fn last_seen_ms(&mut self, port: u8, key: &FlowKey) -> Option<u64>;
+}
+
+/// A [`FastSeen`] for tables that offload nothing.
+pub struct NothingSeen;
+
+impl FastSeen for NothingSeen {
+    fn last_seen_ms(&mut self, _port: u8, _key: &FlowKey) -> Option<u64> {
+        None
+    }
 }
 
 /// What to write into packets matching one direction of a connection. Plain
@@ -82,6 +109,12 @@ impl ConnState {
     /// Half-open: the first to go when the table is under pressure.
     pub fn is_embryonic(self) -> bool {
         matches!(self, ConnState::SynSent | ConnState::SynRecv)
+    }
+
+    /// Whether packets in this state may bypass the worker: nothing in them
+    /// can change the state (SYN, FIN and RST always reach the worker).
+    pub fn is_offloadable(self) -> bool {
+        matches!(self, ConnState::Established | ConnState::Udp)
     }
 
     /// Counted as ActiveConn (as LVS does); every other live state is InActConn.

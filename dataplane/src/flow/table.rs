@@ -7,7 +7,9 @@
 //! embryonic connections when the slot array is full). Nothing is allocated
 //! after construction.
 
-use super::{Conn, ConnState, Direction, FlowKey, SteerChange, Timeouts};
+use super::{
+    Conn, ConnState, Direction, FastSeen, FlowKey, Rewrite, SteerAction, SteerChange, Timeouts,
+};
 use crate::sched::flow_hash;
 
 const WAYS: usize = 8;
@@ -55,8 +57,11 @@ const LIVE: u8 = 1;
 const IN_EMBRYONIC: u8 = 2;
 /// Counted as active (otherwise inactive) for `counted_backend`.
 const COUNTED_ACTIVE: u8 = 4;
-/// Its reply key is in the XDP program's map on `steered_port`.
+/// Its reply key is in the XDP program's map on `ports[1]`, handing its
+/// packets to the workers.
 const STEERED: u8 = 8;
+/// Its keys are in the XDP program's map on `ports`, forwarded there.
+const OFFLOADED: u8 = 16;
 
 /// Table bookkeeping lives beside the `Conn`, not in it, so a caller that
 /// rewrites a conn through `conn_mut` cannot corrupt counts or lists.
@@ -70,7 +75,17 @@ struct Slot {
     next: u32,
     counted_backend: u32,
     flags: u8,
-    steered_port: u8,
+    /// The ports its forward and reply keys arrive on, for the XDP map.
+    ports: [u8; 2],
+}
+
+/// The rewrites an offloaded connection's packets get in the XDP program.
+/// The forward key arrives where replies leave (`reply.egress`) and the
+/// reply key where forward packets leave (`forward.egress`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offload {
+    pub forward: Rewrite,
+    pub reply: Rewrite,
 }
 
 /// Per-backend (active, inactive) counts: linear probing, an entry is empty
@@ -198,6 +213,7 @@ pub struct FlowTable {
     embryonic_tail: u32,
     sweep_cursor: usize,
     steer_log: Vec<SteerChange>,
+    offloaded: usize,
 }
 
 fn key_index(key: &FlowKey) -> (u64, u32) {
@@ -225,7 +241,7 @@ impl FlowTable {
                 next: if i + 1 < capacity { i as u32 + 1 } else { NIL },
                 counted_backend: 0,
                 flags: 0,
-                steered_port: 0,
+                ports: [0; 2],
             })
             .collect();
         FlowTable {
@@ -247,6 +263,7 @@ impl FlowTable {
             embryonic_tail: NIL,
             sweep_cursor: 0,
             steer_log: Vec::new(),
+            offloaded: 0,
         }
     }
 
@@ -306,8 +323,12 @@ impl FlowTable {
         std::hint::black_box(self.buckets[b1].0[0].slot ^ self.buckets[b2].0[0].slot);
     }
 
+    /// Whether the connection has been idle past its timeout. An offloaded
+    /// connection's packets bypass the table, so only the sweep, which asks
+    /// the XDP program when it last saw them, may judge it.
     fn expired(&self, slot: u32, now_ms: u64) -> bool {
-        now_ms >= self.slots[slot as usize].expires_ms
+        let s = &self.slots[slot as usize];
+        now_ms >= s.expires_ms && s.flags & OFFLOADED == 0
     }
 
     /// Finds the connection a packet belongs to and which side sent it. An
@@ -347,6 +368,10 @@ impl FlowTable {
         }
         slot.conn.advance(dir, tcp_flags);
         let state = slot.conn.state;
+        if slot.flags & OFFLOADED != 0 && !state.is_offloadable() {
+            self.withdraw(id);
+        }
+        let slot = &mut self.slots[s as usize];
         slot.expires_ms = now_ms.saturating_add(state.timeout_ms(&self.timeouts));
         let was_active = slot.flags & COUNTED_ACTIVE != 0;
         let backend = slot.counted_backend;
@@ -431,15 +456,103 @@ impl FlowTable {
             return;
         }
         slot.flags |= STEERED;
-        slot.steered_port = port;
-        self.steer_log.push(SteerChange {
-            port,
-            key: slot.keys[1],
-            add: true,
-        });
+        slot.ports[1] = port;
+        let key = slot.keys[1];
+        if slot.flags & OFFLOADED == 0 {
+            self.log(port, key, SteerAction::ToWorker);
+        }
     }
 
-    /// Moves the reply-key changes made since the last call into `out`, in
+    /// Has the XDP program forward the connection's packets itself, both
+    /// directions, until [`FlowTable::withdraw`], a state that needs the
+    /// worker, or its removal. Offloading again replaces the rewrites.
+    pub fn offload(&mut self, id: ConnId, o: &Offload) {
+        let slot = &mut self.slots[id.0 as usize];
+        if slot.flags & LIVE == 0 {
+            return;
+        }
+        let (old, keys, flags) = (slot.ports, slot.keys, slot.flags);
+        let ports = [o.reply.egress, o.forward.egress];
+        slot.ports = ports;
+        slot.flags |= OFFLOADED;
+        if flags & OFFLOADED == 0 {
+            self.offloaded += 1;
+        }
+        if flags & OFFLOADED != 0 && old[0] != ports[0] {
+            self.log(old[0], keys[0], SteerAction::Remove);
+        }
+        self.log(ports[0], keys[0], SteerAction::Forward(o.forward));
+        if keys[0] != keys[1] {
+            if flags & (OFFLOADED | STEERED) != 0 && old[1] != ports[1] {
+                self.log(old[1], keys[1], SteerAction::Remove);
+            }
+            self.log(ports[1], keys[1], SteerAction::Forward(o.reply));
+        }
+    }
+
+    /// Connections the XDP program forwards.
+    pub fn offloaded(&self) -> usize {
+        self.offloaded
+    }
+
+    /// Whether the XDP program forwards the connection's packets.
+    pub fn is_offloaded(&self, id: ConnId) -> bool {
+        self.slots[id.0 as usize].flags & (LIVE | OFFLOADED) == LIVE | OFFLOADED
+    }
+
+    /// Brings an offloaded connection's packets back to the workers: the
+    /// reply key of a steered connection goes back to being steered, every
+    /// other key is forgotten (VIP and full-NAT traffic reaches the workers
+    /// anyway).
+    pub fn withdraw(&mut self, id: ConnId) {
+        let slot = &mut self.slots[id.0 as usize];
+        if slot.flags & (LIVE | OFFLOADED) != LIVE | OFFLOADED {
+            return;
+        }
+        slot.flags &= !OFFLOADED;
+        let (ports, keys, flags) = (slot.ports, slot.keys, slot.flags);
+        self.offloaded -= 1;
+        self.log(ports[0], keys[0], SteerAction::Remove);
+        if keys[0] != keys[1] {
+            let action = if flags & STEERED != 0 {
+                SteerAction::ToWorker
+            } else {
+                SteerAction::Remove
+            };
+            self.log(ports[1], keys[1], action);
+        }
+    }
+
+    /// Offloaded connections among slots `range` (clamped to the table).
+    pub fn offloaded_in(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = ConnId> + '_ {
+        let end = range.end.min(self.slots.len());
+        let start = range.start.min(end);
+        (start..end)
+            .filter(|&s| self.slots[s].flags & (LIVE | OFFLOADED) == LIVE | OFFLOADED)
+            .map(|s| ConnId(s as u32))
+    }
+
+    /// When the XDP program last forwarded a packet of the connection, if
+    /// it is offloaded and the program has.
+    pub fn last_seen_ms(&self, id: ConnId, seen: &mut dyn FastSeen) -> Option<u64> {
+        let slot = &self.slots[id.0 as usize];
+        if slot.flags & (LIVE | OFFLOADED) != LIVE | OFFLOADED {
+            return None;
+        }
+        let forward = seen.last_seen_ms(slot.ports[0], &slot.keys[0]);
+        let reply = if slot.keys[0] != slot.keys[1] {
+            seen.last_seen_ms(slot.ports[1], &slot.keys[1])
+        } else {
+            None
+        };
+        forward.max(reply)
+    }
+
+    fn log(&mut self, port: u8, key: FlowKey, action: SteerAction) {
+        self.steer_log.push(SteerChange { port, key, action });
+    }
+
+    /// Moves the XDP map changes made since the last call into `out`, in
     /// the order they happened.
     pub fn take_steer_changes(&mut self, out: &mut Vec<SteerChange>) {
         out.append(&mut self.steer_log);
@@ -453,17 +566,39 @@ impl FlowTable {
     }
 
     /// Looks at up to `budget` slots, continuing where the last sweep
-    /// stopped, and removes the expired ones. Returns how many it removed.
-    pub fn expire(&mut self, now_ms: u64, budget: usize) -> usize {
+    /// stopped, and removes the expired ones; an offloaded connection is
+    /// judged by when `seen` last saw its packets. Returns how many it
+    /// removed.
+    pub fn expire(&mut self, now_ms: u64, budget: usize, seen: &mut dyn FastSeen) -> usize {
+        self.sweep(now_ms, budget, Some(seen))
+    }
+
+    /// [`FlowTable::expire`]; without `seen` offloaded connections are kept.
+    fn sweep(&mut self, now_ms: u64, budget: usize, mut seen: Option<&mut dyn FastSeen>) -> usize {
         let cap = self.slots.len();
         let mut removed = 0;
         for _ in 0..budget.min(cap) {
             let s = self.sweep_cursor;
             self.sweep_cursor = if s + 1 == cap { 0 } else { s + 1 };
-            if self.slots[s].flags & LIVE != 0 && self.expired(s as u32, now_ms) {
-                self.remove_slot(s as u32);
-                removed += 1;
+            let slot = &self.slots[s];
+            if slot.flags & LIVE == 0 || now_ms < slot.expires_ms {
+                continue;
             }
+            if slot.flags & OFFLOADED != 0 {
+                let Some(seen) = seen.as_deref_mut() else {
+                    continue;
+                };
+                let timeout = slot.conn.state.timeout_ms(&self.timeouts);
+                let until = self
+                    .last_seen_ms(ConnId(s as u32), seen)
+                    .map(|t| t.saturating_add(timeout));
+                if let Some(until) = until.filter(|&u| u > now_ms) {
+                    self.slots[s].expires_ms = until;
+                    continue;
+                }
+            }
+            self.remove_slot(s as u32);
+            removed += 1;
         }
         removed
     }
@@ -494,13 +629,14 @@ impl FlowTable {
     pub fn entries_in(
         &self,
         range: std::ops::Range<usize>,
-    ) -> impl Iterator<Item = (&FlowKey, &Conn)> {
+    ) -> impl Iterator<Item = (ConnId, &FlowKey, &Conn)> {
         let end = range.end.min(self.slots.len());
         let start = range.start.min(end);
         self.slots[start..end]
             .iter()
-            .filter(|s| s.flags & LIVE != 0)
-            .map(|s| (&s.keys[0], &s.conn))
+            .enumerate()
+            .filter(|(_, s)| s.flags & LIVE != 0)
+            .map(move |(i, s)| (ConnId((start + i) as u32), &s.keys[0], &s.conn))
     }
 
     /// Bytes allocated by the table; fixed at construction.
@@ -521,7 +657,7 @@ impl FlowTable {
             if head != NIL && self.expired(head, now_ms) {
                 self.remove_slot(head);
             } else {
-                self.expire(now_ms, INSERT_SWEEP);
+                self.sweep(now_ms, INSERT_SWEEP, None);
             }
         }
         if self.free_head == NIL {
@@ -636,12 +772,12 @@ impl FlowTable {
         if slot.flags & IN_EMBRYONIC != 0 {
             self.unlink_embryonic(s);
         }
-        if slot.flags & STEERED != 0 {
-            self.steer_log.push(SteerChange {
-                port: slot.steered_port,
-                key: slot.keys[1],
-                add: false,
-            });
+        if slot.flags & OFFLOADED != 0 {
+            self.offloaded -= 1;
+            self.log(slot.ports[0], slot.keys[0], SteerAction::Remove);
+        }
+        if slot.flags & (OFFLOADED | STEERED) != 0 && slot.keys[0] != slot.keys[1] {
+            self.log(slot.ports[1], slot.keys[1], SteerAction::Remove);
         }
         self.counts
             .sub(slot.counted_backend, slot.flags & COUNTED_ACTIVE != 0);

@@ -174,8 +174,11 @@ fn expiry_per_state() {
         table.touch(id, dir, flags, 50);
     }
     assert_eq!(table.conn(id).state, ConnState::TimeWait);
-    assert_eq!(table.expire(50 + to.time_wait_ms - 1, 8), 0);
-    assert_eq!(table.expire(50 + to.time_wait_ms, 8), 1);
+    assert_eq!(
+        table.expire(50 + to.time_wait_ms - 1, 8, &mut NothingSeen),
+        0
+    );
+    assert_eq!(table.expire(50 + to.time_wait_ms, 8, &mut NothingSeen), 1);
     assert_eq!(table.len(), 0);
 }
 
@@ -199,10 +202,10 @@ fn expire_is_incremental() {
         add(&mut table, n, n % 4, UDP, 0).unwrap();
     }
     let late = t().udp_ms;
-    assert_eq!(table.expire(late, 30), 30);
+    assert_eq!(table.expire(late, 30, &mut NothingSeen), 30);
     assert_eq!(table.len(), 70);
     check_counts(&table);
-    assert_eq!(table.expire(late, 1000), 70);
+    assert_eq!(table.expire(late, 1000, &mut NothingSeen), 70);
     assert_eq!(table.len(), 0);
     check_counts(&table);
 }
@@ -344,7 +347,7 @@ fn counts_exact_through_churn() {
                 table.remove(id);
                 removed += 1;
             }
-            _ => expired += table.expire(now, 20),
+            _ => expired += table.expire(now, 20, &mut NothingSeen),
         }
         // Drop handles whose conn was reclaimed or evicted meanwhile.
         live.retain(|&(m, _, id)| {
@@ -356,7 +359,7 @@ fn counts_exact_through_churn() {
     }
     assert!(inserted > 500 && touched > 300 && removed > 100 && expired > 50);
     check_counts(&table);
-    table.expire(now + to.established_ms, 200);
+    table.expire(now + to.established_ms, 200, &mut NothingSeen);
     assert_eq!(table.len(), 0);
     check_counts(&table);
     assert_eq!(table.memory_bytes(), bytes);
@@ -366,7 +369,7 @@ fn counts_exact_through_churn() {
 fn zero_capacity_is_always_full() {
     let mut table = FlowTable::new(0, t());
     assert_eq!(add(&mut table, 1, 1, TCP, 0), Err(InsertError::Full));
-    assert_eq!(table.expire(0, 10), 0);
+    assert_eq!(table.expire(0, 10, &mut NothingSeen), 0);
 }
 
 #[test]

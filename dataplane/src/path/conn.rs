@@ -116,6 +116,7 @@ pub(super) fn open(
     if w.steer_replies && svc.forward == ForwardMode::Nat {
         w.flows.steer_replies(id, hop.port);
     }
+    w.offload(id);
     if let Some(timeout) = svc.persistence_ms {
         if backend_id != SORRY_BACKEND_ID {
             w.persistence

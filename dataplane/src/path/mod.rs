@@ -13,7 +13,10 @@ mod rewrite;
 
 use std::sync::Arc;
 
-use crate::flow::{ConnState, Direction, FlowKey, FlowTable, SteerChange, Timeouts};
+use crate::flow::{
+    Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, FlowTable, Offload, SteerChange,
+    Timeouts,
+};
 use crate::sched::{Persistence, SchedState};
 use crate::service::{LocalKind, Published, Snapshot};
 use crate::verdict::{DropReason, PortId, Verdict};
@@ -27,8 +30,10 @@ pub struct WorkerConfig {
     pub flow_capacity: usize,
     pub persistence_capacity: usize,
     pub timeouts: Timeouts,
-    /// Log the reply keys of NAT connections for an engine whose XDP program
-    /// steers by them; it must drain them with [`Worker::take_steer_changes`].
+    /// Log the reply keys of NAT connections, and the rewrites of
+    /// connections to offload when the snapshot asks for the fast path, for
+    /// an engine whose XDP program steers and forwards by them; it must
+    /// drain them with [`Worker::take_steer_changes`].
     pub steer_replies: bool,
 }
 
@@ -120,7 +125,7 @@ impl Worker {
         }
     }
 
-    /// Moves the reply-key changes of the frames processed so far into
+    /// Moves the XDP map changes of the frames processed so far into
     /// `out`: the engine applies them before it transmits any of those
     /// frames, so a backend's answer never reaches the XDP program before
     /// its key does.
@@ -144,23 +149,75 @@ impl Worker {
         let generation = self.published.generation();
         if generation != self.generation {
             self.generation = generation;
-            self.snap = self.published.load();
+            let old = std::mem::replace(&mut self.snap, self.published.load());
             self.sched = self
                 .snap
                 .services
                 .iter()
                 .map(|s| SchedState::new(s.scheduler))
                 .collect();
+            self.revalidate_offloads(&old);
         }
     }
 
-    /// Periodic work off the per-packet path.
-    pub fn housekeeping(&mut self, now_ms: u64) {
+    /// Periodic work off the per-packet path. `seen` tells when the XDP
+    /// program last forwarded an offloaded connection's packets.
+    pub fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeen) {
         self.now_ms = now_ms;
         let budget = sweep_budget(self.flows.capacity(), now_ms.saturating_sub(self.swept_ms));
         self.swept_ms = now_ms;
-        self.flows.expire(now_ms, budget);
-        self.mailbox.poll(self.id, &self.flows);
+        self.flows.expire(now_ms, budget, seen);
+        self.mailbox.poll(self.id, &self.flows, seen);
+    }
+
+    /// The rewrites the XDP program should apply to `conn`'s packets under
+    /// `snap`, or `None` while they must reach the worker: the fast path is
+    /// off, the state can still change, the backend's flows are to be
+    /// dropped, or the VIP is not owned here.
+    fn offload_for(&self, snap: &Snapshot, conn: &Conn) -> Option<Offload> {
+        if !self.steer_replies
+            || !snap.fast_path
+            || !conn.state.is_offloadable()
+            || snap.dead_backends.contains(&conn.backend_id)
+            || !snap.locals.get(&conn.reply.src_ip).is_some_and(|l| l.owned)
+        {
+            return None;
+        }
+        let mut o = Offload {
+            forward: conn.forward,
+            reply: conn.reply,
+        };
+        o.forward.src_mac = snap.source_mac(o.forward.src_mac, o.forward.egress);
+        o.reply.src_mac = snap.source_mac(o.reply.src_mac, o.reply.egress);
+        Some(o)
+    }
+
+    /// Offloads the connection if it qualifies and is not yet.
+    fn offload(&mut self, id: ConnId) {
+        if self.flows.is_offloaded(id) {
+            return;
+        }
+        if let Some(o) = self.offload_for(&self.snap, self.flows.conn(id)) {
+            self.flows.offload(id, &o);
+        }
+    }
+
+    /// After a new snapshot: withdraws the offloaded connections that no
+    /// longer qualify (backend dead, VIP lost, fast path turned off) and
+    /// rewrites those whose rewrite changed (a released virtual MAC).
+    fn revalidate_offloads(&mut self, old: &Snapshot) {
+        if self.flows.offloaded() == 0 {
+            return;
+        }
+        let ids: Vec<ConnId> = self.flows.offloaded_in(0..usize::MAX).collect();
+        for id in ids {
+            let conn = self.flows.conn(id);
+            match self.offload_for(&self.snap, conn) {
+                None => self.flows.withdraw(id),
+                Some(o) if self.offload_for(old, conn) != Some(o) => self.flows.offload(id, &o),
+                Some(_) => {}
+            }
+        }
     }
 
     /// Warms the cache for a frame about to be processed: the flow-table
@@ -271,6 +328,7 @@ impl Worker {
                     return Err(DropReason::BackendDown);
                 }
                 self.flows.touch(id, dir, flags, self.now_ms);
+                self.offload(id);
                 let conn = self.flows.conn(id);
                 let mut rw = match dir {
                     Direction::Forward => conn.forward,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::flow::{FlowKey, FlowTable};
+use crate::flow::{ConnId, FastSeen, FlowKey, FlowTable};
 
 /// Table slots looked at per housekeeping call.
 pub const SCAN_BUDGET: usize = 65_536;
@@ -45,6 +45,11 @@ pub struct FlowInfo {
     pub backend_id: u32,
     pub service: u16,
     pub state: &'static str,
+    /// Forwarded by the XDP program.
+    pub offloaded: bool,
+    /// When the XDP program last forwarded one of its packets (engine
+    /// clock, ms).
+    pub fast_last_seen_ms: Option<u64>,
 }
 
 /// A worker's answer.
@@ -53,6 +58,8 @@ pub struct FlowSummary {
     pub worker: u16,
     /// Live connections in the table.
     pub total: usize,
+    /// Of them, forwarded by the XDP program.
+    pub offloaded: usize,
     pub capacity: usize,
     /// `(backend id, active, inactive)` for each asked-for backend.
     pub backends: Vec<(u32, u32, u32)>,
@@ -104,7 +111,7 @@ impl Mailbox {
 
     /// Advances the current query by at most [`SCAN_BUDGET`] slots, answering
     /// it when the whole table has been seen.
-    pub(super) fn poll(&mut self, worker: u16, flows: &FlowTable) {
+    pub(super) fn poll(&mut self, worker: u16, flows: &FlowTable, seen: &mut dyn FastSeen) {
         if self.scan.is_none() {
             let Some(query) = self.queue.pop() else {
                 return;
@@ -124,6 +131,7 @@ impl Mailbox {
                 summary: FlowSummary {
                     worker,
                     total: flows.len(),
+                    offloaded: flows.offloaded(),
                     capacity: flows.capacity(),
                     backends,
                     ..FlowSummary::default()
@@ -141,7 +149,7 @@ impl Mailbox {
         };
         let range_end = if end == usize::MAX { scan.cursor } else { end };
         let client = scan.query.client.map(Ipv4Addr::to_bits);
-        for (key, conn) in flows.entries_in(scan.cursor..range_end) {
+        for (id, key, conn) in flows.entries_in(scan.cursor..range_end) {
             let n = scan.clients.len();
             match scan.clients.get_mut(&conn.client_ip) {
                 Some(c) => *c += 1,
@@ -152,7 +160,7 @@ impl Mailbox {
             }
             if client == Some(conn.client_ip) {
                 if scan.summary.matches.len() < MAX_MATCHES {
-                    scan.summary.matches.push(flow_info(key, conn));
+                    scan.summary.matches.push(flow_info(flows, id, key, seen));
                 } else {
                     scan.summary.matches_truncated = true;
                 }
@@ -177,7 +185,8 @@ impl Mailbox {
     }
 }
 
-fn flow_info(key: &FlowKey, conn: &crate::flow::Conn) -> FlowInfo {
+fn flow_info(flows: &FlowTable, id: ConnId, key: &FlowKey, seen: &mut dyn FastSeen) -> FlowInfo {
+    let conn = flows.conn(id);
     FlowInfo {
         client: SocketAddrV4::new(Ipv4Addr::from_bits(key.src_ip), key.src_port),
         destination: SocketAddrV4::new(Ipv4Addr::from_bits(key.dst_ip), key.dst_port),
@@ -185,6 +194,8 @@ fn flow_info(key: &FlowKey, conn: &crate::flow::Conn) -> FlowInfo {
         backend_id: conn.backend_id,
         service: conn.service,
         state: conn.state.name(),
+        offloaded: flows.is_offloaded(id),
+        fast_last_seen_ms: flows.last_seen_ms(id, seen),
     }
 }
 
@@ -248,13 +259,13 @@ mod tests {
             reply,
         })
         .expect("queued");
-        mb.poll(3, &flows);
-        mb.poll(3, &flows);
+        mb.poll(3, &flows, &mut crate::flow::NothingSeen);
+        mb.poll(3, &flows, &mut crate::flow::NothingSeen);
         assert!(
             rx.try_recv().is_err(),
             "answered before the whole table was seen"
         );
-        mb.poll(3, &flows);
+        mb.poll(3, &flows, &mut crate::flow::NothingSeen);
         let s = rx.try_recv().expect("answered after the third call");
         assert_eq!(s.worker, 3);
         assert_eq!(s.total, 4);
