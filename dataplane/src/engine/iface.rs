@@ -24,6 +24,11 @@ const CAP_BPF: u32 = 39;
 const ETHTOOL_GCHANNELS: u32 = 0x3c;
 const ETHTOOL_GGRO: u32 = 0x2b;
 const ETHTOOL_SGRO: u32 = 0x2c;
+const ETHTOOL_GSTRINGS: u32 = 0x1b;
+const ETHTOOL_GSTATS: u32 = 0x1d;
+const ETHTOOL_GSSET_INFO: u32 = 0x37;
+const ETH_SS_STATS: u32 = 1;
+const ETH_GSTRING_LEN: usize = 32;
 
 /// `struct ethtool_value`: a command and one value.
 #[repr(C)]
@@ -147,7 +152,8 @@ fn ioctl(sock: &OwnedFd, request: libc::c_ulong, req: &mut libc::ifreq) -> io::R
     use std::os::fd::AsRawFd;
     // SAFETY: the requests used here read the name and write at most one
     // ifreq (or, for SIOCETHTOOL, the buffer ifru_data points to, which the
-    // caller keeps alive across the call).
+    // caller keeps alive across the call and sizes by the counts it states
+    // in it).
     if unsafe { libc::ioctl(sock.as_raw_fd(), request as _, req as *mut libc::ifreq) } < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -296,6 +302,56 @@ pub(super) fn disable_gro(name: &str) -> Result<bool, EngineError> {
     req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
     ioctl(&sock, libc::SIOCETHTOOL, &mut req).map_err(|e| iface_err(name, e))?;
     Ok(true)
+}
+
+/// The driver's statistics (`ethtool -S`) as (name, value) pairs.
+fn driver_stats(name: &str) -> Result<Vec<(String, u64)>, EngineError> {
+    let sock = ctl_socket().map_err(|e| iface_err(name, e))?;
+    // struct ethtool_sset_info with room for one count.
+    let mut info = [0u32; 5];
+    info[0] = ETHTOOL_GSSET_INFO;
+    // sset_mask, a u64 bit mask of string sets, at offset 8.
+    info[2] = 1 << ETH_SS_STATS;
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    req.ifr_ifru.ifru_data = info.as_mut_ptr().cast();
+    ioctl(&sock, libc::SIOCETHTOOL, &mut req).map_err(|e| iface_err(name, e))?;
+    if info[2] & (1 << ETH_SS_STATS) == 0 {
+        return Ok(Vec::new());
+    }
+    let n = info[4] as usize;
+    // struct ethtool_gstrings: cmd, string_set, len, then the names.
+    let mut strings = vec![0u8; 12 + n * ETH_GSTRING_LEN];
+    strings[..4].copy_from_slice(&ETHTOOL_GSTRINGS.to_ne_bytes());
+    strings[4..8].copy_from_slice(&ETH_SS_STATS.to_ne_bytes());
+    strings[8..12].copy_from_slice(&(n as u32).to_ne_bytes());
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    req.ifr_ifru.ifru_data = strings.as_mut_ptr().cast();
+    ioctl(&sock, libc::SIOCETHTOOL, &mut req).map_err(|e| iface_err(name, e))?;
+    // struct ethtool_stats: cmd, n_stats, then the values.
+    let mut stats = vec![0u64; 1 + n];
+    stats[0] = u64::from(ETHTOOL_GSTATS) | (n as u64) << 32;
+    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
+    req.ifr_ifru.ifru_data = stats.as_mut_ptr().cast();
+    ioctl(&sock, libc::SIOCETHTOOL, &mut req).map_err(|e| iface_err(name, e))?;
+    Ok(strings[12..]
+        .chunks_exact(ETH_GSTRING_LEN)
+        .zip(&stats[1..])
+        .map(|(s, &v)| {
+            let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+            (String::from_utf8_lossy(&s[..end]).into_owned(), v)
+        })
+        .collect())
+}
+
+/// Frames the driver has sent for XDP (redirected into it or XDP_TX), where
+/// it counts them (veth: `tx_queue_N_xdp_xmit`).
+pub(super) fn xdp_xmit_count(name: &str) -> Result<Option<u64>, EngineError> {
+    let stats = driver_stats(name)?;
+    let mut xmit = stats
+        .iter()
+        .filter(|(s, _)| s.ends_with("xdp_xmit"))
+        .peekable();
+    Ok(xmit.peek().is_some().then(|| xmit.map(|(_, v)| v).sum()))
 }
 
 /// Receive queues usable by AF_XDP: combined plus rx-only channels; `None`
