@@ -145,16 +145,20 @@ pub struct Port {
     /// The node's own addresses on the port: never a client's, and the
     /// source of the ICMP errors the node sends there.
     pub ipv4: Vec<Ipv4Addr>,
+    /// Frames the XDP program sends by it leave, so connections whose
+    /// packets leave here may be offloaded.
+    pub xdp_xmit: bool,
 }
 
 impl Port {
-    /// A port with the Ethernet MTU and no address of its own.
+    /// A port with the Ethernet MTU, no address of its own, usable by XDP.
     pub fn new(name: &str, mac: MacAddr) -> Port {
         Port {
             name: name.to_string(),
             mac,
             mtu: 1500,
             ipv4: Vec::new(),
+            xdp_xmit: true,
         }
     }
 }

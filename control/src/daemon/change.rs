@@ -155,10 +155,12 @@ impl NodeState {
         let mut refused = Vec::new();
         let old = &self.config;
         // The SYN admission rate is a steering-map value, changed live (an
-        // operator tightens it during a flood); the rest is set up at start.
+        // operator tightens it during a flood), and the fast path a snapshot
+        // flag; the rest is set up at start.
         let fixed = |d: &crate::config::Dataplane| crate::config::Dataplane {
             syn_rate_limit: 0,
             syn_burst: 0,
+            fast_path: true,
             ..d.clone()
         };
         if fixed(&new.dataplane) != fixed(&old.dataplane) {
@@ -354,5 +356,15 @@ mod tests {
         st.replace_config(new).expect("a SYN rate change applies");
         let limit = st.steering().syn_limit;
         assert_eq!((limit.rate, limit.burst), (100_000, 10_000));
+    }
+
+    #[test]
+    fn reload_switches_the_fast_path_live() {
+        let mut st = NodeState::new(cfg(false, 1), Vec::new());
+        assert!(st.snapshot().0.fast_path, "on by default");
+        let mut new = cfg(false, 1);
+        new.dataplane.fast_path = false;
+        st.replace_config(new).expect("a fast path switch applies");
+        assert!(!st.snapshot().0.fast_path);
     }
 }

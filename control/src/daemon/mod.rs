@@ -321,15 +321,15 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
                 if wanted || !unresolved.is_empty() || last_refresh.elapsed() >= NEIGHBOUR_REFRESH {
                     last_refresh = Instant::now();
                     let mut st = node.state.lock().await;
-                    let mtu_changed = st.refresh_mtus();
-                    if mtu_changed || last_probe.elapsed() >= EGRESS_PROBE {
+                    let mut changed = st.refresh_mtus();
+                    if changed || last_probe.elapsed() >= EGRESS_PROBE {
                         last_probe = Instant::now();
                         match engine.probe_egress() {
-                            Ok(ports) => st.set_fast_path_egress(&ports),
+                            Ok(ports) => changed |= st.set_fast_path_egress(&ports),
                             Err(e) => warn!("checking the XDP fast path's egress ports: {e}"),
                         }
                     }
-                    if st.refresh_neighbours() || wanted || mtu_changed {
+                    if st.refresh_neighbours() || wanted || changed {
                         unresolved = node.publish(&st);
                     }
                     for addr in &unresolved {

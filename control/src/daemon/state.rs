@@ -150,11 +150,14 @@ impl NodeState {
     }
 
     /// Records which ports the XDP fast path can send by, as the engine
-    /// last found.
-    pub fn set_fast_path_egress(&mut self, ports: &[dataplane::engine::PortInfo]) {
+    /// last found; true when that changed.
+    pub fn set_fast_path_egress(&mut self, ports: &[dataplane::engine::PortInfo]) -> bool {
+        let mut changed = false;
         for (mine, now) in self.ports.iter_mut().zip(ports) {
+            changed |= mine.xdp_xmit != now.xdp_xmit;
             mine.xdp_xmit = now.xdp_xmit;
         }
+        changed
     }
 
     /// Re-reads the MTU of every dataplane interface; true when one changed
@@ -251,6 +254,7 @@ impl NodeState {
                 .map(|p| ds::Port {
                     mtu: u16::try_from(p.mtu).unwrap_or(u16::MAX),
                     ipv4: p.ipv4.clone(),
+                    xdp_xmit: p.xdp_xmit,
                     ..ds::Port::new(&p.name, MacAddr(p.mac))
                 })
                 .collect(),

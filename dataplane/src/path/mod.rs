@@ -173,13 +173,21 @@ impl Worker {
     /// The rewrites the XDP program should apply to `conn`'s packets under
     /// `snap`, or `None` while they must reach the worker: the fast path is
     /// off, the state can still change, the backend's flows are to be
-    /// dropped, or the VIP is not owned here.
+    /// dropped, the VIP is not owned here, or XDP cannot send by a port the
+    /// connection's packets leave by.
     fn offload_for(&self, snap: &Snapshot, conn: &Conn) -> Option<Offload> {
+        let xmit = |port: PortId| {
+            snap.ports
+                .get(usize::from(port))
+                .is_some_and(|p| p.xdp_xmit)
+        };
         if !self.steer_replies
             || !snap.fast_path
             || !conn.state.is_offloadable()
             || snap.dead_backends.contains(&conn.backend_id)
             || !snap.locals.get(&conn.reply.src_ip).is_some_and(|l| l.owned)
+            || !xmit(conn.forward.egress)
+            || !xmit(conn.reply.egress)
         {
             return None;
         }
