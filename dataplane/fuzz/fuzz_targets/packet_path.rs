@@ -1,15 +1,17 @@
 //! Arbitrary frames through the whole packet path of one worker, statefully:
 //! the input is split into frames that all go through the same flow table,
 //! against a snapshot with a NAT, a full-NAT and a DR service. Nothing may
-//! panic, a transmitted frame keeps its length, and an IPv4 header that was
-//! valid on the way in is valid on the way out.
+//! panic, a transmitted frame keeps its length, an IPv4 header that was
+//! valid on the way in is valid on the way out, and the XDP map changes the
+//! worker logs (steered and offloaded keys) replay consistently.
 
 #![no_main]
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
-use dataplane::flow::Timeouts;
+use dataplane::flow::{FastSeen, FlowKey, SteerAction, Timeouts};
+use std::collections::HashMap;
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::sched::SchedulerKind;
 use std::sync::{Arc, OnceLock};
@@ -30,16 +32,30 @@ fn ipv4_valid(frame: &[u8]) -> bool {
 /// One published snapshot per forwarding mode, built once: a Maglev table
 /// per input would dominate the run time.
 fn published(mode: u8) -> Arc<Published> {
-    static ALL: OnceLock<[Arc<Published>; 3]> = OnceLock::new();
+    static ALL: OnceLock<[Arc<Published>; 6]> = OnceLock::new();
     let all = ALL.get_or_init(|| {
-        [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr].map(|m| {
+        [0, 1, 2, 3, 4, 5].map(|i| {
+            let m = [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr][i % 3];
             let mut snap = support::snapshot(m, SchedulerKind::Maglev, &[1, 2, 3]);
             // Small enough that longer inputs meet the fragmentation-needed path.
             snap.ports[1].mtu = 300;
+            snap.fast_path = i >= 3;
             support::published(snap)
         })
     });
-    all[usize::from(mode % 3)].clone()
+    all[usize::from(mode % 6)].clone()
+}
+
+/// The XDP map as the logged changes build it.
+type XdpMap = HashMap<(u8, FlowKey), SteerAction>;
+
+/// The program saw every forwarded key's packets a moment ago.
+struct Seen<'a>(&'a XdpMap, u64);
+
+impl FastSeen for Seen<'_> {
+    fn last_seen_ms(&mut self, port: u8, key: &FlowKey) -> Option<u64> {
+        matches!(self.0.get(&(port, *key)), Some(SteerAction::Forward(_))).then_some(self.1)
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -51,7 +67,9 @@ fuzz_target!(|data: &[u8]| {
     let mut rest = data.get(2..).unwrap_or_default();
     let mut now = 1_000;
     let mut steer = Vec::new();
-    let mut steered = std::collections::HashSet::new();
+    let mut map = XdpMap::new();
+    // Every other input, the program keeps seeing offloaded connections.
+    let traffic = data.get(1).is_some_and(|b| b & 2 != 0);
     while rest.len() >= 2 {
         let len = usize::from(rest[0]) * 2;
         let port = rest[1] % 2;
@@ -79,19 +97,30 @@ fuzz_target!(|data: &[u8]| {
         now += 500;
         w.begin_batch(now);
         if now % 5_000 == 0 {
-            w.housekeeping(now);
+            let seen_at = if traffic { now } else { 0 };
+            let snapshot = map.clone();
+            w.housekeeping(now, &mut Seen(&snapshot, seen_at));
         }
         steer.clear();
         w.take_steer_changes(&mut steer);
-        // The XDP program's key set must follow the table exactly: a key is
-        // added while absent and withdrawn while present.
+        // The XDP program's map must follow the table exactly: a key is
+        // withdrawn only while present, and only live connections have keys.
         for c in &steer {
             let k = (c.port, c.key);
-            if c.add {
-                assert!(steered.insert(k), "reply key added twice: {c:?}");
-            } else {
-                assert!(steered.remove(&k), "reply key withdrawn while absent: {c:?}");
+            match c.action {
+                SteerAction::Remove => {
+                    assert!(map.remove(&k).is_some(), "key withdrawn while absent: {c:?}");
+                }
+                action => {
+                    map.insert(k, action);
+                }
             }
         }
+        assert!(
+            map.len() <= 2 * w.flows().len(),
+            "{} XDP keys for {} connections",
+            map.len(),
+            w.flows().len()
+        );
     }
 });
