@@ -765,9 +765,9 @@ fn virtual_server(cx: &mut Cx, s: &Stmt, out: &mut String, names: &mut HashMap<S
             k if k.starts_with('@') => conditional(cx, c),
             "delay_loop" => interval_ms = secs_ms(cx, c, 3600.0).unwrap_or(interval_ms).max(10),
             "lb_algo" => match c.arg(1) {
-                Some(a @ ("rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq")) => scheduler = a.into(),
+                Some(a @ ("rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq" | "lblc" | "lblcr")) => scheduler = a.into(),
                 Some("mh") => scheduler = "maglev".into(),
-                _ => cx.refuse(c, "scheduler not supported by vipd (it has rr wrr lc wlc sh dh sed nq, and maglev for mh)"),
+                _ => cx.refuse(c, "scheduler not supported by vipd (it has rr wrr lc wlc sh dh sed nq lblc lblcr, and maglev for mh)"),
             },
             "lb_kind" => match c.arg(1) {
                 Some("NAT") => forward = "nat".into(),

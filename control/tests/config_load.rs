@@ -409,6 +409,47 @@ fn maglev_table_size_must_be_prime() {
 }
 
 #[test]
+fn locality_schedulers_take_an_expiration() {
+    let c = parse(&edit("scheduler = \"wrr\"", "scheduler = \"lblcr\""), FILE)
+        .expect("lblcr is a scheduler");
+    assert_eq!(c.services[0].scheduler, SchedulerKind::Lblcr);
+    assert_eq!(
+        c.services[0].locality_expiration,
+        Duration::from_secs(86_400)
+    );
+    let c = parse(
+        &edit(
+            "scheduler = \"wrr\"",
+            "scheduler = \"lblc\"\nlocality_expiration_s = 360",
+        ),
+        FILE,
+    )
+    .expect("lblc with an expiration");
+    assert_eq!(c.services[0].scheduler, SchedulerKind::Lblc);
+    assert_eq!(c.services[0].locality_expiration, Duration::from_secs(360));
+    let text = edit(
+        "scheduler = \"wrr\"",
+        "scheduler = \"wrr\"\nlocality_expiration_s = 360",
+    );
+    single_error(
+        &text,
+        "service[0].locality_expiration_s",
+        "locality_expiration_s",
+        "only applies to scheduler = \"lblc\" or \"lblcr\", this service uses \"wrr\"",
+    );
+    let text = edit(
+        "scheduler = \"wrr\"",
+        "scheduler = \"lblc\"\nlocality_expiration_s = 0",
+    );
+    single_error(
+        &text,
+        "service[0].locality_expiration_s",
+        "locality_expiration_s",
+        "",
+    );
+}
+
+#[test]
 fn bad_vrid() {
     let text = edit("vrid = 10", "vrid = 0");
     single_error(&text, "vrrp[0].vrid", "vrid = 0", "between 1 and 255");
@@ -726,7 +767,7 @@ fn wrong_shapes_are_reported_not_guessed() {
         &text,
         "service[0].scheduler",
         "wrrr",
-        "expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, maglev",
+        "expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, lblc, lblcr, maglev",
     );
 }
 

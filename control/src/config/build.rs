@@ -298,6 +298,7 @@ fn service(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
             "sorry_server",
             "persistence_s",
             "maglev_table_size",
+            "locality_expiration_s",
             "on_backend_down",
             "backend",
         ],
@@ -353,6 +354,22 @@ fn service(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
             format!(
                 "{maglev_table_size} is not prime; Maglev needs a prime table size, such as {}",
                 next_prime(maglev_table_size)
+            ),
+        );
+    }
+    let locality_expiration = t
+        .num::<u64>(cx, "locality_expiration_s", 1, 604_800)
+        .map_or(
+            Duration::from_millis(dataplane::sched::DEFAULT_EXPIRATION_MS),
+            Duration::from_secs,
+        );
+    if t.has("locality_expiration_s")
+        && !matches!(scheduler, SchedulerKind::Lblc | SchedulerKind::Lblcr)
+    {
+        cx.err_at(
+            &t.field("locality_expiration_s"),
+            format!(
+                "`locality_expiration_s` only applies to scheduler = \"lblc\" or \"lblcr\", this service uses \"{scheduler}\"; remove it"
             ),
         );
     }
@@ -416,6 +433,7 @@ fn service(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
         port: port?,
         protocol,
         scheduler,
+        locality_expiration,
         forward,
         snat,
         sorry_server,

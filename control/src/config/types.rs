@@ -110,6 +110,11 @@ pub struct Service {
     pub protocol: Protocol,
     /// Defaults to wlc, as in LVS.
     pub scheduler: SchedulerKind,
+    /// `locality_expiration_s` (lblc and lblcr only), 1..=604800 s, default
+    /// one day as in LVS: how long a destination address keeps its servers
+    /// unused, and how long an lblcr server set stays unchanged before it
+    /// loses its most loaded member.
+    pub locality_expiration: Duration,
     /// Defaults to nat.
     pub forward: ForwardMode,
     /// Non-empty exactly when `forward` is full NAT.

@@ -98,7 +98,7 @@ impl Worker {
         let sched = snap
             .services
             .iter()
-            .map(|s| SchedState::new(s.scheduler))
+            .map(|s| SchedState::new(s.scheduler, s.locality_expire_ms))
             .collect();
         let (mailbox, queries) = query::Mailbox::new();
         Worker {
@@ -149,7 +149,7 @@ impl Worker {
                 .snap
                 .services
                 .iter()
-                .map(|s| SchedState::new(s.scheduler))
+                .map(|s| SchedState::new(s.scheduler, s.locality_expire_ms))
                 .collect();
         }
     }

@@ -1,12 +1,14 @@
-//! Backend selection for new connections: the LVS schedulers, Maglev and
-//! source-IP persistence.
+//! Backend selection for new connections: the LVS schedulers (locality-based
+//! ones in `locality`), Maglev and source-IP persistence.
 //!
 //! Hashes here are fixed-key and portable so that every node of a site, and
 //! every build, maps the same flow to the same backend.
 
+mod locality;
 mod maglev;
 mod persist;
 
+pub use locality::{Locality, LocalityTable, DEFAULT_EXPIRATION_MS, LOCALITY_CAPACITY, SET_MAX};
 pub use maglev::MaglevTable;
 pub use persist::Persistence;
 
@@ -24,10 +26,12 @@ pub enum SchedulerKind {
     Dh,
     Sed,
     Nq,
+    Lblc,
+    Lblcr,
     Maglev,
 }
 
-const KINDS: [(SchedulerKind, &str); 9] = [
+const KINDS: [(SchedulerKind, &str); 11] = [
     (SchedulerKind::Rr, "rr"),
     (SchedulerKind::Wrr, "wrr"),
     (SchedulerKind::Lc, "lc"),
@@ -36,6 +40,8 @@ const KINDS: [(SchedulerKind, &str); 9] = [
     (SchedulerKind::Dh, "dh"),
     (SchedulerKind::Sed, "sed"),
     (SchedulerKind::Nq, "nq"),
+    (SchedulerKind::Lblc, "lblc"),
+    (SchedulerKind::Lblcr, "lblcr"),
     (SchedulerKind::Maglev, "maglev"),
 ];
 
@@ -83,7 +89,9 @@ impl BackendWeight {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedError {
-    #[error("expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, maglev (got \"{0}\")")]
+    #[error(
+        "expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, lblc, lblcr, maglev (got \"{0}\")"
+    )]
     UnknownScheduler(String),
     #[error("Maglev table size {0} is not a prime number: use a prime such as 65537")]
     SizeNotPrime(u32),
@@ -154,14 +162,25 @@ pub struct SchedState {
     last: Option<usize>,
     /// wrr: current weight threshold of the interleaving.
     current_weight: u32,
+    /// lblc/lblcr: the destination table, allocated here so picks never do.
+    locality: Option<LocalityTable>,
 }
 
 impl SchedState {
-    pub fn new(kind: SchedulerKind) -> Self {
+    /// `locality_expire_ms` applies to lblc and lblcr only: how long a
+    /// destination's entry lives unused, and how long an lblcr server set
+    /// stays unchanged before it loses its most loaded member.
+    pub fn new(kind: SchedulerKind, locality_expire_ms: u64) -> Self {
+        let locality = match kind {
+            SchedulerKind::Lblc => Some(Locality::Single),
+            SchedulerKind::Lblcr => Some(Locality::Replicated),
+            _ => None,
+        };
         SchedState {
             kind,
             last: None,
             current_weight: 0,
+            locality: locality.map(|m| LocalityTable::new(m, locality_expire_ms)),
         }
     }
 
@@ -176,13 +195,15 @@ impl SchedState {
     /// picks (a changed list is handled, the interleaving just restarts).
     /// For Maglev, `maglev` must have been built from this same `backends`
     /// slice; without it (or if it names an ineligible backend) the pick
-    /// falls back to a weighted hash of the 5-tuple.
+    /// falls back to a weighted hash of the 5-tuple. `now_ms` ages lblc and
+    /// lblcr entries.
     pub fn pick(
         &mut self,
         backends: &[BackendWeight],
         maglev: Option<&MaglevTable>,
         client: &FlowKey,
         conns: &dyn Fn(u32) -> (u32, u32),
+        now_ms: u64,
     ) -> Option<usize> {
         match self.kind {
             SchedulerKind::Rr => self.pick_rr(backends),
@@ -202,6 +223,10 @@ impl SchedState {
                 .or_else(|| pick_sed(backends, conns)),
             SchedulerKind::Sh => weighted_hash(backends, src_hash(client.src_ip)),
             SchedulerKind::Dh => weighted_hash(backends, dst_hash(client.dst_ip)),
+            SchedulerKind::Lblc | SchedulerKind::Lblcr => self
+                .locality
+                .as_mut()
+                .and_then(|t| t.pick(backends, conns, client.dst_ip, now_ms)),
             SchedulerKind::Maglev => {
                 let hash = flow_hash(client);
                 maglev
