@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use control::health::{probe_once, CheckResult, CheckSpec, Checker, HealthEvent, Probe};
+use control::health::{
+    probe_once, BodyDigest, CheckResult, CheckSpec, Checker, HealthEvent, Probe,
+};
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -68,7 +70,7 @@ impl HttpServer {
             path: path.to_string(),
             host: None,
             expect_status,
-            body_md5,
+            digest: body_md5.map(BodyDigest::Md5),
         }
     }
 }
@@ -229,7 +231,7 @@ async fn http_status_and_request() {
         path: "/".into(),
         host: Some("www.example.test".into()),
         expect_status: 200,
-        body_md5: None,
+        digest: None,
     };
     assert_ok(&probe_once(&probe, ms(2000)).await, "HTTP 200");
     assert!(srv

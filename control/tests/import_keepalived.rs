@@ -128,14 +128,11 @@ fn health_checks_translate_with_keepalived_defaults() {
         "http.conf",
     );
     match &cfg.services[0].backends[0].check.kind {
-        CheckKind::Http { path, body_md5, .. } => {
+        CheckKind::Http { path, digest, .. } => {
             assert_eq!(path, "/index.xhtml");
-            let hex: String = body_md5
-                .expect("digest carried over")
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            assert_eq!(hex, "fecf605e44acaaab933e7b509dbde185");
+            let digest = digest.expect("digest carried over");
+            assert_eq!(digest.to_string(), "fecf605e44acaaab933e7b509dbde185");
+            assert_eq!(digest.algorithm(), "MD5");
         }
         other => panic!("expected an http check, got {other:?}"),
     }
