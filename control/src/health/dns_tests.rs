@@ -140,3 +140,20 @@ fn hostile_replies_fail_cleanly() {
     long.extend_from_slice(&[0, 0, 1, 0, 1]);
     assert_eq!(dec(&long), Err(DnsError::BadName));
 }
+
+#[test]
+fn fuzz_seeds_decode_without_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/dns_reply");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("seed directory") {
+        let path = entry.expect("seed").path();
+        let data = std::fs::read(&path).expect("seed file");
+        let id = reply_id(&data).unwrap_or(0);
+        let got = decode_reply(&data, id, "svc.test", QType::A);
+        if path.ends_with("a_record") {
+            assert!(got.is_ok(), "{got:?}");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 4, "{seen} seeds in {}", dir.display());
+}
