@@ -20,9 +20,9 @@ use super::{dst_hash, pick_min, BackendWeight};
 
 const WAYS: usize = 8;
 /// Entries per service and worker (LVS's table starts at 1024 buckets).
-pub const LOCALITY_CAPACITY: usize = 4096;
+const LOCALITY_CAPACITY: usize = 4096;
 /// Largest lblcr server set; a fuller set replaces its most loaded member.
-pub const SET_MAX: usize = 8;
+const SET_MAX: usize = 8;
 /// LVS's default for `lblc_expiration` and `lblcr_expiration`: one day.
 pub const DEFAULT_EXPIRATION_MS: u64 = 24 * 60 * 60 * 1000;
 
@@ -60,7 +60,7 @@ impl Entry {
 
 /// Which variant a table runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Locality {
+pub(super) enum Locality {
     /// One server per destination.
     Single,
     /// A set of servers per destination.
@@ -68,7 +68,7 @@ pub enum Locality {
 }
 
 /// The destination table of one lblc or lblcr service on one worker.
-pub struct LocalityTable {
+pub(super) struct LocalityTable {
     mode: Locality,
     expire_ms: u64,
     buckets: Vec<[Entry; WAYS]>,
@@ -80,7 +80,7 @@ type Conns<'a> = &'a dyn Fn(u32) -> (u32, u32);
 impl LocalityTable {
     /// An empty table; entries unused for `expire_ms` (at least 1) are free,
     /// and an lblcr set unchanged for as long loses its most loaded member.
-    pub fn new(mode: Locality, expire_ms: u64) -> Self {
+    pub(super) fn new(mode: Locality, expire_ms: u64) -> Self {
         LocalityTable {
             mode,
             expire_ms: expire_ms.max(1),
@@ -88,13 +88,9 @@ impl LocalityTable {
         }
     }
 
-    pub fn capacity(&self) -> usize {
-        self.buckets.len() * WAYS
-    }
-
     /// Chooses a backend for a new connection to `dst`: an index into
     /// `backends`, or `None` when none is eligible.
-    pub fn pick(
+    pub(super) fn pick(
         &mut self,
         backends: &[BackendWeight],
         conns: Conns<'_>,

@@ -196,14 +196,14 @@ fn hostile_destinations_cannot_grow_the_table() {
     let load = Load::new(&[]);
     for mode in [Locality::Single, Locality::Replicated] {
         let mut t = LocalityTable::new(mode, EXPIRE);
-        let (cap, bytes) = (t.capacity(), t.buckets.capacity());
+        let (cap, bytes) = (t.buckets.len() * WAYS, t.buckets.capacity());
         assert_eq!(cap, LOCALITY_CAPACITY);
         for dst in 0..200_000u32 {
             assert!(t
                 .pick(&b, &load.conns(), dst.wrapping_mul(2_654_435_761), 5)
                 .is_some());
         }
-        assert_eq!((t.capacity(), t.buckets.capacity()), (cap, bytes));
+        assert_eq!((t.buckets.len() * WAYS, t.buckets.capacity()), (cap, bytes));
         let used = t.buckets.iter().flatten().filter(|e| e.used).count();
         assert_eq!(used, LOCALITY_CAPACITY, "{mode:?}: every way reused");
         // A destination used after the flood is remembered again.

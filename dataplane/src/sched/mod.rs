@@ -8,7 +8,8 @@ mod locality;
 mod maglev;
 mod persist;
 
-pub use locality::{Locality, LocalityTable, DEFAULT_EXPIRATION_MS, LOCALITY_CAPACITY, SET_MAX};
+pub use locality::DEFAULT_EXPIRATION_MS;
+use locality::{Locality, LocalityTable};
 pub use maglev::MaglevTable;
 pub use persist::Persistence;
 
