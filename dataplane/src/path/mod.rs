@@ -144,13 +144,10 @@ impl Worker {
         let generation = self.published.generation();
         if generation != self.generation {
             self.generation = generation;
-            self.snap = self.published.load();
-            self.sched = self
-                .snap
-                .services
-                .iter()
-                .map(|s| SchedState::new(s.scheduler, s.locality_expire_ms))
-                .collect();
+            let snap = self.published.load();
+            let states = std::mem::take(&mut self.sched);
+            self.sched = SchedState::carry_over(&self.snap.services, &snap.services, states);
+            self.snap = snap;
         }
     }
 

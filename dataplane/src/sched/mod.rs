@@ -14,6 +14,7 @@ pub use maglev::MaglevTable;
 pub use persist::Persistence;
 
 use crate::flow::FlowKey;
+use crate::service::Service;
 use std::fmt;
 use std::str::FromStr;
 
@@ -172,21 +173,49 @@ impl SchedState {
     /// destination's entry lives unused, and how long an lblcr server set
     /// stays unchanged before it loses its most loaded member.
     pub fn new(kind: SchedulerKind, locality_expire_ms: u64) -> Self {
-        let locality = match kind {
-            SchedulerKind::Lblc => Some(Locality::Single),
-            SchedulerKind::Lblcr => Some(Locality::Replicated),
-            _ => None,
-        };
+        SchedState {
+            locality: locality_table(kind, locality_expire_ms),
+            ..SchedState::new_without_table(kind)
+        }
+    }
+
+    fn new_without_table(kind: SchedulerKind) -> Self {
         SchedState {
             kind,
             last: None,
             current_weight: 0,
-            locality: locality.map(|m| LocalityTable::new(m, locality_expire_ms)),
+            locality: None,
         }
     }
 
     pub fn kind(&self) -> SchedulerKind {
         self.kind
+    }
+
+    /// States for the services of a new snapshot. A service that keeps its
+    /// name, scheduler and expiration keeps its lblc/lblcr table: health
+    /// changes publish snapshots all the time, and a cache farm must not
+    /// lose its placement to each.
+    pub fn carry_over(
+        old: &[Service],
+        new: &[Service],
+        mut states: Vec<SchedState>,
+    ) -> Vec<SchedState> {
+        new.iter()
+            .map(|s| {
+                let mut state = SchedState::new_without_table(s.scheduler);
+                let same = old.iter().position(|o| {
+                    o.name == s.name
+                        && o.scheduler == s.scheduler
+                        && o.locality_expire_ms == s.locality_expire_ms
+                });
+                state.locality = same
+                    .and_then(|i| states.get_mut(i))
+                    .and_then(|prev| prev.locality.take())
+                    .or_else(|| locality_table(s.scheduler, s.locality_expire_ms));
+                state
+            })
+            .collect()
     }
 
     /// Chooses a backend for a new connection: an index into `backends`, or
@@ -282,6 +311,15 @@ impl SchedState {
         }
         None
     }
+}
+
+fn locality_table(kind: SchedulerKind, expire_ms: u64) -> Option<LocalityTable> {
+    let mode = match kind {
+        SchedulerKind::Lblc => Locality::Single,
+        SchedulerKind::Lblcr => Locality::Replicated,
+        _ => return None,
+    };
+    Some(LocalityTable::new(mode, expire_ms))
 }
 
 fn gcd_u32(mut a: u32, mut b: u32) -> u32 {

@@ -412,3 +412,59 @@ fn locality_schedulers_keep_a_destination_together() {
         }
     }
 }
+
+fn service(name: &str, scheduler: SchedulerKind, expire_ms: u64) -> crate::service::Service {
+    crate::service::Service {
+        name: name.into(),
+        vip: std::net::Ipv4Addr::new(10, 0, 0, 1),
+        port: 80,
+        proto: 6,
+        scheduler,
+        locality_expire_ms: expire_ms,
+        forward: crate::service::ForwardMode::Nat,
+        weights: Vec::new(),
+        backends: Vec::new(),
+        maglev: None,
+        snat: Vec::new(),
+        sorry: None,
+        persistence_ms: None,
+        on_down: crate::service::DownAction::Keep,
+    }
+}
+
+#[test]
+fn locality_survives_new_snapshots_of_the_same_service() {
+    let b = [bw(1, 10), bw(2, 10)];
+    let busy_first = |id: u32| (u32::from(id == 1) * 5, 0);
+    let old = [
+        service("web", SchedulerKind::Wrr, DEFAULT_EXPIRATION_MS),
+        service("cache", SchedulerKind::Lblc, DEFAULT_EXPIRATION_MS),
+    ];
+    let mut states: Vec<SchedState> = old
+        .iter()
+        .map(|s| SchedState::new(s.scheduler, s.locality_expire_ms))
+        .collect();
+    // The destination goes to backend 1, then stays there under load.
+    assert_eq!(states[1].pick(&b, None, &key(0), &no_conns, 0), Some(0));
+    let placed =
+        |states: &mut Vec<SchedState>, i: usize| states[i].pick(&b, None, &key(1), &busy_first, 1);
+    assert_eq!(placed(&mut states, 1), Some(0));
+    // Reordered, with another service added: the cache keeps its table.
+    let new = [
+        service("dns", SchedulerKind::Lblc, DEFAULT_EXPIRATION_MS),
+        old[1].clone(),
+        old[0].clone(),
+    ];
+    let mut states = SchedState::carry_over(&old, &new, states);
+    assert_eq!(states.len(), 3);
+    assert_eq!(placed(&mut states, 1), Some(0), "kept");
+    assert_eq!(placed(&mut states, 0), Some(1), "a new table");
+    // Another expiration or scheduler starts afresh.
+    let changed = [
+        service("dns", SchedulerKind::Lblcr, DEFAULT_EXPIRATION_MS),
+        service("cache", SchedulerKind::Lblc, 1000),
+    ];
+    let mut states = SchedState::carry_over(&new, &changed, states);
+    assert_eq!(placed(&mut states, 1), Some(1), "expiration changed");
+    assert_eq!(states[0].kind(), SchedulerKind::Lblcr);
+}
