@@ -765,9 +765,9 @@ fn virtual_server(cx: &mut Cx, s: &Stmt, out: &mut String, names: &mut HashMap<S
             k if k.starts_with('@') => conditional(cx, c),
             "delay_loop" => interval_ms = secs_ms(cx, c, 3600.0).unwrap_or(interval_ms).max(10),
             "lb_algo" => match c.arg(1) {
-                Some(a @ ("rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq")) => scheduler = a.into(),
+                Some(a @ ("rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq" | "lblc" | "lblcr")) => scheduler = a.into(),
                 Some("mh") => scheduler = "maglev".into(),
-                _ => cx.refuse(c, "scheduler not supported by vipd (it has rr wrr lc wlc sh dh sed nq, and maglev for mh)"),
+                _ => cx.refuse(c, "scheduler not supported by vipd (it has rr wrr lc wlc sh dh sed nq lblc lblcr, and maglev for mh)"),
             },
             "lb_kind" => match c.arg(1) {
                 Some("NAT") => forward = "nat".into(),
@@ -832,30 +832,41 @@ fn real_server(
         match c.key() {
             "weight" => weight = num_in(cx, c, 0u32, 65_535).unwrap_or(1),
             "inhibit_on_failure" => cx.note(c, "a failed backend gets no new flows in vipd either way"),
-            "TCP_CHECK" => checks.extend(health_check(cx, c, "kind = \"tcp\"".into(), interval_ms)),
-            "HTTP_GET" => {
-                if let Some(kind) = http_get(cx, c, virtualhost) {
-                    checks.extend(health_check(cx, c, kind, interval_ms));
+            "TCP_CHECK" => checks.extend(health_check(cx, c, "kind = \"tcp\"".into(), interval_ms, &[])),
+            "HTTP_GET" | "SSL_GET" => {
+                let scheme = if c.key() == "SSL_GET" { "https" } else { "http" };
+                if let Some(kind) = http_get(cx, c, scheme, virtualhost) {
+                    checks.extend(health_check(cx, c, kind, interval_ms, &["url", "virtualhost"]));
                 }
             }
+            "UDP_CHECK" => {
+                if let Some(kind) = udp_check(cx, c) {
+                    checks.extend(health_check(cx, c, kind, interval_ms, &["payload", "require_reply"]));
+                }
+            }
+            "DNS_CHECK" => {
+                if let Some(kind) = dns_check(cx, c) {
+                    checks.extend(health_check(cx, c, kind, interval_ms, &["type", "name"]));
+                }
+            }
+            "PING_CHECK" => match c.children().iter().find(|p| p.key() == "connect_port") {
+                Some(p) => cx.refuse(p, "an ICMP echo has no port"),
+                None => checks.extend(health_check(cx, c, "kind = \"ping\"".into(), interval_ms, &[])),
+            },
             "MISC_CHECK" => {
                 let path = c.children().iter().find(|m| m.key() == "misc_path");
                 let kind = path
                     .and_then(|m| command(cx, m, &m.words[1..].join(" ")))
                     .map(|cmd| format!("kind = \"script\", command = {}", q_list(&cmd)));
                 match kind {
-                    Some(kind) => checks.extend(health_check(cx, c, kind, interval_ms)),
+                    Some(kind) => checks.extend(health_check(cx, c, kind, interval_ms, &["misc_path"])),
                     None if path.is_none() => cx.refuse(c, "MISC_CHECK without misc_path"),
                     None => {}
                 }
             }
-            "SSL_GET" => cx.refuse(
+            "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" => cx.refuse(
                 c,
-                "vipd has no HTTPS health check yet; this backend would be unchecked (always healthy)",
-            ),
-            "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "PING_CHECK" | "BFD_CHECK" | "FILE_CHECK" => cx.refuse(
-                c,
-                "vipd has tcp, http and script checks only; this backend would be unchecked (always healthy). A MISC_CHECK script can do it",
+                "vipd has tcp, http, https, udp, dns, ping and script checks only; this backend would be unchecked (always healthy). A MISC_CHECK script can do it",
             ),
             _ => cx.refuse(c, "not supported in a real_server"),
         }
@@ -874,10 +885,12 @@ fn real_server(
     );
 }
 
-/// The `kind` part of an HTTP_GET: one url with a path, and at most one
-/// status code and a digest.
-fn http_get(cx: &mut Cx, c: &Stmt, virtualhost: Option<&str>) -> Option<String> {
-    let mut kind = "kind = \"http\"".to_string();
+/// The `kind` part of an HTTP_GET or SSL_GET (`scheme` "http" or "https"):
+/// one url with a path, and at most one status code and a digest. keepalived
+/// does not verify a backend's certificate unless told to, and neither does
+/// vipd's https check by default.
+fn http_get(cx: &mut Cx, c: &Stmt, scheme: &str, virtualhost: Option<&str>) -> Option<String> {
+    let mut kind = format!("kind = \"{scheme}\"");
     let urls: Vec<&Stmt> = c.children().iter().filter(|u| u.key() == "url").collect();
     let [url] = urls.as_slice() else {
         cx.refuse(
@@ -919,10 +932,98 @@ fn http_get(cx: &mut Cx, c: &Stmt, virtualhost: Option<&str>) -> Option<String> 
     Some(kind)
 }
 
+/// The `kind` part of a UDP_CHECK: keepalived's hex `payload` (an empty
+/// datagram without one) and `require_reply`, which vipd looks for anywhere
+/// in the reply.
+fn udp_check(cx: &mut Cx, c: &Stmt) -> Option<String> {
+    let mut kind = "kind = \"udp\"".to_string();
+    let mut payload = false;
+    for o in c.children() {
+        let hex = o.arg(1).filter(|h| {
+            o.words.len() == 2
+                && h.len().is_multiple_of(2)
+                && h.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        match (o.key(), hex) {
+            ("payload", Some(h)) => {
+                payload = true;
+                let _ = write!(kind, ", payload_hex = {}", q(h));
+            }
+            ("require_reply", Some(h)) => {
+                cx.note(
+                    o,
+                    "require_reply: vipd accepts a reply holding these bytes anywhere",
+                );
+                let _ = write!(kind, ", expect_hex = {}", q(h));
+            }
+            ("payload" | "require_reply", None) => {
+                cx.refuse(o, "expected one hex string with an even number of digits");
+                return None;
+            }
+            _ => {}
+        }
+    }
+    if !payload {
+        kind += ", payload = \"\"";
+    }
+    Some(kind)
+}
+
+/// The `kind` part of a DNS_CHECK: `type` A or AAAA, and a `name`.
+fn dns_check(cx: &mut Cx, c: &Stmt) -> Option<String> {
+    let mut kind = "kind = \"dns\"".to_string();
+    let (mut named, mut typed) = (false, false);
+    for o in c.children() {
+        match (o.key(), o.arg(1), o.words.len()) {
+            ("type", Some(t @ ("A" | "AAAA" | "a" | "aaaa")), 2) => {
+                typed = true;
+                let _ = write!(kind, ", qtype = {}", q(&t.to_ascii_uppercase()));
+            }
+            ("type", _, _) => {
+                cx.refuse(o, "vipd's dns check asks for A or AAAA records only");
+                return None;
+            }
+            ("name", Some(n), 2) if crate::health::dns::check_name(n).is_ok() => {
+                named = true;
+                let _ = write!(kind, ", name = {}", q(n));
+            }
+            ("name", _, _) => {
+                cx.refuse(
+                    o,
+                    "vipd's dns check needs a host name such as www.example.com",
+                );
+                return None;
+            }
+            _ => {}
+        }
+    }
+    if !named {
+        cx.refuse(
+            c,
+            "vipd's dns check needs a `name` to look up (keepalived's default, the root's SOA, is not an A or AAAA question)",
+        );
+        return None;
+    }
+    if !typed {
+        cx.note(
+            c,
+            "no type: keepalived asks for SOA records, vipd asks for A",
+        );
+    }
+    Some(kind)
+}
+
 /// The common timing keys of a check block, after `kind`. keepalived's
 /// defaults are written out (5 s timeout, one failure takes a backend down,
-/// one success brings it back), as vipd's differ.
-fn health_check(cx: &mut Cx, s: &Stmt, mut kind: String, interval_ms: u64) -> Option<String> {
+/// one success brings it back), as vipd's differ. `own` are the keys the
+/// kind itself has read.
+fn health_check(
+    cx: &mut Cx,
+    s: &Stmt,
+    mut kind: String,
+    interval_ms: u64,
+    own: &[&str],
+) -> Option<String> {
     let _ = write!(kind, ", interval_ms = {interval_ms}");
     let before = cx.untranslated.len();
     let (mut timeout_ms, mut fall) = (5000, 1);
@@ -943,7 +1044,7 @@ fn health_check(cx: &mut Cx, s: &Stmt, mut kind: String, interval_ms: u64) -> Op
                     let _ = write!(kind, ", port = {p}");
                 }
             }
-            "url" | "misc_path" | "virtualhost" => {}
+            k if own.contains(&k) => {}
             "delay_before_retry" => cx.note(
                 c,
                 "delay_before_retry dropped: vipd checks at the service's interval (delay_loop)",

@@ -151,7 +151,7 @@ fn contract_parses_to_expected_values() {
         CheckKind::Http {
             path: "/".into(),
             expect_status: 200,
-            body_md5: None,
+            digest: None,
             host: None,
             port: None
         }
@@ -409,6 +409,47 @@ fn maglev_table_size_must_be_prime() {
 }
 
 #[test]
+fn locality_schedulers_take_an_expiration() {
+    let c = parse(&edit("scheduler = \"wrr\"", "scheduler = \"lblcr\""), FILE)
+        .expect("lblcr is a scheduler");
+    assert_eq!(c.services[0].scheduler, SchedulerKind::Lblcr);
+    assert_eq!(
+        c.services[0].locality_expiration,
+        Duration::from_secs(86_400)
+    );
+    let c = parse(
+        &edit(
+            "scheduler = \"wrr\"",
+            "scheduler = \"lblc\"\nlocality_expiration_s = 360",
+        ),
+        FILE,
+    )
+    .expect("lblc with an expiration");
+    assert_eq!(c.services[0].scheduler, SchedulerKind::Lblc);
+    assert_eq!(c.services[0].locality_expiration, Duration::from_secs(360));
+    let text = edit(
+        "scheduler = \"wrr\"",
+        "scheduler = \"wrr\"\nlocality_expiration_s = 360",
+    );
+    single_error(
+        &text,
+        "service[0].locality_expiration_s",
+        "locality_expiration_s",
+        "only applies to scheduler = \"lblc\" or \"lblcr\", this service uses \"wrr\"",
+    );
+    let text = edit(
+        "scheduler = \"wrr\"",
+        "scheduler = \"lblc\"\nlocality_expiration_s = 0",
+    );
+    single_error(
+        &text,
+        "service[0].locality_expiration_s",
+        "locality_expiration_s",
+        "",
+    );
+}
+
+#[test]
 fn bad_vrid() {
     let text = edit("vrid = 10", "vrid = 0");
     single_error(&text, "vrrp[0].vrid", "vrid = 0", "between 1 and 255");
@@ -546,7 +587,7 @@ fn check_keys_depend_on_the_kind() {
         &text,
         "service[0].backend[1].check.path",
         "check = ",
-        "(it is for kind = \"http\")",
+        "(it is for kind = \"http\" or kind = \"https\")",
     );
 
     let text = edit(
@@ -570,6 +611,154 @@ fn check_keys_depend_on_the_kind() {
         "digest",
         "does not apply to kind = \"script\"",
     );
+}
+
+/// The check of backend 2 in `BASE`, written as an inline table.
+fn with_check(check: &str) -> String {
+    edit(
+        "weight = 2",
+        &format!("weight = 2\n  check = {{ {check} }}"),
+    )
+}
+
+fn check_of(check: &str) -> CheckKind {
+    let c = parse(&with_check(check), FILE).unwrap_or_else(|e| panic!("{check}: {e}"));
+    c.services[0].backends[1].check.kind.clone()
+}
+
+const CHECK: &str = "service[0].backend[1].check";
+
+#[test]
+fn https_udp_dns_and_ping_checks() {
+    let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    match check_of(&format!(
+        "kind = \"https\", path = \"/h\", expect_status = 204, sni = \"www.example.test\", digest = \"{sha}\""
+    )) {
+        CheckKind::Https {
+            path,
+            expect_status,
+            digest,
+            sni,
+            ca_file,
+            ..
+        } => {
+            assert_eq!((path.as_str(), expect_status), ("/h", 204));
+            assert_eq!(digest.map(|d| d.to_string()).as_deref(), Some(sha));
+            assert_eq!(sni.as_deref(), Some("www.example.test"));
+            assert_eq!(ca_file, None, "verify defaults to false");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        check_of("kind = \"udp\", payload_hex = \"00ff\", expect = \"pong\", port = 5353"),
+        CheckKind::Udp {
+            port: Some(5353),
+            payload: vec![0, 0xff],
+            expect: Some(b"pong".to_vec()),
+        }
+    );
+    assert_eq!(
+        check_of("kind = \"dns\", name = \"svc.example.test\""),
+        CheckKind::Dns {
+            port: None,
+            name: "svc.example.test".into(),
+            qtype: control::config::QType::A,
+        }
+    );
+    assert!(matches!(
+        check_of("kind = \"dns\", name = \"svc.test\", qtype = \"AAAA\""),
+        CheckKind::Dns {
+            qtype: control::config::QType::Aaaa,
+            ..
+        }
+    ));
+    assert_eq!(check_of("kind = \"ping\""), CheckKind::Ping);
+}
+
+#[test]
+fn new_check_kinds_report_bad_keys() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "kind = \"https\", verify = true",
+            "verify",
+            "needs `ca_file`",
+        ),
+        (
+            "kind = \"https\", ca_file = \"/etc/ssl/ca.pem\"",
+            "ca_file",
+            "only read with verify = true",
+        ),
+        (
+            "kind = \"https\", verify = true, ca_file = \"/nonexistent/ca.pem\"",
+            "ca_file",
+            "cannot read CA certificates from /nonexistent/ca.pem",
+        ),
+        (
+            "kind = \"https\", sni = \"bad name\"",
+            "sni",
+            "not a valid TLS server name",
+        ),
+        (
+            "kind = \"http\", digest = \"abc\"",
+            "digest",
+            "3 characters: give 32 hex characters (MD5",
+        ),
+        (
+            "kind = \"udp\"",
+            "payload",
+            "needs `payload` (text) or `payload_hex`",
+        ),
+        (
+            "kind = \"udp\", payload = \"a\", payload_hex = \"61\"",
+            "payload_hex",
+            "not both",
+        ),
+        (
+            "kind = \"udp\", payload_hex = \"6\"",
+            "payload_hex",
+            "is not hex",
+        ),
+        (
+            "kind = \"udp\", payload = \"a\", expect_hex = \"zz\"",
+            "expect_hex",
+            "is not hex",
+        ),
+        ("kind = \"dns\"", "name", "missing"),
+        (
+            "kind = \"dns\", name = \"a..b\"",
+            "name",
+            "is empty or longer than 63",
+        ),
+        (
+            "kind = \"dns\", name = \"a.b\", qtype = \"MX\"",
+            "qtype",
+            "\"A\" or \"AAAA\"",
+        ),
+        (
+            "kind = \"ping\", port = 80",
+            "port",
+            "does not apply to kind = \"ping\"",
+        ),
+        (
+            "kind = \"tcp\", sni = \"a\"",
+            "sni",
+            "(it is for kind = \"https\")",
+        ),
+        (
+            "kind = \"icmp\"",
+            "kind",
+            "tcp, http, https, udp, dns, ping, script",
+        ),
+    ];
+    for (check, key, why) in cases {
+        let errs = errors(&with_check(check));
+        let field = format!("{CHECK}.{key}");
+        assert!(
+            errs.iter()
+                .any(|e| e.field == field && e.message.contains(why)),
+            "{check}: want {field}: {why}, got {errs:#?}"
+        );
+    }
 }
 
 #[test]
@@ -726,7 +915,7 @@ fn wrong_shapes_are_reported_not_guessed() {
         &text,
         "service[0].scheduler",
         "wrrr",
-        "expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, maglev",
+        "expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, lblc, lblcr, maglev",
     );
 }
 

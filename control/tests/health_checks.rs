@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use control::health::{probe_once, CheckResult, CheckSpec, Checker, HealthEvent, Probe};
+use control::health::{
+    probe_once, BodyDigest, CheckResult, CheckSpec, Checker, HealthEvent, Probe,
+};
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -68,7 +70,7 @@ impl HttpServer {
             path: path.to_string(),
             host: None,
             expect_status,
-            body_md5,
+            digest: body_md5.map(BodyDigest::Md5),
         }
     }
 }
@@ -229,7 +231,7 @@ async fn http_status_and_request() {
         path: "/".into(),
         host: Some("www.example.test".into()),
         expect_status: 200,
-        body_md5: None,
+        digest: None,
     };
     assert_ok(&probe_once(&probe, ms(2000)).await, "HTTP 200");
     assert!(srv
@@ -280,6 +282,32 @@ async fn http_body_digest() {
         &probe_once(&probe, ms(2000)).await,
         "HTTP 200, body digest ok",
     );
+    // The same body by SHA-256.
+    let sha: BodyDigest = "a5f2f4a8e4b0ec5ab5b0b30e6e1b1fca0b85f8cd73e0c6fca8e4d3d34567e7ec"
+        .parse()
+        .expect("64 hex digits");
+    let right = sha.of_same_kind(&body);
+    let by_sha = Probe::Http {
+        addr: srv.addr,
+        path: "/".into(),
+        host: None,
+        expect_status: 200,
+        digest: Some(right),
+    };
+    assert_ok(
+        &probe_once(&by_sha, ms(2000)).await,
+        "HTTP 200, body digest ok",
+    );
+    let wrong = Probe::Http {
+        addr: srv.addr,
+        path: "/".into(),
+        host: None,
+        expect_status: 200,
+        digest: Some(sha),
+    };
+    let r = probe_once(&wrong, ms(2000)).await;
+    assert_fails_with(&r, &format!("expected {sha} (SHA-256)"));
+    assert_fails_with(&r, &right.to_string());
 
     srv.set(Reply::Raw(response("200 OK", b"vipd backend degraded\n")));
     let r = probe_once(&probe, ms(2000)).await;

@@ -128,14 +128,11 @@ fn health_checks_translate_with_keepalived_defaults() {
         "http.conf",
     );
     match &cfg.services[0].backends[0].check.kind {
-        CheckKind::Http { path, body_md5, .. } => {
+        CheckKind::Http { path, digest, .. } => {
             assert_eq!(path, "/index.xhtml");
-            let hex: String = body_md5
-                .expect("digest carried over")
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            assert_eq!(hex, "fecf605e44acaaab933e7b509dbde185");
+            let digest = digest.expect("digest carried over");
+            assert_eq!(digest.to_string(), "fecf605e44acaaab933e7b509dbde185");
+            assert_eq!(digest.algorithm(), "MD5");
         }
         other => panic!("expected an http check, got {other:?}"),
     }
@@ -326,16 +323,68 @@ fn vip_options_and_repeated_keys_translate() {
 }
 
 #[test]
+fn ssl_udp_dns_and_ping_checks_translate() {
+    let (cfg, notes) = complete(&fixture("checks_ssl_udp_dns_ping.conf"), "kinds.conf");
+    let svc = &cfg.services[0];
+    assert_eq!(svc.scheduler, control::config::SchedulerKind::Lblcr);
+    let kinds: Vec<&CheckKind> = svc.backends.iter().map(|b| &b.check.kind).collect();
+    match kinds[0] {
+        CheckKind::Https {
+            path,
+            expect_status,
+            digest,
+            host,
+            sni,
+            ca_file,
+            ..
+        } => {
+            assert_eq!((path.as_str(), *expect_status), ("/healthz", 200));
+            assert_eq!(
+                digest.map(|d| d.to_string()).as_deref(),
+                Some("9b3a0c5f1d2e4f6a8b7c9d0e1f2a3b4c")
+            );
+            assert_eq!(host.as_deref(), Some("shop.example.org"));
+            assert_eq!((sni, ca_file), (&None, &None), "keepalived does not verify");
+        }
+        other => panic!("expected an https check, got {other:?}"),
+    }
+    let c = &svc.backends[0].check;
+    assert_eq!((c.timeout, c.fall), (Duration::from_secs(2), 3));
+    assert_eq!(
+        kinds[1],
+        &CheckKind::Udp {
+            port: None,
+            payload: vec![0, 1, 2, 3],
+            expect: Some(vec![0, 1]),
+        }
+    );
+    assert_eq!(
+        kinds[2],
+        &CheckKind::Dns {
+            port: Some(5353),
+            name: "www.example.net".into(),
+            qtype: control::config::QType::Aaaa,
+        }
+    );
+    assert_eq!(kinds[3], &CheckKind::Ping);
+    assert_eq!(svc.backends[3].check.fall, 2);
+    assert!(
+        notes.iter().any(|n| n.contains("require_reply")),
+        "{notes:?}"
+    );
+}
+
+#[test]
 fn untranslatable_constructs_are_named_with_their_line() {
     refused(
         &fixture("checks_vipd_cannot_run.conf"),
         "checks.conf",
         &[
-            (7, "SSL_GET"),
+            (10, "status_code 200-299"),
             (15, "SMTP_CHECK"),
-            (25, "UDP_CHECK"),
-            (30, "PING_CHECK"),
-            (35, "DNS_CHECK"),
+            (27, "min_reply_length"),
+            (32, "an ICMP echo has no port"),
+            (37, "A or AAAA records only"),
         ],
     );
     refused(

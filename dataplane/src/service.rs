@@ -102,6 +102,9 @@ pub struct Service {
     /// IP protocol number (6 TCP, 17 UDP).
     pub proto: u8,
     pub scheduler: SchedulerKind,
+    /// lblc/lblcr: how long a destination's entry lives unused, and how long
+    /// an lblcr server set stays unchanged before it shrinks.
+    pub locality_expire_ms: u64,
     pub forward: ForwardMode,
     /// Scheduler view of the backends: stable id, weight, availability.
     pub weights: Vec<BackendWeight>,

@@ -301,6 +301,7 @@ fn service(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
             "sorry_server",
             "persistence_s",
             "maglev_table_size",
+            "locality_expiration_s",
             "on_backend_down",
             "backend",
         ],
@@ -356,6 +357,22 @@ fn service(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
             format!(
                 "{maglev_table_size} is not prime; Maglev needs a prime table size, such as {}",
                 next_prime(maglev_table_size)
+            ),
+        );
+    }
+    let locality_expiration = t
+        .num::<u64>(cx, "locality_expiration_s", 1, 604_800)
+        .map_or(
+            Duration::from_millis(dataplane::sched::DEFAULT_EXPIRATION_MS),
+            Duration::from_secs,
+        );
+    if t.has("locality_expiration_s")
+        && !matches!(scheduler, SchedulerKind::Lblc | SchedulerKind::Lblcr)
+    {
+        cx.err_at(
+            &t.field("locality_expiration_s"),
+            format!(
+                "`locality_expiration_s` only applies to scheduler = \"lblc\" or \"lblcr\", this service uses \"{scheduler}\"; remove it"
             ),
         );
     }
@@ -419,6 +436,7 @@ fn service(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
         port: port?,
         protocol,
         scheduler,
+        locality_expiration,
         forward,
         snat,
         sorry_server,
@@ -450,6 +468,25 @@ const CHECK_KIND_KEYS: &[(&str, &[&str])] = &[
     ("none", &[]),
     ("tcp", &["port"]),
     ("http", &["path", "expect_status", "digest", "host", "port"]),
+    (
+        "https",
+        &[
+            "path",
+            "expect_status",
+            "digest",
+            "host",
+            "port",
+            "sni",
+            "verify",
+            "ca_file",
+        ],
+    ),
+    (
+        "udp",
+        &["port", "payload", "payload_hex", "expect", "expect_hex"],
+    ),
+    ("dns", &["port", "name", "qtype"]),
+    ("ping", &[]),
     ("script", &["command"]),
 ];
 
@@ -465,9 +502,9 @@ fn check(cx: &mut Ctx, t: &Tbl) -> Option<Check> {
     };
     let mut known: Vec<&str> = CHECK_COMMON.to_vec();
     known.extend_from_slice(own);
-    // Keys of another kind get a message naming the kind they belong to.
+    // Keys of another kind get a message naming the kinds they belong to.
     let mut all = known.clone();
-    for (other, keys) in CHECK_KIND_KEYS {
+    for (_, keys) in CHECK_KIND_KEYS {
         for key in keys.iter() {
             if all.contains(key) {
                 continue;
@@ -475,9 +512,17 @@ fn check(cx: &mut Ctx, t: &Tbl) -> Option<Check> {
             all.push(key);
             if t.has(key) {
                 t.mark(cx, key);
+                let owners: Vec<String> = CHECK_KIND_KEYS
+                    .iter()
+                    .filter(|(_, k)| k.contains(key))
+                    .map(|(o, _)| format!("kind = \"{o}\""))
+                    .collect();
                 cx.err_at(
                     &t.field(key),
-                    format!("`{key}` does not apply to kind = \"{kind}\" (it is for kind = \"{other}\")"),
+                    format!(
+                        "`{key}` does not apply to kind = \"{kind}\" (it is for {})",
+                        owners.join(" or ")
+                    ),
                 );
             }
         }
@@ -490,6 +535,10 @@ fn check(cx: &mut Ctx, t: &Tbl) -> Option<Check> {
             port: t.num::<u16>(cx, "port", 1, 65_535),
         },
         "http" => http_check(cx, t)?,
+        "https" => https_check(cx, t)?,
+        "udp" => udp_check(cx, t)?,
+        "dns" => dns_check(cx, t)?,
+        "ping" => CheckKind::Ping,
         _ => CheckKind::Script {
             command: t.must("command", t.command(cx, "command"), cx)?,
         },
@@ -507,7 +556,16 @@ fn check(cx: &mut Ctx, t: &Tbl) -> Option<Check> {
     })
 }
 
-fn http_check(cx: &mut Ctx, t: &Tbl) -> Option<CheckKind> {
+/// The keys `http` and `https` share.
+struct HttpKeys {
+    path: String,
+    expect_status: u16,
+    digest: Option<BodyDigest>,
+    host: Option<String>,
+    port: Option<u16>,
+}
+
+fn http_keys(cx: &mut Ctx, t: &Tbl) -> HttpKeys {
     let path = t.str(cx, "path").unwrap_or_else(|| "/".to_string());
     if !path.starts_with('/') {
         cx.err_at(
@@ -515,34 +573,127 @@ fn http_check(cx: &mut Ctx, t: &Tbl) -> Option<CheckKind> {
             format!("`{path}` must start with '/', as in \"/{path}\""),
         );
     }
-    let body_md5 = t.str(cx, "digest").and_then(|d| {
-        let parsed = parse_md5(&d);
-        if parsed.is_none() {
-            cx.err_at(
-                &t.field("digest"),
-                format!("`{d}` is not an MD5 digest: give 32 hex characters, as printed by md5sum"),
-            );
-        }
-        parsed
-    });
-    Some(CheckKind::Http {
+    HttpKeys {
         path,
         expect_status: t.num(cx, "expect_status", 100, 599).unwrap_or(200),
-        body_md5,
+        digest: t.parse(cx, "digest", "a body digest"),
         host: t.str(cx, "host"),
         port: t.num::<u16>(cx, "port", 1, 65_535),
+    }
+}
+
+fn http_check(cx: &mut Ctx, t: &Tbl) -> Option<CheckKind> {
+    let k = http_keys(cx, t);
+    Some(CheckKind::Http {
+        path: k.path,
+        expect_status: k.expect_status,
+        digest: k.digest,
+        host: k.host,
+        port: k.port,
     })
 }
 
-fn parse_md5(s: &str) -> Option<[u8; 16]> {
-    if s.len() != 32 || !s.is_ascii() {
+fn https_check(cx: &mut Ctx, t: &Tbl) -> Option<CheckKind> {
+    let k = http_keys(cx, t);
+    let sni = t.str(cx, "sni");
+    if let Some(name) = &sni {
+        if let Err(e) = crate::health::tls::server_name(Some(name), Ipv4Addr::UNSPECIFIED) {
+            cx.err_at(&t.field("sni"), e.to_string());
+        }
+    }
+    let verify = t.bool(cx, "verify").unwrap_or(false);
+    let ca_file = t.str(cx, "ca_file").map(PathBuf::from);
+    match (&ca_file, verify) {
+        (None, true) => cx.err_at(
+            &t.field("verify"),
+            "verify = true needs `ca_file`: a PEM file with the certificates that sign the backend's",
+        ),
+        (Some(_), false) => cx.err_at(
+            &t.field("ca_file"),
+            "`ca_file` is only read with verify = true; set verify = true or remove it",
+        ),
+        (Some(path), true) => {
+            if let Err(e) = crate::health::tls::load_roots(path) {
+                cx.err_at(&t.field("ca_file"), e.to_string());
+            }
+        }
+        (None, false) => {}
+    }
+    Some(CheckKind::Https {
+        path: k.path,
+        expect_status: k.expect_status,
+        digest: k.digest,
+        host: k.host,
+        port: k.port,
+        sni,
+        ca_file: ca_file.filter(|_| verify),
+    })
+}
+
+/// Bytes given as text in `key` or as hex in `key_hex`, not both.
+fn bytes_or_hex(cx: &mut Ctx, t: &Tbl, key: &str) -> Option<Vec<u8>> {
+    let hex_key = format!("{key}_hex");
+    let text = t.str(cx, key);
+    let hex = t.str(cx, &hex_key);
+    match (text, hex) {
+        (Some(_), Some(_)) => {
+            cx.err_at(
+                &t.field(&hex_key),
+                format!("give `{key}` or `{hex_key}`, not both"),
+            );
+            None
+        }
+        (Some(s), None) => Some(s.into_bytes()),
+        (None, Some(h)) => match parse_hex(&h) {
+            Some(b) => Some(b),
+            None => {
+                cx.err_at(
+                    &t.field(&hex_key),
+                    format!("`{h}` is not hex: give pairs of 0-9 and a-f, such as \"0d0a\""),
+                );
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+fn udp_check(cx: &mut Ctx, t: &Tbl) -> Option<CheckKind> {
+    let payload = bytes_or_hex(cx, t, "payload");
+    if payload.is_none() && !t.has("payload") && !t.has("payload_hex") {
+        cx.err(
+            t.line,
+            t.field("payload"),
+            "a udp check needs `payload` (text) or `payload_hex`: the datagram sent to the backend",
+        );
     }
-    Some(out)
+    let expect = bytes_or_hex(cx, t, "expect");
+    Some(CheckKind::Udp {
+        port: t.num::<u16>(cx, "port", 1, 65_535),
+        payload: payload?,
+        expect,
+    })
+}
+
+fn dns_check(cx: &mut Ctx, t: &Tbl) -> Option<CheckKind> {
+    let name = t.must("name", t.str(cx, "name"), cx)?;
+    if let Err(e) = crate::health::dns::check_name(&name) {
+        cx.err_at(&t.field("name"), format!("`{name}`: {e}"));
+    }
+    Some(CheckKind::Dns {
+        port: t.num::<u16>(cx, "port", 1, 65_535),
+        name,
+        qtype: t.parse(cx, "qtype", "a query type").unwrap_or(QType::A),
+    })
 }
 
 fn vrrp(cx: &mut Ctx, t: &Tbl) -> Option<VrrpInstance> {
@@ -936,12 +1087,11 @@ mod tests {
     }
 
     #[test]
-    fn md5_digest() {
-        let d = parse_md5("d41d8cd98f00b204e9800998ecf8427e").expect("valid digest");
-        assert_eq!(d[0], 0xd4);
-        assert_eq!(d[15], 0x7e);
-        assert_eq!(parse_md5("d41d8cd98f00b204e9800998ecf8427"), None);
-        assert_eq!(parse_md5("zz1d8cd98f00b204e9800998ecf8427e"), None);
-        assert_eq!(parse_md5("é41d8cd98f00b204e9800998ecf8427"), None);
+    fn hex_bytes() {
+        assert_eq!(parse_hex("00ff0A"), Some(vec![0, 0xff, 0x0a]));
+        assert_eq!(parse_hex(""), Some(vec![]));
+        assert_eq!(parse_hex("abc"), None);
+        assert_eq!(parse_hex("zz"), None);
+        assert_eq!(parse_hex("é1"), None);
     }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 pub use dataplane::sched::SchedulerKind;
 pub use dataplane::service::{DownAction, ForwardMode};
 
+pub use crate::health::{BodyDigest, QType};
+
 /// A whole node configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -114,6 +116,11 @@ pub struct Service {
     pub protocol: Protocol,
     /// Defaults to wlc, as in LVS.
     pub scheduler: SchedulerKind,
+    /// `locality_expiration_s` (lblc and lblcr only), 1..=604800 s, default
+    /// one day as in LVS: how long a destination address keeps its servers
+    /// unused, and how long an lblcr server set stays unchanged before it
+    /// loses its most loaded member.
+    pub locality_expiration: Duration,
     /// Defaults to nat.
     pub forward: ForwardMode,
     /// Non-empty exactly when `forward` is full NAT.
@@ -175,11 +182,41 @@ pub enum CheckKind {
         /// Starts with '/'; default "/".
         path: String,
         expect_status: u16,
-        /// From `digest`, 32 hex characters.
-        body_md5: Option<[u8; 16]>,
+        /// From `digest`: MD5 (32 hex characters) or SHA-256 (64).
+        digest: Option<BodyDigest>,
         host: Option<String>,
         port: Option<u16>,
     },
+    /// The HTTP check over TLS.
+    Https {
+        path: String,
+        expect_status: u16,
+        digest: Option<BodyDigest>,
+        host: Option<String>,
+        port: Option<u16>,
+        /// Server name sent in the handshake; none by default (the backend
+        /// is an address).
+        sni: Option<String>,
+        /// Set exactly when `verify = true`: the certificate must chain to
+        /// one in this PEM file and name `sni` (or the backend's address).
+        ca_file: Option<PathBuf>,
+    },
+    /// One datagram out (`payload` or `payload_hex`); healthy when a reply
+    /// comes back, holding `expect` (or `expect_hex`) if given.
+    Udp {
+        port: Option<u16>,
+        payload: Vec<u8>,
+        expect: Option<Vec<u8>>,
+    },
+    /// A DNS query for `name` (`qtype` A, the default, or AAAA); healthy on
+    /// NOERROR with at least one such record.
+    Dns {
+        port: Option<u16>,
+        name: String,
+        qtype: QType,
+    },
+    /// ICMP echo to the backend's address.
+    Ping,
     /// Run a command; exit status 0 means healthy.
     Script {
         /// Program and arguments, non-empty.
@@ -194,6 +231,10 @@ impl CheckKind {
             CheckKind::None => "none",
             CheckKind::Tcp { .. } => "tcp",
             CheckKind::Http { .. } => "http",
+            CheckKind::Https { .. } => "https",
+            CheckKind::Udp { .. } => "udp",
+            CheckKind::Dns { .. } => "dns",
+            CheckKind::Ping => "ping",
             CheckKind::Script { .. } => "script",
         }
     }

@@ -155,7 +155,7 @@ fn check_spec(service: &str, backend: &config::Backend) -> CheckSpec {
         CheckKind::Http {
             path,
             expect_status,
-            body_md5,
+            digest,
             host,
             port,
         } => Probe::Http {
@@ -163,7 +163,41 @@ fn check_spec(service: &str, backend: &config::Backend) -> CheckSpec {
             path: path.clone(),
             host: host.clone(),
             expect_status: *expect_status,
-            body_md5: *body_md5,
+            digest: *digest,
+        },
+        CheckKind::Https {
+            path,
+            expect_status,
+            digest,
+            host,
+            port,
+            sni,
+            ca_file,
+        } => Probe::Https {
+            addr: addr(*port),
+            path: path.clone(),
+            host: host.clone(),
+            expect_status: *expect_status,
+            digest: *digest,
+            sni: sni.clone(),
+            ca_file: ca_file.clone(),
+        },
+        CheckKind::Udp {
+            port,
+            payload,
+            expect,
+        } => Probe::Udp {
+            addr: addr(*port),
+            payload: payload.clone(),
+            expect: expect.clone(),
+        },
+        CheckKind::Dns { port, name, qtype } => Probe::Dns {
+            addr: addr(*port),
+            name: name.clone(),
+            qtype: *qtype,
+        },
+        CheckKind::Ping => Probe::Ping {
+            ip: *backend.address.ip(),
         },
         CheckKind::Script { command } => Probe::Script {
             command: command.clone(),

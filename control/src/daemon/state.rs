@@ -316,6 +316,7 @@ impl NodeState {
                     Protocol::Udp => dataplane::wire::ip_proto::UDP,
                 },
                 scheduler,
+                locality_expire_ms: svc.locality_expiration.as_millis() as u64,
                 forward: svc.forward,
                 weights,
                 backends,

@@ -462,16 +462,6 @@ fn parse_chunk_size(line: &[u8]) -> Result<usize, String> {
     usize::from_str_radix(text, 16).map_err(|_| bad())
 }
 
-/// Lower-case hex of a digest, for details and logs.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -677,10 +667,5 @@ mod tests {
         );
         let err = read_body(Framing::UntilEof, &[&big, b"y"]).expect_err("over cap");
         assert!(err.contains("larger than"), "{err}");
-    }
-
-    #[test]
-    fn hex_digest() {
-        assert_eq!(hex(&[0x00, 0xab, 0x10]), "00ab10");
     }
 }

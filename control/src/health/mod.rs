@@ -1,5 +1,6 @@
-//! Backend health checks: TCP connect, HTTP GET (status and optional body
-//! MD5), external script, or none.
+//! Backend health checks: TCP connect, HTTP or HTTPS GET (status and
+//! optional body digest), UDP request/reply, DNS query, ICMP echo, external
+//! script, or none.
 //!
 //! [`HealthState`] is the sans-IO rise/fall logic, [`probe_once`] runs one
 //! check, and [`Checker`] runs a check periodically on the tokio runtime and
@@ -11,19 +12,27 @@
 //! delay a healthy pool at boot); after it has been UP, a DOWN backend needs
 //! `rise` consecutive successes and an UP one `fall` consecutive failures.
 
+mod datagram;
+mod digest;
+pub mod dns;
 mod http;
+mod icmp;
 mod probe;
+pub(crate) mod tls;
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
+pub use digest::{BodyDigest, DigestError};
+pub use dns::QType;
 pub use probe::probe_once;
 
 /// Largest HTTP body read for a digest check; larger bodies fail the check.
@@ -35,15 +44,43 @@ pub enum Probe {
     /// Healthy when a TCP connection can be opened.
     Tcp { addr: SocketAddrV4 },
     /// `GET path` over HTTP/1.1 with `Connection: close`; healthy when the
-    /// status equals `expect_status` and, if `body_md5` is set, the body's MD5
-    /// matches. `host` defaults to `addr` ("10.1.1.11:8080").
+    /// status equals `expect_status` and, if `digest` is set, the body's
+    /// digest matches. `host` defaults to `addr` ("10.1.1.11:8080").
     Http {
         addr: SocketAddrV4,
         path: String,
         host: Option<String>,
         expect_status: u16,
-        body_md5: Option<[u8; 16]>,
+        digest: Option<BodyDigest>,
     },
+    /// The same GET over TLS. `sni` is sent as the server name if given;
+    /// with `ca_file` the certificate must chain to one of its certificates
+    /// and be valid for `sni` (or, without it, for the address).
+    Https {
+        addr: SocketAddrV4,
+        path: String,
+        host: Option<String>,
+        expect_status: u16,
+        digest: Option<BodyDigest>,
+        sni: Option<String>,
+        ca_file: Option<PathBuf>,
+    },
+    /// Sends `payload` in one datagram; healthy when a reply arrives (and
+    /// holds `expect`, if set). An ICMP port unreachable fails at once.
+    Udp {
+        addr: SocketAddrV4,
+        payload: Vec<u8>,
+        expect: Option<Vec<u8>>,
+    },
+    /// Asks for `name`'s `qtype` records; healthy on a NOERROR reply with
+    /// at least one.
+    Dns {
+        addr: SocketAddrV4,
+        name: String,
+        qtype: QType,
+    },
+    /// ICMP echo; healthy when the reply comes back.
+    Ping { ip: Ipv4Addr },
     /// argv of a program; exit 0 = healthy. Killed (SIGKILL) at the timeout.
     /// Only the program itself is killed: a script should `exec` any
     /// long-running command so that nothing outlives the check.
@@ -56,7 +93,12 @@ impl fmt::Display for Probe {
     /// Names the checked target for log lines ("10.1.1.11:8080").
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Probe::Tcp { addr } | Probe::Http { addr, .. } => write!(f, "{addr}"),
+            Probe::Tcp { addr }
+            | Probe::Http { addr, .. }
+            | Probe::Https { addr, .. }
+            | Probe::Udp { addr, .. }
+            | Probe::Dns { addr, .. } => write!(f, "{addr}"),
+            Probe::Ping { ip } => write!(f, "{ip}"),
             Probe::Script { command } => write!(f, "(check script {:?})", command.join(" ")),
             Probe::None => f.write_str("(no check)"),
         }

@@ -1,20 +1,22 @@
-//! One-shot probes: TCP connect, HTTP GET with optional body digest, and an
-//! external script. Each runs under a single deadline and turns every outcome,
-//! including any server misbehaviour, into a [`CheckResult`].
+//! One-shot probes: TCP connect, HTTP or HTTPS GET with optional body
+//! digest, an external script, and the datagram probes of `datagram`. Each
+//! runs under a single deadline and turns every outcome, including any
+//! server misbehaviour, into a [`CheckResult`].
 
 use std::net::SocketAddrV4;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, SystemTime};
 
-use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::Instant;
 
+use super::datagram;
 use super::http::{self, BodyReader};
-use super::{CheckResult, Probe};
+use super::tls::{self, TlsStream};
+use super::{BodyDigest, CheckResult, Probe};
 
 /// How long stderr of a finished script is still read: a background process
 /// it left behind may hold the pipe open forever.
@@ -33,18 +35,48 @@ pub async fn probe_once(probe: &Probe, timeout: Duration) -> CheckResult {
             path,
             host,
             expect_status,
-            body_md5,
+            digest,
         } => {
             let host = host.clone().unwrap_or_else(|| addr.to_string());
             let check = HttpCheck {
-                addr: *addr,
                 path,
                 host: &host,
                 expect_status: *expect_status,
-                body_md5: body_md5.as_ref(),
+                digest: digest.as_ref(),
             };
-            check.run(deadline, timeout).await
+            plain_http(&check, *addr, deadline, timeout).await
         }
+        Probe::Https {
+            addr,
+            path,
+            host,
+            expect_status,
+            digest,
+            sni,
+            ca_file,
+        } => {
+            let host = host.clone().unwrap_or_else(|| addr.to_string());
+            let check = HttpCheck {
+                path,
+                host: &host,
+                expect_status: *expect_status,
+                digest: digest.as_ref(),
+            };
+            let tls = TlsTarget {
+                sni: sni.as_deref(),
+                ca_file: ca_file.as_deref(),
+            };
+            https(&check, *addr, tls, deadline, timeout).await
+        }
+        Probe::Udp {
+            addr,
+            payload,
+            expect,
+        } => datagram::udp(*addr, payload, expect.as_deref(), deadline, timeout).await,
+        Probe::Dns { addr, name, qtype } => {
+            datagram::dns(*addr, name, *qtype, deadline, timeout).await
+        }
+        Probe::Ping { ip } => datagram::ping(*ip, deadline, timeout).await,
         Probe::Script { command } => script(command, deadline, timeout).await,
         Probe::None => Ok("no check configured".to_string()),
     };
@@ -65,7 +97,7 @@ fn timed_out(timeout: Duration, doing: &str) -> String {
 }
 
 /// Awaits `fut` until `deadline`, naming what was pending if it expires.
-async fn within<T>(
+pub(super) async fn within<T>(
     deadline: Instant,
     timeout: Duration,
     doing: &str,
@@ -94,26 +126,108 @@ async fn tcp(addr: SocketAddrV4, deadline: Instant, timeout: Duration) -> Result
     Ok("connected".to_string())
 }
 
-struct HttpCheck<'a> {
+/// A byte stream an HTTP check runs over: plain TCP or TLS.
+trait Transport {
+    async fn send(&mut self, data: &[u8]) -> Result<(), String>;
+    async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, String>;
+}
+
+impl Transport for TcpStream {
+    async fn send(&mut self, data: &[u8]) -> Result<(), String> {
+        self.write_all(data)
+            .await
+            .map_err(|e| format!("sending HTTP request failed: {e}"))
+    }
+
+    async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        self.read(buf)
+            .await
+            .map_err(|e| format!("reading HTTP response failed: {e}"))
+    }
+}
+
+impl Transport for TlsStream {
+    async fn send(&mut self, data: &[u8]) -> Result<(), String> {
+        TlsStream::send(self, data)
+            .await
+            .map_err(|e| format!("sending HTTP request failed: {e}"))
+    }
+
+    async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        TlsStream::recv(self, buf)
+            .await
+            .map_err(|e| format!("reading HTTP response failed: {e}"))
+    }
+}
+
+async fn plain_http(
+    check: &HttpCheck<'_>,
     addr: SocketAddrV4,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<String, String> {
+    let request = check.request()?;
+    let mut stream = connect(addr, deadline, timeout).await?;
+    check.run(&mut stream, &request, deadline, timeout).await
+}
+
+#[derive(Clone, Copy)]
+struct TlsTarget<'a> {
+    sni: Option<&'a str>,
+    /// Verify the certificate against these trust anchors.
+    ca_file: Option<&'a std::path::Path>,
+}
+
+async fn https(
+    check: &HttpCheck<'_>,
+    addr: SocketAddrV4,
+    target: TlsTarget<'_>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<String, String> {
+    let request = check.request()?;
+    // Read at every check, so a replaced CA file takes effect without a reload.
+    let config = tls::client_config(target.ca_file).map_err(|e| e.to_string())?;
+    let name = tls::server_name(target.sni, *addr.ip()).map_err(|e| e.to_string())?;
+    let tcp = connect(addr, deadline, timeout).await?;
+    let mut stream = within(
+        deadline,
+        timeout,
+        "in the TLS handshake",
+        TlsStream::handshake(tcp, config, name),
+    )
+    .await?
+    .map_err(|e| e.to_string())?;
+    check.run(&mut stream, &request, deadline, timeout).await
+}
+
+struct HttpCheck<'a> {
     path: &'a str,
     host: &'a str,
     expect_status: u16,
-    body_md5: Option<&'a [u8; 16]>,
+    digest: Option<&'a BodyDigest>,
 }
 
 impl HttpCheck<'_> {
-    async fn run(&self, deadline: Instant, timeout: Duration) -> Result<String, String> {
-        let request = http::build_request(self.path, self.host)?;
-        let mut stream = connect(self.addr, deadline, timeout).await?;
+    /// The request, checked before any connection is made.
+    fn request(&self) -> Result<Vec<u8>, String> {
+        http::build_request(self.path, self.host)
+    }
+
+    async fn run(
+        &self,
+        stream: &mut impl Transport,
+        request: &[u8],
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<String, String> {
         within(
             deadline,
             timeout,
             "sending HTTP request",
-            stream.write_all(&request),
+            stream.send(request),
         )
-        .await?
-        .map_err(|e| format!("sending HTTP request failed: {e}"))?;
+        .await??;
 
         let mut buf = Vec::with_capacity(4096);
         let mut chunk = vec![0u8; 16 * 1024];
@@ -121,14 +235,13 @@ impl HttpCheck<'_> {
             if let Some(parsed) = http::parse_head(&buf)? {
                 break parsed;
             }
-            let n = read(
-                &mut stream,
-                &mut chunk,
+            let n = within(
                 deadline,
                 timeout,
                 "waiting for HTTP response",
+                stream.recv(&mut chunk),
             )
-            .await?;
+            .await??;
             let Some(data) = chunk.get(..n).filter(|d| !d.is_empty()) else {
                 return Err(if buf.is_empty() {
                     "connection closed without an HTTP response".to_string()
@@ -147,51 +260,37 @@ impl HttpCheck<'_> {
                 head.status, self.expect_status
             ));
         }
-        let Some(want) = self.body_md5 else {
+        let Some(want) = self.digest else {
             return Ok(format!("HTTP {}", head.status));
         };
 
         let mut body = BodyReader::new(head.framing);
         body.feed(buf.get(used..).unwrap_or_default())?;
         while !body.done() {
-            let n = read(
-                &mut stream,
-                &mut chunk,
+            let n = within(
                 deadline,
                 timeout,
                 "reading HTTP body",
+                stream.recv(&mut chunk),
             )
-            .await?;
+            .await??;
             match chunk.get(..n).filter(|d| !d.is_empty()) {
                 Some(data) => body.feed(data)?,
                 None => break,
             }
         }
         let body = body.finish()?;
-        let got: [u8; 16] = Md5::digest(&body).into();
+        let got = want.of_same_kind(&body);
         if &got == want {
             Ok(format!("HTTP {}, body digest ok", head.status))
         } else {
             Err(format!(
-                "body digest mismatch: got {} over {} bytes, expected {}",
-                http::hex(&got),
+                "body digest mismatch: got {got} over {} bytes, expected {want} ({})",
                 body.len(),
-                http::hex(want)
+                want.algorithm()
             ))
         }
     }
-}
-
-async fn read(
-    stream: &mut TcpStream,
-    buf: &mut [u8],
-    deadline: Instant,
-    timeout: Duration,
-    doing: &str,
-) -> Result<usize, String> {
-    within(deadline, timeout, doing, stream.read(buf))
-        .await?
-        .map_err(|e| format!("reading HTTP response failed: {e}"))
 }
 
 async fn script(

@@ -155,11 +155,15 @@ fn pick<'s>(
             }
         }
     }
-    let flows = &w.flows;
+    let (flows, now_ms) = (&w.flows, w.now_ms);
     let picked = w.sched.get_mut(usize::from(sid)).and_then(|s| {
-        s.pick(&svc.weights, svc.maglev.as_deref(), key, &|id| {
-            flows.backend_conns(id)
-        })
+        s.pick(
+            &svc.weights,
+            svc.maglev.as_deref(),
+            key,
+            &|id| flows.backend_conns(id),
+            now_ms,
+        )
     });
     match (picked, &svc.sorry) {
         (Some(i), _) => match (svc.weights.get(i), svc.backends.get(i)) {

@@ -103,7 +103,7 @@ impl Worker {
         let sched = snap
             .services
             .iter()
-            .map(|s| SchedState::new(s.scheduler))
+            .map(|s| SchedState::new(s.scheduler, s.locality_expire_ms))
             .collect();
         let (mailbox, queries) = query::Mailbox::new();
         Worker {
@@ -149,13 +149,10 @@ impl Worker {
         let generation = self.published.generation();
         if generation != self.generation {
             self.generation = generation;
-            let old = std::mem::replace(&mut self.snap, self.published.load());
-            self.sched = self
-                .snap
-                .services
-                .iter()
-                .map(|s| SchedState::new(s.scheduler))
-                .collect();
+            let snap = self.published.load();
+            let states = std::mem::take(&mut self.sched);
+            self.sched = SchedState::carry_over(&self.snap.services, &snap.services, states);
+            let old = std::mem::replace(&mut self.snap, snap);
             self.revalidate_offloads(&old);
         }
     }

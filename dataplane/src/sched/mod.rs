@@ -1,16 +1,20 @@
-//! Backend selection for new connections: the LVS schedulers, Maglev and
-//! source-IP persistence.
+//! Backend selection for new connections: the LVS schedulers (locality-based
+//! ones in `locality`), Maglev and source-IP persistence.
 //!
 //! Hashes here are fixed-key and portable so that every node of a site, and
 //! every build, maps the same flow to the same backend.
 
+mod locality;
 mod maglev;
 mod persist;
 
+pub use locality::DEFAULT_EXPIRATION_MS;
+use locality::{Locality, LocalityTable};
 pub use maglev::MaglevTable;
 pub use persist::Persistence;
 
 use crate::flow::FlowKey;
+use crate::service::Service;
 use std::fmt;
 use std::str::FromStr;
 
@@ -24,10 +28,12 @@ pub enum SchedulerKind {
     Dh,
     Sed,
     Nq,
+    Lblc,
+    Lblcr,
     Maglev,
 }
 
-const KINDS: [(SchedulerKind, &str); 9] = [
+const KINDS: [(SchedulerKind, &str); 11] = [
     (SchedulerKind::Rr, "rr"),
     (SchedulerKind::Wrr, "wrr"),
     (SchedulerKind::Lc, "lc"),
@@ -36,6 +42,8 @@ const KINDS: [(SchedulerKind, &str); 9] = [
     (SchedulerKind::Dh, "dh"),
     (SchedulerKind::Sed, "sed"),
     (SchedulerKind::Nq, "nq"),
+    (SchedulerKind::Lblc, "lblc"),
+    (SchedulerKind::Lblcr, "lblcr"),
     (SchedulerKind::Maglev, "maglev"),
 ];
 
@@ -83,7 +91,9 @@ impl BackendWeight {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedError {
-    #[error("expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, maglev (got \"{0}\")")]
+    #[error(
+        "expected one of: rr, wrr, lc, wlc, sh, dh, sed, nq, lblc, lblcr, maglev (got \"{0}\")"
+    )]
     UnknownScheduler(String),
     #[error("Maglev table size {0} is not a prime number: use a prime such as 65537")]
     SizeNotPrime(u32),
@@ -154,19 +164,58 @@ pub struct SchedState {
     last: Option<usize>,
     /// wrr: current weight threshold of the interleaving.
     current_weight: u32,
+    /// lblc/lblcr: the destination table, allocated here so picks never do.
+    locality: Option<LocalityTable>,
 }
 
 impl SchedState {
-    pub fn new(kind: SchedulerKind) -> Self {
+    /// `locality_expire_ms` applies to lblc and lblcr only: how long a
+    /// destination's entry lives unused, and how long an lblcr server set
+    /// stays unchanged before it loses its most loaded member.
+    pub fn new(kind: SchedulerKind, locality_expire_ms: u64) -> Self {
+        SchedState {
+            locality: locality_table(kind, locality_expire_ms),
+            ..SchedState::new_without_table(kind)
+        }
+    }
+
+    fn new_without_table(kind: SchedulerKind) -> Self {
         SchedState {
             kind,
             last: None,
             current_weight: 0,
+            locality: None,
         }
     }
 
     pub fn kind(&self) -> SchedulerKind {
         self.kind
+    }
+
+    /// States for the services of a new snapshot. A service that keeps its
+    /// name, scheduler and expiration keeps its lblc/lblcr table: health
+    /// changes publish snapshots all the time, and a cache farm must not
+    /// lose its placement to each.
+    pub fn carry_over(
+        old: &[Service],
+        new: &[Service],
+        mut states: Vec<SchedState>,
+    ) -> Vec<SchedState> {
+        new.iter()
+            .map(|s| {
+                let mut state = SchedState::new_without_table(s.scheduler);
+                let same = old.iter().position(|o| {
+                    o.name == s.name
+                        && o.scheduler == s.scheduler
+                        && o.locality_expire_ms == s.locality_expire_ms
+                });
+                state.locality = same
+                    .and_then(|i| states.get_mut(i))
+                    .and_then(|prev| prev.locality.take())
+                    .or_else(|| locality_table(s.scheduler, s.locality_expire_ms));
+                state
+            })
+            .collect()
     }
 
     /// Chooses a backend for a new connection: an index into `backends`, or
@@ -176,13 +225,15 @@ impl SchedState {
     /// picks (a changed list is handled, the interleaving just restarts).
     /// For Maglev, `maglev` must have been built from this same `backends`
     /// slice; without it (or if it names an ineligible backend) the pick
-    /// falls back to a weighted hash of the 5-tuple.
+    /// falls back to a weighted hash of the 5-tuple. `now_ms` ages lblc and
+    /// lblcr entries.
     pub fn pick(
         &mut self,
         backends: &[BackendWeight],
         maglev: Option<&MaglevTable>,
         client: &FlowKey,
         conns: &dyn Fn(u32) -> (u32, u32),
+        now_ms: u64,
     ) -> Option<usize> {
         match self.kind {
             SchedulerKind::Rr => self.pick_rr(backends),
@@ -202,6 +253,10 @@ impl SchedState {
                 .or_else(|| pick_sed(backends, conns)),
             SchedulerKind::Sh => weighted_hash(backends, src_hash(client.src_ip)),
             SchedulerKind::Dh => weighted_hash(backends, dst_hash(client.dst_ip)),
+            SchedulerKind::Lblc | SchedulerKind::Lblcr => self
+                .locality
+                .as_mut()
+                .and_then(|t| t.pick(backends, conns, client.dst_ip, now_ms)),
             SchedulerKind::Maglev => {
                 let hash = flow_hash(client);
                 maglev
@@ -256,6 +311,15 @@ impl SchedState {
         }
         None
     }
+}
+
+fn locality_table(kind: SchedulerKind, expire_ms: u64) -> Option<LocalityTable> {
+    let mode = match kind {
+        SchedulerKind::Lblc => Locality::Single,
+        SchedulerKind::Lblcr => Locality::Replicated,
+        _ => return None,
+    };
+    Some(LocalityTable::new(mode, expire_ms))
 }
 
 fn gcd_u32(mut a: u32, mut b: u32) -> u32 {

@@ -24,10 +24,10 @@ fn no_conns(_: u32) -> (u32, u32) {
 }
 
 fn counts(kind: SchedulerKind, backends: &[BackendWeight], picks: u32) -> Vec<u32> {
-    let mut s = SchedState::new(kind);
+    let mut s = SchedState::new(kind, DEFAULT_EXPIRATION_MS);
     let mut got = vec![0; backends.len()];
     for n in 0..picks {
-        let i = s.pick(backends, None, &key(n), &no_conns).unwrap();
+        let i = s.pick(backends, None, &key(n), &no_conns, 0).unwrap();
         got[i] += 1;
     }
     got
@@ -47,9 +47,9 @@ fn names_round_trip() {
 fn rr_cycles_over_eligible() {
     let mut b = vec![bw(1, 1), bw(2, 0), bw(3, 5), bw(4, 1)];
     b[3].available = false;
-    let mut s = SchedState::new(SchedulerKind::Rr);
+    let mut s = SchedState::new(SchedulerKind::Rr, DEFAULT_EXPIRATION_MS);
     let picks: Vec<_> = (0..6)
-        .map(|n| s.pick(&b, None, &key(n), &no_conns).unwrap())
+        .map(|n| s.pick(&b, None, &key(n), &no_conns, 0).unwrap())
         .collect();
     assert_eq!(picks, [0, 2, 0, 2, 0, 2]);
 }
@@ -58,9 +58,9 @@ fn rr_cycles_over_eligible() {
 fn wrr_exact_over_any_window() {
     let b = [bw(1, 5), bw(2, 3), bw(3, 0), bw(4, 2), bw(5, 1)];
     let total: u32 = b.iter().map(|b| b.weight).sum();
-    let mut s = SchedState::new(SchedulerKind::Wrr);
+    let mut s = SchedState::new(SchedulerKind::Wrr, DEFAULT_EXPIRATION_MS);
     let seq: Vec<usize> = (0..total * 4)
-        .map(|n| s.pick(&b, None, &key(n), &no_conns).unwrap())
+        .map(|n| s.pick(&b, None, &key(n), &no_conns, 0).unwrap())
         .collect();
     for start in 0..(total * 3) as usize {
         let mut got = [0u32; 5];
@@ -80,15 +80,15 @@ fn wrr_exact_over_any_window() {
 fn wrr_with_common_divisor_and_changes() {
     let b = [bw(1, 40), bw(2, 20), bw(3, 20)];
     assert_eq!(counts(SchedulerKind::Wrr, &b, 80), [40, 20, 20]);
-    let mut s = SchedState::new(SchedulerKind::Wrr);
+    let mut s = SchedState::new(SchedulerKind::Wrr, DEFAULT_EXPIRATION_MS);
     for n in 0..7 {
-        s.pick(&b, None, &key(n), &no_conns).unwrap();
+        s.pick(&b, None, &key(n), &no_conns, 0).unwrap();
     }
     // A shrunk list must not leave the state pointing past its end.
     let small = [bw(9, 2), bw(8, 1)];
     let mut got = [0; 2];
     for n in 0..30 {
-        got[s.pick(&small, None, &key(n), &no_conns).unwrap()] += 1;
+        got[s.pick(&small, None, &key(n), &no_conns, 0).unwrap()] += 1;
     }
     assert!(got[0] >= 19 && got[1] >= 9, "{got:?}");
 }
@@ -99,14 +99,14 @@ fn all_unavailable_is_none() {
     b[0].available = false;
     b[2].available = false;
     for (kind, _) in KINDS {
-        let mut s = SchedState::new(kind);
-        assert_eq!(s.pick(&b, None, &key(1), &no_conns), None, "{kind}");
-        assert_eq!(s.pick(&[], None, &key(1), &no_conns), None, "{kind}");
+        let mut s = SchedState::new(kind, DEFAULT_EXPIRATION_MS);
+        assert_eq!(s.pick(&b, None, &key(1), &no_conns, 0), None, "{kind}");
+        assert_eq!(s.pick(&[], None, &key(1), &no_conns, 0), None, "{kind}");
     }
     let m = MaglevTable::build(&b, 7).unwrap();
     assert_eq!(m.lookup(12345), None);
-    let mut s = SchedState::new(SchedulerKind::Maglev);
-    assert_eq!(s.pick(&b, Some(&m), &key(1), &no_conns), None);
+    let mut s = SchedState::new(SchedulerKind::Maglev, DEFAULT_EXPIRATION_MS);
+    assert_eq!(s.pick(&b, Some(&m), &key(1), &no_conns, 0), None);
 }
 
 #[test]
@@ -115,10 +115,10 @@ fn drained_and_unavailable_never_picked() {
     b[3].available = false;
     let m = MaglevTable::build(&b, 251).unwrap();
     for (kind, _) in KINDS {
-        let mut s = SchedState::new(kind);
+        let mut s = SchedState::new(kind, DEFAULT_EXPIRATION_MS);
         for n in 0..500 {
             let load = |id: u32| (id * 3 % 5, n % 7);
-            let i = s.pick(&b, Some(&m), &key(n), &load).unwrap();
+            let i = s.pick(&b, Some(&m), &key(n), &load, 0).unwrap();
             assert!(i == 0 || i == 2, "{kind} picked {i}");
         }
     }
@@ -130,8 +130,8 @@ fn least_connection_family_prefers_right_backend() {
     let load: HashMap<u32, (u32, u32)> = [(1, (2, 0)), (2, (1, 300)), (3, (3, 0))].into();
     let conns = |id| load[&id];
     let pick = |kind| {
-        SchedState::new(kind)
-            .pick(&b, None, &key(0), &conns)
+        SchedState::new(kind, DEFAULT_EXPIRATION_MS)
+            .pick(&b, None, &key(0), &conns, 0)
             .unwrap()
     };
     // lc: 512, 556, 768 → backend 1.
@@ -144,22 +144,22 @@ fn least_connection_family_prefers_right_backend() {
     assert_eq!(pick(SchedulerKind::Nq), 2);
     let idle: HashMap<u32, (u32, u32)> = [(1, (2, 0)), (2, (0, 9)), (3, (1, 0))].into();
     let conns = |id| idle[&id];
-    let mut s = SchedState::new(SchedulerKind::Nq);
-    assert_eq!(s.pick(&b, None, &key(0), &conns), Some(1));
+    let mut s = SchedState::new(SchedulerKind::Nq, DEFAULT_EXPIRATION_MS);
+    assert_eq!(s.pick(&b, None, &key(0), &conns, 0), Some(1));
     // sed picks the weighted choice instead: 3/1, 1/1, 2/4.
-    let mut s = SchedState::new(SchedulerKind::Sed);
-    assert_eq!(s.pick(&b, None, &key(0), &conns), Some(2));
+    let mut s = SchedState::new(SchedulerKind::Sed, DEFAULT_EXPIRATION_MS);
+    assert_eq!(s.pick(&b, None, &key(0), &conns, 0), Some(2));
 }
 
 #[test]
 fn wlc_spreads_by_weight_under_load() {
     let b = [bw(1, 1), bw(2, 3)];
     let mut active: HashMap<u32, u32> = HashMap::new();
-    let mut s = SchedState::new(SchedulerKind::Wlc);
+    let mut s = SchedState::new(SchedulerKind::Wlc, DEFAULT_EXPIRATION_MS);
     for n in 0..400 {
         let snapshot = active.clone();
         let conns = |id| (snapshot.get(&id).copied().unwrap_or(0), 0);
-        let i = s.pick(&b, None, &key(n), &conns).unwrap();
+        let i = s.pick(&b, None, &key(n), &conns, 0).unwrap();
         *active.entry(b[i].id).or_default() += 1;
     }
     assert_eq!(active[&1], 100);
@@ -170,11 +170,11 @@ fn wlc_spreads_by_weight_under_load() {
 fn source_and_destination_hash_stable_and_weighted() {
     let b = [bw(1, 1), bw(2, 2), bw(3, 1)];
     for kind in [SchedulerKind::Sh, SchedulerKind::Dh] {
-        let mut s = SchedState::new(kind);
+        let mut s = SchedState::new(kind, DEFAULT_EXPIRATION_MS);
         let mut got = [0u32; 3];
         for n in 0..40_000 {
             let k = key(n);
-            let i = s.pick(&b, None, &k, &no_conns).unwrap();
+            let i = s.pick(&b, None, &k, &no_conns, 0).unwrap();
             let mut same_ip = k;
             same_ip.src_port ^= 0x5555;
             same_ip.dst_port ^= 0x0f0f;
@@ -183,7 +183,7 @@ fn source_and_destination_hash_stable_and_weighted() {
             } else {
                 same_ip.src_ip ^= 1;
             }
-            assert_eq!(s.pick(&b, None, &same_ip, &no_conns), Some(i), "{kind}");
+            assert_eq!(s.pick(&b, None, &same_ip, &no_conns, 0), Some(i), "{kind}");
             got[i] += 1;
         }
         if kind == SchedulerKind::Sh {
@@ -193,12 +193,12 @@ fn source_and_destination_hash_stable_and_weighted() {
         }
     }
     // Distinct destinations spread too.
-    let mut s = SchedState::new(SchedulerKind::Dh);
+    let mut s = SchedState::new(SchedulerKind::Dh, DEFAULT_EXPIRATION_MS);
     let mut seen = [false; 3];
     for n in 0..100 {
         let mut k = key(0);
         k.dst_ip = 0x0a00_0000 + n;
-        seen[s.pick(&b, None, &k, &no_conns).unwrap()] = true;
+        seen[s.pick(&b, None, &k, &no_conns, 0).unwrap()] = true;
     }
     assert_eq!(seen, [true; 3]);
 }
@@ -297,10 +297,10 @@ fn maglev_weights_shape_shares() {
         );
     }
     // Flows, not just slots, follow the weights.
-    let mut s = SchedState::new(SchedulerKind::Maglev);
+    let mut s = SchedState::new(SchedulerKind::Maglev, DEFAULT_EXPIRATION_MS);
     let mut flows: HashMap<u32, u32> = HashMap::new();
     for n in 0..20_000 {
-        let i = s.pick(&b, Some(&m), &key(n), &no_conns).unwrap();
+        let i = s.pick(&b, Some(&m), &key(n), &no_conns, 0).unwrap();
         *flows.entry(b[i].id).or_default() += 1;
     }
     let w1 = f64::from(flows[&10]);
@@ -354,9 +354,9 @@ fn maglev_removal_disrupts_little() {
 #[test]
 fn maglev_without_table_falls_back() {
     let b = [bw(1, 1), bw(2, 1)];
-    let mut s = SchedState::new(SchedulerKind::Maglev);
-    let i = s.pick(&b, None, &key(3), &no_conns).unwrap();
-    assert_eq!(s.pick(&b, None, &key(3), &no_conns), Some(i));
+    let mut s = SchedState::new(SchedulerKind::Maglev, DEFAULT_EXPIRATION_MS);
+    let i = s.pick(&b, None, &key(3), &no_conns, 0).unwrap();
+    assert_eq!(s.pick(&b, None, &key(3), &no_conns, 0), Some(i));
 }
 
 #[test]
@@ -396,4 +396,75 @@ fn persistence_expires_and_is_bounded() {
     );
     let recent = kept.iter().filter(|&&c| c >= 9_000).count();
     assert!(recent * 2 > kept.len(), "{recent} of {}", kept.len());
+}
+
+#[test]
+fn locality_schedulers_keep_a_destination_together() {
+    let b = [bw(1, 10), bw(2, 10), bw(3, 10)];
+    for kind in [SchedulerKind::Lblc, SchedulerKind::Lblcr] {
+        let mut s = SchedState::new(kind, DEFAULT_EXPIRATION_MS);
+        // Many clients of one destination: all on one server.
+        let mut same = key(0);
+        let first = s.pick(&b, None, &same, &no_conns, 0).unwrap();
+        for n in 1..100 {
+            same.src_ip = n;
+            assert_eq!(s.pick(&b, None, &same, &no_conns, n.into()), Some(first));
+        }
+    }
+}
+
+fn service(name: &str, scheduler: SchedulerKind, expire_ms: u64) -> crate::service::Service {
+    crate::service::Service {
+        name: name.into(),
+        vip: std::net::Ipv4Addr::new(10, 0, 0, 1),
+        port: 80,
+        proto: 6,
+        scheduler,
+        locality_expire_ms: expire_ms,
+        forward: crate::service::ForwardMode::Nat,
+        weights: Vec::new(),
+        backends: Vec::new(),
+        maglev: None,
+        snat: Vec::new(),
+        sorry: None,
+        persistence_ms: None,
+        on_down: crate::service::DownAction::Keep,
+    }
+}
+
+#[test]
+fn locality_survives_new_snapshots_of_the_same_service() {
+    let b = [bw(1, 10), bw(2, 10)];
+    let busy_first = |id: u32| (u32::from(id == 1) * 5, 0);
+    let old = [
+        service("web", SchedulerKind::Wrr, DEFAULT_EXPIRATION_MS),
+        service("cache", SchedulerKind::Lblc, DEFAULT_EXPIRATION_MS),
+    ];
+    let mut states: Vec<SchedState> = old
+        .iter()
+        .map(|s| SchedState::new(s.scheduler, s.locality_expire_ms))
+        .collect();
+    // The destination goes to backend 1, then stays there under load.
+    assert_eq!(states[1].pick(&b, None, &key(0), &no_conns, 0), Some(0));
+    let placed =
+        |states: &mut Vec<SchedState>, i: usize| states[i].pick(&b, None, &key(1), &busy_first, 1);
+    assert_eq!(placed(&mut states, 1), Some(0));
+    // Reordered, with another service added: the cache keeps its table.
+    let new = [
+        service("dns", SchedulerKind::Lblc, DEFAULT_EXPIRATION_MS),
+        old[1].clone(),
+        old[0].clone(),
+    ];
+    let mut states = SchedState::carry_over(&old, &new, states);
+    assert_eq!(states.len(), 3);
+    assert_eq!(placed(&mut states, 1), Some(0), "kept");
+    assert_eq!(placed(&mut states, 0), Some(1), "a new table");
+    // Another expiration or scheduler starts afresh.
+    let changed = [
+        service("dns", SchedulerKind::Lblcr, DEFAULT_EXPIRATION_MS),
+        service("cache", SchedulerKind::Lblc, 1000),
+    ];
+    let mut states = SchedState::carry_over(&new, &changed, states);
+    assert_eq!(placed(&mut states, 1), Some(1), "expiration changed");
+    assert_eq!(states[0].kind(), SchedulerKind::Lblcr);
 }

@@ -78,6 +78,7 @@ pub fn snapshot(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32])
             port: VPORT,
             proto: 6,
             scheduler,
+            locality_expire_ms: dataplane::sched::DEFAULT_EXPIRATION_MS,
             forward,
             weights: bw,
             backends,
