@@ -18,4 +18,4 @@ pub mod run;
 pub mod topo;
 
 pub use report::{FailoverEvent, Outcome, Report, ReportFiles, Row};
-pub use run::{run, Forward, Plan, Progress, Scenario};
+pub use run::{run, Forward, NewConnDut, Plan, Progress, Scenario};

@@ -49,28 +49,43 @@ pub enum Scenario {
     AfXdp,
     /// 3: nftables DNAT with conntrack.
     Nftables,
-    /// 4: the vipd binary in one forwarding mode.
+    /// 4: the vipd binary in one forwarding mode (established flows in
+    /// the XDP fast path, vipd's default).
     Vipd(Forward),
+    /// 4: vipd NAT with `fast_path = false`: every packet through a worker.
+    VipdWorkers,
     /// 5: vipd NAT over the plan's flow counts.
     FlowScaling,
     /// 6: SYN flood at full rate with established flows riding along.
     SynFlood,
     /// 7: failover under load.
     Failover,
+    /// 8: every packet opens a connection, in nftables (conntrack) or vipd.
+    NewConns(NewConnDut),
+}
+
+/// The two DUTs of the new-connection rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewConnDut {
+    Nftables,
+    Vipd,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Ceiling,
         Scenario::AfXdp,
         Scenario::Nftables,
         Scenario::Vipd(Forward::Nat),
+        Scenario::VipdWorkers,
         Scenario::Vipd(Forward::FullNat),
         Scenario::Vipd(Forward::Dr),
         Scenario::FlowScaling,
         Scenario::SynFlood,
         Scenario::Failover,
+        Scenario::NewConns(NewConnDut::Nftables),
+        Scenario::NewConns(NewConnDut::Vipd),
     ];
 
     /// The name `--only` takes.
@@ -80,9 +95,12 @@ impl Scenario {
             Scenario::AfXdp => "afxdp",
             Scenario::Nftables => "nftables",
             Scenario::Vipd(m) => m.name(),
+            Scenario::VipdWorkers => "nat-workers",
             Scenario::FlowScaling => "flows",
             Scenario::SynFlood => "synflood",
             Scenario::Failover => "failover",
+            Scenario::NewConns(NewConnDut::Nftables) => "newconn-nftables",
+            Scenario::NewConns(NewConnDut::Vipd) => "newconn-vipd",
         }
     }
 
@@ -114,6 +132,9 @@ pub struct Plan {
     pub flows: u32,
     /// Flow counts of the scaling scenario.
     pub flow_points: Vec<u32>,
+    /// Distinct flows of the new-connection rows: more than the packets a
+    /// row sends, so every packet opens one.
+    pub new_conn_flows: u32,
     /// Established flows and their share (1 in `est_every`) in the SYN flood.
     pub est_flows: u32,
     pub est_every: u32,
@@ -155,6 +176,7 @@ impl Plan {
             frame_size: 64,
             flows: 1000,
             flow_points: vec![1_000, 10_000, 100_000, 1_000_000, 10_000_000],
+            new_conn_flows: 8_000_000,
             est_flows: 1000,
             est_every: 20,
             syn_rate_limit: 100_000,
@@ -187,6 +209,7 @@ impl Plan {
             search_steps: 7,
             pairs: 1,
             flow_points: vec![1_000, 1_000_000],
+            new_conn_flows: 3_000_000,
             failover_after: Duration::from_millis(500),
             ..Plan::base("quick", work_dir)
         }
@@ -251,8 +274,10 @@ fn expectation(s: Scenario, sink_mac: [u8; 6]) -> Expect {
         Scenario::Ceiling | Scenario::AfXdp | Scenario::Failover => Expected::Any,
         Scenario::Nftables
         | Scenario::Vipd(Forward::Nat)
+        | Scenario::VipdWorkers
         | Scenario::FlowScaling
-        | Scenario::SynFlood => Expected::ToBackends { lo, hi },
+        | Scenario::SynFlood
+        | Scenario::NewConns(_) => Expected::ToBackends { lo, hi },
         Scenario::Vipd(Forward::FullNat) => Expected::ToBackendsFrom {
             lo,
             hi,
@@ -265,7 +290,10 @@ fn expectation(s: Scenario, sink_mac: [u8; 6]) -> Expect {
     };
     Expect {
         to,
-        kernel: s == Scenario::Nftables,
+        kernel: matches!(
+            s,
+            Scenario::Nftables | Scenario::NewConns(NewConnDut::Nftables)
+        ),
     }
 }
 
@@ -408,6 +436,12 @@ fn describe(s: Scenario, flows: Option<u32>, plan: &Plan) -> (String, u8, String
             format!("vipd {}", m.name()),
             f,
         ),
+        Scenario::VipdWorkers => (
+            "vipd_nat_workers".into(),
+            4,
+            "vipd nat (workers only)".into(),
+            f,
+        ),
         Scenario::FlowScaling => {
             let n = flows.unwrap_or(f);
             (format!("flows_{n}"), 5, format!("vipd nat, {n} flows"), n)
@@ -420,6 +454,18 @@ fn describe(s: Scenario, flows: Option<u32>, plan: &Plan) -> (String, u8, String
         ),
         // One UDP flow from the client.
         Scenario::Failover => ("failover".into(), 7, "failover under load".into(), 1),
+        Scenario::NewConns(NewConnDut::Nftables) => (
+            "newconn_nftables".into(),
+            8,
+            "new connections, nftables conntrack".into(),
+            plan.new_conn_flows,
+        ),
+        Scenario::NewConns(NewConnDut::Vipd) => (
+            "newconn_vipd".into(),
+            8,
+            "new connections, vipd nat".into(),
+            plan.new_conn_flows,
+        ),
     }
 }
 
@@ -589,6 +635,10 @@ struct Bench<'p> {
     sink: Sink,
     latency: RingBuf<MapData>,
     gen: GenThread,
+    /// The ceiling row's loss-free rate (its delivered rate if it found
+    /// none), once measured: the SYN flood's rate and twice the latency
+    /// phase's.
+    ceiling: Option<f64>,
     // Dropped last: the namespaces go after everything attached in them.
     topo: Topo,
 }
@@ -609,6 +659,7 @@ impl<'p> Bench<'p> {
             sink,
             latency,
             gen,
+            ceiling: None,
             topo,
         })
     }
@@ -662,7 +713,11 @@ impl<'p> Bench<'p> {
                 let c = topo::in_ns(self.topo.dut_ns(), move || {
                     Ceiling::attach((dut_in.ifindex, dut_in.name), out)
                 })?;
-                self.udp(Dut::Ceiling { _attached: c }, flows, w, false)
+                // Its loss-free rate is what any DUT can be offered here
+                // without veth refusing frames: the SYN flood's rate.
+                let m = self.udp(Dut::Ceiling { _attached: c }, flows, w, true)?;
+                self.ceiling = Some(m.loss_free_pps.unwrap_or(m.delivered_pps));
+                Ok(m)
             }
             Scenario::AfXdp => {
                 let dut = self.afxdp()?;
@@ -673,11 +728,16 @@ impl<'p> Bench<'p> {
                 self.udp(dut, flows, w, false)
             }
             Scenario::Vipd(mode) => {
-                let dut = self.vipd(mode, flows, 0)?;
+                let dut = self.vipd(mode, flows, 0, true)?;
                 self.udp(dut, flows, w, true)
             }
+            Scenario::VipdWorkers => {
+                let dut = self.vipd(Forward::Nat, flows, 0, false)?;
+                self.udp(dut, flows, w, true)
+            }
+            Scenario::NewConns(which) => self.new_connections(which, flows),
             Scenario::FlowScaling => {
-                let mut dut = self.vipd(Forward::Nat, flows, 0)?;
+                let mut dut = self.vipd(Forward::Nat, flows, 0, true)?;
                 let tracked = self.fill_flows(&mut dut, flows)?;
                 let mut m = self.udp(dut, flows, w, true)?;
                 m.notes.push(format!(
@@ -763,9 +823,9 @@ impl<'p> Bench<'p> {
             })
     }
 
-    /// Starts vipd in `mode` with room for `flows`; `syn_rate_limit` as in
-    /// its config (0: every SYN admitted).
-    fn vipd(&self, mode: Forward, flows: u32, syn_rate_limit: u32) -> Result<Dut> {
+    /// Starts vipd in `mode` with room for `flows`; `syn_rate_limit` and
+    /// `fast_path` as in its config (0: every SYN admitted).
+    fn vipd(&self, mode: Forward, flows: u32, syn_rate_limit: u32, fast_path: bool) -> Result<Dut> {
         let vipd = self.vipd_path()?;
         let dir = &self.plan.work_dir;
         let conf = dir.join(format!("vipd-{}.toml", mode.name()));
@@ -774,7 +834,7 @@ impl<'p> Bench<'p> {
         let mut text = format!(
             "[node]\nname = \"bench\"\nsite = \"bench\"\n\n[dataplane]\ninterfaces = [\"{}\", \"{}\"]\n\
              queues = 1\ncores = [{}]\nxdp_mode = \"native\"\nflow_capacity = {capacity}\n\
-             syn_rate_limit = {syn_rate_limit}\nframes_per_worker = {}\n\n\
+             syn_rate_limit = {syn_rate_limit}\nframes_per_worker = {}\nfast_path = {fast_path}\n\n\
              [control]\nsocket = \"{}\"\n",
             self.topo.dut_in.name,
             self.topo.dut_out.name,
@@ -859,7 +919,7 @@ impl<'p> Bench<'p> {
     ) -> Result<Measured> {
         let t = self.template(Proto::Udp)?;
         let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
-        let mut m = self.throughput(&mut dut, &cfg, &t, warmup)?;
+        let mut m = self.throughput(&mut dut, &cfg, &t, warmup, self.plan.rate_pps)?;
         match &dut {
             Dut::Vipd { .. } => m.notes.extend(self.vipd_drops()),
             Dut::Engine { engine } => {
@@ -979,12 +1039,14 @@ impl<'p> Bench<'p> {
         Ok((kept.get(kept.len() / 2).copied(), note))
     }
 
+    /// A measured run at `pps` (None: as fast as the generator goes).
     fn throughput(
         &self,
         dut: &mut Dut,
         cfg: &GenConfig,
         t: &Template,
         warmup: Duration,
+        pps: Option<u64>,
     ) -> Result<Measured> {
         let napi = self.pin_dut()?;
         self.await_delivery(dut, cfg, t, Duration::from_secs(20))?;
@@ -999,7 +1061,7 @@ impl<'p> Bench<'p> {
             self.gen.run(GenJob {
                 cfg: cfg.clone(),
                 template: t.clone(),
-                pps: self.plan.rate_pps,
+                pps,
                 duration: warmup,
             })?;
         }
@@ -1013,7 +1075,7 @@ impl<'p> Bench<'p> {
         let (sent, elapsed) = self.gen.run(GenJob {
             cfg: cfg.clone(),
             template: t.clone(),
-            pps: self.plan.rate_pps,
+            pps,
             duration: self.plan.duration,
         })?;
         // Frames still in the DUT's rings count as delivered in this run.
@@ -1085,8 +1147,12 @@ impl<'p> Bench<'p> {
         n
     }
 
+    /// Latency at half the ceiling's rate once that is known (the
+    /// plan's `latency_pps` before).
     fn latency(&mut self, cfg: &GenConfig, t: &Template) -> Result<Latency> {
-        let pps = self.plan.latency_pps;
+        let pps = self
+            .ceiling
+            .map_or(self.plan.latency_pps, |c| (c / 2.0) as u64);
         let secs = self.plan.latency_duration.as_secs_f64();
         // About 20 000 samples per phase: the ring buffer holds them all.
         let every = ((pps as f64 * secs / 20_000.0) as u32).max(1);
@@ -1123,7 +1189,7 @@ impl<'p> Bench<'p> {
     /// SYNs from `flows` sources with every `est_every`-th packet an ACK of
     /// an established flow; reports the share of those delivered.
     fn synflood(&mut self, flows: u32) -> Result<Measured> {
-        let mut dut = self.vipd(Forward::Nat, flows, self.plan.syn_rate_limit)?;
+        let mut dut = self.vipd(Forward::Nat, flows, self.plan.syn_rate_limit, true)?;
         let t = self.template(Proto::TcpSyn)?;
         let est = self.plan.est_flows.max(1);
         let open = self.gen_config(&t, EST_BASE, est, false);
@@ -1139,9 +1205,64 @@ impl<'p> Bench<'p> {
             est_every: self.plan.est_every.max(2),
             ..self.gen_config(&t, FLOW_BASE, flows, false)
         };
-        let mut m = self.throughput(&mut dut, &flood, &t, self.plan.warmup)?;
+        // At the rate any DUT can be offered here without veth refusing
+        // frames before it: a flood above it measures the veth ring.
+        let pps = self.ceiling.map(|c| c as u64).or(self.plan.rate_pps);
+        let mut m = self.throughput(&mut dut, &flood, &t, self.plan.warmup, pps)?;
+        match pps {
+            Some(p) => m.notes.push(format!(
+                "offered at {:.2} Mpps, the ceiling row's loss-free rate",
+                p as f64 / 1e6
+            )),
+            None => m
+                .notes
+                .push("offered at the generator's full rate: no ceiling row ran".into()),
+        }
         dut.check_alive()?;
         m.notes.extend(self.vipd_drops());
+        Ok(m)
+    }
+
+    /// Every packet opens a connection: `flows` distinct sources, more
+    /// than the row sends, and no warm-up (it would use them up). The
+    /// delivered rate is new connections per second.
+    fn new_connections(&mut self, which: NewConnDut, flows: u32) -> Result<Measured> {
+        let mut dut = match which {
+            NewConnDut::Nftables => self.nftables()?,
+            NewConnDut::Vipd => self.vipd(Forward::Nat, flows, 0, true)?,
+        };
+        let t = self.template(Proto::Udp)?;
+        let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
+        let mut m = self.throughput(&mut dut, &cfg, &t, Duration::ZERO, self.plan.rate_pps)?;
+        if m.sent >= u64::from(flows) {
+            m.notes.push(format!(
+                "{} packets for {flows} flows: the later ones met flows already open",
+                m.sent
+            ));
+        }
+        match which {
+            NewConnDut::Nftables => {
+                let ns = self.topo.dut_ns();
+                let read = |f: &str| {
+                    topo::ns_sh(ns, &["cat", &format!("/proc/sys/net/netfilter/{f}")])
+                        .map(|s| s.trim().to_string())
+                        .unwrap_or_else(|e| format!("unreadable ({e:#})"))
+                };
+                m.notes.push(format!(
+                    "conntrack entries at the end: {} (nf_conntrack_max {})",
+                    read("nf_conntrack_count"),
+                    read("nf_conntrack_max")
+                ));
+            }
+            NewConnDut::Vipd => {
+                if let Ok(n) = self.vipd_flows() {
+                    m.notes
+                        .push(format!("{n} flows in vipd's tables at the end"));
+                }
+                m.notes.extend(self.vipd_drops());
+            }
+        }
+        dut.check_alive()?;
         Ok(m)
     }
 

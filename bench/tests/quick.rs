@@ -1,12 +1,13 @@
 //! A very short real run (needs root, and `cargo build -p vipd` first): the
-//! ceiling, the raw AF_XDP forward and vipd NAT for one second each through
-//! the bench topology. Checks that the sink verified what it counted (every
+//! ceiling, the raw AF_XDP forward, vipd NAT with and without the fast path
+//! and vipd's new-connection row for one second each through the bench
+//! topology. Checks that the sink verified what it counted (every
 //! frame right, vipd's addressed to a backend) and that the three report
 //! files exist and parse. No timing assertions: only correctness.
 
 use std::time::Duration;
 
-use vipbench::{Forward, Outcome, Plan, Scenario};
+use vipbench::{Forward, NewConnDut, Outcome, Plan, Scenario};
 
 #[test]
 fn quick_ceiling_and_afxdp_count_packets_and_write_reports() {
@@ -16,17 +17,20 @@ fn quick_ceiling_and_afxdp_count_packets_and_write_reports() {
             Scenario::Ceiling,
             Scenario::AfXdp,
             Scenario::Vipd(Forward::Nat),
+            Scenario::VipdWorkers,
+            Scenario::NewConns(NewConnDut::Vipd),
         ],
         duration: Duration::from_secs(1),
         warmup: Duration::ZERO,
         latency_pps: 20_000,
         latency_duration: Duration::from_millis(300),
+        new_conn_flows: 1_000_000,
         ..Plan::quick(dir.clone())
     };
     let mut steps = Vec::new();
     let report = vipbench::run(&plan, &mut |p| steps.push((p.step, p.steps))).expect("bench run");
-    assert_eq!(steps, vec![(1, 3), (2, 3), (3, 3)]);
-    assert_eq!(report.rows.len(), 3);
+    assert_eq!(steps, (1..=5).map(|i| (i, 5)).collect::<Vec<_>>());
+    assert_eq!(report.rows.len(), 5);
     for row in &report.rows {
         match &row.outcome {
             Outcome::Measured(m) => {
@@ -66,7 +70,7 @@ fn quick_ceiling_and_afxdp_count_packets_and_write_reports() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&files.json).unwrap()).expect("JSON parses");
     let rows = json["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 5);
     assert_eq!(rows[0]["id"], "ceiling");
     assert!(rows[2]["outcome"]["verified"].as_u64().unwrap() > 0);
     assert_eq!(rows[2]["outcome"]["malformed"].as_u64(), Some(0));

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::daemon::state::NodeState;
 use crate::daemon::Node;
-use dataplane::path::query::FlowSummary;
+use dataplane::path::query::{BackendStats, FlowSummary};
 use dataplane::verdict::DropReason;
 
 /// Scrapes served at once; more wait for a slot.
@@ -246,22 +246,55 @@ fn flow_counts(s: &Scrape, out: &mut Exposition) {
         "gauge",
         "Connections per backend, summed over workers, by state (active = established).",
     );
+    let ids: Vec<u32> = s.state.backends().map(|r| r.id).collect();
+    let totals =
+        crate::daemon::runtime::Runtime::backend_totals(s.flows, s.node.steering.as_deref(), &ids);
+    let total = |id: u32| totals.get(&id).copied().unwrap_or_default();
     for r in s.state.backends() {
         let svc = &s.state.config.services[r.service];
         let addr = svc.backends[r.backend].address.to_string();
-        let (mut active, mut inactive) = (0u64, 0u64);
-        for (id, a, i) in s.flows.iter().flat_map(|f| f.backends.iter()) {
-            if *id == r.id {
-                active += u64::from(*a);
-                inactive += u64::from(*i);
-            }
-        }
-        for (state, v) in [("active", active), ("inactive", inactive)] {
+        let t = total(r.id);
+        for (state, v) in [("active", t.active), ("inactive", t.inactive)] {
             out.sample(
                 "vipd_backend_connections",
                 &[("service", &svc.name), ("backend", &addr), ("state", state)],
-                v as f64,
+                f64::from(v),
             );
+        }
+    }
+    for (name, help, of) in [
+        (
+            "packets",
+            "Packets forwarded to and from the backend, by the workers and the XDP fast path.",
+            (|t: &BackendStats| t.packets) as fn(&BackendStats) -> u64,
+        ),
+        (
+            "bytes",
+            "Bytes (whole frames) forwarded to and from the backend, by the workers and the XDP fast path.",
+            |t: &BackendStats| t.bytes,
+        ),
+    ] {
+        let family = format!("vipd_backend_{name}_total");
+        out.family(&family, "counter", help);
+        for r in s.state.backends() {
+            let svc = &s.state.config.services[r.service];
+            let addr = svc.backends[r.backend].address.to_string();
+            out.sample(
+                &family,
+                &[("service", &svc.name), ("backend", &addr)],
+                of(&total(r.id)) as f64,
+            );
+        }
+        let family = format!("vipd_service_{name}_total");
+        out.family(&family, "counter", &help.replace("the backend", "the service's backends"));
+        for (i, svc) in s.state.config.services.iter().enumerate() {
+            let sum: u64 = s
+                .state
+                .backends()
+                .filter(|r| r.service == i)
+                .map(|r| of(&total(r.id)))
+                .sum();
+            out.sample(&family, &[("service", &svc.name)], sum as f64);
         }
     }
 }

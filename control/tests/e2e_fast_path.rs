@@ -134,6 +134,14 @@ fn counter(vipd: &Vipd, path: &[&str]) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
+/// Packets `vipctl backends` counts for the one backend.
+fn backend_packets(vipd: &Vipd) -> u64 {
+    vipd.request(json!({"cmd": "backends"}))
+        .ok()
+        .and_then(|v| v["backends"][0]["packets"].as_u64())
+        .unwrap_or(0)
+}
+
 fn worker_rx(vipd: &Vipd) -> u64 {
     vipd.stats()["cores"]
         .as_array()
@@ -220,11 +228,21 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             // XDP program carries it, the worker keeps it from last-seen.
             let mut echo = Echo::connect(vip);
             echo.exchange(3, Duration::from_millis(50), "opening");
-            let (fast0, rx0) = (counter(&vipd, &["xdp", "fast_forwarded"]), worker_rx(&vipd));
+            let (fast0, rx0, counted0) = (
+                counter(&vipd, &["xdp", "fast_forwarded"]),
+                worker_rx(&vipd),
+                backend_packets(&vipd),
+            );
             let talk = (ESTABLISHED_MS as usize * 2) / 100;
             echo.exchange(talk, Duration::from_millis(100), "past the idle timeout");
             let fast = counter(&vipd, &["xdp", "fast_forwarded"]) - fast0;
             let rx = worker_rx(&vipd) - rx0;
+            // The backend's packet count includes the fast path's.
+            let counted = backend_packets(&vipd) - counted0;
+            assert!(
+                counted >= fast,
+                "vipctl backends counted {counted} packets, the fast path forwarded {fast}"
+            );
             // Each round trip is a segment each way plus ACKs.
             assert!(
                 fast >= 2 * talk as u64,

@@ -93,6 +93,10 @@ struct flow_action {
 	__u16 l4_delta;
 	// Port index of the egress interface: the key of `ports` and `tx_ports`.
 	__u16 egress;
+	// The backend the packets are counted for: the key of
+	// `backend_traffic` (ids beyond it are not counted here).
+	__u32 backend;
+	__u32 pad2;
 	__u64 last_seen_ns;
 	__u64 packets;
 	__u64 bytes;
@@ -121,6 +125,21 @@ struct port_info {
 };
 
 #define MAX_PORTS 256
+
+// Packets and bytes the fast path forwarded, by backend id.
+struct traffic {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#define MAX_BACKEND_IDS 65536
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_BACKEND_IDS);
+	__type(key, __u32);
+	__type(value, struct traffic);
+} backend_traffic SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -370,6 +389,8 @@ static __always_inline int fast_forward(struct xdp_md *ctx, struct flow_action *
 	__u64 body;
 	__u32 src, dst;
 	struct port_info *port;
+	struct traffic *t;
+	__u32 backend;
 	int partial, i, ret;
 	__u64 s = 0;
 
@@ -457,6 +478,12 @@ static __always_inline int fast_forward(struct xdp_md *ctx, struct flow_action *
 	f->last_seen_ns = bpf_ktime_get_coarse_ns();
 	__sync_fetch_and_add(&f->packets, 1);
 	__sync_fetch_and_add(&f->bytes, data_end - data);
+	backend = f->backend;
+	t = bpf_map_lookup_elem(&backend_traffic, &backend);
+	if (t) {
+		t->packets += 1;
+		t->bytes += data_end - data;
+	}
 	count(STAT_FAST_FORWARDED);
 	if (port->ifindex == ctx->ingress_ifindex)
 		return XDP_TX;

@@ -988,3 +988,44 @@ fn packets_over_the_egress_mtu_get_fragmentation_needed_when_df_is_set() {
         "packets that fit pass"
     );
 }
+
+#[test]
+fn the_worker_counts_each_backends_packets_and_bytes() {
+    use dataplane::flow::NothingSeen;
+    use dataplane::path::query::FlowQuery;
+    let mut w = worker(snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1, 1]));
+    let mut sent = [(0u64, 0u64); 2];
+    for sport in 40_000..40_011 {
+        let mut f = client_tcp(sport, "S");
+        let len = f.len() as u64;
+        assert_eq!(w.process(&mut f, 0), Verdict::Tx(1));
+        let k = backend_of(&decode_tcp(&f));
+        sent[k].0 += 1;
+        sent[k].1 += len;
+    }
+    let (reply, rx) = std::sync::mpsc::sync_channel(1);
+    w.queries()
+        .send(FlowQuery {
+            backends: vec![1, 2, 3],
+            client: None,
+            top: 0,
+            reply,
+        })
+        .expect("queued");
+    w.housekeeping(1_000, &mut NothingSeen);
+    let s = rx.try_recv().expect("answered at housekeeping");
+    let got: Vec<(u32, u64, u64)> = s
+        .backends
+        .iter()
+        .map(|b| (b.id, b.packets, b.bytes))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, sent[0].0, sent[0].1),
+            (2, sent[1].0, sent[1].1),
+            (3, 0, 0)
+        ]
+    );
+    assert_eq!(sent[0].0 + sent[1].0, 11);
+}

@@ -167,7 +167,7 @@ fn apply(w: &mut Worker, sim: &mut XdpSimulator) -> Vec<SteerChange> {
 fn forwarded_keys(changes: &[SteerChange]) -> usize {
     changes
         .iter()
-        .filter(|c| matches!(c.action, SteerAction::Forward(_)))
+        .filter(|c| matches!(c.action, SteerAction::Forward { .. }))
         .count()
 }
 
@@ -232,22 +232,27 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
     );
 
     let payload = vec![0x5a; 333];
-    same_output(
-        &mut w,
-        sim,
-        &c.prepare(to_vip("AP", &payload)),
-        0,
-        &format!("{what} forward"),
-    );
+    let counted = |sim: &XdpSimulator| sim.steering().backend_traffic(&[1]).expect("traffic")[0];
+    let before = counted(sim);
+    let frame = c.prepare(to_vip("AP", &payload));
+    same_output(&mut w, sim, &frame, 0, &format!("{what} forward"));
     if two_way {
-        same_output(
-            &mut w,
-            sim,
-            &c.prepare(from_backend("AP", &payload)),
-            1,
-            &format!("{what} reply"),
-        );
+        let reply = c.prepare(from_backend("AP", &payload));
+        same_output(&mut w, sim, &reply, 1, &format!("{what} reply"));
     }
+    // Both directions count for the connection's backend (id 1).
+    let n = if two_way { 2 } else { 1 };
+    let after = counted(sim);
+    assert_eq!(
+        after.0,
+        before.0 + n,
+        "{what}: packets counted for the backend"
+    );
+    assert_eq!(
+        after.1 - before.1,
+        n * frame.len() as u64,
+        "{what}: bytes counted"
+    );
 
     let stranger = segment(
         c.proto,

@@ -170,16 +170,9 @@ pub fn stats(node: &Node) -> Value {
 
 pub async fn backends(node: &Node) -> Value {
     let ids: Vec<u32> = node.state.lock().await.backends().map(|b| b.id).collect();
-    let (flows, missing) = node.runtime.query_flows(ids, None, 0).await;
-    let conns = |id: u32| {
-        flows
-            .iter()
-            .flat_map(|f| f.backends.iter())
-            .filter(|(b, _, _)| *b == id)
-            .fold((0u64, 0u64), |(a, i), (_, x, y)| {
-                (a + u64::from(*x), i + u64::from(*y))
-            })
-    };
+    let (flows, missing) = node.runtime.query_flows(ids.clone(), None, 0).await;
+    let totals =
+        crate::daemon::runtime::Runtime::backend_totals(&flows, node.steering.as_deref(), &ids);
     let st = node.state.lock().await;
     let list: Vec<Value> = st
         .backends()
@@ -187,7 +180,7 @@ pub async fn backends(node: &Node) -> Value {
             let svc = &st.config.services[b.service];
             let be = &svc.backends[b.backend];
             let h = st.health.get(&b.id);
-            let (active, inactive) = conns(b.id);
+            let t = totals.get(&b.id).copied().unwrap_or_default();
             json!({
                 "service": svc.name,
                 "address": be.address.to_string(),
@@ -195,8 +188,10 @@ pub async fn backends(node: &Node) -> Value {
                 "weight": be.weight,
                 "enabled": !st.disabled.contains(&b.id),
                 "healthy": h.is_some_and(|h| h.healthy),
-                "active": active,
-                "inactive": inactive,
+                "active": t.active,
+                "inactive": t.inactive,
+                "packets": t.packets,
+                "bytes": t.bytes,
                 "last_check": h.and_then(|h| h.last.as_ref()).map(|r| json!({"ok": r.ok, "detail": r.detail})),
             })
         })

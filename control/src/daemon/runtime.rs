@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use dataplane::path::query::{FlowQuery, FlowSummary, QuerySender};
+use dataplane::path::query::{BackendStats, FlowQuery, FlowSummary, QuerySender};
 use tokio::sync::mpsc;
 
 use super::change::{BackendChange, ReloadSummary};
@@ -92,6 +92,43 @@ impl Runtime {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
+    }
+
+    /// Connections and traffic of each backend of `ids`: the workers' counts
+    /// from `summaries` plus what the XDP fast path forwarded.
+    pub fn backend_totals(
+        summaries: &[FlowSummary],
+        steering: Option<&dataplane::engine::Steering>,
+        ids: &[u32],
+    ) -> HashMap<u32, BackendStats> {
+        let mut totals: HashMap<u32, BackendStats> = ids
+            .iter()
+            .map(|&id| {
+                (
+                    id,
+                    BackendStats {
+                        id,
+                        ..BackendStats::default()
+                    },
+                )
+            })
+            .collect();
+        for b in summaries.iter().flat_map(|s| s.backends.iter()) {
+            if let Some(t) = totals.get_mut(&b.id) {
+                t.active += b.active;
+                t.inactive += b.inactive;
+                t.packets += b.packets;
+                t.bytes += b.bytes;
+            }
+        }
+        let fast = steering.and_then(|s| s.backend_traffic(ids).ok());
+        for (id, (packets, bytes)) in ids.iter().zip(fast.into_iter().flatten()) {
+            if let Some(t) = totals.get_mut(id) {
+                t.packets += packets;
+                t.bytes += bytes;
+            }
+        }
+        totals
     }
 
     /// Asks every worker about its flows; workers that do not answer within

@@ -54,7 +54,7 @@ struct Seen<'a>(&'a XdpMap, u64);
 
 impl FastSeen for Seen<'_> {
     fn last_seen_ms(&mut self, port: u8, key: &FlowKey) -> Option<u64> {
-        matches!(self.0.get(&(port, *key)), Some(SteerAction::Forward(_))).then_some(self.1)
+        matches!(self.0.get(&(port, *key)), Some(SteerAction::Forward { .. })).then_some(self.1)
     }
 }
 

@@ -42,7 +42,20 @@ struct IfaceMaps {
     stats: PerCpuArray<MapData, u64>,
     ports: Array<MapData, PortEntry>,
     tx_ports: DevMap<MapData>,
+    backend_traffic: PerCpuArray<MapData, Traffic>,
 }
+
+/// `struct traffic` in steer.c.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct Traffic {
+    packets: u64,
+    bytes: u64,
+}
+
+// SAFETY: two u64 fields, no padding, every bit pattern valid; it matches
+// `struct traffic` in steer.c.
+unsafe impl aya::Pod for Traffic {}
 
 /// `struct port_info` in steer.c.
 #[repr(C)]
@@ -177,6 +190,8 @@ impl Attached {
                 .map_err(|e| map_err("ports", e))?,
             tx_ports: DevMap::try_from(take_map(&mut ebpf, name, "tx_ports")?)
                 .map_err(|e| map_err("tx_ports", e))?,
+            backend_traffic: PerCpuArray::try_from(take_map(&mut ebpf, name, "backend_traffic")?)
+                .map_err(|e| map_err("backend_traffic", e))?,
         };
         let probe_port = Array::try_from(take_map(&mut ebpf, name, "probe_port")?)
             .map_err(|e| map_err("probe_port", e))?;
@@ -381,14 +396,16 @@ struct FlowValue {
     dport: [u8; 2],
     l4_delta: [u8; 2],
     egress: u16,
+    backend: u32,
+    pad2: u32,
     last_seen_ns: u64,
     packets: u64,
     bytes: u64,
 }
 
 // SAFETY: #[repr(C)] with every field at its natural alignment (offsets 0,
-// 1, 7, 13, 14, 16, 20, 24, 26, 28, 30, 32, 40, 48; 56 bytes), so no
-// padding; every bit pattern is valid. It matches `struct flow_action`.
+// 1, 7, 13, 14, 16, 20, 24, 26, 28, 30, 32, 36, 40, 48, 56; 64 bytes), so
+// no padding; every bit pattern is valid. It matches `struct flow_action`.
 unsafe impl aya::Pod for FlowValue {}
 
 impl FlowValue {
@@ -401,7 +418,7 @@ impl FlowValue {
 
     /// The rewrite of packets arriving with `key`, with the checksum
     /// updates it implies computed once here rather than per packet.
-    fn forward(key: &FlowKey, rw: &Rewrite) -> FlowValue {
+    fn forward(key: &FlowKey, rw: &Rewrite, backend: u32) -> FlowValue {
         let ip =
             checksum::delta32(key.src_ip, rw.src_ip) + checksum::delta32(key.dst_ip, rw.dst_ip);
         let l4 = ip
@@ -419,6 +436,8 @@ impl FlowValue {
             dport: rw.dst_port.to_be_bytes(),
             l4_delta: checksum::fold(l4).to_be_bytes(),
             egress: u16::from(rw.egress),
+            backend,
+            pad2: 0,
             last_seen_ns: 0,
             packets: 0,
             bytes: 0,
@@ -451,7 +470,9 @@ impl FlowEntries {
         let key = MapKey::from(&change.key);
         let value = match &change.action {
             SteerAction::ToWorker => FlowValue::to_worker(),
-            SteerAction::Forward(rw) => FlowValue::forward(&change.key, rw),
+            SteerAction::Forward { rewrite, backend } => {
+                FlowValue::forward(&change.key, rewrite, *backend)
+            }
             SteerAction::Remove => {
                 // A key whose insertion failed is absent: nothing to withdraw.
                 let _ = map.remove(&key);
@@ -627,6 +648,26 @@ impl Steering {
             }
             Ok(())
         })
+    }
+
+    /// Packets and bytes the fast path forwarded for each backend of
+    /// `ids`, summed over CPUs and interfaces; ids the program does not
+    /// count (see `MAX_BACKEND_IDS` in steer.c) read zero.
+    pub fn backend_traffic(&self, ids: &[u32]) -> Result<Vec<(u64, u64)>, EngineError> {
+        let mut sums = vec![(0u64, 0u64); ids.len()];
+        self.with_maps(|m| {
+            for (id, sum) in ids.iter().zip(sums.iter_mut()) {
+                let Ok(values) = m.backend_traffic.get(id, 0) else {
+                    continue;
+                };
+                for t in values.iter() {
+                    sum.0 += t.packets;
+                    sum.1 += t.bytes;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(sums)
     }
 
     /// Sets the SYN admission rate on every interface.

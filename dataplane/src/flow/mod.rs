@@ -46,8 +46,9 @@ pub struct SteerChange {
 pub enum SteerAction {
     /// Hand them to the workers.
     ToWorker,
-    /// Rewrite them by this and send them on from the XDP program.
-    Forward(Rewrite),
+    /// Rewrite them by this and send them on from the XDP program,
+    /// counting them for `backend`.
+    Forward { rewrite: Rewrite, backend: u32 },
     /// Forget the key: its packets are treated like any other traffic.
     Remove,
 }

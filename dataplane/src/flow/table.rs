@@ -86,6 +86,8 @@ struct Slot {
 pub struct Offload {
     pub forward: Rewrite,
     pub reply: Rewrite,
+    /// The backend the program counts the packets for.
+    pub backend: u32,
 }
 
 /// Per-backend (active, inactive) counts: linear probing, an entry is empty
@@ -481,12 +483,16 @@ impl FlowTable {
         if flags & OFFLOADED != 0 && old[0] != ports[0] {
             self.log(old[0], keys[0], SteerAction::Remove);
         }
-        self.log(ports[0], keys[0], SteerAction::Forward(o.forward));
+        let forward = |rewrite| SteerAction::Forward {
+            rewrite,
+            backend: o.backend,
+        };
+        self.log(ports[0], keys[0], forward(o.forward));
         if keys[0] != keys[1] {
             if flags & (OFFLOADED | STEERED) != 0 && old[1] != ports[1] {
                 self.log(old[1], keys[1], SteerAction::Remove);
             }
-            self.log(ports[1], keys[1], SteerAction::Forward(o.reply));
+            self.log(ports[1], keys[1], forward(o.reply));
         }
     }
 

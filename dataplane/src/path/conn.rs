@@ -84,7 +84,7 @@ pub(super) fn open(
         egress: ingress,
     };
     if !opening {
-        return w.send(frame, ip, ingress, &forward);
+        return w.send(frame, ip, ingress, &forward, backend_id);
     }
     // The key replies carry when they reach this node. Under DR replies
     // bypass the node, so the connection is indexed once.
@@ -111,19 +111,21 @@ pub(super) fn open(
         })?;
     w.flows
         .touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
+    // Offloaded first: a connection the program forwards from its first
+    // reply needs no steering entry before (one map update, not two).
+    w.offload(id);
     // Full-NAT replies come to our own source address, which the XDP program
     // always steers; NAT replies come from the backend's own address.
     if w.steer_replies && svc.forward == ForwardMode::Nat {
         w.flows.steer_replies(id, hop.port);
     }
-    w.offload(id);
     if let Some(timeout) = svc.persistence_ms {
         if backend_id != SORRY_BACKEND_ID {
             w.persistence
                 .put(sid, key.src_ip, backend_id, timeout, w.now_ms);
         }
     }
-    w.send(frame, ip, ingress, &forward)
+    w.send(frame, ip, ingress, &forward, backend_id)
 }
 
 /// Whether a mid-connection TCP segment without a flow (the connection began

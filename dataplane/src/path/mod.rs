@@ -37,6 +37,34 @@ pub struct WorkerConfig {
     pub steer_replies: bool,
 }
 
+/// Backend ids whose traffic is counted, in the workers and in the XDP
+/// program (`MAX_BACKEND_IDS` in steer.c): ids are handed out from 1 and
+/// never reused, so only a node that added this many backends since it
+/// started has backends it does not count.
+pub const COUNTED_BACKEND_IDS: usize = 65_536;
+
+/// Packets and bytes a worker forwarded, by backend id.
+pub struct Traffic(Vec<(u64, u64)>);
+
+impl Default for Traffic {
+    fn default() -> Self {
+        Traffic(vec![(0, 0); COUNTED_BACKEND_IDS])
+    }
+}
+
+impl Traffic {
+    fn add(&mut self, backend: u32, bytes: usize) {
+        if let Some(t) = self.0.get_mut(backend as usize) {
+            t.0 += 1;
+            t.1 += bytes as u64;
+        }
+    }
+
+    pub fn get(&self, backend: u32) -> (u64, u64) {
+        self.0.get(backend as usize).copied().unwrap_or((0, 0))
+    }
+}
+
 /// Full-NAT source ports start here; below are the privileged and commonly
 /// bound ports.
 const SNAT_PORT_BASE: u16 = 1024;
@@ -80,6 +108,7 @@ pub struct Worker {
     queries: query::QuerySender,
     steer_replies: bool,
     icmp_budget: mtu::IcmpBudget,
+    traffic: Traffic,
 }
 
 /// The parts of an IPv4 packet the path needs after parsing, as offsets into
@@ -122,6 +151,7 @@ impl Worker {
             queries,
             steer_replies: cfg.steer_replies,
             icmp_budget: mtu::IcmpBudget::default(),
+            traffic: Traffic::default(),
         }
     }
 
@@ -164,7 +194,7 @@ impl Worker {
         let budget = sweep_budget(self.flows.capacity(), now_ms.saturating_sub(self.swept_ms));
         self.swept_ms = now_ms;
         self.flows.expire(now_ms, budget, seen);
-        self.mailbox.poll(self.id, &self.flows, seen);
+        self.mailbox.poll(self.id, &self.flows, &self.traffic, seen);
     }
 
     /// The rewrites the XDP program should apply to `conn`'s packets under
@@ -191,6 +221,7 @@ impl Worker {
         let mut o = Offload {
             forward: conn.forward,
             reply: conn.reply,
+            backend: conn.backend_id,
         };
         o.forward.src_mac = snap.source_mac(o.forward.src_mac, o.forward.egress);
         o.reply.src_mac = snap.source_mac(o.reply.src_mac, o.reply.egress);
@@ -340,7 +371,8 @@ impl Worker {
                     Direction::Reply => conn.reply,
                 };
                 rw.src_mac = self.snap.source_mac(rw.src_mac, rw.egress);
-                self.send(frame, ip, ingress, &rw)
+                let backend = conn.backend_id;
+                self.send(frame, ip, ingress, &rw, backend)
             }
             None if local == Some(LocalKind::Vip) => {
                 conn::open(self, frame, ip, key, flags, ingress)
@@ -349,19 +381,22 @@ impl Worker {
         }
     }
 
-    /// Rewrites the packet by `rw` and sends it out of `rw.egress`, or, when
-    /// it is larger than that port's MTU, drops it (answering DF packets).
+    /// Rewrites the packet by `rw` and sends it out of `rw.egress`, counted
+    /// for `backend`, or, when it is larger than that port's MTU, drops it
+    /// (answering DF packets).
     fn send(
         &mut self,
         frame: &mut [u8],
         ip: &Ip,
         ingress: PortId,
         rw: &crate::flow::Rewrite,
+        backend: u32,
     ) -> Result<Verdict, DropReason> {
         if let Err(v) = mtu::check(self, frame, ip, ingress, rw.egress) {
             return Ok(v);
         }
         rewrite::apply(frame, ip, rw)?;
+        self.traffic.add(backend, frame.len());
         Ok(Verdict::Tx(rw.egress))
     }
 

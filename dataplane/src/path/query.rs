@@ -52,6 +52,17 @@ pub struct FlowInfo {
     pub fast_last_seen_ms: Option<u64>,
 }
 
+/// One backend's connections and the traffic a worker forwarded to and
+/// from it (the XDP fast path counts its own share).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendStats {
+    pub id: u32,
+    pub active: u32,
+    pub inactive: u32,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
 /// A worker's answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlowSummary {
@@ -61,8 +72,8 @@ pub struct FlowSummary {
     /// Of them, forwarded by the XDP program.
     pub offloaded: usize,
     pub capacity: usize,
-    /// `(backend id, active, inactive)` for each asked-for backend.
-    pub backends: Vec<(u32, u32, u32)>,
+    /// Each asked-for backend.
+    pub backends: Vec<BackendStats>,
     /// Busiest clients first: `(client, connections)`.
     pub top_clients: Vec<(Ipv4Addr, u32)>,
     /// More than [`MAX_CLIENTS`] distinct clients: the top list is partial.
@@ -111,7 +122,13 @@ impl Mailbox {
 
     /// Advances the current query by at most [`SCAN_BUDGET`] slots, answering
     /// it when the whole table has been seen.
-    pub(super) fn poll(&mut self, worker: u16, flows: &FlowTable, seen: &mut dyn FastSeen) {
+    pub(super) fn poll(
+        &mut self,
+        worker: u16,
+        flows: &FlowTable,
+        traffic: &super::Traffic,
+        seen: &mut dyn FastSeen,
+    ) {
         if self.scan.is_none() {
             let Some(query) = self.queue.pop() else {
                 return;
@@ -121,7 +138,14 @@ impl Mailbox {
                 .iter()
                 .map(|&id| {
                     let (active, inactive) = flows.backend_conns(id);
-                    (id, active, inactive)
+                    let (packets, bytes) = traffic.get(id);
+                    BackendStats {
+                        id,
+                        active,
+                        inactive,
+                        packets,
+                        bytes,
+                    }
                 })
                 .collect();
             self.scan = Some(Scan {
@@ -259,17 +283,37 @@ mod tests {
             reply,
         })
         .expect("queued");
-        mb.poll(3, &flows, &mut crate::flow::NothingSeen);
-        mb.poll(3, &flows, &mut crate::flow::NothingSeen);
+        mb.poll(
+            3,
+            &flows,
+            &super::super::Traffic::default(),
+            &mut crate::flow::NothingSeen,
+        );
+        mb.poll(
+            3,
+            &flows,
+            &super::super::Traffic::default(),
+            &mut crate::flow::NothingSeen,
+        );
         assert!(
             rx.try_recv().is_err(),
             "answered before the whole table was seen"
         );
-        mb.poll(3, &flows, &mut crate::flow::NothingSeen);
+        mb.poll(
+            3,
+            &flows,
+            &super::super::Traffic::default(),
+            &mut crate::flow::NothingSeen,
+        );
         let s = rx.try_recv().expect("answered after the third call");
         assert_eq!(s.worker, 3);
         assert_eq!(s.total, 4);
-        assert_eq!(s.backends, vec![(7, 2, 0), (8, 2, 0), (9, 0, 0)]);
+        let conns: Vec<(u32, u32, u32)> = s
+            .backends
+            .iter()
+            .map(|b| (b.id, b.active, b.inactive))
+            .collect();
+        assert_eq!(conns, vec![(7, 2, 0), (8, 2, 0), (9, 0, 0)]);
         assert_eq!(s.top_clients, vec![(Ipv4Addr::from_bits(1), 3)]);
         let mut ports: Vec<u16> = s.matches.iter().map(|m| m.client.port()).collect();
         ports.sort_unstable();
