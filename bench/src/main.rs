@@ -40,7 +40,8 @@ struct Args {
     #[arg(long, global = true)]
     failover_pps: Option<u64>,
     /// Run only these scenarios (comma-separated): ceiling, afxdp, nftables,
-    /// nat, fullnat, dr, flows, synflood, failover.
+    /// nat, nat-workers, fullnat, dr, flows, synflood, failover,
+    /// newconn-nftables, newconn-vipd.
     #[arg(long, global = true, value_delimiter = ',')]
     only: Vec<String>,
     /// Core of the generator.

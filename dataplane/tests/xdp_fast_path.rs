@@ -424,3 +424,47 @@ fn a_snapshot_that_disqualifies_a_connection_withdraws_it() {
         }
     });
 }
+
+/// A port XDP cannot send by (a veth peer without GRO) takes only the
+/// direction leaving by it back to the worker: here replies, which leave
+/// towards the clients, while client packets stay in the fast path.
+#[test]
+fn a_port_xdp_cannot_send_by_keeps_only_its_direction_in_the_worker() {
+    let lab = Lab::new("xfd", 1);
+    let mut ports = egress_ports(&lab, 1500);
+    ports[0].xmit = false;
+    lab.l.run(move || {
+        let mut sim = XdpSimulator::new(&ports, 64).expect("load the XDP program");
+        sim.steering().set_vips(&[VIP]).expect("vips");
+        let mut snap = fast_snapshot(ForwardMode::Nat, UDP);
+        snap.ports[0].xdp_xmit = false;
+        let mut w = worker(snap);
+        let dgram = |p: &[u8]| {
+            segment(
+                UDP,
+                (CLIENT_MAC, PORT0_MAC),
+                (CLIENT, 6000),
+                (VIP, VPORT),
+                "",
+                p,
+            )
+        };
+        let mut first = dgram(b"a");
+        assert_eq!(w.process(&mut first, 0), Verdict::Tx(1));
+        let changes = apply(&mut w, &mut sim);
+        assert_eq!(forwarded_keys(&changes), 1, "{changes:?}");
+        same_output(&mut w, &mut sim, &dgram(b"bb"), 0, "client to backend");
+        let ((src, sport), (backend, bport)) = endpoints(&first);
+        let reply = segment(
+            UDP,
+            (backend_mac(0), PORT1_MAC),
+            (backend, bport),
+            (src, sport),
+            "",
+            b"r",
+        );
+        untouched(&mut sim, &reply, 1, "backend to client");
+        let mut by_worker = reply.clone();
+        assert_eq!(w.process(&mut by_worker, 1), Verdict::Tx(0));
+    });
+}

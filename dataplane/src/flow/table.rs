@@ -60,8 +60,14 @@ const COUNTED_ACTIVE: u8 = 4;
 /// Its reply key is in the XDP program's map on `ports[1]`, handing its
 /// packets to the workers.
 const STEERED: u8 = 8;
-/// Its keys are in the XDP program's map on `ports`, forwarded there.
-const OFFLOADED: u8 = 16;
+/// Its forward key (`keys[0]`) is in the XDP program's map on `ports[0]`,
+/// forwarded there.
+const FAST_FORWARD: u8 = 16;
+/// Its reply key likewise, on `ports[1]`.
+const FAST_REPLY: u8 = 32;
+/// Either key.
+const OFFLOADED: u8 = FAST_FORWARD | FAST_REPLY;
+const FAST: [u8; 2] = [FAST_FORWARD, FAST_REPLY];
 
 /// Table bookkeeping lives beside the `Conn`, not in it, so a caller that
 /// rewrites a conn through `conn_mut` cannot corrupt counts or lists.
@@ -88,6 +94,10 @@ pub struct Offload {
     pub reply: Rewrite,
     /// The backend the program counts the packets for.
     pub backend: u32,
+    /// Which directions the program forwards, forward (client to backend)
+    /// and reply: a direction whose packets would leave by a port XDP
+    /// cannot send by stays with the workers.
+    pub fast: [bool; 2],
 }
 
 /// Per-backend (active, inactive) counts: linear probing, an entry is empty
@@ -460,72 +470,92 @@ impl FlowTable {
         slot.flags |= STEERED;
         slot.ports[1] = port;
         let key = slot.keys[1];
-        if slot.flags & OFFLOADED == 0 {
+        if slot.flags & FAST_REPLY == 0 {
             self.log(port, key, SteerAction::ToWorker);
         }
     }
 
-    /// Has the XDP program forward the connection's packets itself, both
-    /// directions, until [`FlowTable::withdraw`], a state that needs the
-    /// worker, or its removal. Offloading again replaces the rewrites.
+    /// What key `k` of a connection with `flags` goes back to when the
+    /// program stops forwarding it: a steered reply key to the workers,
+    /// every other key forgotten (VIP and full-NAT traffic reaches the
+    /// workers anyway).
+    fn back_to_worker(flags: u8, k: usize) -> SteerAction {
+        if k == 1 && flags & STEERED != 0 {
+            SteerAction::ToWorker
+        } else {
+            SteerAction::Remove
+        }
+    }
+
+    /// Has the XDP program forward the connection's packets itself, in the
+    /// directions `o.fast` names, until [`FlowTable::withdraw`], a state
+    /// that needs the worker, or its removal. Offloading again replaces the
+    /// rewrites and directions.
     pub fn offload(&mut self, id: ConnId, o: &Offload) {
         let slot = &mut self.slots[id.0 as usize];
         if slot.flags & LIVE == 0 {
             return;
         }
         let (old, keys, flags) = (slot.ports, slot.keys, slot.flags);
+        let two_keys = keys[0] != keys[1];
+        let want = [o.fast[0], o.fast[1] && two_keys];
         let ports = [o.reply.egress, o.forward.egress];
-        slot.ports = ports;
-        slot.flags |= OFFLOADED;
-        if flags & OFFLOADED == 0 {
-            self.offloaded += 1;
-        }
-        if flags & OFFLOADED != 0 && old[0] != ports[0] {
-            self.log(old[0], keys[0], SteerAction::Remove);
-        }
-        let forward = |rewrite| SteerAction::Forward {
-            rewrite,
-            backend: o.backend,
-        };
-        self.log(ports[0], keys[0], forward(o.forward));
-        if keys[0] != keys[1] {
-            if flags & (OFFLOADED | STEERED) != 0 && old[1] != ports[1] {
-                self.log(old[1], keys[1], SteerAction::Remove);
+        let rewrites = [o.forward, o.reply];
+        let mut new_flags = flags & !OFFLOADED;
+        let mut new_ports = old;
+        for k in 0..1 + usize::from(two_keys) {
+            let was = flags & FAST[k] != 0;
+            let in_map = was || (k == 1 && flags & STEERED != 0);
+            if want[k] {
+                if in_map && old[k] != ports[k] {
+                    self.log(old[k], keys[k], SteerAction::Remove);
+                }
+                let action = SteerAction::Forward {
+                    rewrite: rewrites[k],
+                    backend: o.backend,
+                };
+                self.log(ports[k], keys[k], action);
+                new_flags |= FAST[k];
+                new_ports[k] = ports[k];
+            } else if was {
+                self.log(old[k], keys[k], Self::back_to_worker(flags, k));
             }
-            self.log(ports[1], keys[1], forward(o.reply));
         }
+        match (flags & OFFLOADED != 0, new_flags & OFFLOADED != 0) {
+            (false, true) => self.offloaded += 1,
+            (true, false) => self.offloaded -= 1,
+            _ => {}
+        }
+        let slot = &mut self.slots[id.0 as usize];
+        slot.flags = new_flags;
+        slot.ports = new_ports;
     }
 
-    /// Connections the XDP program forwards.
+    /// Connections the XDP program forwards (in at least one direction).
     pub fn offloaded(&self) -> usize {
         self.offloaded
     }
 
-    /// Whether the XDP program forwards the connection's packets.
+    /// Whether the XDP program forwards any of the connection's packets.
     pub fn is_offloaded(&self, id: ConnId) -> bool {
-        self.slots[id.0 as usize].flags & (LIVE | OFFLOADED) == LIVE | OFFLOADED
+        let flags = self.slots[id.0 as usize].flags;
+        flags & LIVE != 0 && flags & OFFLOADED != 0
     }
 
-    /// Brings an offloaded connection's packets back to the workers: the
-    /// reply key of a steered connection goes back to being steered, every
-    /// other key is forgotten (VIP and full-NAT traffic reaches the workers
-    /// anyway).
+    /// Brings an offloaded connection's packets back to the workers.
     pub fn withdraw(&mut self, id: ConnId) {
         let slot = &mut self.slots[id.0 as usize];
-        if slot.flags & (LIVE | OFFLOADED) != LIVE | OFFLOADED {
+        let flags = slot.flags;
+        if flags & LIVE == 0 || flags & OFFLOADED == 0 {
             return;
         }
         slot.flags &= !OFFLOADED;
-        let (ports, keys, flags) = (slot.ports, slot.keys, slot.flags);
+        let (ports, keys) = (slot.ports, slot.keys);
         self.offloaded -= 1;
-        self.log(ports[0], keys[0], SteerAction::Remove);
-        if keys[0] != keys[1] {
-            let action = if flags & STEERED != 0 {
-                SteerAction::ToWorker
-            } else {
-                SteerAction::Remove
-            };
-            self.log(ports[1], keys[1], action);
+        for (k, bit) in FAST.iter().enumerate() {
+            if flags & bit != 0 {
+                self.log(ports[k], keys[k], Self::back_to_worker(flags, k));
+            }
         }
     }
 
@@ -534,7 +564,7 @@ impl FlowTable {
         let end = range.end.min(self.slots.len());
         let start = range.start.min(end);
         (start..end)
-            .filter(|&s| self.slots[s].flags & (LIVE | OFFLOADED) == LIVE | OFFLOADED)
+            .filter(|&s| self.is_offloaded(ConnId(s as u32)))
             .map(|s| ConnId(s as u32))
     }
 
@@ -542,16 +572,14 @@ impl FlowTable {
     /// it is offloaded and the program has.
     pub fn last_seen_ms(&self, id: ConnId, seen: &mut dyn FastSeen) -> Option<u64> {
         let slot = &self.slots[id.0 as usize];
-        if slot.flags & (LIVE | OFFLOADED) != LIVE | OFFLOADED {
+        if slot.flags & LIVE == 0 {
             return None;
         }
-        let forward = seen.last_seen_ms(slot.ports[0], &slot.keys[0]);
-        let reply = if slot.keys[0] != slot.keys[1] {
-            seen.last_seen_ms(slot.ports[1], &slot.keys[1])
-        } else {
-            None
-        };
-        forward.max(reply)
+        FAST.iter()
+            .enumerate()
+            .filter(|(_, bit)| slot.flags & **bit != 0)
+            .filter_map(|(k, _)| seen.last_seen_ms(slot.ports[k], &slot.keys[k]))
+            .max()
     }
 
     fn log(&mut self, port: u8, key: FlowKey, action: SteerAction) {
@@ -780,9 +808,11 @@ impl FlowTable {
         }
         if slot.flags & OFFLOADED != 0 {
             self.offloaded -= 1;
+        }
+        if slot.flags & FAST_FORWARD != 0 {
             self.log(slot.ports[0], slot.keys[0], SteerAction::Remove);
         }
-        if slot.flags & (OFFLOADED | STEERED) != 0 && slot.keys[0] != slot.keys[1] {
+        if slot.flags & (FAST_REPLY | STEERED) != 0 && slot.keys[0] != slot.keys[1] {
             self.log(slot.ports[1], slot.keys[1], SteerAction::Remove);
         }
         self.counts

@@ -200,21 +200,22 @@ impl Worker {
     /// The rewrites the XDP program should apply to `conn`'s packets under
     /// `snap`, or `None` while they must reach the worker: the fast path is
     /// off, the state can still change, the backend's flows are to be
-    /// dropped, the VIP is not owned here, or XDP cannot send by a port the
-    /// connection's packets leave by.
+    /// dropped, the VIP is not owned here, or XDP can send by neither port
+    /// the connection's packets leave by (a direction whose port it cannot
+    /// send by stays with the worker).
     fn offload_for(&self, snap: &Snapshot, conn: &Conn) -> Option<Offload> {
         let xmit = |port: PortId| {
             snap.ports
                 .get(usize::from(port))
                 .is_some_and(|p| p.xdp_xmit)
         };
+        let fast = [xmit(conn.forward.egress), xmit(conn.reply.egress)];
         if !self.steer_replies
             || !snap.fast_path
             || !conn.state.is_offloadable()
             || snap.dead_backends.contains(&conn.backend_id)
             || !snap.locals.get(&conn.reply.src_ip).is_some_and(|l| l.owned)
-            || !xmit(conn.forward.egress)
-            || !xmit(conn.reply.egress)
+            || fast == [false, false]
         {
             return None;
         }
@@ -222,6 +223,7 @@ impl Worker {
             forward: conn.forward,
             reply: conn.reply,
             backend: conn.backend_id,
+            fast,
         };
         o.forward.src_mac = snap.source_mac(o.forward.src_mac, o.forward.egress);
         o.reply.src_mac = snap.source_mac(o.reply.src_mac, o.reply.egress);
