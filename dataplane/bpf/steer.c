@@ -75,7 +75,7 @@ struct flow_key {
 enum { FLOW_TO_WORKER = 0, FLOW_FORWARD = 1 };
 
 // What to do with the packets of one key. Written by the workers; the XDP
-// program writes only the last three fields. Addresses, ports and checksum
+// program writes only the last field. Addresses, ports and checksum
 // deltas are in network order, as they sit in the packet.
 struct flow_action {
 	__u8 action;
@@ -98,8 +98,6 @@ struct flow_action {
 	__u32 backend;
 	__u32 pad2;
 	__u64 last_seen_ns;
-	__u64 packets;
-	__u64 bytes;
 };
 
 // Keys of the workers' connections, added when a worker opens one and
@@ -475,9 +473,9 @@ static __always_inline int fast_forward(struct xdp_md *ctx, struct flow_action *
 	*(__u16 *)(l4 + 2) = f->dport;
 	*field = c;
 
+	// Traffic is counted per CPU and backend, not per flow: a flow's
+	// counters would be shared by every CPU its packets arrive on.
 	f->last_seen_ns = bpf_ktime_get_coarse_ns();
-	__sync_fetch_and_add(&f->packets, 1);
-	__sync_fetch_and_add(&f->bytes, data_end - data);
 	backend = f->backend;
 	t = bpf_map_lookup_elem(&backend_traffic, &backend);
 	if (t) {

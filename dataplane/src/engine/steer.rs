@@ -399,12 +399,10 @@ struct FlowValue {
     backend: u32,
     pad2: u32,
     last_seen_ns: u64,
-    packets: u64,
-    bytes: u64,
 }
 
 // SAFETY: #[repr(C)] with every field at its natural alignment (offsets 0,
-// 1, 7, 13, 14, 16, 20, 24, 26, 28, 30, 32, 36, 40, 48, 56; 64 bytes), so
+// 1, 7, 13, 14, 16, 20, 24, 26, 28, 30, 32, 36, 40; 48 bytes), so
 // no padding; every bit pattern is valid. It matches `struct flow_action`.
 unsafe impl aya::Pod for FlowValue {}
 
@@ -439,8 +437,6 @@ impl FlowValue {
             backend,
             pad2: 0,
             last_seen_ns: 0,
-            packets: 0,
-            bytes: 0,
         }
     }
 }
