@@ -468,3 +468,88 @@ fn a_port_xdp_cannot_send_by_keeps_only_its_direction_in_the_worker() {
         assert_eq!(w.process(&mut by_worker, 1), Verdict::Tx(0));
     });
 }
+
+/// Changes reach the map in batches: a removal of a key the map never took
+/// does not stop the removals after it, and a full map refuses exactly what
+/// does not fit, counted, and keeps the rest.
+#[test]
+fn batched_map_changes_apply_in_order_and_count_what_the_map_refuses() {
+    let lab = Lab::new("xfb", 1);
+    let ports = egress_ports(&lab, 1500);
+    lab.l.run(move || {
+        let mut sim = XdpSimulator::new(&ports, 4).expect("load the XDP program");
+        sim.steering().set_vips(&[VIP]).expect("vips");
+        let dgram = |sport: u16| {
+            segment(
+                UDP,
+                (CLIENT_MAC, PORT0_MAC),
+                (CLIENT, sport),
+                (VIP, VPORT),
+                "",
+                b"x",
+            )
+        };
+        let key = |sport: u16| dataplane::flow::FlowKey {
+            src_ip: CLIENT.to_bits(),
+            dst_ip: VIP.to_bits(),
+            src_port: sport,
+            dst_port: VPORT,
+            proto: UDP,
+        };
+        let rewrite = dataplane::flow::Rewrite {
+            src_ip: CLIENT.to_bits(),
+            dst_ip: backend_ip(0).to_bits(),
+            src_port: 0,
+            dst_port: 8080,
+            src_mac: PORT1_MAC,
+            dst_mac: backend_mac(0),
+            egress: 1,
+        };
+        let change = |sport: u16, action| SteerChange {
+            port: 0,
+            key: key(sport),
+            action,
+        };
+        let forward = |sport: u16| {
+            change(
+                sport,
+                SteerAction::Forward {
+                    rewrite: dataplane::flow::Rewrite {
+                        src_port: sport,
+                        ..rewrite
+                    },
+                    backend: 1,
+                },
+            )
+        };
+        let forwarded = |sim: &mut XdpSimulator, sport: u16| {
+            sim.run(&dgram(sport), 0).expect("test run").action == XDP_REDIRECT
+        };
+
+        assert_eq!(sim.apply(&[forward(1), forward(2), forward(3)]), 0);
+        assert!((1..=3).all(|p| forwarded(&mut sim, p)));
+        let removals = [
+            change(1, SteerAction::Remove),
+            change(9, SteerAction::Remove),
+            change(3, SteerAction::Remove),
+        ];
+        assert_eq!(
+            sim.apply(&removals),
+            0,
+            "removing an absent key is no refusal"
+        );
+        assert_eq!(
+            (1..=3).map(|p| forwarded(&mut sim, p)).collect::<Vec<_>>(),
+            vec![false, true, false]
+        );
+
+        // Room for four keys; one is taken.
+        let refused = sim.apply(&(10..15).map(forward).collect::<Vec<_>>());
+        assert_eq!(
+            refused, 2,
+            "five keys offered to a map with room for three more"
+        );
+        let kept: Vec<bool> = (10..15).map(|p| forwarded(&mut sim, p)).collect();
+        assert_eq!(kept, vec![true, true, true, false, false]);
+    });
+}

@@ -52,10 +52,11 @@ impl XdpSimulator {
     /// Every change goes to the one program, whatever its port: the
     /// simulator stands for the program of every interface.
     pub fn apply(&mut self, changes: &[SteerChange]) -> usize {
-        changes
+        let on_one: Vec<SteerChange> = changes
             .iter()
-            .filter(|c| !self.entries.apply(&SteerChange { port: 0, ..**c }))
-            .count()
+            .map(|c| SteerChange { port: 0, ..*c })
+            .collect();
+        self.entries.apply_all(&on_one)
     }
 
     /// Runs `frame` through the program as if it arrived on port `ingress`.

@@ -3,10 +3,12 @@
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::Mutex;
 
-use aya::maps::{Array, DevMap, HashMap as BpfHashMap, Map, MapData, PerCpuArray, XskMap};
+use aya::maps::{
+    Array, DevMap, HashMap as BpfHashMap, IterableMap, Map, MapData, PerCpuArray, XskMap,
+};
 use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 
@@ -407,6 +409,17 @@ struct FlowValue {
 unsafe impl aya::Pod for FlowValue {}
 
 impl FlowValue {
+    /// What an update writes for `change`; `None` for a removal.
+    fn of(change: &SteerChange) -> Option<FlowValue> {
+        match &change.action {
+            SteerAction::ToWorker => Some(FlowValue::to_worker()),
+            SteerAction::Forward { rewrite, backend } => {
+                Some(FlowValue::forward(&change.key, rewrite, *backend))
+            }
+            SteerAction::Remove => None,
+        }
+    }
+
     fn to_worker() -> FlowValue {
         FlowValue {
             action: FLOW_TO_WORKER,
@@ -441,11 +454,66 @@ impl FlowValue {
     }
 }
 
+/// BPF_MAP_UPDATE_BATCH and BPF_MAP_DELETE_BATCH (include/uapi/linux/bpf.h).
+const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
+const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
+
+/// The `batch` member of `union bpf_attr`.
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// One batch command over `keys` (and `values`, as many, for an update) on
+/// map `fd`: how many elements the kernel applied before it stopped, and
+/// the error that stopped it.
+fn run_batch(
+    cmd: libc::c_long,
+    fd: RawFd,
+    keys: &[MapKey],
+    values: Option<&[FlowValue]>,
+) -> (usize, Option<std::io::Error>) {
+    let mut attr = BatchAttr {
+        keys: keys.as_ptr() as u64,
+        values: values.map_or(0, |v| v.as_ptr() as u64),
+        count: keys.len() as u32,
+        map_fd: fd as u32,
+        ..BatchAttr::default()
+    };
+    // SAFETY: `attr` names `keys.len()` keys (and as many values) that
+    // outlive the call; the kernel reads them and writes only `attr.count`.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            &mut attr as *mut BatchAttr,
+            std::mem::size_of::<BatchAttr>() as u32,
+        )
+    };
+    if rc == 0 {
+        (keys.len(), None)
+    } else {
+        let err = std::io::Error::last_os_error();
+        ((attr.count as usize).min(keys.len()), Some(err))
+    }
+}
+
 /// One worker's handles on the flow map of every interface, in port order:
 /// the worker applies its connections' changes itself, with no lock shared
 /// with other workers.
 pub(super) struct FlowEntries {
     maps: Vec<BpfHashMap<MapData, MapKey, FlowValue>>,
+    /// The batch being applied (kept to spare an allocation per batch).
+    keys: Vec<MapKey>,
+    values: Vec<FlowValue>,
 }
 
 impl FlowEntries {
@@ -454,7 +522,70 @@ impl FlowEntries {
             .iter()
             .map(Attached::flow_map)
             .collect::<Result<_, _>>()?;
-        Ok(FlowEntries { maps })
+        Ok(FlowEntries {
+            maps,
+            keys: Vec::new(),
+            values: Vec::new(),
+        })
+    }
+
+    /// Applies `changes` in order, a batch syscall per run of updates or
+    /// deletions on one port; returns how many the map refused (full, or
+    /// out of memory): those keys' packets go where they would without.
+    pub(super) fn apply_all(&mut self, changes: &[SteerChange]) -> usize {
+        let mut refused = 0;
+        let mut rest = changes;
+        while let Some(first) = rest.first() {
+            let delete = first.action == SteerAction::Remove;
+            let run = rest
+                .iter()
+                .take_while(|c| c.port == first.port && (c.action == SteerAction::Remove) == delete)
+                .count();
+            let (this, next) = rest.split_at(run);
+            refused += self.apply_run(this, delete);
+            rest = next;
+        }
+        refused
+    }
+
+    /// One run of [`FlowEntries::apply_all`]; an element the batch stops
+    /// at is applied on its own, so a batch command the kernel lacks costs
+    /// speed, not correctness.
+    fn apply_run(&mut self, run: &[SteerChange], delete: bool) -> usize {
+        let Some(fd) = self
+            .maps
+            .get(usize::from(run[0].port))
+            .map(|m| m.map().fd().as_fd().as_raw_fd())
+        else {
+            return if delete { 0 } else { run.len() };
+        };
+        self.keys.clear();
+        self.values.clear();
+        for c in run {
+            self.keys.push(MapKey::from(&c.key));
+            if let Some(v) = FlowValue::of(c) {
+                self.values.push(v);
+            }
+        }
+        let cmd = if delete {
+            BPF_MAP_DELETE_BATCH
+        } else {
+            BPF_MAP_UPDATE_BATCH
+        };
+        let mut refused = 0;
+        let mut at = 0;
+        while at < run.len() {
+            let values = (!delete).then(|| &self.values[at..]);
+            let (done, err) = run_batch(cmd, fd, &self.keys[at..], values);
+            at += done;
+            if err.is_some() && at < run.len() {
+                if !self.apply(&run[at]) {
+                    refused += 1;
+                }
+                at += 1;
+            }
+        }
+        refused
     }
 
     /// Applies one change; false when the map refused it (full, or out of
@@ -464,18 +595,14 @@ impl FlowEntries {
             return false;
         };
         let key = MapKey::from(&change.key);
-        let value = match &change.action {
-            SteerAction::ToWorker => FlowValue::to_worker(),
-            SteerAction::Forward { rewrite, backend } => {
-                FlowValue::forward(&change.key, rewrite, *backend)
-            }
-            SteerAction::Remove => {
+        match FlowValue::of(change) {
+            Some(value) => map.insert(key, value, 0).is_ok(),
+            None => {
                 // A key whose insertion failed is absent: nothing to withdraw.
                 let _ = map.remove(&key);
-                return true;
+                true
             }
-        };
-        map.insert(key, value, 0).is_ok()
+        }
     }
 }
 

@@ -191,7 +191,7 @@ impl<H: Handler> Worker<H> {
         if self.steer.is_empty() {
             return;
         }
-        let refused = self.steer.iter().filter(|c| !self.entries.apply(c)).count();
+        let refused = self.entries.apply_all(&self.steer);
         self.steer.clear();
         if refused > 0 {
             self.core().reply_keys_refused.add(refused as u64);
