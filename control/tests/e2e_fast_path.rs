@@ -307,6 +307,20 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             lab.start_backend(1).expect("restart the health endpoint");
             wait("the backend is back", &mut || vipd.healthy_backends() == 1);
 
+            // Drained, a backend takes no new connections, but the ones it
+            // has keep going, in the fast path.
+            let mut echo = Echo::connect(vip);
+            echo.exchange(5, Duration::from_millis(20), "before the drain");
+            let port = echo.local_port();
+            let backend = SocketAddrV4::new(lab.backend_ip(1), ECHO_PORT).to_string();
+            vipd.request(json!({"cmd": "backend", "op": "drain", "service": "svc0", "address": backend}))
+                .expect("drain");
+            echo.exchange(5, Duration::from_millis(20), "after the drain");
+            assert_eq!(flow(&vipd, client, port).expect("listed")["fast_path"], true);
+            vipd.request(json!({"cmd": "backend", "op": "weight", "service": "svc0", "address": backend, "weight": 1}))
+                .expect("weight back to 1");
+            drop(echo);
+
             // A reload with the fast path off takes every connection back;
             // the connection carries on through the worker.
             let mut echo = Echo::connect(vip);
