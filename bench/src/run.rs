@@ -880,7 +880,7 @@ impl<'p> Bench<'p> {
         topo::pin_napi(self.topo.dut_in.name, self.plan.dut_core)
     }
 
-    /// Sends a trickle until the sink counts something (the DUT is up and
+    /// Sends a trickle until the sink verifies a frame (the DUT is up and
     /// has resolved its next hops), or fails after `deadline`.
     fn await_delivery(
         &self,
@@ -890,7 +890,9 @@ impl<'p> Bench<'p> {
         deadline: Duration,
     ) -> Result<()> {
         let start = Instant::now();
-        let before = self.sink.counts()?.packets;
+        // Verified frames only: anything else reaching the sink (a probe
+        // frame vipd sends out of each port at start, say) proves nothing.
+        let before = self.sink.counts()?.verified;
         loop {
             dut.check_alive()?;
             self.gen.run(GenJob {
@@ -899,7 +901,7 @@ impl<'p> Bench<'p> {
                 pps: Some(20_000),
                 duration: Duration::from_millis(100),
             })?;
-            if self.sink.counts()?.packets > before {
+            if self.sink.counts()?.verified > before {
                 return Ok(());
             }
             if start.elapsed() > deadline {
