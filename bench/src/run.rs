@@ -1315,12 +1315,18 @@ impl<'p> Bench<'p> {
         .map_err(|e| anyhow!("vipd's control socket, `{cmd}`: {e}"))
     }
 
-    /// Flows in vipd's tables, summed over its workers.
+    /// Connections in vipd's tables, summed over its workers and backends:
+    /// `backends` answers from the tables' running counts, where `flows`
+    /// would scan them and slow the worker the row measures.
     fn vipd_flows(&self) -> Result<u64> {
-        let reply = self.vipd_request("flows", Duration::from_secs(10))?;
-        reply["total"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("vipd's flows reply has no total: {reply}"))
+        let reply = self.vipd_request("backends", Duration::from_secs(10))?;
+        let list = reply["backends"]
+            .as_array()
+            .ok_or_else(|| anyhow!("vipd's backends reply has no list: {reply}"))?;
+        Ok(list
+            .iter()
+            .map(|b| b["active"].as_u64().unwrap_or(0) + b["inactive"].as_u64().unwrap_or(0))
+            .sum())
     }
 
     /// vipd's drop counters (non-zero ones) and its XDP SYN admission

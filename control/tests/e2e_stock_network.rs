@@ -295,8 +295,8 @@ fn iperf(lab: &Lab, role: &str, addr: Ipv4Addr) -> anyhow::Result<Iperf> {
 }
 
 /// A 100 MB download through the VIP arrives byte-exact, and iperf3 through
-/// the VIP keeps up with the same two hosts routed by the node's kernel
-/// (the ratio is printed against the 0.5 target), with at most twice its
+/// the VIP reaches at least half the rate of the same two hosts routed by
+/// the node's kernel (the ratio is printed), with at most twice its
 /// retransmits (plus 50).
 fn bulk_through_vip(mode: &str) {
     let _alone = alone();
@@ -356,17 +356,13 @@ fn bulk_through_vip(mode: &str) {
         "{mode}: iperf3 through the VIP {through}; routed by the node {routed}; ratio of medians {ratio:.2}; frames lost before the worker: {}",
         vipd.stats()["afxdp"]
     );
-    // The target is half the routed rate. The worker path (AF_XDP copy mode,
-    // a frame at a time where the kernel routes GRO's merged packets) sits
-    // at 0.48-0.65 of it here for nat and fullnat, so the run reports the
-    // target and fails only below 0.4: a path that stalls or collapses.
-    println!(
-        "{mode}: target of 0.5 x routed {}",
-        if ratio >= 0.5 { "met" } else { "not met" }
-    );
+    // The target is half the routed rate. Established connections ride the
+    // XDP fast path here (the lab's switch ports have GRO on), which runs
+    // at 1.3-1.4 times the routed rate on this machine; the worker path
+    // alone (AF_XDP copy mode) sat at 0.48-0.65 of it.
     assert!(
-        ratio >= 0.4,
-        "{mode}: iperf3 through the VIP reached {ratio:.2} of the routed rate\n{}",
+        ratio >= 0.5,
+        "{mode}: iperf3 through the VIP reached {ratio:.2} of the routed rate, the target is 0.5\n{}",
         evidence(&lab, &vipd, &["client", "be1"])
     );
     assert!(

@@ -209,13 +209,14 @@ impl Worker {
                 .get(usize::from(port))
                 .is_some_and(|p| p.xdp_xmit)
         };
+        // Cheapest first: this runs for every packet a worker forwards.
+        if !self.steer_replies || !snap.fast_path || !conn.state.is_offloadable() {
+            return None;
+        }
         let fast = [xmit(conn.forward.egress), xmit(conn.reply.egress)];
-        if !self.steer_replies
-            || !snap.fast_path
-            || !conn.state.is_offloadable()
+        if fast == [false, false]
             || snap.dead_backends.contains(&conn.backend_id)
             || !snap.locals.get(&conn.reply.src_ip).is_some_and(|l| l.owned)
-            || fast == [false, false]
         {
             return None;
         }
