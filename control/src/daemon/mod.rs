@@ -30,7 +30,7 @@ use state::{BackendHealth, NodeState, Steering};
 /// How often routes and neighbours are re-read when nothing asks sooner.
 const NEIGHBOUR_REFRESH: Duration = Duration::from_secs(1);
 /// How often the engine checks again that XDP frames leave by each port.
-const EGRESS_PROBE: Duration = Duration::from_secs(5);
+const EGRESS_PROBE: Duration = Duration::from_secs(1);
 /// How soon an unresolved next hop is looked at again.
 const RESOLVE_RETRY: Duration = Duration::from_millis(100);
 /// How long a stopping VRRP instance may take to send its priority-0 advert.
