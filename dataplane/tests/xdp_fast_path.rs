@@ -31,17 +31,32 @@ fn ifindex(ns: &Netns, dev: &str) -> u32 {
         .expect("ifindex from sysfs")
 }
 
-/// The simulator's port table: l0 and l1 of the lab's L namespace, in
-/// snapshot port order, with port 1's MTU.
-fn egress_ports(lab: &Lab, mtu1: u32) -> Vec<EgressPort> {
-    [("l0", 1500), ("l1", mtu1)]
+/// Runs `f` on a simulator loaded in a fresh lab's L namespace with `keys`
+/// room for flow keys and `vips` steered. Its port table is l0 and l1 in
+/// snapshot port order, usable by XDP and at MTU 1500, as `ports` leaves
+/// it.
+fn simulate(
+    tag: &str,
+    keys: u32,
+    vips: &'static [Ipv4Addr],
+    ports: impl FnOnce(&mut [EgressPort]),
+    f: impl FnOnce(&mut XdpSimulator) + Send + 'static,
+) {
+    let lab = Lab::new(tag, 1);
+    let mut table: Vec<EgressPort> = ["l0", "l1"]
         .iter()
-        .map(|&(dev, mtu)| EgressPort {
+        .map(|dev| EgressPort {
             ifindex: ifindex(&lab.l, dev),
-            mtu,
+            mtu: 1500,
             xmit: true,
         })
-        .collect()
+        .collect();
+    ports(&mut table);
+    lab.l.run(move || {
+        let mut sim = XdpSimulator::new(&table, keys).expect("load the XDP program");
+        sim.steering().set_vips(vips).expect("vips");
+        f(&mut sim);
+    });
 }
 
 fn worker(snap: Snapshot) -> Worker {
@@ -81,6 +96,18 @@ fn segment(
     let mut out = Vec::new();
     b.write(&mut out, payload).expect("udp frame");
     out
+}
+
+/// A client → VIP UDP datagram from port `sport`.
+fn client_dgram(sport: u16, payload: &[u8]) -> Vec<u8> {
+    segment(
+        UDP,
+        (CLIENT_MAC, PORT0_MAC),
+        (CLIENT, sport),
+        (VIP, VPORT),
+        "",
+        payload,
+    )
 }
 
 /// The frame with an 802.1Q tag (VLAN 100) after its MACs.
@@ -307,61 +334,56 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
 
 #[test]
 fn fast_path_output_equals_the_workers_byte_for_byte() {
-    let lab = Lab::new("xfp", 1);
-    let ports = egress_ports(&lab, 1400);
-    lab.l.run(move || {
-        let mut sim = XdpSimulator::new(&ports, 4096).expect("load the XDP program");
-        sim.steering().set_vips(&[VIP, SNAT]).expect("vips");
-        let mut sport = 20_000;
-        for forward in [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr] {
-            for proto in [TCP, UDP] {
-                for vlan in [false, true] {
-                    for partial in [false, true] {
-                        let c = Case {
-                            forward,
-                            proto,
-                            vlan,
-                            partial,
-                        };
-                        run_case(&mut sim, &c, sport);
-                        sport += 10;
+    simulate(
+        "xfp",
+        4096,
+        &[VIP, SNAT],
+        |p| p[1].mtu = 1400,
+        |sim| {
+            let mut sport = 20_000;
+            for forward in [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr] {
+                for proto in [TCP, UDP] {
+                    for vlan in [false, true] {
+                        for partial in [false, true] {
+                            let c = Case {
+                                forward,
+                                proto,
+                                vlan,
+                                partial,
+                            };
+                            run_case(sim, &c, sport);
+                            sport += 10;
+                        }
                     }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 /// One arm: backends on the clients' port, so the program sends the frame
 /// back out where it came in (XDP_TX).
 #[test]
 fn one_armed_direct_routing_transmits_on_the_ingress_port() {
-    let lab = Lab::new("xfo", 1);
-    let ports = egress_ports(&lab, 1500);
-    lab.l.run(move || {
-        let mut sim = XdpSimulator::new(&ports, 64).expect("load the XDP program");
-        sim.steering().set_vips(&[VIP]).expect("vips");
-        let mut snap = fast_snapshot(ForwardMode::Dr, UDP);
-        for b in &mut snap.services[0].backends {
-            if let Some(hop) = b.hop.as_mut() {
-                hop.port = 0;
+    simulate(
+        "xfo",
+        64,
+        &[VIP],
+        |_| {},
+        |sim| {
+            let mut snap = fast_snapshot(ForwardMode::Dr, UDP);
+            for b in &mut snap.services[0].backends {
+                if let Some(hop) = b.hop.as_mut() {
+                    hop.port = 0;
+                }
             }
-        }
-        let mut w = worker(snap);
-        let dgram = |p: &[u8]| {
-            segment(
-                UDP,
-                (CLIENT_MAC, PORT0_MAC),
-                (CLIENT, 5353),
-                (VIP, VPORT),
-                "",
-                p,
-            )
-        };
-        assert_eq!(w.process(&mut dgram(b"a"), 0), Verdict::Tx(0));
-        apply(&mut w, &mut sim);
-        same_output(&mut w, &mut sim, &dgram(b"bb"), 0, "one-armed dr");
-    });
+            let mut w = worker(snap);
+            let dgram = |p: &[u8]| client_dgram(5353, p);
+            assert_eq!(w.process(&mut dgram(b"a"), 0), Verdict::Tx(0));
+            apply(&mut w, sim);
+            same_output(&mut w, sim, &dgram(b"bb"), 0, "one-armed dr");
+        },
+    );
 }
 
 /// A VIP lost to VRRP, a backend down with its flows dropped, the fast path
@@ -369,60 +391,53 @@ fn one_armed_direct_routing_transmits_on_the_ingress_port() {
 /// next snapshot, and the program then forwards none of their packets.
 #[test]
 fn a_snapshot_that_disqualifies_a_connection_withdraws_it() {
-    let lab = Lab::new("xfw", 1);
-    let ports = egress_ports(&lab, 1500);
-    lab.l.run(move || {
-        let mut sim = XdpSimulator::new(&ports, 256).expect("load the XDP program");
-        sim.steering().set_vips(&[VIP]).expect("vips");
-        type Change = fn(&mut Snapshot);
-        let changes: [(&str, Change); 3] = [
-            ("VIP released", |s| {
-                if let Some(l) = s.locals.get_mut(&VIP.to_bits()) {
-                    l.owned = false;
-                }
-            }),
-            ("backend dead", |s| {
-                s.dead_backends.insert(1);
-            }),
-            ("fast path off", |s| s.fast_path = false),
-        ];
-        for (i, (what, change)) in changes.iter().enumerate() {
-            let published = published(fast_snapshot(ForwardMode::Nat, UDP));
-            let cfg = WorkerConfig {
-                flow_capacity: 64,
-                persistence_capacity: 16,
-                timeouts: Timeouts::default(),
-                steer_replies: true,
-            };
-            let mut w = Worker::new(0, 1, cfg, published.clone());
-            w.begin_batch(1_000);
-            let sport = 30_000 + i as u16;
-            let dgram = || {
-                segment(
-                    UDP,
-                    (CLIENT_MAC, PORT0_MAC),
-                    (CLIENT, sport),
-                    (VIP, VPORT),
-                    "",
-                    b"q",
-                )
-            };
-            assert_eq!(w.process(&mut dgram(), 0), Verdict::Tx(1));
-            apply(&mut w, &mut sim);
-            same_output(&mut w, &mut sim, &dgram(), 0, what);
+    simulate(
+        "xfw",
+        256,
+        &[VIP],
+        |_| {},
+        |sim| {
+            type Change = fn(&mut Snapshot);
+            let changes: [(&str, Change); 3] = [
+                ("VIP released", |s| {
+                    if let Some(l) = s.locals.get_mut(&VIP.to_bits()) {
+                        l.owned = false;
+                    }
+                }),
+                ("backend dead", |s| {
+                    s.dead_backends.insert(1);
+                }),
+                ("fast path off", |s| s.fast_path = false),
+            ];
+            for (i, (what, change)) in changes.iter().enumerate() {
+                let published = published(fast_snapshot(ForwardMode::Nat, UDP));
+                let cfg = WorkerConfig {
+                    flow_capacity: 64,
+                    persistence_capacity: 16,
+                    timeouts: Timeouts::default(),
+                    steer_replies: true,
+                };
+                let mut w = Worker::new(0, 1, cfg, published.clone());
+                w.begin_batch(1_000);
+                let sport = 30_000 + i as u16;
+                let dgram = || client_dgram(sport, b"q");
+                assert_eq!(w.process(&mut dgram(), 0), Verdict::Tx(1));
+                apply(&mut w, sim);
+                same_output(&mut w, sim, &dgram(), 0, what);
 
-            let mut snap = fast_snapshot(ForwardMode::Nat, UDP);
-            change(&mut snap);
-            published.publish(snap);
-            w.begin_batch(2_000);
-            let log = apply(&mut w, &mut sim);
-            assert!(
-                log.iter().any(|c| c.action == SteerAction::Remove),
-                "{what}: nothing withdrawn: {log:?}"
-            );
-            untouched(&mut sim, &dgram(), 0, what);
-        }
-    });
+                let mut snap = fast_snapshot(ForwardMode::Nat, UDP);
+                change(&mut snap);
+                published.publish(snap);
+                w.begin_batch(2_000);
+                let log = apply(&mut w, sim);
+                assert!(
+                    log.iter().any(|c| c.action == SteerAction::Remove),
+                    "{what}: nothing withdrawn: {log:?}"
+                );
+                untouched(sim, &dgram(), 0, what);
+            }
+        },
+    );
 }
 
 /// A port XDP cannot send by (a veth peer without GRO) takes only the
@@ -430,43 +445,35 @@ fn a_snapshot_that_disqualifies_a_connection_withdraws_it() {
 /// towards the clients, while client packets stay in the fast path.
 #[test]
 fn a_port_xdp_cannot_send_by_keeps_only_its_direction_in_the_worker() {
-    let lab = Lab::new("xfd", 1);
-    let mut ports = egress_ports(&lab, 1500);
-    ports[0].xmit = false;
-    lab.l.run(move || {
-        let mut sim = XdpSimulator::new(&ports, 64).expect("load the XDP program");
-        sim.steering().set_vips(&[VIP]).expect("vips");
-        let mut snap = fast_snapshot(ForwardMode::Nat, UDP);
-        snap.ports[0].xdp_xmit = false;
-        let mut w = worker(snap);
-        let dgram = |p: &[u8]| {
-            segment(
+    simulate(
+        "xfd",
+        64,
+        &[VIP],
+        |p| p[0].xmit = false,
+        |sim| {
+            let mut snap = fast_snapshot(ForwardMode::Nat, UDP);
+            snap.ports[0].xdp_xmit = false;
+            let mut w = worker(snap);
+            let dgram = |p: &[u8]| client_dgram(6000, p);
+            let mut first = dgram(b"a");
+            assert_eq!(w.process(&mut first, 0), Verdict::Tx(1));
+            let changes = apply(&mut w, sim);
+            assert_eq!(forwarded_keys(&changes), 1, "{changes:?}");
+            same_output(&mut w, sim, &dgram(b"bb"), 0, "client to backend");
+            let ((src, sport), (backend, bport)) = endpoints(&first);
+            let reply = segment(
                 UDP,
-                (CLIENT_MAC, PORT0_MAC),
-                (CLIENT, 6000),
-                (VIP, VPORT),
+                (backend_mac(0), PORT1_MAC),
+                (backend, bport),
+                (src, sport),
                 "",
-                p,
-            )
-        };
-        let mut first = dgram(b"a");
-        assert_eq!(w.process(&mut first, 0), Verdict::Tx(1));
-        let changes = apply(&mut w, &mut sim);
-        assert_eq!(forwarded_keys(&changes), 1, "{changes:?}");
-        same_output(&mut w, &mut sim, &dgram(b"bb"), 0, "client to backend");
-        let ((src, sport), (backend, bport)) = endpoints(&first);
-        let reply = segment(
-            UDP,
-            (backend_mac(0), PORT1_MAC),
-            (backend, bport),
-            (src, sport),
-            "",
-            b"r",
-        );
-        untouched(&mut sim, &reply, 1, "backend to client");
-        let mut by_worker = reply.clone();
-        assert_eq!(w.process(&mut by_worker, 1), Verdict::Tx(0));
-    });
+                b"r",
+            );
+            untouched(sim, &reply, 1, "backend to client");
+            let mut by_worker = reply.clone();
+            assert_eq!(w.process(&mut by_worker, 1), Verdict::Tx(0));
+        },
+    );
 }
 
 /// Changes reach the map in batches: a removal of a key the map never took
@@ -474,82 +481,75 @@ fn a_port_xdp_cannot_send_by_keeps_only_its_direction_in_the_worker() {
 /// does not fit, counted, and keeps the rest.
 #[test]
 fn batched_map_changes_apply_in_order_and_count_what_the_map_refuses() {
-    let lab = Lab::new("xfb", 1);
-    let ports = egress_ports(&lab, 1500);
-    lab.l.run(move || {
-        let mut sim = XdpSimulator::new(&ports, 4).expect("load the XDP program");
-        sim.steering().set_vips(&[VIP]).expect("vips");
-        let dgram = |sport: u16| {
-            segment(
-                UDP,
-                (CLIENT_MAC, PORT0_MAC),
-                (CLIENT, sport),
-                (VIP, VPORT),
-                "",
-                b"x",
-            )
-        };
-        let key = |sport: u16| dataplane::flow::FlowKey {
-            src_ip: CLIENT.to_bits(),
-            dst_ip: VIP.to_bits(),
-            src_port: sport,
-            dst_port: VPORT,
-            proto: UDP,
-        };
-        let rewrite = dataplane::flow::Rewrite {
-            src_ip: CLIENT.to_bits(),
-            dst_ip: backend_ip(0).to_bits(),
-            src_port: 0,
-            dst_port: 8080,
-            src_mac: PORT1_MAC,
-            dst_mac: backend_mac(0),
-            egress: 1,
-        };
-        let change = |sport: u16, action| SteerChange {
-            port: 0,
-            key: key(sport),
-            action,
-        };
-        let forward = |sport: u16| {
-            change(
-                sport,
-                SteerAction::Forward {
-                    rewrite: dataplane::flow::Rewrite {
-                        src_port: sport,
-                        ..rewrite
+    simulate(
+        "xfb",
+        4,
+        &[VIP],
+        |_| {},
+        |sim| {
+            let dgram = |sport: u16| client_dgram(sport, b"x");
+            let key = |sport: u16| dataplane::flow::FlowKey {
+                src_ip: CLIENT.to_bits(),
+                dst_ip: VIP.to_bits(),
+                src_port: sport,
+                dst_port: VPORT,
+                proto: UDP,
+            };
+            let rewrite = dataplane::flow::Rewrite {
+                src_ip: CLIENT.to_bits(),
+                dst_ip: backend_ip(0).to_bits(),
+                src_port: 0,
+                dst_port: 8080,
+                src_mac: PORT1_MAC,
+                dst_mac: backend_mac(0),
+                egress: 1,
+            };
+            let change = |sport: u16, action| SteerChange {
+                port: 0,
+                key: key(sport),
+                action,
+            };
+            let forward = |sport: u16| {
+                change(
+                    sport,
+                    SteerAction::Forward {
+                        rewrite: dataplane::flow::Rewrite {
+                            src_port: sport,
+                            ..rewrite
+                        },
+                        backend: 1,
                     },
-                    backend: 1,
-                },
-            )
-        };
-        let forwarded = |sim: &mut XdpSimulator, sport: u16| {
-            sim.run(&dgram(sport), 0).expect("test run").action == XDP_REDIRECT
-        };
+                )
+            };
+            let forwarded = |sim: &mut XdpSimulator, sport: u16| {
+                sim.run(&dgram(sport), 0).expect("test run").action == XDP_REDIRECT
+            };
 
-        assert_eq!(sim.apply(&[forward(1), forward(2), forward(3)]), 0);
-        assert!((1..=3).all(|p| forwarded(&mut sim, p)));
-        let removals = [
-            change(1, SteerAction::Remove),
-            change(9, SteerAction::Remove),
-            change(3, SteerAction::Remove),
-        ];
-        assert_eq!(
-            sim.apply(&removals),
-            0,
-            "removing an absent key is no refusal"
-        );
-        assert_eq!(
-            (1..=3).map(|p| forwarded(&mut sim, p)).collect::<Vec<_>>(),
-            vec![false, true, false]
-        );
+            assert_eq!(sim.apply(&[forward(1), forward(2), forward(3)]), 0);
+            assert!((1..=3).all(|p| forwarded(sim, p)));
+            let removals = [
+                change(1, SteerAction::Remove),
+                change(9, SteerAction::Remove),
+                change(3, SteerAction::Remove),
+            ];
+            assert_eq!(
+                sim.apply(&removals),
+                0,
+                "removing an absent key is no refusal"
+            );
+            assert_eq!(
+                (1..=3).map(|p| forwarded(sim, p)).collect::<Vec<_>>(),
+                vec![false, true, false]
+            );
 
-        // Room for four keys; one is taken.
-        let refused = sim.apply(&(10..15).map(forward).collect::<Vec<_>>());
-        assert_eq!(
-            refused, 2,
-            "five keys offered to a map with room for three more"
-        );
-        let kept: Vec<bool> = (10..15).map(|p| forwarded(&mut sim, p)).collect();
-        assert_eq!(kept, vec![true, true, true, false, false]);
-    });
+            // Room for four keys; one is taken.
+            let refused = sim.apply(&(10..15).map(forward).collect::<Vec<_>>());
+            assert_eq!(
+                refused, 2,
+                "five keys offered to a map with room for three more"
+            );
+            let kept: Vec<bool> = (10..15).map(|p| forwarded(sim, p)).collect();
+            assert_eq!(kept, vec![true, true, true, false, false]);
+        },
+    );
 }
