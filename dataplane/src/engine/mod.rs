@@ -28,9 +28,7 @@ use crate::verdict::{PortId, Verdict};
 pub use forward::ForwardHandler;
 pub use iface::MacAddrBytes;
 pub use simulator::{SimOutcome, XdpSimulator};
-pub use steer::{
-    EgressPort, Steering, SynLimit, XdpStats, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX,
-};
+pub use steer::{EgressPort, Steering, SynLimit, XdpStats, XDP_PASS, XDP_REDIRECT, XDP_TX};
 
 /// The packet logic the engine drives. One instance per worker.
 pub trait Handler: Send + 'static {
@@ -206,7 +204,14 @@ pub struct Engine {
     workers: Vec<JoinHandle<()>>,
     // Owns the loaded programs and their bpf_links; dropped last so the
     // sockets are gone before the programs detach.
-    attached: Mutex<Vec<steer::Attached>>,
+    programs: Mutex<Programs>,
+}
+
+/// The loaded programs, and the ports as the last egress probe found them
+/// (a change is logged against that, not against the start).
+struct Programs {
+    attached: Vec<steer::Attached>,
+    ports: Vec<PortInfo>,
 }
 
 impl Engine {
@@ -262,6 +267,8 @@ impl Engine {
             attached.push(a);
         }
         let steering = Arc::new(Steering::new(&mut attached));
+        // The probe sends through the program's own port table.
+        steering.set_ports(&egress_ports(&ports))?;
         probe_egress(&mut attached, &mut ports, &steering)?;
 
         let workers = cfg.queues;
@@ -280,13 +287,17 @@ impl Engine {
         let entries = (0..workers)
             .map(|_| steer::FlowEntries::new(&attached))
             .collect::<Result<Vec<_>, _>>()?;
+        let probed = ports.clone();
         let mut engine = Engine {
             ports,
             counters,
             steering,
             stop,
             workers: Vec::with_capacity(usize::from(workers)),
-            attached: Mutex::new(attached),
+            programs: Mutex::new(Programs {
+                attached,
+                ports: probed,
+            }),
         };
         for ((w, set), entries) in (0..workers).zip(sets).zip(entries) {
             let core = cfg
@@ -342,10 +353,10 @@ impl Engine {
     /// peer's GRO or XDP program may have changed) and tells the fast path.
     /// Returns the ports as they are now.
     pub fn probe_egress(&self) -> Result<Vec<PortInfo>, EngineError> {
-        let mut attached = self.attached.lock().unwrap_or_else(|p| p.into_inner());
-        let mut ports = self.ports.clone();
-        probe_egress(&mut attached, &mut ports, &self.steering)?;
-        Ok(ports)
+        let mut programs = self.programs.lock().unwrap_or_else(|p| p.into_inner());
+        let Programs { attached, ports } = &mut *programs;
+        probe_egress(attached, ports, &self.steering)?;
+        Ok(ports.clone())
     }
 
     /// Stops the workers, waits for them and detaches the steering programs.
@@ -385,18 +396,6 @@ fn probe_egress(
     for p in ports.iter_mut() {
         p.mtu = iface::mtu(&p.name).unwrap_or(p.mtu);
     }
-    let egress: Vec<EgressPort> = ports
-        .iter()
-        .map(|p| EgressPort {
-            ifindex: p.ifindex,
-            mtu: p.mtu,
-            xmit: p.xdp_xmit,
-        })
-        .collect();
-    // The probe sends through the program's own port table; what the fast
-    // path knows stays as it is meanwhile.
-    steering.set_ports(&egress)?;
-    let mut egress = egress;
     for (i, (a, port)) in attached.iter_mut().zip(ports.iter_mut()).enumerate() {
         // Generic XDP transmits through the stack, which any device takes;
         // a driver that keeps no count of XDP frames sent cannot be checked
@@ -432,9 +431,20 @@ fn probe_egress(
             }
         }
         port.xdp_xmit = xmit;
-        egress[i].xmit = xmit;
     }
-    steering.set_ports(&egress)
+    steering.set_ports(&egress_ports(ports))
+}
+
+/// The ports as the XDP program's port table holds them.
+fn egress_ports(ports: &[PortInfo]) -> Vec<EgressPort> {
+    ports
+        .iter()
+        .map(|p| EgressPort {
+            ifindex: p.ifindex,
+            mtu: p.mtu,
+            xmit: p.xdp_xmit,
+        })
+        .collect()
 }
 
 /// The largest IP packet (the MTU) the engine can receive: an AF_XDP frame
