@@ -12,7 +12,7 @@ use super::views;
 use crate::config::Prefix;
 use crate::daemon::change::BackendChange;
 use crate::daemon::Node;
-use crate::vrrp::runtime::Control;
+use crate::vrrp::runtime::InstanceControl;
 use crate::vrrp::State;
 
 /// How often a handover looks at the instance's status.
@@ -163,7 +163,7 @@ async fn bgp_override(
     }))
 }
 
-async fn vrrp_control(node: &Node, instance: &str) -> Result<Control, String> {
+async fn vrrp_control(node: &Node, instance: &str) -> Result<InstanceControl, String> {
     let st = node.state.lock().await;
     let found = st.vrrp.iter().find(|c| {
         c.status
@@ -200,7 +200,7 @@ async fn vrrp_control(node: &Node, instance: &str) -> Result<Control, String> {
 
 /// Polls the instance's status until `done` says yes or `timeout` passes.
 async fn wait_for<T>(
-    c: &Control,
+    c: &InstanceControl,
     timeout: Duration,
     done: impl Fn(&crate::vrrp::runtime::Status) -> Option<T>,
 ) -> Option<T> {
@@ -216,7 +216,7 @@ async fn wait_for<T>(
     }
 }
 
-fn state_of(c: &Control) -> State {
+fn state_of(c: &InstanceControl) -> State {
     c.status.lock().unwrap_or_else(|e| e.into_inner()).state
 }
 

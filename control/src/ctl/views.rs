@@ -326,7 +326,7 @@ pub async fn vrrp(node: &Node) -> Value {
                     "interval_mismatch": st.interval_mismatch,
                     "address_mismatch": st.address_mismatch,
                     "malformed_ip": s.shell.malformed_ip,
-                    "false_owner": s.shell.false_owner,
+                    "false_owner": st.false_owner,
                     "send_errors": s.shell.send_errors,
                     "receive_errors": s.shell.receive_errors,
                     "garps_sent": s.shell.garps_sent,

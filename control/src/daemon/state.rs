@@ -18,7 +18,7 @@ use super::neigh::{self, Route};
 use crate::config::Prefix;
 use crate::config::{CheckKind, Config, DownAction, Protocol};
 use crate::health::CheckResult;
-use crate::vrrp::runtime::{virtual_mac, Control};
+use crate::vrrp::runtime::{virtual_mac, InstanceControl};
 
 /// Health of one backend as the checker last reported it.
 #[derive(Clone, Debug)]
@@ -45,7 +45,7 @@ pub struct NodeState {
     pub masters: HashMap<String, bool>,
     /// Live view of each running VRRP instance (state, priority, counters,
     /// recent transitions), in config order.
-    pub vrrp: Vec<Control>,
+    pub vrrp: Vec<InstanceControl>,
     /// `[[bgp.announce]]` prefixes the operator withdrew (`vipctl bgp
     /// withdraw`); the announce policy leaves them out whatever their
     /// condition until `vipctl bgp announce` clears the override.

@@ -7,19 +7,19 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 
-use dataplane::wire::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, MacAddr, WireError};
+use ::vrrp::VRRP_TTL;
 use socket2::{Domain, Socket, Type};
 
-use crate::vrrp::VRRP_TTL;
+use super::wire::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, MacAddr, WireError};
 
 const IPV4_HEADER_LEN: usize = 20;
 const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
 /// Ethernet and IPv4 headers in front of the VRRP message.
-pub const HEADERS_LEN: usize = 14 + IPV4_HEADER_LEN;
+pub(crate) const HEADERS_LEN: usize = 14 + IPV4_HEADER_LEN;
 
 /// The Ethernet group address of an IPv4 multicast group (RFC 1112: the
 /// low 23 bits under 01:00:5e), 01:00:5e:00:00:12 for 224.0.0.18.
-pub fn multicast_mac(group: Ipv4Addr) -> MacAddr {
+pub(crate) fn multicast_mac(group: Ipv4Addr) -> MacAddr {
     let [_, b, c, d] = group.octets();
     MacAddr([0x01, 0x00, 0x5e, b & 0x7f, c, d])
 }
@@ -28,7 +28,7 @@ pub fn multicast_mac(group: Ipv4Addr) -> MacAddr {
 /// "internetwork control" as routers mark their protocols) + `payload` into
 /// `buf` and returns the frame's length; `Truncated` if `buf` is too short
 /// or the payload does not fit an IPv4 packet.
-pub fn advert_frame(
+pub(crate) fn advert_frame(
     buf: &mut [u8],
     macs: (MacAddr, MacAddr),
     addrs: (Ipv4Addr, Ipv4Addr),
@@ -65,12 +65,12 @@ pub fn advert_frame(
 }
 
 /// A send-only packet socket bound to one interface.
-pub struct PacketSocket {
+pub(crate) struct PacketSocket {
     sock: Socket,
 }
 
 impl PacketSocket {
-    pub fn open(interface: &str, ifindex: u32) -> io::Result<Self> {
+    pub(crate) fn open(interface: &str, ifindex: u32) -> io::Result<Self> {
         let ctx = |what: &str, e: io::Error| {
             io::Error::new(
                 e.kind(),
@@ -115,7 +115,7 @@ impl PacketSocket {
     }
 
     /// Sends one complete Ethernet frame.
-    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+    pub(crate) fn send(&self, frame: &[u8]) -> io::Result<()> {
         self.sock.send(frame).map(|_| ())
     }
 }
@@ -133,8 +133,8 @@ mod tests {
         let mut buf = [0xeeu8; 128];
         let n = advert_frame(
             &mut buf,
-            (vmac, multicast_mac(crate::vrrp::MULTICAST_V4)),
-            (src, crate::vrrp::MULTICAST_V4),
+            (vmac, multicast_mac(::vrrp::MULTICAST_V4)),
+            (src, ::vrrp::MULTICAST_V4),
             0x1234,
             &payload,
         )

@@ -1,14 +1,10 @@
 //! The VRRP shell: one tokio task per configured instance that feeds the
-//! sans-IO [`Instance`] with adverts from its raw socket, timer expiries and
-//! tracking changes, and carries out what it asks — adverts, gratuitous ARP,
-//! taking and releasing the VIPs (through [`Ownership`] messages to the
-//! daemon, which republishes the dataplane snapshot), notify commands.
-//!
-//! Besides the core's own checks, the shell drops adverts whose IP header is
-//! malformed and adverts that claim priority 255 (address owner) from a
-//! source that is not one of the virtual addresses: only the owner of the
-//! VIPs may use 255, and honouring anyone else would let any host on the
-//! segment take the VIPs at once.
+//! sans-IO [`Instance`] with the datagrams of its raw socket, timer expiries,
+//! tracking changes and the operator hold, and carries out its outputs —
+//! timers, adverts, gratuitous ARP, taking and releasing the VIPs (through
+//! [`Ownership`] messages to the daemon, which republishes the dataplane
+//! snapshot), notify commands. The core checks every received advert; the
+//! shell only drops packets whose IPv4 header it cannot read.
 
 mod garp;
 mod link;
@@ -27,22 +23,25 @@ use log::{info, warn};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::{TrackInterface, TrackScript, VrrpInstance};
-use crate::daemon::neigh;
-use crate::vrrp::{
-    encode, Action, Event, Instance, InstanceConfig, InstanceStats, State, Version, PRIORITY_OWNER,
-    V2_AUTH_LEN, VRRP_TTL,
+use ::vrrp::{
+    encode, Input, Instance, InstanceConfig, InstanceStats, Output, State, TimerKind, Version,
+    PRIORITY_OWNER, PRIORITY_STOP, V2_AUTH_LEN,
 };
 use dataplane::counters::Counters;
-use dataplane::wire::MacAddr;
-pub use garp::virtual_mac;
+/// Packet views: the IPv4 header of received adverts, the frames we send.
+use dataplane::wire;
+use wire::MacAddr;
+
+use crate::config::{TrackInterface, TrackScript, VrrpInstance};
+use crate::daemon::neigh;
+pub(crate) use garp::virtual_mac;
 use link::PacketSocket;
 use socket::AdvertSocket;
 use track::{ScriptResult, Tracks};
 use vmac_filter::VmacFilter;
 
 /// Transitions kept per instance for the control socket.
-pub const TRANSITIONS_KEPT: usize = 16;
+pub(crate) const TRANSITIONS_KEPT: usize = 16;
 /// How often link states and the dataplane heartbeat are looked at.
 const TRACK_POLL: Duration = Duration::from_millis(50);
 /// Packets read per wake-up, so a flood cannot starve the advert timer.
@@ -57,7 +56,7 @@ const OWNERSHIP_ACK: Duration = Duration::from_millis(200);
 /// Everything one instance's task needs, resolved from the config and the
 /// interface.
 #[derive(Clone, Debug)]
-pub struct RuntimeConfig {
+pub(crate) struct RuntimeConfig {
     pub instance: InstanceConfig,
     pub interface: String,
     pub ifindex: u32,
@@ -74,7 +73,7 @@ pub struct RuntimeConfig {
 impl RuntimeConfig {
     /// From a validated `[[vrrp]]` block; `primary` is the interface's
     /// address unless `unicast_src` overrides it.
-    pub fn new(v: &VrrpInstance, ifindex: u32, primary: Ipv4Addr) -> Self {
+    pub(crate) fn new(v: &VrrpInstance, ifindex: u32, primary: Ipv4Addr) -> Self {
         let auth = v.auth_pass.as_ref().map(|p| {
             let mut pass = [0u8; V2_AUTH_LEN];
             for (dst, src) in pass.iter_mut().zip(p.bytes()) {
@@ -116,7 +115,7 @@ impl RuntimeConfig {
 /// Sent to the daemon when the instance takes (`master`) or releases the
 /// VIPs. `done` is answered once the dataplane snapshot reflects it.
 #[derive(Debug)]
-pub struct Ownership {
+pub(crate) struct Ownership {
     pub instance: String,
     pub master: bool,
     pub done: Option<oneshot::Sender<()>>,
@@ -137,8 +136,6 @@ pub struct TransitionRecord {
 pub struct ShellStats {
     /// Packets whose IP header could not be read.
     pub malformed_ip: u64,
-    /// Priority-255 adverts from a source that is not one of the VIPs.
-    pub false_owner: u64,
     pub send_errors: u64,
     pub receive_errors: u64,
     pub garps_sent: u64,
@@ -186,31 +183,30 @@ pub type SharedStatus = Arc<Mutex<Status>>;
 /// What the control socket keeps of a running instance: its status, and the
 /// operator hold it can set.
 #[derive(Clone, Debug)]
-pub struct Control {
+pub struct InstanceControl {
     pub status: SharedStatus,
     hold: Arc<watch::Sender<bool>>,
 }
 
-impl Control {
-    /// Holds the instance down or releases it ([`Event::Hold`]); returns
+impl InstanceControl {
+    /// Holds the instance down or releases it ([`Input::Hold`]); returns
     /// whether the hold was set before.
-    pub fn set_hold(&self, on: bool) -> bool {
+    pub(crate) fn set_hold(&self, on: bool) -> bool {
         self.hold.send_replace(on)
     }
 }
 
 /// A running instance task.
-pub struct Handle {
+pub(crate) struct Handle {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
-    pub status: SharedStatus,
-    pub control: Control,
+    pub control: InstanceControl,
 }
 
 impl Handle {
     /// Shuts the instance down (a master sends a priority-0 advert and
     /// releases the VIPs) and waits for the task, at most `within`.
-    pub async fn shutdown(mut self, within: Duration) {
+    pub(crate) async fn shutdown(mut self, within: Duration) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -223,7 +219,7 @@ impl Handle {
 /// Opens the instance's sockets and starts its task. `dataplane`, when
 /// given, is watched: if no worker loops within [`track::dataplane_limit`]
 /// the instance goes to Fault and gives up mastership.
-pub fn spawn(
+pub(crate) fn spawn(
     cfg: RuntimeConfig,
     dataplane: Option<Arc<Counters>>,
     owner: mpsc::UnboundedSender<Ownership>,
@@ -285,6 +281,7 @@ pub fn spawn(
             cfg.ifindex,
             virtual_mac(cfg.instance.vrid),
         ),
+        timers: Timers::default(),
         ident: 0,
         owner,
         tracks,
@@ -307,11 +304,10 @@ pub fn spawn(
     Ok(Handle {
         stop: Some(stop_tx),
         task,
-        control: Control {
-            status: status.clone(),
+        control: InstanceControl {
+            status,
             hold: Arc::new(hold_tx),
         },
-        status,
     })
 }
 
@@ -327,6 +323,8 @@ struct Shell {
     /// Held while the task runs; dropping it (stop or abort) takes the
     /// virtual MAC out of the interface's unicast filter.
     _vmac_filter: Option<VmacFilter>,
+    /// What the instance asked for with `Output::SetTimer`.
+    timers: Timers,
     /// IPv4 identification of adverts built here.
     ident: u16,
     owner: mpsc::UnboundedSender<Ownership>,
@@ -342,6 +340,32 @@ struct Shell {
     next_refresh: Option<Instant>,
     master: bool,
     handover: Option<Handover>,
+}
+
+/// The instance's armed timers, by kind.
+#[derive(Debug, Default)]
+struct Timers {
+    advert: Option<Instant>,
+    master_down: Option<Instant>,
+}
+
+impl Timers {
+    fn set(&mut self, kind: TimerKind, at: Option<Instant>) {
+        match kind {
+            TimerKind::Advert => self.advert = at,
+            TimerKind::MasterDown => self.master_down = at,
+        }
+    }
+
+    /// The timer due first.
+    fn next(&self) -> Option<(TimerKind, Instant)> {
+        let advert = self.advert.map(|at| (TimerKind::Advert, at));
+        let master_down = self.master_down.map(|at| (TimerKind::MasterDown, at));
+        match (advert, master_down) {
+            (Some(a), Some(m)) => Some(if m.1 < a.1 { m } else { a }),
+            (a, m) => a.or(m),
+        }
+    }
 }
 
 /// Sleeps until `at`, forever if `None`.
@@ -394,8 +418,8 @@ impl Shell {
         let (weight_sum, fault) = self.tracks.verdict();
         let now = Instant::now();
         self.inst
-            .handle(Event::TrackChanged { weight_sum, fault }, now, &mut actions);
-        self.inst.handle(Event::Startup, now, &mut actions);
+            .handle(Input::Track { weight_sum, fault }, now, &mut actions);
+        self.inst.handle(Input::Start, now, &mut actions);
         self.execute(&mut actions).await;
         self.publish_status();
 
@@ -403,7 +427,7 @@ impl Shell {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = vec![0u8; socket::RECV_BUF];
         loop {
-            let timer = self.inst.next_timeout();
+            let timer = self.timers.next();
             let garp_at = match (self.next_burst, self.next_refresh) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -413,13 +437,15 @@ impl Shell {
                 // go out on time.
                 biased;
                 _ = &mut stop => break,
-                _ = sleep_until(timer) => {
-                    // A backup must not declare the master dead while the
-                    // master's advert waits in the socket behind a flood.
-                    if self.inst.state() == State::Backup {
-                        self.drain(&mut buf, &mut actions);
+                _ = sleep_until(timer.map(|(_, at)| at)) => {
+                    if let Some((kind, _)) = timer {
+                        // A backup must not declare the master dead while the
+                        // master's advert waits in the socket behind a flood.
+                        if kind == TimerKind::MasterDown {
+                            self.drain(&mut buf, &mut actions);
+                        }
+                        self.inst.handle(Input::Timer(kind), Instant::now(), &mut actions);
                     }
-                    self.inst.handle(Event::TimerFired, Instant::now(), &mut actions);
                 }
                 _ = sleep_until(garp_at) => self.garp_due(Instant::now()),
                 r = self.sock.readable() => match r {
@@ -443,14 +469,13 @@ impl Shell {
         for s in scripts {
             s.abort();
         }
-        self.inst
-            .handle(Event::Shutdown, Instant::now(), &mut actions);
+        self.inst.handle(Input::Stop, Instant::now(), &mut actions);
         self.execute(&mut actions).await;
         self.publish_status();
     }
 
     /// Reads what is queued, up to what the receive buffer can hold.
-    fn drain(&mut self, buf: &mut [u8], actions: &mut Vec<Action>) {
+    fn drain(&mut self, buf: &mut [u8], actions: &mut Vec<Output>) {
         for _ in 0..DRAIN_BATCHES {
             if !self.receive(buf, actions) {
                 return;
@@ -459,7 +484,7 @@ impl Shell {
     }
 
     /// Reads up to [`RECV_BATCH`] packets; true if more may be waiting.
-    fn receive(&mut self, buf: &mut [u8], actions: &mut Vec<Action>) -> bool {
+    fn receive(&mut self, buf: &mut [u8], actions: &mut Vec<Output>) -> bool {
         for _ in 0..RECV_BATCH {
             let n = match self.sock.try_recv(buf) {
                 Ok(Some(n)) => n,
@@ -476,7 +501,7 @@ impl Shell {
                     return false;
                 }
             };
-            let Some(pkt) = buf.get(..n).and_then(socket::parse_ipv4) else {
+            let Some(dgram) = buf.get(..n).and_then(socket::datagram) else {
                 if bump(&mut self.shell.malformed_ip) {
                     warn!(
                         "VRRP instance {}: dropped a packet on {} with a malformed IPv4 header ({} so far)",
@@ -487,41 +512,13 @@ impl Shell {
                 }
                 continue;
             };
-            let claims_owner = pkt.ttl == VRRP_TTL
-                && pkt.payload.get(1) == Some(&self.cfg.instance.vrid)
-                && pkt.payload.get(2) == Some(&PRIORITY_OWNER);
-            if claims_owner && !self.vips.contains(&pkt.src) {
-                if bump(&mut self.shell.false_owner) {
-                    warn!(
-                        "VRRP instance {}: dropped advert from {} claiming priority 255 (address owner) although it owns none of our VIPs {:?}; fix that node's priority or look for a rogue sender ({} so far)",
-                        self.name(),
-                        pkt.src,
-                        self.vips,
-                        self.shell.false_owner
-                    );
-                }
-                continue;
-            }
-            let counted = self.inst.stats().adverts_received;
-            self.inst.handle(
-                Event::AdvertReceived {
-                    src: IpAddr::V4(pkt.src),
-                    dst: IpAddr::V4(pkt.dst),
-                    ttl: pkt.ttl,
-                    packet: pkt.payload,
-                },
-                Instant::now(),
-                actions,
-            );
-            let priority = pkt.payload.get(2).copied().unwrap_or(0);
-            if self.inst.stats().adverts_received > counted && priority != 0 {
-                self.note_new_master(pkt.src);
-            }
+            self.inst
+                .handle(Input::Received(dgram), Instant::now(), actions);
         }
         true
     }
 
-    fn set_hold(&mut self, on: bool, actions: &mut Vec<Action>) {
+    fn set_hold(&mut self, on: bool, actions: &mut Vec<Output>) {
         let now = Instant::now();
         if on && !self.inst.held() {
             info!(
@@ -534,11 +531,14 @@ impl Shell {
                 new_master: None,
             });
         }
-        self.inst.handle(Event::Hold(on), now, actions);
+        self.inst.handle(Input::Hold(on), now, actions);
     }
 
     /// Records the first advert from a peer after a handover began.
-    fn note_new_master(&mut self, src: Ipv4Addr) {
+    fn note_new_master(&mut self, src: IpAddr) {
+        let IpAddr::V4(src) = src else {
+            return;
+        };
         let Some(h) = self.handover.as_mut() else {
             return;
         };
@@ -553,7 +553,7 @@ impl Shell {
         }
     }
 
-    fn script_result(&mut self, r: ScriptResult, actions: &mut Vec<Action>) {
+    fn script_result(&mut self, r: ScriptResult, actions: &mut Vec<Output>) {
         let name = self.cfg.instance.name.clone();
         let Some((script, rf)) = self.tracks.scripts.get_mut(r.index) else {
             return;
@@ -574,7 +574,7 @@ impl Shell {
         }
     }
 
-    fn poll_tracks(&mut self, actions: &mut Vec<Action>) {
+    fn poll_tracks(&mut self, actions: &mut Vec<Output>) {
         let own_was_up = self.tracks.own_interface.1;
         let mut changed = self.tracks.poll_links(&self.cfg.instance.name);
         if !own_was_up && self.tracks.own_interface.1 && self.destinations_multicast() {
@@ -614,20 +614,18 @@ impl Shell {
         true
     }
 
-    fn track_changed(&mut self, actions: &mut Vec<Action>) {
+    fn track_changed(&mut self, actions: &mut Vec<Output>) {
         let (weight_sum, fault) = self.tracks.verdict();
-        self.inst.handle(
-            Event::TrackChanged { weight_sum, fault },
-            Instant::now(),
-            actions,
-        );
+        self.inst
+            .handle(Input::Track { weight_sum, fault }, Instant::now(), actions);
     }
 
-    async fn execute(&mut self, actions: &mut Vec<Action>) {
+    async fn execute(&mut self, actions: &mut Vec<Output>) {
         for action in std::mem::take(actions) {
             match action {
-                Action::SendAdvert { priority } => self.send_advert(priority),
-                Action::BecomeMaster => {
+                Output::SetTimer(kind, at) => self.timers.set(kind, at),
+                Output::SendAdvert { priority } => self.send_advert(priority),
+                Output::BecomeMaster => {
                     self.master = true;
                     let (done, ack) = oneshot::channel();
                     self.own(true, Some(done));
@@ -636,19 +634,19 @@ impl Shell {
                     let _ = tokio::time::timeout(OWNERSHIP_ACK, ack).await;
                     self.next_refresh = self.cfg.garp_refresh.map(|r| Instant::now() + r);
                 }
-                Action::BecomeBackup | Action::EnterFault | Action::Stopped => {
+                Output::BecomeBackup | Output::EnterFault | Output::Stopped => {
                     self.master = false;
                     self.own(false, None);
                     self.burst_left = 0;
                     self.next_burst = None;
                     self.next_refresh = None;
                 }
-                Action::SendGratuitousArp => {
+                Output::SendGratuitousArp => {
                     // A new request restarts the burst rather than adding one.
                     self.burst_left = self.cfg.garp_count;
                     self.garp_due(Instant::now());
                 }
-                Action::Transition {
+                Output::Transition {
                     from,
                     to,
                     priority,
@@ -674,6 +672,13 @@ impl Shell {
                         notify::spawn(argv);
                     }
                 }
+                Output::Accepted { src, priority } => {
+                    if priority != PRIORITY_STOP {
+                        self.note_new_master(src);
+                    }
+                }
+                // Counted and logged by the instance.
+                Output::Rejected { .. } => {}
             }
         }
     }

@@ -10,13 +10,13 @@ use std::time::Duration;
 use log::warn;
 use tokio::process::Command;
 
-use crate::vrrp::State;
+use ::vrrp::State;
 
 /// A notify command still running after this long is killed.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The argument vector for one transition; `None` if `notify` is blank.
-pub fn argv(
+pub(crate) fn argv(
     notify: &str,
     instance: &str,
     from: State,
@@ -38,7 +38,7 @@ pub fn argv(
 
 /// Starts the command and returns at once; a task reaps it and logs a
 /// failure.
-pub fn spawn(argv: Vec<String>) {
+pub(crate) fn spawn(argv: Vec<String>) {
     let Some((program, args)) = argv.split_first() else {
         return;
     };

@@ -1,7 +1,7 @@
 //! The advert socket: a raw IPv4 socket for IP protocol 112 bound to the
 //! instance's interface. Every advert is received here; what we receive
-//! comes with its IP header, so the source, destination and TTL the core
-//! needs are read from it. Adverts are sent from the virtual MAC on the
+//! comes with its IP header, so the source, destination, TTL and protocol
+//! the core checks are read from it. Adverts are sent from the virtual MAC on the
 //! packet socket (`link`); this socket sends only to a unicast peer whose
 //! MAC is not resolved yet, and the kernel then builds the IP header (TTL
 //! 255 set on the socket) and uses the interface's own MAC.
@@ -9,47 +9,28 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
+use ::vrrp::{Datagram, IPPROTO_VRRP, MULTICAST_V4, VRRP_TTL};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
-use crate::vrrp::{IPPROTO_VRRP, MULTICAST_V4, VRRP_TTL};
+use super::wire::Ipv4Packet;
 
 /// Large enough for any advert (255 IPv4 addresses) and its IP header.
-pub const RECV_BUF: usize = 2048;
+pub(crate) const RECV_BUF: usize = 2048;
 /// Room for a flood of hostile adverts while the task is busy.
 const RCVBUF_BYTES: usize = 1 << 20;
 
-/// An advert as it arrived: IP header fields and the VRRP message.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Received<'a> {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    pub ttl: u8,
-    pub payload: &'a [u8],
-}
-
-/// Splits a received IPv4 packet into header fields and payload; `None` if
-/// the header is malformed or the packet is not VRRP.
-pub fn parse_ipv4(packet: &[u8]) -> Option<Received<'_>> {
-    let [ver_ihl, _, len_hi, len_lo, _, _, _, _, ttl, proto, _, _, s0, s1, s2, s3, d0, d1, d2, d3, ..] =
-        *packet
-    else {
-        return None;
-    };
-    let ihl = usize::from(ver_ihl & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([len_hi, len_lo]));
-    if ver_ihl >> 4 != 4 || ihl < 20 || proto != IPPROTO_VRRP {
-        return None;
-    }
-    // Ethernet padding can trail the packet, and a lying length must not
-    // reach past what arrived.
-    let end = total.min(packet.len());
-    let payload = packet.get(ihl..end)?;
-    Some(Received {
-        src: Ipv4Addr::new(s0, s1, s2, s3),
-        dst: Ipv4Addr::new(d0, d1, d2, d3),
-        ttl,
-        payload,
+/// Reads the IPv4 header of a received packet into what the core checks;
+/// `None` if the header is malformed. Ethernet padding past the total
+/// length is not payload.
+pub(crate) fn datagram(packet: &[u8]) -> Option<Datagram<'_>> {
+    let ip = Ipv4Packet::new_checked(packet).ok()?;
+    Some(Datagram {
+        src: IpAddr::V4(ip.src()),
+        dst: IpAddr::V4(ip.dst()),
+        ttl: ip.ttl(),
+        protocol: ip.protocol(),
+        payload: packet.get(ip.header_len()..ip.total_len())?,
     })
 }
 
@@ -58,7 +39,7 @@ pub fn parse_ipv4(packet: &[u8]) -> Option<Received<'_>> {
 /// It is driven through tokio's `UdpSocket`, which only issues datagram
 /// calls (recvfrom, sendto, setsockopt) that a raw socket serves the same
 /// way, so no unsafe registration with the reactor is needed.
-pub struct AdvertSocket {
+pub(crate) struct AdvertSocket {
     sock: UdpSocket,
     interface: String,
     primary: Ipv4Addr,
@@ -67,7 +48,7 @@ pub struct AdvertSocket {
 impl AdvertSocket {
     /// Opens the socket on `interface`, whose address is `primary`, and joins
     /// the VRRP group there unless adverts go to unicast peers only.
-    pub fn open(interface: &str, primary: Ipv4Addr, multicast: bool) -> io::Result<Self> {
+    pub(crate) fn open(interface: &str, primary: Ipv4Addr, multicast: bool) -> io::Result<Self> {
         let ctx = |what: &str, e: io::Error| {
             io::Error::new(
                 e.kind(),
@@ -109,12 +90,12 @@ impl AdvertSocket {
     }
 
     /// Waits until a packet can be read.
-    pub async fn readable(&self) -> io::Result<()> {
+    pub(crate) async fn readable(&self) -> io::Result<()> {
         self.sock.readable().await
     }
 
     /// Reads one packet if one is waiting; `Ok(None)` when none is.
-    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    pub(crate) fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         match self.sock.try_recv(buf) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
@@ -123,14 +104,14 @@ impl AdvertSocket {
     }
 
     /// Sends one VRRP message to `dst`; the kernel adds the IP header.
-    pub fn send(&self, payload: &[u8], dst: Ipv4Addr) -> io::Result<()> {
+    pub(crate) fn send(&self, payload: &[u8], dst: Ipv4Addr) -> io::Result<()> {
         let addr = SocketAddr::V4(SocketAddrV4::new(dst, 0));
         self.sock.try_send_to(payload, addr).map(|_| ())
     }
 
     /// Joins the group again after the interface came back; the kernel
     /// usually keeps the membership, so "already joined" is fine.
-    pub fn rejoin(&self) {
+    pub(crate) fn rejoin(&self) {
         if let Err(e) = self.sock.join_multicast_v4(MULTICAST_V4, self.primary) {
             if e.raw_os_error() != Some(libc::EADDRINUSE) {
                 log::warn!(
@@ -144,7 +125,7 @@ impl AdvertSocket {
 }
 
 /// Where adverts go: the group, or each unicast peer.
-pub fn destinations(unicast_peers: &[IpAddr]) -> Vec<Ipv4Addr> {
+pub(crate) fn destinations(unicast_peers: &[IpAddr]) -> Vec<Ipv4Addr> {
     if unicast_peers.is_empty() {
         return vec![MULTICAST_V4];
     }
@@ -172,28 +153,35 @@ mod tests {
     fn ip_header_fields_are_read_and_bad_headers_refused() {
         let mut p = header(28, 255, 112);
         p.extend_from_slice(&[0x31, 51, 100, 0, 0, 10, 0, 0]);
-        let r = parse_ipv4(&p).expect("valid packet");
-        assert_eq!(r.src, Ipv4Addr::new(10, 0, 0, 2));
-        assert_eq!(r.dst, MULTICAST_V4);
-        assert_eq!(r.ttl, 255);
-        assert_eq!(r.payload, &p[20..]);
+        let d = datagram(&p).expect("valid packet");
+        assert_eq!(d.src, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        assert_eq!(d.dst, IpAddr::V4(MULTICAST_V4));
+        assert_eq!(d.ttl, 255);
+        assert_eq!(d.protocol, IPPROTO_VRRP);
+        assert_eq!(d.payload, &p[20..]);
 
         // Trailing padding beyond the total length is not payload.
         let mut padded = p.clone();
         padded.extend_from_slice(&[0; 6]);
-        assert_eq!(parse_ipv4(&padded).expect("padded").payload.len(), 8);
+        assert_eq!(datagram(&padded).expect("padded").payload.len(), 8);
 
-        assert!(parse_ipv4(&p[..19]).is_none(), "short header");
+        assert!(datagram(&p[..19]).is_none(), "short header");
+        assert!(
+            datagram(&p[..27]).is_none(),
+            "total length beyond the packet"
+        );
         let mut v6 = p.clone();
         v6[0] = 0x65;
-        assert!(parse_ipv4(&v6).is_none(), "version 6");
+        assert!(datagram(&v6).is_none(), "version 6");
         let mut ihl = p.clone();
         ihl[0] = 0x44;
-        assert!(parse_ipv4(&ihl).is_none(), "IHL below 5");
+        assert!(datagram(&ihl).is_none(), "IHL below 5");
         let mut long_ihl = p.clone();
         long_ihl[0] = 0x4f;
-        assert!(parse_ipv4(&long_ihl).is_none(), "IHL beyond the packet");
-        assert!(parse_ipv4(&header(20, 255, 6)).is_none(), "not VRRP");
+        assert!(datagram(&long_ihl).is_none(), "IHL beyond the packet");
+        // Another protocol is read; the core refuses it.
+        let tcp = header(20, 255, 6);
+        assert_eq!(datagram(&tcp).map(|d| d.protocol), Some(6));
     }
 
     #[test]

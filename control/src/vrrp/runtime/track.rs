@@ -1,7 +1,7 @@
 //! Tracking: scripts, interfaces and the dataplane's liveness, folded into
-//! the (weight sum, fault) pair the core takes as [`Event::TrackChanged`].
+//! the (weight sum, fault) pair the core takes as [`Input::Track`].
 //!
-//! [`Event::TrackChanged`]: crate::vrrp::Event::TrackChanged
+//! [`Input::Track`]: ::vrrp::Input::Track
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use crate::config::{TrackInterface, TrackScript};
 /// Consecutive-result filter: `rise` successes to count as up, `fall`
 /// failures to count as down. Unknown until the first threshold is met.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RiseFall {
+pub(crate) struct RiseFall {
     rise: u32,
     fall: u32,
     up: Option<bool>,
@@ -25,7 +25,7 @@ pub struct RiseFall {
 }
 
 impl RiseFall {
-    pub fn new(rise: u32, fall: u32) -> Self {
+    pub(crate) fn new(rise: u32, fall: u32) -> Self {
         RiseFall {
             rise: rise.max(1),
             fall: fall.max(1),
@@ -35,12 +35,12 @@ impl RiseFall {
         }
     }
 
-    pub fn up(&self) -> Option<bool> {
+    pub(crate) fn up(&self) -> Option<bool> {
         self.up
     }
 
     /// Records one result; true if the state changed.
-    pub fn record(&mut self, ok: bool) -> bool {
+    pub(crate) fn record(&mut self, ok: bool) -> bool {
         if self.up == Some(ok) {
             self.streak = 0;
             self.last = Some(ok);
@@ -90,7 +90,7 @@ pub fn interface_effect(weight: Option<i32>, up: bool) -> (i32, bool) {
 /// process (or machine) was starved and the workers cannot be blamed, so
 /// judging starts over.
 #[derive(Debug)]
-pub struct Liveness {
+pub(crate) struct Liveness {
     limit: Duration,
     last_beat: u64,
     quiet_since: Instant,
@@ -98,7 +98,7 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    pub fn new(limit: Duration, now: Instant) -> Self {
+    pub(crate) fn new(limit: Duration, now: Instant) -> Self {
         Liveness {
             limit,
             last_beat: 0,
@@ -107,13 +107,13 @@ impl Liveness {
         }
     }
 
-    pub fn limit(&self) -> Duration {
+    pub(crate) fn limit(&self) -> Duration {
         self.limit
     }
 
     /// Feeds the freshest heartbeat seen at `now` (`None`: no workers);
     /// returns whether the dataplane counts as stalled.
-    pub fn observe(&mut self, beat: Option<u64>, now: Instant) -> bool {
+    pub(crate) fn observe(&mut self, beat: Option<u64>, now: Instant) -> bool {
         let starved = now.saturating_duration_since(self.last_poll) > self.limit / 2;
         self.last_poll = now;
         match beat {
@@ -134,16 +134,16 @@ impl Liveness {
 /// control plane ran; a shorter limit made mastership flap. A wedged
 /// dataplane stays wedged, so a few seconds still move the VIP in time; a
 /// dead process stops advertising and fails over at VRRP speed anyway.
-pub const DATAPLANE_MIN_LIMIT: Duration = Duration::from_secs(3);
+pub(crate) const DATAPLANE_MIN_LIMIT: Duration = Duration::from_secs(3);
 
-pub fn dataplane_limit(advert_interval: Duration) -> Duration {
+pub(crate) fn dataplane_limit(advert_interval: Duration) -> Duration {
     (advert_interval * 3).max(DATAPLANE_MIN_LIMIT)
 }
 
 /// Link state from sysfs: up when the operational state is `up` (or
 /// `unknown`, which drivers without carrier reporting give). A missing
 /// interface is down.
-pub fn link_up(interface: &str) -> bool {
+pub(crate) fn link_up(interface: &str) -> bool {
     std::fs::read_to_string(format!("/sys/class/net/{interface}/operstate"))
         .map(|s| matches!(s.trim(), "up" | "unknown"))
         .unwrap_or(false)
@@ -151,16 +151,16 @@ pub fn link_up(interface: &str) -> bool {
 
 /// State of every tracked thing of one instance.
 #[derive(Debug)]
-pub struct Tracks {
-    pub scripts: Vec<(TrackScript, RiseFall)>,
-    pub interfaces: Vec<(TrackInterface, bool)>,
+pub(crate) struct Tracks {
+    pub(crate) scripts: Vec<(TrackScript, RiseFall)>,
+    pub(crate) interfaces: Vec<(TrackInterface, bool)>,
     /// The instance's own interface: down is a fault, as in keepalived.
-    pub own_interface: (String, bool),
-    pub dataplane_alive: bool,
+    pub(crate) own_interface: (String, bool),
+    pub(crate) dataplane_alive: bool,
 }
 
 impl Tracks {
-    pub fn new(
+    pub(crate) fn new(
         scripts: &[TrackScript],
         interfaces: &[TrackInterface],
         own_interface: &str,
@@ -180,7 +180,7 @@ impl Tracks {
     }
 
     /// The sum of the active weights and whether anything is in fault.
-    pub fn verdict(&self) -> (i32, bool) {
+    pub(crate) fn verdict(&self) -> (i32, bool) {
         let scripts = self
             .scripts
             .iter()
@@ -199,7 +199,7 @@ impl Tracks {
     }
 
     /// Re-reads link states; true if any changed. Logs each change.
-    pub fn poll_links(&mut self, instance: &str) -> bool {
+    pub(crate) fn poll_links(&mut self, instance: &str) -> bool {
         let mut changed = false;
         let own = &mut self.own_interface;
         for (name, up) in std::iter::once((&own.0, &mut own.1))
@@ -222,15 +222,19 @@ impl Tracks {
 
 /// One finished run of a tracked script.
 #[derive(Debug)]
-pub struct ScriptResult {
-    pub index: usize,
-    pub ok: bool,
-    pub detail: String,
+pub(crate) struct ScriptResult {
+    pub(crate) index: usize,
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
 }
 
 /// Runs `script` every interval until `results` is closed, reporting each
 /// outcome. A run that outlives its timeout is killed and counts as failed.
-pub async fn run_script(index: usize, script: TrackScript, results: mpsc::Sender<ScriptResult>) {
+pub(crate) async fn run_script(
+    index: usize,
+    script: TrackScript,
+    results: mpsc::Sender<ScriptResult>,
+) {
     let mut tick = tokio::time::interval(script.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

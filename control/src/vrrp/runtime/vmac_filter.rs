@@ -17,7 +17,7 @@ const NLMSG_HDR_LEN: usize = 16;
 const NDMSG_LEN: usize = 12;
 /// nlattr header (4) + MAC (6), padded to 4 bytes.
 const LLADDR_ATTR_LEN: usize = 12;
-pub const MSG_LEN: usize = NLMSG_HDR_LEN + NDMSG_LEN + LLADDR_ATTR_LEN;
+pub(crate) const MSG_LEN: usize = NLMSG_HDR_LEN + NDMSG_LEN + LLADDR_ATTR_LEN;
 const NLMSG_ERROR: u16 = 2;
 const NDA_LLADDR: u16 = 2;
 const IFF_PROMISC: u32 = 0x100;
@@ -26,7 +26,7 @@ const ACK_WAIT: Duration = Duration::from_secs(1);
 
 /// Builds the RTM_NEWNEIGH (`add`) or RTM_DELNEIGH request for `mac` on
 /// `ifindex`, asking for an acknowledgement.
-pub fn request(add: bool, ifindex: u32, mac: [u8; 6], seq: u32) -> [u8; MSG_LEN] {
+pub(crate) fn request(add: bool, ifindex: u32, mac: [u8; 6], seq: u32) -> [u8; MSG_LEN] {
     let (kind, flags) = if add {
         (libc::RTM_NEWNEIGH, libc::NLM_F_CREATE | libc::NLM_F_EXCL)
     } else {
@@ -65,7 +65,7 @@ pub fn request(add: bool, ifindex: u32, mac: [u8; 6], seq: u32) -> [u8; MSG_LEN]
 
 /// The errno of a netlink acknowledgement for `seq` (0 for success);
 /// `None` if `reply` is not one.
-pub fn ack_errno(reply: &[u8], seq: u32) -> Option<i32> {
+pub(crate) fn ack_errno(reply: &[u8], seq: u32) -> Option<i32> {
     let word = |at: usize| -> Option<[u8; 4]> { reply.get(at..at + 4)?.try_into().ok() };
     let kind = u16::from_ne_bytes(reply.get(4..6)?.try_into().ok()?);
     if kind != NLMSG_ERROR || u32::from_ne_bytes(word(8)?) != seq {
@@ -109,7 +109,7 @@ fn mac_text(mac: [u8; 6]) -> String {
 
 /// The virtual MAC held in an interface's unicast filter; dropping it
 /// takes the address out again.
-pub struct VmacFilter {
+pub(crate) struct VmacFilter {
     instance: String,
     interface: String,
     ifindex: u32,
@@ -120,7 +120,7 @@ impl VmacFilter {
     /// Adds `mac` to `interface`'s unicast filter. Failure is logged, not
     /// fatal: frames to the virtual MAC may then not arrive, but adverts
     /// and the VIPs' traffic through the dataplane can still work.
-    pub fn add(instance: &str, interface: &str, ifindex: u32, mac: [u8; 6]) -> Option<Self> {
+    pub(crate) fn add(instance: &str, interface: &str, ifindex: u32, mac: [u8; 6]) -> Option<Self> {
         let was_promisc = promiscuous(interface);
         let filter = VmacFilter {
             instance: instance.to_string(),

@@ -1,7 +1,6 @@
 //! The virtual router state machine of RFC 5798 §6.4 (RFC 3768 §6.4 for v2),
 //! plus keepalived's Fault state, preempt delay and tracking weights.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -9,97 +8,11 @@ use log::{debug, info, warn};
 
 use super::config::InstanceConfig;
 use super::error::VrrpError;
+use super::events::{Datagram, Input, Output, State, TimerKind};
 use super::packet::{AddressFamily, Advert, Version, PRIORITY_OWNER, PRIORITY_STOP};
 use super::stats::InstanceStats;
 
 mod validate;
-
-/// State of a virtual router instance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum State {
-    /// Not started, or shut down.
-    Initialize,
-    Backup,
-    Master,
-    /// A tracked interface or script failed: no adverts, no VIPs.
-    Fault,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Initialize => "initialize",
-            State::Backup => "backup",
-            State::Master => "master",
-            State::Fault => "fault",
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Something that happened to the instance.
-#[derive(Clone, Copy, Debug)]
-pub enum Event<'a> {
-    Startup,
-    Shutdown,
-    /// A VRRP message arrived. `packet` is the IP payload; `src`, `dst` and
-    /// `ttl` come from its IP header (`dst` feeds the v3 checksum).
-    AdvertReceived {
-        src: IpAddr,
-        dst: IpAddr,
-        ttl: u8,
-        packet: &'a [u8],
-    },
-    /// The instant returned by [`Instance::next_timeout`] has passed. Early
-    /// or spurious calls are ignored.
-    TimerFired,
-    /// Tracked interfaces or scripts changed: the sum of the weights of the
-    /// failing ones (negative lowers priority), and whether one that has no
-    /// weight failed, which puts the instance in Fault.
-    TrackChanged {
-        weight_sum: i32,
-        fault: bool,
-    },
-    /// The operator holds the instance down (`true`): a master resigns with
-    /// a priority-0 advert and becomes backup, and a held backup does not
-    /// preempt, so a peer keeps mastership. A held backup still takes over
-    /// when no master advertises at all, so the VIPs are never left unowned.
-    /// `false` releases the hold; preemption then works as configured.
-    Hold(bool),
-}
-
-/// What the shell must do, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Encode [`Instance::advert`] with this priority and send it with TTL
-    /// 255 to the multicast group, or to every unicast peer (encode once per
-    /// destination: the v3 checksum covers it).
-    SendAdvert { priority: u8 },
-    /// Entered Master: take the VIPs (answer ARP / ND for them with the
-    /// virtual MAC). Gratuitous ARP is asked for separately.
-    BecomeMaster,
-    /// Entered Backup: do not hold the VIPs (release them if held).
-    BecomeBackup,
-    /// Entered Fault: do not hold the VIPs (release them if held).
-    EnterFault,
-    /// Shut down to Initialize: do not hold the VIPs (release them if held).
-    Stopped,
-    /// Announce the VIPs with the virtual MAC: gratuitous ARP for IPv4,
-    /// unsolicited neighbour advertisements for IPv6.
-    SendGratuitousArp,
-    /// The state changed; for logs, notifications and metrics.
-    Transition {
-        from: State,
-        to: State,
-        priority: u8,
-        reason: &'static str,
-    },
-}
 
 const NO_ADVERTS: &str = "no advert from a master within the master-down interval";
 
@@ -114,8 +27,8 @@ pub fn effective_priority(base: u8, weight_sum: i32) -> u8 {
     u8::try_from(p).unwrap_or(1)
 }
 
-/// One virtual router. See the module documentation of `vrrp` for the
-/// events-in, actions-out contract.
+/// One virtual router. See the crate documentation for the inputs-in,
+/// outputs-out contract.
 #[derive(Debug)]
 pub struct Instance {
     cfg: InstanceConfig,
@@ -124,12 +37,13 @@ pub struct Instance {
     state: State,
     priority: u8,
     fault: bool,
-    /// Held down by the operator: see [`Event::Hold`].
+    /// Held down by the operator: see [`Input::Hold`].
     held: bool,
     /// The interval the current master advertises (v3 learns it).
     master_adver_interval: Duration,
-    /// Master: Adver_Timer. Backup: Master_Down_Timer. Otherwise unarmed.
-    timer: Option<Instant>,
+    /// The one armed timer and its deadline: Adver_Timer in Master,
+    /// Master_Down_Timer in Backup, none otherwise.
+    timer: Option<(TimerKind, Instant)>,
     /// Backup with preempt: a lower-priority master is tolerated until then.
     preempt_at: Option<Instant>,
     /// Backup: why the master-down timer will make us master, for the log.
@@ -158,29 +72,19 @@ impl Instance {
         })
     }
 
-    pub fn handle(&mut self, ev: Event<'_>, now: Instant, out: &mut Vec<Action>) {
-        match ev {
-            Event::Startup => {
+    pub fn handle(&mut self, input: Input<'_>, now: Instant, out: &mut Vec<Output>) {
+        match input {
+            Input::Start => {
                 if self.state == State::Initialize {
                     self.start(now, "starting up", out);
                 }
             }
-            Event::Shutdown => self.shutdown(out),
-            Event::AdvertReceived {
-                src,
-                dst,
-                ttl,
-                packet,
-            } => self.on_packet(src, dst, ttl, packet, now, out),
-            Event::TimerFired => self.on_timer(now, out),
-            Event::TrackChanged { weight_sum, fault } => self.on_track(weight_sum, fault, now, out),
-            Event::Hold(on) => self.on_hold(on, now, out),
+            Input::Stop => self.shutdown(out),
+            Input::Received(dgram) => self.on_datagram(dgram, now, out),
+            Input::Timer(kind) => self.on_timer(kind, now, out),
+            Input::Track { weight_sum, fault } => self.on_track(weight_sum, fault, now, out),
+            Input::Hold(on) => self.on_hold(on, now, out),
         }
-    }
-
-    /// When the shell must deliver [`Event::TimerFired`] next.
-    pub fn next_timeout(&self) -> Option<Instant> {
-        self.timer
     }
 
     pub fn state(&self) -> State {
@@ -192,7 +96,7 @@ impl Instance {
         self.priority
     }
 
-    /// Whether the operator holds the instance down ([`Event::Hold`]).
+    /// Whether the operator holds the instance down ([`Input::Hold`]).
     pub fn held(&self) -> bool {
         self.held
     }
@@ -233,7 +137,7 @@ impl Instance {
         self.master_adver_interval * 3 + self.skew_time()
     }
 
-    /// The advert to send for [`Action::SendAdvert`].
+    /// The advert to send for [`Output::SendAdvert`].
     pub fn advert(&self, priority: u8) -> Advert {
         Advert {
             version: self.cfg.version,
@@ -246,7 +150,7 @@ impl Instance {
     }
 
     /// Leaves Initialize or Fault the way RFC 5798 §6.4.1 starts up.
-    fn start(&mut self, now: Instant, reason: &'static str, out: &mut Vec<Action>) {
+    fn start(&mut self, now: Instant, reason: &'static str, out: &mut Vec<Output>) {
         if self.fault {
             self.enter_fault("a tracked interface or script is down", out);
         } else if self.priority == PRIORITY_OWNER && !self.held {
@@ -256,7 +160,7 @@ impl Instance {
         }
     }
 
-    fn shutdown(&mut self, out: &mut Vec<Action>) {
+    fn shutdown(&mut self, out: &mut Vec<Output>) {
         if self.state == State::Initialize {
             return;
         }
@@ -265,16 +169,16 @@ impl Instance {
         if from == State::Master {
             self.send_advert(PRIORITY_STOP, out);
         }
-        out.push(Action::Stopped);
+        out.push(Output::Stopped);
     }
 
-    fn enter_master(&mut self, now: Instant, reason: &'static str, out: &mut Vec<Action>) {
+    fn enter_master(&mut self, now: Instant, reason: &'static str, out: &mut Vec<Output>) {
         self.transition(State::Master, reason, out);
         self.stats.became_master += 1;
-        self.timer = Some(now + self.cfg.advert_interval);
-        out.push(Action::BecomeMaster);
+        self.arm(TimerKind::Advert, now + self.cfg.advert_interval, out);
+        out.push(Output::BecomeMaster);
         self.send_advert(self.priority, out);
-        out.push(Action::SendGratuitousArp);
+        out.push(Output::SendGratuitousArp);
     }
 
     fn enter_backup(
@@ -282,17 +186,21 @@ impl Instance {
         now: Instant,
         master_interval: Duration,
         reason: &'static str,
-        out: &mut Vec<Action>,
+        out: &mut Vec<Output>,
     ) {
         self.transition(State::Backup, reason, out);
         self.master_adver_interval = master_interval;
-        self.timer = Some(now + self.master_down_interval());
+        self.arm(
+            TimerKind::MasterDown,
+            now + self.master_down_interval(),
+            out,
+        );
         self.takeover_reason = NO_ADVERTS;
         self.preempt_at = Some(now + self.cfg.preempt_delay);
-        out.push(Action::BecomeBackup);
+        out.push(Output::BecomeBackup);
     }
 
-    fn enter_fault(&mut self, reason: &'static str, out: &mut Vec<Action>) {
+    fn enter_fault(&mut self, reason: &'static str, out: &mut Vec<Output>) {
         let from = self.state;
         self.transition(State::Fault, reason, out);
         if from == State::Master {
@@ -300,23 +208,23 @@ impl Instance {
             // after a full master-down interval.
             self.send_advert(PRIORITY_STOP, out);
         }
-        out.push(Action::EnterFault);
+        out.push(Output::EnterFault);
     }
 
     /// Records and reports a state change; leaving Master counts as a release.
-    fn transition(&mut self, to: State, reason: &'static str, out: &mut Vec<Action>) {
+    fn transition(&mut self, to: State, reason: &'static str, out: &mut Vec<Output>) {
         let from = self.state;
         if from == State::Master {
             self.stats.released_master += 1;
         }
         self.state = to;
-        self.timer = None;
+        self.set_timer(None, out);
         self.preempt_at = None;
         info!(
             "VRRP instance {} (vrid {}, priority {}): {} -> {}: {}",
             self.cfg.name, self.cfg.vrid, self.priority, from, to, reason
         );
-        out.push(Action::Transition {
+        out.push(Output::Transition {
             from,
             to,
             priority: self.priority,
@@ -324,30 +232,52 @@ impl Instance {
         });
     }
 
-    fn send_advert(&mut self, priority: u8, out: &mut Vec<Action>) {
+    fn send_advert(&mut self, priority: u8, out: &mut Vec<Output>) {
         self.stats.adverts_sent += 1;
         if priority == PRIORITY_STOP {
             self.stats.priority_zero_sent += 1;
         }
-        out.push(Action::SendAdvert { priority });
+        out.push(Output::SendAdvert { priority });
     }
 
-    fn on_timer(&mut self, now: Instant, out: &mut Vec<Action>) {
+    /// Arms `kind` to fire at `at`, replacing the armed timer.
+    fn arm(&mut self, kind: TimerKind, at: Instant, out: &mut Vec<Output>) {
+        self.set_timer(Some((kind, at)), out);
+    }
+
+    /// Changes the armed timer and tells the shell: a timer of another kind
+    /// that was armed is cancelled.
+    fn set_timer(&mut self, timer: Option<(TimerKind, Instant)>, out: &mut Vec<Output>) {
+        if self.timer == timer {
+            return;
+        }
+        if let Some((old, _)) = self.timer {
+            if timer.map(|(kind, _)| kind) != Some(old) {
+                out.push(Output::SetTimer(old, None));
+            }
+        }
+        if let Some((kind, at)) = timer {
+            out.push(Output::SetTimer(kind, Some(at)));
+        }
+        self.timer = timer;
+    }
+
+    fn on_timer(&mut self, kind: TimerKind, now: Instant, out: &mut Vec<Output>) {
         match self.timer {
-            Some(deadline) if now >= deadline => {}
+            Some((armed, deadline)) if armed == kind && now >= deadline => {}
             _ => return,
         }
         match self.state {
             State::Master => {
                 self.send_advert(self.priority, out);
-                self.timer = Some(now + self.cfg.advert_interval);
+                self.arm(TimerKind::Advert, now + self.cfg.advert_interval, out);
             }
             State::Backup => self.enter_master(now, self.takeover_reason, out),
-            State::Initialize | State::Fault => self.timer = None,
+            State::Initialize | State::Fault => self.set_timer(None, out),
         }
     }
 
-    fn on_hold(&mut self, on: bool, now: Instant, out: &mut Vec<Action>) {
+    fn on_hold(&mut self, on: bool, now: Instant, out: &mut Vec<Output>) {
         if on == self.held {
             return;
         }
@@ -370,7 +300,7 @@ impl Instance {
         }
     }
 
-    fn on_track(&mut self, weight_sum: i32, fault: bool, now: Instant, out: &mut Vec<Action>) {
+    fn on_track(&mut self, weight_sum: i32, fault: bool, now: Instant, out: &mut Vec<Output>) {
         let priority = effective_priority(self.cfg.priority, weight_sum);
         if priority != self.priority {
             info!(
@@ -394,17 +324,14 @@ impl Instance {
         }
     }
 
-    fn on_packet(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        ttl: u8,
-        packet: &[u8],
-        now: Instant,
-        out: &mut Vec<Action>,
-    ) {
-        let Some(pkt) = self.validate(src, dst, ttl, packet) else {
-            return;
+    fn on_datagram(&mut self, dgram: Datagram<'_>, now: Instant, out: &mut Vec<Output>) {
+        let src = dgram.src;
+        let pkt = match self.validate(&dgram) {
+            Ok(pkt) => pkt,
+            Err(reason) => {
+                out.push(Output::Rejected { src, reason });
+                return;
+            }
         };
         let priority = pkt.priority();
         let interval = pkt.advert_interval();
@@ -412,21 +339,29 @@ impl Instance {
         if priority == PRIORITY_STOP {
             self.stats.priority_zero_received += 1;
         }
+        out.push(Output::Accepted { src, priority });
         match self.state {
-            State::Backup => self.backup_advert(src, priority, interval, now),
+            State::Backup => self.backup_advert(src, priority, interval, now, out),
             State::Master => self.master_advert(src, priority, interval, now, out),
             State::Initialize | State::Fault => {}
         }
     }
 
     /// RFC 5798 §6.4.2, with keepalived's preempt delay.
-    fn backup_advert(&mut self, src: IpAddr, priority: u8, interval: Duration, now: Instant) {
+    fn backup_advert(
+        &mut self,
+        src: IpAddr,
+        priority: u8,
+        interval: Duration,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
         if priority == PRIORITY_STOP {
             debug!(
                 "VRRP instance {} (vrid {}): master {} resigned, taking over after the skew time",
                 self.cfg.name, self.cfg.vrid, src
             );
-            self.timer = Some(now + self.skew_time());
+            self.arm(TimerKind::MasterDown, now + self.skew_time(), out);
             self.takeover_reason = "the master resigned (priority 0 advert)";
             return;
         }
@@ -442,7 +377,11 @@ impl Instance {
         if self.cfg.version == Version::V3 {
             self.master_adver_interval = interval;
         }
-        self.timer = Some(now + self.master_down_interval());
+        self.arm(
+            TimerKind::MasterDown,
+            now + self.master_down_interval(),
+            out,
+        );
         self.takeover_reason = NO_ADVERTS;
     }
 
@@ -453,11 +392,11 @@ impl Instance {
         priority: u8,
         interval: Duration,
         now: Instant,
-        out: &mut Vec<Action>,
+        out: &mut Vec<Output>,
     ) {
         if priority == PRIORITY_STOP {
             self.send_advert(self.priority, out);
-            self.timer = Some(now + self.cfg.advert_interval);
+            self.arm(TimerKind::Advert, now + self.cfg.advert_interval, out);
             return;
         }
         if priority > self.priority || (priority == self.priority && src > self.primary_ip) {
@@ -481,7 +420,7 @@ impl Instance {
             self.cfg.name, self.cfg.vrid, src, priority, self.priority
         );
         self.send_advert(self.priority, out);
-        out.push(Action::SendGratuitousArp);
-        self.timer = Some(now + self.cfg.advert_interval);
+        out.push(Output::SendGratuitousArp);
+        self.arm(TimerKind::Advert, now + self.cfg.advert_interval, out);
     }
 }

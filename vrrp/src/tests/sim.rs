@@ -5,14 +5,16 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::{expected_mdi, ip, vips, MCAST, VRID};
-use crate::vrrp::{encode, Action, Event, Instance, InstanceConfig, State, Version};
+use super::{datagram, expected_mdi, ip, track_timer, vips, MCAST, VRID};
+use crate::{encode, Input, Instance, InstanceConfig, Output, State, TimerKind, Version};
 
 const SEC: Duration = Duration::from_secs(1);
 
 struct Node {
     inst: Instance,
     ip: IpAddr,
+    /// The timer the instance armed, from its outputs.
+    timer: Option<(TimerKind, Instant)>,
     holds_vips: bool,
     garps: u32,
     /// When the node last entered Master.
@@ -39,6 +41,7 @@ impl Net {
                 Node {
                     inst: Instance::new(cfg, addr).expect("valid config"),
                     ip: addr,
+                    timer: None,
                     holds_vips: false,
                     garps: 0,
                     master_since: None,
@@ -61,28 +64,32 @@ impl Net {
         }
     }
 
-    fn event(&mut self, i: usize, ev: Event<'_>) {
+    fn event(&mut self, i: usize, ev: Input<'_>) {
         let mut out = Vec::new();
         self.nodes[i].inst.handle(ev, self.now, &mut out);
-        for action in out {
+        let node = &mut self.nodes[i];
+        for action in track_timer(&mut node.timer, out) {
             let node = &mut self.nodes[i];
             match action {
-                Action::SendAdvert { priority } => {
+                Output::SendAdvert { priority } => {
                     let mut buf = vec![0u8; 1500];
                     let adv = node.inst.advert(priority);
                     let n = encode(&mut buf, &adv, node.ip, MCAST).expect("encodes");
                     buf.truncate(n);
                     self.wire.push_back((i, buf));
                 }
-                Action::BecomeMaster => {
+                Output::BecomeMaster => {
                     node.holds_vips = true;
                     node.master_since = Some(self.now);
                 }
-                Action::BecomeBackup | Action::EnterFault | Action::Stopped => {
+                Output::BecomeBackup | Output::EnterFault | Output::Stopped => {
                     node.holds_vips = false
                 }
-                Action::SendGratuitousArp => node.garps += 1,
-                Action::Transition { .. } => {}
+                Output::SendGratuitousArp => node.garps += 1,
+                Output::Transition { .. }
+                | Output::Accepted { .. }
+                | Output::Rejected { .. }
+                | Output::SetTimer(..) => {}
             }
         }
     }
@@ -92,26 +99,20 @@ impl Net {
             let src = self.nodes[from].ip;
             for to in 0..self.nodes.len() {
                 if to != from && self.links[from][to] {
-                    let ev = Event::AdvertReceived {
-                        src,
-                        dst: MCAST,
-                        ttl: 255,
-                        packet: &packet,
-                    };
-                    self.event(to, ev);
+                    self.event(to, datagram(src, 255, &packet));
                 }
             }
         }
     }
 
-    fn send(&mut self, i: usize, ev: Event<'_>) {
+    fn send(&mut self, i: usize, ev: Input<'_>) {
         self.event(i, ev);
         self.deliver();
     }
 
     fn start_all(&mut self) {
         for i in 0..self.nodes.len() {
-            self.send(i, Event::Startup);
+            self.send(i, Input::Start);
         }
     }
 
@@ -120,17 +121,29 @@ impl Net {
         let end = self.t0 + until;
         loop {
             let due = (0..self.nodes.len())
-                .filter_map(|i| self.nodes[i].inst.next_timeout().map(|t| (t, i)))
+                .filter_map(|i| self.due(i).map(|t| (t, i)))
                 .min();
             match due {
                 Some((t, i)) if t <= end => {
                     self.now = t;
-                    self.send(i, Event::TimerFired);
+                    self.fire(i);
                 }
                 _ => break,
             }
         }
         self.now = end;
+    }
+
+    /// The deadline of node `i`'s armed timer.
+    fn due(&self, i: usize) -> Option<Instant> {
+        self.nodes[i].timer.map(|(_, t)| t)
+    }
+
+    /// Fires node `i`'s armed timer.
+    fn fire(&mut self, i: usize) {
+        if let Some((kind, _)) = self.nodes[i].timer {
+            self.send(i, Input::Timer(kind));
+        }
     }
 
     fn at(&mut self, offset: Duration) {
@@ -179,7 +192,7 @@ fn clean_stop_hands_over_at_skew_time() {
     net.start_all();
     net.at(10 * SEC);
     assert_eq!(net.masters(), vec![0]);
-    net.send(0, Event::Shutdown);
+    net.send(0, Input::Stop);
     net.at(20 * SEC);
     assert_eq!(net.masters(), vec![1]);
     let skew = SEC * (256 - 100) / 256;
@@ -191,7 +204,7 @@ fn hard_failure_hands_over_after_master_down_interval() {
     let mut net = Net::new(vec![cfg(150), cfg(100)]);
     net.start_all();
     net.at(10 * SEC);
-    let last_advert = net.nodes[0].inst.next_timeout().unwrap() - SEC - net.t0;
+    let last_advert = net.due(0).unwrap() - SEC - net.t0;
     net.links[0][1] = false;
     net.at(20 * SEC);
     assert_eq!(
@@ -227,10 +240,10 @@ fn split_brain_survivor_reannounces_when_it_hears_the_other_first() {
     assert_eq!(net.masters(), vec![0, 1]);
     net.connect(true);
     // The weak master's advert goes out first after the heal.
-    let weak_due = net.nodes[1].inst.next_timeout().unwrap();
+    let weak_due = net.due(1).unwrap();
     net.now = weak_due.max(net.now);
     let (garps, sent) = (net.nodes[0].garps, net.nodes[0].inst.stats().adverts_sent);
-    net.send(1, Event::TimerFired);
+    net.fire(1);
     assert_eq!(net.nodes[0].garps, garps + 1, "survivor re-announced");
     assert_eq!(net.nodes[0].inst.stats().adverts_sent, sent + 1);
     assert_eq!(
@@ -250,7 +263,7 @@ fn track_weight_hands_over_to_a_preempting_peer_and_back() {
     let tracked_at = 10 * SEC;
     net.send(
         0,
-        Event::TrackChanged {
+        Input::Track {
             weight_sum: -60,
             fault: false,
         },
@@ -265,10 +278,10 @@ fn track_weight_hands_over_to_a_preempting_peer_and_back() {
     // From now on the lower master's adverts are ignored, so the master-down
     // timer, armed while our priority was still 90, runs out from the last
     // one before the restore.
-    let last_b_advert = net.nodes[1].inst.next_timeout().unwrap() - SEC - net.t0;
+    let last_b_advert = net.due(1).unwrap() - SEC - net.t0;
     net.send(
         0,
-        Event::TrackChanged {
+        Input::Track {
             weight_sum: 0,
             fault: false,
         },
@@ -290,7 +303,7 @@ fn track_weight_without_preempt_keeps_the_lowered_master() {
     net.at(10 * SEC);
     net.send(
         0,
-        Event::TrackChanged {
+        Input::Track {
             weight_sum: -60,
             fault: false,
         },
@@ -307,7 +320,7 @@ fn fault_hands_over_at_skew_time_and_recovery_preempts_back() {
     net.at(10 * SEC);
     net.send(
         0,
-        Event::TrackChanged {
+        Input::Track {
             weight_sum: 0,
             fault: true,
         },
@@ -321,7 +334,7 @@ fn fault_hands_over_at_skew_time_and_recovery_preempts_back() {
     );
     net.send(
         0,
-        Event::TrackChanged {
+        Input::Track {
             weight_sum: 0,
             fault: false,
         },

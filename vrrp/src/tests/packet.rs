@@ -2,7 +2,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use super::ones_complement;
-use crate::vrrp::{encode, AddressFamily, Advert, Version, VrrpError, VrrpPacket};
+use crate::{encode, AddressFamily, Advert, Version, VrrpError, VrrpPacket};
 
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
@@ -58,7 +58,7 @@ fn golden_v3_ipv4() {
 #[test]
 fn golden_v3_ipv6() {
     let src: Ipv6Addr = "fe80::1:2:3:4".parse().unwrap();
-    let dst = crate::vrrp::MULTICAST_V6;
+    let dst = crate::MULTICAST_V6;
     let vip: Ipv6Addr = "2001:db8::50".parse().unwrap();
     // Version 3 / type 1, VRID 1, priority 100, one address, interval 35 cs.
     let mut expected = vec![0x31, 1, 100, 1, 0x00, 35, 0, 0];

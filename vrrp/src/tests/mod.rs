@@ -8,9 +8,12 @@ mod sim;
 mod validation;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::vrrp::{encode, Advert, Version};
+use crate::{
+    encode, Advert, Datagram, Input, Instance, InstanceConfig, Output, TimerKind, Version,
+    IPPROTO_VRRP,
+};
 
 /// Ones'-complement checksum written independently of the codec: sum the
 /// bytes as big-endian pairs into a wide integer, fold carries, invert.
@@ -83,20 +86,57 @@ pub(super) fn expected_mdi(version: Version, interval: Duration, priority: u8) -
     Duration::from_nanos((3 * i + skew) as u64)
 }
 
-/// One instance on a fake clock.
+/// Applies the timer outputs of one call to `timer`, the instance's one
+/// armed timer, and returns the other outputs.
+pub(super) fn track_timer(
+    timer: &mut Option<(TimerKind, Instant)>,
+    out: Vec<Output>,
+) -> Vec<Output> {
+    out.into_iter()
+        .filter(|o| match *o {
+            Output::SetTimer(kind, Some(at)) => {
+                *timer = Some((kind, at));
+                false
+            }
+            Output::SetTimer(kind, None) => {
+                if timer.is_some_and(|(armed, _)| armed == kind) {
+                    *timer = None;
+                }
+                false
+            }
+            _ => true,
+        })
+        .collect()
+}
+
+/// The datagram of an advert as the shell passes it in.
+pub(super) fn datagram(src: IpAddr, ttl: u8, payload: &[u8]) -> Input<'_> {
+    Input::Received(Datagram {
+        src,
+        dst: MCAST,
+        ttl,
+        protocol: IPPROTO_VRRP,
+        payload,
+    })
+}
+
+/// One instance on a fake clock; the timer it armed is tracked from its
+/// outputs.
 pub(super) struct H {
-    pub inst: crate::vrrp::Instance,
-    pub t0: std::time::Instant,
-    pub now: std::time::Instant,
+    pub inst: Instance,
+    pub t0: Instant,
+    pub now: Instant,
+    pub timer: Option<(TimerKind, Instant)>,
 }
 
 impl H {
-    pub fn new(cfg: crate::vrrp::InstanceConfig, primary: IpAddr) -> H {
-        let t0 = std::time::Instant::now();
+    pub fn new(cfg: InstanceConfig, primary: IpAddr) -> H {
+        let t0 = Instant::now();
         H {
-            inst: crate::vrrp::Instance::new(cfg, primary).expect("valid test config"),
+            inst: Instance::new(cfg, primary).expect("valid test config"),
             t0,
             now: t0,
+            timer: None,
         }
     }
 
@@ -106,27 +146,36 @@ impl H {
         self
     }
 
-    pub fn ev(&mut self, ev: crate::vrrp::Event<'_>) -> Vec<crate::vrrp::Action> {
+    /// Feeds one input; returns its outputs except the timer ones, which
+    /// update `timer`.
+    pub fn ev(&mut self, input: Input<'_>) -> Vec<Output> {
         let mut out = Vec::new();
-        self.inst.handle(ev, self.now, &mut out);
-        out
+        self.inst.handle(input, self.now, &mut out);
+        track_timer(&mut self.timer, out)
     }
 
-    pub fn recv(&mut self, src: IpAddr, packet: &[u8]) -> Vec<crate::vrrp::Action> {
+    /// Fires the armed timer, or every kind when none is armed (which the
+    /// instance must ignore).
+    pub fn fire(&mut self) -> Vec<Output> {
+        match self.timer {
+            Some((kind, _)) => self.ev(Input::Timer(kind)),
+            None => [TimerKind::Advert, TimerKind::MasterDown]
+                .into_iter()
+                .flat_map(|kind| self.ev(Input::Timer(kind)))
+                .collect(),
+        }
+    }
+
+    pub fn recv(&mut self, src: IpAddr, packet: &[u8]) -> Vec<Output> {
         self.recv_ttl(src, 255, packet)
     }
 
-    pub fn recv_ttl(&mut self, src: IpAddr, ttl: u8, packet: &[u8]) -> Vec<crate::vrrp::Action> {
-        self.ev(crate::vrrp::Event::AdvertReceived {
-            src,
-            dst: MCAST,
-            ttl,
-            packet,
-        })
+    pub fn recv_ttl(&mut self, src: IpAddr, ttl: u8, packet: &[u8]) -> Vec<Output> {
+        self.ev(datagram(src, ttl, packet))
     }
 
-    /// Time since t0 of the next timeout.
+    /// Time since t0 of the armed timer's deadline.
     pub fn next(&self) -> Option<Duration> {
-        self.inst.next_timeout().map(|t| t - self.t0)
+        self.timer.map(|(_, t)| t - self.t0)
     }
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use super::{expected_mdi, H, MCAST};
-use crate::vrrp::{encode, AddressFamily, Advert, Event, InstanceConfig, Version, VrrpPacket};
+use crate::{encode, AddressFamily, Advert, Input, InstanceConfig, Version, VrrpPacket};
 
 const SEC: Duration = Duration::from_secs(1);
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -99,7 +99,7 @@ fn instance_follows_the_captured_master() {
             ..InstanceConfig::new("site-a", vrid, 100, peer_vips())
         };
         let mut h = H::new(cfg, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)));
-        h.ev(Event::Startup);
+        h.ev(Input::Start);
         let t = Duration::from_millis(400);
         h.at(t).recv(PEER, &live);
         assert_eq!(h.inst.stats().adverts_received, 1, "{version}");

@@ -4,15 +4,18 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use super::{fix_v3_checksum, ip, peer_advert, vips, wire, H, MCAST, VRID};
-use crate::vrrp::{Advert, Event, InstanceConfig, InstanceStats, State, Version};
+use super::{datagram, fix_v3_checksum, ip, peer_advert, vips, wire, H, MCAST, VRID};
+use crate::{
+    Advert, Datagram, Input, InstanceConfig, InstanceStats, Output, Rejection, State, TimerKind,
+    Version,
+};
 
 const SEC: Duration = Duration::from_secs(1);
 const PEER: u8 = 3;
 
 fn backup(cfg: InstanceConfig) -> H {
     let mut h = H::new(cfg, ip(2));
-    h.ev(Event::Startup);
+    h.ev(Input::Start);
     h.at(Duration::from_millis(100));
     h
 }
@@ -33,6 +36,25 @@ fn good_v3() -> Vec<u8> {
     wire(&peer_advert(Version::V3, 200, SEC), ip(PEER))
 }
 
+/// The counter of a rejection reason.
+fn count(s: &InstanceStats, reason: Rejection) -> u64 {
+    match reason {
+        Rejection::NotVrrp => s.protocol_errors,
+        Rejection::Ttl => s.ttl_errors,
+        Rejection::FalseOwner => s.false_owner,
+        Rejection::Version => s.version_errors,
+        Rejection::Type => s.type_errors,
+        Rejection::Truncated => s.truncated,
+        Rejection::Checksum => s.checksum_errors,
+        Rejection::OtherVrid => s.other_vrid,
+        Rejection::OwnAdvert => s.own_adverts,
+        Rejection::UnknownPeer => s.unknown_peer,
+        Rejection::Auth => s.auth_errors,
+        Rejection::Interval => s.interval_mismatch,
+        Rejection::Addresses => s.address_mismatch,
+    }
+}
+
 /// Feeds one packet and checks it was refused with exactly `counter` moving
 /// by one.
 fn refused(
@@ -44,21 +66,97 @@ fn refused(
     what: &str,
 ) {
     let before = h.inst.stats().clone();
-    let (state, timer) = (h.inst.state(), h.inst.next_timeout());
+    let (state, timer) = (h.inst.state(), h.timer);
     let out = h.recv_ttl(src, ttl, packet);
     let after = h.inst.stats();
-    assert_eq!(out, vec![], "{what}");
+    let [Output::Rejected { src: from, reason }] = out[..] else {
+        panic!("{what}: {out:?}");
+    };
+    assert_eq!(from, src, "{what}");
     assert_eq!(counter(after), counter(&before) + 1, "{what}");
+    assert_eq!(
+        count(after, reason),
+        count(&before, reason) + 1,
+        "{what}: reported as {reason:?}"
+    );
     assert_eq!(
         after.dropped(),
         before.dropped() + 1,
         "{what}: one reason only"
     );
     assert_eq!(after.adverts_received, before.adverts_received, "{what}");
+    assert_eq!((h.inst.state(), h.timer), (state, timer), "{what}");
+}
+
+#[test]
+fn only_vrrp_is_processed() {
+    let mut h = v3();
+    let packet = good_v3();
+    let out = h.ev(Input::Received(Datagram {
+        src: ip(PEER),
+        dst: MCAST,
+        ttl: 255,
+        protocol: 6,
+        payload: &packet,
+    }));
+    let reason = Rejection::NotVrrp;
     assert_eq!(
-        (h.inst.state(), h.inst.next_timeout()),
-        (state, timer),
-        "{what}"
+        out,
+        vec![Output::Rejected {
+            src: ip(PEER),
+            reason
+        }]
+    );
+    let s = h.inst.stats();
+    assert_eq!(
+        (s.protocol_errors, s.dropped(), s.adverts_received),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn only_the_owner_may_claim_priority_255() {
+    let mut h = v3();
+    let claim = wire(&peer_advert(Version::V3, 255, SEC), ip(PEER));
+    refused(&mut h, ip(PEER), 255, &claim, |s| s.false_owner, "stranger");
+    // The claim is what counts, whatever else is wrong with the advert.
+    refused(
+        &mut h,
+        ip(PEER),
+        255,
+        &claim[..3],
+        |s| s.false_owner,
+        "truncated claim",
+    );
+    refused(
+        &mut h,
+        ip(PEER),
+        64,
+        &claim,
+        |s| s.ttl_errors,
+        "routed claim",
+    );
+    let other = Advert {
+        vrid: VRID + 1,
+        ..peer_advert(Version::V3, 255, SEC)
+    };
+    refused(
+        &mut h,
+        ip(PEER),
+        255,
+        &wire(&other, ip(PEER)),
+        |s| s.other_vrid,
+        "another router's owner",
+    );
+
+    let owner = vips()[0];
+    let out = h.recv(owner, &wire(&peer_advert(Version::V3, 255, SEC), owner));
+    assert_eq!(
+        out,
+        vec![Output::Accepted {
+            src: owner,
+            priority: 255
+        }]
     );
 }
 
@@ -215,7 +313,11 @@ fn v3_address_mismatch_is_logged_and_processed() {
     assert_eq!((s.address_mismatch, s.adverts_received), (1, 1));
     assert_eq!(s.dropped(), 0);
     let expected = h.now + h.inst.master_down_interval();
-    assert_eq!(h.inst.next_timeout(), Some(expected), "timer was reset");
+    assert_eq!(
+        h.timer,
+        Some((TimerKind::MasterDown, expected)),
+        "timer was reset"
+    );
 }
 
 #[test]
@@ -258,14 +360,15 @@ fn v2_checks_interval_auth_and_addresses() {
         "no auth",
     );
 
-    let before = h.inst.next_timeout();
+    let before = h.timer;
     let other_vips = wire(&adv(200, SEC, Some(pass), vec![ip(99)]), ip(PEER));
     h.recv(ip(PEER), &other_vips);
     let s = h.inst.stats();
     assert_eq!((s.address_mismatch, s.adverts_received), (1, 0), "v2 drops");
-    assert_eq!(h.inst.next_timeout(), before);
-    let owner = wire(&adv(255, SEC, Some(pass), vec![ip(99)]), ip(PEER));
-    h.recv(ip(PEER), &owner);
+    assert_eq!(h.timer, before);
+    let owner = vips()[0];
+    let owner_advert = wire(&adv(255, SEC, Some(pass), vec![ip(99)]), owner);
+    h.recv(owner, &owner_advert);
     let s = h.inst.stats();
     assert_eq!(
         (s.address_mismatch, s.adverts_received),
@@ -324,12 +427,7 @@ fn flood_of_garbage() {
             }
         }
         let src = ip((noise.next() % 4) as u8 + 1);
-        h.ev(Event::AdvertReceived {
-            src,
-            dst: MCAST,
-            ttl: 255,
-            packet: &buf[..len],
-        });
+        h.ev(datagram(src, 255, &buf[..len]));
     }
     let s = h.inst.stats();
     assert_eq!(s.dropped() + s.adverts_received, N, "{s:?}");

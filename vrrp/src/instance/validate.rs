@@ -5,69 +5,92 @@ use std::net::IpAddr;
 use log::warn;
 
 use super::Instance;
-use crate::vrrp::error::VrrpError;
-use crate::vrrp::packet::{
-    Version, VrrpPacket, AUTH_NONE, AUTH_SIMPLE_TEXT, PRIORITY_OWNER, V2_AUTH_LEN, VRRP_TTL,
+use crate::error::VrrpError;
+use crate::events::{Datagram, Rejection};
+use crate::packet::{
+    Version, VrrpPacket, AUTH_NONE, AUTH_SIMPLE_TEXT, IPPROTO_VRRP, PRIORITY_OWNER, V2_AUTH_LEN,
+    VRRP_TTL,
 };
 
 impl Instance {
-    /// Returns the packet if it is to be processed; every refusal is counted
+    /// Returns the advert if it is to be processed; every refusal is counted
     /// under one reason and logged on its 1st, 2nd, 4th, 8th… occurrence.
     pub(super) fn validate<'p>(
         &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        ttl: u8,
-        packet: &'p [u8],
-    ) -> Option<VrrpPacket<&'p [u8]>> {
+        dgram: &Datagram<'p>,
+    ) -> Result<VrrpPacket<&'p [u8]>, Rejection> {
+        let Datagram {
+            src,
+            dst,
+            ttl,
+            protocol,
+            payload: packet,
+        } = *dgram;
         let name = &self.cfg.name;
         let vrid = self.cfg.vrid;
         let s = &mut self.stats;
+        if protocol != IPPROTO_VRRP {
+            if bump(&mut s.protocol_errors) {
+                warn!("VRRP instance {name} (vrid {vrid}): dropped a packet from {src} of IP protocol {protocol}, not VRRP ({} so far)", s.protocol_errors);
+            }
+            return Err(Rejection::NotVrrp);
+        }
         if ttl != VRRP_TTL {
             if bump(&mut s.ttl_errors) {
                 warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src} with TTL {ttl}; VRRP requires 255, so it crossed a router or the sender is misconfigured ({} so far)", s.ttl_errors);
             }
-            return None;
+            return Err(Rejection::Ttl);
+        }
+        // Only the owner of the VIPs may claim 255: honouring anyone else
+        // would let any host on the segment take the VIPs at once. Checked
+        // before decoding, so a forged claim is counted as one whatever else
+        // is wrong with it.
+        let claims_owner = packet.get(1) == Some(&vrid) && packet.get(2) == Some(&PRIORITY_OWNER);
+        if claims_owner && !self.cfg.vips.contains(&src) {
+            if bump(&mut s.false_owner) {
+                warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src} claiming priority 255 (address owner) although it owns none of our VIPs {:?}; fix that node's priority or look for a rogue sender ({} so far)", self.cfg.vips, s.false_owner);
+            }
+            return Err(Rejection::FalseOwner);
         }
         let pkt = match VrrpPacket::new_checked(packet, self.af) {
             Ok(pkt) => pkt,
             Err(e) => {
-                let counter = match e {
-                    VrrpError::Truncated { .. } => &mut s.truncated,
-                    VrrpError::UnknownType(_) => &mut s.type_errors,
-                    _ => &mut s.version_errors,
+                let (counter, reason) = match e {
+                    VrrpError::Truncated { .. } => (&mut s.truncated, Rejection::Truncated),
+                    VrrpError::UnknownType(_) => (&mut s.type_errors, Rejection::Type),
+                    _ => (&mut s.version_errors, Rejection::Version),
                 };
                 if bump(counter) {
                     warn!("VRRP instance {name} (vrid {vrid}): dropped packet from {src}: {e} ({} so far)", *counter);
                 }
-                return None;
+                return Err(reason);
             }
         };
         if pkt.version() != self.cfg.version {
             if bump(&mut s.version_errors) {
                 warn!("VRRP instance {name} (vrid {vrid}): dropped VRRP {} advert from {src}; this instance speaks {}, set the same version on every node ({} so far)", pkt.version(), self.cfg.version, s.version_errors);
             }
-            return None;
+            return Err(Rejection::Version);
         }
         if !pkt.verify_checksum(src, dst) {
             if bump(&mut s.checksum_errors) {
                 warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src} to {dst} with a bad checksum ({} so far)", s.checksum_errors);
             }
-            return None;
+            return Err(Rejection::Checksum);
         }
         if pkt.vrid() != vrid {
             s.other_vrid += 1;
-            return None;
+            return Err(Rejection::OtherVrid);
         }
         if src == self.primary_ip {
             s.own_adverts += 1;
-            return None;
+            return Err(Rejection::OwnAdvert);
         }
         if !self.cfg.unicast_peers.is_empty() && !self.cfg.unicast_peers.contains(&src) {
             if bump(&mut s.unknown_peer) {
                 warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src}, which is not among the unicast peers; add it or check for a stray node ({} so far)", s.unknown_peer);
             }
-            return None;
+            return Err(Rejection::UnknownPeer);
         }
         if self.cfg.version == Version::V2 {
             let (want_type, want_data) = match self.cfg.auth {
@@ -88,19 +111,19 @@ impl Instance {
                     };
                     warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src}: {why}; set the same `auth` on every node ({} so far)", s.auth_errors);
                 }
-                return None;
+                return Err(Rejection::Auth);
             }
             if pkt.advert_interval() != self.cfg.advert_interval {
                 if bump(&mut s.interval_mismatch) {
                     warn!("VRRP instance {name} (vrid {vrid}): dropped VRRPv2 advert from {src} with interval {:?}, ours is {:?}; VRRPv2 requires the same advert interval on every node ({} so far)", pkt.advert_interval(), self.cfg.advert_interval, s.interval_mismatch);
                 }
-                return None;
+                return Err(Rejection::Interval);
             }
         } else if pkt.advert_interval().is_zero() {
             if bump(&mut s.interval_mismatch) {
                 warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src} with an advert interval of zero ({} so far)", s.interval_mismatch);
             }
-            return None;
+            return Err(Rejection::Interval);
         }
         if !same_addresses(&pkt, &self.cfg.vips) {
             let keep = self.cfg.version == Version::V3 || pkt.priority() == PRIORITY_OWNER;
@@ -108,10 +131,10 @@ impl Instance {
                 warn!("VRRP instance {name} (vrid {vrid}): advert from {src} lists other addresses than our vips {:?}; {}; configure the same vips on every node ({} so far)", self.cfg.vips, if keep { "processing it anyway" } else { "dropped" }, s.address_mismatch);
             }
             if !keep {
-                return None;
+                return Err(Rejection::Addresses);
             }
         }
-        Some(pkt)
+        Ok(pkt)
     }
 }
 

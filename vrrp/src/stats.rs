@@ -4,8 +4,13 @@
 /// counted under exactly one reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InstanceStats {
+    /// The IP protocol was not VRRP.
+    pub protocol_errors: u64,
     /// IP TTL / hop limit was not 255: the advert crossed a router.
     pub ttl_errors: u64,
+    /// Priority 255 (address owner) claimed by a source that is none of our
+    /// VIPs.
+    pub false_owner: u64,
     /// Version field unsupported or not the instance's version.
     pub version_errors: u64,
     /// Type field was not ADVERTISEMENT.
@@ -39,7 +44,9 @@ impl InstanceStats {
     /// Address mismatches are not in it: a v3 advert with another address
     /// list is still processed.
     pub fn dropped(&self) -> u64 {
-        self.ttl_errors
+        self.protocol_errors
+            + self.ttl_errors
+            + self.false_owner
             + self.version_errors
             + self.type_errors
             + self.truncated

@@ -1,0 +1,81 @@
+//! Sans-IO VRRP core: the RFC 5798 (VRRPv3) and RFC 3768 (VRRPv2) packet codec
+//! and the per-virtual-router state machine.
+//!
+//! Nothing here opens sockets, reads clocks or spawns threads. The shell feeds
+//! [`Input`]s with the current [`std::time::Instant`] into [`Instance::handle`]
+//! and carries out the [`Output`]s, in order: adverts to send, VIPs to take
+//! or release, timers to arm (their expiry comes back as [`Input::Timer`]).
+//! Received datagrams are checked here (protocol, TTL, false owner claims,
+//! version, checksum, authentication, …); each is reported back as accepted
+//! or rejected with its reason, and counted in [`InstanceStats`].
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use std::time::Instant;
+//! use vrrp::{Datagram, Input, Instance, InstanceConfig, Output, IPPROTO_VRRP};
+//!
+//! let vip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100));
+//! let me = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+//! let mut inst = Instance::new(InstanceConfig::new("site-a", 51, 100, vec![vip]), me).unwrap();
+//! let mut out = Vec::new();
+//! inst.handle(Input::Start, Instant::now(), &mut out);
+//! # let received: &[u8] = &[];
+//! let dgram = Datagram {
+//!     src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)),
+//!     dst: IpAddr::V4(vrrp::MULTICAST_V4),
+//!     ttl: 255,
+//!     protocol: IPPROTO_VRRP,
+//!     payload: received,
+//! };
+//! inst.handle(Input::Received(dgram), Instant::now(), &mut out);
+//! for o in out.drain(..) {
+//!     match o {
+//!         Output::SetTimer(kind, at) => { /* (re)arm or cancel; on expiry feed Input::Timer(kind) */ }
+//!         Output::SendAdvert { priority } => { /* encode inst.advert(priority) per destination */ }
+//!         Output::Rejected { src, reason } => { /* already counted and logged */ }
+//!         _ => { /* take or release the VIPs, gratuitous ARP, transitions */ }
+//!     }
+//! }
+//! ```
+//!
+//! Where vipd goes beyond or against the letter of the RFCs, and why:
+//!
+//! - A Fault state (as keepalived has): a failed tracked interface or script
+//!   stops adverts and releases the VIPs; a master leaving for Fault sends a
+//!   priority-0 advert so a backup takes over at skew time.
+//! - A master that hears a lower-priority master (a split brain resolving)
+//!   sends an advert and gratuitous ARP at once instead of only discarding
+//!   it, so switches and hosts re-learn the virtual MAC's port.
+//! - An address owner (priority 255) still processes adverts, so two nodes
+//!   both configured as owner settle on one master by address instead of
+//!   both staying master.
+//! - `preempt_delay`: for that long after entering Backup, a lower-priority
+//!   master's adverts are accepted as if preemption were off.
+//! - A priority change (tracking weights) takes effect for the next advert
+//!   sent and the next timer armed; a running timer is not re-armed.
+//! - Our own adverts looped back by multicast are ignored: answering them as
+//!   "another master" would loop.
+//! - An advert claiming priority 255 (address owner) from a source that is
+//!   none of the VIPs is dropped: honouring it would let any host on the
+//!   segment take the VIPs at once.
+
+mod config;
+mod error;
+mod events;
+mod instance;
+mod packet;
+mod stats;
+
+pub use config::InstanceConfig;
+pub use error::VrrpError;
+pub use events::{Datagram, Input, Output, Rejection, State, TimerKind};
+pub use instance::{effective_priority, Instance};
+pub use packet::{
+    checksum, encode, AddressFamily, Addresses, Advert, Version, VrrpPacket, AUTH_NONE,
+    AUTH_SIMPLE_TEXT, HEADER_LEN, IPPROTO_VRRP, MAX_ADDRESSES, MULTICAST_V4, MULTICAST_V6,
+    PRIORITY_OWNER, PRIORITY_STOP, V2_AUTH_LEN, VRRP_TTL,
+};
+pub use stats::InstanceStats;
+
+#[cfg(test)]
+mod tests;
