@@ -4,6 +4,7 @@
 mod instance;
 mod interop;
 mod packet;
+mod seeds;
 mod sim;
 mod validation;
 
