@@ -413,14 +413,14 @@ impl Shell {
             .map(|(i, s)| tokio::spawn(track::run_script(i, s.clone(), script_tx.clone())))
             .collect();
         drop(script_tx);
-        let mut actions = Vec::new();
+        let mut outputs = Vec::new();
         self.poll_dataplane();
         let (weight_sum, fault) = self.tracks.verdict();
         let now = Instant::now();
         self.inst
-            .handle(Input::Track { weight_sum, fault }, now, &mut actions);
-        self.inst.handle(Input::Start, now, &mut actions);
-        self.execute(&mut actions).await;
+            .handle(Input::Track { weight_sum, fault }, now, &mut outputs);
+        self.inst.handle(Input::Start, now, &mut outputs);
+        self.execute(&mut outputs).await;
         self.publish_status();
 
         let mut poll = tokio::time::interval(TRACK_POLL);
@@ -442,15 +442,15 @@ impl Shell {
                         // A backup must not declare the master dead while the
                         // master's advert waits in the socket behind a flood.
                         if kind == TimerKind::MasterDown {
-                            self.drain(&mut buf, &mut actions);
+                            self.drain(&mut buf, &mut outputs);
                         }
-                        self.inst.handle(Input::Timer(kind), Instant::now(), &mut actions);
+                        self.inst.handle(Input::Timer(kind), Instant::now(), &mut outputs);
                     }
                 }
                 _ = sleep_until(garp_at) => self.garp_due(Instant::now()),
                 r = self.sock.readable() => match r {
                     Ok(()) => {
-                        self.receive(&mut buf, &mut actions);
+                        self.receive(&mut buf, &mut outputs);
                     }
                     Err(e) => {
                         if bump(&mut self.shell.receive_errors) {
@@ -459,32 +459,32 @@ impl Shell {
                         tokio::time::sleep(TRACK_POLL).await;
                     }
                 },
-                Some(r) = script_rx.recv() => self.script_result(r, &mut actions),
-                Some(on) = hold_changed(&mut hold) => self.set_hold(on, &mut actions),
-                _ = poll.tick() => self.poll_tracks(&mut actions),
+                Some(r) = script_rx.recv() => self.script_result(r, &mut outputs),
+                Some(on) = hold_changed(&mut hold) => self.set_hold(on, &mut outputs),
+                _ = poll.tick() => self.poll_tracks(&mut outputs),
             }
-            self.execute(&mut actions).await;
+            self.execute(&mut outputs).await;
             self.publish_status();
         }
         for s in scripts {
             s.abort();
         }
-        self.inst.handle(Input::Stop, Instant::now(), &mut actions);
-        self.execute(&mut actions).await;
+        self.inst.handle(Input::Stop, Instant::now(), &mut outputs);
+        self.execute(&mut outputs).await;
         self.publish_status();
     }
 
     /// Reads what is queued, up to what the receive buffer can hold.
-    fn drain(&mut self, buf: &mut [u8], actions: &mut Vec<Output>) {
+    fn drain(&mut self, buf: &mut [u8], outputs: &mut Vec<Output>) {
         for _ in 0..DRAIN_BATCHES {
-            if !self.receive(buf, actions) {
+            if !self.receive(buf, outputs) {
                 return;
             }
         }
     }
 
     /// Reads up to [`RECV_BATCH`] packets; true if more may be waiting.
-    fn receive(&mut self, buf: &mut [u8], actions: &mut Vec<Output>) -> bool {
+    fn receive(&mut self, buf: &mut [u8], outputs: &mut Vec<Output>) -> bool {
         for _ in 0..RECV_BATCH {
             let n = match self.sock.try_recv(buf) {
                 Ok(Some(n)) => n,
@@ -513,12 +513,12 @@ impl Shell {
                 continue;
             };
             self.inst
-                .handle(Input::Received(dgram), Instant::now(), actions);
+                .handle(Input::Received(dgram), Instant::now(), outputs);
         }
         true
     }
 
-    fn set_hold(&mut self, on: bool, actions: &mut Vec<Output>) {
+    fn set_hold(&mut self, on: bool, outputs: &mut Vec<Output>) {
         let now = Instant::now();
         if on && !self.inst.held() {
             info!(
@@ -531,7 +531,7 @@ impl Shell {
                 new_master: None,
             });
         }
-        self.inst.handle(Input::Hold(on), now, actions);
+        self.inst.handle(Input::Hold(on), now, outputs);
     }
 
     /// Records the first advert from a peer after a handover began.
@@ -553,7 +553,7 @@ impl Shell {
         }
     }
 
-    fn script_result(&mut self, r: ScriptResult, actions: &mut Vec<Output>) {
+    fn script_result(&mut self, r: ScriptResult, outputs: &mut Vec<Output>) {
         let name = self.cfg.instance.name.clone();
         let Some((script, rf)) = self.tracks.scripts.get_mut(r.index) else {
             return;
@@ -570,11 +570,11 @@ impl Shell {
                     script.name, r.detail
                 );
             }
-            self.track_changed(actions);
+            self.track_changed(outputs);
         }
     }
 
-    fn poll_tracks(&mut self, actions: &mut Vec<Output>) {
+    fn poll_tracks(&mut self, outputs: &mut Vec<Output>) {
         let own_was_up = self.tracks.own_interface.1;
         let mut changed = self.tracks.poll_links(&self.cfg.instance.name);
         if !own_was_up && self.tracks.own_interface.1 && self.destinations_multicast() {
@@ -582,7 +582,7 @@ impl Shell {
         }
         changed |= self.poll_dataplane();
         if changed {
-            self.track_changed(actions);
+            self.track_changed(outputs);
         }
     }
 
@@ -614,15 +614,15 @@ impl Shell {
         true
     }
 
-    fn track_changed(&mut self, actions: &mut Vec<Output>) {
+    fn track_changed(&mut self, outputs: &mut Vec<Output>) {
         let (weight_sum, fault) = self.tracks.verdict();
         self.inst
-            .handle(Input::Track { weight_sum, fault }, Instant::now(), actions);
+            .handle(Input::Track { weight_sum, fault }, Instant::now(), outputs);
     }
 
-    async fn execute(&mut self, actions: &mut Vec<Output>) {
-        for action in std::mem::take(actions) {
-            match action {
+    async fn execute(&mut self, outputs: &mut Vec<Output>) {
+        for output in std::mem::take(outputs) {
+            match output {
                 Output::SetTimer(kind, at) => self.timers.set(kind, at),
                 Output::SendAdvert { priority } => self.send_advert(priority),
                 Output::BecomeMaster => {
