@@ -18,7 +18,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use file::{load, MAX_CONFIG_BYTES};
 pub use prefix::{Prefix, PrefixError};
 pub use section::bgp::{Announce, AnnounceCondition, Bgp, BgpPeer};
-pub use section::check::{BodyDigest, Check, CheckKind, QType};
+pub use section::check::{BodyDigest, Check, CheckKind, HttpGet, QType, Tls};
 pub use section::control::Control;
 pub use section::dataplane::{Dataplane, FlowTimeouts, XdpMode};
 pub use section::node::Node;

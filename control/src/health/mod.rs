@@ -15,16 +15,18 @@
 mod datagram;
 mod digest;
 pub mod dns;
+mod error;
 mod http;
 mod icmp;
 mod probe;
+mod quote;
+mod script;
 pub(crate) mod tls;
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
@@ -33,7 +35,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 pub use digest::{BodyDigest, DigestError};
 pub use dns::QType;
+pub use http::HttpGet;
 pub use probe::probe_once;
+pub use tls::Tls;
 
 /// Largest HTTP body read for a digest check; larger bodies fail the check.
 pub const MAX_HTTP_BODY: usize = http::MAX_BODY;
@@ -43,28 +47,8 @@ pub const MAX_HTTP_BODY: usize = http::MAX_BODY;
 pub enum Probe {
     /// Healthy when a TCP connection can be opened.
     Tcp { addr: SocketAddrV4 },
-    /// `GET path` over HTTP/1.1 with `Connection: close`; healthy when the
-    /// status equals `expect_status` and, if `digest` is set, the body's
-    /// digest matches. `host` defaults to `addr` ("10.1.1.11:8080").
-    Http {
-        addr: SocketAddrV4,
-        path: String,
-        host: Option<String>,
-        expect_status: u16,
-        digest: Option<BodyDigest>,
-    },
-    /// The same GET over TLS. `sni` is sent as the server name if given;
-    /// with `ca_file` the certificate must chain to one of its certificates
-    /// and be valid for `sni` (or, without it, for the address).
-    Https {
-        addr: SocketAddrV4,
-        path: String,
-        host: Option<String>,
-        expect_status: u16,
-        digest: Option<BodyDigest>,
-        sni: Option<String>,
-        ca_file: Option<PathBuf>,
-    },
+    /// A GET over HTTP/1.1, or over TLS when `get.tls` is set.
+    Http { addr: SocketAddrV4, get: HttpGet },
     /// Sends `payload` in one datagram; healthy when a reply arrives (and
     /// holds `expect`, if set). An ICMP port unreachable fails at once.
     Udp {
@@ -95,7 +79,6 @@ impl fmt::Display for Probe {
         match self {
             Probe::Tcp { addr }
             | Probe::Http { addr, .. }
-            | Probe::Https { addr, .. }
             | Probe::Udp { addr, .. }
             | Probe::Dns { addr, .. } => write!(f, "{addr}"),
             Probe::Ping { ip } => write!(f, "{ip}"),

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::health::{BodyDigest, QType};
+pub use crate::health::{BodyDigest, HttpGet, QType, Tls};
 
 use crate::config::reader::{Ctx, Tbl};
 
@@ -42,30 +42,12 @@ pub enum CheckKind {
     None,
     /// TCP connect to the backend (or to `port` on the backend's address).
     Tcp { port: Option<u16> },
-    /// HTTP GET `path`; healthy when the status (and body digest, if given) match.
-    Http {
-        /// Starts with '/'; default "/".
-        path: String,
-        expect_status: u16,
-        /// From `digest`: MD5 (32 hex characters) or SHA-256 (64).
-        digest: Option<BodyDigest>,
-        host: Option<String>,
-        port: Option<u16>,
-    },
-    /// The HTTP check over TLS.
-    Https {
-        path: String,
-        expect_status: u16,
-        digest: Option<BodyDigest>,
-        host: Option<String>,
-        port: Option<u16>,
-        /// Server name sent in the handshake; none by default (the backend
-        /// is an address).
-        sni: Option<String>,
-        /// Set exactly when `verify = true`: the certificate must chain to
-        /// one in this PEM file and name `sni` (or the backend's address).
-        ca_file: Option<PathBuf>,
-    },
+    /// `kind = "http"` or `"https"`: a GET to `port` on the backend's
+    /// address (default its own port); `get.tls` is set exactly for https.
+    /// `path` defaults to "/", `expect_status` to 200; the digest is MD5
+    /// (32 hex characters) or SHA-256 (64). With `verify = true` the TLS
+    /// part carries `ca_file`.
+    Http { port: Option<u16>, get: HttpGet },
     /// One datagram out (`payload` or `payload_hex`); healthy when a reply
     /// comes back, holding `expect` (or `expect_hex`) if given.
     Udp {
@@ -95,8 +77,8 @@ impl CheckKind {
         match self {
             CheckKind::None => "none",
             CheckKind::Tcp { .. } => "tcp",
+            CheckKind::Http { get, .. } if get.tls.is_some() => "https",
             CheckKind::Http { .. } => "http",
-            CheckKind::Https { .. } => "https",
             CheckKind::Udp { .. } => "udp",
             CheckKind::Dns { .. } => "dns",
             CheckKind::Ping => "ping",
@@ -176,8 +158,8 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Check> {
         "tcp" => CheckKind::Tcp {
             port: t.num::<u16>(cx, "port", 1, 65_535),
         },
-        "http" => http_check(cx, t)?,
-        "https" => https_check(cx, t)?,
+        "http" => http_check(cx, t, false)?,
+        "https" => http_check(cx, t, true)?,
         "udp" => udp_check(cx, t)?,
         "dns" => dns_check(cx, t)?,
         "ping" => CheckKind::Ping,
@@ -198,16 +180,8 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Check> {
     })
 }
 
-/// The keys `http` and `https` share.
-struct HttpKeys {
-    path: String,
-    expect_status: u16,
-    digest: Option<BodyDigest>,
-    host: Option<String>,
-    port: Option<u16>,
-}
-
-fn http_keys(cx: &mut Ctx, t: &Tbl) -> HttpKeys {
+/// `http` and, with its TLS part, `https`.
+fn http_check(cx: &mut Ctx, t: &Tbl, tls: bool) -> Option<CheckKind> {
     let path = t.str(cx, "path").unwrap_or_else(|| "/".to_string());
     if !path.starts_with('/') {
         cx.err_at(
@@ -215,28 +189,23 @@ fn http_keys(cx: &mut Ctx, t: &Tbl) -> HttpKeys {
             format!("`{path}` must start with '/', as in \"/{path}\""),
         );
     }
-    HttpKeys {
-        path,
-        expect_status: t.num(cx, "expect_status", 100, 599).unwrap_or(200),
-        digest: t.parse(cx, "digest", "a body digest"),
-        host: t.str(cx, "host"),
-        port: t.num::<u16>(cx, "port", 1, 65_535),
-    }
-}
-
-fn http_check(cx: &mut Ctx, t: &Tbl) -> Option<CheckKind> {
-    let k = http_keys(cx, t);
+    let expect_status = t.num(cx, "expect_status", 100, 599).unwrap_or(200);
+    let digest = t.parse(cx, "digest", "a body digest");
+    let host = t.str(cx, "host");
+    let port = t.num::<u16>(cx, "port", 1, 65_535);
     Some(CheckKind::Http {
-        path: k.path,
-        expect_status: k.expect_status,
-        digest: k.digest,
-        host: k.host,
-        port: k.port,
+        port,
+        get: HttpGet {
+            path,
+            host,
+            expect_status,
+            digest,
+            tls: tls.then(|| tls_part(cx, t)),
+        },
     })
 }
 
-fn https_check(cx: &mut Ctx, t: &Tbl) -> Option<CheckKind> {
-    let k = http_keys(cx, t);
+fn tls_part(cx: &mut Ctx, t: &Tbl) -> Tls {
     let sni = t.str(cx, "sni");
     if let Some(name) = &sni {
         if let Err(e) = crate::health::tls::server_name(Some(name), Ipv4Addr::UNSPECIFIED) {
@@ -261,15 +230,10 @@ fn https_check(cx: &mut Ctx, t: &Tbl) -> Option<CheckKind> {
         }
         (None, false) => {}
     }
-    Some(CheckKind::Https {
-        path: k.path,
-        expect_status: k.expect_status,
-        digest: k.digest,
-        host: k.host,
-        port: k.port,
+    Tls {
         sni,
         ca_file: ca_file.filter(|_| verify),
-    })
+    }
 }
 
 /// Bytes given as text in `key` or as hex in `key_hex`, not both.
