@@ -8,7 +8,7 @@ use super::{parse, Config, ConfigError, ConfigErrors};
 
 /// Largest configuration file read; real ones are a few KiB, so a larger
 /// one is the wrong file (a log, an image, `/dev/zero`), not a config.
-pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Reads, parses and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {

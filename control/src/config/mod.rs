@@ -15,7 +15,7 @@ mod validate;
 use std::net::Ipv4Addr;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use file::{load, MAX_CONFIG_BYTES};
+pub use file::load;
 pub use prefix::{Prefix, PrefixError};
 pub use section::bgp::{Announce, AnnounceCondition, Bgp, BgpPeer};
 pub use section::check::{BodyDigest, Check, CheckKind, HttpGet, QType, Tls};

@@ -14,14 +14,14 @@ pub struct Prefix {
 
 impl Prefix {
     /// The network mask as a host-order integer.
-    pub fn mask(&self) -> u32 {
+    pub(crate) fn mask(&self) -> u32 {
         u32::MAX
             .checked_shl(32u32.saturating_sub(u32::from(self.len)))
             .unwrap_or(0)
     }
 
     /// The prefix with its host bits cleared.
-    pub fn network(&self) -> Prefix {
+    pub(crate) fn network(&self) -> Prefix {
         Prefix {
             addr: Ipv4Addr::from(u32::from(self.addr) & self.mask()),
             len: self.len,
@@ -32,7 +32,7 @@ impl Prefix {
         u32::from(ip) & self.mask() == u32::from(self.addr) & self.mask()
     }
 
-    pub fn has_host_bits(&self) -> bool {
+    pub(crate) fn has_host_bits(&self) -> bool {
         u32::from(self.addr) & !self.mask() != 0
     }
 }

@@ -58,7 +58,7 @@ impl Tls {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     #[error("cannot read CA certificates from {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
     #[error("{0} holds no PEM certificate")]

@@ -71,22 +71,6 @@ pub enum CheckKind {
     },
 }
 
-impl CheckKind {
-    /// The `kind` keyword that selects this check.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CheckKind::None => "none",
-            CheckKind::Tcp { .. } => "tcp",
-            CheckKind::Http { get, .. } if get.tls.is_some() => "https",
-            CheckKind::Http { .. } => "http",
-            CheckKind::Udp { .. } => "udp",
-            CheckKind::Dns { .. } => "dns",
-            CheckKind::Ping => "ping",
-            CheckKind::Script { .. } => "script",
-        }
-    }
-}
-
 const CHECK_COMMON: &[&str] = &["kind", "interval_ms", "timeout_ms", "rise", "fall"];
 const CHECK_KIND_KEYS: &[(&str, &[&str])] = &[
     ("none", &[]),

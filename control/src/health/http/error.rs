@@ -6,7 +6,7 @@ use super::head::{MAX_HEAD, MAX_HEADERS};
 
 /// Server bytes in these variants are already quoted for display.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     #[error(
         "invalid check path {0:?}: must start with '/' and contain no spaces or control characters"
     )]

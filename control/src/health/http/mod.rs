@@ -23,7 +23,7 @@ use super::tls::{Tls, TlsStream};
 use super::BodyDigest;
 use body::BodyReader;
 pub(crate) use body::MAX_BODY;
-pub use error::HttpError;
+pub(crate) use error::HttpError;
 use head::parse_head;
 
 /// What an `http` or `https` check asks for and expects.
