@@ -62,6 +62,10 @@ fn parse_one_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
         .allow_obsolete_multiline_headers_in_responses(true)
         .allow_spaces_after_header_name_in_responses(true)
         .parse_response(&mut response, buf);
+    // A status line is judged as soon as it is complete.
+    if response.code.is_some_and(|c| c < 100) {
+        return Err(HttpError::StatusLine(quote(first_line(buf))));
+    }
     let used = match parsed {
         Ok(httparse::Status::Complete(used)) => used,
         Ok(httparse::Status::Partial) => {
@@ -82,17 +86,17 @@ fn parse_one_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
                 HttpError::StatusLine(quote(line))
             });
         }
-        Err(httparse::Error::Status) => return Err(HttpError::StatusLine(quote(first_line(buf)))),
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
+        Err(httparse::Error::Status) => return Err(HttpError::StatusLine(quote(first_line(buf)))),
+        Err(_) if !status_line_ok(buf) => {
+            return Err(HttpError::StatusLine(quote(first_line(buf))))
+        }
         Err(_) => return Err(HttpError::HeaderLine(quote(bad_header_line(buf)))),
     };
     if used > MAX_HEAD {
         return Err(HttpError::HeadTooLarge);
     }
     let status = response.code.unwrap_or(0);
-    if status < 100 {
-        return Err(HttpError::StatusLine(quote(first_line(buf))));
-    }
     let mut content_length: Option<usize> = None;
     let mut transfer_encoding: Option<Vec<u8>> = None;
     for h in response.headers.iter() {
@@ -139,13 +143,30 @@ fn first_line(buf: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// `HTTP/2.0 …` and the like: HTTP, but not the HTTP/1.x a check speaks.
+/// `HTTP/2.0 …` and the like: HTTP, but not the HTTP/1.0 or 1.1 a check
+/// speaks.
 fn other_version(line: &[u8]) -> bool {
     match line.strip_prefix(b"HTTP/") {
-        Some([b'1', b'.', minor, ..]) => minor.is_ascii_digit(),
-        Some([major, ..]) => major.is_ascii_digit(),
-        Some([]) | None => false,
+        Some([major, b'.', minor, rest @ ..]) => {
+            major.is_ascii_digit()
+                && minor.is_ascii_digit()
+                && !(*major == b'1' && b"01".contains(minor))
+                && rest.first().is_none_or(|b| *b == b' ')
+        }
+        _ => false,
     }
+}
+
+/// Whether the head's first line, alone, is a status line `httparse` takes:
+/// otherwise an error it reports is in that line, not in a header.
+fn status_line_ok(buf: &[u8]) -> bool {
+    let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
+    let mut alone = line.to_vec();
+    alone.push(b'\n');
+    let mut no_headers = [httparse::EMPTY_HEADER; 0];
+    httparse::Response::new(&mut no_headers)
+        .parse(&alone)
+        .is_ok()
 }
 
 /// The first header line `httparse` refuses, for the operator to see.
@@ -309,5 +330,27 @@ mod tests {
         assert!(err.contains("more than 256 headers"), "{err}");
         let err = head("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n").expect_err("bad line");
         assert!(err.ends_with("\"no colon here\""), "{err}");
+    }
+
+    #[test]
+    fn status_line_is_judged_once_complete() {
+        // The head is not complete, but its first line already says enough.
+        for (raw, want) in [
+            (
+                "HTTP/1.1 099 Odd\r\nServer: x",
+                "malformed HTTP status line",
+            ),
+            ("HTTP/1.1x 200 OK\r\n", "malformed HTTP status line"),
+            ("HTTP/3.0 200 OK\r\n", "unsupported HTTP version"),
+            ("\r\r", "malformed HTTP status line"),
+        ] {
+            let err = head(raw).expect_err(raw);
+            assert!(err.starts_with(want), "{raw:?}: {err}");
+        }
+        // A blank line before the status line is tolerated.
+        let (h, _) = head("\r\nHTTP/1.1 200 OK\r\n\r\n")
+            .expect("leading blank line")
+            .expect("complete");
+        assert_eq!(h.status, 200);
     }
 }
