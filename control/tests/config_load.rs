@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use control::config::{
     load, parse, AnnounceCondition, CheckKind, Config, ConfigError, ConfigErrors, ForwardMode,
-    Prefix, Protocol, SchedulerKind, XdpMode,
+    HttpGet, Prefix, Protocol, SchedulerKind, Tls, XdpMode,
 };
 
 const FILE: &str = "test.toml";
@@ -149,11 +149,14 @@ fn contract_parses_to_expected_values() {
     assert_eq!(
         b1.check.kind,
         CheckKind::Http {
-            path: "/".into(),
-            expect_status: 200,
-            digest: None,
-            host: None,
-            port: None
+            port: None,
+            get: HttpGet {
+                path: "/".into(),
+                expect_status: 200,
+                digest: None,
+                host: None,
+                tls: None,
+            },
         }
     );
     assert_eq!(b1.check.interval, Duration::from_millis(200));
@@ -634,12 +637,15 @@ fn https_udp_dns_and_ping_checks() {
     match check_of(&format!(
         "kind = \"https\", path = \"/h\", expect_status = 204, sni = \"www.example.test\", digest = \"{sha}\""
     )) {
-        CheckKind::Https {
-            path,
-            expect_status,
-            digest,
-            sni,
-            ca_file,
+        CheckKind::Http {
+            get:
+                HttpGet {
+                    path,
+                    expect_status,
+                    digest,
+                    tls: Some(Tls { sni, ca_file }),
+                    ..
+                },
             ..
         } => {
             assert_eq!((path.as_str(), expect_status), ("/h", 204));

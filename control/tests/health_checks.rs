@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use control::health::{
-    probe_once, BodyDigest, CheckResult, CheckSpec, Checker, HealthEvent, Probe,
+    probe_once, BodyDigest, CheckResult, CheckSpec, Checker, HealthEvent, HttpGet, Probe,
 };
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -67,10 +67,13 @@ impl HttpServer {
     fn probe(&self, path: &str, expect_status: u16, body_md5: Option<[u8; 16]>) -> Probe {
         Probe::Http {
             addr: self.addr,
-            path: path.to_string(),
-            host: None,
-            expect_status,
-            digest: body_md5.map(BodyDigest::Md5),
+            get: HttpGet {
+                path: path.to_string(),
+                host: None,
+                expect_status,
+                digest: body_md5.map(BodyDigest::Md5),
+                tls: None,
+            },
         }
     }
 }
@@ -228,10 +231,13 @@ async fn http_status_and_request() {
 
     let probe = Probe::Http {
         addr: srv.addr,
-        path: "/".into(),
-        host: Some("www.example.test".into()),
-        expect_status: 200,
-        digest: None,
+        get: HttpGet {
+            path: "/".into(),
+            host: Some("www.example.test".into()),
+            expect_status: 200,
+            digest: None,
+            tls: None,
+        },
     };
     assert_ok(&probe_once(&probe, ms(2000)).await, "HTTP 200");
     assert!(srv
@@ -289,10 +295,13 @@ async fn http_body_digest() {
     let right = sha.of_same_kind(&body);
     let by_sha = Probe::Http {
         addr: srv.addr,
-        path: "/".into(),
-        host: None,
-        expect_status: 200,
-        digest: Some(right),
+        get: HttpGet {
+            path: "/".into(),
+            host: None,
+            expect_status: 200,
+            digest: Some(right),
+            tls: None,
+        },
     };
     assert_ok(
         &probe_once(&by_sha, ms(2000)).await,
@@ -300,10 +309,13 @@ async fn http_body_digest() {
     );
     let wrong = Probe::Http {
         addr: srv.addr,
-        path: "/".into(),
-        host: None,
-        expect_status: 200,
-        digest: Some(sha),
+        get: HttpGet {
+            path: "/".into(),
+            host: None,
+            expect_status: 200,
+            digest: Some(sha),
+            tls: None,
+        },
     };
     let r = probe_once(&wrong, ms(2000)).await;
     assert_fails_with(&r, &format!("expected {sha} (SHA-256)"));

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use control::health::{probe_once, BodyDigest, CheckResult, Probe, QType};
+use control::health::{probe_once, BodyDigest, CheckResult, HttpGet, Probe, QType, Tls};
 use lab::{Lab, LabProcess, LabSpec};
 
 const BACKEND: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 101);
@@ -131,34 +131,29 @@ fn https_probe(path: &str, status: u16, digest: Option<BodyDigest>) -> Probe {
 }
 
 fn https_probe_at(port: u16, path: &str, status: u16, digest: Option<BodyDigest>) -> Probe {
-    Probe::Https {
+    Probe::Http {
         addr: SocketAddrV4::new(BACKEND, port),
-        path: path.into(),
-        host: None,
-        expect_status: status,
-        digest,
-        sni: None,
-        ca_file: None,
+        get: HttpGet {
+            path: path.into(),
+            host: None,
+            expect_status: status,
+            digest,
+            tls: Some(Tls::default()),
+        },
     }
 }
 
 fn with_tls(probe: Probe, sni: Option<&str>, ca: Option<&Path>) -> Probe {
     match probe {
-        Probe::Https {
+        Probe::Http { addr, get } => Probe::Http {
             addr,
-            path,
-            host,
-            expect_status,
-            digest,
-            ..
-        } => Probe::Https {
-            addr,
-            path,
-            host,
-            expect_status,
-            digest,
-            sni: sni.map(str::to_string),
-            ca_file: ca.map(Path::to_path_buf),
+            get: HttpGet {
+                tls: Some(Tls {
+                    sni: sni.map(str::to_string),
+                    ca_file: ca.map(Path::to_path_buf),
+                }),
+                ..get
+            },
         },
         other => other,
     }

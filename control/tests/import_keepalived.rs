@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use control::config::{self, CheckKind, Config};
+use control::config::{self, CheckKind, Config, HttpGet, Tls};
 use control::keepalived::import;
 use control::vrrp::runtime::track::{interface_effect, script_effect};
 
@@ -128,7 +128,16 @@ fn health_checks_translate_with_keepalived_defaults() {
         "http.conf",
     );
     match &cfg.services[0].backends[0].check.kind {
-        CheckKind::Http { path, digest, .. } => {
+        CheckKind::Http {
+            get:
+                HttpGet {
+                    path,
+                    digest,
+                    tls: None,
+                    ..
+                },
+            ..
+        } => {
             assert_eq!(path, "/index.xhtml");
             let digest = digest.expect("digest carried over");
             assert_eq!(digest.to_string(), "fecf605e44acaaab933e7b509dbde185");
@@ -141,11 +150,15 @@ fn health_checks_translate_with_keepalived_defaults() {
     let c = &cfg.services[0].backends[0].check;
     match &c.kind {
         CheckKind::Http {
-            path,
-            expect_status,
-            host,
             port,
-            ..
+            get:
+                HttpGet {
+                    path,
+                    expect_status,
+                    host,
+                    tls: None,
+                    ..
+                },
         } => {
             assert_eq!(
                 (path.as_str(), *expect_status, host.as_deref(), *port),
@@ -329,13 +342,15 @@ fn ssl_udp_dns_and_ping_checks_translate() {
     assert_eq!(svc.scheduler, control::config::SchedulerKind::Lblcr);
     let kinds: Vec<&CheckKind> = svc.backends.iter().map(|b| &b.check.kind).collect();
     match kinds[0] {
-        CheckKind::Https {
-            path,
-            expect_status,
-            digest,
-            host,
-            sni,
-            ca_file,
+        CheckKind::Http {
+            get:
+                HttpGet {
+                    path,
+                    expect_status,
+                    digest,
+                    host,
+                    tls: Some(Tls { sni, ca_file }),
+                },
             ..
         } => {
             assert_eq!((path.as_str(), *expect_status), ("/healthz", 200));

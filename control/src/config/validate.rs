@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::reader::Ctx;
-use super::types::{AnnounceCondition, Bgp, Dataplane, Protocol, Service, VrrpInstance};
+use super::{AnnounceCondition, Bgp, Dataplane, Protocol, Service, VrrpInstance};
 
 pub(super) fn cross_checks(
     cx: &mut Ctx,

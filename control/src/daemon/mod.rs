@@ -152,35 +152,9 @@ fn check_spec(service: &str, backend: &config::Backend) -> CheckSpec {
     let probe = match &backend.check.kind {
         CheckKind::None => Probe::None,
         CheckKind::Tcp { port } => Probe::Tcp { addr: addr(*port) },
-        CheckKind::Http {
-            path,
-            expect_status,
-            digest,
-            host,
-            port,
-        } => Probe::Http {
+        CheckKind::Http { port, get } => Probe::Http {
             addr: addr(*port),
-            path: path.clone(),
-            host: host.clone(),
-            expect_status: *expect_status,
-            digest: *digest,
-        },
-        CheckKind::Https {
-            path,
-            expect_status,
-            digest,
-            host,
-            port,
-            sni,
-            ca_file,
-        } => Probe::Https {
-            addr: addr(*port),
-            path: path.clone(),
-            host: host.clone(),
-            expect_status: *expect_status,
-            digest: *digest,
-            sni: sni.clone(),
-            ca_file: ca_file.clone(),
+            get: get.clone(),
         },
         CheckKind::Udp {
             port,

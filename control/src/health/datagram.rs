@@ -13,9 +13,10 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use super::dns::{self, DnsError, QType};
-use super::http::quote;
+use super::error::CheckError;
 use super::icmp;
 use super::probe::within;
+use super::quote::quote;
 
 /// Large enough for any datagram, so none is cut short unnoticed.
 const MAX_DATAGRAM: usize = 65_535;
@@ -26,22 +27,20 @@ fn random(salt: u64) -> u64 {
     RandomState::new().hash_one((salt, std::time::SystemTime::now()))
 }
 
-fn socket_error(e: std::io::Error) -> String {
+fn socket_error(e: std::io::Error) -> CheckError {
     match e.kind() {
-        ErrorKind::ConnectionRefused => {
-            "port unreachable (ICMP): nothing listens there".to_string()
-        }
-        _ => format!("failed: {e}"),
+        ErrorKind::ConnectionRefused => CheckError::PortUnreachable,
+        _ => CheckError::Datagram(e),
     }
 }
 
-async fn connected(addr: SocketAddrV4) -> Result<UdpSocket, String> {
+async fn connected(addr: SocketAddrV4) -> Result<UdpSocket, CheckError> {
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
         .await
-        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+        .map_err(CheckError::UdpSocket)?;
     sock.connect(addr)
         .await
-        .map_err(|e| format!("cannot reach {addr}: {e}"))?;
+        .map_err(|e| CheckError::unreachable(addr, e))?;
     Ok(sock)
 }
 
@@ -52,7 +51,7 @@ pub(super) async fn udp(
     expect: Option<&[u8]>,
     deadline: Instant,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<String, CheckError> {
     let sock = connected(addr).await?;
     sock.send(payload).await.map_err(socket_error)?;
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -66,11 +65,11 @@ pub(super) async fn udp(
     .map_err(socket_error)?;
     let reply = buf.get(..n).unwrap_or_default();
     match expect {
-        Some(want) if !contains(reply, want) => Err(format!(
-            "UDP reply of {n} bytes lacks {}: {}",
-            quote(want),
-            quote(reply)
-        )),
+        Some(want) if !contains(reply, want) => Err(CheckError::UdpReply {
+            len: n,
+            want: quote(want),
+            reply: quote(reply),
+        }),
         Some(_) => Ok(format!("UDP reply of {n} bytes, as expected")),
         None => Ok(format!("UDP reply of {n} bytes")),
     }
@@ -88,9 +87,9 @@ pub(super) async fn dns(
     qtype: QType,
     deadline: Instant,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<String, CheckError> {
     let id = random(u64::from(addr.port())) as u16;
-    let query = dns::encode_query(id, name, qtype).map_err(|e| e.to_string())?;
+    let query = dns::encode_query(id, name, qtype)?;
     let sock = connected(addr).await?;
     sock.send(&query).await.map_err(socket_error)?;
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -103,9 +102,9 @@ pub(super) async fn dns(
             sock.recv(&mut buf),
         )
         .await
-        .map_err(|t| match &skipped {
-            Some(why) => format!("{t} (skipped a datagram: {why})"),
-            None => t,
+        .map_err(|timeout| match skipped.take() {
+            Some(skipped) => CheckError::DnsTimeout { timeout, skipped },
+            None => timeout.into(),
         })?
         .map_err(socket_error)?;
         match dns::decode_reply(buf.get(..n).unwrap_or_default(), id, name, qtype) {
@@ -116,7 +115,7 @@ pub(super) async fn dns(
                 ))
             }
             Err(e @ DnsError::WrongId { .. }) => skipped = Some(e),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -130,22 +129,20 @@ enum IcmpSocket {
     Raw,
 }
 
-fn icmp_socket() -> Result<(UdpSocket, IcmpSocket), String> {
+fn icmp_socket() -> Result<(UdpSocket, IcmpSocket), CheckError> {
     let icmp = Some(Protocol::ICMPV4);
     let (sock, kind) = match Socket::new(Domain::IPV4, Type::DGRAM, icmp) {
         Ok(s) => (s, IcmpSocket::Datagram),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
             let raw = Socket::new(Domain::IPV4, Type::RAW, icmp)
-                .map_err(|r| format!("cannot open an ICMP socket: datagram: {e}; raw: {r}"))?;
+                .map_err(|raw| CheckError::IcmpSockets { datagram: e, raw })?;
             (raw, IcmpSocket::Raw)
         }
-        Err(e) => return Err(format!("cannot open an ICMP socket: {e}")),
+        Err(e) => return Err(CheckError::IcmpSocket(e)),
     };
-    sock.set_nonblocking(true)
-        .map_err(|e| format!("cannot set up the ICMP socket: {e}"))?;
+    sock.set_nonblocking(true).map_err(CheckError::IcmpSetup)?;
     // Both kinds carry one ICMP message per send and receive, as UDP does.
-    let sock = UdpSocket::from_std(sock.into())
-        .map_err(|e| format!("cannot set up the ICMP socket: {e}"))?;
+    let sock = UdpSocket::from_std(sock.into()).map_err(CheckError::IcmpSetup)?;
     Ok((sock, kind))
 }
 
@@ -154,25 +151,25 @@ pub(super) async fn ping(
     ip: Ipv4Addr,
     deadline: Instant,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<String, CheckError> {
     let (sock, kind) = icmp_socket()?;
     sock.connect((ip, 0))
         .await
-        .map_err(|e| format!("cannot reach {ip}: {e}"))?;
+        .map_err(|source| CheckError::Unreachable {
+            target: ip.to_string(),
+            source,
+        })?;
     let r = random(u64::from(ip.to_bits()));
     let token = r.to_be_bytes();
     let seq = (r >> 48) as u16;
     // A datagram socket puts its own port in the id field.
     let id = match kind {
-        IcmpSocket::Datagram => sock
-            .local_addr()
-            .map_err(|e| format!("cannot set up the ICMP socket: {e}"))?
-            .port(),
+        IcmpSocket::Datagram => sock.local_addr().map_err(CheckError::IcmpSetup)?.port(),
         IcmpSocket::Raw => (r >> 32) as u16,
     };
     sock.send(&icmp::echo_request(id, seq, &token))
         .await
-        .map_err(|e| format!("echo request failed: {e}"))?;
+        .map_err(CheckError::EchoRequest)?;
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut skipped: Option<icmp::IcmpError> = None;
     loop {
@@ -183,11 +180,11 @@ pub(super) async fn ping(
             sock.recv(&mut buf),
         )
         .await
-        .map_err(|t| match &skipped {
-            Some(why) => format!("{t} (skipped: {why})"),
-            None => t,
+        .map_err(|timeout| match skipped.take() {
+            Some(skipped) => CheckError::PingTimeout { timeout, skipped },
+            None => timeout.into(),
         })?
-        .map_err(|e| format!("echo failed: {e}"))?;
+        .map_err(CheckError::Echo)?;
         let packet = buf.get(..n).unwrap_or_default();
         let msg = match kind {
             IcmpSocket::Datagram => Ok(packet),

@@ -30,7 +30,7 @@ impl BodyDigest {
         }
     }
 
-    pub fn bytes(&self) -> &[u8] {
+    fn bytes(&self) -> &[u8] {
         match self {
             BodyDigest::Md5(d) => d,
             BodyDigest::Sha256(d) => d,

@@ -21,7 +21,7 @@ pub enum QType {
 }
 
 impl QType {
-    pub fn code(self) -> u16 {
+    pub(crate) fn code(self) -> u16 {
         match self {
             QType::A => 1,
             QType::Aaaa => 28,
@@ -104,7 +104,7 @@ impl fmt::Display for Rcode {
 }
 
 /// Checks a name the way [`encode_query`] will need it.
-pub fn check_name(name: &str) -> Result<(), DnsError> {
+pub(crate) fn check_name(name: &str) -> Result<(), DnsError> {
     let bare = name.strip_suffix('.').unwrap_or(name);
     if bare.is_empty() {
         return Err(DnsError::EmptyName);
@@ -125,7 +125,7 @@ pub fn check_name(name: &str) -> Result<(), DnsError> {
 }
 
 /// A recursion-desired query for `name` (`IN`, `qtype`) with id `id`.
-pub fn encode_query(id: u16, name: &str, qtype: QType) -> Result<Vec<u8>, DnsError> {
+pub(crate) fn encode_query(id: u16, name: &str, qtype: QType) -> Result<Vec<u8>, DnsError> {
     check_name(name)?;
     let bare = name.strip_suffix('.').unwrap_or(name);
     let mut out = Vec::with_capacity(HEADER + bare.len() + 6);

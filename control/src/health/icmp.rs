@@ -2,13 +2,13 @@
 //! a received datagram must pass to count as its reply.
 
 /// Bytes of the token carried in every request and expected back.
-pub const TOKEN_LEN: usize = 8;
+pub(crate) const TOKEN_LEN: usize = 8;
 const ECHO_REQUEST: u8 = 8;
 const ECHO_REPLY: u8 = 0;
 const HEADER: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum IcmpError {
+pub(crate) enum IcmpError {
     #[error("ICMP message of {0} bytes is too short for an echo reply")]
     Truncated(usize),
     #[error("IPv4 header length {0} does not fit the {1}-byte packet")]
@@ -28,7 +28,7 @@ pub enum IcmpError {
 
 /// An echo request with its checksum (a datagram socket recomputes it and
 /// replaces the id with its own; a raw socket sends it as it is).
-pub fn echo_request(id: u16, seq: u16, token: &[u8; TOKEN_LEN]) -> Vec<u8> {
+pub(crate) fn echo_request(id: u16, seq: u16, token: &[u8; TOKEN_LEN]) -> Vec<u8> {
     let mut m = Vec::with_capacity(HEADER + TOKEN_LEN);
     m.extend_from_slice(&[ECHO_REQUEST, 0, 0, 0]);
     m.extend_from_slice(&id.to_be_bytes());
@@ -40,7 +40,7 @@ pub fn echo_request(id: u16, seq: u16, token: &[u8; TOKEN_LEN]) -> Vec<u8> {
 }
 
 /// Internet checksum (RFC 1071).
-pub fn checksum(data: &[u8]) -> u16 {
+pub(crate) fn checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = data
         .chunks(2)
         .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
@@ -52,7 +52,7 @@ pub fn checksum(data: &[u8]) -> u16 {
 }
 
 /// Strips the IPv4 header a raw socket delivers in front of the ICMP message.
-pub fn strip_ipv4(packet: &[u8]) -> Result<&[u8], IcmpError> {
+pub(crate) fn strip_ipv4(packet: &[u8]) -> Result<&[u8], IcmpError> {
     let ihl = usize::from(packet.first().copied().unwrap_or(0) & 0x0f) * 4;
     if ihl < 20 || ihl > packet.len() {
         return Err(IcmpError::BadIpHeader(ihl, packet.len()));
@@ -62,7 +62,7 @@ pub fn strip_ipv4(packet: &[u8]) -> Result<&[u8], IcmpError> {
 
 /// Whether `msg` (an ICMP message) is the reply to the request with `id`,
 /// `seq` and `token`.
-pub fn check_reply(
+pub(crate) fn check_reply(
     msg: &[u8],
     id: u16,
     seq: u16,

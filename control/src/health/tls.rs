@@ -3,9 +3,10 @@
 //! one response, no more).
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -17,9 +18,47 @@ use rustls::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::error::CheckError;
+use super::probe::{connect, within};
+
+/// The TLS part of an `https` check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// Server name sent in the handshake; none by default (the backend is
+    /// an address).
+    pub sni: Option<String>,
+    /// Verify the certificate: it must chain to one in this PEM file and
+    /// name `sni` (or, without it, the backend's address).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Tls {
+    /// Connects to `addr` and runs the handshake within `deadline`.
+    pub(crate) async fn connect(
+        &self,
+        addr: SocketAddrV4,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<TlsStream, CheckError> {
+        // Read at every check, so a replaced CA file takes effect without a reload.
+        let config = client_config(self.ca_file.as_deref())?;
+        let name = server_name(self.sni.as_deref(), *addr.ip())?;
+        let tcp = connect(addr, deadline, timeout).await?;
+        let stream = within(
+            deadline,
+            timeout,
+            "in the TLS handshake",
+            TlsStream::handshake(tcp, config, name),
+        )
+        .await??;
+        Ok(stream)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     #[error("cannot read CA certificates from {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
     #[error("{0} holds no PEM certificate")]
@@ -42,7 +81,7 @@ pub enum TlsError {
 /// certificates and name the server; without, any certificate is taken
 /// (backends behind a VIP mostly have self-signed ones), though the server
 /// must still prove it holds the certificate's key.
-pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
+fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = Arc::new(ring_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -70,7 +109,7 @@ fn ring_provider() -> rustls::crypto::CryptoProvider {
 }
 
 /// Reads the trust anchors of a PEM file.
-pub fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
     let bad = |reason: String| TlsError::CaFile {
         path: path.to_path_buf(),
         reason,
@@ -89,7 +128,10 @@ pub fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
 /// The name sent as SNI and verified: `sni` if given, else the backend's
 /// address (an address is verified against the certificate's IP entries
 /// and, as TLS requires, never sent as SNI).
-pub fn server_name(sni: Option<&str>, ip: Ipv4Addr) -> Result<ServerName<'static>, TlsError> {
+pub(crate) fn server_name(
+    sni: Option<&str>,
+    ip: Ipv4Addr,
+) -> Result<ServerName<'static>, TlsError> {
     match sni {
         Some(name) => ServerName::try_from(name.to_string())
             .map_err(|_| TlsError::ServerName(name.to_string())),
@@ -137,7 +179,7 @@ impl ServerCertVerifier for AnyCertificate {
 }
 
 /// A client TLS session over a TCP stream.
-pub struct TlsStream {
+pub(crate) struct TlsStream {
     tcp: TcpStream,
     conn: ClientConnection,
     raw: Vec<u8>,
@@ -146,7 +188,7 @@ pub struct TlsStream {
 
 impl TlsStream {
     /// Runs the handshake to its end.
-    pub async fn handshake(
+    pub(crate) async fn handshake(
         tcp: TcpStream,
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
@@ -195,7 +237,7 @@ impl TlsStream {
         Ok(true)
     }
 
-    pub async fn send(&mut self, data: &[u8]) -> Result<(), TlsError> {
+    pub(crate) async fn send(&mut self, data: &[u8]) -> Result<(), TlsError> {
         self.conn.writer().write_all(data)?;
         self.flush().await
     }
@@ -203,7 +245,7 @@ impl TlsStream {
     /// Plaintext from the server; 0 once it has closed the connection. A
     /// close without TLS's close_notify counts as a close too: the HTTP
     /// framing shows whether the response was complete.
-    pub async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
+    pub(crate) async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
         loop {
             match self.conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
