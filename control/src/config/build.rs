@@ -55,7 +55,7 @@ pub(super) fn config(cx: &mut Ctx, root: &Tbl) -> Option<Config> {
     })
 }
 
-fn node(cx: &mut Ctx, t: &Tbl) -> Option<Node> {
+fn node(cx: &mut Ctx, t: &Tbl) -> Option<Identity> {
     t.check_keys(cx, &["name", "site"]);
     let name = t.must("name", t.str(cx, "name"), cx);
     let site = t.str(cx, "site").unwrap_or_else(|| "default".to_string());
@@ -66,7 +66,7 @@ fn node(cx: &mut Ctx, t: &Tbl) -> Option<Node> {
             "the node name is empty; give this node a name such as \"lb1\"",
         );
     }
-    Some(Node { name, site })
+    Some(Identity { name, site })
 }
 
 /// A kernel interface name: what `ip link` would accept.

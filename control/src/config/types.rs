@@ -17,7 +17,7 @@ pub use crate::health::{BodyDigest, QType};
 /// A whole node configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub node: Node,
+    pub node: Identity,
     pub dataplane: Dataplane,
     pub control: Control,
     pub services: Vec<Service>,
@@ -27,7 +27,7 @@ pub struct Config {
 
 /// `[node]`: who this node is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
+pub struct Identity {
     pub name: String,
     /// Defaults to `"default"`.
     pub site: String,

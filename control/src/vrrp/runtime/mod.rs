@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{TrackInterface, TrackScript, VrrpInstance};
-use crate::daemon::neigh;
+use crate::neigh;
 use crate::vrrp::{
     encode, Action, Event, Instance, InstanceConfig, InstanceStats, State, Version, PRIORITY_OWNER,
     V2_AUTH_LEN, VRRP_TTL,
