@@ -35,13 +35,13 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections one user other than root may hold at once. A user at the
 /// limit who connects again displaces their own longest-idle connection,
 /// so nobody locks themselves out by leaving connections open.
-pub const PER_USER: usize = 16;
+pub(crate) const PER_USER: usize = 16;
 /// Connections root may hold at once: enough for bursts of scripts, with
 /// the same displacement at the limit.
-pub const ROOT_SLOTS: usize = 64;
+pub(crate) const ROOT_SLOTS: usize = 64;
 /// Connections all users other than root may hold together; root is not
 /// counted here, so it always finds a slot.
-pub const MAX_CLIENTS: usize = 64;
+pub(crate) const MAX_CLIENTS: usize = 64;
 /// Pause after a failed accept (out of file descriptors), so the loop does
 /// not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);

@@ -49,6 +49,40 @@ fn apply_ownership(node: &Node, st: &mut NodeState, own: Ownership) {
     }
 }
 
+/// Starts every configured VRRP instance on its dataplane interface; their
+/// live views go into `state` for the control socket.
+fn start_vrrp(
+    state: &mut NodeState,
+    counters: &Arc<dataplane::counters::Counters>,
+    owner: &mpsc::UnboundedSender<Ownership>,
+) -> anyhow::Result<Vec<vrrp_rt::Handle>> {
+    let mut vrrp = Vec::new();
+    for v in &state.config.vrrp {
+        let port = state
+            .ports
+            .iter()
+            .find(|p| p.name == v.interface)
+            .with_context(|| {
+                format!(
+                    "VRRP instance {}: interface {} is not a dataplane interface",
+                    v.name, v.interface
+                )
+            })?;
+        let primary = v.unicast_src.or_else(|| port.ipv4.first().copied()).with_context(|| {
+        format!(
+            "VRRP instance {}: interface {} has no IPv4 address to send adverts from; add one or set unicast_src",
+            v.name, v.interface
+        )
+    })?;
+        let rcfg = vrrp_rt::RuntimeConfig::new(v, port.ifindex, primary);
+        let handle = vrrp_rt::spawn(rcfg, Some(counters.clone()), owner.clone())
+            .with_context(|| format!("starting VRRP instance {}", v.name))?;
+        state.vrrp.push(handle.control.clone());
+        vrrp.push(handle);
+    }
+    Ok(vrrp)
+}
+
 /// Runs the node until SIGTERM or SIGINT; `config_path` is what `reload`
 /// reads again.
 pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result<()> {
@@ -84,30 +118,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     node::apply_steering(engine.steering(), &state.steering())?;
     let (health_tx, mut health_rx) = mpsc::channel::<HealthEvent>(1024);
     let (owner_tx, mut owner_rx) = mpsc::unbounded_channel::<Ownership>();
-    let mut vrrp = Vec::new();
-    for v in &state.config.vrrp {
-        let port = state
-            .ports
-            .iter()
-            .find(|p| p.name == v.interface)
-            .with_context(|| {
-                format!(
-                    "VRRP instance {}: interface {} is not a dataplane interface",
-                    v.name, v.interface
-                )
-            })?;
-        let primary = v.unicast_src.or_else(|| port.ipv4.first().copied()).with_context(|| {
-            format!(
-                "VRRP instance {}: interface {} has no IPv4 address to send adverts from; add one or set unicast_src",
-                v.name, v.interface
-            )
-        })?;
-        let rcfg = vrrp_rt::RuntimeConfig::new(v, port.ifindex, primary);
-        let handle = vrrp_rt::spawn(rcfg, Some(engine.counters().clone()), owner_tx.clone())
-            .with_context(|| format!("starting VRRP instance {}", v.name))?;
-        state.vrrp.push(handle.control.clone());
-        vrrp.push(handle);
-    }
+    let vrrp = start_vrrp(&mut state, engine.counters(), &owner_tx)?;
     drop(owner_tx);
     let socket_path = state.config.control.socket.clone();
     let bgp = state.config.bgp.clone();

@@ -189,4 +189,13 @@ mod tests {
         assert_eq!(t.get(a, 2), Some(mac));
         assert_eq!(t.get(a, 3), None);
     }
+
+    #[tokio::test]
+    async fn the_kernel_answers_the_dump() {
+        let mut n = Neighbours::follow()
+            .await
+            .expect("rtnetlink neighbour dump");
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(n.now().get(lo, 1), None, "loopback has no neighbour entry");
+    }
 }

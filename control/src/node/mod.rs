@@ -48,12 +48,12 @@ pub struct Node {
 /// What a running node is built from; [`Node::detached`] is the same with
 /// no dataplane.
 pub(crate) struct Parts {
-    pub state: NodeState,
-    pub counters: Arc<dataplane::counters::Counters>,
-    pub steering: Option<Arc<dataplane::engine::Steering>>,
-    pub published: Arc<Published>,
-    pub runtime: Runtime,
-    pub interfaces: Vec<String>,
+    pub(crate) state: NodeState,
+    pub(crate) counters: Arc<dataplane::counters::Counters>,
+    pub(crate) steering: Option<Arc<dataplane::engine::Steering>>,
+    pub(crate) published: Arc<Published>,
+    pub(crate) runtime: Runtime,
+    pub(crate) interfaces: Vec<String>,
 }
 
 impl Node {
