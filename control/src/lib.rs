@@ -1,12 +1,14 @@
 //! The vipd control plane: configuration, health checks, VRRP, the BGP
-//! speaker, the control socket, and the daemon that publishes service
-//! snapshots to the dataplane.
+//! speaker, the control socket, the node's state, and the daemon that
+//! composes them and publishes service snapshots to the dataplane.
 
-pub mod bgp;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod health;
 pub mod keepalived;
 pub mod metrics;
+pub(crate) mod neigh;
+pub mod node;
+pub(crate) mod speaker;
 pub mod vrrp;

@@ -15,8 +15,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::daemon::state::NodeState;
-use crate::daemon::Node;
+use crate::node::Node;
+use crate::node::NodeState;
 use dataplane::path::query::{BackendStats, FlowSummary};
 use dataplane::verdict::DropReason;
 
@@ -247,8 +247,7 @@ fn flow_counts(s: &Scrape, out: &mut Exposition) {
         "Connections per backend, summed over workers, by state (active = established).",
     );
     let ids: Vec<u32> = s.state.backends().map(|r| r.id).collect();
-    let totals =
-        crate::daemon::runtime::Runtime::backend_totals(s.flows, s.node.steering.as_deref(), &ids);
+    let totals = crate::node::Runtime::backend_totals(s.flows, s.node.steering.as_deref(), &ids);
     let total = |id: u32| totals.get(&id).copied().unwrap_or_default();
     for r in s.state.backends() {
         let svc = &s.state.config.services[r.service];
@@ -424,7 +423,7 @@ fn bgp_sessions(s: &Scrape, out: &mut Exposition) {
     if b.router_id.is_none() {
         return;
     }
-    let peers: Vec<(String, &crate::bgp::PeerStatus)> =
+    let peers: Vec<(String, &crate::speaker::PeerStatus)> =
         b.peers.iter().map(|p| (p.address.to_string(), p)).collect();
     out.family(
         "vipd_bgp_session_established",

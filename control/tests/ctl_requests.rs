@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use control::ctl::proto::Reply;
-use control::daemon::Node;
+use control::node::Node;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")

@@ -94,7 +94,7 @@ fn afxdp_counter_names_exist() {
     let named: Vec<&str> = para.split('`').skip(1).step_by(2).collect();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/detached_node.toml");
     let cfg = control::config::load(&path).expect("node config");
-    let node = control::daemon::Node::detached(cfg, path);
+    let node = control::node::Node::detached(cfg, path);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use control::daemon::Node;
+use control::node::Node;
 use libfuzzer_sys::fuzz_target;
 
 struct Fixture {

@@ -21,14 +21,14 @@ pub use section::bgp::{Announce, AnnounceCondition, Bgp, BgpPeer};
 pub use section::check::{BodyDigest, Check, CheckKind, HttpGet, QType, Tls};
 pub use section::control::Control;
 pub use section::dataplane::{Dataplane, FlowTimeouts, XdpMode};
-pub use section::node::Node;
+pub use section::node::Identity;
 pub use section::service::{Backend, DownAction, ForwardMode, Protocol, SchedulerKind, Service};
 pub use section::vrrp::{TrackInterface, TrackScript, VrrpInstance};
 
 /// A whole node configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub node: Node,
+    pub node: Identity,
     pub dataplane: Dataplane,
     pub control: Control,
     pub services: Vec<Service>,

@@ -24,7 +24,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::daemon::Node;
+use crate::node::Node;
 use proto::{Reply, MAX_REQUEST};
 
 /// A client that sends no request for this long is disconnected; `vipctl`
@@ -35,19 +35,19 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections one user other than root may hold at once. A user at the
 /// limit who connects again displaces their own longest-idle connection,
 /// so nobody locks themselves out by leaving connections open.
-pub const PER_USER: usize = 16;
+pub(crate) const PER_USER: usize = 16;
 /// Connections root may hold at once: enough for bursts of scripts, with
 /// the same displacement at the limit.
-pub const ROOT_SLOTS: usize = 64;
+pub(crate) const ROOT_SLOTS: usize = 64;
 /// Connections all users other than root may hold together; root is not
 /// counted here, so it always finds a slot.
-pub const MAX_CLIENTS: usize = 64;
+pub(crate) const MAX_CLIENTS: usize = 64;
 /// Pause after a failed accept (out of file descriptors), so the loop does
 /// not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Binds the socket (mode and group from the config) and serves it.
-pub async fn serve(node: Arc<Node>) -> anyhow::Result<JoinHandle<()>> {
+pub(crate) async fn serve(node: Arc<Node>) -> anyhow::Result<JoinHandle<()>> {
     let (path, mode, group) = {
         let st = node.state.lock().await;
         let c = &st.config.control;
@@ -135,10 +135,21 @@ fn bind_private(path: &Path, mode: u32, gid: Option<u32>) -> anyhow::Result<Unix
     bound
 }
 
+/// Why a connection was not admitted; sent to the client before closing.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error(
+        "user {uid} already has {limit} control requests running; try again when one has finished"
+    )]
+    UserBusy { uid: u32, limit: usize },
+    #[error("vipd is already serving {MAX_CLIENTS} control clients of other users than root; try again when one has finished, or as root")]
+    Full,
+}
+
 /// Tells a client over the limit why it is closed.
-async fn refuse(stream: UnixStream, why: String) {
+async fn refuse(stream: UnixStream, why: Refusal) {
     let (_, mut wr) = stream.into_split();
-    write_reply(&mut wr, &Reply::err(why)).await;
+    write_reply(&mut wr, &Reply::err(why.to_string())).await;
 }
 
 /// One admitted connection.
@@ -170,7 +181,7 @@ fn lock(c: &Mutex<Clients>) -> std::sync::MutexGuard<'_, Clients> {
 impl Clients {
     /// Admits a connection from `uid`, displacing that user's longest-idle
     /// connection at the per-user limit, or says why not.
-    fn admit(&mut self, uid: u32) -> Result<Slot, String> {
+    fn admit(&mut self, uid: u32) -> Result<Slot, Refusal> {
         let others: usize = self
             .by_uid
             .iter()
@@ -187,17 +198,13 @@ impl Clients {
                 .min_by_key(|(_, since)| *since)
                 .map(|(i, _)| i);
             let Some(i) = oldest else {
-                return Err(format!(
-                    "user {uid} already has {limit} control requests running; try again when one has finished"
-                ));
+                return Err(Refusal::UserBusy { uid, limit });
             };
             let gone = mine.swap_remove(i);
             gone.evict.notify_one();
             debug!("control: user {uid} at {limit} connections: closed their longest-idle one");
         } else if uid != 0 && others >= MAX_CLIENTS {
-            return Err(format!(
-                "vipd is already serving {MAX_CLIENTS} control clients of other users than root; try again when one has finished, or as root"
-            ));
+            return Err(Refusal::Full);
         }
         self.next_id += 1;
         let evict = Arc::new(Notify::new());
@@ -342,7 +349,7 @@ mod tests {
             let s = c.admit(0).expect("under the limit");
             c.set_idle(&s, false);
         }
-        let e = c.admit(0).err().expect("refused");
+        let e = c.admit(0).err().expect("refused").to_string();
         assert!(e.contains("user 0") && e.contains("running"), "{e}");
     }
 
@@ -356,7 +363,7 @@ mod tests {
                 c.set_idle(&s, false);
             }
         }
-        let e = c.admit(users + 1).err().expect("total reached");
+        let e = c.admit(users + 1).err().expect("total reached").to_string();
         assert!(e.contains(&MAX_CLIENTS.to_string()), "{e}");
         let root = c.admit(0).expect("root always has a slot");
         c.leave(&root);

@@ -10,8 +10,8 @@ use serde_json::json;
 use super::proto::{self, BackendOp, Command, Reply, MAX_TOP};
 use super::views;
 use crate::config::Prefix;
-use crate::daemon::change::BackendChange;
-use crate::daemon::Node;
+use crate::node::BackendChange;
+use crate::node::Node;
 use crate::vrrp::runtime::InstanceControl;
 use crate::vrrp::State;
 

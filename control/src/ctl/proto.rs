@@ -229,7 +229,7 @@ fn validate(cmd: &Command) -> Result<(), String> {
                     "backend {address:?} of service {service:?} is not an IPv4 address with a port, such as 10.0.0.1:8080"
                 )
             })?;
-            let max = crate::daemon::change::MAX_WEIGHT;
+            let max = crate::node::MAX_WEIGHT;
             match (op, weight) {
                 (BackendOp::Add | BackendOp::Weight, Some(w)) if *w > max => Err(format!(
                     "backend {address} of service {service}: weight {w} is out of range 0–{max}"

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use crate::daemon::state::NodeState;
-use crate::daemon::Node;
+use crate::node::Node;
+use crate::node::NodeState;
 use dataplane::verdict::DropReason;
 
 /// What `status` and `services` both say of service `s`.
@@ -171,8 +171,7 @@ pub fn stats(node: &Node) -> Value {
 pub async fn backends(node: &Node) -> Value {
     let ids: Vec<u32> = node.state.lock().await.backends().map(|b| b.id).collect();
     let (flows, missing) = node.runtime.query_flows(ids.clone(), None, 0).await;
-    let totals =
-        crate::daemon::runtime::Runtime::backend_totals(&flows, node.steering.as_deref(), &ids);
+    let totals = crate::node::Runtime::backend_totals(&flows, node.steering.as_deref(), &ids);
     let st = node.state.lock().await;
     let list: Vec<Value> = st
         .backends()

@@ -9,19 +9,19 @@ use std::time::{Duration, Instant};
 use dataplane::arp_claims::Claim;
 use dataplane::wire::MacAddr;
 
-use super::state::NodeState;
+use crate::node::NodeState;
 
 /// One log line per claimant and address at most this often.
-pub const REPEAT: Duration = Duration::from_secs(60);
+const REPEAT: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
-pub struct ArpWatch {
+pub(super) struct ArpWatch {
     logged: HashMap<(MacAddr, Ipv4Addr), Instant>,
 }
 
 impl ArpWatch {
     /// The lines to log for `claims` seen by `now`.
-    pub fn lines(&mut self, claims: &[Claim], st: &NodeState, now: Instant) -> Vec<String> {
+    pub(super) fn lines(&mut self, claims: &[Claim], st: &NodeState, now: Instant) -> Vec<String> {
         self.logged.retain(|_, at| now.duration_since(*at) < REPEAT);
         claims
             .iter()

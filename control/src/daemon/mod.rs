@@ -1,205 +1,41 @@
-//! The running node: starts the AF_XDP engine, health checkers and the
-//! control socket, and republishes the dataplane snapshot on every change.
+//! The composition root: `run` builds the node from the config and starts
+//! its parts — the AF_XDP engine, VRRP instances, health checkers, the
+//! neighbour watcher, the BGP speaker, the control socket and metrics —
+//! handing each only what it uses, then republishes the dataplane snapshot
+//! on every change until a signal stops it.
 
 mod affinity;
 mod arp_watch;
-pub mod change;
-pub mod neigh;
-pub mod runtime;
-pub mod state;
+mod engine;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dataplane::engine::{Engine, EngineConfig, Handler, XdpMode};
-use dataplane::flow::Timeouts;
-use dataplane::path::{Worker, WorkerConfig};
+use dataplane::engine::Engine;
+use dataplane::path::Worker;
 use dataplane::service::Published;
-use dataplane::verdict::{PortId, Verdict};
 use log::{info, warn};
 use tokio::sync::mpsc;
 
-use crate::config::{self, CheckKind, Config};
-use crate::ctl;
-use crate::health::{CheckSpec, HealthEvent, Probe};
+use crate::config::Config;
+use crate::health::HealthEvent;
+use crate::neigh::{self, Neighbours};
+use crate::node::{self, BackendHealth, Node, NodeState, Runtime};
+use crate::speaker::Speaker;
 use crate::vrrp::runtime::{self as vrrp_rt, Ownership};
+use crate::{ctl, metrics};
 pub use affinity::keep_off_worker_cores;
-use state::{BackendHealth, NodeState, Steering};
+use engine::{engine_config, worker_config, PathHandler};
 
-/// How often routes and neighbours are re-read when nothing asks sooner.
-const NEIGHBOUR_REFRESH: Duration = Duration::from_secs(1);
+/// How often routes are re-read when nothing asks sooner.
+const ROUTE_REFRESH: Duration = Duration::from_secs(1);
 /// How often the engine checks again that XDP frames leave by each port.
 const EGRESS_PROBE: Duration = Duration::from_secs(1);
 /// How soon an unresolved next hop is looked at again.
 const RESOLVE_RETRY: Duration = Duration::from_millis(100);
 /// How long a stopping VRRP instance may take to send its priority-0 advert.
 const VRRP_STOP: Duration = Duration::from_secs(1);
-
-/// Adapts the pure packet path to the engine.
-struct PathHandler(Worker);
-
-impl Handler for PathHandler {
-    fn begin_batch(&mut self, now_ms: u64) {
-        self.0.begin_batch(now_ms);
-    }
-    fn prefetch(&mut self, frame: &[u8]) {
-        self.0.prefetch(frame);
-    }
-    fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
-        self.0.process(frame, ingress)
-    }
-    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn dataplane::flow::FastSeen) {
-        self.0.housekeeping(now_ms, seen);
-    }
-    fn steer_changes(&mut self, out: &mut Vec<dataplane::flow::SteerChange>) {
-        self.0.take_steer_changes(out);
-    }
-}
-
-/// Shared with the control socket.
-pub struct Node {
-    pub state: tokio::sync::Mutex<NodeState>,
-    pub counters: Arc<dataplane::counters::Counters>,
-    /// `None` on a node without a dataplane ([`Node::detached`]).
-    pub steering: Option<Arc<dataplane::engine::Steering>>,
-    pub published: Arc<Published>,
-    pub started: Instant,
-    pub runtime: runtime::Runtime,
-    /// The dataplane interfaces, in port order.
-    pub interfaces: Vec<String>,
-    /// Bumped on every publish, so the BGP announce policy re-evaluates at once.
-    pub changed: tokio::sync::watch::Sender<u64>,
-    pub bgp: crate::bgp::Status,
-}
-
-impl Node {
-    /// A node with no dataplane, VRRP or BGP: its control socket, config and
-    /// health checkers work, packets go nowhere. For tests and fuzzing of
-    /// the control protocol.
-    pub fn detached(cfg: Config, config_path: std::path::PathBuf) -> Node {
-        let (health_tx, _) = mpsc::channel(1);
-        Node {
-            state: tokio::sync::Mutex::new(NodeState::new(cfg, Vec::new())),
-            counters: Arc::new(dataplane::counters::Counters::new(0)),
-            steering: None,
-            published: Published::new(Default::default()),
-            started: Instant::now(),
-            runtime: runtime::Runtime::new(config_path, health_tx, Vec::new()),
-            interfaces: Vec::new(),
-            changed: tokio::sync::watch::Sender::new(0),
-            bgp: crate::bgp::Status::default(),
-        }
-    }
-
-    /// Rebuilds and publishes the snapshot; returns next hops still unresolved.
-    pub fn publish(&self, state: &NodeState) -> Vec<std::net::Ipv4Addr> {
-        let (snap, unresolved) = state.snapshot();
-        self.published.publish(snap);
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
-        unresolved
-    }
-}
-
-fn engine_config(cfg: &Config) -> EngineConfig {
-    EngineConfig {
-        interfaces: cfg.dataplane.interfaces.clone(),
-        queues: cfg.dataplane.queues,
-        cores: cfg.dataplane.cores.clone(),
-        xdp_mode: match cfg.dataplane.xdp_mode {
-            config::XdpMode::Auto => XdpMode::Auto,
-            config::XdpMode::Native => XdpMode::Native,
-            config::XdpMode::Skb => XdpMode::Skb,
-        },
-        frames_per_worker: cfg.dataplane.frames_per_worker,
-        batch: 64,
-        // Both keys of every connection, when all are offloaded.
-        reply_keys: u32::try_from(
-            cfg.dataplane
-                .flow_capacity
-                .saturating_mul(usize::from(cfg.dataplane.queues))
-                .saturating_mul(2),
-        )
-        .unwrap_or(u32::MAX),
-    }
-}
-
-fn worker_config(cfg: &Config) -> WorkerConfig {
-    let t = &cfg.dataplane.timeouts;
-    let ms = |d: Duration| d.as_millis() as u64;
-    WorkerConfig {
-        flow_capacity: cfg.dataplane.flow_capacity,
-        persistence_capacity: cfg.dataplane.persistence_capacity,
-        timeouts: Timeouts {
-            embryonic_ms: ms(t.tcp_embryonic),
-            established_ms: ms(t.tcp_established),
-            closing_ms: ms(t.tcp_closing),
-            time_wait_ms: ms(t.tcp_time_wait),
-            close_ms: ms(t.tcp_close),
-            udp_ms: ms(t.udp),
-        },
-        steer_replies: true,
-    }
-}
-
-fn check_spec(service: &str, backend: &config::Backend) -> CheckSpec {
-    let addr = |port: Option<u16>| {
-        std::net::SocketAddrV4::new(
-            *backend.address.ip(),
-            port.unwrap_or(backend.address.port()),
-        )
-    };
-    let probe = match &backend.check.kind {
-        CheckKind::None => Probe::None,
-        CheckKind::Tcp { port } => Probe::Tcp { addr: addr(*port) },
-        CheckKind::Http { port, get } => Probe::Http {
-            addr: addr(*port),
-            get: get.clone(),
-        },
-        CheckKind::Udp {
-            port,
-            payload,
-            expect,
-        } => Probe::Udp {
-            addr: addr(*port),
-            payload: payload.clone(),
-            expect: expect.clone(),
-        },
-        CheckKind::Dns { port, name, qtype } => Probe::Dns {
-            addr: addr(*port),
-            name: name.clone(),
-            qtype: *qtype,
-        },
-        CheckKind::Ping => Probe::Ping {
-            ip: *backend.address.ip(),
-        },
-        CheckKind::Script { command } => Probe::Script {
-            command: command.clone(),
-        },
-    };
-    CheckSpec {
-        service: service.to_string(),
-        probe,
-        interval: backend.check.interval,
-        timeout: backend.check.timeout,
-        rise: backend.check.rise,
-        fall: backend.check.fall,
-    }
-}
-
-/// Makes the XDP steering maps match `s`.
-pub(crate) fn apply_steering(
-    steer: &dataplane::engine::Steering,
-    s: &Steering,
-) -> anyhow::Result<()> {
-    steer
-        .set_vips(&s.vips)
-        .context("updating the XDP VIP map")?;
-    steer
-        .set_syn_limit(s.syn_limit)
-        .context("updating the XDP SYN admission rate")?;
-    Ok(())
-}
 
 /// Records a VRRP instance taking or releasing its VIPs and publishes the
 /// snapshot at once: a demoted node must stop answering ARP for them now.
@@ -211,6 +47,40 @@ fn apply_ownership(node: &Node, st: &mut NodeState, own: Ownership) {
     if let Some(done) = own.done {
         let _ = done.send(());
     }
+}
+
+/// Starts every configured VRRP instance on its dataplane interface; their
+/// live views go into `state` for the control socket.
+fn start_vrrp(
+    state: &mut NodeState,
+    counters: &Arc<dataplane::counters::Counters>,
+    owner: &mpsc::UnboundedSender<Ownership>,
+) -> anyhow::Result<Vec<vrrp_rt::Handle>> {
+    let mut vrrp = Vec::new();
+    for v in &state.config.vrrp {
+        let port = state
+            .ports
+            .iter()
+            .find(|p| p.name == v.interface)
+            .with_context(|| {
+                format!(
+                    "VRRP instance {}: interface {} is not a dataplane interface",
+                    v.name, v.interface
+                )
+            })?;
+        let primary = v.unicast_src.or_else(|| port.ipv4.first().copied()).with_context(|| {
+        format!(
+            "VRRP instance {}: interface {} has no IPv4 address to send adverts from; add one or set unicast_src",
+            v.name, v.interface
+        )
+    })?;
+        let rcfg = vrrp_rt::RuntimeConfig::new(v, port.ifindex, primary);
+        let handle = vrrp_rt::spawn(rcfg, Some(counters.clone()), owner.clone())
+            .with_context(|| format!("starting VRRP instance {}", v.name))?;
+        state.vrrp.push(handle.control.clone());
+        vrrp.push(handle);
+    }
+    Ok(vrrp)
 }
 
 /// Runs the node until SIGTERM or SIGINT; `config_path` is what `reload`
@@ -239,48 +109,27 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let mut neighbours = Neighbours::follow()
+        .await
+        .context("reading the kernel's neighbour table over rtnetlink")?;
     let mut state = NodeState::new(cfg, engine.ports().to_vec());
-    state.refresh_neighbours();
-    apply_steering(engine.steering(), &state.steering())?;
+    state.refresh_routes();
+    state.set_neighbours(neighbours.now());
+    node::apply_steering(engine.steering(), &state.steering())?;
     let (health_tx, mut health_rx) = mpsc::channel::<HealthEvent>(1024);
     let (owner_tx, mut owner_rx) = mpsc::unbounded_channel::<Ownership>();
-    let mut vrrp = Vec::new();
-    for v in &state.config.vrrp {
-        let port = state
-            .ports
-            .iter()
-            .find(|p| p.name == v.interface)
-            .with_context(|| {
-                format!(
-                    "VRRP instance {}: interface {} is not a dataplane interface",
-                    v.name, v.interface
-                )
-            })?;
-        let primary = v.unicast_src.or_else(|| port.ipv4.first().copied()).with_context(|| {
-            format!(
-                "VRRP instance {}: interface {} has no IPv4 address to send adverts from; add one or set unicast_src",
-                v.name, v.interface
-            )
-        })?;
-        let rcfg = vrrp_rt::RuntimeConfig::new(v, port.ifindex, primary);
-        let handle = vrrp_rt::spawn(rcfg, Some(engine.counters().clone()), owner_tx.clone())
-            .with_context(|| format!("starting VRRP instance {}", v.name))?;
-        state.vrrp.push(handle.control.clone());
-        vrrp.push(handle);
-    }
+    let vrrp = start_vrrp(&mut state, engine.counters(), &owner_tx)?;
     drop(owner_tx);
     let socket_path = state.config.control.socket.clone();
-    let node = Arc::new(Node {
-        state: tokio::sync::Mutex::new(state),
+    let bgp = state.config.bgp.clone();
+    let node = Arc::new(Node::new(node::Parts {
+        state,
         counters: engine.counters().clone(),
         steering: Some(engine.steering().clone()),
         published,
+        runtime: Runtime::new(config_path, health_tx, queries),
         interfaces: engine.ports().iter().map(|p| p.name.clone()).collect(),
-        started: Instant::now(),
-        runtime: runtime::Runtime::new(config_path, health_tx, queries),
-        changed: tokio::sync::watch::Sender::new(0),
-        bgp: crate::bgp::Status::default(),
-    });
+    }));
     let mut unresolved = {
         let st = node.state.lock().await;
         node.runtime.sync_checkers(&st);
@@ -289,13 +138,17 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     let ctl_task = ctl::serve(node.clone())
         .await
         .with_context(|| format!("control socket {}", socket_path.display()))?;
-    let metrics_task = crate::metrics::serve(node.clone()).await?;
-    let speaker = crate::bgp::Speaker::start(node.clone(), node.bgp.clone()).await?;
+    let metrics_task = metrics::serve(node.clone()).await?;
+    let speaker = match &bgp {
+        Some(bgp) => Some(Speaker::start(bgp, node.announcer(), node.bgp.clone())?),
+        None => None,
+    };
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(RESOLVE_RETRY);
     let mut arp_watch = arp_watch::ArpWatch::default();
+    let mut following = true;
     let mut last_refresh = Instant::now();
     let mut last_probe = Instant::now();
     loop {
@@ -317,6 +170,13 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
                 let mut st = node.state.lock().await;
                 apply_ownership(&node, &mut st, own);
             }
+            more = neighbours.changed(), if following => {
+                following = more;
+                let mut st = node.state.lock().await;
+                if st.set_neighbours(neighbours.now()) {
+                    unresolved = node.publish(&st);
+                }
+            }
             _ = tick.tick() => {
                 let claims = node.published.load().arp_claims.drain();
                 if !claims.is_empty() {
@@ -326,7 +186,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
                     }
                 }
                 let wanted = node.published.resolve_wanted.swap(false, std::sync::atomic::Ordering::Relaxed);
-                if wanted || !unresolved.is_empty() || last_refresh.elapsed() >= NEIGHBOUR_REFRESH {
+                if wanted || !unresolved.is_empty() || last_refresh.elapsed() >= ROUTE_REFRESH {
                     last_refresh = Instant::now();
                     let mut st = node.state.lock().await;
                     let mut changed = st.refresh_mtus();
@@ -337,7 +197,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
                             Err(e) => warn!("checking the XDP fast path's egress ports: {e}"),
                         }
                     }
-                    if st.refresh_neighbours() || wanted || changed {
+                    if st.refresh_routes() || wanted || changed {
                         unresolved = node.publish(&st);
                     }
                     for addr in &unresolved {

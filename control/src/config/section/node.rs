@@ -4,13 +4,13 @@ use crate::config::reader::{Ctx, Tbl};
 
 /// `[node]`: who this node is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
+pub struct Identity {
     pub name: String,
     /// Defaults to `"default"`.
     pub site: String,
 }
 
-pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Node> {
+pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Identity> {
     t.check_keys(cx, &["name", "site"]);
     let name = t.must("name", t.str(cx, "name"), cx);
     let site = t.str(cx, "site").unwrap_or_else(|| "default".to_string());
@@ -21,5 +21,5 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Node> {
             "the node name is empty; give this node a name such as \"lb1\"",
         );
     }
-    Some(Node { name, site })
+    Some(Identity { name, site })
 }

@@ -33,7 +33,7 @@ use dataplane::wire;
 use wire::MacAddr;
 
 use crate::config::{TrackInterface, TrackScript, VrrpInstance};
-use crate::daemon::neigh;
+use crate::neigh;
 pub(crate) use garp::virtual_mac;
 use link::PacketSocket;
 use socket::AdvertSocket;

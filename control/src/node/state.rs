@@ -6,7 +6,7 @@
 //! scratch and is never patched in place.
 
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use dataplane::engine::{PortInfo, SynLimit};
@@ -14,54 +14,55 @@ use dataplane::sched::{BackendWeight, MaglevTable, SchedulerKind};
 use dataplane::service::{self as ds, Hop, LocalAddr, LocalKind, Snapshot};
 use dataplane::wire::MacAddr;
 
-use super::neigh::{self, Route};
 use crate::config::Prefix;
 use crate::config::{CheckKind, Config, DownAction, Protocol};
 use crate::health::CheckResult;
+use crate::neigh::{self, Route};
 use crate::vrrp::runtime::{virtual_mac, InstanceControl};
 
 /// Health of one backend as the checker last reported it.
 #[derive(Clone, Debug)]
-pub struct BackendHealth {
-    pub healthy: bool,
-    pub last: Option<CheckResult>,
+pub(crate) struct BackendHealth {
+    pub(crate) healthy: bool,
+    pub(crate) last: Option<CheckResult>,
 }
 
 /// Where a backend sits in the config, and its stable id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BackendRef {
-    pub service: usize,
-    pub backend: usize,
-    pub id: u32,
+pub(crate) struct BackendRef {
+    pub(crate) service: usize,
+    pub(crate) backend: usize,
+    pub(crate) id: u32,
 }
 
 pub struct NodeState {
-    pub config: Config,
-    pub ports: Vec<PortInfo>,
+    pub(crate) config: Config,
+    pub(crate) ports: Vec<PortInfo>,
     /// Stable backend ids, `[service][backend]`.
-    pub ids: Vec<Vec<u32>>,
-    pub health: HashMap<u32, BackendHealth>,
+    pub(crate) ids: Vec<Vec<u32>>,
+    pub(crate) health: HashMap<u32, BackendHealth>,
     /// VRRP instance name → this node is master.
-    pub masters: HashMap<String, bool>,
+    pub(crate) masters: HashMap<String, bool>,
     /// Live view of each running VRRP instance (state, priority, counters,
     /// recent transitions), in config order.
-    pub vrrp: Vec<InstanceControl>,
+    pub(crate) vrrp: Vec<InstanceControl>,
     /// `[[bgp.announce]]` prefixes the operator withdrew (`vipctl bgp
     /// withdraw`); the announce policy leaves them out whatever their
     /// condition until `vipctl bgp announce` clears the override.
-    pub bgp_withdrawn: Vec<Prefix>,
-    pub routes: Vec<Route>,
-    pub neighbours: HashMap<Ipv4Addr, (MacAddr, String)>,
+    pub(crate) bgp_withdrawn: Vec<Prefix>,
+    pub(crate) routes: Vec<Route>,
+    /// The kernel's neighbour table, as the neighbour watcher last gave it.
+    pub(crate) neighbours: neigh::Table,
     /// Backends an operator took out of scheduling; their flows continue.
-    pub disabled: HashSet<u32>,
+    pub(crate) disabled: HashSet<u32>,
     /// The id the next added backend gets; ids are never reused.
-    pub next_id: u32,
+    pub(crate) next_id: u32,
     /// Other hosts' ARP claims on owned addresses, recorded by the workers.
-    pub arp_claims: std::sync::Arc<dataplane::arp_claims::ArpClaims>,
+    pub(crate) arp_claims: std::sync::Arc<dataplane::arp_claims::ArpClaims>,
 }
 
 impl NodeState {
-    pub fn new(config: Config, ports: Vec<PortInfo>) -> Self {
+    pub(crate) fn new(config: Config, ports: Vec<PortInfo>) -> Self {
         let mut next = 0u32;
         let ids: Vec<Vec<u32>> = config
             .services
@@ -100,14 +101,14 @@ impl NodeState {
             bgp_withdrawn: Vec::new(),
             vrrp: Vec::new(),
             routes: Vec::new(),
-            neighbours: HashMap::new(),
+            neighbours: neigh::Table::default(),
             disabled: HashSet::new(),
             next_id: next + 1,
             arp_claims: Default::default(),
         }
     }
 
-    pub fn backends(&self) -> impl Iterator<Item = BackendRef> + '_ {
+    pub(crate) fn backends(&self) -> impl Iterator<Item = BackendRef> + '_ {
         self.ids.iter().enumerate().flat_map(|(service, ids)| {
             ids.iter()
                 .enumerate()
@@ -119,31 +120,32 @@ impl NodeState {
         })
     }
 
-    pub fn backend_ref(&self, id: u32) -> Option<BackendRef> {
+    pub(crate) fn backend_ref(&self, id: u32) -> Option<BackendRef> {
         self.backends().find(|b| b.id == id)
     }
 
-    /// Re-reads routes and neighbours; true if anything changed.
-    pub fn refresh_neighbours(&mut self) -> bool {
-        let routes = std::fs::read_to_string("/proc/net/route")
-            .map(|t| neigh::parse_routes(&t))
-            .unwrap_or_default();
-        let neighbours = std::fs::read_to_string("/proc/net/arp")
-            .map(|t| neigh::parse_neighbours(&t))
-            .unwrap_or_default();
-        let changed = routes != self.routes || neighbours != self.neighbours;
+    /// Re-reads the routing table; true if it changed.
+    pub(crate) fn refresh_routes(&mut self) -> bool {
+        let routes = neigh::read_routes();
+        let changed = routes != self.routes;
         self.routes = routes;
-        self.neighbours = neighbours;
+        changed
+    }
+
+    /// Takes the neighbour table `now`; true if it changed.
+    pub(crate) fn set_neighbours(&mut self, now: neigh::Table) -> bool {
+        let changed = now != self.neighbours;
+        self.neighbours = now;
         changed
     }
 
     /// Whether backend `id` passes its health check.
-    pub fn is_healthy(&self, id: u32) -> bool {
+    pub(crate) fn is_healthy(&self, id: u32) -> bool {
         self.health.get(&id).is_some_and(|h| h.healthy)
     }
 
     /// How many backends of service `s` pass their health check.
-    pub fn healthy_backends(&self, s: usize) -> usize {
+    pub(crate) fn healthy_backends(&self, s: usize) -> usize {
         self.ids.get(s).map_or(0, |ids| {
             ids.iter().filter(|id| self.is_healthy(**id)).count()
         })
@@ -151,7 +153,7 @@ impl NodeState {
 
     /// Records which ports the XDP fast path can send by, as the engine
     /// last found; true when that changed.
-    pub fn set_fast_path_egress(&mut self, ports: &[dataplane::engine::PortInfo]) -> bool {
+    pub(crate) fn set_fast_path_egress(&mut self, ports: &[dataplane::engine::PortInfo]) -> bool {
         let mut changed = false;
         for (mine, now) in self.ports.iter_mut().zip(ports) {
             changed |= mine.xdp_xmit != now.xdp_xmit;
@@ -164,7 +166,7 @@ impl NodeState {
     /// (the snapshot then carries the new MTU, so ICMP
     /// fragmentation-needed states it). An MTU above what the engine can
     /// receive is logged as an error and shown by `vipctl status`.
-    pub fn refresh_mtus(&mut self) -> bool {
+    pub(crate) fn refresh_mtus(&mut self) -> bool {
         let mut changed = false;
         for port in &mut self.ports {
             let Ok(mtu) = dataplane::engine::interface_mtu(&port.name) else {
@@ -198,7 +200,7 @@ impl NodeState {
     }
 
     /// Whether this node owns `vip` right now.
-    pub fn owns(&self, vip: Ipv4Addr) -> bool {
+    pub(crate) fn owns(&self, vip: Ipv4Addr) -> bool {
         match self.config.vip_owner(vip) {
             Some(inst) => self.masters.get(&inst.name).copied().unwrap_or(false),
             None => true,
@@ -230,14 +232,13 @@ impl NodeState {
     fn hop(&self, addr: Ipv4Addr) -> Result<Hop, Ipv4Addr> {
         let (dev, nh) = neigh::next_hop(&self.routes, addr).ok_or(addr)?;
         let port = self.port_of(&dev).ok_or(nh)?;
-        match self.neighbours.get(&nh) {
-            Some((mac, ndev)) if *ndev == dev => Ok(Hop { port, mac: *mac }),
-            _ => Err(nh),
-        }
+        let ifindex = self.ports.get(usize::from(port)).ok_or(nh)?.ifindex;
+        let mac = self.neighbours.get(IpAddr::V4(nh), ifindex).ok_or(nh)?;
+        Ok(Hop { port, mac })
     }
 
     /// Builds the dataplane snapshot, and lists next hops whose MAC is unknown.
-    pub fn snapshot(&self) -> (Snapshot, Vec<Ipv4Addr>) {
+    pub(crate) fn snapshot(&self) -> (Snapshot, Vec<Ipv4Addr>) {
         let mut unresolved = Vec::new();
         let mut resolve = |addr: Ipv4Addr, port: u16| {
             let hop = self.hop(addr).map_err(|nh| unresolved.push(nh)).ok();
@@ -357,7 +358,7 @@ impl NodeState {
     }
 
     /// Steering map contents: addresses whose traffic the dataplane takes.
-    pub fn steering(&self) -> Steering {
+    pub(crate) fn steering(&self) -> Steering {
         let mut s = Steering::default();
         for svc in &self.config.services {
             s.vips.push(svc.vip);
@@ -375,7 +376,7 @@ impl NodeState {
 
 /// What the XDP steering program must send to the workers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Steering {
-    pub vips: Vec<Ipv4Addr>,
-    pub syn_limit: SynLimit,
+pub(crate) struct Steering {
+    pub(crate) vips: Vec<Ipv4Addr>,
+    pub(crate) syn_limit: SynLimit,
 }

@@ -50,7 +50,7 @@ fn setsockopt<S: AsRawFd, T>(
 
 /// GTSM: send with TTL 255 and drop anything that arrives with a TTL below
 /// 254, i.e. from further than one hop away.
-pub fn ttl_security<S: AsRawFd>(sock: &S) -> io::Result<()> {
+pub(crate) fn ttl_security<S: AsRawFd>(sock: &S) -> io::Result<()> {
     let ttl: libc::c_int = 255;
     setsockopt(sock, libc::IPPROTO_IP, libc::IP_TTL, &ttl)?;
     let min: libc::c_int = 254;
@@ -58,7 +58,7 @@ pub fn ttl_security<S: AsRawFd>(sock: &S) -> io::Result<()> {
 }
 
 /// Signs every segment to and from `peer` with `key` (1..=80 bytes).
-pub fn md5_key<S: AsRawFd>(sock: &S, peer: Ipv4Addr, key: &[u8]) -> io::Result<()> {
+pub(crate) fn md5_key<S: AsRawFd>(sock: &S, peer: Ipv4Addr, key: &[u8]) -> io::Result<()> {
     if key.is_empty() || key.len() > MD5_MAX_KEY {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

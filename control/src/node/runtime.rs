@@ -1,20 +1,17 @@
-//! Carrying a changed [`NodeState`] out to the running parts: health
-//! checkers, the XDP steering maps and the published snapshot. Also asks the
-//! workers about their flows.
+//! The node's running parts that follow [`NodeState`]: a health checker per
+//! backend, and the workers' answers about their flows.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use dataplane::path::query::{BackendStats, FlowQuery, FlowSummary, QuerySender};
 use tokio::sync::mpsc;
 
-use super::change::{BackendChange, ReloadSummary};
+use super::check_spec;
 use super::state::NodeState;
-use super::{check_spec, Node};
-use crate::config::{self, Check};
+use crate::config::Check;
 use crate::health::{Checker, HealthEvent};
 
 /// How long the control side waits for the workers' flow answers.
@@ -28,16 +25,16 @@ struct Running {
 }
 
 /// The node's moving parts that follow [`NodeState`].
-pub struct Runtime {
+pub(crate) struct Runtime {
     /// The file `reload` reads again.
-    pub config_path: PathBuf,
+    pub(crate) config_path: PathBuf,
     health_tx: mpsc::Sender<HealthEvent>,
     checkers: std::sync::Mutex<HashMap<u32, Running>>,
     queries: Vec<QuerySender>,
 }
 
 impl Runtime {
-    pub fn new(
+    pub(crate) fn new(
         config_path: PathBuf,
         health_tx: mpsc::Sender<HealthEvent>,
         queries: Vec<QuerySender>,
@@ -52,7 +49,7 @@ impl Runtime {
 
     /// Starts checkers for new or changed backends and stops those of
     /// backends that are gone; unchanged ones keep running.
-    pub fn sync_checkers(&self, state: &NodeState) {
+    pub(crate) fn sync_checkers(&self, state: &NodeState) {
         let mut running = self
             .checkers
             .lock()
@@ -80,14 +77,7 @@ impl Runtime {
         }
     }
 
-    pub fn checker_count(&self) -> usize {
-        self.checkers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-    }
-
-    pub fn stop_checkers(&self) {
+    pub(crate) fn stop_checkers(&self) {
         self.checkers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -96,7 +86,7 @@ impl Runtime {
 
     /// Connections and traffic of each backend of `ids`: the workers' counts
     /// from `summaries` plus what the XDP fast path forwarded.
-    pub fn backend_totals(
+    pub(crate) fn backend_totals(
         summaries: &[FlowSummary],
         steering: Option<&dataplane::engine::Steering>,
         ids: &[u32],
@@ -133,7 +123,7 @@ impl Runtime {
 
     /// Asks every worker about its flows; workers that do not answer within
     /// [`QUERY_TIMEOUT`] are listed by number instead.
-    pub async fn query_flows(
+    pub(crate) async fn query_flows(
         &self,
         backends: Vec<u32>,
         client: Option<Ipv4Addr>,
@@ -175,49 +165,5 @@ impl Runtime {
         }
         missing.sort_unstable();
         (got, missing)
-    }
-}
-
-impl Node {
-    /// Pushes the current state everywhere it matters: checkers, steering
-    /// maps, snapshot. The run loop then re-resolves next hops at once.
-    pub fn apply(&self, state: &NodeState) -> anyhow::Result<()> {
-        self.runtime.sync_checkers(state);
-        if let Some(steering) = &self.steering {
-            super::apply_steering(steering, &state.steering())?;
-        }
-        self.publish(state);
-        self.published.resolve_wanted.store(true, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Applies one backend edit and makes it live.
-    pub async fn change_backend(
-        &self,
-        service: &str,
-        addr: SocketAddrV4,
-        change: BackendChange,
-    ) -> Result<u32, String> {
-        let mut st = self.state.lock().await;
-        let id = st.change_backend(service, addr, change)?;
-        self.apply(&st).map_err(|e| format!("{e:#}"))?;
-        Ok(id)
-    }
-
-    /// Re-reads the config file; applies it whole or not at all.
-    pub async fn reload(&self) -> Result<ReloadSummary, Vec<String>> {
-        let path = self.runtime.config_path.clone();
-        let new = config::load(&path)
-            .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-        let mut st = self.state.lock().await;
-        let summary = st.replace_config(new).map_err(|mut e| {
-            e.insert(
-                0,
-                format!("{}: not applied, the running config stays", path.display()),
-            );
-            e
-        })?;
-        self.apply(&st).map_err(|e| vec![format!("{e:#}")])?;
-        Ok(summary)
     }
 }

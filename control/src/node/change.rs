@@ -12,11 +12,40 @@ use super::state::{BackendHealth, BackendRef, NodeState};
 use crate::config::{Backend, CheckKind, Config};
 
 /// Largest weight a backend may have, as in the config file.
-pub const MAX_WEIGHT: u32 = 65_535;
+pub(crate) const MAX_WEIGHT: u32 = 65_535;
+/// Most backends one service may have, as in the config file.
+const MAX_BACKENDS: usize = 256;
+
+/// Why a backend edit was refused; the message is what `vipctl` shows.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChangeError {
+    #[error("no service named {service:?} (see `vipctl services`)")]
+    NoService { service: String },
+    #[error("service {service} has no backend {addr} (see `vipctl backends`)")]
+    NoBackend { service: String, addr: SocketAddrV4 },
+    #[error("service {service} already has backend {addr}")]
+    Exists { service: String, addr: SocketAddrV4 },
+    #[error("service {service} already has {MAX_BACKENDS} backends, the most allowed")]
+    Full { service: String },
+    #[error("{addr} is the last backend of service {service}; add another first or drain it")]
+    LastBackend { service: String, addr: SocketAddrV4 },
+    #[error("weight {weight} is out of range 0..={MAX_WEIGHT}")]
+    Weight { weight: u32 },
+    /// The edit is recorded but the dataplane did not take it.
+    #[error("{0:#}")]
+    Apply(anyhow::Error),
+}
+
+/// The control socket replies with the message.
+impl From<ChangeError> for String {
+    fn from(e: ChangeError) -> String {
+        e.to_string()
+    }
+}
 
 /// One edit to one backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackendChange {
+pub(crate) enum BackendChange {
     /// A new backend, checked like the service's other backends.
     Add {
         weight: u32,
@@ -33,30 +62,30 @@ pub enum BackendChange {
 
 /// What a reload changed.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct ReloadSummary {
-    pub services_added: Vec<String>,
-    pub services_removed: Vec<String>,
-    pub backends_added: usize,
-    pub backends_removed: usize,
-    pub backends_kept: usize,
+pub(crate) struct ReloadSummary {
+    pub(crate) services_added: Vec<String>,
+    pub(crate) services_removed: Vec<String>,
+    pub(crate) backends_added: usize,
+    pub(crate) backends_removed: usize,
+    pub(crate) backends_kept: usize,
 }
 
 impl NodeState {
     /// The backend `addr` of service `service`, or an error naming what
     /// does not exist.
-    pub fn find_backend(&self, service: &str, addr: SocketAddrV4) -> Result<BackendRef, String> {
-        let s = self
-            .config
-            .services
-            .iter()
-            .position(|s| s.name == service)
-            .ok_or_else(|| format!("no service named {service:?} (see `vipctl services`)"))?;
+    pub(crate) fn find_backend(
+        &self,
+        service: &str,
+        addr: SocketAddrV4,
+    ) -> Result<BackendRef, ChangeError> {
+        let s = self.service_index(service)?;
         let b = self.config.services[s]
             .backends
             .iter()
             .position(|b| b.address == addr)
-            .ok_or_else(|| {
-                format!("service {service} has no backend {addr} (see `vipctl backends`)")
+            .ok_or_else(|| ChangeError::NoBackend {
+                service: service.to_string(),
+                addr,
             })?;
         Ok(BackendRef {
             service: s,
@@ -65,13 +94,23 @@ impl NodeState {
         })
     }
 
+    fn service_index(&self, service: &str) -> Result<usize, ChangeError> {
+        self.config
+            .services
+            .iter()
+            .position(|s| s.name == service)
+            .ok_or_else(|| ChangeError::NoService {
+                service: service.to_string(),
+            })
+    }
+
     /// Applies one backend edit; returns the backend's stable id.
-    pub fn change_backend(
+    pub(crate) fn change_backend(
         &mut self,
         service: &str,
         addr: SocketAddrV4,
         change: BackendChange,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, ChangeError> {
         if let BackendChange::Add { weight } = change {
             return self.add_backend(service, addr, weight);
         }
@@ -89,9 +128,10 @@ impl NodeState {
             }
             BackendChange::Remove => {
                 if self.config.services[r.service].backends.len() == 1 {
-                    return Err(format!(
-                        "{addr} is the last backend of service {service}; add another first or drain it"
-                    ));
+                    return Err(ChangeError::LastBackend {
+                        service: service.to_string(),
+                        addr,
+                    });
                 }
                 self.config.services[r.service].backends.remove(r.backend);
                 self.ids[r.service].remove(r.backend);
@@ -107,22 +147,20 @@ impl NodeState {
         service: &str,
         addr: SocketAddrV4,
         weight: u32,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, ChangeError> {
         let weight = check_weight(weight)?;
         if self.find_backend(service, addr).is_ok() {
-            return Err(format!("service {service} already has backend {addr}"));
+            return Err(ChangeError::Exists {
+                service: service.to_string(),
+                addr,
+            });
         }
-        let s = self
-            .config
-            .services
-            .iter()
-            .position(|s| s.name == service)
-            .ok_or_else(|| format!("no service named {service:?} (see `vipctl services`)"))?;
+        let s = self.service_index(service)?;
         let svc = &mut self.config.services[s];
-        if svc.backends.len() >= 256 {
-            return Err(format!(
-                "service {service} already has 256 backends, the most allowed"
-            ));
+        if svc.backends.len() >= MAX_BACKENDS {
+            return Err(ChangeError::Full {
+                service: service.to_string(),
+            });
         }
         let check = svc
             .backends
@@ -151,7 +189,7 @@ impl NodeState {
     /// Swaps in a newly loaded config. Refuses (changing nothing) what
     /// cannot be applied while running; otherwise backends that stay — same
     /// service name, same address — keep their id, health and enabled state.
-    pub fn replace_config(&mut self, new: Config) -> Result<ReloadSummary, Vec<String>> {
+    pub(crate) fn replace_config(&mut self, new: Config) -> Result<ReloadSummary, Vec<String>> {
         let mut refused = Vec::new();
         let old = &self.config;
         // The SYN admission rate is a steering-map value, changed live (an
@@ -242,11 +280,11 @@ impl NodeState {
     }
 }
 
-fn check_weight(w: u32) -> Result<u32, String> {
-    if w > MAX_WEIGHT {
-        return Err(format!("weight {w} is out of range 0..={MAX_WEIGHT}"));
+fn check_weight(weight: u32) -> Result<u32, ChangeError> {
+    if weight > MAX_WEIGHT {
+        return Err(ChangeError::Weight { weight });
     }
-    Ok(w)
+    Ok(weight)
 }
 
 #[cfg(test)]
@@ -293,28 +331,23 @@ mod tests {
             );
         }
         let b2 = addr("10.1.0.2:80");
-        assert_eq!(
-            st.change_backend("web", b2, BackendChange::Weight(7)),
-            Ok(2)
-        );
-        assert_eq!(st.change_backend("web", b2, BackendChange::Disable), Ok(2));
+        let change = |st: &mut NodeState, service: &str, c| {
+            st.change_backend(service, b2, c).map_err(|e| e.to_string())
+        };
+        assert_eq!(change(&mut st, "web", BackendChange::Weight(7)), Ok(2));
+        assert_eq!(change(&mut st, "web", BackendChange::Disable), Ok(2));
         assert_eq!(weights(&st), vec![(1, 1, true), (2, 7, false)]);
         let (snap, _) = st.snapshot();
         assert!(!snap.dead_backends.contains(&2), "disabled is not dead");
-        assert_eq!(st.change_backend("web", b2, BackendChange::Enable), Ok(2));
-        assert_eq!(st.change_backend("web", b2, BackendChange::Drain), Ok(2));
+        assert_eq!(change(&mut st, "web", BackendChange::Enable), Ok(2));
+        assert_eq!(change(&mut st, "web", BackendChange::Drain), Ok(2));
         assert_eq!(weights(&st), vec![(1, 1, true), (2, 0, true)]);
-        assert_eq!(st.change_backend("web", b2, BackendChange::Remove), Ok(2));
-        let id = st.change_backend("web", b2, BackendChange::Add { weight: 2 });
+        assert_eq!(change(&mut st, "web", BackendChange::Remove), Ok(2));
+        let id = change(&mut st, "web", BackendChange::Add { weight: 2 });
         assert_eq!(id, Ok(3), "a re-added backend gets a new id");
-        assert!(st
-            .change_backend("web", b2, BackendChange::Add { weight: 2 })
-            .is_err());
-        assert!(st
-            .change_backend("web", b2, BackendChange::Weight(70_000))
-            .is_err());
-        assert!(st
-            .change_backend("nope", b2, BackendChange::Drain)
+        assert!(change(&mut st, "web", BackendChange::Add { weight: 2 }).is_err());
+        assert!(change(&mut st, "web", BackendChange::Weight(70_000)).is_err());
+        assert!(change(&mut st, "nope", BackendChange::Drain)
             .unwrap_err()
             .contains("nope"));
     }

@@ -1,19 +1,61 @@
 //! The announce policy: which `[[bgp.announce]]` prefixes this node should
 //! advertise right now. Pure functions of the node state, so they are tested
-//! without sockets.
+//! without sockets; [`Announcer`] hands their answer to the BGP speaker.
+
+use std::sync::Arc;
 
 use dataplane::counters::Counters;
+use tokio::sync::{watch, Mutex};
 
+use super::state::NodeState;
 use crate::config::{Announce, AnnounceCondition};
-use crate::daemon::state::NodeState;
+use crate::speaker::{Announcements, Decision};
 
 /// A worker whose heartbeat is older than this is considered stuck; its queue
 /// would black-hole traffic, so the site must stop attracting it.
-pub const HEARTBEAT_STALE_MS: u64 = 500;
+const HEARTBEAT_STALE_MS: u64 = 500;
+
+/// The speaker's read-only view of the node: the announce decision and
+/// when it may have changed.
+pub(crate) struct Announcer {
+    state: Arc<Mutex<NodeState>>,
+    counters: Arc<Counters>,
+    changed: watch::Receiver<u64>,
+}
+
+impl Announcer {
+    pub(super) fn new(
+        state: Arc<Mutex<NodeState>>,
+        counters: Arc<Counters>,
+        changed: watch::Receiver<u64>,
+    ) -> Self {
+        Announcer {
+            state,
+            counters,
+            changed,
+        }
+    }
+}
+
+impl Announcements for Announcer {
+    async fn decide(&self, announces: &[Announce]) -> Decision {
+        let alive = dataplane_alive(&self.counters, dataplane::engine::monotonic_ms());
+        let st = self.state.lock().await;
+        Decision {
+            wanted: wanted_set(announces, &st, alive),
+            withdrawn: st.bgp_withdrawn.clone(),
+            alive,
+        }
+    }
+
+    async fn changed(&mut self) -> bool {
+        self.changed.changed().await.is_ok()
+    }
+}
 
 /// Whether every dataplane worker has looped recently. `now_ms` is
 /// `dataplane::engine::monotonic_ms()`, the workers' clock.
-pub fn dataplane_alive(counters: &Counters, now_ms: u64) -> bool {
+fn dataplane_alive(counters: &Counters, now_ms: u64) -> bool {
     let mut any = false;
     for core in counters.cores() {
         any = true;
@@ -30,7 +72,7 @@ pub fn dataplane_alive(counters: &Counters, now_ms: u64) -> bool {
 /// healthy backend, and the dataplane is alive; `always` holds unconditionally
 /// (the session being up is implied by announcing at all). A prefix the
 /// operator withdrew is never wanted.
-pub fn wanted(announce: &Announce, state: &NodeState, dataplane_alive: bool) -> bool {
+fn wanted(announce: &Announce, state: &NodeState, dataplane_alive: bool) -> bool {
     if state.bgp_withdrawn.contains(&announce.prefix) {
         return false;
     }
@@ -53,7 +95,7 @@ pub fn wanted(announce: &Announce, state: &NodeState, dataplane_alive: bool) -> 
 }
 
 /// Indices of the announces wanted now.
-pub fn wanted_set(announces: &[Announce], state: &NodeState, dataplane_alive: bool) -> Vec<usize> {
+fn wanted_set(announces: &[Announce], state: &NodeState, dataplane_alive: bool) -> Vec<usize> {
     announces
         .iter()
         .enumerate()
@@ -65,7 +107,7 @@ pub fn wanted_set(announces: &[Announce], state: &NodeState, dataplane_alive: bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::state::BackendHealth;
+    use crate::node::BackendHealth;
 
     const CONF: &str = r#"
 [node]

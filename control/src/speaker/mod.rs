@@ -1,13 +1,15 @@
 //! The BGP speaker: one task per `[[bgp.peer]]` driving a `bgp::Session` over
 //! TCP, a listener for passive peers, and the announce policy that decides
 //! which `[[bgp.announce]]` prefixes are advertised. Routes received are
-//! counted (and limited by `max_prefixes`), never installed.
+//! counted (and limited by `max_prefixes`), never installed. The speaker
+//! sees the node only through [`Announcements`], and reports through
+//! [`Status`].
 
 mod peer;
-pub mod policy;
 mod sockopt;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,11 +18,10 @@ use anyhow::Context;
 use log::{info, warn};
 use serde_json::{json, Value};
 use tokio::net::TcpSocket;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::config::{Announce, Bgp};
-use crate::daemon::Node;
+use crate::config::{Announce, Bgp, Prefix};
 use peer::{Cmd, Peer};
 
 /// The announce policy's liveness check runs at least this often, so a
@@ -29,26 +30,46 @@ const POLICY_TICK: Duration = Duration::from_millis(50);
 /// How long a clean stop waits for the NOTIFICATIONs to go out.
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What the node decided about the `[[bgp.announce]]` prefixes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Decision {
+    /// Indices of the announces to advertise now.
+    pub(crate) wanted: Vec<usize>,
+    /// Prefixes the operator withdrew (`vipctl bgp withdraw`).
+    pub(crate) withdrawn: Vec<Prefix>,
+    /// Whether every dataplane worker runs.
+    pub(crate) alive: bool,
+}
+
+/// What the speaker reads from the node.
+pub(crate) trait Announcements: Send + 'static {
+    /// Which of `announces` to advertise now.
+    fn decide(&self, announces: &[Announce]) -> impl Future<Output = Decision> + Send;
+    /// Resolves when the node state may have changed; `false` once the node
+    /// is gone.
+    fn changed(&mut self) -> impl Future<Output = bool> + Send;
+}
+
 /// One peer as the control socket shows it.
 #[derive(Clone, Debug)]
-pub struct PeerStatus {
-    pub address: Ipv4Addr,
-    pub remote_as: u32,
-    pub state: String,
-    pub established_since: Option<Instant>,
+pub(crate) struct PeerStatus {
+    pub(crate) address: Ipv4Addr,
+    pub(crate) remote_as: u32,
+    pub(crate) state: String,
+    pub(crate) established_since: Option<Instant>,
     /// Prefixes the peer currently announces to us.
-    pub received: usize,
-    pub last_error: Option<String>,
+    pub(crate) received: usize,
+    pub(crate) last_error: Option<String>,
     /// Prefixes in our Adj-RIB-Out toward this peer.
-    pub advertised: Vec<String>,
-    pub messages_in: u64,
-    pub messages_out: u64,
-    pub established_count: u64,
+    pub(crate) advertised: Vec<String>,
+    pub(crate) messages_in: u64,
+    pub(crate) messages_out: u64,
+    pub(crate) established_count: u64,
 }
 
 impl PeerStatus {
     /// A configured peer no session has been opened with yet.
-    pub fn idle(address: Ipv4Addr, remote_as: u32) -> PeerStatus {
+    pub(crate) fn idle(address: Ipv4Addr, remote_as: u32) -> PeerStatus {
         PeerStatus {
             address,
             remote_as,
@@ -65,30 +86,30 @@ impl PeerStatus {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct BgpStatus {
-    pub local_as: u32,
-    pub router_id: Option<Ipv4Addr>,
-    pub peers: Vec<PeerStatus>,
+pub(crate) struct BgpStatus {
+    pub(crate) local_as: u32,
+    pub(crate) router_id: Option<Ipv4Addr>,
+    pub(crate) peers: Vec<PeerStatus>,
     /// Prefixes the announce policy wants advertised now.
-    pub wanted: Vec<String>,
+    pub(crate) wanted: Vec<String>,
     /// Prefixes the operator withdrew (`vipctl bgp withdraw`).
-    pub withdrawn: Vec<String>,
+    pub(crate) withdrawn: Vec<String>,
     /// Every `[[bgp.announce]]` prefix, in config order.
-    pub configured: Vec<String>,
+    pub(crate) configured: Vec<String>,
 }
 
 /// Shared view of the speaker, read by the control socket.
 #[derive(Clone, Debug, Default)]
-pub struct Status(Arc<Mutex<BgpStatus>>);
+pub(crate) struct Status(Arc<Mutex<BgpStatus>>);
 
 impl Status {
     /// A copy of the current status.
-    pub fn snapshot(&self) -> BgpStatus {
+    pub(crate) fn snapshot(&self) -> BgpStatus {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The status as JSON: `{"configured": false}` when there is no `[bgp]`.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let Some(router_id) = s.router_id else {
             return json!({"configured": false});
@@ -135,18 +156,19 @@ impl Status {
 }
 
 /// The running speaker; [`Speaker::shutdown`] stops it cleanly.
-pub struct Speaker {
+pub(crate) struct Speaker {
     peers: Vec<(mpsc::UnboundedSender<Cmd>, JoinHandle<()>)>,
     helpers: Vec<JoinHandle<()>>,
 }
 
 impl Speaker {
-    /// Starts the peers, the listeners of passive peers and the announce
-    /// policy. `None` when the config has no `[bgp]`.
-    pub async fn start(node: Arc<Node>, status: Status) -> anyhow::Result<Option<Speaker>> {
-        let Some(bgp) = node.state.lock().await.config.bgp.clone() else {
-            return Ok(None);
-        };
+    /// Starts the peers of `bgp`, the listeners of passive peers and the
+    /// announce policy, which follows `node`.
+    pub(crate) fn start(
+        bgp: &Bgp,
+        node: impl Announcements,
+        status: Status,
+    ) -> anyhow::Result<Speaker> {
         {
             let mut s = status.0.lock().unwrap_or_else(|e| e.into_inner());
             s.local_as = bgp.local_as;
@@ -173,7 +195,7 @@ impl Speaker {
         }
         let mut helpers = Vec::new();
         for (port, routes) in by_port {
-            match listen(&bgp, port) {
+            match listen(bgp, port) {
                 Ok(l) => helpers.push(tokio::spawn(accept_loop(l, port, routes))),
                 Err(e) => {
                     for (_, t) in &peers {
@@ -185,10 +207,9 @@ impl Speaker {
         }
         let senders: Vec<_> = peers.iter().map(|(tx, _)| tx.clone()).collect();
         let policy = tokio::spawn(run_policy(
-            node.clone(),
+            node,
             bgp.announces.clone(),
             senders,
-            node.changed.subscribe(),
             status.clone(),
         ));
         info!(
@@ -199,12 +220,12 @@ impl Speaker {
             bgp.announces.len()
         );
         helpers.push(policy);
-        Ok(Some(Speaker { peers, helpers }))
+        Ok(Speaker { peers, helpers })
     }
 
     /// Withdraws everything by ending every session with Cease /
     /// Administrative Shutdown carrying `reason` (RFC 8203), then returns.
-    pub async fn shutdown(self, reason: &str) {
+    pub(crate) async fn shutdown(self, reason: &str) {
         for h in &self.helpers {
             h.abort();
         }
@@ -284,10 +305,9 @@ async fn accept_loop(
 /// Re-evaluates the announce policy on every published change of the node
 /// state and every [`POLICY_TICK`], and tells the peers when the set changes.
 async fn run_policy(
-    node: Arc<Node>,
+    mut node: impl Announcements,
     announces: Vec<Announce>,
     peers: Vec<mpsc::UnboundedSender<Cmd>>,
-    mut changed: watch::Receiver<u64>,
     status: Status,
 ) {
     let mut tick = tokio::time::interval(POLICY_TICK);
@@ -295,17 +315,14 @@ async fn run_policy(
     let mut last: Option<Vec<usize>> = None;
     loop {
         tokio::select! {
-            r = changed.changed() => if r.is_err() { return },
+            more = node.changed() => if !more { return },
             _ = tick.tick() => {}
         }
-        let alive = policy::dataplane_alive(&node.counters, dataplane::engine::monotonic_ms());
-        let (set, withdrawn) = {
-            let st = node.state.lock().await;
-            (
-                policy::wanted_set(&announces, &st, alive),
-                st.bgp_withdrawn.clone(),
-            )
-        };
+        let Decision {
+            wanted: set,
+            withdrawn,
+            alive,
+        } = node.decide(&announces).await;
         status.0.lock().unwrap_or_else(|e| e.into_inner()).withdrawn =
             withdrawn.iter().map(ToString::to_string).collect();
         if last.as_ref() == Some(&set) {

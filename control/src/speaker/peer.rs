@@ -66,7 +66,7 @@ pub(super) struct Peer {
 }
 
 impl Peer {
-    pub fn new(
+    pub(crate) fn new(
         cfg: BgpPeer,
         local_as: u32,
         router_id: Ipv4Addr,
@@ -102,7 +102,7 @@ impl Peer {
         }
     }
 
-    pub async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+    pub(crate) async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
         let mut buf = vec![0u8; READ_BUFFER];
         self.feed(Input::Start);
         self.apply().await;

@@ -1,26 +1,31 @@
-//! Next hops for backends: the kernel's routing table says which interface
-//! and gateway, the kernel's neighbour table says which MAC. Both are read
-//! from /proc of the node's network namespace; resolving a missing MAC is
-//! left to the kernel, prompted by a datagram towards the address.
+//! What /proc/net of the node's network namespace says: the IPv4 routing
+//! table, and the ARP table as text.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::Ipv4Addr;
 
 use dataplane::wire::MacAddr;
 
 /// A route from /proc/net/route.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
-    pub dev: String,
-    pub dst: u32,
-    pub mask: u32,
+pub(crate) struct Route {
+    pub(crate) dev: String,
+    pub(crate) dst: u32,
+    pub(crate) mask: u32,
     /// `None` for on-link routes.
-    pub gateway: Option<Ipv4Addr>,
-    pub metric: u32,
+    pub(crate) gateway: Option<Ipv4Addr>,
+    pub(crate) metric: u32,
+}
+
+/// The routing table now; empty when /proc/net/route cannot be read.
+pub(crate) fn read_routes() -> Vec<Route> {
+    std::fs::read_to_string("/proc/net/route")
+        .map(|t| parse_routes(&t))
+        .unwrap_or_default()
 }
 
 /// Parses /proc/net/route text. Malformed lines are skipped.
-pub fn parse_routes(text: &str) -> Vec<Route> {
+pub(crate) fn parse_routes(text: &str) -> Vec<Route> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
@@ -49,7 +54,7 @@ pub fn parse_routes(text: &str) -> Vec<Route> {
 }
 
 /// Longest-prefix match, lowest metric among equals.
-pub fn lookup(routes: &[Route], addr: Ipv4Addr) -> Option<&Route> {
+pub(crate) fn lookup(routes: &[Route], addr: Ipv4Addr) -> Option<&Route> {
     let a = addr.to_bits();
     routes
         .iter()
@@ -63,7 +68,7 @@ pub fn lookup(routes: &[Route], addr: Ipv4Addr) -> Option<&Route> {
 }
 
 /// Parses /proc/net/arp text into complete entries: address → (MAC, device).
-pub fn parse_neighbours(text: &str) -> HashMap<Ipv4Addr, (MacAddr, String)> {
+pub(crate) fn parse_neighbours(text: &str) -> HashMap<Ipv4Addr, (MacAddr, String)> {
     const ATF_COM: u32 = 0x2;
     text.lines()
         .skip(1)
@@ -79,19 +84,9 @@ pub fn parse_neighbours(text: &str) -> HashMap<Ipv4Addr, (MacAddr, String)> {
 }
 
 /// The next hop towards `addr`: interface name and the address whose MAC is needed.
-pub fn next_hop(routes: &[Route], addr: Ipv4Addr) -> Option<(String, Ipv4Addr)> {
+pub(crate) fn next_hop(routes: &[Route], addr: Ipv4Addr) -> Option<(String, Ipv4Addr)> {
     let r = lookup(routes, addr)?;
     Some((r.dev.clone(), r.gateway.unwrap_or(addr)))
-}
-
-/// Makes the kernel resolve the MAC of `addr` by sending it one empty
-/// datagram to the discard port.
-pub fn prompt_resolution(addr: Ipv4Addr) {
-    const DISCARD_PORT: u16 = 9;
-    if let Ok(sock) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
-        // Failure here just means the next attempt will try again.
-        let _ = sock.send_to(&[], SocketAddrV4::new(addr, DISCARD_PORT));
-    }
 }
 
 #[cfg(test)]
