@@ -55,6 +55,7 @@ fn start_vrrp(
     state: &mut NodeState,
     counters: &Arc<dataplane::counters::Counters>,
     owner: &mpsc::UnboundedSender<Ownership>,
+    neighbours: &Neighbours,
 ) -> anyhow::Result<Vec<vrrp_rt::Handle>> {
     let mut vrrp = Vec::new();
     for v in &state.config.vrrp {
@@ -75,8 +76,13 @@ fn start_vrrp(
         )
     })?;
         let rcfg = vrrp_rt::RuntimeConfig::new(v, port.ifindex, primary);
-        let handle = vrrp_rt::spawn(rcfg, Some(counters.clone()), owner.clone())
-            .with_context(|| format!("starting VRRP instance {}", v.name))?;
+        let handle = vrrp_rt::spawn(
+            rcfg,
+            Some(counters.clone()),
+            owner.clone(),
+            neighbours.clone(),
+        )
+        .with_context(|| format!("starting VRRP instance {}", v.name))?;
         state.vrrp.push(handle.control.clone());
         vrrp.push(handle);
     }
@@ -118,7 +124,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     node::apply_steering(engine.steering(), &state.steering())?;
     let (health_tx, mut health_rx) = mpsc::channel::<HealthEvent>(1024);
     let (owner_tx, mut owner_rx) = mpsc::unbounded_channel::<Ownership>();
-    let vrrp = start_vrrp(&mut state, engine.counters(), &owner_tx)?;
+    let vrrp = start_vrrp(&mut state, engine.counters(), &owner_tx, &neighbours)?;
     drop(owner_tx);
     let socket_path = state.config.control.socket.clone();
     let bgp = state.config.bgp.clone();

@@ -9,7 +9,7 @@ mod table;
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 
-pub(crate) use procfs::{lookup, next_hop, parse_neighbours, read_routes, Route};
+pub(crate) use procfs::{lookup, next_hop, read_routes, Route};
 pub(crate) use table::{Neighbours, Table};
 
 /// Makes the kernel resolve the MAC of `addr` by sending it one empty

@@ -1,10 +1,7 @@
-//! What /proc/net of the node's network namespace says: the IPv4 routing
-//! table, and the ARP table as text.
+//! The IPv4 routing table of the node's network namespace, from
+//! /proc/net/route.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
-
-use dataplane::wire::MacAddr;
 
 /// A route from /proc/net/route.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,22 +64,6 @@ pub(crate) fn lookup(routes: &[Route], addr: Ipv4Addr) -> Option<&Route> {
         })
 }
 
-/// Parses /proc/net/arp text into complete entries: address → (MAC, device).
-pub(crate) fn parse_neighbours(text: &str) -> HashMap<Ipv4Addr, (MacAddr, String)> {
-    const ATF_COM: u32 = 0x2;
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let ip: Ipv4Addr = f.first()?.parse().ok()?;
-            let flags = u32::from_str_radix(f.get(2)?.trim_start_matches("0x"), 16).ok()?;
-            let mac: MacAddr = f.get(3)?.parse().ok()?;
-            let dev = (*f.get(5)?).to_string();
-            (flags & ATF_COM != 0 && !mac.is_zero()).then_some((ip, (mac, dev)))
-        })
-        .collect()
-}
-
 /// The next hop towards `addr`: interface name and the address whose MAC is needed.
 pub(crate) fn next_hop(routes: &[Route], addr: Ipv4Addr) -> Option<(String, Ipv4Addr)> {
     let r = lookup(routes, addr)?;
@@ -112,19 +93,5 @@ garbage line\n";
             next_hop(&routes, "192.0.2.9".parse().unwrap()),
             Some(("eth0".into(), "10.0.0.1".parse().unwrap()))
         );
-    }
-
-    #[test]
-    fn only_complete_neighbours_count() {
-        let text =
-            "IP address       HW type     Flags       HW address            Mask     Device\n\
-10.77.1.101      0x1         0x2         02:aa:00:00:00:01     *        eth1\n\
-10.77.1.102      0x1         0x0         00:00:00:00:00:00     *        eth1\n\
-bogus\n";
-        let n = parse_neighbours(text);
-        assert_eq!(n.len(), 1);
-        let (mac, dev) = &n[&"10.77.1.101".parse().unwrap()];
-        assert_eq!(mac.to_string(), "02:aa:00:00:00:01");
-        assert_eq!(dev, "eth1");
     }
 }

@@ -41,6 +41,7 @@ impl Table {
 }
 
 /// A view of the kernel's neighbour table that follows its changes.
+#[derive(Clone)]
 pub(crate) struct Neighbours(watch::Receiver<Table>);
 
 impl Neighbours {
@@ -71,6 +72,12 @@ impl Neighbours {
     /// The table now; [`Neighbours::changed`] then waits for the next change.
     pub(crate) fn now(&mut self) -> Table {
         self.0.borrow_and_update().clone()
+    }
+
+    /// The link-layer address of `addr` on interface `ifindex`, as the
+    /// kernel knows it now.
+    pub(crate) fn get(&self, addr: IpAddr, ifindex: u32) -> Option<MacAddr> {
+        self.0.borrow().get(addr, ifindex)
     }
 
     /// Resolves when the table changed; `false` if it is no longer followed.

@@ -223,6 +223,7 @@ pub(crate) fn spawn(
     cfg: RuntimeConfig,
     dataplane: Option<Arc<Counters>>,
     owner: mpsc::UnboundedSender<Ownership>,
+    neighbours: neigh::Neighbours,
 ) -> io::Result<Handle> {
     let inst = Instance::new(cfg.instance.clone(), IpAddr::V4(cfg.primary))
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
@@ -272,6 +273,7 @@ pub(crate) fn spawn(
             .collect(),
         destinations: socket::destinations(&cfg.instance.unicast_peers),
         mac: virtual_mac(cfg.instance.vrid),
+        neighbours,
         inst,
         sock,
         link,
@@ -316,6 +318,8 @@ struct Shell {
     vips: Vec<Ipv4Addr>,
     destinations: Vec<Ipv4Addr>,
     mac: [u8; 6],
+    /// Where unicast peers' MACs come from: the kernel's neighbour table.
+    neighbours: neigh::Neighbours,
     inst: Instance,
     sock: AdvertSocket,
     /// Adverts and gratuitous ARP from the virtual MAC.
@@ -698,13 +702,6 @@ impl Shell {
     /// adverts go out from the virtual MAC.
     fn send_advert(&mut self, priority: u8) {
         let advert = self.inst.advert(priority);
-        let neighbours = if self.destinations_multicast() {
-            Default::default()
-        } else {
-            std::fs::read_to_string("/proc/net/arp")
-                .map(|t| neigh::parse_neighbours(&t))
-                .unwrap_or_default()
-        };
         let mut buf = [0u8; socket::RECV_BUF];
         for i in 0..self.destinations.len() {
             let Some(dst) = self.destinations.get(i).copied() else {
@@ -722,10 +719,7 @@ impl Shell {
                 let dst_mac = if dst.is_multicast() {
                     Some(link::multicast_mac(dst))
                 } else {
-                    neighbours
-                        .get(&dst)
-                        .filter(|(_, dev)| *dev == self.cfg.interface)
-                        .map(|(mac, _)| *mac)
+                    self.neighbours.get(IpAddr::V4(dst), self.cfg.ifindex)
                 };
                 match dst_mac {
                     Some(mac) => self.send_frame(payload, dst, mac),
