@@ -298,7 +298,7 @@ async fn run_policy(
             r = changed.changed() => if r.is_err() { return },
             _ = tick.tick() => {}
         }
-        let alive = policy::dataplane_alive(&node.counters, dataplane::engine::monotonic_ms());
+        let alive = policy::dataplane_alive(&node.counters, engine::monotonic_ms());
         let (set, withdrawn) = {
             let st = node.state.lock().await;
             (

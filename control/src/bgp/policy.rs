@@ -12,7 +12,7 @@ use crate::daemon::state::NodeState;
 pub const HEARTBEAT_STALE_MS: u64 = 500;
 
 /// Whether every dataplane worker has looped recently. `now_ms` is
-/// `dataplane::engine::monotonic_ms()`, the workers' clock.
+/// `engine::monotonic_ms()`, the workers' clock.
 pub fn dataplane_alive(counters: &Counters, now_ms: u64) -> bool {
     let mut any = false;
     for core in counters.cores() {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub use dataplane::sched::SchedulerKind;
 pub use dataplane::service::{DownAction, ForwardMode};
+pub use engine::XdpMode;
 
 pub use crate::health::{BodyDigest, QType};
 
@@ -429,11 +430,6 @@ impl FromStr for Prefix {
 
 use dataplane::keyword_enum;
 
-keyword_enum!(
-    /// How the XDP program is attached: `auto` tries native and falls back
-    /// to skb with a warning.
-    XdpMode { Auto => "auto", Native => "native", Skb => "skb" }
-);
 keyword_enum!(Protocol { Tcp => "tcp", Udp => "udp" });
 keyword_enum!(
     /// When an announce is advertised.

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dataplane::engine::{Engine, EngineConfig, Handler, XdpMode};
 use dataplane::flow::Timeouts;
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::service::Published;
 use dataplane::verdict::{PortId, Verdict};
+use engine::{Engine, EngineConfig, Handler};
 use log::{info, warn};
 use tokio::sync::mpsc;
 
@@ -62,7 +62,7 @@ pub struct Node {
     pub state: tokio::sync::Mutex<NodeState>,
     pub counters: Arc<dataplane::counters::Counters>,
     /// `None` on a node without a dataplane ([`Node::detached`]).
-    pub steering: Option<Arc<dataplane::engine::Steering>>,
+    pub steering: Option<Arc<engine::XdpSteering>>,
     pub published: Arc<Published>,
     pub started: Instant,
     pub runtime: runtime::Runtime,
@@ -106,11 +106,7 @@ fn engine_config(cfg: &Config) -> EngineConfig {
         interfaces: cfg.dataplane.interfaces.clone(),
         queues: cfg.dataplane.queues,
         cores: cfg.dataplane.cores.clone(),
-        xdp_mode: match cfg.dataplane.xdp_mode {
-            config::XdpMode::Auto => XdpMode::Auto,
-            config::XdpMode::Native => XdpMode::Native,
-            config::XdpMode::Skb => XdpMode::Skb,
-        },
+        xdp_mode: cfg.dataplane.xdp_mode,
         frames_per_worker: cfg.dataplane.frames_per_worker,
         batch: 64,
         // Both keys of every connection, when all are offloaded.
@@ -214,10 +210,7 @@ fn check_spec(service: &str, backend: &config::Backend) -> CheckSpec {
 }
 
 /// Makes the XDP steering maps match `s`.
-pub(crate) fn apply_steering(
-    steer: &dataplane::engine::Steering,
-    s: &Steering,
-) -> anyhow::Result<()> {
+pub(crate) fn apply_steering(steer: &engine::XdpSteering, s: &Steering) -> anyhow::Result<()> {
     steer
         .set_vips(&s.vips)
         .context("updating the XDP VIP map")?;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 
-use dataplane::wire::MacAddr;
+use wire::MacAddr;
 
 /// A route from /proc/net/route.
 #[derive(Clone, Debug, PartialEq, Eq)]

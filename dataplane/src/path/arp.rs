@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use crate::arp_claims::Claim;
 use crate::service::{LocalKind, Snapshot};
 use crate::verdict::{DropReason, PortId, Verdict};
-use crate::wire::{ArpPacket, EthernetFrame, MacAddr};
+use wire::{ArpPacket, EthernetFrame, MacAddr};
 
 /// The MAC this node answers for `addr` with on `ingress`, if it owns it.
 fn owned_mac(snap: &Snapshot, addr: Ipv4Addr, ingress: PortId) -> Option<MacAddr> {

@@ -7,8 +7,8 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 
-use dataplane::wire::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, MacAddr, WireError};
 use socket2::{Domain, Socket, Type};
+use wire::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, MacAddr, WireError};
 
 use crate::vrrp::VRRP_TTL;
 

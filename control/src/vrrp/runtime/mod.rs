@@ -34,12 +34,12 @@ use crate::vrrp::{
     V2_AUTH_LEN, VRRP_TTL,
 };
 use dataplane::counters::Counters;
-use dataplane::wire::MacAddr;
 pub use garp::virtual_mac;
 use link::PacketSocket;
 use socket::AdvertSocket;
 use track::{ScriptResult, Tracks};
 use vmac_filter::VmacFilter;
+use wire::MacAddr;
 
 /// Transitions kept per instance for the control socket.
 pub const TRANSITIONS_KEPT: usize = 16;

@@ -46,7 +46,7 @@ pub fn finish_partial_checksum(frame: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::checksum;
+    use crate::checksum;
     use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 
     /// A UDP or TCP frame whose checksum field holds the folded

@@ -112,7 +112,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::XorShift;
+    use crate::XorShift;
     use etherparse::PacketBuilder;
 
     fn mac(rng: &mut XorShift) -> [u8; 6] {

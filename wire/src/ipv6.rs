@@ -81,7 +81,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{ip_proto, XorShift};
+    use crate::{ip_proto, XorShift};
     use etherparse::{IpNumber, Ipv6Header};
 
     fn random_packet(rng: &mut XorShift) -> (Ipv6Header, Vec<u8>) {

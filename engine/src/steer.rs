@@ -13,8 +13,8 @@ use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 
 use super::{EngineError, PortInfo, XdpMode};
-use crate::flow::{FastSeen, FlowKey, Rewrite, SteerAction, SteerChange};
-use crate::wire::checksum;
+use dataplane::flow::{FastSeen, FlowKey, Rewrite, SteerAction, SteerChange};
+use wire::checksum;
 
 /// Size of the `xsks` map: the highest queue count the program serves.
 pub(super) const MAX_QUEUES: u32 = 64;
@@ -683,7 +683,7 @@ pub struct EgressPort {
 }
 
 /// The steering maps of every interface: which traffic goes to the workers.
-pub struct Steering {
+pub struct XdpSteering {
     ifaces: Mutex<Vec<IfaceMaps>>,
 }
 
@@ -721,11 +721,11 @@ fn replace<V: aya::Pod + PartialEq>(
     Ok(())
 }
 
-impl Steering {
+impl XdpSteering {
     /// Takes the steering maps out of every attached program.
-    pub(super) fn new(attached: &mut [Attached]) -> Steering {
+    pub(super) fn new(attached: &mut [Attached]) -> XdpSteering {
         let ifaces = attached.iter_mut().filter_map(|a| a.maps.take()).collect();
-        Steering {
+        XdpSteering {
             ifaces: Mutex::new(ifaces),
         }
     }

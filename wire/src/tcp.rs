@@ -243,7 +243,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{EthernetFrame, Ipv4Packet, XorShift};
+    use crate::{EthernetFrame, Ipv4Packet, XorShift};
     use etherparse::{PacketBuilder, TcpHeader, TcpOptionElement};
 
     struct Built {

@@ -222,7 +222,7 @@ pub fn write_header(buf: &mut [u8], h: &Ipv4Header) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{ip_proto, XorShift};
+    use crate::{ip_proto, XorShift};
     use etherparse::{IpFragOffset, Ipv4Header, Ipv4Options};
 
     /// An IPv4 packet serialised by etherparse with random fields.

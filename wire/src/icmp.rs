@@ -131,7 +131,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{EthernetFrame, Ipv4Packet, XorShift};
+    use crate::{EthernetFrame, Ipv4Packet, XorShift};
     use etherparse::{Icmpv4Slice, Icmpv4Type, PacketBuilder};
 
     fn random_frame(rng: &mut XorShift) -> (Vec<u8>, u16, u16, Vec<u8>) {

@@ -139,7 +139,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpDatagram<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{EthernetFrame, Ipv4Packet, XorShift};
+    use crate::{EthernetFrame, Ipv4Packet, XorShift};
     use etherparse::{Ipv4Header, PacketBuilder, UdpHeader};
 
     /// Ethernet+IPv4+UDP frame built by etherparse (checksum filled in).

@@ -120,7 +120,7 @@ pub fn build_arp_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{EthernetFrame, XorShift};
+    use crate::{EthernetFrame, XorShift};
     use etherparse::EtherType;
 
     fn mac(rng: &mut XorShift) -> MacAddr {
