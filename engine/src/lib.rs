@@ -28,7 +28,9 @@ use dataplane::verdict::{PortId, Verdict};
 pub use forward::ForwardHandler;
 pub use iface::MacAddrBytes;
 pub use simulator::{SimOutcome, XdpSimulator};
-pub use steer::{EgressPort, SynLimit, XdpStats, XdpSteering, XDP_PASS, XDP_REDIRECT, XDP_TX};
+pub use steer::{
+    xdp_md, EgressPort, SynLimit, XdpStats, XdpSteering, XDP_PASS, XDP_REDIRECT, XDP_TX,
+};
 
 /// The packet logic the engine drives. One instance per worker.
 pub trait Handler: Send + 'static {

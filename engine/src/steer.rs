@@ -335,7 +335,7 @@ fn xdp_program<'a>(
 /// `struct xdp_md` for a test run of a `len`-byte frame received on
 /// `ifindex`, queue 0: data, data_end, data_meta, ingress_ifindex,
 /// rx_queue_index, egress_ifindex.
-fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
+pub fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
     let mut ctx = [0u8; 24];
     ctx[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
     ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
