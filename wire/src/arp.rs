@@ -2,7 +2,28 @@
 
 use std::net::Ipv4Addr;
 
-use super::{ethertype, get16, get32, get_mac, put16, put32, put_mac, MacAddr, WireError};
+use crate::ethernet::{write_header, EthernetHeader};
+use crate::{ethertype, get16, get32, get_mac, put16, put32, put_mac, MacAddr, WireError};
+
+mod field {
+    use crate::Field;
+
+    pub const HTYPE: Field = 0..2;
+    pub const PTYPE: Field = 2..4;
+    pub const HLEN: usize = 4;
+    pub const PLEN: usize = 5;
+    pub const OPER: Field = 6..8;
+    pub const SHA: Field = 8..14;
+    pub const SPA: Field = 14..18;
+    pub const THA: Field = 18..24;
+    pub const TPA: Field = 24..28;
+}
+
+const LEN: usize = field::TPA.end;
+/// Hardware type Ethernet.
+const HTYPE_ETHERNET: u16 = 1;
+const MAC_LEN: u8 = 6;
+const IPV4_LEN: u8 = 4;
 
 /// A view over an Ethernet/IPv4 ARP packet.
 #[derive(Debug, Clone)]
@@ -10,12 +31,11 @@ pub struct ArpPacket<T: AsRef<[u8]>> {
     buffer: T,
 }
 
-const LEN: usize = 28;
-const FRAME_LEN: usize = 14 + LEN;
-
 impl<T: AsRef<[u8]>> ArpPacket<T> {
     pub const REQUEST: u16 = 1;
     pub const REPLY: u16 = 2;
+    /// Length of an Ethernet/IPv4 ARP packet.
+    pub const LEN: usize = LEN;
 
     /// Accepts only Ethernet (htype 1) / IPv4 (ptype 0x0800) with 6/4-byte
     /// addresses; any other ARP flavour is `Unsupported`.
@@ -25,7 +45,11 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
         if b.len() < LEN {
             return Err(WireError::Truncated);
         }
-        if get16(b, 0) != 1 || get16(b, 2) != ethertype::IPV4 || b[4] != 6 || b[5] != 4 {
+        if get16(b, field::HTYPE) != HTYPE_ETHERNET
+            || get16(b, field::PTYPE) != ethertype::IPV4
+            || b[field::HLEN] != MAC_LEN
+            || b[field::PLEN] != IPV4_LEN
+        {
             return Err(WireError::Unsupported);
         }
         Ok(ArpPacket { buffer })
@@ -38,83 +62,121 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
 
     #[inline]
     pub fn operation(&self) -> u16 {
-        get16(self.buffer.as_ref(), 6)
+        get16(self.buffer.as_ref(), field::OPER)
     }
 
     #[inline]
     pub fn sender_mac(&self) -> MacAddr {
-        get_mac(self.buffer.as_ref(), 8)
+        get_mac(self.buffer.as_ref(), field::SHA)
     }
 
     #[inline]
     pub fn sender_ip(&self) -> Ipv4Addr {
-        Ipv4Addr::from(get32(self.buffer.as_ref(), 14))
+        Ipv4Addr::from(get32(self.buffer.as_ref(), field::SPA))
     }
 
     #[inline]
     pub fn target_mac(&self) -> MacAddr {
-        get_mac(self.buffer.as_ref(), 18)
+        get_mac(self.buffer.as_ref(), field::THA)
     }
 
     #[inline]
     pub fn target_ip(&self) -> Ipv4Addr {
-        Ipv4Addr::from(get32(self.buffer.as_ref(), 24))
+        Ipv4Addr::from(get32(self.buffer.as_ref(), field::TPA))
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
     #[inline]
     pub fn set_operation(&mut self, op: u16) {
-        put16(self.buffer.as_mut(), 6, op)
+        put16(self.buffer.as_mut(), field::OPER, op)
     }
 
     #[inline]
     pub fn set_sender_mac(&mut self, mac: MacAddr) {
-        put_mac(self.buffer.as_mut(), 8, mac)
+        put_mac(self.buffer.as_mut(), field::SHA, mac)
     }
 
     #[inline]
     pub fn set_sender_ip(&mut self, ip: Ipv4Addr) {
-        put32(self.buffer.as_mut(), 14, u32::from(ip))
+        put32(self.buffer.as_mut(), field::SPA, u32::from(ip))
     }
 
     #[inline]
     pub fn set_target_mac(&mut self, mac: MacAddr) {
-        put_mac(self.buffer.as_mut(), 18, mac)
+        put_mac(self.buffer.as_mut(), field::THA, mac)
     }
 
     #[inline]
     pub fn set_target_ip(&mut self, ip: Ipv4Addr) {
-        put32(self.buffer.as_mut(), 24, u32::from(ip))
+        put32(self.buffer.as_mut(), field::TPA, u32::from(ip))
     }
 }
 
-/// Writes a complete untagged Ethernet + ARP frame (42 bytes, no padding)
-/// into `buf` and returns its length; `Truncated` if `buf` is too short.
-pub fn build_arp_frame(
-    buf: &mut [u8],
-    op: u16,
-    src_mac: MacAddr,
-    dst_mac: MacAddr,
-    sender: (MacAddr, Ipv4Addr),
-    target: (MacAddr, Ipv4Addr),
-) -> Result<usize, WireError> {
-    let frame = buf.get_mut(..FRAME_LEN).ok_or(WireError::Truncated)?;
-    put_mac(frame, 0, dst_mac);
-    put_mac(frame, 6, src_mac);
-    put16(frame, 12, ethertype::ARP);
-    let arp = &mut frame[14..];
-    put16(arp, 0, 1);
-    put16(arp, 2, ethertype::IPV4);
-    arp[4] = 6;
-    arp[5] = 4;
-    let mut pkt = ArpPacket { buffer: arp };
-    pkt.set_operation(op);
-    pkt.set_sender_mac(sender.0);
-    pkt.set_sender_ip(sender.1);
-    pkt.set_target_mac(target.0);
-    pkt.set_target_ip(target.1);
-    Ok(FRAME_LEN)
+/// The fields of one Ethernet/IPv4 ARP message, written into a view or a
+/// new frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArpMessage {
+    pub operation: u16,
+    pub sender_mac: MacAddr,
+    pub sender_ip: Ipv4Addr,
+    pub target_mac: MacAddr,
+    pub target_ip: Ipv4Addr,
+}
+
+impl ArpMessage {
+    /// A gratuitous ARP request announcing `ip` at `mac`: the address is
+    /// both sender and target, the target MAC unknown.
+    pub fn gratuitous(mac: MacAddr, ip: Ipv4Addr) -> ArpMessage {
+        ArpMessage {
+            operation: ArpPacket::<&[u8]>::REQUEST,
+            sender_mac: mac,
+            sender_ip: ip,
+            target_mac: MacAddr::ZERO,
+            target_ip: ip,
+        }
+    }
+
+    /// The reply telling the asker (`asker_mac`, `asker_ip`) that `ip` is at
+    /// `mac`.
+    pub fn reply(mac: MacAddr, ip: Ipv4Addr, asker_mac: MacAddr, asker_ip: Ipv4Addr) -> ArpMessage {
+        ArpMessage {
+            operation: ArpPacket::<&[u8]>::REPLY,
+            sender_mac: mac,
+            sender_ip: ip,
+            target_mac: asker_mac,
+            target_ip: asker_ip,
+        }
+    }
+
+    /// Writes the operation and addresses into an existing ARP packet.
+    #[inline]
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, arp: &mut ArpPacket<T>) {
+        arp.set_operation(self.operation);
+        arp.set_sender_mac(self.sender_mac);
+        arp.set_sender_ip(self.sender_ip);
+        arp.set_target_mac(self.target_mac);
+        arp.set_target_ip(self.target_ip);
+    }
+
+    /// Writes a complete untagged Ethernet + ARP frame from the sender's MAC
+    /// to `dst` at the start of `buf` and returns its length (42, no
+    /// padding); `Truncated` if `buf` is too short.
+    pub fn write_frame(&self, buf: &mut [u8], dst: MacAddr) -> Result<usize, WireError> {
+        let eth = EthernetHeader {
+            dst,
+            src: self.sender_mac,
+            ethertype: ethertype::ARP,
+        };
+        let at = write_header(buf, &eth)?;
+        let b = buf.get_mut(at..at + LEN).ok_or(WireError::Truncated)?;
+        put16(b, field::HTYPE, HTYPE_ETHERNET);
+        put16(b, field::PTYPE, ethertype::IPV4);
+        b[field::HLEN] = MAC_LEN;
+        b[field::PLEN] = IPV4_LEN;
+        self.emit(&mut ArpPacket { buffer: b });
+        Ok(at + LEN)
+    }
 }
 
 #[cfg(test)]
@@ -132,17 +194,23 @@ mod tests {
     fn built_frame_parses_with_etherparse_and_view() {
         let mut rng = XorShift(0xa2b);
         for _ in 0..100 {
-            let (src, dst, smac, tmac) =
-                (mac(&mut rng), mac(&mut rng), mac(&mut rng), mac(&mut rng));
+            let (dst, smac, tmac) = (mac(&mut rng), mac(&mut rng), mac(&mut rng));
             let sip = Ipv4Addr::from(rng.next_u32());
             let tip = Ipv4Addr::from(rng.next_u32());
             let op = 1 + (rng.next_u16() & 1);
+            let msg = ArpMessage {
+                operation: op,
+                sender_mac: smac,
+                sender_ip: sip,
+                target_mac: tmac,
+                target_ip: tip,
+            };
             let mut buf = [0u8; 64];
-            let n = build_arp_frame(&mut buf, op, src, dst, (smac, sip), (tmac, tip)).unwrap();
+            let n = msg.write_frame(&mut buf, dst).unwrap();
             assert_eq!(n, 42);
 
             let eth = etherparse::Ethernet2Header::from_slice(&buf[..n]).unwrap();
-            assert_eq!(eth.0.source, src.0);
+            assert_eq!(eth.0.source, smac.0);
             assert_eq!(eth.0.destination, dst.0);
             assert_eq!(eth.0.ether_type, EtherType::ARP);
             // RFC 826 layout, assembled independently of the view.
@@ -166,14 +234,8 @@ mod tests {
     fn build_rejects_short_buffer() {
         for len in 0..42 {
             let mut buf = vec![0u8; len];
-            let r = build_arp_frame(
-                &mut buf,
-                ArpPacket::<&[u8]>::REQUEST,
-                MacAddr::ZERO,
-                MacAddr::BROADCAST,
-                (MacAddr::ZERO, Ipv4Addr::UNSPECIFIED),
-                (MacAddr::ZERO, Ipv4Addr::UNSPECIFIED),
-            );
+            let r = ArpMessage::gratuitous(MacAddr::ZERO, Ipv4Addr::UNSPECIFIED)
+                .write_frame(&mut buf, MacAddr::BROADCAST);
             assert_eq!(r, Err(WireError::Truncated));
         }
     }
@@ -181,15 +243,10 @@ mod tests {
     #[test]
     fn rejects_truncation_and_other_arp_flavours() {
         let mut buf = [0u8; 42];
-        build_arp_frame(
-            &mut buf,
-            ArpPacket::<&[u8]>::REPLY,
-            MacAddr([2; 6]),
-            MacAddr::BROADCAST,
-            (MacAddr([2; 6]), Ipv4Addr::new(10, 0, 0, 1)),
-            (MacAddr::ZERO, Ipv4Addr::new(10, 0, 0, 1)),
-        )
-        .unwrap();
+        let ip = Ipv4Addr::new(10, 0, 0, 1);
+        ArpMessage::reply(MacAddr([2; 6]), ip, MacAddr::ZERO, ip)
+            .write_frame(&mut buf, MacAddr::BROADCAST)
+            .unwrap();
         let arp = &buf[14..];
         for len in 0..28 {
             assert_eq!(
@@ -211,15 +268,9 @@ mod tests {
     fn setters_round_trip() {
         let mut rng = XorShift(77);
         let mut buf = [0u8; 42];
-        build_arp_frame(
-            &mut buf,
-            1,
-            MacAddr::ZERO,
-            MacAddr::ZERO,
-            (MacAddr::ZERO, Ipv4Addr::UNSPECIFIED),
-            (MacAddr::ZERO, Ipv4Addr::UNSPECIFIED),
-        )
-        .unwrap();
+        ArpMessage::gratuitous(MacAddr::ZERO, Ipv4Addr::UNSPECIFIED)
+            .write_frame(&mut buf, MacAddr::ZERO)
+            .unwrap();
         let mut a = ArpPacket::new_checked(&mut buf[14..]).unwrap();
         for _ in 0..50 {
             let (m1, m2) = (mac(&mut rng), mac(&mut rng));
@@ -237,5 +288,25 @@ mod tests {
             assert_eq!((a.sender_mac(), a.sender_ip()), (m1, i1));
             assert_eq!((a.target_mac(), a.target_ip()), (m2, i2));
         }
+    }
+
+    #[test]
+    fn gratuitous_and_reply_messages_fill_the_rfc_826_fields() {
+        let (mac, ip) = (MacAddr([2, 0, 0, 0, 0, 9]), Ipv4Addr::new(10, 0, 0, 9));
+        let (asker, asker_ip) = (MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 0, 1));
+        let mut buf = [0u8; 42];
+        ArpMessage::gratuitous(mac, ip)
+            .write_frame(&mut buf, MacAddr::BROADCAST)
+            .unwrap();
+        let a = ArpPacket::new_checked(&buf[14..]).unwrap();
+        assert_eq!(a.operation(), ArpPacket::<&[u8]>::REQUEST);
+        assert_eq!((a.sender_mac(), a.sender_ip()), (mac, ip));
+        assert_eq!((a.target_mac(), a.target_ip()), (MacAddr::ZERO, ip));
+
+        let mut a = ArpPacket::new_checked(&mut buf[14..]).unwrap();
+        ArpMessage::reply(mac, ip, asker, asker_ip).emit(&mut a);
+        assert_eq!(a.operation(), ArpPacket::<&[u8]>::REPLY);
+        assert_eq!((a.sender_mac(), a.sender_ip()), (mac, ip));
+        assert_eq!((a.target_mac(), a.target_ip()), (asker, asker_ip));
     }
 }

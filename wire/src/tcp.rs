@@ -4,10 +4,10 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::ops::{BitAnd, BitOr, BitOrAssign, Not};
 
-use super::checksum;
-use super::{get16, get32, ip_proto, put16, WireError};
+use crate::checksum;
+use crate::{get16, get32, ip_proto, put16, WireError};
 
-/// The TCP flag byte (byte 13 of the header).
+/// The TCP flag byte.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TcpFlags(pub u8);
 
@@ -115,8 +115,22 @@ pub struct TcpSegment<T: AsRef<[u8]>> {
     buffer: T,
 }
 
-const MIN_LEN: usize = 20;
-const CSUM: usize = 16;
+mod field {
+    use crate::Field;
+
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    pub const SEQ: Field = 4..8;
+    pub const ACK: Field = 8..12;
+    /// Header length in 32-bit words (high nibble).
+    pub const DATA_OFF: usize = 12;
+    pub const FLAGS: usize = 13;
+    pub const WINDOW: Field = 14..16;
+    pub const CHECKSUM: Field = 16..18;
+    pub const URGENT: Field = 18..20;
+}
+
+const MIN_LEN: usize = field::URGENT.end;
 
 impl<T: AsRef<[u8]>> TcpSegment<T> {
     #[inline]
@@ -125,7 +139,7 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
         if b.len() < MIN_LEN {
             return Err(WireError::Truncated);
         }
-        let hl = usize::from(b[12] >> 4) * 4;
+        let hl = usize::from(b[field::DATA_OFF] >> 4) * 4;
         if hl < MIN_LEN || hl > b.len() {
             return Err(WireError::BadHeaderLen);
         }
@@ -139,42 +153,42 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
 
     #[inline]
     pub fn src_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), 0)
+        get16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     #[inline]
     pub fn dst_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), 2)
+        get16(self.buffer.as_ref(), field::DST_PORT)
     }
 
     #[inline]
     pub fn seq(&self) -> u32 {
-        get32(self.buffer.as_ref(), 4)
+        get32(self.buffer.as_ref(), field::SEQ)
     }
 
     #[inline]
     pub fn ack(&self) -> u32 {
-        get32(self.buffer.as_ref(), 8)
+        get32(self.buffer.as_ref(), field::ACK)
     }
 
     #[inline]
     pub fn header_len(&self) -> usize {
-        usize::from(self.buffer.as_ref()[12] >> 4) * 4
+        usize::from(self.buffer.as_ref()[field::DATA_OFF] >> 4) * 4
     }
 
     #[inline]
     pub fn flags(&self) -> TcpFlags {
-        TcpFlags(self.buffer.as_ref()[13])
+        TcpFlags(self.buffer.as_ref()[field::FLAGS])
     }
 
     #[inline]
     pub fn window(&self) -> u16 {
-        get16(self.buffer.as_ref(), 14)
+        get16(self.buffer.as_ref(), field::WINDOW)
     }
 
     #[inline]
     pub fn checksum(&self) -> u16 {
-        get16(self.buffer.as_ref(), CSUM)
+        get16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Whether the checksum is left for the NIC to finish (see
@@ -195,13 +209,13 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
     #[inline]
     fn set_checksum(&mut self, c: u16) {
-        put16(self.buffer.as_mut(), CSUM, c)
+        put16(self.buffer.as_mut(), field::CHECKSUM, c)
     }
 
     #[inline]
     pub fn set_src_port(&mut self, port: u16) {
         let old = self.src_port();
-        put16(self.buffer.as_mut(), 0, port);
+        put16(self.buffer.as_mut(), field::SRC_PORT, port);
         let c = checksum::update16(self.checksum(), old, port);
         self.set_checksum(c);
     }
@@ -209,7 +223,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
     #[inline]
     pub fn set_dst_port(&mut self, port: u16) {
         let old = self.dst_port();
-        put16(self.buffer.as_mut(), 2, port);
+        put16(self.buffer.as_mut(), field::DST_PORT, port);
         let c = checksum::update16(self.checksum(), old, port);
         self.set_checksum(c);
     }
@@ -334,7 +348,7 @@ mod tests {
         TcpSegment::new_checked(&mut copy[..])
             .unwrap()
             .fill_checksum_v4(src, dst);
-        assert_eq!(stored, get16(&copy, CSUM));
+        assert_eq!(stored, get16(&copy, field::CHECKSUM));
         let (h, payload) = TcpHeader::from_slice(seg).unwrap();
         let ep = h
             .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
