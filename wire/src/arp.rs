@@ -125,6 +125,9 @@ pub struct ArpMessage {
 }
 
 impl ArpMessage {
+    /// An untagged Ethernet header and the ARP packet, without padding.
+    pub const FRAME_LEN: usize = crate::EthernetFrame::<&[u8]>::HEADER_LEN + LEN;
+
     /// A gratuitous ARP request announcing `ip` at `mac`: the address is
     /// both sender and target, the target MAC unknown.
     pub fn gratuitous(mac: MacAddr, ip: Ipv4Addr) -> ArpMessage {
@@ -160,22 +163,31 @@ impl ArpMessage {
     }
 
     /// Writes a complete untagged Ethernet + ARP frame from the sender's MAC
-    /// to `dst` at the start of `buf` and returns its length (42, no
-    /// padding); `Truncated` if `buf` is too short.
+    /// to `dst` at the start of `buf` and returns its length
+    /// ([`Self::FRAME_LEN`], no padding); `Truncated` if `buf` is too short.
     pub fn write_frame(&self, buf: &mut [u8], dst: MacAddr) -> Result<usize, WireError> {
+        let frame = buf.get_mut(..Self::FRAME_LEN).ok_or(WireError::Truncated)?;
         let eth = EthernetHeader {
             dst,
             src: self.sender_mac,
             ethertype: ethertype::ARP,
         };
-        let at = write_header(buf, &eth)?;
-        let b = buf.get_mut(at..at + LEN).ok_or(WireError::Truncated)?;
+        let at = write_header(frame, &eth)?;
+        let b = &mut frame[at..];
         put16(b, field::HTYPE, HTYPE_ETHERNET);
         put16(b, field::PTYPE, ethertype::IPV4);
         b[field::HLEN] = MAC_LEN;
         b[field::PLEN] = IPV4_LEN;
         self.emit(&mut ArpPacket { buffer: b });
-        Ok(at + LEN)
+        Ok(Self::FRAME_LEN)
+    }
+
+    /// The frame [`Self::write_frame`] writes, padded with zeros to `N`
+    /// bytes (60 is Ethernet's minimum); `Truncated` if `N` is too small.
+    pub fn padded_frame<const N: usize>(&self, dst: MacAddr) -> Result<[u8; N], WireError> {
+        let mut f = [0u8; N];
+        self.write_frame(&mut f, dst)?;
+        Ok(f)
     }
 }
 

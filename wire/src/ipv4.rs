@@ -189,6 +189,22 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(c);
     }
 
+    /// Sets or clears the don't-fragment flag and patches the header
+    /// checksum.
+    #[inline]
+    pub fn set_dont_frag(&mut self, df: bool) {
+        let old = get16(self.buffer.as_ref(), field::FLG_OFF);
+        let b = self.buffer.as_mut();
+        b[field::FLAGS] = if df {
+            b[field::FLAGS] | DONT_FRAG
+        } else {
+            b[field::FLAGS] & !DONT_FRAG
+        };
+        let new = get16(self.buffer.as_ref(), field::FLG_OFF);
+        let c = checksum::update16(self.checksum(), old, new);
+        self.set_checksum(c);
+    }
+
     /// Decrements the TTL (never below zero) and returns the new value; the
     /// caller drops the packet when it reaches zero.
     #[inline]
@@ -413,6 +429,20 @@ mod tests {
             assert!(p.verify_checksum());
             assert_eq!(p.checksum(), h.header_checksum);
             p.payload_mut().fill(0);
+        }
+    }
+
+    #[test]
+    fn dont_frag_setter_patches_the_checksum() {
+        let mut rng = XorShift(0xdf);
+        for _ in 0..50 {
+            let (_, mut bytes) = random_packet(&mut rng);
+            let mut p = Ipv4Packet::new_checked(&mut bytes[..]).unwrap();
+            for df in [true, false, true] {
+                p.set_dont_frag(df);
+                assert_eq!(p.dont_frag(), df);
+                assert!(p.verify_checksum());
+            }
         }
     }
 }

@@ -25,8 +25,8 @@ pub use icmp::IcmpPacket;
 pub use ipv4::{write_header as write_ipv4_header, Ipv4Header, Ipv4Packet};
 pub use ipv6::Ipv6Packet;
 pub use offload::finish_partial_checksum;
-pub use tcp::{TcpFlags, TcpSegment};
-pub use udp::UdpDatagram;
+pub use tcp::{write_header as write_tcp_header, TcpFlags, TcpHeader, TcpSegment};
+pub use udp::{write_header as write_udp_header, UdpDatagram, UdpHeader};
 
 /// Why a buffer was refused by a view's `new_checked`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

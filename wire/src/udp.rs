@@ -145,6 +145,27 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpDatagram<T> {
     }
 }
 
+/// Fields of a UDP header, as [`write_header`] writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpHeader {
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// Header plus payload, in bytes.
+    pub len: u16,
+}
+
+/// Writes an 8-byte UDP header with a zero checksum at the start of `buf`
+/// (fill it with [`UdpDatagram::fill_checksum_v4`]); `Truncated` when `buf`
+/// is shorter.
+pub fn write_header(buf: &mut [u8], h: &UdpHeader) -> Result<(), WireError> {
+    let b = buf.get_mut(..HEADER_LEN).ok_or(WireError::Truncated)?;
+    put16(b, field::SRC_PORT, h.src_port);
+    put16(b, field::DST_PORT, h.dst_port);
+    put16(b, field::LENGTH, h.len);
+    put16(b, field::CHECKSUM, 0);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +338,51 @@ mod tests {
             let (h, payload) = UdpHeader::from_slice(seg).unwrap();
             assert_eq!(h.calc_checksum_ipv4(&ip, payload).unwrap(), 0xffff);
         }
+    }
+
+    #[test]
+    fn written_header_checksums_like_etherparse() {
+        let mut rng = XorShift(0x0d9);
+        for _ in 0..50 {
+            let n = usize::from(rng.next_u16() % 64);
+            let payload = rng.bytes(n);
+            let (src, dst) = (
+                Ipv4Addr::from(rng.next_u32()),
+                Ipv4Addr::from(rng.next_u32()),
+            );
+            let h = super::UdpHeader {
+                src_port: rng.next_u16(),
+                dst_port: rng.next_u16(),
+                len: (8 + payload.len()) as u16,
+            };
+            let mut seg = vec![0xaa; 8];
+            write_header(&mut seg, &h).unwrap();
+            seg.extend_from_slice(&payload);
+            let mut d = UdpDatagram::new_checked(&mut seg[..]).unwrap();
+            d.fill_checksum_v4(src, dst);
+            let (stored, sport, dport) = (d.checksum(), d.src_port(), d.dst_port());
+            assert_eq!((sport, dport), (h.src_port, h.dst_port));
+            let want = UdpHeader::with_ipv4_checksum(
+                h.src_port,
+                h.dst_port,
+                &Ipv4Header::new(0, 64, etherparse::IpNumber(17), src.octets(), dst.octets())
+                    .unwrap(),
+                &payload,
+            )
+            .unwrap()
+            .checksum;
+            assert_eq!(stored, want);
+        }
+        assert_eq!(
+            write_header(
+                &mut [0u8; 7],
+                &super::UdpHeader {
+                    src_port: 1,
+                    dst_port: 2,
+                    len: 8
+                }
+            ),
+            Err(WireError::Truncated)
+        );
     }
 }
