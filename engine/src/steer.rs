@@ -14,7 +14,7 @@ use aya::{Ebpf, EbpfLoader};
 
 use super::{EngineError, PortInfo, XdpMode};
 use dataplane::flow::{FastSeen, FlowKey, Rewrite, SteerAction, SteerChange};
-use wire::checksum;
+use wire::{checksum, write_ethernet_header, EthernetHeader, MacAddr};
 
 /// Size of the `xsks` map: the highest queue count the program serves.
 pub(super) const MAX_QUEUES: u32 = 64;
@@ -23,6 +23,8 @@ static STEER_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "
 
 const PROGRAM: &str = "vipd_steer";
 const PROBE: &str = "vipd_probe";
+/// IEEE 802 local experimental EtherType 1.
+const LOCAL_EXPERIMENTAL_ETHERTYPE: u16 = 0x88b5;
 
 /// The program and socket map of one interface. Dropping it detaches the
 /// program.
@@ -281,9 +283,12 @@ impl Attached {
         // To no one (a locally administered MAC nobody holds), of the IEEE
         // local experimental ethertype: a receiver that gets it ignores it.
         let mut frame = [0u8; 60];
-        frame[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0]);
-        frame[6..12].copy_from_slice(&mac);
-        frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+        let eth = EthernetHeader {
+            dst: MacAddr([0x02, 0, 0, 0, 0, 0]),
+            src: MacAddr(mac),
+            ethertype: LOCAL_EXPERIMENTAL_ETHERTYPE,
+        };
+        write_ethernet_header(&mut frame, &eth).map_err(|e| format!("probe frame: {e}"))?;
         let ctx = xdp_md(frame.len(), ifindex);
         let mut opts = TestRunOptions::new();
         opts.data_in = Some(&frame);

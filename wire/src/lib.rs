@@ -2,8 +2,10 @@
 //!
 //! Each view wraps a byte buffer (`T: AsRef<[u8]>`). `new_checked` validates
 //! every length the accessors later depend on, so accessors read fixed
-//! offsets and never panic; setters exist when `T: AsMut<[u8]>`. Nothing here
-//! allocates.
+//! offsets and never panic; setters exist when `T: AsMut<[u8]>`. Each header
+//! module names its field offsets once, in a private `field` table. The
+//! `write_*_header` functions and [`ArpMessage`] build new headers. Nothing
+//! here allocates.
 
 pub mod checksum;
 
