@@ -1,13 +1,13 @@
 //! The generator, sink and ceiling XDP programs: loading, attaching, maps,
-//! and the raw BPF_PROG_TEST_RUN call that drives the generator.
+//! and the live-frames test runs (aya's BPF_PROG_TEST_RUN) that drive the
+//! generator.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use aya::maps::{Array, DevMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{Xdp, XdpMode};
+use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode};
 use aya::Ebpf;
 
 use crate::frame::Template;
@@ -29,6 +29,14 @@ fn load_xdp<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
     prog.load()
         .with_context(|| format!("loading XDP program {name} (needs root / CAP_BPF)"))?;
     Ok(prog)
+}
+
+/// The loaded XDP program `name` of `ebpf`.
+fn loaded_xdp<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
+    ebpf.program(name)
+        .ok_or_else(|| anyhow!("program {name} missing from its object file"))?
+        .try_into()
+        .with_context(|| format!("{name} is not an XDP program"))
 }
 
 fn attach(ebpf: &mut Ebpf, name: &str, ifindex: u32, ifname: &str) -> Result<()> {
@@ -131,8 +139,7 @@ pub struct GenCounts {
 /// The generator program, loaded but not attached: it runs only through
 /// BPF_PROG_TEST_RUN.
 pub struct Generator {
-    _ebpf: Ebpf,
-    prog_fd: i32,
+    ebpf: Ebpf,
     cfg: Array<MapData, [u8; GEN_CFG_LEN]>,
     stats: PerCpuArray<MapData, u64>,
 }
@@ -140,19 +147,10 @@ pub struct Generator {
 impl Generator {
     pub fn load() -> Result<Generator> {
         let mut ebpf = Ebpf::load(GEN_OBJ).context("parsing the generator object")?;
-        let prog_fd = load_xdp(&mut ebpf, "vipbench_gen")?
-            .fd()
-            .context("generator program descriptor")?
-            .as_fd()
-            .as_raw_fd();
+        load_xdp(&mut ebpf, GEN_PROG)?;
         let cfg = Array::try_from(map(&mut ebpf, "cfg")?).context("generator cfg map")?;
         let stats = PerCpuArray::try_from(map(&mut ebpf, "stats")?).context("generator stats")?;
-        Ok(Generator {
-            _ebpf: ebpf,
-            prog_fd,
-            cfg,
-            stats,
-        })
+        Ok(Generator { ebpf, cfg, stats })
     }
 
     pub fn configure(&mut self, c: &GenConfig) -> Result<()> {
@@ -202,120 +200,44 @@ impl Generator {
 
     /// Sends `frames` copies of `data` through the live-frames test run.
     pub fn send(&self, ifindex: u32, data: &[u8], frames: u32, batch: u32) -> Result<()> {
-        test_run_live(self.prog_fd, ifindex, data, frames, batch)
+        let ctx = engine::xdp_md(data.len(), ifindex);
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(data);
+        opts.ctx_in = Some(&ctx);
+        opts.repeat = frames;
+        opts.attrs = TestRunAttrs::new().xdp_live_frames(batch.clamp(1, MAX_BATCH));
+        match loaded_xdp(&self.ebpf, GEN_PROG)?.test_run(opts) {
+            Ok(_) => Ok(()),
+            Err(ProgramError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::EINTR) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e).with_context(|| {
+                format!(
+                    "BPF_PROG_TEST_RUN with live frames on ifindex {ifindex} failed; it needs \
+                     kernel 5.18 or newer, root, and the interface in the generator's namespace"
+                )
+            }),
+        }
     }
 }
 
-/// `struct xdp_md` as the test run takes it in `ctx_in`.
-#[repr(C)]
-#[derive(Default)]
-struct XdpMd {
-    data: u32,
-    data_end: u32,
-    data_meta: u32,
-    ingress_ifindex: u32,
-    rx_queue_index: u32,
-    egress_ifindex: u32,
-}
-
-/// The `test` member of `union bpf_attr` (BPF_PROG_TEST_RUN).
-#[repr(C, align(8))]
-#[derive(Default)]
-struct TestRunAttr {
-    prog_fd: u32,
-    retval: u32,
-    data_size_in: u32,
-    data_size_out: u32,
-    data_in: u64,
-    data_out: u64,
-    repeat: u32,
-    duration: u32,
-    ctx_size_in: u32,
-    ctx_size_out: u32,
-    ctx_in: u64,
-    ctx_out: u64,
-    flags: u32,
-    cpu: u32,
-    batch_size: u32,
-    // Explicit, so the tail the kernel checks for zero is initialised.
-    _pad: u32,
-}
-
-const BPF_PROG_TEST_RUN: libc::c_long = 10;
-const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
+const GEN_PROG: &str = "vipbench_gen";
 /// The kernel's limit on frames per live-frames batch.
 pub const MAX_BATCH: u32 = 256;
 
-fn test_run_live(prog_fd: i32, ifindex: u32, data: &[u8], repeat: u32, batch: u32) -> Result<()> {
-    let ctx = XdpMd {
-        data_end: data.len() as u32,
-        ingress_ifindex: ifindex,
-        ..XdpMd::default()
-    };
-    let mut attr = TestRunAttr {
-        prog_fd: prog_fd as u32,
-        data_size_in: data.len() as u32,
-        data_in: data.as_ptr() as u64,
-        repeat,
-        ctx_size_in: std::mem::size_of::<XdpMd>() as u32,
-        ctx_in: &ctx as *const XdpMd as u64,
-        flags: BPF_F_TEST_XDP_LIVE_FRAMES,
-        batch_size: batch.clamp(1, MAX_BATCH),
-        ..TestRunAttr::default()
-    };
-    // `data` and `ctx` outlive the call and are not touched during it.
-    if let Err(e) = prog_test_run(&mut attr) {
-        if e.raw_os_error() == Some(libc::EINTR) {
-            return Ok(());
-        }
-        return Err(e).with_context(|| {
-            format!(
-                "BPF_PROG_TEST_RUN with live frames on ifindex {ifindex} failed; it needs \
-                 kernel 5.18 or newer, root, and the interface in the generator's namespace"
-            )
-        });
-    }
-    Ok(())
-}
-
-/// BPF_PROG_TEST_RUN with `attr`. Callers keep every buffer `attr` points
-/// at (`data_in`, `ctx_in`, `data_out` with its `data_size_out`) alive and
-/// unchanged for the call.
-fn prog_test_run(attr: &mut TestRunAttr) -> std::io::Result<()> {
-    // SAFETY: `attr` is a properly laid out, zero-padded bpf_attr prefix
-    // whose pointers reference buffers the caller keeps alive for the call;
-    // the kernel reads them, writes at most `data_size_out` bytes to
-    // `data_out`, and otherwise writes only within `attr`, whose size we pass.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_TEST_RUN,
-            attr as *mut TestRunAttr,
-            std::mem::size_of::<TestRunAttr>(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Runs the program `prog_fd` once on `data` without sending (for tests):
-/// returns the frame as the program left it.
-pub fn test_run_once(prog_fd: i32, data: &[u8]) -> Result<Vec<u8>> {
+/// Runs `prog` once on `data` without sending (for tests): returns the frame
+/// as the program left it.
+#[cfg(test)]
+fn test_run_once(ebpf: &Ebpf, prog: &str, data: &[u8]) -> Result<Vec<u8>> {
+    let prog = loaded_xdp(ebpf, prog)?;
     let mut out = vec![0u8; data.len() + 256];
-    let mut attr = TestRunAttr {
-        prog_fd: prog_fd as u32,
-        data_size_in: data.len() as u32,
-        data_in: data.as_ptr() as u64,
-        data_size_out: out.len() as u32,
-        data_out: out.as_mut_ptr() as u64,
-        repeat: 1,
-        ..TestRunAttr::default()
-    };
-    // `data` and `out` outlive the call; `data_size_out` is `out`'s length.
-    prog_test_run(&mut attr).context("BPF_PROG_TEST_RUN")?;
-    out.truncate(attr.data_size_out as usize);
+    let mut opts = TestRunOptions::new();
+    opts.data_in = Some(data);
+    opts.data_out = Some(&mut out);
+    let r = prog.test_run(opts).context("BPF_PROG_TEST_RUN")?;
+    out.truncate(r.data_size_out as usize);
     Ok(out)
 }
 
@@ -410,6 +332,8 @@ struct ExpectPod([u8; 24]);
 // SAFETY: a plain byte array: any bit pattern is valid, no padding.
 unsafe impl aya::Pod for ExpectPod {}
 
+const SINK_PROG: &str = "vipbench_sink";
+
 /// The sink program attached to the sink's interface.
 pub struct Sink {
     _ebpf: Ebpf,
@@ -423,21 +347,16 @@ impl Sink {
     /// Attaches in the calling thread's namespace.
     pub fn attach(ifindex: u32, ifname: &str) -> Result<Sink> {
         let mut ebpf = Ebpf::load(SINK_OBJ).context("parsing the sink object")?;
-        attach(&mut ebpf, "vipbench_sink", ifindex, ifname)?;
+        attach(&mut ebpf, SINK_PROG, ifindex, ifname)?;
         Sink::open(ebpf)
     }
 
-    /// Loaded but not attached, with its program's descriptor: frames reach
-    /// it only through BPF_PROG_TEST_RUN.
+    /// Loaded but not attached: frames reach it only through test runs.
     #[cfg(test)]
-    fn detached() -> Result<(Sink, i32)> {
+    fn detached() -> Result<Sink> {
         let mut ebpf = Ebpf::load(SINK_OBJ).context("parsing the sink object")?;
-        let fd = load_xdp(&mut ebpf, "vipbench_sink")?
-            .fd()
-            .context("sink program descriptor")?
-            .as_fd()
-            .as_raw_fd();
-        Ok((Sink::open(ebpf)?, fd))
+        load_xdp(&mut ebpf, SINK_PROG)?;
+        Sink::open(ebpf)
     }
 
     fn open(mut ebpf: Ebpf) -> Result<Sink> {
@@ -537,10 +456,10 @@ mod tests {
     /// (verified, malformed) the sink counts for `frames` sent to `to` by a
     /// DUT that is the kernel or not.
     fn judge(to: Expected, kernel: bool, frames: &[Vec<u8>]) -> (u64, u64) {
-        let (mut sink, fd) = Sink::detached().expect("loading the sink (run the tests as root)");
+        let mut sink = Sink::detached().expect("loading the sink (run the tests as root)");
         sink.expect(&Expect { to, kernel }).unwrap();
         for f in frames {
-            test_run_once(fd, f).unwrap();
+            test_run_once(&sink._ebpf, SINK_PROG, f).unwrap();
         }
         let c = sink.counts().unwrap();
         (c.verified, c.malformed)
@@ -650,7 +569,7 @@ mod tests {
         used[36..38].copy_from_slice(&8080u16.to_be_bytes());
         let mut g = Generator::load().expect("loading the generator (run the tests as root)");
         g.configure(&config(&t)).unwrap();
-        let out = test_run_once(g.prog_fd, &used).unwrap();
+        let out = test_run_once(&g.ebpf, GEN_PROG, &used).unwrap();
         let p = SlicedPacket::from_ethernet(&out).unwrap();
         let Some(NetSlice::Ipv4(ip)) = p.net else {
             panic!("not IPv4")
@@ -676,7 +595,7 @@ mod tests {
         g.configure(cfg).unwrap();
         (0..n)
             .map(|_| {
-                let out = test_run_once(g.prog_fd, &t.bytes).unwrap();
+                let out = test_run_once(&g.ebpf, GEN_PROG, &t.bytes).unwrap();
                 assert_eq!(out.len(), t.bytes.len());
                 assert_eq!(&out[0..6], &cfg.dst_mac);
                 assert_eq!(&out[6..12], &cfg.src_mac);
@@ -748,7 +667,7 @@ mod tests {
             let mut g = Generator::load().unwrap();
             g.configure(&cfg).unwrap();
             for _ in 0..6 {
-                test_run_once(g.prog_fd, &t.bytes).unwrap();
+                test_run_once(&g.ebpf, GEN_PROG, &t.bytes).unwrap();
             }
             g.counts().unwrap()
         };
@@ -772,12 +691,12 @@ mod tests {
         })
         .unwrap();
         for _ in 0..3 {
-            test_run_once(g.prog_fd, &t.bytes).unwrap();
+            test_run_once(&g.ebpf, GEN_PROG, &t.bytes).unwrap();
         }
         assert_eq!(g.counts().unwrap().sent, 1, "one frame per minute");
         g.configure(&config(&t)).unwrap();
         for _ in 0..3 {
-            test_run_once(g.prog_fd, &t.bytes).unwrap();
+            test_run_once(&g.ebpf, GEN_PROG, &t.bytes).unwrap();
         }
         assert_eq!(g.counts().unwrap().sent, 4, "unpaced again");
     }

@@ -4,6 +4,12 @@
 
 use std::net::Ipv4Addr;
 
+use wire::{
+    ethertype, ip_proto, write_ethernet_header, write_ipv4_header, write_tcp_header,
+    write_udp_header, EthernetFrame, EthernetHeader, Ipv4Header, Ipv4Packet, MacAddr, TcpFlags,
+    TcpHeader, TcpSegment, UdpDatagram, UdpHeader, WireError,
+};
+
 /// Smallest Ethernet frame without the FCS.
 pub const MIN_FRAME: usize = 60;
 /// Largest frame: a 1500-byte IP packet (native XDP on veth refuses larger MTUs).
@@ -51,34 +57,10 @@ pub struct Template {
 /// TTL of generated frames.
 const TTL: u8 = 64;
 
-const ETH_HLEN: usize = 14;
+const ETH_HLEN: usize = EthernetFrame::<&[u8]>::HEADER_LEN;
 const IP_HLEN: usize = 20;
 const TCP_HLEN: usize = 20;
-const UDP_HLEN: usize = 8;
-
-/// One's-complement sum of big-endian 16-bit words (odd tail padded).
-fn sum16(bytes: &[u8], mut acc: u32) -> u32 {
-    let mut chunks = bytes.chunks_exact(2);
-    for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        acc += u32::from(*last) << 8;
-    }
-    acc
-}
-
-fn fold(mut acc: u32) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
-}
-
-/// Internet checksum of `bytes` plus `acc`.
-pub fn checksum(bytes: &[u8], acc: u32) -> u16 {
-    !fold(sum16(bytes, acc))
-}
+const UDP_HLEN: usize = UdpDatagram::<&[u8]>::HEADER_LEN;
 
 impl FrameSpec {
     /// Builds the template; the source address and port are zero.
@@ -94,70 +76,75 @@ impl FrameSpec {
             ));
         }
         let mut f = vec![0u8; self.size];
-        f[0..6].copy_from_slice(&self.dst_mac);
-        f[6..12].copy_from_slice(&self.src_mac);
-        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
         // A SYN carries no payload; the rest of a short frame is Ethernet padding.
-        let ip_len = match self.proto {
-            Proto::Udp => self.size - ETH_HLEN,
-            Proto::TcpSyn => IP_HLEN + TCP_HLEN,
+        let (ip_len, protocol) = match self.proto {
+            Proto::Udp => (self.size - ETH_HLEN, ip_proto::UDP),
+            Proto::TcpSyn => (IP_HLEN + TCP_HLEN, ip_proto::TCP),
         };
-        let proto = match self.proto {
-            Proto::Udp => 17u8,
-            Proto::TcpSyn => 6u8,
+        let eth = EthernetHeader {
+            dst: MacAddr(self.dst_mac),
+            src: MacAddr(self.src_mac),
+            ethertype: ethertype::IPV4,
         };
-        {
-            let ip = &mut f[ETH_HLEN..ETH_HLEN + IP_HLEN];
-            ip[0] = 0x45;
-            ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-            ip[6] = 0x40; // don't fragment
-            ip[8] = TTL;
-            ip[9] = proto;
-            ip[16..20].copy_from_slice(&self.dst_ip.octets());
-            let c = checksum(ip, 0);
-            ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let ip = Ipv4Header {
+            src: Ipv4Addr::UNSPECIFIED,
+            dst: self.dst_ip,
+            protocol,
+            tos: 0,
+            ttl: TTL,
+            // At most MAX_FRAME, so it fits.
+            total_len: ip_len as u16,
+        };
+        let l4 = write_ethernet_header(&mut f, &eth).map_err(too_short)?;
+        if !write_ipv4_header(&mut f[l4..], &ip) {
+            return Err(too_short(WireError::Truncated));
         }
-        let l4 = ETH_HLEN + IP_HLEN;
-        f[l4 + 2..l4 + 4].copy_from_slice(&self.dst_port.to_be_bytes());
-        match self.proto {
+        let mut packet = Ipv4Packet::new_checked(&mut f[l4..]).map_err(too_short)?;
+        packet.set_dont_frag(true);
+        let segment = packet.payload_mut();
+        let (tcp_flags_word, csum) = match self.proto {
             Proto::Udp => {
-                let udp_len = (ip_len - IP_HLEN) as u16;
-                f[l4 + 4..l4 + 6].copy_from_slice(&udp_len.to_be_bytes());
-                let pseudo = sum16(&self.dst_ip.octets(), 0) + 17 + u32::from(udp_len);
-                let c = match checksum(&f[l4..l4 + usize::from(udp_len)], pseudo) {
-                    // Zero means "no checksum" in UDP over IPv4.
-                    0 => 0xffff,
-                    c => c,
-                };
-                f[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
-                Ok(Template {
-                    bytes: f,
-                    tcp_flags_word: 0,
-                    l4_csum: u16::from_ne_bytes(c.to_be_bytes()),
-                    dst_ip: self.dst_ip,
+                let udp = UdpHeader {
+                    src_port: 0,
                     dst_port: self.dst_port,
-                    ttl: TTL,
-                })
+                    len: (ip_len - IP_HLEN) as u16,
+                };
+                write_udp_header(segment, &udp).map_err(too_short)?;
+                let mut d = UdpDatagram::new_checked(segment).map_err(too_short)?;
+                d.fill_checksum_v4(Ipv4Addr::UNSPECIFIED, self.dst_ip);
+                (0, d.checksum())
             }
             Proto::TcpSyn => {
-                f[l4 + 4..l4 + 8].copy_from_slice(&1u32.to_be_bytes()); // sequence
-                let flags_word: u16 = (5 << 12) | 0x02;
-                f[l4 + 12..l4 + 14].copy_from_slice(&flags_word.to_be_bytes());
-                f[l4 + 14..l4 + 16].copy_from_slice(&65535u16.to_be_bytes()); // window
-                let pseudo = sum16(&self.dst_ip.octets(), 0) + 6 + TCP_HLEN as u32;
-                let c = checksum(&f[l4..l4 + TCP_HLEN], pseudo);
-                f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
-                Ok(Template {
-                    tcp_flags_word: u16::from_ne_bytes(flags_word.to_be_bytes()),
-                    l4_csum: u16::from_ne_bytes(c.to_be_bytes()),
-                    bytes: f,
-                    dst_ip: self.dst_ip,
+                let tcp = TcpHeader {
+                    src_port: 0,
                     dst_port: self.dst_port,
-                    ttl: TTL,
-                })
+                    seq: 1,
+                    ack: 0,
+                    flags: TcpFlags::SYN,
+                    window: 65535,
+                };
+                write_tcp_header(segment, &tcp).map_err(too_short)?;
+                let mut t = TcpSegment::new_checked(segment).map_err(too_short)?;
+                t.fill_checksum_v4(Ipv4Addr::UNSPECIFIED, self.dst_ip);
+                // Data offset and flags: the header's 13th and 14th bytes.
+                let flags_word = (((TCP_HLEN / 4) as u16) << 12) | u16::from(t.flags().bits());
+                (u16::from_ne_bytes(flags_word.to_be_bytes()), t.checksum())
             }
-        }
+        };
+        Ok(Template {
+            bytes: f,
+            tcp_flags_word,
+            l4_csum: u16::from_ne_bytes(csum.to_be_bytes()),
+            dst_ip: self.dst_ip,
+            dst_port: self.dst_port,
+            ttl: TTL,
+        })
     }
+}
+
+/// The frame sizes `build` accepts always hold the headers.
+fn too_short(e: WireError) -> String {
+    format!("frame too short for its headers: {e}")
 }
 
 #[cfg(test)]
@@ -224,12 +211,5 @@ mod tests {
         assert!(spec(Proto::Udp, 59).build().is_err());
         assert!(spec(Proto::TcpSyn, 1515).build().is_err());
         assert!(spec(Proto::Udp, 1514).build().is_ok());
-    }
-
-    #[test]
-    fn checksum_matches_rfc1071_example() {
-        // RFC 1071 section 3 example words: sum 0xddf2, checksum !0xddf2.
-        let bytes = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
-        assert_eq!(checksum(&bytes, 0), !0xddf2);
     }
 }

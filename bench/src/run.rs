@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use aya::maps::{MapData, RingBuf};
 use dataplane::counters::SocketStats;
-use dataplane::engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
+use engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
 
 use crate::bpf::{Ceiling, Expect, Expected, GenConfig, GenCounts, Generator, Sink};
 use crate::cpu;

@@ -179,7 +179,7 @@ fn xdp_counters(s: &Scrape, out: &mut Exposition) {
         "Frames the kernel counted as lost on a dataplane interface, by direction and kind (a veth peer or NIC refusing a transmitted frame shows as tx dropped).",
     );
     for iface in &s.node.interfaces {
-        let Ok(l) = dataplane::engine::link_counters(iface) else {
+        let Ok(l) = engine::link_counters(iface) else {
             continue;
         };
         for (direction, kind, v) in [

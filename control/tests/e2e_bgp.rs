@@ -145,7 +145,7 @@ fn bgp_status(v: &Vipd) -> Value {
 }
 
 fn now_ms() -> u64 {
-    dataplane::engine::monotonic_ms()
+    engine::monotonic_ms()
 }
 
 /// Whether the last `n` finished probes started after `since` all reached `site`.

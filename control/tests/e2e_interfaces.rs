@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use dataplane::engine::MAX_MTU;
+use engine::MAX_MTU;
 use serde_json::{json, Value};
 
 fn interface<'a>(v: &'a Value, name: &str) -> &'a Value {

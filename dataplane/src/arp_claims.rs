@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::verdict::PortId;
-use crate::wire::MacAddr;
+use wire::MacAddr;
 
 /// Distinct claims kept between two drains; more are counted, not kept.
 const PENDING: usize = 64;

@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 
 use crate::sched::{BackendWeight, MaglevTable, SchedulerKind};
 use crate::verdict::PortId;
-use crate::wire::MacAddr;
+use wire::MacAddr;
 
 /// Declares an enum whose variants are spelled as keywords in the config,
 /// with `as_str`, `Display` and a `FromStr` whose error lists the keywords.

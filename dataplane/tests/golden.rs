@@ -702,7 +702,7 @@ fn a_released_virtual_mac_is_never_a_frame_source() {
     let vip_local = |s: &mut dataplane::service::Snapshot| {
         *s.locals.get_mut(&VIP.to_bits()).expect("VIP is local")
     };
-    snap.locals.get_mut(&VIP.to_bits()).expect("VIP").mac = dataplane::wire::MacAddr(VMAC);
+    snap.locals.get_mut(&VIP.to_bits()).expect("VIP").mac = wire::MacAddr(VMAC);
     let p = support::published(snap.clone());
     let mut w = worker_of(0, 1, p.clone());
     let mut syn = client_tcp(44000, "S");
@@ -733,7 +733,7 @@ fn a_released_virtual_mac_is_never_a_frame_source() {
         let mut local = vip_local(s);
         local.owned = false;
         s.locals.insert(VIP.to_bits(), local);
-        s.released_macs = vec![dataplane::wire::MacAddr(VMAC)];
+        s.released_macs = vec![wire::MacAddr(VMAC)];
     });
     let mut ack = reply("A");
     assert_eq!(w.process(&mut ack, 1), Verdict::Tx(0));

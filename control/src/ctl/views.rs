@@ -53,7 +53,7 @@ pub async fn status(node: &Node) -> Value {
         .ports
         .iter()
         .map(|p| {
-            let max = dataplane::engine::MAX_MTU;
+            let max = engine::MAX_MTU;
             let mut i = json!({
                 "name": p.name,
                 "xdp_mode": p.xdp_mode.as_str(),
@@ -139,7 +139,7 @@ pub fn stats(node: &Node) -> Value {
     let interfaces: Vec<Value> = node
         .interfaces
         .iter()
-        .map(|name| match dataplane::engine::link_counters(name) {
+        .map(|name| match engine::link_counters(name) {
             Ok(l) => json!({
                 "name": name,
                 "rx_errors": l.rx_errors,
@@ -252,7 +252,7 @@ pub async fn flows(node: &Node, client: Option<std::net::Ipv4Addr>, top: usize) 
                 "backend": backend_of(m.backend_id).map(|b| b.1),
                 "state": m.state,
                 "fast_path": m.offloaded,
-                "fast_path_idle_ms": m.fast_last_seen_ms.map(|t| dataplane::engine::monotonic_ms().saturating_sub(t)),
+                "fast_path_idle_ms": m.fast_last_seen_ms.map(|t| engine::monotonic_ms().saturating_sub(t)),
             })
         })
         .collect();

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use dataplane::arp_claims::Claim;
-use dataplane::wire::MacAddr;
+use wire::MacAddr;
 
 use crate::node::NodeState;
 

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use dataplane::engine::{EngineConfig, Handler, XdpMode};
 use dataplane::flow::Timeouts;
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::verdict::{PortId, Verdict};
+use engine::{EngineConfig, Handler};
 
-use crate::config::{self, Config};
+use crate::config::Config;
 
 /// Adapts the pure packet path to the engine.
 pub(super) struct PathHandler(pub(super) Worker);
@@ -36,11 +36,7 @@ pub(super) fn engine_config(cfg: &Config) -> EngineConfig {
         interfaces: cfg.dataplane.interfaces.clone(),
         queues: cfg.dataplane.queues,
         cores: cfg.dataplane.cores.clone(),
-        xdp_mode: match cfg.dataplane.xdp_mode {
-            config::XdpMode::Auto => XdpMode::Auto,
-            config::XdpMode::Native => XdpMode::Native,
-            config::XdpMode::Skb => XdpMode::Skb,
-        },
+        xdp_mode: cfg.dataplane.xdp_mode,
         frames_per_worker: cfg.dataplane.frames_per_worker,
         batch: 64,
         // Both keys of every connection, when all are offloaded.

@@ -11,8 +11,8 @@ mod engine;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ::engine::Engine;
 use anyhow::Context;
-use dataplane::engine::Engine;
 use dataplane::path::Worker;
 use dataplane::service::Published;
 use log::{info, warn};

@@ -8,10 +8,10 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use dataplane::wire::MacAddr;
 use nix::sys::socket::{
     self, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
 };
+use wire::MacAddr;
 
 const NLMSG_HDR_LEN: usize = 16;
 const NDMSG_LEN: usize = 12;

@@ -7,11 +7,11 @@ use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use dataplane::wire::MacAddr;
 use log::warn;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::watch;
+use wire::MacAddr;
 
 use super::netlink::{self, Update};
 

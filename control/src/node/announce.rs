@@ -39,7 +39,7 @@ impl Announcer {
 
 impl Announcements for Announcer {
     async fn decide(&self, announces: &[Announce]) -> Decision {
-        let alive = dataplane_alive(&self.counters, dataplane::engine::monotonic_ms());
+        let alive = dataplane_alive(&self.counters, engine::monotonic_ms());
         let st = self.state.lock().await;
         Decision {
             wanted: wanted_set(announces, &st, alive),
@@ -54,7 +54,7 @@ impl Announcements for Announcer {
 }
 
 /// Whether every dataplane worker has looped recently. `now_ms` is
-/// `dataplane::engine::monotonic_ms()`, the workers' clock.
+/// `engine::monotonic_ms()`, the workers' clock.
 fn dataplane_alive(counters: &Counters, now_ms: u64) -> bool {
     let mut any = false;
     for core in counters.cores() {

@@ -34,7 +34,7 @@ pub struct Node {
     pub(crate) state: Arc<Mutex<NodeState>>,
     pub(crate) counters: Arc<dataplane::counters::Counters>,
     /// `None` on a node without a dataplane ([`Node::detached`]).
-    pub(crate) steering: Option<Arc<dataplane::engine::Steering>>,
+    pub(crate) steering: Option<Arc<engine::XdpSteering>>,
     pub(crate) published: Arc<Published>,
     pub(crate) started: Instant,
     pub(crate) runtime: Runtime,
@@ -50,7 +50,7 @@ pub struct Node {
 pub(crate) struct Parts {
     pub(crate) state: NodeState,
     pub(crate) counters: Arc<dataplane::counters::Counters>,
-    pub(crate) steering: Option<Arc<dataplane::engine::Steering>>,
+    pub(crate) steering: Option<Arc<engine::XdpSteering>>,
     pub(crate) published: Arc<Published>,
     pub(crate) runtime: Runtime,
     pub(crate) interfaces: Vec<String>,
@@ -147,10 +147,7 @@ impl Node {
 }
 
 /// Makes the XDP steering maps match `s`.
-pub(crate) fn apply_steering(
-    steer: &dataplane::engine::Steering,
-    s: &Steering,
-) -> anyhow::Result<()> {
+pub(crate) fn apply_steering(steer: &engine::XdpSteering, s: &Steering) -> anyhow::Result<()> {
     steer
         .set_vips(&s.vips)
         .context("updating the XDP VIP map")?;

@@ -88,7 +88,7 @@ impl Runtime {
     /// from `summaries` plus what the XDP fast path forwarded.
     pub(crate) fn backend_totals(
         summaries: &[FlowSummary],
-        steering: Option<&dataplane::engine::Steering>,
+        steering: Option<&engine::XdpSteering>,
         ids: &[u32],
     ) -> HashMap<u32, BackendStats> {
         let mut totals: HashMap<u32, BackendStats> = ids

@@ -9,10 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use dataplane::engine::{PortInfo, SynLimit};
 use dataplane::sched::{BackendWeight, MaglevTable, SchedulerKind};
 use dataplane::service::{self as ds, Hop, LocalAddr, LocalKind, Snapshot};
-use dataplane::wire::MacAddr;
+use engine::{PortInfo, SynLimit};
+use wire::MacAddr;
 
 use crate::config::Prefix;
 use crate::config::{CheckKind, Config, DownAction, Protocol};
@@ -153,7 +153,7 @@ impl NodeState {
 
     /// Records which ports the XDP fast path can send by, as the engine
     /// last found; true when that changed.
-    pub(crate) fn set_fast_path_egress(&mut self, ports: &[dataplane::engine::PortInfo]) -> bool {
+    pub(crate) fn set_fast_path_egress(&mut self, ports: &[engine::PortInfo]) -> bool {
         let mut changed = false;
         for (mine, now) in self.ports.iter_mut().zip(ports) {
             changed |= mine.xdp_xmit != now.xdp_xmit;
@@ -169,13 +169,13 @@ impl NodeState {
     pub(crate) fn refresh_mtus(&mut self) -> bool {
         let mut changed = false;
         for port in &mut self.ports {
-            let Ok(mtu) = dataplane::engine::interface_mtu(&port.name) else {
+            let Ok(mtu) = engine::interface_mtu(&port.name) else {
                 continue;
             };
             if mtu == port.mtu {
                 continue;
             }
-            let max = dataplane::engine::MAX_MTU;
+            let max = engine::MAX_MTU;
             if mtu > max {
                 log::error!(
                     "interface {}: MTU changed from {} to {mtu}, above the {max} bytes vipd \
@@ -313,8 +313,8 @@ impl NodeState {
                 vip: svc.vip,
                 port: svc.port,
                 proto: match svc.protocol {
-                    Protocol::Tcp => dataplane::wire::ip_proto::TCP,
-                    Protocol::Udp => dataplane::wire::ip_proto::UDP,
+                    Protocol::Tcp => wire::ip_proto::TCP,
+                    Protocol::Udp => wire::ip_proto::UDP,
                 },
                 scheduler,
                 locality_expire_ms: svc.locality_expiration.as_millis() as u64,

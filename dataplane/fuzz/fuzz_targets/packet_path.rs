@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 
 use dataplane::service::{ForwardMode, Published};
 use dataplane::verdict::Verdict;
-use dataplane::wire::{ethertype, EthernetFrame, Ipv4Packet};
+use wire::{ethertype, EthernetFrame, Ipv4Packet};
 use libfuzzer_sys::fuzz_target;
 
 fn ipv4_valid(frame: &[u8]) -> bool {

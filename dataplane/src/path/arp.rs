@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use crate::arp_claims::Claim;
 use crate::service::{LocalKind, Snapshot};
 use crate::verdict::{DropReason, PortId, Verdict};
-use crate::wire::{ArpPacket, EthernetFrame, MacAddr};
+use wire::{ArpMessage, ArpPacket, EthernetFrame, MacAddr};
 
 /// The MAC this node answers for `addr` with on `ingress`, if it owns it.
 fn owned_mac(snap: &Snapshot, addr: Ipv4Addr, ingress: PortId) -> Option<MacAddr> {
@@ -54,11 +54,7 @@ pub(super) fn answer(
     };
     let mac = owned_mac(snap, target, ingress).ok_or(DropReason::ArpNotOwned)?;
     let mut arp = ArpPacket::new_checked(&mut frame[l3..]).map_err(|_| DropReason::MalformedArp)?;
-    arp.set_operation(ArpPacket::<&[u8]>::REPLY);
-    arp.set_target_mac(asker_mac);
-    arp.set_target_ip(asker_ip);
-    arp.set_sender_mac(mac);
-    arp.set_sender_ip(target);
+    ArpMessage::reply(mac, target, asker_mac, asker_ip).emit(&mut arp);
     let mut eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::TruncatedEthernet)?;
     eth.set_dst(asker_mac);
     eth.set_src(mac);
@@ -75,11 +71,7 @@ fn announce(
     ingress: PortId,
 ) -> Result<Verdict, DropReason> {
     let mut arp = ArpPacket::new_checked(&mut frame[l3..]).map_err(|_| DropReason::MalformedArp)?;
-    arp.set_operation(ArpPacket::<&[u8]>::REQUEST);
-    arp.set_sender_mac(mac);
-    arp.set_sender_ip(addr);
-    arp.set_target_mac(MacAddr::ZERO);
-    arp.set_target_ip(addr);
+    ArpMessage::gratuitous(mac, addr).emit(&mut arp);
     let mut eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::TruncatedEthernet)?;
     eth.set_dst(MacAddr::BROADCAST);
     eth.set_src(mac);

@@ -5,7 +5,7 @@ use crate::flow::{Conn, FlowKey, InsertError, Rewrite};
 use crate::sched::{flow_hash, SchedulerKind};
 use crate::service::{Backend, ForwardMode, Service};
 use crate::verdict::{DropReason, PortId, Verdict};
-use crate::wire::{ip_proto, EthernetFrame, TcpFlags};
+use wire::{ip_proto, EthernetFrame, TcpFlags};
 
 /// Backend id recorded for connections answered by the sorry server.
 pub const SORRY_BACKEND_ID: u32 = u32::MAX;

@@ -7,7 +7,7 @@ use super::{rewrite, Ip, Worker};
 use crate::flow::{Direction, FlowKey, Rewrite};
 use crate::service::LocalAddr;
 use crate::verdict::{DropReason, PortId, Verdict};
-use crate::wire::{checksum, ip_proto, EthernetFrame, IcmpPacket, Ipv4Packet, MacAddr};
+use wire::{checksum, ip_proto, EthernetFrame, IcmpPacket, Ipv4Packet, MacAddr};
 
 /// TTL of the echo replies we originate.
 const REPLY_TTL: u8 = 64;

@@ -20,7 +20,7 @@ use crate::flow::{
 use crate::sched::{Persistence, SchedState};
 use crate::service::{LocalKind, Published, Snapshot};
 use crate::verdict::{DropReason, PortId, Verdict};
-use crate::wire::{
+use wire::{
     ethertype, ip_proto, EthernetFrame, Ipv4Packet, TcpFlags, TcpSegment, UdpDatagram, WireError,
 };
 

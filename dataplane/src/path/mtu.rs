@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use super::{Ip, Worker};
 use crate::verdict::{DropReason, PortId, Verdict};
-use crate::wire::{
+use wire::{
     ip_proto, write_ipv4_header, EthernetFrame, IcmpPacket, Ipv4Header, Ipv4Packet, MacAddr,
 };
 

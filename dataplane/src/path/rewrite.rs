@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use super::Ip;
 use crate::flow::Rewrite;
 use crate::verdict::DropReason;
-use crate::wire::{ip_proto, EthernetFrame, Ipv4Packet, MacAddr, TcpSegment, UdpDatagram};
+use wire::{ip_proto, EthernetFrame, Ipv4Packet, MacAddr, TcpSegment, UdpDatagram};
 
 /// Rewrites MACs, addresses, ports and TTL of a TCP or UDP packet. A
 /// checksum the sender left for its NIC to finish is finished here: the

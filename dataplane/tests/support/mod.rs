@@ -10,8 +10,8 @@ use dataplane::sched::{BackendWeight, MaglevTable, SchedulerKind};
 use dataplane::service::{
     Backend, DownAction, ForwardMode, Hop, LocalAddr, LocalKind, Port, Published, Service, Snapshot,
 };
-use dataplane::wire::MacAddr;
 use etherparse::PacketBuilder;
+use wire::MacAddr;
 
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 pub const PORT0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xa0, 0x00];

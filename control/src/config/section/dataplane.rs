@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dataplane::keyword_enum;
+pub use engine::XdpMode;
 
 use crate::config::reader::{as_int, Ctx, Tbl};
 
@@ -66,12 +66,6 @@ impl Default for FlowTimeouts {
         }
     }
 }
-
-keyword_enum!(
-    /// How the XDP program is attached: `auto` tries native and falls back
-    /// to skb with a warning.
-    XdpMode { Auto => "auto", Native => "native", Skb => "skb" }
-);
 
 /// A kernel interface name: what `ip link` would accept.
 pub(super) fn interface_name_problem(name: &str) -> Option<&'static str> {

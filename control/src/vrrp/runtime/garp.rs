@@ -10,9 +10,10 @@
 use std::io;
 use std::net::Ipv4Addr;
 
+use wire::{ArpMessage, MacAddr};
+
 use super::link::PacketSocket;
 
-const ETH_P_ARP: u16 = 0x0806;
 /// Ethernet header + ARP for IPv4 over Ethernet; padded to the 60-byte
 /// minimum frame.
 pub const FRAME_LEN: usize = 60;
@@ -23,35 +24,15 @@ pub fn virtual_mac(vrid: u8) -> [u8; 6] {
 }
 
 /// A gratuitous ARP request announcing `vip` at `mac`, broadcast.
-pub fn frame(mac: [u8; 6], vip: Ipv4Addr) -> [u8; FRAME_LEN] {
-    let mut f = [0u8; FRAME_LEN];
-    let ip = vip.octets();
-    let parts: [&[u8]; 10] = [
-        &[0xff; 6],                // destination: broadcast
-        &mac,                      // source: the virtual MAC
-        &ETH_P_ARP.to_be_bytes(),  // ethertype
-        &[0x00, 0x01, 0x08, 0x00], // hardware Ethernet, protocol IPv4
-        &[6, 4],                   // address lengths
-        &[0x00, 0x01],             // request
-        &mac,                      // sender MAC
-        &ip,                       // sender IP: the VIP
-        &[0; 6],                   // target MAC: unknown
-        &ip,                       // target IP: the VIP again
-    ];
-    let mut at = 0;
-    for part in parts {
-        if let Some(dst) = f.get_mut(at..at + part.len()) {
-            dst.copy_from_slice(part);
-        }
-        at += part.len();
-    }
-    f
+pub fn frame(mac: [u8; 6], vip: Ipv4Addr) -> Result<[u8; FRAME_LEN], wire::WireError> {
+    ArpMessage::gratuitous(MacAddr(mac), vip).padded_frame(MacAddr::BROADCAST)
 }
 
 /// Sends one gratuitous ARP per VIP.
 pub fn announce(sock: &PacketSocket, mac: [u8; 6], vips: &[Ipv4Addr]) -> io::Result<()> {
     for vip in vips {
-        sock.send(&frame(mac, *vip))?;
+        let f = frame(mac, *vip).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        sock.send(&f)?;
     }
     Ok(())
 }
@@ -65,7 +46,7 @@ mod tests {
         let mac = virtual_mac(51);
         assert_eq!(mac, [0, 0, 0x5e, 0, 1, 51]);
         let vip = Ipv4Addr::new(10, 77, 0, 101);
-        let f = frame(mac, vip);
+        let f = frame(mac, vip).unwrap();
         assert_eq!(&f[0..6], &[0xff; 6]);
         assert_eq!(&f[6..12], &mac);
         assert_eq!(&f[12..14], &[0x08, 0x06]);

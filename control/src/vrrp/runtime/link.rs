@@ -9,8 +9,7 @@ use std::os::fd::AsRawFd;
 
 use ::vrrp::VRRP_TTL;
 use socket2::{Domain, Socket, Type};
-
-use super::wire::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, MacAddr, WireError};
+use wire::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, MacAddr, WireError};
 
 const IPV4_HEADER_LEN: usize = 20;
 const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;

@@ -28,9 +28,6 @@ use ::vrrp::{
     PRIORITY_OWNER, PRIORITY_STOP, V2_AUTH_LEN,
 };
 use dataplane::counters::Counters;
-/// Packet views: the IPv4 header of received adverts, the frames we send.
-use dataplane::wire;
-use wire::MacAddr;
 
 use crate::config::{TrackInterface, TrackScript, VrrpInstance};
 use crate::neigh;
@@ -39,6 +36,7 @@ use link::PacketSocket;
 use socket::AdvertSocket;
 use track::{ScriptResult, Tracks};
 use vmac_filter::VmacFilter;
+use wire::MacAddr;
 
 /// Transitions kept per instance for the control socket.
 pub(crate) const TRANSITIONS_KEPT: usize = 16;

@@ -13,7 +13,7 @@ use ::vrrp::{Datagram, IPPROTO_VRRP, MULTICAST_V4, VRRP_TTL};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
-use super::wire::Ipv4Packet;
+use wire::Ipv4Packet;
 
 /// Large enough for any advert (255 IPv4 addresses) and its IP header.
 pub(crate) const RECV_BUF: usize = 2048;

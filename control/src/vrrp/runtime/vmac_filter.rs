@@ -104,7 +104,7 @@ fn promiscuous(interface: &str) -> bool {
 }
 
 fn mac_text(mac: [u8; 6]) -> String {
-    dataplane::wire::MacAddr(mac).to_string()
+    wire::MacAddr(mac).to_string()
 }
 
 /// The virtual MAC held in an interface's unicast filter; dropping it

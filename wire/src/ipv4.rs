@@ -2,8 +2,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::checksum;
-use super::{get16, get32, put16, put32, WireError};
+use crate::checksum;
+use crate::{get16, get32, put16, put32, WireError};
 
 /// A view over an IPv4 packet. The buffer may extend past `total_len`
 /// (Ethernet minimum-size padding); `payload` stops at `total_len`.
@@ -12,14 +12,40 @@ pub struct Ipv4Packet<T: AsRef<[u8]>> {
     buffer: T,
 }
 
-const MIN_LEN: usize = 20;
-const CSUM: usize = 10;
+mod field {
+    use crate::Field;
+
+    /// Version (high nibble) and header length in 32-bit words (low nibble).
+    pub const VER_IHL: usize = 0;
+    pub const TOS: usize = 1;
+    pub const TOTAL_LEN: Field = 2..4;
+    pub const IDENT: Field = 4..6;
+    /// Flags (high 3 bits) and fragment offset in 8-byte units.
+    pub const FLG_OFF: Field = 6..8;
+    pub const FLAGS: usize = 6;
+    pub const TTL: usize = 8;
+    pub const PROTOCOL: usize = 9;
+    /// TTL and protocol: the 16-bit checksum word TTL changes.
+    pub const TTL_PROTO: Field = 8..10;
+    pub const CHECKSUM: Field = 10..12;
+    pub const SRC: Field = 12..16;
+    pub const DST: Field = 16..20;
+    /// End of a header without options.
+    pub const OPTIONS: usize = 20;
+}
+
+const MIN_LEN: usize = field::OPTIONS;
+const DONT_FRAG: u8 = 0x40;
+const MORE_FRAGS: u8 = 0x20;
+const FRAG_OFFSET_MASK: u16 = 0x1fff;
+/// More-fragments and the offset: any of them set marks a fragment.
+const FRAGMENT_MASK: u16 = 0x3fff;
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let b = buffer.as_ref();
-        let Some(&vihl) = b.first() else {
+        let Some(&vihl) = b.get(field::VER_IHL) else {
             return Err(WireError::Truncated);
         };
         if vihl >> 4 != 4 {
@@ -32,7 +58,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         if hl > b.len() {
             return Err(WireError::Truncated);
         }
-        let tl = usize::from(get16(b, 2));
+        let tl = usize::from(get16(b, field::TOTAL_LEN));
         if tl < hl || tl > b.len() {
             return Err(WireError::BadTotalLen);
         }
@@ -46,65 +72,65 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     #[inline]
     pub fn header_len(&self) -> usize {
-        usize::from(self.buffer.as_ref()[0] & 0x0f) * 4
+        usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
     }
 
     #[inline]
     pub fn total_len(&self) -> usize {
-        usize::from(get16(self.buffer.as_ref(), 2))
+        usize::from(get16(self.buffer.as_ref(), field::TOTAL_LEN))
     }
 
     #[inline]
     pub fn ident(&self) -> u16 {
-        get16(self.buffer.as_ref(), 4)
+        get16(self.buffer.as_ref(), field::IDENT)
     }
 
     #[inline]
     pub fn dont_frag(&self) -> bool {
-        self.buffer.as_ref()[6] & 0x40 != 0
+        self.buffer.as_ref()[field::FLAGS] & DONT_FRAG != 0
     }
 
     #[inline]
     pub fn more_frags(&self) -> bool {
-        self.buffer.as_ref()[6] & 0x20 != 0
+        self.buffer.as_ref()[field::FLAGS] & MORE_FRAGS != 0
     }
 
     /// Fragment offset in bytes (the header field counts 8-byte units).
     #[inline]
     pub fn frag_offset(&self) -> u16 {
-        (get16(self.buffer.as_ref(), 6) & 0x1fff) << 3
+        (get16(self.buffer.as_ref(), field::FLG_OFF) & FRAG_OFFSET_MASK) << 3
     }
 
     /// True for any fragment, first or later; only unfragmented packets
     /// carry a complete transport header.
     #[inline]
     pub fn is_fragment(&self) -> bool {
-        get16(self.buffer.as_ref(), 6) & 0x3fff != 0
+        get16(self.buffer.as_ref(), field::FLG_OFF) & FRAGMENT_MASK != 0
     }
 
     #[inline]
     pub fn ttl(&self) -> u8 {
-        self.buffer.as_ref()[8]
+        self.buffer.as_ref()[field::TTL]
     }
 
     #[inline]
     pub fn protocol(&self) -> u8 {
-        self.buffer.as_ref()[9]
+        self.buffer.as_ref()[field::PROTOCOL]
     }
 
     #[inline]
     pub fn checksum(&self) -> u16 {
-        get16(self.buffer.as_ref(), CSUM)
+        get16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     #[inline]
     pub fn src(&self) -> Ipv4Addr {
-        Ipv4Addr::from(get32(self.buffer.as_ref(), 12))
+        Ipv4Addr::from(get32(self.buffer.as_ref(), field::SRC))
     }
 
     #[inline]
     pub fn dst(&self) -> Ipv4Addr {
-        Ipv4Addr::from(get32(self.buffer.as_ref(), 16))
+        Ipv4Addr::from(get32(self.buffer.as_ref(), field::DST))
     }
 
     /// True when the header checksum is correct.
@@ -129,15 +155,15 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     #[inline]
     fn set_checksum(&mut self, c: u16) {
-        put16(self.buffer.as_mut(), CSUM, c)
+        put16(self.buffer.as_mut(), field::CHECKSUM, c)
     }
 
     /// Rewrites the source address and patches the header checksum.
     #[inline]
     pub fn set_src(&mut self, addr: Ipv4Addr) {
-        let old = get32(self.buffer.as_ref(), 12);
+        let old = get32(self.buffer.as_ref(), field::SRC);
         let new = u32::from(addr);
-        put32(self.buffer.as_mut(), 12, new);
+        put32(self.buffer.as_mut(), field::SRC, new);
         let c = checksum::update32(self.checksum(), old, new);
         self.set_checksum(c);
     }
@@ -145,9 +171,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Rewrites the destination address and patches the header checksum.
     #[inline]
     pub fn set_dst(&mut self, addr: Ipv4Addr) {
-        let old = get32(self.buffer.as_ref(), 16);
+        let old = get32(self.buffer.as_ref(), field::DST);
         let new = u32::from(addr);
-        put32(self.buffer.as_mut(), 16, new);
+        put32(self.buffer.as_mut(), field::DST, new);
         let c = checksum::update32(self.checksum(), old, new);
         self.set_checksum(c);
     }
@@ -156,9 +182,25 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn set_ttl(&mut self, ttl: u8) {
         // TTL shares a 16-bit checksum word with the protocol byte.
-        let old = get16(self.buffer.as_ref(), 8);
-        self.buffer.as_mut()[8] = ttl;
-        let new = get16(self.buffer.as_ref(), 8);
+        let old = get16(self.buffer.as_ref(), field::TTL_PROTO);
+        self.buffer.as_mut()[field::TTL] = ttl;
+        let new = get16(self.buffer.as_ref(), field::TTL_PROTO);
+        let c = checksum::update16(self.checksum(), old, new);
+        self.set_checksum(c);
+    }
+
+    /// Sets or clears the don't-fragment flag and patches the header
+    /// checksum.
+    #[inline]
+    pub fn set_dont_frag(&mut self, df: bool) {
+        let old = get16(self.buffer.as_ref(), field::FLG_OFF);
+        let b = self.buffer.as_mut();
+        b[field::FLAGS] = if df {
+            b[field::FLAGS] | DONT_FRAG
+        } else {
+            b[field::FLAGS] & !DONT_FRAG
+        };
+        let new = get16(self.buffer.as_ref(), field::FLG_OFF);
         let c = checksum::update16(self.checksum(), old, new);
         self.set_checksum(c);
     }
@@ -207,22 +249,23 @@ pub fn write_header(buf: &mut [u8], h: &Ipv4Header) -> bool {
         return false;
     };
     b.fill(0);
-    b[0] = 0x45;
-    b[1] = h.tos;
-    put16(b, 2, h.total_len);
-    b[8] = h.ttl;
-    b[9] = h.protocol;
-    put32(b, 12, u32::from(h.src));
-    put32(b, 16, u32::from(h.dst));
+    // Version 4, five 32-bit words.
+    b[field::VER_IHL] = 0x45;
+    b[field::TOS] = h.tos;
+    put16(b, field::TOTAL_LEN, h.total_len);
+    b[field::TTL] = h.ttl;
+    b[field::PROTOCOL] = h.protocol;
+    put32(b, field::SRC, u32::from(h.src));
+    put32(b, field::DST, u32::from(h.dst));
     let c = checksum::checksum(b);
-    put16(b, CSUM, c);
+    put16(b, field::CHECKSUM, c);
     true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{ip_proto, XorShift};
+    use crate::{ip_proto, XorShift};
     use etherparse::{IpFragOffset, Ipv4Header, Ipv4Options};
 
     /// An IPv4 packet serialised by etherparse with random fields.
@@ -379,13 +422,27 @@ mod tests {
         let mut rng = XorShift(31);
         for _ in 0..100 {
             let (h, mut out) = random_packet(&mut rng);
-            out[CSUM] ^= 0x5a;
+            out[field::CHECKSUM.start] ^= 0x5a;
             let mut p = Ipv4Packet::new_checked(&mut out[..]).unwrap();
             assert!(!p.verify_checksum());
             p.fill_checksum();
             assert!(p.verify_checksum());
             assert_eq!(p.checksum(), h.header_checksum);
             p.payload_mut().fill(0);
+        }
+    }
+
+    #[test]
+    fn dont_frag_setter_patches_the_checksum() {
+        let mut rng = XorShift(0xdf);
+        for _ in 0..50 {
+            let (_, mut bytes) = random_packet(&mut rng);
+            let mut p = Ipv4Packet::new_checked(&mut bytes[..]).unwrap();
+            for df in [true, false, true] {
+                p.set_dont_frag(df);
+                assert_eq!(p.dont_frag(), df);
+                assert!(p.verify_checksum());
+            }
         }
     }
 }

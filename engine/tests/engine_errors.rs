@@ -3,7 +3,7 @@
 
 mod engine_common;
 
-use dataplane::engine::{Engine, EngineConfig, EngineError, ForwardHandler, XdpMode, MAX_MTU};
+use engine::{Engine, EngineConfig, EngineError, ForwardHandler, XdpMode, MAX_MTU};
 use engine_common::*;
 
 fn handler() -> ForwardHandler {

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
-use dataplane::wire::{
+use wire::{
     checksum, ethertype, ip_proto, ArpPacket, EthernetFrame, IcmpPacket, Ipv4Packet, Ipv6Packet,
     MacAddr, TcpSegment, UdpDatagram,
 };

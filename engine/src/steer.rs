@@ -13,8 +13,8 @@ use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 
 use super::{EngineError, PortInfo, XdpMode};
-use crate::flow::{FastSeen, FlowKey, Rewrite, SteerAction, SteerChange};
-use crate::wire::checksum;
+use dataplane::flow::{FastSeen, FlowKey, Rewrite, SteerAction, SteerChange};
+use wire::{checksum, write_ethernet_header, EthernetHeader, MacAddr};
 
 /// Size of the `xsks` map: the highest queue count the program serves.
 pub(super) const MAX_QUEUES: u32 = 64;
@@ -23,6 +23,8 @@ static STEER_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "
 
 const PROGRAM: &str = "vipd_steer";
 const PROBE: &str = "vipd_probe";
+/// IEEE 802 local experimental EtherType 1.
+const LOCAL_EXPERIMENTAL_ETHERTYPE: u16 = 0x88b5;
 
 /// The program and socket map of one interface. Dropping it detaches the
 /// program.
@@ -281,9 +283,12 @@ impl Attached {
         // To no one (a locally administered MAC nobody holds), of the IEEE
         // local experimental ethertype: a receiver that gets it ignores it.
         let mut frame = [0u8; 60];
-        frame[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0]);
-        frame[6..12].copy_from_slice(&mac);
-        frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+        let eth = EthernetHeader {
+            dst: MacAddr([0x02, 0, 0, 0, 0, 0]),
+            src: MacAddr(mac),
+            ethertype: LOCAL_EXPERIMENTAL_ETHERTYPE,
+        };
+        write_ethernet_header(&mut frame, &eth).map_err(|e| format!("probe frame: {e}"))?;
         let ctx = xdp_md(frame.len(), ifindex);
         let mut opts = TestRunOptions::new();
         opts.data_in = Some(&frame);
@@ -335,7 +340,7 @@ fn xdp_program<'a>(
 /// `struct xdp_md` for a test run of a `len`-byte frame received on
 /// `ifindex`, queue 0: data, data_end, data_meta, ingress_ifindex,
 /// rx_queue_index, egress_ifindex.
-fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
+pub fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
     let mut ctx = [0u8; 24];
     ctx[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
     ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
@@ -683,7 +688,7 @@ pub struct EgressPort {
 }
 
 /// The steering maps of every interface: which traffic goes to the workers.
-pub struct Steering {
+pub struct XdpSteering {
     ifaces: Mutex<Vec<IfaceMaps>>,
 }
 
@@ -721,11 +726,11 @@ fn replace<V: aya::Pod + PartialEq>(
     Ok(())
 }
 
-impl Steering {
+impl XdpSteering {
     /// Takes the steering maps out of every attached program.
-    pub(super) fn new(attached: &mut [Attached]) -> Steering {
+    pub(super) fn new(attached: &mut [Attached]) -> XdpSteering {
         let ifaces = attached.iter_mut().filter_map(|a| a.maps.take()).collect();
-        Steering {
+        XdpSteering {
             ifaces: Mutex::new(ifaces),
         }
     }

@@ -2,8 +2,10 @@
 //!
 //! Each view wraps a byte buffer (`T: AsRef<[u8]>`). `new_checked` validates
 //! every length the accessors later depend on, so accessors read fixed
-//! offsets and never panic; setters exist when `T: AsMut<[u8]>`. Nothing here
-//! allocates.
+//! offsets and never panic; setters exist when `T: AsMut<[u8]>`. Each header
+//! module names its field offsets once, in a private `field` table. The
+//! `write_*_header` functions and [`ArpMessage`] build new headers. Nothing
+//! here allocates.
 
 pub mod checksum;
 
@@ -19,43 +21,34 @@ mod udp;
 use std::fmt;
 use std::str::FromStr;
 
-pub use arp::{build_arp_frame, ArpPacket};
-pub use ethernet::EthernetFrame;
+pub use arp::{ArpMessage, ArpPacket};
+pub use ethernet::{write_header as write_ethernet_header, EthernetFrame, EthernetHeader};
 pub use icmp::IcmpPacket;
 pub use ipv4::{write_header as write_ipv4_header, Ipv4Header, Ipv4Packet};
 pub use ipv6::Ipv6Packet;
 pub use offload::finish_partial_checksum;
-pub use tcp::{TcpFlags, TcpSegment};
-pub use udp::UdpDatagram;
+pub use tcp::{write_header as write_tcp_header, TcpFlags, TcpHeader, TcpSegment};
+pub use udp::{write_header as write_udp_header, UdpDatagram, UdpHeader};
 
 /// Why a buffer was refused by a view's `new_checked`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// The buffer is shorter than the header (or a length field) claims.
+    #[error("packet truncated")]
     Truncated,
     /// The IP version nibble does not match the view.
+    #[error("wrong IP version")]
     BadVersion,
     /// The header length field is below the minimum or beyond the buffer.
+    #[error("invalid header length")]
     BadHeaderLen,
     /// The total/payload length field is inconsistent with the header or buffer.
+    #[error("invalid total length")]
     BadTotalLen,
     /// A well-formed packet of a kind vipd does not handle.
+    #[error("unsupported packet type")]
     Unsupported,
 }
-
-impl fmt::Display for WireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WireError::Truncated => "packet truncated",
-            WireError::BadVersion => "wrong IP version",
-            WireError::BadHeaderLen => "invalid header length",
-            WireError::BadTotalLen => "invalid total length",
-            WireError::Unsupported => "unsupported packet type",
-        })
-    }
-}
-
-impl std::error::Error for WireError {}
 
 /// EtherType values vipd recognises.
 pub mod ethertype {
@@ -156,36 +149,44 @@ impl FromStr for MacAddr {
     }
 }
 
-// Byte readers and writers for offsets `new_checked` has already validated.
+/// The bytes of one multi-byte header field; each header names its fields
+/// once, in its own `field` module. Single-byte fields are plain offsets.
+type Field = core::ops::Range<usize>;
+
+// Readers and writers of fields `new_checked` has already validated; the
+// field's width is the range's.
 
 #[inline]
-fn get16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+fn get16(b: &[u8], f: Field) -> u16 {
+    let s = &b[f];
+    u16::from_be_bytes([s[0], s[1]])
 }
 
 #[inline]
-fn get32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+fn get32(b: &[u8], f: Field) -> u32 {
+    let s = &b[f];
+    u32::from_be_bytes([s[0], s[1], s[2], s[3]])
 }
 
 #[inline]
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+fn put16(b: &mut [u8], f: Field, v: u16) {
+    b[f].copy_from_slice(&v.to_be_bytes());
 }
 
 #[inline]
-fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+fn put32(b: &mut [u8], f: Field, v: u32) {
+    b[f].copy_from_slice(&v.to_be_bytes());
 }
 
 #[inline]
-fn get_mac(b: &[u8], at: usize) -> MacAddr {
-    MacAddr([b[at], b[at + 1], b[at + 2], b[at + 3], b[at + 4], b[at + 5]])
+fn get_mac(b: &[u8], f: Field) -> MacAddr {
+    let s = &b[f];
+    MacAddr([s[0], s[1], s[2], s[3], s[4], s[5]])
 }
 
 #[inline]
-fn put_mac(b: &mut [u8], at: usize, m: MacAddr) {
-    b[at..at + 6].copy_from_slice(&m.0);
+fn put_mac(b: &mut [u8], f: Field, m: MacAddr) {
+    b[f].copy_from_slice(&m.0);
 }
 
 /// Deterministic pseudo-random numbers for property-style tests.

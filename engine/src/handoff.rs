@@ -5,7 +5,7 @@
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::verdict::PortId;
+use dataplane::verdict::PortId;
 
 /// Largest frame a hand-off buffer holds (the UMEM frame size bounds what a
 /// worker can receive anyway).

@@ -243,4 +243,11 @@ mod tests {
             fold(sum(&bytes, 0))
         );
     }
+
+    #[test]
+    fn checksum_matches_rfc1071_example() {
+        // RFC 1071 section 3 example words: sum 0xddf2, checksum !0xddf2.
+        let bytes = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(checksum(&bytes), !0xddf2);
+    }
 }

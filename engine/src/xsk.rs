@@ -17,7 +17,7 @@ use xsk_rs::config::{
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 use super::{EngineError, PortInfo};
-use crate::counters::SocketStats;
+use dataplane::counters::SocketStats;
 
 /// Bytes per UMEM frame (room for a 1500-byte MTU frame after the
 /// kernel's XDP headroom).

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dataplane::engine::{Engine, EngineConfig, Handler, XdpStats};
 use dataplane::verdict::{DropReason, PortId, Verdict};
+use engine::{Engine, EngineConfig, Handler, XdpStats};
 use engine_common::*;
 
 /// Records the marker of every frame it sees and drops the frame.
@@ -178,7 +178,7 @@ sendp(frames, iface="a0", verbose=False)
 
 #[test]
 fn syn_admission_drops_excess_syns_and_never_other_segments() {
-    use dataplane::engine::SynLimit;
+    use engine::SynLimit;
     let lab = Lab::new("es2", 1);
     let (engine, seen) = start_capturing(&lab);
     let send = |syns: usize| {

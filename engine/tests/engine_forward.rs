@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dataplane::engine::{Engine, EngineConfig, ForwardHandler, Handler, XdpMode};
 use dataplane::flow::{FlowKey, SteerAction, SteerChange};
 use dataplane::verdict::{DropReason, PortId, Verdict};
-use dataplane::wire::MacAddr;
+use engine::{Engine, EngineConfig, ForwardHandler, Handler, XdpMode};
 use engine_common::*;
+use wire::MacAddr;
 
 const PORT: u16 = 7777;
 const WAIT: Duration = Duration::from_secs(10);

@@ -1,6 +1,6 @@
 //! Ethernet II frames with up to two 802.1Q/802.1ad tags.
 
-use super::{ethertype, get16, get_mac, put_mac, MacAddr, WireError};
+use crate::{ethertype, get16, get_mac, put16, put_mac, Field, MacAddr, WireError};
 
 /// A view over an Ethernet II frame.
 #[derive(Debug, Clone)]
@@ -10,7 +10,25 @@ pub struct EthernetFrame<T: AsRef<[u8]>> {
     header_len: u8,
 }
 
-const TAG_LEN: usize = 4;
+mod field {
+    use crate::Field;
+
+    pub const DST: Field = 0..6;
+    pub const SRC: Field = 6..12;
+    pub const ETHERTYPE: Field = 12..14;
+    /// An 802.1Q/802.1ad tag after the addresses: its TCI (priority, DEI,
+    /// VLAN ID) is the tag's first two bytes; the next EtherType follows.
+    pub const TAG_TCI: Field = 14..16;
+    pub const TAG_LEN: usize = 4;
+}
+
+const VLAN_ID_MASK: u16 = 0x0fff;
+
+/// The EtherType (or tag protocol) field ending at `header_len`.
+#[inline]
+fn type_field(header_len: usize) -> Field {
+    header_len - 2..header_len
+}
 
 #[inline]
 fn is_tag(t: u16) -> bool {
@@ -19,7 +37,7 @@ fn is_tag(t: u16) -> bool {
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// Untagged header length.
-    pub const HEADER_LEN: usize = 14;
+    pub const HEADER_LEN: usize = field::ETHERTYPE.end;
 
     /// Validates the header and up to two VLAN tags; a third tag is
     /// `Unsupported`, a tag cut short is `Truncated`.
@@ -31,15 +49,15 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         }
         let mut hl = Self::HEADER_LEN;
         for _ in 0..2 {
-            if !is_tag(get16(b, hl - 2)) {
+            if !is_tag(get16(b, type_field(hl))) {
                 break;
             }
-            hl += TAG_LEN;
+            hl += field::TAG_LEN;
             if b.len() < hl {
                 return Err(WireError::Truncated);
             }
         }
-        if is_tag(get16(b, hl - 2)) {
+        if is_tag(get16(b, type_field(hl))) {
             return Err(WireError::Unsupported);
         }
         Ok(EthernetFrame {
@@ -55,25 +73,25 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 
     #[inline]
     pub fn dst(&self) -> MacAddr {
-        get_mac(self.buffer.as_ref(), 0)
+        get_mac(self.buffer.as_ref(), field::DST)
     }
 
     #[inline]
     pub fn src(&self) -> MacAddr {
-        get_mac(self.buffer.as_ref(), 6)
+        get_mac(self.buffer.as_ref(), field::SRC)
     }
 
     /// The EtherType after any VLAN tags.
     #[inline]
     pub fn ethertype(&self) -> u16 {
-        get16(self.buffer.as_ref(), self.header_len() - 2)
+        get16(self.buffer.as_ref(), type_field(self.header_len()))
     }
 
     /// VLAN ID of the outermost tag, if the frame is tagged.
     #[inline]
     pub fn vlan_id(&self) -> Option<u16> {
         if self.header_len() > Self::HEADER_LEN {
-            Some(get16(self.buffer.as_ref(), 14) & 0x0fff)
+            Some(get16(self.buffer.as_ref(), field::TAG_TCI) & VLAN_ID_MASK)
         } else {
             None
         }
@@ -94,12 +112,12 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     #[inline]
     pub fn set_dst(&mut self, mac: MacAddr) {
-        put_mac(self.buffer.as_mut(), 0, mac)
+        put_mac(self.buffer.as_mut(), field::DST, mac)
     }
 
     #[inline]
     pub fn set_src(&mut self, mac: MacAddr) {
-        put_mac(self.buffer.as_mut(), 6, mac)
+        put_mac(self.buffer.as_mut(), field::SRC, mac)
     }
 
     #[inline]
@@ -109,10 +127,30 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     }
 }
 
+/// The fields of an untagged Ethernet header, as [`write_header`] writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EthernetHeader {
+    pub dst: MacAddr,
+    pub src: MacAddr,
+    pub ethertype: u16,
+}
+
+/// Writes an untagged Ethernet header at the start of `buf` and returns its
+/// length (the payload's offset); `Truncated` if `buf` is shorter.
+pub fn write_header(buf: &mut [u8], h: &EthernetHeader) -> Result<usize, WireError> {
+    let b = buf
+        .get_mut(..field::ETHERTYPE.end)
+        .ok_or(WireError::Truncated)?;
+    put_mac(b, field::DST, h.dst);
+    put_mac(b, field::SRC, h.src);
+    put16(b, field::ETHERTYPE, h.ethertype);
+    Ok(field::ETHERTYPE.end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::XorShift;
+    use crate::XorShift;
     use etherparse::PacketBuilder;
 
     fn mac(rng: &mut XorShift) -> [u8; 6] {

@@ -5,10 +5,16 @@
 //! sysfs shows the network namespace it was mounted in, not the one the
 //! engine runs in.
 
-use std::ffi::CString;
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+
+use nix::errno::Errno;
+use nix::ifaddrs::getifaddrs;
+use nix::net::if_::if_nametoindex;
+use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+use nix::time::{clock_gettime, ClockId};
 
 use super::{EngineError, PortInfo};
 
@@ -98,41 +104,27 @@ fn has_ipc_lock() -> bool {
 /// UMEM pages are pinned and charged to RLIMIT_MEMLOCK unless the process
 /// has CAP_IPC_LOCK: lift the limit, and refuse clearly when it stays too low.
 pub(super) fn raise_memlock(needed: u64) -> Result<(), EngineError> {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: setrlimit reads one fully initialised rlimit struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0 {
+    let Err(errno) = setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY) else {
         return Ok(());
-    }
-    let error = io::Error::last_os_error();
-    let mut cur = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
     };
-    // SAFETY: getrlimit writes one rlimit struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur) } != 0 {
-        cur.rlim_cur = 0;
-    }
-    if has_ipc_lock() || cur.rlim_cur >= needed {
+    let limit = getrlimit(Resource::RLIMIT_MEMLOCK).map_or(0, |(cur, _)| cur);
+    if has_ipc_lock() || limit >= needed {
         return Ok(());
     }
     Err(EngineError::Memlock {
         needed,
-        limit: cur.rlim_cur,
-        error,
+        limit,
+        error: errno.into(),
     })
 }
 
 fn ctl_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?)
 }
 
 fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
@@ -175,26 +167,13 @@ fn iface_err(interface: &str, error: io::Error) -> EngineError {
 
 /// Index, MAC and IPv4 addresses of `name` in the current network namespace.
 pub(super) fn port_info(name: &str) -> Result<PortInfo, EngineError> {
-    let sock = ctl_socket().map_err(|e| iface_err(name, e))?;
-    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
-    ioctl(&sock, libc::SIOCGIFINDEX, &mut req).map_err(|e| iface_err(name, e))?;
-    // SAFETY: SIOCGIFINDEX succeeded, so the union holds the index.
-    let ifindex = unsafe { req.ifr_ifru.ifru_ifindex } as u32;
-
-    let mut req = ifreq_for(name).map_err(|e| iface_err(name, e))?;
-    ioctl(&sock, libc::SIOCGIFHWADDR, &mut req).map_err(|e| iface_err(name, e))?;
-    // SAFETY: SIOCGIFHWADDR succeeded, so the union holds the hardware address.
-    let hw = unsafe { req.ifr_ifru.ifru_hwaddr };
-    let mut mac = [0u8; 6];
-    for (dst, src) in mac.iter_mut().zip(hw.sa_data.iter()) {
-        *dst = *src as u8;
-    }
-
+    let ifindex = if_nametoindex(name).map_err(|e| iface_err(name, e.into()))?;
+    let (mac, ipv4) = addresses(name).map_err(|e| iface_err(name, e.into()))?;
     Ok(PortInfo {
         name: name.to_string(),
         ifindex,
         mac,
-        ipv4: ipv4_addrs(name).map_err(|e| iface_err(name, e))?,
+        ipv4,
         mtu: mtu(name)?,
         xdp_mode: super::XdpMode::Auto,
         xdp_xmit: true,
@@ -249,34 +228,20 @@ pub(super) fn mtu(name: &str) -> Result<u32, EngineError> {
     Ok(u32::try_from(mtu).unwrap_or(0))
 }
 
-fn ipv4_addrs(name: &str) -> io::Result<Vec<Ipv4Addr>> {
-    let want = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs allocates a list and stores its head in `head`.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut out = Vec::new();
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, which
-        // stays valid until freeifaddrs below; its name is a C string and a
-        // non-null AF_INET address is a sockaddr_in.
-        unsafe {
-            let ifa = &*cur;
-            if !ifa.ifa_addr.is_null()
-                && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET
-                && std::ffi::CStr::from_ptr(ifa.ifa_name) == want.as_c_str()
-            {
-                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                out.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
-            }
-            cur = ifa.ifa_next;
+/// The hardware address (zero when the link has none) and the IPv4
+/// addresses of `name`.
+fn addresses(name: &str) -> Result<(MacAddrBytes, Vec<Ipv4Addr>), Errno> {
+    let mut mac = [0u8; 6];
+    let mut ipv4 = Vec::new();
+    for ifa in getifaddrs()?.filter(|ifa| ifa.interface_name == name) {
+        let Some(addr) = ifa.address else { continue };
+        if let Some(sin) = addr.as_sockaddr_in() {
+            ipv4.push(sin.ip());
+        } else if let Some(hw) = addr.as_link_addr().and_then(|l| l.addr()) {
+            mac = hw;
         }
     }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    Ok(out)
+    Ok((mac, ipv4))
 }
 
 /// Turns GRO off on `name` if it is on; true when it was on. Generic (skb)
@@ -372,14 +337,10 @@ pub(super) fn rx_queues(name: &str) -> Result<Option<u32>, EngineError> {
 }
 
 pub(super) fn monotonic_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec we own; CLOCK_MONOTONIC
-    // always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    // CLOCK_MONOTONIC always exists on Linux.
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |ts| {
+        ts.tv_sec() as u64 * 1000 + ts.tv_nsec() as u64 / 1_000_000
+    })
 }
 
 #[cfg(test)]

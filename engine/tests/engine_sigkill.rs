@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use dataplane::engine::{Engine, EngineConfig, ForwardHandler};
+use engine::{Engine, EngineConfig, ForwardHandler};
 use engine_common::*;
 
 const CHILD_ENV: &str = "VIPD_SIGKILL_CHILD";

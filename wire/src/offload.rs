@@ -1,8 +1,8 @@
 //! Frames from senders that leave the TCP or UDP checksum to their NIC
-//! (CHECKSUM_PARTIAL, see [`super::checksum::is_partial`]), as veth and virtio hand
+//! (CHECKSUM_PARTIAL, see [`crate::checksum::is_partial`]), as veth and virtio hand
 //! them over.
 
-use super::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, TcpSegment, UdpDatagram};
+use crate::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, TcpSegment, UdpDatagram};
 
 /// Finishes the checksum of an IPv4 TCP or UDP frame in partial form, in
 /// place; any other frame is left as it is. For code that forwards frames
@@ -46,7 +46,7 @@ pub fn finish_partial_checksum(frame: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::checksum;
+    use crate::checksum;
     use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 
     /// A UDP or TCP frame whose checksum field holds the folded

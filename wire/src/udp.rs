@@ -2,8 +2,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::checksum;
-use super::{get16, ip_proto, put16, WireError};
+use crate::checksum;
+use crate::{get16, ip_proto, put16, WireError};
 
 /// A view over a UDP datagram; the buffer may extend past the length field.
 #[derive(Debug, Clone)]
@@ -11,8 +11,17 @@ pub struct UdpDatagram<T: AsRef<[u8]>> {
     buffer: T,
 }
 
-const HEADER_LEN: usize = 8;
-const CSUM: usize = 6;
+mod field {
+    use crate::Field;
+
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    /// Header plus payload, in bytes.
+    pub const LENGTH: Field = 4..6;
+    pub const CHECKSUM: Field = 6..8;
+}
+
+const HEADER_LEN: usize = field::CHECKSUM.end;
 
 /// A transmitted UDP checksum of zero means "none" in IPv4, so a computed
 /// zero is sent as its ones' complement equivalent 0xffff.
@@ -34,7 +43,7 @@ impl<T: AsRef<[u8]>> UdpDatagram<T> {
         if b.len() < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        let len = usize::from(get16(b, 4));
+        let len = usize::from(get16(b, field::LENGTH));
         if len < HEADER_LEN || len > b.len() {
             return Err(WireError::BadTotalLen);
         }
@@ -48,18 +57,18 @@ impl<T: AsRef<[u8]>> UdpDatagram<T> {
 
     #[inline]
     pub fn src_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), 0)
+        get16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     #[inline]
     pub fn dst_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), 2)
+        get16(self.buffer.as_ref(), field::DST_PORT)
     }
 
     /// The length field: header plus payload.
     #[inline]
     pub fn len(&self) -> usize {
-        usize::from(get16(self.buffer.as_ref(), 4))
+        usize::from(get16(self.buffer.as_ref(), field::LENGTH))
     }
 
     /// True for a datagram with no payload.
@@ -71,7 +80,7 @@ impl<T: AsRef<[u8]>> UdpDatagram<T> {
     /// Zero means the sender did not compute one.
     #[inline]
     pub fn checksum(&self) -> u16 {
-        get16(self.buffer.as_ref(), CSUM)
+        get16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Whether the checksum is left for the NIC to finish (see
@@ -94,21 +103,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpDatagram<T> {
     fn patch_checksum(&mut self, f: impl FnOnce(u16) -> u16) {
         let c = self.checksum();
         if c != 0 {
-            put16(self.buffer.as_mut(), CSUM, on_wire(f(c)));
+            put16(self.buffer.as_mut(), field::CHECKSUM, on_wire(f(c)));
         }
     }
 
     #[inline]
     pub fn set_src_port(&mut self, port: u16) {
         let old = self.src_port();
-        put16(self.buffer.as_mut(), 0, port);
+        put16(self.buffer.as_mut(), field::SRC_PORT, port);
         self.patch_checksum(|c| checksum::update16(c, old, port));
     }
 
     #[inline]
     pub fn set_dst_port(&mut self, port: u16) {
         let old = self.dst_port();
-        put16(self.buffer.as_mut(), 2, port);
+        put16(self.buffer.as_mut(), field::DST_PORT, port);
         self.patch_checksum(|c| checksum::update16(c, old, port));
     }
 
@@ -121,12 +130,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpDatagram<T> {
     /// Computes the checksum over the pseudo-header and `len()` bytes.
     #[inline]
     pub fn fill_checksum_v4(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
-        put16(self.buffer.as_mut(), CSUM, 0);
+        put16(self.buffer.as_mut(), field::CHECKSUM, 0);
         let len = self.len();
         // `len` came from a 16-bit field, so the cast is exact.
         let ph = checksum::pseudo_header_v4(src, dst, ip_proto::UDP, len as u16);
         let c = !checksum::fold(checksum::sum(&self.buffer.as_ref()[..len], ph));
-        put16(self.buffer.as_mut(), CSUM, on_wire(c));
+        put16(self.buffer.as_mut(), field::CHECKSUM, on_wire(c));
     }
 
     #[inline]
@@ -136,10 +145,31 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpDatagram<T> {
     }
 }
 
+/// Fields of a UDP header, as [`write_header`] writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpHeader {
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// Header plus payload, in bytes.
+    pub len: u16,
+}
+
+/// Writes an 8-byte UDP header with a zero checksum at the start of `buf`
+/// (fill it with [`UdpDatagram::fill_checksum_v4`]); `Truncated` when `buf`
+/// is shorter.
+pub fn write_header(buf: &mut [u8], h: &UdpHeader) -> Result<(), WireError> {
+    let b = buf.get_mut(..HEADER_LEN).ok_or(WireError::Truncated)?;
+    put16(b, field::SRC_PORT, h.src_port);
+    put16(b, field::DST_PORT, h.dst_port);
+    put16(b, field::LENGTH, h.len);
+    put16(b, field::CHECKSUM, 0);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{EthernetFrame, Ipv4Packet, XorShift};
+    use crate::{EthernetFrame, Ipv4Packet, XorShift};
     use etherparse::{Ipv4Header, PacketBuilder, UdpHeader};
 
     /// Ethernet+IPv4+UDP frame built by etherparse (checksum filled in).
@@ -179,7 +209,7 @@ mod tests {
         UdpDatagram::new_checked(&mut copy[..])
             .unwrap()
             .fill_checksum_v4(src, dst);
-        assert_eq!(stored, get16(&copy, CSUM));
+        assert_eq!(stored, get16(&copy, field::CHECKSUM));
         let (h, payload) = UdpHeader::from_slice(seg).unwrap();
         let ep = h
             .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
@@ -260,7 +290,7 @@ mod tests {
         for _ in 0..100 {
             let (mut out, ..) = random_frame(&mut rng);
             let (src, _, seg) = ip_and_udp(&mut out);
-            put16(seg, CSUM, 0);
+            put16(seg, field::CHECKSUM, 0);
             let mut u = UdpDatagram::new_checked(&mut *seg).unwrap();
             u.set_src_port(rng.next_u16());
             u.set_dst_port(rng.next_u16());
@@ -278,8 +308,8 @@ mod tests {
         for _ in 0..200 {
             let (mut out, ..) = random_frame(&mut rng);
             let (src, dst, seg) = ip_and_udp(&mut out);
-            put16(seg, 0, 0);
-            put16(seg, CSUM, 0);
+            put16(seg, field::SRC_PORT, 0);
+            put16(seg, field::CHECKSUM, 0);
             let len = seg.len() as u16;
             let rest = checksum::fold(checksum::sum(
                 seg,
@@ -295,7 +325,7 @@ mod tests {
             UdpDatagram::new_checked(&mut full[..])
                 .unwrap()
                 .fill_checksum_v4(src, dst);
-            assert_eq!(get16(&full, CSUM), 0xffff, "full path");
+            assert_eq!(get16(&full, field::CHECKSUM), 0xffff, "full path");
             assert_ne!(before, 0);
             let ip = Ipv4Header::new(
                 len,
@@ -308,5 +338,51 @@ mod tests {
             let (h, payload) = UdpHeader::from_slice(seg).unwrap();
             assert_eq!(h.calc_checksum_ipv4(&ip, payload).unwrap(), 0xffff);
         }
+    }
+
+    #[test]
+    fn written_header_checksums_like_etherparse() {
+        let mut rng = XorShift(0x0d9);
+        for _ in 0..50 {
+            let n = usize::from(rng.next_u16() % 64);
+            let payload = rng.bytes(n);
+            let (src, dst) = (
+                Ipv4Addr::from(rng.next_u32()),
+                Ipv4Addr::from(rng.next_u32()),
+            );
+            let h = super::UdpHeader {
+                src_port: rng.next_u16(),
+                dst_port: rng.next_u16(),
+                len: (8 + payload.len()) as u16,
+            };
+            let mut seg = vec![0xaa; 8];
+            write_header(&mut seg, &h).unwrap();
+            seg.extend_from_slice(&payload);
+            let mut d = UdpDatagram::new_checked(&mut seg[..]).unwrap();
+            d.fill_checksum_v4(src, dst);
+            let (stored, sport, dport) = (d.checksum(), d.src_port(), d.dst_port());
+            assert_eq!((sport, dport), (h.src_port, h.dst_port));
+            let want = UdpHeader::with_ipv4_checksum(
+                h.src_port,
+                h.dst_port,
+                &Ipv4Header::new(0, 64, etherparse::IpNumber(17), src.octets(), dst.octets())
+                    .unwrap(),
+                &payload,
+            )
+            .unwrap()
+            .checksum;
+            assert_eq!(stored, want);
+        }
+        assert_eq!(
+            write_header(
+                &mut [0u8; 7],
+                &super::UdpHeader {
+                    src_port: 1,
+                    dst_port: 2,
+                    len: 8
+                }
+            ),
+            Err(WireError::Truncated)
+        );
     }
 }

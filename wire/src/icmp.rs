@@ -1,7 +1,7 @@
 //! ICMPv4 messages (RFC 792).
 
-use super::checksum;
-use super::{get16, put16, WireError};
+use crate::checksum;
+use crate::{get16, put16, WireError};
 
 /// A view over an ICMPv4 message; the buffer is the whole message (the IP
 /// payload), since the checksum covers all of it.
@@ -10,8 +10,20 @@ pub struct IcmpPacket<T: AsRef<[u8]>> {
     buffer: T,
 }
 
-const HEADER_LEN: usize = 8;
-const CSUM: usize = 2;
+mod field {
+    use crate::Field;
+
+    pub const TYPE: usize = 0;
+    pub const CODE: usize = 1;
+    pub const CHECKSUM: Field = 2..4;
+    /// Echo identifier; the unused word of a fragmentation-needed message.
+    pub const IDENT: Field = 4..6;
+    /// Echo sequence number; the next-hop MTU of a fragmentation-needed
+    /// message (RFC 1191).
+    pub const SEQ_NO: Field = 6..8;
+}
+
+const HEADER_LEN: usize = field::SEQ_NO.end;
 
 impl<T: AsRef<[u8]>> IcmpPacket<T> {
     pub const ECHO_REPLY: u8 = 0;
@@ -38,29 +50,29 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
 
     #[inline]
     pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[0]
+        self.buffer.as_ref()[field::TYPE]
     }
 
     #[inline]
     pub fn code(&self) -> u8 {
-        self.buffer.as_ref()[1]
+        self.buffer.as_ref()[field::CODE]
     }
 
     #[inline]
     pub fn checksum(&self) -> u16 {
-        get16(self.buffer.as_ref(), CSUM)
+        get16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
-    /// Echo identifier (bytes 4..6); meaningless for error messages.
+    /// Echo identifier; meaningless for error messages.
     #[inline]
     pub fn ident(&self) -> u16 {
-        get16(self.buffer.as_ref(), 4)
+        get16(self.buffer.as_ref(), field::IDENT)
     }
 
-    /// Echo sequence number (bytes 6..8); meaningless for error messages.
+    /// Echo sequence number; meaningless for error messages.
     #[inline]
     pub fn seq_no(&self) -> u16 {
-        get16(self.buffer.as_ref(), 6)
+        get16(self.buffer.as_ref(), field::SEQ_NO)
     }
 
     /// True when the checksum over the whole buffer is correct.
@@ -81,29 +93,29 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     /// Sets the type without touching the checksum (call `fill_checksum`).
     #[inline]
     pub fn set_msg_type(&mut self, t: u8) {
-        self.buffer.as_mut()[0] = t
+        self.buffer.as_mut()[field::TYPE] = t
     }
 
     /// Sets the code without touching the checksum (call `fill_checksum`).
     #[inline]
     pub fn set_code(&mut self, c: u8) {
-        self.buffer.as_mut()[1] = c
+        self.buffer.as_mut()[field::CODE] = c
     }
 
     /// Sets the next-hop MTU of a fragmentation-needed message (RFC 1191),
     /// with the unused word before it zeroed; call `fill_checksum` after.
     #[inline]
     pub fn set_next_hop_mtu(&mut self, mtu: u16) {
-        put16(self.buffer.as_mut(), 4, 0);
-        put16(self.buffer.as_mut(), 6, mtu);
+        put16(self.buffer.as_mut(), field::IDENT, 0);
+        put16(self.buffer.as_mut(), field::SEQ_NO, mtu);
     }
 
     /// Recomputes the checksum over the whole buffer.
     #[inline]
     pub fn fill_checksum(&mut self) {
-        put16(self.buffer.as_mut(), CSUM, 0);
+        put16(self.buffer.as_mut(), field::CHECKSUM, 0);
         let c = checksum::checksum(self.buffer.as_ref());
-        put16(self.buffer.as_mut(), CSUM, c);
+        put16(self.buffer.as_mut(), field::CHECKSUM, c);
     }
 
     /// Patches the checksum after the caller changed one 16-bit word of the
@@ -111,14 +123,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     #[inline]
     pub fn update_checksum16(&mut self, old: u16, new: u16) {
         let c = checksum::update16(self.checksum(), old, new);
-        put16(self.buffer.as_mut(), CSUM, c);
+        put16(self.buffer.as_mut(), field::CHECKSUM, c);
     }
 
     /// Rewrites the echo identifier (ICMP NAT) and patches the checksum.
     #[inline]
     pub fn set_ident(&mut self, ident: u16) {
         let old = self.ident();
-        put16(self.buffer.as_mut(), 4, ident);
+        put16(self.buffer.as_mut(), field::IDENT, ident);
         self.update_checksum16(old, ident);
     }
 
@@ -131,7 +143,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{EthernetFrame, Ipv4Packet, XorShift};
+    use crate::{EthernetFrame, Ipv4Packet, XorShift};
     use etherparse::{Icmpv4Slice, Icmpv4Type, PacketBuilder};
 
     fn random_frame(rng: &mut XorShift) -> (Vec<u8>, u16, u16, Vec<u8>) {
@@ -212,9 +224,9 @@ mod tests {
             let msg = icmp_of(&mut frame);
             // Echo request -> reply: type byte shares a word with the code.
             let mut p = IcmpPacket::new_checked(&mut *msg).unwrap();
-            let old = get16(msg_bytes(&p), 0);
+            let old = get16(msg_bytes(&p), field::TYPE..field::CODE + 1);
             p.set_msg_type(IcmpPacket::<&[u8]>::ECHO_REPLY);
-            let new = get16(msg_bytes(&p), 0);
+            let new = get16(msg_bytes(&p), field::TYPE..field::CODE + 1);
             p.update_checksum16(old, new);
             assert_consistent(msg);
             // Ident rewrite, as ICMP NAT does.

@@ -21,14 +21,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::counters::Counters;
-use crate::flow::{FastSeen, SteerChange};
-use crate::verdict::{PortId, Verdict};
+use dataplane::counters::Counters;
+use dataplane::flow::{FastSeen, SteerChange};
+use dataplane::verdict::{PortId, Verdict};
 
 pub use forward::ForwardHandler;
 pub use iface::MacAddrBytes;
 pub use simulator::{SimOutcome, XdpSimulator};
-pub use steer::{EgressPort, Steering, SynLimit, XdpStats, XDP_PASS, XDP_REDIRECT, XDP_TX};
+pub use steer::{
+    xdp_md, EgressPort, SynLimit, XdpStats, XdpSteering, XDP_PASS, XDP_REDIRECT, XDP_TX,
+};
 
 /// The packet logic the engine drives. One instance per worker.
 pub trait Handler: Send + 'static {
@@ -49,28 +51,18 @@ pub trait Handler: Send + 'static {
     fn steer_changes(&mut self, _out: &mut Vec<SteerChange>) {}
 }
 
-/// How the steering program is attached.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum XdpMode {
-    /// Native where the driver supports it, generic (skb) otherwise, with a
-    /// warning (the default).
-    #[default]
-    Auto,
-    /// In the driver (fast path).
-    Native,
-    /// Generic XDP in the kernel stack: works on any interface, slower.
-    Skb,
-}
-
-impl XdpMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            XdpMode::Auto => "auto",
-            XdpMode::Native => "native",
-            XdpMode::Skb => "skb",
-        }
+dataplane::keyword_enum!(
+    /// How the steering program is attached.
+    XdpMode {
+        /// Native where the driver supports it, generic (skb) otherwise, with
+        /// a warning.
+        Auto => "auto",
+        /// In the driver (fast path).
+        Native => "native",
+        /// Generic XDP in the kernel stack: works on any interface, slower.
+        Skb => "skb",
     }
-}
+);
 
 /// What the engine runs on.
 #[derive(Clone, Debug)]
@@ -199,7 +191,7 @@ pub enum EngineError {
 pub struct Engine {
     ports: Vec<PortInfo>,
     counters: Arc<Counters>,
-    steering: Arc<Steering>,
+    steering: Arc<XdpSteering>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     // Owns the loaded programs and their bpf_links; dropped last so the
@@ -266,7 +258,7 @@ impl Engine {
             }
             attached.push(a);
         }
-        let steering = Arc::new(Steering::new(&mut attached));
+        let steering = Arc::new(XdpSteering::new(&mut attached));
         // The probe sends through the program's own port table.
         steering.set_ports(&egress_ports(&ports))?;
         probe_egress(&mut attached, &mut ports, &steering)?;
@@ -304,7 +296,7 @@ impl Engine {
                 .cores
                 .as_ref()
                 .and_then(|c| c.get(usize::from(w)).copied());
-            let worker = worker::Worker::new(
+            let worker = worker::WorkerThread::new(
                 w,
                 make_handler(w, workers),
                 set,
@@ -345,7 +337,7 @@ impl Engine {
 
     /// The steering maps of every interface; shared so the control plane
     /// can read the program's counters without holding the engine.
-    pub fn steering(&self) -> &Arc<Steering> {
+    pub fn steering(&self) -> &Arc<XdpSteering> {
         &self.steering
     }
 
@@ -391,7 +383,7 @@ impl Drop for Engine {
 fn probe_egress(
     attached: &mut [steer::Attached],
     ports: &mut [PortInfo],
-    steering: &Steering,
+    steering: &XdpSteering,
 ) -> Result<(), EngineError> {
     for p in ports.iter_mut() {
         p.mtu = iface::mtu(&p.name).unwrap_or(p.mtu);

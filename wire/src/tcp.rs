@@ -4,10 +4,10 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::ops::{BitAnd, BitOr, BitOrAssign, Not};
 
-use super::checksum;
-use super::{get16, get32, ip_proto, put16, WireError};
+use crate::checksum;
+use crate::{get16, get32, ip_proto, put16, put32, WireError};
 
-/// The TCP flag byte (byte 13 of the header).
+/// The TCP flag byte.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TcpFlags(pub u8);
 
@@ -115,8 +115,22 @@ pub struct TcpSegment<T: AsRef<[u8]>> {
     buffer: T,
 }
 
-const MIN_LEN: usize = 20;
-const CSUM: usize = 16;
+mod field {
+    use crate::Field;
+
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    pub const SEQ: Field = 4..8;
+    pub const ACK: Field = 8..12;
+    /// Header length in 32-bit words (high nibble).
+    pub const DATA_OFF: usize = 12;
+    pub const FLAGS: usize = 13;
+    pub const WINDOW: Field = 14..16;
+    pub const CHECKSUM: Field = 16..18;
+    pub const URGENT: Field = 18..20;
+}
+
+const MIN_LEN: usize = field::URGENT.end;
 
 impl<T: AsRef<[u8]>> TcpSegment<T> {
     #[inline]
@@ -125,7 +139,7 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
         if b.len() < MIN_LEN {
             return Err(WireError::Truncated);
         }
-        let hl = usize::from(b[12] >> 4) * 4;
+        let hl = usize::from(b[field::DATA_OFF] >> 4) * 4;
         if hl < MIN_LEN || hl > b.len() {
             return Err(WireError::BadHeaderLen);
         }
@@ -139,42 +153,42 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
 
     #[inline]
     pub fn src_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), 0)
+        get16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     #[inline]
     pub fn dst_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), 2)
+        get16(self.buffer.as_ref(), field::DST_PORT)
     }
 
     #[inline]
     pub fn seq(&self) -> u32 {
-        get32(self.buffer.as_ref(), 4)
+        get32(self.buffer.as_ref(), field::SEQ)
     }
 
     #[inline]
     pub fn ack(&self) -> u32 {
-        get32(self.buffer.as_ref(), 8)
+        get32(self.buffer.as_ref(), field::ACK)
     }
 
     #[inline]
     pub fn header_len(&self) -> usize {
-        usize::from(self.buffer.as_ref()[12] >> 4) * 4
+        usize::from(self.buffer.as_ref()[field::DATA_OFF] >> 4) * 4
     }
 
     #[inline]
     pub fn flags(&self) -> TcpFlags {
-        TcpFlags(self.buffer.as_ref()[13])
+        TcpFlags(self.buffer.as_ref()[field::FLAGS])
     }
 
     #[inline]
     pub fn window(&self) -> u16 {
-        get16(self.buffer.as_ref(), 14)
+        get16(self.buffer.as_ref(), field::WINDOW)
     }
 
     #[inline]
     pub fn checksum(&self) -> u16 {
-        get16(self.buffer.as_ref(), CSUM)
+        get16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Whether the checksum is left for the NIC to finish (see
@@ -195,13 +209,13 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
     #[inline]
     fn set_checksum(&mut self, c: u16) {
-        put16(self.buffer.as_mut(), CSUM, c)
+        put16(self.buffer.as_mut(), field::CHECKSUM, c)
     }
 
     #[inline]
     pub fn set_src_port(&mut self, port: u16) {
         let old = self.src_port();
-        put16(self.buffer.as_mut(), 0, port);
+        put16(self.buffer.as_mut(), field::SRC_PORT, port);
         let c = checksum::update16(self.checksum(), old, port);
         self.set_checksum(c);
     }
@@ -209,7 +223,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
     #[inline]
     pub fn set_dst_port(&mut self, port: u16) {
         let old = self.dst_port();
-        put16(self.buffer.as_mut(), 2, port);
+        put16(self.buffer.as_mut(), field::DST_PORT, port);
         let c = checksum::update16(self.checksum(), old, port);
         self.set_checksum(c);
     }
@@ -240,10 +254,38 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
     }
 }
 
+/// Fields of a TCP header without options, as [`write_header`] writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpHeader {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+}
+
+/// Writes a 20-byte TCP header (no options, urgent pointer 0) with a zero
+/// checksum at the start of `buf` (fill it with
+/// [`TcpSegment::fill_checksum_v4`]); `Truncated` when `buf` is shorter.
+pub fn write_header(buf: &mut [u8], h: &TcpHeader) -> Result<(), WireError> {
+    let b = buf.get_mut(..MIN_LEN).ok_or(WireError::Truncated)?;
+    b.fill(0);
+    put16(b, field::SRC_PORT, h.src_port);
+    put16(b, field::DST_PORT, h.dst_port);
+    put32(b, field::SEQ, h.seq);
+    put32(b, field::ACK, h.ack);
+    // Five 32-bit words.
+    b[field::DATA_OFF] = ((MIN_LEN / 4) as u8) << 4;
+    b[field::FLAGS] = h.flags.bits();
+    put16(b, field::WINDOW, h.window);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{EthernetFrame, Ipv4Packet, XorShift};
+    use crate::{EthernetFrame, Ipv4Packet, XorShift};
     use etherparse::{PacketBuilder, TcpHeader, TcpOptionElement};
 
     struct Built {
@@ -334,7 +376,7 @@ mod tests {
         TcpSegment::new_checked(&mut copy[..])
             .unwrap()
             .fill_checksum_v4(src, dst);
-        assert_eq!(stored, get16(&copy, CSUM));
+        assert_eq!(stored, get16(&copy, field::CHECKSUM));
         let (h, payload) = TcpHeader::from_slice(seg).unwrap();
         let ep = h
             .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
@@ -477,5 +519,51 @@ mod tests {
         assert_eq!((f & TcpFlags::ACK).bits(), TcpFlags::ACK.bits());
         assert_eq!((f & !TcpFlags::SYN), TcpFlags::ACK);
         assert_eq!(format!("{f:?}"), "SYN|ACK");
+    }
+
+    #[test]
+    fn written_header_reads_back_and_checksums_like_etherparse() {
+        let mut rng = XorShift(0x7c9);
+        for _ in 0..50 {
+            let (src, dst) = (
+                Ipv4Addr::from(rng.next_u32()),
+                Ipv4Addr::from(rng.next_u32()),
+            );
+            let h = super::TcpHeader {
+                src_port: rng.next_u16(),
+                dst_port: rng.next_u16(),
+                seq: rng.next_u32(),
+                ack: rng.next_u32(),
+                flags: TcpFlags(rng.next_u16() as u8),
+                window: rng.next_u16(),
+            };
+            let mut seg = vec![0xaa; 20];
+            write_header(&mut seg, &h).unwrap();
+            let mut t = TcpSegment::new_checked(&mut seg[..]).unwrap();
+            t.fill_checksum_v4(src, dst);
+            assert_eq!((t.src_port(), t.dst_port()), (h.src_port, h.dst_port));
+            assert_eq!((t.seq(), t.ack(), t.window()), (h.seq, h.ack, h.window));
+            assert_eq!((t.header_len(), t.flags()), (20, h.flags));
+            let stored = t.checksum();
+            let (parsed, _) = TcpHeader::from_slice(&seg).unwrap();
+            let want = parsed
+                .calc_checksum_ipv4_raw(src.octets(), dst.octets(), &[])
+                .unwrap();
+            assert_eq!(stored, want);
+        }
+        assert_eq!(
+            write_header(
+                &mut [0u8; 19],
+                &super::TcpHeader {
+                    src_port: 1,
+                    dst_port: 2,
+                    seq: 0,
+                    ack: 0,
+                    flags: TcpFlags::SYN,
+                    window: 0,
+                }
+            ),
+            Err(WireError::Truncated)
+        );
     }
 }

@@ -3,15 +3,15 @@
 //! BPF_PROG_TEST_RUN. The fast path is tested by running it, byte for byte
 //! against the workers' path.
 
-use super::steer::{Attached, FlowEntries, Steering};
+use super::steer::{Attached, FlowEntries, XdpSteering};
 use super::{EgressPort, EngineError};
-use crate::flow::{FastSeen, FlowKey, SteerChange};
-use crate::verdict::PortId;
+use dataplane::flow::{FastSeen, FlowKey, SteerChange};
+use dataplane::verdict::PortId;
 
 /// One loaded copy of the XDP program with its own maps.
 pub struct XdpSimulator {
     program: Attached,
-    steering: Steering,
+    steering: XdpSteering,
     entries: FlowEntries,
     ports: Vec<EgressPort>,
 }
@@ -31,7 +31,7 @@ impl XdpSimulator {
     /// thread's network namespace) and room for `flow_keys` keys.
     pub fn new(ports: &[EgressPort], flow_keys: u32) -> Result<XdpSimulator, EngineError> {
         let mut programs = [Attached::detached("simulator", flow_keys)?];
-        let steering = Steering::new(&mut programs);
+        let steering = XdpSteering::new(&mut programs);
         steering.set_ports(ports)?;
         let entries = FlowEntries::new(&programs)?;
         let [program] = programs;
@@ -44,7 +44,7 @@ impl XdpSimulator {
     }
 
     /// The program's VIP map, SYN limit and counters.
-    pub fn steering(&self) -> &Steering {
+    pub fn steering(&self) -> &XdpSteering {
         &self.steering
     }
 

@@ -3,7 +3,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{get16, WireError};
+use crate::{get16, Field, WireError};
 
 /// A view over an IPv6 packet; like IPv4, trailing padding is allowed.
 #[derive(Debug, Clone)]
@@ -11,12 +11,24 @@ pub struct Ipv6Packet<T: AsRef<[u8]>> {
     buffer: T,
 }
 
-const HEADER_LEN: usize = 40;
+mod field {
+    use crate::Field;
+
+    /// Version (high nibble), then traffic class and flow label.
+    pub const VER_TC_FLOW: usize = 0;
+    pub const PAYLOAD_LEN: Field = 4..6;
+    pub const NEXT_HEADER: usize = 6;
+    pub const HOP_LIMIT: usize = 7;
+    pub const SRC: Field = 8..24;
+    pub const DST: Field = 24..40;
+}
+
+const HEADER_LEN: usize = field::DST.end;
 
 #[inline]
-fn addr(b: &[u8], at: usize) -> Ipv6Addr {
+fn addr(b: &[u8], f: Field) -> Ipv6Addr {
     let mut o = [0u8; 16];
-    o.copy_from_slice(&b[at..at + 16]);
+    o.copy_from_slice(&b[f]);
     Ipv6Addr::from(o)
 }
 
@@ -26,7 +38,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let b = buffer.as_ref();
-        let Some(&v) = b.first() else {
+        let Some(&v) = b.get(field::VER_TC_FLOW) else {
             return Err(WireError::Truncated);
         };
         if v >> 4 != 6 {
@@ -35,7 +47,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         if b.len() < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        if usize::from(get16(b, 4)) > b.len() - HEADER_LEN {
+        if usize::from(get16(b, field::PAYLOAD_LEN)) > b.len() - HEADER_LEN {
             return Err(WireError::BadTotalLen);
         }
         Ok(Ipv6Packet { buffer })
@@ -48,27 +60,27 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 
     #[inline]
     pub fn payload_len(&self) -> usize {
-        usize::from(get16(self.buffer.as_ref(), 4))
+        usize::from(get16(self.buffer.as_ref(), field::PAYLOAD_LEN))
     }
 
     #[inline]
     pub fn next_header(&self) -> u8 {
-        self.buffer.as_ref()[6]
+        self.buffer.as_ref()[field::NEXT_HEADER]
     }
 
     #[inline]
     pub fn hop_limit(&self) -> u8 {
-        self.buffer.as_ref()[7]
+        self.buffer.as_ref()[field::HOP_LIMIT]
     }
 
     #[inline]
     pub fn src(&self) -> Ipv6Addr {
-        addr(self.buffer.as_ref(), 8)
+        addr(self.buffer.as_ref(), field::SRC)
     }
 
     #[inline]
     pub fn dst(&self) -> Ipv6Addr {
-        addr(self.buffer.as_ref(), 24)
+        addr(self.buffer.as_ref(), field::DST)
     }
 
     /// The `payload_len` bytes after the fixed header.
@@ -81,7 +93,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{ip_proto, XorShift};
+    use crate::{ip_proto, XorShift};
     use etherparse::{IpNumber, Ipv6Header};
 
     fn random_packet(rng: &mut XorShift) -> (Ipv6Header, Vec<u8>) {

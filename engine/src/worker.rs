@@ -10,9 +10,9 @@ use super::handoff::{Hub, BUF_SIZE};
 use super::steer::FlowEntries;
 use super::xsk::SocketSet;
 use super::{iface, Handler};
-use crate::counters::{CoreCounters, Counters};
-use crate::flow::SteerChange;
-use crate::verdict::{DropReason, PortId, Verdict};
+use dataplane::counters::{CoreCounters, Counters};
+use dataplane::flow::SteerChange;
+use dataplane::verdict::{DropReason, PortId, Verdict};
 
 /// Housekeeping period while busy.
 const HOUSEKEEPING_MS: u64 = 100;
@@ -22,7 +22,7 @@ const IDLE_HOUSEKEEPING_MS: u64 = 10;
 /// other workers do not wake it, and the stop flag is checked each loop.
 const IDLE_POLL_MS: i32 = 1;
 
-pub(super) struct Worker<H> {
+pub(super) struct WorkerThread<H> {
     id: u16,
     handler: H,
     socks: SocketSet,
@@ -45,7 +45,7 @@ pub(super) struct Shared {
     pub(super) stop: Arc<AtomicBool>,
 }
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler> WorkerThread<H> {
     pub(super) fn new(
         id: u16,
         handler: H,
@@ -61,7 +61,7 @@ impl<H: Handler> Worker<H> {
             hub,
             stop,
         } = shared;
-        Worker {
+        WorkerThread {
             id,
             handler,
             socks,

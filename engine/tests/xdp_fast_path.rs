@@ -8,16 +8,17 @@
 //! it leaves untouched. Needs root.
 
 mod engine_common;
+#[path = "../../dataplane/tests/support/mod.rs"]
 mod support;
 
 use std::net::Ipv4Addr;
 
-use dataplane::engine::{EgressPort, XdpSimulator, XdpStats, XDP_PASS, XDP_REDIRECT, XDP_TX};
 use dataplane::flow::{SteerAction, SteerChange, Timeouts};
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::sched::SchedulerKind;
 use dataplane::service::{ForwardMode, Snapshot};
 use dataplane::verdict::{PortId, Verdict};
+use engine::{EgressPort, XdpSimulator, XdpStats, XDP_PASS, XDP_REDIRECT, XDP_TX};
 use engine_common::{Lab, Netns};
 use support::*;
 

@@ -4,8 +4,8 @@
 //! tests.
 
 use super::{Handler, MacAddrBytes};
-use crate::verdict::{DropReason, PortId, Verdict};
-use crate::wire::finish_partial_checksum;
+use dataplane::verdict::{DropReason, PortId, Verdict};
+use wire::finish_partial_checksum;
 
 /// Sends each frame received on port `p` out of `route[p]`, with the
 /// destination MAC set to `dst_mac[egress]` and the source MAC to
@@ -57,5 +57,5 @@ impl Handler for ForwardHandler {
         Verdict::Tx(egress)
     }
 
-    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn crate::flow::FastSeen) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
 }
