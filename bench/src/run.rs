@@ -20,6 +20,8 @@ use crate::failover;
 use crate::frame::{FrameSpec, Proto, Template};
 use crate::rate::{interval_ns, per_second};
 use crate::report::{KeyPair, Latency, Measured, Outcome, Report, Row, LOSS_FREE_LOSS};
+use viplab::netns;
+
 use crate::topo::{self, backend_ip, Topo, BACKENDS, EST_BASE, FLOW_BASE, SNAT_IP, VIP, VIP_PORT};
 
 /// vipd's forwarding modes.
@@ -493,7 +495,7 @@ impl GenThread {
             .name("vipbench-gen".into())
             .spawn(move || {
                 let setup = || -> Result<Generator> {
-                    topo::enter(&ns)?;
+                    netns::enter(&ns)?;
                     if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
                         bail!("cannot pin the generator to core {core}");
                     }
@@ -611,8 +613,8 @@ impl Drop for Dut {
     fn drop(&mut self) {
         match self {
             Dut::Nftables { ns } => {
-                let _ = topo::ns_sh(ns, &["nft", "delete", "table", "ip", "vipbench"]);
-                let _ = topo::ns_sh(ns, &["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+                let _ = netns::exec_ok(ns, &["nft", "delete", "table", "ip", "vipbench"]);
+                let _ = netns::exec_ok(ns, &["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
             }
             Dut::Vipd { child, .. } => {
                 let _ = child.kill();
@@ -645,9 +647,9 @@ struct Bench<'p> {
 
 impl<'p> Bench<'p> {
     fn up(plan: &'p Plan) -> Result<Bench<'p>> {
-        let topo = Topo::up(&lab::unique_name("bench"))?;
+        let topo = Topo::up(&viplab::unique_name("bench"))?;
         let sink_if = topo.sink.clone();
-        let mut sink = topo::in_ns(topo.sink_ns(), move || {
+        let mut sink = netns::in_ns(topo.sink_ns(), move || {
             Sink::attach(sink_if.ifindex, sink_if.name)
         })?;
         let latency = sink
@@ -710,7 +712,7 @@ impl<'p> Bench<'p> {
         match s {
             Scenario::Ceiling => {
                 let (dut_in, out) = (self.topo.dut_in.clone(), self.topo.dut_out.ifindex);
-                let c = topo::in_ns(self.topo.dut_ns(), move || {
+                let c = netns::in_ns(self.topo.dut_ns(), move || {
                     Ceiling::attach((dut_in.ifindex, dut_in.name), out)
                 })?;
                 // Its loss-free rate is what any DUT can be offered here
@@ -773,7 +775,7 @@ impl<'p> Bench<'p> {
             frames_per_worker: self.plan.frames_per_worker,
             ..EngineConfig::default()
         };
-        let engine = topo::in_ns(t.dut_ns(), move || {
+        let engine = netns::in_ns(t.dut_ns(), move || {
             let engine = Engine::start(&cfg, move |_, _| handler.clone())
                 .context("starting the AF_XDP engine")?;
             engine
@@ -798,8 +800,8 @@ impl<'p> Bench<'p> {
         let file = self.plan.work_dir.join("nftables.conf");
         std::fs::write(&file, ruleset).with_context(|| format!("writing {}", file.display()))?;
         let dut = Dut::Nftables { ns: ns.clone() };
-        topo::ns_sh(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
-        topo::ns_sh(&ns, &["nft", "-f", &file.to_string_lossy()])
+        netns::exec_ok(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        netns::exec_ok(&ns, &["nft", "-f", &file.to_string_lossy()])
             .context("loading the nftables DNAT ruleset (is nftables installed?)")?;
         Ok(dut)
     }
@@ -1246,7 +1248,7 @@ impl<'p> Bench<'p> {
             NewConnDut::Nftables => {
                 let ns = self.topo.dut_ns();
                 let read = |f: &str| {
-                    topo::ns_sh(ns, &["cat", &format!("/proc/sys/net/netfilter/{f}")])
+                    netns::exec_ok(ns, &["cat", &format!("/proc/sys/net/netfilter/{f}")])
                         .map(|s| s.trim().to_string())
                         .unwrap_or_else(|e| format!("unreadable ({e:#})"))
                 };

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use common::*;
-use lab::{ProbeSample, Site, TwoSiteLab};
 use serde_json::{json, Value};
+use viplab::{ProbeSample, Site, TwoSiteLab};
 
 const PORT: u16 = 8080;
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
@@ -178,7 +178,7 @@ fn gap_ms(samples: &[ProbeSample], t0: u64) -> Result<u64> {
 
 struct Drill<'a> {
     lab: &'a TwoSiteLab,
-    prober: &'a lab::Prober,
+    prober: &'a viplab::Prober,
 }
 
 impl Drill<'_> {
@@ -196,7 +196,7 @@ impl Drill<'_> {
             bail!(
                 "{}: probes since then by site: {:?}; router routes: {}",
                 e,
-                lab::sites::by_site(&recent),
+                viplab::sites::by_site(&recent),
                 self.lab.exec_ok("rt", &["ip", "route"]).unwrap_or_default()
             );
         }
@@ -241,7 +241,7 @@ impl Drill<'_> {
 
 #[test]
 fn two_sites_fail_over_by_longest_prefix_through_bird() {
-    let lab = TwoSiteLab::up(&lab::unique_name("bgpsites"), PORT).expect("two-site lab");
+    let lab = TwoSiteLab::up(&viplab::unique_name("bgpsites"), PORT).expect("two-site lab");
     let _bird = lab.start_bird(&bird_config()).expect("BIRD starts");
     let conf_a = site_config(&lab, Site::A, &site_a_bgp(true)).replace(
         "[control]\n",
@@ -791,7 +791,7 @@ fn scripted_peer(lab: &TwoSiteLab, b: &Vipd) -> Result<()> {
 
 #[test]
 fn gobgp_peer_and_a_hostile_scripted_peer() {
-    let lab = TwoSiteLab::up(&lab::unique_name("bgppeers"), PORT).expect("two-site lab");
+    let lab = TwoSiteLab::up(&viplab::unique_name("bgppeers"), PORT).expect("two-site lab");
     let conf = lab.dir().join("gobgpd.toml");
     std::fs::write(&conf, gobgp_config()).expect("writing the GoBGP config");
     let mut gobgp = lab

@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use lab::Lab;
 use serde_json::{json, Value};
+use viplab::Lab;
 
 const ECHO_PORT: u16 = 9000;
 
@@ -107,7 +107,7 @@ fn operator_verbs_change_a_running_node() {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let vip = lab::vip(5);
+    let vip = viplab::vip(5);
     let lab = nat_lab("ctl", 2, false);
     start_name_servers(&lab, 2, ECHO_PORT);
     let services = [
@@ -435,7 +435,7 @@ fn control_socket_is_guarded_and_stays_responsive() {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let vip = lab::vip(6);
+    let vip = viplab::vip(6);
     let lab = nat_lab("ctlsock", 1, false);
     let services = [single_service(vip, "nat")];
     let config = node_config(&lab, "lb1", 1, "", &services).replace(

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::*;
-use lab::{BurstReport, Gateway, Lab, LabProcess, LabSpec};
 use serde_json::Value;
+use viplab::{BurstReport, Gateway, Lab, LabProcess, LabSpec};
 
 /// Where the file server listens, on the backends (behind the VIP) and on
 /// the client.
@@ -135,7 +135,7 @@ fn service(
 /// their own traffic and the client's traffic to them).
 fn gateway_lab(tag: &str, backends: usize, dr_vip: Option<Ipv4Addr>) -> Lab {
     Lab::up(LabSpec {
-        name: lab::unique_name(tag),
+        name: viplab::unique_name(tag),
         backends,
         backend_gateway: Gateway::Lb(1),
         dr_vips: dr_vip.into_iter().collect(),
@@ -300,7 +300,7 @@ fn iperf(lab: &Lab, role: &str, addr: Ipv4Addr) -> anyhow::Result<Iperf> {
 /// retransmits (plus 50).
 fn bulk_through_vip(mode: &str) {
     let _alone = alone();
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let lab = gateway_lab(&format!("bulk{mode}"), 1, (mode == "dr").then_some(vip));
     let www = lab.dir().join("www");
     let received = lab.dir().join("received");
@@ -431,7 +431,7 @@ fn dr_bulk_transfers_with_default_offloads() {
 #[test]
 fn nat_backends_own_traffic_is_routed_while_the_service_runs() {
     let _shared = shared();
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let lab = gateway_lab("owntraffic", 2, None);
     let vipd = start_vipd(
         &lab,
@@ -534,7 +534,7 @@ impl Drop for StopOnDrop<'_> {
 #[test]
 fn nat_upload_over_a_smaller_backend_segment_mtu() {
     let _shared = shared();
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let lab = gateway_lab("pmtu", 1, None);
     let mtu = SMALL_MTU.to_string();
     lab.exec_ok("lb1", &["ip", "link", "set", "eth1", "mtu", &mtu])
@@ -588,7 +588,7 @@ fn nat_upload_over_a_smaller_backend_segment_mtu() {
 #[test]
 fn martian_source_syns_are_dropped_and_counted() {
     let _shared = shared();
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let lab = gateway_lab("martian", 2, None);
     let vipd = start_vipd(&lab, &[service(vip, SERVICE_PORT, "nat", 2, no_check())], 2);
     let martians = || {
@@ -682,7 +682,7 @@ fn martian_source_syns_are_dropped_and_counted() {
 #[test]
 fn nat_round_trip_with_transmit_offloads_off() {
     let _shared = shared();
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let lab = gateway_lab("offloadsoff", 1, None);
     let senders = [
         ("client", "eth0"),

@@ -17,8 +17,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use lab::{Lab, LabProcess, LabSpec, Side};
 use serde_json::{json, Value};
+use viplab::{Lab, LabProcess, LabSpec, Side};
 
 const VRID: u8 = 51;
 const VMAC: &str = "00:00:5e:00:01:33";
@@ -214,7 +214,7 @@ impl std::ops::Deref for VrrpLab {
 
 fn lab_up(tag: &str, turn: Turn) -> VrrpLab {
     let lab = Lab::up(LabSpec {
-        name: lab::unique_name(tag),
+        name: viplab::unique_name(tag),
         lb_nodes: 2,
         backends: 2,
         ..LabSpec::default()
@@ -237,7 +237,7 @@ fn lab2_alone(tag: &str) -> VrrpLab {
 }
 
 fn vip() -> Ipv4Addr {
-    lab::vip(1)
+    viplab::vip(1)
 }
 
 fn vip_addr() -> SocketAddrV4 {
@@ -1143,7 +1143,7 @@ fn stalled_dataplane_gives_up_mastership() {
 #[test]
 fn two_nodes_each_master_of_one_vip() {
     let lab = lab2("dual");
-    let vips = [lab::vip(1), lab::vip(2)];
+    let vips = [viplab::vip(1), viplab::vip(2)];
     let config = |k: usize| {
         let services: Vec<ServiceConf> = vips
             .iter()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use control::health::{probe_once, BodyDigest, CheckResult, Probe, QType};
-use lab::{Lab, LabProcess, LabSpec};
+use viplab::{Lab, LabProcess, LabSpec};
 
 const BACKEND: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 101);
 /// On the backend segment, answered by nobody.
@@ -20,7 +20,7 @@ const READY: Duration = Duration::from_secs(20);
 
 fn lab(test: &str) -> Lab {
     Lab::up(LabSpec {
-        name: lab::unique_name(test),
+        name: viplab::unique_name(test),
         backends: 1,
         ..LabSpec::default()
     })

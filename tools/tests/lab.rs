@@ -1,19 +1,19 @@
 //! End-to-end tests of the lab itself. They create network namespaces, so
 //! they run as root (as CI does).
 
-use lab::{BurstReport, Gateway, Lab, LabSpec, Side};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::time::Duration;
+use viplab::{BurstReport, Gateway, Lab, LabSpec, Side};
 
 const T: Duration = Duration::from_secs(3);
 
 fn spec(test: &str) -> LabSpec {
     LabSpec {
-        name: lab::unique_name(test),
+        name: viplab::unique_name(test),
         ..LabSpec::default()
     }
 }
@@ -181,7 +181,7 @@ fn down_all_removes_a_forgotten_lab() {
         "servers outlive a persisted lab"
     );
 
-    assert_eq!(lab::down_all(Some(&name)).unwrap(), 1);
+    assert_eq!(viplab::down_all(Some(&name)).unwrap(), 1);
     assert!(namespaces_of(&name).is_empty());
     let gone = || processes_of(&name).is_empty();
     // Detached servers are killed but nobody waits for them here: wait until
@@ -191,7 +191,7 @@ fn down_all_removes_a_forgotten_lab() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(gone(), "servers of {name} survived down_all");
-    assert_eq!(lab::down_all(Some(&name)).unwrap(), 0);
+    assert_eq!(viplab::down_all(Some(&name)).unwrap(), 0);
 }
 
 #[test]
@@ -208,14 +208,14 @@ fn panic_in_a_test_still_tears_down() {
     assert!(namespaces_of(&name).is_empty());
     assert!(processes_of(&name).is_empty());
     // The logs are kept for the failed test; down removes them.
-    assert!(lab::down(&name).unwrap());
-    assert!(!lab::down(&name).unwrap());
+    assert!(viplab::down(&name).unwrap());
+    assert!(!viplab::down(&name).unwrap());
 }
 
 #[test]
 fn failed_build_leaves_nothing_and_says_why() {
-    let name = lab::unique_name("fail");
-    let vip = lab::vip(1);
+    let name = viplab::unique_name("fail");
+    let vip = viplab::vip(1);
     // The second address of the same VIP fails once namespaces exist.
     let err = Lab::up(LabSpec {
         name: name.clone(),
@@ -250,7 +250,7 @@ fn failed_build_leaves_nothing_and_says_why() {
 
 #[test]
 fn node_settings_match_the_spec() {
-    let vip = lab::vip(7);
+    let vip = viplab::vip(7);
     let lab = Lab::up(LabSpec {
         lb_nodes: 2,
         backends: 1,

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use lab::{Lab, LabProcess};
 use serde_json::{json, Value};
+use viplab::{Lab, LabProcess};
 
 pub const SERVICE_PORT: u16 = 8080;
 
@@ -127,12 +127,12 @@ pub fn single_service(vip: Ipv4Addr, forward: &str) -> ServiceConf<'_> {
 
 /// A lab whose backends route replies through lb1, as `nat` services need.
 pub fn nat_lab(tag: &str, backends: usize, sorry_server: bool) -> Lab {
-    Lab::up(lab::LabSpec {
-        name: lab::unique_name(tag),
+    Lab::up(viplab::LabSpec {
+        name: viplab::unique_name(tag),
         backends,
-        backend_gateway: lab::Gateway::Lb(1),
+        backend_gateway: viplab::Gateway::Lb(1),
         sorry_server,
-        ..lab::LabSpec::default()
+        ..viplab::LabSpec::default()
     })
     .expect("lab up")
 }
