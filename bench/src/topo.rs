@@ -12,7 +12,7 @@
 use std::net::Ipv4Addr;
 
 use anyhow::{bail, Context, Result};
-use viplab::netns::{self, exec_ok as ns_sh, End};
+use viplab::netns::{self, End};
 
 /// The VIP the DUT serves, on the generator side.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 100);
@@ -53,11 +53,11 @@ pub struct Topo {
 }
 
 fn read_iface(ns: &str, name: &'static str) -> Result<Iface> {
-    let ifindex = ns_sh(ns, &["cat", &format!("/sys/class/net/{name}/ifindex")])?
+    let ifindex = netns::exec_ok(ns, &["cat", &format!("/sys/class/net/{name}/ifindex")])?
         .trim()
         .parse()
         .with_context(|| format!("ifindex of {name} in {ns}"))?;
-    let text = ns_sh(ns, &["cat", &format!("/sys/class/net/{name}/address")])?;
+    let text = netns::exec_ok(ns, &["cat", &format!("/sys/class/net/{name}/address")])?;
     let mut mac = [0u8; 6];
     let parts: Vec<&str> = text.trim().split(':').collect();
     if parts.len() != 6 {
@@ -84,7 +84,7 @@ pub fn mac_string(mac: &[u8; 6]) -> String {
 impl Topo {
     /// Builds the topology under lab name `name` (see `viplab::unique_name`).
     pub fn up(name: &str) -> Result<Topo> {
-        let ns = |role: &str| format!("vl-{name}-{role}");
+        let ns = |role: &str| format!("{}{name}-{role}", viplab::NS_PREFIX);
         let (g, d, s) = (ns("gen"), ns("dut"), ns("sink"));
         let mut made = Vec::new();
         let built = (|| -> Result<Topo> {
@@ -110,7 +110,7 @@ impl Topo {
             // attached (the kernel baseline). Threaded NAPI gives dut0's
             // receive path a kthread we can pin to the DUT's core.
             netns::gro_on(&d, "dut0")?;
-            ns_sh(&d, &["sh", "-c", "echo 1 > /sys/class/net/dut0/threaded"])?;
+            netns::exec_ok(&d, &["sh", "-c", "echo 1 > /sys/class/net/dut0/threaded"])?;
             netns::sysctl(
                 &d,
                 &[
@@ -119,7 +119,7 @@ impl Topo {
                     "net.ipv4.conf.dut0.rp_filter=0",
                 ],
             )?;
-            ns_sh(
+            netns::exec_ok(
                 &d,
                 &[
                     "ip",
@@ -138,7 +138,7 @@ impl Topo {
             // generator) without ARP, so the sink only has to count.
             let sink_mac = mac_string(&sink.mac);
             for ip in (0..BACKENDS).map(backend_ip).chain([SINK_IP]) {
-                ns_sh(
+                netns::exec_ok(
                     &d,
                     &[
                         "ip",
@@ -154,7 +154,7 @@ impl Topo {
                     ],
                 )?;
             }
-            ns_sh(
+            netns::exec_ok(
                 &d,
                 &[
                     "ip",
@@ -189,7 +189,7 @@ impl Topo {
     /// receive ring was full (`ethtool -S`: the `*_xdp_xmit_errors`
     /// counters): they were lost before any DUT code ran.
     pub fn refused_before_dut(&self) -> Result<u64> {
-        let out = ns_sh(&self.gen.ns, &["ethtool", "-S", self.gen.name])?;
+        let out = netns::exec_ok(&self.gen.ns, &["ethtool", "-S", self.gen.name])?;
         Ok(xmit_errors(&out))
     }
 

@@ -15,7 +15,7 @@ use crate::process;
 
 /// Run a command in the root namespace; a non-zero exit is an error showing
 /// the command and its stderr. Returns stdout.
-pub fn run(argv: &[&str]) -> Result<String> {
+pub(crate) fn run(argv: &[&str]) -> Result<String> {
     let Some((program, args)) = argv.split_first() else {
         bail!("empty command");
     };
@@ -29,7 +29,7 @@ pub fn run(argv: &[&str]) -> Result<String> {
 
 /// Run `argv` inside namespace `ns` and return its output, whatever its exit
 /// status.
-pub fn exec(ns: &str, argv: &[&str]) -> Result<Output> {
+pub(crate) fn exec(ns: &str, argv: &[&str]) -> Result<Output> {
     Command::new("ip")
         .args(["netns", "exec", ns])
         .args(argv)
@@ -64,7 +64,7 @@ fn check_output(what: &str, out: Output) -> Result<String> {
 }
 
 /// Namespaces need root: fail early, saying how the lab tests are run.
-pub fn check_root() -> Result<()> {
+pub(crate) fn check_root() -> Result<()> {
     let status =
         std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let euid = status
@@ -105,7 +105,7 @@ pub fn remove(ns: &str) -> Result<()> {
 }
 
 /// Every namespace on the host.
-pub fn list() -> Result<Vec<String>> {
+pub(crate) fn list() -> Result<Vec<String>> {
     let out = run(&["ip", "netns", "list"])?;
     Ok(out
         .lines()
@@ -139,7 +139,7 @@ pub fn veth(a: End, b: End, queues: u16) -> Result<()> {
 
 /// A bridge `name` in `ns`, up. Multicast snooping is off so VRRP adverts
 /// reach every port without an IGMP querier.
-pub fn bridge(ns: &str, name: &str) -> Result<()> {
+pub(crate) fn bridge(ns: &str, name: &str) -> Result<()> {
     run(&[
         "ip",
         "-n",
@@ -156,7 +156,7 @@ pub fn bridge(ns: &str, name: &str) -> Result<()> {
 }
 
 /// Attach `ifname` to `bridge` (both in `ns`).
-pub fn attach(ns: &str, ifname: &str, bridge: &str) -> Result<()> {
+pub(crate) fn attach(ns: &str, ifname: &str, bridge: &str) -> Result<()> {
     run(&["ip", "-n", ns, "link", "set", ifname, "master", bridge]).map(drop)
 }
 
@@ -164,12 +164,12 @@ pub fn link_up(ns: &str, ifname: &str) -> Result<()> {
     run(&["ip", "-n", ns, "link", "set", ifname, "up"]).map(drop)
 }
 
-pub fn link_down(ns: &str, ifname: &str) -> Result<()> {
+pub(crate) fn link_down(ns: &str, ifname: &str) -> Result<()> {
     run(&["ip", "-n", ns, "link", "set", ifname, "down"]).map(drop)
 }
 
 /// Set the MTU of `ifname` to 1500 and bring it up.
-pub fn link_up_mtu1500(ns: &str, ifname: &str) -> Result<()> {
+pub(crate) fn link_up_mtu1500(ns: &str, ifname: &str) -> Result<()> {
     run(&["ip", "-n", ns, "link", "set", ifname, "mtu", "1500", "up"]).map(drop)
 }
 
@@ -180,7 +180,7 @@ pub fn addr(ns: &str, ifname: &str, cidr: &str) -> Result<()> {
 
 /// Route `dest` ("default", "10.77.1.0/24") via `gw`, replacing any route
 /// there was.
-pub fn route(ns: &str, dest: &str, gw: &str) -> Result<()> {
+pub(crate) fn route(ns: &str, dest: &str, gw: &str) -> Result<()> {
     run(&["ip", "-n", ns, "route", "replace", dest, "via", gw]).map(drop)
 }
 
@@ -200,7 +200,7 @@ pub fn gro_on(ns: &str, ifname: &str) -> Result<()> {
 /// With br_netfilter loaded, bridges in `ns` would pass frames through
 /// netfilter, which drops malformed IPv4 before it reaches a node under
 /// test: a lab's wire must carry exactly what hosts send.
-pub fn bridge_netfilter_off(ns: &str) -> Result<()> {
+pub(crate) fn bridge_netfilter_off(ns: &str) -> Result<()> {
     if !exec(ns, &["test", "-d", "/proc/sys/net/bridge"])?
         .status
         .success()
