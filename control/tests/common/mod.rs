@@ -1,7 +1,7 @@
 //! Shared pieces of the end-to-end tests: a vipd node running inside a lab
 //! namespace, driven through its control socket, its configuration, and the
-//! lab around it. `vrrp` and `stock` hold the harnesses of the VRRP and
-//! stock-network tests.
+//! lab around it. `vrrp`, `stock` and `two_sites` hold the harnesses of the
+//! VRRP, stock-network and BGP tests.
 
 // Each test binary uses a different subset of these.
 #![allow(dead_code, unused_imports)]
@@ -11,6 +11,7 @@ mod lab;
 mod metrics;
 mod shares;
 pub mod stock;
+pub mod two_sites;
 mod vipd;
 pub mod vrrp;
 
