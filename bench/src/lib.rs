@@ -10,12 +10,17 @@
 
 pub mod bpf;
 pub mod cpu;
+mod dut;
 pub mod failover;
 pub mod frame;
+mod generator;
+mod measure;
+pub mod plan;
 pub mod rate;
 pub mod report;
 pub mod run;
 pub mod topo;
 
+pub use plan::{Forward, NewConnDut, Plan, Progress, Scenario};
 pub use report::{FailoverEvent, Outcome, Report, ReportFiles, Row};
-pub use run::{run, Forward, NewConnDut, Plan, Progress, Scenario};
+pub use run::run;

@@ -10,10 +10,9 @@
 //! removes what a killed run left behind.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
+use viplab::netns::{self, End};
 
 /// The VIP the DUT serves, on the generator side.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 100);
@@ -53,64 +52,12 @@ pub struct Topo {
     pub sink: Iface,
 }
 
-/// Runs a command; non-zero exit is an error with its stderr.
-pub fn sh(argv: &[&str]) -> Result<String> {
-    let (prog, args) = argv.split_first().ok_or_else(|| anyhow!("empty command"))?;
-    let out = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run `{}` (is it installed?)", argv.join(" ")))?;
-    if !out.status.success() {
-        bail!(
-            "`{}` failed ({}): {}",
-            argv.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs `argv` inside namespace `ns`.
-pub fn ns_sh(ns: &str, argv: &[&str]) -> Result<String> {
-    let mut full = vec!["ip", "netns", "exec", ns];
-    full.extend_from_slice(argv);
-    sh(&full)
-}
-
-/// Runs `f` on a new thread that has entered namespace `ns`; threads it
-/// spawns stay in that namespace.
-pub fn in_ns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let file = std::fs::File::open(Path::new("/run/netns").join(ns))
-        .with_context(|| format!("opening namespace {ns}"))?;
-    let ns_name = ns.to_string();
-    std::thread::spawn(move || {
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .with_context(|| format!("entering namespace {ns_name}"))?;
-        f()
-    })
-    .join()
-    .map_err(|_| anyhow!("a thread working in namespace {ns} panicked"))?
-}
-
-/// Enters namespace `ns` on the calling thread (for threads that live there).
-pub fn enter(ns: &str) -> Result<()> {
-    let file = std::fs::File::open(Path::new("/run/netns").join(ns))
-        .with_context(|| format!("opening namespace {ns}"))?;
-    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-        .with_context(|| format!("entering namespace {ns}"))
-}
-
 fn read_iface(ns: &str, name: &'static str) -> Result<Iface> {
-    let ifindex = ns_sh(ns, &["cat", &format!("/sys/class/net/{name}/ifindex")])?
+    let ifindex = netns::exec_ok(ns, &["cat", &format!("/sys/class/net/{name}/ifindex")])?
         .trim()
         .parse()
         .with_context(|| format!("ifindex of {name} in {ns}"))?;
-    let text = ns_sh(ns, &["cat", &format!("/sys/class/net/{name}/address")])?;
+    let text = netns::exec_ok(ns, &["cat", &format!("/sys/class/net/{name}/address")])?;
     let mut mac = [0u8; 6];
     let parts: Vec<&str> = text.trim().split(':').collect();
     if parts.len() != 6 {
@@ -135,64 +82,44 @@ pub fn mac_string(mac: &[u8; 6]) -> String {
 }
 
 impl Topo {
-    /// Builds the topology under lab name `name` (see `lab::unique_name`).
+    /// Builds the topology under lab name `name` (see `viplab::unique_name`).
     pub fn up(name: &str) -> Result<Topo> {
-        let ns = |role: &str| format!("vl-{name}-{role}");
+        let ns = |role: &str| format!("{}{name}-{role}", viplab::NS_PREFIX);
         let (g, d, s) = (ns("gen"), ns("dut"), ns("sink"));
         let mut made = Vec::new();
         let built = (|| -> Result<Topo> {
             for n in [&g, &d, &s] {
-                sh(&["ip", "netns", "add", n])?;
+                netns::add(n)?;
                 made.push(n.clone());
-                ns_sh(n, &["ip", "link", "set", "lo", "up"])?;
-                ns_sh(
-                    n,
-                    &[
-                        "sysctl",
-                        "-qw",
-                        "net.ipv6.conf.all.disable_ipv6=1",
-                        "net.ipv6.conf.default.disable_ipv6=1",
-                    ],
-                )?;
             }
-            let link = |a_ns: &str, a: &str, b_ns: &str, b: &str| -> Result<()> {
-                sh(&[
-                    "ip", "-n", a_ns, "link", "add", a, "type", "veth", "peer", "name", b, "netns",
-                    b_ns,
-                ])
-                .map(drop)
-            };
-            link(&g, "gen0", &d, "dut0")?;
-            link(&d, "dut1", &s, "snk0")?;
-            let addr =
-                |n: &str, dev: &str, a: String| ns_sh(n, &["ip", "addr", "add", &a, "dev", dev]);
-            addr(&g, "gen0", format!("{GEN_IP}/24"))?;
-            addr(&d, "dut0", format!("{DUT_IN_IP}/24"))?;
-            addr(&d, "dut1", format!("{DUT_OUT_IP}/24"))?;
-            addr(&s, "snk0", format!("{SINK_IP}/24"))?;
+            let end = |ns, ifname| End { ns, ifname };
+            netns::veth(end(&g, "gen0"), end(&d, "dut0"), 1)?;
+            netns::veth(end(&d, "dut1"), end(&s, "snk0"), 1)?;
+            netns::addr(&g, "gen0", &format!("{GEN_IP}/24"))?;
+            netns::addr(&d, "dut0", &format!("{DUT_IN_IP}/24"))?;
+            netns::addr(&d, "dut1", &format!("{DUT_OUT_IP}/24"))?;
+            netns::addr(&s, "snk0", &format!("{SINK_IP}/24"))?;
             for i in 0..BACKENDS {
-                addr(&s, "snk0", format!("{}/24", backend_ip(i)))?;
+                netns::addr(&s, "snk0", &format!("{}/24", backend_ip(i)))?;
             }
             for (n, dev) in [(&g, "gen0"), (&d, "dut0"), (&d, "dut1"), (&s, "snk0")] {
-                ns_sh(n, &["ip", "link", "set", dev, "up"])?;
+                netns::link_up(n, dev)?;
             }
             // Frames redirected into a veth need NAPI on the receiving end
             // (XDP or GRO): GRO keeps dut0 receiving when no XDP program is
             // attached (the kernel baseline). Threaded NAPI gives dut0's
             // receive path a kthread we can pin to the DUT's core.
-            ns_sh(&d, &["ethtool", "-K", "dut0", "gro", "on"])?;
-            ns_sh(&d, &["sh", "-c", "echo 1 > /sys/class/net/dut0/threaded"])?;
-            ns_sh(
+            netns::gro_on(&d, "dut0")?;
+            netns::exec_ok(&d, &["sh", "-c", "echo 1 > /sys/class/net/dut0/threaded"])?;
+            netns::sysctl(
                 &d,
                 &[
-                    "sysctl",
-                    "-qw",
                     "net.ipv4.conf.all.rp_filter=0",
                     "net.ipv4.conf.default.rp_filter=0",
                     "net.ipv4.conf.dut0.rp_filter=0",
                 ],
             )?;
-            ns_sh(
+            netns::exec_ok(
                 &d,
                 &[
                     "ip",
@@ -211,7 +138,7 @@ impl Topo {
             // generator) without ARP, so the sink only has to count.
             let sink_mac = mac_string(&sink.mac);
             for ip in (0..BACKENDS).map(backend_ip).chain([SINK_IP]) {
-                ns_sh(
+                netns::exec_ok(
                     &d,
                     &[
                         "ip",
@@ -227,7 +154,7 @@ impl Topo {
                     ],
                 )?;
             }
-            ns_sh(
+            netns::exec_ok(
                 &d,
                 &[
                     "ip",
@@ -252,7 +179,7 @@ impl Topo {
         })();
         if built.is_err() {
             for n in made.iter().rev() {
-                let _ = sh(&["ip", "netns", "del", n]);
+                let _ = netns::remove(n);
             }
         }
         built.with_context(|| format!("building the bench topology {name}"))
@@ -262,7 +189,7 @@ impl Topo {
     /// receive ring was full (`ethtool -S`: the `*_xdp_xmit_errors`
     /// counters): they were lost before any DUT code ran.
     pub fn refused_before_dut(&self) -> Result<u64> {
-        let out = ns_sh(&self.gen.ns, &["ethtool", "-S", self.gen.name])?;
+        let out = netns::exec_ok(&self.gen.ns, &["ethtool", "-S", self.gen.name])?;
         Ok(xmit_errors(&out))
     }
 
@@ -279,7 +206,7 @@ impl Topo {
 
 impl Drop for Topo {
     fn drop(&mut self) {
-        if let Err(e) = lab::down(&self.name) {
+        if let Err(e) = viplab::down(&self.name) {
             eprintln!("vipbench: removing topology {}: {e:#}", self.name);
         }
     }

@@ -15,8 +15,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use lab::Lab;
 use serde_json::Value;
+use viplab::Lab;
 
 /// Requests that once crashed the node, or might: out-of-range, negative,
 /// NaN and infinite numbers, wrong types, duplicate keys, invalid UTF-8.
@@ -95,8 +95,9 @@ print("closed by vipd", flush=True)
 "#;
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn hostile_control_clients_neither_kill_nor_lock_out() {
-    let vip = lab::vip(41);
+    let vip = viplab::vip(41);
     let lab = nat_lab("ctlhostile", 1, false);
     let services = [single_service(vip, "nat")];
     // Other users may connect, so their connections count against the limit.

@@ -18,8 +18,8 @@ use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::time::Duration;
 
 use common::*;
-use lab::{Gateway, Lab, LabProcess, LabSpec};
 use serde_json::{json, Value};
+use viplab::{Gateway, Lab, LabProcess, LabSpec};
 
 const ECHO_PORT: u16 = 7000;
 /// Established connections idle this long expire.
@@ -43,7 +43,7 @@ while True:
 
 fn config(lab: &Lab, fast_path: bool) -> String {
     let service = ServiceConf {
-        vip: lab::vip(1),
+        vip: viplab::vip(1),
         port: ECHO_PORT,
         scheduler: "rr",
         forward: "nat",
@@ -163,9 +163,10 @@ fn egress_usable(vipd: &Vipd) -> Vec<bool> {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
     let lab = Lab::up(LabSpec {
-        name: lab::unique_name("fastp"),
+        name: viplab::unique_name("fastp"),
         backends: 1,
         backend_gateway: Gateway::Lb(1),
         ..LabSpec::default()
@@ -177,7 +178,7 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             &["python3", "-c", ECHO_SERVER, &ECHO_PORT.to_string()],
         )
         .expect("echo server");
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let client = lab.client_ip();
     let vipd = Vipd::start(&lab, "lb1", &config(&lab, true)).expect("vipd starts");
     lab.wait_until("backend healthy", Duration::from_secs(20), || {

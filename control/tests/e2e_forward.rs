@@ -8,8 +8,8 @@ use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use common::*;
-use lab::{Gateway, Lab, LabSpec, Side};
 use serde_json::Value;
+use viplab::{Gateway, Lab, LabSpec, Side};
 
 const WEIGHTS: [u32; 3] = [3, 2, 1];
 const ECHO_PORT: u16 = 9000;
@@ -32,8 +32,8 @@ print(json.dumps({"long": names, "short": short}))
 "#;
 
 fn forwarding(mode: &str, queues: u16) {
-    let name = lab::unique_name(&format!("f{}{queues}", &mode[..2]));
-    let vip = lab::vip(1);
+    let name = viplab::unique_name(&format!("f{}{queues}", &mode[..2]));
+    let vip = viplab::vip(1);
     let lab = Lab::up(LabSpec {
         name,
         backends: 3,
@@ -209,31 +209,37 @@ fn forwarding(mode: &str, queues: u16) {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn nat_one_queue() {
     forwarding("nat", 1);
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn nat_two_queues() {
     forwarding("nat", 2);
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn fullnat_one_queue() {
     forwarding("fullnat", 1);
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn fullnat_two_queues() {
     forwarding("fullnat", 2);
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn dr_one_queue() {
     forwarding("dr", 1);
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn dr_two_queues() {
     forwarding("dr", 2);
 }

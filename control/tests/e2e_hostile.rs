@@ -44,8 +44,9 @@ sendp(frames, iface="eth0")
 "#;
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn hostile_frames_are_counted_and_harmless() {
-    let vip = lab::vip(3);
+    let vip = viplab::vip(3);
     let lab = nat_lab("hostile", 2, false);
     let services = [ServiceConf {
         vip,
@@ -136,9 +137,10 @@ print(json.dumps({"ok": ok, "failed": failed, "names": sorted(names), "at": at})
 "#;
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn syn_flood_does_not_evict_established_connection() {
     const CAPACITY: usize = 1024;
-    let vip = lab::vip(4);
+    let vip = viplab::vip(4);
     let lab = nat_lab("flood", 2, false);
     start_name_servers(&lab, 2, 9000);
     let mk = |port: u16| ServiceConf {

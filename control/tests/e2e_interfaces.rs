@@ -19,9 +19,10 @@ fn interface<'a>(v: &'a Value, name: &str) -> &'a Value {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn interfaces_show_their_mode_and_an_mtu_change_is_noticed() {
     let lab = nat_lab("if", 1, false);
-    let services = [single_service(lab::vip(1), "nat")];
+    let services = [single_service(viplab::vip(1), "nat")];
     let metrics = "metrics = \"127.0.0.1:9100\"";
     let config = node_config(&lab, "lb1", 1, "", &services)
         .replace("[control]\n", &format!("[control]\n{metrics}\n"));

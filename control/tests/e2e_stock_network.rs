@@ -8,66 +8,20 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::stock::*;
 use common::*;
-use lab::{BurstReport, Gateway, Lab, LabProcess, LabSpec};
 use serde_json::Value;
+use viplab::{BurstReport, LabProcess};
 
-/// Where the file server listens, on the backends (behind the VIP) and on
-/// the client.
-const FILE_PORT: u16 = 8000;
-const IPERF_PORT: u16 = 5201;
 const BLOB_BYTES: u64 = 100 * 1024 * 1024;
-const IPERF_SECONDS: u32 = 5;
 /// iperf3 runs each way (odd: the median is one of them).
 const IPERF_RUNS: usize = 3;
 /// The node's backend-facing segment MTU in the path-MTU test.
 const SMALL_MTU: u32 = 1400;
-
-/// argv: PORT DIR. `GET /NAME` sends DIR/NAME with sendfile(2); `PUT` or
-/// `POST` reads the body and answers `{"bytes": N, "sha256": HEX}`.
-/// TCPServer rather than HTTPServer: no name lookup at bind time.
-const FILE_SERVER: &str = r#"
-import hashlib, http.server, json, os, socketserver, sys
-port, root = int(sys.argv[1]), sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        try:
-            f = open(os.path.join(root, os.path.basename(self.path)), 'rb')
-        except OSError:
-            self.send_error(404)
-            return
-        with f:
-            self.send_response(200)
-            self.send_header('Content-Length', str(os.fstat(f.fileno()).st_size))
-            self.end_headers()
-            self.connection.sendfile(f)
-    def receive(self):
-        n, got, h = int(self.headers.get('Content-Length', '0')), 0, hashlib.sha256()
-        while got < n:
-            b = self.rfile.read(min(1 << 16, n - got))
-            if not b:
-                break
-            h.update(b)
-            got += len(b)
-        body = json.dumps({'bytes': got, 'sha256': h.hexdigest()}).encode()
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    do_PUT = receive
-    do_POST = receive
-    def log_message(self, *args):
-        pass
-class S(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-S(('0.0.0.0', port), H).serve_forever()
-"#;
 
 /// argv: IFACE SRC_MAC DST_MAC VIP PORT CLIENT_IP COUNT. Sends COUNT SYNs to
 /// VIP:PORT from each martian source, then one SYN from CLIENT_IP (source
@@ -82,217 +36,9 @@ frames = [Ether(src=src_mac, dst=dst_mac) / IP(src=s, dst=vip) / TCP(sport=30000
 frames.append(Ether(src=src_mac, dst=dst_mac) / IP(src=client, dst=vip) / TCP(sport=40000, dport=int(port), flags='S', seq=1000))
 sendp(frames, iface=iface, verbose=False)
 "#;
-/// The bulk tests compare rates on a two-core machine: each runs alone,
-/// the other tests of this file share the machine with one another.
-static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
-    MACHINE
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
-    MACHINE
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 const MARTIAN_SOURCES: usize = 5;
 const MARTIAN_REPEAT: usize = 5;
-
-fn tcp_check() -> String {
-    r#"{ kind = "tcp", interval_ms = 200, timeout_ms = 500, rise = 1, fall = 2 }"#.into()
-}
-
-fn no_check() -> String {
-    r#"{ kind = "none" }"#.into()
-}
-
-fn service(
-    vip: Ipv4Addr,
-    port: u16,
-    forward: &str,
-    backends: usize,
-    check: String,
-) -> ServiceConf<'_> {
-    ServiceConf {
-        vip,
-        port,
-        scheduler: "rr",
-        forward,
-        weights: vec![1; backends],
-        check,
-        extra: if forward == "fullnat" {
-            "snat = [\"10.77.1.200\"]".into()
-        } else {
-            String::new()
-        },
-    }
-}
-
-/// A lab whose backends use lb1 as their gateway (so lb1's kernel routes
-/// their own traffic and the client's traffic to them).
-fn gateway_lab(tag: &str, backends: usize, dr_vip: Option<Ipv4Addr>) -> Lab {
-    Lab::up(LabSpec {
-        name: lab::unique_name(tag),
-        backends,
-        backend_gateway: Gateway::Lb(1),
-        dr_vips: dr_vip.into_iter().collect(),
-        ..LabSpec::default()
-    })
-    .expect("lab up")
-}
-
-fn start_vipd(lab: &Lab, services: &[ServiceConf], healthy: usize) -> Vipd {
-    let vipd =
-        Vipd::start(lab, "lb1", &node_config(lab, "lb1", 1, "", services)).expect("vipd starts");
-    lab.wait_until(
-        &format!("{healthy} backend(s) healthy"),
-        Duration::from_secs(20),
-        || vipd.healthy_backends() == healthy,
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", vipd.log()));
-    vipd
-}
-
-/// Whether something in `role` listens on TCP `port`.
-fn listening(lab: &Lab, role: &str, port: u16) -> bool {
-    lab.exec_ok(role, &["ss", "-Hltn", &format!("sport = :{port}")])
-        .is_ok_and(|out| !out.trim().is_empty())
-}
-
-fn spawn_listening(lab: &Lab, role: &str, port: u16, argv: &[&str]) -> LabProcess {
-    let process = lab.spawn(role, argv).expect("server starts");
-    lab.wait_until(
-        &format!("{role} listens on port {port}"),
-        Duration::from_secs(10),
-        || listening(lab, role, port),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", process.log()));
-    process
-}
-
-/// The file server in `role`, serving `dir`.
-fn file_server(lab: &Lab, role: &str, dir: &Path) -> LabProcess {
-    let dir = dir.to_str().expect("utf-8 path");
-    let port = FILE_PORT.to_string();
-    spawn_listening(
-        lab,
-        role,
-        FILE_PORT,
-        &["/usr/bin/python3", "-c", FILE_SERVER, &port, dir],
-    )
-}
-
-/// A file of `bytes` random bytes at `dir/name`; returns its path and
-/// SHA-256.
-fn random_file(lab: &Lab, dir: &Path, name: &str, bytes: u64) -> (PathBuf, String) {
-    std::fs::create_dir_all(dir).expect("create directory");
-    let path = dir.join(name);
-    let p = path.to_str().expect("utf-8 path");
-    lab.exec_ok(
-        "client",
-        &["sh", "-c", &format!("head -c {bytes} /dev/urandom > '{p}'")],
-    )
-    .expect("random file");
-    let sha = sha256(lab, &path);
-    (path, sha)
-}
-
-fn sha256(lab: &Lab, path: &Path) -> String {
-    let out = lab
-        .exec_ok("client", &["sha256sum", path.to_str().expect("utf-8 path")])
-        .expect("sha256sum");
-    out.split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// `curl` in `role` fetching `url` into `path` within `max_seconds`;
-/// returns the byte count curl reports.
-fn download(
-    lab: &Lab,
-    role: &str,
-    url: &str,
-    path: &Path,
-    max_seconds: u32,
-) -> anyhow::Result<u64> {
-    let max_time = max_seconds.to_string();
-    let out = lab.exec_ok(
-        role,
-        &[
-            "curl",
-            "-sS",
-            "--noproxy",
-            "*",
-            "--max-time",
-            &max_time,
-            "-o",
-            path.to_str().unwrap_or_default(),
-            "-w",
-            "%{size_download}",
-            url,
-        ],
-    )?;
-    Ok(out.trim().parse()?)
-}
-
-/// What a vipd node and both ends saw: for assertion messages.
-fn evidence(lab: &Lab, vipd: &Vipd, hosts: &[&str]) -> String {
-    let mut out = format!("vipd stats: {}\n", vipd.stats());
-    for role in hosts {
-        let nstat = lab
-            .exec_ok(
-                role,
-                &[
-                    "nstat",
-                    "-az",
-                    "TcpInCsumErrors",
-                    "TcpRetransSegs",
-                    "TcpExtTCPTimeouts",
-                ],
-            )
-            .unwrap_or_else(|e| e.to_string());
-        out += &format!("{role}: {nstat}");
-    }
-    out + &vipd.log()
-}
-
-struct Iperf {
-    bits_per_second: f64,
-    retransmits: u64,
-}
-
-/// An iperf3 run from `role` to `addr`:IPERF_PORT.
-fn iperf(lab: &Lab, role: &str, addr: Ipv4Addr) -> anyhow::Result<Iperf> {
-    let out = lab.exec_ok(
-        role,
-        &[
-            "iperf3",
-            "-c",
-            &addr.to_string(),
-            "-p",
-            &IPERF_PORT.to_string(),
-            "-t",
-            &IPERF_SECONDS.to_string(),
-            "-J",
-        ],
-    )?;
-    let v: Value = serde_json::from_str(&out)?;
-    let sent = &v["end"]["sum_sent"];
-    let (Some(bits_per_second), Some(retransmits)) = (
-        v["end"]["sum_received"]["bits_per_second"].as_f64(),
-        sent["retransmits"].as_u64(),
-    ) else {
-        anyhow::bail!("iperf3 report without throughput or retransmits: {out}");
-    };
-    Ok(Iperf {
-        bits_per_second,
-        retransmits,
-    })
-}
 
 /// A 100 MB download through the VIP arrives byte-exact, and iperf3 through
 /// the VIP reaches at least half the rate of the same two hosts routed by
@@ -300,7 +46,7 @@ fn iperf(lab: &Lab, role: &str, addr: Ipv4Addr) -> anyhow::Result<Iperf> {
 /// retransmits (plus 50).
 fn bulk_through_vip(mode: &str) {
     let _alone = alone();
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let lab = gateway_lab(&format!("bulk{mode}"), 1, (mode == "dr").then_some(vip));
     let www = lab.dir().join("www");
     let received = lab.dir().join("received");
@@ -374,53 +120,20 @@ fn bulk_through_vip(mode: &str) {
     );
 }
 
-/// Several iperf3 runs: their median rate and total retransmits.
-struct IperfRuns {
-    rates: Vec<f64>,
-    median: f64,
-    retransmits: u64,
-}
-
-impl IperfRuns {
-    fn of(runs: Vec<Iperf>) -> IperfRuns {
-        let mut rates: Vec<f64> = runs.iter().map(|r| r.bits_per_second).collect();
-        rates.sort_by(f64::total_cmp);
-        IperfRuns {
-            median: rates[rates.len() / 2],
-            retransmits: runs.iter().map(|r| r.retransmits).sum(),
-            rates,
-        }
-    }
-}
-
-impl std::fmt::Display for IperfRuns {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let rates: Vec<String> = self
-            .rates
-            .iter()
-            .map(|r| format!("{:.2}", r / 1e9))
-            .collect();
-        write!(
-            f,
-            "{} Gbit/s (median {:.2}), {} retransmits",
-            rates.join("/"),
-            self.median / 1e9,
-            self.retransmits
-        )
-    }
-}
-
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn nat_bulk_transfers_with_default_offloads() {
     bulk_through_vip("nat");
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn fullnat_bulk_transfers_with_default_offloads() {
     bulk_through_vip("fullnat");
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn dr_bulk_transfers_with_default_offloads() {
     bulk_through_vip("dr");
 }
@@ -429,9 +142,10 @@ fn dr_bulk_transfers_with_default_offloads() {
 /// server on the client side) and the client's connections to a backend's
 /// own address, on the service port too, are routed by the node's kernel.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn nat_backends_own_traffic_is_routed_while_the_service_runs() {
     let _shared = shared();
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let lab = gateway_lab("owntraffic", 2, None);
     let vipd = start_vipd(
         &lab,
@@ -507,17 +221,6 @@ fn nat_backends_own_traffic_is_routed_while_the_service_runs() {
     });
 }
 
-/// Removes its files when dropped, also while a panic unwinds.
-struct RemoveOnDrop(Vec<PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        for path in &self.0 {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
 /// Sets the flag when dropped, also while a panic unwinds.
 struct StopOnDrop<'a>(&'a AtomicBool);
 
@@ -532,9 +235,10 @@ impl Drop for StopOnDrop<'_> {
 /// because the node tells the client the path MTU, which the client then
 /// holds for the VIP.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn nat_upload_over_a_smaller_backend_segment_mtu() {
     let _shared = shared();
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let lab = gateway_lab("pmtu", 1, None);
     let mtu = SMALL_MTU.to_string();
     lab.exec_ok("lb1", &["ip", "link", "set", "eth1", "mtu", &mtu])
@@ -586,9 +290,10 @@ fn nat_upload_over_a_smaller_backend_segment_mtu() {
 /// `martian_source`; no backend sees them, while an ordinary SYN sent the
 /// same way does reach one.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn martian_source_syns_are_dropped_and_counted() {
     let _shared = shared();
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let lab = gateway_lab("martian", 2, None);
     let vipd = start_vipd(&lab, &[service(vip, SERVICE_PORT, "nat", 2, no_check())], 2);
     let martians = || {
@@ -680,9 +385,10 @@ fn martian_source_syns_are_dropped_and_counted() {
 /// Transmit offloads turned off on every sender still work: a plain HTTP
 /// round trip through a nat VIP. The only place the lab's defaults change.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn nat_round_trip_with_transmit_offloads_off() {
     let _shared = shared();
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let lab = gateway_lab("offloadsoff", 1, None);
     let senders = [
         ("client", "eth0"),

@@ -14,604 +14,12 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use common::vrrp::*;
 use common::*;
-use lab::{Lab, LabProcess, LabSpec, Side};
 use serde_json::{json, Value};
-
-const VRID: u8 = 51;
-const VMAC: &str = "00:00:5e:00:01:33";
-/// UDP port of the failover prober's echo service.
-const PROBE_PORT: u16 = 9000;
-
-/// HTTP server answering every GET with argv[1].
-const NAME_HTTP: &str = r#"
-import http.server, socketserver, sys
-body = (sys.argv[1] + "\n").encode()
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-class S(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-S(("0.0.0.0", 8080), H).serve_forever()
-"#;
-
-/// argv: HOST PORT SECONDS STOPFILE. Sends a numbered UDP probe every
-/// 10 ms; a probe counts if its echo comes back within 250 ms. Prints `warm`
-/// after 10 answered probes, runs until 2 s after STOPFILE appears (at most
-/// SECONDS), and prints a JSON summary of the outages at the end. UDP
-/// rather than a TCP request per probe: a connection in flight when the
-/// master changes dies with the old master's flow state, which would add
-/// the request's duration to the measured outage.
-///
-/// Every outage also says how long the host froze this whole machine
-/// inside it: time every vCPU lost to steal (/proc/stat) at once. Nothing
-/// in the lab runs then, client and nodes alike, so that part of an outage
-/// is the host's, not vipd's.
-const PROBER: &str = r#"
-import json, os, select, socket, struct, sys, time
-host, port, dur, stop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-tick = 1.0 / os.sysconf("SC_CLK_TCK")
-def steal():
-    with open("/proc/stat") as f:
-        return [int(l.split()[8]) for l in f if l.startswith("cpu") and l[3].isdigit()]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-start = time.monotonic(); next_t = start
-sent = []; ok = set(); said = False
-frozen = []; st, st_t = steal(), 0.0
-while True:
-    now = time.monotonic()
-    if dur - (now - start) > 2.0 and os.path.exists(stop):
-        dur = now - start + 2.0
-    if now - start >= dur + 0.25:
-        break
-    cur = steal()
-    lost_all = min(b - a for a, b in zip(st, cur)) * tick
-    if lost_all > 0:
-        frozen.append((st_t, now - start, lost_all))
-    st, st_t = cur, now - start
-    if now >= next_t and now - start < dur:
-        s.sendto(struct.pack("!I", len(sent)), (host, port))
-        sent.append(now - start)
-        next_t = max(next_t + 0.01, now - 0.02)
-    r, _, _ = select.select([s], [], [], max(0.0, min(next_t - time.monotonic(), 0.01)))
-    if r:
-        d, _ = s.recvfrom(2048)
-        if len(d) >= 4:
-            i = struct.unpack("!I", d[:4])[0]
-            if i < len(sent) and time.monotonic() - start - sent[i] <= 0.25:
-                ok.add(i)
-                if not said and len(ok) >= 10:
-                    print("warm", flush=True); said = True
-def frozen_in(a, b):
-    return sum(f * max(0.0, min(b, t1) - max(a, t0)) / max(t1 - t0, 1e-9) for t0, t1, f in frozen)
-# An outage runs from the last answered probe before a run of unanswered
-# ones to the first answered probe after it; a pause of the prober itself
-# (nothing sent) is no outage.
-outages, last, lost = [], None, False
-for i, t in enumerate(sent):
-    if i not in ok:
-        lost = True
-        continue
-    if lost and last is not None:
-        outages.append({"at_ms": round(last * 1000), "ms": round((t - last) * 1000),
-                        "frozen_ms": round(min(frozen_in(last, t), t - last) * 1000)})
-    last, lost = t, False
-tail = dur - last if last is not None else dur
-print(json.dumps({"sent": len(sent), "ok": len(ok), "tail_ms": round(tail * 1000),
-                  "outages": outages}), flush=True)
-"#;
-
-/// UDP echo server on port argv[1].
-const UDP_ECHO: &str = r#"
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-while True:
-    d, a = s.recvfrom(2048)
-    s.sendto(d, a)
-"#;
-
-/// argv: VIP CLIENT_MAC MODE. Sends hostile VRRPv3 adverts for vrid 51
-/// from the client: 5 of each kind, then (MODE flood) 10000 with a bad
-/// checksum, as fast as a packet socket takes them.
-const HOSTILE: &str = r#"
-import socket, struct, sys
-from scapy.all import Ether, IP, Raw
-vip, mac, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-src = "10.77.0.2"
-def csum(data):
-    if len(data) % 2: data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return (~s) & 0xffff
-def advert(vrid=51, prio=100, good=True, src=src):
-    body = bytes([0x31, vrid, prio, 1]) + struct.pack("!H", 10) + b"\0\0" + socket.inet_aton(vip)
-    pseudo = socket.inet_aton(src) + socket.inet_aton("224.0.0.18") + struct.pack("!BBH", 0, 112, len(body))
-    c = csum(pseudo + body) ^ (0 if good else 0x5a5a)
-    return body[:6] + struct.pack("!H", c) + body[8:]
-def frame(payload, ttl=255, src=src):
-    return bytes(Ether(src=mac, dst="01:00:5e:00:00:12") / IP(src=src, dst="224.0.0.18", ttl=ttl, proto=112) / Raw(payload))
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
-kinds = {
-    "ttl": frame(advert(prio=200), ttl=64),
-    "vrid": frame(advert(vrid=52, prio=200)),
-    "checksum": frame(advert(prio=200, good=False)),
-    "truncated": frame(advert(prio=200)[:6]),
-    "owner": frame(advert(prio=255)),
-}
-for f in kinds.values():
-    for _ in range(5):
-        s.send(f)
-if mode == "flood":
-    f = frame(advert(prio=254, good=False))
-    for _ in range(10000):
-        s.send(f)
-print("sent", flush=True)
-"#;
-
-/// argv: PID RELEASE_FILE. Stops every `vipd-worker-*` thread of PID with
-/// ptrace (only those threads; the control plane keeps running), prints
-/// `frozen`, and lets them go once RELEASE_FILE exists.
-const FREEZE_WORKERS: &str = r#"
-import ctypes, os, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-pid, release = int(sys.argv[1]), sys.argv[2]
-tids = [int(t) for t in os.listdir("/proc/%d/task" % pid)
-        if open("/proc/%d/task/%s/comm" % (pid, t)).read().startswith("vipd-worker")]
-if not tids:
-    sys.exit("no worker threads")
-for t in tids:
-    if libc.ptrace(0x4206, t, None, None) != 0:  # PTRACE_SEIZE
-        sys.exit("seize %d: errno %d" % (t, ctypes.get_errno()))
-    libc.ptrace(0x4207, t, None, None)  # PTRACE_INTERRUPT
-    os.waitpid(t, 0x40000000)  # __WALL
-print("frozen", len(tids), flush=True)
-while not os.path.exists(release):
-    time.sleep(0.01)
-for t in tids:
-    libc.ptrace(17, t, None, None)  # PTRACE_DETACH
-print("released", flush=True)
-"#;
-
-/// Failover is measured in milliseconds on a two-core machine: a test that
-/// measures it runs with no other lab of this binary up, or it would measure
-/// the other lab's load. Tests that only check behaviour share the machine.
-static TURNS: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-enum Turn {
-    Shared {
-        _turn: std::sync::RwLockReadGuard<'static, ()>,
-    },
-    Alone {
-        _turn: std::sync::RwLockWriteGuard<'static, ()>,
-    },
-}
-
-/// A two-node lab and this test's turn; the lab is torn down before the
-/// turn ends.
-struct VrrpLab {
-    lab: Lab,
-    turn: Turn,
-}
-
-impl std::ops::Deref for VrrpLab {
-    type Target = Lab;
-    fn deref(&self) -> &Lab {
-        &self.lab
-    }
-}
-
-fn lab_up(tag: &str, turn: Turn) -> VrrpLab {
-    let lab = Lab::up(LabSpec {
-        name: lab::unique_name(tag),
-        lb_nodes: 2,
-        backends: 2,
-        ..LabSpec::default()
-    })
-    .expect("lab up");
-    VrrpLab { lab, turn }
-}
-
-/// A lab for a test that checks behaviour, not timing.
-fn lab2(tag: &str) -> VrrpLab {
-    let turn = TURNS.read().unwrap_or_else(|p| p.into_inner());
-    lab_up(tag, Turn::Shared { _turn: turn })
-}
-
-/// A lab for a test that measures failover: it waits until no other lab of
-/// this binary is up, and none starts until it is done.
-fn lab2_alone(tag: &str) -> VrrpLab {
-    let turn = TURNS.write().unwrap_or_else(|p| p.into_inner());
-    lab_up(tag, Turn::Alone { _turn: turn })
-}
-
-fn vip() -> Ipv4Addr {
-    lab::vip(1)
-}
-
-fn vip_addr() -> SocketAddrV4 {
-    SocketAddrV4::new(vip(), SERVICE_PORT)
-}
-
-/// A vipd node config: full NAT (its own source address per node, so
-/// either node can serve) and one VRRP instance with `vrrp_extra` keys.
-fn vipd_config(lab: &Lab, k: usize, vrrp_extra: &str) -> String {
-    let services = [ServiceConf {
-        vip: vip(),
-        port: SERVICE_PORT,
-        scheduler: "rr",
-        forward: "fullnat",
-        weights: vec![1, 1],
-        check: http_check(200, 1, 2),
-        extra: format!("snat = [\"10.77.1.{}\"]", 200 + k),
-    }];
-    let role = format!("lb{k}");
-    // The prober's UDP echo service; common::node_config writes TCP only.
-    let mut udp = format!(
-        "[[service]]\nname = \"probe\"\nvip = \"{}\"\nport = {PROBE_PORT}\nprotocol = \"udp\"\nscheduler = \"rr\"\nforward = \"fullnat\"\nsnat = [\"10.77.1.{}\"]\n",
-        vip(),
-        200 + k
-    );
-    for b in 1..=2 {
-        udp += &format!(
-            "  [[service.backend]]\n  address = \"{}\"\n  check = {{ kind = \"none\" }}\n",
-            SocketAddrV4::new(lab.backend_ip(b), PROBE_PORT)
-        );
-    }
-    format!(
-        "{}{udp}\n[[vrrp]]\nname = \"vi\"\ninterface = \"eth0\"\nvrid = {VRID}\nvips = [\"{}\"]\n{vrrp_extra}\n",
-        node_config(lab, &role, 1, "", &services),
-        vip()
-    )
-}
-
-fn vrrp_keys(version: u8, interval_ms: u64, priority: u8) -> String {
-    format!("version = {version}\nadvert_interval_ms = {interval_ms}\npriority = {priority}\n")
-}
-
-fn start_vipd(lab: &Lab, k: usize, vrrp_extra: &str) -> Vipd {
-    let role = format!("lb{k}");
-    let vipd = Vipd::start(lab, &role, &vipd_config(lab, k, vrrp_extra)).expect("vipd starts");
-    lab.wait_until("backends healthy", Duration::from_secs(20), || {
-        vipd.healthy_backends() == 4
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}", vipd.log()));
-    vipd
-}
-
-/// The one VRRP instance of a vipd node.
-fn instance(vipd: &Vipd) -> Value {
-    vipd.request(json!({"cmd": "vrrp"}))
-        .map(|v| v["instances"][0].clone())
-        .unwrap_or(Value::Null)
-}
-
-fn state(vipd: &Vipd) -> String {
-    instance(vipd)["state"].as_str().unwrap_or("").to_string()
-}
-
-fn counter(vipd: &Vipd, name: &str) -> u64 {
-    instance(vipd)["counters"][name].as_u64().unwrap_or(0)
-}
-
-fn wait_state(lab: &Lab, vipd: &Vipd, want: &str, within: Duration) {
-    lab.wait_until(&format!("vipd VRRP state {want}"), within, || {
-        state(vipd) == want
-    })
-    .unwrap_or_else(|e| panic!("{e}: {}\n{}", instance(vipd), vipd.log()));
-}
-
-/// Who answers the VIP from the client, if anyone does.
-fn server(lab: &Lab) -> Option<String> {
-    lab.http_get("client", vip_addr(), Duration::from_millis(500))
-        .ok()
-        .map(|b| b.trim().to_string())
-}
-
-fn wait_server(lab: &Lab, what: &str, within: Duration, ok: impl Fn(&str) -> bool) {
-    lab.wait_until(what, within, || server(lab).is_some_and(|s| ok(&s)))
-        .unwrap_or_else(|e| panic!("{e}; last answer: {:?}", server(lab)));
-}
-
-fn is_backend(s: &str) -> bool {
-    s == "be1" || s == "be2"
-}
-
-/// A keepalived node: its VRRP daemon and a local HTTP server on :8080.
-struct Keepalived {
-    process: Option<LabProcess>,
-    _http: LabProcess,
-    role: String,
-}
-
-impl Keepalived {
-    fn start(
-        lab: &Lab,
-        k: usize,
-        version: u8,
-        interval_ms: u64,
-        priority: u8,
-        extra: &str,
-    ) -> Self {
-        let role = format!("lb{k}");
-        let dir = lab.dir();
-        let conf = dir.join(format!("{role}-keepalived.conf"));
-        let text = format!(
-            "global_defs {{\n  router_id {role}\n}}\nvrrp_instance VI {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {VRID}\n  priority {priority}\n  advert_int {}\n  version {version}\n{extra}\n  virtual_ipaddress {{\n    {}/32 dev eth0\n  }}\n}}\n",
-            interval_ms as f64 / 1000.0,
-            vip()
-        );
-        std::fs::write(&conf, text).expect("write keepalived.conf");
-        let file = |name: &str| dir.join(format!("{role}-{name}")).display().to_string();
-        let http = lab
-            .spawn(
-                &role,
-                &[
-                    "/usr/bin/python3",
-                    "-c",
-                    NAME_HTTP,
-                    &format!("keepalived-{role}"),
-                ],
-            )
-            .expect("http server");
-        let process = lab
-            .spawn(
-                &role,
-                &[
-                    "keepalived",
-                    "-n",
-                    "-l",
-                    "-D",
-                    "-P",
-                    "-f",
-                    &conf.display().to_string(),
-                    "-p",
-                    &file("keepalived.pid"),
-                    "-r",
-                    &file("vrrp.pid"),
-                    "-c",
-                    &file("checkers.pid"),
-                ],
-            )
-            .expect("keepalived");
-        Keepalived {
-            process: Some(process),
-            _http: http,
-            role,
-        }
-    }
-
-    /// Whether keepalived has put the VIP on its interface (it is master).
-    fn holds_vip(&self, lab: &Lab) -> bool {
-        lab.exec_ok(&self.role, &["ip", "-4", "addr", "show", "dev", "eth0"])
-            .is_ok_and(|o| o.contains(&format!("{}/32", vip())))
-    }
-
-    fn log(&self) -> String {
-        self.process.as_ref().map(|p| p.log()).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: i32) {
-        if let Some(p) = &self.process {
-            if let Ok(pid) = i32::try_from(p.pid()) {
-                // SAFETY: signalling a child we spawned and have not reaped.
-                unsafe { libc::kill(pid, sig) };
-            }
-        }
-    }
-}
-
-fn signal(vipd: &Vipd, sig: i32) {
-    if let Some(pid) = vipd
-        .process
-        .as_ref()
-        .and_then(|p| i32::try_from(p.pid()).ok())
-    {
-        // SAFETY: signalling a child we spawned and have not reaped.
-        unsafe { libc::kill(pid, sig) };
-    }
-}
-
-/// One outage the prober saw.
-#[derive(Debug)]
-struct Outage {
-    /// When it began, from the prober's start.
-    at_ms: u64,
-    ms: u64,
-    /// How much of it the host kept every vCPU of the machine from running.
-    frozen_ms: u64,
-}
-
-impl Outage {
-    /// The part of the outage the lab was running for.
-    fn running_ms(&self) -> u64 {
-        self.ms.saturating_sub(self.frozen_ms)
-    }
-}
-
-/// Result of one prober run.
-#[derive(Debug)]
-struct Gap {
-    outages: Vec<Outage>,
-    tail_ms: u64,
-    ok: u64,
-}
-
-impl Gap {
-    /// The longest outage, wall clock.
-    fn max_gap_ms(&self) -> u64 {
-        self.outages.iter().map(|o| o.ms).max().unwrap_or(0)
-    }
-
-    /// The outage longest while the machine ran: what the failover itself
-    /// cost the client.
-    fn worst(&self) -> Option<&Outage> {
-        self.outages.iter().max_by_key(|o| o.running_ms())
-    }
-}
-
-/// Runs a UDP echo server for the prober in each role (kept for the lab's
-/// lifetime).
-fn udp_echo(lab: &Lab, roles: &[&str]) {
-    for role in roles {
-        lab.spawn(
-            role,
-            &["/usr/bin/python3", "-c", UDP_ECHO, &PROBE_PORT.to_string()],
-        )
-        .map(LabProcess::detach)
-        .expect("UDP echo server");
-    }
-}
-
-/// Starts the prober, waits for its first success, runs `fail`, and returns
-/// the longest outage the client saw.
-fn measure(lab: &VrrpLab, fail: impl FnOnce()) -> Gap {
-    assert!(
-        matches!(lab.turn, Turn::Alone { .. }),
-        "failover is measured only in a lab from lab2_alone"
-    );
-    // The prober stops 2 s after the failure: long enough to see the
-    // client recover, short enough that a host freeze rarely falls inside.
-    let stop = lab.dir().join("prober.stop");
-    let _ = std::fs::remove_file(&stop);
-    let prober = lab
-        .spawn(
-            "client",
-            &[
-                "/usr/bin/python3",
-                "-c",
-                PROBER,
-                &vip().to_string(),
-                &PROBE_PORT.to_string(),
-                "8",
-                stop.to_str().expect("lab paths are UTF-8"),
-            ],
-        )
-        .expect("prober");
-    // Successes before the failure give the gap its start; a loaded machine
-    // may take a while to start python, so the prober runs long enough.
-    lab.wait_until("ten successful probes", Duration::from_secs(6), || {
-        prober.log().contains("warm")
-    })
-    .unwrap_or_else(|e| panic!("{e}: {}", prober.log()));
-    fail();
-    std::fs::write(&stop, b"").expect("writing the prober's stop file");
-    let mut prober = prober;
-    lab.wait_until("prober finishes", Duration::from_secs(15), || {
-        !prober.is_running()
-    })
-    .expect("prober exits");
-    let log = prober.log();
-    let line = log.lines().last().unwrap_or_default();
-    let v: Value =
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("prober output {log:?}: {e}"));
-    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(u64::MAX);
-    let outages: Vec<Outage> = v["outages"]
-        .as_array()
-        .unwrap_or_else(|| panic!("prober output without outages: {log:?}"))
-        .iter()
-        .map(|o| Outage {
-            at_ms: n(o, "at_ms"),
-            ms: n(o, "ms"),
-            frozen_ms: n(o, "frozen_ms"),
-        })
-        .collect();
-    Gap {
-        outages,
-        tail_ms: n(&v, "tail_ms"),
-        ok: n(&v, "ok"),
-    }
-}
-
-fn assert_gap(what: &str, gap: &Gap, limit_ms: u64) {
-    let (worst, frozen, at) = gap
-        .worst()
-        .map_or((0, 0, 0), |o| (o.running_ms(), o.frozen_ms, o.at_ms));
-    println!(
-        "failover {what}: {worst} ms (limit {limit_ms} ms){}",
-        if frozen > 0 {
-            format!("; the host froze the machine for {frozen} ms more inside it")
-        } else {
-            String::new()
-        }
-    );
-    assert!(
-        gap.tail_ms < 500 && gap.ok > 0,
-        "{what}: the client never recovered: {gap:?}"
-    );
-    assert!(
-        worst <= limit_ms,
-        "{what}: the client saw a {worst} ms outage while the machine ran, {at} ms into the probe run, limit {limit_ms} ms ({gap:?})"
-    );
-}
-
-fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Whether `bridge fdb show dev eth0` on `role` lists the virtual MAC (in
-/// the interface's unicast filter).
-fn vmac_in_fdb(lab: &Lab, role: &str) -> bool {
-    lab.exec_ok(role, &["bridge", "fdb", "show", "dev", "eth0"])
-        .unwrap_or_else(|e| panic!("bridge fdb show on {role}: {e}"))
-        .contains(VMAC)
-}
-
-/// Starts tcpdump on `role`'s eth0, printing link-level and IP header
-/// detail of VRRP packets, and waits until it listens.
-fn sniff_vrrp(lab: &Lab, role: &str) -> LabProcess {
-    let sniff = lab
-        .spawn(
-            role,
-            &[
-                "tcpdump",
-                "-l",
-                "-n",
-                "-e",
-                "-v",
-                "-i",
-                "eth0",
-                "ip proto 112",
-            ],
-        )
-        .expect("tcpdump");
-    lab.wait_until("tcpdump listens", Duration::from_secs(5), || {
-        sniff.log().contains("listening on")
-    })
-    .unwrap_or_else(|e| panic!("{e}: {}", sniff.log()));
-    sniff
-}
-
-/// Whether tcpdump saw an advert from `src` to `dst` sent from the virtual
-/// MAC to `dst_mac`, TTL 255, DF off. With `-e -v` the first line of a
-/// packet has the MACs and IP header fields, the next one the addresses.
-fn saw_vmac_advert(sniff: &LabProcess, src: Ipv4Addr, dst: Ipv4Addr, dst_mac: &str) -> bool {
-    let log = sniff.log();
-    let lines: Vec<&str> = log.lines().collect();
-    lines.windows(2).any(|w| {
-        w[0].contains(&format!("{VMAC} > {dst_mac}, ethertype IPv4"))
-            && w[0].contains("ttl 255")
-            && w[0].contains("flags [none]")
-            && w[0].contains("proto VRRP (112)")
-            && w[1]
-                .trim_start()
-                .starts_with(&format!("{src} > {dst}: VRRP"))
-    })
-}
+use viplab::Side;
 
 /// vipd (priority 150, lb1) against keepalived (100, lb2): vipd is master,
 /// loses the VIP to keepalived while its link is down, preempts back after.
@@ -698,11 +106,13 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn vipd_master_over_keepalived_v3() {
     vipd_master_over_keepalived(3, 100);
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn vipd_master_over_keepalived_v2() {
     vipd_master_over_keepalived(2, 1000);
 }
@@ -710,6 +120,7 @@ fn vipd_master_over_keepalived_v2() {
 /// keepalived (150) is master; vipd (100) stays backup and takes over only
 /// when keepalived's link goes down.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn vipd_backup_to_keepalived() {
     let lab = lab2("kaback");
     let ka = Keepalived::start(&lab, 2, 3, 100, 150, "");
@@ -741,6 +152,7 @@ fn vipd_backup_to_keepalived() {
 /// Two vipd nodes at 100 ms v3 adverts: failover measured from the client
 /// for a link failure, a SIGKILL and a SIGTERM of the master.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn two_vipd_nodes_failover() {
     let lab = lab2_alone("vv");
     udp_echo(&lab, &["be1", "be2"]);
@@ -779,6 +191,7 @@ fn two_vipd_nodes_failover() {
 
 /// The same measurement between two keepalived nodes, for comparison only.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn two_keepalived_nodes_failover_reference() {
     let lab = lab2_alone("kk");
     udp_echo(&lab, &["lb1", "lb2"]);
@@ -814,6 +227,7 @@ fn two_keepalived_nodes_failover_reference() {
 /// priority drops from 150 to 90 and keepalived (100) takes over; when it
 /// is back vipd preempts.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn track_script_moves_mastership() {
     let lab = lab2("track");
     let pidfile = lab.dir().join("tracked.pid");
@@ -864,6 +278,7 @@ fn track_script_moves_mastership() {
 /// With preempt off, a higher-priority vipd joining a live keepalived
 /// master stays backup; with a preempt delay it takes over only after it.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn nopreempt_and_preempt_delay() {
     let lab = lab2("preempt");
     let ka = Keepalived::start(&lab, 2, 3, 100, 100, "");
@@ -916,6 +331,7 @@ fn nopreempt_and_preempt_delay() {
 /// when the drop is lifted exactly one master remains and it announces the
 /// VIP again with gratuitous ARP.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn split_brain_heals() {
     let lab = lab2("split");
     let lb1 = start_vipd(&lab, 1, &vrrp_keys(3, 100, 150));
@@ -981,6 +397,7 @@ fn split_brain_heals() {
 /// Forged adverts from the client are counted under their reason and change
 /// nothing, even a flood of 10000.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn hostile_adverts_are_counted() {
     let lab = lab2("hostvr");
     let lb1 = start_vipd(&lab, 1, &vrrp_keys(3, 100, 150));
@@ -1046,6 +463,7 @@ fn hostile_adverts_are_counted() {
 /// hears the master and takes over when it stops. Once the kernel has
 /// resolved the peer, adverts go to its MAC from the virtual MAC.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn unicast_peers_instead_of_multicast() {
     let lab = lab2("unicast");
     let sniff = sniff_vrrp(&lab, "lb2");
@@ -1088,6 +506,7 @@ fn unicast_peers_instead_of_multicast() {
 /// workers' heartbeat stop, gives up mastership, and takes it back when the
 /// workers run again.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn stalled_dataplane_gives_up_mastership() {
     let lab = lab2("stall");
     let lb1 = start_vipd(&lab, 1, &vrrp_keys(3, 100, 150));
@@ -1141,9 +560,10 @@ fn stalled_dataplane_gives_up_mastership() {
 /// backup of the other, so neither box idles; one node fails and the other
 /// serves both VIPs; it returns and takes its own VIP back.
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn two_nodes_each_master_of_one_vip() {
     let lab = lab2("dual");
-    let vips = [lab::vip(1), lab::vip(2)];
+    let vips = [viplab::vip(1), viplab::vip(2)];
     let config = |k: usize| {
         let services: Vec<ServiceConf> = vips
             .iter()
@@ -1248,6 +668,7 @@ fn metric(m: &std::collections::HashMap<String, f64>, series: &str) -> f64 {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn operator_handover_keeps_the_vip_and_comes_back() {
     let lab = lab2_alone("ho");
     udp_echo(&lab, &["be1", "be2"]);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use control::health::{probe_once, BodyDigest, CheckResult, HttpGet, Probe, QType, Tls};
-use lab::{Lab, LabProcess, LabSpec};
+use viplab::{Lab, LabProcess, LabSpec};
 
 const BACKEND: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 101);
 /// On the backend segment, answered by nobody.
@@ -20,7 +20,7 @@ const READY: Duration = Duration::from_secs(20);
 
 fn lab(test: &str) -> Lab {
     Lab::up(LabSpec {
-        name: lab::unique_name(test),
+        name: viplab::unique_name(test),
         backends: 1,
         ..LabSpec::default()
     })
@@ -169,6 +169,7 @@ fn last_sni(log: &Path) -> String {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn https_check_against_a_tls_server() {
     let lab = lab("https");
     let dir = lab.dir().to_path_buf();
@@ -282,6 +283,7 @@ fn udp_probe(port: u16, payload: &[u8], expect: Option<&[u8]>) -> Probe {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn udp_check_against_an_echo_server() {
     let lab = lab("udp");
     let echo = udp_server(&lab, 7000, "echo");
@@ -318,6 +320,7 @@ fn dns_probe(port: u16, name: &str, qtype: QType) -> Probe {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn dns_check_against_dnsmasq() {
     let lab = lab("dns");
     let pid = lab.dir().join("dnsmasq.pid");
@@ -371,6 +374,7 @@ fn dns_check_against_dnsmasq() {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn ping_check_with_datagram_and_raw_sockets() {
     let lab = lab("ping");
     let ping = Probe::Ping { ip: BACKEND };

@@ -198,6 +198,7 @@ fn sum(engine: &Engine, f: impl Fn(&dataplane::counters::CoreCounters) -> u64) -
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn forwards_steered_traffic_and_passes_the_rest_one_queue() {
     let lab = Lab::new("ef1", 1);
     let fwd = forwarder(&lab);
@@ -259,6 +260,7 @@ fn forwards_steered_traffic_and_passes_the_rest_one_queue() {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn forwards_on_two_queues() {
     let lab = Lab::new("ef2", 2);
     let fwd = forwarder(&lab);
@@ -281,6 +283,7 @@ fn forwards_on_two_queues() {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn hands_frames_between_workers() {
     let lab = Lab::new("ef3", 2);
     let fwd = forwarder(&lab);
@@ -315,6 +318,7 @@ fn hands_frames_between_workers() {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn forwards_in_skb_mode() {
     let lab = Lab::new("ef4", 1);
     let fwd = forwarder(&lab);
@@ -396,6 +400,7 @@ sendp(Ether(src=src, dst=dst) / IP(src=b, dst=a) / ICMP(type=3, code=3) / quote,
 "#;
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn steers_exactly_the_reply_keys_of_live_connections_and_owned_arp() {
     const SPORT: u16 = 8080;
     let lab = Lab::new("ef5", 1);
@@ -517,6 +522,7 @@ impl Handler for Stalled {
 }
 
 #[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
 fn frames_lost_before_a_stalled_worker_are_counted() {
     let lab = Lab::new("ef6", 1);
     let gate = Arc::new(std::sync::atomic::AtomicBool::new(false));

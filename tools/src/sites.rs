@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{client_ip, router_ip, run, scripts, Lab, LabProcess, LabSpec, Side};
+use crate::netns::{self, End};
+use crate::plan::{client_ip, router_ip};
+use crate::{scripts, Lab, LabProcess, LabSpec, Side};
 
 /// The VIP both sites serve (site A announces its /25, site B its /24).
 pub const SITE_VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
@@ -189,40 +191,18 @@ impl TwoSiteLab {
     fn build(&mut self) -> Result<()> {
         let roles = ["rt", "client", "sitea", "siteb", "be1", "be2", "be3", "be4"];
         for role in roles {
-            let ns = self.lab.ns(role);
-            run(&["ip", "netns", "add", &ns])?;
-            self.lab.namespaces.push(ns.clone());
-            run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
-            self.lab.sysctl(
-                role,
-                &[
-                    "net.ipv6.conf.all.disable_ipv6=1",
-                    "net.ipv6.conf.default.disable_ipv6=1",
-                ],
-            )?;
+            self.lab.add_namespace(role)?;
         }
-        self.lab.sysctl(
-            "rt",
+        let rt = self.lab.ns("rt");
+        netns::sysctl(
+            &rt,
             &[
                 "net.ipv4.ip_forward=1",
                 "net.ipv4.conf.all.rp_filter=0",
                 "net.ipv4.conf.default.rp_filter=0",
             ],
         )?;
-        if self
-            .lab
-            .exec("rt", &["test", "-d", "/proc/sys/net/bridge"])?
-            .status
-            .success()
-        {
-            self.lab.sysctl(
-                "rt",
-                &[
-                    "net.bridge.bridge-nf-call-iptables=0",
-                    "net.bridge.bridge-nf-call-arptables=0",
-                ],
-            )?;
-        }
+        netns::bridge_netfilter_off(&rt)?;
         // Client segment.
         self.pair("cl", "client", "eth0")?;
         self.addr("rt", "cl", router_ip(Side::Client), 24)?;
@@ -237,24 +217,22 @@ impl TwoSiteLab {
             self.pair(up, role, "eth0")?;
             self.addr("rt", up, site.router_ip(), 24)?;
             self.addr(role, "eth0", site.uplink_ip(), 24)?;
-            let rt = self.lab.ns("rt");
-            self.lab.bridge("rt", bridge)?;
+            netns::bridge(&rt, bridge)?;
             self.pair(inside, role, "eth1")?;
-            run(&["ip", "-n", &rt, "link", "set", inside, "master", bridge])?;
+            netns::attach(&rt, inside, bridge)?;
             self.addr(role, "eth1", site.inside_ip(), 24)?;
             // GRO lets vipd's XDP redirect into these veths.
             for port in [up, inside] {
-                self.lab
-                    .exec_ok("rt", &["ethtool", "-K", port, "gro", "on"])?;
+                netns::gro_on(&rt, port)?;
             }
             self.route(role, site.router_ip())?;
             // The kernel must not forward what the XDP program passes up.
-            self.lab.sysctl(role, &["net.ipv4.ip_forward=0"])?;
+            netns::sysctl(&self.lab.ns(role), &["net.ipv4.ip_forward=0"])?;
             for (n, i) in site.backends().into_iter().enumerate() {
                 let be = format!("be{i}");
                 let port = format!("b{i}");
                 self.pair(&port, &be, "eth0")?;
-                run(&["ip", "-n", &rt, "link", "set", &port, "master", bridge])?;
+                netns::attach(&rt, &port, bridge)?;
                 let ip = site.backend_ip(u8::try_from(n + 1).unwrap_or(1));
                 self.addr(&be, "eth0", ip, 24)?;
                 self.route(&be, site.inside_ip())?;
@@ -270,43 +248,24 @@ impl TwoSiteLab {
     fn pair(&self, rt_port: &str, role: &str, ifname: &str) -> Result<()> {
         let rt = self.lab.ns("rt");
         let ns = self.lab.ns(role);
-        run(&[
-            "ip", "link", "add", rt_port, "netns", &rt, "type", "veth", "peer", "name", ifname,
-            "netns", &ns,
-        ])?;
-        run(&["ip", "-n", &rt, "link", "set", rt_port, "up"])?;
-        run(&["ip", "-n", &ns, "link", "set", ifname, "mtu", "1500", "up"])?;
-        Ok(())
+        netns::veth(
+            End {
+                ns: &rt,
+                ifname: rt_port,
+            },
+            End { ns: &ns, ifname },
+            1,
+        )?;
+        netns::link_up(&rt, rt_port)?;
+        netns::link_up_mtu1500(&ns, ifname)
     }
 
     fn addr(&self, role: &str, ifname: &str, ip: Ipv4Addr, len: u8) -> Result<()> {
-        let a = format!("{ip}/{len}");
-        run(&[
-            "ip",
-            "-n",
-            &self.lab.ns(role),
-            "addr",
-            "add",
-            &a,
-            "dev",
-            ifname,
-        ])
-        .map(|_| ())
+        netns::addr(&self.lab.ns(role), ifname, &format!("{ip}/{len}"))
     }
 
     fn route(&self, role: &str, gw: Ipv4Addr) -> Result<()> {
-        let gw = gw.to_string();
-        run(&[
-            "ip",
-            "-n",
-            &self.lab.ns(role),
-            "route",
-            "replace",
-            "default",
-            "via",
-            &gw,
-        ])
-        .map(|_| ())
+        netns::route(&self.lab.ns(role), "default", &gw.to_string())
     }
 
     /// The lab itself (also reachable through deref).

@@ -8,10 +8,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use lab::Lab;
+use viplab::Lab;
 
 use super::{ECHO_PORT, SEQ_LEN};
-use crate::topo;
+use viplab::netns;
 
 /// UDP echo servers on backends: each answers a datagram with its first
 /// [`SEQ_LEN`] bytes, the source address it came from and the backend's
@@ -28,7 +28,7 @@ impl Echo {
             threads: Vec::new(),
         };
         for role in roles {
-            let sock = topo::in_ns(&lab.ns(role), || {
+            let sock = netns::in_ns(&lab.ns(role), || {
                 let s = UdpSocket::bind(("0.0.0.0", ECHO_PORT))?;
                 // Bounds how long a stop request waits.
                 s.set_read_timeout(Some(Duration::from_millis(50)))?;

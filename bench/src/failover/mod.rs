@@ -7,11 +7,11 @@
 //! Two labs, one after the other, each with its own namespaces (not the
 //! gen/DUT/sink line of the throughput scenarios):
 //!
-//! - VRRP: `lab::Lab` with two vipd nodes (VRRPv3, 100 ms adverts,
+//! - VRRP: `viplab::Lab` with two vipd nodes (VRRPv3, 100 ms adverts,
 //!   priorities 200/100) in full NAT, each with its own SNAT address, so the
 //!   backend sees which node forwarded. Events: SIGKILL of the master, then
 //!   (once it is back and master again) SIGTERM of the master.
-//! - BGP: `lab::TwoSiteLab`, a vipd node per site behind a BIRD router; site
+//! - BGP: `viplab::TwoSiteLab`, a vipd node per site behind a BIRD router; site
 //!   A announces the VIP's /25, site B the /24. Event: SIGKILL of site A's
 //!   vipd, so BIRD falls back to site B's shorter prefix.
 
@@ -20,11 +20,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use lab::sites::{SiteService, SITE_VIP};
-use lab::{Lab, LabProcess, LabSpec, Site, TwoSiteLab};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::json;
+use viplab::sites::{SiteService, SITE_VIP};
+use viplab::{Lab, LabProcess, LabSpec, Site, TwoSiteLab};
 
 use crate::rate::per_second;
 use crate::report::{FailoverEvent, Measured};
@@ -143,7 +143,7 @@ fn snat(k: usize) -> Ipv4Addr {
 }
 
 fn vrrp_config(lab: &Lab, k: usize, socket: &Path) -> String {
-    let vip = lab::vip(1);
+    let vip = viplab::vip(1);
     let priority = PRIORITIES.get(k - 1).copied().unwrap_or(100);
     let mut out = format!(
         "[node]\nname = \"lb{k}\"\nsite = \"bench\"\n\n[dataplane]\ninterfaces = [\"eth0\", \"eth1\"]\n\
@@ -238,7 +238,7 @@ fn wait_states(lab: &Lab, nodes: &[&Node], want: &[&str]) -> Result<()> {
 
 fn vrrp(s: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<FailoverEvent>> {
     let lab = Lab::up(LabSpec {
-        name: lab::unique_name("fovrrp"),
+        name: viplab::unique_name("fovrrp"),
         lb_nodes: 2,
         backends: 2,
         ..LabSpec::default()
@@ -259,7 +259,7 @@ fn vrrp_events(
     lb2: &Node,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<FailoverEvent>> {
-    let target = SocketAddrV4::new(lab::vip(1), ECHO_PORT);
+    let target = SocketAddrV4::new(viplab::vip(1), ECHO_PORT);
     let names: Vec<(Ipv4Addr, String)> = (1..=2).map(|k| (snat(k), format!("lb{k}"))).collect();
     let who = move |src: Ipv4Addr, _: &str| {
         names
@@ -309,8 +309,8 @@ fn vrrp_events(
 
 fn bgp(s: &Settings, progress: &mut dyn FnMut(&str)) -> Result<FailoverEvent> {
     let lab = TwoSiteLab::up(
-        &lab::unique_name("fobgp"),
-        lab::LabSpec::default().backend_port,
+        &viplab::unique_name("fobgp"),
+        viplab::LabSpec::default().backend_port,
     )?;
     let _echo = Echo::start(&lab, &["be1", "be2", "be3", "be4"])?;
     let bird = lab.start_bird(&TwoSiteLab::bird_config())?;

@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context, Result};
 
 use super::{REPLY_GRACE, SEQ_LEN};
 use crate::rate::per_second;
-use crate::topo;
+use viplab::netns;
 
 /// Names the server of a reply from the source address the backend saw and
 /// the backend's name.
@@ -101,7 +101,7 @@ pub(super) struct Load {
 
 impl Load {
     pub(super) fn start(ns: &str, target: SocketAddrV4, pps: u64, who: Classifier) -> Result<Load> {
-        let sock = topo::in_ns(ns, move || {
+        let sock = netns::in_ns(ns, move || {
             let s = UdpSocket::bind(("0.0.0.0", 0))?;
             s.connect(target)?;
             s.set_read_timeout(Some(Duration::from_millis(20)))?;

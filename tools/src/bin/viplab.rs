@@ -2,8 +2,8 @@
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
-use lab::{Gateway, Lab, LabSpec, Side};
 use std::net::Ipv4Addr;
+use viplab::{Gateway, Lab, LabSpec, Side};
 
 #[derive(Parser)]
 #[command(about = "network-namespace lab for vipd (needs root)")]
@@ -86,7 +86,7 @@ fn main() -> Result<()> {
             sorry,
         } => {
             let dr_vips = match dr {
-                Some(v) if v.is_empty() => vec![lab::vip(1)],
+                Some(v) if v.is_empty() => vec![viplab::vip(1)],
                 Some(v) => v,
                 None => Vec::new(),
             };
@@ -105,14 +105,14 @@ fn main() -> Result<()> {
             print_lab(&lab);
             lab.persist();
         }
-        Cmd::Demo { vipd } => lab::demo::run(vipd)?,
+        Cmd::Demo { vipd } => viplab::demo::run(vipd)?,
         Cmd::Sites { name, port } => {
-            let lab = lab::TwoSiteLab::up(&name, port)?;
+            let lab = viplab::TwoSiteLab::up(&name, port)?;
             println!("two-site lab {name} is up; namespaces:");
             for ns in lab.namespaces() {
                 println!("  {ns}");
             }
-            for site in [lab::Site::A, lab::Site::B] {
+            for site in [viplab::Site::A, viplab::Site::B] {
                 println!(
                     "  {}: uplink {} (router {}), backends {} and {} via {}",
                     site.role(),
@@ -128,14 +128,14 @@ fn main() -> Result<()> {
         Cmd::Down {
             name: Some(name), ..
         } => {
-            if lab::down(&name)? {
+            if viplab::down(&name)? {
                 println!("lab {name} removed");
             } else {
                 println!("no lab named {name}");
             }
         }
         Cmd::Down { name: None, .. } => {
-            let n = lab::down_all(None)?;
+            let n = viplab::down_all(None)?;
             println!("{n} lab(s) removed");
         }
     }

@@ -1,0 +1,143 @@
+//! Starting each DUT in the DUT namespace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{anyhow, Context, Result};
+use engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
+use viplab::netns;
+
+use super::Dut;
+use crate::plan::Forward;
+use crate::run::Bench;
+use crate::topo::{self, backend_ip, BACKENDS, SNAT_IP, VIP, VIP_PORT};
+
+impl Bench<'_> {
+    pub(crate) fn afxdp(&self) -> Result<Dut> {
+        let t = &self.topo;
+        let handler = ForwardHandler::new(
+            vec![1, 0],
+            vec![t.dut_in.mac, t.dut_out.mac],
+            vec![t.gen.mac, t.sink.mac],
+        );
+        let cfg = EngineConfig {
+            interfaces: vec![t.dut_in.name.into(), t.dut_out.name.into()],
+            queues: 1,
+            cores: Some(vec![self.plan.dut_core]),
+            xdp_mode: XdpMode::Native,
+            frames_per_worker: self.plan.frames_per_worker,
+            ..EngineConfig::default()
+        };
+        let engine = netns::in_ns(t.dut_ns(), move || {
+            let engine = Engine::start(&cfg, move |_, _| handler.clone())
+                .context("starting the AF_XDP engine")?;
+            engine
+                .steering()
+                .set_vips(&[VIP])
+                .context("steering the VIP to the engine")?;
+            Ok(engine)
+        })?;
+        Ok(Dut::Engine { engine })
+    }
+
+    pub(crate) fn nftables(&self) -> Result<Dut> {
+        let ns = self.topo.dut_ns().to_string();
+        let map: Vec<String> = (0..BACKENDS)
+            .map(|i| format!("{i} : {}", backend_ip(i)))
+            .collect();
+        let ruleset = format!(
+            "table ip vipbench {{\n chain pre {{\n  type nat hook prerouting priority dstnat; policy accept;\n  \
+             ip daddr {VIP} meta l4proto {{ tcp, udp }} th dport {VIP_PORT} dnat to numgen inc mod {BACKENDS} map {{ {} }}\n }}\n}}\n",
+            map.join(", ")
+        );
+        let file = self.plan.work_dir.join("nftables.conf");
+        std::fs::write(&file, ruleset).with_context(|| format!("writing {}", file.display()))?;
+        let dut = Dut::Nftables { ns: ns.clone() };
+        netns::exec_ok(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        netns::exec_ok(&ns, &["nft", "-f", &file.to_string_lossy()])
+            .context("loading the nftables DNAT ruleset (is nftables installed?)")?;
+        Ok(dut)
+    }
+
+    pub(crate) fn vipd_path(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.plan.vipd {
+            return Ok(p.clone());
+        }
+        let exe = std::env::current_exe().context("locating this executable")?;
+        let dirs = [exe.parent(), exe.parent().and_then(Path::parent)];
+        let found = dirs
+            .into_iter()
+            .flatten()
+            .map(|d| d.join("vipd"))
+            .find(|p| p.is_file());
+        found.ok_or_else(|| {
+                anyhow!(
+                    "no vipd binary next to {}: build it (cargo build --release -p vipd) or pass --vipd PATH",
+                    exe.display()
+                )
+            })
+    }
+
+    /// Starts vipd in `mode` with room for `flows`; `syn_rate_limit` and
+    /// `fast_path` as in its config (0: every SYN admitted).
+    pub(crate) fn vipd(
+        &self,
+        mode: Forward,
+        flows: u32,
+        syn_rate_limit: u32,
+        fast_path: bool,
+    ) -> Result<Dut> {
+        let vipd = self.vipd_path()?;
+        let dir = &self.plan.work_dir;
+        let conf = dir.join(format!("vipd-{}.toml", mode.name()));
+        let sock = self.vipd_socket();
+        let capacity = (u64::from(flows) * 5 / 4).clamp(65_536, 12_500_000);
+        let mut text = format!(
+            "[node]\nname = \"bench\"\nsite = \"bench\"\n\n[dataplane]\ninterfaces = [\"{}\", \"{}\"]\n\
+             queues = 1\ncores = [{}]\nxdp_mode = \"native\"\nflow_capacity = {capacity}\n\
+             syn_rate_limit = {syn_rate_limit}\nframes_per_worker = {}\nfast_path = {fast_path}\n\n\
+             [control]\nsocket = \"{}\"\n",
+            self.topo.dut_in.name,
+            self.topo.dut_out.name,
+            self.plan.dut_core,
+            self.plan.frames_per_worker,
+            sock.display()
+        );
+        for proto in ["udp", "tcp"] {
+            text += &format!(
+                "\n[[service]]\nname = \"bench-{proto}\"\nvip = \"{VIP}\"\nport = {VIP_PORT}\n\
+                 protocol = \"{proto}\"\nscheduler = \"rr\"\nforward = \"{}\"\n",
+                mode.name()
+            );
+            if mode == Forward::FullNat {
+                text += &format!("snat = [\"{SNAT_IP}\"]\n");
+            }
+            for i in 0..BACKENDS {
+                text += &format!(
+                    "\n  [[service.backend]]\n  address = \"{}:{VIP_PORT}\"\n  check = {{ kind = \"none\" }}\n",
+                    backend_ip(i)
+                );
+            }
+        }
+        std::fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
+        let log = dir.join(format!("vipd-{}.log", mode.name()));
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out.try_clone()?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", self.topo.dut_ns()])
+            .arg(&vipd)
+            .arg("--config")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("starting {}", vipd.display()))?;
+        Ok(Dut::Vipd { child, log })
+    }
+
+    pub(crate) fn pin_dut(&self) -> Result<Vec<u32>> {
+        topo::pin_napi(self.topo.dut_in.name, self.plan.dut_core)
+    }
+}

@@ -1,0 +1,228 @@
+//! The report: every figure of one run, rendered as JSON, a Markdown table
+//! and an SVG plot (bars per scenario, the flow-scaling curve).
+
+mod markdown;
+mod svg;
+mod targets;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use targets::measured;
+pub use targets::LOSS_FREE_LOSS;
+
+/// Latency of sampled packets at a fixed offered load.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Latency {
+    /// The requested load.
+    pub offered_pps: u64,
+    /// The load the generator reached.
+    pub achieved_pps: f64,
+    pub samples: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+}
+
+/// What the client saw across one failover event (scenario 7): a paced UDP
+/// stream with sequence numbers to the VIP, echoed by the backends.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FailoverEvent {
+    /// Stable key: vrrp_sigkill, vrrp_sigterm, bgp_site_sigkill.
+    pub event: String,
+    /// What failed, for people.
+    pub label: String,
+    /// The rate the client reached over the measured window.
+    pub rate_pps: f64,
+    /// Packets sent from the first answered one on.
+    pub sent: u64,
+    /// Of those, packets whose echo never came back.
+    pub lost: u64,
+    /// Longest outage: from the send time of the last answered packet
+    /// before the longest run of unanswered ones to the first answered after.
+    pub outage_ms: f64,
+    /// Who answered before the failure and who at the end (node or site).
+    pub before: String,
+    pub after: String,
+    /// Packets sent after the failure that `after` answered.
+    pub answered_after: u64,
+}
+
+/// What one scenario measured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Measured {
+    pub seconds: f64,
+    /// Frames the generator sent.
+    pub sent: u64,
+    /// Frames the sink counted and found right: checksums valid, addressed
+    /// as the forwarding mode says (what every rate here is made of).
+    pub delivered: u64,
+    /// Frames the sink checked and found right, over the measured run
+    /// (before the cap at `sent`).
+    pub verified: u64,
+    /// Frames the sink found with a wrong checksum or address.
+    pub malformed: u64,
+    pub offered_pps: f64,
+    pub delivered_pps: f64,
+    /// The highest offered rate forwarded with at most [`LOSS_FREE_LOSS`]
+    /// lost (RFC 2544 style search), for the scenarios that search it.
+    pub loss_free_pps: Option<f64>,
+    /// Busy time of the DUT's core over the measurement (/proc/stat).
+    pub dut_core_busy_s: f64,
+    /// Delivered packets per busy second of the DUT's core.
+    pub pps_per_cpu_s: Option<f64>,
+    /// user+system time of the DUT's own threads (vipd process, engine
+    /// workers, dut0's NAPI thread), when it has any.
+    pub dut_threads_s: Option<f64>,
+    /// DUT core busy time per delivered packet at the plan's fixed load, in
+    /// µs (median of the slices that reached the load without loss): what a
+    /// packet costs the core when it is not overloaded, so the scheduler's
+    /// split of a saturated core does not enter.
+    pub core_us_per_packet: Option<f64>,
+    pub latency: Option<Latency>,
+    /// SYN flood only: established-flow packets delivered / sent.
+    pub established_share: Option<f64>,
+    /// Frames the generator's veth refused because dut0's ring was full:
+    /// lost before any DUT code ran (None where it could not be read).
+    pub refused_before_dut: Option<u64>,
+    pub ratio_to_ceiling: Option<f64>,
+    pub ratio_to_kernel: Option<f64>,
+    /// What went wrong in a part of the scenario that did not stop it.
+    pub notes: Vec<String>,
+    /// Failover scenario only: one entry per event, in the order run.
+    pub failover: Vec<FailoverEvent>,
+}
+
+// One per report row, a dozen rows at most: boxing the measured variant to
+// shrink the enum would save nothing worth the indirection.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Measured(Measured),
+    Unavailable { reason: String },
+}
+
+/// One line of the report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    /// Stable key: ceiling, afxdp, nftables, vipd_nat, vipd_fullnat, vipd_dr,
+    /// flows_<n>, synflood, failover.
+    pub id: String,
+    /// The scenario number in the benchmark plan (1–7).
+    pub scenario: u8,
+    pub label: String,
+    pub flows: u64,
+    pub outcome: Outcome,
+}
+
+impl Row {
+    pub fn measured(&self) -> Option<&Measured> {
+        match &self.outcome {
+            Outcome::Measured(m) => Some(m),
+            Outcome::Unavailable { .. } => None,
+        }
+    }
+}
+
+/// A key figure vipbench reports against its goal (reported, not asserted).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub goal: String,
+    pub value: Option<f64>,
+    pub met: Option<bool>,
+    pub note: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub mode: String,
+    pub kernel: String,
+    pub cpus: usize,
+    pub frame_size: usize,
+    pub seconds_per_run: f64,
+    /// /proc/loadavg before and after the run: other work on the machine
+    /// shares the cores and skews every figure.
+    pub load_before: String,
+    pub load_after: String,
+    pub pinning: String,
+    pub cpu_method: String,
+    pub rows: Vec<Row>,
+    /// Raw AF_XDP forward and vipd NAT, one pair per paired run; the
+    /// NAT/raw figure is the median of their ratios.
+    pub key_pairs: Vec<KeyPair>,
+    pub targets: Vec<Target>,
+}
+
+/// One paired run of raw AF_XDP forward and vipd NAT, back to back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct KeyPair {
+    /// Delivered pps at the generator's full offered load: the maximum
+    /// forwarding rate.
+    pub raw: f64,
+    pub nat: f64,
+    /// Loss-free pps, where the search found one.
+    pub raw_loss_free: Option<f64>,
+    pub nat_loss_free: Option<f64>,
+    /// DUT core µs per packet at the fixed load.
+    pub raw_core_us: Option<f64>,
+    pub nat_core_us: Option<f64>,
+}
+
+impl KeyPair {
+    pub fn of(raw: &Measured, nat: &Measured) -> KeyPair {
+        KeyPair {
+            raw: raw.delivered_pps,
+            nat: nat.delivered_pps,
+            raw_loss_free: raw.loss_free_pps,
+            nat_loss_free: nat.loss_free_pps,
+            raw_core_us: raw.core_us_per_packet,
+            nat_core_us: nat.core_us_per_packet,
+        }
+    }
+
+    /// The pair of a report's main raw AF_XDP and vipd NAT rows.
+    pub fn of_rows(rows: &[Row]) -> Option<KeyPair> {
+        measured(rows, "afxdp")
+            .zip(measured(rows, "vipd_nat"))
+            .map(|(raw, nat)| KeyPair::of(raw, nat))
+    }
+}
+
+impl Report {
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).context("serialising the report")
+    }
+
+    /// Writes `vipbench.json`, `vipbench.md` and `vipbench.svg` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<ReportFiles> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let files = ReportFiles {
+            json: dir.join("vipbench.json"),
+            markdown: dir.join("vipbench.md"),
+            svg: dir.join("vipbench.svg"),
+        };
+        for (path, text) in [
+            (&files.json, self.to_json()?),
+            (&files.markdown, self.to_markdown()),
+            (&files.svg, self.to_svg()),
+        ] {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(files)
+    }
+}
+
+/// Where [`Report::write`] put the report.
+#[derive(Clone, Debug)]
+pub struct ReportFiles {
+    pub json: PathBuf,
+    pub markdown: PathBuf,
+    pub svg: PathBuf,
+}

@@ -1,0 +1,240 @@
+//! The key targets of a run and the ratios of every row, from its figures.
+
+use crate::rate::ratio;
+
+use super::{KeyPair, Measured, Outcome, Report, Row, Target};
+
+/// The middle value (the upper one of an even count), and every value in
+/// order for the note.
+fn median(mut v: Vec<f64>) -> (Option<f64>, String) {
+    v.sort_by(f64::total_cmp);
+    let listed = v
+        .iter()
+        .map(|x| format!("{x:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (v.get(v.len() / 2).copied(), listed)
+}
+
+/// The loss a rate may show and still count as loss-free: frames in flight
+/// at the edges of a probe window are not losses.
+pub const LOSS_FREE_LOSS: f64 = 0.005;
+
+/// The row `id`, if it was measured.
+pub(super) fn measured<'r>(rows: &'r [Row], id: &str) -> Option<&'r Measured> {
+    rows.iter().find(|r| r.id == id).and_then(Row::measured)
+}
+
+/// One figure of the measured row `id`.
+fn figure(rows: &[Row], id: &str, f: fn(&Measured) -> Option<f64>) -> Option<f64> {
+    measured(rows, id).and_then(f)
+}
+
+/// Row `a`'s figure over row `b`'s.
+fn row_ratio(rows: &[Row], a: &str, b: &str, f: fn(&Measured) -> Option<f64>) -> Option<f64> {
+    figure(rows, a, f)
+        .zip(figure(rows, b, f))
+        .and_then(|(a, b)| ratio(a, b))
+}
+
+/// The median over the pairs that have both figures of `f` of the first
+/// over the second, the values listed, and how many there were.
+fn pair_median(
+    pairs: &[KeyPair],
+    f: fn(&KeyPair) -> Option<(f64, f64)>,
+) -> (Option<f64>, String, usize) {
+    let values: Vec<f64> = pairs
+        .iter()
+        .filter_map(f)
+        .filter_map(|(a, b)| ratio(a, b))
+        .collect();
+    let n = values.len();
+    let (m, listed) = median(values);
+    (m, listed, n)
+}
+
+fn target(name: &str, goal: &str, value: Option<f64>, min: f64, note: &str) -> Target {
+    Target {
+        name: name.into(),
+        goal: goal.into(),
+        value,
+        // A row that failed or found no loss-free rate has no value: the
+        // target is not met.
+        met: Some(value.is_some_and(|v| v >= min)),
+        note: note.into(),
+    }
+}
+
+impl Report {
+    /// Fills in every row's ratios to the ceiling (scenario 1) and the
+    /// kernel (scenario 3), and the key targets.
+    pub fn finish(&mut self) {
+        let delivered = |m: &Measured| Some(m.delivered_pps);
+        let ceiling = figure(&self.rows, "ceiling", delivered);
+        let kernel = figure(&self.rows, "nftables", delivered);
+        for row in &mut self.rows {
+            // A failover row's rate is the paced probe stream, not a
+            // throughput: a ratio to the ceiling would mean nothing.
+            if let Outcome::Measured(m) = &mut row.outcome {
+                if !m.failover.is_empty() {
+                    continue;
+                }
+                m.ratio_to_ceiling = ceiling.and_then(|c| ratio(m.delivered_pps, c));
+                m.ratio_to_kernel = kernel.and_then(|k| ratio(m.delivered_pps, k));
+            }
+        }
+        // Loss-free rates where both rows found one, as for NAT/raw; the
+        // full-rate ratio beside it.
+        let flows_full = row_ratio(&self.rows, "flows_1000000", "flows_1000", delivered);
+        let flows_lf = row_ratio(&self.rows, "flows_1000000", "flows_1000", |m| {
+            m.loss_free_pps
+        });
+        let flows_note = format!(
+            "{}; delivered at the generator's full offered load: {}",
+            if flows_lf.is_some() {
+                format!(
+                    "loss-free Mpps (at most {:.1} % lost)",
+                    LOSS_FREE_LOSS * 100.0
+                )
+            } else {
+                "no loss-free rate for both rows: delivered Mpps".to_string()
+            },
+            flows_full.map_or("-".to_string(), |v| format!("{v:.2}"))
+        );
+        let syn_row = measured(&self.rows, "synflood");
+        let syn = syn_row.and_then(|m| m.established_share);
+        // Frames veth refused in front of the DUT are lost whatever their
+        // kind, so the share cannot exceed what reached the DUT.
+        let syn_note = match syn_row.and_then(|m| m.refused_before_dut.map(|n| (n, m.sent))) {
+            Some((n, sent)) if n > 0 && sent > 0 => format!(
+                "share of the established mix delivered; at most {:.3} on this machine at this rate: veth refused {:.1} % of the frames before the DUT saw them",
+                1.0 - n as f64 / sent as f64,
+                100.0 * n as f64 / sent as f64
+            ),
+            _ => "share of the established mix delivered".to_string(),
+        };
+        let failover = self.rows.iter().find(|r| r.id == "failover");
+        let worst = failover
+            .and_then(Row::measured)
+            .and_then(|m| m.failover.iter().max_by_key(|e| e.lost));
+        let failover_note = match (failover.map(|r| &r.outcome), worst) {
+            (Some(Outcome::Unavailable { reason }), _) => reason.clone(),
+            (Some(Outcome::Measured(_)), Some(e)) => format!(
+                "worst event: {} ({:.0} ms outage); every event in the failover table",
+                e.label, e.outage_ms
+            ),
+            (Some(Outcome::Measured(_)), None) => "no event measured".into(),
+            (None, _) => "not run".into(),
+        };
+        // Paired runs, or the main rows alone when no pair was kept.
+        let pairs = if self.key_pairs.is_empty() {
+            KeyPair::of_rows(&self.rows).into_iter().collect()
+        } else {
+            self.key_pairs.clone()
+        };
+        let (forwarding, forwarding_listed, _) = pair_median(&pairs, |p| Some((p.nat, p.raw)));
+        let (nat_raw, loss_free_listed, runs) =
+            pair_median(&pairs, |p| p.nat_loss_free.zip(p.raw_loss_free));
+        let forwarding_note = forwarding.map_or("-".to_string(), |m| {
+            format!("median {m:.2} ({forwarding_listed})")
+        });
+        // Raw's cost over vipd's: the share of raw's per-core rate vipd reaches.
+        let (cost, cost_listed, _) = pair_median(&pairs, |p| p.raw_core_us.zip(p.nat_core_us));
+        let kernel_full = row_ratio(&self.rows, "vipd_nat", "nftables", |m| m.pps_per_cpu_s);
+        let kernel_cost = row_ratio(&self.rows, "nftables", "vipd_nat", |m| m.core_us_per_packet);
+        let kernel_note = format!(
+            "delivered packets per busy second of the DUT core at the generator's full offered load; from the DUT core's time per packet at a fixed load (not overloaded): {}",
+            kernel_cost.map_or("-".to_string(), |v| format!("{v:.2}"))
+        );
+        self.targets = vec![
+            target(
+                "vipd NAT / raw AF_XDP forward",
+                ">= 0.85",
+                nat_raw,
+                0.85,
+                &format!(
+                    "loss-free Mpps (at most {:.1} % lost), median of {runs} paired runs ({loss_free_listed}); delivered at the generator's full offered load: {forwarding_note}; per DUT core, from the core's time per packet at a fixed load (not overloaded): {}",
+                    LOSS_FREE_LOSS * 100.0,
+                    cost.map_or("-".to_string(), |m| format!("median {m:.2} ({cost_listed})"))
+                ),
+            ),
+            target(
+                "vipd NAT / nftables DNAT, packets per CPU-second",
+                ">= 3",
+                kernel_full,
+                3.0,
+                &kernel_note,
+            ),
+            target(
+                "vipd NAT / ceiling, delivered Mpps",
+                ">= 0.7",
+                row_ratio(&self.rows, "vipd_nat", "ceiling", delivered),
+                0.7,
+                "established flows in the XDP fast path; delivered at the generator's full offered load",
+            ),
+            target(
+                "vipd full NAT / ceiling, delivered Mpps",
+                ">= 0.6",
+                row_ratio(&self.rows, "vipd_fullnat", "ceiling", delivered),
+                0.6,
+                "delivered at the generator's full offered load",
+            ),
+            target(
+                "vipd DR / ceiling, delivered Mpps",
+                ">= 0.6",
+                row_ratio(&self.rows, "vipd_dr", "ceiling", delivered),
+                0.6,
+                "delivered at the generator's full offered load",
+            ),
+            target(
+                "vipd NAT fast path / workers only, delivered Mpps",
+                "> 1",
+                row_ratio(&self.rows, "vipd_nat", "vipd_nat_workers", delivered),
+                1.0,
+                "the same NAT service with `fast_path = false`, in the same run",
+            ),
+            Target {
+                name: "new connections per second, vipd NAT / nftables conntrack".into(),
+                goal: "report".into(),
+                value: row_ratio(&self.rows, "newconn_vipd", "newconn_nftables", delivered),
+                met: None,
+                note: "every packet opens a connection; delivered packets per second of each row"
+                    .into(),
+            },
+            Target {
+                name: "p99 latency of vipd NAT, us".into(),
+                goal: "report".into(),
+                value: measured(&self.rows, "vipd_nat")
+                    .and_then(|m| m.latency.as_ref())
+                    .map(|l| l.p99_us),
+                met: None,
+                note: measured(&self.rows, "vipd_nat")
+                    .and_then(|m| m.latency.as_ref())
+                    .map_or("no latency phase".into(), |l| {
+                        format!("offered {:.2} Mpps, half the ceiling's rate", l.offered_pps as f64 / 1e6)
+                    }),
+            },
+            target(
+                "1M flows / 1k flows (vipd NAT)",
+                ">= 0.7",
+                flows_lf.or(flows_full),
+                0.7,
+                &flows_note,
+            ),
+            target(
+                "established packets kept under SYN flood",
+                ">= 0.99",
+                syn,
+                0.99,
+                &syn_note,
+            ),
+            Target {
+                name: "packets lost per failover".into(),
+                goal: "report".into(),
+                value: worst.map(|e| e.lost as f64),
+                met: None,
+                note: failover_note,
+            },
+        ];
+    }
+}

@@ -1,0 +1,299 @@
+//! The report: every row and target through JSON, Markdown and SVG.
+
+use super::*;
+
+/// The target whose name holds `name`.
+fn target_named<'r>(r: &'r Report, name: &str) -> &'r Target {
+    r.targets
+        .iter()
+        .find(|t| t.name.contains(name))
+        .unwrap_or_else(|| panic!("no target named {name:?}"))
+}
+
+/// Fails with the whole note unless it holds every one of `parts`.
+fn assert_note(t: &Target, parts: &[&str]) {
+    for p in parts {
+        assert!(t.note.contains(p), "{p:?} not in: {}", t.note);
+    }
+}
+
+fn measured(pps: f64) -> Outcome {
+    Outcome::Measured(Measured {
+        seconds: 1.0,
+        sent: (pps * 1.5) as u64,
+        delivered: pps as u64,
+        offered_pps: pps * 1.5,
+        delivered_pps: pps,
+        loss_free_pps: Some(pps * 0.8),
+        dut_core_busy_s: 1.0,
+        pps_per_cpu_s: Some(pps),
+        latency: Some(Latency {
+            offered_pps: 100_000,
+            achieved_pps: 99_000.0,
+            samples: 10,
+            p50_us: 5.0,
+            p99_us: 9.0,
+            p999_us: 12.0,
+            max_us: 20.0,
+        }),
+        core_us_per_packet: Some(1e6 / pps),
+        ..Measured::default()
+    })
+}
+
+fn row(id: &str, scenario: u8, flows: u64, outcome: Outcome) -> Row {
+    Row {
+        id: id.into(),
+        scenario,
+        label: format!("{id} <&>"),
+        flows,
+        outcome,
+    }
+}
+
+fn report() -> Report {
+    let mut r = Report {
+        mode: "quick".into(),
+        kernel: "6.18".into(),
+        cpus: 2,
+        frame_size: 64,
+        seconds_per_run: 1.0,
+        load_before: "0.10 0.20 0.30".into(),
+        load_after: "0.40 0.20 0.30".into(),
+        pinning: "gen core 0".into(),
+        cpu_method: "/proc/stat".into(),
+        rows: vec![
+            row("ceiling", 1, 1000, measured(4e6)),
+            row("afxdp", 2, 1000, measured(1e6)),
+            row("nftables", 3, 1000, measured(2e6)),
+            row("vipd_nat", 4, 1000, measured(0.9e6)),
+            row("flows_1000", 5, 1000, measured(0.9e6)),
+            row("flows_1000000", 5, 1_000_000, measured(0.6e6)),
+            row(
+                "failover",
+                7,
+                0,
+                Outcome::Unavailable {
+                    reason: "no VRRP | here".into(),
+                },
+            ),
+        ],
+        key_pairs: Vec::new(),
+        targets: Vec::new(),
+    };
+    r.finish();
+    r
+}
+
+#[test]
+fn nat_to_raw_is_the_median_of_the_paired_runs() {
+    let mut r = report();
+    let pair = |raw: f64, nat: f64, lf: Option<(f64, f64)>, us: (f64, f64)| KeyPair {
+        raw,
+        nat,
+        raw_loss_free: lf.map(|l| l.0),
+        nat_loss_free: lf.map(|l| l.1),
+        raw_core_us: Some(us.0),
+        nat_core_us: Some(us.1),
+    };
+    r.key_pairs = vec![
+        pair(1e6, 0.8e6, Some((1e5, 0.9e5)), (9.0, 10.0)),
+        pair(1e6, 0.95e6, None, (9.0, 12.0)),
+        pair(2e6, 1e6, Some((1e5, 0.7e5)), (8.0, 8.0)),
+    ];
+    r.finish();
+    let t = &r.targets[0];
+    assert_eq!(t.value, Some(0.9));
+    assert_eq!(t.met, Some(true));
+    assert_note(
+        t,
+        &[
+            "2 paired runs (0.70, 0.90)",
+            "full offered load: median 0.80 (0.50, 0.80, 0.95)",
+            "not overloaded): median 0.90 (0.75, 0.90, 1.00)",
+        ],
+    );
+    r.key_pairs[0].raw_loss_free = Some(2e5);
+    r.finish();
+    assert_eq!(r.targets[0].value, Some(0.7));
+    assert_eq!(r.targets[0].met, Some(false));
+}
+
+#[test]
+fn syn_flood_target_names_the_bound_veth_sets() {
+    let mut r = report();
+    let flood = Outcome::Measured(Measured {
+        sent: 1000,
+        established_share: Some(0.25),
+        refused_before_dut: Some(700),
+        ..Measured::default()
+    });
+    r.rows.push(row("synflood", 6, 1_000_000, flood));
+    r.finish();
+    let t = target_named(&r, "SYN flood");
+    assert_eq!(t.value, Some(0.25));
+    assert_eq!(t.met, Some(false));
+    assert_note(t, &["at most 0.300", "refused 70.0 %"]);
+}
+
+#[test]
+fn flow_scaling_prefers_loss_free_rates_and_shows_the_full_rate() {
+    let mut r = report();
+    let flows = |pps: f64, lf: Option<f64>| {
+        Outcome::Measured(Measured {
+            delivered_pps: pps,
+            loss_free_pps: lf,
+            ..Measured::default()
+        })
+    };
+    r.rows.retain(|row| !row.id.starts_with("flows_"));
+    r.rows
+        .push(row("flows_1000", 5, 1000, flows(1e6, Some(4e5))));
+    r.rows
+        .push(row("flows_1000000", 5, 1_000_000, flows(5e5, Some(3e5))));
+    r.finish();
+    let t = target_named(&r, "1M flows");
+    assert_eq!(t.value, Some(0.75));
+    assert_note(t, &["loss-free", "full offered load: 0.50"]);
+
+    r.rows.retain(|row| row.id != "flows_1000000");
+    r.rows
+        .push(row("flows_1000000", 5, 1_000_000, flows(5e5, None)));
+    r.finish();
+    let t = target_named(&r, "1M flows");
+    assert_eq!(t.value, Some(0.5));
+    assert!(t.note.starts_with("no loss-free rate"), "{}", t.note);
+}
+
+#[test]
+fn without_pairs_the_main_rows_are_the_one_pair() {
+    let r = report();
+    let t = &r.targets[0];
+    assert_eq!(t.value, Some(0.9));
+    assert_note(
+        t,
+        &[
+            "loss-free Mpps (at most 0.5 % lost), median of 1 paired runs (0.90)",
+            "full offered load: median 0.90",
+            "not overloaded): median 0.90 (0.90)",
+        ],
+    );
+}
+
+#[test]
+fn ratios_are_relative_to_ceiling_and_kernel() {
+    let r = report();
+    let nat = r.rows[3].measured().unwrap();
+    assert_eq!(nat.ratio_to_ceiling, Some(0.9e6 / 4e6));
+    assert_eq!(nat.ratio_to_kernel, Some(0.9e6 / 2e6));
+    let t = &r.targets[0];
+    assert_eq!(t.value, Some(0.9));
+    assert_eq!(t.met, Some(true));
+    let k = &r.targets[1];
+    assert_eq!(k.value, Some(0.9e6 / 2e6));
+    assert_note(k, &["not overloaded): 0.45"]);
+    let c = target_named(&r, "vipd NAT / ceiling");
+    assert_eq!(c.value, Some(0.9e6 / 4e6));
+    assert_eq!(c.met, Some(false), "0.225 is short of 0.7");
+    assert_eq!(target_named(&r, "1M flows").value, Some(0.6 / 0.9));
+    assert_eq!(target_named(&r, "1M flows").met, Some(false));
+    assert_eq!(target_named(&r, "SYN flood").value, None);
+    assert_eq!(target_named(&r, "SYN flood").met, Some(false));
+    assert_eq!(target_named(&r, "failover").note, "no VRRP | here");
+    assert_eq!(target_named(&r, "new connections").met, None);
+}
+
+#[test]
+fn json_round_trips_every_row() {
+    let r = report();
+    let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), r.rows.len());
+    assert_eq!(rows[0]["outcome"]["status"], "measured");
+    assert_eq!(rows[6]["outcome"]["status"], "unavailable");
+    assert_eq!(rows[1]["outcome"]["delivered_pps"], 1e6);
+}
+
+#[test]
+fn markdown_has_one_table_line_per_row() {
+    let r = report();
+    let md = r.to_markdown();
+    let lines: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+    // Header + rows, then header + targets.
+    assert_eq!(lines.len(), 1 + r.rows.len() + 1 + r.targets.len());
+    let (rows, targets) = lines.split_at(1 + r.rows.len());
+    for table in [rows, targets] {
+        let cells = table[0].matches('|').count();
+        assert!(
+            table.iter().all(|l| l.matches('|').count() == cells),
+            "{md}"
+        );
+    }
+    assert!(md.contains("not available: no VRRP / here"));
+    assert!(md.contains("0.10 0.20 0.30 / 0.40 0.20 0.30"));
+    assert!(md.contains("| 0.23 |"), "ceiling ratio of vipd_nat: {md}");
+}
+
+#[test]
+fn failover_events_get_their_own_table_and_the_worst_is_the_target() {
+    let mut r = report();
+    let event = |event: &str, lost: u64, outage_ms: f64| FailoverEvent {
+        event: event.into(),
+        label: format!("{event} label"),
+        rate_pps: 20_000.0,
+        sent: 40_000,
+        lost,
+        outage_ms,
+        before: "lb1".into(),
+        after: "lb2".into(),
+        answered_after: 30_000,
+    };
+    r.rows[6].outcome = Outcome::Measured(Measured {
+        sent: 80_000,
+        delivered: 80_000 - 7_000,
+        offered_pps: 20_000.0,
+        delivered_pps: 18_250.0,
+        failover: vec![event("kill", 7_000, 350.0), event("term", 1_000, 50.5)],
+        ..Measured::default()
+    });
+    r.finish();
+    let m = r.rows[6].measured().unwrap();
+    assert_eq!(m.ratio_to_ceiling, None, "a probe stream is no throughput");
+    let t = target_named(&r, "failover");
+    assert_eq!(t.value, Some(7000.0));
+    assert_note(t, &["kill label"]);
+    let md = r.to_markdown();
+    assert!(
+        md.contains("| kill label | 20000 | 40000 | 7000 | 350.0 | lb1 | lb2 | 30000 |"),
+        "{md}"
+    );
+    assert!(md.contains("| term label | 20000 | 40000 | 1000 | 50.5 | lb1 | lb2 | 30000 |"));
+    let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+    assert_eq!(v["rows"][6]["outcome"]["failover"][1]["outage_ms"], 50.5);
+    let svg = r.to_svg();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let bars = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("bar"))
+        .count();
+    assert_eq!(bars, 4, "no throughput bar for the failover row");
+}
+
+#[test]
+fn svg_is_well_formed_with_a_bar_per_measured_row_and_the_curve() {
+    let r = report();
+    let svg = r.to_svg();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let bars = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("bar"))
+        .count();
+    assert_eq!(bars, 4);
+    let line = doc
+        .descendants()
+        .find(|n| n.attribute("class") == Some("scaling"))
+        .expect("scaling curve");
+    assert_eq!(line.attribute("points").unwrap().split(' ').count(), 2);
+    assert!(svg.contains("ceiling &lt;&amp;&gt;"));
+    assert!(doc.descendants().any(|n| n.text() == Some("1M")));
+}

@@ -1,0 +1,92 @@
+//! HTTP clients run inside the lab: single requests and bursts.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::{scripts, Lab};
+
+/// Result of [`Lab::http_burst`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct BurstReport {
+    pub ok: usize,
+    pub failed: usize,
+    /// Successful responses by body, surrounding whitespace stripped
+    /// (`"be1"`, `"sorry"`).
+    pub by_body: BTreeMap<String, usize>,
+    /// Failed requests by kind (`"timeout"`, `"ECONNREFUSED"`, …).
+    #[serde(default)]
+    pub errors: BTreeMap<String, usize>,
+}
+
+impl Lab {
+    /// One `GET /` from `from_role` (curl); returns the body.
+    pub fn http_get(
+        &self,
+        from_role: &str,
+        addr: SocketAddrV4,
+        timeout: Duration,
+    ) -> Result<String> {
+        self.http_get_path(from_role, addr, "/", timeout)
+    }
+
+    /// One `GET path` from `from_role` (curl); returns the body. Backends
+    /// answer `/peer` with `NAME IP:PORT`, the source they saw.
+    pub fn http_get_path(
+        &self,
+        from_role: &str,
+        addr: SocketAddrV4,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<String> {
+        let url = format!("http://{addr}{path}");
+        let max_time = format!("{:.3}", timeout.as_secs_f64());
+        self.exec_ok(
+            from_role,
+            &[
+                "curl",
+                "-sS",
+                "--noproxy",
+                "*",
+                "--max-time",
+                &max_time,
+                &url,
+            ],
+        )
+        .with_context(|| format!("GET {url} from {}", self.ns(from_role)))
+    }
+
+    /// `n` GET requests to `addr` from `from_role`, each on a new connection,
+    /// `concurrency` at a time, each bounded by 2 s.
+    pub fn http_burst(
+        &self,
+        from_role: &str,
+        addr: SocketAddrV4,
+        n: usize,
+        concurrency: usize,
+    ) -> Result<BurstReport> {
+        let args = [
+            addr.ip().to_string(),
+            addr.port().to_string(),
+            n.to_string(),
+            concurrency.max(1).to_string(),
+        ];
+        let mut argv = vec![scripts::PYTHON, "-c", scripts::BURST_PY];
+        argv.extend(args.iter().map(String::as_str));
+        let out = self
+            .exec_ok(from_role, &argv)
+            .with_context(|| format!("HTTP burst to {addr} from {}", self.ns(from_role)))?;
+        let report: BurstReport = serde_json::from_str(out.trim())
+            .with_context(|| format!("HTTP burst to {addr}: unreadable report {out:?}"))?;
+        if report.ok + report.failed != n {
+            bail!(
+                "HTTP burst to {addr}: asked for {n} requests but the report accounts for {}",
+                report.ok + report.failed
+            );
+        }
+        Ok(report)
+    }
+}
