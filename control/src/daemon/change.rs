@@ -12,7 +12,7 @@ use super::state::{BackendHealth, BackendRef, NodeState};
 use crate::config::{Backend, CheckKind, Config};
 
 /// Largest weight a backend may have, as in the config file.
-pub const MAX_WEIGHT: u32 = 65_535;
+pub const MAX_WEIGHT: u32 = ctlproto::request::MAX_WEIGHT;
 
 /// One edit to one backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
