@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use common::*;
 use lab::{ProbeSample, Site, TwoSiteLab};
-use serde_json::{json, Value};
+use ctlproto::{reply, Command};
 
 const PORT: u16 = 8080;
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
@@ -140,8 +140,13 @@ fn established(lab: &TwoSiteLab, protocol: &str) -> bool {
     })
 }
 
-fn bgp_status(v: &Vipd) -> Value {
-    v.request(json!({"cmd": "bgp"})).unwrap_or(Value::Null)
+/// The node's BGP speaker as `vipctl bgp` shows it; empty when the node
+/// does not answer or has no `[bgp]`.
+fn bgp_status(v: &Vipd) -> reply::BgpSpeaker {
+    v.call::<reply::Bgp>(Command::Bgp {})
+        .ok()
+        .and_then(|b| b.speaker)
+        .unwrap_or_default()
 }
 
 fn now_ms() -> u64 {
@@ -314,15 +319,18 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
 
     // The control socket shows the session, what was received and announced.
     let st = bgp_status(&a.borrow());
-    let peer = &st["peers"][0];
-    assert_eq!(peer["state"], "Established", "{st}");
+    let peer = st
+        .peers
+        .first()
+        .unwrap_or_else(|| panic!("no peer: {st:?}"));
+    assert_eq!(peer.state, "Established", "{st:?}");
     assert_eq!(
-        peer["received"], 1,
-        "BIRD exports one static route to site A: {st}"
+        peer.received, 1,
+        "BIRD exports one static route to site A: {st:?}"
     );
-    assert_eq!(peer["advertised"], json!(["10.0.0.0/25"]), "{st}");
-    assert_eq!(st["announced"], json!(["10.0.0.0/25"]), "{st}");
-    assert_eq!(st["local_as"], SITE_A_AS, "{st}");
+    assert_eq!(peer.advertised, ["10.0.0.0/25"], "{st:?}");
+    assert_eq!(st.announced, ["10.0.0.0/25"], "{st:?}");
+    assert_eq!(st.local_as, SITE_A_AS, "{st:?}");
 
     // The metrics agree with the control socket.
     let m = scrape_metrics(&lab, "sitea", METRICS);
@@ -331,7 +339,7 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
         *m.get(&key)
             .unwrap_or_else(|| panic!("no series {key} in /metrics: {m:?}"))
     };
-    let peer_l = format!("peer=\"{}\"", peer["address"].as_str().unwrap_or_default());
+    let peer_l = format!("peer=\"{}\"", peer.address);
     assert_eq!(series("vipd_bgp_session_established", &peer_l), 1.0);
     assert_eq!(
         series(
@@ -342,7 +350,7 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
     );
     assert_eq!(
         series("vipd_bgp_prefixes_received", &peer_l),
-        peer["received"].as_f64().unwrap_or(-1.0)
+        peer.received as f64
     );
     assert_eq!(series("vipd_bgp_prefixes_announced", &peer_l), 1.0);
     assert_eq!(
@@ -364,15 +372,16 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
 
     // Maintenance: the operator withdraws the /25 and traffic moves to B.
     let sock = a.borrow().socket.clone();
-    let err = vipctl_json(&sock, &["bgp", "withdraw", "10.9.0.0/24"]).expect_err("unknown prefix");
+    let err = vipctl_json::<reply::BgpOverride>(&sock, &["bgp", "withdraw", "10.9.0.0/24"])
+        .expect_err("unknown prefix");
     assert!(err.contains("configured: 10.0.0.0/25"), "{err}");
     let maintenance = drill
         .run(
             "the operator withdrawing site A's /25",
             || {
-                let r = vipctl_json(&sock, &["bgp", "withdraw", "10.0.0.0/25"])
+                let r: reply::BgpOverride = vipctl_json(&sock, &["bgp", "withdraw", "10.0.0.0/25"])
                     .map_err(anyhow::Error::msg)?;
-                anyhow::ensure!(r["changed"] == true, "withdraw changed nothing: {r}");
+                anyhow::ensure!(r.changed, "withdraw changed nothing: {r:?}");
                 lab.wait_until(
                     "the /25 gone from the router",
                     Duration::from_secs(2),
@@ -386,8 +395,8 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
                     )
                 })?;
                 let st = bgp_status(&a.borrow());
-                anyhow::ensure!(st["withdrawn"] == json!(["10.0.0.0/25"]), "{st}");
-                anyhow::ensure!(st["announced"] == json!([]), "{st}");
+                anyhow::ensure!(st.withdrawn == ["10.0.0.0/25"], "{st:?}");
+                anyhow::ensure!(st.announced.is_empty(), "{st:?}");
                 let m = scrape_metrics(&lab, "sitea", METRICS);
                 anyhow::ensure!(
                     m.get("vipd_bgp_prefix_withdrawn{prefix=\"10.0.0.0/25\"}") == Some(&1.0),
@@ -396,16 +405,16 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
                 Ok(())
             },
             || {
-                let r = vipctl_json(&sock, &["bgp", "announce", "10.0.0.0/25"])
+                let r: reply::BgpOverride = vipctl_json(&sock, &["bgp", "announce", "10.0.0.0/25"])
                     .map_err(anyhow::Error::msg)?;
-                anyhow::ensure!(r["changed"] == true, "announce changed nothing: {r}");
+                anyhow::ensure!(r.changed, "announce changed nothing: {r:?}");
                 lab.wait_until("the /25 back in the kernel", Duration::from_secs(5), || {
                     lab.kernel_next_hop("10.0.0.0/25") == Some(Site::A.uplink_ip())
                 })
             },
         )
         .expect("maintenance withdrawal drill");
-    assert_eq!(bgp_status(&a.borrow())["withdrawn"], json!([]));
+    assert!(bgp_status(&a.borrow()).withdrawn.is_empty());
 
     let health = drill
         .run(
@@ -725,11 +734,11 @@ fn scripted_peer(lab: &TwoSiteLab, b: &Vipd) -> Result<()> {
     wire::send(&mut s, &wire::open(4, SCRIPTED_AS, hold, PEER_ID))?;
     wire::send(&mut s, &wire::msg(wire::KEEPALIVE, &[]))?;
     wire::until(&mut s, wire::KEEPALIVE)?;
-    let peer = |field: &str| bgp_status(b)["peers"][0][field].clone();
+    let peer = || bgp_status(b).peers.first().cloned().unwrap_or_default();
     lab.wait_until(
         "vipd Established with the scripted peer",
         Duration::from_secs(5),
-        || peer("state") == "Established",
+        || peer().state == "Established",
     )?;
     // ORIGIN 7 is malformed: RFC 7606 treat-as-withdraw, the session stays.
     let nh = [172, 16, 2, 1];
@@ -742,10 +751,10 @@ fn scripted_peer(lab: &TwoSiteLab, b: &Vipd) -> Result<()> {
     lab.wait_until(
         "vipd counts the two valid prefixes only",
         Duration::from_secs(5),
-        || peer("received") == 2,
+        || peer().received == 2,
     )?;
     assert_eq!(
-        peer("state"),
+        peer().state,
         "Established",
         "treat-as-withdraw must not reset the session"
     );
@@ -869,7 +878,7 @@ fn gobgp_peer_and_a_hostile_scripted_peer() {
     );
     let st = bgp_status(&b);
     assert!(
-        st["peers"][0]["established_count"].as_u64() >= Some(2),
-        "two sessions reached Established: {st}"
+        st.peers.first().map(|p| p.established_count) >= Some(2),
+        "two sessions reached Established: {st:?}"
     );
 }

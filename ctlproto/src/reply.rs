@@ -1,7 +1,8 @@
 //! Replies: the envelope every answer comes in, and the result of each
 //! command. Field names are the wire format; scripts read them through
-//! `vipctl --json`. Every result type reads missing fields as their default
-//! and ignores unknown ones, so an older or newer vipd still gives a reply.
+//! `vipctl --json`. A result must have every field its type names (only
+//! optional ones may be absent); fields the type does not know are ignored,
+//! so a newer vipd may add some.
 
 use std::collections::BTreeMap;
 
@@ -46,7 +47,6 @@ impl Reply {
 
 /// What `status` and `services` both say of a service.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct ServiceSummary {
     pub name: String,
     pub vip: String,
@@ -61,7 +61,6 @@ pub struct ServiceSummary {
 /// `status`: the node, its interfaces, services, and the VRRP and BGP
 /// sections when those are configured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Status {
     pub node: String,
     pub site: String,
@@ -76,7 +75,6 @@ pub struct Status {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct InterfaceStatus {
     pub name: String,
     pub xdp_mode: String,
@@ -88,7 +86,6 @@ pub struct InterfaceStatus {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct VrrpSummary {
     pub name: String,
     pub state: String,
@@ -99,7 +96,6 @@ pub struct VrrpSummary {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct BgpSummary {
     pub announced: Vec<String>,
     pub withdrawn: Vec<String>,
@@ -107,7 +103,6 @@ pub struct BgpSummary {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct PeerSummary {
     pub peer: String,
     pub state: String,
@@ -115,13 +110,11 @@ pub struct PeerSummary {
 
 /// `services`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Services {
     pub services: Vec<Service>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Service {
     #[serde(flatten)]
     pub summary: ServiceSummary,
@@ -135,7 +128,6 @@ pub struct Service {
 
 /// `backends`: every backend with its health and connection counts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Backends {
     pub backends: Vec<Backend>,
     /// Workers whose counts are missing from the totals.
@@ -143,7 +135,6 @@ pub struct Backends {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Backend {
     pub service: String,
     pub address: String,
@@ -160,7 +151,6 @@ pub struct Backend {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct CheckOutcome {
     pub ok: bool,
     pub detail: String,
@@ -169,7 +159,6 @@ pub struct CheckOutcome {
 /// `flows`: per-worker table sizes, the busiest clients, and with a
 /// `client` that client's flows.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Flows {
     pub workers: Vec<WorkerFlows>,
     pub fast_path_flows: usize,
@@ -184,7 +173,6 @@ pub struct Flows {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct WorkerFlows {
     pub worker: u16,
     pub flows: usize,
@@ -193,14 +181,12 @@ pub struct WorkerFlows {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct ClientFlows {
     pub client: String,
     pub flows: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct FlowMatch {
     pub worker: u16,
     pub client: String,
@@ -218,7 +204,6 @@ pub struct FlowMatch {
 /// `stats`: the node's packet counters. `/metrics` exposes the same
 /// observation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Stats {
     pub cores: Vec<CoreStats>,
     /// Frames dropped, by reason, every reason listed.
@@ -232,7 +217,6 @@ pub struct Stats {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct CoreStats {
     pub worker: usize,
     pub rx_packets: u64,
@@ -271,7 +255,6 @@ impl Default for XdpStats {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct SocketStats {
     pub rx_ring_full: u64,
     pub rx_dropped: u64,
@@ -299,13 +282,11 @@ pub enum LinkStats {
 
 /// `vrrp`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Vrrp {
     pub instances: Vec<VrrpInstance>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct VrrpInstance {
     pub name: String,
     pub vrid: u8,
@@ -324,7 +305,6 @@ pub struct VrrpInstance {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct VrrpTransition {
     pub unix_ms: u64,
     pub from: String,
@@ -334,7 +314,6 @@ pub struct VrrpTransition {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct VrrpCounters {
     pub adverts_received: u64,
     pub adverts_sent: u64,
@@ -363,7 +342,6 @@ pub struct VrrpCounters {
 
 /// `bgp`: `{"configured": false}` on a node without `[bgp]`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Bgp {
     pub configured: bool,
     #[serde(flatten)]
@@ -371,7 +349,6 @@ pub struct Bgp {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct BgpSpeaker {
     pub local_as: u32,
     pub router_id: String,
@@ -384,7 +361,6 @@ pub struct BgpSpeaker {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct BgpPrefix {
     pub prefix: String,
     pub announced: bool,
@@ -394,7 +370,6 @@ pub struct BgpPrefix {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct BgpPeer {
     pub address: String,
     pub remote_as: u32,
@@ -410,7 +385,6 @@ pub struct BgpPeer {
 
 /// `backend`: the edit made.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct BackendChange {
     pub service: String,
     pub address: String,
@@ -420,7 +394,6 @@ pub struct BackendChange {
 
 /// `reload`: what the new config changed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Reload {
     pub services_added: Vec<String>,
     pub services_removed: Vec<String>,
@@ -431,7 +404,6 @@ pub struct Reload {
 
 /// `bgp_withdraw` and `bgp_announce`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct BgpOverride {
     pub prefix: String,
     pub withdrawn: bool,
@@ -441,7 +413,6 @@ pub struct BgpOverride {
 
 /// `vrrp_handover`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Handover {
     pub instance: String,
     pub stepped_down: bool,
@@ -458,7 +429,6 @@ pub struct Handover {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct HandoverBack {
     pub master_again: bool,
     pub after_ms: Option<f64>,
@@ -467,7 +437,6 @@ pub struct HandoverBack {
 
 /// `vrrp_release`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Release {
     pub instance: String,
     pub was_held: bool,

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use ctlproto::reply;
 use lab::{Lab, LabProcess};
-use serde_json::{json, Value};
 
 pub const SERVICE_PORT: u16 = 8080;
 
@@ -43,7 +43,12 @@ impl Vipd {
         let ready = lab.wait_until(
             "vipd control socket answers",
             Duration::from_secs(30),
-            || vipd.is_running() && vipd.request(json!({"cmd": "status"})).is_ok(),
+            || {
+                vipd.is_running()
+                    && vipd
+                        .call::<reply::Status>(ctlproto::Command::Status {})
+                        .is_ok()
+            },
         );
         if let Err(e) = ready {
             bail!("{e}\nvipd log:\n{}", vipd.log());
@@ -59,27 +64,24 @@ impl Vipd {
         self.process.as_ref().map(|p| p.log()).unwrap_or_default()
     }
 
-    pub fn request(&self, cmd: Value) -> Result<Value> {
-        control::ctl::client::request(&self.socket, cmd)
+    /// One control request, its reply read as `R`.
+    pub fn call<R: serde::de::DeserializeOwned>(&self, cmd: ctlproto::Command) -> Result<R> {
+        Ok(ctlproto::call(&self.socket, &cmd, ctlproto::REPLY_TIMEOUT)?)
     }
 
-    pub fn stats(&self) -> Value {
-        self.request(json!({"cmd": "stats"})).unwrap_or(Value::Null)
+    /// The node's counters; all zero when it does not answer.
+    pub fn stats(&self) -> reply::Stats {
+        self.call(ctlproto::Command::Stats {}).unwrap_or_default()
     }
 
     pub fn drops(&self, reason: &str) -> u64 {
-        self.stats()["drops"][reason].as_u64().unwrap_or(0)
+        self.stats().drops.get(reason).copied().unwrap_or(0)
     }
 
     /// Number of backends the node currently considers healthy.
     pub fn healthy_backends(&self) -> usize {
-        self.request(json!({"cmd": "backends"}))
-            .ok()
-            .and_then(|v| {
-                v["backends"]
-                    .as_array()
-                    .map(|b| b.iter().filter(|b| b["healthy"] == true).count())
-            })
+        self.call::<reply::Backends>(ctlproto::Command::Backends {})
+            .map(|v| v.backends.iter().filter(|b| b.healthy).count())
             .unwrap_or(0)
     }
 
@@ -353,8 +355,11 @@ pub fn vipctl_run(socket: &std::path::Path, args: &[&str]) -> (bool, String, Str
     )
 }
 
-/// `vipctl --json ARGS`: the reply, or the error text.
-pub fn vipctl_json(socket: &std::path::Path, args: &[&str]) -> std::result::Result<Value, String> {
+/// `vipctl --json ARGS`: the reply read as `R`, or the error text.
+pub fn vipctl_json<R: serde::de::DeserializeOwned>(
+    socket: &std::path::Path,
+    args: &[&str],
+) -> std::result::Result<R, String> {
     let mut json_args = vec!["--json"];
     json_args.extend_from_slice(args);
     let (ok, out, err) = vipctl_run(socket, &json_args);
