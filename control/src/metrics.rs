@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 
 use crate::daemon::state::NodeState;
 use crate::daemon::Node;
-use dataplane::path::query::{BackendStats, FlowSummary};
 use ctlproto::reply;
+use dataplane::path::query::{BackendStats, FlowSummary};
 
 /// Scrapes served at once; more wait for a slot.
 const MAX_SCRAPERS: usize = 16;
@@ -107,11 +107,9 @@ const WORKER_COUNTERS: [Counter<reply::CoreStats>; 4] = [
         "Frames sent by the workers.",
         |c| c.tx_packets,
     ),
-    (
-        "vipd_tx_bytes_total",
-        "Bytes sent by the workers.",
-        |c| c.tx_bytes,
-    ),
+    ("vipd_tx_bytes_total", "Bytes sent by the workers.", |c| {
+        c.tx_bytes
+    }),
 ];
 
 /// The AF_XDP sockets' counters that are a family of their own.
@@ -131,7 +129,11 @@ const SOCKET_COUNTERS: [Counter<reply::SocketStats>; 2] = [
 fn dataplane_counters(s: &Scrape, out: &mut Exposition) {
     for (name, help, read) in WORKER_COUNTERS {
         out.family(name, "counter", help);
-        out.sample(name, &[], s.stats.cores.iter().map(read).sum::<u64>() as f64);
+        out.sample(
+            name,
+            &[],
+            s.stats.cores.iter().map(read).sum::<u64>() as f64,
+        );
     }
     for (name, help, by_reason) in [
         (

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use common::*;
-use lab::{ProbeSample, Site, TwoSiteLab};
 use ctlproto::{reply, Command};
+use lab::{ProbeSample, Site, TwoSiteLab};
 
 const PORT: u16 = 8080;
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);

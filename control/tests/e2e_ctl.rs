@@ -257,7 +257,10 @@ fn operator_verbs_change_a_running_node() {
         "{h}"
     );
     let (h, v) = both::<reply::Flows>(&sock, &["flows"]);
-    assert_eq!(v.top_clients.first().map(|c| c.client.as_str()), Some(client.as_str()));
+    assert_eq!(
+        v.top_clients.first().map(|c| c.client.as_str()),
+        Some(client.as_str())
+    );
     assert!(v.total >= 1);
     assert!(h.contains("TOP CLIENT") && h.contains(&client), "{h}");
 
@@ -265,7 +268,10 @@ fn operator_verbs_change_a_running_node() {
     assert_eq!(v.address, be_echo(held));
     assert!(h.contains("Drain"), "{h}");
     let v: reply::Backends = vipd.call(ctlproto::Command::Backends {}).expect("backends");
-    assert_eq!(backend(&v, "svc1", &be_echo(held)).map(|b| b.weight), Some(0));
+    assert_eq!(
+        backend(&v, "svc1", &be_echo(held)).map(|b| b.weight),
+        Some(0)
+    );
     let names = short_names(&lab, echo, 10);
     let other = format!("be{}", 3 - held);
     assert!(

@@ -15,8 +15,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use lab::Lab;
 use ctlproto::Reply;
+use lab::Lab;
 
 /// Requests that once crashed the node, or might: out-of-range, negative,
 /// NaN and infinite numbers, wrong types, duplicate keys, invalid UTF-8.

@@ -18,8 +18,8 @@ use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::time::Duration;
 
 use common::*;
-use lab::{Gateway, Lab, LabProcess, LabSpec};
 use ctlproto::{reply, Command};
+use lab::{Gateway, Lab, LabProcess, LabSpec};
 
 const ECHO_PORT: u16 = 7000;
 /// Established connections idle this long expire.
@@ -245,10 +245,7 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             );
             let f = flow(&vipd, client, echo.local_port()).expect("the connection is listed");
             assert!(f.fast_path, "{f:?}");
-            assert!(
-                f.fast_path_idle_ms.is_some_and(|ms| ms < 2_000),
-                "{f:?}"
-            );
+            assert!(f.fast_path_idle_ms.is_some_and(|ms| ms < 2_000), "{f:?}");
 
             // Silent past the timeout, it is gone from the worker and from
             // the program: a late segment reaches the worker, which has no

@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use dataplane::engine::MAX_MTU;
 use ctlproto::{reply, Command};
+use dataplane::engine::MAX_MTU;
 
 fn interface<'a>(v: &'a reply::Status, name: &str) -> Option<&'a reply::InterfaceStatus> {
     v.interfaces.iter().find(|i| i.name == name)
@@ -18,9 +18,8 @@ fn interface<'a>(v: &'a reply::Status, name: &str) -> Option<&'a reply::Interfac
 /// The kernel's counters of interface `name` in `stats`.
 fn link<'a>(v: &'a reply::Stats, name: &str) -> Option<&'a reply::LinkStats> {
     v.interfaces.iter().find(|l| match l {
-        reply::LinkStats::Counters { name: n, .. } | reply::LinkStats::Unavailable { name: n, .. } => {
-            n == name
-        }
+        reply::LinkStats::Counters { name: n, .. }
+        | reply::LinkStats::Unavailable { name: n, .. } => n == name,
     })
 }
 

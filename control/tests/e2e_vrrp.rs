@@ -17,8 +17,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use lab::{Lab, LabProcess, LabSpec, Side};
 use ctlproto::{reply, Command};
+use lab::{Lab, LabProcess, LabSpec, Side};
 use serde_json::Value;
 
 const VRID: u8 = 51;
@@ -310,7 +310,10 @@ fn state(vipd: &Vipd) -> String {
     instance(vipd).state
 }
 
-fn counter(vipd: &Vipd, read: fn(&reply::VrrpCounters) -> u64) -> u64 {
+/// Reads one counter of a VRRP instance.
+type Read = fn(&reply::VrrpCounters) -> u64;
+
+fn counter(vipd: &Vipd, read: Read) -> u64 {
     read(&instance(vipd).counters)
 }
 
@@ -738,7 +741,12 @@ fn vipd_backup_to_keepalived() {
         || counter(&vipd, |c| c.adverts_received) >= heard + 10,
     )
     .unwrap_or_else(|e| panic!("{e}: {:?}", instance(&vipd)));
-    assert_eq!(counter(&vipd, |c| c.became_master), 0, "{:?}", instance(&vipd));
+    assert_eq!(
+        counter(&vipd, |c| c.became_master),
+        0,
+        "{:?}",
+        instance(&vipd)
+    );
     assert_eq!(state(&vipd), "backup");
 
     lab.link_down("lb2", "eth0").expect("link down");
@@ -1018,7 +1026,7 @@ fn hostile_adverts_are_counted() {
     })
     .unwrap_or_else(|e| panic!("{e}: {:?}", instance(&lb1)));
     let after = instance(&lb1);
-    let counted: [(&str, fn(&reply::VrrpCounters) -> u64, u64); 4] = [
+    let counted: [(&str, Read, u64); 4] = [
         ("ttl_errors", |c| c.ttl_errors, 5),
         ("other_vrid", |c| c.other_vrid, 5),
         ("truncated", |c| c.truncated, 5),
@@ -1078,7 +1086,12 @@ fn unicast_peers_instead_of_multicast() {
         || counter(&lb2, |c| c.adverts_received) >= heard + 10,
     )
     .unwrap_or_else(|e| panic!("{e}: {:?}", instance(&lb2)));
-    assert_eq!(counter(&lb2, |c| c.became_master), 0, "{:?}", instance(&lb2));
+    assert_eq!(
+        counter(&lb2, |c| c.became_master),
+        0,
+        "{:?}",
+        instance(&lb2)
+    );
     let (ip1, ip2) = (lab.lb_ip(1, Side::Client), lab.lb_ip(2, Side::Client));
     lab.wait_until(
         "a unicast advert from the virtual MAC",

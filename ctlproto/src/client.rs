@@ -17,7 +17,10 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot reach vipd at {} (is it running? is --socket right?): {err}", socket.display())]
-    Connect { socket: PathBuf, err: std::io::Error },
+    Connect {
+        socket: PathBuf,
+        err: std::io::Error,
+    },
     #[error("cannot encode the request: {0}")]
     Encode(serde_json::Error),
     #[error("sending the request to vipd: {0}")]
@@ -61,7 +64,8 @@ pub fn request_raw(
     cmd: &Command,
     within: Duration,
 ) -> Result<serde_json::Value, ClientError> {
-    let request = serde_json::to_string(&Request { v: VERSION, cmd }).map_err(ClientError::Encode)?;
+    let request =
+        serde_json::to_string(&Request { v: VERSION, cmd }).map_err(ClientError::Encode)?;
     exchange(socket, &request, within)
 }
 
@@ -87,11 +91,62 @@ fn exchange(
     BufReader::new(stream)
         .read_line(&mut reply)
         .map_err(ClientError::Receive)?;
-    let reply: Reply = serde_json::from_str(&reply)
-        .map_err(|err| ClientError::Unreadable { reply, err })?;
+    let reply: Reply =
+        serde_json::from_str(&reply).map_err(|err| ClientError::Unreadable { reply, err })?;
     match (reply.ok, reply.result, reply.error) {
         (true, Some(result), _) => Ok(result),
         (_, _, Some(e)) => Err(ClientError::Refused(e)),
         _ => Err(ClientError::Empty),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BackendOp;
+
+    #[test]
+    fn requests_the_client_sends_pass_the_decoder() {
+        for cmd in [
+            Command::Status {},
+            Command::Flows {
+                client: None,
+                top: Some(10),
+            },
+            Command::Backend {
+                op: BackendOp::Drain,
+                service: "web".into(),
+                address: "10.0.0.1:80".into(),
+                weight: None,
+            },
+            Command::VrrpHandover {
+                instance: "vi".into(),
+                back: true,
+                timeout_s: Some(5.0),
+            },
+        ] {
+            let line = serde_json::to_string(&Request {
+                v: VERSION,
+                cmd: &cmd,
+            })
+            .expect("encodes");
+            let back = crate::parse(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(format!("{back:?}"), format!("{cmd:?}"), "{line}");
+        }
+    }
+
+    #[test]
+    fn an_absent_node_is_named_with_its_socket() {
+        let e = request_raw(
+            Path::new("/nonexistent/vipd.sock"),
+            &Command::Status {},
+            REPLY_TIMEOUT,
+        )
+        .expect_err("no such socket");
+        let text = e.to_string();
+        assert!(
+            text.contains("cannot reach vipd at /nonexistent/vipd.sock"),
+            "{text}"
+        );
     }
 }

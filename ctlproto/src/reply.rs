@@ -442,3 +442,52 @@ pub struct Release {
     pub was_held: bool,
     pub state: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bgp_without_a_speaker_is_configured_false_alone() {
+        let off = serde_json::to_value(Bgp::default()).expect("encodes");
+        assert_eq!(off, json!({"configured": false}));
+        let read: Bgp = serde_json::from_value(off).expect("reads");
+        assert_eq!(read, Bgp::default());
+    }
+
+    #[test]
+    fn xdp_counters_and_their_absence_keep_one_flat_object() {
+        let counters = XdpStats::Counters {
+            reply_keys_refused: 2,
+            by_decision: [("redirected".to_string(), 7)].into(),
+        };
+        let v = serde_json::to_value(&counters).expect("encodes");
+        assert_eq!(v, json!({"redirected": 7, "reply_keys_refused": 2}));
+        assert_eq!(serde_json::from_value::<XdpStats>(v).ok(), Some(counters));
+        let none = json!({"error": "this node has no dataplane"});
+        assert!(matches!(
+            serde_json::from_value::<XdpStats>(none),
+            Ok(XdpStats::Unavailable { .. })
+        ));
+    }
+
+    #[test]
+    fn a_reply_missing_a_field_is_refused_and_a_new_field_ignored() {
+        let e = serde_json::from_value::<SocketStats>(json!({"rx_ring_full": 1}))
+            .expect_err("fields missing");
+        assert!(e.to_string().contains("rx_dropped"), "{e}");
+        let v = json!({"instance": "vi", "was_held": true, "state": "master", "since": 1});
+        let r: Release = serde_json::from_value(v).expect("extra field ignored");
+        assert!(r.was_held);
+    }
+
+    #[test]
+    fn optional_sections_are_left_out_when_absent() {
+        let v = serde_json::to_value(Status::default()).expect("encodes");
+        assert!(v.get("vrrp").is_none() && v.get("bgp").is_none(), "{v}");
+        let v = serde_json::to_value(Handover::default()).expect("encodes");
+        assert!(v.get("back").is_none() && v.get("note").is_none(), "{v}");
+        assert_eq!(v["new_master"], serde_json::Value::Null, "{v}");
+    }
+}

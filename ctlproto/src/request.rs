@@ -54,9 +54,13 @@ pub enum Command {
     Vrrp {},
     /// Stop advertising a configured `[[bgp.announce]]` prefix whatever its
     /// condition (maintenance), until `bgp_announce`.
-    BgpWithdraw { prefix: String },
+    BgpWithdraw {
+        prefix: String,
+    },
     /// Clear a `bgp_withdraw` override: the announce policy decides again.
-    BgpAnnounce { prefix: String },
+    BgpAnnounce {
+        prefix: String,
+    },
     /// Step a VRRP master down, wait for a peer to take over and report the
     /// switch-over; with `back`, release it again and wait for mastership.
     VrrpHandover {
@@ -68,7 +72,9 @@ pub enum Command {
         timeout_s: Option<f64>,
     },
     /// Release the hold a handover left on the instance.
-    VrrpRelease { instance: String },
+    VrrpRelease {
+        instance: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +137,9 @@ pub enum RequestError {
     FlowsTop(usize),
     #[error("backend {address:?} of service {service:?} is not an IPv4 address with a port, such as 10.0.0.1:8080")]
     BackendAddress { service: String, address: String },
-    #[error("backend {address} of service {service}: weight {weight} is out of range 0–{MAX_WEIGHT}")]
+    #[error(
+        "backend {address} of service {service}: weight {weight} is out of range 0–{MAX_WEIGHT}"
+    )]
     WeightRange {
         service: String,
         address: String,
@@ -287,9 +295,7 @@ fn validate(cmd: &Command) -> Result<(), RequestError> {
                 (_, None) => Ok(()),
             }
         }
-        Command::BgpWithdraw { prefix } | Command::BgpAnnounce { prefix } => {
-            name("prefix", prefix)
-        }
+        Command::BgpWithdraw { prefix } | Command::BgpAnnounce { prefix } => name("prefix", prefix),
         Command::VrrpHandover {
             instance,
             timeout_s,
@@ -396,16 +402,22 @@ mod tests {
             parse(br#"{"v":1,"cmd":"stats"}"#).unwrap(),
             Command::Stats {}
         ));
-        assert!(parse(b"nonsense").unwrap_err().to_string().contains("not JSON"));
+        assert!(parse(b"nonsense")
+            .unwrap_err()
+            .to_string()
+            .contains("not JSON"));
         assert!(parse(b"[1]").unwrap_err().to_string().contains("object"));
         assert!(parse(br#"{"cmd":"stats"}"#)
-            .unwrap_err().to_string()
+            .unwrap_err()
+            .to_string()
             .contains("no protocol version"));
         assert!(parse(br#"{"v":7,"cmd":"stats"}"#)
-            .unwrap_err().to_string()
+            .unwrap_err()
+            .to_string()
             .contains("version 7"));
         assert!(parse(br#"{"v":1,"cmd":"explode"}"#)
-            .unwrap_err().to_string()
+            .unwrap_err()
+            .to_string()
             .contains("explode"));
         assert!(parse(br#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
         assert!(matches!(
@@ -420,12 +432,14 @@ mod tests {
         ));
         assert!(
             parse(br#"{"v":1,"cmd":"backend","op":"explode","service":"web","address":"x"}"#)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("explode")
         );
         assert!(
             parse(br#"{"v":1,"cmd":"backend","op":"add","service":"web"}"#)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("address")
         );
         assert!(matches!(
@@ -441,10 +455,12 @@ mod tests {
             }
         ));
         assert!(parse(br#"{"v":1,"cmd":"vrrp_handover"}"#)
-            .unwrap_err().to_string()
+            .unwrap_err()
+            .to_string()
             .contains("instance"));
         assert!(parse(br#"{"v":1,"cmd":"bgp_withdraw"}"#)
-            .unwrap_err().to_string()
+            .unwrap_err()
+            .to_string()
             .contains("prefix"));
     }
 }

@@ -176,8 +176,11 @@ fn readable<R: DeserializeOwned + Human>(v: Value) -> Result<String, ClientError
         .map_err(ClientError::Shape)
 }
 
+/// Renders a reply's result for a human.
+type Show = fn(Value) -> Result<String, ClientError>;
+
 /// The request a verb sends, and how its reply is shown to a human.
-fn request_of(verb: Verb) -> (Command, fn(Value) -> Result<String, ClientError>) {
+fn request_of(verb: Verb) -> (Command, Show) {
     match verb {
         Verb::Status => (Command::Status {}, readable::<reply::Status>),
         Verb::Services => (Command::Services {}, readable::<reply::Services>),
@@ -194,10 +197,16 @@ fn request_of(verb: Verb) -> (Command, fn(Value) -> Result<String, ClientError>)
         Verb::Bgp { op: None } => (Command::Bgp {}, readable::<reply::Bgp>),
         Verb::Bgp {
             op: Some(BgpVerb::Withdraw { prefix }),
-        } => (Command::BgpWithdraw { prefix }, readable::<reply::BgpOverride>),
+        } => (
+            Command::BgpWithdraw { prefix },
+            readable::<reply::BgpOverride>,
+        ),
         Verb::Bgp {
             op: Some(BgpVerb::Announce { prefix }),
-        } => (Command::BgpAnnounce { prefix }, readable::<reply::BgpOverride>),
+        } => (
+            Command::BgpAnnounce { prefix },
+            readable::<reply::BgpOverride>,
+        ),
         Verb::Vrrp { op: None } => (Command::Vrrp {}, readable::<reply::Vrrp>),
         Verb::Vrrp {
             op:
@@ -216,7 +225,10 @@ fn request_of(verb: Verb) -> (Command, fn(Value) -> Result<String, ClientError>)
         ),
         Verb::Vrrp {
             op: Some(VrrpVerb::Release { instance }),
-        } => (Command::VrrpRelease { instance }, readable::<reply::Release>),
+        } => (
+            Command::VrrpRelease { instance },
+            readable::<reply::Release>,
+        ),
         Verb::Stats { .. } | Verb::ImportKeepalived { .. } => {
             (Command::Stats {}, readable::<reply::Stats>)
         }

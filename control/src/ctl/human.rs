@@ -126,11 +126,7 @@ impl Human for reply::Bgp {
         );
         let _ = writeln!(out, "{:<20} {:<10} OVERRIDE", "PREFIX", "ANNOUNCED");
         for p in &b.prefixes {
-            let _ = writeln!(
-                out,
-                "{:<20} {:<10} {}",
-                p.prefix, p.announced, p.operator
-            );
+            let _ = writeln!(out, "{:<20} {:<10} {}", p.prefix, p.announced, p.operator);
         }
         let _ = writeln!(
             out,

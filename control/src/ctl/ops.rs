@@ -47,7 +47,10 @@ pub(crate) enum OpError {
     #[error("{prefix} is not a configured [[bgp.announce]] prefix; configured: {configured}")]
     NotAnnounced { prefix: Prefix, configured: String },
     #[error("no VRRP instance {instance:?} on this node; configured: {configured}")]
-    NoInstance { instance: String, configured: String },
+    NoInstance {
+        instance: String,
+        configured: String,
+    },
     #[error("VRRP instance {instance} is {state} on this node, not master: run the handover on the node that holds the VIPs")]
     NotMaster { instance: String, state: State },
 }

@@ -190,10 +190,12 @@ pub(crate) async fn backends(node: &Node) -> reply::Backends {
                 inactive: t.inactive,
                 packets: t.packets,
                 bytes: t.bytes,
-                last_check: h.and_then(|h| h.last.as_ref()).map(|r| reply::CheckOutcome {
-                    ok: r.ok,
-                    detail: r.detail.clone(),
-                }),
+                last_check: h
+                    .and_then(|h| h.last.as_ref())
+                    .map(|r| reply::CheckOutcome {
+                        ok: r.ok,
+                        detail: r.detail.clone(),
+                    }),
             }
         })
         .collect();
