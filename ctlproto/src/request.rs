@@ -11,11 +11,11 @@ use crate::VERSION;
 pub const MAX_REQUEST: usize = 64 * 1024;
 /// Longest service, instance or address string a request may carry; real
 /// names are far shorter, and errors echo them back.
-pub const MAX_NAME: usize = 256;
+pub(crate) const MAX_NAME: usize = 256;
 /// How long `vrrp_handover` waits for each switch-over unless told.
-pub const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait `vrrp_handover` accepts for each switch-over.
-pub const HANDOVER_TIMEOUT_MAX: Duration = Duration::from_secs(300);
+pub(crate) const HANDOVER_TIMEOUT_MAX: Duration = Duration::from_secs(300);
 /// Most clients `flows` lists.
 pub const MAX_TOP: usize = 1000;
 /// Largest backend weight.
