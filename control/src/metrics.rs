@@ -2,7 +2,9 @@
 //! responder for `GET /metrics`. Per-core counters are summed at scrape time.
 //!
 //! Each part of the node contributes a section through [`SECTIONS`]; a part
-//! that gains metrics (VRRP, BGP) adds its function there.
+//! that gains metrics (VRRP, BGP) adds its function there. The packet
+//! counters come from the same observation as `vipctl stats`: the sections
+//! read that reply, so both always agree.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -17,8 +19,8 @@ use tokio::task::JoinHandle;
 
 use crate::node::Node;
 use crate::node::NodeState;
+use ctlproto::reply;
 use dataplane::path::query::{BackendStats, FlowSummary};
-use dataplane::verdict::DropReason;
 
 /// Scrapes served at once; more wait for a slot.
 const MAX_SCRAPERS: usize = 16;
@@ -26,16 +28,18 @@ const MAX_SCRAPERS: usize = 16;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_REQUEST: usize = 8192;
 
-/// What a section sees: the node, its state (locked) and the workers' flow
-/// counts for the backends in that state.
-pub struct Scrape<'a> {
+/// What a section sees: the node, its state (locked), the workers' flow
+/// counts for the backends in that state, and the packet counters as
+/// `vipctl stats` reports them.
+pub(crate) struct Scrape<'a> {
     pub node: &'a Node,
     pub state: &'a NodeState,
     pub flows: &'a [FlowSummary],
+    pub stats: &'a reply::Stats,
 }
 
 /// The metric sections, in output order.
-pub const SECTIONS: &[fn(&Scrape, &mut Exposition)] = &[
+const SECTIONS: &[fn(&Scrape, &mut Exposition)] = &[
     dataplane_counters,
     xdp_counters,
     socket_counters,
@@ -47,7 +51,7 @@ pub const SECTIONS: &[fn(&Scrape, &mut Exposition)] = &[
 
 /// Prometheus text format, version 0.0.4.
 #[derive(Default)]
-pub struct Exposition {
+pub(crate) struct Exposition {
     text: String,
 }
 
@@ -83,74 +87,85 @@ impl Exposition {
     }
 }
 
+/// A counter family read off the `stats` reply: its name, help, and value.
+type Counter<T> = (&'static str, &'static str, fn(&T) -> u64);
+
+/// The workers' traffic counters, summed over workers.
+const WORKER_COUNTERS: [Counter<reply::CoreStats>; 4] = [
+    (
+        "vipd_rx_packets_total",
+        "Frames received by the workers.",
+        |c| c.rx_packets,
+    ),
+    (
+        "vipd_rx_bytes_total",
+        "Bytes received by the workers.",
+        |c| c.rx_bytes,
+    ),
+    (
+        "vipd_tx_packets_total",
+        "Frames sent by the workers.",
+        |c| c.tx_packets,
+    ),
+    ("vipd_tx_bytes_total", "Bytes sent by the workers.", |c| {
+        c.tx_bytes
+    }),
+];
+
+/// The AF_XDP sockets' counters that are a family of their own.
+const SOCKET_COUNTERS: [Counter<reply::SocketStats>; 2] = [
+    (
+        "vipd_afxdp_fill_ring_empty_total",
+        "Times the kernel found a worker's fill ring empty.",
+        |k| k.fill_ring_empty,
+    ),
+    (
+        "vipd_afxdp_invalid_descriptors_total",
+        "Ring descriptors the kernel rejected (an engine fault).",
+        |k| k.invalid_descs,
+    ),
+];
+
 fn dataplane_counters(s: &Scrape, out: &mut Exposition) {
-    let c = &s.node.counters;
-    let sum = |f: fn(&dataplane::counters::CoreCounters) -> u64| -> f64 {
-        c.cores().map(f).sum::<u64>() as f64
-    };
-    for (name, help, v) in [
+    for (name, help, read) in WORKER_COUNTERS {
+        out.family(name, "counter", help);
+        out.sample(
+            name,
+            &[],
+            s.stats.cores.iter().map(read).sum::<u64>() as f64,
+        );
+    }
+    for (name, help, by_reason) in [
         (
-            "vipd_rx_packets_total",
-            "Frames received by the workers.",
-            sum(|c| c.rx_packets.get()),
+            "vipd_drops_total",
+            "Frames dropped by the workers, by reason.",
+            &s.stats.drops,
         ),
         (
-            "vipd_rx_bytes_total",
-            "Bytes received by the workers.",
-            sum(|c| c.rx_bytes.get()),
-        ),
-        (
-            "vipd_tx_packets_total",
-            "Frames sent by the workers.",
-            sum(|c| c.tx_packets.get()),
-        ),
-        (
-            "vipd_tx_bytes_total",
-            "Bytes sent by the workers.",
-            sum(|c| c.tx_bytes.get()),
+            "vipd_ignored_total",
+            "Frames the workers let go without an answer, as none is needed (other hosts' ARP announcements), by reason.",
+            &s.stats.ignored,
         ),
     ] {
         out.family(name, "counter", help);
-        out.sample(name, &[], v);
-    }
-    out.family(
-        "vipd_drops_total",
-        "counter",
-        "Frames dropped by the workers, by reason.",
-    );
-    for r in DropReason::ALL.iter().filter(|r| r.is_drop()) {
-        out.sample(
-            "vipd_drops_total",
-            &[("reason", r.name())],
-            c.drops(*r) as f64,
-        );
-    }
-    out.family(
-        "vipd_ignored_total",
-        "counter",
-        "Frames the workers let go without an answer, as none is needed (other hosts' ARP announcements), by reason.",
-    );
-    for r in DropReason::ALL.iter().filter(|r| !r.is_drop()) {
-        out.sample(
-            "vipd_ignored_total",
-            &[("reason", r.name())],
-            c.drops(*r) as f64,
-        );
+        for (reason, n) in by_reason {
+            out.sample(name, &[("reason", reason)], *n as f64);
+        }
     }
     out.family(
         "vipd_arp_claims_total",
         "counter",
         "ARP replies or announcements from another MAC for an address this node owns; each was answered with a gratuitous ARP.",
     );
-    out.sample(
-        "vipd_arp_claims_total",
-        &[],
-        s.state.arp_claims.seen() as f64,
-    );
+    out.sample("vipd_arp_claims_total", &[], s.stats.arp_claims as f64);
 }
 
 fn xdp_counters(s: &Scrape, out: &mut Exposition) {
-    let Some(Ok(x)) = s.node.steering.as_ref().map(|s| s.xdp_stats()) else {
+    let reply::XdpStats::Counters {
+        reply_keys_refused,
+        by_decision,
+    } = &s.stats.xdp
+    else {
         return;
     };
     out.family(
@@ -158,11 +173,11 @@ fn xdp_counters(s: &Scrape, out: &mut Exposition) {
         "counter",
         "Frames seen by the XDP program, by decision (fast_forwarded: packets of offloaded connections it forwarded itself).",
     );
-    for (decision, v) in x.by_decision() {
+    for (decision, v) in by_decision {
         out.sample(
             "vipd_xdp_packets_total",
             &[("decision", decision)],
-            v as f64,
+            *v as f64,
         );
     }
     let refused = "vipd_xdp_reply_keys_refused_total";
@@ -171,22 +186,29 @@ fn xdp_counters(s: &Scrape, out: &mut Exposition) {
         "counter",
         "Connection keys the XDP program's flow map refused (full or out of memory): a NAT connection's replies went to the kernel, an offloaded connection stayed in the workers.",
     );
-    out.sample(refused, &[], s.node.counters.reply_keys_refused() as f64);
+    out.sample(refused, &[], *reply_keys_refused as f64);
     let name = "vipd_interface_dropped_total";
     out.family(
         name,
         "counter",
         "Frames the kernel counted as lost on a dataplane interface, by direction and kind (a veth peer or NIC refusing a transmitted frame shows as tx dropped).",
     );
-    for iface in &s.node.interfaces {
-        let Ok(l) = engine::link_counters(iface) else {
+    for link in &s.stats.interfaces {
+        let reply::LinkStats::Counters {
+            name: iface,
+            rx_errors,
+            rx_dropped,
+            tx_errors,
+            tx_dropped,
+        } = link
+        else {
             continue;
         };
         for (direction, kind, v) in [
-            ("rx", "dropped", l.rx_dropped),
-            ("rx", "errors", l.rx_errors),
-            ("tx", "dropped", l.tx_dropped),
-            ("tx", "errors", l.tx_errors),
+            ("rx", "dropped", rx_dropped),
+            ("rx", "errors", rx_errors),
+            ("tx", "dropped", tx_dropped),
+            ("tx", "errors", tx_errors),
         ] {
             out.sample(
                 name,
@@ -195,14 +217,14 @@ fn xdp_counters(s: &Scrape, out: &mut Exposition) {
                     ("direction", direction),
                     ("kind", kind),
                 ],
-                v as f64,
+                *v as f64,
             );
         }
     }
 }
 
 fn socket_counters(s: &Scrape, out: &mut Exposition) {
-    let k = s.node.counters.sockets();
+    let k = &s.stats.afxdp;
     out.family(
         "vipd_afxdp_rx_lost_total",
         "counter",
@@ -211,20 +233,9 @@ fn socket_counters(s: &Scrape, out: &mut Exposition) {
     for (cause, v) in [("ring_full", k.rx_ring_full), ("no_frame", k.rx_dropped)] {
         out.sample("vipd_afxdp_rx_lost_total", &[("cause", cause)], v as f64);
     }
-    for (name, help, v) in [
-        (
-            "vipd_afxdp_fill_ring_empty_total",
-            "Times the kernel found a worker's fill ring empty.",
-            k.fill_ring_empty,
-        ),
-        (
-            "vipd_afxdp_invalid_descriptors_total",
-            "Ring descriptors the kernel rejected (an engine fault).",
-            k.invalid_descs,
-        ),
-    ] {
+    for (name, help, read) in SOCKET_COUNTERS {
         out.family(name, "counter", help);
-        out.sample(name, &[], v as f64);
+        out.sample(name, &[], read(k) as f64);
     }
 }
 
@@ -506,11 +517,13 @@ pub async fn render(node: &Node) -> String {
         st.backends().map(|b| b.id).collect()
     };
     let (flows, _) = node.runtime.query_flows(ids, None, 0).await;
+    let stats = crate::ctl::views::stats(node);
     let st = node.state.lock().await;
     let scrape = Scrape {
         node,
         state: &st,
         flows: &flows,
+        stats: &stats,
     };
     let mut out = Exposition::default();
     for section in SECTIONS {

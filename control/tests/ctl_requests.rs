@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use control::ctl::proto::Reply;
 use control::node::Node;
+use ctlproto::{reply, Reply};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -152,15 +152,45 @@ fn crafted_requests_are_refused_with_the_reason() {
 fn valid_requests_are_served() {
     let rt = runtime();
     let node = node();
-    for line in [
-        r#"{"v":1,"cmd":"status"}"#,
-        r#"{"v":1,"cmd":"stats"}"#,
-        r#"{"v":1,"cmd":"flows","top":1000}"#,
-        r#"{"v":1,"cmd":"backend","op":"weight","service":"web","address":"10.9.1.11:8080","weight":65535}"#,
-        r#"{"v":1,"cmd":"bgp_withdraw","prefix":"10.9.0.0/25"}"#,
-    ] {
+    // Each result reads back as its reply type and encodes to the same
+    // JSON: the type neither loses nor invents a field.
+    type Check = fn(serde_json::Value) -> Result<(), serde_json::Error>;
+    fn reads_as<R: serde::de::DeserializeOwned + serde::Serialize>(
+        v: serde_json::Value,
+    ) -> Result<(), serde_json::Error> {
+        let typed: R = serde_json::from_value(v.clone())?;
+        let again = serde_json::to_value(&typed)?;
+        if again == v {
+            Ok(())
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "fields lost or added: {v} became {again}"
+            )))
+        }
+    }
+    let cases: [(&str, Check); 5] = [
+        (r#"{"v":1,"cmd":"status"}"#, reads_as::<reply::Status>),
+        (r#"{"v":1,"cmd":"stats"}"#, reads_as::<reply::Stats>),
+        (
+            r#"{"v":1,"cmd":"flows","top":1000}"#,
+            reads_as::<reply::Flows>,
+        ),
+        (
+            r#"{"v":1,"cmd":"backend","op":"weight","service":"web","address":"10.9.1.11:8080","weight":65535}"#,
+            reads_as::<reply::BackendChange>,
+        ),
+        (
+            r#"{"v":1,"cmd":"bgp_withdraw","prefix":"10.9.0.0/25"}"#,
+            reads_as::<reply::BgpOverride>,
+        ),
+    ];
+    for (line, check) in cases {
         let reply = ask(&rt, &node, line.as_bytes());
         assert!(reply.ok, "{line}: {reply:?}");
+        let result = reply.result.expect("a result");
+        if let Err(e) = check(result) {
+            panic!("{line}: {e}");
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod common;
 
+use ctlproto::reply;
 use std::cell::RefCell;
 use std::net::SocketAddrV4;
 use std::time::Duration;
@@ -14,7 +15,6 @@ use std::time::Duration;
 use anyhow::Result;
 use common::two_sites::*;
 use common::*;
-use serde_json::json;
 use viplab::{Site, TwoSiteLab};
 
 #[test]
@@ -93,15 +93,18 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
 
     // The control socket shows the session, what was received and announced.
     let st = bgp_status(&a.borrow());
-    let peer = &st["peers"][0];
-    assert_eq!(peer["state"], "Established", "{st}");
+    let peer = st
+        .peers
+        .first()
+        .unwrap_or_else(|| panic!("no peer: {st:?}"));
+    assert_eq!(peer.state, "Established", "{st:?}");
     assert_eq!(
-        peer["received"], 1,
-        "BIRD exports one static route to site A: {st}"
+        peer.received, 1,
+        "BIRD exports one static route to site A: {st:?}"
     );
-    assert_eq!(peer["advertised"], json!(["10.0.0.0/25"]), "{st}");
-    assert_eq!(st["announced"], json!(["10.0.0.0/25"]), "{st}");
-    assert_eq!(st["local_as"], SITE_A_AS, "{st}");
+    assert_eq!(peer.advertised, ["10.0.0.0/25"], "{st:?}");
+    assert_eq!(st.announced, ["10.0.0.0/25"], "{st:?}");
+    assert_eq!(st.local_as, SITE_A_AS, "{st:?}");
 
     // The metrics agree with the control socket.
     let m = scrape_metrics(&lab, "sitea", METRICS);
@@ -110,7 +113,7 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
         *m.get(&key)
             .unwrap_or_else(|| panic!("no series {key} in /metrics: {m:?}"))
     };
-    let peer_l = format!("peer=\"{}\"", peer["address"].as_str().unwrap_or_default());
+    let peer_l = format!("peer=\"{}\"", peer.address);
     assert_eq!(series("vipd_bgp_session_established", &peer_l), 1.0);
     assert_eq!(
         series(
@@ -121,7 +124,7 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
     );
     assert_eq!(
         series("vipd_bgp_prefixes_received", &peer_l),
-        peer["received"].as_f64().unwrap_or(-1.0)
+        peer.received as f64
     );
     assert_eq!(series("vipd_bgp_prefixes_announced", &peer_l), 1.0);
     assert_eq!(
@@ -143,15 +146,16 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
 
     // Maintenance: the operator withdraws the /25 and traffic moves to B.
     let sock = a.borrow().socket.clone();
-    let err = vipctl_json(&sock, &["bgp", "withdraw", "10.9.0.0/24"]).expect_err("unknown prefix");
+    let err = vipctl_json::<reply::BgpOverride>(&sock, &["bgp", "withdraw", "10.9.0.0/24"])
+        .expect_err("unknown prefix");
     assert!(err.contains("configured: 10.0.0.0/25"), "{err}");
     let maintenance = drill
         .run(
             "the operator withdrawing site A's /25",
             || {
-                let r = vipctl_json(&sock, &["bgp", "withdraw", "10.0.0.0/25"])
+                let r: reply::BgpOverride = vipctl_json(&sock, &["bgp", "withdraw", "10.0.0.0/25"])
                     .map_err(anyhow::Error::msg)?;
-                anyhow::ensure!(r["changed"] == true, "withdraw changed nothing: {r}");
+                anyhow::ensure!(r.changed, "withdraw changed nothing: {r:?}");
                 lab.wait_until(
                     "the /25 gone from the router",
                     Duration::from_secs(2),
@@ -165,8 +169,8 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
                     )
                 })?;
                 let st = bgp_status(&a.borrow());
-                anyhow::ensure!(st["withdrawn"] == json!(["10.0.0.0/25"]), "{st}");
-                anyhow::ensure!(st["announced"] == json!([]), "{st}");
+                anyhow::ensure!(st.withdrawn == ["10.0.0.0/25"], "{st:?}");
+                anyhow::ensure!(st.announced.is_empty(), "{st:?}");
                 let m = scrape_metrics(&lab, "sitea", METRICS);
                 anyhow::ensure!(
                     m.get("vipd_bgp_prefix_withdrawn{prefix=\"10.0.0.0/25\"}") == Some(&1.0),
@@ -175,16 +179,16 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
                 Ok(())
             },
             || {
-                let r = vipctl_json(&sock, &["bgp", "announce", "10.0.0.0/25"])
+                let r: reply::BgpOverride = vipctl_json(&sock, &["bgp", "announce", "10.0.0.0/25"])
                     .map_err(anyhow::Error::msg)?;
-                anyhow::ensure!(r["changed"] == true, "announce changed nothing: {r}");
+                anyhow::ensure!(r.changed, "announce changed nothing: {r:?}");
                 lab.wait_until("the /25 back in the kernel", Duration::from_secs(5), || {
                     lab.kernel_next_hop("10.0.0.0/25") == Some(Site::A.uplink_ip())
                 })
             },
         )
         .expect("maintenance withdrawal drill");
-    assert_eq!(bgp_status(&a.borrow())["withdrawn"], json!([]));
+    assert!(bgp_status(&a.borrow()).withdrawn.is_empty());
 
     let health = drill
         .run(
@@ -371,7 +375,7 @@ fn gobgp_peer_and_a_hostile_scripted_peer() {
     );
     let st = bgp_status(&b);
     assert!(
-        st["peers"][0]["established_count"].as_u64() >= Some(2),
-        "two sessions reached Established: {st}"
+        st.peers.first().map(|p| p.established_count) >= Some(2),
+        "two sessions reached Established: {st:?}"
     );
 }

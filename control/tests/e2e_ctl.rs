@@ -16,7 +16,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use serde_json::{json, Value};
+use control::ctl::human::Rates;
+use ctlproto::{reply, Reply};
+use serde::de::DeserializeOwned;
 use viplab::Lab;
 
 const ECHO_PORT: u16 = 9000;
@@ -55,21 +57,17 @@ print(json.dumps(names))
 "#;
 
 /// Runs a verb in both forms; returns the human text and the JSON reply.
-fn both(socket: &Path, args: &[&str]) -> (String, Value) {
+fn both<R: DeserializeOwned>(socket: &Path, args: &[&str]) -> (String, R) {
     let (ok, human, err) = vipctl_run(socket, args);
     assert!(ok, "vipctl {args:?} failed: {err}");
     let v = vipctl_json(socket, args).unwrap_or_else(|e| panic!("vipctl --json {args:?}: {e}"));
     (human, v)
 }
 
-fn backend<'a>(v: &'a Value, service: &str, addr: &str) -> &'a Value {
-    v["backends"]
-        .as_array()
-        .and_then(|l| {
-            l.iter()
-                .find(|b| b["service"] == service && b["address"] == addr)
-        })
-        .unwrap_or(&Value::Null)
+fn backend<'a>(v: &'a reply::Backends, service: &str, addr: &str) -> Option<&'a reply::Backend> {
+    v.backends
+        .iter()
+        .find(|b| b.service == service && b.address == addr)
 }
 
 fn short_names(lab: &Lab, addr: SocketAddrV4, n: usize) -> Vec<String> {
@@ -151,61 +149,49 @@ fn operator_verbs_change_a_running_node() {
     assert_eq!(burst.failed, 0, "{burst:?}");
 
     // Read verbs, both forms.
-    let (h, v) = both(&sock, &["status"]);
-    assert_eq!(v["node"], "lb1");
+    let (h, v) = both::<reply::Status>(&sock, &["status"]);
+    assert_eq!(v.node, "lb1");
     assert!(
         h.contains("node lb1") && h.contains("svc1") && h.contains("2/2"),
         "{h}"
     );
-    let (h, v) = both(&sock, &["services"]);
-    assert_eq!(v["services"][1]["scheduler"], "rr");
-    assert_eq!(v["services"][0]["vip"], vip.to_string());
+    let (h, v) = both::<reply::Services>(&sock, &["services"]);
+    assert_eq!(v.services[1].scheduler, "rr");
+    assert_eq!(v.services[0].summary.vip, vip.to_string());
     assert!(
         h.contains("SCHED") && h.contains(&format!("{vip}:{ECHO_PORT}")),
         "{h}"
     );
-    let (h, v) = both(&sock, &["backends"]);
-    assert_eq!(v["backends"].as_array().map(Vec::len), Some(4));
-    let inactive: u64 = v["backends"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|b| b["service"] == "svc0")
-        .map(|b| b["active"].as_u64().unwrap_or(0) + b["inactive"].as_u64().unwrap_or(0))
+    let (h, v) = both::<reply::Backends>(&sock, &["backends"]);
+    assert_eq!(v.backends.len(), 4);
+    let inactive: u64 = v
+        .backends
+        .iter()
+        .filter(|b| b.service == "svc0")
+        .map(|b| u64::from(b.active) + u64::from(b.inactive))
         .sum();
     assert!(
         inactive > 0,
-        "the 40 closed connections should still be in the table: {v}"
+        "the 40 closed connections should still be in the table: {v:?}"
     );
     assert!(
         h.contains("ACTIVE") && h.contains(&be(1)) && h.contains("up"),
         "{h}"
     );
-    let (h, v) = both(&sock, &["stats"]);
-    let rx: u64 = v["cores"][0]["rx_packets"].as_u64().unwrap_or(0);
-    assert!(rx > 0, "{v}");
+    let (h, v) = both::<reply::Stats>(&sock, &["stats"]);
+    let rx: u64 = v.cores.first().map_or(0, |c| c.rx_packets);
+    assert!(rx > 0, "{v:?}");
     assert!(h.contains("RX PKTS"), "{h}");
-    // The kernel's AF_XDP socket counts are read: every field a number, and
-    // no descriptor the kernel rejected.
-    let k = &v["afxdp"];
-    for field in [
-        "rx_ring_full",
-        "rx_dropped",
-        "fill_ring_empty",
-        "invalid_descs",
-    ] {
-        assert!(k[field].is_u64(), "afxdp.{field}: {v}");
-    }
-    assert_eq!(k["invalid_descs"], 0, "{v}");
+    // The kernel's AF_XDP socket counts are read (the reply has every
+    // field, or it would not read as `Stats`), and no descriptor the kernel
+    // rejected.
+    assert_eq!(v.afxdp.invalid_descs, 0, "{v:?}");
     assert!(
         h.contains("af_xdp sockets: ") && h.contains("rx_ring_full="),
         "{h}"
     );
-    let (h, v) = both(&sock, &["stats", "--watch", "--count", "1"]);
-    assert!(
-        v["cores"][0]["rx_pps"].is_number() && v["interval_s"].as_f64().unwrap_or(0.0) > 0.5,
-        "{v}"
-    );
+    let (h, v) = both::<Rates>(&sock, &["stats", "--watch", "--count", "1"]);
+    assert!(!v.cores.is_empty() && v.interval_s > 0.5, "{v:?}");
     assert!(h.contains("RX PPS"), "{h}");
 
     // Metrics: well formed, and the counters moved with the burst.
@@ -260,28 +246,33 @@ fn operator_verbs_change_a_running_node() {
         .unwrap_or_default();
     let held = if first == "be1" { 1 } else { 2 };
     let client = lab.client_ip().to_string();
-    let (h, v) = both(&sock, &["flows", "--client", &client]);
-    let matches = v["matches"].as_array().cloned().unwrap_or_default();
+    let (h, v) = both::<reply::Flows>(&sock, &["flows", "--client", &client]);
     assert!(
-        matches.iter().any(|m| m["destination"] == echo.to_string()
-            && m["backend"] == be_echo(held)
-            && m["state"] == "ESTABLISHED"),
-        "{v}"
+        v.matches.iter().any(|m| m.destination == echo.to_string()
+            && m.backend.as_deref() == Some(be_echo(held).as_str())
+            && m.state == "ESTABLISHED"),
+        "{v:?}"
     );
     assert!(
         h.contains(&echo.to_string()) && h.contains("ESTABLISHED"),
         "{h}"
     );
-    let (h, v) = both(&sock, &["flows"]);
-    assert_eq!(v["top_clients"][0]["client"], client);
-    assert!(v["total"].as_u64().unwrap_or(0) >= 1);
+    let (h, v) = both::<reply::Flows>(&sock, &["flows"]);
+    assert_eq!(
+        v.top_clients.first().map(|c| c.client.as_str()),
+        Some(client.as_str())
+    );
+    assert!(v.total >= 1);
     assert!(h.contains("TOP CLIENT") && h.contains(&client), "{h}");
 
-    let (h, v) = both(&sock, &["backend", "drain", "svc1", &be_echo(held)]);
-    assert_eq!(v["address"], be_echo(held));
+    let (h, v) = both::<reply::BackendChange>(&sock, &["backend", "drain", "svc1", &be_echo(held)]);
+    assert_eq!(v.address, be_echo(held));
     assert!(h.contains("Drain"), "{h}");
-    let v = vipd.request(json!({"cmd": "backends"})).expect("backends");
-    assert_eq!(backend(&v, "svc1", &be_echo(held))["weight"], 0);
+    let v: reply::Backends = vipd.call(ctlproto::Command::Backends {}).expect("backends");
+    assert_eq!(
+        backend(&v, "svc1", &be_echo(held)).map(|b| b.weight),
+        Some(0)
+    );
     let names = short_names(&lab, echo, 10);
     let other = format!("be{}", 3 - held);
     assert!(
@@ -331,9 +322,9 @@ fn operator_verbs_change_a_running_node() {
 
     // Remove then add while a client loop runs: no request fails.
     let tx = || {
-        vipd.request(json!({"cmd": "stats"}))
+        vipd.call::<reply::Stats>(ctlproto::Command::Stats {})
             .ok()
-            .and_then(|v| v["cores"][0]["tx_packets"].as_u64())
+            .and_then(|v| v.cores.first().map(|c| c.tx_packets))
             .unwrap_or(0)
     };
     let tx_before = tx();
@@ -345,8 +336,8 @@ fn operator_verbs_change_a_running_node() {
         .expect("traffic");
         let (ok, _, err) = vipctl_run(&sock, &["backend", "remove", "svc0", &be(2)]);
         assert!(ok, "{err}");
-        let v = vipd.request(json!({"cmd": "backends"})).expect("backends");
-        assert!(backend(&v, "svc0", &be(2)).is_null(), "{v}");
+        let v: reply::Backends = vipd.call(ctlproto::Command::Backends {}).expect("backends");
+        assert!(backend(&v, "svc0", &be(2)).is_none(), "{v:?}");
         let (ok, _, err) = vipctl_run(&sock, &["backend", "add", "svc0", &be(2), "--weight", "1"]);
         assert!(ok, "{err}");
         assert!(
@@ -379,8 +370,8 @@ fn operator_verbs_change_a_running_node() {
     );
     let r = lab.http_burst("client", web, 20, 2).expect("burst");
     assert_eq!(r.failed, 0, "{r:?}");
-    let v = vipd.request(json!({"cmd": "services"})).expect("services");
-    assert_eq!(v["services"][1]["scheduler"], "rr");
+    let v: reply::Services = vipd.call(ctlproto::Command::Services {}).expect("services");
+    assert_eq!(v.services[1].scheduler, "rr");
 
     // A good file applies while a long-lived connection stays up.
     let flag = lab.dir().join("go2");
@@ -408,11 +399,11 @@ fn operator_verbs_change_a_running_node() {
         .unwrap_or_default();
     let reloaded = good.replace("scheduler = \"rr\"", "scheduler = \"wlc\"");
     std::fs::write(&vipd.config, reloaded).expect("write");
-    let (h, v) = both(&sock, &["reload"]);
+    let (h, v) = both::<reply::Reload>(&sock, &["reload"]);
     assert!(h.contains("reloaded"), "{h}");
-    assert_eq!(v["backends_removed"], 0);
-    let v = vipd.request(json!({"cmd": "services"})).expect("services");
-    assert_eq!(v["services"][1]["scheduler"], "wlc");
+    assert_eq!(v.backends_removed, 0);
+    let v: reply::Services = vipd.call(ctlproto::Command::Services {}).expect("services");
+    assert_eq!(v.services[1].scheduler, "wlc");
     std::fs::write(&flag, b"").expect("flag");
     lab.wait_until("long client done", Duration::from_secs(10), || {
         !long.is_running()
@@ -507,9 +498,9 @@ fn control_socket_is_guarded_and_stays_responsive() {
             .expect("write");
         let mut line = String::new();
         reader.read_line(&mut line).expect("reply");
-        let v: Value = serde_json::from_str(&line).expect("reply is JSON");
-        assert_eq!(v["ok"], false);
-        let e = v["error"].as_str().unwrap_or_default();
+        let v: Reply = serde_json::from_str(&line).expect("reply is JSON");
+        assert!(!v.ok);
+        let e = v.error.unwrap_or_default();
         assert!(
             e.contains(expected[k]),
             "request {:?} got {e:?}",
@@ -532,8 +523,8 @@ fn control_socket_is_guarded_and_stays_responsive() {
         let handles: Vec<_> = (0..50)
             .map(|_| {
                 s.spawn(|| {
-                    vipd.request(json!({"cmd": "status"}))
-                        .map(|v| v["node"] == "lb1")
+                    vipd.call::<reply::Status>(ctlproto::Command::Status {})
+                        .map(|v| v.node == "lb1")
                 })
             })
             .collect();

@@ -18,7 +18,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::time::Duration;
 
 use common::*;
-use serde_json::{json, Value};
+use ctlproto::{reply, Command};
 use viplab::{Gateway, Lab, LabProcess, LabSpec};
 
 const ECHO_PORT: u16 = 7000;
@@ -114,51 +114,42 @@ impl Echo {
 }
 
 /// This client's flow on local port `port`, as `vipctl flows` lists it.
-fn flow(vipd: &Vipd, client: Ipv4Addr, port: u16) -> Option<Value> {
-    let v = vipd
-        .request(json!({"cmd": "flows", "client": client.to_string()}))
+fn flow(vipd: &Vipd, client: Ipv4Addr, port: u16) -> Option<reply::FlowMatch> {
+    let v: reply::Flows = vipd
+        .call(Command::Flows {
+            client: Some(client.to_string()),
+            top: None,
+        })
         .ok()?;
     let want = SocketAddrV4::new(client, port).to_string();
-    v["matches"]
-        .as_array()?
-        .iter()
-        .find(|m| m["client"] == want.as_str())
-        .cloned()
+    v.matches.into_iter().find(|m| m.client == want)
 }
 
-fn counter(vipd: &Vipd, path: &[&str]) -> u64 {
-    let mut v = vipd.stats();
-    for p in path {
-        v = v[*p].take();
+/// Packets the XDP program counted under `decision`.
+fn xdp_decision(vipd: &Vipd, decision: &str) -> u64 {
+    match vipd.stats().xdp {
+        reply::XdpStats::Counters { by_decision, .. } => {
+            by_decision.get(decision).copied().unwrap_or(0)
+        }
+        reply::XdpStats::Unavailable { .. } => 0,
     }
-    v.as_u64().unwrap_or(0)
 }
 
 /// Packets `vipctl backends` counts for the one backend.
 fn backend_packets(vipd: &Vipd) -> u64 {
-    vipd.request(json!({"cmd": "backends"}))
+    vipd.call::<reply::Backends>(Command::Backends {})
         .ok()
-        .and_then(|v| v["backends"][0]["packets"].as_u64())
+        .and_then(|v| v.backends.first().map(|b| b.packets))
         .unwrap_or(0)
 }
 
 fn worker_rx(vipd: &Vipd) -> u64 {
-    vipd.stats()["cores"]
-        .as_array()
-        .map(|c| c.iter().filter_map(|c| c["rx_packets"].as_u64()).sum())
-        .unwrap_or(0)
+    vipd.stats().cores.iter().map(|c| c.rx_packets).sum()
 }
 
 fn egress_usable(vipd: &Vipd) -> Vec<bool> {
-    vipd.request(json!({"cmd": "status"}))
-        .ok()
-        .and_then(|v| {
-            v["interfaces"].as_array().map(|i| {
-                i.iter()
-                    .map(|i| i["fast_path_egress"] == true)
-                    .collect::<Vec<_>>()
-            })
-        })
+    vipd.call::<reply::Status>(Command::Status {})
+        .map(|v| v.interfaces.iter().map(|i| i.fast_path_egress).collect())
         .unwrap_or_default()
 }
 
@@ -187,7 +178,7 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
     .unwrap_or_else(|e| panic!("{e}\n{}", vipd.log()));
     let wait = |what: &str, cond: &mut dyn FnMut() -> bool| {
         lab.wait_until(what, Duration::from_secs(15), cond)
-            .unwrap_or_else(|e| panic!("{e}\nstats: {}\n{}", vipd.stats(), vipd.log()));
+            .unwrap_or_else(|e| panic!("{e}\nstats: {:?}\n{}", vipd.stats(), vipd.log()));
     };
 
     // The lab's switch ports facing the node have GRO on. With the kernel's
@@ -208,12 +199,12 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
     std::thread::scope(|s| {
         s.spawn(|| {
             lab.enter("client").expect("enter the client namespace");
-            let fast0 = counter(&vipd, &["xdp", "fast_forwarded"]);
+            let fast0 = xdp_decision(&vipd, "fast_forwarded");
             let mut echo = Echo::connect(vip);
             echo.exchange(10, Duration::from_millis(20), "with GRO off at the peers");
             let f = flow(&vipd, client, echo.local_port()).expect("the connection is listed");
-            assert_eq!(f["fast_path"], false, "{f}");
-            assert_eq!(counter(&vipd, &["xdp", "fast_forwarded"]), fast0);
+            assert!(!f.fast_path, "{f:?}");
+            assert_eq!(xdp_decision(&vipd, "fast_forwarded"), fast0);
         });
     });
     set_gro("on");
@@ -230,13 +221,13 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             let mut echo = Echo::connect(vip);
             echo.exchange(3, Duration::from_millis(50), "opening");
             let (fast0, rx0, counted0) = (
-                counter(&vipd, &["xdp", "fast_forwarded"]),
+                xdp_decision(&vipd, "fast_forwarded"),
                 worker_rx(&vipd),
                 backend_packets(&vipd),
             );
             let talk = (ESTABLISHED_MS as usize * 2) / 100;
             echo.exchange(talk, Duration::from_millis(100), "past the idle timeout");
-            let fast = counter(&vipd, &["xdp", "fast_forwarded"]) - fast0;
+            let fast = xdp_decision(&vipd, "fast_forwarded") - fast0;
             let rx = worker_rx(&vipd) - rx0;
             // The backend's packet count includes the fast path's.
             let counted = backend_packets(&vipd) - counted0;
@@ -254,11 +245,8 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
                 "the worker saw {rx} packets against {fast} in the fast path"
             );
             let f = flow(&vipd, client, echo.local_port()).expect("the connection is listed");
-            assert_eq!(f["fast_path"], true, "{f}");
-            assert!(
-                f["fast_path_idle_ms"].as_u64().is_some_and(|ms| ms < 2_000),
-                "{f}"
-            );
+            assert!(f.fast_path, "{f:?}");
+            assert!(f.fast_path_idle_ms.is_some_and(|ms| ms < 2_000), "{f:?}");
 
             // Silent past the timeout, it is gone from the worker and from
             // the program: a late segment reaches the worker, which has no
@@ -276,13 +264,10 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             let mut echo = Echo::connect(vip);
             echo.exchange(5, Duration::from_millis(20), "second connection");
             let port = echo.local_port();
-            assert_eq!(
-                flow(&vipd, client, port).expect("listed")["fast_path"],
-                true
-            );
+            assert!(flow(&vipd, client, port).expect("listed").fast_path);
             drop(echo);
             wait("FIN withdraws the connection", &mut || {
-                flow(&vipd, client, port).is_none_or(|f| f["fast_path"] == false)
+                flow(&vipd, client, port).is_none_or(|f| !f.fast_path)
             });
 
             // The backend fails its check with on_backend_down = "drop":
@@ -294,7 +279,7 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             lab.stop_backend(1).expect("stop the health endpoint");
             wait("the backend is down", &mut || vipd.healthy_backends() == 0);
             wait("its connection is taken back", &mut || {
-                flow(&vipd, client, port).is_some_and(|f| f["fast_path"] == false)
+                flow(&vipd, client, port).is_some_and(|f| !f.fast_path)
             });
             assert!(
                 !echo.round_trip(),
@@ -302,7 +287,7 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             );
             assert!(
                 vipd.drops("backend_down") > backend_down,
-                "{}",
+                "{:?}",
                 vipd.stats()
             );
             lab.start_backend(1).expect("restart the health endpoint");
@@ -314,12 +299,22 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             echo.exchange(5, Duration::from_millis(20), "before the drain");
             let port = echo.local_port();
             let backend = SocketAddrV4::new(lab.backend_ip(1), ECHO_PORT).to_string();
-            vipd.request(json!({"cmd": "backend", "op": "drain", "service": "svc0", "address": backend}))
-                .expect("drain");
+            vipd.call::<reply::BackendChange>(Command::Backend {
+                op: ctlproto::BackendOp::Drain,
+                service: "svc0".into(),
+                address: backend.clone(),
+                weight: None,
+            })
+            .expect("drain");
             echo.exchange(5, Duration::from_millis(20), "after the drain");
-            assert_eq!(flow(&vipd, client, port).expect("listed")["fast_path"], true);
-            vipd.request(json!({"cmd": "backend", "op": "weight", "service": "svc0", "address": backend, "weight": 1}))
-                .expect("weight back to 1");
+            assert!(flow(&vipd, client, port).expect("listed").fast_path);
+            vipd.call::<reply::BackendChange>(Command::Backend {
+                op: ctlproto::BackendOp::Weight,
+                service: "svc0".into(),
+                address: backend,
+                weight: Some(1),
+            })
+            .expect("weight back to 1");
             drop(echo);
 
             // A reload with the fast path off takes every connection back;
@@ -327,18 +322,16 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             let mut echo = Echo::connect(vip);
             echo.exchange(5, Duration::from_millis(20), "fourth connection");
             let port = echo.local_port();
-            assert_eq!(
-                flow(&vipd, client, port).expect("listed")["fast_path"],
-                true
-            );
+            assert!(flow(&vipd, client, port).expect("listed").fast_path);
             std::fs::write(&vipd.config, config(&lab, false)).expect("rewrite the config");
-            vipd.request(json!({"cmd": "reload"})).expect("reload");
+            vipd.call::<reply::Reload>(Command::Reload {})
+                .expect("reload");
             wait("reload withdraws the connection", &mut || {
-                flow(&vipd, client, port).is_some_and(|f| f["fast_path"] == false)
+                flow(&vipd, client, port).is_some_and(|f| !f.fast_path)
             });
-            let (fast0, rx0) = (counter(&vipd, &["xdp", "fast_forwarded"]), worker_rx(&vipd));
+            let (fast0, rx0) = (xdp_decision(&vipd, "fast_forwarded"), worker_rx(&vipd));
             echo.exchange(10, Duration::from_millis(20), "after the reload");
-            assert_eq!(counter(&vipd, &["xdp", "fast_forwarded"]), fast0);
+            assert_eq!(xdp_decision(&vipd, "fast_forwarded"), fast0);
             assert!(worker_rx(&vipd) >= rx0 + 20, "the worker carries it now");
         });
     });

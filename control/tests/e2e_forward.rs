@@ -91,7 +91,7 @@ fn forwarding(mode: &str, queues: u16) {
     assert_eq!(
         report.failed,
         0,
-        "failed requests: {:?}\nstats: {}\n{}",
+        "failed requests: {:?}\nstats: {:?}\n{}",
         report.errors,
         vipd.stats(),
         vipd.log()

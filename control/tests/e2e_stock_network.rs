@@ -99,8 +99,8 @@ fn bulk_through_vip(mode: &str) {
     let (routed, through) = (IperfRuns::of(routed), IperfRuns::of(through));
     let ratio = through.median / routed.median;
     println!(
-        "{mode}: iperf3 through the VIP {through}; routed by the node {routed}; ratio of medians {ratio:.2}; frames lost before the worker: {}",
-        vipd.stats()["afxdp"]
+        "{mode}: iperf3 through the VIP {through}; routed by the node {routed}; ratio of medians {ratio:.2}; frames lost before the worker: {:?}",
+        vipd.stats().afxdp
     );
     // The target is half the routed rate. Established connections ride the
     // XDP fast path here (the lab's switch ports have GRO on), which runs
@@ -297,9 +297,11 @@ fn martian_source_syns_are_dropped_and_counted() {
     let lab = gateway_lab("martian", 2, None);
     let vipd = start_vipd(&lab, &[service(vip, SERVICE_PORT, "nat", 2, no_check())], 2);
     let martians = || {
-        vipctl_json(&vipd.socket, &["stats"]).expect("vipctl --json stats")["drops"]
-            ["martian_source"]
-            .as_u64()
+        vipctl_json::<ctlproto::reply::Stats>(&vipd.socket, &["stats"])
+            .expect("vipctl --json stats")
+            .drops
+            .get("martian_source")
+            .copied()
             .expect("stats.drops.martian_source")
     };
     let before = martians();
@@ -368,13 +370,13 @@ fn martian_source_syns_are_dropped_and_counted() {
         })
         .collect();
     let stats = vipd.stats();
-    counted.unwrap_or_else(|e| panic!("{e}\nstats: {stats}\nbackends saw: {seen:#?}"));
+    counted.unwrap_or_else(|e| panic!("{e}\nstats: {stats:?}\nbackends saw: {seen:#?}"));
     assert_eq!(
         martians().saturating_sub(before),
         sent,
-        "martian_source counted more than was sent\nstats: {stats}"
+        "martian_source counted more than was sent\nstats: {stats:?}"
     );
-    reached.unwrap_or_else(|e| panic!("{e}\nstats: {stats}\nbackends saw: {seen:#?}"));
+    reached.unwrap_or_else(|e| panic!("{e}\nstats: {stats:?}\nbackends saw: {seen:#?}"));
     assert_eq!(
         seen.len(),
         1,

@@ -13,12 +13,12 @@
 
 mod common;
 
+use ctlproto::{reply, Command};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use common::vrrp::*;
 use common::*;
-use serde_json::{json, Value};
 use viplab::Side;
 
 /// vipd (priority 150, lb1) against keepalived (100, lb2): vipd is master,
@@ -56,7 +56,7 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
     wait_server(&lab, "vipd's backends serve the VIP", mdi, is_backend);
     lab.wait_until("keepalived backs off", mdi, || !ka.holds_vip(&lab))
         .unwrap_or_else(|e| panic!("{e}\n{}", ka.log()));
-    assert!(counter(&vipd, "adverts_sent") > 0);
+    assert!(counter(&vipd, |c| c.adverts_sent) > 0);
     let lb1 = lab.lb_ip(1, Side::Client);
     lab.wait_until("an advert from the virtual MAC", mdi, || {
         saw_vmac_advert(
@@ -90,12 +90,12 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
         assert!(notes.contains(line), "notify log lacks {line:?}:\n{notes}");
     }
     let inst = instance(&vipd);
-    let transitions = inst["transitions"].as_array().cloned().unwrap_or_default();
+
     assert!(
-        transitions.len() >= 5,
-        "expected init→backup→master→fault→backup→master: {inst}"
+        inst.transitions.len() >= 5,
+        "expected init→backup→master→fault→backup→master: {inst:?}"
     );
-    assert_eq!(inst["counters"]["became_master"], 2, "{inst}");
+    assert_eq!(inst.counters.became_master, 2, "{inst:?}");
 
     vipd.terminate(&lab).expect("vipd stops");
     assert!(
@@ -134,14 +134,19 @@ fn vipd_backup_to_keepalived() {
     });
     wait_state(&lab, &vipd, "backup", Duration::from_secs(2));
     // Ten advert intervals: vipd hears keepalived and stays backup.
-    let heard = counter(&vipd, "adverts_received");
+    let heard = counter(&vipd, |c| c.adverts_received);
     lab.wait_until(
         "ten more adverts from keepalived",
         Duration::from_secs(3),
-        || counter(&vipd, "adverts_received") >= heard + 10,
+        || counter(&vipd, |c| c.adverts_received) >= heard + 10,
     )
-    .unwrap_or_else(|e| panic!("{e}: {}", instance(&vipd)));
-    assert_eq!(counter(&vipd, "became_master"), 0, "{}", instance(&vipd));
+    .unwrap_or_else(|e| panic!("{e}: {:?}", instance(&vipd)));
+    assert_eq!(
+        counter(&vipd, |c| c.became_master),
+        0,
+        "{:?}",
+        instance(&vipd)
+    );
     assert_eq!(state(&vipd), "backup");
 
     lab.link_down("lb2", "eth0").expect("link down");
@@ -175,12 +180,12 @@ fn two_vipd_nodes_failover() {
     wait_state(&lab, &lb1, "master", Duration::from_secs(3));
     wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
 
-    let zero_before = counter(&lb2, "priority_zero_received");
+    let zero_before = counter(&lb2, |c| c.priority_zero_received);
     let term = measure(&lab, || signal(&lb1, libc::SIGTERM));
     assert_eq!(state(&lb2), "master");
     assert!(
-        counter(&lb2, "priority_zero_received") > zero_before,
-        "no priority-0 advert on SIGTERM: {}",
+        counter(&lb2, |c| c.priority_zero_received) > zero_before,
+        "no priority-0 advert on SIGTERM: {:?}",
         instance(&lb2)
     );
     println!("vipd, v3 100 ms adverts, priorities 250/200:");
@@ -250,9 +255,9 @@ fn track_script_moves_mastership() {
 
     drop(tracked);
     lab.wait_until("priority drops to 90", Duration::from_secs(3), || {
-        instance(&vipd)["priority"] == 90
+        instance(&vipd).priority == 90
     })
-    .unwrap_or_else(|e| panic!("{e}: {}", instance(&vipd)));
+    .unwrap_or_else(|e| panic!("{e}: {:?}", instance(&vipd)));
     wait_state(&lab, &vipd, "backup", Duration::from_secs(3));
     wait_server(&lab, "keepalived serves", Duration::from_secs(10), |s| {
         s == "keepalived-lb2"
@@ -293,14 +298,14 @@ fn nopreempt_and_preempt_delay() {
         &format!("{}preempt = false\n", vrrp_keys(3, 100, 150)),
     );
     wait_state(&lab, &vipd, "backup", Duration::from_secs(2));
-    let heard = counter(&vipd, "adverts_received");
+    let heard = counter(&vipd, |c| c.adverts_received);
     lab.wait_until(
         "ten adverts from the lower-priority master",
         Duration::from_secs(3),
-        || counter(&vipd, "adverts_received") >= heard + 10,
+        || counter(&vipd, |c| c.adverts_received) >= heard + 10,
     )
-    .unwrap_or_else(|e| panic!("{e}: {}", instance(&vipd)));
-    assert_eq!(state(&vipd), "backup", "{}", instance(&vipd));
+    .unwrap_or_else(|e| panic!("{e}: {:?}", instance(&vipd)));
+    assert_eq!(state(&vipd), "backup", "{:?}", instance(&vipd));
     assert!(ka.holds_vip(&lab));
     vipd.terminate(&lab).expect("vipd stops");
 
@@ -311,18 +316,19 @@ fn nopreempt_and_preempt_delay() {
     );
     wait_state(&lab, &vipd, "master", Duration::from_secs(5));
     let inst = instance(&vipd);
-    let t = inst["transitions"].as_array().cloned().unwrap_or_default();
+
     let at = |to: &str| {
-        t.iter()
-            .find(|x| x["to"] == to)
-            .and_then(|x| x["unix_ms"].as_u64())
-            .unwrap_or_else(|| panic!("no transition to {to}: {inst}"))
+        inst.transitions
+            .iter()
+            .find(|x| x.to == to)
+            .map(|x| x.unix_ms)
+            .unwrap_or_else(|| panic!("no transition to {to}: {inst:?}"))
     };
     let waited = at("master") - at("backup");
     println!("preempt_delay 1500 ms: master after {waited} ms in backup");
     assert!(
         (1500..2500).contains(&waited),
-        "took over {waited} ms after entering backup, expected 1500 ms + up to a master-down interval: {inst}"
+        "took over {waited} ms after entering backup, expected 1500 ms + up to a master-down interval: {inst:?}"
     );
     wait_server(&lab, "vipd serves", Duration::from_secs(10), is_backend);
 }
@@ -382,9 +388,9 @@ fn split_brain_heals() {
     )
     .unwrap_or_else(|e| panic!("{e}:\n{}", sniff.log()));
     // Still exactly one master a few intervals later.
-    let sent = counter(&lb1, "adverts_sent");
+    let sent = counter(&lb1, |c| c.adverts_sent);
     lab.wait_until("five more adverts", Duration::from_secs(3), || {
-        counter(&lb1, "adverts_sent") >= sent + 5
+        counter(&lb1, |c| c.adverts_sent) >= sent + 5
     })
     .expect("adverts flow");
     assert_eq!(
@@ -419,35 +425,40 @@ fn hostile_adverts_are_counted() {
         ],
     )
     .expect("scapy sends hostile adverts");
-    let c = |v: &Value, k: &str| v["counters"][k].as_u64().unwrap_or(0);
+
     lab.wait_until("the flood is counted", Duration::from_secs(5), || {
         let now = instance(&lb1);
         // A loaded machine may drop part of the flood in the socket buffer
         // before vipd reads it; what arrives must be counted.
-        c(&now, "checksum_errors") >= c(&before, "checksum_errors") + 5000
+        now.counters.checksum_errors >= before.counters.checksum_errors + 5000
     })
-    .unwrap_or_else(|e| panic!("{e}: {}", instance(&lb1)));
-    let after = instance(&lb1);
-    for (k, n) in [
-        ("ttl_errors", 5),
-        ("other_vrid", 5),
-        ("truncated", 5),
-        ("false_owner", 5),
-    ] {
-        assert_eq!(c(&after, k) - c(&before, k), n, "{k}: {after}");
+    .unwrap_or_else(|e| panic!("{e}: {:?}", instance(&lb1)));
+    let after = vrrp_instance(&lb1).expect("lb1 answers");
+    let counted: [(&str, Read, u64); 4] = [
+        ("ttl_errors", |c| c.ttl_errors, 5),
+        ("other_vrid", |c| c.other_vrid, 5),
+        ("truncated", |c| c.truncated, 5),
+        ("false_owner", |c| c.false_owner, 5),
+    ];
+    for (k, read, n) in counted {
+        assert_eq!(
+            read(&after.counters) - read(&before.counters),
+            n,
+            "{k}: {after:?}"
+        );
     }
-    let flood = c(&after, "checksum_errors") - c(&before, "checksum_errors");
+    let flood = after.counters.checksum_errors - before.counters.checksum_errors;
     println!("flood: {flood} of 10005 bad-checksum adverts counted");
-    assert!(flood <= 10005, "{after}");
+    assert!(flood <= 10005, "{after:?}");
     for (node, was, now) in [
         (&lb1, &before, &after),
         (&lb2, &backup_before, &instance(&lb2)),
     ] {
-        assert_eq!(now["state"], was["state"], "{now}");
+        assert_eq!(now.state, was.state, "{now:?}");
         assert_eq!(
-            c(now, "became_master"),
-            c(was, "became_master"),
-            "{now}\n{}",
+            now.counters.became_master,
+            was.counters.became_master,
+            "{now:?}\n{}",
             node.log()
         );
     }
@@ -477,14 +488,19 @@ fn unicast_peers_instead_of_multicast() {
     let lb2 = start_vipd(&lab, 2, &format!("{}{}", vrrp_keys(3, 100, 100), peer(1)));
     wait_state(&lab, &lb1, "master", Duration::from_secs(3));
     wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
-    let heard = counter(&lb2, "adverts_received");
+    let heard = counter(&lb2, |c| c.adverts_received);
     lab.wait_until(
         "the backup hears unicast adverts",
         Duration::from_secs(3),
-        || counter(&lb2, "adverts_received") >= heard + 10,
+        || counter(&lb2, |c| c.adverts_received) >= heard + 10,
     )
-    .unwrap_or_else(|e| panic!("{e}: {}", instance(&lb2)));
-    assert_eq!(counter(&lb2, "became_master"), 0, "{}", instance(&lb2));
+    .unwrap_or_else(|e| panic!("{e}: {:?}", instance(&lb2)));
+    assert_eq!(
+        counter(&lb2, |c| c.became_master),
+        0,
+        "{:?}",
+        instance(&lb2)
+    );
     let (ip1, ip2) = (lab.lb_ip(1, Side::Client), lab.lb_ip(2, Side::Client));
     lab.wait_until(
         "a unicast advert from the virtual MAC",
@@ -495,8 +511,8 @@ fn unicast_peers_instead_of_multicast() {
     lb1.terminate(&lab).expect("lb1 stops");
     wait_state(&lab, &lb2, "master", Duration::from_secs(2));
     assert!(
-        counter(&lb2, "priority_zero_received") > 0,
-        "{}",
+        counter(&lb2, |c| c.priority_zero_received) > 0,
+        "{:?}",
         instance(&lb2)
     );
     wait_server(&lab, "lb2 serves", Duration::from_secs(10), is_backend);
@@ -590,16 +606,15 @@ fn two_nodes_each_master_of_one_vip() {
         out
     };
     let states = |v: &Vipd| -> Vec<String> {
-        let r = v.request(json!({"cmd": "vrrp"})).unwrap_or(Value::Null);
+        let r: reply::Vrrp = v.call(Command::Vrrp {}).unwrap_or_default();
         ["a", "b"]
             .iter()
             .map(|n| {
-                r["instances"]
-                    .as_array()
-                    .and_then(|a| a.iter().find(|i| i["name"] == *n))
-                    .and_then(|i| i["state"].as_str())
-                    .unwrap_or("")
-                    .to_string()
+                r.instances
+                    .iter()
+                    .find(|i| i.name == *n)
+                    .map(|i| i.state.clone())
+                    .unwrap_or_default()
             })
             .collect()
     };
@@ -691,33 +706,38 @@ fn operator_handover_keeps_the_vip_and_comes_back() {
     wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
     wait_server(&lab, "the VIP answers", Duration::from_secs(10), is_backend);
 
-    let err = vipctl_json(&lb2.socket, &["vrrp", "handover", "vi"]).expect_err("backup refuses");
+    let err = vipctl_json::<reply::Handover>(&lb2.socket, &["vrrp", "handover", "vi"])
+        .expect_err("backup refuses");
     assert!(err.contains("not master"), "{err}");
-    let err =
-        vipctl_json(&lb1.socket, &["vrrp", "handover", "nope"]).expect_err("unknown instance");
+    let err = vipctl_json::<reply::Handover>(&lb1.socket, &["vrrp", "handover", "nope"])
+        .expect_err("unknown instance");
     assert!(err.contains("configured: vi"), "{err}");
 
-    let mut reply = Value::Null;
+    let mut handover = reply::Handover::default();
     let gap = measure(&lab, || {
-        reply = vipctl_json(&lb1.socket, &["vrrp", "handover", "vi", "--timeout", "5"])
+        handover = vipctl_json(&lb1.socket, &["vrrp", "handover", "vi", "--timeout", "5"])
             .expect("handover");
         // Right away: over the prober's seconds a host freeze longer than
         // the master-down interval would rightly let the held lb1 take over.
         assert_eq!(state(&lb2), "master");
         assert_eq!(state(&lb1), "backup");
     });
-    println!("handover: {reply}");
-    assert_eq!(reply["peer_took_over"], true, "{reply}");
-    assert_eq!(reply["new_master"], instance(&lb2)["address"], "{reply}");
-    let ms = reply["switch_over_ms"].as_f64().expect("switch-over time");
+    println!("handover: {handover:?}");
+    assert!(handover.peer_took_over, "{handover:?}");
+    assert_eq!(
+        handover.new_master.as_deref(),
+        Some(instance(&lb2).address.as_str()),
+        "{handover:?}"
+    );
+    let ms = handover.switch_over_ms.expect("switch-over time");
     assert!(ms > 0.0 && ms < 1000.0, "switch-over {ms} ms");
-    assert_eq!(reply["held"], true);
+    assert!(handover.held);
     assert_gap("operator handover", &gap, 150);
 
     // Held: lb1 does not preempt although its priority is higher.
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(state(&lb1), "backup", "{}", instance(&lb1));
-    let before = instance(&lb1);
+    assert_eq!(state(&lb1), "backup", "{:?}", instance(&lb1));
+    let before = vrrp_instance(&lb1).expect("lb1 answers");
     let m = scrape_metrics(&lab, "lb1", METRICS);
     let after = instance(&lb1);
     let l = |name: &str| format!("{name}{{instance=\"vi\"}}");
@@ -731,20 +751,16 @@ fn operator_handover_keeps_the_vip_and_comes_back() {
     );
     assert_eq!(metric(&m, &l("vipd_vrrp_held")), 1.0);
     assert_eq!(metric(&m, &l("vipd_vrrp_priority")), 250.0);
-    let transitions = after["transitions"].as_array().map_or(0, Vec::len) as f64;
+    let transitions = after.transitions.len() as f64;
     assert_eq!(metric(&m, &l("vipd_vrrp_transitions_total")), transitions);
     assert_eq!(
         metric(&m, &l("vipd_vrrp_adverts_sent_total")),
-        after["counters"]["adverts_sent"].as_f64().unwrap_or(-1.0),
+        after.counters.adverts_sent as f64,
         "a held backup sends nothing"
     );
     let received = metric(&m, &l("vipd_vrrp_adverts_received_total"));
-    let lo = before["counters"]["adverts_received"]
-        .as_f64()
-        .unwrap_or(f64::MAX);
-    let hi = after["counters"]["adverts_received"]
-        .as_f64()
-        .unwrap_or(-1.0);
+    let lo = before.counters.adverts_received as f64;
+    let hi = after.counters.adverts_received as f64;
     assert!(
         lo <= received && received <= hi,
         "{lo} <= {received} <= {hi}"
@@ -757,37 +773,40 @@ fn operator_handover_keeps_the_vip_and_comes_back() {
     );
     assert_eq!(metric(&m2, &l("vipd_vrrp_held")), 0.0);
 
-    let released = vipctl_json(&lb1.socket, &["vrrp", "release", "vi"]).expect("release");
-    assert_eq!(released["was_held"], true, "{released}");
+    let released: reply::Release =
+        vipctl_json(&lb1.socket, &["vrrp", "release", "vi"]).expect("release");
+    assert!(released.was_held, "{released:?}");
     wait_state(&lab, &lb1, "master", Duration::from_secs(3));
     wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
 
-    let mut reply = Value::Null;
+    let mut handover = reply::Handover::default();
     let gap = measure(&lab, || {
-        reply = vipctl_json(
+        handover = vipctl_json(
             &lb1.socket,
             &["vrrp", "handover", "vi", "--back", "--timeout", "5"],
         )
         .expect("handover --back");
     });
-    println!("handover --back: {reply}");
+    println!("handover --back: {handover:?}");
     // lb1's gratuitous ARPs reached lb2 and got no answer: an answer from
     // the virtual MAC would pull the VIP's traffic back to lb2. They are
     // ignored, not dropped.
-    let stats = lb2.request(json!({"cmd": "stats"})).expect("stats");
+    let stats: reply::Stats = lb2.call(Command::Stats {}).expect("stats");
     assert!(
-        stats["ignored"]["arp_announcement"]
-            .as_u64()
-            .is_some_and(|n| n > 0),
-        "{stats}"
+        stats
+            .ignored
+            .get("arp_announcement")
+            .is_some_and(|n| *n > 0),
+        "{stats:?}"
     );
-    assert!(stats["drops"].get("arp_announcement").is_none(), "{stats}");
-    assert_eq!(reply["peer_took_over"], true, "{reply}");
-    assert_eq!(reply["back"]["master_again"], true, "{reply}");
-    assert!(reply["back"]["after_ms"].as_f64().is_some_and(|t| t > 0.0));
-    assert_eq!(reply["held"], false);
+    assert!(!stats.drops.contains_key("arp_announcement"), "{stats:?}");
+    assert!(handover.peer_took_over, "{handover:?}");
+    let back = handover.back.as_ref();
+    assert!(back.is_some_and(|b| b.master_again), "{handover:?}");
+    assert!(back.and_then(|b| b.after_ms).is_some_and(|t| t > 0.0));
+    assert!(!handover.held);
     assert_eq!(state(&lb1), "master");
     wait_state(&lab, &lb2, "backup", Duration::from_secs(3));
-    assert_eq!(instance(&lb1)["held"], false);
+    assert!(!instance(&lb1).held);
     assert_gap("operator handover and back", &gap, 150);
 }

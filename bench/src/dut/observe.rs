@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
+use ctlproto::{reply, Command};
 use dataplane::counters::SocketStats;
 
 use crate::run::Bench;
@@ -16,51 +17,51 @@ impl Bench<'_> {
         self.plan.work_dir.join("vipd.sock")
     }
 
-    /// One control request to the vipd under test.
-    pub(crate) fn vipd_request(&self, cmd: &str, within: Duration) -> Result<serde_json::Value> {
-        control::ctl::client::request_within(
-            &self.vipd_socket(),
-            serde_json::json!({ "cmd": cmd }),
-            within,
-        )
-        .map_err(|e| anyhow!("vipd's control socket, `{cmd}`: {e}"))
+    /// One control request to the vipd under test; `name` is the command
+    /// as errors show it.
+    fn vipd_request<R: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        cmd: Command,
+        within: Duration,
+    ) -> Result<R> {
+        ctlproto::call(&self.vipd_socket(), &cmd, within)
+            .map_err(|e| anyhow!("vipd's control socket, `{name}`: {e}"))
     }
 
     /// Connections in vipd's tables, summed over its workers and backends:
     /// `backends` answers from the tables' running counts, where `flows`
     /// would scan them and slow the worker the row measures.
     pub(crate) fn vipd_flows(&self) -> Result<u64> {
-        let reply = self.vipd_request("backends", Duration::from_secs(10))?;
-        let list = reply["backends"]
-            .as_array()
-            .ok_or_else(|| anyhow!("vipd's backends reply has no list: {reply}"))?;
-        Ok(list
+        let reply: reply::Backends =
+            self.vipd_request("backends", Command::Backends {}, Duration::from_secs(10))?;
+        Ok(reply
+            .backends
             .iter()
-            .map(|b| b["active"].as_u64().unwrap_or(0) + b["inactive"].as_u64().unwrap_or(0))
+            .map(|b| u64::from(b.active) + u64::from(b.inactive))
             .sum())
     }
 
     /// vipd's drop counters (non-zero ones) and its XDP SYN admission
     /// drops, for the notes: where the frames a row lost went.
     pub(crate) fn vipd_drops(&self) -> Option<String> {
-        let stats = self.vipd_request("stats", Duration::from_secs(2)).ok()?;
-        let mut parts: Vec<String> = stats["drops"]
-            .as_object()?
+        let stats: reply::Stats = self
+            .vipd_request("stats", Command::Stats {}, Duration::from_secs(2))
+            .ok()?;
+        let mut parts: Vec<String> = stats
+            .drops
             .iter()
-            .filter_map(|(reason, n)| {
-                n.as_u64()
-                    .filter(|&n| n > 0)
-                    .map(|n| format!("{reason} {n}"))
-            })
+            .filter(|(_, n)| **n > 0)
+            .map(|(reason, n)| format!("{reason} {n}"))
             .collect();
-        if let Some(n) = stats["xdp"]["drop_syn_limit"].as_u64().filter(|&n| n > 0) {
-            parts.push(format!("XDP SYN admission {n}"));
+        if let reply::XdpStats::Counters { by_decision, .. } = &stats.xdp {
+            if let Some(n) = by_decision.get("drop_syn_limit").filter(|n| **n > 0) {
+                parts.push(format!("XDP SYN admission {n}"));
+            }
         }
-        let k = &stats["afxdp"];
-        let n = |f: &str| k[f].as_u64().unwrap_or(0);
         parts.extend(ring_losses(SocketStats {
-            rx_ring_full: n("rx_ring_full"),
-            rx_dropped: n("rx_dropped"),
+            rx_ring_full: stats.afxdp.rx_ring_full,
+            rx_dropped: stats.afxdp.rx_dropped,
             ..SocketStats::default()
         }));
         Some(format!(

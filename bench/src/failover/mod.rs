@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use ctlproto::{reply, Command};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use serde_json::json;
 use viplab::sites::{SiteService, SITE_VIP};
 use viplab::{Lab, LabProcess, LabSpec, Site, TwoSiteLab};
 
@@ -116,14 +116,11 @@ impl Node {
     /// The node's VRRP state ("master", "backup", ...), or "" when it does
     /// not answer.
     fn state(&self) -> String {
-        control::ctl::client::request_within(
-            &self.socket,
-            json!({"cmd": "vrrp"}),
-            Duration::from_secs(2),
-        )
-        .ok()
-        .and_then(|v| v["instances"][0]["state"].as_str().map(str::to_string))
-        .unwrap_or_default()
+        ctlproto::call::<reply::Vrrp>(&self.socket, &Command::Vrrp {}, Duration::from_secs(2))
+            .ok()
+            .and_then(|v| v.instances.into_iter().next())
+            .map(|i| i.state)
+            .unwrap_or_default()
     }
 
     fn signal(&self, sig: Signal) -> Result<()> {
@@ -185,9 +182,9 @@ fn start_node(lab: &Lab, s: &Settings, k: usize) -> Result<Node> {
         START_DEADLINE,
         || {
             process.is_running()
-                && control::ctl::client::request_within(
+                && ctlproto::call::<reply::Status>(
                     &socket,
-                    json!({"cmd": "status"}),
+                    &Command::Status {},
                     Duration::from_secs(2),
                 )
                 .is_ok()

@@ -1,6 +1,7 @@
-//! One control request line, decoded, validated and executed on a node
-//! without a dataplane (`detached_node.toml`): whatever the bytes, the node
-//! answers with a reply and does not panic. Seeds: `seeds/ctl_request`.
+//! One control request line, decoded and validated by `vipd-ctl-proto` and
+//! executed on a node without a dataplane (`detached_node.toml`): whatever
+//! the bytes, the node answers with a reply and does not panic, and a line
+//! the decoder refuses gets the decoder's reason. Seeds: `seeds/ctl_request`.
 
 #![no_main]
 
@@ -34,4 +35,8 @@ fuzz_target!(|data: &[u8]| {
     let f = fixture();
     let reply = f.rt.block_on(control::ctl::handle(&f.node, data));
     assert_eq!(reply.ok, reply.error.is_none());
+    // A line the decoder refuses is answered with the decoder's reason.
+    if let Err(e) = ctlproto::parse(data) {
+        assert_eq!(reply.error, Some(e.to_string()));
+    }
 });

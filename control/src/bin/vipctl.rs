@@ -5,8 +5,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use control::ctl::{human, proto};
-use serde_json::{json, Value};
+use control::ctl::human::{self, Human};
+use ctlproto::request::{self, BackendOp, Command};
+use ctlproto::{reply, ClientError, REPLY_TIMEOUT};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 #[derive(Parser)]
 #[command(name = "vipctl", version, about = "Operate a running vipd node")]
@@ -130,28 +133,29 @@ enum BackendVerb {
     Disable { service: String, address: String },
 }
 
-fn backend_request(op: BackendVerb) -> Value {
+fn backend_request(op: BackendVerb) -> Command {
     let (op, service, address, weight) = match op {
         BackendVerb::Add {
             service,
             address,
             weight,
-        } => ("add", service, address, Some(weight)),
-        BackendVerb::Remove { service, address } => ("remove", service, address, None),
+        } => (BackendOp::Add, service, address, Some(weight)),
+        BackendVerb::Remove { service, address } => (BackendOp::Remove, service, address, None),
         BackendVerb::Weight {
             service,
             address,
             weight,
-        } => ("weight", service, address, Some(weight)),
-        BackendVerb::Drain { service, address } => ("drain", service, address, None),
-        BackendVerb::Enable { service, address } => ("enable", service, address, None),
-        BackendVerb::Disable { service, address } => ("disable", service, address, None),
+        } => (BackendOp::Weight, service, address, Some(weight)),
+        BackendVerb::Drain { service, address } => (BackendOp::Drain, service, address, None),
+        BackendVerb::Enable { service, address } => (BackendOp::Enable, service, address, None),
+        BackendVerb::Disable { service, address } => (BackendOp::Disable, service, address, None),
     };
-    let mut req = json!({"cmd": "backend", "op": op, "service": service, "address": address});
-    if let Some(w) = weight {
-        req["weight"] = w.into();
+    Command::Backend {
+        op,
+        service,
+        address,
+        weight,
     }
-    req
 }
 
 /// Parses `--timeout` as the daemon would check it, so a bad value is
@@ -160,7 +164,75 @@ fn handover_secs(s: &str) -> Result<f64, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    proto::handover_secs(secs).map(|_| secs)
+    request::handover_secs(secs)
+        .map(|_| secs)
+        .map_err(|e| e.to_string())
+}
+
+/// Reads a reply's result as `R` and renders it for a human.
+fn readable<R: DeserializeOwned + Human>(v: Value) -> Result<String, ClientError> {
+    serde_json::from_value::<R>(v)
+        .map(|r| r.render())
+        .map_err(ClientError::Shape)
+}
+
+/// Renders a reply's result for a human.
+type Show = fn(Value) -> Result<String, ClientError>;
+
+/// The request a verb sends, and how its reply is shown to a human.
+fn request_of(verb: Verb) -> (Command, Show) {
+    match verb {
+        Verb::Status => (Command::Status {}, readable::<reply::Status>),
+        Verb::Services => (Command::Services {}, readable::<reply::Services>),
+        Verb::Backends => (Command::Backends {}, readable::<reply::Backends>),
+        Verb::Flows { client, top } => (
+            Command::Flows {
+                client,
+                top: Some(top),
+            },
+            readable::<reply::Flows>,
+        ),
+        Verb::Backend { op } => (backend_request(op), readable::<reply::BackendChange>),
+        Verb::Reload => (Command::Reload {}, readable::<reply::Reload>),
+        Verb::Bgp { op: None } => (Command::Bgp {}, readable::<reply::Bgp>),
+        Verb::Bgp {
+            op: Some(BgpVerb::Withdraw { prefix }),
+        } => (
+            Command::BgpWithdraw { prefix },
+            readable::<reply::BgpOverride>,
+        ),
+        Verb::Bgp {
+            op: Some(BgpVerb::Announce { prefix }),
+        } => (
+            Command::BgpAnnounce { prefix },
+            readable::<reply::BgpOverride>,
+        ),
+        Verb::Vrrp { op: None } => (Command::Vrrp {}, readable::<reply::Vrrp>),
+        Verb::Vrrp {
+            op:
+                Some(VrrpVerb::Handover {
+                    instance,
+                    back,
+                    timeout,
+                }),
+        } => (
+            Command::VrrpHandover {
+                instance,
+                back,
+                timeout_s: Some(timeout),
+            },
+            readable::<reply::Handover>,
+        ),
+        Verb::Vrrp {
+            op: Some(VrrpVerb::Release { instance }),
+        } => (
+            Command::VrrpRelease { instance },
+            readable::<reply::Release>,
+        ),
+        Verb::Stats { .. } | Verb::ImportKeepalived { .. } => {
+            (Command::Stats {}, readable::<reply::Stats>)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -173,66 +245,26 @@ fn main() -> ExitCode {
         } => import(&file, output.as_deref(), draft),
         Verb::Stats { watch: true, count } => watch(&args.socket, args.json, count),
         verb => {
-            let (kind, req) = match verb {
-                Verb::Status => ("status", json!({"cmd": "status"})),
-                Verb::Services => ("services", json!({"cmd": "services"})),
-                Verb::Backends => ("backends", json!({"cmd": "backends"})),
-                Verb::Flows { client, top } => {
-                    let mut r = json!({"cmd": "flows", "top": top});
-                    if let Some(c) = client {
-                        r["client"] = c.into();
-                    }
-                    ("flows", r)
-                }
-                Verb::Backend { op } => ("backend", backend_request(op)),
-                Verb::Reload => ("reload", json!({"cmd": "reload"})),
-                Verb::Bgp { op: None } => ("bgp", json!({"cmd": "bgp"})),
-                Verb::Bgp {
-                    op: Some(BgpVerb::Withdraw { prefix }),
-                } => (
-                    "bgp_override",
-                    json!({"cmd": "bgp_withdraw", "prefix": prefix}),
-                ),
-                Verb::Bgp {
-                    op: Some(BgpVerb::Announce { prefix }),
-                } => (
-                    "bgp_override",
-                    json!({"cmd": "bgp_announce", "prefix": prefix}),
-                ),
-                Verb::Vrrp { op: None } => ("vrrp", json!({"cmd": "vrrp"})),
-                Verb::Vrrp {
-                    op:
-                        Some(VrrpVerb::Handover {
-                            instance,
-                            back,
-                            timeout,
-                        }),
-                } => (
-                    "handover",
-                    json!({"cmd": "vrrp_handover", "instance": instance, "back": back, "timeout_s": timeout}),
-                ),
-                Verb::Vrrp {
-                    op: Some(VrrpVerb::Release { instance }),
-                } => (
-                    "release",
-                    json!({"cmd": "vrrp_release", "instance": instance}),
-                ),
-                _ => ("stats", json!({"cmd": "stats"})),
-            };
+            let (cmd, show) = request_of(verb);
             // A handover waits up to its timeout for each switch-over.
-            let within = req["timeout_s"]
-                .as_f64()
-                .and_then(|t| proto::handover_secs(t).ok())
-                .map(|t| t * 2)
-                .unwrap_or_default()
-                + control::ctl::client::REPLY_TIMEOUT;
-            control::ctl::client::request_within(&args.socket, req, within).map(|v| {
-                if args.json {
-                    println!("{v}");
-                } else {
-                    print!("{}", human::render(kind, &v));
-                }
-            })
+            let within = match &cmd {
+                Command::VrrpHandover {
+                    timeout_s: Some(t), ..
+                } => request::handover_secs(*t)
+                    .map(|t| t * 2)
+                    .unwrap_or_default(),
+                _ => Duration::ZERO,
+            } + REPLY_TIMEOUT;
+            ctlproto::request_raw(&args.socket, &cmd, within)
+                .and_then(|v| {
+                    if args.json {
+                        println!("{v}");
+                    } else {
+                        print!("{}", show(v)?);
+                    }
+                    Ok(())
+                })
+                .map_err(anyhow::Error::from)
         }
     };
     match result {
@@ -245,17 +277,17 @@ fn main() -> ExitCode {
 }
 
 fn watch(socket: &std::path::Path, json_out: bool, count: Option<u64>) -> anyhow::Result<()> {
-    let mut prev: Option<(Instant, Value)> = None;
+    let mut prev: Option<(Instant, reply::Stats)> = None;
     let mut samples = 0u64;
     loop {
         let now = Instant::now();
-        let v = control::ctl::client::request(socket, json!({"cmd": "stats"}))?;
+        let v: reply::Stats = ctlproto::call(socket, &Command::Stats {}, REPLY_TIMEOUT)?;
         if let Some((t, old)) = &prev {
             let rates = human::rates(old, &v, now.duration_since(*t).as_secs_f64());
             if json_out {
-                println!("{rates}");
+                println!("{}", serde_json::to_value(&rates)?);
             } else {
-                print!("{}", human::render("rates", &rates));
+                print!("{}", rates.render());
             }
             samples += 1;
             if count.is_some_and(|c| samples >= c) {

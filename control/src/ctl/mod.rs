@@ -1,15 +1,13 @@
-//! The control socket: a Unix socket speaking [`proto`], served on the
+//! The control socket: a Unix socket speaking [`ctlproto`], served on the
 //! control runtime. Each client has its own task with a bounded line length,
 //! an idle timeout and a write timeout, so a slow or hostile client stalls
 //! nobody else and holds at most one request and one reply in memory.
 //! Clients are counted per user (SO_PEERCRED): one user cannot take every
 //! slot, and root always has slots of its own.
 
-pub mod client;
 pub mod human;
 mod ops;
-pub mod proto;
-mod views;
+pub(crate) mod views;
 
 use std::collections::HashMap;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -25,7 +23,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::node::Node;
-use proto::{Reply, MAX_REQUEST};
+use ctlproto::request::MAX_REQUEST;
+use ctlproto::Reply;
 
 /// A client that sends no request for this long is disconnected; `vipctl`
 /// sends its request as soon as it connects.
@@ -255,9 +254,9 @@ fn group_id(name: &str) -> anyhow::Result<u32> {
 
 /// Decodes, validates and executes one request line.
 pub async fn handle(node: &Node, line: &[u8]) -> Reply {
-    match proto::parse(line) {
+    match ctlproto::parse(line) {
         Ok(cmd) => ops::execute(node, cmd).await,
-        Err(e) => Reply::err(e),
+        Err(e) => Reply::err(e.to_string()),
     }
 }
 

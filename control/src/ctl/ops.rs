@@ -4,14 +4,15 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+use ctlproto::reply;
+use ctlproto::request::{self, BackendOp, Command, MAX_TOP};
+use ctlproto::Reply;
 use log::info;
-use serde_json::json;
 
-use super::proto::{self, BackendOp, Command, Reply, MAX_TOP};
 use super::views;
 use crate::config::Prefix;
-use crate::node::BackendChange;
 use crate::node::Node;
+use crate::node::{BackendChange, ChangeError};
 use crate::vrrp::runtime::InstanceControl;
 use crate::vrrp::State;
 
@@ -21,59 +22,98 @@ const HANDOVER_POLL: Duration = Duration::from_millis(5);
 /// Busiest clients listed by `flows` unless asked otherwise.
 const DEFAULT_TOP: usize = 10;
 
-pub async fn execute(node: &Node, cmd: Command) -> Reply {
+/// Why the node could not carry out a well-formed request.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpError {
+    #[error(transparent)]
+    Request(#[from] request::RequestError),
+    #[error("client {0:?} is not an IPv4 address")]
+    FlowsClient(String),
+    #[error("backend {0:?} is not an IPv4 address with a port, such as 10.0.0.1:8080")]
+    BackendAddress(String),
+    #[error("backend weight needs a weight")]
+    NoWeight,
+    #[error("backend {} takes no weight", .0.as_str())]
+    TakesNoWeight(BackendOp),
+    /// The node refused the backend edit; its message names the backend.
+    #[error(transparent)]
+    Backend(#[from] ChangeError),
+    #[error("reload refused:\n{}", .0.join("\n"))]
+    Reload(Vec<String>),
+    #[error("{prefix:?} is not an IPv4 prefix such as 10.0.0.0/25: {reason}")]
+    Prefix {
+        prefix: String,
+        reason: crate::config::PrefixError,
+    },
+    #[error("{0} is not announced: this node has no [[bgp.announce]] prefixes")]
+    NoAnnounces(Prefix),
+    #[error("{prefix} is not a configured [[bgp.announce]] prefix; configured: {configured}")]
+    NotAnnounced { prefix: Prefix, configured: String },
+    #[error("no VRRP instance {instance:?} on this node; configured: {configured}")]
+    NoInstance {
+        instance: String,
+        configured: String,
+    },
+    #[error("VRRP instance {instance} is {state} on this node, not master: run the handover on the node that holds the VIPs")]
+    NotMaster { instance: String, state: State },
+}
+
+pub(crate) async fn execute(node: &Node, cmd: Command) -> Reply {
     let result = match cmd {
-        Command::Status {} => Ok(views::status(node).await),
-        Command::Stats {} => Ok(views::stats(node)),
-        Command::Backends {} => Ok(views::backends(node).await),
-        Command::Services {} => Ok(views::services(node).await),
-        Command::Flows { client, top } => match client.as_deref().map(str::parse::<Ipv4Addr>) {
-            Some(Err(_)) => Err(format!(
-                "client {:?} is not an IPv4 address",
-                client.unwrap_or_default()
-            )),
-            Some(Ok(ip)) => {
-                Ok(views::flows(node, Some(ip), top.unwrap_or(DEFAULT_TOP).min(MAX_TOP)).await)
+        Command::Status {} => Ok(Reply::ok(&views::status(node).await)),
+        Command::Stats {} => Ok(Reply::ok(&views::stats(node))),
+        Command::Backends {} => Ok(Reply::ok(&views::backends(node).await)),
+        Command::Services {} => Ok(Reply::ok(&views::services(node).await)),
+        Command::Flows { client, top } => {
+            let top = top.unwrap_or(DEFAULT_TOP).min(MAX_TOP);
+            match client.as_deref().map(str::parse::<Ipv4Addr>) {
+                Some(Err(_)) => Err(OpError::FlowsClient(client.unwrap_or_default())),
+                Some(Ok(ip)) => Ok(Reply::ok(&views::flows(node, Some(ip), top).await)),
+                None => Ok(Reply::ok(&views::flows(node, None, top).await)),
             }
-            None => Ok(views::flows(node, None, top.unwrap_or(DEFAULT_TOP).min(MAX_TOP)).await),
-        },
+        }
         Command::Backend {
             op,
             service,
             address,
             weight,
-        } => backend(node, op, &service, &address, weight).await,
-        Command::Bgp {} => Ok(node.bgp.to_json()),
-        Command::Vrrp {} => Ok(views::vrrp(node).await),
-        Command::BgpWithdraw { prefix } => bgp_override(node, &prefix, true).await,
-        Command::BgpAnnounce { prefix } => bgp_override(node, &prefix, false).await,
+        } => backend(node, op, &service, &address, weight)
+            .await
+            .map(|r| Reply::ok(&r)),
+        Command::Bgp {} => Ok(Reply::ok(&views::bgp(node))),
+        Command::Vrrp {} => Ok(Reply::ok(&views::vrrp(node).await)),
+        Command::BgpWithdraw { prefix } => bgp_override(node, &prefix, true)
+            .await
+            .map(|r| Reply::ok(&r)),
+        Command::BgpAnnounce { prefix } => bgp_override(node, &prefix, false)
+            .await
+            .map(|r| Reply::ok(&r)),
         Command::VrrpHandover {
             instance,
             back,
             timeout_s,
-        } => handover(node, &instance, back, timeout_s).await,
-        Command::VrrpRelease { instance } => release(node, &instance).await,
+        } => handover(node, &instance, back, timeout_s)
+            .await
+            .map(|r| Reply::ok(&r)),
+        Command::VrrpRelease { instance } => release(node, &instance).await.map(|r| Reply::ok(&r)),
         Command::Reload {} => match node.reload().await {
             Ok(s) => {
                 info!(
                     "config reloaded: {} backend(s) added, {} removed, {} kept; services added {:?}, removed {:?}",
                     s.backends_added, s.backends_removed, s.backends_kept, s.services_added, s.services_removed
                 );
-                Ok(json!({
-                    "services_added": s.services_added,
-                    "services_removed": s.services_removed,
-                    "backends_added": s.backends_added,
-                    "backends_removed": s.backends_removed,
-                    "backends_kept": s.backends_kept,
+                Ok(Reply::ok(&reply::Reload {
+                    services_added: s.services_added,
+                    services_removed: s.services_removed,
+                    backends_added: s.backends_added,
+                    backends_removed: s.backends_removed,
+                    backends_kept: s.backends_kept,
                 }))
             }
-            Err(errors) => Err(format!("reload refused:\n{}", errors.join("\n"))),
+            Err(errors) => Err(OpError::Reload(errors)),
         },
     };
-    match result {
-        Ok(v) => Reply::ok(v),
-        Err(e) => Reply::err(e),
-    }
+    result.unwrap_or_else(|e| Reply::err(e.to_string()))
 }
 
 async fn backend(
@@ -82,27 +122,33 @@ async fn backend(
     service: &str,
     address: &str,
     weight: Option<u32>,
-) -> Result<serde_json::Value, String> {
-    let addr: SocketAddrV4 = address.parse().map_err(|_| {
-        format!("backend {address:?} is not an IPv4 address with a port, such as 10.0.0.1:8080")
-    })?;
+) -> Result<reply::BackendChange, OpError> {
+    let addr: SocketAddrV4 = address
+        .parse()
+        .map_err(|_| OpError::BackendAddress(address.to_string()))?;
     let change = match (op, weight) {
         (BackendOp::Add, w) => BackendChange::Add {
             weight: w.unwrap_or(1),
         },
         (BackendOp::Weight, Some(w)) => BackendChange::Weight(w),
-        (BackendOp::Weight, None) => return Err("backend weight needs a weight".into()),
-        (_, Some(_)) => return Err(format!("backend {} takes no weight", op.as_str())),
+        (BackendOp::Weight, None) => return Err(OpError::NoWeight),
+        (_, Some(_)) => return Err(OpError::TakesNoWeight(op)),
         (BackendOp::Remove, None) => BackendChange::Remove,
         (BackendOp::Drain, None) => BackendChange::Drain,
         (BackendOp::Enable, None) => BackendChange::Enable,
         (BackendOp::Disable, None) => BackendChange::Disable,
     };
-    let id = node.change_backend(service, addr, change).await?;
+    let id = node
+        .change_backend(service, addr, change)
+        .await
+        .map_err(OpError::Backend)?;
     info!("control: backend {addr} of service {service}: {change:?}");
-    Ok(
-        json!({ "service": service, "address": addr.to_string(), "id": id, "change": format!("{change:?}") }),
-    )
+    Ok(reply::BackendChange {
+        service: service.to_string(),
+        address: addr.to_string(),
+        id,
+        change: format!("{change:?}"),
+    })
 }
 
 /// Sets or clears the operator withdrawal of a configured announce prefix.
@@ -110,10 +156,11 @@ async fn bgp_override(
     node: &Node,
     prefix: &str,
     withdraw: bool,
-) -> Result<serde_json::Value, String> {
-    let p: Prefix = prefix
-        .parse()
-        .map_err(|e| format!("{prefix:?} is not an IPv4 prefix such as 10.0.0.0/25: {e}"))?;
+) -> Result<reply::BgpOverride, OpError> {
+    let p: Prefix = prefix.parse().map_err(|reason| OpError::Prefix {
+        prefix: prefix.to_string(),
+        reason,
+    })?;
     let mut st = node.state.lock().await;
     let configured: Vec<Prefix> = st
         .config
@@ -124,12 +171,12 @@ async fn bgp_override(
     if !configured.contains(&p) {
         let list: Vec<String> = configured.iter().map(ToString::to_string).collect();
         return Err(if list.is_empty() {
-            format!("{p} is not announced: this node has no [[bgp.announce]] prefixes")
+            OpError::NoAnnounces(p)
         } else {
-            format!(
-                "{p} is not a configured [[bgp.announce]] prefix; configured: {}",
-                list.join(", ")
-            )
+            OpError::NotAnnounced {
+                prefix: p,
+                configured: list.join(", "),
+            }
         });
     }
     let was = st.bgp_withdrawn.contains(&p);
@@ -155,15 +202,15 @@ async fn bgp_override(
         (false, true) => "already withdrawn",
         (false, false) => "no override was set: the announce policy already decides",
     };
-    Ok(json!({
-        "prefix": p.to_string(),
-        "withdrawn": withdraw,
-        "changed": changed,
-        "change": change,
-    }))
+    Ok(reply::BgpOverride {
+        prefix: p.to_string(),
+        withdrawn: withdraw,
+        changed,
+        change: change.to_string(),
+    })
 }
 
-async fn vrrp_control(node: &Node, instance: &str) -> Result<InstanceControl, String> {
+async fn vrrp_control(node: &Node, instance: &str) -> Result<InstanceControl, OpError> {
     let st = node.state.lock().await;
     let found = st.vrrp.iter().find(|c| {
         c.status
@@ -186,14 +233,14 @@ async fn vrrp_control(node: &Node, instance: &str) -> Result<InstanceControl, St
                         .clone()
                 })
                 .collect();
-            Err(format!(
-                "no VRRP instance {instance:?} on this node; configured: {}",
-                if names.is_empty() {
+            Err(OpError::NoInstance {
+                instance: instance.to_string(),
+                configured: if names.is_empty() {
                     "none".to_string()
                 } else {
                     names.join(", ")
-                }
-            ))
+                },
+            })
         }
     }
 }
@@ -225,14 +272,15 @@ async fn handover(
     instance: &str,
     back: bool,
     timeout_s: Option<f64>,
-) -> Result<serde_json::Value, String> {
-    let timeout = proto::handover_timeout(instance, timeout_s)?;
+) -> Result<reply::Handover, OpError> {
+    let timeout = request::handover_timeout(instance, timeout_s)?;
     let c = vrrp_control(node, instance).await?;
     let state = state_of(&c);
     if state != State::Master {
-        return Err(format!(
-            "VRRP instance {instance} is {state} on this node, not master: run the handover on the node that holds the VIPs"
-        ));
+        return Err(OpError::NotMaster {
+            instance: instance.to_string(),
+            state,
+        });
     }
     info!("control: operator handover of VRRP instance {instance}: stepping down");
     let asked = Instant::now();
@@ -245,30 +293,29 @@ async fn handover(
             .and_then(|h| h.new_master)
     })
     .await;
-    let mut out = json!({
-        "instance": instance,
-        "stepped_down": true,
-        "peer_took_over": taken.is_some(),
-        "new_master": taken.map(|(a, _)| a.to_string()),
-        "switch_over_ms": taken.map(|(_, d)| d.as_secs_f64() * 1000.0),
-        "state": state_of(&c).as_str(),
-    });
+    let mut out = reply::Handover {
+        instance: instance.to_string(),
+        stepped_down: true,
+        peer_took_over: taken.is_some(),
+        new_master: taken.map(|(a, _)| a.to_string()),
+        switch_over_ms: taken.map(|(_, d)| d.as_secs_f64() * 1000.0),
+        state: state_of(&c).as_str().to_string(),
+        ..reply::Handover::default()
+    };
     let Some((peer, _)) = taken else {
         // Nobody took over: holding would only delay the VIPs' return.
         c.set_hold(false);
-        out["held"] = false.into();
-        out["note"] = format!(
+        out.held = false;
+        out.note = Some(format!(
             "no peer advertised as master within {timeout:?}; the hold was released so this node keeps the VIPs. Check that a backup for {instance} is running"
-        )
-        .into();
+        ));
         return Ok(out);
     };
     if !back {
-        out["held"] = true.into();
-        out["note"] = format!(
+        out.held = true;
+        out.note = Some(format!(
             "{peer} is master; this node stays backup until `vipctl vrrp release {instance}`"
-        )
-        .into();
+        ));
         return Ok(out);
     }
     let released = Instant::now();
@@ -277,30 +324,29 @@ async fn handover(
         (s.state == State::Master).then(|| released.elapsed())
     })
     .await;
-    out["held"] = false.into();
-    out["back"] = json!({
-        "master_again": back_after.is_some(),
-        "after_ms": back_after.map(|d| d.as_secs_f64() * 1000.0),
-        "state": state_of(&c).as_str(),
+    out.held = false;
+    out.back = Some(reply::HandoverBack {
+        master_again: back_after.is_some(),
+        after_ms: back_after.map(|d| d.as_secs_f64() * 1000.0),
+        state: state_of(&c).as_str().to_string(),
     });
     if back_after.is_none() {
-        out["note"] = format!(
+        out.note = Some(format!(
             "released, but not master again within {timeout:?}: is preempt off for {instance}, or does {peer} have a higher priority?"
-        )
-        .into();
+        ));
     }
     Ok(out)
 }
 
-async fn release(node: &Node, instance: &str) -> Result<serde_json::Value, String> {
+async fn release(node: &Node, instance: &str) -> Result<reply::Release, OpError> {
     let c = vrrp_control(node, instance).await?;
     let was = c.set_hold(false);
     if was {
         info!("control: operator hold on VRRP instance {instance} released");
     }
-    Ok(json!({
-        "instance": instance,
-        "was_held": was,
-        "state": state_of(&c).as_str(),
-    }))
+    Ok(reply::Release {
+        instance: instance.to_string(),
+        was_held: was,
+        state: state_of(&c).as_str().to_string(),
+    })
 }

@@ -1,225 +1,234 @@
-//! Read-only views of the node for the control socket.
+//! Read-only views of the node for the control socket, one typed reply per
+//! command.
 
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use ctlproto::reply;
+use dataplane::verdict::DropReason;
 
 use crate::node::Node;
 use crate::node::NodeState;
-use dataplane::verdict::DropReason;
 
 /// What `status` and `services` both say of service `s`.
-fn service_summary(st: &NodeState, s: usize) -> Value {
+fn service_summary(st: &NodeState, s: usize) -> reply::ServiceSummary {
     let svc = &st.config.services[s];
-    json!({
-        "name": svc.name,
-        "vip": svc.vip.to_string(),
-        "port": svc.port,
-        "owned": st.owns(svc.vip),
-        "backends": svc.backends.len(),
-        "healthy": st.healthy_backends(s),
-    })
+    reply::ServiceSummary {
+        name: svc.name.clone(),
+        vip: svc.vip.to_string(),
+        port: svc.port,
+        owned: st.owns(svc.vip),
+        backends: svc.backends.len(),
+        healthy: st.healthy_backends(s),
+    }
 }
 
-pub async fn status(node: &Node) -> Value {
+pub(crate) async fn status(node: &Node) -> reply::Status {
     let st = node.state.lock().await;
-    let services: Vec<Value> = st
-        .config
-        .services
-        .iter()
-        .enumerate()
-        .map(|(s, _)| service_summary(&st, s))
+    let services = (0..st.config.services.len())
+        .map(|s| service_summary(&st, s))
         .collect();
-    let vrrp: Vec<Value> = st
+    let vrrp: Vec<reply::VrrpSummary> = st
         .vrrp
         .iter()
         .map(|c| {
             let i = c.status.lock().unwrap_or_else(|e| e.into_inner());
-            let last = i
-                .transitions
-                .back()
-                .map(|t| format!("{} -> {}", t.from.as_str(), t.to.as_str()));
-            json!({"name": i.name, "state": i.state.as_str(), "priority": i.priority, "held": i.held, "last": last})
+            reply::VrrpSummary {
+                name: i.name.clone(),
+                state: i.state.as_str().to_string(),
+                priority: i.priority,
+                held: i.held,
+                last: i
+                    .transitions
+                    .back()
+                    .map(|t| format!("{} -> {}", t.from.as_str(), t.to.as_str())),
+            }
         })
         .collect();
-    let bgp = node.bgp.to_json();
-    let peers: Vec<Value> = bgp["peers"]
-        .as_array()
-        .map(|p| {
-            p.iter()
-                .map(|p| json!({"peer": p["address"], "state": p["state"]}))
-                .collect()
-        })
-        .unwrap_or_default();
-    let interfaces: Vec<Value> = st
+    let interfaces = st
         .ports
         .iter()
         .map(|p| {
             let max = engine::MAX_MTU;
-            let mut i = json!({
-                "name": p.name,
-                "xdp_mode": p.xdp_mode.as_str(),
-                "mtu": p.mtu,
-                "fast_path_egress": p.xdp_xmit,
-            });
-            if p.mtu > max {
-                i["error"] = json!(format!(
-                    "MTU {} is above the {max} bytes vipd can receive: larger packets are lost; \
-                     lower it (`ip link set dev {} mtu {max}`)",
-                    p.mtu, p.name
-                ));
+            reply::InterfaceStatus {
+                name: p.name.clone(),
+                xdp_mode: p.xdp_mode.as_str().to_string(),
+                mtu: p.mtu,
+                fast_path_egress: p.xdp_xmit,
+                error: (p.mtu > max).then(|| {
+                    format!(
+                        "MTU {} is above the {max} bytes vipd can receive: larger packets are lost; \
+                         lower it (`ip link set dev {} mtu {max}`)",
+                        p.mtu, p.name
+                    )
+                }),
             }
-            i
         })
         .collect();
-    let mut out = json!({
-        "node": st.config.node.name,
-        "site": st.config.node.site,
-        "uptime_s": node.started.elapsed().as_secs(),
-        "workers": node.counters.cores().count(),
-        "interfaces": interfaces,
-        "services": services,
+    let bgp = bgp(node).speaker.map(|b| reply::BgpSummary {
+        announced: b.announced,
+        withdrawn: b.withdrawn,
+        peers: b
+            .peers
+            .into_iter()
+            .map(|p| reply::PeerSummary {
+                peer: p.address,
+                state: p.state,
+            })
+            .collect(),
     });
-    if !vrrp.is_empty() {
-        out["vrrp"] = vrrp.into();
+    reply::Status {
+        node: st.config.node.name.clone(),
+        site: st.config.node.site.clone(),
+        uptime_s: node.started.elapsed().as_secs(),
+        workers: node.counters.cores().count(),
+        interfaces,
+        services,
+        vrrp: (!vrrp.is_empty()).then_some(vrrp),
+        bgp,
     }
-    if bgp["configured"] == true {
-        out["bgp"] =
-            json!({"announced": bgp["announced"], "withdrawn": bgp["withdrawn"], "peers": peers});
-    }
-    out
 }
 
-pub fn stats(node: &Node) -> Value {
-    let cores: Vec<Value> = node
+/// The node's packet counters: what `stats` answers and `/metrics` exposes.
+pub(crate) fn stats(node: &Node) -> reply::Stats {
+    let cores = node
         .counters
         .cores()
         .enumerate()
-        .map(|(i, c)| {
-            let drops: serde_json::Map<String, Value> = DropReason::ALL
+        .map(|(i, c)| reply::CoreStats {
+            worker: i,
+            rx_packets: c.rx_packets.get(),
+            rx_bytes: c.rx_bytes.get(),
+            tx_packets: c.tx_packets.get(),
+            tx_bytes: c.tx_bytes.get(),
+            handoff_out: c.handoff_out.get(),
+            handoff_in: c.handoff_in.get(),
+            drops: DropReason::ALL
                 .iter()
                 .filter(|r| r.is_drop() && c.drop(**r).get() > 0)
-                .map(|r| (r.name().to_string(), json!(c.drop(*r).get())))
-                .collect();
-            json!({
-                "worker": i,
-                "rx_packets": c.rx_packets.get(),
-                "rx_bytes": c.rx_bytes.get(),
-                "tx_packets": c.tx_packets.get(),
-                "tx_bytes": c.tx_bytes.get(),
-                "handoff_out": c.handoff_out.get(),
-                "handoff_in": c.handoff_in.get(),
-                "drops": drops,
-            })
+                .map(|r| (r.name().to_string(), c.drop(*r).get()))
+                .collect(),
         })
         .collect();
-    let by_reason = |drop: bool| -> serde_json::Map<String, Value> {
+    let by_reason = |drop: bool| -> BTreeMap<String, u64> {
         DropReason::ALL
             .iter()
             .filter(|r| r.is_drop() == drop)
-            .map(|r| (r.name().to_string(), json!(node.counters.drops(*r))))
+            .map(|r| (r.name().to_string(), node.counters.drops(*r)))
             .collect()
     };
-    let (drops, ignored) = (by_reason(true), by_reason(false));
-    let arp_claims = node.published.load().arp_claims.seen();
     let xdp = match node.steering.as_ref().map(|s| s.xdp_stats()) {
-        None => json!({ "error": "this node has no dataplane" }),
-        Some(Ok(x)) => {
-            let mut v: serde_json::Map<String, Value> = x
+        None => reply::XdpStats::Unavailable {
+            error: "this node has no dataplane".into(),
+        },
+        Some(Ok(x)) => reply::XdpStats::Counters {
+            reply_keys_refused: node.counters.reply_keys_refused(),
+            by_decision: x
                 .by_decision()
                 .iter()
-                .map(|(name, n)| (name.to_string(), json!(n)))
-                .collect();
-            v.insert(
-                "reply_keys_refused".into(),
-                json!(node.counters.reply_keys_refused()),
-            );
-            Value::Object(v)
-        }
-        Some(Err(e)) => json!({ "error": e.to_string() }),
+                .map(|(name, n)| (name.to_string(), *n))
+                .collect(),
+        },
+        Some(Err(e)) => reply::XdpStats::Unavailable {
+            error: e.to_string(),
+        },
     };
-    let interfaces: Vec<Value> = node
+    let interfaces = node
         .interfaces
         .iter()
         .map(|name| match engine::link_counters(name) {
-            Ok(l) => json!({
-                "name": name,
-                "rx_errors": l.rx_errors,
-                "rx_dropped": l.rx_dropped,
-                "tx_errors": l.tx_errors,
-                "tx_dropped": l.tx_dropped,
-            }),
-            Err(e) => json!({"name": name, "error": e.to_string()}),
+            Ok(l) => reply::LinkStats::Counters {
+                name: name.clone(),
+                rx_errors: l.rx_errors,
+                rx_dropped: l.rx_dropped,
+                tx_errors: l.tx_errors,
+                tx_dropped: l.tx_dropped,
+            },
+            Err(e) => reply::LinkStats::Unavailable {
+                name: name.clone(),
+                error: e.to_string(),
+            },
         })
         .collect();
     let k = node.counters.sockets();
-    let afxdp = json!({
-        "rx_ring_full": k.rx_ring_full,
-        "rx_dropped": k.rx_dropped,
-        "fill_ring_empty": k.fill_ring_empty,
-        "invalid_descs": k.invalid_descs,
-    });
-    json!({
-        "cores": cores,
-        "drops": drops,
-        "ignored": ignored,
-        "arp_claims": arp_claims,
-        "xdp": xdp,
-        "afxdp": afxdp,
-        "interfaces": interfaces,
-    })
+    reply::Stats {
+        cores,
+        drops: by_reason(true),
+        ignored: by_reason(false),
+        arp_claims: node.published.load().arp_claims.seen(),
+        xdp,
+        afxdp: reply::SocketStats {
+            rx_ring_full: k.rx_ring_full,
+            rx_dropped: k.rx_dropped,
+            fill_ring_empty: k.fill_ring_empty,
+            invalid_descs: k.invalid_descs,
+        },
+        interfaces,
+    }
 }
 
-pub async fn backends(node: &Node) -> Value {
+pub(crate) async fn backends(node: &Node) -> reply::Backends {
     let ids: Vec<u32> = node.state.lock().await.backends().map(|b| b.id).collect();
     let (flows, missing) = node.runtime.query_flows(ids.clone(), None, 0).await;
     let totals = crate::node::Runtime::backend_totals(&flows, node.steering.as_deref(), &ids);
     let st = node.state.lock().await;
-    let list: Vec<Value> = st
+    let backends = st
         .backends()
         .map(|b| {
             let svc = &st.config.services[b.service];
             let be = &svc.backends[b.backend];
             let h = st.health.get(&b.id);
             let t = totals.get(&b.id).copied().unwrap_or_default();
-            json!({
-                "service": svc.name,
-                "address": be.address.to_string(),
-                "id": b.id,
-                "weight": be.weight,
-                "enabled": !st.disabled.contains(&b.id),
-                "healthy": h.is_some_and(|h| h.healthy),
-                "active": t.active,
-                "inactive": t.inactive,
-                "packets": t.packets,
-                "bytes": t.bytes,
-                "last_check": h.and_then(|h| h.last.as_ref()).map(|r| json!({"ok": r.ok, "detail": r.detail})),
-            })
+            reply::Backend {
+                service: svc.name.clone(),
+                address: be.address.to_string(),
+                id: b.id,
+                weight: be.weight,
+                enabled: !st.disabled.contains(&b.id),
+                healthy: h.is_some_and(|h| h.healthy),
+                active: t.active,
+                inactive: t.inactive,
+                packets: t.packets,
+                bytes: t.bytes,
+                last_check: h
+                    .and_then(|h| h.last.as_ref())
+                    .map(|r| reply::CheckOutcome {
+                        ok: r.ok,
+                        detail: r.detail.clone(),
+                    }),
+            }
         })
         .collect();
-    json!({ "backends": list, "workers_not_answering": missing })
+    reply::Backends {
+        backends,
+        workers_not_answering: missing,
+    }
 }
 
-pub async fn services(node: &Node) -> Value {
+pub(crate) async fn services(node: &Node) -> reply::Services {
     let st = node.state.lock().await;
-    let list: Vec<Value> = st
+    let services = st
         .config
         .services
         .iter()
         .enumerate()
-        .map(|(s, svc)| {
-            let mut v = service_summary(&st, s);
-            v["protocol"] = svc.protocol.as_str().into();
-            v["scheduler"] = svc.scheduler.to_string().into();
-            v["forward"] = svc.forward.as_str().into();
-            v["persistence_s"] = json!(svc.persistence_timeout.map(|d| d.as_secs()));
-            v["sorry_server"] = json!(svc.sorry_server.map(|a| a.to_string()));
-            v["snat"] = json!(svc.snat.iter().map(ToString::to_string).collect::<Vec<_>>());
-            v
+        .map(|(s, svc)| reply::Service {
+            summary: service_summary(&st, s),
+            protocol: svc.protocol.as_str().to_string(),
+            scheduler: svc.scheduler.to_string(),
+            forward: svc.forward.as_str().to_string(),
+            persistence_s: svc.persistence_timeout.map(|d| d.as_secs()),
+            sorry_server: svc.sorry_server.map(|a| a.to_string()),
+            snat: svc.snat.iter().map(ToString::to_string).collect(),
         })
         .collect();
-    json!({ "services": list })
+    reply::Services { services }
 }
 
-pub async fn flows(node: &Node, client: Option<std::net::Ipv4Addr>, top: usize) -> Value {
+pub(crate) async fn flows(
+    node: &Node,
+    client: Option<std::net::Ipv4Addr>,
+    top: usize,
+) -> reply::Flows {
     let (summaries, missing) = node.runtime.query_flows(Vec::new(), client, top).await;
     let st = node.state.lock().await;
     let mut clients: std::collections::HashMap<std::net::Ipv4Addr, u64> = Default::default();
@@ -239,100 +248,169 @@ pub async fn flows(node: &Node, client: Option<std::net::Ipv4Addr>, top: usize) 
             )
         })
     };
-    let matches: Vec<Value> = summaries
+    let matches = summaries
         .iter()
         .flat_map(|s| s.matches.iter().map(move |m| (s.worker, m)))
         .map(|(w, m)| {
-            json!({
-                "worker": w,
-                "client": m.client.to_string(),
-                "destination": m.destination.to_string(),
-                "protocol": match m.proto { 6 => "tcp".to_string(), 17 => "udp".to_string(), p => p.to_string() },
-                "service": backend_of(m.backend_id).map(|b| b.0),
-                "backend": backend_of(m.backend_id).map(|b| b.1),
-                "state": m.state,
-                "fast_path": m.offloaded,
-                "fast_path_idle_ms": m.fast_last_seen_ms.map(|t| engine::monotonic_ms().saturating_sub(t)),
-            })
+            let (service, backend) = backend_of(m.backend_id).unzip();
+            reply::FlowMatch {
+                worker: w,
+                client: m.client.to_string(),
+                destination: m.destination.to_string(),
+                protocol: match m.proto {
+                    6 => "tcp".to_string(),
+                    17 => "udp".to_string(),
+                    p => p.to_string(),
+                },
+                service,
+                backend,
+                state: m.state.to_string(),
+                fast_path: m.offloaded,
+                fast_path_idle_ms: m
+                    .fast_last_seen_ms
+                    .map(|t| engine::monotonic_ms().saturating_sub(t)),
+            }
         })
         .collect();
-    json!({
-        "workers": summaries.iter().map(|s| json!({"worker": s.worker, "flows": s.total, "fast_path_flows": s.offloaded, "capacity": s.capacity})).collect::<Vec<_>>(),
-        "fast_path_flows": summaries.iter().map(|s| s.offloaded).sum::<usize>(),
-        "total": summaries.iter().map(|s| s.total).sum::<usize>(),
-        "top_clients": top_clients.iter().map(|(ip, n)| json!({"client": ip.to_string(), "flows": n})).collect::<Vec<_>>(),
-        "clients_partial": summaries.iter().any(|s| s.clients_truncated),
-        "client": client.map(|c| c.to_string()),
-        "matches": matches,
-        "matches_partial": summaries.iter().any(|s| s.matches_truncated),
-        "workers_not_answering": missing,
-    })
+    reply::Flows {
+        workers: summaries
+            .iter()
+            .map(|s| reply::WorkerFlows {
+                worker: s.worker,
+                flows: s.total,
+                fast_path_flows: s.offloaded,
+                capacity: s.capacity,
+            })
+            .collect(),
+        fast_path_flows: summaries.iter().map(|s| s.offloaded).sum(),
+        total: summaries.iter().map(|s| s.total).sum(),
+        top_clients: top_clients
+            .iter()
+            .map(|(ip, n)| reply::ClientFlows {
+                client: ip.to_string(),
+                flows: *n,
+            })
+            .collect(),
+        clients_partial: summaries.iter().any(|s| s.clients_truncated),
+        client: client.map(|c| c.to_string()),
+        matches,
+        matches_partial: summaries.iter().any(|s| s.matches_truncated),
+        workers_not_answering: missing,
+    }
 }
 
-pub async fn vrrp(node: &Node) -> Value {
+pub(crate) async fn vrrp(node: &Node) -> reply::Vrrp {
     let shared: Vec<_> = node.state.lock().await.vrrp.clone();
-    let list: Vec<Value> = shared
+    let instances = shared
         .iter()
         .map(|s| {
             let s = s.status.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let st = &s.stats;
-            let transitions: Vec<Value> = s
+            let transitions = s
                 .transitions
                 .iter()
-                .map(|t| {
-                    let ms =
-                        t.at.duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_millis() as u64)
-                            .unwrap_or(0);
-                    json!({
-                        "unix_ms": ms,
-                        "from": t.from.as_str(),
-                        "to": t.to.as_str(),
-                        "priority": t.priority,
-                        "reason": t.reason,
-                    })
+                .map(|t| reply::VrrpTransition {
+                    unix_ms: t
+                        .at
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(0),
+                    from: t.from.as_str().to_string(),
+                    to: t.to.as_str().to_string(),
+                    priority: t.priority,
+                    reason: t.reason.to_string(),
                 })
                 .collect();
-            json!({
-                "name": s.name,
-                "vrid": s.vrid,
-                "version": s.version.number(),
-                "interface": s.interface,
-                "address": s.primary.to_string(),
-                "state": s.state.as_str(),
-                "priority": s.priority,
-                "base_priority": s.base_priority,
-                "track_weight": s.weight_sum,
-                "track_fault": s.fault,
-                "held": s.held,
-                "transitions": transitions,
-                "counters": {
-                    "adverts_received": st.adverts_received,
-                    "adverts_sent": st.adverts_sent,
-                    "priority_zero_received": st.priority_zero_received,
-                    "priority_zero_sent": st.priority_zero_sent,
-                    "became_master": st.became_master,
-                    "released_master": st.released_master,
-                    "ttl_errors": st.ttl_errors,
-                    "version_errors": st.version_errors,
-                    "type_errors": st.type_errors,
-                    "truncated": st.truncated,
-                    "checksum_errors": st.checksum_errors,
-                    "other_vrid": st.other_vrid,
-                    "own_adverts": st.own_adverts,
-                    "unknown_peer": st.unknown_peer,
-                    "auth_errors": st.auth_errors,
-                    "interval_mismatch": st.interval_mismatch,
-                    "address_mismatch": st.address_mismatch,
-                    "malformed_ip": s.shell.malformed_ip,
-                    "false_owner": st.false_owner,
-                    "send_errors": s.shell.send_errors,
-                    "receive_errors": s.shell.receive_errors,
-                    "garps_sent": s.shell.garps_sent,
-                    "notify_runs": s.shell.notify_runs,
+            reply::VrrpInstance {
+                name: s.name.clone(),
+                vrid: s.vrid,
+                version: s.version.number(),
+                interface: s.interface.clone(),
+                address: s.primary.to_string(),
+                state: s.state.as_str().to_string(),
+                priority: s.priority,
+                base_priority: s.base_priority,
+                track_weight: s.weight_sum,
+                track_fault: s.fault,
+                held: s.held,
+                transitions,
+                counters: reply::VrrpCounters {
+                    adverts_received: st.adverts_received,
+                    adverts_sent: st.adverts_sent,
+                    priority_zero_received: st.priority_zero_received,
+                    priority_zero_sent: st.priority_zero_sent,
+                    became_master: st.became_master,
+                    released_master: st.released_master,
+                    ttl_errors: st.ttl_errors,
+                    version_errors: st.version_errors,
+                    type_errors: st.type_errors,
+                    truncated: st.truncated,
+                    checksum_errors: st.checksum_errors,
+                    other_vrid: st.other_vrid,
+                    own_adverts: st.own_adverts,
+                    unknown_peer: st.unknown_peer,
+                    auth_errors: st.auth_errors,
+                    interval_mismatch: st.interval_mismatch,
+                    address_mismatch: st.address_mismatch,
+                    malformed_ip: s.shell.malformed_ip,
+                    false_owner: st.false_owner,
+                    send_errors: s.shell.send_errors,
+                    receive_errors: s.shell.receive_errors,
+                    garps_sent: s.shell.garps_sent,
+                    notify_runs: s.shell.notify_runs,
                 },
-            })
+            }
         })
         .collect();
-    json!({ "instances": list })
+    reply::Vrrp { instances }
+}
+
+/// The BGP speaker's sessions and prefixes; `configured: false` without
+/// `[bgp]`.
+pub(crate) fn bgp(node: &Node) -> reply::Bgp {
+    let s = node.bgp.snapshot();
+    let Some(router_id) = s.router_id else {
+        return reply::Bgp::default();
+    };
+    let prefixes = s
+        .configured
+        .iter()
+        .map(|p| reply::BgpPrefix {
+            prefix: p.clone(),
+            announced: s.wanted.contains(p),
+            operator: if s.withdrawn.contains(p) {
+                "withdrawn"
+            } else {
+                "-"
+            }
+            .to_string(),
+        })
+        .collect();
+    let peers = s
+        .peers
+        .iter()
+        .map(|p| reply::BgpPeer {
+            address: p.address.to_string(),
+            remote_as: p.remote_as,
+            state: p.state.clone(),
+            uptime_s: p.established_since.map(|t| t.elapsed().as_secs()),
+            received: p.received,
+            advertised: p.advertised.clone(),
+            last_error: p.last_error.clone(),
+            messages_in: p.messages_in,
+            messages_out: p.messages_out,
+            established_count: p.established_count,
+        })
+        .collect();
+    reply::Bgp {
+        configured: true,
+        speaker: Some(reply::BgpSpeaker {
+            local_as: s.local_as,
+            router_id: router_id.to_string(),
+            announced: s.wanted,
+            withdrawn: s.withdrawn,
+            prefixes,
+            peers,
+        }),
+    }
 }

@@ -12,7 +12,7 @@ use super::state::{BackendHealth, BackendRef, NodeState};
 use crate::config::{Backend, CheckKind, Config};
 
 /// Largest weight a backend may have, as in the config file.
-pub(crate) const MAX_WEIGHT: u32 = 65_535;
+pub(crate) use ctlproto::request::MAX_WEIGHT;
 /// Most backends one service may have, as in the config file.
 const MAX_BACKENDS: usize = 256;
 
@@ -34,13 +34,6 @@ pub(crate) enum ChangeError {
     /// The edit is recorded but the dataplane did not take it.
     #[error("{0:#}")]
     Apply(anyhow::Error),
-}
-
-/// The control socket replies with the message.
-impl From<ChangeError> for String {
-    fn from(e: ChangeError) -> String {
-        e.to_string()
-    }
 }
 
 /// One edit to one backend.

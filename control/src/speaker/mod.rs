@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use log::{info, warn};
-use serde_json::{json, Value};
 use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -106,52 +105,6 @@ impl Status {
     /// A copy of the current status.
     pub(crate) fn snapshot(&self) -> BgpStatus {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// The status as JSON: `{"configured": false}` when there is no `[bgp]`.
-    pub(crate) fn to_json(&self) -> Value {
-        let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(router_id) = s.router_id else {
-            return json!({"configured": false});
-        };
-        let peers: Vec<Value> = s
-            .peers
-            .iter()
-            .map(|p| {
-                json!({
-                    "address": p.address.to_string(),
-                    "remote_as": p.remote_as,
-                    "state": p.state,
-                    "uptime_s": p.established_since.map(|t| t.elapsed().as_secs()),
-                    "received": p.received,
-                    "advertised": p.advertised,
-                    "last_error": p.last_error,
-                    "messages_in": p.messages_in,
-                    "messages_out": p.messages_out,
-                    "established_count": p.established_count,
-                })
-            })
-            .collect();
-        let prefixes: Vec<Value> = s
-            .configured
-            .iter()
-            .map(|p| {
-                json!({
-                    "prefix": p,
-                    "announced": s.wanted.contains(p),
-                    "override": if s.withdrawn.contains(p) { "withdrawn" } else { "-" },
-                })
-            })
-            .collect();
-        json!({
-            "configured": true,
-            "local_as": s.local_as,
-            "router_id": router_id.to_string(),
-            "announced": s.wanted,
-            "withdrawn": s.withdrawn,
-            "prefixes": prefixes,
-            "peers": peers,
-        })
     }
 }
 

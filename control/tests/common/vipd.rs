@@ -1,11 +1,12 @@
 //! A vipd node running inside a lab namespace, driven through its control
 //! socket and through vipctl.
 
+use ctlproto::reply;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+
 use viplab::{Lab, LabProcess};
 
 /// A vipd process in an LB node's namespace.
@@ -37,7 +38,12 @@ impl Vipd {
         let ready = lab.wait_until(
             "vipd control socket answers",
             Duration::from_secs(30),
-            || vipd.is_running() && vipd.request(json!({"cmd": "status"})).is_ok(),
+            || {
+                vipd.is_running()
+                    && vipd
+                        .call::<reply::Status>(ctlproto::Command::Status {})
+                        .is_ok()
+            },
         );
         if let Err(e) = ready {
             bail!("{e}\nvipd log:\n{}", vipd.log());
@@ -53,27 +59,24 @@ impl Vipd {
         self.process.as_ref().map(|p| p.log()).unwrap_or_default()
     }
 
-    pub fn request(&self, cmd: Value) -> Result<Value> {
-        control::ctl::client::request(&self.socket, cmd)
+    /// One control request, its reply read as `R`.
+    pub fn call<R: serde::de::DeserializeOwned>(&self, cmd: ctlproto::Command) -> Result<R> {
+        Ok(ctlproto::call(&self.socket, &cmd, ctlproto::REPLY_TIMEOUT)?)
     }
 
-    pub fn stats(&self) -> Value {
-        self.request(json!({"cmd": "stats"})).unwrap_or(Value::Null)
+    /// The node's counters; all zero when it does not answer.
+    pub fn stats(&self) -> reply::Stats {
+        self.call(ctlproto::Command::Stats {}).unwrap_or_default()
     }
 
     pub fn drops(&self, reason: &str) -> u64 {
-        self.stats()["drops"][reason].as_u64().unwrap_or(0)
+        self.stats().drops.get(reason).copied().unwrap_or(0)
     }
 
     /// Number of backends the node currently considers healthy.
     pub fn healthy_backends(&self) -> usize {
-        self.request(json!({"cmd": "backends"}))
-            .ok()
-            .and_then(|v| {
-                v["backends"]
-                    .as_array()
-                    .map(|b| b.iter().filter(|b| b["healthy"] == true).count())
-            })
+        self.call::<reply::Backends>(ctlproto::Command::Backends {})
+            .map(|v| v.backends.iter().filter(|b| b.healthy).count())
             .unwrap_or(0)
     }
 
@@ -111,8 +114,11 @@ pub fn vipctl_run(socket: &std::path::Path, args: &[&str]) -> (bool, String, Str
     )
 }
 
-/// `vipctl --json ARGS`: the reply, or the error text.
-pub fn vipctl_json(socket: &std::path::Path, args: &[&str]) -> std::result::Result<Value, String> {
+/// `vipctl --json ARGS`: the reply read as `R`, or the error text.
+pub fn vipctl_json<R: serde::de::DeserializeOwned>(
+    socket: &std::path::Path,
+    args: &[&str],
+) -> std::result::Result<R, String> {
     let mut json_args = vec!["--json"];
     json_args.extend_from_slice(args);
     let (ok, out, err) = vipctl_run(socket, &json_args);

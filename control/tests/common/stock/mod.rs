@@ -88,7 +88,7 @@ pub fn start_vipd(lab: &Lab, services: &[ServiceConf], healthy: usize) -> Vipd {
 
 /// What a vipd node and both ends saw: for assertion messages.
 pub fn evidence(lab: &Lab, vipd: &Vipd, hosts: &[&str]) -> String {
-    let mut out = format!("vipd stats: {}\n", vipd.stats());
+    let mut out = format!("vipd stats: {:?}\n", vipd.stats());
     for role in hosts {
         let nstat = lab
             .exec_ok(

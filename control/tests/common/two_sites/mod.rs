@@ -7,7 +7,7 @@ mod peers;
 
 use std::net::Ipv4Addr;
 
-use serde_json::{json, Value};
+use ctlproto::{reply, Command};
 use viplab::{Site, TwoSiteLab};
 
 use super::{http_check, socket_path, Vipd};
@@ -139,8 +139,13 @@ pub fn established(lab: &TwoSiteLab, protocol: &str) -> bool {
     })
 }
 
-pub fn bgp_status(v: &Vipd) -> Value {
-    v.request(json!({"cmd": "bgp"})).unwrap_or(Value::Null)
+/// The node's BGP speaker as `vipctl bgp` shows it; empty when the node
+/// does not answer or has no `[bgp]`.
+pub fn bgp_status(v: &Vipd) -> reply::BgpSpeaker {
+    v.call::<reply::Bgp>(Command::Bgp {})
+        .ok()
+        .and_then(|b| b.speaker)
+        .unwrap_or_default()
 }
 
 pub fn now_ms() -> u64 {

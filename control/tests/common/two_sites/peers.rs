@@ -223,11 +223,11 @@ pub fn scripted_peer(lab: &TwoSiteLab, b: &Vipd) -> Result<()> {
     wire::send(&mut s, &wire::open(4, SCRIPTED_AS, hold, PEER_ID))?;
     wire::send(&mut s, &wire::msg(wire::KEEPALIVE, &[]))?;
     wire::until(&mut s, wire::KEEPALIVE)?;
-    let peer = |field: &str| bgp_status(b)["peers"][0][field].clone();
+    let peer = || bgp_status(b).peers.first().cloned().unwrap_or_default();
     lab.wait_until(
         "vipd Established with the scripted peer",
         Duration::from_secs(5),
-        || peer("state") == "Established",
+        || peer().state == "Established",
     )?;
     // ORIGIN 7 is malformed: RFC 7606 treat-as-withdraw, the session stays.
     let nh = [172, 16, 2, 1];
@@ -240,10 +240,10 @@ pub fn scripted_peer(lab: &TwoSiteLab, b: &Vipd) -> Result<()> {
     lab.wait_until(
         "vipd counts the two valid prefixes only",
         Duration::from_secs(5),
-        || peer("received") == 2,
+        || peer().received == 2,
     )?;
     assert_eq!(
-        peer("state"),
+        peer().state,
         "Established",
         "treat-as-withdraw must not reset the session"
     );

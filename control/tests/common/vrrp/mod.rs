@@ -15,7 +15,7 @@ pub use sniff::*;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Value};
+use ctlproto::{reply, Command};
 use viplab::{Lab, LabSpec};
 
 use super::{http_check, node_config, ServiceConf, Vipd, SERVICE_PORT};
@@ -131,26 +131,37 @@ pub fn start_vipd(lab: &Lab, k: usize, vrrp_extra: &str) -> Vipd {
     vipd
 }
 
-/// The one VRRP instance of a vipd node.
-pub fn instance(vipd: &Vipd) -> Value {
-    vipd.request(json!({"cmd": "vrrp"}))
-        .map(|v| v["instances"][0].clone())
-        .unwrap_or(Value::Null)
+/// The one VRRP instance of a vipd node, if it answers.
+pub fn vrrp_instance(vipd: &Vipd) -> Option<reply::VrrpInstance> {
+    vipd.call::<reply::Vrrp>(Command::Vrrp {})
+        .ok()?
+        .instances
+        .into_iter()
+        .next()
+}
+
+/// The one VRRP instance of a vipd node; empty (no state, counters 0) when
+/// it does not answer.
+pub fn instance(vipd: &Vipd) -> reply::VrrpInstance {
+    vrrp_instance(vipd).unwrap_or_default()
 }
 
 pub fn state(vipd: &Vipd) -> String {
-    instance(vipd)["state"].as_str().unwrap_or("").to_string()
+    instance(vipd).state
 }
 
-pub fn counter(vipd: &Vipd, name: &str) -> u64 {
-    instance(vipd)["counters"][name].as_u64().unwrap_or(0)
+/// Reads one counter of a VRRP instance.
+pub type Read = fn(&reply::VrrpCounters) -> u64;
+
+pub fn counter(vipd: &Vipd, read: Read) -> u64 {
+    read(&instance(vipd).counters)
 }
 
 pub fn wait_state(lab: &Lab, vipd: &Vipd, want: &str, within: Duration) {
     lab.wait_until(&format!("vipd VRRP state {want}"), within, || {
         state(vipd) == want
     })
-    .unwrap_or_else(|e| panic!("{e}: {}\n{}", instance(vipd), vipd.log()));
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", instance(vipd), vipd.log()));
 }
 
 /// Who answers the VIP from the client, if anyone does.

@@ -1,15 +1,25 @@
-//! The control protocol: newline-delimited JSON, one request per line, one
-//! reply per request. Every message carries the protocol version.
+//! Requests: the commands a client may send, and the decoder that checks a
+//! request line before the node acts on it.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the request/reply format this build speaks.
-pub const VERSION: u32 = 1;
+use crate::VERSION;
 
 /// Longest request line accepted; longer lines are refused, not buffered.
 pub const MAX_REQUEST: usize = 64 * 1024;
+/// Longest service, instance or address string a request may carry; real
+/// names are far shorter, and errors echo them back.
+pub(crate) const MAX_NAME: usize = 256;
+/// How long `vrrp_handover` waits for each switch-over unless told.
+pub(crate) const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait `vrrp_handover` accepts for each switch-over.
+pub(crate) const HANDOVER_TIMEOUT_MAX: Duration = Duration::from_secs(300);
+/// Most clients `flows` lists.
+pub const MAX_TOP: usize = 1000;
+/// Largest backend weight.
+pub const MAX_WEIGHT: u32 = 65_535;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
@@ -21,10 +31,10 @@ pub enum Command {
     Services {},
     Flows {
         /// List this client's flows.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         client: Option<String>,
         /// How many of the busiest clients to list (default 10).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         top: Option<usize>,
     },
     /// A run-time backend edit; lasts until the next reload or restart.
@@ -33,7 +43,7 @@ pub enum Command {
         service: String,
         address: String,
         /// For `add` (default 1) and `weight`.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         weight: Option<u32>,
     },
     /// Re-reads the config file; applied whole or not at all.
@@ -58,7 +68,7 @@ pub enum Command {
         #[serde(default)]
         back: bool,
         /// Seconds to wait for each of the two switch-overs (default 10).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_s: Option<f64>,
     },
     /// Release the hold a handover left on the instance.
@@ -78,88 +88,119 @@ pub enum BackendOp {
     Disable,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Reply {
-    pub v: u32,
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl Reply {
-    pub fn ok(result: serde_json::Value) -> Self {
-        Reply {
-            v: VERSION,
-            ok: true,
-            result: Some(result),
-            error: None,
-        }
-    }
-    pub fn err(msg: impl Into<String>) -> Self {
-        Reply {
-            v: VERSION,
-            ok: false,
-            result: None,
-            error: Some(msg.into()),
+impl BackendOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendOp::Add => "add",
+            BackendOp::Remove => "remove",
+            BackendOp::Weight => "weight",
+            BackendOp::Drain => "drain",
+            BackendOp::Enable => "enable",
+            BackendOp::Disable => "disable",
         }
     }
 }
 
-/// Longest service, instance or address string a request may carry; real
-/// names are far shorter, and errors echo them back.
-pub const MAX_NAME: usize = 256;
-/// How long `vrrp_handover` waits for each switch-over unless told.
-pub const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest wait `vrrp_handover` accepts for each switch-over.
-pub const HANDOVER_TIMEOUT_MAX: Duration = Duration::from_secs(300);
-/// Most clients `flows` lists.
-pub const MAX_TOP: usize = 1000;
+/// What is wrong with a request line, as the reply's `error` says it.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("request is not UTF-8: invalid byte at offset {offset}; send JSON text")]
+    NotUtf8 { offset: usize },
+    #[error("request is not JSON: {0}")]
+    NotJson(String),
+    #[error("bad request: {0}")]
+    Bad(String),
+    #[error("request must be a JSON object")]
+    NotObject,
+    #[error("unsupported protocol version {0}; this vipd speaks version {VERSION}")]
+    Version(serde_json::Value),
+    #[error("request has no protocol version: add \"v\": 1")]
+    NoVersion,
+    #[error("field {key:?} must be {wanted}, not {what} ({shown})")]
+    FieldType {
+        key: String,
+        wanted: &'static str,
+        what: &'static str,
+        shown: String,
+    },
+    #[error("{field} is empty")]
+    Empty { field: &'static str },
+    #[error("{field} {head:?}… is {len} bytes long, more than the {MAX_NAME} allowed")]
+    TooLong {
+        field: &'static str,
+        head: String,
+        len: usize,
+    },
+    #[error("flows: client {0:?} is not an IPv4 address such as 10.0.0.7")]
+    FlowsClient(String),
+    #[error("flows: top {0} is out of range 1–{MAX_TOP}; ask for fewer clients")]
+    FlowsTop(usize),
+    #[error("backend {address:?} of service {service:?} is not an IPv4 address with a port, such as 10.0.0.1:8080")]
+    BackendAddress { service: String, address: String },
+    #[error(
+        "backend {address} of service {service}: weight {weight} is out of range 0–{MAX_WEIGHT}"
+    )]
+    WeightRange {
+        service: String,
+        address: String,
+        weight: u32,
+    },
+    #[error("backend weight for {address} of service {service} needs a weight (0–{MAX_WEIGHT})")]
+    NoWeight { service: String, address: String },
+    #[error("backend {} takes no weight (backend {address} of service {service}); use op \"weight\" to change it", op.as_str())]
+    TakesNoWeight {
+        op: BackendOp,
+        service: String,
+        address: String,
+    },
+    #[error("handover of VRRP instance {instance:?}: {source}")]
+    Handover {
+        instance: String,
+        source: TimeoutError,
+    },
+}
+
+/// A handover wait out of range.
+#[derive(Debug, thiserror::Error)]
+#[error("timeout {0} s is out of range: give seconds above 0 and at most {max}", max = HANDOVER_TIMEOUT_MAX.as_secs())]
+pub struct TimeoutError(f64);
 
 /// Parses and validates one request line (`{"v": 1, "cmd": ..., args}`),
 /// naming what is wrong with it. A command returned here has every field in
-/// range, so executing it cannot fail on its values, only on the node's state.
-pub fn parse(line: &[u8]) -> Result<Command, String> {
-    let line = std::str::from_utf8(line).map_err(|e| {
-        format!(
-            "request is not UTF-8: invalid byte at offset {}; send JSON text",
-            e.valid_up_to()
-        )
+/// range, so executing it cannot fail on its values, only on the node's state
+/// (a prefix is checked against the configured ones there).
+pub fn parse(line: &[u8]) -> Result<Command, RequestError> {
+    let line = std::str::from_utf8(line).map_err(|e| RequestError::NotUtf8 {
+        offset: e.valid_up_to(),
     })?;
     let line = line.trim_end_matches(['\n', '\r']);
     // serde_json keeps the last of two equal keys; a request saying two
     // things is refused instead of half-obeyed.
     serde_json::from_str::<NoDuplicateKeys>(line).map_err(|e| {
         if e.is_data() {
-            format!("bad request: {e}")
+            RequestError::Bad(e.to_string())
         } else {
-            format!("request is not JSON: {e}")
+            RequestError::NotJson(e.to_string())
         }
     })?;
     let mut value: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("request is not JSON: {e}"))?;
-    let obj = value
-        .as_object_mut()
-        .ok_or("request must be a JSON object")?;
+        serde_json::from_str(line).map_err(|e| RequestError::NotJson(e.to_string()))?;
+    let obj = value.as_object_mut().ok_or(RequestError::NotObject)?;
     match obj.remove("v") {
         Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
-        Some(v) => {
-            return Err(format!(
-                "unsupported protocol version {v}; this vipd speaks version {VERSION}"
-            ))
-        }
-        None => return Err("request has no protocol version: add \"v\": 1".into()),
+        Some(v) => return Err(RequestError::Version(v)),
+        None => return Err(RequestError::NoVersion),
     }
     check_types(obj)?;
-    let cmd: Command = serde_json::from_value(value).map_err(|e| format!("bad request: {e}"))?;
+    let cmd: Command =
+        serde_json::from_value(value).map_err(|e| RequestError::Bad(e.to_string()))?;
     validate(&cmd)?;
     Ok(cmd)
 }
 
 /// Names a field of the wrong JSON type; serde's own message would not say
 /// which field it was.
-fn check_types(obj: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+fn check_types(obj: &serde_json::Map<String, serde_json::Value>) -> Result<(), RequestError> {
     use serde_json::Value;
     for (key, value) in obj {
         let (fits, wanted) = match key.as_str() {
@@ -184,16 +225,19 @@ fn check_types(obj: &serde_json::Map<String, serde_json::Value>) -> Result<(), S
                 Value::Array(_) => "an array",
                 Value::Object(_) => "an object",
             };
-            return Err(format!(
-                "field {key:?} must be {wanted}, not {what} ({shown})"
-            ));
+            return Err(RequestError::FieldType {
+                key: key.clone(),
+                wanted,
+                what,
+                shown,
+            });
         }
     }
     Ok(())
 }
 
 /// Checks every field of a decoded command against its range.
-fn validate(cmd: &Command) -> Result<(), String> {
+fn validate(cmd: &Command) -> Result<(), RequestError> {
     match cmd {
         Command::Status {}
         | Command::Stats {}
@@ -205,14 +249,11 @@ fn validate(cmd: &Command) -> Result<(), String> {
         Command::Flows { client, top } => {
             if let Some(c) = client {
                 name("client", c)?;
-                c.parse::<std::net::Ipv4Addr>().map_err(|_| {
-                    format!("flows: client {c:?} is not an IPv4 address such as 10.0.0.7")
-                })?;
+                c.parse::<std::net::Ipv4Addr>()
+                    .map_err(|_| RequestError::FlowsClient(c.clone()))?;
             }
             match top {
-                Some(t) if !(1..=MAX_TOP).contains(t) => Err(format!(
-                    "flows: top {t} is out of range 1–{MAX_TOP}; ask for fewer clients"
-                )),
+                Some(t) if !(1..=MAX_TOP).contains(t) => Err(RequestError::FlowsTop(*t)),
                 _ => Ok(()),
             }
         }
@@ -224,34 +265,37 @@ fn validate(cmd: &Command) -> Result<(), String> {
         } => {
             name("service", service)?;
             name("address", address)?;
+            let named = || (service.clone(), address.clone());
             address.parse::<std::net::SocketAddrV4>().map_err(|_| {
-                format!(
-                    "backend {address:?} of service {service:?} is not an IPv4 address with a port, such as 10.0.0.1:8080"
-                )
+                let (service, address) = named();
+                RequestError::BackendAddress { service, address }
             })?;
-            let max = crate::node::MAX_WEIGHT;
             match (op, weight) {
-                (BackendOp::Add | BackendOp::Weight, Some(w)) if *w > max => Err(format!(
-                    "backend {address} of service {service}: weight {w} is out of range 0–{max}"
-                )),
+                (BackendOp::Add | BackendOp::Weight, Some(w)) if *w > MAX_WEIGHT => {
+                    let (service, address) = named();
+                    Err(RequestError::WeightRange {
+                        service,
+                        address,
+                        weight: *w,
+                    })
+                }
                 (BackendOp::Add, _) | (BackendOp::Weight, Some(_)) => Ok(()),
-                (BackendOp::Weight, None) => Err(format!(
-                    "backend weight for {address} of service {service} needs a weight (0–{max})"
-                )),
-                (_, Some(_)) => Err(format!(
-                    "backend {} takes no weight (backend {address} of service {service}); use op \"weight\" to change it",
-                    op.as_str()
-                )),
+                (BackendOp::Weight, None) => {
+                    let (service, address) = named();
+                    Err(RequestError::NoWeight { service, address })
+                }
+                (_, Some(_)) => {
+                    let (service, address) = named();
+                    Err(RequestError::TakesNoWeight {
+                        op: *op,
+                        service,
+                        address,
+                    })
+                }
                 (_, None) => Ok(()),
             }
         }
-        Command::BgpWithdraw { prefix } | Command::BgpAnnounce { prefix } => {
-            name("prefix", prefix)?;
-            prefix
-                .parse::<crate::config::Prefix>()
-                .map(drop)
-                .map_err(|e| format!("{prefix:?} is not an IPv4 prefix such as 10.0.0.0/25: {e}"))
-        }
+        Command::BgpWithdraw { prefix } | Command::BgpAnnounce { prefix } => name("prefix", prefix),
         Command::VrrpHandover {
             instance,
             timeout_s,
@@ -265,50 +309,37 @@ fn validate(cmd: &Command) -> Result<(), String> {
 }
 
 /// The wait a handover asks for, or an error naming the instance.
-pub fn handover_timeout(instance: &str, timeout_s: Option<f64>) -> Result<Duration, String> {
+pub fn handover_timeout(instance: &str, timeout_s: Option<f64>) -> Result<Duration, RequestError> {
     timeout_s.map_or(Ok(HANDOVER_TIMEOUT), |s| {
-        handover_secs(s).map_err(|e| format!("handover of VRRP instance {instance:?}: {e}"))
+        handover_secs(s).map_err(|source| RequestError::Handover {
+            instance: instance.to_string(),
+            source,
+        })
     })
 }
 
 /// Seconds to wait for a switch-over, checked before any conversion:
 /// `Duration` panics on huge, negative or NaN seconds.
-pub fn handover_secs(s: f64) -> Result<Duration, String> {
-    let max = HANDOVER_TIMEOUT_MAX.as_secs();
-    let out_of_range =
-        || format!("timeout {s} s is out of range: give seconds above 0 and at most {max}");
+pub fn handover_secs(s: f64) -> Result<Duration, TimeoutError> {
     if !(s > 0.0 && s <= HANDOVER_TIMEOUT_MAX.as_secs_f64()) {
-        return Err(out_of_range());
+        return Err(TimeoutError(s));
     }
-    Duration::try_from_secs_f64(s).map_err(|_| out_of_range())
+    Duration::try_from_secs_f64(s).map_err(|_| TimeoutError(s))
 }
 
 /// Refuses empty or overlong names before they are looked up or echoed.
-fn name(field: &str, value: &str) -> Result<(), String> {
+fn name(field: &'static str, value: &str) -> Result<(), RequestError> {
     if value.is_empty() {
-        return Err(format!("{field} is empty"));
+        return Err(RequestError::Empty { field });
     }
     if value.len() > MAX_NAME {
-        let head: String = value.chars().take(32).collect();
-        return Err(format!(
-            "{field} {head:?}… is {} bytes long, more than the {MAX_NAME} allowed",
-            value.len()
-        ));
+        return Err(RequestError::TooLong {
+            field,
+            head: value.chars().take(32).collect(),
+            len: value.len(),
+        });
     }
     Ok(())
-}
-
-impl BackendOp {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendOp::Add => "add",
-            BackendOp::Remove => "remove",
-            BackendOp::Weight => "weight",
-            BackendOp::Drain => "drain",
-            BackendOp::Enable => "enable",
-            BackendOp::Disable => "disable",
-        }
-    }
 }
 
 /// Any JSON value, refused if an object in it repeats a key.
@@ -361,7 +392,6 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
         Ok(self)
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,16 +402,22 @@ mod tests {
             parse(br#"{"v":1,"cmd":"stats"}"#).unwrap(),
             Command::Stats {}
         ));
-        assert!(parse(b"nonsense").unwrap_err().contains("not JSON"));
-        assert!(parse(b"[1]").unwrap_err().contains("object"));
+        assert!(parse(b"nonsense")
+            .unwrap_err()
+            .to_string()
+            .contains("not JSON"));
+        assert!(parse(b"[1]").unwrap_err().to_string().contains("object"));
         assert!(parse(br#"{"cmd":"stats"}"#)
             .unwrap_err()
+            .to_string()
             .contains("no protocol version"));
         assert!(parse(br#"{"v":7,"cmd":"stats"}"#)
             .unwrap_err()
+            .to_string()
             .contains("version 7"));
         assert!(parse(br#"{"v":1,"cmd":"explode"}"#)
             .unwrap_err()
+            .to_string()
             .contains("explode"));
         assert!(parse(br#"{"v":1,"cmd":"stats","extra":1}"#).is_err());
         assert!(matches!(
@@ -397,11 +433,13 @@ mod tests {
         assert!(
             parse(br#"{"v":1,"cmd":"backend","op":"explode","service":"web","address":"x"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("explode")
         );
         assert!(
             parse(br#"{"v":1,"cmd":"backend","op":"add","service":"web"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("address")
         );
         assert!(matches!(
@@ -418,9 +456,11 @@ mod tests {
         ));
         assert!(parse(br#"{"v":1,"cmd":"vrrp_handover"}"#)
             .unwrap_err()
+            .to_string()
             .contains("instance"));
         assert!(parse(br#"{"v":1,"cmd":"bgp_withdraw"}"#)
             .unwrap_err()
+            .to_string()
             .contains("prefix"));
     }
 }
