@@ -64,16 +64,16 @@ const UDP_HLEN: usize = UdpDatagram::<&[u8]>::HEADER_LEN;
 
 impl FrameSpec {
     /// Builds the template; the source address and port are zero.
-    pub fn build(&self) -> Result<Template, String> {
+    pub fn build(&self) -> Result<Template, FrameError> {
         let min = match self.proto {
             Proto::Udp => MIN_FRAME.max(UDP_PAYLOAD_OFFSET + STAMP_LEN),
             Proto::TcpSyn => MIN_FRAME,
         };
         if !(min..=MAX_FRAME).contains(&self.size) {
-            return Err(format!(
-                "frame size {} is out of range: use {min} to {MAX_FRAME} bytes",
-                self.size
-            ));
+            return Err(FrameError::Size {
+                size: self.size,
+                min,
+            });
         }
         let mut f = vec![0u8; self.size];
         // A SYN carries no payload; the rest of a short frame is Ethernet padding.
@@ -95,11 +95,11 @@ impl FrameSpec {
             // At most MAX_FRAME, so it fits.
             total_len: ip_len as u16,
         };
-        let l4 = write_ethernet_header(&mut f, &eth).map_err(too_short)?;
+        let l4 = write_ethernet_header(&mut f, &eth)?;
         if !write_ipv4_header(&mut f[l4..], &ip) {
-            return Err(too_short(WireError::Truncated));
+            return Err(WireError::Truncated.into());
         }
-        let mut packet = Ipv4Packet::new_checked(&mut f[l4..]).map_err(too_short)?;
+        let mut packet = Ipv4Packet::new_checked(&mut f[l4..])?;
         packet.set_dont_frag(true);
         let segment = packet.payload_mut();
         let (tcp_flags_word, csum) = match self.proto {
@@ -109,8 +109,8 @@ impl FrameSpec {
                     dst_port: self.dst_port,
                     len: (ip_len - IP_HLEN) as u16,
                 };
-                write_udp_header(segment, &udp).map_err(too_short)?;
-                let mut d = UdpDatagram::new_checked(segment).map_err(too_short)?;
+                write_udp_header(segment, &udp)?;
+                let mut d = UdpDatagram::new_checked(segment)?;
                 d.fill_checksum_v4(Ipv4Addr::UNSPECIFIED, self.dst_ip);
                 (0, d.checksum())
             }
@@ -123,8 +123,8 @@ impl FrameSpec {
                     flags: TcpFlags::SYN,
                     window: 65535,
                 };
-                write_tcp_header(segment, &tcp).map_err(too_short)?;
-                let mut t = TcpSegment::new_checked(segment).map_err(too_short)?;
+                write_tcp_header(segment, &tcp)?;
+                let mut t = TcpSegment::new_checked(segment)?;
                 t.fill_checksum_v4(Ipv4Addr::UNSPECIFIED, self.dst_ip);
                 // Data offset and flags: the header's 13th and 14th bytes.
                 let flags_word = (((TCP_HLEN / 4) as u16) << 12) | u16::from(t.flags().bits());
@@ -142,9 +142,14 @@ impl FrameSpec {
     }
 }
 
-/// The frame sizes `build` accepts always hold the headers.
-fn too_short(e: WireError) -> String {
-    format!("frame too short for its headers: {e}")
+/// Why a frame template cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame size {size} is out of range: use {min} to {MAX_FRAME} bytes")]
+    Size { size: usize, min: usize },
+    /// The sizes `build` accepts always hold the headers.
+    #[error("frame too short for its headers: {0}")]
+    TooShort(#[from] WireError),
 }
 
 #[cfg(test)]

@@ -581,18 +581,7 @@ fn two_nodes_each_master_of_one_vip() {
     let lab = lab2("dual");
     let vips = [viplab::vip(1), viplab::vip(2)];
     let config = |k: usize| {
-        let services: Vec<ServiceConf> = vips
-            .iter()
-            .map(|&vip| ServiceConf {
-                vip,
-                port: SERVICE_PORT,
-                scheduler: "rr",
-                forward: "fullnat",
-                weights: vec![1, 1],
-                check: http_check(200, 1, 2),
-                extra: format!("snat = [\"10.77.1.{}\"]", 200 + k),
-            })
-            .collect();
+        let services: Vec<ServiceConf> = vips.iter().map(|&vip| fullnat_service(vip, k)).collect();
         let mut out = node_config(&lab, &format!("lb{k}"), 1, "", &services);
         for (i, (name, vip)) in ["a", "b"].iter().zip(vips).enumerate() {
             // lb1 leads instance a, lb2 leads instance b.

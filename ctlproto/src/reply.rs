@@ -321,6 +321,7 @@ pub struct VrrpCounters {
     pub priority_zero_sent: u64,
     pub became_master: u64,
     pub released_master: u64,
+    pub protocol_errors: u64,
     pub ttl_errors: u64,
     pub version_errors: u64,
     pub type_errors: u64,

@@ -43,20 +43,17 @@ impl Lab {
         timeout: Duration,
     ) -> Result<String> {
         let url = format!("http://{addr}{path}");
+        self.curl(from_role, timeout, &[&url])
+            .with_context(|| format!("GET {url} from {}", self.ns(from_role)))
+    }
+
+    /// `curl ARGS` in `role`, silent but for errors, bypassing any proxy,
+    /// given up after `timeout`; returns what curl printed.
+    pub fn curl(&self, role: &str, timeout: Duration, args: &[&str]) -> Result<String> {
         let max_time = format!("{:.3}", timeout.as_secs_f64());
-        self.exec_ok(
-            from_role,
-            &[
-                "curl",
-                "-sS",
-                "--noproxy",
-                "*",
-                "--max-time",
-                &max_time,
-                &url,
-            ],
-        )
-        .with_context(|| format!("GET {url} from {}", self.ns(from_role)))
+        let mut argv = vec!["curl", "-sS", "--noproxy", "*", "--max-time", &max_time];
+        argv.extend_from_slice(args);
+        self.exec_ok(role, &argv)
     }
 
     /// `n` GET requests to `addr` from `from_role`, each on a new connection,

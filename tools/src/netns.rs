@@ -64,7 +64,7 @@ fn check_output(what: &str, out: Output) -> Result<String> {
 }
 
 /// Namespaces need root: fail early, saying how the lab tests are run.
-pub(crate) fn check_root() -> Result<()> {
+pub fn check_root() -> Result<()> {
     let status =
         std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let euid = status
@@ -180,7 +180,7 @@ pub fn addr(ns: &str, ifname: &str, cidr: &str) -> Result<()> {
 
 /// Route `dest` ("default", "10.77.1.0/24") via `gw`, replacing any route
 /// there was.
-pub(crate) fn route(ns: &str, dest: &str, gw: &str) -> Result<()> {
+pub fn route(ns: &str, dest: &str, gw: &str) -> Result<()> {
     run(&["ip", "-n", ns, "route", "replace", dest, "via", gw]).map(drop)
 }
 

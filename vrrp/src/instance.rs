@@ -340,22 +340,25 @@ impl Instance {
             self.stats.priority_zero_received += 1;
         }
         out.push(Output::Accepted { src, priority });
+        let heard = Heard {
+            src,
+            priority,
+            interval,
+        };
         match self.state {
-            State::Backup => self.backup_advert(src, priority, interval, now, out),
-            State::Master => self.master_advert(src, priority, interval, now, out),
+            State::Backup => self.backup_advert(heard, now, out),
+            State::Master => self.master_advert(heard, now, out),
             State::Initialize | State::Fault => {}
         }
     }
 
     /// RFC 5798 §6.4.2, with keepalived's preempt delay.
-    fn backup_advert(
-        &mut self,
-        src: IpAddr,
-        priority: u8,
-        interval: Duration,
-        now: Instant,
-        out: &mut Vec<Output>,
-    ) {
+    fn backup_advert(&mut self, heard: Heard, now: Instant, out: &mut Vec<Output>) {
+        let Heard {
+            src,
+            priority,
+            interval,
+        } = heard;
         if priority == PRIORITY_STOP {
             debug!(
                 "VRRP instance {} (vrid {}): master {} resigned, taking over after the skew time",
@@ -386,14 +389,12 @@ impl Instance {
     }
 
     /// RFC 5798 §6.4.3, plus re-announcing when another master is weaker.
-    fn master_advert(
-        &mut self,
-        src: IpAddr,
-        priority: u8,
-        interval: Duration,
-        now: Instant,
-        out: &mut Vec<Output>,
-    ) {
+    fn master_advert(&mut self, heard: Heard, now: Instant, out: &mut Vec<Output>) {
+        let Heard {
+            src,
+            priority,
+            interval,
+        } = heard;
         if priority == PRIORITY_STOP {
             self.send_advert(self.priority, out);
             self.arm(TimerKind::Advert, now + self.cfg.advert_interval, out);
@@ -423,4 +424,12 @@ impl Instance {
         out.push(Output::SendGratuitousArp);
         self.arm(TimerKind::Advert, now + self.cfg.advert_interval, out);
     }
+}
+
+/// What an accepted advert said.
+#[derive(Clone, Copy)]
+struct Heard {
+    src: IpAddr,
+    priority: u8,
+    interval: Duration,
 }

@@ -62,7 +62,7 @@ impl Bench<'_> {
             dst_port: VIP_PORT,
         }
         .build()
-        .map_err(|e| anyhow!(e))
+        .map_err(anyhow::Error::from)
     }
 
     pub(crate) fn gen_config(

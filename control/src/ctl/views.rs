@@ -341,6 +341,7 @@ pub(crate) async fn vrrp(node: &Node) -> reply::Vrrp {
                     priority_zero_sent: st.priority_zero_sent,
                     became_master: st.became_master,
                     released_master: st.released_master,
+                    protocol_errors: st.protocol_errors,
                     ttl_errors: st.ttl_errors,
                     version_errors: st.version_errors,
                     type_errors: st.type_errors,

@@ -11,36 +11,16 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+use viplab::netns;
 
 pub const A_ADDR: Ipv4Addr = Ipv4Addr::new(10, 200, 1, 1);
 pub const L0_ADDR: Ipv4Addr = Ipv4Addr::new(10, 200, 1, 2);
 pub const L1_ADDR: Ipv4Addr = Ipv4Addr::new(10, 200, 2, 2);
 pub const B_ADDR: Ipv4Addr = Ipv4Addr::new(10, 200, 2, 1);
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 200, 9, 9);
-
-/// Runs `ip ARGS`, failing the test with its output if it fails.
-pub fn ip(args: &[&str]) -> String {
-    run("ip", args)
-}
-
-pub fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A network namespace, deleted on drop (also when the test fails).
 pub struct Netns {
@@ -50,42 +30,26 @@ pub struct Netns {
 impl Netns {
     pub fn new(name: String) -> Netns {
         // A leftover from a crashed earlier run with the same pid.
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        ip(&["netns", "add", &name]);
-        let ns = Netns { name };
-        ns.exec(&["ip", "link", "set", "lo", "up"]);
-        ns
+        let _ = netns::remove(&name);
+        netns::add(&name).unwrap_or_else(|e| panic!("namespace {name}: {e:#}"));
+        Netns { name }
     }
 
     /// Runs a command inside the namespace, failing the test if it fails.
     pub fn exec(&self, args: &[&str]) -> String {
-        let mut full = vec!["netns", "exec", &self.name];
-        full.extend_from_slice(args);
-        ip(&full)
+        netns::exec_ok(&self.name, args).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Runs `f` on a thread that has entered this namespace; threads it
     /// spawns (engine workers) and sockets it opens stay in it.
     pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/var/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            // SAFETY: setns on a namespace file we hold open; it only
-            // changes this (dedicated) thread's network namespace.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("namespace thread panicked")
+        netns::in_ns(&self.name, move || Ok(f())).unwrap_or_else(|e| panic!("{e:#}"))
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
+        let _ = netns::remove(&self.name);
     }
 }
 
@@ -102,69 +66,62 @@ fn prefix(tag: &str) -> String {
     format!("{tag}{}", std::process::id() % 100_000)
 }
 
+/// Fails the test with the builder's message.
+fn must(what: &str, r: anyhow::Result<()>) {
+    if let Err(e) = r {
+        panic!("{what}: {e:#}");
+    }
+}
+
 impl Lab {
     /// Builds A — L — B with `queues` rx/tx queues on every veth.
     pub fn new(tag: &str, queues: u16) -> Lab {
+        must("lab", netns::check_root());
         let p = prefix(tag);
         let lab = Lab {
             a: Netns::new(format!("{p}a")),
             l: Netns::new(format!("{p}l")),
             b: Netns::new(format!("{p}b")),
         };
-        let q = queues.to_string();
         for (left, left_ns, right, right_ns) in
             [("a0", &lab.a, "l0", &lab.l), ("l1", &lab.l, "b0", &lab.b)]
         {
-            // Created under temporary names in the root namespace, then
-            // moved and renamed, so parallel tests never clash.
-            let tl = format!("{p}{left}");
-            let tr = format!("{p}{right}");
-            ip(&[
-                "link",
-                "add",
-                &tl,
-                "numtxqueues",
-                &q,
-                "numrxqueues",
-                &q,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &tr,
-                "numtxqueues",
-                &q,
-                "numrxqueues",
-                &q,
-            ]);
-            ip(&["link", "set", &tl, "netns", &left_ns.name]);
-            ip(&["link", "set", &tr, "netns", &right_ns.name]);
-            left_ns.exec(&["ip", "link", "set", &tl, "name", left]);
-            right_ns.exec(&["ip", "link", "set", &tr, "name", right]);
+            let a = netns::End {
+                ns: &left_ns.name,
+                ifname: left,
+            };
+            let b = netns::End {
+                ns: &right_ns.name,
+                ifname: right,
+            };
+            must("veth", netns::veth(a, b, queues));
         }
-        lab.a
-            .exec(&["ip", "addr", "add", "10.200.1.1/24", "dev", "a0"]);
-        lab.l
-            .exec(&["ip", "addr", "add", "10.200.1.2/24", "dev", "l0"]);
-        lab.l
-            .exec(&["ip", "addr", "add", "10.200.2.2/24", "dev", "l1"]);
-        lab.b
-            .exec(&["ip", "addr", "add", "10.200.2.1/24", "dev", "b0"]);
-        // B accepts the forwarded VIP traffic as its own.
-        lab.b
-            .exec(&["ip", "addr", "add", "10.200.9.9/32", "dev", "b0"]);
+        for (ns, dev, cidr) in [
+            (&lab.a, "a0", "10.200.1.1/24"),
+            (&lab.l, "l0", "10.200.1.2/24"),
+            (&lab.l, "l1", "10.200.2.2/24"),
+            (&lab.b, "b0", "10.200.2.1/24"),
+            // B accepts the forwarded VIP traffic as its own.
+            (&lab.b, "b0", "10.200.9.9/32"),
+        ] {
+            must("address", netns::addr(&ns.name, dev, cidr));
+        }
         for (ns, dev) in [
             (&lab.a, "a0"),
             (&lab.l, "l0"),
             (&lab.l, "l1"),
             (&lab.b, "b0"),
         ] {
-            ns.exec(&["ip", "link", "set", dev, "up"]);
+            must("link", netns::link_up(&ns.name, dev));
         }
-        lab.a
-            .exec(&["ip", "route", "add", "10.200.9.0/24", "via", "10.200.1.2"]);
-        lab.b
-            .exec(&["ip", "route", "add", "10.200.1.0/24", "via", "10.200.2.2"]);
+        must(
+            "route",
+            netns::route(&lab.a.name, "10.200.9.0/24", "10.200.1.2"),
+        );
+        must(
+            "route",
+            netns::route(&lab.b.name, "10.200.1.0/24", "10.200.2.2"),
+        );
         lab
     }
 

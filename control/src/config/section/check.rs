@@ -151,20 +151,29 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Check> {
             command: t.must("command", t.command(cx, "command"), cx)?,
         },
     };
+    let (interval, timeout) = schedule(cx, t);
     Some(Check {
         kind,
-        interval: t
-            .ms(cx, "interval_ms", 10, 3_600_000)
-            .unwrap_or(Duration::from_millis(1000)),
-        timeout: t
-            .ms(cx, "timeout_ms", 1, 3_600_000)
-            .unwrap_or(Duration::from_millis(1000)),
+        interval,
+        timeout,
         rise: t.num(cx, "rise", 1, 1000).unwrap_or(2),
         fall: t.num(cx, "fall", 1, 1000).unwrap_or(3),
     })
 }
 
 /// `http` and, with its TLS part, `https`.
+/// `interval_ms` and `timeout_ms` of anything run periodically (health
+/// checks, VRRP track scripts): 1 s each unless set.
+pub(super) fn schedule(cx: &mut Ctx, t: &Tbl) -> (Duration, Duration) {
+    let interval = t
+        .ms(cx, "interval_ms", 10, 3_600_000)
+        .unwrap_or(Duration::from_millis(1000));
+    let timeout = t
+        .ms(cx, "timeout_ms", 1, 3_600_000)
+        .unwrap_or(Duration::from_millis(1000));
+    (interval, timeout)
+}
+
 fn http_check(cx: &mut Ctx, t: &Tbl, tls: bool) -> Option<CheckKind> {
     let path = t.str(cx, "path").unwrap_or_else(|| "/".to_string());
     if !path.starts_with('/') {

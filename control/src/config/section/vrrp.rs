@@ -221,15 +221,12 @@ fn track_script(cx: &mut Ctx, t: &Tbl) -> Option<TrackScript> {
     );
     let name = t.must("name", t.str(cx, "name"), cx);
     let command = t.must("command", t.command(cx, "command"), cx);
+    let (interval, timeout) = super::check::schedule(cx, t);
     Some(TrackScript {
         name: name?,
         command: command?,
-        interval: t
-            .ms(cx, "interval_ms", 10, 3_600_000)
-            .unwrap_or(Duration::from_millis(1000)),
-        timeout: t
-            .ms(cx, "timeout_ms", 1, 3_600_000)
-            .unwrap_or(Duration::from_millis(1000)),
+        interval,
+        timeout,
         weight: t.num(cx, "weight", -253, 253).unwrap_or(0),
         fall: t.num(cx, "fall", 1, 1000).unwrap_or(1),
         rise: t.num(cx, "rise", 1, 1000).unwrap_or(1),

@@ -114,16 +114,10 @@ pub fn download(
     path: &Path,
     max_seconds: u32,
 ) -> anyhow::Result<u64> {
-    let max_time = max_seconds.to_string();
-    let out = lab.exec_ok(
+    let out = lab.curl(
         role,
+        Duration::from_secs(u64::from(max_seconds)),
         &[
-            "curl",
-            "-sS",
-            "--noproxy",
-            "*",
-            "--max-time",
-            &max_time,
             "-o",
             path.to_str().unwrap_or_default(),
             "-w",

@@ -85,18 +85,24 @@ pub fn vip_addr() -> SocketAddrV4 {
     SocketAddrV4::new(vip(), SERVICE_PORT)
 }
 
-/// A vipd node config: full NAT (its own source address per node, so
-/// either node can serve) and one VRRP instance with `vrrp_extra` keys.
-pub fn vipd_config(lab: &Lab, k: usize, vrrp_extra: &str) -> String {
-    let services = [ServiceConf {
-        vip: vip(),
+/// The full-NAT service on `vip` of node `k`: its own source address, so
+/// either node can serve.
+pub fn fullnat_service(vip: Ipv4Addr, k: usize) -> ServiceConf<'static> {
+    ServiceConf {
+        vip,
         port: SERVICE_PORT,
         scheduler: "rr",
         forward: "fullnat",
         weights: vec![1, 1],
         check: http_check(200, 1, 2),
         extra: format!("snat = [\"10.77.1.{}\"]", 200 + k),
-    }];
+    }
+}
+
+/// A vipd node config: full NAT (its own source address per node, so
+/// either node can serve) and one VRRP instance with `vrrp_extra` keys.
+pub fn vipd_config(lab: &Lab, k: usize, vrrp_extra: &str) -> String {
+    let services = [fullnat_service(vip(), k)];
     let role = format!("lb{k}");
     // The prober's UDP echo service; common::node_config writes TCP only.
     let mut udp = format!(
