@@ -9,8 +9,6 @@ use std::time::{Duration, Instant, SystemTime};
 use ::vrrp::{InstanceStats, State, Version};
 use tokio::sync::watch;
 
-use super::TRANSITIONS_KEPT;
-
 /// One state change, for the control socket.
 #[derive(Clone, Debug)]
 pub struct TransitionRecord {
@@ -50,7 +48,7 @@ pub struct Status {
     pub fault: bool,
     pub stats: InstanceStats,
     pub shell: ShellStats,
-    /// Newest last, at most [`TRANSITIONS_KEPT`].
+    /// Newest last, at most [`super::TRANSITIONS_KEPT`].
     pub transitions: VecDeque<TransitionRecord>,
     /// Held down by the operator (`vipctl vrrp handover`).
     pub held: bool,
