@@ -97,6 +97,32 @@ pub struct GenConfig {
     pub ttl: u8,
 }
 
+impl GenConfig {
+    /// Frames of template `t`: its flags, checksum, destination and TTL; one
+    /// unpaced flow without timestamps or established mix. Callers set the
+    /// rest.
+    pub fn from_template(t: &Template) -> GenConfig {
+        GenConfig {
+            dst_mac: [0; 6],
+            src_mac: [0; 6],
+            src_base: Ipv4Addr::UNSPECIFIED,
+            flows: 1,
+            ports_per_ip: 1,
+            port_base: 0,
+            est_base: Ipv4Addr::UNSPECIFIED,
+            est_flows: 0,
+            est_every: 0,
+            stamp: false,
+            tmpl_flags: t.tcp_flags_word,
+            tmpl_csum: t.l4_csum,
+            interval_ns: 0,
+            dst_ip: t.dst_ip,
+            dst_port: t.dst_port,
+            ttl: t.ttl,
+        }
+    }
+}
+
 /// Size of `struct gen_cfg`.
 const GEN_CFG_LEN: usize = 64;
 
@@ -546,15 +572,8 @@ mod tests {
             ports_per_ip: 2,
             port_base: 1000,
             est_base: Ipv4Addr::new(10, 91, 0, 0),
-            est_flows: 0,
-            est_every: 0,
             stamp: true,
-            tmpl_flags: t.tcp_flags_word,
-            tmpl_csum: t.l4_csum,
-            interval_ns: 0,
-            dst_ip: t.dst_ip,
-            dst_port: t.dst_port,
-            ttl: t.ttl,
+            ..GenConfig::from_template(t)
         }
     }
 

@@ -67,16 +67,11 @@ fn hostile_frames_are_counted_and_harmless() {
     let addr = SocketAddrV4::new(vip, SERVICE_PORT);
     let lb_mac = mac_of(&lab, "lb1", "eth0").expect("mac");
     let client_mac = mac_of(&lab, "client", "eth0").expect("mac");
-    lab.exec_ok(
+    python(
+        &lab,
         "client",
-        &[
-            "/usr/bin/python3",
-            "-c",
-            HOSTILE,
-            &vip.to_string(),
-            &lb_mac,
-            &client_mac,
-        ],
+        HOSTILE,
+        &[&vip.to_string(), &lb_mac, &client_mac],
     )
     .expect("scapy sends hostile frames");
 

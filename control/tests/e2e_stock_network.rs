@@ -330,12 +330,11 @@ fn martian_source_syns_are_dropped_and_counted() {
 
     let client_mac = mac_of(&lab, "client", "eth0").expect("client MAC");
     let lb_mac = mac_of(&lab, "lb1", "eth0").expect("node MAC");
-    lab.exec_ok(
+    python(
+        &lab,
         "client",
+        MARTIAN_SYNS,
         &[
-            "/usr/bin/python3",
-            "-c",
-            MARTIAN_SYNS,
             "eth0",
             &client_mac,
             &lb_mac,

@@ -413,16 +413,11 @@ fn hostile_adverts_are_counted() {
     let before = instance(&lb1);
     let backup_before = instance(&lb2);
     let client_mac = mac_of(&lab, "client", "eth0").expect("mac");
-    lab.exec_ok(
+    python(
+        &lab,
         "client",
-        &[
-            "/usr/bin/python3",
-            "-c",
-            HOSTILE,
-            &vip().to_string(),
-            &client_mac,
-            "flood",
-        ],
+        HOSTILE,
+        &[&vip().to_string(), &client_mac, "flood"],
     )
     .expect("scapy sends hostile adverts");
 

@@ -190,12 +190,7 @@ impl Instance {
     ) {
         self.transition(State::Backup, reason, out);
         self.master_adver_interval = master_interval;
-        self.arm(
-            TimerKind::MasterDown,
-            now + self.master_down_interval(),
-            out,
-        );
-        self.takeover_reason = NO_ADVERTS;
+        self.await_master(now, out);
         self.preempt_at = Some(now + self.cfg.preempt_delay);
         out.push(Output::BecomeBackup);
     }
@@ -380,6 +375,12 @@ impl Instance {
         if self.cfg.version == Version::V3 {
             self.master_adver_interval = interval;
         }
+        self.await_master(now, out);
+    }
+
+    /// (Re)starts the master-down timer: without an advert within it, the
+    /// master is presumed gone.
+    fn await_master(&mut self, now: Instant, out: &mut Vec<Output>) {
         self.arm(
             TimerKind::MasterDown,
             now + self.master_down_interval(),

@@ -80,15 +80,8 @@ impl Bench<'_> {
             ports_per_ip: 50_000,
             port_base: 10_000,
             est_base: EST_BASE,
-            est_flows: 0,
-            est_every: 0,
             stamp,
-            tmpl_flags: t.tcp_flags_word,
-            tmpl_csum: t.l4_csum,
-            interval_ns: 0,
-            dst_ip: t.dst_ip,
-            dst_port: t.dst_port,
-            ttl: t.ttl,
+            ..GenConfig::from_template(t)
         }
     }
 

@@ -25,6 +25,14 @@ pub fn mac_of(lab: &Lab, role: &str, ifname: &str) -> Result<String> {
         .to_string())
 }
 
+/// Runs `script` with python3 (scapy available) in `role`'s namespace with
+/// `args`; returns its output.
+pub fn python(lab: &Lab, role: &str, script: &str, args: &[&str]) -> Result<String> {
+    let mut argv = vec!["/usr/bin/python3", "-c", script];
+    argv.extend_from_slice(args);
+    lab.exec_ok(role, &argv)
+}
+
 /// The MAC the client's neighbour table holds for `ip`, if any.
 pub fn client_neighbour(lab: &Lab, ip: Ipv4Addr) -> Option<String> {
     let out = lab

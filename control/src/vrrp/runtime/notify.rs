@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use log::warn;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use ::vrrp::State;
 
@@ -36,19 +36,25 @@ pub(crate) fn argv(
     Some(argv)
 }
 
+/// `program args` with nothing on stdin, its output discarded, killed if
+/// its handle is dropped: notify and track scripts run unattended.
+pub(super) fn silent(program: &str, args: &[String]) -> std::io::Result<Child> {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+}
+
 /// Starts the command and returns at once; a task reaps it and logs a
 /// failure.
 pub(crate) fn spawn(argv: Vec<String>) {
     let Some((program, args)) = argv.split_first() else {
         return;
     };
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
+    let child = silent(program, args);
     let shown = argv.join(" ");
     let mut child = match child {
         Ok(c) => c,

@@ -3,11 +3,9 @@
 //!
 //! [`Input::Track`]: ::vrrp::Input::Track
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
-use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use crate::config::{TrackInterface, TrackScript};
@@ -254,13 +252,7 @@ async fn run_once(script: &TrackScript) -> (bool, String) {
     let Some((program, args)) = script.command.split_first() else {
         return (false, "empty command".into());
     };
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
+    let child = super::notify::silent(program, args);
     let mut child = match child {
         Ok(c) => c,
         Err(e) => return (false, format!("cannot start {program}: {e}")),
