@@ -22,7 +22,8 @@
 //! nothing and the snippet is checked like any other:
 //!
 //! - `needs=bfd`: the `bfd` key of `[[bgp.peer]]`;
-//! - `needs=node-drain`: the `vipctl node` verbs.
+//! - `needs=node-drain`: the `vipctl node` verbs and the `drain` keys of
+//!   `[bgp]`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -139,32 +140,47 @@ fn both(o: &Output) -> String {
 /// a feature.
 type Checked = Result<Vec<String>, String>;
 
+/// The configuration keys each `needs=` feature brings.
+const FEATURE_KEYS: [(&str, &[&str]); 2] = [
+    ("bfd", &["bfd"]),
+    ("node-drain", &["drain", "drain_med", "drain_prepend"]),
+];
+
 fn check_vipd_config(s: &Snippet) -> Checked {
     let file = s.place();
     let errors = match control::config::parse(&s.body, &file) {
         Ok(_) => return Ok(Vec::new()),
         Err(e) => e,
     };
-    let only_bfd_missing = errors
-        .0
+    let keys = FEATURE_KEYS
         .iter()
-        .all(|e| e.field.ends_with(".bfd") && e.message.contains("unknown key `bfd`"));
-    if s.needs.as_deref() != Some("bfd") || !only_bfd_missing {
+        .find(|(f, _)| Some(*f) == s.needs.as_deref())
+        .map_or(&[][..], |(_, k)| *k);
+    let unknown = |e: &control::config::ConfigError| {
+        keys.iter()
+            .any(|k| e.message.starts_with(&format!("unknown key `{k}`")))
+    };
+    if keys.is_empty() || !errors.0.iter().all(unknown) {
         return Err(format!("{file}: vipd rejects it:\n{errors}"));
     }
-    // vipd has no BFD yet: the rest of the snippet must still hold.
+    // vipd lacks the feature yet: the rest of the snippet must still hold.
     let without: String = s
         .body
         .lines()
-        .filter(|l| !l.trim_start().starts_with("bfd "))
+        .filter(|l| {
+            let key = l.split('=').next().unwrap_or_default().trim();
+            !keys.contains(&key)
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     match control::config::parse(&without, &file) {
         Ok(_) => Ok(vec![format!(
-            "{file}: waits for the `bfd` key of [[bgp.peer]]; the rest loads"
+            "{file}: waits for vipd's {} keys; the rest loads",
+            keys.join(", ")
         )]),
         Err(e) => Err(format!(
-            "{file}: without its `bfd` key vipd still rejects it:\n{e}"
+            "{file}: without its {} keys vipd still rejects it:\n{e}",
+            keys.join(", ")
         )),
     }
 }
@@ -433,8 +449,9 @@ fn snippet_checks_catch_mistakes() {
         .expect("a vipd configuration");
     let broken = site.body.replace("remote_as", "remote_asn");
     assert!(refused("toml vipd-config", None, &broken));
-    // `needs=bfd` excuses only the missing `bfd` key.
+    // `needs=` excuses only the feature's own keys.
     assert!(refused("toml vipd-config", Some("bfd"), &broken));
+    assert!(refused("toml vipd-config", Some("node-drain"), &broken));
     assert!(refused("bird", None, "protocol bgp x { locl as 1; }\n"));
     assert!(refused(
         "frr",
