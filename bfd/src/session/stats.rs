@@ -1,0 +1,33 @@
+use super::events::Drop;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Packets accepted.
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub dropped_malformed: u64,
+    pub dropped_ttl: u64,
+    pub dropped_auth: u64,
+    /// Wrong or missing Your Discriminator.
+    pub dropped_discriminator: u64,
+    /// Times the session came Up.
+    pub up_count: u64,
+    /// Times it went from Up to Down other than by the peer's AdminDown.
+    pub failures: u64,
+}
+
+impl SessionStats {
+    pub(crate) fn count_drop(&mut self, why: &Drop) {
+        let c = match why {
+            Drop::Malformed(_) => &mut self.dropped_malformed,
+            Drop::Ttl(_) => &mut self.dropped_ttl,
+            Drop::Authentication => &mut self.dropped_auth,
+            Drop::Discriminator(_) | Drop::NoDiscriminator(_) => &mut self.dropped_discriminator,
+        };
+        *c += 1;
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped_malformed + self.dropped_ttl + self.dropped_auth + self.dropped_discriminator
+    }
+}
