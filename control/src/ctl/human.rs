@@ -144,6 +144,23 @@ impl Human for reply::Bgp {
                 p.received,
                 opt(&p.last_error)
             );
+            if let Some(f) = &p.bfd {
+                let _ = writeln!(
+                    out,
+                    "  BFD {} (peer {}, {})  {} ms x{}  detect {} ms  in {} out {}  dropped {}  up {}  failures {}",
+                    f.state,
+                    f.remote_state,
+                    f.diag,
+                    f.interval_ms,
+                    f.multiplier,
+                    f.detection_ms,
+                    f.packets_in,
+                    f.packets_out,
+                    f.dropped_malformed + f.dropped_ttl + f.dropped_auth + f.dropped_discriminator,
+                    f.up_count,
+                    f.failures
+                );
+            }
         }
         out
     }
