@@ -163,6 +163,34 @@ impl Router {
         }
     }
 
+    /// Signals every router process (SIGSTOP freezes the router whole).
+    fn signal(&self, sig: i32) -> Result<()> {
+        let procs: Vec<&LabProcess> = match self {
+            Router::Bird(b) => vec![b],
+            Router::Frr { daemons, .. } => daemons.iter().collect(),
+        };
+        for p in procs {
+            let pid = i32::try_from(p.pid())?;
+            // SAFETY: signalling a child we spawned and have not reaped.
+            unsafe { libc::kill(pid, sig) };
+        }
+        Ok(())
+    }
+
+    /// Whether the router saw site A's BFD session end by AdminDown (a
+    /// clean stop) rather than fail.
+    fn saw_admin_down(&self, lab: &TwoSiteLab) -> bool {
+        match self {
+            Router::Bird(_) => lab
+                .birdc(&["show", "protocols", "all", "sitea"])
+                .is_ok_and(|o| o.contains("is shutting down") && !o.contains("BFD session down")),
+            Router::Frr { .. } => self
+                .vtysh(lab, &format!("show bfd peer {}", Site::A.uplink_ip()))
+                .to_lowercase()
+                .contains("remote diagnostics: administratively down"),
+        }
+    }
+
     fn show(&self, lab: &TwoSiteLab) -> String {
         match self {
             Router::Bird(b) => format!(
@@ -327,13 +355,48 @@ fn frozen_site_drills(router: &str) {
         "{f:?}"
     );
 
+    // The other way round: the router freezes, vipd's BFD notices and
+    // closes the BGP session without waiting for the hold time.
+    let t0 = now_ms();
+    router.signal(libc::SIGSTOP).expect("router frozen");
+    let closed = lab.wait_until(
+        "vipd closes BGP to the frozen router",
+        Duration::from_secs(HOLD_S),
+        || {
+            bgp_status(&a.borrow())
+                .peers
+                .first()
+                .is_some_and(|p| p.state != "Established")
+        },
+    );
+    let closed_ms = now_ms() - t0;
+    router.signal(libc::SIGCONT).expect("router thawed");
+    closed.unwrap_or_else(|e| panic!("{e}\nsite A log:\n{}", a.borrow().log()));
+    assert!(
+        a.borrow().log().contains("BFD session went down"),
+        "{}",
+        a.borrow().log()
+    );
+    both_up("router thawed: BFD Up, BGP Established again", true);
+
+    // A clean stop sends AdminDown: the router does not take it as a failure.
+    a.borrow_mut().terminate(&lab).expect("site A stops");
+    lab.wait_until("the router saw AdminDown", Duration::from_secs(5), || {
+        router.saw_admin_down(&lab)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", router.show(&lab)));
+
     println!(
-        "{}: client outage with site A's vipd frozen: {plain} ms without BFD (hold time {HOLD_S} s), {with_bfd} ms with BFD {BFD_INTERVAL_MS} ms x {BFD_MULT}",
+        "{}: client outage with site A's vipd frozen: {plain} ms without BFD (hold time {HOLD_S} s), {with_bfd} ms with BFD {BFD_INTERVAL_MS} ms x {BFD_MULT}; router frozen: vipd closed BGP after {closed_ms} ms",
         router.name()
     );
     assert!(
         with_bfd <= BFD_BOUND_MS,
         "with BFD the outage was {with_bfd} ms, over {BFD_BOUND_MS} ms"
+    );
+    assert!(
+        closed_ms < HOLD_S * 1000 / 2,
+        "vipd took {closed_ms} ms to close BGP to the frozen router"
     );
     assert!(
         with_bfd < plain,
