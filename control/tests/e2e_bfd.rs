@@ -331,6 +331,44 @@ fn frozen_site_drills(router: &str) {
         "{m:?}"
     );
 
+    // Hostile packets from the router's address: sent with TTL 64 (not
+    // single hop), with an authentication section, and of BFD version 2.
+    // Each is dropped and counted by reason; the session stays Up.
+    let script = format!(
+        "import socket, struct\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind(('{rt}', 0))\n\
+         def pkt(vers, flags, length, tail=b''):\n\
+         \x20   return struct.pack('!BBBBIIIII', vers << 5, 0x40 | flags, 3, length, 0x1234, 0, 10**6, 10**6, 0) + tail\n\
+         for ttl, p in [(64, pkt(1, 0, 24)), (255, pkt(1, 0x04, 28, bytes([1, 4, 0, 0]))), (255, pkt(2, 0, 24))]:\n\
+         \x20   s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)\n\
+         \x20   s.sendto(p, ('{a}', 3784))\n",
+        rt = Site::A.router_ip(),
+        a = Site::A.uplink_ip()
+    );
+    lab.exec_ok("rt", &["python3", "-c", &script])
+        .expect("hostile BFD packets sent");
+    lab.wait_until(
+        "the hostile packets counted",
+        Duration::from_secs(5),
+        || {
+            bfd_of(&a.borrow())
+                .is_some_and(|f| (f.dropped_ttl, f.dropped_auth, f.dropped_malformed) == (1, 1, 1))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", bfd_of(&a.borrow())));
+    let m = scrape_metrics(&lab, "sitea", METRICS);
+    assert_eq!(
+        m.get(&format!(
+            "vipd_bfd_packets_dropped_total{{{peer_l},reason=\"ttl\"}}"
+        )),
+        Some(&1.0),
+        "{m:?}"
+    );
+    let log = a.borrow().log();
+    assert!(log.contains("not from a directly connected peer"), "{log}");
+    assert_eq!(bfd_of(&a.borrow()).map(|f| f.state), Some("Up".into()));
+
     let with_bfd = drill
         .run(
             &format!("site A's vipd frozen with BFD ({})", router.name()),
@@ -350,9 +388,9 @@ fn frozen_site_drills(router: &str) {
     let f = bfd_of(&a.borrow()).expect("BFD session shown");
     assert!(f.failures >= 1 && f.up_count >= 2, "{f:?}");
     assert_eq!(
-        f.dropped_ttl + f.dropped_malformed + f.dropped_auth,
-        0,
-        "{f:?}"
+        (f.dropped_ttl, f.dropped_malformed, f.dropped_auth),
+        (1, 1, 1),
+        "only the hostile packets were dropped: {f:?}"
     );
 
     // The other way round: the router freezes, vipd's BFD notices and
