@@ -28,7 +28,7 @@ mod packet;
 mod session;
 
 pub use packet::{Control, ControlPacket, Diag, PacketError, State, PACKET_LEN};
-pub use session::{Drop, Input, Output, Session, SessionConfig, SessionStats, TimerKind};
+pub use session::{Discard, Input, Output, Session, SessionConfig, SessionStats, TimerKind};
 
 /// UDP port of single-hop BFD control packets (RFC 5881).
 pub const PORT: u16 = 3784;

@@ -41,12 +41,12 @@ pub enum Output {
         failure: bool,
     },
     /// A received packet was discarded (already counted in the stats).
-    Dropped(Drop),
+    Dropped(Discard),
 }
 
 /// Why a received packet was discarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
+pub enum Discard {
     Malformed(PacketError),
     /// Single hop packets arrive with TTL 255 (RFC 5881 section 5).
     Ttl(u8),
@@ -58,19 +58,19 @@ pub enum Drop {
     NoDiscriminator(State),
 }
 
-impl fmt::Display for Drop {
+impl fmt::Display for Discard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Drop::Malformed(e) => write!(f, "malformed control packet: {e}"),
-            Drop::Ttl(t) => write!(
+            Discard::Malformed(e) => write!(f, "malformed control packet: {e}"),
+            Discard::Ttl(t) => write!(
                 f,
                 "arrived with TTL {t}, not 255: not from a directly connected peer (RFC 5881)"
             ),
-            Drop::Authentication => f.write_str(
+            Discard::Authentication => f.write_str(
                 "authentication section present; authentication is not supported, configure the peer without it",
             ),
-            Drop::Discriminator(d) => write!(f, "your discriminator {d} is not this session's"),
-            Drop::NoDiscriminator(s) => {
+            Discard::Discriminator(d) => write!(f, "your discriminator {d} is not this session's"),
+            Discard::NoDiscriminator(s) => {
                 write!(f, "your discriminator 0 in a packet with state {s}")
             }
         }

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use crate::packet::{Control, ControlPacket, Diag, State};
 use crate::TTL;
 pub use config::SessionConfig;
-pub use events::{Drop, Input, Output, TimerKind};
+pub use events::{Discard, Input, Output, TimerKind};
 pub use stats::SessionStats;
 
 /// Desired min TX while the session is not Up (RFC 5880 6.8.3).
 const IDLE_TX: Duration = Duration::from_secs(1);
 
+/// A session in the active role. Demand mode is not used: a peer asking
+/// for it keeps receiving periodic packets, which RFC 5880 allows.
 pub struct Session {
     cfg: SessionConfig,
     state: State,
@@ -124,20 +126,20 @@ impl Session {
     fn receive(&mut self, bytes: &[u8], ttl: u8, now: Instant, out: &mut Vec<Output>) {
         let p = match ControlPacket::new_checked(bytes) {
             Ok(p) => p,
-            Err(e) => return self.drop(Drop::Malformed(e), out),
+            Err(e) => return self.discard(Discard::Malformed(e), out),
         };
         if ttl != TTL {
-            return self.drop(Drop::Ttl(ttl), out);
+            return self.discard(Discard::Ttl(ttl), out);
         }
         if p.authenticated() {
-            return self.drop(Drop::Authentication, out);
+            return self.discard(Discard::Authentication, out);
         }
         let yours = p.your_discriminator();
         if yours != 0 && yours != self.cfg.local_discriminator {
-            return self.drop(Drop::Discriminator(yours), out);
+            return self.discard(Discard::Discriminator(yours), out);
         }
         if yours == 0 && !matches!(p.state(), State::Down | State::AdminDown) {
-            return self.drop(Drop::NoDiscriminator(p.state()), out);
+            return self.discard(Discard::NoDiscriminator(p.state()), out);
         }
         self.stats.packets_in += 1;
         let was_tx = self.tx_interval();
@@ -258,7 +260,7 @@ impl Session {
         out.push(Output::SetTimer(TimerKind::Detect, at));
     }
 
-    fn drop(&mut self, why: Drop, out: &mut Vec<Output>) {
+    fn discard(&mut self, why: Discard, out: &mut Vec<Output>) {
         self.stats.count_drop(&why);
         out.push(Output::Dropped(why));
     }

@@ -1,4 +1,4 @@
-use super::events::Drop;
+use super::events::Discard;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionStats {
@@ -17,12 +17,14 @@ pub struct SessionStats {
 }
 
 impl SessionStats {
-    pub(crate) fn count_drop(&mut self, why: &Drop) {
+    pub(crate) fn count_drop(&mut self, why: &Discard) {
         let c = match why {
-            Drop::Malformed(_) => &mut self.dropped_malformed,
-            Drop::Ttl(_) => &mut self.dropped_ttl,
-            Drop::Authentication => &mut self.dropped_auth,
-            Drop::Discriminator(_) | Drop::NoDiscriminator(_) => &mut self.dropped_discriminator,
+            Discard::Malformed(_) => &mut self.dropped_malformed,
+            Discard::Ttl(_) => &mut self.dropped_ttl,
+            Discard::Authentication => &mut self.dropped_auth,
+            Discard::Discriminator(_) | Discard::NoDiscriminator(_) => {
+                &mut self.dropped_discriminator
+            }
         };
         *c += 1;
     }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::sim::Link;
-use crate::{Control, Diag, Drop, Input, Output, Session, SessionConfig, State, TTL};
+use crate::{Control, Diag, Discard, Input, Output, Session, SessionConfig, State, TTL};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -178,27 +178,27 @@ fn bad_packets_are_counted_by_reason_and_change_nothing() {
     auth[1] |= 0x04;
     auth[3] = 28;
     auth.extend([1, 4, 0, 0]);
-    let cases: Vec<(Vec<u8>, u8, Drop)> = vec![
+    let cases: Vec<(Vec<u8>, u8, Discard)> = vec![
         (
             peer_packet(0, State::Down).encode()[..20].to_vec(),
             TTL,
-            Drop::Malformed(crate::PacketError::Truncated(20)),
+            Discard::Malformed(crate::PacketError::Truncated(20)),
         ),
         (
             peer_packet(0, State::Down).encode().to_vec(),
             254,
-            Drop::Ttl(254),
+            Discard::Ttl(254),
         ),
-        (auth, TTL, Drop::Authentication),
+        (auth, TTL, Discard::Authentication),
         (
             peer_packet(6, State::Init).encode().to_vec(),
             TTL,
-            Drop::Discriminator(6),
+            Discard::Discriminator(6),
         ),
         (
             peer_packet(0, State::Up).encode().to_vec(),
             TTL,
-            Drop::NoDiscriminator(State::Up),
+            Discard::NoDiscriminator(State::Up),
         ),
     ];
     for (bytes, ttl, want) in cases {

@@ -64,8 +64,10 @@ impl Bfd {
             .filter_map(|(i, (p, tx))| {
                 let b = p.bfd?;
                 let name = p.address.to_string();
-                // Unique per session and never 0 (RFC 5880 6.8.1).
-                let discr = base.wrapping_add(i as u32).max(1);
+                // Unique per session and never 0 (RFC 5880 6.8.1); the
+                // random part keeps a restarted vipd's apart from its last.
+                let low = (i as u32 % 0xffff) + 1;
+                let discr = (base << 16) | low;
                 let cfg = SessionConfig::new(name, discr, b.interval, b.multiplier);
                 Some(Link {
                     peer: p.address,
