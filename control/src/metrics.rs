@@ -568,13 +568,7 @@ fn bfd_sessions(s: &Scrape, out: &mut Exposition) {
         "BFD packets from the peer discarded, by reason.",
     );
     for (addr, f) in &peers {
-        let c = &f.stats;
-        for (reason, n) in [
-            ("malformed", c.dropped_malformed),
-            ("ttl", c.dropped_ttl),
-            ("authentication", c.dropped_auth),
-            ("discriminator", c.dropped_discriminator),
-        ] {
+        for (reason, n) in f.stats.dropped_by_reason() {
             out.sample(
                 "vipd_bfd_packets_dropped_total",
                 &[("peer", addr), ("reason", reason)],

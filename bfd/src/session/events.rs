@@ -58,6 +58,18 @@ pub enum Discard {
     NoDiscriminator(State),
 }
 
+impl Discard {
+    /// The reason's short name, as in [`SessionStats::dropped_by_reason`](crate::SessionStats::dropped_by_reason).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Discard::Malformed(_) => "malformed",
+            Discard::Ttl(_) => "ttl",
+            Discard::Authentication => "authentication",
+            Discard::Discriminator(_) | Discard::NoDiscriminator(_) => "discriminator",
+        }
+    }
+}
+
 impl fmt::Display for Discard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

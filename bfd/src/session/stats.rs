@@ -29,6 +29,16 @@ impl SessionStats {
         *c += 1;
     }
 
+    /// Drops by [`Discard::kind`].
+    pub fn dropped_by_reason(&self) -> [(&'static str, u64); 4] {
+        [
+            ("malformed", self.dropped_malformed),
+            ("ttl", self.dropped_ttl),
+            ("authentication", self.dropped_auth),
+            ("discriminator", self.dropped_discriminator),
+        ]
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped_malformed + self.dropped_ttl + self.dropped_auth + self.dropped_discriminator
     }

@@ -6,6 +6,7 @@
 
 mod socket;
 
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use super::BgpStatus;
 use crate::config::Bgp;
 use socket::Sockets;
 
-/// Drops and send errors are logged at most this often per peer.
+/// Each kind of drop, and send errors, are logged at most this often per peer.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 /// How long a clean stop waits for the AdminDown packets to go out.
 const STOP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -75,7 +76,7 @@ impl Bfd {
                     timers: [None; 2],
                     bgp: tx.clone(),
                     index: i,
-                    last_warn: None,
+                    last_warn: HashMap::new(),
                 })
             })
             .collect();
@@ -142,16 +143,22 @@ struct Link {
     bgp: mpsc::UnboundedSender<Cmd>,
     /// The peer's index in `[[bgp.peer]]` and in the status.
     index: usize,
-    last_warn: Option<Instant>,
+    /// When each kind of warning was last logged.
+    last_warn: HashMap<&'static str, Instant>,
 }
 
 impl Link {
-    /// Rate-limited: true when a warning about this peer may be logged now.
-    fn may_warn(&mut self, now: Instant) -> bool {
-        if self.last_warn.is_some_and(|t| now < t + WARN_EVERY) {
+    /// Rate-limited: true when a warning of `kind` about this peer may be
+    /// logged now.
+    fn may_warn(&mut self, kind: &'static str, now: Instant) -> bool {
+        if self
+            .last_warn
+            .get(kind)
+            .is_some_and(|&t| now < t + WARN_EVERY)
+        {
             return false;
         }
-        self.last_warn = Some(now);
+        self.last_warn.insert(kind, now);
         true
     }
 }
@@ -244,7 +251,7 @@ impl Task {
         match o {
             Output::Send(bytes) => {
                 if let Err(e) = self.sockets.send(&bytes, link.peer) {
-                    if link.may_warn(now) {
+                    if link.may_warn("send", now) {
                         warn!("BFD peer {}: sending failed: {e}", link.peer);
                     }
                 }
@@ -275,7 +282,7 @@ impl Task {
                 }
             }
             Output::Dropped(why) => {
-                if link.may_warn(now) {
+                if link.may_warn(why.kind(), now) {
                     warn!(
                         "BFD peer {}: packet dropped: {why} ({} dropped so far)",
                         link.peer,

@@ -24,7 +24,9 @@ pub(super) struct Received {
 
 pub(super) struct Sockets {
     rx: UdpSocket,
-    tx: UdpSocket,
+    /// Non-blocking; used directly, as tokio's try_send_to fails until the
+    /// reactor has first seen the socket writable.
+    tx: StdUdp,
 }
 
 impl Sockets {
@@ -42,7 +44,7 @@ impl Sockets {
             .context("setting TTL 255 on the BFD sending socket")?;
         Ok(Sockets {
             rx: UdpSocket::from_std(rx).context("registering the BFD socket")?,
-            tx: UdpSocket::from_std(tx).context("registering the BFD socket")?,
+            tx,
         })
     }
 
@@ -56,7 +58,7 @@ impl Sockets {
     /// the network may.
     pub(super) fn send(&self, bytes: &[u8], to: Ipv4Addr) -> io::Result<()> {
         self.tx
-            .try_send_to(bytes, SocketAddr::V4(SocketAddrV4::new(to, bfd::PORT)))
+            .send_to(bytes, SocketAddrV4::new(to, bfd::PORT))
             .map(|_| ())
     }
 }
