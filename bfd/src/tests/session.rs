@@ -236,24 +236,62 @@ fn a_poll_is_answered_at_once_with_final() {
     out.clear();
     let mut p = peer_packet(5, State::Down);
     p.poll = true;
+    receive(&mut s, p, now, &mut out);
+    let finals: Vec<Control> = sent(&out).into_iter().filter(|c| c.final_bit).collect();
+    assert_eq!(finals.len(), 1, "{out:?}");
+    assert!(!finals[0].poll);
+    assert_eq!(finals[0].your_discriminator, 9);
+    assert_eq!(s.state(), State::Init);
+}
+
+fn receive(s: &mut Session, p: Control, now: std::time::Instant, out: &mut Vec<Output>) {
+    out.clear();
     s.handle(
         Input::Received {
             packet: &p.encode(),
             ttl: TTL,
         },
         now,
-        &mut out,
+        out,
     );
-    let finals: Vec<Control> = out
-        .iter()
+}
+
+fn sent(out: &[Output]) -> Vec<Control> {
+    out.iter()
         .filter_map(|o| match o {
             Output::Send(b) => Some(crate::ControlPacket::new_checked(&b[..]).ok()?.to_control()),
             _ => None,
         })
-        .filter(|c| c.final_bit)
-        .collect();
-    assert_eq!(finals.len(), 1, "{out:?}");
-    assert!(!finals[0].poll);
-    assert_eq!(finals[0].your_discriminator, 9);
-    assert_eq!(s.state(), State::Init);
+        .collect()
+}
+
+#[test]
+fn coming_up_polls_for_the_fast_interval_until_the_peer_answers_final() {
+    let mut now = std::time::Instant::now();
+    let mut s = Session::new(SessionConfig::new("p", 5, 50 * MS, 3), 1);
+    let mut out = Vec::new();
+    s.handle(Input::Start, now, &mut out);
+    assert!(sent(&out)
+        .iter()
+        .all(|c| c.desired_min_tx_us == 1_000_000 && !c.poll));
+    receive(&mut s, peer_packet(0, State::Down), now, &mut out);
+    receive(&mut s, peer_packet(5, State::Init), now, &mut out);
+    let up = sent(&out);
+    assert_eq!(up.len(), 1, "{out:?}");
+    assert!(up[0].poll && up[0].state == State::Up);
+    assert_eq!(up[0].desired_min_tx_us, 50_000);
+    // Periodic packets keep asking until the Final arrives.
+    now += Duration::from_secs(1);
+    out.clear();
+    s.handle(Input::Timer(crate::TimerKind::Transmit), now, &mut out);
+    assert!(sent(&out).iter().all(|c| c.poll), "{out:?}");
+    let mut fin = peer_packet(5, State::Up);
+    fin.final_bit = true;
+    receive(&mut s, fin, now, &mut out);
+    now += Duration::from_secs(1);
+    out.clear();
+    s.handle(Input::Timer(crate::TimerKind::Transmit), now, &mut out);
+    let after = sent(&out);
+    assert_eq!(after.len(), 1, "{out:?}");
+    assert!(!after[0].poll);
 }
