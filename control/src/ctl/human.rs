@@ -529,6 +529,56 @@ mod tests {
     }
 
     #[test]
+    fn bgp_shows_each_peers_bfd_session_under_it() {
+        let peer = |address: &str, bfd| reply::BgpPeer {
+            address: address.into(),
+            state: "Established".into(),
+            bfd,
+            ..reply::BgpPeer::default()
+        };
+        let b = reply::Bgp {
+            configured: true,
+            speaker: Some(reply::BgpSpeaker {
+                peers: vec![
+                    peer(
+                        "172.16.1.1",
+                        Some(reply::BfdSession {
+                            state: "Up".into(),
+                            remote_state: "Up".into(),
+                            diag: "no diagnostic".into(),
+                            interval_ms: 50,
+                            multiplier: 3,
+                            detection_ms: 150,
+                            dropped_ttl: 2,
+                            failures: 1,
+                            ..reply::BfdSession::default()
+                        }),
+                    ),
+                    peer("172.16.2.1", None),
+                ],
+                ..reply::BgpSpeaker::default()
+            }),
+        };
+        let t = b.render();
+        let lines: Vec<&str> = t.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("172.16.1.1"))
+            .expect("peer line");
+        let bfd = lines[at + 1];
+        for want in [
+            "BFD Up",
+            "50 ms x3",
+            "detect 150 ms",
+            "dropped 2",
+            "failures 1",
+        ] {
+            assert!(bfd.contains(want), "`{want}` not in `{bfd}`");
+        }
+        assert_eq!(t.matches("BFD").count(), 1, "{t}");
+    }
+
+    #[test]
     fn stats_separate_drops_from_ignored_frames_and_show_arp_claims() {
         let v = reply::Stats {
             drops: [("no_flow".to_string(), 3), ("ttl_expired".to_string(), 0)].into(),
