@@ -47,6 +47,7 @@ const SECTIONS: &[fn(&Scrape, &mut Exposition)] = &[
     backend_health,
     vrrp_instances,
     bgp_sessions,
+    bfd_sessions,
 ];
 
 /// Prometheus text format, version 0.0.4.
@@ -508,6 +509,83 @@ fn bgp_sessions(s: &Scrape, out: &mut Exposition) {
             f64::from(u8::from(b.withdrawn.contains(p))),
         );
     }
+}
+
+fn bfd_sessions(s: &Scrape, out: &mut Exposition) {
+    let b = s.node.bgp.snapshot();
+    let peers: Vec<(String, &crate::speaker::BfdStatus)> = b
+        .peers
+        .iter()
+        .filter_map(|p| Some((p.address.to_string(), p.bfd.as_ref()?)))
+        .collect();
+    if peers.is_empty() {
+        return;
+    }
+    out.family(
+        "vipd_bfd_session_up",
+        "gauge",
+        "1 while the BFD session with the BGP peer is Up.",
+    );
+    for (addr, f) in &peers {
+        out.sample(
+            "vipd_bfd_session_up",
+            &[("peer", addr)],
+            f64::from(u8::from(f.state == bfd::State::Up)),
+        );
+    }
+    type Counter = fn(&bfd::SessionStats) -> u64;
+    let counters: [(&str, &str, Counter); 4] = [
+        (
+            "vipd_bfd_packets_received_total",
+            "BFD control packets accepted from the peer.",
+            |c| c.packets_in,
+        ),
+        (
+            "vipd_bfd_packets_sent_total",
+            "BFD control packets sent to the peer.",
+            |c| c.packets_out,
+        ),
+        (
+            "vipd_bfd_up_total",
+            "Times the BFD session with the peer came Up.",
+            |c| c.up_count,
+        ),
+        (
+            "vipd_bfd_failures_total",
+            "Times the BFD session went from Up to Down other than by the peer's AdminDown; each closed the BGP session.",
+            |c| c.failures,
+        ),
+    ];
+    for (name, help, value) in counters {
+        out.family(name, "counter", help);
+        for (addr, f) in &peers {
+            out.sample(name, &[("peer", addr)], value(&f.stats) as f64);
+        }
+    }
+    out.family(
+        "vipd_bfd_packets_dropped_total",
+        "counter",
+        "BFD packets from the peer discarded, by reason.",
+    );
+    for (addr, f) in &peers {
+        for (reason, n) in f.stats.dropped_by_reason() {
+            out.sample(
+                "vipd_bfd_packets_dropped_total",
+                &[("peer", addr), ("reason", reason)],
+                n as f64,
+            );
+        }
+    }
+    out.family(
+        "vipd_bfd_unmatched_packets_total",
+        "counter",
+        "BFD packets from addresses no BFD session is configured for.",
+    );
+    out.sample(
+        "vipd_bfd_unmatched_packets_total",
+        &[],
+        b.bfd_unmatched as f64,
+    );
 }
 
 /// Renders every section.

@@ -1144,3 +1144,57 @@ fn garp_refresh_defaults_to_ten_seconds_and_zero_turns_it_off() {
         "{e}"
     );
 }
+
+#[test]
+fn bgp_peer_bfd_takes_an_interval_and_a_multiplier_within_range() {
+    let with = |bfd: &str| {
+        edit(
+            "remote_as = 65000",
+            &format!("remote_as = 65000\n  bfd = {bfd}"),
+        )
+    };
+    let c = parse(&with("{ interval_ms = 50, multiplier = 3 }"), FILE)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let b = c.bgp.unwrap().peers[0].bfd.expect("bfd set");
+    assert_eq!((b.interval, b.multiplier), (Duration::from_millis(50), 3));
+    let c = parse(&with("{}"), FILE).unwrap_or_else(|e| panic!("{e}"));
+    let b = c.bgp.unwrap().peers[0].bfd.expect("bfd set");
+    assert_eq!((b.interval, b.multiplier), (Duration::from_millis(300), 3));
+    assert!(parse(BASE, FILE).unwrap().bgp.unwrap().peers[0]
+        .bfd
+        .is_none());
+
+    for (bfd, field, why) in [
+        (
+            "{ interval_ms = 5 }",
+            "interval_ms",
+            "must be between 10 and 60000",
+        ),
+        (
+            "{ interval_ms = 60001 }",
+            "interval_ms",
+            "must be between 10 and 60000",
+        ),
+        (
+            "{ multiplier = 0 }",
+            "multiplier",
+            "must be between 1 and 255",
+        ),
+        (
+            "{ multiplier = 256 }",
+            "multiplier",
+            "must be between 1 and 255",
+        ),
+        ("{ interval = 50 }", "interval", "unknown key"),
+        ("true", "bfd", "expected a table"),
+    ] {
+        let errs = errors(&with(bfd));
+        assert_eq!(errs.len(), 1, "{bfd}: {errs:#?}");
+        assert!(
+            errs[0].field.starts_with("bgp.peer[0].bfd") && errs[0].field.ends_with(field),
+            "{bfd}: {errs:#?}"
+        );
+        assert!(errs[0].message.contains(why), "{bfd}: {errs:#?}");
+        assert_eq!(errs[0].line, line_of(&with(bfd), "bfd = "), "{bfd}");
+    }
+}

@@ -382,6 +382,34 @@ pub struct BgpPeer {
     pub messages_in: u64,
     pub messages_out: u64,
     pub established_count: u64,
+    /// The peer's BFD session, when its `[[bgp.peer]]` sets `bfd`.
+    #[serde(default)]
+    pub bfd: Option<BfdSession>,
+}
+
+/// A BFD session (RFC 5880) guarding one BGP peer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BfdSession {
+    /// AdminDown, Down, Init or Up.
+    pub state: String,
+    /// The state the peer last reported.
+    pub remote_state: String,
+    /// Why the session last went down, as RFC 5880 words it.
+    pub diag: String,
+    pub interval_ms: u64,
+    pub multiplier: u8,
+    /// How long the peer may stay silent before the session goes Down;
+    /// 0 until it has been heard.
+    pub detection_ms: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub dropped_malformed: u64,
+    pub dropped_ttl: u64,
+    pub dropped_auth: u64,
+    pub dropped_discriminator: u64,
+    pub up_count: u64,
+    /// Times the session went from Up to Down other than by the peer's AdminDown.
+    pub failures: u64,
 }
 
 /// `backend`: the edit made.

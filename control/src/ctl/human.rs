@@ -144,6 +144,23 @@ impl Human for reply::Bgp {
                 p.received,
                 opt(&p.last_error)
             );
+            if let Some(f) = &p.bfd {
+                let _ = writeln!(
+                    out,
+                    "  BFD {} (peer {}, {})  {} ms x{}  detect {} ms  in {} out {}  dropped {}  up {}  failures {}",
+                    f.state,
+                    f.remote_state,
+                    f.diag,
+                    f.interval_ms,
+                    f.multiplier,
+                    f.detection_ms,
+                    f.packets_in,
+                    f.packets_out,
+                    f.dropped_malformed + f.dropped_ttl + f.dropped_auth + f.dropped_discriminator,
+                    f.up_count,
+                    f.failures
+                );
+            }
         }
         out
     }
@@ -509,6 +526,56 @@ mod tests {
         assert_eq!(r.drops_per_s["ttl"], 2.0);
         let table = r.render();
         assert!(table.contains("drop ttl"), "{table}");
+    }
+
+    #[test]
+    fn bgp_shows_each_peers_bfd_session_under_it() {
+        let peer = |address: &str, bfd| reply::BgpPeer {
+            address: address.into(),
+            state: "Established".into(),
+            bfd,
+            ..reply::BgpPeer::default()
+        };
+        let b = reply::Bgp {
+            configured: true,
+            speaker: Some(reply::BgpSpeaker {
+                peers: vec![
+                    peer(
+                        "172.16.1.1",
+                        Some(reply::BfdSession {
+                            state: "Up".into(),
+                            remote_state: "Up".into(),
+                            diag: "no diagnostic".into(),
+                            interval_ms: 50,
+                            multiplier: 3,
+                            detection_ms: 150,
+                            dropped_ttl: 2,
+                            failures: 1,
+                            ..reply::BfdSession::default()
+                        }),
+                    ),
+                    peer("172.16.2.1", None),
+                ],
+                ..reply::BgpSpeaker::default()
+            }),
+        };
+        let t = b.render();
+        let lines: Vec<&str> = t.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("172.16.1.1"))
+            .expect("peer line");
+        let bfd = lines[at + 1];
+        for want in [
+            "BFD Up",
+            "50 ms x3",
+            "detect 150 ms",
+            "dropped 2",
+            "failures 1",
+        ] {
+            assert!(bfd.contains(want), "`{want}` not in `{bfd}`");
+        }
+        assert_eq!(t.matches("BFD").count(), 1, "{t}");
     }
 
     #[test]

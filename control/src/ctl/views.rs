@@ -368,6 +368,26 @@ pub(crate) async fn vrrp(node: &Node) -> reply::Vrrp {
 
 /// The BGP speaker's sessions and prefixes; `configured: false` without
 /// `[bgp]`.
+fn bfd_session(b: &crate::speaker::BfdStatus) -> reply::BfdSession {
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    reply::BfdSession {
+        state: b.state.to_string(),
+        remote_state: b.remote_state.to_string(),
+        diag: b.diag.to_string(),
+        interval_ms: ms(b.interval),
+        multiplier: b.multiplier,
+        detection_ms: ms(b.detection_time),
+        packets_in: b.stats.packets_in,
+        packets_out: b.stats.packets_out,
+        dropped_malformed: b.stats.dropped_malformed,
+        dropped_ttl: b.stats.dropped_ttl,
+        dropped_auth: b.stats.dropped_auth,
+        dropped_discriminator: b.stats.dropped_discriminator,
+        up_count: b.stats.up_count,
+        failures: b.stats.failures,
+    }
+}
+
 pub(crate) fn bgp(node: &Node) -> reply::Bgp {
     let s = node.bgp.snapshot();
     let Some(router_id) = s.router_id else {
@@ -401,6 +421,7 @@ pub(crate) fn bgp(node: &Node) -> reply::Bgp {
             messages_in: p.messages_in,
             messages_out: p.messages_out,
             established_count: p.established_count,
+            bfd: p.bfd.as_ref().map(bfd_session),
         })
         .collect();
     reply::Bgp {

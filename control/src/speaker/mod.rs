@@ -5,6 +5,7 @@
 //! sees the node only through [`Announcements`], and reports through
 //! [`Status`].
 
+mod bfd;
 mod peer;
 mod sockopt;
 
@@ -20,6 +21,7 @@ use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub(crate) use self::bfd::BfdStatus;
 use crate::config::{Announce, Bgp, Prefix};
 use peer::{Cmd, Peer};
 
@@ -64,6 +66,8 @@ pub(crate) struct PeerStatus {
     pub(crate) messages_in: u64,
     pub(crate) messages_out: u64,
     pub(crate) established_count: u64,
+    /// The BFD session, when the peer sets `bfd`.
+    pub(crate) bfd: Option<bfd::BfdStatus>,
 }
 
 impl PeerStatus {
@@ -80,6 +84,7 @@ impl PeerStatus {
             messages_in: 0,
             messages_out: 0,
             established_count: 0,
+            bfd: None,
         }
     }
 }
@@ -95,6 +100,8 @@ pub(crate) struct BgpStatus {
     pub(crate) withdrawn: Vec<String>,
     /// Every `[[bgp.announce]]` prefix, in config order.
     pub(crate) configured: Vec<String>,
+    /// BFD packets from addresses no BFD session is configured for.
+    pub(crate) bfd_unmatched: u64,
 }
 
 /// Shared view of the speaker, read by the control socket.
@@ -112,6 +119,7 @@ impl Status {
 pub(crate) struct Speaker {
     peers: Vec<(mpsc::UnboundedSender<Cmd>, JoinHandle<()>)>,
     helpers: Vec<JoinHandle<()>>,
+    bfd: Option<bfd::Bfd>,
 }
 
 impl Speaker {
@@ -159,6 +167,15 @@ impl Speaker {
             }
         }
         let senders: Vec<_> = peers.iter().map(|(tx, _)| tx.clone()).collect();
+        let bfd = match bfd::Bfd::start(bgp, &senders, status.0.clone()) {
+            Ok(b) => b,
+            Err(e) => {
+                for t in peers.iter().map(|(_, t)| t).chain(&helpers) {
+                    t.abort();
+                }
+                return Err(e);
+            }
+        };
         let policy = tokio::spawn(run_policy(
             node,
             bgp.announces.clone(),
@@ -173,12 +190,22 @@ impl Speaker {
             bgp.announces.len()
         );
         helpers.push(policy);
-        Ok(Speaker { peers, helpers })
+        Ok(Speaker {
+            peers,
+            helpers,
+            bfd,
+        })
     }
 
-    /// Withdraws everything by ending every session with Cease /
-    /// Administrative Shutdown carrying `reason` (RFC 8203), then returns.
+    /// Sends BFD AdminDown, then withdraws everything by ending every
+    /// session with Cease / Administrative Shutdown carrying `reason`
+    /// (RFC 8203), then returns.
     pub(crate) async fn shutdown(self, reason: &str) {
+        // AdminDown first: the routers then take the Cease that follows as
+        // the stop it is, not as a path failure.
+        if let Some(b) = self.bfd {
+            b.stop().await;
+        }
         for h in &self.helpers {
             h.abort();
         }

@@ -32,6 +32,9 @@ pub(super) enum Cmd {
     Desired(Vec<Announce>),
     /// A connection the listener accepted from this peer's address.
     Accepted(TcpStream),
+    /// BFD's verdict on the path to the peer: a failure (`up` false, `why`
+    /// says what BFD saw) closes the session at once; Up restarts it.
+    Bfd { up: bool, why: String },
     /// Send Cease / Administrative Shutdown with `reason`, close, and end.
     Stop {
         reason: String,
@@ -63,6 +66,8 @@ pub(super) struct Peer {
     connect_error: Option<String>,
     status: Arc<Mutex<BgpStatus>>,
     index: usize,
+    /// BFD took the session down; it stays down until BFD is Up again.
+    bfd_down: bool,
 }
 
 impl Peer {
@@ -98,6 +103,7 @@ impl Peer {
             connect_error: None,
             status,
             index,
+            bfd_down: false,
             cfg,
         }
     }
@@ -128,6 +134,7 @@ impl Peer {
                     self.sync_routes();
                 }
                 Event::Cmd(Some(Cmd::Accepted(stream))) => self.accepted(stream),
+                Event::Cmd(Some(Cmd::Bfd { up, why })) => self.bfd(up, why),
                 Event::Read(Ok(0)) => {
                     self.drop_connection();
                     self.feed(Input::TcpClosed);
@@ -179,6 +186,26 @@ impl Peer {
 
     fn feed(&mut self, input: Input) {
         self.session.handle(input, Instant::now(), &mut self.out);
+    }
+
+    /// Waiting out the hold time after BFD saw the path fail would keep the
+    /// peer's routes through us alive for seconds: stop at once instead.
+    fn bfd(&mut self, up: bool, why: String) {
+        if !up && !self.bfd_down {
+            self.bfd_down = true;
+            warn!(
+                "BGP peer {}: {why}: closing the session now; it restarts when BFD is Up again",
+                self.name
+            );
+            self.feed(Input::Stop { reason: why });
+        } else if up && self.bfd_down {
+            self.bfd_down = false;
+            info!(
+                "BGP peer {}: BFD is Up again: restarting the session",
+                self.name
+            );
+            self.feed(Input::Start);
+        }
     }
 
     /// A connection from the listener: taken only while the session waits for one.
@@ -354,10 +381,15 @@ impl Peer {
             messages_in: stats.messages_in,
             messages_out: stats.messages_out,
             established_count: stats.established_count,
+            bfd: None,
         };
         let mut all = self.status.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = all.peers.get_mut(self.index) {
-            *slot = st;
+            // The BFD task owns that part.
+            *slot = PeerStatus {
+                bfd: slot.bfd.take(),
+                ..st
+            };
         }
     }
 }
@@ -456,7 +488,7 @@ async fn join_connect(
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
+pub(super) async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
@@ -533,6 +565,7 @@ mod tests {
             connect_retry_s: 1,
             max_prefixes: 10,
             graceful_restart: false,
+            bfd: None,
         }
     }
 

@@ -22,7 +22,7 @@ struct TcpMd5Sig {
     key: [u8; MD5_MAX_KEY],
 }
 
-fn setsockopt<S: AsRawFd, T>(
+pub(super) fn setsockopt<S: AsRawFd, T>(
     sock: &S,
     level: libc::c_int,
     name: libc::c_int,

@@ -2,6 +2,7 @@
 //! announces (`[[bgp.announce]]`).
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use dataplane::keyword_enum;
 use toml_edit::Value;
@@ -48,6 +49,18 @@ pub struct BgpPeer {
     pub connect_retry_s: u16,
     pub max_prefixes: u32,
     pub graceful_restart: bool,
+    /// `bfd = { interval_ms, multiplier }`: a BFD session to the peer whose
+    /// failure takes the BGP session down at once.
+    pub bfd: Option<Bfd>,
+}
+
+/// BFD toward one `[[bgp.peer]]` (RFC 5880, single hop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bfd {
+    /// How often we send and can receive once Up: 10 ms to 60 s (300 ms).
+    pub interval: Duration,
+    /// Packets the peer may miss before it declares us down: 1..=255 (3).
+    pub multiplier: u8,
 }
 
 /// A `[[bgp.announce]]`.
@@ -156,6 +169,7 @@ fn peer(cx: &mut Ctx, t: &Tbl, hold_default: u16, retry_default: u16) -> Option<
             "connect_retry_s",
             "max_prefixes",
             "graceful_restart",
+            "bfd",
         ],
     );
     let address = t.must("address", t.parse::<Ipv4Addr>(cx, "address", IPV4), cx);
@@ -182,6 +196,11 @@ fn peer(cx: &mut Ctx, t: &Tbl, hold_default: u16, retry_default: u16) -> Option<
             format!("the TCP MD5 key is {} bytes; it must be 1 to 80", p.len()),
         );
     }
+    let bfd = match t.table(cx, "bfd") {
+        Some(b) => bfd(cx, &b).map(Some),
+        None if t.has("bfd") => None,
+        None => Some(None),
+    };
     Some(BgpPeer {
         address: address?,
         remote_as: remote_as?,
@@ -197,6 +216,21 @@ fn peer(cx: &mut Ctx, t: &Tbl, hold_default: u16, retry_default: u16) -> Option<
             .unwrap_or(retry_default),
         max_prefixes: t.num(cx, "max_prefixes", 0, 4_294_967_295).unwrap_or(1000),
         graceful_restart: t.bool(cx, "graceful_restart").unwrap_or(false),
+        bfd: bfd?,
+    })
+}
+
+fn bfd(cx: &mut Ctx, t: &Tbl) -> Option<Bfd> {
+    t.check_keys(cx, &["interval_ms", "multiplier"]);
+    let interval = t.ms(cx, "interval_ms", 10, 60_000);
+    let multiplier = t.num(cx, "multiplier", 1, 255);
+    Some(Bfd {
+        interval: if t.has("interval_ms") {
+            interval?
+        } else {
+            Duration::from_millis(300)
+        },
+        multiplier: if t.has("multiplier") { multiplier? } else { 3 },
     })
 }
 

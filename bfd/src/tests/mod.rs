@@ -1,0 +1,4 @@
+mod packet;
+mod seeds;
+mod session;
+mod sim;
