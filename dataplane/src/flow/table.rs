@@ -589,7 +589,8 @@ impl FlowTable {
         let touched = slot
             .expires_ms
             .saturating_sub(slot.conn.state.timeout_ms(&self.timeouts));
-        self.last_seen_ms(id, seen).map_or(touched, |f| f.max(touched))
+        self.last_seen_ms(id, seen)
+            .map_or(touched, |f| f.max(touched))
     }
 
     fn log(&mut self, port: u8, key: FlowKey, action: SteerAction) {
