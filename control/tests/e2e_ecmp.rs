@@ -220,3 +220,76 @@ fn ecmp_nodes_keep_every_connection_across_kill_restart_join_and_drain() {
         report.lost
     );
 }
+
+#[test]
+#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+fn a_drain_by_med_or_prepend_keeps_the_route_but_moves_every_connection() {
+    let lab = EcmpLab::up(&viplab::unique_name("ecmpdep"), 3, 2).expect("ECMP lab");
+    let _bird = lab.start_bird().expect("BIRD starts");
+    let modes = [
+        "drain = \"med\"\ndrain_med = 900",
+        "drain = \"prepend\"",
+        "",
+    ];
+    let nodes: Vec<Vipd> = modes
+        .iter()
+        .enumerate()
+        .map(|(i, extra)| {
+            let k = i + 1;
+            Vipd::start(&lab, &format!("lb{k}"), &lab.vipd_config(k, extra))
+                .unwrap_or_else(|e| panic!("vipd on lb{k}: {e}"))
+        })
+        .collect();
+    wait_next_hops(&lab, &[1, 2, 3], Duration::from_secs(30));
+    let clients = lab
+        .start_echo_clients(CONNECTIONS, INTERVAL, LOST_AFTER)
+        .expect("echo clients start");
+    clients
+        .wait_ready(&lab, Duration::from_secs(30))
+        .expect("every connection echoes");
+
+    let route_of = |k: usize| {
+        lab.birdc(&["show", "route", "all", "protocol", &format!("lb{k}")])
+            .unwrap_or_default()
+    };
+    for (k, others, attribute) in [
+        (1, [2, 3], "BGP.med: 900".to_string()),
+        (
+            2,
+            [1, 3],
+            "BGP.as_path: 65001 65001 65001 65001".to_string(),
+        ),
+    ] {
+        let began = Instant::now();
+        let (ok, out, err) = vipctl_run(
+            &lab.control_socket(k),
+            &["node", "drain", "--timeout", "40"],
+        );
+        assert!(ok, "lb{k}: vipctl node drain failed: {err}\n{out}");
+        wait_next_hops(&lab, &others, Duration::from_secs(5));
+        let route = route_of(k);
+        assert!(
+            route.contains(&attribute),
+            "lb{k}'s route is withdrawn or lacks `{attribute}`:\n{route}"
+        );
+        let kept = after_event(&lab, &clients, "drain", began);
+        let node: reply::Node =
+            vipctl_json(&lab.control_socket(k), &["node"]).expect("node status");
+        let d = node.drain.expect("the drain is shown");
+        assert!(
+            d.empty && d.connections == 0,
+            "lb{k} still carries traffic: {d:?}"
+        );
+        eprintln!(
+            "drain of lb{k} by {}: route kept with `{attribute}`, {}/{CONNECTIONS} connections kept, empty after {:.1} s",
+            node.mode,
+            kept.kept,
+            kept.took.as_secs_f64()
+        );
+        assert_eq!(kept.kept, CONNECTIONS, "lost: {:?}", clients.report().lost);
+        let (ok, _, err) = vipctl_run(&lab.control_socket(k), &["node", "undrain"]);
+        assert!(ok, "undrain: {err}");
+        wait_next_hops(&lab, &[1, 2, 3], Duration::from_secs(10));
+    }
+    drop(nodes);
+}

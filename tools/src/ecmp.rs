@@ -279,7 +279,7 @@ impl EchoClients {
     }
 
     /// Waits until every connection is open and echoing.
-    pub fn wait_ready(&mut self, lab: &Lab, within: Duration) -> Result<()> {
+    pub fn wait_ready(&self, lab: &Lab, within: Duration) -> Result<()> {
         let n = self.connections;
         let ready = lab.wait_until("every echo connection answers", within, || {
             let r = self.report();
