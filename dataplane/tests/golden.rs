@@ -1055,3 +1055,35 @@ fn the_worker_counts_each_backends_packets_and_bytes() {
     );
     assert_eq!(sent[0].0 + sent[1].0, 11);
 }
+
+#[test]
+fn a_table_full_of_established_flows_still_forwards_picked_up_segments() {
+    let cfg = WorkerConfig {
+        flow_capacity: 64,
+        persistence_capacity: 16,
+        timeouts: Timeouts::default(),
+        steer_replies: false,
+    };
+    let snap = snapshot(ForwardMode::Dr, SchedulerKind::Maglev, &[1, 1]);
+    let mut w = Worker::new(0, 1, cfg, support::published(snap));
+    w.begin_batch(1_000);
+    let mut full = false;
+    for sport in 46000..47000 {
+        let mut syn = client_tcp(sport, "S");
+        if w.process(&mut syn, 0) == Verdict::Drop(DropReason::FlowTableFull) {
+            full = true;
+            break;
+        }
+        let mut ack = client_tcp(sport, "A");
+        assert_eq!(w.process(&mut ack, 0), Verdict::Tx(1));
+    }
+    assert!(full, "the table never filled");
+    let before = w.flows().len();
+    let mut mid = client_tcp(47500, "AP");
+    assert_eq!(
+        w.process(&mut mid, 0),
+        Verdict::Tx(1),
+        "forwarded without state"
+    );
+    assert_eq!(w.flows().len(), before);
+}

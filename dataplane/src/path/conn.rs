@@ -99,14 +99,17 @@ pub(super) fn open(
         forward, reply, sid, backend_id, key.src_ip, key.proto, w.now_ms,
     );
     conn.picked_up = !opening;
-    let id = w
-        .flows
-        .insert(key, reply_key, conn, w.now_ms)
-        .map_err(|e| match e {
-            InsertError::Full | InsertError::TooManyBackends => DropReason::FlowTableFull,
-            // Only a full-NAT reply key can collide: the port was just taken.
-            InsertError::Exists => DropReason::SnatPortsExhausted,
-        })?;
+    let id = match w.flows.insert(key, reply_key, conn, w.now_ms) {
+        Ok(id) => id,
+        // Consistent hashing needs no state: a table too full to list a
+        // picked-up connection still forwards it.
+        Err(_) if !opening => return w.send(frame, ip, ingress, &forward, backend_id),
+        Err(InsertError::Full | InsertError::TooManyBackends) => {
+            return Err(DropReason::FlowTableFull)
+        }
+        // Only a full-NAT reply key can collide: the port was just taken.
+        Err(InsertError::Exists) => return Err(DropReason::SnatPortsExhausted),
+    };
     if opening {
         w.flows
             .touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
