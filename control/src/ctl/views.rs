@@ -76,9 +76,7 @@ pub(crate) async fn status(node: &Node) -> reply::Status {
             })
             .collect(),
     });
-    let drain = st
-        .drain
-        .map(|d| node.drain_progress().reply(&d, std::time::Instant::now()));
+    let drain = drain_of(node, &st);
     reply::Status {
         drain,
         node: st.config.node.name.clone(),
@@ -92,12 +90,16 @@ pub(crate) async fn status(node: &Node) -> reply::Status {
     }
 }
 
+/// The drain's progress while the node is drained.
+fn drain_of(node: &Node, st: &NodeState) -> Option<reply::Drain> {
+    st.drain
+        .map(|d| node.drain_progress().reply(&d, std::time::Instant::now()))
+}
+
 /// `node`, and the answer to `node_drain` / `node_undrain`.
 pub(crate) async fn node(node: &Node, changed: bool) -> reply::Node {
     let st = node.state.lock().await;
-    let drain = st
-        .drain
-        .map(|d| node.drain_progress().reply(&d, std::time::Instant::now()));
+    let drain = drain_of(node, &st);
     let note = match (&st.config.bgp, st.drain.is_some()) {
         (None, true) => Some(
             "this node has no [bgp]: draining changes no route, so traffic keeps arriving; \

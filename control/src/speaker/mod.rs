@@ -281,7 +281,7 @@ async fn run_policy(
         } = node.decide(&announces).await;
         status.0.lock().unwrap_or_else(|e| e.into_inner()).withdrawn =
             withdrawn.iter().map(ToString::to_string).collect();
-        if last.as_ref() == Some(&(set.clone(), drain)) {
+        if last.as_ref().is_some_and(|(s, d)| *s == set && *d == drain) {
             continue;
         }
         if last.as_ref().is_some_and(|(_, d)| *d != drain) {
