@@ -3,8 +3,9 @@
 //! them by 5-tuple hash; the service forwards by direct routing with Maglev,
 //! so a node that receives a connection it has never seen picks it up and
 //! sends it to the same backend. One node is killed, restarted, a fourth
-//! joins and one is drained: after each event every connection must still
-//! echo, and the drained node must end up carrying nothing.
+//! joins, one is drained and undrained, and one loses its uplink: after each
+//! event every connection must still echo, and the drained node must end up
+//! carrying nothing.
 
 mod common;
 
@@ -193,6 +194,13 @@ fn ecmp_nodes_keep_every_connection_across_kill_restart_join_and_drain() {
     assert!(ok, "undrain: {err}");
     wait_next_hops(&lab, &[1, 2, 3, 4], Duration::from_secs(10));
     results.push(after_event(&lab, &clients, "undrain lb1", began));
+
+    // lb3's host dies without closing anything: its uplink goes dark and
+    // the router keeps its route until the 3 s hold time runs out.
+    let began = Instant::now();
+    lab.link_down("lb3", "eth0").expect("lb3's uplink down");
+    wait_next_hops(&lab, &[1, 2, 4], Duration::from_secs(15));
+    results.push(after_event(&lab, &clients, "lb3 link down", began));
 
     eprintln!("ECMP, DR + Maglev, {CONNECTIONS} long-lived connections (a line every {INTERVAL:?}), first spread over lb1..lb3 {spread:?}:");
     eprintln!(
