@@ -44,6 +44,7 @@ const SECTIONS: &[fn(&Scrape, &mut Exposition)] = &[
     xdp_counters,
     socket_counters,
     flow_counts,
+    node_drain,
     backend_health,
     vrrp_instances,
     bgp_sessions,
@@ -308,6 +309,26 @@ fn flow_counts(s: &Scrape, out: &mut Exposition) {
             out.sample(&family, &[("service", &svc.name)], sum as f64);
         }
     }
+}
+
+fn node_drain(s: &Scrape, out: &mut Exposition) {
+    out.family(
+        "vipd_node_draining",
+        "gauge",
+        "1 while the node is drained (vipctl node drain).",
+    );
+    out.sample(
+        "vipd_node_draining",
+        &[],
+        f64::from(u8::from(s.state.drain.is_some())),
+    );
+    out.family(
+        "vipd_picked_up_total",
+        "counter",
+        "Connections picked up mid-stream: begun on another node, forwarded here by consistent hashing.",
+    );
+    let picked: u64 = s.flows.iter().map(|f| f.picked_up_total).sum();
+    out.sample("vipd_picked_up_total", &[], picked as f64);
 }
 
 fn backend_health(s: &Scrape, out: &mut Exposition) {

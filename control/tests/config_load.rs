@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use control::config::{
-    load, parse, AnnounceCondition, CheckKind, Config, ConfigError, ConfigErrors, ForwardMode,
-    HttpGet, Prefix, Protocol, SchedulerKind, Tls, XdpMode,
+    load, parse, AnnounceCondition, CheckKind, Config, ConfigError, ConfigErrors, DrainRoutes,
+    ForwardMode, HttpGet, Prefix, Protocol, SchedulerKind, Tls, XdpMode,
 };
 
 const FILE: &str = "test.toml";
@@ -1197,4 +1197,47 @@ fn bgp_peer_bfd_takes_an_interval_and_a_multiplier_within_range() {
         assert!(errs[0].message.contains(why), "{bfd}: {errs:#?}");
         assert_eq!(errs[0].line, line_of(&with(bfd), "bfd = "), "{bfd}");
     }
+}
+
+#[test]
+fn drain_modes_and_their_values() {
+    let with = |keys: &str| {
+        edit(
+            "router_id = \"172.16.1.2\"\n",
+            &format!("router_id = \"172.16.1.2\"\n{keys}\n"),
+        )
+    };
+    let drain_of = |text: &str| parse(text, FILE).expect("valid").bgp.expect("bgp").drain;
+    assert_eq!(drain_of(BASE), DrainRoutes::Withdraw);
+    assert_eq!(
+        drain_of(&with("drain = \"med\"\ndrain_med = 500")),
+        DrainRoutes::Med(500)
+    );
+    assert_eq!(
+        drain_of(&with("drain = \"med\"")),
+        DrainRoutes::Med(4_294_967_294)
+    );
+    assert_eq!(
+        drain_of(&with("drain = \"prepend\"")),
+        DrainRoutes::Prepend(3)
+    );
+    assert_eq!(
+        drain_of(&with("drain = \"prepend\"\ndrain_prepend = 5")),
+        DrainRoutes::Prepend(5)
+    );
+    let t = with("drain = \"sideways\"");
+    single_error(&t, "bgp.drain", "sideways", "\"withdraw\"");
+    let t = with("drain_med = 10");
+    single_error(&t, "bgp.drain_med", "drain_med", "drain = \"med\"");
+    let t = with("drain = \"med\"\ndrain_prepend = 2");
+    single_error(
+        &t,
+        "bgp.drain_prepend",
+        "drain_prepend",
+        "drain = \"prepend\"",
+    );
+    let t = with("drain = \"prepend\"\ndrain_prepend = 11");
+    single_error(&t, "bgp.drain_prepend", "drain_prepend", "");
+    let t = with("drain = \"med\"\ndrain_med = -1");
+    single_error(&t, "bgp.drain_med", "drain_med", "");
 }

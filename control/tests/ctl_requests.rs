@@ -127,6 +127,26 @@ fn crafted_requests_are_refused_with_the_reason() {
             r#"{"v":1,"cmd":"bgp_withdraw","prefix":"10.8.0.0/24"}"#,
             &["10.8.0.0/24", "10.9.0.0/25"],
         ),
+        (
+            r#"{"v":1,"cmd":"node_drain","timeout_s":-1}"#,
+            &["node drain", "out of range", "3600"],
+        ),
+        (
+            r#"{"v":1,"cmd":"node_drain","timeout_s":2e19}"#,
+            &["node drain", "out of range"],
+        ),
+        (
+            r#"{"v":1,"cmd":"node_drain","timeout_s":NaN}"#,
+            &["not JSON"],
+        ),
+        (
+            r#"{"v":1,"cmd":"node_drain","timeout_s":null}"#,
+            &["timeout_s"],
+        ),
+        (
+            r#"{"v":1,"cmd":"node_undrain","timeout_s":5}"#,
+            &["timeout_s"],
+        ),
     ];
     for (line, wanted) in cases {
         let e = error_of(&rt, &node, line);
@@ -192,6 +212,39 @@ fn valid_requests_are_served() {
             panic!("{line}: {e}");
         }
     }
+}
+
+#[test]
+fn a_drain_is_shown_until_undrained_and_survives_a_reload() {
+    let rt = runtime();
+    let node = node();
+    let call = |line: &str| -> serde_json::Value {
+        let reply = ask(&rt, &node, line.as_bytes());
+        assert!(reply.ok, "{line}: {reply:?}");
+        reply.result.expect("a result")
+    };
+    let read =
+        |v: serde_json::Value| -> reply::Node { serde_json::from_value(v).expect("a node reply") };
+    let before = read(call(r#"{"v":1,"cmd":"node"}"#));
+    assert!(!before.draining && before.drain.is_none() && !before.changed);
+    assert_eq!(before.mode, "withdraw", "the default drain mode");
+    let drained = read(call(r#"{"v":1,"cmd":"node_drain","timeout_s":30}"#));
+    assert!(drained.draining && drained.changed, "{drained:?}");
+    let d = drained.drain.expect("progress shown while drained");
+    assert_eq!(d.timeout_left_s.map(f64::round), Some(30.0));
+    assert!(!d.empty, "nothing measured yet, so not empty: {d:?}");
+    let again = read(call(r#"{"v":1,"cmd":"node_drain"}"#));
+    assert!(again.draining && !again.changed, "{again:?}");
+    let reload = ask(&rt, &node, br#"{"v":1,"cmd":"reload"}"#);
+    assert!(reload.ok, "{reload:?}");
+    let status: reply::Status =
+        serde_json::from_value(call(r#"{"v":1,"cmd":"status"}"#)).expect("status");
+    assert!(status.drain.is_some(), "the drain survives the reload");
+    let undrained = read(call(r#"{"v":1,"cmd":"node_undrain"}"#));
+    assert!(!undrained.draining && undrained.changed && undrained.drain.is_none());
+    let status: reply::Status =
+        serde_json::from_value(call(r#"{"v":1,"cmd":"status"}"#)).expect("status");
+    assert!(status.drain.is_none());
 }
 
 fn seeds() -> Vec<(String, Vec<u8>)> {

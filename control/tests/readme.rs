@@ -21,6 +21,7 @@ fn expand(synopsis: &str) -> Vec<Vec<String>> {
             "INSTANCE" => "site-a",
             "PREFIX" => "10.0.0.0/24",
             "IP" => "10.0.0.7",
+            "S" => "30",
             other => other,
         }
         .to_string()

@@ -72,6 +72,44 @@ pub struct Status {
     pub vrrp: Option<Vec<VrrpSummary>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bgp: Option<BgpSummary>,
+    /// Present while the node is drained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
+}
+
+/// `node`, `node_drain`, `node_undrain`: whether the node is drained and
+/// how far it has emptied.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub node: String,
+    pub draining: bool,
+    /// `withdraw`, `med` or `prepend` (`[bgp] drain`); `none` without BGP.
+    pub mode: String,
+    /// Whether the request changed the drain state (always false for `node`).
+    pub changed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A drain's progress, sampled every second.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Drain {
+    pub since_s: f64,
+    /// Time left of the timeout the operator gave, if one was.
+    pub timeout_left_s: Option<f64>,
+    /// Connections that carried a packet in the last second.
+    pub connections: usize,
+    /// Entries in the flow tables, idle ones included (they expire).
+    pub flow_entries: usize,
+    /// Packets per second reaching the dataplane over the last second.
+    pub pps: f64,
+    /// No connection and no packet for `empty_for_s`.
+    pub empty: bool,
+    pub empty_for_s: f64,
+    /// Workers whose flows are missing from the counts.
+    pub workers_not_answering: Vec<usize>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -163,6 +201,12 @@ pub struct Flows {
     pub workers: Vec<WorkerFlows>,
     pub fast_path_flows: usize,
     pub total: usize,
+    /// Live flows that began on another node and were picked up here.
+    #[serde(default)]
+    pub picked_up: usize,
+    /// Connections picked up since the workers started.
+    #[serde(default)]
+    pub picked_up_total: u64,
     pub top_clients: Vec<ClientFlows>,
     /// A worker had more distinct clients than it lists.
     pub clients_partial: bool,
@@ -199,6 +243,9 @@ pub struct FlowMatch {
     pub fast_path: bool,
     /// Since the XDP program last forwarded a packet of the flow.
     pub fast_path_idle_ms: Option<u64>,
+    /// Began on another node; picked up here mid-stream.
+    #[serde(default)]
+    pub picked_up: bool,
 }
 
 /// `stats`: the node's packet counters. `/metrics` exposes the same

@@ -16,6 +16,9 @@ pub(crate) const MAX_NAME: usize = 256;
 pub(crate) const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait `vrrp_handover` accepts for each switch-over.
 pub(crate) const HANDOVER_TIMEOUT_MAX: Duration = Duration::from_secs(300);
+/// Longest wait `node_drain` accepts: an hour; a drain that takes longer
+/// is watched with `node` instead.
+pub(crate) const DRAIN_TIMEOUT_MAX: Duration = Duration::from_secs(3600);
 /// Most clients `flows` lists.
 pub const MAX_TOP: usize = 1000;
 /// Largest backend weight.
@@ -75,6 +78,19 @@ pub enum Command {
     VrrpRelease {
         instance: String,
     },
+    /// The node's drain state and progress.
+    Node {},
+    /// Turn traffic away from this node (withdraw or de-prefer its BGP
+    /// announcements, as `[bgp] drain` says) while serving what still
+    /// arrives. Lasts until `node_undrain`, across reloads.
+    NodeDrain {
+        /// How long the asker means to wait for the node to empty; shown in
+        /// `node` as the time left.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_s: Option<f64>,
+    },
+    /// End a drain: the announcements are restored.
+    NodeUndrain {},
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +174,8 @@ pub enum RequestError {
         instance: String,
         source: TimeoutError,
     },
+    #[error("node drain: timeout {0} s is out of range: give seconds above 0 and at most {max}", max = DRAIN_TIMEOUT_MAX.as_secs())]
+    DrainTimeout(f64),
 }
 
 /// A handover wait out of range.
@@ -245,7 +263,10 @@ fn validate(cmd: &Command) -> Result<(), RequestError> {
         | Command::Services {}
         | Command::Reload {}
         | Command::Bgp {}
-        | Command::Vrrp {} => Ok(()),
+        | Command::Vrrp {}
+        | Command::Node {}
+        | Command::NodeUndrain {} => Ok(()),
+        Command::NodeDrain { timeout_s } => drain_timeout(*timeout_s).map(drop),
         Command::Flows { client, top } => {
             if let Some(c) = client {
                 name("client", c)?;
@@ -325,6 +346,20 @@ pub fn handover_secs(s: f64) -> Result<Duration, TimeoutError> {
         return Err(TimeoutError(s));
     }
     Duration::try_from_secs_f64(s).map_err(|_| TimeoutError(s))
+}
+
+/// The wait a drain asks for, checked before any conversion (`Duration`
+/// panics on huge, negative or NaN seconds).
+pub fn drain_timeout(timeout_s: Option<f64>) -> Result<Option<Duration>, RequestError> {
+    let Some(s) = timeout_s else {
+        return Ok(None);
+    };
+    if !(s > 0.0 && s <= DRAIN_TIMEOUT_MAX.as_secs_f64()) {
+        return Err(RequestError::DrainTimeout(s));
+    }
+    Duration::try_from_secs_f64(s)
+        .map(Some)
+        .map_err(|_| RequestError::DrainTimeout(s))
 }
 
 /// Refuses empty or overlong names before they are looked up or echoed.
@@ -458,6 +493,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("instance"));
+        assert!(matches!(
+            parse(br#"{"v":1,"cmd":"node_drain","timeout_s":30}"#).unwrap(),
+            Command::NodeDrain {
+                timeout_s: Some(30.0)
+            }
+        ));
+        assert!(matches!(
+            parse(br#"{"v":1,"cmd":"node_drain"}"#).unwrap(),
+            Command::NodeDrain { timeout_s: None }
+        ));
+        for bad in ["-1", "0", "1e308", "3601", "\"30\""] {
+            let line = format!(r#"{{"v":1,"cmd":"node_drain","timeout_s":{bad}}}"#);
+            let e = parse(line.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains("timeout"), "{bad}: {e}");
+        }
+        assert!(drain_timeout(Some(f64::NAN)).is_err());
+        assert!(drain_timeout(Some(f64::INFINITY)).is_err());
+        assert!(parse(br#"{"v":1,"cmd":"node_undrain","timeout_s":1}"#).is_err());
         assert!(parse(br#"{"v":1,"cmd":"bgp_withdraw"}"#)
             .unwrap_err()
             .to_string()

@@ -5,7 +5,8 @@ mod support;
 
 use std::net::Ipv4Addr;
 
-use dataplane::flow::Timeouts;
+use dataplane::flow::{ConnState, NothingSeen, Timeouts};
+use dataplane::path::query::FlowQuery;
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::sched::SchedulerKind;
 use dataplane::service::ForwardMode;
@@ -623,26 +624,51 @@ fn persistence_keeps_a_client_on_one_backend() {
 }
 
 #[test]
-fn mid_connection_segments_are_picked_up_only_statelessly_under_dr_with_consistent_hashing() {
+fn mid_connection_segments_are_picked_up_under_dr_with_consistent_hashing() {
     let mut w = worker(snapshot(ForwardMode::Dr, SchedulerKind::Maglev, &[1, 1, 1]));
     let mut first = client_tcp(45000, "A");
     assert_eq!(w.process(&mut first, 0), Verdict::Tx(1));
     let k = backend_of(&decode_tcp(&first));
+    assert_eq!(w.flows().len(), 1, "a picked-up segment opens a flow");
+    let conn = *w.flows().iter().next().expect("the picked-up flow");
+    assert!(conn.picked_up, "marked as picked up");
+    assert!(
+        conn.state.is_embryonic(),
+        "one lone segment proves nothing: {:?}",
+        conn.state
+    );
     for _ in 0..5 {
         let mut again = client_tcp(45000, "AP");
         assert_eq!(w.process(&mut again, 0), Verdict::Tx(1));
         assert_eq!(
             backend_of(&decode_tcp(&again)),
             k,
-            "consistent hashing keeps the backend"
+            "the flow keeps the backend"
         );
     }
-    assert_eq!(
-        w.flows().len(),
-        0,
-        "a picked-up segment must not create a flow"
-    );
-    let mut rst = client_tcp(45000, "R");
+    let conn = *w.flows().iter().next().expect("the picked-up flow");
+    assert_eq!(conn.state, ConnState::Established, "a second segment");
+    assert_eq!(w.flows().len(), 1);
+
+    // The counters and the flow listing say so.
+    let (reply, rx) = std::sync::mpsc::sync_channel(1);
+    w.queries()
+        .send(FlowQuery {
+            backends: Vec::new(),
+            client: Some(CLIENT),
+            top: 10,
+            active_within_ms: Some(1_000),
+            reply,
+        })
+        .expect("queued");
+    w.housekeeping(500, &mut NothingSeen);
+    let s = rx.try_recv().expect("answered at housekeeping");
+    assert_eq!((s.picked_up, s.picked_up_total), (1, 1));
+    assert_eq!(s.active, Some(1));
+    assert!(s.matches.iter().all(|m| m.picked_up), "{:?}", s.matches);
+
+    // A reset of a connection this node does not know is not picked up.
+    let mut rst = client_tcp(45002, "R");
     assert_eq!(w.process(&mut rst, 0), Verdict::Drop(DropReason::NoFlow));
 
     for (mode, sched) in [
@@ -992,7 +1018,6 @@ fn packets_over_the_egress_mtu_get_fragmentation_needed_when_df_is_set() {
 #[test]
 fn the_worker_counts_each_backends_packets_and_bytes() {
     use dataplane::flow::NothingSeen;
-    use dataplane::path::query::FlowQuery;
     let mut w = worker(snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1, 1]));
     let mut sent = [(0u64, 0u64); 2];
     for sport in 40_000..40_011 {
@@ -1009,6 +1034,7 @@ fn the_worker_counts_each_backends_packets_and_bytes() {
             backends: vec![1, 2, 3],
             client: None,
             top: 0,
+            active_within_ms: None,
             reply,
         })
         .expect("queued");
@@ -1028,4 +1054,36 @@ fn the_worker_counts_each_backends_packets_and_bytes() {
         ]
     );
     assert_eq!(sent[0].0 + sent[1].0, 11);
+}
+
+#[test]
+fn a_table_full_of_established_flows_still_forwards_picked_up_segments() {
+    let cfg = WorkerConfig {
+        flow_capacity: 64,
+        persistence_capacity: 16,
+        timeouts: Timeouts::default(),
+        steer_replies: false,
+    };
+    let snap = snapshot(ForwardMode::Dr, SchedulerKind::Maglev, &[1, 1]);
+    let mut w = Worker::new(0, 1, cfg, support::published(snap));
+    w.begin_batch(1_000);
+    let mut full = false;
+    for sport in 46000..47000 {
+        let mut syn = client_tcp(sport, "S");
+        if w.process(&mut syn, 0) == Verdict::Drop(DropReason::FlowTableFull) {
+            full = true;
+            break;
+        }
+        let mut ack = client_tcp(sport, "A");
+        assert_eq!(w.process(&mut ack, 0), Verdict::Tx(1));
+    }
+    assert!(full, "the table never filled");
+    let before = w.flows().len();
+    let mut mid = client_tcp(47500, "AP");
+    assert_eq!(
+        w.process(&mut mid, 0),
+        Verdict::Tx(1),
+        "forwarded without state"
+    );
+    assert_eq!(w.flows().len(), before);
 }

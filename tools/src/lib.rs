@@ -41,8 +41,10 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+mod bird;
 mod cleanup;
 pub mod demo;
+pub mod ecmp;
 mod http;
 mod lab;
 mod names;
@@ -56,6 +58,7 @@ mod spec;
 mod topology;
 
 pub use cleanup::{down, down_all};
+pub use ecmp::{EchoClients, EchoReport, EcmpLab};
 pub use http::BurstReport;
 pub use lab::Lab;
 pub use names::{unique_name, NS_PREFIX};

@@ -19,7 +19,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::netns::{self, End};
 use crate::plan::{client_ip, router_ip};
@@ -290,45 +290,15 @@ impl TwoSiteLab {
         self.route(site.role(), site.router_ip())
     }
 
-    fn bird_socket(&self) -> PathBuf {
-        self.lab.dir().join("bird.ctl")
-    }
-
     /// Starts BIRD in `rt` with configuration `conf` (foreground, its own
     /// control socket in the lab directory) and waits until it answers.
     pub fn start_bird(&self, conf: &str) -> Result<LabProcess> {
-        let path = self.lab.dir().join("bird.conf");
-        std::fs::write(&path, conf).with_context(|| format!("writing {}", path.display()))?;
-        let pid = self.lab.dir().join("bird.pid");
-        let sock = self.bird_socket();
-        let argv = [
-            "bird",
-            "-f",
-            "-c",
-            path.to_str().unwrap_or_default(),
-            "-s",
-            sock.to_str().unwrap_or_default(),
-            "-P",
-            pid.to_str().unwrap_or_default(),
-        ];
-        let mut bird = self.lab.spawn("rt", &argv)?;
-        let ready = self.lab.wait_until(
-            "BIRD answers on its socket",
-            Duration::from_secs(10),
-            || bird.is_running() && self.birdc(&["show", "status"]).is_ok(),
-        );
-        if let Err(e) = ready {
-            bail!("{e}\nBIRD log:\n{}", bird.log());
-        }
-        Ok(bird)
+        crate::bird::start(&self.lab, "rt", conf)
     }
 
     /// Runs `birdc -s SOCK ARGS...` and returns its output.
     pub fn birdc(&self, args: &[&str]) -> Result<String> {
-        let sock = self.bird_socket();
-        let mut argv = vec!["birdc", "-s", sock.to_str().unwrap_or_default()];
-        argv.extend_from_slice(args);
-        self.lab.exec_ok("rt", &argv)
+        crate::bird::birdc(&self.lab, "rt", args)
     }
 
     /// The router's kernel routes for `prefix` ("10.0.0.0/25"): the next hops.

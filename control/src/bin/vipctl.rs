@@ -68,6 +68,11 @@ enum Verb {
         #[command(subcommand)]
         op: Option<VrrpVerb>,
     },
+    /// The node's drain state; or drain / undrain it.
+    Node {
+        #[command(subcommand)]
+        op: Option<NodeVerb>,
+    },
     /// Translate a keepalived configuration into a vipd config.
     ImportKeepalived {
         file: PathBuf,
@@ -89,6 +94,23 @@ enum BgpVerb {
     Withdraw { prefix: String },
     /// Clear a withdrawal: the prefix is advertised while its condition holds.
     Announce { prefix: String },
+}
+
+#[derive(Subcommand)]
+enum NodeVerb {
+    /// Whether the node is drained, and how far it has emptied.
+    Status,
+    /// Withdraw or de-prefer this node's BGP announcements (`[bgp] drain`)
+    /// while serving what still arrives; lasts until `node undrain`.
+    Drain {
+        /// Wait up to this many seconds for the node to empty, printing
+        /// connections left and packets per second every second; fails if
+        /// it is not empty by then (the node stays drained).
+        #[arg(long, value_parser = drain_secs)]
+        timeout: Option<f64>,
+    },
+    /// End a drain: the announcements are restored.
+    Undrain,
 }
 
 #[derive(Subcommand)]
@@ -169,6 +191,16 @@ fn handover_secs(s: &str) -> Result<f64, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Parses `--timeout` of `node drain` as the daemon would check it.
+fn drain_secs(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    request::drain_timeout(Some(secs))
+        .map(|_| secs)
+        .map_err(|e| e.to_string())
+}
+
 /// Reads a reply's result as `R` and renders it for a human.
 fn readable<R: DeserializeOwned + Human>(v: Value) -> Result<String, ClientError> {
     serde_json::from_value::<R>(v)
@@ -229,6 +261,18 @@ fn request_of(verb: Verb) -> (Command, Show) {
             Command::VrrpRelease { instance },
             readable::<reply::Release>,
         ),
+        Verb::Node {
+            op: None | Some(NodeVerb::Status),
+        } => (Command::Node {}, readable::<reply::Node>),
+        Verb::Node {
+            op: Some(NodeVerb::Drain { timeout }),
+        } => (
+            Command::NodeDrain { timeout_s: timeout },
+            readable::<reply::Node>,
+        ),
+        Verb::Node {
+            op: Some(NodeVerb::Undrain),
+        } => (Command::NodeUndrain {}, readable::<reply::Node>),
         Verb::Stats { .. } | Verb::ImportKeepalived { .. } => {
             (Command::Stats {}, readable::<reply::Stats>)
         }
@@ -244,6 +288,11 @@ fn main() -> ExitCode {
             draft,
         } => import(&file, output.as_deref(), draft),
         Verb::Stats { watch: true, count } => watch(&args.socket, args.json, count),
+        Verb::Node {
+            op: Some(NodeVerb::Drain {
+                timeout: Some(timeout),
+            }),
+        } => drain_and_wait(&args.socket, args.json, timeout),
         verb => {
             let (cmd, show) = request_of(verb);
             // A handover waits up to its timeout for each switch-over.
@@ -296,6 +345,59 @@ fn watch(socket: &std::path::Path, json_out: bool, count: Option<u64>) -> anyhow
         }
         prev = Some((now, v));
         std::thread::sleep(Duration::from_secs(1).saturating_sub(now.elapsed()));
+    }
+}
+
+/// Drains the node, then prints its progress every second until it is
+/// empty or `timeout_s` has passed.
+fn drain_and_wait(socket: &std::path::Path, json_out: bool, timeout_s: f64) -> anyhow::Result<()> {
+    let timeout = request::drain_timeout(Some(timeout_s))?.unwrap_or_default();
+    let started = Instant::now();
+    let cmd = Command::NodeDrain {
+        timeout_s: Some(timeout_s),
+    };
+    let first: reply::Node = ctlproto::call(socket, &cmd, REPLY_TIMEOUT)?;
+    let show = |n: &reply::Node| -> anyhow::Result<()> {
+        if json_out {
+            println!("{}", serde_json::to_value(n)?);
+        } else if let Some(d) = &n.drain {
+            println!("{}", human::drain_line(d));
+        }
+        Ok(())
+    };
+    if !json_out {
+        print!("{}", first.render());
+    }
+    if first.mode == "none" {
+        anyhow::bail!(
+            "node {} has no [bgp]: draining turns no traffic away, so waiting would only time out",
+            first.node
+        );
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let n: reply::Node = ctlproto::call(socket, &Command::Node {}, REPLY_TIMEOUT)?;
+        show(&n)?;
+        let Some(d) = n.drain else {
+            anyhow::bail!(
+                "node {} is no longer drained (undrained meanwhile?)",
+                n.node
+            );
+        };
+        if d.empty {
+            if !json_out {
+                println!("node {} is empty: it can be stopped", n.node);
+            }
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            anyhow::bail!(
+                "node {} not empty after {timeout_s} s: {} connection(s), {:.1} packets/s still; it stays drained (`vipctl node undrain` ends it)",
+                n.node,
+                d.connections,
+                d.pps
+            );
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 pub use error::{ConfigError, ConfigErrors};
 pub use file::load;
 pub use prefix::{Prefix, PrefixError};
-pub use section::bgp::{Announce, AnnounceCondition, Bfd, Bgp, BgpPeer};
+pub use section::bgp::{Announce, AnnounceCondition, Bfd, Bgp, BgpPeer, DrainRoutes};
 pub use section::check::{BodyDigest, Check, CheckKind, HttpGet, QType, Tls};
 pub use section::control::Control;
 pub use section::dataplane::{Dataplane, FlowTimeouts, XdpMode};

@@ -240,6 +240,55 @@ impl Human for reply::Status {
         if let Some(bgp) = &self.bgp {
             let _ = writeln!(out, "BGP: {}", fields(bgp));
         }
+        if let Some(d) = &self.drain {
+            let _ = writeln!(out, "DRAINED: {}", drain_line(d));
+        }
+        out
+    }
+}
+
+/// One line of drain progress: what `vipctl node drain --timeout` prints
+/// every second.
+pub fn drain_line(d: &reply::Drain) -> String {
+    let mut line = format!(
+        "{:>6.1}s  connections {:>5}  pps {:>8.1}  flow entries {:>6}",
+        d.since_s, d.connections, d.pps, d.flow_entries
+    );
+    if d.empty {
+        let _ = write!(line, "  EMPTY for {:.1}s", d.empty_for_s);
+    }
+    if let Some(left) = d.timeout_left_s {
+        let _ = write!(line, "  timeout in {left:.0}s");
+    }
+    if !d.workers_not_answering.is_empty() {
+        let _ = write!(
+            line,
+            "  (workers not answering: {:?})",
+            d.workers_not_answering
+        );
+    }
+    line
+}
+
+impl Human for reply::Node {
+    fn render(&self) -> String {
+        let mut out = format!(
+            "node {}: {} (drain mode {}){}\n",
+            self.node,
+            if self.draining {
+                "drained"
+            } else {
+                "in service"
+            },
+            self.mode,
+            if self.changed { ", changed now" } else { "" }
+        );
+        if let Some(d) = &self.drain {
+            let _ = writeln!(out, "{}", drain_line(d));
+        }
+        if let Some(n) = &self.note {
+            let _ = writeln!(out, "note: {n}");
+        }
         out
     }
 }
@@ -319,7 +368,11 @@ impl Human for reply::Flows {
         for w in &self.workers {
             let _ = writeln!(out, "{:<7} {:>10} {:>10}", w.worker, w.flows, w.capacity);
         }
-        let _ = writeln!(out, "total {}", self.total);
+        let _ = writeln!(
+            out,
+            "total {}  picked up {} (since start {})",
+            self.total, self.picked_up, self.picked_up_total
+        );
         if let Some(client) = &self.client {
             let _ = writeln!(out, "flows of client {client}:");
             let _ = writeln!(
@@ -330,13 +383,14 @@ impl Human for reply::Flows {
             for m in &self.matches {
                 let _ = writeln!(
                     out,
-                    "{:<21} {:<21} {:<5} {:<16} {:<21} {}",
+                    "{:<21} {:<21} {:<5} {:<16} {:<21} {}{}",
                     m.client,
                     m.destination,
                     m.protocol,
                     opt(&m.service),
                     opt(&m.backend),
-                    m.state
+                    m.state,
+                    if m.picked_up { " (picked up)" } else { "" }
                 );
             }
         } else {

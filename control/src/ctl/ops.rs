@@ -96,6 +96,18 @@ pub(crate) async fn execute(node: &Node, cmd: Command) -> Reply {
             .await
             .map(|r| Reply::ok(&r)),
         Command::VrrpRelease { instance } => release(node, &instance).await.map(|r| Reply::ok(&r)),
+        Command::Node {} => Ok(Reply::ok(&views::node(node, false).await)),
+        Command::NodeDrain { timeout_s } => match request::drain_timeout(timeout_s) {
+            Ok(timeout) => {
+                let changed = node.set_drain(true, timeout).await;
+                Ok(Reply::ok(&views::node(node, changed).await))
+            }
+            Err(e) => Err(OpError::Request(e)),
+        },
+        Command::NodeUndrain {} => {
+            let changed = node.set_drain(false, None).await;
+            Ok(Reply::ok(&views::node(node, changed).await))
+        }
         Command::Reload {} => match node.reload().await {
             Ok(s) => {
                 info!(

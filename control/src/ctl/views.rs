@@ -76,7 +76,9 @@ pub(crate) async fn status(node: &Node) -> reply::Status {
             })
             .collect(),
     });
+    let drain = drain_of(node, &st);
     reply::Status {
+        drain,
         node: st.config.node.name.clone(),
         site: st.config.node.site.clone(),
         uptime_s: node.started.elapsed().as_secs(),
@@ -85,6 +87,37 @@ pub(crate) async fn status(node: &Node) -> reply::Status {
         services,
         vrrp: (!vrrp.is_empty()).then_some(vrrp),
         bgp,
+    }
+}
+
+/// The drain's progress while the node is drained.
+fn drain_of(node: &Node, st: &NodeState) -> Option<reply::Drain> {
+    st.drain
+        .map(|d| node.drain_progress().reply(&d, std::time::Instant::now()))
+}
+
+/// `node`, and the answer to `node_drain` / `node_undrain`.
+pub(crate) async fn node(node: &Node, changed: bool) -> reply::Node {
+    let st = node.state.lock().await;
+    let drain = drain_of(node, &st);
+    let note = match (&st.config.bgp, st.drain.is_some()) {
+        (None, true) => Some(
+            "this node has no [bgp]: draining changes no route, so traffic keeps arriving; \
+             move it away by other means (VRRP priority, the upstream router)"
+                .to_string(),
+        ),
+        (Some(_), true) if drain.as_ref().is_some_and(|d| d.empty) => {
+            Some("empty: no connection and no packet; the node can be stopped".to_string())
+        }
+        _ => None,
+    };
+    reply::Node {
+        node: st.config.node.name.clone(),
+        draining: st.drain.is_some(),
+        mode: crate::node::drain_mode(st.config.bgp.as_ref()).to_string(),
+        changed,
+        drain,
+        note,
     }
 }
 
@@ -269,6 +302,7 @@ pub(crate) async fn flows(
                 fast_path_idle_ms: m
                     .fast_last_seen_ms
                     .map(|t| engine::monotonic_ms().saturating_sub(t)),
+                picked_up: m.picked_up,
             }
         })
         .collect();
@@ -284,6 +318,8 @@ pub(crate) async fn flows(
             .collect(),
         fast_path_flows: summaries.iter().map(|s| s.offloaded).sum(),
         total: summaries.iter().map(|s| s.total).sum(),
+        picked_up: summaries.iter().map(|s| s.picked_up).sum(),
+        picked_up_total: summaries.iter().map(|s| s.picked_up_total).sum(),
         top_clients: top_clients
             .iter()
             .map(|(ip, n)| reply::ClientFlows {

@@ -141,6 +141,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         node.runtime.sync_checkers(&st);
         node.publish(&st)
     };
+    let _drain_monitor = node.clone().watch_drain();
     let ctl_task = ctl::serve(node.clone())
         .await
         .with_context(|| format!("control socket {}", socket_path.display()))?;

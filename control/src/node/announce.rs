@@ -8,7 +8,7 @@ use dataplane::counters::Counters;
 use tokio::sync::{watch, Mutex};
 
 use super::state::NodeState;
-use crate::config::{Announce, AnnounceCondition};
+use crate::config::{Announce, AnnounceCondition, DrainRoutes};
 use crate::speaker::{Announcements, Decision};
 
 /// A worker whose heartbeat is older than this is considered stuck; its queue
@@ -45,6 +45,7 @@ impl Announcements for Announcer {
             wanted: wanted_set(announces, &st, alive),
             withdrawn: st.bgp_withdrawn.clone(),
             alive,
+            drain: super::drain::routes(&st),
         }
     }
 
@@ -71,9 +72,12 @@ fn dataplane_alive(counters: &Counters, now_ms: u64) -> bool {
 /// service VIP inside the prefix is owned by this node, has at least one
 /// healthy backend, and the dataplane is alive; `always` holds unconditionally
 /// (the session being up is implied by announcing at all). A prefix the
-/// operator withdrew is never wanted.
+/// operator withdrew is never wanted, nor any while the node is drained in
+/// `withdraw` mode (the other modes keep the routes and de-prefer them).
 fn wanted(announce: &Announce, state: &NodeState, dataplane_alive: bool) -> bool {
-    if state.bgp_withdrawn.contains(&announce.prefix) {
+    if state.bgp_withdrawn.contains(&announce.prefix)
+        || super::drain::routes(state) == Some(DrainRoutes::Withdraw)
+    {
         return false;
     }
     match announce.condition {
@@ -197,6 +201,37 @@ router_id = "172.16.1.2"
         assert_eq!(wanted_set(&announces, &st, true), Vec::<usize>::new());
         st.bgp_withdrawn.retain(|p| *p != announces[1].prefix);
         assert_eq!(wanted_set(&announces, &st, true), vec![1]);
+    }
+
+    #[test]
+    fn a_drain_withdraws_everything_or_de_prefers_it() {
+        let mut st = state();
+        let announces = st.config.bgp.clone().expect("bgp section").announces;
+        st.masters.insert("v10".into(), true);
+        set_health(&mut st, &[true, true]);
+        st.drain = Some(crate::node::Drain {
+            since: std::time::Instant::now(),
+            timeout: None,
+        });
+        assert_eq!(
+            super::super::drain::routes(&st),
+            Some(DrainRoutes::Withdraw)
+        );
+        assert_eq!(wanted_set(&announces, &st, true), Vec::<usize>::new());
+        if let Some(b) = st.config.bgp.as_mut() {
+            b.drain = DrainRoutes::Prepend(3);
+        }
+        assert_eq!(
+            wanted_set(&announces, &st, true),
+            vec![0, 1],
+            "kept, de-preferred"
+        );
+        assert_eq!(
+            super::super::drain::routes(&st),
+            Some(DrainRoutes::Prepend(3))
+        );
+        st.drain = None;
+        assert_eq!(super::super::drain::routes(&st), None);
     }
 
     #[test]

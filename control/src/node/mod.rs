@@ -7,6 +7,7 @@
 mod announce;
 mod change;
 mod checks;
+mod drain;
 mod runtime;
 mod state;
 
@@ -24,6 +25,7 @@ use crate::speaker;
 pub(crate) use announce::Announcer;
 pub(crate) use change::{BackendChange, ChangeError, ReloadSummary};
 pub(crate) use checks::check_spec;
+pub(crate) use drain::{mode_name as drain_mode, Drain};
 pub(crate) use runtime::Runtime;
 pub use state::NodeState;
 pub(crate) use state::{BackendHealth, Steering};
@@ -43,6 +45,8 @@ pub struct Node {
     /// Bumped on every publish, so the BGP announce policy re-evaluates at once.
     pub(crate) changed: watch::Sender<u64>,
     pub(crate) bgp: speaker::Status,
+    /// The drain monitor's last sample.
+    drain: std::sync::Mutex<drain::Progress>,
 }
 
 /// What a running node is built from; [`Node::detached`] is the same with
@@ -68,6 +72,7 @@ impl Node {
             interfaces: p.interfaces,
             changed: watch::Sender::new(0),
             bgp: speaker::Status::default(),
+            drain: std::sync::Mutex::default(),
         }
     }
 

@@ -129,6 +129,22 @@ impl Runtime {
         client: Option<Ipv4Addr>,
         top: usize,
     ) -> (Vec<FlowSummary>, Vec<usize>) {
+        self.query(backends, client, top, None).await
+    }
+
+    /// Asks every worker which of its flows carried a packet within
+    /// `window_ms`, as [`Runtime::query_flows`] does.
+    pub(crate) async fn query_active(&self, window_ms: u64) -> (Vec<FlowSummary>, Vec<usize>) {
+        self.query(Vec::new(), None, 0, Some(window_ms)).await
+    }
+
+    async fn query(
+        &self,
+        backends: Vec<u32>,
+        client: Option<Ipv4Addr>,
+        top: usize,
+        active_within_ms: Option<u64>,
+    ) -> (Vec<FlowSummary>, Vec<usize>) {
         let mut waiting = Vec::new();
         let mut missing = Vec::new();
         for (w, q) in self.queries.iter().enumerate() {
@@ -137,6 +153,7 @@ impl Runtime {
                 backends: backends.clone(),
                 client,
                 top,
+                active_within_ms,
                 reply,
             };
             match q.send(query) {

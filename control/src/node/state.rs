@@ -50,6 +50,8 @@ pub struct NodeState {
     /// withdraw`); the announce policy leaves them out whatever their
     /// condition until `vipctl bgp announce` clears the override.
     pub(crate) bgp_withdrawn: Vec<Prefix>,
+    /// The operator's drain (`vipctl node drain`); kept across reloads.
+    pub(crate) drain: Option<super::Drain>,
     pub(crate) routes: Vec<Route>,
     /// The kernel's neighbour table, as the neighbour watcher last gave it.
     pub(crate) neighbours: neigh::Table,
@@ -99,6 +101,7 @@ impl NodeState {
             health,
             masters: HashMap::new(),
             bgp_withdrawn: Vec::new(),
+            drain: None,
             vrrp: Vec::new(),
             routes: Vec::new(),
             neighbours: neigh::Table::default(),

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub(crate) use self::bfd::BfdStatus;
-use crate::config::{Announce, Bgp, Prefix};
+use crate::config::{Announce, Bgp, DrainRoutes, Prefix};
 use peer::{Cmd, Peer};
 
 /// The announce policy's liveness check runs at least this often, so a
@@ -40,6 +40,8 @@ pub(crate) struct Decision {
     pub(crate) withdrawn: Vec<Prefix>,
     /// Whether every dataplane worker runs.
     pub(crate) alive: bool,
+    /// Set while the node is drained: what to do to its routes.
+    pub(crate) drain: Option<DrainRoutes>,
 }
 
 /// What the speaker reads from the node.
@@ -292,7 +294,7 @@ async fn run_policy(
 ) {
     let mut tick = tokio::time::interval(POLICY_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last: Option<Vec<usize>> = None;
+    let mut last: Option<(Vec<usize>, Option<DrainRoutes>)> = None;
     loop {
         tokio::select! {
             more = node.changed() => if !more { return },
@@ -302,14 +304,19 @@ async fn run_policy(
             wanted: set,
             withdrawn,
             alive,
+            drain,
         } = node.decide(&announces).await;
         status.0.lock().unwrap_or_else(|e| e.into_inner()).withdrawn =
             withdrawn.iter().map(ToString::to_string).collect();
-        if last.as_ref() == Some(&set) {
+        if last.as_ref().is_some_and(|(s, d)| *s == set && *d == drain) {
             continue;
         }
+        if last.as_ref().is_some_and(|(_, d)| *d != drain) {
+            log_drain(drain);
+        }
+        let last_set = last.as_ref().map(|(s, _)| s);
         for (i, a) in announces.iter().enumerate() {
-            let before = last.as_ref().is_some_and(|l| l.contains(&i));
+            let before = last_set.is_some_and(|l| l.contains(&i));
             let now = set.contains(&i);
             if now && !before {
                 info!(
@@ -317,7 +324,9 @@ async fn run_policy(
                     a.prefix, a.condition
                 );
             } else if before && !now {
-                let why = if withdrawn.contains(&a.prefix) {
+                let why = if drain == Some(DrainRoutes::Withdraw) {
+                    "the node is drained (vipctl node undrain restores it)"
+                } else if withdrawn.contains(&a.prefix) {
                     "the operator withdrew it (vipctl bgp announce restores it)"
                 } else if alive {
                     "no VIP inside it is owned here with a healthy backend"
@@ -329,13 +338,38 @@ async fn run_policy(
         }
         let list: Vec<Announce> = set
             .iter()
-            .filter_map(|&i| announces.get(i).cloned())
+            .filter_map(|&i| announces.get(i).map(|a| de_prefer(a, drain)))
             .collect();
         for p in &peers {
             let _ = p.send(Cmd::Desired(list.clone()));
         }
         status.0.lock().unwrap_or_else(|e| e.into_inner()).wanted =
             list.iter().map(|a| a.prefix.to_string()).collect();
-        last = Some(set);
+        last = Some((set, drain));
+    }
+}
+
+/// `a` as a drained node announces it: with the drain MED, or with more
+/// AS copies prepended.
+fn de_prefer(a: &Announce, drain: Option<DrainRoutes>) -> Announce {
+    let mut a = a.clone();
+    match drain {
+        Some(DrainRoutes::Med(med)) => a.med = Some(med),
+        Some(DrainRoutes::Prepend(n)) => a.prepend = a.prepend.saturating_add(n),
+        Some(DrainRoutes::Withdraw) | None => {}
+    }
+    a
+}
+
+fn log_drain(drain: Option<DrainRoutes>) {
+    match drain {
+        Some(DrainRoutes::Med(med)) => {
+            info!("BGP: node drained: announcing with MED {med} so routers prefer other nodes")
+        }
+        Some(DrainRoutes::Prepend(n)) => info!(
+            "BGP: node drained: announcing with the local AS prepended {n} more times so routers prefer other nodes"
+        ),
+        Some(DrainRoutes::Withdraw) => {}
+        None => info!("BGP: node drain ended: announcing as configured"),
     }
 }

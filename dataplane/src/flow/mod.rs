@@ -137,7 +137,7 @@ impl ConnState {
         }
     }
 
-    fn timeout_ms(self, t: &Timeouts) -> u64 {
+    pub(crate) fn timeout_ms(self, t: &Timeouts) -> u64 {
         match self {
             ConnState::SynSent | ConnState::SynRecv => t.embryonic_ms,
             ConnState::Established => t.established_ms,
@@ -189,6 +189,9 @@ pub struct Conn {
     pub client_ip: u32,
     pub state: ConnState,
     pub created_ms: u64,
+    /// Opened from a mid-connection segment: the connection began on another
+    /// node (or before a restart) and was picked up here.
+    pub picked_up: bool,
     fins: u8,
 }
 
@@ -217,6 +220,7 @@ impl Conn {
                 ConnState::Udp
             },
             created_ms: now_ms,
+            picked_up: false,
             fins: 0,
         }
     }

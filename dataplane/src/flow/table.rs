@@ -582,6 +582,17 @@ impl FlowTable {
             .max()
     }
 
+    /// When the connection last carried a packet (ms, the workers' clock):
+    /// the worker's last touch or the XDP program's last forward.
+    pub fn last_active_ms(&self, id: ConnId, seen: &mut dyn FastSeen) -> u64 {
+        let slot = &self.slots[id.0 as usize];
+        let touched = slot
+            .expires_ms
+            .saturating_sub(slot.conn.state.timeout_ms(&self.timeouts));
+        self.last_seen_ms(id, seen)
+            .map_or(touched, |f| f.max(touched))
+    }
+
     fn log(&mut self, port: u8, key: FlowKey, action: SteerAction) {
         self.steer_log.push(SteerChange { port, key, action });
     }

@@ -83,9 +83,6 @@ pub(super) fn open(
         dst_mac: client_mac.0,
         egress: ingress,
     };
-    if !opening {
-        return w.send(frame, ip, ingress, &forward, backend_id);
-    }
     // The key replies carry when they reach this node. Under DR replies
     // bypass the node, so the connection is indexed once.
     let reply_key = match svc.forward {
@@ -98,19 +95,29 @@ pub(super) fn open(
             proto: key.proto,
         },
     };
-    let conn = Conn::new(
+    let mut conn = Conn::new(
         forward, reply, sid, backend_id, key.src_ip, key.proto, w.now_ms,
     );
-    let id = w
-        .flows
-        .insert(key, reply_key, conn, w.now_ms)
-        .map_err(|e| match e {
-            InsertError::Full | InsertError::TooManyBackends => DropReason::FlowTableFull,
-            // Only a full-NAT reply key can collide: the port was just taken.
-            InsertError::Exists => DropReason::SnatPortsExhausted,
-        })?;
-    w.flows
-        .touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
+    conn.picked_up = !opening;
+    let id = match w.flows.insert(key, reply_key, conn, w.now_ms) {
+        Ok(id) => id,
+        // Consistent hashing needs no state: a table too full to list a
+        // picked-up connection still forwards it.
+        Err(_) if !opening => return w.send(frame, ip, ingress, &forward, backend_id),
+        Err(InsertError::Full | InsertError::TooManyBackends) => {
+            return Err(DropReason::FlowTableFull)
+        }
+        // Only a full-NAT reply key can collide: the port was just taken.
+        Err(InsertError::Exists) => return Err(DropReason::SnatPortsExhausted),
+    };
+    if opening {
+        w.flows
+            .touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
+    } else {
+        // Left embryonic until its next segment: a lone spoofed ACK holds
+        // only an entry the table evicts first and expires soon.
+        w.picked_up += 1;
+    }
     // Offloaded first: a connection the program forwards from its first
     // reply needs no steering entry before (one map update, not two).
     w.offload(id);
@@ -129,11 +136,11 @@ pub(super) fn open(
 }
 
 /// Whether a mid-connection TCP segment without a flow (the connection began
-/// on another node, or before a restart) is forwarded anyway. Only under
-/// direct routing with a consistent-hash scheduler: every node picks the same
-/// backend for it and no reply passes here, so it is forwarded without
-/// creating a flow — an ACK flood then cannot fill the table with entries
-/// that look established.
+/// on another node, or before a restart, or the router rehashed) is picked
+/// up. Only under direct routing with a consistent-hash scheduler: every node
+/// picks the same backend for it and no reply passes here. The flow it opens
+/// is marked picked up and stays embryonic until a second segment arrives,
+/// so an ACK flood cannot fill the table with entries that look established.
 fn stateless_pickup(svc: &Service, flags: TcpFlags) -> bool {
     svc.forward == ForwardMode::Dr
         && matches!(svc.scheduler, SchedulerKind::Maglev | SchedulerKind::Sh)

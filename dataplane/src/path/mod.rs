@@ -109,6 +109,8 @@ pub struct Worker {
     steer_replies: bool,
     icmp_budget: mtu::IcmpBudget,
     traffic: Traffic,
+    /// Connections picked up mid-stream since the worker started.
+    picked_up: u64,
 }
 
 /// The parts of an IPv4 packet the path needs after parsing, as offsets into
@@ -152,6 +154,7 @@ impl Worker {
             steer_replies: cfg.steer_replies,
             icmp_budget: mtu::IcmpBudget::default(),
             traffic: Traffic::default(),
+            picked_up: 0,
         }
     }
 
@@ -194,7 +197,14 @@ impl Worker {
         let budget = sweep_budget(self.flows.capacity(), now_ms.saturating_sub(self.swept_ms));
         self.swept_ms = now_ms;
         self.flows.expire(now_ms, budget, seen);
-        self.mailbox.poll(self.id, &self.flows, &self.traffic, seen);
+        let worker = query::WorkerView {
+            id: self.id,
+            now_ms,
+            flows: &self.flows,
+            traffic: &self.traffic,
+            picked_up: self.picked_up,
+        };
+        self.mailbox.poll(&worker, seen);
     }
 
     /// The rewrites the XDP program should apply to `conn`'s packets under

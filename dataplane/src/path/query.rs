@@ -33,7 +33,19 @@ pub struct FlowQuery {
     pub client: Option<Ipv4Addr>,
     /// How many of the busiest clients to report.
     pub top: usize,
+    /// Count the flows that carried a packet within this many ms (a node
+    /// being drained asks which connections still use it).
+    pub active_within_ms: Option<u64>,
     pub reply: SyncSender<FlowSummary>,
+}
+
+/// What a worker lends its mailbox for one housekeeping call.
+pub(super) struct WorkerView<'a> {
+    pub(super) id: u16,
+    pub(super) now_ms: u64,
+    pub(super) flows: &'a FlowTable,
+    pub(super) traffic: &'a super::Traffic,
+    pub(super) picked_up: u64,
 }
 
 /// One flow, as listed for a client lookup.
@@ -50,6 +62,8 @@ pub struct FlowInfo {
     /// When the XDP program last forwarded one of its packets (engine
     /// clock, ms).
     pub fast_last_seen_ms: Option<u64>,
+    /// Began on another node; picked up here mid-stream.
+    pub picked_up: bool,
 }
 
 /// One backend's connections and the traffic a worker forwarded to and
@@ -81,6 +95,13 @@ pub struct FlowSummary {
     pub matches: Vec<FlowInfo>,
     /// More than [`MAX_MATCHES`] flows matched the client.
     pub matches_truncated: bool,
+    /// Live flows picked up mid-stream (counted when the table is scanned:
+    /// a client, a top list or `active_within_ms` was asked for).
+    pub picked_up: usize,
+    /// Connections picked up mid-stream since the worker started.
+    pub picked_up_total: u64,
+    /// Flows with a packet within `active_within_ms`, when asked.
+    pub active: Option<usize>,
 }
 
 /// The control side of a worker's mailbox.
@@ -122,13 +143,8 @@ impl Mailbox {
 
     /// Advances the current query by at most [`SCAN_BUDGET`] slots, answering
     /// it when the whole table has been seen.
-    pub(super) fn poll(
-        &mut self,
-        worker: u16,
-        flows: &FlowTable,
-        traffic: &super::Traffic,
-        seen: &mut dyn FastSeen,
-    ) {
+    pub(super) fn poll(&mut self, w: &WorkerView, seen: &mut dyn FastSeen) {
+        let (flows, traffic) = (w.flows, w.traffic);
         if self.scan.is_none() {
             let Some(query) = self.queue.pop() else {
                 return;
@@ -148,13 +164,16 @@ impl Mailbox {
                     }
                 })
                 .collect();
+            let active = query.active_within_ms.map(|_| 0);
             self.scan = Some(Scan {
                 query,
                 cursor: 0,
                 clients: HashMap::new(),
                 summary: FlowSummary {
-                    worker,
+                    worker: w.id,
                     total: flows.len(),
+                    picked_up_total: w.picked_up,
+                    active,
                     offloaded: flows.offloaded(),
                     capacity: flows.capacity(),
                     backends,
@@ -166,14 +185,25 @@ impl Mailbox {
             return;
         };
         // Counts alone come from the table's running totals: no scan.
-        let end = if scan.query.top == 0 && scan.query.client.is_none() {
+        let counts_only = scan.query.top == 0
+            && scan.query.client.is_none()
+            && scan.query.active_within_ms.is_none();
+        let end = if counts_only {
             usize::MAX
         } else {
             scan.cursor.saturating_add(SCAN_BUDGET)
         };
         let range_end = if end == usize::MAX { scan.cursor } else { end };
         let client = scan.query.client.map(Ipv4Addr::to_bits);
+        let active_since = scan
+            .query
+            .active_within_ms
+            .map(|ms| w.now_ms.saturating_sub(ms));
         for (id, key, conn) in flows.entries_in(scan.cursor..range_end) {
+            scan.summary.picked_up += usize::from(conn.picked_up);
+            if let (Some(since), Some(n)) = (active_since, scan.summary.active.as_mut()) {
+                *n += usize::from(flows.last_active_ms(id, seen) >= since);
+            }
             let n = scan.clients.len();
             match scan.clients.get_mut(&conn.client_ip) {
                 Some(c) => *c += 1,
@@ -220,6 +250,7 @@ fn flow_info(flows: &FlowTable, id: ConnId, key: &FlowKey, seen: &mut dyn FastSe
         state: conn.state.name(),
         offloaded: flows.is_offloaded(id),
         fast_last_seen_ms: flows.last_seen_ms(id, seen),
+        picked_up: conn.picked_up,
     }
 }
 
@@ -280,31 +311,25 @@ mod tests {
             backends: vec![7, 8, 9],
             client: Some(Ipv4Addr::from_bits(1)),
             top: 1,
+            active_within_ms: None,
             reply,
         })
         .expect("queued");
-        mb.poll(
-            3,
-            &flows,
-            &super::super::Traffic::default(),
-            &mut crate::flow::NothingSeen,
-        );
-        mb.poll(
-            3,
-            &flows,
-            &super::super::Traffic::default(),
-            &mut crate::flow::NothingSeen,
-        );
+        let traffic = super::super::Traffic::default();
+        let view = WorkerView {
+            id: 3,
+            now_ms: 0,
+            flows: &flows,
+            traffic: &traffic,
+            picked_up: 0,
+        };
+        mb.poll(&view, &mut crate::flow::NothingSeen);
+        mb.poll(&view, &mut crate::flow::NothingSeen);
         assert!(
             rx.try_recv().is_err(),
             "answered before the whole table was seen"
         );
-        mb.poll(
-            3,
-            &flows,
-            &super::super::Traffic::default(),
-            &mut crate::flow::NothingSeen,
-        );
+        mb.poll(&view, &mut crate::flow::NothingSeen);
         let s = rx.try_recv().expect("answered after the third call");
         assert_eq!(s.worker, 3);
         assert_eq!(s.total, 4);
@@ -330,6 +355,7 @@ mod tests {
                 backends: Vec::new(),
                 client: None,
                 top: 0,
+                active_within_ms: None,
                 reply,
             };
             if tx.send(q).is_err() {

@@ -25,7 +25,38 @@ pub struct Bgp {
     pub peers: Vec<BgpPeer>,
     /// Key `announce`.
     pub announces: Vec<Announce>,
+    /// What `vipctl node drain` does to the announcements: keys `drain`,
+    /// `drain_med`, `drain_prepend`.
+    pub drain: DrainRoutes,
 }
+
+/// How a draining node turns traffic away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainRoutes {
+    /// Withdraw every announcement (the default).
+    Withdraw,
+    /// Keep announcing with this MED, so routers prefer the other nodes.
+    Med(u32),
+    /// Keep announcing with this many more copies of the local AS.
+    Prepend(u8),
+}
+
+impl DrainRoutes {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrainRoutes::Withdraw => "withdraw",
+            DrainRoutes::Med(_) => "med",
+            DrainRoutes::Prepend(_) => "prepend",
+        }
+    }
+}
+
+/// MED a draining node announces unless `drain_med` says otherwise: the
+/// largest value routers still compare (RFC 4451 treats the maximum as
+/// unreachable on some implementations).
+const DRAIN_MED: u32 = 4_294_967_294;
+/// AS copies a draining node prepends unless `drain_prepend` says otherwise.
+const DRAIN_PREPEND: u8 = 3;
 
 /// A `[[bgp.peer]]`; unset timers are inherited from `[bgp]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +131,9 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Bgp> {
             "connect_retry_s",
             "peer",
             "announce",
+            "drain",
+            "drain_med",
+            "drain_prepend",
         ],
     );
     let local_as = t.must(
@@ -131,6 +165,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Bgp> {
         }
     }
     let announces: Vec<Option<Announce>> = t.each(cx, "announce", announce);
+    let drain = drain(cx, t);
     Some(Bgp {
         local_as: local_as?,
         router_id: router_id?,
@@ -138,7 +173,41 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Bgp> {
         connect_retry_s,
         peers: peers.into_iter().collect::<Option<_>>()?,
         announces: announces.into_iter().collect::<Option<_>>()?,
+        drain: drain?,
     })
+}
+
+/// `drain`, with `drain_med` only for "med" and `drain_prepend` only for
+/// "prepend".
+fn drain(cx: &mut Ctx, t: &Tbl) -> Option<DrainRoutes> {
+    let mode = t.str(cx, "drain");
+    let med: Option<u32> = t.num(cx, "drain_med", 0, 4_294_967_295);
+    let prepend: Option<u8> = t.num(cx, "drain_prepend", 1, 10);
+    let stray = |cx: &mut Ctx, key: &str, wanted: &str| {
+        cx.err_at(
+            &t.field(key),
+            format!("{key} applies only with drain = \"{wanted}\"; set that or remove {key}"),
+        );
+    };
+    let routes = match mode.as_deref() {
+        None | Some("withdraw") => DrainRoutes::Withdraw,
+        Some("med") => DrainRoutes::Med(med.unwrap_or(DRAIN_MED)),
+        Some("prepend") => DrainRoutes::Prepend(prepend.unwrap_or(DRAIN_PREPEND)),
+        Some(other) => {
+            cx.err_at(
+                &t.field("drain"),
+                format!("`{other}` is not a drain mode: write \"withdraw\" (stop announcing), \"med\" (announce with drain_med) or \"prepend\" (announce with drain_prepend more AS copies)"),
+            );
+            return None;
+        }
+    };
+    if t.has("drain_med") && !matches!(routes, DrainRoutes::Med(_)) {
+        stray(cx, "drain_med", "med");
+    }
+    if t.has("drain_prepend") && !matches!(routes, DrainRoutes::Prepend(_)) {
+        stray(cx, "drain_prepend", "prepend");
+    }
+    Some(routes)
 }
 
 fn hold_time(cx: &mut Ctx, t: &Tbl) -> Option<u16> {
