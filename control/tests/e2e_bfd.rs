@@ -9,7 +9,6 @@
 mod common;
 
 use std::cell::RefCell;
-use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -285,13 +284,7 @@ fn frozen_site_drills(router: &str) {
     both_up("both sites Established, both prefixes installed", false);
     assert!(bfd_of(&a.borrow()).is_none(), "no bfd key, no BFD session");
 
-    let prober = lab
-        .start_prober(
-            SocketAddrV4::new(VIP, PORT),
-            Duration::from_millis(15),
-            Duration::from_millis(250),
-        )
-        .expect("prober");
+    let prober = vip_prober(&lab);
     let drill = Drill {
         lab: &lab,
         prober: &prober,

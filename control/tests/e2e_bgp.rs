@@ -9,7 +9,6 @@ mod common;
 
 use ctlproto::reply;
 use std::cell::RefCell;
-use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -132,13 +131,7 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
         0.0
     );
 
-    let prober = lab
-        .start_prober(
-            SocketAddrV4::new(VIP, PORT),
-            Duration::from_millis(15),
-            Duration::from_millis(250),
-        )
-        .expect("prober");
+    let prober = vip_prober(&lab);
     let drill = Drill {
         lab: &lab,
         prober: &prober,

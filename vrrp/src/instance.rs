@@ -349,11 +349,7 @@ impl Instance {
 
     /// RFC 5798 §6.4.2, with keepalived's preempt delay.
     fn backup_advert(&mut self, heard: Heard, now: Instant, out: &mut Vec<Output>) {
-        let Heard {
-            src,
-            priority,
-            interval,
-        } = heard;
+        let (src, priority) = (heard.src, heard.priority);
         if priority == PRIORITY_STOP {
             debug!(
                 "VRRP instance {} (vrid {}): master {} resigned, taking over after the skew time",
@@ -373,7 +369,7 @@ impl Instance {
             return;
         }
         if self.cfg.version == Version::V3 {
-            self.master_adver_interval = interval;
+            self.master_adver_interval = heard.interval;
         }
         self.await_master(now, out);
     }
@@ -391,11 +387,7 @@ impl Instance {
 
     /// RFC 5798 §6.4.3, plus re-announcing when another master is weaker.
     fn master_advert(&mut self, heard: Heard, now: Instant, out: &mut Vec<Output>) {
-        let Heard {
-            src,
-            priority,
-            interval,
-        } = heard;
+        let (src, priority) = (heard.src, heard.priority);
         if priority == PRIORITY_STOP {
             self.send_advert(self.priority, out);
             self.arm(TimerKind::Advert, now + self.cfg.advert_interval, out);
@@ -404,7 +396,7 @@ impl Instance {
         if priority > self.priority || (priority == self.priority && src > self.primary_ip) {
             let learned = match self.cfg.version {
                 Version::V2 => self.cfg.advert_interval,
-                Version::V3 => interval,
+                Version::V3 => heard.interval,
             };
             let reason = if priority > self.priority {
                 "advert from a higher-priority master"

@@ -36,6 +36,17 @@ pub fn gap_ms(samples: &[ProbeSample], t0: u64) -> Result<u64> {
     Ok(first_b.at_ms - last_a.at_ms)
 }
 
+/// Probes the VIP from the client every 15 ms, each request given 250 ms:
+/// what the drills read the client's gaps from.
+pub fn vip_prober(lab: &TwoSiteLab) -> viplab::Prober {
+    lab.start_prober(
+        std::net::SocketAddrV4::new(super::VIP, super::PORT),
+        Duration::from_millis(15),
+        Duration::from_millis(250),
+    )
+    .expect("prober")
+}
+
 pub struct Drill<'a> {
     pub lab: &'a TwoSiteLab,
     pub prober: &'a viplab::Prober,
