@@ -92,6 +92,9 @@ fn start_vrrp(
 /// Runs the node until SIGTERM or SIGINT; `config_path` is what `reload`
 /// reads again.
 pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result<()> {
+    for w in node::shared_prefix_warnings(&cfg) {
+        warn!("{w}");
+    }
     let published = Published::new(Default::default());
     let wcfg = worker_config(&cfg);
     let mut queries = Vec::new();

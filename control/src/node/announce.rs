@@ -8,7 +8,7 @@ use dataplane::counters::Counters;
 use tokio::sync::{watch, Mutex};
 
 use super::state::NodeState;
-use crate::config::{Announce, AnnounceCondition, DrainRoutes};
+use crate::config::{Announce, AnnounceCondition, Config, DrainRoutes};
 use crate::speaker::{Announcements, Decision};
 
 /// A worker whose heartbeat is older than this is considered stuck; its queue
@@ -96,6 +96,36 @@ fn wanted(announce: &Announce, state: &NodeState, dataplane_alive: bool) -> bool
                     })
         }
     }
+}
+
+/// Announces that follow VIP ownership but cover the VIPs of more than one
+/// VRRP instance, each as a warning: while different nodes are masters of
+/// those instances, each announces the prefix and the router sends every
+/// node traffic for VIPs it does not own, which it drops.
+pub(crate) fn shared_prefix_warnings(cfg: &Config) -> Vec<String> {
+    let Some(bgp) = &cfg.bgp else {
+        return Vec::new();
+    };
+    bgp.announces
+        .iter()
+        .filter(|a| a.condition == AnnounceCondition::VipHealthy)
+        .filter_map(|a| {
+            let instances: Vec<&str> = cfg
+                .vrrp
+                .iter()
+                .filter(|v| v.vips.iter().any(|ip| a.prefix.contains(*ip)))
+                .map(|v| v.name.as_str())
+                .collect();
+            (instances.len() > 1).then(|| {
+                format!(
+                    "BGP announce {} covers the VIPs of VRRP instances {}: while different nodes are their masters, each announces {} and the router sends each node traffic for VIPs it does not own (dropped as vip_not_owned); give each instance a prefix of its own",
+                    a.prefix,
+                    instances.join(", "),
+                    a.prefix
+                )
+            })
+        })
+        .collect()
 }
 
 /// Indices of the announces wanted now.
@@ -244,5 +274,27 @@ router_id = "172.16.1.2"
         assert!(dataplane_alive(&c, 10_000));
         assert!(!dataplane_alive(&c, 9_700 + HEARTBEAT_STALE_MS + 1));
         assert!(!dataplane_alive(&Counters::new(0), 10_000), "no workers");
+    }
+
+    #[test]
+    fn a_prefix_shared_by_vrrp_instances_is_warned_about() {
+        let one = state().config;
+        assert!(shared_prefix_warnings(&one).is_empty(), "one instance");
+        let two = CONF.replace(
+            "[bgp]",
+            "[[vrrp]]\nname = \"v20\"\ninterface = \"eth0\"\nvrid = 20\nvips = [\"10.0.0.20\"]\n[bgp]",
+        );
+        let two = crate::config::parse(&two, "policy-test.toml").expect("valid");
+        let warnings = shared_prefix_warnings(&two);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("10.0.0.0/25") && warnings[0].contains("v10, v20"),
+            "{warnings:?}"
+        );
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        for name in ["site-a-lb1", "site-a-lb2", "site-b-lb1", "site-b-lb2"] {
+            let cfg = crate::config::load(&dir.join(format!("{name}.toml"))).expect("example");
+            assert_eq!(shared_prefix_warnings(&cfg), Vec::<String>::new(), "{name}");
+        }
     }
 }

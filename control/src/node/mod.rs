@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch, Mutex};
 
 use crate::config::{self, Config};
 use crate::speaker;
-pub(crate) use announce::Announcer;
+pub(crate) use announce::{shared_prefix_warnings, Announcer};
 pub(crate) use change::{BackendChange, ChangeError, ReloadSummary};
 pub(crate) use checks::check_spec;
 pub(crate) use drain::{mode_name as drain_mode, Drain};
