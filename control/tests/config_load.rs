@@ -246,7 +246,10 @@ fn every_example_config_loads() {
         addr: Ipv4Addr::new(10, 0, 0, 0),
         len: 24,
     };
-    for (site, len) in [("a", 25), ("b", 24)] {
+    // The primary site's prefixes are longer than the backup's, and each
+    // holds the VIPs of one VRRP instance: it is announced only by that
+    // instance's master.
+    for (site, len) in [("a", 29), ("b", 28)] {
         let (lb1, lb2) = (
             node(&format!("site-{site}-lb1")),
             node(&format!("site-{site}-lb2")),
@@ -254,6 +257,14 @@ fn every_example_config_loads() {
         for c in [lb1, lb2] {
             let bgp = c.bgp.as_ref().expect("every node speaks BGP");
             assert!(bgp.announces.iter().all(|a| a.prefix.len == len));
+            for a in &bgp.announces {
+                let instances = c
+                    .vrrp
+                    .iter()
+                    .filter(|v| v.vips.iter().any(|ip| a.prefix.contains(*ip)))
+                    .count();
+                assert_eq!(instances, 1, "{} covers {instances} instances", a.prefix);
+            }
             for s in &c.services {
                 assert!(site_prefix.contains(s.vip), "{} outside 10.0.0.0/24", s.vip);
                 assert!(c.vip_owner(s.vip).is_some(), "{} has no VRRP owner", s.vip);
