@@ -88,11 +88,6 @@ impl Prefix {
         self.len
     }
 
-    /// True for the default route (`/0`), which has no address octets on the wire.
-    pub fn is_default(&self) -> bool {
-        self.len == 0
-    }
-
     pub fn family(&self) -> Family {
         family_of(self.addr)
     }

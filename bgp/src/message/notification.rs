@@ -86,11 +86,6 @@ impl Notification {
         Self::with_communication(code::cease::ADMINISTRATIVE_SHUTDOWN, message)
     }
 
-    /// Cease / Administrative Reset carrying `message` (RFC 8203).
-    pub fn administrative_reset(message: &str) -> Notification {
-        Self::with_communication(code::cease::ADMINISTRATIVE_RESET, message)
-    }
-
     fn with_communication(subcode: u8, message: &str) -> Notification {
         let mut end = message.len().min(MAX_SHUTDOWN_MESSAGE);
         while !message.is_char_boundary(end) {
