@@ -492,7 +492,10 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "lab: needs root and network namespaces; scripts/test runs it"
+    )]
     fn the_sink_counts_only_right_frames_as_verified() {
         let (client, snat) = ([10, 90, 0, 1], [10, 88, 1, 100]);
         let (b0, b3, vip) = ([10, 88, 1, 11], [10, 88, 1, 14], [10, 88, 0, 100]);
@@ -578,7 +581,10 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "lab: needs root and network namespaces; scripts/test runs it"
+    )]
     fn a_page_that_comes_back_modified_is_restored() {
         // A forwarding DUT rewrote the destination, port and TTL in place
         // (the kernel's NAT on the frame's own page): the next frame from
@@ -651,7 +657,10 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "lab: needs root and network namespaces; scripts/test runs it"
+    )]
     fn generator_cycles_flows_with_valid_checksums() {
         let t = template(Proto::Udp);
         let got = generate(&config(&t), &t, 6);
@@ -667,7 +676,10 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "lab: needs root and network namespaces; scripts/test runs it"
+    )]
     fn syn_flood_mix_turns_every_nth_into_an_established_ack() {
         let t = template(Proto::TcpSyn);
         let cfg = GenConfig {
@@ -705,7 +717,10 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "lab: needs root and network namespaces; scripts/test runs it"
+    )]
     fn pacing_drops_frames_that_are_not_due() {
         let t = template(Proto::Udp);
         let mut g = Generator::load().unwrap();

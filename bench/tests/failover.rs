@@ -9,7 +9,10 @@ use std::time::Duration;
 use vipbench::{Outcome, Plan, Scenario};
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn failover_events_move_the_traffic_and_recover() {
     let dir = std::env::temp_dir().join(format!("vipbench-failover-{}", std::process::id()));
     let plan = Plan {

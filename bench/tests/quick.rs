@@ -10,7 +10,10 @@ use std::time::Duration;
 use vipbench::{Forward, NewConnDut, Outcome, Plan, Scenario};
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn quick_ceiling_and_afxdp_count_packets_and_write_reports() {
     let dir = std::env::temp_dir().join(format!("vipbench-test-{}", std::process::id()));
     let plan = Plan {

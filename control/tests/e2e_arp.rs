@@ -39,7 +39,10 @@ fn entry_age_s(lab: &viplab::Lab, addr: &str) -> Option<u64> {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn a_forged_claim_on_an_owned_vip_is_undone_within_a_second() {
     let vip = viplab::vip(42);
     let lab = nat_lab("arpspoof", 1, false);

@@ -441,13 +441,19 @@ fn frozen_site_drills(router: &str) {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn bird_withdraws_a_frozen_site_within_bfd_detection() {
     frozen_site_drills("bird");
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn frr_withdraws_a_frozen_site_within_bfd_detection() {
     frozen_site_drills("frr");
 }

@@ -17,7 +17,10 @@ use common::*;
 use viplab::{Site, TwoSiteLab};
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn two_sites_fail_over_by_longest_prefix_through_bird() {
     let lab = TwoSiteLab::up(&viplab::unique_name("bgpsites"), PORT).expect("two-site lab");
     let _bird = lab.start_bird(&bird_config()).expect("BIRD starts");
@@ -288,7 +291,10 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn gobgp_peer_and_a_hostile_scripted_peer() {
     let lab = TwoSiteLab::up(&viplab::unique_name("bgppeers"), PORT).expect("two-site lab");
     let conf = lab.dir().join("gobgpd.toml");

@@ -101,7 +101,10 @@ fn prometheus_reader_is_strict() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn operator_verbs_change_a_running_node() {
     let _turn = ONE_AT_A_TIME
         .lock()
@@ -423,7 +426,10 @@ fn operator_verbs_change_a_running_node() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn control_socket_is_guarded_and_stays_responsive() {
     let _turn = ONE_AT_A_TIME
         .lock()

@@ -95,7 +95,10 @@ print("closed by vipd", flush=True)
 "#;
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn hostile_control_clients_neither_kill_nor_lock_out() {
     let vip = viplab::vip(41);
     let lab = nat_lab("ctlhostile", 1, false);

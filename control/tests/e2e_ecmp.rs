@@ -99,7 +99,10 @@ fn after_event(
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn ecmp_nodes_keep_every_connection_across_kill_restart_join_and_drain() {
     let lab = EcmpLab::up(&viplab::unique_name("ecmp"), 4, 3).expect("ECMP lab");
     let _bird = lab.start_bird().expect("BIRD starts");
@@ -230,7 +233,10 @@ fn ecmp_nodes_keep_every_connection_across_kill_restart_join_and_drain() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn a_drain_by_med_or_prepend_keeps_the_route_but_moves_every_connection() {
     let lab = EcmpLab::up(&viplab::unique_name("ecmpdep"), 3, 2).expect("ECMP lab");
     let _bird = lab.start_bird().expect("BIRD starts");

@@ -154,7 +154,10 @@ fn egress_usable(vipd: &Vipd) -> Vec<bool> {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
     let lab = Lab::up(LabSpec {
         name: viplab::unique_name("fastp"),

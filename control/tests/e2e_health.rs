@@ -14,7 +14,10 @@ const RISE: u32 = 2;
 const FALL: u32 = 2;
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn failed_backends_get_no_traffic_and_sorry_server_answers() {
     let vip = viplab::vip(2);
     let lab = nat_lab("hc", 3, true);

@@ -45,7 +45,10 @@ sendp(frames, iface="eth0")
 "#;
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn hostile_frames_are_counted_and_harmless() {
     let vip = viplab::vip(3);
     let lab = nat_lab("hostile", 2, false);
@@ -133,7 +136,10 @@ print(json.dumps({"ok": ok, "failed": failed, "names": sorted(names), "at": at})
 "#;
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn syn_flood_does_not_evict_established_connection() {
     const CAPACITY: usize = 1024;
     let vip = viplab::vip(4);

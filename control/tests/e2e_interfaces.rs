@@ -24,7 +24,10 @@ fn link<'a>(v: &'a reply::Stats, name: &str) -> Option<&'a reply::LinkStats> {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn interfaces_show_their_mode_and_an_mtu_change_is_noticed() {
     let lab = nat_lab("if", 1, false);
     let services = [single_service(viplab::vip(1), "nat")];

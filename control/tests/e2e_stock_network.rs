@@ -121,19 +121,28 @@ fn bulk_through_vip(mode: &str) {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn nat_bulk_transfers_with_default_offloads() {
     bulk_through_vip("nat");
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn fullnat_bulk_transfers_with_default_offloads() {
     bulk_through_vip("fullnat");
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn dr_bulk_transfers_with_default_offloads() {
     bulk_through_vip("dr");
 }
@@ -142,7 +151,10 @@ fn dr_bulk_transfers_with_default_offloads() {
 /// server on the client side) and the client's connections to a backend's
 /// own address, on the service port too, are routed by the node's kernel.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn nat_backends_own_traffic_is_routed_while_the_service_runs() {
     let _shared = shared();
     let vip = viplab::vip(1);
@@ -235,7 +247,10 @@ impl Drop for StopOnDrop<'_> {
 /// because the node tells the client the path MTU, which the client then
 /// holds for the VIP.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn nat_upload_over_a_smaller_backend_segment_mtu() {
     let _shared = shared();
     let vip = viplab::vip(1);
@@ -290,7 +305,10 @@ fn nat_upload_over_a_smaller_backend_segment_mtu() {
 /// `martian_source`; no backend sees them, while an ordinary SYN sent the
 /// same way does reach one.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn martian_source_syns_are_dropped_and_counted() {
     let _shared = shared();
     let vip = viplab::vip(1);
@@ -386,7 +404,10 @@ fn martian_source_syns_are_dropped_and_counted() {
 /// Transmit offloads turned off on every sender still work: a plain HTTP
 /// round trip through a nat VIP. The only place the lab's defaults change.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn nat_round_trip_with_transmit_offloads_off() {
     let _shared = shared();
     let vip = viplab::vip(1);

@@ -106,13 +106,19 @@ fn vipd_master_over_keepalived(version: u8, interval_ms: u64) {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn vipd_master_over_keepalived_v3() {
     vipd_master_over_keepalived(3, 100);
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn vipd_master_over_keepalived_v2() {
     vipd_master_over_keepalived(2, 1000);
 }
@@ -120,7 +126,10 @@ fn vipd_master_over_keepalived_v2() {
 /// keepalived (150) is master; vipd (100) stays backup and takes over only
 /// when keepalived's link goes down.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn vipd_backup_to_keepalived() {
     let lab = lab2("kaback");
     let ka = Keepalived::start(&lab, 2, 3, 100, 150, "");
@@ -157,7 +166,10 @@ fn vipd_backup_to_keepalived() {
 /// Two vipd nodes at 100 ms v3 adverts: failover measured from the client
 /// for a link failure, a SIGKILL and a SIGTERM of the master.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn two_vipd_nodes_failover() {
     let lab = lab2_alone("vv");
     udp_echo(&lab, &["be1", "be2"]);
@@ -196,7 +208,10 @@ fn two_vipd_nodes_failover() {
 
 /// The same measurement between two keepalived nodes, for comparison only.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn two_keepalived_nodes_failover_reference() {
     let lab = lab2_alone("kk");
     udp_echo(&lab, &["lb1", "lb2"]);
@@ -232,7 +247,10 @@ fn two_keepalived_nodes_failover_reference() {
 /// priority drops from 150 to 90 and keepalived (100) takes over; when it
 /// is back vipd preempts.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn track_script_moves_mastership() {
     let lab = lab2("track");
     let pidfile = lab.dir().join("tracked.pid");
@@ -283,7 +301,10 @@ fn track_script_moves_mastership() {
 /// With preempt off, a higher-priority vipd joining a live keepalived
 /// master stays backup; with a preempt delay it takes over only after it.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn nopreempt_and_preempt_delay() {
     let lab = lab2("preempt");
     let ka = Keepalived::start(&lab, 2, 3, 100, 100, "");
@@ -337,7 +358,10 @@ fn nopreempt_and_preempt_delay() {
 /// when the drop is lifted exactly one master remains and it announces the
 /// VIP again with gratuitous ARP.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn split_brain_heals() {
     let lab = lab2("split");
     let lb1 = start_vipd(&lab, 1, &vrrp_keys(3, 100, 150));
@@ -403,7 +427,10 @@ fn split_brain_heals() {
 /// Forged adverts from the client are counted under their reason and change
 /// nothing, even a flood of 10000.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn hostile_adverts_are_counted() {
     let lab = lab2("hostvr");
     let lb1 = start_vipd(&lab, 1, &vrrp_keys(3, 100, 150));
@@ -469,7 +496,10 @@ fn hostile_adverts_are_counted() {
 /// hears the master and takes over when it stops. Once the kernel has
 /// resolved the peer, adverts go to its MAC from the virtual MAC.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn unicast_peers_instead_of_multicast() {
     let lab = lab2("unicast");
     let sniff = sniff_vrrp(&lab, "lb2");
@@ -517,7 +547,10 @@ fn unicast_peers_instead_of_multicast() {
 /// workers' heartbeat stop, gives up mastership, and takes it back when the
 /// workers run again.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn stalled_dataplane_gives_up_mastership() {
     let lab = lab2("stall");
     let lb1 = start_vipd(&lab, 1, &vrrp_keys(3, 100, 150));
@@ -571,7 +604,10 @@ fn stalled_dataplane_gives_up_mastership() {
 /// backup of the other, so neither box idles; one node fails and the other
 /// serves both VIPs; it returns and takes its own VIP back.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn two_nodes_each_master_of_one_vip() {
     let lab = lab2("dual");
     let vips = [viplab::vip(1), viplab::vip(2)];
@@ -667,7 +703,10 @@ fn metric(m: &std::collections::HashMap<String, f64>, series: &str) -> f64 {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn operator_handover_keeps_the_vip_and_comes_back() {
     let lab = lab2_alone("ho");
     udp_echo(&lab, &["be1", "be2"]);

@@ -169,7 +169,10 @@ fn last_sni(log: &Path) -> String {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn https_check_against_a_tls_server() {
     let lab = lab("https");
     let dir = lab.dir().to_path_buf();
@@ -283,7 +286,10 @@ fn udp_probe(port: u16, payload: &[u8], expect: Option<&[u8]>) -> Probe {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn udp_check_against_an_echo_server() {
     let lab = lab("udp");
     let echo = udp_server(&lab, 7000, "echo");
@@ -320,7 +326,10 @@ fn dns_probe(port: u16, name: &str, qtype: QType) -> Probe {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn dns_check_against_dnsmasq() {
     let lab = lab("dns");
     let pid = lab.dir().join("dnsmasq.pid");
@@ -374,7 +383,10 @@ fn dns_check_against_dnsmasq() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn ping_check_with_datagram_and_raw_sockets() {
     let lab = lab("ping");
     let ping = Probe::Ping { ip: BACKEND };

@@ -20,7 +20,10 @@ fn start_err(lab: Option<&Lab>, cfg: EngineConfig) -> EngineError {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn missing_interface_is_named() {
     let name = format!("vipdmiss{}", std::process::id() % 100_000);
     let err = start_err(
@@ -38,7 +41,10 @@ fn missing_interface_is_named() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn too_many_queues_is_refused_with_the_count() {
     let lab = Lab::new("ee1", 1);
     let err = start_err(
@@ -64,7 +70,10 @@ fn too_many_queues_is_refused_with_the_count() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn an_mtu_above_what_an_af_xdp_frame_holds_is_refused_in_every_mode() {
     let lab = Lab::new("ee2", 1);
     lab.a.exec(&["ip", "link", "set", "a0", "mtu", "9000"]);

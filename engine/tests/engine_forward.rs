@@ -198,7 +198,10 @@ fn sum(engine: &Engine, f: impl Fn(&dataplane::counters::CoreCounters) -> u64) -
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn forwards_steered_traffic_and_passes_the_rest_one_queue() {
     let lab = Lab::new("ef1", 1);
     let fwd = forwarder(&lab);
@@ -260,7 +263,10 @@ fn forwards_steered_traffic_and_passes_the_rest_one_queue() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn forwards_on_two_queues() {
     let lab = Lab::new("ef2", 2);
     let fwd = forwarder(&lab);
@@ -283,7 +289,10 @@ fn forwards_on_two_queues() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn hands_frames_between_workers() {
     let lab = Lab::new("ef3", 2);
     let fwd = forwarder(&lab);
@@ -318,7 +327,10 @@ fn hands_frames_between_workers() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn forwards_in_skb_mode() {
     let lab = Lab::new("ef4", 1);
     let fwd = forwarder(&lab);
@@ -400,7 +412,10 @@ sendp(Ether(src=src, dst=dst) / IP(src=b, dst=a) / ICMP(type=3, code=3) / quote,
 "#;
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn steers_exactly_the_reply_keys_of_live_connections_and_owned_arp() {
     const SPORT: u16 = 8080;
     let lab = Lab::new("ef5", 1);
@@ -522,7 +537,10 @@ impl Handler for Stalled {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn frames_lost_before_a_stalled_worker_are_counted() {
     let lab = Lab::new("ef6", 1);
     let gate = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -124,7 +124,10 @@ const STEERED: [&str; 7] = [
 ];
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn steers_only_the_dataplane_traffic() {
     let lab = Lab::new("es1", 1);
     let (engine, seen) = start_capturing(&lab);
@@ -178,7 +181,10 @@ sendp(frames, iface="a0", verbose=False)
 "#;
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn syn_admission_drops_excess_syns_and_never_other_segments() {
     use engine::SynLimit;
     let lab = Lab::new("es2", 1);

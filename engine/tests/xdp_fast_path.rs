@@ -334,7 +334,10 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn fast_path_output_equals_the_workers_byte_for_byte() {
     simulate(
         "xfp",
@@ -366,7 +369,10 @@ fn fast_path_output_equals_the_workers_byte_for_byte() {
 /// One arm: backends on the clients' port, so the program sends the frame
 /// back out where it came in (XDP_TX).
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn one_armed_direct_routing_transmits_on_the_ingress_port() {
     simulate(
         "xfo",
@@ -393,7 +399,10 @@ fn one_armed_direct_routing_transmits_on_the_ingress_port() {
 /// turned off: each takes the connections back from the program at the
 /// next snapshot, and the program then forwards none of their packets.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn a_snapshot_that_disqualifies_a_connection_withdraws_it() {
     simulate(
         "xfw",
@@ -448,7 +457,10 @@ fn a_snapshot_that_disqualifies_a_connection_withdraws_it() {
 /// direction leaving by it back to the worker: here replies, which leave
 /// towards the clients, while client packets stay in the fast path.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn a_port_xdp_cannot_send_by_keeps_only_its_direction_in_the_worker() {
     simulate(
         "xfd",
@@ -485,7 +497,10 @@ fn a_port_xdp_cannot_send_by_keeps_only_its_direction_in_the_worker() {
 /// does not stop the removals after it, and a full map refuses exactly what
 /// does not fit, counted, and keeps the rest.
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn batched_map_changes_apply_in_order_and_count_what_the_map_refuses() {
     simulate(
         "xfb",

@@ -75,7 +75,7 @@ pub fn check_root() -> Result<()> {
     if euid != "0" {
         bail!(
             "the lab creates network namespaces and needs root (effective uid is {euid}); \
-             run as root: the lab tests with `scripts/test` (or `cargo test -- --include-ignored` as root)"
+             run as root: the lab tests with `scripts/test` (or `cargo test --features lab` as root)"
         );
     }
     Ok(())

@@ -55,7 +55,10 @@ fn processes_of(name: &str) -> Vec<u32> {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn client_reaches_backends_and_drop_removes_everything() {
     let lab = Lab::up(spec("reach")).unwrap();
     let name = lab.name().to_string();
@@ -89,7 +92,10 @@ fn client_reaches_backends_and_drop_removes_everything() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn stopped_backend_refuses_and_restarts() {
     let lab = Lab::up(spec("stop")).unwrap();
     lab.stop_backend(1).unwrap();
@@ -113,7 +119,10 @@ fn stopped_backend_refuses_and_restarts() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn burst_accounts_for_every_request() {
     let lab = Lab::up(LabSpec {
         sorry_server: true,
@@ -145,7 +154,10 @@ fn burst_accounts_for_every_request() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn concurrent_labs_do_not_interfere() {
     let a = std::thread::spawn(|| Lab::up(spec("para")).unwrap());
     let b = std::thread::spawn(|| {
@@ -174,7 +186,10 @@ fn concurrent_labs_do_not_interfere() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn down_all_removes_a_forgotten_lab() {
     let lab = Lab::up(spec("forgot")).unwrap();
     let name = lab.name().to_string();
@@ -200,7 +215,10 @@ fn down_all_removes_a_forgotten_lab() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn panic_in_a_test_still_tears_down() {
     let (tx, rx) = std::sync::mpsc::channel();
     let outcome = std::thread::spawn(move || {
@@ -219,7 +237,10 @@ fn panic_in_a_test_still_tears_down() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn failed_build_leaves_nothing_and_says_why() {
     let name = viplab::unique_name("fail");
     let vip = viplab::vip(1);
@@ -256,7 +277,10 @@ fn failed_build_leaves_nothing_and_says_why() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn node_settings_match_the_spec() {
     let vip = viplab::vip(7);
     let lab = Lab::up(LabSpec {
@@ -323,7 +347,10 @@ fn node_settings_match_the_spec() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn enter_moves_the_thread_into_the_namespace() {
     let lab = std::sync::Arc::new(Lab::up(spec("enter")).unwrap());
     let inside = lab.clone();
@@ -358,7 +385,10 @@ fn enter_moves_the_thread_into_the_namespace() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn spawned_process_group_dies_with_its_handle() {
     let lab = Lab::up(LabSpec {
         backends: 1,
@@ -400,7 +430,10 @@ fn spawned_process_group_dies_with_its_handle() {
 }
 
 #[test]
-#[ignore = "lab: needs root and network namespaces; scripts/test runs it"]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
 fn link_down_cuts_a_backend_off_until_link_up() {
     let lab = Lab::up(spec("link")).unwrap();
     lab.link_down("be2", "eth0").unwrap();
