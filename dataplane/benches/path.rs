@@ -66,6 +66,7 @@ fn run(flows: usize) -> (f64, f64, usize) {
         persistence_capacity: 1024,
         timeouts: Timeouts::default(),
         steer_replies: true,
+        sync_origin: None,
     };
     let mut w = Worker::new(0, 1, cfg, published(snap));
     // Reply keys are taken as the engine takes them, once per frame here.

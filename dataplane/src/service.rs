@@ -120,7 +120,7 @@ pub struct Service {
     pub on_down: DownAction,
 }
 
-/// A VIP or full-NAT source address this node may answer for.
+/// A VIP, full-NAT source or floating address this node may answer for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LocalAddr {
     /// Whether this node owns it right now (VRRP master, or no VRRP).
@@ -128,6 +128,13 @@ pub struct LocalAddr {
     /// Source MAC for ARP replies and frames sent on its behalf
     /// (the VRRP virtual MAC, or the port's own MAC).
     pub mac: MacAddr,
+    /// `mac` is a VRRP virtual MAC, answered on every port; otherwise
+    /// full-NAT and floating addresses are answered with the MAC of the
+    /// port asked on.
+    pub shared_mac: bool,
+    /// The port it lives on: replies of a connection learned from a peer
+    /// leave by it until the client's first packet shows where it is.
+    pub port: PortId,
     pub kind: LocalKind,
 }
 
@@ -135,6 +142,9 @@ pub struct LocalAddr {
 pub enum LocalKind {
     Vip,
     Snat,
+    /// An address a VRRP instance holds that no service uses: a gateway
+    /// the backends route through, answered only by the master.
+    Floating,
 }
 
 /// A port (interface) of the node.

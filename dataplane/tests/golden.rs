@@ -24,6 +24,7 @@ fn worker_of(id: u16, n: u16, p: std::sync::Arc<dataplane::service::Published>) 
         persistence_capacity: 256,
         timeouts: Timeouts::default(),
         steer_replies: false,
+        sync_origin: None,
     };
     let mut w = Worker::new(id, n, cfg, p);
     w.begin_batch(1_000);
@@ -837,6 +838,7 @@ fn nat_connections_steer_their_reply_key_for_exactly_their_life() {
             ..Timeouts::default()
         },
         steer_replies,
+        sync_origin: None,
     };
     let mut log = Vec::new();
     for forward in [ForwardMode::FullNat, ForwardMode::Dr] {
@@ -1063,6 +1065,7 @@ fn a_table_full_of_established_flows_still_forwards_picked_up_segments() {
         persistence_capacity: 16,
         timeouts: Timeouts::default(),
         steer_replies: false,
+        sync_origin: None,
     };
     let snap = snapshot(ForwardMode::Dr, SchedulerKind::Maglev, &[1, 1]);
     let mut w = Worker::new(0, 1, cfg, support::published(snap));

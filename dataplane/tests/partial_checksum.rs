@@ -27,6 +27,7 @@ fn worker(forward: ForwardMode, proto: u8) -> Worker {
         persistence_capacity: 16,
         timeouts: Timeouts::default(),
         steer_replies: false,
+        sync_origin: None,
     };
     let mut w = Worker::new(0, 1, cfg, published(snap));
     w.begin_batch(1_000);

@@ -66,6 +66,7 @@ fn worker(snap: Snapshot) -> Worker {
         persistence_capacity: 16,
         timeouts: Timeouts::default(),
         steer_replies: true,
+        sync_origin: None,
     };
     let mut w = Worker::new(0, 1, cfg, published(snap));
     w.begin_batch(1_000);
@@ -429,6 +430,7 @@ fn a_snapshot_that_disqualifies_a_connection_withdraws_it() {
                     persistence_capacity: 16,
                     timeouts: Timeouts::default(),
                     steer_replies: true,
+                    sync_origin: None,
                 };
                 let mut w = Worker::new(0, 1, cfg, published.clone());
                 w.begin_batch(1_000);

@@ -65,5 +65,6 @@ pub(super) fn worker_config(cfg: &Config) -> WorkerConfig {
             udp_ms: ms(t.udp),
         },
         steer_replies: true,
+        sync_origin: None,
     }
 }

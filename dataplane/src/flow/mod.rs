@@ -94,6 +94,7 @@ pub enum Direction {
 
 /// Connection state, named and timed as LVS does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum ConnState {
     SynSent,
     SynRecv,
@@ -135,6 +136,29 @@ impl ConnState {
             ConnState::Close => "CLOSE",
             ConnState::Udp => "UDP",
         }
+    }
+
+    /// The state's number in connection sync records.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The state numbered `code` by [`ConnState::code`].
+    pub fn from_code(code: u8) -> Option<ConnState> {
+        use ConnState::*;
+        [
+            SynSent,
+            SynRecv,
+            Established,
+            FinWait,
+            CloseWait,
+            LastAck,
+            TimeWait,
+            Close,
+            Udp,
+        ]
+        .get(usize::from(code))
+        .copied()
     }
 
     pub(crate) fn timeout_ms(self, t: &Timeouts) -> u64 {
@@ -192,6 +216,11 @@ pub struct Conn {
     /// Opened from a mid-connection segment: the connection began on another
     /// node (or before a restart) and was picked up here.
     pub picked_up: bool,
+    /// Learned from a peer node by connection sync and not yet forwarded
+    /// here: the peer owns it; this node holds it for a takeover.
+    pub learned: bool,
+    /// The node that opened it (connection sync's split-brain tie-break).
+    pub origin: u16,
     fins: u8,
 }
 
@@ -221,6 +250,8 @@ impl Conn {
             },
             created_ms: now_ms,
             picked_up: false,
+            learned: false,
+            origin: 0,
             fins: 0,
         }
     }
@@ -386,6 +417,25 @@ mod state_tests {
             (F, TCP_SYN | TCP_ACK, SynSent),
             (R, TCP_ACK, Established),
         ]);
+    }
+
+    #[test]
+    fn state_codes_round_trip_and_reject_unknown_numbers() {
+        for s in [
+            SynSent,
+            SynRecv,
+            Established,
+            FinWait,
+            CloseWait,
+            LastAck,
+            TimeWait,
+            Close,
+            Udp,
+        ] {
+            assert_eq!(ConnState::from_code(s.code()), Some(s));
+        }
+        assert_eq!(ConnState::from_code(9), None);
+        assert_eq!(ConnState::from_code(u8::MAX), None);
     }
 
     #[test]

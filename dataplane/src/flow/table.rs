@@ -68,6 +68,9 @@ const FAST_REPLY: u8 = 32;
 /// Either key.
 const OFFLOADED: u8 = FAST_FORWARD | FAST_REPLY;
 const FAST: [u8; 2] = [FAST_FORWARD, FAST_REPLY];
+/// The site's other nodes know it (connection sync): its removal is logged
+/// for them.
+const SYNCED: u8 = 64;
 
 /// Table bookkeeping lives beside the `Conn`, not in it, so a caller that
 /// rewrites a conn through `conn_mut` cannot corrupt counts or lists.
@@ -225,6 +228,8 @@ pub struct FlowTable {
     embryonic_tail: u32,
     sweep_cursor: usize,
     steer_log: Vec<SteerChange>,
+    /// Forward keys and last states of removed connections peers knew of.
+    sync_removed: Vec<(FlowKey, Conn)>,
     offloaded: usize,
 }
 
@@ -275,6 +280,7 @@ impl FlowTable {
             embryonic_tail: NIL,
             sweep_cursor: 0,
             steer_log: Vec::new(),
+            sync_removed: Vec::new(),
             offloaded: 0,
         }
     }
@@ -593,6 +599,17 @@ impl FlowTable {
             .map_or(touched, |f| f.max(touched))
     }
 
+    /// Idle time the connection has left at `now_ms`.
+    pub fn remaining_ms(&self, id: ConnId, now_ms: u64, seen: &mut dyn FastSeen) -> u64 {
+        let timeout = self.slots[id.0 as usize]
+            .conn
+            .state
+            .timeout_ms(&self.timeouts);
+        self.last_active_ms(id, seen)
+            .saturating_add(timeout)
+            .saturating_sub(now_ms)
+    }
+
     fn log(&mut self, port: u8, key: FlowKey, action: SteerAction) {
         self.steer_log.push(SteerChange { port, key, action });
     }
@@ -601,6 +618,49 @@ impl FlowTable {
     /// the order they happened.
     pub fn take_steer_changes(&mut self, out: &mut Vec<SteerChange>) {
         out.append(&mut self.steer_log);
+    }
+
+    /// Marks whether the site's other nodes know the connection; removing a
+    /// marked connection, however it happens, logs it for them
+    /// ([`FlowTable::take_sync_removals`]).
+    pub fn set_synced(&mut self, id: ConnId, synced: bool) {
+        let slot = &mut self.slots[id.0 as usize];
+        if slot.flags & LIVE != 0 {
+            if synced {
+                slot.flags |= SYNCED;
+            } else {
+                slot.flags &= !SYNCED;
+            }
+        }
+    }
+
+    pub fn is_synced(&self, id: ConnId) -> bool {
+        self.slots[id.0 as usize].flags & (LIVE | SYNCED) == LIVE | SYNCED
+    }
+
+    /// Moves the forward keys and last states of the synced connections
+    /// removed since the last call into `out`.
+    pub fn take_sync_removals(&mut self, out: &mut Vec<(FlowKey, Conn)>) {
+        out.append(&mut self.sync_removed);
+    }
+
+    /// When the connection expires if no packet comes (engine clock, ms).
+    pub fn expires_ms(&self, id: ConnId) -> u64 {
+        self.slots[id.0 as usize].expires_ms
+    }
+
+    /// Sets when an idle connection expires: a peer said how long it has.
+    pub fn set_expiry(&mut self, id: ConnId, expires_ms: u64) {
+        let slot = &mut self.slots[id.0 as usize];
+        if slot.flags & LIVE != 0 {
+            slot.expires_ms = expires_ms;
+        }
+    }
+
+    /// The forward and reply keys of a live connection.
+    pub fn keys(&self, id: ConnId) -> (FlowKey, FlowKey) {
+        let k = self.slots[id.0 as usize].keys;
+        (k[0], k[1])
     }
 
     /// Removes a connection and both its keys. Removing twice is harmless.
@@ -825,6 +885,9 @@ impl FlowTable {
         }
         if slot.flags & (FAST_REPLY | STEERED) != 0 && slot.keys[0] != slot.keys[1] {
             self.log(slot.ports[1], slot.keys[1], SteerAction::Remove);
+        }
+        if slot.flags & SYNCED != 0 {
+            self.sync_removed.push((slot.keys[0], slot.conn));
         }
         self.counts
             .sub(slot.counted_backend, slot.flags & COUNTED_ACTIVE != 0);

@@ -13,9 +13,12 @@ fn owned_mac(snap: &Snapshot, addr: Ipv4Addr, ingress: PortId) -> Option<MacAddr
     let local = snap.locals.get(&addr.to_bits()).filter(|l| l.owned)?;
     match local.kind {
         LocalKind::Vip => Some(local.mac),
+        LocalKind::Snat | LocalKind::Floating if local.shared_mac => Some(local.mac),
         // Backends on any port may ask for a full-NAT address: answer with
         // the MAC of the port they asked on.
-        LocalKind::Snat => snap.ports.get(usize::from(ingress)).map(|p| p.mac),
+        LocalKind::Snat | LocalKind::Floating => {
+            snap.ports.get(usize::from(ingress)).map(|p| p.mac)
+        }
     }
 }
 

@@ -118,6 +118,7 @@ pub(super) fn open(
         // only an entry the table evicts first and expires soon.
         w.picked_up += 1;
     }
+    w.sync_opened(id);
     // Offloaded first: a connection the program forwards from its first
     // reply needs no steering entry before (one map update, not two).
     w.offload(id);

@@ -10,6 +10,7 @@ mod icmp;
 mod mtu;
 pub mod query;
 mod rewrite;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -35,6 +36,9 @@ pub struct WorkerConfig {
     /// an engine whose XDP program steers and forwards by them; it must
     /// drain them with [`Worker::take_steer_changes`].
     pub steer_replies: bool,
+    /// This node's number in its site when connection sync is on: the
+    /// worker then reports its connections and applies its peers'.
+    pub sync_origin: Option<u16>,
 }
 
 /// Backend ids whose traffic is counted, in the workers and in the XDP
@@ -111,6 +115,7 @@ pub struct Worker {
     traffic: Traffic,
     /// Connections picked up mid-stream since the worker started.
     picked_up: u64,
+    sync: Option<sync::SyncSide>,
 }
 
 /// The parts of an IPv4 packet the path needs after parsing, as offsets into
@@ -155,6 +160,7 @@ impl Worker {
             icmp_budget: mtu::IcmpBudget::default(),
             traffic: Traffic::default(),
             picked_up: 0,
+            sync: cfg.sync_origin.map(sync::SyncSide::new),
         }
     }
 
@@ -197,6 +203,7 @@ impl Worker {
         let budget = sweep_budget(self.flows.capacity(), now_ms.saturating_sub(self.swept_ms));
         self.swept_ms = now_ms;
         self.flows.expire(now_ms, budget, seen);
+        self.sync_housekeeping(now_ms, seen);
         let worker = query::WorkerView {
             id: self.id,
             now_ms,
@@ -376,7 +383,14 @@ impl Worker {
                 {
                     return Err(DropReason::BackendDown);
                 }
+                let before = conn.state;
                 self.flows.touch(id, dir, flags, self.now_ms);
+                if self.sync.is_some() {
+                    let sender = EthernetFrame::new_checked(&frame[..])
+                        .map_err(|_| DropReason::TruncatedEthernet)?
+                        .src();
+                    self.sync_touched(id, before, dir, ingress, sender);
+                }
                 self.offload(id);
                 let conn = self.flows.conn(id);
                 let mut rw = match dir {
@@ -437,7 +451,7 @@ impl Worker {
         let owner = match self.snap.locals.get(&key.dst_ip).map(|l| l.kind) {
             Some(LocalKind::Vip) => client_owner(key.src_ip, key.src_port, self.workers),
             Some(LocalKind::Snat) => snat_port_owner(key.dst_port, self.workers),
-            None => client_owner(key.dst_ip, key.dst_port, self.workers),
+            Some(LocalKind::Floating) | None => client_owner(key.dst_ip, key.dst_port, self.workers),
         };
         (owner != self.id).then_some(owner)
     }

@@ -99,6 +99,8 @@ pub fn snapshot(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32])
         LocalAddr {
             owned: true,
             mac: MacAddr(PORT0_MAC),
+            shared_mac: false,
+            port: 0,
             kind: LocalKind::Vip,
         },
     );
@@ -107,6 +109,8 @@ pub fn snapshot(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32])
         LocalAddr {
             owned: true,
             mac: MacAddr(PORT1_MAC),
+            shared_mac: false,
+            port: 1,
             kind: LocalKind::Snat,
         },
     );

@@ -1,0 +1,558 @@
+//! Connection sync, the worker's side.
+//!
+//! A worker reports its connections to the control plane as
+//! node-independent records (creation once past the handshake, state
+//! changes, a refresh every [`REFRESH_PERIOD_MS`], removal), and applies the
+//! records peers sent. A learned connection sits in the table like any
+//! other, so the moment this node takes its VIP over, the first packet
+//! finds it; that packet makes the connection this node's, and the node
+//! tells the others. Both queues are bounded and lock-free: a worker never
+//! waits on them, and what does not fit is counted.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use connsync::{ConnRecord, RecordOp};
+use crossbeam_queue::ArrayQueue;
+
+use super::conn::SORRY_BACKEND_ID;
+use super::{client_owner, snat_port_owner, Worker};
+use crate::flow::{Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, InsertError, Rewrite};
+use crate::service::{Backend, ForwardMode, Service};
+use wire::MacAddr;
+
+/// Records waiting per worker in each direction.
+pub const QUEUE_DEPTH: usize = 65_536;
+/// Peer records a worker applies per housekeeping call, so a burst never
+/// stalls its packets.
+const APPLY_BUDGET: usize = 8_192;
+/// Table slots a dump covers per housekeeping call.
+const DUMP_BUDGET: usize = 65_536;
+/// Each connection this node serves is sent again this often, so the
+/// peers' idea of its remaining idle time stays right.
+pub const REFRESH_PERIOD_MS: u64 = 10_000;
+
+/// Why a peer's record was not applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// The state number is none the dataplane knows.
+    BadState,
+    /// No service on the record's VIP, port and protocol here.
+    NoService,
+    /// The record's backend is not one of the service's here.
+    NoBackend,
+    /// The backend's MAC is not known here yet.
+    NeighbourUnresolved,
+    /// Full NAT from a source address this node's service does not use.
+    SnatUnknown,
+    /// The connection belongs to another worker here: the nodes run
+    /// different numbers of queues.
+    WrongWorker,
+    TableFull,
+    /// This node serves a connection with that key from another origin
+    /// (split brain): the lower origin's is kept, on both nodes.
+    Conflict,
+}
+
+/// One worker's sync counters, read by the control plane.
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    /// Records queued for the peers.
+    pub queued: AtomicU64,
+    /// Records lost because the control plane fell behind.
+    pub overflow: AtomicU64,
+    /// Peer records applied (created, updated or refreshed).
+    pub applied: AtomicU64,
+    /// Learned connections removed at a peer's word.
+    pub deleted: AtomicU64,
+    /// Learned connections that carried their first packet here.
+    pub activated: AtomicU64,
+    pub bad_state: AtomicU64,
+    pub no_service: AtomicU64,
+    pub no_backend: AtomicU64,
+    pub unresolved: AtomicU64,
+    pub snat_unknown: AtomicU64,
+    pub wrong_worker: AtomicU64,
+    pub table_full: AtomicU64,
+    pub conflicts: AtomicU64,
+}
+
+impl SyncCounters {
+    fn reject(&self, why: Rejected) {
+        let c = match why {
+            Rejected::BadState => &self.bad_state,
+            Rejected::NoService => &self.no_service,
+            Rejected::NoBackend => &self.no_backend,
+            Rejected::NeighbourUnresolved => &self.unresolved,
+            Rejected::SnatUnknown => &self.snat_unknown,
+            Rejected::WrongWorker => &self.wrong_worker,
+            Rejected::TableFull => &self.table_full,
+            Rejected::Conflict => &self.conflicts,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Part of a worker's table, for a peer that asked for all of it.
+#[derive(Debug)]
+pub struct DumpChunk {
+    pub worker: u16,
+    pub records: Vec<ConnRecord>,
+    /// The worker's whole table has been sent.
+    pub done: bool,
+}
+
+/// The control plane's end of a worker's sync queues.
+#[derive(Clone, Debug)]
+pub struct SyncLink {
+    outbox: Arc<ArrayQueue<ConnRecord>>,
+    inbox: Arc<ArrayQueue<ConnRecord>>,
+    dumps: Arc<ArrayQueue<Sender<DumpChunk>>>,
+    counters: Arc<SyncCounters>,
+}
+
+impl SyncLink {
+    fn new() -> SyncLink {
+        SyncLink {
+            outbox: Arc::new(ArrayQueue::new(QUEUE_DEPTH)),
+            inbox: Arc::new(ArrayQueue::new(QUEUE_DEPTH)),
+            dumps: Arc::new(ArrayQueue::new(4)),
+            counters: Arc::default(),
+        }
+    }
+
+    /// The next record the worker has for the peers.
+    pub fn take(&self) -> Option<ConnRecord> {
+        self.outbox.pop()
+    }
+
+    /// Hands a peer's record to the worker; gives it back when the worker
+    /// is that far behind.
+    pub fn deliver(&self, record: ConnRecord) -> Result<(), ConnRecord> {
+        self.inbox.push(record)
+    }
+
+    /// Asks the worker for its whole table, sent in chunks on `to`; gives
+    /// `to` back when too many dumps are already waiting.
+    pub fn dump(&self, to: Sender<DumpChunk>) -> Result<(), Sender<DumpChunk>> {
+        self.dumps.push(to)
+    }
+
+    pub fn counters(&self) -> &SyncCounters {
+        &self.counters
+    }
+}
+
+/// The worker that applies `record` on a node with `workers` workers: the
+/// one both directions of its connection reach.
+pub fn record_worker(record: &ConnRecord, workers: u16) -> u16 {
+    let workers = workers.max(1);
+    if record.snat_ip != 0 {
+        snat_port_owner(record.snat_port, workers)
+    } else {
+        client_owner(record.client_ip, record.client_port, workers)
+    }
+}
+
+/// Queues a record for the peers, or counts it lost.
+fn push(link: &SyncLink, record: ConnRecord) {
+    let c = &link.counters;
+    match link.outbox.push(record) {
+        Ok(()) => c.queued.fetch_add(1, Ordering::Relaxed),
+        Err(_) => c.overflow.fetch_add(1, Ordering::Relaxed),
+    };
+}
+
+/// The worker's side.
+pub(super) struct SyncSide {
+    /// This node's number in its site.
+    origin: u16,
+    link: SyncLink,
+    refresh_cursor: usize,
+    refreshed_ms: u64,
+    dump: Option<(Sender<DumpChunk>, usize)>,
+    removed: Vec<(FlowKey, Conn)>,
+}
+
+impl SyncSide {
+    pub(super) fn new(origin: u16) -> SyncSide {
+        SyncSide {
+            origin,
+            link: SyncLink::new(),
+            refresh_cursor: 0,
+            refreshed_ms: 0,
+            dump: None,
+            removed: Vec::new(),
+        }
+    }
+}
+
+/// What the worker knows of a connection's service, by its VIP.
+fn service_of<'s>(w: &'s Worker, fwd: &FlowKey) -> Option<&'s Service> {
+    w.snap
+        .service(fwd.dst_ip, fwd.dst_port, fwd.proto)
+        .map(|(_, s)| s)
+}
+
+fn backend_by_id(svc: &Service, id: u32) -> Option<&Backend> {
+    if id == SORRY_BACKEND_ID {
+        return svc.sorry.as_ref();
+    }
+    let i = svc.weights.iter().position(|b| b.id == id)?;
+    svc.backends.get(i)
+}
+
+fn backend_by_addr(svc: &Service, ip: u32, port: u16) -> Option<(u32, &Backend)> {
+    let matches = |b: &Backend| b.ip.to_bits() == ip && b.port == port;
+    if let Some(i) = svc.backends.iter().position(matches) {
+        return Some((svc.weights.get(i)?.id, svc.backends.get(i)?));
+    }
+    svc.sorry
+        .as_ref()
+        .filter(|b| matches(b))
+        .map(|b| (SORRY_BACKEND_ID, b))
+}
+
+impl Worker {
+    /// The control plane's end of this worker's sync queues, when sync is on.
+    pub fn sync_link(&self) -> Option<SyncLink> {
+        self.sync.as_ref().map(|s| s.link.clone())
+    }
+
+    /// The record of a connection, or `None` when its service or backend
+    /// is gone (a removal needs neither).
+    fn sync_record(
+        &self,
+        fwd: &FlowKey,
+        conn: &Conn,
+        op: RecordOp,
+        timeout_ms: u64,
+    ) -> Option<ConnRecord> {
+        let mut r = ConnRecord {
+            op,
+            proto: fwd.proto,
+            state: conn.state.code(),
+            client_ip: fwd.src_ip,
+            client_port: fwd.src_port,
+            vip: fwd.dst_ip,
+            vip_port: fwd.dst_port,
+            client_mac: conn.reply.dst_mac,
+            origin: conn.origin,
+            timeout_ms: u32::try_from(timeout_ms).unwrap_or(u32::MAX),
+            ..ConnRecord::default()
+        };
+        if op == RecordOp::Delete {
+            return Some(r);
+        }
+        let svc = service_of(self, fwd)?;
+        match svc.forward {
+            ForwardMode::Dr => {
+                let b = backend_by_id(svc, conn.backend_id)?;
+                (r.backend_ip, r.backend_port) = (b.ip.to_bits(), b.port);
+            }
+            ForwardMode::Nat => {
+                (r.backend_ip, r.backend_port) = (conn.forward.dst_ip, conn.forward.dst_port);
+            }
+            ForwardMode::FullNat => {
+                (r.backend_ip, r.backend_port) = (conn.forward.dst_ip, conn.forward.dst_port);
+                (r.snat_ip, r.snat_port) = (conn.forward.src_ip, conn.forward.src_port);
+            }
+        }
+        Some(r)
+    }
+
+    /// Tells the peers about a connection this node serves.
+    fn sync_announce(&mut self, id: ConnId, timeout_ms: u64) {
+        let (fwd, _) = self.flows.keys(id);
+        let conn = *self.flows.conn(id);
+        let (Some(side), Some(r)) = (
+            self.sync.as_ref(),
+            self.sync_record(&fwd, &conn, RecordOp::Upsert, timeout_ms),
+        ) else {
+            return;
+        };
+        push(&side.link, r);
+        self.flows.set_synced(id, true);
+    }
+
+    /// A connection was just opened here.
+    pub(super) fn sync_opened(&mut self, id: ConnId) {
+        let Some(side) = self.sync.as_ref() else {
+            return;
+        };
+        let origin = side.origin;
+        self.flows.conn_mut(id).origin = origin;
+        if self.flows.conn(id).state.is_active() {
+            self.sync_full_timeout(id);
+        }
+    }
+
+    fn sync_full_timeout(&mut self, id: ConnId) {
+        let timeout = self.flows.conn(id).state.timeout_ms(self.flows.timeouts());
+        self.sync_announce(id, timeout);
+    }
+
+    /// A packet of the connection was forwarded here; its state was
+    /// `before`. A learned connection becomes this node's (and, from the
+    /// client side, learns where the client is); a connection past its
+    /// handshake or already known to the peers is sent on every change.
+    pub(super) fn sync_touched(
+        &mut self,
+        id: ConnId,
+        before: ConnState,
+        dir: Direction,
+        ingress: u8,
+        sender_mac: MacAddr,
+    ) {
+        let Some(side) = self.sync.as_ref() else {
+            return;
+        };
+        let counters = side.link.counters.clone();
+        let conn = self.flows.conn_mut(id);
+        if conn.learned {
+            conn.learned = false;
+            if dir == Direction::Forward {
+                conn.reply.egress = ingress;
+                conn.reply.dst_mac = sender_mac.0;
+            }
+            counters.activated.fetch_add(1, Ordering::Relaxed);
+            self.sync_full_timeout(id);
+            return;
+        }
+        let state = conn.state;
+        if state != before && (state.is_active() || self.flows.is_synced(id)) {
+            self.sync_full_timeout(id);
+        }
+    }
+
+    /// Sync work off the packet path: removals to report, peers' records to
+    /// apply, refreshes due, a dump in progress.
+    pub(super) fn sync_housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeen) {
+        let Some(mut side) = self.sync.take() else {
+            return;
+        };
+        self.flows.take_sync_removals(&mut side.removed);
+        for (fwd, conn) in side.removed.drain(..) {
+            if let Some(r) = self.sync_record(&fwd, &conn, RecordOp::Delete, 0) {
+                push(&side.link, r);
+            }
+        }
+        for _ in 0..APPLY_BUDGET {
+            let Some(r) = side.link.inbox.pop() else {
+                break;
+            };
+            match self.sync_apply(&r, now_ms) {
+                Ok(true) => side.link.counters.applied.fetch_add(1, Ordering::Relaxed),
+                Ok(false) => side.link.counters.deleted.fetch_add(1, Ordering::Relaxed),
+                Err(why) => {
+                    side.link.counters.reject(why);
+                    0
+                }
+            };
+        }
+        self.sync_refresh(&mut side, now_ms, seen);
+        self.sync_dump(&mut side, now_ms, seen);
+        self.sync = Some(side);
+    }
+
+    /// Sends again the connections this node serves, a slice of the table
+    /// per call so the whole table is covered every refresh period.
+    fn sync_refresh(&mut self, side: &mut SyncSide, now_ms: u64, seen: &mut dyn FastSeen) {
+        let cap = self.flows.capacity();
+        let elapsed = now_ms.saturating_sub(side.refreshed_ms);
+        let share = (cap as u64).saturating_mul(elapsed) / REFRESH_PERIOD_MS;
+        let budget = usize::try_from(share).unwrap_or(usize::MAX).min(cap);
+        if budget == 0 {
+            return;
+        }
+        side.refreshed_ms = now_ms;
+        let start = side.refresh_cursor;
+        let end = start.saturating_add(budget).min(cap);
+        side.refresh_cursor = if end >= cap { 0 } else { end };
+        let due: Vec<ConnId> = self
+            .flows
+            .entries_in(start..end)
+            .filter(|(_, _, c)| !c.learned)
+            .map(|(id, _, _)| id)
+            .filter(|&id| self.flows.is_synced(id))
+            .collect();
+        for id in due {
+            let left = self.flows.remaining_ms(id, now_ms, seen);
+            let (fwd, _) = self.flows.keys(id);
+            let conn = *self.flows.conn(id);
+            if let Some(r) = self.sync_record(&fwd, &conn, RecordOp::Upsert, left) {
+                push(&side.link, r);
+            }
+        }
+    }
+
+    /// Advances a dump a peer asked for.
+    fn sync_dump(&mut self, side: &mut SyncSide, now_ms: u64, seen: &mut dyn FastSeen) {
+        if side.dump.is_none() {
+            side.dump = side.link.dumps.pop().map(|to| (to, 0));
+        }
+        let Some((to, cursor)) = side.dump.take() else {
+            return;
+        };
+        let cap = self.flows.capacity();
+        let end = cursor.saturating_add(DUMP_BUDGET).min(cap);
+        let ids: Vec<ConnId> = self
+            .flows
+            .entries_in(cursor..end)
+            .filter(|(_, _, c)| !c.state.is_embryonic())
+            .map(|(id, _, _)| id)
+            .collect();
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            let left = self.flows.remaining_ms(id, now_ms, seen);
+            let (fwd, _) = self.flows.keys(id);
+            let conn = *self.flows.conn(id);
+            records.extend(self.sync_record(&fwd, &conn, RecordOp::Upsert, left));
+        }
+        let done = end >= cap;
+        let sent = to.send(DumpChunk {
+            worker: self.id,
+            records,
+            done,
+        });
+        // A requester that went away needs no more.
+        if sent.is_ok() && !done {
+            side.dump = Some((to, end));
+        }
+    }
+
+    /// Applies a peer's record: `Ok(true)` created or updated, `Ok(false)`
+    /// removed (or already gone).
+    pub fn sync_apply(&mut self, r: &ConnRecord, now_ms: u64) -> Result<bool, Rejected> {
+        self.now_ms = now_ms;
+        let key = FlowKey {
+            src_ip: r.client_ip,
+            dst_ip: r.vip,
+            src_port: r.client_port,
+            dst_port: r.vip_port,
+            proto: r.proto,
+        };
+        let existing = self.flows.lookup(&key, now_ms).map(|(id, _)| id);
+        if r.op == RecordOp::Delete {
+            // A connection this node serves is this node's to end.
+            if let Some(id) = existing.filter(|&id| self.flows.conn(id).learned) {
+                self.flows.remove(id);
+            }
+            return Ok(false);
+        }
+        let state = ConnState::from_code(r.state).ok_or(Rejected::BadState)?;
+        let snap = self.snap.clone();
+        let (sid, svc) = snap
+            .service(r.vip, r.vip_port, r.proto)
+            .ok_or(Rejected::NoService)?;
+        let (backend_id, backend) =
+            backend_by_addr(svc, r.backend_ip, r.backend_port).ok_or(Rejected::NoBackend)?;
+        let hop = backend.hop.ok_or_else(|| {
+            self.published
+                .resolve_wanted
+                .store(true, Ordering::Relaxed);
+            Rejected::NeighbourUnresolved
+        })?;
+        let egress_mac = snap
+            .ports
+            .get(usize::from(hop.port))
+            .map(|p| p.mac)
+            .ok_or(Rejected::NeighbourUnresolved)?;
+        let owner = match svc.forward {
+            ForwardMode::FullNat => {
+                if !svc.snat.contains(&Ipv4Addr::from_bits(r.snat_ip)) {
+                    return Err(Rejected::SnatUnknown);
+                }
+                let owner = snat_port_owner(r.snat_port, self.workers);
+                if owner != client_owner(r.client_ip, r.client_port, self.workers) {
+                    return Err(Rejected::WrongWorker);
+                }
+                owner
+            }
+            ForwardMode::Nat | ForwardMode::Dr => {
+                client_owner(r.client_ip, r.client_port, self.workers)
+            }
+        };
+        if self.workers > 1 && owner != self.id {
+            return Err(Rejected::WrongWorker);
+        }
+        let (src_ip, src_port) = match svc.forward {
+            ForwardMode::FullNat => (r.snat_ip, r.snat_port),
+            ForwardMode::Nat | ForwardMode::Dr => (r.client_ip, r.client_port),
+        };
+        let (dst_ip, dst_port) = match svc.forward {
+            ForwardMode::Dr => (r.vip, r.vip_port),
+            ForwardMode::Nat | ForwardMode::FullNat => (r.backend_ip, r.backend_port),
+        };
+        let forward = Rewrite {
+            src_ip,
+            dst_ip,
+            src_port,
+            dst_port,
+            src_mac: egress_mac.0,
+            dst_mac: hop.mac.0,
+            egress: hop.port,
+        };
+        let vip = snap.locals.get(&r.vip).copied();
+        let reply = Rewrite {
+            src_ip: r.vip,
+            dst_ip: r.client_ip,
+            src_port: r.vip_port,
+            dst_port: r.client_port,
+            src_mac: vip.map_or(egress_mac.0, |l| l.mac.0),
+            dst_mac: r.client_mac,
+            egress: vip.map_or(0, |l| l.port),
+        };
+        let reply_key = match svc.forward {
+            ForwardMode::Dr => key,
+            ForwardMode::Nat | ForwardMode::FullNat => FlowKey {
+                src_ip: dst_ip,
+                dst_ip: src_ip,
+                src_port: dst_port,
+                dst_port: src_port,
+                proto: r.proto,
+            },
+        };
+        let expires = now_ms.saturating_add(u64::from(r.timeout_ms));
+        if let Some(id) = existing {
+            let c = *self.flows.conn(id);
+            if !c.learned && r.origin > c.origin {
+                return Err(Rejected::Conflict);
+            }
+            if c.learned
+                && c.state == state
+                && c.backend_id == backend_id
+                && c.forward == forward
+                && self.flows.keys(id).1 == reply_key
+            {
+                self.flows.set_expiry(id, expires);
+                return Ok(true);
+            }
+            // Replaced, not removed: the peers are not told.
+            self.flows.set_synced(id, false);
+            self.flows.remove(id);
+        }
+        let mut conn = Conn::new(forward, reply, sid, backend_id, r.client_ip, r.proto, now_ms);
+        conn.state = state;
+        conn.learned = true;
+        conn.origin = r.origin;
+        let id = self
+            .flows
+            .insert(key, reply_key, conn, now_ms)
+            .map_err(|e| match e {
+                InsertError::Full | InsertError::TooManyBackends => Rejected::TableFull,
+                // Another connection holds the reply key: two nodes gave
+                // out the same full-NAT port (split brain).
+                InsertError::Exists => Rejected::Conflict,
+            })?;
+        self.flows.set_expiry(id, expires);
+        // Not offloaded: its first packet here must reach the worker, which
+        // makes it this node's and tells the peers.
+        if self.steer_replies && svc.forward == ForwardMode::Nat {
+            self.flows.steer_replies(id, hop.port);
+        }
+        Ok(true)
+    }
+}
