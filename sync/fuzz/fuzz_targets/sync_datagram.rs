@@ -1,0 +1,83 @@
+//! Any bytes as a datagram on the sync socket: the record decoder and the
+//! message view never panic, and a session in unicast and multicast mode,
+//! idle or holding, either accepts the datagram, counts it as its own, or
+//! refuses it for a counted reason, exactly once. A refused datagram
+//! changes nothing, and the same bytes again are never accepted twice.
+//! Seeds: `seeds/sync_datagram` (valid datagrams from node 2 to node 1).
+
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use connsync::{Config, ConnRecord, Input, MessageView, Now, Session};
+use libfuzzer_sys::fuzz_target;
+
+/// The key the crate's tests sign the seeds with.
+const KEY: &[u8] = b"vipd test site key, 32 bytes ok!";
+const EPOCH: u64 = 1_700_000_000_000_000;
+
+fn accounted(s: &Session) -> u64 {
+    let st = s.stats();
+    st.received_messages + st.own + st.rejected.total()
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(r) = ConnRecord::decode(data) {
+        let mut again = [0u8; ConnRecord::LEN];
+        r.encode_into(&mut again).expect("40 bytes");
+        assert_eq!(&again[..], &data[..ConnRecord::LEN]);
+    }
+    if let Ok(v) = MessageView::new_checked(data) {
+        assert_eq!(v.records().count(), usize::from(v.record_count()));
+        let _ = (
+            v.sender(),
+            v.to(),
+            v.flags(),
+            v.epoch(),
+            v.seq(),
+            v.sent_unix_us(),
+            v.dump_total(),
+        );
+    }
+    let from = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    let peers = [Some(vec![from]), None];
+    for (peers, start) in peers.iter().flat_map(|p| [(p, false), (p, true)]) {
+        let now = Now {
+            ms: 0,
+            unix_us: EPOCH,
+        };
+        let mut s =
+            Session::new(Config::new(1, KEY, peers.clone(), EPOCH + 1), now).expect("valid config");
+        let mut out = Vec::new();
+        if start {
+            s.handle(Input::Start, now, &mut out);
+        }
+        for round in 0..2 {
+            let before = (
+                accounted(&s),
+                s.stats().rejected.total(),
+                s.stats().received_messages,
+            );
+            let peers_before: Vec<_> = s.peers().cloned().collect();
+            out.clear();
+            s.handle(Input::Datagram { from, bytes: data }, now, &mut out);
+            assert_eq!(accounted(&s), before.0 + 1);
+            if s.stats().rejected.total() > before.1 {
+                assert!(out.is_empty());
+                assert!(s.peers().cloned().eq(peers_before));
+            }
+            if round == 1 {
+                assert_eq!(s.stats().received_messages, before.2, "accepted twice");
+            }
+        }
+        out.clear();
+        s.handle(
+            Input::Tick,
+            Now {
+                ms: 60_000,
+                unix_us: EPOCH,
+            },
+            &mut out,
+        );
+    }
+});

@@ -1,0 +1,11 @@
+mod auth;
+mod batch;
+mod codec;
+mod dump;
+mod hold;
+mod message;
+mod net;
+mod peers;
+mod replay;
+mod seeds;
+mod util;
