@@ -1,5 +1,5 @@
 //! The vipd control plane: configuration, health checks, VRRP, the BGP
-//! speaker, the control socket, the node's state, and the daemon that
+//! speaker, connection sync, the control socket, the node's state, and the daemon that
 //! composes them and publishes service snapshots to the dataplane.
 
 pub mod config;
@@ -11,4 +11,5 @@ pub mod metrics;
 pub(crate) mod neigh;
 pub mod node;
 pub(crate) mod speaker;
+pub(crate) mod sync;
 pub mod vrrp;

@@ -49,6 +49,7 @@ const SECTIONS: &[fn(&Scrape, &mut Exposition)] = &[
     vrrp_instances,
     bgp_sessions,
     bfd_sessions,
+    connection_sync,
 ];
 
 /// Prometheus text format, version 0.0.4.
@@ -607,6 +608,106 @@ fn bfd_sessions(s: &Scrape, out: &mut Exposition) {
         &[],
         b.bfd_unmatched as f64,
     );
+}
+
+fn connection_sync(s: &Scrape, out: &mut Exposition) {
+    let Some(st) = s.node.sync.as_ref() else {
+        return;
+    };
+    let st = st.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    out.family(
+        "vipd_sync_holding",
+        "gauge",
+        "1 while this starting node waits for its sync peers' connections before it may take mastership.",
+    );
+    out.sample(
+        "vipd_sync_holding",
+        &[],
+        f64::from(u8::from(st.state == "holding")),
+    );
+    out.family(
+        "vipd_sync_peer_up",
+        "gauge",
+        "1 while the sync peer is heard.",
+    );
+    out.family(
+        "vipd_sync_peer_lag_seconds",
+        "gauge",
+        "Sync lag from the peer (its send time to our receive time), by quantile over recent messages.",
+    );
+    for p in &st.peers {
+        let node = p.node_id.to_string();
+        out.sample(
+            "vipd_sync_peer_up",
+            &[("peer", &node), ("address", &p.address)],
+            f64::from(u8::from(p.up)),
+        );
+        for (q, us) in [("0.5", p.lag_p50_us), ("0.99", p.lag_p99_us)] {
+            out.sample(
+                "vipd_sync_peer_lag_seconds",
+                &[("peer", &node), ("quantile", q)],
+                us as f64 / 1e6,
+            );
+        }
+    }
+    let c = &st.counters;
+    type Counter = fn(&reply::SyncCounters) -> u64;
+    let counters: [(&str, &str, Counter); 9] = [
+        ("vipd_sync_messages_sent_total", "Sync messages sent.", |c| c.messages_sent),
+        ("vipd_sync_records_sent_total", "Connection records sent to the peers.", |c| c.records_sent),
+        ("vipd_sync_messages_received_total", "Sync messages accepted from the peers.", |c| c.messages_received),
+        ("vipd_sync_records_received_total", "Connection records received from the peers.", |c| c.records_received),
+        ("vipd_sync_records_applied_total", "Peer records the workers applied.", |c| c.applied),
+        ("vipd_sync_activated_total", "Connections learned from a peer that carried their first packet here (taken over).", |c| c.activated),
+        ("vipd_sync_conflicts_total", "Peer records refused because this node serves the connection from another origin (split brain).", |c| c.conflicts),
+        ("vipd_sync_records_lost_total", "Records lost to a full queue between the workers and the sync task.", |c| c.overflow),
+        ("vipd_sync_dumps_served_total", "Full connection dumps sent to starting peers.", |c| c.dumps_served),
+    ];
+    for (name, help, value) in counters {
+        out.family(name, "counter", help);
+        out.sample(name, &[], value(c) as f64);
+    }
+    out.family(
+        "vipd_sync_rejected_total",
+        "counter",
+        "Sync datagrams refused, by reason; none changed any state.",
+    );
+    let r = &c.rejected;
+    for (reason, n) in [
+        ("truncated", r.truncated),
+        ("bad_magic", r.bad_magic),
+        ("bad_version", r.bad_version),
+        ("unknown_type", r.unknown_type),
+        ("bad_length", r.bad_length),
+        ("bad_auth", r.bad_auth),
+        ("replayed", r.replayed),
+        ("stranger", r.stranger),
+        ("misdirected", r.misdirected),
+        ("bad_record", r.bad_record),
+    ] {
+        out.sample("vipd_sync_rejected_total", &[("reason", reason)], n as f64);
+    }
+    out.family(
+        "vipd_sync_not_applied_total",
+        "counter",
+        "Peer records the workers could not apply, by reason.",
+    );
+    let n = &c.not_applied;
+    for (reason, v) in [
+        ("bad_state", n.bad_state),
+        ("no_service", n.no_service),
+        ("no_backend", n.no_backend),
+        ("backend_mac_unknown", n.unresolved),
+        ("snat_unknown", n.snat_unknown),
+        ("wrong_worker", n.wrong_worker),
+        ("table_full", n.table_full),
+    ] {
+        out.sample(
+            "vipd_sync_not_applied_total",
+            &[("reason", reason)],
+            v as f64,
+        );
+    }
 }
 
 /// Renders every section.

@@ -246,6 +246,10 @@ pub struct FlowMatch {
     /// Began on another node; picked up here mid-stream.
     #[serde(default)]
     pub picked_up: bool,
+    /// Learned from a peer node by connection sync and not yet forwarded
+    /// here.
+    #[serde(default)]
+    pub learned: bool,
 }
 
 /// `stats`: the node's packet counters. `/metrics` exposes the same
@@ -386,6 +390,102 @@ pub struct VrrpCounters {
     pub receive_errors: u64,
     pub garps_sent: u64,
     pub notify_runs: u64,
+}
+
+/// `sync`: `{"configured": false}` on a node without `[sync]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sync {
+    pub configured: bool,
+    #[serde(flatten)]
+    pub node: Option<SyncNode>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncNode {
+    pub node_id: u16,
+    pub interface: String,
+    /// `unicast` to the listed peers, or the multicast group.
+    pub destination: String,
+    /// `holding` (a starting node waiting for its peers' connections) or
+    /// `ready`.
+    pub state: String,
+    /// Why it is ready: the peers' dumps were applied, or the deadline
+    /// passed.
+    pub ready_reason: Option<String>,
+    pub peers: Vec<SyncPeer>,
+    pub counters: SyncCounters,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncPeer {
+    pub node_id: u16,
+    pub address: String,
+    pub up: bool,
+    pub last_heard_ms_ago: Option<u64>,
+    pub restarts: u64,
+    pub records_received: u64,
+    /// Sender's clock at sending to this node's at receiving, of the last
+    /// message and over recent ones.
+    pub lag_last_us: u64,
+    pub lag_p50_us: u64,
+    pub lag_p99_us: u64,
+    /// `not asked`, `in progress` or `done`, with the records received.
+    pub dump: String,
+    pub dump_records: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCounters {
+    pub messages_sent: u64,
+    pub records_sent: u64,
+    pub messages_received: u64,
+    pub records_received: u64,
+    /// Records waiting to be sent.
+    pub pending: u64,
+    pub dumps_served: u64,
+    /// Messages refused, by reason: each changed nothing.
+    pub rejected: SyncRejected,
+    /// What the workers did with their peers' records.
+    pub applied: u64,
+    pub deleted: u64,
+    /// Learned connections that carried their first packet here.
+    pub activated: u64,
+    /// Connections kept against a peer's (split brain).
+    pub conflicts: u64,
+    pub not_applied: SyncNotApplied,
+    /// Records lost because a worker's or the sender's queue was full.
+    pub overflow: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRejected {
+    pub truncated: u64,
+    pub bad_magic: u64,
+    pub bad_version: u64,
+    pub unknown_type: u64,
+    pub bad_length: u64,
+    /// Wrong key, or altered on the way.
+    pub bad_auth: u64,
+    pub replayed: u64,
+    /// From an address that is no configured peer.
+    pub stranger: u64,
+    /// A dump meant for another node.
+    pub misdirected: u64,
+    pub bad_record: u64,
+    /// Carrying this node's own id: our multicast looped back, or another
+    /// node configured with the same `node_id`.
+    pub own: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncNotApplied {
+    pub bad_state: u64,
+    pub no_service: u64,
+    pub no_backend: u64,
+    pub unresolved: u64,
+    pub snat_unknown: u64,
+    pub wrong_worker: u64,
+    pub table_full: u64,
 }
 
 /// `bgp`: `{"configured": false}` on a node without `[bgp]`.

@@ -55,6 +55,8 @@ pub enum Command {
     Bgp {},
     /// Per VRRP instance: state, priority, counters, recent transitions.
     Vrrp {},
+    /// Connection sync: state, peers, lag, messages, rejections.
+    Sync {},
     /// Stop advertising a configured `[[bgp.announce]]` prefix whatever its
     /// condition (maintenance), until `bgp_announce`.
     BgpWithdraw {
@@ -264,6 +266,7 @@ fn validate(cmd: &Command) -> Result<(), RequestError> {
         | Command::Reload {}
         | Command::Bgp {}
         | Command::Vrrp {}
+        | Command::Sync {}
         | Command::Node {}
         | Command::NodeUndrain {} => Ok(()),
         Command::NodeDrain { timeout_s } => drain_timeout(*timeout_s).map(drop),
@@ -481,6 +484,11 @@ mod tests {
             parse(br#"{"v":1,"cmd":"vrrp"}"#).unwrap(),
             Command::Vrrp {}
         ));
+        assert!(matches!(
+            parse(br#"{"v":1,"cmd":"sync"}"#).unwrap(),
+            Command::Sync {}
+        ));
+        assert!(parse(br#"{"v":1,"cmd":"sync","peer":1}"#).is_err());
         assert!(matches!(
             parse(br#"{"v":1,"cmd":"vrrp_handover","instance":"a","back":true}"#).unwrap(),
             Command::VrrpHandover {

@@ -68,7 +68,16 @@ fn ends(frame: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
 /// The backend's answer to a forwarded client frame, as it reaches the node.
 fn answer(to_backend: &[u8], flags: &str) -> Vec<u8> {
     let ((src, sport), (dst, dport)) = ends(to_backend);
-    tcp(to_backend[0..6].try_into().unwrap(), PORT1_MAC, dst, src, dport, sport, flags, b"")
+    tcp(
+        to_backend[0..6].try_into().unwrap(),
+        PORT1_MAC,
+        dst,
+        src,
+        dport,
+        sport,
+        flags,
+        b"",
+    )
 }
 
 /// Opens a connection on `w` through the handshake (the backend's SYN-ACK
@@ -141,7 +150,10 @@ fn embryonic_connections_are_not_synced_and_closing_ones_are() {
     let mut a = node(1, ForwardMode::Nat);
     forward(&mut a, client_tcp(CPORT, "S"), 0).unwrap();
     housekeeping(&mut a, 1_005);
-    assert!(records(&a).is_empty(), "a SYN flood costs the peers nothing");
+    assert!(
+        records(&a).is_empty(),
+        "a SYN flood costs the peers nothing"
+    );
     let mut a = node(1, ForwardMode::Nat);
     open(&mut a, ForwardMode::Nat, CPORT);
     records(&a);
@@ -177,7 +189,11 @@ fn removal_reaches_the_peer_and_removes_only_learned_connections() {
     housekeeping(&mut b, 1_002);
     assert_eq!(b.flows().len(), 0);
     assert_eq!(
-        b.sync_link().unwrap().counters().deleted.load(Ordering::Relaxed),
+        b.sync_link()
+            .unwrap()
+            .counters()
+            .deleted
+            .load(Ordering::Relaxed),
         1
     );
 
@@ -204,7 +220,11 @@ fn split_brain_keeps_the_lower_origins_connection_on_both_nodes() {
     housekeeping(&mut a, 1_001);
     housekeeping(&mut b, 1_001);
     assert_eq!(
-        a.sync_link().unwrap().counters().conflicts.load(Ordering::Relaxed),
+        a.sync_link()
+            .unwrap()
+            .counters()
+            .conflicts
+            .load(Ordering::Relaxed),
         1,
         "A keeps its own"
     );
@@ -224,13 +244,43 @@ fn hostile_records_are_counted_and_change_nothing() {
     let mut b = node(2, ForwardMode::FullNat);
     let bad = [
         (ConnRecord { state: 9, ..good }, Rejected::BadState),
-        (ConnRecord { state: u8::MAX, ..good }, Rejected::BadState),
-        (ConnRecord { vip_port: 81, ..good }, Rejected::NoService),
+        (
+            ConnRecord {
+                state: u8::MAX,
+                ..good
+            },
+            Rejected::BadState,
+        ),
+        (
+            ConnRecord {
+                vip_port: 81,
+                ..good
+            },
+            Rejected::NoService,
+        ),
         (ConnRecord { proto: 17, ..good }, Rejected::NoService),
-        (ConnRecord { backend_port: 1, ..good }, Rejected::NoBackend),
-        (ConnRecord { backend_ip: u32::MAX, ..good }, Rejected::NoBackend),
+        (
+            ConnRecord {
+                backend_port: 1,
+                ..good
+            },
+            Rejected::NoBackend,
+        ),
+        (
+            ConnRecord {
+                backend_ip: u32::MAX,
+                ..good
+            },
+            Rejected::NoBackend,
+        ),
         (ConnRecord { snat_ip: 0, ..good }, Rejected::SnatUnknown),
-        (ConnRecord { snat_ip: u32::MAX, ..good }, Rejected::SnatUnknown),
+        (
+            ConnRecord {
+                snat_ip: u32::MAX,
+                ..good
+            },
+            Rejected::SnatUnknown,
+        ),
     ];
     for (r, why) in bad {
         assert_eq!(b.sync_apply(&r, 1_001), Err(why), "{r:?}");

@@ -244,6 +244,13 @@ fn addresses(name: &str) -> Result<(MacAddrBytes, Vec<Ipv4Addr>), Errno> {
     Ok((mac, ipv4))
 }
 
+/// The IPv4 addresses of `name`.
+pub(super) fn ipv4(name: &str) -> Result<Vec<Ipv4Addr>, EngineError> {
+    addresses(name)
+        .map(|(_, v4)| v4)
+        .map_err(|e| iface_err(name, e.into()))
+}
+
 /// Turns GRO off on `name` if it is on; true when it was on. Generic (skb)
 /// XDP runs after GRO, which merges a flow's segments into packets no
 /// AF_XDP frame holds; native XDP runs before it.

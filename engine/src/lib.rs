@@ -448,6 +448,11 @@ pub fn interface_mtu(name: &str) -> Result<u32, EngineError> {
     iface::mtu(name)
 }
 
+/// The IPv4 addresses of interface `name` (any interface of the host).
+pub fn interface_ipv4(name: &str) -> Result<Vec<Ipv4Addr>, EngineError> {
+    iface::ipv4(name)
+}
+
 pub use iface::{link_counters, LinkCounters};
 
 /// The engine clock: CLOCK_MONOTONIC in milliseconds, the time base of

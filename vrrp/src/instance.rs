@@ -289,7 +289,7 @@ impl Instance {
             );
         } else if !on {
             info!(
-                "VRRP instance {} (vrid {}): operator hold released; preemption works as configured again",
+                "VRRP instance {} (vrid {}): hold released; preemption works as configured again",
                 self.cfg.name, self.cfg.vrid
             );
         }

@@ -68,6 +68,8 @@ enum Verb {
         #[command(subcommand)]
         op: Option<VrrpVerb>,
     },
+    /// Connection sync: state, peers, lag, messages and rejections.
+    Sync,
     /// The node's drain state; or drain / undrain it.
     Node {
         #[command(subcommand)]
@@ -240,6 +242,7 @@ fn request_of(verb: Verb) -> (Command, Show) {
             readable::<reply::BgpOverride>,
         ),
         Verb::Vrrp { op: None } => (Command::Vrrp {}, readable::<reply::Vrrp>),
+        Verb::Sync => (Command::Sync {}, readable::<reply::Sync>),
         Verb::Vrrp {
             op:
                 Some(VrrpVerb::Handover {

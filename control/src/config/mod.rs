@@ -23,6 +23,7 @@ pub use section::control::Control;
 pub use section::dataplane::{Dataplane, FlowTimeouts, XdpMode};
 pub use section::node::Identity;
 pub use section::service::{Backend, DownAction, ForwardMode, Protocol, SchedulerKind, Service};
+pub use section::sync::Sync;
 pub use section::vrrp::{TrackInterface, TrackScript, VrrpInstance};
 
 /// A whole node configuration.
@@ -34,6 +35,7 @@ pub struct Config {
     pub services: Vec<Service>,
     pub vrrp: Vec<VrrpInstance>,
     pub bgp: Option<Bgp>,
+    pub sync: Option<Sync>,
 }
 
 /// Parses and validates configuration text; `file` is used in error messages.
@@ -69,6 +71,17 @@ impl Config {
     /// means the node owns it outright (or it is no VIP of this node).
     pub fn vip_owner(&self, vip: Ipv4Addr) -> Option<&VrrpInstance> {
         self.vrrp.iter().find(|v| v.vips.contains(&vip))
+    }
+
+    /// Addresses a VRRP instance holds that no service uses: gateways and
+    /// other floating addresses, answered only by the instance's master.
+    pub fn floating_addresses(&self) -> impl Iterator<Item = (&VrrpInstance, Ipv4Addr)> {
+        self.vrrp.iter().flat_map(move |v| {
+            v.vips
+                .iter()
+                .filter(move |a| !self.services.iter().any(|s| s.vip == **a))
+                .map(move |a| (v, *a))
+        })
     }
 
     /// One line per service: `name vip:port proto scheduler forward N backends`.

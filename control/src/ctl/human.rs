@@ -111,6 +111,71 @@ impl Human for reply::Vrrp {
     }
 }
 
+impl Human for reply::Sync {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let Some(s) = self.node.as_ref().filter(|_| self.configured) else {
+            return "connection sync is not configured on this node\n".into();
+        };
+        let _ = writeln!(
+            out,
+            "node {} on {}, {}: {}{}",
+            s.node_id,
+            s.interface,
+            s.destination,
+            s.state,
+            s.ready_reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(
+            out,
+            "{:>6} {:<16} {:<5} {:>9} {:>10} {:>9} {:>9} {:>9}  DUMP",
+            "PEER", "ADDRESS", "UP", "HEARD MS", "RECORDS", "LAG US", "P50 US", "P99 US"
+        );
+        for p in &s.peers {
+            let _ = writeln!(
+                out,
+                "{:>6} {:<16} {:<5} {:>9} {:>10} {:>9} {:>9} {:>9}  {}",
+                p.node_id,
+                p.address,
+                p.up,
+                opt(&p.last_heard_ms_ago),
+                p.records_received,
+                p.lag_last_us,
+                p.lag_p50_us,
+                p.lag_p99_us,
+                p.dump
+            );
+        }
+        let c = &s.counters;
+        let r = &c.rejected;
+        let _ = writeln!(
+            out,
+            "sent {} messages, {} records; received {} messages, {} records; {} pending; {} dumps served",
+            c.messages_sent, c.records_sent, c.messages_received, c.records_received, c.pending, c.dumps_served
+        );
+        let _ = writeln!(
+            out,
+            "workers: {} applied, {} deleted, {} activated by a takeover, {} conflicts, {} lost to full queues",
+            c.applied, c.deleted, c.activated, c.conflicts, c.overflow
+        );
+        let n = &c.not_applied;
+        let _ = writeln!(
+            out,
+            "not applied: {} bad state, {} no service, {} no backend, {} backend MAC unknown, {} unknown full-NAT source, {} wrong worker, {} table full",
+            n.bad_state, n.no_service, n.no_backend, n.unresolved, n.snat_unknown, n.wrong_worker, n.table_full
+        );
+        let _ = writeln!(
+            out,
+            "rejected: {} truncated, {} bad magic, {} bad version, {} unknown type, {} bad length, {} bad authentication, {} replayed, {} from strangers, {} misdirected, {} bad records; {} own",
+            r.truncated, r.bad_magic, r.bad_version, r.unknown_type, r.bad_length, r.bad_auth, r.replayed, r.stranger, r.misdirected, r.bad_record, r.own
+        );
+        out
+    }
+}
+
 impl Human for reply::Bgp {
     fn render(&self) -> String {
         let mut out = String::new();
@@ -390,7 +455,11 @@ impl Human for reply::Flows {
                     opt(&m.service),
                     opt(&m.backend),
                     m.state,
-                    if m.picked_up { " (picked up)" } else { "" }
+                    match (m.picked_up, m.learned) {
+                        (_, true) => " (learned from a peer)",
+                        (true, false) => " (picked up)",
+                        (false, false) => "",
+                    }
                 );
             }
         } else {

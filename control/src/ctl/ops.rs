@@ -82,6 +82,7 @@ pub(crate) async fn execute(node: &Node, cmd: Command) -> Reply {
             .map(|r| Reply::ok(&r)),
         Command::Bgp {} => Ok(Reply::ok(&views::bgp(node))),
         Command::Vrrp {} => Ok(Reply::ok(&views::vrrp(node).await)),
+        Command::Sync {} => Ok(Reply::ok(&views::sync(node))),
         Command::BgpWithdraw { prefix } => bgp_override(node, &prefix, true)
             .await
             .map(|r| Reply::ok(&r)),

@@ -303,6 +303,7 @@ pub(crate) async fn flows(
                     .fast_last_seen_ms
                     .map(|t| engine::monotonic_ms().saturating_sub(t)),
                 picked_up: m.picked_up,
+                learned: m.learned,
             }
         })
         .collect();
@@ -421,6 +422,16 @@ fn bfd_session(b: &crate::speaker::BfdStatus) -> reply::BfdSession {
         dropped_discriminator: b.stats.dropped_discriminator,
         up_count: b.stats.up_count,
         failures: b.stats.failures,
+    }
+}
+
+pub(crate) fn sync(node: &Node) -> reply::Sync {
+    reply::Sync {
+        configured: node.sync.is_some(),
+        node: node
+            .sync
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()),
     }
 }
 

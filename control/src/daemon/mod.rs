@@ -16,14 +16,15 @@ use anyhow::Context;
 use dataplane::path::Worker;
 use dataplane::service::Published;
 use log::{info, warn};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use crate::config::Config;
+use crate::config::{Config, VrrpInstance};
 use crate::health::HealthEvent;
 use crate::neigh::{self, Neighbours};
 use crate::node::{self, BackendHealth, Node, NodeState, Runtime};
 use crate::speaker::Speaker;
-use crate::vrrp::runtime::{self as vrrp_rt, Ownership};
+use crate::sync;
+use crate::vrrp::runtime::{self as vrrp_rt, hold_changed, Ownership};
 use crate::{ctl, metrics};
 pub use affinity::keep_off_worker_cores;
 use engine::{engine_config, worker_config, PathHandler};
@@ -36,6 +37,8 @@ const EGRESS_PROBE: Duration = Duration::from_secs(1);
 const RESOLVE_RETRY: Duration = Duration::from_millis(100);
 /// How long a stopping VRRP instance may take to send its priority-0 advert.
 const VRRP_STOP: Duration = Duration::from_secs(1);
+/// How long connection sync may take to send what is still queued.
+const SYNC_STOP: Duration = Duration::from_secs(1);
 
 /// Records a VRRP instance taking or releasing its VIPs and publishes the
 /// snapshot at once: a demoted node must stop answering ARP for them now.
@@ -56,6 +59,7 @@ fn start_vrrp(
     counters: &Arc<dataplane::counters::Counters>,
     owner: &mpsc::UnboundedSender<Ownership>,
     neighbours: &Neighbours,
+    sync_hold: Option<watch::Receiver<bool>>,
 ) -> anyhow::Result<Vec<vrrp_rt::Handle>> {
     let mut vrrp = Vec::new();
     for v in &state.config.vrrp {
@@ -75,18 +79,50 @@ fn start_vrrp(
             v.name, v.interface
         )
     })?;
-        let rcfg = vrrp_rt::RuntimeConfig::new(v, port.ifindex, primary);
+        let mut rcfg = vrrp_rt::RuntimeConfig::new(v, port.ifindex, primary);
+        rcfg.elsewhere = elsewhere(state, v);
         let handle = vrrp_rt::spawn(
             rcfg,
             Some(counters.clone()),
             owner.clone(),
             neighbours.clone(),
+            sync_hold.clone(),
         )
         .with_context(|| format!("starting VRRP instance {}", v.name))?;
         state.vrrp.push(handle.control.clone());
         vrrp.push(handle);
     }
     Ok(vrrp)
+}
+
+/// The addresses instance `v` holds on interfaces other than its own, by
+/// interface: its floating addresses and its services' full-NAT sources.
+fn elsewhere(state: &NodeState, v: &VrrpInstance) -> Vec<vrrp_rt::OtherLink> {
+    let snat = state
+        .config
+        .services
+        .iter()
+        .filter(|s| v.vips.contains(&s.vip))
+        .flat_map(|s| s.snat.iter().copied());
+    let mut links: Vec<vrrp_rt::OtherLink> = Vec::new();
+    for addr in v.vips.iter().copied().chain(snat) {
+        let Some(port) = state.ports.get(usize::from(state.home_port(addr))) else {
+            continue;
+        };
+        if port.name == v.interface {
+            continue;
+        }
+        match links.iter_mut().find(|l| l.ifindex == port.ifindex) {
+            Some(l) if !l.addrs.contains(&addr) => l.addrs.push(addr),
+            Some(_) => {}
+            None => links.push(vrrp_rt::OtherLink {
+                interface: port.name.clone(),
+                ifindex: port.ifindex,
+                addrs: vec![addr],
+            }),
+        }
+    }
+    links
 }
 
 /// Runs the node until SIGTERM or SIGINT; `config_path` is what `reload`
@@ -96,13 +132,17 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         warn!("{w}");
     }
     let published = Published::new(Default::default());
-    let wcfg = worker_config(&cfg);
+    let sync_local = cfg.sync.as_ref().map(sync::local).transpose()?;
+    let mut wcfg = worker_config(&cfg);
+    wcfg.sync_origin = sync_local.as_ref().map(|l| l.node_id);
     let mut queries = Vec::new();
+    let mut sync_links = Vec::new();
     let engine = {
         let published = published.clone();
         Engine::start(&engine_config(&cfg), |w, n| {
             let worker = Worker::new(w, n, wcfg, published.clone());
             queries.push(worker.queries());
+            sync_links.extend(worker.sync_link());
             PathHandler(worker)
         })?
     };
@@ -121,13 +161,25 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     let mut neighbours = Neighbours::follow()
         .await
         .context("reading the kernel's neighbour table over rtnetlink")?;
+    let sync = match (&cfg.sync, &sync_local) {
+        (Some(s), Some(local)) => Some(sync::start(s, local, sync_links)?),
+        _ => None,
+    };
+    let mut sync_hold = sync.as_ref().map(|s| s.hold.clone());
     let mut state = NodeState::new(cfg, engine.ports().to_vec());
+    state.sync_holding = sync_hold.as_ref().is_some_and(|h| *h.borrow());
     state.refresh_routes();
     state.set_neighbours(neighbours.now());
     node::apply_steering(engine.steering(), &state.steering())?;
     let (health_tx, mut health_rx) = mpsc::channel::<HealthEvent>(1024);
     let (owner_tx, mut owner_rx) = mpsc::unbounded_channel::<Ownership>();
-    let vrrp = start_vrrp(&mut state, engine.counters(), &owner_tx, &neighbours)?;
+    let vrrp = start_vrrp(
+        &mut state,
+        engine.counters(),
+        &owner_tx,
+        &neighbours,
+        sync_hold.clone(),
+    )?;
     drop(owner_tx);
     let socket_path = state.config.control.socket.clone();
     let bgp = state.config.bgp.clone();
@@ -138,6 +190,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         published,
         runtime: Runtime::new(config_path, health_tx, queries),
         interfaces: engine.ports().iter().map(|p| p.name.clone()).collect(),
+        sync: sync.as_ref().map(|s| s.status.clone()),
     }));
     let mut unresolved = {
         let st = node.state.lock().await;
@@ -179,6 +232,11 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
             Some(own) = owner_rx.recv() => {
                 let mut st = node.state.lock().await;
                 apply_ownership(&node, &mut st, own);
+            }
+            Some(holding) = hold_changed(&mut sync_hold) => {
+                let mut st = node.state.lock().await;
+                st.sync_holding = holding;
+                node.publish(&st);
             }
             more = neighbours.changed(), if following => {
                 following = more;
@@ -230,6 +288,9 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     // take over at once; the released VIPs are then published.
     for handle in vrrp {
         handle.shutdown(VRRP_STOP).await;
+    }
+    if let Some(sync) = sync {
+        sync.shutdown(SYNC_STOP).await;
     }
     {
         let mut st = node.state.lock().await;

@@ -73,9 +73,11 @@ fn dataplane_alive(counters: &Counters, now_ms: u64) -> bool {
 /// healthy backend, and the dataplane is alive; `always` holds unconditionally
 /// (the session being up is implied by announcing at all). A prefix the
 /// operator withdrew is never wanted, nor any while the node is drained in
-/// `withdraw` mode (the other modes keep the routes and de-prefer them).
+/// `withdraw` mode (the other modes keep the routes and de-prefer them),
+/// nor while a starting node waits for its sync peers' connections.
 fn wanted(announce: &Announce, state: &NodeState, dataplane_alive: bool) -> bool {
     if state.bgp_withdrawn.contains(&announce.prefix)
+        || state.sync_holding
         || super::drain::routes(state) == Some(DrainRoutes::Withdraw)
     {
         return false;
@@ -231,6 +233,18 @@ router_id = "172.16.1.2"
         assert_eq!(wanted_set(&announces, &st, true), Vec::<usize>::new());
         st.bgp_withdrawn.retain(|p| *p != announces[1].prefix);
         assert_eq!(wanted_set(&announces, &st, true), vec![1]);
+    }
+
+    #[test]
+    fn a_node_waiting_for_its_sync_peers_announces_nothing() {
+        let mut st = state();
+        let announces = st.config.bgp.clone().expect("bgp section").announces;
+        st.masters.insert("v10".into(), true);
+        set_health(&mut st, &[true, true]);
+        st.sync_holding = true;
+        assert_eq!(wanted_set(&announces, &st, true), Vec::<usize>::new());
+        st.sync_holding = false;
+        assert_eq!(wanted_set(&announces, &st, true), vec![0, 1]);
     }
 
     #[test]

@@ -219,6 +219,12 @@ impl NodeState {
                     .to_string(),
             );
         }
+        if new.sync != old.sync {
+            refused.push(
+                "[sync] changed: connection sync is set up at start; restart vipd to apply"
+                    .to_string(),
+            );
+        }
         if !refused.is_empty() {
             return Err(refused);
         }

@@ -47,6 +47,8 @@ pub struct Node {
     pub(crate) bgp: speaker::Status,
     /// The drain monitor's last sample.
     drain: std::sync::Mutex<drain::Progress>,
+    /// Connection sync's status, when `[sync]` is configured.
+    pub(crate) sync: Option<Arc<std::sync::Mutex<ctlproto::reply::SyncNode>>>,
 }
 
 /// What a running node is built from; [`Node::detached`] is the same with
@@ -58,6 +60,7 @@ pub(crate) struct Parts {
     pub(crate) published: Arc<Published>,
     pub(crate) runtime: Runtime,
     pub(crate) interfaces: Vec<String>,
+    pub(crate) sync: Option<Arc<std::sync::Mutex<ctlproto::reply::SyncNode>>>,
 }
 
 impl Node {
@@ -73,6 +76,7 @@ impl Node {
             changed: watch::Sender::new(0),
             bgp: speaker::Status::default(),
             drain: std::sync::Mutex::default(),
+            sync: p.sync,
         }
     }
 
@@ -88,6 +92,7 @@ impl Node {
             published: Published::new(Default::default()),
             runtime: Runtime::new(config_path, health_tx, Vec::new()),
             interfaces: Vec::new(),
+            sync: None,
         })
     }
 

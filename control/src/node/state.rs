@@ -61,6 +61,9 @@ pub struct NodeState {
     pub(crate) next_id: u32,
     /// Other hosts' ARP claims on owned addresses, recorded by the workers.
     pub(crate) arp_claims: std::sync::Arc<dataplane::arp_claims::ArpClaims>,
+    /// A starting node still waits for its sync peers' connections: it
+    /// announces nothing until they are in.
+    pub(crate) sync_holding: bool,
 }
 
 impl NodeState {
@@ -108,6 +111,7 @@ impl NodeState {
             disabled: HashSet::new(),
             next_id: next + 1,
             arp_claims: Default::default(),
+            sync_holding: false,
         }
     }
 
@@ -225,7 +229,8 @@ impl NodeState {
     }
 
     /// The port an address of ours lives on: the interface the kernel routes it to.
-    fn home_port(&self, addr: Ipv4Addr) -> u8 {
+    /// The port `addr` lives on by the routing table; port 0 when none.
+    pub(crate) fn home_port(&self, addr: Ipv4Addr) -> u8 {
         neigh::lookup(&self.routes, addr)
             .and_then(|r| self.port_of(&r.dev))
             .unwrap_or(0)
@@ -330,34 +335,49 @@ impl NodeState {
                 persistence_ms: svc.persistence_timeout.map(|d| d.as_millis() as u64),
                 on_down: svc.on_backend_down,
             });
-            let mac = match self.config.vip_owner(svc.vip) {
-                Some(inst) => MacAddr(virtual_mac(inst.vrid)),
-                None => self.port_mac(self.home_port(svc.vip)),
-            };
             snap.locals.insert(
                 svc.vip.to_bits(),
-                LocalAddr {
-                    owned: self.owns(svc.vip),
-                    mac,
-                    kind: LocalKind::Vip,
-                },
+                self.local(svc.vip, svc.vip, LocalKind::Vip),
             );
+            // Full-NAT sources move with the VIP: the backends' answers
+            // must reach whichever node serves the connections now.
             for a in &svc.snat {
-                let mac = self.port_mac(self.home_port(*a));
-                snap.locals.insert(
-                    a.to_bits(),
-                    LocalAddr {
-                        owned: true,
-                        mac,
-                        kind: LocalKind::Snat,
-                    },
-                );
+                snap.locals
+                    .entry(a.to_bits())
+                    .or_insert_with(|| self.local(*a, svc.vip, LocalKind::Snat));
             }
+        }
+        for (_, a) in self.config.floating_addresses() {
+            snap.locals
+                .insert(a.to_bits(), self.local(a, a, LocalKind::Floating));
         }
         snap.index();
         unresolved.sort();
         unresolved.dedup();
         (snap, unresolved)
+    }
+
+    /// How the dataplane answers for `addr`, which is held as long as
+    /// `held_by` (a VIP or floating address) is owned here: by a VRRP
+    /// instance's virtual MAC on every port, or by the port's own MAC.
+    fn local(&self, addr: Ipv4Addr, held_by: Ipv4Addr, kind: LocalKind) -> LocalAddr {
+        let port = self.home_port(addr);
+        match self.config.vip_owner(held_by) {
+            Some(inst) => LocalAddr {
+                owned: self.owns(held_by),
+                mac: MacAddr(virtual_mac(inst.vrid)),
+                shared_mac: true,
+                port,
+                kind,
+            },
+            None => LocalAddr {
+                owned: true,
+                mac: self.port_mac(port),
+                shared_mac: false,
+                port,
+                kind,
+            },
+        }
     }
 
     /// Steering map contents: addresses whose traffic the dataplane takes.
@@ -367,6 +387,9 @@ impl NodeState {
             s.vips.push(svc.vip);
             s.vips.extend(svc.snat.iter().copied());
         }
+        // Their ARP, which only the workers answer.
+        s.vips
+            .extend(self.config.floating_addresses().map(|(_, a)| a));
         s.vips.sort();
         s.vips.dedup();
         s.syn_limit = SynLimit {

@@ -64,6 +64,8 @@ pub struct FlowInfo {
     pub fast_last_seen_ms: Option<u64>,
     /// Began on another node; picked up here mid-stream.
     pub picked_up: bool,
+    /// Learned from a peer by connection sync, not yet forwarded here.
+    pub learned: bool,
 }
 
 /// One backend's connections and the traffic a worker forwarded to and
@@ -251,6 +253,7 @@ fn flow_info(flows: &FlowTable, id: ConnId, key: &FlowKey, seen: &mut dyn FastSe
         offloaded: flows.is_offloaded(id),
         fast_last_seen_ms: flows.last_seen_ms(id, seen),
         picked_up: conn.picked_up,
+        learned: conn.learned,
     }
 }
 

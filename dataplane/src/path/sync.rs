@@ -450,9 +450,7 @@ impl Worker {
         let (backend_id, backend) =
             backend_by_addr(svc, r.backend_ip, r.backend_port).ok_or(Rejected::NoBackend)?;
         let hop = backend.hop.ok_or_else(|| {
-            self.published
-                .resolve_wanted
-                .store(true, Ordering::Relaxed);
+            self.published.resolve_wanted.store(true, Ordering::Relaxed);
             Rejected::NeighbourUnresolved
         })?;
         let egress_mac = snap
@@ -534,7 +532,15 @@ impl Worker {
             self.flows.set_synced(id, false);
             self.flows.remove(id);
         }
-        let mut conn = Conn::new(forward, reply, sid, backend_id, r.client_ip, r.proto, now_ms);
+        let mut conn = Conn::new(
+            forward,
+            reply,
+            sid,
+            backend_id,
+            r.client_ip,
+            r.proto,
+            now_ms,
+        );
         conn.state = state;
         conn.learned = true;
         conn.origin = r.origin;

@@ -8,6 +8,7 @@ pub(super) mod control;
 pub(super) mod dataplane;
 pub(super) mod node;
 pub(super) mod service;
+pub(super) mod sync;
 pub(super) mod vrrp;
 
 use super::reader::{Ctx, Tbl};
@@ -22,7 +23,15 @@ pub(super) const SOCK4: &str = "an IPv4 address and port such as 10.0.0.1:8080";
 pub(super) fn config(cx: &mut Ctx, root: &Tbl) -> Option<Config> {
     root.check_keys(
         cx,
-        &["node", "dataplane", "control", "service", "vrrp", "bgp"],
+        &[
+            "node",
+            "dataplane",
+            "control",
+            "service",
+            "vrrp",
+            "bgp",
+            "sync",
+        ],
     );
     let node = root
         .must("node", root.table(cx, "node"), cx)
@@ -38,6 +47,7 @@ pub(super) fn config(cx: &mut Ctx, root: &Tbl) -> Option<Config> {
     let services: Vec<Option<Service>> = root.each(cx, "service", service::read);
     let vrrp: Vec<Option<VrrpInstance>> = root.each(cx, "vrrp", vrrp::read);
     let bgp = root.table(cx, "bgp").map(|t| bgp::read(cx, &t));
+    let sync = root.table(cx, "sync").map(|t| sync::read(cx, &t));
 
     super::validate::cross_checks(
         cx,
@@ -55,6 +65,10 @@ pub(super) fn config(cx: &mut Ctx, root: &Tbl) -> Option<Config> {
         vrrp: vrrp.into_iter().collect::<Option<_>>()?,
         bgp: match bgp {
             Some(b) => Some(b?),
+            None => None,
+        },
+        sync: match sync {
+            Some(s) => Some(s?),
             None => None,
         },
     })

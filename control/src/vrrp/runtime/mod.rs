@@ -68,6 +68,18 @@ pub(crate) struct RuntimeConfig {
     pub track_scripts: Vec<TrackScript>,
     pub track_interfaces: Vec<TrackInterface>,
     pub notify: Option<String>,
+    /// Addresses the instance holds that live on other interfaces (full-NAT
+    /// sources of its services, floating gateways on the backend segment):
+    /// announced there too, from the virtual MAC.
+    pub elsewhere: Vec<OtherLink>,
+}
+
+/// Another interface with addresses the instance holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OtherLink {
+    pub interface: String,
+    pub ifindex: u32,
+    pub addrs: Vec<Ipv4Addr>,
 }
 
 impl RuntimeConfig {
@@ -108,6 +120,7 @@ impl RuntimeConfig {
             track_scripts: v.track_scripts.clone(),
             track_interfaces: v.track_interfaces.clone(),
             notify: v.notify.clone(),
+            elsewhere: Vec::new(),
         }
     }
 }
@@ -149,6 +162,7 @@ pub(crate) fn spawn(
     dataplane: Option<Arc<Counters>>,
     owner: mpsc::UnboundedSender<Ownership>,
     neighbours: neigh::Neighbours,
+    sync_hold: Option<watch::Receiver<bool>>,
 ) -> io::Result<Handle> {
     let inst = Instance::new(cfg.instance.clone(), IpAddr::V4(cfg.primary))
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
@@ -166,6 +180,19 @@ pub(crate) fn spawn(
         cfg.instance.unicast_peers.is_empty(),
     )?;
     let link = PacketSocket::open(&cfg.interface, cfg.ifindex)?;
+    let mut others = Vec::new();
+    for o in &cfg.elsewhere {
+        others.push(Other {
+            link: PacketSocket::open(&o.interface, o.ifindex)?,
+            _vmac_filter: VmacFilter::add(
+                &cfg.instance.name,
+                &o.interface,
+                o.ifindex,
+                virtual_mac(cfg.instance.vrid),
+            ),
+            addrs: o.addrs.clone(),
+        });
+    }
     let status = Arc::new(Mutex::new(Status {
         name: cfg.instance.name.clone(),
         vrid: cfg.instance.vrid,
@@ -202,6 +229,9 @@ pub(crate) fn spawn(
         inst,
         sock,
         link,
+        others,
+        operator_held: false,
+        sync_held: false,
         _vmac_filter: VmacFilter::add(
             &cfg.instance.name,
             &cfg.interface,
@@ -227,7 +257,7 @@ pub(crate) fn spawn(
         handover: None,
         cfg,
     };
-    let task = tokio::spawn(shell.run(stop_rx, hold_rx));
+    let task = tokio::spawn(shell.run(stop_rx, hold_rx, sync_hold));
     Ok(Handle {
         stop: Some(stop_tx),
         task,
@@ -249,6 +279,11 @@ struct Shell {
     sock: AdvertSocket,
     /// Adverts and gratuitous ARP from the virtual MAC.
     link: PacketSocket,
+    others: Vec<Other>,
+    /// The operator's hold and connection sync's (a starting node waits
+    /// for its peers' connections): either holds the instance.
+    operator_held: bool,
+    sync_held: bool,
     /// Held while the task runs; dropping it (stop or abort) takes the
     /// virtual MAC out of the interface's unicast filter.
     _vmac_filter: Option<VmacFilter>,
@@ -269,6 +304,13 @@ struct Shell {
     next_refresh: Option<Instant>,
     master: bool,
     handover: Option<Handover>,
+}
+
+/// Gratuitous ARP on another interface.
+struct Other {
+    link: PacketSocket,
+    _vmac_filter: Option<VmacFilter>,
+    addrs: Vec<Ipv4Addr>,
 }
 
 /// The instance's armed timers, by kind.
@@ -305,9 +347,10 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Waits for the next change of the operator hold; forever once its sender
-/// is gone, so a dropped control cannot spin the loop.
-async fn hold_changed(hold: &mut Option<watch::Receiver<bool>>) -> Option<bool> {
+/// Waits for the next change of a hold (the operator's, connection
+/// sync's); forever once its sender is gone, or with none, so a dropped
+/// control cannot spin a loop.
+pub(crate) async fn hold_changed(hold: &mut Option<watch::Receiver<bool>>) -> Option<bool> {
     let Some(rx) = hold else {
         return std::future::pending().await;
     };
@@ -331,8 +374,14 @@ impl Shell {
         &self.cfg.instance.name
     }
 
-    async fn run(mut self, mut stop: oneshot::Receiver<()>, hold: watch::Receiver<bool>) {
+    async fn run(
+        mut self,
+        mut stop: oneshot::Receiver<()>,
+        hold: watch::Receiver<bool>,
+        sync_hold: Option<watch::Receiver<bool>>,
+    ) {
         let mut hold = Some(hold);
+        let mut sync_hold = sync_hold;
         let (script_tx, mut script_rx) = mpsc::channel::<ScriptResult>(16);
         let scripts: Vec<JoinHandle<()>> = self
             .cfg
@@ -348,6 +397,9 @@ impl Shell {
         let now = Instant::now();
         self.inst
             .handle(Input::Track { weight_sum, fault }, now, &mut outputs);
+        if let Some(on) = sync_hold.as_mut().map(|rx| *rx.borrow_and_update()) {
+            self.set_sync_hold(on, &mut outputs);
+        }
         self.inst.handle(Input::Start, now, &mut outputs);
         self.execute(&mut outputs).await;
         self.publish_status();
@@ -390,6 +442,7 @@ impl Shell {
                 },
                 Some(r) = script_rx.recv() => self.script_result(r, &mut outputs),
                 Some(on) = hold_changed(&mut hold) => self.set_hold(on, &mut outputs),
+                Some(on) = hold_changed(&mut sync_hold) => self.set_sync_hold(on, &mut outputs),
                 _ = poll.tick() => self.poll_tracks(&mut outputs),
             }
             self.execute(&mut outputs).await;
@@ -460,7 +513,35 @@ impl Shell {
                 new_master: None,
             });
         }
-        self.inst.handle(Input::Hold(on), now, outputs);
+        self.operator_held = on;
+        self.inst
+            .handle(Input::Hold(on || self.sync_held), now, outputs);
+    }
+
+    /// Connection sync holds a starting node back from mastership until
+    /// its peers' connections are in; with no master at all it still takes
+    /// over, so the VIPs are never left unowned.
+    fn set_sync_hold(&mut self, on: bool, outputs: &mut Vec<Output>) {
+        if on == self.sync_held {
+            return;
+        }
+        self.sync_held = on;
+        if on {
+            info!(
+                "VRRP instance {}: holding back from mastership until the peers' connections are in (connection sync)",
+                self.name()
+            );
+        } else {
+            info!(
+                "VRRP instance {}: the peers' connections are in; mastership as configured",
+                self.name()
+            );
+        }
+        self.inst.handle(
+            Input::Hold(on || self.operator_held),
+            Instant::now(),
+            outputs,
+        );
     }
 
     /// Records the first advert from a peer after a handover began.
@@ -696,14 +777,22 @@ impl Shell {
         if !send || !self.master {
             return;
         }
-        match garp::announce(&self.link, self.mac, &self.vips) {
-            Ok(()) => self.shell.garps_sent += self.vips.len() as u64,
-            Err(e) => {
-                if bump(&mut self.shell.send_errors) {
-                    warn!(
-                        "VRRP instance {}: sending gratuitous ARP on {} failed: {e}; clients may keep a stale neighbour entry for the VIPs ({} so far)",
-                        self.cfg.instance.name, self.cfg.interface, self.shell.send_errors
-                    );
+        let links = std::iter::once((&self.link, &self.vips, &self.cfg.interface)).chain(
+            self.others
+                .iter()
+                .zip(&self.cfg.elsewhere)
+                .map(|(o, c)| (&o.link, &o.addrs, &c.interface)),
+        );
+        for (link, addrs, interface) in links {
+            match garp::announce(link, self.mac, addrs) {
+                Ok(()) => self.shell.garps_sent += addrs.len() as u64,
+                Err(e) => {
+                    if bump(&mut self.shell.send_errors) {
+                        warn!(
+                            "VRRP instance {}: sending gratuitous ARP on {interface} failed: {e}; hosts there may keep a stale neighbour entry for {addrs:?} ({} so far)",
+                            self.cfg.instance.name, self.shell.send_errors
+                        );
+                    }
                 }
             }
         }
