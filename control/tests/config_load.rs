@@ -182,7 +182,7 @@ fn contract_with_its_commented_sections_enabled_parses() {
         .map(|l| {
             let t = l.trim_start();
             let uncommented = t.strip_prefix('#').map_or(t, str::trim_start);
-            let is_section = ["[[vrrp]]", "[bgp]", "[[bgp."]
+            let is_section = ["[[vrrp]]", "[bgp]", "[[bgp.", "[sync]"]
                 .iter()
                 .any(|s| uncommented.starts_with(s));
             let is_key = uncommented.split_once(" = ").is_some_and(|(k, _)| {
@@ -216,6 +216,121 @@ fn contract_with_its_commented_sections_enabled_parses() {
         c.vip_owner(Ipv4Addr::new(10, 123, 0, 50))
             .map(|v| v.name.as_str()),
         Some("site-a")
+    );
+    let sync = c.sync.as_ref().expect("sync section");
+    assert_eq!(sync.interface, "eth0");
+    assert_eq!(sync.peers, vec![Ipv4Addr::new(10, 132, 0, 12)]);
+    assert_eq!(sync.key_file, Path::new("/etc/vipd/sync.key"));
+    assert_eq!((sync.port, sync.node_id), (8848, None));
+    assert_eq!(sync.group, Ipv4Addr::new(224, 0, 0, 81));
+}
+
+/// `[sync]` with every key, then each key broken in turn.
+const SYNC: &str = r#"
+[sync]
+interface = "eth1"
+peers = ["10.0.1.12", "10.0.1.13"]
+key_file = "/etc/vipd/sync.key"
+node_id = 7
+port = 9000
+dump_deadline_ms = 2000
+flush_after_ms = 3
+"#;
+
+#[test]
+fn sync_section_reads_every_key_and_names_what_is_wrong() {
+    let text = format!("{BASE}{SYNC}");
+    let c = parse(&text, FILE).expect("valid");
+    let s = c.sync.expect("sync");
+    assert_eq!(s.node_id, Some(7));
+    assert_eq!(s.port, 9000);
+    assert_eq!(s.dump_deadline, Duration::from_secs(2));
+    assert_eq!(s.flush_after, Duration::from_millis(3));
+    assert_eq!(s.peers.len(), 2);
+    let multicast = parse(
+        &format!("{BASE}[sync]\ninterface = \"eth1\"\nkey_file = \"k\"\n"),
+        FILE,
+    )
+    .expect("valid")
+    .sync
+    .expect("sync");
+    assert!(multicast.peers.is_empty(), "no peers: the multicast group");
+
+    for (from, to, field, why) in [
+        ("node_id = 7", "node_id = 0", "sync.node_id", "1"),
+        ("node_id = 7", "node_id = 65536", "sync.node_id", "65535"),
+        ("node_id = 7", "node_id = -1", "sync.node_id", "1"),
+        ("node_id = 7", "node_id = 1e308", "sync.node_id", "integer"),
+        ("port = 9000", "port = 0", "sync.port", "65535"),
+        (
+            "dump_deadline_ms = 2000",
+            "dump_deadline_ms = 9223372036854775807",
+            "sync.dump_deadline_ms",
+            "",
+        ),
+        (
+            "flush_after_ms = 3",
+            "flush_after_ms = 11",
+            "sync.flush_after_ms",
+            "10",
+        ),
+        (
+            "flush_after_ms = 3",
+            "flush_after_ms = nan",
+            "sync.flush_after_ms",
+            "integer",
+        ),
+        (
+            "\"10.0.1.13\"",
+            "\"224.0.0.81\"",
+            "sync.peers[1]",
+            "not a unicast address",
+        ),
+        (
+            "node_id = 7",
+            "group = \"10.0.0.1\"",
+            "sync.group",
+            "not a multicast address",
+        ),
+        (
+            "key_file = \"/etc/vipd/sync.key\"",
+            "key_file = \"\"",
+            "sync.key_file",
+            "shared sync key",
+        ),
+        ("port = 9000", "prot = 9000", "sync.prot", "port"),
+    ] {
+        let text = format!("{BASE}{}", SYNC.replacen(from, to, 1));
+        single_error(&text, field, to, why);
+    }
+    let missing = errors(&format!("{BASE}[sync]\ninterface = \"eth1\"\n"));
+    assert!(
+        missing.iter().any(|e| e.field == "sync.key_file"),
+        "{missing:#?}"
+    );
+}
+
+#[test]
+fn addresses_a_vrrp_instance_holds_that_no_service_uses_are_floating() {
+    let text = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"10.0.0.10\", \"192.168.10.1\"]",
+    );
+    let c = parse(&text, FILE).expect("valid");
+    let floating: Vec<_> = c
+        .floating_addresses()
+        .map(|(v, a)| (v.name.clone(), a))
+        .collect();
+    assert_eq!(
+        floating,
+        vec![("v10".to_string(), Ipv4Addr::new(192, 168, 10, 1))]
+    );
+    assert_eq!(
+        parse(BASE, FILE)
+            .expect("valid")
+            .floating_addresses()
+            .count(),
+        0
     );
 }
 

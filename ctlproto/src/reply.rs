@@ -75,6 +75,20 @@ pub struct Status {
     /// Present while the node is drained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain: Option<Drain>,
+    /// Present when `[sync]` is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncSummary>,
+}
+
+/// Connection sync in `status`: `vipctl sync` has the rest.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncSummary {
+    /// `holding` or `ready`.
+    pub state: String,
+    pub peers_up: usize,
+    pub peers: usize,
+    /// The worst peer's recent p99 lag.
+    pub lag_p99_us: u64,
 }
 
 /// `node`, `node_drain`, `node_undrain`: whether the node is drained and

@@ -308,6 +308,9 @@ impl Human for reply::Status {
         if let Some(d) = &self.drain {
             let _ = writeln!(out, "DRAINED: {}", drain_line(d));
         }
+        if let Some(s) = &self.sync {
+            let _ = writeln!(out, "SYNC: {}", fields(s));
+        }
         out
     }
 }

@@ -77,8 +77,15 @@ pub(crate) async fn status(node: &Node) -> reply::Status {
             .collect(),
     });
     let drain = drain_of(node, &st);
+    let sync = sync(node).node.map(|s| reply::SyncSummary {
+        state: s.state,
+        peers_up: s.peers.iter().filter(|p| p.up).count(),
+        peers: s.peers.len(),
+        lag_p99_us: s.peers.iter().map(|p| p.lag_p99_us).max().unwrap_or(0),
+    });
     reply::Status {
         drain,
+        sync,
         node: st.config.node.name.clone(),
         site: st.config.node.site.clone(),
         uptime_s: node.started.elapsed().as_secs(),
