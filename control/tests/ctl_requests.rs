@@ -188,8 +188,9 @@ fn valid_requests_are_served() {
             )))
         }
     }
-    let cases: [(&str, Check); 5] = [
+    let cases: [(&str, Check); 6] = [
         (r#"{"v":1,"cmd":"status"}"#, reads_as::<reply::Status>),
+        (r#"{"v":1,"cmd":"sync"}"#, reads_as::<reply::Sync>),
         (r#"{"v":1,"cmd":"stats"}"#, reads_as::<reply::Stats>),
         (
             r#"{"v":1,"cmd":"flows","top":1000}"#,

@@ -676,6 +676,8 @@ mod tests {
     fn optional_sections_are_left_out_when_absent() {
         let v = serde_json::to_value(Status::default()).expect("encodes");
         assert!(v.get("vrrp").is_none() && v.get("bgp").is_none(), "{v}");
+        let v = serde_json::to_value(Sync::default()).expect("encodes");
+        assert_eq!(v, json!({"configured": false}));
         let v = serde_json::to_value(Handover::default()).expect("encodes");
         assert!(v.get("back").is_none() && v.get("note").is_none(), "{v}");
         assert_eq!(v["new_master"], serde_json::Value::Null, "{v}");

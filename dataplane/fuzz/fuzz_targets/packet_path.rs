@@ -3,7 +3,9 @@
 //! against a snapshot with a NAT, a full-NAT and a DR service. Nothing may
 //! panic, a transmitted frame keeps its length, an IPv4 header that was
 //! valid on the way in is valid on the way out, and the XDP map changes the
-//! worker logs (steered and offloaded keys) replay consistently.
+//! worker logs (steered and offloaded keys) replay consistently. Chunks
+//! flagged as sync records are applied as a peer's connections, so
+//! learned connections meet the same frames.
 
 #![no_main]
 
@@ -58,12 +60,24 @@ impl FastSeen for Seen<'_> {
     }
 }
 
+/// Whether a chunk is a sync record rather than a frame.
+fn rest_flag(port_byte: u8) -> bool {
+    port_byte & 0x80 != 0
+}
+
 fuzz_target!(|data: &[u8]| {
-    let cfg = WorkerConfig { flow_capacity: 64, persistence_capacity: 64, timeouts: Timeouts::default(), steer_replies: true };
+    let cfg = WorkerConfig {
+        flow_capacity: 64,
+        persistence_capacity: 64,
+        timeouts: Timeouts::default(),
+        steer_replies: true,
+        sync_origin: data.get(1).filter(|b| *b & 4 != 0).map(|_| 2),
+    };
     let workers = 1 + u16::from(data.get(1).copied().unwrap_or(0) % 2);
     let mut w = Worker::new(0, workers, cfg, published(data.first().copied().unwrap_or(0)));
     w.begin_batch(1_000);
-    // Frames are length-prefixed: one byte of length (×2), one byte of ingress port.
+    // Frames are length-prefixed: one byte of length (×2), one byte of
+    // ingress port (bit 7 set: the chunk is a peer's sync record).
     let mut rest = data.get(2..).unwrap_or_default();
     let mut now = 1_000;
     let mut steer = Vec::new();
@@ -72,11 +86,18 @@ fuzz_target!(|data: &[u8]| {
     let traffic = data.get(1).is_some_and(|b| b & 2 != 0);
     while rest.len() >= 2 {
         let len = usize::from(rest[0]) * 2;
-        let port = rest[1] % 2;
+        let port_byte = rest[1];
+        let port = port_byte % 2;
         let body = &rest[2..];
         let take = len.min(body.len());
         let mut frame = body[..take].to_vec();
         rest = &body[take..];
+        if rest_flag(port_byte) {
+            if let Ok(r) = connsync::ConnRecord::decode(&frame) {
+                let _ = w.sync_apply(&r, now);
+            }
+            continue;
+        }
         let valid_in = ipv4_valid(&frame);
         let before = frame.len();
         w.prefetch(&frame);
@@ -100,6 +121,13 @@ fuzz_target!(|data: &[u8]| {
             let seen_at = if traffic { now } else { 0 };
             let snapshot = map.clone();
             w.housekeeping(now, &mut Seen(&snapshot, seen_at));
+        }
+        if let Some(link) = w.sync_link() {
+            while let Some(r) = link.take() {
+                let mut buf = [0u8; connsync::ConnRecord::LEN];
+                r.encode_into(&mut buf).expect("a worker's record encodes");
+                assert_eq!(connsync::ConnRecord::decode(&buf), Ok(r), "a worker's record round-trips");
+            }
         }
         steer.clear();
         w.take_steer_changes(&mut steer);
