@@ -355,3 +355,39 @@ fn records_go_to_the_worker_both_directions_reach() {
     };
     assert_eq!(record_worker(&full, 4), 3);
 }
+
+#[test]
+fn a_learned_connection_enters_the_fast_path_with_its_first_packet_here() {
+    use dataplane::flow::{SteerAction, SteerChange};
+    let mut a = node(1, ForwardMode::FullNat);
+    open(&mut a, ForwardMode::FullNat, CPORT);
+    let r = records(&a)[0];
+    let cfg = WorkerConfig {
+        flow_capacity: 64,
+        persistence_capacity: 16,
+        timeouts: Timeouts::default(),
+        steer_replies: true,
+        sync_origin: Some(2),
+    };
+    let mut snap = snapshot(ForwardMode::FullNat, SchedulerKind::Rr, &[1, 1, 1]);
+    snap.fast_path = true;
+    let mut b = Worker::new(0, 1, cfg, published(snap));
+    b.begin_batch(1_000);
+    assert_eq!(b.sync_apply(&r, 1_000), Ok(true));
+    let mut changes: Vec<SteerChange> = Vec::new();
+    b.take_steer_changes(&mut changes);
+    assert!(
+        changes
+            .iter()
+            .all(|c| !matches!(c.action, SteerAction::Forward { .. })),
+        "held for a takeover, not forwarded by XDP: {changes:?}"
+    );
+    forward(&mut b, client_tcp(CPORT, "PA"), 0).expect("forwarded");
+    changes.clear();
+    b.take_steer_changes(&mut changes);
+    let fast = changes
+        .iter()
+        .filter(|c| matches!(c.action, SteerAction::Forward { .. }))
+        .count();
+    assert_eq!(fast, 2, "both directions offloaded: {changes:?}");
+}
