@@ -38,6 +38,10 @@ pub(crate) fn backend_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 77, 1, host)
 }
 
+pub(crate) fn sorry_ip() -> Ipv4Addr {
+    Ipv4Addr::new(10, 77, 1, 250)
+}
+
 pub(crate) fn router_ip(side: Side) -> Ipv4Addr {
     Ipv4Addr::new(10, 77, side_octet(side), 254)
 }
@@ -99,7 +103,7 @@ impl Lab {
     /// The sorry server's HTTP address (10.77.1.250 at `backend_port`);
     /// running only if the spec asked for it.
     pub fn sorry_addr(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::new(10, 77, 1, 250), self.spec.backend_port)
+        SocketAddrV4::new(sorry_ip(), self.spec.backend_port)
     }
 }
 

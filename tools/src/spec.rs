@@ -5,6 +5,8 @@ use std::net::Ipv4Addr;
 use anyhow::{bail, Result};
 
 use crate::names::validate_name;
+use crate::plan::{backend_ip, lb_ip, router_ip, side_octet, sorry_ip};
+use crate::Side;
 
 const MAX_LB_NODES: usize = 8;
 const MAX_BACKENDS: usize = 8;
@@ -20,6 +22,11 @@ pub enum Gateway {
     Lb(usize),
     /// Via the router `sw` (10.77.1.254). Direct routing and full NAT.
     Router,
+    /// Via an address on the backend segment that no namespace holds
+    /// statically: a floating gateway the LB nodes' VRRP master answers ARP
+    /// for (NAT mode with several LB nodes). Every LB node routes
+    /// (`ip_forward=1`), since any of them may hold it.
+    Floating(Ipv4Addr),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +105,20 @@ impl LabSpec {
                 );
             }
         }
+        if let Gateway::Floating(a) = self.backend_gateway {
+            let taken = a == router_ip(Side::Backend)
+                || a == sorry_ip()
+                || (1..=self.lb_nodes).any(|k| a == lb_ip(k, Side::Backend))
+                || (1..=self.backends).any(|i| a == backend_ip(i));
+            let [o1, o2, o3, o4] = a.octets();
+            if [o1, o2, o3] != [10, 77, side_octet(Side::Backend)] || o4 == 0 || o4 == 255 || taken
+            {
+                bail!(
+                    "lab {}: floating gateway {a} must be a free host address of the backend segment 10.77.1.0/24 (not the router, an LB node, a backend or the sorry server)",
+                    self.name
+                );
+            }
+        }
         Ok(())
     }
 
@@ -148,7 +169,25 @@ mod tests {
                 backend_gateway: Gateway::Lb(2),
                 ..ok.clone()
             },
+            LabSpec {
+                backend_gateway: Gateway::Floating(Ipv4Addr::new(10, 77, 0, 1)),
+                ..ok.clone()
+            },
+            LabSpec {
+                backend_gateway: Gateway::Floating(Ipv4Addr::new(10, 77, 1, 11)),
+                ..ok.clone()
+            },
+            LabSpec {
+                backend_gateway: Gateway::Floating(Ipv4Addr::new(10, 77, 1, 101)),
+                ..ok.clone()
+            },
         ];
+        LabSpec {
+            backend_gateway: Gateway::Floating(Ipv4Addr::new(10, 77, 1, 1)),
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap();
         for spec in cases {
             assert!(spec.validate().is_err(), "{spec:?} was accepted");
         }

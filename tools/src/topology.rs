@@ -65,7 +65,13 @@ impl Lab {
                 netns::link_up_mtu1500(&ns, ifname)?;
             }
             self.set_default_route(&role)?;
-            if spec.backend_gateway == Gateway::Lb(k) {
+            let routes_backends = match spec.backend_gateway {
+                Gateway::Lb(g) => g == k,
+                // Whichever node holds the floating address routes.
+                Gateway::Floating(_) => true,
+                Gateway::Router => false,
+            };
+            if routes_backends {
                 // The backends' gateway routes their own traffic (and the
                 // client's to them) in its kernel, like any router; rp_filter
                 // off so direct-routing replies (source VIP) pass too.
@@ -154,6 +160,7 @@ impl Lab {
             match self.spec.backend_gateway {
                 Gateway::Lb(k) => Some(("eth0", lb_ip(k, Side::Backend))),
                 Gateway::Router => Some(("eth0", router_ip(Side::Backend))),
+                Gateway::Floating(a) => Some(("eth0", a)),
             }
         } else {
             None

@@ -1,12 +1,13 @@
 //! Shared pieces of the end-to-end tests: a vipd node running inside a lab
 //! namespace, driven through its control socket, its configuration, and the
-//! lab around it. `vrrp`, `stock` and `two_sites` hold the harnesses of the
-//! VRRP, stock-network and BGP tests.
+//! lab around it. `vrrp`, `conn_sync`, `stock` and `two_sites` hold the harnesses
+//! of the VRRP, connection-sync, stock-network and BGP tests.
 
 // Each test binary uses a different subset of these.
 #![allow(dead_code, unused_imports)]
 
 mod config;
+pub mod conn_sync;
 mod lab;
 mod metrics;
 mod shares;

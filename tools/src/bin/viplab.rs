@@ -32,7 +32,9 @@ enum Cmd {
         /// 10.77.0.101) on every backend's loopback.
         #[arg(long, num_args = 0.., value_delimiter = ',')]
         dr: Option<Vec<Ipv4Addr>>,
-        /// Backends' default gateway: `lb` (= lb1), `lbK`, or `router`.
+        /// Backends' default gateway: `lb` (= lb1), `lbK`, `router`, or
+        /// `floating:ADDR` (a free 10.77.1.x the LB nodes' VRRP master
+        /// holds).
         #[arg(long, default_value = "router")]
         gateway: String,
         /// Also start the sorry server (10.77.1.250).
@@ -66,10 +68,18 @@ fn parse_gateway(s: &str) -> Result<Gateway> {
     match s {
         "router" => Ok(Gateway::Router),
         "lb" => Ok(Gateway::Lb(1)),
-        _ => match s.strip_prefix("lb").and_then(|k| k.parse().ok()) {
-            Some(k) => Ok(Gateway::Lb(k)),
-            None => bail!("--gateway {s:?}: use lb, lbK (e.g. lb2) or router"),
-        },
+        _ => {
+            if let Some(a) = s.strip_prefix("floating:") {
+                return match a.parse() {
+                    Ok(a) => Ok(Gateway::Floating(a)),
+                    Err(_) => bail!("--gateway {s:?}: floating:ADDR needs an IPv4 address, e.g. floating:10.77.1.1"),
+                };
+            }
+            match s.strip_prefix("lb").and_then(|k| k.parse().ok()) {
+                Some(k) => Ok(Gateway::Lb(k)),
+                None => bail!("--gateway {s:?}: use lb, lbK (e.g. lb2), router or floating:ADDR"),
+            }
+        }
     }
 }
 
