@@ -119,7 +119,7 @@ fn connections_survive_failovers(mode: Mode, queues: u16) {
         name: "vi",
         vrid: 51,
         vips,
-        priority: [250, 200],
+        priority: vec![250, 200],
     }];
     let services = [echo_service(vip, mode, SCHEDULER, SHARED_SNAT)];
     let config = |k: usize| node_conf(&lab, k, queues, &services, &instances, &key);
@@ -145,6 +145,7 @@ fn connections_survive_failovers(mode: Mode, queues: u16) {
         "return",
         || state(&lb1) == "master" && state(&lb2) == "backup",
     );
+    took_over_only_once_synced(&lb1, CONNS);
 
     begin(&lab, &mut clients, "linkdown");
     lab.link_down("lb1", "eth0").expect("link down");
@@ -183,7 +184,40 @@ fn connections_survive_failovers(mode: Mode, queues: u16) {
         "restart",
         || state(&lb1) == "master" && state(&lb2) == "backup",
     );
+    took_over_only_once_synced(&lb1, CONNS);
     finish(&lab, clients, &label);
+}
+
+/// A returning node with the higher priority took mastership only after
+/// its peer's connections were in: its sync turned ready on the dump
+/// (`conns` records at least) before VRRP made it master.
+fn took_over_only_once_synced(vipd: &Vipd, conns: usize) {
+    let sync: reply::Sync = vipd.call(Command::Sync {}).expect("vipctl sync answers");
+    let s = sync.node.expect("sync is configured");
+    assert_eq!(
+        s.ready_reason.as_deref(),
+        Some("the peers' connections were applied"),
+        "{s:?}"
+    );
+    let peer = s.peers.first().expect("one peer");
+    assert!(
+        peer.dump_records >= conns as u64 && peer.dump.starts_with("done"),
+        "the dump brought {} records ({}), expected {conns}: {s:?}",
+        peer.dump_records,
+        peer.dump
+    );
+    let ready = s.ready_unix_ms.expect("ready time");
+    let vrrp: reply::Vrrp = vipd.call(Command::Vrrp {}).expect("vipctl vrrp answers");
+    let became = vrrp.instances[0]
+        .transitions
+        .iter()
+        .find(|t| t.to == "master")
+        .unwrap_or_else(|| panic!("no transition to master: {vrrp:?}"));
+    assert!(
+        became.unix_ms >= ready,
+        "master at {} ms, before its sync was ready at {ready} ms: {became:?}",
+        became.unix_ms
+    );
 }
 
 #[test]
@@ -282,13 +316,13 @@ fn dual_master_connections_survive_either_node() {
             name: "a",
             vrid: 61,
             vips: vec![vips[0]],
-            priority: [250, 200],
+            priority: vec![250, 200],
         },
         Instance {
             name: "b",
             vrid: 62,
             vips: vec![vips[1]],
-            priority: [200, 250],
+            priority: vec![200, 250],
         },
     ];
     let services = [
@@ -369,7 +403,7 @@ fn hostile_sync_traffic_is_refused() {
         name: "vi",
         vrid: 51,
         vips: vec![vip],
-        priority: [250, 200],
+        priority: vec![250, 200],
     }];
     let services = [echo_service(vip, Mode::FullNat, SCHEDULER, SHARED_SNAT)];
     let config = |k: usize| node_conf(&lab, k, 1, &services, &instances, &key);

@@ -426,6 +426,8 @@ pub struct SyncNode {
     /// Why it is ready: the peers' dumps were applied, or the deadline
     /// passed.
     pub ready_reason: Option<String>,
+    /// When it became ready (Unix ms).
+    pub ready_unix_ms: Option<u64>,
     pub peers: Vec<SyncPeer>,
     pub counters: SyncCounters,
 }

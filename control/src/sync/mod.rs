@@ -347,8 +347,9 @@ impl Shell {
                             "connection sync: not every peer sent its connections within the dump deadline ({applied} received); mastership as configured. Connections of a peer that did not answer are lost if this node takes them over"
                         ),
                     }
-                    self.hold.send_replace(false);
+                    // The status says ready before VRRP may act on it.
                     self.publish();
+                    self.hold.send_replace(false);
                 }
                 Output::PeerUp { node, addr } => {
                     info!("connection sync: peer node {node} ({addr}) is up");

@@ -133,6 +133,9 @@ pub(super) fn view(
 }
 
 pub(super) fn update(st: &mut reply::SyncNode, v: View) {
+    if st.ready_unix_ms.is_none() && v.state == "ready" {
+        st.ready_unix_ms = Some(super::unix_us() / 1000);
+    }
     st.state = v.state;
     st.ready_reason = v.ready_reason;
     st.peers = v.peers;

@@ -55,9 +55,14 @@ impl Mode {
 /// route via [`FLOATING_GW`], direct-routing backends hold the VIPs on
 /// their loopback; `queues` queues on every LB node interface.
 pub fn sync_lab(tag: &str, mode: Mode, queues: u16, vips: &[Ipv4Addr]) -> Lab {
+    sync_lab_of(tag, 2, mode, queues, vips)
+}
+
+/// [`sync_lab`] with `nodes` LB nodes.
+pub fn sync_lab_of(tag: &str, nodes: usize, mode: Mode, queues: u16, vips: &[Ipv4Addr]) -> Lab {
     Lab::up(LabSpec {
         name: viplab::unique_name(tag),
-        lb_nodes: 2,
+        lb_nodes: nodes,
         backends: 2,
         queues,
         backend_gateway: match mode {
@@ -112,14 +117,18 @@ pub struct Instance {
     pub vrid: u8,
     /// VIPs and floating addresses.
     pub vips: Vec<Ipv4Addr>,
-    pub priority: [u8; 2],
+    pub priority: Vec<u8>,
 }
 
-/// `[sync]` of node `k` of two: on `eth1`, unicast to the other node.
-pub fn sync_section(lab: &Lab, k: usize, key: &Path) -> String {
-    let peer = lab.lb_ip(3 - k, Side::Backend);
+/// `[sync]` of node `k` of `nodes`: on `eth1`, unicast to the others.
+pub fn sync_section(lab: &Lab, k: usize, nodes: usize, key: &Path) -> String {
+    let peers: Vec<String> = (1..=nodes)
+        .filter(|&j| j != k)
+        .map(|j| format!("\"{}\"", lab.lb_ip(j, Side::Backend)))
+        .collect();
     format!(
-        "[sync]\ninterface = \"eth1\"\npeers = [\"{peer}\"]\nkey_file = \"{}\"\nnode_id = {k}\ndump_deadline_ms = {DUMP_DEADLINE_MS}\n",
+        "[sync]\ninterface = \"eth1\"\npeers = [{}]\nkey_file = \"{}\"\nnode_id = {k}\ndump_deadline_ms = {DUMP_DEADLINE_MS}\n",
+        peers.join(", "),
         key.display()
     )
 }
@@ -145,7 +154,8 @@ pub fn node_conf(
             i.priority[k - 1]
         );
     }
-    out + &sync_section(lab, k, key)
+    let nodes = instances.first().map_or(2, |i| i.priority.len());
+    out + &sync_section(lab, k, nodes, key)
 }
 
 /// Starts node `k` and waits until it sees `backends` healthy backends.
