@@ -143,22 +143,22 @@ impl ConnState {
         self as u8
     }
 
+    /// Every state, in the order of their codes.
+    pub const ALL: [ConnState; 9] = [
+        ConnState::SynSent,
+        ConnState::SynRecv,
+        ConnState::Established,
+        ConnState::FinWait,
+        ConnState::CloseWait,
+        ConnState::LastAck,
+        ConnState::TimeWait,
+        ConnState::Close,
+        ConnState::Udp,
+    ];
+
     /// The state numbered `code` by [`ConnState::code`].
     pub fn from_code(code: u8) -> Option<ConnState> {
-        use ConnState::*;
-        [
-            SynSent,
-            SynRecv,
-            Established,
-            FinWait,
-            CloseWait,
-            LastAck,
-            TimeWait,
-            Close,
-            Udp,
-        ]
-        .get(usize::from(code))
-        .copied()
+        Self::ALL.get(usize::from(code)).copied()
     }
 
     pub(crate) fn timeout_ms(self, t: &Timeouts) -> u64 {
@@ -421,17 +421,8 @@ mod state_tests {
 
     #[test]
     fn state_codes_round_trip_and_reject_unknown_numbers() {
-        for s in [
-            SynSent,
-            SynRecv,
-            Established,
-            FinWait,
-            CloseWait,
-            LastAck,
-            TimeWait,
-            Close,
-            Udp,
-        ] {
+        for (i, s) in ConnState::ALL.into_iter().enumerate() {
+            assert_eq!(usize::from(s.code()), i, "{s:?}");
             assert_eq!(ConnState::from_code(s.code()), Some(s));
         }
         assert_eq!(ConnState::from_code(9), None);

@@ -3,7 +3,7 @@
 use super::{Ip, Worker, SNAT_PORT_BASE};
 use crate::flow::{Conn, FlowKey, InsertError, Rewrite};
 use crate::sched::{flow_hash, SchedulerKind};
-use crate::service::{Backend, ForwardMode, Service};
+use crate::service::{Backend, ForwardMode, Hop, Service};
 use crate::verdict::{DropReason, PortId, Verdict};
 use wire::{ip_proto, EthernetFrame, TcpFlags};
 
@@ -55,46 +55,17 @@ pub(super) fn open(
         .get(usize::from(hop.port))
         .map(|p| p.mac)
         .ok_or(DropReason::NeighbourUnresolved)?;
-    let bip = backend.ip.to_bits();
-    let (src_ip, src_port) = match svc.forward {
-        ForwardMode::FullNat => snat_source(w, svc, &key, bip, backend.port)?,
+    let snat = match svc.forward {
+        ForwardMode::FullNat => snat_source(w, svc, &key, backend.ip.to_bits(), backend.port)?,
         ForwardMode::Nat | ForwardMode::Dr => (key.src_ip, key.src_port),
     };
-    // DR keeps the VIP and port: the backend holds the VIP on loopback.
-    let (dst_ip, dst_port) = match svc.forward {
-        ForwardMode::Dr => (key.dst_ip, key.dst_port),
-        ForwardMode::Nat | ForwardMode::FullNat => (bip, backend.port),
+    let client = ClientSide {
+        mac: client_mac.0,
+        vip_mac: vip_mac.0,
+        port: ingress,
     };
-    let forward = Rewrite {
-        src_ip,
-        dst_ip,
-        src_port,
-        dst_port,
-        src_mac: egress_mac.0,
-        dst_mac: hop.mac.0,
-        egress: hop.port,
-    };
-    let reply = Rewrite {
-        src_ip: key.dst_ip,
-        dst_ip: key.src_ip,
-        src_port: key.dst_port,
-        dst_port: key.src_port,
-        src_mac: vip_mac.0,
-        dst_mac: client_mac.0,
-        egress: ingress,
-    };
-    // The key replies carry when they reach this node. Under DR replies
-    // bypass the node, so the connection is indexed once.
-    let reply_key = match svc.forward {
-        ForwardMode::Dr => key,
-        ForwardMode::Nat | ForwardMode::FullNat => FlowKey {
-            src_ip: dst_ip,
-            dst_ip: src_ip,
-            src_port: dst_port,
-            dst_port: src_port,
-            proto: key.proto,
-        },
-    };
+    let (forward, reply, reply_key) =
+        rewrites(svc.forward, &key, backend, hop, egress_mac.0, snat, client);
     let mut conn = Conn::new(
         forward, reply, sid, backend_id, key.src_ip, key.proto, w.now_ms,
     );
@@ -134,6 +105,70 @@ pub(super) fn open(
         }
     }
     w.send(frame, ip, ingress, &forward, backend_id)
+}
+
+/// The client's end of a connection as this node sees it.
+pub(super) struct ClientSide {
+    /// Where replies to the client go on its segment.
+    pub(super) mac: [u8; 6],
+    /// The source MAC of the VIP's replies.
+    pub(super) vip_mac: [u8; 6],
+    /// The port the client's packets arrive on.
+    pub(super) port: PortId,
+}
+
+/// Both rewrites of connection `key` to `backend` through `hop` (the
+/// egress port's MAC is `egress_mac`), and the key its replies carry when
+/// they reach this node. `source` is the full-NAT source the node chose;
+/// the other modes keep the client's.
+pub(super) fn rewrites(
+    mode: ForwardMode,
+    key: &FlowKey,
+    backend: &Backend,
+    hop: Hop,
+    egress_mac: [u8; 6],
+    source: (u32, u16),
+    client: ClientSide,
+) -> (Rewrite, Rewrite, FlowKey) {
+    let (src_ip, src_port) = match mode {
+        ForwardMode::FullNat => source,
+        ForwardMode::Nat | ForwardMode::Dr => (key.src_ip, key.src_port),
+    };
+    // DR keeps the VIP and port: the backend holds the VIP on loopback.
+    let (dst_ip, dst_port) = match mode {
+        ForwardMode::Dr => (key.dst_ip, key.dst_port),
+        ForwardMode::Nat | ForwardMode::FullNat => (backend.ip.to_bits(), backend.port),
+    };
+    let forward = Rewrite {
+        src_ip,
+        dst_ip,
+        src_port,
+        dst_port,
+        src_mac: egress_mac,
+        dst_mac: hop.mac.0,
+        egress: hop.port,
+    };
+    let reply = Rewrite {
+        src_ip: key.dst_ip,
+        dst_ip: key.src_ip,
+        src_port: key.dst_port,
+        dst_port: key.src_port,
+        src_mac: client.vip_mac,
+        dst_mac: client.mac,
+        egress: client.port,
+    };
+    // Under DR replies bypass the node, so the connection is indexed once.
+    let reply_key = match mode {
+        ForwardMode::Dr => *key,
+        ForwardMode::Nat | ForwardMode::FullNat => FlowKey {
+            src_ip: dst_ip,
+            dst_ip: src_ip,
+            src_port: dst_port,
+            dst_port: src_port,
+            proto: key.proto,
+        },
+    };
+    (forward, reply, reply_key)
 }
 
 /// Whether a mid-connection TCP segment without a flow (the connection began

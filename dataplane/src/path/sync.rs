@@ -17,9 +17,9 @@ use std::sync::Arc;
 use connsync::{ConnRecord, RecordOp};
 use crossbeam_queue::ArrayQueue;
 
-use super::conn::SORRY_BACKEND_ID;
+use super::conn::{rewrites, ClientSide, SORRY_BACKEND_ID};
 use super::{client_owner, snat_port_owner, Worker};
-use crate::flow::{Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, InsertError, Rewrite};
+use crate::flow::{Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, InsertError};
 use crate::service::{Backend, ForwardMode, Service};
 use wire::MacAddr;
 
@@ -476,43 +476,21 @@ impl Worker {
         if self.workers > 1 && owner != self.id {
             return Err(Rejected::WrongWorker);
         }
-        let (src_ip, src_port) = match svc.forward {
-            ForwardMode::FullNat => (r.snat_ip, r.snat_port),
-            ForwardMode::Nat | ForwardMode::Dr => (r.client_ip, r.client_port),
-        };
-        let (dst_ip, dst_port) = match svc.forward {
-            ForwardMode::Dr => (r.vip, r.vip_port),
-            ForwardMode::Nat | ForwardMode::FullNat => (r.backend_ip, r.backend_port),
-        };
-        let forward = Rewrite {
-            src_ip,
-            dst_ip,
-            src_port,
-            dst_port,
-            src_mac: egress_mac.0,
-            dst_mac: hop.mac.0,
-            egress: hop.port,
-        };
         let vip = snap.locals.get(&r.vip).copied();
-        let reply = Rewrite {
-            src_ip: r.vip,
-            dst_ip: r.client_ip,
-            src_port: r.vip_port,
-            dst_port: r.client_port,
-            src_mac: vip.map_or(egress_mac.0, |l| l.mac.0),
-            dst_mac: r.client_mac,
-            egress: vip.map_or(0, |l| l.port),
+        let client = ClientSide {
+            mac: r.client_mac,
+            vip_mac: vip.map_or(egress_mac.0, |l| l.mac.0),
+            port: vip.map_or(0, |l| l.port),
         };
-        let reply_key = match svc.forward {
-            ForwardMode::Dr => key,
-            ForwardMode::Nat | ForwardMode::FullNat => FlowKey {
-                src_ip: dst_ip,
-                dst_ip: src_ip,
-                src_port: dst_port,
-                dst_port: src_port,
-                proto: r.proto,
-            },
-        };
+        let (forward, reply, reply_key) = rewrites(
+            svc.forward,
+            &key,
+            backend,
+            hop,
+            egress_mac.0,
+            (r.snat_ip, r.snat_port),
+            client,
+        );
         let expires = now_ms.saturating_add(u64::from(r.timeout_ms));
         if let Some(id) = existing {
             let c = *self.flows.conn(id);
