@@ -391,3 +391,34 @@ fn a_learned_connection_enters_the_fast_path_with_its_first_packet_here() {
         .count();
     assert_eq!(fast, 2, "both directions offloaded: {changes:?}");
 }
+
+#[test]
+fn two_nodes_carrying_one_connection_both_keep_serving_it() {
+    // ECMP: after a rehash the client's packets reach D while the
+    // backend's answers still reach A (its full-NAT source).
+    let mut a = node(1, ForwardMode::FullNat);
+    let mut d = node(4, ForwardMode::FullNat);
+    let syn = open(&mut a, ForwardMode::FullNat, CPORT);
+    d.sync_link().unwrap().deliver(records(&a)[0]).unwrap();
+    housekeeping(&mut d, 1_001);
+    let to_backend = forward(&mut d, client_tcp(CPORT, "PA"), 0).expect("D forwards");
+    let activated = records(&d);
+    assert_eq!(activated.len(), 1);
+    a.sync_link().unwrap().deliver(activated[0]).unwrap();
+    housekeeping(&mut a, 1_002);
+    assert!(
+        a.flows().iter().all(|c| !c.learned),
+        "A still serves the connection the same way"
+    );
+    // (A's first housekeeping refreshes what it serves: not a hand-off.)
+    records(&a);
+    forward(&mut a, answer(&syn, "PA"), 1).expect("A forwards the answer");
+    for _ in 0..3 {
+        forward(&mut d, client_tcp(CPORT, "PA"), 0).expect("D forwards");
+        forward(&mut a, answer(&to_backend, "PA"), 1).expect("A forwards");
+    }
+    assert!(
+        records(&a).is_empty() && records(&d).is_empty(),
+        "no record per packet: neither node hands the connection back and forth"
+    );
+}

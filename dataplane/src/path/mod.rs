@@ -450,10 +450,12 @@ impl Worker {
         }
         let owner = match self.snap.locals.get(&key.dst_ip).map(|l| l.kind) {
             Some(LocalKind::Vip) => client_owner(key.src_ip, key.src_port, self.workers),
-            Some(LocalKind::Snat) => snat_port_owner(key.dst_port, self.workers),
-            Some(LocalKind::Floating) | None => {
-                client_owner(key.dst_ip, key.dst_port, self.workers)
+            // A floating address may be another node's full-NAT source,
+            // taken over with its connections.
+            Some(LocalKind::Snat | LocalKind::Floating) => {
+                snat_port_owner(key.dst_port, self.workers)
             }
+            None => client_owner(key.dst_ip, key.dst_port, self.workers),
         };
         (owner != self.id).then_some(owner)
     }

@@ -20,7 +20,7 @@ use crossbeam_queue::ArrayQueue;
 use super::conn::{rewrites, ClientSide, SORRY_BACKEND_ID};
 use super::{client_owner, snat_port_owner, Worker};
 use crate::flow::{Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, InsertError};
-use crate::service::{Backend, ForwardMode, Service};
+use crate::service::{Backend, ForwardMode, LocalKind, Service};
 use wire::MacAddr;
 
 /// Records waiting per worker in each direction.
@@ -460,7 +460,13 @@ impl Worker {
             .ok_or(Rejected::NeighbourUnresolved)?;
         let owner = match svc.forward {
             ForwardMode::FullNat => {
-                if !svc.snat.contains(&Ipv4Addr::from_bits(r.snat_ip)) {
+                // One of the service's sources, or another node's that
+                // this node can take over (a floating address).
+                let answered = snap
+                    .locals
+                    .get(&r.snat_ip)
+                    .is_some_and(|l| matches!(l.kind, LocalKind::Snat | LocalKind::Floating));
+                if !svc.snat.contains(&Ipv4Addr::from_bits(r.snat_ip)) && !answered {
                     return Err(Rejected::SnatUnknown);
                 }
                 let owner = snat_port_owner(r.snat_port, self.workers);
@@ -492,20 +498,25 @@ impl Worker {
             client,
         );
         let expires = now_ms.saturating_add(u64::from(r.timeout_ms));
+        // What the entry stays: learned, unless this node serves the same
+        // connection the same way too (ECMP: the router may send its two
+        // directions, or its packets before and after a rehash, to
+        // different nodes); then both serve it and neither gives it up.
+        let mut keep_local = false;
         if let Some(id) = existing {
             let c = *self.flows.conn(id);
-            if !c.learned && r.origin > c.origin {
+            let same = c.backend_id == backend_id
+                && c.forward == forward
+                && self.flows.keys(id).1 == reply_key;
+            if !same && !c.learned && r.origin > c.origin {
                 return Err(Rejected::Conflict);
             }
-            if c.learned
-                && c.state == state
-                && c.backend_id == backend_id
-                && c.forward == forward
-                && self.flows.keys(id).1 == reply_key
-            {
-                self.flows.set_expiry(id, expires);
+            if same && c.state == state {
+                self.flows
+                    .set_expiry(id, expires.max(self.flows.expires_ms(id)));
                 return Ok(true);
             }
+            keep_local = same && !c.learned;
             // Replaced, not removed: the peers are not told.
             self.flows.set_synced(id, false);
             self.flows.remove(id);
@@ -520,7 +531,7 @@ impl Worker {
             now_ms,
         );
         conn.state = state;
-        conn.learned = true;
+        conn.learned = !keep_local;
         conn.origin = r.origin;
         let id = self
             .flows
@@ -532,6 +543,7 @@ impl Worker {
                 InsertError::Exists => Rejected::Conflict,
             })?;
         self.flows.set_expiry(id, expires);
+        self.flows.set_synced(id, keep_local);
         // Not offloaded: its first packet here must reach the worker, which
         // makes it this node's and tells the peers.
         if self.steer_replies && svc.forward == ForwardMode::Nat {
