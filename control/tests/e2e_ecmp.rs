@@ -307,3 +307,107 @@ fn a_drain_by_med_or_prepend_keeps_the_route_but_moves_every_connection() {
     }
     drop(nodes);
 }
+
+/// Connections of peers that node `k` carried on (sync's `activated`).
+fn taken_over(lab: &EcmpLab, k: usize) -> u64 {
+    vipctl_json::<reply::Sync>(&lab.control_socket(k), &["sync"])
+        .ok()
+        .and_then(|s| s.node)
+        .map_or(0, |n| n.counters.activated)
+}
+
+/// Full NAT with round robin in an ECMP site: no node could pick up
+/// another's connection by itself (it would choose another backend and
+/// source), so what keeps them is connection sync, and each node's source
+/// address moving by VRRP to a survivor when the node dies.
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn ecmp_full_nat_nodes_keep_every_connection_by_sync_across_kill_restart_and_join() {
+    let lab = EcmpLab::up(&viplab::unique_name("ecmpfn"), 4, 2).expect("ECMP lab");
+    let _bird = lab.start_bird().expect("BIRD starts");
+    let key = lab.dir().join("sync.key");
+    std::fs::write(&key, format!("{:032x}\n", rand_u128())).expect("sync key");
+    let start = |k: usize| {
+        Vipd::start(&lab, &format!("lb{k}"), &lab.fullnat_sync_config(k, &key))
+            .unwrap_or_else(|e| panic!("vipd on lb{k}: {e}"))
+    };
+    let mut nodes: Vec<Option<Vipd>> = (1..=3).map(|k| Some(start(k))).collect();
+    nodes.push(None);
+    wait_next_hops(&lab, &[1, 2, 3], Duration::from_secs(30));
+    let mut clients = lab
+        .start_echo_clients(CONNECTIONS, INTERVAL, LOST_AFTER)
+        .expect("echo clients start");
+    clients
+        .wait_ready(&lab, Duration::from_secs(30))
+        .expect("every connection echoes");
+    let mut results = Vec::new();
+
+    // SIGKILL lb2: the router rehashes its connections onto lb1 and lb3,
+    // which have them by sync; one of them takes over lb2's source.
+    let began = Instant::now();
+    let before: u64 = [1, 3].iter().map(|k| taken_over(&lab, *k)).sum();
+    drop(nodes[1].take());
+    wait_next_hops(&lab, &[1, 3], Duration::from_secs(15));
+    results.push(after_event(&lab, &clients, "SIGKILL lb2", began));
+    let after: u64 = [1, 3].iter().map(|k| taken_over(&lab, *k)).sum();
+    assert!(
+        after > before,
+        "lb2's connections reached lb1 and lb3 without being taken over by sync ({before} → {after})"
+    );
+
+    let began = Instant::now();
+    nodes[1] = Some(start(2));
+    wait_next_hops(&lab, &[1, 2, 3], Duration::from_secs(30));
+    results.push(after_event(&lab, &clients, "restart lb2", began));
+
+    let began = Instant::now();
+    let before = taken_over(&lab, 4);
+    nodes[3] = Some(start(4));
+    wait_next_hops(&lab, &[1, 2, 3, 4], Duration::from_secs(30));
+    lab.wait_until(
+        "lb4 carries connections the router moved to it",
+        Duration::from_secs(10),
+        || taken_over(&lab, 4) > before,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", flows(&lab, 4)));
+    results.push(after_event(&lab, &clients, "lb4 joins", began));
+
+    let began = Instant::now();
+    lab.link_down("lb3", "eth0").expect("lb3's uplink down");
+    wait_next_hops(&lab, &[1, 2, 4], Duration::from_secs(15));
+    results.push(after_event(&lab, &clients, "lb3 link down", began));
+
+    eprintln!("ECMP, full NAT + rr + connection sync, {CONNECTIONS} long-lived connections over lb1..lb3:");
+    for r in &results {
+        eprintln!(
+            "{:<14} {:>3}/{CONNECTIONS} kept, longest stall {} ms, {:.1} s",
+            r.event,
+            r.kept,
+            r.longest_stall_ms,
+            r.took.as_secs_f64()
+        );
+    }
+    let report = clients.report();
+    assert!(
+        clients.is_running(),
+        "the echo client died:\n{}",
+        clients.log()
+    );
+    assert!(
+        report.lost.is_empty() && results.iter().all(|r| r.kept == CONNECTIONS),
+        "connections lost: {:?}",
+        report.lost
+    );
+}
+
+/// A key no other test shares.
+fn rand_u128() -> u128 {
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .expect("reading /dev/urandom");
+    u128::from_le_bytes(b)
+}

@@ -168,12 +168,72 @@ impl EcmpLab {
     /// the router announcing [`ECMP_PREFIX`]. `bgp_extra` lands in `[bgp]`
     /// (e.g. `drain = "med"`).
     pub fn vipd_config(&self, k: usize, bgp_extra: &str) -> String {
+        self.config_with(
+            k,
+            "scheduler = \"maglev\"\nforward = \"dr\"\n",
+            bgp_extra,
+            "",
+        )
+    }
+
+    /// Node `k`'s own full-NAT source address, on the backend segment.
+    pub fn snat_ip(&self, k: usize) -> Ipv4Addr {
+        let host = u8::try_from(200 + k).unwrap_or(u8::MAX);
+        Ipv4Addr::new(10, 77, 1, host)
+    }
+
+    /// vipd configuration of node `k` for full NAT with connection sync:
+    /// round robin, so only sync lets another node carry a connection on,
+    /// from the node's own source address [`EcmpLab::snat_ip`]. Every
+    /// node's source address is a VRRP instance on the backend segment,
+    /// its own node first, so when a node dies another answers for its
+    /// source and, holding its connections, carries them on; so does a
+    /// node whose uplink fails (the instances track `eth0`): the backends'
+    /// answers must reach a node that can still send them to the clients.
+    /// Every node syncs with every other, with the key in `key_file`.
+    pub fn fullnat_sync_config(&self, k: usize, key_file: &std::path::Path) -> String {
+        let nodes = self.lab.spec().lb_nodes;
+        let service = format!(
+            "scheduler = \"rr\"\nforward = \"fullnat\"\nsnat = [\"{}\"]\n",
+            self.snat_ip(k)
+        );
+        let mut extra = String::new();
+        for j in 1..=nodes {
+            // The owner first, then the others in turn.
+            let priority = if j == k {
+                250
+            } else {
+                100 + (k + nodes - j) % nodes
+            };
+            extra += &format!(
+                "[[vrrp]]\nname = \"snat{j}\"\ninterface = \"eth1\"\nvrid = {}\nversion = 3\n\
+                 advert_interval_ms = 100\npriority = {priority}\nvips = [\"{}\"]\n\
+                 [[vrrp.track_interface]]\nname = \"eth0\"\n\n",
+                60 + j,
+                self.snat_ip(j)
+            );
+        }
+        let peers: Vec<String> = (1..=nodes)
+            .filter(|&j| j != k)
+            .map(|j| format!("\"{}\"", lb_ip(j, Side::Backend)))
+            .collect();
+        extra += &format!(
+            "[sync]\ninterface = \"eth1\"\npeers = [{}]\nkey_file = \"{}\"\nnode_id = {k}\ndump_deadline_ms = 3000\n",
+            peers.join(", "),
+            key_file.display()
+        );
+        self.config_with(k, &service, "", &extra)
+    }
+
+    /// A node's config: the echo service with `service` lines to every
+    /// backend, `extra` sections, and the BGP session announcing
+    /// [`ECMP_PREFIX`] (`bgp_extra` in `[bgp]`).
+    fn config_with(&self, k: usize, service: &str, bgp_extra: &str, extra: &str) -> String {
         let mut out = format!(
             "[node]\nname = \"lb{k}\"\nsite = \"ecmp\"\n\n\
              [dataplane]\ninterfaces = [\"eth0\", \"eth1\"]\n\n\
              [control]\nsocket = \"{}\"\n\n\
-             [[service]]\nname = \"echo\"\nvip = \"{ECMP_VIP}\"\nport = {ECHO_PORT}\nprotocol = \"tcp\"\n\
-             scheduler = \"maglev\"\nforward = \"dr\"\n",
+             [[service]]\nname = \"echo\"\nvip = \"{ECMP_VIP}\"\nport = {ECHO_PORT}\nprotocol = \"tcp\"\n{service}",
             self.control_socket(k).display()
         );
         for i in 1..=self.lab.spec().backends {
@@ -185,7 +245,7 @@ impl EcmpLab {
         out + &format!(
             "\n[bgp]\nlocal_as = {NODE_AS}\nrouter_id = \"{}\"\n{bgp_extra}\n  [[bgp.peer]]\n  address = \"{}\"\n  \
              remote_as = {ROUTER_AS}\n  hold_time_s = {HOLD_S}\n  keepalive_s = 1\n  connect_retry_s = 1\n  \
-             [[bgp.announce]]\n  prefix = \"{ECMP_PREFIX}\"\n",
+             [[bgp.announce]]\n  prefix = \"{ECMP_PREFIX}\"\n\n{extra}",
             self.node_ip(k),
             router_ip(Side::Client)
         )

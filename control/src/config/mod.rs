@@ -73,13 +73,19 @@ impl Config {
         self.vrrp.iter().find(|v| v.vips.contains(&vip))
     }
 
-    /// Addresses a VRRP instance holds that no service uses: gateways and
-    /// other floating addresses, answered only by the instance's master.
+    /// Addresses a VRRP instance holds that no service uses as its VIP or
+    /// full-NAT source: gateways, other nodes' full-NAT sources, answered
+    /// only by the instance's master.
     pub fn floating_addresses(&self) -> impl Iterator<Item = (&VrrpInstance, Ipv4Addr)> {
         self.vrrp.iter().flat_map(move |v| {
             v.vips
                 .iter()
-                .filter(move |a| !self.services.iter().any(|s| s.vip == **a))
+                .filter(move |a| {
+                    !self
+                        .services
+                        .iter()
+                        .any(|s| s.vip == **a || s.snat.contains(a))
+                })
                 .map(move |a| (v, *a))
         })
     }

@@ -69,8 +69,9 @@ fn dataplane_alive(counters: &Counters, now_ms: u64) -> bool {
 }
 
 /// Whether `announce` should be advertised. `vip_healthy` holds while some
-/// service VIP inside the prefix is owned by this node, has at least one
-/// healthy backend, and the dataplane is alive; `always` holds unconditionally
+/// service VIP inside the prefix is owned by this node, as are its
+/// full-NAT sources (the backends' answers must come back here), has at
+/// least one healthy backend, and the dataplane is alive; `always` holds unconditionally
 /// (the session being up is implied by announcing at all). A prefix the
 /// operator withdrew is never wanted, nor any while the node is drained in
 /// `withdraw` mode (the other modes keep the routes and de-prefer them),
@@ -94,6 +95,7 @@ fn wanted(announce: &Announce, state: &NodeState, dataplane_alive: bool) -> bool
                     .any(|(svc, ids)| {
                         announce.prefix.contains(svc.vip)
                             && state.owns(svc.vip)
+                            && svc.snat.iter().all(|a| state.owns(*a))
                             && ids.iter().any(|id| state.is_healthy(*id))
                     })
         }
@@ -233,6 +235,29 @@ router_id = "172.16.1.2"
         assert_eq!(wanted_set(&announces, &st, true), Vec::<usize>::new());
         st.bgp_withdrawn.retain(|p| *p != announces[1].prefix);
         assert_eq!(wanted_set(&announces, &st, true), vec![1]);
+    }
+
+    #[test]
+    fn a_full_nat_service_is_announced_only_while_its_sources_are_owned_here() {
+        let conf = CONF
+            .replacen("forward = \"nat\"", "forward = \"fullnat\"\nsnat = [\"192.168.10.201\"]", 1)
+            .replacen(
+                "[bgp]",
+                "[[vrrp]]\nname = \"src\"\ninterface = \"eth1\"\nvrid = 11\nvips = [\"192.168.10.201\"]\n[bgp]",
+                1,
+            );
+        let cfg = crate::config::parse(&conf, "policy-test.toml").expect("test config is valid");
+        let mut st = NodeState::new(cfg, Vec::new());
+        let announces = st.config.bgp.clone().expect("bgp section").announces;
+        st.masters.insert("v10".into(), true);
+        set_health(&mut st, &[true, true]);
+        assert_eq!(
+            wanted_set(&announces, &st, true),
+            vec![1],
+            "source not owned"
+        );
+        st.masters.insert("src".into(), true);
+        assert_eq!(wanted_set(&announces, &st, true), vec![0, 1]);
     }
 
     #[test]

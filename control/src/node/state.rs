@@ -339,12 +339,17 @@ impl NodeState {
                 svc.vip.to_bits(),
                 self.local(svc.vip, svc.vip, LocalKind::Vip),
             );
-            // Full-NAT sources move with the VIP: the backends' answers
-            // must reach whichever node serves the connections now.
+            // Full-NAT sources move with the VIP, or with their own VRRP
+            // instance: the backends' answers must reach whichever node
+            // serves the connections now.
             for a in &svc.snat {
+                let held_by = match self.config.vip_owner(*a) {
+                    Some(_) => *a,
+                    None => svc.vip,
+                };
                 snap.locals
                     .entry(a.to_bits())
-                    .or_insert_with(|| self.local(*a, svc.vip, LocalKind::Snat));
+                    .or_insert_with(|| self.local(*a, held_by, LocalKind::Snat));
             }
         }
         for (_, a) in self.config.floating_addresses() {
