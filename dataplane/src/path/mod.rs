@@ -386,9 +386,15 @@ impl Worker {
                 let before = conn.state;
                 self.flows.touch(id, dir, flags, self.now_ms);
                 if self.sync.is_some() {
-                    let sender = EthernetFrame::new_checked(&frame[..])
-                        .map_err(|_| DropReason::TruncatedEthernet)?
-                        .src();
+                    // Where the client is matters only to a connection
+                    // learned from a peer, on its first packet here.
+                    let sender = if self.flows.conn(id).learned {
+                        EthernetFrame::new_checked(&frame[..])
+                            .map_err(|_| DropReason::TruncatedEthernet)?
+                            .src()
+                    } else {
+                        wire::MacAddr::default()
+                    };
                     self.sync_touched(id, before, dir, ingress, sender);
                 }
                 self.offload(id);
