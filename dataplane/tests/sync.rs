@@ -327,16 +327,55 @@ fn served_connections_are_refreshed_with_their_remaining_time() {
     let mut a = node(1, ForwardMode::Nat);
     open(&mut a, ForwardMode::Nat, CPORT);
     records(&a);
-    housekeeping(&mut a, 1_000 + REFRESH_PERIOD_MS / 2);
-    housekeeping(&mut a, 1_000 + REFRESH_PERIOD_MS);
-    let refreshed = records(&a);
-    assert_eq!(refreshed.len(), 1);
+    let mut refreshed = Vec::new();
+    let mut t = 1_000;
+    while t <= 1_000 + 2 * REFRESH_PERIOD_MS {
+        housekeeping(&mut a, t);
+        refreshed.extend(records(&a));
+        t += REFRESH_PERIOD_MS / 8;
+    }
+    assert_eq!(refreshed.len(), 1, "once per period, none while fresh");
     let left = u64::from(refreshed[0].timeout_ms);
     let full = Timeouts::default().established_ms;
     assert!(
-        left <= full - REFRESH_PERIOD_MS / 2 && left >= full - REFRESH_PERIOD_MS,
+        left <= full - REFRESH_PERIOD_MS && left >= full - 2 * REFRESH_PERIOD_MS,
         "{left}"
     );
+}
+
+#[test]
+fn a_datagram_flow_is_synced_with_its_second_packet() {
+    let mut snap = snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1, 1, 1]);
+    snap.services[0].proto = 17;
+    snap.index();
+    let cfg = WorkerConfig {
+        flow_capacity: 64,
+        persistence_capacity: 16,
+        timeouts: Timeouts::default(),
+        steer_replies: true,
+        sync_origin: Some(1),
+    };
+    let mut a = Worker::new(0, 1, cfg, published(snap));
+    a.begin_batch(1_000);
+    let udp = || {
+        let b = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, PORT0_MAC)
+            .ipv4(CLIENT.octets(), VIP.octets(), 64)
+            .udp(CPORT, VPORT);
+        let mut out = Vec::new();
+        b.write(&mut out, b"ping").expect("udp frame");
+        out
+    };
+    assert!(matches!(a.process(&mut udp(), 0), Verdict::Tx(_)));
+    assert!(
+        records(&a).is_empty(),
+        "a single datagram costs the peers nothing"
+    );
+    assert!(matches!(a.process(&mut udp(), 0), Verdict::Tx(_)));
+    let r = records(&a);
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].proto, r[0].state), (17, ConnState::Udp.code()));
+    assert!(matches!(a.process(&mut udp(), 0), Verdict::Tx(_)));
+    assert!(records(&a).is_empty(), "sent once");
 }
 
 #[test]

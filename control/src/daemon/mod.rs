@@ -96,14 +96,15 @@ fn start_vrrp(
 }
 
 /// The addresses instance `v` holds on interfaces other than its own, by
-/// interface: its floating addresses and its services' full-NAT sources.
+/// interface: its floating addresses and the full-NAT sources that move
+/// with it.
 fn elsewhere(state: &NodeState, v: &VrrpInstance) -> Vec<vrrp_rt::OtherLink> {
     let snat = state
         .config
         .services
         .iter()
-        .filter(|s| v.vips.contains(&s.vip))
-        .flat_map(|s| s.snat.iter().copied());
+        .flat_map(|s| s.snat.iter().copied())
+        .filter(|a| state.snat_instance(*a).is_some_and(|i| i.name == v.name));
     let mut links: Vec<vrrp_rt::OtherLink> = Vec::new();
     for addr in v.vips.iter().copied().chain(snat) {
         let Some(port) = state.ports.get(usize::from(state.home_port(addr))) else {

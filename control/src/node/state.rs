@@ -15,7 +15,7 @@ use engine::{PortInfo, SynLimit};
 use wire::MacAddr;
 
 use crate::config::Prefix;
-use crate::config::{CheckKind, Config, DownAction, Protocol};
+use crate::config::{CheckKind, Config, DownAction, Protocol, VrrpInstance};
 use crate::health::CheckResult;
 use crate::neigh::{self, Route};
 use crate::vrrp::runtime::{virtual_mac, InstanceControl};
@@ -339,17 +339,10 @@ impl NodeState {
                 svc.vip.to_bits(),
                 self.local(svc.vip, svc.vip, LocalKind::Vip),
             );
-            // Full-NAT sources move with the VIP, or with their own VRRP
-            // instance: the backends' answers must reach whichever node
-            // serves the connections now.
             for a in &svc.snat {
-                let held_by = match self.config.vip_owner(*a) {
-                    Some(_) => *a,
-                    None => svc.vip,
-                };
-                snap.locals
-                    .entry(a.to_bits())
-                    .or_insert_with(|| self.local(*a, held_by, LocalKind::Snat));
+                if !snap.locals.contains_key(&a.to_bits()) {
+                    snap.locals.insert(a.to_bits(), self.snat_local(*a));
+                }
             }
         }
         for (_, a) in self.config.floating_addresses() {
@@ -382,6 +375,48 @@ impl NodeState {
                 port,
                 kind,
             },
+        }
+    }
+
+    /// The VRRP instance full-NAT source `addr` moves with: its own, or
+    /// the one instance holding the VIPs of every service that uses it
+    /// (the backends' answers must reach whichever node serves the
+    /// connections now). `None`: it is this node's own.
+    pub(crate) fn snat_instance(&self, addr: Ipv4Addr) -> Option<&VrrpInstance> {
+        if let Some(own) = self.config.vip_owner(addr) {
+            return Some(own);
+        }
+        let mut holders = self
+            .config
+            .services
+            .iter()
+            .filter(|s| s.snat.contains(&addr))
+            .map(|s| self.config.vip_owner(s.vip));
+        let first = holders.next()??;
+        holders
+            .all(|h| h.is_some_and(|i| i.name == first.name))
+            .then_some(first)
+    }
+
+    /// How the dataplane answers for full-NAT source `addr`: with its
+    /// instance ([`NodeState::snat_instance`]), or, as this node's own,
+    /// from the port's MAC while any VIP of the services using it is owned.
+    fn snat_local(&self, addr: Ipv4Addr) -> LocalAddr {
+        if let Some(inst) = self.snat_instance(addr) {
+            let held_by = inst.vips.first().copied().unwrap_or(addr);
+            return self.local(addr, held_by, LocalKind::Snat);
+        }
+        let port = self.home_port(addr);
+        LocalAddr {
+            owned: self
+                .config
+                .services
+                .iter()
+                .any(|s| s.snat.contains(&addr) && self.owns(s.vip)),
+            mac: self.port_mac(port),
+            shared_mac: false,
+            port,
+            kind: LocalKind::Snat,
         }
     }
 

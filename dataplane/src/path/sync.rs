@@ -277,15 +277,13 @@ impl Worker {
         self.flows.set_synced(id, true);
     }
 
-    /// A connection was just opened here.
+    /// A connection was just opened here. It is sent once it has shown it
+    /// is one: TCP past its handshake, a datagram flow with its second
+    /// packet; a flood of first packets costs the peers nothing.
     pub(super) fn sync_opened(&mut self, id: ConnId) {
-        let Some(side) = self.sync.as_ref() else {
-            return;
-        };
-        let origin = side.origin;
-        self.flows.conn_mut(id).origin = origin;
-        if self.flows.conn(id).state.is_active() {
-            self.sync_full_timeout(id);
+        if let Some(side) = self.sync.as_ref() {
+            let origin = side.origin;
+            self.flows.conn_mut(id).origin = origin;
         }
     }
 
@@ -322,7 +320,12 @@ impl Worker {
             return;
         }
         let state = conn.state;
-        if state != before && (state.is_active() || self.flows.is_synced(id)) {
+        let synced = self.flows.is_synced(id);
+        let news = match state {
+            ConnState::Udp => !synced,
+            _ => state != before && (state.is_active() || synced),
+        };
+        if news {
             self.sync_full_timeout(id);
         }
     }
@@ -374,7 +377,10 @@ impl Worker {
         let due: Vec<ConnId> = self
             .flows
             .entries_in(start..end)
-            .filter(|(_, _, c)| !c.learned)
+            // One sent within the period needs no refresh yet.
+            .filter(|(_, _, c)| {
+                !c.learned && now_ms.saturating_sub(c.created_ms) >= REFRESH_PERIOD_MS
+            })
             .map(|(id, _, _)| id)
             .filter(|&id| self.flows.is_synced(id))
             .collect();
