@@ -158,13 +158,13 @@ fn fmt_ms(v: Option<f64>) -> String {
 fn sync_section(s: &mut String, f: &SyncFigures) {
     s.push_str(
         "\n## Connection sync (master to backup)\n\n\
-         | offered conn/s | achieved conn/s | created | sends veth refused (retried) | established on master (ACKs forwarded) | on backup, right | wrong | lost: not established / established, not synced | lag p50 ms | lag p99 ms | lag max ms | send call p99 / max us | master sync overflow | backup applied / refused / rejected | backup tables gained | notes |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         | offered conn/s | achieved conn/s | created | sends veth refused (retried) | established on master (ACKs forwarded) | on backup, right | records received | wrong | lost: not established / established, not synced | lag p50 ms | lag p99 ms | lag max ms | send call p99 / max us | master sync overflow | backup applied / refused / rejected | backup tables gained | notes |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for l in &f.lag {
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {:.0} / {:.0} | {} | {} / {} / {} | {} | {} |",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {:.0} / {:.0} | {} | {} / {} / {} | {} | {} |",
             l.offered_cps,
             l.achieved_cps,
             l.created,
@@ -172,6 +172,7 @@ fn sync_section(s: &mut String, f: &SyncFigures) {
                 .map_or_else(|| "unread".into(), |n| n.to_string()),
             l.acks_forwarded,
             l.matched,
+            l.records_received,
             l.wrong,
             l.not_established,
             l.lost_in_sync,

@@ -72,6 +72,9 @@ pub struct SyncLag {
     pub acks_forwarded: u64,
     /// Seen on the backup with a right record (the lags are theirs).
     pub matched: u64,
+    /// Records the backup received for the run's connections, the master's
+    /// repeats (refreshes) included.
+    pub records_received: u64,
     /// Seen with a wrong first record, and never seen.
     pub wrong: u64,
     pub lost: u64,
@@ -89,7 +92,8 @@ pub struct SyncLag {
     /// The master's sync records lost to full queues over the run.
     pub master_overflow: u64,
     /// The backup's `sync` counters over the run: records its workers
-    /// applied and refused, messages it rejected.
+    /// applied (repeats of a connection included) and refused, messages it
+    /// rejected.
     pub applied: u64,
     pub not_applied: u64,
     pub rejected: u64,

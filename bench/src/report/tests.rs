@@ -306,6 +306,7 @@ fn sync_lag(offered: u64, created: u64, established: u64, matched: u64, applied:
         refused_before_master: Some(0),
         acks_forwarded: established,
         matched,
+        records_received: 2 * matched,
         lost: created - matched,
         not_established: created - established,
         lost_in_sync: established - matched,
@@ -426,7 +427,7 @@ fn sync_figures_give_the_targets_and_their_own_tables() {
     }
     assert!(
         section.contains(
-            "| 50000 | 50000 | 75000 | 0 | 40000 | 40000 | 0 | 35000 / 0 | 2.50 | 5.00 | 30.00 |"
+            "| 50000 | 50000 | 75000 | 0 | 40000 | 40000 | 80000 | 0 | 35000 / 0 | 2.50 | 5.00 | 30.00 |"
         ),
         "{section}"
     );

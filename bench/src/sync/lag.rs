@@ -70,6 +70,9 @@ pub(crate) struct Matched {
     pub wrong: u64,
     /// Never seen on the backup.
     pub lost: u64,
+    /// Records the backup received for these connections, repeats (the
+    /// master's refreshes) included.
+    pub records: u64,
     /// Receive stamp minus ACK stamp of each matched connection, ns,
     /// sorted; negative where the record came in before the send call
     /// that carried the ACK returned.
@@ -79,24 +82,27 @@ pub(crate) struct Matched {
 /// Matches every sent connection with the first record of its key among
 /// `seen` (a refresh later carries the same connection again).
 pub(crate) fn match_lags(sent: &[Sent], seen: &[Seen], expect: &Expect) -> Matched {
-    let mut first: HashMap<Key, &Seen> = HashMap::with_capacity(seen.len());
+    let mut first: HashMap<Key, (&Seen, u64)> = HashMap::with_capacity(seen.len());
     for s in seen.iter().filter(|s| s.record.proto == 6) {
         let key = (s.record.client_ip, s.record.client_port);
         first
             .entry(key)
-            .and_modify(|e| {
+            .and_modify(|(e, n)| {
+                *n += 1;
                 if s.at_ns < e.at_ns {
                     *e = s;
                 }
             })
-            .or_insert(s);
+            .or_insert((s, 1));
     }
     let mut m = Matched {
         created: sent.len() as u64,
         ..Matched::default()
     };
     for c in sent {
-        match first.get(&c.key) {
+        let found = first.get(&c.key);
+        m.records += found.map_or(0, |f| f.1);
+        match found.map(|f| f.0) {
             None => m.lost += 1,
             Some(s) if !expect.fits(&s.record) => m.wrong += 1,
             Some(s) => {
@@ -222,6 +228,10 @@ mod tests {
         ];
         let m = match_lags(&sent, &seen, &expect());
         assert_eq!((m.created, m.matched, m.wrong, m.lost), (4, 2, 1, 1));
+        assert_eq!(
+            m.records, 4,
+            "two for (1, 10), one each for (1, 11) and (2, 10)"
+        );
         assert_eq!(m.lags_ns, vec![-500, 5_000]);
     }
 

@@ -454,6 +454,7 @@ fn lag_row(r: &LagRun, m: &lag::Matched) -> SyncLag {
         refused_before_master: r.refused,
         acks_forwarded: r.acks_forwarded,
         matched: m.matched,
+        records_received: m.records,
         wrong: m.wrong,
         lost: m.lost,
         not_established: m.created.saturating_sub(r.acks_forwarded),
@@ -560,6 +561,7 @@ mod tests {
             matched: 7,
             wrong: 0,
             lost: 3,
+            records: 9,
             lags_ns: vec![
                 1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000, 6_000_000, 9_000_000,
             ],
