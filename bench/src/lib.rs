@@ -19,8 +19,11 @@ pub mod plan;
 pub mod rate;
 pub mod report;
 pub mod run;
+mod sync;
 pub mod topo;
 
 pub use plan::{Forward, NewConnDut, Plan, Progress, Scenario};
-pub use report::{FailoverEvent, Outcome, Report, ReportFiles, Row};
+pub use report::{
+    FailoverEvent, Outcome, Report, ReportFiles, Row, SyncCompare, SyncFigures, SyncLag,
+};
 pub use run::run;

@@ -41,7 +41,7 @@ struct Args {
     failover_pps: Option<u64>,
     /// Run only these scenarios (comma-separated): ceiling, afxdp, nftables,
     /// nat, nat-workers, fullnat, dr, flows, synflood, failover,
-    /// newconn-nftables, newconn-vipd.
+    /// newconn-nftables, newconn-vipd, sync.
     #[arg(long, global = true, value_delimiter = ',')]
     only: Vec<String>,
     /// Core of the generator.

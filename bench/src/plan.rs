@@ -44,6 +44,9 @@ pub enum Scenario {
     Failover,
     /// 8: every packet opens a connection, in nftables (conntrack) or vipd.
     NewConns(NewConnDut),
+    /// 9: connection sync to a backup vipd: lag, and the master's rates
+    /// with and without `[sync]`.
+    Sync,
 }
 
 /// The two DUTs of the new-connection rows.
@@ -55,7 +58,7 @@ pub enum NewConnDut {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Ceiling,
         Scenario::AfXdp,
         Scenario::Nftables,
@@ -68,6 +71,7 @@ impl Scenario {
         Scenario::Failover,
         Scenario::NewConns(NewConnDut::Nftables),
         Scenario::NewConns(NewConnDut::Vipd),
+        Scenario::Sync,
     ];
 
     /// The name `--only` takes.
@@ -83,6 +87,7 @@ impl Scenario {
             Scenario::Failover => "failover",
             Scenario::NewConns(NewConnDut::Nftables) => "newconn-nftables",
             Scenario::NewConns(NewConnDut::Vipd) => "newconn-vipd",
+            Scenario::Sync => "sync",
         }
     }
 
@@ -134,6 +139,9 @@ pub struct Plan {
     pub gen_core: usize,
     pub dut_core: usize,
     pub batch: u32,
+    /// Sync: offered new TCP connections per second of the lag runs, each
+    /// for `duration`.
+    pub sync_rates: Vec<u64>,
     /// Failover: rate of the client's UDP stream and how long it runs on
     /// after the new node or site answers, per event.
     pub failover_pps: u64,
@@ -169,6 +177,7 @@ impl Plan {
             gen_core: 0,
             dut_core: 1,
             batch: 64,
+            sync_rates: vec![10_000, 50_000, 100_000],
             failover_pps: 20_000,
             failover_after: Duration::from_secs(2),
             vipd: None,

@@ -27,6 +27,13 @@ pub const SNAT_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 1, 100);
 pub const FLOW_BASE: Ipv4Addr = Ipv4Addr::new(10, 90, 0, 0);
 /// First source address of the established flows in the SYN-flood mix.
 pub const EST_BASE: Ipv4Addr = Ipv4Addr::new(10, 91, 0, 0);
+/// The sync link between the DUT (the master) and the backup node of the
+/// sync scenario.
+pub const SYNC_MASTER_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 2, 1);
+pub const SYNC_BACKUP_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 2, 2);
+/// The backup's own addresses on its (unconnected) dataplane ports.
+pub const BACKUP_IN_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 3);
+pub const BACKUP_OUT_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 1, 3);
 /// Backends: "virtual" addresses on the sink's interface.
 pub const BACKENDS: usize = 4;
 
@@ -201,6 +208,84 @@ impl Topo {
     }
     pub fn sink_ns(&self) -> &str {
         &self.sink.ns
+    }
+}
+
+/// The backup node's namespace (`vl-<name>-bk`) of the sync scenario:
+///
+/// ```text
+///  DUT ns                        backup ns
+///  dsy0 ─────────veth────────── bsy0          (sync, 10.88.2.0/24)
+///  10.88.2.1                    10.88.2.2
+///                               bk0 ─veth─ bkp0, bk1 ─veth─ bkp1
+/// ```
+///
+/// bk0 and bk1 are the backup's dataplane ports (10.88.0.3, 10.88.1.3),
+/// looped to peers in its own namespace: it forwards nothing in the
+/// scenario, but holds the same services and resolves the same backends
+/// (static neighbours on bk1), so it can apply the master's records.
+/// Dropping it deletes the namespace and with it dsy0.
+pub struct Backup {
+    pub ns: String,
+    pub sync: Iface,
+    pub master_sync: Iface,
+}
+
+impl Topo {
+    /// Adds the backup namespace and the sync link to the DUT namespace.
+    pub fn backup(&self) -> Result<Backup> {
+        let b = format!("{}{}-bk", viplab::NS_PREFIX, self.name);
+        let d = self.dut_ns().to_string();
+        netns::add(&b)?;
+        let built = (|| -> Result<Backup> {
+            let end = |ns, ifname| End { ns, ifname };
+            netns::veth(end(&d, "dsy0"), end(&b, "bsy0"), 1)?;
+            netns::veth(end(&b, "bk0"), end(&b, "bkp0"), 1)?;
+            netns::veth(end(&b, "bk1"), end(&b, "bkp1"), 1)?;
+            netns::addr(&d, "dsy0", &format!("{SYNC_MASTER_IP}/24"))?;
+            netns::addr(&b, "bsy0", &format!("{SYNC_BACKUP_IP}/24"))?;
+            netns::addr(&b, "bk0", &format!("{BACKUP_IN_IP}/24"))?;
+            netns::addr(&b, "bk1", &format!("{BACKUP_OUT_IP}/24"))?;
+            netns::link_up(&d, "dsy0")?;
+            for dev in ["bsy0", "bk0", "bkp0", "bk1", "bkp1"] {
+                netns::link_up(&b, dev)?;
+            }
+            let peer = read_iface(&b, "bkp1")?;
+            for ip in (0..BACKENDS).map(backend_ip) {
+                netns::exec_ok(
+                    &b,
+                    &[
+                        "ip",
+                        "neigh",
+                        "replace",
+                        &ip.to_string(),
+                        "lladdr",
+                        &mac_string(&peer.mac),
+                        "dev",
+                        "bk1",
+                        "nud",
+                        "permanent",
+                    ],
+                )?;
+            }
+            Ok(Backup {
+                ns: b.clone(),
+                sync: read_iface(&b, "bsy0")?,
+                master_sync: read_iface(&d, "dsy0")?,
+            })
+        })();
+        if built.is_err() {
+            let _ = netns::remove(&b);
+        }
+        built.context("building the backup node's namespace")
+    }
+}
+
+impl Drop for Backup {
+    fn drop(&mut self) {
+        if let Err(e) = netns::remove(&self.ns) {
+            eprintln!("vipbench: removing {}: {e:#}", self.ns);
+        }
     }
 }
 

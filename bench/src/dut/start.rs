@@ -87,9 +87,27 @@ impl Bench<'_> {
         syn_rate_limit: u32,
         fast_path: bool,
     ) -> Result<Dut> {
+        self.vipd_with(mode, flows, syn_rate_limit, fast_path, None)
+    }
+
+    /// [`Bench::vipd`] with a `[sync]` section (`sync`: its text), whose
+    /// config and log files are named apart.
+    pub(crate) fn vipd_with(
+        &self,
+        mode: Forward,
+        flows: u32,
+        syn_rate_limit: u32,
+        fast_path: bool,
+        sync: Option<&str>,
+    ) -> Result<Dut> {
         let vipd = self.vipd_path()?;
         let dir = &self.plan.work_dir;
-        let conf = dir.join(format!("vipd-{}.toml", mode.name()));
+        let stem = format!(
+            "vipd-{}{}",
+            mode.name(),
+            if sync.is_some() { "-sync" } else { "" }
+        );
+        let conf = dir.join(format!("{stem}.toml"));
         let sock = self.vipd_socket();
         let capacity = (u64::from(flows) * 5 / 4).clamp(65_536, 12_500_000);
         let mut text = format!(
@@ -103,24 +121,12 @@ impl Bench<'_> {
             self.plan.frames_per_worker,
             sock.display()
         );
-        for proto in ["udp", "tcp"] {
-            text += &format!(
-                "\n[[service]]\nname = \"bench-{proto}\"\nvip = \"{VIP}\"\nport = {VIP_PORT}\n\
-                 protocol = \"{proto}\"\nscheduler = \"rr\"\nforward = \"{}\"\n",
-                mode.name()
-            );
-            if mode == Forward::FullNat {
-                text += &format!("snat = [\"{SNAT_IP}\"]\n");
-            }
-            for i in 0..BACKENDS {
-                text += &format!(
-                    "\n  [[service.backend]]\n  address = \"{}:{VIP_PORT}\"\n  check = {{ kind = \"none\" }}\n",
-                    backend_ip(i)
-                );
-            }
+        if let Some(sync) = sync {
+            text += &format!("\n{sync}");
         }
+        text += &services(mode);
         std::fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
-        let log = dir.join(format!("vipd-{}.log", mode.name()));
+        let log = dir.join(format!("{stem}.log"));
         let out =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
@@ -140,4 +146,26 @@ impl Bench<'_> {
     pub(crate) fn pin_dut(&self) -> Result<Vec<u32>> {
         topo::pin_napi(self.topo.dut_in.name, self.plan.dut_core)
     }
+}
+
+/// The bench's TCP and UDP services on the VIP, in `mode`, to every backend.
+pub(crate) fn services(mode: Forward) -> String {
+    let mut text = String::new();
+    for proto in ["udp", "tcp"] {
+        text += &format!(
+            "\n[[service]]\nname = \"bench-{proto}\"\nvip = \"{VIP}\"\nport = {VIP_PORT}\n\
+             protocol = \"{proto}\"\nscheduler = \"rr\"\nforward = \"{}\"\n",
+            mode.name()
+        );
+        if mode == Forward::FullNat {
+            text += &format!("snat = [\"{SNAT_IP}\"]\n");
+        }
+        for i in 0..BACKENDS {
+            text += &format!(
+                "\n  [[service.backend]]\n  address = \"{}:{VIP_PORT}\"\n  check = {{ kind = \"none\" }}\n",
+                backend_ip(i)
+            );
+        }
+    }
+    text
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{FailoverEvent, Outcome, Report, Row};
+use super::{FailoverEvent, Outcome, Report, Row, SyncFigures};
 
 impl Report {
     pub fn to_markdown(&self) -> String {
@@ -106,6 +106,15 @@ impl Report {
                 );
             }
         }
+        let syncs: Vec<&SyncFigures> = self
+            .rows
+            .iter()
+            .filter_map(Row::measured)
+            .filter_map(|m| m.sync.as_ref())
+            .collect();
+        for f in syncs {
+            sync_section(&mut s, f);
+        }
         s.push_str(
             "\n## Key figures\n\n| figure | goal | value | met | note |\n|---|---|---|---|---|\n",
         );
@@ -138,4 +147,76 @@ impl Report {
 
 fn fmt_ratio(r: Option<f64>) -> String {
     r.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into())
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "none".into(), |v| format!("{v:.2}"))
+}
+
+/// The connection sync section: lag per rate, the master with and without
+/// sync.
+fn sync_section(s: &mut String, f: &SyncFigures) {
+    s.push_str(
+        "\n## Connection sync (master to backup)\n\n\
+         | offered conn/s | achieved conn/s | created | sends veth refused (retried) | established on master (ACKs forwarded) | on backup, right | records received | wrong | lost: not established / established, not synced | lag p50 ms | lag p99 ms | lag max ms | send call p99 / max us | master sync overflow | backup applied / refused / rejected | backup tables gained | notes |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for l in &f.lag {
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {:.0} / {:.0} | {} | {} / {} / {} | {} | {} |",
+            l.offered_cps,
+            l.achieved_cps,
+            l.created,
+            l.refused_before_master
+                .map_or_else(|| "unread".into(), |n| n.to_string()),
+            l.acks_forwarded,
+            l.matched,
+            l.records_received,
+            l.wrong,
+            l.not_established,
+            l.lost_in_sync,
+            fmt_ms(l.p50_ms),
+            fmt_ms(l.p99_ms),
+            fmt_ms(l.max_ms),
+            l.stamp_slack_p99_us,
+            l.stamp_slack_max_us,
+            l.master_overflow,
+            l.applied,
+            l.not_applied,
+            l.rejected,
+            l.backup_conns
+                .map_or_else(|| "unread".into(), |n| n.to_string()),
+            l.notes.join("; ").replace('|', "/")
+        );
+    }
+    s.push_str(
+        "\n| master figure | sync off Mpps (offered) | sync on Mpps (offered) | on / off | note |\n|---|---|---|---|---|\n",
+    );
+    for c in &f.compare {
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} ({:.3}) | {:.3} ({:.3}) | {} | {} |",
+            c.label.replace('|', "/"),
+            c.off_pps / 1e6,
+            c.off_offered_pps / 1e6,
+            c.on_pps / 1e6,
+            c.on_offered_pps / 1e6,
+            c.ratio.map_or_else(|| "no".into(), |r| format!("{r:.3}")),
+            std::iter::once(format!(
+                "median of {} paired runs ({})",
+                c.ratios.len(),
+                c.ratios
+                    .iter()
+                    .map(|r| format!("{r:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .chain((!c.note.is_empty()).then(|| c.note.clone()))
+            .collect::<Vec<_>>()
+            .join("; ")
+            .replace('|', "/")
+        );
+    }
+    let _ = writeln!(s, "\nHow: {}", f.method.replace('|', "/"));
 }

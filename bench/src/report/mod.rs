@@ -53,6 +53,106 @@ pub struct FailoverEvent {
     pub answered_after: u64,
 }
 
+/// Sync lag at one offered rate of new connections (scenario 9): from the
+/// generator's send stamp of a connection's establishing ACK to the
+/// backup's kernel receive stamp of the sync datagram carrying its record.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SyncLag {
+    /// Offered new connections per second, and the rate reached.
+    pub offered_cps: u64,
+    pub achieved_cps: f64,
+    /// Connections the generator opened (SYN, then ACK).
+    pub created: u64,
+    /// Send attempts veth refused in front of the master (its receive ring
+    /// was full; gen0's tx_dropped): the generator sends those frames
+    /// again. None where unreadable.
+    pub refused_before_master: Option<u64>,
+    /// Establishing ACKs the master forwarded to a backend (the sink):
+    /// the connections it established.
+    pub acks_forwarded: u64,
+    /// Seen on the backup with a right record (the lags are theirs).
+    pub matched: u64,
+    /// Records the backup received for the run's connections, the master's
+    /// repeats (refreshes) included.
+    pub records_received: u64,
+    /// Seen with a wrong first record, and never seen.
+    pub wrong: u64,
+    pub lost: u64,
+    /// Of the lost: never established on the master (created less ACKs
+    /// forwarded), and the rest, established but not synced.
+    pub not_established: u64,
+    pub lost_in_sync: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// The generator's send calls, p99 and longest: an ACK may have left up
+    /// to its call's length before its stamp.
+    pub stamp_slack_p99_us: f64,
+    pub stamp_slack_max_us: f64,
+    /// The master's sync records lost to full queues over the run.
+    pub master_overflow: u64,
+    /// The backup's `sync` counters over the run: records its workers
+    /// applied (repeats of a connection included) and refused, messages it
+    /// rejected.
+    pub applied: u64,
+    pub not_applied: u64,
+    pub rejected: u64,
+    /// Connections the backup's tables gained over the run.
+    pub backup_conns: Option<u64>,
+    pub notes: Vec<String>,
+}
+
+/// One figure of the master with and without `[sync]`, in the same run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SyncCompare {
+    /// Stable key: nat_throughput, new_connections.
+    pub figure: String,
+    pub label: String,
+    pub off_offered_pps: f64,
+    pub off_pps: f64,
+    pub on_offered_pps: f64,
+    pub on_pps: f64,
+    /// on / off: the median over the paired runs (listed in `ratios`),
+    /// whose median rates are the ones above.
+    pub ratio: Option<f64>,
+    pub ratios: Vec<f64>,
+    pub note: String,
+}
+
+/// Scenario 9: connection sync between the master and a backup.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SyncFigures {
+    pub lag: Vec<SyncLag>,
+    pub compare: Vec<SyncCompare>,
+    /// How the two stamps were taken.
+    pub method: String,
+}
+
+impl SyncFigures {
+    /// Of the connections the master established, at the worst rate, the
+    /// share that reached the backup with a right record and were applied
+    /// there (none established: 0).
+    pub fn synced_share(&self) -> Option<f64> {
+        self.lag
+            .iter()
+            .map(|l| {
+                if l.acks_forwarded == 0 {
+                    0.0
+                } else {
+                    (l.matched.min(l.applied) as f64 / l.acks_forwarded as f64).min(1.0)
+                }
+            })
+            .min_by(f64::total_cmp)
+    }
+
+    pub fn compare_ratio(&self, figure: &str) -> Option<f64> {
+        self.compare
+            .iter()
+            .find(|c| c.figure == figure)
+            .and_then(|c| c.ratio)
+    }
+}
+
 /// What one scenario measured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Measured {
@@ -96,6 +196,8 @@ pub struct Measured {
     pub notes: Vec<String>,
     /// Failover scenario only: one entry per event, in the order run.
     pub failover: Vec<FailoverEvent>,
+    /// Sync scenario only.
+    pub sync: Option<SyncFigures>,
 }
 
 // One per report row, a dozen rows at most: boxing the measured variant to

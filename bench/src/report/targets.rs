@@ -2,7 +2,12 @@
 
 use crate::rate::ratio;
 
-use super::{KeyPair, Measured, Outcome, Report, Row, Target};
+use super::{KeyPair, Measured, Outcome, Report, Row, SyncFigures, Target};
+
+/// The on/off ratios of the master's rates a run must reach with sync on:
+/// sync work (a record per new connection, batches over UDP from the
+/// control plane) may cost the dataplane at most a tenth.
+pub const COST_GOAL: f64 = 0.9;
 
 /// The middle value (the upper one of an even count), and every value in
 /// order for the note.
@@ -126,6 +131,42 @@ impl Report {
             (Some(Outcome::Measured(_)), None) => "no event measured".into(),
             (None, _) => "not run".into(),
         };
+        let sync_row = self.rows.iter().find(|r| r.id == "sync");
+        let sync = sync_row
+            .and_then(Row::measured)
+            .and_then(|m| m.sync.as_ref());
+        let sync_missing = match sync_row.map(|r| &r.outcome) {
+            Some(Outcome::Unavailable { reason }) => reason.clone(),
+            Some(Outcome::Measured(_)) => "no sync figures".into(),
+            None => "not run".into(),
+        };
+        let top_lag = sync.and_then(|s| s.lag.iter().max_by_key(|l| l.offered_cps));
+        let top_rate = top_lag.map_or(0, |l| l.offered_cps);
+        let sync_share_note = sync.map_or(sync_missing.clone(), |s| {
+            format!(
+                "worst of the lag runs ({}): connections whose record reached the backup and was right, capped by the records the backup's workers applied, over the connections the master established (ACKs it forwarded); the ones it never established are in the connection sync section",
+                s.lag
+                    .iter()
+                    .map(|l| format!(
+                        "{}/s: {} of {} established ({} created), applied {}",
+                        l.offered_cps, l.matched, l.acks_forwarded, l.created, l.applied
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        });
+        let compare_note = |figure: &str| {
+            sync.and_then(|s| s.compare.iter().find(|c| c.figure == figure))
+                .map_or(sync_missing.clone(), |c| {
+                    format!(
+                        "same run, back to back: {:.3} Mpps on, {:.3} Mpps off (offered {:.3} / {:.3}); the master with [sync] to a running backup against none",
+                        c.on_pps / 1e6,
+                        c.off_pps / 1e6,
+                        c.on_offered_pps / 1e6,
+                        c.off_offered_pps / 1e6
+                    )
+                })
+        };
         // Paired runs, or the main rows alone when no pair was kept.
         let pairs = if self.key_pairs.is_empty() {
             KeyPair::of_rows(&self.rows).into_iter().collect()
@@ -227,6 +268,40 @@ impl Report {
                 syn,
                 0.99,
                 &syn_note,
+            ),
+            target(
+                "connection sync: connections on the backup, right and applied / established on the master",
+                ">= 0.99",
+                sync.and_then(SyncFigures::synced_share),
+                0.99,
+                &sync_share_note,
+            ),
+            Target {
+                name: format!("connection sync lag p99 at {top_rate} new connections/s, ms"),
+                goal: "report".into(),
+                value: top_lag.and_then(|l| l.p99_ms),
+                met: None,
+                note: top_lag.map_or(sync_missing.clone(), |l| {
+                    format!(
+                        "ACK sent by the generator to the record's datagram received by the backup; p50 {}; achieved {:.0} new connections/s; per rate in the connection sync section",
+                        l.p50_ms.map_or("none".into(), |v| format!("{v:.2} ms")),
+                        l.achieved_cps
+                    )
+                }),
+            },
+            target(
+                "vipd NAT throughput, sync on / off",
+                &format!(">= {COST_GOAL}"),
+                sync.and_then(|s| s.compare_ratio("nat_throughput")),
+                COST_GOAL,
+                &compare_note("nat_throughput"),
+            ),
+            target(
+                "vipd new connections per second, sync on / off",
+                &format!(">= {COST_GOAL}"),
+                sync.and_then(|s| s.compare_ratio("new_connections")),
+                COST_GOAL,
+                &compare_note("new_connections"),
             ),
             Target {
                 name: "packets lost per failover".into(),

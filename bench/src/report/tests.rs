@@ -297,3 +297,166 @@ fn svg_is_well_formed_with_a_bar_per_measured_row_and_the_curve() {
     assert!(svg.contains("ceiling &lt;&amp;&gt;"));
     assert!(doc.descendants().any(|n| n.text() == Some("1M")));
 }
+
+fn sync_lag(offered: u64, created: u64, established: u64, matched: u64, applied: u64) -> SyncLag {
+    SyncLag {
+        offered_cps: offered,
+        achieved_cps: offered as f64,
+        created,
+        refused_before_master: Some(0),
+        acks_forwarded: established,
+        matched,
+        records_received: 2 * matched,
+        lost: created - matched,
+        not_established: created - established,
+        lost_in_sync: established - matched,
+        p50_ms: Some(2.5),
+        p99_ms: Some(offered as f64 / 10_000.0),
+        max_ms: Some(30.0),
+        applied,
+        backup_conns: Some(applied),
+        notes: vec!["a | b".into()],
+        ..SyncLag::default()
+    }
+}
+
+fn sync_figures() -> SyncFigures {
+    let cmp = |figure: &str, off: f64, on: f64| SyncCompare {
+        figure: figure.into(),
+        label: format!("{figure} label"),
+        off_offered_pps: off * 2.0,
+        off_pps: off,
+        on_offered_pps: on * 2.0,
+        on_pps: on,
+        ratio: Some(on / off),
+        ratios: vec![on / off],
+        note: String::new(),
+    };
+    SyncFigures {
+        lag: vec![
+            sync_lag(10_000, 15_000, 15_000, 15_000, 15_000),
+            // Established 40k of 75k; all on the backup, 39.6k applied.
+            sync_lag(50_000, 75_000, 40_000, 40_000, 39_600),
+            sync_lag(100_000, 150_000, 100_000, 100_000, 100_000),
+        ],
+        compare: vec![
+            cmp("nat_throughput", 1e6, 0.95e6),
+            cmp("new_connections", 1e5, 0.8e5),
+        ],
+        method: "stamps".into(),
+    }
+}
+
+#[test]
+fn sync_targets_read_no_when_the_scenario_did_not_run_or_failed() {
+    let mut r = report();
+    for name in ["sync on / off", "right and applied"] {
+        let t = target_named(&r, name);
+        assert_eq!((t.value, t.met), (None, Some(false)), "{name}");
+        assert_eq!(t.note, "not run");
+    }
+    r.rows.push(row(
+        "sync",
+        9,
+        1000,
+        Outcome::Unavailable {
+            reason: "no backup".into(),
+        },
+    ));
+    r.finish();
+    let t = target_named(&r, "new connections per second, sync on / off");
+    assert_eq!((t.value, t.met), (None, Some(false)));
+    assert_eq!(t.note, "no backup");
+    let md = r.to_markdown();
+    assert!(
+        md.contains("| vipd NAT throughput, sync on / off | >= 0.9 | no | no | no backup |"),
+        "{md}"
+    );
+    assert!(!md.contains("## Connection sync"));
+}
+
+#[test]
+fn sync_figures_give_the_targets_and_their_own_tables() {
+    let mut r = report();
+    r.rows.push(row(
+        "sync",
+        9,
+        1000,
+        Outcome::Measured(Measured {
+            delivered_pps: 0.95e6,
+            sync: Some(sync_figures()),
+            ..Measured::default()
+        }),
+    ));
+    r.finish();
+    let share = target_named(&r, "right and applied");
+    assert_eq!(share.value, Some(0.99), "39.6k applied of 40k established");
+    assert_eq!(share.met, Some(true));
+    assert_note(
+        share,
+        &["50000/s: 40000 of 40000 established (75000 created), applied 39600"],
+    );
+    let lag = target_named(&r, "lag p99 at 100000");
+    assert_eq!((lag.value, lag.met), (Some(10.0), None));
+    assert_note(lag, &["p50 2.50 ms"]);
+    let nat = target_named(&r, "vipd NAT throughput, sync on / off");
+    assert_eq!((nat.value, nat.met), (Some(0.95), Some(true)));
+    assert_note(
+        nat,
+        &["0.950 Mpps on, 1.000 Mpps off (offered 1.900 / 2.000)"],
+    );
+    let newc = target_named(&r, "new connections per second, sync on / off");
+    assert_eq!(newc.met, Some(false), "0.8 is short of 0.9");
+
+    let md = r.to_markdown();
+    let section = md
+        .split("## Connection sync")
+        .nth(1)
+        .and_then(|s| s.split("## Key figures").next())
+        .expect("sync section");
+    let lines: Vec<&str> = section.lines().filter(|l| l.starts_with("| ")).collect();
+    // Header + 3 lag rows, header + 2 compared figures.
+    assert_eq!(lines.len(), 7, "{section}");
+    let (lag_rows, cmp_rows) = lines.split_at(4);
+    for table in [lag_rows, cmp_rows] {
+        let cells = table[0].matches('|').count();
+        assert!(
+            table.iter().all(|l| l.matches('|').count() == cells),
+            "{section}"
+        );
+    }
+    assert!(
+        section.contains(
+            "| 50000 | 50000 | 75000 | 0 | 40000 | 40000 | 80000 | 0 | 35000 / 0 | 2.50 | 5.00 | 30.00 |"
+        ),
+        "{section}"
+    );
+    assert!(
+        section.contains("| 39600 / 0 / 0 | 39600 | a / b |"),
+        "{section}"
+    );
+    assert!(section.contains("| new_connections label | 0.100 (0.200) | 0.080 (0.160) | 0.800 | median of 1 paired runs (0.800) |"), "{section}");
+    let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+    assert_eq!(
+        v["rows"][7]["outcome"]["sync"]["lag"][2]["offered_cps"],
+        100_000
+    );
+}
+
+#[test]
+fn synced_share_is_the_worst_rate_and_never_above_one() {
+    let mut f = sync_figures();
+    assert_eq!(f.synced_share(), Some(0.99));
+    f.lag[1].applied = 90_000;
+    assert_eq!(f.synced_share(), Some(1.0));
+    f.lag[2].acks_forwarded = 0;
+    assert_eq!(
+        f.synced_share(),
+        Some(0.0),
+        "nothing established: nothing synced"
+    );
+    f.lag.clear();
+    assert_eq!(f.synced_share(), None);
+    assert_eq!(sync_figures().compare_ratio("nat_throughput"), Some(0.95));
+    assert_eq!(sync_figures().compare_ratio("other"), None);
+}

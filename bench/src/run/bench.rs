@@ -133,6 +133,7 @@ impl Bench<'_> {
                 Ok(m)
             }
             Scenario::SynFlood => self.synflood(flows),
+            Scenario::Sync => self.sync(flows, progress),
             Scenario::Failover => failover::run(
                 &failover::Settings {
                     vipd: self.vipd_path()?,
@@ -159,7 +160,8 @@ fn expectation(s: Scenario, sink_mac: [u8; 6]) -> Expect {
         | Scenario::VipdWorkers
         | Scenario::FlowScaling
         | Scenario::SynFlood
-        | Scenario::NewConns(_) => Expected::ToBackends { lo, hi },
+        | Scenario::NewConns(_)
+        | Scenario::Sync => Expected::ToBackends { lo, hi },
         Scenario::Vipd(Forward::FullNat) => Expected::ToBackendsFrom {
             lo,
             hi,

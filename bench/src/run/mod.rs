@@ -20,6 +20,10 @@ const PINNING: &str =
 const FAILOVER_PINNING: &str =
     " Failover (scenario 7) runs on its own labs with nothing pinned: the vipd nodes, BIRD, \
     the client's stream and the echo servers float over every core.";
+const SYNC_PINNING: &str =
+    " Connection sync (scenario 9): the master is the vipd under test as above; the backup vipd's \
+    worker is pinned to the generator core, and so is the user-space generator of its lag runs \
+    (AF_PACKET, SYN then ACK per connection); both vipds' control planes (the sync tasks) float.";
 const CPU_METHOD: &str =
     "DUT core busy time = user+nice+system+irq+softirq deltas of that core in \
     /proc/stat over the measured window (includes the sink's XDP counting, identical in every \
@@ -131,8 +135,12 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
                 FAILOVER_PINNING
             } else {
                 ""
-            }
-        ),
+            },
+        ) + if plan.scenarios.contains(&Scenario::Sync) {
+            SYNC_PINNING
+        } else {
+            ""
+        },
         cpu_method: CPU_METHOD.into(),
         rows,
         key_pairs: pairs,
@@ -195,6 +203,12 @@ fn describe(s: Scenario, flows: Option<u32>, plan: &Plan) -> (String, u8, String
             8,
             "new connections, vipd nat".into(),
             plan.new_conn_flows,
+        ),
+        Scenario::Sync => (
+            "sync".into(),
+            9,
+            "vipd nat with connection sync to a backup".into(),
+            f,
         ),
     }
 }
