@@ -340,9 +340,9 @@ impl NodeState {
                 self.local(svc.vip, svc.vip, LocalKind::Vip),
             );
             for a in &svc.snat {
-                if !snap.locals.contains_key(&a.to_bits()) {
-                    snap.locals.insert(a.to_bits(), self.snat_local(*a));
-                }
+                snap.locals
+                    .entry(a.to_bits())
+                    .or_insert_with(|| self.snat_local(*a));
             }
         }
         for (_, a) in self.config.floating_addresses() {
