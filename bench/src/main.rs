@@ -60,7 +60,7 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Mode {
-    /// Short runs of every scenario (under 2 minutes).
+    /// Short runs of every scenario (about 3 minutes).
     Quick,
     /// Every scenario, 5 s runs, flow scaling 1k to 10M.
     Full,

@@ -190,7 +190,7 @@ impl Plan {
         Plan::base("full", work_dir)
     }
 
-    /// Every scenario with short runs and two flow points: under 2 minutes.
+    /// Every scenario with short runs and two flow points: about 3 minutes.
     pub fn quick(work_dir: PathBuf) -> Plan {
         Plan {
             duration: Duration::from_millis(1500),
