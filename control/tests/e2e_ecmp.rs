@@ -98,6 +98,36 @@ fn after_event(
     }
 }
 
+/// Prints each event's outcome under `title` and asserts every connection
+/// was kept and the client still runs.
+fn report(title: &str, results: &[Kept], clients: &mut viplab::EchoClients) {
+    eprintln!("{title}:");
+    eprintln!(
+        "{:<14} {:>6} {:>18} {:>10}",
+        "event", "kept", "longest stall ms", "took s"
+    );
+    for r in results {
+        eprintln!(
+            "{:<14} {:>3}/{CONNECTIONS} {:>18} {:>10.1}",
+            r.event,
+            r.kept,
+            r.longest_stall_ms,
+            r.took.as_secs_f64()
+        );
+    }
+    let report = clients.report();
+    assert!(
+        clients.is_running(),
+        "the echo client died:\n{}",
+        clients.log()
+    );
+    assert!(
+        report.lost.is_empty() && results.iter().all(|r| r.kept == CONNECTIONS),
+        "connections lost: {:?}",
+        report.lost
+    );
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "lab"),
@@ -205,30 +235,10 @@ fn ecmp_nodes_keep_every_connection_across_kill_restart_join_and_drain() {
     wait_next_hops(&lab, &[1, 2, 4], Duration::from_secs(15));
     results.push(after_event(&lab, &clients, "lb3 link down", began));
 
-    eprintln!("ECMP, DR + Maglev, {CONNECTIONS} long-lived connections (a line every {INTERVAL:?}), first spread over lb1..lb3 {spread:?}:");
-    eprintln!(
-        "{:<14} {:>6} {:>18} {:>10}",
-        "event", "kept", "longest stall ms", "took s"
-    );
-    for r in &results {
-        eprintln!(
-            "{:<14} {:>3}/{CONNECTIONS} {:>18} {:>10.1}",
-            r.event,
-            r.kept,
-            r.longest_stall_ms,
-            r.took.as_secs_f64()
-        );
-    }
-    let report = clients.report();
-    assert!(
-        clients.is_running(),
-        "the echo client died:\n{}",
-        clients.log()
-    );
-    assert!(
-        report.lost.is_empty() && results.iter().all(|r| r.kept == CONNECTIONS),
-        "connections lost: {:?}",
-        report.lost
+    report(
+        &format!("ECMP, DR + Maglev, {CONNECTIONS} long-lived connections (a line every {INTERVAL:?}), first spread over lb1..lb3 {spread:?}"),
+        &results,
+        &mut clients,
     );
 }
 
@@ -380,26 +390,10 @@ fn ecmp_full_nat_nodes_keep_every_connection_by_sync_across_kill_restart_and_joi
     wait_next_hops(&lab, &[1, 2, 4], Duration::from_secs(15));
     results.push(after_event(&lab, &clients, "lb3 link down", began));
 
-    eprintln!("ECMP, full NAT + rr + connection sync, {CONNECTIONS} long-lived connections over lb1..lb3:");
-    for r in &results {
-        eprintln!(
-            "{:<14} {:>3}/{CONNECTIONS} kept, longest stall {} ms, {:.1} s",
-            r.event,
-            r.kept,
-            r.longest_stall_ms,
-            r.took.as_secs_f64()
-        );
-    }
-    let report = clients.report();
-    assert!(
-        clients.is_running(),
-        "the echo client died:\n{}",
-        clients.log()
-    );
-    assert!(
-        report.lost.is_empty() && results.iter().all(|r| r.kept == CONNECTIONS),
-        "connections lost: {:?}",
-        report.lost
+    report(
+        &format!("ECMP, full NAT + rr + connection sync, {CONNECTIONS} long-lived connections over lb1..lb3"),
+        &results,
+        &mut clients,
     );
 }
 

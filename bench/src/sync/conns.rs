@@ -113,22 +113,8 @@ impl TxSocket {
             return Err(std::io::Error::last_os_error()).context("opening an AF_PACKET socket");
         }
         let s = TxSocket(fd);
-        // SAFETY: sockaddr_ll is plain data; all zero is a valid value.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = ifindex as i32;
         // Protocol 0: this socket receives nothing.
-        // SAFETY: bind reads `sll`, which lives across the call.
-        let rc = unsafe {
-            libc::bind(
-                fd,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error()).context("binding the AF_PACKET socket");
-        }
+        super::sniff::bind_packet(fd, ifindex, 0)?;
         Ok(s)
     }
 

@@ -111,22 +111,7 @@ impl RxSocket {
             tv_usec: 50_000,
         };
         setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv).context("SO_RCVTIMEO")?;
-        // SAFETY: sockaddr_ll is plain data; all zero is a valid value.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto;
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: bind reads `sll`, which lives across the call.
-        let rc = unsafe {
-            libc::bind(
-                fd,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error()).context("binding the AF_PACKET socket");
-        }
+        bind_packet(fd, ifindex, proto)?;
         Ok(s)
     }
 
@@ -287,6 +272,28 @@ impl Drop for Sniffer {
             let _ = h.join();
         }
     }
+}
+
+/// Binds AF_PACKET socket `fd` to interface `ifindex` for protocol `proto`
+/// (network order; 0 receives nothing).
+pub(super) fn bind_packet(fd: libc::c_int, ifindex: u32, proto: u16) -> Result<()> {
+    // SAFETY: sockaddr_ll is plain data; all zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: bind reads `sll`, which lives across the call.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("binding the AF_PACKET socket");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
