@@ -87,10 +87,14 @@ const SWEEP_PERIOD_MS: u64 = 2_000;
 
 /// Slots to sweep after `elapsed_ms` since the last sweep.
 fn sweep_budget(capacity: usize, elapsed_ms: u64) -> usize {
-    let share = (capacity as u64).saturating_mul(elapsed_ms) / SWEEP_PERIOD_MS;
-    usize::try_from(share)
-        .unwrap_or(usize::MAX)
-        .clamp(MIN_SWEEP, EXPIRE_BUDGET)
+    share_of(capacity, elapsed_ms, SWEEP_PERIOD_MS).clamp(MIN_SWEEP, EXPIRE_BUDGET)
+}
+
+/// The slots of a `capacity`-slot table that `elapsed_ms` of a scan
+/// covering it every `period_ms` account for.
+fn share_of(capacity: usize, elapsed_ms: u64, period_ms: u64) -> usize {
+    let share = (capacity as u64).saturating_mul(elapsed_ms) / period_ms.max(1);
+    usize::try_from(share).unwrap_or(usize::MAX)
 }
 
 /// One worker's state: its flow table and scheduler state, and the snapshot

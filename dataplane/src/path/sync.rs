@@ -18,7 +18,7 @@ use connsync::{ConnRecord, RecordOp};
 use crossbeam_queue::ArrayQueue;
 
 use super::conn::{rewrites, ClientSide, SORRY_BACKEND_ID};
-use super::{client_owner, snat_port_owner, Worker};
+use super::{client_owner, share_of, snat_port_owner, Worker};
 use crate::flow::{Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, InsertError};
 use crate::service::{Backend, ForwardMode, LocalKind, Service};
 use wire::MacAddr;
@@ -265,16 +265,17 @@ impl Worker {
 
     /// Tells the peers about a connection this node serves.
     fn sync_announce(&mut self, id: ConnId, timeout_ms: u64) {
-        let (fwd, _) = self.flows.keys(id);
-        let conn = *self.flows.conn(id);
-        let (Some(side), Some(r)) = (
-            self.sync.as_ref(),
-            self.sync_record(&fwd, &conn, RecordOp::Upsert, timeout_ms),
-        ) else {
+        let (Some(side), Some(r)) = (self.sync.as_ref(), self.upsert_of(id, timeout_ms)) else {
             return;
         };
         push(&side.link, r);
         self.flows.set_synced(id, true);
+    }
+
+    /// The upsert record of live connection `id` with `timeout_ms` left.
+    fn upsert_of(&self, id: ConnId, timeout_ms: u64) -> Option<ConnRecord> {
+        let (fwd, _) = self.flows.keys(id);
+        self.sync_record(&fwd, self.flows.conn(id), RecordOp::Upsert, timeout_ms)
     }
 
     /// A connection was just opened here. It is sent once it has shown it
@@ -307,7 +308,6 @@ impl Worker {
         let Some(side) = self.sync.as_ref() else {
             return;
         };
-        let counters = side.link.counters.clone();
         let conn = self.flows.conn_mut(id);
         if conn.learned {
             conn.learned = false;
@@ -315,7 +315,7 @@ impl Worker {
                 conn.reply.egress = ingress;
                 conn.reply.dst_mac = sender_mac.0;
             }
-            counters.activated.fetch_add(1, Ordering::Relaxed);
+            side.link.counters.activated.fetch_add(1, Ordering::Relaxed);
             self.sync_full_timeout(id);
             return;
         }
@@ -365,8 +365,7 @@ impl Worker {
     fn sync_refresh(&mut self, side: &mut SyncSide, now_ms: u64, seen: &mut dyn FastSeen) {
         let cap = self.flows.capacity();
         let elapsed = now_ms.saturating_sub(side.refreshed_ms);
-        let share = (cap as u64).saturating_mul(elapsed) / REFRESH_PERIOD_MS;
-        let budget = usize::try_from(share).unwrap_or(usize::MAX).min(cap);
+        let budget = share_of(cap, elapsed, REFRESH_PERIOD_MS).min(cap);
         if budget == 0 {
             return;
         }
@@ -385,10 +384,7 @@ impl Worker {
             .filter(|&id| self.flows.is_synced(id))
             .collect();
         for id in due {
-            let left = self.flows.remaining_ms(id, now_ms, seen);
-            let (fwd, _) = self.flows.keys(id);
-            let conn = *self.flows.conn(id);
-            if let Some(r) = self.sync_record(&fwd, &conn, RecordOp::Upsert, left) {
+            if let Some(r) = self.upsert_of(id, self.flows.remaining_ms(id, now_ms, seen)) {
                 push(&side.link, r);
             }
         }
@@ -410,13 +406,10 @@ impl Worker {
             .filter(|(_, _, c)| !c.state.is_embryonic())
             .map(|(id, _, _)| id)
             .collect();
-        let mut records = Vec::with_capacity(ids.len());
-        for id in ids {
-            let left = self.flows.remaining_ms(id, now_ms, seen);
-            let (fwd, _) = self.flows.keys(id);
-            let conn = *self.flows.conn(id);
-            records.extend(self.sync_record(&fwd, &conn, RecordOp::Upsert, left));
-        }
+        let records = ids
+            .into_iter()
+            .filter_map(|id| self.upsert_of(id, self.flows.remaining_ms(id, now_ms, seen)))
+            .collect();
         let done = end >= cap;
         let sent = to.send(DumpChunk {
             worker: self.id,
