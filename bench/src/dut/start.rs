@@ -126,21 +126,12 @@ impl Bench<'_> {
         }
         text += &services(mode);
         std::fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
-        let log = dir.join(format!("{stem}.log"));
-        let out =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let err = out.try_clone()?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", self.topo.dut_ns()])
-            .arg(&vipd)
-            .arg("--config")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .with_context(|| format!("starting {}", vipd.display()))?;
-        Ok(Dut::Vipd { child, log })
+        spawn_vipd(
+            self.topo.dut_ns(),
+            &vipd,
+            &conf,
+            dir.join(format!("{stem}.log")),
+        )
     }
 
     pub(crate) fn pin_dut(&self) -> Result<Vec<u32>> {
@@ -168,4 +159,26 @@ pub(crate) fn services(mode: Forward) -> String {
         }
     }
     text
+}
+
+/// Runs `vipd --config conf` in namespace `ns`, its output into `log`.
+pub(crate) fn spawn_vipd(
+    ns: &str,
+    vipd: &std::path::Path,
+    conf: &std::path::Path,
+    log: std::path::PathBuf,
+) -> Result<Dut> {
+    let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let err = out.try_clone()?;
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(vipd)
+        .arg("--config")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("starting {} in {ns}", vipd.display()))?;
+    Ok(Dut::Vipd { child, log })
 }

@@ -17,7 +17,6 @@ mod lag;
 mod sniff;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -176,21 +175,7 @@ impl Bench<'_> {
         text += &sync_section(b.sync.name, SYNC_MASTER_IP, BACKUP_ID, key);
         text += &services(Forward::Nat);
         std::fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
-        let log = dir.join("vipd-backup.log");
-        let out =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let err = out.try_clone()?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", &b.ns])
-            .arg(&vipd)
-            .arg("--config")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .with_context(|| format!("starting the backup {}", vipd.display()))?;
-        Ok(Dut::Vipd { child, log })
+        crate::dut::spawn_vipd(&b.ns, &vipd, &conf, dir.join("vipd-backup.log"))
     }
 
     /// The master vipd in NAT with room for `flows`, with or without sync.
