@@ -1,6 +1,6 @@
 //! Internet checksum arithmetic (RFC 1071) and incremental updates (RFC 1624).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Adds `data` as big-endian 16-bit words to `initial` without folding.
 ///
@@ -67,6 +67,15 @@ pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: u16) -> u3
     let s = u32::from(src);
     let d = u32::from(dst);
     (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + u32::from(proto) + u32::from(len)
+}
+
+/// Unfolded sum of the IPv6 pseudo-header (RFC 8200 §8.1) used by TCP, UDP
+/// and ICMPv6: the addresses, the upper-layer length as 32 bits and the
+/// upper-layer protocol (`next_header`), not that of any extension header.
+#[inline]
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32) -> u32 {
+    let addrs = sum(&dst.octets(), sum(&src.octets(), 0));
+    addrs + (len >> 16) + (len & 0xffff) + u32::from(next_header)
 }
 
 /// Whether a TCP or UDP checksum field holds a checksum the sender left for
@@ -242,6 +251,23 @@ mod tests {
             fold(pseudo_header_v4(src, dst, 17, 1234)),
             fold(sum(&bytes, 0))
         );
+    }
+
+    #[test]
+    fn pseudo_header_v6_matches_byte_sum() {
+        let src: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let dst: Ipv6Addr = "fe80::ffff:ffff:ffff:ffff".parse().unwrap();
+        for len in [0u32, 8, 1232, 65535, 70_000] {
+            let mut bytes = Vec::new();
+            bytes.extend_from_slice(&src.octets());
+            bytes.extend_from_slice(&dst.octets());
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(&[0, 0, 0, 58]);
+            assert_eq!(
+                fold(pseudo_header_v6(src, dst, 58, len)),
+                fold(sum(&bytes, 0))
+            );
+        }
     }
 
     #[test]

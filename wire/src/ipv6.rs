@@ -1,9 +1,11 @@
-//! IPv6 fixed headers (RFC 8200). Extension headers are not walked here:
-//! `next_header` reports the first one and `payload` starts at it.
+//! IPv6 fixed headers (RFC 8200). `next_header` reports the first extension
+//! header and `payload` starts at it; [`Ipv6Packet::upper_layer`] walks the
+//! chain (see [`crate::walk_ext_headers`]).
 
 use std::net::Ipv6Addr;
 
-use crate::{get16, Field, WireError};
+use crate::ipv6_ext::{walk_ext_headers, Ipv6ChainError, Ipv6Upper};
+use crate::{get16, get_ipv6, put16, put_ipv6, WireError};
 
 /// A view over an IPv6 packet; like IPv4, trailing padding is allowed.
 #[derive(Debug, Clone)]
@@ -16,6 +18,8 @@ mod field {
 
     /// Version (high nibble), then traffic class and flow label.
     pub const VER_TC_FLOW: usize = 0;
+    /// Version and traffic class: the class is bits 4..12 of this word.
+    pub const VER_TC: Field = 0..2;
     pub const PAYLOAD_LEN: Field = 4..6;
     pub const NEXT_HEADER: usize = 6;
     pub const HOP_LIMIT: usize = 7;
@@ -24,13 +28,7 @@ mod field {
 }
 
 const HEADER_LEN: usize = field::DST.end;
-
-#[inline]
-fn addr(b: &[u8], f: Field) -> Ipv6Addr {
-    let mut o = [0u8; 16];
-    o.copy_from_slice(&b[f]);
-    Ipv6Addr::from(o)
-}
+const VERSION: u8 = 6;
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     pub const HEADER_LEN: usize = HEADER_LEN;
@@ -41,7 +39,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         let Some(&v) = b.get(field::VER_TC_FLOW) else {
             return Err(WireError::Truncated);
         };
-        if v >> 4 != 6 {
+        if v >> 4 != VERSION {
             return Err(WireError::BadVersion);
         }
         if b.len() < HEADER_LEN {
@@ -69,18 +67,23 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     #[inline]
+    pub fn traffic_class(&self) -> u8 {
+        (get16(self.buffer.as_ref(), field::VER_TC) >> 4) as u8
+    }
+
+    #[inline]
     pub fn hop_limit(&self) -> u8 {
         self.buffer.as_ref()[field::HOP_LIMIT]
     }
 
     #[inline]
     pub fn src(&self) -> Ipv6Addr {
-        addr(self.buffer.as_ref(), field::SRC)
+        get_ipv6(self.buffer.as_ref(), field::SRC)
     }
 
     #[inline]
     pub fn dst(&self) -> Ipv6Addr {
-        addr(self.buffer.as_ref(), field::DST)
+        get_ipv6(self.buffer.as_ref(), field::DST)
     }
 
     /// The `payload_len` bytes after the fixed header.
@@ -88,6 +91,69 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..HEADER_LEN + self.payload_len()]
     }
+
+    /// Walks the extension headers to the upper-layer header; its offset
+    /// counts from the start of [`Self::payload`].
+    #[inline]
+    pub fn upper_layer(&self) -> Result<Ipv6Upper, Ipv6ChainError> {
+        walk_ext_headers(self.next_header(), self.payload())
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
+    /// IPv6 has no header checksum; TCP, UDP and ICMPv6 checksums cover the
+    /// addresses, so rewriting one is the caller's to patch there.
+    #[inline]
+    pub fn set_src(&mut self, addr: Ipv6Addr) {
+        put_ipv6(self.buffer.as_mut(), field::SRC, addr)
+    }
+
+    /// See [`Self::set_src`] about upper-layer checksums.
+    #[inline]
+    pub fn set_dst(&mut self, addr: Ipv6Addr) {
+        put_ipv6(self.buffer.as_mut(), field::DST, addr)
+    }
+
+    #[inline]
+    pub fn set_hop_limit(&mut self, hops: u8) {
+        self.buffer.as_mut()[field::HOP_LIMIT] = hops
+    }
+
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let end = HEADER_LEN + self.payload_len();
+        &mut self.buffer.as_mut()[HEADER_LEN..end]
+    }
+}
+
+/// Fields of an IPv6 fixed header, as [`write_header`] writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv6Header {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    /// The first extension header or the upper-layer protocol.
+    pub next_header: u8,
+    pub hop_limit: u8,
+    pub traffic_class: u8,
+    /// Bytes after the fixed header, extension headers included.
+    pub payload_len: u16,
+}
+
+/// Writes a 40-byte IPv6 header (flow label 0) at the start of `buf` and
+/// returns its length (the payload's offset); `Truncated` if `buf` is
+/// shorter.
+pub fn write_header(buf: &mut [u8], h: &Ipv6Header) -> Result<usize, WireError> {
+    let b = buf.get_mut(..HEADER_LEN).ok_or(WireError::Truncated)?;
+    b[..field::PAYLOAD_LEN.start].fill(0);
+    // Version, then the traffic class straddling the next nibble boundary.
+    b[field::VER_TC_FLOW] = VERSION << 4 | h.traffic_class >> 4;
+    b[field::VER_TC_FLOW + 1] = h.traffic_class << 4;
+    put16(b, field::PAYLOAD_LEN, h.payload_len);
+    b[field::NEXT_HEADER] = h.next_header;
+    b[field::HOP_LIMIT] = h.hop_limit;
+    put_ipv6(b, field::SRC, h.src);
+    put_ipv6(b, field::DST, h.dst);
+    Ok(HEADER_LEN)
 }
 
 #[cfg(test)]

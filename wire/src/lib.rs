@@ -12,20 +12,36 @@ pub mod checksum;
 mod arp;
 mod ethernet;
 mod icmp;
+mod icmpv6;
 mod ipv4;
 mod ipv6;
+mod ipv6_ext;
+mod ndp;
 mod offload;
 mod tcp;
 mod udp;
 
 use std::fmt;
+use std::net::Ipv6Addr;
 use std::str::FromStr;
 
 pub use arp::{ArpMessage, ArpPacket};
 pub use ethernet::{write_header as write_ethernet_header, EthernetFrame, EthernetHeader};
 pub use icmp::IcmpPacket;
+pub use icmpv6::{
+    icmpv6_type, write_echo_reply, write_icmpv6_error, Icmpv6Error, Icmpv6Packet,
+    MIN_MTU as IPV6_MIN_MTU,
+};
 pub use ipv4::{write_header as write_ipv4_header, Ipv4Header, Ipv4Packet};
-pub use ipv6::Ipv6Packet;
+pub use ipv6::{write_header as write_ipv6_header, Ipv6Header, Ipv6Packet};
+pub use ipv6_ext::{
+    walk_ext_headers, Ipv6ChainError, Ipv6Fragment, Ipv6Option, Ipv6OptionAction, Ipv6Options,
+    Ipv6OptionsIter, Ipv6Upper, MAX_CHAIN_LEN, MAX_EXT_HEADERS,
+};
+pub use ndp::{
+    multicast_mac, solicited_node_multicast, write_neighbor_advert, NdpError, NdpOption,
+    NdpOptions, NeighborAdvertMessage, NeighborAdvertisement, NeighborSolicitation,
+};
 pub use offload::finish_partial_checksum;
 pub use tcp::{write_header as write_tcp_header, TcpFlags, TcpHeader, TcpSegment};
 pub use udp::{write_header as write_udp_header, UdpDatagram, UdpHeader};
@@ -48,6 +64,10 @@ pub enum WireError {
     /// A well-formed packet of a kind vipd does not handle.
     #[error("unsupported packet type")]
     Unsupported,
+    /// A Neighbor Discovery option of length zero, which RFC 4861 §4.6
+    /// says makes the whole packet invalid.
+    #[error("invalid option length")]
+    BadOptionLen,
 }
 
 /// EtherType values vipd recognises.
@@ -61,11 +81,21 @@ pub mod ethertype {
     pub const QINQ: u16 = 0x88a8;
 }
 
-/// IP protocol numbers vipd recognises.
+/// IP protocol numbers (IPv6 next-header values) vipd recognises.
 pub mod ip_proto {
+    /// IPv6 hop-by-hop options header.
+    pub const HOP_BY_HOP: u8 = 0;
     pub const ICMP: u8 = 1;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    /// IPv6 routing header.
+    pub const ROUTING: u8 = 43;
+    /// IPv6 fragment header.
+    pub const FRAGMENT: u8 = 44;
+    pub const ICMPV6: u8 = 58;
+    pub const NO_NEXT_HEADER: u8 = 59;
+    /// IPv6 destination options header.
+    pub const DEST_OPTS: u8 = 60;
     pub const VRRP: u8 = 112;
 }
 
@@ -176,6 +206,18 @@ fn put16(b: &mut [u8], f: Field, v: u16) {
 #[inline]
 fn put32(b: &mut [u8], f: Field, v: u32) {
     b[f].copy_from_slice(&v.to_be_bytes());
+}
+
+#[inline]
+fn get_ipv6(b: &[u8], f: Field) -> Ipv6Addr {
+    let mut o = [0u8; 16];
+    o.copy_from_slice(&b[f]);
+    Ipv6Addr::from(o)
+}
+
+#[inline]
+fn put_ipv6(b: &mut [u8], f: Field, a: Ipv6Addr) {
+    b[f].copy_from_slice(&a.octets());
 }
 
 #[inline]

@@ -1,7 +1,7 @@
 //! TCP segments (RFC 9293).
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::{BitAnd, BitOr, BitOrAssign, Not};
 
 use crate::checksum;
@@ -191,13 +191,40 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
         get16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    /// Pseudo-header sums over the whole buffer, which must be exactly the
+    /// segment (at most 65535 bytes, which any IPv4 payload is).
+    #[inline]
+    fn pseudo_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
+        let len = self.buffer.as_ref().len() as u16;
+        checksum::pseudo_header_v4(src, dst, ip_proto::TCP, len)
+    }
+
+    #[inline]
+    fn pseudo_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u32 {
+        let len = self.buffer.as_ref().len() as u32;
+        checksum::pseudo_header_v6(src, dst, ip_proto::TCP, len)
+    }
+
     /// Whether the checksum is left for the NIC to finish (see
     /// [`checksum::is_partial`]); the buffer must be exactly the IP payload.
     #[inline]
     pub fn has_partial_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        let len = self.buffer.as_ref().len() as u16;
-        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::TCP, len);
-        checksum::is_partial(self.checksum(), ph)
+        checksum::is_partial(self.checksum(), self.pseudo_v4(src, dst))
+    }
+
+    /// [`Self::has_partial_checksum_v4`] over IPv6; the buffer must be
+    /// exactly the segment, after any extension headers.
+    #[inline]
+    pub fn has_partial_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        checksum::is_partial(self.checksum(), self.pseudo_v6(src, dst))
+    }
+
+    /// True when the checksum over the pseudo-header and the whole buffer
+    /// (exactly the segment) is correct.
+    #[inline]
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        let ph = self.pseudo_v6(src, dst);
+        checksum::fold(checksum::sum(self.buffer.as_ref(), ph)) == 0xffff
     }
 
     #[inline]
@@ -235,16 +262,28 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
         self.set_checksum(c);
     }
 
+    #[inline]
+    fn fill_checksum(&mut self, pseudo: u32) {
+        self.set_checksum(0);
+        let c = !checksum::fold(checksum::sum(self.buffer.as_ref(), pseudo));
+        self.set_checksum(c);
+    }
+
     /// Computes the checksum over the pseudo-header and the whole buffer, so
     /// the buffer must be exactly the IP payload (at most 65535 bytes, which
     /// any IPv4 payload is).
     #[inline]
     pub fn fill_checksum_v4(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
-        self.set_checksum(0);
-        let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::TCP, b.len() as u16);
-        let c = !checksum::fold(checksum::sum(b, ph));
-        self.set_checksum(c);
+        let ph = self.pseudo_v4(src, dst);
+        self.fill_checksum(ph);
+    }
+
+    /// [`Self::fill_checksum_v4`] over IPv6: the buffer must be exactly the
+    /// segment, after any extension headers.
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        let ph = self.pseudo_v6(src, dst);
+        self.fill_checksum(ph);
     }
 
     #[inline]

@@ -1,6 +1,6 @@
 //! UDP datagrams (RFC 768).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::checksum;
 use crate::{get16, ip_proto, put16, WireError};
@@ -23,8 +23,9 @@ mod field {
 
 const HEADER_LEN: usize = field::CHECKSUM.end;
 
-/// A transmitted UDP checksum of zero means "none" in IPv4, so a computed
-/// zero is sent as its ones' complement equivalent 0xffff.
+/// A transmitted UDP checksum of zero means "none" in IPv4 (and is invalid
+/// in IPv6), so a computed zero is sent as its ones' complement equivalent
+/// 0xffff.
 #[inline]
 fn on_wire(c: u16) -> u16 {
     if c == 0 {
@@ -83,13 +84,43 @@ impl<T: AsRef<[u8]>> UdpDatagram<T> {
         get16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    /// Pseudo-header sums over `len()` bytes; `len` came from a 16-bit
+    /// field, so the cast is exact.
+    #[inline]
+    fn pseudo_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
+        checksum::pseudo_header_v4(src, dst, ip_proto::UDP, self.len() as u16)
+    }
+
+    #[inline]
+    fn pseudo_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u32 {
+        checksum::pseudo_header_v6(src, dst, ip_proto::UDP, self.len() as u32)
+    }
+
+    #[inline]
+    fn has_partial_checksum(&self, pseudo: u32) -> bool {
+        self.checksum() != 0 && checksum::is_partial(self.checksum(), pseudo)
+    }
+
     /// Whether the checksum is left for the NIC to finish (see
     /// [`checksum::is_partial`]).
     #[inline]
     pub fn has_partial_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        // `len` came from a 16-bit field, so the cast is exact.
-        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::UDP, self.len() as u16);
-        self.checksum() != 0 && checksum::is_partial(self.checksum(), ph)
+        self.has_partial_checksum(self.pseudo_v4(src, dst))
+    }
+
+    /// [`Self::has_partial_checksum_v4`] over IPv6.
+    #[inline]
+    pub fn has_partial_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.has_partial_checksum(self.pseudo_v6(src, dst))
+    }
+
+    /// True when the checksum over the pseudo-header and `len()` bytes is
+    /// correct. Zero is refused: IPv6 makes the UDP checksum mandatory (RFC
+    /// 8200 §8.1).
+    #[inline]
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        let b = &self.buffer.as_ref()[..self.len()];
+        self.checksum() != 0 && checksum::fold(checksum::sum(b, self.pseudo_v6(src, dst))) == 0xffff
     }
 
     #[inline]
@@ -127,15 +158,26 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpDatagram<T> {
         self.patch_checksum(|c| checksum::update32(c, u32::from(old), u32::from(new)));
     }
 
+    #[inline]
+    fn fill_checksum(&mut self, pseudo: u32) {
+        put16(self.buffer.as_mut(), field::CHECKSUM, 0);
+        let len = self.len();
+        let c = !checksum::fold(checksum::sum(&self.buffer.as_ref()[..len], pseudo));
+        put16(self.buffer.as_mut(), field::CHECKSUM, on_wire(c));
+    }
+
     /// Computes the checksum over the pseudo-header and `len()` bytes.
     #[inline]
     pub fn fill_checksum_v4(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
-        put16(self.buffer.as_mut(), field::CHECKSUM, 0);
-        let len = self.len();
-        // `len` came from a 16-bit field, so the cast is exact.
-        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::UDP, len as u16);
-        let c = !checksum::fold(checksum::sum(&self.buffer.as_ref()[..len], ph));
-        put16(self.buffer.as_mut(), field::CHECKSUM, on_wire(c));
+        let ph = self.pseudo_v4(src, dst);
+        self.fill_checksum(ph);
+    }
+
+    /// [`Self::fill_checksum_v4`] over IPv6.
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        let ph = self.pseudo_v6(src, dst);
+        self.fill_checksum(ph);
     }
 
     #[inline]
