@@ -223,4 +223,58 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn written_header_reads_back_in_etherparse_and_the_view() {
+        let mut rng = XorShift(0x6677);
+        for _ in 0..200 {
+            let mut o = [[0u8; 16]; 2];
+            o[0].copy_from_slice(&rng.bytes(16));
+            o[1].copy_from_slice(&rng.bytes(16));
+            let h = super::Ipv6Header {
+                src: Ipv6Addr::from(o[0]),
+                dst: Ipv6Addr::from(o[1]),
+                next_header: (rng.next_u16() >> 8) as u8,
+                hop_limit: rng.next_u16() as u8,
+                traffic_class: (rng.next_u16() >> 3) as u8,
+                payload_len: rng.next_u16() % 64,
+            };
+            let mut buf = vec![0xa5; 40 + usize::from(h.payload_len)];
+            assert_eq!(write_header(&mut buf, &h), Ok(HEADER_LEN));
+            let (e, _) = Ipv6Header::from_slice(&buf).unwrap();
+            assert_eq!((e.source, e.destination), (o[0], o[1]));
+            assert_eq!((e.next_header.0, e.hop_limit), (h.next_header, h.hop_limit));
+            assert_eq!(e.traffic_class, h.traffic_class);
+            assert_eq!(e.flow_label.value(), 0);
+            assert_eq!(e.payload_length, h.payload_len);
+            let p = Ipv6Packet::new_checked(&buf[..]).unwrap();
+            assert_eq!(
+                (p.src(), p.dst(), p.traffic_class()),
+                (h.src, h.dst, h.traffic_class)
+            );
+            for short in 0..HEADER_LEN {
+                assert_eq!(
+                    write_header(&mut buf[..short], &h),
+                    Err(WireError::Truncated)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn setters_and_upper_layer() {
+        let mut rng = XorShift(0x6678);
+        let (_, mut out) = random_packet(&mut rng);
+        let mut p = Ipv6Packet::new_checked(&mut out[..]).unwrap();
+        let (s, d): (Ipv6Addr, Ipv6Addr) =
+            ("2001:db8::1".parse().unwrap(), "ff02::1".parse().unwrap());
+        p.set_src(s);
+        p.set_dst(d);
+        p.set_hop_limit(1);
+        p.payload_mut().fill(7);
+        assert_eq!((p.src(), p.dst(), p.hop_limit()), (s, d, 1));
+        assert!(p.payload().iter().all(|&b| b == 7));
+        let up = p.upper_layer().unwrap();
+        assert_eq!((up.protocol, up.offset), (ip_proto::TCP, 0));
+    }
 }

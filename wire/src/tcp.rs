@@ -605,4 +605,38 @@ mod tests {
             Err(WireError::Truncated)
         );
     }
+
+    #[test]
+    fn ipv6_checksums_agree_with_etherparse() {
+        let mut rng = XorShift(0x6070);
+        for _ in 0..200 {
+            let mut o = [[0u8; 16]; 2];
+            o[0].copy_from_slice(&rng.bytes(16));
+            o[1].copy_from_slice(&rng.bytes(16));
+            let (src, dst) = (Ipv6Addr::from(o[0]), Ipv6Addr::from(o[1]));
+            let n = usize::from(rng.next_u16() % 60);
+            let payload = rng.bytes(n);
+            let mut p = Vec::new();
+            PacketBuilder::ipv6(o[0], o[1], 64)
+                .tcp(
+                    rng.next_u16(),
+                    rng.next_u16(),
+                    rng.next_u32(),
+                    rng.next_u16(),
+                )
+                .write(&mut p, &payload)
+                .unwrap();
+            let seg = &mut p[40..];
+            let v = TcpSegment::new_checked(&*seg).unwrap();
+            assert!(v.verify_checksum_v6(src, dst));
+            assert!(!v.has_partial_checksum_v6(src, dst));
+            let stored = v.checksum();
+            let other = Ipv6Addr::from(u128::from(dst) ^ 0x100);
+            assert!(!v.verify_checksum_v6(src, other));
+            seg[16..18].copy_from_slice(&[0x12, 0x34]);
+            let mut v = TcpSegment::new_checked(&mut *seg).unwrap();
+            v.fill_checksum_v6(src, dst);
+            assert_eq!(v.checksum(), stored);
+        }
+    }
 }
