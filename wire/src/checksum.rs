@@ -104,6 +104,13 @@ pub fn delta32(old: u32, new: u32) -> u32 {
     delta16((old >> 16) as u16, (new >> 16) as u16) + delta16(old as u16, new as u16)
 }
 
+/// [`delta16`] for a 128-bit field (an IPv6 address).
+#[inline]
+pub fn delta_v6(old: Ipv6Addr, new: Ipv6Addr) -> u32 {
+    let (o, n) = (old.segments(), new.segments());
+    o.iter().zip(n).map(|(&a, b)| delta16(a, b)).sum()
+}
+
 /// Updates checksum `csum` by a sum of deltas ([`delta16`], [`delta32`]).
 #[inline]
 pub fn apply_delta(csum: u16, delta: u32) -> u16 {
@@ -267,6 +274,22 @@ mod tests {
                 fold(pseudo_header_v6(src, dst, 58, len)),
                 fold(sum(&bytes, 0))
             );
+        }
+    }
+
+    #[test]
+    fn ipv6_address_delta_updates_as_recomputation_does() {
+        let mut st = 0x6666_0000_1234_5678u64;
+        for _ in 0..2000 {
+            let mut data: Vec<u8> = (0..40).map(|_| xorshift(&mut st) as u8).collect();
+            data[0] |= 0x40;
+            let c = checksum(&data);
+            let old: [u8; 16] = data[8..24].try_into().unwrap();
+            let new =
+                (u128::from(xorshift(&mut st)) << 64 | u128::from(xorshift(&mut st))).to_be_bytes();
+            data[8..24].copy_from_slice(&new);
+            let c = apply_delta(c, delta_v6(old.into(), new.into()));
+            assert_eq!(c, checksum(&data));
         }
     }
 

@@ -4,8 +4,10 @@
 //! every length the accessors later depend on, so accessors read fixed
 //! offsets and never panic; setters exist when `T: AsMut<[u8]>`. Each header
 //! module names its field offsets once, in a private `field` table. The
-//! `write_*_header` functions and [`ArpMessage`] build new headers. Nothing
-//! here allocates.
+//! `write_*_header` functions and [`ArpMessage`] build new headers; the
+//! other `write_*` functions build whole IPv6 packets vipd answers with
+//! (Neighbor Advertisements, echo replies, ICMPv6 errors). Nothing here
+//! allocates.
 
 pub mod checksum;
 

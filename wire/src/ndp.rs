@@ -99,6 +99,9 @@ pub enum NdpError {
     Checksum,
     #[error("neighbor discovery target is multicast")]
     MulticastTarget,
+    /// RFC 4291 §2.7: no packet comes from a multicast address.
+    #[error("neighbor discovery from a multicast address")]
+    MulticastSource,
     /// A duplicate address detection probe (source unspecified) carrying a
     /// source link-layer address option.
     #[error("DAD solicitation with a source link-layer address")]
@@ -131,6 +134,9 @@ fn validate_common<U: AsRef<[u8]>>(
     }
     if target.is_multicast() {
         return Err(NdpError::MulticastTarget);
+    }
+    if ip.src().is_multicast() {
+        return Err(NdpError::MulticastSource);
     }
     Ok(())
 }
@@ -224,7 +230,8 @@ impl<T: AsRef<[u8]>> NeighborSolicitation<T> {
     }
 
     /// The checks RFC 4861 §7.1.1 asks of a received solicitation carried by
-    /// `ip`: hop limit 255, code 0, checksum, unicast target, and for a
+    /// `ip`: hop limit 255, code 0, checksum, unicast target (and source,
+    /// so [`NeighborAdvertMessage::reply`] can answer it), and for a
     /// duplicate address detection probe (unspecified source) no source
     /// link-layer address and a solicited-node destination.
     pub fn validate<U: AsRef<[u8]>>(&self, ip: &Ipv6Packet<U>) -> Result<(), NdpError> {
@@ -301,7 +308,8 @@ impl<T: AsRef<[u8]>> NeighborAdvertisement<T> {
     }
 
     /// The checks RFC 4861 §7.1.2 asks of a received advertisement carried
-    /// by `ip`: hop limit 255, code 0, checksum, unicast target, and S clear
+    /// by `ip`: hop limit 255, code 0, checksum, unicast target and source,
+    /// and S clear
     /// when sent to a multicast address.
     pub fn validate<U: AsRef<[u8]>>(&self, ip: &Ipv6Packet<U>) -> Result<(), NdpError> {
         validate_common(ip, self.buffer.as_ref(), self.target())?;
@@ -541,6 +549,8 @@ mod tests {
         assert_eq!(validate_ns(&sum), Err(NdpError::Checksum));
         let mc = ns(a("2001:db8::1"), snm, a("ff02::1"), &[], 255);
         assert_eq!(validate_ns(&mc), Err(NdpError::MulticastTarget));
+        let from_mc = ns(a("ff02::2"), snm, target, &[], 255);
+        assert_eq!(validate_ns(&from_mc), Err(NdpError::MulticastSource));
     }
 
     #[test]

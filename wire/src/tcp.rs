@@ -262,6 +262,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
         self.set_checksum(c);
     }
 
+    /// [`Self::update_checksum_for_addr`] for an IPv6 address.
+    #[inline]
+    pub fn update_checksum_for_addr_v6(&mut self, old: Ipv6Addr, new: Ipv6Addr) {
+        let c = checksum::apply_delta(self.checksum(), checksum::delta_v6(old, new));
+        self.set_checksum(c);
+    }
+
     #[inline]
     fn fill_checksum(&mut self, pseudo: u32) {
         self.set_checksum(0);
@@ -637,6 +644,9 @@ mod tests {
             let mut v = TcpSegment::new_checked(&mut *seg).unwrap();
             v.fill_checksum_v6(src, dst);
             assert_eq!(v.checksum(), stored);
+            let moved = Ipv6Addr::from(u128::from(dst).rotate_left(17));
+            v.update_checksum_for_addr_v6(dst, moved);
+            assert!(v.verify_checksum_v6(src, moved));
         }
     }
 }

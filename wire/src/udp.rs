@@ -158,6 +158,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpDatagram<T> {
         self.patch_checksum(|c| checksum::update32(c, u32::from(old), u32::from(new)));
     }
 
+    /// [`Self::update_checksum_for_addr`] for an IPv6 address.
+    #[inline]
+    pub fn update_checksum_for_addr_v6(&mut self, old: Ipv6Addr, new: Ipv6Addr) {
+        self.patch_checksum(|c| checksum::apply_delta(c, checksum::delta_v6(old, new)));
+    }
+
     #[inline]
     fn fill_checksum(&mut self, pseudo: u32) {
         put16(self.buffer.as_mut(), field::CHECKSUM, 0);
@@ -454,6 +460,9 @@ mod tests {
             let mut v = UdpDatagram::new_checked(&mut *seg).unwrap();
             v.fill_checksum_v6(src, dst);
             assert_eq!(v.checksum(), stored);
+            let moved = Ipv6Addr::from(u128::from(dst).rotate_left(17));
+            v.update_checksum_for_addr_v6(dst, moved);
+            assert!(v.verify_checksum_v6(src, moved));
             // IPv6 makes the UDP checksum mandatory: zero never verifies.
             let mut none = seg.to_vec();
             none[6..8].fill(0);
