@@ -107,8 +107,8 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
         get32(self.buffer.as_ref(), field::WORD)
     }
 
-    /// True for the four error types this module names; RFC 4443 §2.1
-    /// reserves types below 128 for errors.
+    /// True for error messages: RFC 4443 §2.1 gives them the types below
+    /// 128.
     #[inline]
     pub fn is_error(&self) -> bool {
         self.msg_type() < icmpv6_type::ECHO_REQUEST

@@ -504,11 +504,7 @@ mod tests {
         );
         let msg = &p[40..];
         for len in 0..msg.len() {
-            let want = if len != MIN_LEN {
-                Some(WireError::Truncated)
-            } else {
-                None
-            };
+            let want = (len != MIN_LEN).then_some(WireError::Truncated);
             assert_eq!(
                 NeighborSolicitation::new_checked(&msg[..len]).err(),
                 want,
@@ -604,6 +600,11 @@ mod tests {
                 | u8::from(m.solicited) << 6
                 | u8::from(m.override_flag) << 5;
             assert_eq!(buf[44], want);
+            let msg = &buf[40..n];
+            for len in 0..msg.len() {
+                let want = (len != MIN_LEN).then_some(WireError::Truncated);
+                assert_eq!(NeighborAdvertisement::new_checked(&msg[..len]).err(), want);
+            }
             for short in 0..n {
                 assert_eq!(
                     write_neighbor_advert(&mut buf[..short], &m),
