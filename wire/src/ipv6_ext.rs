@@ -90,20 +90,23 @@ pub enum Ipv6ChainError {
 }
 
 /// Walks the extension headers of an IPv6 payload whose fixed header said
-/// `first`, up to the upper-layer header.
+/// `first`, up to the upper-layer header: any next-header value that is not
+/// an extension header, No Next Header (59) included.
 pub fn walk_ext_headers(first: u8, payload: &[u8]) -> Result<Ipv6Upper, Ipv6ChainError> {
     let (mut next, mut at, mut count) = (first, 0usize, 0usize);
     loop {
-        match next {
-            ip_proto::HOP_BY_HOP | ip_proto::ROUTING | ip_proto::DEST_OPTS | ip_proto::FRAGMENT => {
+        let walked = matches!(
+            next,
+            ip_proto::HOP_BY_HOP | ip_proto::ROUTING | ip_proto::DEST_OPTS | ip_proto::FRAGMENT
+        );
+        if !walked {
+            if UNWALKED.contains(&next) {
+                return Err(Ipv6ChainError::UnknownNextHeader(next));
             }
-            p if UNWALKED.contains(&p) => return Err(Ipv6ChainError::UnknownNextHeader(p)),
-            protocol => {
-                return Ok(Ipv6Upper {
-                    protocol,
-                    offset: at,
-                })
-            }
+            return Ok(Ipv6Upper {
+                protocol: next,
+                offset: at,
+            });
         }
         if count == MAX_EXT_HEADERS {
             return Err(Ipv6ChainError::TooLong);

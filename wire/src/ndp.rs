@@ -156,12 +156,15 @@ impl NdpOption<'_> {
     /// The Ethernet address of a link-layer address option.
     #[inline]
     pub fn link_addr(&self) -> Option<MacAddr> {
-        let is_addr = matches!(self.kind, Self::SOURCE_LINK_ADDR | Self::TARGET_LINK_ADDR);
+        if !matches!(self.kind, Self::SOURCE_LINK_ADDR | Self::TARGET_LINK_ADDR) {
+            return None;
+        }
+        // `data` starts after the type and length.
         let f = opt_field::LINK_ADDR;
         let b = self
             .data
             .get(f.start - opt_field::DATA..f.end - opt_field::DATA)?;
-        is_addr.then(|| get_mac(b, 0..b.len()))
+        Some(get_mac(b, 0..b.len()))
     }
 }
 
@@ -237,7 +240,8 @@ impl<T: AsRef<[u8]>> NeighborSolicitation<T> {
     pub fn validate<U: AsRef<[u8]>>(&self, ip: &Ipv6Packet<U>) -> Result<(), NdpError> {
         validate_common(ip, self.buffer.as_ref(), self.target())?;
         if ip.src().is_unspecified() {
-            if self.source_link_addr().is_some() {
+            let slla = NdpOption::SOURCE_LINK_ADDR;
+            if self.options().any(|o| o.kind == slla) {
                 return Err(NdpError::DadWithSourceLinkAddr);
             }
             if ip.dst().octets()[..13] != SOLICITED_NODE_PREFIX {
@@ -309,8 +313,7 @@ impl<T: AsRef<[u8]>> NeighborAdvertisement<T> {
 
     /// The checks RFC 4861 §7.1.2 asks of a received advertisement carried
     /// by `ip`: hop limit 255, code 0, checksum, unicast target and source,
-    /// and S clear
-    /// when sent to a multicast address.
+    /// and S clear when sent to a multicast address.
     pub fn validate<U: AsRef<[u8]>>(&self, ip: &Ipv6Packet<U>) -> Result<(), NdpError> {
         validate_common(ip, self.buffer.as_ref(), self.target())?;
         if ip.dst().is_multicast() && self.solicited() {
