@@ -62,6 +62,7 @@
 mod config;
 mod error;
 mod events;
+mod family;
 mod instance;
 mod packet;
 mod stats;
@@ -69,11 +70,12 @@ mod stats;
 pub use config::InstanceConfig;
 pub use error::VrrpError;
 pub use events::{Datagram, Input, Output, Rejection, State, TimerKind};
-pub use instance::{effective_priority, Instance};
+pub use family::{is_link_local, AddressFamily, Announcement};
+pub use instance::{effective_priority, AdvertHeader, Instance};
 pub use packet::{
-    checksum, encode, AddressFamily, Addresses, Advert, Version, VrrpPacket, AUTH_NONE,
-    AUTH_SIMPLE_TEXT, HEADER_LEN, IPPROTO_VRRP, MAX_ADDRESSES, MULTICAST_V4, MULTICAST_V6,
-    PRIORITY_OWNER, PRIORITY_STOP, V2_AUTH_LEN, VRRP_TTL,
+    checksum, encode, Addresses, Advert, Version, VrrpPacket, AUTH_NONE, AUTH_SIMPLE_TEXT,
+    HEADER_LEN, IPPROTO_VRRP, MAX_ADDRESSES, MULTICAST_V4, MULTICAST_V6, PRIORITY_OWNER,
+    PRIORITY_STOP, V2_AUTH_LEN, VRRP_TTL,
 };
 pub use stats::InstanceStats;
 
