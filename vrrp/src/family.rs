@@ -72,8 +72,9 @@ pub fn is_link_local(addr: &Ipv6Addr) -> bool {
 pub enum Announcement {
     /// One gratuitous ARP per VIP.
     GratuitousArp { mac: [u8; 6], vips: Vec<Ipv4Addr> },
-    /// One unsolicited Neighbor Advertisement per VIP (RFC 4861 §7.2.6,
-    /// RFC 5798 §6.4.2), Override flag set, to ff02::1 with hop limit 255.
+    /// One unsolicited Neighbor Advertisement per VIP (RFC 5798 §6.4,
+    /// RFC 4861 §7.2.6): Router and Override flags set, Solicited clear,
+    /// target link-layer address `mac`, to ff02::1 with hop limit 255.
     UnsolicitedNa { mac: [u8; 6], vips: Vec<Ipv6Addr> },
 }
 
