@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::packet::{AddressFamily, Version};
+use super::family::AddressFamily;
+use super::packet::Version;
 
 /// Why a VRRP packet could not be decoded or encoded, or why an instance
 /// configuration was refused. The text is meant for the operator's log.
@@ -11,6 +12,8 @@ use super::packet::{AddressFamily, Version};
 pub enum VrrpError {
     #[error("VRRP packet truncated: {have} bytes received, {need} needed for its header, addresses and authentication data")]
     Truncated { have: usize, need: usize },
+    #[error("VRRP over IPv6 of {have} bytes, but its count of {count} addresses makes {need}: the sender does not put 16-byte IPv6 addresses in it")]
+    LengthMismatch { count: u8, have: usize, need: usize },
     #[error("VRRP version {0} is not supported (vipd speaks versions 2 and 3); check the sender's `version` setting")]
     UnsupportedVersion(u8),
     #[error("VRRP packet type {0} is unknown (only 1, ADVERTISEMENT, exists); the sender is not speaking VRRP")]

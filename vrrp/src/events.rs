@@ -87,8 +87,16 @@ pub enum Input<'a> {
 pub enum Rejection {
     /// The IP protocol is not VRRP.
     NotVrrp,
+    /// The datagram's source or destination is not of the instance's
+    /// address family.
+    Family,
     /// TTL / hop limit was not 255: the advert crossed a router.
     Ttl,
+    /// IPv6: the source is not link-local (fe80::/10).
+    Source,
+    /// IPv6: the destination is neither ff02::12 nor, with unicast peers,
+    /// our own address.
+    Destination,
     /// Priority 255 (address owner) from a source that is none of our VIPs.
     FalseOwner,
     /// Version field unsupported or not the instance's version.
@@ -97,6 +105,10 @@ pub enum Rejection {
     Type,
     /// Shorter than its header, addresses and authentication data.
     Truncated,
+    /// IPv6: longer than its header and addresses.
+    Length,
+    /// A VRRPv2 advert over IPv6, which v2 cannot carry.
+    V2OverIpv6,
     Checksum,
     /// A valid advert for another virtual router on the same link.
     OtherVrid,
@@ -122,6 +134,8 @@ pub enum Output {
     /// Encode [`crate::Instance::advert`] with this priority and send it with
     /// TTL 255 to the multicast group, or to every unicast peer (encode once
     /// per destination: the v3 checksum covers it).
+    /// [`crate::Instance::advert_headers`] and
+    /// [`crate::Instance::encode_advert`] do both, for either family.
     SendAdvert { priority: u8 },
     /// Entered Master: take the VIPs (answer ARP / ND for them with the
     /// virtual MAC). Gratuitous ARP is asked for separately.
@@ -133,7 +147,9 @@ pub enum Output {
     /// Shut down to Initialize: do not hold the VIPs (release them if held).
     Stopped,
     /// Announce the VIPs with the virtual MAC: gratuitous ARP for IPv4,
-    /// unsolicited neighbour advertisements for IPv6.
+    /// unsolicited neighbour advertisements for IPv6, as
+    /// [`crate::Instance::announcement`] says. The name predates IPv6 and is
+    /// kept so existing shells still match it.
     SendGratuitousArp,
     /// The state changed; for logs, notifications and metrics.
     Transition {

@@ -9,10 +9,14 @@ use log::{debug, info, warn};
 use super::config::InstanceConfig;
 use super::error::VrrpError;
 use super::events::{Datagram, Input, Output, State, TimerKind};
-use super::packet::{AddressFamily, Advert, Version, PRIORITY_OWNER, PRIORITY_STOP};
+use super::family::AddressFamily;
+use super::packet::{Advert, Version, PRIORITY_OWNER, PRIORITY_STOP};
 use super::stats::InstanceStats;
 
+mod send;
 mod validate;
+
+pub use send::AdvertHeader;
 
 const NO_ADVERTS: &str = "no advert from a master within the master-down interval";
 
@@ -393,7 +397,8 @@ impl Instance {
             self.arm(TimerKind::Advert, now + self.cfg.advert_interval, out);
             return;
         }
-        if priority > self.priority || (priority == self.priority && src > self.primary_ip) {
+        let higher_address = as_number(src) > as_number(self.primary_ip);
+        if priority > self.priority || (priority == self.priority && higher_address) {
             let learned = match self.cfg.version {
                 Version::V2 => self.cfg.advert_interval,
                 Version::V3 => heard.interval,
@@ -425,4 +430,14 @@ struct Heard {
     src: IpAddr,
     priority: u8,
     interval: Duration,
+}
+
+/// An address as the number RFC 5798 §6.4.3 compares to break a priority
+/// tie: the primary IPv4 address, or over IPv6 the link-local source, as an
+/// unsigned integer. Validation keeps both sides of one family.
+fn as_number(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
 }

@@ -9,6 +9,14 @@
 //! version, checksum, authentication, …); each is reported back as accepted
 //! or rejected with its reason, and counted in [`InstanceStats`].
 //!
+//! An instance is of one address family, that of its VIPs. Over IPv6 it
+//! speaks VRRPv3 only (RFC 5798): adverts go from the interface's
+//! link-local address to ff02::12 with hop limit 255
+//! ([`Instance::advert_headers`]), received ones must come the same way,
+//! the virtual MAC is 00-00-5E-00-02-{VRID} ([`Instance::virtual_mac`]),
+//! and a new master announces the VIPs with unsolicited Neighbor
+//! Advertisements instead of gratuitous ARP ([`Instance::announcement`]).
+//!
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
 //! use std::time::Instant;
@@ -31,9 +39,16 @@
 //! for o in out.drain(..) {
 //!     match o {
 //!         Output::SetTimer(kind, at) => { /* (re)arm or cancel; on expiry feed Input::Timer(kind) */ }
-//!         Output::SendAdvert { priority } => { /* encode inst.advert(priority) per destination */ }
+//!         Output::SendAdvert { priority } => {
+//!             for header in inst.advert_headers() {
+//!                 let mut buf = [0u8; 2048];
+//!                 let len = inst.encode_advert(priority, &header, &mut buf).unwrap();
+//!                 /* send buf[..len] from header.src to header.dst, TTL / hop limit 255 */
+//!             }
+//!         }
+//!         Output::SendGratuitousArp => { /* send inst.announcement(): ARP or NA per VIP */ }
 //!         Output::Rejected { src, reason } => { /* already counted and logged */ }
-//!         _ => { /* take or release the VIPs, gratuitous ARP, transitions */ }
+//!         _ => { /* take or release the VIPs, transitions */ }
 //!     }
 //! }
 //! ```
@@ -57,11 +72,17 @@
 //!   "another master" would loop.
 //! - An advert claiming priority 255 (address owner) from a source that is
 //!   none of the VIPs is dropped: honouring it would let any host on the
-//!   segment take the VIPs at once.
+//!   segment take the VIPs at once. Over IPv6, where adverts come from
+//!   link-local addresses, an owner must therefore list its link-local
+//!   address among the VIPs (RFC 5798 wants the first address to be the
+//!   link-local one); the configuration refuses priority 255 otherwise.
+//! - Over IPv6 an advert longer than its address count says is dropped and
+//!   counted: it means the sender packed other than 16-byte addresses.
 
 mod config;
 mod error;
 mod events;
+mod family;
 mod instance;
 mod packet;
 mod stats;
@@ -69,11 +90,12 @@ mod stats;
 pub use config::InstanceConfig;
 pub use error::VrrpError;
 pub use events::{Datagram, Input, Output, Rejection, State, TimerKind};
-pub use instance::{effective_priority, Instance};
+pub use family::{is_link_local, AddressFamily, Announcement};
+pub use instance::{effective_priority, AdvertHeader, Instance};
 pub use packet::{
-    checksum, encode, AddressFamily, Addresses, Advert, Version, VrrpPacket, AUTH_NONE,
-    AUTH_SIMPLE_TEXT, HEADER_LEN, IPPROTO_VRRP, MAX_ADDRESSES, MULTICAST_V4, MULTICAST_V6,
-    PRIORITY_OWNER, PRIORITY_STOP, V2_AUTH_LEN, VRRP_TTL,
+    checksum, encode, Addresses, Advert, Version, VrrpPacket, AUTH_NONE, AUTH_SIMPLE_TEXT,
+    HEADER_LEN, IPPROTO_VRRP, MAX_ADDRESSES, MULTICAST_V4, MULTICAST_V6, PRIORITY_OWNER,
+    PRIORITY_STOP, V2_AUTH_LEN, VRRP_TTL,
 };
 pub use stats::InstanceStats;
 

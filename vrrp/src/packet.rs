@@ -18,6 +18,7 @@ use std::slice::ChunksExact;
 use std::time::Duration;
 
 use super::error::VrrpError;
+use super::family::AddressFamily;
 
 /// IP protocol number of VRRP.
 pub const IPPROTO_VRRP: u8 = 112;
@@ -119,48 +120,6 @@ impl fmt::Display for Version {
     }
 }
 
-/// Address family of a virtual router's addresses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AddressFamily {
-    Ipv4,
-    Ipv6,
-}
-
-impl AddressFamily {
-    /// Family of `addr`.
-    pub fn of(addr: &IpAddr) -> Self {
-        match addr {
-            IpAddr::V4(_) => AddressFamily::Ipv4,
-            IpAddr::V6(_) => AddressFamily::Ipv6,
-        }
-    }
-
-    /// Bytes one address takes in an advert.
-    pub fn address_len(self) -> usize {
-        match self {
-            AddressFamily::Ipv4 => 4,
-            AddressFamily::Ipv6 => 16,
-        }
-    }
-
-    /// Where adverts of this family are multicast.
-    pub fn multicast_group(self) -> IpAddr {
-        match self {
-            AddressFamily::Ipv4 => IpAddr::V4(MULTICAST_V4),
-            AddressFamily::Ipv6 => IpAddr::V6(MULTICAST_V6),
-        }
-    }
-}
-
-impl fmt::Display for AddressFamily {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AddressFamily::Ipv4 => "IPv4",
-            AddressFamily::Ipv6 => "IPv6",
-        })
-    }
-}
-
 /// Zero-copy view of a received VRRP message (the IP payload).
 ///
 /// `new_checked` guarantees the header, every address and (v2) the
@@ -174,7 +133,9 @@ pub struct VrrpPacket<T> {
 
 impl<T: AsRef<[u8]>> VrrpPacket<T> {
     /// Checks length against the address count, the version (2 or 3) and the
-    /// type (ADVERTISEMENT). `af` is the family of the IP packet it came in.
+    /// type (ADVERTISEMENT). `af` is the family of the IP packet it came in:
+    /// over IPv6 only v3 is valid, and the length must be exactly the header
+    /// and `count` 16-byte addresses.
     pub fn new_checked(buf: T, af: AddressFamily) -> Result<Self, VrrpError> {
         let bytes = buf.as_ref();
         let (ver_type, count) = match *bytes {
@@ -197,6 +158,16 @@ impl<T: AsRef<[u8]>> VrrpPacket<T> {
         let need = message_len(version, af, usize::from(count));
         if bytes.len() < need {
             return Err(VrrpError::Truncated {
+                have: bytes.len(),
+                need,
+            });
+        }
+        // Over IPv6 (new in vipd, so no peer relies on leniency) the count
+        // must account for every byte: trailing bytes mean the sender and we
+        // disagree on the address size, e.g. IPv4 addresses sent over IPv6.
+        if af == AddressFamily::Ipv6 && bytes.len() != need {
+            return Err(VrrpError::LengthMismatch {
+                count,
                 have: bytes.len(),
                 need,
             });

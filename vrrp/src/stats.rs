@@ -6,8 +6,14 @@
 pub struct InstanceStats {
     /// The IP protocol was not VRRP.
     pub protocol_errors: u64,
+    /// Source or destination not of the instance's address family.
+    pub family_errors: u64,
     /// IP TTL / hop limit was not 255: the advert crossed a router.
     pub ttl_errors: u64,
+    /// IPv6 source not link-local.
+    pub source_errors: u64,
+    /// IPv6 destination neither ff02::12 nor, with unicast peers, ours.
+    pub destination_errors: u64,
     /// Priority 255 (address owner) claimed by a source that is none of our
     /// VIPs.
     pub false_owner: u64,
@@ -17,6 +23,10 @@ pub struct InstanceStats {
     pub type_errors: u64,
     /// Shorter than its header, addresses and authentication data.
     pub truncated: u64,
+    /// IPv6: longer than its header and addresses.
+    pub length_errors: u64,
+    /// VRRPv2 over IPv6.
+    pub v2_over_ipv6: u64,
     pub checksum_errors: u64,
     /// Valid advert for another virtual router on the same link.
     pub other_vrid: u64,
@@ -45,11 +55,16 @@ impl InstanceStats {
     /// list is still processed.
     pub fn dropped(&self) -> u64 {
         self.protocol_errors
+            + self.family_errors
             + self.ttl_errors
+            + self.source_errors
+            + self.destination_errors
             + self.false_owner
             + self.version_errors
             + self.type_errors
             + self.truncated
+            + self.length_errors
+            + self.v2_over_ipv6
             + self.checksum_errors
             + self.other_vrid
             + self.own_adverts

@@ -1,4 +1,5 @@
-//! Checks of received adverts, RFC 5798 §7.1 / RFC 3768 §7.1.
+//! Checks of received adverts, RFC 5798 §7.1 / RFC 3768 §7.1; over IPv6
+//! also the link-local source and the ff02::12 destination of RFC 5798 §5.1.2.
 
 use std::net::IpAddr;
 
@@ -7,9 +8,10 @@ use log::warn;
 use super::Instance;
 use crate::error::VrrpError;
 use crate::events::{Datagram, Rejection};
+use crate::family::{is_link_local, AddressFamily};
 use crate::packet::{
-    Version, VrrpPacket, AUTH_NONE, AUTH_SIMPLE_TEXT, IPPROTO_VRRP, PRIORITY_OWNER, V2_AUTH_LEN,
-    VRRP_TTL,
+    Version, VrrpPacket, AUTH_NONE, AUTH_SIMPLE_TEXT, IPPROTO_VRRP, MULTICAST_V6, PRIORITY_OWNER,
+    V2_AUTH_LEN, VRRP_TTL,
 };
 
 impl Instance {
@@ -35,11 +37,32 @@ impl Instance {
             }
             return Err(Rejection::NotVrrp);
         }
+        if AddressFamily::of(&src) != self.af || AddressFamily::of(&dst) != self.af {
+            if bump(&mut s.family_errors) {
+                warn!("VRRP instance {name} (vrid {vrid}): dropped a packet from {src} to {dst}; this instance is {} ({} so far)", self.af, s.family_errors);
+            }
+            return Err(Rejection::Family);
+        }
         if ttl != VRRP_TTL {
             if bump(&mut s.ttl_errors) {
                 warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src} with TTL {ttl}; VRRP requires 255, so it crossed a router or the sender is misconfigured ({} so far)", s.ttl_errors);
             }
             return Err(Rejection::Ttl);
+        }
+        if let (IpAddr::V6(src6), IpAddr::V6(dst6)) = (src, dst) {
+            if !is_link_local(&src6) {
+                if bump(&mut s.source_errors) {
+                    warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src}; IPv6 adverts must come from a link-local address (fe80::/10) ({} so far)", s.source_errors);
+                }
+                return Err(Rejection::Source);
+            }
+            let unicast = !self.cfg.unicast_peers.is_empty() && dst == self.primary_ip;
+            if dst6 != MULTICAST_V6 && !unicast {
+                if bump(&mut s.destination_errors) {
+                    warn!("VRRP instance {name} (vrid {vrid}): dropped advert from {src} to {dst}; IPv6 adverts go to {MULTICAST_V6}, or to us with unicast peers ({} so far)", s.destination_errors);
+                }
+                return Err(Rejection::Destination);
+            }
         }
         // Only the owner of the VIPs may claim 255: honouring anyone else
         // would let any host on the segment take the VIPs at once. Checked
@@ -58,6 +81,8 @@ impl Instance {
                 let (counter, reason) = match e {
                     VrrpError::Truncated { .. } => (&mut s.truncated, Rejection::Truncated),
                     VrrpError::UnknownType(_) => (&mut s.type_errors, Rejection::Type),
+                    VrrpError::LengthMismatch { .. } => (&mut s.length_errors, Rejection::Length),
+                    VrrpError::V2Ipv6 => (&mut s.v2_over_ipv6, Rejection::V2OverIpv6),
                     _ => (&mut s.version_errors, Rejection::Version),
                 };
                 if bump(counter) {

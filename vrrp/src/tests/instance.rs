@@ -536,12 +536,13 @@ fn bad_configs_are_refused_with_the_instance_name() {
         vips: vec![six],
         ..cfg_v(Version::V2, SEC, 100)
     };
-    assert!(crate::Instance::new(v2_on_v6, six).is_err());
+    let link_local = "fe80::1".parse().unwrap();
+    assert!(crate::Instance::new(v2_on_v6, link_local).is_err());
     let v3_on_v6 = InstanceConfig {
         vips: vec![six],
         ..cfg(100)
     };
-    assert!(crate::Instance::new(v3_on_v6, six).is_ok());
+    assert!(crate::Instance::new(v3_on_v6, link_local).is_ok());
 }
 
 #[test]

@@ -2,18 +2,21 @@
 //! offset from one base `Instant` taken at the start of a test.
 
 mod instance;
+mod instance_v6;
 mod interop;
 mod packet;
+mod packet_v6;
 mod seeds;
 mod sim;
 mod validation;
+mod validation_v6;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use crate::{
     encode, Advert, Datagram, Input, Instance, InstanceConfig, Output, TimerKind, Version,
-    IPPROTO_VRRP,
+    IPPROTO_VRRP, MULTICAST_V6,
 };
 
 /// Ones'-complement checksum written independently of the codec: sum the
@@ -110,6 +113,45 @@ pub(super) fn track_timer(
         .collect()
 }
 
+/// A link-local address, fe80::`last`.
+pub(super) fn ll(last: u16) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, last))
+}
+
+pub(super) const MCAST6: IpAddr = IpAddr::V6(MULTICAST_V6);
+
+pub(super) fn vips6() -> Vec<IpAddr> {
+    vec![IpAddr::V6(Ipv6Addr::new(
+        0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50,
+    ))]
+}
+
+/// An IPv6 advert as a peer of our IPv6 test instances would send it.
+pub(super) fn peer_advert6(priority: u8, interval: Duration) -> Advert {
+    Advert {
+        addresses: vips6(),
+        ..peer_advert(Version::V3, priority, interval)
+    }
+}
+
+pub(super) fn wire6(adv: &Advert, src: IpAddr) -> Vec<u8> {
+    let mut buf = vec![0u8; 1500];
+    let n = encode(&mut buf, adv, src, MCAST6).expect("test advert encodes");
+    buf.truncate(n);
+    buf
+}
+
+/// The datagram of an IPv6 advert sent to ff02::12.
+pub(super) fn datagram6(src: IpAddr, hop_limit: u8, payload: &[u8]) -> Input<'_> {
+    Input::Received(Datagram {
+        src,
+        dst: MCAST6,
+        ttl: hop_limit,
+        protocol: IPPROTO_VRRP,
+        payload,
+    })
+}
+
 /// The datagram of an advert as the shell passes it in.
 pub(super) fn datagram(src: IpAddr, ttl: u8, payload: &[u8]) -> Input<'_> {
     Input::Received(Datagram {
@@ -168,11 +210,12 @@ impl H {
     }
 
     pub fn recv(&mut self, src: IpAddr, packet: &[u8]) -> Vec<Output> {
-        self.recv_ttl(src, 255, packet)
+        self.ev(datagram(src, 255, packet))
     }
 
-    pub fn recv_ttl(&mut self, src: IpAddr, ttl: u8, packet: &[u8]) -> Vec<Output> {
-        self.ev(datagram(src, ttl, packet))
+    /// Receives an IPv6 advert sent to ff02::12 with hop limit 255.
+    pub fn recv6(&mut self, src: IpAddr, packet: &[u8]) -> Vec<Output> {
+        self.ev(datagram6(src, 255, packet))
     }
 
     /// Time since t0 of the armed timer's deadline.

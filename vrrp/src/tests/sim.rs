@@ -5,8 +5,10 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::{datagram, expected_mdi, ip, track_timer, vips, MCAST, VRID};
-use crate::{encode, Input, Instance, InstanceConfig, Output, State, TimerKind, Version};
+use super::{expected_mdi, ip, ll, track_timer, vips, vips6, VRID};
+use crate::{
+    Datagram, Input, Instance, InstanceConfig, Output, State, TimerKind, Version, IPPROTO_VRRP,
+};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -27,25 +29,35 @@ struct Net {
     nodes: Vec<Node>,
     /// `links[a][b]`: adverts from a reach b.
     links: Vec<Vec<bool>>,
-    wire: VecDeque<(usize, Vec<u8>)>,
+    /// Sender, destination and VRRP message of each advert in flight.
+    wire: VecDeque<(usize, IpAddr, Vec<u8>)>,
 }
 
 impl Net {
+    /// Nodes at 10.0.0.1, 10.0.0.2, …
     fn new(cfgs: Vec<InstanceConfig>) -> Net {
+        let addrs = (1..=cfgs.len()).map(|i| ip(i as u8)).collect();
+        Net::with_addresses(cfgs, addrs)
+    }
+
+    /// Nodes at fe80::1, fe80::2, …
+    fn new_v6(cfgs: Vec<InstanceConfig>) -> Net {
+        let addrs = (1..=cfgs.len()).map(|i| ll(i as u16)).collect();
+        Net::with_addresses(cfgs, addrs)
+    }
+
+    fn with_addresses(cfgs: Vec<InstanceConfig>, addrs: Vec<IpAddr>) -> Net {
         let t0 = Instant::now();
         let nodes: Vec<Node> = cfgs
             .into_iter()
-            .enumerate()
-            .map(|(i, cfg)| {
-                let addr = ip(i as u8 + 1);
-                Node {
-                    inst: Instance::new(cfg, addr).expect("valid config"),
-                    ip: addr,
-                    timer: None,
-                    holds_vips: false,
-                    garps: 0,
-                    master_since: None,
-                }
+            .zip(addrs)
+            .map(|(cfg, addr)| Node {
+                inst: Instance::new(cfg, addr).expect("valid config"),
+                ip: addr,
+                timer: None,
+                holds_vips: false,
+                garps: 0,
+                master_since: None,
             })
             .collect();
         let n = nodes.len();
@@ -72,11 +84,16 @@ impl Net {
             let node = &mut self.nodes[i];
             match action {
                 Output::SendAdvert { priority } => {
-                    let mut buf = vec![0u8; 1500];
-                    let adv = node.inst.advert(priority);
-                    let n = encode(&mut buf, &adv, node.ip, MCAST).expect("encodes");
-                    buf.truncate(n);
-                    self.wire.push_back((i, buf));
+                    for header in node.inst.advert_headers() {
+                        assert_eq!((header.src, header.ttl), (node.ip, 255));
+                        let mut buf = vec![0u8; 1500];
+                        let n = node
+                            .inst
+                            .encode_advert(priority, &header, &mut buf)
+                            .expect("encodes");
+                        buf.truncate(n);
+                        self.wire.push_back((i, header.dst, buf));
+                    }
                 }
                 Output::BecomeMaster => {
                     node.holds_vips = true;
@@ -95,11 +112,18 @@ impl Net {
     }
 
     fn deliver(&mut self) {
-        while let Some((from, packet)) = self.wire.pop_front() {
+        while let Some((from, dst, packet)) = self.wire.pop_front() {
             let src = self.nodes[from].ip;
             for to in 0..self.nodes.len() {
                 if to != from && self.links[from][to] {
-                    self.event(to, datagram(src, 255, &packet));
+                    let dgram = Datagram {
+                        src,
+                        dst,
+                        ttl: 255,
+                        protocol: IPPROTO_VRRP,
+                        payload: &packet,
+                    };
+                    self.event(to, Input::Received(dgram));
                 }
             }
         }
@@ -361,4 +385,82 @@ fn v2_pair_with_password() {
     );
     assert!(net.nodes[0].inst.stats().adverts_received > 10);
     assert_eq!(net.nodes[0].inst.stats().dropped(), 0);
+}
+
+fn cfg6(priority: u8) -> InstanceConfig {
+    InstanceConfig::new("site-6", VRID, priority, vips6())
+}
+
+#[test]
+fn ipv6_pair_elects_and_takes_over_within_the_ipv4_bounds() {
+    for interval in [SEC, Duration::from_millis(100)] {
+        let with = |priority| InstanceConfig {
+            advert_interval: interval,
+            ..cfg6(priority)
+        };
+        let mut net = Net::new_v6(vec![with(150), with(100)]);
+        net.start_all();
+        net.at(20 * interval);
+        assert_eq!(net.masters(), vec![0]);
+        assert_eq!(net.vip_holders(), vec![0]);
+        assert_eq!(
+            net.master_since(0),
+            Some(expected_mdi(Version::V3, interval, 150))
+        );
+        let s = net.nodes[1].inst.stats();
+        assert!(s.adverts_received > 10, "{s:?}");
+        assert_eq!(s.dropped() + s.address_mismatch, 0, "{s:?}");
+
+        // The master dies: the backup takes over one master-down interval
+        // after the last advert it heard, exactly as over IPv4.
+        let last_advert = net.due(0).unwrap() - interval - net.t0;
+        net.links[0][1] = false;
+        net.at(40 * interval);
+        assert_eq!(net.masters(), vec![0, 1]);
+        assert_eq!(
+            net.master_since(1),
+            Some(last_advert + expected_mdi(Version::V3, interval, 100))
+        );
+        assert_eq!(net.nodes[1].garps, 1, "announced once on takeover");
+        assert!(matches!(
+            net.nodes[1].inst.announcement(),
+            crate::Announcement::UnsolicitedNa { ref vips, .. } if vips.len() == 1
+        ));
+
+        // Healed: the higher priority preempts back.
+        net.links[0][1] = true;
+        net.at(42 * interval);
+        assert_eq!(net.masters(), vec![0]);
+        assert_eq!(net.vip_holders(), vec![0]);
+    }
+}
+
+#[test]
+fn ipv6_clean_stop_hands_over_at_skew_time() {
+    let mut net = Net::new_v6(vec![cfg6(150), cfg6(100)]);
+    net.start_all();
+    net.at(10 * SEC);
+    assert_eq!(net.masters(), vec![0]);
+    net.send(0, Input::Stop);
+    net.at(20 * SEC);
+    assert_eq!(net.masters(), vec![1]);
+    assert_eq!(
+        net.master_since(1),
+        Some(10 * SEC + SEC * (256 - 100) / 256)
+    );
+}
+
+#[test]
+fn ipv6_equal_priorities_elect_the_higher_link_local_address() {
+    let mut net = Net::new_v6(vec![cfg6(100), cfg6(100), cfg6(100)]);
+    net.connect(false);
+    net.start_all();
+    net.at(10 * SEC);
+    assert_eq!(net.masters(), vec![0, 1, 2], "all master while partitioned");
+    net.connect(true);
+    net.at(12 * SEC);
+    assert_eq!(net.masters(), vec![2], "fe80::3 is the highest");
+    assert_eq!(net.vip_holders(), vec![2]);
+    net.at(30 * SEC);
+    assert_eq!(net.masters(), vec![2]);
 }

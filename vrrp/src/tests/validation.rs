@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{datagram, fix_v3_checksum, ip, peer_advert, vips, wire, H, MCAST, VRID};
 use crate::{
     Advert, Datagram, Input, InstanceConfig, InstanceStats, Output, Rejection, State, TimerKind,
-    Version,
+    Version, IPPROTO_VRRP,
 };
 
 const SEC: Duration = Duration::from_secs(1);
@@ -40,7 +40,12 @@ fn good_v3() -> Vec<u8> {
 fn count(s: &InstanceStats, reason: Rejection) -> u64 {
     match reason {
         Rejection::NotVrrp => s.protocol_errors,
+        Rejection::Family => s.family_errors,
         Rejection::Ttl => s.ttl_errors,
+        Rejection::Source => s.source_errors,
+        Rejection::Destination => s.destination_errors,
+        Rejection::Length => s.length_errors,
+        Rejection::V2OverIpv6 => s.v2_over_ipv6,
         Rejection::FalseOwner => s.false_owner,
         Rejection::Version => s.version_errors,
         Rejection::Type => s.type_errors,
@@ -65,9 +70,28 @@ fn refused(
     counter: fn(&InstanceStats) -> u64,
     what: &str,
 ) {
+    let dgram = Datagram {
+        src,
+        dst: MCAST,
+        ttl,
+        protocol: IPPROTO_VRRP,
+        payload: packet,
+    };
+    refused_dgram(h, dgram, counter, what);
+}
+
+/// Feeds one datagram and checks it was refused with exactly `counter`
+/// moving by one, and nothing else changed.
+pub(super) fn refused_dgram(
+    h: &mut H,
+    dgram: Datagram<'_>,
+    counter: fn(&InstanceStats) -> u64,
+    what: &str,
+) {
+    let src = dgram.src;
     let before = h.inst.stats().clone();
     let (state, timer) = (h.inst.state(), h.timer);
-    let out = h.recv_ttl(src, ttl, packet);
+    let out = h.ev(Input::Received(dgram));
     let after = h.inst.stats();
     let [Output::Rejected { src: from, reason }] = out[..] else {
         panic!("{what}: {out:?}");
