@@ -5,8 +5,10 @@
 //! the packet as the backend answers it), and packets from either direction
 //! drive one TCP state, whose timeout decides when the entry may be reclaimed.
 
+mod addr;
 mod table;
 
+pub use addr::{Addr, Ip6};
 pub use table::{ConnId, FlowTable, InsertError, Offload};
 
 /// TCP header flag bits, as in the flags byte on the wire.
@@ -18,54 +20,59 @@ pub const TCP_ACK: u8 = 0x10;
 const PROTO_TCP: u8 = 6;
 
 /// One direction of a connection as received. IPv4 addresses are host-order
-/// `u32` (`Ipv4Addr::to_bits`).
+/// `u32` (`Ipv4Addr::to_bits`), IPv6 ones [`Ip6`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[repr(C)]
-pub struct FlowKey {
-    pub src_ip: u32,
-    pub dst_ip: u32,
+pub struct FlowKey<A = u32> {
+    pub src_ip: A,
+    pub dst_ip: A,
     pub src_port: u16,
     pub dst_port: u16,
     pub proto: u8,
 }
+
+// The XDP program's maps and the sync records mirror the IPv4 layouts: the
+// generic address must not grow them.
+const _: () = assert!(std::mem::size_of::<FlowKey>() == 16);
+const _: () = assert!(std::mem::size_of::<Rewrite>() == 28);
 
 /// A change to the XDP program's map of connection keys. NAT replies come
 /// from the backends' own addresses, whose other traffic the kernel routes:
 /// the program hands a packet to the workers only while its key belongs to
 /// a live connection. Packets of an offloaded connection it forwards itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SteerChange {
+pub struct SteerChange<A = u32> {
     /// The port the key's packets arrive on.
     pub port: u8,
-    pub key: FlowKey,
-    pub action: SteerAction,
+    pub key: FlowKey<A>,
+    pub action: SteerAction<A>,
 }
 
 /// What the XDP program does with the packets of one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SteerAction {
+pub enum SteerAction<A = u32> {
     /// Hand them to the workers.
     ToWorker,
     /// Rewrite them by this and send them on from the XDP program,
     /// counting them for `backend`.
-    Forward { rewrite: Rewrite, backend: u32 },
+    Forward { rewrite: Rewrite<A>, backend: u32 },
     /// Forget the key: its packets are treated like any other traffic.
     Remove,
 }
 
 /// What the XDP program saw of offloaded connections: the one window the
 /// flow table has on packets that never reach its worker.
-pub trait FastSeen {
+pub trait FastSeen<A = u32> {
     /// When (engine clock, ms) the program last forwarded a packet of `key`
     /// arriving on `port`; `None` if it has not, or cannot tell.
-    fn last_seen_ms(&mut self, port: u8, key: &FlowKey) -> Option<u64>;
+    fn last_seen_ms(&mut self, port: u8, key: &FlowKey<A>) -> Option<u64>;
 }
 
 /// A [`FastSeen`] for tables that offload nothing.
 pub struct NothingSeen;
 
-impl FastSeen for NothingSeen {
-    fn last_seen_ms(&mut self, _port: u8, _key: &FlowKey) -> Option<u64> {
+impl<A> FastSeen<A> for NothingSeen {
+    fn last_seen_ms(&mut self, _port: u8, _key: &FlowKey<A>) -> Option<u64> {
         None
     }
 }
@@ -75,9 +82,9 @@ impl FastSeen for NothingSeen {
 /// sent to peer nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[repr(C)]
-pub struct Rewrite {
-    pub src_ip: u32,
-    pub dst_ip: u32,
+pub struct Rewrite<A = u32> {
+    pub src_ip: A,
+    pub dst_ip: A,
     pub src_port: u16,
     pub dst_port: u16,
     pub src_mac: [u8; 6],
@@ -205,12 +212,12 @@ const FIN_LAST_REPLY: u8 = 4;
 
 /// One connection: the rewrite for each direction and where it is going.
 #[derive(Clone, Copy, Debug)]
-pub struct Conn {
-    pub forward: Rewrite,
-    pub reply: Rewrite,
+pub struct Conn<A = u32> {
+    pub forward: Rewrite<A>,
+    pub reply: Rewrite<A>,
     pub service: u16,
     pub backend_id: u32,
-    pub client_ip: u32,
+    pub client_ip: A,
     pub state: ConnState,
     pub created_ms: u64,
     /// Opened from a mid-connection segment: the connection began on another
@@ -224,19 +231,19 @@ pub struct Conn {
     fins: u8,
 }
 
-impl Conn {
+impl<A> Conn<A> {
     /// A new connection. TCP (`proto` 6) starts in `SynRecv`, so it counts as
     /// embryonic until the client's handshake ACK; any other protocol is
     /// tracked as a datagram flow (`Udp`).
     pub fn new(
-        forward: Rewrite,
-        reply: Rewrite,
+        forward: Rewrite<A>,
+        reply: Rewrite<A>,
         service: u16,
         backend_id: u32,
-        client_ip: u32,
+        client_ip: A,
         proto: u8,
         now_ms: u64,
-    ) -> Conn {
+    ) -> Conn<A> {
         Conn {
             forward,
             reply,

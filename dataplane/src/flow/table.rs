@@ -8,7 +8,8 @@
 //! after construction.
 
 use super::{
-    Conn, ConnState, Direction, FastSeen, FlowKey, Rewrite, SteerAction, SteerChange, Timeouts,
+    Addr, Conn, ConnState, Direction, FastSeen, FlowKey, Rewrite, SteerAction, SteerChange,
+    Timeouts,
 };
 use crate::sched::flow_hash;
 
@@ -75,9 +76,9 @@ const SYNCED: u8 = 64;
 /// Table bookkeeping lives beside the `Conn`, not in it, so a caller that
 /// rewrites a conn through `conn_mut` cannot corrupt counts or lists.
 #[derive(Clone, Copy)]
-struct Slot {
-    conn: Conn,
-    keys: [FlowKey; 2],
+struct Slot<A> {
+    conn: Conn<A>,
+    keys: [FlowKey<A>; 2],
     expires_ms: u64,
     /// Embryonic list links while embryonic, free list link while free.
     prev: u32,
@@ -92,9 +93,9 @@ struct Slot {
 /// The forward key arrives where replies leave (`reply.egress`) and the
 /// reply key where forward packets leave (`forward.egress`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Offload {
-    pub forward: Rewrite,
-    pub reply: Rewrite,
+pub struct Offload<A = u32> {
+    pub forward: Rewrite<A>,
+    pub reply: Rewrite<A>,
     /// The backend the program counts the packets for.
     pub backend: u32,
     /// Which directions the program forwards, forward (client to backend)
@@ -217,8 +218,8 @@ impl BackendCounts {
 }
 
 /// A worker's connection table. See the module documentation.
-pub struct FlowTable {
-    slots: Vec<Slot>,
+pub struct FlowTable<A = u32> {
+    slots: Vec<Slot<A>>,
     buckets: Vec<Bucket>,
     counts: BackendCounts,
     timeouts: Timeouts,
@@ -227,18 +228,18 @@ pub struct FlowTable {
     embryonic_head: u32,
     embryonic_tail: u32,
     sweep_cursor: usize,
-    steer_log: Vec<SteerChange>,
+    steer_log: Vec<SteerChange<A>>,
     /// Forward keys and last states of removed connections peers knew of.
-    sync_removed: Vec<(FlowKey, Conn)>,
+    sync_removed: Vec<(FlowKey<A>, Conn<A>)>,
     offloaded: usize,
 }
 
-fn key_index(key: &FlowKey) -> (u64, u32) {
+fn key_index<A: Addr>(key: &FlowKey<A>) -> (u64, u32) {
     let h = flow_hash(key);
     (h, (h >> 32) as u32)
 }
 
-impl FlowTable {
+impl<A: Addr> FlowTable<A> {
     /// Allocates room for `capacity` connections (at most 2^31 - 1) and
     /// their index up front.
     pub fn new(capacity: usize, timeouts: Timeouts) -> Self {
@@ -248,7 +249,15 @@ impl FlowTable {
             .div_ceil(WAYS * 3 / 4)
             .next_power_of_two()
             .max(2);
-        let empty_conn = Conn::new(Default::default(), Default::default(), 0, 0, 0, 0, 0);
+        let empty_conn = Conn::new(
+            Default::default(),
+            Default::default(),
+            0,
+            0,
+            A::default(),
+            0,
+            0,
+        );
         let slots = (0..capacity)
             .map(|i| Slot {
                 conn: empty_conn,
@@ -309,7 +318,7 @@ impl FlowTable {
         [b1, b2]
     }
 
-    fn find(&self, key: &FlowKey) -> Option<(u32, Direction)> {
+    fn find(&self, key: &FlowKey<A>) -> Option<(u32, Direction)> {
         let (h, tag) = key_index(key);
         for b in self.candidate_buckets(h, tag) {
             for e in &self.buckets[b].0 {
@@ -335,7 +344,7 @@ impl FlowTable {
     /// its frames before processing any, so their cache misses overlap
     /// instead of queueing one behind the other: the loads are independent
     /// and the CPU runs them out of order.
-    pub fn prefetch(&self, key: &FlowKey) {
+    pub fn prefetch(&self, key: &FlowKey<A>) {
         let (h, tag) = key_index(key);
         let [b1, b2] = self.candidate_buckets(h, tag);
         std::hint::black_box(self.buckets[b1].0[0].slot ^ self.buckets[b2].0[0].slot);
@@ -351,7 +360,7 @@ impl FlowTable {
 
     /// Finds the connection a packet belongs to and which side sent it. An
     /// expired connection is reclaimed and reported absent.
-    pub fn lookup(&mut self, key: &FlowKey, now_ms: u64) -> Option<(ConnId, Direction)> {
+    pub fn lookup(&mut self, key: &FlowKey<A>, now_ms: u64) -> Option<(ConnId, Direction)> {
         let (slot, dir) = self.find(key)?;
         if self.expired(slot, now_ms) {
             self.remove_slot(slot);
@@ -366,13 +375,13 @@ impl FlowTable {
         self.slots[id.0 as usize].flags & LIVE != 0
     }
 
-    pub fn conn(&self, id: ConnId) -> &Conn {
+    pub fn conn(&self, id: ConnId) -> &Conn<A> {
         &self.slots[id.0 as usize].conn
     }
 
     /// Use [`FlowTable::touch`] to change the state; the table keeps its own
     /// record of the backend and state it counted.
-    pub fn conn_mut(&mut self, id: ConnId) -> &mut Conn {
+    pub fn conn_mut(&mut self, id: ConnId) -> &mut Conn<A> {
         &mut self.slots[id.0 as usize].conn
     }
 
@@ -414,9 +423,9 @@ impl FlowTable {
     /// still have reclaimed or evicted entries on the way.
     pub fn insert(
         &mut self,
-        forward_key: FlowKey,
-        reply_key: FlowKey,
-        conn: Conn,
+        forward_key: FlowKey<A>,
+        reply_key: FlowKey<A>,
+        conn: Conn<A>,
         now_ms: u64,
     ) -> Result<ConnId, InsertError> {
         for key in [&forward_key, &reply_key] {
@@ -485,7 +494,7 @@ impl FlowTable {
     /// program stops forwarding it: a steered reply key to the workers,
     /// every other key forgotten (VIP and full-NAT traffic reaches the
     /// workers anyway).
-    fn back_to_worker(flags: u8, k: usize) -> SteerAction {
+    fn back_to_worker(flags: u8, k: usize) -> SteerAction<A> {
         if k == 1 && flags & STEERED != 0 {
             SteerAction::ToWorker
         } else {
@@ -497,7 +506,7 @@ impl FlowTable {
     /// directions `o.fast` names, until [`FlowTable::withdraw`], a state
     /// that needs the worker, or its removal. Offloading again replaces the
     /// rewrites and directions.
-    pub fn offload(&mut self, id: ConnId, o: &Offload) {
+    pub fn offload(&mut self, id: ConnId, o: &Offload<A>) {
         let slot = &mut self.slots[id.0 as usize];
         if slot.flags & LIVE == 0 {
             return;
@@ -576,7 +585,7 @@ impl FlowTable {
 
     /// When the XDP program last forwarded a packet of the connection, if
     /// it is offloaded and the program has.
-    pub fn last_seen_ms(&self, id: ConnId, seen: &mut dyn FastSeen) -> Option<u64> {
+    pub fn last_seen_ms(&self, id: ConnId, seen: &mut dyn FastSeen<A>) -> Option<u64> {
         let slot = &self.slots[id.0 as usize];
         if slot.flags & LIVE == 0 {
             return None;
@@ -590,7 +599,7 @@ impl FlowTable {
 
     /// When the connection last carried a packet (ms, the workers' clock):
     /// the worker's last touch or the XDP program's last forward.
-    pub fn last_active_ms(&self, id: ConnId, seen: &mut dyn FastSeen) -> u64 {
+    pub fn last_active_ms(&self, id: ConnId, seen: &mut dyn FastSeen<A>) -> u64 {
         let slot = &self.slots[id.0 as usize];
         let touched = slot
             .expires_ms
@@ -600,7 +609,7 @@ impl FlowTable {
     }
 
     /// Idle time the connection has left at `now_ms`.
-    pub fn remaining_ms(&self, id: ConnId, now_ms: u64, seen: &mut dyn FastSeen) -> u64 {
+    pub fn remaining_ms(&self, id: ConnId, now_ms: u64, seen: &mut dyn FastSeen<A>) -> u64 {
         let timeout = self.slots[id.0 as usize]
             .conn
             .state
@@ -610,13 +619,13 @@ impl FlowTable {
             .saturating_sub(now_ms)
     }
 
-    fn log(&mut self, port: u8, key: FlowKey, action: SteerAction) {
+    fn log(&mut self, port: u8, key: FlowKey<A>, action: SteerAction<A>) {
         self.steer_log.push(SteerChange { port, key, action });
     }
 
     /// Moves the XDP map changes made since the last call into `out`, in
     /// the order they happened.
-    pub fn take_steer_changes(&mut self, out: &mut Vec<SteerChange>) {
+    pub fn take_steer_changes(&mut self, out: &mut Vec<SteerChange<A>>) {
         out.append(&mut self.steer_log);
     }
 
@@ -640,7 +649,7 @@ impl FlowTable {
 
     /// Moves the forward keys and last states of the synced connections
     /// removed since the last call into `out`.
-    pub fn take_sync_removals(&mut self, out: &mut Vec<(FlowKey, Conn)>) {
+    pub fn take_sync_removals(&mut self, out: &mut Vec<(FlowKey<A>, Conn<A>)>) {
         out.append(&mut self.sync_removed);
     }
 
@@ -658,7 +667,7 @@ impl FlowTable {
     }
 
     /// The forward and reply keys of a live connection.
-    pub fn keys(&self, id: ConnId) -> (FlowKey, FlowKey) {
+    pub fn keys(&self, id: ConnId) -> (FlowKey<A>, FlowKey<A>) {
         let k = self.slots[id.0 as usize].keys;
         (k[0], k[1])
     }
@@ -674,12 +683,17 @@ impl FlowTable {
     /// stopped, and removes the expired ones; an offloaded connection is
     /// judged by when `seen` last saw its packets. Returns how many it
     /// removed.
-    pub fn expire(&mut self, now_ms: u64, budget: usize, seen: &mut dyn FastSeen) -> usize {
+    pub fn expire(&mut self, now_ms: u64, budget: usize, seen: &mut dyn FastSeen<A>) -> usize {
         self.sweep(now_ms, budget, Some(seen))
     }
 
     /// [`FlowTable::expire`]; without `seen` offloaded connections are kept.
-    fn sweep(&mut self, now_ms: u64, budget: usize, mut seen: Option<&mut dyn FastSeen>) -> usize {
+    fn sweep(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        mut seen: Option<&mut dyn FastSeen<A>>,
+    ) -> usize {
         let cap = self.slots.len();
         let mut removed = 0;
         for _ in 0..budget.min(cap) {
@@ -714,7 +728,7 @@ impl FlowTable {
     }
 
     /// Live connections, including expired ones not yet reclaimed.
-    pub fn iter(&self) -> impl Iterator<Item = &Conn> {
+    pub fn iter(&self) -> impl Iterator<Item = &Conn<A>> {
         self.slots
             .iter()
             .filter(|s| s.flags & LIVE != 0)
@@ -722,7 +736,7 @@ impl FlowTable {
     }
 
     /// Live connections with their forward and reply keys and expiry time.
-    pub fn entries(&self) -> impl Iterator<Item = (&FlowKey, &FlowKey, &Conn, u64)> {
+    pub fn entries(&self) -> impl Iterator<Item = (&FlowKey<A>, &FlowKey<A>, &Conn<A>, u64)> {
         self.slots
             .iter()
             .filter(|s| s.flags & LIVE != 0)
@@ -734,7 +748,7 @@ impl FlowTable {
     pub fn entries_in(
         &self,
         range: std::ops::Range<usize>,
-    ) -> impl Iterator<Item = (ConnId, &FlowKey, &Conn)> {
+    ) -> impl Iterator<Item = (ConnId, &FlowKey<A>, &Conn<A>)> {
         let end = range.end.min(self.slots.len());
         let start = range.start.min(end);
         self.slots[start..end]
@@ -746,7 +760,7 @@ impl FlowTable {
 
     /// Bytes allocated by the table; fixed at construction.
     pub fn memory_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>()
+        self.slots.capacity() * std::mem::size_of::<Slot<A>>()
             + self.buckets.capacity() * std::mem::size_of::<Bucket>()
             + self.counts.entries.capacity() * std::mem::size_of::<(u32, u32, u32)>()
     }
@@ -792,7 +806,7 @@ impl FlowTable {
     /// candidate for eviction.
     fn place(
         &mut self,
-        key: &FlowKey,
+        key: &FlowKey<A>,
         value: u32,
         own: u32,
         now_ms: u64,
@@ -853,7 +867,7 @@ impl FlowTable {
         Ok(())
     }
 
-    fn clear_entry(&mut self, key: &FlowKey, value: u32) {
+    fn clear_entry(&mut self, key: &FlowKey<A>, value: u32) {
         let (h, tag) = key_index(key);
         for b in self.candidate_buckets(h, tag) {
             for e in self.buckets[b].0.iter_mut() {
@@ -964,7 +978,7 @@ mod bucket_tests {
     #[test]
     fn full_bucket_evicts_embryonic_never_established() {
         let mut table = FlowTable::new(64, Timeouts::default());
-        let first = FlowKey::default();
+        let first: FlowKey = FlowKey::default();
         let (h, tag) = key_index(&first);
         let mut pair = table.candidate_buckets(h, tag);
         pair.sort_unstable();

@@ -374,7 +374,7 @@ fn zero_capacity_is_always_full() {
 
 #[test]
 fn memory_is_bounded_per_conn() {
-    let table = FlowTable::new(100_000, t());
+    let table: FlowTable = FlowTable::new(100_000, t());
     let per_conn = table.bytes_per_conn();
     assert!(per_conn <= 200, "{per_conn} bytes per connection");
 }

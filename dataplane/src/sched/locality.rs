@@ -17,6 +17,7 @@
 //! memory, and no pick allocates.
 
 use super::{dst_hash, pick_min, BackendWeight};
+use crate::flow::Addr;
 
 const WAYS: usize = 8;
 /// Entries per service and worker (LVS's table starts at 1024 buckets).
@@ -28,7 +29,8 @@ pub const DEFAULT_EXPIRATION_MS: u64 = 24 * 60 * 60 * 1000;
 
 #[derive(Clone, Copy, Default)]
 struct Entry {
-    dst: u32,
+    /// The destination whole ([`Addr::wide`]), of either family.
+    dst: u128,
     used: bool,
     len: u8,
     last_use_ms: u64,
@@ -45,7 +47,7 @@ impl Entry {
             .unwrap_or_default()
     }
 
-    fn live(&self, dst: u32, now_ms: u64, expire_ms: u64) -> bool {
+    fn live(&self, dst: u128, now_ms: u64, expire_ms: u64) -> bool {
         self.used && self.dst == dst && now_ms < self.last_use_ms.saturating_add(expire_ms)
     }
 
@@ -90,16 +92,17 @@ impl LocalityTable {
 
     /// Chooses a backend for a new connection to `dst`: an index into
     /// `backends`, or `None` when none is eligible.
-    pub(super) fn pick(
+    pub(super) fn pick<A: Addr>(
         &mut self,
         backends: &[BackendWeight],
         conns: Conns<'_>,
-        dst: u32,
+        dst_addr: A,
         now_ms: u64,
     ) -> Option<usize> {
         let (mode, expire_ms) = (self.mode, self.expire_ms);
         let mask = self.buckets.len() - 1;
-        let bucket = self.buckets.get_mut(dst_hash(dst) as usize & mask)?;
+        let bucket = self.buckets.get_mut(dst_hash(dst_addr) as usize & mask)?;
+        let dst = dst_addr.wide();
         let Some(entry) = bucket.iter_mut().find(|e| e.live(dst, now_ms, expire_ms)) else {
             let i = wlc(backends, conns)?;
             let slot = free_or_oldest(bucket, now_ms, expire_ms);

@@ -37,7 +37,7 @@ fn set_of(t: &LocalityTable, dst: u32) -> Vec<u32> {
     t.buckets
         .iter()
         .flatten()
-        .find(|e| e.used && e.dst == dst)
+        .find(|e| e.used && e.dst == u128::from(dst))
         .map(|e| e.members().to_vec())
         .unwrap_or_default()
 }

@@ -13,7 +13,7 @@ use locality::{Locality, LocalityTable};
 pub use maglev::MaglevTable;
 pub use persist::Persistence;
 
-use crate::flow::FlowKey;
+use crate::flow::{Addr, FlowKey};
 use crate::service::Service;
 use std::fmt;
 use std::str::FromStr;
@@ -113,7 +113,7 @@ pub const MAGLEV_DEFAULT_SIZE: u32 = 65_537;
 pub const MAGLEV_MAX_SIZE: u32 = 1 << 24;
 
 /// Final avalanche step: every input bit affects every output bit.
-fn mix(mut x: u64) -> u64 {
+pub(crate) fn mix(mut x: u64) -> u64 {
     x ^= x >> 30;
     x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x ^= x >> 27;
@@ -129,19 +129,19 @@ const SEED_MAGLEV_SKIP: u64 = 0x7669_7064_6d73_6b70;
 
 /// Hash of a 5-tuple. Fixed keys, no per-process randomness: stable across
 /// builds, runs and nodes.
-pub fn flow_hash(key: &FlowKey) -> u64 {
-    let addrs = (u64::from(key.src_ip) << 32) | u64::from(key.dst_ip);
+pub fn flow_hash<A: Addr>(key: &FlowKey<A>) -> u64 {
+    let addrs = A::pair_word(key.src_ip, key.dst_ip);
     let rest =
         (u64::from(key.src_port) << 32) | (u64::from(key.dst_port) << 16) | u64::from(key.proto);
     mix(mix(addrs ^ SEED_FLOW).wrapping_add(rest))
 }
 
-pub fn src_hash(ip: u32) -> u64 {
-    mix(u64::from(ip) ^ SEED_SRC)
+pub fn src_hash<A: Addr>(ip: A) -> u64 {
+    mix(ip.word() ^ SEED_SRC)
 }
 
-pub fn dst_hash(ip: u32) -> u64 {
-    mix(u64::from(ip) ^ SEED_DST)
+pub fn dst_hash<A: Addr>(ip: A) -> u64 {
+    mix(ip.word() ^ SEED_DST)
 }
 
 fn maglev_offset_hash(id: u32) -> u64 {
@@ -227,11 +227,11 @@ impl SchedState {
     /// slice; without it (or if it names an ineligible backend) the pick
     /// falls back to a weighted hash of the 5-tuple. `now_ms` ages lblc and
     /// lblcr entries.
-    pub fn pick(
+    pub fn pick<A: Addr>(
         &mut self,
         backends: &[BackendWeight],
         maglev: Option<&MaglevTable>,
-        client: &FlowKey,
+        client: &FlowKey<A>,
         conns: &dyn Fn(u32) -> (u32, u32),
         now_ms: u64,
     ) -> Option<usize> {

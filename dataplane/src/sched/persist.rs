@@ -4,13 +4,16 @@
 //! otherwise the one closest to expiry.
 
 use super::mix;
+use crate::flow::Addr;
 
 const WAYS: usize = 8;
 const SEED_PERSIST: u64 = 0x7669_7064_7065_7273;
 
 #[derive(Clone, Copy, Default)]
 struct Entry {
-    client_ip: u32,
+    /// The client's address whole ([`Addr::wide`]): one cache serves both
+    /// families.
+    client_ip: u128,
     backend_id: u32,
     expires_ms: u64,
     service: u16,
@@ -38,17 +41,18 @@ impl Persistence {
         self.buckets.capacity() * std::mem::size_of::<[Entry; WAYS]>()
     }
 
-    fn bucket(&mut self, service: u16, client_ip: u32) -> &mut [Entry; WAYS] {
-        let h = mix(((u64::from(service) << 32) | u64::from(client_ip)) ^ SEED_PERSIST);
+    fn bucket<A: Addr>(&mut self, service: u16, client_ip: A) -> &mut [Entry; WAYS] {
+        let h = mix(((u64::from(service) << 32) ^ client_ip.word()) ^ SEED_PERSIST);
         let mask = self.buckets.len() - 1;
         &mut self.buckets[h as usize & mask]
     }
 
-    pub fn get(&mut self, service: u16, client_ip: u32, now_ms: u64) -> Option<u32> {
+    pub fn get<A: Addr>(&mut self, service: u16, client_ip: A, now_ms: u64) -> Option<u32> {
+        let wide = client_ip.wide();
         let e = self
             .bucket(service, client_ip)
             .iter_mut()
-            .find(|e| e.used && e.service == service && e.client_ip == client_ip)?;
+            .find(|e| e.used && e.service == service && e.client_ip == wide)?;
         if now_ms >= e.expires_ms {
             e.used = false;
             return None;
@@ -57,18 +61,19 @@ impl Persistence {
     }
 
     /// Records (or refreshes) the client's backend for `timeout_ms`.
-    pub fn put(
+    pub fn put<A: Addr>(
         &mut self,
         service: u16,
-        client_ip: u32,
+        client_ip: A,
         backend_id: u32,
         timeout_ms: u64,
         now_ms: u64,
     ) {
+        let wide = client_ip.wide();
         let bucket = self.bucket(service, client_ip);
         let pos = bucket
             .iter()
-            .position(|e| e.used && e.service == service && e.client_ip == client_ip)
+            .position(|e| e.used && e.service == service && e.client_ip == wide)
             .or_else(|| {
                 bucket
                     .iter()
@@ -76,7 +81,7 @@ impl Persistence {
             })
             .unwrap_or_else(|| (0..WAYS).min_by_key(|&w| bucket[w].expires_ms).unwrap_or(0));
         bucket[pos] = Entry {
-            client_ip,
+            client_ip: wide,
             backend_id,
             expires_ms: now_ms.saturating_add(timeout_ms),
             service,

@@ -213,7 +213,7 @@ fn flow_hash_is_pinned() {
     assert_ne!(flow_hash(&a), flow_hash(&b));
     assert_ne!(src_hash(7), dst_hash(7));
     // Pinned outputs: any change here moves flows between nodes and builds.
-    let zero = FlowKey::default();
+    let zero: FlowKey = FlowKey::default();
     assert_eq!(flow_hash(&zero), PINNED[0]);
     assert_eq!(flow_hash(&a), PINNED[1]);
     assert_eq!(src_hash(0x0a00_0001), PINNED[2]);
