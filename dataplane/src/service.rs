@@ -8,12 +8,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::flow::Ip6;
 use crate::sched::{BackendWeight, MaglevTable, SchedulerKind};
 use crate::verdict::PortId;
 use wire::MacAddr;
@@ -87,7 +88,8 @@ pub struct Hop {
 /// A backend as the dataplane sees it.
 #[derive(Clone, Debug)]
 pub struct Backend {
-    pub ip: Ipv4Addr,
+    /// Of the service's VIP's family.
+    pub ip: IpAddr,
     pub port: u16,
     /// Resolved next hop; `None` until its MAC is known.
     pub hop: Option<Hop>,
@@ -97,7 +99,7 @@ pub struct Backend {
 #[derive(Clone, Debug)]
 pub struct Service {
     pub name: String,
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     pub port: u16,
     /// IP protocol number (6 TCP, 17 UDP).
     pub proto: u8,
@@ -111,8 +113,8 @@ pub struct Service {
     /// Addresses and hops, index-aligned with `weights`.
     pub backends: Vec<Backend>,
     pub maglev: Option<Arc<MaglevTable>>,
-    /// Full-NAT source addresses.
-    pub snat: Vec<Ipv4Addr>,
+    /// Full-NAT source addresses, of the VIP's family.
+    pub snat: Vec<IpAddr>,
     /// Answers when no backend is available.
     pub sorry: Option<Backend>,
     /// Source-IP persistence timeout, if enabled.
@@ -152,12 +154,15 @@ pub enum LocalKind {
 pub struct Port {
     pub name: String,
     pub mac: MacAddr,
-    /// The largest IPv4 packet the port sends: larger ones get ICMP
-    /// fragmentation-needed (DF) or are dropped.
+    /// The largest IP packet the port sends: larger ones get ICMP
+    /// fragmentation-needed (IPv4 with DF), ICMPv6 Packet Too Big, or are
+    /// dropped.
     pub mtu: u16,
     /// The node's own addresses on the port: never a client's, and the
     /// source of the ICMP errors the node sends there.
     pub ipv4: Vec<Ipv4Addr>,
+    /// Likewise for IPv6.
+    pub ipv6: Vec<Ipv6Addr>,
     /// Frames the XDP program sends by it leave, so connections whose
     /// packets leave here may be offloaded.
     pub xdp_xmit: bool,
@@ -171,6 +176,7 @@ impl Port {
             mac,
             mtu: 1500,
             ipv4: Vec::new(),
+            ipv6: Vec::new(),
             xdp_xmit: true,
         }
     }
@@ -208,7 +214,7 @@ pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<AddrHasher>>;
 pub type FastSet<K> = HashSet<K, BuildHasherDefault<AddrHasher>>;
 
 /// Key of the service map: (VIP, port, protocol).
-pub type ServiceKey = (u32, u16, u8);
+pub type ServiceKey<A = u32> = (A, u16, u8);
 
 /// Everything the workers read. Immutable once published.
 #[derive(Clone, Debug, Default)]
@@ -218,6 +224,10 @@ pub struct Snapshot {
     pub by_key: FastMap<ServiceKey, u16>,
     /// VIPs and full-NAT addresses by address.
     pub locals: FastMap<u32, LocalAddr>,
+    /// The IPv6 services' keys and IPv6 local addresses, apart so the
+    /// IPv4 maps keep their 4-byte keys.
+    pub by_key6: FastMap<ServiceKey<Ip6>, u16>,
+    pub locals6: FastMap<Ip6, LocalAddr>,
     /// Backends whose existing flows must be dropped (failed with `on_down = drop`).
     pub dead_backends: FastSet<u32>,
     /// Established connections are forwarded by the XDP program (where the
@@ -236,16 +246,23 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds the lookup maps from `services` and `locals` entries already set.
     pub fn index(&mut self) {
-        self.by_key = self
-            .services
-            .iter()
-            .enumerate()
-            .map(|(i, s)| ((s.vip.to_bits(), s.port, s.proto), i as u16))
-            .collect();
+        self.by_key.clear();
+        self.by_key6.clear();
+        for (i, s) in self.services.iter().enumerate() {
+            match s.vip {
+                IpAddr::V4(v) => self.by_key.insert((v.to_bits(), s.port, s.proto), i as u16),
+                IpAddr::V6(v) => self.by_key6.insert((v.octets(), s.port, s.proto), i as u16),
+            };
+        }
     }
 
     pub fn service(&self, vip: u32, port: u16, proto: u8) -> Option<(u16, &Service)> {
         let id = *self.by_key.get(&(vip, port, proto))?;
+        Some((id, self.services.get(usize::from(id))?))
+    }
+
+    pub fn service6(&self, vip: Ip6, port: u16, proto: u8) -> Option<(u16, &Service)> {
+        let id = *self.by_key6.get(&(vip, port, proto))?;
         Some((id, self.services.get(usize::from(id))?))
     }
 
@@ -259,6 +276,18 @@ impl Snapshot {
             || first >= 224
             || self.locals.contains_key(&src.to_bits())
             || self.ports.iter().any(|p| p.ipv4.contains(&src))
+    }
+
+    /// Whether `src` is an IPv6 address no client can have: unspecified,
+    /// loopback, multicast, IPv4-mapped, a VIP or full-NAT address, or one
+    /// of the node's own.
+    pub fn is_martian_source6(&self, src: Ipv6Addr) -> bool {
+        src.is_unspecified()
+            || src.is_loopback()
+            || src.is_multicast()
+            || src.to_ipv4_mapped().is_some()
+            || self.locals6.contains_key(&src.octets())
+            || self.ports.iter().any(|p| p.ipv6.contains(&src))
     }
 
     /// The source MAC for a frame leaving by `port` that a connection wants

@@ -251,7 +251,7 @@ impl NodeState {
         let mut resolve = |addr: Ipv4Addr, port: u16| {
             let hop = self.hop(addr).map_err(|nh| unresolved.push(nh)).ok();
             ds::Backend {
-                ip: addr,
+                ip: addr.into(),
                 port,
                 hop,
             }
@@ -318,7 +318,7 @@ impl NodeState {
             }
             snap.services.push(ds::Service {
                 name: svc.name.clone(),
-                vip: svc.vip,
+                vip: svc.vip.into(),
                 port: svc.port,
                 proto: match svc.protocol {
                     Protocol::Tcp => wire::ip_proto::TCP,
@@ -330,7 +330,7 @@ impl NodeState {
                 weights,
                 backends,
                 maglev,
-                snat: svc.snat.clone(),
+                snat: svc.snat.iter().map(|&a| a.into()).collect(),
                 sorry,
                 persistence_ms: svc.persistence_timeout.map(|d| d.as_millis() as u64),
                 on_down: svc.on_backend_down,

@@ -1,8 +1,8 @@
 //! Opening a connection: pick a backend, build both rewrites, insert the flow.
 
 use super::{Ip, Worker, SNAT_PORT_BASE};
-use crate::flow::{Conn, FlowKey, InsertError, Rewrite};
-use crate::sched::{flow_hash, SchedulerKind};
+use crate::flow::{Addr, Conn, FlowKey, FlowTable, InsertError, Rewrite};
+use crate::sched::{flow_hash, Persistence, SchedState, SchedulerKind};
 use crate::service::{Backend, ForwardMode, Hop, Service};
 use crate::verdict::{DropReason, PortId, Verdict};
 use wire::{ip_proto, EthernetFrame, TcpFlags};
@@ -33,13 +33,14 @@ pub(super) fn open(
     if !opening && !stateless_pickup(svc, flags_seen) {
         return Err(DropReason::NoFlow);
     }
-    let (backend_id, backend) = pick(w, sid, svc, &key)?;
-    let hop = backend.hop.ok_or_else(|| {
-        w.published
-            .resolve_wanted
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        DropReason::NeighbourUnresolved
-    })?;
+    let mut picker = Picker {
+        sched: &mut w.sched,
+        persistence: &mut w.persistence,
+        now_ms: w.now_ms,
+    };
+    let (backend_id, backend) = pick(&mut picker, &w.flows, sid, svc, &key)?;
+    let bip = u32::from_ip(backend.ip).ok_or(DropReason::NoBackend)?;
+    let hop = w.hop_of(backend)?;
     let (client_mac, vip_mac) = {
         let eth =
             EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
@@ -56,7 +57,15 @@ pub(super) fn open(
         .map(|p| p.mac)
         .ok_or(DropReason::NeighbourUnresolved)?;
     let snat = match svc.forward {
-        ForwardMode::FullNat => snat_source(w, svc, &key, backend.ip.to_bits(), backend.port)?,
+        ForwardMode::FullNat => snat_source(
+            &mut w.snat_cursor,
+            (w.id, w.workers),
+            &mut w.flows,
+            w.now_ms,
+            svc,
+            &key,
+            (bip, backend.port),
+        )?,
         ForwardMode::Nat | ForwardMode::Dr => (key.src_ip, key.src_port),
     };
     let client = ClientSide {
@@ -64,8 +73,15 @@ pub(super) fn open(
         vip_mac: vip_mac.0,
         port: ingress,
     };
-    let (forward, reply, reply_key) =
-        rewrites(svc.forward, &key, backend, hop, egress_mac.0, snat, client);
+    let (forward, reply, reply_key) = rewrites(
+        svc.forward,
+        &key,
+        (bip, backend.port),
+        hop,
+        egress_mac.0,
+        snat,
+        client,
+    );
     let mut conn = Conn::new(
         forward, reply, sid, backend_id, key.src_ip, key.proto, w.now_ms,
     );
@@ -117,19 +133,19 @@ pub(super) struct ClientSide {
     pub(super) port: PortId,
 }
 
-/// Both rewrites of connection `key` to `backend` through `hop` (the
-/// egress port's MAC is `egress_mac`), and the key its replies carry when
-/// they reach this node. `source` is the full-NAT source the node chose;
-/// the other modes keep the client's.
-pub(super) fn rewrites(
+/// Both rewrites of connection `key` to `backend` (address and port)
+/// through `hop` (the egress port's MAC is `egress_mac`), and the key its
+/// replies carry when they reach this node. `source` is the full-NAT source
+/// the node chose; the other modes keep the client's.
+pub(super) fn rewrites<A: Addr>(
     mode: ForwardMode,
-    key: &FlowKey,
-    backend: &Backend,
+    key: &FlowKey<A>,
+    backend: (A, u16),
     hop: Hop,
     egress_mac: [u8; 6],
-    source: (u32, u16),
+    source: (A, u16),
     client: ClientSide,
-) -> (Rewrite, Rewrite, FlowKey) {
+) -> (Rewrite<A>, Rewrite<A>, FlowKey<A>) {
     let (src_ip, src_port) = match mode {
         ForwardMode::FullNat => source,
         ForwardMode::Nat | ForwardMode::Dr => (key.src_ip, key.src_port),
@@ -137,7 +153,7 @@ pub(super) fn rewrites(
     // DR keeps the VIP and port: the backend holds the VIP on loopback.
     let (dst_ip, dst_port) = match mode {
         ForwardMode::Dr => (key.dst_ip, key.dst_port),
-        ForwardMode::Nat | ForwardMode::FullNat => (backend.ip.to_bits(), backend.port),
+        ForwardMode::Nat | ForwardMode::FullNat => backend,
     };
     let forward = Rewrite {
         src_ip,
@@ -177,20 +193,32 @@ pub(super) fn rewrites(
 /// picks the same backend for it and no reply passes here. The flow it opens
 /// is marked picked up and stays embryonic until a second segment arrives,
 /// so an ACK flood cannot fill the table with entries that look established.
-fn stateless_pickup(svc: &Service, flags: TcpFlags) -> bool {
+pub(super) fn stateless_pickup(svc: &Service, flags: TcpFlags) -> bool {
     svc.forward == ForwardMode::Dr
         && matches!(svc.scheduler, SchedulerKind::Maglev | SchedulerKind::Sh)
         && !flags.contains(TcpFlags::RST)
 }
 
-fn pick<'s>(
-    w: &mut Worker,
+/// The scheduler state and persistence cache a pick reads and updates:
+/// shared by both address families (services are numbered across them).
+pub(super) struct Picker<'w> {
+    pub(super) sched: &'w mut [SchedState],
+    pub(super) persistence: &'w mut Persistence,
+    pub(super) now_ms: u64,
+}
+
+/// The backend for a new connection `key` to service `sid`: the client's
+/// persistent one if still eligible, else the scheduler's pick (counting
+/// connections in `flows`), else the sorry server.
+pub(super) fn pick<'s, A: Addr>(
+    p: &mut Picker<'_>,
+    flows: &FlowTable<A>,
     sid: u16,
     svc: &'s Service,
-    key: &FlowKey,
+    key: &FlowKey<A>,
 ) -> Result<(u32, &'s Backend), DropReason> {
     if svc.persistence_ms.is_some() {
-        if let Some(id) = w.persistence.get(sid, key.src_ip, w.now_ms) {
+        if let Some(id) = p.persistence.get(sid, key.src_ip, p.now_ms) {
             let idx = svc
                 .weights
                 .iter()
@@ -200,8 +228,8 @@ fn pick<'s>(
             }
         }
     }
-    let (flows, now_ms) = (&w.flows, w.now_ms);
-    let picked = w.sched.get_mut(usize::from(sid)).and_then(|s| {
+    let now_ms = p.now_ms;
+    let picked = p.sched.get_mut(usize::from(sid)).and_then(|s| {
         s.pick(
             &svc.weights,
             svc.maglev.as_deref(),
@@ -221,24 +249,29 @@ fn pick<'s>(
 }
 
 /// Chooses the full-NAT source address and a free source port whose owner
-/// (see `snat_port_owner`) is this worker, so replies come back to this table.
-fn snat_source(
-    w: &mut Worker,
+/// (see `snat_port_owner`) is worker `id` of `workers`, so replies come back
+/// to its table; `cursor` is the worker's position in its port range.
+pub(super) fn snat_source<A: Addr>(
+    cursor: &mut u32,
+    (id, workers): (u16, u16),
+    flows: &mut FlowTable<A>,
+    now_ms: u64,
     svc: &Service,
-    key: &FlowKey,
-    bip: u32,
-    bport: u16,
-) -> Result<(u32, u16), DropReason> {
-    if svc.snat.is_empty() {
+    key: &FlowKey<A>,
+    (bip, bport): (A, u16),
+) -> Result<(A, u16), DropReason> {
+    let n = svc.snat.len();
+    if n == 0 {
         return Err(DropReason::SnatPortsExhausted);
     }
-    let snat = svc.snat[(flow_hash(key) % svc.snat.len() as u64) as usize].to_bits();
-    let workers = u32::from(w.workers);
+    let snat = A::from_ip(svc.snat[(flow_hash(key) % n as u64) as usize])
+        .ok_or(DropReason::SnatPortsExhausted)?;
+    let workers = u32::from(workers);
     let slots = (u32::from(u16::MAX) + 1 - u32::from(SNAT_PORT_BASE)) / workers;
     for _ in 0..SNAT_TRIES {
-        let slot = w.snat_cursor % slots;
-        w.snat_cursor = w.snat_cursor.wrapping_add(1);
-        let port = (u32::from(SNAT_PORT_BASE) + slot * workers + u32::from(w.id)) as u16;
+        let slot = *cursor % slots;
+        *cursor = cursor.wrapping_add(1);
+        let port = (u32::from(SNAT_PORT_BASE) + slot * workers + u32::from(id)) as u16;
         let reply_key = FlowKey {
             src_ip: bip,
             dst_ip: snat,
@@ -246,7 +279,7 @@ fn snat_source(
             dst_port: port,
             proto: key.proto,
         };
-        if w.flows.lookup(&reply_key, w.now_ms).is_none() {
+        if flows.lookup(&reply_key, now_ms).is_none() {
             return Ok((snat, port));
         }
     }

@@ -437,6 +437,17 @@ impl Worker {
         Ok(Verdict::Tx(rw.egress))
     }
 
+    /// The next hop of `backend`, or the drop while it is unresolved (the
+    /// control plane is asked to resolve it).
+    fn hop_of(&self, backend: &crate::service::Backend) -> Result<crate::service::Hop, DropReason> {
+        backend.hop.ok_or_else(|| {
+            self.published
+                .resolve_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            DropReason::NeighbourUnresolved
+        })
+    }
+
     /// Whether a new SYN may ride on an existing connection: only while it is
     /// still opening or open, to a backend that still takes connections.
     fn may_reuse(&self, conn: &crate::flow::Conn) -> bool {

@@ -9,7 +9,7 @@
 //! tells the others. Both queues are bounded and lock-free: a worker never
 //! waits on them, and what does not fit is counted.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use crossbeam_queue::ArrayQueue;
 
 use super::conn::{rewrites, ClientSide, SORRY_BACKEND_ID};
 use super::{client_owner, share_of, snat_port_owner, Worker};
-use crate::flow::{Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, InsertError};
+use crate::flow::{Addr, Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, InsertError};
 use crate::service::{Backend, ForwardMode, LocalKind, Service};
 use wire::MacAddr;
 
@@ -205,7 +205,8 @@ fn backend_by_id(svc: &Service, id: u32) -> Option<&Backend> {
 }
 
 fn backend_by_addr(svc: &Service, ip: u32, port: u16) -> Option<(u32, &Backend)> {
-    let matches = |b: &Backend| b.ip.to_bits() == ip && b.port == port;
+    let ip = IpAddr::V4(Ipv4Addr::from_bits(ip));
+    let matches = |b: &Backend| b.ip == ip && b.port == port;
     if let Some(i) = svc.backends.iter().position(matches) {
         return Some((svc.weights.get(i)?.id, svc.backends.get(i)?));
     }
@@ -250,7 +251,7 @@ impl Worker {
         match svc.forward {
             ForwardMode::Dr => {
                 let b = backend_by_id(svc, conn.backend_id)?;
-                (r.backend_ip, r.backend_port) = (b.ip.to_bits(), b.port);
+                (r.backend_ip, r.backend_port) = (u32::from_ip(b.ip)?, b.port);
             }
             ForwardMode::Nat => {
                 (r.backend_ip, r.backend_port) = (conn.forward.dst_ip, conn.forward.dst_port);
@@ -465,7 +466,11 @@ impl Worker {
                     .locals
                     .get(&r.snat_ip)
                     .is_some_and(|l| matches!(l.kind, LocalKind::Snat | LocalKind::Floating));
-                if !svc.snat.contains(&Ipv4Addr::from_bits(r.snat_ip)) && !answered {
+                if !svc
+                    .snat
+                    .contains(&IpAddr::V4(Ipv4Addr::from_bits(r.snat_ip)))
+                    && !answered
+                {
                     return Err(Rejected::SnatUnknown);
                 }
                 let owner = snat_port_owner(r.snat_port, self.workers);
@@ -490,7 +495,7 @@ impl Worker {
         let (forward, reply, reply_key) = rewrites(
             svc.forward,
             &key,
-            backend,
+            (r.backend_ip, r.backend_port),
             hop,
             egress_mac.0,
             (r.snat_ip, r.snat_port),

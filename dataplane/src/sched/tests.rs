@@ -416,7 +416,7 @@ fn locality_schedulers_keep_a_destination_together() {
 fn service(name: &str, scheduler: SchedulerKind, expire_ms: u64) -> crate::service::Service {
     crate::service::Service {
         name: name.into(),
-        vip: std::net::Ipv4Addr::new(10, 0, 0, 1),
+        vip: std::net::Ipv4Addr::new(10, 0, 0, 1).into(),
         port: 80,
         proto: 6,
         scheduler,

@@ -51,7 +51,7 @@ pub fn snapshot(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32])
         .collect();
     let backends = (0..weights.len())
         .map(|i| Backend {
-            ip: backend_ip(i),
+            ip: backend_ip(i).into(),
             port: bport,
             hop: Some(Hop {
                 port: 1,
@@ -74,7 +74,7 @@ pub fn snapshot(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32])
         ],
         services: vec![Service {
             name: "web".into(),
-            vip: VIP,
+            vip: VIP.into(),
             port: VPORT,
             proto: 6,
             scheduler,
@@ -84,7 +84,7 @@ pub fn snapshot(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32])
             backends,
             maglev,
             snat: if forward == ForwardMode::FullNat {
-                vec![SNAT]
+                vec![SNAT.into()]
             } else {
                 vec![]
             },
