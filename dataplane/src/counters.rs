@@ -30,7 +30,16 @@ pub struct CoreCounters {
     pub reply_keys_refused: Counter,
     /// The kernel's counts for this worker's AF_XDP sockets.
     pub sockets: SocketCounters,
-    drops: [Counter; DropReason::COUNT],
+    drops: DropCounters,
+}
+
+/// One counter per [`DropReason`]; more of them than `Default` derives for.
+struct DropCounters([Counter; DropReason::COUNT]);
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters(std::array::from_fn(|_| Counter::default()))
+    }
 }
 
 /// What the kernel counted on a worker's AF_XDP sockets (XDP_STATISTICS),
@@ -99,7 +108,7 @@ impl SocketCounters {
 
 impl CoreCounters {
     pub fn drop(&self, reason: DropReason) -> &Counter {
-        &self.drops[reason as usize]
+        &self.drops.0[reason as usize]
     }
 
     /// Total of the reasons that are drops ([`DropReason::is_drop`]).

@@ -41,10 +41,10 @@ macro_rules! drop_reasons {
             }
 
             /// Whether operators should count it as a drop: a fault or a
-            /// policy refusal. Other hosts' ARP announcements need no
-            /// answer, so they are only ignored.
+            /// policy refusal. Other hosts' ARP announcements and duplicate
+            /// address probes need no answer, so they are only ignored.
             pub fn is_drop(self) -> bool {
-                !matches!(self, DropReason::ArpAnnouncement)
+                !matches!(self, DropReason::ArpAnnouncement | DropReason::NdDadProbe)
             }
 
             /// One line for an operator: what this drop means.
@@ -66,8 +66,17 @@ drop_reasons! {
     BadIpv4Length => "bad_ipv4_length", "IPv4 total length disagrees with the frame";
     BadIpv4Checksum => "bad_ipv4_checksum", "IPv4 header checksum wrong";
     Ipv4Fragment => "ipv4_fragment", "IPv4 fragment (fragments are not reassembled)";
-    TtlExpired => "ttl_expired", "TTL would reach zero on forwarding";
-    Ipv6 => "ipv6", "IPv6 frame reached the worker (no IPv6 VIPs are served)";
+    TruncatedIpv6 => "truncated_ipv6", "IPv6 header cut short";
+    BadIpv6Header => "bad_ipv6_header", "IPv6 version field is not 6";
+    BadIpv6Length => "bad_ipv6_length", "IPv6 payload length beyond the frame";
+    Ipv6Fragment => "ipv6_fragment", "IPv6 fragment (fragments are not reassembled)";
+    BadIpv6ExtHeaders => "bad_ipv6_ext_headers", "IPv6 extension-header chain truncated, too long, out of order, or with an option or header that must not be skipped";
+    MalformedNd => "malformed_nd", "Neighbor Solicitation that fails RFC 4861 validation (hop limit, code, checksum, addresses)";
+    NdNotOwned => "nd_not_owned", "Neighbor Solicitation for an address this node does not own right now";
+    NdDadProbe => "nd_dad_probe", "duplicate address detection probe: another host trying an address, which needs no answer";
+    NdUnanswered => "nd_unanswered", "Neighbor Solicitation without a source link-layer address option: its frame has no room for the answer";
+    RouterMessage => "ipv6_router_message", "IPv6 router solicitation, router advertisement, redirect or neighbor advertisement: the kernel's, not the dataplane's";
+    TtlExpired => "ttl_expired", "TTL or IPv6 hop limit would reach zero on forwarding";
     MartianSource => "martian_source", "source address no client can have (0/8, loopback, multicast, broadcast, a VIP or the node's own)";
     TruncatedL4 => "truncated_l4", "TCP/UDP/ICMP header cut short";
     BadTcpFlags => "bad_tcp_flags", "TCP flag combination that no valid segment carries";
@@ -80,10 +89,11 @@ drop_reasons! {
     FlowTableFull => "flow_table_full", "flow table full of live connections; new connection refused";
     SnatPortsExhausted => "snat_ports_exhausted", "no free full-NAT source port";
     NeighbourUnresolved => "neighbour_unresolved", "next-hop MAC not yet known (resolution requested)";
-    TooBigDf => "too_big_df", "larger than the egress MTU with DF set; answered with ICMP fragmentation-needed";
-    TooBigUnanswered => "too_big_df_unanswered", "larger than the egress MTU with DF set; no ICMP sent (over the node's ICMP rate, or no address to send from)";
+    TooBigDf => "too_big_df", "larger than the egress MTU, IPv4 with DF set or IPv6; answered with ICMP fragmentation-needed or ICMPv6 Packet Too Big";
+    TooBigUnanswered => "too_big_df_unanswered", "larger than the egress MTU, IPv4 with DF set or IPv6; no ICMP sent (over the node's ICMP rate, or no address to send from)";
     TooBig => "too_big", "larger than the egress MTU without DF (the node does not fragment)";
     IcmpUnsupported => "icmp_unsupported", "ICMP type the dataplane does not forward";
+    BadIcmpChecksum => "bad_icmp_checksum", "ICMPv6 echo request with a wrong checksum";
     HandoffFull => "handoff_full", "another worker's hand-off queue was full";
     TxRingFull => "tx_ring_full", "transmit ring full";
 }

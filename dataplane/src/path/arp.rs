@@ -4,13 +4,23 @@
 use std::net::Ipv4Addr;
 
 use crate::arp_claims::Claim;
-use crate::service::{LocalKind, Snapshot};
+use crate::service::{LocalAddr, LocalKind, Snapshot};
 use crate::verdict::{DropReason, PortId, Verdict};
 use wire::{ArpMessage, ArpPacket, EthernetFrame, MacAddr};
 
 /// The MAC this node answers for `addr` with on `ingress`, if it owns it.
 fn owned_mac(snap: &Snapshot, addr: Ipv4Addr, ingress: PortId) -> Option<MacAddr> {
-    let local = snap.locals.get(&addr.to_bits()).filter(|l| l.owned)?;
+    answer_mac(snap, snap.locals.get(&addr.to_bits()), ingress)
+}
+
+/// The MAC this node answers address resolution (ARP or IPv6 Neighbor
+/// Discovery) for `local` with on `ingress`, if it owns it.
+pub(super) fn answer_mac(
+    snap: &Snapshot,
+    local: Option<&LocalAddr>,
+    ingress: PortId,
+) -> Option<MacAddr> {
+    let local = local.filter(|l| l.owned)?;
     match local.kind {
         LocalKind::Vip => Some(local.mac),
         LocalKind::Snat | LocalKind::Floating if local.shared_mac => Some(local.mac),

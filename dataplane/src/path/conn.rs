@@ -1,5 +1,6 @@
 //! Opening a connection: pick a backend, build both rewrites, insert the flow.
 
+use super::family::{Family, Picking};
 use super::{Ip, Worker, SNAT_PORT_BASE};
 use crate::flow::{Addr, Conn, FlowKey, FlowTable, InsertError, Rewrite};
 use crate::sched::{flow_hash, Persistence, SchedState, SchedulerKind};
@@ -13,40 +14,51 @@ pub const SORRY_BACKEND_ID: u32 = u32::MAX;
 /// Full-NAT ports tried before giving up on one packet.
 const SNAT_TRIES: u32 = 64;
 
-pub(super) fn open(
+pub(super) fn open<A: Family>(
     w: &mut Worker,
     frame: &mut [u8],
-    ip: &Ip,
-    key: FlowKey,
+    ip: &Ip<A>,
+    key: FlowKey<A>,
     flags: u8,
     ingress: PortId,
 ) -> Result<Verdict, DropReason> {
     let snap = w.snap.clone();
-    if snap.is_martian_source(std::net::Ipv4Addr::from_bits(key.src_ip)) {
+    if A::is_martian_source(&snap, key.src_ip) {
         return Err(DropReason::MartianSource);
     }
-    let (sid, svc) = snap
-        .service(key.dst_ip, key.dst_port, key.proto)
-        .ok_or(DropReason::NoService)?;
+    let (sid, svc) = A::service(&snap, &key).ok_or(DropReason::NoService)?;
     let flags_seen = TcpFlags(flags);
     let opening = key.proto != ip_proto::TCP || flags_seen.is_new_connection();
     if !opening && !stateless_pickup(svc, flags_seen) {
         return Err(DropReason::NoFlow);
     }
-    let mut picker = Picker {
-        sched: &mut w.sched,
-        persistence: &mut w.persistence,
-        now_ms: w.now_ms,
+    let (id, workers, now_ms) = (w.id, w.workers, w.now_ms);
+    let Picking {
+        flows,
+        mut picker,
+        snat_cursor,
+    } = A::picking(w);
+    let (backend_id, backend) = pick(&mut picker, flows, sid, svc, &key)?;
+    // A service's backends are of its VIP's family.
+    let bip = A::from_ip(backend.ip).ok_or(DropReason::NoBackend)?;
+    // No full-NAT port is taken for a packet dropped for its next hop.
+    let snat = match svc.forward {
+        ForwardMode::FullNat if backend.hop.is_some() => snat_source(
+            snat_cursor,
+            (id, workers),
+            flows,
+            now_ms,
+            svc,
+            &key,
+            (bip, backend.port),
+        )?,
+        _ => (key.src_ip, key.src_port),
     };
-    let (backend_id, backend) = pick(&mut picker, &w.flows, sid, svc, &key)?;
-    let bip = u32::from_ip(backend.ip).ok_or(DropReason::NoBackend)?;
     let hop = w.hop_of(backend)?;
     let (client_mac, vip_mac) = {
         let eth =
             EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
-        let vip_mac = snap
-            .locals
-            .get(&key.dst_ip)
+        let vip_mac = A::local(&snap, key.dst_ip)
             .map(|l| l.mac)
             .unwrap_or(eth.dst());
         (eth.src(), vip_mac)
@@ -56,18 +68,6 @@ pub(super) fn open(
         .get(usize::from(hop.port))
         .map(|p| p.mac)
         .ok_or(DropReason::NeighbourUnresolved)?;
-    let snat = match svc.forward {
-        ForwardMode::FullNat => snat_source(
-            &mut w.snat_cursor,
-            (w.id, w.workers),
-            &mut w.flows,
-            w.now_ms,
-            svc,
-            &key,
-            (bip, backend.port),
-        )?,
-        ForwardMode::Nat | ForwardMode::Dr => (key.src_ip, key.src_port),
-    };
     let client = ClientSide {
         mac: client_mac.0,
         vip_mac: vip_mac.0,
@@ -83,14 +83,14 @@ pub(super) fn open(
         client,
     );
     let mut conn = Conn::new(
-        forward, reply, sid, backend_id, key.src_ip, key.proto, w.now_ms,
+        forward, reply, sid, backend_id, key.src_ip, key.proto, now_ms,
     );
     conn.picked_up = !opening;
-    let id = match w.flows.insert(key, reply_key, conn, w.now_ms) {
+    let id = match A::flows_mut(w).insert(key, reply_key, conn, now_ms) {
         Ok(id) => id,
         // Consistent hashing needs no state: a table too full to list a
         // picked-up connection still forwards it.
-        Err(_) if !opening => return w.send(frame, ip, ingress, &forward, backend_id),
+        Err(_) if !opening => return A::send(w, frame, ip, ingress, &forward, backend_id),
         Err(InsertError::Full | InsertError::TooManyBackends) => {
             return Err(DropReason::FlowTableFull)
         }
@@ -98,29 +98,20 @@ pub(super) fn open(
         Err(InsertError::Exists) => return Err(DropReason::SnatPortsExhausted),
     };
     if opening {
-        w.flows
-            .touch(id, crate::flow::Direction::Forward, flags, w.now_ms);
+        A::flows_mut(w).touch(id, crate::flow::Direction::Forward, flags, now_ms);
     } else {
         // Left embryonic until its next segment: a lone spoofed ACK holds
         // only an entry the table evicts first and expires soon.
         w.picked_up += 1;
     }
-    w.sync_opened(id);
-    // Offloaded first: a connection the program forwards from its first
-    // reply needs no steering entry before (one map update, not two).
-    w.offload(id);
-    // Full-NAT replies come to our own source address, which the XDP program
-    // always steers; NAT replies come from the backend's own address.
-    if w.steer_replies && svc.forward == ForwardMode::Nat {
-        w.flows.steer_replies(id, hop.port);
-    }
+    A::opened(w, id, svc.forward, hop.port);
     if let Some(timeout) = svc.persistence_ms {
         if backend_id != SORRY_BACKEND_ID {
             w.persistence
-                .put(sid, key.src_ip, backend_id, timeout, w.now_ms);
+                .put(sid, key.src_ip, backend_id, timeout, now_ms);
         }
     }
-    w.send(frame, ip, ingress, &forward, backend_id)
+    A::send(w, frame, ip, ingress, &forward, backend_id)
 }
 
 /// The client's end of a connection as this node sees it.

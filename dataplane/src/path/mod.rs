@@ -6,21 +6,24 @@
 
 mod arp;
 mod conn;
+mod family;
 mod icmp;
 mod mtu;
 pub mod query;
 mod rewrite;
 pub mod sync;
+mod v6;
 
 use std::sync::Arc;
 
 use crate::flow::{
-    Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, FlowTable, Offload, SteerChange,
-    Timeouts,
+    Addr, Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, FlowTable, Ip6, Offload,
+    SteerChange, Timeouts,
 };
 use crate::sched::{Persistence, SchedState};
 use crate::service::{LocalKind, Published, Snapshot};
 use crate::verdict::{DropReason, PortId, Verdict};
+use family::Family;
 use wire::{
     ethertype, ip_proto, EthernetFrame, Ipv4Packet, TcpFlags, TcpSegment, UdpDatagram, WireError,
 };
@@ -103,6 +106,8 @@ pub struct Worker {
     id: u16,
     workers: u16,
     flows: FlowTable,
+    /// IPv6 connections, apart so IPv4 slots keep their size.
+    flows6: FlowTable<Ip6>,
     persistence: Persistence,
     sched: Vec<SchedState>,
     snat_cursor: u32,
@@ -120,22 +125,31 @@ pub struct Worker {
     /// Connections picked up mid-stream since the worker started.
     picked_up: u64,
     sync: Option<sync::SyncSide>,
+    /// A copy of the packet an ICMPv6 message is written over (echo
+    /// requests, packets too big); it grows to the largest once.
+    scratch: Vec<u8>,
 }
 
-/// The parts of an IPv4 packet the path needs after parsing, as offsets into
+/// The parts of an IP packet the path needs after parsing, as offsets into
 /// the frame so the frame can be re-borrowed mutably for rewriting.
 #[derive(Clone, Copy, Debug)]
-struct Ip {
-    /// Start of the IPv4 header.
+struct Ip<A = u32> {
+    /// Start of the IP header.
     l3: usize,
-    /// Start of the L4 header.
+    /// Start of the L4 header (after any IPv6 extension headers).
     l4: usize,
-    /// End of the IPv4 packet (frame padding excluded).
+    /// End of the IP packet (frame padding excluded).
     end: usize,
-    src: u32,
-    dst: u32,
+    src: A,
+    dst: A,
     proto: u8,
 }
+
+/// IPv6 tables hold this share of the IPv4 table's connections, at least
+/// [`MIN_FLOWS6`]: most edge traffic is still IPv4, and an IPv6 slot is
+/// larger.
+const FLOWS6_SHARE: usize = 4;
+const MIN_FLOWS6: usize = 1024;
 
 impl Worker {
     pub fn new(id: u16, workers: u16, cfg: WorkerConfig, published: Arc<Published>) -> Self {
@@ -150,6 +164,10 @@ impl Worker {
             id,
             workers: workers.max(1),
             flows: FlowTable::new(cfg.flow_capacity, cfg.timeouts),
+            flows6: FlowTable::new(
+                (cfg.flow_capacity / FLOWS6_SHARE).max(MIN_FLOWS6),
+                cfg.timeouts,
+            ),
             persistence: Persistence::new(cfg.persistence_capacity),
             sched,
             snat_cursor: 0,
@@ -165,6 +183,7 @@ impl Worker {
             traffic: Traffic::default(),
             picked_up: 0,
             sync: cfg.sync_origin.map(sync::SyncSide::new),
+            scratch: Vec::new(),
         }
     }
 
@@ -186,6 +205,10 @@ impl Worker {
         &self.flows
     }
 
+    pub fn flows6(&self) -> &FlowTable<Ip6> {
+        &self.flows6
+    }
+
     /// Sets the batch clock and picks up a newly published snapshot.
     pub fn begin_batch(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
@@ -204,9 +227,13 @@ impl Worker {
     /// program last forwarded an offloaded connection's packets.
     pub fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeen) {
         self.now_ms = now_ms;
-        let budget = sweep_budget(self.flows.capacity(), now_ms.saturating_sub(self.swept_ms));
+        let elapsed_ms = now_ms.saturating_sub(self.swept_ms);
+        let budget = sweep_budget(self.flows.capacity(), elapsed_ms);
         self.swept_ms = now_ms;
         self.flows.expire(now_ms, budget, seen);
+        let budget6 = sweep_budget(self.flows6.capacity(), elapsed_ms);
+        self.flows6
+            .expire(now_ms, budget6, &mut crate::flow::NothingSeen);
         self.sync_housekeeping(now_ms, seen);
         let worker = query::WorkerView {
             id: self.id,
@@ -329,7 +356,7 @@ impl Worker {
         match eth.ethertype() {
             ethertype::ARP => arp::answer(&self.snap, frame, l3, ingress),
             ethertype::IPV4 => self.ipv4(frame, l3, ingress),
-            ethertype::IPV6 => Err(DropReason::Ipv6),
+            ethertype::IPV6 => self.ipv6(frame, l3, ingress),
             _ => Err(DropReason::UnknownEthertype),
         }
     }
@@ -360,18 +387,19 @@ impl Worker {
         }
     }
 
-    fn tcp_udp(
+    fn tcp_udp<A: Family>(
         &mut self,
         frame: &mut [u8],
-        ip: &Ip,
-        key: FlowKey,
+        ip: &Ip<A>,
+        key: FlowKey<A>,
         flags: u8,
         ingress: PortId,
         local: Option<LocalKind>,
     ) -> Result<Verdict, DropReason> {
-        match self.flows.lookup(&key, self.now_ms) {
+        let now_ms = self.now_ms;
+        match A::flows_mut(self).lookup(&key, now_ms) {
             Some((id, dir)) => {
-                let conn = self.flows.conn(id);
+                let conn = A::flows(self).conn(id);
                 if dir == Direction::Forward
                     && local == Some(LocalKind::Vip)
                     && TcpFlags(flags).is_new_connection()
@@ -379,7 +407,7 @@ impl Worker {
                 {
                     // A SYN on the ports of a finished connection, or of one
                     // whose backend takes no new connections, opens a new one.
-                    self.flows.remove(id);
+                    A::flows_mut(self).remove(id);
                     return conn::open(self, frame, ip, key, flags, ingress);
                 }
                 if !self.snap.dead_backends.is_empty()
@@ -388,28 +416,16 @@ impl Worker {
                     return Err(DropReason::BackendDown);
                 }
                 let before = conn.state;
-                self.flows.touch(id, dir, flags, self.now_ms);
-                if self.sync.is_some() {
-                    // Where the client is matters only to a connection
-                    // learned from a peer, on its first packet here.
-                    let sender = if self.flows.conn(id).learned {
-                        EthernetFrame::new_checked(&frame[..])
-                            .map_err(|_| DropReason::TruncatedEthernet)?
-                            .src()
-                    } else {
-                        wire::MacAddr::default()
-                    };
-                    self.sync_touched(id, before, dir, ingress, sender);
-                }
-                self.offload(id);
-                let conn = self.flows.conn(id);
+                A::flows_mut(self).touch(id, dir, flags, now_ms);
+                A::touched(self, frame, id, before, dir, ingress)?;
+                let conn = A::flows(self).conn(id);
                 let mut rw = match dir {
                     Direction::Forward => conn.forward,
                     Direction::Reply => conn.reply,
                 };
                 rw.src_mac = self.snap.source_mac(rw.src_mac, rw.egress);
                 let backend = conn.backend_id;
-                self.send(frame, ip, ingress, &rw, backend)
+                A::send(self, frame, ip, ingress, &rw, backend)
             }
             None if local == Some(LocalKind::Vip) => {
                 conn::open(self, frame, ip, key, flags, ingress)
@@ -450,7 +466,7 @@ impl Worker {
 
     /// Whether a new SYN may ride on an existing connection: only while it is
     /// still opening or open, to a backend that still takes connections.
-    fn may_reuse(&self, conn: &crate::flow::Conn) -> bool {
+    fn may_reuse<A>(&self, conn: &Conn<A>) -> bool {
         !matches!(conn.state, ConnState::TimeWait | ConnState::Close)
             && self
                 .snap
@@ -465,11 +481,11 @@ impl Worker {
     /// Ownership is a function of the client's address and port (or of the
     /// full-NAT source port, which the owner allocated), so both directions of
     /// a connection land on the same table whichever queue they arrived on.
-    fn foreign_owner(&self, key: &FlowKey) -> Option<u16> {
+    fn foreign_owner<A: Family>(&self, key: &FlowKey<A>) -> Option<u16> {
         if self.workers == 1 {
             return None;
         }
-        let owner = match self.snap.locals.get(&key.dst_ip).map(|l| l.kind) {
+        let owner = match A::local(&self.snap, key.dst_ip).map(|l| l.kind) {
             Some(LocalKind::Vip) => client_owner(key.src_ip, key.src_port, self.workers),
             // A floating address may be another node's full-NAT source,
             // taken over with its connections.
@@ -482,8 +498,8 @@ impl Worker {
     }
 }
 
-fn client_owner(ip: u32, port: u16, workers: u16) -> u16 {
-    let h = (u64::from(ip) << 16 | u64::from(port)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+fn client_owner<A: Addr>(ip: A, port: u16, workers: u16) -> u16 {
+    let h = (ip.word() << 16 | u64::from(port)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     ((h >> 32) % u64::from(workers)) as u16
 }
 
@@ -515,7 +531,7 @@ fn parse_ipv4(frame: &[u8], l3: usize) -> Result<Ip, DropReason> {
 
 /// The flow key and, for TCP, the flags (0 for UDP), from one parse of the
 /// L4 header; flag combinations no valid segment carries are dropped here.
-fn l4_key(frame: &[u8], ip: &Ip) -> Result<(FlowKey, u8), DropReason> {
+fn l4_key<A: Addr>(frame: &[u8], ip: &Ip<A>) -> Result<(FlowKey<A>, u8), DropReason> {
     let l4 = &frame[ip.l4..ip.end];
     let (src_port, dst_port, flags) = if ip.proto == ip_proto::TCP {
         let t = TcpSegment::new_checked(l4).map_err(|_| DropReason::TruncatedL4)?;

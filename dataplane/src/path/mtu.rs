@@ -32,7 +32,7 @@ pub(super) struct IcmpBudget {
 }
 
 impl IcmpBudget {
-    fn take(&mut self, now_ms: u64) -> bool {
+    pub(super) fn take(&mut self, now_ms: u64) -> bool {
         let elapsed = now_ms.saturating_sub(self.last_ms).min(1_000);
         self.last_ms = now_ms;
         self.tokens = (self.tokens + elapsed * RATE_PER_SEC).min(BURST * 1_000);

@@ -1,0 +1,179 @@
+//! What the connection path does differently per address family: which
+//! table and maps it uses, how it rewrites and sends, and what the rest of
+//! the node hears of a connection. IPv6 connections are neither synced to
+//! peers nor offloaded to the XDP program, so their hooks do nothing.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::conn::Picker;
+use super::{v6, Ip, Worker};
+use crate::flow::{Addr, ConnId, ConnState, Direction, FlowKey, FlowTable, Ip6, Rewrite};
+use crate::service::{ForwardMode, LocalAddr, Service, Snapshot};
+use crate::verdict::{DropReason, PortId, Verdict};
+use wire::EthernetFrame;
+
+/// The tables a new connection's pick reads and writes, borrowed apart.
+pub(super) struct Picking<'w, A> {
+    pub(super) flows: &'w mut FlowTable<A>,
+    pub(super) picker: Picker<'w>,
+    pub(super) snat_cursor: &'w mut u32,
+}
+
+pub(super) trait Family: Addr {
+    fn flows(w: &Worker) -> &FlowTable<Self>;
+    fn flows_mut(w: &mut Worker) -> &mut FlowTable<Self>;
+    fn picking(w: &mut Worker) -> Picking<'_, Self>;
+    fn local(snap: &Snapshot, addr: Self) -> Option<LocalAddr>;
+    fn service<'s>(snap: &'s Snapshot, key: &FlowKey<Self>) -> Option<(u16, &'s Service)>;
+    fn is_martian_source(snap: &Snapshot, addr: Self) -> bool;
+    /// Rewrites the packet by `rw` and sends it, or drops it when it is
+    /// larger than the egress MTU (answering as the family's rules say).
+    fn send(
+        w: &mut Worker,
+        frame: &mut [u8],
+        ip: &Ip<Self>,
+        ingress: PortId,
+        rw: &Rewrite<Self>,
+        backend: u32,
+    ) -> Result<Verdict, DropReason>;
+    /// After a packet advanced connection `id` from state `before`.
+    fn touched(
+        w: &mut Worker,
+        frame: &[u8],
+        id: ConnId,
+        before: ConnState,
+        dir: Direction,
+        ingress: PortId,
+    ) -> Result<(), DropReason>;
+    /// After connection `id` opened to a backend behind port `backend_port`.
+    fn opened(w: &mut Worker, id: ConnId, mode: ForwardMode, backend_port: PortId);
+}
+
+impl Family for u32 {
+    #[inline]
+    fn flows(w: &Worker) -> &FlowTable {
+        &w.flows
+    }
+    #[inline]
+    fn flows_mut(w: &mut Worker) -> &mut FlowTable {
+        &mut w.flows
+    }
+    fn picking(w: &mut Worker) -> Picking<'_, u32> {
+        Picking {
+            flows: &mut w.flows,
+            picker: Picker {
+                sched: &mut w.sched,
+                persistence: &mut w.persistence,
+                now_ms: w.now_ms,
+            },
+            snat_cursor: &mut w.snat_cursor,
+        }
+    }
+    #[inline]
+    fn local(snap: &Snapshot, addr: u32) -> Option<LocalAddr> {
+        snap.locals.get(&addr).copied()
+    }
+    fn service<'s>(snap: &'s Snapshot, key: &FlowKey) -> Option<(u16, &'s Service)> {
+        snap.service(key.dst_ip, key.dst_port, key.proto)
+    }
+    fn is_martian_source(snap: &Snapshot, addr: u32) -> bool {
+        snap.is_martian_source(Ipv4Addr::from_bits(addr))
+    }
+    #[inline]
+    fn send(
+        w: &mut Worker,
+        frame: &mut [u8],
+        ip: &Ip,
+        ingress: PortId,
+        rw: &Rewrite,
+        backend: u32,
+    ) -> Result<Verdict, DropReason> {
+        w.send(frame, ip, ingress, rw, backend)
+    }
+    #[inline]
+    fn touched(
+        w: &mut Worker,
+        frame: &[u8],
+        id: ConnId,
+        before: ConnState,
+        dir: Direction,
+        ingress: PortId,
+    ) -> Result<(), DropReason> {
+        if w.sync.is_some() {
+            // Where the client is matters only to a connection learned
+            // from a peer, on its first packet here.
+            let sender = if w.flows.conn(id).learned {
+                EthernetFrame::new_checked(frame)
+                    .map_err(|_| DropReason::TruncatedEthernet)?
+                    .src()
+            } else {
+                wire::MacAddr::default()
+            };
+            w.sync_touched(id, before, dir, ingress, sender);
+        }
+        w.offload(id);
+        Ok(())
+    }
+    fn opened(w: &mut Worker, id: ConnId, mode: ForwardMode, backend_port: PortId) {
+        w.sync_opened(id);
+        // Offloaded first: a connection the program forwards from its first
+        // reply needs no steering entry before (one map update, not two).
+        w.offload(id);
+        // Full-NAT replies come to our own source address, which the XDP
+        // program always steers; NAT replies come from the backend's own
+        // address.
+        if w.steer_replies && mode == ForwardMode::Nat {
+            w.flows.steer_replies(id, backend_port);
+        }
+    }
+}
+
+impl Family for Ip6 {
+    fn flows(w: &Worker) -> &FlowTable<Ip6> {
+        &w.flows6
+    }
+    fn flows_mut(w: &mut Worker) -> &mut FlowTable<Ip6> {
+        &mut w.flows6
+    }
+    fn picking(w: &mut Worker) -> Picking<'_, Ip6> {
+        Picking {
+            flows: &mut w.flows6,
+            picker: Picker {
+                sched: &mut w.sched,
+                persistence: &mut w.persistence,
+                now_ms: w.now_ms,
+            },
+            snat_cursor: &mut w.snat_cursor,
+        }
+    }
+    fn local(snap: &Snapshot, addr: Ip6) -> Option<LocalAddr> {
+        snap.locals6.get(&addr).copied()
+    }
+    fn service<'s>(snap: &'s Snapshot, key: &FlowKey<Ip6>) -> Option<(u16, &'s Service)> {
+        snap.service6(key.dst_ip, key.dst_port, key.proto)
+    }
+    fn is_martian_source(snap: &Snapshot, addr: Ip6) -> bool {
+        snap.is_martian_source6(Ipv6Addr::from(addr))
+    }
+    fn send(
+        w: &mut Worker,
+        frame: &mut [u8],
+        ip: &Ip<Ip6>,
+        ingress: PortId,
+        rw: &Rewrite<Ip6>,
+        backend: u32,
+    ) -> Result<Verdict, DropReason> {
+        v6::send(w, frame, ip, ingress, rw, backend)
+    }
+    fn touched(
+        _: &mut Worker,
+        _: &[u8],
+        _: ConnId,
+        _: ConnState,
+        _: Direction,
+        _: PortId,
+    ) -> Result<(), DropReason> {
+        Ok(())
+    }
+    fn opened(_: &mut Worker, _: ConnId, _: ForwardMode, _: PortId) {}
+}
