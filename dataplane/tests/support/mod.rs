@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod v6;
+
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
