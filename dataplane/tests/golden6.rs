@@ -639,3 +639,60 @@ fn fragments_router_messages_and_bad_chains_are_dropped_by_name() {
         Verdict::Drop(DropReason::TtlExpired)
     );
 }
+
+#[test]
+fn nat_connections_hand_their_reply_key_to_the_xdp_program_for_their_life() {
+    use dataplane::flow::{FlowKey, SteerAction};
+    let cfg = WorkerConfig {
+        flow_capacity: 4096,
+        persistence_capacity: 256,
+        timeouts: Timeouts::default(),
+        steer_replies: true,
+        sync_origin: None,
+    };
+    let mut w = Worker::new(
+        0,
+        1,
+        cfg,
+        published(snapshot6(ForwardMode::Nat, SchedulerKind::Rr, &[1])),
+    );
+    w.begin_batch(1_000);
+    let mut syn = client_syn(40040, None);
+    assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+    let mut log = Vec::new();
+    w.take_steer_changes6(&mut log);
+    let reply_key = FlowKey {
+        src_ip: backend_ip6(0).octets(),
+        dst_ip: CLIENT6.octets(),
+        src_port: 8080,
+        dst_port: 40040,
+        proto: 6,
+    };
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(
+        (log[0].port, log[0].key, log[0].action),
+        (1, reply_key, SteerAction::ToWorker)
+    );
+    let mut ipv4_log = Vec::new();
+    w.take_steer_changes(&mut ipv4_log);
+    assert!(ipv4_log.is_empty(), "IPv6 keys never reach the IPv4 map");
+    let mut rst = tcp6(
+        (CLIENT_MAC, PORT0_MAC),
+        None,
+        CLIENT6,
+        VIP6,
+        40040,
+        VPORT,
+        "R",
+        b"",
+    );
+    assert_eq!(w.process(&mut rst, 0), Verdict::Tx(1));
+    w.begin_batch(1_000_000);
+    w.housekeeping(1_000_000, &mut dataplane::flow::NothingSeen);
+    log.clear();
+    w.take_steer_changes6(&mut log);
+    assert_eq!(
+        log.iter().map(|c| c.action).collect::<Vec<_>>(),
+        vec![SteerAction::Remove]
+    );
+}

@@ -12,12 +12,14 @@
 // authority on every connection.
 //
 // Only traffic the dataplane serves is redirected to the queue's AF_XDP
-// socket: ARP for owned addresses, IPv4 to a VIP or full-NAT source address,
-// packets of the workers' connections found by their exact key (and ICMP
-// errors quoting such a connection). Everything else (BGP, VRRP, SSH,
-// health-check replies, a backend's own traffic through the node, IPv6, ...)
-// goes to the kernel untouched, so the control plane and the routed traffic
-// keep working next to the dataplane.
+// socket: ARP and IPv6 Neighbor Solicitations for owned addresses, IPv4 and
+// IPv6 to a VIP or full-NAT source address, packets of the workers'
+// connections found by their exact key (and ICMP errors quoting such a
+// connection). Everything else (BGP, VRRP, SSH, health-check replies, a
+// backend's own traffic through the node, the kernel's own Neighbor
+// Discovery and router advertisements, ...) goes to the kernel untouched, so
+// the control plane and the routed traffic keep working next to the
+// dataplane. IPv6 connections have no fast path yet.
 //
 // A SYN flood is met here, before the AF_XDP ring: new TCP connections to a
 // VIP are admitted at a configured rate per receive queue and the excess is
@@ -112,6 +114,38 @@ struct {
 	__type(key, struct flow_key);
 	__type(value, struct flow_action);
 } flows SEC(".maps");
+
+// IPv6 destination addresses the dataplane serves, as in the packet.
+struct addr6 {
+	__u8 b[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct addr6);
+	__type(value, __u8);
+} vips6 SEC(".maps");
+
+// An IPv6 TCP or UDP packet's key as it sits in the packet.
+struct flow_key6 {
+	struct addr6 src;
+	struct addr6 dst;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+// Keys of the workers' IPv6 NAT connections' replies, which come from the
+// backends' own addresses: presence hands the packets to the workers.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key6);
+	__type(value, __u8);
+} flows6 SEC(".maps");
 
 // The dataplane's interfaces by port index. `xmit` is 0 while frames
 // cannot leave the port from XDP (a veth whose peer has neither an XDP
@@ -491,6 +525,60 @@ static __always_inline int fast_forward(struct xdp_md *ctx, struct flow_action *
 	return ret;
 }
 
+#define IPV6_HEADER 40
+#define PROTO_ICMPV6 58
+#define ICMPV6_NEIGHBOR_SOLICIT 135
+
+// Whether the IPv6 packet at `ip` (fixed header checked to be in the frame)
+// is the dataplane's: to an owned address, a Neighbor Solicitation for one,
+// a packet of a workers' connection by its key, or an ICMPv6 error (types 1
+// to 4) quoting one. Only a transport header right after the fixed header
+// is looked at: anything behind extension headers is a VIP's by its
+// destination or the kernel's.
+static __always_inline int ipv6_ours(void *ip, void *data_end)
+{
+	__u8 *h = ip, *l4 = ip + IPV6_HEADER, *q;
+	struct flow_key6 k = {};
+	struct addr6 a;
+
+	__builtin_memcpy(&a, h + 24, sizeof(a));
+	if (bpf_map_lookup_elem(&vips6, &a))
+		return 1;
+	if (h[6] == PROTO_ICMPV6) {
+		if ((void *)(l4 + 24) > data_end)
+			return 0;
+		if (l4[0] == ICMPV6_NEIGHBOR_SOLICIT) {
+			__builtin_memcpy(&a, l4 + 8, sizeof(a));
+			return bpf_map_lookup_elem(&vips6, &a) != 0;
+		}
+		if (l4[0] < 1 || l4[0] > 4)
+			return 0;
+		// The quoted packet went towards the backend: its key reversed
+		// is the reply key.
+		q = l4 + 8;
+		if ((void *)(q + IPV6_HEADER + 4) > data_end)
+			return 0;
+		if (q[6] != IPPROTO_TCP && q[6] != IPPROTO_UDP)
+			return 0;
+		__builtin_memcpy(&k.src, q + 24, 16);
+		__builtin_memcpy(&k.dst, q + 8, 16);
+		__builtin_memcpy(&k.sport, q + IPV6_HEADER + 2, 2);
+		__builtin_memcpy(&k.dport, q + IPV6_HEADER, 2);
+		k.proto = q[6];
+		return bpf_map_lookup_elem(&flows6, &k) != 0;
+	}
+	if (h[6] != IPPROTO_TCP && h[6] != IPPROTO_UDP)
+		return 0;
+	if ((void *)(l4 + 4) > data_end)
+		return 0;
+	__builtin_memcpy(&k.src, h + 8, 16);
+	__builtin_memcpy(&k.dst, h + 24, 16);
+	__builtin_memcpy(&k.sport, l4, 2);
+	__builtin_memcpy(&k.dport, l4 + 2, 2);
+	k.proto = h[6];
+	return bpf_map_lookup_elem(&flows6, &k) != 0;
+}
+
 // Takes a token from the queue's bucket; 0 when the SYN is over the limit.
 static __always_inline int syn_admitted(struct xdp_md *ctx)
 {
@@ -626,6 +714,12 @@ int vipd_steer(struct xdp_md *ctx)
 	}
 
 	if (proto == bpf_htons(ETH_P_IPV6)) {
+		if (cur + IPV6_HEADER > data_end) {
+			count(STAT_PASS_TRUNCATED);
+			return XDP_PASS;
+		}
+		if (ipv6_ours(cur, data_end))
+			return redirect(ctx, STAT_PASS_IPV6);
 		count(STAT_PASS_IPV6);
 		return XDP_PASS;
 	}

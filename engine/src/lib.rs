@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use dataplane::counters::Counters;
-use dataplane::flow::{FastSeen, SteerChange};
+use dataplane::flow::{FastSeen, Ip6, SteerChange};
 use dataplane::verdict::{PortId, Verdict};
 
 pub use forward::ForwardHandler;
@@ -49,6 +49,8 @@ pub trait Handler: Send + 'static {
     /// the engine applies them to the XDP program before it transmits any
     /// of those frames.
     fn steer_changes(&mut self, _out: &mut Vec<SteerChange>) {}
+    /// The same for IPv6 connections.
+    fn steer_changes6(&mut self, _out: &mut Vec<SteerChange<Ip6>>) {}
 }
 
 dataplane::keyword_enum!(

@@ -2,7 +2,7 @@
 //! crashed process leaves nothing behind) and its maps.
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::Mutex;
 
@@ -13,7 +13,7 @@ use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 
 use super::{EngineError, PortInfo, XdpMode};
-use dataplane::flow::{FastSeen, FlowKey, Rewrite, SteerAction, SteerChange};
+use dataplane::flow::{FastSeen, FlowKey, Ip6, Rewrite, SteerAction, SteerChange};
 use wire::{checksum, write_ethernet_header, EthernetHeader, MacAddr};
 
 /// Size of the `xsks` map: the highest queue count the program serves.
@@ -34,6 +34,7 @@ pub(super) struct Attached {
     xsks: XskMap<MapData>,
     maps: Option<IfaceMaps>,
     flows: MapData,
+    flows6: MapData,
     probe_port: Array<MapData, u32>,
     // Holds the programs and the link; the link detaches on drop.
     ebpf: Ebpf,
@@ -42,6 +43,7 @@ pub(super) struct Attached {
 struct IfaceMaps {
     interface: String,
     vips: BpfHashMap<MapData, u32, u8>,
+    vips6: BpfHashMap<MapData, Ip6, u8>,
     syn_limit: Array<MapData, u64>,
     stats: PerCpuArray<MapData, u64>,
     ports: Array<MapData, PortEntry>,
@@ -186,6 +188,8 @@ impl Attached {
             interface: name.to_string(),
             vips: BpfHashMap::try_from(take_map(&mut ebpf, name, "vips")?)
                 .map_err(|e| map_err("vips", e))?,
+            vips6: BpfHashMap::try_from(take_map(&mut ebpf, name, "vips6")?)
+                .map_err(|e| map_err("vips6", e))?,
             syn_limit: Array::try_from(take_map(&mut ebpf, name, "syn_limit")?)
                 .map_err(|e| map_err("syn_limit", e))?,
             stats: PerCpuArray::try_from(take_map(&mut ebpf, name, "stats")?)
@@ -203,12 +207,17 @@ impl Attached {
             Map::HashMap(data) => data,
             _ => return Err(load_err(name, "map `flows` is not a hash map")),
         };
+        let flows6 = match take_map(&mut ebpf, name, "flows6")? {
+            Map::HashMap(data) => data,
+            _ => return Err(load_err(name, "map `flows6` is not a hash map")),
+        };
         Ok(Attached {
             interface: name.to_string(),
             mode,
             xsks,
             maps: Some(maps),
             flows,
+            flows6,
             probe_port,
             ebpf,
         })
@@ -221,19 +230,12 @@ impl Attached {
 
     /// A handle of the flow map of its own, for one worker.
     fn flow_map(&self) -> Result<BpfHashMap<MapData, MapKey, FlowValue>, EngineError> {
-        let err = |error: String| EngineError::Map {
-            interface: self.interface.clone(),
-            map: "flows",
-            error,
-        };
-        let fd = self
-            .flows
-            .fd()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| err(e.to_string()))?;
-        let data = MapData::from_fd(fd).map_err(|e| err(e.to_string()))?;
-        BpfHashMap::try_from(Map::HashMap(data)).map_err(|e| err(e.to_string()))
+        own_handle(&self.flows, &self.interface, "flows")
+    }
+
+    /// Likewise for the IPv6 flow map.
+    fn flow6_map(&self) -> Result<BpfHashMap<MapData, MapKey6, u8>, EngineError> {
+        own_handle(&self.flows6, &self.interface, "flows6")
     }
 
     /// Runs `frame` through the steering program as if it arrived on
@@ -313,9 +315,30 @@ impl Attached {
     }
 }
 
+/// A handle of its own on a flow map, for one worker.
+fn own_handle<K: aya::Pod, V: aya::Pod>(
+    map: &MapData,
+    interface: &str,
+    name: &'static str,
+) -> Result<BpfHashMap<MapData, K, V>, EngineError> {
+    let err = |error: String| EngineError::Map {
+        interface: interface.to_string(),
+        map: name,
+        error,
+    };
+    let fd = map
+        .fd()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| err(e.to_string()))?;
+    let data = MapData::from_fd(fd).map_err(|e| err(e.to_string()))?;
+    BpfHashMap::try_from(Map::HashMap(data)).map_err(|e| err(e.to_string()))
+}
+
 fn load(name: &str, flow_keys: u32) -> Result<Ebpf, EngineError> {
     EbpfLoader::new()
         .map_max_entries("flows", flow_keys.max(1))
+        .map_max_entries("flows6", flow_keys.max(1))
         .load(STEER_OBJ)
         .map_err(|e| load_err(name, e))
 }
@@ -373,6 +396,35 @@ impl From<&FlowKey> for MapKey {
         MapKey {
             src: k.src_ip.to_be_bytes(),
             dst: k.dst_ip.to_be_bytes(),
+            sport: k.src_port.to_be_bytes(),
+            dport: k.dst_port.to_be_bytes(),
+            proto: k.proto,
+            pad: [0; 3],
+        }
+    }
+}
+
+/// An IPv6 flow key as the XDP program reads it from a packet.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct MapKey6 {
+    src: Ip6,
+    dst: Ip6,
+    sport: [u8; 2],
+    dport: [u8; 2],
+    proto: u8,
+    pad: [u8; 3],
+}
+
+// SAFETY: a plain 40-byte struct of byte arrays: no padding, alignment 1,
+// every bit pattern valid; it matches `struct flow_key6` in steer.c.
+unsafe impl aya::Pod for MapKey6 {}
+
+impl From<&FlowKey<Ip6>> for MapKey6 {
+    fn from(k: &FlowKey<Ip6>) -> MapKey6 {
+        MapKey6 {
+            src: k.src_ip,
+            dst: k.dst_ip,
             sport: k.src_port.to_be_bytes(),
             dport: k.dst_port.to_be_bytes(),
             proto: k.proto,
@@ -514,6 +566,8 @@ fn run_batch(
 /// with other workers.
 pub(super) struct FlowEntries {
     maps: Vec<BpfHashMap<MapData, MapKey, FlowValue>>,
+    /// The IPv6 flow maps: keys handed to the workers, no fast path.
+    maps6: Vec<BpfHashMap<MapData, MapKey6, u8>>,
     /// The batch being applied (kept to spare an allocation per batch).
     keys: Vec<MapKey>,
     values: Vec<FlowValue>,
@@ -525,8 +579,13 @@ impl FlowEntries {
             .iter()
             .map(Attached::flow_map)
             .collect::<Result<_, _>>()?;
+        let maps6 = attached
+            .iter()
+            .map(Attached::flow6_map)
+            .collect::<Result<_, _>>()?;
         Ok(FlowEntries {
             maps,
+            maps6,
             keys: Vec::new(),
             values: Vec::new(),
         })
@@ -606,6 +665,34 @@ impl FlowEntries {
                 true
             }
         }
+    }
+}
+
+impl FlowEntries {
+    /// Applies IPv6 changes in order, one map operation each (IPv6 keys
+    /// change only as NAT connections open and end); returns how many the
+    /// map refused. Only hand-overs to the workers exist for IPv6.
+    pub(super) fn apply6(&mut self, changes: &[SteerChange<Ip6>]) -> usize {
+        let mut refused = 0;
+        for c in changes {
+            let Some(map) = self.maps6.get_mut(usize::from(c.port)) else {
+                refused += usize::from(c.action != SteerAction::Remove);
+                continue;
+            };
+            let key = MapKey6::from(&c.key);
+            match c.action {
+                SteerAction::Remove => {
+                    // A key whose insertion failed is absent: nothing to withdraw.
+                    let _ = map.remove(&key);
+                }
+                SteerAction::ToWorker | SteerAction::Forward { .. } => {
+                    if map.insert(key, FLOW_TO_WORKER, 0).is_err() {
+                        refused += 1;
+                    }
+                }
+            }
+        }
+        refused
     }
 }
 
@@ -698,9 +785,9 @@ fn key(ip: Ipv4Addr) -> u32 {
 }
 
 /// Makes `map` hold exactly `want`: inserts new keys, deletes stale ones.
-fn replace<V: aya::Pod + PartialEq>(
-    map: &mut BpfHashMap<MapData, u32, V>,
-    want: &[(u32, V)],
+fn replace<K: aya::Pod + Eq + std::hash::Hash, V: aya::Pod + PartialEq>(
+    map: &mut BpfHashMap<MapData, K, V>,
+    want: &[(K, V)],
     interface: &str,
     name: &'static str,
 ) -> Result<(), EngineError> {
@@ -709,7 +796,7 @@ fn replace<V: aya::Pod + PartialEq>(
         map: name,
         error: e.to_string(),
     };
-    let keep: HashSet<u32> = want.iter().map(|(k, _)| *k).collect();
+    let keep: HashSet<K> = want.iter().map(|(k, _)| *k).collect();
     for (k, v) in want {
         if map.get(k, 0).ok().as_ref() != Some(v) {
             map.insert(k, v, 0).map_err(err)?;
@@ -748,6 +835,12 @@ impl XdpSteering {
     pub fn set_vips(&self, vips: &[Ipv4Addr]) -> Result<(), EngineError> {
         let want: Vec<(u32, u8)> = vips.iter().map(|&ip| (key(ip), 1)).collect();
         self.with_maps(|m| replace(&mut m.vips, &want, &m.interface, "vips"))
+    }
+
+    /// The IPv6 addresses the dataplane serves; replaces the previous set.
+    pub fn set_vips6(&self, vips: &[Ipv6Addr]) -> Result<(), EngineError> {
+        let want: Vec<(Ip6, u8)> = vips.iter().map(|ip| (ip.octets(), 1)).collect();
+        self.with_maps(|m| replace(&mut m.vips6, &want, &m.interface, "vips6"))
     }
 
     /// Tells every interface's program where ports lead: their interface,

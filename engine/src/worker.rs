@@ -11,7 +11,7 @@ use super::steer::FlowEntries;
 use super::xsk::SocketSet;
 use super::{iface, Handler};
 use dataplane::counters::{CoreCounters, Counters};
-use dataplane::flow::SteerChange;
+use dataplane::flow::{Ip6, SteerChange};
 use dataplane::verdict::{DropReason, PortId, Verdict};
 
 /// Housekeeping period while busy.
@@ -29,6 +29,7 @@ pub(super) struct WorkerThread<H> {
     entries: FlowEntries,
     /// XDP map changes taken from the handler, being applied.
     steer: Vec<SteerChange>,
+    steer6: Vec<SteerChange<Ip6>>,
     counters: Arc<Counters>,
     hub: Arc<Hub>,
     stop: Arc<AtomicBool>,
@@ -67,6 +68,7 @@ impl<H: Handler> WorkerThread<H> {
             socks,
             entries,
             steer: Vec::with_capacity(batch),
+            steer6: Vec::new(),
             counters,
             hub,
             stop,
@@ -188,11 +190,13 @@ impl<H: Handler> WorkerThread<H> {
     /// offloaded or ended by the frames handled so far.
     fn apply_steer_changes(&mut self) {
         self.handler.steer_changes(&mut self.steer);
-        if self.steer.is_empty() {
+        self.handler.steer_changes6(&mut self.steer6);
+        if self.steer.is_empty() && self.steer6.is_empty() {
             return;
         }
-        let refused = self.entries.apply_all(&self.steer);
+        let refused = self.entries.apply_all(&self.steer) + self.entries.apply6(&self.steer6);
         self.steer.clear();
+        self.steer6.clear();
         if refused > 0 {
             self.core().reply_keys_refused.add(refused as u64);
         }

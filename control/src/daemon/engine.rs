@@ -29,6 +29,12 @@ impl Handler for PathHandler {
     fn steer_changes(&mut self, out: &mut Vec<dataplane::flow::SteerChange>) {
         self.0.take_steer_changes(out);
     }
+    fn steer_changes6(
+        &mut self,
+        out: &mut Vec<dataplane::flow::SteerChange<dataplane::flow::Ip6>>,
+    ) {
+        self.0.take_steer_changes6(out);
+    }
 }
 
 pub(super) fn engine_config(cfg: &Config) -> EngineConfig {

@@ -1,7 +1,8 @@
 //! What the connection path does differently per address family: which
 //! table and maps it uses, how it rewrites and sends, and what the rest of
 //! the node hears of a connection. IPv6 connections are neither synced to
-//! peers nor offloaded to the XDP program, so their hooks do nothing.
+//! peers nor offloaded to the XDP program: the program only hands their NAT
+//! replies to the workers.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -175,5 +176,9 @@ impl Family for Ip6 {
     ) -> Result<(), DropReason> {
         Ok(())
     }
-    fn opened(_: &mut Worker, _: ConnId, _: ForwardMode, _: PortId) {}
+    fn opened(w: &mut Worker, id: ConnId, mode: ForwardMode, backend_port: PortId) {
+        if w.steer_replies && mode == ForwardMode::Nat {
+            w.flows6.steer_replies(id, backend_port);
+        }
+    }
 }

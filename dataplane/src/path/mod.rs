@@ -195,6 +195,12 @@ impl Worker {
         self.flows.take_steer_changes(out);
     }
 
+    /// The same for IPv6 connections: only NAT reply keys, handed to the
+    /// workers (IPv6 has no fast path).
+    pub fn take_steer_changes6(&mut self, out: &mut Vec<SteerChange<Ip6>>) {
+        self.flows6.take_steer_changes(out);
+    }
+
     /// Where the control plane sends questions about this worker's flows;
     /// they are answered from [`Worker::housekeeping`].
     pub fn queries(&self) -> query::QuerySender {
