@@ -15,6 +15,10 @@ use support::v6::*;
 use support::*;
 
 fn worker(snap: Snapshot) -> Worker {
+    worker_of(0, 1, published(snap))
+}
+
+fn worker_of(id: u16, n: u16, p: std::sync::Arc<dataplane::service::Published>) -> Worker {
     let cfg = WorkerConfig {
         flow_capacity: 4096,
         persistence_capacity: 256,
@@ -22,7 +26,7 @@ fn worker(snap: Snapshot) -> Worker {
         steer_replies: false,
         sync_origin: None,
     };
-    let mut w = Worker::new(0, 1, cfg, published(snap));
+    let mut w = Worker::new(id, n, cfg, p);
     w.begin_batch(1_000);
     w
 }
@@ -159,28 +163,106 @@ fn nat_rewrites_destination_and_reverses_replies_tagged_or_not() {
 }
 
 #[test]
-fn fullnat_rewrites_both_ends_both_ways() {
-    let mut w = worker(snapshot6(ForwardMode::FullNat, SchedulerKind::Rr, &[1]));
-    let mut syn = client_syn(40001, None);
+fn fullnat_rewrites_both_ends_both_ways_tagged_or_not() {
+    for vlan in [None, Some(7)] {
+        let mut w = worker(snapshot6(ForwardMode::FullNat, SchedulerKind::Rr, &[1]));
+        let mut syn = client_syn(40001, vlan);
+        assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+        let out = decode(&syn);
+        assert_eq!(
+            (out.src, out.dst, out.dport, out.hops),
+            (SNAT6, backend_ip6(0), 8080, 63)
+        );
+        assert!(out.sport >= 1024);
+        let mut synack = tcp6(
+            (backend_mac(0), PORT1_MAC),
+            vlan,
+            backend_ip6(0),
+            SNAT6,
+            8080,
+            out.sport,
+            "SA",
+            b"",
+        );
+        assert_eq!(w.process(&mut synack, 1), Verdict::Tx(0));
+        let back = decode(&synack);
+        assert_eq!(
+            (back.src, back.dst, back.sport, back.dport, back.dst_mac),
+            (VIP6, CLIENT6, VPORT, 40001, CLIENT_MAC)
+        );
+    }
+}
+
+#[test]
+fn both_directions_of_an_ipv6_connection_have_one_owner() {
+    for mode in [ForwardMode::Nat, ForwardMode::FullNat] {
+        let p = published(snapshot6(mode, SchedulerKind::Rr, &[1]));
+        let mut workers = [worker_of(0, 2, p.clone()), worker_of(1, 2, p)];
+        for sport in 41000..41064u16 {
+            let mut handled = None;
+            let mut out = Vec::new();
+            for (i, w) in workers.iter_mut().enumerate() {
+                let mut syn = client_syn(sport, None);
+                match w.process(&mut syn, 0) {
+                    Verdict::Tx(1) => {
+                        handled = Some(i);
+                        out = syn;
+                    }
+                    Verdict::Handoff(o) => assert_eq!(usize::from(o), 1 - i),
+                    v => panic!("unexpected {v:?}"),
+                }
+            }
+            let owner = handled.expect("one worker owns the connection");
+            let seen = decode(&out);
+            let reply = tcp6(
+                (backend_mac(0), PORT1_MAC),
+                None,
+                seen.dst,
+                seen.src,
+                seen.dport,
+                seen.sport,
+                "SA",
+                b"",
+            );
+            assert_eq!(
+                workers[1 - owner].process(&mut reply.clone(), 1),
+                Verdict::Handoff(owner as u16),
+                "{mode:?} reply owner"
+            );
+            assert_eq!(
+                workers[owner].process(&mut reply.clone(), 1),
+                Verdict::Tx(0)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failed_backends_connections_follow_the_down_action() {
+    use dataplane::service::{DownAction, Published};
+    let mut snap = snapshot6(ForwardMode::Nat, SchedulerKind::Rr, &[1]);
+    snap.services[0].on_down = DownAction::Drop;
+    let p = Published::new(snap.clone());
+    let mut w = worker_of(0, 1, p.clone());
+    let mut syn = client_syn(40050, None);
     assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
-    let out = decode(&syn);
-    assert_eq!((out.src, out.dst, out.dport), (SNAT6, backend_ip6(0), 8080));
-    assert!(out.sport >= 1024);
-    let mut synack = tcp6(
-        (backend_mac(0), PORT1_MAC),
+    snap.services[0].weights[0].available = false;
+    snap.dead_backends.insert(1);
+    p.publish(snap);
+    w.begin_batch(2_000);
+    let mut ack = tcp6(
+        (CLIENT_MAC, PORT0_MAC),
         None,
-        backend_ip6(0),
-        SNAT6,
-        8080,
-        out.sport,
-        "SA",
+        CLIENT6,
+        VIP6,
+        40050,
+        VPORT,
+        "A",
         b"",
     );
-    assert_eq!(w.process(&mut synack, 1), Verdict::Tx(0));
-    let back = decode(&synack);
     assert_eq!(
-        (back.src, back.dst, back.sport, back.dport, back.dst_mac),
-        (VIP6, CLIENT6, VPORT, 40001, CLIENT_MAC)
+        w.process(&mut ack, 0),
+        Verdict::Drop(DropReason::BackendDown)
     );
 }
 
