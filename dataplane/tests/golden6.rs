@@ -778,3 +778,17 @@ fn nat_connections_hand_their_reply_key_to_the_xdp_program_for_their_life() {
         vec![SteerAction::Remove]
     );
 }
+
+#[test]
+fn the_ipv6_table_is_allocated_with_the_first_ipv6_service() {
+    let p = dataplane::service::Published::new(snapshot(ForwardMode::Nat, SchedulerKind::Rr, &[1]));
+    let mut w = worker_of(0, 1, p.clone());
+    assert_eq!(w.flows6().capacity(), 0, "no IPv6 service, no IPv6 table");
+    let mut syn = client_syn(40060, None);
+    assert_eq!(w.process(&mut syn, 0), Verdict::Drop(DropReason::NoFlow));
+    p.publish(snapshot6(ForwardMode::Nat, SchedulerKind::Rr, &[1]));
+    w.begin_batch(2_000);
+    assert!(w.flows6().capacity() >= 1024);
+    let mut syn = client_syn(40060, None);
+    assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
+}

@@ -1,9 +1,10 @@
 //! Arbitrary frames through the whole packet path of one worker, statefully:
 //! the input is split into frames that all go through the same flow table,
-//! against a snapshot with a NAT, a full-NAT and a DR service. Nothing may
-//! panic, a transmitted frame keeps its length, an IPv4 header that was
-//! valid on the way in is valid on the way out, and the XDP map changes the
-//! worker logs (steered and offloaded keys) replay consistently. Chunks
+//! against a snapshot with a NAT, a full-NAT or a DR service, IPv4 or IPv6.
+//! Nothing may panic, a transmitted frame keeps its length, an IPv4 header
+//! that was valid on the way in is valid on the way out, an ICMP answer is
+//! a valid IPv4 or IPv6 packet, and the XDP map changes the worker logs
+//! (steered and offloaded keys, of both families) replay consistently. Chunks
 //! flagged as sync records are applied as a peer's connections, so
 //! learned connections meet the same frames.
 
@@ -20,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 
 use dataplane::service::{ForwardMode, Published};
 use dataplane::verdict::Verdict;
-use wire::{ethertype, EthernetFrame, Ipv4Packet};
+use wire::{ethertype, EthernetFrame, Ipv4Packet, Ipv6Packet};
 use libfuzzer_sys::fuzz_target;
 
 fn ipv4_valid(frame: &[u8]) -> bool {
@@ -31,21 +32,31 @@ fn ipv4_valid(frame: &[u8]) -> bool {
     Ipv4Packet::new_checked(eth.payload()).is_ok_and(|ip| ip.verify_checksum())
 }
 
-/// One published snapshot per forwarding mode, built once: a Maglev table
-/// per input would dominate the run time.
+fn ipv6_answer(frame: &[u8]) -> bool {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else { return false };
+    eth.ethertype() == ethertype::IPV6
+        && Ipv6Packet::new_checked(eth.payload()).is_ok_and(|ip| ip.upper_layer().is_ok())
+}
+
+/// One published snapshot per forwarding mode and family, built once: a
+/// Maglev table per input would dominate the run time.
 fn published(mode: u8) -> Arc<Published> {
-    static ALL: OnceLock<[Arc<Published>; 6]> = OnceLock::new();
+    static ALL: OnceLock<[Arc<Published>; 9]> = OnceLock::new();
     let all = ALL.get_or_init(|| {
-        [0, 1, 2, 3, 4, 5].map(|i| {
+        [0, 1, 2, 3, 4, 5, 6, 7, 8].map(|i| {
             let m = [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr][i % 3];
-            let mut snap = support::snapshot(m, SchedulerKind::Maglev, &[1, 2, 3]);
+            let mut snap = if i >= 6 {
+                support::v6::snapshot6(m, SchedulerKind::Maglev, &[1, 2, 3])
+            } else {
+                support::snapshot(m, SchedulerKind::Maglev, &[1, 2, 3])
+            };
             // Small enough that longer inputs meet the fragmentation-needed path.
             snap.ports[1].mtu = 300;
-            snap.fast_path = i >= 3;
+            snap.fast_path = (3..6).contains(&i);
             support::published(snap)
         })
     });
-    all[usize::from(mode % 6)].clone()
+    all[usize::from(mode % 9)].clone()
 }
 
 /// The XDP map as the logged changes build it.
@@ -81,7 +92,9 @@ fuzz_target!(|data: &[u8]| {
     let mut rest = data.get(2..).unwrap_or_default();
     let mut now = 1_000;
     let mut steer = Vec::new();
+    let mut steer6 = Vec::new();
     let mut map = XdpMap::new();
+    let mut map6 = HashMap::new();
     // Every other input, the program keeps seeing offloaded connections.
     let traffic = data.get(1).is_some_and(|b| b & 2 != 0);
     while rest.len() >= 2 {
@@ -111,7 +124,8 @@ fuzz_target!(|data: &[u8]| {
             Verdict::Answer { len, .. } => {
                 let len = usize::from(len);
                 assert!(len <= before, "an answer of {len} bytes from a {before}-byte frame");
-                assert!(ipv4_valid(&frame[..len]), "an ICMP answer with an invalid IPv4 header");
+                let answer = &frame[..len];
+                assert!(ipv4_valid(answer) || ipv6_answer(answer), "an ICMP answer that is no valid IP packet");
             }
             _ => {}
         }
@@ -144,6 +158,20 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
+        steer6.clear();
+        w.take_steer_changes6(&mut steer6);
+        for c in &steer6 {
+            let k = (c.port, c.key);
+            match c.action {
+                SteerAction::Remove => {
+                    assert!(map6.remove(&k).is_some(), "IPv6 key withdrawn while absent: {c:?}");
+                }
+                action => {
+                    map6.insert(k, action);
+                }
+            }
+        }
+        assert!(map6.len() <= w.flows6().len(), "{} IPv6 keys for {} connections", map6.len(), w.flows6().len());
         assert!(
             map.len() <= 2 * w.flows().len(),
             "{} XDP keys for {} connections",

@@ -106,7 +106,8 @@ pub struct Worker {
     id: u16,
     workers: u16,
     flows: FlowTable,
-    /// IPv6 connections, apart so IPv4 slots keep their size.
+    /// IPv6 connections, apart so IPv4 slots keep their size; allocated
+    /// with the first snapshot that has an IPv6 service.
     flows6: FlowTable<Ip6>,
     persistence: Persistence,
     sched: Vec<SchedState>,
@@ -151,6 +152,17 @@ struct Ip<A = u32> {
 const FLOWS6_SHARE: usize = 4;
 const MIN_FLOWS6: usize = 1024;
 
+/// The IPv6 table of a worker whose IPv4 table is `flows`, under `snap`:
+/// empty (and nearly free) while no service is IPv6.
+fn flows6_for(snap: &Snapshot, flows: &FlowTable) -> FlowTable<Ip6> {
+    let capacity = if snap.by_key6.is_empty() {
+        0
+    } else {
+        (flows.capacity() / FLOWS6_SHARE).max(MIN_FLOWS6)
+    };
+    FlowTable::new(capacity, *flows.timeouts())
+}
+
 impl Worker {
     pub fn new(id: u16, workers: u16, cfg: WorkerConfig, published: Arc<Published>) -> Self {
         let snap = published.load();
@@ -160,14 +172,12 @@ impl Worker {
             .map(|s| SchedState::new(s.scheduler, s.locality_expire_ms))
             .collect();
         let (mailbox, queries) = query::Mailbox::new();
+        let flows = FlowTable::new(cfg.flow_capacity, cfg.timeouts);
         Worker {
             id,
             workers: workers.max(1),
-            flows: FlowTable::new(cfg.flow_capacity, cfg.timeouts),
-            flows6: FlowTable::new(
-                (cfg.flow_capacity / FLOWS6_SHARE).max(MIN_FLOWS6),
-                cfg.timeouts,
-            ),
+            flows6: flows6_for(&snap, &flows),
+            flows,
             persistence: Persistence::new(cfg.persistence_capacity),
             sched,
             snat_cursor: 0,
@@ -224,6 +234,9 @@ impl Worker {
             let snap = self.published.load();
             let states = std::mem::take(&mut self.sched);
             self.sched = SchedState::carry_over(&self.snap.services, &snap.services, states);
+            if self.flows6.capacity() == 0 && !snap.by_key6.is_empty() {
+                self.flows6 = flows6_for(&snap, &self.flows);
+            }
             let old = std::mem::replace(&mut self.snap, snap);
             self.revalidate_offloads(&old);
         }
