@@ -33,7 +33,8 @@ mod prefix;
 pub mod session;
 
 pub use message::{decode, encode, DecodeError, EncodeError, Message, SessionCtx};
-pub use prefix::{Family, Prefix, PrefixError};
+pub use prefix::{Family, NlriError, Prefix, PrefixError};
 pub use session::{
-    Input, LogLevel, Negotiated, Output, PeerConfig, Route, Session, SessionStats, State, TimerKind,
+    Input, Ipv6NextHop, LogLevel, Negotiated, Output, PeerConfig, Route, Session, SessionStats,
+    State, TimerKind,
 };

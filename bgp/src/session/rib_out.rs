@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 
+use super::PeerConfig;
 use crate::message::{
     encode, AsPath, Message, MpReach, MpUnreach, Origin, PathAttributes, SessionCtx, Update,
 };
@@ -12,6 +13,9 @@ use crate::prefix::{Family, Prefix};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub prefix: Prefix,
+    /// For an IPv4 route its NEXT_HOP. For an IPv6 route an IPv6 address is the
+    /// global next hop, and an IPv4 one (a caller's one default for all routes)
+    /// stands for the peer's configured `ipv6_next_hop`.
     pub next_hop: IpAddr,
     pub med: Option<u32>,
     /// Sent only on iBGP sessions (default 100 there).
@@ -36,13 +40,14 @@ impl Route {
         }
     }
 
-    /// The attributes for this route toward a peer. Routes with equal results
-    /// share one UPDATE.
-    fn attributes(&self, local_as: u32, ebgp: bool) -> Result<PathAttributes, String> {
+    /// The attributes for this route toward the peer of `cfg`. Routes with equal
+    /// results share one UPDATE; an error says why the route cannot be sent.
+    pub(crate) fn attributes(&self, cfg: &PeerConfig) -> Result<PathAttributes, String> {
+        let ebgp = cfg.is_ebgp();
         let mut path = AsPath::default();
         let copies = usize::from(self.prepend) + usize::from(ebgp);
         if copies > 0 {
-            path.prepend(local_as, copies);
+            path.prepend(cfg.local_as, copies);
         }
         let mut a = PathAttributes {
             origin: Some(Origin::Igp),
@@ -65,21 +70,33 @@ impl Route {
                     self.prefix
                 ))
             }
-            (Family::Ipv6Unicast, nh) => {
-                // An IPv4 next hop for IPv6 routes travels IPv4-mapped.
-                let v6 = match nh {
-                    IpAddr::V6(v6) => v6,
-                    IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-                };
+            // Only MP_REACH_NLRI carries IPv6 routes, and never with NEXT_HOP (RFC 4760 §3).
+            (Family::Ipv6Unicast, _) => {
+                let (global, link_local) = self.ipv6_next_hop(cfg)?;
                 a.mp_reach = Some(MpReach {
                     family: Family::Ipv6Unicast,
-                    next_hop: IpAddr::V6(v6),
-                    link_local: None::<Ipv6Addr>,
+                    next_hop: IpAddr::V6(global),
+                    link_local,
                     nlri: Vec::new(),
                 });
             }
         }
         Ok(a)
+    }
+
+    /// The global and link-local next hops of an IPv6 route. Our link-local
+    /// address goes only with our own global one: a third-party next hop is not us.
+    fn ipv6_next_hop(&self, cfg: &PeerConfig) -> Result<(Ipv6Addr, Option<Ipv6Addr>), String> {
+        let configured = cfg.ipv6_next_hop;
+        match (self.next_hop, configured) {
+            (IpAddr::V6(g), Some(c)) if c.global == g => Ok((g, c.link_local)),
+            (IpAddr::V6(g), _) => Ok((g, None)),
+            (IpAddr::V4(_), Some(c)) => Ok((c.global, c.link_local)),
+            (IpAddr::V4(nh), None) => Err(format!(
+                "IPv6 route {} has IPv4 next hop {nh} and no ipv6_next_hop is configured for the peer; set one",
+                self.prefix
+            )),
+        }
     }
 }
 
@@ -113,15 +130,14 @@ impl AdjRibOut {
 /// into as few messages as fit. Routes that cannot be encoded come back as errors.
 pub(crate) fn announce<'r>(
     routes: impl IntoIterator<Item = &'r Route>,
-    local_as: u32,
-    ebgp: bool,
+    cfg: &PeerConfig,
     ctx: &SessionCtx,
     out: &mut Vec<Vec<u8>>,
 ) -> Vec<String> {
     let mut errors = Vec::new();
     let mut groups: Vec<(PathAttributes, Vec<Prefix>)> = Vec::new();
     for r in routes {
-        match r.attributes(local_as, ebgp) {
+        match r.attributes(cfg) {
             Ok(a) => match groups.iter_mut().find(|(g, _)| *g == a) {
                 Some((_, v)) => v.push(r.prefix),
                 None => groups.push((a, vec![r.prefix])),
