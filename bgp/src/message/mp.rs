@@ -70,10 +70,10 @@ impl MpReach {
     /// Parses an MP_REACH_NLRI value: AFI, SAFI, next hop length and next hop,
     /// one reserved octet, then the NLRI.
     pub fn decode(v: &[u8]) -> Result<MpReach, MpError> {
-        let (family, rest) = afi_safi(v, 5)?;
+        let (family, rest) = afi_safi(v, 4)?;
         let (&len, rest) = rest.split_first().ok_or(MpError::Truncated {
             len: v.len(),
-            need: 5,
+            need: 4,
         })?;
         let (length_ok, allowed) = match family {
             Family::Ipv4Unicast => (len == 4, "4"),
