@@ -153,3 +153,53 @@ impl PeerConfig {
         errs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn over_ipv6() -> PeerConfig {
+        let mut c = PeerConfig::new("2001:db8:1::1", 65001, 65000, Ipv4Addr::new(10, 20, 1, 2));
+        c.ipv6_next_hop = Some(Ipv6NextHop {
+            global: v6("2001:db8:1::2"),
+            link_local: Some(v6("fe80::2")),
+        });
+        c
+    }
+
+    #[test]
+    fn ipv6_next_hops_are_checked() {
+        assert!(over_ipv6().validate().is_empty());
+        let mut c = over_ipv6();
+        c.ipv6_next_hop = Some(Ipv6NextHop::new(v6("2001:db8:1::2")));
+        assert!(c.validate().is_empty());
+        for bad in ["::", "::1", "ff02::1", "fe80::2"] {
+            c.ipv6_next_hop = Some(Ipv6NextHop::new(v6(bad)));
+            let errs = c.validate();
+            assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+            assert!(errs[0].starts_with("BGP peer 2001:db8:1::1: ipv6_next_hop"));
+            assert!(errs[0].contains("global unicast"), "{}", errs[0]);
+        }
+        c.ipv6_next_hop = Some(Ipv6NextHop {
+            global: v6("2001:db8:1::2"),
+            link_local: Some(v6("2001:db8:1::3")),
+        });
+        assert!(c.validate()[0].contains("link_local 2001:db8:1::3 is not in fe80::/10"));
+        let mut c = over_ipv6();
+        c.families = vec![Family::Ipv4Unicast];
+        assert!(c.validate()[0].contains("ipv6-unicast is not among the families"));
+    }
+
+    #[test]
+    fn router_id_is_required_over_ipv6_too() {
+        let mut c = over_ipv6();
+        c.router_id = Ipv4Addr::UNSPECIFIED;
+        let errs = c.validate();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].contains("also for sessions over IPv6"));
+    }
+}
