@@ -65,12 +65,13 @@ const ANNOUNCE: &[u8] = &[
     0, 90, 2, // length, UPDATE
     0, 0, // no withdrawn routes
     0, 67, // total path attribute length
-    0x40, 1, 1, 0, // ORIGIN IGP
+    0x80, 14,
+    44, // MP_REACH_NLRI first (RFC 7606 §5.1), optional non-transitive: REACH_VALUE
+    0, 2, 1, 32, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0xfe, 0x80, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 48, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0x40, 1, 1,
+    0, // ORIGIN IGP
     0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9, // AS_PATH sequence [65001]
     0xc0, 8, 4, 0xfd, 0xe9, 0, 100, // COMMUNITIES 65001:100
-    0x80, 14, 44, // MP_REACH_NLRI, optional non-transitive, then REACH_VALUE
-    0, 2, 1, 32, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0xfe, 0x80, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 48, 0x20, 0x01, 0x0d, 0xb8, 0, 0,
 ];
 
 fn announce() -> Update {
@@ -144,12 +145,12 @@ fn golden_mp_reach_with_global_and_link_local_next_hop() {
         MpReach::decode(REACH_VALUE),
         Ok(announce().attributes.mp_reach.unwrap())
     );
-    // Nothing of type 3 (NEXT_HOP) in the attribute list.
+    // MP_REACH_NLRI first, and nothing of type 3 (NEXT_HOP).
     let attrs = &ANNOUNCE[23..];
-    let types: Vec<u8> = [0, 4, 13, 20].iter().map(|&at| attrs[at + 1]).collect();
+    let types: Vec<u8> = [0, 47, 51, 60].iter().map(|&at| attrs[at + 1]).collect();
     assert_eq!(
         types,
-        vec![tc::ORIGIN, tc::AS_PATH, tc::COMMUNITIES, tc::MP_REACH_NLRI]
+        vec![tc::MP_REACH_NLRI, tc::ORIGIN, tc::AS_PATH, tc::COMMUNITIES]
     );
 }
 

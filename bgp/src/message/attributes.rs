@@ -430,13 +430,26 @@ const OPT_TRANS: u8 = FLAG_OPTIONAL | FLAG_TRANSITIVE;
 const OPT_NON_TRANS: u8 = FLAG_OPTIONAL;
 
 impl PathAttributes {
-    /// Appends the encoded attribute list in type-code order.
+    /// Appends the encoded attribute list: the MP attributes first, so a receiver
+    /// still finds the NLRI when a later attribute is malformed (RFC 7606 §5.1),
+    /// then the others in type-code order.
     pub(crate) fn encode(&self, ctx: &SessionCtx, out: &mut Vec<u8>) {
         let mut v = Vec::new();
+        if let Some(r) = &self.mp_reach {
+            v.clear();
+            r.encode(&mut v);
+            put_attr(OPT_NON_TRANS, tc::MP_REACH_NLRI, &v, out);
+        }
+        if let Some(u) = &self.mp_unreach {
+            v.clear();
+            u.encode(&mut v);
+            put_attr(OPT_NON_TRANS, tc::MP_UNREACH_NLRI, &v, out);
+        }
         if let Some(o) = self.origin {
             put_attr(WELL_KNOWN, tc::ORIGIN, &[o as u8], out);
         }
         if let Some(p) = &self.as_path {
+            v.clear();
             p.encode(ctx.four_octet_as, false, &mut v);
             put_attr(WELL_KNOWN, tc::AS_PATH, &v, out);
         }
@@ -468,16 +481,6 @@ impl PathAttributes {
                 .iter()
                 .for_each(|c| v.extend_from_slice(&c.to_be_bytes()));
             put_attr(OPT_TRANS, tc::COMMUNITIES, &v, out);
-        }
-        if let Some(r) = &self.mp_reach {
-            v.clear();
-            r.encode(&mut v);
-            put_attr(OPT_NON_TRANS, tc::MP_REACH_NLRI, &v, out);
-        }
-        if let Some(u) = &self.mp_unreach {
-            v.clear();
-            u.encode(&mut v);
-            put_attr(OPT_NON_TRANS, tc::MP_UNREACH_NLRI, &v, out);
         }
         if !ctx.four_octet_as {
             if let Some(p) = self.as_path.as_ref().filter(|p| p.has_four_octet()) {
