@@ -625,12 +625,8 @@ impl Session {
     /// Sends every route of `family` followed by its End-of-RIB.
     fn send_family(&mut self, family: Family, now: Instant, out: &mut Vec<Output>) {
         let mut msgs = Vec::new();
-        let errors =
-            rib_out::announce(self.rib_out.routes(family), &self.cfg, &self.ctx, &mut msgs);
+        rib_out::announce(self.rib_out.announcements(family), &self.ctx, &mut msgs);
         rib_out::end_of_rib(family, &self.ctx, &mut msgs);
-        for e in errors {
-            self.log(LogLevel::Error, format!("not announced: {e}"), out);
-        }
         self.send_updates(msgs, now, out);
         self.stats.prefixes_advertised = self.advertisable_count();
     }
@@ -665,14 +661,17 @@ impl Session {
     }
 
     fn announce(&mut self, route: Route, now: Instant, out: &mut Vec<Output>) {
-        if let Err(e) = route.attributes(&self.cfg) {
-            self.log(LogLevel::Error, format!("not announced: {e}"), out);
-            // The route this one was meant to replace must not stay advertised.
-            self.withdraw(route.prefix, now, out);
-            return;
-        }
-        let family = route.prefix.family();
-        if !self.rib_out.insert(route.clone()) {
+        let attrs = match route.attributes(&self.cfg) {
+            Ok(a) => a,
+            Err(e) => {
+                self.log(LogLevel::Error, format!("not announced: {e}"), out);
+                // The route this one was meant to replace must not stay advertised.
+                self.withdraw(route.prefix, now, out);
+                return;
+            }
+        };
+        let (prefix, family) = (route.prefix, route.prefix.family());
+        if !self.rib_out.insert(route, attrs) {
             return;
         }
         if !self.family_active(family) {
@@ -680,16 +679,14 @@ impl Session {
                 let why = self.not_negotiated(family);
                 self.log(
                     LogLevel::Warn,
-                    format!("route {} not announced: {why}", route.prefix),
+                    format!("route {prefix} not announced: {why}"),
                     out,
                 );
             }
             return;
         }
         let mut msgs = Vec::new();
-        for e in rib_out::announce([&route], &self.cfg, &self.ctx, &mut msgs) {
-            self.log(LogLevel::Error, format!("not announced: {e}"), out);
-        }
+        rib_out::announce(self.rib_out.announcement(&prefix), &self.ctx, &mut msgs);
         self.send_updates(msgs, now, out);
         self.stats.prefixes_advertised = self.advertisable_count();
     }

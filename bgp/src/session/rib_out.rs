@@ -102,16 +102,21 @@ impl Route {
 
 #[derive(Debug, Default)]
 pub(crate) struct AdjRibOut {
-    routes: BTreeMap<Prefix, Route>,
+    /// Each route with the attributes it was accepted with (`Route::attributes`).
+    routes: BTreeMap<Prefix, (Route, PathAttributes)>,
 }
 
 impl AdjRibOut {
     /// Stores the route; returns false if the same route was already there.
-    pub fn insert(&mut self, route: Route) -> bool {
-        if self.routes.get(&route.prefix) == Some(&route) {
+    pub fn insert(&mut self, route: Route, attrs: PathAttributes) -> bool {
+        if self
+            .routes
+            .get(&route.prefix)
+            .is_some_and(|(r, _)| *r == route)
+        {
             return false;
         }
-        self.routes.insert(route.prefix, route);
+        self.routes.insert(route.prefix, (route, attrs));
         true
     }
 
@@ -122,32 +127,40 @@ impl AdjRibOut {
     pub fn routes(&self, family: Family) -> impl Iterator<Item = &Route> {
         self.routes
             .values()
+            .map(|(r, _)| r)
             .filter(move |r| r.prefix.family() == family)
+    }
+
+    /// The prefixes of `family` with their attributes, ready for `announce`.
+    pub fn announcements(&self, family: Family) -> impl Iterator<Item = (Prefix, &PathAttributes)> {
+        self.routes
+            .iter()
+            .filter(move |(p, _)| p.family() == family)
+            .map(|(p, (_, a))| (*p, a))
+    }
+
+    pub fn announcement(&self, prefix: &Prefix) -> Option<(Prefix, &PathAttributes)> {
+        self.routes.get(prefix).map(|(_, a)| (*prefix, a))
     }
 }
 
-/// Encodes UPDATEs announcing `routes`, packing routes with equal attributes
-/// into as few messages as fit. Routes that cannot be encoded come back as errors.
-pub(crate) fn announce<'r>(
-    routes: impl IntoIterator<Item = &'r Route>,
-    cfg: &PeerConfig,
+/// Encodes UPDATEs announcing `routes`, packing prefixes with equal attributes
+/// into as few messages as fit.
+pub(crate) fn announce<'a>(
+    routes: impl IntoIterator<Item = (Prefix, &'a PathAttributes)>,
     ctx: &SessionCtx,
     out: &mut Vec<Vec<u8>>,
-) -> Vec<String> {
-    let mut errors = Vec::new();
-    let mut groups: Vec<(PathAttributes, Vec<Prefix>)> = Vec::new();
-    for r in routes {
-        match r.attributes(cfg) {
-            Ok(a) => match groups.iter_mut().find(|(g, _)| *g == a) {
-                Some((_, v)) => v.push(r.prefix),
-                None => groups.push((a, vec![r.prefix])),
-            },
-            Err(e) => errors.push(e),
+) {
+    let mut groups: Vec<(&PathAttributes, Vec<Prefix>)> = Vec::new();
+    for (prefix, attrs) in routes {
+        match groups.iter_mut().find(|(g, _)| *g == attrs) {
+            Some((_, v)) => v.push(prefix),
+            None => groups.push((attrs, vec![prefix])),
         }
     }
     for (attrs, prefixes) in groups {
         let mut u = Update {
-            attributes: attrs,
+            attributes: attrs.clone(),
             ..Update::default()
         };
         pack(&mut u, &prefixes, ctx, out, |u, p| {
@@ -157,7 +170,6 @@ pub(crate) fn announce<'r>(
             }
         });
     }
-    errors
 }
 
 /// Encodes UPDATEs withdrawing `prefixes`.
