@@ -87,8 +87,7 @@ impl Route {
     /// The global and link-local next hops of an IPv6 route. Our link-local
     /// address goes only with our own global one: a third-party next hop is not us.
     fn ipv6_next_hop(&self, cfg: &PeerConfig) -> Result<(Ipv6Addr, Option<Ipv6Addr>), String> {
-        let configured = cfg.ipv6_next_hop;
-        match (self.next_hop, configured) {
+        match (self.next_hop, cfg.ipv6_next_hop) {
             (IpAddr::V6(g), Some(c)) if c.global == g => Ok((g, c.link_local)),
             (IpAddr::V6(g), _) => Ok((g, None)),
             (IpAddr::V4(_), Some(c)) => Ok((c.global, c.link_local)),
