@@ -2,13 +2,19 @@
 //! octets written out from RFC 4271 / 4760 / 2545 / 5492, every truncation of
 //! them, and the numeric extremes the decoder must refuse by name.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bgp::message::{
     code, type_code as tc, AsPath, Capability, ErrorAction, MpError, MpReach, MpUnreach, Open,
     Origin, PathAttributes, Update,
 };
-use bgp::{decode, encode, Family, Message, NlriError, Prefix, SessionCtx};
+use bgp::{
+    decode, encode, Family, Input, Ipv6NextHop, Message, NlriError, Output, Prefix, Route,
+    SessionCtx,
+};
+use common::{config, peer_open, Harness};
 
 const FOUR: SessionCtx = SessionCtx {
     four_octet_as: true,
@@ -173,6 +179,38 @@ fn golden_ipv6_end_of_rib() {
         panic!("not an UPDATE")
     };
     assert_eq!(back.end_of_rib_family(), Some(Family::Ipv6Unicast));
+}
+
+fn sends(out: &[Output]) -> Vec<&[u8]> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send(b) => Some(b.as_slice()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_session_sends_exactly_the_golden_octets() {
+    let mut cfg = config(65001, 65000);
+    cfg.hold_time = 90;
+    cfg.ipv6_next_hop = Some(Ipv6NextHop {
+        global: v6("2001:db8:1::2"),
+        link_local: Some(v6("fe80::2")),
+    });
+    let mut h = Harness::new(cfg);
+    h.feed(Input::Start);
+    let out = h.feed(Input::TcpConnected);
+    assert_eq!(sends(&out), vec![OPEN]);
+    h.feed(Input::TcpClosed);
+
+    h.establish_with(peer_open(65000, 90));
+    let mut r = Route::new(p("2001:db8::/48"), IpAddr::V4(Ipv4Addr::new(10, 20, 1, 2)));
+    r.communities = vec![(65001 << 16) | 100];
+    let out = h.feed(Input::Announce(r));
+    assert_eq!(sends(&out), vec![ANNOUNCE]);
+    let out = h.feed(Input::Withdraw(p("2001:db8::/48")));
+    assert_eq!(sends(&out), vec![WITHDRAW]);
 }
 
 /// `msg` with its body cut to `cut` octets and the header length saying so.
