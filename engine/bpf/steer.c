@@ -597,6 +597,17 @@ int vipd_steer(struct xdp_md *ctx)
 			count(STAT_PASS_TRUNCATED);
 			return XDP_PASS;
 		}
+		__builtin_memcpy(&addr, cur + 16, sizeof(addr));
+		// A SYN opening a connection to a VIP is the workers' whatever the
+		// flow map holds (the fast path forwards no SYN): admission comes
+		// first, and a flood's random sources cost no flow map lookup.
+		if (is_syn(cur, data_end) && bpf_map_lookup_elem(&vips, &addr)) {
+			if (!syn_admitted(ctx)) {
+				count(STAT_DROP_SYN_LIMIT);
+				return XDP_DROP;
+			}
+			return redirect(ctx, STAT_PASS_IPV4);
+		}
 		if (flow_key_of(cur, data_end, &key)) {
 			struct flow_action *f = bpf_map_lookup_elem(&flows, &key);
 
@@ -611,14 +622,8 @@ int vipd_steer(struct xdp_md *ctx)
 				return redirect(ctx, STAT_PASS_IPV4);
 			}
 		}
-		__builtin_memcpy(&addr, cur + 16, sizeof(addr));
-		if (bpf_map_lookup_elem(&vips, &addr)) {
-			if (is_syn(cur, data_end) && !syn_admitted(ctx)) {
-				count(STAT_DROP_SYN_LIMIT);
-				return XDP_DROP;
-			}
+		if (bpf_map_lookup_elem(&vips, &addr))
 			return redirect(ctx, STAT_PASS_IPV4);
-		}
 		if (quotes_flow(cur, data_end))
 			return redirect(ctx, STAT_PASS_IPV4);
 		count(STAT_PASS_IPV4);
