@@ -520,6 +520,20 @@ fn bgp_sessions(s: &Scrape, out: &mut Exposition) {
         );
     }
     out.family(
+        "vipd_bgp_family_negotiated",
+        "gauge",
+        "1 for each address family the current session with the peer carries.",
+    );
+    for (addr, p) in &peers {
+        for f in &p.families {
+            out.sample(
+                "vipd_bgp_family_negotiated",
+                &[("peer", addr), ("family", f)],
+                1.0,
+            );
+        }
+    }
+    out.family(
         "vipd_bgp_prefix_withdrawn",
         "gauge",
         "1 while the operator withdrew the configured prefix (vipctl bgp withdraw).",

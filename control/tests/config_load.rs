@@ -357,10 +357,7 @@ fn every_example_config_loads() {
             .unwrap_or_else(|| panic!("{n} missing"))
             .1
     };
-    let site_prefix = Prefix {
-        addr: Ipv4Addr::new(10, 0, 0, 0),
-        len: 24,
-    };
+    let site_prefix: Prefix = "10.0.0.0/24".parse().expect("valid prefix");
     // The primary site's prefixes are longer than the backup's, and each
     // holds the VIPs of one VRRP instance: it is announced only by that
     // instance's master.

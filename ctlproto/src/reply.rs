@@ -545,6 +545,13 @@ pub struct BgpPeer {
     pub messages_in: u64,
     pub messages_out: u64,
     pub established_count: u64,
+    /// Address families negotiated on the current session, e.g. `ipv6-unicast`.
+    #[serde(default)]
+    pub families: Vec<String>,
+    /// Configured families the session does not carry, each as `FAMILY: why`;
+    /// their routes are kept and sent once the peer offers the family.
+    #[serde(default)]
+    pub unsent_families: Vec<String>,
     /// The peer's BFD session, when its `[[bgp.peer]]` sets `bfd`.
     #[serde(default)]
     pub bfd: Option<BfdSession>,

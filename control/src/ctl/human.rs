@@ -189,19 +189,20 @@ impl Human for reply::Bgp {
             b.router_id,
             names(&b.announced)
         );
-        let _ = writeln!(out, "{:<20} {:<10} OVERRIDE", "PREFIX", "ANNOUNCED");
+        // Wide enough for IPv6 prefixes and peer addresses.
+        let _ = writeln!(out, "{:<24} {:<10} OVERRIDE", "PREFIX", "ANNOUNCED");
         for p in &b.prefixes {
-            let _ = writeln!(out, "{:<20} {:<10} {}", p.prefix, p.announced, p.operator);
+            let _ = writeln!(out, "{:<24} {:<10} {}", p.prefix, p.announced, p.operator);
         }
         let _ = writeln!(
             out,
-            "{:<16} {:>10} {:<12} {:>8} {:>9}  LAST ERROR",
+            "{:<24} {:>10} {:<12} {:>8} {:>9}  LAST ERROR",
             "PEER", "AS", "STATE", "UP S", "RECEIVED"
         );
         for p in &b.peers {
             let _ = writeln!(
                 out,
-                "{:<16} {:>10} {:<12} {:>8} {:>9}  {}",
+                "{:<24} {:>10} {:<12} {:>8} {:>9}  {}",
                 p.address,
                 p.remote_as,
                 p.state,
@@ -209,6 +210,12 @@ impl Human for reply::Bgp {
                 p.received,
                 opt(&p.last_error)
             );
+            if !p.families.is_empty() {
+                let _ = writeln!(out, "  families: {}", p.families.join(", "));
+            }
+            for why in &p.unsent_families {
+                let _ = writeln!(out, "  not carried: {why}");
+            }
             if let Some(f) = &p.bfd {
                 let _ = writeln!(
                     out,

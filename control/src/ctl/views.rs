@@ -475,6 +475,8 @@ pub(crate) fn bgp(node: &Node) -> reply::Bgp {
             messages_in: p.messages_in,
             messages_out: p.messages_out,
             established_count: p.established_count,
+            families: p.families.clone(),
+            unsent_families: p.unsent_families.clone(),
             bfd: p.bfd.as_ref().map(bfd_session),
         })
         .collect();
