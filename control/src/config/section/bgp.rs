@@ -314,19 +314,15 @@ fn peer(
     }
     let who = address.map_or_else(|| "this peer".to_string(), |a| format!("peer {a}"));
     let ipv6_next_hop = ipv6_next_hop(cx, t, &who);
-    let families = families(cx, t, &who, ipv6_next_hop.is_some(), announces);
-    if let (Some(fams), Some(None)) = (&families, &ipv6_next_hop) {
-        let orphans: Vec<String> = announces
-            .iter()
-            .filter(|a| a.prefix.is_ipv6() && a.next_hop.is_none())
-            .map(|a| a.prefix.to_string())
-            .collect();
-        if fams.contains(&Family::Ipv6Unicast) && !orphans.is_empty() {
-            cx.err_at(
-                &t.field("address"),
-                format!("{who} carries IPv6 but has no IPv6 next hop for {}: set next_hop_v6 to our global IPv6 address toward it, set next_hop on those announces, or keep IPv6 off it with families = [\"ipv4\"]", orphans.join(", ")),
-            );
-        }
+    let families = families(
+        cx,
+        t,
+        &who,
+        matches!(ipv6_next_hop, Some(Some(_))),
+        announces,
+    );
+    if let (Some(a), Some(fams), Some(nh6)) = (address, &families, &ipv6_next_hop) {
+        next_hops_missing(cx, t, a, fams, nh6.is_some(), announces);
     }
     Some(BgpPeer {
         address: address?,
@@ -347,6 +343,41 @@ fn peer(
         graceful_restart: t.bool(cx, "graceful_restart").unwrap_or(false),
         bfd: bfd?,
     })
+}
+
+/// Announces of the peer's families that would have no next hop toward it:
+/// IPv6 ones without `next_hop_v6`, IPv4 ones on a session over IPv6 (our
+/// end of it is no IPv4 next hop). Either needs `next_hop` on the announce.
+fn next_hops_missing(
+    cx: &mut Ctx,
+    t: &Tbl,
+    address: IpAddr,
+    families: &[Family],
+    has_ipv6_next_hop: bool,
+    announces: &[Announce],
+) {
+    let lacking = |ipv6: bool| -> String {
+        let list: Vec<String> = announces
+            .iter()
+            .filter(|a| a.prefix.is_ipv6() == ipv6 && a.next_hop.is_none())
+            .map(|a| a.prefix.to_string())
+            .collect();
+        list.join(", ")
+    };
+    let v6 = lacking(true);
+    if families.contains(&Family::Ipv6Unicast) && !has_ipv6_next_hop && !v6.is_empty() {
+        cx.err_at(
+            &t.field("address"),
+            format!("peer {address} carries IPv6 but has no IPv6 next hop for {v6}: set next_hop_v6 to our global IPv6 address toward it, set next_hop on those announces, or keep IPv6 off it with families = [\"ipv4\"]"),
+        );
+    }
+    let v4 = lacking(false);
+    if address.is_ipv6() && families.contains(&Family::Ipv4Unicast) && !v4.is_empty() {
+        cx.err_at(
+            &t.field("address"),
+            format!("peer {address} is reached over IPv6, so {v4} would have no IPv4 next hop of ours: set next_hop on those announces, or keep IPv4 off this peer with families = [\"ipv6\"]"),
+        );
+    }
 }
 
 /// `next_hop_v6` and `next_hop_v6_link_local`; `Some(None)` when unset.
