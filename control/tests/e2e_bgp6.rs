@@ -1,6 +1,6 @@
-//! End to end: vipd's BGP speaker announcing IPv6 to BIRD. An IPv6 session
-//! (TCP MD5 and GTSM over IPv6) installs an IPv6 prefix that a clean stop
-//! withdraws; two sites carry both families over IPv4 sessions, the primary
+//! End to end: vipd's BGP speaker announcing IPv6 to BIRD. Sessions over
+//! IPv6, one active with TCP MD5 and GTSM and one passive (BIRD connects),
+//! install IPv6 prefixes, and a clean stop withdraws its node's; two sites carry both families over IPv4 sessions, the primary
 //! announcing a /48 and the backup a /47, so the router follows the longest
 //! prefix; a router that does not offer IPv6 gets the IPv4 routes only and
 //! vipd says why.
@@ -104,6 +104,14 @@ fn ipv6_session_with_md5_and_gtsm_installs_the_prefix_and_a_clean_stop_withdraws
             Site::A.local_as(),
             &format!("  ttl security on;\n  password \"{MD5_KEY}\";\n"),
             "  ipv6 { import all; export none; };\n",
+        )
+        + &bird_peer(
+            "siteb",
+            &router_ip6(Site::B).to_string(),
+            &uplink_ip6(Site::B).to_string(),
+            Site::B.local_as(),
+            "",
+            "  ipv6 { import all; export none; };\n",
         );
     let _bird = lab.start_bird(&bird).expect("BIRD starts");
     let extra = format!("  ttl_security = true\n  md5_password = \"{MD5_KEY}\"\n");
@@ -113,16 +121,37 @@ fn ipv6_session_with_md5_and_gtsm_installs_the_prefix_and_a_clean_stop_withdraws
         &extra,
         &[(PRIMARY6, "always")],
     );
-    let mut a =
-        Vipd::start(&lab, "sitea", &site_config(&lab, Site::A, &bgp)).expect("vipd on site A");
+    let conf_a = site_config(&lab, Site::A, &bgp).replace(
+        "[control]\n",
+        &format!("[control]\nmetrics = \"{METRICS}\"\n"),
+    );
+    let mut a = Vipd::start(&lab, "sitea", &conf_a).expect("vipd on site A");
+    // Site B waits for the router's connection on its IPv6 listener.
+    let bgp_b = bgp_section(
+        Site::B,
+        &router_ip6(Site::B).to_string(),
+        "  passive = true\n",
+        &[(BACKUP6, "always")],
+    );
+    let b =
+        Vipd::start(&lab, "siteb", &site_config(&lab, Site::B, &bgp_b)).expect("vipd on site B");
 
     wait_or_dump(
         &lab,
         "the /48 via vipd in the router's kernel",
         Duration::from_secs(20),
-        &[&a],
-        || kernel_next_hop6(&lab, PRIMARY6) == Some(uplink_ip6(Site::A)),
+        &[&a, &b],
+        || {
+            kernel_next_hop6(&lab, PRIMARY6) == Some(uplink_ip6(Site::A))
+                && kernel_next_hop6(&lab, BACKUP6) == Some(uplink_ip6(Site::B))
+        },
     );
+    let m = scrape_metrics(&lab, "sitea", METRICS);
+    let negotiated = format!(
+        "vipd_bgp_family_negotiated{{peer=\"{}\",family=\"ipv6-unicast\"}}",
+        router_ip6(Site::A)
+    );
+    assert_eq!(m.get(&negotiated), Some(&1.0), "{m:?}");
     let st = bgp_status(&a);
     let peer = st
         .peers
