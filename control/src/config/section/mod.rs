@@ -3,6 +3,7 @@
 //! entries live in `validate`.
 
 pub(super) mod bgp;
+mod bgp_families;
 pub(super) mod check;
 pub(super) mod control;
 pub(super) mod dataplane;
