@@ -722,6 +722,75 @@ mod tests {
         task.await.expect("peer task ends");
     }
 
+    #[tokio::test]
+    async fn over_ipv6_an_ipv6_prefix_goes_out_with_the_configured_next_hop() {
+        let listener = tokio::net::TcpListener::bind("[::1]:0")
+            .await
+            .expect("bind IPv6 loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let peer_addr = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+        let status = Arc::new(Mutex::new(BgpStatus {
+            peers: vec![PeerStatus::idle(peer_addr, 65000)],
+            ..BgpStatus::default()
+        }));
+        let next_hop = bgp::Ipv6NextHop {
+            global: "2001:db8:20::2".parse().expect("v6"),
+            link_local: Some("fe80::2".parse().expect("v6")),
+        };
+        let cfg = BgpPeer {
+            address: peer_addr,
+            families: vec![bgp::Family::Ipv6Unicast],
+            ipv6_next_hop: Some(next_hop),
+            ..peer_config(port)
+        };
+        let pc = session_config(&cfg, 65001, Ipv4Addr::new(10, 9, 9, 9));
+        assert!(pc.validate().is_empty(), "{:?}", pc.validate());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(Peer::new(cfg, pc, status.clone(), 0).run(rx));
+        tx.send(Cmd::Desired(vec![announce("2001:db8::/48")]))
+            .expect("peer task runs");
+
+        let (mut s, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("vipd connects within 5 s")
+            .expect("accept");
+        let mut rx_buf = Vec::new();
+        let Message::Open(_) = next_message(&mut s, &mut rx_buf).await else {
+            panic!("vipd must open with OPEN");
+        };
+        let ours = Open::new(
+            65000,
+            3,
+            Ipv4Addr::new(10, 1, 1, 1),
+            vec![
+                Capability::multiprotocol(bgp::Family::Ipv6Unicast),
+                Capability::FourOctetAs(65000),
+            ],
+        );
+        let ctx = SessionCtx {
+            four_octet_as: true,
+        };
+        let mut out = Vec::new();
+        bgp::encode(&Message::Open(ours), &SessionCtx::default(), &mut out).expect("encode");
+        bgp::encode(&Message::Keepalive, &ctx, &mut out).expect("encode");
+        s.write_all(&out).await.expect("write");
+
+        let m = next_message(&mut s, &mut rx_buf).await;
+        assert_eq!(prefixes(&m).0, vec!["2001:db8::/48".to_string()]);
+        let Message::Update(u) = &m else {
+            panic!("expected an UPDATE, got {m:?}");
+        };
+        let reach = u.attributes.mp_reach.as_ref().expect("MP_REACH_NLRI");
+        assert_eq!(reach.next_hop, IpAddr::V6(next_hop.global));
+        assert_eq!(reach.link_local, next_hop.link_local);
+        {
+            let st = status.lock().unwrap_or_else(|e| e.into_inner());
+            assert_eq!(st.peers[0].families, ["ipv6-unicast"]);
+            assert_eq!(st.peers[0].advertised, ["2001:db8::/48"]);
+        }
+        task.abort();
+    }
+
     #[test]
     fn announce_attributes_map_onto_the_route() {
         let a = Announce {
