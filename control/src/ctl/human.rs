@@ -756,6 +756,42 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_peers_and_their_families_are_shown() {
+        let v = reply::Bgp {
+            configured: true,
+            speaker: Some(reply::BgpSpeaker {
+                local_as: 1,
+                router_id: "1.1.1.1".into(),
+                prefixes: vec![reply::BgpPrefix {
+                    prefix: "2001:db8:ffff:ffff::/64".into(),
+                    announced: true,
+                    operator: "-".into(),
+                }],
+                peers: vec![reply::BgpPeer {
+                    address: "2001:db8:ffff:ffff::1".into(),
+                    remote_as: 65000,
+                    state: "Established".into(),
+                    families: vec!["ipv4-unicast".into()],
+                    unsent_families: vec![
+                        "ipv6-unicast: the peer did not offer it in its OPEN".into()
+                    ],
+                    ..reply::BgpPeer::default()
+                }],
+                ..reply::BgpSpeaker::default()
+            }),
+        };
+        let t = v.render();
+        // The longest addresses still leave a gap before the next column.
+        assert!(t.contains("2001:db8:ffff:ffff::/64  true"), "{t}");
+        assert!(t.contains("2001:db8:ffff:ffff::1 "), "{t}");
+        assert!(t.contains("  families: ipv4-unicast\n"), "{t}");
+        assert!(
+            t.contains("  not carried: ipv6-unicast: the peer did not offer it"),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn operator_overrides_and_handovers_are_spelled_out() {
         let v = reply::Bgp {
             configured: true,
