@@ -631,6 +631,26 @@ mod tests {
         }
     }
 
+    /// The test peer's OPEN, offering `family`, and its first KEEPALIVE.
+    async fn answer_open(s: &mut TcpStream, family: bgp::Family) {
+        let ours = Open::new(
+            65000,
+            3,
+            Ipv4Addr::new(10, 1, 1, 1),
+            vec![
+                Capability::multiprotocol(family),
+                Capability::FourOctetAs(65000),
+            ],
+        );
+        let ctx = SessionCtx {
+            four_octet_as: true,
+        };
+        let mut out = Vec::new();
+        bgp::encode(&Message::Open(ours), &SessionCtx::default(), &mut out).expect("encode");
+        bgp::encode(&Message::Keepalive, &ctx, &mut out).expect("encode");
+        s.write_all(&out).await.expect("write");
+    }
+
     fn prefixes(m: &Message) -> (Vec<String>, Vec<String>) {
         let Message::Update(u) = m else {
             panic!("expected an UPDATE, got {m:?}");
@@ -668,22 +688,7 @@ mod tests {
             panic!("vipd must open with OPEN");
         };
         assert_eq!(open.four_octet_as(), Some(4_200_000_001));
-        let ours = Open::new(
-            65000,
-            3,
-            Ipv4Addr::new(10, 1, 1, 1),
-            vec![
-                Capability::multiprotocol(bgp::Family::Ipv4Unicast),
-                Capability::FourOctetAs(65000),
-            ],
-        );
-        let ctx = SessionCtx {
-            four_octet_as: true,
-        };
-        let mut out = Vec::new();
-        bgp::encode(&Message::Open(ours), &SessionCtx::default(), &mut out).expect("encode");
-        bgp::encode(&Message::Keepalive, &ctx, &mut out).expect("encode");
-        s.write_all(&out).await.expect("write");
+        answer_open(&mut s, bgp::Family::Ipv4Unicast).await;
 
         // Established: the desired route, with our end of the TCP connection as next hop.
         let m = next_message(&mut s, &mut rx_buf).await;
@@ -758,22 +763,7 @@ mod tests {
         let Message::Open(_) = next_message(&mut s, &mut rx_buf).await else {
             panic!("vipd must open with OPEN");
         };
-        let ours = Open::new(
-            65000,
-            3,
-            Ipv4Addr::new(10, 1, 1, 1),
-            vec![
-                Capability::multiprotocol(bgp::Family::Ipv6Unicast),
-                Capability::FourOctetAs(65000),
-            ],
-        );
-        let ctx = SessionCtx {
-            four_octet_as: true,
-        };
-        let mut out = Vec::new();
-        bgp::encode(&Message::Open(ours), &SessionCtx::default(), &mut out).expect("encode");
-        bgp::encode(&Message::Keepalive, &ctx, &mut out).expect("encode");
-        s.write_all(&out).await.expect("write");
+        answer_open(&mut s, bgp::Family::Ipv6Unicast).await;
 
         let m = next_message(&mut s, &mut rx_buf).await;
         assert_eq!(prefixes(&m).0, vec!["2001:db8::/48".to_string()]);
