@@ -376,7 +376,7 @@ fn every_example_config_loads() {
                 let instances = c
                     .vrrp
                     .iter()
-                    .filter(|v| v.vips.iter().any(|ip| a.prefix.contains(*ip)))
+                    .filter(|v| v.ipv4_vips().any(|ip| a.prefix.contains(ip)))
                     .count();
                 assert_eq!(instances, 1, "{} covers {instances} instances", a.prefix);
             }
