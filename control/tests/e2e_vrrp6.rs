@@ -120,7 +120,7 @@ fn vipd_master_over_keepalived_v6() {
 fn vipd_backup_to_keepalived_v6() {
     let lab = lab6("kab6", true);
     let (ll1, ll2) = (ll(&lab, "lb1"), ll(&lab, "lb2"));
-    let ka = Keepalived6::start(&lab, 1, 150);
+    let mut ka = Keepalived6::start(&lab, 1, 150);
     lab.wait_until("keepalived is master", Duration::from_secs(5), || {
         ka.holds_vip(&lab)
     })
@@ -150,7 +150,7 @@ fn vipd_backup_to_keepalived_v6() {
 
     let adverts = sniff_adverts(&lab);
     std::thread::sleep(Duration::from_millis(300));
-    ka.signal(libc::SIGKILL);
+    ka.kill_hard(&lab);
     let kill = assert_takeover(
         &lab,
         &adverts,

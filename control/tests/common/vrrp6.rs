@@ -141,13 +141,31 @@ impl Keepalived6 {
         self.process.as_ref().map(|p| p.log()).unwrap_or_default()
     }
 
-    pub fn signal(&self, sig: i32) {
-        if let Some(p) = &self.process {
-            if let Ok(pid) = i32::try_from(p.pid()) {
-                // SAFETY: signalling a child we spawned and have not reaped.
-                unsafe { libc::kill(pid, sig) };
-            }
+    /// A hard kill of the VRRP process: SIGKILL to the parent alone would
+    /// make its VRRP child resign with a priority-0 advert (it dies with
+    /// its parent by SIGTERM), and a killed child alone would be
+    /// respawned. So the parent is stopped, the child killed, then the
+    /// parent.
+    pub fn kill_hard(&mut self, lab: &Lab) {
+        let pid_file = lab.dir().join(format!("{}-vrrp.pid", self.role));
+        let child: i32 = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VRRP pid in {}", pid_file.display()));
+        let parent = self
+            .process
+            .as_ref()
+            .and_then(|p| i32::try_from(p.pid()).ok())
+            .expect("keepalived runs");
+        for (pid, sig) in [
+            (parent, libc::SIGSTOP),
+            (child, libc::SIGKILL),
+            (parent, libc::SIGKILL),
+        ] {
+            // SAFETY: signalling keepalived processes this test started.
+            unsafe { libc::kill(pid, sig) };
         }
+        self.process.take();
     }
 }
 
@@ -236,25 +254,21 @@ pub fn assert_takeover(
 }
 
 /// Whether an unsolicited advertisement for the VIP came from the IPv6
-/// virtual MAC with it as target link-layer address, Override set and
-/// Solicited clear. With `-v` tcpdump prints the target and flags on the
-/// first line and the option on a later one.
+/// virtual MAC to all nodes with a good checksum, Override set, Solicited
+/// clear, and the virtual MAC as target link-layer address (option 2,
+/// which `tcpdump -v` prints on the next line).
 pub fn saw_vip_na(sniff: &LabProcess) -> bool {
     let log = sniff.log();
     let lines: Vec<&str> = log.lines().collect();
-    lines.iter().enumerate().any(|(i, l)| {
-        l.contains(&format!("{VMAC6} > 33:33:00:00:00:01"))
-            && lines.iter().skip(i).take(4).any(|n| {
-                n.contains(&format!("tgt is {VIP6}"))
-                    && n.contains("override")
-                    && !n.contains("solicited")
-            })
-            && lines
-                .iter()
-                .skip(i)
-                .take(6)
-                .any(|n| n.contains("target link-address option") || n.contains(VMAC6))
-            && lines.iter().skip(i + 1).take(6).any(|n| n.contains(VMAC6))
+    lines.windows(2).any(|w| {
+        w[0].contains(&format!("{VMAC6} > 33:33:00:00:00:01"))
+            && w[0].contains("> ff02::1:")
+            && w[0].contains("sum ok")
+            && w[0].contains(&format!("tgt is {VIP6},"))
+            && w[0].contains("override")
+            && !w[0].contains("solicited")
+            && w[1].contains("link-address option (2)")
+            && w[1].trim_end().ends_with(VMAC6)
     })
 }
 
