@@ -25,3 +25,19 @@ pub(crate) fn link_local(interface: &str) -> io::Result<Ipv6Addr> {
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interface_without_one_is_named() {
+        // Loopback never has a link-local address.
+        let e = link_local("lo").expect_err("lo has no link-local address");
+        assert!(
+            e.to_string()
+                .starts_with("interface lo has no IPv6 link-local address"),
+            "{e}"
+        );
+    }
+}

@@ -732,7 +732,7 @@ impl Shell {
     ) -> io::Result<()> {
         let mut frame = [0u8; socket::RECV_BUF + link::HEADERS_LEN];
         let macs = (MacAddr(self.mac), dst_mac);
-        let n = match (header.src, header.dst) {
+        let built = match (header.src, header.dst) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 self.ident = self.ident.wrapping_add(1);
                 link::advert_frame(&mut frame, macs, (src, dst), self.ident, payload)
@@ -740,9 +740,14 @@ impl Shell {
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 link::advert_frame_v6(&mut frame, macs, (src, dst), payload)
             }
-            _ => Err(wire::WireError::Truncated),
-        }
-        .map_err(|e| {
+            (src, dst) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("advert from {src} to {dst} mixes address families"),
+                ))
+            }
+        };
+        let n = built.map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("building the advert frame: {e}"),
