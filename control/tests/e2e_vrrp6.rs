@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use common::vrrp::{lab2, lab2_alone, signal, VrrpLab};
 use common::vrrp6::*;
-use common::{socket_path, vipctl_run, Vipd};
+use common::{scrape_metrics, socket_path, vipctl_run, Vipd};
 
 /// Takeover bound at 100 ms adverts, as in e2e_vrrp.rs.
 const LIMIT_MS: u64 = 400;
+/// Metrics listener of a vipd node (each in its own namespace).
+const METRICS: &str = "127.0.0.1:9100";
 
 fn keys(priority: u8) -> String {
     format!("version = 3\nadvert_interval_ms = 100\npriority = {priority}\n")
@@ -221,7 +223,11 @@ fn two_vipd_nodes_failover_v6() {
 )]
 fn hostile_ipv6_adverts_are_counted() {
     let lab = lab6("host6", false);
-    let lb1 = start_vipd6(&lab, 1, &keys(150));
+    let conf = vipd6_config(&lab, 1, &keys(150)).replace(
+        "[control]\n",
+        &format!("[control]\nmetrics = \"{METRICS}\"\n"),
+    );
+    let lb1 = Vipd::start(&lab, "lb1", &conf).expect("vipd starts");
     let lb2 = start_vipd6(&lab, 2, &keys(100));
     wait_state6(&lab, &lb1, "master", Duration::from_secs(5));
     wait_state6(&lab, &lb2, "backup", Duration::from_secs(5));
@@ -252,6 +258,20 @@ fn hostile_ipv6_adverts_are_counted() {
             "{now:?}"
         );
     }
+    let m = scrape_metrics(&lab, "lb1", METRICS);
+    for (reason, want) in [
+        ("ttl", 5.0),
+        ("source", 5.0),
+        ("checksum", 5.0),
+        ("v2_over_ipv6", 5.0),
+        ("family", 0.0),
+        ("destination", 0.0),
+        ("length", 0.0),
+    ] {
+        let series =
+            format!("vipd_vrrp_adverts_rejected_total{{instance=\"vi6\",reason=\"{reason}\"}}");
+        assert_eq!(m.get(&series), Some(&want), "{series}: {m:?}");
+    }
     let (ok, out, err) = vipctl_run(&socket_path(&lab, "lb1"), &["vrrp"]);
     assert!(ok, "vipctl vrrp: {err}");
     for want in [
@@ -264,4 +284,67 @@ fn hostile_ipv6_adverts_are_counted() {
     ] {
         assert!(out.contains(want), "vipctl vrrp lacks {want:?}:\n{out}");
     }
+}
+
+/// Two vipd nodes advertising to each other's link-local address instead
+/// of ff02::12: the backup hears the master and takes over when its link
+/// goes down.
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn unicast_link_local_peers_v6() {
+    let lab = lab6("uni6", false);
+    let (ll1, ll2) = (ll(&lab, "lb1"), ll(&lab, "lb2"));
+    let peer = |ll: std::net::Ipv6Addr| format!("unicast_peers = [\"{ll}\"]\n");
+    let lb1 = start_vipd6(&lab, 1, &(keys(250) + &peer(ll2)));
+    let lb2 = start_vipd6(&lab, 2, &(keys(200) + &peer(ll1)));
+    wait_state6(&lab, &lb1, "master", Duration::from_secs(5));
+    wait_state6(&lab, &lb2, "backup", Duration::from_secs(5));
+    lab.wait_until(
+        "the backup hears the master",
+        Duration::from_secs(3),
+        || instance6(&lb2).counters.adverts_received > 10,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", instance6(&lb2), lb2.log()));
+    let c = instance6(&lb2).counters;
+    assert_eq!(
+        (c.unknown_peer, c.destination_errors, c.became_master),
+        (0, 0, 0),
+        "{c:?}"
+    );
+    lab.link_down("lb1", "eth0").expect("link down");
+    wait_state6(&lab, &lb2, "master", Duration::from_secs(2));
+}
+
+/// An IPv6 instance on an interface without a link-local address (IPv6
+/// off, as the lab leaves it): vipd refuses to start and names the
+/// interface.
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn no_link_local_address_is_named() {
+    let lab = lab2("nolla6");
+    let path = lab.dir().join("lb1.toml");
+    std::fs::write(&path, vipd6_config(&lab, 1, &keys(150))).expect("config");
+    let out = lab
+        .exec(
+            "lb1",
+            &[
+                env!("CARGO_BIN_EXE_vipd"),
+                "--config",
+                path.to_str().expect("lab paths are UTF-8"),
+            ],
+        )
+        .expect("vipd runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "vipd started: {err}");
+    assert!(
+        err.contains("VRRP instance vi6")
+            && err.contains("interface eth0 has no IPv6 link-local address"),
+        "{err}"
+    );
 }
