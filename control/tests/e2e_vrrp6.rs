@@ -44,7 +44,7 @@ fn assert_na(lab: &VrrpLab, nas: &viplab::LabProcess) {
     .unwrap_or_else(|e| panic!("{e}:\n{}", nas.log()));
 }
 
-/// vipd (150, lb1) over keepalived (100, lb2): one master; keepalived takes
+/// vipd (250, lb1) over keepalived (200, lb2): one master; keepalived takes
 /// over when vipd's link goes down and when vipd is killed.
 #[test]
 #[cfg_attr(
@@ -54,9 +54,9 @@ fn assert_na(lab: &VrrpLab, nas: &viplab::LabProcess) {
 fn vipd_master_over_keepalived_v6() {
     let lab = lab6("ka6", true);
     let (ll1, ll2) = (ll(&lab, "lb1"), ll(&lab, "lb2"));
-    let ka = Keepalived6::start(&lab, 2, 100);
+    let ka = Keepalived6::start(&lab, 2, 200);
     let nas = sniff_nas(&lab);
-    let mut vipd = start_vipd6(&lab, 1, &keys(150));
+    let mut vipd = start_vipd6(&lab, 1, &keys(250));
     wait_state6(&lab, &vipd, "master", Duration::from_secs(5));
     lab.wait_until("keepalived stays backup", Duration::from_secs(3), || {
         !ka.holds_vip(&lab)
@@ -111,7 +111,7 @@ fn vipd_master_over_keepalived_v6() {
     println!("keepalived takes over from vipd: link down {link} ms, SIGKILL {kill} ms");
 }
 
-/// keepalived (150, lb1) over vipd (100, lb2): vipd stays backup and takes
+/// keepalived (250, lb1) over vipd (200, lb2): vipd stays backup and takes
 /// over, announcing the VIP, when keepalived's link goes down and when it
 /// is killed.
 #[test]
@@ -122,12 +122,12 @@ fn vipd_master_over_keepalived_v6() {
 fn vipd_backup_to_keepalived_v6() {
     let lab = lab6("kab6", true);
     let (ll1, ll2) = (ll(&lab, "lb1"), ll(&lab, "lb2"));
-    let mut ka = Keepalived6::start(&lab, 1, 150);
+    let mut ka = Keepalived6::start(&lab, 1, 250);
     lab.wait_until("keepalived is master", Duration::from_secs(5), || {
         ka.holds_vip(&lab)
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", ka.log()));
-    let vipd = start_vipd6(&lab, 2, &keys(100));
+    let vipd = start_vipd6(&lab, 2, &keys(200));
     wait_state6(&lab, &vipd, "backup", Duration::from_secs(5));
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(instance6(&vipd).state, "backup", "{}", vipd.log());
@@ -179,9 +179,27 @@ fn two_vipd_nodes_failover_v6() {
     wait_state6(&lab, &lb1, "master", Duration::from_secs(5));
     wait_state6(&lab, &lb2, "backup", Duration::from_secs(5));
 
+    for role in ["lb1", "lb2"] {
+        let fdb = lab
+            .exec_ok(role, &["bridge", "fdb", "show", "dev", "eth0"])
+            .expect("bridge fdb");
+        assert!(
+            fdb.contains(VMAC6),
+            "{role}: IPv6 virtual MAC not in eth0's filter:\n{fdb}"
+        );
+    }
     let adverts = sniff_adverts(&lab);
     let nas = sniff_nas(&lab);
     std::thread::sleep(Duration::from_millis(300));
+    let sent = common::vrrp6::adverts(&adverts);
+    assert!(
+        !sent.is_empty()
+            && sent
+                .iter()
+                .all(|a| a.src == ll1.to_string() && a.mac == VMAC6),
+        "adverts not all from lb1's link-local address and the virtual MAC:\n{}",
+        adverts.log()
+    );
     lab.link_down("lb1", "eth0").expect("link down");
     let link = assert_takeover(
         &lab,
