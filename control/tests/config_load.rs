@@ -374,7 +374,7 @@ fn every_example_config_loads() {
                 let instances = c
                     .vrrp
                     .iter()
-                    .filter(|v| v.vips.iter().any(|ip| a.prefix.contains(*ip)))
+                    .filter(|v| v.ipv4_vips().any(|ip| a.prefix.contains(ip)))
                     .count();
                 assert_eq!(instances, 1, "{} covers {instances} instances", a.prefix);
             }
@@ -462,8 +462,76 @@ fn bad_address() {
         &text,
         "vrrp[0].vips[1]",
         "vips",
-        "`10.0.0` is not an IPv4 address",
+        "`10.0.0` is not an IPv4 or IPv6 address",
     );
+}
+
+#[test]
+fn ipv6_vrrp_instances() {
+    let text = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"2001:db8::50\"]\nunicast_peers = [\"fe80::3\"]",
+    );
+    let cfg = parse(&text, FILE).expect("an IPv6 instance loads");
+    let v = &cfg.vrrp[0];
+    assert_eq!(v.family(), vrrp::AddressFamily::Ipv6);
+    assert_eq!(v.virtual_mac(), [0, 0, 0x5e, 0, 2, 10]);
+    assert_eq!(
+        v.vips,
+        vec!["2001:db8::50".parse::<std::net::IpAddr>().unwrap()]
+    );
+
+    let mixed = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"10.0.0.10\", \"2001:db8::50\"]",
+    );
+    single_error(
+        &mixed,
+        "vrrp[0].vips[1]",
+        "vips",
+        "address 2001:db8::50 is not IPv4",
+    );
+
+    let v2 = edit(
+        "vips = [\"10.0.0.10\"]",
+        "version = 2\nadvert_interval_ms = 1000\nvips = [\"2001:db8::50\"]",
+    );
+    let e = single_error(
+        &v2,
+        "vrrp[0].version",
+        "version = 2",
+        "VRRPv2 carries IPv4 addresses only",
+    );
+    assert!(e.message.contains("2001:db8::50"), "{e}");
+
+    let global_peer = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"2001:db8::50\"]\nunicast_peers = [\"2001:db8::3\"]",
+    );
+    single_error(
+        &global_peer,
+        "vrrp[0].unicast_peers[0]",
+        "unicast_peers",
+        "2001:db8::3 is not link-local",
+    );
+
+    let v4_peer = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"2001:db8::50\"]\nunicast_peers = [\"10.0.0.3\"]",
+    );
+    single_error(
+        &v4_peer,
+        "vrrp[0].unicast_peers[0]",
+        "unicast_peers",
+        "10.0.0.3 is not IPv6 like vip 2001:db8::50",
+    );
+
+    // Their virtual MACs differ, so both families may use one vrid.
+    let both = edit(
+        "[bgp]",
+        "[[vrrp]]\nname = \"v10-6\"\ninterface = \"eth0\"\nvrid = 10\nvips = [\"2001:db8::50\"]\n\n[bgp]",
+    );
+    parse(&both, FILE).expect("IPv4 and IPv6 instances share vrid 10");
 }
 
 #[test]

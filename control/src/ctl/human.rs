@@ -87,8 +87,8 @@ impl Human for reply::Vrrp {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<14} {:<9} {:>4} {:<4} {:<8} {:>4}  LAST TRANSITION",
-            "INSTANCE", "INTERFACE", "VRID", "VER", "STATE", "PRIO"
+            "{:<14} {:<9} {:>4} {:<4} {:<4} {:<8} {:>4}  LAST TRANSITION",
+            "INSTANCE", "INTERFACE", "VRID", "VER", "FAM", "STATE", "PRIO"
         );
         for i in &self.instances {
             let last = i
@@ -98,14 +98,41 @@ impl Human for reply::Vrrp {
                 .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 out,
-                "{:<14} {:<9} {:>4} {:<4} {:<8} {:>4}  {last}",
+                "{:<14} {:<9} {:>4} {:<4} {:<4} {:<8} {:>4}  {last}",
                 i.name,
                 i.interface,
                 i.vrid,
                 format!("v{}", i.version),
+                i.family.replace("IP", "ip"),
                 i.state,
                 i.priority
             );
+            let _ = writeln!(
+                out,
+                "{:<14} from {}, vips {}",
+                "",
+                i.address,
+                i.vips.join(" ")
+            );
+            let c = &i.counters;
+            let rejected = [
+                ("family", c.family_errors),
+                ("source", c.source_errors),
+                ("destination", c.destination_errors),
+                ("length", c.length_errors),
+                ("v2-over-ipv6", c.v2_over_ipv6),
+                ("ttl", c.ttl_errors),
+                ("checksum", c.checksum_errors),
+                ("version", c.version_errors),
+                ("false-owner", c.false_owner),
+            ]
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(why, n)| format!("{why} {n}"))
+            .collect::<Vec<_>>();
+            if !rejected.is_empty() {
+                let _ = writeln!(out, "{:<14} rejected: {}", "", rejected.join(", "));
+            }
         }
         out
     }
