@@ -8,6 +8,7 @@
 //! counting (rx, tx, bytes, drops by reason, hand-offs, heartbeat); the
 //! handler only returns verdicts.
 
+mod flow_table;
 mod forward;
 mod handoff;
 mod iface;
