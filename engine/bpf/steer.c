@@ -100,8 +100,10 @@ struct flow_action {
 // One slot of `flows`: one cache line. `seq` is a sequence lock: 0 for a
 // slot never used, odd while a worker writes the slot, even otherwise. A
 // deleted slot keeps an even `seq`, a zero key and FLOW_DELETED. The
-// program writes only `last_seen_ns`. `FlowSlot` in engine/src/steer.rs
-// is the same layout.
+// program writes only `last_seen_ns`, outside the lock: a time noted as a
+// worker rewrites the slot may land in the new entry, which is being
+// opened anyway. `Slot` in engine/src/flow_table.rs (with `FlowValue` in
+// engine/src/steer.rs for `value`) is the same layout.
 struct flow_slot {
 	__u32 seq;
 	struct flow_key key;
