@@ -169,7 +169,11 @@ impl Plan {
             new_conn_flows: 8_000_000,
             est_flows: 1000,
             est_every: 20,
-            syn_rate_limit: 100_000,
+            // Below the worker's new-connection rate here (25-50k/s on a
+            // core it shares with the receive path): admitted SYNs are the
+            // workers' to open, and a worker that saturates its core starves
+            // the fast path of the established flows beside it.
+            syn_rate_limit: 20_000,
             frames_per_worker: 4096,
             search_probe: Duration::from_secs(1),
             search_steps: 8,

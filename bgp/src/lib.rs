@@ -7,15 +7,23 @@
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
 //! use std::time::Instant;
-//! use bgp::{Input, Output, PeerConfig, Prefix, Route, Session};
+//! use bgp::{Input, Ipv6NextHop, Output, PeerConfig, Prefix, Route, Session};
 //!
-//! let cfg = PeerConfig::new("10.20.1.1", 65001, 65000, Ipv4Addr::new(10, 20, 1, 2));
+//! let mut cfg = PeerConfig::new("10.20.1.1", 65001, 65000, Ipv4Addr::new(10, 20, 1, 2));
+//! // IPv6 routes go out via our global address, plus the link-local one on a shared link.
+//! cfg.ipv6_next_hop = Some(Ipv6NextHop {
+//!     global: "2001:db8:1::2".parse().unwrap(),
+//!     link_local: Some("fe80::2".parse().unwrap()),
+//! });
 //! assert!(cfg.validate().is_empty());
 //! let mut session = Session::new(cfg);
 //! let mut out = Vec::new();
-//! let prefix: Prefix = "10.0.0.0/25".parse().unwrap();
 //! let next_hop = IpAddr::V4(Ipv4Addr::new(10, 20, 1, 2));
-//! session.handle(Input::Announce(Route::new(prefix, next_hop)), Instant::now(), &mut out);
+//! for prefix in ["10.0.0.0/25", "2001:db8::/48"] {
+//!     let prefix: Prefix = prefix.parse().unwrap();
+//!     // For the IPv6 prefix the IPv4 next hop stands for the configured IPv6 one.
+//!     session.handle(Input::Announce(Route::new(prefix, next_hop)), Instant::now(), &mut out);
+//! }
 //! session.handle(Input::Start, Instant::now(), &mut out);
 //! for o in out.drain(..) {
 //!     match o {
@@ -33,7 +41,8 @@ mod prefix;
 pub mod session;
 
 pub use message::{decode, encode, DecodeError, EncodeError, Message, SessionCtx};
-pub use prefix::{Family, Prefix, PrefixError};
+pub use prefix::{Family, NlriError, Prefix, PrefixError};
 pub use session::{
-    Input, LogLevel, Negotiated, Output, PeerConfig, Route, Session, SessionStats, State, TimerKind,
+    Input, Ipv6NextHop, LogLevel, Negotiated, Output, PeerConfig, Route, Session, SessionStats,
+    State, TimerKind,
 };

@@ -60,8 +60,10 @@ pub struct Prefix {
 pub enum PrefixError {
     #[error("prefix length {len} is longer than the {max} bits of the address")]
     TooLong { len: u8, max: u8 },
-    #[error("prefix {0:?} is not ADDRESS/LENGTH (e.g. 10.0.0.0/24)")]
+    #[error("prefix {0:?} is not ADDRESS/LENGTH (e.g. 10.0.0.0/24 or 2001:db8::/48)")]
     Syntax(String),
+    #[error("prefix {given} has host bits set; did you mean {network}?")]
+    HostBits { given: String, network: Prefix },
 }
 
 impl Prefix {
@@ -90,6 +92,17 @@ impl Prefix {
 
     pub fn family(&self) -> Family {
         family_of(self.addr)
+    }
+
+    /// True if `addr` lies inside this prefix; addresses of the other family never do.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        family_of(addr) == self.family() && mask(addr, self.len) == self.addr
+    }
+
+    /// True if every address of `other` lies inside this prefix (a /47 covers
+    /// both of its /48s, and every prefix covers itself).
+    pub fn covers(&self, other: &Prefix) -> bool {
+        other.len >= self.len && self.contains(other.addr)
     }
 
     /// Appends the NLRI encoding: length in bits, then ceil(len/8) address octets.
@@ -149,19 +162,12 @@ impl Prefix {
 }
 
 /// A malformed NLRI field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NlriError {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NlriError {
+    #[error("prefix runs past the end of the field")]
     Truncated,
+    #[error("prefix length {0} is too long")]
     LengthTooLong(u8),
-}
-
-impl fmt::Display for NlriError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NlriError::Truncated => f.write_str("prefix runs past the end of the field"),
-            NlriError::LengthTooLong(l) => write!(f, "prefix length {l} is too long"),
-        }
-    }
 }
 
 fn family_of(addr: IpAddr) -> Family {
@@ -193,12 +199,20 @@ impl fmt::Display for Prefix {
 impl FromStr for Prefix {
     type Err = PrefixError;
 
+    /// Refuses host bits: in configuration they are usually a typo for another network.
     fn from_str(s: &str) -> Result<Prefix, PrefixError> {
         let syntax = || PrefixError::Syntax(s.to_string());
         let (a, l) = s.split_once('/').ok_or_else(syntax)?;
         let addr: IpAddr = a.parse().map_err(|_| syntax())?;
         let len: u8 = l.parse().map_err(|_| syntax())?;
-        Prefix::new(addr, len)
+        let network = Prefix::new(addr, len)?;
+        if network.addr != addr {
+            return Err(PrefixError::HostBits {
+                given: s.to_string(),
+                network,
+            });
+        }
+        Ok(network)
     }
 }
 
@@ -211,7 +225,7 @@ mod tests {
         for (s, octets) in [
             ("0.0.0.0/0", 0),
             ("10.0.0.0/8", 1),
-            ("10.1.0.0/9", 2),
+            ("10.128.0.0/9", 2),
             ("10.1.2.128/25", 4),
             ("2001:db8::/32", 4),
             ("2001:db8::1/128", 16),
@@ -227,17 +241,85 @@ mod tests {
     }
 
     #[test]
-    fn host_bits_are_cleared() {
-        let p: Prefix = "10.1.2.3/24".parse().unwrap();
+    fn host_bits_are_cleared_when_built_and_refused_when_parsed() {
+        let p = Prefix::new("10.1.2.3".parse().unwrap(), 24).unwrap();
         assert_eq!(p.to_string(), "10.1.2.0/24");
         let (q, _) = Prefix::decode(&[9, 10, 0xff], Family::Ipv4Unicast).unwrap();
         assert_eq!(q.to_string(), "10.128.0.0/9");
+        let (r, _) = Prefix::decode(&[47, 0x20, 1, 0x0d, 0xb8, 0, 1], Family::Ipv6Unicast).unwrap();
+        assert_eq!(r.to_string(), "2001:db8::/47");
+
+        for (given, network) in [
+            ("10.1.2.3/24", "10.1.2.0/24"),
+            ("2001:db8::1/48", "2001:db8::/48"),
+        ] {
+            let e = given.parse::<Prefix>().unwrap_err();
+            assert_eq!(
+                e,
+                PrefixError::HostBits {
+                    given: given.into(),
+                    network: network.parse().unwrap()
+                }
+            );
+            assert_eq!(
+                e.to_string(),
+                format!("prefix {given} has host bits set; did you mean {network}?")
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_prefixes_parse_and_print() {
+        let p: Prefix = "2001:db8::/48".parse().unwrap();
+        assert_eq!(p.family(), Family::Ipv6Unicast);
+        assert_eq!((p.addr(), p.length()), ("2001:db8::".parse().unwrap(), 48));
+        assert_eq!(p.to_string(), "2001:db8::/48");
+        assert_eq!("::/0".parse::<Prefix>().unwrap().length(), 0);
+    }
+
+    #[test]
+    fn containment_follows_the_prefix_length() {
+        let p = |s: &str| s.parse::<Prefix>().unwrap();
+        let slash47 = p("2001:db8::/47");
+        assert!(slash47.covers(&p("2001:db8::/48")));
+        assert!(slash47.covers(&p("2001:db8:1::/48")));
+        assert!(slash47.covers(&slash47));
+        assert!(!slash47.covers(&p("2001:db8:2::/48")));
+        assert!(!p("2001:db8::/48").covers(&slash47));
+        assert!(slash47.contains("2001:db8:1:ffff::1".parse().unwrap()));
+        assert!(!slash47.contains("2001:db8:2::1".parse().unwrap()));
+        assert!(p("::/0").covers(&slash47));
+        // The families never mix, not even the all-covering default routes.
+        assert!(!p("::/0").covers(&p("0.0.0.0/0")));
+        assert!(!p("0.0.0.0/0").contains("2001:db8::1".parse().unwrap()));
+        assert!(p("10.0.0.0/8").covers(&p("10.1.0.0/16")));
+        assert!(p("10.0.0.0/8").contains("10.255.0.1".parse().unwrap()));
     }
 
     #[test]
     fn bad_lengths_are_errors() {
-        assert!("10.0.0.0/33".parse::<Prefix>().is_err());
+        assert_eq!(
+            "10.0.0.0/33".parse::<Prefix>(),
+            Err(PrefixError::TooLong { len: 33, max: 32 })
+        );
+        assert_eq!(
+            "2001:db8::/129".parse::<Prefix>(),
+            Err(PrefixError::TooLong { len: 129, max: 128 })
+        );
+        assert_eq!(
+            Prefix::new("2001:db8::".parse().unwrap(), 255),
+            Err(PrefixError::TooLong { len: 255, max: 128 })
+        );
         assert!("nonsense".parse::<Prefix>().is_err());
+        assert!("2001:db8::/".parse::<Prefix>().is_err());
+        assert_eq!(
+            Prefix::decode(&[129, 0x20, 1], Family::Ipv6Unicast),
+            Err(NlriError::LengthTooLong(129))
+        );
+        assert_eq!(
+            Prefix::decode(&[48, 0x20, 1, 0x0d, 0xb8], Family::Ipv6Unicast),
+            Err(NlriError::Truncated)
+        );
         assert_eq!(
             Prefix::decode(&[33, 1, 2, 3, 4, 5], Family::Ipv4Unicast),
             Err(NlriError::LengthTooLong(33))

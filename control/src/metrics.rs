@@ -450,6 +450,40 @@ fn vrrp_instances(s: &Scrape, out: &mut Exposition) {
             out.sample(name, &[("instance", &i.name)], value(i));
         }
     }
+    let name = "vipd_vrrp_adverts_rejected_total";
+    out.family(
+        name,
+        "counter",
+        "Received packets the VRRP instance dropped, by reason.",
+    );
+    for i in &all {
+        for (reason, n) in rejections(&i.stats) {
+            out.sample(name, &[("instance", &i.name), ("reason", reason)], n as f64);
+        }
+    }
+}
+
+/// Every rejection counter of an instance with its reason label.
+fn rejections(s: &::vrrp::InstanceStats) -> [(&'static str, u64); 17] {
+    [
+        ("protocol", s.protocol_errors),
+        ("family", s.family_errors),
+        ("ttl", s.ttl_errors),
+        ("source", s.source_errors),
+        ("destination", s.destination_errors),
+        ("false_owner", s.false_owner),
+        ("version", s.version_errors),
+        ("type", s.type_errors),
+        ("truncated", s.truncated),
+        ("length", s.length_errors),
+        ("v2_over_ipv6", s.v2_over_ipv6),
+        ("checksum", s.checksum_errors),
+        ("other_vrid", s.other_vrid),
+        ("own_advert", s.own_adverts),
+        ("unknown_peer", s.unknown_peer),
+        ("auth", s.auth_errors),
+        ("interval", s.interval_mismatch),
+    ]
 }
 
 fn bgp_sessions(s: &Scrape, out: &mut Exposition) {
@@ -518,6 +552,20 @@ fn bgp_sessions(s: &Scrape, out: &mut Exposition) {
             &[("peer", addr)],
             p.established_count as f64,
         );
+    }
+    out.family(
+        "vipd_bgp_family_negotiated",
+        "gauge",
+        "1 for each address family the current session with the peer carries.",
+    );
+    for (addr, p) in &peers {
+        for f in &p.families {
+            out.sample(
+                "vipd_bgp_family_negotiated",
+                &[("peer", addr), ("family", f)],
+                1.0,
+            );
+        }
     }
     out.family(
         "vipd_bgp_prefix_withdrawn",

@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bgp::Family;
 use control::config::{
     load, parse, AnnounceCondition, CheckKind, Config, ConfigError, ConfigErrors, DrainRoutes,
     ForwardMode, HttpGet, Prefix, Protocol, SchedulerKind, Tls, XdpMode,
@@ -357,10 +358,7 @@ fn every_example_config_loads() {
             .unwrap_or_else(|| panic!("{n} missing"))
             .1
     };
-    let site_prefix = Prefix {
-        addr: Ipv4Addr::new(10, 0, 0, 0),
-        len: 24,
-    };
+    let site_prefix: Prefix = "10.0.0.0/24".parse().expect("valid prefix");
     // The primary site's prefixes are longer than the backup's, and each
     // holds the VIPs of one VRRP instance: it is announced only by that
     // instance's master.
@@ -376,7 +374,7 @@ fn every_example_config_loads() {
                 let instances = c
                     .vrrp
                     .iter()
-                    .filter(|v| v.vips.iter().any(|ip| a.prefix.contains(*ip)))
+                    .filter(|v| v.ipv4_vips().any(|ip| a.prefix.contains(ip)))
                     .count();
                 assert_eq!(instances, 1, "{} covers {instances} instances", a.prefix);
             }
@@ -464,8 +462,76 @@ fn bad_address() {
         &text,
         "vrrp[0].vips[1]",
         "vips",
-        "`10.0.0` is not an IPv4 address",
+        "`10.0.0` is not an IPv4 or IPv6 address",
     );
+}
+
+#[test]
+fn ipv6_vrrp_instances() {
+    let text = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"2001:db8::50\"]\nunicast_peers = [\"fe80::3\"]",
+    );
+    let cfg = parse(&text, FILE).expect("an IPv6 instance loads");
+    let v = &cfg.vrrp[0];
+    assert_eq!(v.family(), vrrp::AddressFamily::Ipv6);
+    assert_eq!(v.virtual_mac(), [0, 0, 0x5e, 0, 2, 10]);
+    assert_eq!(
+        v.vips,
+        vec!["2001:db8::50".parse::<std::net::IpAddr>().unwrap()]
+    );
+
+    let mixed = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"10.0.0.10\", \"2001:db8::50\"]",
+    );
+    single_error(
+        &mixed,
+        "vrrp[0].vips[1]",
+        "vips",
+        "address 2001:db8::50 is not IPv4",
+    );
+
+    let v2 = edit(
+        "vips = [\"10.0.0.10\"]",
+        "version = 2\nadvert_interval_ms = 1000\nvips = [\"2001:db8::50\"]",
+    );
+    let e = single_error(
+        &v2,
+        "vrrp[0].version",
+        "version = 2",
+        "VRRPv2 carries IPv4 addresses only",
+    );
+    assert!(e.message.contains("2001:db8::50"), "{e}");
+
+    let global_peer = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"2001:db8::50\"]\nunicast_peers = [\"2001:db8::3\"]",
+    );
+    single_error(
+        &global_peer,
+        "vrrp[0].unicast_peers[0]",
+        "unicast_peers",
+        "2001:db8::3 is not link-local",
+    );
+
+    let v4_peer = edit(
+        "vips = [\"10.0.0.10\"]",
+        "vips = [\"2001:db8::50\"]\nunicast_peers = [\"10.0.0.3\"]",
+    );
+    single_error(
+        &v4_peer,
+        "vrrp[0].unicast_peers[0]",
+        "unicast_peers",
+        "10.0.0.3 is not IPv6 like vip 2001:db8::50",
+    );
+
+    // Their virtual MACs differ, so both families may use one vrid.
+    let both = edit(
+        "[bgp]",
+        "[[vrrp]]\nname = \"v10-6\"\ninterface = \"eth0\"\nvrid = 10\nvips = [\"2001:db8::50\"]\n\n[bgp]",
+    );
+    parse(&both, FILE).expect("IPv4 and IPv6 instances share vrid 10");
 }
 
 #[test]
@@ -1181,6 +1247,129 @@ fn bgp_rules() {
     assert_eq!(a.communities, [(65001, 100)]);
     assert_eq!(a.large_communities, [(65001, 1, 2)]);
     assert_eq!((a.med, a.prepend), (Some(10), 2));
+}
+
+/// `BASE` plus an IPv6 announce (`always`), with `peer_keys` added to the peer.
+fn with_ipv6_announce(prefix: &str, peer_keys: &str) -> String {
+    edit(
+        "prefix = \"10.0.0.0/25\"",
+        &format!("prefix = \"10.0.0.0/25\"\n  [[bgp.announce]]\n  prefix = \"{prefix}\"\n  condition = \"always\""),
+    )
+    .replacen("remote_as = 65000", &format!("remote_as = 65000{peer_keys}"), 1)
+}
+
+#[test]
+fn bgp_ipv6_prefixes_peers_and_next_hops() {
+    let text = with_ipv6_announce("2001:db8::/48", "");
+    single_error(
+        &text,
+        "bgp.peer[0].address",
+        "address = \"172.16.1.1\"",
+        "has no IPv6 next hop for 2001:db8::/48: set next_hop_v6",
+    );
+
+    let nh = "\n  next_hop_v6 = \"2001:db8:20::2\"\n  next_hop_v6_link_local = \"fe80::2\"";
+    let c = parse(&with_ipv6_announce("2001:db8::/48", nh), FILE).unwrap_or_else(|e| panic!("{e}"));
+    let bgp = c.bgp.unwrap();
+    let p = &bgp.peers[0];
+    assert_eq!(p.families, [Family::Ipv4Unicast, Family::Ipv6Unicast]);
+    let want = bgp::Ipv6NextHop {
+        global: "2001:db8:20::2".parse().unwrap(),
+        link_local: Some("fe80::2".parse().unwrap()),
+    };
+    assert_eq!(p.ipv6_next_hop, Some(want));
+    assert_eq!(bgp.announces[1].prefix.to_string(), "2001:db8::/48");
+
+    let c = parse(
+        &with_ipv6_announce("2001:db8::/48", "\n  families = [\"ipv4\"]"),
+        FILE,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.bgp.unwrap().peers[0].families, [Family::Ipv4Unicast]);
+
+    let text = with_ipv6_announce("2001:db8::/48", "\n  next_hop_v6 = \"fe80::2\"");
+    single_error(
+        &text,
+        "bgp.peer[0].next_hop_v6",
+        "fe80::2",
+        "must be a global unicast address",
+    );
+    let text = with_ipv6_announce("2001:db8::1/48", nh);
+    single_error(
+        &text,
+        "bgp.announce[1].prefix",
+        "2001:db8::1/48",
+        "did you mean 2001:db8::/48?",
+    );
+    let text = with_ipv6_announce("2001:db8::/48", "\n  families = [\"ipv5\"]");
+    single_error(
+        &text,
+        "bgp.peer[0].families[0]",
+        "ipv5",
+        "not an address family",
+    );
+    let text = with_ipv6_announce("2001:db8::/48", nh).replacen(
+        "condition = \"always\"",
+        "condition = \"always\"\n  next_hop = \"172.16.1.2\"",
+        1,
+    );
+    single_error(
+        &text,
+        "bgp.announce[1].next_hop",
+        "next_hop = \"172.16.1.2\"",
+        "of the other address family",
+    );
+    let text = with_ipv6_announce("2001:db8::/48", nh).replacen(
+        "condition = \"always\"",
+        "condition = \"vip_healthy\"",
+        1,
+    );
+    single_error(
+        &text,
+        "bgp.announce[1].prefix",
+        "2001:db8::/48",
+        "contains no service VIP",
+    );
+
+    // A session over IPv6.
+    let v6_peer = edit("address = \"172.16.1.1\"", "address = \"2001:db8:20::1\"");
+    single_error(
+        &v6_peer,
+        "bgp.peer[0].address",
+        "2001:db8:20::1",
+        "10.0.0.0/25 would have no IPv4 next hop of ours",
+    );
+    let text = v6_peer.replacen(
+        "remote_as = 65000",
+        "remote_as = 65000\n  local_address = \"172.16.1.2\"\n  bfd = {}\n  next_hop_v6 = \"2001:db8:20::2\"\n  families = [\"ipv6\"]",
+        1,
+    );
+    let errs = errors(&text);
+    let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["bgp.peer[0].local_address", "bgp.peer[0].bfd"],
+        "{errs:#?}"
+    );
+    assert!(
+        errs[0].message.contains("of the other address family"),
+        "{}",
+        errs[0]
+    );
+    assert!(
+        errs[1].message.contains("BFD runs over IPv4 only"),
+        "{}",
+        errs[1]
+    );
+    let text = v6_peer.replacen(
+        "remote_as = 65000",
+        "remote_as = 65000\n  local_address = \"2001:db8:20::2\"\n  families = [\"ipv6\"]",
+        1,
+    );
+    let c = parse(&text, FILE).unwrap_or_else(|e| panic!("{e}"));
+    let p = &c.bgp.unwrap().peers[0];
+    assert_eq!(p.address.to_string(), "2001:db8:20::1");
+    assert_eq!(p.families, [Family::Ipv6Unicast]);
 }
 
 #[test]

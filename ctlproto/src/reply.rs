@@ -357,7 +357,14 @@ pub struct VrrpInstance {
     pub vrid: u8,
     pub version: u8,
     pub interface: String,
+    /// Where adverts come from: an IPv4 address, or the interface's
+    /// link-local IPv6 address.
     pub address: String,
+    /// `IPv4` or `IPv6`, that of the VIPs.
+    #[serde(default)]
+    pub family: String,
+    #[serde(default)]
+    pub vips: Vec<String>,
     pub state: String,
     pub priority: u8,
     pub base_priority: u8,
@@ -400,6 +407,21 @@ pub struct VrrpCounters {
     pub address_mismatch: u64,
     pub malformed_ip: u64,
     pub false_owner: u64,
+    /// Source or destination of the other address family.
+    #[serde(default)]
+    pub family_errors: u64,
+    /// IPv6 source not link-local.
+    #[serde(default)]
+    pub source_errors: u64,
+    /// IPv6 destination neither ff02::12 nor, with unicast peers, ours.
+    #[serde(default)]
+    pub destination_errors: u64,
+    /// IPv6 advert longer than its address count says.
+    #[serde(default)]
+    pub length_errors: u64,
+    /// VRRPv2 over IPv6.
+    #[serde(default)]
+    pub v2_over_ipv6: u64,
     pub send_errors: u64,
     pub receive_errors: u64,
     pub garps_sent: u64,
@@ -545,6 +567,13 @@ pub struct BgpPeer {
     pub messages_in: u64,
     pub messages_out: u64,
     pub established_count: u64,
+    /// Address families negotiated on the current session, e.g. `ipv6-unicast`.
+    #[serde(default)]
+    pub families: Vec<String>,
+    /// Configured families the session does not carry, each as `FAMILY: why`;
+    /// their routes are kept and sent once the peer offers the family.
+    #[serde(default)]
+    pub unsent_families: Vec<String>,
     /// The peer's BFD session, when its `[[bgp.peer]]` sets `bfd`.
     #[serde(default)]
     pub bfd: Option<BfdSession>,

@@ -74,10 +74,9 @@ struct flow_key {
 	__u8 pad[3];
 };
 
-enum { FLOW_TO_WORKER = 0, FLOW_FORWARD = 1 };
+enum { FLOW_TO_WORKER = 0, FLOW_FORWARD = 1, FLOW_DELETED = 2 };
 
-// What to do with the packets of one key. Written by the workers; the XDP
-// program writes only the last field. Addresses, ports and checksum
+// What to do with the packets of one key. Addresses, ports and checksum
 // deltas are in network order, as they sit in the packet.
 struct flow_action {
 	__u8 action;
@@ -98,22 +97,126 @@ struct flow_action {
 	// The backend the packets are counted for: the key of
 	// `backend_traffic` (ids beyond it are not counted here).
 	__u32 backend;
-	__u32 pad2;
-	__u64 last_seen_ns;
 };
+
+// One slot of `flows`: one cache line. `seq` is a sequence lock: 0 for a
+// slot never used, odd while a worker writes the slot, even otherwise. A
+// deleted slot keeps an even `seq`, a zero key and FLOW_DELETED. The
+// program writes only `last_seen_ns`, outside the lock: a time noted as a
+// worker rewrites the slot may land in the new entry, which is being
+// opened anyway. `Slot` in engine/src/flow_table.rs (with `FlowValue` in
+// engine/src/steer.rs for `value`) is the same layout.
+struct flow_slot {
+	__u32 seq;
+	struct flow_key key;
+	struct flow_action value;
+	__u64 last_seen_ns;
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct flow_slot) == 64, "a slot is one cache line");
+_Static_assert(__builtin_offsetof(struct flow_slot, key) == 4, "slot layout");
+_Static_assert(__builtin_offsetof(struct flow_slot, value) == 20, "slot layout");
+_Static_assert(__builtin_offsetof(struct flow_slot, value.egress) == 50, "slot layout");
+_Static_assert(__builtin_offsetof(struct flow_slot, value.backend) == 52, "slot layout");
+_Static_assert(__builtin_offsetof(struct flow_slot, last_seen_ns) == 56, "slot layout");
 
 // Keys of the workers' connections, added when a worker opens one and
 // withdrawn when it ends: FLOW_TO_WORKER hands the packets to the workers
 // (NAT replies, which come from the backends' own addresses), FLOW_FORWARD
-// forwards them here. Sized at load time to the workers' flow tables;
-// entries are allocated as they come.
+// forwards them here. An open-addressing table the workers write through
+// a shared mapping of the array (BPF_F_MMAPABLE): a key lives in one of
+// the FLOW_WINDOW slots from its hash, so a lookup costs one cache line,
+// not the bucket, key and value misses of a hash map. Sized at load time
+// to a power of two, `flow_mask` + 1 slots.
+//
+// Ordering: clang 14 has no BPF load-acquire, so the sequence lock rests
+// on x86-64 keeping loads in order with loads and stores with stores (the
+// workers write seq odd, the slot, seq even; the program reads seq, the
+// slot, seq again); barrier() keeps the compiler from reordering them.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
-	__type(key, struct flow_key);
-	__type(value, struct flow_action);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 8);
+	__type(key, __u32);
+	__type(value, struct flow_slot);
 } flows SEC(".maps");
+
+#define FLOW_WINDOW 8
+
+// Set at load: the slot count less one, and a random seed of the hash, so
+// that a sender cannot cheaply pick keys that crowd one window.
+const volatile __u32 flow_mask = FLOW_WINDOW - 1;
+const volatile __u32 flow_seed = 0;
+
+#define barrier() asm volatile("" ::: "memory")
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
+
+static __always_inline __u32 flow_mix(__u32 h, __u32 w)
+{
+	h = (h ^ w) * 0x9e3779b1;
+	return h ^ (h >> 16);
+}
+
+// The hash of a key, over its four 32-bit words as they sit in memory;
+// `flow_hash` in engine/src/steer.rs is the same function.
+static __always_inline __u32 flow_hash(const struct flow_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = flow_seed;
+
+	h = flow_mix(h, w[0]);
+	h = flow_mix(h, w[1]);
+	h = flow_mix(h, w[2]);
+	h = flow_mix(h, w[3]);
+	h ^= h >> 13;
+	h *= 0x85ebca6b;
+	return h ^ (h >> 16);
+}
+
+enum { FLOW_MISS = 0, FLOW_HIT, FLOW_BUSY };
+
+// Looks `k` up: FLOW_HIT with a consistent copy of its slot in `copy` and
+// the slot itself in `live`; FLOW_BUSY when a slot of the window is being
+// written or changed under the read (the worker, the authority, takes the
+// packet); FLOW_MISS when no slot holds it.
+static __always_inline int flow_find(const struct flow_key *k, struct flow_slot *copy,
+				     struct flow_slot **live)
+{
+	const __u32 *kw = (const __u32 *)k;
+	__u32 h = flow_hash(k);
+	int i;
+
+#pragma unroll
+	for (i = 0; i < FLOW_WINDOW; i++) {
+		__u32 idx = (h + i) & flow_mask;
+		struct flow_slot *s = bpf_map_lookup_elem(&flows, &idx);
+		const __u32 *sw;
+		__u32 seq;
+
+		if (!s)
+			return FLOW_MISS;
+		seq = READ_ONCE(s->seq);
+		if (seq == 0)
+			return FLOW_MISS;
+		if (seq & 1)
+			return FLOW_BUSY;
+		barrier();
+		sw = (const __u32 *)&s->key;
+		if (READ_ONCE(sw[0]) != kw[0] || READ_ONCE(sw[1]) != kw[1] ||
+		    READ_ONCE(sw[2]) != kw[2] || READ_ONCE(sw[3]) != kw[3])
+			continue;
+		__builtin_memcpy(copy, s, sizeof(*copy));
+		barrier();
+		if (READ_ONCE(s->seq) != seq)
+			return FLOW_BUSY;
+		if (copy->value.action == FLOW_DELETED)
+			continue;
+		*live = s;
+		return FLOW_HIT;
+	}
+	return FLOW_MISS;
+}
 
 // IPv6 destination addresses the dataplane serves, as in the packet.
 struct addr6 {
@@ -296,6 +399,7 @@ static __always_inline int quotes_flow(void *ip, void *data_end)
 {
 	__u8 *h = ip;
 	struct flow_key k = {};
+	struct flow_slot copy, *live;
 	__u32 ihl = (h[0] & 0x0f) * 4;
 	__u8 *l4, *q, *ql4;
 
@@ -317,7 +421,7 @@ static __always_inline int quotes_flow(void *ip, void *data_end)
 	__builtin_memcpy(&k.sport, ql4 + 2, 2);
 	__builtin_memcpy(&k.dport, ql4, 2);
 	k.proto = q[9];
-	return bpf_map_lookup_elem(&flows, &k) != 0;
+	return flow_find(&k, &copy, &live) != FLOW_MISS;
 }
 
 #define TCP_FIN 0x01
@@ -411,9 +515,11 @@ __attribute__((noinline)) __u64 l4_sum(struct xdp_md *ctx, __u32 off, __u32 len)
 // as the worker would: MACs, TTL, addresses, ports, checksums updated
 // incrementally, or computed whole when the sender left the TCP/UDP
 // checksum for its NIC to finish. Returns -1, with the packet untouched,
-// when the worker must handle it.
-static __always_inline int fast_forward(struct xdp_md *ctx, struct flow_action *f, void *data,
-					void *ip, void *data_end)
+// when the worker must handle it. `f` is the stable copy of the slot
+// `live`, where the time of the packet is noted.
+static __always_inline int fast_forward(struct xdp_md *ctx, const struct flow_action *f,
+					struct flow_slot *live, void *data, void *ip,
+					void *data_end)
 {
 	__u8 *h = ip, *l4 = ip + 20;
 	__u16 *field, csum, ttl_old, ttl_new, c;
@@ -509,7 +615,7 @@ static __always_inline int fast_forward(struct xdp_md *ctx, struct flow_action *
 
 	// Traffic is counted per CPU and backend, not per flow: a flow's
 	// counters would be shared by every CPU its packets arrive on.
-	f->last_seen_ns = bpf_ktime_get_coarse_ns();
+	WRITE_ONCE(live->last_seen_ns, bpf_ktime_get_coarse_ns());
 	backend = f->backend;
 	t = bpf_map_lookup_elem(&backend_traffic, &backend);
 	if (t) {
@@ -685,12 +791,26 @@ int vipd_steer(struct xdp_md *ctx)
 			count(STAT_PASS_TRUNCATED);
 			return XDP_PASS;
 		}
+		__builtin_memcpy(&addr, cur + 16, sizeof(addr));
+		// A SYN opening a connection to a VIP is the workers' whatever the
+		// flow map holds (the fast path forwards no SYN): admission comes
+		// first, and a flood's random sources cost no flow map lookup.
+		if (is_syn(cur, data_end) && bpf_map_lookup_elem(&vips, &addr)) {
+			if (!syn_admitted(ctx)) {
+				count(STAT_DROP_SYN_LIMIT);
+				return XDP_DROP;
+			}
+			return redirect(ctx, STAT_PASS_IPV4);
+		}
 		if (flow_key_of(cur, data_end, &key)) {
-			struct flow_action *f = bpf_map_lookup_elem(&flows, &key);
+			struct flow_slot f, *live = 0;
+			int found = flow_find(&key, &f, &live);
 
-			if (f) {
-				if (f->action == FLOW_FORWARD) {
-					int ret = fast_forward(ctx, f, data, cur, data_end);
+			if (found == FLOW_BUSY)
+				return redirect(ctx, STAT_PASS_IPV4);
+			if (found == FLOW_HIT) {
+				if (f.value.action == FLOW_FORWARD) {
+					int ret = fast_forward(ctx, &f.value, live, data, cur, data_end);
 
 					if (ret >= 0)
 						return ret;
@@ -699,14 +819,8 @@ int vipd_steer(struct xdp_md *ctx)
 				return redirect(ctx, STAT_PASS_IPV4);
 			}
 		}
-		__builtin_memcpy(&addr, cur + 16, sizeof(addr));
-		if (bpf_map_lookup_elem(&vips, &addr)) {
-			if (is_syn(cur, data_end) && !syn_admitted(ctx)) {
-				count(STAT_DROP_SYN_LIMIT);
-				return XDP_DROP;
-			}
+		if (bpf_map_lookup_elem(&vips, &addr))
 			return redirect(ctx, STAT_PASS_IPV4);
-		}
 		if (quotes_flow(cur, data_end))
 			return redirect(ctx, STAT_PASS_IPV4);
 		count(STAT_PASS_IPV4);

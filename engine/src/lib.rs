@@ -8,6 +8,7 @@
 //! counting (rx, tx, bytes, drops by reason, hand-offs, heartbeat); the
 //! handler only returns verdicts.
 
+mod flow_table;
 mod forward;
 mod handoff;
 mod iface;
@@ -80,9 +81,10 @@ pub struct EngineConfig {
     pub frames_per_worker: u32,
     /// Frames per ring operation.
     pub batch: u32,
-    /// Room for connection keys in each interface's XDP program: at least
+    /// Connection keys each interface's XDP program must hold: at least
     /// twice the connections all workers' flow tables hold (both keys of
-    /// offloaded connections).
+    /// offloaded connections). Its table has 64-byte slots, a power of two
+    /// at least half as many again.
     pub reply_keys: u32,
 }
 

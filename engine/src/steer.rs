@@ -2,16 +2,16 @@
 //! crashed process leaves nothing behind) and its maps.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::sync::Mutex;
+use std::os::fd::{AsFd, RawFd};
+use std::sync::{Arc, Mutex};
 
-use aya::maps::{
-    Array, DevMap, HashMap as BpfHashMap, IterableMap, Map, MapData, PerCpuArray, XskMap,
-};
+use aya::maps::{Array, DevMap, HashMap as BpfHashMap, Map, MapData, PerCpuArray, XskMap};
 use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 
+use super::flow_table::{self, SharedSlots, KEY_WORDS, VALUE_WORDS};
 use super::{EngineError, PortInfo, XdpMode};
 use dataplane::flow::{FastSeen, FlowKey, Ip6, Rewrite, SteerAction, SteerChange};
 use wire::{checksum, write_ethernet_header, EthernetHeader, MacAddr};
@@ -33,7 +33,7 @@ pub(super) struct Attached {
     mode: XdpMode,
     xsks: XskMap<MapData>,
     maps: Option<IfaceMaps>,
-    flows: MapData,
+    flows: Arc<SharedSlots>,
     flows6: MapData,
     probe_port: Array<MapData, u32>,
     // Holds the programs and the link; the link detaches on drop.
@@ -128,7 +128,7 @@ impl Attached {
         flow_keys: u32,
     ) -> Result<Attached, EngineError> {
         let name = port.name.as_str();
-        let mut ebpf = load(name, flow_keys)?;
+        let (mut ebpf, table) = load(name, flow_keys)?;
         let prog = xdp_program(&mut ebpf, name, PROGRAM)?;
         let attach = |prog: &mut Xdp, mode: XdpMode| {
             let aya_mode = match mode {
@@ -164,18 +164,23 @@ impl Attached {
                 fixed
             }
         };
-        Attached::with_maps(ebpf, name, mode)
+        Attached::with_maps(ebpf, table, name, mode)
     }
 
     /// Loads the programs without attaching them, for running frames
     /// through them with BPF_PROG_TEST_RUN.
     pub(super) fn detached(name: &str, flow_keys: u32) -> Result<Attached, EngineError> {
-        let mut ebpf = load(name, flow_keys)?;
+        let (mut ebpf, table) = load(name, flow_keys)?;
         xdp_program(&mut ebpf, name, PROGRAM)?;
-        Attached::with_maps(ebpf, name, XdpMode::Native)
+        Attached::with_maps(ebpf, table, name, XdpMode::Native)
     }
 
-    fn with_maps(mut ebpf: Ebpf, name: &str, mode: XdpMode) -> Result<Attached, EngineError> {
+    fn with_maps(
+        mut ebpf: Ebpf,
+        table: TableShape,
+        name: &str,
+        mode: XdpMode,
+    ) -> Result<Attached, EngineError> {
         xdp_program(&mut ebpf, name, PROBE)?;
         let map_err = |map: &'static str, e: aya::maps::MapError| EngineError::Map {
             interface: name.to_string(),
@@ -204,8 +209,13 @@ impl Attached {
         let probe_port = Array::try_from(take_map(&mut ebpf, name, "probe_port")?)
             .map_err(|e| map_err("probe_port", e))?;
         let flows = match take_map(&mut ebpf, name, "flows")? {
-            Map::HashMap(data) => data,
-            _ => return Err(load_err(name, "map `flows` is not a hash map")),
+            Map::Array(data) => SharedSlots::map(data.fd().as_fd(), table.slots, table.seed)
+                .map_err(|e| EngineError::Map {
+                    interface: name.to_string(),
+                    map: "flows",
+                    error: format!("mmap: {e}"),
+                })?,
+            _ => return Err(load_err(name, "map `flows` is not an array")),
         };
         let flows6 = match take_map(&mut ebpf, name, "flows6")? {
             Map::HashMap(data) => data,
@@ -216,7 +226,7 @@ impl Attached {
             mode,
             xsks,
             maps: Some(maps),
-            flows,
+            flows: Arc::new(flows),
             flows6,
             probe_port,
             ebpf,
@@ -228,12 +238,12 @@ impl Attached {
         self.mode
     }
 
-    /// A handle of the flow map of its own, for one worker.
-    fn flow_map(&self) -> Result<BpfHashMap<MapData, MapKey, FlowValue>, EngineError> {
-        own_handle(&self.flows, &self.interface, "flows")
+    /// The flow table's shared mapping, for one worker.
+    fn flow_map(&self) -> Arc<SharedSlots> {
+        Arc::clone(&self.flows)
     }
 
-    /// Likewise for the IPv6 flow map.
+    /// A handle of the IPv6 flow map of its own, for one worker.
     fn flow6_map(&self) -> Result<BpfHashMap<MapData, MapKey6, u8>, EngineError> {
         own_handle(&self.flows6, &self.interface, "flows6")
     }
@@ -315,7 +325,7 @@ impl Attached {
     }
 }
 
-/// A handle of its own on a flow map, for one worker.
+/// A handle of its own on a hash map, for one worker.
 fn own_handle<K: aya::Pod, V: aya::Pod>(
     map: &MapData,
     interface: &str,
@@ -335,12 +345,28 @@ fn own_handle<K: aya::Pod, V: aya::Pod>(
     BpfHashMap::try_from(Map::HashMap(data)).map_err(|e| err(e.to_string()))
 }
 
-fn load(name: &str, flow_keys: u32) -> Result<Ebpf, EngineError> {
-    EbpfLoader::new()
-        .map_max_entries("flows", flow_keys.max(1))
+/// The size and hash seed the flow table was loaded with.
+#[derive(Clone, Copy)]
+struct TableShape {
+    slots: u32,
+    seed: u32,
+}
+
+/// Loads the programs with a flow table for `flow_keys` keys (and as many
+/// IPv6 keys).
+fn load(name: &str, flow_keys: u32) -> Result<(Ebpf, TableShape), EngineError> {
+    let slots = flow_table::slots_for(flow_keys);
+    let mask = slots - 1;
+    // A fresh random seed per load: std's hasher keys come from the OS.
+    let seed = RandomState::new().hash_one(name) as u32;
+    let ebpf = EbpfLoader::new()
+        .map_max_entries("flows", slots)
         .map_max_entries("flows6", flow_keys.max(1))
+        .override_global("flow_mask", &mask, true)
+        .override_global("flow_seed", &seed, true)
         .load(STEER_OBJ)
-        .map_err(|e| load_err(name, e))
+        .map_err(|e| load_err(name, e))?;
+    Ok((ebpf, TableShape { slots, seed }))
 }
 
 /// The named XDP program of `ebpf`, loaded into the kernel.
@@ -375,33 +401,18 @@ pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
 pub const XDP_REDIRECT: u32 = 4;
 
-/// A flow key as the XDP program reads it from a packet: network order.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct MapKey {
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: [u8; 2],
-    dport: [u8; 2],
-    proto: u8,
-    pad: [u8; 3],
-}
-
-// SAFETY: a plain 16-byte struct of byte arrays: no padding, alignment 1,
-// every bit pattern valid; it matches `struct flow_key` in steer.c.
-unsafe impl aya::Pod for MapKey {}
-
-impl From<&FlowKey> for MapKey {
-    fn from(k: &FlowKey) -> MapKey {
-        MapKey {
-            src: k.src_ip.to_be_bytes(),
-            dst: k.dst_ip.to_be_bytes(),
-            sport: k.src_port.to_be_bytes(),
-            dport: k.dst_port.to_be_bytes(),
-            proto: k.proto,
-            pad: [0; 3],
-        }
-    }
+/// A flow key as the XDP program reads it from a packet (`struct
+/// flow_key`: addresses, ports, protocol, three zero bytes, in network
+/// order), as the table's words.
+fn key_words(k: &FlowKey) -> [u32; KEY_WORDS] {
+    let [sp0, sp1] = k.src_port.to_be_bytes();
+    let [dp0, dp1] = k.dst_port.to_be_bytes();
+    [
+        u32::from_ne_bytes(k.src_ip.to_be_bytes()),
+        u32::from_ne_bytes(k.dst_ip.to_be_bytes()),
+        u32::from_ne_bytes([sp0, sp1, dp0, dp1]),
+        u32::from_ne_bytes([k.proto, 0, 0, 0]),
+    ]
 }
 
 /// An IPv6 flow key as the XDP program reads it from a packet.
@@ -440,7 +451,7 @@ const FLOW_FORWARD: u8 = 1;
 /// packets. Multi-byte packet fields and checksum deltas are in network
 /// order, as the program writes them into packets.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct FlowValue {
     action: u8,
     src_mac: [u8; 6],
@@ -454,14 +465,15 @@ struct FlowValue {
     l4_delta: [u8; 2],
     egress: u16,
     backend: u32,
-    pad2: u32,
-    last_seen_ns: u64,
 }
 
-// SAFETY: #[repr(C)] with every field at its natural alignment (offsets 0,
-// 1, 7, 13, 14, 16, 20, 24, 26, 28, 30, 32, 36, 40; 48 bytes), so
-// no padding; every bit pattern is valid. It matches `struct flow_action`.
-unsafe impl aya::Pod for FlowValue {}
+// The layout of `struct flow_action`, which `words` writes field after
+// field: no padding anywhere.
+const _: () = assert!(std::mem::size_of::<FlowValue>() == VALUE_WORDS * 4);
+const _: () = assert!(std::mem::offset_of!(FlowValue, ip_delta) == 14);
+const _: () = assert!(std::mem::offset_of!(FlowValue, l4_delta) == 28);
+const _: () = assert!(std::mem::offset_of!(FlowValue, egress) == 30);
+const _: () = assert!(std::mem::offset_of!(FlowValue, backend) == 32);
 
 impl FlowValue {
     /// What an update writes for `change`; `None` for a removal.
@@ -503,165 +515,78 @@ impl FlowValue {
             l4_delta: checksum::fold(l4).to_be_bytes(),
             egress: u16::from(rw.egress),
             backend,
-            pad2: 0,
-            last_seen_ns: 0,
         }
     }
-}
 
-/// BPF_MAP_UPDATE_BATCH and BPF_MAP_DELETE_BATCH (include/uapi/linux/bpf.h).
-const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
-const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
-
-/// The `batch` member of `union bpf_attr`.
-#[repr(C)]
-#[derive(Default)]
-struct BatchAttr {
-    in_batch: u64,
-    out_batch: u64,
-    keys: u64,
-    values: u64,
-    count: u32,
-    map_fd: u32,
-    elem_flags: u64,
-    flags: u64,
-}
-
-/// One batch command over `keys` (and `values`, as many, for an update) on
-/// map `fd`: how many elements the kernel applied before it stopped, and
-/// the error that stopped it.
-fn run_batch(
-    cmd: libc::c_long,
-    fd: RawFd,
-    keys: &[MapKey],
-    values: Option<&[FlowValue]>,
-) -> (usize, Option<std::io::Error>) {
-    let mut attr = BatchAttr {
-        keys: keys.as_ptr() as u64,
-        values: values.map_or(0, |v| v.as_ptr() as u64),
-        count: keys.len() as u32,
-        map_fd: fd as u32,
-        ..BatchAttr::default()
-    };
-    // SAFETY: `attr` names `keys.len()` keys (and as many values) that
-    // outlive the call; the kernel reads them and writes only `attr.count`.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            &mut attr as *mut BatchAttr,
-            std::mem::size_of::<BatchAttr>() as u32,
-        )
-    };
-    if rc == 0 {
-        (keys.len(), None)
-    } else {
-        let err = std::io::Error::last_os_error();
-        ((attr.count as usize).min(keys.len()), Some(err))
+    /// The value as it sits in a slot, as the table's words.
+    fn words(&self) -> [u32; VALUE_WORDS] {
+        let mut b = [0u8; VALUE_WORDS * 4];
+        let fields: [&[u8]; 12] = [
+            &[self.action],
+            &self.src_mac,
+            &self.dst_mac,
+            &[self.pad],
+            &self.ip_delta,
+            &self.src,
+            &self.dst,
+            &self.sport,
+            &self.dport,
+            &self.l4_delta,
+            &self.egress.to_ne_bytes(),
+            &self.backend.to_ne_bytes(),
+        ];
+        let mut at = 0;
+        for f in fields {
+            b[at..at + f.len()].copy_from_slice(f);
+            at += f.len();
+        }
+        std::array::from_fn(|i| {
+            u32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+        })
     }
 }
 
-/// One worker's handles on the flow map of every interface, in port order:
-/// the worker applies its connections' changes itself, with no lock shared
-/// with other workers.
+/// One worker's handles on the flow table of every interface, in port
+/// order. Workers share an interface's table, each writing only its own
+/// connections' keys, with no lock.
 pub(super) struct FlowEntries {
-    maps: Vec<BpfHashMap<MapData, MapKey, FlowValue>>,
+    tables: Vec<Arc<SharedSlots>>,
     /// The IPv6 flow maps: keys handed to the workers, no fast path.
     maps6: Vec<BpfHashMap<MapData, MapKey6, u8>>,
-    /// The batch being applied (kept to spare an allocation per batch).
-    keys: Vec<MapKey>,
-    values: Vec<FlowValue>,
 }
 
 impl FlowEntries {
     pub(super) fn new(attached: &[Attached]) -> Result<FlowEntries, EngineError> {
-        let maps = attached
-            .iter()
-            .map(Attached::flow_map)
-            .collect::<Result<_, _>>()?;
         let maps6 = attached
             .iter()
             .map(Attached::flow6_map)
             .collect::<Result<_, _>>()?;
         Ok(FlowEntries {
-            maps,
+            tables: attached.iter().map(Attached::flow_map).collect(),
             maps6,
-            keys: Vec::new(),
-            values: Vec::new(),
         })
     }
 
-    /// Applies `changes` in order, a batch syscall per run of updates or
-    /// deletions on one port; returns how many the map refused (full, or
-    /// out of memory): those keys' packets go where they would without.
+    /// Applies `changes` in order; returns how many the table refused (no
+    /// free slot in the key's window, or no such port): those keys'
+    /// packets go where they would without.
     pub(super) fn apply_all(&mut self, changes: &[SteerChange]) -> usize {
-        let mut refused = 0;
-        let mut rest = changes;
-        while let Some(first) = rest.first() {
-            let delete = first.action == SteerAction::Remove;
-            let run = rest
-                .iter()
-                .take_while(|c| c.port == first.port && (c.action == SteerAction::Remove) == delete)
-                .count();
-            let (this, next) = rest.split_at(run);
-            refused += self.apply_run(this, delete);
-            rest = next;
-        }
-        refused
+        changes.iter().filter(|c| !self.apply(c)).count()
     }
 
-    /// One run of [`FlowEntries::apply_all`]; an element the batch stops
-    /// at is applied on its own, so a batch command the kernel lacks costs
-    /// speed, not correctness.
-    fn apply_run(&mut self, run: &[SteerChange], delete: bool) -> usize {
-        let Some(fd) = self
-            .maps
-            .get(usize::from(run[0].port))
-            .map(|m| m.map().fd().as_fd().as_raw_fd())
-        else {
-            return if delete { 0 } else { run.len() };
+    /// Applies one change; false when the table refused it.
+    fn apply(&self, change: &SteerChange) -> bool {
+        let Some(shared) = self.tables.get(usize::from(change.port)) else {
+            return change.action == SteerAction::Remove;
         };
-        self.keys.clear();
-        self.values.clear();
-        for c in run {
-            self.keys.push(MapKey::from(&c.key));
-            if let Some(v) = FlowValue::of(c) {
-                self.values.push(v);
-            }
-        }
-        let cmd = if delete {
-            BPF_MAP_DELETE_BATCH
-        } else {
-            BPF_MAP_UPDATE_BATCH
-        };
-        let mut refused = 0;
-        let mut at = 0;
-        while at < run.len() {
-            let values = (!delete).then(|| &self.values[at..]);
-            let (done, err) = run_batch(cmd, fd, &self.keys[at..], values);
-            at += done;
-            if err.is_some() && at < run.len() {
-                if !self.apply(&run[at]) {
-                    refused += 1;
-                }
-                at += 1;
-            }
-        }
-        refused
-    }
-
-    /// Applies one change; false when the map refused it (full, or out of
-    /// memory): that key's packets then go where they would without it.
-    pub(super) fn apply(&mut self, change: &SteerChange) -> bool {
-        let Some(map) = self.maps.get_mut(usize::from(change.port)) else {
-            return false;
-        };
-        let key = MapKey::from(&change.key);
+        let table = shared.table();
+        let key = key_words(&change.key);
         match FlowValue::of(change) {
-            Some(value) => map.insert(key, value, 0).is_ok(),
+            Some(value) => table.insert(&key, &value.words()).is_some(),
             None => {
-                // A key whose insertion failed is absent: nothing to withdraw.
-                let _ = map.remove(&key);
+                // A key whose insertion was refused is absent: nothing to
+                // withdraw.
+                table.remove(&key);
                 true
             }
         }
@@ -698,13 +623,13 @@ impl FlowEntries {
 
 impl FastSeen for FlowEntries {
     fn last_seen_ms(&mut self, port: u8, key: &FlowKey) -> Option<u64> {
-        let v = self
-            .maps
+        let e = self
+            .tables
             .get(usize::from(port))?
-            .get(&MapKey::from(key), 0)
-            .ok()?;
+            .table()
+            .get(&key_words(key))?;
         // The coarse clock is CLOCK_MONOTONIC_COARSE: the engine clock's base.
-        (v.action == FLOW_FORWARD && v.last_seen_ns != 0).then_some(v.last_seen_ns / 1_000_000)
+        (e.action() == FLOW_FORWARD && e.last_seen_ns != 0).then_some(e.last_seen_ns / 1_000_000)
     }
 }
 
@@ -934,5 +859,52 @@ impl XdpSteering {
             fast_aborted,
             drop_syn_limit,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `words` lays the value out as `struct flow_action` does (offsets
+    /// asserted there and above), and keys as `struct flow_key`.
+    #[test]
+    fn a_value_and_a_key_sit_in_their_words_as_in_the_c_structs() {
+        let v = FlowValue {
+            action: FLOW_FORWARD,
+            src_mac: [1, 2, 3, 4, 5, 6],
+            dst_mac: [7, 8, 9, 10, 11, 12],
+            pad: 0,
+            ip_delta: [13, 14],
+            src: [15, 16, 17, 18],
+            dst: [19, 20, 21, 22],
+            sport: [23, 24],
+            dport: [25, 26],
+            l4_delta: [27, 28],
+            egress: 0x1e1d,
+            backend: 0x2221_201f,
+        };
+        let bytes: Vec<u8> = v.words().iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let mut want: Vec<u8> = vec![1];
+        want.extend(1..=12);
+        want.push(0);
+        want.extend(13..=28);
+        want.extend(0x1d..=0x22);
+        assert_eq!(bytes, want);
+        let key = FlowKey {
+            src_ip: 0x0a00_0001,
+            dst_ip: 0x0a00_0002,
+            src_port: 0x1234,
+            dst_port: 80,
+            proto: 17,
+        };
+        let bytes: Vec<u8> = key_words(&key)
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect();
+        assert_eq!(
+            bytes,
+            [10, 0, 0, 1, 10, 0, 0, 2, 0x12, 0x34, 0, 80, 17, 0, 0, 0]
+        );
     }
 }

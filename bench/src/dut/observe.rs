@@ -54,9 +54,31 @@ impl Bench<'_> {
             .filter(|(_, n)| **n > 0)
             .map(|(reason, n)| format!("{reason} {n}"))
             .collect();
-        if let reply::XdpStats::Counters { by_decision, .. } = &stats.xdp {
-            if let Some(n) = by_decision.get("drop_syn_limit").filter(|n| **n > 0) {
-                parts.push(format!("XDP SYN admission {n}"));
+        if let reply::XdpStats::Counters {
+            by_decision,
+            reply_keys_refused,
+        } = &stats.xdp
+        {
+            let n = |k: &str| by_decision.get(k).copied().unwrap_or(0);
+            if n("drop_syn_limit") > 0 {
+                parts.push(format!("XDP SYN admission {}", n("drop_syn_limit")));
+            }
+            // Why packets of tracked flows reached a worker: their key was
+            // never in the XDP map, or the program handed them back.
+            if *reply_keys_refused > 0 {
+                parts.push(format!("XDP flow keys refused {reply_keys_refused}"));
+            }
+            if n("redirected") > 0 {
+                parts.push(format!(
+                    "XDP sent {} frames to the workers",
+                    n("redirected")
+                ));
+            }
+            if n("fast_to_worker") > 0 {
+                parts.push(format!(
+                    "XDP fast path handed {} frames to the workers",
+                    n("fast_to_worker")
+                ));
             }
         }
         parts.extend(ring_losses(SocketStats {

@@ -94,16 +94,23 @@ impl Report {
         let flows_lf = row_ratio(&self.rows, "flows_1000000", "flows_1000", |m| {
             m.loss_free_pps
         });
+        // The lower of the two: a stall of the host in one row's loss-free
+        // search can lift the ratio as easily as sink it.
+        let flows_ratio = match (flows_lf, flows_full) {
+            (Some(lf), Some(full)) => Some(lf.min(full)),
+            (lf, full) => lf.or(full),
+        };
         let flows_note = format!(
-            "{}; delivered at the generator's full offered load: {}",
+            "{}; loss-free: {}, delivered at the generator's full offered load: {}",
             if flows_lf.is_some() {
                 format!(
-                    "loss-free Mpps (at most {:.1} % lost)",
+                    "the lower of the loss-free (at most {:.1} % lost) and the full-load ratios",
                     LOSS_FREE_LOSS * 100.0
                 )
             } else {
                 "no loss-free rate for both rows: delivered Mpps".to_string()
             },
+            flows_lf.map_or("-".to_string(), |v| format!("{v:.2}")),
             flows_full.map_or("-".to_string(), |v| format!("{v:.2}"))
         );
         let syn_row = measured(&self.rows, "synflood");
@@ -258,7 +265,7 @@ impl Report {
             target(
                 "1M flows / 1k flows (vipd NAT)",
                 ">= 0.7",
-                flows_lf.or(flows_full),
+                flows_ratio,
                 0.7,
                 &flows_note,
             ),

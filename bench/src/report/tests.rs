@@ -137,7 +137,7 @@ fn syn_flood_target_names_the_bound_veth_sets() {
 }
 
 #[test]
-fn flow_scaling_prefers_loss_free_rates_and_shows_the_full_rate() {
+fn flow_scaling_takes_the_lower_of_the_loss_free_and_full_load_ratios() {
     let mut r = report();
     let flows = |pps: f64, lf: Option<f64>| {
         Outcome::Measured(Measured {
@@ -153,8 +153,15 @@ fn flow_scaling_prefers_loss_free_rates_and_shows_the_full_rate() {
         .push(row("flows_1000000", 5, 1_000_000, flows(5e5, Some(3e5))));
     r.finish();
     let t = target_named(&r, "1M flows");
-    assert_eq!(t.value, Some(0.75));
-    assert_note(t, &["loss-free", "full offered load: 0.50"]);
+    assert_eq!(t.value, Some(0.5), "full load 0.50 is below loss-free 0.75");
+    assert_note(t, &["loss-free: 0.75", "full offered load: 0.50"]);
+
+    r.rows.retain(|row| row.id != "flows_1000000");
+    r.rows
+        .push(row("flows_1000000", 5, 1_000_000, flows(9e5, Some(2e5))));
+    r.finish();
+    let t = target_named(&r, "1M flows");
+    assert_eq!(t.value, Some(0.5), "loss-free 0.50 is below full load 0.90");
 
     r.rows.retain(|row| row.id != "flows_1000000");
     r.rows

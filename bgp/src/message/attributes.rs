@@ -1,13 +1,13 @@
 //! Path attributes (RFC 4271 §5, 1997, 4760, 6793, 8092) with RFC 7606 error
 //! classification per attribute.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 
 use super::as_path::AsPath;
+use super::mp::{MpError, MpReach, MpUnreach};
 use super::notification::{code, Notification};
 use super::open::AS_TRANS;
 use super::{DecodeError, SessionCtx};
-use crate::prefix::{Family, Prefix};
 
 const FLAG_OPTIONAL: u8 = 0x80;
 const FLAG_TRANSITIVE: u8 = 0x40;
@@ -41,23 +41,6 @@ pub enum Origin {
 pub struct Aggregator {
     pub asn: u32,
     pub address: Ipv4Addr,
-}
-
-/// MP_REACH_NLRI for a family vipd speaks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MpReach {
-    pub family: Family,
-    pub next_hop: IpAddr,
-    /// The IPv6 link-local next hop that may follow the global one (RFC 2545).
-    pub link_local: Option<Ipv6Addr>,
-    pub nlri: Vec<Prefix>,
-}
-
-/// MP_UNREACH_NLRI; an empty `withdrawn` list is the family's End-of-RIB.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MpUnreach {
-    pub family: Family,
-    pub withdrawn: Vec<Prefix>,
 }
 
 /// An attribute kept as received: optional transitive ones vipd does not know.
@@ -349,8 +332,14 @@ impl Decoded {
                     ),
                 )
             }
-            tc::MP_REACH_NLRI => return self.decode_mp_reach(v),
-            tc::MP_UNREACH_NLRI => return self.decode_mp_unreach(v),
+            tc::MP_REACH_NLRI => match MpReach::decode(v) {
+                Ok(r) => a.mp_reach = Some(r),
+                Err(e) => return self.mp_error(t, "MP_REACH_NLRI", e),
+            },
+            tc::MP_UNREACH_NLRI => match MpUnreach::decode(v) {
+                Ok(u) => a.mp_unreach = Some(u),
+                Err(e) => return self.mp_error(t, "MP_UNREACH_NLRI", e),
+            },
             // A 4-octet speaker ignores AS4_* from another 4-octet speaker (RFC 6793 §4.1).
             tc::AS4_PATH | tc::AS4_AGGREGATOR if ctx.four_octet_as => {}
             tc::AS4_PATH => match AsPath::decode(v, true) {
@@ -372,90 +361,22 @@ impl Decoded {
         Ok(())
     }
 
-    fn decode_mp_reach(&mut self, v: &[u8]) -> Result<(), DecodeError> {
-        let bad = |why: String| {
-            reset(
-                code::update::OPTIONAL_ATTRIBUTE_ERROR,
-                vec![],
-                format!("malformed MP_REACH_NLRI: {why}"),
-            )
-        };
-        let (&[a0, a1, safi, nh_len], rest) = v
-            .split_first_chunk::<4>()
-            .ok_or_else(|| bad("shorter than its header".into()))?;
-        let afi = u16::from_be_bytes([a0, a1]);
-        let nh = rest
-            .get(..usize::from(nh_len))
-            .ok_or_else(|| bad(format!("next hop length {nh_len} overruns the attribute")))?;
-        // One reserved octet separates the next hop from the NLRI.
-        let nlri = rest
-            .get(usize::from(nh_len) + 1..)
-            .ok_or_else(|| bad("missing reserved octet".into()))?;
-        let Some(family) = Family::from_afi_safi(afi, safi) else {
+    /// RFC 7606 §5.3 / §7.11: a malformed MP attribute resets the session, as
+    /// its NLRI cannot be trusted; one for a family vipd does not speak is ignored.
+    fn mp_error(&mut self, t: u8, name: &str, e: MpError) -> Result<(), DecodeError> {
+        if let MpError::UnknownFamily { afi, safi } = e {
             self.issue(
-                tc::MP_REACH_NLRI,
+                t,
                 ErrorAction::AttributeDiscard,
-                format!(
-                    "MP_REACH_NLRI for AFI {afi} SAFI {safi}, which was not negotiated, ignored"
-                ),
+                format!("{name} for AFI {afi} SAFI {safi}, which was not negotiated, ignored"),
             );
             return Ok(());
-        };
-        let (next_hop, link_local) = match nh.len() {
-            4 => (
-                IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(nh).unwrap_or_default())),
-                None,
-            ),
-            16 => (
-                IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(nh).unwrap_or_default())),
-                None,
-            ),
-            32 => {
-                let (g, l) = nh.split_at(16);
-                (
-                    IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(g).unwrap_or_default())),
-                    Some(Ipv6Addr::from(<[u8; 16]>::try_from(l).unwrap_or_default())),
-                )
-            }
-            n => return Err(bad(format!("next hop length {n} is not 4, 16 or 32"))),
-        };
-        let nlri =
-            Prefix::decode_all(nlri, family).map_err(|e| bad(format!("{family} NLRI: {e}")))?;
-        self.attrs.mp_reach = Some(MpReach {
-            family,
-            next_hop,
-            link_local,
-            nlri,
-        });
-        Ok(())
-    }
-
-    fn decode_mp_unreach(&mut self, v: &[u8]) -> Result<(), DecodeError> {
-        let bad = |why: String| {
-            reset(
-                code::update::OPTIONAL_ATTRIBUTE_ERROR,
-                vec![],
-                format!("malformed MP_UNREACH_NLRI: {why}"),
-            )
-        };
-        let (&[a0, a1, safi], rest) = v
-            .split_first_chunk::<3>()
-            .ok_or_else(|| bad("shorter than its header".into()))?;
-        let afi = u16::from_be_bytes([a0, a1]);
-        let Some(family) = Family::from_afi_safi(afi, safi) else {
-            self.issue(
-                tc::MP_UNREACH_NLRI,
-                ErrorAction::AttributeDiscard,
-                format!(
-                    "MP_UNREACH_NLRI for AFI {afi} SAFI {safi}, which was not negotiated, ignored"
-                ),
-            );
-            return Ok(());
-        };
-        let withdrawn =
-            Prefix::decode_all(rest, family).map_err(|e| bad(format!("{family} NLRI: {e}")))?;
-        self.attrs.mp_unreach = Some(MpUnreach { family, withdrawn });
-        Ok(())
+        }
+        Err(reset(
+            code::update::OPTIONAL_ATTRIBUTE_ERROR,
+            vec![],
+            format!("malformed {name}: {e}"),
+        ))
     }
 
     /// RFC 6793 §4.2.3: on a 2-octet session, rebuild real AS numbers.
@@ -509,13 +430,26 @@ const OPT_TRANS: u8 = FLAG_OPTIONAL | FLAG_TRANSITIVE;
 const OPT_NON_TRANS: u8 = FLAG_OPTIONAL;
 
 impl PathAttributes {
-    /// Appends the encoded attribute list in type-code order.
+    /// Appends the encoded attribute list: the MP attributes first, so a receiver
+    /// still finds the NLRI when a later attribute is malformed (RFC 7606 §5.1),
+    /// then the others in type-code order.
     pub(crate) fn encode(&self, ctx: &SessionCtx, out: &mut Vec<u8>) {
         let mut v = Vec::new();
+        if let Some(r) = &self.mp_reach {
+            v.clear();
+            r.encode(&mut v);
+            put_attr(OPT_NON_TRANS, tc::MP_REACH_NLRI, &v, out);
+        }
+        if let Some(u) = &self.mp_unreach {
+            v.clear();
+            u.encode(&mut v);
+            put_attr(OPT_NON_TRANS, tc::MP_UNREACH_NLRI, &v, out);
+        }
         if let Some(o) = self.origin {
             put_attr(WELL_KNOWN, tc::ORIGIN, &[o as u8], out);
         }
         if let Some(p) = &self.as_path {
+            v.clear();
             p.encode(ctx.four_octet_as, false, &mut v);
             put_attr(WELL_KNOWN, tc::AS_PATH, &v, out);
         }
@@ -547,30 +481,6 @@ impl PathAttributes {
                 .iter()
                 .for_each(|c| v.extend_from_slice(&c.to_be_bytes()));
             put_attr(OPT_TRANS, tc::COMMUNITIES, &v, out);
-        }
-        if let Some(r) = &self.mp_reach {
-            v.clear();
-            let (afi, safi) = r.family.afi_safi();
-            v.extend_from_slice(&afi.to_be_bytes());
-            v.push(safi);
-            let nh: Vec<u8> = match (r.next_hop, r.link_local) {
-                (IpAddr::V4(a), _) => a.octets().to_vec(),
-                (IpAddr::V6(g), None) => g.octets().to_vec(),
-                (IpAddr::V6(g), Some(l)) => [g.octets(), l.octets()].concat(),
-            };
-            v.push(nh.len() as u8);
-            v.extend_from_slice(&nh);
-            v.push(0);
-            r.nlri.iter().for_each(|p| p.encode(&mut v));
-            put_attr(OPT_NON_TRANS, tc::MP_REACH_NLRI, &v, out);
-        }
-        if let Some(u) = &self.mp_unreach {
-            v.clear();
-            let (afi, safi) = u.family.afi_safi();
-            v.extend_from_slice(&afi.to_be_bytes());
-            v.push(safi);
-            u.withdrawn.iter().for_each(|p| p.encode(&mut v));
-            put_attr(OPT_NON_TRANS, tc::MP_UNREACH_NLRI, &v, out);
         }
         if !ctx.four_octet_as {
             if let Some(p) = self.as_path.as_ref().filter(|p| p.has_four_octet()) {

@@ -2,15 +2,16 @@
 
 mod as_path;
 mod attributes;
+mod mp;
 mod notification;
 mod open;
 mod update;
 
 pub use as_path::{AsPath, AsSegment, SegmentKind};
 pub use attributes::{
-    type_code, Aggregator, AttrIssue, ErrorAction, MpReach, MpUnreach, Origin, PathAttributes,
-    RawAttribute,
+    type_code, Aggregator, AttrIssue, ErrorAction, Origin, PathAttributes, RawAttribute,
 };
+pub use mp::{MpError, MpReach, MpUnreach};
 pub use notification::{code, Notification, MAX_SHUTDOWN_MESSAGE};
 pub use open::{Capability, GracefulRestartFamily, Open, AS_TRANS};
 pub use update::Update;

@@ -1,6 +1,7 @@
 //! UPDATE messages (RFC 4271 §4.3) and End-of-RIB markers (RFC 4724 §2).
 
-use super::attributes::{self, type_code, AttrIssue, ErrorAction, MpUnreach, PathAttributes};
+use super::attributes::{self, type_code, AttrIssue, ErrorAction, PathAttributes};
+use super::mp::MpUnreach;
 use super::notification::{code, Notification};
 use super::{DecodeError, SessionCtx};
 use crate::prefix::{Family, Prefix};

@@ -1,9 +1,31 @@
 //! Per-peer configuration.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::prefix::Family;
+
+/// Our IPv6 next hop toward the peer (RFC 2545 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6NextHop {
+    pub global: Ipv6Addr,
+    /// Our link-local address on the link shared with the peer; sent after the
+    /// global one so the peer can forward without a neighbour lookup of it.
+    pub link_local: Option<Ipv6Addr>,
+}
+
+impl Ipv6NextHop {
+    pub fn new(global: Ipv6Addr) -> Ipv6NextHop {
+        Ipv6NextHop {
+            global,
+            link_local: None,
+        }
+    }
+}
+
+fn is_link_local(a: &Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerConfig {
@@ -23,6 +45,9 @@ pub struct PeerConfig {
     pub connect_retry_max: Duration,
     /// Families offered with the multiprotocol capability.
     pub families: Vec<Family>,
+    /// Next hop of IPv6 routes that do not carry an IPv6 one themselves; without
+    /// it such routes are refused.
+    pub ipv6_next_hop: Option<Ipv6NextHop>,
     /// Send the graceful restart capability (restart time 0, no preserved families).
     pub graceful_restart: bool,
     /// Tear the session down when the peer sends more prefixes than this (all families).
@@ -52,6 +77,7 @@ impl PeerConfig {
             connect_retry: Duration::from_secs(5),
             connect_retry_max: Duration::from_secs(60),
             families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
+            ipv6_next_hop: None,
             graceful_restart: false,
             max_prefixes: None,
             enforce_first_as: true,
@@ -86,9 +112,29 @@ impl PeerConfig {
             ));
         }
         if self.router_id.is_unspecified() {
+            // Even over IPv6 the BGP identifier is 32 bits (RFC 6286): nothing to derive it from.
             errs.push(format!(
-                "BGP peer {who}: router_id 0.0.0.0 is not allowed; set a unique IPv4 address"
+                "BGP peer {who}: router_id 0.0.0.0 is not allowed; set a unique IPv4 address (also for sessions over IPv6)"
             ));
+        }
+        if let Some(nh) = &self.ipv6_next_hop {
+            let g = nh.global;
+            if g.is_unspecified() || g.is_loopback() || g.is_multicast() || is_link_local(&g) {
+                errs.push(format!(
+                    "BGP peer {who}: ipv6_next_hop {g} must be a global unicast address; put a link-local one in link_local"
+                ));
+            }
+            if let Some(l) = nh.link_local.filter(|l| !is_link_local(l)) {
+                errs.push(format!(
+                    "BGP peer {who}: ipv6_next_hop link_local {l} is not in fe80::/10"
+                ));
+            }
+            if !self.families.contains(&Family::Ipv6Unicast) {
+                errs.push(format!(
+                    "BGP peer {who}: ipv6_next_hop is set but {} is not among the families; add it or drop the next hop",
+                    Family::Ipv6Unicast
+                ));
+            }
         }
         if self.connect_retry.is_zero()
             || self.connect_retry > self.connect_retry_max
@@ -105,5 +151,55 @@ impl PeerConfig {
             ));
         }
         errs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn over_ipv6() -> PeerConfig {
+        let mut c = PeerConfig::new("2001:db8:1::1", 65001, 65000, Ipv4Addr::new(10, 20, 1, 2));
+        c.ipv6_next_hop = Some(Ipv6NextHop {
+            global: v6("2001:db8:1::2"),
+            link_local: Some(v6("fe80::2")),
+        });
+        c
+    }
+
+    #[test]
+    fn ipv6_next_hops_are_checked() {
+        assert!(over_ipv6().validate().is_empty());
+        let mut c = over_ipv6();
+        c.ipv6_next_hop = Some(Ipv6NextHop::new(v6("2001:db8:1::2")));
+        assert!(c.validate().is_empty());
+        for bad in ["::", "::1", "ff02::1", "fe80::2"] {
+            c.ipv6_next_hop = Some(Ipv6NextHop::new(v6(bad)));
+            let errs = c.validate();
+            assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+            assert!(errs[0].starts_with("BGP peer 2001:db8:1::1: ipv6_next_hop"));
+            assert!(errs[0].contains("global unicast"), "{}", errs[0]);
+        }
+        c.ipv6_next_hop = Some(Ipv6NextHop {
+            global: v6("2001:db8:1::2"),
+            link_local: Some(v6("2001:db8:1::3")),
+        });
+        assert!(c.validate()[0].contains("link_local 2001:db8:1::3 is not in fe80::/10"));
+        let mut c = over_ipv6();
+        c.families = vec![Family::Ipv4Unicast];
+        assert!(c.validate()[0].contains("ipv6-unicast is not among the families"));
+    }
+
+    #[test]
+    fn router_id_is_required_over_ipv6_too() {
+        let mut c = over_ipv6();
+        c.router_id = Ipv4Addr::UNSPECIFIED;
+        let errs = c.validate();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].contains("also for sessions over IPv6"));
     }
 }

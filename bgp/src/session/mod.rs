@@ -10,7 +10,7 @@ mod received;
 mod rib_out;
 mod stats;
 
-pub use config::PeerConfig;
+pub use config::{Ipv6NextHop, PeerConfig};
 pub use events::{Input, LogLevel, Output, State, TimerKind};
 pub use rib_out::Route;
 pub use stats::{Negotiated, SessionStats};
@@ -562,6 +562,7 @@ impl Session {
                 .iter()
                 .any(|c| matches!(c, Capability::GracefulRestart { .. })),
             families,
+            peer_families,
         };
         self.ctx = SessionCtx {
             four_octet_as: neg.four_octet_as,
@@ -599,22 +600,33 @@ impl Session {
         for f in families {
             self.send_family(f, now, out);
         }
+        for f in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+            let held = self.rib_out.routes(f).count();
+            if held > 0 && !self.family_active(f) {
+                let why = self.not_negotiated(f);
+                self.log(
+                    LogLevel::Warn,
+                    format!("{held} {f} routes not announced: {why}"),
+                    out,
+                );
+            }
+        }
+    }
+
+    /// Why `family` is not exchanged on this Established session, for logs.
+    fn not_negotiated(&self, family: Family) -> String {
+        if !self.cfg.families.contains(&family) {
+            format!("{family} is not among the families configured for this peer")
+        } else {
+            format!("the peer did not offer {family} in its OPEN (multiprotocol capability)")
+        }
     }
 
     /// Sends every route of `family` followed by its End-of-RIB.
     fn send_family(&mut self, family: Family, now: Instant, out: &mut Vec<Output>) {
         let mut msgs = Vec::new();
-        let errors = rib_out::announce(
-            self.rib_out.routes(family),
-            self.cfg.local_as,
-            self.cfg.is_ebgp(),
-            &self.ctx,
-            &mut msgs,
-        );
+        rib_out::announce(self.rib_out.announcements(family), &self.ctx, &mut msgs);
         rib_out::end_of_rib(family, &self.ctx, &mut msgs);
-        for e in errors {
-            self.log(LogLevel::Error, format!("not announced: {e}"), out);
-        }
         self.send_updates(msgs, now, out);
         self.stats.prefixes_advertised = self.advertisable_count();
     }
@@ -649,20 +661,32 @@ impl Session {
     }
 
     fn announce(&mut self, route: Route, now: Instant, out: &mut Vec<Output>) {
-        let family = route.prefix.family();
-        if !self.rib_out.insert(route.clone()) || !self.family_active(family) {
+        let attrs = match route.attributes(&self.cfg) {
+            Ok(a) => a,
+            Err(e) => {
+                self.log(LogLevel::Error, format!("not announced: {e}"), out);
+                // The route this one was meant to replace must not stay advertised.
+                self.withdraw(route.prefix, now, out);
+                return;
+            }
+        };
+        let (prefix, family) = (route.prefix, route.prefix.family());
+        if !self.rib_out.insert(route, attrs) {
+            return;
+        }
+        if !self.family_active(family) {
+            if self.state == State::Established {
+                let why = self.not_negotiated(family);
+                self.log(
+                    LogLevel::Warn,
+                    format!("route {prefix} not announced: {why}"),
+                    out,
+                );
+            }
             return;
         }
         let mut msgs = Vec::new();
-        for e in rib_out::announce(
-            [&route],
-            self.cfg.local_as,
-            self.cfg.is_ebgp(),
-            &self.ctx,
-            &mut msgs,
-        ) {
-            self.log(LogLevel::Error, format!("not announced: {e}"), out);
-        }
+        rib_out::announce(self.rib_out.announcement(&prefix), &self.ctx, &mut msgs);
         self.send_updates(msgs, now, out);
         self.stats.prefixes_advertised = self.advertisable_count();
     }
@@ -713,6 +737,7 @@ impl Session {
         if u.treat_as_withdraw() {
             withdrawn.append(&mut announced);
         }
+        self.drop_unnegotiated(&mut announced, &mut withdrawn, out);
         for p in &withdrawn {
             self.received.remove(p);
         }
@@ -739,6 +764,37 @@ impl Session {
                 self.fail(Some(note), format!("peer sent {total} prefixes, over max_prefixes {max}; raise the limit or fix the peer's export filter"), now, out);
             }
         }
+    }
+
+    /// Drops routes of families not negotiated (RFC 4760 §6): the peer should not
+    /// send them, and they must not count toward max_prefixes.
+    fn drop_unnegotiated(
+        &mut self,
+        announced: &mut Vec<Prefix>,
+        withdrawn: &mut Vec<Prefix>,
+        out: &mut Vec<Output>,
+    ) {
+        let families = self
+            .negotiated
+            .as_ref()
+            .map(|n| n.families.clone())
+            .unwrap_or_default();
+        let Some(stray) = announced
+            .iter()
+            .chain(withdrawn.iter())
+            .map(Prefix::family)
+            .find(|f| !families.contains(f))
+        else {
+            return;
+        };
+        announced.retain(|p| families.contains(&p.family()));
+        withdrawn.retain(|p| families.contains(&p.family()));
+        self.stats.attributes_discarded += 1;
+        self.log(
+            LogLevel::Warn,
+            format!("UPDATE carries {stray} routes, which were not negotiated; ignored"),
+            out,
+        );
     }
 
     fn check_first_as(&self, u: &mut Update) {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 
+use super::PeerConfig;
 use crate::message::{
     encode, AsPath, Message, MpReach, MpUnreach, Origin, PathAttributes, SessionCtx, Update,
 };
@@ -12,6 +13,9 @@ use crate::prefix::{Family, Prefix};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub prefix: Prefix,
+    /// For an IPv4 route its NEXT_HOP. For an IPv6 route an IPv6 address is the
+    /// global next hop, and an IPv4 one (a caller's one default for all routes)
+    /// stands for the peer's configured `ipv6_next_hop`.
     pub next_hop: IpAddr,
     pub med: Option<u32>,
     /// Sent only on iBGP sessions (default 100 there).
@@ -36,13 +40,14 @@ impl Route {
         }
     }
 
-    /// The attributes for this route toward a peer. Routes with equal results
-    /// share one UPDATE.
-    fn attributes(&self, local_as: u32, ebgp: bool) -> Result<PathAttributes, String> {
+    /// The attributes for this route toward the peer of `cfg`. Routes with equal
+    /// results share one UPDATE; an error says why the route cannot be sent.
+    pub(crate) fn attributes(&self, cfg: &PeerConfig) -> Result<PathAttributes, String> {
+        let ebgp = cfg.is_ebgp();
         let mut path = AsPath::default();
         let copies = usize::from(self.prepend) + usize::from(ebgp);
         if copies > 0 {
-            path.prepend(local_as, copies);
+            path.prepend(cfg.local_as, copies);
         }
         let mut a = PathAttributes {
             origin: Some(Origin::Igp),
@@ -65,36 +70,52 @@ impl Route {
                     self.prefix
                 ))
             }
-            (Family::Ipv6Unicast, nh) => {
-                // An IPv4 next hop for IPv6 routes travels IPv4-mapped.
-                let v6 = match nh {
-                    IpAddr::V6(v6) => v6,
-                    IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-                };
+            // Only MP_REACH_NLRI carries IPv6 routes, and never with NEXT_HOP (RFC 4760 §3).
+            (Family::Ipv6Unicast, _) => {
+                let (global, link_local) = self.ipv6_next_hop(cfg)?;
                 a.mp_reach = Some(MpReach {
                     family: Family::Ipv6Unicast,
-                    next_hop: IpAddr::V6(v6),
-                    link_local: None::<Ipv6Addr>,
+                    next_hop: IpAddr::V6(global),
+                    link_local,
                     nlri: Vec::new(),
                 });
             }
         }
         Ok(a)
     }
+
+    /// The global and link-local next hops of an IPv6 route. Our link-local
+    /// address goes only with our own global one: a third-party next hop is not us.
+    fn ipv6_next_hop(&self, cfg: &PeerConfig) -> Result<(Ipv6Addr, Option<Ipv6Addr>), String> {
+        match (self.next_hop, cfg.ipv6_next_hop) {
+            (IpAddr::V6(g), Some(c)) if c.global == g => Ok((g, c.link_local)),
+            (IpAddr::V6(g), _) => Ok((g, None)),
+            (IpAddr::V4(_), Some(c)) => Ok((c.global, c.link_local)),
+            (IpAddr::V4(nh), None) => Err(format!(
+                "IPv6 route {} has IPv4 next hop {nh} and no ipv6_next_hop is configured for the peer; set one",
+                self.prefix
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct AdjRibOut {
-    routes: BTreeMap<Prefix, Route>,
+    /// Each route with the attributes it was accepted with (`Route::attributes`).
+    routes: BTreeMap<Prefix, (Route, PathAttributes)>,
 }
 
 impl AdjRibOut {
     /// Stores the route; returns false if the same route was already there.
-    pub fn insert(&mut self, route: Route) -> bool {
-        if self.routes.get(&route.prefix) == Some(&route) {
+    pub fn insert(&mut self, route: Route, attrs: PathAttributes) -> bool {
+        if self
+            .routes
+            .get(&route.prefix)
+            .is_some_and(|(r, _)| *r == route)
+        {
             return false;
         }
-        self.routes.insert(route.prefix, route);
+        self.routes.insert(route.prefix, (route, attrs));
         true
     }
 
@@ -105,33 +126,40 @@ impl AdjRibOut {
     pub fn routes(&self, family: Family) -> impl Iterator<Item = &Route> {
         self.routes
             .values()
+            .map(|(r, _)| r)
             .filter(move |r| r.prefix.family() == family)
+    }
+
+    /// The prefixes of `family` with their attributes, ready for `announce`.
+    pub fn announcements(&self, family: Family) -> impl Iterator<Item = (Prefix, &PathAttributes)> {
+        self.routes
+            .iter()
+            .filter(move |(p, _)| p.family() == family)
+            .map(|(p, (_, a))| (*p, a))
+    }
+
+    pub fn announcement(&self, prefix: &Prefix) -> Option<(Prefix, &PathAttributes)> {
+        self.routes.get(prefix).map(|(_, a)| (*prefix, a))
     }
 }
 
-/// Encodes UPDATEs announcing `routes`, packing routes with equal attributes
-/// into as few messages as fit. Routes that cannot be encoded come back as errors.
-pub(crate) fn announce<'r>(
-    routes: impl IntoIterator<Item = &'r Route>,
-    local_as: u32,
-    ebgp: bool,
+/// Encodes UPDATEs announcing `routes`, packing prefixes with equal attributes
+/// into as few messages as fit.
+pub(crate) fn announce<'a>(
+    routes: impl IntoIterator<Item = (Prefix, &'a PathAttributes)>,
     ctx: &SessionCtx,
     out: &mut Vec<Vec<u8>>,
-) -> Vec<String> {
-    let mut errors = Vec::new();
-    let mut groups: Vec<(PathAttributes, Vec<Prefix>)> = Vec::new();
-    for r in routes {
-        match r.attributes(local_as, ebgp) {
-            Ok(a) => match groups.iter_mut().find(|(g, _)| *g == a) {
-                Some((_, v)) => v.push(r.prefix),
-                None => groups.push((a, vec![r.prefix])),
-            },
-            Err(e) => errors.push(e),
+) {
+    let mut groups: Vec<(&PathAttributes, Vec<Prefix>)> = Vec::new();
+    for (prefix, attrs) in routes {
+        match groups.iter_mut().find(|(g, _)| *g == attrs) {
+            Some((_, v)) => v.push(prefix),
+            None => groups.push((attrs, vec![prefix])),
         }
     }
     for (attrs, prefixes) in groups {
         let mut u = Update {
-            attributes: attrs,
+            attributes: attrs.clone(),
             ..Update::default()
         };
         pack(&mut u, &prefixes, ctx, out, |u, p| {
@@ -141,7 +169,6 @@ pub(crate) fn announce<'r>(
             }
         });
     }
-    errors
 }
 
 /// Encodes UPDATEs withdrawing `prefixes`.

@@ -16,8 +16,10 @@ pub struct Negotiated {
     pub four_octet_as: bool,
     pub route_refresh: bool,
     pub peer_graceful_restart: bool,
-    /// Families both sides offered.
+    /// Families both sides offered: only these are sent and accepted.
     pub families: Vec<Family>,
+    /// Families the peer offered (IPv4 unicast alone when it sent no multiprotocol capability).
+    pub peer_families: Vec<Family>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

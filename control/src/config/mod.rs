@@ -12,7 +12,7 @@ mod reader;
 mod section;
 mod validate;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 pub use error::{ConfigError, ConfigErrors};
 pub use file::load;
@@ -69,7 +69,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
 impl Config {
     /// The VRRP instance that decides whether this node owns `vip`; `None`
     /// means the node owns it outright (or it is no VIP of this node).
-    pub fn vip_owner(&self, vip: Ipv4Addr) -> Option<&VrrpInstance> {
+    pub fn vip_owner(&self, vip: impl Into<IpAddr>) -> Option<&VrrpInstance> {
+        let vip = vip.into();
         self.vrrp.iter().find(|v| v.vips.contains(&vip))
     }
 
@@ -78,15 +79,14 @@ impl Config {
     /// only by the instance's master.
     pub fn floating_addresses(&self) -> impl Iterator<Item = (&VrrpInstance, Ipv4Addr)> {
         self.vrrp.iter().flat_map(move |v| {
-            v.vips
-                .iter()
+            v.ipv4_vips()
                 .filter(move |a| {
                     !self
                         .services
                         .iter()
-                        .any(|s| s.vip == **a || s.snat.contains(a))
+                        .any(|s| s.vip == *a || s.snat.contains(a))
                 })
-                .map(move |a| (v, *a))
+                .map(move |a| (v, a))
         })
     }
 

@@ -5,7 +5,7 @@
 //! already reported and guessing their values would only add noise.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::reader::Ctx;
 use super::{AnnounceCondition, Bgp, Dataplane, Protocol, Service, VrrpInstance};
@@ -56,8 +56,9 @@ fn check_services(cx: &mut Ctx, services: &[Option<Service>]) {
 
 fn check_vrrp(cx: &mut Ctx, dataplane: Option<&Dataplane>, vrrp: &[Option<VrrpInstance>]) {
     let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut vrids: HashMap<(&str, u8), usize> = HashMap::new();
-    let mut vips: HashMap<Ipv4Addr, usize> = HashMap::new();
+    // An IPv4 and an IPv6 instance may share a vrid: their virtual MACs differ.
+    let mut vrids: HashMap<(&str, ::vrrp::AddressFamily, u8), usize> = HashMap::new();
+    let mut vips: HashMap<IpAddr, usize> = HashMap::new();
     for (i, v) in vrrp.iter().enumerate() {
         let Some(v) = v else { continue };
         if let Some(first) = names.get(v.name.as_str()) {
@@ -83,16 +84,18 @@ fn check_vrrp(cx: &mut Ctx, dataplane: Option<&Dataplane>, vrrp: &[Option<VrrpIn
                 );
             }
         }
-        if let Some(first) = vrids.get(&(v.interface.as_str(), v.vrid)) {
+        if let Some(first) = vrids.get(&(v.interface.as_str(), v.family(), v.vrid)) {
             cx.err_at(
                 &format!("vrrp[{i}].vrid"),
                 format!(
-                    "vrid {} is already used on {} by vrrp[{first}]; the virtual MAC 00:00:5e:00:01:{:02x} would clash",
-                    v.vrid, v.interface, v.vrid
+                    "vrid {} is already used on {} by vrrp[{first}]; the virtual MAC {} would clash",
+                    v.vrid,
+                    v.interface,
+                    wire::MacAddr(v.virtual_mac())
                 ),
             );
         } else {
-            vrids.insert((&v.interface, v.vrid), i);
+            vrids.insert((&v.interface, v.family(), v.vrid), i);
         }
         for (j, ip) in v.vips.iter().enumerate() {
             match vips.get(ip) {

@@ -87,8 +87,8 @@ impl Human for reply::Vrrp {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<14} {:<9} {:>4} {:<4} {:<8} {:>4}  LAST TRANSITION",
-            "INSTANCE", "INTERFACE", "VRID", "VER", "STATE", "PRIO"
+            "{:<14} {:<9} {:>4} {:<4} {:<4} {:<8} {:>4}  LAST TRANSITION",
+            "INSTANCE", "INTERFACE", "VRID", "VER", "FAM", "STATE", "PRIO"
         );
         for i in &self.instances {
             let last = i
@@ -98,14 +98,41 @@ impl Human for reply::Vrrp {
                 .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 out,
-                "{:<14} {:<9} {:>4} {:<4} {:<8} {:>4}  {last}",
+                "{:<14} {:<9} {:>4} {:<4} {:<4} {:<8} {:>4}  {last}",
                 i.name,
                 i.interface,
                 i.vrid,
                 format!("v{}", i.version),
+                i.family.replace("IP", "ip"),
                 i.state,
                 i.priority
             );
+            let _ = writeln!(
+                out,
+                "{:<14} from {}, vips {}",
+                "",
+                i.address,
+                i.vips.join(" ")
+            );
+            let c = &i.counters;
+            let rejected = [
+                ("family", c.family_errors),
+                ("source", c.source_errors),
+                ("destination", c.destination_errors),
+                ("length", c.length_errors),
+                ("v2-over-ipv6", c.v2_over_ipv6),
+                ("ttl", c.ttl_errors),
+                ("checksum", c.checksum_errors),
+                ("version", c.version_errors),
+                ("false-owner", c.false_owner),
+            ]
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(why, n)| format!("{why} {n}"))
+            .collect::<Vec<_>>();
+            if !rejected.is_empty() {
+                let _ = writeln!(out, "{:<14} rejected: {}", "", rejected.join(", "));
+            }
         }
         out
     }
@@ -189,19 +216,20 @@ impl Human for reply::Bgp {
             b.router_id,
             names(&b.announced)
         );
-        let _ = writeln!(out, "{:<20} {:<10} OVERRIDE", "PREFIX", "ANNOUNCED");
+        // Wide enough for IPv6 prefixes and peer addresses.
+        let _ = writeln!(out, "{:<24} {:<10} OVERRIDE", "PREFIX", "ANNOUNCED");
         for p in &b.prefixes {
-            let _ = writeln!(out, "{:<20} {:<10} {}", p.prefix, p.announced, p.operator);
+            let _ = writeln!(out, "{:<24} {:<10} {}", p.prefix, p.announced, p.operator);
         }
         let _ = writeln!(
             out,
-            "{:<16} {:>10} {:<12} {:>8} {:>9}  LAST ERROR",
+            "{:<24} {:>10} {:<12} {:>8} {:>9}  LAST ERROR",
             "PEER", "AS", "STATE", "UP S", "RECEIVED"
         );
         for p in &b.peers {
             let _ = writeln!(
                 out,
-                "{:<16} {:>10} {:<12} {:>8} {:>9}  {}",
+                "{:<24} {:>10} {:<12} {:>8} {:>9}  {}",
                 p.address,
                 p.remote_as,
                 p.state,
@@ -209,6 +237,12 @@ impl Human for reply::Bgp {
                 p.received,
                 opt(&p.last_error)
             );
+            if !p.families.is_empty() {
+                let _ = writeln!(out, "  families: {}", p.families.join(", "));
+            }
+            for why in &p.unsent_families {
+                let _ = writeln!(out, "  not carried: {why}");
+            }
             if let Some(f) = &p.bfd {
                 let _ = writeln!(
                     out,
@@ -746,6 +780,42 @@ mod tests {
         assert!(t.contains("VRRP:") && t.contains("state=master"), "{t}");
         assert!(t.contains("last=-") && t.contains("name=site-a"), "{t}");
         assert!(t.contains("BGP: announced=[\"10.0.0.0/25\"]"), "{t}");
+    }
+
+    #[test]
+    fn ipv6_peers_and_their_families_are_shown() {
+        let v = reply::Bgp {
+            configured: true,
+            speaker: Some(reply::BgpSpeaker {
+                local_as: 1,
+                router_id: "1.1.1.1".into(),
+                prefixes: vec![reply::BgpPrefix {
+                    prefix: "2001:db8:ffff:ffff::/64".into(),
+                    announced: true,
+                    operator: "-".into(),
+                }],
+                peers: vec![reply::BgpPeer {
+                    address: "2001:db8:ffff:ffff::1".into(),
+                    remote_as: 65000,
+                    state: "Established".into(),
+                    families: vec!["ipv4-unicast".into()],
+                    unsent_families: vec![
+                        "ipv6-unicast: the peer did not offer it in its OPEN".into()
+                    ],
+                    ..reply::BgpPeer::default()
+                }],
+                ..reply::BgpSpeaker::default()
+            }),
+        };
+        let t = v.render();
+        // The longest addresses still leave a gap before the next column.
+        assert!(t.contains("2001:db8:ffff:ffff::/64  true"), "{t}");
+        assert!(t.contains("2001:db8:ffff:ffff::1 "), "{t}");
+        assert!(t.contains("  families: ipv4-unicast\n"), "{t}");
+        assert!(
+            t.contains("  not carried: ipv6-unicast: the peer did not offer it"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -8,10 +8,12 @@ mod affinity;
 mod arp_watch;
 mod engine;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ::engine::Engine;
+use ::vrrp::AddressFamily;
 use anyhow::Context;
 use dataplane::path::Worker;
 use dataplane::service::Published;
@@ -73,12 +75,22 @@ fn start_vrrp(
                     v.name, v.interface
                 )
             })?;
-        let primary = v.unicast_src.or_else(|| port.ipv4.first().copied()).with_context(|| {
-        format!(
-            "VRRP instance {}: interface {} has no IPv4 address to send adverts from; add one or set unicast_src",
-            v.name, v.interface
-        )
-    })?;
+        let primary = match v.family() {
+            AddressFamily::Ipv4 => IpAddr::V4(
+                v.unicast_src
+                    .or_else(|| port.ipv4.first().copied())
+                    .with_context(|| {
+                        format!(
+                            "VRRP instance {}: interface {} has no IPv4 address to send adverts from; add one or set unicast_src",
+                            v.name, v.interface
+                        )
+                    })?,
+            ),
+            AddressFamily::Ipv6 => IpAddr::V6(
+                vrrp_rt::link_local(&v.interface)
+                    .with_context(|| format!("VRRP instance {}", v.name))?,
+            ),
+        };
         let mut rcfg = vrrp_rt::RuntimeConfig::new(v, port.ifindex, primary);
         rcfg.elsewhere = elsewhere(state, v);
         let handle = vrrp_rt::spawn(
@@ -106,7 +118,7 @@ fn elsewhere(state: &NodeState, v: &VrrpInstance) -> Vec<vrrp_rt::OtherLink> {
         .flat_map(|s| s.snat.iter().copied())
         .filter(|a| state.snat_instance(*a).is_some_and(|i| i.name == v.name));
     let mut links: Vec<vrrp_rt::OtherLink> = Vec::new();
-    for addr in v.vips.iter().copied().chain(snat) {
+    for addr in v.ipv4_vips().chain(snat) {
         let Some(port) = state.ports.get(usize::from(state.home_port(addr))) else {
             continue;
         };

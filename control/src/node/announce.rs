@@ -117,7 +117,7 @@ pub(crate) fn shared_prefix_warnings(cfg: &Config) -> Vec<String> {
             let instances: Vec<&str> = cfg
                 .vrrp
                 .iter()
-                .filter(|v| v.vips.iter().any(|ip| a.prefix.contains(*ip)))
+                .filter(|v| v.ipv4_vips().any(|ip| a.prefix.contains(ip)))
                 .map(|v| v.name.as_str())
                 .collect();
             (instances.len() > 1).then(|| {

@@ -207,7 +207,7 @@ impl NodeState {
     }
 
     /// Whether this node owns `vip` right now.
-    pub(crate) fn owns(&self, vip: Ipv4Addr) -> bool {
+    pub(crate) fn owns(&self, vip: impl Into<IpAddr>) -> bool {
         match self.config.vip_owner(vip) {
             Some(inst) => self.masters.get(&inst.name).copied().unwrap_or(false),
             None => true,
@@ -272,7 +272,7 @@ impl NodeState {
                 .vrrp
                 .iter()
                 .filter(|v| !self.masters.get(&v.name).copied().unwrap_or(false))
-                .map(|v| MacAddr(virtual_mac(v.vrid)))
+                .map(|v| MacAddr(v.virtual_mac()))
                 .collect(),
             arp_claims: self.arp_claims.clone(),
             fast_path: self.config.dataplane.fast_path,
@@ -403,7 +403,7 @@ impl NodeState {
     /// from the port's MAC while any VIP of the services using it is owned.
     fn snat_local(&self, addr: Ipv4Addr) -> LocalAddr {
         if let Some(inst) = self.snat_instance(addr) {
-            let held_by = inst.vips.first().copied().unwrap_or(addr);
+            let held_by = inst.ipv4_vips().next().unwrap_or(addr);
             return self.local(addr, held_by, LocalKind::Snat);
         }
         let port = self.home_port(addr);

@@ -11,7 +11,7 @@ mod sockopt;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,7 @@ pub(crate) trait Announcements: Send + 'static {
 /// One peer as the control socket shows it.
 #[derive(Clone, Debug)]
 pub(crate) struct PeerStatus {
-    pub(crate) address: Ipv4Addr,
+    pub(crate) address: IpAddr,
     pub(crate) remote_as: u32,
     pub(crate) state: String,
     pub(crate) established_since: Option<Instant>,
@@ -68,13 +68,17 @@ pub(crate) struct PeerStatus {
     pub(crate) messages_in: u64,
     pub(crate) messages_out: u64,
     pub(crate) established_count: u64,
+    /// Families negotiated on the current session.
+    pub(crate) families: Vec<String>,
+    /// Configured families the session does not carry, each with why.
+    pub(crate) unsent_families: Vec<String>,
     /// The BFD session, when the peer sets `bfd`.
     pub(crate) bfd: Option<bfd::BfdStatus>,
 }
 
 impl PeerStatus {
     /// A configured peer no session has been opened with yet.
-    pub(crate) fn idle(address: Ipv4Addr, remote_as: u32) -> PeerStatus {
+    pub(crate) fn idle(address: IpAddr, remote_as: u32) -> PeerStatus {
         PeerStatus {
             address,
             remote_as,
@@ -86,6 +90,8 @@ impl PeerStatus {
             messages_in: 0,
             messages_out: 0,
             established_count: 0,
+            families: Vec::new(),
+            unsent_families: Vec::new(),
             bfd: None,
         }
     }
@@ -132,6 +138,15 @@ impl Speaker {
         node: impl Announcements,
         status: Status,
     ) -> anyhow::Result<Speaker> {
+        let sessions: Vec<bgp::PeerConfig> = bgp
+            .peers
+            .iter()
+            .map(|p| peer::session_config(p, bgp.local_as, bgp.router_id))
+            .collect();
+        let errors: Vec<String> = sessions.iter().flat_map(|pc| pc.validate()).collect();
+        if !errors.is_empty() {
+            anyhow::bail!("{}", errors.join("; "));
+        }
         {
             let mut s = status.0.lock().unwrap_or_else(|e| e.into_inner());
             s.local_as = bgp.local_as;
@@ -144,21 +159,22 @@ impl Speaker {
                 .collect();
         }
         let mut peers = Vec::new();
-        let mut by_port: HashMap<u16, Vec<(Ipv4Addr, mpsc::UnboundedSender<Cmd>)>> = HashMap::new();
-        for (i, p) in bgp.peers.iter().enumerate() {
+        // One listener per port and address family.
+        let mut by_port: HashMap<(u16, bool), Vec<PassivePeer>> = HashMap::new();
+        for (i, (p, pc)) in bgp.peers.iter().zip(sessions).enumerate() {
             let (tx, rx) = mpsc::unbounded_channel();
-            let peer = Peer::new(p.clone(), bgp.local_as, bgp.router_id, status.0.clone(), i);
+            let peer = Peer::new(p.clone(), pc, status.0.clone(), i);
             if p.passive {
                 by_port
-                    .entry(p.port)
+                    .entry((p.port, p.address.is_ipv6()))
                     .or_default()
                     .push((p.address, tx.clone()));
             }
             peers.push((tx, tokio::spawn(peer.run(rx))));
         }
         let mut helpers = Vec::new();
-        for (port, routes) in by_port {
-            match listen(bgp, port) {
+        for ((port, ipv6), routes) in by_port {
+            match listen(bgp, port, ipv6) {
                 Ok(l) => helpers.push(tokio::spawn(accept_loop(l, port, routes))),
                 Err(e) => {
                     for (_, t) in &peers {
@@ -240,42 +256,50 @@ impl Speaker {
     }
 }
 
-/// Binds the BGP port for passive peers, with their MD5 keys.
-fn listen(bgp: &Bgp, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
-    let what = || format!("BGP listener on port {port} for passive peers");
-    let sock = TcpSocket::new_v4().with_context(what)?;
+/// A passive peer's address and its task, for the listener to hand
+/// connections from that address to.
+type PassivePeer = (IpAddr, mpsc::UnboundedSender<Cmd>);
+
+/// Binds the BGP port for the passive peers of one address family, with
+/// their MD5 keys.
+fn listen(bgp: &Bgp, port: u16, ipv6: bool) -> anyhow::Result<tokio::net::TcpListener> {
+    let family = if ipv6 { "IPv6" } else { "IPv4" };
+    let what = || format!("BGP listener on port {port} for passive {family} peers");
+    let (sock, any) = if ipv6 {
+        let s = TcpSocket::new_v6().with_context(what)?;
+        sockopt::ipv6_only(&s).with_context(what)?;
+        (s, IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+    } else {
+        let s = TcpSocket::new_v4().with_context(what)?;
+        (s, IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    };
     sock.set_reuseaddr(true).with_context(what)?;
-    for p in bgp.peers.iter().filter(|p| p.passive && p.port == port) {
+    let passive =
+        |p: &&crate::config::BgpPeer| p.passive && p.port == port && p.address.is_ipv6() == ipv6;
+    for p in bgp.peers.iter().filter(passive) {
         if let Some(key) = &p.md5_password {
             sockopt::md5_key(&sock, p.address, key.as_bytes()).with_context(|| {
                 format!("setting the TCP MD5 key of passive BGP peer {}", p.address)
             })?;
         }
     }
-    sock.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
+    sock.bind(SocketAddr::new(any, port))
         .with_context(|| format!("{}: is another BGP daemon running on this node?", what()))?;
     sock.listen(16).with_context(what)
 }
 
 /// Hands each accepted connection to the passive peer it comes from.
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    port: u16,
-    peers: Vec<(Ipv4Addr, mpsc::UnboundedSender<Cmd>)>,
-) {
+async fn accept_loop(listener: tokio::net::TcpListener, port: u16, peers: Vec<PassivePeer>) {
     loop {
         match listener.accept().await {
-            Ok((stream, SocketAddr::V4(from))) => {
-                match peers.iter().find(|(a, _)| a == from.ip()) {
-                    Some((_, tx)) => {
-                        let _ = tx.send(Cmd::Accepted(stream));
-                    }
-                    None => info!(
-                        "BGP: connection from {from} on port {port} closed: not a configured passive peer"
-                    ),
+            Ok((stream, from)) => match peers.iter().find(|(a, _)| *a == from.ip()) {
+                Some((_, tx)) => {
+                    let _ = tx.send(Cmd::Accepted(stream));
                 }
-            }
-            Ok((_, from)) => info!("BGP: connection from {from} closed: IPv6 peers are not configured"),
+                None => info!(
+                    "BGP: connection from {from} on port {port} closed: not a configured passive peer"
+                ),
+            },
             Err(e) => {
                 warn!("BGP: accepting on port {port} failed: {e}");
                 tokio::time::sleep(POLICY_TICK).await;

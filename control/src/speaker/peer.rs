@@ -59,8 +59,8 @@ pub(super) struct Peer {
     writer: Option<OwnedWriteHalf>,
     connecting: Option<JoinHandle<io::Result<TcpStream>>>,
     timers: [Option<Instant>; 3],
-    /// Our address on the last connection: the default next hop.
-    local_addr: Option<Ipv4Addr>,
+    /// Our address on the last connection: the default next hop of IPv4 routes.
+    local_addr: Option<IpAddr>,
     desired: Vec<Announce>,
     /// Why the last connect attempt failed, shown while the session is down.
     connect_error: Option<String>,
@@ -70,28 +70,32 @@ pub(super) struct Peer {
     bfd_down: bool,
 }
 
+/// The session configuration of `[[bgp.peer]]` `cfg`.
+pub(super) fn session_config(cfg: &BgpPeer, local_as: u32, router_id: Ipv4Addr) -> PeerConfig {
+    let mut pc = PeerConfig::new(cfg.address.to_string(), local_as, cfg.remote_as, router_id);
+    pc.hold_time = cfg.hold_time_s;
+    pc.keepalive = cfg.keepalive_s;
+    pc.passive = cfg.passive;
+    pc.connect_retry = Duration::from_secs(u64::from(cfg.connect_retry_s));
+    // Back off a little when the peer keeps refusing, but not so far that
+    // a repaired site waits long to be announced again.
+    pc.connect_retry_max = pc.connect_retry.saturating_mul(4);
+    pc.families = cfg.families.clone();
+    pc.ipv6_next_hop = cfg.ipv6_next_hop;
+    pc.graceful_restart = cfg.graceful_restart;
+    pc.max_prefixes = Some(cfg.max_prefixes);
+    pc
+}
+
 impl Peer {
     pub(crate) fn new(
         cfg: BgpPeer,
-        local_as: u32,
-        router_id: Ipv4Addr,
+        pc: PeerConfig,
         status: Arc<Mutex<BgpStatus>>,
         index: usize,
     ) -> Peer {
-        let name = cfg.address.to_string();
-        let mut pc = PeerConfig::new(name.clone(), local_as, cfg.remote_as, router_id);
-        pc.hold_time = cfg.hold_time_s;
-        pc.keepalive = cfg.keepalive_s;
-        pc.passive = cfg.passive;
-        pc.connect_retry = Duration::from_secs(u64::from(cfg.connect_retry_s));
-        // Back off a little when the peer keeps refusing, but not so far that
-        // a repaired site waits long to be announced again.
-        pc.connect_retry_max = pc.connect_retry.saturating_mul(4);
-        pc.families = vec![bgp::Family::Ipv4Unicast];
-        pc.graceful_restart = cfg.graceful_restart;
-        pc.max_prefixes = Some(cfg.max_prefixes);
         Peer {
-            name,
+            name: pc.name.clone(),
             session: Session::new(pc),
             out: Vec::new(),
             reader: None,
@@ -156,10 +160,8 @@ impl Peer {
                 }
                 Event::Connected(Err(e)) => {
                     self.connecting = None;
-                    let why = format!(
-                        "TCP connect to {}:{} failed: {e}",
-                        self.cfg.address, self.cfg.port
-                    );
+                    let to = SocketAddr::new(self.cfg.address, self.cfg.port);
+                    let why = format!("TCP connect to {to} failed: {e}");
                     // Said once per cause, not on every retry.
                     if self.connect_error.as_ref() != Some(&why) {
                         warn!("BGP peer {}: {why}", self.name);
@@ -219,7 +221,7 @@ impl Peer {
             return;
         }
         if self.cfg.ttl_security {
-            if let Err(e) = sockopt::ttl_security(&stream) {
+            if let Err(e) = sockopt::ttl_security(&stream, self.cfg.address.is_ipv6()) {
                 warn!("BGP peer {}: cannot apply ttl_security to the accepted connection: {e}; closing it", self.name);
                 return;
             }
@@ -232,9 +234,9 @@ impl Peer {
 
     fn attach(&mut self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
-        if let Ok(SocketAddr::V4(a)) = stream.local_addr() {
+        if let Ok(a) = stream.local_addr() {
             if self.cfg.local_address.is_none() {
-                self.local_addr = Some(*a.ip());
+                self.local_addr = Some(a.ip().to_canonical());
             }
         }
         let (r, w) = stream.into_split();
@@ -265,7 +267,7 @@ impl Peer {
     fn sync_routes(&mut self) {
         let mut want: BTreeMap<bgp::Prefix, Route> = BTreeMap::new();
         for a in &self.desired {
-            let Some(nh) = a.next_hop.or(self.local_addr) else {
+            let Some(nh) = self.next_hop(a) else {
                 continue;
             };
             match route(a, nh) {
@@ -287,6 +289,35 @@ impl Peer {
         for r in want.into_values() {
             self.feed(Input::Announce(r));
         }
+    }
+
+    /// The next hop `a` goes out with: its own, else for IPv6 the peer's
+    /// `next_hop_v6` (config load requires one), else our IPv4 end of the
+    /// session (none yet before the first connection).
+    fn next_hop(&self, a: &Announce) -> Option<IpAddr> {
+        if let Some(nh) = a.next_hop {
+            return Some(nh);
+        }
+        if a.prefix.is_ipv6() {
+            return self.cfg.ipv6_next_hop.map(|h| IpAddr::V6(h.global));
+        }
+        self.local_addr.filter(IpAddr::is_ipv4)
+    }
+
+    /// Families the peer negotiated, and why each configured one it did not
+    /// is left out, for status displays.
+    fn families(&self) -> (Vec<String>, Vec<String>) {
+        let Some(n) = self.session.negotiated() else {
+            return (Vec::new(), Vec::new());
+        };
+        let unsent = self
+            .cfg
+            .families
+            .iter()
+            .filter(|f| !n.families.contains(f))
+            .map(|f| format!("{f}: the peer did not offer it in its OPEN"))
+            .collect();
+        (n.families.iter().map(ToString::to_string).collect(), unsent)
     }
 
     /// Carries out the session's outputs, including any they lead to.
@@ -363,7 +394,10 @@ impl Peer {
 
     fn publish_status(&self) {
         let stats = self.session.stats();
+        let (families, unsent_families) = self.families();
         let st = PeerStatus {
+            families,
+            unsent_families,
             address: self.cfg.address,
             remote_as: self.cfg.remote_as,
             state: self.session.state().to_string(),
@@ -373,9 +407,15 @@ impl Peer {
                 (Some(e), State::Connect | State::Active | State::Idle) => Some(e.clone()),
                 _ => stats.last_error.clone(),
             },
+            // Routes of a family the peer did not negotiate are held, not sent.
             advertised: self
                 .session
                 .advertised()
+                .filter(|r| {
+                    self.session
+                        .negotiated()
+                        .is_none_or(|n| n.families.contains(&r.prefix.family()))
+                })
                 .map(|r| r.prefix.to_string())
                 .collect(),
             messages_in: stats.messages_in,
@@ -403,9 +443,9 @@ fn timer_index(kind: TimerKind) -> usize {
 }
 
 /// The BGP route for an announce with next hop `nh`.
-fn route(a: &Announce, nh: Ipv4Addr) -> Result<Route, bgp::PrefixError> {
-    let prefix = bgp::Prefix::new(IpAddr::V4(a.prefix.addr), a.prefix.len)?;
-    let mut r = Route::new(prefix, IpAddr::V4(nh));
+fn route(a: &Announce, nh: IpAddr) -> Result<Route, bgp::PrefixError> {
+    let prefix = bgp::Prefix::new(a.prefix.addr, a.prefix.len)?;
+    let mut r = Route::new(prefix, nh);
     r.med = a.med;
     r.local_pref = a.local_pref;
     r.communities = a
@@ -423,30 +463,29 @@ fn route(a: &Announce, nh: Ipv4Addr) -> Result<Route, bgp::PrefixError> {
 }
 
 async fn connect(
-    peer: Ipv4Addr,
+    peer: IpAddr,
     port: u16,
-    local: Option<Ipv4Addr>,
+    local: Option<IpAddr>,
     ttl_security: bool,
     md5: Option<String>,
     within: Duration,
 ) -> io::Result<TcpStream> {
     let keyed = md5.is_some();
-    let sock = TcpSocket::new_v4()?;
+    let sock = if peer.is_ipv6() {
+        TcpSocket::new_v6()?
+    } else {
+        TcpSocket::new_v4()?
+    };
     if ttl_security {
-        sockopt::ttl_security(&sock)?;
+        sockopt::ttl_security(&sock, peer.is_ipv6())?;
     }
     if let Some(key) = md5 {
         sockopt::md5_key(&sock, peer, key.as_bytes())?;
     }
     if let Some(l) = local {
-        sock.bind(SocketAddr::new(IpAddr::V4(l), 0))?;
+        sock.bind(SocketAddr::new(l, 0))?;
     }
-    match tokio::time::timeout(
-        within,
-        sock.connect(SocketAddr::new(IpAddr::V4(peer), port)),
-    )
-    .await
-    {
+    match tokio::time::timeout(within, sock.connect(SocketAddr::new(peer, port))).await {
         Ok(r) => r,
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -498,13 +537,15 @@ pub(super) async fn sleep_until(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AnnounceCondition, Prefix};
+    use crate::config::AnnounceCondition;
     use bgp::message::{Capability, Message, Open, SessionCtx};
+
+    const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     /// A listener on loopback that wants MD5 from 127.0.0.1 with `key`.
     fn keyed_listener(key: &[u8]) -> std::net::TcpListener {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        sockopt::md5_key(&l, Ipv4Addr::LOCALHOST, key).expect("MD5 key");
+        sockopt::md5_key(&l, LOCALHOST, key).expect("MD5 key");
         l
     }
 
@@ -518,7 +559,7 @@ mod tests {
             (None, "set md5_password"),
         ] {
             let start = Instant::now();
-            let e = connect(Ipv4Addr::LOCALHOST, port, None, false, key, within)
+            let e = connect(LOCALHOST, port, None, false, key, within)
                 .await
                 .expect_err("the listener drops the SYN");
             let took = start.elapsed();
@@ -526,15 +567,7 @@ mod tests {
             assert!(e.to_string().contains(wanted), "{e}");
         }
         // The right key connects: the listener is there, only the key was wrong.
-        let s = connect(
-            Ipv4Addr::LOCALHOST,
-            port,
-            None,
-            false,
-            Some("right".into()),
-            within,
-        )
-        .await;
+        let s = connect(LOCALHOST, port, None, false, Some("right".into()), within).await;
         assert!(s.is_ok(), "{s:?}");
     }
 
@@ -553,13 +586,15 @@ mod tests {
 
     fn peer_config(port: u16) -> BgpPeer {
         BgpPeer {
-            address: Ipv4Addr::LOCALHOST,
+            address: LOCALHOST,
             remote_as: 65000,
             hold_time_s: 3,
             keepalive_s: Some(1),
             passive: false,
             port,
             local_address: None,
+            families: vec![bgp::Family::Ipv4Unicast],
+            ipv6_next_hop: None,
             ttl_security: false,
             md5_password: None,
             connect_retry_s: 1,
@@ -596,6 +631,26 @@ mod tests {
         }
     }
 
+    /// The test peer's OPEN, offering `family`, and its first KEEPALIVE.
+    async fn answer_open(s: &mut TcpStream, family: bgp::Family) {
+        let ours = Open::new(
+            65000,
+            3,
+            Ipv4Addr::new(10, 1, 1, 1),
+            vec![
+                Capability::multiprotocol(family),
+                Capability::FourOctetAs(65000),
+            ],
+        );
+        let ctx = SessionCtx {
+            four_octet_as: true,
+        };
+        let mut out = Vec::new();
+        bgp::encode(&Message::Open(ours), &SessionCtx::default(), &mut out).expect("encode");
+        bgp::encode(&Message::Keepalive, &ctx, &mut out).expect("encode");
+        s.write_all(&out).await.expect("write");
+    }
+
     fn prefixes(m: &Message) -> (Vec<String>, Vec<String>) {
         let Message::Update(u) = m else {
             panic!("expected an UPDATE, got {m:?}");
@@ -613,16 +668,12 @@ mod tests {
             .expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let status = Arc::new(Mutex::new(BgpStatus {
-            peers: vec![PeerStatus::idle(Ipv4Addr::LOCALHOST, 65000)],
+            peers: vec![PeerStatus::idle(LOCALHOST, 65000)],
             ..BgpStatus::default()
         }));
-        let peer = Peer::new(
-            peer_config(port),
-            4_200_000_001,
-            Ipv4Addr::new(10, 9, 9, 9),
-            status.clone(),
-            0,
-        );
+        let cfg = peer_config(port);
+        let pc = session_config(&cfg, 4_200_000_001, Ipv4Addr::new(10, 9, 9, 9));
+        let peer = Peer::new(cfg, pc, status.clone(), 0);
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(peer.run(rx));
         tx.send(Cmd::Desired(vec![announce("10.0.0.0/25")]))
@@ -637,22 +688,7 @@ mod tests {
             panic!("vipd must open with OPEN");
         };
         assert_eq!(open.four_octet_as(), Some(4_200_000_001));
-        let ours = Open::new(
-            65000,
-            3,
-            Ipv4Addr::new(10, 1, 1, 1),
-            vec![
-                Capability::multiprotocol(bgp::Family::Ipv4Unicast),
-                Capability::FourOctetAs(65000),
-            ],
-        );
-        let ctx = SessionCtx {
-            four_octet_as: true,
-        };
-        let mut out = Vec::new();
-        bgp::encode(&Message::Open(ours), &SessionCtx::default(), &mut out).expect("encode");
-        bgp::encode(&Message::Keepalive, &ctx, &mut out).expect("encode");
-        s.write_all(&out).await.expect("write");
+        answer_open(&mut s, bgp::Family::Ipv4Unicast).await;
 
         // Established: the desired route, with our end of the TCP connection as next hop.
         let m = next_message(&mut s, &mut rx_buf).await;
@@ -691,13 +727,64 @@ mod tests {
         task.await.expect("peer task ends");
     }
 
+    #[tokio::test]
+    async fn over_ipv6_an_ipv6_prefix_goes_out_with_the_configured_next_hop() {
+        let listener = tokio::net::TcpListener::bind("[::1]:0")
+            .await
+            .expect("bind IPv6 loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let peer_addr = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+        let status = Arc::new(Mutex::new(BgpStatus {
+            peers: vec![PeerStatus::idle(peer_addr, 65000)],
+            ..BgpStatus::default()
+        }));
+        let next_hop = bgp::Ipv6NextHop {
+            global: "2001:db8:20::2".parse().expect("v6"),
+            link_local: Some("fe80::2".parse().expect("v6")),
+        };
+        let cfg = BgpPeer {
+            address: peer_addr,
+            families: vec![bgp::Family::Ipv6Unicast],
+            ipv6_next_hop: Some(next_hop),
+            ..peer_config(port)
+        };
+        let pc = session_config(&cfg, 65001, Ipv4Addr::new(10, 9, 9, 9));
+        assert!(pc.validate().is_empty(), "{:?}", pc.validate());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(Peer::new(cfg, pc, status.clone(), 0).run(rx));
+        tx.send(Cmd::Desired(vec![announce("2001:db8::/48")]))
+            .expect("peer task runs");
+
+        let (mut s, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("vipd connects within 5 s")
+            .expect("accept");
+        let mut rx_buf = Vec::new();
+        let Message::Open(_) = next_message(&mut s, &mut rx_buf).await else {
+            panic!("vipd must open with OPEN");
+        };
+        answer_open(&mut s, bgp::Family::Ipv6Unicast).await;
+
+        let m = next_message(&mut s, &mut rx_buf).await;
+        assert_eq!(prefixes(&m).0, vec!["2001:db8::/48".to_string()]);
+        let Message::Update(u) = &m else {
+            panic!("expected an UPDATE, got {m:?}");
+        };
+        let reach = u.attributes.mp_reach.as_ref().expect("MP_REACH_NLRI");
+        assert_eq!(reach.next_hop, IpAddr::V6(next_hop.global));
+        assert_eq!(reach.link_local, next_hop.link_local);
+        {
+            let st = status.lock().unwrap_or_else(|e| e.into_inner());
+            assert_eq!(st.peers[0].families, ["ipv6-unicast"]);
+            assert_eq!(st.peers[0].advertised, ["2001:db8::/48"]);
+        }
+        task.abort();
+    }
+
     #[test]
     fn announce_attributes_map_onto_the_route() {
         let a = Announce {
-            prefix: Prefix {
-                addr: Ipv4Addr::new(10, 0, 0, 0),
-                len: 25,
-            },
+            prefix: "10.0.0.0/25".parse().expect("valid prefix"),
             next_hop: None,
             communities: vec![(65001, 100), (0xffff, 0xff01)],
             large_communities: vec![(4_200_000_001, 1, 2)],
@@ -706,7 +793,7 @@ mod tests {
             prepend: 2,
             condition: AnnounceCondition::VipHealthy,
         };
-        let r = route(&a, Ipv4Addr::new(172, 16, 1, 2)).expect("valid prefix");
+        let r = route(&a, IpAddr::V4(Ipv4Addr::new(172, 16, 1, 2))).expect("valid prefix");
         assert_eq!(r.prefix.to_string(), "10.0.0.0/25");
         assert_eq!(r.next_hop, IpAddr::V4(Ipv4Addr::new(172, 16, 1, 2)));
         assert_eq!(r.communities, vec![0xfde9_0064, 0xffff_ff01]);

@@ -1,8 +1,9 @@
 //! Socket options for BGP transport security: GTSM (RFC 5082) and TCP MD5
-//! signatures (RFC 2385). Both are Linux socket options on the TCP socket.
+//! signatures (RFC 2385). Both are Linux socket options on the TCP socket,
+//! set per address family of the session.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
 /// Length of the kernel's `struct __kernel_sockaddr_storage`.
@@ -48,17 +49,34 @@ pub(super) fn setsockopt<S: AsRawFd, T>(
     }
 }
 
-/// GTSM: send with TTL 255 and drop anything that arrives with a TTL below
-/// 254, i.e. from further than one hop away.
-pub(crate) fn ttl_security<S: AsRawFd>(sock: &S) -> io::Result<()> {
+/// GTSM: send with TTL (IPv6: hop limit) 255 and drop anything that arrives
+/// with one below 254, i.e. from further than one hop away.
+pub(crate) fn ttl_security<S: AsRawFd>(sock: &S, ipv6: bool) -> io::Result<()> {
+    let (level, hops, min_hops) = if ipv6 {
+        (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_UNICAST_HOPS,
+            libc::IPV6_MINHOPCOUNT,
+        )
+    } else {
+        (libc::IPPROTO_IP, libc::IP_TTL, libc::IP_MINTTL)
+    };
     let ttl: libc::c_int = 255;
-    setsockopt(sock, libc::IPPROTO_IP, libc::IP_TTL, &ttl)?;
+    setsockopt(sock, level, hops, &ttl)?;
     let min: libc::c_int = 254;
-    setsockopt(sock, libc::IPPROTO_IP, libc::IP_MINTTL, &min)
+    setsockopt(sock, level, min_hops, &min)
 }
 
-/// Signs every segment to and from `peer` with `key` (1..=80 bytes).
-pub(crate) fn md5_key<S: AsRawFd>(sock: &S, peer: Ipv4Addr, key: &[u8]) -> io::Result<()> {
+/// An IPv6 socket that takes IPv6 connections only, so an IPv4 listener can
+/// share its port.
+pub(crate) fn ipv6_only<S: AsRawFd>(sock: &S) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    setsockopt(sock, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &on)
+}
+
+/// Signs every segment to and from `peer` with `key` (1..=80 bytes). The
+/// socket must be of `peer`'s family.
+pub(crate) fn md5_key<S: AsRawFd>(sock: &S, peer: IpAddr, key: &[u8]) -> io::Result<()> {
     if key.is_empty() || key.len() > MD5_MAX_KEY {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -76,10 +94,18 @@ pub(crate) fn md5_key<S: AsRawFd>(sock: &S, peer: Ipv4Addr, key: &[u8]) -> io::R
         ifindex: 0,
         key: [0; MD5_MAX_KEY],
     };
-    // sockaddr_in: family in host order, port (unused) and address in network order.
-    let family = (libc::AF_INET as u16).to_ne_bytes();
-    sig.addr[..2].copy_from_slice(&family);
-    sig.addr[4..8].copy_from_slice(&peer.octets());
+    // sockaddr_in / sockaddr_in6: family in host order, then the port
+    // (unused), [flow info,] and the address in network order.
+    match peer {
+        IpAddr::V4(a) => {
+            sig.addr[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+            sig.addr[4..8].copy_from_slice(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            sig.addr[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+            sig.addr[8..24].copy_from_slice(&a.octets());
+        }
+    }
     sig.key[..key.len()].copy_from_slice(key);
     setsockopt(sock, libc::IPPROTO_TCP, libc::TCP_MD5SIG, &sig)
 }
@@ -96,10 +122,19 @@ mod tests {
 
     #[test]
     fn options_apply_to_a_tcp_socket_and_bad_keys_are_refused() {
+        let local = IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
         let sock = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        ttl_security(&sock).expect("GTSM options");
-        md5_key(&sock, Ipv4Addr::LOCALHOST, b"secret").expect("MD5 key");
-        assert!(md5_key(&sock, Ipv4Addr::LOCALHOST, b"").is_err());
-        assert!(md5_key(&sock, Ipv4Addr::LOCALHOST, &[b'k'; 81]).is_err());
+        ttl_security(&sock, false).expect("GTSM options");
+        md5_key(&sock, local, b"secret").expect("MD5 key");
+        assert!(md5_key(&sock, local, b"").is_err());
+        assert!(md5_key(&sock, local, &[b'k'; 81]).is_err());
+    }
+
+    #[test]
+    fn ipv6_options_apply_to_an_ipv6_socket() {
+        let sock = std::net::TcpListener::bind("[::1]:0").expect("bind IPv6 loopback");
+        let local = IpAddr::from(std::net::Ipv6Addr::LOCALHOST);
+        ttl_security(&sock, true).expect("GTSM options over IPv6");
+        md5_key(&sock, local, b"secret").expect("MD5 key for an IPv6 peer");
     }
 }

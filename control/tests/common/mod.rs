@@ -1,6 +1,6 @@
 //! Shared pieces of the end-to-end tests: a vipd node running inside a lab
 //! namespace, driven through its control socket, its configuration, and the
-//! lab around it. `vrrp`, `conn_sync`, `stock` and `two_sites` hold the harnesses
+//! lab around it. `vrrp`, `vrrp6`, `conn_sync`, `stock` and `two_sites` hold the harnesses
 //! of the VRRP, connection-sync, stock-network and BGP tests.
 
 // Each test binary uses a different subset of these.
@@ -15,6 +15,7 @@ pub mod stock;
 pub mod two_sites;
 mod vipd;
 pub mod vrrp;
+pub mod vrrp6;
 
 pub use config::*;
 pub use lab::*;

@@ -1,12 +1,14 @@
 //! `[bgp]`: the speaker, its `[[bgp.peer]]` sessions and the prefixes it
 //! announces (`[[bgp.announce]]`).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use bgp::Family;
 use dataplane::keyword_enum;
 use toml_edit::Value;
 
+use super::bgp_families::{families, ipv6_next_hop, next_hops_missing};
 use super::IPV4;
 use crate::config::prefix::Prefix;
 use crate::config::reader::{as_str, Ctx, Tbl};
@@ -61,7 +63,8 @@ const DRAIN_PREPEND: u8 = 3;
 /// A `[[bgp.peer]]`; unset timers are inherited from `[bgp]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BgpPeer {
-    pub address: Ipv4Addr,
+    /// IPv4 or IPv6: the TCP session runs over this family.
+    pub address: IpAddr,
     /// ≥ 1.
     pub remote_as: u32,
     /// 0 (no keepalives) or ≥ 3.
@@ -71,7 +74,15 @@ pub struct BgpPeer {
     pub passive: bool,
     /// Default 179.
     pub port: u16,
-    pub local_address: Option<Ipv4Addr>,
+    /// Same family as `address`.
+    pub local_address: Option<IpAddr>,
+    /// Families offered in OPEN (`families = ["ipv4", "ipv6"]`); by default
+    /// those of the `[[bgp.announce]]` prefixes (IPv4 alone when there are none).
+    pub families: Vec<Family>,
+    /// Next hop of IPv6 routes to this peer (`next_hop_v6`, a global address of
+    /// ours, and `next_hop_v6_link_local` on a link shared with the peer).
+    /// Required when IPv6 prefixes without their own next hop go to the peer.
+    pub ipv6_next_hop: Option<bgp::Ipv6NextHop>,
     /// RFC 5082 GTSM.
     pub ttl_security: bool,
     /// TCP MD5 key, 1..=80 bytes.
@@ -99,7 +110,9 @@ pub struct Bfd {
 pub struct Announce {
     /// Host bits are zero; contains a service VIP unless `condition` is always.
     pub prefix: Prefix,
-    pub next_hop: Option<Ipv4Addr>,
+    /// Same family as `prefix`; by default our end of the session (IPv4) or
+    /// the peer's `next_hop_v6` (IPv6).
+    pub next_hop: Option<IpAddr>,
     /// "ASN:VALUE" strings.
     pub communities: Vec<(u16, u16)>,
     /// "GLOBAL:DATA1:DATA2" strings.
@@ -151,9 +164,11 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Bgp> {
     if peer_tables.is_empty() {
         t.need_entries(cx, "peer", "[bgp] needs at least one [[bgp.peer]]");
     }
+    let announces: Vec<Option<Announce>> = t.each(cx, "announce", announce);
+    let announced: Vec<Announce> = announces.iter().flatten().cloned().collect();
     let peers: Vec<Option<BgpPeer>> = peer_tables
         .iter()
-        .map(|p| peer(cx, p, hold_time_s, connect_retry_s))
+        .map(|p| peer(cx, p, hold_time_s, connect_retry_s, &announced))
         .collect();
     for (i, p) in peers.iter().enumerate() {
         let Some(p) = p else { continue };
@@ -164,7 +179,6 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Bgp> {
             );
         }
     }
-    let announces: Vec<Option<Announce>> = t.each(cx, "announce", announce);
     let drain = drain(cx, t);
     Some(Bgp {
         local_as: local_as?,
@@ -222,7 +236,16 @@ fn hold_time(cx: &mut Ctx, t: &Tbl) -> Option<u16> {
     Some(h)
 }
 
-fn peer(cx: &mut Ctx, t: &Tbl, hold_default: u16, retry_default: u16) -> Option<BgpPeer> {
+/// How `address` and `local_address` may be written.
+const IP: &str = "an IPv4 or IPv6 address such as 10.20.1.1 or 2001:db8:20::1";
+
+fn peer(
+    cx: &mut Ctx,
+    t: &Tbl,
+    hold_default: u16,
+    retry_default: u16,
+    announces: &[Announce],
+) -> Option<BgpPeer> {
     t.check_keys(
         cx,
         &[
@@ -239,9 +262,12 @@ fn peer(cx: &mut Ctx, t: &Tbl, hold_default: u16, retry_default: u16) -> Option<
             "max_prefixes",
             "graceful_restart",
             "bfd",
+            "families",
+            "next_hop_v6",
+            "next_hop_v6_link_local",
         ],
     );
-    let address = t.must("address", t.parse::<Ipv4Addr>(cx, "address", IPV4), cx);
+    let address = t.must("address", t.parse::<IpAddr>(cx, "address", IP), cx);
     let remote_as = t.must(
         "remote_as",
         t.num::<u32>(cx, "remote_as", 1, 4_294_967_295),
@@ -270,6 +296,35 @@ fn peer(cx: &mut Ctx, t: &Tbl, hold_default: u16, retry_default: u16) -> Option<
         None if t.has("bfd") => None,
         None => Some(None),
     };
+    let local_address: Option<IpAddr> = t.parse(cx, "local_address", IP);
+    if let (Some(a), Some(l)) = (address, local_address) {
+        if a.is_ipv6() != l.is_ipv6() {
+            cx.err_at(
+                &t.field("local_address"),
+                format!("peer {a}: local_address {l} is of the other address family; the session runs over the family of address, so use one of ours of that family"),
+            );
+        }
+    }
+    if let (Some(a @ IpAddr::V6(_)), Some(Some(_))) = (address, &bfd) {
+        cx.err_at(
+            &t.field("bfd"),
+            format!(
+                "peer {a}: BFD runs over IPv4 only; remove bfd from this peer or peer over IPv4"
+            ),
+        );
+    }
+    let who = address.map_or_else(|| "this peer".to_string(), |a| format!("peer {a}"));
+    let ipv6_next_hop = ipv6_next_hop(cx, t, &who);
+    let families = families(
+        cx,
+        t,
+        &who,
+        matches!(ipv6_next_hop, Some(Some(_))),
+        announces,
+    );
+    if let (Some(a), Some(fams), Some(nh6)) = (address, &families, &ipv6_next_hop) {
+        next_hops_missing(cx, t, a, fams, nh6.is_some(), announces);
+    }
     Some(BgpPeer {
         address: address?,
         remote_as: remote_as?,
@@ -277,7 +332,9 @@ fn peer(cx: &mut Ctx, t: &Tbl, hold_default: u16, retry_default: u16) -> Option<
         keepalive_s,
         passive: t.bool(cx, "passive").unwrap_or(false),
         port: t.num(cx, "port", 1, 65_535).unwrap_or(179),
-        local_address: t.parse(cx, "local_address", IPV4),
+        local_address,
+        families: families?,
+        ipv6_next_hop: ipv6_next_hop?,
         ttl_security: t.bool(cx, "ttl_security").unwrap_or(false),
         md5_password,
         connect_retry_s: t
@@ -319,9 +376,18 @@ fn announce(cx: &mut Ctx, t: &Tbl) -> Option<Announce> {
     );
     let prefix = t.must(
         "prefix",
-        t.parse::<Prefix>(cx, "prefix", "an IPv4 prefix"),
+        t.parse::<Prefix>(cx, "prefix", "an IPv4 or IPv6 prefix"),
         cx,
     );
+    let next_hop: Option<IpAddr> = t.parse(cx, "next_hop", IP);
+    if let (Some(p), Some(nh)) = (prefix, next_hop) {
+        if p.is_ipv6() != nh.is_ipv6() {
+            cx.err_at(
+                &t.field("next_hop"),
+                format!("announce {p}: next_hop {nh} is of the other address family; an IPv4 prefix needs an IPv4 next hop and an IPv6 prefix an IPv6 one"),
+            );
+        }
+    }
     if let Some(p) = prefix.filter(Prefix::has_host_bits) {
         cx.err_at(
             &t.field("prefix"),
@@ -345,7 +411,7 @@ fn announce(cx: &mut Ctx, t: &Tbl) -> Option<Announce> {
         .unwrap_or_default();
     Some(Announce {
         prefix: prefix?,
-        next_hop: t.parse(cx, "next_hop", IPV4),
+        next_hop,
         communities,
         large_communities,
         med: t.num(cx, "med", 0, 4_294_967_295),

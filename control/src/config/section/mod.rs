@@ -3,6 +3,7 @@
 //! entries live in `validate`.
 
 pub(super) mod bgp;
+mod bgp_families;
 pub(super) mod check;
 pub(super) mod control;
 pub(super) mod dataplane;
@@ -17,6 +18,7 @@ use service::Service;
 use vrrp::VrrpInstance;
 
 pub(super) const IPV4: &str = "an IPv4 address such as 10.0.0.1";
+pub(super) const IP: &str = "an IPv4 or IPv6 address such as 10.0.0.1 or 2001:db8::1";
 pub(super) const SOCK4: &str = "an IPv4 address and port such as 10.0.0.1:8080";
 
 /// A whole file; `None` when a required section could not be read at all.

@@ -1,10 +1,12 @@
 //! `[[vrrp]]` instances with their tracked scripts and interfaces.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use ::vrrp::{AddressFamily, VrrpError};
+
 use super::dataplane::interface_name_problem;
-use super::IPV4;
+use super::{IP, IPV4};
 use crate::config::reader::{Ctx, Tbl};
 
 /// One `[[vrrp]]` instance.
@@ -25,9 +27,13 @@ pub struct VrrpInstance {
     pub preempt: bool,
     /// `preempt_delay_ms`, default 0, ≤ 1000 s.
     pub preempt_delay: Duration,
-    /// 1..=20 addresses; each VIP belongs to at most one instance.
-    pub vips: Vec<Ipv4Addr>,
-    pub unicast_peers: Vec<Ipv4Addr>,
+    /// 1..=20 addresses of one family; each VIP belongs to at most one
+    /// instance. IPv6 VIPs make an IPv6 instance (version 3 only), which
+    /// advertises from the interface's link-local address.
+    pub vips: Vec<IpAddr>,
+    /// Of the VIPs' family; link-local for an IPv6 instance.
+    pub unicast_peers: Vec<IpAddr>,
+    /// IPv4 instances only.
     pub unicast_src: Option<Ipv4Addr>,
     /// VRRPv2 simple-text password, ≤ 8 bytes, sent in clear in every
     /// advert: it only keeps instances of different deployments apart (and
@@ -48,6 +54,29 @@ pub struct VrrpInstance {
     pub track_interfaces: Vec<TrackInterface>,
     /// Command run on every state change.
     pub notify: Option<String>,
+}
+
+impl VrrpInstance {
+    /// The family of the VIPs (validation keeps them all of one).
+    pub fn family(&self) -> AddressFamily {
+        self.vips
+            .first()
+            .map_or(AddressFamily::Ipv4, AddressFamily::of)
+    }
+
+    /// 00:00:5e:00:01:VRID for an IPv4 instance, 00:00:5e:00:02:VRID for
+    /// an IPv6 one.
+    pub fn virtual_mac(&self) -> [u8; 6] {
+        self.family().virtual_mac(self.vrid)
+    }
+
+    /// The IPv4 VIPs: all of an IPv4 instance's, none of an IPv6 one's.
+    pub fn ipv4_vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.vips.iter().filter_map(|a| match a {
+            IpAddr::V4(v) => Some(*v),
+            IpAddr::V6(_) => None,
+        })
+    }
 }
 
 /// A `[[vrrp.track_script]]`: a command whose result adjusts the priority.
@@ -126,7 +155,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<VrrpInstance> {
             ),
         );
     }
-    let vips: Option<Vec<Ipv4Addr>> = t.must("vips", t.parse_list(cx, "vips", IPV4), cx);
+    let vips: Option<Vec<IpAddr>> = t.must("vips", t.parse_list(cx, "vips", IP), cx);
     if let Some(v) = &vips {
         if v.is_empty() || v.len() > 20 {
             cx.err_at(
@@ -149,13 +178,16 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<VrrpInstance> {
             );
         }
     }
-    let unicast_peers: Vec<Ipv4Addr> = t.parse_list(cx, "unicast_peers", IPV4).unwrap_or_default();
+    let unicast_peers: Vec<IpAddr> = t.parse_list(cx, "unicast_peers", IP).unwrap_or_default();
     let unicast_src = t.parse(cx, "unicast_src", IPV4);
     if unicast_src.is_some() && unicast_peers.is_empty() {
         cx.err_at(
             &t.field("unicast_src"),
             "`unicast_src` is set but `unicast_peers` is empty; list the peers or remove it",
         );
+    }
+    if let Some(v) = &vips {
+        families(cx, t, version, v, &unicast_peers, unicast_src.is_some());
     }
     let track_scripts: Vec<Option<TrackScript>> = t.each(cx, "track_script", track_script);
     let track_interfaces: Vec<Option<TrackInterface>> =
@@ -184,6 +216,59 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<VrrpInstance> {
         track_interfaces: track_interfaces.into_iter().collect::<Option<_>>()?,
         notify: t.str(cx, "notify"),
     })
+}
+
+/// The checks of the vrrp crate that need no interface address: one
+/// family per instance, VRRPv3 for IPv6, peers of the VIPs' family and,
+/// over IPv6, link-local. The rest (the link-local source itself) is
+/// checked when the instance starts.
+fn families(
+    cx: &mut Ctx,
+    t: &Tbl,
+    version: u8,
+    vips: &[IpAddr],
+    peers: &[IpAddr],
+    unicast_src: bool,
+) {
+    let Some(first) = vips.first() else { return };
+    let af = AddressFamily::of(first);
+    for (j, vip) in vips.iter().enumerate() {
+        if AddressFamily::of(vip) != af {
+            cx.err_at(
+                &t.field(&format!("vips[{j}]")),
+                format!(
+                    "{}; vip {first} makes this an {af} instance, so put {vip} in an instance of its own",
+                    VrrpError::MixedFamilies { addr: *vip, expected: af }
+                ),
+            );
+        }
+    }
+    if af == AddressFamily::Ipv6 && version == 2 {
+        cx.err_at(
+            &t.field("version"),
+            format!("vip {first}: {}", VrrpError::V2Ipv6),
+        );
+    }
+    if af == AddressFamily::Ipv6 && unicast_src {
+        cx.err_at(
+            &t.field("unicast_src"),
+            format!("vip {first} makes this an IPv6 instance, whose adverts always come from the interface's link-local address; remove `unicast_src`"),
+        );
+    }
+    for (j, peer) in peers.iter().enumerate() {
+        let field = t.field(&format!("unicast_peers[{j}]"));
+        match peer {
+            IpAddr::V6(p) if af == AddressFamily::Ipv6 && !::vrrp::is_link_local(p) => cx.err_at(
+                &field,
+                format!("{peer} is not link-local (fe80::/10); IPv6 adverts come only from link-local addresses, so list the peers' link-local addresses"),
+            ),
+            _ if AddressFamily::of(peer) != af => cx.err_at(
+                &field,
+                format!("{peer} is not {af} like vip {first}; the peers of an instance are of its family"),
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// How often a master repeats its gratuitous ARP: by default every 10 s,

@@ -8,7 +8,7 @@ mod socket;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,14 +64,18 @@ impl Bfd {
             .enumerate()
             .filter_map(|(i, (p, tx))| {
                 let b = p.bfd?;
-                let name = p.address.to_string();
+                // Config load refuses bfd on IPv6 peers.
+                let IpAddr::V4(peer) = p.address else {
+                    return None;
+                };
+                let name = peer.to_string();
                 // Unique per session and never 0 (RFC 5880 6.8.1); the
                 // random part keeps a restarted vipd's apart from its last.
                 let low = (i as u32 % 0xffff) + 1;
                 let discr = (base << 16) | low;
                 let cfg = SessionConfig::new(name, discr, b.interval, b.multiplier);
                 Some(Link {
-                    peer: p.address,
+                    peer,
                     session: Session::new(cfg, RandomState::new().hash_one(i)),
                     timers: [None; 2],
                     bgp: tx.clone(),
@@ -124,10 +128,15 @@ impl Bfd {
 /// One address for the receiving socket: the peers' common local
 /// (configured or routed) address, else every address.
 fn local_address(bgp: &Bgp) -> Ipv4Addr {
-    let mut facing = bgp.peers.iter().filter(|p| p.bfd.is_some()).map(|p| {
-        p.local_address
-            .or_else(|| socket::facing_address(p.address))
-    });
+    let mut facing =
+        bgp.peers
+            .iter()
+            .filter(|p| p.bfd.is_some())
+            .map(|p| match (p.local_address, p.address) {
+                (Some(IpAddr::V4(l)), _) => Some(l),
+                (None, IpAddr::V4(a)) => socket::facing_address(a),
+                _ => None,
+            });
     let first = facing.next().flatten();
     match first {
         Some(a) if facing.all(|f| f == Some(a)) => a,

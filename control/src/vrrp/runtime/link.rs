@@ -1,20 +1,25 @@
-//! Frames sent from the virtual MAC. Adverts (RFC 5798 §7.3) and gratuitous
-//! ARP must leave with 00:00:5e:00:01:VRID as Ethernet source, which an IP
-//! socket cannot do: they go out on an AF_PACKET socket bound to the
-//! instance's interface, with every header built here.
+//! Frames sent from the virtual MAC. Adverts (RFC 5798 §7.3), gratuitous
+//! ARP and unsolicited Neighbor Advertisements must leave with the virtual
+//! MAC (00:00:5e:00:01:VRID, 00:00:5e:00:02:VRID over IPv6) as Ethernet
+//! source, which an IP socket cannot do: they go out on an AF_PACKET socket
+//! bound to the instance's interface, with every header built here.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 use ::vrrp::VRRP_TTL;
 use socket2::{Domain, Socket, Type};
-use wire::{ethertype, ip_proto, EthernetFrame, Ipv4Packet, MacAddr, WireError};
+use wire::{
+    ethertype, ip_proto, write_ethernet_header, write_ipv6_header, EthernetFrame, EthernetHeader,
+    Ipv4Packet, Ipv6Header, MacAddr, WireError,
+};
 
 const IPV4_HEADER_LEN: usize = 20;
+const IPV6_HEADER_LEN: usize = 40;
 const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
-/// Ethernet and IPv4 headers in front of the VRRP message.
-pub(crate) const HEADERS_LEN: usize = 14 + IPV4_HEADER_LEN;
+/// Ethernet and IP headers in front of the VRRP message, at most.
+pub(crate) const HEADERS_LEN: usize = 14 + IPV6_HEADER_LEN;
 
 /// The Ethernet group address of an IPv4 multicast group (RFC 1112: the
 /// low 23 bits under 01:00:5e), 01:00:5e:00:00:12 for 224.0.0.18.
@@ -61,6 +66,43 @@ pub(crate) fn advert_frame(
     pkt.set_ttl(VRRP_TTL);
     pkt.fill_checksum();
     Ok(eth_len + ip_len)
+}
+
+/// Writes Ethernet + IPv6 (hop limit 255, next header 112, traffic class
+/// "internetwork control" as for IPv4) + `payload`, whose checksum the
+/// core filled, into `buf` and returns the frame's length; `Truncated` if
+/// `buf` is too short.
+pub(crate) fn advert_frame_v6(
+    buf: &mut [u8],
+    macs: (MacAddr, MacAddr),
+    addrs: (Ipv6Addr, Ipv6Addr),
+    payload: &[u8],
+) -> Result<usize, WireError> {
+    let (src, dst) = macs;
+    let at = write_ethernet_header(
+        buf,
+        &EthernetHeader {
+            dst,
+            src,
+            ethertype: ethertype::IPV6,
+        },
+    )?;
+    let at = at
+        + write_ipv6_header(
+            buf.get_mut(at..).ok_or(WireError::Truncated)?,
+            &Ipv6Header {
+                src: addrs.0,
+                dst: addrs.1,
+                next_header: ip_proto::VRRP,
+                hop_limit: VRRP_TTL,
+                traffic_class: TOS_INTERNETWORK_CONTROL,
+                payload_len: u16::try_from(payload.len()).map_err(|_| WireError::Truncated)?,
+            },
+        )?;
+    buf.get_mut(at..at + payload.len())
+        .ok_or(WireError::Truncated)?
+        .copy_from_slice(payload);
+    Ok(at + payload.len())
 }
 
 /// A send-only packet socket bound to one interface.
@@ -138,7 +180,7 @@ mod tests {
             &payload,
         )
         .expect("fits");
-        assert_eq!(n, HEADERS_LEN + payload.len());
+        assert_eq!(n, 14 + IPV4_HEADER_LEN + payload.len());
 
         let p = SlicedPacket::from_ethernet(&buf[..n]).expect("parses");
         let (eth, _) = Ethernet2Header::from_slice(&buf[..n]).expect("ethernet II");
@@ -159,6 +201,42 @@ mod tests {
         assert_eq!(usize::from(h.total_len), 20 + payload.len());
         assert_eq!(h.header_checksum, h.calc_header_checksum(), "IP checksum");
         assert_eq!(ip.payload().payload, &payload);
+    }
+
+    #[test]
+    fn ipv6_advert_frame_carries_the_virtual_mac_and_hop_limit_255() {
+        let vmac = MacAddr([0, 0, 0x5e, 0, 2, 51]);
+        let src: Ipv6Addr = "fe80::11".parse().unwrap();
+        let payload = [0x31, 51, 150, 1, 0, 10, 0xab, 0xcd];
+        let mut buf = [0xeeu8; 128];
+        let group = wire::multicast_mac(::vrrp::MULTICAST_V6);
+        let n = advert_frame_v6(
+            &mut buf,
+            (vmac, group),
+            (src, ::vrrp::MULTICAST_V6),
+            &payload,
+        )
+        .expect("fits");
+        assert_eq!(n, HEADERS_LEN + payload.len());
+        let p = SlicedPacket::from_ethernet(&buf[..n]).expect("parses");
+        let (eth, _) = Ethernet2Header::from_slice(&buf[..n]).expect("ethernet II");
+        assert_eq!(eth.source, vmac.0);
+        assert_eq!(eth.destination, [0x33, 0x33, 0, 0, 0, 0x12]);
+        let Some(NetSlice::Ipv6(ip)) = p.net else {
+            panic!("no IPv6 in {:?}", &buf[..n]);
+        };
+        let h = ip.header().to_header();
+        assert_eq!(h.hop_limit, 255);
+        assert_eq!(h.next_header.0, 112);
+        assert_eq!(h.source, src.octets());
+        assert_eq!(h.destination, ::vrrp::MULTICAST_V6.octets());
+        assert_eq!(usize::from(h.payload_length), payload.len());
+        assert_eq!(ip.payload().payload, &payload);
+        let mut short = [0u8; 60];
+        assert_eq!(
+            advert_frame_v6(&mut short, (vmac, group), (src, src), &payload),
+            Err(WireError::Truncated)
+        );
     }
 
     #[test]

@@ -4,12 +4,19 @@
 //! timers, adverts, gratuitous ARP, taking and releasing the VIPs (through
 //! [`Ownership`] messages to the daemon, which republishes the dataplane
 //! snapshot), notify commands. The core checks every received advert; the
-//! shell only drops packets whose IPv4 header it cannot read.
+//! shell only drops packets whose IP header it cannot read. An instance is
+//! IPv4 or IPv6 by its VIPs; an IPv6 one advertises from the interface's
+//! link-local address and announces with unsolicited Neighbor
+//! Advertisements.
 
+mod endpoint;
 mod garp;
 mod link;
+mod link_local;
+mod na;
 mod notify;
 mod socket;
+mod socket6;
 mod status;
 pub mod track;
 mod vmac_filter;
@@ -25,16 +32,17 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use ::vrrp::{
-    encode, Input, Instance, InstanceConfig, InstanceStats, Output, State, TimerKind, Version,
-    PRIORITY_OWNER, PRIORITY_STOP, V2_AUTH_LEN,
+    AdvertHeader, Announcement, Input, Instance, InstanceConfig, InstanceStats, Output, State,
+    TimerKind, Version, PRIORITY_OWNER, PRIORITY_STOP, V2_AUTH_LEN,
 };
 use dataplane::counters::Counters;
 
 use crate::config::{TrackInterface, TrackScript, VrrpInstance};
 use crate::neigh;
+use endpoint::{Endpoint, Recv};
 pub(crate) use garp::virtual_mac;
 use link::PacketSocket;
-use socket::AdvertSocket;
+pub(crate) use link_local::link_local;
 pub use status::{Handover, InstanceControl, SharedStatus, ShellStats, Status, TransitionRecord};
 use track::{ScriptResult, Tracks};
 use vmac_filter::VmacFilter;
@@ -60,8 +68,9 @@ pub(crate) struct RuntimeConfig {
     pub instance: InstanceConfig,
     pub interface: String,
     pub ifindex: u32,
-    /// Source of our adverts and the tie-breaker between equal priorities.
-    pub primary: Ipv4Addr,
+    /// Source of our adverts and the tie-breaker between equal priorities:
+    /// an IPv4 address, or the interface's link-local IPv6 address.
+    pub primary: IpAddr,
     pub garp_count: u32,
     pub garp_interval: Duration,
     pub garp_refresh: Option<Duration>,
@@ -84,8 +93,8 @@ pub(crate) struct OtherLink {
 
 impl RuntimeConfig {
     /// From a validated `[[vrrp]]` block; `primary` is the interface's
-    /// address unless `unicast_src` overrides it.
-    pub(crate) fn new(v: &VrrpInstance, ifindex: u32, primary: Ipv4Addr) -> Self {
+    /// address (link-local for IPv6) unless `unicast_src` overrides it.
+    pub(crate) fn new(v: &VrrpInstance, ifindex: u32, primary: IpAddr) -> Self {
         let auth = v.auth_pass.as_ref().map(|p| {
             let mut pass = [0u8; V2_AUTH_LEN];
             for (dst, src) in pass.iter_mut().zip(p.bytes()) {
@@ -106,14 +115,14 @@ impl RuntimeConfig {
                 advert_interval: v.advert_interval,
                 preempt: v.preempt,
                 preempt_delay: v.preempt_delay,
-                vips: v.vips.iter().map(|a| IpAddr::V4(*a)).collect(),
+                vips: v.vips.clone(),
                 auth,
                 accept_mode: false,
-                unicast_peers: v.unicast_peers.iter().map(|a| IpAddr::V4(*a)).collect(),
+                unicast_peers: v.unicast_peers.clone(),
             },
             interface: v.interface.clone(),
             ifindex,
-            primary: v.unicast_src.unwrap_or(primary),
+            primary: v.unicast_src.map_or(primary, IpAddr::V4),
             garp_count: v.garp_count,
             garp_interval: v.garp_interval,
             garp_refresh: v.garp_refresh,
@@ -164,32 +173,27 @@ pub(crate) fn spawn(
     neighbours: neigh::Neighbours,
     sync_hold: Option<watch::Receiver<bool>>,
 ) -> io::Result<Handle> {
-    let inst = Instance::new(cfg.instance.clone(), IpAddr::V4(cfg.primary))
+    let inst = Instance::new(cfg.instance.clone(), cfg.primary)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    if cfg.instance.priority == PRIORITY_OWNER
-        && !cfg.instance.vips.contains(&IpAddr::V4(cfg.primary))
-    {
+    if cfg.instance.priority == PRIORITY_OWNER && !cfg.instance.vips.contains(&cfg.primary) {
         warn!(
             "VRRP instance {}: priority 255 claims ownership of the VIPs, but {} is not one of them; other nodes will drop our adverts as a false owner. Use priority 1 to 254",
             cfg.instance.name, cfg.primary
         );
     }
-    let sock = AdvertSocket::open(
+    let sock = Endpoint::open(
         &cfg.interface,
+        cfg.ifindex,
         cfg.primary,
         cfg.instance.unicast_peers.is_empty(),
     )?;
+    let mac = inst.virtual_mac();
     let link = PacketSocket::open(&cfg.interface, cfg.ifindex)?;
     let mut others = Vec::new();
     for o in &cfg.elsewhere {
         others.push(Other {
             link: PacketSocket::open(&o.interface, o.ifindex)?,
-            _vmac_filter: VmacFilter::add(
-                &cfg.instance.name,
-                &o.interface,
-                o.ifindex,
-                virtual_mac(cfg.instance.vrid),
-            ),
+            _vmac_filter: VmacFilter::add(&cfg.instance.name, &o.interface, o.ifindex, mac),
             addrs: o.addrs.clone(),
         });
     }
@@ -199,6 +203,8 @@ pub(crate) fn spawn(
         version: cfg.instance.version,
         interface: cfg.interface.clone(),
         primary: cfg.primary,
+        family: inst.address_family(),
+        vips: cfg.instance.vips.clone(),
         base_priority: cfg.instance.priority,
         state: State::Initialize,
         priority: cfg.instance.priority,
@@ -214,17 +220,7 @@ pub(crate) fn spawn(
     let (stop_tx, stop_rx) = oneshot::channel();
     let tracks = Tracks::new(&cfg.track_scripts, &cfg.track_interfaces, &cfg.interface);
     let shell = Shell {
-        vips: cfg
-            .instance
-            .vips
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V4(v) => Some(*v),
-                IpAddr::V6(_) => None,
-            })
-            .collect(),
-        destinations: socket::destinations(&cfg.instance.unicast_peers),
-        mac: virtual_mac(cfg.instance.vrid),
+        mac,
         neighbours,
         inst,
         sock,
@@ -232,12 +228,7 @@ pub(crate) fn spawn(
         others,
         operator_held: false,
         sync_held: false,
-        _vmac_filter: VmacFilter::add(
-            &cfg.instance.name,
-            &cfg.interface,
-            cfg.ifindex,
-            virtual_mac(cfg.instance.vrid),
-        ),
+        _vmac_filter: VmacFilter::add(&cfg.instance.name, &cfg.interface, cfg.ifindex, mac),
         timers: Timers::default(),
         ident: 0,
         owner,
@@ -270,14 +261,13 @@ pub(crate) fn spawn(
 
 struct Shell {
     cfg: RuntimeConfig,
-    vips: Vec<Ipv4Addr>,
-    destinations: Vec<Ipv4Addr>,
+    /// The virtual MAC of the instance's family.
     mac: [u8; 6],
     /// Where unicast peers' MACs come from: the kernel's neighbour table.
     neighbours: neigh::Neighbours,
     inst: Instance,
-    sock: AdvertSocket,
-    /// Adverts and gratuitous ARP from the virtual MAC.
+    sock: Endpoint,
+    /// Adverts and announcements from the virtual MAC.
     link: PacketSocket,
     others: Vec<Other>,
     /// The operator's hold and connection sync's (a starting node waits
@@ -468,9 +458,20 @@ impl Shell {
     /// Reads up to [`RECV_BATCH`] packets; true if more may be waiting.
     fn receive(&mut self, buf: &mut [u8], outputs: &mut Vec<Output>) -> bool {
         for _ in 0..RECV_BATCH {
-            let n = match self.sock.try_recv(buf) {
-                Ok(Some(n)) => n,
-                Ok(None) => return false,
+            let dgram = match self.sock.try_recv(buf) {
+                Ok(Recv::Datagram(d)) => d,
+                Ok(Recv::Empty) => return false,
+                Ok(Recv::Malformed) => {
+                    if bump(&mut self.shell.malformed_ip) {
+                        warn!(
+                            "VRRP instance {}: dropped a packet on {} with a malformed IP header ({} so far)",
+                            self.name(),
+                            self.cfg.interface,
+                            self.shell.malformed_ip
+                        );
+                    }
+                    continue;
+                }
                 Err(e) => {
                     if bump(&mut self.shell.receive_errors) {
                         warn!(
@@ -482,17 +483,6 @@ impl Shell {
                     }
                     return false;
                 }
-            };
-            let Some(dgram) = buf.get(..n).and_then(socket::datagram) else {
-                if bump(&mut self.shell.malformed_ip) {
-                    warn!(
-                        "VRRP instance {}: dropped a packet on {} with a malformed IPv4 header ({} so far)",
-                        self.name(),
-                        self.cfg.interface,
-                        self.shell.malformed_ip
-                    );
-                }
-                continue;
             };
             self.inst
                 .handle(Input::Received(dgram), Instant::now(), outputs);
@@ -546,9 +536,6 @@ impl Shell {
 
     /// Records the first advert from a peer after a handover began.
     fn note_new_master(&mut self, src: IpAddr) {
-        let IpAddr::V4(src) = src else {
-            return;
-        };
         let Some(h) = self.handover.as_mut() else {
             return;
         };
@@ -707,31 +694,25 @@ impl Shell {
     /// own MAC: that send makes the kernel resolve the peer, so the next
     /// adverts go out from the virtual MAC.
     fn send_advert(&mut self, priority: u8) {
-        let advert = self.inst.advert(priority);
         let mut buf = [0u8; socket::RECV_BUF];
-        for i in 0..self.destinations.len() {
-            let Some(dst) = self.destinations.get(i).copied() else {
-                break;
-            };
-            let sent = encode(
-                &mut buf,
-                &advert,
-                IpAddr::V4(self.cfg.primary),
-                IpAddr::V4(dst),
-            )
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
-            .and_then(|n| {
-                let payload = buf.get(..n).unwrap_or(&[]);
-                let dst_mac = if dst.is_multicast() {
-                    Some(link::multicast_mac(dst))
-                } else {
-                    self.neighbours.get(IpAddr::V4(dst), self.cfg.ifindex)
-                };
-                match dst_mac {
-                    Some(mac) => self.send_frame(payload, dst, mac),
-                    None => self.sock.send(payload, dst),
-                }
-            });
+        for header in self.inst.advert_headers() {
+            let dst = header.dst;
+            let sent = self
+                .inst
+                .encode_advert(priority, &header, &mut buf)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+                .and_then(|n| {
+                    let payload = buf.get(..n).unwrap_or(&[]);
+                    let dst_mac = match dst {
+                        IpAddr::V4(g) if g.is_multicast() => Some(link::multicast_mac(g)),
+                        IpAddr::V6(g) if g.is_multicast() => Some(wire::multicast_mac(g)),
+                        _ => self.neighbours.get(dst, self.cfg.ifindex),
+                    };
+                    match dst_mac {
+                        Some(mac) => self.send_frame(payload, &header, mac),
+                        None => self.sock.send(payload, dst),
+                    }
+                });
             if let Err(e) = sent {
                 if bump(&mut self.shell.send_errors) {
                     warn!(
@@ -743,17 +724,30 @@ impl Shell {
         }
     }
 
-    fn send_frame(&mut self, payload: &[u8], dst: Ipv4Addr, dst_mac: MacAddr) -> io::Result<()> {
+    fn send_frame(
+        &mut self,
+        payload: &[u8],
+        header: &AdvertHeader,
+        dst_mac: MacAddr,
+    ) -> io::Result<()> {
         let mut frame = [0u8; socket::RECV_BUF + link::HEADERS_LEN];
-        self.ident = self.ident.wrapping_add(1);
-        let n = link::advert_frame(
-            &mut frame,
-            (MacAddr(self.mac), dst_mac),
-            (self.cfg.primary, dst),
-            self.ident,
-            payload,
-        )
-        .map_err(|e| {
+        let macs = (MacAddr(self.mac), dst_mac);
+        let built = match (header.src, header.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                self.ident = self.ident.wrapping_add(1);
+                link::advert_frame(&mut frame, macs, (src, dst), self.ident, payload)
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                link::advert_frame_v6(&mut frame, macs, (src, dst), payload)
+            }
+            (src, dst) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("advert from {src} to {dst} mixes address families"),
+                ))
+            }
+        };
+        let n = built.map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("building the advert frame: {e}"),
@@ -777,23 +771,42 @@ impl Shell {
         if !send || !self.master {
             return;
         }
-        let links = std::iter::once((&self.link, &self.vips, &self.cfg.interface)).chain(
-            self.others
-                .iter()
-                .zip(&self.cfg.elsewhere)
-                .map(|(o, c)| (&o.link, &o.addrs, &c.interface)),
-        );
-        for (link, addrs, interface) in links {
-            match garp::announce(link, self.mac, addrs) {
-                Ok(()) => self.shell.garps_sent += addrs.len() as u64,
-                Err(e) => {
-                    if bump(&mut self.shell.send_errors) {
-                        warn!(
-                            "VRRP instance {}: sending gratuitous ARP on {interface} failed: {e}; hosts there may keep a stale neighbour entry for {addrs:?} ({} so far)",
-                            self.cfg.instance.name, self.shell.send_errors
-                        );
-                    }
-                }
+        let (own, what) = match self.inst.announcement() {
+            Announcement::GratuitousArp { mac, vips } => (
+                garp::announce(&self.link, mac, &vips).map(|()| vips.len()),
+                "gratuitous ARP",
+            ),
+            Announcement::UnsolicitedNa { mac, vips } => (
+                na::announce(&self.link, mac, &vips).map(|()| vips.len()),
+                "unsolicited Neighbor Advertisements",
+            ),
+        };
+        let others = self
+            .others
+            .iter()
+            .zip(&self.cfg.elsewhere)
+            .map(|(o, c)| {
+                (
+                    garp::announce(&o.link, self.mac, &o.addrs).map(|()| o.addrs.len()),
+                    "gratuitous ARP",
+                    c.interface.as_str(),
+                )
+            })
+            .collect::<Vec<_>>();
+        let own = (own, what, self.cfg.interface.as_str());
+        let mut failures = Vec::new();
+        for (sent, what, interface) in std::iter::once(own).chain(others) {
+            match sent {
+                Ok(n) => self.shell.garps_sent += n as u64,
+                Err(e) => failures.push(format!("{what} on {interface} failed: {e}")),
+            }
+        }
+        for f in failures {
+            if bump(&mut self.shell.send_errors) {
+                warn!(
+                    "VRRP instance {}: sending {f}; hosts there may keep a stale neighbour entry for the VIPs ({} so far)",
+                    self.cfg.instance.name, self.shell.send_errors
+                );
             }
         }
     }

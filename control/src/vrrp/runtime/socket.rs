@@ -124,20 +124,6 @@ impl AdvertSocket {
     }
 }
 
-/// Where adverts go: the group, or each unicast peer.
-pub(crate) fn destinations(unicast_peers: &[IpAddr]) -> Vec<Ipv4Addr> {
-    if unicast_peers.is_empty() {
-        return vec![MULTICAST_V4];
-    }
-    unicast_peers
-        .iter()
-        .filter_map(|p| match p {
-            IpAddr::V4(a) => Some(*a),
-            IpAddr::V6(_) => None,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,18 +168,5 @@ mod tests {
         // Another protocol is read; the core refuses it.
         let tcp = header(20, 255, 6);
         assert_eq!(datagram(&tcp).map(|d| d.protocol), Some(6));
-    }
-
-    #[test]
-    fn unicast_peers_replace_the_group() {
-        assert_eq!(destinations(&[]), vec![MULTICAST_V4]);
-        let peers = [
-            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)),
-            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 4)),
-        ];
-        assert_eq!(
-            destinations(&peers),
-            vec![Ipv4Addr::new(10, 0, 0, 3), Ipv4Addr::new(10, 0, 0, 4)]
-        );
     }
 }

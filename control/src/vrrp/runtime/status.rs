@@ -2,11 +2,11 @@
 //! its counters and transitions, and the operator hold.
 
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use ::vrrp::{InstanceStats, State, Version};
+use ::vrrp::{AddressFamily, InstanceStats, State, Version};
 use tokio::sync::watch;
 
 /// One state change, for the control socket.
@@ -39,7 +39,10 @@ pub struct Status {
     pub vrid: u8,
     pub version: Version,
     pub interface: String,
-    pub primary: Ipv4Addr,
+    /// The advert source: an IPv4 address or the link-local IPv6 one.
+    pub primary: IpAddr,
+    pub family: AddressFamily,
+    pub vips: Vec<IpAddr>,
     pub base_priority: u8,
     pub state: State,
     pub priority: u8,
@@ -63,7 +66,7 @@ pub struct Handover {
     pub since: Instant,
     /// The first peer whose (non-zero priority) advert arrived after the
     /// step-down, and how long after it.
-    pub new_master: Option<(Ipv4Addr, Duration)>,
+    pub new_master: Option<(IpAddr, Duration)>,
 }
 
 pub type SharedStatus = Arc<Mutex<Status>>;

@@ -3,6 +3,7 @@
 //! peers.
 
 mod drill;
+mod ipv6;
 mod peers;
 
 use std::net::Ipv4Addr;
@@ -13,6 +14,7 @@ use viplab::{Site, TwoSiteLab};
 use super::{http_check, socket_path, Vipd};
 
 pub use drill::*;
+pub use ipv6::*;
 pub use peers::*;
 
 pub const PORT: u16 = 8080;
