@@ -6,7 +6,7 @@
 //! engine runs in.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
@@ -165,15 +165,16 @@ fn iface_err(interface: &str, error: io::Error) -> EngineError {
     }
 }
 
-/// Index, MAC and IPv4 addresses of `name` in the current network namespace.
+/// Index, MAC and IP addresses of `name` in the current network namespace.
 pub(super) fn port_info(name: &str) -> Result<PortInfo, EngineError> {
     let ifindex = if_nametoindex(name).map_err(|e| iface_err(name, e.into()))?;
-    let (mac, ipv4) = addresses(name).map_err(|e| iface_err(name, e.into()))?;
+    let Addresses { mac, ipv4, ipv6 } = addresses(name).map_err(|e| iface_err(name, e.into()))?;
     Ok(PortInfo {
         name: name.to_string(),
         ifindex,
         mac,
         ipv4,
+        ipv6,
         mtu: mtu(name)?,
         xdp_mode: super::XdpMode::Auto,
         xdp_xmit: true,
@@ -228,26 +229,40 @@ pub(super) fn mtu(name: &str) -> Result<u32, EngineError> {
     Ok(u32::try_from(mtu).unwrap_or(0))
 }
 
-/// The hardware address (zero when the link has none) and the IPv4
-/// addresses of `name`.
-fn addresses(name: &str) -> Result<(MacAddrBytes, Vec<Ipv4Addr>), Errno> {
-    let mut mac = [0u8; 6];
-    let mut ipv4 = Vec::new();
+/// The hardware address (zero when the link has none) and the IP
+/// addresses of an interface.
+struct Addresses {
+    mac: MacAddrBytes,
+    ipv4: Vec<Ipv4Addr>,
+    /// Link-local ones last: the first is the source of the ICMPv6 errors
+    /// the node sends by the port, which may have to cross a router.
+    ipv6: Vec<Ipv6Addr>,
+}
+
+fn addresses(name: &str) -> Result<Addresses, Errno> {
+    let mut a = Addresses {
+        mac: [0u8; 6],
+        ipv4: Vec::new(),
+        ipv6: Vec::new(),
+    };
     for ifa in getifaddrs()?.filter(|ifa| ifa.interface_name == name) {
         let Some(addr) = ifa.address else { continue };
         if let Some(sin) = addr.as_sockaddr_in() {
-            ipv4.push(sin.ip());
+            a.ipv4.push(sin.ip());
+        } else if let Some(sin6) = addr.as_sockaddr_in6() {
+            a.ipv6.push(sin6.ip());
         } else if let Some(hw) = addr.as_link_addr().and_then(|l| l.addr()) {
-            mac = hw;
+            a.mac = hw;
         }
     }
-    Ok((mac, ipv4))
+    a.ipv6.sort_by_key(Ipv6Addr::is_unicast_link_local);
+    Ok(a)
 }
 
 /// The IPv4 addresses of `name`.
 pub(super) fn ipv4(name: &str) -> Result<Vec<Ipv4Addr>, EngineError> {
     addresses(name)
-        .map(|(_, v4)| v4)
+        .map(|a| a.ipv4)
         .map_err(|e| iface_err(name, e.into()))
 }
 

@@ -17,7 +17,7 @@ mod steer;
 mod worker;
 mod xsk;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -109,6 +109,7 @@ pub struct PortInfo {
     pub ifindex: u32,
     pub mac: MacAddrBytes,
     pub ipv4: Vec<Ipv4Addr>,
+    pub ipv6: Vec<Ipv6Addr>,
     pub mtu: u32,
     /// How the steering program is attached (native or skb once started).
     pub xdp_mode: XdpMode,

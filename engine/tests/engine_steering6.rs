@@ -139,6 +139,23 @@ sendp([
 )]
 fn steers_only_the_dataplane_ipv6_traffic() {
     let lab = Lab::new("es6", 1);
+    // The lab turns IPv6 off; l0 gets an address of each scope.
+    lab.l.exec(&[
+        "sysctl",
+        "-qw",
+        "net.ipv6.conf.all.disable_ipv6=0",
+        "net.ipv6.conf.l0.disable_ipv6=0",
+    ]);
+    lab.l.exec(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "fd00:200:1::2/64",
+        "dev",
+        "l0",
+        "nodad",
+    ]);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let capture = Arc::clone(&seen);
     let cfg = EngineConfig {
@@ -154,6 +171,11 @@ fn steers_only_the_dataplane_ipv6_traffic() {
             })
         })
         .unwrap_or_else(|e| panic!("engine start: {e}"));
+    assert_eq!(
+        engine.ports()[0].ipv6.first(),
+        Some(&"fd00:200:1::2".parse::<Ipv6Addr>().unwrap()),
+        "the port's global address comes before its link-local one"
+    );
     engine.steering().set_vips6(&[VIP6]).unwrap();
     let before = engine.steering().xdp_stats().unwrap();
 

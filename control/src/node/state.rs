@@ -263,6 +263,7 @@ impl NodeState {
                 .map(|p| ds::Port {
                     mtu: u16::try_from(p.mtu).unwrap_or(u16::MAX),
                     ipv4: p.ipv4.clone(),
+                    ipv6: p.ipv6.clone(),
                     xdp_xmit: p.xdp_xmit,
                     ..ds::Port::new(&p.name, MacAddr(p.mac))
                 })
