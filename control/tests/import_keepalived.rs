@@ -569,6 +569,20 @@ fn ipv6_sample_translates_vrrp_and_services() {
     assert_eq!(v.vips, vec![six("2001:db8::50"), six("2001:db8::60")]);
     assert_eq!(v.unicast_peers, vec![six("fe80::2")]);
     assert_eq!(v.unicast_src, None);
+
+    // An IPv4 and an IPv6 instance may share a vrid: their virtual MACs differ.
+    let both = "vrrp_instance a {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.5\n }\n}\nvrrp_instance b {\n interface eth0\n virtual_router_id 5\n version 3\n unicast_src_ip fe80::1\n unicast_peer {\n  fe80::2\n }\n virtual_ipaddress {\n  2001:db8::5\n }\n}\n";
+    let (cfg, notes) = complete(both, "both.conf");
+    assert_eq!(
+        cfg.vrrp.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("both.conf:12:") && n.contains("link-local")),
+        "{notes:?}"
+    );
 }
 
 #[test]
