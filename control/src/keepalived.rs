@@ -7,7 +7,9 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, SocketAddr};
+
+use ::vrrp::is_link_local;
 
 /// The translated config, what could not be translated, and remarks on
 /// what was translated differently in form but not in meaning.
@@ -297,15 +299,31 @@ pub fn import(text: &str, file: &str) -> Import {
     let mut services = String::new();
     let mut interfaces: Vec<String> = Vec::new();
     let mut service_names: HashMap<String, usize> = HashMap::new();
-    let mut vrids: HashMap<(String, u8), usize> = HashMap::new();
+    let mut vrids: HashMap<(String, bool, u8), usize> = HashMap::new();
+    // keepalived's default for instances without `version`; a bad value is
+    // refused where global_defs is read.
+    let default_version = all
+        .iter()
+        .filter(|s| s.key() == "global_defs")
+        .flat_map(|s| s.children())
+        .filter(|c| c.key() == "vrrp_version")
+        .filter_map(|c| c.arg(1)?.parse::<u8>().ok())
+        .rfind(|v| (2..=3).contains(v))
+        .unwrap_or(2);
     for s in &all {
         match s.key() {
             k if k.starts_with('@') => conditional(&mut cx, s),
             "global_defs" => global_defs(&mut cx, s),
             "vrrp_script" => vrrp_script_keys(&mut cx, s),
-            "vrrp_instance" => {
-                vrrp_instance(&mut cx, s, &scripts, &mut vrrp, &mut interfaces, &mut vrids)
-            }
+            "vrrp_instance" => vrrp_instance(
+                &mut cx,
+                s,
+                &scripts,
+                &mut vrrp,
+                &mut interfaces,
+                &mut vrids,
+                default_version,
+            ),
             "virtual_server" => virtual_server(&mut cx, s, &mut services, &mut service_names),
             "virtual_server_group" => cx.refuse(
                 s,
@@ -377,6 +395,10 @@ fn global_defs(cx: &mut Cx, s: &Stmt) {
                 "e-mail settings do nothing without smtp_alert (each smtp_alert is listed on its own)",
             ),
             k if k.starts_with('@') => conditional(cx, c),
+            "vrrp_version" => {
+                // Read before the instances; only a bad value is reported here.
+                let _ = num_in::<u8>(cx, c, 2, 3);
+            }
             "vrrp_garp_master_refresh" => cx.refuse(c, "set garp_refresh_ms on each [[vrrp]] instance by hand"),
             _ => cx.refuse(c, "this global setting has no vipd equivalent"),
         }
@@ -445,18 +467,24 @@ fn vrrp_instance(
     scripts: &HashMap<&str, &Stmt>,
     out: &mut String,
     interfaces: &mut Vec<String>,
-    vrids: &mut HashMap<(String, u8), usize>,
+    vrids: &mut HashMap<(String, bool, u8), usize>,
+    default_version: u8,
 ) {
     let name = s.arg(1).unwrap_or("vrrp").to_string();
     let before = cx.untranslated.len();
     let mut keys = Keys::default();
     let mut track = String::new();
     let mut links: Vec<TrackedLink> = Vec::new();
-    let (mut vrid, mut interface, mut vips) = (None, None, Vec::<Ipv4Addr>::new());
+    let (mut vrid, mut interface, mut vips) = (None, None, Vec::<(IpAddr, usize)>::new());
     let (mut vrid_given, mut vips_given) = (false, false);
     let mut extra_interfaces: Vec<String> = Vec::new();
-    let (mut advert_ms, mut version, mut priority) = (1000u64, 2u8, 100i32);
+    let (mut advert_ms, mut version, mut priority) = (1000u64, default_version, 100i32);
     let mut auth: Option<String> = None;
+    // Checked once the instance's family is known, which a later line may set.
+    let mut native_ipv6: Option<&Stmt> = None;
+    let mut version_line: Option<&Stmt> = None;
+    let mut peers: Vec<(IpAddr, &Stmt)> = Vec::new();
+    let mut unicast_src: Option<(IpAddr, &Stmt)> = None;
     for c in s.children() {
         match c.key() {
             k if k.starts_with('@') => conditional(cx, c),
@@ -479,8 +507,10 @@ fn vrrp_instance(
             "version" => {
                 if let Some(v) = num_in::<u8>(cx, c, 2, 3) {
                     version = v;
+                    version_line = Some(c);
                 }
             }
+            "native_ipv6" => native_ipv6 = Some(c),
             "advert_int" => advert_ms = secs_ms(cx, c, 255.0).unwrap_or(1000),
             "nopreempt" => keys.set(cx, c, "preempt", "false".into()),
             "preempt" => keys.set(cx, c, "preempt", "true".into()),
@@ -505,21 +535,17 @@ fn vrrp_instance(
                 }
             }
             "unicast_peer" => {
-                let mut peers = Vec::new();
+                // An empty block leaves keepalived on multicast, as vipd.
                 for p in c.children() {
-                    match p.key().parse::<Ipv4Addr>() {
-                        Ok(ip) if p.words.len() == 1 => peers.push(ip.to_string()),
-                        _ => cx.refuse(p, "a unicast peer must be one IPv4 address"),
+                    match p.key().parse::<IpAddr>() {
+                        Ok(ip) if p.words.len() == 1 => peers.push((ip, p)),
+                        _ => cx.refuse(p, "a unicast peer must be one IP address"),
                     }
                 }
-                // An empty block leaves keepalived on multicast, as vipd.
-                if !peers.is_empty() {
-                    keys.set(cx, c, "unicast_peers", q_list(&peers));
-                }
             }
-            "unicast_src_ip" => match c.arg(1).map(str::parse::<Ipv4Addr>) {
-                Some(Ok(a)) => keys.set(cx, c, "unicast_src", q(&a.to_string())),
-                _ => cx.refuse(c, "needs an IPv4 address"),
+            "unicast_src_ip" => match c.arg(1).map(str::parse::<IpAddr>) {
+                Some(Ok(a)) => unicast_src = Some((a, c)),
+                _ => cx.refuse(c, "needs an IP address"),
             },
             "track_script" => {
                 for t in c.children() {
@@ -556,14 +582,59 @@ fn vrrp_instance(
             _ => cx.refuse(c, "not supported in a vrrp_instance"),
         }
     }
+    let ipv6 = instance_family(cx, &vips, native_ipv6);
+    let family = if ipv6 { "IPv6" } else { "IPv4" };
+    if ipv6 && version == 2 {
+        cx.refuse(
+            version_line.unwrap_or(s),
+            if version_line.is_some() {
+                "an IPv6 instance in VRRP version 2 is outside the standard and vipd runs IPv6 over VRRPv3 only: use `version 3` (keepalived speaks it too)"
+            } else {
+                "this IPv6 instance runs VRRP version 2 in keepalived (its default without `version 3` or global_defs `vrrp_version 3`), outside the standard; vipd runs IPv6 over VRRPv3 only: add `version 3`"
+            },
+        );
+    }
+    let mut peer_list = Vec::new();
+    for (ip, p) in &peers {
+        match ip {
+            IpAddr::V6(v6) if ipv6 && !is_link_local(v6) => cx.refuse(
+                p,
+                "IPv6 adverts come from link-local addresses only: list the peer's link-local (fe80::/10) address",
+            ),
+            ip if ip.is_ipv6() == ipv6 => peer_list.push(ip.to_string()),
+            _ => cx.refuse(p, format!("the peer's family differs from this {family} instance's; vipd runs one family per instance")),
+        }
+    }
+    if !peer_list.is_empty() {
+        keys.set(cx, s, "unicast_peers", q_list(&peer_list));
+    }
+    match unicast_src {
+        Some((IpAddr::V4(a), _)) if !ipv6 => keys.set(cx, s, "unicast_src", q(&a.to_string())),
+        Some((IpAddr::V6(a), c)) if ipv6 && is_link_local(&a) => cx.note(
+            c,
+            "unicast_src_ip dropped: vipd sends IPv6 adverts from the interface's link-local address, which should be this one",
+        ),
+        Some((_, c)) if ipv6 => cx.refuse(
+            c,
+            "IPv6 adverts come from the interface's link-local address; vipd cannot send them from another",
+        ),
+        Some((_, c)) => cx.refuse(c, "needs an IPv4 address for this IPv4 instance"),
+        None => {}
+    }
     let (Some(vrid), Some(interface)) = (vrid, interface) else {
         if !vrid_given || cx.untranslated.len() == before {
             cx.refuse(s, "an instance needs interface and virtual_router_id");
         }
         return;
     };
-    if let Some(first) = vrids.insert((interface.clone(), vrid), s.line) {
-        cx.refuse(s, format!("virtual_router_id {vrid} on {interface} is already used by the instance at line {first}"));
+    if let Some(first) = vrids.insert((interface.clone(), ipv6, vrid), s.line) {
+        cx.refuse(s, format!("virtual_router_id {vrid} on {interface} is already used by the {family} instance at line {first}"));
+    }
+    if version == 3 && (advert_ms % 10 != 0 || !(10..=40_950).contains(&advert_ms)) {
+        cx.refuse(
+            s,
+            "VRRPv3 adverts are counted in hundredths of a second: advert_int must be 0.01 to 40.95",
+        );
     }
     if version == 2 && advert_ms % 1000 != 0 {
         cx.refuse(
@@ -603,7 +674,7 @@ fn vrrp_instance(
         "[[vrrp]]\nname = {}\ninterface = {}\nvrid = {vrid}\nversion = {version}\npriority = {base}\nadvert_interval_ms = {advert_ms}\nvips = {}",
         q(&name),
         q(&interface),
-        q_list(&vips.iter().map(ToString::to_string).collect::<Vec<_>>())
+        q_list(&vips.iter().map(|(ip, _)| ip.to_string()).collect::<Vec<_>>())
     );
     match (&auth, version) {
         (Some(p), 2) => {
@@ -626,33 +697,49 @@ fn vrrp_instance(
     out.push('\n');
 }
 
-/// One `virtual_ipaddress` line: `ADDRESS[/LEN] [dev IF] [label L] ...`.
-fn vip(cx: &mut Cx, a: &Stmt, vips: &mut Vec<Ipv4Addr>, interfaces: &mut Vec<String>) {
-    let addr = a.key().split('/').next().unwrap_or_default();
-    let ip = match addr.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => ip,
-        Ok(IpAddr::V6(_)) => {
-            cx.refuse(a, "IPv6 VIPs are not served by vipd yet");
-            return;
-        }
-        Err(_) => {
-            cx.refuse(a, "not an IP address");
-            return;
-        }
+/// Whether an instance is IPv6: `native_ipv6` or, as keepalived decides,
+/// its first VIP. VIPs of the other family are refused: keepalived would
+/// carry them in the adverts of one family, a vipd instance has one.
+fn instance_family(cx: &mut Cx, vips: &[(IpAddr, usize)], native_ipv6: Option<&Stmt>) -> bool {
+    let (ipv6, why) = match (native_ipv6, vips.first()) {
+        (Some(n), _) => (true, format!("native_ipv6 at line {}", n.line)),
+        (None, Some((first, line))) => (
+            first.is_ipv6(),
+            format!("its first VIP {first} at line {line}"),
+        ),
+        (None, None) => return false,
     };
-    if vips.contains(&ip) {
+    let family = if ipv6 { "IPv6" } else { "IPv4" };
+    for (ip, line) in vips.iter().filter(|(ip, _)| ip.is_ipv6() != ipv6) {
+        cx.untranslated.push(format!(
+            "{}:{line}: `{ip}` not translated: this instance is {family} ({why}); vipd runs one address family per instance, so give the other family's VIPs an instance of their own",
+            cx.file
+        ));
+    }
+    ipv6
+}
+
+/// One `virtual_ipaddress` line: `ADDRESS[/LEN] [dev IF] [label L] ...`.
+fn vip(cx: &mut Cx, a: &Stmt, vips: &mut Vec<(IpAddr, usize)>, interfaces: &mut Vec<String>) {
+    let addr = a.key().split('/').next().unwrap_or_default();
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        cx.refuse(a, "not an IP address");
+        return;
+    };
+    if vips.iter().any(|(v, _)| *v == ip) {
         cx.note(
             a,
             format!("{ip} listed again (another label or device): one VIP"),
         );
     } else {
-        vips.push(ip);
+        vips.push((ip, a.line));
     }
     let mut opts = a.words[1..].iter();
     while let Some(opt) = opts.next() {
         match (opt.as_str(), opts.next()) {
             ("dev", Some(dev)) => {
-                cx.note(a, format!("`dev {dev}`: vipd answers ARP for the VIP on {dev}, which is added to the dataplane interfaces"));
+                let asks = if ip.is_ipv6() { "Neighbor Solicitations" } else { "ARP" };
+                cx.note(a, format!("`dev {dev}`: vipd answers {asks} for the VIP on {dev}, which is added to the dataplane interfaces"));
                 if !interfaces.contains(dev) {
                     interfaces.push(dev.clone());
                 }
@@ -729,15 +816,11 @@ fn track_script(cx: &mut Cx, sc: &Stmt, entry: &Stmt, out: &mut String) {
 fn virtual_server(cx: &mut Cx, s: &Stmt, out: &mut String, names: &mut HashMap<String, usize>) {
     let addr = s.arg(1).map(str::parse::<IpAddr>);
     let (vip, port) = match (addr, s.arg(2)) {
-        (Some(Ok(IpAddr::V4(vip))), Some(_)) => {
+        (Some(Ok(vip)), Some(_)) if s.words.len() == 3 => {
             let Some(port) = num_in::<u16>(cx, &s.value_at(2), 1, 65535) else {
                 return;
             };
             (vip, port)
-        }
-        (Some(Ok(IpAddr::V6(_))), _) => {
-            cx.refuse(s, "IPv6 virtual servers are not served by vipd yet");
-            return;
         }
         _ if matches!(s.arg(1), Some("fwmark" | "group")) => {
             cx.refuse(
@@ -784,10 +867,11 @@ fn virtual_server(cx: &mut Cx, s: &Stmt, out: &mut String, names: &mut HashMap<S
                     keys.set(cx, c, "persistence_s", v.to_string());
                 }
             }
-            "sorry_server" => match (c.arg(1).map(str::parse::<Ipv4Addr>), c.arg(2).map(str::parse::<u16>)) {
-                (Some(Ok(a)), Some(Ok(p))) => keys.set(cx, c, "sorry_server", q(&format!("{a}:{p}"))),
-                _ => cx.refuse(c, "needs an IPv4 address and a port"),
-            },
+            "sorry_server" => {
+                if let Some(a) = socket(cx, c, vip) {
+                    keys.set(cx, c, "sorry_server", q(&a.to_string()));
+                }
+            }
             "virtualhost" => virtualhost = c.arg(1).map(str::to_string),
             "real_server" => real.push(c),
             _ => cx.refuse(c, "not supported in a virtual_server"),
@@ -804,54 +888,75 @@ fn virtual_server(cx: &mut Cx, s: &Stmt, out: &mut String, names: &mut HashMap<S
     keys.write(out, "");
     out.push('\n');
     for r in real {
-        real_server(cx, r, out, interval_ms, virtualhost.as_deref());
+        real_server(cx, r, out, vip, interval_ms, virtualhost.as_deref());
     }
+}
+
+/// `KEYWORD ADDRESS PORT` of a real or sorry server as a socket address
+/// (IPv6 written in brackets), of the VIP's family: vipd does not
+/// translate between families.
+fn socket(cx: &mut Cx, s: &Stmt, vip: IpAddr) -> Option<SocketAddr> {
+    let ip = match s.arg(1).map(str::parse::<IpAddr>) {
+        Some(Ok(ip)) if s.words.len() == 3 => ip,
+        _ => {
+            cx.refuse(s, "expected an IP address and a port");
+            return None;
+        }
+    };
+    let port = num_in::<u16>(cx, &s.value_at(2), 1, 65535)?;
+    if ip.is_ipv6() != vip.is_ipv6() {
+        let (this, that) = if ip.is_ipv6() {
+            ("IPv6", "IPv4")
+        } else {
+            ("IPv4", "IPv6")
+        };
+        cx.refuse(
+            s,
+            format!("an {this} server behind the {that} VIP {vip}: vipd forwards within one address family"),
+        );
+        return None;
+    }
+    Some(SocketAddr::new(ip, port))
 }
 
 fn real_server(
     cx: &mut Cx,
     s: &Stmt,
     out: &mut String,
+    vip: IpAddr,
     interval_ms: u64,
     virtualhost: Option<&str>,
 ) {
-    let (Some(Ok(IpAddr::V4(ip))), Some(Ok(port))) = (
-        s.arg(1).map(str::parse::<IpAddr>),
-        s.arg(2).map(str::parse::<u16>),
-    ) else {
-        if matches!(s.arg(1).map(str::parse::<IpAddr>), Some(Ok(IpAddr::V6(_)))) {
-            cx.refuse(s, "IPv6 real servers are not served by vipd yet");
-        } else {
-            cx.refuse(s, "needs an IPv4 address and a port 0–65535");
-        }
+    let Some(address) = socket(cx, s, vip) else {
         return;
     };
+    let ip = address.ip();
     let mut weight = 1u32;
     let mut checks: Vec<String> = Vec::new();
     for c in s.children() {
         match c.key() {
             "weight" => weight = num_in(cx, c, 0u32, 65_535).unwrap_or(1),
             "inhibit_on_failure" => cx.note(c, "a failed backend gets no new flows in vipd either way"),
-            "TCP_CHECK" => checks.extend(health_check(cx, c, "kind = \"tcp\"".into(), interval_ms, &[])),
+            "TCP_CHECK" => checks.extend(health_check(cx, c, "kind = \"tcp\"".into(), (ip, interval_ms), &[])),
             "HTTP_GET" | "SSL_GET" => {
                 let scheme = if c.key() == "SSL_GET" { "https" } else { "http" };
                 if let Some(kind) = http_get(cx, c, scheme, virtualhost) {
-                    checks.extend(health_check(cx, c, kind, interval_ms, &["url", "virtualhost"]));
+                    checks.extend(health_check(cx, c, kind, (ip, interval_ms), &["url", "virtualhost"]));
                 }
             }
             "UDP_CHECK" => {
                 if let Some(kind) = udp_check(cx, c) {
-                    checks.extend(health_check(cx, c, kind, interval_ms, &["payload", "require_reply"]));
+                    checks.extend(health_check(cx, c, kind, (ip, interval_ms), &["payload", "require_reply"]));
                 }
             }
             "DNS_CHECK" => {
                 if let Some(kind) = dns_check(cx, c) {
-                    checks.extend(health_check(cx, c, kind, interval_ms, &["type", "name"]));
+                    checks.extend(health_check(cx, c, kind, (ip, interval_ms), &["type", "name"]));
                 }
             }
             "PING_CHECK" => match c.children().iter().find(|p| p.key() == "connect_port") {
                 Some(p) => cx.refuse(p, "an ICMP echo has no port"),
-                None => checks.extend(health_check(cx, c, "kind = \"ping\"".into(), interval_ms, &[])),
+                None => checks.extend(health_check(cx, c, "kind = \"ping\"".into(), (ip, interval_ms), &[])),
             },
             "MISC_CHECK" => {
                 let path = c.children().iter().find(|m| m.key() == "misc_path");
@@ -859,7 +964,7 @@ fn real_server(
                     .and_then(|m| command(cx, m, &m.words[1..].join(" ")))
                     .map(|cmd| format!("kind = \"script\", command = {}", q_list(&cmd)));
                 match kind {
-                    Some(kind) => checks.extend(health_check(cx, c, kind, interval_ms, &["misc_path"])),
+                    Some(kind) => checks.extend(health_check(cx, c, kind, (ip, interval_ms), &["misc_path"])),
                     None if path.is_none() => cx.refuse(c, "MISC_CHECK without misc_path"),
                     None => {}
                 }
@@ -880,7 +985,7 @@ fn real_server(
     let _ = writeln!(
         out,
         "  [[service.backend]]\n  address = {}\n  weight = {weight}\n  check = {{ {} }}\n",
-        q(&format!("{ip}:{port}")),
+        q(&address.to_string()),
         checks.first().map_or("kind = \"none\"", String::as_str)
     );
 }
@@ -1016,14 +1121,16 @@ fn dns_check(cx: &mut Cx, c: &Stmt) -> Option<String> {
 /// The common timing keys of a check block, after `kind`. keepalived's
 /// defaults are written out (5 s timeout, one failure takes a backend down,
 /// one success brings it back), as vipd's differ. `own` are the keys the
-/// kind itself has read.
+/// kind itself has read. `at` is the backend's address and the service's
+/// check interval.
 fn health_check(
     cx: &mut Cx,
     s: &Stmt,
     mut kind: String,
-    interval_ms: u64,
+    at: (IpAddr, u64),
     own: &[&str],
 ) -> Option<String> {
+    let (backend, interval_ms) = at;
     let _ = write!(kind, ", interval_ms = {interval_ms}");
     let before = cx.untranslated.len();
     let (mut timeout_ms, mut fall) = (5000, 1);
@@ -1045,6 +1152,17 @@ fn health_check(
                 }
             }
             k if own.contains(&k) => {}
+            "connect_ip" => match c.arg(1).map(str::parse::<IpAddr>) {
+                Some(Ok(ip)) if ip == backend => cx.note(
+                    c,
+                    "connect_ip is the backend's own address, which vipd checks anyway",
+                ),
+                Some(Ok(_)) => cx.refuse(
+                    c,
+                    format!("vipd checks a backend at its own address {backend}, not another"),
+                ),
+                _ => cx.refuse(c, "needs an IP address"),
+            },
             "delay_before_retry" => cx.note(
                 c,
                 "delay_before_retry dropped: vipd checks at the service's interval (delay_loop)",
