@@ -31,6 +31,19 @@ pub struct FlowKey<A = u32> {
     pub proto: u8,
 }
 
+impl<A: Copy> FlowKey<A> {
+    /// The key of packets travelling the other way.
+    pub fn reversed(&self) -> FlowKey<A> {
+        FlowKey {
+            src_ip: self.dst_ip,
+            dst_ip: self.src_ip,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            proto: self.proto,
+        }
+    }
+}
+
 // The XDP program's maps and the sync records mirror the IPv4 layouts: the
 // generic address must not grow them.
 const _: () = assert!(std::mem::size_of::<FlowKey>() == 16);
@@ -90,6 +103,20 @@ pub struct Rewrite<A = u32> {
     pub src_mac: [u8; 6],
     pub dst_mac: [u8; 6],
     pub egress: u8,
+}
+
+impl<A: Copy> Rewrite<A> {
+    /// The same rewrite with source and destination swapped: the packet it
+    /// produces, as the other side saw it.
+    pub fn reversed(&self) -> Rewrite<A> {
+        Rewrite {
+            src_ip: self.dst_ip,
+            dst_ip: self.src_ip,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            ..*self
+        }
+    }
 }
 
 /// Which side sent a packet. `Forward` is client → backend.
@@ -229,6 +256,16 @@ pub struct Conn<A = u32> {
     /// The node that opened it (connection sync's split-brain tie-break).
     pub origin: u16,
     fins: u8,
+}
+
+impl<A: Copy> Conn<A> {
+    /// The rewrite of packets travelling in `dir`.
+    pub fn rewrite(&self, dir: Direction) -> Rewrite<A> {
+        match dir {
+            Direction::Forward => self.forward,
+            Direction::Reply => self.reply,
+        }
+    }
 }
 
 impl<A> Conn<A> {

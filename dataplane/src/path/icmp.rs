@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use super::{rewrite, Ip, Worker};
-use crate::flow::{Direction, FlowKey, Rewrite};
+use crate::flow::{FlowKey, Rewrite};
 use crate::service::LocalAddr;
 use crate::verdict::{DropReason, PortId, Verdict};
 use wire::{checksum, ip_proto, EthernetFrame, IcmpPacket, Ipv4Packet, MacAddr};
@@ -105,30 +105,15 @@ fn follow_error(w: &mut Worker, frame: &mut [u8], ip: &Ip) -> Result<Verdict, Dr
     let q = quoted(frame, ip)?;
     // The quoted packet travelled the other way: swap it to get the key of
     // packets travelling this way.
-    let key = FlowKey {
-        src_ip: q.key.dst_ip,
-        dst_ip: q.key.src_ip,
-        src_port: q.key.dst_port,
-        dst_port: q.key.src_port,
-        proto: q.key.proto,
-    };
+    let key = q.key.reversed();
     if let Some(owner) = w.foreign_owner(&key) {
         return Ok(Verdict::Handoff(owner));
     }
     let (id, dir) = w.flows.lookup(&key, w.now_ms).ok_or(DropReason::NoFlow)?;
     let conn = w.flows.conn(id);
-    let rw = match dir {
-        Direction::Forward => conn.forward,
-        Direction::Reply => conn.reply,
-    };
+    let rw = conn.rewrite(dir);
     // The quoted packet as the other side sent it, before translation.
-    let original = Rewrite {
-        src_ip: rw.dst_ip,
-        dst_ip: rw.src_ip,
-        src_port: rw.dst_port,
-        dst_port: rw.src_port,
-        ..rw
-    };
+    let original = rw.reversed();
     rewrite_quote(frame, &q, &original);
     let src_mac = w.snap.source_mac(rw.src_mac, rw.egress);
     rewrite::set_macs(frame, MacAddr(src_mac), MacAddr(rw.dst_mac))?;

@@ -438,10 +438,7 @@ impl Worker {
                 A::flows_mut(self).touch(id, dir, flags, now_ms);
                 A::touched(self, frame, id, before, dir, ingress)?;
                 let conn = A::flows(self).conn(id);
-                let mut rw = match dir {
-                    Direction::Forward => conn.forward,
-                    Direction::Reply => conn.reply,
-                };
+                let mut rw = conn.rewrite(dir);
                 rw.src_mac = self.snap.source_mac(rw.src_mac, rw.egress);
                 let backend = conn.backend_id;
                 A::send(self, frame, ip, ingress, &rw, backend)

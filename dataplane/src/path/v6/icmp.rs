@@ -8,7 +8,7 @@ use std::net::Ipv6Addr;
 use super::super::rewrite::set_macs;
 use super::super::{Ip, Worker};
 use super::{error_source, nd};
-use crate::flow::{Direction, FlowKey, Ip6, Rewrite};
+use crate::flow::{FlowKey, Ip6};
 use crate::service::LocalAddr;
 use crate::verdict::{DropReason, PortId, Verdict};
 use wire::{
@@ -166,29 +166,14 @@ fn quoted(frame: &[u8], ip: &Ip<Ip6>) -> Result<Quoted, DropReason> {
 fn follow_error(w: &mut Worker, frame: &mut [u8], ip: &Ip<Ip6>) -> Result<Verdict, DropReason> {
     let q = quoted(frame, ip)?;
     // The quoted packet travelled the other way.
-    let key = FlowKey {
-        src_ip: q.key.dst_ip,
-        dst_ip: q.key.src_ip,
-        src_port: q.key.dst_port,
-        dst_port: q.key.src_port,
-        proto: q.key.proto,
-    };
+    let key = q.key.reversed();
     if let Some(owner) = w.foreign_owner(&key) {
         return Ok(Verdict::Handoff(owner));
     }
     let (id, dir) = w.flows6.lookup(&key, w.now_ms).ok_or(DropReason::NoFlow)?;
     let conn = w.flows6.conn(id);
-    let rw = match dir {
-        Direction::Forward => conn.forward,
-        Direction::Reply => conn.reply,
-    };
-    let original = Rewrite {
-        src_ip: rw.dst_ip,
-        dst_ip: rw.src_ip,
-        src_port: rw.dst_port,
-        dst_port: rw.src_port,
-        ..rw
-    };
+    let rw = conn.rewrite(dir);
+    let original = rw.reversed();
     let hdr = &mut frame[q.at..];
     hdr[8..24].copy_from_slice(&original.src_ip);
     hdr[24..40].copy_from_slice(&original.dst_ip);
