@@ -104,27 +104,7 @@ impl Keepalived6 {
             "global_defs {{\n  router_id {role}\n  vrrp_version 3\n}}\nvrrp_instance VI6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {VRID}\n  priority {priority}\n  advert_int 0.1\n  version 3\n  native_ipv6\n  virtual_ipaddress {{\n    {VIP6}/64 dev eth0\n  }}\n}}\n"
         );
         std::fs::write(&conf, text).expect("write keepalived.conf");
-        let file = |name: &str| dir.join(format!("{role}-{name}")).display().to_string();
-        let process = lab
-            .spawn(
-                &role,
-                &[
-                    "keepalived",
-                    "-n",
-                    "-l",
-                    "-D",
-                    "-P",
-                    "-f",
-                    &conf.display().to_string(),
-                    "-p",
-                    &file("keepalived.pid"),
-                    "-r",
-                    &file("vrrp.pid"),
-                    "-c",
-                    &file("checkers.pid"),
-                ],
-            )
-            .expect("keepalived");
+        let process = super::vrrp::spawn_keepalived(lab, &role, &conf);
         Keepalived6 {
             process: Some(process),
             role,

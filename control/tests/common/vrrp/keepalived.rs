@@ -30,7 +30,6 @@ impl Keepalived {
             vip()
         );
         std::fs::write(&conf, text).expect("write keepalived.conf");
-        let file = |name: &str| dir.join(format!("{role}-{name}")).display().to_string();
         let http = lab
             .spawn(
                 &role,
@@ -42,26 +41,7 @@ impl Keepalived {
                 ],
             )
             .expect("http server");
-        let process = lab
-            .spawn(
-                &role,
-                &[
-                    "keepalived",
-                    "-n",
-                    "-l",
-                    "-D",
-                    "-P",
-                    "-f",
-                    &conf.display().to_string(),
-                    "-p",
-                    &file("keepalived.pid"),
-                    "-r",
-                    &file("vrrp.pid"),
-                    "-c",
-                    &file("checkers.pid"),
-                ],
-            )
-            .expect("keepalived");
+        let process = spawn_keepalived(lab, &role, &conf);
         Keepalived {
             process: Some(process),
             _http: http,
@@ -87,4 +67,34 @@ impl Keepalived {
             }
         }
     }
+}
+
+/// Runs keepalived in the foreground in `role`'s namespace with `conf`,
+/// its pid files in the lab's directory.
+pub fn spawn_keepalived(lab: &Lab, role: &str, conf: &std::path::Path) -> LabProcess {
+    let file = |name: &str| {
+        lab.dir()
+            .join(format!("{role}-{name}"))
+            .display()
+            .to_string()
+    };
+    lab.spawn(
+        role,
+        &[
+            "keepalived",
+            "-n",
+            "-l",
+            "-D",
+            "-P",
+            "-f",
+            &conf.display().to_string(),
+            "-p",
+            &file("keepalived.pid"),
+            "-r",
+            &file("vrrp.pid"),
+            "-c",
+            &file("checkers.pid"),
+        ],
+    )
+    .expect("keepalived")
 }
