@@ -14,23 +14,6 @@ use dataplane::verdict::{DropReason, Verdict};
 use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice};
 use support::*;
 
-fn worker(snap: dataplane::service::Snapshot) -> Worker {
-    worker_of(0, 1, support::published(snap))
-}
-
-fn worker_of(id: u16, n: u16, p: std::sync::Arc<dataplane::service::Published>) -> Worker {
-    let cfg = WorkerConfig {
-        flow_capacity: 4096,
-        persistence_capacity: 256,
-        timeouts: Timeouts::default(),
-        steer_replies: false,
-        sync_origin: None,
-    };
-    let mut w = Worker::new(id, n, cfg, p);
-    w.begin_batch(1_000);
-    w
-}
-
 /// What an independent decoder sees in a TCP frame, with checksums verified.
 #[derive(Debug, PartialEq, Eq)]
 struct Seen {

@@ -8,28 +8,11 @@ use std::net::Ipv6Addr;
 use dataplane::flow::Timeouts;
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::sched::SchedulerKind;
-use dataplane::service::{ForwardMode, Snapshot};
+use dataplane::service::ForwardMode;
 use dataplane::verdict::{DropReason, Verdict};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use support::v6::*;
 use support::*;
-
-fn worker(snap: Snapshot) -> Worker {
-    worker_of(0, 1, published(snap))
-}
-
-fn worker_of(id: u16, n: u16, p: std::sync::Arc<dataplane::service::Published>) -> Worker {
-    let cfg = WorkerConfig {
-        flow_capacity: 4096,
-        persistence_capacity: 256,
-        timeouts: Timeouts::default(),
-        steer_replies: false,
-        sync_origin: None,
-    };
-    let mut w = Worker::new(id, n, cfg, p);
-    w.begin_batch(1_000);
-    w
-}
 
 /// What an independent decoder sees in a TCP or UDP frame over IPv6, with
 /// the L4 checksum verified.

@@ -8,6 +8,8 @@ pub mod v6;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use dataplane::flow::Timeouts;
+use dataplane::path::{Worker, WorkerConfig};
 use dataplane::sched::{BackendWeight, MaglevTable, SchedulerKind};
 use dataplane::service::{
     Backend, DownAction, ForwardMode, Hop, LocalAddr, LocalKind, Port, Published, Service, Snapshot,
@@ -181,4 +183,23 @@ pub fn make_partial(frame: &mut [u8]) {
     }
     let at = 14 + ihl + if proto == 6 { 16 } else { 6 };
     frame[at..at + 2].copy_from_slice(&(sum as u16).to_be_bytes());
+}
+
+/// A lone worker on `snap`, its clock at 1 s.
+pub fn worker(snap: Snapshot) -> Worker {
+    worker_of(0, 1, published(snap))
+}
+
+/// Worker `id` of `n` on the published snapshot `p`, its clock at 1 s.
+pub fn worker_of(id: u16, n: u16, p: Arc<Published>) -> Worker {
+    let cfg = WorkerConfig {
+        flow_capacity: 4096,
+        persistence_capacity: 256,
+        timeouts: Timeouts::default(),
+        steer_replies: false,
+        sync_origin: None,
+    };
+    let mut w = Worker::new(id, n, cfg, p);
+    w.begin_batch(1_000);
+    w
 }
