@@ -5,7 +5,6 @@
 
 mod engine_common;
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,13 +34,6 @@ impl Handler for Capture {
     fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
 }
 
-fn mac_str(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// An engine on l0/l1 whose handler records every marker it sees, with the
 /// VIP steered to it.
 fn start_capturing(lab: &Lab) -> (Engine, Arc<Mutex<Vec<String>>>) {
@@ -61,28 +53,7 @@ fn start_capturing(lab: &Lab) -> (Engine, Arc<Mutex<Vec<String>>>) {
 
 /// Runs the scapy `script` in A with argv: A's MAC, l0's MAC, the VIP, `last`.
 fn send_from_a(lab: &Lab, script: &str, last: &str) {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.a.name,
-            "/usr/bin/python3",
-            "-c",
-            script,
-        ])
-        .args([
-            &mac_str(Lab::mac(&lab.a, "a0")),
-            &mac_str(Lab::mac(&lab.l, "l0")),
-            &VIP.to_string(),
-            last,
-        ])
-        .output()
-        .expect("run python3 with scapy");
-    assert!(
-        out.status.success(),
-        "scapy sender failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lab.scapy_in_a(script, &[&VIP.to_string(), last]);
 }
 
 /// Frames sent from A into l0, in order. `mark-pass-*` frames must stay

@@ -8,7 +8,6 @@
 mod engine_common;
 
 use std::net::Ipv6Addr;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,37 +61,11 @@ impl Handler for Capture {
     }
 }
 
-fn mac_str(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// Runs the scapy `script` in A with argv: A's MAC, l0's MAC, VIP6, A6, B6.
 fn send_from_a(lab: &Lab, script: &str) {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.a.name,
-            "/usr/bin/python3",
-            "-c",
-            script,
-        ])
-        .args([
-            &mac_str(Lab::mac(&lab.a, "a0")),
-            &mac_str(Lab::mac(&lab.l, "l0")),
-            &VIP6.to_string(),
-            &A6.to_string(),
-            &B6.to_string(),
-        ])
-        .output()
-        .expect("run python3 with scapy");
-    assert!(
-        out.status.success(),
-        "scapy sender failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    lab.scapy_in_a(
+        script,
+        &[&VIP6.to_string(), &A6.to_string(), &B6.to_string()],
     );
 }
 

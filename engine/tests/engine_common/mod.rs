@@ -126,6 +126,35 @@ impl Lab {
     }
 
     /// MAC address of `dev` in `ns`.
+    /// Runs the scapy `script` in A with argv: A's MAC, l0's MAC, then
+    /// `args`.
+    pub fn scapy_in_a(&self, script: &str, args: &[&str]) {
+        let mac = |ns: &Netns, dev: &str| {
+            ns.exec(&["cat", &format!("/sys/class/net/{dev}/address")])
+                .trim()
+                .to_string()
+        };
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.a.name,
+                "/usr/bin/python3",
+                "-c",
+                script,
+            ])
+            .arg(mac(&self.a, "a0"))
+            .arg(mac(&self.l, "l0"))
+            .args(args)
+            .output()
+            .expect("run python3 with scapy");
+        assert!(
+            out.status.success(),
+            "scapy sender failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn mac(ns: &Netns, dev: &str) -> [u8; 6] {
         let out = ns.exec(&["cat", &format!("/sys/class/net/{dev}/address")]);
         let mut mac = [0u8; 6];
