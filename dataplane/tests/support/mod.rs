@@ -138,22 +138,10 @@ pub fn tcp(
     flags: &str,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac)
+    let b = PacketBuilder::ethernet2(src_mac, dst_mac)
         .ipv4(src.octets(), dst.octets(), 64)
         .tcp(sport, dport, 1000, 65535);
-    for f in flags.chars() {
-        b = match f {
-            'S' => b.syn(),
-            'A' => b.ack(2000),
-            'F' => b.fin(),
-            'R' => b.rst(),
-            'P' => b.psh(),
-            _ => b,
-        };
-    }
-    let mut out = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut out, payload).expect("build tcp frame");
-    out
+    tcp_frame(b, flags, payload)
 }
 
 /// A client → VIP segment.
@@ -202,4 +190,25 @@ pub fn worker_of(id: u16, n: u16, p: Arc<Published>) -> Worker {
     let mut w = Worker::new(id, n, cfg, p);
     w.begin_batch(1_000);
     w
+}
+
+/// Sets `flags` (S, A, F, R, P) on a TCP frame builder and writes the frame.
+pub fn tcp_frame(
+    mut b: etherparse::PacketBuilderStep<etherparse::TcpHeader>,
+    flags: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    for f in flags.chars() {
+        b = match f {
+            'S' => b.syn(),
+            'A' => b.ack(2000),
+            'F' => b.fin(),
+            'R' => b.rst(),
+            'P' => b.psh(),
+            _ => b,
+        };
+    }
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("build tcp frame");
+    out
 }

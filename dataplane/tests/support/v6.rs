@@ -62,20 +62,7 @@ pub fn tcp6(
         ),
         None => eth.ipv6(src.octets(), dst.octets(), 64),
     };
-    let mut b = ip.tcp(sport, dport, 1000, 65535);
-    for f in flags.chars() {
-        b = match f {
-            'S' => b.syn(),
-            'A' => b.ack(2000),
-            'F' => b.fin(),
-            'R' => b.rst(),
-            'P' => b.psh(),
-            _ => b,
-        };
-    }
-    let mut out = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut out, payload).expect("build tcp frame");
-    out
+    super::tcp_frame(ip.tcp(sport, dport, 1000, 65535), flags, payload)
 }
 
 /// An Ethernet IPv6 UDP datagram.
