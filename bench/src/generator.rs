@@ -12,6 +12,7 @@ use crate::bpf::{GenConfig, GenCounts, Generator};
 use crate::frame::Template;
 use crate::rate::interval_ns;
 
+#[derive(Clone)]
 pub(crate) struct GenJob {
     pub(crate) cfg: GenConfig,
     pub(crate) template: Template,

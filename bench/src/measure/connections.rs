@@ -44,22 +44,17 @@ impl Bench<'_> {
             0 => 50_000,
             half => half.min(50_000),
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            self.gen.run(GenJob {
-                cfg: open.clone(),
+        self.send_until_tracked(
+            &mut dut,
+            GenJob {
+                cfg: open,
                 template: t.clone(),
                 pps: Some(open_pps),
                 duration: Duration::from_secs_f64(f64::from(est) / open_pps as f64),
-            })?;
-            let tracked = self.vipd_flows()?;
-            if tracked >= u64::from(est) {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("vipd tracks {tracked} of the {est} established flows after 10 s of SYNs at {open_pps} pps");
-            }
-        }
+            },
+            u64::from(est),
+            Duration::from_secs(10),
+        )?;
         let flood = GenConfig {
             est_flows: est,
             est_every: self.plan.est_every.max(2),
@@ -141,6 +136,28 @@ impl Bench<'_> {
         let want = (f64::from(flows) * FILL_SHARE) as u64;
         let limit =
             Duration::from_secs_f64(FILL_PASSES * f64::from(flows) / FILL_PPS as f64 + 10.0);
+        self.send_until_tracked(
+            dut,
+            GenJob {
+                cfg,
+                template: t,
+                pps: Some(FILL_PPS),
+                duration: Duration::from_millis(500),
+            },
+            want,
+            limit,
+        )
+    }
+
+    /// Runs `pass` again and again until vipd tracks `want` flows; fails,
+    /// saying how far it got, after `limit`. Returns how many it tracks.
+    fn send_until_tracked(
+        &self,
+        dut: &mut Dut,
+        pass: GenJob,
+        want: u64,
+        limit: Duration,
+    ) -> Result<u64> {
         let start = Instant::now();
         loop {
             dut.check_alive()?;
@@ -150,15 +167,11 @@ impl Bench<'_> {
             }
             if start.elapsed() > limit {
                 bail!(
-                    "vipd tracks {tracked} of {flows} flows after {limit:?} of sending them at {FILL_PPS} pps: its tables did not fill"
+                    "vipd tracks {tracked} of {want} flows after {limit:?} of sending them at {} pps: its tables did not fill",
+                    pass.pps.unwrap_or(0)
                 );
             }
-            self.gen.run(GenJob {
-                cfg: cfg.clone(),
-                template: t.clone(),
-                pps: Some(FILL_PPS),
-                duration: Duration::from_millis(500),
-            })?;
+            self.gen.run(pass.clone())?;
         }
     }
 }
