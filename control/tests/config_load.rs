@@ -1,7 +1,7 @@
 //! Loading vipd configuration files: the contract example, the example set in
 //! `configs/`, and the error reports for each kind of mistake.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -144,7 +144,7 @@ fn contract_parses_to_expected_values() {
     };
     assert_eq!(
         b1.address,
-        "10.123.1.11:8080".parse::<SocketAddrV4>().unwrap()
+        "10.123.1.11:8080".parse::<std::net::SocketAddr>().unwrap()
     );
     assert_eq!(b1.weight, 3);
     assert_eq!(
@@ -165,7 +165,7 @@ fn contract_parses_to_expected_values() {
     assert_eq!((b1.check.rise, b1.check.fall), (2, 2));
     assert_eq!(
         b2.address,
-        "10.123.1.12:8080".parse::<SocketAddrV4>().unwrap()
+        "10.123.1.12:8080".parse::<std::net::SocketAddr>().unwrap()
     );
     assert_eq!(b2.weight, 1);
     assert_eq!(b2.check.kind, CheckKind::Tcp { port: None });
@@ -324,7 +324,7 @@ fn addresses_a_vrrp_instance_holds_that_no_service_uses_are_floating() {
         .collect();
     assert_eq!(
         floating,
-        vec![("v10".to_string(), Ipv4Addr::new(192, 168, 10, 1))]
+        vec![("v10".to_string(), Ipv4Addr::new(192, 168, 10, 1).into())]
     );
     assert_eq!(
         parse(BASE, FILE)
@@ -451,7 +451,7 @@ fn bad_address() {
         &text,
         "service[0].backend[0].address",
         "192.168.10.300",
-        "is not an IPv4 address and port",
+        "is not an address and port such as 10.0.0.1:8080 or [2001:db8::1]:8080",
     );
 
     let text = edit(
@@ -463,6 +463,105 @@ fn bad_address() {
         "vrrp[0].vips[1]",
         "vips",
         "`10.0.0` is not an IPv4 or IPv6 address",
+    );
+}
+
+/// BASE with its service moved to IPv6, beside the IPv4 VRRP instance.
+fn ipv6_service(service_keys: &str, backend: &str) -> String {
+    edit(
+        "vip = \"10.0.0.10\"",
+        &format!("vip = \"2001:db8::50\"{service_keys}"),
+    )
+    .replacen("192.168.10.11:80", backend, 1)
+    .replacen("192.168.10.12:80", "[2001:db8:1::12]:80", 1)
+    .replacen(
+        "prefix = \"10.0.0.0/25\"",
+        "prefix = \"10.0.0.0/25\"\n  condition = \"always\"",
+        1,
+    )
+}
+
+#[test]
+fn ipv6_services() {
+    let c =
+        parse(&ipv6_service("", "[2001:db8:1::11]:8080"), FILE).unwrap_or_else(|e| panic!("{e}"));
+    let s = &c.services[0];
+    assert_eq!(s.vip, "2001:db8::50".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(
+        s.backends[0].address,
+        "[2001:db8:1::11]:8080"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+    );
+    let fullnat = ipv6_service(
+        "\nforward = \"fullnat\"\nsnat = [\"2001:db8:1::100\", \"2001:db8:1::101\"]\nsorry_server = \"[2001:db8:1::99]:80\"",
+        "[2001:db8:1::11]:8080",
+    );
+    let c = parse(&fullnat, FILE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.services[0].snat.len(), 2);
+    assert!(c.services[0].sorry_server.is_some_and(|a| a.is_ipv6()));
+
+    // Every address of a service is of its VIP's family.
+    single_error(
+        &ipv6_service("", "192.168.10.11:80"),
+        "service[0].backend[0].address",
+        "192.168.10.11",
+        "backend 192.168.10.11:80 is not of the VIP 2001:db8::50's family; backends must be IPv6",
+    );
+    single_error(
+        &ipv6_service(
+            "\nforward = \"fullnat\"\nsnat = [\"10.1.1.1\"]",
+            "[2001:db8:1::11]:80",
+        ),
+        "service[0].snat[0]",
+        "snat",
+        "10.1.1.1 is not of the VIP 2001:db8::50's family",
+    );
+    single_error(
+        &ipv6_service("\nsorry_server = \"10.1.1.9:80\"", "[2001:db8:1::11]:80"),
+        "service[0].sorry_server",
+        "sorry_server",
+        "10.1.1.9:80 is not of the VIP 2001:db8::50's family",
+    );
+    // Addresses no client can reach through a router are no VIP.
+    for (vip, why) in [
+        ("fe80::50", "link-local"),
+        ("ff02::1", "multicast"),
+        ("::", "unspecified"),
+        ("::1", "loopback"),
+        ("::ffff:10.0.0.10", "IPv4-mapped"),
+        ("255.255.255.255", "broadcast"),
+        ("0.0.0.0", "unspecified"),
+    ] {
+        let backend = if vip.contains(':') {
+            "[2001:db8:1::11]:80"
+        } else {
+            "10.1.1.1:80"
+        };
+        let text = ipv6_service("", backend)
+            .replacen("2001:db8::50", vip, 1)
+            .replacen(
+                "[2001:db8:1::12]:80",
+                if vip.contains(':') {
+                    "[2001:db8:1::12]:80"
+                } else {
+                    "10.1.1.2:80"
+                },
+                1,
+            );
+        let errs = errors(&text);
+        assert!(
+            errs.iter()
+                .any(|e| e.field == "service[0].vip" && e.message.contains(why)),
+            "{vip}: {errs:#?}"
+        );
+    }
+    // A brackets-less IPv6 backend is not an address and port.
+    single_error(
+        &ipv6_service("", "2001:db8:1::11:80"),
+        "service[0].backend[0].address",
+        "2001:db8:1::11:80",
+        "is not an address and port",
     );
 }
 

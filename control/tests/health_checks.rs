@@ -1,6 +1,6 @@
 //! Health checks against real servers on 127.0.0.1 (ephemeral ports).
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,7 +29,7 @@ enum Reply {
 }
 
 struct HttpServer {
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     reply: Arc<Mutex<Reply>>,
     last_request: Arc<Mutex<String>>,
     task: JoinHandle<()>,
@@ -37,8 +37,12 @@ struct HttpServer {
 
 impl HttpServer {
     async fn start(reply: Reply) -> HttpServer {
-        let listener = TcpListener::bind((LOCALHOST, 0)).await.expect("bind");
-        let addr = v4(listener.local_addr().expect("local addr"));
+        HttpServer::start_on(LOCALHOST.into(), reply).await
+    }
+
+    async fn start_on(ip: IpAddr, reply: Reply) -> HttpServer {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
         let reply = Arc::new(Mutex::new(reply));
         let last_request = Arc::new(Mutex::new(String::new()));
         let (r, l) = (reply.clone(), last_request.clone());
@@ -114,13 +118,6 @@ async fn serve(mut conn: TcpStream, reply: Reply, last: Arc<Mutex<String>>) {
     }
 }
 
-fn v4(addr: SocketAddr) -> SocketAddrV4 {
-    match addr {
-        SocketAddr::V4(a) => a,
-        SocketAddr::V6(a) => panic!("expected an IPv4 address, got {a}"),
-    }
-}
-
 fn response(status: &str, body: &[u8]) -> Vec<u8> {
     let mut r = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
@@ -157,15 +154,51 @@ fn assert_ok(result: &CheckResult, want_detail: &str) {
 }
 
 /// An address that refuses connections: a port that was just free.
-fn refused_addr() -> SocketAddrV4 {
-    let l = std::net::TcpListener::bind((LOCALHOST, 0)).expect("bind");
-    v4(l.local_addr().expect("local addr"))
+fn refused_addr() -> SocketAddr {
+    refused_addr_on(LOCALHOST.into())
+}
+
+fn refused_addr_on(ip: IpAddr) -> SocketAddr {
+    let l = std::net::TcpListener::bind((ip, 0)).expect("bind");
+    l.local_addr().expect("local addr")
+}
+
+#[tokio::test]
+async fn tcp_and_http_over_ipv6() {
+    let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0))
+        .await
+        .expect("bind [::1]");
+    let addr = listener.local_addr().expect("local addr");
+    assert_ok(
+        &probe_once(&Probe::Tcp { addr }, ms(1000)).await,
+        "connected",
+    );
+    let addr = refused_addr_on(Ipv6Addr::LOCALHOST.into());
+    let r = probe_once(&Probe::Tcp { addr }, ms(1000)).await;
+    assert_eq!(r.detail, "connect refused", "{r:?}");
+
+    let srv = HttpServer::start_on(
+        Ipv6Addr::LOCALHOST.into(),
+        Reply::Raw(response("200 OK", b"ok")),
+    )
+    .await;
+    assert_ok(
+        &probe_once(&srv.probe("/", 200, None), ms(2000)).await,
+        "HTTP 200",
+    );
+    // An IPv6 literal in Host is bracketed (RFC 7230 §5.4, RFC 3986).
+    let host = format!("\r\nHost: [::1]:{}\r\n", srv.addr.port());
+    assert!(
+        srv.last_request().contains(&host),
+        "{:?}",
+        srv.last_request()
+    );
 }
 
 #[tokio::test]
 async fn tcp_connects() {
     let listener = TcpListener::bind((LOCALHOST, 0)).await.expect("bind");
-    let addr = v4(listener.local_addr().expect("local addr"));
+    let addr = listener.local_addr().expect("local addr");
     let r = probe_once(&Probe::Tcp { addr }, ms(1000)).await;
     assert_ok(&r, "connected");
     assert!(r.duration < ms(1000));
@@ -186,7 +219,7 @@ async fn tcp_times_out_on_full_backlog() {
     let socket = TcpSocket::new_v4().expect("socket");
     socket.bind((LOCALHOST, 0).into()).expect("bind");
     let listener = socket.listen(1).expect("listen");
-    let addr = v4(listener.local_addr().expect("local addr"));
+    let addr = listener.local_addr().expect("local addr");
     let mut held = Vec::new();
     let mut full = false;
     for _ in 0..16 {
@@ -542,10 +575,10 @@ async fn until_transition(
     }
 }
 
-async fn bind_reusable(addr: SocketAddrV4) -> TcpListener {
+async fn bind_reusable(addr: SocketAddr) -> TcpListener {
     let socket = TcpSocket::new_v4().expect("socket");
     socket.set_reuseaddr(true).expect("SO_REUSEADDR");
-    socket.bind(addr.into()).expect("bind");
+    socket.bind(addr).expect("bind");
     socket.listen(128).expect("listen")
 }
 
@@ -559,8 +592,8 @@ fn accept_forever(listener: TcpListener) -> JoinHandle<()> {
 
 #[tokio::test]
 async fn checker_follows_server_down_and_up() {
-    let listener = bind_reusable(SocketAddrV4::new(LOCALHOST, 0)).await;
-    let addr = v4(listener.local_addr().expect("local addr"));
+    let listener = bind_reusable(SocketAddr::new(LOCALHOST.into(), 0)).await;
+    let addr = listener.local_addr().expect("local addr");
     let server = accept_forever(listener);
     let (rise, fall, interval, timeout) = (3u32, 2u32, ms(100), ms(200));
     let spec = CheckSpec {

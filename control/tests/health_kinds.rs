@@ -3,7 +3,7 @@
 //! router's, each test in a lab of its own. Every check is shown passing,
 //! and failing the way it should.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +13,10 @@ use viplab::{Lab, LabProcess, LabSpec};
 const BACKEND: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 101);
 /// On the backend segment, answered by nobody.
 const NOBODY: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 199);
+/// be1 and nobody on the backend segment's IPv6 prefix (see [`ipv6_on`]).
+const BACKEND6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 1, 0, 0, 0, 0x101);
+const NOBODY6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 1, 0, 0, 0, 0x199);
+const ROUTER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 1, 0, 0, 0, 1);
 const PYTHON: &str = "/usr/bin/python3";
 /// Generous: the lab servers share a busy machine with other tests.
 const TIMEOUT: Duration = Duration::from_millis(3000);
@@ -132,7 +136,7 @@ fn https_probe(path: &str, status: u16, digest: Option<BodyDigest>) -> Probe {
 
 fn https_probe_at(port: u16, path: &str, status: u16, digest: Option<BodyDigest>) -> Probe {
     Probe::Http {
-        addr: SocketAddrV4::new(BACKEND, port),
+        addr: SocketAddr::new(BACKEND.into(), port),
         get: HttpGet {
             path: path.into(),
             host: None,
@@ -254,9 +258,9 @@ fn sha256_hex(data: &[u8]) -> String {
 /// under another id.
 const UDP_SERVER: &str = r#"
 import socket, sys
-port, mode = int(sys.argv[1]), sys.argv[2]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("10.77.1.101", port))
+port, mode, host = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((host, port))
 print("bound", flush=True)
 while True:
     data, peer = s.recvfrom(65535)
@@ -268,18 +272,35 @@ while True:
 "#;
 
 fn udp_server(lab: &Lab, port: u16, mode: &str) -> LabProcess {
+    udp_server_on(lab, BACKEND.into(), port, mode)
+}
+
+fn udp_server_on(lab: &Lab, ip: IpAddr, port: u16, mode: &str) -> LabProcess {
     let script = lab.dir().join("udp_server.py");
     write(&script, UDP_SERVER);
     let p = lab
-        .spawn("be1", &[PYTHON, path_str(&script), &port.to_string(), mode])
+        .spawn(
+            "be1",
+            &[
+                PYTHON,
+                path_str(&script),
+                &port.to_string(),
+                mode,
+                &ip.to_string(),
+            ],
+        )
         .expect("udp server");
     wait_for_log(lab, &p, "bound");
     p
 }
 
 fn udp_probe(port: u16, payload: &[u8], expect: Option<&[u8]>) -> Probe {
+    udp_probe_to(BACKEND.into(), port, payload, expect)
+}
+
+fn udp_probe_to(ip: IpAddr, port: u16, payload: &[u8], expect: Option<&[u8]>) -> Probe {
     Probe::Udp {
-        addr: SocketAddrV4::new(BACKEND, port),
+        addr: SocketAddr::new(ip, port),
         payload: payload.to_vec(),
         expect: expect.map(<[u8]>::to_vec),
     }
@@ -319,7 +340,7 @@ fn udp_check_against_an_echo_server() {
 
 fn dns_probe(port: u16, name: &str, qtype: QType) -> Probe {
     Probe::Dns {
-        addr: SocketAddrV4::new(BACKEND, port),
+        addr: SocketAddr::new(BACKEND.into(), port),
         name: name.into(),
         qtype,
     }
@@ -389,7 +410,7 @@ fn dns_check_against_dnsmasq() {
 )]
 fn ping_check_with_datagram_and_raw_sockets() {
     let lab = lab("ping");
-    let ping = Probe::Ping { ip: BACKEND };
+    let ping = Probe::Ping { ip: BACKEND.into() };
     // A new namespace admits no group to ICMP datagram sockets: root falls
     // back to a raw socket.
     assert_ok(&check(&lab, &ping), "echo reply (ICMP raw socket)");
@@ -399,11 +420,86 @@ fn ping_check_with_datagram_and_raw_sockets() {
     )
     .expect("admit root's group");
     assert_ok(&check(&lab, &ping), "echo reply (ICMP datagram socket)");
-    let r = check(&lab, &Probe::Ping { ip: NOBODY });
+    let r = check(&lab, &Probe::Ping { ip: NOBODY.into() });
     assert!(!r.ok, "{r:?}");
     assert!(
         r.detail
             .contains("timeout after 3000 ms waiting for an echo reply")
+            || r.detail.contains("No route to host"),
+        "{r:?}"
+    );
+}
+
+/// IPv6 on the backend segment: the router's bridge and be1, without
+/// duplicate address detection (the lab owns these addresses), which the
+/// lab's namespaces start without.
+fn ipv6_on(lab: &Lab) {
+    for (role, dev, ip) in [("sw", "brb", ROUTER6), ("be1", "eth0", BACKEND6)] {
+        lab.exec_ok(
+            role,
+            &[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{dev}.disable_ipv6=0"),
+            ],
+        )
+        .expect("IPv6 on");
+        lab.exec_ok(
+            role,
+            &[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{ip}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ],
+        )
+        .expect("IPv6 address");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn udp_and_ping_checks_over_ipv6() {
+    let lab = lab("hc6");
+    ipv6_on(&lab);
+    let echo = udp_server_on(&lab, BACKEND6.into(), 7000, "echo");
+    assert_ok(
+        &check(
+            &lab,
+            &udp_probe_to(BACKEND6.into(), 7000, b"ping", Some(b"pong:ping")),
+        ),
+        "UDP reply of 9 bytes, as expected",
+    );
+    drop(echo);
+    assert_fails(
+        &check(&lab, &udp_probe_to(BACKEND6.into(), 7000, b"ping", None)),
+        "port unreachable",
+    );
+
+    let ping = Probe::Ping {
+        ip: BACKEND6.into(),
+    };
+    assert_ok(&check(&lab, &ping), "echo reply (ICMP raw socket)");
+    // The IPv4 sysctl admits groups to ICMPv6 datagram sockets too.
+    lab.exec_ok(
+        "sw",
+        &["sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 0"],
+    )
+    .expect("admit root's group");
+    assert_ok(&check(&lab, &ping), "echo reply (ICMP datagram socket)");
+    let r = check(&lab, &Probe::Ping { ip: NOBODY6.into() });
+    assert!(!r.ok, "{r:?}");
+    assert!(
+        r.detail
+            .contains("timeout after 3000 ms waiting for an echo reply")
+            || r.detail.contains("unreachable")
             || r.detail.contains("No route to host"),
         "{r:?}"
     );

@@ -12,7 +12,7 @@ mod reader;
 mod section;
 mod validate;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use file::load;
@@ -77,9 +77,11 @@ impl Config {
     /// Addresses a VRRP instance holds that no service uses as its VIP or
     /// full-NAT source: gateways, other nodes' full-NAT sources, answered
     /// only by the instance's master.
-    pub fn floating_addresses(&self) -> impl Iterator<Item = (&VrrpInstance, Ipv4Addr)> {
+    pub fn floating_addresses(&self) -> impl Iterator<Item = (&VrrpInstance, IpAddr)> {
         self.vrrp.iter().flat_map(move |v| {
-            v.ipv4_vips()
+            v.vips
+                .iter()
+                .copied()
                 .filter(move |a| {
                     !self
                         .services

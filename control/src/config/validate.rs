@@ -5,7 +5,7 @@
 //! already reported and guessing their values would only add noise.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use super::reader::Ctx;
 use super::{AnnounceCondition, Bgp, Dataplane, Protocol, Service, VrrpInstance};
@@ -26,7 +26,7 @@ pub(super) fn cross_checks(
 
 fn check_services(cx: &mut Ctx, services: &[Option<Service>]) {
     let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut endpoints: HashMap<(Ipv4Addr, u16, Protocol), usize> = HashMap::new();
+    let mut endpoints: HashMap<(IpAddr, u16, Protocol), usize> = HashMap::new();
     for (i, s) in services.iter().enumerate() {
         let Some(s) = s else { continue };
         if let Some(first) = names.insert(&s.name, i) {
@@ -45,8 +45,8 @@ fn check_services(cx: &mut Ctx, services: &[Option<Service>]) {
             cx.err_at(
                 &format!("service[{i}].vip"),
                 format!(
-                    "{}:{}/{} is already served by service[{first}] (line {line}); each VIP, port and protocol belongs to one service",
-                    s.vip, s.port, s.protocol
+                    "{}/{} is already served by service[{first}] (line {line}); each VIP, port and protocol belongs to one service",
+                    std::net::SocketAddr::new(s.vip, s.port), s.protocol
                 ),
             );
             endpoints.insert((s.vip, s.port, s.protocol), first);

@@ -1,7 +1,7 @@
 //! The dispatch table: one arm per [`Command`]. Parts of the node that gain
 //! commands (VRRP, BGP) add their variant to `Command` and their arm here.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ctlproto::reply;
@@ -136,7 +136,7 @@ async fn backend(
     address: &str,
     weight: Option<u32>,
 ) -> Result<reply::BackendChange, OpError> {
-    let addr: SocketAddrV4 = address
+    let addr: SocketAddr = address
         .parse()
         .map_err(|_| OpError::BackendAddress(address.to_string()))?;
     let change = match (op, weight) {

@@ -116,10 +116,14 @@ fn elsewhere(state: &NodeState, v: &VrrpInstance) -> Vec<vrrp_rt::OtherLink> {
         .services
         .iter()
         .flat_map(|s| s.snat.iter().copied())
-        .filter(|a| state.snat_instance(*a).is_some_and(|i| i.name == v.name));
+        .filter(|a| state.snat_instance(*a).is_some_and(|i| i.name == v.name))
+        .filter_map(|a| match a {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        });
     let mut links: Vec<vrrp_rt::OtherLink> = Vec::new();
     for addr in v.ipv4_vips().chain(snat) {
-        let Some(port) = state.ports.get(usize::from(state.home_port(addr))) else {
+        let Some(port) = state.ports.get(usize::from(state.home_port(addr.into()))) else {
             continue;
         };
         if port.name == v.interface {
@@ -282,7 +286,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
                         unresolved = node.publish(&st);
                     }
                     for addr in &unresolved {
-                        neigh::prompt_resolution(*addr);
+                        neigh::prompt_resolution(addr.addr, addr.ifindex);
                     }
                 }
             }

@@ -5,7 +5,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -34,8 +34,12 @@ fn socket_error(e: std::io::Error) -> CheckError {
     }
 }
 
-async fn connected(addr: SocketAddrV4) -> Result<UdpSocket, CheckError> {
-    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+async fn connected(addr: SocketAddr) -> Result<UdpSocket, CheckError> {
+    let any: IpAddr = match addr {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let sock = UdpSocket::bind((any, 0))
         .await
         .map_err(CheckError::UdpSocket)?;
     sock.connect(addr)
@@ -46,7 +50,7 @@ async fn connected(addr: SocketAddrV4) -> Result<UdpSocket, CheckError> {
 
 /// Healthy when a reply arrives (holding `expect`, if given).
 pub(super) async fn udp(
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     payload: &[u8],
     expect: Option<&[u8]>,
     deadline: Instant,
@@ -82,7 +86,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Healthy when the reply to a query for `name` is NOERROR with an answer.
 /// Datagrams that are not the reply (another id) are skipped.
 pub(super) async fn dns(
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     name: &str,
     qtype: QType,
     deadline: Instant,
@@ -129,12 +133,15 @@ enum IcmpSocket {
     Raw,
 }
 
-fn icmp_socket() -> Result<(UdpSocket, IcmpSocket), CheckError> {
-    let icmp = Some(Protocol::ICMPV4);
-    let (sock, kind) = match Socket::new(Domain::IPV4, Type::DGRAM, icmp) {
+fn icmp_socket(v: icmp::Version) -> Result<(UdpSocket, IcmpSocket), CheckError> {
+    let (domain, icmp) = match v {
+        icmp::Version::V4 => (Domain::IPV4, Some(Protocol::ICMPV4)),
+        icmp::Version::V6 => (Domain::IPV6, Some(Protocol::ICMPV6)),
+    };
+    let (sock, kind) = match Socket::new(domain, Type::DGRAM, icmp) {
         Ok(s) => (s, IcmpSocket::Datagram),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
-            let raw = Socket::new(Domain::IPV4, Type::RAW, icmp)
+            let raw = Socket::new(domain, Type::RAW, icmp)
                 .map_err(|raw| CheckError::IcmpSockets { datagram: e, raw })?;
             (raw, IcmpSocket::Raw)
         }
@@ -148,18 +155,22 @@ fn icmp_socket() -> Result<(UdpSocket, IcmpSocket), CheckError> {
 
 /// Healthy when `ip` answers an echo request carrying a fresh token.
 pub(super) async fn ping(
-    ip: Ipv4Addr,
+    ip: IpAddr,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<String, CheckError> {
-    let (sock, kind) = icmp_socket()?;
+    let v = icmp::Version::of(ip);
+    let (sock, kind) = icmp_socket(v)?;
     sock.connect((ip, 0))
         .await
         .map_err(|source| CheckError::Unreachable {
             target: ip.to_string(),
             source,
         })?;
-    let r = random(u64::from(ip.to_bits()));
+    let r = random(match ip {
+        IpAddr::V4(a) => u64::from(a.to_bits()),
+        IpAddr::V6(a) => a.to_bits() as u64,
+    });
     let token = r.to_be_bytes();
     let seq = (r >> 48) as u16;
     // A datagram socket puts its own port in the id field.
@@ -167,7 +178,7 @@ pub(super) async fn ping(
         IcmpSocket::Datagram => sock.local_addr().map_err(CheckError::IcmpSetup)?.port(),
         IcmpSocket::Raw => (r >> 32) as u16,
     };
-    sock.send(&icmp::echo_request(id, seq, &token))
+    sock.send(&icmp::echo_request(v, id, seq, &token))
         .await
         .map_err(CheckError::EchoRequest)?;
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -188,9 +199,11 @@ pub(super) async fn ping(
         let packet = buf.get(..n).unwrap_or_default();
         let msg = match kind {
             IcmpSocket::Datagram => Ok(packet),
-            IcmpSocket::Raw => icmp::strip_ipv4(packet),
+            // Only an IPv4 raw socket delivers the IP header.
+            IcmpSocket::Raw if v == icmp::Version::V4 => icmp::strip_ipv4(packet),
+            IcmpSocket::Raw => Ok(packet),
         };
-        match msg.and_then(|m| icmp::check_reply(m, id, seq, &token)) {
+        match msg.and_then(|m| icmp::check_reply(m, v, id, seq, &token)) {
             Ok(()) => {
                 let how = match kind {
                     IcmpSocket::Datagram => "datagram",

@@ -1,7 +1,7 @@
 //! Why a check failed: each message becomes the backend's detail in logs
 //! and `vipctl backends`, so it names the stage and what the server did.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -129,7 +129,7 @@ impl CheckError {
         }
     }
 
-    pub(crate) fn unreachable(target: SocketAddrV4, source: std::io::Error) -> Self {
+    pub(crate) fn unreachable(target: SocketAddr, source: std::io::Error) -> Self {
         CheckError::Unreachable {
             target: target.to_string(),
             source,

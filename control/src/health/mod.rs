@@ -26,7 +26,7 @@ mod state;
 pub(crate) mod tls;
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 pub use checker::Checker;
@@ -43,25 +43,25 @@ pub const MAX_HTTP_BODY: usize = http::MAX_BODY;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Probe {
     /// Healthy when a TCP connection can be opened.
-    Tcp { addr: SocketAddrV4 },
+    Tcp { addr: SocketAddr },
     /// A GET over HTTP/1.1, or over TLS when `get.tls` is set.
-    Http { addr: SocketAddrV4, get: HttpGet },
+    Http { addr: SocketAddr, get: HttpGet },
     /// Sends `payload` in one datagram; healthy when a reply arrives (and
     /// holds `expect`, if set). An ICMP port unreachable fails at once.
     Udp {
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         payload: Vec<u8>,
         expect: Option<Vec<u8>>,
     },
     /// Asks for `name`'s `qtype` records; healthy on a NOERROR reply with
     /// at least one.
     Dns {
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         name: String,
         qtype: QType,
     },
     /// ICMP echo; healthy when the reply comes back.
-    Ping { ip: Ipv4Addr },
+    Ping { ip: IpAddr },
     /// argv of a program; exit 0 = healthy. Killed (SIGKILL) at the timeout.
     /// Only the program itself is killed: a script should `exec` any
     /// long-running command so that nothing outlives the check.
@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn probe_names_target() {
-        let addr = SocketAddrV4::new([10, 1, 1, 11].into(), 8080);
+        let addr = SocketAddr::new([10, 1, 1, 11].into(), 8080);
         assert_eq!(Probe::Tcp { addr }.to_string(), "10.1.1.11:8080");
         let script = Probe::Script {
             command: vec!["/bin/check".into(), "a".into()],

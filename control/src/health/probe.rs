@@ -2,7 +2,7 @@
 //! turns every outcome, including any server misbehaviour, into a
 //! [`CheckResult`].
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpStream;
@@ -55,7 +55,7 @@ pub(super) async fn within<T>(
 }
 
 pub(super) async fn connect(
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<TcpStream, CheckError> {
@@ -64,11 +64,7 @@ pub(super) async fn connect(
         .map_err(CheckError::connect)
 }
 
-async fn tcp(
-    addr: SocketAddrV4,
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<String, CheckError> {
+async fn tcp(addr: SocketAddr, deadline: Instant, timeout: Duration) -> Result<String, CheckError> {
     connect(addr, deadline, timeout).await?;
     Ok("connected".to_string())
 }

@@ -3,7 +3,7 @@
 //! one response, no more).
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,13 +38,13 @@ impl Tls {
     /// Connects to `addr` and runs the handshake within `deadline`.
     pub(crate) async fn connect(
         &self,
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<TlsStream, CheckError> {
         // Read at every check, so a replaced CA file takes effect without a reload.
         let config = client_config(self.ca_file.as_deref())?;
-        let name = server_name(self.sni.as_deref(), *addr.ip())?;
+        let name = server_name(self.sni.as_deref(), addr.ip())?;
         let tcp = connect(addr, deadline, timeout).await?;
         let stream = within(
             deadline,
@@ -128,14 +128,11 @@ pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
 /// The name sent as SNI and verified: `sni` if given, else the backend's
 /// address (an address is verified against the certificate's IP entries
 /// and, as TLS requires, never sent as SNI).
-pub(crate) fn server_name(
-    sni: Option<&str>,
-    ip: Ipv4Addr,
-) -> Result<ServerName<'static>, TlsError> {
+pub(crate) fn server_name(sni: Option<&str>, ip: IpAddr) -> Result<ServerName<'static>, TlsError> {
     match sni {
         Some(name) => ServerName::try_from(name.to_string())
             .map_err(|_| TlsError::ServerName(name.to_string())),
-        None => Ok(ServerName::IpAddress(std::net::IpAddr::V4(ip).into())),
+        None => Ok(ServerName::IpAddress(ip.into())),
     }
 }
 

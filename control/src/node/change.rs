@@ -6,7 +6,7 @@
 //! reload or restart, both of which read the config file again.
 
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::state::{BackendHealth, BackendRef, NodeState};
 use crate::config::{Backend, CheckKind, Config};
@@ -22,13 +22,13 @@ pub(crate) enum ChangeError {
     #[error("no service named {service:?} (see `vipctl services`)")]
     NoService { service: String },
     #[error("service {service} has no backend {addr} (see `vipctl backends`)")]
-    NoBackend { service: String, addr: SocketAddrV4 },
+    NoBackend { service: String, addr: SocketAddr },
     #[error("service {service} already has backend {addr}")]
-    Exists { service: String, addr: SocketAddrV4 },
+    Exists { service: String, addr: SocketAddr },
     #[error("service {service} already has {MAX_BACKENDS} backends, the most allowed")]
     Full { service: String },
     #[error("{addr} is the last backend of service {service}; add another first or drain it")]
-    LastBackend { service: String, addr: SocketAddrV4 },
+    LastBackend { service: String, addr: SocketAddr },
     #[error("weight {weight} is out of range 0..={MAX_WEIGHT}")]
     Weight { weight: u32 },
     /// The edit is recorded but the dataplane did not take it.
@@ -69,7 +69,7 @@ impl NodeState {
     pub(crate) fn find_backend(
         &self,
         service: &str,
-        addr: SocketAddrV4,
+        addr: SocketAddr,
     ) -> Result<BackendRef, ChangeError> {
         let s = self.service_index(service)?;
         let b = self.config.services[s]
@@ -101,7 +101,7 @@ impl NodeState {
     pub(crate) fn change_backend(
         &mut self,
         service: &str,
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         change: BackendChange,
     ) -> Result<u32, ChangeError> {
         if let BackendChange::Add { weight } = change {
@@ -138,7 +138,7 @@ impl NodeState {
     fn add_backend(
         &mut self,
         service: &str,
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         weight: u32,
     ) -> Result<u32, ChangeError> {
         let weight = check_weight(weight)?;
@@ -228,7 +228,7 @@ impl NodeState {
         if !refused.is_empty() {
             return Err(refused);
         }
-        let mut old_ids: HashMap<(String, SocketAddrV4), u32> = HashMap::new();
+        let mut old_ids: HashMap<(String, SocketAddr), u32> = HashMap::new();
         for r in self.backends() {
             let svc = &self.config.services[r.service];
             old_ids.insert((svc.name.clone(), svc.backends[r.backend].address), r.id);
@@ -304,7 +304,7 @@ mod tests {
         config::parse(&text, "t.toml").expect("test config parses")
     }
 
-    fn addr(s: &str) -> SocketAddrV4 {
+    fn addr(s: &str) -> SocketAddr {
         s.parse().expect("address")
     }
 

@@ -6,10 +6,7 @@ use crate::health::{CheckSpec, Probe};
 /// The checker spec of `backend` of service `service`.
 pub(crate) fn check_spec(service: &str, backend: &config::Backend) -> CheckSpec {
     let addr = |port: Option<u16>| {
-        std::net::SocketAddrV4::new(
-            *backend.address.ip(),
-            port.unwrap_or(backend.address.port()),
-        )
+        std::net::SocketAddr::new(backend.address.ip(), port.unwrap_or(backend.address.port()))
     };
     let probe = match &backend.check.kind {
         CheckKind::None => Probe::None,
@@ -33,7 +30,7 @@ pub(crate) fn check_spec(service: &str, backend: &config::Backend) -> CheckSpec 
             qtype: *qtype,
         },
         CheckKind::Ping => Probe::Ping {
-            ip: *backend.address.ip(),
+            ip: backend.address.ip(),
         },
         CheckKind::Script { command } => Probe::Script {
             command: command.clone(),

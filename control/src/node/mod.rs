@@ -11,7 +11,7 @@ mod drain;
 mod runtime;
 mod state;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,6 +28,7 @@ pub(crate) use checks::check_spec;
 pub(crate) use drain::{mode_name as drain_mode, Drain};
 pub(crate) use runtime::Runtime;
 pub use state::NodeState;
+pub(crate) use state::Unresolved;
 pub(crate) use state::{BackendHealth, Steering};
 
 /// The running node, shared with the control socket and the metrics
@@ -106,7 +107,7 @@ impl Node {
     }
 
     /// Rebuilds and publishes the snapshot; returns next hops still unresolved.
-    pub(crate) fn publish(&self, state: &NodeState) -> Vec<Ipv4Addr> {
+    pub(crate) fn publish(&self, state: &NodeState) -> Vec<Unresolved> {
         let (snap, unresolved) = state.snapshot();
         self.published.publish(snap);
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
@@ -129,7 +130,7 @@ impl Node {
     pub(crate) async fn change_backend(
         &self,
         service: &str,
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         change: BackendChange,
     ) -> Result<u32, ChangeError> {
         let mut st = self.state.lock().await;
@@ -161,6 +162,9 @@ pub(crate) fn apply_steering(steer: &engine::XdpSteering, s: &Steering) -> anyho
     steer
         .set_vips(&s.vips)
         .context("updating the XDP VIP map")?;
+    steer
+        .set_vips6(&s.vips6)
+        .context("updating the XDP IPv6 VIP map")?;
     steer
         .set_syn_limit(s.syn_limit)
         .context("updating the XDP SYN admission rate")?;

@@ -2,7 +2,7 @@
 //! backend, and the workers' answers about their flows.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running checker and what it was started for, to know when to restart it.
 struct Running {
-    address: SocketAddrV4,
+    address: SocketAddr,
     check: Check,
     _checker: Checker,
 }

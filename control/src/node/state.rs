@@ -6,7 +6,7 @@
 //! scratch and is never patched in place.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use dataplane::sched::{BackendWeight, MaglevTable, SchedulerKind};
@@ -18,7 +18,7 @@ use crate::config::Prefix;
 use crate::config::{CheckKind, Config, DownAction, Protocol, VrrpInstance};
 use crate::health::CheckResult;
 use crate::neigh::{self, Route};
-use crate::vrrp::runtime::{virtual_mac, InstanceControl};
+use crate::vrrp::runtime::InstanceControl;
 
 /// Health of one backend as the checker last reported it.
 #[derive(Clone, Debug)]
@@ -230,29 +230,37 @@ impl NodeState {
 
     /// The port an address of ours lives on: the interface the kernel routes it to.
     /// The port `addr` lives on by the routing table; port 0 when none.
-    pub(crate) fn home_port(&self, addr: Ipv4Addr) -> u8 {
+    pub(crate) fn home_port(&self, addr: IpAddr) -> u8 {
         neigh::lookup(&self.routes, addr)
             .and_then(|r| self.port_of(&r.dev))
             .unwrap_or(0)
     }
 
-    /// The next hop of `addr`, or the address whose MAC is still missing.
-    fn hop(&self, addr: Ipv4Addr) -> Result<Hop, Ipv4Addr> {
-        let (dev, nh) = neigh::next_hop(&self.routes, addr).ok_or(addr)?;
-        let port = self.port_of(&dev).ok_or(nh)?;
-        let ifindex = self.ports.get(usize::from(port)).ok_or(nh)?.ifindex;
-        let mac = self.neighbours.get(IpAddr::V4(nh), ifindex).ok_or(nh)?;
+    /// The next hop of `addr`, or the one whose MAC is still missing.
+    fn hop(&self, addr: IpAddr) -> Result<Hop, Unresolved> {
+        let unknown = |addr| Unresolved { addr, ifindex: 0 };
+        let (dev, nh) = neigh::next_hop(&self.routes, addr).ok_or(unknown(addr))?;
+        let port = self.port_of(&dev).ok_or(unknown(nh))?;
+        let ifindex = self
+            .ports
+            .get(usize::from(port))
+            .ok_or(unknown(nh))?
+            .ifindex;
+        let mac = self
+            .neighbours
+            .get(nh, ifindex)
+            .ok_or(Unresolved { addr: nh, ifindex })?;
         Ok(Hop { port, mac })
     }
 
     /// Builds the dataplane snapshot, and lists next hops whose MAC is unknown.
-    pub(crate) fn snapshot(&self) -> (Snapshot, Vec<Ipv4Addr>) {
+    pub(crate) fn snapshot(&self) -> (Snapshot, Vec<Unresolved>) {
         let mut unresolved = Vec::new();
-        let mut resolve = |addr: Ipv4Addr, port: u16| {
-            let hop = self.hop(addr).map_err(|nh| unresolved.push(nh)).ok();
+        let mut resolve = |addr: std::net::SocketAddr| {
+            let hop = self.hop(addr.ip()).map_err(|nh| unresolved.push(nh)).ok();
             ds::Backend {
-                ip: addr.into(),
-                port,
+                ip: addr.ip(),
+                port: addr.port(),
                 hop,
             }
         };
@@ -294,12 +302,8 @@ impl NodeState {
                     }
                 })
                 .collect();
-            let backends = svc
-                .backends
-                .iter()
-                .map(|b| resolve(*b.address.ip(), b.address.port()))
-                .collect();
-            let sorry = svc.sorry_server.map(|a| resolve(*a.ip(), a.port()));
+            let backends = svc.backends.iter().map(|b| resolve(b.address)).collect();
+            let sorry = svc.sorry_server.map(&mut resolve);
             let scheduler = svc.scheduler;
             let maglev = (scheduler == SchedulerKind::Maglev)
                 .then(|| {
@@ -319,7 +323,7 @@ impl NodeState {
             }
             snap.services.push(ds::Service {
                 name: svc.name.clone(),
-                vip: svc.vip.into(),
+                vip: svc.vip,
                 port: svc.port,
                 proto: match svc.protocol {
                     Protocol::Tcp => wire::ip_proto::TCP,
@@ -331,24 +335,24 @@ impl NodeState {
                 weights,
                 backends,
                 maglev,
-                snat: svc.snat.iter().map(|&a| a.into()).collect(),
+                snat: svc.snat.clone(),
                 sorry,
                 persistence_ms: svc.persistence_timeout.map(|d| d.as_millis() as u64),
                 on_down: svc.on_backend_down,
             });
-            snap.locals.insert(
-                svc.vip.to_bits(),
+            insert_local(
+                &mut snap,
+                svc.vip,
                 self.local(svc.vip, svc.vip, LocalKind::Vip),
             );
-            for a in &svc.snat {
-                snap.locals
-                    .entry(a.to_bits())
-                    .or_insert_with(|| self.snat_local(*a));
+            for &a in &svc.snat {
+                if !is_local(&snap, a) {
+                    insert_local(&mut snap, a, self.snat_local(a));
+                }
             }
         }
         for (_, a) in self.config.floating_addresses() {
-            snap.locals
-                .insert(a.to_bits(), self.local(a, a, LocalKind::Floating));
+            insert_local(&mut snap, a, self.local(a, a, LocalKind::Floating));
         }
         snap.index();
         unresolved.sort();
@@ -359,12 +363,12 @@ impl NodeState {
     /// How the dataplane answers for `addr`, which is held as long as
     /// `held_by` (a VIP or floating address) is owned here: by a VRRP
     /// instance's virtual MAC on every port, or by the port's own MAC.
-    fn local(&self, addr: Ipv4Addr, held_by: Ipv4Addr, kind: LocalKind) -> LocalAddr {
+    fn local(&self, addr: IpAddr, held_by: IpAddr, kind: LocalKind) -> LocalAddr {
         let port = self.home_port(addr);
         match self.config.vip_owner(held_by) {
             Some(inst) => LocalAddr {
                 owned: self.owns(held_by),
-                mac: MacAddr(virtual_mac(inst.vrid)),
+                mac: MacAddr(inst.virtual_mac()),
                 shared_mac: true,
                 port,
                 kind,
@@ -383,7 +387,7 @@ impl NodeState {
     /// the one instance holding the VIPs of every service that uses it
     /// (the backends' answers must reach whichever node serves the
     /// connections now). `None`: it is this node's own.
-    pub(crate) fn snat_instance(&self, addr: Ipv4Addr) -> Option<&VrrpInstance> {
+    pub(crate) fn snat_instance(&self, addr: IpAddr) -> Option<&VrrpInstance> {
         if let Some(own) = self.config.vip_owner(addr) {
             return Some(own);
         }
@@ -402,9 +406,9 @@ impl NodeState {
     /// How the dataplane answers for full-NAT source `addr`: with its
     /// instance ([`NodeState::snat_instance`]), or, as this node's own,
     /// from the port's MAC while any VIP of the services using it is owned.
-    fn snat_local(&self, addr: Ipv4Addr) -> LocalAddr {
+    fn snat_local(&self, addr: IpAddr) -> LocalAddr {
         if let Some(inst) = self.snat_instance(addr) {
-            let held_by = inst.ipv4_vips().next().unwrap_or(addr);
+            let held_by = inst.vips.first().copied().unwrap_or(addr);
             return self.local(addr, held_by, LocalKind::Snat);
         }
         let port = self.home_port(addr);
@@ -424,15 +428,20 @@ impl NodeState {
     /// Steering map contents: addresses whose traffic the dataplane takes.
     pub(crate) fn steering(&self) -> Steering {
         let mut s = Steering::default();
+        let mut add = |a: IpAddr| match a {
+            IpAddr::V4(a) => s.vips.push(a),
+            IpAddr::V6(a) => s.vips6.push(a),
+        };
         for svc in &self.config.services {
-            s.vips.push(svc.vip);
-            s.vips.extend(svc.snat.iter().copied());
+            add(svc.vip);
+            svc.snat.iter().copied().for_each(&mut add);
         }
-        // Their ARP, which only the workers answer.
-        s.vips
-            .extend(self.config.floating_addresses().map(|(_, a)| a));
+        // Their ARP and Neighbor Discovery, which only the workers answer.
+        self.config.floating_addresses().for_each(|(_, a)| add(a));
         s.vips.sort();
         s.vips.dedup();
+        s.vips6.sort();
+        s.vips6.dedup();
         s.syn_limit = SynLimit {
             rate: self.config.dataplane.syn_rate_limit,
             burst: self.config.dataplane.syn_burst,
@@ -441,9 +450,32 @@ impl NodeState {
     }
 }
 
+/// A next hop whose MAC the kernel has not resolved yet; `ifindex` is 0
+/// when no dataplane interface leads to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Unresolved {
+    pub(crate) addr: IpAddr,
+    pub(crate) ifindex: u32,
+}
+
+fn insert_local(snap: &mut Snapshot, addr: IpAddr, local: LocalAddr) {
+    match addr {
+        IpAddr::V4(a) => snap.locals.insert(a.to_bits(), local),
+        IpAddr::V6(a) => snap.locals6.insert(a.octets(), local),
+    };
+}
+
+fn is_local(snap: &Snapshot, addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(a) => snap.locals.contains_key(&a.to_bits()),
+        IpAddr::V6(a) => snap.locals6.contains_key(&a.octets()),
+    }
+}
+
 /// What the XDP steering program must send to the workers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Steering {
     pub(crate) vips: Vec<Ipv4Addr>,
+    pub(crate) vips6: Vec<Ipv6Addr>,
     pub(crate) syn_limit: SynLimit,
 }

@@ -201,7 +201,7 @@ fn http_check(cx: &mut Ctx, t: &Tbl, tls: bool) -> Option<CheckKind> {
 fn tls_part(cx: &mut Ctx, t: &Tbl) -> Tls {
     let sni = t.str(cx, "sni");
     if let Some(name) = &sni {
-        if let Err(e) = crate::health::tls::server_name(Some(name), Ipv4Addr::UNSPECIFIED) {
+        if let Err(e) = crate::health::tls::server_name(Some(name), Ipv4Addr::UNSPECIFIED.into()) {
             cx.err_at(&t.field("sni"), e.to_string());
         }
     }

@@ -19,7 +19,7 @@ use vrrp::VrrpInstance;
 
 pub(super) const IPV4: &str = "an IPv4 address such as 10.0.0.1";
 pub(super) const IP: &str = "an IPv4 or IPv6 address such as 10.0.0.1 or 2001:db8::1";
-pub(super) const SOCK4: &str = "an IPv4 address and port such as 10.0.0.1:8080";
+pub(super) const SOCK: &str = "an address and port such as 10.0.0.1:8080 or [2001:db8::1]:8080";
 
 /// A whole file; `None` when a required section could not be read at all.
 pub(super) fn config(cx: &mut Ctx, root: &Tbl) -> Option<Config> {

@@ -1,6 +1,6 @@
 //! `[[service]]` and its `[[service.backend]]` entries.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use dataplane::keyword_enum;
@@ -8,7 +8,7 @@ pub use dataplane::sched::SchedulerKind;
 pub use dataplane::service::{DownAction, ForwardMode};
 
 use super::check::{self, Check};
-use super::{IPV4, SOCK4};
+use super::{IP, SOCK};
 use crate::config::reader::{Ctx, Tbl};
 
 /// One `[[service]]`: a VIP:port that vipd balances.
@@ -16,7 +16,8 @@ use crate::config::reader::{Ctx, Tbl};
 pub struct Service {
     /// Unique among services.
     pub name: String,
-    pub vip: Ipv4Addr,
+    /// IPv4 or IPv6; a dual-stack service is two services, one per family.
+    pub vip: IpAddr,
     /// ≥ 1; (vip, port, protocol) is unique among services.
     pub port: u16,
     /// Defaults to tcp.
@@ -31,8 +32,8 @@ pub struct Service {
     /// Defaults to nat.
     pub forward: ForwardMode,
     /// Non-empty exactly when `forward` is full NAT.
-    pub snat: Vec<Ipv4Addr>,
-    pub sorry_server: Option<SocketAddrV4>,
+    pub snat: Vec<IpAddr>,
+    pub sorry_server: Option<SocketAddr>,
     /// `persistence_s`, 1..=86400 s.
     pub persistence_timeout: Option<Duration>,
     /// A prime, default 65537.
@@ -45,7 +46,8 @@ pub struct Service {
 /// One `[[service.backend]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
-    pub address: SocketAddrV4,
+    /// Of the service VIP's family.
+    pub address: SocketAddr,
     /// 0..=65535, default 1; 0 drains the backend (no new flows).
     pub weight: u32,
     pub check: Check,
@@ -71,6 +73,37 @@ fn next_prime(n: u32) -> u32 {
     (n..).find(|k| is_prime(*k)).unwrap_or(n)
 }
 
+fn family(ip: IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
+
+/// Why an address cannot be a VIP clients reach through a router.
+fn unusable_vip(ip: IpAddr) -> Option<&'static str> {
+    if ip.is_unspecified() {
+        return Some("it is the unspecified address");
+    }
+    if ip.is_multicast() {
+        return Some("it is a multicast address");
+    }
+    if ip.is_loopback() {
+        return Some("it is a loopback address");
+    }
+    match ip {
+        IpAddr::V4(a) if a.is_broadcast() => Some("it is the broadcast address"),
+        IpAddr::V6(a) if a.is_unicast_link_local() => {
+            Some("it is link-local, and a VIP must be reachable through routers")
+        }
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => {
+            Some("it is IPv4-mapped; write the IPv4 address instead")
+        }
+        _ => None,
+    }
+}
+
 pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
     t.check_keys(
         cx,
@@ -91,7 +124,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
         ],
     );
     let name = t.must("name", t.str(cx, "name"), cx);
-    let vip = t.must("vip", t.parse::<Ipv4Addr>(cx, "vip", IPV4), cx);
+    let vip = t.must("vip", t.parse::<IpAddr>(cx, "vip", IP), cx);
     let port = t.must("port", t.num::<u16>(cx, "port", 1, 65535), cx);
     let protocol = t
         .parse(cx, "protocol", "a protocol")
@@ -102,7 +135,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
     let forward = t
         .parse(cx, "forward", "a forwarding mode")
         .unwrap_or(ForwardMode::Nat);
-    let snat: Vec<Ipv4Addr> = t.parse_list(cx, "snat", IPV4).unwrap_or_default();
+    let snat: Vec<IpAddr> = t.parse_list(cx, "snat", IP).unwrap_or_default();
     match forward {
         ForwardMode::FullNat if snat.is_empty() && !t.has("snat") => cx.err(
             t.line,
@@ -120,7 +153,21 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
         ),
         _ => {}
     }
+    if let Some(vip) = vip {
+        if let Some(why) = unusable_vip(vip) {
+            cx.err_at(&t.field("vip"), format!("{vip} cannot be a VIP: {why}"));
+        }
+    }
     for (i, a) in snat.iter().enumerate() {
+        if let Some(vip) = vip.filter(|v| v.is_ipv4() != a.is_ipv4()) {
+            cx.err_at(
+                &format!("{}[{i}]", t.field("snat")),
+                format!(
+                    "{a} is not of the VIP {vip}'s family; full NAT sources must be {}",
+                    family(vip)
+                ),
+            );
+        }
         if snat[..i].contains(a) {
             cx.err_at(
                 &format!("{}[{i}]", t.field("snat")),
@@ -128,7 +175,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
             );
         }
     }
-    let sorry_server = t.parse::<SocketAddrV4>(cx, "sorry_server", SOCK4);
+    let sorry_server = t.parse::<SocketAddr>(cx, "sorry_server", SOCK);
     let persistence_timeout = t
         .num::<u64>(cx, "persistence_s", 1, 86_400)
         .map(Duration::from_secs);
@@ -184,6 +231,16 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
     for (i, b) in backends.iter().enumerate() {
         let Some(b) = b else { continue };
         let field = format!("{}.address", backend_tables[i].path);
+        if let Some(vip) = vip.filter(|v| v.is_ipv4() != b.address.is_ipv4()) {
+            cx.err_at(
+                &field,
+                format!(
+                    "backend {} is not of the VIP {vip}'s family; backends must be {} (a dual-stack service is two services, one per family)",
+                    b.address,
+                    family(vip)
+                ),
+            );
+        }
         if backends[..i]
             .iter()
             .flatten()
@@ -204,6 +261,17 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
                     ),
                 );
             }
+        }
+    }
+    if let (Some(s), Some(vip)) = (sorry_server, vip) {
+        if s.is_ipv4() != vip.is_ipv4() {
+            cx.err_at(
+                &t.field("sorry_server"),
+                format!(
+                    "{s} is not of the VIP {vip}'s family; the sorry server must be {}",
+                    family(vip)
+                ),
+            );
         }
     }
     if let (ForwardMode::Dr, Some(s), Some(port)) = (forward, sorry_server, port) {
@@ -233,7 +301,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
 
 fn backend(cx: &mut Ctx, t: &Tbl) -> Option<Backend> {
     t.check_keys(cx, &["address", "weight", "check"]);
-    let address = t.must("address", t.parse::<SocketAddrV4>(cx, "address", SOCK4), cx);
+    let address = t.must("address", t.parse::<SocketAddr>(cx, "address", SOCK), cx);
     let weight = t.num(cx, "weight", 0, 65_535).unwrap_or(1);
     let check = match t.table(cx, "check") {
         Some(c) => check::read(cx, &c),

@@ -10,7 +10,7 @@ mod body;
 mod error;
 mod head;
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -86,7 +86,7 @@ impl Transport for TlsStream {
 /// Runs the check against `addr` within `deadline`.
 pub(crate) async fn check(
     get: &HttpGet,
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<String, CheckError> {

@@ -18,11 +18,6 @@ use super::link::PacketSocket;
 /// minimum frame.
 pub const FRAME_LEN: usize = 60;
 
-/// The virtual MAC of `vrid` (RFC 5798 §7.3, IPv4).
-pub fn virtual_mac(vrid: u8) -> [u8; 6] {
-    [0x00, 0x00, 0x5e, 0x00, 0x01, vrid]
-}
-
 /// A gratuitous ARP request announcing `vip` at `mac`, broadcast.
 pub fn frame(mac: [u8; 6], vip: Ipv4Addr) -> Result<[u8; FRAME_LEN], wire::WireError> {
     ArpMessage::gratuitous(MacAddr(mac), vip).padded_frame(MacAddr::BROADCAST)
@@ -43,7 +38,7 @@ mod tests {
 
     #[test]
     fn gratuitous_arp_frame_announces_the_vip_at_the_virtual_mac() {
-        let mac = virtual_mac(51);
+        let mac = ::vrrp::AddressFamily::Ipv4.virtual_mac(51);
         assert_eq!(mac, [0, 0, 0x5e, 0, 1, 51]);
         let vip = Ipv4Addr::new(10, 77, 0, 101);
         let f = frame(mac, vip).unwrap();

@@ -40,7 +40,6 @@ use dataplane::counters::Counters;
 use crate::config::{TrackInterface, TrackScript, VrrpInstance};
 use crate::neigh;
 use endpoint::{Endpoint, Recv};
-pub(crate) use garp::virtual_mac;
 use link::PacketSocket;
 pub(crate) use link_local::link_local;
 pub use status::{Handover, InstanceControl, SharedStatus, ShellStats, Status, TransitionRecord};
