@@ -114,7 +114,7 @@ fn operator_verbs_change_a_running_node() {
     start_name_servers(&lab, 2, ECHO_PORT);
     let services = [
         ServiceConf {
-            vip,
+            vip: vip.into(),
             port: SERVICE_PORT,
             scheduler: "wrr",
             forward: "nat",
@@ -123,7 +123,7 @@ fn operator_verbs_change_a_running_node() {
             extra: String::new(),
         },
         ServiceConf {
-            vip,
+            vip: vip.into(),
             port: ECHO_PORT,
             scheduler: "rr",
             forward: "nat",

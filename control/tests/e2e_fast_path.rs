@@ -43,7 +43,7 @@ while True:
 
 fn config(lab: &Lab, fast_path: bool) -> String {
     let service = ServiceConf {
-        vip: viplab::vip(1),
+        vip: viplab::vip(1).into(),
         port: ECHO_PORT,
         scheduler: "rr",
         forward: "nat",

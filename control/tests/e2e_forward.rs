@@ -55,7 +55,7 @@ fn forwarding(mode: &str, queues: u16) {
     };
     let services = [
         ServiceConf {
-            vip,
+            vip: vip.into(),
             port: SERVICE_PORT,
             scheduler: "wrr",
             forward: mode,
@@ -64,7 +64,7 @@ fn forwarding(mode: &str, queues: u16) {
             extra: snat.clone(),
         },
         ServiceConf {
-            vip,
+            vip: vip.into(),
             port: ECHO_PORT,
             scheduler: "rr",
             forward: mode,

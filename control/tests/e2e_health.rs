@@ -22,7 +22,7 @@ fn failed_backends_get_no_traffic_and_sorry_server_answers() {
     let vip = viplab::vip(2);
     let lab = nat_lab("hc", 3, true);
     let services = [ServiceConf {
-        vip,
+        vip: vip.into(),
         port: SERVICE_PORT,
         scheduler: "rr",
         forward: "nat",

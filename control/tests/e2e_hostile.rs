@@ -53,7 +53,7 @@ fn hostile_frames_are_counted_and_harmless() {
     let vip = viplab::vip(3);
     let lab = nat_lab("hostile", 2, false);
     let services = [ServiceConf {
-        vip,
+        vip: vip.into(),
         port: SERVICE_PORT,
         scheduler: "rr",
         forward: "nat",
@@ -146,7 +146,7 @@ fn syn_flood_does_not_evict_established_connection() {
     let lab = nat_lab("flood", 2, false);
     start_name_servers(&lab, 2, 9000);
     let mk = |port: u16| ServiceConf {
-        vip,
+        vip: vip.into(),
         port,
         scheduler: "rr",
         forward: "nat",

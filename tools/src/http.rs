@@ -1,7 +1,7 @@
 //! HTTP clients run inside the lab: single requests and bursts.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -27,7 +27,7 @@ impl Lab {
     pub fn http_get(
         &self,
         from_role: &str,
-        addr: SocketAddrV4,
+        addr: impl Into<SocketAddr>,
         timeout: Duration,
     ) -> Result<String> {
         self.http_get_path(from_role, addr, "/", timeout)
@@ -38,10 +38,11 @@ impl Lab {
     pub fn http_get_path(
         &self,
         from_role: &str,
-        addr: SocketAddrV4,
+        addr: impl Into<SocketAddr>,
         path: &str,
         timeout: Duration,
     ) -> Result<String> {
+        let addr = addr.into();
         let url = format!("http://{addr}{path}");
         self.curl(from_role, timeout, &[&url])
             .with_context(|| format!("GET {url} from {}", self.ns(from_role)))
@@ -61,10 +62,11 @@ impl Lab {
     pub fn http_burst(
         &self,
         from_role: &str,
-        addr: SocketAddrV4,
+        addr: impl Into<SocketAddr>,
         n: usize,
         concurrency: usize,
     ) -> Result<BurstReport> {
+        let addr = addr.into();
         let args = [
             addr.ip().to_string(),
             addr.port().to_string(),

@@ -14,7 +14,8 @@
 //! Addresses are identical in every lab (the namespaces isolate them), so many
 //! labs run side by side. Every namespace, link, address and route is made by
 //! [`netns`], the one builder also used by vipbench's topology: nothing is
-//! created in the root namespace, and IPv6 is off in every lab namespace.
+//! created in the root namespace. IPv6 is off in every lab namespace unless
+//! the spec asks for it (`LabSpec::ipv6`, addresses by [`ipv6_twin`]).
 //!
 //! Dropping a [`Lab`] kills every process inside it and deletes its
 //! namespaces (also while a test unwinds from a panic; the process logs in
@@ -46,6 +47,7 @@ mod cleanup;
 pub mod demo;
 pub mod ecmp;
 mod http;
+mod ipv6;
 mod lab;
 mod names;
 pub mod netns;
@@ -60,6 +62,7 @@ mod topology;
 pub use cleanup::{down, down_all};
 pub use ecmp::{EchoClients, EchoReport, EcmpLab};
 pub use http::BurstReport;
+pub use ipv6::{ipv6_twin, vip6};
 pub use lab::Lab;
 pub use names::{unique_name, NS_PREFIX};
 pub use plan::{vip, Side};

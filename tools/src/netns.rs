@@ -178,10 +178,24 @@ pub fn addr(ns: &str, ifname: &str, cidr: &str) -> Result<()> {
     run(&["ip", "-n", ns, "addr", "add", cidr, "dev", ifname]).map(drop)
 }
 
-/// Route `dest` ("default", "10.77.1.0/24") via `gw`, replacing any route
-/// there was.
+/// IPv6 address `ip`/64 on `ifname`, usable at once: the lab assigns every
+/// address itself, so duplicate address detection would only delay it.
+pub fn addr6(ns: &str, ifname: &str, ip: std::net::Ipv6Addr) -> Result<()> {
+    let cidr = format!("{ip}/64");
+    run(&["ip", "-n", ns, "-6", "addr", "add", &cidr, "dev", ifname, "nodad"]).map(drop)
+}
+
+/// Route `dest` ("default", "10.77.1.0/24", "2001:db8:77:1::/64") via
+/// `gw`, replacing any route there was; the family is `gw`'s.
 pub fn route(ns: &str, dest: &str, gw: &str) -> Result<()> {
-    run(&["ip", "-n", ns, "route", "replace", dest, "via", gw]).map(drop)
+    let family = if gw.contains(':') { "-6" } else { "-4" };
+    run(&["ip", "-n", ns, family, "route", "replace", dest, "via", gw]).map(drop)
+}
+
+/// The names of the interfaces in `ns`.
+pub fn interfaces(ns: &str) -> Result<Vec<String>> {
+    let out = exec_ok(ns, &["ls", "/sys/class/net"])?;
+    Ok(out.split_whitespace().map(str::to_string).collect())
 }
 
 /// Set sysctls (`key=value`) inside `ns`.

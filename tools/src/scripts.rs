@@ -14,8 +14,9 @@ pub(crate) const PYTHON: &str = "/usr/bin/python3";
 pub(crate) const BACKEND_PY: &str = r#"
 import http.server, socketserver, sys, threading
 
-name = sys.argv[2]
-ports = [int(p) for p in sys.argv[3:]]
+import socket
+name, families = sys.argv[2], sys.argv[3]
+ports = [int(p) for p in sys.argv[4:]]
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -41,7 +42,17 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     request_queue_size = 1024
 
+# An IPv6-only socket beside the IPv4 one, not a dual-stack socket: that
+# would show IPv4 clients as ::ffff:a.b.c.d in /peer.
+class Server6(Server):
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
 servers = [Server(('0.0.0.0', p), Handler) for p in ports]
+if families == 'ipv4+ipv6':
+    servers += [Server6(('::', p), Handler) for p in ports]
 for s in servers[1:]:
     threading.Thread(target=s.serve_forever, daemon=True).start()
 print('ready', flush=True)

@@ -21,6 +21,7 @@ impl Lab {
             scripts::BACKEND_PY,
             &self.spec.name,
             body_name,
+            if self.spec.ipv6 { "ipv4+ipv6" } else { "ipv4" },
         ];
         argv.extend(ports.iter().map(String::as_str));
         let mut proc = self.spawn_with(role, &argv, true)?;

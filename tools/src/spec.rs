@@ -51,6 +51,9 @@ pub struct LabSpec {
     pub backend_gateway: Gateway,
     /// Start the sorry server `sorry` (10.77.1.250).
     pub sorry_server: bool,
+    /// IPv6 beside IPv4: every address, route and DR VIP gets its
+    /// [`crate::ipv6_twin`], and the backends serve over both.
+    pub ipv6: bool,
 }
 
 impl Default for LabSpec {
@@ -65,6 +68,7 @@ impl Default for LabSpec {
             dr_vips: Vec::new(),
             backend_gateway: Gateway::Router,
             sorry_server: false,
+            ipv6: false,
         }
     }
 }

@@ -132,6 +132,9 @@ impl Lab {
             self.host("sorry", "sorry", "brb", sorry)?;
         }
 
+        if spec.ipv6 {
+            self.ipv6_on(&roles)?;
+        }
         for i in 1..=spec.backends {
             self.start_backend(i)?;
         }

@@ -1,6 +1,6 @@
 //! vipd configuration text for the lab's LB nodes.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use viplab::Lab;
 
@@ -10,7 +10,8 @@ pub const SERVICE_PORT: u16 = 8080;
 
 /// A service block for the config, with one backend per lab backend.
 pub struct ServiceConf<'a> {
-    pub vip: Ipv4Addr,
+    /// Backends are the lab's addresses of the VIP's family.
+    pub vip: IpAddr,
     pub port: u16,
     pub scheduler: &'a str,
     pub forward: &'a str,
@@ -20,9 +21,9 @@ pub struct ServiceConf<'a> {
 }
 
 /// One round-robin service on `vip` with one HTTP-checked backend.
-pub fn single_service(vip: Ipv4Addr, forward: &str) -> ServiceConf<'_> {
+pub fn single_service(vip: impl Into<IpAddr>, forward: &str) -> ServiceConf<'_> {
     ServiceConf {
-        vip,
+        vip: vip.into(),
         port: SERVICE_PORT,
         scheduler: "rr",
         forward,
@@ -57,11 +58,19 @@ pub fn node_config(
         for (b, w) in s.weights.iter().enumerate() {
             out += &format!(
                 "  [[service.backend]]\n  address = \"{}\"\n  weight = {w}\n  check = {}\n",
-                SocketAddrV4::new(lab.backend_ip(b + 1), s.port),
+                backend_addr(lab, b + 1, s.vip, s.port),
                 s.check
             );
         }
         out += "\n";
     }
     out
+}
+
+/// Backend `i`'s address of `vip`'s family, at `port`.
+pub fn backend_addr(lab: &Lab, i: usize, vip: IpAddr, port: u16) -> SocketAddr {
+    match vip {
+        IpAddr::V4(_) => SocketAddr::new(lab.backend_ip(i).into(), port),
+        IpAddr::V6(_) => SocketAddr::new(lab.backend_ip6(i).into(), port),
+    }
 }

@@ -1,6 +1,5 @@
 //! Lab shapes, servers and lookups the end-to-end tests share.
 
-use std::net::Ipv4Addr;
 
 use anyhow::Result;
 use viplab::Lab;
@@ -34,7 +33,8 @@ pub fn python(lab: &Lab, role: &str, script: &str, args: &[&str]) -> Result<Stri
 }
 
 /// The MAC the client's neighbour table holds for `ip`, if any.
-pub fn client_neighbour(lab: &Lab, ip: Ipv4Addr) -> Option<String> {
+pub fn client_neighbour(lab: &Lab, ip: impl Into<std::net::IpAddr>) -> Option<String> {
+    let ip = ip.into();
     let out = lab
         .exec_ok("client", &["ip", "neigh", "show", &ip.to_string()])
         .ok()?;

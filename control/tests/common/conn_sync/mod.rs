@@ -95,7 +95,7 @@ pub fn write_key(lab: &Lab) -> PathBuf {
 /// The service on `vip`: the echo port, both backends, TCP checks.
 pub fn echo_service(vip: Ipv4Addr, mode: Mode, scheduler: &str, snat: Ipv4Addr) -> ServiceConf<'_> {
     ServiceConf {
-        vip,
+        vip: vip.into(),
         port: ECHO_PORT,
         scheduler,
         forward: mode.forward(),

@@ -47,7 +47,7 @@ pub fn service(
     check: String,
 ) -> ServiceConf<'_> {
     ServiceConf {
-        vip,
+        vip: vip.into(),
         port,
         scheduler: "rr",
         forward,

@@ -89,7 +89,7 @@ pub fn vip_addr() -> SocketAddrV4 {
 /// either node can serve.
 pub fn fullnat_service(vip: Ipv4Addr, k: usize) -> ServiceConf<'static> {
     ServiceConf {
-        vip,
+        vip: vip.into(),
         port: SERVICE_PORT,
         scheduler: "rr",
         forward: "fullnat",

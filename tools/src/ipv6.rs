@@ -1,0 +1,135 @@
+//! IPv6 beside IPv4 in a lab whose spec asks for it: every address of the
+//! plan gets a twin in 2001:db8:77::/48 (see [`ipv6_twin`]), the routes
+//! follow the IPv4 ones, and duplicate address detection is off on the
+//! lab's interfaces, whose addresses the lab alone assigns.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use anyhow::Result;
+
+use crate::netns;
+use crate::plan::{backend_ip, client_ip, lb_ip, router_ip, sorry_ip};
+use crate::{Gateway, Lab, Side};
+
+/// The IPv6 twin of a lab address: 10.77.S.H is 2001:db8:77:S::H, H
+/// written with the same digits (10.77.1.101 is 2001:db8:77:1::101), so
+/// the two read alike in logs.
+pub fn ipv6_twin(v4: Ipv4Addr) -> Ipv6Addr {
+    let [_, _, segment, host] = v4.octets();
+    let host = u16::from_str_radix(&host.to_string(), 16).unwrap_or(0);
+    Ipv6Addr::new(0x2001, 0xdb8, 0x77, u16::from(segment), 0, 0, 0, host)
+}
+
+/// Suggested IPv6 VIP number `n` (1..=50): the twin of [`crate::vip`]`(n)`.
+pub fn vip6(n: u8) -> Ipv6Addr {
+    ipv6_twin(crate::vip(n))
+}
+
+impl Lab {
+    /// Turns IPv6 on in every namespace and gives every interface the
+    /// twins of its IPv4 addresses and routes.
+    pub(crate) fn ipv6_on(&self, roles: &[String]) -> Result<()> {
+        for role in roles {
+            let ns = self.ns(role);
+            // DAD off before IPv6 comes up, or link-local addresses would
+            // stay tentative for a second; no router discovery either, the
+            // routes are set here.
+            let mut settings = vec![
+                "net.ipv6.conf.all.accept_dad=0".to_string(),
+                "net.ipv6.conf.default.accept_dad=0".to_string(),
+                "net.ipv6.conf.all.accept_ra=0".to_string(),
+                "net.ipv6.conf.default.accept_ra=0".to_string(),
+                "net.ipv6.conf.all.router_solicitations=0".to_string(),
+                "net.ipv6.conf.default.router_solicitations=0".to_string(),
+            ];
+            for ifname in netns::interfaces(&ns)? {
+                settings.push(format!("net.ipv6.conf.{ifname}.accept_dad=0"));
+                settings.push(format!("net.ipv6.conf.{ifname}.accept_ra=0"));
+                settings.push(format!("net.ipv6.conf.{ifname}.router_solicitations=0"));
+            }
+            settings.push("net.ipv6.conf.all.disable_ipv6=0".to_string());
+            settings.push("net.ipv6.conf.default.disable_ipv6=0".to_string());
+            let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+            netns::sysctl(&ns, &settings)?;
+        }
+        let add = |role: &str, ifname: &str, v4: Ipv4Addr| {
+            netns::addr6(&self.ns(role), ifname, ipv6_twin(v4))
+        };
+        let sw = self.ns("sw");
+        netns::sysctl(&sw, &["net.ipv6.conf.all.forwarding=1"])?;
+        add("sw", "brc", router_ip(Side::Client))?;
+        add("sw", "brb", router_ip(Side::Backend))?;
+        add("client", "eth0", client_ip())?;
+        for k in 1..=self.spec.lb_nodes {
+            let role = format!("lb{k}");
+            add(&role, "eth0", lb_ip(k, Side::Client))?;
+            add(&role, "eth1", lb_ip(k, Side::Backend))?;
+            let forwards = match self.spec.backend_gateway {
+                Gateway::Lb(g) => g == k,
+                Gateway::Floating(_) => true,
+                Gateway::Router => false,
+            };
+            let forwarding = format!("net.ipv6.conf.all.forwarding={}", u8::from(forwards));
+            netns::sysctl(&self.ns(&role), &[&forwarding])?;
+        }
+        for i in 1..=self.spec.backends {
+            let role = format!("be{i}");
+            add(&role, "eth0", backend_ip(i))?;
+            for v in &self.spec.dr_vips {
+                netns::addr(&self.ns(&role), "lo", &format!("{}/128", ipv6_twin(*v)))?;
+            }
+        }
+        if self.spec.sorry_server {
+            add("sorry", "eth0", sorry_ip())?;
+        }
+        let mut roles_with_routes: Vec<String> = roles.to_vec();
+        roles_with_routes.retain(|r| r != "sw");
+        for role in &roles_with_routes {
+            if let Some((_, gw)) = self.default_route(role) {
+                netns::route(&self.ns(role), "default", &ipv6_twin(gw).to_string())?;
+            }
+        }
+        if let Gateway::Lb(k) = self.spec.backend_gateway {
+            let subnet = format!("{}/64", ipv6_twin(Ipv4Addr::new(10, 77, 1, 0)));
+            let via = ipv6_twin(lb_ip(k, Side::Client)).to_string();
+            netns::route(&self.ns("client"), &subnet, &via)?;
+        }
+        Ok(())
+    }
+
+    pub fn client_ip6(&self) -> Ipv6Addr {
+        ipv6_twin(client_ip())
+    }
+
+    pub fn lb_ip6(&self, k: usize, side: Side) -> Ipv6Addr {
+        ipv6_twin(self.lb_ip(k, side))
+    }
+
+    pub fn backend_ip6(&self, i: usize) -> Ipv6Addr {
+        ipv6_twin(self.backend_ip(i))
+    }
+
+    /// Backend `i`'s HTTP server at `backend_port`, over IPv6.
+    pub fn backend_addr6(&self, i: usize) -> SocketAddr {
+        SocketAddr::new(self.backend_ip6(i).into(), self.spec.backend_port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twins_read_like_their_ipv4_addresses() {
+        assert_eq!(
+            ipv6_twin(Ipv4Addr::new(10, 77, 1, 101)),
+            "2001:db8:77:1::101".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(ipv6_twin(client_ip()), "2001:db8:77::2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(vip6(1), "2001:db8:77::101".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            ipv6_twin(router_ip(Side::Backend)),
+            "2001:db8:77:1::254".parse::<Ipv6Addr>().unwrap()
+        );
+    }
+}
