@@ -46,9 +46,11 @@ fn forwarding6(mode: &str) {
     };
     let vipd = Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", 1, "", &[service]))
         .expect("vipd starts");
-    lab.wait_until("all 3 IPv6 backends healthy", Duration::from_secs(20), || {
-        vipd.healthy_backends() == 3
-    })
+    lab.wait_until(
+        "all 3 IPv6 backends healthy",
+        Duration::from_secs(20),
+        || vipd.healthy_backends() == 3,
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", vipd.log()));
     let addr = SocketAddr::new(vip.into(), SERVICE_PORT);
 
@@ -71,7 +73,11 @@ fn forwarding6(mode: &str) {
     let peer = lab
         .http_get_path("client", addr, "/peer", Duration::from_secs(3))
         .expect("GET /peer");
-    let seen = peer.split_whitespace().nth(1).unwrap_or_default().to_string();
+    let seen = peer
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     let expected: IpAddr = if mode == "fullnat" {
         FULLNAT_SOURCE.parse().expect("address")
     } else {
@@ -83,8 +89,11 @@ fn forwarding6(mode: &str) {
     );
 
     // ping -6 answers, and the client's neighbour entry for the VIP is the node's MAC.
-    lab.exec_ok("client", &["ping", "-6", "-c", "2", "-W", "2", &vip.to_string()])
-        .unwrap_or_else(|e| panic!("ping -6 {vip}: {e}\n{}", vipd.log()));
+    lab.exec_ok(
+        "client",
+        &["ping", "-6", "-c", "2", "-W", "2", &vip.to_string()],
+    )
+    .unwrap_or_else(|e| panic!("ping -6 {vip}: {e}\n{}", vipd.log()));
     let lb_mac = mac_of(&lab, "lb1", "eth0").expect("lb mac");
     assert_eq!(
         client_neighbour(&lab, vip).as_deref(),

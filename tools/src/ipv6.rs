@@ -125,7 +125,10 @@ mod tests {
             ipv6_twin(Ipv4Addr::new(10, 77, 1, 101)),
             "2001:db8:77:1::101".parse::<Ipv6Addr>().unwrap()
         );
-        assert_eq!(ipv6_twin(client_ip()), "2001:db8:77::2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            ipv6_twin(client_ip()),
+            "2001:db8:77::2".parse::<Ipv6Addr>().unwrap()
+        );
         assert_eq!(vip6(1), "2001:db8:77::101".parse::<Ipv6Addr>().unwrap());
         assert_eq!(
             ipv6_twin(router_ip(Side::Backend)),

@@ -182,7 +182,10 @@ pub fn addr(ns: &str, ifname: &str, cidr: &str) -> Result<()> {
 /// address itself, so duplicate address detection would only delay it.
 pub fn addr6(ns: &str, ifname: &str, ip: std::net::Ipv6Addr) -> Result<()> {
     let cidr = format!("{ip}/64");
-    run(&["ip", "-n", ns, "-6", "addr", "add", &cidr, "dev", ifname, "nodad"]).map(drop)
+    run(&[
+        "ip", "-n", ns, "-6", "addr", "add", &cidr, "dev", ifname, "nodad",
+    ])
+    .map(drop)
 }
 
 /// Route `dest` ("default", "10.77.1.0/24", "2001:db8:77:1::/64") via

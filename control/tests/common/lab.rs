@@ -1,6 +1,5 @@
 //! Lab shapes, servers and lookups the end-to-end tests share.
 
-
 use anyhow::Result;
 use viplab::Lab;
 
