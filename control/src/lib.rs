@@ -10,6 +10,7 @@ pub mod keepalived;
 pub mod metrics;
 pub(crate) mod neigh;
 pub mod node;
+pub(crate) mod random;
 pub(crate) mod speaker;
 pub(crate) mod sync;
 pub mod vrrp;

@@ -1,18 +1,22 @@
 //! End to end: vipd's VRRPv3 over IPv6 (RFC 5798) against keepalived and
 //! against itself, in a two-node namespace lab with IPv6 turned on for the
-//! client segment. The dataplane does not serve IPv6 VIPs yet, so takeover
-//! is measured on the wire: a sniffer on the client times the old master's
-//! last advert and the new master's first one. At 100 ms adverts that is
-//! the master-down interval, held to the 400 ms the IPv4 tests allow.
-//! Run with `--nocapture` to see the figures.
+//! client segment. Takeover is measured on the wire: a sniffer on the
+//! client times the old master's last advert and the new master's first
+//! one. At 100 ms adverts that is the master-down interval, held to the
+//! 400 ms the IPv4 tests allow. An IPv6 service on the instance's VIP
+//! serves through whichever node is master. Run with `--nocapture` to see
+//! the figures.
 
 mod common;
 
 use std::time::Duration;
 
-use common::vrrp::{lab2, lab2_alone, signal, VrrpLab};
+use common::vrrp::{lab2, lab2_alone, lab2_dual_stack, signal, VrrpLab, VRID};
 use common::vrrp6::*;
-use common::{scrape_metrics, socket_path, vipctl_run, Vipd};
+use common::{
+    client_neighbour, http_check, node_config, scrape_metrics, socket_path, vipctl_run,
+    ServiceConf, Vipd, SERVICE_PORT,
+};
 
 /// Takeover bound at 100 ms adverts, as in e2e_vrrp.rs.
 const LIMIT_MS: u64 = 400;
@@ -365,4 +369,77 @@ fn no_link_local_address_is_named() {
             && err.contains("interface eth0 has no IPv6 link-local address"),
         "{err}"
     );
+}
+
+/// An IPv6 full-NAT service on the instance's VIP serves through the
+/// master: the client resolves the VIP to the IPv6 virtual MAC, the backup
+/// counts the solicitations it leaves unanswered, and after the master is
+/// killed new connections go through the new one.
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn ipv6_service_serves_through_the_master_and_after_takeover() {
+    let lab = lab2_dual_stack("svc6");
+    let vip = viplab::vip6(5);
+    let config = |k: usize, priority: u8| {
+        let service = ServiceConf {
+            vip: vip.into(),
+            port: SERVICE_PORT,
+            scheduler: "rr",
+            forward: "fullnat",
+            weights: vec![1, 1],
+            check: http_check(200, 1, 2),
+            extra: "snat = [\"2001:db8:77:1::200\"]".into(),
+        };
+        format!(
+            "{}[[vrrp]]\nname = \"vi6\"\ninterface = \"eth0\"\nvrid = {VRID}\nvips = [\"{vip}\"]\n{}\n",
+            node_config(&lab, &format!("lb{k}"), 1, "", &[service]),
+            keys(priority)
+        )
+    };
+    let mut lb1 = Vipd::start(&lab, "lb1", &config(1, 250)).expect("vipd lb1");
+    let lb2 = Vipd::start(&lab, "lb2", &config(2, 200)).expect("vipd lb2");
+    wait_state6(&lab, &lb1, "master", Duration::from_secs(5));
+    wait_state6(&lab, &lb2, "backup", Duration::from_secs(5));
+    for node in [&lb1, &lb2] {
+        lab.wait_until("both backends healthy", Duration::from_secs(20), || {
+            node.healthy_backends() == 2
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", node.log()));
+    }
+    let addr = std::net::SocketAddr::new(vip.into(), SERVICE_PORT);
+    let burst = |when: &str, node: &Vipd| {
+        let report = lab.http_burst("client", addr, 200, 4).expect("burst");
+        assert_eq!(
+            report.failed,
+            0,
+            "{when}: {:?}\n{:?}\n{}",
+            report.errors,
+            node.stats(),
+            node.log()
+        );
+        assert_eq!(report.by_body.len(), 2, "{when}: {:?}", report.by_body);
+    };
+    burst("through lb1", &lb1);
+    assert_eq!(
+        client_neighbour(&lab, vip).as_deref(),
+        Some(VMAC6),
+        "the client's neighbour entry for the VIP"
+    );
+    lab.wait_until(
+        "the backup counts the solicitations it leaves to the master",
+        Duration::from_secs(5),
+        || lb2.drops("nd_not_owned") > 0,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", lb2.stats()));
+
+    signal(&lb1, libc::SIGKILL);
+    lb1.process.take();
+    wait_state6(&lab, &lb2, "master", Duration::from_secs(2));
+    // New connections through lb2 reuse none of lb1's full-NAT ports,
+    // which the backends still hold in TIME_WAIT.
+    burst("through lb2 after lb1's SIGKILL", &lb2);
+    assert_eq!(client_neighbour(&lab, vip).as_deref(), Some(VMAC6));
 }

@@ -116,14 +116,10 @@ fn elsewhere(state: &NodeState, v: &VrrpInstance) -> Vec<vrrp_rt::OtherLink> {
         .services
         .iter()
         .flat_map(|s| s.snat.iter().copied())
-        .filter(|a| state.snat_instance(*a).is_some_and(|i| i.name == v.name))
-        .filter_map(|a| match a {
-            std::net::IpAddr::V4(a) => Some(a),
-            std::net::IpAddr::V6(_) => None,
-        });
+        .filter(|a| state.snat_instance(*a).is_some_and(|i| i.name == v.name));
     let mut links: Vec<vrrp_rt::OtherLink> = Vec::new();
-    for addr in v.ipv4_vips().chain(snat) {
-        let Some(port) = state.ports.get(usize::from(state.home_port(addr.into()))) else {
+    for addr in v.vips.iter().copied().chain(snat) {
+        let Some(port) = state.ports.get(usize::from(state.home_port(addr))) else {
             continue;
         };
         if port.name == v.interface {
@@ -157,7 +153,8 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     let engine = {
         let published = published.clone();
         Engine::start(&engine_config(&cfg), |w, n| {
-            let worker = Worker::new(w, n, wcfg, published.clone());
+            let mut worker = Worker::new(w, n, wcfg, published.clone());
+            worker.start_snat_ports_at(crate::random::random(u64::from(w)) as u32);
             queries.push(worker.queries());
             sync_links.extend(worker.sync_link());
             PathHandler(worker)

@@ -2,8 +2,6 @@
 //! opens its own socket, connected to the backend so the kernel drops
 //! datagrams from anyone else and reports an ICMP error as a socket error.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -17,15 +15,11 @@ use super::error::CheckError;
 use super::icmp;
 use super::probe::within;
 use super::quote::quote;
+// Ids and tokens: a reply must come from the host that saw the request.
+use crate::random::random;
 
 /// Large enough for any datagram, so none is cut short unnoticed.
 const MAX_DATAGRAM: usize = 65_535;
-
-/// Unpredictable bits for ids and tokens: a reply must come from the host
-/// that saw the request.
-fn random(salt: u64) -> u64 {
-    RandomState::new().hash_one((salt, std::time::SystemTime::now()))
-}
 
 fn socket_error(e: std::io::Error) -> CheckError {
     match e.kind() {

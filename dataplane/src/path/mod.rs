@@ -197,6 +197,15 @@ impl Worker {
         }
     }
 
+    /// Starts the walk through the full-NAT source ports at `position`
+    /// rather than at the range's start. A node that takes over from
+    /// another must not replay its ports: backends still hold the old
+    /// master's recent connections in TIME_WAIT, and a SYN that reuses one
+    /// of those is refused.
+    pub fn start_snat_ports_at(&mut self, position: u32) {
+        self.snat_cursor = position;
+    }
+
     /// Moves the XDP map changes of the frames processed so far into
     /// `out`: the engine applies them before it transmits any of those
     /// frames, so a backend's answer never reaches the XDP program before

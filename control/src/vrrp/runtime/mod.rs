@@ -23,7 +23,7 @@ mod vmac_filter;
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -87,7 +87,23 @@ pub(crate) struct RuntimeConfig {
 pub(crate) struct OtherLink {
     pub interface: String,
     pub ifindex: u32,
-    pub addrs: Vec<Ipv4Addr>,
+    pub addrs: Vec<IpAddr>,
+}
+
+/// Announces `addrs` at `mac` on `link`: gratuitous ARP for the IPv4 ones,
+/// unsolicited Neighbor Advertisements for the IPv6 ones. Returns how many
+/// went out.
+fn announce_on(link: &PacketSocket, mac: [u8; 6], addrs: &[IpAddr]) -> io::Result<usize> {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for a in addrs {
+        match a {
+            IpAddr::V4(a) => v4.push(*a),
+            IpAddr::V6(a) => v6.push(*a),
+        }
+    }
+    garp::announce(link, mac, &v4)?;
+    na::announce(link, mac, &v6)?;
+    Ok(addrs.len())
 }
 
 impl RuntimeConfig {
@@ -299,7 +315,7 @@ struct Shell {
 struct Other {
     link: PacketSocket,
     _vmac_filter: Option<VmacFilter>,
-    addrs: Vec<Ipv4Addr>,
+    addrs: Vec<IpAddr>,
 }
 
 /// The instance's armed timers, by kind.
@@ -786,8 +802,8 @@ impl Shell {
             .zip(&self.cfg.elsewhere)
             .map(|(o, c)| {
                 (
-                    garp::announce(&o.link, self.mac, &o.addrs).map(|()| o.addrs.len()),
-                    "gratuitous ARP",
+                    announce_on(&o.link, self.mac, &o.addrs),
+                    "gratuitous ARP or unsolicited Neighbor Advertisements",
                     c.interface.as_str(),
                 )
             })

@@ -53,11 +53,12 @@ impl std::ops::Deref for VrrpLab {
     }
 }
 
-pub fn lab_up(tag: &str, turn: Turn) -> VrrpLab {
+fn lab_up(tag: &str, turn: Turn, ipv6: bool) -> VrrpLab {
     let lab = Lab::up(LabSpec {
         name: viplab::unique_name(tag),
         lb_nodes: 2,
         backends: 2,
+        ipv6,
         ..LabSpec::default()
     })
     .expect("lab up");
@@ -67,14 +68,20 @@ pub fn lab_up(tag: &str, turn: Turn) -> VrrpLab {
 /// A lab for a test that checks behaviour, not timing.
 pub fn lab2(tag: &str) -> VrrpLab {
     let turn = TURNS.read().unwrap_or_else(|p| p.into_inner());
-    lab_up(tag, Turn::Shared { _turn: turn })
+    lab_up(tag, Turn::Shared { _turn: turn }, false)
+}
+
+/// As [`lab2`], with IPv6 beside IPv4 on every lab interface.
+pub fn lab2_dual_stack(tag: &str) -> VrrpLab {
+    let turn = TURNS.read().unwrap_or_else(|p| p.into_inner());
+    lab_up(tag, Turn::Shared { _turn: turn }, true)
 }
 
 /// A lab for a test that measures failover: it waits until no other lab of
 /// this binary is up, and none starts until it is done.
 pub fn lab2_alone(tag: &str) -> VrrpLab {
     let turn = TURNS.write().unwrap_or_else(|p| p.into_inner());
-    lab_up(tag, Turn::Alone { _turn: turn })
+    lab_up(tag, Turn::Alone { _turn: turn }, false)
 }
 
 pub fn vip() -> Ipv4Addr {
