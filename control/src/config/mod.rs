@@ -98,10 +98,9 @@ impl Config {
             .iter()
             .map(|s| {
                 format!(
-                    "{} {}:{} {} {} {} {} backend{}\n",
+                    "{} {} {} {} {} {} backend{}\n",
                     s.name,
-                    s.vip,
-                    s.port,
+                    s.endpoint(),
                     s.protocol,
                     s.scheduler,
                     s.forward,

@@ -46,7 +46,7 @@ fn check_services(cx: &mut Ctx, services: &[Option<Service>]) {
                 &format!("service[{i}].vip"),
                 format!(
                     "{}/{} is already served by service[{first}] (line {line}); each VIP, port and protocol belongs to one service",
-                    std::net::SocketAddr::new(s.vip, s.port), s.protocol
+                    s.endpoint(), s.protocol
                 ),
             );
             endpoints.insert((s.vip, s.port, s.protocol), first);

@@ -53,6 +53,13 @@ pub struct Backend {
     pub check: Check,
 }
 
+impl Service {
+    /// The VIP and port clients connect to (`[2001:db8::10]:80` for IPv6).
+    pub fn endpoint(&self) -> SocketAddr {
+        SocketAddr::new(self.vip, self.port)
+    }
+}
+
 keyword_enum!(Protocol { Tcp => "tcp", Udp => "udp" });
 
 fn is_prime(n: u32) -> bool {
