@@ -339,22 +339,22 @@ fn udp_check_against_an_echo_server() {
 }
 
 fn dns_probe(port: u16, name: &str, qtype: QType) -> Probe {
+    dns_probe_to(BACKEND.into(), port, name, qtype)
+}
+
+fn dns_probe_to(ip: IpAddr, port: u16, name: &str, qtype: QType) -> Probe {
     Probe::Dns {
-        addr: SocketAddr::new(BACKEND.into(), port),
+        addr: SocketAddr::new(ip, port),
         name: name.into(),
         qtype,
     }
 }
 
-#[test]
-#[cfg_attr(
-    not(feature = "lab"),
-    ignore = "lab: needs root and network namespaces; scripts/test runs it"
-)]
-fn dns_check_against_dnsmasq() {
-    let lab = lab("dns");
-    let pid = lab.dir().join("dnsmasq.pid");
-    let dnsmasq = lab
+/// dnsmasq on be1 at `ip`:5353, answering svc.test with an A record, and
+/// an AAAA record too when it listens on IPv6.
+fn dnsmasq(lab: &Lab, ip: IpAddr) -> LabProcess {
+    let pid = lab.dir().join(format!("dnsmasq-{}.pid", ip.is_ipv6()));
+    let p = lab
         .spawn(
             "be1",
             &[
@@ -364,9 +364,13 @@ fn dns_check_against_dnsmasq() {
                 "--no-resolv",
                 "--no-hosts",
                 "--bind-interfaces",
-                &format!("--listen-address={BACKEND}"),
+                &format!("--listen-address={ip}"),
                 "--port=5353",
-                "--host-record=svc.test,10.77.1.7",
+                if ip.is_ipv6() {
+                    "--host-record=svc.test,10.77.1.7,2001:db8:77:1::7"
+                } else {
+                    "--host-record=svc.test,10.77.1.7"
+                },
                 "--local=/test/",
                 "--user=root",
                 "--log-facility=-",
@@ -374,7 +378,18 @@ fn dns_check_against_dnsmasq() {
             ],
         )
         .expect("dnsmasq");
-    wait_for_log(&lab, &dnsmasq, "started");
+    wait_for_log(lab, &p, "started");
+    p
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn dns_check_against_dnsmasq() {
+    let lab = lab("dns");
+    let dnsmasq = dnsmasq(&lab, BACKEND.into());
 
     assert_ok(
         &check(&lab, &dns_probe(5353, "svc.test", QType::A)),
@@ -466,7 +481,7 @@ fn ipv6_on(lab: &Lab) {
     not(feature = "lab"),
     ignore = "lab: needs root and network namespaces; scripts/test runs it"
 )]
-fn udp_and_ping_checks_over_ipv6() {
+fn udp_dns_and_ping_checks_over_ipv6() {
     let lab = lab("hc6");
     ipv6_on(&lab);
     let echo = udp_server_on(&lab, BACKEND6.into(), 7000, "echo");
@@ -481,6 +496,15 @@ fn udp_and_ping_checks_over_ipv6() {
     assert_fails(
         &check(&lab, &udp_probe_to(BACKEND6.into(), 7000, b"ping", None)),
         "port unreachable",
+    );
+
+    let _dnsmasq = dnsmasq(&lab, BACKEND6.into());
+    assert_ok(
+        &check(
+            &lab,
+            &dns_probe_to(BACKEND6.into(), 5353, "svc.test", QType::Aaaa),
+        ),
+        "DNS NOERROR, 1 AAAA record(s) in 1 answer(s)",
     );
 
     let ping = Probe::Ping {
