@@ -1,6 +1,6 @@
 //! End to end over IPv6: a vipd node forwards real HTTP traffic from a
 //! client to real backends through an IPv6 VIP, in each forwarding mode,
-//! with the kernel's default offloads on every interface the lab does not
+//! with one and two queues per interface, with the kernel's default offloads on every interface the lab does not
 //! own. The node answers ping and Neighbor Solicitation for the VIP, and a
 //! backend that dies leaves the schedule.
 
@@ -15,12 +15,13 @@ use viplab::{Gateway, Lab, LabSpec};
 const WEIGHTS: [u32; 3] = [3, 2, 1];
 const FULLNAT_SOURCE: &str = "2001:db8:77:1::200";
 
-fn forwarding6(mode: &str) {
+fn forwarding6(mode: &str, queues: u16) {
     let vip4 = viplab::vip(1);
     let vip = viplab::vip6(1);
     let lab = Lab::up(LabSpec {
-        name: viplab::unique_name(&format!("f6{}", &mode[..2])),
+        name: viplab::unique_name(&format!("f6{}{queues}", &mode[..2])),
         backends: 3,
+        queues,
         backend_gateway: if mode == "nat" {
             Gateway::Lb(1)
         } else {
@@ -44,8 +45,12 @@ fn forwarding6(mode: &str) {
             String::new()
         },
     };
-    let vipd = Vipd::start(&lab, "lb1", &node_config(&lab, "lb1", 1, "", &[service]))
-        .expect("vipd starts");
+    let vipd = Vipd::start(
+        &lab,
+        "lb1",
+        &node_config(&lab, "lb1", queues, "", &[service]),
+    )
+    .expect("vipd starts");
     lab.wait_until(
         "all 3 IPv6 backends healthy",
         Duration::from_secs(20),
@@ -125,7 +130,16 @@ fn forwarding6(mode: &str) {
     ignore = "lab: needs root and network namespaces; scripts/test runs it"
 )]
 fn nat_over_ipv6() {
-    forwarding6("nat");
+    forwarding6("nat", 1);
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn nat_over_ipv6_two_queues() {
+    forwarding6("nat", 2);
 }
 
 #[test]
@@ -134,7 +148,16 @@ fn nat_over_ipv6() {
     ignore = "lab: needs root and network namespaces; scripts/test runs it"
 )]
 fn fullnat_over_ipv6() {
-    forwarding6("fullnat");
+    forwarding6("fullnat", 1);
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn fullnat_over_ipv6_two_queues() {
+    forwarding6("fullnat", 2);
 }
 
 #[test]
@@ -143,5 +166,14 @@ fn fullnat_over_ipv6() {
     ignore = "lab: needs root and network namespaces; scripts/test runs it"
 )]
 fn dr_over_ipv6() {
-    forwarding6("dr");
+    forwarding6("dr", 1);
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn dr_over_ipv6_two_queues() {
+    forwarding6("dr", 2);
 }
