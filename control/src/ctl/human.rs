@@ -508,7 +508,8 @@ impl Human for reply::Flows {
             self.total, self.picked_up, self.picked_up_total
         );
         if let Some(client) = &self.client {
-            let _ = writeln!(out, "flows of client {client}:");
+            // No colon after the address: it would read as part of an IPv6 one.
+            let _ = writeln!(out, "flows of client {client}");
             let cw = width(21, self.matches.iter().map(|m| m.client.as_str()));
             let dw = width(21, self.matches.iter().map(|m| m.destination.as_str()));
             let backends: Vec<String> = self.matches.iter().map(|m| opt(&m.backend)).collect();
@@ -974,7 +975,7 @@ mod tests {
             ..reply::Flows::default()
         }
         .render();
-        assert!(t.contains("flows of client 2001:db8::7:"), "{t}");
+        assert!(t.contains("flows of client 2001:db8::7\n"), "{t}");
         assert!(t.contains("[2001:db8::7]:41000 "), "{t}");
         assert!(t.contains(" [2001:db8:9:1::11]:8080 "), "{t}");
         for column in ["DESTINATION", "PROTO", "SERVICE", "BACKEND", "STATE"] {
