@@ -107,7 +107,31 @@ fn crafted_requests_are_refused_with_the_reason() {
         ),
         (
             r#"{"v":1,"cmd":"flows","client":"nobody"}"#,
-            &["\"nobody\"", "IPv4"],
+            &["\"nobody\"", "not an IP address", "2001:db8::7"],
+        ),
+        (
+            r#"{"v":1,"cmd":"flows","client":"[2001:db8::7]:80"}"#,
+            &["\"[2001:db8::7]:80\"", "not an IP address"],
+        ),
+        (
+            r#"{"v":1,"cmd":"backend","op":"drain","service":"web6","address":"2001:db8:9:1::11:8080"}"#,
+            &[
+                "\"2001:db8:9:1::11:8080\"",
+                "with a port",
+                "[2001:db8::1]:8080",
+            ],
+        ),
+        (
+            r#"{"v":1,"cmd":"backend","op":"drain","service":"web6","address":"[2001:db8:9:1::99]:8080"}"#,
+            &["web6 has no backend [2001:db8:9:1::99]:8080"],
+        ),
+        (
+            r#"{"v":1,"cmd":"backend","op":"add","service":"web6","address":"10.9.1.13:8080"}"#,
+            &["10.9.1.13:8080", "web6", "IPv6"],
+        ),
+        (
+            r#"{"v":1,"cmd":"backend","op":"add","service":"web","address":"[2001:db8:9:1::13]:8080"}"#,
+            &["[2001:db8:9:1::13]:8080", "service web's", "IPv4"],
         ),
         (r#"{"v":1,"v":1,"cmd":"status"}"#, &["\"v\" appears twice"]),
         (
@@ -212,6 +236,65 @@ fn valid_requests_are_served() {
         if let Err(e) = check(result) {
             panic!("{line}: {e}");
         }
+    }
+}
+
+#[test]
+fn ipv6_services_backends_and_clients_are_served() {
+    let rt = runtime();
+    let node = node();
+    let call = |line: &str| -> serde_json::Value {
+        let reply = ask(&rt, &node, line.as_bytes());
+        assert!(reply.ok, "{line}: {reply:?}");
+        reply.result.expect("a result")
+    };
+    let services: reply::Services =
+        serde_json::from_value(call(r#"{"v":1,"cmd":"services"}"#)).expect("services");
+    let web6 = services
+        .services
+        .iter()
+        .find(|s| s.summary.name == "web6")
+        .expect("the IPv6 service");
+    assert_eq!(
+        (web6.summary.vip.as_str(), web6.summary.port),
+        ("2001:db8:9::50", 80)
+    );
+    let backends: reply::Backends =
+        serde_json::from_value(call(r#"{"v":1,"cmd":"backends"}"#)).expect("backends");
+    assert!(
+        backends
+            .backends
+            .iter()
+            .any(|b| b.service == "web6" && b.address == "[2001:db8:9:1::11]:8080"),
+        "{backends:?}"
+    );
+    let flows: reply::Flows =
+        serde_json::from_value(call(r#"{"v":1,"cmd":"flows","client":"2001:db8::7"}"#))
+            .expect("flows");
+    assert_eq!(flows.client.as_deref(), Some("2001:db8::7"));
+    let change: reply::BackendChange = serde_json::from_value(call(
+        r#"{"v":1,"cmd":"backend","op":"weight","service":"web6","address":"[2001:db8:9:1::11]:8080","weight":3}"#,
+    ))
+    .expect("a backend change");
+    assert_eq!(change.address, "[2001:db8:9:1::11]:8080");
+    let added: reply::BackendChange = serde_json::from_value(call(
+        r#"{"v":1,"cmd":"backend","op":"add","service":"web6","address":"[2001:db8:9:1::12]:8080"}"#,
+    ))
+    .expect("a backend added");
+    assert_ne!(added.id, change.id);
+}
+
+#[test]
+fn ipv6_backends_are_labelled_with_brackets_only_before_a_port() {
+    let rt = runtime();
+    let node = node();
+    let metrics = rt.block_on(control::metrics::render(&node));
+    for want in [
+        r#"vipd_backend_weight{service="web6",backend="[2001:db8:9:1::11]:8080"} 1"#,
+        r#"vipd_backend_connections{service="web6",backend="[2001:db8:9:1::11]:8080",state="active"} 0"#,
+        r#"vipd_service_packets_total{service="web6"} 0"#,
+    ] {
+        assert!(metrics.contains(want), "no `{want}` in\n{metrics}");
     }
 }
 

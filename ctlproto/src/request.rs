@@ -1,6 +1,7 @@
 //! Requests: the commands a client may send, and the decoder that checks a
 //! request line before the node acts on it.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -149,11 +150,11 @@ pub enum RequestError {
         head: String,
         len: usize,
     },
-    #[error("flows: client {0:?} is not an IPv4 address such as 10.0.0.7")]
+    #[error("flows: client {0:?} is not an IP address such as 10.0.0.7 or 2001:db8::7")]
     FlowsClient(String),
     #[error("flows: top {0} is out of range 1–{MAX_TOP}; ask for fewer clients")]
     FlowsTop(usize),
-    #[error("backend {address:?} of service {service:?} is not an IPv4 address with a port, such as 10.0.0.1:8080")]
+    #[error("backend {address:?} of service {service:?} is not an address with a port, such as 10.0.0.1:8080 or [2001:db8::1]:8080")]
     BackendAddress { service: String, address: String },
     #[error(
         "backend {address} of service {service}: weight {weight} is out of range 0–{MAX_WEIGHT}"
@@ -272,9 +273,7 @@ fn validate(cmd: &Command) -> Result<(), RequestError> {
         Command::NodeDrain { timeout_s } => drain_timeout(*timeout_s).map(drop),
         Command::Flows { client, top } => {
             if let Some(c) = client {
-                name("client", c)?;
-                c.parse::<std::net::Ipv4Addr>()
-                    .map_err(|_| RequestError::FlowsClient(c.clone()))?;
+                flows_client(c)?;
             }
             match top {
                 Some(t) if !(1..=MAX_TOP).contains(t) => Err(RequestError::FlowsTop(*t)),
@@ -288,12 +287,8 @@ fn validate(cmd: &Command) -> Result<(), RequestError> {
             weight,
         } => {
             name("service", service)?;
-            name("address", address)?;
+            backend_address(service, address)?;
             let named = || (service.clone(), address.clone());
-            address.parse::<std::net::SocketAddrV4>().map_err(|_| {
-                let (service, address) = named();
-                RequestError::BackendAddress { service, address }
-            })?;
             match (op, weight) {
                 (BackendOp::Add | BackendOp::Weight, Some(w)) if *w > MAX_WEIGHT => {
                     let (service, address) = named();
@@ -330,6 +325,27 @@ fn validate(cmd: &Command) -> Result<(), RequestError> {
         }
         Command::VrrpRelease { instance } => name("instance", instance),
     }
+}
+
+/// The client whose flows a `flows` request lists, of either family. An
+/// IPv4-mapped IPv6 address means its IPv4 address: no IPv6 flow has such
+/// a source.
+pub fn flows_client(client: &str) -> Result<IpAddr, RequestError> {
+    name("client", client)?;
+    client
+        .parse::<IpAddr>()
+        .map(|ip| ip.to_canonical())
+        .map_err(|_| RequestError::FlowsClient(client.to_string()))
+}
+
+/// The backend a `backend` request edits: an address of either family
+/// with a port, IPv6 in brackets.
+pub fn backend_address(service: &str, address: &str) -> Result<SocketAddr, RequestError> {
+    name("address", address)?;
+    address.parse().map_err(|_| RequestError::BackendAddress {
+        service: service.to_string(),
+        address: address.to_string(),
+    })
 }
 
 /// The wait a handover asks for, or an error naming the instance.
@@ -523,5 +539,45 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("prefix"));
+    }
+
+    #[test]
+    fn clients_and_backends_of_either_family_are_accepted() {
+        assert_eq!(
+            flows_client("2001:db8::7").unwrap(),
+            "2001:db8::7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            flows_client("::ffff:10.0.0.7").unwrap().to_string(),
+            "10.0.0.7",
+            "a mapped address means its IPv4 client"
+        );
+        for bad in [
+            "[2001:db8::7]",
+            "[2001:db8::7]:80",
+            "2001:db8::7%eth0",
+            "2001:db8::/64",
+            "10.0.0.256",
+        ] {
+            let line = format!(r#"{{"v":1,"cmd":"flows","client":"{bad}"}}"#);
+            let e = parse(line.as_bytes()).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("client {bad:?} is not an IP address")),
+                "{e}"
+            );
+        }
+        assert!(matches!(
+            parse(br#"{"v":1,"cmd":"backend","op":"drain","service":"web6","address":"[2001:db8:1::11]:8080"}"#),
+            Ok(Command::Backend { .. })
+        ));
+        let e = parse(
+            br#"{"v":1,"cmd":"backend","op":"drain","service":"web6","address":"2001:db8:1::11:8080"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("\"2001:db8:1::11:8080\"") && e.contains("[2001:db8::1]:8080"),
+            "{e}"
+        );
     }
 }

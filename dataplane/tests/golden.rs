@@ -639,7 +639,7 @@ fn mid_connection_segments_are_picked_up_under_dr_with_consistent_hashing() {
     w.queries()
         .send(FlowQuery {
             backends: Vec::new(),
-            client: Some(CLIENT),
+            client: Some(CLIENT.into()),
             top: 10,
             active_within_ms: Some(1_000),
             reply,

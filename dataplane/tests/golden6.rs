@@ -775,3 +775,81 @@ fn the_ipv6_table_is_allocated_with_the_first_ipv6_service() {
     let mut syn = client_syn(40060, None);
     assert_eq!(w.process(&mut syn, 0), Verdict::Tx(1));
 }
+
+#[test]
+fn flow_queries_list_ipv6_clients_and_count_both_families() {
+    use dataplane::flow::NothingSeen;
+    use dataplane::path::query::FlowQuery;
+    use std::net::{IpAddr, SocketAddr};
+
+    let mut w = worker(dual_stack(ForwardMode::Nat, SchedulerKind::Rr, &[1, 1]));
+    let other6 = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 3);
+    let mut open = |mut frame: Vec<u8>| assert_eq!(w.process(&mut frame, 0), Verdict::Tx(1));
+    for sport in 41000..41003 {
+        open(client_syn(sport, None));
+    }
+    open(tcp6(
+        (CLIENT_MAC, PORT0_MAC),
+        None,
+        other6,
+        VIP6,
+        41000,
+        VPORT,
+        "S",
+        b"",
+    ));
+    for sport in 41000..41002 {
+        open(client_tcp(sport, "S"));
+    }
+    assert_eq!((w.flows().len(), w.flows6().len()), (2, 4));
+
+    let (reply, rx) = std::sync::mpsc::sync_channel(1);
+    let ids = vec![1, 2, BACKEND6_IDS + 1, BACKEND6_IDS + 2];
+    w.queries()
+        .send(FlowQuery {
+            backends: ids.clone(),
+            client: Some(CLIENT6.into()),
+            top: 10,
+            active_within_ms: None,
+            reply,
+        })
+        .expect("queued");
+    w.housekeeping(1_000, &mut NothingSeen);
+    let s = rx.try_recv().expect("answered at housekeeping");
+    assert_eq!(s.total, 6, "both families counted");
+    assert_eq!(s.capacity, w.flows().capacity() + w.flows6().capacity());
+    // Round robin within each service; SYN_RECV counts as inactive.
+    let conns: Vec<(u32, u32, u32)> = s
+        .backends
+        .iter()
+        .map(|b| (b.id, b.active, b.inactive))
+        .collect();
+    assert_eq!(
+        conns,
+        vec![
+            (1, 0, 1),
+            (2, 0, 1),
+            (BACKEND6_IDS + 1, 0, 2),
+            (BACKEND6_IDS + 2, 0, 2)
+        ]
+    );
+    let top: Vec<(IpAddr, u32)> = vec![(CLIENT6.into(), 3), (CLIENT.into(), 2), (other6.into(), 1)];
+    assert_eq!(s.top_clients, top, "busiest first, the families mixed");
+    let mut listed: Vec<(SocketAddr, SocketAddr, u16, &str)> = s
+        .matches
+        .iter()
+        .map(|m| (m.client, m.destination, m.service, m.state))
+        .collect();
+    listed.sort_unstable();
+    let vip = SocketAddr::from((VIP6, VPORT));
+    assert_eq!(
+        listed,
+        (41000..41003)
+            .map(|p| (SocketAddr::from((CLIENT6, p)), vip, 1, "SYN_RECV"))
+            .collect::<Vec<_>>()
+    );
+    assert!(s
+        .matches
+        .iter()
+        .all(|m| m.backend_id > BACKEND6_IDS && !m.offloaded));
+}

@@ -18,6 +18,25 @@ fn opt<T: Display>(v: &Option<T>) -> String {
     v.as_ref().map_or_else(|| "-".into(), ToString::to_string)
 }
 
+/// An address with a port as `vipctl` shows it: IPv6 in brackets.
+fn with_port(ip: &str, port: u16) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// The width of a column of addresses: `min` (what IPv4 needs, so IPv4
+/// tables look as they always did), or its widest cell so IPv6 rows stay
+/// aligned.
+fn width<'a>(min: usize, cells: impl IntoIterator<Item = &'a str>) -> usize {
+    cells
+        .into_iter()
+        .map(|c| c.chars().count())
+        .fold(min, usize::max)
+}
+
 fn names(list: &[String]) -> String {
     if list.is_empty() {
         "none".into()
@@ -315,17 +334,23 @@ impl Human for reply::Status {
                 let _ = writeln!(out, "  ERROR: {e}");
             }
         }
+        let vips: Vec<String> = self
+            .services
+            .iter()
+            .map(|s| with_port(&s.vip, s.port))
+            .collect();
+        let vw = width(21, vips.iter().map(String::as_str));
         let _ = writeln!(
             out,
-            "{:<16} {:<21} {:<6} {:>8}",
+            "{:<16} {:<vw$} {:<6} {:>8}",
             "SERVICE", "VIP", "OWNED", "HEALTHY"
         );
-        for svc in &self.services {
+        for (svc, vip) in self.services.iter().zip(&vips) {
             let _ = writeln!(
                 out,
-                "{:<16} {:<21} {:<6} {:>8}",
+                "{:<16} {:<vw$} {:<6} {:>8}",
                 svc.name,
-                format!("{}:{}", svc.vip, svc.port),
+                vip,
                 svc.owned,
                 format!("{}/{}", svc.healthy, svc.backends)
             );
@@ -398,18 +423,24 @@ impl Human for reply::Node {
 impl Human for reply::Services {
     fn render(&self) -> String {
         let mut out = String::new();
+        let vips: Vec<String> = self
+            .services
+            .iter()
+            .map(|s| with_port(&s.summary.vip, s.summary.port))
+            .collect();
+        let vw = width(21, vips.iter().map(String::as_str));
         let _ = writeln!(
             out,
-            "{:<16} {:<21} {:<5} {:<8} {:<8} {:<6} {:>8} SORRY",
+            "{:<16} {:<vw$} {:<5} {:<8} {:<8} {:<6} {:>8} SORRY",
             "SERVICE", "VIP", "PROTO", "SCHED", "FORWARD", "OWNED", "HEALTHY"
         );
-        for svc in &self.services {
+        for (svc, vip) in self.services.iter().zip(&vips) {
             let sum = &svc.summary;
             let _ = writeln!(
                 out,
-                "{:<16} {:<21} {:<5} {:<8} {:<8} {:<6} {:>8} {}",
+                "{:<16} {:<vw$} {:<5} {:<8} {:<8} {:<6} {:>8} {}",
                 sum.name,
-                format!("{}:{}", sum.vip, sum.port),
+                vip,
                 svc.protocol,
                 svc.scheduler,
                 svc.forward,
@@ -425,9 +456,10 @@ impl Human for reply::Services {
 impl Human for reply::Backends {
     fn render(&self) -> String {
         let mut out = String::new();
+        let bw = width(21, self.backends.iter().map(|b| b.address.as_str()));
         let _ = writeln!(
             out,
-            "{:<16} {:<21} {:>6} {:<8} {:>8} {:>8} LAST CHECK",
+            "{:<16} {:<bw$} {:>6} {:<8} {:>8} {:>8} LAST CHECK",
             "SERVICE", "BACKEND", "WEIGHT", "HEALTH", "ACTIVE", "INACTIVE"
         );
         for b in &self.backends {
@@ -437,7 +469,7 @@ impl Human for reply::Backends {
             }
             let _ = writeln!(
                 out,
-                "{:<16} {:<21} {:>6} {:<8} {:>8} {:>8} {}",
+                "{:<16} {:<bw$} {:>6} {:<8} {:>8} {:>8} {}",
                 b.service,
                 b.address,
                 b.weight,
@@ -476,21 +508,26 @@ impl Human for reply::Flows {
             self.total, self.picked_up, self.picked_up_total
         );
         if let Some(client) = &self.client {
-            let _ = writeln!(out, "flows of client {client}:");
+            // No colon after the address: it would read as part of an IPv6 one.
+            let _ = writeln!(out, "flows of client {client}");
+            let cw = width(21, self.matches.iter().map(|m| m.client.as_str()));
+            let dw = width(21, self.matches.iter().map(|m| m.destination.as_str()));
+            let backends: Vec<String> = self.matches.iter().map(|m| opt(&m.backend)).collect();
+            let bw = width(21, backends.iter().map(String::as_str));
             let _ = writeln!(
                 out,
-                "{:<21} {:<21} {:<5} {:<16} {:<21} STATE",
+                "{:<cw$} {:<dw$} {:<5} {:<16} {:<bw$} STATE",
                 "CLIENT", "DESTINATION", "PROTO", "SERVICE", "BACKEND"
             );
-            for m in &self.matches {
+            for (m, backend) in self.matches.iter().zip(&backends) {
                 let _ = writeln!(
                     out,
-                    "{:<21} {:<21} {:<5} {:<16} {:<21} {}{}",
+                    "{:<cw$} {:<dw$} {:<5} {:<16} {:<bw$} {}{}",
                     m.client,
                     m.destination,
                     m.protocol,
                     opt(&m.service),
-                    opt(&m.backend),
+                    backend,
                     m.state,
                     match (m.picked_up, m.learned) {
                         (_, true) => " (learned from a peer)",
@@ -500,9 +537,10 @@ impl Human for reply::Flows {
                 );
             }
         } else {
-            let _ = writeln!(out, "{:<16} {:>8}", "TOP CLIENT", "FLOWS");
+            let tw = width(16, self.top_clients.iter().map(|c| c.client.as_str()));
+            let _ = writeln!(out, "{:<tw$} {:>8}", "TOP CLIENT", "FLOWS");
             for c in &self.top_clients {
-                let _ = writeln!(out, "{:<16} {:>8}", c.client, c.flows);
+                let _ = writeln!(out, "{:<tw$} {:>8}", c.client, c.flows);
             }
         }
         not_answering(&mut out, &self.workers_not_answering);
@@ -814,6 +852,157 @@ mod tests {
         assert!(t.contains("  families: ipv4-unicast\n"), "{t}");
         assert!(
             t.contains("  not carried: ipv6-unicast: the peer did not offer it"),
+            "{t}"
+        );
+    }
+
+    /// Asserts that the `rows` lines after the header naming `column` each
+    /// have a cell starting where the header's `column` does.
+    fn assert_aligned(table: &str, column: &str, rows: usize) {
+        let mut lines = table.lines().skip_while(|l| !l.contains(column));
+        let head = lines
+            .next()
+            .unwrap_or_else(|| panic!("no {column}: {table}"));
+        let at = head.find(column).expect("the column");
+        let rows: Vec<&str> = lines.take(rows).collect();
+        for row in &rows {
+            let (before, cell) = row.split_at(at.min(row.len()));
+            assert!(
+                before.ends_with(' ') && cell.starts_with(|c: char| c != ' '),
+                "{column} not aligned in `{row}`:\n{table}"
+            );
+        }
+    }
+
+    fn summary(name: &str, vip: &str) -> reply::ServiceSummary {
+        reply::ServiceSummary {
+            name: name.into(),
+            vip: vip.into(),
+            port: 80,
+            owned: true,
+            backends: 2,
+            healthy: 1,
+        }
+    }
+
+    #[test]
+    fn ipv6_vips_are_bracketed_before_their_port_in_aligned_columns() {
+        let ipv4_only = reply::Status {
+            services: vec![summary("web", "10.9.0.50")],
+            ..reply::Status::default()
+        }
+        .render();
+        assert!(
+            ipv4_only.contains("\nSERVICE          VIP                   OWNED   HEALTHY\n"),
+            "IPv4 tables keep their widths:\n{ipv4_only}"
+        );
+        let v = reply::Status {
+            services: vec![
+                summary("web", "10.9.0.50"),
+                summary("web6", "2001:db8:9::50"),
+            ],
+            ..reply::Status::default()
+        };
+        let t = v.render();
+        assert!(t.contains(" 10.9.0.50:80 "), "{t}");
+        assert!(t.contains(" [2001:db8:9::50]:80 "), "{t}");
+        assert_aligned(&t, "OWNED", 2);
+        assert_aligned(&t, "VIP", 2);
+
+        let service = |summary, sorry: Option<&str>| reply::Service {
+            summary,
+            protocol: "tcp".into(),
+            scheduler: "wrr".into(),
+            forward: "nat".into(),
+            sorry_server: sorry.map(Into::into),
+            ..reply::Service::default()
+        };
+        let long = "2001:db8:ffff:ffff:ffff:ffff:ffff:50";
+        let t = reply::Services {
+            services: vec![
+                service(summary("web", "10.9.0.50"), None),
+                service(summary("web6", long), Some("[2001:db8:9:1::250]:8080")),
+            ],
+        }
+        .render();
+        assert!(t.contains(&format!(" [{long}]:80 ")), "{t}");
+        assert!(t.contains(" [2001:db8:9:1::250]:8080"), "{t}");
+        for column in ["PROTO", "SCHED", "OWNED", "SORRY"] {
+            assert_aligned(&t, column, 2);
+        }
+    }
+
+    #[test]
+    fn ipv6_backends_clients_and_flows_are_listed_in_aligned_columns() {
+        let backend = |service: &str, address: &str| reply::Backend {
+            service: service.into(),
+            address: address.into(),
+            weight: 1,
+            healthy: true,
+            enabled: true,
+            ..reply::Backend::default()
+        };
+        let t = reply::Backends {
+            backends: vec![
+                backend("web", "10.9.1.11:8080"),
+                backend("web6", "[2001:db8:9:1:ffff:ffff:ffff:11]:8080"),
+            ],
+            workers_not_answering: Vec::new(),
+        }
+        .render();
+        assert!(
+            t.contains("web6             [2001:db8:9:1:ffff:ffff:ffff:11]:8080 "),
+            "{t}"
+        );
+        assert_aligned(&t, "HEALTH", 2);
+        assert_aligned(&t, "LAST CHECK", 2);
+
+        let flow = |port: u16, backend: Option<&str>| reply::FlowMatch {
+            client: format!("[2001:db8::7]:{port}"),
+            destination: "[2001:db8:9:ffff:ffff:ffff:ffff:50]:80".into(),
+            protocol: "tcp".into(),
+            service: Some("web6".into()),
+            backend: backend.map(Into::into),
+            state: "ESTABLISHED".into(),
+            ..reply::FlowMatch::default()
+        };
+        let t = reply::Flows {
+            client: Some("2001:db8::7".into()),
+            matches: vec![
+                flow(41000, Some("[2001:db8:9:1::11]:8080")),
+                flow(41001, None),
+            ],
+            ..reply::Flows::default()
+        }
+        .render();
+        assert!(t.contains("flows of client 2001:db8::7\n"), "{t}");
+        assert!(t.contains("[2001:db8::7]:41000 "), "{t}");
+        assert!(t.contains(" [2001:db8:9:1::11]:8080 "), "{t}");
+        for column in ["DESTINATION", "PROTO", "SERVICE", "BACKEND", "STATE"] {
+            assert_aligned(&t, column, 2);
+        }
+
+        let client = |client: &str, flows| reply::ClientFlows {
+            client: client.into(),
+            flows,
+        };
+        let t = reply::Flows {
+            top_clients: vec![
+                client("2001:db8:ffff:ffff:ffff:ffff:ffff:7", 12),
+                client("10.0.0.7", 3),
+            ],
+            ..reply::Flows::default()
+        }
+        .render();
+        let table: Vec<&str> = t
+            .lines()
+            .skip_while(|l| !l.starts_with("TOP CLIENT"))
+            .collect();
+        assert_eq!(table.len(), 3, "{t}");
+        // FLOWS is right-aligned: every line ends where its header does.
+        assert!(table.iter().all(|l| l.len() == table[0].len()), "{t}");
+        assert!(
+            table[1].starts_with("2001:db8:ffff:ffff:ffff:ffff:ffff:7 "),
             "{t}"
         );
     }

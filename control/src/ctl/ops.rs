@@ -1,7 +1,6 @@
 //! The dispatch table: one arm per [`Command`]. Parts of the node that gain
 //! commands (VRRP, BGP) add their variant to `Command` and their arm here.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ctlproto::reply;
@@ -27,10 +26,6 @@ const DEFAULT_TOP: usize = 10;
 pub(crate) enum OpError {
     #[error(transparent)]
     Request(#[from] request::RequestError),
-    #[error("client {0:?} is not an IPv4 address")]
-    FlowsClient(String),
-    #[error("backend {0:?} is not an IPv4 address with a port, such as 10.0.0.1:8080")]
-    BackendAddress(String),
     #[error("backend weight needs a weight")]
     NoWeight,
     #[error("backend {} takes no weight", .0.as_str())]
@@ -66,10 +61,9 @@ pub(crate) async fn execute(node: &Node, cmd: Command) -> Reply {
         Command::Services {} => Ok(Reply::ok(&views::services(node).await)),
         Command::Flows { client, top } => {
             let top = top.unwrap_or(DEFAULT_TOP).min(MAX_TOP);
-            match client.as_deref().map(str::parse::<Ipv4Addr>) {
-                Some(Err(_)) => Err(OpError::FlowsClient(client.unwrap_or_default())),
-                Some(Ok(ip)) => Ok(Reply::ok(&views::flows(node, Some(ip), top).await)),
-                None => Ok(Reply::ok(&views::flows(node, None, top).await)),
+            match client.as_deref().map(request::flows_client).transpose() {
+                Ok(client) => Ok(Reply::ok(&views::flows(node, client, top).await)),
+                Err(e) => Err(OpError::Request(e)),
             }
         }
         Command::Backend {
@@ -136,9 +130,7 @@ async fn backend(
     address: &str,
     weight: Option<u32>,
 ) -> Result<reply::BackendChange, OpError> {
-    let addr: SocketAddr = address
-        .parse()
-        .map_err(|_| OpError::BackendAddress(address.to_string()))?;
+    let addr = request::backend_address(service, address)?;
     let change = match (op, weight) {
         (BackendOp::Add, w) => BackendChange::Add {
             weight: w.unwrap_or(1),

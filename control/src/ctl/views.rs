@@ -2,6 +2,7 @@
 //! command.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use ctlproto::reply;
 use dataplane::verdict::DropReason;
@@ -264,18 +265,14 @@ pub(crate) async fn services(node: &Node) -> reply::Services {
     reply::Services { services }
 }
 
-pub(crate) async fn flows(
-    node: &Node,
-    client: Option<std::net::Ipv4Addr>,
-    top: usize,
-) -> reply::Flows {
+pub(crate) async fn flows(node: &Node, client: Option<IpAddr>, top: usize) -> reply::Flows {
     let (summaries, missing) = node.runtime.query_flows(Vec::new(), client, top).await;
     let st = node.state.lock().await;
-    let mut clients: std::collections::HashMap<std::net::Ipv4Addr, u64> = Default::default();
+    let mut clients: std::collections::HashMap<IpAddr, u64> = Default::default();
     for (ip, n) in summaries.iter().flat_map(|s| s.top_clients.iter()) {
         *clients.entry(*ip).or_default() += u64::from(*n);
     }
-    let mut top_clients: Vec<(std::net::Ipv4Addr, u64)> = clients.into_iter().collect();
+    let mut top_clients: Vec<(IpAddr, u64)> = clients.into_iter().collect();
     top_clients.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top_clients.truncate(top);
     // By backend id, not the flow's service index: ids survive reloads.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::state::{BackendHealth, BackendRef, NodeState};
-use crate::config::{Backend, CheckKind, Config};
+use crate::config::{family, Backend, CheckKind, Config};
 
 /// Largest weight a backend may have, as in the config file.
 pub(crate) use ctlproto::request::MAX_WEIGHT;
@@ -25,6 +25,12 @@ pub(crate) enum ChangeError {
     NoBackend { service: String, addr: SocketAddr },
     #[error("service {service} already has backend {addr}")]
     Exists { service: String, addr: SocketAddr },
+    #[error("backend {addr} is not of service {service}'s family: its backends are {family} (a dual-stack service is two services, one per family)")]
+    Family {
+        service: String,
+        addr: SocketAddr,
+        family: &'static str,
+    },
     #[error("service {service} already has {MAX_BACKENDS} backends, the most allowed")]
     Full { service: String },
     #[error("{addr} is the last backend of service {service}; add another first or drain it")]
@@ -150,6 +156,13 @@ impl NodeState {
         }
         let s = self.service_index(service)?;
         let svc = &mut self.config.services[s];
+        if svc.vip.is_ipv4() != addr.is_ipv4() {
+            return Err(ChangeError::Family {
+                service: service.to_string(),
+                addr,
+                family: family(svc.vip),
+            });
+        }
         if svc.backends.len() >= MAX_BACKENDS {
             return Err(ChangeError::Full {
                 service: service.to_string(),

@@ -2,7 +2,7 @@
 //! backend, and the workers' answers about their flows.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -126,7 +126,7 @@ impl Runtime {
     pub(crate) async fn query_flows(
         &self,
         backends: Vec<u32>,
-        client: Option<Ipv4Addr>,
+        client: Option<IpAddr>,
         top: usize,
     ) -> (Vec<FlowSummary>, Vec<usize>) {
         self.query(backends, client, top, None).await
@@ -141,7 +141,7 @@ impl Runtime {
     async fn query(
         &self,
         backends: Vec<u32>,
-        client: Option<Ipv4Addr>,
+        client: Option<IpAddr>,
         top: usize,
         active_within_ms: Option<u64>,
     ) -> (Vec<FlowSummary>, Vec<usize>) {

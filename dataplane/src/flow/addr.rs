@@ -5,7 +5,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An IPv6 address as stored in flow keys and rewrites.
 pub type Ip6 = [u8; 16];
@@ -21,6 +21,8 @@ pub trait Addr: Copy + Eq + Hash + Default + Debug + Send + Sync + 'static {
     fn wide(self) -> u128;
     /// The address if it is of this family.
     fn from_ip(ip: IpAddr) -> Option<Self>;
+    /// The address as the rest of the node names it.
+    fn ip(self) -> IpAddr;
 }
 
 impl Addr for u32 {
@@ -41,6 +43,9 @@ impl Addr for u32 {
             IpAddr::V4(a) => Some(a.to_bits()),
             IpAddr::V6(_) => None,
         }
+    }
+    fn ip(self) -> IpAddr {
+        Ipv4Addr::from_bits(self).into()
     }
 }
 
@@ -64,12 +69,14 @@ impl Addr for Ip6 {
             IpAddr::V4(_) => None,
         }
     }
+    fn ip(self) -> IpAddr {
+        Ipv6Addr::from(self).into()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
     fn addresses_are_taken_only_from_their_family() {
@@ -79,6 +86,8 @@ mod tests {
         assert_eq!(Ip6::from_ip(v6.into()), Some(v6.octets()));
         assert_eq!(u32::from_ip(v6.into()), None);
         assert_eq!(Ip6::from_ip(v4.into()), None);
+        assert_eq!(v4.to_bits().ip(), IpAddr::V4(v4));
+        assert_eq!(v6.octets().ip(), IpAddr::V6(v6));
         assert_eq!(
             v4.to_bits().word(),
             u64::from(v4.to_bits()),

@@ -259,18 +259,21 @@ impl Worker {
         let budget = sweep_budget(self.flows.capacity(), elapsed_ms);
         self.swept_ms = now_ms;
         self.flows.expire(now_ms, budget, seen);
+        // IPv6 connections are never offloaded: the workers see all their
+        // packets.
+        let seen6 = &mut crate::flow::NothingSeen;
         let budget6 = sweep_budget(self.flows6.capacity(), elapsed_ms);
-        self.flows6
-            .expire(now_ms, budget6, &mut crate::flow::NothingSeen);
+        self.flows6.expire(now_ms, budget6, seen6);
         self.sync_housekeeping(now_ms, seen);
         let worker = query::WorkerView {
             id: self.id,
             now_ms,
             flows: &self.flows,
+            flows6: &self.flows6,
             traffic: &self.traffic,
             picked_up: self.picked_up,
         };
-        self.mailbox.poll(&worker, seen);
+        self.mailbox.poll(&worker, seen, seen6);
     }
 
     /// The rewrites the XDP program should apply to `conn`'s packets under

@@ -41,6 +41,34 @@ pub fn snapshot6(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32]
     snap
 }
 
+/// Backend ids of the IPv6 service in [`dual_stack`] start here, so both
+/// services' backends can be told apart.
+pub const BACKEND6_IDS: u32 = 100;
+
+/// [`snapshot`]'s IPv4 service `web` and [`snapshot6`]'s IPv6 service
+/// `web6` (backend ids after [`BACKEND6_IDS`]) on one node.
+pub fn dual_stack(forward: ForwardMode, scheduler: SchedulerKind, weights: &[u32]) -> Snapshot {
+    let mut snap = snapshot(forward, scheduler, weights);
+    let mut six = snapshot6(forward, scheduler, weights);
+    let mut svc = six.services.remove(0);
+    svc.name = "web6".into();
+    for w in &mut svc.weights {
+        w.id += BACKEND6_IDS;
+    }
+    if svc.maglev.is_some() {
+        svc.maglev = Some(Arc::new(
+            MaglevTable::build(&svc.weights, 65537).expect("maglev"),
+        ));
+    }
+    snap.services.push(svc);
+    for (port, port6) in snap.ports.iter_mut().zip(six.ports) {
+        port.ipv6 = port6.ipv6;
+    }
+    snap.locals6 = six.locals6;
+    snap.index();
+    snap
+}
+
 /// An Ethernet (optionally 802.1Q-tagged) IPv6 TCP segment.
 #[allow(clippy::too_many_arguments)]
 pub fn tcp6(

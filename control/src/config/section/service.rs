@@ -80,7 +80,8 @@ fn next_prime(n: u32) -> u32 {
     (n..).find(|k| is_prime(*k)).unwrap_or(n)
 }
 
-fn family(ip: IpAddr) -> &'static str {
+/// `IPv4` or `IPv6`, as errors name an address's family.
+pub(crate) fn family(ip: IpAddr) -> &'static str {
     if ip.is_ipv4() {
         "IPv4"
     } else {
