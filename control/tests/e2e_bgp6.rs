@@ -1,9 +1,9 @@
 //! End to end: vipd's BGP speaker announcing IPv6 to BIRD. Sessions over
 //! IPv6, one active with TCP MD5 and GTSM and one passive (BIRD connects),
-//! install IPv6 prefixes, and a clean stop withdraws its node's; two sites carry both families over IPv4 sessions, the primary
-//! announcing a /48 and the backup a /47, so the router follows the longest
-//! prefix; a router that does not offer IPv6 gets the IPv4 routes only and
-//! vipd says why.
+//! install IPv6 prefixes, and a clean stop withdraws its node's; two sites
+//! carry both families over IPv4 sessions, the primary announcing a /48 and
+//! the backup a /47, so the router follows the longest prefix; a router
+//! that does not offer IPv6 gets the IPv4 routes only and vipd says why.
 
 mod common;
 
@@ -28,7 +28,7 @@ fn bgp_section(site: Site, peer: &str, extra: &str, announces: &[(&str, &str)]) 
          hold_time_s = {HOLD_S}\n  keepalive_s = 1\n  connect_retry_s = 1\n  next_hop_v6 = \"{}\"\n{extra}",
         site.local_as(),
         site.uplink_ip(),
-        uplink_ip6(site)
+        site.uplink_ip6()
     );
     for (prefix, condition) in announces {
         out += &format!(
@@ -62,13 +62,10 @@ fn bird_base() -> String {
 }
 
 const BOTH: &str = "  ipv4 { import all; export none; };\n  ipv6 { import all; export none; };\n";
+const V6_ONLY: &str = "  ipv6 { import all; export none; };\n";
 
 fn lab(tag: &str) -> TwoSiteLab {
-    let lab = TwoSiteLab::up(&viplab::unique_name(tag), PORT).expect("two-site lab");
-    for site in [Site::A, Site::B] {
-        add_ipv6_uplink(&lab, site).expect("IPv6 on the uplink");
-    }
-    lab
+    TwoSiteLab::up_ipv6(&viplab::unique_name(tag), PORT).expect("two-site lab with IPv6")
 }
 
 fn wait_or_dump(
@@ -99,25 +96,25 @@ fn ipv6_session_with_md5_and_gtsm_installs_the_prefix_and_a_clean_stop_withdraws
     let bird = bird_base()
         + &bird_peer(
             "sitea",
-            &router_ip6(Site::A).to_string(),
-            &uplink_ip6(Site::A).to_string(),
+            &Site::A.router_ip6().to_string(),
+            &Site::A.uplink_ip6().to_string(),
             Site::A.local_as(),
             &format!("  ttl security on;\n  password \"{MD5_KEY}\";\n"),
-            "  ipv6 { import all; export none; };\n",
+            V6_ONLY,
         )
         + &bird_peer(
             "siteb",
-            &router_ip6(Site::B).to_string(),
-            &uplink_ip6(Site::B).to_string(),
+            &Site::B.router_ip6().to_string(),
+            &Site::B.uplink_ip6().to_string(),
             Site::B.local_as(),
             "",
-            "  ipv6 { import all; export none; };\n",
+            V6_ONLY,
         );
     let _bird = lab.start_bird(&bird).expect("BIRD starts");
     let extra = format!("  ttl_security = true\n  md5_password = \"{MD5_KEY}\"\n");
     let bgp = bgp_section(
         Site::A,
-        &router_ip6(Site::A).to_string(),
+        &Site::A.router_ip6().to_string(),
         &extra,
         &[(PRIMARY6, "always")],
     );
@@ -129,7 +126,7 @@ fn ipv6_session_with_md5_and_gtsm_installs_the_prefix_and_a_clean_stop_withdraws
     // Site B waits for the router's connection on its IPv6 listener.
     let bgp_b = bgp_section(
         Site::B,
-        &router_ip6(Site::B).to_string(),
+        &Site::B.router_ip6().to_string(),
         "  passive = true\n",
         &[(BACKUP6, "always")],
     );
@@ -142,14 +139,14 @@ fn ipv6_session_with_md5_and_gtsm_installs_the_prefix_and_a_clean_stop_withdraws
         Duration::from_secs(20),
         &[&a, &b],
         || {
-            kernel_next_hop6(&lab, PRIMARY6) == Some(uplink_ip6(Site::A))
-                && kernel_next_hop6(&lab, BACKUP6) == Some(uplink_ip6(Site::B))
+            kernel_next_hop6(&lab, PRIMARY6) == Some(Site::A.uplink_ip6())
+                && kernel_next_hop6(&lab, BACKUP6) == Some(Site::B.uplink_ip6())
         },
     );
     let m = scrape_metrics(&lab, "sitea", METRICS);
     let negotiated = format!(
         "vipd_bgp_family_negotiated{{peer=\"{}\",family=\"ipv6-unicast\"}}",
-        router_ip6(Site::A)
+        Site::A.router_ip6()
     );
     assert_eq!(m.get(&negotiated), Some(&1.0), "{m:?}");
     let st = bgp_status(&a);
@@ -157,14 +154,14 @@ fn ipv6_session_with_md5_and_gtsm_installs_the_prefix_and_a_clean_stop_withdraws
         .peers
         .first()
         .unwrap_or_else(|| panic!("no peer: {st:?}"));
-    assert_eq!(peer.address, router_ip6(Site::A).to_string(), "{st:?}");
+    assert_eq!(peer.address, Site::A.router_ip6().to_string(), "{st:?}");
     assert_eq!(peer.state, "Established", "{st:?}");
     assert_eq!(peer.families, ["ipv6-unicast"], "{st:?}");
     assert_eq!(peer.advertised, [PRIMARY6], "{st:?}");
     let (ok, text, err) = vipctl_run(&a.socket, &["bgp"]);
     assert!(ok, "{err}");
     assert!(
-        text.contains(&router_ip6(Site::A).to_string()) && text.contains(PRIMARY6),
+        text.contains(&Site::A.router_ip6().to_string()) && text.contains(PRIMARY6),
         "vipctl bgp shows the IPv6 peer and prefix:\n{text}"
     );
     assert!(text.contains("families: ipv6-unicast"), "{text}");
@@ -223,8 +220,8 @@ fn ipv4_sessions_carry_ipv6_and_the_longer_prefix_wins_until_its_site_stops() {
     let b = Vipd::start(&lab, "siteb", &conf(Site::B, BACKUP6)).expect("vipd on site B");
 
     let both = || {
-        kernel_next_hop6(&lab, PRIMARY6) == Some(uplink_ip6(Site::A))
-            && kernel_next_hop6(&lab, BACKUP6) == Some(uplink_ip6(Site::B))
+        kernel_next_hop6(&lab, PRIMARY6) == Some(Site::A.uplink_ip6())
+            && kernel_next_hop6(&lab, BACKUP6) == Some(Site::B.uplink_ip6())
             && lab.kernel_next_hop(Site::A.prefix()) == Some(Site::A.uplink_ip())
             && lab.kernel_next_hop(Site::B.prefix()) == Some(Site::B.uplink_ip())
     };
@@ -237,7 +234,7 @@ fn ipv4_sessions_carry_ipv6_and_the_longer_prefix_wins_until_its_site_stops() {
     );
     assert_eq!(
         kernel_route6(&lab, INSIDE6),
-        Some(uplink_ip6(Site::A)),
+        Some(Site::A.uplink_ip6()),
         "the /48 wins"
     );
     let st = bgp_status(&a);
@@ -256,7 +253,7 @@ fn ipv4_sessions_carry_ipv6_and_the_longer_prefix_wins_until_its_site_stops() {
         &[&b],
         || {
             kernel_next_hop6(&lab, PRIMARY6).is_none()
-                && kernel_route6(&lab, INSIDE6) == Some(uplink_ip6(Site::B))
+                && kernel_route6(&lab, INSIDE6) == Some(Site::B.uplink_ip6())
         },
     );
 
@@ -266,7 +263,7 @@ fn ipv4_sessions_carry_ipv6_and_the_longer_prefix_wins_until_its_site_stops() {
         "the /48 back",
         Duration::from_secs(20),
         &[&a, &b],
-        || kernel_route6(&lab, INSIDE6) == Some(uplink_ip6(Site::A)),
+        || kernel_route6(&lab, INSIDE6) == Some(Site::A.uplink_ip6()),
     );
     drop(b);
 }
