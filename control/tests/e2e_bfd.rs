@@ -284,7 +284,7 @@ fn frozen_site_drills(router: &str) {
     both_up("both sites Established, both prefixes installed", false);
     assert!(bfd_of(&a.borrow()).is_none(), "no bfd key, no BFD session");
 
-    let prober = vip_prober(&lab);
+    let prober = vip_prober(&lab, VIP.into());
     let drill = Drill {
         lab: &lab,
         prober: &prober,

@@ -134,7 +134,7 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
         0.0
     );
 
-    let prober = vip_prober(&lab);
+    let prober = vip_prober(&lab, VIP.into());
     let drill = Drill {
         lab: &lab,
         prober: &prober,

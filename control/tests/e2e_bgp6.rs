@@ -1,13 +1,17 @@
 //! End to end: vipd's BGP speaker announcing IPv6 to BIRD. Sessions over
 //! IPv6, one active with TCP MD5 and GTSM and one passive (BIRD connects),
-//! install IPv6 prefixes, and a clean stop withdraws its node's; two sites carry both families over IPv4 sessions, the primary
-//! announcing a /48 and the backup a /47, so the router follows the longest
-//! prefix; a router that does not offer IPv6 gets the IPv4 routes only and
-//! vipd says why.
+//! install IPv6 prefixes, and a clean stop withdraws its node's; two sites
+//! carry both families over IPv4 sessions, the primary announcing a /48 and
+//! the backup a /47, so the router follows the longest prefix; a router
+//! that does not offer IPv6 gets the IPv4 routes only and vipd says why.
+//! Last, real IPv6 traffic to a VIP served by both sites follows the /48
+//! to the primary, moves to the backup within 1 s when the primary stops
+//! cleanly or loses every backend, and moves back.
 
 mod common;
 
-use std::net::Ipv6Addr;
+use std::cell::RefCell;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::two_sites::*;
@@ -17,7 +21,7 @@ use viplab::{Site, TwoSiteLab};
 /// The primary site's IPv6 prefix, and the backup's shorter one around it.
 const PRIMARY6: &str = "2001:db8::/48";
 const BACKUP6: &str = "2001:db8::/47";
-/// An address inside both.
+/// An address inside both, the IPv6 VIP of the traffic test.
 const INSIDE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
 
 /// The `[bgp]` of `site` toward the router at `peer`, announcing `announces`
@@ -28,7 +32,7 @@ fn bgp_section(site: Site, peer: &str, extra: &str, announces: &[(&str, &str)]) 
          hold_time_s = {HOLD_S}\n  keepalive_s = 1\n  connect_retry_s = 1\n  next_hop_v6 = \"{}\"\n{extra}",
         site.local_as(),
         site.uplink_ip(),
-        uplink_ip6(site)
+        site.uplink_ip6()
     );
     for (prefix, condition) in announces {
         out += &format!(
@@ -62,13 +66,10 @@ fn bird_base() -> String {
 }
 
 const BOTH: &str = "  ipv4 { import all; export none; };\n  ipv6 { import all; export none; };\n";
+const V6_ONLY: &str = "  ipv6 { import all; export none; };\n";
 
 fn lab(tag: &str) -> TwoSiteLab {
-    let lab = TwoSiteLab::up(&viplab::unique_name(tag), PORT).expect("two-site lab");
-    for site in [Site::A, Site::B] {
-        add_ipv6_uplink(&lab, site).expect("IPv6 on the uplink");
-    }
-    lab
+    TwoSiteLab::up_ipv6(&viplab::unique_name(tag), PORT).expect("two-site lab with IPv6")
 }
 
 fn wait_or_dump(
@@ -99,25 +100,25 @@ fn ipv6_session_with_md5_and_gtsm_installs_the_prefix_and_a_clean_stop_withdraws
     let bird = bird_base()
         + &bird_peer(
             "sitea",
-            &router_ip6(Site::A).to_string(),
-            &uplink_ip6(Site::A).to_string(),
+            &Site::A.router_ip6().to_string(),
+            &Site::A.uplink_ip6().to_string(),
             Site::A.local_as(),
             &format!("  ttl security on;\n  password \"{MD5_KEY}\";\n"),
-            "  ipv6 { import all; export none; };\n",
+            V6_ONLY,
         )
         + &bird_peer(
             "siteb",
-            &router_ip6(Site::B).to_string(),
-            &uplink_ip6(Site::B).to_string(),
+            &Site::B.router_ip6().to_string(),
+            &Site::B.uplink_ip6().to_string(),
             Site::B.local_as(),
             "",
-            "  ipv6 { import all; export none; };\n",
+            V6_ONLY,
         );
     let _bird = lab.start_bird(&bird).expect("BIRD starts");
     let extra = format!("  ttl_security = true\n  md5_password = \"{MD5_KEY}\"\n");
     let bgp = bgp_section(
         Site::A,
-        &router_ip6(Site::A).to_string(),
+        &Site::A.router_ip6().to_string(),
         &extra,
         &[(PRIMARY6, "always")],
     );
@@ -129,7 +130,7 @@ fn ipv6_session_with_md5_and_gtsm_installs_the_prefix_and_a_clean_stop_withdraws
     // Site B waits for the router's connection on its IPv6 listener.
     let bgp_b = bgp_section(
         Site::B,
-        &router_ip6(Site::B).to_string(),
+        &Site::B.router_ip6().to_string(),
         "  passive = true\n",
         &[(BACKUP6, "always")],
     );
@@ -142,14 +143,14 @@ fn ipv6_session_with_md5_and_gtsm_installs_the_prefix_and_a_clean_stop_withdraws
         Duration::from_secs(20),
         &[&a, &b],
         || {
-            kernel_next_hop6(&lab, PRIMARY6) == Some(uplink_ip6(Site::A))
-                && kernel_next_hop6(&lab, BACKUP6) == Some(uplink_ip6(Site::B))
+            kernel_next_hop6(&lab, PRIMARY6) == Some(Site::A.uplink_ip6())
+                && kernel_next_hop6(&lab, BACKUP6) == Some(Site::B.uplink_ip6())
         },
     );
     let m = scrape_metrics(&lab, "sitea", METRICS);
     let negotiated = format!(
         "vipd_bgp_family_negotiated{{peer=\"{}\",family=\"ipv6-unicast\"}}",
-        router_ip6(Site::A)
+        Site::A.router_ip6()
     );
     assert_eq!(m.get(&negotiated), Some(&1.0), "{m:?}");
     let st = bgp_status(&a);
@@ -157,14 +158,14 @@ fn ipv6_session_with_md5_and_gtsm_installs_the_prefix_and_a_clean_stop_withdraws
         .peers
         .first()
         .unwrap_or_else(|| panic!("no peer: {st:?}"));
-    assert_eq!(peer.address, router_ip6(Site::A).to_string(), "{st:?}");
+    assert_eq!(peer.address, Site::A.router_ip6().to_string(), "{st:?}");
     assert_eq!(peer.state, "Established", "{st:?}");
     assert_eq!(peer.families, ["ipv6-unicast"], "{st:?}");
     assert_eq!(peer.advertised, [PRIMARY6], "{st:?}");
     let (ok, text, err) = vipctl_run(&a.socket, &["bgp"]);
     assert!(ok, "{err}");
     assert!(
-        text.contains(&router_ip6(Site::A).to_string()) && text.contains(PRIMARY6),
+        text.contains(&Site::A.router_ip6().to_string()) && text.contains(PRIMARY6),
         "vipctl bgp shows the IPv6 peer and prefix:\n{text}"
     );
     assert!(text.contains("families: ipv6-unicast"), "{text}");
@@ -223,8 +224,8 @@ fn ipv4_sessions_carry_ipv6_and_the_longer_prefix_wins_until_its_site_stops() {
     let b = Vipd::start(&lab, "siteb", &conf(Site::B, BACKUP6)).expect("vipd on site B");
 
     let both = || {
-        kernel_next_hop6(&lab, PRIMARY6) == Some(uplink_ip6(Site::A))
-            && kernel_next_hop6(&lab, BACKUP6) == Some(uplink_ip6(Site::B))
+        kernel_next_hop6(&lab, PRIMARY6) == Some(Site::A.uplink_ip6())
+            && kernel_next_hop6(&lab, BACKUP6) == Some(Site::B.uplink_ip6())
             && lab.kernel_next_hop(Site::A.prefix()) == Some(Site::A.uplink_ip())
             && lab.kernel_next_hop(Site::B.prefix()) == Some(Site::B.uplink_ip())
     };
@@ -237,7 +238,7 @@ fn ipv4_sessions_carry_ipv6_and_the_longer_prefix_wins_until_its_site_stops() {
     );
     assert_eq!(
         kernel_route6(&lab, INSIDE6),
-        Some(uplink_ip6(Site::A)),
+        Some(Site::A.uplink_ip6()),
         "the /48 wins"
     );
     let st = bgp_status(&a);
@@ -256,7 +257,7 @@ fn ipv4_sessions_carry_ipv6_and_the_longer_prefix_wins_until_its_site_stops() {
         &[&b],
         || {
             kernel_next_hop6(&lab, PRIMARY6).is_none()
-                && kernel_route6(&lab, INSIDE6) == Some(uplink_ip6(Site::B))
+                && kernel_route6(&lab, INSIDE6) == Some(Site::B.uplink_ip6())
         },
     );
 
@@ -266,7 +267,7 @@ fn ipv4_sessions_carry_ipv6_and_the_longer_prefix_wins_until_its_site_stops() {
         "the /48 back",
         Duration::from_secs(20),
         &[&a, &b],
-        || kernel_route6(&lab, INSIDE6) == Some(uplink_ip6(Site::A)),
+        || kernel_route6(&lab, INSIDE6) == Some(Site::A.uplink_ip6()),
     );
     drop(b);
 }
@@ -332,4 +333,129 @@ fn a_router_without_ipv6_gets_ipv4_routes_only_and_vipd_says_why() {
         "the log names the unsent IPv6 route:\n{}",
         a.log()
     );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn ipv6_traffic_fails_over_to_the_backup_site_and_back_by_longest_prefix() {
+    let lab = lab("bgp6fail");
+    let peer = |site: Site| {
+        bird_peer(
+            site.role(),
+            &site.router_ip6().to_string(),
+            &site.uplink_ip6().to_string(),
+            site.local_as(),
+            "",
+            V6_ONLY,
+        )
+    };
+    let _bird = lab
+        .start_bird(&(bird_base() + &peer(Site::A) + &peer(Site::B)))
+        .expect("BIRD starts");
+    let conf = |site: Site, prefix: &str| {
+        let bgp = bgp_section(
+            site,
+            &site.router_ip6().to_string(),
+            "",
+            &[(prefix, "vip_healthy")],
+        );
+        site_config_with_vip(&lab, site, INSIDE6.into(), &bgp)
+    };
+    let conf_a = conf(Site::A, PRIMARY6);
+    let a = RefCell::new(Vipd::start(&lab, "sitea", &conf_a).expect("vipd on site A"));
+    let b = Vipd::start(&lab, "siteb", &conf(Site::B, BACKUP6)).expect("vipd on site B");
+
+    wait_or_dump(
+        &lab,
+        "both sites' IPv6 prefixes via their uplinks in the router's kernel",
+        Duration::from_secs(20),
+        &[&a.borrow(), &b],
+        || {
+            kernel_next_hop6(&lab, PRIMARY6) == Some(Site::A.uplink_ip6())
+                && kernel_next_hop6(&lab, BACKUP6) == Some(Site::B.uplink_ip6())
+        },
+    );
+    assert_eq!(
+        kernel_route6(&lab, INSIDE6),
+        Some(Site::A.uplink_ip6()),
+        "the /48 wins"
+    );
+
+    // Site A's backends answer over IPv6 and see the client's own address.
+    let vip = SocketAddr::new(INSIDE6.into(), PORT);
+    let mut seen = String::new();
+    wait_or_dump(
+        &lab,
+        "a site A backend answering through the IPv6 VIP",
+        Duration::from_secs(20),
+        &[&a.borrow()],
+        || {
+            seen = lab
+                .http_get_path("client", vip, "/peer", Duration::from_secs(1))
+                .unwrap_or_default();
+            seen.split_whitespace().next().and_then(Site::of_body) == Some(Site::A)
+        },
+    );
+    assert!(
+        seen.contains(&format!("[{}]:", lab.client_ip6()))
+            || seen.contains(&format!(" {}:", lab.client_ip6())),
+        "site A's backend saw {seen:?}, not the client's IPv6 address"
+    );
+
+    let prober = vip_prober(&lab, INSIDE6.into());
+    let drill = Drill {
+        lab: &lab,
+        prober: &prober,
+    };
+    let clean = drill
+        .run(
+            "site A's vipd stopped with SIGTERM",
+            || a.borrow_mut().terminate(&lab),
+            || {
+                *a.borrow_mut() = Vipd::start(&lab, "sitea", &conf_a)?;
+                Ok(())
+            },
+        )
+        .unwrap_or_else(|e| panic!("clean stop drill: {e:#}\nsite B:\n{}", b.log()));
+    let health = drill
+        .run(
+            "all of site A's IPv6 backends failing their checks",
+            || {
+                for i in Site::A.backends() {
+                    lab.stop_backend(i)?;
+                }
+                Ok(())
+            },
+            || {
+                for i in Site::A.backends() {
+                    lab.start_backend(i)?;
+                }
+                Ok(())
+            },
+        )
+        .unwrap_or_else(|e| panic!("health drill: {e:#}\nsite A:\n{}", a.borrow().log()));
+    let uplink = drill
+        .run(
+            "site A's uplink going down",
+            || lab.uplink_down(Site::A),
+            || lab.uplink_up(Site::A),
+        )
+        .unwrap_or_else(|e| panic!("uplink drill: {e:#}\nsite A:\n{}", a.borrow().log()));
+
+    println!(
+        "IPv6 convergence (client gap): SIGTERM {clean} ms, health {health} ms, uplink down {uplink} ms"
+    );
+    assert!(
+        clean <= 1000,
+        "clean-stop failover took {clean} ms, over 1 s"
+    );
+    assert!(health <= 1000, "health failover took {health} ms, over 1 s");
+    assert!(
+        uplink <= 1000,
+        "uplink-down failover took {uplink} ms, over 1 s"
+    );
+    drop(b);
 }

@@ -3,7 +3,7 @@
 //! /24. Traffic flows to A; A's node dies; longest-prefix routing moves the
 //! traffic to B; A comes back and takes it again.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -107,7 +107,7 @@ pub fn run(vipd: PathBuf) -> Result<()> {
     println!("{}", lab.birdc(&["show", "route"])?);
 
     let prober = lab.start_prober(
-        SocketAddrV4::new(VIP, PORT),
+        SocketAddr::from((VIP, PORT)),
         Duration::from_millis(20),
         Duration::from_millis(300),
     )?;

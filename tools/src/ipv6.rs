@@ -1,7 +1,8 @@
 //! IPv6 beside IPv4 in a lab whose spec asks for it: every address of the
-//! plan gets a twin in 2001:db8:77::/48 (see [`ipv6_twin`]), the routes
-//! follow the IPv4 ones, and duplicate address detection is off on the
-//! lab's interfaces, whose addresses the lab alone assigns.
+//! plan gets a twin (see [`ipv6_twin`]; the standard lab's are in
+//! 2001:db8:77::/48), the routes follow the IPv4 ones, and duplicate
+//! address detection is off on the lab's interfaces, whose addresses the
+//! lab alone assigns.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -11,13 +12,23 @@ use crate::netns;
 use crate::plan::{backend_ip, client_ip, lb_ip, router_ip, sorry_ip};
 use crate::{Gateway, Lab, Side};
 
-/// The IPv6 twin of a lab address: 10.77.S.H is 2001:db8:77:S::H, H
-/// written with the same digits (10.77.1.101 is 2001:db8:77:1::101), so
-/// the two read alike in logs.
+/// The IPv6 twin of a lab address: A.N.S.H is 2001:db8:N:S::H, each
+/// written with the same digits (10.77.1.101 is 2001:db8:77:1::101,
+/// 192.168.10.11 is 2001:db8:168:10::11), so the two read alike in logs.
 pub fn ipv6_twin(v4: Ipv4Addr) -> Ipv6Addr {
-    let [_, _, segment, host] = v4.octets();
-    let host = u16::from_str_radix(&host.to_string(), 16).unwrap_or(0);
-    Ipv6Addr::new(0x2001, 0xdb8, 0x77, u16::from(segment), 0, 0, 0, host)
+    let [_, net, segment, host] = v4.octets();
+    // Decimal digits read as hex always fit: 255 becomes 0x255.
+    let digits = |o: u8| u16::from_str_radix(&o.to_string(), 16).unwrap_or(0);
+    Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        digits(net),
+        digits(segment),
+        0,
+        0,
+        0,
+        digits(host),
+    )
 }
 
 /// Suggested IPv6 VIP number `n` (1..=50): the twin of [`crate::vip`]`(n)`.
@@ -30,27 +41,7 @@ impl Lab {
     /// twins of its IPv4 addresses and routes.
     pub(crate) fn ipv6_on(&self, roles: &[String]) -> Result<()> {
         for role in roles {
-            let ns = self.ns(role);
-            // DAD off before IPv6 comes up, or link-local addresses would
-            // stay tentative for a second; no router discovery either, the
-            // routes are set here.
-            let mut settings = vec![
-                "net.ipv6.conf.all.accept_dad=0".to_string(),
-                "net.ipv6.conf.default.accept_dad=0".to_string(),
-                "net.ipv6.conf.all.accept_ra=0".to_string(),
-                "net.ipv6.conf.default.accept_ra=0".to_string(),
-                "net.ipv6.conf.all.router_solicitations=0".to_string(),
-                "net.ipv6.conf.default.router_solicitations=0".to_string(),
-            ];
-            for ifname in netns::interfaces(&ns)? {
-                settings.push(format!("net.ipv6.conf.{ifname}.accept_dad=0"));
-                settings.push(format!("net.ipv6.conf.{ifname}.accept_ra=0"));
-                settings.push(format!("net.ipv6.conf.{ifname}.router_solicitations=0"));
-            }
-            settings.push("net.ipv6.conf.all.disable_ipv6=0".to_string());
-            settings.push("net.ipv6.conf.default.disable_ipv6=0".to_string());
-            let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
-            netns::sysctl(&ns, &settings)?;
+            self.enable_ipv6(role)?;
         }
         let add = |role: &str, ifname: &str, v4: Ipv4Addr| {
             netns::addr6(&self.ns(role), ifname, ipv6_twin(v4))
@@ -97,6 +88,31 @@ impl Lab {
         Ok(())
     }
 
+    /// Turns IPv6 on in `role`'s namespace, once its interfaces exist.
+    pub(crate) fn enable_ipv6(&self, role: &str) -> Result<()> {
+        let ns = self.ns(role);
+        // DAD off before IPv6 comes up, or link-local addresses would stay
+        // tentative for a second; no router discovery either, the routes
+        // are set by the lab.
+        let mut settings = vec![
+            "net.ipv6.conf.all.accept_dad=0".to_string(),
+            "net.ipv6.conf.default.accept_dad=0".to_string(),
+            "net.ipv6.conf.all.accept_ra=0".to_string(),
+            "net.ipv6.conf.default.accept_ra=0".to_string(),
+            "net.ipv6.conf.all.router_solicitations=0".to_string(),
+            "net.ipv6.conf.default.router_solicitations=0".to_string(),
+        ];
+        for ifname in netns::interfaces(&ns)? {
+            settings.push(format!("net.ipv6.conf.{ifname}.accept_dad=0"));
+            settings.push(format!("net.ipv6.conf.{ifname}.accept_ra=0"));
+            settings.push(format!("net.ipv6.conf.{ifname}.router_solicitations=0"));
+        }
+        settings.push("net.ipv6.conf.all.disable_ipv6=0".to_string());
+        settings.push("net.ipv6.conf.default.disable_ipv6=0".to_string());
+        let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+        netns::sysctl(&ns, &settings)
+    }
+
     pub fn client_ip6(&self) -> Ipv6Addr {
         ipv6_twin(client_ip())
     }
@@ -130,6 +146,10 @@ mod tests {
             "2001:db8:77::2".parse::<Ipv6Addr>().unwrap()
         );
         assert_eq!(vip6(1), "2001:db8:77::101".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            ipv6_twin(Ipv4Addr::new(192, 168, 20, 12)),
+            "2001:db8:168:20::12".parse::<Ipv6Addr>().unwrap()
+        );
         assert_eq!(
             ipv6_twin(router_ip(Side::Backend)),
             "2001:db8:77:1::254".parse::<Ipv6Addr>().unwrap()

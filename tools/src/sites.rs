@@ -13,9 +13,15 @@
 //! The bridges of the backend segments live in `rt` but carry no address
 //! there. Backends route through their site node (NAT replies return through
 //! vipd). Roles: `rt`, `client`, `sitea`, `siteb`, `be1`..`be4`.
+//!
+//! Built with [`TwoSiteLab::up_ipv6`], every address and route above also
+//! has its IPv6 twin ([`ipv6_twin`]: 172.16.1.2 is 2001:db8:16:1::2,
+//! 192.168.10.11 is 2001:db8:168:10::11, each on a /64), `rt` forwards
+//! IPv6 and the backends serve over both families. The twins stay outside
+//! 2001:db8::/47, where the tests put IPv6 VIPs.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,7 +29,7 @@ use anyhow::{Context, Result};
 
 use crate::netns::{self, End};
 use crate::plan::{client_ip, router_ip};
-use crate::{scripts, Lab, LabProcess, LabSpec, Side};
+use crate::{ipv6_twin, scripts, Lab, LabProcess, LabSpec, Side};
 
 /// The VIP both sites serve (site A announces its /25, site B its /24).
 pub const SITE_VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
@@ -93,6 +99,35 @@ impl Site {
     /// Address of this site's `n`-th backend (1 or 2).
     pub fn backend_ip(self, n: u8) -> Ipv4Addr {
         Ipv4Addr::new(192, 168, self.octet() * 10, 10 + n)
+    }
+
+    /// IPv6 twin of [`Site::router_ip`] (a lab built with IPv6).
+    pub fn router_ip6(self) -> Ipv6Addr {
+        ipv6_twin(self.router_ip())
+    }
+
+    /// IPv6 twin of [`Site::uplink_ip`]: the node's IPv6 BGP source and next hop.
+    pub fn uplink_ip6(self) -> Ipv6Addr {
+        ipv6_twin(self.uplink_ip())
+    }
+
+    /// IPv6 twin of [`Site::inside_ip`], the backends' IPv6 gateway.
+    pub fn inside_ip6(self) -> Ipv6Addr {
+        ipv6_twin(self.inside_ip())
+    }
+
+    /// IPv6 twin of [`Site::backend_ip`].
+    pub fn backend_ip6(self, n: u8) -> Ipv6Addr {
+        ipv6_twin(self.backend_ip(n))
+    }
+
+    /// The router's port of this site's uplink, of its backend side, and
+    /// the backend segment's bridge (all in `rt`).
+    fn rt_ports(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Site::A => ("ua", "pa", "bra"),
+            Site::B => ("ub", "pb", "brb"),
+        }
     }
 
     /// The site node's BGP AS.
@@ -173,10 +208,20 @@ impl Prober {
 impl TwoSiteLab {
     /// Builds the lab and starts the four backends' HTTP servers on `port`.
     pub fn up(name: &str, port: u16) -> Result<TwoSiteLab> {
+        TwoSiteLab::with(name, port, false)
+    }
+
+    /// Like [`TwoSiteLab::up`], with IPv6 beside IPv4 everywhere.
+    pub fn up_ipv6(name: &str, port: u16) -> Result<TwoSiteLab> {
+        TwoSiteLab::with(name, port, true)
+    }
+
+    fn with(name: &str, port: u16, ipv6: bool) -> Result<TwoSiteLab> {
         let spec = LabSpec {
             name: name.to_string(),
             backends: 4,
             backend_port: port,
+            ipv6,
             ..LabSpec::default()
         };
         let mut lab = TwoSiteLab {
@@ -203,39 +248,61 @@ impl TwoSiteLab {
             ],
         )?;
         netns::bridge_netfilter_off(&rt)?;
-        // Client segment.
+        // Every link first: IPv6 is turned on per interface, before any
+        // address is assigned.
         self.pair("cl", "client", "eth0")?;
-        self.addr("rt", "cl", router_ip(Side::Client), 24)?;
-        self.addr("client", "eth0", client_ip(), 24)?;
-        self.route("client", router_ip(Side::Client))?;
         for site in [Site::A, Site::B] {
             let role = site.role();
-            let (up, inside, bridge) = match site {
-                Site::A => ("ua", "pa", "bra"),
-                Site::B => ("ub", "pb", "brb"),
-            };
+            let (up, inside, bridge) = site.rt_ports();
             self.pair(up, role, "eth0")?;
-            self.addr("rt", up, site.router_ip(), 24)?;
-            self.addr(role, "eth0", site.uplink_ip(), 24)?;
             netns::bridge(&rt, bridge)?;
             self.pair(inside, role, "eth1")?;
             netns::attach(&rt, inside, bridge)?;
-            self.addr(role, "eth1", site.inside_ip(), 24)?;
             // GRO lets vipd's XDP redirect into these veths.
             for port in [up, inside] {
                 netns::gro_on(&rt, port)?;
             }
-            self.route(role, site.router_ip())?;
             // The kernel must not forward what the XDP program passes up.
             netns::sysctl(&self.lab.ns(role), &["net.ipv4.ip_forward=0"])?;
-            for (n, i) in site.backends().into_iter().enumerate() {
-                let be = format!("be{i}");
+            for i in site.backends() {
                 let port = format!("b{i}");
-                self.pair(&port, &be, "eth0")?;
+                self.pair(&port, &format!("be{i}"), "eth0")?;
                 netns::attach(&rt, &port, bridge)?;
+            }
+        }
+        if self.lab.spec.ipv6 {
+            for role in roles {
+                self.lab.enable_ipv6(role)?;
+            }
+            netns::sysctl(&rt, &["net.ipv6.conf.all.forwarding=1"])?;
+            for site in [Site::A, Site::B] {
+                // As for IPv4, the kernel must not forward what the XDP
+                // program passes up; and [`TwoSiteLab::uplink_up`] restores
+                // routes only, so the addresses must survive the link
+                // going down.
+                netns::sysctl(
+                    &self.lab.ns(site.role()),
+                    &[
+                        "net.ipv6.conf.all.forwarding=0",
+                        "net.ipv6.conf.all.keep_addr_on_down=1",
+                    ],
+                )?;
+            }
+        }
+        self.addr("rt", "cl", router_ip(Side::Client))?;
+        self.addr("client", "eth0", client_ip())?;
+        self.route("client", router_ip(Side::Client))?;
+        for site in [Site::A, Site::B] {
+            let role = site.role();
+            let (up, _, _) = site.rt_ports();
+            self.addr("rt", up, site.router_ip())?;
+            self.addr(role, "eth0", site.uplink_ip())?;
+            self.addr(role, "eth1", site.inside_ip())?;
+            self.route(role, site.router_ip())?;
+            for (n, i) in site.backends().into_iter().enumerate() {
                 let ip = site.backend_ip(u8::try_from(n + 1).unwrap_or(1));
-                self.addr(&be, "eth0", ip, 24)?;
-                self.route(&be, site.inside_ip())?;
+                self.addr(&format!("be{i}"), "eth0", ip)?;
+                self.route(&format!("be{i}"), site.inside_ip())?;
             }
         }
         for i in 1..=4 {
@@ -260,12 +327,25 @@ impl TwoSiteLab {
         netns::link_up_mtu1500(&ns, ifname)
     }
 
-    fn addr(&self, role: &str, ifname: &str, ip: Ipv4Addr, len: u8) -> Result<()> {
-        netns::addr(&self.lab.ns(role), ifname, &format!("{ip}/{len}"))
+    /// `ip`/24 on `ifname` in `role`, and its IPv6 twin when the lab has IPv6.
+    fn addr(&self, role: &str, ifname: &str, ip: Ipv4Addr) -> Result<()> {
+        let ns = self.lab.ns(role);
+        netns::addr(&ns, ifname, &format!("{ip}/24"))?;
+        if self.lab.spec.ipv6 {
+            netns::addr6(&ns, ifname, ipv6_twin(ip))?;
+        }
+        Ok(())
     }
 
+    /// `role`'s default route via `gw`, and via its IPv6 twin when the lab
+    /// has IPv6.
     fn route(&self, role: &str, gw: Ipv4Addr) -> Result<()> {
-        netns::route(&self.lab.ns(role), "default", &gw.to_string())
+        let ns = self.lab.ns(role);
+        netns::route(&ns, "default", &gw.to_string())?;
+        if self.lab.spec.ipv6 {
+            netns::route(&ns, "default", &ipv6_twin(gw).to_string())?;
+        }
+        Ok(())
     }
 
     /// The lab itself (also reachable through deref).
@@ -284,7 +364,7 @@ impl TwoSiteLab {
         self.lab.link_down(site.role(), "eth0")
     }
 
-    /// Bring the uplink back, restoring the default route the kernel dropped.
+    /// Bring the uplink back, restoring the default routes the kernel dropped.
     pub fn uplink_up(&self, site: Site) -> Result<()> {
         self.lab.link_up(site.role(), "eth0")?;
         self.route(site.role(), site.router_ip())
@@ -393,11 +473,11 @@ impl TwoSiteLab {
     }
 
     /// Starts a prober in `client`: every `interval` a new thread opens a
-    /// connection to `addr`, sends `GET /` and records the body, each bounded
-    /// by `timeout`.
+    /// connection to `addr` (either family), sends `GET /` and records the
+    /// body, each bounded by `timeout`.
     pub fn start_prober(
         &self,
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         interval: Duration,
         timeout: Duration,
     ) -> Result<Prober> {
@@ -436,7 +516,7 @@ import socket, sys, threading, time
 
 host, port = sys.argv[1], int(sys.argv[2])
 interval, timeout = int(sys.argv[3]) / 1000.0, int(sys.argv[4]) / 1000.0
-request = ('GET / HTTP/1.0\r\nHost: %s\r\n\r\n' % host).encode()
+request = ('GET / HTTP/1.0\r\nHost: %s\r\n\r\n' % ('[%s]' % host if ':' in host else host)).encode()
 lock = threading.Lock()
 
 def probe(start):

@@ -1,6 +1,7 @@
 //! A failover drill: break site A, measure the client's gap until site B
 //! answers, repair A and wait for the traffic to return.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -36,11 +37,11 @@ pub fn gap_ms(samples: &[ProbeSample], t0: u64) -> Result<u64> {
     Ok(first_b.at_ms - last_a.at_ms)
 }
 
-/// Probes the VIP from the client every 15 ms, each request given 250 ms:
-/// what the drills read the client's gaps from.
-pub fn vip_prober(lab: &TwoSiteLab) -> viplab::Prober {
+/// Probes `vip` (either family) from the client every 15 ms, each request
+/// given 250 ms: what the drills read the client's gaps from.
+pub fn vip_prober(lab: &TwoSiteLab, vip: IpAddr) -> viplab::Prober {
     lab.start_prober(
-        std::net::SocketAddrV4::new(super::VIP, super::PORT),
+        SocketAddr::new(vip, super::PORT),
         Duration::from_millis(15),
         Duration::from_millis(250),
     )
@@ -65,10 +66,13 @@ impl Drill<'_> {
                 .filter(|s| s.at_ms >= since)
                 .collect();
             bail!(
-                "{}: probes since then by site: {:?}; router routes: {}",
+                "{}: probes since then by site: {:?}; router routes: {}{}",
                 e,
                 viplab::sites::by_site(&recent),
-                self.lab.exec_ok("rt", &["ip", "route"]).unwrap_or_default()
+                self.lab.exec_ok("rt", &["ip", "route"]).unwrap_or_default(),
+                self.lab
+                    .exec_ok("rt", &["ip", "-6", "route"])
+                    .unwrap_or_default()
             );
         }
         Ok(())

@@ -6,7 +6,7 @@ mod drill;
 mod ipv6;
 mod peers;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use ctlproto::{reply, Command};
 use viplab::{Site, TwoSiteLab};
@@ -27,18 +27,28 @@ pub const HOLD_S: u64 = 3;
 /// Site A's metrics listener, inside its namespace.
 pub const METRICS: &str = "127.0.0.1:9100";
 
+/// `site`'s node serving [`VIP`], with `bgp` (its `[bgp]` section).
 pub fn site_config(lab: &TwoSiteLab, site: Site, bgp: &str) -> String {
+    site_config_with_vip(lab, site, VIP.into(), bgp)
+}
+
+/// `site`'s node serving `vip` in NAT mode to the site's two backends, by
+/// their addresses of `vip`'s family, with `bgp`.
+pub fn site_config_with_vip(lab: &TwoSiteLab, site: Site, vip: IpAddr, bgp: &str) -> String {
     let role = site.role();
     let mut out = format!(
         "[node]\nname = \"{role}\"\nsite = \"{role}\"\n\n[dataplane]\ninterfaces = [\"eth0\", \"eth1\"]\nqueues = 1\n\n\
-         [control]\nsocket = \"{}\"\n\n[[service]]\nname = \"web\"\nvip = \"{VIP}\"\nport = {PORT}\nprotocol = \"tcp\"\n\
+         [control]\nsocket = \"{}\"\n\n[[service]]\nname = \"web\"\nvip = \"{vip}\"\nport = {PORT}\nprotocol = \"tcp\"\n\
          scheduler = \"rr\"\nforward = \"nat\"\n",
         socket_path(lab, role).display()
     );
     for n in [1, 2] {
+        let backend: std::net::SocketAddr = match vip {
+            IpAddr::V4(_) => (site.backend_ip(n), PORT).into(),
+            IpAddr::V6(_) => (site.backend_ip6(n), PORT).into(),
+        };
         out += &format!(
-            "  [[service.backend]]\n  address = \"{}:{PORT}\"\n  check = {}\n",
-            site.backend_ip(n),
+            "  [[service.backend]]\n  address = \"{backend}\"\n  check = {}\n",
             http_check(100, 2, 2)
         );
     }
