@@ -10,7 +10,7 @@ use aya::maps::{Array, DevMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode};
 use aya::Ebpf;
 
-use crate::frame::Template;
+use crate::frame::{Template, Template6};
 use crate::rate::next_chunk;
 
 /// Target length of one unpaced test-run call.
@@ -102,6 +102,22 @@ impl GenConfig {
     /// unpaced flow without timestamps or established mix. Callers set the
     /// rest.
     pub fn from_template(t: &Template) -> GenConfig {
+        GenConfig::one_flow(t.tcp_flags_word, t.l4_csum, t.dst_ip, t.dst_port, t.ttl)
+    }
+
+    /// [`GenConfig::from_template`] for an IPv6 UDP template, whose
+    /// addresses go to [`Generator::configure6`].
+    pub fn from_template6(t: &Template6) -> GenConfig {
+        GenConfig::one_flow(0, t.l4_csum, Ipv4Addr::UNSPECIFIED, t.dst_port, t.hop_limit)
+    }
+
+    fn one_flow(
+        tmpl_flags: u16,
+        tmpl_csum: u16,
+        dst_ip: Ipv4Addr,
+        dst_port: u16,
+        ttl: u8,
+    ) -> GenConfig {
         GenConfig {
             dst_mac: [0; 6],
             src_mac: [0; 6],
@@ -113,12 +129,12 @@ impl GenConfig {
             est_flows: 0,
             est_every: 0,
             stamp: false,
-            tmpl_flags: t.tcp_flags_word,
-            tmpl_csum: t.l4_csum,
+            tmpl_flags,
+            tmpl_csum,
             interval_ns: 0,
-            dst_ip: t.dst_ip,
-            dst_port: t.dst_port,
-            ttl: t.ttl,
+            dst_ip,
+            dst_port,
+            ttl,
         }
     }
 }
@@ -236,9 +252,10 @@ impl Generator {
         })
     }
 
-    /// Sends `template` out of `ifindex` (in the calling thread's network
-    /// namespace) until `duration` has passed; the configured
-    /// `interval_ns` paces it. Returns the wall time spent.
+    /// Sends `frame` (a template of this generator's family) out of
+    /// `ifindex` (in the calling thread's network namespace) until
+    /// `duration` has passed; the configured `interval_ns` paces it.
+    /// Returns the wall time spent.
     ///
     /// Each test run sets up and tears down its own page pool, which costs
     /// tens of milliseconds on a busy machine, so every call is sized to
@@ -246,7 +263,7 @@ impl Generator {
     pub fn run(
         &self,
         ifindex: u32,
-        template: &Template,
+        frame: &[u8],
         batch: u32,
         duration: Duration,
     ) -> Result<Duration> {
@@ -258,7 +275,7 @@ impl Generator {
                 return Ok(start.elapsed());
             }
             let call = Instant::now();
-            self.send(ifindex, &template.bytes, chunk, batch)?;
+            self.send(ifindex, frame, chunk, batch)?;
             chunk = next_chunk(chunk, call.elapsed(), left.min(CALL_TIME));
         }
     }
@@ -721,10 +738,7 @@ mod tests {
                 ports_per_ip: 2,
                 port_base: 1000,
                 stamp: true,
-                tmpl_csum: t.l4_csum,
-                dst_port: t.dst_port,
-                ttl: t.hop_limit,
-                ..GenConfig::from_template(&template(Proto::Udp))
+                ..GenConfig::from_template6(&t)
             };
             let mut g = Generator::load6().expect("loading the generator (run the tests as root)");
             g.configure6(&cfg, src, dst).unwrap();
