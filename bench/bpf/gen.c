@@ -13,6 +13,7 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -20,6 +21,8 @@
 #define STAMP_MAGIC 0x56425453 // "VBTS"
 #define L4_OFF (ETH_HLEN + 20)
 #define PAYLOAD_OFF (L4_OFF + 8)
+#define L4_OFF6 (ETH_HLEN + 40)
+#define PAYLOAD_OFF6 (L4_OFF6 + 8)
 // Frames a paced run may send late, back to back, to keep its rate.
 #define CATCH_UP_FRAMES 32
 
@@ -47,6 +50,14 @@ struct gen_cfg {
 	__u8 pad;
 };
 
+// The addresses of vipbench_gen6, which takes everything else from
+// `struct gen_cfg` (src_base: the source's last 32 bits). Mirrored by
+// `Gen6Addrs` in src/bpf.rs.
+struct gen6_cfg {
+	__u8 src_prefix[12]; // first 96 bits of every source address
+	__u8 dst[16];
+};
+
 enum gen_stat {
 	GEN_SENT = 0,
 	GEN_SENT_EST,
@@ -60,6 +71,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct gen_cfg);
 } cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gen6_cfg);
+} cfg6 SEC(".maps");
 
 // When the next paced frame is due (per CPU, ktime ns).
 struct {
@@ -91,6 +109,52 @@ static __always_inline __u16 fold(__u32 sum)
 	return (__u16)sum;
 }
 
+// Pacing happens here, frame by frame, because every test-run call has a
+// large fixed cost: calls are long, and frames not yet due are dropped
+// (recycled) without being counted or sent. Returns XDP_TX when the frame
+// is due.
+static __always_inline int paced(struct gen_cfg *c)
+{
+	__u32 zero = 0;
+	__u64 *next, now;
+
+	if (!c->interval_ns)
+		return XDP_TX;
+	next = bpf_map_lookup_elem(&pace, &zero);
+	now = bpf_ktime_get_ns();
+	if (!next)
+		return XDP_ABORTED;
+	if (now < *next)
+		return XDP_DROP;
+	// More than CATCH_UP_FRAMES behind (a new run, or preempted): restart
+	// the schedule rather than catch up with a burst. A millisecond's
+	// worth at 2 Mpps would be 2000 frames back to back, far more than the
+	// DUT's 256-frame veth ring holds: the burst, not the DUT, would decide
+	// the loss-free rate.
+	*next = (now - *next > CATCH_UP_FRAMES * c->interval_ns ? now : *next) + c->interval_ns;
+	return XDP_TX;
+}
+
+// Writes the timestamp area at `off` (zeros when not stamping: a recycled
+// page may hold an earlier run's stamp, which the checksum must not miss)
+// and returns its sum.
+static __always_inline __u32 stamp_at(void *data, void *data_end, __u32 off, struct gen_cfg *c)
+{
+	__u32 magic = c->stamp ? bpf_htonl(STAMP_MAGIC) : 0, sum = 0;
+	__u64 now = c->stamp ? bpf_ktime_get_ns() : 0;
+	__u16 *stamp = data + off;
+	int i;
+
+	if (data + off + 12 > data_end)
+		return 0;
+	__builtin_memcpy(data + off, &magic, 4);
+	__builtin_memcpy(data + off + 4, &now, 8);
+#pragma unroll
+	for (i = 0; i < 6; i++)
+		sum += stamp[i];
+	return sum;
+}
+
 SEC("xdp")
 int vipbench_gen(struct xdp_md *ctx)
 {
@@ -104,7 +168,7 @@ int vipbench_gen(struct xdp_md *ctx)
 	struct gen_cfg *c;
 	__u64 *seq, n;
 	__u16 port;
-	int est = 0, i;
+	int est = 0, due, i;
 
 	c = bpf_map_lookup_elem(&cfg, &zero);
 	seq = bpf_map_lookup_elem(&stats, &zero);
@@ -114,25 +178,9 @@ int vipbench_gen(struct xdp_md *ctx)
 		bump(GEN_BAD_TEMPLATE);
 		return XDP_DROP;
 	}
-	// Pacing happens here, frame by frame, because every test-run call has
-	// a large fixed cost: calls are long, and frames not yet due are
-	// dropped (recycled) without being counted or sent.
-	if (c->interval_ns) {
-		__u64 *next = bpf_map_lookup_elem(&pace, &zero);
-		__u64 now = bpf_ktime_get_ns();
-
-		if (!next)
-			return XDP_ABORTED;
-		if (now < *next)
-			return XDP_DROP;
-		// More than CATCH_UP_FRAMES behind (a new run, or preempted):
-		// restart the schedule rather than catch up with a burst. A
-		// millisecond's worth at 2 Mpps would be 2000 frames back to back,
-		// far more than the DUT's 256-frame veth ring holds: the burst,
-		// not the DUT, would decide the loss-free rate.
-		*next = (now - *next > CATCH_UP_FRAMES * c->interval_ns ? now : *next) +
-			c->interval_ns;
-	}
+	due = paced(c);
+	if (due != XDP_TX)
+		return due;
 	// The per-CPU sent counter doubles as the sequence number.
 	n = *seq;
 	if (c->est_flows && c->est_every && n % c->est_every == 0) {
@@ -187,19 +235,7 @@ int vipbench_gen(struct xdp_md *ctx)
 		sum += bpf_htons(port);
 		w[0] = bpf_htons(port);
 		w[1] = bpf_htons(c->dst_port);
-		if (data + PAYLOAD_OFF + 12 <= data_end) {
-			__u32 magic = c->stamp ? bpf_htonl(STAMP_MAGIC) : 0;
-			__u64 now = c->stamp ? bpf_ktime_get_ns() : 0;
-			__u16 *stamp = data + PAYLOAD_OFF;
-
-			// Written even when not stamping: a recycled page may hold
-			// an earlier run's stamp, which the checksum must not miss.
-			__builtin_memcpy(data + PAYLOAD_OFF, &magic, 4);
-			__builtin_memcpy(data + PAYLOAD_OFF + 4, &now, 8);
-#pragma unroll
-			for (i = 0; i < 6; i++)
-				sum += stamp[i];
-		}
+		sum += stamp_at(data, data_end, PAYLOAD_OFF, c);
 		csum = ~fold(sum);
 		w[3] = csum ? csum : 0xffff; // zero would mean "no checksum"
 	}
@@ -207,6 +243,70 @@ int vipbench_gen(struct xdp_md *ctx)
 	*seq = n + 1;
 	if (est)
 		bump(GEN_SENT_EST);
+	return XDP_TX;
+}
+
+// IPv6 UDP: a second program, so the IPv4 one pays nothing for it. Flows
+// vary the source address's last 32 bits and the source port as in IPv4;
+// frames too short for the timestamp (under 74 bytes) go without it.
+SEC("xdp")
+int vipbench_gen6(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	__u16 *w = data + L4_OFF6, *prefix, port, len, csum;
+	__u32 zero = 0, sum, addr, idx;
+	struct gen6_cfg *a;
+	struct gen_cfg *c;
+	__u64 *seq, n;
+	int due, i;
+
+	c = bpf_map_lookup_elem(&cfg, &zero);
+	a = bpf_map_lookup_elem(&cfg6, &zero);
+	seq = bpf_map_lookup_elem(&stats, &zero);
+	if (!c || !a || !seq || c->flows == 0 || c->ports_per_ip == 0)
+		return XDP_ABORTED;
+	if (data + PAYLOAD_OFF6 > data_end) {
+		bump(GEN_BAD_TEMPLATE);
+		return XDP_DROP;
+	}
+	due = paced(c);
+	if (due != XDP_TX)
+		return due;
+	n = *seq;
+	idx = (__u32)(n % c->flows);
+	addr = bpf_htonl(c->src_base + idx / c->ports_per_ip);
+	port = bpf_htons((__u16)(c->port_base + idx % c->ports_per_ip));
+	len = bpf_htons((__u16)(data_end - data - L4_OFF6));
+
+	__builtin_memcpy(eth->h_dest, c->dst_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, c->src_mac, ETH_ALEN);
+	*(__u32 *)ip6 = bpf_htonl(6 << 28); // version 6, class and flow label 0
+	ip6->payload_len = len;
+	ip6->nexthdr = IPPROTO_UDP;
+	ip6->hop_limit = c->ttl;
+	__builtin_memcpy(&ip6->saddr, a->src_prefix, 12);
+	__builtin_memcpy((__u8 *)&ip6->saddr + 12, &addr, 4);
+	__builtin_memcpy(&ip6->daddr, a->dst, 16);
+
+	// The template's checksum covers a zero source address, port and
+	// timestamp (IPv6 has no header checksum): only the new values are added.
+	sum = (__u16)~c->tmpl_csum;
+	prefix = (__u16 *)a->src_prefix;
+#pragma unroll
+	for (i = 0; i < 6; i++)
+		sum += prefix[i];
+	sum += (addr >> 16) + (addr & 0xffff) + port;
+	w[0] = port;
+	w[1] = bpf_htons(c->dst_port);
+	w[2] = len;
+	sum += stamp_at(data, data_end, PAYLOAD_OFF6, c);
+	csum = ~fold(sum);
+	w[3] = csum ? csum : 0xffff; // zero is not allowed over IPv6
+
+	*seq = n + 1;
 	return XDP_TX;
 }
 

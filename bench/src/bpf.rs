@@ -2,7 +2,7 @@
 //! and the live-frames test runs (aya's BPF_PROG_TEST_RUN) that drive the
 //! generator.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -10,7 +10,7 @@ use aya::maps::{Array, DevMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode};
 use aya::Ebpf;
 
-use crate::frame::Template;
+use crate::frame::{Template, Template6};
 use crate::rate::next_chunk;
 
 /// Target length of one unpaced test-run call.
@@ -102,6 +102,22 @@ impl GenConfig {
     /// unpaced flow without timestamps or established mix. Callers set the
     /// rest.
     pub fn from_template(t: &Template) -> GenConfig {
+        GenConfig::one_flow(t.tcp_flags_word, t.l4_csum, t.dst_ip, t.dst_port, t.ttl)
+    }
+
+    /// [`GenConfig::from_template`] for an IPv6 UDP template, whose
+    /// addresses go to [`Generator::configure6`].
+    pub fn from_template6(t: &Template6) -> GenConfig {
+        GenConfig::one_flow(0, t.l4_csum, Ipv4Addr::UNSPECIFIED, t.dst_port, t.hop_limit)
+    }
+
+    fn one_flow(
+        tmpl_flags: u16,
+        tmpl_csum: u16,
+        dst_ip: Ipv4Addr,
+        dst_port: u16,
+        ttl: u8,
+    ) -> GenConfig {
         GenConfig {
             dst_mac: [0; 6],
             src_mac: [0; 6],
@@ -113,18 +129,20 @@ impl GenConfig {
             est_flows: 0,
             est_every: 0,
             stamp: false,
-            tmpl_flags: t.tcp_flags_word,
-            tmpl_csum: t.l4_csum,
+            tmpl_flags,
+            tmpl_csum,
             interval_ns: 0,
-            dst_ip: t.dst_ip,
-            dst_port: t.dst_port,
-            ttl: t.ttl,
+            dst_ip,
+            dst_port,
+            ttl,
         }
     }
 }
 
 /// Size of `struct gen_cfg`.
 const GEN_CFG_LEN: usize = 64;
+/// Size of `struct gen6_cfg`: the sources' first 96 bits, the destination.
+const GEN6_CFG_LEN: usize = 28;
 
 impl GenConfig {
     fn to_bytes(&self) -> [u8; GEN_CFG_LEN] {
@@ -166,17 +184,54 @@ pub struct GenCounts {
 /// BPF_PROG_TEST_RUN.
 pub struct Generator {
     ebpf: Ebpf,
+    prog: &'static str,
     cfg: Array<MapData, [u8; GEN_CFG_LEN]>,
+    cfg6: Array<MapData, [u8; GEN6_CFG_LEN]>,
     stats: PerCpuArray<MapData, u64>,
 }
 
 impl Generator {
+    /// The IPv4 generator (UDP or TCP templates).
     pub fn load() -> Result<Generator> {
+        Generator::open(GEN_PROG)
+    }
+
+    /// The IPv6 UDP generator: configured with [`Generator::configure6`],
+    /// it sends [`crate::frame::Template6`] frames.
+    pub fn load6() -> Result<Generator> {
+        Generator::open(GEN6_PROG)
+    }
+
+    fn open(prog: &'static str) -> Result<Generator> {
         let mut ebpf = Ebpf::load(GEN_OBJ).context("parsing the generator object")?;
-        load_xdp(&mut ebpf, GEN_PROG)?;
+        load_xdp(&mut ebpf, prog)?;
         let cfg = Array::try_from(map(&mut ebpf, "cfg")?).context("generator cfg map")?;
+        let cfg6 = Array::try_from(map(&mut ebpf, "cfg6")?).context("generator cfg6 map")?;
         let stats = PerCpuArray::try_from(map(&mut ebpf, "stats")?).context("generator stats")?;
-        Ok(Generator { ebpf, cfg, stats })
+        Ok(Generator {
+            ebpf,
+            prog,
+            cfg,
+            cfg6,
+            stats,
+        })
+    }
+
+    /// Configures the IPv6 generator: `c` as for IPv4 except its addresses,
+    /// and flow `i` from `src_base` plus `i / ports_per_ip` in the last 32
+    /// bits, to `dst` (the template's destination).
+    pub fn configure6(&mut self, c: &GenConfig, src_base: Ipv6Addr, dst: Ipv6Addr) -> Result<()> {
+        let o = src_base.octets();
+        self.configure(&GenConfig {
+            src_base: Ipv4Addr::new(o[12], o[13], o[14], o[15]),
+            ..c.clone()
+        })?;
+        let mut b = [0u8; GEN6_CFG_LEN];
+        b[..12].copy_from_slice(&o[..12]);
+        b[12..].copy_from_slice(&dst.octets());
+        self.cfg6
+            .set(0, b, 0)
+            .context("writing the IPv6 generator's addresses")
     }
 
     pub fn configure(&mut self, c: &GenConfig) -> Result<()> {
@@ -197,9 +252,10 @@ impl Generator {
         })
     }
 
-    /// Sends `template` out of `ifindex` (in the calling thread's network
-    /// namespace) until `duration` has passed; the configured
-    /// `interval_ns` paces it. Returns the wall time spent.
+    /// Sends `frame` (a template of this generator's family) out of
+    /// `ifindex` (in the calling thread's network namespace) until
+    /// `duration` has passed; the configured `interval_ns` paces it.
+    /// Returns the wall time spent.
     ///
     /// Each test run sets up and tears down its own page pool, which costs
     /// tens of milliseconds on a busy machine, so every call is sized to
@@ -207,7 +263,7 @@ impl Generator {
     pub fn run(
         &self,
         ifindex: u32,
-        template: &Template,
+        frame: &[u8],
         batch: u32,
         duration: Duration,
     ) -> Result<Duration> {
@@ -219,7 +275,7 @@ impl Generator {
                 return Ok(start.elapsed());
             }
             let call = Instant::now();
-            self.send(ifindex, &template.bytes, chunk, batch)?;
+            self.send(ifindex, frame, chunk, batch)?;
             chunk = next_chunk(chunk, call.elapsed(), left.min(CALL_TIME));
         }
     }
@@ -232,7 +288,7 @@ impl Generator {
         opts.ctx_in = Some(&ctx);
         opts.repeat = frames;
         opts.attrs = TestRunAttrs::new().xdp_live_frames(batch.clamp(1, MAX_BATCH));
-        match loaded_xdp(&self.ebpf, GEN_PROG)?.test_run(opts) {
+        match loaded_xdp(&self.ebpf, self.prog)?.test_run(opts) {
             Ok(_) => Ok(()),
             Err(ProgramError::SyscallError(e))
                 if e.io_error.raw_os_error() == Some(libc::EINTR) =>
@@ -250,6 +306,7 @@ impl Generator {
 }
 
 const GEN_PROG: &str = "vipbench_gen";
+const GEN6_PROG: &str = "vipbench_gen6";
 /// The kernel's limit on frames per live-frames batch.
 pub const MAX_BATCH: u32 = 256;
 
@@ -350,6 +407,37 @@ impl Expect {
     }
 }
 
+/// What an IPv6 frame delivered to the sink must look like besides a valid
+/// UDP checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect6 {
+    /// The checksum only.
+    Any,
+    /// Addressed to one of the backends `lo..=hi`, which differ only in
+    /// their last 32 bits.
+    ToBackends { lo: Ipv6Addr, hi: Ipv6Addr },
+}
+
+impl Expect6 {
+    /// `struct expect6` of sink.c: mode, prefix, lo, hi (host order).
+    fn encode(&self) -> Result<[u8; 24]> {
+        let mut b = [0u8; 24];
+        if let Expect6::ToBackends { lo, hi } = *self {
+            let (lo, hi) = (lo.octets(), hi.octets());
+            if lo[..12] != hi[..12] {
+                bail!("sink: IPv6 backends must differ only in their last 32 bits");
+            }
+            b[0..4].copy_from_slice(&1u32.to_ne_bytes());
+            b[4..16].copy_from_slice(&lo[..12]);
+            for (at, a) in [(16, lo), (20, hi)] {
+                let last = u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
+                b[at..at + 4].copy_from_slice(&last.to_ne_bytes());
+            }
+        }
+        Ok(b)
+    }
+}
+
 /// `struct expect` as bytes.
 #[derive(Clone, Copy)]
 #[repr(transparent)]
@@ -365,6 +453,7 @@ pub struct Sink {
     _ebpf: Ebpf,
     stats: PerCpuArray<MapData, u64>,
     expect: Array<MapData, ExpectPod>,
+    expect6: Array<MapData, ExpectPod>,
     sample_every: Array<MapData, u32>,
     latency: Option<RingBuf<MapData>>,
 }
@@ -388,6 +477,8 @@ impl Sink {
     fn open(mut ebpf: Ebpf) -> Result<Sink> {
         let stats = PerCpuArray::try_from(map(&mut ebpf, "stats")?).context("sink stats")?;
         let expect = Array::try_from(map(&mut ebpf, "expect")?).context("sink expectation")?;
+        let expect6 =
+            Array::try_from(map(&mut ebpf, "expect6")?).context("sink IPv6 expectation")?;
         let sample_every =
             Array::try_from(map(&mut ebpf, "sample_every")?).context("sink sample map")?;
         let latency = RingBuf::try_from(map(&mut ebpf, "latency")?).context("sink ring buffer")?;
@@ -395,6 +486,7 @@ impl Sink {
             _ebpf: ebpf,
             stats,
             expect,
+            expect6,
             sample_every,
             latency: Some(latency),
         })
@@ -421,6 +513,13 @@ impl Sink {
         self.expect
             .set(0, ExpectPod(e.encode()), 0)
             .context("setting the sink's expectation")
+    }
+
+    /// What every delivered IPv6 frame must look like from now on.
+    pub fn expect6(&mut self, e: &Expect6) -> Result<()> {
+        self.expect6
+            .set(0, ExpectPod(e.encode()?), 0)
+            .context("setting the sink's IPv6 expectation")
     }
 
     /// Samples every `n`-th timestamped packet per CPU (0: none).
@@ -458,7 +557,7 @@ impl Ceiling {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{FrameSpec, Proto};
+    use crate::frame::{FrameSpec, Proto, Udp6Spec};
     use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 
     const SINK_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x5];
@@ -551,6 +650,143 @@ mod tests {
         partial[40..42].copy_from_slice(&folded.to_be_bytes());
         assert_eq!(judge(Expected::Any, true, &[partial.clone()]), (1, 0));
         assert_eq!(judge(Expected::Any, false, &[partial]), (0, 1));
+    }
+
+    /// An IPv6 UDP frame as a DUT would deliver it to the sink.
+    fn delivered6(src: Ipv6Addr, dst: Ipv6Addr, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], SINK_MAC)
+            .ipv6(src.octets(), dst.octets(), 63)
+            .udp(10_000, 8080)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "lab: needs root and network namespaces; scripts/test runs it"
+    )]
+    fn the_sink_verifies_ipv6_frames() {
+        let ip = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        let (client, b0, b3) = (
+            ip("2001:db8:2::1"),
+            ip("2001:db8:1::11"),
+            ip("2001:db8:1::14"),
+        );
+        let good = delivered6(client, b0, b"odd-sized payload");
+        let mut bad_l4 = good.clone();
+        *bad_l4.last_mut().unwrap() ^= 0x40;
+        let mut no_csum = good.clone();
+        no_csum[60..62].copy_from_slice(&[0, 0]);
+        let mut bad_src = good.clone();
+        bad_src[22] ^= 1; // the source address is in the pseudo-header
+        let outside = delivered6(client, ip("2001:db8:1::15"), b"x");
+        let other_net = delivered6(client, ip("2001:db8:9::11"), b"x");
+        let last = delivered6(client, b3, b"");
+        let backends = Expect6::ToBackends { lo: b0, hi: b3 };
+        let judge6 = |e: Expect6, frames: &[Vec<u8>]| {
+            let mut sink = Sink::detached().expect("loading the sink (run the tests as root)");
+            sink.expect6(&e).unwrap();
+            for f in frames {
+                test_run_once(&sink._ebpf, SINK_PROG, f).unwrap();
+            }
+            let c = sink.counts().unwrap();
+            (c.verified, c.malformed, c.udp)
+        };
+        let frames = [
+            good.clone(),
+            bad_l4,
+            no_csum,
+            bad_src.clone(),
+            outside,
+            other_net,
+            last,
+        ];
+        assert_eq!(judge6(backends, &frames), (2, 5, 7));
+        assert_eq!(judge6(Expect6::Any, &[good, bad_src]), (1, 1, 2));
+        let far = Expect6::ToBackends {
+            lo: b0,
+            hi: ip("2001:db8:2::14"),
+        };
+        assert!(Sink::detached().unwrap().expect6(&far).is_err());
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "lab: needs root and network namespaces; scripts/test runs it"
+    )]
+    fn the_ipv6_generator_cycles_flows_with_valid_checksums() {
+        let dst: Ipv6Addr = "2001:db8::50".parse().unwrap();
+        let src: Ipv6Addr = "2001:db8:2::a00".parse().unwrap();
+        for (size, stamps) in [(64, false), (84, true)] {
+            let t = Udp6Spec {
+                size,
+                dst_mac: [2, 0, 0, 0, 0, 1],
+                src_mac: [2, 0, 0, 0, 0, 2],
+                dst_ip: dst,
+                dst_port: 80,
+            }
+            .build()
+            .unwrap();
+            let cfg = GenConfig {
+                dst_mac: [2, 0, 0, 0, 0, 0xd],
+                src_mac: [2, 0, 0, 0, 0, 0xe],
+                flows: 5,
+                ports_per_ip: 2,
+                port_base: 1000,
+                stamp: true,
+                ..GenConfig::from_template6(&t)
+            };
+            let mut g = Generator::load6().expect("loading the generator (run the tests as root)");
+            g.configure6(&cfg, src, dst).unwrap();
+            // A page that comes back rewritten by a DUT (destination, hop
+            // limit) is the template's again.
+            let mut used = t.bytes.clone();
+            used[21] = 3;
+            used[38..54].copy_from_slice(&"2001:db8:1::11".parse::<Ipv6Addr>().unwrap().octets());
+            let mut got = Vec::new();
+            for i in 0..6 {
+                let input = if i == 0 { &used } else { &t.bytes };
+                let out = test_run_once(&g.ebpf, GEN6_PROG, input).unwrap();
+                assert_eq!(
+                    (&out[0..6], &out[6..12]),
+                    (&cfg.dst_mac[..], &cfg.src_mac[..])
+                );
+                let p = SlicedPacket::from_ethernet(&out).unwrap();
+                let Some(NetSlice::Ipv6(ip)) = p.net else {
+                    panic!("not IPv6")
+                };
+                let h = ip.header().to_header();
+                assert_eq!((h.destination, h.hop_limit), (dst.octets(), 64));
+                let Some(TransportSlice::Udp(udp)) = p.transport else {
+                    panic!("not UDP")
+                };
+                let want = udp
+                    .to_header()
+                    .calc_checksum_ipv6(&h, udp.payload())
+                    .unwrap();
+                assert_eq!(udp.checksum(), want, "UDP checksum, {size} bytes");
+                assert_eq!(
+                    out.get(62..66) == Some(b"VBTS"),
+                    stamps,
+                    "timestamp, {size} bytes"
+                );
+                got.push((h.source[15], udp.source_port()));
+            }
+            let want = [
+                (0, 1000),
+                (0, 1001),
+                (1, 1000),
+                (1, 1001),
+                (2, 1000),
+                (0, 1000),
+            ];
+            assert_eq!(got, want);
+            assert_eq!(g.counts().unwrap().sent, 6);
+        }
     }
 
     fn template(proto: Proto) -> Template {

@@ -1,13 +1,14 @@
-//! Frame templates for the generator: one Ethernet/IPv4/UDP or TCP frame
-//! whose source address and port are zero (the generator program fills them
-//! in per packet and adjusts the checksums from the template's).
+//! Frame templates for the generator: one Ethernet/IPv4/UDP or TCP frame,
+//! or one Ethernet/IPv6/UDP frame, whose source address and port are zero
+//! (the generator program fills them in per packet and adjusts the
+//! checksums from the template's).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use wire::{
-    ethertype, ip_proto, write_ethernet_header, write_ipv4_header, write_tcp_header,
-    write_udp_header, EthernetFrame, EthernetHeader, Ipv4Header, Ipv4Packet, MacAddr, TcpFlags,
-    TcpHeader, TcpSegment, UdpDatagram, UdpHeader, WireError,
+    ethertype, ip_proto, write_ethernet_header, write_ipv4_header, write_ipv6_header,
+    write_tcp_header, write_udp_header, EthernetFrame, EthernetHeader, Ipv4Header, Ipv4Packet,
+    Ipv6Header, MacAddr, TcpFlags, TcpHeader, TcpSegment, UdpDatagram, UdpHeader, WireError,
 };
 
 /// Smallest Ethernet frame without the FCS.
@@ -142,6 +143,89 @@ impl FrameSpec {
     }
 }
 
+/// An IPv6 UDP template: like [`FrameSpec`] with `Proto::Udp`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Udp6Spec {
+    /// Ethernet frame length without FCS, [`MIN_FRAME6`]..=MAX_FRAME.
+    pub size: usize,
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    pub dst_ip: Ipv6Addr,
+    pub dst_port: u16,
+}
+
+/// Smallest IPv6 UDP frame: 62 bytes of headers and 2 payload bytes, the
+/// IPv4 rows' 64 bytes.
+pub const MIN_FRAME6: usize = 64;
+/// Where the generator writes its timestamp in IPv6 UDP frames.
+pub const UDP6_PAYLOAD_OFFSET: usize = ETH_HLEN + IP6_HLEN + UDP_HLEN;
+
+/// A built IPv6 template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template6 {
+    pub bytes: Vec<u8>,
+    /// UDP checksum as it sits in the frame, over a zero source address and
+    /// port and a zero payload.
+    pub l4_csum: u16,
+    pub dst_ip: Ipv6Addr,
+    pub dst_port: u16,
+    pub hop_limit: u8,
+    /// Whether the payload holds a timestamp ([`STAMP_LEN`] bytes): not in
+    /// frames shorter than 74 bytes, whose latency goes unmeasured.
+    pub stamps: bool,
+}
+
+const IP6_HLEN: usize = 40;
+
+impl Udp6Spec {
+    /// Builds the template; the source address and port are zero.
+    pub fn build(&self) -> Result<Template6, FrameError> {
+        if !(MIN_FRAME6..=MAX_FRAME).contains(&self.size) {
+            return Err(FrameError::Size {
+                size: self.size,
+                min: MIN_FRAME6,
+            });
+        }
+        let mut f = vec![0u8; self.size];
+        // Unlike IPv4 there is no Ethernet padding here: every byte after
+        // the IPv6 header is UDP, so the sink's checksum covers the frame.
+        let udp_len = self.size - ETH_HLEN - IP6_HLEN;
+        let eth = EthernetHeader {
+            dst: MacAddr(self.dst_mac),
+            src: MacAddr(self.src_mac),
+            ethertype: ethertype::IPV6,
+        };
+        let ip = Ipv6Header {
+            src: Ipv6Addr::UNSPECIFIED,
+            dst: self.dst_ip,
+            next_header: ip_proto::UDP,
+            hop_limit: TTL,
+            traffic_class: 0,
+            // At most MAX_FRAME, so it fits.
+            payload_len: udp_len as u16,
+        };
+        let l3 = write_ethernet_header(&mut f, &eth)?;
+        let l4 = l3 + write_ipv6_header(&mut f[l3..], &ip)?;
+        let udp = UdpHeader {
+            src_port: 0,
+            dst_port: self.dst_port,
+            len: udp_len as u16,
+        };
+        write_udp_header(&mut f[l4..], &udp)?;
+        let mut d = UdpDatagram::new_checked(&mut f[l4..])?;
+        d.fill_checksum_v6(Ipv6Addr::UNSPECIFIED, self.dst_ip);
+        let csum = d.checksum();
+        Ok(Template6 {
+            bytes: f,
+            l4_csum: u16::from_ne_bytes(csum.to_be_bytes()),
+            dst_ip: self.dst_ip,
+            dst_port: self.dst_port,
+            hop_limit: TTL,
+            stamps: self.size >= UDP6_PAYLOAD_OFFSET + STAMP_LEN,
+        })
+    }
+}
+
 /// Why a frame template cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -209,6 +293,58 @@ mod tests {
         assert_eq!(t.l4_csum.to_ne_bytes(), want.to_be_bytes());
         assert_eq!(t.tcp_flags_word.to_ne_bytes(), [0x50, 0x02]);
         assert_eq!(h.total_len, 40);
+    }
+
+    fn spec6(size: usize) -> Udp6Spec {
+        Udp6Spec {
+            size,
+            dst_mac: [2, 0, 0, 0, 0, 1],
+            src_mac: [2, 0, 0, 0, 0, 2],
+            dst_ip: "2001:db8::50".parse().unwrap(),
+            dst_port: 80,
+        }
+    }
+
+    #[test]
+    fn udp6_templates_carry_a_valid_pseudo_header_checksum() {
+        for (size, stamps) in [
+            (64, false),
+            (73, false),
+            (74, true),
+            (84, true),
+            (1514, true),
+        ] {
+            let t = spec6(size).build().unwrap();
+            assert_eq!((t.bytes.len(), t.stamps), (size, stamps), "{size} bytes");
+            let p = SlicedPacket::from_ethernet(&t.bytes).unwrap();
+            let Some(NetSlice::Ipv6(ip)) = p.net else {
+                panic!("not IPv6")
+            };
+            let h = ip.header().to_header();
+            assert_eq!(h.destination, t.dst_ip.octets());
+            assert_eq!(h.source, [0; 16]);
+            assert_eq!(
+                (h.hop_limit, usize::from(h.payload_length)),
+                (64, size - 54)
+            );
+            let Some(TransportSlice::Udp(udp)) = p.transport else {
+                panic!("not UDP")
+            };
+            assert_eq!(udp.destination_port(), 80);
+            assert_eq!(udp.payload().len(), size - 62);
+            let want = udp
+                .to_header()
+                .calc_checksum_ipv6(&h, udp.payload())
+                .unwrap();
+            assert_eq!(udp.checksum(), want);
+            assert_eq!(t.l4_csum.to_ne_bytes(), want.to_be_bytes());
+        }
+    }
+
+    #[test]
+    fn udp6_sizes_out_of_range_are_refused() {
+        assert!(spec6(63).build().is_err());
+        assert!(spec6(1515).build().is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The generator's thread: the live-frames test run, in the generator
 //! namespace, pinned to the generator core, taking one job at a time.
 
+use std::net::Ipv6Addr;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -9,13 +10,43 @@ use anyhow::{anyhow, bail, Context, Result};
 use viplab::netns;
 
 use crate::bpf::{GenConfig, GenCounts, Generator};
-use crate::frame::Template;
+use crate::frame::{Template, Template6};
 use crate::rate::interval_ns;
+
+/// What the generator sends: its program's settings and the frame it
+/// rewrites.
+#[derive(Clone, Debug)]
+pub(crate) struct Traffic {
+    pub(crate) cfg: GenConfig,
+    pub(crate) frame: Frame,
+}
+
+/// The template of [`Traffic`], which also picks the generator program.
+#[derive(Clone, Debug)]
+pub(crate) enum Frame {
+    V4(Template),
+    /// IPv6 UDP, the flows' sources from `src_base` on (see
+    /// [`Generator::configure6`]).
+    V6 {
+        template: Template6,
+        src_base: Ipv6Addr,
+    },
+}
+
+impl Traffic {
+    /// Whether the frames have room for the timestamp the latency phase
+    /// samples (IPv4 UDP templates always have).
+    pub(crate) fn stamps(&self) -> bool {
+        match &self.frame {
+            Frame::V4(_) => true,
+            Frame::V6 { template, .. } => template.stamps,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub(crate) struct GenJob {
-    pub(crate) cfg: GenConfig,
-    pub(crate) template: Template,
+    pub(crate) traffic: Traffic,
     pub(crate) pps: Option<u64>,
     pub(crate) duration: Duration,
 }
@@ -36,14 +67,15 @@ impl GenThread {
         let handle = std::thread::Builder::new()
             .name("vipbench-gen".into())
             .spawn(move || {
-                let setup = || -> Result<Generator> {
+                // Both programs, loaded once: each job picks its family's.
+                let setup = || -> Result<(Generator, Generator)> {
                     netns::enter(&ns)?;
                     if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
                         bail!("cannot pin the generator to core {core}");
                     }
-                    Generator::load()
+                    Ok((Generator::load()?, Generator::load6()?))
                 };
-                let mut gen = match setup() {
+                let (mut gen4, mut gen6) = match setup() {
                     Ok(g) => {
                         let _ = ready_tx.send(Ok(()));
                         g
@@ -55,12 +87,22 @@ impl GenThread {
                 };
                 for job in job_rx {
                     let result = (|| {
-                        gen.configure(&GenConfig {
+                        let cfg = GenConfig {
                             interval_ns: interval_ns(job.pps),
-                            ..job.cfg
-                        })?;
+                            ..job.traffic.cfg
+                        };
+                        let (gen, frame) = match &job.traffic.frame {
+                            Frame::V4(t) => {
+                                gen4.configure(&cfg)?;
+                                (&gen4, &t.bytes)
+                            }
+                            Frame::V6 { template, src_base } => {
+                                gen6.configure6(&cfg, *src_base, template.dst_ip)?;
+                                (&gen6, &template.bytes)
+                            }
+                        };
                         let before = gen.counts()?;
-                        let elapsed = gen.run(ifindex, &job.template, batch, job.duration)?;
+                        let elapsed = gen.run(ifindex, frame, batch, job.duration)?;
                         let after = gen.counts()?;
                         Ok((
                             GenCounts {

@@ -22,7 +22,7 @@ pub mod run;
 mod sync;
 pub mod topo;
 
-pub use plan::{Forward, NewConnDut, Plan, Progress, Scenario};
+pub use plan::{Family, Forward, Frames, NewConnDut, Plan, Progress, Scenario};
 pub use report::{
     FailoverEvent, Outcome, Report, ReportFiles, Row, SyncCompare, SyncFigures, SyncLag,
 };

@@ -23,7 +23,8 @@ struct Args {
     /// The vipd binary (default: next to this executable).
     #[arg(long, global = true)]
     vipd: Option<PathBuf>,
-    /// Frame size in bytes (without FCS).
+    /// Frame size in bytes (without FCS) of every row but the IPv4/IPv6 NAT
+    /// pairs (64 and 84 bytes).
     #[arg(long, global = true)]
     frame_size: Option<usize>,
     /// Rate limit of the throughput runs in packets per second (default: none).
@@ -40,7 +41,7 @@ struct Args {
     #[arg(long, global = true)]
     failover_pps: Option<u64>,
     /// Run only these scenarios (comma-separated): ceiling, afxdp, nftables,
-    /// nat, nat-workers, fullnat, dr, flows, synflood, failover,
+    /// nat, nat-workers, nat6, fullnat, dr, flows, synflood, failover,
     /// newconn-nftables, newconn-vipd, sync.
     #[arg(long, global = true, value_delimiter = ',')]
     only: Vec<String>,

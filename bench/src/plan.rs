@@ -22,6 +22,33 @@ impl Forward {
     }
 }
 
+/// The address family of a row's traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        }
+    }
+}
+
+/// The frames of a row: their family and Ethernet frame length without
+/// FCS, for both families alike (so a 64-byte IPv6 frame carries 2 bytes of
+/// UDP payload where a 64-byte IPv4 frame carries 22; on the wire both are
+/// the same 64 bytes plus FCS, preamble and gap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frames {
+    pub family: Family,
+    pub size: usize,
+}
+
 /// The scenarios of one run, in report order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
@@ -36,6 +63,9 @@ pub enum Scenario {
     Vipd(Forward),
     /// 4: vipd NAT with `fast_path = false`: every packet through a worker.
     VipdWorkers,
+    /// 4: vipd NAT of IPv6 and of IPv4 UDP flows, back to back at each of
+    /// the plan's `family_sizes`, each family with its own services.
+    NatFamilies,
     /// 5: vipd NAT over the plan's flow counts.
     FlowScaling,
     /// 6: SYN flood at full rate with established flows riding along.
@@ -58,12 +88,13 @@ pub enum NewConnDut {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::Ceiling,
         Scenario::AfXdp,
         Scenario::Nftables,
         Scenario::Vipd(Forward::Nat),
         Scenario::VipdWorkers,
+        Scenario::NatFamilies,
         Scenario::Vipd(Forward::FullNat),
         Scenario::Vipd(Forward::Dr),
         Scenario::FlowScaling,
@@ -82,6 +113,7 @@ impl Scenario {
             Scenario::Nftables => "nftables",
             Scenario::Vipd(m) => m.name(),
             Scenario::VipdWorkers => "nat-workers",
+            Scenario::NatFamilies => "nat6",
             Scenario::FlowScaling => "flows",
             Scenario::SynFlood => "synflood",
             Scenario::Failover => "failover",
@@ -114,7 +146,14 @@ pub struct Plan {
     pub cost_pps: u64,
     /// Rate limit of the throughput runs (None: as fast as the generator goes).
     pub rate_pps: Option<u64>,
+    /// Ethernet frame length without FCS of every IPv4 row but the
+    /// IPv4/IPv6 pairs.
     pub frame_size: usize,
+    /// Frame sizes of the IPv4/IPv6 NAT pairs: 64 bytes, the IPv4 rows'
+    /// size and the smallest IPv6 template ([`crate::frame::MIN_FRAME6`]),
+    /// and 84, whose IPv6 frames have room for the latency timestamp and
+    /// carry as much UDP payload as 64-byte IPv4 frames.
+    pub family_sizes: Vec<usize>,
     /// Flows of the throughput scenarios.
     pub flows: u32,
     /// Flow counts of the scaling scenario.
@@ -164,6 +203,7 @@ impl Plan {
             cost_pps: 100_000,
             rate_pps: None,
             frame_size: 64,
+            family_sizes: vec![64, 84],
             flows: 1000,
             flow_points: vec![1_000, 10_000, 100_000, 1_000_000, 10_000_000],
             new_conn_flows: 8_000_000,

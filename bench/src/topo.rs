@@ -4,15 +4,18 @@
 //!  gen ns            DUT ns                     sink ns
 //!  gen0 ───veth─── dut0 [device under test] dut1 ───veth─── snk0
 //!  10.88.0.2       10.88.0.1        10.88.1.1               10.88.1.2 (+ backends .11–.14)
+//!  2001:db8::2     2001:db8::1      2001:db8:1::1           2001:db8:1::2 (+ backends ::11–::14)
 //! ```
 //!
 //! named like lab namespaces (`vl-<name>-gen|dut|sink`), so `viplab down`
 //! removes what a killed run left behind.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use anyhow::{bail, Context, Result};
 use viplab::netns::{self, End};
+
+use crate::plan::Family;
 
 /// The VIP the DUT serves, on the generator side.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 100);
@@ -39,6 +42,47 @@ pub const BACKENDS: usize = 4;
 
 pub fn backend_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 88, 1, 11 + i as u8)
+}
+
+/// The IPv6 twins of the addresses above: 2001:db8::/64 on the generator
+/// side, 2001:db8:1::/64 on the sink side.
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
+pub const GEN_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+pub const DUT_IN_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+pub const DUT_OUT_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+pub const SINK_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
+/// First source address of the generated IPv6 flows (2001:db8:90::/64; the
+/// generator varies the last 32 bits).
+pub const FLOW_BASE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x90, 0, 0, 0, 0, 0);
+/// Full-NAT source address of the DUT for IPv6 services.
+pub const SNAT_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x100);
+
+pub fn backend_ip6(i: usize) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x11 + i as u16)
+}
+
+/// The VIP of `family`.
+pub fn vip(family: Family) -> IpAddr {
+    match family {
+        Family::Ipv4 => VIP.into(),
+        Family::Ipv6 => VIP6.into(),
+    }
+}
+
+/// Backend `i` of `family`.
+pub fn backend(family: Family, i: usize) -> IpAddr {
+    match family {
+        Family::Ipv4 => backend_ip(i).into(),
+        Family::Ipv6 => backend_ip6(i).into(),
+    }
+}
+
+/// The full-NAT source address of `family`.
+pub fn snat(family: Family) -> IpAddr {
+    match family {
+        Family::Ipv4 => SNAT_IP.into(),
+        Family::Ipv6 => SNAT_IP6.into(),
+    }
 }
 
 /// One interface of the topology.
@@ -109,6 +153,24 @@ impl Topo {
             for i in 0..BACKENDS {
                 netns::addr(&s, "snk0", &format!("{}/24", backend_ip(i)))?;
             }
+            // IPv6 beside IPv4: the lab's namespaces start with it off. Our
+            // addresses skip duplicate address detection (addr6), so they
+            // are in use at once rather than tentative for a second or more.
+            let sink6: Vec<Ipv6Addr> = [SINK_IP6]
+                .into_iter()
+                .chain((0..BACKENDS).map(backend_ip6))
+                .collect();
+            for (n, dev, ips) in [
+                (&g, "gen0", &[GEN_IP6][..]),
+                (&d, "dut0", &[DUT_IN_IP6][..]),
+                (&d, "dut1", &[DUT_OUT_IP6][..]),
+                (&s, "snk0", &sink6[..]),
+            ] {
+                netns::sysctl(n, &[&format!("net.ipv6.conf.{dev}.disable_ipv6=0")])?;
+                for &ip in ips {
+                    netns::addr6(n, dev, ip)?;
+                }
+            }
             for (n, dev) in [(&g, "gen0"), (&d, "dut0"), (&d, "dut1"), (&s, "snk0")] {
                 netns::link_up(n, dev)?;
             }
@@ -126,25 +188,23 @@ impl Topo {
                     "net.ipv4.conf.dut0.rp_filter=0",
                 ],
             )?;
-            netns::exec_ok(
-                &d,
-                &[
-                    "ip",
-                    "route",
-                    "add",
-                    "10.90.0.0/15",
-                    "via",
-                    &GEN_IP.to_string(),
-                ],
-            )?;
+            // The generated flows' sources (and the SYN flood's established
+            // ones) are behind the generator.
+            netns::route(&d, "10.90.0.0/15", &GEN_IP.to_string())?;
+            netns::route(&d, &format!("{FLOW_BASE6}/64"), &GEN_IP6.to_string())?;
             let sink = read_iface(&s, "snk0")?;
             let gen = read_iface(&g, "gen0")?;
             let dut_in = read_iface(&d, "dut0")?;
             let dut_out = read_iface(&d, "dut1")?;
             // Static neighbours: the DUT reaches the virtual backends (and the
             // generator) without ARP, so the sink only has to count.
-            let sink_mac = mac_string(&sink.mac);
-            for ip in (0..BACKENDS).map(backend_ip).chain([SINK_IP]) {
+            let (sink_mac, gen_mac) = (mac_string(&sink.mac), mac_string(&gen.mac));
+            let to_sink = (0..BACKENDS)
+                .flat_map(|i| [backend(Family::Ipv4, i), backend(Family::Ipv6, i)])
+                .chain([SINK_IP.into(), SINK_IP6.into()])
+                .map(|ip| (ip, &sink_mac, "dut1"));
+            let to_gen = [GEN_IP.into(), GEN_IP6.into()].map(|ip: IpAddr| (ip, &gen_mac, "dut0"));
+            for (ip, mac, dev) in to_sink.chain(to_gen) {
                 netns::exec_ok(
                     &d,
                     &[
@@ -153,29 +213,14 @@ impl Topo {
                         "replace",
                         &ip.to_string(),
                         "lladdr",
-                        &sink_mac,
+                        mac,
                         "dev",
-                        "dut1",
+                        dev,
                         "nud",
                         "permanent",
                     ],
                 )?;
             }
-            netns::exec_ok(
-                &d,
-                &[
-                    "ip",
-                    "neigh",
-                    "replace",
-                    &GEN_IP.to_string(),
-                    "lladdr",
-                    &mac_string(&gen.mac),
-                    "dev",
-                    "dut0",
-                    "nud",
-                    "permanent",
-                ],
-            )?;
             Ok(Topo {
                 name: name.to_string(),
                 gen,

@@ -1,13 +1,37 @@
-//! A very short real run (needs root, and `cargo build -p vipd` first): the
+//! Very short real runs (need root, and `cargo build -p vipd` first): the
 //! ceiling, the raw AF_XDP forward, vipd NAT with and without the fast path
 //! and vipd's new-connection row for one second each through the bench
-//! topology. Checks that the sink verified what it counted (every
-//! frame right, vipd's addressed to a backend) and that the three report
-//! files exist and parse. No timing assertions: only correctness.
+//! topology, and vipd's IPv4/IPv6 NAT pairs. Checks that the sink verified
+//! what it counted (every frame right, vipd's addressed to a backend) and
+//! that the three report files exist and parse. No timing assertions: only
+//! correctness.
 
 use std::time::Duration;
 
-use vipbench::{Forward, NewConnDut, Outcome, Plan, Scenario};
+use vipbench::{Family, Forward, NewConnDut, Outcome, Plan, Row, Scenario};
+
+/// The row was measured, and every frame it counts the sink verified.
+fn assert_verified(row: &Row) {
+    match &row.outcome {
+        Outcome::Measured(m) => {
+            assert!(m.sent > 0, "{}: generator sent nothing", row.id);
+            assert!(m.delivered > 0, "{}: sink verified nothing", row.id);
+            assert_eq!(
+                m.malformed, 0,
+                "{}: frames with a wrong checksum or address",
+                row.id
+            );
+            assert_eq!(
+                m.delivered,
+                m.verified.min(m.sent),
+                "{}: delivered is what the sink verified",
+                row.id
+            );
+            assert!(m.delivered_pps > 0.0 && m.offered_pps >= m.delivered_pps);
+        }
+        Outcome::Unavailable { reason } => panic!("{} unavailable: {reason}", row.id),
+    }
+}
 
 #[test]
 #[cfg_attr(
@@ -35,27 +59,7 @@ fn quick_ceiling_and_afxdp_count_packets_and_write_reports() {
     let report = vipbench::run(&plan, &mut |p| steps.push((p.step, p.steps))).expect("bench run");
     assert_eq!(steps, (1..=5).map(|i| (i, 5)).collect::<Vec<_>>());
     assert_eq!(report.rows.len(), 5);
-    for row in &report.rows {
-        match &row.outcome {
-            Outcome::Measured(m) => {
-                assert!(m.sent > 0, "{}: generator sent nothing", row.id);
-                assert!(m.delivered > 0, "{}: sink verified nothing", row.id);
-                assert_eq!(
-                    m.malformed, 0,
-                    "{}: frames with a wrong checksum or address",
-                    row.id
-                );
-                assert_eq!(
-                    m.delivered,
-                    m.verified.min(m.sent),
-                    "{}: delivered is what the sink verified",
-                    row.id
-                );
-                assert!(m.delivered_pps > 0.0 && m.offered_pps >= m.delivered_pps);
-            }
-            Outcome::Unavailable { reason } => panic!("{} unavailable: {reason}", row.id),
-        }
-    }
+    report.rows.iter().for_each(assert_verified);
     let measured = |i: usize| match &report.rows[i].outcome {
         Outcome::Measured(m) => m.clone(),
         Outcome::Unavailable { reason } => panic!("{reason}"),
@@ -97,6 +101,59 @@ fn quick_ceiling_and_afxdp_count_packets_and_write_reports() {
             .count(),
         report.rows.len(),
         "one bar per row"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn nat_pairs_deliver_verified_ipv4_and_ipv6_frames_to_the_backends() {
+    let dir = std::env::temp_dir().join(format!("vipbench-nat6-test-{}", std::process::id()));
+    let plan = Plan {
+        scenarios: vec![Scenario::NatFamilies],
+        duration: Duration::from_secs(1),
+        warmup: Duration::ZERO,
+        search_steps: 2,
+        latency_pps: 20_000,
+        latency_duration: Duration::from_millis(300),
+        ..Plan::quick(dir.clone())
+    };
+    let report = vipbench::run(&plan, &mut |_| {}).expect("bench run");
+    let got: Vec<(&str, Family, usize)> = report
+        .rows
+        .iter()
+        .map(|r| (r.id.as_str(), r.family, r.frame_size))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("vipd_nat_ipv4_64", Family::Ipv4, 64),
+            ("vipd_nat_ipv6_64", Family::Ipv6, 64),
+            ("vipd_nat_ipv4_84", Family::Ipv4, 84),
+            ("vipd_nat_ipv6_84", Family::Ipv6, 84),
+        ]
+    );
+    report.rows.iter().for_each(assert_verified);
+    // 64-byte IPv6 frames have no room for the timestamp; 84-byte ones do.
+    let latency = |i: usize| report.rows[i].measured().unwrap().latency.is_some();
+    assert_eq!((latency(1), latency(3)), (false, true));
+    for size in [64, 84] {
+        let name = format!("IPv6 nat / IPv4 nat, {size}-byte frames");
+        let t = report
+            .targets
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no figure {name}"));
+        assert!(t.value.is_some_and(|v| v > 0.0), "{name}: {t:?}");
+    }
+    let vipd6 = std::fs::read_to_string(dir.join("vipd-nat6.toml")).unwrap();
+    assert!(vipd6.contains("vip = \"2001:db8::50\""), "{vipd6}");
+    assert!(
+        vipd6.contains("address = \"[2001:db8:1::11]:80\""),
+        "{vipd6}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,5 +1,6 @@
 //! Starting each DUT in the DUT namespace.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -8,9 +9,9 @@ use engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
 use viplab::netns;
 
 use super::Dut;
-use crate::plan::Forward;
+use crate::plan::{Family, Forward};
 use crate::run::Bench;
-use crate::topo::{self, backend_ip, BACKENDS, SNAT_IP, VIP, VIP_PORT};
+use crate::topo::{self, backend, backend_ip, snat, vip, BACKENDS, VIP, VIP_PORT};
 
 impl Bench<'_> {
     pub(crate) fn afxdp(&self) -> Result<Dut> {
@@ -78,8 +79,9 @@ impl Bench<'_> {
             })
     }
 
-    /// Starts vipd in `mode` with room for `flows`; `syn_rate_limit` and
-    /// `fast_path` as in its config (0: every SYN admitted).
+    /// Starts vipd with IPv4 services in `mode` and room for `flows`;
+    /// `syn_rate_limit` and `fast_path` as in its config (0: every SYN
+    /// admitted).
     pub(crate) fn vipd(
         &self,
         mode: Forward,
@@ -87,14 +89,15 @@ impl Bench<'_> {
         syn_rate_limit: u32,
         fast_path: bool,
     ) -> Result<Dut> {
-        self.vipd_with(mode, flows, syn_rate_limit, fast_path, None)
+        self.vipd_with(mode, Family::Ipv4, flows, syn_rate_limit, fast_path, None)
     }
 
-    /// [`Bench::vipd`] with a `[sync]` section (`sync`: its text), whose
-    /// config and log files are named apart.
+    /// [`Bench::vipd`] with the services of `family`, and a `[sync]`
+    /// section if `sync` (its text); config and log files are named apart.
     pub(crate) fn vipd_with(
         &self,
         mode: Forward,
+        family: Family,
         flows: u32,
         syn_rate_limit: u32,
         fast_path: bool,
@@ -103,8 +106,9 @@ impl Bench<'_> {
         let vipd = self.vipd_path()?;
         let dir = &self.plan.work_dir;
         let stem = format!(
-            "vipd-{}{}",
+            "vipd-{}{}{}",
             mode.name(),
+            if family == Family::Ipv6 { "6" } else { "" },
             if sync.is_some() { "-sync" } else { "" }
         );
         let conf = dir.join(format!("{stem}.toml"));
@@ -124,7 +128,7 @@ impl Bench<'_> {
         if let Some(sync) = sync {
             text += &format!("\n{sync}");
         }
-        text += &services(mode);
+        text += &services(mode, family);
         std::fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
         spawn_vipd(
             self.topo.dut_ns(),
@@ -139,22 +143,25 @@ impl Bench<'_> {
     }
 }
 
-/// The bench's TCP and UDP services on the VIP, in `mode`, to every backend.
-pub(crate) fn services(mode: Forward) -> String {
+/// The bench's TCP and UDP services on the VIP of `family`, in `mode`, to
+/// every backend of that family.
+pub(crate) fn services(mode: Forward, family: Family) -> String {
     let mut text = String::new();
     for proto in ["udp", "tcp"] {
         text += &format!(
-            "\n[[service]]\nname = \"bench-{proto}\"\nvip = \"{VIP}\"\nport = {VIP_PORT}\n\
+            "\n[[service]]\nname = \"bench-{proto}\"\nvip = \"{}\"\nport = {VIP_PORT}\n\
              protocol = \"{proto}\"\nscheduler = \"rr\"\nforward = \"{}\"\n",
+            vip(family),
             mode.name()
         );
         if mode == Forward::FullNat {
-            text += &format!("snat = [\"{SNAT_IP}\"]\n");
+            text += &format!("snat = [\"{}\"]\n", snat(family));
         }
         for i in 0..BACKENDS {
+            // IPv6 addresses are bracketed before the port.
             text += &format!(
-                "\n  [[service.backend]]\n  address = \"{}:{VIP_PORT}\"\n  check = {{ kind = \"none\" }}\n",
-                backend_ip(i)
+                "\n  [[service.backend]]\n  address = \"{}\"\n  check = {{ kind = \"none\" }}\n",
+                SocketAddr::new(backend(family, i), VIP_PORT)
             );
         }
     }

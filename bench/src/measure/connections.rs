@@ -10,7 +10,7 @@ use viplab::netns;
 use crate::bpf::GenConfig;
 use crate::dut::Dut;
 use crate::frame::Proto;
-use crate::generator::GenJob;
+use crate::generator::{GenJob, Traffic};
 use crate::plan::{Forward, NewConnDut};
 use crate::report::Measured;
 use crate::run::Bench;
@@ -34,10 +34,9 @@ impl Bench<'_> {
     /// share of those delivered.
     pub(crate) fn synflood(&mut self, flows: u32) -> Result<Measured> {
         let mut dut = self.vipd(Forward::Nat, flows, self.plan.syn_rate_limit, true)?;
-        let t = self.template(Proto::TcpSyn)?;
         let est = self.plan.est_flows.max(1);
-        let open = self.gen_config(&t, EST_BASE, est, false);
-        self.await_delivery(&mut dut, &open, &t, Duration::from_secs(20))?;
+        let open = self.traffic(Proto::TcpSyn, EST_BASE, est)?;
+        self.await_delivery(&mut dut, &open, Duration::from_secs(20))?;
         // Under the admission rate: SYNs over it are dropped in XDP, and a
         // flow never opened would count its ACKs as lost in the flood.
         let open_pps = match u64::from(self.plan.syn_rate_limit) / 2 {
@@ -47,23 +46,26 @@ impl Bench<'_> {
         self.send_until_tracked(
             &mut dut,
             GenJob {
-                cfg: open,
-                template: t.clone(),
+                traffic: open,
                 pps: Some(open_pps),
                 duration: Duration::from_secs_f64(f64::from(est) / open_pps as f64),
             },
             u64::from(est),
             Duration::from_secs(10),
         )?;
-        let flood = GenConfig {
-            est_flows: est,
-            est_every: self.plan.est_every.max(2),
-            ..self.gen_config(&t, FLOW_BASE, flows, false)
+        let syns = self.traffic(Proto::TcpSyn, FLOW_BASE, flows)?;
+        let flood = Traffic {
+            cfg: GenConfig {
+                est_flows: est,
+                est_every: self.plan.est_every.max(2),
+                ..syns.cfg
+            },
+            ..syns
         };
         // At the rate any DUT can be offered here without veth refusing
         // frames before it: a flood above it measures the veth ring.
         let pps = self.ceiling.map(|c| c as u64).or(self.plan.rate_pps);
-        let mut m = self.throughput(&mut dut, &flood, &t, self.plan.warmup, pps)?;
+        let mut m = self.throughput(&mut dut, &flood, self.plan.warmup, pps)?;
         match pps {
             Some(p) => m.notes.push(format!(
                 "offered at {:.2} Mpps, the ceiling row's loss-free rate",
@@ -90,9 +92,8 @@ impl Bench<'_> {
             NewConnDut::Nftables => self.nftables()?,
             NewConnDut::Vipd => self.vipd(Forward::Nat, flows, 0, true)?,
         };
-        let t = self.template(Proto::Udp)?;
-        let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
-        let mut m = self.throughput(&mut dut, &cfg, &t, Duration::ZERO, self.plan.rate_pps)?;
+        let traffic = self.traffic(Proto::Udp, FLOW_BASE, flows)?;
+        let mut m = self.throughput(&mut dut, &traffic, Duration::ZERO, self.plan.rate_pps)?;
         if m.sent >= u64::from(flows) {
             m.notes.push(format!(
                 "{} packets for {flows} flows: the later ones met flows already open",
@@ -130,17 +131,15 @@ impl Bench<'_> {
     /// flows vipd already tracks, not first packets. Returns how many it
     /// tracks.
     pub(crate) fn fill_flows(&self, dut: &mut Dut, flows: u32) -> Result<u64> {
-        let t = self.template(Proto::Udp)?;
-        let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
-        self.await_delivery(dut, &cfg, &t, Duration::from_secs(20))?;
+        let traffic = self.traffic(Proto::Udp, FLOW_BASE, flows)?;
+        self.await_delivery(dut, &traffic, Duration::from_secs(20))?;
         let want = (f64::from(flows) * FILL_SHARE) as u64;
         let limit =
             Duration::from_secs_f64(FILL_PASSES * f64::from(flows) / FILL_PPS as f64 + 10.0);
         self.send_until_tracked(
             dut,
             GenJob {
-                cfg,
-                template: t,
+                traffic,
                 pps: Some(FILL_PPS),
                 duration: Duration::from_millis(500),
             },

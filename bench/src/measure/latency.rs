@@ -4,9 +4,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::bpf::GenConfig;
-use crate::frame::Template;
-use crate::generator::GenJob;
+use crate::generator::{GenJob, Traffic};
 use crate::rate::per_second;
 use crate::report::Latency;
 use crate::run::Bench;
@@ -26,7 +24,7 @@ impl Bench<'_> {
 
     /// Latency at half the ceiling's rate once that is known (the
     /// plan's `latency_pps` before).
-    pub(crate) fn latency(&mut self, cfg: &GenConfig, t: &Template) -> Result<Latency> {
+    pub(crate) fn latency(&mut self, traffic: &Traffic) -> Result<Latency> {
         let pps = self
             .ceiling
             .map_or(self.plan.latency_pps, |c| (c / 2.0) as u64);
@@ -36,8 +34,7 @@ impl Bench<'_> {
         self.drain_latency(None);
         self.sink.set_sampling(every)?;
         let run = self.gen.run(GenJob {
-            cfg: cfg.clone(),
-            template: t.clone(),
+            traffic: traffic.clone(),
             pps: Some(pps),
             duration: self.plan.latency_duration,
         });

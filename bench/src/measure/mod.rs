@@ -12,12 +12,11 @@ use anyhow::{bail, Result};
 use crate::bpf::GenConfig;
 use crate::cpu;
 use crate::dut::{ring_losses, Dut};
-use crate::frame::{Proto, Template};
-use crate::generator::GenJob;
+use crate::generator::{GenJob, Traffic};
+use crate::plan::Frames;
 use crate::rate::per_second;
 use crate::report::{Measured, LOSS_FREE_LOSS};
 use crate::run::Bench;
-use crate::topo::FLOW_BASE;
 
 impl Bench<'_> {
     /// Sends a trickle until the sink verifies a frame (the DUT is up and
@@ -25,8 +24,7 @@ impl Bench<'_> {
     pub(crate) fn await_delivery(
         &self,
         dut: &mut Dut,
-        cfg: &GenConfig,
-        t: &Template,
+        traffic: &Traffic,
         deadline: Duration,
     ) -> Result<()> {
         let start = Instant::now();
@@ -36,8 +34,7 @@ impl Bench<'_> {
         loop {
             dut.check_alive()?;
             self.gen.run(GenJob {
-                cfg: cfg.clone(),
-                template: t.clone(),
+                traffic: traffic.clone(),
                 pps: Some(20_000),
                 duration: Duration::from_millis(100),
             })?;
@@ -50,18 +47,18 @@ impl Bench<'_> {
         }
     }
 
-    /// Full-rate throughput of UDP flows, the loss-free rate if `search`,
-    /// then latency at the plan's load.
+    /// Full-rate throughput of `flows` UDP flows of `frames`, the loss-free
+    /// rate if `search`, then latency at the plan's load.
     pub(crate) fn udp(
         &mut self,
         mut dut: Dut,
+        frames: Frames,
         flows: u32,
         warmup: Duration,
         search: bool,
     ) -> Result<Measured> {
-        let t = self.template(Proto::Udp)?;
-        let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
-        let mut m = self.throughput(&mut dut, &cfg, &t, warmup, self.plan.rate_pps)?;
+        let traffic = self.udp_traffic(frames, flows)?;
+        let mut m = self.throughput(&mut dut, &traffic, warmup, self.plan.rate_pps)?;
         match &dut {
             Dut::Vipd { .. } => m.notes.extend(self.vipd_drops()),
             Dut::Engine { engine } => {
@@ -73,7 +70,7 @@ impl Bench<'_> {
             Dut::Ceiling { .. } | Dut::Nftables { .. } => {}
         }
         if search {
-            m.loss_free_pps = self.loss_free_rate(&cfg, &t, m.delivered_pps)?;
+            m.loss_free_pps = self.loss_free_rate(&traffic, m.delivered_pps)?;
             if m.loss_free_pps.is_none() {
                 m.notes.push(format!(
                     "no probe rate was loss-free (at most {:.1} % lost)",
@@ -83,16 +80,25 @@ impl Bench<'_> {
             dut.check_alive()?;
         }
         if self.plan.cost_pps > 0 {
-            let (cost, note) = self.core_time(&cfg, &t)?;
+            let (cost, note) = self.core_time(&traffic)?;
             m.core_us_per_packet = cost;
             m.notes.push(note);
         }
-        if self.plan.latency_pps > 0 {
-            let stamped = GenConfig {
-                stamp: true,
-                ..cfg.clone()
+        if self.plan.latency_pps > 0 && !traffic.stamps() {
+            m.notes.push(format!(
+                "no latency: {}-byte {} frames have no room for the timestamp",
+                frames.size,
+                frames.family.name()
+            ));
+        } else if self.plan.latency_pps > 0 {
+            let stamped = Traffic {
+                cfg: GenConfig {
+                    stamp: true,
+                    ..traffic.cfg.clone()
+                },
+                ..traffic
             };
-            match self.latency(&stamped, &t) {
+            match self.latency(&stamped) {
                 Ok(l) => m.latency = Some(l),
                 Err(e) => m.notes.push(format!("latency: {e:#}")),
             }
@@ -105,13 +111,12 @@ impl Bench<'_> {
     pub(crate) fn throughput(
         &self,
         dut: &mut Dut,
-        cfg: &GenConfig,
-        t: &Template,
+        traffic: &Traffic,
         warmup: Duration,
         pps: Option<u64>,
     ) -> Result<Measured> {
         let napi = self.pin_dut()?;
-        self.await_delivery(dut, cfg, t, Duration::from_secs(20))?;
+        self.await_delivery(dut, traffic, Duration::from_secs(20))?;
         let mut notes = Vec::new();
         if napi.is_empty() {
             notes.push(format!(
@@ -121,8 +126,7 @@ impl Bench<'_> {
         }
         if !warmup.is_zero() {
             self.gen.run(GenJob {
-                cfg: cfg.clone(),
-                template: t.clone(),
+                traffic: traffic.clone(),
                 pps,
                 duration: warmup,
             })?;
@@ -135,8 +139,7 @@ impl Bench<'_> {
             self.topo.refused_before_dut(),
         );
         let (sent, elapsed) = self.gen.run(GenJob {
-            cfg: cfg.clone(),
-            template: t.clone(),
+            traffic: traffic.clone(),
             pps,
             duration: self.plan.duration,
         })?;

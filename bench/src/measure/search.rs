@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::bpf::GenConfig;
 use crate::cpu;
-use crate::frame::Template;
-use crate::generator::GenJob;
+use crate::generator::{GenJob, Traffic};
 use crate::rate::per_second;
 use crate::report::LOSS_FREE_LOSS;
 use crate::run::Bench;
@@ -42,14 +40,9 @@ impl Bench<'_> {
     /// hundred microseconds fills veth's 256-frame ring at these rates, so
     /// one probe in a few loses frames whatever the DUT. The rate reported
     /// is what the generator achieved, not what it was asked for.
-    pub(crate) fn loss_free_rate(
-        &self,
-        cfg: &GenConfig,
-        t: &Template,
-        start: f64,
-    ) -> Result<Option<f64>> {
+    pub(crate) fn loss_free_rate(&self, traffic: &Traffic, start: f64) -> Result<Option<f64>> {
         let probe = |pps: f64| -> Result<Option<f64>> {
-            let run = self.probe(cfg, t, pps as u64)?;
+            let run = self.probe(traffic, pps as u64)?;
             Ok((run.sent > 0 && run.lossless()).then(|| per_second(run.sent, run.elapsed)))
         };
         let (mut pass, mut fail) = (None::<f64>, None::<f64>);
@@ -79,11 +72,10 @@ impl Bench<'_> {
 
     /// One probe-length run at `pps`, counted at the sink (frames still in
     /// the DUT's rings are given 20 ms to arrive).
-    fn probe(&self, cfg: &GenConfig, t: &Template, pps: u64) -> Result<Probe> {
+    fn probe(&self, traffic: &Traffic, pps: u64) -> Result<Probe> {
         let before = self.sink.counts()?;
         let (sent, elapsed) = self.gen.run(GenJob {
-            cfg: cfg.clone(),
-            template: t.clone(),
+            traffic: traffic.clone(),
             pps: Some(pps),
             duration: self.plan.search_probe,
         })?;
@@ -100,13 +92,13 @@ impl Bench<'_> {
     /// the median over [`COST_SLICES`] slices, of those that reached the
     /// load and lost nothing (a slice the host disturbed says nothing about
     /// the DUT). Returns the figure and a note listing the slices.
-    pub(crate) fn core_time(&self, cfg: &GenConfig, t: &Template) -> Result<(Option<f64>, String)> {
+    pub(crate) fn core_time(&self, traffic: &Traffic) -> Result<(Option<f64>, String)> {
         let pps = self.plan.cost_pps;
         let core = self.plan.dut_core;
         let mut kept = Vec::new();
         for _ in 0..COST_SLICES {
             let busy0 = cpu::core_busy(core)?;
-            let run = self.probe(cfg, t, pps)?;
+            let run = self.probe(traffic, pps)?;
             let busy = cpu::core_busy(core)?.saturating_sub(busy0).as_secs_f64();
             let reached = per_second(run.sent, run.elapsed) >= pps as f64 * COST_REACHED;
             if reached && run.lossless() && run.delivered > 0 {

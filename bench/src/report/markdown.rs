@@ -124,10 +124,10 @@ impl Report {
                 "| {} | {} | {} | {} | {} |",
                 t.name,
                 t.goal,
-                t.value.map_or_else(
-                    || if t.met.is_some() { "no" } else { "-" }.to_string(),
-                    |v| format!("{v:.3}")
-                ),
+                // A figure with no value (its row failed or did not run,
+                // found no loss-free rate) reads "no".
+                t.value
+                    .map_or_else(|| "no".to_string(), |v| format!("{v:.3}")),
                 match t.met {
                     Some(true) => "yes",
                     Some(false) => "no",

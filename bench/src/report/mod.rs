@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::plan::{Family, Frames};
 use targets::measured;
 pub use targets::LOSS_FREE_LOSS;
 
@@ -214,13 +215,27 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Row {
     /// Stable key: ceiling, afxdp, nftables, vipd_nat, vipd_fullnat, vipd_dr,
-    /// flows_<n>, synflood, failover.
+    /// vipd_nat_ipv4_<size>, vipd_nat_ipv6_<size>, flows_<n>, synflood,
+    /// failover.
     pub id: String,
-    /// The scenario number in the benchmark plan (1–7).
+    /// The scenario number in the benchmark plan (1–9).
     pub scenario: u8,
     pub label: String,
     pub flows: u64,
+    /// The family and Ethernet frame length without FCS of the generated
+    /// frames (the plan's for the rows that are not IPv4/IPv6 pairs).
+    pub family: Family,
+    pub frame_size: usize,
     pub outcome: Outcome,
+}
+
+/// The id of the IPv4/IPv6 NAT pairs' row of `frames`.
+pub fn nat_family_id(frames: Frames) -> String {
+    format!(
+        "vipd_nat_{}_{}",
+        frames.family.name().to_lowercase(),
+        frames.size
+    )
 }
 
 impl Row {

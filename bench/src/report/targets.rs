@@ -1,8 +1,9 @@
 //! The key targets of a run and the ratios of every row, from its figures.
 
+use crate::plan::{Family, Frames};
 use crate::rate::ratio;
 
-use super::{KeyPair, Measured, Outcome, Report, Row, SyncFigures, Target};
+use super::{nat_family_id, KeyPair, Measured, Outcome, Report, Row, SyncFigures, Target};
 
 /// The on/off ratios of the master's rates a run must reach with sync on:
 /// sync work (a record per new connection, batches over UDP from the
@@ -40,6 +41,72 @@ fn row_ratio(rows: &[Row], a: &str, b: &str, f: fn(&Measured) -> Option<f64>) ->
     figure(rows, a, f)
         .zip(figure(rows, b, f))
         .and_then(|(a, b)| ratio(a, b))
+}
+
+/// Row `a` over row `b`: the lower of the ratios of their loss-free rates
+/// and of their rates at the generator's full offered load (a stall of the
+/// host in one row's loss-free search can lift the ratio as easily as sink
+/// it), and a note giving both; the full-load ratio alone where either row
+/// found no loss-free rate.
+fn lower_ratio(rows: &[Row], a: &str, b: &str) -> (Option<f64>, String) {
+    let full = row_ratio(rows, a, b, |m| Some(m.delivered_pps));
+    let lf = row_ratio(rows, a, b, |m| m.loss_free_pps);
+    let value = match (lf, full) {
+        (Some(lf), Some(full)) => Some(lf.min(full)),
+        (lf, full) => lf.or(full),
+    };
+    let note = format!(
+        "{}; loss-free: {}, delivered at the generator's full offered load: {}",
+        if lf.is_some() {
+            format!(
+                "the lower of the loss-free (at most {:.1} % lost) and the full-load ratios",
+                LOSS_FREE_LOSS * 100.0
+            )
+        } else {
+            "no loss-free rate for both rows: delivered Mpps".to_string()
+        },
+        lf.map_or("-".to_string(), |v| format!("{v:.2}")),
+        full.map_or("-".to_string(), |v| format!("{v:.2}"))
+    );
+    (value, note)
+}
+
+/// IPv6 NAT over IPv4 NAT at each frame size the pairs ran at (one "not
+/// run" figure without them).
+fn family_targets(rows: &[Row]) -> Vec<Target> {
+    let sizes: Vec<usize> = rows
+        .iter()
+        .filter(|r| r.family == Family::Ipv6)
+        .map(|r| r.frame_size)
+        .collect();
+    if sizes.is_empty() {
+        return vec![Target {
+            name: "IPv6 nat / IPv4 nat".into(),
+            goal: "report".into(),
+            value: None,
+            met: None,
+            note: "not run".into(),
+        }];
+    }
+    sizes
+        .into_iter()
+        .map(|size| {
+            let id = |family| nat_family_id(Frames { family, size });
+            let (v6, v4) = (id(Family::Ipv6), id(Family::Ipv4));
+            let (value, note) = lower_ratio(rows, &v6, &v4);
+            let cost = row_ratio(rows, &v4, &v6, |m| m.core_us_per_packet);
+            Target {
+                name: format!("IPv6 nat / IPv4 nat, {size}-byte frames"),
+                goal: "report".into(),
+                value,
+                met: None,
+                note: format!(
+                    "{note}; per DUT core, from the core's time per packet at a fixed load (IPv4's over IPv6's): {}; the rows ran back to back, each vipd with the services of its family; frames of one size, so IPv6's carry 20 bytes less UDP payload",
+                    cost.map_or("-".to_string(), |v| format!("{v:.2}"))
+                ),
+            }
+        })
+        .collect()
 }
 
 /// The median over the pairs that have both figures of `f` of the first
@@ -88,31 +155,7 @@ impl Report {
                 m.ratio_to_kernel = kernel.and_then(|k| ratio(m.delivered_pps, k));
             }
         }
-        // Loss-free rates where both rows found one, as for NAT/raw; the
-        // full-rate ratio beside it.
-        let flows_full = row_ratio(&self.rows, "flows_1000000", "flows_1000", delivered);
-        let flows_lf = row_ratio(&self.rows, "flows_1000000", "flows_1000", |m| {
-            m.loss_free_pps
-        });
-        // The lower of the two: a stall of the host in one row's loss-free
-        // search can lift the ratio as easily as sink it.
-        let flows_ratio = match (flows_lf, flows_full) {
-            (Some(lf), Some(full)) => Some(lf.min(full)),
-            (lf, full) => lf.or(full),
-        };
-        let flows_note = format!(
-            "{}; loss-free: {}, delivered at the generator's full offered load: {}",
-            if flows_lf.is_some() {
-                format!(
-                    "the lower of the loss-free (at most {:.1} % lost) and the full-load ratios",
-                    LOSS_FREE_LOSS * 100.0
-                )
-            } else {
-                "no loss-free rate for both rows: delivered Mpps".to_string()
-            },
-            flows_lf.map_or("-".to_string(), |v| format!("{v:.2}")),
-            flows_full.map_or("-".to_string(), |v| format!("{v:.2}"))
-        );
+        let (flows_ratio, flows_note) = lower_ratio(&self.rows, "flows_1000000", "flows_1000");
         let syn_row = measured(&self.rows, "synflood");
         let syn = syn_row.and_then(|m| m.established_share);
         // Frames veth refused in front of the DUT are lost whatever their
@@ -194,7 +237,7 @@ impl Report {
             "delivered packets per busy second of the DUT core at the generator's full offered load; from the DUT core's time per packet at a fixed load (not overloaded): {}",
             kernel_cost.map_or("-".to_string(), |v| format!("{v:.2}"))
         );
-        self.targets = vec![
+        self.targets = [
             target(
                 "vipd NAT / raw AF_XDP forward",
                 ">= 0.85",
@@ -269,6 +312,10 @@ impl Report {
                 0.7,
                 &flows_note,
             ),
+        ]
+        .into_iter()
+        .chain(family_targets(&self.rows))
+        .chain([
             target(
                 "established packets kept under SYN flood",
                 ">= 0.99",
@@ -317,6 +364,7 @@ impl Report {
                 met: None,
                 note: failover_note,
             },
-        ];
+        ])
+        .collect();
     }
 }

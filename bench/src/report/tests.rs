@@ -1,6 +1,7 @@
 //! The report: every row and target through JSON, Markdown and SVG.
 
 use super::*;
+use crate::plan::{Family, Frames};
 
 /// The target whose name holds `name`.
 fn target_named<'r>(r: &'r Report, name: &str) -> &'r Target {
@@ -47,7 +48,19 @@ fn row(id: &str, scenario: u8, flows: u64, outcome: Outcome) -> Row {
         scenario,
         label: format!("{id} <&>"),
         flows,
+        family: Family::Ipv4,
+        frame_size: 64,
         outcome,
+    }
+}
+
+/// A row of the IPv4/IPv6 NAT pairs.
+fn family_row(family: Family, size: usize, outcome: Outcome) -> Row {
+    let frames = Frames { family, size };
+    Row {
+        family,
+        frame_size: size,
+        ..row(&nat_family_id(frames), 4, 1000, outcome)
     }
 }
 
@@ -466,4 +479,71 @@ fn synced_share_is_the_worst_rate_and_never_above_one() {
     assert_eq!(f.synced_share(), None);
     assert_eq!(sync_figures().compare_ratio("nat_throughput"), Some(0.95));
     assert_eq!(sync_figures().compare_ratio("other"), None);
+}
+
+#[test]
+fn ipv6_over_ipv4_nat_is_one_figure_per_frame_size_and_reads_no_unmeasured() {
+    let mut r = report();
+    let t = target_named(&r, "IPv6 nat / IPv4 nat");
+    assert_eq!((t.value, t.met, t.note.as_str()), (None, None, "not run"));
+    assert!(r
+        .to_markdown()
+        .contains("| IPv6 nat / IPv4 nat | report | no | - | not run |"));
+
+    let nat = |pps: f64, lf: Option<f64>, us: f64| {
+        Outcome::Measured(Measured {
+            delivered_pps: pps,
+            loss_free_pps: lf,
+            core_us_per_packet: Some(us),
+            ..Measured::default()
+        })
+    };
+    r.rows.extend([
+        family_row(Family::Ipv4, 64, nat(1e6, Some(8e5), 8.0)),
+        family_row(Family::Ipv6, 64, nat(0.9e6, Some(6e5), 10.0)),
+        family_row(Family::Ipv4, 84, nat(1e6, None, 8.0)),
+        family_row(
+            Family::Ipv6,
+            84,
+            Outcome::Unavailable {
+                reason: "vipd exited".into(),
+            },
+        ),
+    ]);
+    r.finish();
+    let t = target_named(&r, "IPv6 nat / IPv4 nat, 64-byte frames");
+    assert_eq!(
+        t.value,
+        Some(0.75),
+        "loss-free 0.75 is below full load 0.90"
+    );
+    assert_note(
+        t,
+        &[
+            "loss-free: 0.75",
+            "full offered load: 0.90",
+            "IPv4's over IPv6's): 0.80",
+        ],
+    );
+    let t = target_named(&r, "IPv6 nat / IPv4 nat, 84-byte frames");
+    assert_eq!((t.value, t.met), (None, None));
+    assert!(!r.targets.iter().any(|t| t.name == "IPv6 nat / IPv4 nat"));
+    let md = r.to_markdown();
+    assert!(
+        md.contains("| IPv6 nat / IPv4 nat, 84-byte frames | report | no | - |"),
+        "{md}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+    let v6 = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["id"] == "vipd_nat_ipv6_64")
+        .expect("the IPv6 row in the JSON");
+    assert_eq!(
+        (&v6["family"], &v6["frame_size"]),
+        (&"ipv6".into(), &64.into())
+    );
+    assert_eq!(json["rows"][0]["family"], "ipv4");
 }

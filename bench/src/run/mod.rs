@@ -6,8 +6,8 @@ mod bench;
 
 use anyhow::{bail, Context, Result};
 
-use crate::plan::{Forward, NewConnDut, Plan, Progress, Scenario};
-use crate::report::{KeyPair, Outcome, Report, Row};
+use crate::plan::{Family, Forward, Frames, NewConnDut, Plan, Progress, Scenario};
+use crate::report::{nat_family_id, KeyPair, Outcome, Report, Row};
 
 pub(crate) use bench::Bench;
 
@@ -51,7 +51,11 @@ fn key_pairs(
             what: "another raw AF_XDP / vipd NAT pair",
         });
         let mut quiet = |_: &str| {};
-        let mut run = |s| bench.scenario(s, plan.flows, &mut quiet).ok();
+        let frames = Frames {
+            family: Family::Ipv4,
+            size: plan.frame_size,
+        };
+        let mut run = |s| bench.scenario(s, plan.flows, frames, &mut quiet).ok();
         if let (Some(raw), Some(nat)) = (run(Scenario::AfXdp), run(Scenario::Vipd(Forward::Nat))) {
             pairs.push(KeyPair::of(&raw, &nat));
         }
@@ -79,17 +83,34 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
         .with_context(|| format!("creating {}", plan.work_dir.display()))?;
     let load_before = load_average();
     let mut bench = Bench::up(plan)?;
-    let steps: Vec<(Scenario, Option<u32>)> = plan
+    let ipv4 = Frames {
+        family: Family::Ipv4,
+        size: plan.frame_size,
+    };
+    // The IPv4/IPv6 pairs back to back, so the two rows of a pair meet the
+    // same state of the machine.
+    let steps: Vec<(Scenario, Option<u32>, Frames)> = plan
         .scenarios
         .iter()
         .flat_map(|&s| match s {
-            Scenario::FlowScaling => plan.flow_points.iter().map(|&f| (s, Some(f))).collect(),
-            _ => vec![(s, None)],
+            Scenario::FlowScaling => plan
+                .flow_points
+                .iter()
+                .map(|&f| (s, Some(f), ipv4))
+                .collect(),
+            Scenario::NatFamilies => plan
+                .family_sizes
+                .iter()
+                .flat_map(|&size| {
+                    [Family::Ipv4, Family::Ipv6].map(|family| (s, None, Frames { family, size }))
+                })
+                .collect(),
+            _ => vec![(s, None, ipv4)],
         })
         .collect();
     let mut rows = Vec::new();
-    for (i, &(scenario, flows)) in steps.iter().enumerate() {
-        let (id, number, label, row_flows) = describe(scenario, flows, plan);
+    for (i, &(scenario, flows, frames)) in steps.iter().enumerate() {
+        let (id, number, label, row_flows) = describe(scenario, flows, frames, plan);
         progress(Progress {
             step: i + 1,
             steps: steps.len(),
@@ -102,7 +123,7 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
                 what: &format!("{label}: {what}"),
             })
         };
-        let outcome = match bench.scenario(scenario, row_flows, &mut event) {
+        let outcome = match bench.scenario(scenario, row_flows, frames, &mut event) {
             Ok(m) => Outcome::Measured(m),
             Err(e) => Outcome::Unavailable {
                 reason: format!("{e:#}"),
@@ -113,6 +134,8 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
             scenario: number,
             label,
             flows: u64::from(row_flows),
+            family: frames.family,
+            frame_size: frames.size,
             outcome,
         });
     }
@@ -157,7 +180,12 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-fn describe(s: Scenario, flows: Option<u32>, plan: &Plan) -> (String, u8, String, u32) {
+fn describe(
+    s: Scenario,
+    flows: Option<u32>,
+    frames: Frames,
+    plan: &Plan,
+) -> (String, u8, String, u32) {
     let f = plan.flows;
     match s {
         Scenario::Ceiling => (
@@ -172,6 +200,16 @@ fn describe(s: Scenario, flows: Option<u32>, plan: &Plan) -> (String, u8, String
             format!("vipd_{}", m.name()),
             4,
             format!("vipd {}", m.name()),
+            f,
+        ),
+        Scenario::NatFamilies => (
+            nat_family_id(frames),
+            4,
+            format!(
+                "vipd nat {}, {}-byte frames",
+                frames.family.name(),
+                frames.size
+            ),
             f,
         ),
         Scenario::VipdWorkers => (

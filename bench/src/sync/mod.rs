@@ -25,7 +25,7 @@ use dataplane::flow::ConnState;
 
 use crate::dut::{services, Dut};
 use crate::frame::Proto;
-use crate::plan::Forward;
+use crate::plan::{Family, Forward};
 use crate::rate::ratio;
 use crate::report::{Measured, SyncCompare, SyncFigures, SyncLag};
 use crate::run::Bench;
@@ -173,14 +173,14 @@ impl Bench<'_> {
             self.backup_socket().display()
         );
         text += &sync_section(b.sync.name, SYNC_MASTER_IP, BACKUP_ID, key);
-        text += &services(Forward::Nat);
+        text += &services(Forward::Nat, Family::Ipv4);
         std::fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
         crate::dut::spawn_vipd(&b.ns, &vipd, &conf, dir.join("vipd-backup.log"))
     }
 
     /// The master vipd in NAT with room for `flows`, with or without sync.
     fn master(&self, flows: u32, sync: Option<&str>) -> Result<Dut> {
-        self.vipd_with(Forward::Nat, flows, 0, true, sync)
+        self.vipd_with(Forward::Nat, Family::Ipv4, flows, 0, true, sync)
     }
 
     pub(crate) fn sync(&mut self, flows: u32, progress: &mut dyn FnMut(&str)) -> Result<Measured> {
@@ -262,14 +262,13 @@ impl Bench<'_> {
 
     /// The master's NAT throughput, with `sync` or without.
     fn nat_run(&mut self, flows: u32, sync: Option<&str>) -> Result<Measured> {
-        let t = self.template(Proto::Udp)?;
-        let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
+        let traffic = self.traffic(Proto::Udp, FLOW_BASE, flows)?;
         let mut dut = self.master(flows, sync)?;
         if sync.is_some() {
-            self.await_delivery(&mut dut, &cfg, &t, Duration::from_secs(20))?;
+            self.await_delivery(&mut dut, &traffic, Duration::from_secs(20))?;
             await_peer(&self.vipd_socket(), &mut dut)?;
         }
-        let mut m = self.throughput(&mut dut, &cfg, &t, self.plan.warmup, self.plan.rate_pps)?;
+        let mut m = self.throughput(&mut dut, &traffic, self.plan.warmup, self.plan.rate_pps)?;
         m.notes.extend(self.vipd_drops());
         dut.check_alive()?;
         Ok(m)
@@ -279,19 +278,18 @@ impl Bench<'_> {
     /// flow), with `sync` or without; with it, what the sync counters say.
     fn new_conn_run(&mut self, sync: Option<&str>) -> Result<(Measured, String)> {
         let flows = self.plan.new_conn_flows;
-        let t = self.template(Proto::Udp)?;
-        let cfg = self.gen_config(&t, FLOW_BASE, flows, false);
+        let traffic = self.traffic(Proto::Udp, FLOW_BASE, flows)?;
         let mut dut = self.master(flows, sync)?;
         let before = if sync.is_some() {
             // One flow only: the measured run's flows stay new.
-            let one = self.gen_config(&t, FLOW_BASE, 1, false);
-            self.await_delivery(&mut dut, &one, &t, Duration::from_secs(20))?;
+            let one = self.traffic(Proto::Udp, FLOW_BASE, 1)?;
+            self.await_delivery(&mut dut, &one, Duration::from_secs(20))?;
             await_peer(&self.vipd_socket(), &mut dut)?;
             Some(sync_node(&self.backup_socket())?.counters)
         } else {
             None
         };
-        let m = self.throughput(&mut dut, &cfg, &t, Duration::ZERO, self.plan.rate_pps)?;
+        let m = self.throughput(&mut dut, &traffic, Duration::ZERO, self.plan.rate_pps)?;
         let mut note = String::new();
         if let Some(before) = before {
             std::thread::sleep(SETTLE);
@@ -321,9 +319,8 @@ impl Bench<'_> {
         progress: &mut dyn FnMut(&str),
     ) -> Result<(Vec<SyncLag>, String)> {
         let mut master = self.master(lag_flows, Some(master_sync))?;
-        let t = self.template(Proto::Udp)?;
-        let one = self.gen_config(&t, FLOW_BASE, 1, false);
-        self.await_delivery(&mut master, &one, &t, Duration::from_secs(20))?;
+        let one = self.traffic(Proto::Udp, FLOW_BASE, 1)?;
+        self.await_delivery(&mut master, &one, Duration::from_secs(20))?;
         await_peer(&self.vipd_socket(), &mut master)?;
         await_peer(&self.backup_socket(), backup)?;
         self.pin_dut()?;
