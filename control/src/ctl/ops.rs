@@ -35,7 +35,7 @@ pub(crate) enum OpError {
     Backend(#[from] ChangeError),
     #[error("reload refused:\n{}", .0.join("\n"))]
     Reload(Vec<String>),
-    #[error("{prefix:?} is not an IPv4 prefix such as 10.0.0.0/25: {reason}")]
+    #[error("{prefix:?} is not a prefix such as 10.0.0.0/25 or 2001:db8::/48: {reason}")]
     Prefix {
         prefix: String,
         reason: crate::config::PrefixError,
