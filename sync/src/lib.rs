@@ -42,7 +42,7 @@ pub use message::{
     records_per_message, MessageType, MessageView, HEADER_LEN, MAGIC, MAX_UDP_PAYLOAD,
     MIN_MESSAGE_LEN, VERSION,
 };
-pub use record::{ConnRecord, RecordOp};
+pub use record::{AddrFamily, AnyRecord, ConnRecord, ConnRecord6, Record, RecordOp, WireAddr};
 pub use replay::WINDOW;
 pub use session::{
     Config, Dest, DumpState, Input, Now, Output, PeerStatus, Released, Session, State, LAG_SAMPLES,

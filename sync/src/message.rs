@@ -3,16 +3,23 @@
 //! ```text
 //!  0      2   3    4        6     8       16     24           32     34     36
 //!  | "VS" | v | ty | sender | to  | epoch | seq  | sent_unix_us | count| flags|
-//!  body: count records of 40 bytes (Batch, Dump), or the u32 total (DumpEnd)
+//!  body: count records (Batch, Dump: IPv4, 40 bytes each; Batch6, Dump6:
+//!  IPv6, 88 bytes each), or the u32 total (DumpEnd)
 //!  tag: HMAC-SHA256 over everything before it, 32 bytes
 //! ```
 //!
-//! `to` names the requester of a dump in Dump and DumpEnd messages (zero
-//! otherwise): a dump stream captured on its way to one node cannot be
-//! replayed into another. `flags` are zero in version 1 and ignored.
+//! `to` names the requester of a dump in Dump, Dump6 and DumpEnd messages
+//! (zero otherwise): a dump stream captured on its way to one node cannot
+//! be replayed into another. `flags` are zero in version 1 and ignored.
+//!
+//! The family of a message's records is in its type, so every record of
+//! a message has one size and the length check stays exact. The IPv6
+//! types came after the first nodes shipped: a node that does not know
+//! them refuses those messages as an unknown type (counted), and still
+//! takes the IPv4 ones from the same peer.
 
 use crate::auth::{Key, TAG_LEN};
-use crate::{ConnRecord, SyncError};
+use crate::{AddrFamily, ConnRecord, ConnRecord6, Record, SyncError, WireAddr};
 
 mod field {
     pub(crate) type Field = std::ops::Range<usize>;
@@ -43,12 +50,16 @@ pub const MAX_UDP_PAYLOAD: usize = 65_507;
 /// What a message carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MessageType {
-    /// Live changes of the sender's connections.
+    /// Live changes of the sender's IPv4 connections.
     Batch,
+    /// Live changes of the sender's IPv6 connections.
+    Batch6,
     /// The sender just started and asks for everyone's table.
     DumpRequest,
-    /// Part of a table sent to the requester named in `to`.
+    /// Part of a table (IPv4) sent to the requester named in `to`.
     Dump,
+    /// Part of a table (IPv6) sent to the requester named in `to`.
+    Dump6,
     /// The end of a dump, with the number of records it held.
     DumpEnd,
     /// Nothing to say; the sender is alive.
@@ -63,6 +74,8 @@ impl MessageType {
             MessageType::Dump => 3,
             MessageType::DumpEnd => 4,
             MessageType::Heartbeat => 5,
+            MessageType::Batch6 => 6,
+            MessageType::Dump6 => 7,
         }
     }
 
@@ -73,29 +86,45 @@ impl MessageType {
             3 => MessageType::Dump,
             4 => MessageType::DumpEnd,
             5 => MessageType::Heartbeat,
+            6 => MessageType::Batch6,
+            7 => MessageType::Dump6,
             _ => return None,
         })
     }
 
-    fn carries_records(self) -> bool {
-        matches!(self, MessageType::Batch | MessageType::Dump)
+    /// The family of the records this type carries, `None` if it carries
+    /// none.
+    pub fn family(self) -> Option<AddrFamily> {
+        match self {
+            MessageType::Batch | MessageType::Dump => Some(AddrFamily::V4),
+            MessageType::Batch6 | MessageType::Dump6 => Some(AddrFamily::V6),
+            MessageType::DumpRequest | MessageType::DumpEnd | MessageType::Heartbeat => None,
+        }
+    }
+
+    /// Part of a dump, addressed to its requester.
+    pub fn is_dump(self) -> bool {
+        matches!(
+            self,
+            MessageType::Dump | MessageType::Dump6 | MessageType::DumpEnd
+        )
     }
 
     /// Body length for `count` records, `None` if this type takes no
     /// records but `count` is not zero.
     fn body_len(self, count: u16) -> Option<usize> {
-        match self {
-            t if t.carries_records() => Some(usize::from(count) * ConnRecord::LEN),
-            _ if count != 0 => None,
-            MessageType::DumpEnd => Some(field::DUMP_TOTAL.len()),
-            _ => Some(0),
+        match self.family() {
+            Some(f) => Some(usize::from(count) * f.record_len()),
+            None if count != 0 => None,
+            None if self == MessageType::DumpEnd => Some(field::DUMP_TOTAL.len()),
+            None => Some(0),
         }
     }
 }
 
-/// Records that fit a message of at most `max_datagram` bytes.
-pub fn records_per_message(max_datagram: usize) -> usize {
-    (max_datagram.saturating_sub(MIN_MESSAGE_LEN) / ConnRecord::LEN).min(usize::from(u16::MAX))
+/// Records of `family` that fit a message of at most `max_datagram` bytes.
+pub fn records_per_message(max_datagram: usize, family: AddrFamily) -> usize {
+    (max_datagram.saturating_sub(MIN_MESSAGE_LEN) / family.record_len()).min(usize::from(u16::MAX))
 }
 
 /// A structurally checked message: magic, version, type and the length
@@ -167,9 +196,16 @@ impl<'a> MessageView<'a> {
         u16::from_be_bytes(self.array(field::COUNT))
     }
 
-    /// The raw records, [`ConnRecord::LEN`] bytes each.
+    /// The family of the records, `None` for a type without records.
+    pub fn family(&self) -> Option<AddrFamily> {
+        self.msg_type.family()
+    }
+
+    /// The raw records, of their family's size each; none for a type
+    /// without records.
     pub fn records(&self) -> impl Iterator<Item = &'a [u8]> {
-        self.body().chunks_exact(ConnRecord::LEN)
+        let len = self.family().map_or(usize::MAX, AddrFamily::record_len);
+        self.body().chunks_exact(len)
     }
 
     /// The record count a DumpEnd announces.
@@ -224,16 +260,30 @@ pub(crate) struct Header {
 pub(crate) enum Body<'r> {
     Empty,
     Records(&'r [ConnRecord]),
+    Records6(&'r [ConnRecord6]),
     DumpTotal(u32),
+}
+
+impl Body<'_> {
+    /// Records it holds.
+    pub(crate) fn records(&self) -> usize {
+        match self {
+            Body::Records(r) => r.len(),
+            Body::Records6(r) => r.len(),
+            Body::Empty | Body::DumpTotal(_) => 0,
+        }
+    }
 }
 
 /// Encodes and signs a message. The caller keeps the records within
 /// [`records_per_message`] of its datagram size.
 pub(crate) fn encode(header: &Header, body: Body<'_>, key: &Key) -> Vec<u8> {
-    let (count, body_len) = match body {
-        Body::Empty => (0, 0),
-        Body::Records(r) => (r.len(), r.len() * ConnRecord::LEN),
-        Body::DumpTotal(_) => (0, field::DUMP_TOTAL.len()),
+    let count = body.records();
+    let body_len = match body {
+        Body::Empty => 0,
+        Body::Records(r) => r.len() * ConnRecord::LEN,
+        Body::Records6(r) => r.len() * ConnRecord6::LEN,
+        Body::DumpTotal(_) => field::DUMP_TOTAL.len(),
     };
     let tag_start = HEADER_LEN + body_len;
     let mut b = vec![0; tag_start + TAG_LEN];
@@ -248,16 +298,18 @@ pub(crate) fn encode(header: &Header, body: Body<'_>, key: &Key) -> Vec<u8> {
     let count = u16::try_from(count).unwrap_or(u16::MAX);
     b[field::COUNT].copy_from_slice(&count.to_be_bytes());
     match body {
-        Body::Records(records) => {
-            let chunks = b[HEADER_LEN..tag_start].chunks_exact_mut(ConnRecord::LEN);
-            for (r, chunk) in records.iter().zip(chunks) {
-                r.write(chunk);
-            }
-        }
+        Body::Records(records) => write_records(records, &mut b[HEADER_LEN..tag_start]),
+        Body::Records6(records) => write_records(records, &mut b[HEADER_LEN..tag_start]),
         Body::DumpTotal(total) => b[field::DUMP_TOTAL].copy_from_slice(&total.to_be_bytes()),
         Body::Empty => {}
     }
     let tag = key.tag(&b[..tag_start]);
     b[tag_start..].copy_from_slice(&tag);
     b
+}
+
+fn write_records<A: WireAddr>(records: &[Record<A>], body: &mut [u8]) {
+    for (r, chunk) in records.iter().zip(body.chunks_exact_mut(Record::<A>::LEN)) {
+        r.write(chunk);
+    }
 }

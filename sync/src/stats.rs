@@ -73,11 +73,15 @@ pub struct Stats {
     pub sent_messages: u64,
     /// Records sent in batches and dumps.
     pub sent_records: u64,
+    /// Of those, IPv6 records.
+    pub sent_records6: u64,
     pub sent_bytes: u64,
     /// Messages accepted.
     pub received_messages: u64,
     /// Records applied, from batches and dumps.
     pub received_records: u64,
+    /// Of those, IPv6 records.
+    pub received_records6: u64,
     pub rejected: Rejected,
     /// Our own multicast looped back: expected, not an error. In unicast
     /// mode a non-zero count means another node uses our node id.

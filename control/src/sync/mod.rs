@@ -6,13 +6,14 @@
 mod socket;
 mod status;
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::mpsc::{self as std_mpsc, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use connsync::{Dest, Input, Now, Output, Released, Session};
+use connsync::{AddrFamily, AnyRecord, Dest, Input, Now, Output, Released, Session};
 use ctlproto::reply;
 use dataplane::path::sync::{record_worker, DumpChunk, SyncLink};
 use log::{info, warn};
@@ -187,8 +188,8 @@ pub(crate) fn start(cfg: &Sync, local: &Local, links: Vec<SyncLink>) -> anyhow::
 struct Serving {
     peer: u16,
     chunks: Receiver<DumpChunk>,
-    /// Taken from the workers, not sent yet.
-    queued: std::collections::VecDeque<connsync::ConnRecord>,
+    /// Taken from the workers, not sent yet: IPv4, IPv6.
+    queued: [VecDeque<AnyRecord>; 2],
     workers_done: usize,
 }
 
@@ -281,24 +282,32 @@ impl Shell {
         let mut finished = Vec::new();
         for (i, d) in self.dumps.iter_mut().enumerate() {
             while let Ok(chunk) = d.chunks.try_recv() {
-                d.queued.extend(chunk.records);
+                for r in chunk.records {
+                    let slot = match r.family() {
+                        AddrFamily::V4 => 0,
+                        AddrFamily::V6 => 1,
+                    };
+                    d.queued[slot].push_back(r);
+                }
                 d.workers_done += usize::from(chunk.done);
             }
-            // Whole datagrams' worth, so none goes out half empty.
-            let per = self.session.batch_capacity().max(1);
-            let n = d.queued.len().min(DUMP_PER_TICK / per * per);
-            let records: Vec<_> = d.queued.drain(..n).collect();
-            if !records.is_empty() {
-                self.session.handle(
-                    Input::DumpRecords {
-                        to: d.peer,
-                        records: &records,
-                    },
-                    now,
-                    &mut self.outputs,
-                );
+            for (queued, family) in d.queued.iter_mut().zip([AddrFamily::V4, AddrFamily::V6]) {
+                // Whole datagrams' worth, so none goes out half empty.
+                let per = self.session.batch_capacity(family).max(1);
+                let n = queued.len().min(DUMP_PER_TICK / per * per);
+                let records: Vec<_> = queued.drain(..n).collect();
+                if !records.is_empty() {
+                    self.session.handle(
+                        Input::DumpRecords {
+                            to: d.peer,
+                            records: &records,
+                        },
+                        now,
+                        &mut self.outputs,
+                    );
+                }
             }
-            if d.workers_done >= workers && d.queued.is_empty() {
+            if d.workers_done >= workers && d.queued.iter().all(VecDeque::is_empty) {
                 self.session
                     .handle(Input::DumpDone { to: d.peer }, now, &mut self.outputs);
                 finished.push(i);

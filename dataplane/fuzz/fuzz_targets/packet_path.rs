@@ -5,14 +5,16 @@
 //! that was valid on the way in is valid on the way out, an ICMP answer is
 //! a valid IPv4 or IPv6 packet, and the XDP map changes the worker logs
 //! (steered and offloaded keys, of both families) replay consistently. Chunks
-//! flagged as sync records are applied as a peer's connections, so
-//! learned connections meet the same frames.
+//! flagged as sync records (IPv4 or IPv6) are applied as a peer's
+//! connections, so learned connections meet the same frames, and every
+//! record the worker emits round-trips through the wire form.
 
 #![no_main]
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+use connsync::{AddrFamily, AnyRecord, Record, WireAddr};
 use dataplane::flow::{FastSeen, FlowKey, SteerAction, Timeouts};
 use std::collections::HashMap;
 use dataplane::path::{Worker, WorkerConfig};
@@ -71,9 +73,23 @@ impl FastSeen for Seen<'_> {
     }
 }
 
-/// Whether a chunk is a sync record rather than a frame.
-fn rest_flag(port_byte: u8) -> bool {
-    port_byte & 0x80 != 0
+/// Whether a chunk is a sync record rather than a frame, and of which
+/// family.
+fn record_flag(port_byte: u8) -> Option<AddrFamily> {
+    (port_byte & 0x80 != 0).then(|| {
+        if port_byte & 0x40 != 0 {
+            AddrFamily::V6
+        } else {
+            AddrFamily::V4
+        }
+    })
+}
+
+/// A record the worker emitted encodes and decodes back to itself.
+fn round_trips<A: WireAddr>(r: &Record<A>) {
+    let mut buf = vec![0u8; Record::<A>::LEN];
+    r.encode_into(&mut buf).expect("a worker's record encodes");
+    assert_eq!(Record::<A>::decode(&buf).as_ref(), Ok(r), "a worker's record round-trips");
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -88,7 +104,8 @@ fuzz_target!(|data: &[u8]| {
     let mut w = Worker::new(0, workers, cfg, published(data.first().copied().unwrap_or(0)));
     w.begin_batch(1_000);
     // Frames are length-prefixed: one byte of length (×2), one byte of
-    // ingress port (bit 7 set: the chunk is a peer's sync record).
+    // ingress port (bit 7 set: the chunk is a peer's sync record, IPv6
+    // with bit 6 set).
     let mut rest = data.get(2..).unwrap_or_default();
     let mut now = 1_000;
     let mut steer = Vec::new();
@@ -105,8 +122,8 @@ fuzz_target!(|data: &[u8]| {
         let take = len.min(body.len());
         let mut frame = body[..take].to_vec();
         rest = &body[take..];
-        if rest_flag(port_byte) {
-            if let Ok(r) = connsync::ConnRecord::decode(&frame) {
+        if let Some(family) = record_flag(port_byte) {
+            if let Ok(r) = AnyRecord::decode(family, &frame) {
                 let _ = w.sync_apply(&r, now);
             }
             continue;
@@ -138,9 +155,10 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Some(link) = w.sync_link() {
             while let Some(r) = link.take() {
-                let mut buf = [0u8; connsync::ConnRecord::LEN];
-                r.encode_into(&mut buf).expect("a worker's record encodes");
-                assert_eq!(connsync::ConnRecord::decode(&buf), Ok(r), "a worker's record round-trips");
+                match r {
+                    AnyRecord::V4(r) => round_trips(&r),
+                    AnyRecord::V6(r) => round_trips(&r),
+                }
             }
         }
         steer.clear();

@@ -1,8 +1,8 @@
 //! What the connection path does differently per address family: which
 //! table and maps it uses, how it rewrites and sends, and what the rest of
-//! the node hears of a connection. IPv6 connections are neither synced to
-//! peers nor offloaded to the XDP program: the program only hands their NAT
-//! replies to the workers.
+//! the node hears of a connection. IPv6 connections are synced to peers
+//! like IPv4 ones but not offloaded to the XDP program: the program only
+//! hands their NAT replies to the workers.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -20,7 +20,7 @@ pub(super) struct Picking<'w, A> {
     pub(super) snat_cursor: &'w mut u32,
 }
 
-pub(super) trait Family: Addr {
+pub(super) trait Family: Addr + connsync::WireAddr {
     fn flows(w: &Worker) -> &FlowTable<Self>;
     fn flows_mut(w: &mut Worker) -> &mut FlowTable<Self>;
     fn picking(w: &mut Worker) -> Picking<'_, Self>;
@@ -100,23 +100,12 @@ impl Family for u32 {
         dir: Direction,
         ingress: PortId,
     ) -> Result<(), DropReason> {
-        if w.sync.is_some() {
-            // Where the client is matters only to a connection learned
-            // from a peer, on its first packet here.
-            let sender = if w.flows.conn(id).learned {
-                EthernetFrame::new_checked(frame)
-                    .map_err(|_| DropReason::TruncatedEthernet)?
-                    .src()
-            } else {
-                wire::MacAddr::default()
-            };
-            w.sync_touched(id, before, dir, ingress, sender);
-        }
+        synced_touch::<u32>(w, frame, id, before, dir, ingress)?;
         w.offload(id);
         Ok(())
     }
     fn opened(w: &mut Worker, id: ConnId, mode: ForwardMode, backend_port: PortId) {
-        w.sync_opened(id);
+        w.sync_opened::<u32>(id);
         // Offloaded first: a connection the program forwards from its first
         // reply needs no steering entry before (one map update, not two).
         w.offload(id);
@@ -167,18 +156,45 @@ impl Family for Ip6 {
         v6::send(w, frame, ip, ingress, rw, backend)
     }
     fn touched(
-        _: &mut Worker,
-        _: &[u8],
-        _: ConnId,
-        _: ConnState,
-        _: Direction,
-        _: PortId,
+        w: &mut Worker,
+        frame: &[u8],
+        id: ConnId,
+        before: ConnState,
+        dir: Direction,
+        ingress: PortId,
     ) -> Result<(), DropReason> {
-        Ok(())
+        synced_touch::<Ip6>(w, frame, id, before, dir, ingress)
     }
     fn opened(w: &mut Worker, id: ConnId, mode: ForwardMode, backend_port: PortId) {
+        w.sync_opened::<Ip6>(id);
         if w.steer_replies && mode == ForwardMode::Nat {
             w.flows6.steer_replies(id, backend_port);
         }
     }
+}
+
+/// Tells connection sync that a packet advanced connection `id` of family
+/// `A` from state `before`.
+fn synced_touch<A: Family>(
+    w: &mut Worker,
+    frame: &[u8],
+    id: ConnId,
+    before: ConnState,
+    dir: Direction,
+    ingress: PortId,
+) -> Result<(), DropReason> {
+    if w.sync.is_none() {
+        return Ok(());
+    }
+    // Where the client is matters only to a connection learned from a
+    // peer, on its first packet here.
+    let sender = if A::flows(w).conn(id).learned {
+        EthernetFrame::new_checked(frame)
+            .map_err(|_| DropReason::TruncatedEthernet)?
+            .src()
+    } else {
+        wire::MacAddr::default()
+    };
+    w.sync_touched::<A>(id, before, dir, ingress, sender);
+    Ok(())
 }

@@ -7,19 +7,23 @@
 //! other, so the moment this node takes its VIP over, the first packet
 //! finds it; that packet makes the connection this node's, and the node
 //! tells the others. Both queues are bounded and lock-free: a worker never
-//! waits on them, and what does not fit is counted.
+//! waits on them, and what does not fit is counted. IPv4 and IPv6
+//! connections go the same way, each family's from and into its own table.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use connsync::{ConnRecord, RecordOp};
+use connsync::{AnyRecord, Record, RecordOp};
 use crossbeam_queue::ArrayQueue;
 
 use super::conn::{rewrites, ClientSide, SORRY_BACKEND_ID};
+use super::family::Family;
 use super::{client_owner, share_of, snat_port_owner, Worker};
-use crate::flow::{Addr, Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, InsertError};
+use crate::flow::{
+    Addr, Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, InsertError, Ip6, NothingSeen,
+};
 use crate::service::{Backend, ForwardMode, LocalKind, Service};
 use wire::MacAddr;
 
@@ -99,7 +103,7 @@ impl SyncCounters {
 #[derive(Debug)]
 pub struct DumpChunk {
     pub worker: u16,
-    pub records: Vec<ConnRecord>,
+    pub records: Vec<AnyRecord>,
     /// The worker's whole table has been sent.
     pub done: bool,
 }
@@ -107,8 +111,8 @@ pub struct DumpChunk {
 /// The control plane's end of a worker's sync queues.
 #[derive(Clone, Debug)]
 pub struct SyncLink {
-    outbox: Arc<ArrayQueue<ConnRecord>>,
-    inbox: Arc<ArrayQueue<ConnRecord>>,
+    outbox: Arc<ArrayQueue<AnyRecord>>,
+    inbox: Arc<ArrayQueue<AnyRecord>>,
     dumps: Arc<ArrayQueue<Sender<DumpChunk>>>,
     counters: Arc<SyncCounters>,
 }
@@ -124,13 +128,13 @@ impl SyncLink {
     }
 
     /// The next record the worker has for the peers.
-    pub fn take(&self) -> Option<ConnRecord> {
+    pub fn take(&self) -> Option<AnyRecord> {
         self.outbox.pop()
     }
 
     /// Hands a peer's record to the worker; gives it back when the worker
     /// is that far behind.
-    pub fn deliver(&self, record: ConnRecord) -> Result<(), ConnRecord> {
+    pub fn deliver(&self, record: AnyRecord) -> Result<(), AnyRecord> {
         self.inbox.push(record)
     }
 
@@ -147,19 +151,26 @@ impl SyncLink {
 
 /// The worker that applies `record` on a node with `workers` workers: the
 /// one both directions of its connection reach.
-pub fn record_worker(record: &ConnRecord, workers: u16) -> u16 {
+pub fn record_worker(record: &AnyRecord, workers: u16) -> u16 {
     let workers = workers.max(1);
-    if record.snat_ip != 0 {
-        snat_port_owner(record.snat_port, workers)
+    match record {
+        AnyRecord::V4(r) => owner_of(r, workers),
+        AnyRecord::V6(r) => owner_of(r, workers),
+    }
+}
+
+fn owner_of<A: Addr>(r: &Record<A>, workers: u16) -> u16 {
+    if r.snat_ip != A::default() {
+        snat_port_owner(r.snat_port, workers)
     } else {
-        client_owner(record.client_ip, record.client_port, workers)
+        client_owner(r.client_ip, r.client_port, workers)
     }
 }
 
 /// Queues a record for the peers, or counts it lost.
-fn push(link: &SyncLink, record: ConnRecord) {
+fn push(link: &SyncLink, record: impl Into<AnyRecord>) {
     let c = &link.counters;
-    match link.outbox.push(record) {
+    match link.outbox.push(record.into()) {
         Ok(()) => c.queued.fetch_add(1, Ordering::Relaxed),
         Err(_) => c.overflow.fetch_add(1, Ordering::Relaxed),
     };
@@ -170,10 +181,28 @@ pub(super) struct SyncSide {
     /// This node's number in its site.
     origin: u16,
     link: SyncLink,
+    v4: TableSync<u32>,
+    v6: TableSync<Ip6>,
+    /// A dump in progress and its cursor: the IPv4 table's slots, then
+    /// the IPv6 table's.
+    dump: Option<(Sender<DumpChunk>, usize)>,
+}
+
+/// Where the sync work on one family's table stands.
+struct TableSync<A> {
     refresh_cursor: usize,
     refreshed_ms: u64,
-    dump: Option<(Sender<DumpChunk>, usize)>,
-    removed: Vec<(FlowKey, Conn)>,
+    removed: Vec<(FlowKey<A>, Conn<A>)>,
+}
+
+impl<A> TableSync<A> {
+    fn new() -> TableSync<A> {
+        TableSync {
+            refresh_cursor: 0,
+            refreshed_ms: 0,
+            removed: Vec::new(),
+        }
+    }
 }
 
 impl SyncSide {
@@ -181,19 +210,16 @@ impl SyncSide {
         SyncSide {
             origin,
             link: SyncLink::new(),
-            refresh_cursor: 0,
-            refreshed_ms: 0,
+            v4: TableSync::new(),
+            v6: TableSync::new(),
             dump: None,
-            removed: Vec::new(),
         }
     }
 }
 
 /// What the worker knows of a connection's service, by its VIP.
-fn service_of<'s>(w: &'s Worker, fwd: &FlowKey) -> Option<&'s Service> {
-    w.snap
-        .service(fwd.dst_ip, fwd.dst_port, fwd.proto)
-        .map(|(_, s)| s)
+fn service_of<'s, A: Family>(w: &'s Worker, fwd: &FlowKey<A>) -> Option<&'s Service> {
+    A::service(&w.snap, fwd).map(|(_, s)| s)
 }
 
 fn backend_by_id(svc: &Service, id: u32) -> Option<&Backend> {
@@ -204,9 +230,8 @@ fn backend_by_id(svc: &Service, id: u32) -> Option<&Backend> {
     svc.backends.get(i)
 }
 
-fn backend_by_addr(svc: &Service, ip: u32, port: u16) -> Option<(u32, &Backend)> {
-    let ip = IpAddr::V4(Ipv4Addr::from_bits(ip));
-    let matches = |b: &Backend| b.ip == ip && b.port == port;
+fn backend_by_addr<A: Addr>(svc: &Service, ip: A, port: u16) -> Option<(u32, &Backend)> {
+    let matches = |b: &Backend| A::from_ip(b.ip) == Some(ip) && b.port == port;
     if let Some(i) = svc.backends.iter().position(matches) {
         return Some((svc.weights.get(i)?.id, svc.backends.get(i)?));
     }
@@ -224,14 +249,14 @@ impl Worker {
 
     /// The record of a connection, or `None` when its service or backend
     /// is gone (a removal needs neither).
-    fn sync_record(
+    fn sync_record<A: Family>(
         &self,
-        fwd: &FlowKey,
-        conn: &Conn,
+        fwd: &FlowKey<A>,
+        conn: &Conn<A>,
         op: RecordOp,
         timeout_ms: u64,
-    ) -> Option<ConnRecord> {
-        let mut r = ConnRecord {
+    ) -> Option<Record<A>> {
+        let mut r = Record {
             op,
             proto: fwd.proto,
             state: conn.state.code(),
@@ -242,7 +267,7 @@ impl Worker {
             client_mac: conn.reply.dst_mac,
             origin: conn.origin,
             timeout_ms: u32::try_from(timeout_ms).unwrap_or(u32::MAX),
-            ..ConnRecord::default()
+            ..Record::default()
         };
         if op == RecordOp::Delete {
             return Some(r);
@@ -251,7 +276,7 @@ impl Worker {
         match svc.forward {
             ForwardMode::Dr => {
                 let b = backend_by_id(svc, conn.backend_id)?;
-                (r.backend_ip, r.backend_port) = (u32::from_ip(b.ip)?, b.port);
+                (r.backend_ip, r.backend_port) = (A::from_ip(b.ip)?, b.port);
             }
             ForwardMode::Nat => {
                 (r.backend_ip, r.backend_port) = (conn.forward.dst_ip, conn.forward.dst_port);
@@ -265,40 +290,43 @@ impl Worker {
     }
 
     /// Tells the peers about a connection this node serves.
-    fn sync_announce(&mut self, id: ConnId, timeout_ms: u64) {
-        let (Some(side), Some(r)) = (self.sync.as_ref(), self.upsert_of(id, timeout_ms)) else {
+    fn sync_announce<A: Family>(&mut self, id: ConnId, timeout_ms: u64) {
+        let (Some(side), Some(r)) = (self.sync.as_ref(), self.upsert_of::<A>(id, timeout_ms))
+        else {
             return;
         };
         push(&side.link, r);
-        self.flows.set_synced(id, true);
+        A::flows_mut(self).set_synced(id, true);
     }
 
     /// The upsert record of live connection `id` with `timeout_ms` left.
-    fn upsert_of(&self, id: ConnId, timeout_ms: u64) -> Option<ConnRecord> {
-        let (fwd, _) = self.flows.keys(id);
-        self.sync_record(&fwd, self.flows.conn(id), RecordOp::Upsert, timeout_ms)
+    fn upsert_of<A: Family>(&self, id: ConnId, timeout_ms: u64) -> Option<Record<A>> {
+        let flows = A::flows(self);
+        let (fwd, _) = flows.keys(id);
+        self.sync_record(&fwd, flows.conn(id), RecordOp::Upsert, timeout_ms)
     }
 
     /// A connection was just opened here. It is sent once it has shown it
     /// is one: TCP past its handshake, a datagram flow with its second
     /// packet; a flood of first packets costs the peers nothing.
-    pub(super) fn sync_opened(&mut self, id: ConnId) {
+    pub(super) fn sync_opened<A: Family>(&mut self, id: ConnId) {
         if let Some(side) = self.sync.as_ref() {
             let origin = side.origin;
-            self.flows.conn_mut(id).origin = origin;
+            A::flows_mut(self).conn_mut(id).origin = origin;
         }
     }
 
-    fn sync_full_timeout(&mut self, id: ConnId) {
-        let timeout = self.flows.conn(id).state.timeout_ms(self.flows.timeouts());
-        self.sync_announce(id, timeout);
+    fn sync_full_timeout<A: Family>(&mut self, id: ConnId) {
+        let flows = A::flows(self);
+        let timeout = flows.conn(id).state.timeout_ms(flows.timeouts());
+        self.sync_announce::<A>(id, timeout);
     }
 
     /// A packet of the connection was forwarded here; its state was
     /// `before`. A learned connection becomes this node's (and, from the
     /// client side, learns where the client is); a connection past its
     /// handshake or already known to the peers is sent on every change.
-    pub(super) fn sync_touched(
+    pub(super) fn sync_touched<A: Family>(
         &mut self,
         id: ConnId,
         before: ConnState,
@@ -306,43 +334,42 @@ impl Worker {
         ingress: u8,
         sender_mac: MacAddr,
     ) {
-        let Some(side) = self.sync.as_ref() else {
+        if self.sync.is_none() {
             return;
-        };
-        let conn = self.flows.conn_mut(id);
+        }
+        let conn = A::flows_mut(self).conn_mut(id);
         if conn.learned {
             conn.learned = false;
             if dir == Direction::Forward {
                 conn.reply.egress = ingress;
                 conn.reply.dst_mac = sender_mac.0;
             }
-            side.link.counters.activated.fetch_add(1, Ordering::Relaxed);
-            self.sync_full_timeout(id);
+            if let Some(side) = &self.sync {
+                side.link.counters.activated.fetch_add(1, Ordering::Relaxed);
+            }
+            self.sync_full_timeout::<A>(id);
             return;
         }
         let state = conn.state;
-        let synced = self.flows.is_synced(id);
+        let synced = A::flows(self).is_synced(id);
         let news = match state {
             ConnState::Udp => !synced,
             _ => state != before && (state.is_active() || synced),
         };
         if news {
-            self.sync_full_timeout(id);
+            self.sync_full_timeout::<A>(id);
         }
     }
 
     /// Sync work off the packet path: removals to report, peers' records to
-    /// apply, refreshes due, a dump in progress.
+    /// apply, refreshes due, a dump in progress. `seen` serves the IPv4
+    /// table; IPv6 connections are not offloaded.
     pub(super) fn sync_housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeen) {
         let Some(mut side) = self.sync.take() else {
             return;
         };
-        self.flows.take_sync_removals(&mut side.removed);
-        for (fwd, conn) in side.removed.drain(..) {
-            if let Some(r) = self.sync_record(&fwd, &conn, RecordOp::Delete, 0) {
-                push(&side.link, r);
-            }
-        }
+        self.sync_removals(&side.link, &mut side.v4);
+        self.sync_removals(&side.link, &mut side.v6);
         for _ in 0..APPLY_BUDGET {
             let Some(r) = side.link.inbox.pop() else {
                 break;
@@ -356,42 +383,62 @@ impl Worker {
                 }
             };
         }
-        self.sync_refresh(&mut side, now_ms, seen);
+        self.sync_refresh(&side.link, &mut side.v4, now_ms, seen);
+        self.sync_refresh(&side.link, &mut side.v6, now_ms, &mut NothingSeen);
         self.sync_dump(&mut side, now_ms, seen);
         self.sync = Some(side);
     }
 
-    /// Sends again the connections this node serves, a slice of the table
-    /// per call so the whole table is covered every refresh period.
-    fn sync_refresh(&mut self, side: &mut SyncSide, now_ms: u64, seen: &mut dyn FastSeen) {
-        let cap = self.flows.capacity();
-        let elapsed = now_ms.saturating_sub(side.refreshed_ms);
+    /// Reports the synced connections of one table that ended.
+    fn sync_removals<A: Family>(&mut self, link: &SyncLink, table: &mut TableSync<A>) {
+        A::flows_mut(self).take_sync_removals(&mut table.removed);
+        for (fwd, conn) in table.removed.drain(..) {
+            if let Some(r) = self.sync_record(&fwd, &conn, RecordOp::Delete, 0) {
+                push(link, r);
+            }
+        }
+    }
+
+    /// Sends again the connections of one table this node serves, a slice
+    /// of the table per call so the whole table is covered every refresh
+    /// period.
+    fn sync_refresh<A: Family>(
+        &mut self,
+        link: &SyncLink,
+        table: &mut TableSync<A>,
+        now_ms: u64,
+        seen: &mut dyn FastSeen<A>,
+    ) {
+        let flows = A::flows(self);
+        let cap = flows.capacity();
+        let elapsed = now_ms.saturating_sub(table.refreshed_ms);
         let budget = share_of(cap, elapsed, REFRESH_PERIOD_MS).min(cap);
         if budget == 0 {
             return;
         }
-        side.refreshed_ms = now_ms;
-        let start = side.refresh_cursor;
+        table.refreshed_ms = now_ms;
+        let start = table.refresh_cursor;
         let end = start.saturating_add(budget).min(cap);
-        side.refresh_cursor = if end >= cap { 0 } else { end };
-        let due: Vec<ConnId> = self
-            .flows
+        table.refresh_cursor = if end >= cap { 0 } else { end };
+        let due: Vec<ConnId> = flows
             .entries_in(start..end)
             // One sent within the period needs no refresh yet.
             .filter(|(_, _, c)| {
                 !c.learned && now_ms.saturating_sub(c.created_ms) >= REFRESH_PERIOD_MS
             })
             .map(|(id, _, _)| id)
-            .filter(|&id| self.flows.is_synced(id))
+            .filter(|&id| flows.is_synced(id))
             .collect();
         for id in due {
-            if let Some(r) = self.upsert_of(id, self.flows.remaining_ms(id, now_ms, seen)) {
-                push(&side.link, r);
+            let left = A::flows(self).remaining_ms(id, now_ms, seen);
+            if let Some(r) = self.upsert_of::<A>(id, left) {
+                push(link, r);
             }
         }
     }
 
-    /// Advances a dump a peer asked for.
+    /// Advances a dump a peer asked for: the IPv4 table, then the IPv6
+    /// one.
     fn sync_dump(&mut self, side: &mut SyncSide, now_ms: u64, seen: &mut dyn FastSeen) {
         if side.dump.is_none() {
             side.dump = side.link.dumps.pop().map(|to| (to, 0));
@@ -399,18 +446,13 @@ impl Worker {
         let Some((to, cursor)) = side.dump.take() else {
             return;
         };
-        let cap = self.flows.capacity();
+        let cap4 = self.flows.capacity();
+        let cap = cap4.saturating_add(self.flows6.capacity());
         let end = cursor.saturating_add(DUMP_BUDGET).min(cap);
-        let ids: Vec<ConnId> = self
-            .flows
-            .entries_in(cursor..end)
-            .filter(|(_, _, c)| !c.state.is_embryonic())
-            .map(|(id, _, _)| id)
-            .collect();
-        let records = ids
-            .into_iter()
-            .filter_map(|id| self.upsert_of(id, self.flows.remaining_ms(id, now_ms, seen)))
-            .collect();
+        let mut records = Vec::new();
+        self.dump_slots(cursor.min(cap4)..end.min(cap4), now_ms, seen, &mut records);
+        let slots6 = cursor.saturating_sub(cap4)..end.saturating_sub(cap4);
+        self.dump_slots::<Ip6>(slots6, now_ms, &mut NothingSeen, &mut records);
         let done = end >= cap;
         let sent = to.send(DumpChunk {
             worker: self.id,
@@ -423,9 +465,37 @@ impl Worker {
         }
     }
 
+    /// The records of the connections past their handshake in `slots` of
+    /// one table.
+    fn dump_slots<A: Family>(
+        &self,
+        slots: Range<usize>,
+        now_ms: u64,
+        seen: &mut dyn FastSeen<A>,
+        out: &mut Vec<AnyRecord>,
+    ) {
+        let flows = A::flows(self);
+        let ids: Vec<ConnId> = flows
+            .entries_in(slots)
+            .filter(|(_, _, c)| !c.state.is_embryonic())
+            .map(|(id, _, _)| id)
+            .collect();
+        out.extend(ids.into_iter().filter_map(|id| {
+            let left = flows.remaining_ms(id, now_ms, seen);
+            self.upsert_of::<A>(id, left).map(AnyRecord::from)
+        }));
+    }
+
     /// Applies a peer's record: `Ok(true)` created or updated, `Ok(false)`
     /// removed (or already gone).
-    pub fn sync_apply(&mut self, r: &ConnRecord, now_ms: u64) -> Result<bool, Rejected> {
+    pub fn sync_apply(&mut self, r: &AnyRecord, now_ms: u64) -> Result<bool, Rejected> {
+        match r {
+            AnyRecord::V4(r) => self.apply_record(r, now_ms),
+            AnyRecord::V6(r) => self.apply_record(r, now_ms),
+        }
+    }
+
+    fn apply_record<A: Family>(&mut self, r: &Record<A>, now_ms: u64) -> Result<bool, Rejected> {
         self.now_ms = now_ms;
         let key = FlowKey {
             src_ip: r.client_ip,
@@ -434,19 +504,18 @@ impl Worker {
             dst_port: r.vip_port,
             proto: r.proto,
         };
-        let existing = self.flows.lookup(&key, now_ms).map(|(id, _)| id);
+        let existing = A::flows_mut(self).lookup(&key, now_ms).map(|(id, _)| id);
         if r.op == RecordOp::Delete {
             // A connection this node serves is this node's to end.
-            if let Some(id) = existing.filter(|&id| self.flows.conn(id).learned) {
-                self.flows.remove(id);
+            let flows = A::flows_mut(self);
+            if let Some(id) = existing.filter(|&id| flows.conn(id).learned) {
+                flows.remove(id);
             }
             return Ok(false);
         }
         let state = ConnState::from_code(r.state).ok_or(Rejected::BadState)?;
         let snap = self.snap.clone();
-        let (sid, svc) = snap
-            .service(r.vip, r.vip_port, r.proto)
-            .ok_or(Rejected::NoService)?;
+        let (sid, svc) = A::service(&snap, &key).ok_or(Rejected::NoService)?;
         let (backend_id, backend) =
             backend_by_addr(svc, r.backend_ip, r.backend_port).ok_or(Rejected::NoBackend)?;
         let hop = backend.hop.ok_or_else(|| {
@@ -462,15 +531,10 @@ impl Worker {
             ForwardMode::FullNat => {
                 // One of the service's sources, or another node's that
                 // this node can take over (a floating address).
-                let answered = snap
-                    .locals
-                    .get(&r.snat_ip)
+                let answered = A::local(&snap, r.snat_ip)
                     .is_some_and(|l| matches!(l.kind, LocalKind::Snat | LocalKind::Floating));
-                if !svc
-                    .snat
-                    .contains(&IpAddr::V4(Ipv4Addr::from_bits(r.snat_ip)))
-                    && !answered
-                {
+                let configured = svc.snat.iter().any(|&s| A::from_ip(s) == Some(r.snat_ip));
+                if !configured && !answered {
                     return Err(Rejected::SnatUnknown);
                 }
                 let owner = snat_port_owner(r.snat_port, self.workers);
@@ -486,7 +550,7 @@ impl Worker {
         if self.workers > 1 && owner != self.id {
             return Err(Rejected::WrongWorker);
         }
-        let vip = snap.locals.get(&r.vip).copied();
+        let vip = A::local(&snap, r.vip);
         let client = ClientSide {
             mac: r.client_mac,
             vip_mac: vip.map_or(egress_mac.0, |l| l.mac.0),
@@ -507,23 +571,22 @@ impl Worker {
         // directions, or its packets before and after a rehash, to
         // different nodes); then both serve it and neither gives it up.
         let mut keep_local = false;
+        let flows = A::flows_mut(self);
         if let Some(id) = existing {
-            let c = *self.flows.conn(id);
-            let same = c.backend_id == backend_id
-                && c.forward == forward
-                && self.flows.keys(id).1 == reply_key;
+            let c = *flows.conn(id);
+            let same =
+                c.backend_id == backend_id && c.forward == forward && flows.keys(id).1 == reply_key;
             if !same && !c.learned && r.origin > c.origin {
                 return Err(Rejected::Conflict);
             }
             if same && c.state == state {
-                self.flows
-                    .set_expiry(id, expires.max(self.flows.expires_ms(id)));
+                flows.set_expiry(id, expires.max(flows.expires_ms(id)));
                 return Ok(true);
             }
             keep_local = same && !c.learned;
             // Replaced, not removed: the peers are not told.
-            self.flows.set_synced(id, false);
-            self.flows.remove(id);
+            flows.set_synced(id, false);
+            flows.remove(id);
         }
         let mut conn = Conn::new(
             forward,
@@ -537,8 +600,7 @@ impl Worker {
         conn.state = state;
         conn.learned = !keep_local;
         conn.origin = r.origin;
-        let id = self
-            .flows
+        let id = flows
             .insert(key, reply_key, conn, now_ms)
             .map_err(|e| match e {
                 InsertError::Full | InsertError::TooManyBackends => Rejected::TableFull,
@@ -546,12 +608,12 @@ impl Worker {
                 // out the same full-NAT port (split brain).
                 InsertError::Exists => Rejected::Conflict,
             })?;
-        self.flows.set_expiry(id, expires);
-        self.flows.set_synced(id, keep_local);
+        flows.set_expiry(id, expires);
+        flows.set_synced(id, keep_local);
         // Not offloaded: its first packet here must reach the worker, which
         // makes it this node's and tells the peers.
         if self.steer_replies && svc.forward == ForwardMode::Nat {
-            self.flows.steer_replies(id, hop.port);
+            A::flows_mut(self).steer_replies(id, hop.port);
         }
         Ok(true)
     }

@@ -144,6 +144,23 @@ pub fn tcp(
     tcp_frame(b, flags, payload)
 }
 
+/// An Ethernet IPv4 UDP datagram.
+pub fn udp(
+    macs: ([u8; 6], [u8; 6]),
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .udp(sport, dport);
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("build udp frame");
+    out
+}
+
 /// A client → VIP segment.
 pub fn client_tcp(sport: u16, flags: &str) -> Vec<u8> {
     tcp(CLIENT_MAC, PORT0_MAC, CLIENT, VIP, sport, VPORT, flags, b"")

@@ -1,15 +1,16 @@
-//! Any bytes as a datagram on the sync socket: the record decoder and the
-//! message view never panic, and a session in unicast and multicast mode,
-//! idle or holding, either accepts the datagram, counts it as its own, or
-//! refuses it for a counted reason, exactly once. A refused datagram
+//! Any bytes as a datagram on the sync socket: the record decoders (IPv4
+//! and IPv6) and the message view never panic, and a session in unicast
+//! and multicast mode, idle or holding, either accepts the datagram,
+//! counts it as its own, or refuses it for a counted reason, exactly once. A refused datagram
 //! changes nothing, and the same bytes again are never accepted twice.
-//! Seeds: `seeds/sync_datagram` (valid datagrams from node 2 to node 1).
+//! Seeds: `seeds/sync_datagram` (valid datagrams from node 2 to node 1,
+//! records of both families).
 
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use connsync::{Config, ConnRecord, Input, MessageView, Now, Session};
+use connsync::{AnyRecord, Config, Input, MessageView, Now, Record, Session, WireAddr};
 use libfuzzer_sys::fuzz_target;
 
 /// The key the crate's tests sign the seeds with.
@@ -21,14 +22,26 @@ fn accounted(s: &Session) -> u64 {
     st.received_messages + st.own + st.rejected.total()
 }
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(r) = ConnRecord::decode(data) {
-        let mut again = [0u8; ConnRecord::LEN];
-        r.encode_into(&mut again).expect("40 bytes");
-        assert_eq!(&again[..], &data[..ConnRecord::LEN]);
+/// A record of family `A` that decodes encodes back to the same bytes.
+fn round_trips<A: WireAddr>(data: &[u8]) {
+    if let Ok(r) = Record::<A>::decode(data) {
+        let mut again = vec![0u8; Record::<A>::LEN];
+        r.encode_into(&mut again).expect("record size");
+        assert_eq!(&again[..], &data[..Record::<A>::LEN]);
     }
+}
+
+fuzz_target!(|data: &[u8]| {
+    round_trips::<u32>(data);
+    round_trips::<[u8; 16]>(data);
     if let Ok(v) = MessageView::new_checked(data) {
         assert_eq!(v.records().count(), usize::from(v.record_count()));
+        if let Some(family) = v.family() {
+            for r in v.records() {
+                assert_eq!(r.len(), family.record_len());
+                let _ = AnyRecord::decode(family, r);
+            }
+        }
         let _ = (
             v.sender(),
             v.to(),

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use crate::auth::Key;
 use crate::message::{records_per_message, MAX_UDP_PAYLOAD};
-use crate::SyncError;
+use crate::{AddrFamily, SyncError};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
@@ -61,7 +61,10 @@ impl Config {
 
     pub(crate) fn validate(&self) -> Result<Key, SyncError> {
         let key = Key::new(&self.key)?;
-        if records_per_message(self.max_datagram) == 0 || self.max_datagram > MAX_UDP_PAYLOAD {
+        // The larger record must fit, so either family can be sent.
+        if records_per_message(self.max_datagram, AddrFamily::V6) == 0
+            || self.max_datagram > MAX_UDP_PAYLOAD
+        {
             return Err(SyncError::MaxDatagram(self.max_datagram));
         }
         if self.heartbeat_ms == 0 {

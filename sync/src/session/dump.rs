@@ -3,7 +3,7 @@
 
 use super::{Dest, DumpState, Now, Output, Released, Session, State};
 use crate::message::{Body, MessageType};
-use crate::ConnRecord;
+use crate::{AnyRecord, ConnRecord, ConnRecord6};
 
 impl Session {
     pub(super) fn start(&mut self, now: Now, out: &mut Vec<Output>) {
@@ -56,10 +56,12 @@ impl Session {
         }
     }
 
+    /// Sends part of our table to node `to`, each family in its own
+    /// messages.
     pub(super) fn serve_records(
         &mut self,
         to: u16,
-        records: &[ConnRecord],
+        records: &[AnyRecord],
         now: Now,
         out: &mut Vec<Output>,
     ) {
@@ -68,15 +70,22 @@ impl Session {
         };
         let addr = self.peers[i].addr;
         self.peers[i].serving = self.peers[i].serving.saturating_add(records.len() as u64);
-        for chunk in records.chunks(self.per_message) {
-            self.send(
-                Dest::Peer(addr),
-                MessageType::Dump,
-                to,
-                Body::Records(chunk),
-                now,
-                out,
-            );
+        let mut v4: Vec<ConnRecord> = Vec::new();
+        let mut v6: Vec<ConnRecord6> = Vec::new();
+        for r in records {
+            match *r {
+                AnyRecord::V4(r) => v4.push(r),
+                AnyRecord::V6(r) => v6.push(r),
+            }
+        }
+        let dest = Dest::Peer(addr);
+        for chunk in v4.chunks(self.per_message) {
+            let body = Body::Records(chunk);
+            self.send(dest, MessageType::Dump, to, body, now, out);
+        }
+        for chunk in v6.chunks(self.per_message6) {
+            let body = Body::Records6(chunk);
+            self.send(dest, MessageType::Dump6, to, body, now, out);
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use crate::ConnRecord;
+use crate::AnyRecord;
 
 /// The caller's clocks at the time of an input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,13 +19,13 @@ pub enum Input<'a> {
     /// Ask every peer for its table and hold until they have sent it.
     Start,
     /// A change of one of our connections, for the peers.
-    Local(ConnRecord),
+    Local(AnyRecord),
     /// The daemon's periodic tick (every few ms).
     Tick,
     /// A datagram received on the sync socket.
     Datagram { from: IpAddr, bytes: &'a [u8] },
     /// Part of our table for the node that asked ([`Output::DumpWanted`]).
-    DumpRecords { to: u16, records: &'a [ConnRecord] },
+    DumpRecords { to: u16, records: &'a [AnyRecord] },
     /// The whole table went out to that node.
     DumpDone { to: u16 },
 }
@@ -57,7 +57,7 @@ pub enum Output {
     /// sent it.
     Apply {
         origin: u16,
-        record: ConnRecord,
+        record: AnyRecord,
         from_dump: bool,
     },
     /// A peer asked for our table: feed it through

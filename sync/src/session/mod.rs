@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use crate::auth::Key;
 use crate::message::{self, Body, Header, MessageType, MessageView};
 use crate::replay::{Fresh, ReplayWindow};
-use crate::{ConnRecord, Stats, SyncError};
+use crate::{AddrFamily, AnyRecord, ConnRecord, ConnRecord6, Stats, SyncError};
 pub use config::Config;
 pub use events::{Dest, Input, Now, Output, Released, State};
 pub use peer::{DumpState, PeerStatus, LAG_SAMPLES, MAX_PEERS};
@@ -22,15 +22,18 @@ pub use peer::{DumpState, PeerStatus, LAG_SAMPLES, MAX_PEERS};
 pub struct Session {
     cfg: Config,
     key: Key,
-    /// Records per datagram at the configured size.
+    /// Records per datagram at the configured size, IPv4 and IPv6.
     per_message: usize,
+    per_message6: usize,
     /// Sequence number of the last message sent; the first is 1.
     seq: u64,
     state: State,
     /// When Start came: peers heard since then are waited for (multicast).
     start_ms: Option<u64>,
-    /// Local records not sent yet, never more than `per_message`.
+    /// Local records not sent yet, never more than `per_message` (and
+    /// `per_message6`).
     pending: Vec<ConnRecord>,
+    pending6: Vec<ConnRecord6>,
     pending_since_ms: u64,
     /// Last time every peer got something from us.
     last_sent_all_ms: u64,
@@ -53,14 +56,17 @@ impl Session {
                 *a = a.to_canonical();
             }
         }
-        let per_message = message::records_per_message(cfg.max_datagram);
+        let per_message = message::records_per_message(cfg.max_datagram, AddrFamily::V4);
+        let per_message6 = message::records_per_message(cfg.max_datagram, AddrFamily::V6);
         Ok(Session {
             key,
             per_message,
+            per_message6,
             seq: 0,
             state: State::Idle,
             start_ms: None,
             pending: Vec::with_capacity(per_message),
+            pending6: Vec::with_capacity(per_message6),
             pending_since_ms: now.ms,
             last_sent_all_ms: now.ms,
             peers: Vec::new(),
@@ -98,13 +104,16 @@ impl Session {
 
     /// Local records waiting for their batch to go out.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.pending6.len()
     }
 
-    /// Records per datagram: feed dumps in multiples of it to fill every
-    /// datagram.
-    pub fn batch_capacity(&self) -> usize {
-        self.per_message
+    /// Records of `family` per datagram: feed dumps in multiples of it to
+    /// fill every datagram.
+    pub fn batch_capacity(&self, family: AddrFamily) -> usize {
+        match family {
+            AddrFamily::V4 => self.per_message,
+            AddrFamily::V6 => self.per_message6,
+        }
     }
 
     fn tick(&mut self, now: Now, out: &mut Vec<Output>) {
@@ -147,9 +156,11 @@ impl Session {
         // 2^64 messages are never sent; saturating keeps it total, and a
         // repeated seq would only be refused as a replay.
         self.seq = self.seq.saturating_add(1);
-        let records = match body {
-            Body::Records(r) => r.len() as u64,
-            Body::Empty | Body::DumpTotal(_) => 0,
+        let records = body.records() as u64;
+        let records6 = if let Body::Records6(_) = body {
+            records
+        } else {
+            0
         };
         let header = Header {
             msg_type,
@@ -162,6 +173,7 @@ impl Session {
         let bytes = message::encode(&header, body, &self.key);
         self.stats.sent_messages += 1;
         self.stats.sent_records += records;
+        self.stats.sent_records6 += records6;
         self.stats.sent_bytes += bytes.len() as u64;
         if to == Dest::All {
             self.last_sent_all_ms = now.ms;
@@ -197,9 +209,7 @@ impl Session {
         if view.sender() == self.cfg.node_id {
             return Ok(None);
         }
-        if matches!(view.msg_type(), MessageType::Dump | MessageType::DumpEnd)
-            && view.to() != self.cfg.node_id
-        {
+        if view.msg_type().is_dump() && view.to() != self.cfg.node_id {
             return Err(SyncError::Misdirected(view.to()));
         }
         // A sender heard for the first time gets a fresh window, which
@@ -220,8 +230,10 @@ impl Session {
             }
             None => Slot::New,
         };
-        for r in view.records() {
-            ConnRecord::decode(r)?;
+        if let Some(family) = view.family() {
+            for r in view.records() {
+                AnyRecord::decode(family, r)?;
+            }
         }
         Ok(Some((view, slot)))
     }
@@ -258,8 +270,8 @@ impl Session {
         }
         self.stats.received_messages += 1;
         match view.msg_type() {
-            MessageType::Batch => self.apply(i, view, false, out),
-            MessageType::Dump => self.apply(i, view, true, out),
+            MessageType::Batch | MessageType::Batch6 => self.apply(i, view, false, out),
+            MessageType::Dump | MessageType::Dump6 => self.apply(i, view, true, out),
             MessageType::DumpEnd => self.dump_end(i, view.dump_total().unwrap_or(0), out),
             MessageType::DumpRequest => self.dump_requested(i, now, out),
             MessageType::Heartbeat => {}
@@ -269,11 +281,14 @@ impl Session {
     /// Emits the records of an admitted message; they all decoded in
     /// [`Session::admit`].
     fn apply(&mut self, i: usize, view: MessageView<'_>, from_dump: bool, out: &mut Vec<Output>) {
+        let Some(family) = view.family() else {
+            return;
+        };
         let origin = view.sender();
         let before = out.len();
         out.extend(
             view.records()
-                .filter_map(|r| ConnRecord::decode(r).ok())
+                .filter_map(|r| AnyRecord::decode(family, r).ok())
                 .map(|record| Output::Apply {
                     origin,
                     record,
@@ -284,6 +299,9 @@ impl Session {
         let p = &mut self.peers[i];
         p.records_received += n;
         self.stats.received_records += n;
+        if family == AddrFamily::V6 {
+            self.stats.received_records6 += n;
+        }
         if from_dump {
             p.dump.add(n);
             self.stats.dump_records_received += n;

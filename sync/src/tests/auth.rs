@@ -131,7 +131,7 @@ fn ipv4_mapped_sources_match_ipv4_peers() {
 fn our_own_looped_back_multicast_is_counted_apart() {
     let mut s = session(multicast(1));
     let mut out = Vec::new();
-    s.handle(crate::Input::Local(rec(1)), at(0), &mut out);
+    s.handle(crate::Input::Local(rec(1).into()), at(0), &mut out);
     s.handle(crate::Input::Tick, at(10), &mut out);
     let own = super::util::sends(&out)[0].1.to_vec();
     assert!(feed(&mut s, addr(1), &own, at(11)).is_empty());

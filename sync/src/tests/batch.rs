@@ -1,12 +1,14 @@
 //! Batching and heartbeats: when datagrams go out, and how big they get.
 
-use super::util::{at, multicast, rec, sends, session, Rng, EPOCH, KEY};
+use super::util::{at, multicast, rec, rec6, sends, session, Rng, EPOCH, KEY};
 use crate::message::MessageType;
-use crate::{records_per_message, Config, Dest, Input, MessageView, Session, SyncError};
+use crate::{
+    records_per_message, AddrFamily, Config, Dest, Input, MessageView, Session, SyncError,
+};
 
 fn local(s: &mut Session, n: u16, ms: u64) -> Vec<crate::Output> {
     let mut out = Vec::new();
-    s.handle(Input::Local(rec(n)), at(ms), &mut out);
+    s.handle(Input::Local(rec(n).into()), at(ms), &mut out);
     out
 }
 
@@ -25,7 +27,7 @@ fn kind(bytes: &[u8]) -> MessageType {
 #[test]
 fn a_full_batch_goes_at_once() {
     let mut s = session(multicast(1));
-    assert_eq!(s.batch_capacity(), 33);
+    assert_eq!(s.batch_capacity(AddrFamily::V4), 33);
     for n in 0..32 {
         assert!(local(&mut s, n, 0).is_empty());
     }
@@ -54,13 +56,13 @@ fn no_datagram_exceeds_max_datagram() {
     let mut rng = Rng::new(31);
     for _ in 0..200 {
         let mut cfg = multicast(1);
-        cfg.max_datagram = 108 + rng.below(3000) as usize;
+        cfg.max_datagram = 156 + rng.below(3000) as usize;
         let mut s = session(cfg.clone());
         let mut out = Vec::new();
         let mut t = 0;
-        for n in 0..rng.below(300) as u16 {
+        for _ in 0..rng.below(300) {
             t += rng.below(3);
-            s.handle(Input::Local(rec(n)), at(t), &mut out);
+            s.handle(Input::Local(rng.any_record()), at(t), &mut out);
             if rng.below(4) == 0 {
                 s.handle(Input::Tick, at(t), &mut out);
             }
@@ -130,11 +132,16 @@ fn heartbeat_after_a_second_of_silence() {
 fn unusable_configs_are_refused() {
     let base = Config::new(1, KEY, None, EPOCH);
     let mut c = base.clone();
-    c.max_datagram = 107;
+    // One IPv6 record (the larger) must fit.
+    c.max_datagram = 155;
     assert_eq!(
         Session::new(c, at(0)).err(),
-        Some(SyncError::MaxDatagram(107))
+        Some(SyncError::MaxDatagram(155))
     );
+    let mut c = base.clone();
+    c.max_datagram = 156;
+    let s = Session::new(c, at(0)).expect("one IPv6 record fits");
+    assert_eq!(s.batch_capacity(AddrFamily::V6), 1);
     let mut c = base.clone();
     c.max_datagram = 65_508;
     assert_eq!(
@@ -144,7 +151,14 @@ fn unusable_configs_are_refused() {
     let mut c = base.clone();
     c.max_datagram = 65_507;
     let s = Session::new(c, at(0)).expect("largest UDP payload");
-    assert_eq!(s.batch_capacity(), records_per_message(65_507));
+    assert_eq!(
+        s.batch_capacity(AddrFamily::V4),
+        records_per_message(65_507, AddrFamily::V4)
+    );
+    assert_eq!(
+        s.batch_capacity(AddrFamily::V6),
+        records_per_message(65_507, AddrFamily::V6)
+    );
     let mut c = base.clone();
     c.heartbeat_ms = 0;
     assert_eq!(
@@ -174,4 +188,41 @@ fn defaults() {
         ),
         (1400, 5, 1000, 3000)
     );
+}
+
+#[test]
+fn each_family_batches_in_its_own_message() {
+    let mut s = session(multicast(1));
+    assert_eq!(s.batch_capacity(AddrFamily::V6), 15);
+    let mut out = Vec::new();
+    for n in 0..14 {
+        s.handle(Input::Local(rec6(n).into()), at(0), &mut out);
+    }
+    s.handle(Input::Local(rec(1).into()), at(0), &mut out);
+    assert!(out.is_empty());
+    assert_eq!(s.pending(), 15);
+    // The fifteenth IPv6 record fills a datagram: both families go.
+    s.handle(Input::Local(rec6(14).into()), at(1), &mut out);
+    let kinds: Vec<_> = sends(&out)
+        .into_iter()
+        .map(|(_, b)| {
+            let v = MessageView::new_checked(b).expect("valid");
+            (v.msg_type(), v.record_count())
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![(MessageType::Batch, 1), (MessageType::Batch6, 15)]
+    );
+    assert_eq!(s.pending(), 0);
+    assert_eq!((s.stats().sent_records, s.stats().sent_records6), (16, 15));
+    // A lone IPv6 record waits for flush_after like an IPv4 one.
+    local6(&mut s, 1, 100);
+    assert!(tick(&mut s, 104).is_empty());
+    let out = tick(&mut s, 105);
+    assert_eq!(kind(sends(&out)[0].1), MessageType::Batch6);
+}
+
+fn local6(s: &mut Session, n: u16, ms: u64) {
+    s.handle(Input::Local(rec6(n).into()), at(ms), &mut Vec::new());
 }

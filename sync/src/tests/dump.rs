@@ -1,10 +1,14 @@
 //! Serving a dump and receiving one.
 
 use super::util::{
-    addr, applied, at, datagram_with, feed, multicast, rec, sends, session, unicast, EPOCH, KEY,
+    addr, applied, at, datagram_with, feed, multicast, rec, rec6, sends, session, unicast, EPOCH,
+    KEY,
 };
 use crate::message::{Body, MessageType};
-use crate::{ConnRecord, Dest, DumpState, Input, MessageView, Output, Released, Session, State};
+use crate::{
+    AddrFamily, AnyRecord, ConnRecord, Dest, DumpState, Input, MessageView, Output, Released,
+    Session, State,
+};
 
 fn request(sender: u16, epoch: u64, seq: u64) -> Vec<u8> {
     datagram_with(
@@ -39,10 +43,14 @@ fn a_request_is_passed_on_once_per_requester_epoch() {
     assert!(out.contains(&Output::DumpWanted { peer: 2 }));
 }
 
-fn served(n: u16) -> (Session, Vec<Output>, Vec<ConnRecord>) {
+fn served(n: u16) -> (Session, Vec<Output>, Vec<AnyRecord>) {
+    serve((0..n).map(|n| rec(n).into()).collect())
+}
+
+/// Node 1's dump of `table` to node 2, which asked for it.
+fn serve(table: Vec<AnyRecord>) -> (Session, Vec<Output>, Vec<AnyRecord>) {
     let mut s = session(unicast(1, &[2]));
     feed(&mut s, addr(2), &request(2, EPOCH, 1), at(1));
-    let table: Vec<_> = (0..n).map(rec).collect();
     let mut out = Vec::new();
     s.handle(
         Input::DumpRecords {
@@ -69,7 +77,10 @@ fn a_thousand_records_go_in_datagrams_within_max() {
         assert_eq!(v.to(), 2);
         if i < 31 {
             assert_eq!(v.msg_type(), MessageType::Dump);
-            records.extend(v.records().map(|r| ConnRecord::decode(r).expect("record")));
+            records.extend(
+                v.records()
+                    .map(|r| AnyRecord::V4(ConnRecord::decode(r).expect("record"))),
+            );
         } else {
             assert_eq!(v.msg_type(), MessageType::DumpEnd);
             assert_eq!(v.dump_total(), Some(1000));
@@ -78,6 +89,52 @@ fn a_thousand_records_go_in_datagrams_within_max() {
     assert_eq!(records, table);
     assert_eq!(s.stats().dumps_served, 1);
     assert_eq!(s.stats().sent_records, 1000);
+}
+
+#[test]
+fn a_dump_of_both_families_goes_in_messages_of_each() {
+    // Interleaved as the workers' tables come.
+    let table: Vec<AnyRecord> = (0..1000)
+        .map(|n| match n % 10 {
+            0 => rec6(n).into(),
+            _ => rec(n).into(),
+        })
+        .collect();
+    let (s, out, table) = serve(table);
+    let mut kinds = Vec::new();
+    for (_, b) in sends(&out) {
+        assert!(b.len() <= 1400);
+        let v = MessageView::new_checked(b).expect("valid");
+        assert_eq!(v.to(), 2);
+        kinds.push((v.msg_type(), v.record_count()));
+    }
+    // 900 IPv4 records at 33 a datagram, 100 IPv6 at 15.
+    let count = |t| kinds.iter().filter(|(k, _)| *k == t).count();
+    assert_eq!(count(MessageType::Dump), 28);
+    assert_eq!(count(MessageType::Dump6), 7);
+    assert_eq!(kinds.last(), Some(&(MessageType::DumpEnd, 0)));
+    assert_eq!(s.stats().sent_records, 1000);
+    assert_eq!(s.stats().sent_records6, 100);
+
+    let mut rx = session(unicast(2, &[1]));
+    rx.handle(Input::Start, at(0), &mut Vec::new());
+    let mut got = Vec::new();
+    for (_, b) in sends(&out) {
+        got.extend(applied(&feed(&mut rx, addr(1), b, at(5))));
+    }
+    let family =
+        |f| -> Vec<AnyRecord> { table.iter().copied().filter(|r| r.family() == f).collect() };
+    let (v4, v6) = got.split_at(900);
+    assert_eq!(v4, family(AddrFamily::V4));
+    assert_eq!(v6, family(AddrFamily::V6));
+    assert!(
+        rx.state()
+            == State::Ready {
+                reason: Released::Dumped
+            }
+    );
+    assert_eq!(rx.stats().dump_records_received, 1000);
+    assert_eq!(rx.stats().received_records6, 100);
 }
 
 #[test]
@@ -172,7 +229,7 @@ fn dump_input_for_an_unknown_node_is_ignored() {
     s.handle(
         Input::DumpRecords {
             to: 9,
-            records: &[rec(1)],
+            records: &[rec(1).into()],
         },
         at(1),
         &mut out,

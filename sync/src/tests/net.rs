@@ -6,20 +6,39 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 
-use super::util::{addr, at, multicast, rec, unicast};
-use crate::{Config, ConnRecord, Dest, Input, Output, RecordOp, Released, Session};
+use super::util::{addr, at, multicast, rec, rec6, unicast};
+use crate::{AddrFamily, AnyRecord, Config, Dest, Input, Output, RecordOp, Released, Session};
 
-type Key = (u32, u16, u32, u16, u8);
+/// A connection's identity; the family keeps an IPv4 record and its IPv6
+/// twin apart.
+type Key = (bool, u128, u16, u128, u16, u8);
 
-fn key(r: &ConnRecord) -> Key {
-    (r.client_ip, r.client_port, r.vip, r.vip_port, r.proto)
+fn key(r: &AnyRecord) -> Key {
+    match r {
+        AnyRecord::V4(r) => (
+            false,
+            r.client_ip.into(),
+            r.client_port,
+            r.vip.into(),
+            r.vip_port,
+            r.proto,
+        ),
+        AnyRecord::V6(r) => (
+            true,
+            u128::from_be_bytes(r.client_ip),
+            r.client_port,
+            u128::from_be_bytes(r.vip),
+            r.vip_port,
+            r.proto,
+        ),
+    }
 }
 
 struct Node {
     addr: IpAddr,
     session: Session,
     alive: bool,
-    table: BTreeMap<Key, ConnRecord>,
+    table: BTreeMap<Key, AnyRecord>,
     /// Every output but sends, with the time it came.
     log: Vec<(u64, Output)>,
 }
@@ -103,7 +122,7 @@ impl Net {
                     let node = &mut self.nodes[src];
                     let records: Vec<_> = node.table.values().copied().collect();
                     let mut out = Vec::new();
-                    for chunk in records.chunks(node.session.batch_capacity() * 4) {
+                    for chunk in records.chunks(node.session.batch_capacity(AddrFamily::V4) * 4) {
                         node.session.handle(
                             Input::DumpRecords {
                                 to: peer,
@@ -151,8 +170,8 @@ impl Net {
     }
 }
 
-fn apply(table: &mut BTreeMap<Key, ConnRecord>, r: ConnRecord) {
-    match r.op {
+fn apply(table: &mut BTreeMap<Key, AnyRecord>, r: AnyRecord) {
+    match r.op() {
         RecordOp::Upsert => table.insert(key(&r), r),
         RecordOp::Delete => table.remove(&key(&r)),
     };
@@ -167,7 +186,7 @@ fn a_late_node_gets_the_table_then_live_changes() {
     net.run_until(10_000);
     assert_eq!(net.released(1), vec![Released::Deadline]);
     for n in 0..1000 {
-        net.input(1, Input::Local(rec(n)));
+        net.input(1, Input::Local(rec(n).into()));
     }
     net.run_until(20_000);
     // Node 1 starts: node 2 streams its table, node 1 releases on it.
@@ -186,10 +205,10 @@ fn a_late_node_gets_the_table_then_live_changes() {
     );
     // A live change reaches node 1 within the flush time and a tick.
     let t0 = net.now;
-    net.input(1, Input::Local(rec(5000)));
+    net.input(1, Input::Local(rec(5000).into()));
     let mut deleted = rec(7);
     deleted.op = RecordOp::Delete;
-    net.input(1, Input::Local(deleted));
+    net.input(1, Input::Local(deleted.into()));
     net.run_until(t0 + 10);
     let live: Vec<_> = net.nodes[0]
         .log
@@ -247,8 +266,8 @@ fn multicast_three_nodes() {
     net.nodes[1].alive = true;
     net.nodes[2].alive = true;
     net.together((1, Input::Start), (2, Input::Start));
-    net.input(1, Input::Local(rec(1)));
-    net.input(2, Input::Local(rec(2)));
+    net.input(1, Input::Local(rec(1).into()));
+    net.input(2, Input::Local(rec(2).into()));
     net.run_until(1_000);
     assert_eq!(net.released(1), vec![Released::Dumped]);
     assert_eq!(net.released(2), vec![Released::Dumped]);
@@ -264,5 +283,42 @@ fn multicast_three_nodes() {
         assert!(st.own > 0, "{st:?}");
         assert_eq!(st.rejected.total(), 0, "{st:?}");
         assert_eq!(n.session.peers().filter(|p| p.up).count(), 2);
+    }
+}
+
+#[test]
+fn both_families_flow_between_the_same_peers() {
+    let mut net = Net::new(vec![(1, unicast(1, &[2])), (2, unicast(2, &[1]))]);
+    net.nodes[1].alive = true;
+    net.input(1, Input::Start);
+    net.run_until(10_000);
+    for n in 0..300 {
+        net.input(1, Input::Local(rec(n).into()));
+        net.input(1, Input::Local(rec6(n).into()));
+    }
+    net.run_until(20_000);
+    // Node 1 starts: the dump carries both families.
+    net.nodes[0].alive = true;
+    net.input(0, Input::Start);
+    assert_eq!(net.released(0), vec![Released::Dumped]);
+    assert_eq!(net.nodes[0].table.len(), 600);
+    assert_eq!(net.nodes[0].table, net.nodes[1].table);
+    // Live changes of both families, interleaved, in one flush.
+    let t0 = net.now;
+    let mut gone = rec6(7);
+    gone.op = RecordOp::Delete;
+    net.input(1, Input::Local(rec6(5000).into()));
+    net.input(1, Input::Local(rec(5000).into()));
+    net.input(1, Input::Local(gone.into()));
+    net.run_until(t0 + 10);
+    assert_eq!(net.nodes[0].table, net.nodes[1].table);
+    assert_eq!(net.nodes[0].table.len(), 601);
+    let st = net.nodes[0].session.stats();
+    assert_eq!((st.received_records, st.received_records6), (603, 302));
+    let st1 = net.nodes[1].session.stats();
+    // Its 300 live ones, the same 300 in the dump, and 2.
+    assert_eq!(st1.sent_records6, 602);
+    for n in &net.nodes {
+        assert_eq!(n.session.stats().rejected.total(), 0);
     }
 }

@@ -175,7 +175,7 @@ fn records_received_per_peer() {
     let out = feed(&mut s, addr(2), &b, at(1));
     assert!(out.contains(&Output::Apply {
         origin: 2,
-        record: rec(2),
+        record: rec(2).into(),
         from_dump: false
     }));
     assert_eq!(peer(&s, 2).records_received, 2);

@@ -177,7 +177,7 @@ fn a_session_never_reuses_a_sequence_number() {
     tx.handle(crate::Input::Start, at(0), &mut out);
     for i in 0..200u16 {
         let t = u64::from(i) * 700;
-        tx.handle(crate::Input::Local(rec(i)), at(t), &mut out);
+        tx.handle(crate::Input::Local(rec(i).into()), at(t), &mut out);
         tx.handle(crate::Input::Tick, at(t + 6), &mut out);
     }
     let mut rx = session(multicast(1));

@@ -1,12 +1,14 @@
 //! The fuzz target's seeds (`fuzz/seeds/sync_datagram`): one datagram of
-//! each type, sent by node 2 to node 1 with the test key (the fuzz target
-//! uses the same key and nodes). Replayed here: each is accepted by a
-//! fresh session in either mode, and compared with what the current code
-//! sends.
+//! each type, IPv4 and IPv6 records alike, sent by node 2 to node 1 with
+//! the test key (the fuzz target uses the same key and nodes). Replayed
+//! here: each is accepted by a fresh session in either mode, and compared
+//! with what the current code sends.
 
 use std::path::{Path, PathBuf};
 
-use super::util::{addr, at, feed, heartbeat, multicast, rec, sends, session, unicast, EPOCH};
+use super::util::{
+    addr, at, feed, heartbeat, multicast, rec, rec6, sends, session, unicast, EPOCH,
+};
 use crate::{Input, Output};
 
 fn dir() -> PathBuf {
@@ -21,11 +23,11 @@ fn generate() -> Vec<(&'static str, Vec<u8>)> {
     // Node 1 is heard, so node 2 can address a dump to it.
     feed(&mut tx, addr(1), &heartbeat(1, EPOCH, 1), at(1));
     for n in 1..=3 {
-        tx.handle(Input::Local(rec(n)), at(1), &mut out);
+        tx.handle(Input::Local(rec(n).into()), at(1), &mut out);
     }
     tx.handle(Input::Tick, at(10), &mut out);
     tx.handle(Input::Tick, at(1010), &mut out);
-    let table = [rec(10), rec(11)];
+    let table = [rec(10).into(), rec(11).into()];
     tx.handle(
         Input::DumpRecords {
             to: 1,
@@ -35,7 +37,29 @@ fn generate() -> Vec<(&'static str, Vec<u8>)> {
         &mut out,
     );
     tx.handle(Input::DumpDone { to: 1 }, at(1012), &mut out);
-    let names = ["dump_request", "batch", "heartbeat", "dump", "dump_end"];
+    // IPv6 after the rest, so the IPv4 seeds stay as they were.
+    let table6 = [rec6(10).into(), rec6(11).into()];
+    tx.handle(
+        Input::DumpRecords {
+            to: 1,
+            records: &table6,
+        },
+        at(1013),
+        &mut out,
+    );
+    for n in 1..=3 {
+        tx.handle(Input::Local(rec6(n).into()), at(1014), &mut out);
+    }
+    tx.handle(Input::Tick, at(1020), &mut out);
+    let names = [
+        "dump_request",
+        "batch",
+        "heartbeat",
+        "dump",
+        "dump_end",
+        "dump6",
+        "batch6",
+    ];
     let sent = sends(&out);
     assert_eq!(sent.len(), names.len());
     names
@@ -66,7 +90,7 @@ fn seeds_are_accepted_in_both_modes() {
         }
         n += 1;
     }
-    assert!(n >= 5, "{n} seeds");
+    assert!(n >= 7, "{n} seeds");
 }
 
 /// After a wire format change, `VIPD_WRITE_SEEDS=1 cargo test -p vipd-sync

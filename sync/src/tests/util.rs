@@ -5,7 +5,10 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::auth::Key;
 use crate::message::{self, Body, Header, MessageType};
-use crate::{Config, ConnRecord, Dest, Now, Output, PeerStatus, RecordOp, Session, State, Stats};
+use crate::{
+    AnyRecord, Config, ConnRecord, ConnRecord6, Dest, Now, Output, PeerStatus, Record, RecordOp,
+    Session, State, Stats, WireAddr,
+};
 
 pub(super) const KEY: &[u8] = b"vipd test site key, 32 bytes ok!";
 pub(super) const EPOCH: u64 = 1_700_000_000_000_000;
@@ -65,11 +68,29 @@ impl Rng {
         (0..len).map(|_| self.next() as u8).collect()
     }
 
-    /// A valid record with every field random.
+    /// A valid IPv4 record with every field random.
     pub(super) fn record(&mut self) -> ConnRecord {
+        self.record_of()
+    }
+
+    /// A valid IPv6 record with every field random.
+    pub(super) fn record6(&mut self) -> ConnRecord6 {
+        self.record_of()
+    }
+
+    /// A valid record of either family with every field random.
+    pub(super) fn any_record(&mut self) -> AnyRecord {
+        if self.below(2) == 0 {
+            self.record().into()
+        } else {
+            self.record6().into()
+        }
+    }
+
+    pub(super) fn record_of<A: RandomAddr>(&mut self) -> Record<A> {
         let mut mac = [0; 6];
         mac.copy_from_slice(&self.next().to_be_bytes()[..6]);
-        ConnRecord {
+        Record {
             op: if self.below(2) == 0 {
                 RecordOp::Upsert
             } else {
@@ -77,18 +98,38 @@ impl Rng {
             },
             proto: if self.below(2) == 0 { 6 } else { 17 },
             state: self.next() as u8,
-            client_ip: self.next() as u32,
+            client_ip: A::random(self),
             client_port: self.next() as u16,
-            vip: self.next() as u32,
+            vip: A::random(self),
             vip_port: self.next() as u16,
-            backend_ip: self.next() as u32,
+            backend_ip: A::random(self),
             backend_port: self.next() as u16,
-            snat_ip: self.next() as u32,
+            snat_ip: A::random(self),
             snat_port: self.next() as u16,
             client_mac: mac,
             origin: self.next() as u16,
             timeout_ms: self.next() as u32,
         }
+    }
+}
+
+/// Addresses of either family from the generator.
+pub(super) trait RandomAddr: WireAddr {
+    fn random(rng: &mut Rng) -> Self;
+}
+
+impl RandomAddr for u32 {
+    fn random(rng: &mut Rng) -> u32 {
+        rng.next() as u32
+    }
+}
+
+impl RandomAddr for [u8; 16] {
+    fn random(rng: &mut Rng) -> [u8; 16] {
+        let mut a = [0; 16];
+        a[..8].copy_from_slice(&rng.next().to_be_bytes());
+        a[8..].copy_from_slice(&rng.next().to_be_bytes());
+        a
     }
 }
 
@@ -107,6 +148,29 @@ pub(super) fn rec(n: u16) -> ConnRecord {
         origin: 2,
         timeout_ms: 60_000,
         ..ConnRecord::default()
+    }
+}
+
+/// The IPv6 twin of [`rec`]`(n)`: the same connection numbering, IPv6
+/// addresses (2001:db8::/32) of the same hosts.
+pub(super) fn rec6(n: u16) -> ConnRecord6 {
+    let v6 = |v4: u32| std::net::Ipv6Addr::from_bits(0x2001_0db8 << 96 | u128::from(v4)).octets();
+    let r = rec(n);
+    ConnRecord6 {
+        op: r.op,
+        proto: r.proto,
+        state: r.state,
+        client_ip: v6(r.client_ip),
+        client_port: r.client_port,
+        vip: v6(r.vip),
+        vip_port: r.vip_port,
+        backend_ip: v6(r.backend_ip),
+        backend_port: r.backend_port,
+        snat_ip: [0; 16],
+        snat_port: r.snat_port,
+        client_mac: r.client_mac,
+        origin: r.origin,
+        timeout_ms: r.timeout_ms,
     }
 }
 
@@ -160,6 +224,19 @@ pub(super) fn batch(sender: u16, epoch: u64, seq: u64, records: &[ConnRecord]) -
     )
 }
 
+pub(super) fn batch6(sender: u16, epoch: u64, seq: u64, records: &[ConnRecord6]) -> Vec<u8> {
+    datagram_with(
+        KEY,
+        MessageType::Batch6,
+        sender,
+        0,
+        epoch,
+        seq,
+        EPOCH,
+        Body::Records6(records),
+    )
+}
+
 pub(super) fn feed(s: &mut Session, from: IpAddr, bytes: &[u8], now: Now) -> Vec<Output> {
     let mut out = Vec::new();
     s.handle(crate::Input::Datagram { from, bytes }, now, &mut out);
@@ -175,7 +252,7 @@ pub(super) fn sends(out: &[Output]) -> Vec<(Dest, &[u8])> {
         .collect()
 }
 
-pub(super) fn applied(out: &[Output]) -> Vec<ConnRecord> {
+pub(super) fn applied(out: &[Output]) -> Vec<AnyRecord> {
     out.iter()
         .filter_map(|o| match o {
             Output::Apply { record, .. } => Some(*record),
