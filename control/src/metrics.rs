@@ -700,11 +700,13 @@ fn connection_sync(s: &Scrape, out: &mut Exposition) {
     }
     let c = &st.counters;
     type Counter = fn(&reply::SyncCounters) -> u64;
-    let counters: [(&str, &str, Counter); 9] = [
+    let counters: [(&str, &str, Counter); 11] = [
         ("vipd_sync_messages_sent_total", "Sync messages sent.", |c| c.messages_sent),
         ("vipd_sync_records_sent_total", "Connection records sent to the peers.", |c| c.records_sent),
         ("vipd_sync_messages_received_total", "Sync messages accepted from the peers.", |c| c.messages_received),
         ("vipd_sync_records_received_total", "Connection records received from the peers.", |c| c.records_received),
+        ("vipd_sync_records_sent_v6_total", "IPv6 connection records sent to the peers (also in vipd_sync_records_sent_total).", |c| c.records_sent_v6),
+        ("vipd_sync_records_received_v6_total", "IPv6 connection records received from the peers (also in vipd_sync_records_received_total).", |c| c.records_received_v6),
         ("vipd_sync_records_applied_total", "Peer records the workers applied.", |c| c.applied),
         ("vipd_sync_activated_total", "Connections learned from a peer that carried their first packet here (taken over).", |c| c.activated),
         ("vipd_sync_conflicts_total", "Peer records refused because this node serves the connection from another origin (split brain).", |c| c.conflicts),

@@ -476,8 +476,14 @@ pub struct SyncPeer {
 pub struct SyncCounters {
     pub messages_sent: u64,
     pub records_sent: u64,
+    /// Of `records_sent`, IPv6 connections.
+    #[serde(default)]
+    pub records_sent_v6: u64,
     pub messages_received: u64,
     pub records_received: u64,
+    /// Of `records_received`, IPv6 connections.
+    #[serde(default)]
+    pub records_received_v6: u64,
     /// Records waiting to be sent.
     pub pending: u64,
     pub dumps_served: u64,

@@ -199,8 +199,15 @@ impl Human for reply::Sync {
         let r = &c.rejected;
         let _ = writeln!(
             out,
-            "sent {} messages, {} records; received {} messages, {} records; {} pending; {} dumps served",
-            c.messages_sent, c.records_sent, c.messages_received, c.records_received, c.pending, c.dumps_served
+            "sent {} messages, {} records ({} IPv6); received {} messages, {} records ({} IPv6); {} pending; {} dumps served",
+            c.messages_sent,
+            c.records_sent,
+            c.records_sent_v6,
+            c.messages_received,
+            c.records_received,
+            c.records_received_v6,
+            c.pending,
+            c.dumps_served
         );
         let _ = writeln!(
             out,

@@ -87,8 +87,10 @@ pub(super) fn view(
     let mut c = reply::SyncCounters {
         messages_sent: s.sent_messages,
         records_sent: s.sent_records,
+        records_sent_v6: s.sent_records6,
         messages_received: s.received_messages,
         records_received: s.received_records,
+        records_received_v6: s.received_records6,
         pending: session.pending() as u64,
         dumps_served: s.dumps_served,
         rejected: reply::SyncRejected {
