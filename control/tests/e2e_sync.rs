@@ -112,10 +112,10 @@ fn connections_survive_failovers(mode: Mode, queues: u16) {
     let lab = sync_lab(&format!("sync{}", mode.forward()), mode, queues, &[vip]);
     start_echo_servers(&lab, 2);
     let key = write_key(&lab);
-    let mut vips = vec![vip];
+    let mut vips = vec![vip.into()];
     if mode == Mode::Nat {
         // The backends' gateway moves with the VIP.
-        vips.push(FLOATING_GW);
+        vips.push(FLOATING_GW.into());
     }
     let instances = [Instance {
         name: "vi",
@@ -294,7 +294,7 @@ fn multicast_sync_keeps_connections_across_a_kill_and_a_return() {
     let instances = [Instance {
         name: "vi",
         vrid: 51,
-        vips: vec![vip],
+        vips: vec![vip.into()],
         priority: vec![250, 200],
     }];
     let services = [echo_service(vip, Mode::FullNat, SCHEDULER, SHARED_SNAT)];
@@ -372,13 +372,13 @@ fn dual_master_connections_survive_either_node() {
         Instance {
             name: "a",
             vrid: 61,
-            vips: vec![vips[0]],
+            vips: vec![vips[0].into()],
             priority: vec![250, 200],
         },
         Instance {
             name: "b",
             vrid: 62,
-            vips: vec![vips[1]],
+            vips: vec![vips[1].into()],
             priority: vec![200, 250],
         },
     ];
@@ -459,7 +459,7 @@ fn hostile_sync_traffic_is_refused() {
     let instances = [Instance {
         name: "vi",
         vrid: 51,
-        vips: vec![vip],
+        vips: vec![vip.into()],
         priority: vec![250, 200],
     }];
     let services = [echo_service(vip, Mode::FullNat, SCHEDULER, SHARED_SNAT)];
@@ -585,4 +585,104 @@ fn hostile_sync_traffic_is_refused() {
         replayed_after - replayed_before
     );
     assert!(lb2.is_running(), "lb2 died: {}", lb2.log());
+}
+
+/// 200 IPv6 connections through lb1 in `mode` survive a SIGKILL of lb1
+/// and its return: lb2 holds them as IPv6 records before the kill and
+/// forwards them the moment it is master; lb1 comes back with lb2's dump
+/// and preempts only once it is in. The IPv6 VIP (and in nat mode the
+/// backends' IPv6 gateway, the floating gateway's twin) moves in an
+/// instance of its own; the nodes sync over IPv4.
+fn ipv6_connections_survive_a_kill_and_a_return(mode: Mode) {
+    let label = format!("IPv6 {}", mode.forward());
+    let vip = viplab::vip6(1);
+    let tag = format!("sync6{}", mode.forward());
+    let lab = sync_lab_dual_stack(&tag, mode, 1, &[viplab::vip(1)]);
+    start_echo_servers(&lab, 2);
+    let key = write_key(&lab);
+    let mut vips = vec![vip.into()];
+    if mode == Mode::Nat {
+        vips.push(viplab::ipv6_twin(FLOATING_GW).into());
+    }
+    let instances = [Instance {
+        name: "vi6",
+        vrid: 51,
+        vips,
+        priority: vec![250, 200],
+    }];
+    let snat = viplab::ipv6_twin(SHARED_SNAT);
+    let services = [echo_service(vip, mode, SCHEDULER, snat)];
+    let config = |k: usize| node_conf(&lab, k, 1, &services, &instances, &key);
+    let mut lb1 = start_node(&lab, 1, &config(1), 2);
+    let lb2 = start_node(&lab, 2, &config(2), 2);
+    wait_state(&lab, &lb1, "master", Duration::from_secs(10));
+    wait_state(&lab, &lb2, "backup", Duration::from_secs(10));
+    let mut clients = vec![EchoClient::start(&lab, vip, CONNS)];
+    let sync = |v: &Vipd| {
+        v.call::<reply::Sync>(Command::Sync {})
+            .ok()
+            .and_then(|s| s.node)
+            .map(|n| n.counters)
+            .unwrap_or_default()
+    };
+    lab.wait_until(
+        "lb2 holds every IPv6 connection",
+        Duration::from_secs(10),
+        || sync(&lb2).records_received_v6 >= CONNS as u64,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", sync(&lb2), lb2.log()));
+
+    begin(&lab, &mut clients, "kill");
+    signal(&lb1, libc::SIGKILL);
+    end(&lab, &mut clients, &label, "SIGKILL of lb1", "kill", || {
+        state(&lb2) == "master"
+    });
+    // The status is published every second or so.
+    lab.wait_until(
+        "lb2 serves every learned connection",
+        Duration::from_secs(5),
+        || sync(&lb2).activated >= CONNS as u64,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", sync(&lb2)));
+    // Back with a dump of lb2's IPv6 connections before it preempts.
+    lb1.process.take();
+    begin(&lab, &mut clients, "return");
+    lb1 = start_node(&lab, 1, &config(1), 2);
+    end(
+        &lab,
+        &mut clients,
+        &label,
+        "lb1 restarted",
+        "return",
+        || state(&lb1) == "master" && state(&lb2) == "backup",
+    );
+    took_over_only_once_synced(&lb1, CONNS);
+    finish(&lab, clients, &label);
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn ipv6_nat_connections_survive_a_kill_and_a_return() {
+    ipv6_connections_survive_a_kill_and_a_return(Mode::Nat);
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn ipv6_fullnat_connections_survive_a_kill_and_a_return() {
+    ipv6_connections_survive_a_kill_and_a_return(Mode::FullNat);
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn ipv6_dr_connections_survive_a_kill_and_a_return() {
+    ipv6_connections_survive_a_kill_and_a_return(Mode::Dr);
 }

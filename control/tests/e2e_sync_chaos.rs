@@ -127,7 +127,7 @@ fn three_nodes_keep_their_connections_through_two_minutes_of_chaos() {
     let instances = [Instance {
         name: "vi",
         vrid: 51,
-        vips: vec![vip],
+        vips: vec![vip.into()],
         priority: PRIORITIES.to_vec(),
     }];
     let services = [echo_service(vip, Mode::FullNat, "rr", SHARED_SNAT)];

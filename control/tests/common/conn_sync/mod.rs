@@ -8,7 +8,7 @@ pub use scripts::{CAPTURE_UDP, HOSTILE_SYNC, SEND_SPOOFED};
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,7 +60,22 @@ pub fn sync_lab(tag: &str, mode: Mode, queues: u16, vips: &[Ipv4Addr]) -> Lab {
 
 /// [`sync_lab`] with `nodes` LB nodes.
 pub fn sync_lab_of(tag: &str, nodes: usize, mode: Mode, queues: u16, vips: &[Ipv4Addr]) -> Lab {
+    Lab::up(sync_lab_spec(tag, nodes, mode, queues, vips)).expect("lab up")
+}
+
+/// [`sync_lab`] with IPv6 beside IPv4 on every lab interface: every
+/// address, the floating gateway and the VIPs on DR backends have their
+/// IPv6 twins ([`viplab::ipv6_twin`]).
+pub fn sync_lab_dual_stack(tag: &str, mode: Mode, queues: u16, vips: &[Ipv4Addr]) -> Lab {
     Lab::up(LabSpec {
+        ipv6: true,
+        ..sync_lab_spec(tag, 2, mode, queues, vips)
+    })
+    .expect("lab up")
+}
+
+fn sync_lab_spec(tag: &str, nodes: usize, mode: Mode, queues: u16, vips: &[Ipv4Addr]) -> LabSpec {
+    LabSpec {
         name: viplab::unique_name(tag),
         lb_nodes: nodes,
         backends: 2,
@@ -75,8 +90,7 @@ pub fn sync_lab_of(tag: &str, nodes: usize, mode: Mode, queues: u16, vips: &[Ipv
             Vec::new()
         },
         ..LabSpec::default()
-    })
-    .expect("lab up")
+    }
 }
 
 /// Writes a fresh random sync key (32 bytes, hex) into the lab directory:
@@ -93,7 +107,13 @@ pub fn write_key(lab: &Lab) -> PathBuf {
 }
 
 /// The service on `vip`: the echo port, both backends, TCP checks.
-pub fn echo_service(vip: Ipv4Addr, mode: Mode, scheduler: &str, snat: Ipv4Addr) -> ServiceConf<'_> {
+pub fn echo_service(
+    vip: impl Into<IpAddr>,
+    mode: Mode,
+    scheduler: &str,
+    snat: impl Into<IpAddr>,
+) -> ServiceConf<'_> {
+    let snat = snat.into();
     ServiceConf {
         vip: vip.into(),
         port: ECHO_PORT,
@@ -115,8 +135,8 @@ pub fn echo_service(vip: Ipv4Addr, mode: Mode, scheduler: &str, snat: Ipv4Addr) 
 pub struct Instance {
     pub name: &'static str,
     pub vrid: u8,
-    /// VIPs and floating addresses.
-    pub vips: Vec<Ipv4Addr>,
+    /// VIPs and floating addresses, of one family.
+    pub vips: Vec<IpAddr>,
     pub priority: Vec<u8>,
 }
 
@@ -172,8 +192,10 @@ pub fn start_node(lab: &Lab, k: usize, config: &str, backends: usize) -> Vipd {
 }
 
 /// Runs the echo server on [`ECHO_PORT`] in every backend (for the lab's
-/// lifetime) and waits until each listens.
+/// lifetime, over IPv6 too in a dual-stack lab) and waits until each
+/// listens.
 pub fn start_echo_servers(lab: &Lab, backends: usize) {
+    let address = if lab.spec().ipv6 { "::" } else { "0.0.0.0" };
     for i in 1..=backends {
         let p = lab
             .spawn(
@@ -183,6 +205,7 @@ pub fn start_echo_servers(lab: &Lab, backends: usize) {
                     "-c",
                     scripts::ECHO_SERVER,
                     &ECHO_PORT.to_string(),
+                    address,
                 ],
             )
             .expect("echo server");
@@ -267,7 +290,7 @@ impl Report {
 /// The echo client in the `client` namespace: `n` connections to
 /// `vip`:[`ECHO_PORT`], driven through request files in its directory.
 pub struct EchoClient {
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     process: LabProcess,
     dir: PathBuf,
     next: u64,
@@ -276,7 +299,8 @@ pub struct EchoClient {
 impl EchoClient {
     /// Starts the client and waits until all `n` connections are open and
     /// have had their first echo.
-    pub fn start(lab: &Lab, vip: Ipv4Addr, n: usize) -> EchoClient {
+    pub fn start(lab: &Lab, vip: impl Into<IpAddr>, n: usize) -> EchoClient {
+        let vip = vip.into();
         let dir = lab.dir().join(format!("echo-{vip}"));
         std::fs::create_dir_all(&dir).expect("echo client directory");
         let process = lab

@@ -1,12 +1,13 @@
 //! Python programs of the connection-sync tests: a line echo server for the
 //! backends and a client keeping many long-lived connections busy.
 
-/// argv: PORT. Echoes every line back on the connection it came in on, for
-/// as long as the peer keeps it; prints `ready` once listening. asyncio: one
-/// process carries hundreds of connections without a thread each.
+/// argv: PORT ADDRESS. Echoes every line back on the connection it came in
+/// on, for as long as the peer keeps it; prints `ready` once listening on
+/// ADDRESS (`::` takes IPv4 and IPv6). asyncio: one process carries
+/// hundreds of connections without a thread each.
 pub const ECHO_SERVER: &str = r#"
 import asyncio, sys
-port = int(sys.argv[1])
+port, address = int(sys.argv[1]), sys.argv[2]
 async def serve(reader, writer):
     try:
         while True:
@@ -20,7 +21,7 @@ async def serve(reader, writer):
     finally:
         writer.close()
 async def main():
-    server = await asyncio.start_server(serve, "0.0.0.0", port, backlog=1024, reuse_address=True)
+    server = await asyncio.start_server(serve, address, port, backlog=1024, reuse_address=True)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
