@@ -10,6 +10,15 @@ use std::time::Duration;
 
 use vipbench::{Family, Forward, NewConnDut, Outcome, Plan, Row, Scenario};
 
+/// One bench run at a time: two at once would share the two cores their
+/// pinning assumes, and the AF_XDP sockets of two vipd nodes were seen to
+/// fail to come up under that load.
+static ONE_RUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_run() -> std::sync::MutexGuard<'static, ()> {
+    ONE_RUN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The row was measured, and every frame it counts the sink verified.
 fn assert_verified(row: &Row) {
     match &row.outcome {
@@ -39,6 +48,7 @@ fn assert_verified(row: &Row) {
     ignore = "lab: needs root and network namespaces; scripts/test runs it"
 )]
 fn quick_ceiling_and_afxdp_count_packets_and_write_reports() {
+    let _turn = one_run();
     let dir = std::env::temp_dir().join(format!("vipbench-test-{}", std::process::id()));
     let plan = Plan {
         scenarios: vec![
@@ -111,6 +121,7 @@ fn quick_ceiling_and_afxdp_count_packets_and_write_reports() {
     ignore = "lab: needs root and network namespaces; scripts/test runs it"
 )]
 fn nat_pairs_deliver_verified_ipv4_and_ipv6_frames_to_the_backends() {
+    let _turn = one_run();
     let dir = std::env::temp_dir().join(format!("vipbench-nat6-test-{}", std::process::id()));
     let plan = Plan {
         scenarios: vec![Scenario::NatFamilies],
