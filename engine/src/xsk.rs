@@ -117,8 +117,11 @@ impl SocketSet {
                             port,
                             queue,
                             format!(
-                                "{e} (is the queue in use by another AF_XDP program, \
-                                 or does the interface have fewer queues?)"
+                                "{e}{} (is the queue in use by another AF_XDP program, \
+                                 or does the interface have fewer queues?)",
+                                std::error::Error::source(&e)
+                                    .map(|s| format!(": {s}"))
+                                    .unwrap_or_default()
                             ),
                         )
                     })?;
