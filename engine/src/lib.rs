@@ -86,6 +86,8 @@ pub struct EngineConfig {
     /// offloaded connections). Its table has 64-byte slots, a power of two
     /// at least half as many again.
     pub reply_keys: u32,
+    /// The same for IPv6 connections, in 128-byte slots.
+    pub reply_keys6: u32,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +100,7 @@ impl Default for EngineConfig {
             frames_per_worker: 4096,
             batch: 64,
             reply_keys: 65_536,
+            reply_keys6: 16_384,
         }
     }
 }
@@ -252,7 +255,7 @@ impl Engine {
         }
         let mut attached = Vec::with_capacity(ports.len());
         for port in &mut ports {
-            let a = steer::Attached::attach(port, cfg.xdp_mode, cfg.reply_keys)?;
+            let a = steer::Attached::attach(port, cfg.xdp_mode, cfg.reply_keys, cfg.reply_keys6)?;
             port.xdp_mode = a.mode();
             if a.mode() == XdpMode::Skb && iface::disable_gro(&port.name)? {
                 log::warn!(
@@ -281,9 +284,9 @@ impl Engine {
             sets.push(set);
         }
 
-        let entries = (0..workers)
+        let entries: Vec<_> = (0..workers)
             .map(|_| steer::FlowEntries::new(&attached))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         let probed = ports.clone();
         let mut engine = Engine {
             ports,

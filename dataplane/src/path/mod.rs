@@ -152,13 +152,19 @@ struct Ip<A = u32> {
 const FLOWS6_SHARE: usize = 4;
 const MIN_FLOWS6: usize = 1024;
 
+/// The IPv6 connections a worker holds beside `flow_capacity` IPv4 ones,
+/// once a service is IPv6 (the XDP program's IPv6 table is sized by it).
+pub fn flows6_capacity(flow_capacity: usize) -> usize {
+    (flow_capacity / FLOWS6_SHARE).max(MIN_FLOWS6)
+}
+
 /// The IPv6 table of a worker whose IPv4 table is `flows`, under `snap`:
 /// empty (and nearly free) while no service is IPv6.
 fn flows6_for(snap: &Snapshot, flows: &FlowTable) -> FlowTable<Ip6> {
     let capacity = if snap.by_key6.is_empty() {
         0
     } else {
-        (flows.capacity() / FLOWS6_SHARE).max(MIN_FLOWS6)
+        flows6_capacity(flows.capacity())
     };
     FlowTable::new(capacity, *flows.timeouts())
 }
