@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use dataplane::counters::Counters;
-use dataplane::flow::{FastSeen, Ip6, SteerChange};
+use dataplane::flow::{FastSeenAll, Ip6, SteerChange};
 use dataplane::verdict::{PortId, Verdict};
 
 pub use forward::ForwardHandler;
@@ -45,7 +45,7 @@ pub trait Handler: Send + 'static {
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict;
     /// Called about every 100 ms and when idle: housekeeping (flow expiry).
     /// `seen` reads what the XDP program saw of offloaded connections.
-    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeen);
+    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeenAll);
     /// Moves the XDP map changes of the frames handled so far into `out`;
     /// the engine applies them to the XDP program before it transmits any
     /// of those frames.

@@ -23,7 +23,7 @@ impl Handler for PathHandler {
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
         self.0.process(frame, ingress)
     }
-    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn dataplane::flow::FastSeen) {
+    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn dataplane::flow::FastSeenAll) {
         self.0.housekeeping(now_ms, seen);
     }
     fn steer_changes(&mut self, out: &mut Vec<dataplane::flow::SteerChange>) {
