@@ -4,7 +4,8 @@
 //! authority: it keeps an idle-looking connection alive from the program's
 //! last-seen time, expires it when it really is idle, takes it back on FIN,
 //! on its backend going down (with `on_backend_down = "drop"`) and when a
-//! reload turns the fast path off.
+//! reload turns the fast path off. An IPv6 connection rides the fast path
+//! the same way.
 //!
 //! On veth, frames sent from XDP reach the peer only when the peer has an
 //! XDP program or GRO on (the lab's switch ports facing the node have GRO
@@ -14,7 +15,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::time::Duration;
 
 use common::*;
@@ -25,12 +26,12 @@ const ECHO_PORT: u16 = 7000;
 /// Established connections idle this long expire.
 const ESTABLISHED_MS: u64 = 3_000;
 
-/// argv: PORT. Echoes every line back on each connection.
+/// argv: PORT ADDRESS. Echoes every line back on each connection.
 const ECHO_SERVER: &str = r#"
 import socket, sys, threading
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ':' in sys.argv[2] else socket.AF_INET)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', int(sys.argv[1])))
+s.bind((sys.argv[2], int(sys.argv[1])))
 s.listen(64)
 def serve(c):
     with c, c.makefile('rb') as f:
@@ -41,9 +42,9 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 "#;
 
-fn config(lab: &Lab, fast_path: bool) -> String {
+fn config(lab: &Lab, vip: IpAddr, fast_path: bool) -> String {
     let service = ServiceConf {
-        vip: viplab::vip(1).into(),
+        vip,
         port: ECHO_PORT,
         scheduler: "rr",
         forward: "nat",
@@ -72,8 +73,8 @@ struct Echo {
 }
 
 impl Echo {
-    fn connect(vip: Ipv4Addr) -> Echo {
-        let addr = SocketAddrV4::new(vip, ECHO_PORT).into();
+    fn connect(vip: IpAddr) -> Echo {
+        let addr = SocketAddr::new(vip, ECHO_PORT);
         let stream =
             TcpStream::connect_timeout(&addr, Duration::from_secs(3)).expect("connect to the VIP");
         stream
@@ -147,6 +148,50 @@ fn worker_rx(vipd: &Vipd) -> u64 {
     vipd.stats().cores.iter().map(|c| c.rx_packets).sum()
 }
 
+/// The echo server on the backend, listening on `address`.
+fn echo_server(lab: &Lab, address: &str) -> LabProcess {
+    lab.spawn(
+        "be1",
+        &[
+            "python3",
+            "-c",
+            ECHO_SERVER,
+            &ECHO_PORT.to_string(),
+            address,
+        ],
+    )
+    .expect("echo server")
+}
+
+/// Talks `talk` round trips over `echo`, after its handshake and first
+/// exchanges, and checks the XDP program carried them, not the worker,
+/// and that the backend's counters include what the program forwarded.
+fn talk_through_the_fast_path(vipd: &Vipd, echo: &mut Echo, talk: usize, gap: Duration) {
+    let (fast0, rx0, counted0) = (
+        xdp_decision(vipd, "fast_forwarded"),
+        worker_rx(vipd),
+        backend_packets(vipd),
+    );
+    echo.exchange(talk, gap, "in the fast path");
+    let fast = xdp_decision(vipd, "fast_forwarded") - fast0;
+    let rx = worker_rx(vipd) - rx0;
+    // The backend's packet count includes the fast path's.
+    let counted = backend_packets(vipd) - counted0;
+    assert!(
+        counted >= fast,
+        "vipctl backends counted {counted} packets, the fast path forwarded {fast}"
+    );
+    // Each round trip is a segment each way plus ACKs.
+    assert!(
+        fast >= 2 * talk as u64,
+        "{fast} packets fast-forwarded for {talk} round trips (worker saw {rx})"
+    );
+    assert!(
+        rx * 10 <= fast,
+        "the worker saw {rx} packets against {fast} in the fast path"
+    );
+}
+
 fn egress_usable(vipd: &Vipd) -> Vec<bool> {
     vipd.call::<reply::Status>(Command::Status {})
         .map(|v| v.interfaces.iter().map(|i| i.fast_path_egress).collect())
@@ -166,15 +211,10 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
         ..LabSpec::default()
     })
     .expect("lab up");
-    let _echo: LabProcess = lab
-        .spawn(
-            "be1",
-            &["python3", "-c", ECHO_SERVER, &ECHO_PORT.to_string()],
-        )
-        .expect("echo server");
-    let vip = viplab::vip(1);
+    let _echo = echo_server(&lab, "0.0.0.0");
+    let vip = IpAddr::from(viplab::vip(1));
     let client = lab.client_ip();
-    let vipd = Vipd::start(&lab, "lb1", &config(&lab, true)).expect("vipd starts");
+    let vipd = Vipd::start(&lab, "lb1", &config(&lab, vip, true)).expect("vipd starts");
     lab.wait_until("backend healthy", Duration::from_secs(20), || {
         vipd.healthy_backends() == 1
     })
@@ -223,30 +263,8 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             // XDP program carries it, the worker keeps it from last-seen.
             let mut echo = Echo::connect(vip);
             echo.exchange(3, Duration::from_millis(50), "opening");
-            let (fast0, rx0, counted0) = (
-                xdp_decision(&vipd, "fast_forwarded"),
-                worker_rx(&vipd),
-                backend_packets(&vipd),
-            );
             let talk = (ESTABLISHED_MS as usize * 2) / 100;
-            echo.exchange(talk, Duration::from_millis(100), "past the idle timeout");
-            let fast = xdp_decision(&vipd, "fast_forwarded") - fast0;
-            let rx = worker_rx(&vipd) - rx0;
-            // The backend's packet count includes the fast path's.
-            let counted = backend_packets(&vipd) - counted0;
-            assert!(
-                counted >= fast,
-                "vipctl backends counted {counted} packets, the fast path forwarded {fast}"
-            );
-            // Each round trip is a segment each way plus ACKs.
-            assert!(
-                fast >= 2 * talk as u64,
-                "{fast} packets fast-forwarded for {talk} round trips (worker saw {rx})"
-            );
-            assert!(
-                rx * 10 <= fast,
-                "the worker saw {rx} packets against {fast} in the fast path"
-            );
+            talk_through_the_fast_path(&vipd, &mut echo, talk, Duration::from_millis(100));
             let f = flow(&vipd, client, echo.local_port()).expect("the connection is listed");
             assert!(f.fast_path, "{f:?}");
             assert!(f.fast_path_idle_ms.is_some_and(|ms| ms < 2_000), "{f:?}");
@@ -326,7 +344,7 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             echo.exchange(5, Duration::from_millis(20), "fourth connection");
             let port = echo.local_port();
             assert!(flow(&vipd, client, port).expect("listed").fast_path);
-            std::fs::write(&vipd.config, config(&lab, false)).expect("rewrite the config");
+            std::fs::write(&vipd.config, config(&lab, vip, false)).expect("rewrite the config");
             vipd.call::<reply::Reload>(Command::Reload {})
                 .expect("reload");
             wait("reload withdraws the connection", &mut || {
@@ -338,4 +356,40 @@ fn established_connections_ride_the_fast_path_and_come_back_when_they_must() {
             assert!(worker_rx(&vipd) >= rx0 + 20, "the worker carries it now");
         });
     });
+}
+
+/// An IPv6 connection through an IPv6 VIP: after its handshake, its
+/// packets are forwarded by the XDP program and counted for its backend,
+/// not handled by the worker.
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn an_ipv6_connection_rides_the_fast_path_after_its_handshake() {
+    let lab = Lab::up(LabSpec {
+        name: viplab::unique_name("fastsix"),
+        backends: 1,
+        backend_gateway: Gateway::Lb(1),
+        ipv6: true,
+        ..LabSpec::default()
+    })
+    .expect("lab up");
+    let _echo = echo_server(&lab, "::");
+    let vip = IpAddr::from(viplab::vip6(1));
+    let vipd = Vipd::start(&lab, "lb1", &config(&lab, vip, true)).expect("vipd starts");
+    lab.wait_until("backend healthy", Duration::from_secs(20), || {
+        vipd.healthy_backends() == 1
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", vipd.log()));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            lab.enter("client").expect("enter the client namespace");
+            let mut echo = Echo::connect(vip);
+            echo.exchange(3, Duration::from_millis(50), "opening");
+            talk_through_the_fast_path(&vipd, &mut echo, 30, Duration::from_millis(50));
+        });
+    });
+    let mut vipd = vipd;
+    vipd.terminate(&lab).expect("clean stop");
 }

@@ -5,7 +5,7 @@ mod support;
 
 use std::net::Ipv6Addr;
 
-use dataplane::flow::Timeouts;
+use dataplane::flow::{FastSeen, FlowKey, Ip6, SteerAction, SteerChange, Timeouts};
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::sched::SchedulerKind;
 use dataplane::service::ForwardMode;
@@ -852,4 +852,64 @@ fn flow_queries_list_ipv6_clients_and_count_both_families() {
         .matches
         .iter()
         .all(|m| m.backend_id > BACKEND6_IDS && !m.offloaded));
+}
+
+/// The XDP program's view of IPv6 keys only: every one forwarded at `.0`.
+struct ProgramSaw6(u64);
+
+impl FastSeen for ProgramSaw6 {
+    fn last_seen_ms(&mut self, _: u8, _: &FlowKey) -> Option<u64> {
+        None
+    }
+}
+
+impl FastSeen<Ip6> for ProgramSaw6 {
+    fn last_seen_ms(&mut self, _: u8, _: &FlowKey<Ip6>) -> Option<u64> {
+        Some(self.0)
+    }
+}
+
+/// An IPv6 connection is offloaded to the XDP program like an IPv4 one, and
+/// its idle timeout runs from when the program last forwarded its packets:
+/// housekeeping keeps it while the program reports them and removes it,
+/// withdrawing its keys, once it has been idle for the whole timeout.
+#[test]
+fn an_offloaded_ipv6_connection_ages_from_the_programs_last_seen_time() {
+    let mut snap = snapshot6(ForwardMode::Nat, SchedulerKind::Rr, &[1]);
+    snap.services[0].proto = 17;
+    snap.fast_path = true;
+    snap.index();
+    let cfg = WorkerConfig {
+        flow_capacity: 64,
+        persistence_capacity: 16,
+        timeouts: Timeouts::default(),
+        steer_replies: true,
+        sync_origin: None,
+    };
+    let mut w = Worker::new(0, 1, cfg, published(snap));
+    w.begin_batch(1_000);
+    let mut d = udp6((CLIENT_MAC, PORT0_MAC), CLIENT6, VIP6, 5000, VPORT, b"x");
+    assert_eq!(w.process(&mut d, 0), Verdict::Tx(1));
+    let mut log = Vec::new();
+    w.take_steer_changes6(&mut log);
+    let forwarded = |log: &[SteerChange<Ip6>]| {
+        log.iter()
+            .filter(|c| matches!(c.action, SteerAction::Forward { .. }))
+            .count()
+    };
+    assert_eq!(forwarded(&log), 2, "both keys offloaded: {log:?}");
+
+    let idle = Timeouts::default().udp_ms;
+    let late = 1_000 + idle + 1;
+    w.housekeeping(late, &mut ProgramSaw6(late - 10));
+    assert_eq!(w.flows6().len(), 1, "kept: the program forwarded lately");
+    w.housekeeping(late + idle, &mut ProgramSaw6(late - 10));
+    assert_eq!(w.flows6().len(), 0, "removed after a whole idle timeout");
+    log.clear();
+    w.take_steer_changes6(&mut log);
+    let removed = log
+        .iter()
+        .filter(|c| c.action == SteerAction::Remove)
+        .count();
+    assert_eq!(removed, 2, "both keys withdrawn: {log:?}");
 }

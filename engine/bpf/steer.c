@@ -3,11 +3,12 @@
 // vipd XDP program: the fast path of established connections and the
 // steering of everything else.
 //
-// Packets of a connection a worker has offloaded (an entry in `flows` whose
-// action is FLOW_FORWARD) are rewritten here with the rewrite the worker
-// decided and sent on at once: XDP_TX on the interface they came in on,
-// the `tx_ports` devmap to another. Anything the worker must see -- TCP
-// SYN/FIN/RST, IP options, TTL about to expire, a frame over the egress MTU,
+// Packets of a connection a worker has offloaded (an entry in `flows`, or
+// `flows6` for IPv6, whose action is FLOW_FORWARD) are rewritten here with
+// the rewrite the worker decided and sent on at once: XDP_TX on the
+// interface they came in on, the `tx_ports` devmap to another. Anything the
+// worker must see -- TCP SYN/FIN/RST, IP options or IPv6 extension
+// headers, a TTL or hop limit about to expire, a frame over the egress MTU,
 // a malformed header -- goes to the worker instead, which stays the
 // authority on every connection.
 //
@@ -19,7 +20,7 @@
 // backend's own traffic through the node, the kernel's own Neighbor
 // Discovery and router advertisements, ...) goes to the kernel untouched, so
 // the control plane and the routed traffic keep working next to the
-// dataplane. IPv6 connections have no fast path yet.
+// dataplane.
 //
 // A SYN flood is met here, before the AF_XDP ring: new TCP connections to a
 // VIP are admitted at a configured rate per receive queue and the excess is
@@ -104,7 +105,7 @@ struct flow_action {
 // deleted slot keeps an even `seq`, a zero key and FLOW_DELETED. The
 // program writes only `last_seen_ns`, outside the lock: a time noted as a
 // worker rewrites the slot may land in the new entry, which is being
-// opened anyway. `Slot` in engine/src/flow_table.rs (with `FlowValue` in
+// opened anyway. `Slot4` in engine/src/flow_table.rs (with `FlowValue` in
 // engine/src/steer.rs for `value`) is the same layout.
 struct flow_slot {
 	__u32 seq;
@@ -158,17 +159,16 @@ static __always_inline __u32 flow_mix(__u32 h, __u32 w)
 	return h ^ (h >> 16);
 }
 
-// The hash of a key, over its four 32-bit words as they sit in memory;
-// `flow_hash` in engine/src/steer.rs is the same function.
-static __always_inline __u32 flow_hash(const struct flow_key *k)
+// The hash of a key, over its `n` 32-bit words as they sit in memory;
+// `hash` in engine/src/flow_table.rs is the same function.
+static __always_inline __u32 flow_hash(const __u32 *w, const int n)
 {
-	const __u32 *w = (const __u32 *)k;
 	__u32 h = flow_seed;
+	int i;
 
-	h = flow_mix(h, w[0]);
-	h = flow_mix(h, w[1]);
-	h = flow_mix(h, w[2]);
-	h = flow_mix(h, w[3]);
+#pragma unroll
+	for (i = 0; i < n; i++)
+		h = flow_mix(h, w[i]);
 	h ^= h >> 13;
 	h *= 0x85ebca6b;
 	return h ^ (h >> 16);
@@ -176,47 +176,54 @@ static __always_inline __u32 flow_hash(const struct flow_key *k)
 
 enum { FLOW_MISS = 0, FLOW_HIT, FLOW_BUSY };
 
-// Looks `k` up: FLOW_HIT with a consistent copy of its slot in `copy` and
-// the slot itself in `live`; FLOW_BUSY when a slot of the window is being
-// written or changed under the read (the worker, the authority, takes the
-// packet); FLOW_MISS when no slot holds it.
-static __always_inline int flow_find(const struct flow_key *k, struct flow_slot *copy,
-				     struct flow_slot **live)
-{
-	const __u32 *kw = (const __u32 *)k;
-	__u32 h = flow_hash(k);
-	int i;
-
-#pragma unroll
-	for (i = 0; i < FLOW_WINDOW; i++) {
-		__u32 idx = (h + i) & flow_mask;
-		struct flow_slot *s = bpf_map_lookup_elem(&flows, &idx);
-		const __u32 *sw;
-		__u32 seq;
-
-		if (!s)
-			return FLOW_MISS;
-		seq = READ_ONCE(s->seq);
-		if (seq == 0)
-			return FLOW_MISS;
-		if (seq & 1)
-			return FLOW_BUSY;
-		barrier();
-		sw = (const __u32 *)&s->key;
-		if (READ_ONCE(sw[0]) != kw[0] || READ_ONCE(sw[1]) != kw[1] ||
-		    READ_ONCE(sw[2]) != kw[2] || READ_ONCE(sw[3]) != kw[3])
-			continue;
-		__builtin_memcpy(copy, s, sizeof(*copy));
-		barrier();
-		if (READ_ONCE(s->seq) != seq)
-			return FLOW_BUSY;
-		if (copy->value.action == FLOW_DELETED)
-			continue;
-		*live = s;
-		return FLOW_HIT;
+// Defines `name`, the lookup of a key in `map` (slots `slot_t` holding
+// `key_t` and `value_t`, `mask` the slot count less one): FLOW_HIT with a
+// consistent copy of the slot's value in `copy` and the slot itself in
+// `live`; FLOW_BUSY when a slot of the window is being written or changed
+// under the read (the worker, the authority, takes the packet); FLOW_MISS
+// when no slot holds the key. One definition for both families' tables,
+// which differ only in their types.
+#define DEFINE_FLOW_FIND(name, map, slot_t, key_t, value_t, mask)                     \
+	static __always_inline int name(const key_t *k, value_t *copy, slot_t **live) \
+	{                                                                             \
+		const int words = sizeof(key_t) / 4;                                  \
+		const __u32 *kw = (const __u32 *)k;                                   \
+		__u32 h = flow_hash(kw, words);                                       \
+		int i, j;                                                             \
+                                                                                      \
+		_Pragma("unroll") for (i = 0; i < FLOW_WINDOW; i++)                   \
+		{                                                                     \
+			__u32 idx = (h + i) & (mask);                                 \
+			slot_t *s = bpf_map_lookup_elem(&(map), &idx);                \
+			const __u32 *sw;                                              \
+			__u32 seq, differ = 0;                                        \
+                                                                                      \
+			if (!s)                                                       \
+				return FLOW_MISS;                                     \
+			seq = READ_ONCE(s->seq);                                      \
+			if (seq == 0)                                                 \
+				return FLOW_MISS;                                     \
+			if (seq & 1)                                                  \
+				return FLOW_BUSY;                                     \
+			barrier();                                                    \
+			sw = (const __u32 *)&s->key;                                  \
+			_Pragma("unroll") for (j = 0; j < words; j++)                 \
+				differ |= READ_ONCE(sw[j]) ^ kw[j];                   \
+			if (differ)                                                   \
+				continue;                                             \
+			__builtin_memcpy(copy, &s->value, sizeof(*copy));             \
+			barrier();                                                    \
+			if (READ_ONCE(s->seq) != seq)                                 \
+				return FLOW_BUSY;                                     \
+			if (copy->action == FLOW_DELETED)                             \
+				continue;                                             \
+			*live = s;                                                    \
+			return FLOW_HIT;                                              \
+		}                                                                     \
+		return FLOW_MISS;                                                     \
 	}
-	return FLOW_MISS;
-}
+
+DEFINE_FLOW_FIND(flow_find, flows, struct flow_slot, struct flow_key, struct flow_action, flow_mask)
 
 // IPv6 destination addresses the dataplane serves, as in the packet.
 struct addr6 {
@@ -240,15 +247,57 @@ struct flow_key6 {
 	__u8 pad[3];
 };
 
-// Keys of the workers' IPv6 NAT connections' replies, which come from the
-// backends' own addresses: presence hands the packets to the workers.
+// What to do with the packets of one IPv6 key: `struct flow_action`
+// without the header checksum update (IPv6 has no header checksum).
+struct flow_action6 {
+	__u8 action;
+	__u8 src_mac[6];
+	__u8 dst_mac[6];
+	__u8 pad;
+	__u16 l4_delta;
+	struct addr6 src;
+	struct addr6 dst;
+	__be16 sport;
+	__be16 dport;
+	__u16 egress;
+	__u16 pad2;
+	__u32 backend;
+};
+
+// One slot of `flows6`: two cache lines, with the sequence lock and rules
+// of `struct flow_slot`. `Slot6` in engine/src/flow_table.rs (with
+// `FlowValue6` in engine/src/steer.rs for `value`) is the same layout.
+struct flow_slot6 {
+	__u32 seq;
+	struct flow_key6 key;
+	struct flow_action6 value;
+	__u64 last_seen_ns;
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct flow_slot6) == 128, "an IPv6 slot is two cache lines");
+_Static_assert(__builtin_offsetof(struct flow_slot6, key) == 4, "slot6 layout");
+_Static_assert(__builtin_offsetof(struct flow_slot6, value) == 44, "slot6 layout");
+_Static_assert(__builtin_offsetof(struct flow_slot6, value.l4_delta) == 58, "slot6 layout");
+_Static_assert(__builtin_offsetof(struct flow_slot6, value.egress) == 96, "slot6 layout");
+_Static_assert(__builtin_offsetof(struct flow_slot6, value.backend) == 100, "slot6 layout");
+_Static_assert(__builtin_offsetof(struct flow_slot6, last_seen_ns) == 104, "slot6 layout");
+
+// The workers' IPv6 connection keys, as `flows` holds the IPv4 ones: the
+// same table and writer over slots twice the size (a key alone is 40
+// bytes), so both families share one design. Sized at load time,
+// `flow_mask6` + 1 slots.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
-	__type(key, struct flow_key6);
-	__type(value, __u8);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 8);
+	__type(key, __u32);
+	__type(value, struct flow_slot6);
 } flows6 SEC(".maps");
+
+const volatile __u32 flow_mask6 = FLOW_WINDOW - 1;
+
+DEFINE_FLOW_FIND(flow_find6, flows6, struct flow_slot6, struct flow_key6, struct flow_action6,
+		 flow_mask6)
 
 // The dataplane's interfaces by port index. `xmit` is 0 while frames
 // cannot leave the port from XDP (a veth whose peer has neither an XDP
@@ -399,7 +448,8 @@ static __always_inline int quotes_flow(void *ip, void *data_end)
 {
 	__u8 *h = ip;
 	struct flow_key k = {};
-	struct flow_slot copy, *live;
+	struct flow_action copy;
+	struct flow_slot *live;
 	__u32 ihl = (h[0] & 0x0f) * 4;
 	__u8 *l4, *q, *ql4;
 
@@ -511,25 +561,128 @@ __attribute__((noinline)) __u64 l4_sum(struct xdp_md *ctx, __u32 off, __u32 len)
 	return sum;
 }
 
-// Forwards a packet of an offloaded connection with the worker's rewrite,
-// as the worker would: MACs, TTL, addresses, ports, checksums updated
-// incrementally, or computed whole when the sender left the TCP/UDP
-// checksum for its NIC to finish. Returns -1, with the packet untouched,
-// when the worker must handle it. `f` is the stable copy of the slot
-// `live`, where the time of the packet is noted.
+// The L4 half of forwarding a packet of an offloaded connection, which
+// both families share: checks the TCP or UDP header at `l4` (`*l4_len`
+// bytes of IP payload, narrowed to the UDP length), that the `ip_len`-byte
+// IP packet fits the egress port's MTU and that XDP can send by it, and
+// computes the new L4 checksum as the worker would: updated by the
+// precomputed delta, or whole when the sender left it for its NIC to
+// finish. `old_addrs` and `new_addrs` are the sums of the pseudo-header's
+// addresses before and after the rewrite. Returns -1, with nothing
+// changed, when the worker must handle the packet.
+static __always_inline int l4_prepare(struct xdp_md *ctx, void *data, void *data_end, __u8 *l4,
+				      __u8 proto, __u32 *l4_len, __u32 ip_len, __u64 old_addrs,
+				      __u64 new_addrs, __be16 sport, __be16 dport, __u16 l4_delta,
+				      __u32 egress, __u16 **field_out, __u16 *c_out,
+				      struct port_info **port_out)
+{
+	struct port_info *port;
+	__u16 *field, csum, c;
+	__u64 body, s;
+	int partial;
+
+	if (proto == IPPROTO_TCP) {
+		__u32 doff;
+
+		if ((void *)(l4 + 20) > data_end)
+			return -1;
+		doff = (l4[12] >> 4) * 4;
+		if (doff < 20 || doff > *l4_len)
+			return -1;
+		// Opening and closing are the worker's: it tracks the state.
+		if ((l4[13] & (TCP_SYN | TCP_FIN | TCP_RST)) || !(l4[13] & TCP_ACK))
+			return -1;
+		field = (__u16 *)(l4 + 16);
+	} else {
+		__u32 ulen;
+
+		if ((void *)(l4 + 8) > data_end)
+			return -1;
+		ulen = bpf_ntohs(*(__be16 *)(l4 + 4));
+		if (ulen < 8 || ulen > *l4_len)
+			return -1;
+		*l4_len = ulen;
+		field = (__u16 *)(l4 + 6);
+	}
+	port = bpf_map_lookup_elem(&ports, &egress);
+	if (!port || !port->ifindex || ip_len > port->mtu)
+		return -1;
+	if (!port->xmit) {
+		count(STAT_FAST_NO_EGRESS);
+		return -1;
+	}
+
+	csum = *field;
+	s = old_addrs + bpf_htons(proto) + bpf_htons(*l4_len);
+	partial = csum == fold(s) && !(proto == IPPROTO_UDP && csum == 0);
+	if (partial) {
+		body = l4_sum(ctx, (__u32)((void *)l4 - data), *l4_len);
+		if (body == SUM_FAILED)
+			return -1;
+		// The sum included the field and the old ports: adding their
+		// complements takes them out.
+		s = body + (__u16)~csum + (__u16)~*(__u16 *)l4 + sport + (__u16)~*(__u16 *)(l4 + 2) +
+		    dport + new_addrs + bpf_htons(proto) + bpf_htons(*l4_len);
+		c = ~fold(s);
+	} else if (proto == IPPROTO_UDP && csum == 0) {
+		c = 0;
+	} else {
+		c = ~fold((__u64)(__u16)~csum + l4_delta);
+	}
+	if (proto == IPPROTO_UDP && c == 0 && csum != 0)
+		c = 0xffff;
+	*field_out = field;
+	*c_out = c;
+	*port_out = port;
+	return 0;
+}
+
+// The end of forwarding, for both families once the IP header is
+// rewritten: the ports and checksum, the time of the packet in the slot's
+// `last_seen`, the counters, and out by `port` (port index `egress`).
+static __always_inline int l4_send(struct xdp_md *ctx, void *data, void *data_end, __u8 *l4,
+				   __u16 *field, __u16 c, __be16 sport, __be16 dport,
+				   __u64 *last_seen, __u32 backend, struct port_info *port,
+				   __u32 egress)
+{
+	struct traffic *t;
+	int ret;
+
+	*(__u16 *)l4 = sport;
+	*(__u16 *)(l4 + 2) = dport;
+	*field = c;
+
+	// Traffic is counted per CPU and backend, not per flow: a flow's
+	// counters would be shared by every CPU its packets arrive on.
+	WRITE_ONCE(*last_seen, bpf_ktime_get_coarse_ns());
+	t = bpf_map_lookup_elem(&backend_traffic, &backend);
+	if (t) {
+		t->packets += 1;
+		t->bytes += data_end - data;
+	}
+	count(STAT_FAST_FORWARDED);
+	if (port->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	ret = bpf_redirect_map(&tx_ports, egress, 0);
+	if (ret != XDP_REDIRECT)
+		count(STAT_FAST_ABORTED);
+	return ret;
+}
+
+// Forwards an IPv4 packet of an offloaded connection with the worker's
+// rewrite, as the worker would: MACs, TTL, addresses, ports, checksums.
+// Returns -1, with the packet untouched, when the worker must handle it.
+// `f` is the stable copy of the value of the slot `live`, where the time
+// of the packet is noted.
 static __always_inline int fast_forward(struct xdp_md *ctx, const struct flow_action *f,
 					struct flow_slot *live, void *data, void *ip,
 					void *data_end)
 {
 	__u8 *h = ip, *l4 = ip + 20;
-	__u16 *field, csum, ttl_old, ttl_new, c;
-	__u32 tot_len, l4_len, egress = f->egress;
-	__u64 body;
-	__u32 src, dst;
+	__u16 *field, ttl_old, ttl_new, c;
+	__u32 tot_len, l4_len;
 	struct port_info *port;
-	struct traffic *t;
-	__u32 backend;
-	int partial, i, ret;
+	int i;
 	__u64 s = 0;
 
 	// Options, a header that does not add up, a TTL that ends here: the
@@ -545,59 +698,11 @@ static __always_inline int fast_forward(struct xdp_md *ctx, const struct flow_ac
 	if (tot_len < 20 || ip + tot_len > data_end)
 		return -1;
 	l4_len = tot_len - 20;
-	if (h[9] == IPPROTO_TCP) {
-		__u32 doff;
-
-		if ((void *)(l4 + 20) > data_end)
-			return -1;
-		doff = (l4[12] >> 4) * 4;
-		if (doff < 20 || doff > l4_len)
-			return -1;
-		// Opening and closing are the worker's: it tracks the state.
-		if ((l4[13] & (TCP_SYN | TCP_FIN | TCP_RST)) || !(l4[13] & TCP_ACK))
-			return -1;
-		field = (__u16 *)(l4 + 16);
-	} else {
-		__u32 ulen;
-
-		if ((void *)(l4 + 8) > data_end)
-			return -1;
-		ulen = bpf_ntohs(*(__be16 *)(l4 + 4));
-		if (ulen < 8 || ulen > l4_len)
-			return -1;
-		l4_len = ulen;
-		field = (__u16 *)(l4 + 6);
-	}
-	port = bpf_map_lookup_elem(&ports, &egress);
-	if (!port || !port->ifindex || tot_len > port->mtu)
+	if (l4_prepare(ctx, data, data_end, l4, h[9], &l4_len, tot_len,
+		       addr_sum(*(__u32 *)(h + 12)) + addr_sum(*(__u32 *)(h + 16)),
+		       addr_sum(f->src) + addr_sum(f->dst), f->sport, f->dport, f->l4_delta,
+		       f->egress, &field, &c, &port))
 		return -1;
-	if (!port->xmit) {
-		count(STAT_FAST_NO_EGRESS);
-		return -1;
-	}
-
-	csum = *field;
-	src = *(__u32 *)(h + 12);
-	dst = *(__u32 *)(h + 16);
-	s = addr_sum(src) + addr_sum(dst) + bpf_htons(h[9]) + bpf_htons(l4_len);
-	partial = csum == fold(s) && !(h[9] == IPPROTO_UDP && csum == 0);
-	if (partial) {
-		body = l4_sum(ctx, (__u32)((void *)l4 - data), l4_len);
-		if (body == SUM_FAILED)
-			return -1;
-		// The sum included the field and the old ports: adding their
-		// complements takes them out.
-		s = body + (__u16)~csum + (__u16)~*(__u16 *)l4 + f->sport +
-		    (__u16)~*(__u16 *)(l4 + 2) + f->dport + addr_sum(f->src) + addr_sum(f->dst) +
-		    bpf_htons(h[9]) + bpf_htons(l4_len);
-		c = ~fold(s);
-	} else if (h[9] == IPPROTO_UDP && csum == 0) {
-		c = 0;
-	} else {
-		c = ~fold((__u64)(__u16)~csum + f->l4_delta);
-	}
-	if (h[9] == IPPROTO_UDP && c == 0 && csum != 0)
-		c = 0xffff;
 
 	// From here on the packet is changed and forwarded.
 	__builtin_memcpy(data, f->dst_mac, 6);
@@ -609,80 +714,130 @@ static __always_inline int fast_forward(struct xdp_md *ctx, const struct flow_ac
 	*(__u16 *)(h + 10) = ~fold(s);
 	*(__u32 *)(h + 12) = f->src;
 	*(__u32 *)(h + 16) = f->dst;
-	*(__u16 *)l4 = f->sport;
-	*(__u16 *)(l4 + 2) = f->dport;
-	*field = c;
-
-	// Traffic is counted per CPU and backend, not per flow: a flow's
-	// counters would be shared by every CPU its packets arrive on.
-	WRITE_ONCE(live->last_seen_ns, bpf_ktime_get_coarse_ns());
-	backend = f->backend;
-	t = bpf_map_lookup_elem(&backend_traffic, &backend);
-	if (t) {
-		t->packets += 1;
-		t->bytes += data_end - data;
-	}
-	count(STAT_FAST_FORWARDED);
-	if (port->ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
-	ret = bpf_redirect_map(&tx_ports, egress, 0);
-	if (ret != XDP_REDIRECT)
-		count(STAT_FAST_ABORTED);
-	return ret;
+	return l4_send(ctx, data, data_end, l4, field, c, f->sport, f->dport, &live->last_seen_ns,
+		       f->backend, port, f->egress);
 }
 
 #define IPV6_HEADER 40
 #define PROTO_ICMPV6 58
 #define ICMPV6_NEIGHBOR_SOLICIT 135
 
-// Whether the IPv6 packet at `ip` (fixed header checked to be in the frame)
-// is the dataplane's: to an owned address, a Neighbor Solicitation for one,
-// a packet of a workers' connection by its key, or an ICMPv6 error (types 1
-// to 4) quoting one. Only a transport header right after the fixed header
-// is looked at: anything behind extension headers is a VIP's by its
-// destination or the kernel's.
+static __always_inline __u64 addr6_sum(const void *a)
+{
+	const __u32 *w = a;
+
+	return addr_sum(w[0]) + addr_sum(w[1]) + addr_sum(w[2]) + addr_sum(w[3]);
+}
+
+// Forwards an IPv6 packet of an offloaded connection with the worker's
+// rewrite, as the worker would: MACs, hop limit, addresses, ports, the
+// TCP/UDP checksum (IPv6 has no header checksum). The key lookup found the
+// transport header right after the fixed one, so there are no extension
+// headers. Returns -1, with the packet untouched, when the worker must
+// handle it; `f` and `live` as for `fast_forward`.
+static __always_inline int fast_forward6(struct xdp_md *ctx, const struct flow_action6 *f,
+					 struct flow_slot6 *live, void *data, void *ip,
+					 void *data_end)
+{
+	__u8 *h = ip, *l4 = ip + IPV6_HEADER;
+	struct port_info *port;
+	__u32 l4_len;
+	__u16 *field, c;
+
+	// A hop limit that ends here: the worker answers.
+	if ((h[0] >> 4) != 6 || h[7] <= 1)
+		return -1;
+	l4_len = bpf_ntohs(*(__be16 *)(h + 4));
+	if (ip + IPV6_HEADER + l4_len > data_end)
+		return -1;
+	if (l4_prepare(ctx, data, data_end, l4, h[6], &l4_len, IPV6_HEADER + l4_len,
+		       addr6_sum(h + 8) + addr6_sum(h + 24), addr6_sum(&f->src) + addr6_sum(&f->dst),
+		       f->sport, f->dport, f->l4_delta, f->egress, &field, &c, &port))
+		return -1;
+
+	// From here on the packet is changed and forwarded.
+	__builtin_memcpy(data, f->dst_mac, 6);
+	__builtin_memcpy(data + 6, f->src_mac, 6);
+	h[7] -= 1;
+	__builtin_memcpy(h + 8, &f->src, sizeof(f->src));
+	__builtin_memcpy(h + 24, &f->dst, sizeof(f->dst));
+	return l4_send(ctx, data, data_end, l4, field, c, f->sport, f->dport, &live->last_seen_ns,
+		       f->backend, port, f->egress);
+}
+
+// Whether the IPv6 packet at `ip` (fixed header checked to be in the frame,
+// not a packet of a workers' connection by its key) is the dataplane's: to
+// an owned address, a Neighbor Solicitation for one, or an ICMPv6 error
+// (types 1 to 4) quoting a packet of a workers' connection. Anything behind
+// extension headers is a VIP's by its destination or the kernel's.
 static __always_inline int ipv6_ours(void *ip, void *data_end)
 {
 	__u8 *h = ip, *l4 = ip + IPV6_HEADER, *q;
 	struct flow_key6 k = {};
+	struct flow_action6 copy;
+	struct flow_slot6 *live;
 	struct addr6 a;
 
 	__builtin_memcpy(&a, h + 24, sizeof(a));
 	if (bpf_map_lookup_elem(&vips6, &a))
 		return 1;
-	if (h[6] == PROTO_ICMPV6) {
-		if ((void *)(l4 + 24) > data_end)
-			return 0;
-		if (l4[0] == ICMPV6_NEIGHBOR_SOLICIT) {
-			__builtin_memcpy(&a, l4 + 8, sizeof(a));
-			return bpf_map_lookup_elem(&vips6, &a) != 0;
-		}
-		if (l4[0] < 1 || l4[0] > 4)
-			return 0;
-		// The quoted packet went towards the backend: its key reversed
-		// is the reply key.
-		q = l4 + 8;
-		if ((void *)(q + IPV6_HEADER + 4) > data_end)
-			return 0;
-		if (q[6] != IPPROTO_TCP && q[6] != IPPROTO_UDP)
-			return 0;
-		__builtin_memcpy(&k.src, q + 24, 16);
-		__builtin_memcpy(&k.dst, q + 8, 16);
-		__builtin_memcpy(&k.sport, q + IPV6_HEADER + 2, 2);
-		__builtin_memcpy(&k.dport, q + IPV6_HEADER, 2);
-		k.proto = q[6];
-		return bpf_map_lookup_elem(&flows6, &k) != 0;
+	if (h[6] != PROTO_ICMPV6 || (void *)(l4 + 24) > data_end)
+		return 0;
+	if (l4[0] == ICMPV6_NEIGHBOR_SOLICIT) {
+		__builtin_memcpy(&a, l4 + 8, sizeof(a));
+		return bpf_map_lookup_elem(&vips6, &a) != 0;
 	}
-	if (h[6] != IPPROTO_TCP && h[6] != IPPROTO_UDP)
+	if (l4[0] < 1 || l4[0] > 4)
 		return 0;
-	if ((void *)(l4 + 4) > data_end)
+	// The quoted packet went towards the backend: its key reversed is the
+	// reply key.
+	q = l4 + 8;
+	if ((void *)(q + IPV6_HEADER + 4) > data_end)
 		return 0;
-	__builtin_memcpy(&k.src, h + 8, 16);
-	__builtin_memcpy(&k.dst, h + 24, 16);
-	__builtin_memcpy(&k.sport, l4, 2);
-	__builtin_memcpy(&k.dport, l4 + 2, 2);
-	k.proto = h[6];
-	return bpf_map_lookup_elem(&flows6, &k) != 0;
+	if (q[6] != IPPROTO_TCP && q[6] != IPPROTO_UDP)
+		return 0;
+	__builtin_memcpy(&k.src, q + 24, 16);
+	__builtin_memcpy(&k.dst, q + 8, 16);
+	__builtin_memcpy(&k.sport, q + IPV6_HEADER + 2, 2);
+	__builtin_memcpy(&k.dport, q + IPV6_HEADER, 2);
+	k.proto = q[6];
+	return flow_find6(&k, &copy, &live) != FLOW_MISS;
+}
+
+// An IPv6 packet (fixed header checked to be in the frame): forwarded here
+// when it belongs to an offloaded connection, else steered. Only a
+// transport header right after the fixed header gives a key.
+static __always_inline int ipv6_steer(struct xdp_md *ctx, void *data, void *ip, void *data_end)
+{
+	__u8 *h = ip, *l4 = ip + IPV6_HEADER;
+	struct flow_key6 k = {};
+	struct flow_action6 f;
+	struct flow_slot6 *live = 0;
+	int found, ret;
+
+	if ((h[6] == IPPROTO_TCP || h[6] == IPPROTO_UDP) && (void *)(l4 + 4) <= data_end) {
+		__builtin_memcpy(&k.src, h + 8, 16);
+		__builtin_memcpy(&k.dst, h + 24, 16);
+		__builtin_memcpy(&k.sport, l4, 2);
+		__builtin_memcpy(&k.dport, l4 + 2, 2);
+		k.proto = h[6];
+		found = flow_find6(&k, &f, &live);
+		if (found == FLOW_BUSY)
+			return redirect(ctx, STAT_PASS_IPV6);
+		if (found == FLOW_HIT) {
+			if (f.action == FLOW_FORWARD) {
+				ret = fast_forward6(ctx, &f, live, data, ip, data_end);
+				if (ret >= 0)
+					return ret;
+				count(STAT_FAST_TO_WORKER);
+			}
+			return redirect(ctx, STAT_PASS_IPV6);
+		}
+	}
+	if (ipv6_ours(ip, data_end))
+		return redirect(ctx, STAT_PASS_IPV6);
+	count(STAT_PASS_IPV6);
+	return XDP_PASS;
 }
 
 // Takes a token from the queue's bucket; 0 when the SYN is over the limit.
@@ -803,14 +958,15 @@ int vipd_steer(struct xdp_md *ctx)
 			return redirect(ctx, STAT_PASS_IPV4);
 		}
 		if (flow_key_of(cur, data_end, &key)) {
-			struct flow_slot f, *live = 0;
+			struct flow_action f;
+			struct flow_slot *live = 0;
 			int found = flow_find(&key, &f, &live);
 
 			if (found == FLOW_BUSY)
 				return redirect(ctx, STAT_PASS_IPV4);
 			if (found == FLOW_HIT) {
-				if (f.value.action == FLOW_FORWARD) {
-					int ret = fast_forward(ctx, &f.value, live, data, cur, data_end);
+				if (f.action == FLOW_FORWARD) {
+					int ret = fast_forward(ctx, &f, live, data, cur, data_end);
 
 					if (ret >= 0)
 						return ret;
@@ -832,10 +988,7 @@ int vipd_steer(struct xdp_md *ctx)
 			count(STAT_PASS_TRUNCATED);
 			return XDP_PASS;
 		}
-		if (ipv6_ours(cur, data_end))
-			return redirect(ctx, STAT_PASS_IPV6);
-		count(STAT_PASS_IPV6);
-		return XDP_PASS;
+		return ipv6_steer(ctx, data, cur, data_end);
 	}
 
 	count(STAT_PASS_OTHER_ETHERTYPE);

@@ -1,6 +1,9 @@
-//! The XDP program's `flows` table: open addressing over one-cache-line
-//! slots, written by the workers through a shared mapping of the BPF array
-//! and read by the program (`struct flow_slot` in bpf/steer.c).
+//! The XDP program's `flows` and `flows6` tables: open addressing over
+//! slots of one cache line (IPv4, [`Slot4`]) or two (IPv6, [`Slot6`]),
+//! written by the workers through a shared mapping of the BPF array and
+//! read by the program (`struct flow_slot` and `struct flow_slot6` in
+//! bpf/steer.c). The two differ only in the words of their keys and
+//! values, so one generic table serves both.
 //!
 //! A key lives in one of the [`WINDOW`] slots that follow its hash. Each
 //! slot is a sequence lock: `seq` is 0 while the slot was never used, odd
@@ -25,38 +28,60 @@ use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// Slots a key may occupy from its hash on (`FLOW_WINDOW` in steer.c).
 pub(crate) const WINDOW: usize = 8;
-/// 32-bit words of a key (`struct flow_key`).
+/// 32-bit words of an IPv4 key (`struct flow_key`) and value (`struct
+/// flow_action`).
 pub(crate) const KEY_WORDS: usize = 4;
-/// 32-bit words of a value (`struct flow_action`).
 pub(crate) const VALUE_WORDS: usize = 9;
+/// The same for IPv6 (`struct flow_key6`, `struct flow_action6`).
+pub(crate) const KEY_WORDS6: usize = 10;
+pub(crate) const VALUE_WORDS6: usize = 15;
 /// The action byte of a deleted slot (`FLOW_DELETED` in steer.c).
 pub(crate) const DELETED: u8 = 2;
 
-/// `struct flow_slot` in steer.c. Atomics only: the program and other
-/// workers read and write it under us.
+/// A slot of `K` key and `V` value words. Atomics only: the program and
+/// other workers read and write it under us.
 #[repr(C, align(64))]
-#[derive(Default)]
-pub(crate) struct Slot {
+pub(crate) struct Slot<const K: usize, const V: usize> {
     seq: AtomicU32,
-    key: [AtomicU32; KEY_WORDS],
-    value: [AtomicU32; VALUE_WORDS],
+    key: [AtomicU32; K],
+    value: [AtomicU32; V],
     last_seen_ns: AtomicU64,
 }
 
-const _: () = assert!(size_of::<Slot>() == 64);
-const _: () = assert!(offset_of!(Slot, key) == 4);
-const _: () = assert!(offset_of!(Slot, value) == 20);
-const _: () = assert!(offset_of!(Slot, last_seen_ns) == 56);
+/// `struct flow_slot` in steer.c: one cache line.
+pub(crate) type Slot4 = Slot<KEY_WORDS, VALUE_WORDS>;
+/// `struct flow_slot6` in steer.c: two cache lines.
+pub(crate) type Slot6 = Slot<KEY_WORDS6, VALUE_WORDS6>;
+
+const _: () = assert!(size_of::<Slot4>() == 64);
+const _: () = assert!(offset_of!(Slot4, key) == 4);
+const _: () = assert!(offset_of!(Slot4, value) == 20);
+const _: () = assert!(offset_of!(Slot4, last_seen_ns) == 56);
+const _: () = assert!(size_of::<Slot6>() == 128);
+const _: () = assert!(offset_of!(Slot6, key) == 4);
+const _: () = assert!(offset_of!(Slot6, value) == 44);
+const _: () = assert!(offset_of!(Slot6, last_seen_ns) == 104);
+
+impl<const K: usize, const V: usize> Default for Slot<K, V> {
+    fn default() -> Self {
+        Slot {
+            seq: AtomicU32::new(0),
+            key: std::array::from_fn(|_| AtomicU32::new(0)),
+            value: std::array::from_fn(|_| AtomicU32::new(0)),
+            last_seen_ns: AtomicU64::new(0),
+        }
+    }
+}
 
 /// A key and its value as 32-bit words, in the order they sit in memory.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Entry {
-    pub key: [u32; KEY_WORDS],
-    pub value: [u32; VALUE_WORDS],
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry<const K: usize, const V: usize> {
+    pub key: [u32; K],
+    pub value: [u32; V],
     pub last_seen_ns: u64,
 }
 
-impl Entry {
+impl<const K: usize, const V: usize> Entry<K, V> {
     /// The action, the first byte of the value.
     pub fn action(&self) -> u8 {
         self.value[0].to_ne_bytes()[0]
@@ -68,8 +93,8 @@ fn action_of(word: u32) -> u8 {
 }
 
 /// The value of a deleted slot: its action byte, the rest zero.
-fn deleted_value() -> [u32; VALUE_WORDS] {
-    let mut v = [0; VALUE_WORDS];
+fn deleted_value<const V: usize>() -> [u32; V] {
+    let mut v = [0; V];
     v[0] = u32::from_ne_bytes([DELETED, 0, 0, 0]);
     v
 }
@@ -77,7 +102,7 @@ fn deleted_value() -> [u32; VALUE_WORDS] {
 /// The hash of a key's words; `flow_hash` in steer.c is the same function.
 /// The seed is random per load, so a sender cannot cheaply pick keys that
 /// crowd one window.
-pub(crate) fn hash(seed: u32, key: &[u32; KEY_WORDS]) -> u32 {
+pub(crate) fn hash<const K: usize>(seed: u32, key: &[u32; K]) -> u32 {
     let mix = |h: u32, w: u32| {
         let h = (h ^ w).wrapping_mul(0x9e37_79b1);
         h ^ (h >> 16)
@@ -97,14 +122,14 @@ pub(crate) fn slots_for(keys: u32) -> u32 {
 }
 
 /// One read of a slot.
-enum Read {
+enum Read<const K: usize, const V: usize> {
     Never,
     Busy,
-    Stable(u32, Entry),
+    Stable(u32, Entry<K, V>),
 }
 
-impl Slot {
-    fn read(&self) -> Read {
+impl<const K: usize, const V: usize> Slot<K, V> {
+    fn read(&self) -> Read<K, V> {
         let seq = self.seq.load(Ordering::Acquire);
         if seq == 0 {
             return Read::Never;
@@ -127,7 +152,7 @@ impl Slot {
 
     /// Writes the slot if its sequence is still `seq` (even): false when
     /// another writer took it first.
-    fn write(&self, seq: u32, key: &[u32; KEY_WORDS], value: &[u32; VALUE_WORDS]) -> bool {
+    fn write(&self, seq: u32, key: &[u32; K], value: &[u32; V]) -> bool {
         if self
             .seq
             .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
@@ -155,23 +180,23 @@ impl Slot {
 }
 
 /// The table over some slots (a power of two, at least a window).
-pub(crate) struct Table<'a> {
-    slots: &'a [Slot],
+pub(crate) struct Table<'a, const K: usize, const V: usize> {
+    slots: &'a [Slot<K, V>],
     seed: u32,
 }
 
-impl<'a> Table<'a> {
-    pub fn new(slots: &'a [Slot], seed: u32) -> Table<'a> {
+impl<'a, const K: usize, const V: usize> Table<'a, K, V> {
+    pub fn new(slots: &'a [Slot<K, V>], seed: u32) -> Table<'a, K, V> {
         assert!(slots.len().is_power_of_two() && slots.len() >= WINDOW);
         Table { slots, seed }
     }
 
     /// The index of the first slot of `key`'s window.
-    pub fn home(&self, key: &[u32; KEY_WORDS]) -> usize {
+    pub fn home(&self, key: &[u32; K]) -> usize {
         hash(self.seed, key) as usize & (self.slots.len() - 1)
     }
 
-    fn window(&self, key: &[u32; KEY_WORDS]) -> impl Iterator<Item = (usize, &'a Slot)> {
+    fn window(&self, key: &[u32; K]) -> impl Iterator<Item = (usize, &'a Slot<K, V>)> {
         let slots = self.slots;
         let mask = slots.len() - 1;
         let home = self.home(key);
@@ -181,7 +206,7 @@ impl<'a> Table<'a> {
     /// The slot holding `key`, its index, the sequence it was read at and
     /// what it holds. A slot being written is passed over: only its key's
     /// owner writes a live slot, so it is not the caller's key.
-    fn find(&self, key: &[u32; KEY_WORDS]) -> Option<(usize, &'a Slot, u32, Entry)> {
+    fn find(&self, key: &[u32; K]) -> Option<(usize, &'a Slot<K, V>, u32, Entry<K, V>)> {
         for (i, slot) in self.window(key) {
             match slot.read() {
                 Read::Never => return None,
@@ -197,7 +222,7 @@ impl<'a> Table<'a> {
 
     /// Inserts or updates `key`; the index of its slot, `None` when its
     /// window has no free slot.
-    pub fn insert(&self, key: &[u32; KEY_WORDS], value: &[u32; VALUE_WORDS]) -> Option<usize> {
+    pub fn insert(&self, key: &[u32; K], value: &[u32; V]) -> Option<usize> {
         if let Some((i, slot, seq, _)) = self.find(key) {
             return slot.write(seq, key, value).then_some(i);
         }
@@ -212,40 +237,40 @@ impl<'a> Table<'a> {
     }
 
     /// Removes `key`; false when it was not there.
-    pub fn remove(&self, key: &[u32; KEY_WORDS]) -> bool {
+    pub fn remove(&self, key: &[u32; K]) -> bool {
         self.find(key)
-            .is_some_and(|(_, slot, seq, _)| slot.write(seq, &[0; KEY_WORDS], &deleted_value()))
+            .is_some_and(|(_, slot, seq, _)| slot.write(seq, &[0; K], &deleted_value()))
     }
 
     /// What the table holds for `key`, read consistently.
-    pub fn get(&self, key: &[u32; KEY_WORDS]) -> Option<Entry> {
+    pub fn get(&self, key: &[u32; K]) -> Option<Entry<K, V>> {
         self.find(key).map(|(_, _, _, e)| e)
     }
 }
 
-/// The `flows` array of one interface mapped into this process, shared by
-/// its workers; unmapped when the last handle goes.
-pub(crate) struct SharedSlots {
-    ptr: NonNull<Slot>,
+/// The `flows` or `flows6` array of one interface mapped into this
+/// process, shared by its workers; unmapped when the last handle goes.
+pub(crate) struct SharedSlots<const K: usize, const V: usize> {
+    ptr: NonNull<Slot<K, V>>,
     len: usize,
     seed: u32,
 }
 
 // SAFETY: the mapping is plain shared memory of atomics, valid until drop;
 // any thread may use it through `&self`.
-unsafe impl Send for SharedSlots {}
+unsafe impl<const K: usize, const V: usize> Send for SharedSlots<K, V> {}
 // SAFETY: as above: every access goes through atomics.
-unsafe impl Sync for SharedSlots {}
+unsafe impl<const K: usize, const V: usize> Sync for SharedSlots<K, V> {}
 
-impl SharedSlots {
+impl<const K: usize, const V: usize> SharedSlots<K, V> {
     /// Maps the `slots` slots of the BPF_F_MMAPABLE array `fd`, whose keys
     /// hash with `seed`.
-    pub fn map(fd: BorrowedFd<'_>, slots: u32, seed: u32) -> io::Result<SharedSlots> {
+    pub fn map(fd: BorrowedFd<'_>, slots: u32, seed: u32) -> io::Result<SharedSlots<K, V>> {
         let len = slots as usize;
-        let bytes = len * size_of::<Slot>();
+        let bytes = len * size_of::<Slot<K, V>>();
         // SAFETY: a new shared mapping of the array's values, which the
-        // kernel lays out from a page boundary (so every 64-byte slot is
-        // aligned) and checks the length against; no memory of ours is
+        // kernel lays out from a page boundary (so every 64- or 128-byte
+        // slot is aligned) and checks the length against; no memory of ours is
         // touched.
         let ptr = unsafe {
             libc::mmap(
@@ -260,12 +285,12 @@ impl SharedSlots {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let ptr =
-            NonNull::new(ptr.cast::<Slot>()).ok_or_else(|| io::Error::other("mmap gave null"))?;
+        let ptr = NonNull::new(ptr.cast::<Slot<K, V>>())
+            .ok_or_else(|| io::Error::other("mmap gave null"))?;
         Ok(SharedSlots { ptr, len, seed })
     }
 
-    pub fn table(&self) -> Table<'_> {
+    pub fn table(&self) -> Table<'_, K, V> {
         // SAFETY: `ptr` maps `len` aligned slots until `self` drops; a slot
         // is atomics only, so shared references to memory the program and
         // other workers write concurrently are sound.
@@ -274,12 +299,12 @@ impl SharedSlots {
     }
 }
 
-impl Drop for SharedSlots {
+impl<const K: usize, const V: usize> Drop for SharedSlots<K, V> {
     fn drop(&mut self) {
         // SAFETY: the mapping `map` made, no longer borrowed (`table`'s
         // borrows end with `&self`).
         unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len * size_of::<Slot>());
+            libc::munmap(self.ptr.as_ptr().cast(), self.len * size_of::<Slot<K, V>>());
         }
     }
 }
@@ -289,22 +314,58 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
 
-    fn memory(n: usize) -> Vec<Slot> {
+    /// Each test below runs over both slot layouts, as `ipv4::NAME` and
+    /// `ipv6::NAME`.
+    macro_rules! for_both_layouts {
+        ($($name:ident),* $(,)?) => {
+            mod ipv4 {
+                $(#[test]
+                fn $name() {
+                    super::$name::<{ super::KEY_WORDS }, { super::VALUE_WORDS }>();
+                })*
+            }
+            mod ipv6 {
+                $(#[test]
+                fn $name() {
+                    super::$name::<{ super::KEY_WORDS6 }, { super::VALUE_WORDS6 }>();
+                })*
+            }
+        };
+    }
+
+    for_both_layouts!(
+        inserted_keys_are_found_updated_and_removed,
+        a_full_window_refuses_and_a_deleted_slot_is_taken_again,
+        a_window_from_the_last_slot_wraps_to_the_first,
+        sequence_wraps_past_zero_to_two,
+        two_writers_claiming_the_same_slot_cannot_both_win,
+        concurrent_writers_never_show_a_torn_value,
+    );
+
+    fn memory<const K: usize, const V: usize>(n: usize) -> Vec<Slot<K, V>> {
         (0..n).map(|_| Slot::default()).collect()
     }
 
-    fn key(n: u32) -> [u32; KEY_WORDS] {
-        [0x0a00_0001, n, 0x5000_1f90 ^ n, 6]
+    /// Key `n`: its second word is `n`, the others vary with it.
+    fn key<const K: usize>(n: u32) -> [u32; K] {
+        std::array::from_fn(|i| match i {
+            1 => n,
+            _ => (0x0a00_0001 + i as u32 * 0x0101) ^ n.rotate_left(i as u32 * 3),
+        })
     }
 
-    fn value(n: u32) -> [u32; VALUE_WORDS] {
-        let mut v = [n.wrapping_mul(0x0101_0101); VALUE_WORDS];
+    fn value<const V: usize>(n: u32) -> [u32; V] {
+        let mut v = [n.wrapping_mul(0x0101_0101); V];
         v[0] = u32::from_ne_bytes([1, 0, 0, 0]) | (n << 8);
         v
     }
 
     /// Keys whose window starts at slot `home`.
-    fn keys_at(t: &Table<'_>, home: usize, n: usize) -> Vec<[u32; KEY_WORDS]> {
+    fn keys_at<const K: usize, const V: usize>(
+        t: &Table<'_, K, V>,
+        home: usize,
+        n: usize,
+    ) -> Vec<[u32; K]> {
         (0..)
             .map(key)
             .filter(|k| t.home(k) == home)
@@ -312,9 +373,8 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn inserted_keys_are_found_updated_and_removed() {
-        let mem = memory(64);
+    fn inserted_keys_are_found_updated_and_removed<const K: usize, const V: usize>() {
+        let mem = memory::<K, V>(64);
         let t = Table::new(&mem, 7);
         for n in 0..20 {
             assert!(t.insert(&key(n), &value(n)).is_some());
@@ -338,9 +398,8 @@ mod tests {
             .all(|n| t.get(&key(n)).is_some()));
     }
 
-    #[test]
-    fn a_full_window_refuses_and_a_deleted_slot_is_taken_again() {
-        let mem = memory(64);
+    fn a_full_window_refuses_and_a_deleted_slot_is_taken_again<const K: usize, const V: usize>() {
+        let mem = memory::<K, V>(64);
         let t = Table::new(&mem, 1);
         let keys = keys_at(&t, 10, WINDOW + 1);
         let at: Vec<_> = keys[..WINDOW]
@@ -362,9 +421,8 @@ mod tests {
             .all(|(i, k)| (i == 3) != t.get(k).is_some()));
     }
 
-    #[test]
-    fn a_window_from_the_last_slot_wraps_to_the_first() {
-        let mem = memory(32);
+    fn a_window_from_the_last_slot_wraps_to_the_first<const K: usize, const V: usize>() {
+        let mem = memory::<K, V>(32);
         let t = Table::new(&mem, 3);
         let keys = keys_at(&t, 31, 3);
         let at: Vec<_> = keys.iter().map(|k| t.insert(k, &value(5))).collect();
@@ -386,17 +444,15 @@ mod tests {
         assert_eq!(slots_for(2_500_000), 4_194_304);
     }
 
-    #[test]
-    fn sequence_wraps_past_zero_to_two() {
-        let s = Slot::default();
+    fn sequence_wraps_past_zero_to_two<const K: usize, const V: usize>() {
+        let s = Slot::<K, V>::default();
         s.seq.store(u32::MAX - 1, Ordering::Relaxed);
         assert!(s.write(u32::MAX - 1, &key(1), &value(1)));
         assert_eq!(s.seq.load(Ordering::Relaxed), 2);
     }
 
-    #[test]
-    fn two_writers_claiming_the_same_slot_cannot_both_win() {
-        let s = Slot::default();
+    fn two_writers_claiming_the_same_slot_cannot_both_win<const K: usize, const V: usize>() {
+        let s = Slot::<K, V>::default();
         assert!(s.write(0, &key(1), &value(1)));
         assert!(!s.write(0, &key(2), &value(2)), "a stale sequence loses");
         assert!(matches!(s.read(), Read::Stable(2, e) if e.key == key(1)));
@@ -406,10 +462,9 @@ mod tests {
     /// enough that their windows overlap, while a reader checks that every
     /// value it gets is whole: each value is a function of its key and the
     /// writer's round.
-    #[test]
-    fn concurrent_writers_never_show_a_torn_value() {
+    fn concurrent_writers_never_show_a_torn_value<const K: usize, const V: usize>() {
         const ROUNDS: u32 = 200_000;
-        let mem = memory(32);
+        let mem = memory::<K, V>(32);
         let t = Table::new(&mem, 9);
         let stop = AtomicBool::new(false);
         let keys: Vec<_> = (0..12).map(key).collect();

@@ -57,5 +57,5 @@ impl Handler for ForwardHandler {
         Verdict::Tx(egress)
     }
 
-    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeenAll) {}
 }

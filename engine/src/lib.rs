@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use dataplane::counters::Counters;
-use dataplane::flow::{FastSeen, Ip6, SteerChange};
+use dataplane::flow::{FastSeenAll, Ip6, SteerChange};
 use dataplane::verdict::{PortId, Verdict};
 
 pub use forward::ForwardHandler;
@@ -45,7 +45,7 @@ pub trait Handler: Send + 'static {
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict;
     /// Called about every 100 ms and when idle: housekeeping (flow expiry).
     /// `seen` reads what the XDP program saw of offloaded connections.
-    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeen);
+    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeenAll);
     /// Moves the XDP map changes of the frames handled so far into `out`;
     /// the engine applies them to the XDP program before it transmits any
     /// of those frames.
@@ -86,6 +86,8 @@ pub struct EngineConfig {
     /// offloaded connections). Its table has 64-byte slots, a power of two
     /// at least half as many again.
     pub reply_keys: u32,
+    /// The same for IPv6 connections, in 128-byte slots.
+    pub reply_keys6: u32,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +100,7 @@ impl Default for EngineConfig {
             frames_per_worker: 4096,
             batch: 64,
             reply_keys: 65_536,
+            reply_keys6: 16_384,
         }
     }
 }
@@ -252,7 +255,7 @@ impl Engine {
         }
         let mut attached = Vec::with_capacity(ports.len());
         for port in &mut ports {
-            let a = steer::Attached::attach(port, cfg.xdp_mode, cfg.reply_keys)?;
+            let a = steer::Attached::attach(port, cfg.xdp_mode, cfg.reply_keys, cfg.reply_keys6)?;
             port.xdp_mode = a.mode();
             if a.mode() == XdpMode::Skb && iface::disable_gro(&port.name)? {
                 log::warn!(
@@ -281,9 +284,9 @@ impl Engine {
             sets.push(set);
         }
 
-        let entries = (0..workers)
+        let entries: Vec<_> = (0..workers)
             .map(|_| steer::FlowEntries::new(&attached))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         let probed = ports.clone();
         let mut engine = Engine {
             ports,

@@ -5,7 +5,7 @@
 
 use super::steer::{Attached, FlowEntries, XdpSteering};
 use super::{EgressPort, EngineError};
-use dataplane::flow::{FastSeen, FlowKey, SteerChange};
+use dataplane::flow::{FastSeen, FlowKey, Ip6, SteerChange};
 use dataplane::verdict::PortId;
 
 /// One loaded copy of the XDP program with its own maps.
@@ -33,7 +33,7 @@ impl XdpSimulator {
         let mut programs = [Attached::detached("simulator", flow_keys)?];
         let steering = XdpSteering::new(&mut programs);
         steering.set_ports(ports)?;
-        let entries = FlowEntries::new(&programs)?;
+        let entries = FlowEntries::new(&programs);
         let [program] = programs;
         Ok(XdpSimulator {
             program,
@@ -48,15 +48,16 @@ impl XdpSimulator {
         &self.steering
     }
 
-    /// Applies changes as a worker does; returns how many the map refused.
-    /// Every change goes to the one program, whatever its port: the
-    /// simulator stands for the program of every interface.
+    /// Applies changes as a worker does; returns how many the table
+    /// refused. Every change goes to the one program, whatever its port:
+    /// the simulator stands for the program of every interface.
     pub fn apply(&mut self, changes: &[SteerChange]) -> usize {
-        let on_one: Vec<SteerChange> = changes
-            .iter()
-            .map(|c| SteerChange { port: 0, ..*c })
-            .collect();
-        self.entries.apply_all(&on_one)
+        self.entries.apply_all(&on_one(changes))
+    }
+
+    /// The same for IPv6 changes.
+    pub fn apply6(&mut self, changes: &[SteerChange<Ip6>]) -> usize {
+        self.entries.apply6(&on_one(changes))
     }
 
     /// Runs `frame` through the program as if it arrived on port `ingress`.
@@ -73,4 +74,17 @@ impl XdpSimulator {
     pub fn last_seen_ms(&mut self, key: &FlowKey) -> Option<u64> {
         self.entries.last_seen_ms(0, key)
     }
+
+    /// The same for an IPv6 key.
+    pub fn last_seen6_ms(&mut self, key: &FlowKey<Ip6>) -> Option<u64> {
+        self.entries.last_seen_ms(0, key)
+    }
+}
+
+/// `changes` moved to port 0, the simulator's one program.
+fn on_one<A: Copy>(changes: &[SteerChange<A>]) -> Vec<SteerChange<A>> {
+    changes
+        .iter()
+        .map(|c| SteerChange { port: 0, ..*c })
+        .collect()
 }

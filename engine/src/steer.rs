@@ -11,9 +11,9 @@ use aya::maps::{Array, DevMap, HashMap as BpfHashMap, Map, MapData, PerCpuArray,
 use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 
-use super::flow_table::{self, SharedSlots, KEY_WORDS, VALUE_WORDS};
+use super::flow_table::{self, SharedSlots, KEY_WORDS, KEY_WORDS6, VALUE_WORDS, VALUE_WORDS6};
 use super::{EngineError, PortInfo, XdpMode};
-use dataplane::flow::{FastSeen, FlowKey, Ip6, Rewrite, SteerAction, SteerChange};
+use dataplane::flow::{Addr, FastSeen, FlowKey, Ip6, Rewrite, SteerAction, SteerChange};
 use wire::{checksum, write_ethernet_header, EthernetHeader, MacAddr};
 
 /// Size of the `xsks` map: the highest queue count the program serves.
@@ -33,12 +33,16 @@ pub(super) struct Attached {
     mode: XdpMode,
     xsks: XskMap<MapData>,
     maps: Option<IfaceMaps>,
-    flows: Arc<SharedSlots>,
-    flows6: MapData,
+    flows: Arc<Slots4>,
+    flows6: Arc<Slots6>,
     probe_port: Array<MapData, u32>,
     // Holds the programs and the link; the link detaches on drop.
     ebpf: Ebpf,
 }
+
+/// The shared mappings of the IPv4 and IPv6 flow tables.
+type Slots4 = SharedSlots<KEY_WORDS, VALUE_WORDS>;
+type Slots6 = SharedSlots<KEY_WORDS6, VALUE_WORDS6>;
 
 struct IfaceMaps {
     interface: String,
@@ -120,15 +124,16 @@ fn attach_reason(e: &ProgramError, port: &PortInfo, mode: XdpMode) -> String {
 }
 
 impl Attached {
-    /// Loads the programs with room for `flow_keys` connection keys and
-    /// attaches the steering program to `port`.
+    /// Loads the programs with room for `keys` IPv4 and `keys6` IPv6
+    /// connection keys and attaches the steering program to `port`.
     pub(super) fn attach(
         port: &PortInfo,
         mode: XdpMode,
-        flow_keys: u32,
+        keys: u32,
+        keys6: u32,
     ) -> Result<Attached, EngineError> {
         let name = port.name.as_str();
-        let (mut ebpf, table) = load(name, flow_keys)?;
+        let (mut ebpf, table) = load(name, keys, keys6)?;
         let prog = xdp_program(&mut ebpf, name, PROGRAM)?;
         let attach = |prog: &mut Xdp, mode: XdpMode| {
             let aya_mode = match mode {
@@ -168,9 +173,10 @@ impl Attached {
     }
 
     /// Loads the programs without attaching them, for running frames
-    /// through them with BPF_PROG_TEST_RUN.
+    /// through them with BPF_PROG_TEST_RUN; room for `flow_keys` keys of
+    /// each family.
     pub(super) fn detached(name: &str, flow_keys: u32) -> Result<Attached, EngineError> {
-        let (mut ebpf, table) = load(name, flow_keys)?;
+        let (mut ebpf, table) = load(name, flow_keys, flow_keys)?;
         xdp_program(&mut ebpf, name, PROGRAM)?;
         Attached::with_maps(ebpf, table, name, XdpMode::Native)
     }
@@ -208,26 +214,15 @@ impl Attached {
         };
         let probe_port = Array::try_from(take_map(&mut ebpf, name, "probe_port")?)
             .map_err(|e| map_err("probe_port", e))?;
-        let flows = match take_map(&mut ebpf, name, "flows")? {
-            Map::Array(data) => SharedSlots::map(data.fd().as_fd(), table.slots, table.seed)
-                .map_err(|e| EngineError::Map {
-                    interface: name.to_string(),
-                    map: "flows",
-                    error: format!("mmap: {e}"),
-                })?,
-            _ => return Err(load_err(name, "map `flows` is not an array")),
-        };
-        let flows6 = match take_map(&mut ebpf, name, "flows6")? {
-            Map::HashMap(data) => data,
-            _ => return Err(load_err(name, "map `flows6` is not a hash map")),
-        };
+        let flows = map_slots(&mut ebpf, name, "flows", table.slots, table.seed)?;
+        let flows6 = map_slots(&mut ebpf, name, "flows6", table.slots6, table.seed)?;
         Ok(Attached {
             interface: name.to_string(),
             mode,
             xsks,
             maps: Some(maps),
             flows: Arc::new(flows),
-            flows6,
+            flows6: Arc::new(flows6),
             probe_port,
             ebpf,
         })
@@ -236,16 +231,6 @@ impl Attached {
     /// How the program is attached: native or skb.
     pub(super) fn mode(&self) -> XdpMode {
         self.mode
-    }
-
-    /// The flow table's shared mapping, for one worker.
-    fn flow_map(&self) -> Arc<SharedSlots> {
-        Arc::clone(&self.flows)
-    }
-
-    /// A handle of the IPv6 flow map of its own, for one worker.
-    fn flow6_map(&self) -> Result<BpfHashMap<MapData, MapKey6, u8>, EngineError> {
-        own_handle(&self.flows6, &self.interface, "flows6")
     }
 
     /// Runs `frame` through the steering program as if it arrived on
@@ -325,48 +310,59 @@ impl Attached {
     }
 }
 
-/// A handle of its own on a hash map, for one worker.
-fn own_handle<K: aya::Pod, V: aya::Pod>(
-    map: &MapData,
+/// Maps the flow table `map` (`slots` slots whose keys hash with `seed`)
+/// into this process.
+fn map_slots<const K: usize, const V: usize>(
+    ebpf: &mut Ebpf,
     interface: &str,
-    name: &'static str,
-) -> Result<BpfHashMap<MapData, K, V>, EngineError> {
-    let err = |error: String| EngineError::Map {
-        interface: interface.to_string(),
-        map: name,
-        error,
-    };
-    let fd = map
-        .fd()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| err(e.to_string()))?;
-    let data = MapData::from_fd(fd).map_err(|e| err(e.to_string()))?;
-    BpfHashMap::try_from(Map::HashMap(data)).map_err(|e| err(e.to_string()))
+    map: &'static str,
+    slots: u32,
+    seed: u32,
+) -> Result<SharedSlots<K, V>, EngineError> {
+    match take_map(ebpf, interface, map)? {
+        Map::Array(data) => {
+            SharedSlots::map(data.fd().as_fd(), slots, seed).map_err(|e| EngineError::Map {
+                interface: interface.to_string(),
+                map,
+                error: format!("mmap: {e}"),
+            })
+        }
+        _ => Err(load_err(interface, format!("map `{map}` is not an array"))),
+    }
 }
 
-/// The size and hash seed the flow table was loaded with.
+/// The sizes and hash seed the flow tables were loaded with.
 #[derive(Clone, Copy)]
 struct TableShape {
     slots: u32,
+    slots6: u32,
     seed: u32,
 }
 
-/// Loads the programs with a flow table for `flow_keys` keys (and as many
-/// IPv6 keys).
-fn load(name: &str, flow_keys: u32) -> Result<(Ebpf, TableShape), EngineError> {
-    let slots = flow_table::slots_for(flow_keys);
-    let mask = slots - 1;
+/// Loads the programs with flow tables for `keys` IPv4 and `keys6` IPv6
+/// keys.
+fn load(name: &str, keys: u32, keys6: u32) -> Result<(Ebpf, TableShape), EngineError> {
+    let slots = flow_table::slots_for(keys);
+    let slots6 = flow_table::slots_for(keys6);
+    let (mask, mask6) = (slots - 1, slots6 - 1);
     // A fresh random seed per load: std's hasher keys come from the OS.
     let seed = RandomState::new().hash_one(name) as u32;
     let ebpf = EbpfLoader::new()
         .map_max_entries("flows", slots)
-        .map_max_entries("flows6", flow_keys.max(1))
+        .map_max_entries("flows6", slots6)
         .override_global("flow_mask", &mask, true)
+        .override_global("flow_mask6", &mask6, true)
         .override_global("flow_seed", &seed, true)
         .load(STEER_OBJ)
         .map_err(|e| load_err(name, e))?;
-    Ok((ebpf, TableShape { slots, seed }))
+    Ok((
+        ebpf,
+        TableShape {
+            slots,
+            slots6,
+            seed,
+        },
+    ))
 }
 
 /// The named XDP program of `ebpf`, loaded into the kernel.
@@ -401,46 +397,73 @@ pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
 pub const XDP_REDIRECT: u32 = 4;
 
-/// A flow key as the XDP program reads it from a packet (`struct
-/// flow_key`: addresses, ports, protocol, three zero bytes, in network
-/// order), as the table's words.
-fn key_words(k: &FlowKey) -> [u32; KEY_WORDS] {
-    let [sp0, sp1] = k.src_port.to_be_bytes();
-    let [dp0, dp1] = k.dst_port.to_be_bytes();
-    [
-        u32::from_ne_bytes(k.src_ip.to_be_bytes()),
-        u32::from_ne_bytes(k.dst_ip.to_be_bytes()),
-        u32::from_ne_bytes([sp0, sp1, dp0, dp1]),
-        u32::from_ne_bytes([k.proto, 0, 0, 0]),
-    ]
-}
+/// An address family's keys and values as the words of its table's slots
+/// (`K` key words, `V` value words).
+trait SlotWords<const K: usize, const V: usize>: Addr {
+    /// A key as the XDP program reads it from a packet: addresses, ports,
+    /// protocol, three zero bytes, in network order.
+    fn key_words(key: &FlowKey<Self>) -> [u32; K];
+    /// A value handing the packets to the workers.
+    fn to_worker() -> [u32; V];
+    /// The rewrite of packets arriving with `key`, with the checksum
+    /// updates it implies computed once here rather than per packet.
+    fn forward(key: &FlowKey<Self>, rw: &Rewrite<Self>, backend: u32) -> [u32; V];
 
-/// An IPv6 flow key as the XDP program reads it from a packet.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct MapKey6 {
-    src: Ip6,
-    dst: Ip6,
-    sport: [u8; 2],
-    dport: [u8; 2],
-    proto: u8,
-    pad: [u8; 3],
-}
-
-// SAFETY: a plain 40-byte struct of byte arrays: no padding, alignment 1,
-// every bit pattern valid; it matches `struct flow_key6` in steer.c.
-unsafe impl aya::Pod for MapKey6 {}
-
-impl From<&FlowKey<Ip6>> for MapKey6 {
-    fn from(k: &FlowKey<Ip6>) -> MapKey6 {
-        MapKey6 {
-            src: k.src_ip,
-            dst: k.dst_ip,
-            sport: k.src_port.to_be_bytes(),
-            dport: k.dst_port.to_be_bytes(),
-            proto: k.proto,
-            pad: [0; 3],
+    /// What an update writes for `change`; `None` for a removal.
+    fn value_words(change: &SteerChange<Self>) -> Option<[u32; V]> {
+        match &change.action {
+            SteerAction::ToWorker => Some(Self::to_worker()),
+            SteerAction::Forward { rewrite, backend } => {
+                Some(Self::forward(&change.key, rewrite, *backend))
+            }
+            SteerAction::Remove => None,
         }
+    }
+}
+
+/// Byte strings laid end to end, as `N` words in memory order.
+fn pack<const N: usize>(fields: &[&[u8]]) -> [u32; N] {
+    let mut words = [[0u8; 4]; N];
+    let bytes = fields.iter().flat_map(|f| f.iter());
+    for (i, b) in bytes.enumerate() {
+        words[i / 4][i % 4] = *b;
+    }
+    words.map(u32::from_ne_bytes)
+}
+
+impl SlotWords<KEY_WORDS, VALUE_WORDS> for u32 {
+    fn key_words(k: &FlowKey) -> [u32; KEY_WORDS] {
+        pack(&[
+            &k.src_ip.to_be_bytes(),
+            &k.dst_ip.to_be_bytes(),
+            &k.src_port.to_be_bytes(),
+            &k.dst_port.to_be_bytes(),
+            &[k.proto],
+        ])
+    }
+    fn to_worker() -> [u32; VALUE_WORDS] {
+        FlowValue::to_worker().words()
+    }
+    fn forward(key: &FlowKey, rw: &Rewrite, backend: u32) -> [u32; VALUE_WORDS] {
+        FlowValue::forward(key, rw, backend).words()
+    }
+}
+
+impl SlotWords<KEY_WORDS6, VALUE_WORDS6> for Ip6 {
+    fn key_words(k: &FlowKey<Ip6>) -> [u32; KEY_WORDS6] {
+        pack(&[
+            &k.src_ip,
+            &k.dst_ip,
+            &k.src_port.to_be_bytes(),
+            &k.dst_port.to_be_bytes(),
+            &[k.proto],
+        ])
+    }
+    fn to_worker() -> [u32; VALUE_WORDS6] {
+        FlowValue6::to_worker().words()
+    }
+    fn forward(key: &FlowKey<Ip6>, rw: &Rewrite<Ip6>, backend: u32) -> [u32; VALUE_WORDS6] {
+        FlowValue6::forward(key, rw, backend).words()
     }
 }
 
@@ -476,17 +499,6 @@ const _: () = assert!(std::mem::offset_of!(FlowValue, egress) == 30);
 const _: () = assert!(std::mem::offset_of!(FlowValue, backend) == 32);
 
 impl FlowValue {
-    /// What an update writes for `change`; `None` for a removal.
-    fn of(change: &SteerChange) -> Option<FlowValue> {
-        match &change.action {
-            SteerAction::ToWorker => Some(FlowValue::to_worker()),
-            SteerAction::Forward { rewrite, backend } => {
-                Some(FlowValue::forward(&change.key, rewrite, *backend))
-            }
-            SteerAction::Remove => None,
-        }
-    }
-
     fn to_worker() -> FlowValue {
         FlowValue {
             action: FLOW_TO_WORKER,
@@ -494,14 +506,9 @@ impl FlowValue {
         }
     }
 
-    /// The rewrite of packets arriving with `key`, with the checksum
-    /// updates it implies computed once here rather than per packet.
     fn forward(key: &FlowKey, rw: &Rewrite, backend: u32) -> FlowValue {
         let ip =
             checksum::delta32(key.src_ip, rw.src_ip) + checksum::delta32(key.dst_ip, rw.dst_ip);
-        let l4 = ip
-            + checksum::delta16(key.src_port, rw.src_port)
-            + checksum::delta16(key.dst_port, rw.dst_port);
         FlowValue {
             action: FLOW_FORWARD,
             src_mac: rw.src_mac,
@@ -512,7 +519,7 @@ impl FlowValue {
             dst: rw.dst_ip.to_be_bytes(),
             sport: rw.src_port.to_be_bytes(),
             dport: rw.dst_port.to_be_bytes(),
-            l4_delta: checksum::fold(l4).to_be_bytes(),
+            l4_delta: l4_delta(ip, key, rw),
             egress: u16::from(rw.egress),
             backend,
         }
@@ -520,8 +527,7 @@ impl FlowValue {
 
     /// The value as it sits in a slot, as the table's words.
     fn words(&self) -> [u32; VALUE_WORDS] {
-        let mut b = [0u8; VALUE_WORDS * 4];
-        let fields: [&[u8]; 12] = [
+        pack(&[
             &[self.action],
             &self.src_mac,
             &self.dst_mac,
@@ -534,102 +540,167 @@ impl FlowValue {
             &self.l4_delta,
             &self.egress.to_ne_bytes(),
             &self.backend.to_ne_bytes(),
-        ];
-        let mut at = 0;
-        for f in fields {
-            b[at..at + f.len()].copy_from_slice(f);
-            at += f.len();
+        ])
+    }
+}
+
+/// The TCP/UDP checksum update of a rewrite whose addresses add `addrs`
+/// (unfolded deltas) to it: the ports' on top, folded, in network order.
+fn l4_delta<A: Copy>(addrs: u32, key: &FlowKey<A>, rw: &Rewrite<A>) -> [u8; 2] {
+    let l4 = addrs
+        + checksum::delta16(key.src_port, rw.src_port)
+        + checksum::delta16(key.dst_port, rw.dst_port);
+    checksum::fold(l4).to_be_bytes()
+}
+
+/// `struct flow_action6` in steer.c: `FlowValue` for IPv6, without the
+/// header checksum update (IPv6 has no header checksum).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct FlowValue6 {
+    action: u8,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    pad: u8,
+    l4_delta: [u8; 2],
+    src: Ip6,
+    dst: Ip6,
+    sport: [u8; 2],
+    dport: [u8; 2],
+    egress: u16,
+    pad2: u16,
+    backend: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<FlowValue6>() == VALUE_WORDS6 * 4);
+const _: () = assert!(std::mem::offset_of!(FlowValue6, l4_delta) == 14);
+const _: () = assert!(std::mem::offset_of!(FlowValue6, egress) == 52);
+const _: () = assert!(std::mem::offset_of!(FlowValue6, backend) == 56);
+
+impl FlowValue6 {
+    fn to_worker() -> FlowValue6 {
+        FlowValue6 {
+            action: FLOW_TO_WORKER,
+            ..FlowValue6::default()
         }
-        std::array::from_fn(|i| {
-            u32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
-        })
+    }
+
+    fn forward(key: &FlowKey<Ip6>, rw: &Rewrite<Ip6>, backend: u32) -> FlowValue6 {
+        let addr = |a: Ip6| Ipv6Addr::from(a);
+        let addrs = checksum::delta_v6(addr(key.src_ip), addr(rw.src_ip))
+            + checksum::delta_v6(addr(key.dst_ip), addr(rw.dst_ip));
+        FlowValue6 {
+            action: FLOW_FORWARD,
+            src_mac: rw.src_mac,
+            dst_mac: rw.dst_mac,
+            pad: 0,
+            l4_delta: l4_delta(addrs, key, rw),
+            src: rw.src_ip,
+            dst: rw.dst_ip,
+            sport: rw.src_port.to_be_bytes(),
+            dport: rw.dst_port.to_be_bytes(),
+            egress: u16::from(rw.egress),
+            pad2: 0,
+            backend,
+        }
+    }
+
+    /// The value as it sits in a slot, as the table's words.
+    fn words(&self) -> [u32; VALUE_WORDS6] {
+        pack(&[
+            &[self.action],
+            &self.src_mac,
+            &self.dst_mac,
+            &[self.pad],
+            &self.l4_delta,
+            &self.src,
+            &self.dst,
+            &self.sport,
+            &self.dport,
+            &self.egress.to_ne_bytes(),
+            &self.pad2.to_ne_bytes(),
+            &self.backend.to_ne_bytes(),
+        ])
     }
 }
 
-/// One worker's handles on the flow table of every interface, in port
-/// order. Workers share an interface's table, each writing only its own
-/// connections' keys, with no lock.
-pub(super) struct FlowEntries {
-    tables: Vec<Arc<SharedSlots>>,
-    /// The IPv6 flow maps: keys handed to the workers, no fast path.
-    maps6: Vec<BpfHashMap<MapData, MapKey6, u8>>,
-}
-
-impl FlowEntries {
-    pub(super) fn new(attached: &[Attached]) -> Result<FlowEntries, EngineError> {
-        let maps6 = attached
-            .iter()
-            .map(Attached::flow6_map)
-            .collect::<Result<_, _>>()?;
-        Ok(FlowEntries {
-            tables: attached.iter().map(Attached::flow_map).collect(),
-            maps6,
-        })
-    }
-
-    /// Applies `changes` in order; returns how many the table refused (no
-    /// free slot in the key's window, or no such port): those keys'
-    /// packets go where they would without.
-    pub(super) fn apply_all(&mut self, changes: &[SteerChange]) -> usize {
-        changes.iter().filter(|c| !self.apply(c)).count()
-    }
-
-    /// Applies one change; false when the table refused it.
-    fn apply(&self, change: &SteerChange) -> bool {
-        let Some(shared) = self.tables.get(usize::from(change.port)) else {
-            return change.action == SteerAction::Remove;
+/// Applies `changes` in order to the tables of their ports; returns how
+/// many were refused (no free slot in the key's window, or no such port):
+/// those keys' packets go where they would without.
+fn apply_changes<A: SlotWords<K, V>, const K: usize, const V: usize>(
+    tables: &[Arc<SharedSlots<K, V>>],
+    changes: &[SteerChange<A>],
+) -> usize {
+    let refused = |change: &SteerChange<A>| {
+        let Some(shared) = tables.get(usize::from(change.port)) else {
+            return change.action != SteerAction::Remove;
         };
         let table = shared.table();
-        let key = key_words(&change.key);
-        match FlowValue::of(change) {
-            Some(value) => table.insert(&key, &value.words()).is_some(),
+        let key = A::key_words(&change.key);
+        match A::value_words(change) {
+            Some(value) => table.insert(&key, &value).is_none(),
             None => {
                 // A key whose insertion was refused is absent: nothing to
                 // withdraw.
                 table.remove(&key);
-                true
+                false
             }
         }
-    }
+    };
+    changes.iter().filter(|c| refused(c)).count()
+}
+
+/// When the program last forwarded a packet of `key` arriving on `port`
+/// (engine clock, ms), from the tables of every port.
+fn last_seen<A: SlotWords<K, V>, const K: usize, const V: usize>(
+    tables: &[Arc<SharedSlots<K, V>>],
+    port: u8,
+    key: &FlowKey<A>,
+) -> Option<u64> {
+    let e = tables
+        .get(usize::from(port))?
+        .table()
+        .get(&A::key_words(key))?;
+    // The coarse clock is CLOCK_MONOTONIC_COARSE: the engine clock's base.
+    (e.action() == FLOW_FORWARD && e.last_seen_ns != 0).then_some(e.last_seen_ns / 1_000_000)
+}
+
+/// One worker's handles on the flow tables of every interface, in port
+/// order. Workers share an interface's tables, each writing only its own
+/// connections' keys, with no lock.
+pub(super) struct FlowEntries {
+    tables: Vec<Arc<Slots4>>,
+    tables6: Vec<Arc<Slots6>>,
 }
 
 impl FlowEntries {
-    /// Applies IPv6 changes in order, one map operation each (IPv6 keys
-    /// change only as NAT connections open and end); returns how many the
-    /// map refused. Only hand-overs to the workers exist for IPv6.
-    pub(super) fn apply6(&mut self, changes: &[SteerChange<Ip6>]) -> usize {
-        let mut refused = 0;
-        for c in changes {
-            let Some(map) = self.maps6.get_mut(usize::from(c.port)) else {
-                refused += usize::from(c.action != SteerAction::Remove);
-                continue;
-            };
-            let key = MapKey6::from(&c.key);
-            match c.action {
-                SteerAction::Remove => {
-                    // A key whose insertion failed is absent: nothing to withdraw.
-                    let _ = map.remove(&key);
-                }
-                SteerAction::ToWorker | SteerAction::Forward { .. } => {
-                    if map.insert(key, FLOW_TO_WORKER, 0).is_err() {
-                        refused += 1;
-                    }
-                }
-            }
+    pub(super) fn new(attached: &[Attached]) -> FlowEntries {
+        FlowEntries {
+            tables: attached.iter().map(|a| Arc::clone(&a.flows)).collect(),
+            tables6: attached.iter().map(|a| Arc::clone(&a.flows6)).collect(),
         }
-        refused
+    }
+
+    /// Applies IPv4 changes in order; returns how many were refused.
+    pub(super) fn apply_all(&mut self, changes: &[SteerChange]) -> usize {
+        apply_changes(&self.tables, changes)
+    }
+
+    /// Applies IPv6 changes in order; returns how many were refused.
+    pub(super) fn apply6(&mut self, changes: &[SteerChange<Ip6>]) -> usize {
+        apply_changes(&self.tables6, changes)
     }
 }
 
 impl FastSeen for FlowEntries {
     fn last_seen_ms(&mut self, port: u8, key: &FlowKey) -> Option<u64> {
-        let e = self
-            .tables
-            .get(usize::from(port))?
-            .table()
-            .get(&key_words(key))?;
-        // The coarse clock is CLOCK_MONOTONIC_COARSE: the engine clock's base.
-        (e.action() == FLOW_FORWARD && e.last_seen_ns != 0).then_some(e.last_seen_ns / 1_000_000)
+        last_seen(&self.tables, port, key)
+    }
+}
+
+impl FastSeen<Ip6> for FlowEntries {
+    fn last_seen_ms(&mut self, port: u8, key: &FlowKey<Ip6>) -> Option<u64> {
+        last_seen(&self.tables6, port, key)
     }
 }
 
@@ -650,7 +721,8 @@ pub struct XdpStats {
     /// Packets of offloaded connections forwarded by the program itself.
     pub fast_forwarded: u64,
     /// Packets of offloaded connections handed to the workers instead
-    /// (TCP SYN/FIN/RST, IP options, TTL, over the egress MTU, malformed).
+    /// (TCP SYN/FIN/RST, IP options, TTL or hop limit, over the egress
+    /// MTU, malformed).
     pub fast_to_worker: u64,
     /// Of those, because the egress port cannot send XDP frames.
     pub fast_no_egress: u64,
@@ -898,7 +970,7 @@ mod tests {
             dst_port: 80,
             proto: 17,
         };
-        let bytes: Vec<u8> = key_words(&key)
+        let bytes: Vec<u8> = SlotWords::key_words(&key)
             .iter()
             .flat_map(|w| w.to_ne_bytes())
             .collect();
@@ -906,5 +978,46 @@ mod tests {
             bytes,
             [10, 0, 0, 1, 10, 0, 0, 2, 0x12, 0x34, 0, 80, 17, 0, 0, 0]
         );
+    }
+
+    /// The same for `struct flow_action6` and `struct flow_key6`.
+    #[test]
+    fn an_ipv6_value_and_key_sit_in_their_words_as_in_the_c_structs() {
+        let v = FlowValue6 {
+            action: FLOW_FORWARD,
+            src_mac: [1, 2, 3, 4, 5, 6],
+            dst_mac: [7, 8, 9, 10, 11, 12],
+            pad: 0,
+            l4_delta: [13, 14],
+            src: std::array::from_fn(|i| 15 + i as u8),
+            dst: std::array::from_fn(|i| 31 + i as u8),
+            sport: [47, 48],
+            dport: [49, 50],
+            egress: 0x3433,
+            pad2: 0,
+            backend: 0x3c3b_3a39,
+        };
+        let bytes: Vec<u8> = v.words().iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let mut want: Vec<u8> = vec![1];
+        want.extend(1..=12);
+        want.push(0);
+        want.extend(13..=52);
+        want.extend([0, 0]);
+        want.extend(0x39..=0x3c);
+        assert_eq!(bytes, want);
+        let key = FlowKey {
+            src_ip: std::array::from_fn(|i| i as u8),
+            dst_ip: std::array::from_fn(|i| 16 + i as u8),
+            src_port: 0x1234,
+            dst_port: 80,
+            proto: 6,
+        };
+        let bytes: Vec<u8> = SlotWords::key_words(&key)
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect();
+        let mut want: Vec<u8> = (0..32).collect();
+        want.extend([0x12, 0x34, 0, 80, 6, 0, 0, 0]);
+        assert_eq!(bytes, want);
     }
 }

@@ -51,7 +51,7 @@ impl Handler for TestHandler {
             TestHandler::HandAll(to) => Verdict::Handoff(*to),
         }
     }
-    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeenAll) {}
 }
 
 fn start<H: Handler>(
@@ -367,7 +367,7 @@ impl Handler for Replies {
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
         self.forward.handle(frame, ingress)
     }
-    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeenAll) {}
     fn steer_changes(&mut self, out: &mut Vec<SteerChange>) {
         out.append(&mut self.changes.lock().unwrap());
     }
@@ -533,7 +533,7 @@ impl Handler for Stalled {
         self.seen.fetch_add(1, Ordering::Relaxed);
         Verdict::Drop(DropReason::NoService)
     }
-    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeenAll) {}
 }
 
 #[test]

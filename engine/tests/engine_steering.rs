@@ -31,7 +31,7 @@ impl Handler for Capture {
         }
         Verdict::Drop(DropReason::NoService)
     }
-    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeenAll) {}
 }
 
 /// An engine on l0/l1 whose handler records every marker it sees, with the

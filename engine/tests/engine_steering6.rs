@@ -43,7 +43,7 @@ impl Handler for Capture {
         }
         Verdict::Drop(DropReason::NoService)
     }
-    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeen) {}
+    fn housekeeping(&mut self, _now_ms: u64, _seen: &mut dyn dataplane::flow::FastSeenAll) {}
     fn steer_changes6(&mut self, out: &mut Vec<SteerChange<Ip6>>) {
         if std::mem::take(&mut self.open) {
             out.push(SteerChange {

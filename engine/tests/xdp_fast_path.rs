@@ -1,29 +1,258 @@
 //! The XDP fast path run by the kernel (BPF_PROG_TEST_RUN), frame for frame
-//! against the workers' path: the program is loaded unattached, its flow map
-//! filled with the very changes a worker logs, and every frame goes through
-//! both. For nat, full NAT and direct routing, TCP and UDP, both directions,
-//! with and without a VLAN tag and a partial checksum, the program's output
-//! equals the worker's byte for byte; what it must leave to the worker
-//! (SYN/FIN/RST, unknown flows, oversize packets, a VIP no longer owned)
-//! it leaves untouched. Needs root.
+//! against the workers' path: the program is loaded unattached, its flow
+//! tables filled with the very changes a worker logs, and every frame goes
+//! through both. For IPv4 and IPv6, nat, full NAT and direct routing, TCP
+//! and UDP, both directions, with and without a VLAN tag and a partial
+//! checksum, the program's output equals the worker's byte for byte; what
+//! it must leave to the worker (SYN/FIN/RST, unknown flows, IP options and
+//! IPv6 extension headers, oversize packets, a VIP no longer owned) it
+//! leaves untouched. Each test runs once per family, as `ipv4::NAME` and
+//! `ipv6::NAME`. Needs root.
 
 mod engine_common;
 #[path = "../../dataplane/tests/support/mod.rs"]
 mod support;
 
-use std::net::Ipv4Addr;
+use std::fmt::Debug;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use dataplane::flow::{SteerAction, SteerChange, Timeouts};
+use dataplane::flow::{FlowKey, Ip6, Rewrite, SteerAction, SteerChange, Timeouts};
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::sched::SchedulerKind;
 use dataplane::service::{ForwardMode, Snapshot};
 use dataplane::verdict::{PortId, Verdict};
 use engine::{EgressPort, XdpSimulator, XdpStats, XDP_PASS, XDP_REDIRECT, XDP_TX};
 use engine_common::{Lab, Netns};
+use support::v6::*;
 use support::*;
 
 const UDP: u8 = 17;
 const TCP: u8 = 6;
+
+/// What the tests need of an address family: its addresses and frames,
+/// its worker and program tables, and how the program counts it.
+trait Family: 'static {
+    /// Addresses as flow keys hold them.
+    type Addr: Copy + Debug + PartialEq;
+    type Ip: Copy + Debug + PartialEq + Send;
+    const CLIENT: Self::Ip;
+    const VIP: Self::Ip;
+    /// A SYN to a VIP meets SYN admission before any flow lookup.
+    const SYN_ADMISSION: bool;
+    fn addr(ip: Self::Ip) -> Self::Addr;
+    fn backend_ip(i: usize) -> Self::Ip;
+    /// The one-service snapshot of `support` in this family.
+    fn snapshot(forward: ForwardMode) -> Snapshot;
+    /// Takes the VIP from this node, as VRRP would.
+    fn release_vip(snap: &mut Snapshot);
+    /// A TCP segment or UDP datagram (flags ignored) as an untagged frame.
+    fn segment(
+        proto: u8,
+        macs: ([u8; 6], [u8; 6]),
+        src: (Self::Ip, u16),
+        dst: (Self::Ip, u16),
+        flags: &str,
+        payload: &[u8],
+    ) -> Vec<u8>;
+    /// The untagged frame's L4 checksum in CHECKSUM_PARTIAL form.
+    fn make_partial(frame: &mut [u8]);
+    /// The untagged frame with IP options (IPv4) or an extension header
+    /// (IPv6) before its transport header.
+    fn with_ip_extension(frame: &[u8]) -> Vec<u8>;
+    /// Source and destination of an untagged frame's packet.
+    fn endpoints(frame: &[u8]) -> ((Self::Ip, u16), (Self::Ip, u16));
+    fn take_changes(w: &mut Worker) -> Vec<SteerChange<Self::Addr>>;
+    fn apply(sim: &mut XdpSimulator, changes: &[SteerChange<Self::Addr>]) -> usize;
+    fn last_seen_ms(sim: &mut XdpSimulator, key: &FlowKey<Self::Addr>) -> Option<u64>;
+    /// Frames of this family the program left to the kernel.
+    fn passed(stats: &XdpStats) -> u64;
+}
+
+struct V4;
+struct V6;
+
+impl Family for V4 {
+    type Addr = u32;
+    type Ip = Ipv4Addr;
+    const CLIENT: Ipv4Addr = CLIENT;
+    const VIP: Ipv4Addr = VIP;
+    const SYN_ADMISSION: bool = true;
+    fn addr(ip: Ipv4Addr) -> u32 {
+        ip.to_bits()
+    }
+    fn backend_ip(i: usize) -> Ipv4Addr {
+        backend_ip(i)
+    }
+    fn snapshot(forward: ForwardMode) -> Snapshot {
+        snapshot(forward, SchedulerKind::Rr, &[1])
+    }
+    fn release_vip(snap: &mut Snapshot) {
+        if let Some(l) = snap.locals.get_mut(&VIP.to_bits()) {
+            l.owned = false;
+        }
+    }
+    fn segment(
+        proto: u8,
+        (src_mac, dst_mac): ([u8; 6], [u8; 6]),
+        (src, sport): (Ipv4Addr, u16),
+        (dst, dport): (Ipv4Addr, u16),
+        flags: &str,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        if proto == TCP {
+            return tcp(src_mac, dst_mac, src, dst, sport, dport, flags, payload);
+        }
+        let b = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
+            .ipv4(src.octets(), dst.octets(), 64)
+            .udp(sport, dport);
+        let mut out = Vec::new();
+        b.write(&mut out, payload).expect("udp frame");
+        out
+    }
+    fn make_partial(frame: &mut [u8]) {
+        make_partial(frame);
+    }
+    fn with_ip_extension(frame: &[u8]) -> Vec<u8> {
+        // Three NOPs and the end of the options list: a 24-byte header.
+        let mut out = frame[..34].to_vec();
+        out.extend_from_slice(&[1, 1, 1, 0]);
+        out.extend_from_slice(&frame[34..]);
+        let ip = &mut out[14..38];
+        ip[0] = 0x46;
+        let total = u16::from_be_bytes([ip[2], ip[3]]) + 4;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip[10..12].fill(0);
+        let sum = ip
+            .chunks(2)
+            .fold(0u32, |s, w| s + u32::from(u16::from_be_bytes([w[0], w[1]])));
+        let sum = (sum & 0xffff) + (sum >> 16);
+        ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        out
+    }
+    fn endpoints(frame: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
+        let ip = &frame[14..];
+        let a = |o: usize| Ipv4Addr::new(ip[o], ip[o + 1], ip[o + 2], ip[o + 3]);
+        let p = |o: usize| u16::from_be_bytes([ip[20 + o], ip[21 + o]]);
+        ((a(12), p(0)), (a(16), p(2)))
+    }
+    fn take_changes(w: &mut Worker) -> Vec<SteerChange> {
+        let mut changes = Vec::new();
+        w.take_steer_changes(&mut changes);
+        changes
+    }
+    fn apply(sim: &mut XdpSimulator, changes: &[SteerChange]) -> usize {
+        sim.apply(changes)
+    }
+    fn last_seen_ms(sim: &mut XdpSimulator, key: &FlowKey) -> Option<u64> {
+        sim.last_seen_ms(key)
+    }
+    fn passed(stats: &XdpStats) -> u64 {
+        stats.pass_ipv4
+    }
+}
+
+impl Family for V6 {
+    type Addr = Ip6;
+    type Ip = Ipv6Addr;
+    const CLIENT: Ipv6Addr = CLIENT6;
+    const VIP: Ipv6Addr = VIP6;
+    const SYN_ADMISSION: bool = false;
+    fn addr(ip: Ipv6Addr) -> Ip6 {
+        ip.octets()
+    }
+    fn backend_ip(i: usize) -> Ipv6Addr {
+        backend_ip6(i)
+    }
+    fn snapshot(forward: ForwardMode) -> Snapshot {
+        snapshot6(forward, SchedulerKind::Rr, &[1])
+    }
+    fn release_vip(snap: &mut Snapshot) {
+        if let Some(l) = snap.locals6.get_mut(&VIP6.octets()) {
+            l.owned = false;
+        }
+    }
+    fn segment(
+        proto: u8,
+        macs: ([u8; 6], [u8; 6]),
+        (src, sport): (Ipv6Addr, u16),
+        (dst, dport): (Ipv6Addr, u16),
+        flags: &str,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        if proto == TCP {
+            return tcp6(macs, None, src, dst, sport, dport, flags, payload);
+        }
+        udp6(macs, src, dst, sport, dport, payload)
+    }
+    fn make_partial(frame: &mut [u8]) {
+        make_partial6(frame);
+    }
+    fn with_ip_extension(frame: &[u8]) -> Vec<u8> {
+        // A Destination Options header holding one PadN option.
+        let mut out = frame[..54].to_vec();
+        out.extend_from_slice(&[frame[20], 0, 1, 4, 0, 0, 0, 0]);
+        out.extend_from_slice(&frame[54..]);
+        out[20] = 60;
+        let len = u16::from_be_bytes([out[18], out[19]]) + 8;
+        out[18..20].copy_from_slice(&len.to_be_bytes());
+        out
+    }
+    fn endpoints(frame: &[u8]) -> ((Ipv6Addr, u16), (Ipv6Addr, u16)) {
+        let ip = &frame[14..];
+        let a = |o: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&ip[o..o + 16]).expect("16 bytes"));
+        let p = |o: usize| u16::from_be_bytes([ip[40 + o], ip[41 + o]]);
+        ((a(8), p(0)), (a(24), p(2)))
+    }
+    fn take_changes(w: &mut Worker) -> Vec<SteerChange<Ip6>> {
+        let mut changes = Vec::new();
+        w.take_steer_changes6(&mut changes);
+        changes
+    }
+    fn apply(sim: &mut XdpSimulator, changes: &[SteerChange<Ip6>]) -> usize {
+        sim.apply6(changes)
+    }
+    fn last_seen_ms(sim: &mut XdpSimulator, key: &FlowKey<Ip6>) -> Option<u64> {
+        sim.last_seen6_ms(key)
+    }
+    fn passed(stats: &XdpStats) -> u64 {
+        stats.pass_ipv6
+    }
+}
+
+/// Declares each lab test below once per family.
+macro_rules! for_both_families {
+    ($($name:ident),* $(,)?) => {
+        mod ipv4 {
+            $(#[test]
+            #[cfg_attr(
+                not(feature = "lab"),
+                ignore = "lab: needs root and network namespaces; scripts/test runs it"
+            )]
+            fn $name() {
+                super::$name::<super::V4>();
+            })*
+        }
+        mod ipv6 {
+            $(#[test]
+            #[cfg_attr(
+                not(feature = "lab"),
+                ignore = "lab: needs root and network namespaces; scripts/test runs it"
+            )]
+            fn $name() {
+                super::$name::<super::V6>();
+            })*
+        }
+    };
+}
+
+for_both_families!(
+    fast_path_output_equals_the_workers_byte_for_byte,
+    one_armed_direct_routing_transmits_on_the_ingress_port,
+    a_snapshot_that_disqualifies_a_connection_withdraws_it,
+    a_port_xdp_cannot_send_by_keeps_only_its_direction_in_the_worker,
+    table_changes_apply_in_order_and_count_what_the_table_refuses,
+    the_program_finds_every_key_the_workers_placed,
+);
 
 fn ifindex(ns: &Netns, dev: &str) -> u32 {
     ns.exec(&["cat", &format!("/sys/class/net/{dev}/ifindex")])
@@ -33,13 +262,12 @@ fn ifindex(ns: &Netns, dev: &str) -> u32 {
 }
 
 /// Runs `f` on a simulator loaded in a fresh lab's L namespace with `keys`
-/// room for flow keys and `vips` steered. Its port table is l0 and l1 in
-/// snapshot port order, usable by XDP and at MTU 1500, as `ports` leaves
-/// it.
+/// room for flow keys of each family, and the VIPs and full-NAT source
+/// addresses of both steered. Its port table is l0 and l1 in snapshot port
+/// order, usable by XDP and at MTU 1500, as `ports` leaves it.
 fn simulate(
     tag: &str,
     keys: u32,
-    vips: &'static [Ipv4Addr],
     ports: impl FnOnce(&mut [EgressPort]),
     f: impl FnOnce(&mut XdpSimulator) + Send + 'static,
 ) {
@@ -55,58 +283,49 @@ fn simulate(
     ports(&mut table);
     lab.l.run(move || {
         let mut sim = XdpSimulator::new(&table, keys).expect("load the XDP program");
-        sim.steering().set_vips(vips).expect("vips");
+        sim.steering().set_vips(&[VIP, SNAT]).expect("vips");
+        sim.steering().set_vips6(&[VIP6, SNAT6]).expect("vips6");
         f(&mut sim);
     });
 }
 
-fn worker(snap: Snapshot) -> Worker {
+/// A lab tag unique per family, so both families' tests can run at once.
+fn tag<F: Family>(base: &str) -> String {
+    format!("{base}{}", if F::SYN_ADMISSION { "4" } else { "6" })
+}
+
+fn worker_on(published: std::sync::Arc<dataplane::service::Published>, flows: usize) -> Worker {
     let cfg = WorkerConfig {
-        flow_capacity: 1024,
+        flow_capacity: flows,
         persistence_capacity: 16,
         timeouts: Timeouts::default(),
         steer_replies: true,
         sync_origin: None,
     };
-    let mut w = Worker::new(0, 1, cfg, published(snap));
+    let mut w = Worker::new(0, 1, cfg, published);
     w.begin_batch(1_000);
     w
 }
 
-fn fast_snapshot(forward: ForwardMode, proto: u8) -> Snapshot {
-    let mut snap = snapshot(forward, SchedulerKind::Rr, &[1]);
+fn worker(snap: Snapshot) -> Worker {
+    worker_on(published(snap), 1024)
+}
+
+fn fast_snapshot<F: Family>(forward: ForwardMode, proto: u8) -> Snapshot {
+    let mut snap = F::snapshot(forward);
     snap.services[0].proto = proto;
     snap.fast_path = true;
     snap.index();
     snap
 }
 
-fn segment(
-    proto: u8,
-    (src_mac, dst_mac): ([u8; 6], [u8; 6]),
-    (src, sport): (Ipv4Addr, u16),
-    (dst, dport): (Ipv4Addr, u16),
-    flags: &str,
-    payload: &[u8],
-) -> Vec<u8> {
-    if proto == TCP {
-        return tcp(src_mac, dst_mac, src, dst, sport, dport, flags, payload);
-    }
-    let b = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
-        .ipv4(src.octets(), dst.octets(), 64)
-        .udp(sport, dport);
-    let mut out = Vec::new();
-    b.write(&mut out, payload).expect("udp frame");
-    out
-}
-
-/// A client → VIP UDP datagram from port `sport`.
-fn client_dgram(sport: u16, payload: &[u8]) -> Vec<u8> {
-    segment(
+/// A client → VIP datagram from port `sport`.
+fn client_dgram<F: Family>(sport: u16, payload: &[u8]) -> Vec<u8> {
+    F::segment(
         UDP,
         (CLIENT_MAC, PORT0_MAC),
-        (CLIENT, sport),
-        (VIP, VPORT),
+        (F::CLIENT, sport),
+        (F::VIP, VPORT),
         "",
         payload,
     )
@@ -120,14 +339,6 @@ fn tagged(frame: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Addresses and ports of a frame's IPv4 packet (no VLAN tag).
-fn endpoints(frame: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
-    let ip = &frame[14..];
-    let a = |o: usize| Ipv4Addr::new(ip[o], ip[o + 1], ip[o + 2], ip[o + 3]);
-    let p = |o: usize| u16::from_be_bytes([ip[20 + o], ip[21 + o]]);
-    ((a(12), p(0)), (a(16), p(2)))
-}
-
 struct Case {
     forward: ForwardMode,
     proto: u8,
@@ -136,9 +347,9 @@ struct Case {
 }
 
 impl Case {
-    fn prepare(&self, mut frame: Vec<u8>) -> Vec<u8> {
+    fn prepare<F: Family>(&self, mut frame: Vec<u8>) -> Vec<u8> {
         if self.partial {
-            make_partial(&mut frame);
+            F::make_partial(&mut frame);
         }
         if self.vlan {
             frame = tagged(&frame);
@@ -186,14 +397,17 @@ fn untouched(sim: &mut XdpSimulator, frame: &[u8], ingress: PortId, what: &str) 
     after
 }
 
-fn apply(w: &mut Worker, sim: &mut XdpSimulator) -> Vec<SteerChange> {
-    let mut changes = Vec::new();
-    w.take_steer_changes(&mut changes);
-    assert_eq!(sim.apply(&changes), 0, "the flow map refused {changes:?}");
+fn apply<F: Family>(w: &mut Worker, sim: &mut XdpSimulator) -> Vec<SteerChange<F::Addr>> {
+    let changes = F::take_changes(w);
+    assert_eq!(
+        F::apply(sim, &changes),
+        0,
+        "the flow table refused {changes:?}"
+    );
     changes
 }
 
-fn forwarded_keys(changes: &[SteerChange]) -> usize {
+fn forwarded_keys<A>(changes: &[SteerChange<A>]) -> usize {
     changes
         .iter()
         .filter(|c| matches!(c.action, SteerAction::Forward { .. }))
@@ -201,9 +415,10 @@ fn forwarded_keys(changes: &[SteerChange]) -> usize {
 }
 
 /// Opens a connection through the worker, checks it is offloaded, then
-/// compares data in both directions, and checks FIN, an unknown flow and
-/// an oversize packet stay with the worker.
-fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
+/// compares data in both directions, and checks that FIN, RST, SYN, an
+/// unknown flow, IP options or extension headers and an oversize packet
+/// stay with the worker.
+fn run_case<F: Family>(sim: &mut XdpSimulator, c: &Case, sport: u16) {
     let what = format!(
         "{:?} {} vlan={} partial={}",
         c.forward,
@@ -211,14 +426,14 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
         c.vlan,
         c.partial
     );
-    let mut w = worker(fast_snapshot(c.forward, c.proto));
+    let mut w = worker(fast_snapshot::<F>(c.forward, c.proto));
     let client = (CLIENT_MAC, PORT0_MAC);
     let to_vip = |flags: &str, payload: &[u8]| {
-        segment(
+        F::segment(
             c.proto,
             client,
-            (CLIENT, sport),
-            (VIP, VPORT),
+            (F::CLIENT, sport),
+            (F::VIP, VPORT),
             flags,
             payload,
         )
@@ -229,9 +444,9 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
         "{what}: open"
     );
     // The backend's side of the connection as the worker set it up.
-    let ((fwd_src, fwd_sport), (backend, bport)) = endpoints(&first);
+    let ((fwd_src, fwd_sport), (backend, bport)) = F::endpoints(&first);
     let from_backend = |flags: &str, payload: &[u8]| {
-        segment(
+        F::segment(
             c.proto,
             (backend_mac(0), PORT1_MAC),
             (backend, bport),
@@ -253,7 +468,7 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
             Verdict::Tx(1)
         ));
     }
-    let changes = apply(&mut w, sim);
+    let changes = apply::<F>(&mut w, sim);
     assert_eq!(
         forwarded_keys(&changes),
         if two_way { 2 } else { 1 },
@@ -263,10 +478,10 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
     let payload = vec![0x5a; 333];
     let counted = |sim: &XdpSimulator| sim.steering().backend_traffic(&[1]).expect("traffic")[0];
     let before = counted(sim);
-    let frame = c.prepare(to_vip("AP", &payload));
+    let frame = c.prepare::<F>(to_vip("AP", &payload));
     same_output(&mut w, sim, &frame, 0, &format!("{what} forward"));
     if two_way {
-        let reply = c.prepare(from_backend("AP", &payload));
+        let reply = c.prepare::<F>(from_backend("AP", &payload));
         same_output(&mut w, sim, &reply, 1, &format!("{what} reply"));
     }
     // Both directions count for the connection's backend (id 1).
@@ -282,26 +497,43 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
         n * frame.len() as u64,
         "{what}: bytes counted"
     );
+    // The worker's idle timeout reads when the program last forwarded.
+    let key = changes
+        .iter()
+        .find(|ch| matches!(ch.action, SteerAction::Forward { .. }))
+        .map(|ch| ch.key)
+        .expect("an offloaded key");
+    assert!(
+        F::last_seen_ms(sim, &key).is_some(),
+        "{what}: no last-seen time noted"
+    );
 
-    let stranger = segment(
+    let stranger = F::segment(
         c.proto,
         client,
-        (CLIENT, sport + 1),
-        (VIP, VPORT),
+        (F::CLIENT, sport + 1),
+        (F::VIP, VPORT),
         "A",
         b"x",
     );
     untouched(
         sim,
-        &c.prepare(stranger),
+        &c.prepare::<F>(stranger),
         0,
         &format!("{what} unknown flow"),
+    );
+    let extended = F::with_ip_extension(&to_vip("AP", &payload));
+    untouched(
+        sim,
+        &extended,
+        0,
+        &format!("{what} IP options or extension header"),
     );
     let big = vec![0x33; 1420];
     let before = sim.steering().xdp_stats().expect("stats").fast_to_worker;
     let after = untouched(
         sim,
-        &c.prepare(to_vip("AP", &big)),
+        &c.prepare::<F>(to_vip("AP", &big)),
         0,
         &format!("{what} over MTU"),
     );
@@ -312,12 +544,13 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
             let before = sim.steering().xdp_stats().expect("stats");
             let after = untouched(
                 sim,
-                &c.prepare(to_vip(flags, b"")),
+                &c.prepare::<F>(to_vip(flags, b"")),
                 0,
                 &format!("{what} {flags}"),
             );
-            // A SYN to a VIP goes to SYN admission before any flow lookup.
-            let handed_back = u64::from(flags != "S");
+            // An IPv4 SYN to a VIP goes to SYN admission before any flow
+            // lookup; an IPv6 one is found and handed back.
+            let handed_back = u64::from(flags != "S" || !F::SYN_ADMISSION);
             assert_eq!(
                 after.fast_to_worker,
                 before.fast_to_worker + handed_back,
@@ -325,8 +558,8 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
             );
             // Toward the worker's socket (the simulator has none: a pass).
             assert_eq!(
-                after.redirected + after.pass_ipv4,
-                before.redirected + before.pass_ipv4 + 1,
+                after.redirected + F::passed(&after),
+                before.redirected + F::passed(&before) + 1,
                 "{what} {flags}"
             );
         }
@@ -335,27 +568,21 @@ fn run_case(sim: &mut XdpSimulator, c: &Case, sport: u16) {
             w.process(&mut to_vip("AF", b""), 0),
             Verdict::Tx(1)
         ));
-        let changes = apply(&mut w, sim);
+        let changes = apply::<F>(&mut w, sim);
         assert_eq!(forwarded_keys(&changes), 0, "{what}: {changes:?}");
         untouched(
             sim,
-            &c.prepare(to_vip("AP", &payload)),
+            &c.prepare::<F>(to_vip("AP", &payload)),
             0,
             &format!("{what} after FIN"),
         );
     }
 }
 
-#[test]
-#[cfg_attr(
-    not(feature = "lab"),
-    ignore = "lab: needs root and network namespaces; scripts/test runs it"
-)]
-fn fast_path_output_equals_the_workers_byte_for_byte() {
+fn fast_path_output_equals_the_workers_byte_for_byte<F: Family>() {
     simulate(
-        "xfp",
+        &tag::<F>("xfp"),
         4096,
-        &[VIP, SNAT],
         |p| p[1].mtu = 1400,
         |sim| {
             let mut sport = 20_000;
@@ -369,7 +596,7 @@ fn fast_path_output_equals_the_workers_byte_for_byte() {
                                 vlan,
                                 partial,
                             };
-                            run_case(sim, &c, sport);
+                            run_case::<F>(sim, &c, sport);
                             sport += 10;
                         }
                     }
@@ -381,28 +608,22 @@ fn fast_path_output_equals_the_workers_byte_for_byte() {
 
 /// One arm: backends on the clients' port, so the program sends the frame
 /// back out where it came in (XDP_TX).
-#[test]
-#[cfg_attr(
-    not(feature = "lab"),
-    ignore = "lab: needs root and network namespaces; scripts/test runs it"
-)]
-fn one_armed_direct_routing_transmits_on_the_ingress_port() {
+fn one_armed_direct_routing_transmits_on_the_ingress_port<F: Family>() {
     simulate(
-        "xfo",
+        &tag::<F>("xfo"),
         64,
-        &[VIP],
         |_| {},
         |sim| {
-            let mut snap = fast_snapshot(ForwardMode::Dr, UDP);
+            let mut snap = fast_snapshot::<F>(ForwardMode::Dr, UDP);
             for b in &mut snap.services[0].backends {
                 if let Some(hop) = b.hop.as_mut() {
                     hop.port = 0;
                 }
             }
             let mut w = worker(snap);
-            let dgram = |p: &[u8]| client_dgram(5353, p);
+            let dgram = |p: &[u8]| client_dgram::<F>(5353, p);
             assert_eq!(w.process(&mut dgram(b"a"), 0), Verdict::Tx(0));
-            apply(&mut w, sim);
+            apply::<F>(&mut w, sim);
             same_output(&mut w, sim, &dgram(b"bb"), 0, "one-armed dr");
         },
     );
@@ -411,52 +632,34 @@ fn one_armed_direct_routing_transmits_on_the_ingress_port() {
 /// A VIP lost to VRRP, a backend down with its flows dropped, the fast path
 /// turned off: each takes the connections back from the program at the
 /// next snapshot, and the program then forwards none of their packets.
-#[test]
-#[cfg_attr(
-    not(feature = "lab"),
-    ignore = "lab: needs root and network namespaces; scripts/test runs it"
-)]
-fn a_snapshot_that_disqualifies_a_connection_withdraws_it() {
+fn a_snapshot_that_disqualifies_a_connection_withdraws_it<F: Family>() {
     simulate(
-        "xfw",
+        &tag::<F>("xfw"),
         256,
-        &[VIP],
         |_| {},
         |sim| {
             type Change = fn(&mut Snapshot);
             let changes: [(&str, Change); 3] = [
-                ("VIP released", |s| {
-                    if let Some(l) = s.locals.get_mut(&VIP.to_bits()) {
-                        l.owned = false;
-                    }
-                }),
+                ("VIP released", F::release_vip),
                 ("backend dead", |s| {
                     s.dead_backends.insert(1);
                 }),
                 ("fast path off", |s| s.fast_path = false),
             ];
             for (i, (what, change)) in changes.iter().enumerate() {
-                let published = published(fast_snapshot(ForwardMode::Nat, UDP));
-                let cfg = WorkerConfig {
-                    flow_capacity: 64,
-                    persistence_capacity: 16,
-                    timeouts: Timeouts::default(),
-                    steer_replies: true,
-                    sync_origin: None,
-                };
-                let mut w = Worker::new(0, 1, cfg, published.clone());
-                w.begin_batch(1_000);
+                let published = published(fast_snapshot::<F>(ForwardMode::Nat, UDP));
+                let mut w = worker_on(published.clone(), 64);
                 let sport = 30_000 + i as u16;
-                let dgram = || client_dgram(sport, b"q");
+                let dgram = || client_dgram::<F>(sport, b"q");
                 assert_eq!(w.process(&mut dgram(), 0), Verdict::Tx(1));
-                apply(&mut w, sim);
+                apply::<F>(&mut w, sim);
                 same_output(&mut w, sim, &dgram(), 0, what);
 
-                let mut snap = fast_snapshot(ForwardMode::Nat, UDP);
+                let mut snap = fast_snapshot::<F>(ForwardMode::Nat, UDP);
                 change(&mut snap);
                 published.publish(snap);
                 w.begin_batch(2_000);
-                let log = apply(&mut w, sim);
+                let log = apply::<F>(&mut w, sim);
                 assert!(
                     log.iter().any(|c| c.action == SteerAction::Remove),
                     "{what}: nothing withdrawn: {log:?}"
@@ -470,29 +673,23 @@ fn a_snapshot_that_disqualifies_a_connection_withdraws_it() {
 /// A port XDP cannot send by (a veth peer without GRO) takes only the
 /// direction leaving by it back to the worker: here replies, which leave
 /// towards the clients, while client packets stay in the fast path.
-#[test]
-#[cfg_attr(
-    not(feature = "lab"),
-    ignore = "lab: needs root and network namespaces; scripts/test runs it"
-)]
-fn a_port_xdp_cannot_send_by_keeps_only_its_direction_in_the_worker() {
+fn a_port_xdp_cannot_send_by_keeps_only_its_direction_in_the_worker<F: Family>() {
     simulate(
-        "xfd",
+        &tag::<F>("xfd"),
         64,
-        &[VIP],
         |p| p[0].xmit = false,
         |sim| {
-            let mut snap = fast_snapshot(ForwardMode::Nat, UDP);
+            let mut snap = fast_snapshot::<F>(ForwardMode::Nat, UDP);
             snap.ports[0].xdp_xmit = false;
             let mut w = worker(snap);
-            let dgram = |p: &[u8]| client_dgram(6000, p);
+            let dgram = |p: &[u8]| client_dgram::<F>(6000, p);
             let mut first = dgram(b"a");
             assert_eq!(w.process(&mut first, 0), Verdict::Tx(1));
-            let changes = apply(&mut w, sim);
+            let changes = apply::<F>(&mut w, sim);
             assert_eq!(forwarded_keys(&changes), 1, "{changes:?}");
             same_output(&mut w, sim, &dgram(b"bb"), 0, "client to backend");
-            let ((src, sport), (backend, bport)) = endpoints(&first);
-            let reply = segment(
+            let ((src, sport), (backend, bport)) = F::endpoints(&first);
+            let reply = F::segment(
                 UDP,
                 (backend_mac(0), PORT1_MAC),
                 (backend, bport),
@@ -507,70 +704,64 @@ fn a_port_xdp_cannot_send_by_keeps_only_its_direction_in_the_worker() {
     );
 }
 
+/// The change forwarding client port `sport`'s datagrams to backend 0.
+fn forward_change<F: Family>(sport: u16) -> SteerChange<F::Addr> {
+    SteerChange {
+        port: 0,
+        key: key_of::<F>(sport),
+        action: SteerAction::Forward {
+            rewrite: Rewrite {
+                src_ip: F::addr(F::CLIENT),
+                dst_ip: F::addr(F::backend_ip(0)),
+                src_port: sport,
+                dst_port: 8080,
+                src_mac: PORT1_MAC,
+                dst_mac: backend_mac(0),
+                egress: 1,
+            },
+            backend: 1,
+        },
+    }
+}
+
+/// The key of client port `sport`'s datagrams to the VIP.
+fn key_of<F: Family>(sport: u16) -> FlowKey<F::Addr> {
+    FlowKey {
+        src_ip: F::addr(F::CLIENT),
+        dst_ip: F::addr(F::VIP),
+        src_port: sport,
+        dst_port: VPORT,
+        proto: UDP,
+    }
+}
+
 /// Changes reach the table in order: a removal of a key the table never
 /// took does not stop the removals after it, a full table refuses exactly
 /// what does not fit, counted, and keeps the rest, and a removed key's slot
 /// is taken again. Room for four keys is eight slots, one window: every
 /// key may take any slot, so the order of the changes decides.
-#[test]
-#[cfg_attr(
-    not(feature = "lab"),
-    ignore = "lab: needs root and network namespaces; scripts/test runs it"
-)]
-fn table_changes_apply_in_order_and_count_what_the_table_refuses() {
+fn table_changes_apply_in_order_and_count_what_the_table_refuses<F: Family>() {
     simulate(
-        "xfb",
+        &tag::<F>("xfb"),
         4,
-        &[VIP],
         |_| {},
         |sim| {
-            let dgram = |sport: u16| client_dgram(sport, b"x");
-            let key = |sport: u16| dataplane::flow::FlowKey {
-                src_ip: CLIENT.to_bits(),
-                dst_ip: VIP.to_bits(),
-                src_port: sport,
-                dst_port: VPORT,
-                proto: UDP,
-            };
-            let rewrite = dataplane::flow::Rewrite {
-                src_ip: CLIENT.to_bits(),
-                dst_ip: backend_ip(0).to_bits(),
-                src_port: 0,
-                dst_port: 8080,
-                src_mac: PORT1_MAC,
-                dst_mac: backend_mac(0),
-                egress: 1,
-            };
-            let change = |sport: u16, action| SteerChange {
+            let remove = |sport: u16| SteerChange {
                 port: 0,
-                key: key(sport),
-                action,
+                key: key_of::<F>(sport),
+                action: SteerAction::Remove,
             };
-            let forward = |sport: u16| {
-                change(
-                    sport,
-                    SteerAction::Forward {
-                        rewrite: dataplane::flow::Rewrite {
-                            src_port: sport,
-                            ..rewrite
-                        },
-                        backend: 1,
-                    },
-                )
-            };
+            let forward = forward_change::<F>;
             let forwarded = |sim: &mut XdpSimulator, sport: u16| {
-                sim.run(&dgram(sport), 0).expect("test run").action == XDP_REDIRECT
+                let dgram = client_dgram::<F>(sport, b"x");
+                sim.run(&dgram, 0).expect("test run").action == XDP_REDIRECT
             };
 
-            assert_eq!(sim.apply(&[forward(1), forward(2), forward(3)]), 0);
+            assert_eq!(F::apply(sim, &[forward(1), forward(2), forward(3)]), 0);
             assert!((1..=3).all(|p| forwarded(sim, p)));
-            let removals = [
-                change(1, SteerAction::Remove),
-                change(9, SteerAction::Remove),
-                change(3, SteerAction::Remove),
-            ];
+            let removals = [remove(1), remove(9), remove(3)];
             assert_eq!(
-                sim.apply(&removals),
+                F::apply(sim, &removals),
                 0,
                 "removing an absent key is no refusal"
             );
@@ -580,7 +771,7 @@ fn table_changes_apply_in_order_and_count_what_the_table_refuses() {
             );
 
             // Eight slots; one is taken, two are deleted.
-            let refused = sim.apply(&(10..20).map(forward).collect::<Vec<_>>());
+            let refused = F::apply(sim, &(10..20).map(forward).collect::<Vec<_>>());
             assert_eq!(
                 refused, 3,
                 "ten keys offered to a table with room for seven more"
@@ -589,10 +780,7 @@ fn table_changes_apply_in_order_and_count_what_the_table_refuses() {
             assert_eq!(kept, [[true; 7].as_slice(), &[false; 3]].concat());
             assert!(forwarded(sim, 2));
 
-            assert_eq!(
-                sim.apply(&[change(10, SteerAction::Remove), forward(17)]),
-                0
-            );
+            assert_eq!(F::apply(sim, &[remove(10), forward(17)]), 0);
             assert!(!forwarded(sim, 10));
             assert!(forwarded(sim, 17), "the removed key's slot is taken again");
         },
@@ -603,50 +791,20 @@ fn table_changes_apply_in_order_and_count_what_the_table_refuses() {
 /// functions agree (a key looked for from another slot than its own would
 /// meet a never-used slot and miss), windows wrap at the table's end, and
 /// a key is refused only when its window is full.
-#[test]
-#[cfg_attr(
-    not(feature = "lab"),
-    ignore = "lab: needs root and network namespaces; scripts/test runs it"
-)]
-fn the_program_finds_every_key_the_workers_placed() {
+fn the_program_finds_every_key_the_workers_placed<F: Family>() {
     const KEYS: u16 = 3000;
     simulate(
-        "xfh",
+        &tag::<F>("xfh"),
         u32::from(KEYS),
-        &[VIP],
         |_| {},
         |sim| {
-            let rewrite = dataplane::flow::Rewrite {
-                src_ip: CLIENT.to_bits(),
-                dst_ip: backend_ip(0).to_bits(),
-                src_port: 0,
-                dst_port: 8080,
-                src_mac: PORT1_MAC,
-                dst_mac: backend_mac(0),
-                egress: 1,
-            };
-            let forward = |sport: u16| SteerChange {
-                port: 0,
-                key: dataplane::flow::FlowKey {
-                    src_ip: CLIENT.to_bits(),
-                    dst_ip: VIP.to_bits(),
-                    src_port: sport,
-                    dst_port: VPORT,
-                    proto: UDP,
-                },
-                action: SteerAction::Forward {
-                    rewrite: dataplane::flow::Rewrite {
-                        src_port: sport,
-                        ..rewrite
-                    },
-                    backend: 1,
-                },
-            };
             let mut refused = 0;
             for sport in 1..=KEYS {
-                let placed = sim.apply(&[forward(sport)]) == 0;
+                let placed = F::apply(sim, &[forward_change::<F>(sport)]) == 0;
                 refused += usize::from(!placed);
-                let out = sim.run(&client_dgram(sport, b"h"), 0).expect("test run");
+                let out = sim
+                    .run(&client_dgram::<F>(sport, b"h"), 0)
+                    .expect("test run");
                 assert_eq!(
                     out.action == XDP_REDIRECT,
                     placed,

@@ -23,7 +23,7 @@ impl Handler for PathHandler {
     fn handle(&mut self, frame: &mut [u8], ingress: PortId) -> Verdict {
         self.0.process(frame, ingress)
     }
-    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn dataplane::flow::FastSeen) {
+    fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn dataplane::flow::FastSeenAll) {
         self.0.housekeeping(now_ms, seen);
     }
     fn steer_changes(&mut self, out: &mut Vec<dataplane::flow::SteerChange>) {
@@ -46,14 +46,23 @@ pub(super) fn engine_config(cfg: &Config) -> EngineConfig {
         frames_per_worker: cfg.dataplane.frames_per_worker,
         batch: 64,
         // Both keys of every connection, when all are offloaded.
-        reply_keys: u32::try_from(
-            cfg.dataplane
-                .flow_capacity
-                .saturating_mul(usize::from(cfg.dataplane.queues))
-                .saturating_mul(2),
-        )
-        .unwrap_or(u32::MAX),
+        reply_keys: both_keys(cfg.dataplane.flow_capacity, cfg.dataplane.queues),
+        reply_keys6: both_keys(
+            dataplane::path::flows6_capacity(cfg.dataplane.flow_capacity),
+            cfg.dataplane.queues,
+        ),
     }
+}
+
+/// Keys of every connection of `queues` workers holding `per_worker` each,
+/// both keys offloaded.
+fn both_keys(per_worker: usize, queues: u16) -> u32 {
+    u32::try_from(
+        per_worker
+            .saturating_mul(usize::from(queues))
+            .saturating_mul(2),
+    )
+    .unwrap_or(u32::MAX)
 }
 
 pub(super) fn worker_config(cfg: &Config) -> WorkerConfig {

@@ -15,7 +15,7 @@
 mod support;
 
 use connsync::{AddrFamily, AnyRecord, Record, WireAddr};
-use dataplane::flow::{FastSeen, FlowKey, SteerAction, Timeouts};
+use dataplane::flow::{FastSeen, FlowKey, Ip6, SteerAction, Timeouts};
 use std::collections::HashMap;
 use dataplane::path::{Worker, WorkerConfig};
 use dataplane::sched::SchedulerKind;
@@ -43,9 +43,9 @@ fn ipv6_answer(frame: &[u8]) -> bool {
 /// One published snapshot per forwarding mode and family, built once: a
 /// Maglev table per input would dominate the run time.
 fn published(mode: u8) -> Arc<Published> {
-    static ALL: OnceLock<[Arc<Published>; 9]> = OnceLock::new();
+    static ALL: OnceLock<[Arc<Published>; 12]> = OnceLock::new();
     let all = ALL.get_or_init(|| {
-        [0, 1, 2, 3, 4, 5, 6, 7, 8].map(|i| {
+        std::array::from_fn(|i| {
             let m = [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr][i % 3];
             let mut snap = if i >= 6 {
                 support::v6::snapshot6(m, SchedulerKind::Maglev, &[1, 2, 3])
@@ -54,22 +54,33 @@ fn published(mode: u8) -> Arc<Published> {
             };
             // Small enough that longer inputs meet the fragmentation-needed path.
             snap.ports[1].mtu = 300;
-            snap.fast_path = (3..6).contains(&i);
+            snap.fast_path = (3..6).contains(&i) || i >= 9;
             support::published(snap)
         })
     });
-    all[usize::from(mode % 9)].clone()
+    all[usize::from(mode % 12)].clone()
 }
 
-/// The XDP map as the logged changes build it.
-type XdpMap = HashMap<(u8, FlowKey), SteerAction>;
+/// The XDP map of a family as the logged changes build it.
+type XdpMap<A = u32> = HashMap<(u8, FlowKey<A>), SteerAction<A>>;
 
-/// The program saw every forwarded key's packets a moment ago.
-struct Seen<'a>(&'a XdpMap, u64);
+/// The program saw every forwarded key's packets, of both families, a
+/// moment ago.
+struct Seen<'a>(&'a XdpMap, &'a XdpMap<Ip6>, u64);
+
+fn seen_in<A: std::hash::Hash + Eq + Copy>(map: &XdpMap<A>, port: u8, key: &FlowKey<A>, at: u64) -> Option<u64> {
+    matches!(map.get(&(port, *key)), Some(SteerAction::Forward { .. })).then_some(at)
+}
 
 impl FastSeen for Seen<'_> {
     fn last_seen_ms(&mut self, port: u8, key: &FlowKey) -> Option<u64> {
-        matches!(self.0.get(&(port, *key)), Some(SteerAction::Forward { .. })).then_some(self.1)
+        seen_in(self.0, port, key, self.2)
+    }
+}
+
+impl FastSeen<Ip6> for Seen<'_> {
+    fn last_seen_ms(&mut self, port: u8, key: &FlowKey<Ip6>) -> Option<u64> {
+        seen_in(self.1, port, key, self.2)
     }
 }
 
@@ -111,7 +122,7 @@ fuzz_target!(|data: &[u8]| {
     let mut steer = Vec::new();
     let mut steer6 = Vec::new();
     let mut map = XdpMap::new();
-    let mut map6 = HashMap::new();
+    let mut map6 = XdpMap::<Ip6>::new();
     // Every other input, the program keeps seeing offloaded connections.
     let traffic = data.get(1).is_some_and(|b| b & 2 != 0);
     while rest.len() >= 2 {
@@ -150,8 +161,8 @@ fuzz_target!(|data: &[u8]| {
         w.begin_batch(now);
         if now % 5_000 == 0 {
             let seen_at = if traffic { now } else { 0 };
-            let snapshot = map.clone();
-            w.housekeeping(now, &mut Seen(&snapshot, seen_at));
+            let (snapshot, snapshot6) = (map.clone(), map6.clone());
+            w.housekeeping(now, &mut Seen(&snapshot, &snapshot6, seen_at));
         }
         if let Some(link) = w.sync_link() {
             while let Some(r) = link.take() {
@@ -189,7 +200,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        assert!(map6.len() <= w.flows6().len(), "{} IPv6 keys for {} connections", map6.len(), w.flows6().len());
+        assert!(map6.len() <= 2 * w.flows6().len(), "{} IPv6 keys for {} connections", map6.len(), w.flows6().len());
         assert!(
             map.len() <= 2 * w.flows().len(),
             "{} XDP keys for {} connections",

@@ -81,6 +81,22 @@ pub trait FastSeen<A = u32> {
     fn last_seen_ms(&mut self, port: u8, key: &FlowKey<A>) -> Option<u64>;
 }
 
+/// [`FastSeen`] for both families, as a worker's housekeeping reads it:
+/// the IPv4 and the IPv6 table each see through their own view.
+pub trait FastSeenAll {
+    fn v4(&mut self) -> &mut dyn FastSeen;
+    fn v6(&mut self) -> &mut dyn FastSeen<Ip6>;
+}
+
+impl<T: FastSeen + FastSeen<Ip6>> FastSeenAll for T {
+    fn v4(&mut self) -> &mut dyn FastSeen {
+        self
+    }
+    fn v6(&mut self) -> &mut dyn FastSeen<Ip6> {
+        self
+    }
+}
+
 /// A [`FastSeen`] for tables that offload nothing.
 pub struct NothingSeen;
 

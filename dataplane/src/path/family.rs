@@ -1,8 +1,7 @@
 //! What the connection path does differently per address family: which
 //! table and maps it uses, how it rewrites and sends, and what the rest of
 //! the node hears of a connection. IPv6 connections are synced to peers
-//! like IPv4 ones but not offloaded to the XDP program: the program only
-//! hands their NAT replies to the workers.
+//! and offloaded to the XDP program like IPv4 ones.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -38,6 +37,7 @@ pub(super) trait Family: Addr + connsync::WireAddr {
         backend: u32,
     ) -> Result<Verdict, DropReason>;
     /// After a packet advanced connection `id` from state `before`.
+    #[inline]
     fn touched(
         w: &mut Worker,
         frame: &[u8],
@@ -45,9 +45,24 @@ pub(super) trait Family: Addr + connsync::WireAddr {
         before: ConnState,
         dir: Direction,
         ingress: PortId,
-    ) -> Result<(), DropReason>;
+    ) -> Result<(), DropReason> {
+        synced_touch::<Self>(w, frame, id, before, dir, ingress)?;
+        w.offload::<Self>(id);
+        Ok(())
+    }
     /// After connection `id` opened to a backend behind port `backend_port`.
-    fn opened(w: &mut Worker, id: ConnId, mode: ForwardMode, backend_port: PortId);
+    fn opened(w: &mut Worker, id: ConnId, mode: ForwardMode, backend_port: PortId) {
+        w.sync_opened::<Self>(id);
+        // Offloaded first: a connection the program forwards from its first
+        // reply needs no steering entry before (one map update, not two).
+        w.offload::<Self>(id);
+        // Full-NAT replies come to our own source address, which the XDP
+        // program always steers; NAT replies come from the backend's own
+        // address.
+        if w.steer_replies && mode == ForwardMode::Nat {
+            Self::flows_mut(w).steer_replies(id, backend_port);
+        }
+    }
 }
 
 impl Family for u32 {
@@ -91,31 +106,6 @@ impl Family for u32 {
     ) -> Result<Verdict, DropReason> {
         w.send(frame, ip, ingress, rw, backend)
     }
-    #[inline]
-    fn touched(
-        w: &mut Worker,
-        frame: &[u8],
-        id: ConnId,
-        before: ConnState,
-        dir: Direction,
-        ingress: PortId,
-    ) -> Result<(), DropReason> {
-        synced_touch::<u32>(w, frame, id, before, dir, ingress)?;
-        w.offload(id);
-        Ok(())
-    }
-    fn opened(w: &mut Worker, id: ConnId, mode: ForwardMode, backend_port: PortId) {
-        w.sync_opened::<u32>(id);
-        // Offloaded first: a connection the program forwards from its first
-        // reply needs no steering entry before (one map update, not two).
-        w.offload(id);
-        // Full-NAT replies come to our own source address, which the XDP
-        // program always steers; NAT replies come from the backend's own
-        // address.
-        if w.steer_replies && mode == ForwardMode::Nat {
-            w.flows.steer_replies(id, backend_port);
-        }
-    }
 }
 
 impl Family for Ip6 {
@@ -154,22 +144,6 @@ impl Family for Ip6 {
         backend: u32,
     ) -> Result<Verdict, DropReason> {
         v6::send(w, frame, ip, ingress, rw, backend)
-    }
-    fn touched(
-        w: &mut Worker,
-        frame: &[u8],
-        id: ConnId,
-        before: ConnState,
-        dir: Direction,
-        ingress: PortId,
-    ) -> Result<(), DropReason> {
-        synced_touch::<Ip6>(w, frame, id, before, dir, ingress)
-    }
-    fn opened(w: &mut Worker, id: ConnId, mode: ForwardMode, backend_port: PortId) {
-        w.sync_opened::<Ip6>(id);
-        if w.steer_replies && mode == ForwardMode::Nat {
-            w.flows6.steer_replies(id, backend_port);
-        }
     }
 }
 

@@ -17,7 +17,7 @@ mod v6;
 use std::sync::Arc;
 
 use crate::flow::{
-    Addr, Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, FlowTable, Ip6, Offload,
+    Addr, Conn, ConnId, ConnState, Direction, FastSeenAll, FlowKey, FlowTable, Ip6, Offload,
     SteerChange, Timeouts,
 };
 use crate::sched::{Persistence, SchedState};
@@ -152,13 +152,19 @@ struct Ip<A = u32> {
 const FLOWS6_SHARE: usize = 4;
 const MIN_FLOWS6: usize = 1024;
 
+/// The IPv6 connections a worker holds beside `flow_capacity` IPv4 ones,
+/// once a service is IPv6 (the XDP program's IPv6 table is sized by it).
+pub fn flows6_capacity(flow_capacity: usize) -> usize {
+    (flow_capacity / FLOWS6_SHARE).max(MIN_FLOWS6)
+}
+
 /// The IPv6 table of a worker whose IPv4 table is `flows`, under `snap`:
 /// empty (and nearly free) while no service is IPv6.
 fn flows6_for(snap: &Snapshot, flows: &FlowTable) -> FlowTable<Ip6> {
     let capacity = if snap.by_key6.is_empty() {
         0
     } else {
-        (flows.capacity() / FLOWS6_SHARE).max(MIN_FLOWS6)
+        flows6_capacity(flows.capacity())
     };
     FlowTable::new(capacity, *flows.timeouts())
 }
@@ -214,8 +220,7 @@ impl Worker {
         self.flows.take_steer_changes(out);
     }
 
-    /// The same for IPv6 connections: only NAT reply keys, handed to the
-    /// workers (IPv6 has no fast path).
+    /// The same for IPv6 connections.
     pub fn take_steer_changes6(&mut self, out: &mut Vec<SteerChange<Ip6>>) {
         self.flows6.take_steer_changes(out);
     }
@@ -253,17 +258,14 @@ impl Worker {
 
     /// Periodic work off the per-packet path. `seen` tells when the XDP
     /// program last forwarded an offloaded connection's packets.
-    pub fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeen) {
+    pub fn housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeenAll) {
         self.now_ms = now_ms;
         let elapsed_ms = now_ms.saturating_sub(self.swept_ms);
         let budget = sweep_budget(self.flows.capacity(), elapsed_ms);
         self.swept_ms = now_ms;
-        self.flows.expire(now_ms, budget, seen);
-        // IPv6 connections are never offloaded: the workers see all their
-        // packets.
-        let seen6 = &mut crate::flow::NothingSeen;
+        self.flows.expire(now_ms, budget, seen.v4());
         let budget6 = sweep_budget(self.flows6.capacity(), elapsed_ms);
-        self.flows6.expire(now_ms, budget6, seen6);
+        self.flows6.expire(now_ms, budget6, seen.v6());
         self.sync_housekeeping(now_ms, seen);
         let worker = query::WorkerView {
             id: self.id,
@@ -273,7 +275,7 @@ impl Worker {
             traffic: &self.traffic,
             picked_up: self.picked_up,
         };
-        self.mailbox.poll(&worker, seen, seen6);
+        self.mailbox.poll(&worker, seen);
     }
 
     /// The rewrites the XDP program should apply to `conn`'s packets under
@@ -282,7 +284,7 @@ impl Worker {
     /// dropped, the VIP is not owned here, or XDP can send by neither port
     /// the connection's packets leave by (a direction whose port it cannot
     /// send by stays with the worker).
-    fn offload_for(&self, snap: &Snapshot, conn: &Conn) -> Option<Offload> {
+    fn offload_for<A: Family>(&self, snap: &Snapshot, conn: &Conn<A>) -> Option<Offload<A>> {
         let xmit = |port: PortId| {
             snap.ports
                 .get(usize::from(port))
@@ -295,7 +297,7 @@ impl Worker {
         let fast = [xmit(conn.forward.egress), xmit(conn.reply.egress)];
         if fast == [false, false]
             || snap.dead_backends.contains(&conn.backend_id)
-            || !snap.locals.get(&conn.reply.src_ip).is_some_and(|l| l.owned)
+            || !A::local(snap, conn.reply.src_ip).is_some_and(|l| l.owned)
         {
             return None;
         }
@@ -311,28 +313,36 @@ impl Worker {
     }
 
     /// Offloads the connection if it qualifies and is not yet.
-    fn offload(&mut self, id: ConnId) {
-        if self.flows.is_offloaded(id) {
+    fn offload<A: Family>(&mut self, id: ConnId) {
+        if A::flows(self).is_offloaded(id) {
             return;
         }
-        if let Some(o) = self.offload_for(&self.snap, self.flows.conn(id)) {
-            self.flows.offload(id, &o);
+        if let Some(o) = self.offload_for(&self.snap, A::flows(self).conn(id)) {
+            A::flows_mut(self).offload(id, &o);
         }
     }
 
-    /// After a new snapshot: withdraws the offloaded connections that no
-    /// longer qualify (backend dead, VIP lost, fast path turned off) and
-    /// rewrites those whose rewrite changed (a released virtual MAC).
+    /// After a new snapshot: withdraws the offloaded connections of both
+    /// families that no longer qualify (backend dead or removed, VIP lost,
+    /// fast path turned off) and rewrites those whose rewrite changed (a
+    /// released virtual MAC).
     fn revalidate_offloads(&mut self, old: &Snapshot) {
-        if self.flows.offloaded() == 0 {
+        self.revalidate::<u32>(old);
+        self.revalidate::<Ip6>(old);
+    }
+
+    fn revalidate<A: Family>(&mut self, old: &Snapshot) {
+        if A::flows(self).offloaded() == 0 {
             return;
         }
-        let ids: Vec<ConnId> = self.flows.offloaded_in(0..usize::MAX).collect();
+        let ids: Vec<ConnId> = A::flows(self).offloaded_in(0..usize::MAX).collect();
         for id in ids {
-            let conn = self.flows.conn(id);
+            let conn = A::flows(self).conn(id);
             match self.offload_for(&self.snap, conn) {
-                None => self.flows.withdraw(id),
-                Some(o) if self.offload_for(old, conn) != Some(o) => self.flows.offload(id, &o),
+                None => A::flows_mut(self).withdraw(id),
+                Some(o) if self.offload_for(old, conn) != Some(o) => {
+                    A::flows_mut(self).offload(id, &o)
+                }
                 Some(_) => {}
             }
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::flow::{Addr, ConnId, FastSeen, FlowKey, FlowTable, Ip6};
+use crate::flow::{Addr, ConnId, FastSeen, FastSeenAll, FlowKey, FlowTable, Ip6};
 
 /// Table slots looked at per housekeeping call, both tables together.
 pub const SCAN_BUDGET: usize = 65_536;
@@ -234,12 +234,7 @@ impl Mailbox {
     /// Advances the current query by at most [`SCAN_BUDGET`] slots, answering
     /// it when both tables have been seen. `seen` and `seen6` tell when the
     /// XDP program last forwarded an offloaded connection of either table.
-    pub(super) fn poll(
-        &mut self,
-        w: &WorkerView,
-        seen: &mut dyn FastSeen,
-        seen6: &mut dyn FastSeen<Ip6>,
-    ) {
+    pub(super) fn poll(&mut self, w: &WorkerView, seen: &mut dyn FastSeenAll) {
         if self.scan.is_none() {
             let Some(query) = self.queue.pop() else {
                 return;
@@ -263,9 +258,9 @@ impl Mailbox {
                 .active_within_ms
                 .map(|ms| w.now_ms.saturating_sub(ms));
             let (start, end) = (scan.cursor, scan.cursor.saturating_add(SCAN_BUDGET));
-            scan.visit(w.flows, start..end, active_since, seen);
+            scan.visit(w.flows, start..end, active_since, seen.v4());
             let in6 = start.saturating_sub(slots4)..end.saturating_sub(slots4);
-            scan.visit(w.flows6, in6, active_since, seen6);
+            scan.visit(w.flows6, in6, active_since, seen.v6());
             scan.cursor = end;
         }
         if scan.cursor < slots {
@@ -374,7 +369,7 @@ mod tests {
             picked_up: 0,
         };
         for calls in 1..100 {
-            mb.poll(&view, &mut NothingSeen, &mut NothingSeen);
+            mb.poll(&view, &mut NothingSeen);
             if let Ok(s) = rx.try_recv() {
                 return (s, calls);
             }

@@ -22,7 +22,7 @@ use super::conn::{rewrites, ClientSide, SORRY_BACKEND_ID};
 use super::family::Family;
 use super::{client_owner, share_of, snat_port_owner, Worker};
 use crate::flow::{
-    Addr, Conn, ConnId, ConnState, Direction, FastSeen, FlowKey, InsertError, Ip6, NothingSeen,
+    Addr, Conn, ConnId, ConnState, Direction, FastSeen, FastSeenAll, FlowKey, InsertError, Ip6,
 };
 use crate::service::{Backend, ForwardMode, LocalKind, Service};
 use wire::MacAddr;
@@ -362,9 +362,9 @@ impl Worker {
     }
 
     /// Sync work off the packet path: removals to report, peers' records to
-    /// apply, refreshes due, a dump in progress. `seen` serves the IPv4
-    /// table; IPv6 connections are not offloaded.
-    pub(super) fn sync_housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeen) {
+    /// apply, refreshes due, a dump in progress. `seen` tells how long
+    /// offloaded connections of either family have been idle.
+    pub(super) fn sync_housekeeping(&mut self, now_ms: u64, seen: &mut dyn FastSeenAll) {
         let Some(mut side) = self.sync.take() else {
             return;
         };
@@ -383,8 +383,8 @@ impl Worker {
                 }
             };
         }
-        self.sync_refresh(&side.link, &mut side.v4, now_ms, seen);
-        self.sync_refresh(&side.link, &mut side.v6, now_ms, &mut NothingSeen);
+        self.sync_refresh(&side.link, &mut side.v4, now_ms, seen.v4());
+        self.sync_refresh(&side.link, &mut side.v6, now_ms, seen.v6());
         self.sync_dump(&mut side, now_ms, seen);
         self.sync = Some(side);
     }
@@ -439,7 +439,7 @@ impl Worker {
 
     /// Advances a dump a peer asked for: the IPv4 table, then the IPv6
     /// one.
-    fn sync_dump(&mut self, side: &mut SyncSide, now_ms: u64, seen: &mut dyn FastSeen) {
+    fn sync_dump(&mut self, side: &mut SyncSide, now_ms: u64, seen: &mut dyn FastSeenAll) {
         if side.dump.is_none() {
             side.dump = side.link.dumps.pop().map(|to| (to, 0));
         }
@@ -450,9 +450,14 @@ impl Worker {
         let cap = cap4.saturating_add(self.flows6.capacity());
         let end = cursor.saturating_add(DUMP_BUDGET).min(cap);
         let mut records = Vec::new();
-        self.dump_slots(cursor.min(cap4)..end.min(cap4), now_ms, seen, &mut records);
+        self.dump_slots(
+            cursor.min(cap4)..end.min(cap4),
+            now_ms,
+            seen.v4(),
+            &mut records,
+        );
         let slots6 = cursor.saturating_sub(cap4)..end.saturating_sub(cap4);
-        self.dump_slots::<Ip6>(slots6, now_ms, &mut NothingSeen, &mut records);
+        self.dump_slots::<Ip6>(slots6, now_ms, seen.v6(), &mut records);
         let done = end >= cap;
         let sent = to.send(DumpChunk {
             worker: self.id,
