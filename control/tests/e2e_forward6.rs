@@ -60,29 +60,10 @@ fn forwarding6(mode: &str, queues: u16) {
     let addr = SocketAddr::new(vip.into(), SERVICE_PORT);
 
     // Weighted split over many new connections.
-    let report = lab.http_burst("client", addr, 1200, 8).expect("burst");
-    assert_eq!(
-        report.failed,
-        0,
-        "failed requests: {:?}\nstats: {:?}\n{}",
-        report.errors,
-        vipd.stats(),
-        vipd.log()
-    );
-    let counts: Vec<usize> = (1..=3)
-        .map(|i| report.by_body.get(&format!("be{i}")).copied().unwrap_or(0))
-        .collect();
-    assert_proportional(&counts, &WEIGHTS, 0.10);
+    assert_weighted_burst(&lab, &vipd, addr, 1200, &WEIGHTS, 0.10);
 
     // The backend sees the client (nat, dr) or the full-NAT source.
-    let peer = lab
-        .http_get_path("client", addr, "/peer", Duration::from_secs(3))
-        .expect("GET /peer");
-    let seen = peer
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
+    let seen = source_seen_by_backend(&lab, addr);
     let expected: IpAddr = if mode == "fullnat" {
         FULLNAT_SOURCE.parse().expect("address")
     } else {
