@@ -804,42 +804,6 @@ static __always_inline int ipv6_ours(void *ip, void *data_end)
 	return flow_find6(&k, &copy, &live) != FLOW_MISS;
 }
 
-// An IPv6 packet (fixed header checked to be in the frame): forwarded here
-// when it belongs to an offloaded connection, else steered. Only a
-// transport header right after the fixed header gives a key.
-static __always_inline int ipv6_steer(struct xdp_md *ctx, void *data, void *ip, void *data_end)
-{
-	__u8 *h = ip, *l4 = ip + IPV6_HEADER;
-	struct flow_key6 k = {};
-	struct flow_action6 f;
-	struct flow_slot6 *live = 0;
-	int found, ret;
-
-	if ((h[6] == IPPROTO_TCP || h[6] == IPPROTO_UDP) && (void *)(l4 + 4) <= data_end) {
-		__builtin_memcpy(&k.src, h + 8, 16);
-		__builtin_memcpy(&k.dst, h + 24, 16);
-		__builtin_memcpy(&k.sport, l4, 2);
-		__builtin_memcpy(&k.dport, l4 + 2, 2);
-		k.proto = h[6];
-		found = flow_find6(&k, &f, &live);
-		if (found == FLOW_BUSY)
-			return redirect(ctx, STAT_PASS_IPV6);
-		if (found == FLOW_HIT) {
-			if (f.action == FLOW_FORWARD) {
-				ret = fast_forward6(ctx, &f, live, data, ip, data_end);
-				if (ret >= 0)
-					return ret;
-				count(STAT_FAST_TO_WORKER);
-			}
-			return redirect(ctx, STAT_PASS_IPV6);
-		}
-	}
-	if (ipv6_ours(ip, data_end))
-		return redirect(ctx, STAT_PASS_IPV6);
-	count(STAT_PASS_IPV6);
-	return XDP_PASS;
-}
-
 // Takes a token from the queue's bucket; 0 when the SYN is over the limit.
 static __always_inline int syn_admitted(struct xdp_md *ctx)
 {
@@ -871,6 +835,56 @@ static __always_inline int syn_admitted(struct xdp_md *ctx)
 	b->tokens = tokens - NS_PER_SEC;
 	return 1;
 }
+
+// An IPv6 packet (fixed header checked to be in the frame): forwarded here
+// when it belongs to an offloaded connection, else steered. Only a
+// transport header right after the fixed header gives a key.
+static __always_inline int ipv6_steer(struct xdp_md *ctx, void *data, void *ip, void *data_end)
+{
+	__u8 *h = ip, *l4 = ip + IPV6_HEADER;
+	struct flow_key6 k = {};
+	struct flow_action6 f;
+	struct flow_slot6 *live = 0;
+	struct addr6 dst;
+	int found, ret;
+
+	// As for IPv4: a SYN to a VIP meets admission before any flow lookup.
+	// One behind extension headers goes to the workers, which judge the
+	// chain, without admission.
+	__builtin_memcpy(&dst, h + 24, sizeof(dst));
+	if (h[6] == IPPROTO_TCP && (void *)(l4 + 14) <= data_end && (l4[13] & 0x12) == 0x02 &&
+	    bpf_map_lookup_elem(&vips6, &dst)) {
+		if (!syn_admitted(ctx)) {
+			count(STAT_DROP_SYN_LIMIT);
+			return XDP_DROP;
+		}
+		return redirect(ctx, STAT_PASS_IPV6);
+	}
+	if ((h[6] == IPPROTO_TCP || h[6] == IPPROTO_UDP) && (void *)(l4 + 4) <= data_end) {
+		__builtin_memcpy(&k.src, h + 8, 16);
+		__builtin_memcpy(&k.dst, h + 24, 16);
+		__builtin_memcpy(&k.sport, l4, 2);
+		__builtin_memcpy(&k.dport, l4 + 2, 2);
+		k.proto = h[6];
+		found = flow_find6(&k, &f, &live);
+		if (found == FLOW_BUSY)
+			return redirect(ctx, STAT_PASS_IPV6);
+		if (found == FLOW_HIT) {
+			if (f.action == FLOW_FORWARD) {
+				ret = fast_forward6(ctx, &f, live, data, ip, data_end);
+				if (ret >= 0)
+					return ret;
+				count(STAT_FAST_TO_WORKER);
+			}
+			return redirect(ctx, STAT_PASS_IPV6);
+		}
+	}
+	if (ipv6_ours(ip, data_end))
+		return redirect(ctx, STAT_PASS_IPV6);
+	count(STAT_PASS_IPV6);
+	return XDP_PASS;
+}
+
 
 SEC("xdp")
 int vipd_steer(struct xdp_md *ctx)

@@ -105,13 +105,9 @@ sendp([
 ], iface="a0", verbose=False)
 "#;
 
-#[test]
-#[cfg_attr(
-    not(feature = "lab"),
-    ignore = "lab: needs root and network namespaces; scripts/test runs it"
-)]
-fn steers_only_the_dataplane_ipv6_traffic() {
-    let lab = Lab::new("es6", 1);
+/// Turns IPv6 on for l0 (with an address of each scope) and starts an
+/// engine on l0 and l1 that records the marker of every frame it sees.
+fn start_capturing6(lab: &Lab) -> (Engine, Arc<Mutex<Vec<String>>>) {
     // The lab turns IPv6 off; l0 gets an address of each scope.
     lab.l.exec(&[
         "sysctl",
@@ -149,6 +145,17 @@ fn steers_only_the_dataplane_ipv6_traffic() {
         Some(&"fd00:200:1::2".parse::<Ipv6Addr>().unwrap()),
         "the port's global address comes before its link-local one"
     );
+    (engine, seen)
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn steers_only_the_dataplane_ipv6_traffic() {
+    let lab = Lab::new("es6", 1);
+    let (engine, seen) = start_capturing6(&lab);
     engine.steering().set_vips6(&[VIP6]).unwrap();
     let before = engine.steering().xdp_stats().unwrap();
 
@@ -189,5 +196,88 @@ fn steers_only_the_dataplane_ipv6_traffic() {
     let after = engine.steering().xdp_stats().unwrap();
     assert!(after.redirected - before.redirected >= 8, "{after:?}");
     assert!(after.pass_ipv6 - before.pass_ipv6 >= 6, "{after:?}");
+    engine.stop();
+}
+
+/// argv as [`send_from_a`]'s, then how many SYNs: that many SYNs to the
+/// VIP, one SYN behind a destination options header, then 20 marked ACKs.
+const SYNS_THEN_ACKS6: &str = r#"
+n = int(sys.argv[6])
+frames = [e() / IPv6(src=a, dst=vip) / TCP(sport=20000 + i, dport=80, flags="S") / Raw(b"mark-syn-%d" % i) for i in range(n)]
+frames.append(e() / IPv6(src=a, dst=vip) / IPv6ExtHdrDestOpt() / TCP(sport=29999, dport=80, flags="S") / Raw(b"mark-extsyn"))
+frames += [e() / IPv6(src=a, dst=vip) / TCP(sport=30000 + i, dport=80, flags="A") / Raw(b"mark-ack-%d" % i) for i in range(20)]
+sendp(frames, iface="a0", verbose=False)
+"#;
+
+/// `syn_rate_limit` holds for IPv6 VIPs as for IPv4 ones: SYNs over the
+/// rate are dropped and counted, other segments never; a SYN behind
+/// extension headers goes to the workers, which judge the chain.
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "lab: needs root and network namespaces; scripts/test runs it"
+)]
+fn syn_admission_holds_for_ipv6_vips() {
+    use engine::SynLimit;
+    let lab = Lab::new("es7", 1);
+    let (engine, seen) = start_capturing6(&lab);
+    engine.steering().set_vips6(&[VIP6]).unwrap();
+    let send = |syns: usize| {
+        seen.lock().unwrap().clear();
+        let start = std::time::Instant::now();
+        lab.scapy_in_a(
+            &format!("{PRELUDE}{SYNS_THEN_ACKS6}"),
+            &[
+                &VIP6.to_string(),
+                &A6.to_string(),
+                &B6.to_string(),
+                &syns.to_string(),
+            ],
+        );
+        let sending = start.elapsed();
+        // The ACKs go last: once all arrived, every SYN has been decided.
+        let all_acks = wait_for(Duration::from_secs(10), || {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.starts_with("mark-ack-"))
+                .count()
+                == 20
+        });
+        let seen = seen.lock().unwrap().clone();
+        assert!(all_acks, "established segments were lost: {seen:?}");
+        assert!(
+            seen.iter().any(|s| s == "mark-extsyn"),
+            "the SYN behind an extension header was judged here: {seen:?}"
+        );
+        let syns_seen = seen.iter().filter(|s| s.starts_with("mark-syn-")).count();
+        (syns_seen, sending)
+    };
+
+    let burst = 4;
+    engine
+        .steering()
+        .set_syn_limit(SynLimit { rate: 1, burst })
+        .unwrap();
+    let before = engine.steering().xdp_stats().unwrap();
+    let (admitted, sending) = send(40);
+    let limit = burst as usize + sending.as_secs() as usize + 1;
+    assert!(
+        (1..=limit).contains(&admitted),
+        "{admitted} of 40 IPv6 SYNs admitted at 1/s with burst {burst} over {sending:?}"
+    );
+    let after = engine.steering().xdp_stats().unwrap();
+    assert_eq!(
+        after.drop_syn_limit - before.drop_syn_limit,
+        40 - admitted as u64,
+        "every IPv6 SYN not admitted is counted"
+    );
+
+    engine
+        .steering()
+        .set_syn_limit(SynLimit::default())
+        .unwrap();
+    let (admitted, _) = send(10);
+    assert_eq!(admitted, 10, "with no limit every IPv6 SYN is admitted");
     engine.stop();
 }
