@@ -157,53 +157,12 @@ sendp(frames, iface="a0", verbose=False)
     ignore = "lab: needs root and network namespaces; scripts/test runs it"
 )]
 fn syn_admission_drops_excess_syns_and_never_other_segments() {
-    use engine::SynLimit;
     let lab = Lab::new("es2", 1);
     let (engine, seen) = start_capturing(&lab);
-    let send = |syns: usize| {
-        seen.lock().unwrap().clear();
-        let start = std::time::Instant::now();
-        send_from_a(&lab, SYNS_THEN_ACKS, &syns.to_string());
-        let sending = start.elapsed();
-        // The ACKs go last: once all arrived, every SYN has been decided.
-        let all_acks = wait_for(Duration::from_secs(10), || {
-            seen.lock()
-                .unwrap()
-                .iter()
-                .filter(|s| s.starts_with("mark-ack-"))
-                .count()
-                == 20
-        });
-        let seen = seen.lock().unwrap().clone();
-        assert!(all_acks, "established segments were lost: {seen:?}");
-        let syns_seen = seen.iter().filter(|s| s.starts_with("mark-syn-")).count();
-        (syns_seen, sending)
-    };
-
-    let burst = 4;
-    engine
-        .steering()
-        .set_syn_limit(SynLimit { rate: 1, burst })
-        .unwrap();
-    let before = engine.steering().xdp_stats().unwrap();
-    let (admitted, sending) = send(40);
-    let limit = burst as usize + sending.as_secs() as usize + 1;
-    assert!(
-        (1..=limit).contains(&admitted),
-        "{admitted} of 40 SYNs admitted at 1/s with burst {burst} over {sending:?}"
-    );
-    let after = engine.steering().xdp_stats().unwrap();
-    assert_eq!(
-        after.drop_syn_limit - before.drop_syn_limit,
-        40 - admitted as u64,
-        "every SYN not admitted is counted"
-    );
-
-    engine
-        .steering()
-        .set_syn_limit(SynLimit::default())
-        .unwrap();
-    let (admitted, _) = send(10);
-    assert_eq!(admitted, 10, "with no limit every SYN is admitted");
+    check_syn_admission(&engine, |syns| {
+        syn_round(&seen, || {
+            send_from_a(&lab, SYNS_THEN_ACKS, &syns.to_string())
+        })
+    });
     engine.stop();
 }

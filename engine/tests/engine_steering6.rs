@@ -218,66 +218,26 @@ sendp(frames, iface="a0", verbose=False)
     ignore = "lab: needs root and network namespaces; scripts/test runs it"
 )]
 fn syn_admission_holds_for_ipv6_vips() {
-    use engine::SynLimit;
     let lab = Lab::new("es7", 1);
     let (engine, seen) = start_capturing6(&lab);
     engine.steering().set_vips6(&[VIP6]).unwrap();
-    let send = |syns: usize| {
-        seen.lock().unwrap().clear();
-        let start = std::time::Instant::now();
-        lab.scapy_in_a(
-            &format!("{PRELUDE}{SYNS_THEN_ACKS6}"),
-            &[
-                &VIP6.to_string(),
-                &A6.to_string(),
-                &B6.to_string(),
-                &syns.to_string(),
-            ],
-        );
-        let sending = start.elapsed();
-        // The ACKs go last: once all arrived, every SYN has been decided.
-        let all_acks = wait_for(Duration::from_secs(10), || {
-            seen.lock()
-                .unwrap()
-                .iter()
-                .filter(|s| s.starts_with("mark-ack-"))
-                .count()
-                == 20
+    check_syn_admission(&engine, |syns| {
+        let (seen, sending) = syn_round(&seen, || {
+            lab.scapy_in_a(
+                &format!("{PRELUDE}{SYNS_THEN_ACKS6}"),
+                &[
+                    &VIP6.to_string(),
+                    &A6.to_string(),
+                    &B6.to_string(),
+                    &syns.to_string(),
+                ],
+            )
         });
-        let seen = seen.lock().unwrap().clone();
-        assert!(all_acks, "established segments were lost: {seen:?}");
         assert!(
             seen.iter().any(|s| s == "mark-extsyn"),
             "the SYN behind an extension header was judged here: {seen:?}"
         );
-        let syns_seen = seen.iter().filter(|s| s.starts_with("mark-syn-")).count();
-        (syns_seen, sending)
-    };
-
-    let burst = 4;
-    engine
-        .steering()
-        .set_syn_limit(SynLimit { rate: 1, burst })
-        .unwrap();
-    let before = engine.steering().xdp_stats().unwrap();
-    let (admitted, sending) = send(40);
-    let limit = burst as usize + sending.as_secs() as usize + 1;
-    assert!(
-        (1..=limit).contains(&admitted),
-        "{admitted} of 40 IPv6 SYNs admitted at 1/s with burst {burst} over {sending:?}"
-    );
-    let after = engine.steering().xdp_stats().unwrap();
-    assert_eq!(
-        after.drop_syn_limit - before.drop_syn_limit,
-        40 - admitted as u64,
-        "every IPv6 SYN not admitted is counted"
-    );
-
-    engine
-        .steering()
-        .set_syn_limit(SynLimit::default())
-        .unwrap();
-    let (admitted, _) = send(10);
-    assert_eq!(admitted, 10, "with no limit every IPv6 SYN is admitted");
+        (seen, sending)
+    });
     engine.stop();
 }

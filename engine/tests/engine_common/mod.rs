@@ -183,3 +183,66 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Sends one round of SYNs marked `mark-syn-*` followed by 20 segments of
+/// established connections marked `mark-ack-*`, to an engine whose handler
+/// records markers in `seen`; waits until all the ACKs arrived (then every
+/// SYN has been decided). Returns what the engine saw and how long the
+/// sending took.
+pub fn syn_round(
+    seen: &std::sync::Mutex<Vec<String>>,
+    send: impl FnOnce(),
+) -> (Vec<String>, Duration) {
+    seen.lock().unwrap().clear();
+    let start = Instant::now();
+    send();
+    let sending = start.elapsed();
+    let all_acks = wait_for(Duration::from_secs(10), || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.starts_with("mark-ack-"))
+            .count()
+            == 20
+    });
+    let seen = seen.lock().unwrap().clone();
+    assert!(all_acks, "established segments were lost: {seen:?}");
+    (seen, sending)
+}
+
+/// SYN admission on a running engine: at 1 SYN/s with a burst of 4, of
+/// 40 SYNs only the burst and one per second of sending reach the
+/// workers, and every other one is counted; with no limit, 10 of 10 do.
+/// `round(n)` is a [`syn_round`] of `n` SYNs.
+pub fn check_syn_admission(
+    engine: &engine::Engine,
+    mut round: impl FnMut(usize) -> (Vec<String>, Duration),
+) {
+    let admitted = |seen: &[String]| seen.iter().filter(|s| s.starts_with("mark-syn-")).count();
+    let burst = 4;
+    engine
+        .steering()
+        .set_syn_limit(engine::SynLimit { rate: 1, burst })
+        .unwrap();
+    let before = engine.steering().xdp_stats().unwrap();
+    let (seen, sending) = round(40);
+    let passed = admitted(&seen);
+    let limit = burst as usize + sending.as_secs() as usize + 1;
+    assert!(
+        (1..=limit).contains(&passed),
+        "{passed} of 40 SYNs admitted at 1/s with burst {burst} over {sending:?}"
+    );
+    let after = engine.steering().xdp_stats().unwrap();
+    assert_eq!(
+        after.drop_syn_limit - before.drop_syn_limit,
+        40 - passed as u64,
+        "every SYN not admitted is counted"
+    );
+
+    engine
+        .steering()
+        .set_syn_limit(engine::SynLimit::default())
+        .unwrap();
+    let (seen, _) = round(10);
+    assert_eq!(admitted(&seen), 10, "with no limit every SYN is admitted");
+}
