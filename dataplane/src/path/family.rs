@@ -26,6 +26,15 @@ pub(super) trait Family: Addr + connsync::WireAddr {
     fn local(snap: &Snapshot, addr: Self) -> Option<LocalAddr>;
     fn service<'s>(snap: &'s Snapshot, key: &FlowKey<Self>) -> Option<(u16, &'s Service)>;
     fn is_martian_source(snap: &Snapshot, addr: Self) -> bool;
+    /// The family's ICMP protocol number, and its handler.
+    const ICMP: u8;
+    fn icmp(
+        w: &mut Worker,
+        frame: &mut [u8],
+        ip: &Ip<Self>,
+        ingress: PortId,
+        local: Option<LocalAddr>,
+    ) -> Result<Verdict, DropReason>;
     /// Rewrites the packet by `rw` and sends it, or drops it when it is
     /// larger than the egress MTU (answering as the family's rules say).
     fn send(
@@ -95,6 +104,16 @@ impl Family for u32 {
     fn is_martian_source(snap: &Snapshot, addr: u32) -> bool {
         snap.is_martian_source(Ipv4Addr::from_bits(addr))
     }
+    const ICMP: u8 = wire::ip_proto::ICMP;
+    fn icmp(
+        w: &mut Worker,
+        frame: &mut [u8],
+        ip: &Ip,
+        ingress: PortId,
+        local: Option<LocalAddr>,
+    ) -> Result<Verdict, DropReason> {
+        super::icmp::handle(w, frame, ip, ingress, local)
+    }
     #[inline]
     fn send(
         w: &mut Worker,
@@ -134,6 +153,16 @@ impl Family for Ip6 {
     }
     fn is_martian_source(snap: &Snapshot, addr: Ip6) -> bool {
         snap.is_martian_source6(Ipv6Addr::from(addr))
+    }
+    const ICMP: u8 = wire::ip_proto::ICMPV6;
+    fn icmp(
+        w: &mut Worker,
+        frame: &mut [u8],
+        ip: &Ip<Ip6>,
+        ingress: PortId,
+        local: Option<LocalAddr>,
+    ) -> Result<Verdict, DropReason> {
+        v6::icmp(w, frame, ip, ingress, local)
     }
     fn send(
         w: &mut Worker,

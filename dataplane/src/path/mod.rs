@@ -409,21 +409,31 @@ impl Worker {
         ingress: PortId,
     ) -> Result<Verdict, DropReason> {
         let ip = parse_ipv4(frame, l3)?;
-        let local = self.snap.locals.get(&ip.dst).copied();
-        if let Some(local) = local {
-            if !local.owned {
-                return Err(DropReason::VipNotOwned);
-            }
+        self.ip_layer(frame, &ip, ingress)
+    }
+
+    /// A packet of either family past its header checks: refused for an
+    /// address of ours this node does not own now, else to its connection
+    /// or to the family's ICMP.
+    fn ip_layer<A: Family>(
+        &mut self,
+        frame: &mut [u8],
+        ip: &Ip<A>,
+        ingress: PortId,
+    ) -> Result<Verdict, DropReason> {
+        let local = A::local(&self.snap, ip.dst);
+        if local.is_some_and(|l| !l.owned) {
+            return Err(DropReason::VipNotOwned);
         }
         match ip.proto {
             ip_proto::TCP | ip_proto::UDP => {
-                let (key, flags) = l4_key(frame, &ip)?;
+                let (key, flags) = l4_key(frame, ip)?;
                 if let Some(owner) = self.foreign_owner(&key) {
                     return Ok(Verdict::Handoff(owner));
                 }
-                self.tcp_udp(frame, &ip, key, flags, ingress, local.map(|l| l.kind))
+                self.tcp_udp(frame, ip, key, flags, ingress, local.map(|l| l.kind))
             }
-            ip_proto::ICMP => icmp::handle(self, frame, &ip, ingress, local),
+            p if p == A::ICMP => A::icmp(self, frame, ip, ingress, local),
             _ => Err(DropReason::UnsupportedProtocol),
         }
     }

@@ -21,7 +21,7 @@ const HOP_LIMIT: u8 = 64;
 const ICMP_HEADER: usize = 8;
 const IPV6_HEADER: usize = Ipv6Packet::<&[u8]>::HEADER_LEN;
 
-pub(super) fn handle(
+pub(in crate::path) fn handle(
     w: &mut Worker,
     frame: &mut [u8],
     ip: &Ip<Ip6>,

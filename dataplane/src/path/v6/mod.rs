@@ -3,15 +3,17 @@
 //! ICMPv6 echo, Packet Too Big, and ICMPv6 errors that follow a connection.
 
 mod icmp;
+
+pub(in crate::path) use icmp::handle as icmp;
 mod nd;
 mod rewrite;
 
 use std::net::Ipv6Addr;
 
-use super::{l4_key, Ip, Worker};
+use super::{Ip, Worker};
 use crate::flow::{Ip6, Rewrite};
 use crate::verdict::{DropReason, PortId, Verdict};
-use wire::{ip_proto, Ipv6ChainError, Ipv6Packet, WireError};
+use wire::{Ipv6ChainError, Ipv6Packet, WireError};
 
 impl Worker {
     pub(super) fn ipv6(
@@ -21,21 +23,7 @@ impl Worker {
         ingress: PortId,
     ) -> Result<Verdict, DropReason> {
         let ip = parse(frame, l3)?;
-        let local = self.snap.locals6.get(&ip.dst).copied();
-        if local.is_some_and(|l| !l.owned) {
-            return Err(DropReason::VipNotOwned);
-        }
-        match ip.proto {
-            ip_proto::TCP | ip_proto::UDP => {
-                let (key, flags) = l4_key(frame, &ip)?;
-                if let Some(owner) = self.foreign_owner(&key) {
-                    return Ok(Verdict::Handoff(owner));
-                }
-                self.tcp_udp(frame, &ip, key, flags, ingress, local.map(|l| l.kind))
-            }
-            ip_proto::ICMPV6 => icmp::handle(self, frame, &ip, ingress, local),
-            _ => Err(DropReason::UnsupportedProtocol),
-        }
+        self.ip_layer(frame, &ip, ingress)
     }
 }
 
