@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use ::vrrp::is_link_local;
+use ::vrrp::{is_link_local, AddressFamily};
 
 /// The translated config, what could not be translated, and remarks on
 /// what was translated differently in form but not in meaning.
@@ -905,11 +905,7 @@ fn socket(cx: &mut Cx, s: &Stmt, vip: IpAddr) -> Option<SocketAddr> {
     };
     let port = num_in::<u16>(cx, &s.value_at(2), 1, 65535)?;
     if ip.is_ipv6() != vip.is_ipv6() {
-        let (this, that) = if ip.is_ipv6() {
-            ("IPv6", "IPv4")
-        } else {
-            ("IPv4", "IPv6")
-        };
+        let (this, that) = (AddressFamily::of(&ip), AddressFamily::of(&vip));
         cx.refuse(
             s,
             format!("an {this} server behind the {that} VIP {vip}: vipd forwards within one address family"),

@@ -3,9 +3,9 @@
 //! across runs or nodes; nothing here is a secret.
 
 use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash};
 
 /// Fresh bits, different on every call.
-pub(crate) fn random(salt: u64) -> u64 {
+pub(crate) fn random(salt: impl Hash) -> u64 {
     RandomState::new().hash_one((salt, std::time::SystemTime::now()))
 }

@@ -22,7 +22,6 @@ pub use section::check::{BodyDigest, Check, CheckKind, HttpGet, QType, Tls};
 pub use section::control::Control;
 pub use section::dataplane::{Dataplane, FlowTimeouts, XdpMode};
 pub use section::node::Identity;
-pub(crate) use section::service::family;
 pub use section::service::{Backend, DownAction, ForwardMode, Protocol, SchedulerKind, Service};
 pub use section::sync::Sync;
 pub use section::vrrp::{TrackInterface, TrackScript, VrrpInstance};

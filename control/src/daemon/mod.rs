@@ -154,7 +154,7 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
         let published = published.clone();
         Engine::start(&engine_config(&cfg), |w, n| {
             let mut worker = Worker::new(w, n, wcfg, published.clone());
-            worker.start_snat_ports_at(crate::random::random(u64::from(w)) as u32);
+            worker.start_snat_ports_at(crate::random::random(w) as u32);
             queries.push(worker.queries());
             sync_links.extend(worker.sync_link());
             PathHandler(worker)

@@ -161,10 +161,7 @@ pub(super) async fn ping(
             target: ip.to_string(),
             source,
         })?;
-    let r = random(match ip {
-        IpAddr::V4(a) => u64::from(a.to_bits()),
-        IpAddr::V6(a) => a.to_bits() as u64,
-    });
+    let r = random(ip);
     let token = r.to_be_bytes();
     let seq = (r >> 48) as u16;
     // A datagram socket puts its own port in the id field.

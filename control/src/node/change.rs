@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::state::{BackendHealth, BackendRef, NodeState};
-use crate::config::{family, Backend, CheckKind, Config};
+use crate::config::{Backend, CheckKind, Config};
 
 /// Largest weight a backend may have, as in the config file.
 pub(crate) use ctlproto::request::MAX_WEIGHT;
@@ -29,7 +29,7 @@ pub(crate) enum ChangeError {
     Family {
         service: String,
         addr: SocketAddr,
-        family: &'static str,
+        family: ::vrrp::AddressFamily,
     },
     #[error("service {service} already has {MAX_BACKENDS} backends, the most allowed")]
     Full { service: String },
@@ -160,7 +160,7 @@ impl NodeState {
             return Err(ChangeError::Family {
                 service: service.to_string(),
                 addr,
-                family: family(svc.vip),
+                family: ::vrrp::AddressFamily::of(&svc.vip),
             });
         }
         if svc.backends.len() >= MAX_BACKENDS {

@@ -1,6 +1,8 @@
 //! `[[service]]` and its `[[service.backend]]` entries.
 
 use std::net::{IpAddr, SocketAddr};
+
+use ::vrrp::AddressFamily;
 use std::time::Duration;
 
 use dataplane::keyword_enum;
@@ -80,15 +82,6 @@ fn next_prime(n: u32) -> u32 {
     (n..).find(|k| is_prime(*k)).unwrap_or(n)
 }
 
-/// `IPv4` or `IPv6`, as errors name an address's family.
-pub(crate) fn family(ip: IpAddr) -> &'static str {
-    if ip.is_ipv4() {
-        "IPv4"
-    } else {
-        "IPv6"
-    }
-}
-
 /// Why an address cannot be a VIP clients reach through a router.
 fn unusable_vip(ip: IpAddr) -> Option<&'static str> {
     if ip.is_unspecified() {
@@ -102,7 +95,7 @@ fn unusable_vip(ip: IpAddr) -> Option<&'static str> {
     }
     match ip {
         IpAddr::V4(a) if a.is_broadcast() => Some("it is the broadcast address"),
-        IpAddr::V6(a) if a.is_unicast_link_local() => {
+        IpAddr::V6(a) if ::vrrp::is_link_local(&a) => {
             Some("it is link-local, and a VIP must be reachable through routers")
         }
         IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => {
@@ -172,7 +165,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
                 &format!("{}[{i}]", t.field("snat")),
                 format!(
                     "{a} is not of the VIP {vip}'s family; full NAT sources must be {}",
-                    family(vip)
+                    AddressFamily::of(&vip)
                 ),
             );
         }
@@ -245,7 +238,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
                 format!(
                     "backend {} is not of the VIP {vip}'s family; backends must be {} (a dual-stack service is two services, one per family)",
                     b.address,
-                    family(vip)
+                    AddressFamily::of(&vip)
                 ),
             );
         }
@@ -277,7 +270,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Tbl) -> Option<Service> {
                 &t.field("sorry_server"),
                 format!(
                     "{s} is not of the VIP {vip}'s family; the sorry server must be {}",
-                    family(vip)
+                    AddressFamily::of(&vip)
                 ),
             );
         }
