@@ -19,6 +19,22 @@ pub(super) struct Picking<'w, A> {
     pub(super) snat_cursor: &'w mut u32,
 }
 
+/// A worker's [`Picking`] over its flow table `table`: the other tables
+/// are the same for both families, and the borrows must stay field by field.
+macro_rules! picking {
+    ($w:ident, $table:ident) => {
+        Picking {
+            flows: &mut $w.$table,
+            picker: Picker {
+                sched: &mut $w.sched,
+                persistence: &mut $w.persistence,
+                now_ms: $w.now_ms,
+            },
+            snat_cursor: &mut $w.snat_cursor,
+        }
+    };
+}
+
 pub(super) trait Family: Addr + connsync::WireAddr {
     fn flows(w: &Worker) -> &FlowTable<Self>;
     fn flows_mut(w: &mut Worker) -> &mut FlowTable<Self>;
@@ -84,15 +100,7 @@ impl Family for u32 {
         &mut w.flows
     }
     fn picking(w: &mut Worker) -> Picking<'_, u32> {
-        Picking {
-            flows: &mut w.flows,
-            picker: Picker {
-                sched: &mut w.sched,
-                persistence: &mut w.persistence,
-                now_ms: w.now_ms,
-            },
-            snat_cursor: &mut w.snat_cursor,
-        }
+        picking!(w, flows)
     }
     #[inline]
     fn local(snap: &Snapshot, addr: u32) -> Option<LocalAddr> {
@@ -135,15 +143,7 @@ impl Family for Ip6 {
         &mut w.flows6
     }
     fn picking(w: &mut Worker) -> Picking<'_, Ip6> {
-        Picking {
-            flows: &mut w.flows6,
-            picker: Picker {
-                sched: &mut w.sched,
-                persistence: &mut w.persistence,
-                now_ms: w.now_ms,
-            },
-            snat_cursor: &mut w.snat_cursor,
-        }
+        picking!(w, flows6)
     }
     fn local(snap: &Snapshot, addr: Ip6) -> Option<LocalAddr> {
         snap.locals6.get(&addr).copied()

@@ -7,7 +7,7 @@ use super::{rewrite, Ip, Worker};
 use crate::flow::{FlowKey, Rewrite};
 use crate::service::LocalAddr;
 use crate::verdict::{DropReason, PortId, Verdict};
-use wire::{checksum, ip_proto, EthernetFrame, IcmpPacket, Ipv4Packet, MacAddr};
+use wire::{checksum, ip_proto, IcmpPacket, Ipv4Packet, MacAddr};
 
 /// TTL of the echo replies we originate.
 const REPLY_TTL: u8 = 64;
@@ -37,11 +37,7 @@ pub(super) fn handle(
 }
 
 fn echo_reply(frame: &mut [u8], ip: &Ip, ingress: PortId) -> Result<Verdict, DropReason> {
-    let (src_mac, dst_mac) = {
-        let eth =
-            EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::TruncatedEthernet)?;
-        (eth.src(), eth.dst())
-    };
+    let (src_mac, dst_mac) = rewrite::macs(frame)?;
     rewrite::set_macs(frame, dst_mac, src_mac)?;
     let mut pkt = Ipv4Packet::new_checked(&mut frame[ip.l3..ip.end])
         .map_err(|_| DropReason::TruncatedIpv4)?;
@@ -106,7 +102,8 @@ fn follow_error(w: &mut Worker, frame: &mut [u8], ip: &Ip) -> Result<Verdict, Dr
     // The quoted packet travelled the other way: swap it to get the key of
     // packets travelling this way.
     let key = q.key.reversed();
-    if let Some(owner) = w.foreign_owner(&key) {
+    let dst = w.snap.locals.get(&key.dst_ip).map(|l| l.kind);
+    if let Some(owner) = w.foreign_owner(&key, dst) {
         return Ok(Verdict::Handoff(owner));
     }
     let (id, dir) = w.flows.lookup(&key, w.now_ms).ok_or(DropReason::NoFlow)?;

@@ -428,7 +428,7 @@ impl Worker {
         match ip.proto {
             ip_proto::TCP | ip_proto::UDP => {
                 let (key, flags) = l4_key(frame, ip)?;
-                if let Some(owner) = self.foreign_owner(&key) {
+                if let Some(owner) = self.foreign_owner(&key, local.map(|l| l.kind)) {
                     return Ok(Verdict::Handoff(owner));
                 }
                 self.tcp_udp(frame, ip, key, flags, ingress, local.map(|l| l.kind))
@@ -529,11 +529,13 @@ impl Worker {
     /// Ownership is a function of the client's address and port (or of the
     /// full-NAT source port, which the owner allocated), so both directions of
     /// a connection land on the same table whichever queue they arrived on.
-    fn foreign_owner<A: Family>(&self, key: &FlowKey<A>) -> Option<u16> {
+    /// `dst` is what the key's destination is to this node, as the caller
+    /// already looked it up.
+    fn foreign_owner<A: Family>(&self, key: &FlowKey<A>, dst: Option<LocalKind>) -> Option<u16> {
         if self.workers == 1 {
             return None;
         }
-        let owner = match A::local(&self.snap, key.dst_ip).map(|l| l.kind) {
+        let owner = match dst {
             Some(LocalKind::Vip) => client_owner(key.src_ip, key.src_port, self.workers),
             // A floating address may be another node's full-NAT source,
             // taken over with its connections.

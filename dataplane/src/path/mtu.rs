@@ -109,10 +109,7 @@ fn frag_needed(
     src: Ipv4Addr,
     mtu: u16,
 ) -> Option<u16> {
-    let (sender_mac, our_mac) = {
-        let eth = EthernetFrame::new_checked(&frame[..]).ok()?;
-        (eth.src(), eth.dst())
-    };
+    let (sender_mac, our_mac) = super::rewrite::macs(frame).ok()?;
     let mut eth = EthernetFrame::new_checked(&mut frame[..]).ok()?;
     eth.set_dst(sender_mac);
     eth.set_src(MacAddr(w.snap.source_mac(our_mac.0, ingress)));

@@ -73,6 +73,12 @@ pub(super) fn apply(frame: &mut [u8], ip: &Ip, rw: &Rewrite) -> Result<(), DropR
     Ok(())
 }
 
+/// The frame's source and destination MACs.
+pub(super) fn macs(frame: &[u8]) -> Result<(MacAddr, MacAddr), DropReason> {
+    let eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::TruncatedEthernet)?;
+    Ok((eth.src(), eth.dst()))
+}
+
 pub(super) fn set_macs(frame: &mut [u8], src: MacAddr, dst: MacAddr) -> Result<(), DropReason> {
     let mut eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::TruncatedEthernet)?;
     eth.set_src(src);

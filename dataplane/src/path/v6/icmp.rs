@@ -5,15 +5,15 @@
 
 use std::net::Ipv6Addr;
 
-use super::super::rewrite::set_macs;
+use super::super::rewrite::{macs, set_macs};
 use super::super::{Ip, Worker};
 use super::{error_source, nd};
 use crate::flow::{FlowKey, Ip6};
 use crate::service::LocalAddr;
 use crate::verdict::{DropReason, PortId, Verdict};
 use wire::{
-    icmpv6_type, ip_proto, walk_ext_headers, write_echo_reply, write_icmpv6_error, EthernetFrame,
-    Icmpv6Error, Icmpv6Packet, Ipv6ChainError, Ipv6Packet, MacAddr,
+    icmpv6_type, ip_proto, walk_ext_headers, write_echo_reply, write_icmpv6_error, Icmpv6Error,
+    Icmpv6Packet, Ipv6ChainError, Ipv6Packet, MacAddr,
 };
 
 /// Hop limit of the messages the node originates.
@@ -116,11 +116,6 @@ pub(super) fn too_big(
 }
 
 /// The frame's source and destination MACs.
-fn macs(frame: &[u8]) -> Result<(MacAddr, MacAddr), DropReason> {
-    let eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::TruncatedEthernet)?;
-    Ok((eth.src(), eth.dst()))
-}
-
 /// Where the packet quoted in an ICMPv6 error starts, and its key. The
 /// quote is usually cut short, so its header is read by offsets.
 struct Quoted {
@@ -167,7 +162,8 @@ fn follow_error(w: &mut Worker, frame: &mut [u8], ip: &Ip<Ip6>) -> Result<Verdic
     let q = quoted(frame, ip)?;
     // The quoted packet travelled the other way.
     let key = q.key.reversed();
-    if let Some(owner) = w.foreign_owner(&key) {
+    let dst = w.snap.locals6.get(&key.dst_ip).map(|l| l.kind);
+    if let Some(owner) = w.foreign_owner(&key, dst) {
         return Ok(Verdict::Handoff(owner));
     }
     let (id, dir) = w.flows6.lookup(&key, w.now_ms).ok_or(DropReason::NoFlow)?;
