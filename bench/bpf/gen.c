@@ -256,12 +256,12 @@ int vipbench_gen6(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct ipv6hdr *ip6 = data + ETH_HLEN;
-	__u16 *w = data + L4_OFF6, *prefix, port, len, csum;
+	__u16 *w = data + L4_OFF6, port, len, csum;
 	__u32 zero = 0, sum, addr, idx;
 	struct gen6_cfg *a;
 	struct gen_cfg *c;
 	__u64 *seq, n;
-	int due, i;
+	int due;
 
 	c = bpf_map_lookup_elem(&cfg, &zero);
 	a = bpf_map_lookup_elem(&cfg6, &zero);
@@ -291,13 +291,10 @@ int vipbench_gen6(struct xdp_md *ctx)
 	__builtin_memcpy((__u8 *)&ip6->saddr + 12, &addr, 4);
 	__builtin_memcpy(&ip6->daddr, a->dst, 16);
 
-	// The template's checksum covers a zero source address, port and
-	// timestamp (IPv6 has no header checksum): only the new values are added.
+	// The template's checksum covers the source prefix (added when the
+	// generator is configured) and a zero rest of the source address, port
+	// and timestamp (IPv6 has no header checksum): only those are added.
 	sum = (__u16)~c->tmpl_csum;
-	prefix = (__u16 *)a->src_prefix;
-#pragma unroll
-	for (i = 0; i < 6; i++)
-		sum += prefix[i];
 	sum += (addr >> 16) + (addr & 0xffff) + port;
 	w[0] = port;
 	w[1] = bpf_htons(c->dst_port);

@@ -285,9 +285,9 @@ int vipbench_sink(struct xdp_md *ctx)
 
 	bump(SINK_PACKETS, 1);
 	bump(SINK_BYTES, data_end - data);
+	if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return sink6(data, data_end);
 	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5) {
-		if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(ETH_P_IPV6))
-			return sink6(data, data_end);
 		bump(SINK_OTHER, 1);
 		return XDP_DROP;
 	}

@@ -222,8 +222,18 @@ impl Generator {
     /// bits, to `dst` (the template's destination).
     pub fn configure6(&mut self, c: &GenConfig, src_base: Ipv6Addr, dst: Ipv6Addr) -> Result<()> {
         let o = src_base.octets();
+        // The source prefix is the same in every frame: its sum joins the
+        // template's checksum here once, not in the program per frame.
+        let mut sum = u32::from(!c.tmpl_csum);
+        for w in o[..12].chunks_exact(2) {
+            sum += u32::from(u16::from_ne_bytes([w[0], w[1]]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
         self.configure(&GenConfig {
             src_base: Ipv4Addr::new(o[12], o[13], o[14], o[15]),
+            tmpl_csum: !(sum as u16),
             ..c.clone()
         })?;
         let mut b = [0u8; GEN6_CFG_LEN];
