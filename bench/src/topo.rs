@@ -160,13 +160,15 @@ impl Topo {
                 .into_iter()
                 .chain((0..BACKENDS).map(backend_ip6))
                 .collect();
+            for n in [&g, &d, &s] {
+                netns::ipv6_on(n)?;
+            }
             for (n, dev, ips) in [
                 (&g, "gen0", &[GEN_IP6][..]),
                 (&d, "dut0", &[DUT_IN_IP6][..]),
                 (&d, "dut1", &[DUT_OUT_IP6][..]),
                 (&s, "snk0", &sink6[..]),
             ] {
-                netns::sysctl(n, &[&format!("net.ipv6.conf.{dev}.disable_ipv6=0")])?;
                 for &ip in ips {
                     netns::addr6(n, dev, ip)?;
                 }
@@ -199,27 +201,15 @@ impl Topo {
             // Static neighbours: the DUT reaches the virtual backends (and the
             // generator) without ARP, so the sink only has to count.
             let (sink_mac, gen_mac) = (mac_string(&sink.mac), mac_string(&gen.mac));
-            let to_sink = (0..BACKENDS)
-                .flat_map(|i| [backend(Family::Ipv4, i), backend(Family::Ipv6, i)])
-                .chain([SINK_IP.into(), SINK_IP6.into()])
-                .map(|ip| (ip, &sink_mac, "dut1"));
-            let to_gen = [GEN_IP.into(), GEN_IP6.into()].map(|ip: IpAddr| (ip, &gen_mac, "dut0"));
-            for (ip, mac, dev) in to_sink.chain(to_gen) {
-                netns::exec_ok(
-                    &d,
-                    &[
-                        "ip",
-                        "neigh",
-                        "replace",
-                        &ip.to_string(),
-                        "lladdr",
-                        mac,
-                        "dev",
-                        dev,
-                        "nud",
-                        "permanent",
-                    ],
-                )?;
+            for i in 0..BACKENDS {
+                netns::neigh(&d, backend_ip(i).into(), &sink_mac, "dut1")?;
+                netns::neigh(&d, backend_ip6(i).into(), &sink_mac, "dut1")?;
+            }
+            for ip in [IpAddr::from(SINK_IP), SINK_IP6.into()] {
+                netns::neigh(&d, ip, &sink_mac, "dut1")?;
+            }
+            for ip in [IpAddr::from(GEN_IP), GEN_IP6.into()] {
+                netns::neigh(&d, ip, &gen_mac, "dut0")?;
             }
             Ok(Topo {
                 name: name.to_string(),
@@ -297,21 +287,7 @@ impl Topo {
             }
             let peer = read_iface(&b, "bkp1")?;
             for ip in (0..BACKENDS).map(backend_ip) {
-                netns::exec_ok(
-                    &b,
-                    &[
-                        "ip",
-                        "neigh",
-                        "replace",
-                        &ip.to_string(),
-                        "lladdr",
-                        &mac_string(&peer.mac),
-                        "dev",
-                        "bk1",
-                        "nud",
-                        "permanent",
-                    ],
-                )?;
+                netns::neigh(&b, ip.into(), &mac_string(&peer.mac), "bk1")?;
             }
             Ok(Backup {
                 ns: b.clone(),

@@ -90,27 +90,7 @@ impl Lab {
 
     /// Turns IPv6 on in `role`'s namespace, once its interfaces exist.
     pub(crate) fn enable_ipv6(&self, role: &str) -> Result<()> {
-        let ns = self.ns(role);
-        // DAD off before IPv6 comes up, or link-local addresses would stay
-        // tentative for a second; no router discovery either, the routes
-        // are set by the lab.
-        let mut settings = vec![
-            "net.ipv6.conf.all.accept_dad=0".to_string(),
-            "net.ipv6.conf.default.accept_dad=0".to_string(),
-            "net.ipv6.conf.all.accept_ra=0".to_string(),
-            "net.ipv6.conf.default.accept_ra=0".to_string(),
-            "net.ipv6.conf.all.router_solicitations=0".to_string(),
-            "net.ipv6.conf.default.router_solicitations=0".to_string(),
-        ];
-        for ifname in netns::interfaces(&ns)? {
-            settings.push(format!("net.ipv6.conf.{ifname}.accept_dad=0"));
-            settings.push(format!("net.ipv6.conf.{ifname}.accept_ra=0"));
-            settings.push(format!("net.ipv6.conf.{ifname}.router_solicitations=0"));
-        }
-        settings.push("net.ipv6.conf.all.disable_ipv6=0".to_string());
-        settings.push("net.ipv6.conf.default.disable_ipv6=0".to_string());
-        let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
-        netns::sysctl(&ns, &settings)
+        netns::ipv6_on(&self.ns(role))
     }
 
     pub fn client_ip6(&self) -> Ipv6Addr {

@@ -195,6 +195,47 @@ pub fn route(ns: &str, dest: &str, gw: &str) -> Result<()> {
     run(&["ip", "-n", ns, family, "route", "replace", dest, "via", gw]).map(drop)
 }
 
+/// A permanent neighbour entry: `ip` is at `mac` on `dev`.
+pub fn neigh(ns: &str, ip: std::net::IpAddr, mac: &str, dev: &str) -> Result<()> {
+    let ip = ip.to_string();
+    let argv = [
+        "neigh",
+        "replace",
+        &ip,
+        "lladdr",
+        mac,
+        "dev",
+        dev,
+        "nud",
+        "permanent",
+    ];
+    run(&[&["ip", "-n", ns][..], &argv[..]].concat()).map(drop)
+}
+
+/// Turns IPv6 on in `ns` once its interfaces exist, without duplicate
+/// address detection (which would keep link-local addresses tentative
+/// for a second) or router discovery (routes are set by whoever builds
+/// the namespace).
+pub fn ipv6_on(ns: &str) -> Result<()> {
+    let mut settings = vec![
+        "net.ipv6.conf.all.accept_dad=0".to_string(),
+        "net.ipv6.conf.default.accept_dad=0".to_string(),
+        "net.ipv6.conf.all.accept_ra=0".to_string(),
+        "net.ipv6.conf.default.accept_ra=0".to_string(),
+        "net.ipv6.conf.all.router_solicitations=0".to_string(),
+        "net.ipv6.conf.default.router_solicitations=0".to_string(),
+    ];
+    for ifname in interfaces(ns)? {
+        settings.push(format!("net.ipv6.conf.{ifname}.accept_dad=0"));
+        settings.push(format!("net.ipv6.conf.{ifname}.accept_ra=0"));
+        settings.push(format!("net.ipv6.conf.{ifname}.router_solicitations=0"));
+    }
+    settings.push("net.ipv6.conf.all.disable_ipv6=0".to_string());
+    settings.push("net.ipv6.conf.default.disable_ipv6=0".to_string());
+    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+    sysctl(ns, &settings)
+}
+
 /// The names of the interfaces in `ns`.
 pub fn interfaces(ns: &str) -> Result<Vec<String>> {
     let out = exec_ok(ns, &["ls", "/sys/class/net"])?;
