@@ -187,21 +187,7 @@ fn two_sites_fail_over_by_longest_prefix_through_bird() {
     assert!(bgp_status(&a.borrow()).withdrawn.is_empty());
 
     let health = drill
-        .run(
-            "all of site A's backends failing their checks",
-            || {
-                for i in Site::A.backends() {
-                    lab.stop_backend(i)?;
-                }
-                Ok(())
-            },
-            || {
-                for i in Site::A.backends() {
-                    lab.start_backend(i)?;
-                }
-                Ok(())
-            },
-        )
+        .run_backends_down("all of site A's backends failing their checks")
         .expect("health drill");
 
     let clean = drill

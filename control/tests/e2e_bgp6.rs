@@ -421,21 +421,7 @@ fn ipv6_traffic_fails_over_to_the_backup_site_and_back_by_longest_prefix() {
         )
         .unwrap_or_else(|e| panic!("clean stop drill: {e:#}\nsite B:\n{}", b.log()));
     let health = drill
-        .run(
-            "all of site A's IPv6 backends failing their checks",
-            || {
-                for i in Site::A.backends() {
-                    lab.stop_backend(i)?;
-                }
-                Ok(())
-            },
-            || {
-                for i in Site::A.backends() {
-                    lab.start_backend(i)?;
-                }
-                Ok(())
-            },
-        )
+        .run_backends_down("all of site A's IPv6 backends failing their checks")
         .unwrap_or_else(|e| panic!("health drill: {e:#}\nsite A:\n{}", a.borrow().log()));
     let uplink = drill
         .run(

@@ -112,4 +112,20 @@ impl Drill<'_> {
         println!("failover on {name}: client gap {gap} ms (last answer from site A to first from site B)");
         Ok(gap)
     }
+
+    /// [`Drill::run`] with every backend of site A failing its check,
+    /// then serving again.
+    pub fn run_backends_down(&self, name: &str) -> Result<u64> {
+        let each = |act: fn(&TwoSiteLab, usize) -> Result<()>| {
+            Site::A
+                .backends()
+                .into_iter()
+                .try_for_each(|i| act(self.lab, i))
+        };
+        self.run(
+            name,
+            || each(|lab, i| lab.stop_backend(i)),
+            || each(|lab, i| lab.start_backend(i)),
+        )
+    }
 }
