@@ -1,11 +1,11 @@
-//! Compiles the generator, sink and ceiling XDP programs (`bpf/*.c`) into
+//! Compiles the generator, sink, ceiling and lookup-probe XDP programs (`bpf/*.c`) into
 //! OUT_DIR; the benchmark embeds the object files.
 
 use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-const PROGRAMS: [&str; 3] = ["gen", "sink", "ceiling"];
+const PROGRAMS: [&str; 4] = ["gen", "sink", "ceiling", "lookup"];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=CLANG");

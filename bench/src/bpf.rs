@@ -1,6 +1,6 @@
-//! The generator, sink and ceiling XDP programs: loading, attaching, maps,
-//! and the live-frames test runs (aya's BPF_PROG_TEST_RUN) that drive the
-//! generator.
+//! The generator, sink, ceiling and lookup-probe XDP programs: loading,
+//! attaching, maps, and the test runs (aya's BPF_PROG_TEST_RUN) that drive
+//! the generator and time the probe.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use aya::maps::{Array, DevMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode};
-use aya::Ebpf;
+use aya::{Ebpf, EbpfLoader};
 
 use crate::frame::{Template, Template6};
 use crate::rate::next_chunk;
@@ -19,6 +19,7 @@ const CALL_TIME: Duration = Duration::from_millis(250);
 static GEN_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gen.o"));
 static SINK_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sink.o"));
 static CEILING_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ceiling.o"));
+static LOOKUP_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lookup.o"));
 
 fn load_xdp<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
     let prog: &mut Xdp = ebpf
@@ -564,6 +565,79 @@ impl Ceiling {
     }
 }
 
+/// The lookup probe (bpf/lookup.c): a table of 64-byte slots allocated as
+/// vipd's IPv4 flow table is, of which each run reads and stamps one of
+/// `keys` slots spread over it.
+pub struct LookupProbe {
+    ebpf: Ebpf,
+}
+
+impl LookupProbe {
+    pub fn load(slots: u32, keys: u32) -> Result<LookupProbe> {
+        if !slots.is_power_of_two() || slots < 8 {
+            bail!("lookup probe: {slots} slots is not a power of two of at least 8");
+        }
+        if keys == 0 {
+            bail!("lookup probe: keys must be at least 1");
+        }
+        let mask = slots - 1;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("table", slots)
+            .override_global("mask", &mask, true)
+            .override_global("keys", &keys, true)
+            .load(LOOKUP_OBJ)
+            .with_context(|| {
+                format!(
+                    "loading the lookup probe with a table of {} MiB",
+                    table_mib(slots)
+                )
+            })?;
+        load_xdp(&mut ebpf, LOOKUP_PROG)?;
+        Ok(LookupProbe { ebpf })
+    }
+
+    /// The kernel's mean time of one of `runs` runs, on the calling
+    /// thread's CPU.
+    pub fn run(&self, runs: u32) -> Result<Duration> {
+        let frame = [0u8; 64];
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(&frame);
+        opts.repeat = runs.max(1);
+        let r = loaded_xdp(&self.ebpf, LOOKUP_PROG)?
+            .test_run(opts)
+            .context("BPF_PROG_TEST_RUN of the lookup probe")?;
+        if r.return_value != engine::XDP_DROP {
+            bail!(
+                "the lookup probe returned {} (not XDP_DROP): a slot it chose was outside its table",
+                r.return_value
+            );
+        }
+        Ok(r.duration)
+    }
+
+    /// Slots the runs have stamped so far.
+    #[cfg(test)]
+    fn visited(&self) -> Result<u32> {
+        let table: Array<&MapData, [u8; 64]> = Array::try_from(
+            self.ebpf
+                .map("table")
+                .ok_or_else(|| anyhow!("map table missing from the probe"))?,
+        )?;
+        let mut n = 0;
+        for slot in table.iter() {
+            n += u32::from(slot?[56..].iter().any(|&b| b != 0));
+        }
+        Ok(n)
+    }
+}
+
+const LOOKUP_PROG: &str = "vipbench_lookup";
+
+/// MiB of a table of `slots` of the probe's (and vipd's IPv4) 64 bytes.
+pub fn table_mib(slots: u32) -> u64 {
+    (u64::from(slots) * 64) >> 20
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -984,6 +1058,31 @@ mod tests {
             test_run_once(&g.ebpf, GEN_PROG, &t.bytes).unwrap();
         }
         assert_eq!(g.counts().unwrap().sent, 4, "unpaced again");
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "lab: needs root and network namespaces; scripts/test runs it"
+    )]
+    fn the_lookup_probe_visits_its_keys_slots_and_times_a_run() {
+        let probe = LookupProbe::load(1 << 16, 100).unwrap();
+        assert_eq!(probe.visited().unwrap(), 0, "a fresh table is unstamped");
+        let mean = probe.run(100_000).unwrap();
+        assert!(
+            mean > Duration::ZERO && mean < Duration::from_millis(1),
+            "the mean of one run, not of the call: {mean:?}"
+        );
+        // 100 keys hashed into 65,536 slots: a collision or two at most.
+        let seen = probe.visited().unwrap();
+        assert!((98..=100).contains(&seen), "{seen} slots stamped");
+
+        let e = LookupProbe::load(1000, 10).err().unwrap();
+        assert!(
+            format!("{e:#}").contains("1000 slots is not a power of two"),
+            "{e:#}"
+        );
+        assert!(LookupProbe::load(1 << 10, 0).is_err());
     }
 
     #[test]

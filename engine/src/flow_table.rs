@@ -116,7 +116,7 @@ pub(crate) fn hash<const K: usize>(seed: u32, key: &[u32; K]) -> u32 {
 /// Slots of a table for `keys` keys: a power of two with at least half as
 /// many again spare, so that windows seldom fill, and never fewer than a
 /// window.
-pub(crate) fn slots_for(keys: u32) -> u32 {
+pub fn slots_for(keys: u32) -> u32 {
     let want = (u64::from(keys) * 3).div_ceil(2).max(WINDOW as u64);
     want.next_power_of_two().min(1 << 31) as u32
 }

@@ -26,11 +26,13 @@ use dataplane::counters::Counters;
 use dataplane::flow::{FastSeenAll, Ip6, SteerChange};
 use dataplane::verdict::{PortId, Verdict};
 
+/// Slots of an XDP flow table loaded for a number of keys.
+pub use flow_table::slots_for as flow_table_slots;
 pub use forward::ForwardHandler;
 pub use iface::MacAddrBytes;
 pub use simulator::{SimOutcome, XdpSimulator};
 pub use steer::{
-    xdp_md, EgressPort, SynLimit, XdpStats, XdpSteering, XDP_PASS, XDP_REDIRECT, XDP_TX,
+    xdp_md, EgressPort, SynLimit, XdpStats, XdpSteering, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX,
 };
 
 /// The packet logic the engine drives. One instance per worker.

@@ -393,6 +393,7 @@ pub fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
 }
 
 /// XDP actions as the kernel numbers them.
+pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
 pub const XDP_REDIRECT: u32 = 4;

@@ -16,7 +16,7 @@ use crate::bpf::Ceiling;
 use crate::cpu;
 
 pub(crate) use observe::ring_losses;
-pub(crate) use start::{services, spawn_vipd};
+pub(crate) use start::{flow_capacity, services, spawn_vipd, table_slots};
 
 /// The device under test of one scenario; dropping it removes it.
 pub(crate) enum Dut {

@@ -113,7 +113,7 @@ impl Bench<'_> {
         );
         let conf = dir.join(format!("{stem}.toml"));
         let sock = self.vipd_socket();
-        let capacity = (u64::from(flows) * 5 / 4).clamp(65_536, 12_500_000);
+        let capacity = flow_capacity(flows);
         let mut text = format!(
             "[node]\nname = \"bench\"\nsite = \"bench\"\n\n[dataplane]\ninterfaces = [\"{}\", \"{}\"]\n\
              queues = 1\ncores = [{}]\nxdp_mode = \"native\"\nflow_capacity = {capacity}\n\
@@ -188,4 +188,16 @@ pub(crate) fn spawn_vipd(
         .spawn()
         .with_context(|| format!("starting {} in {ns}", vipd.display()))?;
     Ok(Dut::Vipd { child, log })
+}
+
+/// The `flow_capacity` a bench vipd gets for `flows` flows: room to spare,
+/// within what the config accepts.
+pub(crate) fn flow_capacity(flows: u32) -> u64 {
+    (u64::from(flows) * 5 / 4).clamp(65_536, 12_500_000)
+}
+
+/// Slots of the XDP flow table of a bench vipd for `flows` flows (one
+/// queue, both keys of every connection), as vipd sizes it.
+pub(crate) fn table_slots(flows: u32) -> u32 {
+    engine::flow_table_slots(u32::try_from(flow_capacity(flows) * 2).unwrap_or(u32::MAX))
 }

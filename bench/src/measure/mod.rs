@@ -1,8 +1,10 @@
 //! Measuring a DUT: throughput runs, the loss-free rate search, core time
-//! per packet, latency, and the connection rows.
+//! per packet, latency, the connection rows, and the host's cost of a
+//! flow-table lookup.
 
 mod connections;
 mod latency;
+mod lookup;
 mod search;
 
 use std::time::{Duration, Instant};

@@ -185,6 +185,10 @@ pub struct Measured {
     /// packet costs the core when it is not overloaded, so the scheduler's
     /// split of a saturated core does not enter.
     pub core_us_per_packet: Option<f64>,
+    /// Flow rows only: ns of the DUT core for one random access into a
+    /// table of the size this row's vipd had, among as many slots as the
+    /// row has flows (the lookup probe's BPF test runs).
+    pub lookup_ns: Option<f64>,
     pub latency: Option<Latency>,
     /// SYN flood only: established-flow packets delivered / sent.
     pub established_share: Option<f64>,

@@ -186,6 +186,55 @@ fn flow_scaling_takes_the_lower_of_the_loss_free_and_full_load_ratios() {
 }
 
 #[test]
+fn the_host_bound_on_flow_scaling_adds_one_access_to_the_1k_rows_cost() {
+    let mut r = report();
+    let flows = |per_cpu_s: f64, lookup_ns: Option<f64>| {
+        Outcome::Measured(Measured {
+            delivered_pps: per_cpu_s,
+            pps_per_cpu_s: Some(per_cpu_s),
+            lookup_ns,
+            ..Measured::default()
+        })
+    };
+    let bound = |r: &Report| target_named(r, "this host allows").clone();
+    assert_eq!(bound(&r).value, None, "no probe figures, no bound");
+    assert_note(&bound(&r), &["needs both flow rows' lookup probe"]);
+
+    r.rows.retain(|row| !row.id.starts_with("flows_"));
+    r.rows
+        .push(row("flows_1000", 5, 1000, flows(2.5e6, Some(10.0))));
+    r.rows.push(row(
+        "flows_1000000",
+        5,
+        1_000_000,
+        flows(1.25e6, Some(250.0)),
+    ));
+    r.finish();
+    let t = bound(&r);
+    assert_eq!(
+        t.value,
+        Some(400.0 / 640.0),
+        "400 ns a packet, 240 ns more an access"
+    );
+    assert_eq!(t.met, None);
+    assert_note(
+        &t,
+        &[
+            "400 ns of DUT core per packet",
+            "cost 250 ns, 10 ns among 1k",
+            "CPU-second: 0.50",
+        ],
+    );
+
+    // A 1M-row access no dearer than a 1k-row one bounds nothing.
+    r.rows.retain(|row| row.id != "flows_1000000");
+    r.rows
+        .push(row("flows_1000000", 5, 1_000_000, flows(1.25e6, Some(5.0))));
+    r.finish();
+    assert_eq!(bound(&r).value, Some(1.0));
+}
+
+#[test]
 fn without_pairs_the_main_rows_are_the_one_pair() {
     let r = report();
     let t = &r.targets[0];

@@ -7,8 +7,8 @@ use anyhow::{anyhow, Result};
 use aya::maps::{MapData, RingBuf};
 use viplab::netns;
 
-use crate::bpf::{Ceiling, Expect, Expect6, Expected, GenConfig, Sink};
-use crate::dut::Dut;
+use crate::bpf::{table_mib, Ceiling, Expect, Expect6, Expected, GenConfig, Sink};
+use crate::dut::{table_slots, Dut};
 use crate::failover;
 use crate::frame::{FrameSpec, Proto, Udp6Spec};
 use crate::generator::{Frame, GenThread, Traffic};
@@ -181,6 +181,17 @@ impl Bench<'_> {
                 m.notes.push(format!(
                     "{tracked} flows in vipd's tables when the run began"
                 ));
+                match self.table_lookup(flows) {
+                    Ok(d) => {
+                        m.lookup_ns = Some(d.as_nanos() as f64);
+                        m.notes.push(format!(
+                            "one random access into a flow table of this row's size ({} MiB) among {flows} slots: {} ns of the DUT core (lookup probe)",
+                            table_mib(table_slots(flows)),
+                            d.as_nanos()
+                        ));
+                    }
+                    Err(e) => m.notes.push(format!("lookup probe: {e:#}")),
+                }
                 Ok(m)
             }
             Scenario::SynFlood => self.synflood(flows),

@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use ctlproto::reply;
 use dataplane::flow::ConnState;
 
-use crate::dut::{services, Dut};
+use crate::dut::{flow_capacity, services, Dut};
 use crate::frame::Proto;
 use crate::plan::{Family, Forward};
 use crate::rate::ratio;
@@ -163,7 +163,7 @@ impl Bench<'_> {
         let vipd = self.vipd_path()?;
         let dir = &self.plan.work_dir;
         let conf = dir.join("vipd-backup.toml");
-        let capacity = (u64::from(flows) * 5 / 4).clamp(65_536, 12_500_000);
+        let capacity = flow_capacity(flows);
         let mut text = format!(
             "[node]\nname = \"backup\"\nsite = \"bench\"\n\n[dataplane]\ninterfaces = [\"bk0\", \"bk1\"]\n\
              queues = 1\ncores = [{}]\nxdp_mode = \"native\"\nflow_capacity = {capacity}\n\

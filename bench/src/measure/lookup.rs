@@ -1,0 +1,37 @@
+//! The host's cost of one flow-table lookup at a flow row's size: what the
+//! table's size alone costs the XDP program on the DUT core, apart from
+//! every other part of a packet's path (the lookup probe, bpf/lookup.c).
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::bpf::LookupProbe;
+use crate::dut::table_slots;
+use crate::run::Bench;
+
+/// Runs of the probe per key: each key is visited a few times, so the
+/// figure is the steady state, not the first touch.
+const RUNS_PER_KEY: u32 = 4;
+/// At least this many runs, so a small row's figure is not one timer tick.
+const MIN_RUNS: u32 = 1 << 21;
+
+impl Bench<'_> {
+    /// The mean time of one random access into a table of the size a bench
+    /// vipd gets for `flows` flows, among `flows` of its slots, on the DUT
+    /// core.
+    pub(crate) fn table_lookup(&self, flows: u32) -> Result<Duration> {
+        let (slots, core) = (table_slots(flows), self.plan.dut_core);
+        let runs = flows.saturating_mul(RUNS_PER_KEY).max(MIN_RUNS);
+        std::thread::Builder::new()
+            .name("vipbench-lookup".into())
+            .spawn(move || {
+                if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                    bail!("cannot pin the lookup probe to core {core}");
+                }
+                LookupProbe::load(slots, flows.max(1))?.run(runs)
+            })?
+            .join()
+            .map_err(|_| anyhow!("the lookup probe's thread panicked"))?
+    }
+}
