@@ -598,6 +598,7 @@ async fn checker_follows_server_down_and_up() {
     let (rise, fall, interval, timeout) = (3u32, 2u32, ms(100), ms(200));
     let spec = CheckSpec {
         service: "test".into(),
+        backend: addr,
         probe: Probe::Tcp { addr },
         interval,
         timeout,
@@ -664,6 +665,7 @@ async fn dropping_checker_kills_running_script() {
     let _ = std::fs::remove_file(&pidfile);
     let spec = CheckSpec {
         service: "test".into(),
+        backend: "127.0.0.1:80".parse().unwrap(),
         probe: sh(&format!("echo $$ > {}; exec sleep 30", pidfile.display())),
         interval: ms(1000),
         timeout: ms(20_000),

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::state::HealthState;
-use super::{probe_once, CheckResult, CheckSpec, HealthEvent};
+use super::{probe_once, CheckResult, CheckSpec, HealthEvent, Probe};
 
 /// Handle to a running periodic check; dropping it or calling
 /// [`Checker::stop`] ends the check (a running script is killed).
@@ -103,18 +103,42 @@ fn transition_line(
 ) -> Option<String> {
     let n = state.streak();
     let checks = if n == 1 { "check" } else { "checks" };
-    let (service, probe, detail) = (&spec.service, &spec.probe, &result.detail);
+    let (service, backend, detail) = (&spec.service, backend_label(spec), &result.detail);
     match change {
         Some(true) => Some(format!(
-            "service {service}: backend {probe} UP after {n} successful {checks}: {detail}"
+            "service {service}: backend {backend} UP after {n} successful {checks}: {detail}"
         )),
         Some(false) => Some(format!(
-            "service {service}: backend {probe} DOWN after {n} failed {checks}: {detail}"
+            "service {service}: backend {backend} DOWN after {n} failed {checks}: {detail}"
         )),
         None if first && !result.ok => Some(format!(
-            "service {service}: backend {probe} stays DOWN until its first successful check: {detail}"
+            "service {service}: backend {backend} stays DOWN until its first successful check: {detail}"
         )),
         None => None,
+    }
+}
+
+/// The backend's address, and how it is checked where the check is not a
+/// connection to that address itself: "10.0.0.11:80 (checked at
+/// 10.0.0.11:8080)", "10.0.0.11:80 (no check)".
+fn backend_label(spec: &CheckSpec) -> String {
+    let backend = spec.backend;
+    match &spec.probe {
+        Probe::Tcp { addr }
+        | Probe::Http { addr, .. }
+        | Probe::Udp { addr, .. }
+        | Probe::Dns { addr, .. }
+            if *addr == backend =>
+        {
+            backend.to_string()
+        }
+        Probe::Tcp { addr }
+        | Probe::Http { addr, .. }
+        | Probe::Udp { addr, .. }
+        | Probe::Dns { addr, .. } => format!("{backend} (checked at {addr})"),
+        Probe::Ping { ip } if *ip == backend.ip() => format!("{backend} (ping)"),
+        Probe::Ping { ip } => format!("{backend} (ping {ip})"),
+        other @ (Probe::Script { .. } | Probe::None) => format!("{backend} {other}"),
     }
 }
 
@@ -123,12 +147,12 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::health::Probe;
 
     #[test]
     fn transitions_name_the_service_and_the_backend() {
         let spec = CheckSpec {
             service: "web".into(),
+            backend: "10.0.0.11:80".parse().expect("address"),
             probe: Probe::Tcp {
                 addr: "10.0.0.11:8080".parse().expect("address"),
             },
@@ -146,10 +170,27 @@ mod tests {
         };
         let change = state.record(false);
         let line = transition_line(&spec, &state, change, true, &failed).expect("logged");
-        assert!(line.starts_with("service web: backend "), "{line}");
-        assert!(
-            line.contains("10.0.0.11:8080") && line.contains("connect refused"),
-            "{line}"
+        assert_eq!(
+            line,
+            "service web: backend 10.0.0.11:80 (checked at 10.0.0.11:8080) stays DOWN until \
+             its first successful check: connect refused"
+        );
+
+        let label = |probe: Probe| {
+            backend_label(&CheckSpec {
+                probe,
+                ..spec.clone()
+            })
+        };
+        let own = "10.0.0.11:80".parse().expect("address");
+        assert_eq!(label(Probe::Tcp { addr: own }), "10.0.0.11:80");
+        assert_eq!(label(Probe::None), "10.0.0.11:80 (no check)");
+        assert_eq!(label(Probe::Ping { ip: own.ip() }), "10.0.0.11:80 (ping)");
+        assert_eq!(
+            label(Probe::Script {
+                command: vec!["/bin/check".into(), "a".into()]
+            }),
+            "10.0.0.11:80 (check script \"/bin/check a\")"
         );
     }
 

@@ -90,6 +90,8 @@ impl fmt::Display for Probe {
 pub struct CheckSpec {
     /// The service the backend serves; log lines name it with the backend.
     pub service: String,
+    /// The backend checked, as log lines name it.
+    pub backend: SocketAddr,
     pub probe: Probe,
     /// Time between the starts of two checks (at least 1 ms is used).
     pub interval: Duration,

@@ -38,6 +38,7 @@ pub(crate) fn check_spec(service: &str, backend: &config::Backend) -> CheckSpec 
     };
     CheckSpec {
         service: service.to_string(),
+        backend: backend.address,
         probe,
         interval: backend.check.interval,
         timeout: backend.check.timeout,
