@@ -11,7 +11,9 @@ use aya::maps::{Array, DevMap, HashMap as BpfHashMap, Map, MapData, PerCpuArray,
 use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 
-use super::flow_table::{self, SharedSlots, KEY_WORDS, KEY_WORDS6, VALUE_WORDS, VALUE_WORDS6};
+use super::flow_table::{
+    self, SharedSlots, Slot4, Slot6, KEY_WORDS, KEY_WORDS6, VALUE_WORDS, VALUE_WORDS6,
+};
 use super::{EngineError, PortInfo, XdpMode};
 use dataplane::flow::{Addr, FastSeen, FlowKey, Ip6, Rewrite, SteerAction, SteerChange};
 use wire::{checksum, write_ethernet_header, EthernetHeader, MacAddr};
@@ -331,6 +333,10 @@ fn map_slots<const K: usize, const V: usize>(
     }
 }
 
+/// Flow tables at least this large (MiB, both families) are announced
+/// before they are allocated.
+const SLOW_TABLES_MIB: u64 = 1024;
+
 /// The sizes and hash seed the flow tables were loaded with.
 #[derive(Clone, Copy)]
 struct TableShape {
@@ -345,6 +351,21 @@ fn load(name: &str, keys: u32, keys6: u32) -> Result<(Ebpf, TableShape), EngineE
     let slots = flow_table::slots_for(keys);
     let slots6 = flow_table::slots_for(keys6);
     let (mask, mask6) = (slots - 1, slots6 - 1);
+    let mib = |slots: u32, bytes: usize| (u64::from(slots) * bytes as u64) >> 20;
+    let (mib4, mib6) = (
+        mib(slots, size_of::<Slot4>()),
+        mib(slots6, size_of::<Slot6>()),
+    );
+    // The kernel zeroes the tables as it creates them: seconds per GiB on
+    // a VM, with nothing else to show for it.
+    if mib4 + mib6 >= SLOW_TABLES_MIB {
+        log::info!(
+            "interface {name}: allocating {} MiB of XDP flow tables for {keys} IPv4 and \
+             {keys6} IPv6 connection keys (two per connection the workers can hold); this takes a while",
+            mib4 + mib6
+        );
+    }
+    let started = std::time::Instant::now();
     // A fresh random seed per load: std's hasher keys come from the OS.
     let seed = RandomState::new().hash_one(name) as u32;
     let ebpf = EbpfLoader::new()
@@ -355,6 +376,11 @@ fn load(name: &str, keys: u32, keys6: u32) -> Result<(Ebpf, TableShape), EngineE
         .override_global("flow_seed", &seed, true)
         .load(STEER_OBJ)
         .map_err(|e| load_err(name, e))?;
+    log::info!(
+        "interface {name}: XDP flow tables of {mib4} MiB (IPv4, {slots} slots) and {mib6} MiB \
+         (IPv6, {slots6} slots) ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok((
         ebpf,
         TableShape {
