@@ -3,12 +3,14 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use engine::{Engine, EngineConfig, ForwardHandler, XdpMode};
+use serde::de::IgnoredAny;
 use viplab::netns;
 
-use super::Dut;
+use super::{log_tail, Dut};
 use crate::plan::{Family, Forward};
 use crate::run::Bench;
 use crate::topo::{self, backend, backend_ip, snat, vip, BACKENDS, VIP, VIP_PORT};
@@ -134,6 +136,7 @@ impl Bench<'_> {
             self.topo.dut_ns(),
             &vipd,
             &conf,
+            &sock,
             dir.join(format!("{stem}.log")),
         )
     }
@@ -169,11 +172,15 @@ pub(crate) fn services(mode: Forward, family: Family) -> String {
 }
 
 /// Runs `vipd --config conf` in namespace `ns`, its output into `log`.
+/// Starts vipd in `ns` with `conf` and waits until its control socket
+/// `socket` answers: vipd opens it once its dataplane runs, after
+/// allocating its flow tables, which takes seconds at large capacities.
 pub(crate) fn spawn_vipd(
     ns: &str,
-    vipd: &std::path::Path,
-    conf: &std::path::Path,
-    log: std::path::PathBuf,
+    vipd: &Path,
+    conf: &Path,
+    socket: &Path,
+    log: PathBuf,
 ) -> Result<Dut> {
     let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let err = out.try_clone()?;
@@ -187,8 +194,34 @@ pub(crate) fn spawn_vipd(
         .stderr(err)
         .spawn()
         .with_context(|| format!("starting {} in {ns}", vipd.display()))?;
-    Ok(Dut::Vipd { child, log })
+    let tail = {
+        let log = log.clone();
+        move || log_tail(&log)
+    };
+    let mut dut = Dut::Vipd { child, log };
+    let start = Instant::now();
+    loop {
+        dut.check_alive()?;
+        let status = ctlproto::call::<IgnoredAny>(
+            socket,
+            &ctlproto::Command::Status {},
+            Duration::from_secs(2),
+        );
+        match status {
+            Ok(_) => return Ok(dut),
+            Err(e) if start.elapsed() > VIPD_START => bail!(
+                "vipd did not answer on {} within {VIPD_START:?} of its start ({e}); {}",
+                socket.display(),
+                tail()
+            ),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
 }
+
+/// How long a bench vipd may take to come up: at the largest flow point
+/// its flow tables take tens of seconds to allocate here.
+const VIPD_START: Duration = Duration::from_secs(180);
 
 /// The `flow_capacity` a bench vipd gets for `flows` flows: room to spare,
 /// within what the config accepts.

@@ -175,7 +175,13 @@ impl Bench<'_> {
         text += &sync_section(b.sync.name, SYNC_MASTER_IP, BACKUP_ID, key);
         text += &services(Forward::Nat, Family::Ipv4);
         std::fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
-        crate::dut::spawn_vipd(&b.ns, &vipd, &conf, dir.join("vipd-backup.log"))
+        crate::dut::spawn_vipd(
+            &b.ns,
+            &vipd,
+            &conf,
+            &self.backup_socket(),
+            dir.join("vipd-backup.log"),
+        )
     }
 
     /// The master vipd in NAT with room for `flows`, with or without sync.
