@@ -175,6 +175,10 @@ pub struct Plan {
     /// Paired runs of raw AF_XDP forward and vipd NAT behind the NAT/raw
     /// figure (its median): one pair is noise on a shared machine.
     pub pairs: u32,
+    /// Pairs of full-load runs on each filled flow-scaling vipd, its first
+    /// flows of the smallest flow point and all of the row's, behind the
+    /// paired 1M / 1k figure (their median).
+    pub flow_pairs: u32,
     pub gen_core: usize,
     pub dut_core: usize,
     pub batch: u32,
@@ -218,6 +222,7 @@ impl Plan {
             search_probe: Duration::from_secs(1),
             search_steps: 8,
             pairs: 5,
+            flow_pairs: 5,
             gen_core: 0,
             dut_core: 1,
             batch: 64,
@@ -243,6 +248,7 @@ impl Plan {
             search_probe: Duration::from_millis(400),
             search_steps: 7,
             pairs: 1,
+            flow_pairs: 3,
             flow_points: vec![1_000, 1_000_000],
             new_conn_flows: 3_000_000,
             failover_after: Duration::from_millis(500),

@@ -42,6 +42,25 @@ impl Bench<'_> {
             .sum())
     }
 
+    /// Frames vipd's XDP program forwarded itself and sent to the workers
+    /// so far (summed over CPUs and interfaces), or None when the vipd
+    /// under test does not say.
+    pub(crate) fn vipd_xdp_split(&self) -> Option<XdpSplit> {
+        let stats: reply::Stats = self
+            .vipd_request("stats", Command::Stats {}, Duration::from_secs(2))
+            .ok()?;
+        match stats.xdp {
+            reply::XdpStats::Counters { by_decision, .. } => {
+                let n = |k: &str| by_decision.get(k).copied().unwrap_or(0);
+                Some(XdpSplit {
+                    fast: n("fast_forwarded"),
+                    workers: n("redirected"),
+                })
+            }
+            reply::XdpStats::Unavailable { .. } => None,
+        }
+    }
+
     /// vipd's drop counters (non-zero ones) and its XDP SYN admission
     /// drops, for the notes: where the frames a row lost went.
     pub(crate) fn vipd_drops(&self) -> Option<String> {
@@ -107,4 +126,51 @@ pub(crate) fn ring_losses(k: SocketStats) -> Vec<String> {
     .filter(|(_, n)| *n > 0)
     .map(|(what, n)| format!("{what} {n}"))
     .collect()
+}
+
+/// Where vipd's XDP program sent frames: forwarded itself, or to the
+/// workers' sockets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct XdpSplit {
+    pub(crate) fast: u64,
+    pub(crate) workers: u64,
+}
+
+impl XdpSplit {
+    /// What happened between `earlier` and this, for a row's notes.
+    pub(crate) fn note_since(&self, earlier: &XdpSplit) -> String {
+        let fast = self.fast.saturating_sub(earlier.fast);
+        let workers = self.workers.saturating_sub(earlier.workers);
+        format!(
+            "in the measured run vipd's XDP program forwarded {fast} frames itself and sent {workers} to the workers ({:.1} %)",
+            100.0 * workers as f64 / (fast + workers).max(1) as f64
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_of_a_run_is_the_difference_of_two_readings() {
+        let before = XdpSplit {
+            fast: 1000,
+            workers: 500,
+        };
+        let after = XdpSplit {
+            fast: 1090,
+            workers: 510,
+        };
+        assert_eq!(
+            after.note_since(&before),
+            "in the measured run vipd's XDP program forwarded 90 frames itself and sent 10 to \
+             the workers (10.0 %)"
+        );
+        // A vipd restarted between the readings counts from zero: no
+        // underflow, and no share of nothing.
+        assert!(before
+            .note_since(&after)
+            .ends_with("forwarded 0 frames itself and sent 0 to the workers (0.0 %)"));
+    }
 }

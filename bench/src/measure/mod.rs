@@ -5,6 +5,7 @@
 mod connections;
 mod latency;
 mod lookup;
+mod pairs;
 mod search;
 
 use std::time::{Duration, Instant};
@@ -134,6 +135,8 @@ impl Bench<'_> {
             })?;
         }
         let core = self.plan.dut_core;
+        let vipd = matches!(dut, Dut::Vipd { .. });
+        let xdp0 = vipd.then(|| self.vipd_xdp_split()).flatten();
         let (sink0, busy0, threads0, refused0) = (
             self.sink.counts()?,
             cpu::core_busy(core)?,
@@ -153,6 +156,7 @@ impl Bench<'_> {
             dut.thread_time(&napi),
             self.topo.refused_before_dut(),
         );
+        let xdp1 = vipd.then(|| self.vipd_xdp_split()).flatten();
         if sent.bad_template > 0 {
             bail!(
                 "the generator rejected its frame template {} times",
@@ -160,6 +164,9 @@ impl Bench<'_> {
             );
         }
         let got = sink1.since(&sink0);
+        if let (Some(a), Some(b)) = (xdp0, xdp1) {
+            notes.push(b.note_since(&a));
+        }
         let busy = busy1.saturating_sub(busy0).as_secs_f64();
         let delivered = got.verified.min(sent.sent);
         if got.malformed > 0 {

@@ -189,6 +189,10 @@ pub struct Measured {
     /// table of the size this row's vipd had, among as many slots as the
     /// row has flows (the lookup probe's BPF test runs).
     pub lookup_ns: Option<f64>,
+    /// Flow rows but the smallest: full-load runs back to back on this
+    /// row's filled vipd, its first flows of the smallest flow point and all
+    /// of the row's.
+    pub flow_pairs: Vec<FlowPair>,
     pub latency: Option<Latency>,
     /// SYN flood only: established-flow packets delivered / sent.
     pub established_share: Option<f64>,
@@ -279,6 +283,14 @@ pub struct Report {
     /// NAT/raw figure is the median of their ratios.
     pub key_pairs: Vec<KeyPair>,
     pub targets: Vec<Target>,
+}
+
+/// One pair of full-load runs on one filled vipd, back to back: delivered
+/// pps of a few of its flows and of all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct FlowPair {
+    pub few: f64,
+    pub many: f64,
 }
 
 /// One paired run of raw AF_XDP forward and vipd NAT, back to back.

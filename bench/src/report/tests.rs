@@ -235,6 +235,37 @@ fn the_host_bound_on_flow_scaling_adds_one_access_to_the_1k_rows_cost() {
 }
 
 #[test]
+fn paired_flow_scaling_is_the_median_of_the_1m_rows_pairs() {
+    let mut r = report();
+    let t = target_named(&r, "paired on one vipd");
+    assert_eq!(t.value, None, "the fixture's 1M row has no pairs");
+    assert_note(t, &["no pairs"]);
+
+    let pair = |few, many| FlowPair { few, many };
+    r.rows.retain(|row| row.id != "flows_1000000");
+    r.rows.push(row(
+        "flows_1000000",
+        5,
+        1_000_000,
+        Outcome::Measured(Measured {
+            flow_pairs: vec![
+                pair(2e6, 1e6),
+                pair(2e6, 1.6e6),
+                pair(0.0, 1e6),
+                pair(2e6, 1.2e6),
+            ],
+            ..Measured::default()
+        }),
+    ));
+    r.finish();
+    let t = target_named(&r, "paired on one vipd");
+    // A pair whose few-flow run delivered nothing has no ratio.
+    assert_eq!(t.value, Some(0.6), "median of 0.50, 0.60, 0.80");
+    assert_eq!(t.met, None);
+    assert_note(t, &["median of 3 pairs (0.50, 0.60, 0.80)"]);
+}
+
+#[test]
 fn without_pairs_the_main_rows_are_the_one_pair() {
     let r = report();
     let t = &r.targets[0];

@@ -177,7 +177,24 @@ impl Bench<'_> {
             Scenario::FlowScaling => {
                 let mut dut = self.vipd(Forward::Nat, flows, 0, true)?;
                 let tracked = self.fill_flows(&mut dut, flows)?;
+                let few = self.plan.flow_points.iter().copied().min().unwrap_or(flows);
+                let pairs = if few < flows {
+                    self.flow_pairs(&mut dut, frames, few, flows)?
+                } else {
+                    Vec::new()
+                };
                 let mut m = self.udp(dut, frames, flows, w, true)?;
+                if !pairs.is_empty() {
+                    let ratios: Vec<String> = pairs
+                        .iter()
+                        .map(|p| format!("{:.2}", p.many / p.few))
+                        .collect();
+                    m.notes.push(format!(
+                        "delivered at full load against its first {few} flows, run after run on this vipd: {}",
+                        ratios.join(", ")
+                    ));
+                }
+                m.flow_pairs = pairs;
                 m.notes.push(format!(
                     "{tracked} flows in vipd's tables when the run began"
                 ));
