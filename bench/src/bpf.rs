@@ -608,7 +608,8 @@ impl LookupProbe {
             .context("BPF_PROG_TEST_RUN of the lookup probe")?;
         if r.return_value != engine::XDP_DROP {
             bail!(
-                "the lookup probe returned {} (not XDP_DROP): a slot it chose was outside its table",
+                "the lookup probe returned {} (not XDP_DROP): one of its map lookups failed, \
+                 its `mask` beyond its table or its `chain` entry missing",
                 r.return_value
             );
         }
@@ -633,9 +634,9 @@ impl LookupProbe {
 
 const LOOKUP_PROG: &str = "vipbench_lookup";
 
-/// MiB of a table of `slots` of the probe's (and vipd's IPv4) 64 bytes.
+/// MiB of a table of `slots` of vipd's IPv4 slots, the probe's size.
 pub fn table_mib(slots: u32) -> u64 {
-    (u64::from(slots) * 64) >> 20
+    (u64::from(slots) * engine::FLOW_SLOT_BYTES as u64) >> 20
 }
 
 #[cfg(test)]
@@ -1073,9 +1074,21 @@ mod tests {
             mean > Duration::ZERO && mean < Duration::from_millis(1),
             "the mean of one run, not of the call: {mean:?}"
         );
-        // 100 keys hashed into 65,536 slots: a collision or two at most.
-        let seen = probe.visited().unwrap();
-        assert!((98..=100).contains(&seen), "{seen} slots stamped");
+        // 100,000 runs draw every one of the 100 keys; the slots they
+        // stamp are those bpf/lookup.c's hash gives them.
+        let mask = (1u32 << 16) - 1;
+        let slots: std::collections::HashSet<u32> = (0..100u32)
+            .map(|k| {
+                let h = k.wrapping_mul(0x9e37_79b1);
+                (h ^ (h >> 15)) & mask
+            })
+            .collect();
+        assert_eq!(probe.visited().unwrap(), slots.len() as u32);
+        assert_eq!(
+            engine::FLOW_SLOT_BYTES,
+            64,
+            "bpf/lookup.c's slot is vipd's IPv4 slot"
+        );
 
         let e = LookupProbe::load(1000, 10).err().unwrap();
         assert!(

@@ -28,6 +28,8 @@ use dataplane::verdict::{PortId, Verdict};
 
 /// Slots of an XDP flow table loaded for a number of keys.
 pub use flow_table::slots_for as flow_table_slots;
+/// Bytes of one slot of the IPv4 XDP flow table.
+pub const FLOW_SLOT_BYTES: usize = size_of::<flow_table::Slot4>();
 pub use forward::ForwardHandler;
 pub use iface::MacAddrBytes;
 pub use simulator::{SimOutcome, XdpSimulator};

@@ -358,10 +358,11 @@ fn load(name: &str, keys: u32, keys6: u32) -> Result<(Ebpf, TableShape), EngineE
     );
     // The kernel zeroes the tables as it creates them: seconds per GiB on
     // a VM, with nothing else to show for it.
-    if mib4 + mib6 >= SLOW_TABLES_MIB {
+    let large = mib4 + mib6 >= SLOW_TABLES_MIB;
+    if large {
         log::info!(
             "interface {name}: allocating {} MiB of XDP flow tables for {keys} IPv4 and \
-             {keys6} IPv6 connection keys (two per connection the workers can hold); this takes a while",
+             {keys6} IPv6 connection keys; this takes a while",
             mib4 + mib6
         );
     }
@@ -376,9 +377,14 @@ fn load(name: &str, keys: u32, keys6: u32) -> Result<(Ebpf, TableShape), EngineE
         .override_global("flow_seed", &seed, true)
         .load(STEER_OBJ)
         .map_err(|e| load_err(name, e))?;
-    log::info!(
-        "interface {name}: XDP flow tables of {mib4} MiB (IPv4, {slots} slots) and {mib6} MiB \
-         (IPv6, {slots6} slots) ready in {:.1} s",
+    log::log!(
+        if large {
+            log::Level::Info
+        } else {
+            log::Level::Debug
+        },
+        "interface {name}: XDP program loaded with flow tables of {mib4} MiB (IPv4, {slots} \
+         slots) and {mib6} MiB (IPv6, {slots6} slots) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok((

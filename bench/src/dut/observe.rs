@@ -167,8 +167,8 @@ mod tests {
             "in the measured run vipd's XDP program forwarded 90 frames itself and sent 10 to \
              the workers (10.0 %)"
         );
-        // A vipd restarted between the readings counts from zero: no
-        // underflow, and no share of nothing.
+        // Counters that went back (a reset) give no underflow and no share
+        // of nothing.
         assert!(before
             .note_since(&after)
             .ends_with("forwarded 0 frames itself and sent 0 to the workers (0.0 %)"));

@@ -171,8 +171,7 @@ pub(crate) fn services(mode: Forward, family: Family) -> String {
     text
 }
 
-/// Runs `vipd --config conf` in namespace `ns`, its output into `log`.
-/// Starts vipd in `ns` with `conf` and waits until its control socket
+/// Starts vipd in `ns` with `conf`, its output into `log`, and waits until its control socket
 /// `socket` answers: vipd opens it once its dataplane runs, after
 /// allocating its flow tables, which takes seconds at large capacities.
 pub(crate) fn spawn_vipd(

@@ -10,10 +10,11 @@ use crate::bpf::LookupProbe;
 use crate::dut::table_slots;
 use crate::run::Bench;
 
-/// Runs of the probe per key: each key is visited a few times, so the
-/// figure is the steady state, not the first touch.
+/// Runs of the probe per key: a few visits of each, so that a small row's
+/// keys are warm as a row's flows are. At a large row's size every access
+/// misses, first or not.
 const RUNS_PER_KEY: u32 = 4;
-/// At least this many runs, so a small row's figure is not one timer tick.
+/// At least this many runs, so the mean is not one stall of the host.
 const MIN_RUNS: u32 = 1 << 21;
 
 impl Bench<'_> {

@@ -5,7 +5,7 @@
 mod connections;
 mod latency;
 mod lookup;
-mod pairs;
+mod scaling;
 mod search;
 
 use std::time::{Duration, Instant};

@@ -220,7 +220,7 @@ fn the_host_bound_on_flow_scaling_adds_one_access_to_the_1k_rows_cost() {
     assert_note(
         &t,
         &[
-            "400 ns of DUT core per packet",
+            "400 ns of DUT core per delivered packet at full load",
             "cost 250 ns, 10 ns among 1k",
             "CPU-second: 0.50",
         ],
@@ -263,6 +263,21 @@ fn paired_flow_scaling_is_the_median_of_the_1m_rows_pairs() {
     assert_eq!(t.value, Some(0.6), "median of 0.50, 0.60, 0.80");
     assert_eq!(t.met, None);
     assert_note(t, &["median of 3 pairs (0.50, 0.60, 0.80)"]);
+
+    r.rows.retain(|row| row.id != "flows_1000000");
+    r.rows.push(row(
+        "flows_1000000",
+        5,
+        1_000_000,
+        Outcome::Measured(Measured {
+            flow_pairs: vec![pair(0.0, 1e6)],
+            ..Measured::default()
+        }),
+    ));
+    r.finish();
+    let t = target_named(&r, "paired on one vipd");
+    assert_eq!(t.value, None);
+    assert_note(t, &["every pair's 1k-flow run delivered nothing"]);
 }
 
 #[test]

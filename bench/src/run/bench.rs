@@ -7,8 +7,8 @@ use anyhow::{anyhow, Result};
 use aya::maps::{MapData, RingBuf};
 use viplab::netns;
 
-use crate::bpf::{table_mib, Ceiling, Expect, Expect6, Expected, GenConfig, Sink};
-use crate::dut::{table_slots, Dut};
+use crate::bpf::{Ceiling, Expect, Expect6, Expected, GenConfig, Sink};
+use crate::dut::Dut;
 use crate::failover;
 use crate::frame::{FrameSpec, Proto, Udp6Spec};
 use crate::generator::{Frame, GenThread, Traffic};
@@ -174,43 +174,7 @@ impl Bench<'_> {
                 self.udp(dut, frames, flows, w, true)
             }
             Scenario::NewConns(which) => self.new_connections(which, flows),
-            Scenario::FlowScaling => {
-                let mut dut = self.vipd(Forward::Nat, flows, 0, true)?;
-                let tracked = self.fill_flows(&mut dut, flows)?;
-                let few = self.plan.flow_points.iter().copied().min().unwrap_or(flows);
-                let pairs = if few < flows {
-                    self.flow_pairs(&mut dut, frames, few, flows)?
-                } else {
-                    Vec::new()
-                };
-                let mut m = self.udp(dut, frames, flows, w, true)?;
-                if !pairs.is_empty() {
-                    let ratios: Vec<String> = pairs
-                        .iter()
-                        .map(|p| format!("{:.2}", p.many / p.few))
-                        .collect();
-                    m.notes.push(format!(
-                        "delivered at full load against its first {few} flows, run after run on this vipd: {}",
-                        ratios.join(", ")
-                    ));
-                }
-                m.flow_pairs = pairs;
-                m.notes.push(format!(
-                    "{tracked} flows in vipd's tables when the run began"
-                ));
-                match self.table_lookup(flows) {
-                    Ok(d) => {
-                        m.lookup_ns = Some(d.as_nanos() as f64);
-                        m.notes.push(format!(
-                            "one random access into a flow table of this row's size ({} MiB) among {flows} slots: {} ns of the DUT core (lookup probe)",
-                            table_mib(table_slots(flows)),
-                            d.as_nanos()
-                        ));
-                    }
-                    Err(e) => m.notes.push(format!("lookup probe: {e:#}")),
-                }
-                Ok(m)
-            }
+            Scenario::FlowScaling => self.flow_scaling(flows, frames),
             Scenario::SynFlood => self.synflood(flows),
             Scenario::Sync => self.sync(flows, progress),
             Scenario::Failover => failover::run(

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::state::HealthState;
-use super::{probe_once, CheckResult, CheckSpec, HealthEvent, Probe};
+use super::{probe_once, CheckResult, CheckSpec, HealthEvent};
 
 /// Handle to a running periodic check; dropping it or calling
 /// [`Checker::stop`] ends the check (a running script is killed).
@@ -122,23 +122,9 @@ fn transition_line(
 /// connection to that address itself: "10.0.0.11:80 (checked at
 /// 10.0.0.11:8080)", "10.0.0.11:80 (no check)".
 fn backend_label(spec: &CheckSpec) -> String {
-    let backend = spec.backend;
-    match &spec.probe {
-        Probe::Tcp { addr }
-        | Probe::Http { addr, .. }
-        | Probe::Udp { addr, .. }
-        | Probe::Dns { addr, .. }
-            if *addr == backend =>
-        {
-            backend.to_string()
-        }
-        Probe::Tcp { addr }
-        | Probe::Http { addr, .. }
-        | Probe::Udp { addr, .. }
-        | Probe::Dns { addr, .. } => format!("{backend} (checked at {addr})"),
-        Probe::Ping { ip } if *ip == backend.ip() => format!("{backend} (ping)"),
-        Probe::Ping { ip } => format!("{backend} (ping {ip})"),
-        other @ (Probe::Script { .. } | Probe::None) => format!("{backend} {other}"),
+    match spec.probe.beside(spec.backend) {
+        Some(how) => format!("{} ({how})", spec.backend),
+        None => spec.backend.to_string(),
     }
 }
 
@@ -147,6 +133,7 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
+    use crate::health::Probe;
 
     #[test]
     fn transitions_name_the_service_and_the_backend() {
@@ -176,22 +163,16 @@ mod tests {
              its first successful check: connect refused"
         );
 
-        let label = |probe: Probe| {
-            backend_label(&CheckSpec {
-                probe,
-                ..spec.clone()
-            })
+        let unchecked = CheckSpec {
+            probe: Probe::None,
+            ..spec.clone()
         };
-        let own = "10.0.0.11:80".parse().expect("address");
-        assert_eq!(label(Probe::Tcp { addr: own }), "10.0.0.11:80");
-        assert_eq!(label(Probe::None), "10.0.0.11:80 (no check)");
-        assert_eq!(label(Probe::Ping { ip: own.ip() }), "10.0.0.11:80 (ping)");
-        assert_eq!(
-            label(Probe::Script {
-                command: vec!["/bin/check".into(), "a".into()]
-            }),
-            "10.0.0.11:80 (check script \"/bin/check a\")"
-        );
+        assert_eq!(backend_label(&unchecked), "10.0.0.11:80 (no check)");
+        let own = CheckSpec {
+            probe: Probe::Tcp { addr: spec.backend },
+            ..spec
+        };
+        assert_eq!(backend_label(&own), "10.0.0.11:80");
     }
 
     /// Feeds `results` ('+' ok, '-' fail) and returns the transitions as a

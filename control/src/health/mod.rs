@@ -25,7 +25,6 @@ mod script;
 mod state;
 pub(crate) mod tls;
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
@@ -70,17 +69,19 @@ pub enum Probe {
     None,
 }
 
-impl fmt::Display for Probe {
-    /// Names the checked target for log lines ("10.1.1.11:8080").
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Probe {
+    /// How a log line tells this check beside `backend`, the backend it
+    /// checks: None for a connection to the backend's own address.
+    pub fn beside(&self, backend: SocketAddr) -> Option<String> {
         match self {
             Probe::Tcp { addr }
             | Probe::Http { addr, .. }
             | Probe::Udp { addr, .. }
-            | Probe::Dns { addr, .. } => write!(f, "{addr}"),
-            Probe::Ping { ip } => write!(f, "{ip}"),
-            Probe::Script { command } => write!(f, "(check script {:?})", command.join(" ")),
-            Probe::None => f.write_str("(no check)"),
+            | Probe::Dns { addr, .. } => (*addr != backend).then(|| format!("checked at {addr}")),
+            Probe::Ping { ip } if *ip == backend.ip() => Some("ping".into()),
+            Probe::Ping { ip } => Some(format!("ping {ip}")),
+            Probe::Script { command } => Some(format!("check script {:?}", command.join(" "))),
+            Probe::None => Some("no check".into()),
         }
     }
 }
@@ -133,12 +134,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn probe_names_target() {
-        let addr = SocketAddr::new([10, 1, 1, 11].into(), 8080);
-        assert_eq!(Probe::Tcp { addr }.to_string(), "10.1.1.11:8080");
+    fn a_probe_tells_how_it_checks_unless_it_connects_to_the_backend() {
+        let backend = SocketAddr::new([10, 1, 1, 11].into(), 80);
+        let other = SocketAddr::new([10, 1, 1, 11].into(), 8080);
+        assert_eq!(Probe::Tcp { addr: backend }.beside(backend), None);
+        assert_eq!(
+            Probe::Tcp { addr: other }.beside(backend).as_deref(),
+            Some("checked at 10.1.1.11:8080")
+        );
+        assert_eq!(
+            Probe::Ping { ip: backend.ip() }.beside(backend).as_deref(),
+            Some("ping")
+        );
+        assert_eq!(
+            Probe::Ping {
+                ip: [10, 1, 1, 12].into()
+            }
+            .beside(backend)
+            .as_deref(),
+            Some("ping 10.1.1.12")
+        );
         let script = Probe::Script {
             command: vec!["/bin/check".into(), "a".into()],
         };
-        assert_eq!(script.to_string(), "(check script \"/bin/check a\")");
+        assert_eq!(
+            script.beside(backend).as_deref(),
+            Some("check script \"/bin/check a\"")
+        );
+        assert_eq!(Probe::None.beside(backend).as_deref(), Some("no check"));
     }
 }
