@@ -28,6 +28,16 @@ use dataplane::verdict::{PortId, Verdict};
 
 /// Slots of an XDP flow table loaded for a number of keys.
 pub use flow_table::slots_for as flow_table_slots;
+/// Keys of every connection of `queues` workers holding `per_worker` each,
+/// both keys offloaded: what an interface's XDP flow table must hold.
+pub fn connection_keys(per_worker: usize, queues: u16) -> u32 {
+    u32::try_from(
+        per_worker
+            .saturating_mul(usize::from(queues))
+            .saturating_mul(2),
+    )
+    .unwrap_or(u32::MAX)
+}
 /// Bytes of one slot of the IPv4 XDP flow table.
 pub const FLOW_SLOT_BYTES: usize = size_of::<flow_table::Slot4>();
 pub use forward::ForwardHandler;

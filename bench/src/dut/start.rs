@@ -193,10 +193,7 @@ pub(crate) fn spawn_vipd(
         .stderr(err)
         .spawn()
         .with_context(|| format!("starting {} in {ns}", vipd.display()))?;
-    let tail = {
-        let log = log.clone();
-        move || log_tail(&log)
-    };
+    let log_path = log.clone();
     let mut dut = Dut::Vipd { child, log };
     let start = Instant::now();
     loop {
@@ -211,7 +208,7 @@ pub(crate) fn spawn_vipd(
             Err(e) if start.elapsed() > VIPD_START => bail!(
                 "vipd did not answer on {} within {VIPD_START:?} of its start ({e}); {}",
                 socket.display(),
-                tail()
+                log_tail(&log_path)
             ),
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
@@ -229,7 +226,8 @@ pub(crate) fn flow_capacity(flows: u32) -> u64 {
 }
 
 /// Slots of the XDP flow table of a bench vipd for `flows` flows (one
-/// queue, both keys of every connection), as vipd sizes it.
+/// queue), as vipd sizes it.
 pub(crate) fn table_slots(flows: u32) -> u32 {
-    engine::flow_table_slots(u32::try_from(flow_capacity(flows) * 2).unwrap_or(u32::MAX))
+    let per_worker = usize::try_from(flow_capacity(flows)).unwrap_or(usize::MAX);
+    engine::flow_table_slots(engine::connection_keys(per_worker, 1))
 }

@@ -46,23 +46,12 @@ pub(super) fn engine_config(cfg: &Config) -> EngineConfig {
         frames_per_worker: cfg.dataplane.frames_per_worker,
         batch: 64,
         // Both keys of every connection, when all are offloaded.
-        reply_keys: both_keys(cfg.dataplane.flow_capacity, cfg.dataplane.queues),
-        reply_keys6: both_keys(
+        reply_keys: engine::connection_keys(cfg.dataplane.flow_capacity, cfg.dataplane.queues),
+        reply_keys6: engine::connection_keys(
             dataplane::path::flows6_capacity(cfg.dataplane.flow_capacity),
             cfg.dataplane.queues,
         ),
     }
-}
-
-/// Keys of every connection of `queues` workers holding `per_worker` each,
-/// both keys offloaded.
-fn both_keys(per_worker: usize, queues: u16) -> u32 {
-    u32::try_from(
-        per_worker
-            .saturating_mul(usize::from(queues))
-            .saturating_mul(2),
-    )
-    .unwrap_or(u32::MAX)
 }
 
 pub(super) fn worker_config(cfg: &Config) -> WorkerConfig {

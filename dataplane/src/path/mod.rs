@@ -428,10 +428,11 @@ impl Worker {
         match ip.proto {
             ip_proto::TCP | ip_proto::UDP => {
                 let (key, flags) = l4_key(frame, ip)?;
-                if let Some(owner) = self.foreign_owner(&key, local.map(|l| l.kind)) {
+                let dst = local.map(|l| l.kind);
+                if let Some(owner) = self.foreign_owner(&key, dst) {
                     return Ok(Verdict::Handoff(owner));
                 }
-                self.tcp_udp(frame, ip, key, flags, ingress, local.map(|l| l.kind))
+                self.tcp_udp(frame, ip, key, flags, ingress, dst)
             }
             p if p == A::ICMP => A::icmp(self, frame, ip, ingress, local),
             _ => Err(DropReason::UnsupportedProtocol),
