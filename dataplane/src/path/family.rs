@@ -35,6 +35,11 @@ macro_rules! picking {
     };
 }
 
+/// A family's handler of the ICMP messages that reach the workers: to an
+/// address of ours (`local`) or quoting one of our connections.
+pub(super) type IcmpHandler<A> =
+    fn(&mut Worker, &mut [u8], &Ip<A>, PortId, Option<LocalAddr>) -> Result<Verdict, DropReason>;
+
 pub(super) trait Family: Addr + connsync::WireAddr {
     fn flows(w: &Worker) -> &FlowTable<Self>;
     fn flows_mut(w: &mut Worker) -> &mut FlowTable<Self>;
@@ -44,13 +49,7 @@ pub(super) trait Family: Addr + connsync::WireAddr {
     fn is_martian_source(snap: &Snapshot, addr: Self) -> bool;
     /// The family's ICMP protocol number, and its handler.
     const ICMP: u8;
-    fn icmp(
-        w: &mut Worker,
-        frame: &mut [u8],
-        ip: &Ip<Self>,
-        ingress: PortId,
-        local: Option<LocalAddr>,
-    ) -> Result<Verdict, DropReason>;
+    const ICMP_HANDLER: IcmpHandler<Self>;
     /// Rewrites the packet by `rw` and sends it, or drops it when it is
     /// larger than the egress MTU (answering as the family's rules say).
     fn send(
@@ -113,15 +112,7 @@ impl Family for u32 {
         snap.is_martian_source(Ipv4Addr::from_bits(addr))
     }
     const ICMP: u8 = wire::ip_proto::ICMP;
-    fn icmp(
-        w: &mut Worker,
-        frame: &mut [u8],
-        ip: &Ip,
-        ingress: PortId,
-        local: Option<LocalAddr>,
-    ) -> Result<Verdict, DropReason> {
-        super::icmp::handle(w, frame, ip, ingress, local)
-    }
+    const ICMP_HANDLER: IcmpHandler<u32> = super::icmp::handle;
     #[inline]
     fn send(
         w: &mut Worker,
@@ -155,15 +146,7 @@ impl Family for Ip6 {
         snap.is_martian_source6(Ipv6Addr::from(addr))
     }
     const ICMP: u8 = wire::ip_proto::ICMPV6;
-    fn icmp(
-        w: &mut Worker,
-        frame: &mut [u8],
-        ip: &Ip<Ip6>,
-        ingress: PortId,
-        local: Option<LocalAddr>,
-    ) -> Result<Verdict, DropReason> {
-        v6::icmp(w, frame, ip, ingress, local)
-    }
+    const ICMP_HANDLER: IcmpHandler<Ip6> = v6::icmp;
     fn send(
         w: &mut Worker,
         frame: &mut [u8],

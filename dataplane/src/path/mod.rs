@@ -434,7 +434,7 @@ impl Worker {
                 }
                 self.tcp_udp(frame, ip, key, flags, ingress, dst)
             }
-            p if p == A::ICMP => A::icmp(self, frame, ip, ingress, local),
+            p if p == A::ICMP => (A::ICMP_HANDLER)(self, frame, ip, ingress, local),
             _ => Err(DropReason::UnsupportedProtocol),
         }
     }
